@@ -1,0 +1,547 @@
+/**
+ * The engine: agents (CPUs and hardware timers) take atomic steps, and a Scheduler chooses which enabled agent
+ * steps next. The heap holds exactly the enabled agents, keyed by the time each could step; the TimedScheduler
+ * takes the earliest, a checker may take any. Model code never sees which scheduler drives it.
+ *
+ * CPU steps follow the exception model of an arm64 core running KVM:
+ * - host mode: if nIRQ is asserted and PSTATE.I is clear, the next step is the exception entry; the CPU's IRQ
+ *   task (the kernel's IRQ vector) then runs until it yields eret(); otherwise the current thread steps.
+ * - guest mode: a physical IRQ always exits to the hypervisor (HCR_EL2.IMO routes it to EL2), whatever the guest's
+ *   mask; a virtual IRQ is taken by the guest when its PSTATE.I is clear; guest traps exit with their reason.
+ */
+
+import { Clock } from './clock.js';
+import {
+  C_CTX_SWITCH,
+  C_ERET,
+  C_EXC_ENTRY,
+  C_GUEST_EXIT,
+  C_NONE,
+  C_VEXC_ENTRY,
+  C_WFI_WAKE,
+  CostTable,
+} from './costs.js';
+import { Cpu, EXIT_IRQ, EXIT_TRAP, GuestCpu } from './cpu.js';
+import { ModelError } from './errors.js';
+import { EventHeap } from './eventHeap.js';
+import { Lockdep } from './lockdep.js';
+import { RandomStreams } from './prng.js';
+import {
+  idle as idleOp,
+  OP_BLOCK,
+  OP_ENTER_GUEST,
+  OP_ERET,
+  OP_IDLE,
+  OP_RESCHED,
+  OP_SPIN,
+  OP_STEP,
+  OP_TRAP,
+  setCurrent,
+  TASK_BLOCKED,
+  TASK_DONE,
+  TASK_IN_GUEST,
+  TASK_RUNNABLE,
+  TASK_WFI,
+  Task,
+  type TaskGen,
+  type TaskKind,
+} from './task.js';
+
+/** A hardware event source: a long-lived object whose fire() runs atomically at the event's time. */
+export interface TimerHandler {
+  readonly name: string;
+  fire(arg: number): void;
+}
+
+export interface Scheduler {
+  /** Choose the next agent among those queued in engine.heap (exactly the enabled ones); -1 stops the run. */
+  pick(engine: Engine): number;
+}
+
+/** Earliest step first; equal times in insertion order. */
+export class TimedScheduler implements Scheduler {
+  pick(engine: Engine): number {
+    return engine.heap.peek();
+  }
+}
+
+export interface EngineOptions {
+  cpus: number;
+  hz?: number;
+  seed?: number;
+  costs?: Readonly<Record<string, number>>;
+}
+
+/** What a step did, for the checker and for replays. */
+export interface StepObserver {
+  onStep(engine: Engine, agent: number): void;
+}
+
+export class Engine {
+  now = 0;
+  steps = 0;
+  readonly cpus: Cpu[];
+  readonly heap = new EventHeap();
+  readonly costs: CostTable;
+  readonly clock: Clock;
+  readonly random: RandomStreams;
+  readonly lockdep = new Lockdep();
+  scheduler: Scheduler = new TimedScheduler();
+  observer: StepObserver | null = null;
+
+  private nextOid = 0;
+  private readonly oidNames: string[] = [];
+  private nextPid = 1;
+  private nextTaskId = 0;
+  readonly tasks: Task[] = [];
+
+  // Timers are agents numbered after the CPUs, pooled so that arming one allocates nothing.
+  private timerHandler: (TimerHandler | null)[] = [];
+  private timerArg = new Float64Array(16);
+  private readonly freeTimers: number[] = [];
+
+  constructor(opts: EngineOptions) {
+    if (!Number.isInteger(opts.cpus) || opts.cpus < 1 || opts.cpus > 64) {
+      throw new RangeError(`cpus must be an integer in 1..64, got ${opts.cpus}`);
+    }
+    this.clock = new Clock(opts.hz ?? 2_000_000_000);
+    this.random = new RandomStreams(opts.seed ?? 1);
+    this.costs = new CostTable(opts.costs);
+    this.cpus = [];
+    for (let i = 0; i < opts.cpus; i++) {
+      const idle = this.newTask(0, `swapper/${i}`, 'thread', i);
+      idle.gen = idleLoop();
+      idle.maskCtx = null;
+      const cpu = new Cpu(i, idle, this.newOid(`cpu${i}`));
+      idle.maskCtx = cpu;
+      this.cpus.push(cpu);
+      this.refresh(cpu);
+    }
+  }
+
+  // ---- objects, tasks and timers ------------------------------------------------------------------------------
+
+  /** A shared-object id for checker independence; the name is for reports. */
+  newOid(name: string): number {
+    this.oidNames.push(name);
+    return this.nextOid++;
+  }
+
+  oidName(oid: number): string {
+    return this.oidNames[oid] ?? `oid${oid}`;
+  }
+
+  allocPid(): number {
+    return this.nextPid++;
+  }
+
+  private newTask(pid: number, comm: string, kind: TaskKind, cpu: number): Task {
+    const t = new Task(this.nextTaskId++, pid, comm, kind);
+    t.cpu = cpu;
+    this.tasks.push(t);
+    return t;
+  }
+
+  /** Create a host thread pinned to a CPU and make it runnable. */
+  spawn(comm: string, cpu: number, gen: TaskGen | null, pid = this.allocPid()): Task {
+    const c = this.cpu(cpu);
+    const t = this.newTask(pid, comm, 'thread', cpu);
+    t.maskCtx = c;
+    if (gen) {
+      t.gen = gen;
+      this.enqueue(c, t);
+    } else {
+      t.state = TASK_DONE;
+    }
+    return t;
+  }
+
+  /** Run a new body on an existing (finished) thread: a process thread issuing its next syscall. */
+  restart(t: Task, gen: TaskGen): void {
+    t.start(gen);
+    this.enqueue(this.cpu(t.cpu), t);
+  }
+
+  /** Install the IRQ vector of a CPU: a task that loops forever, handling interrupts and yielding eret(). */
+  setIrqVector(cpu: number, comm: string, gen: TaskGen): Task {
+    const c = this.cpu(cpu);
+    const t = this.newTask(0, comm, 'hardirq', cpu);
+    t.gen = gen;
+    t.maskCtx = c;
+    c.irqTask = t;
+    return t;
+  }
+
+  /** Create the guest side of a vCPU: its kernel thread and its IRQ vector, entered by `host`. */
+  createGuestCpu(name: string, host: Task, thread: TaskGen, irqVector: TaskGen): GuestCpu {
+    const th = this.newTask(host.pid, name, 'guest', host.cpu);
+    const irq = this.newTask(host.pid, name, 'guest-irq', host.cpu);
+    th.gen = thread;
+    irq.gen = irqVector;
+    const g = new GuestCpu(name, host, th, irq);
+    th.maskCtx = g;
+    irq.maskCtx = g;
+    return g;
+  }
+
+  /** Arm a hardware event at absolute time t (cycles). Returns a timer id for cancelTimer. */
+  at(t: number, handler: TimerHandler, arg = 0): number {
+    let id = this.freeTimers.pop();
+    if (id === undefined) {
+      id = this.cpus.length + this.timerHandler.length;
+      this.timerHandler.push(null);
+      if (this.timerArg.length < this.timerHandler.length) {
+        const a = new Float64Array(this.timerArg.length * 2);
+        a.set(this.timerArg);
+        this.timerArg = a;
+      }
+    }
+    const slot = id - this.cpus.length;
+    this.timerHandler[slot] = handler;
+    this.timerArg[slot] = arg;
+    this.heap.push(id, Math.max(t, this.now));
+    return id;
+  }
+
+  after(dt: number, handler: TimerHandler, arg = 0): number {
+    return this.at(this.now + dt, handler, arg);
+  }
+
+  cancelTimer(id: number): void {
+    const slot = id - this.cpus.length;
+    if (slot < 0 || this.timerHandler[slot] == null) return;
+    this.heap.remove(id);
+    this.timerHandler[slot] = null;
+    this.freeTimers.push(id);
+  }
+
+  isTimer(agent: number): boolean {
+    return agent >= this.cpus.length;
+  }
+
+  timerName(agent: number): string {
+    return this.timerHandler[agent - this.cpus.length]?.name ?? '?';
+  }
+
+  cpu(i: number): Cpu {
+    const c = this.cpus[i];
+    if (!c) throw new RangeError(`no CPU ${i} (host has ${this.cpus.length})`);
+    return c;
+  }
+
+  // ---- signals from hardware and wakeups ---------------------------------------------------------------------
+
+  /** The GIC CPU interface drives nIRQ of a CPU. */
+  setIrqLine(cpu: number, level: boolean): void {
+    const c = this.cpu(cpu);
+    if (c.irqLine === level) return;
+    c.irqLine = level;
+    this.refresh(c);
+  }
+
+  /** The GIC virtual CPU interface drives nVIRQ of a CPU (meaningful while a guest is loaded there). */
+  setVirqLine(cpu: number, level: boolean): void {
+    const c = this.cpu(cpu);
+    if (c.virqLine === level) return;
+    c.virqLine = level;
+    this.refresh(c);
+  }
+
+  /** Make a blocked or spinning task runnable again (wait queues and lock releases call this). */
+  wake(t: Task): void {
+    if (t.state === TASK_RUNNABLE || t.state === TASK_DONE) return;
+    const c = this.cpu(t.cpu);
+    if (t.state === TASK_BLOCKED) {
+      t.state = TASK_RUNNABLE;
+      t.costId = C_NONE;
+      if (t.kind === 'thread') this.enqueue(c, t);
+      return;
+    }
+    // A spinner keeps its CPU: it just becomes able to retry.
+    t.state = TASK_RUNNABLE;
+    this.refresh(c);
+  }
+
+  /** Put a runnable thread on its CPU's run queue, waking the CPU if it idles. */
+  private enqueue(c: Cpu, t: Task): void {
+    t.state = TASK_RUNNABLE;
+    if (c.current === t) {
+      this.refresh(c);
+      return;
+    }
+    c.runq.push(t);
+    c.needResched = true;
+    if (c.current === c.idle && c.idle.state === TASK_WFI) c.idle.state = TASK_RUNNABLE;
+    this.refresh(c);
+  }
+
+  // ---- enabledness ---------------------------------------------------------------------------------------------
+
+  /** Whether the CPU has a step to take now: an exception to enter, or a runnable task on top of its stack. */
+  cpuEnabled(c: Cpu): boolean {
+    const g = c.guest;
+    if (g !== null) {
+      if (c.irqLine) return true;
+      if (c.virqLine && !g.irqMasked && !g.inIrq) return true;
+      return (g.inIrq ? g.irqTask : g.thread).state === TASK_RUNNABLE;
+    }
+    if (c.irqLine && !c.irqMasked && !c.inIrq && c.irqTask !== null) return true;
+    const top = c.inIrq ? c.irqTask! : c.current;
+    return top.state === TASK_RUNNABLE;
+  }
+
+  /** Re-evaluate whether a CPU belongs in the heap. Call after anything that can change cpuEnabled(). */
+  refresh(c: Cpu): void {
+    const en = this.cpuEnabled(c);
+    const queued = this.heap.has(c.id);
+    if (en && !queued) this.heap.push(c.id, Math.max(this.now, c.readyAt));
+    else if (!en && queued) this.heap.remove(c.id);
+  }
+
+  // ---- stepping ------------------------------------------------------------------------------------------------
+
+  /** Execute one step of an agent that the scheduler picked (it must be queued). */
+  stepAgent(agent: number): void {
+    const t = this.heap.timeOf(agent);
+    this.heap.remove(agent);
+    if (t > this.now) this.now = t;
+    this.steps++;
+    if (agent < this.cpus.length) {
+      const c = this.cpus[agent]!;
+      c.steps++;
+      this.stepCpu(c);
+      this.refresh(c);
+    } else {
+      const slot = agent - this.cpus.length;
+      const h = this.timerHandler[slot]!;
+      const arg = this.timerArg[slot]!;
+      this.timerHandler[slot] = null;
+      this.freeTimers.push(agent);
+      h.fire(arg);
+    }
+    if (this.observer !== null) this.observer.onStep(this, agent);
+  }
+
+  private stepCpu(c: Cpu): void {
+    const g = c.guest;
+    if (g !== null) {
+      if (c.irqLine) {
+        this.exitGuest(c, g, EXIT_IRQ, 0);
+        this.charge(c, C_GUEST_EXIT);
+        return;
+      }
+      if (c.virqLine && !g.irqMasked && !g.inIrq) {
+        g.inIrq = true;
+        g.irqMasked = true;
+        this.charge(c, C_VEXC_ENTRY);
+        return;
+      }
+      this.runGuestTask(c, g, g.inIrq ? g.irqTask : g.thread);
+      return;
+    }
+    if (c.irqLine && !c.irqMasked && !c.inIrq && c.irqTask !== null) {
+      c.inIrq = true;
+      c.irqMasked = true;
+      c.irqs++;
+      this.charge(c, C_EXC_ENTRY);
+      return;
+    }
+    this.runHostTask(c, c.inIrq ? c.irqTask! : c.current);
+  }
+
+  private charge(c: Cpu, costId: number): void {
+    c.readyAt = this.now + this.costs.get(costId);
+  }
+
+  /** Resume a task for one step; returns the op it yielded, or -1 when its body returned or threw. */
+  private resume(c: Cpu, t: Task): number {
+    const cost = this.costs.get(t.costId);
+    c.readyAt = this.now + cost;
+    t.cpu = c.id;
+    const v = t.resumeValue;
+    t.resumeValue = undefined;
+    setCurrent(t);
+    let r: IteratorResult<number, unknown>;
+    try {
+      r = t.gen!.next(v);
+    } catch (e) {
+      setCurrent(null);
+      this.finish(t, undefined, e);
+      return -1;
+    } finally {
+      setCurrent(null);
+    }
+    if (r.done) {
+      this.finish(t, r.value, undefined);
+      return -1;
+    }
+    return r.value;
+  }
+
+  private finish(t: Task, result: unknown, error: unknown): void {
+    t.state = TASK_DONE;
+    t.result = result;
+    t.error = error;
+    if (error !== undefined && !t.catchErrors) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new ModelError(`task ${t} failed at cycle ${this.now}: ${why}`, { cause: error });
+    }
+    if (t.held.length > 0) {
+      throw new ModelError(`task ${t} exited holding ${t.held.map((l) => l.name).join(', ')}`);
+    }
+    if (t.kind !== 'thread') throw new ModelError(`${t.kind} task ${t} returned: IRQ vectors and guest threads loop`);
+    if (t.onExit !== null) t.onExit(t);
+  }
+
+  private runHostTask(c: Cpu, t: Task): void {
+    const o = this.resume(c, t);
+    if (o === -1) {
+      if (t === c.current) this.switchFrom(c);
+      return;
+    }
+    switch (o) {
+      case OP_STEP:
+      case OP_SPIN:
+        return;
+      case OP_BLOCK:
+        if (t.kind === 'hardirq') throw new ModelError(`BUG: scheduling while atomic: ${t} blocked in hardirq context`);
+        if (c.irqMasked) throw new ModelError(`BUG: ${t} blocked with interrupts disabled`);
+        if (t.held.some((l) => l.spin)) {
+          throw new ModelError(`BUG: scheduling while atomic: ${t} blocked holding a spinlock`);
+        }
+        this.switchFrom(c);
+        return;
+      case OP_IDLE:
+        if (c.runq.length > 0) this.switchFrom(c);
+        else {
+          t.state = TASK_WFI;
+          c.needResched = false;
+        }
+        return;
+      case OP_RESCHED:
+        if (c.runq.length > 0) {
+          c.runq.push(t);
+          this.switchFrom(c);
+        }
+        return;
+      case OP_ERET:
+        if (!c.inIrq || t !== c.irqTask) throw new ModelError(`${t} returned from an exception it was not handling`);
+        c.inIrq = false;
+        c.irqMasked = false;
+        this.charge(c, C_ERET);
+        return;
+      case OP_ENTER_GUEST: {
+        const g = t.enterGuest;
+        if (!(g instanceof GuestCpu) || g.host !== t) throw new ModelError(`${t} entered a guest it does not own`);
+        if (c.inIrq) throw new ModelError(`${t} entered a guest from hardirq context`);
+        t.state = TASK_IN_GUEST;
+        g.loadedOn = c.id;
+        c.guest = g;
+        return;
+      }
+      default:
+        throw new ModelError(`${t} yielded op ${o}, which a host task cannot`);
+    }
+  }
+
+  private runGuestTask(c: Cpu, g: GuestCpu, t: Task): void {
+    const o = this.resume(c, t);
+    switch (o) {
+      case OP_STEP:
+      case OP_SPIN:
+        return;
+      case OP_ERET:
+        if (!g.inIrq || t !== g.irqTask) throw new ModelError(`${t} returned from an exception it was not handling`);
+        g.inIrq = false;
+        g.irqMasked = false;
+        this.charge(c, C_ERET);
+        return;
+      case OP_TRAP:
+        this.exitGuest(c, g, EXIT_TRAP, t.trapReason);
+        g.exitArg = t.trapArg;
+        this.charge(c, C_GUEST_EXIT);
+        return;
+      default:
+        throw new ModelError(`guest task ${t} yielded op ${o}, which guest code cannot`);
+    }
+  }
+
+  private exitGuest(c: Cpu, g: GuestCpu, reason: number, trapReason: number): void {
+    g.exitReason = reason === EXIT_TRAP ? trapReason : -1;
+    g.loadedOn = -1;
+    c.guest = null;
+    c.exits++;
+    g.host.state = TASK_RUNNABLE;
+    g.host.resumeValue = reason;
+  }
+
+  /** The current thread stopped running (blocked, idled, yielded or exited): switch to the next queued thread. */
+  private switchFrom(c: Cpu): void {
+    const next = c.runq.shift();
+    c.needResched = false;
+    if (next !== undefined) {
+      c.current = next;
+      c.readyAt += this.costs.get(C_CTX_SWITCH);
+      return;
+    }
+    c.current = c.idle;
+    if (c.idle.state !== TASK_RUNNABLE) c.idle.state = TASK_RUNNABLE;
+    c.readyAt += this.costs.get(C_WFI_WAKE);
+  }
+
+  // ---- running -------------------------------------------------------------------------------------------------
+
+  /** Run until simulated time reaches now + cycles (timed scheduling only makes sense here). */
+  run(cycles: number): void {
+    const end = this.now + cycles;
+    for (;;) {
+      const a = this.scheduler.pick(this);
+      if (a < 0 || this.heap.timeOf(a) > end) break;
+      this.stepAgent(a);
+    }
+    if (end > this.now) this.now = end;
+  }
+
+  /** Run until nothing is enabled or scheduled. Gives up with a ModelError if that takes more than maxSteps. */
+  settle(maxSteps = 50_000_000): void {
+    const limit = this.steps + maxSteps;
+    for (;;) {
+      const a = this.scheduler.pick(this);
+      if (a < 0) return;
+      if (this.steps >= limit) {
+        throw new ModelError(
+          `the model did not quiesce within ${maxSteps} steps (cycle ${this.now}); still enabled: ${this.describeEnabled()}`,
+        );
+      }
+      this.stepAgent(a);
+    }
+  }
+
+  /** Run until pred() holds; throws if the system quiesces first (a deadlock for whoever waits on pred). */
+  runUntil(pred: () => boolean, what: string, maxSteps = 50_000_000): void {
+    const limit = this.steps + maxSteps;
+    while (!pred()) {
+      const a = this.scheduler.pick(this);
+      if (a < 0) throw new ModelError(`${what} can never happen: nothing is runnable at cycle ${this.now}`);
+      if (this.steps >= limit) throw new ModelError(`${what} did not happen within ${maxSteps} steps`);
+      this.stepAgent(a);
+    }
+  }
+
+  describeAgent(agent: number): string {
+    if (agent >= this.cpus.length) return `timer:${this.timerName(agent)}`;
+    const c = this.cpus[agent]!;
+    if (c.guest) return `cpu${agent}(guest ${c.guest.name})`;
+    return `cpu${agent}(${c.inIrq ? 'hardirq' : c.current.toString()})`;
+  }
+
+  describeEnabled(): string {
+    const names: string[] = [];
+    for (let i = 0; i < this.heap.size; i++) names.push(this.describeAgent(this.heap.at(i)));
+    return names.sort().join(', ') || 'nothing';
+  }
+}
+
+function* idleLoop(): TaskGen {
+  for (;;) yield idleOp();
+}

@@ -1,0 +1,146 @@
+/**
+ * Spinlocks (with the irqsave variant) and mutexes for model code, validated by the engine's lockdep.
+ * Acquiring is a step of its own (a yield point, as in the kernel a contended lock is where another CPU can get in);
+ * releasing happens inside the step that calls unlock. A contended spinlock keeps its CPU (the task spins and can
+ * still take interrupts if they are enabled); a contended mutex sleeps and lets the CPU run another thread.
+ */
+import { defineCost } from './costs.js';
+import type { Engine } from './engine.js';
+import { ModelError } from './errors.js';
+import { current, type HeldLock, type IrqMaskContext, OP_SPIN, type Op, op, TASK_SPINNING, type Task } from './task.js';
+import { WaitQueue, wait } from './waitqueue.js';
+
+export const C_SPIN_LOCK = defineCost('spin_lock', 20, 'uncontended ldaxr/stxr acquire + barrier; estimate');
+export const C_MUTEX_LOCK = defineCost('mutex_lock', 40, 'uncontended mutex fast path; estimate');
+
+export class Spinlock implements HeldLock {
+  readonly spin = true;
+  readonly cls: number;
+  readonly oid: number;
+  owner: Task | null = null;
+  private readonly spinners: Task[] = [];
+
+  constructor(
+    readonly engine: Engine,
+    /** Lock class name, shared by all instances of the same lock (e.g. 'vfio_platform_irq.lock'). */
+    readonly name: string,
+  ) {
+    this.cls = engine.lockdep.classId(name);
+    this.oid = engine.newOid(name);
+  }
+
+  /** Called by the owner inside its step. */
+  unlock(): void {
+    const t = current();
+    if (this.owner !== t) throw new ModelError(`${t} unlocks ${this.name} held by ${this.owner ?? 'nobody'}`);
+    this.owner = null;
+    dropHeld(t, this);
+    const n = this.spinners.length;
+    for (let i = 0; i < n; i++) this.engine.wake(this.spinners[i]!);
+    this.spinners.length = 0;
+  }
+
+  /** Internal: the current task found the lock held and spins. */
+  spinOn(t: Task): Op {
+    t.state = TASK_SPINNING;
+    t.costId = C_SPIN_LOCK;
+    t.nTouch = 1;
+    t.touch[0] = this.oid;
+    this.spinners.push(t);
+    return OP_SPIN;
+  }
+}
+
+export class Mutex implements HeldLock {
+  readonly spin = false;
+  readonly cls: number;
+  readonly oid: number;
+  owner: Task | null = null;
+  readonly wq: WaitQueue;
+
+  constructor(
+    readonly engine: Engine,
+    readonly name: string,
+  ) {
+    this.cls = engine.lockdep.classId(name);
+    this.oid = engine.newOid(name);
+    this.wq = new WaitQueue(engine, `${name}.wait`, this.oid);
+  }
+
+  unlock(): void {
+    const t = current();
+    if (this.owner !== t) throw new ModelError(`${t} unlocks ${this.name} held by ${this.owner ?? 'nobody'}`);
+    this.owner = null;
+    dropHeld(t, this);
+    this.wq.wakeUpOne();
+  }
+}
+
+function inHardirq(t: Task): boolean {
+  return t.kind === 'hardirq' || t.kind === 'guest-irq';
+}
+
+function maskCtx(t: Task): IrqMaskContext {
+  if (t.maskCtx === null) throw new ModelError(`${t} has no interrupt mask context`);
+  return t.maskCtx;
+}
+
+function validate(l: Spinlock | Mutex, t: Task): void {
+  const ok = l.engine.lockdep.acquire(l.cls, t.held, t.toString(), inHardirq(t), !maskCtx(t).irqMasked);
+  if (!ok && l.owner === t) {
+    throw new ModelError(`deadlock: ${t} acquires ${l.name} which it already holds (lockdep AA)`);
+  }
+}
+
+function dropHeld(t: Task, l: HeldLock): void {
+  const i = t.held.lastIndexOf(l);
+  if (i < 0) throw new ModelError(`${t} releases ${l.name} which lockdep never saw it take`);
+  t.held.splice(i, 1);
+}
+
+export function* spinLock(l: Spinlock): Generator<Op, void, unknown> {
+  yield op(C_SPIN_LOCK, l.oid);
+  const t = current();
+  validate(l, t);
+  while (l.owner !== null) {
+    yield l.spinOn(t);
+  }
+  l.owner = t;
+  t.held.push(l);
+}
+
+/** spin_lock_irqsave(): returns the previous mask state, to hand back to spinUnlockIrqrestore. */
+export function* spinLockIrqsave(l: Spinlock): Generator<Op, boolean, unknown> {
+  const ctx = maskCtx(current());
+  const flags = ctx.irqMasked;
+  ctx.irqMasked = true;
+  yield* spinLock(l);
+  return flags;
+}
+
+export function spinUnlockIrqrestore(l: Spinlock, flags: boolean): void {
+  l.unlock();
+  maskCtx(current()).irqMasked = flags;
+}
+
+export function* mutexLock(m: Mutex): Generator<Op, void, unknown> {
+  yield op(C_MUTEX_LOCK, m.oid);
+  const t = current();
+  if (inHardirq(t)) throw new ModelError(`BUG: sleeping function mutex_lock(${m.name}) called from hardirq context`);
+  validate(m, t);
+  while (m.owner !== null) yield wait(m.wq);
+  m.owner = t;
+  t.held.push(m);
+}
+
+/** local_irq_save()/local_irq_restore() on whatever context the current task runs in. */
+export function localIrqSave(): boolean {
+  const ctx = maskCtx(current());
+  const flags = ctx.irqMasked;
+  ctx.irqMasked = true;
+  return flags;
+}
+
+export function localIrqRestore(flags: boolean): void {
+  maskCtx(current()).irqMasked = flags;
+}

@@ -1,0 +1,175 @@
+/**
+ * Cooperative tasks. Model code is written as generator functions; each `yield` is an atomic boundary. The value
+ * yielded is an op telling the engine what happens at that boundary; for a plain step, `op(cost, objects...)`
+ * first records on the current task the cost of the code that follows the yield and the shared objects it will
+ * touch, so the engine can charge time and a checker can compute independence. Nothing here allocates per step.
+ */
+import { C_NONE } from './costs.js';
+import { ModelError } from './errors.js';
+
+/** The code after this yield is one step: its cost and touched objects were set by op(). */
+export const OP_STEP = 0;
+/** The task has queued itself on a wait queue and sleeps; the CPU switches to another thread. */
+export const OP_BLOCK = 1;
+/** The task spins on a held spinlock: it keeps its CPU but cannot progress until the lock is released. */
+export const OP_SPIN = 2;
+/** The idle thread: run a queued thread if there is one, else WFI until an interrupt or a wakeup. */
+export const OP_IDLE = 3;
+/** A vCPU thread enters the guest (`task.enterGuest` names which); it resumes after the next exit. */
+export const OP_ENTER_GUEST = 4;
+/** Exception return from a (host or guest) IRQ handler to the interrupted context. */
+export const OP_ERET = 5;
+/** Guest code traps to the hypervisor (`task.trapReason`); it resumes when the vCPU re-enters. */
+export const OP_TRAP = 6;
+/** cond_resched(): let a queued thread on this CPU run first. */
+export const OP_RESCHED = 7;
+
+export type Op = number;
+export type TaskGen = Generator<Op, unknown, unknown>;
+
+export const TASK_RUNNABLE = 0;
+export const TASK_BLOCKED = 1;
+export const TASK_SPINNING = 2;
+export const TASK_WFI = 3;
+export const TASK_IN_GUEST = 4;
+export const TASK_DONE = 5;
+
+export type TaskKind = 'thread' | 'hardirq' | 'guest' | 'guest-irq';
+
+/** Anything whose interrupts a task can mask: a host CPU (PSTATE.I at EL1/EL2) or a guest vCPU context. */
+export interface IrqMaskContext {
+  irqMasked: boolean;
+}
+
+/** What a task may hold (for lockdep and the "lock held at exit" check). */
+export interface HeldLock {
+  readonly name: string;
+  /** Lockdep class id. */
+  readonly cls: number;
+  /** Spinning locks forbid sleeping while held. */
+  readonly spin: boolean;
+}
+
+export const MAX_TOUCH = 4;
+
+let cur: Task | null = null;
+
+/** The task whose step is executing (the kernel's `current`). */
+export function current(): Task {
+  if (cur === null) throw new ModelError('current() called outside a task step');
+  return cur;
+}
+
+export function currentOrNull(): Task | null {
+  return cur;
+}
+
+export function setCurrent(t: Task | null): void {
+  cur = t;
+}
+
+export class Task {
+  gen: TaskGen | null = null;
+  state = TASK_RUNNABLE;
+  /** Cost id and touched objects of the step that runs when this task is next resumed. */
+  costId = C_NONE;
+  nTouch = 0;
+  readonly touch = new Int32Array(MAX_TOUCH);
+  /** Host CPU (or guest vCPU context) whose IRQ mask this task's local_irq_* calls act on. */
+  maskCtx: IrqMaskContext | null = null;
+  /** Index of the physical CPU the task last ran on (-1 before it first runs). */
+  cpu = -1;
+  readonly held: HeldLock[] = [];
+  /** Set before yielding OP_ENTER_GUEST / OP_TRAP. */
+  enterGuest: unknown = null;
+  trapReason = 0;
+  trapArg = 0;
+  /** Value handed to the generator on its next resume (e.g. a trap's emulation result). */
+  resumeValue: unknown = undefined;
+  result: unknown = undefined;
+  error: unknown = undefined;
+  /** A task that runs syscalls keeps the error its generator throws (an ioctl's errno) instead of crashing the run. */
+  catchErrors = false;
+  onExit: ((t: Task) => void) | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly pid: number,
+    readonly comm: string,
+    readonly kind: TaskKind,
+  ) {}
+
+  get done(): boolean {
+    return this.state === TASK_DONE;
+  }
+
+  /** Give the task a new body (a thread reused for successive syscalls). */
+  start(gen: TaskGen): void {
+    if (this.gen !== null && this.state !== TASK_DONE) throw new ModelError(`task ${this.comm} is still running`);
+    this.gen = gen;
+    this.state = TASK_RUNNABLE;
+    this.costId = C_NONE;
+    this.nTouch = 0;
+    this.result = undefined;
+    this.error = undefined;
+  }
+
+  toString(): string {
+    return `${this.comm}-${this.pid}`;
+  }
+}
+
+/** Declare the next step: its cost and up to three shared objects (oids) it touches. */
+export function op(costId: number, a = -1, b = -1, c = -1): Op {
+  const t = cur!;
+  t.costId = costId;
+  let n = 0;
+  if (a >= 0) t.touch[n++] = a;
+  if (b >= 0) t.touch[n++] = b;
+  if (c >= 0) t.touch[n++] = c;
+  t.nTouch = n;
+  return OP_STEP;
+}
+
+/** cond_resched(): yield the CPU to a queued thread, if any. */
+export function resched(): Op {
+  const t = cur!;
+  t.costId = C_NONE;
+  t.nTouch = 0;
+  return OP_RESCHED;
+}
+
+/** Return from an exception handler. */
+export function eret(): Op {
+  const t = cur!;
+  t.costId = C_NONE;
+  t.nTouch = 0;
+  return OP_ERET;
+}
+
+/** The idle loop's body: `for (;;) yield idle();` */
+export function idle(): Op {
+  const t = cur!;
+  t.costId = C_NONE;
+  t.nTouch = 0;
+  return OP_IDLE;
+}
+
+/** Guest code traps to the hypervisor with a reason (and an argument, e.g. an MMIO address). */
+export function trap(reason: number, arg = 0): Op {
+  const t = cur!;
+  t.trapReason = reason;
+  t.trapArg = arg;
+  t.costId = C_NONE;
+  t.nTouch = 0;
+  return OP_TRAP;
+}
+
+/** A vCPU thread hands its CPU to the guest context `guest` until the next exit. */
+export function enterGuest(guest: unknown): Op {
+  const t = cur!;
+  t.enterGuest = guest;
+  t.costId = C_NONE;
+  t.nTouch = 0;
+  return OP_ENTER_GUEST;
+}

@@ -1,0 +1,89 @@
+/**
+ * Wait queues and completions. A task sleeps with `while (!cond) yield wait(wq)`: the condition test and the
+ * enqueue happen in one atomic step, so a wakeup can never be lost between them (the guarantee the kernel's
+ * prepare_to_wait/schedule pattern gives). After a wakeup the task's next step is declared as touching the
+ * queue's object, which is what guards the condition it re-tests.
+ */
+
+import { C_NONE } from './costs.js';
+import type { Engine } from './engine.js';
+import { ModelError } from './errors.js';
+import { current, OP_BLOCK, type Op, TASK_BLOCKED, type Task } from './task.js';
+
+export class WaitQueue {
+  private readonly waiters: Task[] = [];
+
+  constructor(
+    readonly engine: Engine,
+    readonly name: string,
+    readonly oid = engine.newOid(name),
+  ) {}
+
+  get length(): number {
+    return this.waiters.length;
+  }
+
+  add(t: Task): void {
+    if (t.kind !== 'thread') throw new ModelError(`${t} (${t.kind}) cannot sleep on ${this.name}`);
+    t.state = TASK_BLOCKED;
+    t.costId = C_NONE;
+    t.nTouch = 1;
+    t.touch[0] = this.oid;
+    this.waiters.push(t);
+  }
+
+  /** Wake every sleeper (they re-test their conditions). Returns how many were woken. */
+  wakeUpAll(): number {
+    const n = this.waiters.length;
+    for (let i = 0; i < n; i++) this.engine.wake(this.waiters[i]!);
+    this.waiters.length = 0;
+    return n;
+  }
+
+  /** Wake the oldest sleeper only. */
+  wakeUpOne(): boolean {
+    const t = this.waiters.shift();
+    if (t === undefined) return false;
+    this.engine.wake(t);
+    return true;
+  }
+
+  has(t: Task): boolean {
+    return this.waiters.includes(t);
+  }
+}
+
+/** Sleep on a wait queue: `while (!cond) yield wait(wq);` */
+export function wait(wq: WaitQueue): Op {
+  wq.add(current());
+  return OP_BLOCK;
+}
+
+/** struct completion: a count of completions and the queue of those waiting for one. */
+export class Completion {
+  done = 0;
+  readonly wq: WaitQueue;
+
+  constructor(engine: Engine, name: string) {
+    this.wq = new WaitQueue(engine, name);
+  }
+
+  complete(): void {
+    this.done++;
+    this.wq.wakeUpAll();
+  }
+
+  completeAll(): void {
+    this.done = Number.MAX_SAFE_INTEGER;
+    this.wq.wakeUpAll();
+  }
+
+  reinit(): void {
+    this.done = 0;
+  }
+}
+
+export function* waitForCompletion(c: Completion): Generator<Op, void, unknown> {
+  while (c.done === 0) yield wait(c.wq);
+  if (c.done !== Number.MAX_SAFE_INTEGER) c.done--;
+}
