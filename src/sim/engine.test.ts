@@ -28,7 +28,7 @@ function pipeline(scheduler?: 'latest') {
   e.setIrqVector(
     1,
     'irq/1',
-    (function* (): TaskGen {
+    (function* (): TaskGen<void> {
       for (;;) {
         yield op(C_WORK);
         if (line) {
@@ -45,7 +45,7 @@ function pipeline(scheduler?: 'latest') {
   e.spawn(
     'consumer',
     0,
-    (function* (): TaskGen {
+    (function* (): TaskGen<void> {
       while (data === 0) yield wait(wq);
       yield op(C_WORK);
       log.push(`consumed by ${current().comm}`);
@@ -76,7 +76,7 @@ describe('engine', () => {
     e.setIrqVector(
       0,
       'vec',
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         for (;;) {
           yield op(C_WORK);
           seen.push('irq');
@@ -88,7 +88,7 @@ describe('engine', () => {
     e.spawn(
       'masker',
       0,
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         yield op(C_WORK);
         current().maskCtx!.irqMasked = true;
         e.setIrqLine(0, true);
@@ -108,7 +108,7 @@ describe('engine', () => {
     const t = e.spawn(
       'w',
       0,
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         yield op(C_WORK);
         yield op(C_WORK);
         yield op(C_WORK);
@@ -126,7 +126,7 @@ describe('engine', () => {
     e.spawn(
       'a',
       0,
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         yield* spinLock(l);
         yield op(C_WORK);
         yield op(C_WORK);
@@ -137,7 +137,7 @@ describe('engine', () => {
     e.spawn(
       'b',
       1,
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         yield op(C_WORK);
         yield* spinLock(l);
         order.push('b acquires');
@@ -158,7 +158,7 @@ describe('engine', () => {
     e.spawn(
       'holder',
       0,
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         yield* mutexLock(m);
         while (!open) yield wait(wq);
         order.push('holder done');
@@ -168,7 +168,7 @@ describe('engine', () => {
     e.spawn(
       'waiter',
       0,
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         yield op(C_WORK);
         yield* mutexLock(m);
         order.push('waiter got it');
@@ -178,7 +178,7 @@ describe('engine', () => {
     e.spawn(
       'opener',
       0,
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         yield op(C_WORK);
         open = true;
         wq.wakeUpAll();
@@ -206,7 +206,7 @@ describe('engine', () => {
     e.spawn(
       'bad',
       0,
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         yield op(C_WORK);
         throw new Error('boom');
       })(),
@@ -220,7 +220,7 @@ describe('engine', () => {
     e.setIrqVector(
       0,
       'vec',
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         for (;;) {
           yield op(C_WORK);
           wq.add(current());

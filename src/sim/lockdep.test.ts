@@ -12,7 +12,7 @@ describe('lockdep', () => {
     e.spawn(
       'first',
       0,
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         yield* spinLock(a);
         yield* spinLock(b);
         b.unlock();
@@ -23,7 +23,7 @@ describe('lockdep', () => {
     e.spawn(
       'second',
       1,
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         yield* spinLock(b);
         yield* spinLock(a);
         a.unlock();
@@ -45,7 +45,7 @@ describe('lockdep', () => {
     e.spawn(
       'twice',
       0,
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         yield* spinLock(a);
         yield* spinLock(a);
       })(),
@@ -60,7 +60,7 @@ describe('lockdep', () => {
     e.setIrqVector(
       0,
       'vec',
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         for (;;) {
           yield* spinLock(l);
           l.unlock();
@@ -72,7 +72,7 @@ describe('lockdep', () => {
     e.spawn(
       'proc',
       0,
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         yield op(C_NONE);
         e.setIrqLine(0, true);
         yield op(C_NONE);
@@ -91,7 +91,7 @@ describe('lockdep', () => {
     e.setIrqVector(
       0,
       'vec',
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         for (;;) {
           yield* spinLock(l);
           l.unlock();
@@ -103,7 +103,7 @@ describe('lockdep', () => {
     e.spawn(
       'proc',
       0,
-      (function* (): TaskGen {
+      (function* (): TaskGen<void> {
         e.setIrqLine(0, true);
         yield op(C_NONE);
         const flags = yield* spinLockIrqsave(l);

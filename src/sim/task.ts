@@ -25,7 +25,8 @@ export const OP_TRAP = 6;
 export const OP_RESCHED = 7;
 
 export type Op = number;
-export type TaskGen = Generator<Op, unknown, unknown>;
+/** A task body; R is what the generator returns (a syscall's result, or nothing). */
+export type TaskGen<R = unknown> = Generator<Op, R, unknown>;
 
 export const TASK_RUNNABLE = 0;
 export const TASK_BLOCKED = 1;
@@ -75,6 +76,8 @@ export class Task {
   costId = C_NONE;
   nTouch = 0;
   readonly touch = new Int32Array(MAX_TOUCH);
+  /** The next step re-reads state in a busy-wait loop (cpu_relax): a checker treats repeats as blocked. */
+  polling = false;
   /** Host CPU (or guest vCPU context) whose IRQ mask this task's local_irq_* calls act on. */
   maskCtx: IrqMaskContext | null = null;
   /** Index of the physical CPU the task last ran on (-1 before it first runs). */
@@ -123,6 +126,7 @@ export class Task {
 export function op(costId: number, a = -1, b = -1, c = -1): Op {
   const t = cur!;
   t.costId = costId;
+  t.polling = false;
   let n = 0;
   if (a >= 0) t.touch[n++] = a;
   if (b >= 0) t.touch[n++] = b;
@@ -172,4 +176,18 @@ export function enterGuest(guest: unknown): Op {
   t.costId = C_NONE;
   t.nTouch = 0;
   return OP_ENTER_GUEST;
+}
+
+/**
+ * One iteration of a busy-wait (`while (cond) cpu_relax();`): a step that re-reads `oid`. The kernel polls here
+ * (synchronize_irq waiting for a handler or for the GIC active bit); the timed scheduler charges each poll, and a
+ * checker recognises a task that only polls as a spin loop rather than as progress.
+ */
+export function cpuRelax(costId: number, oid: number): Op {
+  const t = cur!;
+  t.costId = costId;
+  t.nTouch = 1;
+  t.touch[0] = oid;
+  t.polling = true;
+  return OP_STEP;
 }
