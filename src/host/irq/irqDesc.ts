@@ -1,0 +1,120 @@
+/**
+ * struct irq_desc and friends (include/linux/irqdesc.h, kernel/irq/internals.h): per Linux IRQ number, the
+ * software state genirq keeps about one interrupt line — its disable depth, the irqd_* state bits, the
+ * istate bits of the flow, the actions, and the lock that serialises the flow handler with the management API.
+ */
+import type { Engine } from '../../sim/engine.js';
+import { Mutex, Spinlock } from '../../sim/locks.js';
+import type { TaskGen } from '../../sim/task.js';
+
+export const IRQ_NONE = 0;
+export const IRQ_HANDLED = 1;
+export type IrqReturn = typeof IRQ_NONE | typeof IRQ_HANDLED;
+
+/** An interrupt handler as request_irq takes it: runs in hardirq context, returns IRQ_HANDLED or IRQ_NONE. */
+export type IrqHandler = (irq: number, devId: unknown) => TaskGen<IrqReturn>;
+
+// request_irq flags (include/linux/interrupt.h)
+export const IRQF_TRIGGER_RISING = 0x1;
+export const IRQF_TRIGGER_FALLING = 0x2;
+export const IRQF_TRIGGER_HIGH = 0x4;
+export const IRQF_TRIGGER_LOW = 0x8;
+export const IRQF_SHARED = 0x80;
+export const IRQF_ONESHOT = 0x2000;
+export const IRQF_NO_AUTOEN = 0x80000;
+
+export interface IrqAction {
+  readonly handler: IrqHandler;
+  readonly devId: unknown;
+  readonly name: string;
+  readonly flags: number;
+}
+
+export type IrqTrigger = 'level' | 'edge';
+
+// desc->istate (kernel/irq/internals.h)
+export const IRQS_PENDING = 1 << 0;
+export const IRQS_REPLAY = 1 << 1;
+export const IRQS_WAITING = 1 << 2;
+export const IRQS_ONESHOT = 1 << 3;
+
+// irq_settings (include/linux/irq.h status flags, set with irq_set_status_flags)
+export const IRQ_NOAUTOEN = 1 << 12;
+
+/** enum irqchip_irq_state (include/linux/interrupt.h). */
+export type IrqchipState = 'PENDING' | 'ACTIVE' | 'MASKED' | 'LINE_LEVEL';
+
+/**
+ * struct irq_chip, reduced to what the GIC implements. Each callback is a generator because it is made of
+ * register accesses, each an atomic step with its own cost.
+ */
+export interface IrqChip {
+  readonly name: string;
+  irqMask(d: IrqDesc): TaskGen<void>;
+  irqUnmask(d: IrqDesc): TaskGen<void>;
+  irqEoi(d: IrqDesc): TaskGen<void>;
+  /** Re-trigger an edge interrupt lost while disabled; false when the chip cannot. */
+  irqRetrigger(d: IrqDesc): TaskGen<boolean>;
+  /** The state, or null when the chip cannot report it (the kernel's -EINVAL). */
+  irqGetIrqchipState(d: IrqDesc, which: IrqchipState): TaskGen<boolean | null>;
+  /** False when the chip cannot set that state. */
+  irqSetIrqchipState(d: IrqDesc, which: IrqchipState, val: boolean): TaskGen<boolean>;
+  /** irq_set_type: program level/edge; false when the chip refuses (the kernel's -EINVAL). */
+  irqSetType(d: IrqDesc, trigger: IrqTrigger): TaskGen<boolean>;
+  /** irq_set_vcpu_affinity: false when the chip refuses (e.g. an SGI). A register-free bookkeeping call. */
+  irqSetVcpuAffinity(d: IrqDesc, vcpu: unknown): boolean;
+  /** IRQCHIP_EOI_IF_HANDLED: the chip wants no EOI for an interrupt the flow did not handle. */
+  readonly eoiIfHandled: boolean;
+}
+
+/** Which flow handler runs this descriptor (desc->handle_irq). */
+export type FlowKind = 'fasteoi' | 'percpu_devid';
+
+export class IrqDesc {
+  depth = 1;
+  istate = 0;
+  settings = 0;
+  readonly actions: IrqAction[] = [];
+  // irq_data state bits (irqd_*)
+  inprogress = false;
+  disabled = true;
+  masked = true;
+  started = false;
+  forwardedToVcpu = false;
+  /** The vCPU cookie irq_set_vcpu_affinity was given (null when not forwarded). */
+  vcpuInfo: unknown = null;
+  /** Handler runs per CPU (kstat_irqs) and in total. */
+  readonly kstat: Int32Array;
+  count = 0;
+  /** Runs in which no action returned IRQ_HANDLED (note_interrupt's spurious detector input). */
+  unhandled = 0;
+  readonly lock: Spinlock;
+  /** desc->request_mutex: serialises request_irq/free_irq. */
+  readonly requestMutex: Mutex;
+  readonly oid: number;
+  /** Kernel WARN()s on this descriptor (e.g. unbalanced enable), collected for invariants. */
+  readonly warnings: string[] = [];
+
+  constructor(
+    engine: Engine,
+    readonly irq: number,
+    /** The GIC INTID (irq_data.hwirq): never the same number space as `irq`. */
+    readonly hwirq: number,
+    public trigger: IrqTrigger,
+    readonly chip: IrqChip,
+    readonly flow: FlowKind,
+  ) {
+    this.lock = new Spinlock(engine, 'irq_desc.lock');
+    this.requestMutex = new Mutex(engine, 'irq_desc.request_mutex');
+    this.oid = this.lock.oid;
+    this.kstat = new Int32Array(engine.cpus.length);
+  }
+
+  get name(): string {
+    return this.actions[0]?.name ?? '';
+  }
+
+  toString(): string {
+    return `irq ${this.irq} (hwirq ${this.hwirq})`;
+  }
+}

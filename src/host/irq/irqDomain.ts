@@ -1,0 +1,48 @@
+/**
+ * The GIC's irq domain (kernel/irq/irqdomain.c): maps hardware INTIDs to Linux IRQ numbers. Linux numbers are
+ * allocated in mapping order and are deliberately never equal to the INTID they map, as on real systems, so that
+ * code confusing the two (as the seed patch does with "hwirq") fails loudly.
+ */
+import { ModelError } from '../../sim/errors.js';
+import type { IrqDesc } from './irqDesc.js';
+
+export class IrqDomain {
+  private readonly byHwirq = new Map<number, IrqDesc>();
+  private readonly byIrq = new Map<number, IrqDesc>();
+  private nextIrq: number;
+
+  constructor(
+    readonly name: string,
+    firstIrq = 1,
+  ) {
+    this.nextIrq = firstIrq;
+  }
+
+  /** Allocate the next Linux IRQ number for `hwirq` (skipping the INTID's own value). */
+  allocIrq(hwirq: number): number {
+    if (this.byHwirq.has(hwirq)) throw new ModelError(`hwirq ${hwirq} is already mapped in ${this.name}`);
+    let irq = this.nextIrq++;
+    if (irq === hwirq) irq = this.nextIrq++;
+    return irq;
+  }
+
+  add(desc: IrqDesc): void {
+    this.byHwirq.set(desc.hwirq, desc);
+    this.byIrq.set(desc.irq, desc);
+  }
+
+  /** irq_find_mapping + irq_to_desc. */
+  findByHwirq(hwirq: number): IrqDesc | undefined {
+    return this.byHwirq.get(hwirq);
+  }
+
+  /** irq_to_desc. */
+  irqToDesc(irq: number): IrqDesc | undefined {
+    return this.byIrq.get(irq);
+  }
+
+  /** All descriptors in Linux IRQ order. */
+  descs(): IrqDesc[] {
+    return [...this.byIrq.values()].sort((a, b) => a.irq - b.irq);
+  }
+}
