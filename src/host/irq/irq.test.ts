@@ -309,7 +309,7 @@ describe('host IRQ layer: edge lines', () => {
 
 describe('host IRQ layer: disable depth, NOAUTOEN, request/free errors', () => {
   function noop(): TaskGen<IrqReturn> {
-    return (function* () {
+    return (function* (): TaskGen<IrqReturn> {
       return IRQ_HANDLED;
     })();
   }

@@ -1,0 +1,773 @@
+/**
+ * The KVM vGIC-v2 core, after arch/arm64/kvm/vgic/{vgic.c, vgic-v2.c, vgic-init.c}: per-VM distributor state
+ * (`Vgic`, struct vgic_dist), per-vCPU state (`VgicCpu`, struct vgic_cpu + struct vgic_v2_cpu_if) with its ap-list,
+ * injection, HW mapping, and the flush (emulation → list registers) / sync (list registers → emulation) pair run
+ * around every guest entry and exit, against the GicVirtualInterface of the physical CPU the vCPU is loaded on.
+ *
+ * Concurrency: every function here is synchronous; one call is one atomic step of its caller, who declares it first
+ * with `yield op(cost, irq.oid, vcpu.oid)` using the costs exported below. In the kernel these functions take
+ * irq_lock / ap_list_lock internally; in an atomic step the lock-drop-and-retry dance of vgic_queue_irq_unlock and
+ * vgic_prune_ap_list has nothing to retry, so it is not reproduced.
+ *
+ * Errors: paths userspace can reach (through KVM_IRQ_LINE, irqfd, the device API) return the kernel's value, a
+ * negative errno (e.g. -EINVAL); the ioctl layer turns it into an ErrnoError. A kernel BUG_ON (a broken invariant
+ * of the caller) throws ModelError.
+ *
+ * Hot path (inject, flush, fold, prune) allocates nothing: ap-lists are fixed-capacity arrays, shadow LRs a
+ * Uint32Array.
+ */
+
+import { ERRNO } from '../../abi/errno.js';
+import type { GicVirtualInterface } from '../../hw/gic/virtualInterface.js';
+import { defineCost } from '../../sim/costs.js';
+import { ModelError } from '../../sim/errors.js';
+import {
+  irqIsPending,
+  irqIsPpi,
+  VGIC_CONFIG_EDGE,
+  VGIC_CONFIG_LEVEL,
+  VGIC_MAX_RESERVED,
+  VGIC_NR_PRIVATE_IRQS,
+  VgicIrq,
+  type VgicIrqOps,
+  vgicIrqIsMappedLevel,
+  vgicIrqIsMultiSgi,
+  vgicIrqIsSgi,
+} from './vgicIrq.js';
+
+// ---- costs (cycles; callers charge them on the step that makes the call) ---------------------------------------
+
+export const C_VGIC_INJECT = defineCost(
+  'vgic_inject_irq',
+  300,
+  'kvm_vgic_inject_irq: irq_lock + ap_list_lock + list_add + kick request; estimate, no published figure (perf-anchors §1.6)',
+);
+export const C_VGIC_FLUSH = defineCost(
+  'vgic_flush_hwstate',
+  400,
+  'kvm_vgic_flush_hwstate: populate LRs + vgic_v2_restore_state; restore = 181 cyc, ISCA 2016 Table III [R] (perf-anchors §1.1), + ~200 estimate for populate',
+);
+export const C_VGIC_SYNC = defineCost(
+  'vgic_sync_hwstate',
+  3250,
+  'kvm_vgic_sync_hwstate: vgic_v2_save_state (GICH MMIO reads of MISR/ELRSR/LRs) dominates: VGIC save = 3,250 cyc, ISCA 2016 Table III [R] (perf-anchors §1.1); fold + prune folded in',
+);
+export const C_VGIC_MMIO = defineCost(
+  'vgic_mmio_access',
+  870,
+  'emulated GICD access excluding the exit: ISCA 2016 Table II interrupt-controller trap 7,370 - hypercall 6,500 = 870 cyc [D] (perf-anchors §1.1)',
+);
+export const C_VGIC_MAP = defineCost(
+  'vgic_map_phys_irq',
+  200,
+  'kvm_vgic_map/unmap_phys_irq: irq_lock + irq_desc walk to the root irqchip; estimate',
+);
+
+// ---- GICH bits used by KVM (values as in src/hw/gic/regs.ts, IHI 0048B §5.3) ------------------------------------
+
+const GICH_HCR_EN = 1 << 0;
+const GICH_HCR_UIE = 1 << 1;
+const GICH_HCR_LRENPIE = 1 << 2;
+const GICH_HCR_NPIE = 1 << 3;
+const GICH_HCR_EOICOUNT_SHIFT = 27;
+const GICH_HCR_EOICOUNT_MASK = 0xf8000000;
+const GICH_LR_PHYSID_CPUID_SHIFT = 10;
+const GICH_LR_EOI = 1 << 19;
+const GICH_LR_PRIORITY_SHIFT = 23;
+const GICH_LR_PENDING_BIT = 1 << 28;
+const GICH_LR_ACTIVE_BIT = 1 << 29;
+const GICH_LR_STATE = 3 << 28;
+const GICH_LR_GROUP1 = 1 << 30;
+const GICH_LR_HW = 0x80000000;
+const GICH_LR_VIRTUALID = 0x3ff;
+const GICH_VMCR_PRIMASK_SHIFT = 27;
+const GICV_PMR_PRIORITY_SHIFT = 3;
+const MAX_LRS = 64;
+/** include/kvm/arm_vgic.h VGIC_V2_MAX_CPUS. */
+export const VGIC_V2_MAX_CPUS = 8;
+/** vgic.h VGIC_NR_IRQS_LEGACY: vgic_init's default when userspace set no NR_IRQS. */
+export const VGIC_NR_IRQS_LEGACY = 256;
+/** include/kvm/arm_vgic.h KVM_VGIC_IMP_REV_LATEST (vgic_init's default GICD_IIDR revision). */
+export const KVM_VGIC_IMP_REV_LATEST = 3;
+/** Capacity of an ap-list: every private IRQ plus every possible SPI. */
+const AP_CAPACITY = 1024;
+
+const ffs8 = (v: number): number => 31 - Math.clz32(v & -v);
+
+/** The host IRQ layer as the vGIC uses it (kernel/irq/manage.c irq_{get,set}_irqchip_state, irq_to_desc). */
+export type VgicIrqchipState = 'PENDING' | 'ACTIVE';
+export interface VgicHostIrqOps {
+  getIrqchipState(hostIrq: number, which: VgicIrqchipState): boolean;
+  setIrqchipState(hostIrq: number, which: VgicIrqchipState, val: boolean): void;
+  /** hwirq of the root irqchip (the GIC INTID) behind Linux IRQ `hostIrq`, or -1 when it has no descriptor. */
+  hwIntidOf(hostIrq: number): number;
+}
+
+export interface VgicOptions {
+  hostIrqOps: VgicHostIrqOps;
+  /** kvm_vcpu_kick after KVM_REQ_IRQ_PENDING: wake the vCPU from WFI, or force it out of the guest. */
+  kick?: (vcpu: VgicCpu) => void;
+  /** kvm_notify_acked_irq(kvm, 0, intid - 32): a level SPI's EOI maintenance was seen (irqfd resampler). */
+  onAck?: (intid: number) => void;
+}
+
+/** struct ap_list_summary (vgic.h, 2025 "Revamp vgic maintenance interrupt configuration"). */
+interface ApListSummary {
+  nrPend: number;
+  nrAct: number;
+  nrSgi: number;
+}
+
+/** struct vgic_cpu + struct vgic_v2_cpu_if: one vCPU's private IRQs, ap-list and shadow GICH state. */
+export class VgicCpu {
+  readonly privateIrqs: VgicIrq[] = [];
+  /** The ap-list (vgic_cpu->ap_list_head): vIRQs pending or active on this vCPU, in list order; fixed capacity. */
+  readonly apList: (VgicIrq | null)[] = new Array<VgicIrq | null>(AP_CAPACITY).fill(null);
+  apCount = 0;
+  /** Shadow GICH_LRn (vgic_v2_cpu_if.vgic_lr) and how many the last flush used. */
+  readonly vgicLr = new Uint32Array(MAX_LRS);
+  usedLrs = 0;
+  /** Shadow GICH_HCR / GICH_VMCR / GICH_APR. vgic_v2_enable: VMCR 0 (reset binary points), HCR.En. */
+  vgicHcr = 0;
+  vgicVmcr = 0;
+  vgicApr = 0;
+  /** ap-list position of the last vIRQ put in an LR (host_data last_lr_irq), -1 if none. */
+  lastLrPos = -1;
+  private lastLrIrq: VgicIrq | null = null;
+  /** KVM_REQ_IRQ_PENDING; the run loop clears it. */
+  irqPendingRequest = false;
+  /** The virtual interface of the physical CPU this vCPU is loaded on (vcpu_load … vcpu_put), or null. */
+  vif: GicVirtualInterface | null = null;
+  /** Counters for tests and metrics. */
+  flushes = 0;
+  folds = 0;
+  acks = 0;
+
+  constructor(
+    readonly vgic: Vgic,
+    readonly id: number,
+    /** Checker object id: the ap_list_lock and the shadow interface state. */
+    readonly oid: number,
+  ) {}
+
+  toString(): string {
+    return `vcpu${this.id}`;
+  }
+
+  /** Take the ap-list entry at position i (0 ≤ i < apCount). */
+  ap(i: number): VgicIrq {
+    return this.apList[i]!;
+  }
+
+  /** @internal */
+  setLastLr(pos: number, irq: VgicIrq | null): void {
+    this.lastLrPos = pos;
+    this.lastLrIrq = irq;
+  }
+  /** @internal */
+  checkLastLr(): void {
+    if (this.lastLrPos >= 0 && this.apList[this.lastLrPos] !== this.lastLrIrq) {
+      throw new ModelError(`${this}: ap-list reordered between flush and fold`);
+    }
+  }
+}
+
+/** struct vgic_dist: the VM's emulated GICv2 distributor. */
+export class Vgic {
+  readonly vcpus: VgicCpu[] = [];
+  spis: VgicIrq[] = [];
+  /** 0 until set by KVM_DEV_ARM_VGIC_GRP_NR_IRQS or frozen by vgic_init. */
+  nrSpis = 0;
+  initialized = false;
+  /** GICD_CTLR.EnableGrp0/Enable. */
+  enabled = false;
+  implementationRev = 0;
+  /** Number of list registers (kvm_vgic_global_state.nr_lr, from GICH_VTR); learnt on the first load. */
+  nrLr = 0;
+  readonly hostIrqOps: VgicHostIrqOps;
+  kick: ((vcpu: VgicCpu) => void) | null;
+  /** The irqfd resampler registers here (kvm_register_irq_ack_notifier). */
+  onAck: ((intid: number) => void) | null;
+  private readonly summary: ApListSummary = { nrPend: 0, nrAct: 0, nrSgi: 0 };
+
+  constructor(
+    private readonly engine: { newOid(name: string): number },
+    opts: VgicOptions,
+  ) {
+    this.hostIrqOps = opts.hostIrqOps;
+    this.kick = opts.kick ?? null;
+    this.onAck = opts.onAck ?? null;
+  }
+
+  // ---- creation and init (vgic-init.c) ------------------------------------------------------------------------
+
+  /**
+   * kvm_vgic_vcpu_init: SGIs enabled and edge, PPIs level. The kernel refuses to create vCPUs once the vGIC is
+   * initialised (kvm_arch_vcpu_create → -EBUSY); the ioctl layer checks `initialized` first, so here it is a bug.
+   */
+  kvmVgicVcpuInit(): VgicCpu {
+    if (this.initialized) throw new ModelError('vCPU created after the vGIC was initialised (EBUSY in the kernel)');
+    if (this.vcpus.length >= VGIC_V2_MAX_CPUS) throw new ModelError(`a GICv2 VM has at most ${VGIC_V2_MAX_CPUS} vCPUs`);
+    const id = this.vcpus.length;
+    const vcpu = new VgicCpu(this, id, this.engine.newOid(`vgic.vcpu${id}.ap_list`));
+    for (let i = 0; i < VGIC_NR_PRIVATE_IRQS; i++) {
+      const irq = new VgicIrq(
+        i,
+        this.engine.newOid(`vgic.vcpu${id}.irq${i}`),
+        vcpu,
+        vgicIrqIsSgi(i) ? VGIC_CONFIG_EDGE : VGIC_CONFIG_LEVEL,
+      );
+      if (vgicIrqIsSgi(i)) irq.enabled = true;
+      irq.targets = 1 << id;
+      vcpu.privateIrqs.push(irq);
+    }
+    this.vcpus.push(vcpu);
+    return vcpu;
+  }
+
+  /**
+   * KVM_DEV_ARM_VGIC_GRP_NR_IRQS (vgic-kvm-device.c vgic_set_common_attr): at least 32 SPIs, at most 1024 INTIDs,
+   * a multiple of 32 → else -EINVAL; once initialised or already set → -EBUSY.
+   */
+  kvmVgicSetNrIrqs(nrIrqs: number): number {
+    if (!Number.isInteger(nrIrqs) || nrIrqs < VGIC_NR_PRIVATE_IRQS + 32 || nrIrqs > VGIC_MAX_RESERVED + 1) {
+      return -ERRNO.EINVAL;
+    }
+    if (nrIrqs % 32 !== 0) return -ERRNO.EINVAL;
+    if (this.initialized || this.nrSpis !== 0) return -ERRNO.EBUSY;
+    this.nrSpis = nrIrqs - VGIC_NR_PRIVATE_IRQS;
+    return 0;
+  }
+
+  get nrIrqs(): number {
+    return this.nrSpis + VGIC_NR_PRIVATE_IRQS;
+  }
+
+  /**
+   * vgic_init (KVM_DEV_ARM_VGIC_CTRL_INIT, or lazily on first injection for v2): freeze nr_spis (default 224),
+   * allocate SPIs (edge, disabled, priority 0, group 0, targets 0, routed to vCPU 0), enable each vCPU interface.
+   */
+  vgicInit(): number {
+    if (this.initialized) return 0;
+    if (this.vcpus.length === 0) return -ERRNO.EBUSY; // nothing to route SPIs to; kvm_vgic_dist_init needs vcpu0
+    if (this.nrSpis === 0) this.nrSpis = VGIC_NR_IRQS_LEGACY - VGIC_NR_PRIVATE_IRQS;
+    const vcpu0 = this.vcpus[0]!;
+    this.spis = [];
+    for (let i = 0; i < this.nrSpis; i++) {
+      const intid = i + VGIC_NR_PRIVATE_IRQS;
+      this.spis.push(new VgicIrq(intid, this.engine.newOid(`vgic.irq${intid}`), vcpu0, VGIC_CONFIG_EDGE));
+    }
+    for (const vcpu of this.vcpus) {
+      vcpu.vgicVmcr = 0; // vgic_v2_enable / vgic_v2_reset
+      vcpu.vgicHcr = GICH_HCR_EN;
+    }
+    if (this.implementationRev === 0) this.implementationRev = KVM_VGIC_IMP_REV_LATEST;
+    this.initialized = true;
+    return 0;
+  }
+
+  // ---- lookup -------------------------------------------------------------------------------------------------
+
+  /** vgic.h vgic_valid_spi. */
+  vgicValidSpi(intid: number): boolean {
+    return intid >= VGIC_NR_PRIVATE_IRQS && intid < this.nrSpis + VGIC_NR_PRIVATE_IRQS && this.initialized;
+  }
+
+  /** vgic.c vgic_get_irq: an SPI, or null. */
+  vgicGetIrq(intid: number): VgicIrq | null {
+    if (!this.initialized || !Number.isInteger(intid)) return null;
+    if (intid >= VGIC_NR_PRIVATE_IRQS && intid < this.nrSpis + VGIC_NR_PRIVATE_IRQS) {
+      return this.spis[intid - VGIC_NR_PRIVATE_IRQS]!;
+    }
+    return null;
+  }
+
+  /** vgic.c vgic_get_vcpu_irq: a private IRQ of vcpu, or an SPI, or null. */
+  vgicGetVcpuIrq(vcpu: VgicCpu, intid: number): VgicIrq | null {
+    if (Number.isInteger(intid) && intid >= 0 && intid < VGIC_NR_PRIVATE_IRQS) return vcpu.privateIrqs[intid]!;
+    return this.vgicGetIrq(intid);
+  }
+
+  vcpu(id: number): VgicCpu {
+    const v = this.vcpus[id];
+    if (v === undefined) throw new ModelError(`no vCPU ${id} (VM has ${this.vcpus.length})`);
+    return v;
+  }
+
+  // ---- routing and queueing (vgic.c) ------------------------------------------------------------------------
+
+  /** vgic_target_oracle: active stays where it is; enabled+pending goes to its target (none if GICD disabled). */
+  vgicTargetOracle(irq: VgicIrq): VgicCpu | null {
+    if (irq.active) return irq.vcpu ?? irq.targetVcpu;
+    if (irq.enabled && irqIsPending(irq)) {
+      if (irq.targetVcpu !== null && !this.enabled) return null;
+      return irq.targetVcpu;
+    }
+    return null;
+  }
+
+  /**
+   * vgic_queue_irq_unlock: put irq on its target's ap-list if it should be on one and is on none; kick the target
+   * either way (an edge re-asserted while already listed needs the vCPU to notice). Returns whether it was queued.
+   */
+  vgicQueueIrqUnlock(irq: VgicIrq): boolean {
+    const vcpu = this.vgicTargetOracle(irq);
+    if (irq.vcpu !== null || vcpu === null) {
+      if (vcpu !== null) this.kickVcpu(vcpu);
+      return false;
+    }
+    apAdd(vcpu, irq);
+    this.kickVcpu(vcpu);
+    return true;
+  }
+
+  private kickVcpu(vcpu: VgicCpu): void {
+    vcpu.irqPendingRequest = true;
+    if (this.kick !== null) this.kick(vcpu);
+  }
+
+  /** vgic_kick_vcpus: after GICD_CTLR enable, kick every vCPU with something deliverable. */
+  vgicKickVcpus(): void {
+    for (const vcpu of this.vcpus) if (this.kvmVgicVcpuPendingIrq(vcpu)) this.kickVcpu(vcpu);
+  }
+
+  /** vgic_validate_injection: only the owner may inject; level: only a change; edge: only a rising edge. */
+  private validateInjection(irq: VgicIrq, level: boolean, owner: unknown): boolean {
+    if (irq.owner !== owner) return false;
+    return irq.config === VGIC_CONFIG_LEVEL ? irq.lineLevel !== level : level;
+  }
+
+  /**
+   * kvm_vgic_inject_irq(kvm, vcpu, intid, level, owner). vcpuId is needed for a private INTID and ignored for an SPI
+   * (null = the kernel's NULL vcpu). Returns -EINVAL (private INTID without vCPU, unknown INTID), the error of the
+   * lazy vgic_init, 0 when nothing was queued (ignored injection, or already on an ap-list — kicked anyway), or 1
+   * when the vIRQ was newly queued. The kernel returns 0 for both of the last two.
+   */
+  kvmVgicInjectIrq(vcpuId: number | null, intid: number, level: boolean, owner: unknown = null): number {
+    const ret = this.vgicInit(); // vgic_lazy_init: a GICv2 initialises on demand
+    if (ret !== 0) return ret;
+    if (vcpuId === null && intid < VGIC_NR_PRIVATE_IRQS) return -ERRNO.EINVAL;
+    let irq: VgicIrq | null;
+    if (intid < VGIC_NR_PRIVATE_IRQS) {
+      const vcpu = this.vcpus[vcpuId!];
+      if (vcpu === undefined) return -ERRNO.EINVAL;
+      irq = this.vgicGetVcpuIrq(vcpu, intid);
+    } else {
+      irq = this.vgicGetIrq(intid);
+    }
+    if (irq === null) return -ERRNO.EINVAL;
+    if (!this.validateInjection(irq, level, owner)) return 0;
+    if (irq.config === VGIC_CONFIG_LEVEL) irq.lineLevel = level;
+    else irq.pendingLatch = true;
+    return this.vgicQueueIrqUnlock(irq) ? 1 : 0;
+  }
+
+  // ---- mapping to physical interrupts (vgic.c) -----------------------------------------------------------------
+
+  /**
+   * kvm_vgic_map_phys_irq: the vIRQ becomes HW-backed by Linux IRQ hostIrq; hwintid is the GIC INTID found at the
+   * root of its irq_data hierarchy. -EINVAL when hostIrq has no descriptor. An unknown vINTID is a BUG_ON.
+   */
+  kvmVgicMapPhysIrq(vcpu: VgicCpu, hostIrq: number, vintid: number, ops: VgicIrqOps | null = null): number {
+    const irq = this.vgicGetVcpuIrq(vcpu, vintid);
+    if (irq === null) throw new ModelError(`kvm_vgic_map_phys_irq: no vIRQ ${vintid} (BUG_ON in the kernel)`);
+    const hwintid = this.hostIrqOps.hwIntidOf(hostIrq);
+    if (hwintid < 0) return -ERRNO.EINVAL; // kvm_vgic_map_irq: "no interrupt descriptor"
+    irq.hw = true;
+    irq.hostIrq = hostIrq;
+    irq.hwintid = hwintid;
+    irq.ops = ops;
+    return 0;
+  }
+
+  /** kvm_vgic_unmap_phys_irq: -EAGAIN before vgic_init; clears hw/hwintid/ops (host_irq is left as it was). */
+  kvmVgicUnmapPhysIrq(vcpu: VgicCpu, vintid: number): number {
+    if (!this.initialized) return -ERRNO.EAGAIN;
+    const irq = this.vgicGetVcpuIrq(vcpu, vintid);
+    if (irq === null) throw new ModelError(`kvm_vgic_unmap_phys_irq: no vIRQ ${vintid} (BUG_ON in the kernel)`);
+    irq.hw = false;
+    irq.hwintid = 0;
+    irq.ops = null;
+    return 0;
+  }
+
+  /** kvm_vgic_get_map: the physical INTID of a mapped vIRQ, or -1. */
+  kvmVgicGetMap(vcpu: VgicCpu, vintid: number): number {
+    const irq = this.vgicGetVcpuIrq(vcpu, vintid);
+    if (irq === null) throw new ModelError(`kvm_vgic_get_map: no vIRQ ${vintid}`);
+    return irq.hw ? irq.hwintid : -1;
+  }
+
+  /** kvm_vgic_map_is_active: hw && active (false before init). */
+  kvmVgicMapIsActive(vcpu: VgicCpu, vintid: number): boolean {
+    if (!this.initialized) return false;
+    const irq = this.vgicGetVcpuIrq(vcpu, vintid);
+    if (irq === null) return false;
+    return irq.hw && irq.active;
+  }
+
+  /** kvm_vgic_reset_mapped_irq: a mapped vIRQ loses its active and pending state. */
+  kvmVgicResetMappedIrq(vcpu: VgicCpu, vintid: number): void {
+    const irq = this.vgicGetVcpuIrq(vcpu, vintid);
+    if (irq === null || !irq.hw) return;
+    irq.active = false;
+    irq.pendingLatch = false;
+    irq.lineLevel = false;
+  }
+
+  /** kvm_vgic_set_owner: -EAGAIN before init; -EINVAL unless a PPI or valid SPI; -EEXIST if owned by another. */
+  kvmVgicSetOwner(vcpu: VgicCpu, intid: number, owner: unknown): number {
+    if (!this.initialized) return -ERRNO.EAGAIN;
+    if (!irqIsPpi(intid) && !this.vgicValidSpi(intid)) return -ERRNO.EINVAL;
+    const irq = this.vgicGetVcpuIrq(vcpu, intid)!;
+    if (irq.owner !== null && irq.owner !== owner) return -ERRNO.EEXIST;
+    irq.owner = owner;
+    return 0;
+  }
+
+  /** vgic_get_phys_line_level: the device's own sampler, else the physical pending state. */
+  vgicGetPhysLineLevel(irq: VgicIrq): boolean {
+    if (!irq.hw) throw new ModelError(`${irq} is not mapped (BUG_ON in vgic_get_phys_line_level)`);
+    const f = irq.ops?.getInputLevel;
+    if (f !== undefined) return f.call(irq.ops, irq.intid);
+    return this.hostIrqOps.getIrqchipState(irq.hostIrq, 'PENDING');
+  }
+
+  /** vgic_irq_set_phys_active. */
+  vgicIrqSetPhysActive(irq: VgicIrq, active: boolean): void {
+    if (!irq.hw) throw new ModelError(`${irq} is not mapped (BUG_ON in vgic_irq_set_phys_active)`);
+    this.hostIrqOps.setIrqchipState(irq.hostIrq, 'ACTIVE', active);
+  }
+
+  /** vgic_irq_set_phys_pending. */
+  vgicIrqSetPhysPending(irq: VgicIrq, pending: boolean): void {
+    this.hostIrqOps.setIrqchipState(irq.hostIrq, 'PENDING', pending);
+  }
+
+  /**
+   * vgic_irq_handle_resampling: a mapped level vIRQ only sees rising edges; if the LR came back pending, or was
+   * deactivated while the line was believed high, sample the physical line; if it is low, drop the physical active
+   * state so the GIC tells us when the line rises again. (The VGIC_IRQ_SW_RESAMPLE case is not modelled.)
+   */
+  private handleResampling(irq: VgicIrq, lrDeactivated: boolean, lrPending: boolean): void {
+    if (!vgicIrqIsMappedLevel(irq)) return;
+    if (lrPending || (lrDeactivated && irq.lineLevel)) {
+      irq.lineLevel = this.vgicGetPhysLineLevel(irq);
+      if (!irq.lineLevel) this.vgicIrqSetPhysActive(irq, false);
+    }
+  }
+
+  // ---- list registers (vgic-v2.c) ------------------------------------------------------------------------------
+
+  /** vgic_v2_compute_lr: the GICH_LR value for irq (without side effects). */
+  vgicV2ComputeLr(irq: VgicIrq): number {
+    let val = irq.intid;
+    let allowPending = true;
+    if (irq.active) {
+      val |= GICH_LR_ACTIVE_BIT;
+      if (vgicIrqIsSgi(irq.intid)) val |= irq.activeSource << GICH_LR_PHYSID_CPUID_SHIFT;
+      if (vgicIrqIsMultiSgi(irq)) {
+        allowPending = false;
+        val |= GICH_LR_EOI;
+      }
+    }
+    if (irq.group !== 0) val |= GICH_LR_GROUP1;
+    if (irq.hw) {
+      // "Never set pending+active on a HW interrupt, as the pending state is kept at the physical distributor level"
+      val |= GICH_LR_HW | (irq.hwintid << GICH_LR_PHYSID_CPUID_SHIFT);
+      if (irq.active) allowPending = false;
+    } else if (irq.config === VGIC_CONFIG_LEVEL) {
+      val |= GICH_LR_EOI; // EOI maintenance so that we resample the line (and notify ack listeners)
+      if (irq.active) allowPending = false; // software resampling and P+A do not mix
+    }
+    if (allowPending && irqIsPending(irq)) {
+      val |= GICH_LR_PENDING_BIT;
+      if (vgicIrqIsSgi(irq.intid)) {
+        if (irq.source === 0) throw new ModelError(`no SGI source for ${irq} (WARN in vgic_v2_compute_lr)`);
+        const src = ffs8(irq.source);
+        val |= src << GICH_LR_PHYSID_CPUID_SHIFT;
+        if ((irq.source & ~(1 << src)) !== 0) val |= GICH_LR_EOI; // more sources: come back on EOI
+      }
+    }
+    val |= (irq.priority >>> 3) << GICH_LR_PRIORITY_SHIFT; // the GICv2 LR only holds five bits of priority
+    return val >>> 0;
+  }
+
+  /**
+   * vgic_v2_populate_lr: an edge's latch is consumed by a pending LR; an SGI gives up its lowest source; a mapped
+   * level vIRQ lowers its line level so a new rising edge can be taken.
+   */
+  private populateLr(vcpu: VgicCpu, irq: VgicIrq, lr: number): void {
+    if (irq.onLr) throw new ModelError(`${irq} is already in an LR (WARN in vgic_v2_compute_lr)`);
+    const val = this.vgicV2ComputeLr(irq);
+    vcpu.vgicLr[lr] = val;
+    if ((val & GICH_LR_PENDING_BIT) !== 0) {
+      if (irq.config === VGIC_CONFIG_EDGE) irq.pendingLatch = false;
+      if (vgicIrqIsSgi(irq.intid)) {
+        irq.source &= ~(1 << ffs8(irq.source));
+        if (irq.source !== 0) irq.pendingLatch = true;
+      }
+      if (vgicIrqIsMappedLevel(irq)) irq.lineLevel = false;
+    }
+    irq.onLr = true;
+  }
+
+  /** vgic-v2.c lr_signals_eoi_mi: an LR that requested EOI maintenance and has been deactivated (HW=0). */
+  private static lrSignalsEoiMi(lr: number): boolean {
+    return (lr & GICH_LR_STATE) === 0 && (lr & GICH_LR_EOI) !== 0 && (lr & GICH_LR_HW) === 0;
+  }
+
+  /** vgic-v2.c vgic_v2_fold_lr: one LR value back into its vIRQ. */
+  private foldLr(vcpu: VgicCpu, val: number): void {
+    const intid = val & GICH_LR_VIRTUALID;
+    const cpuid = (val >>> GICH_LR_PHYSID_CPUID_SHIFT) & 7;
+    // Notify ack listeners when the guest EOI'ed a level-triggered SPI (drives the irqfd resamplefd)
+    if (Vgic.lrSignalsEoiMi(val) && this.vgicValidSpi(intid)) {
+      vcpu.acks++;
+      if (this.onAck !== null) this.onAck(intid);
+    }
+    const irq = this.vgicGetVcpuIrq(vcpu, intid);
+    if (irq === null) throw new ModelError(`${vcpu}: LR names unknown vINTID ${intid}`);
+    const deactivated = irq.active && (val & GICH_LR_ACTIVE_BIT) === 0;
+    irq.active = (val & GICH_LR_ACTIVE_BIT) !== 0;
+    if (irq.active && vgicIrqIsSgi(intid)) irq.activeSource = cpuid;
+    // Edge is the only case where the LR's pending bit is preserved
+    if (irq.config === VGIC_CONFIG_EDGE && (val & GICH_LR_PENDING_BIT) !== 0) {
+      irq.pendingLatch = true;
+      if (vgicIrqIsSgi(intid)) irq.source |= 1 << cpuid;
+    }
+    // A level vIRQ the guest has acked loses its soft pending state
+    if (irq.config === VGIC_CONFIG_LEVEL && (val & GICH_LR_STATE) === 0) irq.pendingLatch = false;
+    this.handleResampling(irq, deactivated, (val & GICH_LR_PENDING_BIT) !== 0);
+    irq.onLr = false;
+  }
+
+  /** summarize_ap_list: pending-only vs active vIRQs this vCPU should present. */
+  private summarizeApList(vcpu: VgicCpu): ApListSummary {
+    const s = this.summary;
+    s.nrPend = 0;
+    s.nrAct = 0;
+    s.nrSgi = 0;
+    for (let i = 0; i < vcpu.apCount; i++) {
+      const irq = vcpu.ap(i);
+      if (this.vgicTargetOracle(irq) !== vcpu) continue;
+      if (irq.active) s.nrAct++;
+      else s.nrPend++;
+      if (vgicIrqIsSgi(irq.intid)) s.nrSgi++;
+    }
+    return s;
+  }
+
+  /**
+   * vgic_flush_lr_state: sort the ap-list if it overflows the LRs, populate LRs in list order with the vIRQs that
+   * target this vCPU, clear the rest, and arm the maintenance interrupts (vgic_v2_configure_hcr): NPIE when more
+   * pending vIRQs than LRs, LRENPIE when active vIRQs live outside the LRs, UIE when anything does.
+   */
+  vgicFlushLrState(vcpu: VgicCpu): void {
+    const nrLr = this.requireNrLr();
+    const s = this.summarizeApList(vcpu);
+    if (s.nrPend + s.nrAct > nrLr) sortApList(vcpu);
+    let count = 0;
+    vcpu.setLastLr(-1, null);
+    for (let i = 0; i < vcpu.apCount; i++) {
+      const irq = vcpu.ap(i);
+      if (this.vgicTargetOracle(irq) === vcpu) {
+        this.populateLr(vcpu, irq, count++);
+        vcpu.setLastLr(i, irq);
+      }
+      if (count === nrLr) break;
+    }
+    for (let i = count; i < nrLr; i++) vcpu.vgicLr[i] = 0; // nuke remaining LRs
+    vcpu.usedLrs = count;
+    let hcr = GICH_HCR_EN;
+    if (s.nrPend > nrLr) hcr |= GICH_HCR_NPIE;
+    if (s.nrAct > 0 && s.nrPend + s.nrAct > nrLr) hcr |= GICH_HCR_LRENPIE;
+    if (s.nrPend + s.nrAct > nrLr) hcr |= GICH_HCR_UIE;
+    vcpu.vgicHcr = hcr >>> 0;
+    vcpu.flushes++;
+  }
+
+  /**
+   * vgic_v2_fold_lr_state: fold every used LR back; then replay EOIcount (EOImode 0 EOIs of vIRQs that were active
+   * outside the LRs) on the active vIRQs past the last LR, in list order — a HW one also deactivates its physical
+   * INTID (the kernel writes GICC_DIR; here through the host irqchip state).
+   */
+  vgicFoldLrState(vcpu: VgicCpu): void {
+    for (let lr = 0; lr < vcpu.usedLrs; lr++) this.foldLr(vcpu, vcpu.vgicLr[lr]!);
+    let eoicount = (vcpu.vgicHcr & GICH_HCR_EOICOUNT_MASK) >>> GICH_HCR_EOICOUNT_SHIFT;
+    if (eoicount !== 0) {
+      vcpu.checkLastLr();
+      for (let i = vcpu.lastLrPos + 1; i < vcpu.apCount && eoicount > 0; i++) {
+        const irq = vcpu.ap(i);
+        if (this.vgicTargetOracle(irq) !== vcpu || !irq.active) continue;
+        const lr = (this.vgicV2ComputeLr(irq) & ~GICH_LR_ACTIVE_BIT) >>> 0;
+        if ((lr & GICH_LR_HW) !== 0) this.hostIrqOps.setIrqchipState(irq.hostIrq, 'ACTIVE', false);
+        this.foldLr(vcpu, lr);
+        eoicount--;
+      }
+      vcpu.vgicHcr = (vcpu.vgicHcr & ~GICH_HCR_EOICOUNT_MASK) >>> 0;
+    }
+    vcpu.usedLrs = 0;
+    vcpu.setLastLr(-1, null);
+    vcpu.folds++;
+  }
+
+  /**
+   * vgic_prune_ap_list: drop vIRQs that are neither pending+enabled nor active, move those whose target changed to
+   * the new target's ap-list (and kick it). Order of the survivors is kept.
+   */
+  vgicPruneApList(vcpu: VgicCpu): void {
+    let w = 0;
+    const n = vcpu.apCount;
+    for (let r = 0; r < n; r++) {
+      const irq = vcpu.ap(r);
+      if (irq.vcpu !== vcpu) throw new ModelError(`${irq} on ${vcpu}'s ap-list but irq.vcpu = ${irq.vcpu}`);
+      const target = this.vgicTargetOracle(irq);
+      if (target === vcpu) {
+        vcpu.apList[w++] = irq;
+        continue;
+      }
+      irq.vcpu = null;
+      if (target !== null) {
+        if (irq.onLr) throw new ModelError(`${irq} migrated while in an LR of ${vcpu}`);
+        apAdd(target, irq);
+        this.kickVcpu(target);
+      }
+    }
+    for (let i = w; i < n; i++) vcpu.apList[i] = null;
+    vcpu.apCount = w;
+  }
+
+  // ---- world switch (vgic.c kvm_vgic_{flush,sync}_hwstate, kvm_vgic_{load,put}; vgic-v2.c save/restore) ------
+
+  /** kvm_vgic_load → vgic_v2_load: the vCPU goes onto this physical CPU's virtual interface; VMCR and APR in. */
+  kvmVgicLoad(vcpu: VgicCpu, vif: GicVirtualInterface): void {
+    if (vcpu.vif !== null) throw new ModelError(`${vcpu} is already loaded on CPU ${vcpu.vif.cpu}`);
+    const nr = (vif.readVtr() & 0x3f) + 1; // vgic_v2_probe: nr_lr from GICH_VTR.ListRegs
+    if (this.nrLr === 0) this.nrLr = nr;
+    else if (this.nrLr !== nr) throw new ModelError(`CPU ${vif.cpu} has ${nr} LRs, others ${this.nrLr}`);
+    vcpu.vif = vif;
+    vif.writeVmcr(vcpu.vgicVmcr);
+    vif.writeApr(vcpu.vgicApr);
+  }
+
+  /** kvm_vgic_put → vgic_v2_put: VMCR and APR out; the vCPU leaves the physical CPU. */
+  kvmVgicPut(vcpu: VgicCpu): void {
+    const vif = this.requireVif(vcpu);
+    vcpu.vgicVmcr = vif.readVmcr();
+    vcpu.vgicApr = vif.readApr();
+    vcpu.vif = null;
+  }
+
+  /**
+   * vgic_v2_restore_state: program the used LRs and GICH_HCR. (The kernel writes HCR first; writing the LRs first is
+   * equivalent inside one atomic step and avoids a momentary underflow maintenance with the LRs still empty.)
+   */
+  vgicV2RestoreState(vcpu: VgicCpu): void {
+    const vif = this.requireVif(vcpu);
+    for (let i = 0; i < vcpu.usedLrs; i++) vif.writeLr(i, vcpu.vgicLr[i]!);
+    vif.writeHcr(vcpu.vgicHcr);
+  }
+
+  /**
+   * vgic_v2_save_state: VMCR back; each used LR either known empty (ELRSR: keep the shadow, state cleared) or read
+   * back, then zeroed; EOIcount captured when LRENPIE was armed; HCR cleared (which drops the maintenance line).
+   */
+  vgicV2SaveState(vcpu: VgicCpu): void {
+    const vif = this.requireVif(vcpu);
+    vcpu.vgicVmcr = vif.readVmcr();
+    const used = vcpu.usedLrs;
+    if (used > 0) {
+      const elrsr0 = vif.readElrsr(0);
+      const elrsr1 = used > 32 ? vif.readElrsr(1) : 0;
+      for (let i = 0; i < used; i++) {
+        const empty = i < 32 ? (elrsr0 >>> i) & 1 : (elrsr1 >>> (i - 32)) & 1;
+        if (empty !== 0) vcpu.vgicLr[i] = (vcpu.vgicLr[i]! & ~GICH_LR_STATE) >>> 0;
+        else vcpu.vgicLr[i] = vif.readLr(i);
+        vif.writeLr(i, 0);
+      }
+    }
+    if ((vcpu.vgicHcr & GICH_HCR_LRENPIE) !== 0) {
+      const val = vif.readHcr();
+      vcpu.vgicHcr = ((vcpu.vgicHcr & ~GICH_HCR_EOICOUNT_MASK) | (val & GICH_HCR_EOICOUNT_MASK)) >>> 0;
+    }
+    vif.writeHcr(0);
+  }
+
+  /** kvm_vgic_flush_hwstate: before guest entry (interrupts disabled): populate the LRs and load them. */
+  kvmVgicFlushHwstate(vcpu: VgicCpu): void {
+    this.vgicFlushLrState(vcpu);
+    this.vgicV2RestoreState(vcpu);
+  }
+
+  /** kvm_vgic_sync_hwstate: after guest exit: save the LRs, fold them into the vIRQs, prune the ap-list. */
+  kvmVgicSyncHwstate(vcpu: VgicCpu): void {
+    this.vgicV2SaveState(vcpu);
+    this.vgicFoldLrState(vcpu);
+    this.vgicPruneApList(vcpu);
+  }
+
+  /**
+   * kvm_vgic_vcpu_pending_irq: something on the ap-list is pending, enabled, not active and above the guest's
+   * priority mask (shadow VMCR, as saved at the last exit) — a WFI must not block.
+   */
+  kvmVgicVcpuPendingIrq(vcpu: VgicCpu): boolean {
+    if (!this.enabled) return false;
+    const pmr = (vcpu.vgicVmcr >>> GICH_VMCR_PRIMASK_SHIFT) << GICV_PMR_PRIORITY_SHIFT;
+    for (let i = 0; i < vcpu.apCount; i++) {
+      const irq = vcpu.ap(i);
+      if (irqIsPending(irq) && irq.enabled && !irq.active && irq.priority < pmr) return true;
+    }
+    return false;
+  }
+
+  private requireVif(vcpu: VgicCpu): GicVirtualInterface {
+    if (vcpu.vif === null) throw new ModelError(`${vcpu} is not loaded on a physical CPU`);
+    return vcpu.vif;
+  }
+  private requireNrLr(): number {
+    if (this.nrLr === 0) throw new ModelError('no virtual interface loaded yet: number of LRs unknown');
+    return this.nrLr;
+  }
+}
+
+/**
+ * On GICv2 the maintenance interrupt only makes the vCPU exit; its causes are handled on the exit path by the fold
+ * (vgic-init.c vgic_maintenance_handler). Shaped like an IrqHandler: returns IRQ_HANDLED (1) without a step.
+ */
+export function* vgicMaintenanceHandler(_irq: number, _devId: unknown): Generator<number, 1, unknown> {
+  return 1;
+}
+
+/** list_add_tail onto vcpu's ap-list. */
+function apAdd(vcpu: VgicCpu, irq: VgicIrq): void {
+  if (vcpu.apCount >= AP_CAPACITY) throw new ModelError(`${vcpu}: ap-list overflow`);
+  vcpu.apList[vcpu.apCount++] = irq;
+  irq.vcpu = vcpu;
+}
+
+/**
+ * vgic.c vgic_irq_cmp: enabled+pending+not-active first, then lower priority value, then HW before non-HW. Stable
+ * (list_sort is a stable merge sort), so equal vIRQs keep their list order.
+ */
+function vgicIrqCmp(a: VgicIrq, b: VgicIrq): number {
+  const pa = a.enabled && irqIsPending(a) && !a.active ? 1 : 0;
+  const pb = b.enabled && irqIsPending(b) && !b.active ? 1 : 0;
+  if (pa !== pb) return pb - pa;
+  if (a.priority !== b.priority) return a.priority - b.priority;
+  return (b.hw ? 1 : 0) - (a.hw ? 1 : 0);
+}
+
+/** vgic_sort_ap_list: stable insertion sort in place (ap-lists are short; allocates nothing). */
+function sortApList(vcpu: VgicCpu): void {
+  const a = vcpu.apList;
+  for (let i = 1; i < vcpu.apCount; i++) {
+    const x = a[i]!;
+    let j = i - 1;
+    while (j >= 0 && vgicIrqCmp(a[j]!, x) > 0) {
+      a[j + 1] = a[j]!;
+      j--;
+    }
+    a[j + 1] = x;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * struct vgic_irq (include/kvm/arm_vgic.h): the emulated state of one virtual interrupt of a VM — SGIs and PPIs per
+ * vCPU, SPIs per VM. LPIs (and their refcount) are not modelled. The ap-list a vIRQ sits on is an array owned by its
+ * VgicCpu; `vcpu` says which one (NULL-equivalent `null` when on none), exactly as irq->vcpu does in the kernel.
+ */
+import type { VgicCpu } from './vgic.js';
+
+/** enum vgic_irq_config (include/kvm/arm_vgic.h): EDGE = 0, so a zero-initialised SPI is edge-triggered. */
+export const VGIC_CONFIG_EDGE = 0;
+export const VGIC_CONFIG_LEVEL = 1;
+export type VgicIrqConfig = typeof VGIC_CONFIG_EDGE | typeof VGIC_CONFIG_LEVEL;
+
+export const VGIC_NR_SGIS = 16;
+export const VGIC_NR_PPIS = 16;
+export const VGIC_NR_PRIVATE_IRQS = 32;
+/** include/kvm/arm_vgic.h: VGIC_MAX_SPI 1019, VGIC_MAX_RESERVED 1023. */
+export const VGIC_MAX_SPI = 1019;
+export const VGIC_MAX_RESERVED = 1023;
+/** vgic.h VGIC_PRI_BITS: the emulated distributor keeps 5 priority bits (GENMASK(7, 3)). */
+export const VGIC_PRI_BITS = 5;
+export const VGIC_PRI_MASK = (0xff << (8 - VGIC_PRI_BITS)) & 0xff;
+
+/** struct irq_ops (include/kvm/arm_vgic.h), reduced to get_input_level: a device that can sample its own line. */
+export interface VgicIrqOps {
+  getInputLevel?(vintid: number): boolean;
+}
+
+export class VgicIrq {
+  /** Level of the input line (level-sensitive only). */
+  lineLevel = false;
+  /** Software pending state: edge latch, or a GICD_ISPENDR write. */
+  pendingLatch = false;
+  active = false;
+  enabled = false;
+  /** Whether the vIRQ currently sits in a list register of its vCPU (between flush and fold). */
+  onLr = false;
+  /** 8-bit priority, low 3 bits always 0 (VGIC_PRI_BITS). */
+  priority = 0;
+  /** 0 = group 0; a GICv2 guest's interrupts start in group 0 (vgic-init.c kvm_vgic_dist_init). */
+  group = 0;
+  /** GICv2 GICD_ITARGETSR byte (CPU mask); for private IRQs the owning vCPU's bit. */
+  targets = 0;
+  /** The vCPU this vIRQ is routed to (vgic_target_oracle's answer when pending). */
+  targetVcpu: VgicCpu | null;
+  config: VgicIrqConfig;
+  /** Mapped to a physical interrupt (kvm_vgic_map_phys_irq). */
+  hw = false;
+  /** Physical INTID at the root irqchip (the GIC), not the Linux IRQ number. */
+  hwintid = 0;
+  /** Linux IRQ number of the mapped physical interrupt, for irq_{get,set}_irqchip_state. */
+  hostIrq = 0;
+  ops: VgicIrqOps | null = null;
+  /** In-kernel device that may inject this vIRQ (kvm_vgic_set_owner); null = userspace. */
+  owner: unknown = null;
+  /** The vCPU whose ap-list holds this vIRQ, or null (irq->vcpu). */
+  vcpu: VgicCpu | null = null;
+  /** GICv2 SGIs: bitmap of source vCPUs with this SGI pending, and the source of the active instance. */
+  source = 0;
+  activeSource = 0;
+
+  constructor(
+    readonly intid: number,
+    /** Checker object id: the irq_lock and the state it protects. */
+    readonly oid: number,
+    targetVcpu: VgicCpu | null,
+    config: VgicIrqConfig,
+  ) {
+    this.targetVcpu = targetVcpu;
+    this.config = config;
+  }
+
+  toString(): string {
+    return `vIRQ${this.intid}`;
+  }
+}
+
+/** vgic.h irq_is_pending: edge = pending latch; level = latch or line. */
+export function irqIsPending(irq: VgicIrq): boolean {
+  return irq.config === VGIC_CONFIG_EDGE ? irq.pendingLatch : irq.pendingLatch || irq.lineLevel;
+}
+
+/** vgic.h vgic_irq_is_mapped_level. */
+export function vgicIrqIsMappedLevel(irq: VgicIrq): boolean {
+  return irq.config === VGIC_CONFIG_LEVEL && irq.hw;
+}
+
+export const vgicIrqIsSgi = (intid: number): boolean => intid < VGIC_NR_SGIS;
+export const irqIsPpi = (intid: number): boolean => intid >= VGIC_NR_SGIS && intid < VGIC_NR_PRIVATE_IRQS;
+
+function popcount8(v: number): number {
+  let n = 0;
+  for (let x = v & 0xff; x !== 0; x &= x - 1) n++;
+  return n;
+}
+
+/** vgic.h vgic_irq_get_lr_count: a GICv2 SGI needs one LR per pending source (plus one if active). */
+export function vgicIrqGetLrCount(irq: VgicIrq): number {
+  if (vgicIrqIsSgi(irq.intid) && irq.source !== 0) return popcount8(irq.source) + (irq.active ? 1 : 0);
+  return irqIsPending(irq) || irq.active ? 1 : 0;
+}
+
+/** vgic.h vgic_irq_is_multi_sgi. */
+export function vgicIrqIsMultiSgi(irq: VgicIrq): boolean {
+  return vgicIrqGetLrCount(irq) > 1;
+}
