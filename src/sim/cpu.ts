@@ -14,6 +14,10 @@ export class GuestCpu implements IrqMaskContext {
   exitArg = 0;
   /** Physical CPU the guest is loaded on, -1 when not running. */
   loadedOn = -1;
+  /** The guest task whose trap caused the last exit; the hypervisor hands it the emulation result via resumeValue. */
+  trapTask: Task | null = null;
+  /** The data abort being emulated (ESR_ELx ISS fields a hypervisor decodes): preallocated, filled by guest code. */
+  readonly mmio = { isWrite: false, len: 4, data: 0 };
 
   constructor(
     readonly name: string,

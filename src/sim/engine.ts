@@ -459,6 +459,7 @@ export class Engine {
       case OP_TRAP:
         this.exitGuest(c, g, EXIT_TRAP, t.trapReason);
         g.exitArg = t.trapArg;
+        g.trapTask = t;
         this.charge(c, C_GUEST_EXIT);
         return;
       default:
