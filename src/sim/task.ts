@@ -93,6 +93,8 @@ export class Task {
   error: unknown = undefined;
   /** A task that runs syscalls keeps the error its generator throws (an ioctl's errno) instead of crashing the run. */
   catchErrors = false;
+  /** current->in_eventfd: nesting depth of eventfd wakeups this task is running (fs/eventfd.c). */
+  inEventfd = 0;
   onExit: ((t: Task) => void) | null = null;
 
   constructor(

@@ -1,0 +1,329 @@
+/**
+ * eventfd (fs/eventfd.c): a 64-bit counter behind a file descriptor, and the kernel-side API irqfd (KVM) and virqfd
+ * (VFIO) use: eventfd_signal from any context, wait entries whose wake functions run under ctx->wqh.lock, ctx
+ * references.
+ *
+ * The counter is a __u64 kept exact as two 32-bit halves (`hi`, `lo`), so eventfd_signal is allocation-free and
+ * the user path (read/write of a __u64) converts to bigint only there.
+ *
+ */
+import { errno } from '../abi/errno.js';
+import { EFD_FLAGS_SET, EFD_SEMAPHORE, EFD_SHARED_FCNTL_FLAGS } from '../abi/eventfd.js';
+import { defineCost } from '../sim/costs.js';
+import { ModelError } from '../sim/errors.js';
+import { Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
+import { current, op, type TaskGen } from '../sim/task.js';
+import { wait } from '../sim/waitqueue.js';
+import type { FdTable } from './fdtable.js';
+import {
+  C_FILE_ALLOC,
+  EPOLLERR,
+  EPOLLHUP,
+  EPOLLIN,
+  EPOLLOUT,
+  type FileOperations,
+  type KFile,
+  O_RDWR,
+  type PollTable,
+  pollWait,
+  type WaitQueueEntry,
+  WaitQueueHead,
+} from './file.js';
+import type { Kernel } from './kernel.js';
+import { KObject } from './kref.js';
+
+export { EFD_CLOEXEC, EFD_NONBLOCK, EFD_SEMAPHORE } from '../abi/eventfd.js';
+
+export const ULLONG_MAX = 0xffff_ffff_ffff_ffffn;
+const U32 = 0x1_0000_0000;
+
+export const C_EVENTFD_SIGNAL = defineCost(
+  'eventfd_signal',
+  60,
+  'eventfd_signal: spin_lock_irqsave(wqh.lock), count++, waitqueue_active test; wake callbacks cost their own steps; estimate',
+);
+export const C_EVENTFD_RW = defineCost(
+  'eventfd_rw',
+  120,
+  'eventfd_read/eventfd_write body: spin_lock_irq, count update, 8-byte copy to/from user; estimate',
+);
+export const C_EVENTFD_CREATE = defineCost(
+  'eventfd_create',
+  300,
+  'do_eventfd: kmalloc ctx, init_waitqueue_head, ida id; anon_inode_getfd charged by file_alloc; estimate',
+);
+
+/** struct eventfd_ctx. */
+export class EventfdCtx extends KObject {
+  /** The __u64 count as two exact 32-bit halves. */
+  hi = 0;
+  lo = 0;
+  readonly wqh: WaitQueueHead<EventfdCtx>;
+  /** ctx->wqh.lock: held by signal, read, write and remove_wait_queue while they run the wake functions. */
+  readonly lock: Spinlock;
+
+  constructor(
+    readonly kernel: Kernel,
+    initval: number,
+    readonly flags: number,
+  ) {
+    super(kernel.refs, 'eventfd_ctx', `[eventfd]#${(kernel.refs.created.get('eventfd_ctx') ?? 0) + 1}`);
+    this.lo = initval >>> 0;
+    this.lock = new Spinlock(kernel.engine, 'eventfd_ctx.wqh.lock');
+    this.wqh = new WaitQueueHead<EventfdCtx>(kernel.engine, this, `${this.name}.wqh`, this.lock.oid);
+  }
+
+  /** Shared-object id (ctx->wqh.lock) for checker independence. */
+  get oid(): number {
+    return this.wqh.oid;
+  }
+
+  get semaphore(): boolean {
+    return (this.flags & EFD_SEMAPHORE) !== 0;
+  }
+
+  /** The exact count. */
+  get count(): bigint {
+    return (BigInt(this.hi) << 32n) | BigInt(this.lo);
+  }
+
+  set count(v: bigint) {
+    if (v < 0n || v > ULLONG_MAX) throw new ModelError(`eventfd count ${v} does not fit a __u64`);
+    this.hi = Number(v >> 32n);
+    this.lo = Number(v & 0xffff_ffffn);
+  }
+
+  /** The count as a number: exact below 2^53 (any count reached by signals alone). */
+  get countNumber(): number {
+    return this.hi * U32 + this.lo;
+  }
+
+  get isZero(): boolean {
+    return this.hi === 0 && this.lo === 0;
+  }
+
+  /** add_wait_queue on ctx->wqh (irqfd and virqfd do it through vfs_poll's poll_table). */
+  addWaitEntry(e: WaitQueueEntry<EventfdCtx>): void {
+    this.checkAlive('add_wait_queue');
+    this.wqh.add(e);
+  }
+}
+
+// ---- kernel-side API ----------------------------------------------------------------------------------------------
+
+/**
+ * eventfd_signal / eventfd_signal_mask: add 1 (saturating at ULLONG_MAX) and, under ctx->wqh.lock with IRQs
+ * saved, run the wake functions with EPOLLIN | mask. Callable from any context, hardirq included. Signalling from
+ * inside an eventfd wake function is a kernel WARN (current->in_eventfd; the signal is dropped); the model
+ * reports it as a ModelError.
+ */
+export function* eventfdSignal(ctx: EventfdCtx, mask = 0): TaskGen<void> {
+  yield op(C_EVENTFD_SIGNAL, ctx.oid);
+  ctx.checkAlive('eventfd_signal');
+  const t = current();
+  if (t.inEventfd > 0) {
+    throw new ModelError(
+      `eventfd_signal(${ctx.name}) called from an eventfd wake callback: WARN_ON_ONCE(current->in_eventfd), signal dropped`,
+    );
+  }
+  const flags = yield* spinLockIrqsave(ctx.lock);
+  t.inEventfd++;
+  try {
+    if (ctx.lo !== 0xffff_ffff) ctx.lo++;
+    else if (ctx.hi !== 0xffff_ffff) {
+      ctx.lo = 0;
+      ctx.hi++;
+    }
+    if (ctx.wqh.active) yield* ctx.wqh.wakeUpPoll(EPOLLIN | mask);
+  } finally {
+    t.inEventfd--;
+    spinUnlockIrqrestore(ctx.lock, flags);
+  }
+}
+
+/**
+ * eventfd_ctx_do_read: consume the count (1 in semaphore mode when non-zero, else all of it) and return what was
+ * consumed as a number (exact below 2^53). Call with the ctx lock held, i.e. in one step.
+ */
+export function eventfdCtxDoRead(ctx: EventfdCtx): number {
+  ctx.checkAlive('eventfd_ctx_do_read');
+  if (ctx.isZero) return 0;
+  if (ctx.semaphore) {
+    if (ctx.lo !== 0) ctx.lo--;
+    else {
+      ctx.lo = 0xffff_ffff;
+      ctx.hi--;
+    }
+    return 1;
+  }
+  const n = ctx.countNumber;
+  ctx.hi = 0;
+  ctx.lo = 0;
+  return n;
+}
+
+/** eventfd_ctx_do_read with an exact __u64 result. */
+export function eventfdCtxDoReadBig(ctx: EventfdCtx): bigint {
+  ctx.checkAlive('eventfd_ctx_do_read');
+  const before = ctx.count;
+  const cnt = ctx.semaphore && before !== 0n ? 1n : before;
+  ctx.count = before - cnt;
+  return cnt;
+}
+
+/**
+ * eventfd_ctx_remove_wait_queue: atomically remove `e` and read/reset the count (do_read semantics); wakes
+ * writers with EPOLLOUT if something was read. Returns the count read: 0n is the kernel's -EAGAIN.
+ */
+export function* eventfdCtxRemoveWaitQueue(ctx: EventfdCtx, e: WaitQueueEntry<EventfdCtx>): TaskGen<bigint> {
+  ctx.checkAlive('eventfd_ctx_remove_wait_queue');
+  const flags = yield* spinLockIrqsave(ctx.lock);
+  try {
+    const cnt = eventfdCtxDoReadBig(ctx);
+    ctx.wqh.remove(e);
+    if (cnt !== 0n && ctx.wqh.active) yield* ctx.wqh.wakeUpPoll(EPOLLOUT);
+    return cnt;
+  } finally {
+    spinUnlockIrqrestore(ctx.lock, flags);
+  }
+}
+
+/** eventfd_ctx_fileget: EINVAL if the file is not an eventfd; else a new ctx reference. */
+export function eventfdCtxFileget(file: KFile): EventfdCtx {
+  file.checkAlive('eventfd_ctx_fileget');
+  if (file.fops !== eventfdFops) throw errno('EINVAL', `${file.name} is not an eventfd`);
+  return (file.privateData as EventfdCtx).get();
+}
+
+/** eventfd_ctx_fdget: EBADF for a bad fd, EINVAL for a non-eventfd; else a new ctx reference. */
+export function eventfdCtxFdget(files: FdTable, fd: number): EventfdCtx {
+  const file = files.lookup(fd);
+  if (file === undefined) throw errno('EBADF', `fd ${fd} is not an open file descriptor`);
+  return eventfdCtxFileget(file);
+}
+
+/** eventfd_fget: a file reference to an eventfd (EBADF / EINVAL as above). */
+export function eventfdFget(files: FdTable, fd: number): KFile {
+  const file = files.fget(fd);
+  if (file.fops !== eventfdFops) {
+    file.put();
+    throw errno('EINVAL', `fd ${fd} (${file.name}) is not an eventfd`);
+  }
+  return file;
+}
+
+/** eventfd_ctx_put: drop a ctx reference; the last one frees it. */
+export function eventfdCtxPut(ctx: EventfdCtx): void {
+  ctx.put();
+}
+
+// ---- the file ----------------------------------------------------------------------------------------------------
+
+function ctxOf(file: KFile): EventfdCtx {
+  const ctx = file.privateData;
+  if (!(ctx instanceof EventfdCtx)) throw new ModelError(`${file.name}: private_data is not an eventfd_ctx`);
+  ctx.checkAlive('eventfd file op');
+  return ctx;
+}
+
+/** wake_up_locked_poll under ctx->wqh.lock (the read/write/release paths take it around the wakeup). */
+function* wakeLocked(ctx: EventfdCtx, key: number): TaskGen<void> {
+  const flags = yield* spinLockIrqsave(ctx.lock);
+  try {
+    yield* ctx.wqh.wakeUpPoll(key);
+  } finally {
+    spinUnlockIrqrestore(ctx.lock, flags);
+  }
+}
+
+/** eventfd_read. */
+function* eventfdRead(file: KFile, addr: number, len: number): TaskGen<number> {
+  const ctx = ctxOf(file);
+  if (len < 8) throw errno('EINVAL', `eventfd read of ${len} bytes: the buffer must hold a __u64 (8 bytes)`);
+  yield op(C_EVENTFD_RW, ctx.oid);
+  if (ctx.isZero) {
+    if (file.nonblock) throw errno('EAGAIN', `${ctx.name} count is 0 and the file is O_NONBLOCK`);
+    while (ctx.isZero) {
+      if (ctx.kernel.signalPending()) throw errno('ERESTARTSYS', `read of ${ctx.name} interrupted by a signal`);
+      yield wait(ctx.wqh.tasks);
+    }
+  }
+  const ucnt = eventfdCtxDoReadBig(ctx);
+  if (ctx.wqh.active) yield* wakeLocked(ctx, EPOLLOUT);
+  // As in the kernel, the count is consumed before put_user; a faulting buffer loses it.
+  ctx.kernel.currentUser().mem.view(addr, 8).setBigUint64(0, ucnt, true);
+  return 8;
+}
+
+/** eventfd_write. */
+function* eventfdWrite(file: KFile, addr: number, len: number): TaskGen<number> {
+  const ctx = ctxOf(file);
+  if (len < 8) throw errno('EINVAL', `eventfd write of ${len} bytes: the buffer must hold a __u64 (8 bytes)`);
+  yield op(C_EVENTFD_RW, ctx.oid);
+  const ucnt = ctx.kernel.currentUser().mem.view(addr, 8).getBigUint64(0, true);
+  if (ucnt === ULLONG_MAX) throw errno('EINVAL', 'eventfd write of 0xffffffffffffffff is not allowed');
+  if (!(ULLONG_MAX - ctx.count > ucnt)) {
+    if (file.nonblock) {
+      throw errno('EAGAIN', `${ctx.name}: count ${ctx.count} + ${ucnt} would exceed 0xfffffffffffffffe (O_NONBLOCK)`);
+    }
+    while (!(ULLONG_MAX - ctx.count > ucnt)) {
+      if (ctx.kernel.signalPending()) throw errno('ERESTARTSYS', `write to ${ctx.name} interrupted by a signal`);
+      yield wait(ctx.wqh.tasks);
+    }
+  }
+  ctx.count += ucnt;
+  if (ctx.wqh.active) yield* wakeLocked(ctx, EPOLLIN);
+  return 8;
+}
+
+/** eventfd_poll. */
+function eventfdPoll(file: KFile, pt: PollTable | null): number {
+  const ctx = ctxOf(file);
+  pollWait(file, ctx.wqh, pt);
+  let events = 0;
+  if (!ctx.isZero) events |= EPOLLIN;
+  const full = ctx.hi === 0xffff_ffff && ctx.lo === 0xffff_ffff;
+  if (full) events |= EPOLLERR;
+  if (ctx.hi !== 0xffff_ffff || ctx.lo < 0xffff_fffe) events |= EPOLLOUT;
+  return events;
+}
+
+/** eventfd_release: wake_up_poll(EPOLLHUP), then drop the file's ctx reference. */
+function* eventfdRelease(file: KFile): TaskGen<void> {
+  const ctx = ctxOf(file);
+  yield* wakeLocked(ctx, EPOLLHUP);
+  eventfdCtxPut(ctx);
+}
+
+export const eventfdFops: FileOperations = {
+  name: 'eventfd_fops',
+  read: eventfdRead,
+  write: eventfdWrite,
+  poll: eventfdPoll,
+  release: eventfdRelease,
+};
+
+/**
+ * do_eventfd (the eventfd2 syscall body): EINVAL for flags outside EFD_SEMAPHORE|EFD_NONBLOCK|EFD_CLOEXEC,
+ * EMFILE when the fd table is full; returns the new fd. `initval` is an unsigned int (truncated to 32 bits as C
+ * would).
+ */
+export function* doEventfd(kernel: Kernel, files: FdTable, initval: number, flags: number): TaskGen<number> {
+  if ((flags & ~EFD_FLAGS_SET) !== 0) {
+    throw errno(
+      'EINVAL',
+      `eventfd flags 0x${(flags >>> 0).toString(16)} outside EFD_SEMAPHORE|EFD_NONBLOCK|EFD_CLOEXEC`,
+    );
+  }
+  yield op(C_EVENTFD_CREATE, files.oid);
+  yield op(C_FILE_ALLOC, files.oid);
+  const ctx = new EventfdCtx(kernel, initval, flags);
+  try {
+    return kernel.anonInodeGetfd('[eventfd]', eventfdFops, ctx, O_RDWR | (flags & EFD_SHARED_FCNTL_FLAGS), files);
+  } catch (e) {
+    ctx.put();
+    throw e;
+  }
+}
+
+export { EPOLLHUP, EPOLLIN, EPOLLOUT };

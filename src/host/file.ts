@@ -1,0 +1,305 @@
+/**
+ * struct file and struct file_operations (include/linux/fs.h), the VFS entry points the syscalls use
+ * (fs/read_write.c vfs_read/vfs_write, fs/ioctl.c vfs_ioctl, vfs_poll), and the wait-queue head that poll-based
+ * kernel consumers (irqfd, virqfd) hook with custom wake functions.
+ *
+ * Lifetime: a KFile starts with one reference (the one fd_install hands to the fd table, or the one the creator
+ * holds). `fget`/`fput` take and drop references. When the last reference goes, the release does NOT run inside
+ * fput: as fs/file_table.c fput does, it is deferred — to the current user thread's task_work (run after the
+ * syscall body, before the return to user space) or, from a kernel thread or interrupt context, to the
+ * delayed-fput work item. The FileHost (the Kernel) decides which; `fputFinal` (the kernel's __fput) then runs
+ * f_op->release and frees the file. close(2) drops its reference with `fputCloseSync` (fs/open.c: close uses
+ * fput_close_sync, a synchronous __fput, since it is about to return to user space anyway).
+ */
+import { ErrnoError, errno, errnoName } from '../abi/errno.js';
+import { defineCost } from '../sim/costs.js';
+import type { Engine } from '../sim/engine.js';
+import { ModelError } from '../sim/errors.js';
+import { op, type TaskGen } from '../sim/task.js';
+import { WaitQueue } from '../sim/waitqueue.js';
+import { KObject, type RefTracker } from './kref.js';
+import { TASK_SIZE } from './uaccess.js';
+
+// include/uapi/asm-generic/fcntl.h (arm64 uses the generic values)
+export const O_ACCMODE = 0o3;
+export const O_RDONLY = 0o0;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+
+// include/linux/fs.h f_mode bits derived from the access mode at open time
+export const FMODE_READ = 0x1;
+export const FMODE_WRITE = 0x2;
+
+// include/uapi/linux/eventpoll.h
+export const EPOLLIN = 0x001;
+export const EPOLLPRI = 0x002;
+export const EPOLLOUT = 0x004;
+export const EPOLLERR = 0x008;
+export const EPOLLHUP = 0x010;
+export const EPOLLRDNORM = 0x040;
+export const EPOLLWRNORM = 0x100;
+/** include/linux/poll.h DEFAULT_POLLMASK: what vfs_poll reports for a file without f_op->poll. */
+export const DEFAULT_POLLMASK = EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM;
+
+/** include/linux/fs.h MAX_RW_COUNT = INT_MAX & PAGE_MASK: read/write clamp larger counts to this. */
+export const MAX_RW_COUNT = 0x7fff_f000;
+
+export const C_FILE_ALLOC = defineCost(
+  'file_alloc',
+  400,
+  'alloc_empty_file (kmem_cache_zalloc of struct file) + f_op/f_mode setup; estimate',
+);
+export const C_FPUT_FINAL = defineCost(
+  'fput_final',
+  200,
+  '__fput bookkeeping around f_op->release (fsnotify, dput, file_free); estimate',
+);
+
+/**
+ * struct file_operations. Every method is optional; generator methods run as steps of the calling task and may
+ * sleep. A method signals failure by throwing ErrnoError (or, kernel style, by returning a negative errno from
+ * unlockedIoctl/read/write, which the VFS converts).
+ */
+export interface FileOperations {
+  /** Shown in reports (e.g. 'eventfd_fops'). */
+  readonly name?: string;
+  /** f_op->open, called by the VFS after the file is allocated (chrdev_open). Throwing aborts the open. */
+  open?(file: KFile): TaskGen<void>;
+  /** f_op->release: the last reference is gone. */
+  release?(file: KFile): TaskGen<void>;
+  read?(file: KFile, addr: number, len: number): TaskGen<number>;
+  write?(file: KFile, addr: number, len: number): TaskGen<number>;
+  unlockedIoctl?(file: KFile, cmd: number, arg: number): TaskGen<number>;
+  /** f_op->poll: returns the EPOLL* mask; if `pt` is given, queues the caller on the file's wait queue heads. */
+  poll?(file: KFile, pt: PollTable | null): number;
+}
+
+/** What a file needs from the kernel: where to defer the final fput. */
+export interface FileHost {
+  readonly engine: Engine;
+  readonly refs: RefTracker;
+  /** The last reference of `file` was dropped by fput(): schedule fputFinal (task_work or delayed fput). */
+  deferFput(file: KFile): void;
+}
+
+/** struct file. */
+export class KFile extends KObject {
+  /** f_flags: O_* flags given at open (O_NONBLOCK can change later via FIONBIO). */
+  fFlags: number;
+  /** f_mode: FMODE_READ / FMODE_WRITE. */
+  fMode: number;
+  /** file->private_data, owned by the fops. */
+  privateData: unknown;
+  /** The inode's private data (i_cdev / i_private) for files opened through a path. */
+  inodePrivate: unknown = undefined;
+  /** Shared-object id for checker independence. */
+  readonly oid: number;
+
+  constructor(
+    readonly host: FileHost,
+    name: string,
+    readonly fops: FileOperations,
+    privateData: unknown,
+    flags: number,
+  ) {
+    super(host.refs, 'file', name);
+    this.fFlags = flags & ~O_CLOEXEC;
+    const acc = flags & O_ACCMODE;
+    this.fMode = acc === O_RDONLY ? FMODE_READ : acc === O_WRONLY ? FMODE_WRITE : FMODE_READ | FMODE_WRITE;
+    this.privateData = privateData;
+    this.oid = host.engine.newOid(`file:${name}`);
+  }
+
+  get nonblock(): boolean {
+    return (this.fFlags & O_NONBLOCK) !== 0;
+  }
+
+  /** fput's last reference: defer the release (fs/file_table.c fput). */
+  protected override lastPut(): void {
+    this.host.deferFput(this);
+  }
+
+  override toString(): string {
+    return this.name;
+  }
+}
+
+/** get_file / fget on a file the caller already holds: one more reference. */
+export function fget(file: KFile): KFile {
+  return file.get();
+}
+
+/** fput: drop a reference. The release of the last one is deferred (see the module comment). */
+export function fput(file: KFile): void {
+  file.put();
+}
+
+/**
+ * __fput: runs f_op->release and frees the file. Called from task_work, from the delayed-fput work item, or
+ * synchronously by close(2). The file's count is already zero.
+ */
+export function* fputFinal(file: KFile): TaskGen<void> {
+  if (file.refs !== 0) throw new ModelError(`__fput on ${file.name} with ${file.refs} references left`);
+  file.checkAlive('__fput');
+  yield op(C_FPUT_FINAL, file.oid);
+  if (file.fops.release !== undefined) yield* file.fops.release(file);
+  file.markFreed();
+}
+
+/** fput_close_sync: drop close(2)'s reference; if it was the last, run __fput right here. */
+export function* fputCloseSync(file: KFile): TaskGen<void> {
+  file.checkAlive('fput');
+  if (file.kref.put()) yield* fputFinal(file);
+}
+
+/** An ErrnoError from a kernel-style negative return value (an ioctl returning -EINVAL). */
+export function errnoFromReturn(ret: number, what: string): ErrnoError {
+  const name = errnoName(-ret);
+  if (name === undefined) throw new ModelError(`${what} returned ${ret}, which is not a -errno`);
+  return errno(name, `${what} returned -${name}`);
+}
+
+function checkReturn(ret: number, what: string): number {
+  if (!Number.isInteger(ret)) throw new ModelError(`${what} returned ${ret}, which is not an integer`);
+  if (ret < 0) throw errnoFromReturn(ret, what);
+  return ret;
+}
+
+/** access_ok(addr, len): the range lies below TASK_SIZE (it does not check that it is mapped). */
+export function accessOk(addr: number, len: number): boolean {
+  return Number.isSafeInteger(addr) && Number.isSafeInteger(len) && addr >= 0 && len >= 0 && addr + len <= TASK_SIZE;
+}
+
+/** fs/read_write.c vfs_read: EBADF if not open for reading, EINVAL without f_op->read, EFAULT if !access_ok. */
+export function* vfsRead(file: KFile, addr: number, len: number): TaskGen<number> {
+  file.checkAlive('vfs_read');
+  if ((file.fMode & FMODE_READ) === 0) throw errno('EBADF', `${file.name} is not open for reading`);
+  const read = file.fops.read;
+  if (read === undefined) throw errno('EINVAL', `${file.name} has no read method (vfs_read: !FMODE_CAN_READ)`);
+  if (!accessOk(addr, len)) throw errno('EFAULT', `read buffer 0x${addr.toString(16)}+${len} fails access_ok`);
+  return checkReturn(yield* read(file, addr, Math.min(len, MAX_RW_COUNT)), `${file.name} read`);
+}
+
+/** fs/read_write.c vfs_write: EBADF if not open for writing, EINVAL without f_op->write, EFAULT if !access_ok. */
+export function* vfsWrite(file: KFile, addr: number, len: number): TaskGen<number> {
+  file.checkAlive('vfs_write');
+  if ((file.fMode & FMODE_WRITE) === 0) throw errno('EBADF', `${file.name} is not open for writing`);
+  const write = file.fops.write;
+  if (write === undefined) throw errno('EINVAL', `${file.name} has no write method (vfs_write: !FMODE_CAN_WRITE)`);
+  if (!accessOk(addr, len)) throw errno('EFAULT', `write buffer 0x${addr.toString(16)}+${len} fails access_ok`);
+  return checkReturn(yield* write(file, addr, Math.min(len, MAX_RW_COUNT)), `${file.name} write`);
+}
+
+/** fs/ioctl.c vfs_ioctl: ENOTTY without unlocked_ioctl, and -ENOIOCTLCMD from the driver becomes ENOTTY. */
+export function* vfsIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
+  file.checkAlive('vfs_ioctl');
+  const ioctl = file.fops.unlockedIoctl;
+  if (ioctl === undefined) throw errno('ENOTTY', `${file.name} has no ioctls`);
+  let ret: number;
+  try {
+    ret = yield* ioctl(file, cmd, arg);
+  } catch (e) {
+    if (e instanceof ErrnoError && e.errno === 'ENOIOCTLCMD') {
+      throw errno('ENOTTY', `${file.name} does not know ioctl 0x${cmd.toString(16)}`);
+    }
+    throw e;
+  }
+  if (ret === -515) throw errno('ENOTTY', `${file.name} does not know ioctl 0x${cmd.toString(16)}`);
+  return checkReturn(ret, `${file.name} ioctl 0x${cmd.toString(16)}`);
+}
+
+/** vfs_poll: DEFAULT_POLLMASK when the file has no poll method. */
+export function vfsPoll(file: KFile, pt: PollTable | null): number {
+  file.checkAlive('vfs_poll');
+  const poll = file.fops.poll;
+  return poll === undefined ? DEFAULT_POLLMASK : poll(file, pt);
+}
+
+// ---- wait queue heads with custom wake functions (include/linux/wait.h) ----------------------------------------
+
+/**
+ * A wait_queue_entry with its own wake function (init_waitqueue_func_entry): run by the waker, in whatever context
+ * does the wakeup (possibly hardirq, with the head's lock held), with the poll key (EPOLL* bits). It is a generator
+ * because a wake function does kernel work made of steps (virqfd's unmask runs enable_irq, which writes GIC
+ * registers); it must not sleep. It may remove itself from the head.
+ */
+export interface WaitQueueEntry<O = unknown> {
+  wake(owner: O, key: number): TaskGen<void>;
+}
+
+/** poll_table: f_op->poll calls queueProc (via poll_wait) for each wait queue head the caller should sit on. */
+export interface PollTable {
+  queueProc(file: KFile, wqh: WaitQueueHead<unknown>): void;
+}
+
+/** poll_wait. */
+export function pollWait(file: KFile, wqh: WaitQueueHead<unknown>, pt: PollTable | null): void {
+  if (pt !== null) pt.queueProc(file, wqh);
+}
+
+/**
+ * wait_queue_head_t for poll: custom wake entries (irqfd, virqfd) plus sleeping tasks (a blocking read). Entries
+ * are added at the head, as __add_wait_queue does, so the newest entry is woken first.
+ */
+export class WaitQueueHead<O = unknown> {
+  private readonly entries: WaitQueueEntry<O>[] = [];
+  /** Tasks sleeping in the owner's blocking paths (DECLARE_WAITQUEUE + schedule). */
+  readonly tasks: WaitQueue;
+
+  constructor(
+    engine: Engine,
+    readonly owner: O,
+    name: string,
+    oid?: number,
+  ) {
+    this.tasks = new WaitQueue(engine, name, oid);
+  }
+
+  get oid(): number {
+    return this.tasks.oid;
+  }
+
+  /** waitqueue_active. */
+  get active(): boolean {
+    return this.entries.length > 0 || this.tasks.length > 0;
+  }
+
+  get entryCount(): number {
+    return this.entries.length;
+  }
+
+  hasEntry(e: WaitQueueEntry<O>): boolean {
+    return this.entries.includes(e);
+  }
+
+  /** add_wait_queue (head insertion). */
+  add(e: WaitQueueEntry<O>): void {
+    if (this.entries.includes(e)) throw new ModelError('wait queue entry added twice (list corruption)');
+    this.entries.unshift(e);
+  }
+
+  /** remove_wait_queue; returns whether the entry was queued. */
+  remove(e: WaitQueueEntry<O>): boolean {
+    const i = this.entries.indexOf(e);
+    if (i < 0) return false;
+    this.entries.splice(i, 1);
+    return true;
+  }
+
+  /**
+   * wake_up_locked_poll / wake_up_poll: wake every sleeping task (they re-test their condition) and run every
+   * entry's wake function with `key`. An entry may remove itself while being called (the kernel iterates with
+   * list_for_each_entry_safe). The caller holds the head's lock, as the kernel's callers do.
+   */
+  *wakeUpPoll(key: number): TaskGen<void> {
+    this.tasks.wakeUpAll();
+    const entries = this.entries;
+    for (let i = 0; i < entries.length; ) {
+      const e = entries[i]!;
+      yield* e.wake(this.owner, key);
+      if (entries[i] === e) i++;
+    }
+  }
+}

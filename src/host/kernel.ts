@@ -1,0 +1,327 @@
+/**
+ * The host kernel instance: the engine it runs on, the registry of live refcounted objects, the device paths a
+ * process can open, anonymous-inode files (fs/anon_inodes.c), the system workqueue, task_work and delayed fput
+ * (fs/file_table.c), and the map from engine tasks to the user processes they belong to (the kernel's `current`
+ * with its mm and files).
+ *
+ * Deferred fput, as fs/file_table.c fput does it:
+ * - the last reference dropped on a user thread (not in interrupt context, not a kthread) queues __fput as task_work
+ *   of that thread: it runs after the syscall body returns, before the return to user space. task_work runs
+ *   newest first (kernel/task_work.c pushes at the head and makes no ordering promise).
+ * - from a kernel thread, a workqueue item, hardirq context, a timer callback or plain code outside any task,
+ *   and from a thread whose task_work is already shut (an exiting task after exit_task_work), the file goes on the
+ *   delayed-fput list and the delayed_fput work item runs __fput on the system workqueue (llist order: newest first).
+ *   The kernel delays that work by one jiffy (schedule_delayed_work(&delayed_fput_work, 1)); the model queues it at
+ *   once — only the order relative to other work matters for what we check.
+ */
+import { ErrnoError, errno } from '../abi/errno.js';
+import { defineCost } from '../sim/costs.js';
+import { Engine, type EngineOptions } from '../sim/engine.js';
+import { ModelError } from '../sim/errors.js';
+import { currentOrNull, op, type Task, type TaskGen } from '../sim/task.js';
+import type { FdTable } from './fdtable.js';
+import { type FileHost, type FileOperations, fputFinal, KFile, O_ACCMODE, O_NONBLOCK } from './file.js';
+import { RefTracker } from './kref.js';
+import { flushWork, kthreadRun, Workqueue, WorkStruct } from './kthread.js';
+import { Process, type ProcessOptions } from './process.js';
+import type { UserMemory } from './uaccess.js';
+
+export const C_PATH_LOOKUP = defineCost(
+  'path_lookup',
+  500,
+  'getname + path_openat walk of a short /dev path (dcache hits) + chrdev_open; estimate',
+);
+export const C_TASK_WORK = defineCost(
+  'task_work',
+  30,
+  'task_work_run: one callback dequeued on the return to user space; estimate',
+);
+
+export interface KernelOptions extends Partial<EngineOptions> {
+  /** Run on an existing engine instead of creating one from cpus/hz/seed/costs. */
+  engine?: Engine;
+}
+
+/** What kernel code needs to know about the process `current` belongs to. */
+export interface UserContext {
+  readonly pid: number;
+  readonly mem: UserMemory;
+  readonly files: FdTable;
+}
+
+/** A device node: what opening a path gives (the inode's fops and i_cdev / i_private). */
+export interface ChrdevNode {
+  readonly fops: FileOperations;
+  readonly inodePrivate?: unknown;
+}
+
+/** Resolves the part of a path after a registered prefix ('/dev/vfio/' + '7') to a node, or undefined (ENOENT). */
+export type PathResolver = (rest: string) => ChrdevNode | FileOperations | undefined;
+
+export type TaskWorkFn = () => TaskGen<void>;
+
+/** Per user thread kernel state: its process, its task_work list, its pending signal. */
+export class UserTask {
+  /** Newest first, like task->task_works. */
+  readonly works: TaskWorkFn[] = [];
+  /** exit_task_work has run: task_work_add fails from now on. */
+  worksExited = false;
+  /** A fatal signal is pending (the process is exiting): interruptible sleeps return -ERESTARTSYS / EINTR. */
+  sigpending = false;
+
+  constructor(
+    readonly task: Task,
+    readonly user: UserContext,
+  ) {}
+}
+
+function isNode(x: ChrdevNode | FileOperations): x is ChrdevNode {
+  return 'fops' in x;
+}
+
+export class Kernel implements FileHost {
+  readonly engine: Engine;
+  readonly refs = new RefTracker();
+  /** system_wq. */
+  readonly systemWq: Workqueue;
+  readonly processes: Process[] = [];
+
+  private readonly chrdevs = new Map<string, ChrdevNode>();
+  private readonly resolvers: { prefix: string; resolve: PathResolver }[] = [];
+  private readonly userTasks = new Map<Task, UserTask>();
+  /** delayed_fput_list, oldest first (run newest first). */
+  private readonly delayedFputList: KFile[] = [];
+  readonly delayedFputWork: WorkStruct;
+  /** Files released by delayed fput so far (a statistic for tests). */
+  delayedFputs = 0;
+
+  constructor(opts: KernelOptions = {}) {
+    const { engine, ...eopts } = opts;
+    this.engine = engine ?? new Engine({ ...eopts, cpus: eopts.cpus ?? 1 });
+    this.systemWq = new Workqueue(this.engine, 'events');
+    this.delayedFputWork = new WorkStruct(this.engine, 'delayed_fput', () => this.delayedFput());
+  }
+
+  // ---- paths and files ----------------------------------------------------------------------------------------
+
+  /** A character device node at an exact path ('/dev/kvm', '/dev/vfio/vfio'). */
+  registerChrdev(path: string, fops: FileOperations, inodePrivate?: unknown): void {
+    if (this.chrdevs.has(path)) throw new ModelError(`${path} is already registered`);
+    this.chrdevs.set(path, { fops, inodePrivate });
+  }
+
+  unregisterChrdev(path: string): void {
+    if (!this.chrdevs.delete(path)) throw new ModelError(`${path} is not registered`);
+  }
+
+  /** Nodes under a prefix, resolved at open time ('/dev/vfio/' → one node per IOMMU group). Exact paths win. */
+  registerPathResolver(prefix: string, resolve: PathResolver): void {
+    if (this.resolvers.some((r) => r.prefix === prefix)) throw new ModelError(`resolver for ${prefix} exists`);
+    this.resolvers.push({ prefix, resolve });
+  }
+
+  /** The node a path names, or undefined. Longest matching prefix first. */
+  lookupPath(path: string): ChrdevNode | undefined {
+    const exact = this.chrdevs.get(path);
+    if (exact !== undefined) return exact;
+    let best: { prefix: string; resolve: PathResolver } | undefined;
+    for (const r of this.resolvers) {
+      if (path.startsWith(r.prefix) && (best === undefined || r.prefix.length > best.prefix.length)) best = r;
+    }
+    if (best === undefined) return undefined;
+    const rest = path.slice(best.prefix.length);
+    if (rest.length === 0) return undefined;
+    const got = best.resolve(rest);
+    if (got === undefined) return undefined;
+    return isNode(got) ? got : { fops: got };
+  }
+
+  /** alloc_file: a new struct file with one reference (the caller's). */
+  allocFile(name: string, fops: FileOperations, privateData: unknown, flags: number): KFile {
+    return new KFile(this, name, fops, privateData, flags);
+  }
+
+  /**
+   * do_filp_open on a device path: ENOENT if nothing is there, then f_op->open. A failed open frees the file
+   * without calling release (do_dentry_open never set FMODE_OPENED).
+   */
+  *filpOpen(path: string, flags: number): TaskGen<KFile> {
+    yield op(C_PATH_LOOKUP);
+    const node = this.lookupPath(path);
+    if (node === undefined) throw errno('ENOENT', `no such file or directory: ${path}`);
+    const file = this.allocFile(path, node.fops, undefined, flags);
+    file.inodePrivate = node.inodePrivate;
+    const open = node.fops.open;
+    if (open !== undefined) {
+      try {
+        yield* open(file);
+      } catch (e) {
+        file.kref.put();
+        file.markFreed();
+        throw e;
+      }
+    }
+    return file;
+  }
+
+  /** anon_inode_getfile: f_flags = flags & (O_ACCMODE | O_NONBLOCK); private_data = priv. */
+  anonInodeGetfile(name: string, fops: FileOperations, priv: unknown, flags: number): KFile {
+    return this.allocFile(`anon_inode:${name}`, fops, priv, flags & (O_ACCMODE | O_NONBLOCK));
+  }
+
+  /**
+   * anon_inode_getfd: reserve an fd (EMFILE), make the file, install it; returns the fd. `files` defaults to
+   * current's. Only the file allocation is charged here; call it inside a step (see C_ANON_GETFD).
+   */
+  anonInodeGetfd(name: string, fops: FileOperations, priv: unknown, flags: number, files?: FdTable): number {
+    const table = files ?? this.currentUser().files;
+    const fd = table.getUnusedFd(flags);
+    table.installFd(fd, this.anonInodeGetfile(name, fops, priv, flags));
+    return fd;
+  }
+
+  // ---- processes and current ----------------------------------------------------------------------------------
+
+  /** A new user process (the VMM). */
+  process(opts: ProcessOptions = {}): Process {
+    const p = new Process(this, opts);
+    this.processes.push(p);
+    return p;
+  }
+
+  registerUserTask(task: Task, user: UserContext): UserTask {
+    if (this.userTasks.has(task)) throw new ModelError(`${task} is already a user task`);
+    const ut = new UserTask(task, user);
+    this.userTasks.set(task, ut);
+    return ut;
+  }
+
+  userTask(task: Task): UserTask | undefined {
+    return this.userTasks.get(task);
+  }
+
+  /** The process of the running user thread, or null (kernel thread, IRQ, outside any task). */
+  currentUserOrNull(): UserContext | null {
+    const t = currentOrNull();
+    if (t === null) return null;
+    return this.userTasks.get(t)?.user ?? null;
+  }
+
+  /** current->mm / current->files: the process the running syscall belongs to. */
+  currentUser(): UserContext {
+    const u = this.currentUserOrNull();
+    if (u === null) {
+      const t = currentOrNull();
+      throw new ModelError(`no user context: ${t === null ? 'not in a task' : `${t} is not a user thread`}`);
+    }
+    return u;
+  }
+
+  /** signal_pending(current) (only fatal signals are modelled: the process is exiting). */
+  signalPending(): boolean {
+    const t = currentOrNull();
+    return t !== null && this.userTasks.get(t)?.sigpending === true;
+  }
+
+  // ---- task_work and fput -------------------------------------------------------------------------------------
+
+  /** task_work_add(current, fn): false (-ESRCH) if current is not a user thread or its task_work is shut. */
+  taskWorkAdd(fn: TaskWorkFn): boolean {
+    const t = currentOrNull();
+    if (t === null || t.kind !== 'thread') return false;
+    const ut = this.userTasks.get(t);
+    if (ut === undefined || ut.worksExited) return false;
+    ut.works.unshift(fn);
+    return true;
+  }
+
+  /**
+   * task_work_run for current: runs queued callbacks (newest first) until none is left; with `exiting`, then
+   * shuts the list (exit_task_work) so later fputs go to delayed fput.
+   */
+  *taskWorkRun(exiting = false): TaskGen<void> {
+    const t = currentOrNull();
+    const ut = t === null ? undefined : this.userTasks.get(t);
+    if (ut === undefined) return;
+    for (;;) {
+      const fn = ut.works.shift();
+      if (fn === undefined) break;
+      yield op(C_TASK_WORK);
+      yield* fn();
+    }
+    if (exiting) ut.worksExited = true;
+  }
+
+  /** FileHost: the last reference of `file` is gone. */
+  deferFput(file: KFile): void {
+    const t = currentOrNull();
+    if (t !== null && t.kind === 'thread' && this.taskWorkAdd(() => fputFinal(file))) return;
+    this.delayedFputList.push(file);
+    if (this.delayedFputList.length === 1) this.systemWq.queueWork(this.delayedFputWork);
+  }
+
+  /** Files waiting for the delayed-fput work. */
+  get delayedFputPending(): number {
+    return this.delayedFputList.length;
+  }
+
+  private *delayedFput(): TaskGen<void> {
+    const list = this.delayedFputList.splice(0);
+    for (let i = list.length - 1; i >= 0; i--) {
+      this.delayedFputs++;
+      yield* fputFinal(list[i]!);
+    }
+  }
+
+  /** flush_delayed_fput: wait until files handed to delayed fput so far are released. */
+  *flushDelayedFput(): TaskGen<void> {
+    while (this.delayedFputWork.busy || this.delayedFputList.length > 0) {
+      if (!this.delayedFputWork.busy) this.systemWq.queueWork(this.delayedFputWork);
+      yield* flushWork(this.delayedFputWork);
+    }
+  }
+
+  // ---- kernel threads and work ----------------------------------------------------------------------------------
+
+  /** alloc_workqueue. */
+  createWorkqueue(name: string): Workqueue {
+    return new Workqueue(this.engine, name);
+  }
+
+  /** INIT_WORK. */
+  initWork(name: string, fn: (w: WorkStruct) => TaskGen<void>): WorkStruct {
+    return new WorkStruct(this.engine, name, fn);
+  }
+
+  /** queue_work(wq, work); system_wq by default. */
+  queueWork(work: WorkStruct, wq: Workqueue = this.systemWq): boolean {
+    return wq.queueWork(work);
+  }
+
+  /** schedule_work: queue_work on system_wq. */
+  scheduleWork(work: WorkStruct): boolean {
+    return this.systemWq.queueWork(work);
+  }
+
+  /** kthread_run. */
+  kthreadRun(name: string, cpu: number, body: TaskGen<void>): Task {
+    return kthreadRun(this.engine, name, cpu, body);
+  }
+
+  // ---- running and checking -----------------------------------------------------------------------------------
+
+  /** Run the engine until nothing is runnable or scheduled. */
+  settle(maxSteps?: number): void {
+    this.engine.settle(maxSteps);
+  }
+
+  /** Live refcounted objects, one line each (empty after a clean teardown). */
+  leaks(kind?: string): string[] {
+    return this.refs.leaks(kind);
+  }
+}
+
+/** ErrnoErrors are ABI results; anything else escaping a syscall body is a model bug. */
+export function isAbiError(e: unknown): e is ErrnoError {
+  return e instanceof ErrnoError;
+}

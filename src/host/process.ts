@@ -1,0 +1,418 @@
+/**
+ * A user process (the VMM) and its threads, and the syscalls they make.
+ *
+ * Each thread is an engine task pinned to a CPU. A syscall is a generator run as that task's body:
+ *   entry (C_SYSCALL_ENTRY) → the body (fdget, the VFS call, fput) → task_work (deferred __fput of files whose last
+ *   reference the body dropped) → exit (C_SYSCALL_EXIT) → the result, or the ErrnoError the body threw
+ *   (ERESTARTSYS becomes EINTR: no signal handlers, so no restart).
+ * The generator forms (`sysIoctl`...) can be `yield*`-ed by model code running on one of the process's threads
+ * (a scripted VMM: `thread.submit('vmm', script())`). The synchronous public API (`p.ioctl`...) starts the
+ * syscall on the thread (engine.restart) and drives the whole engine until the thread returns, so other CPUs,
+ * devices and kernel threads progress meanwhile; a syscall that can never return (a blocking read nobody will
+ * satisfy) ends with a ModelError naming it. `thread.ioctlAsync` and friends start a syscall without driving the
+ * engine (KVM_RUN blocking on one thread while the main thread keeps issuing ioctls); the handle's result() drives
+ * the engine until it returns.
+ *
+ * exit(): every thread gets a fatal signal (interruptible sleeps return EINTR), the exiting thread waits for the
+ * others' syscalls to return, then closes every fd in fd order (close_files → filp_close → fput, whose __fput goes
+ * to task_work) and runs task_work (so the releases run newest-first, as kernel/task_work.c orders them), then shuts
+ * task_work (later fputs of its files by kernel threads go to delayed fput).
+ */
+import { ErrnoError, errno } from '../abi/errno.js';
+import { defineCost } from '../sim/costs.js';
+import { ModelError } from '../sim/errors.js';
+import { current, currentOrNull, op, TASK_BLOCKED, type Task, type TaskGen } from '../sim/task.js';
+import { WaitQueue, wait } from '../sim/waitqueue.js';
+import { doEventfd } from './eventfd.js';
+import { FdTable, RLIMIT_NOFILE } from './fdtable.js';
+import { fput, fputCloseSync, O_NONBLOCK, O_RDWR, vfsIoctl, vfsRead, vfsWrite } from './file.js';
+import type { Kernel, UserContext, UserTask } from './kernel.js';
+import { UserMemory } from './uaccess.js';
+
+export const C_SYSCALL_ENTRY = defineCost(
+  'syscall_entry',
+  100,
+  'svc from EL0, el0_svc → invoke_syscall dispatch; estimate (perf-anchors.md has no syscall figure; the bare EL2 trap round trip is 27 cycles, ASPLOS 2014 Table 3)',
+);
+export const C_SYSCALL_EXIT = defineCost(
+  'syscall_exit',
+  60,
+  'exit_to_user_mode with no work pending + eret to EL0; estimate',
+);
+export const C_FDGET = defineCost('fdget', 20, 'fdget: fd table lookup + file refcount atomic; estimate');
+
+// include/uapi/asm-generic/ioctls.h: handled by do_vfs_ioctl before the driver sees them
+export const FIONBIO = 0x5421;
+export const FIONCLEX = 0x5450;
+export const FIOCLEX = 0x5451;
+
+export interface ProcessOptions {
+  /** comm of the main thread (default 'vmm'). */
+  name?: string;
+  /** CPU of the main thread (default 0). */
+  cpu?: number;
+  /** RLIMIT_NOFILE (default 1024). */
+  maxFds?: number;
+}
+
+/** An asynchronous syscall in flight. */
+export interface SyscallHandle {
+  readonly what: string;
+  readonly done: boolean;
+  /** The syscall's result; rethrows its ErrnoError. Drives the engine until the syscall returns if needed. */
+  result(): number;
+}
+
+class Handle implements SyscallHandle {
+  done = false;
+  value = 0;
+  error: unknown = undefined;
+
+  constructor(
+    readonly thread: UThread,
+    readonly what: string,
+  ) {}
+
+  result(): number {
+    if (!this.done) {
+      assertOutsideTasks(this.what);
+      this.thread.process.kernel.engine.runUntil(() => this.done, `${this.what} to return`);
+    }
+    if (this.error !== undefined) throw this.error;
+    return this.value;
+  }
+}
+
+function assertOutsideTasks(what: string): void {
+  const t = currentOrNull();
+  if (t !== null) {
+    throw new ModelError(
+      `${what}: the synchronous syscall API was called from inside task ${t}; use the sys* generators`,
+    );
+  }
+}
+
+function checkInt(what: string, name: string, v: number): void {
+  if (!Number.isInteger(v)) throw new TypeError(`${what}: ${name} must be an integer, got ${v}`);
+}
+
+/** A thread of a process: shares its fds and memory. */
+export class UThread {
+  readonly task: Task;
+  readonly ut: UserTask;
+  private inflight: Handle | null = null;
+
+  constructor(
+    readonly process: Process,
+    readonly name: string,
+    cpu: number,
+  ) {
+    const k = process.kernel;
+    this.task = k.engine.spawn(name, cpu, null, process.pid);
+    this.task.catchErrors = true;
+    this.task.onExit = (t) => this.finished(t);
+    this.ut = k.registerUserTask(this.task, process);
+  }
+
+  get busy(): boolean {
+    return this.inflight !== null;
+  }
+
+  get cpu(): number {
+    return this.task.cpu;
+  }
+
+  private finished(t: Task): void {
+    const h = this.inflight;
+    this.inflight = null;
+    if (h !== null) {
+      h.done = true;
+      h.value = typeof t.result === 'number' ? t.result : 0;
+      h.error = t.error;
+    }
+    this.process.threadDone.wakeUpAll();
+    if (t.error !== undefined && !(t.error instanceof ErrnoError)) {
+      const why = t.error instanceof Error ? t.error.message : String(t.error);
+      throw new ModelError(`${h?.what ?? 'syscall'} on ${t} failed: ${why}`, { cause: t.error });
+    }
+  }
+
+  /** Start `body` (a sys* generator, or a script of several) on this thread without running the engine. */
+  submit(what: string, body: TaskGen<number>): SyscallHandle {
+    if (this.process.exited) throw new ModelError(`${what}: process ${this.process.pid} has exited`);
+    if (this.inflight !== null) {
+      throw new ModelError(`${what}: thread ${this.name} is still in ${this.inflight.what}`);
+    }
+    const h = new Handle(this, what);
+    this.inflight = h;
+    this.process.kernel.engine.restart(this.task, body);
+    return h;
+  }
+
+  /** Run `body` on this thread and drive the engine until it returns. */
+  call(what: string, body: TaskGen<number>): number {
+    assertOutsideTasks(what);
+    return this.submit(what, body).result();
+  }
+
+  // ---- asynchronous forms -------------------------------------------------------------------------------------
+
+  ioctlAsync(fd: number, request: number, arg: number): SyscallHandle {
+    const what = `ioctl(${fd}, 0x${(request >>> 0).toString(16)})`;
+    checkInt(what, 'fd', fd);
+    checkInt(what, 'request', request);
+    checkInt(what, 'arg', arg);
+    return this.submit(what, this.process.sysIoctl(fd, request, arg));
+  }
+
+  readAsync(fd: number, addr: number, len: number): SyscallHandle {
+    return this.submit(`read(${fd})`, this.process.sysRead(fd, addr, len));
+  }
+
+  writeAsync(fd: number, addr: number, len: number): SyscallHandle {
+    return this.submit(`write(${fd})`, this.process.sysWrite(fd, addr, len));
+  }
+
+  closeAsync(fd: number): SyscallHandle {
+    return this.submit(`close(${fd})`, this.process.sysClose(fd));
+  }
+
+  // ---- synchronous forms --------------------------------------------------------------------------------------
+
+  open(path: string, flags = O_RDWR): number {
+    checkInt(`open(${path})`, 'flags', flags);
+    return this.call(`open(${path})`, this.process.sysOpen(path, flags));
+  }
+
+  ioctl(fd: number, request: number, arg = 0): number {
+    const what = `ioctl(${fd}, 0x${(request >>> 0).toString(16)})`;
+    checkInt(what, 'fd', fd);
+    checkInt(what, 'request', request);
+    checkInt(what, 'arg', arg);
+    return this.call(what, this.process.sysIoctl(fd, request, arg));
+  }
+
+  eventfd(initval = 0, flags = 0): number {
+    checkInt('eventfd', 'initval', initval);
+    checkInt('eventfd', 'flags', flags);
+    return this.call('eventfd', this.process.sysEventfd(initval, flags));
+  }
+
+  read(fd: number, addr: number, len: number): number {
+    checkInt('read', 'fd', fd);
+    checkInt('read', 'addr', addr);
+    checkInt('read', 'len', len);
+    return this.call(`read(${fd})`, this.process.sysRead(fd, addr, len));
+  }
+
+  write(fd: number, addr: number, len: number): number {
+    checkInt('write', 'fd', fd);
+    checkInt('write', 'addr', addr);
+    checkInt('write', 'len', len);
+    return this.call(`write(${fd})`, this.process.sysWrite(fd, addr, len));
+  }
+
+  close(fd: number): number {
+    checkInt('close', 'fd', fd);
+    return this.call(`close(${fd})`, this.process.sysClose(fd));
+  }
+}
+
+export class Process implements UserContext {
+  readonly pid: number;
+  readonly mem = new UserMemory();
+  readonly files: FdTable;
+  readonly main: UThread;
+  readonly threads: UThread[] = [];
+  exited = false;
+  /** Woken whenever one of the threads finishes a syscall (exit waits on it). */
+  readonly threadDone: WaitQueue;
+
+  constructor(
+    readonly kernel: Kernel,
+    opts: ProcessOptions = {},
+  ) {
+    const e = kernel.engine;
+    this.pid = e.allocPid();
+    const name = opts.name ?? 'vmm';
+    this.files = new FdTable(e, `${name}-${this.pid}`, opts.maxFds ?? RLIMIT_NOFILE);
+    this.threadDone = new WaitQueue(e, `${name}-${this.pid}.threads`);
+    this.main = new UThread(this, name, opts.cpu ?? 0);
+    this.threads.push(this.main);
+  }
+
+  /** Another thread of this process (default CPU: thread index modulo the CPU count). */
+  thread(name?: string, cpu?: number): UThread {
+    if (this.exited) throw new ModelError(`process ${this.pid} has exited`);
+    const n = this.threads.length;
+    const t = new UThread(this, name ?? `${this.main.name}:${n}`, cpu ?? n % this.kernel.engine.cpus.length);
+    this.threads.push(t);
+    return t;
+  }
+
+  // ---- generator syscalls (run them on one of this process's threads) -----------------------------------------
+
+  /** Entry, body, task_work, exit; ERESTARTSYS → EINTR. */
+  *syscall(what: string, body: TaskGen<number>): TaskGen<number> {
+    const t = current();
+    const ut = this.kernel.userTask(t);
+    if (ut === undefined || ut.user !== this) {
+      throw new ModelError(`${what} runs on ${t}, which is not a thread of process ${this.pid}`);
+    }
+    if (this.exited) throw new ModelError(`${what}: process ${this.pid} has exited`);
+    yield op(C_SYSCALL_ENTRY);
+    let result = 0;
+    let err: ErrnoError | undefined;
+    try {
+      result = yield* body;
+    } catch (e) {
+      if (!(e instanceof ErrnoError)) throw e;
+      err = e;
+    }
+    yield* this.kernel.taskWorkRun();
+    yield op(C_SYSCALL_EXIT);
+    if (err !== undefined) {
+      if (err.errno === 'ERESTARTSYS' || err.errno === 'ERESTARTNOINTR' || err.errno === 'ERESTARTNOHAND') {
+        throw errno('EINTR', `${what} interrupted (${err.why})`);
+      }
+      throw err;
+    }
+    return result;
+  }
+
+  /** open(2): EMFILE before the lookup (get_unused_fd_flags comes first in do_sys_openat2), then ENOENT. */
+  sysOpen(path: string, flags = O_RDWR): TaskGen<number> {
+    return this.syscall(`open(${path})`, this.openBody(path, flags));
+  }
+
+  private *openBody(path: string, flags: number): TaskGen<number> {
+    yield op(C_FDGET, this.files.oid);
+    const fd = this.files.getUnusedFd(flags);
+    try {
+      const file = yield* this.kernel.filpOpen(path, flags);
+      this.files.installFd(fd, file);
+    } catch (e) {
+      this.files.putUnusedFd(fd);
+      throw e;
+    }
+    return fd;
+  }
+
+  /** ioctl(2): EBADF; FIOCLEX/FIONCLEX/FIONBIO handled by the VFS; else f_op->unlocked_ioctl or ENOTTY. */
+  sysIoctl(fd: number, request: number, arg: number): TaskGen<number> {
+    return this.syscall(`ioctl(${fd}, 0x${(request >>> 0).toString(16)})`, this.ioctlBody(fd, request >>> 0, arg));
+  }
+
+  private *ioctlBody(fd: number, cmd: number, arg: number): TaskGen<number> {
+    yield op(C_FDGET, this.files.oid);
+    const file = this.files.fget(fd);
+    try {
+      // fs/ioctl.c do_vfs_ioctl: generic commands first
+      switch (cmd) {
+        case FIOCLEX:
+          this.files.setCloexec(fd, true);
+          return 0;
+        case FIONCLEX:
+          this.files.setCloexec(fd, false);
+          return 0;
+        case FIONBIO: {
+          const on = this.mem.getUserS32(arg);
+          file.fFlags = on !== 0 ? file.fFlags | O_NONBLOCK : file.fFlags & ~O_NONBLOCK;
+          return 0;
+        }
+        default:
+          return yield* vfsIoctl(file, cmd, arg);
+      }
+    } finally {
+      fput(file);
+    }
+  }
+
+  sysRead(fd: number, addr: number, len: number): TaskGen<number> {
+    return this.syscall(`read(${fd})`, this.rwBody(fd, addr, len, false));
+  }
+
+  sysWrite(fd: number, addr: number, len: number): TaskGen<number> {
+    return this.syscall(`write(${fd})`, this.rwBody(fd, addr, len, true));
+  }
+
+  private *rwBody(fd: number, addr: number, len: number, write: boolean): TaskGen<number> {
+    yield op(C_FDGET, this.files.oid);
+    const file = this.files.fget(fd);
+    try {
+      return write ? yield* vfsWrite(file, addr, len) : yield* vfsRead(file, addr, len);
+    } finally {
+      fput(file);
+    }
+  }
+
+  /** close(2): EBADF; the last reference is released synchronously (fput_close_sync). */
+  sysClose(fd: number): TaskGen<number> {
+    return this.syscall(`close(${fd})`, this.closeBody(fd));
+  }
+
+  private *closeBody(fd: number): TaskGen<number> {
+    yield op(C_FDGET, this.files.oid);
+    const file = this.files.closeFd(fd);
+    yield* fputCloseSync(file);
+    return 0;
+  }
+
+  /** eventfd2(2). */
+  sysEventfd(initval: number, flags: number): TaskGen<number> {
+    return this.syscall('eventfd', doEventfd(this.kernel, this.files, initval, flags));
+  }
+
+  /** exit_group(2), as far as files go (see the module comment). Returns 0 to its (never resumed) caller. */
+  *sysExit(): TaskGen<number> {
+    const t = current();
+    const ut = this.kernel.userTask(t);
+    if (ut === undefined || ut.user !== this) throw new ModelError(`exit runs on ${t}, not a thread of ${this.pid}`);
+    if (this.exited) throw new ModelError(`process ${this.pid} has exited already`);
+    yield op(C_SYSCALL_ENTRY);
+    for (const th of this.threads) {
+      th.ut.sigpending = true;
+      if (th.task !== t && th.busy && th.task.state === TASK_BLOCKED) this.kernel.engine.wake(th.task);
+    }
+    while (this.threads.some((th) => th.task !== t && th.busy)) yield wait(this.threadDone);
+    for (const fd of this.files.openFds()) {
+      yield op(C_FDGET, this.files.oid);
+      fput(this.files.closeFd(fd));
+    }
+    yield* this.kernel.taskWorkRun(true);
+    for (const th of this.threads) th.ut.worksExited = true;
+    this.exited = true;
+    return 0;
+  }
+
+  // ---- the synchronous public API (on the main thread) ----------------------------------------------------------
+
+  open(path: string, flags = O_RDWR): number {
+    return this.main.open(path, flags);
+  }
+
+  ioctl(fd: number, request: number, addrOrValue = 0): number {
+    return this.main.ioctl(fd, request, addrOrValue);
+  }
+
+  eventfd(initval = 0, flags = 0): number {
+    return this.main.eventfd(initval, flags);
+  }
+
+  read(fd: number, addr: number, len: number): number {
+    return this.main.read(fd, addr, len);
+  }
+
+  write(fd: number, addr: number, len: number): number {
+    return this.main.write(fd, addr, len);
+  }
+
+  close(fd: number): number {
+    return this.main.close(fd);
+  }
+
+  /** Exit the process: all fds closed in fd order, releases run. */
+  exit(): void {
+    this.main.call('exit', this.sysExit());
+  }
+}
