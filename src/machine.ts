@@ -1,0 +1,169 @@
+/**
+ * createHost: the modelled machine assembled from its layers — engine, GICv2, the host kernel with its IRQ layer,
+ * VFIO with vfio-platform, and the platform devices of the host description. This is the public entry point code
+ * outside the repository drives (see docs/API.md).
+ */
+import { bootHostIrq, type HostIrq } from './host/irq/boot.js';
+import type { IrqDesc } from './host/irq/irqDesc.js';
+import { Kernel } from './host/kernel.js';
+import type { Process } from './host/process.js';
+import { PlatformDevice } from './hw/platformDevice.js';
+import type { Engine } from './sim/engine.js';
+import { ModelError } from './sim/errors.js';
+import type { VfioDevice } from './vfio/device.js';
+import { VfioPlatformDevice, vfioPlatformOps } from './vfio/platform/vfioPlatform.js';
+import { Vfio } from './vfio/vfio.js';
+
+export interface HostIrqSpec {
+  /** The GIC INTID of the line (an SPI, 32..1019). */
+  intid: number;
+  trigger: 'level' | 'edge';
+}
+
+export interface HostDeviceSpec {
+  /** The platform device name ('fff51000.ethernet'), as VFIO_GROUP_GET_DEVICE_FD takes it. */
+  name: string;
+  iommuGroup: number;
+  irqs: HostIrqSpec[];
+  /** Whether the device has a reset handler (VFIO_DEVICE_FLAGS_RESET); default true. */
+  reset?: boolean;
+}
+
+export interface HostOptions {
+  cpus?: number;
+  devices?: HostDeviceSpec[];
+  /** Seed of every PRNG stream of the run. */
+  seed?: number;
+  /** CPU clock in Hz (converts cycles to time); default 2 GHz. */
+  hz?: number;
+  /** Cost overrides by name (cycles). */
+  costs?: Readonly<Record<string, number>>;
+  /** INTIDs the GIC implements (multiple of 32); default 256. */
+  nrIrqs?: number;
+  /** List registers per CPU; default 4. */
+  nrLrs?: number;
+}
+
+/** One passed-through device: the hardware, its IRQ descriptors and its VFIO side. */
+export interface HostDevice {
+  readonly spec: HostDeviceSpec;
+  readonly hw: PlatformDevice;
+  readonly descs: readonly IrqDesc[];
+  readonly vfio: VfioDevice;
+  readonly vdev: VfioPlatformDevice;
+}
+
+export class Host {
+  readonly kernel: Kernel;
+  readonly engine: Engine;
+  readonly irq: HostIrq;
+  readonly vfio: Vfio;
+  readonly devices: HostDevice[] = [];
+
+  constructor(opts: HostOptions = {}) {
+    this.kernel = new Kernel({ cpus: opts.cpus ?? 2, seed: opts.seed, hz: opts.hz, costs: opts.costs });
+    this.engine = this.kernel.engine;
+    this.irq = bootHostIrq(this.engine, { nrIrqs: opts.nrIrqs, nrLrs: opts.nrLrs });
+    this.vfio = new Vfio(this.kernel);
+    for (const spec of opts.devices ?? []) this.addDevice(spec);
+  }
+
+  /** Probe a platform device: map its INTIDs (irq_create_fwspec_mapping + gic_set_type), bind it to vfio-platform. */
+  private addDevice(spec: HostDeviceSpec): void {
+    if (this.devices.some((d) => d.spec.name === spec.name)) {
+      throw new ModelError(`device ${spec.name} is described twice`);
+    }
+    const dist = this.irq.gic.distributor;
+    const descs: IrqDesc[] = [];
+    for (const l of spec.irqs) {
+      if (l.intid < 32 || l.intid >= dist.nrIrqs || l.intid > 1019) {
+        throw new ModelError(
+          `device ${spec.name}: INTID ${l.intid} is not an SPI of this GIC (32..${dist.nrIrqs - 1})`,
+        );
+      }
+      if (this.devices.some((d) => d.spec.irqs.some((o) => o.intid === l.intid))) {
+        throw new ModelError(`device ${spec.name}: INTID ${l.intid} is already wired to another device`);
+      }
+      descs.push(this.irq.genirq.createMapping(l.intid, l.trigger));
+      dist.setConfig(l.intid, l.trigger);
+    }
+    const hw = new PlatformDevice(spec.name, spec.irqs, dist);
+    const vdev = new VfioPlatformDevice(
+      this.kernel,
+      this.irq.genirq,
+      this.vfio.virqfd,
+      hw,
+      descs.map((d) => ({ hwirq: d.irq, level: d.trigger === 'level' })),
+      spec.reset ?? true,
+    );
+    const vfio = this.vfio.registerDevice(spec.name, spec.iommuGroup, vfioPlatformOps, vdev);
+    this.devices.push({ spec, hw, descs, vfio, vdev });
+  }
+
+  /** A new user process (the VMM). */
+  process(): Process {
+    return this.kernel.process();
+  }
+
+  /** The hardware of a device, to drive its lines by index. */
+  device(name: string): PlatformDevice {
+    const d = this.devices.find((x) => x.spec.name === name);
+    if (d === undefined)
+      throw new ModelError(`no device named ${name} (have: ${this.devices.map((x) => x.spec.name).join(', ')})`);
+    return d.hw;
+  }
+
+  /** Advance simulated time by `cycles`. */
+  run(cycles: number): void {
+    this.engine.run(cycles);
+  }
+
+  /** Run until nothing is runnable or scheduled; a ModelError if the model never quiesces. */
+  settle(maxSteps?: number): void {
+    this.engine.settle(maxSteps);
+  }
+
+  /**
+   * The invariants that hold at every quiescent point (WARN-free genirq, no unowned INTID taken, GIC never driven
+   * into UNPREDICTABLE behaviour, VFIO mask state matching the disable depth) and, with `teardown`, after every fd
+   * is closed (no leaked reference, no requested IRQ, no enabled, active or forwarded line). Returns violations.
+   */
+  checkInvariants(opts: { teardown?: boolean } = {}): string[] {
+    const out: string[] = [];
+    for (const w of this.irq.genirq.warnings()) out.push(`genirq WARN: ${w}`);
+    for (const b of this.irq.genirq.badIrqs) out.push(`bad IRQ: ${b}`);
+    for (let cpu = 0; cpu < this.irq.gic.nrCpus; cpu++) {
+      const n = this.irq.gic.cpu(cpu).unpredictableCount + this.irq.gic.vif(cpu).unpredictableCount;
+      if (n > 0) out.push(`GIC: ${n} UNPREDICTABLE access(es) on CPU ${cpu}`);
+    }
+    const dist = this.irq.gic.distributor;
+    for (const d of this.devices) {
+      d.descs.forEach((desc, i) => {
+        const irq = d.vdev.irqs[i];
+        if (irq?.masked === true && desc.actions.length > 0 && desc.depth < 1) {
+          out.push(`${d.spec.name} index ${i}: VFIO masked but ${desc} has disable depth ${desc.depth}`);
+        }
+        if (!opts.teardown) return;
+        const where = `${d.spec.name} index ${i} (${desc})`;
+        if (desc.actions.length > 0) out.push(`${where}: still requested by '${desc.name}'`);
+        if (dist.isEnabled(desc.hwirq)) out.push(`${where}: INTID ${desc.hwirq} still enabled in the GIC`);
+        if (dist.isActive(desc.hwirq)) out.push(`${where}: INTID ${desc.hwirq} left active`);
+        if (desc.forwardedToVcpu) out.push(`${where}: still forwarded to a vCPU`);
+      });
+    }
+    if (opts.teardown) {
+      for (const leak of this.kernel.leaks()) {
+        if (!leak.startsWith('vfio_device ')) out.push(`leak: ${leak}`);
+      }
+      for (const d of this.devices) {
+        if (d.vfio.refs !== 1) out.push(`leak: vfio_device ${d.spec.name} refs=${d.vfio.refs} (1 = registration)`);
+        if (d.vfio.openCount !== 0) out.push(`${d.spec.name}: open count ${d.vfio.openCount} after teardown`);
+      }
+    }
+    return out;
+  }
+}
+
+export function createHost(opts: HostOptions = {}): Host {
+  return new Host(opts);
+}

@@ -1,0 +1,222 @@
+/**
+ * drivers/vfio/platform/vfio_platform_common.c: the vfio-platform device driver — device, region and IRQ info,
+ * SET_IRQS (validated by vfio_set_irqs_validate_and_prepare of drivers/vfio/vfio_main.c, then dispatched under
+ * vdev->igate), reset, and open/close (IRQ state is built on the first open and torn down on the last close).
+ */
+import { errno } from '../../abi/errno.js';
+import {
+  VFIO_DEVICE_FLAGS_PLATFORM,
+  VFIO_DEVICE_FLAGS_RESET,
+  VFIO_DEVICE_GET_INFO,
+  VFIO_DEVICE_GET_IRQ_INFO,
+  VFIO_DEVICE_GET_REGION_INFO,
+  VFIO_DEVICE_RESET,
+  VFIO_DEVICE_SET_IRQS,
+  VFIO_IRQ_SET_ACTION_TYPE_MASK,
+  VFIO_IRQ_SET_DATA_BOOL,
+  VFIO_IRQ_SET_DATA_EVENTFD,
+  VFIO_IRQ_SET_DATA_NONE,
+  VFIO_IRQ_SET_DATA_TYPE_MASK,
+  VFIO_REGION_INFO_FLAG_MMAP,
+  VFIO_REGION_INFO_FLAG_READ,
+  VFIO_REGION_INFO_FLAG_WRITE,
+  vfioDeviceInfo,
+  vfioIrqInfo,
+  vfioIrqSet,
+  vfioRegionInfo,
+} from '../../abi/vfio.js';
+import type { Genirq } from '../../host/irq/genirq.js';
+import type { Kernel } from '../../host/kernel.js';
+import { PDEV_MMIO_SIZE, type PlatformDevice } from '../../hw/platformDevice.js';
+import { defineCost } from '../../sim/costs.js';
+import { Mutex, mutexLock } from '../../sim/locks.js';
+import { op, type TaskGen } from '../../sim/task.js';
+import type { VfioDevice, VfioDeviceOps } from '../device.js';
+import type { VirqfdCore } from '../virqfd.js';
+import {
+  VfioPlatformIrq,
+  type VfioPlatformIrqHost,
+  vfioPlatformIrqCleanup,
+  vfioPlatformSetIrqs,
+} from './vfioPlatformIrq.js';
+
+export const C_VFIO_PLATFORM_IOCTL = defineCost(
+  'vfio_platform_ioctl',
+  200,
+  'vfio_platform_ioctl: copy_from_user of the header, validation, copy_to_user; estimate',
+);
+
+const U32_MAX = 0xffff_ffff;
+/** VFIO_PLATFORM_OFFSET_SHIFT: a region's offset in the device fd is its index << 40. */
+const VFIO_PLATFORM_OFFSET_SHIFT = 40n;
+
+/** One interrupt line of the platform device as probe found it: the Linux IRQ number and its trigger. */
+export interface VfioPlatformIrqRes {
+  readonly hwirq: number;
+  readonly level: boolean;
+}
+
+/** struct vfio_platform_device. */
+export class VfioPlatformDevice implements VfioPlatformIrqHost {
+  irqs: VfioPlatformIrq[] = [];
+  /** vdev->igate: serialises SET_IRQS and IRQ init/cleanup. */
+  readonly igate: Mutex;
+  resets = 0;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly genirq: Genirq,
+    readonly virqfd: VirqfdCore,
+    readonly pdev: PlatformDevice,
+    readonly irqRes: readonly VfioPlatformIrqRes[],
+    /** The device has a reset handler (VFIO_DEVICE_FLAGS_RESET). */
+    readonly hasReset = true,
+  ) {
+    this.igate = new Mutex(kernel.engine, 'vfio_platform_device.igate');
+  }
+
+  get name(): string {
+    return this.pdev.name;
+  }
+
+  get numIrqs(): number {
+    return this.irqRes.length;
+  }
+
+  /** vfio_platform_irq_init: one index per IRQ resource; level ones are MASKABLE|AUTOMASKED. */
+  irqInit(): void {
+    this.irqs = this.irqRes.map((r, i) => new VfioPlatformIrq(this.kernel, i, r.hwirq, r.level));
+  }
+}
+
+function vdevOf(dev: VfioDevice): VfioPlatformDevice {
+  return dev.driverData as VfioPlatformDevice;
+}
+
+/**
+ * vfio_set_irqs_validate_and_prepare with vfio-platform's bounds (num_irqs both as the sub-IRQ and the index
+ * bound): every failure is EINVAL. Returns the size of the data that follows the header.
+ */
+export function vfioSetIrqsValidateAndPrepare(
+  hdr: { argsz: number; flags: number; index: number; start: number; count: number },
+  numIrqs: number,
+  maxIrqType: number,
+): number {
+  const minsz = vfioIrqSet.minsz;
+  if (hdr.argsz < minsz) throw errno('EINVAL', `vfio_irq_set.argsz ${hdr.argsz} < ${minsz}`);
+  if (hdr.index >= maxIrqType) throw errno('EINVAL', `vfio_irq_set.index ${hdr.index} >= ${maxIrqType}`);
+  if (hdr.count >= U32_MAX - hdr.start) {
+    throw errno('EINVAL', `vfio_irq_set.start ${hdr.start} + count ${hdr.count} overflows`);
+  }
+  if ((hdr.flags & ~(VFIO_IRQ_SET_DATA_TYPE_MASK | VFIO_IRQ_SET_ACTION_TYPE_MASK)) !== 0) {
+    throw errno('EINVAL', `vfio_irq_set.flags 0x${hdr.flags.toString(16)} has unknown bits`);
+  }
+  if (hdr.start >= numIrqs || hdr.start + hdr.count > numIrqs) {
+    throw errno('EINVAL', `vfio_irq_set start ${hdr.start} count ${hdr.count} exceed the ${numIrqs} IRQ(s)`);
+  }
+  let size: number;
+  switch (hdr.flags & VFIO_IRQ_SET_DATA_TYPE_MASK) {
+    case VFIO_IRQ_SET_DATA_NONE:
+      size = 0;
+      break;
+    case VFIO_IRQ_SET_DATA_BOOL:
+      size = 1;
+      break;
+    case VFIO_IRQ_SET_DATA_EVENTFD:
+      size = 4;
+      break;
+    default:
+      throw errno('EINVAL', 'vfio_irq_set.flags must carry exactly one of DATA_NONE, DATA_BOOL, DATA_EVENTFD');
+  }
+  if (size !== 0 && hdr.argsz - minsz < hdr.count * size) {
+    throw errno('EINVAL', `vfio_irq_set.argsz ${hdr.argsz} leaves no room for ${hdr.count} x ${size} data bytes`);
+  }
+  return hdr.count * size;
+}
+
+function* platformIoctl(dev: VfioDevice, cmd: number, arg: number): TaskGen<number> {
+  const vdev = vdevOf(dev);
+  const mem = vdev.kernel.currentUser().mem;
+  yield op(C_VFIO_PLATFORM_IOCTL, dev.oid);
+  switch (cmd) {
+    case VFIO_DEVICE_GET_INFO: {
+      const info = vfioDeviceInfo.read(mem.view(arg, vfioDeviceInfo.minsz));
+      if (info.argsz < vfioDeviceInfo.minsz) throw errno('EINVAL', `vfio_device_info.argsz ${info.argsz} < 16`);
+      vfioDeviceInfo.write(mem.view(arg, vfioDeviceInfo.minsz), {
+        argsz: info.argsz,
+        flags: VFIO_DEVICE_FLAGS_PLATFORM | (vdev.hasReset ? VFIO_DEVICE_FLAGS_RESET : 0),
+        num_regions: 1,
+        num_irqs: vdev.numIrqs,
+        cap_offset: 0, // past minsz: not copied back
+      });
+      return 0;
+    }
+    case VFIO_DEVICE_GET_REGION_INFO: {
+      const info = vfioRegionInfo.read(mem.view(arg, vfioRegionInfo.minsz));
+      if (info.argsz < vfioRegionInfo.minsz) throw errno('EINVAL', `vfio_region_info.argsz ${info.argsz} < 32`);
+      if (info.index >= 1) throw errno('EINVAL', `region index ${info.index} >= 1 region`);
+      vfioRegionInfo.write(mem.view(arg, vfioRegionInfo.minsz), {
+        argsz: info.argsz,
+        flags: VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP,
+        index: info.index,
+        cap_offset: 0,
+        size: BigInt(PDEV_MMIO_SIZE),
+        offset: BigInt(info.index) << VFIO_PLATFORM_OFFSET_SHIFT,
+      });
+      return 0;
+    }
+    case VFIO_DEVICE_GET_IRQ_INFO: {
+      const info = vfioIrqInfo.read(mem.view(arg, vfioIrqInfo.minsz));
+      if (info.argsz < vfioIrqInfo.minsz) throw errno('EINVAL', `vfio_irq_info.argsz ${info.argsz} < 16`);
+      if (info.index >= vdev.numIrqs) throw errno('EINVAL', `IRQ index ${info.index} >= ${vdev.numIrqs}`);
+      const irq = vdev.irqs[info.index]!;
+      vfioIrqInfo.write(mem.view(arg, vfioIrqInfo.minsz), {
+        argsz: info.argsz,
+        flags: irq.flags,
+        index: info.index,
+        count: irq.count,
+      });
+      return 0;
+    }
+    case VFIO_DEVICE_SET_IRQS: {
+      const hdr = vfioIrqSet.read(mem.view(arg, vfioIrqSet.minsz));
+      const size = vfioSetIrqsValidateAndPrepare(hdr, vdev.numIrqs, vdev.numIrqs);
+      const data = size > 0 ? mem.copyFromUser(arg + vfioIrqSet.minsz, size) : new Uint8Array(0);
+      yield* mutexLock(vdev.igate);
+      try {
+        yield* vfioPlatformSetIrqs(vdev, hdr.flags, hdr.index, hdr.start, hdr.count, data);
+      } finally {
+        vdev.igate.unlock();
+      }
+      return 0;
+    }
+    case VFIO_DEVICE_RESET:
+      if (!vdev.hasReset) throw errno('EINVAL', `${vdev.name} has no reset handler`);
+      vdev.resets++;
+      return 0;
+    default:
+      throw errno('ENOTTY', `unknown VFIO device ioctl 0x${(cmd >>> 0).toString(16)}`);
+  }
+}
+
+export const vfioPlatformOps: VfioDeviceOps = {
+  name: 'vfio-platform',
+  *openDevice(dev) {
+    const vdev = vdevOf(dev);
+    yield* mutexLock(vdev.igate);
+    vdev.irqInit();
+    vdev.igate.unlock();
+    if (vdev.hasReset) vdev.resets++;
+  },
+  *closeDevice(dev) {
+    const vdev = vdevOf(dev);
+    if (vdev.hasReset) vdev.resets++;
+    yield* mutexLock(vdev.igate);
+    try {
+      yield* vfioPlatformIrqCleanup(vdev);
+    } finally {
+      vdev.igate.unlock();
+    }
+  },
+  ioctl: platformIoctl,
+};
