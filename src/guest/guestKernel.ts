@@ -1,0 +1,308 @@
+/**
+ * The guest kernel on each vCPU of a VM: a GICv2 driver, a driver per passed-through device line, an idle loop of
+ * WFI traps, an optional CPU-bound workload, and scheduled interrupt retargeting. Each vCPU is two engine tasks —
+ * the kernel thread and the IRQ vector — created by `engine.createGuestCpu(name, hostVcpuThread, thread, irqVector)`
+ * (or `kernel.createGuestCpu(i, hostVcpuThread)`). Guest code never blocks on host objects: it traps (see
+ * gicDriver.ts for the protocol).
+ *
+ * Boot: vCPU 0 initialises the distributor (trapped GICD accesses) then its CPU interface; the other vCPUs only
+ * their CPU interface (GICV). Then the thread loops: run retargeting actions that are due; run workload steps; if
+ * an action is due later, poll (the model has no guest timer, so a vCPU waiting for a scheduled action stays
+ * running, like idle=poll); else idle: mask IRQs, WFI trap, unmask on re-entry (kernel/sched/idle.c do_idle →
+ * cpu_do_idle runs WFI with IRQs masked; the pending vIRQ is taken when they are unmasked).
+ */
+import { ESR_ELx_EC_WFx } from '../kvm/arm/esr.js';
+import { defineCost } from '../sim/costs.js';
+import { GuestCpu } from '../sim/cpu.js';
+import type { Engine } from '../sim/engine.js';
+import { ModelError } from '../sim/errors.js';
+import { current, eret, op, type Task, type TaskGen, trap } from '../sim/task.js';
+import { GuestDeviceDriver, type GuestDeviceLineOptions, guestWorkCost } from './deviceDriver.js';
+import { type GicvProvider, GuestGicDriver, type GuestIrqHandler, type GuestSpiConfig } from './gicDriver.js';
+
+export const C_GUEST_IDLE_ENTER = defineCost(
+  'guest_idle_enter',
+  100,
+  'guest do_idle → arch_cpu_idle → cpu_do_idle (local_irq_disable, dsb, wfi) before the WFI trap; estimate',
+);
+export const C_GUEST_IDLE_POLL = defineCost(
+  'guest_idle_poll',
+  1000,
+  'one idle-poll iteration of a vCPU waiting for a scheduled action (model construct: no guest timer); estimate',
+);
+
+/** CPU-bound guest work on a vCPU. */
+export interface GuestWorkload {
+  /** Cycles of one compute step (one atomic guest step; a physical or virtual IRQ is taken between steps). */
+  stepCycles: number;
+  /** Compute steps between two WFIs; default Infinity (never idle while work remains: the "vCPU running" case). */
+  stepsPerWake?: number;
+  /** Compute steps in all, after which the vCPU only idles; default Infinity. */
+  totalSteps?: number;
+}
+
+/** The guest writes ITARGETSR of `intid` to route it to vCPU `target`, from vCPU `by`'s thread, at time `at`. */
+export interface GuestRetargetAction {
+  /** Simulated time (cycles) from which the action is due. */
+  at: number;
+  intid: number;
+  target: number;
+  /** vCPU whose thread performs the write; default 0. */
+  by?: number;
+}
+
+/** An extra handler (not a platform device line) the guest registers at boot. */
+export interface GuestExtraIrq extends GuestSpiConfig {
+  handler: GuestIrqHandler;
+}
+
+export interface GuestKernelOptions {
+  engine: Engine;
+  /** The GIC whose virtual interfaces the vCPUs reach (a `Gic`). */
+  gic: GicvProvider;
+  vcpus: number;
+  /** Name prefix of the vCPU tasks; default 'guest'. */
+  name?: string;
+  /** IPA of the emulated GICD; default 0x08000000 (QEMU virt). */
+  gicdBase?: number;
+  /** Virtual CPU interface EOImode; default 0. */
+  eoiMode?: 0 | 1;
+  /** Passed-through device lines, each with a guest driver. */
+  devices?: readonly GuestDeviceLineOptions[];
+  /** Other SPIs with custom handlers. */
+  irqs?: readonly GuestExtraIrq[];
+  /** One workload for every vCPU, or one per vCPU (null/undefined = pure idle). */
+  workload?: GuestWorkload | readonly (GuestWorkload | null | undefined)[];
+  retarget?: readonly GuestRetargetAction[];
+}
+
+export interface GuestVcpuStats {
+  /** Virtual IRQ exceptions taken. */
+  irqs: number;
+  /** WFI traps. */
+  wfis: number;
+  computeSteps: number;
+  idlePolls: number;
+  /** ITARGETSR writes performed by this vCPU. */
+  retargets: number;
+}
+
+export interface GuestVcpu {
+  readonly index: number;
+  readonly name: string;
+  /** Hand these two to engine.createGuestCpu (once). */
+  readonly thread: TaskGen<void>;
+  readonly irqVector: TaskGen<void>;
+  readonly stats: GuestVcpuStats;
+  /** Boot of this vCPU (distributor on vCPU 0, CPU interface on all) is complete. */
+  booted: boolean;
+  /** The engine context, once the vCPU has run (or was created through kernel.createGuestCpu). */
+  guestCpu: GuestCpu | null;
+}
+
+/** What the guest kernel needs of KVM's GuestVcpuEnv (structurally compatible with src/kvm/guest.ts). */
+export interface GuestFactoryEnv {
+  readonly vcpu: { readonly idx: number };
+  distBase?(): number;
+}
+
+export interface GuestKernelStats {
+  irqsPerVcpu: number[];
+  wfisPerVcpu: number[];
+  handledByIntid: Map<number, number>;
+  spurious: number;
+  unhandled: number;
+  computeSteps: number;
+  retargets: number;
+}
+
+/** The GuestCpu whose task is running (createGuestCpu makes it the mask context of both guest tasks). */
+function currentGuest(): GuestCpu {
+  const t = current();
+  const g = t.maskCtx;
+  if (!(g instanceof GuestCpu) || (g.thread !== t && g.irqTask !== t)) {
+    throw new ModelError(`${t} runs guest code but is not a guest task of a GuestCpu`);
+  }
+  return g;
+}
+
+export class GuestKernel {
+  readonly name: string;
+  readonly engine: Engine;
+  readonly driver: GuestGicDriver;
+  readonly devices: GuestDeviceDriver[] = [];
+  readonly vcpus: GuestVcpu[] = [];
+  private readonly spis: GuestSpiConfig[] = [];
+  private readonly workloads: (GuestWorkload | null)[] = [];
+  /** Per vCPU: its retargeting actions in time order, and the index of the next one. */
+  private readonly actions: GuestRetargetAction[][] = [];
+  private readonly nextAction: Int32Array;
+  /** Per vCPU: its generators were given to an engine (createGuestCpu / createGuest). */
+  private readonly handedOut: Uint8Array;
+
+  constructor(opts: GuestKernelOptions) {
+    this.name = opts.name ?? 'guest';
+    this.engine = opts.engine;
+    this.driver = new GuestGicDriver({
+      engine: opts.engine,
+      gic: opts.gic,
+      nrVcpus: opts.vcpus,
+      gicdBase: opts.gicdBase,
+      eoiMode: opts.eoiMode,
+    });
+    for (const d of opts.devices ?? []) {
+      const drv = new GuestDeviceDriver(opts.engine, opts.vcpus, d);
+      this.driver.registerHandler(drv.intid, drv);
+      this.devices.push(drv);
+      this.spis.push({ intid: drv.intid, trigger: drv.trigger, target: drv.target });
+    }
+    for (const x of opts.irqs ?? []) {
+      this.driver.registerHandler(x.intid, x.handler);
+      this.spis.push({ intid: x.intid, trigger: x.trigger, target: x.target });
+    }
+    this.nextAction = new Int32Array(opts.vcpus);
+    this.handedOut = new Uint8Array(opts.vcpus);
+    for (let i = 0; i < opts.vcpus; i++) {
+      const w = Array.isArray(opts.workload) ? opts.workload[i] : (opts.workload as GuestWorkload | undefined);
+      if (w != null) {
+        guestWorkCost(w.stepCycles);
+        if (w.stepsPerWake !== undefined && !(w.stepsPerWake >= 1)) {
+          throw new ModelError(`workload.stepsPerWake must be ≥ 1, got ${w.stepsPerWake}`);
+        }
+      }
+      this.workloads.push(w ?? null);
+      this.actions.push([]);
+      const stats: GuestVcpuStats = { irqs: 0, wfis: 0, computeSteps: 0, idlePolls: 0, retargets: 0 };
+      const v: GuestVcpu = {
+        index: i,
+        name: `${this.name}/vcpu${i}`,
+        thread: this.threadBody(i, stats),
+        irqVector: this.irqVectorBody(i),
+        stats,
+        booted: false,
+        guestCpu: null,
+      };
+      this.vcpus.push(v);
+    }
+    for (const a of opts.retarget ?? []) this.scheduleRetarget(a);
+  }
+
+  /** All vCPUs have finished booting. */
+  get booted(): boolean {
+    return this.vcpus.every((v) => v.booted);
+  }
+
+  /** engine.createGuestCpu for vCPU `index`, entered by the host vCPU thread `host`. */
+  createGuestCpu(index: number, host: Task): GuestCpu {
+    const v = this.vcpus[index];
+    if (v === undefined) throw new ModelError(`${this.name} has no vCPU ${index}`);
+    if (v.guestCpu !== null) throw new ModelError(`${v.name} already has its GuestCpu`);
+    if (this.handedOut[index]) throw new ModelError(`${v.name}: guest code already handed out`);
+    this.handedOut[index] = 1;
+    v.guestCpu = this.engine.createGuestCpu(v.name, host, v.thread, v.irqVector);
+    return v.guestCpu;
+  }
+
+  /** Add a retargeting action (kept in time order per performing vCPU; equal times in call order). */
+  scheduleRetarget(a: GuestRetargetAction): void {
+    const by = a.by ?? 0;
+    const q = this.actions[by];
+    if (q === undefined) throw new ModelError(`retarget by vCPU ${by}: ${this.name} has ${this.vcpus.length} vCPUs`);
+    if (a.target < 0 || a.target >= this.vcpus.length || !Number.isInteger(a.target)) {
+      throw new ModelError(`retarget of INTID ${a.intid} to vCPU ${a.target}: no such vCPU`);
+    }
+    let i = q.length;
+    while (i > this.nextAction[by]! && q[i - 1]!.at > a.at) i--;
+    q.splice(i, 0, { ...a, by });
+  }
+
+  stats(): GuestKernelStats {
+    let spurious = 0;
+    let unhandled = 0;
+    for (const s of this.driver.cpuStats) {
+      spurious += s.spurious;
+      unhandled += s.unhandled;
+    }
+    return {
+      irqsPerVcpu: this.vcpus.map((v) => v.stats.irqs),
+      wfisPerVcpu: this.vcpus.map((v) => v.stats.wfis),
+      handledByIntid: new Map(this.driver.handledByIntid),
+      spurious,
+      unhandled,
+      computeSteps: this.vcpus.reduce((n, v) => n + v.stats.computeSteps, 0),
+      retargets: this.vcpus.reduce((n, v) => n + v.stats.retargets, 0),
+    };
+  }
+
+  /**
+   * The GuestFactory shape KVM calls at a vCPU's first KVM_RUN (src/kvm/guest.ts): the generators of vCPU
+   * `env.vcpu.idx`. If the VM has a distributor address (`env.distBase()` ≥ 0) it must be the guest's gicdBase.
+   */
+  createGuest(env: GuestFactoryEnv): { thread: TaskGen<void>; irqVector: TaskGen<void> } {
+    const v = this.vcpus[env.vcpu.idx];
+    if (v === undefined) throw new ModelError(`${this.name} has no vCPU ${env.vcpu.idx}`);
+    if (this.handedOut[v.index]) throw new ModelError(`${v.name}: guest code already handed out`);
+    const base = env.distBase?.() ?? -1;
+    if (base >= 0 && base !== this.driver.gicdBase) {
+      throw new ModelError(
+        `${v.name}: the VM's GICD is at 0x${base.toString(16)}, the guest expects 0x${this.driver.gicdBase.toString(16)}`,
+      );
+    }
+    this.handedOut[v.index] = 1;
+    return { thread: v.thread, irqVector: v.irqVector };
+  }
+
+  private *threadBody(index: number, stats: GuestVcpuStats): TaskGen<void> {
+    const g = currentGuest();
+    const v = this.vcpus[index]!;
+    v.guestCpu = g;
+    if (index === 0) yield* this.driver.distInit(g, this.spis);
+    yield* this.driver.cpuInit(g);
+    v.booted = true;
+    const w = this.workloads[index] ?? null;
+    const workCost = w !== null ? guestWorkCost(w.stepCycles) : 0;
+    const perWake = w?.stepsPerWake ?? Number.POSITIVE_INFINITY;
+    const total = w?.totalSteps ?? Number.POSITIVE_INFINITY;
+    const q = this.actions[index]!;
+    let sinceWake = 0;
+    for (;;) {
+      while (this.nextAction[index]! < q.length && q[this.nextAction[index]!]!.at <= this.engine.now) {
+        const a = q[this.nextAction[index]!++]!;
+        yield* this.driver.setAffinity(g, a.intid, a.target);
+        stats.retargets++;
+      }
+      if (w !== null && stats.computeSteps < total && sinceWake < perWake) {
+        yield op(workCost);
+        stats.computeSteps++;
+        sinceWake++;
+        continue;
+      }
+      if (this.nextAction[index]! < q.length) {
+        yield op(C_GUEST_IDLE_POLL);
+        stats.idlePolls++;
+        continue;
+      }
+      yield op(C_GUEST_IDLE_ENTER);
+      g.irqMasked = true;
+      stats.wfis++;
+      yield trap(ESR_ELx_EC_WFx);
+      g.irqMasked = false;
+      sinceWake = 0;
+    }
+  }
+
+  private *irqVectorBody(index: number): TaskGen<void> {
+    const g = currentGuest();
+    const stats = this.vcpus[index]!.stats;
+    for (;;) {
+      stats.irqs++;
+      yield* this.driver.handleIrq(g, index);
+      yield eret();
+    }
+  }
+}
+
+/** Build the guest kernel of a VM: per vCPU the thread and IRQ vector generators, the drivers, and counters. */
+export function createGuestKernel(opts: GuestKernelOptions): GuestKernel {
+  return new GuestKernel(opts);
+}
