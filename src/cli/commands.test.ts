@@ -1,0 +1,362 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { MetricsCollector } from '../scenario/metrics.js';
+import type { Mode, Scenario } from '../scenario/schema.js';
+import { ModelError } from '../sim/errors.js';
+import { type CliIo, EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, main } from './commands.js';
+import type { InvariantViolation, RunOptions, RunResult, ScenarioRunner } from './runnerApi.js';
+
+interface Captured extends CliIo {
+  out: string;
+  err: string;
+  files: Map<string, string>;
+  setTTY(v: boolean): void;
+}
+
+function captureIo(opts: { tty?: boolean; clockStep?: number } = {}): Captured {
+  let t = 0;
+  let tty = opts.tty ?? false;
+  const io: Captured = {
+    out: '',
+    err: '',
+    files: new Map(),
+    setTTY: (v) => {
+      tty = v;
+    },
+    stdout: (s) => {
+      io.out += s;
+    },
+    stderr: (s) => {
+      io.err += s;
+    },
+    get stderrIsTTY() {
+      return tty;
+    },
+    columns: 80,
+    now: () => {
+      t += opts.clockStep ?? 0;
+      return t;
+    },
+    readFile: (p) => readFileSync(p, 'utf8'),
+    writeFile: (p, d) => {
+      io.files.set(p, d);
+    },
+    exists: (p) => existsSync(p),
+    tmpdir: () => '/tmp/test',
+  };
+  return io;
+}
+
+interface FakeBehaviour {
+  lost?: number;
+  violations?: InvariantViolation[];
+  probe?: number;
+  throws?: unknown;
+  progress?: number[];
+}
+
+function fakeRunner(b: FakeBehaviour = {}): ScenarioRunner & { calls: { s: Scenario; opts: RunOptions }[] } {
+  const calls: { s: Scenario; opts: RunOptions }[] = [];
+  return {
+    calls,
+    costNames: () => ['gicd_write', 'gicd_read', 'vgic_sync_hwstate'],
+    run(s: Scenario, opts: RunOptions): RunResult {
+      calls.push({ s, opts });
+      if (b.throws !== undefined) throw b.throws;
+      for (const p of b.progress ?? []) opts.onProgress?.(p);
+      const runs = opts.modes.map((mode: Mode) => {
+        const c = new MetricsCollector(mode, s.host.hz, [{ device: 'd', index: 0, intid: 80 }]);
+        for (let i = 0; i < 10; i++) {
+          c.raised(0);
+          if (i >= (b.lost ?? 0)) c.delivered(0, 5000);
+          c.exit('irq');
+          if (mode === 'normal') c.exit('maintenance');
+        }
+        if (b.probe !== undefined) c.probe('hypercall', b.probe);
+        return {
+          mode,
+          metrics: c.finish({
+            simCycles: s.duration,
+            hostCycles: mode === 'normal' ? 150_000 : 70_000,
+            leftActive: 0,
+            leftMasked: 0,
+          }),
+          violations: b.violations ?? [],
+          ...(opts.trace ? { trace: { format: opts.trace, data: `trace of ${mode}\n` } } : {}),
+        };
+      });
+      return { runs, notes: ['a note'] };
+    },
+  };
+}
+
+async function cli(args: string[], runner = fakeRunner(), io = captureIo()) {
+  const code = await main(args, runner, io);
+  return { code, out: io.out, err: io.err, files: io.files, runner };
+}
+
+function tempScenario(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'irqfwd-cli-'));
+  const f = join(dir, 'bad.yaml');
+  writeFileSync(f, text);
+  return f;
+}
+
+describe('irqfwd help and arguments', () => {
+  it('help and no arguments print usage and exit 0', async () => {
+    for (const args of [[], ['help'], ['--help'], ['run', '-h']]) {
+      const r = await cli(args);
+      expect(r.code).toBe(EXIT_OK);
+      expect(r.out).toContain('Usage:');
+      expect(r.out).toContain('irqfwd compare [scenario]');
+    }
+  });
+
+  it('help costs lists profiles and costs; help metrics lists metric paths', async () => {
+    const c = await cli(['help', 'costs']);
+    expect(c.out).toContain('xgene');
+    expect(c.out).toMatch(/vgic_sync_hwstate\s+.*3,250\s+2,700/);
+    expect(c.out).toContain('kvm_entry (not defined by the model yet)'); // the fake runner knows 3 names
+    expect((await cli(['help', 'metrics'])).out).toContain('exits.perIrq.total');
+  });
+
+  it.each([
+    [['frob'], "unknown command 'frob'"],
+    [['run', '--frob'], "Unknown option '--frob'"],
+    [['run', '--seed', 'abc'], "--seed expects an integer 0..4294967295, got 'abc'"],
+    [['run', '--profile', 'm1'], "--profile expects one of default, xgene, a15, got 'm1'"],
+    [['run', '--format', 'text'], "option --format does not apply to 'run'"],
+    [['trace', '--format', 'svg'], "--format expects text or perfetto, got 'svg'"],
+    [['run', 'a', 'b'], "'run' takes at most one argument (a scenario), got: a b"],
+    [['schema', 'x'], "'schema' takes no argument"],
+    [['run', '--trace', 'x.json', '--no-trace'], 'contradict'],
+    [['trace', '--json'], 'trace --json needs -o FILE'],
+  ])('%j exits 2: %s', async (args, msg) => {
+    const r = await cli(args);
+    expect(r.code).toBe(EXIT_USAGE);
+    expect(r.err).toContain(msg);
+    expect(r.out).toBe('');
+  });
+});
+
+describe('irqfwd run / compare', () => {
+  it('run with no scenario runs the embedded default on both paths and prints the compare table', async () => {
+    const r = await cli(['run']);
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.runner.calls).toHaveLength(1);
+    expect(r.runner.calls[0]!.s.name).toBe('default');
+    expect(r.runner.calls[0]!.opts.modes).toEqual(['normal', 'forwarded']);
+    expect(r.runner.calls[0]!.opts.trace).toBe('perfetto');
+    expect(r.out).toContain('irqfwd run: default (<default scenario>) — profile xgene, 2.4 GHz, seed 1, 11 ms');
+    expect(r.out).toMatch(/exits per IRQ\s+2\.00\s+1\.00\s+0\.50×/);
+    expect(r.out).toMatch(/host cycles per IRQ\s+15,000\s+7,000\s+0\.47×/);
+    expect(r.out).toContain('checks: ok');
+    expect(r.out).toContain(
+      'trace: /tmp/test/irqfwd/default.normal.perfetto.json, /tmp/test/irqfwd/default.forwarded.perfetto.json',
+    );
+    expect(r.files.get('/tmp/test/irqfwd/default.forwarded.perfetto.json')).toBe('trace of forwarded\n');
+    expect(r.out).toContain('note: a note');
+  });
+
+  it('--json prints the documented shape', async () => {
+    const r = await cli(['run', '--json', '--no-trace']);
+    expect(r.code).toBe(EXIT_OK);
+    const j = JSON.parse(r.out);
+    expect(Object.keys(j)).toEqual(['irqfwd', 'command', 'scenario', 'runs', 'notes', 'ok', 'exitCode']);
+    expect(j).toMatchObject({
+      irqfwd: 1,
+      command: 'run',
+      scenario: {
+        name: 'default',
+        file: '<default scenario>',
+        seed: 1,
+        profile: 'xgene',
+        hz: 2.4e9,
+        modes: ['normal', 'forwarded'],
+      },
+      ok: true,
+      exitCode: 0,
+    });
+    expect(j.runs.map((x: { mode: string }) => x.mode)).toEqual(['normal', 'forwarded']);
+    expect(Object.keys(j.runs[0])).toEqual(['mode', 'ok', 'metrics', 'violations', 'expectations', 'trace']);
+    expect(j.runs[0].metrics.exits.perIrq.total).toBe(2);
+    expect(j.runs[1].metrics.exits.byReason.maintenance).toBe(0);
+    expect(j.runs[0].trace).toBeNull();
+    expect(r.runner.calls[0]!.opts.trace).toBeUndefined();
+  });
+
+  it('stdout is identical across two runs (deterministic output)', async () => {
+    const a = await cli(['run', '--no-trace']);
+    const b = await cli(['run', '--no-trace']);
+    expect(a.out).toBe(b.out);
+  });
+
+  it('a lost IRQ exits 1 and says so', async () => {
+    const r = await cli(['run', '--no-trace'], fakeRunner({ lost: 2 }));
+    expect(r.code).toBe(EXIT_FAIL);
+    expect(r.out).toContain('✗ normal: no-lost-irq: 2 IRQ(s) raised but never delivered to the guest');
+    expect(r.out).toContain('checks: FAILED in 2 of 2 run(s)');
+  });
+
+  it("a runner's invariant violation exits 1 and shows in JSON", async () => {
+    const v = { invariant: 'refs-dropped', message: 'vfio_device fff51000.ethernet: 1 reference left' };
+    const r = await cli(['run', '--json', '--no-trace'], fakeRunner({ violations: [v] }));
+    expect(r.code).toBe(EXIT_FAIL);
+    const j = JSON.parse(r.out);
+    expect(j.ok).toBe(false);
+    expect(j.exitCode).toBe(1);
+    expect(j.runs[1].violations).toEqual([v]);
+  });
+
+  it('a malformed scenario exits 2 naming the file, line and field', async () => {
+    const f = tempScenario('name: bad\nvms:\n  - guest:\n      eoiMode: 3\n');
+    const r = await cli(['run', f]);
+    expect(r.code).toBe(EXIT_USAGE);
+    expect(r.err).toBe(`${f}:4:16: vms[0].guest.eoiMode: expected 0 or 1 (GICV_CTLR.EOImode), got 3\n`);
+    expect(r.runner.calls).toHaveLength(0);
+  });
+
+  it('an unknown cost override exits 2 with a suggestion', async () => {
+    const f = tempScenario('host:\n  costs: { gicd_writ: 5 }\n');
+    const r = await cli(['run', f]);
+    expect(r.code).toBe(EXIT_USAGE);
+    expect(r.err).toContain("host.costs.gicd_writ: unknown cost 'gicd_writ' (did you mean 'gicd_write'?)");
+  });
+
+  it('a missing scenario file exits 2', async () => {
+    const r = await cli(['run', 'no-such-scenario']);
+    expect(r.code).toBe(EXIT_USAGE);
+    expect(r.err).toContain('no-such-scenario: cannot read: no such file');
+  });
+
+  it('a shipped scenario can be named without its path; --seed and --profile override', async () => {
+    const r = await cli(['run', 'edge', '--seed', '42', '--profile', 'a15', '--no-trace']);
+    expect(r.code).toBe(EXIT_OK);
+    const s = r.runner.calls[0]!.s;
+    expect(s.name).toBe('edge');
+    expect(s.seed).toBe(42);
+    expect(s.host.costProfile).toBe('a15');
+    expect(s.host.hz).toBe(1.7e9);
+    expect(s.duration).toBe(11 * 1.7e6);
+  });
+
+  it('compare runs both modes even for a single-mode scenario', async () => {
+    const r = await cli(['compare', 'hypercall', '--no-trace']);
+    expect(r.runner.calls[0]!.opts.modes).toEqual(['normal', 'forwarded']);
+    expect(r.out).toContain('irqfwd compare: hypercall');
+  });
+
+  it('--trace FILE inserts the mode before the extension', async () => {
+    const r = await cli(['run', '--trace', 'out/t.txt']);
+    expect(r.runner.calls[0]!.opts.trace).toBe('text');
+    expect([...r.files.keys()]).toEqual(['out/t.normal.txt', 'out/t.forwarded.txt']);
+  });
+
+  it('expectations against the profile anchors decide the exit code', async () => {
+    const good = await cli(['run', 'hypercall', '--no-trace'], fakeRunner({ probe: 6600 }));
+    expect(good.code).toBe(EXIT_OK);
+    expect(good.out).toMatch(/✓ normal: probes\.hypercall\.cycles\.mean = 6,600(\.00)?, expected 6,500 ±10 %/);
+    const bad = await cli(['run', 'hypercall', '--no-trace'], fakeRunner({ probe: 9000 }));
+    expect(bad.code).toBe(EXIT_FAIL);
+    expect(bad.out).toContain('✗ normal: probes.hypercall.cycles.mean');
+    const none = await cli(['run', 'hypercall', '--no-trace'], fakeRunner());
+    expect(none.code).toBe(EXIT_OK);
+    expect(none.out).toContain('skipped (no samples in this run)');
+  });
+
+  it('a sweep runs each value and prints one row per value', async () => {
+    const r = await cli(['run', 'rate-sweep']);
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.runner.calls).toHaveLength(6);
+    expect(
+      r.runner.calls.map((c) => {
+        const w = c.s.workloads[0]!;
+        return w.kind === 'periodic' ? w.period : 0;
+      }),
+    ).toEqual([240_000, 120_000, 48_000, 24_000, 12_000, 4_800]);
+    expect(r.files.size).toBe(0);
+    const rows = r.out.split('\n').filter((l) => /^\d+us\s/.test(l));
+    expect(rows).toHaveLength(6);
+    const j = JSON.parse((await cli(['run', 'rate-sweep', '--json'])).out);
+    expect(j.sweep.param).toBe('workloads[0].period');
+    expect(j.sweep.points.map((p: { value: string }) => p.value)).toEqual([
+      '100us',
+      '50us',
+      '20us',
+      '10us',
+      '5us',
+      '2us',
+    ]);
+    expect(j.sweep.points[0].runs).toHaveLength(2);
+  });
+
+  it('a ModelError from the runner exits 1; an unexpected exception exits 3', async () => {
+    const m = await cli(['run', '--no-trace'], fakeRunner({ throws: new ModelError('irq 80 disable depth -1') }));
+    expect(m.code).toBe(EXIT_FAIL);
+    expect(m.err).toContain('the model detected a broken invariant: irq 80 disable depth -1');
+    const t = await cli(['run', '--no-trace'], fakeRunner({ throws: new TypeError('oops') }));
+    expect(t.code).toBe(EXIT_INTERNAL);
+    expect(t.err).toContain('internal error: TypeError: oops');
+  });
+});
+
+describe('irqfwd trace and schema', () => {
+  it('trace writes the forwarded run to stdout by default, text format', async () => {
+    const r = await cli(['trace']);
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.out).toBe('trace of forwarded\n');
+    expect(r.runner.calls[0]!.opts).toMatchObject({ modes: ['forwarded'], trace: 'text' });
+  });
+
+  it('trace -o FILE --format perfetto --mode normal writes the file and a summary', async () => {
+    const r = await cli(['trace', 'edge', '--format', 'perfetto', '--mode', 'normal', '-o', 'x.json']);
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.runner.calls[0]!.opts).toMatchObject({ modes: ['normal'], trace: 'perfetto' });
+    expect(r.files.get('x.json')).toBe('trace of normal\n');
+    expect(r.out).toContain('irqfwd trace: edge (normal) — perfetto trace, 16 bytes, written to x.json');
+  });
+
+  it('trace --mode refuses a mode the scenario does not run', async () => {
+    const r = await cli(['trace', 'teardown-inflight', '--mode', 'normal']);
+    expect(r.code).toBe(EXIT_USAGE);
+    expect(r.err).toContain("the scenario runs mode 'forwarded' only");
+  });
+
+  it('schema prints the JSON Schema', async () => {
+    const r = await cli(['schema']);
+    expect(r.code).toBe(EXIT_OK);
+    const j = JSON.parse(r.out);
+    expect(j.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
+    expect(j.title).toBe('irqfwd scenario');
+    expect(j.properties.vms).toBeDefined();
+  });
+});
+
+describe('progress bar', () => {
+  it('draws on a TTY after a second, and erases itself', async () => {
+    const io = captureIo({ tty: true, clockStep: 600 });
+    const r = await cli(['run', '--no-trace'], fakeRunner({ progress: [0.1, 0.5, 0.9] }), io);
+    expect(r.code).toBe(EXIT_OK);
+    expect(io.err).toContain('%');
+    expect(io.err).toMatch(/\[#+\.+\]\s+50%/);
+    expect(io.err.endsWith('\r\x1b[K')).toBe(true);
+    expect(io.out).not.toContain('%]');
+  });
+
+  it('is hidden with --quiet and when stderr is not a TTY', async () => {
+    const quiet = captureIo({ tty: true, clockStep: 600 });
+    await cli(['run', '--no-trace', '--quiet'], fakeRunner({ progress: [0.5] }), quiet);
+    expect(quiet.err).toBe('');
+    const pipe = captureIo({ tty: false, clockStep: 600 });
+    await cli(['run', '--no-trace'], fakeRunner({ progress: [0.5] }), pipe);
+    expect(pipe.err).toBe('');
+  });
+
+  it('is not drawn for a run shorter than a second', async () => {
+    const io = captureIo({ tty: true, clockStep: 1 });
+    await cli(['run', '--no-trace'], fakeRunner({ progress: [0.5] }), io);
+    expect(io.err).toBe('');
+  });
+});

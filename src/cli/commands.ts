@@ -1,0 +1,607 @@
+/**
+ * The `irqfwd` command line: argument parsing, scenario loading, running through a ScenarioRunner, output and exit
+ * codes. `main` takes the runner and the process I/O as parameters so tests drive it with a fake runner and captured
+ * streams; src/cli/main.ts wires the real ones.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ErrnoError } from '../abi/errno.js';
+import {
+  DEFAULT_SCENARIO,
+  DEFAULT_SCENARIO_FILE,
+  expandSweep,
+  type LoadOptions,
+  loadScenario,
+  ScenarioError,
+} from '../scenario/loader.js';
+import {
+  checkExpectations,
+  EXIT_REASONS,
+  type ExpectationResult,
+  fmtNum,
+  formatJson,
+  formatMetricsTable,
+  type Metrics,
+  metricPaths,
+  type Row,
+  renderTable,
+} from '../scenario/metrics.js';
+import { type Mode, type Scenario, scenarioJsonSchema, scenarioModes } from '../scenario/schema.js';
+import { costDefs } from '../sim/costs.js';
+import { ModelError } from '../sim/errors.js';
+import { COST_PROFILES, isProfileName, PROFILE_NAMES, type ProfileName } from '../sim/profiles.js';
+import { ProgressBar } from './progress.js';
+import type { InvariantViolation, ModeRun, RunResult, ScenarioRunner, TraceFormat } from './runnerApi.js';
+
+export const EXIT_OK = 0;
+/** An invariant was violated, an IRQ was lost or left active/masked, or an expectation failed. */
+export const EXIT_FAIL = 1;
+/** Bad input: arguments, or a scenario that does not load or validate. */
+export const EXIT_USAGE = 2;
+/** A bug in irqfwd itself (an unexpected exception). */
+export const EXIT_INTERNAL = 3;
+
+/** JSON output format version; bumped when a field changes meaning or disappears. */
+export const JSON_FORMAT_VERSION = 1;
+
+export interface CliIo {
+  stdout(s: string): void;
+  stderr(s: string): void;
+  readonly stderrIsTTY: boolean;
+  readonly columns?: number;
+  /** Wall-clock ms, for the progress bar only. */
+  now(): number;
+  readFile(path: string): string;
+  writeFile(path: string, data: string): void;
+  exists(path: string): boolean;
+  tmpdir(): string;
+}
+
+export function nodeIo(): CliIo {
+  return {
+    stdout: (s) => process.stdout.write(s),
+    stderr: (s) => process.stderr.write(s),
+    stderrIsTTY: process.stderr.isTTY === true,
+    columns: process.stderr.columns,
+    now: () => Date.now(),
+    readFile: (p) => readFileSync(p, 'utf8'),
+    writeFile: (p, data) => {
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileSync(p, data);
+    },
+    exists: (p) => existsSync(p),
+    tmpdir: () => tmpdir(),
+  };
+}
+
+/** The shipped scenarios folder (scenarios/ at the package root, from src/cli/ or dist/cli/). */
+export const SCENARIOS_DIR = fileURLToPath(new URL('../../scenarios/', import.meta.url));
+
+class UsageError extends Error {}
+
+const COMMANDS = ['run', 'compare', 'trace', 'schema', 'help'] as const;
+type Command = (typeof COMMANDS)[number];
+
+const OPTIONS = {
+  seed: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  profile: { type: 'string' },
+  format: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  mode: { type: 'string' },
+  trace: { type: 'string' },
+  'no-trace': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+
+/** Which options each command accepts (besides --help). */
+const ACCEPTS: Readonly<Record<Command, readonly OptionName[]>> = {
+  run: ['seed', 'json', 'quiet', 'profile', 'trace', 'no-trace'],
+  compare: ['seed', 'json', 'quiet', 'profile', 'trace', 'no-trace'],
+  trace: ['seed', 'json', 'quiet', 'profile', 'format', 'output', 'mode'],
+  schema: ['output'],
+  help: [],
+};
+
+interface Options {
+  seed?: number;
+  json: boolean;
+  quiet: boolean;
+  profile?: ProfileName;
+  format?: TraceFormat;
+  output?: string;
+  mode?: Mode;
+  trace?: string;
+  noTrace: boolean;
+}
+
+/** Runs the CLI; returns the process exit code. */
+export async function main(argv: readonly string[], runner: ScenarioRunner, io: CliIo = nodeIo()): Promise<number> {
+  try {
+    return await dispatch(argv, runner, io);
+  } catch (e) {
+    if (e instanceof ScenarioError) {
+      io.stderr(`${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof UsageError) {
+      io.stderr(`irqfwd: ${e.message}\nTry 'irqfwd help'.\n`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof ModelError) {
+      io.stderr(`irqfwd: the model detected a broken invariant: ${e.message}\n`);
+      return EXIT_FAIL;
+    }
+    if (e instanceof ErrnoError) {
+      io.stderr(`irqfwd: a VMM call failed unexpectedly: ${e.message}\n`);
+      return EXIT_FAIL;
+    }
+    io.stderr(`irqfwd: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return EXIT_INTERNAL;
+  }
+}
+
+function parse(argv: readonly string[]): { command: Command; positionals: string[]; opts: Options; raw: Set<string> } {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { values: v, positionals } = parsed;
+  const first = positionals[0];
+  let command: Command;
+  if (first === undefined) command = 'help';
+  else if ((COMMANDS as readonly string[]).includes(first)) command = first as Command;
+  else throw new UsageError(`unknown command '${first}' (commands: ${COMMANDS.join(', ')})`);
+  if (v.help) return { command: 'help', positionals: first ? [first] : [], opts: defaults(), raw: new Set() };
+  const given = new Set(Object.keys(v).filter((k) => v[k as OptionName] !== undefined));
+  for (const k of given) {
+    if (!(ACCEPTS[command] as readonly string[]).includes(k))
+      throw new UsageError(`option --${k} does not apply to '${command}'`);
+  }
+  const rest = positionals.slice(1);
+  const maxPos = command === 'help' ? 1 : command === 'schema' ? 0 : 1;
+  if (rest.length > maxPos)
+    throw new UsageError(
+      `'${command}' takes ${maxPos === 0 ? 'no argument' : 'at most one argument (a scenario)'}, got: ${rest.join(' ')}`,
+    );
+
+  const opts = defaults();
+  opts.json = v.json === true;
+  opts.quiet = v.quiet === true;
+  opts.noTrace = v['no-trace'] === true;
+  if (v.seed !== undefined) {
+    if (!/^\d+$/.test(v.seed) || Number(v.seed) > 0xffffffff)
+      throw new UsageError(`--seed expects an integer 0..4294967295, got '${v.seed}'`);
+    opts.seed = Number(v.seed);
+  }
+  if (v.profile !== undefined) {
+    if (!isProfileName(v.profile))
+      throw new UsageError(`--profile expects one of ${PROFILE_NAMES.join(', ')}, got '${v.profile}'`);
+    opts.profile = v.profile;
+  }
+  if (v.format !== undefined) {
+    if (v.format !== 'text' && v.format !== 'perfetto')
+      throw new UsageError(`--format expects text or perfetto, got '${v.format}'`);
+    opts.format = v.format;
+  }
+  if (v.mode !== undefined) {
+    if (v.mode !== 'normal' && v.mode !== 'forwarded')
+      throw new UsageError(`--mode expects normal or forwarded, got '${v.mode}'`);
+    opts.mode = v.mode;
+  }
+  if (v.output !== undefined) opts.output = v.output;
+  if (v.trace !== undefined) {
+    if (opts.noTrace) throw new UsageError('--trace and --no-trace contradict each other');
+    opts.trace = v.trace;
+  }
+  return { command, positionals: rest, opts, raw: given };
+}
+
+function defaults(): Options {
+  return { json: false, quiet: false, noTrace: false };
+}
+
+async function dispatch(argv: readonly string[], runner: ScenarioRunner, io: CliIo): Promise<number> {
+  const { command, positionals, opts } = parse(argv);
+  switch (command) {
+    case 'help':
+      io.stdout(helpText(positionals[0], runner));
+      return EXIT_OK;
+    case 'schema': {
+      const text = formatJson(scenarioJsonSchema());
+      if (opts.output !== undefined) io.writeFile(opts.output, text);
+      else io.stdout(text);
+      return EXIT_OK;
+    }
+    case 'run':
+    case 'compare':
+      return runCommand(command, positionals[0], opts, runner, io);
+    case 'trace':
+      return traceCommand(positionals[0], opts, runner, io);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Loading
+
+function load(
+  arg: string | undefined,
+  opts: Options,
+  runner: ScenarioRunner,
+  io: CliIo,
+): { s: Scenario; file: string } {
+  const lo: LoadOptions = {
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
+    ...(runner.costNames ? { knownCosts: runner.costNames() } : {}),
+  };
+  if (arg === undefined)
+    return { s: loadScenario(DEFAULT_SCENARIO, DEFAULT_SCENARIO_FILE, lo), file: DEFAULT_SCENARIO_FILE };
+  let file = arg;
+  if (!io.exists(file) && /^[A-Za-z0-9_.-]+$/.test(arg)) {
+    const shipped = join(SCENARIOS_DIR, extname(arg) ? arg : `${arg}.yaml`);
+    if (io.exists(shipped)) file = shipped;
+  }
+  let text: string;
+  try {
+    text = io.readFile(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'no such file (nor a shipped scenario of that name: see scenarios/)' : (e as Error).message;
+    throw new ScenarioError(arg, [{ path: '', line: 0, col: 0, message: `cannot read: ${why}` }]);
+  }
+  return { s: loadScenario(text, file, lo), file };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// run / compare
+
+interface RunReport {
+  mode: Mode;
+  ok: boolean;
+  metrics: Metrics;
+  violations: InvariantViolation[];
+  expectations: ExpectationResult[];
+  trace: string | null;
+}
+
+/** Turns a runner's ModeRun into a report: its violations plus the checks every run gets (lost, left active/masked). */
+function judge(s: Scenario, r: ModeRun, allMetrics: readonly Metrics[]): Omit<RunReport, 'trace'> {
+  const violations: InvariantViolation[] = [...r.violations];
+  const m = r.metrics;
+  if (m.irqs.lost > 0)
+    violations.push({
+      invariant: 'no-lost-irq',
+      message: `${m.irqs.lost} IRQ(s) raised but never delivered to the guest`,
+    });
+  if (m.irqs.duplicates > 0)
+    violations.push({ invariant: 'no-duplicate-irq', message: `${m.irqs.duplicates} IRQ(s) delivered more than once` });
+  if (m.irqs.leftActive > 0)
+    violations.push({
+      invariant: 'no-active-at-end',
+      message: `${m.irqs.leftActive} physical INTID(s) left active (stuck)`,
+    });
+  if (m.irqs.leftMasked > 0)
+    violations.push({
+      invariant: 'no-masked-at-end',
+      message: `${m.irqs.leftMasked} host IRQ(s) left masked or disabled`,
+    });
+  const expectations = checkExpectations(
+    s.expect,
+    allMetrics.filter((x) => x.mode === r.mode),
+    COST_PROFILES[s.host.costProfile].anchors,
+  );
+  const ok = violations.length === 0 && expectations.every((e) => e.ok);
+  return { mode: r.mode, ok, metrics: m, violations, expectations };
+}
+
+function checkResult(result: RunResult, modes: readonly Mode[]): void {
+  if (!result || !Array.isArray(result.runs) || result.runs.length !== modes.length)
+    throw new Error(`runner returned ${result?.runs?.length ?? 'no'} run(s) for ${modes.length} mode(s)`);
+  result.runs.forEach((r, i) => {
+    if (r.mode !== modes[i]) throw new Error(`runner returned mode '${r.mode}' where '${modes[i]}' was asked`);
+  });
+}
+
+function tracePaths(s: Scenario, modes: readonly Mode[], opts: Options, io: CliIo): Map<Mode, string> {
+  const out = new Map<Mode, string>();
+  if (opts.noTrace) return out;
+  for (const mode of modes) {
+    if (opts.trace !== undefined) {
+      const ext = extname(opts.trace);
+      out.set(
+        mode,
+        modes.length === 1 ? opts.trace : `${opts.trace.slice(0, opts.trace.length - ext.length)}.${mode}${ext}`,
+      );
+    } else out.set(mode, join(io.tmpdir(), 'irqfwd', `${s.name}.${mode}.perfetto.json`));
+  }
+  return out;
+}
+
+function traceFormatOf(path: string): TraceFormat {
+  return extname(path) === '.json' ? 'perfetto' : 'text';
+}
+
+async function execute(
+  s: Scenario,
+  modes: readonly Mode[],
+  trace: TraceFormat | undefined,
+  label: string,
+  opts: Options,
+  runner: ScenarioRunner,
+  io: CliIo,
+): Promise<RunResult> {
+  const bar = new ProgressBar({ write: io.stderr, isTTY: io.stderrIsTTY, now: io.now, columns: io.columns }, label, {
+    quiet: opts.quiet,
+  });
+  try {
+    const result = await runner.run(s, {
+      modes,
+      ...(trace !== undefined ? { trace } : {}),
+      onProgress: (f) => bar.update(f),
+    });
+    checkResult(result, modes);
+    return result;
+  } finally {
+    bar.done();
+  }
+}
+
+async function runCommand(
+  command: 'run' | 'compare',
+  arg: string | undefined,
+  opts: Options,
+  runner: ScenarioRunner,
+  io: CliIo,
+): Promise<number> {
+  const { s, file } = load(arg, opts, runner, io);
+  const modes: Mode[] = command === 'compare' ? ['normal', 'forwarded'] : scenarioModes(s);
+  const points = expandSweep(s);
+  const sweeping = s.sweep !== undefined;
+  const notes: string[] = [];
+  const pointReports: { value: number | string; runs: RunReport[] }[] = [];
+
+  for (const [i, point] of points.entries()) {
+    const paths = sweeping ? new Map<Mode, string>() : tracePaths(s, modes, opts, io);
+    const format = paths.size > 0 ? traceFormatOf([...paths.values()][0]!) : undefined;
+    const label = sweeping ? `${s.name} ${s.sweep!.param}=${point.value} (${i + 1}/${points.length})` : s.name;
+    const result = await execute(point.scenario, modes, format, label, opts, runner, io);
+    for (const n of result.notes ?? []) if (!notes.includes(n)) notes.push(n);
+    const metrics = result.runs.map((r) => r.metrics);
+    const runs: RunReport[] = result.runs.map((r) => {
+      const path = paths.get(r.mode);
+      let written: string | null = null;
+      if (path !== undefined && r.trace) {
+        io.writeFile(path, r.trace.data);
+        written = path;
+      }
+      return { ...judge(point.scenario, r, metrics), trace: written };
+    });
+    pointReports.push({ value: point.value, runs });
+  }
+
+  const allRuns = pointReports.flatMap((p) => p.runs);
+  const ok = allRuns.every((r) => r.ok);
+  const exitCode = ok ? EXIT_OK : EXIT_FAIL;
+  if (opts.json) {
+    io.stdout(
+      formatJson({
+        irqfwd: JSON_FORMAT_VERSION,
+        command,
+        scenario: scenarioSummary(s, file, modes),
+        ...(sweeping
+          ? { sweep: { param: s.sweep!.param, points: pointReports } }
+          : { runs: pointReports[0]?.runs ?? [] }),
+        notes,
+        ok,
+        exitCode,
+      }),
+    );
+    return exitCode;
+  }
+  io.stdout(header(command, s, file));
+  if (sweeping) io.stdout(sweepTable(s.sweep!.param, pointReports));
+  else io.stdout(formatMetricsTable(allRuns.map((r) => r.metrics)));
+  io.stdout(footer(allRuns, opts, notes));
+  return exitCode;
+}
+
+function scenarioSummary(s: Scenario, file: string, modes: readonly Mode[]) {
+  return {
+    name: s.name,
+    file,
+    seed: s.seed,
+    profile: s.host.costProfile,
+    hz: s.host.hz,
+    durationCycles: s.duration,
+    modes,
+  };
+}
+
+function header(command: string, s: Scenario, file: string): string {
+  const ghz = `${fmtNum(s.host.hz / 1e9, 2).replace(/\.?0+$/, '')} GHz`;
+  const ms = fmtNum((s.duration * 1e3) / s.host.hz, 3).replace(/\.?0+$/, '');
+  return `irqfwd ${command}: ${s.name} (${file}) — profile ${s.host.costProfile}, ${ghz}, seed ${s.seed}, ${ms} ms\n\n`;
+}
+
+function footer(runs: readonly RunReport[], opts: Options, notes: readonly string[]): string {
+  const lines: string[] = [''];
+  for (const r of runs) {
+    for (const v of r.violations) lines.push(`✗ ${r.mode}: ${v.invariant}: ${v.message}`);
+    for (const e of r.expectations) {
+      const exp = e.expected !== undefined ? fmtNum(e.expected, e.expected % 1 ? 2 : 0) : '?';
+      const tol = e.tolerance > 0 ? ` ±${fmtNum(e.tolerance * 100, 0)} %` : '';
+      if (e.skipped) lines.push(`- ${r.mode}: ${e.metric} ≈ ${exp}${tol}: skipped (${e.skipped})`);
+      else
+        lines.push(
+          `${e.ok ? '✓' : '✗'} ${r.mode}: ${e.metric} = ${fmtNum(e.actual ?? 0, 2)}, expected ${exp}${tol}${e.source ? ` (${e.source})` : ''}`,
+        );
+    }
+  }
+  const bad = runs.filter((r) => !r.ok).length;
+  lines.push(
+    bad === 0
+      ? `checks: ok — no IRQ lost, none left active or masked, no invariant violated (${runs.length} run${runs.length > 1 ? 's' : ''})`
+      : `checks: FAILED in ${bad} of ${runs.length} run(s)`,
+  );
+  const traces = runs.map((r) => r.trace).filter((t): t is string => t !== null);
+  if (traces.length > 0)
+    lines.push(
+      `trace: ${traces.join(', ')}${traces.some((t) => t.endsWith('.json')) ? ' (open in ui.perfetto.dev)' : ''}`,
+    );
+  if (!opts.quiet) for (const n of notes) lines.push(`note: ${n}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function sweepTable(param: string, points: readonly { value: number | string; runs: readonly RunReport[] }[]): string {
+  const modes = points[0]?.runs.map((r) => r.mode) ?? [];
+  const header = [param];
+  for (const m of modes) header.push(`${m}: delivered`, 'exits/IRQ', 'host cyc/IRQ', 'p99 ns', 'lost');
+  const rows: Row[] = points.map((p) => {
+    const cells: string[] = [];
+    for (const r of p.runs) {
+      const m = r.metrics;
+      cells.push(
+        fmtNum(m.irqs.delivered),
+        fmtNum(m.exits.perIrq.total, 2),
+        fmtNum(m.hostCycles.perIrq),
+        fmtNum(m.latency.toGuest.ns.p99, 1),
+        fmtNum(m.irqs.lost),
+      );
+    }
+    return [String(p.value), ...cells];
+  });
+  return renderTable(header, rows);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// trace
+
+async function traceCommand(
+  arg: string | undefined,
+  opts: Options,
+  runner: ScenarioRunner,
+  io: CliIo,
+): Promise<number> {
+  if (opts.json && opts.output === undefined)
+    throw new UsageError('trace --json needs -o FILE (stdout carries the trace otherwise)');
+  const { s, file } = load(arg, opts, runner, io);
+  if (s.sweep) throw new UsageError(`'${file}' is a sweep; trace one point (set ${s.sweep.param} in a copy)`);
+  const mode: Mode = opts.mode ?? (s.mode === 'both' ? 'forwarded' : s.mode);
+  if (opts.mode !== undefined && s.mode !== 'both' && s.mode !== opts.mode)
+    throw new UsageError(`--mode ${opts.mode}, but the scenario runs mode '${s.mode}' only`);
+  const format: TraceFormat =
+    opts.format ?? (opts.output !== undefined && extname(opts.output) === '.json' ? 'perfetto' : 'text');
+  const result = await execute(s, [mode], format, s.name, opts, runner, io);
+  const run = result.runs[0]!;
+  const report = judge(s, run, [run.metrics]);
+  if (!run.trace) throw new Error('runner returned no trace although one was asked for');
+  if (opts.output === undefined) {
+    io.stdout(run.trace.data);
+    if (!opts.quiet) for (const v of report.violations) io.stderr(`✗ ${mode}: ${v.invariant}: ${v.message}\n`);
+  } else {
+    io.writeFile(opts.output, run.trace.data);
+    if (opts.json) {
+      io.stdout(
+        formatJson({
+          irqfwd: JSON_FORMAT_VERSION,
+          command: 'trace',
+          scenario: scenarioSummary(s, file, [mode]),
+          runs: [{ ...report, trace: opts.output }],
+          notes: result.notes ?? [],
+          ok: report.ok,
+          exitCode: report.ok ? EXIT_OK : EXIT_FAIL,
+        }),
+      );
+    } else {
+      io.stdout(
+        `irqfwd trace: ${s.name} (${mode}) — ${run.trace.format} trace, ${fmtNum(run.trace.data.length)} bytes, written to ${opts.output}\n`,
+      );
+      io.stdout(footer([{ ...report, trace: null }], opts, result.notes ?? []));
+    }
+  }
+  return report.ok ? EXIT_OK : EXIT_FAIL;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// help
+
+export function helpText(topic: string | undefined, runner?: ScenarioRunner): string {
+  if (topic === 'costs') return costsHelp(runner);
+  if (topic === 'metrics')
+    return `Numeric metric paths (for expect: and the JSON output):\n  ${metricPaths().join('\n  ')}\n`;
+  if (topic !== undefined && !(COMMANDS as readonly string[]).includes(topic))
+    return `irqfwd help: no topic '${topic}' (topics: ${[...COMMANDS, 'costs', 'metrics'].join(', ')})\n`;
+  return `irqfwd — an executable model of ARM KVM IRQ forwarding (GICv2, genirq, VFIO, KVM, vGIC, guest)
+
+Usage:
+  irqfwd run [scenario]       run a scenario (default: the embedded level-passthrough scenario) in its mode(s)
+  irqfwd compare [scenario]   run it on the normal (irqfd) and the forwarded path, side by side
+  irqfwd trace [scenario]     run one mode and write its trace (tracefs text or Perfetto JSON)
+  irqfwd schema               print the scenario JSON Schema (draft 2020-12)
+  irqfwd help [topic]         this text; topics: costs, metrics
+
+A scenario is a YAML or JSON file, or the name of a shipped one (${listShipped()}).
+
+Options:
+  --seed N            override the scenario's seed (0..4294967295)
+  --profile P         cost profile: ${PROFILE_NAMES.join(' | ')} (overrides host.costProfile)
+  --json              print results as JSON on stdout (field names: docs/CLI.md)
+  -q, --quiet         no progress bar, no notes
+  --trace FILE        run/compare: write each mode's trace to FILE (.json: Perfetto; else text; the mode is
+                      inserted before the extension when two modes run); default: $TMPDIR/irqfwd/<name>.<mode>.perfetto.json
+  --no-trace          run/compare: do not trace
+  --format F          trace: text (default) | perfetto
+  -o, --output FILE   trace, schema: write to FILE instead of stdout
+  --mode M            trace: normal | forwarded (default: forwarded when the scenario runs both)
+
+Exit codes: 0 ok; 1 an invariant violated, an IRQ lost or left active/masked, or an expectation missed;
+            2 bad arguments or scenario; 3 internal error.
+`;
+}
+
+/** The names of the shipped scenarios (scenarios/*.yaml), default first. */
+export function shippedScenarios(): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(SCENARIOS_DIR)
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => f.slice(0, -'.yaml'.length));
+  } catch {
+    return ['default'];
+  }
+  return names.sort((a, b) => (a === 'default' ? -1 : b === 'default' ? 1 : a < b ? -1 : a > b ? 1 : 0));
+}
+
+function listShipped(): string {
+  return shippedScenarios().join(', ');
+}
+
+function costsHelp(runner?: ScenarioRunner): string {
+  const names = runner?.costNames?.() ?? [];
+  const lines: string[] = ['Cost profiles (host.costProfile, --profile):'];
+  for (const n of PROFILE_NAMES) lines.push(`  ${n.padEnd(8)} ${COST_PROFILES[n].description}`);
+  lines.push('', "Costs (cycles) by profile (default = the model's own figure; a blank cell keeps it):");
+  const all = [...new Set([...names, ...PROFILE_NAMES.flatMap((p) => Object.keys(COST_PROFILES[p].costs))])];
+  const defaults = new Map(costDefs().map((d) => [d.name, d.cycles]));
+  const cell = (p: ProfileName, c: string): string => {
+    const v = COST_PROFILES[p].costs[c] ?? (p === 'default' ? defaults.get(c) : undefined);
+    return v === undefined ? '' : fmtNum(v);
+  };
+  const rows: Row[] = all.map((c) => [
+    names.length > 0 && !names.includes(c) ? `${c} (not defined by the model yet)` : c,
+    ...PROFILE_NAMES.map((p) => cell(p, c)),
+  ]);
+  lines.push(renderTable(['cost', ...PROFILE_NAMES], rows));
+  lines.push(`Exit reasons counted: ${EXIT_REASONS.join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,259 @@
+/**
+ * The KVM subsystem of a host (virt/kvm/kvm_main.c kvm_init + arch/arm64/kvm/arm.c kvm_arch_init): /dev/kvm, the
+ * device-type registry (kvm_register_device_ops), the vGIC's host resources (the maintenance interrupt, PPI 25,
+ * requested per CPU as kvm_vgic_hyp_init does; the reschedule IPI that kicks vCPUs out of guest mode) and the
+ * pluggable pieces: the guest kernel (`GuestFactory`) and the tracepoints (`KvmTraceHooks`).
+ *
+ *   const kvm = new Kvm(kernel, hostIrq, { guestFactory, trace });
+ *   kvm.registerDeviceOps(KVM_DEV_TYPE_VFIO, kvmVfioOps);      // kvm-vfio (issue 5)
+ */
+import { errno } from '../abi/errno.js';
+import {
+  KVM_API_VERSION,
+  KVM_CAP_ARM_EL1_32BIT,
+  KVM_CAP_ARM_IRQ_LINE_LAYOUT_2,
+  KVM_CAP_ARM_PSCI,
+  KVM_CAP_ARM_PSCI_0_2,
+  KVM_CAP_ARM_USER_IRQ,
+  KVM_CAP_ARM_VM_IPA_SIZE,
+  KVM_CAP_CHECK_EXTENSION_VM,
+  KVM_CAP_DEVICE_CTRL,
+  KVM_CAP_IMMEDIATE_EXIT,
+  KVM_CAP_IOEVENTFD,
+  KVM_CAP_IRQCHIP,
+  KVM_CAP_IRQFD,
+  KVM_CAP_IRQFD_RESAMPLE,
+  KVM_CAP_MAX_VCPU_ID,
+  KVM_CAP_MAX_VCPUS,
+  KVM_CAP_MP_STATE,
+  KVM_CAP_NR_VCPUS,
+  KVM_CAP_ONE_REG,
+  KVM_CAP_SYNC_MMU,
+  KVM_CAP_USER_MEMORY,
+  KVM_CAP_VCPU_ATTRIBUTES,
+  KVM_CHECK_EXTENSION,
+  KVM_CREATE_VM,
+  KVM_DEV_TYPE_ARM_VGIC_V2,
+  KVM_GET_API_VERSION,
+  KVM_GET_VCPU_MMAP_SIZE,
+} from '../abi/kvm.js';
+import { type FileOperations, type KFile, O_CLOEXEC, O_RDWR } from '../host/file.js';
+import type { HostIrq } from '../host/irq/boot.js';
+import { IRQ_HANDLED, type IrqDesc, type IrqHandler, type IrqReturn } from '../host/irq/irqDesc.js';
+import type { Kernel } from '../host/kernel.js';
+import type { Workqueue } from '../host/kthread.js';
+import { PAGE_SIZE } from '../host/uaccess.js';
+import { MAINTENANCE_PPI } from '../hw/gic/regs.js';
+import type { Engine } from '../sim/engine.js';
+import { ModelError } from '../sim/errors.js';
+import { op, type TaskGen } from '../sim/task.js';
+import { C_KVM_CREATE, C_KVM_IOCTL } from './costs.js';
+import type { KvmDeviceOps } from './device.js';
+import { defaultGuestFactory, type GuestFactory } from './guest.js';
+import { KvmHostIrqOps } from './hostIrqOps.js';
+import type { KvmVcpu } from './vcpu.js';
+import { vgicMaintenanceHandler } from './vgic/vgic.js';
+import { vgicV2DeviceOps } from './vgicDevice.js';
+import { KvmVm } from './vm.js';
+
+/** arch/arm64/include/asm/kvm_asm.h: what __kvm_vcpu_run returns, as trace_kvm_exit prints it. */
+export const ARM_EXCEPTION_IRQ = 0;
+export const ARM_EXCEPTION_TRAP = 2;
+
+/** irq_source_id values of include/linux/kvm_host.h. */
+export const KVM_USERSPACE_IRQ_SOURCE_ID = 0;
+export const KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID = 1;
+
+/** arm64 KVM_MAX_VCPUS (= KVM_MAX_VCPU_IDS): the id space of KVM_CREATE_VCPU. */
+export const KVM_MAX_VCPU_IDS = 512;
+/** vgic.h VGIC_V2_MAX_CPUS: kvm_arm_default_max_vcpus on a GICv2 host (kvm_vgic_global_state.max_gic_vcpus). */
+export const KVM_ARM_DEFAULT_MAX_VCPUS = 8;
+/** The model host's stage-2 IPA limit (get_kvm_ipa_limit) and KVM_PHYS_SHIFT (the default). */
+export const KVM_IPA_LIMIT = 40;
+export const KVM_PHYS_SHIFT = 40;
+/** ARM64_MIN_PARANGE_BITS. */
+export const ARM64_MIN_PARANGE_BITS = 32;
+/** KVM_VM_TYPE_ARM_IPA_SIZE_MASK. */
+export const KVM_VM_TYPE_ARM_IPA_SIZE_MASK = 0xff;
+/** arm64 IPI_RESCHEDULE: the SGI smp_send_reschedule sends, which kvm_vcpu_kick uses to force a guest exit. */
+export const IPI_RESCHEDULE_SGI = 0;
+
+/**
+ * Tracepoint hooks with the kernel's event names (include/trace/events/kvm.h, arch/arm64/kvm/trace_arm.h). src/trace
+ * implements them; every hook is called at the point the kernel fires the event.
+ */
+export interface KvmTraceHooks {
+  /** trace_kvm_entry, just before the world switch into the guest. */
+  kvmEntry(vcpu: KvmVcpu): void;
+  /** trace_kvm_exit(ret = ARM_EXCEPTION_*, esr_ec, pc), after kvm_vgic_sync_hwstate and local_irq_enable. */
+  kvmExit(vcpu: KvmVcpu, exceptionType: number, esrClass: number): void;
+  /** trace_kvm_userspace_exit(reason, errno) when KVM_RUN returns to the VMM (errno 0 on success). */
+  kvmUserspaceExit(vcpu: KvmVcpu, reason: number, errno: number): void;
+  /** trace_kvm_set_irq(gsi, level, irq_source_id) from kvm_set_irq (irqfd injection, resampler de-assert). */
+  kvmSetIrq(gsi: number, level: number, irqSourceId: number): void;
+}
+
+export interface KvmOptions {
+  /** The guest kernel run on every vCPU (default: `defaultGuestFactory()`, an idle guest that counts its IRQs). */
+  guestFactory?: GuestFactory;
+  trace?: KvmTraceHooks | null;
+}
+
+/** request_percpu_irq + enable_percpu_irq on every CPU, done at boot (kvm_vgic_hyp_init, smp IPI setup). */
+function requestPercpuIrqAtBoot(host: HostIrq, desc: IrqDesc, handler: IrqHandler, name: string, devId: unknown) {
+  if (desc.flow !== 'percpu_devid') throw new ModelError(`${desc} is not a per-CPU interrupt`);
+  if (desc.actions.length > 0) throw new ModelError(`${desc} is already requested by '${desc.name}'`);
+  desc.actions.push({ handler, devId, name, flags: 0 });
+  desc.depth = 0;
+  desc.disabled = false;
+  desc.masked = false;
+  desc.started = true;
+  for (let cpu = 0; cpu < host.gic.nrCpus; cpu++) host.gic.distributor.enable(desc.hwirq, cpu);
+}
+
+/** handle_IPI(IPI_RESCHEDULE) → scheduler_ipi(): the kick's only job is to make the guest exit. */
+function* ipiReschedule(_irq: number, _dev: unknown): Generator<number, IrqReturn, unknown> {
+  return IRQ_HANDLED;
+}
+
+export class Kvm {
+  readonly engine: Engine;
+  trace: KvmTraceHooks | null;
+  guestFactory: GuestFactory;
+  /** kvm_device_ops_table. */
+  private readonly deviceOps = new Map<number, KvmDeviceOps>();
+  readonly vms: KvmVm[] = [];
+  readonly hostIrqOps: KvmHostIrqOps;
+  /** Linux IRQ numbers of the vGIC maintenance interrupt and of the reschedule IPI. */
+  readonly maintenanceIrq: number;
+  readonly ipiIrq: number;
+  /** irqfd_cleanup_wq. */
+  readonly irqfdCleanupWq: Workqueue;
+  readonly fops: FileOperations;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly hostIrq: HostIrq,
+    opts: KvmOptions = {},
+  ) {
+    this.engine = kernel.engine;
+    this.trace = opts.trace ?? null;
+    this.guestFactory = opts.guestFactory ?? defaultGuestFactory();
+    this.hostIrqOps = new KvmHostIrqOps(hostIrq);
+    this.irqfdCleanupWq = kernel.createWorkqueue('kvm-irqfd-cleanup');
+    // kvm_vgic_hyp_init: the maintenance interrupt is a PPI, requested per CPU with a handler that does nothing
+    const maint = hostIrq.genirq.createMapping(MAINTENANCE_PPI, 'level');
+    requestPercpuIrqAtBoot(hostIrq, maint, vgicMaintenanceHandler, 'vgic', this);
+    this.maintenanceIrq = maint.irq;
+    const ipi = hostIrq.genirq.domain.findByHwirq(IPI_RESCHEDULE_SGI) ?? hostIrq.genirq.createMapping(0, 'edge');
+    if (ipi.actions.length === 0) requestPercpuIrqAtBoot(hostIrq, ipi, ipiReschedule, 'IPI_RESCHEDULE', this);
+    this.ipiIrq = ipi.irq;
+    this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V2, vgicV2DeviceOps);
+    this.fops = this.devFops();
+    kernel.registerChrdev('/dev/kvm', this.fops);
+  }
+
+  /** kvm_register_device_ops: one ops table per type; registering a type twice is a bug (-EEXIST in the kernel). */
+  registerDeviceOps(type: number, ops: KvmDeviceOps): void {
+    if (this.deviceOps.has(type)) throw new ModelError(`KVM device type ${type} is already registered`);
+    this.deviceOps.set(type, ops);
+  }
+
+  /** kvm_unregister_device_ops. */
+  unregisterDeviceOps(type: number): void {
+    this.deviceOps.delete(type);
+  }
+
+  deviceOpsOf(type: number): KvmDeviceOps | undefined {
+    return this.deviceOps.get(type);
+  }
+
+  /**
+   * kvm_vm_ioctl_check_extension_generic + arm64 kvm_vm_ioctl_check_extension: 0 for anything unknown; `vm` is null
+   * on /dev/kvm.
+   */
+  checkExtension(vm: KvmVm | null, cap: number): number {
+    switch (cap) {
+      case KVM_CAP_USER_MEMORY:
+      case KVM_CAP_IRQFD:
+      case KVM_CAP_IRQFD_RESAMPLE:
+      case KVM_CAP_CHECK_EXTENSION_VM:
+      case KVM_CAP_DEVICE_CTRL:
+      case KVM_CAP_IOEVENTFD:
+      case KVM_CAP_SYNC_MMU:
+      case KVM_CAP_ONE_REG:
+      case KVM_CAP_ARM_PSCI:
+      case KVM_CAP_ARM_PSCI_0_2:
+      case KVM_CAP_MP_STATE:
+      case KVM_CAP_IMMEDIATE_EXIT:
+      case KVM_CAP_ARM_IRQ_LINE_LAYOUT_2:
+      case KVM_CAP_VCPU_ATTRIBUTES:
+      case KVM_CAP_ARM_USER_IRQ:
+        return 1;
+      case KVM_CAP_IRQCHIP:
+        return 1; // vgic_present
+      case KVM_CAP_ARM_EL1_32BIT:
+        return 0; // the model host has no AArch32 EL1
+      case KVM_CAP_NR_VCPUS:
+        // arm.c: "ARM64 treats KVM_CAP_NR_CPUS differently": min(online CPUs, default max)
+        return Math.min(this.engine.cpus.length, KVM_ARM_DEFAULT_MAX_VCPUS);
+      case KVM_CAP_MAX_VCPUS:
+      case KVM_CAP_MAX_VCPU_ID:
+        return vm !== null ? vm.maxVcpus : KVM_ARM_DEFAULT_MAX_VCPUS;
+      case KVM_CAP_ARM_VM_IPA_SIZE:
+        return KVM_IPA_LIMIT;
+      default:
+        return 0;
+    }
+  }
+
+  /** kvm_dev_ioctl_create_vm (+ arm64 kvm_init_ipa_range): EINVAL for bits outside the IPA size or a bad size. */
+  private *createVm(type: number): TaskGen<number> {
+    if (!Number.isInteger(type) || type < 0 || (type & ~KVM_VM_TYPE_ARM_IPA_SIZE_MASK) !== 0) {
+      throw errno('EINVAL', `KVM_CREATE_VM: machine type 0x${type.toString(16)} has bits outside the IPA size`);
+    }
+    let ipaBits = type & KVM_VM_TYPE_ARM_IPA_SIZE_MASK;
+    if (ipaBits === 0) ipaBits = KVM_PHYS_SHIFT;
+    else if (ipaBits > KVM_IPA_LIMIT || ipaBits < ARM64_MIN_PARANGE_BITS) {
+      throw errno('EINVAL', `KVM_CREATE_VM: IPA size ${ipaBits} outside ${ARM64_MIN_PARANGE_BITS}..${KVM_IPA_LIMIT}`);
+    }
+    yield op(C_KVM_CREATE);
+    const owner = this.kernel.currentUser();
+    const vm = new KvmVm(this, owner, ipaBits);
+    const fd = this.kernel.anonInodeGetfd('kvm-vm', vm.fops, vm, O_RDWR | O_CLOEXEC);
+    this.vms.push(vm);
+    return fd;
+  }
+
+  /** kvm_chardev_ops: kvm_dev_ioctl. */
+  private devFops(): FileOperations {
+    const self = this;
+    return {
+      name: 'kvm_chardev_ops',
+      *unlockedIoctl(_file: KFile, cmd: number, arg: number): TaskGen<number> {
+        yield op(C_KVM_IOCTL);
+        switch (cmd >>> 0) {
+          case KVM_GET_API_VERSION:
+            if (arg !== 0) throw errno('EINVAL', 'KVM_GET_API_VERSION takes no argument');
+            return KVM_API_VERSION;
+          case KVM_CREATE_VM:
+            return yield* self.createVm(arg);
+          case KVM_CHECK_EXTENSION:
+            return self.checkExtension(null, arg);
+          case KVM_GET_VCPU_MMAP_SIZE:
+            if (arg !== 0) throw errno('EINVAL', 'KVM_GET_VCPU_MMAP_SIZE takes no argument');
+            // kvm_run page + the coalesced-MMIO ring page (CONFIG_KVM_MMIO on arm64)
+            return 2 * PAGE_SIZE;
+          default:
+            throw errno('EINVAL', `/dev/kvm has no ioctl 0x${(cmd >>> 0).toString(16)} (kvm_arch_dev_ioctl)`);
+        }
+      },
+    };
+  }
+
+  /** Drop a destroyed VM from the list. */
+  forgetVm(vm: KvmVm): void {
+    const i = this.vms.indexOf(vm);
+    if (i >= 0) this.vms.splice(i, 1);
+  }
+}

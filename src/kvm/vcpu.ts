@@ -1,0 +1,495 @@
+/**
+ * A vCPU (struct kvm_vcpu) and its fd (kvm_vcpu_ioctl, arm64 kvm_arch_vcpu_ioctl): KVM_ARM_VCPU_INIT and the run
+ * loop of arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl_run, with handle_exit (handle_exit.c) for IRQ, WFx and data aborts
+ * (io_mem_abort → the vGIC distributor or KVM_EXIT_MMIO).
+ *
+ * One pass of the loop, as steps of the vCPU thread:
+ *   1. C_KVM_RUN_CHECK: signal pending → KVM_EXIT_INTR / EINTR.
+ *   2. C_VGIC_FLUSH: local_irq_disable; vcpu->mode = IN_GUEST_MODE; kvm_vgic_flush_hwstate.
+ *   3. C_KVM_ENTRY: trace kvm_entry; enter the guest (the engine runs the guest until it exits).
+ *   4. C_KVM_EXIT: vcpu->mode = OUTSIDE_GUEST_MODE, count the exit.
+ *   5. C_VGIC_SYNC: kvm_vgic_sync_hwstate; the host-GIC accesses the fold made are charged (one step each); the
+ *      queued ack notifiers run (irqfd resampler); local_irq_enable — a pending physical IRQ is taken right after
+ *      this step by the host vector (the engine does it when the thread unmasks). trace kvm_exit.
+ *   6. C_KVM_HANDLE_EXIT: handle_exit.
+ * Without an in-kernel vGIC, steps 2 and 5 only mask/unmask.
+ *
+ * kvm_run: the model maps the vCPU's struct kvm_run (KVM_RUN_SIZE bytes) into the creating process at
+ * KVM_CREATE_VCPU, as if the VMM had mmapped the vCPU fd at once; `vcpu.runAddr` (or `Kvm`-independent
+ * `kvmRunAddress(process, vcpuFd)`) gives its user address. The kernel writes exit_reason and the mmio member there
+ * and reads immediate_exit and, after an MMIO read exit, mmio.data.
+ */
+import { ErrnoError, errno } from '../abi/errno.js';
+import {
+  KVM_ARM_TARGET_GENERIC_V8,
+  KVM_ARM_VCPU_HAS_EL2,
+  KVM_ARM_VCPU_INIT,
+  KVM_EXIT_INTR,
+  KVM_EXIT_MMIO,
+  KVM_EXIT_UNKNOWN,
+  KVM_GET_DEVICE_ATTR,
+  KVM_HAS_DEVICE_ATTR,
+  KVM_RUN,
+  KVM_SET_DEVICE_ATTR,
+  KVMIO,
+  kvmDeviceAttr,
+  kvmRun,
+  kvmVcpuInit,
+} from '../abi/kvm.js';
+import { errnoFromReturn, type FileOperations, type KFile } from '../host/file.js';
+import type { Process } from '../host/process.js';
+import { EXIT_IRQ, type GuestCpu } from '../sim/cpu.js';
+import { ModelError } from '../sim/errors.js';
+import { localIrqRestore, localIrqSave } from '../sim/locks.js';
+import { current, currentOrNull, enterGuest, op, type Task, type TaskGen } from '../sim/task.js';
+import { WaitQueue, wait } from '../sim/waitqueue.js';
+import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_HVC64, ESR_ELx_EC_SYS64, ESR_ELx_EC_WFx, esrClassName } from './arm/esr.js';
+import { C_KVM_ENTRY, C_KVM_EXIT, C_KVM_HANDLE_EXIT, C_KVM_IOCTL, C_KVM_MMIO_USER, C_KVM_RUN_CHECK } from './costs.js';
+import type { GuestVcpuEnv } from './guest.js';
+import { ARM_EXCEPTION_IRQ, ARM_EXCEPTION_TRAP, IPI_RESCHEDULE_SGI } from './kvm.js';
+import { C_VGIC_FLUSH, C_VGIC_MMIO, C_VGIC_SYNC, type VgicCpu } from './vgic/vgic.js';
+import { vgicMmioRead, vgicMmioWrite } from './vgic/vgicMmioV2.js';
+import { type KvmVm, VGIC_ADDR_UNDEF } from './vm.js';
+
+export const OUTSIDE_GUEST_MODE = 0;
+export const IN_GUEST_MODE = 1;
+/** Highest known feature bit of kvm_vcpu_init.features[0] (KVM_VCPU_VALID_FEATURES). */
+const KVM_VCPU_VALID_FEATURES = (1 << (KVM_ARM_VCPU_HAS_EL2 + 1)) - 1;
+/** PSCI_RET_NOT_SUPPORTED as the guest sees it in x0 (-1). */
+export const PSCI_RET_NOT_SUPPORTED = -1;
+const VGIC_V2_DIST_SIZE = 0x1000;
+
+/** Per-vCPU exit statistics (struct kvm_vcpu_stat plus the model's per-reason split). */
+export class KvmVcpuStat {
+  /** Guest entries and exits (every exit, whatever the reason). */
+  entries = 0;
+  exits = 0;
+  /** ARM_EXCEPTION_IRQ exits; of which the vGIC maintenance interrupt was asserted at the exit. */
+  irqExits = 0;
+  maintenanceExits = 0;
+  /** Trap exits by class. */
+  wfxExits = 0;
+  dabtExits = 0;
+  hvcExits = 0;
+  sysExits = 0;
+  /** Data aborts emulated in the kernel (vGIC distributor) vs handed to the VMM (KVM_EXIT_MMIO). */
+  mmioKernel = 0;
+  mmioUser = 0;
+  /** KVM_RUN returns to userspace (any reason, EINTR included). */
+  userspaceExits = 0;
+  signalExits = 0;
+  /** kvm_vcpu_block: halts, and halts that actually slept. */
+  halts = 0;
+  haltSleeps = 0;
+  /** kvm_vcpu_kick outcomes: a blocked vCPU woken, an IPI sent to a vCPU in guest mode. */
+  kickWakeups = 0;
+  kickIpis = 0;
+}
+
+export class KvmVcpu {
+  readonly oid: number;
+  readonly fops: FileOperations;
+  vgicCpu: VgicCpu | null = null;
+  /** KVM_ARM_VCPU_INIT done (kvm_vcpu_initialized) with this target and features. */
+  initialized = false;
+  target = -1;
+  features: readonly number[] = [];
+  /** vcpu_has_run_once. */
+  hasRunOnce = false;
+  /** vcpu->mode. */
+  mode = OUTSIDE_GUEST_MODE;
+  /** Inside KVM_RUN (the vcpu->mutex of a running vCPU is held). */
+  inRun = false;
+  destroyed = false;
+  /** The guest context, created at the first KVM_RUN for the thread that issued it. */
+  guest: GuestCpu | null = null;
+  env: GuestVcpuEnv | null = null;
+  /** The host thread that runs this vCPU. */
+  runTask: Task | null = null;
+  /** kvm_vcpu_block's wait queue (vcpu->wait). */
+  readonly wq: WaitQueue;
+  /** User address of this vCPU's struct kvm_run (see the module comment). */
+  runAddr = 0;
+  /** Userspace-irqchip IRQ/FIQ lines (KVM_ARM_IRQ_TYPE_CPU without a vGIC). */
+  readonly irqLines: boolean[] = [false, false];
+  /** A KVM_EXIT_MMIO read whose data the next KVM_RUN hands to the guest (kvm_handle_mmio_return). */
+  private mmioPending: { isWrite: boolean; len: number; task: Task | null } | null = null;
+  readonly stat = new KvmVcpuStat();
+
+  constructor(
+    readonly vm: KvmVm,
+    /** vcpu->vcpu_id. */
+    readonly id: number,
+    /** vcpu->vcpu_idx (creation order; the vGIC's vCPU index). */
+    readonly idx: number,
+  ) {
+    this.oid = vm.kernel.engine.newOid(`vcpu${id}`);
+    this.wq = new WaitQueue(vm.kernel.engine, `vcpu${id}.wait`);
+    this.fops = vcpuFops();
+  }
+
+  toString(): string {
+    return `vcpu${this.id}`;
+  }
+
+  /** Exits by reason, for reports: IRQ (and MAINTENANCE among them), WFx, DABT_LOW, HVC64, SYS64. */
+  exitsByReason(): Record<string, number> {
+    const s = this.stat;
+    return {
+      IRQ: s.irqExits,
+      MAINTENANCE: s.maintenanceExits,
+      WFx: s.wfxExits,
+      DABT_LOW: s.dabtExits,
+      HVC64: s.hvcExits,
+      SYS64: s.sysExits,
+    };
+  }
+
+  // ---- kick ----------------------------------------------------------------------------------------------------
+
+  /**
+   * kvm_vcpu_kick: wake the vCPU if it is blocked (kvm_vcpu_wake_up); if it is in guest mode on another CPU, send the
+   * reschedule IPI so it exits (a vCPU in guest mode on the kicker's own CPU cannot exist: the kicker runs there).
+   * Called synchronously from inside the kicker's step (vgic_queue_irq_unlock's kick); the GICD_SGIR write is part of
+   * that step and its cost (the kicker already declared it, e.g. C_VGIC_INJECT covers "kick request").
+   */
+  kvmVcpuKick(): void {
+    if (this.wq.length > 0) {
+      this.wq.wakeUpAll();
+      this.stat.kickWakeups++;
+      return;
+    }
+    if (this.mode !== IN_GUEST_MODE || this.runTask === null) return;
+    const target = this.runTask.cpu;
+    const me = currentOrNull()?.cpu ?? -1;
+    if (me === target) return;
+    this.vm.kvm.hostIrq.gic.distributor.sendSgi(me >= 0 ? me : target, IPI_RESCHEDULE_SGI, 0, 1 << target);
+    this.stat.kickIpis++;
+  }
+
+  // ---- ioctls --------------------------------------------------------------------------------------------------
+
+  /** kvm_arch_vcpu_ioctl_vcpu_init (arm.c): EFAULT, EINVAL target, ENOENT unknown features, EINVAL changed init. */
+  private vcpuInit(arg: number): number {
+    const mem = this.vm.kernel.currentUser().mem;
+    const init = kvmVcpuInit.read(mem.view(arg, kvmVcpuInit.size));
+    if (init.target !== KVM_ARM_TARGET_GENERIC_V8) {
+      throw errno('EINVAL', `target ${init.target} is neither GENERIC_V8 nor the host's preferred target`);
+    }
+    // kvm_vcpu_init_check_features
+    if ((init.features[0]! & ~KVM_VCPU_VALID_FEATURES) !== 0) throw errno('ENOENT', 'unknown feature bit in word 0');
+    for (let i = 1; i < init.features.length; i++) {
+      if (init.features[i] !== 0) throw errno('ENOENT', `unknown feature bit in word ${i}`);
+    }
+    if (this.initialized) {
+      // kvm_vcpu_init_changed
+      const same = init.target === this.target && init.features.every((f, i) => f === this.features[i]);
+      if (!same) throw errno('EINVAL', 'KVM_ARM_VCPU_INIT again with a different target or features');
+      return 0;
+    }
+    this.initialized = true;
+    this.target = init.target;
+    this.features = [...init.features];
+    return 0;
+  }
+
+  /** kvm_vcpu_ioctl. */
+  *ioctl(cmd: number, arg: number): TaskGen<number> {
+    yield op(C_KVM_IOCTL, this.oid);
+    if (this.vm.kernel.currentUser() !== this.vm.owner) throw errno('EIO', 'vCPU fd used outside the VM process');
+    const c = cmd >>> 0;
+    if (((c >>> 8) & 0xff) !== KVMIO) throw errno('EINVAL', `ioctl 0x${c.toString(16)} is not a KVM ioctl`);
+    switch (c) {
+      case KVM_RUN: {
+        if (arg !== 0) throw errno('EINVAL', 'KVM_RUN takes no argument');
+        // kvm_vcpu_ioctl: trace_kvm_userspace_exit(run->exit_reason, r) after every KVM_RUN
+        let r: number;
+        try {
+          r = yield* this.run();
+        } catch (e) {
+          this.stat.userspaceExits++;
+          this.vm.trace?.kvmUserspaceExit(this, this.readExitReason(), e instanceof ErrnoError ? e.code : 0);
+          throw e;
+        }
+        this.stat.userspaceExits++;
+        this.vm.trace?.kvmUserspaceExit(this, this.readExitReason(), 0);
+        return r;
+      }
+      case KVM_ARM_VCPU_INIT:
+        return this.vcpuInit(arg);
+      case KVM_SET_DEVICE_ATTR:
+      case KVM_GET_DEVICE_ATTR:
+      case KVM_HAS_DEVICE_ATTR: {
+        // kvm_arm_vcpu_arch_{set,get,has}_attr: PMU/timer/PV-time groups are not modelled
+        const mem = this.vm.kernel.currentUser().mem;
+        const attr = kvmDeviceAttr.read(mem.view(arg, kvmDeviceAttr.size));
+        throw errno('ENXIO', `vCPU attribute group ${attr.group} is not modelled`);
+      }
+      default:
+        throw errno('EINVAL', `vCPU fd has no ioctl 0x${c.toString(16)}`);
+    }
+  }
+
+  // ---- KVM_RUN -------------------------------------------------------------------------------------------------
+
+  private writeExitReason(reason: number): void {
+    const mem = this.vm.owner.mem;
+    mem.view(this.runAddr + kvmRun.offsetof('exit_reason'), 4).setUint32(0, reason, true);
+  }
+
+  private readExitReason(): number {
+    return this.vm.owner.mem.view(this.runAddr + kvmRun.offsetof('exit_reason'), 4).getUint32(0, true);
+  }
+
+  /** kvm_arch_vcpu_run_pid_change on the first KVM_RUN: map the vGIC's resources, create the guest context. */
+  private firstRun(t: Task): void {
+    const vm = this.vm;
+    if (vm.vgic !== null && !vm.vgicReady) {
+      // vgic_v2_map_resources
+      if (vm.vgicDistBase === VGIC_ADDR_UNDEF || vm.vgicCpuBase === VGIC_ADDR_UNDEF) {
+        throw errno('ENXIO', 'vGIC: set the distributor and CPU interface base addresses first');
+      }
+      const d = vm.vgicDistBase;
+      const c = vm.vgicCpuBase;
+      // vgic_v2_check_base: the two regions must not overlap
+      if (!(d + BigInt(VGIC_V2_DIST_SIZE) <= c || c + 0x2000n <= d)) {
+        throw errno('EINVAL', 'vGIC distributor and CPU interface regions overlap');
+      }
+      const r = vm.vgic.vgicInit();
+      if (r < 0) throw errnoFromReturn(r, 'vgic_init');
+      vm.vgicReady = true;
+    }
+    if (this.guest === null) {
+      const env = makeEnv(this);
+      const { thread, irqVector } = vm.kvm.guestFactory.createGuest(env);
+      this.guest = vm.kvm.engine.createGuestCpu(`guest/vcpu${this.id}`, t, thread, irqVector);
+      this.runTask = t;
+      this.env = env;
+    }
+    this.hasRunOnce = true;
+  }
+
+  /** kvm_arch_vcpu_ioctl_run. */
+  private *run(): TaskGen<number> {
+    if (this.destroyed) throw new ModelError(`${this} ran after its VM was destroyed`);
+    if (!this.initialized) throw errno('ENOEXEC', `${this} has not been through KVM_ARM_VCPU_INIT`);
+    const t = current();
+    if (this.inRun) throw new ModelError(`${this}: two threads in KVM_RUN`);
+    if (!this.hasRunOnce) this.firstRun(t);
+    if (this.guest!.host !== t) {
+      throw new ModelError(`${this} is run from ${t} but its guest context belongs to ${this.guest!.host}`);
+    }
+    const mem = this.vm.owner.mem;
+    // kvm_handle_mmio_return: complete a KVM_EXIT_MMIO read with the data the VMM left in kvm_run
+    const mp = this.mmioPending;
+    if (mp !== null) {
+      this.mmioPending = null;
+      if (!mp.isWrite && mp.task !== null) {
+        const v = mem.view(this.runAddr + kvmRun.offsetof('mmio_data'), 8);
+        mp.task.resumeValue = mp.len >= 4 ? v.getUint32(0, true) : mp.len === 2 ? v.getUint16(0, true) : v.getUint8(0);
+      }
+    }
+    if (mem.view(this.runAddr, 2).getUint8(1) !== 0) {
+      this.writeExitReason(KVM_EXIT_INTR);
+      throw errno('EINTR', 'kvm_run.immediate_exit is set');
+    }
+    this.writeExitReason(KVM_EXIT_UNKNOWN);
+    this.inRun = true;
+    const vgic = this.vm.vgic;
+    const vc = this.vgicCpu;
+    if (vgic !== null && vc !== null) vgic.kvmVgicLoad(vc, this.vm.kvm.hostIrq.gic.vif(t.cpu)); // vcpu_load
+    try {
+      for (;;) {
+        yield op(C_KVM_RUN_CHECK, this.oid);
+        if (this.vm.kernel.signalPending()) {
+          this.stat.signalExits++;
+          this.writeExitReason(KVM_EXIT_INTR);
+          throw errno('EINTR', `${this}: signal pending`);
+        }
+        const r = yield* this.enterExit();
+        if (r <= 0) return r;
+      }
+    } finally {
+      if (vgic !== null && vc !== null && vc.vif !== null) vgic.kvmVgicPut(vc); // vcpu_put
+      this.inRun = false;
+    }
+  }
+
+  /** One guest entry and exit (steps 2–6 of the module comment); returns handle_exit's value. */
+  private *enterExit(): TaskGen<number> {
+    const vm = this.vm;
+    const vgic = vm.vgic;
+    const vc = this.vgicCpu;
+    const g = this.guest!;
+    yield op(C_VGIC_FLUSH, vc?.oid ?? this.oid);
+    const flags = localIrqSave(); // local_irq_disable
+    this.mode = IN_GUEST_MODE;
+    if (vgic !== null && vc !== null) {
+      vc.irqPendingRequest = false; // check_vcpu_requests: KVM_REQ_IRQ_PENDING
+      vgic.kvmVgicFlushHwstate(vc);
+    }
+    yield op(C_KVM_ENTRY, this.oid);
+    vm.trace?.kvmEntry(this);
+    this.stat.entries++;
+    const how = (yield enterGuest(g)) as number;
+    yield op(C_KVM_EXIT, this.oid);
+    this.mode = OUTSIDE_GUEST_MODE;
+    this.stat.exits++;
+    const maint = vc?.vif?.maintenanceLine === true;
+    if (vgic !== null && vc !== null) {
+      yield op(C_VGIC_SYNC, vc.oid);
+      vgic.kvmVgicSyncHwstate(vc);
+      yield* vm.kvm.hostIrqOps.charge();
+      yield* vm.kvmNotifyAckedIrqs();
+    }
+    localIrqRestore(flags); // local_irq_enable: a pending host IRQ is taken before the next step
+    const isIrq = how === EXIT_IRQ;
+    vm.trace?.kvmExit(this, isIrq ? ARM_EXCEPTION_IRQ : ARM_EXCEPTION_TRAP, isIrq ? 0 : g.exitReason);
+    return yield* this.handleExit(isIrq, maint);
+  }
+
+  /** handle_exit / handle_trap_exceptions. */
+  private *handleExit(isIrq: boolean, maintenance: boolean): TaskGen<number> {
+    const g = this.guest!;
+    yield op(C_KVM_HANDLE_EXIT, this.oid);
+    if (isIrq) {
+      this.stat.irqExits++;
+      if (maintenance) this.stat.maintenanceExits++;
+      return 1;
+    }
+    const ec = g.exitReason;
+    switch (ec) {
+      case ESR_ELx_EC_WFx:
+        this.stat.wfxExits++;
+        yield* this.kvmVcpuWfi();
+        return 1;
+      case ESR_ELx_EC_DABT_LOW:
+        this.stat.dabtExits++;
+        return yield* this.ioMemAbort();
+      case ESR_ELx_EC_HVC64:
+        // kvm_smccc_call_handler: PSCI is not modelled; every call answers NOT_SUPPORTED
+        this.stat.hvcExits++;
+        if (g.trapTask !== null) g.trapTask.resumeValue = PSCI_RET_NOT_SUPPORTED;
+        return 1;
+      case ESR_ELx_EC_SYS64:
+        this.stat.sysExits++;
+        return 1;
+      default:
+        throw new ModelError(`${this}: guest trapped with unhandled exception class ${esrClassName(ec)}`);
+    }
+  }
+
+  /** kvm_arch_vcpu_runnable as kvm_vcpu_check_block asks it. */
+  private runnable(): boolean {
+    const vgic = this.vm.vgic;
+    if (vgic !== null && this.vgicCpu !== null) return vgic.kvmVgicVcpuPendingIrq(this.vgicCpu);
+    return this.irqLines[0]! || this.irqLines[1]!;
+  }
+
+  /**
+   * kvm_vcpu_wfi → kvm_vcpu_halt → kvm_vcpu_block: sleep on vcpu->wait until an interrupt is pending for the vCPU
+   * or a signal arrives; kicks wake it. The vGIC state is put while sleeping (kvm_arch_vcpu_blocking / preempt
+   * notifiers) and loaded back after.
+   */
+  private *kvmVcpuWfi(): TaskGen<void> {
+    this.stat.halts++;
+    const kernel = this.vm.kernel;
+    if (this.runnable() || kernel.signalPending()) return;
+    this.stat.haltSleeps++;
+    const vgic = this.vm.vgic;
+    const vc = this.vgicCpu;
+    const cpu = current().cpu;
+    if (vgic !== null && vc !== null) vgic.kvmVgicPut(vc);
+    while (!this.runnable() && !kernel.signalPending()) yield wait(this.wq);
+    if (vgic !== null && vc !== null) vgic.kvmVgicLoad(vc, this.vm.kvm.hostIrq.gic.vif(cpu));
+  }
+
+  /** io_mem_abort: the vGIC distributor is emulated here; anything else exits to the VMM with KVM_EXIT_MMIO. */
+  private *ioMemAbort(): TaskGen<number> {
+    const g = this.guest!;
+    const vm = this.vm;
+    const ipa = BigInt(g.exitArg);
+    const { isWrite, len, data } = g.mmio;
+    const vgic = vm.vgic;
+    const vc = this.vgicCpu;
+    if (vgic !== null && vc !== null && vm.vgicDistBase !== VGIC_ADDR_UNDEF) {
+      const base = vm.vgicDistBase;
+      if (ipa >= base && ipa < base + BigInt(VGIC_V2_DIST_SIZE)) {
+        // vgic_mmio_{read,write} via the kvm_io_bus (the halt of other vCPUs for ISACTIVER is not modelled)
+        yield op(C_VGIC_MMIO, vc.oid);
+        const off = Number(ipa - base);
+        if (isWrite) vgicMmioWrite(vc, off, len, data);
+        else if (g.trapTask !== null) g.trapTask.resumeValue = vgicMmioRead(vc, off, len);
+        this.stat.mmioKernel++;
+        return 1;
+      }
+    }
+    yield op(C_KVM_MMIO_USER, this.oid);
+    const mem = vm.owner.mem;
+    const view = mem.view(this.runAddr, kvmRun.size);
+    const bytes = [0, 0, 0, 0, 0, 0, 0, 0];
+    if (isWrite) for (let i = 0; i < Math.min(len, 4); i++) bytes[i] = (data >>> (8 * i)) & 0xff;
+    kvmRun.write(view, {
+      request_interrupt_window: view.getUint8(0),
+      immediate_exit: view.getUint8(1),
+      exit_reason: KVM_EXIT_MMIO,
+      ready_for_interrupt_injection: 0,
+      if_flag: 0,
+      flags: 0,
+      mmio_phys_addr: ipa,
+      mmio_data: bytes,
+      mmio_len: len,
+      mmio_is_write: isWrite ? 1 : 0,
+    });
+    this.mmioPending = { isWrite, len, task: g.trapTask };
+    this.stat.mmioUser++;
+    return 0;
+  }
+
+  /** kvm_vcpu_release: drop the fd's VM reference. */
+  *release(): TaskGen<void> {
+    yield* this.vm.kvmPutKvm();
+  }
+}
+
+function makeEnv(vcpu: KvmVcpu): GuestVcpuEnv {
+  const vm = vcpu.vm;
+  return {
+    kvm: vm.kvm,
+    vm,
+    vcpu,
+    engine: vm.kvm.engine,
+    guest(): GuestCpu {
+      if (vcpu.guest === null) throw new ModelError(`${vcpu}: guest context not created yet`);
+      return vcpu.guest;
+    },
+    vif() {
+      const g = vcpu.guest;
+      if (g === null || g.loadedOn < 0) throw new ModelError(`${vcpu}: guest code runs outside guest mode`);
+      return vm.kvm.hostIrq.gic.vif(g.loadedOn);
+    },
+    distBase(): number {
+      return vm.vgicDistBase === VGIC_ADDR_UNDEF ? -1 : Number(vm.vgicDistBase);
+    },
+  };
+}
+
+function vcpuFops(): FileOperations {
+  return {
+    name: 'kvm_vcpu_fops',
+    *unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
+      return yield* (file.privateData as KvmVcpu).ioctl(cmd, arg);
+    },
+    *release(file: KFile): TaskGen<void> {
+      yield* (file.privateData as KvmVcpu).release();
+    },
+  };
+}
+
+/** The user address of the kvm_run of the vCPU behind `vcpuFd` in process `p` (the model's mmap of a vCPU fd). */
+export function kvmRunAddress(p: Process, vcpuFd: number): number {
+  const file = p.files.lookup(vcpuFd);
+  const v = file?.privateData;
+  if (!(v instanceof KvmVcpu)) throw new ModelError(`fd ${vcpuFd} is not a vCPU fd`);
+  return v.runAddr;
+}

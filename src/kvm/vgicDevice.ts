@@ -1,0 +1,231 @@
+/**
+ * The vGIC-v2 KVM device (KVM_DEV_TYPE_ARM_VGIC_V2), after arch/arm64/kvm/vgic/vgic-kvm-device.c (vgic_create,
+ * vgic_v2_{set,get,has}_attr, vgic_{set,get}_common_attr, kvm_vgic_addr, vgic_check_iorange) and vgic-init.c
+ * (kvm_vgic_create, vgic_init).
+ *
+ * Modelled: GRP_ADDR (DIST/CPU base), GRP_NR_IRQS, GRP_CTRL/CTRL_INIT, and GRP_DIST_REGS get/set through the
+ * guest-view distributor emulation (the kernel's uaccess variants differ for pending/active/ISPENDR-of-level bits;
+ * not modelled). GRP_CPU_REGS: has_attr answers; get/set are ENXIO. has_attr for DIST_REGS checks the offset against
+ * the register map only (the kernel also refuses per-IRQ offsets past nr_irqs).
+ */
+import { errno } from '../abi/errno.js';
+import {
+  KVM_DEV_ARM_VGIC_CTRL_INIT,
+  KVM_DEV_ARM_VGIC_GRP_ADDR,
+  KVM_DEV_ARM_VGIC_GRP_CPU_REGS,
+  KVM_DEV_ARM_VGIC_GRP_CTRL,
+  KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
+  KVM_DEV_ARM_VGIC_GRP_NR_IRQS,
+  KVM_VGIC_V2_ADDR_TYPE_CPU,
+  KVM_VGIC_V2_ADDR_TYPE_DIST,
+  KVM_VGIC_V2_CPU_SIZE,
+  KVM_VGIC_V2_DIST_SIZE,
+  type KvmDeviceAttr,
+  kvmDevArmVgicAttrCpuid,
+  kvmDevArmVgicAttrOffset,
+} from '../abi/kvm.js';
+import { errnoFromReturn } from '../host/file.js';
+import { mutexLock } from '../sim/locks.js';
+import { op, type TaskGen } from '../sim/task.js';
+import type { KvmDevice, KvmDeviceOps } from './device.js';
+import { C_VGIC_MMIO, VGIC_V2_MAX_CPUS, Vgic } from './vgic/vgic.js';
+import { vgicMmioRead, vgicMmioWrite } from './vgic/vgicMmioV2.js';
+import { type KvmVm, VGIC_ADDR_UNDEF } from './vm.js';
+
+const SZ_4K = 0x1000n;
+
+/** vgic_v2_dist_registers: [start, end) byte ranges of the GICv2 distributor register map. */
+const DIST_REGS: readonly (readonly [number, number])[] = [
+  [0x000, 0x00c], // CTLR, TYPER, IIDR
+  [0x080, 0x100], // IGROUPR
+  [0x100, 0x180], // ISENABLER
+  [0x180, 0x200], // ICENABLER
+  [0x200, 0x280], // ISPENDR
+  [0x280, 0x300], // ICPENDR
+  [0x300, 0x380], // ISACTIVER
+  [0x380, 0x400], // ICACTIVER
+  [0x400, 0x800], // IPRIORITYR
+  [0x800, 0xc00], // ITARGETSR
+  [0xc00, 0xd00], // ICFGR
+  [0xf00, 0xf04], // SGIR
+  [0xf10, 0xf20], // CPENDSGIR
+  [0xf20, 0xf30], // SPENDSGIR
+];
+/** vgic_v2_cpu_registers: CTLR, PMR, BPR, ABPR, APR0..3, IIDR. */
+const CPU_REGS: readonly (readonly [number, number])[] = [
+  [0x00, 0x0c],
+  [0x1c, 0x20],
+  [0xd0, 0xe0],
+  [0xfc, 0x100],
+];
+
+function inRegs(map: readonly (readonly [number, number])[], offset: number): boolean {
+  return (offset & 3) === 0 && map.some(([s, e]) => offset >= s && offset < e);
+}
+
+function vmOf(dev: KvmDevice): KvmVm {
+  return dev.vm;
+}
+
+function vgicOf(dev: KvmDevice): Vgic {
+  return dev.privateAs(Vgic);
+}
+
+/** kvm_vgic_addr's type switch: the base slot, size; ENODEV (reported as ENXIO) for another type. */
+function addrSlot(type: bigint): { which: 'dist' | 'cpu'; size: bigint } {
+  if (type === BigInt(KVM_VGIC_V2_ADDR_TYPE_DIST)) return { which: 'dist', size: BigInt(KVM_VGIC_V2_DIST_SIZE) };
+  if (type === BigInt(KVM_VGIC_V2_ADDR_TYPE_CPU)) return { which: 'cpu', size: BigInt(KVM_VGIC_V2_CPU_SIZE) };
+  // kvm_vgic_addr returns -ENODEV; vgic_{set,get}_common_attr turn it into -ENXIO
+  throw errno('ENXIO', `vGIC-v2 has no address type ${type}`);
+}
+
+/** vgic_v2_attr_regs_access's checks: the vCPU named by the attr, the vGIC initialised, no vCPU running. */
+function* regsPrepare(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<{ vcpuIdx: number; offset: number }> {
+  const vm = vmOf(dev);
+  const vcpuIdx = kvmDevArmVgicAttrCpuid(attr.attr);
+  const offset = kvmDevArmVgicAttrOffset(attr.attr);
+  // vgic_v2_parse_attr: the cpuid must name a vCPU
+  if (vcpuIdx >= vm.vcpus.length) throw errno('EINVAL', `vGIC regs: no vCPU ${vcpuIdx}`);
+  yield* mutexLock(vm.lock);
+  try {
+    const r = vgicOf(dev).vgicInit();
+    if (r < 0) throw errnoFromReturn(r, 'vgic_init');
+    // kvm_trylock_all_vcpus: a vCPU inside KVM_RUN holds its mutex
+    if (vm.vcpus.some((v) => v.inRun)) throw errno('EBUSY', 'vGIC regs: a vCPU is running');
+  } finally {
+    vm.lock.unlock();
+  }
+  return { vcpuIdx, offset };
+}
+
+function* setAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
+  const vm = vmOf(dev);
+  const vgic = vgicOf(dev);
+  const mem = vm.kernel.currentUser().mem;
+  switch (attr.group) {
+    case KVM_DEV_ARM_VGIC_GRP_ADDR: {
+      const addr = mem.readU64(attr.addr);
+      const { which, size } = addrSlot(attr.attr);
+      yield* mutexLock(vm.lock);
+      try {
+        // vgic_check_iorange
+        const cur = which === 'dist' ? vm.vgicDistBase : vm.vgicCpuBase;
+        if (cur !== VGIC_ADDR_UNDEF) throw errno('EEXIST', `vGIC ${which} base already set`);
+        if (addr % SZ_4K !== 0n || size % SZ_4K !== 0n) throw errno('EINVAL', `vGIC ${which} base not 4K aligned`);
+        if (addr + size > 0xffff_ffff_ffff_ffffn) throw errno('EINVAL', `vGIC ${which} region wraps`);
+        const physSize = 1n << BigInt(vm.ipaBits);
+        if (addr >= physSize || addr + size > physSize) {
+          throw errno('E2BIG', `vGIC ${which} region beyond the ${vm.ipaBits}-bit IPA space`);
+        }
+        if (which === 'dist') vm.vgicDistBase = addr;
+        else vm.vgicCpuBase = addr;
+      } finally {
+        vm.lock.unlock();
+      }
+      return 0;
+    }
+    case KVM_DEV_ARM_VGIC_GRP_NR_IRQS: {
+      const val = mem.readU32(attr.addr);
+      yield* mutexLock(vm.lock);
+      const r = vgic.kvmVgicSetNrIrqs(val);
+      vm.lock.unlock();
+      if (r < 0) throw errnoFromReturn(r, 'KVM_DEV_ARM_VGIC_GRP_NR_IRQS');
+      return 0;
+    }
+    case KVM_DEV_ARM_VGIC_GRP_CTRL: {
+      if (attr.attr !== BigInt(KVM_DEV_ARM_VGIC_CTRL_INIT)) throw errno('ENXIO', `vGIC ctrl attr ${attr.attr}`);
+      yield* mutexLock(vm.lock);
+      try {
+        // vgic_init: every created vCPU must be online
+        if (vm.createdVcpus !== vm.vcpus.length) throw errno('EBUSY', 'a vCPU is still being created');
+        const r = vgic.vgicInit();
+        if (r < 0) throw errnoFromReturn(r, 'vgic_init');
+      } finally {
+        vm.lock.unlock();
+      }
+      return 0;
+    }
+    case KVM_DEV_ARM_VGIC_GRP_DIST_REGS:
+    case KVM_DEV_ARM_VGIC_GRP_CPU_REGS: {
+      const reg = mem.readU32(attr.addr);
+      const { vcpuIdx, offset } = yield* regsPrepare(dev, attr);
+      if (attr.group === KVM_DEV_ARM_VGIC_GRP_CPU_REGS || !inRegs(DIST_REGS, offset)) {
+        throw errno('ENXIO', `vGIC regs: offset 0x${offset.toString(16)} is not accessible`);
+      }
+      yield op(C_VGIC_MMIO, vm.oid);
+      vgicMmioWrite(vgic.vcpu(vcpuIdx), offset, 4, reg);
+      return 0;
+    }
+    default:
+      throw errno('ENXIO', `vGIC-v2 has no attribute group ${attr.group}`);
+  }
+}
+
+function* getAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
+  const vm = vmOf(dev);
+  const vgic = vgicOf(dev);
+  const mem = vm.kernel.currentUser().mem;
+  switch (attr.group) {
+    case KVM_DEV_ARM_VGIC_GRP_ADDR: {
+      const { which } = addrSlot(attr.attr);
+      yield* mutexLock(vm.lock);
+      const v = which === 'dist' ? vm.vgicDistBase : vm.vgicCpuBase;
+      vm.lock.unlock();
+      mem.writeU64(attr.addr, v);
+      return 0;
+    }
+    case KVM_DEV_ARM_VGIC_GRP_NR_IRQS:
+      mem.writeU32(attr.addr, vgic.nrSpis + 32);
+      return 0;
+    case KVM_DEV_ARM_VGIC_GRP_DIST_REGS:
+    case KVM_DEV_ARM_VGIC_GRP_CPU_REGS: {
+      const { vcpuIdx, offset } = yield* regsPrepare(dev, attr);
+      if (attr.group === KVM_DEV_ARM_VGIC_GRP_CPU_REGS || !inRegs(DIST_REGS, offset)) {
+        throw errno('ENXIO', `vGIC regs: offset 0x${offset.toString(16)} is not accessible`);
+      }
+      yield op(C_VGIC_MMIO, vm.oid);
+      mem.writeU32(attr.addr, vgicMmioRead(vgic.vcpu(vcpuIdx), offset, 4));
+      return 0;
+    }
+    default:
+      throw errno('ENXIO', `vGIC-v2 cannot get attribute group ${attr.group}`);
+  }
+}
+
+function* hasAttr(_dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
+  switch (attr.group) {
+    case KVM_DEV_ARM_VGIC_GRP_ADDR:
+      if (attr.attr === BigInt(KVM_VGIC_V2_ADDR_TYPE_DIST) || attr.attr === BigInt(KVM_VGIC_V2_ADDR_TYPE_CPU)) return 0;
+      break;
+    case KVM_DEV_ARM_VGIC_GRP_DIST_REGS:
+      if (inRegs(DIST_REGS, kvmDevArmVgicAttrOffset(attr.attr))) return 0;
+      break;
+    case KVM_DEV_ARM_VGIC_GRP_CPU_REGS:
+      if (inRegs(CPU_REGS, kvmDevArmVgicAttrOffset(attr.attr))) return 0;
+      break;
+    case KVM_DEV_ARM_VGIC_GRP_NR_IRQS:
+      return 0;
+    case KVM_DEV_ARM_VGIC_GRP_CTRL:
+      if (attr.attr === BigInt(KVM_DEV_ARM_VGIC_CTRL_INIT)) return 0;
+      break;
+  }
+  throw errno('ENXIO', `vGIC-v2 does not have attribute ${attr.group}/${attr.attr}`);
+}
+
+export const vgicV2DeviceOps: KvmDeviceOps = {
+  name: 'kvm-arm-vgic-v2',
+  /** vgic_create → kvm_vgic_create (called with kvm->lock held). */
+  *create(dev: KvmDevice, _type: number): TaskGen<void> {
+    const vm = dev.vm;
+    if (vm.vgic !== null) throw errno('EEXIST', 'the VM already has an in-kernel irqchip');
+    if (vm.vcpus.some((v) => v.hasRunOnce)) throw errno('EBUSY', 'a vCPU has already run');
+    vm.maxVcpus = VGIC_V2_MAX_CPUS;
+    if (vm.vcpus.length > vm.maxVcpus) throw errno('E2BIG', `a GICv2 VM has at most ${VGIC_V2_MAX_CPUS} vCPUs`);
+    dev.private_ = vm.createVgic();
+  },
+  /** vgic_destroy: kfree(dev); the vGIC state itself goes with kvm_arch_destroy_vm. */
+  *destroy(_dev: KvmDevice): TaskGen<void> {},
+  setAttr,
+  getAttr,
+  hasAttr,
+};

@@ -1,0 +1,390 @@
+/**
+ * A VM (struct kvm) and its fd (virt/kvm/kvm_main.c kvm_vm_ioctl, arm64 kvm_arch_vm_ioctl): vCPU creation, the
+ * device list, KVM_IRQ_LINE, KVM_IRQFD, references (kvm_get_kvm / kvm_put_kvm) and destruction.
+ *
+ * Lifetime: the VM fd holds one reference; every vCPU fd and device fd holds one more. Closing the VM fd releases the
+ * irqfds (kvm_vm_release → kvm_irqfd_release) and drops its reference; the last reference destroys the VM
+ * (kvm_destroy_vm) in whichever task dropped it. Deviation: the kernel runs kvm_arch_destroy_vm (vGIC teardown)
+ * before kvm_destroy_devices; the model destroys the devices first so that a destroy-only device (kvm-vfio without
+ * .release) can still unmap its vIRQs from a live vGIC. With a .release op the order does not matter.
+ */
+import { errno } from '../abi/errno.js';
+import {
+  KVM_ARM_IRQ_CPU_FIQ,
+  KVM_ARM_IRQ_TYPE_CPU,
+  KVM_ARM_IRQ_TYPE_PPI,
+  KVM_ARM_IRQ_TYPE_SPI,
+  KVM_ARM_PREFERRED_TARGET,
+  KVM_ARM_TARGET_GENERIC_V8,
+  KVM_CHECK_EXTENSION,
+  KVM_CREATE_DEVICE,
+  KVM_CREATE_DEVICE_TEST,
+  KVM_CREATE_VCPU,
+  KVM_IRQ_LINE,
+  KVM_IRQ_LINE_STATUS,
+  KVM_IRQFD,
+  KVM_RUN_SIZE,
+  kvmArmIrqLineDecode,
+  kvmCreateDevice,
+  kvmIrqLevel,
+  kvmVcpuInit,
+} from '../abi/kvm.js';
+import { errnoFromReturn, type FileOperations, type KFile, O_CLOEXEC, O_RDWR } from '../host/file.js';
+import type { Kernel, UserContext } from '../host/kernel.js';
+import { KObject } from '../host/kref.js';
+import { ModelError } from '../sim/errors.js';
+import { Mutex, mutexLock } from '../sim/locks.js';
+import { op, type TaskGen } from '../sim/task.js';
+import { C_KVM_CREATE, C_KVM_DESTROY, C_KVM_IOCTL } from './costs.js';
+import { KvmDevice, kvmDeviceFops } from './device.js';
+import { KvmIrqfds, kvmIrqfd } from './irqfd.js';
+import { KVM_MAX_VCPU_IDS, type Kvm, type KvmTraceHooks } from './kvm.js';
+import { KvmVcpu } from './vcpu.js';
+import { C_VGIC_INJECT, Vgic } from './vgic/vgic.js';
+import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
+
+/** VGIC_ADDR_UNDEF: a vGIC base address not set yet. */
+export const VGIC_ADDR_UNDEF = 0xffff_ffff_ffff_ffffn;
+const ACK_QUEUE = 1024;
+
+export class KvmVm extends KObject {
+  readonly kernel: Kernel;
+  readonly oid: number;
+  /** kvm->lock. */
+  readonly lock: Mutex;
+  readonly vcpus: KvmVcpu[] = [];
+  /** kvm->created_vcpus (counts vCPUs whose creation is under way). */
+  createdVcpus = 0;
+  /** kvm->max_vcpus. */
+  maxVcpus: number;
+  /** kvm->devices. */
+  readonly devices: KvmDevice[] = [];
+  /** The in-kernel vGIC (irqchip_in_kernel), set by the vGIC-v2 device's create. */
+  vgic: Vgic | null = null;
+  /** vgic_dist.vgic_dist_base / vgic_cpu_base (u64 IPAs, VGIC_ADDR_UNDEF until set). */
+  vgicDistBase = VGIC_ADDR_UNDEF;
+  vgicCpuBase = VGIC_ADDR_UNDEF;
+  /** dist->ready: kvm_vgic_map_resources has run (first KVM_RUN). */
+  vgicReady = false;
+  readonly irqfds: KvmIrqfds;
+  readonly fops: FileOperations;
+  /** Acked SPIs (GSIs) queued by the vGIC fold for kvm_notify_acked_irq (see kvmNotifyAckedIrqs). */
+  private readonly ackQueue = new Int32Array(ACK_QUEUE);
+  private ackHead = 0;
+  private ackCount = 0;
+  /** Counters. */
+  acksNotified = 0;
+  destroyed = false;
+
+  constructor(
+    readonly kvm: Kvm,
+    /** kvm->mm: the process that created the VM; other processes get EIO. */
+    readonly owner: UserContext,
+    readonly ipaBits: number,
+  ) {
+    super(kvm.kernel.refs, 'kvm', `kvm-${owner.pid}`);
+    this.kernel = kvm.kernel;
+    this.oid = kvm.engine.newOid('kvm');
+    this.lock = new Mutex(kvm.engine, 'kvm->lock');
+    this.maxVcpus = kvm.checkExtension(null, 66 /* KVM_CAP_MAX_VCPUS */);
+    this.irqfds = new KvmIrqfds(this);
+    this.fops = vmFops();
+  }
+
+  get trace(): KvmTraceHooks | null {
+    return this.kvm.trace;
+  }
+
+  /** kvm_get_vcpu_by_id. */
+  vcpuById(id: number): KvmVcpu | undefined {
+    return this.vcpus.find((v) => v.id === id);
+  }
+
+  /** kvm_get_kvm. */
+  kvmGetKvm(): void {
+    this.get();
+  }
+
+  /** kvm_put_kvm: the last reference destroys the VM, in the calling task. */
+  *kvmPutKvm(): TaskGen<void> {
+    this.checkAlive('kvm_put_kvm');
+    if (!this.kref.put()) return;
+    yield* this.kvmDestroyVm();
+    this.markFreed();
+  }
+
+  /** kvm_destroy_vm (see the module comment for the order). */
+  private *kvmDestroyVm(): TaskGen<void> {
+    yield op(C_KVM_DESTROY, this.oid);
+    // kvm_destroy_devices walks kvm->devices from its head; list_add puts new devices there: newest first.
+    while (this.devices.length > 0) {
+      const dev = this.devices.pop()!;
+      if (dev.ops.destroy !== undefined) yield* dev.ops.destroy(dev);
+      dev.gone = true;
+      dev.markFreed();
+    }
+    // kvm_arch_destroy_vm: kvm_vgic_destroy, kvm_destroy_vcpus
+    this.destroyed = true;
+    for (const v of this.vcpus) v.destroyed = true;
+    this.kvm.forgetVm(this);
+  }
+
+  // ---- vGIC glue -----------------------------------------------------------------------------------------------
+
+  /** kvm_vgic_create's allocation: the vGIC with this VM's host-IRQ ops, kicks and ack notifier. */
+  createVgic(): Vgic {
+    if (this.vgic !== null) throw new ModelError('vGIC created twice');
+    const vgic = new Vgic(this.kvm.engine, {
+      hostIrqOps: this.kvm.hostIrqOps,
+      kick: (vc) => this.vcpus[vc.id]?.kvmVcpuKick(),
+      onAck: (intid) => this.queueAck(intid),
+    });
+    this.vgic = vgic;
+    for (const v of this.vcpus) v.vgicCpu = vgic.kvmVgicVcpuInit();
+    return vgic;
+  }
+
+  /**
+   * The vGIC fold found an EOI'd level SPI (lr_signals_eoi_mi → kvm_notify_acked_irq). The fold is synchronous and
+   * the resampler's work is generator code (kvm_set_irq, eventfd_signal), so the GSI is queued here and the vCPU
+   * thread runs the notifiers right after kvm_vgic_sync_hwstate, still with interrupts disabled: the model of
+   * kvm_notify_acked_irq being called from vgic_fold_lr_state.
+   */
+  private queueAck(intid: number): void {
+    if (this.ackCount >= ACK_QUEUE) throw new ModelError('vGIC ack queue overflow (kvmNotifyAckedIrqs not called)');
+    this.ackQueue[(this.ackHead + this.ackCount) % ACK_QUEUE] = intid - VGIC_NR_PRIVATE_IRQS;
+    this.ackCount++;
+  }
+
+  /** Acks queued and not yet notified. */
+  get pendingAcks(): number {
+    return this.ackCount;
+  }
+
+  /** kvm_notify_acked_irq for every queued ack (drain after any vGIC sync/fold). */
+  *kvmNotifyAckedIrqs(): TaskGen<void> {
+    while (this.ackCount > 0) {
+      const gsi = this.ackQueue[this.ackHead]!;
+      this.ackHead = (this.ackHead + 1) % ACK_QUEUE;
+      this.ackCount--;
+      this.acksNotified++;
+      yield* this.irqfds.notifyAcked(gsi);
+    }
+  }
+
+  /** The default SPI routing exists (kvm_vgic_setup_default_irq_routing, set up by vgic_init): gsi < nr_spis. */
+  irqRouted(gsi: number): boolean {
+    const v = this.vgic;
+    return v?.initialized === true && Number.isInteger(gsi) && gsi >= 0 && gsi < v.nrSpis;
+  }
+
+  /**
+   * kvm_set_irq(kvm, irq_source_id, gsi, level) through the default routing (vgic_irqfd_set_irq): injects SPI
+   * gsi + 32, or does nothing for an unrouted GSI. Synchronous: the caller charges C_VGIC_INJECT on its step.
+   */
+  kvmSetIrq(gsi: number, level: number, irqSourceId: number): number {
+    this.kvm.trace?.kvmSetIrq(gsi, level, irqSourceId);
+    if (!this.irqRouted(gsi)) return 0;
+    const r = this.vgic!.kvmVgicInjectIrq(null, gsi + VGIC_NR_PRIVATE_IRQS, level !== 0);
+    return Math.min(r, 0);
+  }
+
+  // ---- ioctls --------------------------------------------------------------------------------------------------
+
+  /** kvm_vm_ioctl_create_vcpu (+ arm64 kvm_arch_vcpu_precreate / kvm_arch_vcpu_create). */
+  *createVcpu(id: number): TaskGen<number> {
+    if (!Number.isInteger(id) || id < 0 || id >= KVM_MAX_VCPU_IDS) {
+      throw errno('EINVAL', `vcpu id ${id} outside 0..${KVM_MAX_VCPU_IDS - 1}`);
+    }
+    yield* mutexLock(this.lock);
+    try {
+      if (this.createdVcpus >= this.maxVcpus) {
+        throw errno('EINVAL', `the VM already has its maximum of ${this.maxVcpus} vCPUs`);
+      }
+      // arm.c kvm_arch_vcpu_precreate: no new vCPU once the vGIC is initialised
+      if (this.vgic?.initialized === true) throw errno('EBUSY', 'the vGIC is already initialized');
+      if (id >= this.maxVcpus) throw errno('EINVAL', `vcpu id ${id} ≥ kvm->max_vcpus ${this.maxVcpus}`);
+      this.createdVcpus++;
+    } finally {
+      this.lock.unlock();
+    }
+    yield op(C_KVM_CREATE, this.oid);
+    yield* mutexLock(this.lock);
+    try {
+      if (this.vcpuById(id) !== undefined) {
+        this.createdVcpus--;
+        throw errno('EEXIST', `vcpu id ${id} already exists`);
+      }
+      const vcpu = new KvmVcpu(this, id, this.vcpus.length);
+      const mem = this.kernel.currentUser().mem;
+      // The kvm_run page, as if the VMM mmapped the vCPU fd right away (see KvmVcpu.runAddr).
+      vcpu.runAddr = mem.alloc(KVM_RUN_SIZE, 4096);
+      this.kvmGetKvm();
+      let fd: number;
+      try {
+        fd = this.kernel.anonInodeGetfd(`kvm-vcpu:${id}`, vcpu.fops, vcpu, O_RDWR | O_CLOEXEC);
+      } catch (e) {
+        this.kref.put();
+        this.createdVcpus--;
+        throw e;
+      }
+      // kvm_vgic_vcpu_init: the vGIC's vCPU index is the vCPU's creation index (vcpu_idx)
+      if (this.vgic !== null) vcpu.vgicCpu = this.vgic.kvmVgicVcpuInit();
+      this.vcpus.push(vcpu);
+      return fd;
+    } finally {
+      this.lock.unlock();
+    }
+  }
+
+  /** arm64 kvm_vm_ioctl_irq_line. */
+  *irqLine(arg: number, withStatus: boolean): TaskGen<number> {
+    const mem = this.kernel.currentUser().mem;
+    const lvl = kvmIrqLevel.read(mem.view(arg, kvmIrqLevel.size));
+    const { type, vcpu: vcpuId, num } = kvmArmIrqLineDecode(lvl.irq);
+    const level = lvl.level !== 0;
+    const vgic = this.vgic;
+    let ret = 0;
+    switch (type) {
+      case KVM_ARM_IRQ_TYPE_CPU: {
+        if (vgic !== null) throw errno('ENXIO', 'KVM_ARM_IRQ_TYPE_CPU with an in-kernel vGIC');
+        const v = this.vcpuById(vcpuId);
+        if (v === undefined) throw errno('EINVAL', `no vcpu ${vcpuId}`);
+        if (num > KVM_ARM_IRQ_CPU_FIQ) throw errno('EINVAL', `CPU line ${num} is neither IRQ nor FIQ`);
+        // vcpu_interrupt_line: a userspace irqchip drives the vCPU's IRQ/FIQ input (recorded, not delivered)
+        v.irqLines[num] = level;
+        if (level) v.kvmVcpuKick();
+        break;
+      }
+      case KVM_ARM_IRQ_TYPE_PPI: {
+        if (vgic === null) throw errno('ENXIO', 'PPI injection needs an in-kernel vGIC');
+        const v = this.vcpuById(vcpuId);
+        if (v === undefined) throw errno('EINVAL', `no vcpu ${vcpuId}`);
+        if (num < 16 || num >= VGIC_NR_PRIVATE_IRQS) throw errno('EINVAL', `INTID ${num} is not a PPI`);
+        yield op(C_VGIC_INJECT, this.oid);
+        ret = vgic.kvmVgicInjectIrq(v.idx, num, level);
+        break;
+      }
+      case KVM_ARM_IRQ_TYPE_SPI: {
+        if (vgic === null) throw errno('ENXIO', 'SPI injection needs an in-kernel vGIC');
+        if (num < VGIC_NR_PRIVATE_IRQS) throw errno('EINVAL', `INTID ${num} is not an SPI`);
+        yield op(C_VGIC_INJECT, this.oid);
+        ret = vgic.kvmVgicInjectIrq(null, num, level);
+        break;
+      }
+      default:
+        throw errno('EINVAL', `KVM_IRQ_LINE type ${type} unknown`);
+    }
+    if (ret < 0) throw errnoFromReturn(ret, 'kvm_vgic_inject_irq');
+    if (withStatus) mem.writeS32(arg, 0); // KVM_IRQ_LINE_STATUS: status = 0 (kvm_vm_ioctl_irq_line's return)
+    return 0;
+  }
+
+  /** kvm_ioctl_create_device (+ the copy in/out of kvm_vm_ioctl). */
+  *createDevice(arg: number): TaskGen<number> {
+    const mem = this.kernel.currentUser().mem;
+    const cd = kvmCreateDevice.read(mem.view(arg, kvmCreateDevice.size));
+    const ops = this.kvm.deviceOpsOf(cd.type);
+    if (ops === undefined) throw errno('ENODEV', `KVM device type ${cd.type} is not registered`);
+    if ((cd.flags & KVM_CREATE_DEVICE_TEST) !== 0) return 0;
+    yield op(C_KVM_CREATE, this.oid);
+    const dev = new KvmDevice(this, ops, cd.type);
+    yield* mutexLock(this.lock);
+    try {
+      yield* ops.create(dev, cd.type);
+    } catch (e) {
+      this.lock.unlock();
+      dev.markFreed();
+      throw e;
+    }
+    this.devices.push(dev);
+    this.lock.unlock();
+    if (ops.init !== undefined) yield* ops.init(dev);
+    this.kvmGetKvm();
+    let fd: number;
+    try {
+      fd = this.kernel.anonInodeGetfd(ops.name, kvmDeviceFops(), dev, O_RDWR | O_CLOEXEC);
+    } catch (e) {
+      this.kref.put(); // kvm_put_kvm_no_destroy
+      yield* mutexLock(this.lock);
+      this.removeDevice(dev);
+      if (ops.release !== undefined) yield* ops.release(dev);
+      this.lock.unlock();
+      if (ops.destroy !== undefined) yield* ops.destroy(dev);
+      dev.gone = true;
+      dev.markFreed();
+      throw e;
+    }
+    // copy_to_user of cd: a fault leaves the device and its fd in place
+    kvmCreateDevice.write(mem.view(arg, kvmCreateDevice.size), { type: cd.type, fd, flags: cd.flags });
+    return 0;
+  }
+
+  private removeDevice(dev: KvmDevice): void {
+    const i = this.devices.indexOf(dev);
+    if (i >= 0) this.devices.splice(i, 1);
+  }
+
+  /** kvm_device_release: release (if the type has one) under kvm->lock, then drop the fd's VM reference. */
+  *kvmDeviceRelease(dev: KvmDevice): TaskGen<void> {
+    const rel = dev.ops.release;
+    if (rel !== undefined) {
+      yield* mutexLock(this.lock);
+      try {
+        this.removeDevice(dev);
+        yield* rel(dev);
+      } finally {
+        this.lock.unlock();
+      }
+      dev.gone = true;
+      dev.markFreed();
+    }
+    yield* this.kvmPutKvm();
+  }
+
+  /** kvm_vm_ioctl. */
+  *ioctl(cmd: number, arg: number): TaskGen<number> {
+    yield op(C_KVM_IOCTL, this.oid);
+    if (this.kernel.currentUser() !== this.owner) throw errno('EIO', 'VM fd used outside the process that created it');
+    switch (cmd >>> 0) {
+      case KVM_CREATE_VCPU:
+        return yield* this.createVcpu(arg);
+      case KVM_IRQ_LINE:
+        return yield* this.irqLine(arg, false);
+      case KVM_IRQ_LINE_STATUS:
+        return yield* this.irqLine(arg, true);
+      case KVM_IRQFD:
+        return yield* kvmIrqfd(this, arg);
+      case KVM_CREATE_DEVICE:
+        return yield* this.createDevice(arg);
+      case KVM_CHECK_EXTENSION:
+        return this.kvm.checkExtension(this, arg);
+      case KVM_ARM_PREFERRED_TARGET: {
+        // kvm_vcpu_preferred_target: target + all-zero features
+        const mem = this.kernel.currentUser().mem;
+        kvmVcpuInit.write(mem.view(arg, kvmVcpuInit.size), { target: KVM_ARM_TARGET_GENERIC_V8 });
+        return 0;
+      }
+      default:
+        throw errno('EINVAL', `VM fd has no ioctl 0x${(cmd >>> 0).toString(16)} (kvm_arch_vm_ioctl)`);
+    }
+  }
+
+  /** kvm_vm_release: release the irqfds, then drop the fd's reference. */
+  *release(): TaskGen<void> {
+    yield* this.irqfds.kvmIrqfdRelease();
+    yield* this.kvmPutKvm();
+  }
+}
+
+function vmFops(): FileOperations {
+  return {
+    name: 'kvm_vm_fops',
+    *unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
+      return yield* (file.privateData as KvmVm).ioctl(cmd, arg);
+    },
+    *release(file: KFile): TaskGen<void> {
+      yield* (file.privateData as KvmVm).release();
+    },
+  };
+}
