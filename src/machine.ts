@@ -1,6 +1,6 @@
 /**
  * createHost: the modelled machine assembled from its layers — engine, GICv2, the host kernel with its IRQ layer,
- * VFIO with vfio-platform, and the platform devices of the host description. This is the public entry point code
+ * VFIO with vfio-platform, KVM (/dev/kvm), and the platform devices of the host description. This is the public entry point code
  * outside the repository drives (see docs/API.md).
  */
 import { bootHostIrq, type HostIrq } from './host/irq/boot.js';
@@ -8,6 +8,8 @@ import type { IrqDesc } from './host/irq/irqDesc.js';
 import { Kernel } from './host/kernel.js';
 import type { Process } from './host/process.js';
 import { PlatformDevice } from './hw/platformDevice.js';
+import type { GuestFactory } from './kvm/guest.js';
+import { Kvm, type KvmTraceHooks } from './kvm/kvm.js';
 import type { Engine } from './sim/engine.js';
 import { ModelError } from './sim/errors.js';
 import type { VfioDevice } from './vfio/device.js';
@@ -42,6 +44,10 @@ export interface HostOptions {
   nrIrqs?: number;
   /** List registers per CPU; default 4. */
   nrLrs?: number;
+  /** The guest kernel a vCPU runs (default: a minimal guest that boots the GIC and idles in WFI). */
+  guestFactory?: GuestFactory;
+  /** KVM tracepoint hooks (kvm_entry, kvm_exit, ...). */
+  kvmTrace?: KvmTraceHooks;
 }
 
 /** One passed-through device: the hardware, its IRQ descriptors and its VFIO side. */
@@ -58,6 +64,7 @@ export class Host {
   readonly engine: Engine;
   readonly irq: HostIrq;
   readonly vfio: Vfio;
+  readonly kvm: Kvm;
   readonly devices: HostDevice[] = [];
 
   constructor(opts: HostOptions = {}) {
@@ -65,6 +72,7 @@ export class Host {
     this.engine = this.kernel.engine;
     this.irq = bootHostIrq(this.engine, { nrIrqs: opts.nrIrqs, nrLrs: opts.nrLrs });
     this.vfio = new Vfio(this.kernel);
+    this.kvm = new Kvm(this.kernel, this.irq, { guestFactory: opts.guestFactory, trace: opts.kvmTrace ?? null });
     for (const spec of opts.devices ?? []) this.addDevice(spec);
   }
 
