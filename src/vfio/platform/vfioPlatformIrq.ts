@@ -42,8 +42,9 @@ export class VfioPlatformIrq {
   readonly mask: VirqfdSlot = { virqfd: null };
   readonly unmask: VirqfdSlot = { virqfd: null };
   readonly lock: Spinlock;
-  /** Handler runs that signalled the trigger, and loopback triggers (DATA_NONE/BOOL), for tests and metrics. */
+  /** Handler runs that signalled the trigger (incl. loopback triggers), and unmasks that re-enabled the line. */
   signals = 0;
+  unmasks = 0;
 
   constructor(
     kernel: Kernel,
@@ -86,6 +87,7 @@ export function* vfioPlatformUnmask(g: Genirq, irq: VfioPlatformIrq): TaskGen<vo
     if (irq.masked) {
       yield* enableIrq(g, irq.hwirq);
       irq.masked = false;
+      irq.unmasks++;
     }
   } finally {
     spinUnlockIrqrestore(irq.lock, flags);
