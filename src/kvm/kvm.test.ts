@@ -22,7 +22,8 @@ import {
   KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
   KVM_DEV_ARM_VGIC_GRP_NR_IRQS,
   KVM_DEV_TYPE_ARM_VGIC_V2,
-  KVM_DEV_TYPE_VFIO,
+  KVM_DEV_TYPE_FLIC,
+  KVM_DEV_TYPE_XICS,
   KVM_GET_API_VERSION,
   KVM_GET_VCPU_MMAP_SIZE,
   KVM_RUN,
@@ -120,7 +121,7 @@ describe('VM fd (kvm_vm_ioctl)', () => {
     const s = setup();
     const vm = createVm(s);
     expect(errnoOf(() => createDevice(s.p, vm, 99))).toBe('ENODEV'); // kvm_ioctl_create_device
-    expect(errnoOf(() => createDevice(s.p, vm, KVM_DEV_TYPE_VFIO))).toBe('ENODEV'); // not registered yet
+    expect(errnoOf(() => createDevice(s.p, vm, KVM_DEV_TYPE_XICS))).toBe('ENODEV'); // a POWER device type
     createDevice(s.p, vm, KVM_DEV_TYPE_ARM_VGIC_V2, KVM_CREATE_DEVICE_TEST);
     expect(s.kvm.vms[0]!.vgic).toBeNull();
     createDevice(s.p, vm, KVM_DEV_TYPE_ARM_VGIC_V2);
@@ -150,9 +151,9 @@ describe('device fd (kvm_device_ioctl_attr)', () => {
         throw errno('ENXIO', 'no such attr');
       },
     };
-    s.kvm.registerDeviceOps(KVM_DEV_TYPE_VFIO, ops);
+    s.kvm.registerDeviceOps(KVM_DEV_TYPE_FLIC, ops);
     const vm = createVm(s);
-    const dev = createDevice(s.p, vm, KVM_DEV_TYPE_VFIO);
+    const dev = createDevice(s.p, vm, KVM_DEV_TYPE_FLIC);
     expect(errnoOf(() => getAttr(s.p, dev, 1, 1, 0))).toBe('EPERM');
     expect(errnoOf(() => s.p.ioctl(dev, KVM_SET_DEVICE_ATTR, 0x20))).toBe('EFAULT');
     expect(errnoOf(() => setAttr(s.p, dev, 1, 1, 0))).toBe('ENXIO');
@@ -307,10 +308,10 @@ describe('VM and device lifetime (kvm_get_kvm / kvm_put_kvm, kvm_destroy_devices
   it('a destroy-only device lives until the VM dies, which waits for the last device/vCPU fd', () => {
     const s = setup();
     const log: string[] = [];
-    s.kvm.registerDeviceOps(KVM_DEV_TYPE_VFIO, typeWith(log, false));
+    s.kvm.registerDeviceOps(KVM_DEV_TYPE_FLIC, typeWith(log, false));
     const vm = createVm(s);
     const vcpu = s.p.ioctl(vm, KVM_CREATE_VCPU, 0);
-    const dev = createDevice(s.p, vm, KVM_DEV_TYPE_VFIO);
+    const dev = createDevice(s.p, vm, KVM_DEV_TYPE_FLIC);
     s.p.close(vm);
     expect(s.kvm.vms.length).toBe(1);
     s.p.close(dev);
@@ -325,9 +326,9 @@ describe('VM and device lifetime (kvm_get_kvm / kvm_put_kvm, kvm_destroy_devices
   it('a device with release is released when its fd closes, while the VM is alive', () => {
     const s = setup();
     const log: string[] = [];
-    s.kvm.registerDeviceOps(KVM_DEV_TYPE_VFIO, typeWith(log, true));
+    s.kvm.registerDeviceOps(KVM_DEV_TYPE_FLIC, typeWith(log, true));
     const vm = createVm(s);
-    const dev = createDevice(s.p, vm, KVM_DEV_TYPE_VFIO);
+    const dev = createDevice(s.p, vm, KVM_DEV_TYPE_FLIC);
     s.p.close(dev);
     expect(log).toEqual(['create', 'release']);
     expect(s.kvm.vms[0]!.devices.length).toBe(0);

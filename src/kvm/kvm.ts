@@ -34,6 +34,7 @@ import {
   KVM_CHECK_EXTENSION,
   KVM_CREATE_VM,
   KVM_DEV_TYPE_ARM_VGIC_V2,
+  KVM_DEV_TYPE_VFIO,
   KVM_GET_API_VERSION,
   KVM_GET_VCPU_MMAP_SIZE,
 } from '../abi/kvm.js';
@@ -52,6 +53,7 @@ import type { KvmDeviceOps } from './device.js';
 import { defaultGuestFactory, type GuestFactory } from './guest.js';
 import { KvmHostIrqOps } from './hostIrqOps.js';
 import type { KvmVcpu } from './vcpu.js';
+import { kvmVfioOps } from './vfio.js';
 import { vgicMaintenanceHandler } from './vgic/vgic.js';
 import { vgicV2DeviceOps } from './vgicDevice.js';
 import { KvmVm } from './vm.js';
@@ -149,6 +151,7 @@ export class Kvm {
     if (ipi.actions.length === 0) requestPercpuIrqAtBoot(hostIrq, ipi, ipiReschedule, 'IPI_RESCHEDULE', this);
     this.ipiIrq = ipi.irq;
     this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V2, vgicV2DeviceOps);
+    this.registerDeviceOps(KVM_DEV_TYPE_VFIO, kvmVfioOps);
     this.fops = this.devFops();
     kernel.registerChrdev('/dev/kvm', this.fops);
   }

@@ -108,6 +108,12 @@ export class KvmVcpu {
   runTask: Task | null = null;
   /** kvm_vcpu_block's wait queue (vcpu->wait). */
   readonly wq: WaitQueue;
+  /** vcpu->arch.pause (kvm_arm_halt_guest) and where the thread waits it out (kvm_vcpu_sleep). */
+  paused = false;
+  readonly pauseWq: WaitQueue;
+  /** The vCPU thread sleeps in kvm_vcpu_sleep (paused) or kvm_vcpu_block (WFI): it cannot touch the vGIC. */
+  pauseSleeping = false;
+  wfiSleeping = false;
   /** User address of this vCPU's struct kvm_run (see the module comment). */
   runAddr = 0;
   /** Userspace-irqchip IRQ/FIQ lines (KVM_ARM_IRQ_TYPE_CPU without a vGIC). */
@@ -125,11 +131,17 @@ export class KvmVcpu {
   ) {
     this.oid = vm.kernel.engine.newOid(`vcpu${id}`);
     this.wq = new WaitQueue(vm.kernel.engine, `vcpu${id}.wait`);
+    this.pauseWq = new WaitQueue(vm.kernel.engine, `vcpu${id}.pause`);
     this.fops = vcpuFops();
   }
 
   toString(): string {
     return `vcpu${this.id}`;
+  }
+
+  /** Out of guest mode with its LRs folded, and sleeping where it cannot touch the vGIC (kvm_arm_halt_guest's wait). */
+  get halted(): boolean {
+    return !this.inRun || this.pauseSleeping || this.wfiSleeping;
   }
 
   /** Exits by reason, for reports: IRQ (and MAINTENANCE among them), WFx, DABT_LOW, HVC64, SYS64. */
@@ -306,6 +318,13 @@ export class KvmVcpu {
           this.writeExitReason(KVM_EXIT_INTR);
           throw errno('EINTR', `${this}: signal pending`);
         }
+        if (this.paused) {
+          // check_vcpu_requests: KVM_REQ_SLEEP → kvm_vcpu_sleep until vcpu->arch.pause is cleared
+          this.pauseSleeping = true;
+          while (this.paused && !this.vm.kernel.signalPending()) yield wait(this.pauseWq);
+          this.pauseSleeping = false;
+          continue;
+        }
         const r = yield* this.enterExit();
         if (r <= 0) return r;
       }
@@ -400,7 +419,9 @@ export class KvmVcpu {
     const vc = this.vgicCpu;
     const cpu = current().cpu;
     if (vgic !== null && vc !== null) vgic.kvmVgicPut(vc);
+    this.wfiSleeping = true;
     while (!this.runnable() && !kernel.signalPending()) yield wait(this.wq);
+    this.wfiSleeping = false;
     if (vgic !== null && vc !== null) vgic.kvmVgicLoad(vc, this.vm.kvm.hostIrq.gic.vif(cpu));
   }
 

@@ -30,11 +30,12 @@ import {
   kvmVcpuInit,
 } from '../abi/kvm.js';
 import { errnoFromReturn, type FileOperations, type KFile, O_CLOEXEC, O_RDWR } from '../host/file.js';
+import { C_CPU_RELAX } from '../host/irq/manage.js';
 import type { Kernel, UserContext } from '../host/kernel.js';
 import { KObject } from '../host/kref.js';
 import { ModelError } from '../sim/errors.js';
 import { Mutex, mutexLock } from '../sim/locks.js';
-import { op, type TaskGen } from '../sim/task.js';
+import { cpuRelax, op, type TaskGen } from '../sim/task.js';
 import { C_KVM_CREATE, C_KVM_DESTROY, C_KVM_IOCTL } from './costs.js';
 import { KvmDevice, kvmDeviceFops } from './device.js';
 import { KvmIrqfds, kvmIrqfd } from './irqfd.js';
@@ -127,6 +128,27 @@ export class KvmVm extends KObject {
     this.destroyed = true;
     for (const v of this.vcpus) v.destroyed = true;
     this.kvm.forgetVm(this);
+  }
+
+  /**
+   * kvm_arm_halt_guest: pause every vCPU and wait until each is out of guest mode with its list registers folded
+   * back into the vGIC and asleep where it cannot touch the vGIC (kvm_vcpu_sleep or kvm_vcpu_block). Must not be
+   * called holding a spinlock the vCPU exit path takes.
+   */
+  *kvmArmHaltGuest(): TaskGen<void> {
+    for (const v of this.vcpus) {
+      v.paused = true;
+      v.kvmVcpuKick();
+    }
+    while (!this.vcpus.every((v) => v.halted)) yield cpuRelax(C_CPU_RELAX, this.oid);
+  }
+
+  /** kvm_arm_resume_guest. */
+  kvmArmResumeGuest(): void {
+    for (const v of this.vcpus) {
+      v.paused = false;
+      v.pauseWq.wakeUpAll();
+    }
   }
 
   // ---- vGIC glue -----------------------------------------------------------------------------------------------

@@ -32,6 +32,14 @@ export const C_VFIO_IRQ_HANDLER = defineCost(
   'vfio_automasked_irq_handler / vfio_irq_handler body (irq->lock, masked flag); estimate',
 );
 
+/**
+ * The consumer of a forwarded IRQ (KVM), in the role the IRQ bypass manager gives it upstream: when VFIO tears the
+ * trigger down (replaced, disabled, device closed) it first asks the consumer to stop forwarding.
+ */
+export interface VfioIrqForward {
+  unforward(): TaskGen<void>;
+}
+
 /** struct vfio_platform_irq. */
 export class VfioPlatformIrq {
   flags: number;
@@ -45,6 +53,9 @@ export class VfioPlatformIrq {
   /** Handler runs that signalled the trigger (incl. loopback triggers), and unmasks that re-enabled the line. */
   signals = 0;
   unmasks = 0;
+  /** Forwarded to a vCPU: the handler only signals (no automask); the guest's EOI deactivates the line. */
+  forwarded = false;
+  fwd: VfioIrqForward | null = null;
 
   constructor(
     kernel: Kernel,
@@ -102,7 +113,9 @@ function automaskedHandler(g: Genirq): IrqHandler {
     let ret: IrqReturn = IRQ_NONE;
     const flags = yield* spinLockIrqsave(irq.lock);
     try {
-      if (!irq.masked) {
+      // A forwarded level IRQ stays active at the GIC until the guest deactivates it: nothing to mask.
+      if (irq.forwarded) ret = IRQ_HANDLED;
+      else if (!irq.masked) {
         yield* disableIrqNosync(g, irq.hwirq);
         irq.masked = true;
         ret = IRQ_HANDLED;
@@ -138,6 +151,7 @@ export function handlerFor(g: Genirq, irq: VfioPlatformIrq): IrqHandler {
 export function* vfioSetTrigger(h: VfioPlatformIrqHost, irq: VfioPlatformIrq, fd: number): TaskGen<void> {
   const g = h.genirq;
   if (irq.trigger !== null) {
+    if (irq.fwd !== null) yield* irq.fwd.unforward();
     yield* irqModifyStatus(g, irq.hwirq, IRQ_NOAUTOEN, 0);
     yield* freeIrq(g, irq.hwirq, irq);
     eventfdCtxPut(irq.trigger);

@@ -1,0 +1,291 @@
+/**
+ * The kvm-vfio pseudo device (virt/kvm/vfio.c) with the IRQ forwarding of the seed patch built the way its review
+ * asked: the list of assigned devices, each holding exactly one VFIO device reference while it has forwarded IRQs,
+ * lives here in generic code; the arch part (arch/arm/forward.ts) only switches one IRQ at the GIC and the vGIC.
+ *
+ * Locking: kv->lock (mutex) → the VFIO device's igate (mutex) → the list spinlock. VFIO calls back into a forwarded
+ * IRQ's `unforward` with igate held (its trigger is going away), so that path never takes kv->lock.
+ */
+import { errno } from '../abi/errno.js';
+import {
+  KVM_DEV_VFIO_DEVICE,
+  KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ,
+  KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ,
+  KVM_DEV_VFIO_GROUP,
+  KVM_DEV_VFIO_GROUP_ADD,
+  KVM_DEV_VFIO_GROUP_DEL,
+  type KvmDeviceAttr,
+  kvmArchForwardedIrq,
+} from '../abi/kvm.js';
+import { fput, type KFile } from '../host/file.js';
+import { defineCost } from '../sim/costs.js';
+import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
+import { op, type TaskGen } from '../sim/task.js';
+import { type VfioDevice, vfioDeviceGetExternalUser, vfioDevicePutExternalUser } from '../vfio/device.js';
+import { VfioGroup } from '../vfio/group.js';
+import { VfioPlatformDevice } from '../vfio/platform/vfioPlatform.js';
+import type { VfioIrqForward, VfioPlatformIrq } from '../vfio/platform/vfioPlatformIrq.js';
+import { type ArchFwdIrq, kvmArchSetFwdState } from './arch/arm/forward.js';
+import type { KvmDevice, KvmDeviceOps } from './device.js';
+import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
+import type { KvmVm } from './vm.js';
+
+export const C_KVM_VFIO_ATTR = defineCost(
+  'kvm_vfio_attr',
+  300,
+  'kvm-vfio set_attr: copy_from_user, fdget, list walk under kv->lock; estimate',
+);
+
+/** One forwarded IRQ (the seed's struct __kvm_arch_fwd_irq, kept in core code). */
+export class KvmVfioFwdIrq implements VfioIrqForward {
+  dead = false;
+
+  constructor(
+    readonly kv: KvmVfio,
+    readonly kdev: KvmVfioDevice,
+    readonly index: number,
+    readonly guestIrq: number,
+    readonly arch: ArchFwdIrq,
+  ) {}
+
+  /** Back to the normal path and off the lists; the last IRQ of a device drops the device reference. */
+  *unforward(): TaskGen<void> {
+    if (this.dead) return;
+    this.dead = true;
+    yield* kvmArchSetFwdState(this.arch, false);
+    this.arch.platIrq.fwd = null;
+    yield* this.kv.forget(this);
+  }
+}
+
+/** An assigned device (the seed's struct kvm_vfio_device). */
+export class KvmVfioDevice {
+  readonly irqs: KvmVfioFwdIrq[] = [];
+
+  constructor(
+    readonly vdev: VfioDevice,
+    readonly plat: VfioPlatformDevice,
+  ) {}
+}
+
+/** struct kvm_vfio: the groups added to this VM and the assigned devices. */
+export class KvmVfio {
+  readonly groups: { file: KFile; group: VfioGroup }[] = [];
+  readonly devices: KvmVfioDevice[] = [];
+  /** kv->lock. */
+  readonly lock: Mutex;
+  /** Protects `devices` and each device's `irqs` against VFIO's unforward callback. */
+  readonly listLock: Spinlock;
+
+  constructor(readonly vm: KvmVm) {
+    this.lock = new Mutex(vm.kernel.engine, 'kvm_vfio.lock');
+    this.listLock = new Spinlock(vm.kernel.engine, 'kvm_vfio.list_lock');
+  }
+
+  find(vdev: VfioDevice, index: number): KvmVfioFwdIrq | undefined {
+    return this.devices.find((d) => d.vdev === vdev)?.irqs.find((i) => i.index === index);
+  }
+
+  /** Remove a forwarded IRQ from the lists; drop the device reference with the device's last IRQ. */
+  *forget(f: KvmVfioFwdIrq): TaskGen<void> {
+    const flags = yield* spinLockIrqsave(this.listLock);
+    let put: VfioDevice | null = null;
+    const irqs = f.kdev.irqs;
+    const i = irqs.indexOf(f);
+    if (i >= 0) irqs.splice(i, 1);
+    if (irqs.length === 0) {
+      const j = this.devices.indexOf(f.kdev);
+      if (j >= 0) {
+        this.devices.splice(j, 1);
+        put = f.kdev.vdev;
+      }
+    }
+    spinUnlockIrqrestore(this.listLock, flags);
+    if (put !== null) vfioDevicePutExternalUser(put);
+  }
+
+  /** Every forwarded IRQ back to normal (GROUP_DEL of its group, or the device's release). */
+  *unforwardWhere(pred: (d: KvmVfioDevice) => boolean): TaskGen<void> {
+    for (const d of this.devices.filter(pred)) {
+      for (const f of [...d.irqs]) {
+        yield* mutexLock(d.plat.igate);
+        try {
+          yield* f.unforward();
+        } finally {
+          d.plat.igate.unlock();
+        }
+      }
+    }
+  }
+}
+
+function kvOf(dev: KvmDevice): KvmVfio {
+  return dev.privateAs(KvmVfio);
+}
+
+function userFd(dev: KvmDevice, addr: bigint): number {
+  return dev.vm.kernel.currentUser().mem.readS32(addr);
+}
+
+/** kvm_vfio_file_add / kvm_vfio_file_del (KVM_DEV_VFIO_GROUP_ADD / _DEL). */
+function* groupAttr(dev: KvmDevice, kv: KvmVfio, attr: bigint, addr: bigint): TaskGen<number> {
+  if (attr !== BigInt(KVM_DEV_VFIO_GROUP_ADD) && attr !== BigInt(KVM_DEV_VFIO_GROUP_DEL)) {
+    throw errno('ENXIO', `kvm-vfio: KVM_DEV_VFIO_GROUP has no attribute ${attr}`);
+  }
+  const fd = userFd(dev, addr);
+  const file = dev.vm.kernel.currentUser().files.fget(fd);
+  try {
+    const group = file.privateData;
+    if (!(group instanceof VfioGroup)) throw errno('EINVAL', `fd ${fd} is not a VFIO group`);
+    yield* mutexLock(kv.lock);
+    try {
+      const i = kv.groups.findIndex((g) => g.group === group);
+      if (attr === BigInt(KVM_DEV_VFIO_GROUP_ADD)) {
+        if (i >= 0) throw errno('EEXIST', `VFIO group ${group.iommuGroup} is already added to this VM`);
+        kv.groups.push({ file: file.get(), group });
+        group.kvm = dev.vm; // vfio_file_set_kvm
+        return 0;
+      }
+      if (i < 0) throw errno('ENOENT', `VFIO group ${group.iommuGroup} was not added to this VM`);
+      // The VM no longer owns the group: nothing of it may stay forwarded.
+      yield* kv.unforwardWhere((d) => d.vdev.group === group);
+      const [g] = kv.groups.splice(i, 1);
+      group.kvm = null;
+      fput(g!.file);
+      return 0;
+    } finally {
+      kv.lock.unlock();
+    }
+  } finally {
+    fput(file);
+  }
+}
+
+/** KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ / _DEASSIGN_IRQ. */
+function* deviceAttr(dev: KvmDevice, kv: KvmVfio, attr: bigint, addr: bigint): TaskGen<number> {
+  const assign = attr === BigInt(KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ);
+  if (!assign && attr !== BigInt(KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ)) {
+    throw errno('ENXIO', `kvm-vfio: KVM_DEV_VFIO_DEVICE has no attribute ${attr}`);
+  }
+  const kernel = dev.vm.kernel;
+  const req = kvmArchForwardedIrq.read(kernel.currentUser().mem.view(addr, kvmArchForwardedIrq.size));
+  const file = kernel.currentUser().files.fget(req.fd | 0);
+  let vdev: VfioDevice;
+  try {
+    vdev = vfioDeviceGetExternalUser(file);
+  } finally {
+    fput(file);
+  }
+  // From here on `vdev` holds a reference: kept only by a newly assigned device.
+  let keepRef = false;
+  try {
+    const plat = vdev.driverData;
+    if (!(plat instanceof VfioPlatformDevice)) throw errno('EINVAL', `${vdev.name} is not a VFIO platform device`);
+    if (req.irq_index >= plat.numIrqs) {
+      throw errno('EINVAL', `irq_index ${req.irq_index} out of range (${vdev.name} has ${plat.numIrqs})`);
+    }
+    const vm = dev.vm;
+    const vintid = req.guest_irq + VGIC_NR_PRIVATE_IRQS;
+    yield* mutexLock(kv.lock);
+    try {
+      const vgic = vm.vgic;
+      if (vgic === null || !vgic.vgicValidSpi(vintid)) {
+        throw errno(
+          'EINVAL',
+          `guest_irq ${req.guest_irq} is not an SPI of this VM (vGIC not created/initialised, or ≥ nr_spis)`,
+        );
+      }
+      if (!kv.groups.some((g) => g.group === vdev.group)) {
+        throw errno(
+          'EPERM',
+          `the VFIO group ${vdev.group.iommuGroup} of ${vdev.name} was not added to this kvm-vfio device`,
+        );
+      }
+      const existing = kv.find(vdev, req.irq_index);
+      if (!assign) {
+        if (existing === undefined) throw errno('ENOENT', `${vdev.name} IRQ ${req.irq_index} is not forwarded`);
+        yield* mutexLock(plat.igate);
+        try {
+          yield* existing.unforward();
+        } finally {
+          plat.igate.unlock();
+        }
+        return 0;
+      }
+      if (existing !== undefined) throw errno('EEXIST', `${vdev.name} IRQ ${req.irq_index} is already forwarded`);
+      if (vgic.vgicGetIrq(vintid)!.hw) throw errno('EEXIST', `vIRQ ${vintid} is already mapped to a physical IRQ`);
+      yield op(C_KVM_VFIO_ATTR, dev.oid);
+      yield* mutexLock(plat.igate);
+      try {
+        const platIrq: VfioPlatformIrq = plat.irqs[req.irq_index]!;
+        if (platIrq.trigger === null) {
+          throw errno(
+            'EINVAL',
+            `${vdev.name} IRQ ${req.irq_index} has no trigger eventfd (VFIO_DEVICE_SET_IRQS first)`,
+          );
+        }
+        if (platIrq.fwd !== null) throw errno('EEXIST', `${vdev.name} IRQ ${req.irq_index} is already forwarded`);
+        const desc = plat.genirq.desc(platIrq.hwirq);
+        let kdev = kv.devices.find((d) => d.vdev === vdev);
+        if (kdev === undefined) {
+          kdev = new KvmVfioDevice(vdev, plat);
+          kv.devices.push(kdev);
+          keepRef = true;
+        }
+        const f = new KvmVfioFwdIrq(kv, kdev, req.irq_index, req.guest_irq, {
+          vm,
+          genirq: plat.genirq,
+          desc,
+          platIrq,
+          vintid,
+        });
+        kdev.irqs.push(f);
+        platIrq.fwd = f;
+        yield* kvmArchSetFwdState(f.arch, true);
+        return 0;
+      } finally {
+        plat.igate.unlock();
+      }
+    } finally {
+      kv.lock.unlock();
+    }
+  } finally {
+    if (!keepRef) vfioDevicePutExternalUser(vdev);
+  }
+}
+
+export const kvmVfioOps: KvmDeviceOps = {
+  name: 'kvm-vfio',
+  *create(dev) {
+    // virt/kvm/vfio.c kvm_vfio_create: only one VFIO "device" per VM
+    if (dev.vm.devices.some((d) => d.ops === kvmVfioOps && !d.gone)) {
+      throw errno('EBUSY', 'this VM already has a kvm-vfio device');
+    }
+    dev.private_ = new KvmVfio(dev.vm);
+  },
+  *setAttr(dev, a: KvmDeviceAttr) {
+    const kv = kvOf(dev);
+    if (a.group === KVM_DEV_VFIO_GROUP) return yield* groupAttr(dev, kv, a.attr, a.addr);
+    if (a.group === KVM_DEV_VFIO_DEVICE) return yield* deviceAttr(dev, kv, a.attr, a.addr);
+    throw errno('ENXIO', `kvm-vfio has no attribute group ${a.group}`);
+  },
+  *hasAttr(_dev, a: KvmDeviceAttr) {
+    if (a.group === KVM_DEV_VFIO_GROUP && (a.attr === 1n || a.attr === 2n)) return 0;
+    if (a.group === KVM_DEV_VFIO_DEVICE && (a.attr === 1n || a.attr === 2n)) return 0;
+    throw errno('ENXIO', `kvm-vfio has no attribute ${a.group}/${a.attr}`);
+  },
+  /** kvm_vfio_release: everything forwarded goes back to normal, every group is released. */
+  *release(dev) {
+    const kv = kvOf(dev);
+    yield* mutexLock(kv.lock);
+    try {
+      yield* kv.unforwardWhere(() => true);
+      for (const g of kv.groups.splice(0)) {
+        g.group.kvm = null;
+        fput(g.file);
+      }
+    } finally {
+      kv.lock.unlock();
+    }
+  },
+};
