@@ -60,6 +60,23 @@ describe('kvm-vfio forwarding: the end-to-end forwarded path', () => {
   });
 });
 
+describe('kvm-vfio forwarding follows the guest retargeting the vIRQ', () => {
+  it('delivers every IRQ, those after the retarget on vCPU 1', () => {
+    const f = fixture({ vcpus: 2 });
+    f.assign(0);
+    const start = f.host.engine.now + 1000;
+    f.raise(0, 40, start);
+    f.guest.scheduleRetarget({ at: start + 20 * PERIOD - PERIOD / 2, intid: 80, target: 1 });
+    f.host.settle();
+    const drv = f.guest.devices[0]!;
+    expect(drv.handled).toBe(40);
+    expect(drv.noStatus).toBe(0);
+    expect(Array.from(drv.handledPerVcpu)).toEqual([20, 20]);
+    expect(f.host.devices[0]!.descs[0]!.forwardedToVcpu).toBe(true);
+    teardownClean(f);
+  });
+});
+
 describe('kvm-vfio attributes and errnos (the issue table)', () => {
   it('KVM_HAS_DEVICE_ATTR answers 0 for the new attributes, GET gives EPERM, unknown ones ENXIO', () => {
     const f = fixture();
