@@ -209,3 +209,14 @@ export function errno(name: ErrnoName, why: string): ErrnoError {
 export function isErrnoError(e: unknown, name?: ErrnoName): e is ErrnoError {
   return e instanceof ErrnoError && (name === undefined || e.errno === name);
 }
+
+/** The errno a call fails with, or 'ok' when it returns: `expect(errnoOf(() => p.ioctl(fd, req, arg))).toBe('EBADF')`. */
+export function errnoOf(f: () => unknown): ErrnoName | 'ok' {
+  try {
+    f();
+    return 'ok';
+  } catch (e) {
+    if (e instanceof ErrnoError) return e.errno;
+    throw e;
+  }
+}

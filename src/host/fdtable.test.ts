@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ErrnoError } from '../abi/errno.js';
+import { ErrnoError, errnoOf } from '../abi/errno.js';
 import { FdTable } from './fdtable.js';
 import { O_CLOEXEC } from './file.js';
 import { Kernel } from './kernel.js';
-
-function errnoOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof ErrnoError) return e.errno;
-    throw e;
-  }
-  return 'no error';
-}
 
 function setup(maxFds?: number) {
   const k = new Kernel({ cpus: 1 });

@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ErrnoError, errno } from '../abi/errno.js';
+import { ErrnoError, errno, errnoOf } from '../abi/errno.js';
 import { C_NONE } from '../sim/costs.js';
 import { current, eret, op, type TaskGen } from '../sim/task.js';
 import { WaitQueue, wait } from '../sim/waitqueue.js';
 import { type FileOperations, fget, fput, type KFile, O_WRONLY } from './file.js';
 import { Kernel } from './kernel.js';
-
-function errnoOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof ErrnoError) return e.errno;
-    throw e;
-  }
-  return 'no error';
-}
 
 /** A test character device whose ioctls take and drop kernel references and log what happens. */
 function setup() {

@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ErrnoError } from '../abi/errno.js';
+import { ErrnoError, errnoOf } from '../abi/errno.js';
 import { C_NONE } from '../sim/costs.js';
 import { ModelError } from '../sim/errors.js';
 import { op, type TaskGen } from '../sim/task.js';
 import type { FileOperations } from './file.js';
 import { Kernel } from './kernel.js';
-
-function errnoOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof ErrnoError) return e.errno;
-    throw e;
-  }
-  return 'no error';
-}
 
 describe('Kernel: device paths', () => {
   it('exact paths win over prefix resolvers; unknown paths are ENOENT', () => {

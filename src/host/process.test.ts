@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrnoError } from '../abi/errno.js';
+import { ErrnoError, errnoOf } from '../abi/errno.js';
 import { C_NONE } from '../sim/costs.js';
 import { ModelError } from '../sim/errors.js';
 import { op, type TaskGen } from '../sim/task.js';
@@ -8,16 +8,6 @@ import { eventfdCtxFdget, eventfdCtxPut } from './eventfd.js';
 import type { FileOperations } from './file.js';
 import { Kernel } from './kernel.js';
 import { C_SYSCALL_ENTRY, C_SYSCALL_EXIT, FIOCLEX, FIONBIO, FIONCLEX } from './process.js';
-
-function errnoOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof ErrnoError) return e.errno;
-    throw e;
-  }
-  return 'no error';
-}
 
 function setup(cpus = 2) {
   const k = new Kernel({ cpus });

@@ -1,5 +1,7 @@
 // Shared set-up for the KVM tests: a host kernel with its IRQ layer and KVM, a VMM process, and ioctl helpers that
 // lay every struct out byte by byte in the process's memory (as a VMM would).
+export { errnoOf } from '../abi/errno.js';
+
 import { ErrnoError } from '../abi/errno.js';
 import {
   KVM_ARM_IRQ_TYPE_SPI,
@@ -58,17 +60,6 @@ export function setup(
 
 export function place(p: Process, bytes: Uint8Array): number {
   return p.mem.allocBytes(bytes);
-}
-
-/** The errno name a call fails with, or 'ok'. */
-export function errnoOf(f: () => unknown): string {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    if (e instanceof ErrnoError) return e.errno;
-    throw e;
-  }
 }
 
 export function createVm(s: KvmSetup, type = 0): number {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrnoError } from '../abi/errno.js';
+import { ErrnoError, errnoOf } from '../abi/errno.js';
 import {
   VFIO_API_VERSION,
   VFIO_CHECK_EXTENSION,
@@ -45,16 +45,6 @@ function setup() {
     ],
   });
   return { host, p: host.process() };
-}
-
-function errnoOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof ErrnoError) return e.errno;
-    throw e;
-  }
-  return 'no error';
 }
 
 function setContainer(p: Process, group: number, container: number): number {
