@@ -10,6 +10,7 @@ import type { Process } from './host/process.js';
 import { PlatformDevice } from './hw/platformDevice.js';
 import type { GuestFactory } from './kvm/guest.js';
 import { Kvm, type KvmTraceHooks } from './kvm/kvm.js';
+import { type ForwardingVariant, kvmVfioOpsFor } from './kvm/variants/index.js';
 import type { Engine } from './sim/engine.js';
 import { ModelError } from './sim/errors.js';
 import type { VfioDevice } from './vfio/device.js';
@@ -48,6 +49,13 @@ export interface HostOptions {
   guestFactory?: GuestFactory;
   /** KVM tracepoint hooks (kvm_entry, kvm_exit, ...). */
   kvmTrace?: KvmTraceHooks;
+  /** The kvm-vfio flavour: 'protocol' (default, the quiesce protocol), or the checker's 'naive' and 'rfc-v1'. */
+  forwarding?: ForwardingVariant;
+  /**
+   * Linux IRQ numbering of SPIs: 'linear' (default; never equal to the INTID, as on any DT system today) or 'legacy'
+   * (Linux IRQ = INTID for SPIs, as with the arm32 GIC legacy domains of the seed's time).
+   */
+  irqNumbering?: 'linear' | 'legacy';
 }
 
 /** One passed-through device: the hardware, its IRQ descriptors and its VFIO side. */
@@ -72,7 +80,12 @@ export class Host {
     this.engine = this.kernel.engine;
     this.irq = bootHostIrq(this.engine, { nrIrqs: opts.nrIrqs, nrLrs: opts.nrLrs });
     this.vfio = new Vfio(this.kernel);
-    this.kvm = new Kvm(this.kernel, this.irq, { guestFactory: opts.guestFactory, trace: opts.kvmTrace ?? null });
+    this.irq.genirq.domain.identitySpis = opts.irqNumbering === 'legacy';
+    this.kvm = new Kvm(this.kernel, this.irq, {
+      guestFactory: opts.guestFactory,
+      trace: opts.kvmTrace ?? null,
+      kvmVfioOps: kvmVfioOpsFor(opts.forwarding ?? 'protocol'),
+    });
     for (const spec of opts.devices ?? []) this.addDevice(spec);
   }
 

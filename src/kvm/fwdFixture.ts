@@ -18,6 +18,7 @@ import { createHost, type Host } from '../machine.js';
 import { mask, openVfioDevice, trigger, unmask, unmaskEventfd } from '../scenario/vmm.js';
 import type { TimerHandler } from '../sim/engine.js';
 import { attr, buildVm, createDevice, irqfd, type KvmSetup, place, setAttr, u32Buf } from './testSetup.js';
+import type { ForwardingVariant } from './variants/index.js';
 
 export const DEV = 'fff51000.ethernet';
 export const GSI = [48, 49]; // guest SPIs: vINTIDs 80 and 81
@@ -39,11 +40,25 @@ export interface Fixture {
   assignAsync(index: number, on: boolean): { done: boolean; result(): number };
 }
 
+export interface FixtureOptions {
+  vcpus?: number;
+  eoiMode?: 0 | 1;
+  /** The kvm-vfio flavour (default 'protocol'). */
+  forwarding?: ForwardingVariant;
+  irqNumbering?: 'linear' | 'legacy';
+  /** Level lines of an unused device probed before DEV (INTIDs 100…): they push DEV's Linux IRQ numbers up. */
+  padIrqs?: number;
+}
+
 /** A VM with one vCPU running (idle guest), the device wired the QEMU way (irqfd + resamplefd), kvm-vfio with its group. */
-export function fixture(opts: { vcpus?: number; eoiMode?: 0 | 1 } = {}): Fixture {
+export function fixture(opts: FixtureOptions = {}): Fixture {
+  const pad = Array.from({ length: opts.padIrqs ?? 0 }, (_, i) => ({ intid: 100 + i, trigger: 'level' as const }));
   const host = createHost({
     cpus: 3,
+    forwarding: opts.forwarding,
+    irqNumbering: opts.irqNumbering,
     devices: [
+      ...(pad.length > 0 ? [{ name: 'pad', iommuGroup: 9, irqs: pad }] : []),
       {
         name: DEV,
         iommuGroup: 7,
@@ -128,10 +143,15 @@ export function fixture(opts: { vcpus?: number; eoiMode?: 0 | 1 } = {}): Fixture
   };
 }
 
+/** DEV as the host probed it. */
+export function devOf(f: Fixture) {
+  return f.host.devices.find((d) => d.spec.name === DEV)!;
+}
+
 export function totals(f: Fixture) {
   const vcpus = f.host.kvm.vms[0]!.vcpus;
   const sum = (k: 'irqExits' | 'maintenanceExits' | 'wfxExits') => vcpus.reduce((a, v) => a + v.stat[k], 0);
-  const irqs = f.host.devices[0]!.vdev.irqs;
+  const irqs = devOf(f).vdev.irqs;
   return {
     handled: f.guest.devices.map((d) => d.handled),
     noStatus: f.guest.devices.map((d) => d.noStatus),
@@ -140,6 +160,23 @@ export function totals(f: Fixture) {
     unmasks: irqs[0]!.unmasks,
     signals: irqs.map((i) => i.signals),
   };
+}
+
+/**
+ * Raise `count` IRQs on DEV's forwarded level line 0 and check the forwarded path: each handled once by the guest,
+ * no maintenance exit, no VFIO unmask, the INTID left inactive, no invariant broken.
+ */
+export function expectForwardedLevelRun(f: Fixture, count: number): void {
+  const before = totals(f);
+  f.raise(0, count);
+  f.host.settle();
+  const t = totals(f);
+  expect(t.handled[0]! - before.handled[0]!).toBe(count);
+  expect(t.noStatus[0]).toBe(0);
+  expect(t.maintenance - before.maintenance).toBe(0);
+  expect(t.unmasks - before.unmasks).toBe(0);
+  expect(f.host.irq.gic.distributor.isActive(devOf(f).spec.irqs[0]!.intid)).toBe(false);
+  expect(f.host.checkInvariants()).toEqual([]);
 }
 
 export function teardownClean(f: Fixture): void {

@@ -99,6 +99,8 @@ export interface KvmOptions {
   /** The guest kernel run on every vCPU (default: `defaultGuestFactory()`, an idle guest that counts its IRQs). */
   guestFactory?: GuestFactory;
   trace?: KvmTraceHooks | null;
+  /** The KVM_DEV_TYPE_VFIO ops (default: kvmVfioOps, the quiesce protocol; see kvm/variants). */
+  kvmVfioOps?: KvmDeviceOps;
 }
 
 /** request_percpu_irq + enable_percpu_irq on every CPU, done at boot (kvm_vgic_hyp_init, smp IPI setup). */
@@ -151,7 +153,7 @@ export class Kvm {
     if (ipi.actions.length === 0) requestPercpuIrqAtBoot(hostIrq, ipi, ipiReschedule, 'IPI_RESCHEDULE', this);
     this.ipiIrq = ipi.irq;
     this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V2, vgicV2DeviceOps);
-    this.registerDeviceOps(KVM_DEV_TYPE_VFIO, kvmVfioOps);
+    this.registerDeviceOps(KVM_DEV_TYPE_VFIO, opts.kvmVfioOps ?? kvmVfioOps);
     this.fops = this.devFops();
     kernel.registerChrdev('/dev/kvm', this.fops);
   }

@@ -25,7 +25,7 @@ import { type VfioDevice, vfioDeviceGetExternalUser, vfioDevicePutExternalUser }
 import { VfioGroup } from '../vfio/group.js';
 import { VfioPlatformDevice } from '../vfio/platform/vfioPlatform.js';
 import type { VfioIrqForward, VfioPlatformIrq } from '../vfio/platform/vfioPlatformIrq.js';
-import { type ArchFwdIrq, kvmArchSetFwdState } from './arch/arm/forward.js';
+import { type ArchFwdIrq, kvmArchSetFwdState, type SetFwdState } from './arch/arm/forward.js';
 import type { KvmDevice, KvmDeviceOps } from './device.js';
 import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
 import type { KvmVm } from './vm.js';
@@ -52,7 +52,7 @@ export class KvmVfioFwdIrq implements VfioIrqForward {
   *unforward(): TaskGen<void> {
     if (this.dead) return;
     this.dead = true;
-    yield* kvmArchSetFwdState(this.arch, false);
+    yield* this.kv.setFwdState(this.arch, false);
     this.arch.platIrq.fwd = null;
     yield* this.kv.forget(this);
   }
@@ -77,7 +77,11 @@ export class KvmVfio {
   /** Protects `devices` and each device's `irqs` against VFIO's unforward callback. */
   readonly listLock: Spinlock;
 
-  constructor(readonly vm: KvmVm) {
+  constructor(
+    readonly vm: KvmVm,
+    /** The arch switch: the quiesce protocol by default; a variant may pass its own (variants/naive). */
+    readonly setFwdState: SetFwdState = kvmArchSetFwdState,
+  ) {
     this.lock = new Mutex(vm.kernel.engine, 'kvm_vfio.lock');
     this.listLock = new Spinlock(vm.kernel.engine, 'kvm_vfio.list_lock');
   }
@@ -119,7 +123,7 @@ export class KvmVfio {
   }
 }
 
-function kvOf(dev: KvmDevice): KvmVfio {
+export function kvOf(dev: KvmDevice): KvmVfio {
   return dev.privateAs(KvmVfio);
 }
 
@@ -128,7 +132,7 @@ function userFd(dev: KvmDevice, addr: bigint): number {
 }
 
 /** kvm_vfio_file_add / kvm_vfio_file_del (KVM_DEV_VFIO_GROUP_ADD / _DEL). */
-function* groupAttr(dev: KvmDevice, kv: KvmVfio, attr: bigint, addr: bigint): TaskGen<number> {
+export function* groupAttr(dev: KvmDevice, kv: KvmVfio, attr: bigint, addr: bigint): TaskGen<number> {
   if (attr !== BigInt(KVM_DEV_VFIO_GROUP_ADD) && attr !== BigInt(KVM_DEV_VFIO_GROUP_DEL)) {
     throw errno('ENXIO', `kvm-vfio: KVM_DEV_VFIO_GROUP has no attribute ${attr}`);
   }
@@ -241,7 +245,7 @@ function* deviceAttr(dev: KvmDevice, kv: KvmVfio, attr: bigint, addr: bigint): T
         });
         kdev.irqs.push(f);
         platIrq.fwd = f;
-        yield* kvmArchSetFwdState(f.arch, true);
+        yield* kv.setFwdState(f.arch, true);
         return 0;
       } finally {
         plat.igate.unlock();
@@ -254,38 +258,52 @@ function* deviceAttr(dev: KvmDevice, kv: KvmVfio, attr: bigint, addr: bigint): T
   }
 }
 
-export const kvmVfioOps: KvmDeviceOps = {
-  name: 'kvm-vfio',
-  *create(dev) {
-    // virt/kvm/vfio.c kvm_vfio_create: only one VFIO "device" per VM
-    if (dev.vm.devices.some((d) => d.ops === kvmVfioOps && !d.gone)) {
-      throw errno('EBUSY', 'this VM already has a kvm-vfio device');
-    }
-    dev.private_ = new KvmVfio(dev.vm);
-  },
-  *setAttr(dev, a: KvmDeviceAttr) {
-    const kv = kvOf(dev);
-    if (a.group === KVM_DEV_VFIO_GROUP) return yield* groupAttr(dev, kv, a.attr, a.addr);
-    if (a.group === KVM_DEV_VFIO_DEVICE) return yield* deviceAttr(dev, kv, a.attr, a.addr);
-    throw errno('ENXIO', `kvm-vfio has no attribute group ${a.group}`);
-  },
-  *hasAttr(_dev, a: KvmDeviceAttr) {
-    if (a.group === KVM_DEV_VFIO_GROUP && (a.attr === 1n || a.attr === 2n)) return 0;
-    if (a.group === KVM_DEV_VFIO_DEVICE && (a.attr === 1n || a.attr === 2n)) return 0;
-    throw errno('ENXIO', `kvm-vfio has no attribute ${a.group}/${a.attr}`);
-  },
-  /** kvm_vfio_release: everything forwarded goes back to normal, every group is released. */
-  *release(dev) {
-    const kv = kvOf(dev);
-    yield* mutexLock(kv.lock);
-    try {
-      yield* kv.unforwardWhere(() => true);
-      for (const g of kv.groups.splice(0)) {
-        g.group.kvm = null;
-        fput(g.file);
+/** kvm_vfio_release's group half: every group added to this VM is released. */
+export function releaseGroups(kv: KvmVfio): void {
+  for (const g of kv.groups.splice(0)) {
+    g.group.kvm = null;
+    fput(g.file);
+  }
+}
+
+/** kvm_vfio_has_attr, with the two forwarding attributes. */
+export function* kvmVfioHasAttr(_dev: KvmDevice, a: KvmDeviceAttr): TaskGen<number> {
+  if (a.group === KVM_DEV_VFIO_GROUP && (a.attr === 1n || a.attr === 2n)) return 0;
+  if (a.group === KVM_DEV_VFIO_DEVICE && (a.attr === 1n || a.attr === 2n)) return 0;
+  throw errno('ENXIO', `kvm-vfio has no attribute ${a.group}/${a.attr}`);
+}
+
+/** The kvm-vfio ops with a given arch switch (the default's quiesce protocol, or variants/naive's). */
+export function kvmVfioOpsWith(setFwdState: SetFwdState): KvmDeviceOps {
+  const ops: KvmDeviceOps = {
+    name: 'kvm-vfio',
+    *create(dev) {
+      // virt/kvm/vfio.c kvm_vfio_create: only one VFIO "device" per VM
+      if (dev.vm.devices.some((d) => d.ops === ops && !d.gone)) {
+        throw errno('EBUSY', 'this VM already has a kvm-vfio device');
       }
-    } finally {
-      kv.lock.unlock();
-    }
-  },
-};
+      dev.private_ = new KvmVfio(dev.vm, setFwdState);
+    },
+    *setAttr(dev, a: KvmDeviceAttr) {
+      const kv = kvOf(dev);
+      if (a.group === KVM_DEV_VFIO_GROUP) return yield* groupAttr(dev, kv, a.attr, a.addr);
+      if (a.group === KVM_DEV_VFIO_DEVICE) return yield* deviceAttr(dev, kv, a.attr, a.addr);
+      throw errno('ENXIO', `kvm-vfio has no attribute group ${a.group}`);
+    },
+    hasAttr: kvmVfioHasAttr,
+    /** kvm_vfio_release: everything forwarded goes back to normal, every group is released. */
+    *release(dev) {
+      const kv = kvOf(dev);
+      yield* mutexLock(kv.lock);
+      try {
+        yield* kv.unforwardWhere(() => true);
+        releaseGroups(kv);
+      } finally {
+        kv.lock.unlock();
+      }
+    },
+  };
+  return ops;
+}
+
+export const kvmVfioOps: KvmDeviceOps = kvmVfioOpsWith(kvmArchSetFwdState);

@@ -1,7 +1,8 @@
 /**
  * The GIC's irq domain (kernel/irq/irqdomain.c): maps hardware INTIDs to Linux IRQ numbers. Linux numbers are
  * allocated in mapping order and are deliberately never equal to the INTID they map, as on real systems, so that
- * code confusing the two (as the seed patch does with "hwirq") fails loudly.
+ * code confusing the two (as the seed patch does with "hwirq") fails loudly. `identitySpis` opts into the 2014 arm32
+ * legacy domain (Linux IRQ = INTID for SPIs), where that confusion was latent.
  */
 import { ModelError } from '../../sim/errors.js';
 import type { IrqDesc } from './irqDesc.js';
@@ -10,6 +11,8 @@ export class IrqDomain {
   private readonly byHwirq = new Map<number, IrqDesc>();
   private readonly byIrq = new Map<number, IrqDesc>();
   private nextIrq: number;
+  /** The 2014 arm32 legacy GIC domain: an SPI's Linux IRQ number is its INTID (HostOptions.irqNumbering). */
+  identitySpis = false;
 
   constructor(
     readonly name: string,
@@ -21,8 +24,9 @@ export class IrqDomain {
   /** Allocate the next Linux IRQ number for `hwirq` (skipping the INTID's own value). */
   allocIrq(hwirq: number): number {
     if (this.byHwirq.has(hwirq)) throw new ModelError(`hwirq ${hwirq} is already mapped in ${this.name}`);
+    if (this.identitySpis && hwirq >= 32 && !this.byIrq.has(hwirq)) return hwirq;
     let irq = this.nextIrq++;
-    if (irq === hwirq) irq = this.nextIrq++;
+    while (irq === hwirq || this.byIrq.has(irq)) irq = this.nextIrq++;
     return irq;
   }
 

@@ -45,7 +45,7 @@ export interface FwdTransfer {
   vfioMasked: boolean;
 }
 
-function vgicIrqOf(f: ArchFwdIrq): VgicIrq {
+export function vgicIrqOf(f: ArchFwdIrq): VgicIrq {
   const irq = f.vm.vgic!.vgicGetIrq(f.vintid);
   if (irq === null) throw new Error(`vIRQ ${f.vintid} vanished`);
   return irq;
@@ -92,6 +92,32 @@ function* toNormal(f: ArchFwdIrq, v: VgicIrq, t: FwdTransfer): TaskGen<void> {
   yield* irqSetIrqchipState(g, irq, 'ACTIVE', false);
 }
 
+/** How a kvm-vfio flavour switches one IRQ (the protocol below, or a variant's). */
+export type SetFwdState = (f: ArchFwdIrq, on: boolean) => TaskGen<unknown>;
+
+/**
+ * Step 4, the switch itself: irq_set_vcpu_affinity, kvm_vgic_map_phys_irq with the Linux IRQ number (the vGIC finds
+ * the INTID behind it) or unmap, VFIO's forwarded flag; the vIRQ is (re-)queued if it is pending or active. Called
+ * with the VFIO IRQ's lock held.
+ */
+export function* kvmArchSwitchFwd(f: ArchFwdIrq, v: VgicIrq, on: boolean): TaskGen<void> {
+  const g = f.genirq;
+  const hostIrq = f.desc.irq;
+  const vgic = f.vm.vgic!;
+  const target = v.targetVcpu ?? vgic.vcpu(0);
+  yield* irqSetVcpuAffinity(g, hostIrq, on ? f.vm.vcpus[target.id] : null);
+  yield op(C_VGIC_MAP, v.oid);
+  if (on) {
+    const r = vgic.kvmVgicMapPhysIrq(target, hostIrq, f.vintid);
+    if (r < 0) throw new Error(`kvm_vgic_map_phys_irq(${hostIrq}, ${f.vintid}) = ${r}`);
+  } else {
+    vgic.kvmVgicUnmapPhysIrq(target, f.vintid);
+  }
+  f.platIrq.forwarded = on;
+  // A vIRQ that is (still or now) pending or active must sit on an ap-list.
+  vgic.vgicQueueIrqUnlock(v);
+}
+
 /**
  * kvm_arch_set_fwd_state: switch `f` to forwarded (`on`) or back. Must be called without spinlocks held (it waits
  * for vCPUs) and with the VFIO device's igate held (no SET_IRQS changes the trigger meanwhile).
@@ -99,7 +125,6 @@ function* toNormal(f: ArchFwdIrq, v: VgicIrq, t: FwdTransfer): TaskGen<void> {
 export function* kvmArchSetFwdState(f: ArchFwdIrq, on: boolean): TaskGen<FwdTransfer> {
   const g = f.genirq;
   const hostIrq = f.desc.irq;
-  const vgic = f.vm.vgic!;
   // 1. host side quiet
   yield* disableIrqNosync(g, hostIrq);
   yield* synchronizeHardirq(f.desc, false);
@@ -119,18 +144,7 @@ export function* kvmArchSetFwdState(f: ArchFwdIrq, on: boolean): TaskGen<FwdTran
       if (on) yield* toForwarded(f, v, t);
       else yield* toNormal(f, v, t);
       // 4. switch
-      const target = v.targetVcpu ?? vgic.vcpu(0);
-      yield* irqSetVcpuAffinity(g, hostIrq, on ? f.vm.vcpus[target.id] : null);
-      yield op(C_VGIC_MAP, v.oid);
-      if (on) {
-        const r = vgic.kvmVgicMapPhysIrq(target, hostIrq, f.vintid);
-        if (r < 0) throw new Error(`kvm_vgic_map_phys_irq(${hostIrq}, ${f.vintid}) = ${r}`);
-      } else {
-        vgic.kvmVgicUnmapPhysIrq(target, f.vintid);
-      }
-      f.platIrq.forwarded = on;
-      // A vIRQ that is (still or now) pending or active must sit on an ap-list.
-      vgic.vgicQueueIrqUnlock(v);
+      yield* kvmArchSwitchFwd(f, v, on);
     } finally {
       spinUnlockIrqrestore(f.platIrq.lock, flags);
     }
