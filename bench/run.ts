@@ -1,8 +1,10 @@
 /** `npm run bench`: run the benchmarks and print a table (and JSON with --json). */
 import { type BenchResult, engineBenchmarks } from './engine.js';
+import { normalPathBenchmark } from './normalPath.js';
 
 const json = process.argv.includes('--json');
-const results: BenchResult[] = [...engineBenchmarks()];
+const normal = normalPathBenchmark();
+const results: BenchResult[] = [...engineBenchmarks(), normal];
 
 if (json) {
   console.log(JSON.stringify({ node: process.version, results }, null, 2));
@@ -14,4 +16,7 @@ if (json) {
       `${r.name.padEnd(44)} ${rate} ${r.unit}/s   (${r.count} in ${r.seconds.toFixed(3)} s; heap growth ${(r.heapGrowthBytes / 1024).toFixed(0)} KiB = ${r.bytesPerUnit.toFixed(2)} B/${r.unit.replace(/s$/, '')})`,
     );
   }
+  console.log(
+    `normal path: simulated/wall time ${normal.simPerWall.toFixed(4)} (${(normal.simPerWall * 1000).toFixed(2)} ms simulated per wall second)`,
+  );
 }

@@ -3,6 +3,43 @@
  * struct laid out byte by byte in the process's memory. Scenarios and tests use it; nothing here reaches into the
  * kernel model except through the process's syscalls.
  */
+
+import { ErrnoError } from '../abi/errno.js';
+import { EFD_CLOEXEC, EFD_NONBLOCK } from '../abi/eventfd.js';
+import {
+  KVM_API_VERSION,
+  KVM_ARM_PREFERRED_TARGET,
+  KVM_ARM_VCPU_INIT,
+  KVM_CREATE_DEVICE,
+  KVM_CREATE_DEVICE_TEST,
+  KVM_CREATE_VCPU,
+  KVM_CREATE_VM,
+  KVM_DEV_ARM_VGIC_CTRL_INIT,
+  KVM_DEV_ARM_VGIC_GRP_ADDR,
+  KVM_DEV_ARM_VGIC_GRP_CTRL,
+  KVM_DEV_ARM_VGIC_GRP_NR_IRQS,
+  KVM_DEV_TYPE_ARM_VGIC_V2,
+  KVM_DEV_TYPE_VFIO,
+  KVM_DEV_VFIO_DEVICE,
+  KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ,
+  KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ,
+  KVM_DEV_VFIO_GROUP,
+  KVM_DEV_VFIO_GROUP_ADD,
+  KVM_DEV_VFIO_GROUP_DEL,
+  KVM_GET_API_VERSION,
+  KVM_GET_VCPU_MMAP_SIZE,
+  KVM_IRQFD,
+  KVM_IRQFD_FLAG_DEASSIGN,
+  KVM_IRQFD_FLAG_RESAMPLE,
+  KVM_SET_DEVICE_ATTR,
+  KVM_VGIC_V2_ADDR_TYPE_CPU,
+  KVM_VGIC_V2_ADDR_TYPE_DIST,
+  kvmArchForwardedIrq,
+  kvmCreateDevice as kvmCreateDeviceStruct,
+  kvmDeviceAttr,
+  kvmIrqfd as kvmIrqfdStruct,
+  kvmVcpuInit,
+} from '../abi/index.js';
 import {
   VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_GET_IRQ_INFO,
@@ -23,7 +60,10 @@ import {
   vfioIrqSetEventfdData,
   vfioIrqSetWithData,
 } from '../abi/vfio.js';
-import type { Process } from '../host/process.js';
+import type { Process, UThread } from '../host/process.js';
+import { IPI_RESCHEDULE_SGI } from '../kvm/kvm.js';
+import type { Host } from '../machine.js';
+import { TASK_BLOCKED, TASK_IN_GUEST } from '../sim/task.js';
 
 export interface VfioDeviceHandle {
   readonly container: number;
@@ -105,4 +145,246 @@ export function writeEventfd(p: Process, fd: number, value: bigint): void {
   p.mem.view(a, 8).setBigUint64(0, value, true);
   p.write(fd, a, 8);
   p.mem.free(a);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// KVM: the VM as QEMU's arm64 `virt` machine builds it (accel/kvm/kvm-all.c kvm_init, target/arm/kvm.c,
+// hw/intc/arm_gic_kvm.c kvm_arm_gic_realize, hw/arm/virt.c memory map)
+
+/** hw/arm/virt.c base_memmap: VIRT_GIC_DIST and VIRT_GIC_CPU. */
+export const VIRT_GIC_DIST_BASE = 0x0800_0000;
+export const VIRT_GIC_CPU_BASE = 0x0801_0000;
+
+export interface QemuVmOptions {
+  vcpus: number;
+  /** KVM_DEV_ARM_VGIC_GRP_NR_IRQS: INTIDs of the vGIC (a multiple of 32, 64..1024); default 256. */
+  nrIrqs?: number;
+  distBase?: number;
+  cpuBase?: number;
+}
+
+/** The fds of a VM built by `createQemuVm`. */
+export interface QemuVm {
+  readonly kvm: number;
+  readonly vm: number;
+  readonly vgic: number;
+  readonly vcpus: readonly number[];
+}
+
+/** struct kvm_create_device → the new device fd (flags KVM_CREATE_DEVICE_TEST: 0, nothing created). */
+export function kvmCreateDevice(p: Process, vm: number, type: number, flags = 0): number {
+  const a = place(p, kvmCreateDeviceStruct.encode({ type, fd: 0, flags }));
+  p.ioctl(vm, KVM_CREATE_DEVICE, a);
+  const fd = kvmCreateDeviceStruct.read(p.mem.view(a, kvmCreateDeviceStruct.size)).fd;
+  p.mem.free(a);
+  return fd;
+}
+
+/** KVM_SET_DEVICE_ATTR with `addr` pointing at `payload` (or 0 with no payload). */
+export function kvmSetDeviceAttr(p: Process, dev: number, group: number, attr: number, payload?: Uint8Array): number {
+  const addr = payload === undefined ? 0 : place(p, payload);
+  const a = place(p, kvmDeviceAttr.encode({ flags: 0, group, attr: BigInt(attr), addr: BigInt(addr) }));
+  try {
+    return p.ioctl(dev, KVM_SET_DEVICE_ATTR, a);
+  } finally {
+    p.mem.free(a);
+    if (addr !== 0) p.mem.free(addr);
+  }
+}
+
+function u64Bytes(v: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
+  return b;
+}
+
+function u32Bytes(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, v >>> 0, true);
+  return b;
+}
+
+function s32Bytes(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, v, true);
+  return b;
+}
+
+/**
+ * open /dev/kvm; KVM_GET_API_VERSION; KVM_CREATE_VM (IPA size 0 = 40 bits); KVM_CREATE_DEVICE vGIC-v2; its DIST and
+ * CPU interface addresses (virt's 0x08000000 / 0x08010000); NR_IRQS; per vCPU KVM_CREATE_VCPU, KVM_GET_VCPU_MMAP_SIZE
+ * (the model maps kvm_run at creation) and KVM_ARM_VCPU_INIT with the target KVM_ARM_PREFERRED_TARGET returns; then
+ * KVM_DEV_ARM_VGIC_CTRL_INIT.
+ */
+export function createQemuVm(p: Process, opts: QemuVmOptions): QemuVm {
+  const kvm = p.open('/dev/kvm');
+  const api = p.ioctl(kvm, KVM_GET_API_VERSION, 0);
+  if (api !== KVM_API_VERSION) throw new Error(`KVM_GET_API_VERSION returned ${api}, expected ${KVM_API_VERSION}`);
+  const vm = p.ioctl(kvm, KVM_CREATE_VM, 0);
+  const vgic = kvmCreateDevice(p, vm, KVM_DEV_TYPE_ARM_VGIC_V2);
+  kvmSetDeviceAttr(
+    p,
+    vgic,
+    KVM_DEV_ARM_VGIC_GRP_ADDR,
+    KVM_VGIC_V2_ADDR_TYPE_DIST,
+    u64Bytes(opts.distBase ?? VIRT_GIC_DIST_BASE),
+  );
+  kvmSetDeviceAttr(
+    p,
+    vgic,
+    KVM_DEV_ARM_VGIC_GRP_ADDR,
+    KVM_VGIC_V2_ADDR_TYPE_CPU,
+    u64Bytes(opts.cpuBase ?? VIRT_GIC_CPU_BASE),
+  );
+  kvmSetDeviceAttr(p, vgic, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, u32Bytes(opts.nrIrqs ?? 256));
+  p.ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+  // target/arm/kvm.c kvm_arm_create_scratch_host_vcpu: KVM_ARM_PREFERRED_TARGET fills a kvm_vcpu_init
+  const initAddr = place(p, kvmVcpuInit.encode({ target: 0, features: [0, 0, 0, 0, 0, 0, 0] }));
+  p.ioctl(vm, KVM_ARM_PREFERRED_TARGET, initAddr);
+  const { target } = kvmVcpuInit.read(p.mem.view(initAddr, kvmVcpuInit.size));
+  const vcpus: number[] = [];
+  for (let i = 0; i < opts.vcpus; i++) {
+    const fd = p.ioctl(vm, KVM_CREATE_VCPU, i);
+    kvmVcpuInit.write(p.mem.view(initAddr, kvmVcpuInit.size), { target, features: [0, 0, 0, 0, 0, 0, 0] });
+    p.ioctl(fd, KVM_ARM_VCPU_INIT, initAddr);
+    vcpus.push(fd);
+  }
+  p.mem.free(initAddr);
+  kvmSetDeviceAttr(p, vgic, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT);
+  return { kvm, vm, vgic, vcpus };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The normal path: irqfd + resamplefd wiring of a vfio-platform IRQ (hw/vfio/platform.c vfio_start_irqfd_injection)
+
+/** The eventfds of one wired IRQ. */
+export interface IrqfdWiring {
+  readonly gsi: number;
+  /** The irqfd's eventfd = the VFIO trigger. */
+  readonly trigger: number;
+  /** The resamplefd = the VFIO unmask eventfd, or -1 (edge: plain irqfd). */
+  readonly resample: number;
+}
+
+/** KVM_IRQFD. */
+export function kvmIrqfd(p: Process, vm: number, fd: number, gsi: number, flags = 0, resamplefd = 0): number {
+  const a = place(p, kvmIrqfdStruct.encode({ fd, gsi, flags, resamplefd }));
+  try {
+    return p.ioctl(vm, KVM_IRQFD, a);
+  } finally {
+    p.mem.free(a);
+  }
+}
+
+/**
+ * Level IRQ with resample: SET_IRQS MASK; two eventfds (event_notifier_init: EFD_NONBLOCK | EFD_CLOEXEC); KVM_IRQFD
+ * with KVM_IRQFD_FLAG_RESAMPLE; SET_IRQS UNMASK with DATA_EVENTFD = the resamplefd; SET_IRQS TRIGGER with
+ * DATA_EVENTFD = the irqfd's eventfd; UNMASK. Edge (`resample` false): one eventfd, a plain KVM_IRQFD, TRIGGER only.
+ */
+export function wireIrqfd(
+  p: Process,
+  vm: number,
+  device: number,
+  index: number,
+  gsi: number,
+  resample: boolean,
+): IrqfdWiring {
+  const efdFlags = EFD_NONBLOCK | EFD_CLOEXEC;
+  if (!resample) {
+    const trig = p.eventfd(0, efdFlags);
+    kvmIrqfd(p, vm, trig, gsi);
+    trigger(p, device, index, trig);
+    return { gsi, trigger: trig, resample: -1 };
+  }
+  mask(p, device, index);
+  const trig = p.eventfd(0, efdFlags);
+  const rfd = p.eventfd(0, efdFlags);
+  kvmIrqfd(p, vm, trig, gsi, KVM_IRQFD_FLAG_RESAMPLE, rfd);
+  unmaskEventfd(p, device, index, rfd);
+  trigger(p, device, index, trig);
+  unmask(p, device, index);
+  return { gsi, trigger: trig, resample: rfd };
+}
+
+/**
+ * Undo `wireIrqfd` as QEMU's vfio_platform teardown does: TRIGGER off (count 0, DATA_NONE), the unmask virqfd off
+ * (fd -1), KVM_IRQFD DEASSIGN, close the eventfds.
+ */
+export function unwireIrqfd(p: Process, vm: number, device: number, index: number, w: IrqfdWiring): void {
+  setIrqNone(p, device, index, VFIO_IRQ_SET_ACTION_TRIGGER, 0);
+  if (w.resample >= 0) unmaskEventfd(p, device, index, -1);
+  kvmIrqfd(p, vm, w.trigger, w.gsi, KVM_IRQFD_FLAG_DEASSIGN);
+  p.close(w.trigger);
+  if (w.resample >= 0) p.close(w.resample);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Forwarding control: the kvm-vfio device (docs/ABI.md §8.2–8.3)
+
+/** Whether the VM's KVM offers the kvm-vfio device: KVM_CREATE_DEVICE(KVM_DEV_TYPE_VFIO, KVM_CREATE_DEVICE_TEST). */
+export function kvmVfioSupported(p: Process, vm: number): boolean {
+  try {
+    kvmCreateDevice(p, vm, KVM_DEV_TYPE_VFIO, KVM_CREATE_DEVICE_TEST);
+    return true;
+  } catch (e) {
+    if (e instanceof ErrnoError) return false;
+    throw e;
+  }
+}
+
+/** KVM_CREATE_DEVICE KVM_DEV_TYPE_VFIO (QEMU hw/vfio/helpers.c vfio_kvm_device_add_fd creates it on first use). */
+export function createKvmVfio(p: Process, vm: number): number {
+  return kvmCreateDevice(p, vm, KVM_DEV_TYPE_VFIO);
+}
+
+/** KVM_DEV_VFIO_GROUP_ADD with the group fd. */
+export function kvmVfioGroupAdd(p: Process, kvmVfio: number, group: number): number {
+  return kvmSetDeviceAttr(p, kvmVfio, KVM_DEV_VFIO_GROUP, KVM_DEV_VFIO_GROUP_ADD, s32Bytes(group));
+}
+
+/** KVM_DEV_VFIO_GROUP_DEL with the group fd. */
+export function kvmVfioGroupDel(p: Process, kvmVfio: number, group: number): number {
+  return kvmSetDeviceAttr(p, kvmVfio, KVM_DEV_VFIO_GROUP, KVM_DEV_VFIO_GROUP_DEL, s32Bytes(group));
+}
+
+function forwardedIrq(device: number, index: number, gsi: number): Uint8Array {
+  return kvmArchForwardedIrq.encode({ fd: device, irq_index: index, guest_irq: gsi });
+}
+
+/** KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ {fd, irq_index, guest_irq = gsi}. */
+export function assignIrq(p: Process, kvmVfio: number, device: number, index: number, gsi: number): number {
+  return kvmSetDeviceAttr(
+    p,
+    kvmVfio,
+    KVM_DEV_VFIO_DEVICE,
+    KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ,
+    forwardedIrq(device, index, gsi),
+  );
+}
+
+/** KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ {fd, irq_index, guest_irq = gsi}. */
+export function deassignIrq(p: Process, kvmVfio: number, device: number, index: number, gsi: number): number {
+  return kvmSetDeviceAttr(
+    p,
+    kvmVfio,
+    KVM_DEV_VFIO_DEVICE,
+    KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ,
+    forwardedIrq(device, index, gsi),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Signals (the host kernel side of pthread_kill, which the model's process API does not offer yet)
+
+/**
+ * Deliver a signal to a VMM thread as kernel/signal.c signal_wake_up → kick_process would: mark it pending, wake the
+ * thread if it sleeps, or send the reschedule IPI to the CPU running it in guest mode so KVM_RUN exits with EINTR.
+ * QEMU stops its vCPUs this way (pause_all_vcpus → qemu_cpu_kick → SIG_IPI).
+ */
+export function signalThread(host: Host, th: UThread, fromCpu = 0): void {
+  if (!th.busy) return;
+  th.ut.sigpending = true;
+  const t = th.task;
+  if (t.state === TASK_BLOCKED) host.engine.wake(t);
+  else if (t.state === TASK_IN_GUEST) host.irq.gic.distributor.sendSgi(fromCpu, IPI_RESCHEDULE_SGI, 0, 1 << t.cpu);
 }

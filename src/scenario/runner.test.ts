@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { createHost } from '../machine.js';
+import { DEFAULT_SCENARIO, loadScenario } from './loader.js';
+import { runScenario } from './runner.js';
+import { createQemuVm, kvmVfioSupported } from './vmm.js';
+
+/** Runtime probe: does this build's KVM offer the kvm-vfio device (KVM_CREATE_DEVICE_TEST)? */
+function probeKvmVfio(): boolean {
+  const host = createHost({ cpus: 1 });
+  const p = host.process();
+  const vm = createQemuVm(p, { vcpus: 1 });
+  return kvmVfioSupported(p, vm.vm);
+}
+const kvmVfioAvailable = probeKvmVfio();
+
+const SHORT = `
+name: short
+seed: 7
+duration: 300us
+host: { cpus: 2, costProfile: xgene }
+devices:
+  - { name: dev0, iommuGroup: 3, irqs: [{ intid: 70 }, { intid: 71, trigger: edge }] }
+vms:
+  - { vcpus: 1, pinning: [1], guest: { workload: busy } }
+workloads:
+  - { device: dev0, index: 0, kind: poisson, meanInterval: 10us }
+  - { device: dev0, index: 1, kind: periodic, period: 15us, start: 3us }
+`;
+
+describe('runScenario', () => {
+  it('the default scenario, normal mode: 1000 raised and delivered, none lost, 2 exits per IRQ, no violation', () => {
+    const r = runScenario(loadScenario(DEFAULT_SCENARIO, 'default'), { modes: ['normal'] });
+    const run = r.runs[0]!;
+    expect(run.violations).toEqual([]);
+    const m = run.metrics;
+    expect(m.irqs).toMatchObject({
+      raised: 1000,
+      delivered: 1000,
+      lost: 0,
+      duplicates: 0,
+      leftActive: 0,
+      leftMasked: 0,
+    });
+    expect(m.exits.byReason.irq).toBe(1000);
+    expect(m.exits.byReason.maintenance).toBe(1000);
+    expect(m.counters).toMatchObject({ unmasks: 1000, resamples: 1000, eventfdSignals: 2000, maintenanceIrqs: 1000 });
+    expect(m.latency.toGuest.count).toBe(1000);
+    expect(m.latency.toDeactivation.count).toBe(1000);
+    expect(m.hostCycles.perIrq).toBeGreaterThan(0);
+  });
+
+  it('is deterministic: same scenario and seed → byte-identical trace; another seed → another run', () => {
+    const s = loadScenario(SHORT, 'short.yaml');
+    const a = runScenario(s, { modes: ['normal'], trace: 'text' });
+    const b = runScenario(s, { modes: ['normal'], trace: 'text' });
+    expect(a.runs[0]!.trace!.data.length).toBeGreaterThan(1000);
+    expect(a.runs[0]!.trace!.data).toBe(b.runs[0]!.trace!.data);
+    expect(a.runs[0]!.metrics).toEqual(b.runs[0]!.metrics);
+    const c = runScenario(loadScenario(SHORT, 'short.yaml', { seed: 8 }), { modes: ['normal'], trace: 'text' });
+    expect(c.runs[0]!.trace!.data).not.toBe(a.runs[0]!.trace!.data);
+  });
+
+  it('accounts for every raise of a level and an edge line; the text trace uses the kernel event names', () => {
+    const r = runScenario(loadScenario(SHORT, 'short.yaml'), { modes: ['normal'], trace: 'text' });
+    const run = r.runs[0]!;
+    expect(run.violations).toEqual([]);
+    const m = run.metrics;
+    expect(m.irqs.lost).toBe(0);
+    expect(m.irqs.duplicates).toBe(0);
+    expect(m.irqs.raised).toBe(m.irqs.delivered + m.irqs.coalesced + m.irqs.orphaned);
+    expect(m.lines[1]!.delivered).toBeGreaterThan(0);
+    const text = run.trace!.data;
+    for (const ev of ['irq_handler_entry', 'kvm_entry', 'kvm_exit', 'kvm_set_irq', 'device_assert', 'guest_irq_entry'])
+      expect(text).toContain(`${ev}:`);
+    expect(text).toContain('CPU 0/KVM');
+  });
+
+  it('writes Perfetto JSON that parses', () => {
+    const r = runScenario(loadScenario(SHORT, 'short.yaml'), { modes: ['normal'], trace: 'perfetto' });
+    const doc = JSON.parse(r.runs[0]!.trace!.data) as { traceEvents: unknown[] };
+    expect(doc.traceEvents.length).toBeGreaterThan(100);
+  });
+
+  it.skipIf(!kvmVfioAvailable)(
+    'forwarded mode of the default scenario: 1 exit per IRQ, no maintenance, no unmask',
+    () => {
+      const r = runScenario(loadScenario(DEFAULT_SCENARIO, 'default'), { modes: ['forwarded'] });
+      const run = r.runs[0]!;
+      expect(run.violations).toEqual([]);
+      expect(run.metrics.irqs).toMatchObject({ raised: 1000, delivered: 1000, lost: 0, leftActive: 0, leftMasked: 0 });
+      expect(run.metrics.exits.perIrq.total).toBe(1);
+      expect(run.metrics.counters).toMatchObject({ unmasks: 0, resamples: 0, maintenanceIrqs: 0 });
+    },
+  );
+});

@@ -1,0 +1,1058 @@
+/**
+ * The scenario runner (the `RunScenario` of src/cli/runnerApi.ts): for each requested mode it builds the machine
+ * (createHost), a guest kernel per VM, and a VMM process that drives everything through the ioctl ABI the way QEMU
+ * does (src/scenario/vmm.ts); it runs the VMM plan at its times and events, raises the device IRQs from engine
+ * timers, measures, tears the VM down, lets the machine quiesce and checks the invariants.
+ *
+ * Timeline of one mode run:
+ *   t=0   workload timers armed (absolute times); the VMM builds each VM (KVM_CREATE_VM, vGIC, vCPUs) and runs the
+ *         leading steps of the plan (those without `at`/`after`: open-device, irqfd, assign) — as QEMU realizes its
+ *         devices before the vCPUs run; then one thread per vCPU ("CPU n/KVM", pinned) loops on KVM_RUN.
+ *   ...   the remaining steps at their times / events; the guest boots (trapped GICD writes) then runs its workload.
+ *   measurement window: from the moment every guest has booted to `duration` — exits, host cycles and counters are
+ *         the differences over that window, so boot MMIO exits and teardown do not pollute the per-IRQ figures.
+ *   duration: workloads have stopped; the VMM destroys each VM (stop vCPUs with a signal, deassign, irqfds off,
+ *         close device, group, container, kvm-vfio, vCPU, vGIC and VM fds) and exits; the machine settles.
+ *
+ * Accounting per line: a raise is `coalesced` when the device condition was still set (one pending state per
+ * INTID), `orphaned` when no VM owned the line (before its irqfd step, after its device was closed), else
+ * outstanding until a guest handler entry that finds the condition set delivers it. A delivery with nothing
+ * outstanding is a duplicate — except one answering an orphaned raise that a late irqfd still delivered, which
+ * turns that orphan into a delivery.
+ *
+ * Host cycles: a scheduler wrapper notes, when a CPU agent is picked, whether it is in guest mode or about to run
+ * its idle task; a step observer adds the step's cost (readyAt − now) to the host total unless it was a guest
+ * step that stayed in the guest, or an idle step.
+ */
+import { ErrnoError, errno } from '../abi/errno.js';
+import { KVM_RUN } from '../abi/kvm.js';
+import {
+  VFIO_GROUP_GET_DEVICE_FD,
+  VFIO_GROUP_GET_STATUS,
+  VFIO_GROUP_SET_CONTAINER,
+  VFIO_SET_IOMMU,
+  VFIO_TYPE1_IOMMU,
+  vfioGroupStatus,
+} from '../abi/vfio.js';
+import type { InvariantViolation, ModeRun, RunOptions, RunResult, TraceOutput } from '../cli/runnerApi.js';
+import type { GuestWorkload } from '../guest/guestKernel.js';
+import { GuestKernel } from '../guest/guestKernel.js';
+import type { IrqDesc, IrqReturn } from '../host/irq/irqDesc.js';
+import type { Process, UThread } from '../host/process.js';
+import type { PlatformDevice } from '../hw/platformDevice.js';
+import type { GuestFactory, GuestVcpuEnv } from '../kvm/guest.js';
+import type { KvmTraceHooks } from '../kvm/kvm.js';
+import type { KvmVcpu } from '../kvm/vcpu.js';
+import type { KvmVm } from '../kvm/vm.js';
+import { createHost, type Host } from '../machine.js';
+import { costDefs } from '../sim/costs.js';
+import type { Engine, Scheduler, StepObserver } from '../sim/engine.js';
+import { ModelError } from '../sim/errors.js';
+import { resolveCosts } from '../sim/profiles.js';
+import { currentOrNull, type Task, type TaskGen } from '../sim/task.js';
+import { writeChromeJson } from '../trace/chromeJsonWriter.js';
+import {
+  EV_DEVICE_ASSERT,
+  EV_DEVICE_DEASSERT,
+  EV_GIC_DIR,
+  EV_GUEST_IRQ_ENTRY,
+  EV_IRQ_HANDLER_ENTRY,
+  EV_IRQ_HANDLER_EXIT,
+  EV_KVM_ENTRY,
+  EV_KVM_EXIT,
+  EV_KVM_SET_IRQ,
+  EV_KVM_USERSPACE_EXIT,
+} from '../trace/events.js';
+import { writeText } from '../trace/textWriter.js';
+import { Tracer } from '../trace/tracer.js';
+import { type ExitReason, type Metrics, MetricsCollector } from './metrics.js';
+import type { Mode, Scenario, ScenarioEvent, ScenarioStep } from './schema.js';
+import { stepsForMode } from './schema.js';
+import {
+  assignIrq,
+  createKvmVfio,
+  createQemuVm,
+  deassignIrq,
+  type IrqfdWiring,
+  kvmVfioGroupAdd,
+  kvmVfioGroupDel,
+  kvmVfioSupported,
+  type QemuVm,
+  signalThread,
+  unwireIrqfd,
+  wireIrqfd,
+} from './vmm.js';
+
+/** Cycles of one compute step of a `busy` / `{compute}` guest: the granularity at which it takes interrupts. */
+export const GUEST_COMPUTE_QUANTUM = 200;
+/** Trace ring capacity (records) per mode run. */
+const TRACE_CAPACITY = 1 << 18;
+/** Engine steps between two progress reports. */
+const PROGRESS_EVERY = 1 << 16;
+
+export function runScenario(s: Scenario, opts: RunOptions): RunResult {
+  const notes: string[] = [];
+  const runs: ModeRun[] = [];
+  opts.modes.forEach((mode, i) => {
+    const report = (f: number) => opts.onProgress?.((i + Math.min(1, Math.max(0, f))) / opts.modes.length);
+    runs.push(new ModeRunner(s, mode, opts, report, notes).run());
+  });
+  opts.onProgress?.(1);
+  return { runs, notes: [...new Set(notes)] };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+interface LineState {
+  readonly device: string;
+  readonly index: number;
+  readonly intid: number;
+  readonly hw: PlatformDevice;
+  readonly desc: IrqDesc;
+  /** A VM's irqfd carries the line (set by the irqfd step, cleared by closing the device / destroy). */
+  owned: boolean;
+  outstanding: number;
+  orphanPending: number;
+  lastAssertAt: number;
+  /** Trace sequence number of the current raise. */
+  seq: number;
+  raisedN: number;
+  deliveredN: number;
+  deactivatedN: number;
+  /** `seq` of the raise the last counted deactivation answered. */
+  deactSeq: number;
+  /** The pending self-deassert timer (hold), -1 if none. */
+  holdTimer: number;
+}
+
+interface VmState {
+  readonly name: string;
+  readonly index: number;
+  readonly spec: Scenario['vms'][number];
+  readonly fds: QemuVm;
+  readonly kvmVm: KvmVm;
+  readonly guest: GuestKernel;
+  kvmVfio: number;
+  threads: UThread[];
+  readonly stop: { v: boolean };
+  destroyed: boolean;
+  vmClosed: boolean;
+}
+
+interface OpenDevice {
+  readonly vm: string;
+  readonly name: string;
+  container: number;
+  group: number;
+  device: number;
+  groupAdded: boolean;
+}
+
+interface Wiring extends IrqfdWiring {
+  readonly vm: string;
+  readonly device: string;
+  readonly index: number;
+}
+
+interface Snapshot {
+  exits: Record<ExitReason, number>;
+  host: number;
+  signals: number;
+  unmasks: number;
+  resamples: number;
+  maint: number;
+  inject: number;
+  lrOverflows: number;
+}
+
+/** Names of the checkInvariants messages → stable invariant ids. */
+function invariantId(msg: string): string {
+  if (msg.startsWith('leak:')) return 'refs-dropped';
+  if (msg.includes('left active')) return 'no-active-after-teardown';
+  if (msg.startsWith('genirq WARN')) return 'genirq-warn';
+  if (msg.startsWith('bad IRQ')) return 'no-bad-irq';
+  if (msg.startsWith('GIC:')) return 'gic-predictable';
+  if (msg.includes('VFIO masked but')) return 'disable-depth-balanced';
+  return 'teardown-complete';
+}
+
+class ModeRunner implements Scheduler, StepObserver {
+  private readonly host: Host;
+  private readonly engine: Engine;
+  private readonly p: Process;
+  private readonly tracer: Tracer | null;
+  private readonly c: MetricsCollector;
+  private readonly lines: LineState[] = [];
+  private readonly lineByIntid = new Map<number, LineState>();
+  private readonly vms: VmState[] = [];
+  private readonly opened: OpenDevice[] = [];
+  private readonly wirings: Wiring[] = [];
+  private readonly assigned: { vm: string; device: string; index: number; gsi: number }[] = [];
+  private readonly violations: InvariantViolation[] = [];
+  private readonly doneSteps = new Set<string>();
+  private readonly listeners: { ev: ScenarioEvent; fn: () => void; fired: boolean }[] = [];
+  private readonly inner: Scheduler;
+  // host-cycle accounting
+  private readonly preGuest: Uint8Array;
+  private readonly preIdle: Uint8Array;
+  private hostCycles = 0;
+  private windowStart: Snapshot | null = null;
+  private windowEnd: Snapshot | null = null;
+  private maint = 0;
+  private injections = 0;
+  private lrOverflows = 0;
+  private nextProgress = PROGRESS_EVERY;
+  private t0 = 0;
+  private seq = 0;
+  private kvmVfioOk = true;
+  private readonly maintIrq: number;
+  private readonly traceFormat: 'text' | 'perfetto';
+
+  constructor(
+    private readonly s: Scenario,
+    private readonly mode: Mode,
+    opts: RunOptions,
+    private readonly progress: (f: number) => void,
+    private readonly notes: string[],
+  ) {
+    const known = new Set(costDefs().map((d) => d.name));
+    const rc = resolveCosts(s.host.costProfile, s.host.costs, (n) => known.has(n));
+    if (rc.skipped.length > 0)
+      notes.push(
+        `cost profile '${s.host.costProfile}' names costs the model does not define: ${rc.skipped.join(', ')}`,
+      );
+    this.host = createHost({
+      cpus: s.host.cpus,
+      seed: s.seed,
+      hz: s.host.hz,
+      costs: rc.costs,
+      nrIrqs: s.host.gic.nrIrqs,
+      nrLrs: s.host.gic.nrLrs,
+      devices: s.devices.map((d) => ({
+        name: d.name,
+        iommuGroup: d.iommuGroup,
+        reset: d.reset,
+        irqs: d.irqs.map((i) => ({ intid: i.intid, trigger: i.trigger })),
+      })),
+    });
+    this.engine = this.host.engine;
+    this.maintIrq = this.host.kvm.maintenanceIrq;
+    this.preGuest = new Uint8Array(this.engine.cpus.length);
+    this.preIdle = new Uint8Array(this.engine.cpus.length);
+    this.traceFormat = opts.trace ?? 'text';
+    this.tracer = opts.trace !== undefined ? new Tracer({ capacity: TRACE_CAPACITY, time: this.engine }) : null;
+    const lineSpecs: { device: string; index: number; intid: number }[] = [];
+    for (const d of this.host.devices) {
+      d.spec.irqs.forEach((irq, index) => {
+        const l: LineState = {
+          device: d.spec.name,
+          index,
+          intid: irq.intid,
+          hw: d.hw,
+          desc: d.descs[index]!,
+          owned: false,
+          outstanding: 0,
+          orphanPending: 0,
+          lastAssertAt: 0,
+          seq: 0,
+          raisedN: 0,
+          deliveredN: 0,
+          deactivatedN: 0,
+          deactSeq: 0,
+          holdTimer: -1,
+        };
+        this.lines.push(l);
+        this.lineByIntid.set(irq.intid, l);
+        lineSpecs.push({ device: l.device, index, intid: irq.intid });
+      });
+    }
+    this.c = new MetricsCollector(mode, s.host.hz, lineSpecs);
+    this.inner = this.engine.scheduler;
+    this.engine.scheduler = this;
+    this.engine.observer = this;
+    this.installHooks();
+    this.p = this.host.process();
+    this.host.kvm.guestFactory = this.guestFactory();
+  }
+
+  // ---- Scheduler + StepObserver: host-cycle accounting and progress ---------------------------------------------
+
+  pick(engine: Engine): number {
+    const a = this.inner.pick(engine);
+    if (a >= 0 && a < engine.cpus.length) {
+      const cpu = engine.cpus[a]!;
+      this.preGuest[a] = cpu.guest !== null ? 1 : 0;
+      const takesIrq = cpu.irqLine && !cpu.irqMasked && !cpu.inIrq && cpu.irqTask !== null;
+      this.preIdle[a] = cpu.guest === null && !cpu.inIrq && !takesIrq && cpu.current === cpu.idle ? 1 : 0;
+    }
+    return a;
+  }
+
+  onStep(engine: Engine, agent: number): void {
+    if (agent < engine.cpus.length) {
+      const cpu = engine.cpus[agent]!;
+      const stayedInGuest = this.preGuest[agent] === 1 && cpu.guest !== null;
+      if (!stayedInGuest && this.preIdle[agent] === 0) this.hostCycles += cpu.readyAt - engine.now;
+    }
+    if (engine.steps >= this.nextProgress) {
+      this.nextProgress = engine.steps + PROGRESS_EVERY;
+      this.progress((engine.now - this.t0) / Math.max(1, this.s.duration));
+    }
+  }
+
+  // ---- hooks: counters and trace -----------------------------------------------------------------------------
+
+  private tracePid(t: Task | null): number {
+    if (t === null || t.pid === 0) return 0;
+    const pid = 100 + t.id;
+    const tr = this.tracer;
+    if (tr !== null && !tr.comms.has(pid)) tr.comms.set(pid, t.comm);
+    return pid;
+  }
+
+  private installHooks(): void {
+    const tr = this.tracer;
+    const engine = this.engine;
+    const host = this.host;
+    // genirq: irq_handler_entry / exit (on the CPU taking it; the interrupted thread as the task)
+    const names = new Map<string, number>();
+    const intern = (s: string) => {
+      let id = names.get(s);
+      if (id === undefined) {
+        id = tr?.intern(s) ?? 0;
+        names.set(s, id);
+      }
+      return id;
+    };
+    host.irq.genirq.trace = {
+      handlerEntry: (desc: IrqDesc, name: string) => {
+        if (desc.irq === this.maintIrq) this.maint++;
+        if (tr === null) return;
+        const t = currentOrNull();
+        const cpu = t?.cpu ?? 0;
+        tr.emit(EV_IRQ_HANDLER_ENTRY, cpu, this.tracePid(engine.cpus[cpu]!.current), desc.irq, intern(name));
+      },
+      handlerExit: (desc: IrqDesc, ret: IrqReturn) => {
+        if (tr === null) return;
+        const cpu = currentOrNull()?.cpu ?? 0;
+        tr.emit(EV_IRQ_HANDLER_EXIT, cpu, this.tracePid(engine.cpus[cpu]!.current), desc.irq, ret);
+      },
+    };
+    const vcpuWhere = (v: KvmVcpu): [number, number] => {
+      const t = v.runTask;
+      return [t?.cpu ?? 0, this.tracePid(t)];
+    };
+    const kvmHooks: KvmTraceHooks = {
+      kvmEntry: (v) => {
+        const vc = v.vgicCpu;
+        const nrLr = v.vm.vgic?.nrLr ?? 0;
+        if (vc !== null && nrLr > 0 && vc.apCount > nrLr) this.lrOverflows++;
+        if (tr === null) return;
+        const [cpu, pid] = vcpuWhere(v);
+        tr.comms.setVcpu(pid, v.idx);
+        tr.emit(EV_KVM_ENTRY, cpu, pid, 0, 0);
+      },
+      kvmExit: (v, type, ec) => {
+        if (tr === null) return;
+        const [cpu, pid] = vcpuWhere(v);
+        tr.emit(EV_KVM_EXIT, cpu, pid, type, ec, 0, 0);
+      },
+      kvmUserspaceExit: (v, reason, err) => {
+        if (tr === null) return;
+        const [cpu, pid] = vcpuWhere(v);
+        tr.emit(EV_KVM_USERSPACE_EXIT, cpu, pid, reason, err);
+      },
+      kvmSetIrq: (gsi, level, src) => {
+        if (level !== 0) this.injections++;
+        if (tr === null) return;
+        const t = currentOrNull();
+        tr.emit(EV_KVM_SET_IRQ, t?.cpu ?? 0, this.tracePid(t), gsi, level, src);
+      },
+    };
+    host.kvm.trace = kvmHooks;
+    // device lines
+    for (const d of host.devices) {
+      const devName = intern(d.spec.name);
+      d.hw.onLineChange = (_dev, index, level) => {
+        if (tr === null) return;
+        const l = this.lineByIntid.get(d.spec.irqs[index]!.intid)!;
+        const t = currentOrNull();
+        tr.emit(level ? EV_DEVICE_ASSERT : EV_DEVICE_DEASSERT, t?.cpu ?? 0, this.tracePid(t), devName, l.intid, l.seq);
+      };
+    }
+    // physical deactivation: every path (host EOIR/DIR, guest EOI on a HW list register) ends in
+    // GicDistributor.deactivate; observed by wrapping the instance method (no behaviour change).
+    const dist = host.irq.gic.distributor;
+    const orig = dist.deactivate.bind(dist);
+    dist.deactivate = (intid: number, cpu: number): boolean => {
+      const r = orig(intid, cpu);
+      if (r) {
+        const l = this.lineByIntid.get(intid);
+        // the first deactivation after a raise (the lazy-disable path of handle_fasteoi_irq activates and
+        // deactivates a still-asserted level line once more, masked, after the unmask-less DIR)
+        if (l !== undefined && l.deactSeq !== l.seq) {
+          l.deactSeq = l.seq;
+          l.deactivatedN++;
+          this.c.deactivated(engine.now - l.lastAssertAt);
+          this.notify();
+          if (tr !== null) {
+            const t = currentOrNull();
+            tr.emit(EV_GIC_DIR, cpu, this.tracePid(t), intid, l.seq);
+          }
+        }
+      }
+      return r;
+    };
+  }
+
+  // ---- guests ------------------------------------------------------------------------------------------------
+
+  private guestWorkload(w: Scenario['vms'][number]['guest']['workload']): GuestWorkload | undefined {
+    if (w === 'idle') return undefined;
+    if (w === 'busy') return { stepCycles: GUEST_COMPUTE_QUANTUM };
+    if ('compute' in w) {
+      const steps = Math.max(1, Math.round(w.compute / GUEST_COMPUTE_QUANTUM));
+      return { stepCycles: Math.max(1, Math.round(w.compute / steps)), stepsPerWake: steps };
+    }
+    this.notes.push(
+      `guest workload ${JSON.stringify(w)} is not modelled by the runner yet (hvc/mmio loops): the vCPU idles instead`,
+    );
+    return undefined;
+  }
+
+  private buildGuest(spec: Scenario['vms'][number], index: number): GuestKernel {
+    const steps = stepsForMode(this.s, this.mode).filter((x) => x.step === 'irqfd' && x.vm === spec.name);
+    const devices = steps.map((st) => {
+      if (st.step !== 'irqfd') throw new ModelError('unreachable');
+      const l = this.line(st.device, st.index);
+      return {
+        device: l.hw,
+        line: st.index,
+        intid: 32 + st.gsi!,
+        target: 0,
+        handlerCycles: spec.guest.handlerCycles,
+        assertedAt: () => l.lastAssertAt,
+        onLatency: (cycles: number, vcpu: number) => this.delivered(l, cycles, vcpu, index),
+      };
+    });
+    const g = new GuestKernel({
+      engine: this.engine,
+      gic: this.host.irq.gic,
+      vcpus: spec.vcpus,
+      name: spec.name,
+      eoiMode: spec.guest.eoiMode,
+      devices,
+      workload: this.guestWorkload(spec.guest.workload),
+    });
+    for (const r of spec.retarget) {
+      const add = () => g.scheduleRetarget({ at: this.engine.now + (r.delay ?? 0), intid: r.intid, target: r.vcpu });
+      if (r.after !== undefined) this.on(r.after, add);
+    }
+    return g;
+  }
+
+  private guestFactory(): GuestFactory {
+    return {
+      createGuest: (env: GuestVcpuEnv) => {
+        const v = this.vms.find((x) => x.kvmVm === env.vm);
+        if (v === undefined) throw new ModelError(`no guest kernel for ${env.vm}`);
+        return v.guest.createGuest(env);
+      },
+    };
+  }
+
+  // ---- IRQ accounting and events -------------------------------------------------------------------------------
+
+  private line(device: string, index: number): LineState {
+    const l = this.lines.find((x) => x.device === device && x.index === index);
+    if (l === undefined) throw new ModelError(`no line ${device}/${index}`);
+    return l;
+  }
+
+  private lineIdx(l: LineState): number {
+    return this.lines.indexOf(l);
+  }
+
+  private raise(l: LineState): void {
+    const i = this.lineIdx(l);
+    this.c.raised(i);
+    l.raisedN++;
+    if (l.hw.isAsserted(l.index)) {
+      this.c.coalesced(i);
+    } else {
+      this.seq++;
+      l.seq = this.seq;
+      l.lastAssertAt = this.engine.now;
+      if (l.owned) l.outstanding++;
+      else {
+        this.c.orphaned(i);
+        l.orphanPending++;
+      }
+    }
+    l.hw.assert(l.index);
+    const irq = this.deviceIrqSpec(l);
+    if (irq.trigger === 'level' && typeof irq.hold === 'number') {
+      if (l.holdTimer >= 0) this.engine.cancelTimer(l.holdTimer);
+      l.holdTimer = this.engine.after(irq.hold, {
+        name: `${l.device}/${l.index}.hold`,
+        fire: () => {
+          l.holdTimer = -1;
+          if (!l.hw.isAsserted(l.index)) return;
+          // the device withdrew the condition before a driver served it: accounted as coalesced, not lost
+          if (l.outstanding > 0) {
+            l.outstanding--;
+            this.c.coalesced(i);
+          }
+          l.hw.deassert(l.index);
+        },
+      });
+    }
+    this.notify();
+  }
+
+  private deviceIrqSpec(l: LineState) {
+    return this.s.devices.find((d) => d.name === l.device)!.irqs[l.index]!;
+  }
+
+  private delivered(l: LineState, cycles: number, vcpu: number, vmIndex: number): void {
+    const i = this.lineIdx(l);
+    if (l.outstanding > 0) {
+      l.outstanding--;
+      this.c.delivered(i, cycles);
+    } else if (l.orphanPending > 0) {
+      l.orphanPending--;
+      this.orphanDelivered[i] = (this.orphanDelivered[i] ?? 0) + 1;
+      this.c.delivered(i, cycles);
+    } else {
+      this.c.duplicate(i);
+    }
+    l.deliveredN++;
+    const tr = this.tracer;
+    if (tr !== null) {
+      const v = this.vms[vmIndex]!.kvmVm.vcpus[vcpu];
+      const t = v?.runTask ?? null;
+      tr.emit(EV_GUEST_IRQ_ENTRY, t?.cpu ?? 0, this.tracePid(t), vcpu, l.intid, l.seq);
+    }
+    this.notify();
+  }
+
+  private readonly orphanDelivered: number[] = [];
+
+  private eventHappened(ev: ScenarioEvent): boolean {
+    if (ev.kind === 'step') return this.doneSteps.has(ev.id);
+    const l = this.lines.find((x) => x.device === ev.device && x.index === ev.index);
+    if (l === undefined) return false;
+    const n = ev.kind === 'raised' ? l.raisedN : ev.kind === 'delivered' ? l.deliveredN : l.deactivatedN;
+    return n >= ev.n;
+  }
+
+  private on(ev: ScenarioEvent, fn: () => void): void {
+    this.listeners.push({ ev, fn, fired: false });
+  }
+
+  private notify(): void {
+    for (const x of this.listeners) {
+      if (!x.fired && this.eventHappened(x.ev)) {
+        x.fired = true;
+        x.fn();
+      }
+    }
+  }
+
+  // ---- workloads -----------------------------------------------------------------------------------------------
+
+  private armWorkloads(t0: number): void {
+    this.s.workloads.forEach((w, wi) => {
+      if (w.via === 'eventfd') {
+        this.notes.push(`workloads[${wi}]: via: eventfd is not modelled by the runner yet; the workload is skipped`);
+        return;
+      }
+      const l = this.line(w.device, w.index);
+      const until = t0 + (w.until ?? this.s.duration);
+      const rng = this.engine.random.stream(`workload${wi}`);
+      let n = 0;
+      let inBurst = 0;
+      let burstStart = 0;
+      const engine = this.engine;
+      const next = (t: number): number => {
+        switch (w.kind) {
+          case 'periodic':
+            return t + w.period;
+          case 'poisson': {
+            const mean = w.meanInterval ?? this.s.host.hz / w.rate!;
+            return t + Math.max(1, Math.round(rng.exponential(mean)));
+          }
+          case 'burst':
+            if (inBurst < w.size) return t + w.spacing;
+            inBurst = 0;
+            burstStart += w.every;
+            return burstStart;
+        }
+      };
+      const handler = {
+        name: `workload${wi}`,
+        fire: () => {
+          n++;
+          inBurst++;
+          this.raise(l);
+          if (w.count !== undefined && n >= w.count) return;
+          const t = next(engine.now);
+          if (t <= until) engine.at(t, handler);
+        },
+      };
+      const start = (base: number) => {
+        const t0 = base + w.start;
+        burstStart = t0;
+        if (t0 <= until) engine.at(t0, handler);
+      };
+      if (w.after !== undefined) this.on(w.after, () => start(engine.now));
+      else start(t0);
+    });
+  }
+
+  // ---- the VMM -------------------------------------------------------------------------------------------------
+
+  private vmState(name: string | undefined): VmState {
+    const v = name === undefined ? this.vms[0] : this.vms.find((x) => x.name === name);
+    if (v === undefined) throw new ModelError(`no VM ${name}`);
+    return v;
+  }
+
+  private vmmError(what: string, e: unknown): void {
+    if (!(e instanceof ErrnoError)) throw e;
+    this.violations.push({ invariant: 'vmm-call', message: `${what}: ${e.message}`, atCycles: this.engine.now });
+  }
+
+  private createVms(): void {
+    this.s.vms.forEach((spec, index) => {
+      const guest = this.buildGuest(spec, index);
+      const before = this.host.kvm.vms.length;
+      const vmState: VmState = {
+        name: spec.name,
+        index,
+        spec,
+        fds: { kvm: -1, vm: -1, vgic: -1, vcpus: [] },
+        kvmVm: null as unknown as KvmVm,
+        guest,
+        kvmVfio: -1,
+        threads: [],
+        stop: { v: false },
+        destroyed: false,
+        vmClosed: false,
+      };
+      this.vms.push(vmState);
+      const fds = createQemuVm(this.p, { vcpus: spec.vcpus, nrIrqs: this.s.host.gic.nrIrqs });
+      (vmState as { fds: QemuVm }).fds = fds;
+      (vmState as { kvmVm: KvmVm }).kvmVm = this.host.kvm.vms[before]!;
+    });
+  }
+
+  private startVcpus(v: VmState): void {
+    v.fds.vcpus.forEach((fd, i) => {
+      const cpu = v.spec.pinning[i] ?? (i + 1) % this.engine.cpus.length;
+      const th = this.p.thread(`CPU ${i}/KVM`, cpu);
+      v.threads.push(th);
+      th.submit(`KVM_RUN loop ${v.name}/vcpu${i}`, this.vcpuLoop(fd, v.stop));
+    });
+  }
+
+  /** QEMU's kvm_cpu_exec loop: KVM_RUN until asked to stop; EINTR re-enters unless stopping; MMIO exits ignored. */
+  private *vcpuLoop(fd: number, stop: { v: boolean }): TaskGen<number> {
+    const p = this.p;
+    for (;;) {
+      try {
+        yield* p.sysIoctl(fd, KVM_RUN, 0);
+      } catch (e) {
+        if (!(e instanceof ErrnoError) || e.errno !== 'EINTR') throw e;
+      }
+      if (stop.v) return 0;
+    }
+  }
+
+  /** Stop a VM's vCPUs as QEMU does (pause_all_vcpus: a signal to each vCPU thread, which leaves KVM_RUN). */
+  private stopVcpus(v: VmState): void {
+    v.stop.v = true;
+    for (const th of v.threads) signalThread(this.host, th, this.p.main.cpu);
+    this.engine.runUntil(() => v.threads.every((th) => !th.busy), `${v.name}: vCPU threads to leave KVM_RUN`);
+  }
+
+  private openDevice(v: VmState, name: string): void {
+    const spec = this.s.devices.find((d) => d.name === name)!;
+    const p = this.p;
+    const sameGroup = this.opened.find(
+      (o) => o.vm === v.name && this.s.devices.find((d) => d.name === o.name)?.iommuGroup === spec.iommuGroup,
+    );
+    let container: number;
+    let group: number;
+    if (sameGroup !== undefined) {
+      container = sameGroup.container;
+      group = sameGroup.group;
+    } else {
+      container = p.open('/dev/vfio/vfio');
+      group = p.open(`/dev/vfio/${spec.iommuGroup}`);
+      const st = p.mem.allocBytes(vfioGroupStatus.encode({ argsz: vfioGroupStatus.size, flags: 0 }));
+      p.ioctl(group, VFIO_GROUP_GET_STATUS, st);
+      const cfd = p.mem.alloc(4);
+      p.mem.writeS32(cfd, container);
+      p.ioctl(group, VFIO_GROUP_SET_CONTAINER, cfd);
+      p.ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU);
+    }
+    const device = p.ioctl(group, VFIO_GROUP_GET_DEVICE_FD, p.mem.writeString(name));
+    const o: OpenDevice = { vm: v.name, name, container, group, device, groupAdded: false };
+    this.opened.push(o);
+    // hw/vfio: the kvm-vfio device is created at the first group and told about each group
+    if (sameGroup !== undefined) return;
+    if (v.kvmVfio < 0 && this.kvmVfioOk) {
+      if (kvmVfioSupported(p, v.fds.vm)) v.kvmVfio = createKvmVfio(p, v.fds.vm);
+      else {
+        this.kvmVfioOk = false;
+        this.notes.push('KVM_DEV_TYPE_VFIO is not available (KVM_CREATE_DEVICE_TEST fails): no KVM_DEV_VFIO_GROUP_ADD');
+      }
+    }
+    if (v.kvmVfio >= 0) {
+      try {
+        kvmVfioGroupAdd(p, v.kvmVfio, group);
+        o.groupAdded = true;
+      } catch (e) {
+        this.vmmError(`KVM_DEV_VFIO_GROUP_ADD ${name}`, e);
+      }
+    }
+  }
+
+  private opened1(vm: string, device: string, needDeviceFd = true): OpenDevice {
+    const o = this.opened.find((x) => x.vm === vm && x.name === device && (!needDeviceFd || x.device >= 0));
+    if (o === undefined) throw errno('EBADF', `${device}: no open device fd in ${vm} (closed earlier)`);
+    return o;
+  }
+
+  private execStep(st: ScenarioStep): void {
+    const v = this.vmState(st.vm);
+    const p = this.p;
+    try {
+      switch (st.step) {
+        case 'open-device':
+          this.openDevice(v, st.device);
+          break;
+        case 'irqfd': {
+          const o = this.opened1(v.name, st.device);
+          const l = this.line(st.device, st.index);
+          const w = wireIrqfd(p, v.fds.vm, o.device, st.index, st.gsi!, st.resample!);
+          this.wirings.push({ ...w, vm: v.name, device: st.device, index: st.index });
+          l.owned = true;
+          break;
+        }
+        case 'assign': {
+          const o = this.opened1(v.name, st.device);
+          if (v.kvmVfio < 0) throw errno('ENODEV', 'assign: the VM has no kvm-vfio device');
+          assignIrq(p, v.kvmVfio, o.device, st.index, st.gsi!);
+          this.assigned.push({ vm: v.name, device: st.device, index: st.index, gsi: st.gsi! });
+          break;
+        }
+        case 'deassign': {
+          const o = this.opened1(v.name, st.device);
+          if (v.kvmVfio < 0) throw errno('ENODEV', 'deassign: the VM has no kvm-vfio device');
+          deassignIrq(p, v.kvmVfio, o.device, st.index, st.gsi!);
+          const i = this.assigned.findIndex((a) => a.vm === v.name && a.device === st.device && a.index === st.index);
+          if (i >= 0) this.assigned.splice(i, 1);
+          break;
+        }
+        case 'close':
+          this.closeStep(v, st.what, st.device);
+          break;
+        case 'destroy':
+          this.destroy(v);
+          break;
+        case 'ioctl':
+          this.notes.push('raw ioctl steps are not executed by the runner yet (skipped)');
+          break;
+      }
+    } catch (e) {
+      this.vmmError(`${st.step}${'device' in st && st.device !== undefined ? ` ${st.device}` : ''}`, e);
+    }
+    if (st.id !== undefined) this.doneSteps.add(st.id);
+    this.notify();
+  }
+
+  private closeStep(v: VmState, what: 'device' | 'group' | 'kvm-vfio' | 'vm', device: string | undefined): void {
+    const p = this.p;
+    if (what === 'device' || what === 'group') {
+      const o = this.opened1(v.name, device!, what !== 'group');
+      for (const l of this.lines) if (l.device === device) l.owned = false;
+      if (what === 'device') {
+        p.close(o.device);
+        o.device = -1;
+      } else {
+        if (o.group < 0) throw errno('EBADF', `the group of ${device} is already closed`);
+        if (o.groupAdded && v.kvmVfio >= 0) kvmVfioGroupDel(p, v.kvmVfio, o.group);
+        o.groupAdded = false;
+        p.close(o.group);
+        o.group = -1;
+      }
+    } else if (what === 'kvm-vfio') {
+      if (v.kvmVfio >= 0) p.close(v.kvmVfio);
+      v.kvmVfio = -1;
+    } else {
+      p.close(v.fds.vm);
+      v.vmClosed = true;
+    }
+  }
+
+  /**
+   * QEMU shutdown of one VM: stop the vCPUs, deassign forwarded IRQs, take the irqfds down, close each device, its
+   * group (KVM_DEV_VFIO_GROUP_DEL first) and container, then the kvm-vfio, vCPU, vGIC and VM fds.
+   */
+  private destroy(v: VmState): void {
+    if (v.destroyed) return;
+    v.destroyed = true;
+    const p = this.p;
+    const guard = (what: string, f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        this.vmmError(`destroy ${v.name}: ${what}`, e);
+      }
+    };
+    this.stopVcpus(v);
+    for (const a of this.assigned.filter((x) => x.vm === v.name)) {
+      const o = this.opened.find((x) => x.vm === v.name && x.name === a.device);
+      if (o !== undefined && o.device >= 0 && v.kvmVfio >= 0)
+        guard(`deassign ${a.device}/${a.index}`, () => deassignIrq(p, v.kvmVfio, o.device, a.index, a.gsi));
+    }
+    for (const w of this.wirings.filter((x) => x.vm === v.name)) {
+      const o = this.opened.find((x) => x.vm === v.name && x.name === w.device);
+      if (o !== undefined && o.device >= 0 && !v.vmClosed)
+        guard(`irqfd off ${w.device}/${w.index}`, () => unwireIrqfd(p, v.fds.vm, o.device, w.index, w));
+    }
+    for (const l of this.lines) if (this.opened.some((o) => o.vm === v.name && o.name === l.device)) l.owned = false;
+    const groups = new Set<number>();
+    const containers = new Set<number>();
+    for (const o of this.opened.filter((x) => x.vm === v.name)) {
+      if (o.device >= 0) guard(`close device ${o.name}`, () => p.close(o.device));
+      o.device = -1;
+      if (o.group >= 0 && !groups.has(o.group)) {
+        groups.add(o.group);
+        if (o.groupAdded && v.kvmVfio >= 0)
+          guard(`KVM_DEV_VFIO_GROUP_DEL ${o.name}`, () => kvmVfioGroupDel(p, v.kvmVfio, o.group));
+        guard(`close group of ${o.name}`, () => p.close(o.group));
+      }
+      o.group = -1;
+      if (o.container >= 0 && !containers.has(o.container)) {
+        containers.add(o.container);
+        guard(`close container of ${o.name}`, () => p.close(o.container));
+      }
+      o.container = -1;
+    }
+    if (v.kvmVfio >= 0) guard('close kvm-vfio', () => p.close(v.kvmVfio));
+    v.kvmVfio = -1;
+    for (const fd of v.fds.vcpus) guard('close vCPU', () => p.close(fd));
+    guard('close vGIC', () => p.close(v.fds.vgic));
+    if (!v.vmClosed) guard('close VM', () => p.close(v.fds.vm));
+    v.vmClosed = true;
+    guard('close /dev/kvm', () => p.close(v.fds.kvm));
+  }
+
+  // ---- measurement ---------------------------------------------------------------------------------------------
+
+  private snapshot(): Snapshot {
+    const exits: Record<ExitReason, number> = {
+      irq: 0,
+      maintenance: 0,
+      ipi: 0,
+      wfx: 0,
+      hvc: 0,
+      dabt: 0,
+      sysreg: 0,
+      other: 0,
+    };
+    for (const v of this.vms) {
+      for (const vc of v.kvmVm.vcpus) {
+        const st = vc.stat;
+        const physical = st.irqExits - st.maintenanceExits;
+        const ipi = Math.min(st.kickIpis, physical);
+        exits.irq += physical - ipi;
+        exits.maintenance += st.maintenanceExits;
+        exits.ipi += ipi;
+        exits.wfx += st.wfxExits;
+        exits.hvc += st.hvcExits;
+        exits.dabt += st.dabtExits;
+        exits.sysreg += st.sysExits;
+        exits.other += st.exits - st.irqExits - st.wfxExits - st.hvcExits - st.dabtExits - st.sysExits;
+      }
+    }
+    let signals = 0;
+    let unmasks = 0;
+    for (const d of this.host.devices) {
+      for (const irq of d.vdev.irqs) {
+        signals += irq.signals;
+        unmasks += irq.unmasks;
+      }
+    }
+    let resamples = 0;
+    for (const v of this.vms) {
+      for (const r of v.kvmVm.irqfds.resamplers) {
+        resamples += r.acks;
+        signals += r.acks * r.irqfds.filter((x) => x.resamplefd !== null).length;
+      }
+    }
+    return {
+      exits,
+      host: this.hostCycles,
+      signals,
+      unmasks,
+      resamples,
+      maint: this.maint,
+      inject: this.injections,
+      lrOverflows: this.lrOverflows,
+    };
+  }
+
+  private finishMetrics(simCycles: number): Metrics {
+    const a = this.windowStart ?? this.zeroSnapshot();
+    const b = this.windowEnd ?? this.snapshot();
+    for (const r of Object.keys(b.exits) as ExitReason[]) {
+      const n = b.exits[r] - a.exits[r];
+      for (let i = 0; i < n; i++) this.c.exit(r);
+    }
+    const k = this.c.counters;
+    k.eventfdSignals = b.signals - a.signals;
+    k.unmasks = b.unmasks - a.unmasks;
+    k.resamples = b.resamples - a.resamples;
+    // the maintenance interrupt that made a vCPU exit (its line usually falls at the fold, before the host takes
+    // it), or one the host took outside guest mode — whichever counted more
+    k.maintenanceIrqs = Math.max(b.maint - a.maint, b.exits.maintenance - a.exits.maintenance);
+    k.injections = b.inject - a.inject;
+    k.lrOverflows = b.lrOverflows - a.lrOverflows;
+    const dist = this.host.irq.gic.distributor;
+    let leftActive = 0;
+    let leftMasked = 0;
+    for (const d of this.host.devices) {
+      d.descs.forEach((desc, i) => {
+        if (dist.isActive(desc.hwirq)) leftActive++;
+        const irq = d.vdev.irqs[i];
+        if (irq?.masked === true && desc.actions.length > 0) leftMasked++;
+      });
+    }
+    const m = this.c.finish({ simCycles, hostCycles: b.host - a.host, leftActive, leftMasked });
+    // orphaned raises that a late irqfd delivered after all: not orphaned (see `delivered`)
+    for (let i = 0; i < m.lines.length; i++) {
+      const fix = this.orphanDelivered[i] ?? 0;
+      if (fix === 0) continue;
+      const line = m.lines[i]!;
+      line.orphaned -= fix;
+      m.irqs.orphaned -= fix;
+      const lost = Math.max(0, line.raised - line.delivered - line.coalesced - line.orphaned);
+      m.irqs.lost += lost - line.lost;
+      line.lost = lost;
+    }
+    return m;
+  }
+
+  private zeroSnapshot(): Snapshot {
+    return {
+      exits: { irq: 0, maintenance: 0, ipi: 0, wfx: 0, hvc: 0, dabt: 0, sysreg: 0, other: 0 },
+      host: 0,
+      signals: 0,
+      unmasks: 0,
+      resamples: 0,
+      maint: 0,
+      inject: 0,
+      lrOverflows: 0,
+    };
+  }
+
+  // ---- the run -------------------------------------------------------------------------------------------------
+
+  run(): ModeRun {
+    const s = this.s;
+    const engine = this.engine;
+    // host SPI affinity (an administrator's /proc/irq/N/smp_affinity): the CPU of the vCPU the line targets
+    for (const d of s.devices) {
+      d.irqs.forEach((irq, index) => {
+        const w = s.vmm.find((x) => x.step === 'irqfd' && x.device === d.name && x.index === index);
+        const vm = s.vms.find((v) => v.name === (w?.vm ?? s.vms[0]!.name)) ?? s.vms[0]!;
+        const cpu = irq.affinity ?? vm.pinning[0] ?? 0;
+        this.host.irq.gic.distributor.setTargets(irq.intid, 1 << cpu);
+      });
+    }
+    this.createVms();
+    const steps = stepsForMode(s, this.mode);
+    let i = 0;
+    while (i < steps.length && steps[i]!.at === undefined && steps[i]!.after === undefined) this.execStep(steps[i++]!);
+    for (const v of this.vms) if (!v.destroyed) this.startVcpus(v);
+    engine.runUntil(() => this.vms.every((v) => v.destroyed || v.guest.booted), 'the guests to boot');
+    // The scenario clock starts here: VMs built, leading steps done, guests booted (a device does not interrupt
+    // before its driver is up). `at`, workload times and the duration count from t0.
+    const t0 = engine.now;
+    this.t0 = t0;
+    this.windowStart = this.snapshot();
+    const end = t0 + s.duration;
+    this.armWorkloads(t0);
+    for (const v of this.vms) {
+      for (const r of v.spec.retarget) {
+        if (r.after === undefined) v.guest.scheduleRetarget({ at: t0 + (r.at ?? 0), intid: r.intid, target: r.vcpu });
+      }
+    }
+    for (; i < steps.length; i++) {
+      const st = steps[i]!;
+      if (st.after !== undefined) {
+        const ev = st.after;
+        try {
+          engine.runUntil(() => this.eventHappened(ev) || engine.now >= end, `event for step ${i}`);
+        } catch (e) {
+          if (!(e instanceof ModelError)) throw e;
+        }
+        if (!this.eventHappened(ev)) {
+          this.notes.push(`vmm[${i}] (${st.step}) waits for an event that did not happen before the end: skipped`);
+          continue;
+        }
+        if (st.delay !== undefined && st.delay > 0) engine.run(st.delay);
+      }
+      if (st.at !== undefined && t0 + st.at > engine.now) {
+        if (st.at > s.duration) {
+          this.notes.push(`vmm[${i}] (${st.step}) is due after the duration: skipped`);
+          continue;
+        }
+        engine.run(t0 + st.at - engine.now);
+      }
+      this.execStep(st);
+    }
+    if (engine.now < end) engine.run(end - engine.now);
+    // workloads have stopped: let IRQs still in flight reach the guest (bounded) before the VMM tears down
+    const drainEnd = engine.now + Math.round(s.host.hz / 1000);
+    const inFlight = () => this.lines.some((l) => l.owned && l.outstanding > 0);
+    if (inFlight()) {
+      try {
+        engine.runUntil(() => !inFlight() || engine.now >= drainEnd, 'in-flight IRQs to be delivered');
+      } catch (e) {
+        if (!(e instanceof ModelError)) throw e;
+      }
+    }
+    this.windowEnd = this.snapshot();
+    if (s.teardown) {
+      for (const v of this.vms) this.destroy(v);
+      this.p.exit();
+      engine.settle();
+    }
+    const metrics = this.finishMetrics(engine.now - t0);
+    for (const msg of this.host.checkInvariants({ teardown: s.teardown })) {
+      this.violations.push({ invariant: invariantId(msg), message: msg, atCycles: engine.now });
+    }
+    engine.observer = null;
+    engine.scheduler = this.inner;
+    this.progress(1);
+    return { mode: this.mode, metrics, violations: this.violations, ...this.traceOutput() };
+  }
+
+  private traceOutput(): { trace?: TraceOutput } {
+    const tr = this.tracer;
+    if (tr === null) return {};
+    const hz = this.s.host.hz;
+    const cpus = this.s.host.cpus;
+    return {
+      trace:
+        this.traceFormat === 'perfetto'
+          ? { format: 'perfetto', data: writeChromeJson(tr, { hz, cpus }) }
+          : { format: 'text', data: writeText(tr, { hz, cpus }) },
+    };
+  }
+}
