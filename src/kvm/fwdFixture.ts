@@ -41,6 +41,8 @@ export interface Fixture {
 }
 
 export interface FixtureOptions {
+  /** The guest computes instead of idling in WFI (the vCPU stays in guest mode). */
+  busy?: boolean;
   vcpus?: number;
   eoiMode?: 0 | 1;
   /** The kvm-vfio flavour (default 'protocol'). */
@@ -75,6 +77,7 @@ export function fixture(opts: FixtureOptions = {}): Fixture {
     gic: host.irq.gic,
     vcpus: opts.vcpus ?? 1,
     eoiMode: opts.eoiMode ?? 0,
+    workload: opts.busy === true ? { stepCycles: 200 } : undefined,
     devices: [
       { device: hw, line: 0, intid: 32 + GSI[0]!, handlerCycles: 2000 },
       { device: hw, line: 1, intid: 32 + GSI[1]!, handlerCycles: 2000 },
@@ -107,7 +110,8 @@ export function fixture(opts: FixtureOptions = {}): Fixture {
   vcpus.forEach((v, i) => {
     p.thread(`vcpu${i}`, 1 + (i % 2)).ioctlAsync(v, KVM_RUN, 0);
   });
-  host.settle();
+  if (opts.busy === true) host.run(5_000_000);
+  else host.settle();
   const fwdArg = (index: number, gsi = GSI[index]!) =>
     place(p, kvmArchForwardedIrq.encode({ fd: dev.device, irq_index: index, guest_irq: gsi }));
   const ctl = p.thread('ctl', 0);

@@ -139,6 +139,26 @@ describe('kvm-vfio attributes and errnos (the issue table)', () => {
   });
 });
 
+describe('closing kvm-vfio while a forwarded level IRQ is being handled', () => {
+  for (const busy of [false, true]) {
+    it(`falls back to the normal path without losing an IRQ (${busy ? 'busy' : 'idle'} guest)`, () => {
+      const f = fixture({ busy });
+      f.assign(0);
+      f.raise(0, 12);
+      f.host.engine.runUntil(() => f.guest.devices[0]!.handled >= 3, 'the third delivery');
+      f.host.run(200);
+      const h = f.s.p.thread('closer', 0).closeAsync(f.kvfio);
+      f.host.run(12 * PERIOD);
+      expect(h.result()).toBe(0);
+      const t = totals(f);
+      expect(t.handled[0]).toBe(12);
+      expect(t.noStatus[0]).toBe(0);
+      expect(f.host.devices[0]!.descs[0]!.forwardedToVcpu).toBe(false);
+      expect(f.host.checkInvariants()).toEqual([]);
+    });
+  }
+});
+
 describe('kvm-vfio teardown in every order', () => {
   const steps = ['deassign', 'group-del', 'close-device', 'close-kvm-vfio', 'close-vm'] as const;
   function permutations<T>(xs: readonly T[]): T[][] {
