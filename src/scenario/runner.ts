@@ -62,6 +62,7 @@ import {
   EV_KVM_EXIT,
   EV_KVM_SET_IRQ,
   EV_KVM_USERSPACE_EXIT,
+  EV_VGIC_HW_DEACTIVATE,
 } from '../trace/events.js';
 import { writeText } from '../trace/textWriter.js';
 import { Tracer } from '../trace/tracer.js';
@@ -310,6 +311,22 @@ class ModeRunner implements Scheduler, StepObserver {
     return pid;
   }
 
+  /** vgic_hw_deactivate: a guest's EOI on a HW list register deactivated physical INTID `pintid` (forwarding). */
+  private traceHwDeactivate(cpu: number, pintid: number, seq: number): void {
+    for (const v of this.vms) {
+      const vcpu = v.kvmVm.vcpus.find((x) => x.guest?.loadedOn === cpu);
+      if (vcpu === undefined) continue;
+      const vgic = v.kvmVm.vgic;
+      let vintid = 0;
+      for (let i = 0; vgic !== null && i < vgic.nrSpis; i++) {
+        const irq = vgic.vgicGetIrq(32 + i);
+        if (irq?.hw === true && irq.hwintid === pintid) vintid = irq.intid;
+      }
+      this.tracer!.emit(EV_VGIC_HW_DEACTIVATE, cpu, this.tracePid(vcpu.guest!.irqTask), vcpu.idx, vintid, pintid, seq);
+      return;
+    }
+  }
+
   private installHooks(): void {
     const tr = this.tracer;
     const engine = this.engine;
@@ -397,7 +414,9 @@ class ModeRunner implements Scheduler, StepObserver {
           this.notify();
           if (tr !== null) {
             const t = currentOrNull();
-            tr.emit(EV_GIC_DIR, cpu, this.tracePid(t), intid, l.seq);
+            const inGuest = t !== null && (t.kind === 'guest' || t.kind === 'guest-irq');
+            if (inGuest) this.traceHwDeactivate(t.cpu, intid, l.seq);
+            else tr.emit(EV_GIC_DIR, cpu, this.tracePid(t), intid, l.seq);
           }
         }
       }
