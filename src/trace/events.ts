@@ -10,6 +10,7 @@
  * __print_symbolic tables copied as data; each definition names the header it comes from. Ours live under the
  * `irqfwd` system and follow the same `key=value` style.
  */
+import { KVM_EXIT_REASON_NAMES, KVM_EXIT_X86_WRMSR } from '../abi/kvm.js';
 import { type CompiledFormat, compileFormat, type PrintfArg, sprintf } from './printf.js';
 
 export type FieldType = 'int' | 'uint' | 'long' | 'ulong' | 'u64' | 'bool' | 'str';
@@ -146,41 +147,12 @@ export class EventRegistry {
 
 // ---- symbol tables -------------------------------------------------------------------------------------------
 
-/** include/trace/events/kvm.h kvm_trace_exit_reason (ERSN(x) = { KVM_EXIT_x, "KVM_EXIT_x" }). */
+/**
+ * include/trace/events/kvm.h kvm_trace_exit_reason (ERSN(x) = { KVM_EXIT_x, "KVM_EXIT_x" }): the uapi names up to
+ * KVM_EXIT_X86_WRMSR, the last one the tracepoint's table lists.
+ */
 export const KVM_TRACE_EXIT_REASON: ReadonlyMap<number, string> = new Map(
-  [
-    'UNKNOWN',
-    'EXCEPTION',
-    'IO',
-    'HYPERCALL',
-    'DEBUG',
-    'HLT',
-    'MMIO',
-    'IRQ_WINDOW_OPEN',
-    'SHUTDOWN',
-    'FAIL_ENTRY',
-    'INTR',
-    'SET_TPR',
-    'TPR_ACCESS',
-    'S390_SIEIC',
-    'S390_RESET',
-    'DCR',
-    'NMI',
-    'INTERNAL_ERROR',
-    'OSI',
-    'PAPR_HCALL',
-    'S390_UCONTROL',
-    'WATCHDOG',
-    'S390_TSCH',
-    'EPR',
-    'SYSTEM_EVENT',
-    'S390_STSI',
-    'IOAPIC_EOI',
-    'HYPERV',
-    'ARM_NISV',
-    'X86_RDMSR',
-    'X86_WRMSR',
-  ].map((n, i) => [i, `KVM_EXIT_${n}`] as const),
+  [...KVM_EXIT_REASON_NAMES].filter(([reason]) => reason <= KVM_EXIT_X86_WRMSR),
 );
 
 export const ARM_EXCEPTION_IRQ = 0;
