@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ErrnoError, errnoOf } from '../abi/errno.js';
+import { errnoOf } from '../abi/errno.js';
 import { C_NONE } from '../sim/costs.js';
-import { ModelError } from '../sim/errors.js';
 import { eret, op, type TaskGen } from '../sim/task.js';
 import {
-  C_EVENTFD_SIGNAL,
   EFD_CLOEXEC,
   EFD_NONBLOCK,
   EFD_SEMAPHORE,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrnoError, errnoOf } from '../abi/errno.js';
+import { errnoOf } from '../abi/errno.js';
 import { FdTable } from './fdtable.js';
 import { O_CLOEXEC } from './file.js';
 import { Kernel } from './kernel.js';

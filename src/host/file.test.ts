@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrnoError, errno, errnoOf } from '../abi/errno.js';
+import { errno, errnoOf } from '../abi/errno.js';
 import { C_NONE } from '../sim/costs.js';
 import { current, eret, op, type TaskGen } from '../sim/task.js';
 import { WaitQueue, wait } from '../sim/waitqueue.js';

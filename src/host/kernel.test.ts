@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrnoError, errnoOf } from '../abi/errno.js';
+import { errnoOf } from '../abi/errno.js';
 import { C_NONE } from '../sim/costs.js';
 import { ModelError } from '../sim/errors.js';
 import { op, type TaskGen } from '../sim/task.js';

@@ -2,7 +2,6 @@
 // lay every struct out byte by byte in the process's memory (as a VMM would).
 export { errnoOf } from '../abi/errno.js';
 
-import { ErrnoError } from '../abi/errno.js';
 import {
   KVM_ARM_IRQ_TYPE_SPI,
   KVM_ARM_TARGET_GENERIC_V8,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrnoError, errnoOf } from '../abi/errno.js';
+import { errnoOf } from '../abi/errno.js';
 import {
   VFIO_API_VERSION,
   VFIO_CHECK_EXTENSION,

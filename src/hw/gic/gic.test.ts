@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ModelError } from '../../sim/errors.js';
 import { Gic } from './gic.js';
-import {
-  GIC_CPU_CTRL_EOImodeNS,
-  GICH_HCR_EN,
-  GICH_LR_HW,
-  MAINTENANCE_PPI,
-  SPURIOUS_INTID,
-  VTIMER_PPI,
-} from './regs.js';
+import { GIC_CPU_CTRL_EOImodeNS, GICH_HCR_EN, MAINTENANCE_PPI, SPURIOUS_INTID, VTIMER_PPI } from './regs.js';
 import { LrState, makeLr } from './virtualInterface.js';
 
 const SPI = 40;
