@@ -81,6 +81,32 @@ describe('runScenario', () => {
     expect(doc.traceEvents.length).toBeGreaterThan(100);
   });
 
+  it("the default scenario's Perfetto JSON: tracks per CPU, vCPU and INTID; each IRQ flows from assert to deactivation", () => {
+    const r = runScenario(loadScenario(DEFAULT_SCENARIO, 'default'), { modes: ['forwarded'], trace: 'perfetto' });
+    type Ev = {
+      name: string;
+      ph: string;
+      cat?: string;
+      ts?: number;
+      id?: number;
+      pid?: number;
+      args?: { name?: string; seq?: number };
+    };
+    const ev = (JSON.parse(r.runs[0]!.trace!.data) as { traceEvents: Ev[] }).traceEvents;
+    const names = ev.filter((e) => e.ph === 'M' && e.name.endsWith('_name')).map((e) => e.args?.name);
+    expect(names).toEqual(expect.arrayContaining(['Host CPUs', 'vCPUs', 'INTIDs', 'CPU 0', 'CPU 1', 'vCPU 0']));
+    expect(names.some((n) => /INTID 80|80/.test(String(n)))).toBe(true);
+    for (const seq of [1, 500, 1000]) {
+      const flow = ev.filter((e) => e.cat === 'irqfwd.flow' && e.id === seq);
+      const start = flow.find((e) => e.ph === 's');
+      const end = flow.find((e) => e.ph === 'f');
+      const assert = ev.find((e) => e.name === 'device_assert' && e.args?.seq === seq);
+      const deact = ev.find((e) => e.name === 'vgic_hw_deactivate' && e.args?.seq === seq);
+      expect(start?.ts).toBe(assert?.ts);
+      expect(end?.ts).toBe(deact?.ts);
+    }
+  });
+
   it('forwarded mode of the default scenario: 1 exit per IRQ, no maintenance, no unmask; the guest EOI deactivates', () => {
     expect(kvmVfioAvailable).toBe(true);
     const r = runScenario(loadScenario(DEFAULT_SCENARIO, 'default'), { modes: ['forwarded'], trace: 'text' });
