@@ -37,7 +37,7 @@ export class Spinlock implements HeldLock {
     dropHeld(t, this);
     const n = this.spinners.length;
     for (let i = 0; i < n; i++) this.engine.wake(this.spinners[i]!);
-    this.spinners.length = 0;
+    if (n !== 0) this.spinners.length = 0; // setting length is a runtime call even when it is already 0
   }
 
   /** Internal: the current task found the lock held and spins. */

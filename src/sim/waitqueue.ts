@@ -36,7 +36,7 @@ export class WaitQueue {
   wakeUpAll(): number {
     const n = this.waiters.length;
     for (let i = 0; i < n; i++) this.engine.wake(this.waiters[i]!);
-    this.waiters.length = 0;
+    if (n !== 0) this.waiters.length = 0; // setting length is a runtime call even when it is already 0
     return n;
   }
 

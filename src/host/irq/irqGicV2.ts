@@ -159,7 +159,9 @@ export class GicV2Chip implements IrqChip {
  */
 export function gicV2Init(gic: Gic): void {
   const dist = gic.distributor;
-  for (let intid = SPI_BASE; intid < dist.nrIrqs; intid++) {
+  // drivers/irqchip/irq-gic.c gic_of_init/__gic_init_bases: gic_irqs is capped at 1020 (1020-1023 are special)
+  const gicIrqs = Math.min(dist.nrIrqs, 1020);
+  for (let intid = SPI_BASE; intid < gicIrqs; intid++) {
     dist.disable(intid);
     dist.setConfig(intid, 'level');
     dist.setTargets(intid, 1);

@@ -320,24 +320,52 @@ export class GicDistributor {
   }
 
   private recompute(): void {
-    for (let c = 0; c < this.nrCpus; c++) this.hppi[c] = this.computeHppi(c);
+    // One pass over the shared SPI words finds those with a candidate (pending, enabled, not active) for any CPU;
+    // each CPU then looks only at its banked word and those (nrSpiWords ≤ 31, so one bit per word fits an int).
+    let spiCand = 0;
+    if ((this.ctlr & GICD_ENABLE) !== 0) {
+      const base = this.nrCpus;
+      for (let k = 0; k < this.nrSpiWords; k++) {
+        const w = base + k;
+        if ((this.pendingWord(w) & this.enabledW[w]! & ~this.activeW[w]!) !== 0) spiCand |= 1 << k;
+      }
+    }
+    for (let c = 0; c < this.nrCpus; c++) this.hppi[c] = this.computeHppi(c, spiCand);
     for (let c = 0; c < this.nrCpus; c++) this.listeners[c]?.update();
   }
 
-  /** Highest priority (lowest value; ties → lowest INTID) pending, enabled, not active INTID targeting `cpu`. */
-  private computeHppi(cpu: number): number {
+  /**
+   * Highest priority (lowest value; ties → lowest INTID) pending, enabled, not active INTID targeting `cpu`.
+   * `spiCand` has bit k set when SPI word k has a candidate for some CPU (see recompute).
+   */
+  private computeHppi(cpu: number, spiCand: number): number {
     if ((this.ctlr & GICD_ENABLE) === 0) return SPURIOUS_INTID;
     let best = SPURIOUS_INTID;
     let bestPrio = 0x100;
-    for (let k = -1; k < this.nrSpiWords; k++) {
-      const w = k < 0 ? cpu : this.nrCpus + k;
-      let cand = this.pendingWord(w) & this.enabledW[w]! & ~this.activeW[w]!;
+    let cand = this.pendingWord(cpu) & this.enabledW[cpu]! & ~this.activeW[cpu]!;
+    while (cand !== 0) {
+      const b = lowestBit(cand);
+      cand &= cand - 1;
+      const p = this.prio[cpu * 32 + b]!;
+      if (p < bestPrio) {
+        best = b;
+        bestPrio = p;
+      }
+    }
+    const cpuBit = 1 << cpu;
+    const base = this.nrCpus;
+    let words = spiCand;
+    while (words !== 0) {
+      const k = lowestBit(words);
+      words &= words - 1;
+      const w = base + k;
+      cand = this.pendingWord(w) & this.enabledW[w]! & ~this.activeW[w]!;
       while (cand !== 0) {
         const b = lowestBit(cand);
         cand &= cand - 1;
         const intid = (k + 1) * 32 + b;
-        if (k >= 0 && (this.targets[intid]! & (1 << cpu)) === 0) continue;
-        const p = this.prio[k < 0 ? cpu * 32 + b : this.nrCpus * 32 + intid - SPI_BASE]!;
+        if ((this.targets[intid]! & cpuBit) === 0) continue;
+        const p = this.prio[base * 32 + intid - SPI_BASE]!;
         if (p < bestPrio) {
           best = intid;
           bestPrio = p;

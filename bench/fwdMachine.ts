@@ -1,0 +1,178 @@
+/**
+ * A forwarded-IRQ machine for the benchmarks, built the way a VMM builds one — createHost, then QEMU's ioctl
+ * sequence (src/scenario/vmm.ts): per VM KVM_CREATE_VM + vGIC-v2 + vCPUs, VFIO group/container/device, irqfd +
+ * resamplefd per level line, kvm-vfio with the group, KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ per line, one KVM_RUN thread per
+ * vCPU — with no runner and no metrics recorders, so what is timed is the model itself. (The same set-up as
+ * src/kvm/fwdFixture.ts, re-done without vitest.)
+ *
+ * IRQs come from one self-re-arming engine timer that asserts the lines round-robin every `period` cycles; each line
+ * is a level line the guest driver acknowledges in its handler, so the per-IRQ work is the forwarded path only:
+ * physical IRQ → exit (or WFI wake-up) → host vector → VFIO handler → irqfd → vGIC HW list register → guest handler
+ * → guest EOI deactivates the physical INTID.
+ */
+
+import { KVM_RUN } from '../src/abi/kvm.js';
+import { GuestKernel } from '../src/guest/guestKernel.js';
+import { createHost, type Host, type HostDeviceSpec } from '../src/machine.js';
+import { GUEST_COMPUTE_QUANTUM } from '../src/scenario/runner.js';
+import {
+  assignIrq,
+  createKvmVfio,
+  createQemuVm,
+  kvmVfioGroupAdd,
+  openVfioDevice,
+  wireIrqfd,
+} from '../src/scenario/vmm.js';
+import { costDefs } from '../src/sim/costs.js';
+import type { TimerHandler } from '../src/sim/engine.js';
+import { resolveCosts } from '../src/sim/profiles.js';
+
+/** GICv2: SPIs are INTIDs 32..1019 — 988 lines at most on one host. */
+export const MAX_SPIS = 988;
+/** GICv2: 8 CPU interfaces; a GICv2 VM has at most 8 vCPUs (VGIC_V2_MAX_CPUS). */
+export const MAX_CPUS = 8;
+const LINES_PER_DEVICE = 32;
+const FIRST_INTID = 32;
+
+export interface FwdMachineOptions {
+  /** Forwarded level lines in all (spread over devices of 32 lines, and over the VMs). */
+  lines: number;
+  /** vCPUs in all: VMs of up to 8 vCPUs each. */
+  vcpus: number;
+  /** The guest computes (vCPU always running) instead of idling in WFI. */
+  busy?: boolean;
+  /** Cycles between two raises (all lines together). */
+  period?: number;
+  /** Guest handler cycles (default 1000, as in the default scenario). */
+  handlerCycles?: number;
+}
+
+export interface FwdMachine {
+  host: Host;
+  guests: GuestKernel[];
+  period: number;
+  busy: boolean;
+  /** IRQs the guests' drivers have served so far. */
+  handled(): number;
+  /** Raise `n` more IRQs (round-robin over the lines) and run until they are all handled. */
+  run(n: number): void;
+}
+
+export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
+  const { lines, vcpus } = opts;
+  if (lines < 1 || lines > MAX_SPIS) throw new Error(`lines must be 1..${MAX_SPIS}`);
+  const nVms = Math.ceil(vcpus / MAX_CPUS);
+  const period = opts.period ?? 20_000; // 10 µs at 2 GHz
+  const busy = opts.busy === true;
+  // vCPU j of the machine runs on pCPU 1 + j mod (cpus - 1); CPU 0 is left to the host (the VMM's threads)
+  const cpus = Math.min(MAX_CPUS, vcpus + 1);
+  // lines are dealt to the VMs round-robin by device: VM m owns devices m, m + nVms, ...
+  const nDevices = Math.ceil(lines / LINES_PER_DEVICE);
+  if (nDevices < nVms) throw new Error(`${vcpus} vCPUs need ≥ ${nVms} devices (one per VM): raise lines`);
+  const devices: HostDeviceSpec[] = [];
+  for (let d = 0; d < nDevices; d++) {
+    const n = Math.min(LINES_PER_DEVICE, lines - d * LINES_PER_DEVICE);
+    devices.push({
+      name: `bench${d}`,
+      iommuGroup: 10 + d,
+      irqs: Array.from({ length: n }, (_, i) => ({
+        intid: FIRST_INTID + d * LINES_PER_DEVICE + i,
+        trigger: 'level' as const,
+      })),
+    });
+  }
+  const known = new Set(costDefs().map((d) => d.name));
+  const host = createHost({
+    cpus,
+    seed: 1,
+    costs: resolveCosts('xgene', {}, (n) => known.has(n)).costs,
+    nrIrqs: 1024,
+    devices,
+  });
+  // two eventfds per line (trigger + resamplefd, as QEMU wires them): raise RLIMIT_NOFILE as a VMM with many IRQs does
+  const p = host.kernel.process({ maxFds: 4096 });
+  const guests: GuestKernel[] = [];
+  const vmOf: unknown[] = [];
+  host.kvm.guestFactory = {
+    createGuest: (env) => guests[vmOf.indexOf(env.vm)]!.createGuest(env),
+  };
+  let vcpuBase = 0;
+  for (let m = 0; m < nVms; m++) {
+    const nv = Math.min(MAX_CPUS, vcpus - m * MAX_CPUS);
+    const mine = devices.filter((_, d) => d % nVms === m);
+    const guest = new GuestKernel({
+      engine: host.engine,
+      gic: host.irq.gic,
+      vcpus: nv,
+      name: `vm${m}`,
+      devices: mine.flatMap((spec) =>
+        spec.irqs.map((irq, line) => ({
+          device: host.device(spec.name),
+          line,
+          intid: irq.intid, // guest SPI = host INTID (GSI = INTID - 32)
+          target: (irq.intid - FIRST_INTID) % nv,
+          handlerCycles: opts.handlerCycles ?? 1000,
+        })),
+      ),
+      workload: busy ? { stepCycles: GUEST_COMPUTE_QUANTUM } : undefined,
+    });
+    guests.push(guest);
+    const qvm = createQemuVm(p, { vcpus: nv, nrIrqs: 1024 });
+    vmOf.push(host.kvm.vms[host.kvm.vms.length - 1]);
+    const kvfio = createKvmVfio(p, qvm.vm);
+    for (const spec of mine) {
+      const h = openVfioDevice(p, spec.iommuGroup, spec.name);
+      kvmVfioGroupAdd(p, kvfio, h.group);
+      spec.irqs.forEach((irq, index) => {
+        wireIrqfd(p, qvm.vm, h.device, index, irq.intid - 32, true);
+        const r = assignIrq(p, kvfio, h.device, index, irq.intid - 32);
+        if (r !== 0) throw new Error(`ASSIGN_IRQ ${spec.name}/${index} returned ${r}`);
+      });
+    }
+    qvm.vcpus.forEach((fd, i) => {
+      p.thread(`vm${m}.vcpu${i}`, 1 + ((vcpuBase + i) % (cpus - 1))).ioctlAsync(fd, KVM_RUN, 0);
+    });
+    vcpuBase += nv;
+  }
+  const engine = host.engine;
+  // boot the guests (trapped GICD writes), then let the machine go quiet (idle) or run a while (busy)
+  if (busy) host.run(5_000_000);
+  else host.settle();
+
+  const hws = host.devices.map((d) => d.hw);
+  const handled = () => {
+    let n = 0;
+    for (const g of guests) for (const d of g.devices) n += d.handled;
+    return n;
+  };
+  let next = 0;
+  let left = 0;
+  const raiser: TimerHandler = {
+    name: 'raise',
+    fire: () => {
+      const k = next;
+      next = next + 1 === lines ? 0 : next + 1;
+      hws[(k / LINES_PER_DEVICE) | 0]!.assert(k % LINES_PER_DEVICE);
+      if (--left > 0) engine.after(period, raiser);
+    },
+  };
+  return {
+    host,
+    guests,
+    period,
+    busy,
+    handled,
+    run(n: number) {
+      const target = handled() + n;
+      left = n;
+      engine.after(period, raiser);
+      if (busy) {
+        host.run(n * period + 200_000);
+      } else {
+        host.settle(Number.MAX_SAFE_INTEGER);
+      }
+      const got = handled();
+      if (got !== target) throw new Error(`forwarded bench: ${got - (target - n)}/${n} IRQs handled`);
+    },
+  };
+}
