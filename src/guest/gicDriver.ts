@@ -79,6 +79,15 @@ export interface GuestIrqHandler {
 
 export type GuestTrigger = 'level' | 'edge';
 
+/**
+ * Virtual IRQ completion probe (ISCA 2016 "Virtual IRQ Completion", ASPLOS 2014 "EOI+ACK"): called once per
+ * acknowledged INTID with the cycles of its GICV_IAR read plus its completion — the GICV_EOIR write, and with
+ * EOImode 1 also the GICV_DIR write. Each access is one step; its cycles are measured as the step's duration (the
+ * CPU's readyAt − now while it runs). The handler body in between and the final IAR read that finds no further
+ * interrupt (1023) are not part of it.
+ */
+export type VirqCompletionProbe = (cycles: number, vcpu: number, intid: number) => void;
+
 /** An SPI the guest configures at boot (a device line from the device tree). */
 export interface GuestSpiConfig {
   intid: number;
@@ -98,6 +107,8 @@ export interface GuestGicDriverOptions {
   eoiMode?: 0 | 1;
   /** Priority written to each configured SPI (irq-gic.c GICD_INT_DEF_PRI = 0xa0). */
   priority?: number;
+  /** Per acknowledged interrupt: IAR + EOIR (+ DIR) cycles. */
+  onCompletion?: VirqCompletionProbe;
 }
 
 /** Per-vCPU counters of the IRQ vector. */
@@ -159,6 +170,7 @@ export class GuestGicDriver {
   private readonly engine: Engine;
   private readonly gic: GicvProvider;
   private readonly handlers = new Map<number, GuestIrqHandler>();
+  private readonly onCompletion: VirqCompletionProbe | undefined;
 
   constructor(opts: GuestGicDriverOptions) {
     if (!Number.isInteger(opts.nrVcpus) || opts.nrVcpus < 1 || opts.nrVcpus > 8) {
@@ -170,6 +182,7 @@ export class GuestGicDriver {
     this.gicdBase = opts.gicdBase ?? VIRT_GICD_BASE;
     this.eoiMode = opts.eoiMode ?? 0;
     this.priority = opts.priority ?? GICD_INT_DEF_PRI;
+    this.onCompletion = opts.onCompletion;
     for (let i = 0; i < opts.nrVcpus; i++) {
       this.cpuStats.push({ irqs: 0, spurious: 0, iar1022: 0, unhandled: 0, iarReads: 0, eoirWrites: 0, dirWrites: 0 });
     }
@@ -276,6 +289,7 @@ export class GuestGicDriver {
     for (;;) {
       yield op(C_GUEST_GICV_IAR, this.cpuOid(g));
       const irqstat = this.gicv(g).readIar();
+      let completion = this.stepCycles(g);
       st.iarReads++;
       const intid = irqstat & GICC_IAR_INT_ID_MASK;
       if (intid >= 1020) {
@@ -287,6 +301,7 @@ export class GuestGicDriver {
       if (this.eoiMode === 1) {
         yield op(C_GUEST_GICV_EOIR, this.cpuOid(g));
         this.gicv(g).writeEoir(irqstat);
+        completion += this.stepCycles(g);
         st.eoirWrites++;
       }
       const h = this.handlers.get(intid);
@@ -297,13 +312,21 @@ export class GuestGicDriver {
       if (this.eoiMode === 1) {
         yield op(C_GUEST_GICV_DIR, this.cpuOid(g));
         this.gicv(g).writeDir(irqstat);
+        completion += this.stepCycles(g);
         st.dirWrites++;
       } else {
         yield op(C_GUEST_GICV_EOIR, this.cpuOid(g));
         this.gicv(g).writeEoir(irqstat);
+        completion += this.stepCycles(g);
         st.eoirWrites++;
       }
+      this.onCompletion?.(completion, vcpu, intid);
     }
+  }
+
+  /** Cycles of the step now running on the vCPU's physical CPU (its readyAt − now). */
+  private stepCycles(g: GuestCpu): number {
+    return g.loadedOn >= 0 ? this.engine.cpu(g.loadedOn).readyAt - this.engine.now : 0;
   }
 
   private checkVcpu(vcpu: number): number {

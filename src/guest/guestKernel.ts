@@ -11,14 +11,22 @@
  * running, like idle=poll); else idle: mask IRQs, WFI trap, unmask on re-entry (kernel/sched/idle.c do_idle →
  * cpu_do_idle runs WFI with IRQs masked; the pending vIRQ is taken when they are unmasked).
  */
-import { ESR_ELx_EC_WFx } from '../kvm/arm/esr.js';
+import { GIC_DIST_CTR } from '../hw/gic/regs.js';
+import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_HVC64, ESR_ELx_EC_WFx } from '../kvm/arm/esr.js';
 import { defineCost } from '../sim/costs.js';
 import { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { current, eret, op, type Task, type TaskGen, trap } from '../sim/task.js';
 import { GuestDeviceDriver, type GuestDeviceLineOptions, guestWorkCost } from './deviceDriver.js';
-import { type GicvProvider, GuestGicDriver, type GuestIrqHandler, type GuestSpiConfig } from './gicDriver.js';
+import {
+  type GicvProvider,
+  GuestGicDriver,
+  type GuestIrqHandler,
+  type GuestSpiConfig,
+  gicdRead,
+  type VirqCompletionProbe,
+} from './gicDriver.js';
 
 export const C_GUEST_IDLE_ENTER = defineCost(
   'guest_idle_enter',
@@ -31,6 +39,12 @@ export const C_GUEST_IDLE_POLL = defineCost(
   'one idle-poll iteration of a vCPU waiting for a scheduled action (model construct: no guest timer); estimate',
 );
 
+export const C_GUEST_TRAP_ISSUE = defineCost(
+  'guest_trap_issue',
+  0,
+  'the trapping instruction (HVC, or the faulting load/store) before the exception: its cost is the exception itself, guest_exit',
+);
+
 /** CPU-bound guest work on a vCPU. */
 export interface GuestWorkload {
   /** Cycles of one compute step (one atomic guest step; a physical or virtual IRQ is taken between steps). */
@@ -39,6 +53,31 @@ export interface GuestWorkload {
   stepsPerWake?: number;
   /** Compute steps in all, after which the vCPU only idles; default Infinity. */
   totalSteps?: number;
+}
+
+/**
+ * A microbenchmark loop on a vCPU (ISCA 2016 Table II / ASPLOS 2014 Table 3): `compute` steps of guest work, then
+ * one trapping instruction, forever:
+ * - `hvc`: HVC #0 (a null hypercall; KVM answers PSCI NOT_SUPPORTED in x0);
+ * - `gicd-read`: a load from the emulated distributor (GICD_TYPER), completed by KVM's vGIC MMIO emulation in the
+ *   kernel (the "interrupt controller trap" / ASPLOS "I/O Kernel" access);
+ * - `mmio-write`: a 32-bit store to `ipa`, an address no memslot or in-kernel device backs, so KVM returns to the
+ *   VMM with KVM_EXIT_MMIO (a doorbell the VMM completes; ASPLOS "I/O User").
+ * The trap instruction's own step is the exception to EL2 (guest_exit); the round trip it reports is measured from
+ * the start of that step to the first guest step after the re-entry.
+ */
+export interface GuestTrapLoop {
+  kind: 'hvc' | 'gicd-read' | 'mmio-write';
+  /** Cycles of one compute step between two traps. */
+  stepCycles: number;
+  /** Compute steps between two traps (≥ 0). */
+  steps: number;
+  /** `mmio-write`: the IPA written. */
+  ipa?: number;
+  /** The trap is issued at `at` (simulated cycles), by vCPU `vcpu`. */
+  onTrap?: (at: number, vcpu: number) => void;
+  /** The guest runs again after the trap: cycles since the trap was issued. */
+  onRoundTrip?: (cycles: number, vcpu: number) => void;
 }
 
 /** The guest writes ITARGETSR of `intid` to route it to vCPU `target`, from vCPU `by`'s thread, at time `at`. */
@@ -74,6 +113,12 @@ export interface GuestKernelOptions {
   /** One workload for every vCPU, or one per vCPU (null/undefined = pure idle). */
   workload?: GuestWorkload | readonly (GuestWorkload | null | undefined)[];
   retarget?: readonly GuestRetargetAction[];
+  /** A trap microbenchmark loop for every vCPU, or one per vCPU (replaces `workload` where set). */
+  trapLoop?: GuestTrapLoop | readonly (GuestTrapLoop | null | undefined)[];
+  /** Per acknowledged interrupt: the cycles of its GICV_IAR read + GICV_EOIR write (see gicDriver.ts). */
+  onVirqCompletion?: VirqCompletionProbe;
+  /** Per virtual IRQ exception: the vector is entered on vCPU `vcpu` at `at` (before the first IAR read). */
+  onVectorEntry?: (at: number, vcpu: number) => void;
 }
 
 export interface GuestVcpuStats {
@@ -85,6 +130,8 @@ export interface GuestVcpuStats {
   idlePolls: number;
   /** ITARGETSR writes performed by this vCPU. */
   retargets: number;
+  /** Trap-loop iterations (HVC / MMIO traps issued by the microbenchmark loop). */
+  loopTraps: number;
 }
 
 export interface GuestVcpu {
@@ -134,6 +181,8 @@ export class GuestKernel {
   readonly vcpus: GuestVcpu[] = [];
   private readonly spis: GuestSpiConfig[] = [];
   private readonly workloads: (GuestWorkload | null)[] = [];
+  private readonly loops: (GuestTrapLoop | null)[] = [];
+  private readonly onVectorEntry: ((at: number, vcpu: number) => void) | undefined;
   /** Per vCPU: its retargeting actions in time order, and the index of the next one. */
   private readonly actions: GuestRetargetAction[][] = [];
   private readonly nextAction: Int32Array;
@@ -149,7 +198,9 @@ export class GuestKernel {
       nrVcpus: opts.vcpus,
       gicdBase: opts.gicdBase,
       eoiMode: opts.eoiMode,
+      onCompletion: opts.onVirqCompletion,
     });
+    this.onVectorEntry = opts.onVectorEntry;
     for (const d of opts.devices ?? []) {
       const drv = new GuestDeviceDriver(opts.engine, opts.vcpus, d);
       this.driver.registerHandler(drv.intid, drv);
@@ -171,8 +222,24 @@ export class GuestKernel {
         }
       }
       this.workloads.push(w ?? null);
+      const l = Array.isArray(opts.trapLoop) ? opts.trapLoop[i] : (opts.trapLoop as GuestTrapLoop | undefined);
+      if (l != null) {
+        guestWorkCost(l.stepCycles);
+        if (!Number.isInteger(l.steps) || l.steps < 0)
+          throw new ModelError(`trapLoop.steps must be ≥ 0, got ${l.steps}`);
+        if (l.kind === 'mmio-write' && l.ipa === undefined)
+          throw new ModelError('an mmio-write trap loop needs an ipa');
+      }
+      this.loops.push(l ?? null);
       this.actions.push([]);
-      const stats: GuestVcpuStats = { irqs: 0, wfis: 0, computeSteps: 0, idlePolls: 0, retargets: 0 };
+      const stats: GuestVcpuStats = {
+        irqs: 0,
+        wfis: 0,
+        computeSteps: 0,
+        idlePolls: 0,
+        retargets: 0,
+        loopTraps: 0,
+      };
       const v: GuestVcpu = {
         index: i,
         name: `${this.name}/vcpu${i}`,
@@ -259,6 +326,8 @@ export class GuestKernel {
     if (index === 0) yield* this.driver.distInit(g, this.spis);
     yield* this.driver.cpuInit(g);
     v.booted = true;
+    const loop = this.loops[index] ?? null;
+    if (loop !== null) return yield* this.trapLoop(g, index, loop, stats);
     const w = this.workloads[index] ?? null;
     const workCost = w !== null ? guestWorkCost(w.stepCycles) : 0;
     const perWake = w?.stepsPerWake ?? Number.POSITIVE_INFINITY;
@@ -291,10 +360,44 @@ export class GuestKernel {
     }
   }
 
+  /** The microbenchmark loop of GuestTrapLoop (never returns). */
+  private *trapLoop(g: GuestCpu, index: number, l: GuestTrapLoop, stats: GuestVcpuStats): TaskGen<void> {
+    const work = guestWorkCost(l.stepCycles);
+    for (;;) {
+      for (let i = 0; i < l.steps; i++) {
+        yield op(work);
+        stats.computeSteps++;
+      }
+      // The step that ends in a trap is charged as the exception to EL2 (guest_exit), whatever op preceded it: a
+      // zero-cost step here keeps the last compute step's cycles.
+      yield op(C_GUEST_TRAP_ISSUE);
+      const at = this.engine.now;
+      stats.loopTraps++;
+      l.onTrap?.(at, index);
+      switch (l.kind) {
+        case 'hvc':
+          yield trap(ESR_ELx_EC_HVC64); // HVC #0; x0 comes back as PSCI NOT_SUPPORTED
+          break;
+        case 'gicd-read':
+          yield* gicdRead(g, this.driver.gicdBase + GIC_DIST_CTR, 4);
+          break;
+        case 'mmio-write':
+          g.mmio.isWrite = true;
+          g.mmio.len = 4;
+          g.mmio.data = stats.loopTraps >>> 0;
+          yield trap(ESR_ELx_EC_DABT_LOW, l.ipa!);
+          break;
+      }
+      // the first guest step after the re-entry: the round trip is over
+      l.onRoundTrip?.(this.engine.now - at, index);
+    }
+  }
+
   private *irqVectorBody(index: number): TaskGen<void> {
     const g = currentGuest();
     const stats = this.vcpus[index]!.stats;
     for (;;) {
+      this.onVectorEntry?.(this.engine.now, index);
       stats.irqs++;
       yield* this.driver.handleIrq(g, index);
       yield eret();

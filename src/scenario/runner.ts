@@ -25,7 +25,8 @@
  * step that stayed in the guest, or an idle step.
  */
 import { ErrnoError, errno } from '../abi/errno.js';
-import { KVM_RUN } from '../abi/kvm.js';
+import { KVM_EXIT_MMIO, KVM_RUN } from '../abi/kvm.js';
+import { kvmRun } from '../abi/kvmStructs.js';
 import {
   VFIO_GROUP_GET_DEVICE_FD,
   VFIO_GROUP_GET_STATUS,
@@ -35,21 +36,23 @@ import {
   vfioGroupStatus,
 } from '../abi/vfio.js';
 import type { InvariantViolation, ModeRun, RunOptions, RunResult, TraceOutput } from '../cli/runnerApi.js';
-import type { GuestWorkload } from '../guest/guestKernel.js';
+import { guestWorkCost } from '../guest/deviceDriver.js';
+import type { GuestIrqHandler } from '../guest/gicDriver.js';
+import type { GuestExtraIrq, GuestTrapLoop, GuestWorkload } from '../guest/guestKernel.js';
 import { GuestKernel } from '../guest/guestKernel.js';
 import type { IrqDesc, IrqReturn } from '../host/irq/irqDesc.js';
 import type { Process, UThread } from '../host/process.js';
 import type { PlatformDevice } from '../hw/platformDevice.js';
 import type { GuestFactory, GuestVcpuEnv } from '../kvm/guest.js';
 import type { KvmTraceHooks } from '../kvm/kvm.js';
-import type { KvmVcpu } from '../kvm/vcpu.js';
+import { type KvmVcpu, kvmRunAddress } from '../kvm/vcpu.js';
 import type { KvmVm } from '../kvm/vm.js';
 import { createHost, type Host } from '../machine.js';
 import { costDefs } from '../sim/costs.js';
 import type { Engine, Scheduler, StepObserver } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
-import { resolveCosts } from '../sim/profiles.js';
-import { currentOrNull, type Task, type TaskGen } from '../sim/task.js';
+import { COST_PROFILES, resolveCosts } from '../sim/profiles.js';
+import { currentOrNull, op, type Task, type TaskGen } from '../sim/task.js';
 import { writeChromeJson } from '../trace/chromeJsonWriter.js';
 import {
   EV_DEVICE_ASSERT,
@@ -66,7 +69,7 @@ import {
 } from '../trace/events.js';
 import { writeText } from '../trace/textWriter.js';
 import { Tracer } from '../trace/tracer.js';
-import { type ExitReason, type Metrics, MetricsCollector } from './metrics.js';
+import { type ExitReason, type Metrics, MetricsCollector, PROBE_NAMES, type ProbeName } from './metrics.js';
 import type { Mode, Scenario, ScenarioEvent, ScenarioStep } from './schema.js';
 import { stepsForMode } from './schema.js';
 import {
@@ -90,6 +93,11 @@ export const GUEST_COMPUTE_QUANTUM = 200;
 const TRACE_CAPACITY = 1 << 18;
 /** Engine steps between two progress reports. */
 const PROGRESS_EVERY = 1 << 16;
+/**
+ * IPA of the doorbell an `{mmio: {exit: user}}` guest writes: QEMU virt's first virtio-mmio transport
+ * (hw/arm/virt.c VIRT_MMIO = 0x0a000000). No memslot or in-kernel device backs it, so KVM exits with KVM_EXIT_MMIO.
+ */
+export const GUEST_DOORBELL_IPA = 0x0a00_0000;
 
 export function runScenario(s: Scenario, opts: RunOptions): RunResult {
   const notes: string[] = [];
@@ -124,6 +132,8 @@ interface LineState {
   deactSeq: number;
   /** The pending self-deassert timer (hold), -1 if none. */
   holdTimer: number;
+  /** A `via: eventfd` workload drives this IRQ: the I/O backend writes the irqfd, the physical line stays low. */
+  viaEventfd: boolean;
 }
 
 interface VmState {
@@ -138,6 +148,12 @@ interface VmState {
   readonly stop: { v: boolean };
   destroyed: boolean;
   vmClosed: boolean;
+  /** Per vCPU: when its trap loop issued its last trap (cycles), -1 if none is outstanding. */
+  readonly trapAt: number[];
+  /** Per vCPU: when it last entered its virtual IRQ vector (cycles). */
+  readonly vectorAt: number[];
+  /** Kernel-handled MMIO round trips (GICD read loop): count and sum of cycles, for a note. */
+  mmioKernel: { n: number; sum: number };
 }
 
 interface OpenDevice {
@@ -207,6 +223,10 @@ class ModeRunner implements Scheduler, StepObserver {
   private seq = 0;
   private kvmVfioOk = true;
   private readonly maintIrq: number;
+  /** The VMM's I/O thread (the backend of `via: eventfd` workloads), created on first use. */
+  private ioThread: UThread | null = null;
+  /** User address of the __u64 1 the I/O thread writes to an eventfd. */
+  private ioBuf = -1;
   private readonly traceFormat: 'text' | 'perfetto';
 
   constructor(
@@ -261,6 +281,7 @@ class ModeRunner implements Scheduler, StepObserver {
           deactivatedN: 0,
           deactSeq: 0,
           holdTimer: -1,
+          viaEventfd: s.workloads.some((w) => w.via === 'eventfd' && w.device === d.spec.name && w.index === index),
         };
         this.lines.push(l);
         this.lineByIntid.set(irq.intid, l);
@@ -433,17 +454,103 @@ class ModeRunner implements Scheduler, StepObserver {
       const steps = Math.max(1, Math.round(w.compute / GUEST_COMPUTE_QUANTUM));
       return { stepCycles: Math.max(1, Math.round(w.compute / steps)), stepsPerWake: steps };
     }
-    this.notes.push(
-      `guest workload ${JSON.stringify(w)} is not modelled by the runner yet (hvc/mmio loops): the vCPU idles instead`,
-    );
-    return undefined;
+    return undefined; // hvc / mmio: a trap loop (guestTrapLoop)
+  }
+
+  /** Inside the measurement window (guests booted, workloads not yet stopped): probes record only here. */
+  private measuring(): boolean {
+    return this.windowStart !== null && this.windowEnd === null;
+  }
+
+  private probe(name: ProbeName, cycles: number): void {
+    if (this.measuring()) this.c.probe(name, cycles);
+  }
+
+  /**
+   * `{hvc: {every}}` and `{mmio: {every, exit}}`: `every` cycles of guest compute (in GUEST_COMPUTE_QUANTUM steps),
+   * then one trap, in a loop on every vCPU of the VM.
+   *   hvc         → probe `hypercall`: HVC issued → the guest runs the next instruction (a null hypercall round trip);
+   *   mmio kernel → a GICD_TYPER read emulated by KVM's vGIC (interrupt-controller trap); round trips are reported
+   *                 in a note (Metrics has no probe for them);
+   *   mmio user   → a doorbell store at GUEST_DOORBELL_IPA: KVM_EXIT_MMIO; probe `ioLatencyOut` is recorded by
+   *                 the vCPU thread's KVM_RUN loop (vcpuLoop) when it sees the exit.
+   */
+  private guestTrapLoop(v: () => VmState, w: Scenario['vms'][number]['guest']['workload']): GuestTrapLoop | undefined {
+    if (typeof w === 'string' || 'compute' in w) return undefined;
+    const every = 'hvc' in w ? w.hvc.every : w.mmio.every;
+    const steps = every > 0 ? Math.max(1, Math.round(every / GUEST_COMPUTE_QUANTUM)) : 0;
+    const stepCycles = steps > 0 ? Math.max(1, Math.round(every / steps)) : 0;
+    if ('hvc' in w) {
+      return { kind: 'hvc', steps, stepCycles, onRoundTrip: (cycles) => this.probe('hypercall', cycles) };
+    }
+    if (w.mmio.exit === 'kernel') {
+      return {
+        kind: 'gicd-read',
+        steps,
+        stepCycles,
+        onRoundTrip: (cycles) => {
+          if (!this.measuring()) return;
+          const m = v().mmioKernel;
+          m.n++;
+          m.sum += cycles;
+        },
+      };
+    }
+    return {
+      kind: 'mmio-write',
+      steps,
+      stepCycles,
+      ipa: GUEST_DOORBELL_IPA,
+      onTrap: (at, vcpu) => {
+        v().trapAt[vcpu] = at;
+      },
+    };
+  }
+
+  /**
+   * The guest handler of an IRQ driven by a `via: eventfd` workload: the I/O backend signalled the irqfd, so there is
+   * no device status register to read (the physical line never rose); the handler serves one event per entry.
+   * Probe `ioLatencyIn` = the backend's write(2) starts → this vCPU entered its IRQ vector for the vIRQ.
+   */
+  private backendHandler(l: LineState, handlerCycles: number, vmIndex: number): GuestIrqHandler {
+    const work = guestWorkCost(handlerCycles);
+    const engine = this.engine;
+    const self = this;
+    return {
+      name: `${l.device}.${l.index}.backend`,
+      *handle(_g, vcpu) {
+        const vectorAt = self.vms[vmIndex]!.vectorAt[vcpu] ?? engine.now;
+        if (l.outstanding > 0 || l.orphanPending > 0) self.probe('ioLatencyIn', vectorAt - l.lastAssertAt);
+        self.delivered(l, engine.now - l.lastAssertAt, vcpu, vmIndex);
+        if (handlerCycles > 0) yield op(work);
+        return true;
+      },
+    };
   }
 
   private buildGuest(spec: Scenario['vms'][number], index: number): GuestKernel {
     const steps = stepsForMode(this.s, this.mode).filter((x) => x.step === 'irqfd' && x.vm === spec.name);
-    const devices = steps.map((st) => {
+    const irqs: GuestExtraIrq[] = [];
+    for (const st of steps) {
+      if (st.step !== 'irqfd') continue;
+      const l = this.line(st.device, st.index);
+      if (!l.viaEventfd) continue;
+      if (this.s.workloads.some((w) => w.device === l.device && w.index === l.index && w.via !== 'eventfd'))
+        this.notes.push(
+          `${l.device}/${l.index}: line and eventfd workloads on one IRQ: the guest serves it as eventfd`,
+        );
+      const trigger = this.deviceIrqSpec(l).trigger;
+      irqs.push({
+        intid: 32 + st.gsi!,
+        trigger,
+        target: 0,
+        handler: this.backendHandler(l, spec.guest.handlerCycles, index),
+      });
+    }
+    const devices = steps.flatMap((st) => {
       if (st.step !== 'irqfd') throw new ModelError('unreachable');
       const l = this.line(st.device, st.index);
+      if (l.viaEventfd) return [];
       return {
         device: l.hw,
         line: st.index,
@@ -461,7 +568,14 @@ class ModeRunner implements Scheduler, StepObserver {
       name: spec.name,
       eoiMode: spec.guest.eoiMode,
       devices,
+      irqs,
       workload: this.guestWorkload(spec.guest.workload),
+      trapLoop: this.guestTrapLoop(() => this.vms[index]!, spec.guest.workload),
+      onVirqCompletion: (cycles) => this.probe('virqCompletion', cycles),
+      onVectorEntry: (at, vcpu) => {
+        const v = this.vms[index];
+        if (v !== undefined) v.vectorAt[vcpu] = at;
+      },
     });
     for (const r of spec.retarget) {
       const add = () => g.scheduleRetarget({ at: this.engine.now + (r.delay ?? 0), intid: r.intid, target: r.vcpu });
@@ -529,6 +643,48 @@ class ModeRunner implements Scheduler, StepObserver {
     this.notify();
   }
 
+  /**
+   * A `via: eventfd` event: the VMM's I/O thread (on CPU 0, the VMM's CPU) writes 1 to the irqfd's eventfd —
+   * write(2) → eventfd_write → irqfd_wakeup → kvm_vgic_inject_irq → kick the vCPU. The event's time (for
+   * `latency.toGuest` and probe `ioLatencyIn`) is the first step of that write(2). A raise while the previous one
+   * has not reached the guest yet is coalesced (the vIRQ is still pending: one pending state per INTID); one while
+   * the I/O thread is still in its previous write is coalesced too (the backend batches it).
+   */
+  private signalEventfd(l: LineState): void {
+    const i = this.lineIdx(l);
+    this.c.raised(i);
+    l.raisedN++;
+    const w = this.wirings.find((x) => x.device === l.device && x.index === l.index);
+    if (w === undefined || !l.owned) {
+      this.c.orphaned(i);
+      this.notify();
+      return;
+    }
+    if (l.outstanding > 0 || this.ioThread?.busy === true) {
+      this.c.coalesced(i);
+      this.notify();
+      return;
+    }
+    if (this.ioThread === null) {
+      this.ioThread = this.p.thread('iothread', 0);
+      this.ioBuf = this.p.mem.alloc(8);
+      this.p.mem.view(this.ioBuf, 8).setBigUint64(0, 1n, true);
+    }
+    this.seq++;
+    l.seq = this.seq;
+    l.outstanding++;
+    const engine = this.engine;
+    const p = this.p;
+    const fd = w.trigger;
+    const buf = this.ioBuf;
+    function* write(): TaskGen<number> {
+      l.lastAssertAt = engine.now;
+      return yield* p.sysWrite(fd, buf, 8);
+    }
+    this.ioThread.submit(`write(${fd}) ${l.device}/${l.index}`, write());
+    this.notify();
+  }
+
   private deviceIrqSpec(l: LineState) {
     return this.s.devices.find((d) => d.name === l.device)!.irqs[l.index]!;
   }
@@ -582,11 +738,8 @@ class ModeRunner implements Scheduler, StepObserver {
 
   private armWorkloads(t0: number): void {
     this.s.workloads.forEach((w, wi) => {
-      if (w.via === 'eventfd') {
-        this.notes.push(`workloads[${wi}]: via: eventfd is not modelled by the runner yet; the workload is skipped`);
-        return;
-      }
       const l = this.line(w.device, w.index);
+      const viaEventfd = w.via === 'eventfd';
       const until = t0 + (w.until ?? this.s.duration);
       const rng = this.engine.random.stream(`workload${wi}`);
       let n = 0;
@@ -613,7 +766,8 @@ class ModeRunner implements Scheduler, StepObserver {
         fire: () => {
           n++;
           inBurst++;
-          this.raise(l);
+          if (viaEventfd) this.signalEventfd(l);
+          else this.raise(l);
           if (w.count !== undefined && n >= w.count) return;
           const t = next(engine.now);
           if (t <= until) engine.at(t, handler);
@@ -658,6 +812,9 @@ class ModeRunner implements Scheduler, StepObserver {
         stop: { v: false },
         destroyed: false,
         vmClosed: false,
+        trapAt: new Array<number>(spec.vcpus).fill(-1),
+        vectorAt: new Array<number>(spec.vcpus).fill(0),
+        mmioKernel: { n: 0, sum: 0 },
       };
       this.vms.push(vmState);
       const fds = createQemuVm(this.p, { vcpus: spec.vcpus, nrIrqs: this.s.host.gic.nrIrqs });
@@ -671,20 +828,34 @@ class ModeRunner implements Scheduler, StepObserver {
       const cpu = v.spec.pinning[i] ?? (i + 1) % this.engine.cpus.length;
       const th = this.p.thread(`CPU ${i}/KVM`, cpu);
       v.threads.push(th);
-      th.submit(`KVM_RUN loop ${v.name}/vcpu${i}`, this.vcpuLoop(fd, v.stop));
+      th.submit(`KVM_RUN loop ${v.name}/vcpu${i}`, this.vcpuLoop(fd, v, i));
     });
   }
 
-  /** QEMU's kvm_cpu_exec loop: KVM_RUN until asked to stop; EINTR re-enters unless stopping; MMIO exits ignored. */
-  private *vcpuLoop(fd: number, stop: { v: boolean }): TaskGen<number> {
+  /**
+   * QEMU's kvm_cpu_exec loop: KVM_RUN until asked to stop; EINTR re-enters unless stopping. A KVM_EXIT_MMIO is a
+   * doorbell write the VMM completes by simply re-entering (writes need no data back); when the guest's trap loop
+   * issued it, probe `ioLatencyOut` = the guest's store → this thread back in user space with the exit (the end of
+   * the syscall-exit step: the cycles until the VMM's code runs).
+   */
+  private *vcpuLoop(fd: number, v: VmState, idx: number): TaskGen<number> {
     const p = this.p;
+    const exitReasonAt = kvmRunAddress(p, fd) + kvmRun.offsetof('exit_reason');
     for (;;) {
       try {
         yield* p.sysIoctl(fd, KVM_RUN, 0);
+        const reason = p.mem.view(exitReasonAt, 4).getUint32(0, true);
+        const at = v.trapAt[idx]!;
+        if (reason === KVM_EXIT_MMIO && at >= 0) {
+          v.trapAt[idx] = -1;
+          const t = currentOrNull();
+          const end = t !== null ? this.engine.cpus[t.cpu]!.readyAt : this.engine.now;
+          this.probe('ioLatencyOut', end - at);
+        }
       } catch (e) {
         if (!(e instanceof ErrnoError) || e.errno !== 'EINTR') throw e;
       }
-      if (stop.v) return 0;
+      if (v.stop.v) return 0;
     }
   }
 
@@ -1053,6 +1224,14 @@ class ModeRunner implements Scheduler, StepObserver {
       engine.settle();
     }
     const metrics = this.finishMetrics(engine.now - t0);
+    this.checkProbeSamples(metrics);
+    for (const v of this.vms) {
+      const m = v.mmioKernel;
+      if (m.n > 0)
+        this.notes.push(
+          `${v.name}: ${m.n} GICD reads emulated in the kernel, mean round trip ${Math.round(m.sum / m.n)} cycles (interrupt-controller trap; no Metrics probe)`,
+        );
+    }
     for (const msg of this.host.checkInvariants({ teardown: s.teardown })) {
       this.violations.push({ invariant: invariantId(msg), message: msg, atCycles: engine.now });
     }
@@ -1060,6 +1239,25 @@ class ModeRunner implements Scheduler, StepObserver {
     engine.scheduler = this.inner;
     this.progress(1);
     return { mode: this.mode, metrics, violations: this.violations, ...this.traceOutput() };
+  }
+
+  /**
+   * An `expect` on a microbenchmark probe that recorded nothing in this mode would pass vacuously (the CLI skips a
+   * metric without samples): it is a violation unless the profile has no such anchor (then it is skipped).
+   */
+  private checkProbeSamples(m: Metrics): void {
+    const anchors = COST_PROFILES[this.s.host.costProfile].anchors;
+    for (const e of this.s.expect) {
+      if (e.mode !== undefined && e.mode !== this.mode) continue;
+      if (e.anchor !== undefined && anchors[e.anchor] === undefined) continue;
+      const [head, name] = e.metric.split('.');
+      if (head !== 'probes' || !(PROBE_NAMES as readonly string[]).includes(name ?? '')) continue;
+      if (m.probes[name as ProbeName] !== undefined) continue;
+      this.violations.push({
+        invariant: 'expect-no-samples',
+        message: `expect ${e.metric}: probe '${name}' recorded no sample in the ${this.mode} run (the workload does not exercise it)`,
+      });
+    }
   }
 
   private traceOutput(): { trace?: TraceOutput } {
