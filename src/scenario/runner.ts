@@ -113,6 +113,8 @@ export function runScenario(s: Scenario, opts: RunOptions): RunResult {
 // ---------------------------------------------------------------------------------------------------------------
 
 interface LineState {
+  /** Position in ModeRunner.lines (the metrics' line index). */
+  readonly idx: number;
   readonly device: string;
   readonly index: number;
   readonly intid: number;
@@ -200,6 +202,7 @@ class ModeRunner implements Scheduler, StepObserver {
   private readonly tracer: Tracer | null;
   private readonly c: MetricsCollector;
   private readonly lines: LineState[] = [];
+  private readonly lineByName = new Map<string, LineState>();
   private readonly lineByIntid = new Map<number, LineState>();
   private readonly vms: VmState[] = [];
   private readonly opened: OpenDevice[] = [];
@@ -266,6 +269,7 @@ class ModeRunner implements Scheduler, StepObserver {
     for (const d of this.host.devices) {
       d.spec.irqs.forEach((irq, index) => {
         const l: LineState = {
+          idx: this.lines.length,
           device: d.spec.name,
           index,
           intid: irq.intid,
@@ -285,6 +289,7 @@ class ModeRunner implements Scheduler, StepObserver {
         };
         this.lines.push(l);
         this.lineByIntid.set(irq.intid, l);
+        this.lineByName.set(`${l.device}/${index}`, l);
         lineSpecs.push({ device: l.device, index, intid: irq.intid });
       });
     }
@@ -597,13 +602,13 @@ class ModeRunner implements Scheduler, StepObserver {
   // ---- IRQ accounting and events -------------------------------------------------------------------------------
 
   private line(device: string, index: number): LineState {
-    const l = this.lines.find((x) => x.device === device && x.index === index);
+    const l = this.lineByName.get(`${device}/${index}`);
     if (l === undefined) throw new ModelError(`no line ${device}/${index}`);
     return l;
   }
 
   private lineIdx(l: LineState): number {
-    return this.lines.indexOf(l);
+    return l.idx;
   }
 
   private raise(l: LineState): void {
