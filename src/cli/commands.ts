@@ -9,6 +9,7 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ErrnoError } from '../abi/errno.js';
+import { checkCommand } from '../check/cli.js';
 import {
   DEFAULT_SCENARIO,
   DEFAULT_SCENARIO_FILE,
@@ -210,6 +211,7 @@ function defaults(): Options {
 }
 
 async function dispatch(argv: readonly string[], runner: ScenarioRunner, io: CliIo): Promise<number> {
+  if (argv[0] === 'check') return checkCommand(argv.slice(1), io); // src/check/cli.ts parses its own options
   const { command, positionals, opts } = parse(argv);
   switch (command) {
     case 'help':
@@ -548,6 +550,7 @@ Usage:
   irqfwd compare [scenario]   run it on the normal (irqfd) and the forwarded path, side by side
   irqfwd trace [scenario]     run one mode and write its trace (tracefs text or Perfetto JSON)
   irqfwd schema               print the scenario JSON Schema (draft 2020-12)
+  irqfwd check [scenario]     explore interleavings and check the invariants (irqfwd check --help)
   irqfwd help [topic]         this text; topics: costs, metrics
 
 A scenario is a YAML or JSON file, or the name of a shipped one (${listShipped()}).

@@ -1,0 +1,222 @@
+/**
+ * `irqfwd check`: explore (or sample, or replay) the interleavings of a checkable scenario and print a verdict that
+ * says whether the result is exhaustive, bounded (and by what) or sampled. Exit 0: no violation; 1: a violation
+ * (the counterexample is printed and saved as a replay file); 2: bad arguments.
+ */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { CliIo } from '../cli/commands.js';
+import { Execution, PrefixChooser, runSchedule, type Touch } from './execution.js';
+import { type CheckResult, type ExploreStats, explore } from './explore.js';
+import type { Violation } from './invariants.js';
+import { CHECK_SCENARIOS, type CheckableScenario, checkScenario, VARIANTS, type Variant } from './model.js';
+import { pct } from './pct.js';
+import { formatReplayFile, parseReplayFile, ReplayFileError, replayFileOf, scenarioOfReplay } from './replay.js';
+
+const EXIT_OK = 0;
+const EXIT_FAIL = 1;
+const EXIT_USAGE = 2;
+/** Default preemption bound: the protocol passes the canonical race at it in well under a second. */
+export const DEFAULT_BOUND = 1;
+
+export const CHECK_HELP = `Usage: irqfwd check [scenario] [options]
+
+Explore the interleavings of a checkable scenario (default: assign-race — a VMM thread issues ASSIGN then DEASSIGN
+while the device asserts a level line and the vCPU runs) and check every invariant at the end of each schedule.
+
+Options:
+  --variant V         kvm-vfio flavour: ${VARIANTS.join(' | ')} (default protocol)
+  --bound N           preemption bound of the systematic search (default 1; 'none': unbounded — large)
+  --max-schedules N   stop the exhaustive search after N schedules (the verdict then says so)
+  --pct               randomized PCT instead of the exhaustive search
+  --runs N            PCT runs (default 1000)
+  --depth D           PCT bug depth (default 2)
+  --seed N            PCT seed (default 1)
+  --raises N          assertions of the line in the concurrent phase (default 1)
+  --replay FILE       re-run a saved counterexample and print it
+  -o, --output FILE   where to save the counterexample (default $TMPDIR/irqfwd/check-<scenario>-<variant>.json)
+  -q, --quiet         no progress line
+
+Scenarios: ${Object.keys(CHECK_SCENARIOS).join(', ')}
+`;
+
+class CheckUsageError extends Error {}
+
+function int(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > 0xffffffff)
+    throw new CheckUsageError(`--${name} expects an integer ≥ ${min}, got '${v}'`);
+  return Number(v);
+}
+
+/** Runs `irqfwd check <args>`; returns the exit code. */
+export function checkCommand(args: readonly string[], io: CliIo): number {
+  try {
+    return check(args, io);
+  } catch (e) {
+    if (e instanceof CheckUsageError || e instanceof ReplayFileError) {
+      io.stderr(`irqfwd check: ${e.message}\nTry 'irqfwd check --help'.\n`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+}
+
+function check(args: readonly string[], io: CliIo): number {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: [...args], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new CheckUsageError((e as Error).message);
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) {
+    io.stdout(CHECK_HELP);
+    return EXIT_OK;
+  }
+  if (positionals.length > 1) throw new CheckUsageError(`at most one scenario, got: ${positionals.join(' ')}`);
+  if (v.replay !== undefined) return replayCommand(v.replay, io);
+  const name = positionals[0] ?? 'assign-race';
+  if (CHECK_SCENARIOS[name] === undefined)
+    throw new CheckUsageError(`no checkable scenario '${name}' (have: ${Object.keys(CHECK_SCENARIOS).join(', ')})`);
+  const variant = (v.variant ?? 'protocol') as Variant;
+  if (!VARIANTS.includes(variant))
+    throw new CheckUsageError(`--variant expects one of ${VARIANTS.join(', ')}, got '${v.variant}'`);
+  const bound = v.bound === 'none' ? undefined : (int('bound', v.bound, 0) ?? DEFAULT_BOUND);
+  const raises = int('raises', v.raises, 0) ?? 1;
+  if (!v.pct && (v.runs !== undefined || v.depth !== undefined || v.seed !== undefined))
+    throw new CheckUsageError('--runs, --depth and --seed apply to --pct');
+  if (v.pct && (v.bound !== undefined || v['max-schedules'] !== undefined))
+    throw new CheckUsageError('--bound and --max-schedules apply to the exhaustive search, not --pct');
+  const scenario = checkScenario(name, { variant, raises });
+  const start = io.now();
+  let lastShown = -1e9;
+  const progress = (s: ExploreStats) => {
+    if (v.quiet) return;
+    const t = io.now();
+    if (!io.stderrIsTTY || t - lastShown < 100) return;
+    lastShown = t;
+    io.stderr(`\r${progressLine(s, t - start)}`);
+  };
+  io.stderr(v.quiet ? '' : `check: ${scenario.name} [${variant}] — ${scenario.description}\n`);
+  const result: CheckResult = v.pct
+    ? pct(scenario, {
+        runs: int('runs', v.runs, 1) ?? 1000,
+        depth: int('depth', v.depth, 1) ?? 2,
+        seed: int('seed', v.seed, 0) ?? 1,
+        onProgress: progress,
+        progressEvery: 10,
+      })
+    : explore(scenario, {
+        ...(bound !== undefined ? { bound } : {}),
+        ...(v['max-schedules'] !== undefined ? { maxSchedules: int('max-schedules', v['max-schedules'], 1)! } : {}),
+        onProgress: progress,
+        progressEvery: 10,
+      });
+  const ms = io.now() - start;
+  if (!v.quiet) io.stderr(`${io.stderrIsTTY ? '\r' : ''}${progressLine(result.stats, ms)}\n`);
+  const cx = result.counterexample;
+  if (cx === null) {
+    io.stdout(`${verdictPass(result)}\n`);
+    return EXIT_OK;
+  }
+  const first = cx.violations[0]!;
+  const file = v.output ?? join(io.tmpdir(), 'irqfwd', `check-${scenario.name}-${variant}.json`);
+  io.writeFile(file, formatReplayFile(replayFileOf(scenario, first.invariant, cx.schedule)));
+  io.stdout(printViolations(cx.violations));
+  io.stdout(printSchedule(scenario, cx.schedule));
+  const how = result.completeness === 'sampled' ? `sampled (${result.limits})` : 'systematic search';
+  io.stdout(
+    `verdict: VIOLATION of ${first.invariant} — found by ${how} after ${result.stats.schedules} schedule(s); counterexample: ${cx.schedule.length} choice(s) (shrunk from ${cx.found.length} steps); replay: irqfwd check --replay ${file}\n`,
+  );
+  return EXIT_FAIL;
+}
+
+const OPTIONS = {
+  variant: { type: 'string' },
+  bound: { type: 'string' },
+  'max-schedules': { type: 'string' },
+  pct: { type: 'boolean' },
+  runs: { type: 'string' },
+  depth: { type: 'string' },
+  seed: { type: 'string' },
+  raises: { type: 'string' },
+  replay: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  quiet: { type: 'boolean', short: 'q' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function progressLine(s: ExploreStats, ms: number): string {
+  const rate = ms > 0 ? Math.round((s.schedules * 1000) / ms) : 0;
+  return `check: ${s.schedules} schedules, ${s.states} states, ${s.steps} steps, ${rate} schedules/s, max depth ${s.maxDepth}`;
+}
+
+export function verdictPass(r: CheckResult): string {
+  const what = `${r.scenario} [${r.variant}]`;
+  const n = r.stats.schedules;
+  switch (r.completeness) {
+    case 'exhaustive':
+      return `verdict: PASS — exhaustive: every interleaving of ${what} (${n} schedules up to sleep-set equivalence) satisfies every invariant`;
+    case 'bounded':
+      return `verdict: PASS — bounded by ${r.limits} (${r.stats.boundCuts} choice(s) cut): ${n} schedules of ${what} satisfy every invariant; schedules beyond the bound were not explored`;
+    case 'cut':
+      return `verdict: PASS so far — bounded by ${r.limits}: ${n} schedules of ${what} satisfy every invariant; the search did not finish`;
+    case 'sampled':
+      return `verdict: PASS — sampled (${r.limits}): no violation found; sampling proves nothing`;
+  }
+}
+
+function printViolations(vs: readonly Violation[]): string {
+  return vs.map((x) => `violated: ${x.invariant}: ${x.message}\n`).join('');
+}
+
+/** The counterexample's steps: each explicit choice, then how many default-order steps followed. */
+export function printSchedule(scenario: CheckableScenario, schedule: readonly number[]): string {
+  const ex = new Execution(scenario, { teardown: false });
+  const chooser = new PrefixChooser(schedule);
+  const lines: string[] = [];
+  const e = ex.engine;
+  const names = (t: Touch) => (t === null ? '*' : t.map((o) => e.oidName(o)).join(' '));
+  let described = '';
+  const r = runSchedule(ex, {
+    choose: (x, c) => {
+      const a = chooser.choose(x, c);
+      described = e.describeAgent(a);
+      return a;
+    },
+    stepped: (x, a, t, c) => {
+      if (x.steps > schedule.length) return;
+      const mark = x.steps > 1 && c.includes(x.schedule[x.steps - 2]!) && a !== x.schedule[x.steps - 2] ? ' ←' : '';
+      lines.push(`  #${x.steps - 1} ${described} [${names(t)}]${mark}`);
+    },
+  });
+  const tail = r.schedule.length - schedule.length;
+  return `schedule (${schedule.length} choices; ← marks a preemption, [objects] the step touched, * = global):\n${lines.join('\n')}\n  … then ${tail} step(s) in the default order (the last agent while it can, else the lowest id)\n`;
+}
+
+function replayCommand(path: string, io: CliIo): number {
+  let text: string;
+  try {
+    text = io.readFile(path);
+  } catch (e) {
+    throw new CheckUsageError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  const f = parseReplayFile(text);
+  const scenario = scenarioOfReplay(f);
+  const r = runSchedule(new Execution(scenario), new PrefixChooser(f.schedule));
+  io.stdout(`replay: ${f.scenario} [${f.variant}] seed ${f.seed}, ${f.schedule.length} choices\n`);
+  io.stdout(printSchedule(scenario, f.schedule));
+  if (r.violations.length === 0) {
+    io.stdout(
+      `verdict: NOT REPRODUCED — the schedule ran to quiescence with every invariant holding (saved: ${f.invariant})\n`,
+    );
+    return EXIT_OK;
+  }
+  io.stdout(printViolations(r.violations));
+  const same = r.violations.some((x) => x.invariant === f.invariant);
+  io.stdout(
+    `verdict: VIOLATION of ${r.violations[0]!.invariant} reproduced${same ? '' : ` (the file recorded ${f.invariant})`}\n`,
+  );
+  return EXIT_FAIL;
+}

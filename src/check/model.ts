@@ -1,0 +1,193 @@
+/**
+ * Checkable scenarios: a deterministic builder for a fresh machine whose set-up phase runs under the TimedScheduler
+ * until quiescent (not explored), then a concurrent phase whose interleavings the checker explores, and the
+ * end-of-run observations the invariants (invariants.ts) judge. Exploration is stateless: the model objects cannot
+ * be cloned, so every schedule re-runs the builder and replays a prefix of choices.
+ */
+import { EFD_CLOEXEC, EFD_NONBLOCK } from '../abi/eventfd.js';
+import {
+  KVM_DEV_VFIO_DEVICE,
+  KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ,
+  KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ,
+  KVM_IRQFD_FLAG_RESAMPLE,
+  KVM_RUN,
+  KVM_SET_DEVICE_ATTR,
+  kvmArchForwardedIrq,
+  kvmDeviceAttr,
+} from '../abi/kvm.js';
+import { createGuestKernel, type GuestKernel } from '../guest/guestKernel.js';
+import type { SyscallHandle, UThread } from '../host/process.js';
+import type { PlatformDevice } from '../hw/platformDevice.js';
+import type { ForwardingVariant } from '../kvm/variants/index.js';
+import { createHost, type Host, type HostDevice } from '../machine.js';
+import {
+  createKvmVfio,
+  createQemuVm,
+  kvmIrqfd,
+  kvmVfioGroupAdd,
+  mask,
+  openVfioDevice,
+  place,
+  trigger,
+  unmask,
+  unmaskEventfd,
+} from '../scenario/vmm.js';
+import type { TimerHandler } from '../sim/engine.js';
+import type { TaskGen } from '../sim/task.js';
+
+export type Variant = ForwardingVariant;
+export const VARIANTS: readonly Variant[] = ['protocol', 'naive', 'rfc-v1'];
+
+/** A machine in the state the concurrent phase starts from, plus what the end-of-run checks look at. */
+export interface CheckInstance {
+  readonly host: Host;
+  readonly guest: GuestKernel;
+  /** The passed-through device whose line the scenario drives. */
+  readonly device: HostDevice;
+  /** Index of the driven line on the device (level-triggered). */
+  readonly line: number;
+  /** Raises the scenario makes in the concurrent phase. */
+  readonly raises: number;
+  /** The VMM control syscalls of the concurrent phase: finished when the phase completed. */
+  readonly control: readonly { what: string; handle: SyscallHandle }[];
+  /** Tear the VM down (process exit), then the caller settles and checks the teardown invariants. */
+  teardown(): void;
+}
+
+export interface CheckableScenario {
+  readonly name: string;
+  readonly variant: Variant;
+  readonly seed: number;
+  /** The options that rebuild this scenario with `checkScenario(name, options)` (saved in replay files). */
+  readonly options: Readonly<RaceOptions>;
+  readonly description: string;
+  /**
+   * Build a fresh host and VMM, run the set-up under the TimedScheduler until quiescent, and arm the concurrent
+   * phase (threads submitted, hardware events armed) without running it. Must be deterministic.
+   */
+  build(): CheckInstance;
+}
+
+export interface RaceOptions {
+  variant?: Variant;
+  /** Assertions of the level line during the concurrent phase (default 1). */
+  raises?: number;
+  /** Control operations the VMM thread issues in order (default ASSIGN then DEASSIGN). */
+  ops?: readonly ('assign' | 'deassign')[];
+  /** Seed of the host's PRNG streams (default 1). */
+  seed?: number;
+}
+
+export const RACE_DEVICE = 'fff51000.ethernet';
+/** Guest SPI number (GSI) of the forwarded line: vINTID 32 + 48 = 80, the same number as the host INTID. */
+export const RACE_GSI = 48;
+
+/**
+ * The canonical race: a VM with one vCPU (idle guest, a driver for the device's level line), the line wired the
+ * QEMU way (irqfd + resamplefd) and kvm-vfio with the device's group. Concurrent phase: the VMM control thread
+ * (CPU 0) issues ASSIGN then DEASSIGN of the line, the device asserts the line `raises` times (one hardware event
+ * agent, re-armed after each assertion: the raises are ordered, their position against the other agents is free)
+ * and the vCPU (CPU 1) runs the guest.
+ */
+export function raceScenario(opts: RaceOptions = {}): CheckableScenario {
+  const variant = opts.variant ?? 'protocol';
+  const raises = opts.raises ?? 1;
+  const ops = opts.ops ?? ['assign', 'deassign'];
+  const seed = opts.seed ?? 1;
+  return {
+    name: 'assign-race',
+    variant,
+    seed,
+    options: { variant, raises, ops: [...ops], seed },
+    description: `${ops.join('+')} on a thread while the device asserts a level line ${raises}× and the vCPU runs`,
+    build: () => buildRace(variant, raises, ops, seed),
+  };
+}
+
+/** The checkable scenarios by name (scenario files come later). */
+export const CHECK_SCENARIOS: Readonly<Record<string, (opts: RaceOptions) => CheckableScenario>> = {
+  'assign-race': raceScenario,
+};
+
+export function checkScenario(name: string, opts: RaceOptions = {}): CheckableScenario {
+  const make = CHECK_SCENARIOS[name];
+  if (make === undefined) {
+    throw new RangeError(`no checkable scenario '${name}' (have: ${Object.keys(CHECK_SCENARIOS).join(', ')})`);
+  }
+  return make(opts);
+}
+
+function buildRace(
+  variant: Variant,
+  raises: number,
+  ops: readonly ('assign' | 'deassign')[],
+  seed: number,
+): CheckInstance {
+  const host = createHost({
+    cpus: 2,
+    seed,
+    forwarding: variant,
+    devices: [{ name: RACE_DEVICE, iommuGroup: 7, irqs: [{ intid: 80, trigger: 'level' }] }],
+  });
+  const device = host.devices[0]!;
+  const hw: PlatformDevice = device.hw;
+  const guest = createGuestKernel({
+    engine: host.engine,
+    gic: host.irq.gic,
+    vcpus: 1,
+    devices: [{ device: hw, line: 0, intid: 32 + RACE_GSI, handlerCycles: 0 }],
+  });
+  host.kvm.guestFactory = guest;
+  const p = host.process();
+  const qvm = createQemuVm(p, { vcpus: 1 });
+  const dev = openVfioDevice(p, 7, RACE_DEVICE);
+  // QEMU vfio-platform level IRQ: MASK, irqfd with resamplefd, UNMASK eventfd, TRIGGER, UNMASK.
+  const efdFlags = EFD_NONBLOCK | EFD_CLOEXEC;
+  mask(p, dev.device, 0);
+  const trig = p.eventfd(0, efdFlags);
+  const rfd = p.eventfd(0, efdFlags);
+  kvmIrqfd(p, qvm.vm, trig, RACE_GSI, KVM_IRQFD_FLAG_RESAMPLE, rfd);
+  unmaskEventfd(p, dev.device, 0, rfd);
+  trigger(p, dev.device, 0, trig);
+  unmask(p, dev.device, 0);
+  const kvfio = createKvmVfio(p, qvm.vm);
+  kvmVfioGroupAdd(p, kvfio, dev.group);
+  const vcpuThread = p.thread('vcpu0', 1);
+  vcpuThread.ioctlAsync(qvm.vcpus[0]!, KVM_RUN, 0);
+  host.settle();
+
+  // Concurrent phase. The ioctl arguments are laid out now, so the control thread's body is only the syscalls.
+  const fwd = place(p, kvmArchForwardedIrq.encode({ fd: dev.device, irq_index: 0, guest_irq: RACE_GSI }));
+  const attrOf = (a: number) =>
+    place(p, kvmDeviceAttr.encode({ flags: 0, group: KVM_DEV_VFIO_DEVICE, attr: BigInt(a), addr: BigInt(fwd) }));
+  const args = ops.map((o) => ({
+    what: o,
+    arg: attrOf(o === 'assign' ? KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ : KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ),
+  }));
+  const ctl: UThread = p.thread('ctl', 0);
+  function* script(): TaskGen<number> {
+    for (const a of args) yield* p.sysIoctl(kvfio, KVM_SET_DEVICE_ATTR, a.arg);
+    return 0;
+  }
+  const handle = ctl.submit(ops.join('+'), script());
+  if (raises > 0) {
+    let left = raises;
+    const raise: TimerHandler = {
+      name: 'device.raise',
+      fire: () => {
+        hw.assert(0);
+        if (--left > 0) host.engine.after(1, raise);
+      },
+    };
+    host.engine.after(1, raise);
+  }
+  return {
+    host,
+    guest,
+    device,
+    line: 0,
+    raises,
+    control: [{ what: ops.join('+'), handle }],
+    teardown: () => p.exit(),
+  };
+}
