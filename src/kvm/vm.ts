@@ -140,7 +140,12 @@ export class KvmVm extends KObject {
       v.paused = true;
       v.kvmVcpuKick();
     }
-    while (!this.vcpus.every((v) => v.halted)) yield cpuRelax(C_CPU_RELAX, this.oid);
+    // The poll reads the state of the vCPU it waits for, so it declares that vCPU's object (the checker's relation).
+    for (;;) {
+      const busy = this.vcpus.find((v) => !v.halted);
+      if (busy === undefined) return;
+      yield cpuRelax(C_CPU_RELAX, busy.oid);
+    }
   }
 
   /** kvm_arm_resume_guest. */
