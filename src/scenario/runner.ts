@@ -82,10 +82,17 @@ import {
   kvmVfioGroupDel,
   kvmVfioSupported,
   type QemuVm,
+  RawIoctlError,
+  rawIoctl,
   signalThread,
   unwireIrqfd,
   wireIrqfd,
 } from './vmm.js';
+
+/** The invariant id of a raw `ioctl` step whose outcome is not its `expect`. */
+export const IOCTL_EXPECTATION = 'ioctl-expect';
+/** An fd reference of a raw `ioctl` step (the schema's grammar, docs/CLI.md "Raw ioctls"). */
+const FDREF_RE = /^(kvm|vm|kvm-vfio|vcpu|device|group|container|irqfd|resamplefd)(?::([^/#\s]+))?(?:\/(\d+))?$/;
 
 /** Cycles of one compute step of a `busy` / `{compute}` guest: the granularity at which it takes interrupts. */
 export const GUEST_COMPUTE_QUANTUM = 200;
@@ -958,7 +965,7 @@ class ModeRunner implements Scheduler, StepObserver {
           this.destroy(v);
           break;
         case 'ioctl':
-          this.notes.push('raw ioctl steps are not executed by the runner yet (skipped)');
+          this.rawIoctlStep(v, st);
           break;
       }
     } catch (e) {
@@ -966,6 +973,90 @@ class ModeRunner implements Scheduler, StepObserver {
     }
     if (st.id !== undefined) this.doneSteps.add(st.id);
     this.notify();
+  }
+
+  /**
+   * A raw `ioctl` step: resolve the fd reference, lay the argument out in user memory, call, and compare the outcome
+   * with `expect` ("ok" = success, else that errno exactly). A mismatch is an `ioctl-expect` violation; an
+   * argument that cannot be built (a defensive check: the schema rejects these) is `ioctl-arg`.
+   */
+  private rawIoctlStep(v: VmState, st: Extract<ScenarioStep, { step: 'ioctl' }>): void {
+    const req = typeof st.request === 'number' ? `0x${(st.request >>> 0).toString(16)}` : st.request;
+    const what = `ioctl(${st.fd}, ${req})`;
+    const resolve = (ref: string) => this.fdRef(v, ref);
+    let got: string;
+    let detail: string;
+    try {
+      const ret = rawIoctl(
+        this.p,
+        { fd: resolve(st.fd), request: st.request, struct: st.struct, arg: st.arg },
+        resolve,
+      );
+      got = 'ok';
+      detail = `returned ${ret}`;
+    } catch (e) {
+      if (e instanceof RawIoctlError) {
+        this.violations.push({ invariant: 'ioctl-arg', message: `${what}: ${e.message}`, atCycles: this.engine.now });
+        return;
+      }
+      if (!(e instanceof ErrnoError)) throw e;
+      got = e.errno;
+      detail = e.message;
+    }
+    if (got === st.expect) return;
+    this.violations.push({
+      invariant: IOCTL_EXPECTATION,
+      message: `${what}: expected ${st.expect === 'ok' ? 'success' : st.expect}, got ${got === 'ok' ? 'success' : got} (${detail})`,
+      atCycles: this.engine.now,
+    });
+  }
+
+  /**
+   * The fd a reference names, as the VMM holds it now; -1 (with a note) when it is not open (never opened, closed, or
+   * its VM destroyed), so the call fails with EBADF as a stale fd would. Unqualified `vm`, `kvm`, `kvm-vfio`,
+   * `vcpu:<i>` and device references are the step's VM's.
+   */
+  private fdRef(v: VmState, ref: string): number {
+    const m = FDREF_RE.exec(ref);
+    if (m === null) throw new RawIoctlError(`'${ref}' is neither a uapi constant (KVM_*, VFIO_*) nor an fd reference`);
+    const [, kind, name, idx] = m;
+    let fd = -1;
+    switch (kind) {
+      case 'kvm':
+      case 'vm':
+      case 'kvm-vfio': {
+        const w = this.vmState(name ?? v.name);
+        if (kind === 'kvm') fd = w.destroyed ? -1 : w.fds.kvm;
+        else if (kind === 'vm') fd = w.vmClosed ? -1 : w.fds.vm;
+        else fd = w.kvmVfio;
+        break;
+      }
+      case 'vcpu': {
+        const w = idx === undefined ? v : this.vmState(name);
+        const i = Number(idx ?? name);
+        fd = w.destroyed ? -1 : (w.fds.vcpus[i] ?? -1);
+        break;
+      }
+      case 'device':
+      case 'group':
+      case 'container': {
+        const o =
+          this.opened.find((x) => x.vm === v.name && x.name === name) ?? this.opened.find((x) => x.name === name);
+        fd = o === undefined ? -1 : o[kind];
+        break;
+      }
+      case 'irqfd':
+      case 'resamplefd': {
+        const index = Number(idx);
+        const w =
+          this.wirings.find((x) => x.vm === v.name && x.device === name && x.index === index) ??
+          this.wirings.find((x) => x.device === name && x.index === index);
+        fd = w === undefined || this.vmState(w.vm).destroyed ? -1 : kind === 'irqfd' ? w.trigger : w.resample;
+        break;
+      }
+    }
+    if (fd < 0) this.notes.push(`ioctl step: '${ref}' names no open fd (now): passing -1`);
+    return fd;
   }
 
   private closeStep(v: VmState, what: 'device' | 'group' | 'kvm-vfio' | 'vm', device: string | undefined): void {

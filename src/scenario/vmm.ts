@@ -6,6 +6,7 @@
 
 import { ErrnoError } from '../abi/errno.js';
 import { EFD_CLOEXEC, EFD_NONBLOCK } from '../abi/eventfd.js';
+import * as abi from '../abi/index.js';
 import {
   KVM_API_VERSION,
   KVM_ARM_PREFERRED_TARGET,
@@ -39,6 +40,8 @@ import {
   kvmDeviceAttr,
   kvmIrqfd as kvmIrqfdStruct,
   kvmVcpuInit,
+  type StructCodec,
+  type StructInit,
 } from '../abi/index.js';
 import {
   VFIO_DEVICE_GET_INFO,
@@ -387,4 +390,116 @@ export function signalThread(host: Host, th: UThread, fromCpu = 0): void {
   const t = th.task;
   if (t.state === TASK_BLOCKED) host.engine.wake(t);
   else if (t.state === TASK_IN_GUEST) host.irq.gic.distributor.sendSgi(fromCpu, IPI_RESCHEDULE_SGI, 0, 1 << t.cpu);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Raw ioctls (the scenario `ioctl` step, docs/CLI.md "Raw ioctls"): a request by name or number, an argument that is
+// a scalar or a uapi struct laid out in user memory with members given by value, constant name, fd reference or
+// pointer to a nested struct / __s32.
+
+/** A raw ioctl argument or struct member: a number, a uapi constant or fd reference, or a pointer to one placed. */
+export type RawIoctlValue = number | string | { struct: RawIoctlStruct } | { s32: number | string };
+/** A uapi struct by its C name (kvm_device_attr) and the members to set; the others are 0. */
+export interface RawIoctlStruct {
+  readonly name: string;
+  readonly fields: Readonly<Record<string, RawIoctlValue>>;
+}
+export interface RawIoctlCall {
+  readonly fd: number;
+  readonly request: number | string;
+  readonly struct?: RawIoctlStruct;
+  readonly arg?: number | string;
+}
+
+/** The caller's description of a raw ioctl cannot be built (unknown name, member, or an array member given). */
+export class RawIoctlError extends Error {
+  override readonly name = 'RawIoctlError';
+}
+
+type AnyCodec = StructCodec<abi.Fields>;
+function isStructCodec(v: unknown): v is AnyCodec {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as { name?: unknown }).name === 'string' &&
+    typeof (v as { fields?: unknown }).fields === 'object' &&
+    typeof (v as { size?: unknown }).size === 'number' &&
+    typeof (v as { encode?: unknown }).encode === 'function'
+  );
+}
+/** Every struct codec of src/abi by its C name. */
+const UAPI_STRUCTS: ReadonlyMap<string, AnyCodec> = new Map(
+  (Object.values(abi) as unknown[]).filter(isStructCodec).map((c) => [c.name, c]),
+);
+
+/** The codec of a uapi struct by its C name (kvm_irqfd, vfio_irq_set, ...), or undefined. */
+export function uapiStruct(name: string): AnyCodec | undefined {
+  return UAPI_STRUCTS.get(name);
+}
+
+/** A uapi constant (KVM_*, VFIO_*, EFD_*, ...) by its Linux name, or undefined. */
+export function uapiConstant(name: string): number | undefined {
+  const v = (abi as Readonly<Record<string, unknown>>)[name];
+  return typeof v === 'number' ? v : undefined;
+}
+
+/** An ioctl request by name (KVM_SET_DEVICE_ATTR) or number. */
+export function ioctlRequest(request: number | string): number {
+  if (typeof request === 'number') return request >>> 0;
+  const v = /^(KVM|VFIO)_/.test(request) ? uapiConstant(request) : undefined;
+  if (v === undefined) throw new RawIoctlError(`unknown ioctl request '${request}'`);
+  return v >>> 0;
+}
+
+/**
+ * Lays out `spec` and its pointees in user memory and issues the ioctl; returns its result, or throws its
+ * ErrnoError. `resolveFd` turns an fd reference string (device:foo) into an fd number. Members are converted as a C
+ * assignment would (truncated to the member's width: -1 in a __u32 is 0xffffffff; __u64 members as bigint). The
+ * memory is freed after the call, success or not.
+ */
+export function rawIoctl(p: Process, call: RawIoctlCall, resolveFd: (ref: string) => number): number {
+  const allocs: number[] = [];
+  const scalar = (v: number | string): number => {
+    if (typeof v === 'number') return v;
+    return uapiConstant(v) ?? resolveFd(v);
+  };
+  const value = (v: RawIoctlValue): number => {
+    if (typeof v === 'number' || typeof v === 'string') return scalar(v);
+    if ('s32' in v) {
+      const a = p.mem.alloc(4);
+      allocs.push(a);
+      p.mem.writeS32(a, Number(BigInt.asIntN(32, BigInt(scalar(v.s32)))));
+      return a;
+    }
+    return placeStruct(v.struct);
+  };
+  const placeStruct = (st: RawIoctlStruct): number => {
+    const codec = uapiStruct(st.name);
+    if (codec === undefined) throw new RawIoctlError(`unknown struct '${st.name}'`);
+    for (const key of Object.keys(st.fields))
+      if (!(key in codec.fields)) throw new RawIoctlError(`struct ${st.name} has no member '${key}'`);
+    const init: Record<string, number | bigint> = {};
+    for (const [key, f] of Object.entries(codec.fields)) {
+      const given = st.fields[key];
+      if (f.kind === 'u8[]' || f.kind === 'u32[]') {
+        if (given !== undefined)
+          throw new RawIoctlError(`${st.name}.${key} is an array member: a scenario cannot set it (it is zero)`);
+        continue;
+      }
+      const big = BigInt(given === undefined ? 0 : value(given));
+      if (f.kind === 'u64') init[key] = BigInt.asUintN(64, big);
+      else if (f.kind === 's32') init[key] = Number(BigInt.asIntN(32, big));
+      else init[key] = Number(BigInt.asUintN(f.kind === 'u8' ? 8 : f.kind === 'u16' ? 16 : 32, big));
+    }
+    const a = place(p, codec.encode(init as unknown as StructInit<abi.Fields>));
+    allocs.push(a);
+    return a;
+  };
+  try {
+    const request = ioctlRequest(call.request);
+    const arg = call.struct !== undefined ? placeStruct(call.struct) : call.arg !== undefined ? scalar(call.arg) : 0;
+    return p.ioctl(call.fd, request, arg);
+  } finally {
+    for (const a of allocs) p.mem.free(a);
+  }
 }
