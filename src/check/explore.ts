@@ -96,7 +96,8 @@ interface Node {
   chosen: number;
 }
 
-function newStats(): ExploreStats {
+/** Zeroed statistics (shared by the DFS and PCT). */
+export function newStats(): ExploreStats {
   return {
     schedules: 0,
     complete: 0,

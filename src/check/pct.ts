@@ -7,7 +7,7 @@
  */
 import { Prng } from '../sim/prng.js';
 import { type Chooser, Execution, type ExecutionOptions, runSchedule } from './execution.js';
-import { type CheckResult, type ExploreStats, shrink } from './explore.js';
+import { type CheckResult, type ExploreStats, newStats, shrink } from './explore.js';
 import type { CheckableScenario } from './model.js';
 
 export interface PctOptions extends ExecutionOptions {
@@ -68,17 +68,7 @@ export function pct(scenario: CheckableScenario, opts: PctOptions): CheckResult 
   if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new RangeError(`runs must be ≥ 1, got ${opts.runs}`);
   if (!Number.isInteger(opts.depth) || opts.depth < 1) throw new RangeError(`depth must be ≥ 1, got ${opts.depth}`);
   const rng = new Prng(opts.seed);
-  const stats: ExploreStats = {
-    schedules: 0,
-    complete: 0,
-    sleepBlocked: 0,
-    boundBlocked: 0,
-    budgetHit: 0,
-    steps: 0,
-    states: 0,
-    boundCuts: 0,
-    maxDepth: 0,
-  };
+  const stats = newStats();
   // k: the longest run so far (the first run's estimate: a run in the default order).
   let k = 0;
   let counterexample: CheckResult['counterexample'] = null;

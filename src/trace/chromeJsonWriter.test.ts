@@ -111,7 +111,7 @@ function validate(evs: Ev[]): void {
         throw new Error(`unexpected phase ${e.ph}`);
     }
   }
-  // Complete events on one thread nest: any two are disjoint or one contains the other (integer ns).
+  // Complete events on one thread nest: each pair is disjoint or one contains the other (integer ns).
   const ns = (us: number): number => Math.round(us * 1000);
   const byTid = new Map<number, [number, number][]>();
   for (const e of evs) {
