@@ -1,4 +1,5 @@
 /** Test fixture for forwarding: a host, a VM wired the QEMU way, kvm-vfio with the device's group. */
+
 import { expect } from 'vitest';
 import { EFD_NONBLOCK } from '../abi/eventfd.js';
 import {
@@ -17,10 +18,11 @@ import { createGuestKernel, type GuestKernel } from '../guest/guestKernel.js';
 import { createHost, type Host } from '../machine.js';
 import { mask, openVfioDevice, trigger, unmask, unmaskEventfd } from '../scenario/vmm.js';
 import type { TimerHandler } from '../sim/engine.js';
+import { DEV, ethernetDevice } from '../vfio/testDevice.js';
 import { attr, buildVm, createDevice, irqfd, type KvmSetup, place, setAttr, u32Buf } from './testSetup.js';
 import type { ForwardingVariant } from './variants/index.js';
 
-export const DEV = 'fff51000.ethernet';
+export { DEV };
 export const GSI = [48, 49]; // guest SPIs: vINTIDs 80 and 81
 export const PERIOD = 200_000;
 
@@ -59,17 +61,7 @@ export function fixture(opts: FixtureOptions = {}): Fixture {
     cpus: 3,
     forwarding: opts.forwarding,
     irqNumbering: opts.irqNumbering,
-    devices: [
-      ...(pad.length > 0 ? [{ name: 'pad', iommuGroup: 9, irqs: pad }] : []),
-      {
-        name: DEV,
-        iommuGroup: 7,
-        irqs: [
-          { intid: 80, trigger: 'level' },
-          { intid: 81, trigger: 'edge' },
-        ],
-      },
-    ],
+    devices: [...(pad.length > 0 ? [{ name: 'pad', iommuGroup: 9, irqs: pad }] : []), ethernetDevice()],
   });
   const hw = host.device(DEV);
   const guest = createGuestKernel({

@@ -27,22 +27,12 @@ import {
 import type { Process } from '../host/process.js';
 import { createHost } from '../machine.js';
 import { deviceInfo, irqInfo, openVfioDevice, place } from '../scenario/vmm.js';
-
-const DEV = 'fff51000.ethernet';
+import { DEV, ethernetDevice } from './testDevice.js';
 
 function setup() {
   const host = createHost({
     cpus: 2,
-    devices: [
-      {
-        name: DEV,
-        iommuGroup: 7,
-        irqs: [
-          { intid: 80, trigger: 'level' },
-          { intid: 81, trigger: 'edge' },
-        ],
-      },
-    ],
+    devices: [ethernetDevice()],
   });
   return { host, p: host.process() };
 }

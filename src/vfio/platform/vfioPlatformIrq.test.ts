@@ -26,22 +26,12 @@ import {
   unmaskEventfd,
   writeEventfd,
 } from '../../scenario/vmm.js';
-
-const DEV = 'fff51000.ethernet';
+import { DEV, ethernetDevice } from '../testDevice.js';
 
 function setup() {
   const host = createHost({
     cpus: 2,
-    devices: [
-      {
-        name: DEV,
-        iommuGroup: 7,
-        irqs: [
-          { intid: 80, trigger: 'level' },
-          { intid: 81, trigger: 'edge' },
-        ],
-      },
-    ],
+    devices: [ethernetDevice()],
   });
   const p = host.process();
   const h = openVfioDevice(p, 7, DEV);
