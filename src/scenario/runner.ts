@@ -388,29 +388,23 @@ class ModeRunner implements Scheduler, StepObserver {
         tr.emit(EV_IRQ_HANDLER_EXIT, cpu, this.tracePid(engine.cpus[cpu]!.current), desc.irq, ret);
       },
     };
-    const vcpuWhere = (v: KvmVcpu): [number, number] => {
-      const t = v.runTask;
-      return [t?.cpu ?? 0, this.tracePid(t)];
-    };
     const kvmHooks: KvmTraceHooks = {
       kvmEntry: (v) => {
         const vc = v.vgicCpu;
         const nrLr = v.vm.vgic?.nrLr ?? 0;
         if (vc !== null && nrLr > 0 && vc.apCount > nrLr) this.lrOverflows++;
         if (tr === null) return;
-        const [cpu, pid] = vcpuWhere(v);
+        const pid = this.tracePid(v.runTask);
         tr.comms.setVcpu(pid, v.idx);
-        tr.emit(EV_KVM_ENTRY, cpu, pid, 0, 0);
+        tr.emit(EV_KVM_ENTRY, v.runTask?.cpu ?? 0, pid, 0, 0);
       },
       kvmExit: (v, type, ec) => {
         if (tr === null) return;
-        const [cpu, pid] = vcpuWhere(v);
-        tr.emit(EV_KVM_EXIT, cpu, pid, type, ec, 0, 0);
+        tr.emit(EV_KVM_EXIT, v.runTask?.cpu ?? 0, this.tracePid(v.runTask), type, ec, 0, 0);
       },
       kvmUserspaceExit: (v, reason, err) => {
         if (tr === null) return;
-        const [cpu, pid] = vcpuWhere(v);
-        tr.emit(EV_KVM_USERSPACE_EXIT, cpu, pid, reason, err);
+        tr.emit(EV_KVM_USERSPACE_EXIT, v.runTask?.cpu ?? 0, this.tracePid(v.runTask), reason, err);
       },
       kvmSetIrq: (gsi, level, src) => {
         if (level !== 0) this.injections++;
@@ -431,29 +425,20 @@ class ModeRunner implements Scheduler, StepObserver {
       };
     }
     // physical deactivation: every path (host EOIR/DIR, guest EOI on a HW list register) ends in
-    // GicDistributor.deactivate; observed by wrapping the instance method (no behaviour change).
-    const dist = host.irq.gic.distributor;
-    const orig = dist.deactivate.bind(dist);
-    dist.deactivate = (intid: number, cpu: number): boolean => {
-      const r = orig(intid, cpu);
-      if (r) {
-        const l = this.lineByIntid.get(intid);
-        // the first deactivation after a raise (the lazy-disable path of handle_fasteoi_irq activates and
-        // deactivates a still-asserted level line once more, masked, after the unmask-less DIR)
-        if (l !== undefined && l.deactSeq !== l.seq) {
-          l.deactSeq = l.seq;
-          l.deactivatedN++;
-          this.c.deactivated(engine.now - l.lastAssertAt);
-          this.notify();
-          if (tr !== null) {
-            const t = currentOrNull();
-            const inGuest = t !== null && (t.kind === 'guest' || t.kind === 'guest-irq');
-            if (inGuest) this.traceHwDeactivate(t.cpu, intid, l.seq);
-            else tr.emit(EV_GIC_DIR, cpu, this.tracePid(t), intid, l.seq);
-          }
-        }
-      }
-      return r;
+    // GicDistributor.deactivate, which reports it to onDeactivate.
+    host.irq.gic.distributor.onDeactivate = (intid, cpu) => {
+      const l = this.lineByIntid.get(intid);
+      // the first deactivation after a raise (the lazy-disable path of handle_fasteoi_irq activates and
+      // deactivates a still-asserted level line once more, masked, after the unmask-less DIR)
+      if (l === undefined || l.deactSeq === l.seq) return;
+      l.deactSeq = l.seq;
+      l.deactivatedN++;
+      this.c.deactivated(engine.now - l.lastAssertAt);
+      this.notify();
+      if (tr === null) return;
+      const t = currentOrNull();
+      if (t !== null && (t.kind === 'guest' || t.kind === 'guest-irq')) this.traceHwDeactivate(t.cpu, intid, l.seq);
+      else tr.emit(EV_GIC_DIR, cpu, this.tracePid(t), intid, l.seq);
     };
   }
 

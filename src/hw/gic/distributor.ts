@@ -150,8 +150,15 @@ export class GicDistributor {
     if ((this.activeW[w]! & b) === 0) return false;
     this.activeW[w]! &= ~b;
     this.recompute();
+    this.onDeactivate?.(intid, cpu);
     return true;
   }
+
+  /**
+   * Observer of every deactivation through the CPU interfaces (host EOIR/DIR, a guest EOI on a HW list register),
+   * for metrics and traces; it must not change GIC state.
+   */
+  onDeactivate: ((intid: number, cpu: number) => void) | null = null;
 
   // ---- typed helpers for model code (cpu is required for SGIs and PPIs, ignored for SPIs) ----
 
