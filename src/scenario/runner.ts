@@ -45,7 +45,7 @@ import type { Process, UThread } from '../host/process.js';
 import type { PlatformDevice } from '../hw/platformDevice.js';
 import type { GuestFactory, GuestVcpuEnv } from '../kvm/guest.js';
 import type { KvmTraceHooks } from '../kvm/kvm.js';
-import { type KvmVcpu, kvmRunAddress } from '../kvm/vcpu.js';
+import { kvmRunAddress } from '../kvm/vcpu.js';
 import type { KvmVm } from '../kvm/vm.js';
 import { createHost, type Host } from '../machine.js';
 import { costDefs } from '../sim/costs.js';
