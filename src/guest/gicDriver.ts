@@ -109,6 +109,12 @@ export interface GuestGicDriverOptions {
   priority?: number;
   /** Per acknowledged interrupt: IAR + EOIR (+ DIR) cycles. */
   onCompletion?: VirqCompletionProbe;
+  /**
+   * 'never': a faulty guest that acknowledges and handles each interrupt but never deactivates it — EOImode 0: no
+   * GICV_EOIR (the running priority stays raised, so the vCPU takes no further interrupt of that priority);
+   * EOImode 1: the priority-drop EOIR but no GICV_DIR (the INTID stays active). Default 'always'.
+   */
+  eoi?: 'always' | 'never';
 }
 
 /** Per-vCPU counters of the IRQ vector. */
@@ -121,6 +127,8 @@ export interface GuestGicCpuStats {
   iar1022: number;
   /** INTIDs acknowledged with no registered handler, or whose handler returned IRQ_NONE. */
   unhandled: number;
+  /** INTIDs acknowledged and left active (an `eoi: 'never'` guest). */
+  leftActive: number;
   iarReads: number;
   eoirWrites: number;
   dirWrites: number;
@@ -162,6 +170,7 @@ export class GuestGicDriver {
   readonly eoiMode: 0 | 1;
   readonly nrVcpus: number;
   readonly priority: number;
+  readonly eoi: 'always' | 'never';
   readonly cpuStats: GuestGicCpuStats[] = [];
   /** Handled interrupts per INTID (handler returned IRQ_HANDLED). */
   readonly handledByIntid = new Map<number, number>();
@@ -183,8 +192,18 @@ export class GuestGicDriver {
     this.eoiMode = opts.eoiMode ?? 0;
     this.priority = opts.priority ?? GICD_INT_DEF_PRI;
     this.onCompletion = opts.onCompletion;
+    this.eoi = opts.eoi ?? 'always';
     for (let i = 0; i < opts.nrVcpus; i++) {
-      this.cpuStats.push({ irqs: 0, spurious: 0, iar1022: 0, unhandled: 0, iarReads: 0, eoirWrites: 0, dirWrites: 0 });
+      this.cpuStats.push({
+        irqs: 0,
+        spurious: 0,
+        iar1022: 0,
+        unhandled: 0,
+        leftActive: 0,
+        iarReads: 0,
+        eoirWrites: 0,
+        dirWrites: 0,
+      });
     }
   }
 
@@ -309,6 +328,10 @@ export class GuestGicDriver {
       if (h !== undefined) handled = yield* h.handle(g, vcpu);
       if (handled) this.handledByIntid.set(intid, this.handledByIntid.get(intid)! + 1);
       else st.unhandled++;
+      if (this.eoi === 'never') {
+        st.leftActive++;
+        continue;
+      }
       if (this.eoiMode === 1) {
         yield op(C_GUEST_GICV_DIR, this.cpuOid(g));
         this.gicv(g).writeDir(irqstat);

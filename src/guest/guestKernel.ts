@@ -106,6 +106,8 @@ export interface GuestKernelOptions {
   gicdBase?: number;
   /** Virtual CPU interface EOImode; default 0. */
   eoiMode?: 0 | 1;
+  /** 'never': the guest acknowledges and handles interrupts but never deactivates them (gicDriver.ts). */
+  eoi?: 'always' | 'never';
   /** Passed-through device lines, each with a guest driver. */
   devices?: readonly GuestDeviceLineOptions[];
   /** Other SPIs with custom handlers. */
@@ -198,6 +200,7 @@ export class GuestKernel {
       nrVcpus: opts.vcpus,
       gicdBase: opts.gicdBase,
       eoiMode: opts.eoiMode,
+      eoi: opts.eoi,
       onCompletion: opts.onVirqCompletion,
     });
     this.onVectorEntry = opts.onVectorEntry;

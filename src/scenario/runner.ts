@@ -106,12 +106,22 @@ const PROGRESS_EVERY = 1 << 16;
  */
 export const GUEST_DOORBELL_IPA = 0x0a00_0000;
 
-export function runScenario(s: Scenario, opts: RunOptions): RunResult {
+/**
+ * Tests' view into a run (the CLI passes none): the machine of each mode once built, and the machine after each VMM
+ * step, so a test can assert on state the metrics do not report (disable depth, vGIC state, queue lengths).
+ */
+export interface RunHooks {
+  onHost?(host: Host, mode: Mode): void;
+  onGuest?(guest: GuestKernel, vm: string, mode: Mode): void;
+  afterStep?(step: ScenarioStep, host: Host, mode: Mode): void;
+}
+
+export function runScenario(s: Scenario, opts: RunOptions, hooks: RunHooks = {}): RunResult {
   const notes: string[] = [];
   const runs: ModeRun[] = [];
   opts.modes.forEach((mode, i) => {
     const report = (f: number) => opts.onProgress?.((i + Math.min(1, Math.max(0, f))) / opts.modes.length);
-    runs.push(new ModeRunner(s, mode, opts, report, notes).run());
+    runs.push(new ModeRunner(s, mode, opts, report, notes, hooks).run());
   });
   opts.onProgress?.(1);
   return { runs, notes: [...new Set(notes)] };
@@ -245,6 +255,7 @@ class ModeRunner implements Scheduler, StepObserver {
     opts: RunOptions,
     private readonly progress: (f: number) => void,
     private readonly notes: string[],
+    private readonly hooks: RunHooks = {},
   ) {
     const known = new Set(costDefs().map((d) => d.name));
     const rc = resolveCosts(s.host.costProfile, s.host.costs, (n) => known.has(n));
@@ -307,6 +318,7 @@ class ModeRunner implements Scheduler, StepObserver {
     this.installHooks();
     this.p = this.host.process();
     this.host.kvm.guestFactory = this.guestFactory();
+    hooks.onHost?.(this.host, mode);
   }
 
   // ---- Scheduler + StepObserver: host-cycle accounting and progress ---------------------------------------------
@@ -564,6 +576,7 @@ class ModeRunner implements Scheduler, StepObserver {
       vcpus: spec.vcpus,
       name: spec.name,
       eoiMode: spec.guest.eoiMode,
+      eoi: spec.guest.eoi,
       devices,
       irqs,
       workload: this.guestWorkload(spec.guest.workload),
@@ -574,6 +587,7 @@ class ModeRunner implements Scheduler, StepObserver {
         if (v !== undefined) v.vectorAt[vcpu] = at;
       },
     });
+    this.hooks.onGuest?.(g, spec.name, this.mode);
     for (const r of spec.retarget) {
       const add = () => g.scheduleRetarget({ at: this.engine.now + (r.delay ?? 0), intid: r.intid, target: r.vcpu });
       if (r.after !== undefined) this.on(r.after, add);
@@ -947,7 +961,10 @@ class ModeRunner implements Scheduler, StepObserver {
           this.closeStep(v, st.what, st.device);
           break;
         case 'destroy':
-          this.destroy(v);
+          this.destroy(v, true);
+          break;
+        case 'die':
+          this.die(st.order, st.window);
           break;
         case 'ioctl':
           this.rawIoctlStep(v, st);
@@ -957,7 +974,53 @@ class ModeRunner implements Scheduler, StepObserver {
       this.vmmError(`${st.step}${'device' in st && st.device !== undefined ? ` ${st.device}` : ''}`, e);
     }
     if (st.id !== undefined) this.doneSteps.add(st.id);
+    this.hooks.afterStep?.(st, this.host, this.mode);
     this.notify();
+  }
+
+  /**
+   * A line's VM is gone mid-run (a `destroy` or `die` step): raises not yet delivered can no longer reach a guest
+   * (the vIRQ state went with the vGIC), so they count as orphaned; a guest already in the handler may still deliver
+   * one (`delivered` turns that orphan back into a delivery).
+   */
+  private release(l: LineState): void {
+    l.owned = false;
+    for (; l.outstanding > 0; l.outstanding--) {
+      this.c.orphaned(l.idx);
+      l.orphanPending++;
+    }
+  }
+
+  /**
+   * The `die` step: the VMM is killed (SIGKILL → exit_group). At a seeded random instant in [0, window), every
+   * thread gets the fatal signal; `fd` order is Linux's (do_exit → exit_files → close_files, fd order, releases via
+   * task_work); `random` closes every fd in a seeded random permutation first (each close(2) releasing at once),
+   * which covers every order in which the objects can lose their last reference.
+   */
+  private die(order: 'fd' | 'random', window: number): void {
+    const rng = this.engine.random.stream('vmm-die');
+    if (window > 0) this.engine.run(rng.below(window));
+    for (const v of this.vms) {
+      v.stop.v = true;
+      v.destroyed = true;
+    }
+    for (const l of this.lines) this.release(l);
+    if (order === 'random') {
+      for (const v of this.vms) this.stopVcpus(v);
+      const fds = this.p.files.openFds();
+      for (let i = fds.length - 1; i > 0; i--) {
+        const j = rng.below(i + 1);
+        const t = fds[i]!;
+        fds[i] = fds[j]!;
+        fds[j] = t;
+      }
+      for (const fd of fds) this.p.close(fd);
+    }
+    this.p.exit();
+    for (const v of this.vms) {
+      v.vmClosed = true;
+      v.kvmVfio = -1;
+    }
   }
 
   /**
@@ -1072,8 +1135,8 @@ class ModeRunner implements Scheduler, StepObserver {
    * QEMU shutdown of one VM: stop the vCPUs, deassign forwarded IRQs, take the irqfds down, close each device, its
    * group (KVM_DEV_VFIO_GROUP_DEL first) and container, then the kvm-vfio, vCPU, vGIC and VM fds.
    */
-  private destroy(v: VmState): void {
-    if (v.destroyed) return;
+  private destroy(v: VmState, midRun = false): void {
+    if (v.destroyed || this.p.exited) return;
     v.destroyed = true;
     const p = this.p;
     const guard = (what: string, f: () => unknown) => {
@@ -1094,7 +1157,11 @@ class ModeRunner implements Scheduler, StepObserver {
       if (o !== undefined && o.device >= 0 && !v.vmClosed)
         guard(`irqfd off ${w.device}/${w.index}`, () => unwireIrqfd(p, v.fds.vm, o.device, w.index, w));
     }
-    for (const l of this.lines) if (this.opened.some((o) => o.vm === v.name && o.name === l.device)) l.owned = false;
+    for (const l of this.lines) {
+      if (!this.opened.some((o) => o.vm === v.name && o.name === l.device)) continue;
+      if (midRun) this.release(l);
+      else l.owned = false;
+    }
     const groups = new Set<number>();
     const containers = new Set<number>();
     for (const o of this.opened.filter((x) => x.vm === v.name)) {
@@ -1241,8 +1308,11 @@ class ModeRunner implements Scheduler, StepObserver {
       d.irqs.forEach((irq, index) => {
         const w = s.vmm.find((x) => x.step === 'irqfd' && x.device === d.name && x.index === index);
         const vm = s.vms.find((v) => v.name === (w?.vm ?? s.vms[0]!.name)) ?? s.vms[0]!;
-        const cpu = irq.affinity ?? vm.pinning[0] ?? 0;
-        this.host.irq.gic.distributor.setTargets(irq.intid, 1 << cpu);
+        const cpus = irq.affinity === undefined ? [vm.pinning[0] ?? 0] : [irq.affinity].flat();
+        this.host.irq.gic.distributor.setTargets(
+          irq.intid,
+          cpus.reduce((m, c) => m | (1 << c), 0),
+        );
       });
     }
     this.createVms();
@@ -1301,7 +1371,7 @@ class ModeRunner implements Scheduler, StepObserver {
     this.windowEnd = this.snapshot();
     if (s.teardown) {
       for (const v of this.vms) this.destroy(v);
-      this.p.exit();
+      if (!this.p.exited) this.p.exit();
       engine.settle();
     }
     const metrics = this.finishMetrics(engine.now - t0);

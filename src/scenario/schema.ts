@@ -220,11 +220,12 @@ const DeviceIrq = z.strictObject({
       'level: who deasserts the line: the guest driver writing the device register ("driver-ack"), or the device itself after `hold` ("self")',
   }),
   affinity: z
-    .number()
-    .int()
-    .nonnegative()
+    .union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative()).min(1)])
     .optional()
-    .meta({ description: 'host CPU the SPI is routed to (GICD_ITARGETSR); default: the CPU of its target vCPU' }),
+    .meta({
+      description:
+        'host CPU(s) the SPI is routed to (GICD_ITARGETSR); a list targets several CPUs (1-of-N: each is signalled, the first to read GICC_IAR takes it, the others read 1023); default: the CPU of its target vCPU',
+    }),
 });
 
 const Device = z.strictObject({
@@ -277,6 +278,14 @@ const Guest = z.strictObject({
     description: 'the guest device driver handler, between GICV_IAR and GICV_EOIR (it silences the device)',
   }),
   workload: GuestWorkload.default('idle'),
+  eoi: z
+    .enum(['always', 'never'])
+    .default('always')
+    .meta({
+      description:
+        'never: a faulty guest that acknowledges and handles each interrupt but never deactivates it (EOImode 0: no ' +
+        'GICV_EOIR, its running priority stays raised; EOImode 1: the priority drop but no GICV_DIR)',
+    }),
 });
 
 const Retarget = z.strictObject({
@@ -426,6 +435,25 @@ const Destroy = z.strictObject({ step: z.literal('destroy'), ...vmField, ...idFi
     'QEMU shutdown: stop the vCPUs, deassign, release irqfds, close device, group, container, kvm-vfio, vCPU and VM fds',
 });
 
+const Die = z
+  .strictObject({
+    step: z.literal('die'),
+    order: z.enum(['fd', 'random']).default('fd').meta({
+      description:
+        'fd: exit_group as Linux runs it (close_files in fd order); random: the threads are killed, then every fd is closed in a seeded random order',
+    }),
+    window: Duration.default(0).meta({
+      description: 'the death comes at a seeded random instant in [0, window) after the step is due',
+    }),
+    ...vmField,
+    ...idField,
+    ...Timing,
+  })
+  .meta({
+    description:
+      'the VMM process dies (SIGKILL): its vCPU threads leave KVM_RUN and every fd it holds is closed, with no QEMU shutdown sequence (no deassign, no GROUP_DEL); later steps are skipped',
+  });
+
 const Ioctl = z
   .strictObject({
     step: z.literal('ioctl'),
@@ -448,10 +476,10 @@ const Ioctl = z
   })
   .meta({ description: 'a raw ioctl, for experts' });
 
-const Step = z.discriminatedUnion('step', [OpenDevice, Irqfd, Assign, Deassign, Close, Destroy, Ioctl], {
+const Step = z.discriminatedUnion('step', [OpenDevice, Irqfd, Assign, Deassign, Close, Destroy, Die, Ioctl], {
   error: (iss) =>
     iss.code === 'invalid_union'
-      ? 'expected step: open-device | irqfd | assign | deassign | close | destroy | ioctl'
+      ? 'expected step: open-device | irqfd | assign | deassign | close | destroy | die | ioctl'
       : undefined,
 });
 
@@ -565,7 +593,7 @@ type Step = Doc['vmm'] extends (infer S)[] | undefined ? S : never;
 export type ScenarioStep =
   | (Extract<Step, { step: 'irqfd' }> & { vm: string; gsi: number; resample: boolean })
   | (Extract<Step, { step: 'assign' | 'deassign' }> & { vm: string; gsi: number })
-  | (Extract<Step, { step: 'open-device' | 'close' | 'destroy' | 'ioctl' }> & { vm: string });
+  | (Extract<Step, { step: 'open-device' | 'close' | 'destroy' | 'die' | 'ioctl' }> & { vm: string });
 
 export type ScenarioVm = Doc['vms'][number] & { pinning: number[] };
 export type ScenarioHost = Doc['host'] & { hz: number };
@@ -650,8 +678,8 @@ function crossCheck(d: Doc, ctx: Ctx): void {
       else intidOwner.set(irq.intid, `${dev.name} irqs[${j}]`);
       if (irq.trigger === 'level' && irq.clear === 'self' && irq.hold === 'until-ack')
         issue(ctx, [...p, 'hold'], 'clear: self needs a hold duration (how long the device keeps its line asserted)');
-      if (irq.affinity !== undefined && irq.affinity >= cpus)
-        issue(ctx, [...p, 'affinity'], `CPU ${irq.affinity} does not exist (host.cpus = ${cpus})`);
+      for (const c of irq.affinity === undefined ? [] : [irq.affinity].flat())
+        if (c >= cpus) issue(ctx, [...p, 'affinity'], `CPU ${c} does not exist (host.cpus = ${cpus})`);
     });
   });
 
@@ -792,6 +820,11 @@ function crossCheck(d: Doc, ctx: Ctx): void {
         } else if (s.device !== undefined) issue(ctx, [...p, 'device'], `close ${s.what} takes no device`);
         break;
       case 'destroy':
+        break;
+      case 'die':
+        if (i < (d.vmm ?? []).length - 1) issue(ctx, p, 'die must be the last step: the VMM process is gone after it');
+        if (s.at === undefined && s.after === undefined)
+          issue(ctx, p, 'die needs at or after: the VMM must have started its guests before it dies');
         break;
       case 'ioctl':
         anyIoctl = true;

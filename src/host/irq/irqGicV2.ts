@@ -53,6 +53,11 @@ export class GicV2Chip implements IrqChip {
   readonly giccOid: Int32Array;
   /** gic_handle_irq stashes the IAR of an SGI (with its source CPU) for the later DIR (sgi_intid). */
   private readonly sgiIar: Int32Array;
+  /**
+   * Per CPU: IRQ exceptions whose first GICC_IAR read found nothing to acknowledge (1023) — the line dropped, or
+   * another CPU of a 1-of-N SPI took it, between the signal and the read. irq-gic.c just returns; this counts it.
+   */
+  readonly spurious: Int32Array;
 
   constructor(
     engine: Engine,
@@ -64,6 +69,7 @@ export class GicV2Chip implements IrqChip {
     this.giccOid = new Int32Array(gic.nrCpus);
     for (let c = 0; c < gic.nrCpus; c++) this.giccOid[c] = engine.newOid(`gicc${c}`);
     this.sgiIar = new Int32Array(gic.nrCpus);
+    this.spurious = new Int32Array(gic.nrCpus);
   }
 
   /** The banked copy a private INTID's register access reaches: the current CPU's. */
@@ -186,11 +192,14 @@ export function* gicHandleIrq(g: Genirq, chip: GicV2Chip, cpu: number): TaskGen<
   const gicc = chip.gic.cpu(cpu);
   const giccOid = chip.giccOid[cpu]!;
   for (;;) {
-    for (;;) {
+    for (let taken = 0; ; taken++) {
       yield op(C_GICC_IAR, giccOid);
       const iar = gicc.readIar();
       const intid = iar & GICC_IAR_INT_ID_MASK;
-      if (intid >= 1020) break;
+      if (intid >= 1020) {
+        if (taken === 0) chip.spurious[cpu]!++;
+        break;
+      }
       yield op(C_GICC_EOIR, giccOid, chip.intidOid[intid]!);
       gicc.writeEoir(iar);
       if (isSgi(intid)) chip.stashSgi(cpu, iar);
