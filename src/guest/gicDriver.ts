@@ -115,6 +115,8 @@ export interface GuestGicDriverOptions {
    * EOImode 1: the priority-drop EOIR but no GICV_DIR (the INTID stays active). Default 'always'.
    */
   eoi?: 'always' | 'never';
+  /** The guest_eoi tracepoint: just before the write that completes `intid` (EOIR, or DIR in EOImode 1). */
+  onEoi?: (vcpu: number, intid: number) => void;
 }
 
 /** Per-vCPU counters of the IRQ vector. */
@@ -171,6 +173,7 @@ export class GuestGicDriver {
   readonly nrVcpus: number;
   readonly priority: number;
   readonly eoi: 'always' | 'never';
+  private readonly onEoi: ((vcpu: number, intid: number) => void) | undefined;
   readonly cpuStats: GuestGicCpuStats[] = [];
   /** Handled interrupts per INTID (handler returned IRQ_HANDLED). */
   readonly handledByIntid = new Map<number, number>();
@@ -192,6 +195,7 @@ export class GuestGicDriver {
     this.eoiMode = opts.eoiMode ?? 0;
     this.priority = opts.priority ?? GICD_INT_DEF_PRI;
     this.onCompletion = opts.onCompletion;
+    this.onEoi = opts.onEoi;
     this.eoi = opts.eoi ?? 'always';
     for (let i = 0; i < opts.nrVcpus; i++) {
       this.cpuStats.push({
@@ -332,6 +336,7 @@ export class GuestGicDriver {
         st.leftActive++;
         continue;
       }
+      this.onEoi?.(vcpu, intid);
       if (this.eoiMode === 1) {
         yield op(C_GUEST_GICV_DIR, this.cpuOid(g));
         this.gicv(g).writeDir(irqstat);

@@ -119,6 +119,8 @@ export interface GuestKernelOptions {
   trapLoop?: GuestTrapLoop | readonly (GuestTrapLoop | null | undefined)[];
   /** Per acknowledged interrupt: the cycles of its GICV_IAR read + GICV_EOIR write (see gicDriver.ts). */
   onVirqCompletion?: VirqCompletionProbe;
+  /** Called just before the guest completes an interrupt (the guest_eoi tracepoint). */
+  onEoi?: (vcpu: number, intid: number) => void;
   /** Per virtual IRQ exception: the vector is entered on vCPU `vcpu` at `at` (before the first IAR read). */
   onVectorEntry?: (at: number, vcpu: number) => void;
 }
@@ -202,6 +204,7 @@ export class GuestKernel {
       eoiMode: opts.eoiMode,
       eoi: opts.eoi,
       onCompletion: opts.onVirqCompletion,
+      onEoi: opts.onEoi,
     });
     this.onVectorEntry = opts.onVectorEntry;
     for (const d of opts.devices ?? []) {

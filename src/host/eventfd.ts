@@ -134,6 +134,7 @@ export function* eventfdSignal(ctx: EventfdCtx, mask = 0): TaskGen<void> {
       ctx.lo = 0;
       ctx.hi++;
     }
+    ctx.kernel.trace?.eventfdSignal?.(ctx);
     if (ctx.wqh.active) yield* ctx.wqh.wakeUpPoll(EPOLLIN | mask);
   } finally {
     t.inEventfd--;

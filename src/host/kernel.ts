@@ -79,8 +79,22 @@ function isNode(x: ChrdevNode | FileOperations): x is ChrdevNode {
   return 'fops' in x;
 }
 
+/**
+ * Observers of host steps that have no Linux tracepoint (irqfwd events, docs/TRACING.md). Called after the step took
+ * effect, on the task that made it; null when nobody traces.
+ */
+export interface HostTraceHooks {
+  /** eventfd_signal added 1 to `ctx`'s count (before its waiters' wake functions ran). */
+  eventfdSignal?(ctx: object): void;
+  /** A VFIO platform handler ran for the IRQ of Linux number `irq` and will signal its trigger. */
+  vfioIrq?(irq: number, action: 'automasked' | 'forwarded' | 'edge'): void;
+  /** vfio_platform_unmask re-enabled a masked IRQ (Linux number `irq`). */
+  vfioUnmask?(irq: number): void;
+}
+
 export class Kernel implements FileHost {
   readonly engine: Engine;
+  trace: HostTraceHooks | null = null;
   readonly refs = new RefTracker();
   /** system_wq. */
   readonly systemWq: Workqueue;

@@ -84,6 +84,7 @@ export class Irqfd extends KObject implements WaitQueueEntry<EventfdCtx> {
       if (vm.irqRouted(this.gsi)) {
         yield op(C_VGIC_INJECT, vm.oid);
         vm.kvmSetIrq(this.gsi, 1, KVM_USERSPACE_IRQ_SOURCE_ID);
+        vm.trace?.irqfdInject?.(vm, this.gsi, 1);
         this.injections++;
       } else {
         vm.kernel.scheduleWork(this.inject);
@@ -108,7 +109,10 @@ export class Irqfd extends KObject implements WaitQueueEntry<EventfdCtx> {
     } else {
       vm.kvmSetIrq(this.gsi, 1, KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID);
     }
-    if (vm.irqRouted(this.gsi)) this.injections++;
+    if (vm.irqRouted(this.gsi)) {
+      vm.trace?.irqfdInject?.(vm, this.gsi, this.resampler === null ? -1 : 1);
+      this.injections++;
+    }
   }
 
   /** irqfd_shutdown (work on irqfd_cleanup_wq). */
@@ -181,6 +185,7 @@ export class KvmIrqfds {
     r.acks++;
     yield op(C_VGIC_INJECT, this.vm.oid);
     this.vm.kvmSetIrq(gsi, 0, KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID);
+    this.vm.trace?.irqfdResample?.(this.vm, gsi);
     // irqfd_resampler_notify: every resamplefd of the GSI
     for (let i = 0; i < r.irqfds.length; i++) {
       const fd = r.irqfds[i]!.resamplefd;

@@ -93,6 +93,14 @@ export interface KvmTraceHooks {
   kvmUserspaceExit(vcpu: KvmVcpu, reason: number, errno: number): void;
   /** trace_kvm_set_irq(gsi, level, irq_source_id) from kvm_set_irq (irqfd injection, resampler de-assert). */
   kvmSetIrq(gsi: number, level: number, irqSourceId: number): void;
+  /** irqfd_wakeup / irqfd_inject raised (level 1) or pulsed (level -1: 1 then 0) `gsi` of `vm`. */
+  irqfdInject?(vm: KvmVm, gsi: number, level: number): void;
+  /** irqfd_resampler_ack: the guest completed `gsi`, the line goes down and every resamplefd is signalled. */
+  irqfdResample?(vm: KvmVm, gsi: number): void;
+  /** A KVM_DEV_VFIO_DEVICE ASSIGN_IRQ / DEASSIGN_IRQ attribute of `vm` completed with `ret` (0 or -errno). */
+  kvmVfioIrq?(vm: KvmVm, assign: boolean, dev: string, index: number, gsi: number, hwintid: number, ret: number): void;
+  /** The arch switch set host IRQ `irq` forwarded (to vCPU `vcpu`) or back to the host. */
+  irqForwardSet?(irq: number, forwarded: boolean, vcpu: number): void;
 }
 
 export interface KvmOptions {

@@ -6,7 +6,7 @@
  * Locking: kv->lock (mutex) → the VFIO device's igate (mutex) → the list spinlock. VFIO calls back into a forwarded
  * IRQ's `unforward` with igate held (its trigger is going away), so that path never takes kv->lock.
  */
-import { errno } from '../abi/errno.js';
+import { ErrnoError, errno } from '../abi/errno.js';
 import {
   KVM_DEV_VFIO_DEVICE,
   KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ,
@@ -182,6 +182,7 @@ function* deviceAttr(dev: KvmDevice, kv: KvmVfio, attr: bigint, addr: bigint): T
   }
   // From here on `vdev` holds a reference: kept only by a newly assigned device.
   let keepRef = false;
+  let ret = 0;
   try {
     const plat = vdev.driverData;
     if (!(plat instanceof VfioPlatformDevice)) throw errno('EINVAL', `${vdev.name} is not a VFIO platform device`);
@@ -253,9 +254,23 @@ function* deviceAttr(dev: KvmDevice, kv: KvmVfio, attr: bigint, addr: bigint): T
     } finally {
       kv.lock.unlock();
     }
+  } catch (e) {
+    ret = e instanceof ErrnoError ? -e.code : -1;
+    throw e;
   } finally {
+    traceDeviceAttr(dev, assign, vdev, req.irq_index, req.guest_irq, ret);
     if (!keepRef) vfioDevicePutExternalUser(vdev);
   }
+}
+
+/** The kvm_vfio_assign_irq / kvm_vfio_deassign_irq irqfwd events (hwintid 0 when the index has no IRQ). */
+function traceDeviceAttr(dev: KvmDevice, assign: boolean, vdev: VfioDevice, index: number, gsi: number, ret: number) {
+  const tr = dev.vm.trace;
+  if (tr?.kvmVfioIrq === undefined) return;
+  const plat = vdev.driverData instanceof VfioPlatformDevice ? vdev.driverData : null;
+  const platIrq = plat?.irqs[index];
+  const hwintid = plat !== null && platIrq !== undefined ? plat.genirq.desc(platIrq.hwirq).hwirq : 0;
+  tr.kvmVfioIrq(dev.vm, assign, vdev.name, index, gsi, hwintid, ret);
 }
 
 /** kvm_vfio_release's group half: every group added to this VM is released. */

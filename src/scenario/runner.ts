@@ -69,6 +69,7 @@ import {
 } from '../trace/events.js';
 import { writeText } from '../trace/textWriter.js';
 import { Tracer } from '../trace/tracer.js';
+import { ChainTrace } from './chainTrace.js';
 import { type ExitReason, type Metrics, MetricsCollector, PROBE_NAMES, type ProbeName } from './metrics.js';
 import type { Mode, Scenario, ScenarioEvent, ScenarioStep } from './schema.js';
 import { stepsForMode } from './schema.js';
@@ -221,6 +222,7 @@ class ModeRunner implements Scheduler, StepObserver {
   private readonly lines: LineState[] = [];
   private readonly lineByName = new Map<string, LineState>();
   private readonly lineByIntid = new Map<number, LineState>();
+  private chain: ChainTrace | null = null;
   private readonly vms: VmState[] = [];
   private readonly opened: OpenDevice[] = [];
   private readonly wirings: Wiring[] = [];
@@ -316,6 +318,16 @@ class ModeRunner implements Scheduler, StepObserver {
     this.engine.scheduler = this;
     this.engine.observer = this;
     this.installHooks();
+    if (this.tracer !== null) {
+      this.chain = new ChainTrace(
+        this.tracer,
+        this.host,
+        (t) => this.tracePid(t),
+        (vm) => this.vms.findIndex((v) => v.kvmVm === vm),
+      );
+      for (const l of this.lines) this.chain.addLine(l, l.desc.irq);
+      this.chain.install();
+    }
     this.p = this.host.process();
     this.host.kvm.guestFactory = this.guestFactory();
     hooks.onHost?.(this.host, mode);
@@ -440,13 +452,15 @@ class ModeRunner implements Scheduler, StepObserver {
     // GicDistributor.deactivate, which reports it to onDeactivate.
     host.irq.gic.distributor.onDeactivate = (intid, cpu) => {
       const l = this.lineByIntid.get(intid);
-      // the first deactivation after a raise (the lazy-disable path of handle_fasteoi_irq activates and
-      // deactivates a still-asserted level line once more, masked, after the unmask-less DIR)
-      if (l === undefined || l.deactSeq === l.seq) return;
-      l.deactSeq = l.seq;
-      l.deactivatedN++;
-      this.c.deactivated(engine.now - l.lastAssertAt);
-      this.notify();
+      if (l === undefined) return;
+      // counted once per raise: the lazy-disable path of handle_fasteoi_irq activates and deactivates a
+      // still-asserted level line once more, masked, after the unmask-less DIR (traced, not counted)
+      if (l.deactSeq !== l.seq) {
+        l.deactSeq = l.seq;
+        l.deactivatedN++;
+        this.c.deactivated(engine.now - l.lastAssertAt);
+        this.notify();
+      }
       if (tr === null) return;
       const t = currentOrNull();
       if (t !== null && (t.kind === 'guest' || t.kind === 'guest-irq')) this.traceHwDeactivate(t.cpu, intid, l.seq);
@@ -582,6 +596,8 @@ class ModeRunner implements Scheduler, StepObserver {
       workload: this.guestWorkload(spec.guest.workload),
       trapLoop: this.guestTrapLoop(() => this.vms[index]!, spec.guest.workload),
       onVirqCompletion: (cycles) => this.probe('virqCompletion', cycles),
+      onEoi:
+        this.chain === null ? undefined : (vcpu, intid) => this.chain!.guestEoi(index, vcpu, intid, currentOrNull()),
       onVectorEntry: (at, vcpu) => {
         const v = this.vms[index];
         if (v !== undefined) v.vectorAt[vcpu] = at;
@@ -939,6 +955,7 @@ class ModeRunner implements Scheduler, StepObserver {
           const l = this.line(st.device, st.index);
           const w = wireIrqfd(p, v.fds.vm, o.device, st.index, st.gsi!, st.resample!);
           this.wirings.push({ ...w, vm: v.name, device: st.device, index: st.index });
+          this.chain?.wire(l, v.index, st.gsi!, p, w.trigger, w.resample);
           l.owned = true;
           break;
         }

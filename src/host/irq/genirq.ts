@@ -11,6 +11,10 @@ import { IrqDomain } from './irqDomain.js';
 export interface IrqTraceHooks {
   handlerEntry(desc: IrqDesc, name: string): void;
   handlerExit(desc: IrqDesc, ret: IrqReturn): void;
+  /** The root chip's IRQ vector read GICC_IAR: `intid` acknowledged (1023 when the first read found nothing). */
+  gicIar?(cpu: number, intid: number): void;
+  /** The root chip's IRQ vector wrote GICC_EOIR: priority drop only (EOImode=1; the DIR comes later). */
+  gicEoir?(cpu: number, intid: number): void;
 }
 
 export class Genirq {

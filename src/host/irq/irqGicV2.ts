@@ -197,11 +197,16 @@ export function* gicHandleIrq(g: Genirq, chip: GicV2Chip, cpu: number): TaskGen<
       const iar = gicc.readIar();
       const intid = iar & GICC_IAR_INT_ID_MASK;
       if (intid >= 1020) {
-        if (taken === 0) chip.spurious[cpu]!++;
+        if (taken === 0) {
+          chip.spurious[cpu]!++;
+          g.trace?.gicIar?.(cpu, intid);
+        }
         break;
       }
+      g.trace?.gicIar?.(cpu, intid);
       yield op(C_GICC_EOIR, giccOid, chip.intidOid[intid]!);
       gicc.writeEoir(iar);
+      g.trace?.gicEoir?.(cpu, intid);
       if (isSgi(intid)) chip.stashSgi(cpu, iar);
       const desc = g.domain.findByHwirq(intid);
       if (desc === undefined) {

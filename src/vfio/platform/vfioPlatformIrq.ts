@@ -58,7 +58,7 @@ export class VfioPlatformIrq {
   fwd: VfioIrqForward | null = null;
 
   constructor(
-    kernel: Kernel,
+    readonly kernel: Kernel,
     readonly index: number,
     /** The Linux IRQ number (platform_get_irq), never the GIC INTID. */
     readonly hwirq: number,
@@ -99,6 +99,7 @@ export function* vfioPlatformUnmask(g: Genirq, irq: VfioPlatformIrq): TaskGen<vo
       yield* enableIrq(g, irq.hwirq);
       irq.masked = false;
       irq.unmasks++;
+      irq.kernel.trace?.vfioUnmask?.(irq.hwirq);
     }
   } finally {
     spinUnlockIrqrestore(irq.lock, flags);
@@ -123,6 +124,7 @@ function automaskedHandler(g: Genirq): IrqHandler {
     } finally {
       spinUnlockIrqrestore(irq.lock, flags);
     }
+    if (ret === IRQ_HANDLED) irq.kernel.trace?.vfioIrq?.(irq.hwirq, irq.forwarded ? 'forwarded' : 'automasked');
     // Newer kernels guard the loopback case of a trigger that was never set (eventfd_signal(NULL)).
     if (ret === IRQ_HANDLED && irq.trigger !== null) {
       irq.signals++;
@@ -136,6 +138,7 @@ function automaskedHandler(g: Genirq): IrqHandler {
 function* edgeHandler(_irqNo: number, devId: unknown): TaskGen<IrqReturn> {
   const irq = devId as VfioPlatformIrq;
   yield op(C_VFIO_IRQ_HANDLER, irq.lock.oid);
+  irq.kernel.trace?.vfioIrq?.(irq.hwirq, 'edge');
   if (irq.trigger !== null) {
     irq.signals++;
     yield* eventfdSignal(irq.trigger);

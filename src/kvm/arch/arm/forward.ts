@@ -114,6 +114,7 @@ export function* kvmArchSwitchFwd(f: ArchFwdIrq, v: VgicIrq, on: boolean): TaskG
     vgic.kvmVgicUnmapPhysIrq(target, f.vintid);
   }
   f.platIrq.forwarded = on;
+  f.vm.trace?.irqForwardSet?.(hostIrq, on, on ? target.id : -1);
   // A vIRQ that is (still or now) pending or active must sit on an ap-list.
   vgic.vgicQueueIrqUnlock(v);
 }
