@@ -1,0 +1,98 @@
+/**
+ * The timeline the page renders: lanes and columnar item arrays (so 100 k events stay compact and the browser can
+ * binary-search them), built in node by timelineModel.ts and embedded in the page as JSON. Shared by the builder
+ * and the browser code, so it holds types and constants only.
+ */
+
+export type LaneKind = 'check' | 'line' | 'gic' | 'cpu' | 'vcpu' | 'lr' | 'other';
+
+/** Top-to-bottom order of lane kinds inside a run: the direction an interrupt travels. */
+export const LANE_ORDER: readonly LaneKind[] = ['check', 'line', 'gic', 'cpu', 'vcpu', 'lr', 'other'];
+
+export interface Lane {
+  readonly run: number;
+  readonly kind: LaneKind;
+  readonly label: string;
+  /** Rows for nested slices (deeper slices share the last row). */
+  readonly rows: number;
+  /** Whether the lane holds slices; point events get a strip of their own above them then. */
+  readonly slices: boolean;
+}
+
+/** Most rows a lane gets for nested slices. */
+export const MAX_ROWS = 4;
+
+/** Item styles, by index: the browser maps each to a colour and a shape. */
+export const STYLE_SLICE = 0;
+export const STYLE_GUEST = 1;
+export const STYLE_HANDLER = 2;
+export const STYLE_LINE = 3;
+export const STYLE_ACTIVE = 4;
+export const STYLE_VIRQ = 5;
+/** A point event of one interrupt's causal chain (it carries `seq`). */
+export const STYLE_MARKER = 6;
+export const STYLE_INSTANT = 7;
+export const STYLE_CHECK_STEP = 8;
+export const STYLE_CHECK_MARKED = 9;
+export const STYLE_VIOLATION = 10;
+
+/** Styles drawn as ticks across the whole lane rather than as slices in a row. */
+export function isPointStyle(style: number): boolean {
+  return style >= STYLE_MARKER;
+}
+
+export interface RunInfo {
+  readonly label: string;
+  /** Where the run came from (a file, or the scenario and mode). */
+  readonly source: string;
+  /** Its lanes are [firstLane, endLane). */
+  readonly firstLane: number;
+  readonly endLane: number;
+}
+
+export interface CheckStep {
+  readonly item: number;
+  readonly index: number;
+  readonly agent: string;
+  readonly marked: boolean;
+  readonly what: string;
+}
+
+export interface Violation {
+  readonly run: number;
+  readonly item: number;
+  readonly invariant: string;
+  readonly message: string;
+}
+
+export interface TimelineData {
+  readonly version: 1;
+  readonly title: string;
+  readonly runs: readonly RunInfo[];
+  readonly lanes: readonly Lane[];
+  /** Interned item names. */
+  readonly names: readonly string[];
+  /** Items sorted by lane, then start, then longer first; lane `l` holds items [laneFirst[l], laneFirst[l + 1]). */
+  readonly laneFirst: readonly number[];
+  readonly itemLane: readonly number[];
+  /** Start and duration in ns (duration 0: an instant). */
+  readonly itemStart: readonly number[];
+  readonly itemDur: readonly number[];
+  readonly itemName: readonly number[];
+  readonly itemStyle: readonly number[];
+  /** Nesting depth among the lane's slices. */
+  readonly itemDepth: readonly number[];
+  /** The interrupt sequence number of a causal-chain event, else 0. */
+  readonly itemSeq: readonly number[];
+  /** The event's fields, one `key=value` per line. */
+  readonly itemArgs: readonly string[];
+  /** Causal chains (one per interrupt and run), sorted by their first item's start: chain `c` is flowItems[flowFirst[c] .. flowFirst[c + 1]). */
+  readonly flowFirst: readonly number[];
+  readonly flowItems: readonly number[];
+  readonly flowStart: readonly number[];
+  readonly flowEnd: readonly number[];
+  readonly checkSteps: readonly CheckStep[];
+  readonly violations: readonly Violation[];
+  readonly startNs: number;
+  readonly endNs: number;
+}

@@ -1,0 +1,200 @@
+import { describe, expect, it } from 'vitest';
+import type { ChromeTrace } from './chromeTrace.js';
+import { syntheticChromeTrace } from './syntheticTrace.js';
+import {
+  STYLE_CHECK_MARKED,
+  STYLE_CHECK_STEP,
+  STYLE_GUEST,
+  STYLE_HANDLER,
+  STYLE_INSTANT,
+  STYLE_MARKER,
+  STYLE_VIOLATION,
+} from './timelineData.js';
+import { buildTimeline } from './timelineModel.js';
+
+const meta = (pid: number, tid: number, name: string) => ({ name: 'thread_name', ph: 'M', pid, tid, args: { name } });
+
+/** One level IRQ on the normal path, in the writer's layout. */
+const small: ChromeTrace = {
+  traceEvents: [
+    meta(1, 100, 'CPU 0'),
+    meta(1, 101, 'CPU 1'),
+    meta(2, 10000, 'vCPU 0'),
+    meta(2, 20000, 'vCPU 0 LR0'),
+    meta(3, 100320, 'INTID 80 line'),
+    meta(3, 100321, 'INTID 80 GIC'),
+    { name: 'guest (vCPU 0)', cat: 'kvm', ph: 'X', ts: 1, dur: 2, pid: 1, tid: 101, args: { vcpu_pc: '0x0' } },
+    { name: 'line high', cat: 'irqfwd', ph: 'X', ts: 2, dur: 3, pid: 3, tid: 100320, args: { dev: 'eth0', seq: 7 } },
+    {
+      name: 'device_assert',
+      cat: 'irqfwd',
+      ph: 'X',
+      ts: 2,
+      dur: 0.02,
+      pid: 3,
+      tid: 100320,
+      args: { dev: 'eth0', intid: 80, seq: 7 },
+    },
+    { name: 'kvm_exit', cat: 'kvm', ph: 'i', s: 't', ts: 3, pid: 1, tid: 101, args: { ret: 0 } },
+    { name: 'IRQ 3 vfio-irq', cat: 'irq', ph: 'X', ts: 3.1, dur: 0.5, pid: 1, tid: 101, args: { irq: 3 } },
+    { name: 'gic_dir', cat: 'irqfwd', ph: 'X', ts: 3.5, dur: 0.02, pid: 1, tid: 101, args: { intid: 80, seq: 7 } },
+    { name: 'gic_lr_write', cat: 'irqfwd', ph: 'X', ts: 3.8, dur: 0.02, pid: 2, tid: 20000, args: { lr: 0, seq: 7 } },
+    {
+      name: 'guest_irq_entry',
+      cat: 'irqfwd',
+      ph: 'X',
+      ts: 4,
+      dur: 0.02,
+      pid: 2,
+      tid: 10000,
+      args: { vcpu: 0, intid: 80, seq: 7 },
+    },
+    { name: 'irq', cat: 'irqfwd.flow', ph: 's', id: 7, ts: 2, pid: 3, tid: 100320 },
+    { name: 'irq', cat: 'irqfwd.flow', ph: 't', id: 7, ts: 3.5, pid: 1, tid: 101 },
+    { name: 'irq', cat: 'irqfwd.flow', ph: 't', id: 7, ts: 3.8, pid: 2, tid: 20000 },
+    { name: 'irq', cat: 'irqfwd.flow', ph: 'f', id: 7, ts: 4, pid: 2, tid: 10000, bp: 'e' },
+  ],
+};
+
+const itemsNamed = (d: ReturnType<typeof buildTimeline>, name: string): number[] =>
+  d.itemName.flatMap((n, i) => (d.names[n] === name ? [i] : []));
+
+describe('buildTimeline', () => {
+  it('orders lanes line, GIC, CPUs, vCPUs, LRs and names the device behind a line', () => {
+    const d = buildTimeline('t', [{ label: 'normal', source: 's', trace: small }]);
+    expect(d.lanes.map((l) => `${l.kind}:${l.label}`)).toEqual([
+      'line:INTID 80 line (eth0)',
+      'gic:INTID 80 GIC state',
+      'cpu:CPU 0',
+      'cpu:CPU 1',
+      'vcpu:vCPU 0',
+      'lr:vCPU 0 LR0',
+    ]);
+    expect(d.runs).toEqual([{ label: 'normal', source: 's', firstLane: 0, endLane: 6 }]);
+  });
+
+  it('sorts items by lane then start, converts µs to ns and styles them', () => {
+    const d = buildTimeline('t', [{ label: 'normal', source: 's', trace: small }]);
+    expect(d.itemStart.length).toBe(8);
+    const cpu1 = 3;
+    const a = d.laneFirst[cpu1]!;
+    const b = d.laneFirst[cpu1 + 1]!;
+    expect(d.itemStart.slice(a, b)).toEqual([1000, 3000, 3100, 3500]);
+    expect(d.itemStyle.slice(a, b)).toEqual([STYLE_GUEST, STYLE_INSTANT, STYLE_HANDLER, STYLE_MARKER]);
+    expect(d.itemDur[a]).toBe(2000);
+    expect(d.itemArgs[itemsNamed(d, 'gic_dir')[0]!]).toBe('intid=80\nseq=7');
+  });
+
+  it('nests slices: the marker inside "line high" gets depth 0 only among slices', () => {
+    const d = buildTimeline('t', [{ label: 'normal', source: 's', trace: small }]);
+    const line = itemsNamed(d, 'line high')[0]!;
+    expect(d.itemDepth[line]).toBe(0);
+    expect(d.lanes[0]).toMatchObject({ rows: 1, slices: true });
+    expect(d.lanes[1]).toMatchObject({ slices: false });
+  });
+
+  it('turns flow events into one causal chain bound to the marker events', () => {
+    const d = buildTimeline('t', [{ label: 'normal', source: 's', trace: small }]);
+    expect(d.flowFirst).toEqual([0, 4]);
+    expect(d.flowItems.map((i) => d.names[d.itemName[i]!])).toEqual([
+      'device_assert',
+      'gic_dir',
+      'gic_lr_write',
+      'guest_irq_entry',
+    ]);
+    expect([d.flowStart[0], d.flowEnd[0]]).toEqual([2000, 4020]);
+  });
+
+  it('stacks two runs on one time axis, each with its own lanes', () => {
+    const d = buildTimeline('t', [
+      { label: 'normal', source: 's', trace: small },
+      { label: 'forwarded', source: 's', trace: small },
+    ]);
+    expect(d.runs.map((r) => [r.label, r.firstLane, r.endLane])).toEqual([
+      ['normal', 0, 6],
+      ['forwarded', 6, 12],
+    ]);
+    expect(d.flowStart).toEqual([2000, 2000]);
+    expect(new Set(d.flowItems).size).toBe(8);
+    expect([d.startNs, d.endNs]).toEqual([1000, 5000]);
+  });
+
+  it('collects checker steps (marked ones styled apart) and the violation', () => {
+    const trace: ChromeTrace = {
+      traceEvents: [
+        meta(1, 99, 'check schedule'),
+        meta(1, 100, 'CPU 0'),
+        {
+          name: 'check_step',
+          cat: 'irqfwd.check',
+          ph: 'i',
+          ts: 1,
+          pid: 1,
+          tid: 100,
+          args: { index: 1, agent: 'cpu0', marked: false, what: 'a' },
+        },
+        {
+          name: 'check_step',
+          cat: 'irqfwd.check',
+          ph: 'i',
+          ts: 2,
+          pid: 1,
+          tid: 99,
+          args: { index: 2, agent: 'timer', marked: true, what: 'raise' },
+        },
+        {
+          name: 'check_violation',
+          cat: 'irqfwd.check',
+          ph: 'i',
+          s: 'g',
+          ts: 3,
+          pid: 1,
+          tid: 99,
+          args: { invariant: 'no-lost-irq', message: 'lost' },
+        },
+        {
+          name: 'check_step',
+          cat: 'irqfwd.check',
+          ph: 'i',
+          ts: 0.5,
+          args: { index: 0, agent: 'x', marked: false, what: 'b' },
+        },
+      ],
+    };
+    const d = buildTimeline('cx', [{ label: 'counterexample', source: 'f', trace }]);
+    expect(d.lanes.map((l) => `${l.kind}:${l.label}`)).toEqual([
+      'check:checker schedule',
+      'check:check schedule',
+      'cpu:CPU 0',
+    ]);
+    expect(d.checkSteps.map((s) => [s.index, s.agent, s.marked, s.what])).toEqual([
+      [0, 'x', false, 'b'],
+      [1, 'cpu0', false, 'a'],
+      [2, 'timer', true, 'raise'],
+    ]);
+    expect(d.itemStyle[d.checkSteps[2]!.item]).toBe(STYLE_CHECK_MARKED);
+    expect(d.itemStyle[d.checkSteps[1]!.item]).toBe(STYLE_CHECK_STEP);
+    expect(d.violations.map((v) => [v.run, v.invariant, v.message])).toEqual([[0, 'no-lost-irq', 'lost']]);
+    expect(d.itemStyle[d.violations[0]!.item]).toBe(STYLE_VIOLATION);
+  });
+
+  it('pairs B/E events into slices', () => {
+    const trace: ChromeTrace = {
+      traceEvents: [
+        { name: 'work', ph: 'B', ts: 1, pid: 9, tid: 1 },
+        { name: 'work', ph: 'E', ts: 4, pid: 9, tid: 1 },
+      ],
+    };
+    const d = buildTimeline('t', [{ label: 'r', source: 's', trace }]);
+    expect([d.itemStart[0], d.itemDur[0], d.lanes[0]!.kind]).toEqual([1000, 3000, 'other']);
+  });
+
+  it('keeps every event of a large trace: 100 000 items, one chain per interrupt', () => {
+    const d = buildTimeline('big', [{ label: 'synthetic', source: 's', trace: syntheticChromeTrace(100_000) }]);
+    expect(d.itemStart.length).toBe(100_000);
+    expect(d.flowStart.length).toBe(20_000);
+    for (let l = 0; l < d.lanes.length; l++)
+      for (let i = d.laneFirst[l]! + 1; i < d.laneFirst[l + 1]!; i++)
+        if (d.itemStart[i]! < d.itemStart[i - 1]!) throw new Error(`lane ${l} unsorted at ${i}`);
+  });
+});
