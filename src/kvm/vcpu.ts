@@ -75,7 +75,7 @@ export class KvmVcpuStat {
   /** Data aborts emulated in the kernel (vGIC distributor) vs handed to the VMM (KVM_EXIT_MMIO). */
   mmioKernel = 0;
   mmioUser = 0;
-  /** KVM_RUN returns to userspace (any reason, EINTR included). */
+  /** KVM_RUN returns to userspace (for every reason, EINTR included). */
   userspaceExits = 0;
   signalExits = 0;
   /** kvm_vcpu_block: halts, and halts that actually slept. */
@@ -169,6 +169,13 @@ export class KvmVcpu {
     if (this.wq.length > 0) {
       this.wq.wakeUpAll();
       this.stat.kickWakeups++;
+      // kernel/sched/core.c ttwu_queue_wakelist/resched_curr: a wakeup on another CPU sends it the reschedule IPI
+      // (arm64's idle loop does not poll TIF_NEED_RESCHED, so an idle target needs it to leave WFI)
+      const sleeper = this.runTask;
+      const waker = currentOrNull()?.cpu ?? -1;
+      if (sleeper !== null && waker >= 0 && sleeper.cpu !== waker) {
+        this.vm.kvm.hostIrq.gic.distributor.sendSgi(waker, IPI_RESCHEDULE_SGI, 0, 1 << sleeper.cpu);
+      }
       return;
     }
     if (this.mode !== IN_GUEST_MODE || this.runTask === null) return;
@@ -205,28 +212,21 @@ export class KvmVcpu {
     return 0;
   }
 
-  /** kvm_vcpu_ioctl. */
-  *ioctl(cmd: number, arg: number): TaskGen<number> {
-    yield op(C_KVM_IOCTL, this.oid);
+  /** kvm_vcpu_ioctl. KVM_RUN gets a generator of its own (see kvmRun): no delegation frame on its hot path. */
+  ioctl(cmd: number, arg: number): TaskGen<number> {
+    return cmd >>> 0 === KVM_RUN ? this.kvmRun(arg) : this.otherIoctl(cmd >>> 0, arg);
+  }
+
+  /** kvm_vcpu_ioctl's checks before the switch: the caller's mm, the ioctl type. */
+  private checkIoctl(c: number): void {
     if (this.vm.kernel.currentUser() !== this.vm.owner) throw errno('EIO', 'vCPU fd used outside the VM process');
-    const c = cmd >>> 0;
     if (((c >>> 8) & 0xff) !== KVMIO) throw errno('EINVAL', `ioctl 0x${c.toString(16)} is not a KVM ioctl`);
+  }
+
+  private *otherIoctl(c: number, arg: number): TaskGen<number> {
+    yield op(C_KVM_IOCTL, this.oid);
+    this.checkIoctl(c);
     switch (c) {
-      case KVM_RUN: {
-        if (arg !== 0) throw errno('EINVAL', 'KVM_RUN takes no argument');
-        // kvm_vcpu_ioctl: trace_kvm_userspace_exit(run->exit_reason, r) after every KVM_RUN
-        let r: number;
-        try {
-          r = yield* this.run();
-        } catch (e) {
-          this.stat.userspaceExits++;
-          this.vm.trace?.kvmUserspaceExit(this, this.readExitReason(), e instanceof ErrnoError ? e.code : 0);
-          throw e;
-        }
-        this.stat.userspaceExits++;
-        this.vm.trace?.kvmUserspaceExit(this, this.readExitReason(), 0);
-        return r;
-      }
       case KVM_ARM_VCPU_INIT:
         return this.vcpuInit(arg);
       case KVM_SET_DEVICE_ATTR:
@@ -281,8 +281,11 @@ export class KvmVcpu {
     this.hasRunOnce = true;
   }
 
-  /** kvm_arch_vcpu_ioctl_run. */
-  private *run(): TaskGen<number> {
+  /**
+   * kvm_arch_vcpu_ioctl_run's checks and set-up before the loop (after kvm_vcpu_ioctl's): first-run mapping,
+   * kvm_handle_mmio_return, immediate_exit, then the vCPU is in KVM_RUN. Returns the running thread.
+   */
+  private runPrologue(): Task {
     if (this.destroyed) throw new ModelError(`${this} ran after its VM was destroyed`);
     if (!this.initialized) throw errno('ENOEXEC', `${this} has not been through KVM_ARM_VCPU_INIT`);
     const t = current();
@@ -307,81 +310,115 @@ export class KvmVcpu {
     }
     this.writeExitReason(KVM_EXIT_UNKNOWN);
     this.inRun = true;
-    const vgic = this.vm.vgic;
-    const vc = this.vgicCpu;
-    if (vgic !== null && vc !== null) vgic.kvmVgicLoad(vc, this.vm.kvm.hostIrq.gic.vif(t.cpu)); // vcpu_load
+    return t;
+  }
+
+  /**
+   * kvm_vcpu_ioctl(KVM_RUN) → kvm_arch_vcpu_ioctl_run: the run loop with one guest entry and exit per pass (steps
+   * 1–6 of the module comment), handle_exit and kvm_vcpu_wfi written out in this one generator — every step of a
+   * vCPU thread resumes each generator frame below the syscall, so helpers that yield are kept off this path.
+   */
+  private *kvmRun(arg: number): TaskGen<number> {
+    yield op(C_KVM_IOCTL, this.oid);
+    this.checkIoctl(KVM_RUN);
+    if (arg !== 0) throw errno('EINVAL', 'KVM_RUN takes no argument');
+    // kvm_vcpu_ioctl: trace_kvm_userspace_exit(run->exit_reason, r) after every KVM_RUN
+    let r = 0;
     try {
-      for (;;) {
-        yield op(C_KVM_RUN_CHECK, this.oid);
-        if (this.vm.kernel.signalPending()) {
-          this.stat.signalExits++;
-          this.writeExitReason(KVM_EXIT_INTR);
-          throw errno('EINTR', `${this}: signal pending`);
+      const t = this.runPrologue();
+      const vgic0 = this.vm.vgic;
+      const vc0 = this.vgicCpu;
+      if (vgic0 !== null && vc0 !== null) vgic0.kvmVgicLoad(vc0, this.vm.kvm.hostIrq.gic.vif(t.cpu)); // vcpu_load
+      try {
+        for (;;) {
+          yield op(C_KVM_RUN_CHECK, this.oid);
+          if (this.vm.kernel.signalPending()) {
+            this.stat.signalExits++;
+            this.writeExitReason(KVM_EXIT_INTR);
+            throw errno('EINTR', `${this}: signal pending`);
+          }
+          if (this.paused) {
+            // check_vcpu_requests: KVM_REQ_SLEEP → kvm_vcpu_sleep until vcpu->arch.pause is cleared
+            this.pauseSleeping = true;
+            while (this.paused && !this.vm.kernel.signalPending()) yield wait(this.pauseWq);
+            this.pauseSleeping = false;
+            continue;
+          }
+          // one guest entry and exit
+          const vm = this.vm;
+          const vgic = vm.vgic;
+          const vc = this.vgicCpu;
+          const g = this.guest!;
+          yield op(C_VGIC_FLUSH, vc?.oid ?? this.oid);
+          const flags = localIrqSave(); // local_irq_disable
+          this.mode = IN_GUEST_MODE;
+          if (vgic !== null && vc !== null) {
+            vc.irqPendingRequest = false; // check_vcpu_requests: KVM_REQ_IRQ_PENDING
+            vgic.kvmVgicFlushHwstate(vc);
+          }
+          yield op(C_KVM_ENTRY, this.oid);
+          vm.trace?.kvmEntry(this);
+          this.stat.entries++;
+          const how = (yield enterGuest(g)) as number;
+          yield op(C_KVM_EXIT, this.oid);
+          this.mode = OUTSIDE_GUEST_MODE;
+          this.stat.exits++;
+          const maint = vc?.vif?.maintenanceLine === true;
+          if (vgic !== null && vc !== null) {
+            yield op(C_VGIC_SYNC, vc.oid);
+            vgic.kvmVgicSyncHwstate(vc);
+            const ops = vm.kvm.hostIrqOps;
+            if (ops.uncharged > 0) yield* ops.charge();
+            if (vm.pendingAcks > 0) yield* vm.kvmNotifyAckedIrqs();
+          }
+          localIrqRestore(flags); // local_irq_enable: a pending host IRQ is taken before the next step
+          const isIrq = how === EXIT_IRQ;
+          vm.trace?.kvmExit(this, isIrq ? ARM_EXCEPTION_IRQ : ARM_EXCEPTION_TRAP, isIrq ? 0 : g.exitReason);
+          // handle_exit / handle_trap_exceptions
+          yield op(C_KVM_HANDLE_EXIT, this.oid);
+          if (isIrq) {
+            this.stat.irqExits++;
+            if (maint) this.stat.maintenanceExits++;
+            continue;
+          }
+          if (g.exitReason === ESR_ELx_EC_WFx) {
+            // kvm_vcpu_wfi → kvm_vcpu_halt → kvm_vcpu_block: sleep on vcpu->wait until an interrupt is pending for
+            // the vCPU or a signal arrives; kicks wake it. The vGIC state is put while sleeping
+            // (kvm_arch_vcpu_blocking / preempt notifiers) and loaded back after.
+            this.stat.wfxExits++;
+            this.stat.halts++;
+            const kernel = vm.kernel;
+            if (this.runnable() || kernel.signalPending()) continue;
+            this.stat.haltSleeps++;
+            const cpu = current().cpu;
+            if (vgic !== null && vc !== null) vgic.kvmVgicPut(vc);
+            this.wfiSleeping = true;
+            while (!this.runnable() && !kernel.signalPending()) yield wait(this.wq);
+            this.wfiSleeping = false;
+            if (vgic !== null && vc !== null) vgic.kvmVgicLoad(vc, vm.kvm.hostIrq.gic.vif(cpu));
+            continue;
+          }
+          r = yield* this.handleTrapExit(g);
+          if (r <= 0) break;
         }
-        if (this.paused) {
-          // check_vcpu_requests: KVM_REQ_SLEEP → kvm_vcpu_sleep until vcpu->arch.pause is cleared
-          this.pauseSleeping = true;
-          while (this.paused && !this.vm.kernel.signalPending()) yield wait(this.pauseWq);
-          this.pauseSleeping = false;
-          continue;
-        }
-        const r = yield* this.enterExit();
-        if (r <= 0) return r;
+      } finally {
+        if (vgic0 !== null && vc0 !== null && vc0.vif !== null) vgic0.kvmVgicPut(vc0); // vcpu_put
+        this.inRun = false;
       }
-    } finally {
-      if (vgic !== null && vc !== null && vc.vif !== null) vgic.kvmVgicPut(vc); // vcpu_put
-      this.inRun = false;
+    } catch (e) {
+      this.stat.userspaceExits++;
+      this.vm.trace?.kvmUserspaceExit(this, this.readExitReason(), e instanceof ErrnoError ? e.code : 0);
+      throw e;
     }
+    this.stat.userspaceExits++;
+    this.vm.trace?.kvmUserspaceExit(this, this.readExitReason(), 0);
+    return r;
   }
 
-  /** One guest entry and exit (steps 2–6 of the module comment); returns handle_exit's value. */
-  private *enterExit(): TaskGen<number> {
-    const vm = this.vm;
-    const vgic = vm.vgic;
-    const vc = this.vgicCpu;
-    const g = this.guest!;
-    yield op(C_VGIC_FLUSH, vc?.oid ?? this.oid);
-    const flags = localIrqSave(); // local_irq_disable
-    this.mode = IN_GUEST_MODE;
-    if (vgic !== null && vc !== null) {
-      vc.irqPendingRequest = false; // check_vcpu_requests: KVM_REQ_IRQ_PENDING
-      vgic.kvmVgicFlushHwstate(vc);
-    }
-    yield op(C_KVM_ENTRY, this.oid);
-    vm.trace?.kvmEntry(this);
-    this.stat.entries++;
-    const how = (yield enterGuest(g)) as number;
-    yield op(C_KVM_EXIT, this.oid);
-    this.mode = OUTSIDE_GUEST_MODE;
-    this.stat.exits++;
-    const maint = vc?.vif?.maintenanceLine === true;
-    if (vgic !== null && vc !== null) {
-      yield op(C_VGIC_SYNC, vc.oid);
-      vgic.kvmVgicSyncHwstate(vc);
-      yield* vm.kvm.hostIrqOps.charge();
-      yield* vm.kvmNotifyAckedIrqs();
-    }
-    localIrqRestore(flags); // local_irq_enable: a pending host IRQ is taken before the next step
-    const isIrq = how === EXIT_IRQ;
-    vm.trace?.kvmExit(this, isIrq ? ARM_EXCEPTION_IRQ : ARM_EXCEPTION_TRAP, isIrq ? 0 : g.exitReason);
-    return yield* this.handleExit(isIrq, maint);
-  }
-
-  /** handle_exit / handle_trap_exceptions. */
-  private *handleExit(isIrq: boolean, maintenance: boolean): TaskGen<number> {
-    const g = this.guest!;
-    yield op(C_KVM_HANDLE_EXIT, this.oid);
-    if (isIrq) {
-      this.stat.irqExits++;
-      if (maintenance) this.stat.maintenanceExits++;
-      return 1;
-    }
+  /** handle_trap_exceptions for the classes other than WFx: data aborts, HVC, system register traps. */
+  private *handleTrapExit(g: GuestCpu): TaskGen<number> {
     const ec = g.exitReason;
     switch (ec) {
-      case ESR_ELx_EC_WFx:
-        this.stat.wfxExits++;
-        yield* this.kvmVcpuWfi();
-        return 1;
       case ESR_ELx_EC_DABT_LOW:
         this.stat.dabtExits++;
         return yield* this.ioMemAbort();
@@ -403,26 +440,6 @@ export class KvmVcpu {
     const vgic = this.vm.vgic;
     if (vgic !== null && this.vgicCpu !== null) return vgic.kvmVgicVcpuPendingIrq(this.vgicCpu);
     return this.irqLines[0]! || this.irqLines[1]!;
-  }
-
-  /**
-   * kvm_vcpu_wfi → kvm_vcpu_halt → kvm_vcpu_block: sleep on vcpu->wait until an interrupt is pending for the vCPU
-   * or a signal arrives; kicks wake it. The vGIC state is put while sleeping (kvm_arch_vcpu_blocking / preempt
-   * notifiers) and loaded back after.
-   */
-  private *kvmVcpuWfi(): TaskGen<void> {
-    this.stat.halts++;
-    const kernel = this.vm.kernel;
-    if (this.runnable() || kernel.signalPending()) return;
-    this.stat.haltSleeps++;
-    const vgic = this.vm.vgic;
-    const vc = this.vgicCpu;
-    const cpu = current().cpu;
-    if (vgic !== null && vc !== null) vgic.kvmVgicPut(vc);
-    this.wfiSleeping = true;
-    while (!this.runnable() && !kernel.signalPending()) yield wait(this.wq);
-    this.wfiSleeping = false;
-    if (vgic !== null && vc !== null) vgic.kvmVgicLoad(vc, this.vm.kvm.hostIrq.gic.vif(cpu));
   }
 
   /** io_mem_abort: the vGIC distributor is emulated here; anything else exits to the VMM with KVM_EXIT_MMIO. */
@@ -498,8 +515,9 @@ function makeEnv(vcpu: KvmVcpu): GuestVcpuEnv {
 function vcpuFops(): FileOperations {
   return {
     name: 'kvm_vcpu_fops',
-    *unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
-      return yield* (file.privateData as KvmVcpu).ioctl(cmd, arg);
+    // returns the vCPU's ioctl generator itself: one delegation frame fewer on every step of a vCPU thread
+    unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
+      return (file.privateData as KvmVcpu).ioctl(cmd, arg);
     },
     *release(file: KFile): TaskGen<void> {
       yield* (file.privateData as KvmVcpu).release();

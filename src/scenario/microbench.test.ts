@@ -1,7 +1,8 @@
 /**
- * The microbenchmark scenarios (scenarios/hypercall, virq-completion, io-latency-in, io-latency-out) reproduce the
- * cost profiles' published figures (ISCA 2016 Table II for xgene, ASPLOS 2014 Table 3 for a15) within ±10 %, and the
- * CLI exits 0 on them.
+ * The microbenchmark scenarios reproduce the cost profiles' published figures (ISCA 2016 Table II for xgene, ASPLOS
+ * 2014 Table 3 for a15) within ±10 % — hypercall, virq-completion, io-latency-out — and the CLI exits 0 on them.
+ * io-latency-in is informational: the model's sourced steps give about half the paper's figure (its scenario says
+ * which steps are missing).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -64,16 +65,20 @@ describe('microbenchmark scenarios vs the papers', () => {
     expect(m.exits.byReason.dabt).toBe(m.exits.total);
   });
 
-  it('io-latency-in (xgene): eventfd write → guest vector is measured for every event; the anchor is informational', () => {
+  it('io-latency-in (xgene): eventfd write → blocked vCPU vector has the sourced steps; anchor informational', () => {
     const r = run('io-latency-in', 'xgene');
     const x = r.runs[0]!;
     expect(x.violations).toEqual([]);
     const m = x.metrics;
     expect(m.irqs).toMatchObject({ raised: 50, delivered: 50, lost: 0, duplicates: 0 });
     expect(m.probes.ioLatencyIn!.count).toBe(50);
-    // the model's steps give about a third of ISCA 2016's 13,872 (see the scenario description): not an expectation
+    expect(m.exits.byReason.wfx).toBeGreaterThanOrEqual(50); // the vCPU blocks in WFI before each signal
+    // the wakeup's thread switch and the entry are on the path, so the probe is at least their sum; the paper's
+    // 13,872 is not reached (the scenario description lists the unmodelled steps): not an expectation
+    const c = COST_PROFILES.xgene.costs;
+    const sourced = c.ctx_switch! + c.kvm_run_check! + c.vgic_flush_hwstate! + c.kvm_entry!;
     const mean = probeMean(m, 'ioLatencyIn');
-    expect(mean).toBeGreaterThan(3000);
+    expect(mean).toBeGreaterThan(sourced);
     expect(mean).toBeLessThan(COST_PROFILES.xgene.anchors.ioLatencyIn!.cycles);
   });
 

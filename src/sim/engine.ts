@@ -1,7 +1,7 @@
 /**
  * The engine: agents (CPUs and hardware timers) take atomic steps, and a Scheduler chooses which enabled agent
  * steps next. The heap holds exactly the enabled agents, keyed by the time each could step; the TimedScheduler
- * takes the earliest, a checker may take any. Model code never sees which scheduler drives it.
+ * takes the earliest, a checker may take whichever it likes. Model code never sees which scheduler drives it.
  *
  * CPU steps follow the exception model of an arm64 core running KVM:
  * - host mode: if nIRQ is asserted and PSTATE.I is clear, the next step is the exception entry; the CPU's IRQ
@@ -47,6 +47,11 @@ import {
   type TaskKind,
 } from './task.js';
 
+const STOP_EMPTY = 0;
+const STOP_END = 1;
+const STOP_LIMIT = 2;
+const STOP_PRED = 3;
+
 /** A hardware event source: a long-lived object whose fire() runs atomically at the event's time. */
 export interface TimerHandler {
   readonly name: string;
@@ -72,7 +77,10 @@ export interface EngineOptions {
   costs?: Readonly<Record<string, number>>;
 }
 
-/** What a step did, for the checker and for replays. */
+/**
+ * What a step did, for the checker and for replays. Under the TimedScheduler's loop (runTimed) the CPU that just
+ * stepped may be held out of `engine.heap` while onStep runs.
+ */
 export interface StepObserver {
   onStep(engine: Engine, agent: number): void;
 }
@@ -94,6 +102,12 @@ export class Engine {
   private nextPid = 1;
   private nextTaskId = 0;
   readonly tasks: Task[] = [];
+
+  // The timed loop's CPU held out of the heap between its consecutive steps, and its would-be heap key.
+  private heldCpu = -1;
+  private heldQueued = false;
+  private heldTime = 0;
+  private heldSeq = 0;
 
   // Timers are agents numbered after the CPUs, pooled so that arming one allocates nothing.
   private timerHandler: (TimerHandler | null)[] = [];
@@ -292,10 +306,27 @@ export class Engine {
 
   /** Re-evaluate whether a CPU belongs in the heap. Call after anything that can change cpuEnabled(). */
   refresh(c: Cpu): void {
+    if (c.id === this.heldCpu) {
+      this.refreshHeld(c);
+      return;
+    }
     const en = this.cpuEnabled(c);
     const queued = this.heap.has(c.id);
     if (en && !queued) this.heap.push(c.id, Math.max(this.now, c.readyAt));
     else if (!en && queued) this.heap.remove(c.id);
+  }
+
+  /**
+   * refresh() of the CPU the timed loop is stepping: keep its heap key outside the heap, with the sequence number a
+   * push now would have had, so the loop can compare it with the heap's minimum instead of pushing and popping.
+   */
+  private refreshHeld(c: Cpu): void {
+    const en = this.cpuEnabled(c);
+    if (en && !this.heldQueued) {
+      this.heldQueued = true;
+      this.heldTime = Math.max(this.now, c.readyAt);
+      this.heldSeq = this.heap.takeSeq();
+    } else if (!en && this.heldQueued) this.heldQueued = false;
   }
 
   // ---- stepping ------------------------------------------------------------------------------------------------
@@ -368,9 +399,8 @@ export class Engine {
       setCurrent(null);
       this.finish(t, undefined, e);
       return -1;
-    } finally {
-      setCurrent(null);
     }
+    setCurrent(null);
     if (r.done) {
       this.finish(t, r.value, undefined);
       return -1;
@@ -495,10 +525,13 @@ export class Engine {
   /** Run until simulated time reaches now + cycles (timed scheduling only makes sense here). */
   run(cycles: number): void {
     const end = this.now + cycles;
-    for (;;) {
-      const a = this.scheduler.pick(this);
-      if (a < 0 || this.heap.timeOf(a) > end) break;
-      this.stepAgent(a);
+    if (this.timed()) this.runTimed(end, Number.POSITIVE_INFINITY, null);
+    else {
+      for (;;) {
+        const a = this.scheduler.pick(this);
+        if (a < 0 || this.heap.timeOf(a) > end) break;
+        this.stepAgent(a);
+      }
     }
     if (end > this.now) this.now = end;
   }
@@ -507,6 +540,7 @@ export class Engine {
   settle(maxSteps = 50_000_000): void {
     const limit = this.steps + maxSteps;
     for (;;) {
+      if (this.timed() && this.runTimed(Number.POSITIVE_INFINITY, limit, null) !== STOP_LIMIT) return;
       const a = this.scheduler.pick(this);
       if (a < 0) return;
       if (this.steps >= limit) {
@@ -521,11 +555,61 @@ export class Engine {
   /** Run until pred() holds; throws if the system quiesces first (a deadlock for whoever waits on pred). */
   runUntil(pred: () => boolean, what: string, maxSteps = 50_000_000): void {
     const limit = this.steps + maxSteps;
+    if (this.timed()) this.runTimed(Number.POSITIVE_INFINITY, limit, pred);
     while (!pred()) {
       const a = this.scheduler.pick(this);
       if (a < 0) throw new ModelError(`${what} can never happen: nothing is runnable at cycle ${this.now}`);
       if (this.steps >= limit) throw new ModelError(`${what} did not happen within ${maxSteps} steps`);
       this.stepAgent(a);
+    }
+  }
+
+  /** The plain TimedScheduler drives the engine (a wrapper or a checker sees every pick: no shortcut for them). */
+  private timed(): boolean {
+    return this.scheduler.constructor === TimedScheduler && this.heldCpu < 0;
+  }
+
+  /**
+   * The TimedScheduler's loop: take the heap's minimum until it lies after `end`, `limit` steps are done, `pred`
+   * holds or nothing is enabled. A CPU whose next step still sorts before the heap's minimum — same (time, seq) key
+   * it would have been pushed with — steps again at once without the heap round trip; the order of steps is exactly
+   * the one peek() would give. Returns why it stopped; the caller re-checks the condition in its own loop.
+   */
+  private runTimed(end: number, limit: number, pred: (() => boolean) | null): number {
+    const heap = this.heap;
+    const nCpus = this.cpus.length;
+    for (;;) {
+      if (pred?.()) return STOP_PRED;
+      const a = heap.peek();
+      if (a < 0) return STOP_EMPTY;
+      let t = heap.timeOf(a);
+      if (t > end) return STOP_END;
+      if (this.steps >= limit) return STOP_LIMIT;
+      if (a >= nCpus) {
+        this.stepAgent(a);
+        continue;
+      }
+      const c = this.cpus[a]!;
+      heap.remove(a);
+      this.heldCpu = a;
+      this.heldQueued = false;
+      try {
+        for (;;) {
+          if (t > this.now) this.now = t;
+          this.steps++;
+          c.steps++;
+          this.stepCpu(c);
+          this.refreshHeld(c);
+          if (this.observer !== null) this.observer.onStep(this, a);
+          if (!this.heldQueued) break;
+          t = this.heldTime;
+          if (t > end || this.steps >= limit || !heap.isBefore(t, this.heldSeq) || pred?.()) break;
+          this.heldQueued = false;
+        }
+      } finally {
+        this.heldCpu = -1;
+        if (this.heldQueued) heap.pushKeyed(a, this.heldTime, this.heldSeq);
+      }
     }
   }
 

@@ -44,10 +44,28 @@ export class EventHeap {
 
   /** Insert the agent, or move it if it is already queued. */
   push(agent: number, t: number): void {
+    this.pushKeyed(agent, t, this.nextSeq++);
+  }
+
+  /** Consume the insertion sequence number a push made now would get (for a key held outside the heap). */
+  takeSeq(): number {
+    return this.nextSeq++;
+  }
+
+  /** Whether key (t, seq) sorts before every queued agent: the timed scheduler would take it next. */
+  isBefore(t: number, seq: number): boolean {
+    if (this.n === 0) return true;
+    const top = this.heap[0]!;
+    const tt = this.time[top]!;
+    return t < tt || (t === tt && seq < this.seq[top]!);
+  }
+
+  /** Insert (or move) the agent with a key whose sequence number was taken earlier with takeSeq(). */
+  pushKeyed(agent: number, t: number, seq: number): void {
     this.ensure(agent + 1);
     const p = this.pos[agent]!;
     this.time[agent] = t;
-    this.seq[agent] = this.nextSeq++;
+    this.seq[agent] = seq;
     if (p >= 0) {
       this.siftUp(p);
       this.siftDown(this.pos[agent]!);

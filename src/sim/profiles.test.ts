@@ -11,6 +11,11 @@ describe('cost profiles', () => {
     expect(COST_PROFILES.xgene.hz).toBe(2.4e9);
   });
 
+  it('the X-Gene VM switch is the hypercall steps plus one thread switch (ctx_switch derived from it)', () => {
+    expect(sum('xgene', [...WORLD_SWITCH_STEPS, 'ctx_switch'])).toBe(COST_PROFILES.xgene.anchors.vmSwitch!.cycles);
+    expect(COST_PROFILES.xgene.anchors.vmSwitch!.cycles).toBe(10387);
+  });
+
   it('the A15 world-switch steps add up to the ASPLOS 2014 hypercall figure', () => {
     expect(sum('a15', WORLD_SWITCH_STEPS)).toBe(5326);
     expect(COST_PROFILES.a15.hz).toBe(1.7e9);

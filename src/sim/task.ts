@@ -96,13 +96,17 @@ export class Task {
   /** current->in_eventfd: nesting depth of eventfd wakeups this task is running (fs/eventfd.c). */
   inEventfd = 0;
   onExit: ((t: Task) => void) | null = null;
+  /** `comm-pid`, built once: lockdep names the task on every acquisition. */
+  private readonly label: string;
 
   constructor(
     readonly id: number,
     readonly pid: number,
     readonly comm: string,
     readonly kind: TaskKind,
-  ) {}
+  ) {
+    this.label = `${comm}-${pid}`;
+  }
 
   get done(): boolean {
     return this.state === TASK_DONE;
@@ -120,7 +124,7 @@ export class Task {
   }
 
   toString(): string {
-    return `${this.comm}-${this.pid}`;
+    return this.label;
   }
 }
 
@@ -137,7 +141,7 @@ export function op(costId: number, a = -1, b = -1, c = -1): Op {
   return OP_STEP;
 }
 
-/** cond_resched(): yield the CPU to a queued thread, if any. */
+/** cond_resched(): yield the CPU to a queued thread, if there is one. */
 export function resched(): Op {
   const t = cur!;
   t.costId = C_NONE;

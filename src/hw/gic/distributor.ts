@@ -56,6 +56,8 @@ export class GicDistributor {
   private readonly sgiSources: Uint8Array;
   /** Per CPU: IAR value of the highest-priority pending, enabled, inactive interrupt targeting it, or 1023. */
   private readonly hppi: Uint16Array;
+  /** Bit k set when shared SPI word k has a candidate (pending, enabled, not active) for some CPU; nrSpiWords ≤ 31. */
+  private spiCand = 0;
   private readonly listeners: (GicDistributorListener | undefined)[];
 
   constructor(opts: GicDistributorOptions) {
@@ -108,7 +110,7 @@ export class GicDistributor {
     } else {
       this.lineW[w]! &= ~b;
     }
-    this.recompute();
+    this.recompute(w, b);
   }
 
   lineLevel(intid: number, cpu?: number): boolean {
@@ -139,7 +141,7 @@ export class GicDistributor {
       // The latch clears; a level interrupt stays pending (active-and-pending) only while its line is asserted.
       this.latchW[w]! &= ~b;
     }
-    this.recompute();
+    this.recompute(w, b);
     return v;
   }
 
@@ -149,7 +151,7 @@ export class GicDistributor {
     const b = 1 << (intid & 31);
     if ((this.activeW[w]! & b) === 0) return false;
     this.activeW[w]! &= ~b;
-    this.recompute();
+    this.recompute(w, b);
     this.onDeactivate?.(intid, cpu);
     return true;
   }
@@ -229,12 +231,12 @@ export class GicDistributor {
     const b = 1 << (intid & 31);
     if (trigger === 'edge') this.edgeW[w]! |= b;
     else this.edgeW[w]! &= ~b;
-    this.recompute();
+    this.recompute(w, b);
   }
   configOf(intid: number, cpu?: number): IrqTrigger {
     return (this.edgeW[this.word(intid, cpu)]! & (1 << (intid & 31))) !== 0 ? 'edge' : 'level';
   }
-  /** GICD_CTLR.Enable: when clear, nothing is forwarded to any CPU interface (state still changes). */
+  /** GICD_CTLR.Enable: when clear, no CPU interface is forwarded anything (state still changes). */
   setCtlr(value: number): void {
     this.ctlr = value & GICD_ENABLE;
     this.recompute();
@@ -315,7 +317,7 @@ export class GicDistributor {
     const arr = kind === 'enable' ? this.enabledW : kind === 'pend' ? this.latchW : this.activeW;
     if (set) arr[w]! |= bits;
     else arr[w]! &= ~bits;
-    this.recompute();
+    this.recompute(w, bits);
   }
   /** Level: pending = latch | line; edge (and SGI): pending = latch (§3.2.4). */
   private pendingWord(w: number): number {
@@ -326,24 +328,29 @@ export class GicDistributor {
     return n <= this.nrSpiWords ? this.nrCpus + n - 1 : -1;
   }
 
-  private recompute(): void {
-    // One pass over the shared SPI words finds those with a candidate (pending, enabled, not active) for any CPU;
-    // each CPU then looks only at its banked word and those (nrSpiWords ≤ 31, so one bit per word fits an int).
-    let spiCand = 0;
-    if ((this.ctlr & GICD_ENABLE) !== 0) {
-      const base = this.nrCpus;
-      for (let k = 0; k < this.nrSpiWords; k++) {
-        const w = base + k;
-        if ((this.pendingWord(w) & this.enabledW[w]! & ~this.activeW[w]!) !== 0) spiCand |= 1 << k;
-      }
-    }
-    for (let c = 0; c < this.nrCpus; c++) this.hppi[c] = this.computeHppi(c, spiCand);
+  /**
+   * After a state change: of the INTIDs `bits` of word `w`, or of anything (w = -1: priorities, targets, enables of
+   * the whole distributor). Refreshes the word's bit in `spiCand`, the best candidate of the CPUs those INTIDs can
+   * reach (a banked word's own CPU, an SPI's targets; every other CPU's best candidate cannot have changed), then
+   * tells every CPU interface.
+   */
+  private recompute(w = -1, bits = 0): void {
+    let cpus = this.cpuMask;
+    const k = w - this.nrCpus;
+    if (k >= 0) {
+      if ((this.pendingWord(w) & this.enabledW[w]! & ~this.activeW[w]!) !== 0) this.spiCand |= 1 << k;
+      else this.spiCand &= ~(1 << k);
+      cpus = 0;
+      for (let m = bits; m !== 0; m &= m - 1) cpus |= this.targets[(k + 1) * 32 + lowestBit(m)]!;
+    } else if (w >= 0) cpus = 1 << w;
+    const spiCand = (this.ctlr & GICD_ENABLE) !== 0 ? this.spiCand : 0;
+    for (let c = 0; c < this.nrCpus; c++) if ((cpus & (1 << c)) !== 0) this.hppi[c] = this.computeHppi(c, spiCand);
     for (let c = 0; c < this.nrCpus; c++) this.listeners[c]?.update();
   }
 
   /**
    * Highest priority (lowest value; ties → lowest INTID) pending, enabled, not active INTID targeting `cpu`.
-   * `spiCand` has bit k set when SPI word k has a candidate for some CPU (see recompute).
+   * `spiCand` has bit k set when SPI word k has a candidate for some CPU (0 while GICD_CTLR.Enable is clear).
    */
   private computeHppi(cpu: number, spiCand: number): number {
     if ((this.ctlr & GICD_ENABLE) === 0) return SPURIOUS_INTID;
