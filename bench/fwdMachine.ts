@@ -31,7 +31,6 @@ import { resolveCosts } from '../src/sim/profiles.js';
 export const MAX_SPIS = 988;
 /** GICv2: 8 CPU interfaces; a GICv2 VM has at most 8 vCPUs (VGIC_V2_MAX_CPUS). */
 export const MAX_CPUS = 8;
-const LINES_PER_DEVICE = 32;
 const FIRST_INTID = 32;
 
 export interface FwdMachineOptions {
@@ -45,6 +44,26 @@ export interface FwdMachineOptions {
   period?: number;
   /** Guest handler cycles (default 1000, as in the default scenario). */
   handlerCycles?: number;
+  /**
+   * How many of the lines the raiser cycles over (default: all). Fewer active lines than forwarded ones separates
+   * the cost of having many IRQs forwarded (a scan would show) from the cost of touching many (cache footprint).
+   */
+  activeLines?: number;
+  /** Lines per device (default 32); devices are dealt to the VMs round-robin. */
+  linesPerDevice?: number;
+}
+
+/** Wall milliseconds of the set-up phases (performance.now; the bench times itself, the model never does). */
+export interface FwdSetupTimes {
+  /** createHost: engine, GIC, genirq, VFIO platform devices. */
+  host: number;
+  /** KVM_CREATE_VM, vGIC, vCPUs, VFIO group/container/device opens, kvm-vfio device and GROUP_ADD. */
+  vms: number;
+  /** Per forwarded line: two eventfds, VFIO_DEVICE_SET_IRQS (mask, unmask-eventfd, trigger, unmask), KVM_IRQFD with
+   *  resample, KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ — every ioctl through the model's syscall path. */
+  forward: number;
+  /** KVM_RUN threads started, guests booted (trapped GICD programming) and quiet. */
+  boot: number;
 }
 
 export interface FwdMachine {
@@ -52,6 +71,7 @@ export interface FwdMachine {
   guests: GuestKernel[];
   period: number;
   busy: boolean;
+  setup: FwdSetupTimes;
   /** IRQs the guests' drivers have served so far. */
   handled(): number;
   /** Raise `n` more IRQs (round-robin over the lines) and run until they are all handled. */
@@ -60,6 +80,9 @@ export interface FwdMachine {
 
 export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
   const { lines, vcpus } = opts;
+  const LINES_PER_DEVICE = opts.linesPerDevice ?? 32;
+  const setup: FwdSetupTimes = { host: 0, vms: 0, forward: 0, boot: 0 };
+  let t0 = performance.now();
   if (lines < 1 || lines > MAX_SPIS) throw new Error(`lines must be 1..${MAX_SPIS}`);
   const nVms = Math.ceil(vcpus / MAX_CPUS);
   const period = opts.period ?? 20_000; // 10 µs at 2 GHz
@@ -89,6 +112,7 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
     nrIrqs: 1024,
     devices,
   });
+  setup.host = performance.now() - t0;
   // two eventfds per line (trigger + resamplefd, as QEMU wires them): raise RLIMIT_NOFILE as a VMM with many IRQs does
   const p = host.kernel.process({ maxFds: 4096 });
   const guests: GuestKernel[] = [];
@@ -97,6 +121,7 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
     createGuest: (env) => guests[vmOf.indexOf(env.vm)]!.createGuest(env),
   };
   let vcpuBase = 0;
+  const tVms = performance.now();
   for (let m = 0; m < nVms; m++) {
     const nv = Math.min(MAX_CPUS, vcpus - m * MAX_CPUS);
     const mine = devices.filter((_, d) => d % nVms === m);
@@ -120,24 +145,33 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
     const qvm = createQemuVm(p, { vcpus: nv, nrIrqs: 1024 });
     vmOf.push(host.kvm.vms[host.kvm.vms.length - 1]);
     const kvfio = createKvmVfio(p, qvm.vm);
-    for (const spec of mine) {
+    const handles = mine.map((spec) => {
       const h = openVfioDevice(p, spec.iommuGroup, spec.name);
       kvmVfioGroupAdd(p, kvfio, h.group);
+      return h;
+    });
+    t0 = performance.now();
+    mine.forEach((spec, d) => {
+      const h = handles[d]!;
       spec.irqs.forEach((irq, index) => {
         wireIrqfd(p, qvm.vm, h.device, index, irq.intid - 32, true);
         const r = assignIrq(p, kvfio, h.device, index, irq.intid - 32);
         if (r !== 0) throw new Error(`ASSIGN_IRQ ${spec.name}/${index} returned ${r}`);
       });
-    }
+    });
+    setup.forward += performance.now() - t0;
     qvm.vcpus.forEach((fd, i) => {
       p.thread(`vm${m}.vcpu${i}`, 1 + ((vcpuBase + i) % (cpus - 1))).ioctlAsync(fd, KVM_RUN, 0);
     });
     vcpuBase += nv;
   }
+  setup.vms = performance.now() - tVms - setup.forward;
+  t0 = performance.now();
   const engine = host.engine;
   // boot the guests (trapped GICD writes), then let the machine go quiet (idle) or run a while (busy)
   if (busy) host.run(5_000_000);
   else host.settle();
+  setup.boot = performance.now() - t0;
 
   const hws = host.devices.map((d) => d.hw);
   const handled = () => {
@@ -145,13 +179,14 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
     for (const g of guests) for (const d of g.devices) n += d.handled;
     return n;
   };
+  const active = Math.min(lines, opts.activeLines ?? lines);
   let next = 0;
   let left = 0;
   const raiser: TimerHandler = {
     name: 'raise',
     fire: () => {
       const k = next;
-      next = next + 1 === lines ? 0 : next + 1;
+      next = next + 1 === active ? 0 : next + 1;
       hws[(k / LINES_PER_DEVICE) | 0]!.assert(k % LINES_PER_DEVICE);
       if (--left > 0) engine.after(period, raiser);
     },
@@ -161,6 +196,7 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
     guests,
     period,
     busy,
+    setup,
     handled,
     run(n: number) {
       const target = handled() + n;
