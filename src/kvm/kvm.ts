@@ -101,6 +101,10 @@ export interface KvmTraceHooks {
   kvmVfioIrq?(vm: KvmVm, assign: boolean, dev: string, index: number, gsi: number, hwintid: number, ret: number): void;
   /** The arch switch set host IRQ `irq` forwarded (to vCPU `vcpu`) or back to the host. */
   irqForwardSet?(irq: number, forwarded: boolean, vcpu: number): void;
+  /** vgic_v2_restore_state loaded GICH_LR`lr` of vCPU `vcpu` with `val` (read when the vGIC is created). */
+  lrWrite?(vm: KvmVm, vcpu: number, lr: number, val: number): void;
+  /** The fold found an EOI maintenance on GICH_LR`lr` (a level vIRQ the guest completed). */
+  vgicMaintenance?(vm: KvmVm, vcpu: number, lr: number, vintid: number): void;
 }
 
 export interface KvmOptions {

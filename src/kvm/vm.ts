@@ -167,6 +167,14 @@ export class KvmVm extends KObject {
       onAck: (intid) => this.queueAck(intid),
     });
     this.vgic = vgic;
+    const tr = this.kvm.trace;
+    if (tr?.lrWrite !== undefined && tr.vgicMaintenance !== undefined) {
+      const { lrWrite, vgicMaintenance } = tr;
+      vgic.traceLr = {
+        lrWrite: (vc, lr, val) => lrWrite(this, vc.id, lr, val),
+        eoiMaintenance: (vc, lr, vintid) => vgicMaintenance(this, vc.id, lr, vintid),
+      };
+    }
     for (const v of this.vcpus) v.vgicCpu = vgic.kvmVgicVcpuInit();
     return vgic;
   }

@@ -3,16 +3,25 @@ import { DEFAULT_SCENARIO, loadScenario } from './loader.js';
 import { runScenario } from './runner.js';
 import type { Mode } from './schema.js';
 
+function traceOf(mode: Mode): string {
+  const s = { ...loadScenario(DEFAULT_SCENARIO, 'default'), duration: 2_000_000 };
+  return String(runScenario(s, { modes: [mode], trace: 'text' }).runs[0]!.trace!.data);
+}
+
+/** The gic_lr_write line of raise `seq`. */
+function lrOf(mode: Mode, seq: number): string {
+  return traceOf(mode).match(new RegExp(`gic_lr_write: [^\\n]*seq=${seq}$`, 'm'))?.[0] ?? '';
+}
+
 /** The event names carrying `seq=<seq>` in a text trace, in trace order. */
 function chainOf(mode: Mode, seq: number): string[] {
-  const s = { ...loadScenario(DEFAULT_SCENARIO, 'default'), duration: 2_000_000 };
-  const text = String(runScenario(s, { modes: [mode], trace: 'text' }).runs[0]!.trace!.data);
+  const text = traceOf(mode);
   const re = new RegExp(`: ([a-z_]+): [^\\n]*seq=${seq}$`, 'gm');
   return [...text.matchAll(re)].map((m) => m[1]!);
 }
 
 describe('an IRQ causal chain in the trace (every step carries the raise seq)', () => {
-  it('normal: assert → host IAR → VFIO automask → eventfd → irqfd → guest → EOI → resample → unmask → DIR', () => {
+  it('normal: assert → IAR → VFIO automask → eventfd → irqfd → LR (EOI bit) → guest → EOI → maintenance → resample → unmask', () => {
     const c = chainOf('normal', 3);
     const want = [
       'device_assert',
@@ -21,8 +30,10 @@ describe('an IRQ causal chain in the trace (every step carries the raise seq)', 
       'vfio_platform_irq',
       'eventfd_signal',
       'irqfd_inject',
+      'gic_lr_write',
       'guest_irq_entry',
       'guest_eoi',
+      'vgic_maintenance',
       'irqfd_resample',
       'eventfd_signal',
       'vfio_unmask',
@@ -34,9 +45,10 @@ describe('an IRQ causal chain in the trace (every step carries the raise seq)', 
     expect([...firsts].sort((a, b) => a - b)).toEqual(firsts);
     expect(c).toContain('gic_dir');
     expect(c).not.toContain('vgic_hw_deactivate');
+    expect(lrOf('normal', 3)).toMatch(/vintid=80 pintid=0 hw=0 eoi=1 state=pending/);
   });
 
-  it('forwarded: assert → host IAR → VFIO (forwarded) → eventfd → irqfd → guest → EOI → HW deactivation, no DIR', () => {
+  it('forwarded: assert → IAR → VFIO (forwarded) → eventfd → irqfd → LR (HW bit) → guest → EOI → HW deactivation', () => {
     const c = chainOf('forwarded', 3);
     expect(c.filter((n) => n !== 'kvm_entry' && n !== 'kvm_exit')).toEqual([
       'device_assert',
@@ -45,10 +57,12 @@ describe('an IRQ causal chain in the trace (every step carries the raise seq)', 
       'vfio_platform_irq',
       'eventfd_signal',
       'irqfd_inject',
+      'gic_lr_write',
       'guest_irq_entry',
       'device_deassert',
       'guest_eoi',
       'vgic_hw_deactivate',
     ]);
+    expect(lrOf('forwarded', 3)).toMatch(/vintid=80 pintid=80 hw=1 eoi=0 state=pending/);
   });
 });

@@ -6,6 +6,15 @@
  * otherwise.
  */
 import type { Process } from '../host/process.js';
+import {
+  GICH_LR_EOI,
+  GICH_LR_HW,
+  GICH_LR_PHYSID_CPUID,
+  GICH_LR_PHYSID_CPUID_SHIFT,
+  GICH_LR_STATE,
+  GICH_LR_STATE_SHIFT,
+  GICH_LR_VIRTUALID,
+} from '../hw/gic/regs.js';
 import type { Host } from '../machine.js';
 import type { Task } from '../sim/task.js';
 import { currentOrNull } from '../sim/task.js';
@@ -13,6 +22,7 @@ import {
   EV_EVENTFD_SIGNAL,
   EV_GIC_EOIR,
   EV_GIC_IAR,
+  EV_GIC_LR_WRITE,
   EV_GUEST_EOI,
   EV_IRQ_FORWARD_SET,
   EV_IRQFD_INJECT,
@@ -21,6 +31,7 @@ import {
   EV_KVM_VFIO_DEASSIGN_IRQ,
   EV_VFIO_PLATFORM_IRQ,
   EV_VFIO_UNMASK,
+  EV_VGIC_MAINTENANCE,
   VFIO_IRQ_AUTOMASKED,
   VFIO_IRQ_EDGE,
   VFIO_IRQ_FORWARDED,
@@ -119,6 +130,21 @@ export class ChainTrace {
       const h = here();
       if (assign) tr.emit(EV_KVM_VFIO_ASSIGN_IRQ, h.cpu, h.pid, this.name(dev), index, gsi, hwintid, ret);
       else tr.emit(EV_KVM_VFIO_DEASSIGN_IRQ, h.cpu, h.pid, this.name(dev), index, gsi, ret);
+    };
+    kt.lrWrite = (vm, vcpu, lr, val) => {
+      const vintid = val & GICH_LR_VIRTUALID;
+      const hw = (val & GICH_LR_HW) !== 0;
+      const pintid = hw ? (val & GICH_LR_PHYSID_CPUID) >>> GICH_LR_PHYSID_CPUID_SHIFT : 0;
+      const state = (val & GICH_LR_STATE) >>> GICH_LR_STATE_SHIFT;
+      const eoi = (val & GICH_LR_EOI) !== 0 ? 1 : 0;
+      const l = this.byVintid.get(this.vmIndexOf(vm) * GSI_SPACE + vintid);
+      const h = here();
+      tr.emit(EV_GIC_LR_WRITE, h.cpu, h.pid, vcpu, lr, vintid, pintid, hw ? 1 : 0, eoi, state, seqOf(l));
+    };
+    kt.vgicMaintenance = (vm, vcpu, lr, vintid) => {
+      const l = this.byVintid.get(this.vmIndexOf(vm) * GSI_SPACE + vintid);
+      const h = here();
+      tr.emit(EV_VGIC_MAINTENANCE, h.cpu, h.pid, vcpu, lr, vintid, seqOf(l));
     };
     kt.irqForwardSet = (irq, on, vcpu) => {
       const h = here();

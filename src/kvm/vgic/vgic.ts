@@ -111,6 +111,12 @@ export interface VgicOptions {
   onAck?: (intid: number) => void;
 }
 
+/** Observer of list-register traffic: each LR value loaded at guest entry, each EOI maintenance found at the fold. */
+export interface VgicLrTrace {
+  lrWrite(vcpu: VgicCpu, lr: number, val: number): void;
+  eoiMaintenance(vcpu: VgicCpu, lr: number, vintid: number): void;
+}
+
 /** struct ap_list_summary (vgic.h, 2025 "Revamp vgic maintenance interrupt configuration"). */
 interface ApListSummary {
   nrPend: number;
@@ -188,6 +194,8 @@ export class Vgic {
   kick: ((vcpu: VgicCpu) => void) | null;
   /** The irqfd resampler registers here (kvm_register_irq_ack_notifier). */
   onAck: ((intid: number) => void) | null;
+  /** Tracing only (gic_lr_write, vgic_maintenance): null unless a tracer listens. */
+  traceLr: VgicLrTrace | null = null;
   private readonly summary: ApListSummary = { nrPend: 0, nrAct: 0, nrSgi: 0 };
 
   constructor(
@@ -593,7 +601,12 @@ export class Vgic {
    * INTID (the kernel writes GICC_DIR; here through the host irqchip state).
    */
   vgicFoldLrState(vcpu: VgicCpu): void {
-    for (let lr = 0; lr < vcpu.usedLrs; lr++) this.foldLr(vcpu, vcpu.vgicLr[lr]!);
+    for (let lr = 0; lr < vcpu.usedLrs; lr++) {
+      const val = vcpu.vgicLr[lr]!;
+      if (this.traceLr !== null && Vgic.lrSignalsEoiMi(val))
+        this.traceLr.eoiMaintenance(vcpu, lr, val & GICH_LR_VIRTUALID);
+      this.foldLr(vcpu, val);
+    }
     let eoicount = (vcpu.vgicHcr & GICH_HCR_EOICOUNT_MASK) >>> GICH_HCR_EOICOUNT_SHIFT;
     if (eoicount !== 0) {
       vcpu.checkLastLr();
@@ -667,6 +680,8 @@ export class Vgic {
     const vif = this.requireVif(vcpu);
     for (let i = 0; i < vcpu.usedLrs; i++) vif.writeLr(i, vcpu.vgicLr[i]!);
     vif.writeHcr(vcpu.vgicHcr);
+    const tr = this.traceLr;
+    if (tr !== null) for (let i = 0; i < vcpu.usedLrs; i++) tr.lrWrite(vcpu, i, vcpu.vgicLr[i]!);
   }
 
   /**
