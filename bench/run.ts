@@ -1,19 +1,23 @@
 /** `npm run bench`: run the benchmarks and print a table (and JSON with --json). */
 import os from 'node:os';
+import { checkBenchmark } from './check.js';
 import { type BenchResult, engineBenchmarks } from './engine.js';
 import { forwardedPathBenchmarks } from './forwardedPath.js';
 import { normalPathBenchmark } from './normalPath.js';
+import { scaleBenchmark } from './scale.js';
 import { scalingBenchmark } from './scaling.js';
 
 const json = process.argv.includes('--json');
 const normal = normalPathBenchmark();
 const forwarded = forwardedPathBenchmarks();
 const scaling = scalingBenchmark();
+const scale = scaleBenchmark();
+const check = checkBenchmark(process.argv.includes('--check-full'));
 const results: BenchResult[] = [...engineBenchmarks(), normal, ...forwarded];
 const machine = `node ${process.version}, ${process.platform}/${process.arch}, ${os.cpus()[0]?.model ?? '?'}`;
 
 if (json) {
-  console.log(JSON.stringify({ node: process.version, machine, results, scaling }, null, 2));
+  console.log(JSON.stringify({ node: process.version, machine, results, scaling, scale, check }, null, 2));
 } else {
   console.log(`irqfwd benchmarks — ${machine}`);
   for (const r of results) {
@@ -27,13 +31,32 @@ if (json) {
   );
   for (const f of forwarded) {
     console.log(
-      `${f.name}: simulated/wall time ${f.simPerWall.toFixed(4)}; retained after GC ${f.retainedPerIrq.toFixed(3)} B/IRQ over ${f.count} IRQs`,
+      `${f.name}: best ${(f.perSecond / 1e3).toFixed(1)} k/s, median ${(f.perSecondMedian / 1e3).toFixed(1)} k/s, ${(f.perCpuSecond / 1e3).toFixed(1)} k per CPU-second; simulated/wall time ${f.simPerWall.toFixed(4)}; retained after GC ${f.retainedPerIrq.toFixed(3)} B/IRQ over ${f.longCount} IRQs`,
     );
   }
   for (const axis of ['lines', 'vcpus'] as const) {
     const ps = scaling.points.filter((p) => p.axis === axis);
     console.log(
-      `scaling by ${axis === 'lines' ? 'forwarded IRQs (1 vCPU)' : 'vCPUs (256 lines)'}: ${ps.map((p) => `${axis === 'lines' ? p.lines : p.vcpus}→${(p.nsPerIrq / 1000).toFixed(2)} µs`).join('  ')}   max deviation from mean ${(scaling.spread[axis] * 100).toFixed(1)}%`,
+      `scaling by ${axis === 'lines' ? 'forwarded IRQs (1 vCPU)' : 'vCPUs (256 lines)'}, CPU µs/IRQ (wall): ${ps.map((p) => `${axis === 'lines' ? p.lines : p.vcpus}→${(p.cpuNsPerIrq / 1000).toFixed(2)} (${(p.nsPerIrq / 1000).toFixed(2)})`).join('  ')}   max deviation from mean ${(scaling.spread[axis] * 100).toFixed(1)}% CPU, ${(scaling.wallSpread[axis] * 100).toFixed(1)}% wall`,
+    );
+  }
+  for (const c of scale.cases) {
+    const st = c.setup;
+    console.log(
+      `scale: ${c.name} (${c.forwarded} forwarded, ${c.cpus} pCPUs): ${(c.nsPerIrqBest / 1000).toFixed(2)} µs/IRQ wall (median ${(c.nsPerIrqMedian / 1000).toFixed(2)}), ${(c.cpuNsPerIrqBest / 1000).toFixed(2)} µs/IRQ CPU; machine heap ${(c.machineBytesPerIrq / 1024).toFixed(1)} KiB per forwarded IRQ, run retains ${c.runBytesPerIrq.toFixed(2)} B/IRQ; set-up ms: host ${st.host.toFixed(0)}, VMs ${st.vms.toFixed(0)}, forwarding ${st.forward.toFixed(0)}, boot ${st.boot.toFixed(0)}`,
+    );
+  }
+  console.log(
+    `scale vs 1 device: per-IRQ CPU ${(scale.costRatio * 100).toFixed(1)}%, wall ${(scale.wallRatio * 100).toFixed(1)}%; heap per added forwarded IRQ ${(scale.marginalBytesPerIrq / 1024).toFixed(1)} KiB`,
+  );
+  for (const r of check.rows) {
+    console.log(
+      `${r.name}: ${r.verdict}${r.counterexample !== undefined ? ` (${r.counterexample} choices)` : ''}; ${r.schedules} schedules (${r.complete} complete), ${r.states} states in ${r.seconds.toFixed(2)} s = ${r.schedulesPerSecond.toFixed(0)} schedules/s, ${(r.statesPerSecond / 1e3).toFixed(1)} k states/s`,
+    );
+  }
+  for (const x of check.reduction) {
+    console.log(
+      `check reduction at bound ${x.bound}: DPOR runs ${x.vsNone.toFixed(1)}× fewer schedules than plain enumeration, ${x.vsSleep.toFixed(1)}× fewer than sleep sets`,
     );
   }
 }

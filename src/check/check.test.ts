@@ -50,9 +50,38 @@ describe('the canonical race (ASSIGN then DEASSIGN while the device fires and th
     expect(r.counterexample).toBeNull();
     expect(r.completeness).toBe('bounded');
     expect(r.limits).toBe('preemption bound 1');
-    expect(r.stats.complete).toBeGreaterThan(100);
+    expect(r.reduction).toBe('dpor');
+    expect(r.stats.complete).toBe(93);
     expect(r.stats.sleepBlocked).toBeGreaterThan(0); // sleep sets pruned equivalent schedules
     expect(r.stats.budgetHit).toBe(0);
+  });
+
+  it('protocol at preemption bound 2 passes too (DPOR: 1,307 schedules; the documented bound of the design)', () => {
+    const r = explore(raceScenario({ variant: 'protocol' }), { bound: 2 });
+    expect(r.counterexample).toBeNull();
+    expect(r.completeness).toBe('bounded');
+    expect(r.limits).toBe('preemption bound 2');
+    expect(r.stats.complete).toBe(1049);
+    expect(r.stats.schedules).toBe(1307);
+    expect(r.stats.budgetHit).toBe(0);
+  });
+
+  it('reductions: DPOR runs fewer schedules than sleep sets, sleep sets fewer than plain enumeration; same verdicts', () => {
+    const n = (reduction: 'dpor' | 'sleep' | 'none') => {
+      const r = explore(raceScenario({ variant: 'protocol' }), { bound: 1, reduction });
+      expect(r.counterexample).toBeNull();
+      expect(r.reduction).toBe(reduction);
+      return r.stats;
+    };
+    const [d, s, none] = [n('dpor'), n('sleep'), n('none')];
+    expect(d.schedules).toBe(126);
+    expect(s.schedules).toBe(194);
+    expect(none.schedules).toBe(261);
+    expect(none.sleepBlocked).toBe(0);
+    expect(d.races).toBeGreaterThan(0);
+    expect(s.races).toBe(0);
+    const naive = explore(raceScenario({ variant: 'naive' }), { bound: 1, reduction: 'none' });
+    expect(naive.counterexample!.violations[0]!.invariant).toBe('no-irq-left-active');
   });
 
   it('protocol at bound 0 and naive at bound 0: the non-preemptive orders pass (the race needs a preemption)', () => {

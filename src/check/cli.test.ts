@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type CliIo, EXIT_FAIL, EXIT_OK, EXIT_USAGE, main } from '../cli/commands.js';
 import type { ScenarioRunner } from '../cli/runnerApi.js';
@@ -31,7 +31,7 @@ function captureIo(): Captured {
     writeFile: (p, d) => {
       io.files.set(p, d);
     },
-    exists: (p) => io.files.has(p),
+    exists: (p) => io.files.has(p) || existsSync(p),
     tmpdir: () => '/tmp/test',
   };
   return io;
@@ -91,6 +91,33 @@ describe('irqfwd check', () => {
       expect(await main(argv, noRunner, io)).toBe(EXIT_USAGE);
       expect(io.err).toMatch(/^irqfwd check: /);
     }
+  });
+
+  it('a scenario file: checked like a built-in one; an uncheckable file exits 2 saying why', async () => {
+    const io = captureIo();
+    const argv = ['check', 'check-assign-race', '--variant', 'naive', '-q', '-o', '/tmp/test/file.json'];
+    expect(await main(argv, noRunner, io)).toBe(EXIT_FAIL);
+    expect(io.out).toMatch(/verdict: VIOLATION of no-irq-left-active — found by systematic search/);
+    expect(JSON.parse(io.files.get('/tmp/test/file.json')!)).toMatchObject({
+      scenario: 'check-assign-race',
+      options: { file: 'check-assign-race' },
+    });
+    const bad = captureIo();
+    expect(await main(['check', 'hypercall'], noRunner, bad)).toBe(EXIT_USAGE);
+    expect(bad.err).toMatch(
+      /^irqfwd check: hypercall: cannot be checked: a guest trap loop \(hvc\/mmio\) never quiesces/,
+    );
+    const legacy = captureIo();
+    expect(await main(['check', '--irq-numbering', 'nope'], noRunner, legacy)).toBe(EXIT_USAGE);
+  });
+
+  it('trace --replay: only --format and -o apply', async () => {
+    const io = captureIo();
+    expect(await main(['trace', 'default', '--replay', '/tmp/test/x.json'], noRunner, io)).toBe(EXIT_USAGE);
+    expect(io.err).toMatch(/trace --replay takes no scenario/);
+    const io2 = captureIo();
+    expect(await main(['trace', '--replay', '/tmp/test/none.json'], noRunner, io2)).toBe(EXIT_USAGE);
+    expect(io2.err).toMatch(/cannot replay \/tmp\/test\/none\.json/);
   });
 
   it('--help prints the usage', async () => {

@@ -3,15 +3,29 @@
  * says whether the result is exhaustive, bounded (and by what) or sampled. Exit 0: no violation; 1: a violation
  * (the counterexample is printed and saved as a replay file); 2: bad arguments.
  */
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { CliIo } from '../cli/commands.js';
-import { Execution, PrefixChooser, runSchedule, type Touch } from './execution.js';
-import { type CheckResult, type ExploreStats, explore } from './explore.js';
+import { ScenarioError } from '../scenario/loader.js';
+import { counterexampleText, traceCounterexample } from './counterexampleTrace.js';
+import { type CheckResult, type ExploreStats, REDUCTIONS, type Reduction } from './explore.js';
 import type { Violation } from './invariants.js';
-import { CHECK_SCENARIOS, type CheckableScenario, checkScenario, VARIANTS, type Variant } from './model.js';
+import {
+  CHECK_SCENARIOS,
+  type CheckableScenario,
+  type CheckOptions,
+  checkScenario,
+  VARIANTS,
+  type Variant,
+} from './model.js';
 import { pct } from './pct.js';
 import { formatReplayFile, parseReplayFile, ReplayFileError, replayFileOf, scenarioOfReplay } from './replay.js';
+import { ScenarioCheckError, scenarioFromYaml } from './scenarioCheck.js';
+import { exploreParallel } from './workers.js';
+
+/** scenarios/ at the package root (from src/check/ or dist/check/). */
+const SHIPPED_SCENARIOS = fileURLToPath(new URL('../../scenarios/', import.meta.url));
 
 const EXIT_OK = 0;
 const EXIT_FAIL = 1;
@@ -28,16 +42,20 @@ Options:
   --variant V         kvm-vfio flavour: ${VARIANTS.join(' | ')} (default protocol)
   --bound N           preemption bound of the systematic search (default 1; 'none': unbounded — large)
   --max-schedules N   stop the exhaustive search after N schedules (the verdict then says so)
+  --reduction R       dpor (default: source-set DPOR + sleep sets) | sleep (sleep sets only) | none
+  --workers N         worker threads sharing the exhaustive search (default 1)
   --pct               randomized PCT instead of the exhaustive search
   --runs N            PCT runs (default 1000)
   --depth D           PCT bug depth (default 2)
   --seed N            PCT seed (default 1)
-  --raises N          assertions of the line in the concurrent phase (default 1)
+  --raises N          assertions of each driven line in the concurrent phase (default 1)
+  --irq-numbering N   host Linux IRQ numbers: linear (default) | legacy (= INTID for SPIs, the 2014 arm32 domain)
   --replay FILE       re-run a saved counterexample and print it
   -o, --output FILE   where to save the counterexample (default $TMPDIR/irqfwd/check-<scenario>-<variant>.json)
   -q, --quiet         no progress line
 
-Scenarios: ${Object.keys(CHECK_SCENARIOS).join(', ')}
+Scenarios: ${Object.keys(CHECK_SCENARIOS).join(', ')} (built in), or a scenario file — a path or the name of a
+shipped one (scenarios/check-assign-race.yaml, teardown-inflight, ...; docs/CLI.md lists which can be checked)
 `;
 
 class CheckUsageError extends Error {}
@@ -77,18 +95,25 @@ function check(args: readonly string[], io: CliIo): number {
   if (positionals.length > 1) throw new CheckUsageError(`at most one scenario, got: ${positionals.join(' ')}`);
   if (v.replay !== undefined) return replayCommand(v.replay, io);
   const name = positionals[0] ?? 'assign-race';
-  if (CHECK_SCENARIOS[name] === undefined)
-    throw new CheckUsageError(`no checkable scenario '${name}' (have: ${Object.keys(CHECK_SCENARIOS).join(', ')})`);
   const variant = (v.variant ?? 'protocol') as Variant;
   if (!VARIANTS.includes(variant))
     throw new CheckUsageError(`--variant expects one of ${VARIANTS.join(', ')}, got '${v.variant}'`);
   const bound = v.bound === 'none' ? undefined : (int('bound', v.bound, 0) ?? DEFAULT_BOUND);
   const raises = int('raises', v.raises, 0) ?? 1;
+  const numbering = v['irq-numbering'] ?? 'linear';
+  if (numbering !== 'linear' && numbering !== 'legacy')
+    throw new CheckUsageError(`--irq-numbering expects linear or legacy, got '${numbering}'`);
   if (!v.pct && (v.runs !== undefined || v.depth !== undefined || v.seed !== undefined))
     throw new CheckUsageError('--runs, --depth and --seed apply to --pct');
   if (v.pct && (v.bound !== undefined || v['max-schedules'] !== undefined))
     throw new CheckUsageError('--bound and --max-schedules apply to the exhaustive search, not --pct');
-  const scenario = checkScenario(name, { variant, raises });
+  if (v.pct && (v.reduction !== undefined || v.workers !== undefined))
+    throw new CheckUsageError('--reduction and --workers apply to the exhaustive search, not --pct');
+  const reduction = (v.reduction ?? 'dpor') as Reduction;
+  if (!REDUCTIONS.includes(reduction))
+    throw new CheckUsageError(`--reduction expects one of ${REDUCTIONS.join(', ')}, got '${v.reduction}'`);
+  const workers = int('workers', v.workers, 1) ?? 1;
+  const scenario = resolveScenario(name, { variant, raises, irqNumbering: numbering }, io);
   const start = io.now();
   let lastShown = -1e9;
   const progress = (s: ExploreStats) => {
@@ -107,7 +132,9 @@ function check(args: readonly string[], io: CliIo): number {
         onProgress: progress,
         progressEvery: 10,
       })
-    : explore(scenario, {
+    : exploreParallel(scenario, {
+        workers,
+        reduction,
         ...(bound !== undefined ? { bound } : {}),
         ...(v['max-schedules'] !== undefined ? { maxSchedules: int('max-schedules', v['max-schedules'], 1)! } : {}),
         onProgress: progress,
@@ -123,8 +150,8 @@ function check(args: readonly string[], io: CliIo): number {
   const first = cx.violations[0]!;
   const file = v.output ?? join(io.tmpdir(), 'irqfwd', `check-${scenario.name}-${variant}.json`);
   io.writeFile(file, formatReplayFile(replayFileOf(scenario, first.invariant, cx.schedule)));
+  io.stdout(counterexampleText(traceCounterexample(scenario, cx.schedule, first.invariant)));
   io.stdout(printViolations(cx.violations));
-  io.stdout(printSchedule(scenario, cx.schedule));
   const how = result.completeness === 'sampled' ? `sampled (${result.limits})` : 'systematic search';
   io.stdout(
     `verdict: VIOLATION of ${first.invariant} — found by ${how} after ${result.stats.schedules} schedule(s); counterexample: ${cx.schedule.length} choice(s) (shrunk from ${cx.found.length} steps); replay: irqfwd check --replay ${file}\n`,
@@ -136,11 +163,14 @@ const OPTIONS = {
   variant: { type: 'string' },
   bound: { type: 'string' },
   'max-schedules': { type: 'string' },
+  reduction: { type: 'string' },
+  workers: { type: 'string' },
   pct: { type: 'boolean' },
   runs: { type: 'string' },
   depth: { type: 'string' },
   seed: { type: 'string' },
   raises: { type: 'string' },
+  'irq-numbering': { type: 'string' },
   replay: { type: 'string' },
   output: { type: 'string', short: 'o' },
   quiet: { type: 'boolean', short: 'q' },
@@ -155,11 +185,13 @@ export function progressLine(s: ExploreStats, ms: number): string {
 export function verdictPass(r: CheckResult): string {
   const what = `${r.scenario} [${r.variant}]`;
   const n = r.stats.schedules;
+  const equiv = r.reduction === 'none' ? '' : ` up to ${r.reduction === 'sleep' ? 'sleep-set' : 'DPOR'} equivalence`;
+  const by = (r.workers ?? 1) > 1 ? `, ${r.workers} workers` : '';
   switch (r.completeness) {
     case 'exhaustive':
-      return `verdict: PASS — exhaustive: every interleaving of ${what} (${n} schedules up to sleep-set equivalence) satisfies every invariant`;
+      return `verdict: PASS — exhaustive: every interleaving of ${what} (${n} schedules${equiv}${by}) satisfies every invariant`;
     case 'bounded':
-      return `verdict: PASS — bounded by ${r.limits} (${r.stats.boundCuts} choice(s) cut): ${n} schedules of ${what} satisfy every invariant; schedules beyond the bound were not explored`;
+      return `verdict: PASS — bounded by ${r.limits} (${r.stats.boundCuts} choice(s) cut): ${n} schedules of ${what} satisfy every invariant; schedules beyond the bound were not explored${r.reduction === 'none' ? '' : ` (with ${r.reduction === 'dpor' ? 'DPOR' : 'sleep sets'} under a bound, not even every schedule within it: a pruned one may have had its only equivalents beyond it)`}${by}`;
     case 'cut':
       return `verdict: PASS so far — bounded by ${r.limits}: ${n} schedules of ${what} satisfy every invariant; the search did not finish`;
     case 'sampled':
@@ -171,28 +203,27 @@ function printViolations(vs: readonly Violation[]): string {
   return vs.map((x) => `violated: ${x.invariant}: ${x.message}\n`).join('');
 }
 
-/** The counterexample's steps: each explicit choice, then how many default-order steps followed. */
-export function printSchedule(scenario: CheckableScenario, schedule: readonly number[]): string {
-  const ex = new Execution(scenario, { teardown: false });
-  const chooser = new PrefixChooser(schedule);
-  const lines: string[] = [];
-  const e = ex.engine;
-  const names = (t: Touch) => (t === null ? '*' : t.map((o) => e.oidName(o)).join(' '));
-  let described = '';
-  const r = runSchedule(ex, {
-    choose: (x, c) => {
-      const a = chooser.choose(x, c);
-      described = e.describeAgent(a);
-      return a;
-    },
-    stepped: (x, a, t, c) => {
-      if (x.steps > schedule.length) return;
-      const mark = x.steps > 1 && c.includes(x.schedule[x.steps - 2]!) && a !== x.schedule[x.steps - 2] ? ' ←' : '';
-      lines.push(`  #${x.steps - 1} ${described} [${names(t)}]${mark}`);
-    },
-  });
-  const tail = r.schedule.length - schedule.length;
-  return `schedule (${schedule.length} choices; ← marks a preemption, [objects] the step touched, * = global):\n${lines.join('\n')}\n  … then ${tail} step(s) in the default order (the last agent while it can, else the lowest id)\n`;
+/** A built-in checkable scenario by name, else a scenario file (a path, or the name of a shipped one). */
+function resolveScenario(name: string, opts: CheckOptions, io: CliIo): CheckableScenario {
+  if (CHECK_SCENARIOS[name] !== undefined) return checkScenario(name, opts);
+  const shipped = join(SHIPPED_SCENARIOS, extname(name) ? name : `${name}.yaml`);
+  const file = io.exists(name) ? name : /^[A-Za-z0-9_.-]+$/.test(name) && io.exists(shipped) ? shipped : null;
+  if (file === null)
+    throw new CheckUsageError(
+      `no checkable scenario '${name}': neither built in (${Object.keys(CHECK_SCENARIOS).join(', ')}) nor a scenario file`,
+    );
+  let text: string;
+  try {
+    text = io.readFile(file);
+  } catch (e) {
+    throw new CheckUsageError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return scenarioFromYaml(text, name, opts);
+  } catch (e) {
+    if (e instanceof ScenarioCheckError || e instanceof ScenarioError) throw new CheckUsageError(e.message);
+    throw e;
+  }
 }
 
 function replayCommand(path: string, io: CliIo): number {
@@ -203,10 +234,10 @@ function replayCommand(path: string, io: CliIo): number {
     throw new CheckUsageError(`cannot read ${path}: ${(e as Error).message}`);
   }
   const f = parseReplayFile(text);
-  const scenario = scenarioOfReplay(f);
-  const r = runSchedule(new Execution(scenario), new PrefixChooser(f.schedule));
+  const run = traceCounterexample(scenarioOfReplay(f), f.schedule, f.invariant);
+  const r = run.result;
   io.stdout(`replay: ${f.scenario} [${f.variant}] seed ${f.seed}, ${f.schedule.length} choices\n`);
-  io.stdout(printSchedule(scenario, f.schedule));
+  io.stdout(counterexampleText(run));
   if (r.violations.length === 0) {
     io.stdout(
       `verdict: NOT REPRODUCED — the schedule ran to quiescence with every invariant holding (saved: ${f.invariant})\n`,

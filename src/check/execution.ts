@@ -1,35 +1,35 @@
 /**
- * One schedule of a checkable scenario, driven step by step outside any time order: the choosable agents at each
+ * One schedule of a checkable scenario, driven step by step outside the time order: the choosable agents at each
  * point, the touched objects of each executed step (the basis of the independence relation), spin-loop detection,
  * and the end-of-run verdict. The explorers (explore.ts, pct.ts) and the replay differ only in how they choose.
  *
  * Independence. Two steps are independent when neither is *global* and their effective touch sets are disjoint.
  * The effective touch set of a step is computed after it ran, so it is exact for the step as executed:
- * - a hardware timer (a device asserting a line, ...) is global: it drives GIC lines into any CPU;
+ * - a hardware timer (a device asserting a line, ...) is global: it drives GIC lines into every CPU;
  * - a CPU step touches its own CPU (`cpu<i>` oid) and, if it was a task's step, the objects the task declared with
  *   op()/cpuRelax() for it;
  * - a step that changed another CPU's scheduling signature (its IRQ/vIRQ line, mask, exception state, current
  *   thread, run queue length, top task state) also touches that CPU: this catches wakeups, lock releases waking
  *   spinners and GIC line changes the step did not declare;
- * - a step that moved any CPU into or out of guest mode (guest entry/exit) is global: other CPUs read where a vCPU
- *   is loaded (kicks, halts) without declaring that CPU.
- * Steps that only compute (op() with no object) touch their CPU only.
- *
+ * - a step that moved a CPU into or out of guest mode (guest entry/exit) is global: other CPUs read where a vCPU
+ *   is loaded (kicks, halts) without declaring that CPU;
  * - a poll (a step after cpuRelax) is treated as global too: the model declares one object per poll, but the
  *   polled condition may read state declared under others (kvm_arm_halt_guest polls every vCPU's `halted` under
  *   the VM's object), so a poll is never assumed to commute.
  * Steps that only compute (op() with no object) touch their CPU only.
  *
  * Spin loops. A step of a task that yielded cpuRelax(cost, oid) is a poll, and a poll only reads. An agent whose
- * next step is a poll of the object it polled last, with no non-poll step by any agent since, cannot make progress:
- * it is left out of the choosable set (any non-poll step may have changed what it polls, so it comes back then).
+ * next step is a poll of the object it polled last, with no non-poll step by another agent since, cannot make
+ * progress — its own steps in between are the loop's body (synchronize_irq's lock, chip re-check, unlock), which
+ * the model's poll loops never use to change what they wait for:
+ * it is left out of the choosable set (every non-poll step may have changed what it polls, so it comes back then).
  * If only such agents remain enabled, the run is a livelock.
  */
 import type { Cpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { TASK_DONE, type Task } from '../sim/task.js';
-import { checkAfterTeardown, checkAtEnd, type Violation } from './invariants.js';
+import { checkAfterTeardown, checkAtEnd, modelErrorInvariant, type Violation } from './invariants.js';
 import type { CheckableScenario, CheckInstance } from './model.js';
 
 /** Sorted object ids a step touched, or null for a global step (dependent with every step). */
@@ -113,6 +113,8 @@ export class Execution {
   private readonly guestMode: boolean[] = [];
   /** Non-poll steps taken so far: a poller's condition may have changed when this moved. */
   private changes = 0;
+  /** Non-poll steps each CPU agent took itself (a spin loop's own body: lock, re-check, unlock). */
+  private readonly ownChanges: number[] = [];
   private readonly pollOid: number[] = [];
   private readonly pollStamp: number[] = [];
   private readonly budget: number;
@@ -132,6 +134,7 @@ export class Execution {
       this.guestMode.push(c.guest !== null);
       this.pollOid.push(-1);
       this.pollStamp.push(0);
+      this.ownChanges.push(0);
     }
   }
 
@@ -160,7 +163,7 @@ export class Execution {
     const t = nextTask(this.engine.cpus[agent]!);
     if (t === null || !t.polling || t.nTouch < 1) return false;
     const oid = t.touch[0]!;
-    return this.pollOid[agent] === oid && this.pollStamp[agent] === this.changes;
+    return this.pollOid[agent] === oid && this.pollStamp[agent] === this.changes - this.ownChanges[agent]!;
   }
 
   /** Whether choosing `agent` now would be a preemption (the previous agent is still choosable). */
@@ -201,10 +204,11 @@ export class Execution {
     }
     if (poll >= 0) {
       this.pollOid[agent] = poll;
-      this.pollStamp[agent] = this.changes;
+      this.pollStamp[agent] = this.changes - this.ownChanges[agent]!;
       return null;
     }
     this.changes++;
+    if (agent < this.nCpus) this.ownChanges[agent]!++;
     if (global) return null;
     declared.push(e.cpus[agent]!.oid);
     return [...new Set(declared)].sort((x, y) => x - y);
@@ -270,7 +274,8 @@ function describeBlocked(e: Engine): string {
 
 export function modelErrorViolation(err: unknown, where = ''): Violation {
   if (err instanceof ModelError || err instanceof Error) {
-    return { invariant: 'no-model-error', message: `${err.name}${where ? ` ${where}` : ''}: ${err.message}` };
+    const message = `${err.name}${where ? ` ${where}` : ''}: ${err.message}`;
+    return { invariant: modelErrorInvariant(err.message), message };
   }
   return { invariant: 'no-model-error', message: `non-Error thrown${where ? ` ${where}` : ''}: ${String(err)}` };
 }

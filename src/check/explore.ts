@@ -1,24 +1,37 @@
 /**
- * Stateless depth-first exploration of a checkable scenario's interleavings, with sleep sets and an optional
- * preemption bound; counterexample shrinking and replay.
+ * Stateless depth-first exploration of a checkable scenario's interleavings, with a choice of reduction and an
+ * optional preemption bound; counterexample shrinking and replay.
  *
  * Each schedule re-runs the scenario's builder and replays the prefix of choices that leads to the choice point
  * being backtracked (the model is not clonable). At every choice point the candidates are the choosable agents
  * (execution.ts: the enabled ones, minus spin-looping pollers).
  *
- * Reduction: sleep sets (Godefroid). After exploring agent p at a node, p is put to sleep for the node's other
- * branches, and stays asleep down a branch as long as the steps taken are independent of p's step (its effective
- * touch set, recorded when p's branch ran from this very node, so it is exact). A run in which every candidate is
- * asleep is cut: it is equivalent to one already explored. Not done yet: DPOR backtrack (source) sets — every
- * awake candidate is a backtrack point, so the reduction comes from sleep sets alone.
+ * Reductions (`reduction`):
+ * - 'dpor' (default): source-set DPOR with sleep sets (dpor.ts). A node explores its first choice; races found in
+ *   the executed schedules add backtrack points. Sound for the unbounded search: every Mazurkiewicz trace (order up
+ *   to swapping adjacent independent steps) of the scenario reaches an explored equivalent, so every end state and
+ *   every violation an invariant can see is found.
+ * - 'sleep': every awake candidate is a backtrack point; sleep sets (Godefroid) only. After exploring agent p at a
+ *   node, p sleeps for the node's other branches and stays asleep down a branch while the steps taken are
+ *   independent of p's step (its effective touch set from this very node, so exact). A run in which every
+ *   candidate is asleep is cut: it is equivalent to one already explored.
+ * - 'none': plain enumeration of every choosable order.
  *
  * Preemption bound (CHESS): choosing an agent other than the one that just ran, while that one is still choosable,
  * costs one preemption (firing a hardware event while the running CPU could go on counts too). Choices beyond the
- * bound are not explored; the result then says "bounded", and only when the bound actually cut a choice. As with
- * any bounded POR, a schedule a sleep set skipped may have had only equivalents beyond the bound: a bounded pass is
- * evidence, not a proof; an exhaustive pass (no bound, or the bound never cut) is complete for the scenario.
+ * bound are not explored; the result then says "bounded", and only when the bound actually cut a choice. A bounded
+ * reduced search is evidence, not a proof even for the bound: a schedule a sleep set or DPOR skipped may have had
+ * its only equivalents beyond the bound (dpor.ts adds conservative backtrack points to narrow this). An exhaustive
+ * pass (no bound, or the bound never cut) is complete for the scenario.
+ *
+ * Splitting (workers.ts): the first `splitDepth` choice points of a path that have more than one candidate
+ * enumerate every awake candidate (sleep-set reduction), so DPOR
+ * below never needs a backtrack point above it; a `delegate` hands each node at the split depth out as a subtree
+ * task, and a `root` task explores one subtree.
  */
 
+import { ModelError } from '../sim/errors.js';
+import { AgentIndex, analyseEvent, type PathNode, preemptionCost } from './dpor.js';
 import {
   type Chooser,
   defaultChoice,
@@ -33,9 +46,20 @@ import {
 import type { Violation } from './invariants.js';
 import type { CheckableScenario } from './model.js';
 
+export type Reduction = 'dpor' | 'sleep' | 'none';
+export const REDUCTIONS: readonly Reduction[] = ['dpor', 'sleep', 'none'];
+
+/** A subtree of the search: the choices that lead to its root and the sleep set at the root. */
+export interface SubtreeTask {
+  readonly prefix: readonly number[];
+  readonly sleep: readonly (readonly [number, Touch])[];
+}
+
 export interface ExploreOptions extends ExecutionOptions {
   /** Maximum preemptions per schedule (undefined: unbounded). */
   bound?: number;
+  /** Default 'dpor'. */
+  reduction?: Reduction;
   /** Stop after this many schedules (undefined: no limit); the result is then "cut". */
   maxSchedules?: number;
   /** Shrink the first counterexample (default true). */
@@ -43,6 +67,14 @@ export interface ExploreOptions extends ExecutionOptions {
   /** Called every `progressEvery` schedules. */
   onProgress?: (s: ExploreStats) => void;
   progressEvery?: number;
+  /** Choice points with more than one candidate, counted from the root, that enumerate every awake candidate. */
+  splitDepth?: number;
+  /** Hand each new choice point below the first `splitDepth` ones to this instead of exploring it. */
+  delegate?: (task: SubtreeTask) => void;
+  /** Explore only this subtree. */
+  root?: SubtreeTask;
+  /** Polled after every schedule: true stops the search (the result is then "cut"). */
+  cancelled?: () => boolean;
 }
 
 export interface ExploreStats {
@@ -64,6 +96,11 @@ export interface ExploreStats {
   boundCuts: number;
   /** Longest schedule. */
   maxDepth: number;
+  /** DPOR: races found, and backtrack points they added. */
+  races: number;
+  backtracks: number;
+  /** Runs stopped at the split depth and handed out as subtree tasks. */
+  delegated: number;
 }
 
 export interface Counterexample {
@@ -82,18 +119,19 @@ export interface CheckResult {
   readonly completeness: Completeness;
   /** What bounded or cut the search, in words (empty when exhaustive). */
   readonly limits: string;
+  /** The reduction of a systematic search (absent for sampling). */
+  readonly reduction?: Reduction;
+  /** Worker threads that shared the search (1: this thread only). */
+  readonly workers?: number;
   readonly stats: ExploreStats;
   readonly counterexample: Counterexample | null;
 }
 
-interface Node {
-  choosable: number[];
-  last: number;
-  /** Preemptions taken before this node's choice. */
-  preemptions: number;
-  sleep: Map<number, Touch>;
-  done: Map<number, Touch>;
-  chosen: number;
+/** Which candidates a node explores: none (a task's fixed prefix), all awake ones, or its DPOR backtrack set. */
+type Alternatives = 'none' | 'all' | 'backtrack';
+
+interface Node extends PathNode {
+  readonly alts: Alternatives;
 }
 
 /** Zeroed statistics (shared by the DFS and PCT). */
@@ -108,38 +146,78 @@ export function newStats(): ExploreStats {
     states: 0,
     boundCuts: 0,
     maxDepth: 0,
+    races: 0,
+    backtracks: 0,
+    delegated: 0,
   };
 }
+
+/** Adds `b` into `a` (maxDepth: the larger). */
+export function addStats(a: ExploreStats, b: ExploreStats): void {
+  for (const k of Object.keys(a) as (keyof ExploreStats)[]) {
+    a[k] = k === 'maxDepth' ? Math.max(a[k], b[k]) : a[k] + b[k];
+  }
+}
+
+const NO_SLEEP: ReadonlyMap<number, Touch> = new Map();
 
 /** The exploration's chooser for one schedule: replays the stack's prefix, then extends it with new nodes. */
 class DfsChooser implements Chooser {
   depth = 0;
-  lastBlock: 'sleep' | 'bound' | null = null;
+  lastBlock: 'sleep' | 'bound' | 'delegated' | null = null;
+  /** Choice points with more than one candidate on the path so far. */
+  private branching = 0;
+  private pendingSleep: Map<number, Touch>;
+  private readonly rootLen: number;
+  private readonly rootSleep: Map<number, Touch>;
+
   constructor(
     private readonly nodes: Node[],
+    private readonly agents: AgentIndex,
     private readonly bound: number,
     private readonly stats: ExploreStats,
-  ) {}
+    private readonly o: ExploreOptions,
+  ) {
+    this.rootLen = o.root?.prefix.length ?? 0;
+    this.rootSleep = new Map(o.root?.sleep ?? []);
+    this.pendingSleep = this.rootLen === 0 ? new Map(this.rootSleep) : new Map();
+  }
 
   choose(ex: Execution, choosable: readonly number[]): number {
     const i = this.depth;
-    if (i < this.nodes.length) return this.nodes[i]!.chosen;
-    // A new node: its sleep set was left by the parent's stepped().
-    const node: Node = {
-      choosable: [...choosable],
-      last: ex.last,
-      preemptions: ex.preemptions,
-      sleep: this.pendingSleep,
-      done: new Map(),
-      chosen: -1,
-    };
+    if (i < this.nodes.length) {
+      const n = this.nodes[i]!;
+      if (n.choosable.length > 1) this.branching++;
+      return n.chosen;
+    }
+    if (i < this.rootLen) {
+      const a = this.o.root!.prefix[i]!;
+      if (!choosable.includes(a))
+        throw new ModelError(`subtree prefix diverged at step ${i}: agent ${a} not choosable`);
+      this.nodes.push(newNode(ex, choosable, new Map(), 'none', a));
+      return a;
+    }
+    const split = this.o.splitDepth ?? 0;
+    // Under a bound, the subtree of the schedule with no preemption yet holds most of the tree: the lead follows that
+    // path to its end and hands out what branches off it.
+    const lead = this.o.delegate !== undefined && ex.preemptions === 0 && this.bound !== Number.POSITIVE_INFINITY;
+    const here = lead ? Number.POSITIVE_INFINITY : split;
+    if (this.o.delegate !== undefined && this.branching >= here && choosable.length > 1) {
+      this.o.delegate({ prefix: this.nodes.map((n) => n.chosen), sleep: [...this.pendingSleep] });
+      this.lastBlock = 'delegated';
+      return -1;
+    }
+    const reduction = this.o.reduction ?? 'dpor';
+    const alts: Alternatives = reduction === 'dpor' && this.branching >= here ? 'backtrack' : 'all';
     let pick = -1;
-    const d = defaultChoice(ex, choosable);
-    const candidates = [d, ...choosable.filter((a) => a !== d)];
     let cut = false;
-    for (const a of candidates) {
-      if (node.sleep.has(a)) continue;
-      if (node.preemptions + (ex.preempts(a, choosable) ? 1 : 0) > this.bound) {
+    const sleep = this.pendingSleep;
+    const d = defaultChoice(ex, choosable);
+    for (let k = -1; k < choosable.length; k++) {
+      const a = k < 0 ? d : choosable[k]!;
+      if (k >= 0 && a === d) continue;
+      if (sleep.has(a)) continue;
+      if (ex.preemptions + (ex.preempts(a, choosable) ? 1 : 0) > this.bound) {
         cut = true;
         continue;
       }
@@ -150,43 +228,75 @@ class DfsChooser implements Chooser {
       this.lastBlock = cut ? 'bound' : 'sleep';
       return -1;
     }
-    node.chosen = pick;
-    this.nodes.push(node);
+    this.nodes.push(newNode(ex, choosable, sleep, alts, pick));
+    if (choosable.length > 1) this.branching++;
     this.stats.states++;
     return pick;
   }
 
-  private pendingSleep = new Map<number, Touch>();
-
   stepped(_ex: Execution, agent: number, touch: Touch): void {
     const node = this.nodes[this.depth]!;
     this.depth++;
-    if (this.depth >= this.nodes.length) {
-      // the node's branch was (re-)run: record the step, compute the child's sleep set
-      node.done.set(agent, touch);
-      const next = new Map<number, Touch>();
+    if (this.depth < this.nodes.length) return;
+    // the node's branch was (re-)run: record the step, compute the child's sleep set and the step's races
+    node.touch = touch;
+    node.done.set(agent, touch);
+    const reduction = this.o.reduction ?? 'dpor';
+    if (reduction === 'dpor') analyseEvent(this.nodes, this.agents, this.depth - 1, this.bound, this.stats);
+    if (this.depth === this.rootLen) {
+      this.pendingSleep = new Map(this.rootSleep);
+      return;
+    }
+    const next = new Map<number, Touch>();
+    if (reduction !== 'none') {
       for (const [a, t] of node.sleep) if (a !== agent && independent(t, touch)) next.set(a, t);
       for (const [a, t] of node.done) if (a !== agent && independent(t, touch)) next.set(a, t);
-      this.pendingSleep = next;
     }
+    this.pendingSleep = next;
   }
+}
+
+function newNode(
+  ex: Execution,
+  choosable: readonly number[],
+  sleep: ReadonlyMap<number, Touch>,
+  alts: Alternatives,
+  chosen: number,
+): Node {
+  return {
+    choosable: [...choosable],
+    last: ex.last,
+    preemptions: ex.preemptions,
+    sleep: sleep === NO_SLEEP ? new Map() : (sleep as Map<number, Touch>),
+    done: new Map(),
+    backtrack: [chosen],
+    chosen,
+    fixed: alts !== 'backtrack',
+    alts,
+    touch: null,
+    vc: [],
+    local: 0,
+  };
 }
 
 /** Explore the scenario depth-first; stops at the first violation. */
 export function explore(scenario: CheckableScenario, opts: ExploreOptions = {}): CheckResult {
   const bound = opts.bound ?? Number.POSITIVE_INFINITY;
+  const reduction = opts.reduction ?? 'dpor';
   const stats = newStats();
   const nodes: Node[] = [];
+  const agents = new AgentIndex();
+  const rootLen = opts.root?.prefix.length ?? 0;
   let counterexample: Counterexample | null = null;
-  let cutByMax = false;
+  let cutBy = '';
   const every = opts.progressEvery ?? 100;
   for (;;) {
     if (opts.maxSchedules !== undefined && stats.schedules >= opts.maxSchedules) {
-      cutByMax = true;
+      cutBy = `schedule limit ${opts.maxSchedules}`;
       break;
     }
     const ex = new Execution(scenario, opts);
-    const chooser = new DfsChooser(nodes, bound, stats);
+    const chooser = new DfsChooser(nodes, agents, bound, stats, opts);
     const r = runSchedule(ex, chooser);
     stats.schedules++;
     stats.steps += r.schedule.length;
@@ -195,6 +305,7 @@ export function explore(scenario: CheckableScenario, opts: ExploreOptions = {}):
     else if (r.end === 'budget') stats.budgetHit++;
     else if (r.end === 'pruned') {
       if (chooser.lastBlock === 'bound') stats.boundBlocked++;
+      else if (chooser.lastBlock === 'delegated') stats.delegated++;
       else stats.sleepBlocked++;
     }
     if (opts.onProgress && stats.schedules % every === 0) opts.onProgress(stats);
@@ -206,42 +317,68 @@ export function explore(scenario: CheckableScenario, opts: ExploreOptions = {}):
       };
       break;
     }
-    // Backtrack: the deepest node with an awake, unexplored candidate within the bound. A node left behind
-    // (popped) has its candidates beyond the bound counted as cut.
-    let next = -1;
-    for (let i = Math.min(nodes.length, r.schedule.length + 1) - 1; i >= 0 && next < 0; i--) {
-      const n = nodes[i]!;
-      let cuts = 0;
-      for (const a of n.choosable) {
-        if (n.done.has(a) || n.sleep.has(a)) continue;
-        const cost = n.last >= 0 && a !== n.last && n.choosable.includes(n.last) ? 1 : 0;
-        if (n.preemptions + cost > bound) {
-          cuts++;
-          continue;
-        }
-        nodes.length = i + 1;
-        n.chosen = a;
-        next = i;
-        break;
-      }
-      if (next < 0) stats.boundCuts += cuts;
+    if (opts.cancelled?.()) {
+      cutBy = 'cancelled';
+      break;
     }
-    if (next < 0) break;
+    if (!backtrack(nodes, Math.min(nodes.length, r.schedule.length + 1), rootLen, bound, stats)) break;
   }
   if (opts.onProgress) opts.onProgress(stats);
+  return resultOf(scenario, reduction, 1, bound, stats, cutBy, counterexample);
+}
+
+/** The result of a systematic search: how complete it was follows from the statistics and what stopped it. */
+export function resultOf(
+  scenario: CheckableScenario,
+  reduction: Reduction,
+  workers: number,
+  bound: number,
+  stats: ExploreStats,
+  cutBy: string,
+  counterexample: Counterexample | null,
+): CheckResult {
   const limits: string[] = [];
   if (stats.boundCuts > 0 || stats.boundBlocked > 0) limits.push(`preemption bound ${bound}`);
   if (stats.budgetHit > 0) limits.push(`step budget (${stats.budgetHit} run(s) truncated)`);
-  if (cutByMax) limits.push(`schedule limit ${opts.maxSchedules}`);
+  if (cutBy !== '') limits.push(cutBy);
   return {
     scenario: scenario.name,
     variant: scenario.variant,
     // with a counterexample, how far the search went is moot; otherwise: what limited it
-    completeness: cutByMax || stats.budgetHit > 0 ? 'cut' : limits.length > 0 ? 'bounded' : 'exhaustive',
+    completeness: cutBy !== '' || stats.budgetHit > 0 ? 'cut' : limits.length > 0 ? 'bounded' : 'exhaustive',
     limits: limits.join(', '),
+    reduction,
+    workers,
     stats,
     counterexample,
   };
+}
+
+/**
+ * Move to the deepest node (below `from`) with an unexplored, awake candidate within the bound; false when none is
+ * left. A node left behind (popped) has its candidates beyond the bound counted as cut.
+ */
+function backtrack(nodes: Node[], from: number, rootLen: number, bound: number, stats: ExploreStats): boolean {
+  for (let i = from - 1; i >= rootLen; i--) {
+    const n = nodes[i]!;
+    if (n.alts === 'none') continue;
+    const cands = n.alts === 'all' ? n.choosable : n.backtrack;
+    let cuts = 0;
+    for (let k = 0; k < cands.length; k++) {
+      const a = cands[k]!;
+      if (n.done.has(a) || n.sleep.has(a)) continue;
+      if (n.preemptions + preemptionCost(n, a) > bound) {
+        cuts++;
+        continue;
+      }
+      nodes.length = i + 1;
+      n.chosen = a;
+      if (!n.backtrack.includes(a)) n.backtrack.push(a);
+      return true;
+    }
+    stats.boundCuts += cuts;
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -4,12 +4,13 @@
  * the explorer itself detects (a model exception, a deadlock, a spin loop) are reported under the names below too,
  * so that a verdict always names one invariant.
  */
-import type { CheckInstance } from './model.js';
+import type { CheckedLine, CheckInstance } from './model.js';
 
 export type InvariantName =
   | 'no-lost-irq'
   | 'no-duplicate-irq'
   | 'no-irq-left-active'
+  | 'no-irq-left-pending'
   | 'no-irq-left-disabled'
   | 'no-irq-left-forwarded'
   | 'balanced-disable-depth'
@@ -17,6 +18,7 @@ export type InvariantName =
   | 'no-genirq-warn'
   | 'no-gic-unpredictable'
   | 'no-model-error'
+  | 'no-use-after-free'
   | 'no-lockdep-report'
   | 'no-deadlock'
   | 'no-livelock';
@@ -35,32 +37,73 @@ export interface Invariant {
   afterTeardown?(inst: CheckInstance): string[];
 }
 
-function lineState(inst: CheckInstance) {
-  const d = inst.device;
-  const desc = d.descs[inst.line]!;
-  const intid = d.spec.irqs[inst.line]!.intid;
-  return { desc, intid, hw: d.hw, vfioIrq: d.vdev.irqs[inst.line]!, dist: inst.host.irq.gic.distributor };
+/** The lines a scenario checks: its own list, or the one driven line of a built-in scenario. */
+export function linesOf(inst: CheckInstance): readonly CheckedLine[] {
+  if (inst.lines !== undefined) return inst.lines;
+  const last = inst.control.at(-1)?.what ?? '';
+  return [{ device: inst.device, line: inst.line, lastOp: last.endsWith('deassign') ? 'deassign' : 'assign' }];
+}
+
+function lineState(inst: CheckInstance, l: CheckedLine) {
+  const d = l.device;
+  const desc = d.descs[l.line]!;
+  const intid = d.spec.irqs[l.line]!.intid;
+  const vgic = inst.host.kvm.vms[0]?.vgic ?? null;
+  const virq = l.guestIntid !== undefined && vgic !== null ? vgic.vgicGetIrq(l.guestIntid) : undefined;
+  return {
+    desc,
+    intid,
+    hw: d.hw,
+    vfioIrq: d.vdev.irqs[l.line]!,
+    dist: inst.host.irq.gic.distributor,
+    /** The guest has acknowledged the vIRQ and not deactivated it (the normal path holds the line masked then). */
+    guestActive: virq?.active === true,
+  };
+}
+
+/**
+ * host.checkInvariants({ teardown }) messages, each under the invariant it belongs to, so a teardown violation is
+ * named by what went wrong (a blind GICC_DIR is no-gic-unpredictable, not a leak).
+ */
+export function teardownInvariant(message: string): InvariantName {
+  if (message.startsWith('GIC:')) return 'no-gic-unpredictable';
+  if (message.startsWith('genirq WARN') || message.startsWith('bad IRQ')) return 'no-genirq-warn';
+  if (message.includes('left active')) return 'no-irq-left-active';
+  if (message.includes('still forwarded')) return 'no-irq-left-forwarded';
+  if (message.includes('disable depth')) return 'balanced-disable-depth';
+  return 'no-leak-after-teardown';
+}
+
+/** Messages of `check` over every checked line. */
+function perLine(inst: CheckInstance, check: (l: CheckedLine, s: ReturnType<typeof lineState>) => string[]): string[] {
+  return linesOf(inst).flatMap((l) => check(l, lineState(inst, l)));
+}
+
+/** Model errors that are a use of freed memory (host/kref.ts KObject.checkAlive, markFreed) get their own name. */
+export function modelErrorInvariant(message: string): InvariantName {
+  return /use-after-free|double free/.test(message) ? 'no-use-after-free' : 'no-model-error';
 }
 
 export const INVARIANTS: readonly Invariant[] = [
   {
     name: 'no-lost-irq',
     description:
-      'every assertion of the line was acknowledged by the guest driver or merged into one still pending (level coalescing); none is left asserted at quiescence',
+      'every assertion of the line was acknowledged by the guest driver or merged into one still pending (level coalescing); none is left asserted at quiescence while the IRQ is still requested (an assertion after VFIO released the IRQ is orphaned, not lost)',
     atEnd(inst) {
-      const { hw } = lineState(inst);
-      const i = inst.line;
-      const out: string[] = [];
-      if (hw.isAsserted(i)) {
-        out.push(
-          `line ${i} still asserted at quiescence: raised ${hw.raised[i]}, acknowledged by the guest ${hw.acked[i]}, coalesced ${hw.coalesced[i]}`,
-        );
-      } else if (hw.raised[i]! !== hw.acked[i]! + hw.coalesced[i]! + hw.withdrawn[i]!) {
-        out.push(
-          `line ${i}: raised ${hw.raised[i]} ≠ acknowledged ${hw.acked[i]} + coalesced ${hw.coalesced[i]} + withdrawn ${hw.withdrawn[i]}`,
-        );
-      }
-      return out;
+      return perLine(inst, (l, { hw }) => {
+        const i = l.line;
+        const name = `${l.device.spec.name} line ${i}`;
+        // an assertion nobody listens to (VFIO's trigger is gone) is orphaned, as on hardware: not lost
+        if (hw.isAsserted(i) && lineState(inst, l).desc.actions.length > 0)
+          return [
+            `${name} still asserted at quiescence: raised ${hw.raised[i]}, acknowledged by the guest ${hw.acked[i]}, coalesced ${hw.coalesced[i]}`,
+          ];
+        if (!hw.isAsserted(i) && hw.raised[i]! !== hw.acked[i]! + hw.coalesced[i]! + hw.withdrawn[i]!)
+          return [
+            `${name}: raised ${hw.raised[i]} ≠ acknowledged ${hw.acked[i]} + coalesced ${hw.coalesced[i]} + withdrawn ${hw.withdrawn[i]}`,
+          ];
+        return [];
+      });
     },
   },
   {
@@ -68,51 +111,82 @@ export const INVARIANTS: readonly Invariant[] = [
     description:
       'every run of the guest driver is explained by a host-side delivery: runs (served + found nothing) ≤ VFIO trigger signals. A run that finds nothing (noStatus) is not by itself a duplicate: a level INTID the host acknowledged while the line was still high is re-delivered once the guest has cleared the device (a spurious IRQ_NONE, also on hardware)',
     atEnd(inst) {
-      const signals = inst.device.vdev.irqs[inst.line]!.signals;
-      return inst.guest.devices
-        .filter((d) => d.handled + d.noStatus > signals)
-        .map(
-          (d) =>
-            `guest driver ${d.name} ran ${d.handled + d.noStatus} time(s) (${d.noStatus} with no condition pending) for ${signals} host delivery(ies): delivered twice`,
-        );
+      return perLine(inst, (l, { hw, vfioIrq }) => {
+        const signals = vfioIrq.signals;
+        return inst.guest.devices
+          .filter((d) => d.device === hw && d.line === l.line && d.handled + d.noStatus > signals)
+          .map(
+            (d) =>
+              `guest driver ${d.name} ran ${d.handled + d.noStatus} time(s) (${d.noStatus} with no condition pending) for ${signals} host delivery(ies): delivered twice`,
+          );
+      });
     },
   },
   {
     name: 'no-irq-left-active',
     description: 'the physical INTID is not active at quiescence',
     atEnd(inst) {
-      const { dist, intid } = lineState(inst);
-      return dist.isActive(intid) ? [`INTID ${intid} left active at quiescence`] : [];
+      return perLine(inst, (_l, { dist, intid }) =>
+        dist.isActive(intid) ? [`INTID ${intid} left active at quiescence`] : [],
+      );
+    },
+  },
+  {
+    name: 'no-irq-left-pending',
+    description:
+      'the physical INTID is not pending at quiescence while requested (nothing will ever take it: pending forever), nor latched pending after teardown with its line low (a stale IRQ for the next owner)',
+    atEnd(inst) {
+      return perLine(inst, (_l, { dist, intid, desc }) =>
+        dist.isPending(intid) && desc.actions.length > 0
+          ? [`INTID ${intid} pending forever: still pending at quiescence while requested by '${desc.name}'`]
+          : [],
+      );
+    },
+    afterTeardown(inst) {
+      return perLine(inst, (l, { dist, intid, hw }) =>
+        dist.isPending(intid) && !hw.isAsserted(l.line)
+          ? [`INTID ${intid} latched pending after teardown although its line is low`]
+          : [],
+      );
     },
   },
   {
     name: 'no-irq-left-disabled',
-    description: 'the host IRQ is enabled (depth 0) and not VFIO-masked at quiescence while its trigger is set',
+    description:
+      'the host IRQ is enabled (depth 0) and not VFIO-masked at quiescence while its trigger is set, unless the guest holds the vIRQ active (not yet EOId: the normal path keeps a level line masked until then)',
     atEnd(inst) {
-      const { desc, vfioIrq } = lineState(inst);
-      const out: string[] = [];
-      if (desc.actions.length > 0 && desc.depth !== 0) out.push(`${desc} left disabled (depth ${desc.depth})`);
-      if (vfioIrq.masked) out.push(`VFIO irq ${inst.line} left masked at quiescence`);
-      return out;
+      return perLine(inst, (l, { desc, vfioIrq, guestActive }) => {
+        const out: string[] = [];
+        if (guestActive) return out;
+        if (desc.actions.length > 0 && desc.depth !== 0) out.push(`${desc} left disabled (depth ${desc.depth})`);
+        if (vfioIrq.masked && vfioIrq.trigger !== null)
+          out.push(`VFIO irq ${l.device.spec.name}/${l.line} left masked at quiescence`);
+        return out;
+      });
     },
   },
   {
     name: 'no-irq-left-forwarded',
-    description: 'after the scenario deassigned, the IRQ is no longer forwarded (host descriptor and vGIC)',
+    description:
+      'the IRQ is not forwarded at quiescence after the scenario deassigned it, nor once VFIO released it (trigger gone: device closed, trigger disabled)',
     atEnd(inst) {
-      const { desc } = lineState(inst);
-      const last = inst.control.at(-1)?.what ?? '';
-      return last.endsWith('deassign') && desc.forwardedToVcpu ? [`${desc} still forwarded after DEASSIGN`] : [];
+      return perLine(inst, (l, { desc }) => {
+        if (!desc.forwardedToVcpu) return [];
+        if (l.lastOp === 'deassign') return [`${desc} still forwarded after DEASSIGN`];
+        // the forwarded state belongs to VFIO's trigger: when VFIO released the IRQ it must be gone too
+        if (desc.actions.length === 0) return [`${desc} still forwarded although VFIO released it (no trigger)`];
+        return [];
+      });
     },
   },
   {
     name: 'balanced-disable-depth',
     description: 'the disable depth matches VFIO’s mask state (host.checkInvariants) and never went negative',
     atEnd(inst) {
-      const { desc } = lineState(inst);
       const out = inst.host.checkInvariants().filter((m) => m.includes('disable depth'));
-      if (desc.depth < 0) out.push(`${desc} disable depth ${desc.depth} < 0`);
-      return out;
+      return out.concat(
+        perLine(inst, (_l, { desc }) => (desc.depth < 0 ? [`${desc} disable depth ${desc.depth} < 0`] : [])),
+      );
     },
   },
   {
@@ -135,6 +209,11 @@ export const INVARIANTS: readonly Invariant[] = [
     atEnd(inst) {
       return inst.host.engine.lockdep.reports.map((r) => `lockdep ${r.kind}: ${r.message}`);
     },
+  },
+  {
+    name: 'no-use-after-free',
+    description:
+      'no freed kernel object (kref reached zero: files, eventfds, irqfds, KVM devices, the VM) is used or freed again; freed objects are poisoned (KObject.checkAlive) and a use ends the run with this name',
   },
   {
     name: 'no-leak-after-teardown',
@@ -161,7 +240,10 @@ export function checkAfterTeardown(inst: CheckInstance): Violation[] {
   const out: Violation[] = [];
   for (const inv of INVARIANTS) {
     if (inv.afterTeardown === undefined) continue;
-    for (const message of inv.afterTeardown(inst)) out.push({ invariant: inv.name, message });
+    for (const message of inv.afterTeardown(inst)) {
+      const invariant = inv.name === 'no-leak-after-teardown' ? teardownInvariant(message) : inv.name;
+      out.push({ invariant, message: `after teardown: ${message}` });
+    }
   }
   return out;
 }

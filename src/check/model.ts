@@ -38,8 +38,19 @@ import type { TaskGen } from '../sim/task.js';
 export type Variant = ForwardingVariant;
 export const VARIANTS: readonly Variant[] = ['protocol', 'naive', 'rfc-v1'];
 
+/** A device line the invariants check; `lastOp`: the scenario's last ASSIGN/DEASSIGN of it (none: never switched). */
+export interface CheckedLine {
+  readonly device: HostDevice;
+  readonly line: number;
+  readonly lastOp?: 'assign' | 'deassign';
+  /** The vINTID the guest sees it as (the VM is the first one): a vIRQ the guest holds active explains a masked line. */
+  readonly guestIntid?: number;
+}
+
 /** A machine in the state the concurrent phase starts from, plus what the end-of-run checks look at. */
 export interface CheckInstance {
+  /** Every line to check (default: `device`/`line`, switched by the control ops' names). */
+  readonly lines?: readonly CheckedLine[];
   readonly host: Host;
   readonly guest: GuestKernel;
   /** The passed-through device whose line the scenario drives. */
@@ -58,8 +69,8 @@ export interface CheckableScenario {
   readonly name: string;
   readonly variant: Variant;
   readonly seed: number;
-  /** The options that rebuild this scenario with `checkScenario(name, options)` (saved in replay files). */
-  readonly options: Readonly<RaceOptions>;
+  /** The options that rebuild this scenario (saved in replay files; replay.ts scenarioOfReplay). */
+  readonly options: Readonly<CheckOptions>;
   readonly description: string;
   /**
    * Build a fresh host and VMM, run the set-up under the TimedScheduler until quiescent, and arm the concurrent
@@ -76,6 +87,14 @@ export interface RaceOptions {
   ops?: readonly ('assign' | 'deassign')[];
   /** Seed of the host's PRNG streams (default 1). */
   seed?: number;
+  /** Host Linux IRQ numbering (default linear; legacy: Linux IRQ = INTID for SPIs, the 2014 arm32 GIC domain). */
+  irqNumbering?: 'linear' | 'legacy';
+}
+
+/** Options of every checkable scenario: a built-in one, or a scenario file (its name and text, saved verbatim). */
+export interface CheckOptions extends RaceOptions {
+  file?: string;
+  yaml?: string;
 }
 
 export const RACE_DEVICE = 'fff51000.ethernet';
@@ -94,13 +113,14 @@ export function raceScenario(opts: RaceOptions = {}): CheckableScenario {
   const raises = opts.raises ?? 1;
   const ops = opts.ops ?? ['assign', 'deassign'];
   const seed = opts.seed ?? 1;
+  const numbering = opts.irqNumbering ?? 'linear';
   return {
     name: 'assign-race',
     variant,
     seed,
-    options: { variant, raises, ops: [...ops], seed },
+    options: { variant, raises, ops: [...ops], seed, ...(numbering === 'legacy' ? { irqNumbering: numbering } : {}) },
     description: `${ops.join('+')} on a thread while the device asserts a level line ${raises}× and the vCPU runs`,
-    build: () => buildRace(variant, raises, ops, seed),
+    build: () => buildRace(variant, raises, ops, seed, numbering),
   };
 }
 
@@ -122,11 +142,13 @@ function buildRace(
   raises: number,
   ops: readonly ('assign' | 'deassign')[],
   seed: number,
+  irqNumbering: 'linear' | 'legacy',
 ): CheckInstance {
   const host = createHost({
     cpus: 2,
     seed,
     forwarding: variant,
+    irqNumbering,
     devices: [{ name: RACE_DEVICE, iommuGroup: 7, irqs: [{ intid: 80, trigger: 'level' }] }],
   });
   const device = host.devices[0]!;
@@ -181,11 +203,13 @@ function buildRace(
     };
     host.engine.after(1, raise);
   }
+  const lastOp = ops.at(-1);
   return {
     host,
     guest,
     device,
     line: 0,
+    lines: [{ device, line: 0, guestIntid: 32 + RACE_GSI, ...(lastOp !== undefined ? { lastOp } : {}) }],
     raises,
     control: [{ what: ops.join('+'), handle }],
     teardown: () => p.exit(),

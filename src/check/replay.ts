@@ -5,7 +5,8 @@
  */
 import type { ExecutionOptions, RunResult } from './execution.js';
 import { replay } from './explore.js';
-import { type CheckableScenario, checkScenario, type RaceOptions, VARIANTS, type Variant } from './model.js';
+import { type CheckableScenario, type CheckOptions, checkScenario, VARIANTS, type Variant } from './model.js';
+import { scenarioFromYaml } from './scenarioCheck.js';
 
 export const REPLAY_FORMAT = 1;
 
@@ -14,7 +15,8 @@ export interface ReplayFile {
   scenario: string;
   variant: Variant;
   seed: number;
-  options: RaceOptions;
+  /** For a scenario file, `file` and `yaml` (its text at the time of the check: the replay does not read the file). */
+  options: CheckOptions;
   /** The invariant the schedule violated when it was saved. */
   invariant: string;
   schedule: number[];
@@ -67,6 +69,13 @@ export function parseReplayFile(text: string): ReplayFile {
 }
 
 export function scenarioOfReplay(f: ReplayFile): CheckableScenario {
+  const o = f.options;
+  if (typeof o.yaml === 'string')
+    return scenarioFromYaml(o.yaml, typeof o.file === 'string' ? o.file : f.scenario, {
+      ...o,
+      variant: f.variant,
+      seed: f.seed,
+    });
   return checkScenario(f.scenario, { ...f.options, variant: f.variant, seed: f.seed });
 }
 

@@ -11,6 +11,13 @@ import { parseArgs } from 'node:util';
 import { ErrnoError } from '../abi/errno.js';
 import { checkCommand } from '../check/cli.js';
 import {
+  counterexampleChrome,
+  counterexampleText,
+  formatChromeTrace,
+  traceCounterexample,
+} from '../check/counterexampleTrace.js';
+import { parseReplayFile, type ReplayFile, scenarioOfReplay } from '../check/replay.js';
+import {
   DEFAULT_SCENARIO,
   DEFAULT_SCENARIO_FILE,
   expandSweep,
@@ -34,6 +41,8 @@ import { type Mode, type Scenario, scenarioJsonSchema, scenarioModes } from '../
 import { costDefs } from '../sim/costs.js';
 import { ModelError } from '../sim/errors.js';
 import { COST_PROFILES, isProfileName, PROFILE_NAMES, type ProfileName } from '../sim/profiles.js';
+import { ViewInputError } from '../view/chromeTrace.js';
+import { untilSignal, viewCommand } from '../view/viewCommand.js';
 import { ProgressBar } from './progress.js';
 import type { InvariantViolation, ModeRun, RunResult, ScenarioRunner, TraceFormat } from './runnerApi.js';
 
@@ -83,7 +92,7 @@ export const SCENARIOS_DIR = fileURLToPath(new URL('../../scenarios/', import.me
 
 class UsageError extends Error {}
 
-const COMMANDS = ['run', 'compare', 'trace', 'schema', 'help'] as const;
+const COMMANDS = ['run', 'compare', 'trace', 'view', 'schema', 'help'] as const;
 type Command = (typeof COMMANDS)[number];
 
 const OPTIONS = {
@@ -96,6 +105,9 @@ const OPTIONS = {
   mode: { type: 'string' },
   trace: { type: 'string' },
   'no-trace': { type: 'boolean' },
+  replay: { type: 'string' },
+  serve: { type: 'boolean' },
+  port: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -105,7 +117,8 @@ type OptionName = keyof typeof OPTIONS;
 const ACCEPTS: Readonly<Record<Command, readonly OptionName[]>> = {
   run: ['seed', 'json', 'quiet', 'profile', 'trace', 'no-trace'],
   compare: ['seed', 'json', 'quiet', 'profile', 'trace', 'no-trace'],
-  trace: ['seed', 'json', 'quiet', 'profile', 'format', 'output', 'mode'],
+  trace: ['seed', 'json', 'quiet', 'profile', 'format', 'output', 'mode', 'replay'],
+  view: ['seed', 'quiet', 'profile', 'output', 'serve', 'port'],
   schema: ['output'],
   help: [],
 };
@@ -120,6 +133,11 @@ interface Options {
   mode?: Mode;
   trace?: string;
   noTrace: boolean;
+  /** trace: a checker replay file to trace instead of a scenario. */
+  replay?: string;
+  /** view: serve the page on 127.0.0.1 (on `port`; 0 picks a free one) instead of writing it. */
+  serve: boolean;
+  port?: number;
 }
 
 /** Runs the CLI; returns the process exit code. */
@@ -199,6 +217,13 @@ function parse(argv: readonly string[]): { command: Command; positionals: string
     opts.mode = v.mode;
   }
   if (v.output !== undefined) opts.output = v.output;
+  if (v.replay !== undefined) opts.replay = v.replay;
+  opts.serve = v.serve === true;
+  if (v.port !== undefined) {
+    if (!/^\d+$/.test(v.port) || Number(v.port) > 65535)
+      throw new UsageError(`--port expects an integer 0..65535, got '${v.port}'`);
+    opts.port = Number(v.port);
+  }
   if (v.trace !== undefined) {
     if (opts.noTrace) throw new UsageError('--trace and --no-trace contradict each other');
     opts.trace = v.trace;
@@ -207,7 +232,7 @@ function parse(argv: readonly string[]): { command: Command; positionals: string
 }
 
 function defaults(): Options {
-  return { json: false, quiet: false, noTrace: false };
+  return { json: false, quiet: false, noTrace: false, serve: false };
 }
 
 async function dispatch(argv: readonly string[], runner: ScenarioRunner, io: CliIo): Promise<number> {
@@ -228,6 +253,8 @@ async function dispatch(argv: readonly string[], runner: ScenarioRunner, io: Cli
       return runCommand(command, positionals[0], opts, runner, io);
     case 'trace':
       return traceCommand(positionals[0], opts, runner, io);
+    case 'view':
+      return viewCli(positionals[0], opts, runner, io);
   }
 }
 
@@ -496,6 +523,7 @@ async function traceCommand(
 ): Promise<number> {
   if (opts.json && opts.output === undefined)
     throw new UsageError('trace --json needs -o FILE (stdout carries the trace otherwise)');
+  if (opts.replay !== undefined) return traceReplay(arg, opts, io);
   const { s, file } = load(arg, opts, runner, io);
   if (s.sweep) throw new UsageError(`'${file}' is a sweep; trace one point (set ${s.sweep.param} in a copy)`);
   const mode: Mode = opts.mode ?? (s.mode === 'both' ? 'forwarded' : s.mode);
@@ -534,6 +562,69 @@ async function traceCommand(
   return report.ok ? EXIT_OK : EXIT_FAIL;
 }
 
+/** `irqfwd trace --replay FILE`: the checker counterexample, replayed exactly as `irqfwd check --replay` does. */
+function traceReplay(arg: string | undefined, opts: Options, io: CliIo): number {
+  if (arg !== undefined) throw new UsageError('trace --replay takes no scenario (the replay file names it)');
+  if (opts.json || opts.mode !== undefined || opts.seed !== undefined || opts.profile !== undefined)
+    throw new UsageError('trace --replay takes only --format and -o (the replay file fixes the rest)');
+  let f: ReplayFile;
+  try {
+    f = parseReplayFile(io.readFile(opts.replay!));
+  } catch (e) {
+    throw new UsageError(`cannot replay ${opts.replay}: ${(e as Error).message}`);
+  }
+  const run = traceCounterexample(scenarioOfReplay(f), f.schedule, f.invariant);
+  const format: TraceFormat =
+    opts.format ?? (opts.output !== undefined && extname(opts.output) === '.json' ? 'perfetto' : 'text');
+  const data = format === 'perfetto' ? formatChromeTrace(counterexampleChrome(run)) : counterexampleText(run);
+  if (opts.output === undefined) io.stdout(data);
+  else {
+    io.writeFile(opts.output, data);
+    if (!opts.quiet)
+      io.stdout(`irqfwd trace: replay of ${f.scenario} [${f.variant}] — ${format} trace written to ${opts.output}\n`);
+  }
+  return run.result.violations.length > 0 ? EXIT_FAIL : EXIT_OK;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// view (src/view/)
+
+async function viewCli(arg: string | undefined, opts: Options, runner: ScenarioRunner, io: CliIo): Promise<number> {
+  const scenarioOnly = [
+    ...(opts.seed !== undefined ? ['--seed'] : []),
+    ...(opts.profile !== undefined ? ['--profile'] : []),
+  ];
+  const scenarioTraces = async (a: string | undefined) => {
+    const { s, file } = load(a, opts, runner, io);
+    if (s.sweep) throw new UsageError(`'${file}' is a sweep; view one point (set ${s.sweep.param} in a copy)`);
+    const result = await execute(s, ['normal', 'forwarded'], 'perfetto', s.name, opts, runner, io);
+    return {
+      name: s.name,
+      runs: result.runs.map((r) => {
+        if (!r.trace) throw new Error('runner returned no trace although one was asked for');
+        return { mode: r.mode, data: r.trace.data };
+      }),
+    };
+  };
+  try {
+    return await viewCommand(
+      arg,
+      {
+        ...(opts.output !== undefined ? { output: opts.output } : {}),
+        ...(opts.port !== undefined ? { port: opts.port } : {}),
+        serve: opts.serve,
+        scenarioOnly,
+        untilStopped: untilSignal,
+      },
+      io,
+      scenarioTraces,
+    );
+  } catch (e) {
+    if (e instanceof ViewInputError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // help
 
@@ -549,6 +640,9 @@ Usage:
   irqfwd run [scenario]       run a scenario (default: the embedded level-passthrough scenario) in its mode(s)
   irqfwd compare [scenario]   run it on the normal (irqfd) and the forwarded path, side by side
   irqfwd trace [scenario]     run one mode and write its trace (tracefs text or Perfetto JSON)
+  irqfwd view [scenario | trace.json | replay file]
+                              a timeline page (self-contained HTML): the scenario's normal and forwarded runs
+                              stacked, a Perfetto JSON trace, or a checker counterexample with its steps marked
   irqfwd schema               print the scenario JSON Schema (draft 2020-12)
   irqfwd check [scenario]     explore interleavings and check the invariants (irqfwd check --help)
   irqfwd help [topic]         this text; topics: costs, metrics
@@ -564,8 +658,12 @@ Options:
                       inserted before the extension when two modes run); default: $TMPDIR/irqfwd/<name>.<mode>.perfetto.json
   --no-trace          run/compare: do not trace
   --format F          trace: text (default) | perfetto
-  -o, --output FILE   trace, schema: write to FILE instead of stdout
+  -o, --output FILE   trace, schema: write to FILE instead of stdout; view: the page (default:
+                      $TMPDIR/irqfwd/<name>.view.html)
+  --serve             view: serve the page on 127.0.0.1 instead of writing it (Ctrl-C stops)
+  --port N            view --serve: the port (default 0: a free one, printed)
   --mode M            trace: normal | forwarded (default: forwarded when the scenario runs both)
+  --replay FILE       trace: replay a checker counterexample (irqfwd check -o FILE) instead of a scenario
 
 Exit codes: 0 ok; 1 an invariant violated, an IRQ lost or left active/masked, or an expectation missed;
             2 bad arguments or scenario; 3 internal error.

@@ -1,0 +1,314 @@
+/**
+ * A scenario file under the checker: the YAML scenario becomes a CheckableScenario, with no per-file code.
+ *
+ * - Set-up (run under the TimedScheduler until quiescent, not explored): the host, devices and VM of the file, the
+ *   VMM steps up to the first one that waits (`at` or `after`), the vCPU threads in KVM_RUN.
+ * - Concurrent phase (explored): the remaining VMM steps, in order, on one VMM thread (CPU 0); per device line that
+ *   a workload drives, one hardware event agent asserting it `raises` times (level: assert, edge: a pulse); the
+ *   vCPUs running the guest.
+ * - Time is abstracted: `at`, `after`, `delay`, workload periods and costs only order the timed simulator's run; here
+ *   every order is possible, which is the point. The guest is idle between interrupts (a `busy` or `compute` guest
+ *   never quiesces, and its compute steps change nothing the invariants look at).
+ *
+ * What cannot be checked (ScenarioCheckError says which and why): sweeps, more than one VM, guest trap-loop workloads
+ * (hvc, mmio: they never quiesce), scenarios with no device line driven by a physical workload (nothing to check),
+ * `via: eventfd` workloads, and steps other than assign, deassign and close in the concurrent phase.
+ */
+
+import { ErrnoError } from '../abi/errno.js';
+import {
+  KVM_DEV_VFIO_DEVICE,
+  KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ,
+  KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ,
+  KVM_DEV_VFIO_GROUP,
+  KVM_DEV_VFIO_GROUP_DEL,
+  KVM_RUN,
+  KVM_SET_DEVICE_ATTR,
+  kvmArchForwardedIrq,
+  kvmDeviceAttr,
+} from '../abi/kvm.js';
+import { createGuestKernel } from '../guest/guestKernel.js';
+import type { SyscallHandle, UThread } from '../host/process.js';
+import { createHost, type HostDevice } from '../machine.js';
+import { loadScenario } from '../scenario/loader.js';
+import { type Scenario, type ScenarioStep, stepsForMode } from '../scenario/schema.js';
+import {
+  assignIrq,
+  createKvmVfio,
+  createQemuVm,
+  deassignIrq,
+  kvmVfioGroupAdd,
+  kvmVfioGroupDel,
+  openVfioDevice,
+  place,
+  wireIrqfd,
+} from '../scenario/vmm.js';
+import type { TimerHandler } from '../sim/engine.js';
+import type { TaskGen } from '../sim/task.js';
+import type { CheckableScenario, CheckedLine, CheckInstance, CheckOptions, Variant } from './model.js';
+
+export class ScenarioCheckError extends Error {}
+
+/** The VMM steps the concurrent phase runs (on its VMM thread). */
+const CONCURRENT_STEPS: readonly string[] = ['assign', 'deassign', 'close'];
+
+/** Why a scenario cannot be checked, or null when it can. */
+export function uncheckable(s: Scenario): string | null {
+  if (s.sweep) return 'a sweep: check one point (set the swept parameter in a copy)';
+  if (s.vms.length !== 1) return `${s.vms.length} VMs: the checker builds exactly one`;
+  const w = s.vms[0]!.guest.workload;
+  if (typeof w === 'object' && !('compute' in w)) return 'a guest trap loop (hvc/mmio) never quiesces';
+  if (s.workloads.some((x) => x.via === 'eventfd')) return 'a `via: eventfd` workload drives no physical line';
+  if (drivenLines(s).length === 0) return 'no device line is driven by a workload: nothing for the invariants to see';
+  const { concurrent } = split(s);
+  for (const st of concurrent) {
+    if (!CONCURRENT_STEPS.includes(st.step))
+      return `a '${st.step}' step that waits (at/after): only assign, deassign and close run in the concurrent phase`;
+  }
+  return null;
+}
+
+function drivenLines(s: Scenario): { device: string; index: number }[] {
+  const out: { device: string; index: number }[] = [];
+  for (const w of s.workloads) {
+    if (w.via === 'eventfd') continue;
+    if (!out.some((x) => x.device === w.device && x.index === w.index)) out.push({ device: w.device, index: w.index });
+  }
+  return out;
+}
+
+function stepsOf(s: Scenario): ScenarioStep[] {
+  return stepsForMode(s, s.mode === 'normal' ? 'normal' : 'forwarded');
+}
+
+/** Set-up: the steps before the first that waits; concurrent: the rest. */
+function split(s: Scenario): { setup: ScenarioStep[]; concurrent: ScenarioStep[] } {
+  const steps = stepsOf(s);
+  const first = steps.findIndex((st) => st.at !== undefined || st.after !== undefined);
+  return first < 0
+    ? { setup: steps, concurrent: [] }
+    : { setup: steps.slice(0, first), concurrent: steps.slice(first) };
+}
+
+function stepName(st: ScenarioStep): string {
+  if (st.step === 'assign' || st.step === 'deassign') return `${st.step} ${st.device}/${st.index}`;
+  if (st.step === 'close') return `close ${st.what}${st.device !== undefined ? ` ${st.device}` : ''}`;
+  return st.step;
+}
+
+/** A checkable scenario from a scenario file's text. */
+export function scenarioFromYaml(text: string, file: string, opts: CheckOptions = {}): CheckableScenario {
+  const s = loadScenario(text, file);
+  const why = uncheckable(s);
+  if (why !== null) throw new ScenarioCheckError(`${file}: cannot be checked: ${why}`);
+  const variant = opts.variant ?? 'protocol';
+  const raises = opts.raises ?? 1;
+  const seed = opts.seed ?? s.seed;
+  const numbering = opts.irqNumbering ?? 'linear';
+  const { concurrent } = split(s);
+  return {
+    name: s.name,
+    variant,
+    seed,
+    options: {
+      variant,
+      raises,
+      seed,
+      file,
+      yaml: text,
+      ...(numbering === 'legacy' ? { irqNumbering: numbering } : {}),
+    },
+    description: `${file}: ${concurrent.length > 0 ? concurrent.map(stepName).join(', ') : 'no VMM step'} on a VMM thread while ${drivenLines(s).length} line(s) are asserted ${raises}× each and the vCPU(s) run`,
+    build: () => buildFromScenario(s, variant, raises, seed, numbering),
+  };
+}
+
+interface Opened {
+  readonly name: string;
+  readonly container: number;
+  readonly group: number;
+  device: number;
+  groupOpen: boolean;
+}
+
+function buildFromScenario(
+  s: Scenario,
+  variant: Variant,
+  raises: number,
+  seed: number,
+  irqNumbering: 'linear' | 'legacy',
+): CheckInstance {
+  const host = createHost({
+    cpus: s.host.cpus,
+    seed,
+    forwarding: variant,
+    irqNumbering,
+    nrIrqs: s.host.gic.nrIrqs,
+    nrLrs: s.host.gic.nrLrs,
+    devices: s.devices.map((d) => ({
+      name: d.name,
+      iommuGroup: d.iommuGroup,
+      irqs: d.irqs.map((i) => ({ intid: i.intid, trigger: i.trigger })),
+    })),
+  });
+  const deviceOf = (name: string): HostDevice => host.devices.find((d) => d.spec.name === name)!;
+  const vmSpec = s.vms[0]!;
+  const { setup, concurrent } = split(s);
+  const wired = stepsOf(s).filter((st) => st.step === 'irqfd');
+  const guest = createGuestKernel({
+    engine: host.engine,
+    gic: host.irq.gic,
+    vcpus: vmSpec.vcpus,
+    eoiMode: vmSpec.guest.eoiMode,
+    eoi: vmSpec.guest.eoi,
+    devices: wired.map((st) => ({
+      device: deviceOf(st.device).hw,
+      line: st.index,
+      intid: 32 + st.gsi,
+      handlerCycles: 0,
+    })),
+  });
+  host.kvm.guestFactory = guest;
+  const p = host.process();
+  const qvm = createQemuVm(p, { vcpus: vmSpec.vcpus, nrIrqs: s.host.gic.nrIrqs });
+  const opened: Opened[] = [];
+  let kvmVfio = -1;
+  const open = (name: string): Opened => {
+    const o = opened.find((x) => x.name === name);
+    if (o === undefined) throw new ScenarioCheckError(`${name}: used before its open-device step`);
+    return o;
+  };
+  for (const st of setup) {
+    switch (st.step) {
+      case 'open-device': {
+        const h = openVfioDevice(p, deviceOf(st.device).spec.iommuGroup, st.device);
+        opened.push({ name: st.device, ...h, groupOpen: true });
+        if (kvmVfio < 0) kvmVfio = createKvmVfio(p, qvm.vm);
+        kvmVfioGroupAdd(p, kvmVfio, h.group);
+        break;
+      }
+      case 'irqfd':
+        wireIrqfd(p, qvm.vm, open(st.device).device, st.index, st.gsi, st.resample);
+        break;
+      case 'assign':
+        assignIrq(p, kvmVfio, open(st.device).device, st.index, st.gsi);
+        break;
+      case 'deassign':
+        deassignIrq(p, kvmVfio, open(st.device).device, st.index, st.gsi);
+        break;
+      case 'close':
+        if (st.what === 'kvm-vfio') {
+          p.close(kvmVfio);
+          kvmVfio = -1;
+        } else if (st.what === 'vm') p.close(qvm.vm);
+        else if (st.what === 'device') {
+          const o = open(st.device!);
+          p.close(o.device);
+          o.device = -1;
+        } else {
+          const o = open(st.device!);
+          if (kvmVfio >= 0) kvmVfioGroupDel(p, kvmVfio, o.group);
+          p.close(o.group);
+          o.groupOpen = false;
+        }
+        break;
+      default:
+        throw new ScenarioCheckError(`a '${st.step}' set-up step is not supported by the checker`);
+    }
+  }
+  qvm.vcpus.forEach((fd, i) => {
+    const th: UThread = p.thread(`vcpu${i}`, vmSpec.pinning[i] ?? (i + 1) % host.engine.cpus.length);
+    th.ioctlAsync(fd, KVM_RUN, 0);
+  });
+  host.settle();
+
+  // Concurrent phase: the arguments are laid out now, so the VMM thread's body is only the syscalls.
+  const attr = (a: number, st: Extract<ScenarioStep, { step: 'assign' | 'deassign' }>) => {
+    const fwd = place(
+      p,
+      kvmArchForwardedIrq.encode({ fd: open(st.device).device, irq_index: st.index, guest_irq: st.gsi }),
+    );
+    return place(p, kvmDeviceAttr.encode({ flags: 0, group: KVM_DEV_VFIO_DEVICE, attr: BigInt(a), addr: BigInt(fwd) }));
+  };
+  const calls: (() => TaskGen<number>)[] = [];
+  const lastOp = new Map<string, 'assign' | 'deassign'>();
+  for (const st of concurrent) {
+    if (st.step === 'assign' || st.step === 'deassign') {
+      const a = attr(st.step === 'assign' ? KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ : KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ, st);
+      lastOp.set(`${st.device}/${st.index}`, st.step);
+      const fd = kvmVfio;
+      calls.push(() => p.sysIoctl(fd, KVM_SET_DEVICE_ATTR, a));
+    } else if (st.step === 'close') {
+      if (st.what === 'group') {
+        const o = open(st.device!);
+        const g = place(p, new Uint8Array(new Int32Array([o.group]).buffer));
+        const del = place(
+          p,
+          kvmDeviceAttr.encode({
+            flags: 0,
+            group: KVM_DEV_VFIO_GROUP,
+            attr: BigInt(KVM_DEV_VFIO_GROUP_DEL),
+            addr: BigInt(g),
+          }),
+        );
+        const fd = kvmVfio;
+        calls.push(() => p.sysIoctl(fd, KVM_SET_DEVICE_ATTR, del));
+        calls.push(() => p.sysClose(o.group));
+      } else {
+        const fd = st.what === 'kvm-vfio' ? kvmVfio : st.what === 'vm' ? qvm.vm : open(st.device!).device;
+        calls.push(() => p.sysClose(fd));
+      }
+    }
+  }
+  const control: { what: string; handle: SyscallHandle }[] = [];
+  if (calls.length > 0) {
+    const ctl = p.thread('ctl', 0);
+    function* script(): TaskGen<number> {
+      for (const c of calls) {
+        try {
+          yield* c();
+        } catch (e) {
+          // an ABI refusal is an outcome of the interleaving, not a model failure: the VMM goes on as QEMU would
+          if (!(e instanceof ErrnoError)) throw e;
+        }
+      }
+      return 0;
+    }
+    control.push({ what: concurrent.map(stepName).join(', '), handle: ctl.submit('vmm', script()) });
+  }
+  const lines: CheckedLine[] = [];
+  for (const l of drivenLines(s)) {
+    const device = deviceOf(l.device);
+    const op = lastOp.get(`${l.device}/${l.index}`);
+    const gsi = wired.find((st) => st.device === l.device && st.index === l.index)?.gsi;
+    lines.push({
+      device,
+      line: l.index,
+      ...(op !== undefined ? { lastOp: op } : {}),
+      ...(gsi !== undefined ? { guestIntid: 32 + gsi } : {}),
+    });
+    const edge = device.spec.irqs[l.index]!.trigger === 'edge';
+    let left = raises;
+    if (left <= 0) continue;
+    const raise: TimerHandler = {
+      name: `${l.device}/${l.index}.raise`,
+      fire: () => {
+        if (edge) device.hw.pulse(l.index);
+        else device.hw.assert(l.index);
+        if (--left > 0) host.engine.after(1, raise);
+      },
+    };
+    host.engine.after(1, raise);
+  }
+  const first = lines[0]!;
+  return {
+    host,
+    guest,
+    device: first.device,
+    line: first.line,
+    lines,
+    raises,
+    control,
+    teardown: () => p.exit(),
+  };
+}
