@@ -66,7 +66,14 @@ describe.skipIf(!available)('irqfwd view in chromium', () => {
       const h = window.__irqfwdView;
       return { lanes: h.lanes, kinds: h.laneKinds, items: h.items, chains: h.chains, drawn: h.drawn };
     });
-    const labels = ['INTID 80 line (fff51000.ethernet)', 'INTID 80 GIC state', 'CPU 0', 'CPU 1', 'vCPU 0', 'vCPU 0 LR0'];
+    const labels = [
+      'INTID 80 line (fff51000.ethernet)',
+      'INTID 80 GIC state',
+      'CPU 0',
+      'CPU 1',
+      'vCPU 0',
+      'vCPU 0 LR0',
+    ];
     for (const label of labels) expect(hook.lanes.filter((l) => l === label)).toHaveLength(2); // normal and forwarded
     expect(new Set(hook.kinds)).toEqual(new Set(['line', 'gic', 'cpu', 'vcpu', 'lr']));
     expect(await page.locator('.lane-label').count()).toBe(hook.lanes.length);
