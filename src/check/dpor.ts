@@ -4,7 +4,7 @@
  *
  * Events are the steps of the current schedule, one per choice point. Dependence: two steps of the same agent
  * (program order), or two steps of different agents whose effective touch sets are not independent (execution.ts:
- * a global step — hardware timer, poll, guest entry/exit — is dependent with every step). Happens-before is the
+ * a global step — a timer other than a device event, a poll, guest entry/exit — is dependent with every step). Happens-before is the
  * transitive closure, kept as one vector clock per event (indexed by a compact agent number).
  *
  * A race is a pair (e, e') of dependent steps of different agents with e →hb e' and no event in between ordered

@@ -5,17 +5,22 @@
  *
  * Independence. Two steps are independent when neither is *global* and their effective touch sets are disjoint.
  * The effective touch set of a step is computed after it ran, so it is exact for the step as executed:
- * - a hardware timer (a device asserting a line, ...) is global: it drives GIC lines into every CPU;
+ * - a device event (a checker timer named `….raise` that changed a device's raise/withdraw counts) touches, for
+ *   each device it changed, the GIC INTID objects of its lines, the guest driver's register object and every GIC CPU
+ *   interface (GICC_IAR reads the highest pending INTID), plus the CPUs whose signature it changed; every other timer
+ *   is global;
+ * - a step in which the vGIC accessed the physical GIC (kvm/hostIrqOps.ts records the access and declares it only
+ *   when charged, steps later) also touches every device line's INTID object;
  * - a CPU step touches its own CPU (`cpu<i>` oid) and, if it was a task's step, the objects the task declared with
  *   op()/cpuRelax() for it;
  * - a step that changed another CPU's scheduling signature (its IRQ/vIRQ line, mask, exception state, current
  *   thread, run queue length, top task state) also touches that CPU: this catches wakeups, lock releases waking
  *   spinners and GIC line changes the step did not declare;
- * - a step that moved a CPU into or out of guest mode (guest entry/exit) is global: other CPUs read where a vCPU
- *   is loaded (kicks, halts) without declaring that CPU;
+ * - a step that moved a CPU into or out of guest mode (guest entry/exit) is global: kvm_vcpu_kick reads vcpu->mode
+ *   inside whatever step the kicker declared, so entry/exit cannot be ordered against kicks by declarations yet;
  * - a poll (a step after cpuRelax) is treated as global too: the model declares one object per poll, but the
- *   polled condition may read state declared under others (kvm_arm_halt_guest polls every vCPU's `halted` under
- *   the VM's object), so a poll is never assumed to commute.
+ *   polled condition may be written under other objects (kvm_arm_halt_guest declares the vCPU it waits for, but
+ *   `halted` changes in steps after wait() that declare only the wait queue), so a poll is never assumed to commute.
  * Steps that only compute (op() with no object) touch their CPU only.
  *
  * Spin loops. A step of a task that yielded cpuRelax(cost, oid) is a poll, and a poll only reads. An agent whose
@@ -119,6 +124,11 @@ export class Execution {
   private readonly pollStamp: number[] = [];
   private readonly budget: number;
   private readonly teardown: boolean;
+  /** Per host device: what a hardware event changing it touches (hardwareTouch). */
+  private readonly deviceTouch: (readonly number[])[] = [];
+  private readonly deviceCount: number[] = [];
+  /** The GIC INTID objects of every device line: what a vGIC access to the physical GIC may read. */
+  private readonly lineOids: readonly number[];
 
   constructor(
     readonly scenario: CheckableScenario,
@@ -136,6 +146,25 @@ export class Execution {
       this.pollStamp.push(0);
       this.ownChanges.push(0);
     }
+    const chip = this.inst.host.irq.chip;
+    const lineOids: number[] = [];
+    for (const d of this.inst.host.devices) {
+      const t: number[] = [];
+      for (const l of d.hw.lines) t.push(chip.intidOid[l.intid]!);
+      lineOids.push(...t);
+      for (const drv of this.inst.guest.devices) if (drv.device === d.hw) t.push(drv.oid);
+      for (let c = 0; c < chip.giccOid.length; c++) t.push(chip.giccOid[c]!);
+      this.deviceTouch.push(t);
+      this.deviceCount.push(0);
+    }
+    this.lineOids = lineOids;
+  }
+
+  /** Raises, withdrawals and acknowledgements of a device so far: a hardware event changes the first two. */
+  private static deviceEvents(d: { readonly hw: { raised: Int32Array; withdrawn: Int32Array } }): number {
+    let n = 0;
+    for (let i = 0; i < d.hw.raised.length; i++) n += d.hw.raised[i]! + d.hw.withdrawn[i]!;
+    return n;
   }
 
   get steps(): number {
@@ -179,8 +208,13 @@ export class Execution {
     const e = this.engine;
     const declared: number[] = [];
     let poll = -1;
-    let global = agent >= this.nCpus;
-    if (!global) {
+    const timer = agent >= this.nCpus;
+    // A device event of the checker's own scenarios (model.ts, scenarioCheck.ts name them `….raise`); other timers stay global.
+    let global = timer && !e.timerName(agent).endsWith('.raise');
+    const devices = this.inst.host.devices;
+    if (timer) for (let i = 0; i < devices.length; i++) this.deviceCount[i] = Execution.deviceEvents(devices[i]!);
+    const vgicAccesses = this.inst.host.kvm.hostIrqOps.accesses;
+    if (!timer) {
       const t = nextTask(e.cpus[agent]!);
       if (t !== null) {
         for (let i = 0; i < t.nTouch; i++) declared.push(t.touch[i]!);
@@ -188,6 +222,18 @@ export class Execution {
       }
     }
     e.stepAgent(agent);
+    if (timer && !global) {
+      let changed = false;
+      for (let i = 0; i < devices.length; i++) {
+        if (Execution.deviceEvents(devices[i]!) === this.deviceCount[i]) continue;
+        changed = true;
+        declared.push(...this.deviceTouch[i]!);
+      }
+      if (!changed) global = true;
+    }
+    // The vGIC reads and writes the physical GIC in this step but declares it when the accesses are charged, later
+    // (kvm/hostIrqOps.ts): the step touches the lines' INTIDs now.
+    if (this.inst.host.kvm.hostIrqOps.accesses !== vgicAccesses) declared.push(...this.lineOids);
     // Cross-CPU effects, guest entry/exit.
     for (let i = 0; i < this.nCpus; i++) {
       const c = e.cpus[i]!;
@@ -210,7 +256,7 @@ export class Execution {
     this.changes++;
     if (agent < this.nCpus) this.ownChanges[agent]!++;
     if (global) return null;
-    declared.push(e.cpus[agent]!.oid);
+    if (!timer) declared.push(e.cpus[agent]!.oid);
     return [...new Set(declared)].sort((x, y) => x - y);
   }
 
