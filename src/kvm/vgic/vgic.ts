@@ -456,12 +456,15 @@ export class Vgic {
    * vgic_irq_handle_resampling: a mapped level vIRQ only sees rising edges; if the LR came back pending, or was
    * deactivated while the line was believed high, sample the physical line; if it is low, drop the physical active
    * state so the GIC tells us when the line rises again. (The VGIC_IRQ_SW_RESAMPLE case is not modelled.)
+   * Divergence: the physical active state is kept while the pending latch still holds the vIRQ pending — its next
+   * LR is HW=1 again, and the guest's EOI must deactivate something active (GICv2 §5.4). The kernel's own
+   * SW-resample branch keeps it for the same reason (`resample = !(irq->active || irq->pending_latch)`).
    */
   private handleResampling(irq: VgicIrq, lrDeactivated: boolean, lrPending: boolean): void {
     if (!vgicIrqIsMappedLevel(irq)) return;
     if (lrPending || (lrDeactivated && irq.lineLevel)) {
       irq.lineLevel = this.vgicGetPhysLineLevel(irq);
-      if (!irq.lineLevel) this.vgicIrqSetPhysActive(irq, false);
+      if (!irq.lineLevel && !irq.pendingLatch) this.vgicIrqSetPhysActive(irq, false);
     }
   }
 
