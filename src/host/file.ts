@@ -194,18 +194,37 @@ export function* vfsWrite(file: KFile, addr: number, len: number): TaskGen<numbe
 
 /** fs/ioctl.c vfs_ioctl: ENOTTY without unlocked_ioctl, and -ENOIOCTLCMD from the driver becomes ENOTTY. */
 export function* vfsIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
-  file.checkAlive('vfs_ioctl');
-  const ioctl = file.fops.unlockedIoctl;
-  if (ioctl === undefined) throw errno('ENOTTY', `${file.name} has no ioctls`);
+  const ioctl = vfsIoctlFop(file);
   let ret: number;
   try {
     ret = yield* ioctl(file, cmd, arg);
   } catch (e) {
-    if (e instanceof ErrnoError && e.errno === 'ENOIOCTLCMD') {
-      throw errno('ENOTTY', `${file.name} does not know ioctl 0x${cmd.toString(16)}`);
-    }
-    throw e;
+    throw vfsIoctlError(file, cmd, e);
   }
+  return vfsIoctlReturn(file, cmd, ret);
+}
+
+/*
+ * vfs_ioctl in parts, for the ioctl syscall that runs it inline (process.ts): the driver's method, or ENOTTY; then
+ * the driver's error or return value as vfs_ioctl passes it on.
+ */
+
+export function vfsIoctlFop(file: KFile): NonNullable<FileOperations['unlockedIoctl']> {
+  file.checkAlive('vfs_ioctl');
+  const ioctl = file.fops.unlockedIoctl;
+  if (ioctl === undefined) throw errno('ENOTTY', `${file.name} has no ioctls`);
+  return ioctl;
+}
+
+/** What the driver threw, to rethrow: ENOIOCTLCMD becomes ENOTTY. */
+export function vfsIoctlError(file: KFile, cmd: number, e: unknown): unknown {
+  if (e instanceof ErrnoError && e.errno === 'ENOIOCTLCMD') {
+    return errno('ENOTTY', `${file.name} does not know ioctl 0x${cmd.toString(16)}`);
+  }
+  return e;
+}
+
+export function vfsIoctlReturn(file: KFile, cmd: number, ret: number): number {
   if (ret === -515) throw errno('ENOTTY', `${file.name} does not know ioctl 0x${cmd.toString(16)}`);
   return checkReturn(ret, `${file.name} ioctl 0x${cmd.toString(16)}`);
 }

@@ -25,7 +25,18 @@ import { current, currentOrNull, op, TASK_BLOCKED, type Task, type TaskGen } fro
 import { WaitQueue, wait } from '../sim/waitqueue.js';
 import { doEventfd } from './eventfd.js';
 import { FdTable, RLIMIT_NOFILE } from './fdtable.js';
-import { fput, fputCloseSync, O_NONBLOCK, O_RDWR, vfsIoctl, vfsRead, vfsWrite } from './file.js';
+import {
+  fput,
+  fputCloseSync,
+  type KFile,
+  O_NONBLOCK,
+  O_RDWR,
+  vfsIoctlError,
+  vfsIoctlFop,
+  vfsIoctlReturn,
+  vfsRead,
+  vfsWrite,
+} from './file.js';
 import type { Kernel, UserContext, UserTask } from './kernel.js';
 import { UserMemory } from './uaccess.js';
 
@@ -254,30 +265,27 @@ export class Process implements UserContext {
 
   /** Entry, body, task_work, exit; ERESTARTSYS → EINTR. */
   *syscall(what: string, body: TaskGen<number>): TaskGen<number> {
-    const t = current();
-    const ut = this.kernel.userTask(t);
-    if (ut === undefined || ut.user !== this) {
-      throw new ModelError(`${what} runs on ${t}, which is not a thread of process ${this.pid}`);
-    }
-    if (this.exited) throw new ModelError(`${what}: process ${this.pid} has exited`);
+    this.syscallEnter(what);
     yield op(C_SYSCALL_ENTRY);
     let result = 0;
     let err: ErrnoError | undefined;
     try {
       result = yield* body;
     } catch (e) {
-      if (!(e instanceof ErrnoError)) throw e;
-      err = e;
+      err = syscallError(e);
     }
     yield* this.kernel.taskWorkRun();
     yield op(C_SYSCALL_EXIT);
-    if (err !== undefined) {
-      if (err.errno === 'ERESTARTSYS' || err.errno === 'ERESTARTNOINTR' || err.errno === 'ERESTARTNOHAND') {
-        throw errno('EINTR', `${what} interrupted (${err.why})`);
-      }
-      throw err;
+    return syscallReturn(what, result, err);
+  }
+
+  private syscallEnter(what: string): void {
+    const t = current();
+    const ut = this.kernel.userTask(t);
+    if (ut === undefined || ut.user !== this) {
+      throw new ModelError(`${what} runs on ${t}, which is not a thread of process ${this.pid}`);
     }
-    return result;
+    if (this.exited) throw new ModelError(`${what}: process ${this.pid} has exited`);
   }
 
   /** open(2): EMFILE before the lookup (get_unused_fd_flags comes first in do_sys_openat2), then ENOENT. */
@@ -300,31 +308,59 @@ export class Process implements UserContext {
 
   /** ioctl(2): EBADF; FIOCLEX/FIONCLEX/FIONBIO handled by the VFS; else f_op->unlocked_ioctl or ENOTTY. */
   sysIoctl(fd: number, request: number, arg: number): TaskGen<number> {
-    return this.syscall(`ioctl(${fd}, 0x${(request >>> 0).toString(16)})`, this.ioctlBody(fd, request >>> 0, arg));
+    return this.ioctlSyscall(`ioctl(${fd}, 0x${(request >>> 0).toString(16)})`, fd, request >>> 0, arg);
   }
 
-  private *ioctlBody(fd: number, cmd: number, arg: number): TaskGen<number> {
-    yield op(C_FDGET, this.files.oid);
-    const file = this.files.fget(fd);
+  /**
+   * syscall() + fdget + do_vfs_ioctl + vfs_ioctl as one generator, the same steps in the same order: a KVM_RUN
+   * thread lives inside the driver's generator, and each of its steps resumes every generator frame above it.
+   */
+  private *ioctlSyscall(what: string, fd: number, cmd: number, arg: number): TaskGen<number> {
+    this.syscallEnter(what);
+    yield op(C_SYSCALL_ENTRY);
+    let result = 0;
+    let err: ErrnoError | undefined;
     try {
-      // fs/ioctl.c do_vfs_ioctl: generic commands first
-      switch (cmd) {
-        case FIOCLEX:
-          this.files.setCloexec(fd, true);
-          return 0;
-        case FIONCLEX:
-          this.files.setCloexec(fd, false);
-          return 0;
-        case FIONBIO: {
-          const on = this.mem.getUserS32(arg);
-          file.fFlags = on !== 0 ? file.fFlags | O_NONBLOCK : file.fFlags & ~O_NONBLOCK;
-          return 0;
+      yield op(C_FDGET, this.files.oid);
+      const file = this.files.fget(fd);
+      try {
+        if (!this.doVfsIoctlGeneric(file, fd, cmd, arg)) {
+          const ioctl = vfsIoctlFop(file);
+          let ret: number;
+          try {
+            ret = yield* ioctl(file, cmd, arg);
+          } catch (e) {
+            throw vfsIoctlError(file, cmd, e);
+          }
+          result = vfsIoctlReturn(file, cmd, ret);
         }
-        default:
-          return yield* vfsIoctl(file, cmd, arg);
+      } finally {
+        fput(file);
       }
-    } finally {
-      fput(file);
+    } catch (e) {
+      err = syscallError(e);
+    }
+    yield* this.kernel.taskWorkRun();
+    yield op(C_SYSCALL_EXIT);
+    return syscallReturn(what, result, err);
+  }
+
+  /** fs/ioctl.c do_vfs_ioctl: the generic commands, handled before the driver sees them (true: handled, 0). */
+  private doVfsIoctlGeneric(file: KFile, fd: number, cmd: number, arg: number): boolean {
+    switch (cmd) {
+      case FIOCLEX:
+        this.files.setCloexec(fd, true);
+        return true;
+      case FIONCLEX:
+        this.files.setCloexec(fd, false);
+        return true;
+      case FIONBIO: {
+        const on = this.mem.getUserS32(arg);
+        file.fFlags = on !== 0 ? file.fFlags | O_NONBLOCK : file.fFlags & ~O_NONBLOCK;
+        return true;
+      }
+      default:
+        return false;
     }
   }
 
@@ -415,4 +451,19 @@ export class Process implements UserContext {
   exit(): void {
     this.main.call('exit', this.sysExit());
   }
+}
+
+/** A syscall body's failure: an errno is the syscall's result; anything else is a model bug and propagates. */
+function syscallError(e: unknown): ErrnoError {
+  if (!(e instanceof ErrnoError)) throw e;
+  return e;
+}
+
+/** The syscall's return to user space: its result, or its errno with ERESTART* seen as EINTR (no restart here). */
+function syscallReturn(what: string, result: number, err: ErrnoError | undefined): number {
+  if (err === undefined) return result;
+  if (err.errno === 'ERESTARTSYS' || err.errno === 'ERESTARTNOINTR' || err.errno === 'ERESTARTNOHAND') {
+    throw errno('EINTR', `${what} interrupted (${err.why})`);
+  }
+  throw err;
 }

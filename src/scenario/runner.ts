@@ -20,8 +20,8 @@
  * outstanding is a duplicate — except one answering an orphaned raise that a late irqfd still delivered, which
  * turns that orphan into a delivery.
  *
- * Host cycles: a scheduler wrapper notes, when a CPU agent is picked, whether it is in guest mode or about to run
- * its idle task; a step observer adds the step's cost (readyAt − now) to the host total unless it was a guest
+ * Host cycles: a step observer notes, before a CPU agent steps, whether it is in guest mode or about to run
+ * its idle task, and after the step adds its cost (readyAt − now) to the host total unless it was a guest
  * step that stayed in the guest, or an idle step.
  */
 import { ErrnoError, errno } from '../abi/errno.js';
@@ -49,7 +49,7 @@ import { kvmRunAddress } from '../kvm/vcpu.js';
 import type { KvmVm } from '../kvm/vm.js';
 import { createHost, type Host } from '../machine.js';
 import { costDefs } from '../sim/costs.js';
-import type { Engine, Scheduler, StepObserver } from '../sim/engine.js';
+import type { Engine, StepObserver } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { COST_PROFILES, resolveCosts } from '../sim/profiles.js';
 import { currentOrNull, op, type Task, type TaskGen } from '../sim/task.js';
@@ -213,7 +213,7 @@ function invariantId(msg: string): string {
   return 'teardown-complete';
 }
 
-class ModeRunner implements Scheduler, StepObserver {
+class ModeRunner implements StepObserver {
   private readonly host: Host;
   private readonly engine: Engine;
   private readonly p: Process;
@@ -230,7 +230,6 @@ class ModeRunner implements Scheduler, StepObserver {
   private readonly violations: InvariantViolation[] = [];
   private readonly doneSteps = new Set<string>();
   private readonly listeners: { ev: ScenarioEvent; fn: () => void; fired: boolean }[] = [];
-  private readonly inner: Scheduler;
   // host-cycle accounting
   private readonly preGuest: Uint8Array;
   private readonly preIdle: Uint8Array;
@@ -314,8 +313,6 @@ class ModeRunner implements Scheduler, StepObserver {
       });
     }
     this.c = new MetricsCollector(mode, s.host.hz, lineSpecs);
-    this.inner = this.engine.scheduler;
-    this.engine.scheduler = this;
     this.engine.observer = this;
     this.installHooks();
     if (this.tracer !== null) {
@@ -333,17 +330,16 @@ class ModeRunner implements Scheduler, StepObserver {
     hooks.onHost?.(this.host, mode);
   }
 
-  // ---- Scheduler + StepObserver: host-cycle accounting and progress ---------------------------------------------
+  // ---- StepObserver: host-cycle accounting and progress (an observer, not a scheduler wrapper, so the engine's
+  // timed loop keeps its shortcut) --------------------------------------------------------------------------------
 
-  pick(engine: Engine): number {
-    const a = this.inner.pick(engine);
-    if (a >= 0 && a < engine.cpus.length) {
+  beforeStep(engine: Engine, a: number): void {
+    if (a < engine.cpus.length) {
       const cpu = engine.cpus[a]!;
       this.preGuest[a] = cpu.guest !== null ? 1 : 0;
       const takesIrq = cpu.irqLine && !cpu.irqMasked && !cpu.inIrq && cpu.irqTask !== null;
       this.preIdle[a] = cpu.guest === null && !cpu.inIrq && !takesIrq && cpu.current === cpu.idle ? 1 : 0;
     }
-    return a;
   }
 
   onStep(engine: Engine, agent: number): void {
@@ -1404,7 +1400,6 @@ class ModeRunner implements Scheduler, StepObserver {
       this.violations.push({ invariant: invariantId(msg), message: msg, atCycles: engine.now });
     }
     engine.observer = null;
-    engine.scheduler = this.inner;
     this.progress(1);
     return { mode: this.mode, metrics, violations: this.violations, ...this.traceOutput() };
   }

@@ -83,6 +83,11 @@ export interface EngineOptions {
  */
 export interface StepObserver {
   onStep(engine: Engine, agent: number): void;
+  /**
+   * Called just before an agent steps (after the scheduler chose it, or when the timed loop steps the held CPU
+   * again without asking the scheduler): what a wrapping scheduler's pick() would see, without disabling the loop.
+   */
+  beforeStep?(engine: Engine, agent: number): void;
 }
 
 export class Engine {
@@ -333,6 +338,7 @@ export class Engine {
 
   /** Execute one step of an agent that the scheduler picked (it must be queued). */
   stepAgent(agent: number): void {
+    this.observer?.beforeStep?.(this, agent);
     const t = this.heap.timeOf(agent);
     this.heap.remove(agent);
     if (t > this.now) this.now = t;
@@ -595,6 +601,7 @@ export class Engine {
       this.heldQueued = false;
       try {
         for (;;) {
+          if (this.observer !== null) this.observer.beforeStep?.(this, a);
           if (t > this.now) this.now = t;
           this.steps++;
           c.steps++;

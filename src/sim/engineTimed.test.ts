@@ -139,6 +139,33 @@ describe('timed loop without heap round trips', () => {
     expect(fast.log).toEqual(slow.log);
   });
 
+  it('beforeStep sees every step, shortcut ones included, with the state a wrapping pick() would have seen', () => {
+    const traces = [null, heapOrder].map((sched) => {
+      const e = new Engine({ cpus: 3, seed: 3 });
+      if (sched) e.scheduler = sched;
+      const log: string[] = [];
+      let pending = -1;
+      e.observer = {
+        beforeStep(en, agent) {
+          expect(pending).toBe(-1);
+          pending = agent;
+          const c = agent < en.cpus.length ? en.cpus[agent]! : null;
+          log.push(`pre ${agent} ${c ? `${c.current.comm}/${c.inIrq}/${c.irqLine}` : 'timer'}`);
+        },
+        onStep(en, agent) {
+          expect(agent).toBe(pending);
+          pending = -1;
+          log.push(`${agent}@${en.now}`);
+        },
+      };
+      workload(e, []);
+      e.settle();
+      return { log, steps: e.steps };
+    });
+    expect(traces[0]!.log).toHaveLength(2 * traces[0]!.steps);
+    expect(traces[0]!.log).toEqual(traces[1]!.log);
+  });
+
   it('a forwarded-IRQ machine (3 CPUs, VFIO, irqfd, vGIC, guest) steps identically both ways', () => {
     const traces = [null, heapOrder].map((sched) => {
       const f = fixture({ vcpus: 2 });

@@ -18,7 +18,9 @@ export class Spinlock implements HeldLock {
   readonly cls: number;
   readonly oid: number;
   owner: Task | null = null;
+  // spinners[0..nSpinners): kept allocated across releases, as in WaitQueue
   private readonly spinners: Task[] = [];
+  private nSpinners = 0;
 
   constructor(
     readonly engine: Engine,
@@ -35,9 +37,9 @@ export class Spinlock implements HeldLock {
     if (this.owner !== t) throw new ModelError(`${t} unlocks ${this.name} held by ${this.owner ?? 'nobody'}`);
     this.owner = null;
     dropHeld(t, this);
-    const n = this.spinners.length;
+    const n = this.nSpinners;
+    this.nSpinners = 0;
     for (let i = 0; i < n; i++) this.engine.wake(this.spinners[i]!);
-    if (n !== 0) this.spinners.length = 0; // setting length is a runtime call even when it is already 0
   }
 
   /** Internal: the current task found the lock held and spins. */
@@ -46,7 +48,7 @@ export class Spinlock implements HeldLock {
     t.costId = C_SPIN_LOCK;
     t.nTouch = 1;
     t.touch[0] = this.oid;
-    this.spinners.push(t);
+    this.spinners[this.nSpinners++] = t;
     return OP_SPIN;
   }
 }
@@ -92,19 +94,50 @@ function validate(l: Spinlock | Mutex, t: Task): void {
   }
 }
 
+/** Remove `l` from the held list; usually it is the last one taken, and pop() allocates nothing (splice does). */
 function dropHeld(t: Task, l: HeldLock): void {
-  const i = t.held.lastIndexOf(l);
+  const h = t.held;
+  const last = h.length - 1;
+  if (last >= 0 && h[last] === l) {
+    h.pop();
+    return;
+  }
+  const i = h.lastIndexOf(l);
   if (i < 0) throw new ModelError(`${t} releases ${l.name} which lockdep never saw it take`);
-  t.held.splice(i, 1);
+  for (let j = i; j < last; j++) h[j] = h[j + 1]!;
+  h.pop();
 }
 
 export function* spinLock(l: Spinlock): Generator<Op, void, unknown> {
-  yield op(C_SPIN_LOCK, l.oid);
+  yield spinLockStep(l);
+  if (!spinLockTake(l)) yield* spinLockContended(l);
+}
+
+/*
+ * spin_lock() in three parts, for hot paths that inline it instead of entering a generator per acquisition (each
+ * `yield*` allocates one, and every later step resumes it): `yield spinLockStep(l);
+ * if (!spinLockTake(l)) yield* spinLockContended(l);` is exactly spinLock(l).
+ */
+
+/** The acquisition step: yield its op. */
+export function spinLockStep(l: Spinlock): Op {
+  return op(C_SPIN_LOCK, l.oid);
+}
+
+/** After the acquisition step: lockdep, then take the lock if it is free. False: the caller must spin. */
+export function spinLockTake(l: Spinlock): boolean {
   const t = current();
   validate(l, t);
-  while (l.owner !== null) {
-    yield l.spinOn(t);
-  }
+  if (l.owner !== null) return false;
+  l.owner = t;
+  t.held.push(l);
+  return true;
+}
+
+/** Spin until the holder releases the lock, then take it. */
+export function* spinLockContended(l: Spinlock): Generator<Op, void, unknown> {
+  const t = current();
+  while (l.owner !== null) yield l.spinOn(t);
   l.owner = t;
   t.held.push(l);
 }
@@ -114,7 +147,8 @@ export function* spinLockIrqsave(l: Spinlock): Generator<Op, boolean, unknown> {
   const ctx = maskCtx(current());
   const flags = ctx.irqMasked;
   ctx.irqMasked = true;
-  yield* spinLock(l);
+  yield spinLockStep(l);
+  if (!spinLockTake(l)) yield* spinLockContended(l);
   return flags;
 }
 

@@ -11,7 +11,10 @@ import { ModelError } from './errors.js';
 import { current, OP_BLOCK, type Op, TASK_BLOCKED, type Task } from './task.js';
 
 export class WaitQueue {
+  // waiters[0..n) sleep; the array keeps its backing store across wakeups (resetting length would free it and the
+  // next sleep would allocate it again), so stale entries past n are harmless.
   private readonly waiters: Task[] = [];
+  private n = 0;
 
   constructor(
     readonly engine: Engine,
@@ -20,7 +23,7 @@ export class WaitQueue {
   ) {}
 
   get length(): number {
-    return this.waiters.length;
+    return this.n;
   }
 
   add(t: Task): void {
@@ -29,27 +32,31 @@ export class WaitQueue {
     t.costId = C_NONE;
     t.nTouch = 1;
     t.touch[0] = this.oid;
-    this.waiters.push(t);
+    this.waiters[this.n++] = t;
   }
 
   /** Wake every sleeper (they re-test their conditions). Returns how many were woken. */
   wakeUpAll(): number {
-    const n = this.waiters.length;
+    const n = this.n;
+    this.n = 0;
     for (let i = 0; i < n; i++) this.engine.wake(this.waiters[i]!);
-    if (n !== 0) this.waiters.length = 0; // setting length is a runtime call even when it is already 0
     return n;
   }
 
   /** Wake the oldest sleeper only. */
   wakeUpOne(): boolean {
-    const t = this.waiters.shift();
-    if (t === undefined) return false;
+    if (this.n === 0) return false;
+    const w = this.waiters;
+    const t = w[0]!;
+    const n = --this.n;
+    for (let i = 0; i < n; i++) w[i] = w[i + 1]!;
     this.engine.wake(t);
     return true;
   }
 
   has(t: Task): boolean {
-    return this.waiters.includes(t);
+    for (let i = 0; i < this.n; i++) if (this.waiters[i] === t) return true;
+    return false;
   }
 }
 

@@ -2,11 +2,20 @@
  * Flow handlers and the irq_chip wrappers of kernel/irq/chip.c. The flow runs in hardirq context on the CPU
  * that acknowledged the interrupt, under desc->lock except while the actions run (handle.ts).
  */
-import { spinLock } from '../../sim/locks.js';
-import { current, type TaskGen } from '../../sim/task.js';
+import { spinLockContended, spinLockStep, spinLockTake } from '../../sim/locks.js';
+import { current, op, type TaskGen } from '../../sim/task.js';
 import type { Genirq } from './genirq.js';
-import { handleIrqEvent } from './handle.js';
-import { IRQS_ONESHOT, IRQS_PENDING, IRQS_REPLAY, IRQS_WAITING, type IrqDesc } from './irqDesc.js';
+import { C_HANDLE_IRQ_EVENT, handleIrqEventBegin, handleIrqEventEnd } from './handle.js';
+import {
+  IRQ_HANDLED,
+  IRQ_NONE,
+  IRQS_ONESHOT,
+  IRQS_PENDING,
+  IRQS_REPLAY,
+  IRQS_WAITING,
+  type IrqDesc,
+  type IrqReturn,
+} from './irqDesc.js';
 
 /** kernel/irq/chip.c mask_irq: only touches the chip when the line is not already masked. */
 export function* maskIrq(desc: IrqDesc): TaskGen<void> {
@@ -41,7 +50,10 @@ function* condUnmaskEoiIrq(desc: IrqDesc): TaskGen<void> {
  * still fires is marked IRQS_PENDING and masked at the chip, then EOI'd; enable_irq replays it later.
  */
 export function* handleFasteoiIrq(g: Genirq, desc: IrqDesc): TaskGen<void> {
-  yield* spinLock(desc.lock);
+  // spin_lock(&desc->lock) and handle_irq_event are inlined (locks.ts, handle.ts): the action handler's steps are
+  // the hottest of the host path, and each generator frame between them and the vector is resumed at every step.
+  yield spinLockStep(desc.lock);
+  if (!spinLockTake(desc.lock)) yield* spinLockContended(desc.lock);
   // irq_can_handle_pm/irq_may_run: another CPU is still running the handler.
   if (desc.inprogress) {
     if (!desc.chip.eoiIfHandled) yield* desc.chip.irqEoi(desc);
@@ -59,7 +71,21 @@ export function* handleFasteoiIrq(g: Genirq, desc: IrqDesc): TaskGen<void> {
   desc.kstat[current().cpu]!++;
   desc.count++;
   if ((desc.istate & IRQS_ONESHOT) !== 0) yield* maskIrq(desc);
-  yield* handleIrqEvent(g, desc);
+  handleIrqEventBegin(desc);
+  yield op(C_HANDLE_IRQ_EVENT, desc.oid);
+  let ret: IrqReturn = IRQ_NONE;
+  // __handle_irq_event_percpu: every action of a shared line runs.
+  for (let i = 0; i < desc.actions.length; i++) {
+    const action = desc.actions[i]!;
+    g.trace?.handlerEntry(desc, action.name);
+    const r = yield* action.handler(desc.irq, action.devId);
+    g.trace?.handlerExit(desc, r);
+    if (r === IRQ_HANDLED) ret = IRQ_HANDLED;
+  }
+  handleIrqEventEnd(desc, ret);
+  yield spinLockStep(desc.lock);
+  if (!spinLockTake(desc.lock)) yield* spinLockContended(desc.lock);
+  desc.inprogress = false;
   yield* condUnmaskEoiIrq(desc);
   desc.lock.unlock();
 }
@@ -79,8 +105,7 @@ export function* handlePercpuDevidIrq(g: Genirq, desc: IrqDesc): TaskGen<void> {
   yield* desc.chip.irqEoi(desc);
 }
 
-/** generic_handle_domain_irq: run the descriptor's flow. */
-export function* handleDomainIrq(g: Genirq, desc: IrqDesc): TaskGen<void> {
-  if (desc.flow === 'fasteoi') yield* handleFasteoiIrq(g, desc);
-  else yield* handlePercpuDevidIrq(g, desc);
+/** generic_handle_domain_irq: the descriptor's flow (returned, not delegated to: one generator frame fewer). */
+export function handleDomainIrq(g: Genirq, desc: IrqDesc): TaskGen<void> {
+  return desc.flow === 'fasteoi' ? handleFasteoiIrq(g, desc) : handlePercpuDevidIrq(g, desc);
 }
