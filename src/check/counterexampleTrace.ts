@@ -10,24 +10,13 @@
  * took, and explicit choices the violation does not depend on, are unmarked. An empty set means the default order
  * alone violates the invariant (no interleaving needed).
  */
-import type { Engine } from '../sim/engine.js';
-import { currentOrNull, type Task } from '../sim/task.js';
+
+import { HostTrace } from '../scenario/hostTrace.js';
 import { cpuTid, PID_HOST, writeChromeJson } from '../trace/chromeJsonWriter.js';
-import {
-  EV_DEVICE_ASSERT,
-  EV_DEVICE_DEASSERT,
-  EV_GIC_DIR,
-  EV_IRQ_HANDLER_ENTRY,
-  EV_IRQ_HANDLER_EXIT,
-  EV_KVM_ENTRY,
-  EV_KVM_EXIT,
-  EV_KVM_SET_IRQ,
-  EV_KVM_USERSPACE_EXIT,
-} from '../trace/events.js';
 import { cyclesToNs, writeText } from '../trace/textWriter.js';
 import { Tracer } from '../trace/tracer.js';
 import { type Chooser, defaultChoice, Execution, PrefixChooser, type RunResult, runSchedule } from './execution.js';
-import type { CheckableScenario, CheckInstance } from './model.js';
+import type { CheckableScenario } from './model.js';
 import { type ReplayFile, scenarioOfReplay } from './replay.js';
 
 /** Category of the checker's own instants in the Chrome JSON (a viewer keys on it). */
@@ -73,64 +62,6 @@ export interface ChromeTrace {
 }
 
 const RING_CAPACITY = 1 << 18;
-
-function tracePid(tr: Tracer, t: Task | null): number {
-  if (t === null || t.pid === 0) return 0;
-  const pid = 100 + t.id;
-  if (!tr.comms.has(pid)) tr.comms.set(pid, t.comm);
-  return pid;
-}
-
-/** The tracepoints the runner emits, on a checkable instance (installed after its set-up, so the phase only). */
-function attachTracer(inst: CheckInstance, tr: Tracer): void {
-  const host = inst.host;
-  const engine: Engine = host.engine;
-  const cpuOf = (): number => currentOrNull()?.cpu ?? 0;
-  const names = new Map<string, number>();
-  const intern = (s: string): number => {
-    let id = names.get(s);
-    if (id === undefined) {
-      id = tr.intern(s);
-      names.set(s, id);
-    }
-    return id;
-  };
-  host.irq.genirq.trace = {
-    handlerEntry: (desc, name) => {
-      const cpu = cpuOf();
-      tr.emit(EV_IRQ_HANDLER_ENTRY, cpu, tracePid(tr, engine.cpus[cpu]!.current), desc.irq, intern(name));
-    },
-    handlerExit: (desc, ret) => {
-      const cpu = cpuOf();
-      tr.emit(EV_IRQ_HANDLER_EXIT, cpu, tracePid(tr, engine.cpus[cpu]!.current), desc.irq, ret);
-    },
-  };
-  host.kvm.trace = {
-    kvmEntry: (v) => {
-      const pid = tracePid(tr, v.runTask);
-      tr.comms.setVcpu(pid, v.idx);
-      tr.emit(EV_KVM_ENTRY, v.runTask?.cpu ?? 0, pid, 0, 0);
-    },
-    kvmExit: (v, type, ec) => tr.emit(EV_KVM_EXIT, v.runTask?.cpu ?? 0, tracePid(tr, v.runTask), type, ec, 0, 0),
-    kvmUserspaceExit: (v, reason, err) =>
-      tr.emit(EV_KVM_USERSPACE_EXIT, v.runTask?.cpu ?? 0, tracePid(tr, v.runTask), reason, err),
-    kvmSetIrq: (gsi, level, src) => {
-      const t = currentOrNull();
-      tr.emit(EV_KVM_SET_IRQ, t?.cpu ?? 0, tracePid(tr, t), gsi, level, src);
-    },
-  };
-  for (const d of host.devices) {
-    const dev = intern(d.spec.name);
-    d.hw.onLineChange = (_hw, index, level) => {
-      const t = currentOrNull();
-      const intid = d.spec.irqs[index]!.intid;
-      tr.emit(level ? EV_DEVICE_ASSERT : EV_DEVICE_DEASSERT, t?.cpu ?? 0, tracePid(tr, t), dev, intid, 0);
-    };
-  }
-  host.irq.gic.distributor.onDeactivate = (intid, cpu) => {
-    tr.emit(EV_GIC_DIR, cpu, tracePid(tr, currentOrNull()), intid, 0);
-  };
-}
 
 /** Replays `prefix` but takes the default choice at step `flip`; later prefix choices that are not choosable fall back to the default order. */
 class FlipChooser implements Chooser {
@@ -178,7 +109,8 @@ export function traceCounterexample(
   const ex = new Execution(scenario);
   const e = ex.engine;
   const tracer = new Tracer({ capacity: RING_CAPACITY, mode: 'stop', time: e });
-  attachTracer(ex.inst, tracer);
+  // the tracepoints of `irqfwd trace`, from the end of the set-up on (the concurrent phase only)
+  new HostTrace(tracer, ex.inst.host).install();
   const chooser = new PrefixChooser(prefix);
   const steps: CheckStep[] = [];
   const pending: { agent: number; name: string; at: number; ringStart: number }[] = [];

@@ -44,7 +44,6 @@ import type { IrqDesc, IrqReturn } from '../host/irq/irqDesc.js';
 import type { Process, UThread } from '../host/process.js';
 import type { PlatformDevice } from '../hw/platformDevice.js';
 import type { GuestFactory, GuestVcpuEnv } from '../kvm/guest.js';
-import type { KvmTraceHooks } from '../kvm/kvm.js';
 import { kvmRunAddress } from '../kvm/vcpu.js';
 import type { KvmVm } from '../kvm/vm.js';
 import { createHost, type Host } from '../machine.js';
@@ -52,24 +51,11 @@ import { costDefs } from '../sim/costs.js';
 import type { Engine, StepObserver } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { COST_PROFILES, resolveCosts } from '../sim/profiles.js';
-import { currentOrNull, op, type Task, type TaskGen } from '../sim/task.js';
+import { currentOrNull, op, type TaskGen } from '../sim/task.js';
 import { writeChromeJson } from '../trace/chromeJsonWriter.js';
-import {
-  EV_DEVICE_ASSERT,
-  EV_DEVICE_DEASSERT,
-  EV_GIC_DIR,
-  EV_GUEST_IRQ_ENTRY,
-  EV_IRQ_HANDLER_ENTRY,
-  EV_IRQ_HANDLER_EXIT,
-  EV_KVM_ENTRY,
-  EV_KVM_EXIT,
-  EV_KVM_SET_IRQ,
-  EV_KVM_USERSPACE_EXIT,
-  EV_VGIC_HW_DEACTIVATE,
-} from '../trace/events.js';
 import { writeText } from '../trace/textWriter.js';
 import { Tracer } from '../trace/tracer.js';
-import { ChainTrace } from './chainTrace.js';
+import { HostTrace } from './hostTrace.js';
 import { type ExitReason, type Metrics, MetricsCollector, PROBE_NAMES, type ProbeName } from './metrics.js';
 import type { Mode, Scenario, ScenarioEvent, ScenarioStep } from './schema.js';
 import { stepsForMode } from './schema.js';
@@ -222,7 +208,8 @@ class ModeRunner implements StepObserver {
   private readonly lines: LineState[] = [];
   private readonly lineByName = new Map<string, LineState>();
   private readonly lineByIntid = new Map<number, LineState>();
-  private chain: ChainTrace | null = null;
+  /** The tracepoints, when this run traces. */
+  private ht: HostTrace | null = null;
   private readonly vms: VmState[] = [];
   private readonly opened: OpenDevice[] = [];
   private readonly wirings: Wiring[] = [];
@@ -314,17 +301,10 @@ class ModeRunner implements StepObserver {
     }
     this.c = new MetricsCollector(mode, s.host.hz, lineSpecs);
     this.engine.observer = this;
+    this.ht = this.tracer !== null ? new HostTrace(this.tracer, this.host) : null;
+    if (this.ht !== null) for (const l of this.lines) this.ht.addLine(l, l.desc.irq);
     this.installHooks();
-    if (this.tracer !== null) {
-      this.chain = new ChainTrace(
-        this.tracer,
-        this.host,
-        (t) => this.tracePid(t),
-        (vm) => this.vms.findIndex((v) => v.kvmVm === vm),
-      );
-      for (const l of this.lines) this.chain.addLine(l, l.desc.irq);
-      this.chain.install();
-    }
+    this.ht?.installChain();
     this.p = this.host.process();
     this.host.kvm.guestFactory = this.guestFactory();
     hooks.onHost?.(this.host, mode);
@@ -356,93 +336,35 @@ class ModeRunner implements StepObserver {
 
   // ---- hooks: counters and trace -----------------------------------------------------------------------------
 
-  private tracePid(t: Task | null): number {
-    if (t === null || t.pid === 0) return 0;
-    const pid = 100 + t.id;
-    const tr = this.tracer;
-    if (tr !== null && !tr.comms.has(pid)) tr.comms.set(pid, t.comm);
-    return pid;
-  }
-
-  /** vgic_hw_deactivate: a guest's EOI on a HW list register deactivated physical INTID `pintid` (forwarding). */
-  private traceHwDeactivate(cpu: number, pintid: number, seq: number): void {
-    for (const v of this.vms) {
-      const vcpu = v.kvmVm.vcpus.find((x) => x.guest?.loadedOn === cpu);
-      if (vcpu === undefined) continue;
-      const vgic = v.kvmVm.vgic;
-      let vintid = 0;
-      for (let i = 0; vgic !== null && i < vgic.nrSpis; i++) {
-        const irq = vgic.vgicGetIrq(32 + i);
-        if (irq?.hw === true && irq.hwintid === pintid) vintid = irq.intid;
-      }
-      this.tracer!.emit(EV_VGIC_HW_DEACTIVATE, cpu, this.tracePid(vcpu.guest!.irqTask), vcpu.idx, vintid, pintid, seq);
-      return;
-    }
-  }
-
   private installHooks(): void {
-    const tr = this.tracer;
+    const ht = this.ht;
     const engine = this.engine;
     const host = this.host;
-    // genirq: irq_handler_entry / exit (on the CPU taking it; the interrupted thread as the task)
-    const names = new Map<string, number>();
-    const intern = (s: string) => {
-      let id = names.get(s);
-      if (id === undefined) {
-        id = tr?.intern(s) ?? 0;
-        names.set(s, id);
-      }
-      return id;
-    };
     host.irq.genirq.trace = {
       handlerEntry: (desc: IrqDesc, name: string) => {
         if (desc.irq === this.maintIrq) this.maint++;
-        if (tr === null) return;
-        const t = currentOrNull();
-        const cpu = t?.cpu ?? 0;
-        tr.emit(EV_IRQ_HANDLER_ENTRY, cpu, this.tracePid(engine.cpus[cpu]!.current), desc.irq, intern(name));
+        ht?.handlerEntry(desc, name);
       },
-      handlerExit: (desc: IrqDesc, ret: IrqReturn) => {
-        if (tr === null) return;
-        const cpu = currentOrNull()?.cpu ?? 0;
-        tr.emit(EV_IRQ_HANDLER_EXIT, cpu, this.tracePid(engine.cpus[cpu]!.current), desc.irq, ret);
-      },
+      handlerExit: (desc: IrqDesc, ret: IrqReturn) => ht?.handlerExit(desc, ret),
     };
-    const kvmHooks: KvmTraceHooks = {
+    host.kvm.trace = {
       kvmEntry: (v) => {
         const vc = v.vgicCpu;
         const nrLr = v.vm.vgic?.nrLr ?? 0;
         if (vc !== null && nrLr > 0 && vc.apCount > nrLr) this.lrOverflows++;
-        if (tr === null) return;
-        const pid = this.tracePid(v.runTask);
-        tr.comms.setVcpu(pid, v.idx);
-        tr.emit(EV_KVM_ENTRY, v.runTask?.cpu ?? 0, pid, 0, 0);
+        ht?.kvmEntry(v);
       },
-      kvmExit: (v, type, ec) => {
-        if (tr === null) return;
-        tr.emit(EV_KVM_EXIT, v.runTask?.cpu ?? 0, this.tracePid(v.runTask), type, ec, 0, 0);
-      },
-      kvmUserspaceExit: (v, reason, err) => {
-        if (tr === null) return;
-        tr.emit(EV_KVM_USERSPACE_EXIT, v.runTask?.cpu ?? 0, this.tracePid(v.runTask), reason, err);
-      },
+      kvmExit: (v, type, ec) => ht?.kvmExit(v, type, ec),
+      kvmUserspaceExit: (v, reason, err) => ht?.kvmUserspaceExit(v, reason, err),
       kvmSetIrq: (gsi, level, src) => {
         if (level !== 0) this.injections++;
-        if (tr === null) return;
-        const t = currentOrNull();
-        tr.emit(EV_KVM_SET_IRQ, t?.cpu ?? 0, this.tracePid(t), gsi, level, src);
+        ht?.kvmSetIrq(gsi, level, src);
       },
     };
-    host.kvm.trace = kvmHooks;
-    // device lines
-    for (const d of host.devices) {
-      const devName = intern(d.spec.name);
-      d.hw.onLineChange = (_dev, index, level) => {
-        if (tr === null) return;
-        const l = this.lineByIntid.get(d.spec.irqs[index]!.intid)!;
-        const t = currentOrNull();
-        tr.emit(level ? EV_DEVICE_ASSERT : EV_DEVICE_DEASSERT, t?.cpu ?? 0, this.tracePid(t), devName, l.intid, l.seq);
-      };
+    if (ht !== null) {
+      for (const d of host.devices) {
+        d.hw.onLineChange = (_dev, index, level) => ht.lineChange(d.spec.name, d.spec.irqs[index]!.intid, level);
+      }
     }
     // physical deactivation: every path (host EOIR/DIR, guest EOI on a HW list register) ends in
     // GicDistributor.deactivate, which reports it to onDeactivate.
@@ -457,10 +379,7 @@ class ModeRunner implements StepObserver {
         this.c.deactivated(engine.now - l.lastAssertAt);
         this.notify();
       }
-      if (tr === null) return;
-      const t = currentOrNull();
-      if (t !== null && (t.kind === 'guest' || t.kind === 'guest-irq')) this.traceHwDeactivate(t.cpu, intid, l.seq);
-      else tr.emit(EV_GIC_DIR, cpu, this.tracePid(t), intid, l.seq);
+      ht?.deactivate(intid, cpu);
     };
   }
 
@@ -593,7 +512,9 @@ class ModeRunner implements StepObserver {
       trapLoop: this.guestTrapLoop(() => this.vms[index]!, spec.guest.workload),
       onVirqCompletion: (cycles) => this.probe('virqCompletion', cycles),
       onEoi:
-        this.chain === null ? undefined : (vcpu, intid) => this.chain!.guestEoi(index, vcpu, intid, currentOrNull()),
+        this.ht === null
+          ? undefined
+          : (vcpu, intid) => this.ht!.guestEoi(this.vms[index]!.kvmVm, vcpu, intid, currentOrNull()),
       onVectorEntry: (at, vcpu) => {
         const v = this.vms[index];
         if (v !== undefined) v.vectorAt[vcpu] = at;
@@ -725,12 +646,7 @@ class ModeRunner implements StepObserver {
       this.c.duplicate(i);
     }
     l.deliveredN++;
-    const tr = this.tracer;
-    if (tr !== null) {
-      const v = this.vms[vmIndex]!.kvmVm.vcpus[vcpu];
-      const t = v?.runTask ?? null;
-      tr.emit(EV_GUEST_IRQ_ENTRY, t?.cpu ?? 0, this.tracePid(t), vcpu, l.intid, l.seq);
-    }
+    this.ht?.guestIrqEntry(this.vms[vmIndex]!.kvmVm.vcpus[vcpu]?.runTask ?? null, vcpu, l.intid, l.seq);
     this.notify();
   }
 
@@ -951,7 +867,7 @@ class ModeRunner implements StepObserver {
           const l = this.line(st.device, st.index);
           const w = wireIrqfd(p, v.fds.vm, o.device, st.index, st.gsi!, st.resample!);
           this.wirings.push({ ...w, vm: v.name, device: st.device, index: st.index });
-          this.chain?.wire(l, v.index, st.gsi!, p, w.trigger, w.resample);
+          this.ht?.wire(l, v.kvmVm, st.gsi!, p, w.trigger, w.resample);
           l.owned = true;
           break;
         }

@@ -1,0 +1,286 @@
+/**
+ * The tracepoints of a traced machine (docs/TRACING.md): the kernel's (irq_handler_entry/exit, kvm_entry/exit/
+ * userspace_exit/set_irq) and the irqfwd events of an interrupt's causal chain (device line, GICC_IAR/EOIR, the VFIO
+ * handler and unmask, eventfd signals, irqfd inject/resample, LR loads, EOI maintenance, the guest's EOI, the
+ * physical deactivation, the forwarding control events). Chain events carry the `seq` of their line's current raise,
+ * so the Chrome JSON writer links them into one flow. The scenario runner calls the kernel-event methods from its own
+ * counting hooks and `installChain` for the rest; the checker's counterexample trace uses `install` (every hook).
+ * The model's hooks stay null when nobody traces.
+ */
+import type { IrqDesc, IrqReturn } from '../host/irq/irqDesc.js';
+import type { Process } from '../host/process.js';
+import {
+  GICH_LR_EOI,
+  GICH_LR_HW,
+  GICH_LR_PHYSID_CPUID,
+  GICH_LR_PHYSID_CPUID_SHIFT,
+  GICH_LR_STATE,
+  GICH_LR_STATE_SHIFT,
+  GICH_LR_VIRTUALID,
+} from '../hw/gic/regs.js';
+import type { KvmVcpu } from '../kvm/vcpu.js';
+import type { KvmVm } from '../kvm/vm.js';
+import type { Host } from '../machine.js';
+import type { Task } from '../sim/task.js';
+import { currentOrNull } from '../sim/task.js';
+import {
+  EV_DEVICE_ASSERT,
+  EV_DEVICE_DEASSERT,
+  EV_EVENTFD_SIGNAL,
+  EV_GIC_DIR,
+  EV_GIC_EOIR,
+  EV_GIC_IAR,
+  EV_GIC_LR_WRITE,
+  EV_GUEST_EOI,
+  EV_GUEST_IRQ_ENTRY,
+  EV_IRQ_FORWARD_SET,
+  EV_IRQ_HANDLER_ENTRY,
+  EV_IRQ_HANDLER_EXIT,
+  EV_IRQFD_INJECT,
+  EV_IRQFD_RESAMPLE,
+  EV_KVM_ENTRY,
+  EV_KVM_EXIT,
+  EV_KVM_SET_IRQ,
+  EV_KVM_USERSPACE_EXIT,
+  EV_KVM_VFIO_ASSIGN_IRQ,
+  EV_KVM_VFIO_DEASSIGN_IRQ,
+  EV_VFIO_PLATFORM_IRQ,
+  EV_VFIO_UNMASK,
+  EV_VGIC_HW_DEACTIVATE,
+  EV_VGIC_MAINTENANCE,
+  VFIO_IRQ_AUTOMASKED,
+  VFIO_IRQ_EDGE,
+  VFIO_IRQ_FORWARDED,
+} from '../trace/events.js';
+import type { Tracer } from '../trace/tracer.js';
+
+/** What the chain events need of a traced line. */
+export interface TracedLine {
+  readonly device: string;
+  readonly index: number;
+  readonly intid: number;
+  readonly seq: number;
+}
+
+const ACTION = { automasked: VFIO_IRQ_AUTOMASKED, forwarded: VFIO_IRQ_FORWARDED, edge: VFIO_IRQ_EDGE } as const;
+
+function seqOf(l: TracedLine | undefined): number {
+  return l?.seq ?? 0;
+}
+
+function cpuNow(): number {
+  return currentOrNull()?.cpu ?? 0;
+}
+
+export class HostTrace {
+  private readonly byIrq = new Map<number, TracedLine>();
+  private readonly byIntid = new Map<number, TracedLine>();
+  /** Per VM: the line behind each GSI (the vINTID is GSI + 32). */
+  private readonly byGsi = new Map<KvmVm, Map<number, TracedLine>>();
+  private readonly eventfds = new Map<object, { fd: number; line: TracedLine }>();
+  private readonly names = new Map<string, number>();
+
+  constructor(
+    readonly tr: Tracer,
+    private readonly host: Host,
+  ) {}
+
+  /** The trace pid of a task (its comm registered on first use); 0 for the idle task and host context. */
+  pid(t: Task | null): number {
+    if (t === null || t.pid === 0) return 0;
+    const pid = 100 + t.id;
+    if (!this.tr.comms.has(pid)) this.tr.comms.set(pid, t.comm);
+    return pid;
+  }
+
+  /** A line and the Linux IRQ number / INTID it arrives on. */
+  addLine(l: TracedLine, linuxIrq: number): void {
+    this.byIrq.set(linuxIrq, l);
+    this.byIntid.set(l.intid, l);
+  }
+
+  /** An irqfd wiring of the line into `vm` at `gsi`, with its trigger and resample eventfds (-1: none) in `p`. */
+  wire(l: TracedLine, vm: KvmVm, gsi: number, p: Process, triggerFd: number, resampleFd: number): void {
+    let m = this.byGsi.get(vm);
+    if (m === undefined) {
+      m = new Map();
+      this.byGsi.set(vm, m);
+    }
+    m.set(gsi, l);
+    for (const fd of [triggerFd, resampleFd]) {
+      const ctx = fd >= 0 ? p.files.lookup(fd)?.privateData : undefined;
+      if (typeof ctx === 'object' && ctx !== null) this.eventfds.set(ctx, { fd, line: l });
+    }
+  }
+
+  // ---- kernel tracepoints and the line/deactivation events (the runner calls these from its counting hooks) ----
+
+  /** irq_handler_entry, on the CPU taking it with the interrupted thread as the task. */
+  handlerEntry(desc: IrqDesc, name: string): void {
+    const cpu = cpuNow();
+    this.tr.emit(EV_IRQ_HANDLER_ENTRY, cpu, this.pid(this.host.engine.cpus[cpu]!.current), desc.irq, this.name(name));
+  }
+
+  handlerExit(desc: IrqDesc, ret: IrqReturn): void {
+    const cpu = cpuNow();
+    this.tr.emit(EV_IRQ_HANDLER_EXIT, cpu, this.pid(this.host.engine.cpus[cpu]!.current), desc.irq, ret);
+  }
+
+  kvmEntry(v: KvmVcpu): void {
+    const pid = this.pid(v.runTask);
+    this.tr.comms.setVcpu(pid, v.idx);
+    this.tr.emit(EV_KVM_ENTRY, v.runTask?.cpu ?? 0, pid, 0, 0);
+  }
+
+  kvmExit(v: KvmVcpu, type: number, ec: number): void {
+    this.tr.emit(EV_KVM_EXIT, v.runTask?.cpu ?? 0, this.pid(v.runTask), type, ec, 0, 0);
+  }
+
+  kvmUserspaceExit(v: KvmVcpu, reason: number, err: number): void {
+    this.tr.emit(EV_KVM_USERSPACE_EXIT, v.runTask?.cpu ?? 0, this.pid(v.runTask), reason, err);
+  }
+
+  kvmSetIrq(gsi: number, level: number, src: number): void {
+    const t = currentOrNull();
+    this.tr.emit(EV_KVM_SET_IRQ, t?.cpu ?? 0, this.pid(t), gsi, level, src);
+  }
+
+  /** device_assert / device_deassert of `intid` on device `dev`. */
+  lineChange(dev: string, intid: number, level: boolean): void {
+    const t = currentOrNull();
+    const seq = seqOf(this.byIntid.get(intid));
+    this.tr.emit(level ? EV_DEVICE_ASSERT : EV_DEVICE_DEASSERT, t?.cpu ?? 0, this.pid(t), this.name(dev), intid, seq);
+  }
+
+  /**
+   * A physical deactivation of `intid` (GicDistributor.onDeactivate): the guest's EOI through a HW list register
+   * when a guest task made it (vgic_hw_deactivate), else a host GICC_DIR (gic_dir).
+   */
+  deactivate(intid: number, cpu: number): void {
+    const seq = seqOf(this.byIntid.get(intid));
+    const t = currentOrNull();
+    if (t !== null && (t.kind === 'guest' || t.kind === 'guest-irq')) this.hwDeactivate(t.cpu, intid, seq);
+    else this.tr.emit(EV_GIC_DIR, cpu, this.pid(t), intid, seq);
+  }
+
+  private hwDeactivate(cpu: number, pintid: number, seq: number): void {
+    for (const vm of this.host.kvm.vms) {
+      const vcpu = vm.vcpus.find((x) => x.guest?.loadedOn === cpu);
+      if (vcpu === undefined) continue;
+      const vgic = vm.vgic;
+      let vintid = 0;
+      for (let i = 0; vgic !== null && i < vgic.nrSpis; i++) {
+        const irq = vgic.vgicGetIrq(32 + i);
+        if (irq?.hw === true && irq.hwintid === pintid) vintid = irq.intid;
+      }
+      this.tr.emit(EV_VGIC_HW_DEACTIVATE, cpu, this.pid(vcpu.guest!.irqTask), vcpu.idx, vintid, pintid, seq);
+      return;
+    }
+  }
+
+  /** guest_irq_entry: the guest driver's handler of the line `intid` (raise `seq`) runs on `vcpu` (its vCPU thread `task`). */
+  guestIrqEntry(task: Task | null, vcpu: number, intid: number, seq: number): void {
+    this.tr.emit(EV_GUEST_IRQ_ENTRY, task?.cpu ?? 0, this.pid(task), vcpu, intid, seq);
+  }
+
+  /** guest_eoi: the guest of `vm` completed `vintid` on `vcpu` (EOIR in EOImode 0, DIR in EOImode 1). */
+  guestEoi(vm: KvmVm, vcpu: number, vintid: number, task: Task | null): void {
+    this.tr.emit(EV_GUEST_EOI, task?.cpu ?? 0, this.pid(task), vcpu, vintid, seqOf(this.lineOf(vm, vintid - 32)));
+  }
+
+  // ---- installation ------------------------------------------------------------------------------------------
+
+  /** Every hook, tracing only (the checker's counterexample trace). */
+  install(): void {
+    const host = this.host;
+    host.irq.genirq.trace = {
+      handlerEntry: (d, n) => this.handlerEntry(d, n),
+      handlerExit: (d, r) => this.handlerExit(d, r),
+    };
+    host.kvm.trace = {
+      kvmEntry: (v) => this.kvmEntry(v),
+      kvmExit: (v, type, ec) => this.kvmExit(v, type, ec),
+      kvmUserspaceExit: (v, reason, err) => this.kvmUserspaceExit(v, reason, err),
+      kvmSetIrq: (gsi, level, src) => this.kvmSetIrq(gsi, level, src),
+    };
+    for (const d of host.devices) {
+      d.hw.onLineChange = (_hw, index, level) => this.lineChange(d.spec.name, d.spec.irqs[index]!.intid, level);
+    }
+    host.irq.gic.distributor.onDeactivate = (intid, cpu) => this.deactivate(intid, cpu);
+    this.installChain();
+  }
+
+  /**
+   * The chain hooks nobody counts on: added to genirq's and KVM's hook objects already in place, and the host
+   * kernel's (eventfd, VFIO). Call after those objects are set.
+   */
+  installChain(): void {
+    const tr = this.tr;
+    const host = this.host;
+    const pid = () => this.pid(currentOrNull());
+    const g = host.irq.genirq.trace;
+    if (g !== null) {
+      g.gicIar = (cpu, intid) => tr.emit(EV_GIC_IAR, cpu, pid(), intid, seqOf(this.byIntid.get(intid)));
+      g.gicEoir = (cpu, intid) => tr.emit(EV_GIC_EOIR, cpu, pid(), intid, 1, seqOf(this.byIntid.get(intid)));
+    }
+    host.kernel.trace = {
+      eventfdSignal: (ctx) => {
+        const e = this.eventfds.get(ctx);
+        tr.emit(EV_EVENTFD_SIGNAL, cpuNow(), pid(), e?.fd ?? -1, 1, seqOf(e?.line));
+      },
+      vfioIrq: (irq, action) => {
+        const l = this.byIrq.get(irq);
+        tr.emit(
+          EV_VFIO_PLATFORM_IRQ,
+          cpuNow(),
+          pid(),
+          this.name(l?.device),
+          l?.index ?? 0,
+          irq,
+          ACTION[action],
+          seqOf(l),
+        );
+      },
+      vfioUnmask: (irq) => {
+        const l = this.byIrq.get(irq);
+        tr.emit(EV_VFIO_UNMASK, cpuNow(), pid(), this.name(l?.device), l?.index ?? 0, irq, seqOf(l));
+      },
+    };
+    const kt = host.kvm.trace;
+    if (kt === null) return;
+    kt.irqfdInject = (vm, gsi, level) =>
+      tr.emit(EV_IRQFD_INJECT, cpuNow(), pid(), gsi, gsi + 32, level, seqOf(this.lineOf(vm, gsi)));
+    kt.irqfdResample = (vm, gsi) =>
+      tr.emit(EV_IRQFD_RESAMPLE, cpuNow(), pid(), gsi, gsi + 32, seqOf(this.lineOf(vm, gsi)));
+    kt.lrWrite = (vm, vcpu, lr, val) => {
+      const vintid = val & GICH_LR_VIRTUALID;
+      const hw = (val & GICH_LR_HW) !== 0;
+      const pintid = hw ? (val & GICH_LR_PHYSID_CPUID) >>> GICH_LR_PHYSID_CPUID_SHIFT : 0;
+      const state = (val & GICH_LR_STATE) >>> GICH_LR_STATE_SHIFT;
+      const eoi = (val & GICH_LR_EOI) !== 0 ? 1 : 0;
+      const seq = seqOf(this.lineOf(vm, vintid - 32));
+      tr.emit(EV_GIC_LR_WRITE, cpuNow(), pid(), vcpu, lr, vintid, pintid, hw ? 1 : 0, eoi, state, seq);
+    };
+    kt.vgicMaintenance = (vm, vcpu, lr, vintid) =>
+      tr.emit(EV_VGIC_MAINTENANCE, cpuNow(), pid(), vcpu, lr, vintid, seqOf(this.lineOf(vm, vintid - 32)));
+    kt.kvmVfioIrq = (_vm, assign, dev, index, gsi, hwintid, ret) => {
+      if (assign) tr.emit(EV_KVM_VFIO_ASSIGN_IRQ, cpuNow(), pid(), this.name(dev), index, gsi, hwintid, ret);
+      else tr.emit(EV_KVM_VFIO_DEASSIGN_IRQ, cpuNow(), pid(), this.name(dev), index, gsi, ret);
+    };
+    kt.irqForwardSet = (irq, on, vcpu) => tr.emit(EV_IRQ_FORWARD_SET, cpuNow(), pid(), irq, on ? 1 : 0, vcpu);
+  }
+
+  private lineOf(vm: KvmVm, gsi: number): TracedLine | undefined {
+    return this.byGsi.get(vm)?.get(gsi);
+  }
+
+  private name(s: string | undefined): number {
+    const key = s ?? '?';
+    let id = this.names.get(key);
+    if (id === undefined) {
+      id = this.tr.intern(key);
+      this.names.set(key, id);
+    }
+    return id;
+  }
+}
