@@ -779,13 +779,13 @@ export class AbiModel {
     };
     // a cycle through the new irqfd's eventfd (the graph had none before)
     const seen = new Set<number>();
-    const todo = next(e.obj);
-    while (todo.length > 0) {
-      const x = todo.pop()!;
+    const stack = next(e.obj);
+    while (stack.length > 0) {
+      const x = stack.pop()!;
       if (x === e.obj) return true;
       if (seen.has(x)) continue;
       seen.add(x);
-      todo.push(...next(x));
+      stack.push(...next(x));
     }
     return false;
   }
