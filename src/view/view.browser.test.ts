@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_OK, main, nodeIo } from '../cli/commands.js';
 import { runScenario } from '../scenario/runner.js';
 import { costDefs } from '../sim/costs.js';
+import type { ViewHook } from './client/hook.js';
 import { buildViewPage } from './page.js';
 import { syntheticChromeTrace } from './syntheticTrace.js';
 import { buildTimeline } from './timelineModel.js';
@@ -21,19 +22,7 @@ const available = existsSync(CHROMIUM) || (process.env.CI ?? '') !== '';
 const OUT = fileURLToPath(new URL('../../test-output/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'irqfwd-view-browser-'));
 
-interface Hook {
-  ready: boolean;
-  lanes: string[];
-  laneKinds: string[];
-  items: number;
-  chains: number;
-  markedSteps: number;
-  drawn: number;
-  setView(t0: number, t1: number): void;
-  findItem(name: string, nth?: number): number;
-  itemScreenPos(i: number): { x: number; y: number } | null;
-}
-declare const window: { __irqfwdView: Hook };
+declare const window: { __irqfwdView: ViewHook };
 declare const document: { getElementById(id: string): { textContent: string | null } | null };
 
 async function open(browser: Browser, file: string): Promise<Page> {

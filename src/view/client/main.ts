@@ -6,23 +6,10 @@
  */
 import { isPointStyle, type TimelineData } from '../timelineData.js';
 import { LEGEND, STYLE_COLORS } from './colors.js';
+import type { ViewHook } from './hook.js';
 import { AXIS_H, laneAt, layoutLanes, pointBand, ROW_H, sliceTop } from './layout.js';
 import { drawAxis, drawLanes, fmtNs, type Index, itemPoint, type View } from './render.js';
 import { runningMaxEnd, visibleRange } from './search.js';
-
-interface ViewHook {
-  ready: boolean;
-  lanes: string[];
-  laneKinds: string[];
-  items: number;
-  chains: number;
-  markedSteps: number;
-  drawn: number;
-  frames: number;
-  setView(t0: number, t1: number): void;
-  findItem(name: string, nth?: number): number;
-  itemScreenPos(i: number): { x: number; y: number } | null;
-}
 
 declare global {
   interface Window {
