@@ -192,21 +192,9 @@ export function* vfsWrite(file: KFile, addr: number, len: number): TaskGen<numbe
   return checkReturn(yield* write(file, addr, Math.min(len, MAX_RW_COUNT)), `${file.name} write`);
 }
 
-/** fs/ioctl.c vfs_ioctl: ENOTTY without unlocked_ioctl, and -ENOIOCTLCMD from the driver becomes ENOTTY. */
-export function* vfsIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
-  const ioctl = vfsIoctlFop(file);
-  let ret: number;
-  try {
-    ret = yield* ioctl(file, cmd, arg);
-  } catch (e) {
-    throw vfsIoctlError(file, cmd, e);
-  }
-  return vfsIoctlReturn(file, cmd, ret);
-}
-
 /*
- * vfs_ioctl in parts, for the ioctl syscall that runs it inline (process.ts): the driver's method, or ENOTTY; then
- * the driver's error or return value as vfs_ioctl passes it on.
+ * fs/ioctl.c vfs_ioctl in parts, for the ioctl syscall that runs it inline (process.ts, one generator frame fewer):
+ * the driver's method, or ENOTTY; then the driver's error (-ENOIOCTLCMD becomes ENOTTY) or return value.
  */
 
 export function vfsIoctlFop(file: KFile): NonNullable<FileOperations['unlockedIoctl']> {
