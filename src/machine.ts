@@ -108,7 +108,7 @@ export class Host {
       descs.push(this.irq.genirq.createMapping(l.intid, l.trigger));
       dist.setConfig(l.intid, l.trigger);
     }
-    const hw = new PlatformDevice(spec.name, spec.irqs, dist);
+    const hw = new PlatformDevice(spec.name, spec.irqs, dist, 0, this.kernel.engine.newOid(`${spec.name}.regs`));
     const vdev = new VfioPlatformDevice(
       this.kernel,
       this.irq.genirq,

@@ -3,25 +3,11 @@
  * point, the touched objects of each executed step (the basis of the independence relation), spin-loop detection,
  * and the end-of-run verdict. The explorers (explore.ts, pct.ts) and the replay differ only in how they choose.
  *
- * Independence. Two steps are independent when neither is *global* and their effective touch sets are disjoint.
- * The effective touch set of a step is computed after it ran, so it is exact for the step as executed:
- * - a device event (a checker timer named `….raise` that changed a device's raise/withdraw counts) touches, for
- *   each device it changed, the GIC INTID objects of its lines, the guest driver's register object and every GIC CPU
- *   interface (GICC_IAR reads the highest pending INTID), plus the CPUs whose signature it changed; every other timer
- *   is global;
- * - a step in which the vGIC accessed the physical GIC (kvm/hostIrqOps.ts records the access and declares it only
- *   when charged, steps later) also touches every device line's INTID object;
- * - a CPU step touches its own CPU (`cpu<i>` oid) and, if it was a task's step, the objects the task declared with
- *   op()/cpuRelax() for it;
- * - a step that changed another CPU's scheduling signature (its IRQ/vIRQ line, mask, exception state, current
- *   thread, run queue length, top task state) also touches that CPU: this catches wakeups, lock releases waking
- *   spinners and GIC line changes the step did not declare;
- * - a step that moved a CPU into or out of guest mode (guest entry/exit) is global: kvm_vcpu_kick reads vcpu->mode
- *   inside whatever step the kicker declared, so entry/exit cannot be ordered against kicks by declarations yet;
- * - a poll (a step after cpuRelax) is treated as global too: the model declares one object per poll, but the
- *   polled condition may be written under other objects (kvm_arm_halt_guest declares the vCPU it waits for, but
- *   `halted` changes in steps after wait() that declare only the wait queue), so a poll is never assumed to commute.
- * Steps that only compute (op() with no object) touch their CPU only.
+ * Independence. Two steps are independent when neither is *global* and their footprints are disjoint. A step's
+ * footprint is what the engine recorded while it ran (sim/footprint.ts): the objects the model declared with op(),
+ * cpuRelax() and touch(), the ones shared objects declared themselves (the GIC's INTIDs and CPU interfaces, a device's
+ * registers, wait queues, locks, a vCPU's run state) and the CPUs whose run state the step changed. It is exact for the
+ * step as executed, so DPOR may use it after the fact. The checker itself knows nothing of the model.
  *
  * Spin loops. A step of a task that yielded cpuRelax(cost, oid) is a poll, and a poll only reads. An agent whose
  * next step is a poll of the object it polled last, with no non-poll step by another agent since, cannot make
@@ -30,10 +16,9 @@
  * it is left out of the choosable set (every non-poll step may have changed what it polls, so it comes back then).
  * If only such agents remain enabled, the run is a livelock.
  */
-import type { Cpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
-import { TASK_DONE, type Task } from '../sim/task.js';
+import { TASK_DONE } from '../sim/task.js';
 import { checkAfterTeardown, checkAtEnd, modelErrorInvariant, type Violation } from './invariants.js';
 import type { CheckableScenario, CheckInstance } from './model.js';
 
@@ -79,32 +64,6 @@ export interface ExecutionOptions {
   teardown?: boolean;
 }
 
-/** The task a CPU agent's next step resumes, or null for an exception-model transition (entry, guest exit). */
-function nextTask(c: Cpu): Task | null {
-  const g = c.guest;
-  if (g !== null) {
-    if (c.irqLine) return null;
-    if (c.virqLine && !g.irqMasked && !g.inIrq) return null;
-    return g.inIrq ? g.irqTask : g.thread;
-  }
-  if (c.irqLine && !c.irqMasked && !c.inIrq && c.irqTask !== null) return null;
-  return c.inIrq ? c.irqTask! : c.current;
-}
-
-function cpuSig(c: Cpu): number {
-  const top = c.inIrq && c.irqTask !== null ? c.irqTask : c.current;
-  const g = c.guest;
-  let s = c.current.id * 64 + Math.min(c.runq.length, 63);
-  s = s * 8 + top.state;
-  s = s * 2 + (c.irqLine ? 1 : 0);
-  s = s * 2 + (c.virqLine ? 1 : 0);
-  s = s * 2 + (c.inIrq ? 1 : 0);
-  s = s * 2 + (c.irqMasked ? 1 : 0);
-  s = s * 2 + (g?.inIrq ? 1 : 0);
-  s = s * 2 + (g?.irqMasked ? 1 : 0);
-  return s;
-}
-
 export class Execution {
   readonly inst: CheckInstance;
   readonly engine: Engine;
@@ -114,8 +73,6 @@ export class Execution {
   /** Choices that switched away from a still-choosable previous agent. */
   preemptions = 0;
   private readonly nCpus: number;
-  private readonly sig: number[] = [];
-  private readonly guestMode: boolean[] = [];
   /** Non-poll steps taken so far: a poller's condition may have changed when this moved. */
   private changes = 0;
   /** Non-poll steps each CPU agent took itself (a spin loop's own body: lock, re-check, unlock). */
@@ -124,11 +81,6 @@ export class Execution {
   private readonly pollStamp: number[] = [];
   private readonly budget: number;
   private readonly teardown: boolean;
-  /** Per host device: what a hardware event changing it touches (hardwareTouch). */
-  private readonly deviceTouch: (readonly number[])[] = [];
-  private readonly deviceCount: number[] = [];
-  /** The GIC INTID objects of every device line: what a vGIC access to the physical GIC may read. */
-  private readonly lineOids: readonly number[];
 
   constructor(
     readonly scenario: CheckableScenario,
@@ -136,35 +88,15 @@ export class Execution {
   ) {
     this.inst = scenario.build();
     this.engine = this.inst.host.engine;
+    this.engine.recordFootprints = true;
     this.nCpus = this.engine.cpus.length;
     this.budget = opts.budget ?? 20_000;
     this.teardown = opts.teardown ?? true;
-    for (const c of this.engine.cpus) {
-      this.sig.push(cpuSig(c));
-      this.guestMode.push(c.guest !== null);
+    for (let i = 0; i < this.nCpus; i++) {
       this.pollOid.push(-1);
       this.pollStamp.push(0);
       this.ownChanges.push(0);
     }
-    const chip = this.inst.host.irq.chip;
-    const lineOids: number[] = [];
-    for (const d of this.inst.host.devices) {
-      const t: number[] = [];
-      for (const l of d.hw.lines) t.push(chip.intidOid[l.intid]!);
-      lineOids.push(...t);
-      for (const drv of this.inst.guest.devices) if (drv.device === d.hw) t.push(drv.oid);
-      for (let c = 0; c < chip.giccOid.length; c++) t.push(chip.giccOid[c]!);
-      this.deviceTouch.push(t);
-      this.deviceCount.push(0);
-    }
-    this.lineOids = lineOids;
-  }
-
-  /** Raises, withdrawals and acknowledgements of a device so far: a hardware event changes the first two. */
-  private static deviceEvents(d: { readonly hw: { raised: Int32Array; withdrawn: Int32Array } }): number {
-    let n = 0;
-    for (let i = 0; i < d.hw.raised.length; i++) n += d.hw.raised[i]! + d.hw.withdrawn[i]!;
-    return n;
   }
 
   get steps(): number {
@@ -188,10 +120,8 @@ export class Execution {
 
   /** Whether a CPU agent's next step re-polls an object nothing changed since its last poll. */
   spinning(agent: number): boolean {
-    if (agent >= this.nCpus) return false;
-    const t = nextTask(this.engine.cpus[agent]!);
-    if (t === null || !t.polling || t.nTouch < 1) return false;
-    const oid = t.touch[0]!;
+    const oid = this.engine.nextPoll(agent);
+    if (oid < 0) return false;
     return this.pollOid[agent] === oid && this.pollStamp[agent] === this.changes - this.ownChanges[agent]!;
   }
 
@@ -200,64 +130,23 @@ export class Execution {
     return this.last >= 0 && agent !== this.last && choosable.includes(this.last);
   }
 
-  /** Take one step of `agent` (it must be enabled); returns its effective touch set. Throws what the model throws. */
+  /** Take one step of `agent` (it must be enabled); returns its footprint. Throws what the model throws. */
   step(agent: number, choosable: readonly number[]): Touch {
     if (this.preempts(agent, choosable)) this.preemptions++;
     this.last = agent;
     this.schedule.push(agent);
     const e = this.engine;
-    const declared: number[] = [];
-    let poll = -1;
-    const timer = agent >= this.nCpus;
-    // A device event of the checker's own scenarios (model.ts, scenarioCheck.ts name them `….raise`); other timers stay global.
-    let global = timer && !e.timerName(agent).endsWith('.raise');
-    const devices = this.inst.host.devices;
-    if (timer) for (let i = 0; i < devices.length; i++) this.deviceCount[i] = Execution.deviceEvents(devices[i]!);
-    const vgicAccesses = this.inst.host.kvm.hostIrqOps.accesses;
-    if (!timer) {
-      const t = nextTask(e.cpus[agent]!);
-      if (t !== null) {
-        for (let i = 0; i < t.nTouch; i++) declared.push(t.touch[i]!);
-        if (t.polling && t.nTouch > 0) poll = t.touch[0]!;
-      }
-    }
+    const poll = e.nextPoll(agent);
     e.stepAgent(agent);
-    if (timer && !global) {
-      let changed = false;
-      for (let i = 0; i < devices.length; i++) {
-        if (Execution.deviceEvents(devices[i]!) === this.deviceCount[i]) continue;
-        changed = true;
-        declared.push(...this.deviceTouch[i]!);
-      }
-      if (!changed) global = true;
-    }
-    // The vGIC reads and writes the physical GIC in this step but declares it when the accesses are charged, later
-    // (kvm/hostIrqOps.ts): the step touches the lines' INTIDs now.
-    if (this.inst.host.kvm.hostIrqOps.accesses !== vgicAccesses) declared.push(...this.lineOids);
-    // Cross-CPU effects, guest entry/exit.
-    for (let i = 0; i < this.nCpus; i++) {
-      const c = e.cpus[i]!;
-      const gm = c.guest !== null;
-      if (gm !== this.guestMode[i]) {
-        this.guestMode[i] = gm;
-        global = true;
-      }
-      const s = cpuSig(c);
-      if (s !== this.sig[i]) {
-        this.sig[i] = s;
-        if (i !== agent) declared.push(c.oid);
-      }
-    }
+    const touch = e.footprint();
     if (poll >= 0) {
       this.pollOid[agent] = poll;
       this.pollStamp[agent] = this.changes - this.ownChanges[agent]!;
-      return null;
+      return touch;
     }
     this.changes++;
     if (agent < this.nCpus) this.ownChanges[agent]!++;
-    if (global) return null;
-    if (!timer) declared.push(e.cpus[agent]!.oid);
-    return [...new Set(declared)].sort((x, y) => x - y);
+    return touch;
   }
 
   /** Names of the agents stuck in spin loops (for livelock reports). */
@@ -266,10 +155,8 @@ export class Execution {
     const out: string[] = [];
     for (let i = 0; i < heap.size; i++) {
       const a = heap.at(i);
-      if (this.spinning(a)) {
-        const t = nextTask(this.engine.cpus[a]!);
-        out.push(`${this.engine.describeAgent(a)} polling ${t ? this.engine.oidName(t.touch[0]!) : '?'}`);
-      }
+      if (this.spinning(a))
+        out.push(`${this.engine.describeAgent(a)} polling ${this.engine.oidName(this.engine.nextPoll(a))}`);
     }
     return out.sort();
   }

@@ -31,7 +31,7 @@ export function guestWorkCost(cycles: number): number {
 }
 
 /** The device side of a passthrough line as the guest driver uses it (a PlatformDevice satisfies it). */
-export type GuestDevice = Pick<PlatformDevice, 'name' | 'lines' | 'readReg' | 'writeReg'>;
+export type GuestDevice = Pick<PlatformDevice, 'name' | 'lines' | 'readReg' | 'writeReg'> & { readonly oid?: number };
 
 export interface GuestDeviceLineOptions {
   device: GuestDevice;
@@ -96,7 +96,8 @@ export class GuestDeviceDriver implements GuestIrqHandler {
     this.workCost = guestWorkCost(this.handlerCycles);
     this.bit = 1 << opts.line;
     this.name = `${opts.device.name}.${opts.line}`;
-    this.oid = opts.oid ?? engine.newOid(`${this.name}.regs`);
+    this.oid = opts.oid ?? opts.device.oid ?? -1;
+    if (this.oid < 0) this.oid = engine.newOid(`${this.name}.regs`);
     this.assertedAt = opts.assertedAt;
     this.onLatency = opts.onLatency;
     this.handledPerVcpu = new Int32Array(nrVcpus);

@@ -6,6 +6,7 @@
  */
 
 import { ModelError } from '../sim/errors.js';
+import { touch } from '../sim/footprint.js';
 import type { GicDistributor } from './gic/distributor.js';
 
 export type LineTrigger = 'level' | 'edge';
@@ -40,6 +41,8 @@ export class PlatformDevice {
     private readonly dist: GicDistributor,
     /** Guest-physical or host-physical base of the register block (informational). */
     readonly mmioBase = 0,
+    /** The checker's object id of the device's state (its register block and lines); -1: not tracked. */
+    readonly oid = -1,
   ) {
     if (lines.length > 32) throw new ModelError(`${name}: at most 32 interrupt lines, got ${lines.length}`);
     this.raised = new Int32Array(lines.length);
@@ -49,6 +52,7 @@ export class PlatformDevice {
   }
 
   private line(index: number): PlatformIrqLine {
+    touch(this.oid);
     const l = this.lines[index];
     if (l === undefined)
       throw new ModelError(`${this.name} has no interrupt line ${index} (it has ${this.lines.length})`);
@@ -102,12 +106,14 @@ export class PlatformDevice {
 
   /** A driver's 32-bit read of the register block. */
   readReg(offset: number): number {
+    touch(this.oid);
     if (offset === PDEV_IRQ_STATUS) return this.status >>> 0;
     return 0;
   }
 
   /** A driver's 32-bit write: IRQ_ACK clears condition bits (write-one-to-clear), IRQ_RAISE raises them. */
   writeReg(offset: number, value: number): void {
+    touch(this.oid);
     if (offset === PDEV_IRQ_ACK) {
       for (let i = 0; i < this.lines.length; i++) {
         if ((value & (1 << i)) === 0 || (this.status & (1 << i)) === 0) continue;

@@ -4,25 +4,18 @@
  * register step); the vGIC calls these from inside its fold, which is one atomic step of the vCPU thread (the kernel
  * runs it with interrupts disabled, under irq_lock). So, rather than turning the vGIC into generators, the accesses are
  * done here as direct distributor reads/writes (what gic_irq_{get,set}_irqchip_state does, minus desc->lock, which
- * the kernel's irq_get_irqchip_state takes only to keep the descriptor alive) and their cost is recorded; the caller
- * charges it afterwards with `yield* ops.charge()` (one step per access: C_GICD_READ for a read, C_GICD_ACTIVE for
- * an active-state write, C_GICD_WRITE for a pending write), touching the INTID's object so a checker sees them.
+ * the kernel's irq_get_irqchip_state takes only to keep the descriptor alive), charged to the running step as they
+ * happen (C_GICD_READ for a read, C_GICD_ACTIVE for an active-state write, C_GICD_WRITE for a pending write); the
+ * distributor declares the INTID each touches.
  */
 import type { HostIrq } from '../host/irq/boot.js';
 import { C_GICD_ACTIVE, C_GICD_READ, C_GICD_WRITE } from '../host/irq/irqGicV2.js';
+import { charge } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
-import { currentOrNull, op, type TaskGen } from '../sim/task.js';
+import { currentOrNull } from '../sim/task.js';
 import type { VgicHostIrqOps, VgicIrqchipState } from './vgic/vgic.js';
 
-const MAX_PENDING = 256;
-
 export class KvmHostIrqOps implements VgicHostIrqOps {
-  private readonly costs = new Int32Array(MAX_PENDING);
-  private readonly oids = new Int32Array(MAX_PENDING);
-  private n = 0;
-  /** Accesses made so far (a statistic). */
-  accesses = 0;
-
   constructor(private readonly host: HostIrq) {}
 
   private hwirq(hostIrq: number): number {
@@ -39,18 +32,10 @@ export class KvmHostIrqOps implements VgicHostIrqOps {
     return t.cpu;
   }
 
-  private record(cost: number, hwirq: number): void {
-    this.accesses++;
-    if (this.n >= MAX_PENDING) throw new ModelError('vGIC host IRQ accesses never charged (call charge())');
-    this.costs[this.n] = cost;
-    this.oids[this.n] = this.host.chip.intidOid[hwirq]!;
-    this.n++;
-  }
-
   /** gic_irq_get_irqchip_state: GICD_ISPENDR / GICD_ISACTIVER read. */
   getIrqchipState(hostIrq: number, which: VgicIrqchipState): boolean {
     const hw = this.hwirq(hostIrq);
-    this.record(C_GICD_READ, hw);
+    charge(C_GICD_READ);
     const dist = this.host.gic.distributor;
     return which === 'PENDING' ? dist.isPending(hw, this.bank(hw)) : dist.isActive(hw, this.bank(hw));
   }
@@ -58,7 +43,7 @@ export class KvmHostIrqOps implements VgicHostIrqOps {
   /** gic_irq_set_irqchip_state: GICD_I[SC]PENDR / GICD_I[SC]ACTIVER write. */
   setIrqchipState(hostIrq: number, which: VgicIrqchipState, val: boolean): void {
     const hw = this.hwirq(hostIrq);
-    this.record(which === 'ACTIVE' ? C_GICD_ACTIVE : C_GICD_WRITE, hw);
+    charge(which === 'ACTIVE' ? C_GICD_ACTIVE : C_GICD_WRITE);
     const dist = this.host.gic.distributor;
     const bank = this.bank(hw);
     if (which === 'ACTIVE') dist.setActive(hw, val, bank);
@@ -69,20 +54,5 @@ export class KvmHostIrqOps implements VgicHostIrqOps {
   /** kvm_vgic_map_irq: the root irqchip's hwirq (the GIC INTID) of a Linux IRQ, -1 without a descriptor. */
   hwIntidOf(hostIrq: number): number {
     return this.host.genirq.domain.irqToDesc(hostIrq)?.hwirq ?? -1;
-  }
-
-  /** Accesses recorded and not yet charged. */
-  get uncharged(): number {
-    return this.n;
-  }
-
-  /** Charge the recorded accesses: one step each, in order. */
-  *charge(): TaskGen<void> {
-    let i = 0;
-    while (i < this.n) {
-      yield op(this.costs[i]!, this.oids[i]!);
-      i++;
-    }
-    this.n = 0;
   }
 }

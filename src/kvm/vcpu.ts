@@ -8,7 +8,7 @@
  *   2. C_VGIC_FLUSH: local_irq_disable; vcpu->mode = IN_GUEST_MODE; kvm_vgic_flush_hwstate.
  *   3. C_KVM_ENTRY: trace kvm_entry; enter the guest (the engine runs the guest until it exits).
  *   4. C_KVM_EXIT: vcpu->mode = OUTSIDE_GUEST_MODE, count the exit.
- *   5. C_VGIC_SYNC: kvm_vgic_sync_hwstate; the host-GIC accesses the fold made are charged (one step each); the
+ *   5. C_VGIC_SYNC: kvm_vgic_sync_hwstate (its host-GIC accesses charged to this step as they happen); the
  *      queued ack notifiers run (irqfd resampler); local_irq_enable — a pending physical IRQ is taken right after
  *      this step by the host vector (the engine does it when the thread unmasks). trace kvm_exit.
  *   6. C_KVM_HANDLE_EXIT: handle_exit.
@@ -40,6 +40,7 @@ import { errnoFromReturn, type FileOperations, type KFile } from '../host/file.j
 import type { Process } from '../host/process.js';
 import { EXIT_IRQ, type GuestCpu } from '../sim/cpu.js';
 import { ModelError } from '../sim/errors.js';
+import { touch } from '../sim/footprint.js';
 import { localIrqRestore, localIrqSave } from '../sim/locks.js';
 import { current, currentOrNull, enterGuest, op, type Task, type TaskGen } from '../sim/task.js';
 import { WaitQueue, wait } from '../sim/waitqueue.js';
@@ -88,6 +89,11 @@ export class KvmVcpuStat {
 
 export class KvmVcpu {
   readonly oid: number;
+  /**
+   * The checker's object for the vCPU's run state — vcpu->mode, the pause request and where the thread sleeps —
+   * which kicks and kvm_arm_halt_guest read from other CPUs while the vCPU thread writes it.
+   */
+  readonly modeOid: number;
   readonly fops: FileOperations;
   vgicCpu: VgicCpu | null = null;
   /** KVM_ARM_VCPU_INIT done (kvm_vcpu_initialized) with this target and features. */
@@ -130,6 +136,7 @@ export class KvmVcpu {
     readonly idx: number,
   ) {
     this.oid = vm.kernel.engine.newOid(`vcpu${id}`);
+    this.modeOid = vm.kernel.engine.newOid(`vcpu${id}.mode`);
     this.wq = new WaitQueue(vm.kernel.engine, `vcpu${id}.wait`);
     this.pauseWq = new WaitQueue(vm.kernel.engine, `vcpu${id}.pause`);
     this.fops = vcpuFops();
@@ -141,6 +148,7 @@ export class KvmVcpu {
 
   /** Out of guest mode with its LRs folded, and sleeping where it cannot touch the vGIC (kvm_arm_halt_guest's wait). */
   get halted(): boolean {
+    touch(this.modeOid);
     return !this.inRun || this.pauseSleeping || this.wfiSleeping;
   }
 
@@ -166,6 +174,7 @@ export class KvmVcpu {
    * that step and its cost (the kicker already declared it, e.g. C_VGIC_INJECT covers "kick request").
    */
   kvmVcpuKick(): void {
+    touch(this.modeOid); // reads vcpu->mode and the wait queue
     if (this.wq.length > 0) {
       this.wq.wakeUpAll();
       this.stat.kickWakeups++;
@@ -310,6 +319,7 @@ export class KvmVcpu {
     }
     this.writeExitReason(KVM_EXIT_UNKNOWN);
     this.inRun = true;
+    touch(this.modeOid);
     return t;
   }
 
@@ -340,8 +350,10 @@ export class KvmVcpu {
           if (this.paused) {
             // check_vcpu_requests: KVM_REQ_SLEEP → kvm_vcpu_sleep until vcpu->arch.pause is cleared
             this.pauseSleeping = true;
+            touch(this.modeOid);
             while (this.paused && !this.vm.kernel.signalPending()) yield wait(this.pauseWq);
             this.pauseSleeping = false;
+            touch(this.modeOid);
             continue;
           }
           // one guest entry and exit
@@ -352,6 +364,7 @@ export class KvmVcpu {
           yield op(C_VGIC_FLUSH, vc?.oid ?? this.oid);
           const flags = localIrqSave(); // local_irq_disable
           this.mode = IN_GUEST_MODE;
+          touch(this.modeOid);
           if (vgic !== null && vc !== null) {
             vc.irqPendingRequest = false; // check_vcpu_requests: KVM_REQ_IRQ_PENDING
             vgic.kvmVgicFlushHwstate(vc);
@@ -362,13 +375,12 @@ export class KvmVcpu {
           const how = (yield enterGuest(g)) as number;
           yield op(C_KVM_EXIT, this.oid);
           this.mode = OUTSIDE_GUEST_MODE;
+          touch(this.modeOid);
           this.stat.exits++;
           const maint = vc?.vif?.maintenanceLine === true;
           if (vgic !== null && vc !== null) {
             yield op(C_VGIC_SYNC, vc.oid);
             vgic.kvmVgicSyncHwstate(vc);
-            const ops = vm.kvm.hostIrqOps;
-            if (ops.uncharged > 0) yield* ops.charge();
             if (vm.pendingAcks > 0) yield* vm.kvmNotifyAckedIrqs();
           }
           localIrqRestore(flags); // local_irq_enable: a pending host IRQ is taken before the next step
@@ -393,8 +405,10 @@ export class KvmVcpu {
             const cpu = current().cpu;
             if (vgic !== null && vc !== null) vgic.kvmVgicPut(vc);
             this.wfiSleeping = true;
+            touch(this.modeOid);
             while (!this.runnable() && !kernel.signalPending()) yield wait(this.wq);
             this.wfiSleeping = false;
+            touch(this.modeOid);
             if (vgic !== null && vc !== null) vgic.kvmVgicLoad(vc, vm.kvm.hostIrq.gic.vif(cpu));
             continue;
           }
@@ -404,6 +418,7 @@ export class KvmVcpu {
       } finally {
         if (vgic0 !== null && vc0 !== null && vc0.vif !== null) vgic0.kvmVgicPut(vc0); // vcpu_put
         this.inRun = false;
+        touch(this.modeOid);
       }
     } catch (e) {
       this.stat.userspaceExits++;

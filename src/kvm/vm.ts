@@ -34,6 +34,7 @@ import { C_CPU_RELAX } from '../host/irq/manage.js';
 import type { Kernel, UserContext } from '../host/kernel.js';
 import { KObject } from '../host/kref.js';
 import { ModelError } from '../sim/errors.js';
+import { touch } from '../sim/footprint.js';
 import { Mutex, mutexLock } from '../sim/locks.js';
 import { cpuRelax, op, type TaskGen } from '../sim/task.js';
 import { C_KVM_CREATE, C_KVM_DESTROY, C_KVM_IOCTL } from './costs.js';
@@ -140,11 +141,11 @@ export class KvmVm extends KObject {
       v.paused = true;
       v.kvmVcpuKick();
     }
-    // The poll reads the state of the vCPU it waits for, so it declares that vCPU's object (the checker's relation).
+    // The poll reads the run state of the vCPU it waits for (KvmVcpu.modeOid).
     for (;;) {
       const busy = this.vcpus.find((v) => !v.halted);
       if (busy === undefined) return;
-      yield cpuRelax(C_CPU_RELAX, busy.oid);
+      yield cpuRelax(C_CPU_RELAX, busy.modeOid);
     }
   }
 
@@ -152,6 +153,7 @@ export class KvmVm extends KObject {
   kvmArmResumeGuest(): void {
     for (const v of this.vcpus) {
       v.paused = false;
+      touch(v.modeOid);
       v.pauseWq.wakeUpAll();
     }
   }

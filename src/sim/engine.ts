@@ -24,6 +24,7 @@ import {
 import { Cpu, EXIT_IRQ, EXIT_TRAP, GuestCpu } from './cpu.js';
 import { ModelError } from './errors.js';
 import { EventHeap } from './eventHeap.js';
+import { beginFootprint, footprintSet, touch } from './footprint.js';
 import { Lockdep } from './lockdep.js';
 import { RandomStreams } from './prng.js';
 import {
@@ -58,15 +59,31 @@ export interface TimerHandler {
   fire(arg: number): void;
 }
 
+/** The agents that could step now: the engine's heap, or a checker's filtered list of them. */
+export interface EnabledAgents {
+  readonly size: number;
+  /** The i-th enabled agent (no particular order). */
+  at(i: number): number;
+  /** The agent whose step comes first in virtual time (equal times: first enabled), or -1 when none is. */
+  earliest(): number;
+}
+
+/**
+ * Chooses which enabled agent steps next: the timed simulator (earliest first), the checker's DFS and PCT, scripted
+ * tests. The engine never asks what kind of scheduler it has: one that declares `earliestFirst` promises to always
+ * choose `enabled.earliest()`, which lets the engine run its heap-free loop without asking it each step.
+ */
 export interface Scheduler {
-  /** Choose the next agent among those queued in engine.heap (exactly the enabled ones); -1 stops the run. */
-  pick(engine: Engine): number;
+  /** The next agent among `enabled` (non-empty), or -1 to stop the run. */
+  choose(enabled: EnabledAgents, engine: Engine): number;
+  readonly earliestFirst?: boolean;
 }
 
 /** Earliest step first; equal times in insertion order. */
 export class TimedScheduler implements Scheduler {
-  pick(engine: Engine): number {
-    return engine.heap.peek();
+  readonly earliestFirst = true;
+  choose(enabled: EnabledAgents): number {
+    return enabled.earliest();
   }
 }
 
@@ -101,6 +118,8 @@ export class Engine {
   readonly lockdep = new Lockdep();
   scheduler: Scheduler = new TimedScheduler();
   observer: StepObserver | null = null;
+  /** Record each step's footprint (footprint.ts) for a checker; off under the timed simulator. */
+  recordFootprints = false;
 
   private nextOid = 0;
   private readonly oidNames: string[] = [];
@@ -311,6 +330,7 @@ export class Engine {
 
   /** Re-evaluate whether a CPU belongs in the heap. Call after anything that can change cpuEnabled(). */
   refresh(c: Cpu): void {
+    touch(c.oid);
     if (c.id === this.heldCpu) {
       this.refreshHeld(c);
       return;
@@ -343,9 +363,11 @@ export class Engine {
     this.heap.remove(agent);
     if (t > this.now) this.now = t;
     this.steps++;
+    beginFootprint(this.recordFootprints);
     if (agent < this.cpus.length) {
       const c = this.cpus[agent]!;
       c.steps++;
+      touch(c.oid);
       this.stepCpu(c);
       this.refresh(c);
     } else {
@@ -357,6 +379,35 @@ export class Engine {
       h.fire(arg);
     }
     if (this.observer !== null) this.observer.onStep(this, agent);
+  }
+
+  /**
+   * The footprint of the step just taken (recordFootprints on): the sorted oids it touched, or null when it touched
+   * everything. A CPU step always touches its CPU; a task step the objects its op() declared for it, plus whatever
+   * ran in it touched.
+   */
+  footprint(): number[] | null {
+    return footprintSet();
+  }
+
+  /** The object the next step of `agent` polls (its task yielded cpuRelax), or -1 when that step is not a poll. */
+  nextPoll(agent: number): number {
+    const t = this.nextTask(agent);
+    return t?.polling && t.nTouch > 0 ? t.touch[0]! : -1;
+  }
+
+  /** The task the next step of a CPU agent resumes, or null (an exception transition, or a timer). */
+  nextTask(agent: number): Task | null {
+    const c = this.cpus[agent];
+    if (c === undefined) return null;
+    const g = c.guest;
+    if (g !== null) {
+      if (c.irqLine) return null;
+      if (c.virqLine && !g.irqMasked && !g.inIrq) return null;
+      return g.inIrq ? g.irqTask : g.thread;
+    }
+    if (c.irqLine && !c.irqMasked && !c.inIrq && c.irqTask !== null) return null;
+    return c.inIrq ? c.irqTask! : c.current;
   }
 
   private stepCpu(c: Cpu): void {
@@ -397,16 +448,21 @@ export class Engine {
     t.cpu = c.id;
     const v = t.resumeValue;
     t.resumeValue = undefined;
+    for (let i = 0; i < t.nTouch; i++) touch(t.touch[i]!);
+    chargeTo = c;
+    chargeCosts = this.costs;
     setCurrent(t);
     let r: IteratorResult<number, unknown>;
     try {
       r = t.gen!.next(v);
     } catch (e) {
       setCurrent(null);
+      chargeTo = null;
       this.finish(t, undefined, e);
       return -1;
     }
     setCurrent(null);
+    chargeTo = null;
     if (r.done) {
       this.finish(t, r.value, undefined);
       return -1;
@@ -534,7 +590,7 @@ export class Engine {
     if (this.timed()) this.runTimed(end, Number.POSITIVE_INFINITY, null);
     else {
       for (;;) {
-        const a = this.scheduler.pick(this);
+        const a = this.scheduler.choose(this.heap, this);
         if (a < 0 || this.heap.timeOf(a) > end) break;
         this.stepAgent(a);
       }
@@ -547,7 +603,7 @@ export class Engine {
     const limit = this.steps + maxSteps;
     for (;;) {
       if (this.timed() && this.runTimed(Number.POSITIVE_INFINITY, limit, null) !== STOP_LIMIT) return;
-      const a = this.scheduler.pick(this);
+      const a = this.scheduler.choose(this.heap, this);
       if (a < 0) return;
       if (this.steps >= limit) {
         throw new ModelError(
@@ -563,16 +619,16 @@ export class Engine {
     const limit = this.steps + maxSteps;
     if (this.timed()) this.runTimed(Number.POSITIVE_INFINITY, limit, pred);
     while (!pred()) {
-      const a = this.scheduler.pick(this);
+      const a = this.scheduler.choose(this.heap, this);
       if (a < 0) throw new ModelError(`${what} can never happen: nothing is runnable at cycle ${this.now}`);
       if (this.steps >= limit) throw new ModelError(`${what} did not happen within ${maxSteps} steps`);
       this.stepAgent(a);
     }
   }
 
-  /** The plain TimedScheduler drives the engine (a wrapper or a checker sees every pick: no shortcut for them). */
+  /** An earliest-first scheduler drives the engine (any other sees every choice: no shortcut for it). */
   private timed(): boolean {
-    return this.scheduler.constructor === TimedScheduler && this.heldCpu < 0;
+    return this.scheduler.earliestFirst === true && this.heldCpu < 0;
   }
 
   /**
@@ -605,6 +661,8 @@ export class Engine {
           if (t > this.now) this.now = t;
           this.steps++;
           c.steps++;
+          beginFootprint(this.recordFootprints);
+          touch(c.oid);
           this.stepCpu(c);
           this.refreshHeld(c);
           if (this.observer !== null) this.observer.onStep(this, a);
@@ -632,6 +690,20 @@ export class Engine {
     for (let i = 0; i < this.heap.size; i++) names.push(this.describeAgent(this.heap.at(i)));
     return names.sort().join(', ') || 'nothing';
   }
+}
+
+// The CPU whose task step is executing, and its engine's costs: what charge() adds to.
+let chargeTo: Cpu | null = null;
+let chargeCosts: CostTable | null = null;
+
+/**
+ * The code running in the current step costs `costId` more cycles: the CPU running it finishes the step that much
+ * later. Synchronous code that cannot yield (the vGIC's fold reading the physical GIC) charges what it does as it
+ * does it. Outside a task step — a hardware timer's fire(), set-up code — it charges nothing: hardware acts in zero
+ * time and set-up is not timed.
+ */
+export function charge(costId: number): void {
+  if (chargeTo !== null) chargeTo.readyAt += chargeCosts!.get(costId);
 }
 
 function* idleLoop(): TaskGen {

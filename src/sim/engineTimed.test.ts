@@ -12,8 +12,8 @@ import { WaitQueue, wait } from './waitqueue.js';
 const C_A = defineCost('timed_test_a', 70, 'test');
 const C_B = defineCost('timed_test_b', 130, 'test');
 
-/** Picks what the TimedScheduler picks, but is not one: the engine runs it one heap pop per step. */
-const heapOrder: Scheduler = { pick: (e) => e.heap.peek() };
+/** Chooses what the TimedScheduler chooses without declaring earliestFirst: the engine asks it every step. */
+const heapOrder: Scheduler = { choose: (enabled) => enabled.earliest() };
 
 function record(e: Engine): string[] {
   const log: string[] = [];

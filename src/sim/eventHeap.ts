@@ -1,10 +1,11 @@
+import type { EnabledAgents } from './engine.js';
 /**
  * Indexed binary min-heap of agent ids keyed by (time, seq). seq is a monotonically increasing insertion counter,
  * so equal times pop in insertion order: a stable, deterministic tie-break. Agents can be removed or re-keyed in
  * O(log n) through their position index, which the checker needs to run an agent that is not the earliest.
  * Storage is typed arrays that grow by doubling: nothing is allocated per push or pop.
  */
-export class EventHeap {
+export class EventHeap implements EnabledAgents {
   private heap: Int32Array;
   private time: Float64Array;
   private seq: Float64Array;
@@ -35,6 +36,11 @@ export class EventHeap {
   /** Agent with the smallest (time, seq), or -1 when empty. */
   peek(): number {
     return this.n > 0 ? this.heap[0]! : -1;
+  }
+
+  /** EnabledAgents: the heap holds exactly the enabled agents. */
+  earliest(): number {
+    return this.peek();
   }
 
   /** The i-th heap slot (unordered beyond slot 0): lets a scheduler list the queued agents without allocating. */

@@ -7,6 +7,7 @@
 import { defineCost } from './costs.js';
 import type { Engine } from './engine.js';
 import { ModelError } from './errors.js';
+import { touch } from './footprint.js';
 import { current, type HeldLock, type IrqMaskContext, OP_SPIN, type Op, op, TASK_SPINNING, type Task } from './task.js';
 import { WaitQueue, wait } from './waitqueue.js';
 
@@ -36,6 +37,7 @@ export class Spinlock implements HeldLock {
     const t = current();
     if (this.owner !== t) throw new ModelError(`${t} unlocks ${this.name} held by ${this.owner ?? 'nobody'}`);
     this.owner = null;
+    touch(this.oid);
     dropHeld(t, this);
     const n = this.nSpinners;
     this.nSpinners = 0;
@@ -73,6 +75,7 @@ export class Mutex implements HeldLock {
     const t = current();
     if (this.owner !== t) throw new ModelError(`${t} unlocks ${this.name} held by ${this.owner ?? 'nobody'}`);
     this.owner = null;
+    touch(this.oid);
     dropHeld(t, this);
     this.wq.wakeUpOne();
   }

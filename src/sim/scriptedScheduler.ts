@@ -3,27 +3,26 @@
  * they are the basis of the checker's replay. A scripted scheduler takes its choices (agent ids) from a list and
  * then falls back to a policy; `latestFirst` is a policy the TimedScheduler would never follow.
  */
-import type { Engine, Scheduler } from './engine.js';
+import type { EnabledAgents, Engine, Scheduler } from './engine.js';
 import { ModelError } from './errors.js';
 
-export type Policy = (engine: Engine) => number;
+export type Policy = (enabled: EnabledAgents, engine: Engine) => number;
 
 /** The enabled agent with the largest time key (ties: highest agent id). */
-export const latestFirst: Policy = (engine) => {
+export const latestFirst: Policy = (enabled, engine) => {
   const heap = engine.heap;
   let best = -1;
-  for (let i = 0; i < heap.size; i++) {
-    const a = heap.at(i);
+  for (let i = 0; i < enabled.size; i++) {
+    const a = enabled.at(i);
     if (best < 0 || heap.timeOf(a) > heap.timeOf(best) || (heap.timeOf(a) === heap.timeOf(best) && a > best)) best = a;
   }
   return best;
 };
 
 /** The enabled agent with the highest id: always prefers hardware timers, then the highest-numbered CPU. */
-export const highestAgentFirst: Policy = (engine) => {
-  const heap = engine.heap;
+export const highestAgentFirst: Policy = (enabled) => {
   let best = -1;
-  for (let i = 0; i < heap.size; i++) best = Math.max(best, heap.at(i));
+  for (let i = 0; i < enabled.size; i++) best = Math.max(best, enabled.at(i));
   return best;
 };
 
@@ -34,14 +33,14 @@ export class ScriptedScheduler implements Scheduler {
 
   constructor(
     private readonly script: readonly number[],
-    private readonly fallback: Policy = (e) => e.heap.peek(),
+    private readonly fallback: Policy = (enabled) => enabled.earliest(),
   ) {}
 
   get consumed(): number {
     return this.i;
   }
 
-  pick(engine: Engine): number {
+  choose(enabled: EnabledAgents, engine: Engine): number {
     let a: number;
     if (this.i < this.script.length) {
       a = this.script[this.i]!;
@@ -52,7 +51,7 @@ export class ScriptedScheduler implements Scheduler {
       }
       this.i++;
     } else {
-      a = this.fallback(engine);
+      a = this.fallback(enabled, engine);
     }
     if (a >= 0) this.taken.push(a);
     return a;

@@ -8,6 +8,7 @@
 import { C_NONE } from './costs.js';
 import type { Engine } from './engine.js';
 import { ModelError } from './errors.js';
+import { touch } from './footprint.js';
 import { current, OP_BLOCK, type Op, TASK_BLOCKED, type Task } from './task.js';
 
 export class WaitQueue {
@@ -23,11 +24,13 @@ export class WaitQueue {
   ) {}
 
   get length(): number {
+    touch(this.oid);
     return this.n;
   }
 
   add(t: Task): void {
     if (t.kind !== 'thread') throw new ModelError(`${t} (${t.kind}) cannot sleep on ${this.name}`);
+    touch(this.oid);
     t.state = TASK_BLOCKED;
     t.costId = C_NONE;
     t.nTouch = 1;
@@ -37,6 +40,7 @@ export class WaitQueue {
 
   /** Wake every sleeper (they re-test their conditions). Returns how many were woken. */
   wakeUpAll(): number {
+    touch(this.oid);
     const n = this.n;
     this.n = 0;
     for (let i = 0; i < n; i++) this.engine.wake(this.waiters[i]!);
@@ -45,6 +49,7 @@ export class WaitQueue {
 
   /** Wake the oldest sleeper only. */
   wakeUpOne(): boolean {
+    touch(this.oid);
     if (this.n === 0) return false;
     const w = this.waiters;
     const t = w[0]!;
@@ -55,6 +60,7 @@ export class WaitQueue {
   }
 
   has(t: Task): boolean {
+    touch(this.oid);
     for (let i = 0; i < this.n; i++) if (this.waiters[i] === t) return true;
     return false;
   }
@@ -86,11 +92,13 @@ export class Completion {
   }
 
   reinit(): void {
+    touch(this.wq.oid);
     this.done = 0;
   }
 }
 
 export function* waitForCompletion(c: Completion): Generator<Op, void, unknown> {
+  touch(c.wq.oid);
   while (c.done === 0) yield wait(c.wq);
   if (c.done !== Number.MAX_SAFE_INTEGER) c.done--;
 }

@@ -27,9 +27,10 @@ export function bootHostIrq(engine: Engine, opts: HostIrqOptions = {}): HostIrq 
     nrLrs: opts.nrLrs,
     onIrqLineChange: (cpu, level) => engine.setIrqLine(cpu, level),
     onVirqLineChange: (cpu, level) => engine.setVirqLine(cpu, level),
+    newOid: (name) => engine.newOid(name),
   });
   gicV2Init(gic);
-  const chip = new GicV2Chip(engine, gic);
+  const chip = new GicV2Chip(gic);
   const genirq = new Genirq(engine, chip);
   for (let cpu = 0; cpu < engine.cpus.length; cpu++) {
     engine.setIrqVector(cpu, `irq/${cpu}`, gicHandleIrq(genirq, chip, cpu));

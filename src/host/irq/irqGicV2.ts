@@ -16,7 +16,6 @@ import {
   SPI_BASE,
 } from '../../hw/gic/regs.js';
 import { defineCost } from '../../sim/costs.js';
-import type { Engine } from '../../sim/engine.js';
 import { current, eret, op, type TaskGen } from '../../sim/task.js';
 import { handleDomainIrq } from './chip.js';
 import type { Genirq } from './genirq.js';
@@ -48,7 +47,7 @@ const GICD_INT_DEF_PRI = 0xa0;
 export class GicV2Chip implements IrqChip {
   readonly name = 'GICv2';
   readonly eoiIfHandled = false;
-  /** Per-INTID object ids (distributor state of that INTID) and per-CPU ids (the CPU interface). */
+  /** Per-INTID object ids (distributor state of that INTID) and per-CPU ids (the CPU interface): the GIC's own. */
   readonly intidOid: Int32Array;
   readonly giccOid: Int32Array;
   /** gic_handle_irq stashes the IAR of an SGI (with its source CPU) for the later DIR (sgi_intid). */
@@ -59,15 +58,9 @@ export class GicV2Chip implements IrqChip {
    */
   readonly spurious: Int32Array;
 
-  constructor(
-    engine: Engine,
-    readonly gic: Gic,
-  ) {
-    const n = gic.distributor.nrIrqs;
-    this.intidOid = new Int32Array(n);
-    for (let i = 0; i < n; i++) this.intidOid[i] = engine.newOid(`gic.intid${i}`);
-    this.giccOid = new Int32Array(gic.nrCpus);
-    for (let c = 0; c < gic.nrCpus; c++) this.giccOid[c] = engine.newOid(`gicc${c}`);
+  constructor(readonly gic: Gic) {
+    this.intidOid = gic.distributor.intidOid;
+    this.giccOid = gic.distributor.giccOid;
     this.sgiIar = new Int32Array(gic.nrCpus);
     this.spurious = new Int32Array(gic.nrCpus);
   }

@@ -1,6 +1,7 @@
 // GICv2 physical CPU interface (ARM IHI 0048B §3.2, §3.3, §4.4), Non-secure GICC_CTLR layout as Linux's
 // irq-gic.c uses it (bit 0 Enable, bit 9 EOImodeNS). One per CPU; its IRQ output goes to the processor.
 import { ModelError } from '../../sim/errors.js';
+import { touch } from '../../sim/footprint.js';
 import type { GicDistributor, GicDistributorListener } from './distributor.js';
 import {
   GIC_CPU_ACTIVEPRIO,
@@ -75,6 +76,7 @@ export class GicCpuInterface implements GicDistributorListener {
 
   /** GICC_IAR read: acknowledge the signalled interrupt, or 1023 (§4.4 GICC_IAR). */
   readIar(): number {
+    touch(this.dist.giccOid[this.cpu]!);
     const v = this.signalled();
     if (v === SPURIOUS_INTID) return v;
     // Push the running priority before the distributor recomputes, so the IRQ line sees it.
@@ -87,6 +89,7 @@ export class GicCpuInterface implements GicDistributorListener {
    * deactivation of the INTID (§3.2.1, §4.4.5). With EOImodeNS = 1 the interrupt stays active until GICC_DIR.
    */
   writeEoir(value: number): void {
+    touch(this.dist.giccOid[this.cpu]!);
     const intid = value & GICC_IAR_INT_ID_MASK;
     if (intid >= 1020) return; // §4.4.5 GICC_EOIR: special INTIDs (incl. 1023 spurious) are ignored
     this.checkIntid(intid, 'GICC_EOIR');
@@ -97,6 +100,7 @@ export class GicCpuInterface implements GicDistributorListener {
 
   /** GICC_DIR write: deactivation only (§4.4 GICC_DIR); UNPREDICTABLE with EOImodeNS = 0, modelled as ignored. */
   writeDir(value: number): void {
+    touch(this.dist.giccOid[this.cpu]!);
     const intid = value & GICC_IAR_INT_ID_MASK;
     if (intid >= 1020) return;
     this.checkIntid(intid, 'GICC_DIR');
@@ -118,10 +122,12 @@ export class GicCpuInterface implements GicDistributorListener {
 
   /** GICC_HPPIR: the highest-priority pending interrupt for this CPU (with SGI source), 1023 if none. */
   readHppir(): number {
+    touch(this.dist.giccOid[this.cpu]!);
     return this.dist.highestPending(this.cpu);
   }
 
   setCtlr(value: number): void {
+    touch(this.dist.giccOid[this.cpu]!);
     this.ctlr = value & GICC_CTLR_NS_MASK;
     this.update();
   }
@@ -129,6 +135,7 @@ export class GicCpuInterface implements GicDistributorListener {
     return this.ctlr;
   }
   setPmr(value: number): void {
+    touch(this.dist.giccOid[this.cpu]!);
     this.pmr = value & this.dist.priorityMask;
     this.update();
   }
@@ -137,6 +144,7 @@ export class GicCpuInterface implements GicDistributorListener {
   }
   /** GICC_BPR: values below the minimum read back as the minimum (§3.3 priority grouping). */
   setBpr(value: number): void {
+    touch(this.dist.giccOid[this.cpu]!);
     this.bpr = Math.max(value & 7, this.minBpr);
     this.update();
   }
@@ -144,10 +152,12 @@ export class GicCpuInterface implements GicDistributorListener {
     return this.bpr;
   }
   readApr(n: number): number {
+    touch(this.dist.giccOid[this.cpu]!);
     return n < this.apr.length ? this.apr[n]! >>> 0 : 0;
   }
   /** GICC_APRn write (save/restore of the active priorities, e.g. across CPU suspend). */
   writeApr(n: number, value: number): void {
+    touch(this.dist.giccOid[this.cpu]!);
     if (n >= this.apr.length) return;
     this.apr[n] = value;
     this.update();
@@ -156,6 +166,7 @@ export class GicCpuInterface implements GicDistributorListener {
   // ---- MMIO ----
 
   read(offset: number): number {
+    touch(this.dist.giccOid[this.cpu]!);
     switch (offset) {
       case GIC_CPU_CTRL:
         return this.ctlr;
@@ -177,6 +188,7 @@ export class GicCpuInterface implements GicDistributorListener {
   }
 
   write(offset: number, value: number): void {
+    touch(this.dist.giccOid[this.cpu]!);
     value >>>= 0;
     if (offset === GIC_CPU_CTRL) this.setCtlr(value);
     else if (offset === GIC_CPU_PRIMASK) this.setPmr(value);
@@ -205,9 +217,9 @@ export class GicCpuInterface implements GicDistributorListener {
    */
   private signalled(): number {
     if ((this.ctlr & GICC_ENABLE) === 0) return SPURIOUS_INTID;
-    const v = this.dist.highestPending(this.cpu);
+    const v = this.dist.hppiOf(this.cpu);
     if (v === SPURIOUS_INTID) return v;
-    const p = this.dist.priorityOf(v & GICC_IAR_INT_ID_MASK, this.cpu);
+    const p = this.dist.hppiPriority(v & GICC_IAR_INT_ID_MASK, this.cpu);
     if (p >= this.pmr || this.groupPriority(p) >= this.readRpr()) return SPURIOUS_INTID;
     return v;
   }

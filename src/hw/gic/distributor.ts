@@ -2,6 +2,7 @@
 // Dense per-INTID state lives in 32-bit words: word `cpu` holds the banked INTIDs 0-31 of that CPU, words
 // nrCpus.. hold the shared SPIs 32.. (one word per 32 INTIDs). Nothing is allocated per interrupt.
 import { ModelError } from '../../sim/errors.js';
+import { touch } from '../../sim/footprint.js';
 import { gicdRead, gicdWrite } from './distributorMmio.js';
 import {
   GICC_IAR_CPUID_SHIFT,
@@ -33,6 +34,8 @@ export interface GicDistributorOptions {
   nrIrqs: number;
   /** Implemented priority bits, 4..8 (IHI 0048B §3.3: at least 16 levels); the low 8-n bits read as zero. */
   priorityBits?: number;
+  /** Allocates the checker's object ids: one per INTID and one per CPU interface (none: accesses are not declared). */
+  newOid?: (name: string) => number;
 }
 
 const lowestBit = (v: number): number => 31 - Math.clz32(v & -v);
@@ -59,6 +62,12 @@ export class GicDistributor {
   /** Bit k set when shared SPI word k has a candidate (pending, enabled, not active) for some CPU; nrSpiWords ≤ 31. */
   private spiCand = 0;
   private readonly listeners: (GicDistributorListener | undefined)[];
+  /**
+   * Object ids for a checker's footprints (sim/footprint.ts), -1 when not tracked: every access declares the INTIDs it
+   * reads or writes, and a change of a CPU's best candidate declares that CPU interface (what its GICC_IAR reads).
+   */
+  readonly intidOid: Int32Array;
+  readonly giccOid: Int32Array;
 
   constructor(opts: GicDistributorOptions) {
     const { nrCpus, nrIrqs, priorityBits = 5 } = opts;
@@ -89,6 +98,13 @@ export class GicDistributor {
     this.sgiSources = new Uint8Array(nrCpus * NR_SGIS);
     this.hppi = new Uint16Array(nrCpus).fill(SPURIOUS_INTID);
     this.listeners = new Array<GicDistributorListener | undefined>(nrCpus).fill(undefined);
+    this.intidOid = new Int32Array(nrIrqs).fill(-1);
+    this.giccOid = new Int32Array(nrCpus).fill(-1);
+    const newOid = opts.newOid;
+    if (newOid !== undefined) {
+      for (let i = 0; i < nrIrqs; i++) this.intidOid[i] = newOid(`gic.intid${i}`);
+      for (let c = 0; c < nrCpus; c++) this.giccOid[c] = newOid(`gicc${c}`);
+    }
   }
 
   /** Connects the CPU interface of `cpu`; it is told after every state change. */
@@ -121,12 +137,19 @@ export class GicDistributor {
 
   /** IAR value (INTID | SGI source CPUID << 10) of the best candidate for `cpu`, or 1023; no priority masking here. */
   highestPending(cpu: number): number {
-    return this.hppi[this.checkCpu(cpu)]!;
+    touch(this.giccOid[this.checkCpu(cpu)]!);
+    return this.hppi[cpu]!;
+  }
+
+  /** highestPending for the CPU interface's own output computation (its caller declared the access). */
+  hppiOf(cpu: number): number {
+    return this.hppi[cpu]!;
   }
 
   /** Acknowledges highestPending(cpu): pending → active, or active-and-pending (§3.2.4). Returns the IAR value. */
   acknowledge(cpu: number): number {
     const v = this.hppi[this.checkCpu(cpu)]!;
+    touch(this.giccOid[cpu]!);
     if (v === SPURIOUS_INTID) return v;
     const intid = v & GICC_IAR_INT_ID_MASK;
     const w = this.word(intid, cpu);
@@ -205,6 +228,10 @@ export class GicDistributor {
   priorityOf(intid: number, cpu?: number): number {
     return this.prio[this.slot(intid, cpu)]!;
   }
+  /** priorityOf for a CPU interface's own output computation, without declaring the access (hppiOf's INTID). */
+  hppiPriority(intid: number, cpu: number): number {
+    return this.prio[intid < SPI_BASE ? cpu * 32 + intid : this.nrCpus * 32 + intid - SPI_BASE]!;
+  }
   /**
    * ITARGETSR CPU mask of an SPI (§4.3.12 GICD_ITARGETSRn); bits for absent CPUs are dropped (RAZ/WI). An SPI
    * with an empty mask is never forwarded. On a uniprocessor GIC the targets are fixed at CPU 0 (writes ignored).
@@ -259,6 +286,7 @@ export class GicDistributor {
     else if (filter === SGIR_FILTER_ALL_BUT_SELF) mask = this.cpuMask & ~(1 << fromCpu);
     else if (filter === SGIR_FILTER_SELF) mask = 1 << fromCpu;
     if (mask === 0) return;
+    touch(this.intidOid[sgi]!);
     for (let t = 0; t < this.nrCpus; t++) {
       if ((mask & (1 << t)) === 0) continue;
       this.sgiSources[t * NR_SGIS + sgi]! |= 1 << fromCpu;
@@ -277,6 +305,7 @@ export class GicDistributor {
   /** GICD_SPENDSGIRn / GICD_CPENDSGIRn byte write for one SGI of `cpu`. */
   writeSgiSources(cpu: number, sgi: number, bits: number, set: boolean): void {
     const i = this.checkCpu(cpu) * NR_SGIS + (sgi & 15);
+    touch(this.intidOid[sgi & 15]!);
     const v = set ? this.sgiSources[i]! | (bits & this.cpuMask) : this.sgiSources[i]! & ~bits;
     this.sgiSources[i] = v;
     this.writeBits('pend', cpu, 1 << (sgi & 15), v !== 0);
@@ -287,6 +316,7 @@ export class GicDistributor {
   readBitmap(kind: BitmapKind, n: number, cpu: number): number {
     const w = this.regWord(n, cpu);
     if (w < 0) return 0;
+    this.touchWord(n, 0xffffffff);
     if (kind === 'pend') return this.pendingWord(w) >>> 0;
     return (kind === 'enable' ? this.enabledW[w]! : this.activeW[w]!) >>> 0;
   }
@@ -296,6 +326,7 @@ export class GicDistributor {
     // INTIDs 1020-1023 do not exist; SGI pending bits are read-only here (use GICD_[CS]PENDSGIRn, §4.3).
     let mask = n === 31 ? 0x0fffffff : 0xffffffff;
     if (kind === 'pend' && n === 0) mask = 0xffff0000;
+    this.touchWord(n, bits & mask);
     this.writeBits(kind, w, bits & mask, set);
   }
 
@@ -312,6 +343,14 @@ export class GicDistributor {
   }
 
   // ---- internals ----
+
+  /** Declare the INTIDs `bits` of register word n (32n..32n+31). */
+  private touchWord(n: number, bits: number): void {
+    for (let m = bits; m !== 0; m &= m - 1) {
+      const intid = n * 32 + lowestBit(m);
+      if (intid < this.nrIrqs) touch(this.intidOid[intid]!);
+    }
+  }
 
   private writeBits(kind: BitmapKind, w: number, bits: number, set: boolean): void {
     const arr = kind === 'enable' ? this.enabledW : kind === 'pend' ? this.latchW : this.activeW;
@@ -344,7 +383,13 @@ export class GicDistributor {
       for (let m = bits; m !== 0; m &= m - 1) cpus |= this.targets[(k + 1) * 32 + lowestBit(m)]!;
     } else if (w >= 0) cpus = 1 << w;
     const spiCand = (this.ctlr & GICD_ENABLE) !== 0 ? this.spiCand : 0;
-    for (let c = 0; c < this.nrCpus; c++) if ((cpus & (1 << c)) !== 0) this.hppi[c] = this.computeHppi(c, spiCand);
+    for (let c = 0; c < this.nrCpus; c++) {
+      if ((cpus & (1 << c)) === 0) continue;
+      const v = this.computeHppi(c, spiCand);
+      // What GICC_IAR of that CPU reads changed; an unchanged best candidate leaves its readers unaffected.
+      if (v !== this.hppi[c]) touch(this.giccOid[c]!);
+      this.hppi[c] = v;
+    }
     for (let c = 0; c < this.nrCpus; c++) this.listeners[c]?.update();
   }
 
@@ -406,10 +451,12 @@ export class GicDistributor {
   }
   private word(intid: number, cpu: number | undefined): number {
     this.checkIntid(intid);
+    touch(this.intidOid[intid]!);
     return intid < SPI_BASE ? this.privateCpu(intid, cpu) : this.nrCpus + (intid >> 5) - 1;
   }
   private slot(intid: number, cpu: number | undefined): number {
     this.checkIntid(intid);
+    touch(this.intidOid[intid]!);
     return intid < SPI_BASE ? this.privateCpu(intid, cpu) * 32 + intid : this.nrCpus * 32 + intid - SPI_BASE;
   }
 }

@@ -25,6 +25,8 @@ export interface GicOptions {
   onIrqLineChange?: IrqLineCallback;
   /** The virtual IRQ output of a virtual interface changed. */
   onVirqLineChange?: IrqLineCallback;
+  /** Allocates the checker's object ids of the distributor's INTIDs and CPU interfaces (GicDistributorOptions). */
+  newOid?: (name: string) => number;
 }
 
 export class Gic {
@@ -37,6 +39,7 @@ export class Gic {
       nrCpus: opts.nrCpus,
       nrIrqs: opts.nrIrqs,
       priorityBits: opts.priorityBits,
+      newOid: opts.newOid,
     });
     const cpus: GicCpuInterface[] = [];
     const vifs: GicVirtualInterface[] = [];
