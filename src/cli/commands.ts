@@ -3,7 +3,7 @@
  * codes. `main` takes the runner and the process I/O as parameters so tests drive it with a fake runner and captured
  * streams; src/cli/main.ts wires the real ones.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +43,7 @@ import { ModelError } from '../sim/errors.js';
 import { COST_PROFILES, isProfileName, PROFILE_NAMES, type ProfileName } from '../sim/profiles.js';
 import { ViewInputError } from '../view/chromeTrace.js';
 import { untilSignal, viewCommand } from '../view/viewCommand.js';
+import { currentUid, OutputFileError, privateOutputBase, writeOwnFile } from './outputFiles.js';
 import { ProgressBar } from './progress.js';
 import type { InvariantViolation, ModeRun, RunResult, ScenarioRunner, TraceFormat } from './runnerApi.js';
 
@@ -67,10 +68,13 @@ export interface CliIo {
   readFile(path: string): string;
   writeFile(path: string, data: string): void;
   exists(path: string): boolean;
+  /** The base of default output paths, `<base>/irqfwd/…`: a directory only this user can write (outputFiles.ts). */
   tmpdir(): string;
 }
 
 export function nodeIo(): CliIo {
+  const uid = currentUid();
+  let base: string | undefined;
   return {
     stdout: (s) => process.stdout.write(s),
     stderr: (s) => process.stderr.write(s),
@@ -80,10 +84,13 @@ export function nodeIo(): CliIo {
     readFile: (p) => readFileSync(p, 'utf8'),
     writeFile: (p, data) => {
       mkdirSync(dirname(p), { recursive: true });
-      writeFileSync(p, data);
+      writeOwnFile(p, data, uid);
     },
     exists: (p) => existsSync(p),
-    tmpdir: () => tmpdir(),
+    tmpdir: () => {
+      base ??= privateOutputBase(tmpdir(), uid);
+      return base;
+    },
   };
 }
 
@@ -147,6 +154,10 @@ export async function main(argv: readonly string[], runner: ScenarioRunner, io: 
   } catch (e) {
     if (e instanceof ScenarioError) {
       io.stderr(`${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof OutputFileError) {
+      io.stderr(`irqfwd: ${e.message}\n`);
       return EXIT_USAGE;
     }
     if (e instanceof UsageError) {
