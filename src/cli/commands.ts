@@ -9,7 +9,7 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ErrnoError } from '../abi/errno.js';
-import { checkCommand } from '../check/cli.js';
+import { CHECK_HELP, checkCommand } from '../check/cli.js';
 import {
   counterexampleChrome,
   counterexampleText,
@@ -43,17 +43,13 @@ import { ModelError } from '../sim/errors.js';
 import { COST_PROFILES, isProfileName, PROFILE_NAMES, type ProfileName } from '../sim/profiles.js';
 import { ViewInputError } from '../view/chromeTrace.js';
 import { untilSignal, viewCommand } from '../view/viewCommand.js';
+import { estimateWallMs, formatWall, LONG_RUN_MS } from './estimate.js';
+import { EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE } from './exitCodes.js';
 import { currentUid, OutputFileError, privateOutputBase, writeOwnFile } from './outputFiles.js';
 import { ProgressBar } from './progress.js';
 import type { InvariantViolation, ModeRun, RunResult, ScenarioRunner, TraceFormat } from './runnerApi.js';
 
-export const EXIT_OK = 0;
-/** An invariant was violated, an IRQ was lost or left active/masked, or an expectation failed. */
-export const EXIT_FAIL = 1;
-/** Bad input: arguments, or a scenario that does not load or validate. */
-export const EXIT_USAGE = 2;
-/** A bug in irqfwd itself (an unexpected exception). */
-export const EXIT_INTERNAL = 3;
+export { EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE } from './exitCodes.js';
 
 /** JSON output format version; bumped when a field changes meaning or disappears. */
 export const JSON_FORMAT_VERSION = 1;
@@ -98,9 +94,13 @@ export function nodeIo(): CliIo {
 export const SCENARIOS_DIR = fileURLToPath(new URL('../../scenarios/', import.meta.url));
 
 class UsageError extends Error {}
+/** The environment refuses (a busy port): one line, exit 2, no usage hint. */
+class EnvironmentError extends Error {}
 
 const COMMANDS = ['run', 'compare', 'trace', 'view', 'schema', 'help'] as const;
 type Command = (typeof COMMANDS)[number];
+/** Every command, `check` included (src/check/cli.ts parses its own options), in the order help lists them. */
+const ALL_COMMANDS = ['run', 'compare', 'trace', 'view', 'schema', 'check', 'help'] as const;
 
 const OPTIONS = {
   seed: { type: 'string' },
@@ -156,7 +156,7 @@ export async function main(argv: readonly string[], runner: ScenarioRunner, io: 
       io.stderr(`${e.message}\n`);
       return EXIT_USAGE;
     }
-    if (e instanceof OutputFileError) {
+    if (e instanceof OutputFileError || e instanceof EnvironmentError) {
       io.stderr(`irqfwd: ${e.message}\n`);
       return EXIT_USAGE;
     }
@@ -189,7 +189,7 @@ function parse(argv: readonly string[]): { command: Command; positionals: string
   let command: Command;
   if (first === undefined) command = 'help';
   else if ((COMMANDS as readonly string[]).includes(first)) command = first as Command;
-  else throw new UsageError(`unknown command '${first}' (commands: ${COMMANDS.join(', ')})`);
+  else throw new UsageError(`unknown command '${first}' (commands: ${ALL_COMMANDS.join(', ')})`);
   if (v.help) return { command: 'help', positionals: first ? [first] : [], opts: defaults(), raw: new Set() };
   const given = new Set(Object.keys(v).filter((k) => v[k as OptionName] !== undefined));
   for (const k of given) {
@@ -410,6 +410,12 @@ async function runCommand(
   const notes: string[] = [];
   const pointReports: { value: number | string; runs: RunReport[] }[] = [];
 
+  warnIfLong(
+    points.map((p) => p.scenario),
+    modes,
+    !sweeping && !opts.noTrace,
+    io,
+  );
   for (const [i, point] of points.entries()) {
     const paths = sweeping ? new Map<Mode, string>() : tracePaths(s, modes, opts, io);
     const format = paths.size > 0 ? traceFormatOf([...paths.values()][0]!) : undefined;
@@ -453,6 +459,16 @@ async function runCommand(
   else io.stdout(formatMetricsTable(allRuns.map((r) => r.metrics)));
   io.stdout(footer(allRuns, opts, notes));
   return exitCode;
+}
+
+/** A run estimated to take long (estimate.ts) says so on stderr before it starts; it still runs. */
+function warnIfLong(scenarios: readonly Scenario[], modes: readonly Mode[], traced: boolean, io: CliIo): void {
+  const ms = scenarios.reduce((a, s) => a + estimateWallMs(s, modes, traced), 0);
+  if (ms < LONG_RUN_MS) return;
+  io.stderr(
+    `irqfwd: warning: this run will take ${formatWall(ms)} of wall time (estimated from its IRQ count; ` +
+      `${modes.length} mode(s)${traced ? ', traced' : ''}); Ctrl-C stops it\n`,
+  );
 }
 
 function scenarioSummary(s: Scenario, file: string, modes: readonly Mode[]) {
@@ -542,6 +558,7 @@ async function traceCommand(
     throw new UsageError(`--mode ${opts.mode}, but the scenario runs mode '${s.mode}' only`);
   const format: TraceFormat =
     opts.format ?? (opts.output !== undefined && extname(opts.output) === '.json' ? 'perfetto' : 'text');
+  warnIfLong([s], [mode], true, io);
   const result = await execute(s, [mode], format, s.name, opts, runner, io);
   const run = result.runs[0]!;
   const report = judge(s, run, [run.metrics]);
@@ -608,6 +625,7 @@ async function viewCli(arg: string | undefined, opts: Options, runner: ScenarioR
   const scenarioTraces = async (a: string | undefined) => {
     const { s, file } = load(a, opts, runner, io);
     if (s.sweep) throw new UsageError(`'${file}' is a sweep; view one point (set ${s.sweep.param} in a copy)`);
+    warnIfLong([s], ['normal', 'forwarded'], true, io);
     const result = await execute(s, ['normal', 'forwarded'], 'perfetto', s.name, opts, runner, io);
     return {
       name: s.name,
@@ -632,6 +650,10 @@ async function viewCli(arg: string | undefined, opts: Options, runner: ScenarioR
     );
   } catch (e) {
     if (e instanceof ViewInputError) throw new UsageError(e.message);
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new EnvironmentError(
+        `--port ${opts.port}: 127.0.0.1:${opts.port} is already in use (--port 0 picks a free one)`,
+      );
     throw e;
   }
 }
@@ -643,8 +665,9 @@ export function helpText(topic: string | undefined, runner?: ScenarioRunner): st
   if (topic === 'costs') return costsHelp(runner);
   if (topic === 'metrics')
     return `Numeric metric paths (for expect: and the JSON output):\n  ${metricPaths().join('\n  ')}\n`;
+  if (topic === 'check') return CHECK_HELP;
   if (topic !== undefined && !(COMMANDS as readonly string[]).includes(topic))
-    return `irqfwd help: no topic '${topic}' (topics: ${[...COMMANDS, 'costs', 'metrics'].join(', ')})\n`;
+    return `irqfwd help: no topic '${topic}' (topics: ${[...ALL_COMMANDS, 'costs', 'metrics'].join(', ')})\n`;
   return `irqfwd — an executable model of ARM KVM IRQ forwarding (GICv2, genirq, VFIO, KVM, vGIC, guest)
 
 Usage:
@@ -677,7 +700,8 @@ Options:
   --replay FILE       trace: replay a checker counterexample (irqfwd check -o FILE) instead of a scenario
 
 Exit codes: 0 ok; 1 an invariant violated, an IRQ lost or left active/masked, or an expectation missed;
-            2 bad arguments or scenario; 3 internal error.
+            2 bad arguments or scenario, an output that cannot be written safely, a busy port; 3 internal
+            error; 4 check: the search stopped early (--max-schedules) — no violation found, nothing proven.
 `;
 }
 
