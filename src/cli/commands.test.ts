@@ -89,6 +89,8 @@ function fakeRunner(b: FakeBehaviour = {}): ScenarioRunner & { calls: { s: Scena
           metrics: c.finish({
             simCycles: s.duration,
             hostCycles: mode === 'normal' ? 150_000 : 70_000,
+            hostByCpu: [0, mode === 'normal' ? 150_000 : 70_000],
+            windowCycles: s.duration,
             leftActive: 0,
             leftMasked: 0,
           }),
@@ -427,12 +429,16 @@ describe('unix habits (issue #15)', () => {
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const port = (srv.address() as { port: number }).port;
     try {
-      const runner = fakeRunner();
-      const run = runner.run.bind(runner);
+      const fake = fakeRunner();
       // the page needs Chrome JSON traces
-      runner.run = async (sc, o) => {
-        const res = await run(sc, o);
-        return { runs: res.runs.map((x) => ({ ...x, trace: { format: 'perfetto', data: '{"traceEvents":[]}' } })) };
+      const runner = {
+        ...fake,
+        run: async (sc: Scenario, o: RunOptions): Promise<RunResult> => {
+          const res = await fake.run(sc, o);
+          return {
+            runs: res.runs.map((x) => ({ ...x, trace: { format: 'perfetto' as const, data: '{"traceEvents":[]}' } })),
+          };
+        },
       };
       const r = await cli(['view', '--serve', '--port', String(port), '-q'], runner);
       expect(r.code).toBe(EXIT_USAGE);

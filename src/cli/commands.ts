@@ -29,6 +29,7 @@ import {
   checkExpectations,
   EXIT_REASONS,
   type ExpectationResult,
+  fmtCell,
   fmtNum,
   formatJson,
   formatMetricsTable,
@@ -528,9 +529,9 @@ function sweepTable(param: string, points: readonly { value: number | string; ru
       const m = r.metrics;
       cells.push(
         fmtNum(m.irqs.delivered),
-        fmtNum(m.exits.perIrq.total, 2),
-        fmtNum(m.hostCycles.perIrq),
-        fmtNum(m.latency.toGuest.ns.p99, 1),
+        fmtCell(m.exits.perIrq.total, 2),
+        fmtCell(m.hostCycles.perIrq),
+        fmtCell(m.latency.toGuest.ns?.p99, 1),
         fmtNum(m.irqs.lost),
       );
     }
