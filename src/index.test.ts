@@ -238,6 +238,19 @@ describe('the public API: the cases of issue #15', () => {
     healthy(w);
   });
 
+  it('a thread still in an async syscall → EBUSY; a process that has exited → ESRCH', () => {
+    const v = newWorld();
+    const efd = v.p.eventfd(0, 0);
+    const buf = v.p.mem.alloc(8);
+    const t = v.p.thread('reader', 1);
+    const h = t.readAsync(efd, buf, 8);
+    expect(errnoOf(() => t.close(efd))).toBe('EBUSY');
+    expect(errnoOf(() => h.result())).toBe('EAGAIN'); // nobody writes: interrupted, the thread is free again
+    expect(t.close(efd)).toBe(0);
+    v.p.exit();
+    expect(errnoOf(() => v.p.eventfd(0, 0))).toBe('ESRCH');
+  });
+
   it('createHost with bad options → TypeError naming the option', () => {
     expect(() => api.createHost({ cpus: -1 })).toThrow(/^createHost: opts\.cpus must be an integer 1\.\.8/);
     expect(() => api.createHost({ hz: Number.NaN })).toThrow(/^createHost: opts\.hz must be a positive number/);
