@@ -336,8 +336,9 @@ class ModeRunner implements StepObserver {
       const cpu = engine.cpus[agent]!;
       const stayedInGuest = this.preGuest[agent] === 1 && cpu.guest !== null;
       if (!stayedInGuest && this.preIdle[agent] === 0) {
-        this.hostCycles += cpu.readyAt - engine.now;
-        this.hostByCpu[agent]! += cpu.readyAt - engine.now;
+        const cost = cpu.readyAt - engine.now;
+        this.hostCycles += cost;
+        this.hostByCpu[agent]! += cost;
       }
     }
     if (engine.steps >= this.nextProgress) {
