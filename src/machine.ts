@@ -3,6 +3,8 @@
  * VFIO with vfio-platform, KVM (/dev/kvm), and the platform devices of the host description. This is the public entry point code
  * outside the repository drives (see docs/API.md).
  */
+
+import { errno } from './abi/errno.js';
 import { bootHostIrq, type HostIrq } from './host/irq/boot.js';
 import type { IrqDesc } from './host/irq/irqDesc.js';
 import { Kernel } from './host/kernel.js';
@@ -12,7 +14,6 @@ import type { GuestFactory } from './kvm/guest.js';
 import { Kvm, type KvmTraceHooks } from './kvm/kvm.js';
 import { type ForwardingVariant, kvmVfioOpsFor } from './kvm/variants/index.js';
 import type { Engine } from './sim/engine.js';
-import { ModelError } from './sim/errors.js';
 import type { VfioDevice } from './vfio/device.js';
 import { VfioPlatformDevice, vfioPlatformOps } from './vfio/platform/vfioPlatform.js';
 import { Vfio } from './vfio/vfio.js';
@@ -76,6 +77,7 @@ export class Host {
   readonly devices: HostDevice[] = [];
 
   constructor(opts: HostOptions = {}) {
+    checkHostOptions(opts);
     this.kernel = new Kernel({ cpus: opts.cpus ?? 2, seed: opts.seed, hz: opts.hz, costs: opts.costs });
     this.engine = this.kernel.engine;
     this.irq = bootHostIrq(this.engine, { nrIrqs: opts.nrIrqs, nrLrs: opts.nrLrs });
@@ -92,18 +94,20 @@ export class Host {
   /** Probe a platform device: map its INTIDs (irq_create_fwspec_mapping + gic_set_type), bind it to vfio-platform. */
   private addDevice(spec: HostDeviceSpec): void {
     if (this.devices.some((d) => d.spec.name === spec.name)) {
-      throw new ModelError(`device ${spec.name} is described twice`);
+      throw new TypeError(`createHost: opts.devices: device ${spec.name} is described twice`);
     }
     const dist = this.irq.gic.distributor;
     const descs: IrqDesc[] = [];
     for (const l of spec.irqs) {
       if (l.intid < 32 || l.intid >= dist.nrIrqs || l.intid > 1019) {
-        throw new ModelError(
-          `device ${spec.name}: INTID ${l.intid} is not an SPI of this GIC (32..${dist.nrIrqs - 1})`,
+        throw new TypeError(
+          `createHost: opts.devices: device ${spec.name}: INTID ${l.intid} is not an SPI of this GIC (32..${Math.min(dist.nrIrqs - 1, 1019)})`,
         );
       }
-      if (this.devices.some((d) => d.spec.irqs.some((o) => o.intid === l.intid))) {
-        throw new ModelError(`device ${spec.name}: INTID ${l.intid} is already wired to another device`);
+      if (
+        this.devices.some((d) => d.spec.irqs.some((o) => o.intid === l.intid) || descs.some((x) => x.hwirq === l.intid))
+      ) {
+        throw new TypeError(`createHost: opts.devices: device ${spec.name}: INTID ${l.intid} is wired twice`);
       }
       descs.push(this.irq.genirq.createMapping(l.intid, l.trigger));
       dist.setConfig(l.intid, l.trigger);
@@ -130,17 +134,24 @@ export class Host {
   device(name: string): PlatformDevice {
     const d = this.devices.find((x) => x.spec.name === name);
     if (d === undefined)
-      throw new ModelError(`no device named ${name} (have: ${this.devices.map((x) => x.spec.name).join(', ')})`);
+      throw errno(
+        'ENODEV',
+        `host.device: no device named ${String(name)} (have: ${this.devices.map((x) => x.spec.name).join(', ')})`,
+      );
     return d.hw;
   }
 
   /** Advance simulated time by `cycles`. */
   run(cycles: number): void {
+    if (typeof cycles !== 'number' || !Number.isSafeInteger(cycles) || cycles < 0)
+      throw new TypeError(`host.run: cycles must be a non-negative safe integer, got ${String(cycles)}`);
     this.engine.run(cycles);
   }
 
   /** Run until nothing is runnable or scheduled; a ModelError if the model never quiesces. */
   settle(maxSteps?: number): void {
+    if (maxSteps !== undefined && (typeof maxSteps !== 'number' || !Number.isSafeInteger(maxSteps) || maxSteps < 1))
+      throw new TypeError(`host.settle: maxSteps must be a positive safe integer, got ${String(maxSteps)}`);
     this.engine.settle(maxSteps);
   }
 
@@ -183,6 +194,41 @@ export class Host {
     }
     return out;
   }
+}
+
+const isInt = (v: unknown, min: number, max: number): boolean =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max;
+
+/** createHost's options from code outside the repository: a TypeError naming the first option that does not fit. */
+function checkHostOptions(opts: HostOptions): void {
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`createHost: opts must be an object`);
+  const bad = (what: string, v: unknown, expected: string) =>
+    new TypeError(`createHost: opts.${what} must be ${expected}, got ${typeof v === 'bigint' ? `${v}n` : String(v)}`);
+  // GICv2: at most 8 CPU interfaces (GICD_ITARGETSR has 8 bits)
+  if (opts.cpus !== undefined && !isInt(opts.cpus, 1, 8)) throw bad('cpus', opts.cpus, 'an integer 1..8 (GICv2)');
+  if (opts.seed !== undefined && !isInt(opts.seed, 0, 0xffff_ffff))
+    throw bad('seed', opts.seed, 'an integer 0..2^32-1');
+  if (opts.hz !== undefined && !(typeof opts.hz === 'number' && Number.isFinite(opts.hz) && opts.hz > 0))
+    throw bad('hz', opts.hz, 'a positive number');
+  if (opts.nrIrqs !== undefined && !(isInt(opts.nrIrqs, 64, 1024) && opts.nrIrqs % 32 === 0))
+    throw bad('nrIrqs', opts.nrIrqs, 'a multiple of 32 in 64..1024');
+  if (opts.nrLrs !== undefined && !isInt(opts.nrLrs, 1, 64)) throw bad('nrLrs', opts.nrLrs, 'an integer 1..64');
+  for (const [name, c] of Object.entries(opts.costs ?? {}))
+    if (!(typeof c === 'number' && Number.isFinite(c) && c >= 0))
+      throw bad(`costs.${name}`, c, 'a non-negative number');
+  if (opts.devices !== undefined && !Array.isArray(opts.devices)) throw bad('devices', opts.devices, 'an array');
+  (opts.devices ?? []).forEach((d, i) => {
+    if (d === null || typeof d !== 'object') throw bad(`devices[${i}]`, d, 'a device description');
+    if (typeof d.name !== 'string' || d.name === '') throw bad(`devices[${i}].name`, d.name, 'a non-empty string');
+    if (!isInt(d.iommuGroup, 0, 0x7fff_ffff)) throw bad(`devices[${i}].iommuGroup`, d.iommuGroup, 'a group number');
+    if (!Array.isArray(d.irqs) || d.irqs.length === 0) throw bad(`devices[${i}].irqs`, d.irqs, 'a non-empty array');
+    d.irqs.forEach((q, j) => {
+      if (q === null || typeof q !== 'object' || !isInt(q.intid, 0, 1023))
+        throw bad(`devices[${i}].irqs[${j}].intid`, q?.intid, 'an INTID');
+      if (q.trigger !== 'level' && q.trigger !== 'edge')
+        throw bad(`devices[${i}].irqs[${j}].trigger`, q.trigger, "'level' or 'edge'");
+    });
+  });
 }
 
 export function createHost(opts: HostOptions = {}): Host {

@@ -3,7 +3,6 @@
  *
  * bits 31..30 dir | 29..16 size | 15..8 type | 7..0 nr. Every result is an unsigned 32-bit number.
  */
-import { ModelError } from '../sim/errors.js';
 
 export const _IOC_NRBITS = 8;
 export const _IOC_TYPEBITS = 8;
@@ -34,12 +33,12 @@ export const IOCSIZE_MASK = (_IOC_SIZEMASK << _IOC_SIZESHIFT) >>> 0;
 export const IOCSIZE_SHIFT = _IOC_SIZESHIFT;
 
 function checkField(what: string, value: number, mask: number): void {
-  if (!Number.isInteger(value) || value < 0 || value > mask) {
-    throw new ModelError(`_IOC: ${what} ${value} does not fit its ${mask.toString(2).length}-bit field`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > mask) {
+    throw new TypeError(`_IOC: ${what} ${String(value)} does not fit its ${mask.toString(2).length}-bit field`);
   }
 }
 
-/** Packs an ioctl request number. Fields that do not fit are a model bug (the C macro would silently corrupt them). */
+/** Packs an ioctl request number. A field that does not fit is a TypeError (the C macro would silently corrupt it). */
 export function _IOC(dir: number, type: number, nr: number, size: number): number {
   checkField('dir', dir, _IOC_DIRMASK);
   checkField('type', type, _IOC_TYPEMASK);

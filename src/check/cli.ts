@@ -7,6 +7,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { CliIo } from '../cli/commands.js';
+import { EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_OK, EXIT_USAGE } from '../cli/exitCodes.js';
 import { ScenarioError } from '../scenario/loader.js';
 import { counterexampleText, traceCounterexample } from './counterexampleTrace.js';
 import { type CheckResult, type ExploreStats, REDUCTIONS, type Reduction } from './explore.js';
@@ -27,9 +28,6 @@ import { exploreParallel } from './workers.js';
 /** scenarios/ at the package root (from src/check/ or dist/check/). */
 const SHIPPED_SCENARIOS = fileURLToPath(new URL('../../scenarios/', import.meta.url));
 
-const EXIT_OK = 0;
-const EXIT_FAIL = 1;
-const EXIT_USAGE = 2;
 /** Default preemption bound: the protocol passes the canonical race at it in well under a second. */
 export const DEFAULT_BOUND = 1;
 
@@ -41,7 +39,7 @@ while the device asserts a level line and the vCPU runs) and check every invaria
 Options:
   --variant V         kvm-vfio flavour: ${VARIANTS.join(' | ')} (default protocol)
   --bound N           preemption bound of the systematic search (default 1; 'none': unbounded — large)
-  --max-schedules N   stop the exhaustive search after N schedules (the verdict then says so)
+  --max-schedules N   stop the exhaustive search after N schedules (the verdict says so; exit code 4 if it stopped)
   --reduction R       dpor (default: source-set DPOR + sleep sets) | sleep (sleep sets only) | none
   --workers N         worker threads sharing the exhaustive search (default 1)
   --pct               randomized PCT instead of the exhaustive search
@@ -145,7 +143,7 @@ function check(args: readonly string[], io: CliIo): number {
   const cx = result.counterexample;
   if (cx === null) {
     io.stdout(`${verdictPass(result)}\n`);
-    return EXIT_OK;
+    return result.completeness === 'cut' ? EXIT_INCONCLUSIVE : EXIT_OK;
   }
   const first = cx.violations[0]!;
   const file = v.output ?? join(io.tmpdir(), 'irqfwd', `check-${scenario.name}-${variant}.json`);

@@ -1,11 +1,20 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MetricsCollector } from '../scenario/metrics.js';
 import type { Mode, Scenario } from '../scenario/schema.js';
 import { ModelError } from '../sim/errors.js';
-import { type CliIo, EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, main } from './commands.js';
+import {
+  type CliIo,
+  EXIT_FAIL,
+  EXIT_INCONCLUSIVE,
+  EXIT_INTERNAL,
+  EXIT_OK,
+  EXIT_USAGE,
+  main,
+  nodeIo,
+} from './commands.js';
 import type { InvariantViolation, RunOptions, RunResult, ScenarioRunner } from './runnerApi.js';
 
 interface Captured extends CliIo {
@@ -80,6 +89,8 @@ function fakeRunner(b: FakeBehaviour = {}): ScenarioRunner & { calls: { s: Scena
           metrics: c.finish({
             simCycles: s.duration,
             hostCycles: mode === 'normal' ? 150_000 : 70_000,
+            hostByCpu: [0, mode === 'normal' ? 150_000 : 70_000],
+            windowCycles: s.duration,
             leftActive: 0,
             leftMasked: 0,
           }),
@@ -358,5 +369,129 @@ describe('progress bar', () => {
     const io = captureIo({ tty: true, clockStep: 1 });
     await cli(['run', '--no-trace'], fakeRunner({ progress: [0.5] }), io);
     expect(io.err).toBe('');
+  });
+});
+
+describe('unix habits (issue #15)', () => {
+  it('the unknown-command message lists every command, check included', async () => {
+    const r = await cli(['frob']);
+    expect(r.code).toBe(EXIT_USAGE);
+    expect(r.err).toContain('(commands: run, compare, trace, view, schema, check, help)');
+  });
+
+  it('a .json scenario with a syntax error is reported as JSON, at its line and column', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'irqfwd-cli-'));
+    const f = join(dir, 's.json');
+    writeFileSync(f, '{"devices": [\n  {"name": "x",, }\n]}');
+    const r = await cli(['run', f]);
+    expect(r.code).toBe(EXIT_USAGE);
+    expect(r.err).toBe(`${f}:2:16: JSON: Expected double-quoted property name\n`);
+  });
+
+  it("zod's messages come out in the project's voice (file:line:col: path: expected …)", async () => {
+    const f = tempScenario('seed: -1\nmode: fast\nhost: { gic: { nrLrs: 0.5 } }\nteardown: 3\n');
+    const r = await cli(['run', f]);
+    expect(r.code).toBe(EXIT_USAGE);
+    expect(r.err.split('\n').slice(0, 4)).toEqual([
+      `${f}:1:7: seed: expected a number at least 0, got -1`,
+      `${f}:2:7: mode: expected one of normal | forwarded | both, got "fast"`,
+      `${f}:3:23: host.gic.nrLrs: expected an integer, got 0.5`,
+      `${f}:4:11: teardown: expected true or false, got 3`,
+    ]);
+    expect(r.err).not.toMatch(/Too small|Invalid option|Invalid input|received/);
+  });
+
+  it('a scenario that would take hours says so on stderr before it starts, and still runs', async () => {
+    const f = tempScenario(
+      'duration: 10s\ndevices: [{ name: d, iommuGroup: 1, irqs: [{ intid: 80 }] }]\n' +
+        'workloads: [{ device: d, kind: periodic, period: 10us }]\n',
+    );
+    const r = await cli(['run', f, '--no-trace']);
+    expect(r.code).toBe(EXIT_OK);
+    // 1,000,001 IRQs × 2 modes × 0.25 ms (estimate.ts) ≈ 8.3 min: under the threshold untraced …
+    expect(r.err).toBe('');
+    const t = await cli(['trace', f]);
+    // … 1,000,001 × 0.56 ms ≈ 9.3 min for one mode traced: still under; 100 s of it is not
+    expect(t.err).toBe('');
+    const long = tempScenario(
+      'duration: 100s\ndevices: [{ name: d, iommuGroup: 1, irqs: [{ intid: 80 }] }]\n' +
+        'workloads: [{ device: d, kind: periodic, period: 10us }]\n',
+    );
+    const l = await cli(['run', long, '--no-trace']);
+    expect(l.code).toBe(EXIT_OK);
+    expect(l.runner.calls.length).toBe(1);
+    expect(l.err).toMatch(/^irqfwd: warning: this run will take about 83 min of wall time .*Ctrl-C stops it\n$/);
+  });
+
+  it('a busy --port is a one-line error, exit 2', async () => {
+    const { createServer } = await import('node:net');
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    try {
+      const fake = fakeRunner();
+      // the page needs Chrome JSON traces
+      const runner = {
+        ...fake,
+        run: async (sc: Scenario, o: RunOptions): Promise<RunResult> => {
+          const res = await fake.run(sc, o);
+          return {
+            runs: res.runs.map((x) => ({ ...x, trace: { format: 'perfetto' as const, data: '{"traceEvents":[]}' } })),
+          };
+        },
+      };
+      const r = await cli(['view', '--serve', '--port', String(port), '-q'], runner);
+      expect(r.code).toBe(EXIT_USAGE);
+      expect(r.err).toBe(`irqfwd: --port ${port}: 127.0.0.1:${port} is already in use (--port 0 picks a free one)\n`);
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('check: a search stopped by --max-schedules exits 4 (inconclusive), not 0', async () => {
+    const r = await cli(['check', 'lr-overflow', '--max-schedules', '3', '-q']);
+    expect(r.code).toBe(EXIT_INCONCLUSIVE);
+    expect(r.out).toContain('the search did not finish');
+    expect((await cli(['check', '-q'])).code).toBe(EXIT_OK); // the built-in race, searched to its bound
+  });
+});
+
+describe('default output files are private (issue #15)', () => {
+  it('a symlink planted at $TMPDIR/irqfwd: run writes under $TMPDIR/irqfwd-<uid>, the link target is untouched', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'irqfwd-tmp-'));
+    const victim = join(tmp, 'victim');
+    mkdirSync(victim);
+    writeFileSync(join(victim, 'default.normal.perfetto.json'), 'precious');
+    symlinkSync(victim, join(tmp, 'irqfwd'));
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      const io = captureIo();
+      const real = nodeIo();
+      io.writeFile = real.writeFile;
+      io.tmpdir = real.tmpdir;
+      const code = await main(['run', '-q'], fakeRunner(), io);
+      expect(code).toBe(EXIT_OK);
+      const uid = process.getuid?.();
+      expect(readFileSync(join(tmp, `irqfwd-${uid}`, 'irqfwd', 'default.normal.perfetto.json'), 'utf8')).toBe(
+        'trace of normal\n',
+      );
+      expect(readFileSync(join(victim, 'default.normal.perfetto.json'), 'utf8')).toBe('precious');
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+  });
+
+  it('--trace naming a symlink: exit 2 with one line, the target untouched', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'irqfwd-tmp-'));
+    writeFileSync(join(tmp, 'target'), 'precious');
+    symlinkSync(join(tmp, 'target'), join(tmp, 't.normal.json'));
+    const io = captureIo();
+    io.writeFile = nodeIo().writeFile;
+    const code = await main(['run', '-q', '--trace', join(tmp, 't.json')], fakeRunner(), io);
+    expect(code).toBe(EXIT_USAGE);
+    expect(io.err).toBe(`irqfwd: ${join(tmp, 't.normal.json')} is a symbolic link: not written through\n`);
+    expect(readFileSync(join(tmp, 'target'), 'utf8')).toBe('precious');
   });
 });

@@ -3,13 +3,13 @@
  * codes. `main` takes the runner and the process I/O as parameters so tests drive it with a fake runner and captured
  * streams; src/cli/main.ts wires the real ones.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ErrnoError } from '../abi/errno.js';
-import { checkCommand } from '../check/cli.js';
+import { CHECK_HELP, checkCommand } from '../check/cli.js';
 import {
   counterexampleChrome,
   counterexampleText,
@@ -29,6 +29,7 @@ import {
   checkExpectations,
   EXIT_REASONS,
   type ExpectationResult,
+  fmtCell,
   fmtNum,
   formatJson,
   formatMetricsTable,
@@ -43,16 +44,13 @@ import { ModelError } from '../sim/errors.js';
 import { COST_PROFILES, isProfileName, PROFILE_NAMES, type ProfileName } from '../sim/profiles.js';
 import { ViewInputError } from '../view/chromeTrace.js';
 import { untilSignal, viewCommand } from '../view/viewCommand.js';
+import { estimateWallMs, formatWall, LONG_RUN_MS } from './estimate.js';
+import { EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE } from './exitCodes.js';
+import { currentUid, OutputFileError, privateOutputBase, writeOwnFile } from './outputFiles.js';
 import { ProgressBar } from './progress.js';
 import type { InvariantViolation, ModeRun, RunResult, ScenarioRunner, TraceFormat } from './runnerApi.js';
 
-export const EXIT_OK = 0;
-/** An invariant was violated, an IRQ was lost or left active/masked, or an expectation failed. */
-export const EXIT_FAIL = 1;
-/** Bad input: arguments, or a scenario that does not load or validate. */
-export const EXIT_USAGE = 2;
-/** A bug in irqfwd itself (an unexpected exception). */
-export const EXIT_INTERNAL = 3;
+export { EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE } from './exitCodes.js';
 
 /** JSON output format version; bumped when a field changes meaning or disappears. */
 export const JSON_FORMAT_VERSION = 1;
@@ -67,10 +65,13 @@ export interface CliIo {
   readFile(path: string): string;
   writeFile(path: string, data: string): void;
   exists(path: string): boolean;
+  /** The base of default output paths, `<base>/irqfwd/…`: a directory only this user can write (outputFiles.ts). */
   tmpdir(): string;
 }
 
 export function nodeIo(): CliIo {
+  const uid = currentUid();
+  let base: string | undefined;
   return {
     stdout: (s) => process.stdout.write(s),
     stderr: (s) => process.stderr.write(s),
@@ -80,10 +81,13 @@ export function nodeIo(): CliIo {
     readFile: (p) => readFileSync(p, 'utf8'),
     writeFile: (p, data) => {
       mkdirSync(dirname(p), { recursive: true });
-      writeFileSync(p, data);
+      writeOwnFile(p, data, uid);
     },
     exists: (p) => existsSync(p),
-    tmpdir: () => tmpdir(),
+    tmpdir: () => {
+      base ??= privateOutputBase(tmpdir(), uid);
+      return base;
+    },
   };
 }
 
@@ -91,9 +95,13 @@ export function nodeIo(): CliIo {
 export const SCENARIOS_DIR = fileURLToPath(new URL('../../scenarios/', import.meta.url));
 
 class UsageError extends Error {}
+/** The environment refuses (a busy port): one line, exit 2, no usage hint. */
+class EnvironmentError extends Error {}
 
 const COMMANDS = ['run', 'compare', 'trace', 'view', 'schema', 'help'] as const;
 type Command = (typeof COMMANDS)[number];
+/** Every command, `check` included (src/check/cli.ts parses its own options), in the order help lists them. */
+const ALL_COMMANDS = ['run', 'compare', 'trace', 'view', 'schema', 'check', 'help'] as const;
 
 const OPTIONS = {
   seed: { type: 'string' },
@@ -149,6 +157,10 @@ export async function main(argv: readonly string[], runner: ScenarioRunner, io: 
       io.stderr(`${e.message}\n`);
       return EXIT_USAGE;
     }
+    if (e instanceof OutputFileError || e instanceof EnvironmentError) {
+      io.stderr(`irqfwd: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
     if (e instanceof UsageError) {
       io.stderr(`irqfwd: ${e.message}\nTry 'irqfwd help'.\n`);
       return EXIT_USAGE;
@@ -178,7 +190,7 @@ function parse(argv: readonly string[]): { command: Command; positionals: string
   let command: Command;
   if (first === undefined) command = 'help';
   else if ((COMMANDS as readonly string[]).includes(first)) command = first as Command;
-  else throw new UsageError(`unknown command '${first}' (commands: ${COMMANDS.join(', ')})`);
+  else throw new UsageError(`unknown command '${first}' (commands: ${ALL_COMMANDS.join(', ')})`);
   if (v.help) return { command: 'help', positionals: first ? [first] : [], opts: defaults(), raw: new Set() };
   const given = new Set(Object.keys(v).filter((k) => v[k as OptionName] !== undefined));
   for (const k of given) {
@@ -399,6 +411,12 @@ async function runCommand(
   const notes: string[] = [];
   const pointReports: { value: number | string; runs: RunReport[] }[] = [];
 
+  warnIfLong(
+    points.map((p) => p.scenario),
+    modes,
+    !sweeping && !opts.noTrace,
+    io,
+  );
   for (const [i, point] of points.entries()) {
     const paths = sweeping ? new Map<Mode, string>() : tracePaths(s, modes, opts, io);
     const format = paths.size > 0 ? traceFormatOf([...paths.values()][0]!) : undefined;
@@ -442,6 +460,16 @@ async function runCommand(
   else io.stdout(formatMetricsTable(allRuns.map((r) => r.metrics)));
   io.stdout(footer(allRuns, opts, notes));
   return exitCode;
+}
+
+/** A run estimated to take long (estimate.ts) says so on stderr before it starts; it still runs. */
+function warnIfLong(scenarios: readonly Scenario[], modes: readonly Mode[], traced: boolean, io: CliIo): void {
+  const ms = scenarios.reduce((a, s) => a + estimateWallMs(s, modes, traced), 0);
+  if (ms < LONG_RUN_MS) return;
+  io.stderr(
+    `irqfwd: warning: this run will take ${formatWall(ms)} of wall time (estimated from its IRQ count; ` +
+      `${modes.length} mode(s)${traced ? ', traced' : ''}); Ctrl-C stops it\n`,
+  );
 }
 
 function scenarioSummary(s: Scenario, file: string, modes: readonly Mode[]) {
@@ -501,9 +529,9 @@ function sweepTable(param: string, points: readonly { value: number | string; ru
       const m = r.metrics;
       cells.push(
         fmtNum(m.irqs.delivered),
-        fmtNum(m.exits.perIrq.total, 2),
-        fmtNum(m.hostCycles.perIrq),
-        fmtNum(m.latency.toGuest.ns.p99, 1),
+        fmtCell(m.exits.perIrq.total, 2),
+        fmtCell(m.hostCycles.perIrq),
+        fmtCell(m.latency.toGuest.ns?.p99, 1),
         fmtNum(m.irqs.lost),
       );
     }
@@ -531,6 +559,7 @@ async function traceCommand(
     throw new UsageError(`--mode ${opts.mode}, but the scenario runs mode '${s.mode}' only`);
   const format: TraceFormat =
     opts.format ?? (opts.output !== undefined && extname(opts.output) === '.json' ? 'perfetto' : 'text');
+  warnIfLong([s], [mode], true, io);
   const result = await execute(s, [mode], format, s.name, opts, runner, io);
   const run = result.runs[0]!;
   const report = judge(s, run, [run.metrics]);
@@ -597,6 +626,7 @@ async function viewCli(arg: string | undefined, opts: Options, runner: ScenarioR
   const scenarioTraces = async (a: string | undefined) => {
     const { s, file } = load(a, opts, runner, io);
     if (s.sweep) throw new UsageError(`'${file}' is a sweep; view one point (set ${s.sweep.param} in a copy)`);
+    warnIfLong([s], ['normal', 'forwarded'], true, io);
     const result = await execute(s, ['normal', 'forwarded'], 'perfetto', s.name, opts, runner, io);
     return {
       name: s.name,
@@ -621,6 +651,10 @@ async function viewCli(arg: string | undefined, opts: Options, runner: ScenarioR
     );
   } catch (e) {
     if (e instanceof ViewInputError) throw new UsageError(e.message);
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new EnvironmentError(
+        `--port ${opts.port}: 127.0.0.1:${opts.port} is already in use (--port 0 picks a free one)`,
+      );
     throw e;
   }
 }
@@ -632,8 +666,9 @@ export function helpText(topic: string | undefined, runner?: ScenarioRunner): st
   if (topic === 'costs') return costsHelp(runner);
   if (topic === 'metrics')
     return `Numeric metric paths (for expect: and the JSON output):\n  ${metricPaths().join('\n  ')}\n`;
+  if (topic === 'check') return CHECK_HELP;
   if (topic !== undefined && !(COMMANDS as readonly string[]).includes(topic))
-    return `irqfwd help: no topic '${topic}' (topics: ${[...COMMANDS, 'costs', 'metrics'].join(', ')})\n`;
+    return `irqfwd help: no topic '${topic}' (topics: ${[...ALL_COMMANDS, 'costs', 'metrics'].join(', ')})\n`;
   return `irqfwd — an executable model of ARM KVM IRQ forwarding (GICv2, genirq, VFIO, KVM, vGIC, guest)
 
 Usage:
@@ -666,7 +701,8 @@ Options:
   --replay FILE       trace: replay a checker counterexample (irqfwd check -o FILE) instead of a scenario
 
 Exit codes: 0 ok; 1 an invariant violated, an IRQ lost or left active/masked, or an expectation missed;
-            2 bad arguments or scenario; 3 internal error.
+            2 bad arguments or scenario, an output that cannot be written safely, a busy port; 3 internal
+            error; 4 check: the search stopped early (--max-schedules) — no violation found, nothing proven.
 `;
 }
 

@@ -9,7 +9,8 @@
  * (a scripted VMM: `thread.submit('vmm', script())`). The synchronous public API (`p.ioctl`...) starts the
  * syscall on the thread (engine.restart) and drives the whole engine until the thread returns, so other CPUs,
  * devices and kernel threads progress meanwhile; a syscall that can never return (a blocking read nobody will
- * satisfy) ends with a ModelError naming it. `thread.ioctlAsync` and friends start a syscall without driving the
+ * satisfy: nothing in the model is runnable) is interrupted as a signal would interrupt it and fails with EAGAIN,
+ * leaving the thread free for the next call. `thread.ioctlAsync` and friends start a syscall without driving the
  * engine (KVM_RUN blocking on one thread while the main thread keeps issuing ioctls); the handle's result() drives
  * the engine until it returns.
  *
@@ -87,7 +88,7 @@ class Handle implements SyscallHandle {
   result(): number {
     if (!this.done) {
       assertOutsideTasks(this.what);
-      this.thread.process.kernel.engine.runUntil(() => this.done, `${this.what} to return`);
+      this.thread.driveUntilReturn(this);
     }
     if (this.error !== undefined) throw this.error;
     return this.value;
@@ -104,7 +105,14 @@ function assertOutsideTasks(what: string): void {
 }
 
 function checkInt(what: string, name: string, v: number): void {
-  if (!Number.isInteger(v)) throw new TypeError(`${what}: ${name} must be an integer, got ${v}`);
+  if (typeof v !== 'number' || !Number.isInteger(v))
+    throw new TypeError(`${what}: ${name} must be an integer (a number), got ${describe(v)}`);
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'bigint') return `the bigint ${v}n`;
+  if (typeof v === 'string') return JSON.stringify(v);
+  return v !== null && typeof v === 'object' ? 'an object' : String(v);
 }
 
 /** A thread of a process: shares its fds and memory. */
@@ -148,11 +156,39 @@ export class UThread {
     }
   }
 
+  /**
+   * Drives the engine until `h` returns. When it never can — nothing in the model is runnable, as for a blocking
+   * read of an eventfd nobody will write — the thread is interrupted as by a signal (its interruptible sleep returns
+   * -ERESTARTSYS, fs/eventfd.c eventfd_read) and the call fails with EAGAIN, the errno the same call on an
+   * O_NONBLOCK file gives: the synchronous API cannot sleep forever, and the thread stays usable.
+   */
+  driveUntilReturn(h: Handle): void {
+    const engine = this.process.kernel.engine;
+    try {
+      engine.runUntil(() => h.done, `${h.what} to return`);
+    } catch (e) {
+      if (h.done || !(e instanceof ModelError) || engine.scheduler.pick(engine) >= 0) throw e;
+      const was = this.ut.sigpending;
+      this.ut.sigpending = true;
+      try {
+        if (this.task.state === TASK_BLOCKED) engine.wake(this.task);
+        engine.runUntil(() => h.done, `${h.what} to return after its interruption`);
+      } finally {
+        this.ut.sigpending = was;
+      }
+      h.error = errno(
+        'EAGAIN',
+        `${h.what} would block forever: nothing in the model can complete it (the synchronous API does not sleep; ` +
+          'use O_NONBLOCK, or the *Async form while something drives the machine)',
+      );
+    }
+  }
+
   /** Start `body` (a sys* generator, or a script of several) on this thread without running the engine. */
   submit(what: string, body: TaskGen<number>): SyscallHandle {
-    if (this.process.exited) throw new ModelError(`${what}: process ${this.process.pid} has exited`);
+    if (this.process.exited) throw errno('ESRCH', `${what}: process ${this.process.pid} has exited`);
     if (this.inflight !== null) {
-      throw new ModelError(`${what}: thread ${this.name} is still in ${this.inflight.what}`);
+      throw errno('EBUSY', `${what}: thread ${this.name} is still in ${this.inflight.what} (take its result() first)`);
     }
     const h = new Handle(this, what);
     this.inflight = h;
@@ -169,37 +205,45 @@ export class UThread {
   // ---- asynchronous forms -------------------------------------------------------------------------------------
 
   ioctlAsync(fd: number, request: number, arg: number): SyscallHandle {
+    checkInt('ioctl', 'fd', fd);
+    checkInt('ioctl', 'request', request);
+    checkInt('ioctl', 'arg', arg);
     const what = `ioctl(${fd}, 0x${(request >>> 0).toString(16)})`;
-    checkInt(what, 'fd', fd);
-    checkInt(what, 'request', request);
-    checkInt(what, 'arg', arg);
     return this.submit(what, this.process.sysIoctl(fd, request, arg));
   }
 
   readAsync(fd: number, addr: number, len: number): SyscallHandle {
+    checkInt('read', 'fd', fd);
+    checkInt('read', 'addr', addr);
+    checkInt('read', 'len', len);
     return this.submit(`read(${fd})`, this.process.sysRead(fd, addr, len));
   }
 
   writeAsync(fd: number, addr: number, len: number): SyscallHandle {
+    checkInt('write', 'fd', fd);
+    checkInt('write', 'addr', addr);
+    checkInt('write', 'len', len);
     return this.submit(`write(${fd})`, this.process.sysWrite(fd, addr, len));
   }
 
   closeAsync(fd: number): SyscallHandle {
+    checkInt('close', 'fd', fd);
     return this.submit(`close(${fd})`, this.process.sysClose(fd));
   }
 
   // ---- synchronous forms --------------------------------------------------------------------------------------
 
   open(path: string, flags = O_RDWR): number {
+    if (typeof path !== 'string') throw new TypeError(`open: path must be a string, got ${describe(path)}`);
     checkInt(`open(${path})`, 'flags', flags);
     return this.call(`open(${path})`, this.process.sysOpen(path, flags));
   }
 
   ioctl(fd: number, request: number, arg = 0): number {
+    checkInt('ioctl', 'fd', fd);
+    checkInt('ioctl', 'request', request);
+    checkInt('ioctl', 'arg', arg);
     const what = `ioctl(${fd}, 0x${(request >>> 0).toString(16)})`;
-    checkInt(what, 'fd', fd);
-    checkInt(what, 'request', request);
-    checkInt(what, 'arg', arg);
     return this.call(what, this.process.sysIoctl(fd, request, arg));
   }
 
@@ -254,7 +298,12 @@ export class Process implements UserContext {
 
   /** Another thread of this process (default CPU: thread index modulo the CPU count). */
   thread(name?: string, cpu?: number): UThread {
-    if (this.exited) throw new ModelError(`process ${this.pid} has exited`);
+    if (this.exited) throw errno('ESRCH', `process ${this.pid} has exited`);
+    if (name !== undefined && typeof name !== 'string')
+      throw new TypeError(`thread: name must be a string, got ${describe(name)}`);
+    const nCpus = this.kernel.engine.cpus.length;
+    if (cpu !== undefined && (typeof cpu !== 'number' || !Number.isInteger(cpu) || cpu < 0 || cpu >= nCpus))
+      throw new TypeError(`thread: cpu must be a CPU number 0..${nCpus - 1}, got ${describe(cpu)}`);
     const n = this.threads.length;
     const t = new UThread(this, name ?? `${this.main.name}:${n}`, cpu ?? n % this.kernel.engine.cpus.length);
     this.threads.push(t);

@@ -10,17 +10,20 @@
  * are separated by a redzone so that running off the end of one never lands in the next, and addresses are never
  * reused after free, so a stale pointer faults (and the message says it was freed).
  *
- * Addresses are numbers, or bigints as they come out of a __u64 struct member (kvm_device_attr.addr): a bigint at or
- * above TASK_SIZE is not a model bug but a user pointer the kernel's access_ok refuses, so it faults with EFAULT.
+ * Addresses are numbers, or bigints as they come out of a __u64 struct member (kvm_device_attr.addr). The kernel sees
+ * every user pointer as an unsigned long: a negative one is a huge address, so anything at or above TASK_SIZE,
+ * negative or past 2^53, is a user pointer access_ok refuses — EFAULT, not a model bug. A length that is not a
+ * non-negative integer, or a value that does not fit the field it is put into, is a TypeError naming it.
  */
 import { errno } from '../abi/errno.js';
-import { ModelError } from '../sim/errors.js';
 
 export const PAGE_SIZE = 4096;
 /** The lowest address alloc hands out (the first 64 KiB stay unmapped, as mmap_min_addr keeps them). */
 export const USER_BASE = 0x1_0000;
 /** arm64 with 48-bit VAs: TASK_SIZE_64 = 1 << 48. access_ok fails at or above it. */
 export const TASK_SIZE = 2 ** 48;
+/** The largest single allocation the model backs with memory (bigger ones are ENOMEM, as mmap without overcommit). */
+export const MAX_ALLOC = 256 * 1024 * 1024;
 /** Unmapped bytes left after every allocation. */
 export const REDZONE = 16;
 
@@ -41,7 +44,8 @@ interface Range {
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
 
 function checkLen(len: number, verb: string): void {
-  if (!Number.isSafeInteger(len) || len < 0) throw new ModelError(`${verb}: length ${len} is not a length`);
+  if (typeof len !== 'number' || !Number.isSafeInteger(len) || len < 0)
+    throw new TypeError(`${verb}: len must be a non-negative integer, got ${String(len)}`);
 }
 
 /** The index of the last range starting at or below addr, or -1 (ranges sorted by start). */
@@ -73,9 +77,16 @@ export class UserMemory {
   /** Maps `len` zero-filled bytes at a fresh address (never 0) aligned to `align` (a power of two up to 64 KiB). */
   alloc(len: number, align = 8): number {
     checkLen(len, 'alloc');
-    if (!Number.isSafeInteger(align) || align < 1 || (align & (align - 1)) !== 0 || align > PAGE_SIZE * 16) {
-      throw new ModelError(`alloc: alignment ${align} is not a power of two up to 64 KiB`);
+    if (
+      typeof align !== 'number' ||
+      !Number.isSafeInteger(align) ||
+      align < 1 ||
+      (align & (align - 1)) !== 0 ||
+      align > PAGE_SIZE * 16
+    ) {
+      throw new TypeError(`alloc: align must be a power of two up to 64 KiB, got ${String(align)}`);
     }
+    if (len > MAX_ALLOC) throw errno('ENOMEM', `alloc of ${len} bytes: the model maps at most ${MAX_ALLOC} at once`);
     const start = Math.ceil(this.next / align) * align;
     const end = start + len;
     if (end + REDZONE > TASK_SIZE) {
@@ -90,7 +101,7 @@ export class UserMemory {
   free(addr: number): void {
     const i = this.allocations.findIndex((a) => a.start === addr);
     const a = this.allocations[i];
-    if (a === undefined) throw new ModelError(`free(${hex(addr)}): no live allocation starts there`);
+    if (a === undefined) throw errno('EINVAL', `free(${String(addr)}): no live allocation starts there`);
     this.allocations.splice(i, 1);
     const at = lastAtOrBelow(this.freed, a.start) + 1;
     this.freed.splice(at, 0, { start: a.start, end: a.end });
@@ -105,6 +116,7 @@ export class UserMemory {
 
   /** Maps `str` as UTF-8 followed by a NUL, and returns its address. */
   writeString(str: string): number {
+    if (typeof str !== 'string') throw new TypeError(`writeString: str must be a string, got ${String(str)}`);
     const utf8 = new TextEncoder().encode(str);
     const addr = this.alloc(utf8.length + 1, 1);
     this.copyToUser(addr, utf8);
@@ -114,6 +126,8 @@ export class UserMemory {
   /** True if every byte of [addr, addr + len) is inside one live allocation. */
   isMapped(addr: UserAddr, len = 1): boolean {
     checkLen(len, 'isMapped');
+    if (typeof addr !== 'number' && typeof addr !== 'bigint')
+      throw new TypeError(`isMapped: addr must be an integer, got ${String(addr)}`);
     const a = typeof addr === 'bigint' ? (addr < BigInt(TASK_SIZE) ? Number(addr) : undefined) : addr;
     if (a === undefined || !Number.isSafeInteger(a) || a < 0) return false;
     const hit = this.find(a);
@@ -160,8 +174,8 @@ export class UserMemory {
 
   /** Writes a little-endian __u32 (put_user); negative ints down to -2^31 wrap as in C. */
   writeU32(addr: UserAddr, value: number): void {
-    if (!Number.isInteger(value) || value < -0x8000_0000 || value > 0xffff_ffff) {
-      throw new ModelError(`put_user: ${value} does not fit 32 bits`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < -0x8000_0000 || value > 0xffff_ffff) {
+      throw new TypeError(`put_user: value ${String(value)} does not fit 32 bits`);
     }
     const b = this.span(addr, 4, 'put_user');
     new DataView(b.buffer, b.byteOffset, 4).setUint32(0, value >>> 0, true);
@@ -169,8 +183,8 @@ export class UserMemory {
 
   /** Writes a little-endian __s32 (put_user). */
   writeS32(addr: UserAddr, value: number): void {
-    if (!Number.isInteger(value) || value < -0x8000_0000 || value > 0x7fff_ffff) {
-      throw new ModelError(`put_user: ${value} does not fit an __s32`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < -0x8000_0000 || value > 0x7fff_ffff) {
+      throw new TypeError(`put_user: value ${String(value)} does not fit an __s32`);
     }
     this.writeU32(addr, value);
   }
@@ -178,7 +192,7 @@ export class UserMemory {
   /** Writes a little-endian __u64 (put_user) from a bigint or a non-negative safe integer. */
   writeU64(addr: UserAddr, value: bigint | number): void {
     const big = typeof value === 'bigint' ? value : Number.isSafeInteger(value) ? BigInt(value) : -1n;
-    if (big < 0n || big >= 1n << 64n) throw new ModelError(`put_user: ${String(value)} is not a __u64`);
+    if (big < 0n || big >= 1n << 64n) throw new TypeError(`put_user: value ${String(value)} is not a __u64`);
     const b = this.span(addr, 8, 'put_user');
     new DataView(b.buffer, b.byteOffset, 8).setBigUint64(0, big, true);
   }
@@ -217,17 +231,24 @@ export class UserMemory {
     throw errno('EINVAL', `user string at ${hex(base)} has no NUL within ${max} bytes`);
   }
 
-  /** A number address, or EFAULT for a bigint the kernel's access_ok would refuse. Negative numbers are model bugs. */
+  /**
+   * A number address, or EFAULT for one access_ok refuses (negative — a huge unsigned long —, at or past TASK_SIZE).
+   * An address that is not an integer at all is a TypeError.
+   */
   private toAddr(addr: UserAddr, verb: string, len: number): number {
     if (typeof addr === 'bigint') {
-      if (addr < 0n) throw new ModelError(`${verb}: user address ${addr} is negative`);
-      if (addr + BigInt(len) > BigInt(TASK_SIZE)) {
-        throw errno('EFAULT', `${verb} of ${len} bytes at ${hex(addr)} reaches past TASK_SIZE ${hex(TASK_SIZE)}`);
+      if (addr < 0n || addr + BigInt(len) > BigInt(TASK_SIZE)) {
+        throw errno('EFAULT', `${verb} of ${len} bytes at ${hex(addr)} fails access_ok (TASK_SIZE ${hex(TASK_SIZE)})`);
       }
       return Number(addr);
     }
-    if (!Number.isSafeInteger(addr) || addr < 0)
-      throw new ModelError(`${verb}: user address ${addr} is not an address`);
+    if (typeof addr !== 'number' || !Number.isInteger(addr))
+      throw new TypeError(`${verb}: addr must be an integer, got ${String(addr)}`);
+    if (addr < 0 || addr + len > TASK_SIZE)
+      throw errno(
+        'EFAULT',
+        `${verb} of ${len} bytes at ${addr < 0 ? String(addr) : hex(addr)} fails access_ok (TASK_SIZE ${hex(TASK_SIZE)})`,
+      );
     return addr;
   }
 

@@ -42,7 +42,7 @@ describe('loadScenario error positions', () => {
 
   it('points a missing required field at its parent mapping', () => {
     const e = problemsOf('devices:\n  - iommuGroup: 3\n    irqs: [{ intid: 80 }]\n');
-    expect(e.message).toBe("test.yaml:2:5: devices[0].name: missing required field 'name': expected string");
+    expect(e.message).toBe("test.yaml:2:5: devices[0].name: missing required field 'name': expected a string");
   });
 
   it('reports cross-reference errors at the referring value', () => {
@@ -69,7 +69,7 @@ describe('loadScenario error positions', () => {
       [1, 'seed'],
       [2, 'mode'],
     ]);
-    expect(e.message.split('\n')[1]).toContain('expected one of "normal"|"forwarded"|"both", got "sideways"');
+    expect(e.message.split('\n')[1]).toContain('expected one of normal | forwarded | both, got "sideways"');
   });
 
   it('rejects a top level that is not a mapping', () => {

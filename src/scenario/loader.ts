@@ -8,6 +8,7 @@ import { basename, extname } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { isProfileName, type ProfileName } from '../sim/profiles.js';
+import { issueMessage } from './issueMessages.js';
 import { Scenario } from './schema.js';
 
 export interface ScenarioProblem {
@@ -99,6 +100,7 @@ export function loadScenario(text: string, fileName: string, opts: LoadOptions =
     const p = lc.linePos(offset);
     return { line: p.line, col: p.col };
   };
+  if (extname(fileName).toLowerCase() === '.json') checkJsonSyntax(text, fileName, pos);
   if (doc.errors.length > 0) {
     throw new ScenarioError(
       fileName,
@@ -164,7 +166,7 @@ export function loadScenario(text: string, fileName: string, opts: LoadOptions =
     }
   }
 
-  const result = Scenario.safeParse(raw);
+  const result = Scenario.safeParse(raw, { error: issueMessage });
   if (!result.success) {
     for (const iss of result.error.issues) problems.push(toProblem(iss, locate, valueAt));
   }
@@ -197,6 +199,22 @@ export function loadScenarioFile(path: string, opts: LoadOptions = {}): Scenario
     throw new ScenarioError(path, [{ path: '', line: 0, col: 0, message: `cannot read: ${why}` }]);
   }
   return loadScenario(text, path, opts);
+}
+
+/**
+ * A .json file is parsed by the YAML parser too (JSON is YAML, and it keeps positions), but a syntax error is
+ * reported the JSON way: the YAML parser's words ("flow map") would only puzzle its author.
+ */
+function checkJsonSyntax(text: string, fileName: string, pos: (offset: number) => { line: number; col: number }): void {
+  try {
+    JSON.parse(text);
+  } catch (e) {
+    const msg = (e as Error).message;
+    const at = /at position (\d+)/.exec(msg);
+    const where = at ? pos(Number(at[1])) : pos(text.length);
+    const what = msg.replace(/ in JSON at position \d+.*$/, '').replace(/ after JSON at position \d+.*$/, '');
+    throw new ScenarioError(fileName, [{ path: '', ...where, message: `JSON: ${what}` }]);
+  }
 }
 
 function defaultName(fileName: string): string {
@@ -322,7 +340,7 @@ export function sweepPoint(s: Scenario, param: string, value: number | string): 
   const target = obj as Record<string | number, unknown>;
   if (!(last in target)) throw new SweepError(`sweep.param '${param}' does not exist in the scenario`);
   target[last] = value;
-  const r = Scenario.safeParse(copy);
+  const r = Scenario.safeParse(copy, { error: issueMessage });
   if (!r.success) {
     const iss = r.error.issues[0]!;
     throw new SweepError(`with ${param} = ${JSON.stringify(value)}: ${formatPath(iss.path)}: ${iss.message}`);

@@ -19,6 +19,7 @@ function sample(mode: 'normal' | 'forwarded', exitsPerIrq: number, hostPerIrq: n
     c.raised(0);
     c.delivered(0, 10_000 + i);
     c.deactivated(20_000 + i);
+    c.rearmed(30_000);
     c.exit('irq');
     if (exitsPerIrq > 1) {
       c.exit('maintenance');
@@ -46,15 +47,11 @@ describe('LatencyRecorder', () => {
     for (let i = 0; i < 1000; i++) r.record(i);
     expect(r.count).toBe(1000);
     expect(r.capacity).toBe(1024);
-    expect(r.summary(1e9).cycles.max).toBe(999);
+    expect(r.summary(1e9).cycles?.max).toBe(999);
   });
 
-  it('an empty recorder summarises to zeros', () => {
-    expect(new LatencyRecorder().summary(1e9)).toEqual({
-      count: 0,
-      cycles: { mean: 0, p50: 0, p99: 0, max: 0 },
-      ns: { mean: 0, p50: 0, p99: 0, max: 0 },
-    });
+  it('an empty recorder summarises to null figures, not zeros (no sample is not "instant")', () => {
+    expect(new LatencyRecorder().summary(1e9)).toEqual({ count: 0, cycles: null, ns: null });
   });
 
   it('a single sample is every percentile', () => {
@@ -90,7 +87,7 @@ describe('MetricsCollector', () => {
     expect(m.exits.total).toBe(16);
     expect(m.exits.perIrq.total).toBe(2);
     expect(m.exits.perIrq.byReason).toMatchObject({ irq: 1, maintenance: 1, wfx: 0 });
-    expect(m.hostCycles).toEqual({ total: 80_000, perIrq: 10_000 });
+    expect(m.hostCycles).toEqual({ total: 80_000, perIrq: 10_000, byCpu: [], livelocked: 0 });
     expect(m.simulated).toEqual({ cycles: 2e6, ns: 1e6, hz: 2e9 });
     expect(m.lines.map((l) => l.lost)).toEqual([1, 0]);
     expect(m.probes).toEqual({});
@@ -116,7 +113,7 @@ describe('MetricsCollector', () => {
     c.probe('hypercall', 6600);
     const m = c.finish({ simCycles: 1, hostCycles: 0, leftActive: 0, leftMasked: 0 });
     expect(Object.keys(m.probes)).toEqual(['hypercall']);
-    expect(m.probes.hypercall!.cycles.mean).toBe(6500);
+    expect(m.probes.hypercall!.cycles?.mean).toBe(6500);
   });
 });
 
@@ -184,6 +181,60 @@ describe('formatting', () => {
     expect(t).toMatch(/IRQs lost\s+0\s+0/);
     const widths = new Set(lines.filter((l) => l.includes('×')).map((l) => l.length));
     expect(widths.size).toBe(1); // the ratio column is right-aligned
+  });
+
+  it('deactivation is marked and explained; re-armed (deactivated and unmasked) compares like with like', () => {
+    const t = formatMetricsTable([sample('normal', 2, 15_000), sample('forwarded', 1, 7_000)]);
+    expect(t).toMatch(/assert → deactivation\*, ns {2}mean/);
+    expect(t).toMatch(/assert → re-armed, ns {7}mean\s+12,500\.0\s+12,500\.0\s+1\.00×/);
+    expect(t).toMatch(/\(deactivated and unmasked\) p99/);
+    expect(t).toContain('* deactivation alone: the normal path deactivates the INTID at the host EOI');
+  });
+
+  it('coalesced and orphaned IRQs and a livelocked CPU show in the text table', () => {
+    const c = new MetricsCollector('normal', 1e9, [{ device: 'd', index: 0, intid: 80 }]);
+    for (let i = 0; i < 5; i++) c.raised(0);
+    c.delivered(0, 10);
+    c.coalesced(0);
+    c.coalesced(0);
+    c.orphaned(0);
+    c.orphaned(0);
+    // CPU 1 spent 995 of 1000 cycles in the host: livelocked (≥ 99 %); CPU 0 half
+    const m = c.finish({
+      simCycles: 1000,
+      hostCycles: 1495,
+      hostByCpu: [500, 995],
+      windowCycles: 1000,
+      leftActive: 0,
+      leftMasked: 0,
+    });
+    expect(m.hostCycles.livelocked).toBe(1);
+    const t = formatMetricsTable([m]);
+    expect(t).toMatch(/ {2}coalesced \(merged, pending\)\s+2\n/);
+    expect(t).toMatch(/ {2}orphaned \(no VM owned line\)\s+2\n/);
+    expect(t).toMatch(/CPUs livelocked \(≥ 99 % host\)\s+1\n/);
+  });
+
+  it('a run with no samples prints — in the table and null in JSON, never 0', () => {
+    const m = new MetricsCollector('forwarded', 1e9, [{ device: 'd', index: 0, intid: 80 }]).finish({
+      simCycles: 1000,
+      hostCycles: 0,
+      leftActive: 0,
+      leftMasked: 0,
+    });
+    const t = formatMetricsTable([m]);
+    expect(t).toMatch(/exits per IRQ\s+—\n/);
+    expect(t).toMatch(/host cycles per IRQ\s+—\n/);
+    expect(t).toMatch(/assert → guest handler, ns {2}mean\s+—\n/);
+    expect(t).toMatch(/assert → re-armed, ns {7}mean\s+—\n/);
+    const j = JSON.parse(JSON.stringify(m));
+    expect(j.exits.perIrq.total).toBeNull();
+    expect(j.exits.perIrq.byReason.irq).toBeNull();
+    expect(j.hostCycles.perIrq).toBeNull();
+    expect(j.latency.toGuest).toEqual({ count: 0, cycles: null, ns: null });
+    // an expectation on a figure with no samples is skipped, not compared with 0
+    const [e] = checkExpectations([{ metric: 'latency.toGuest.cycles.mean', value: 0 }], [m], {});
+    expect(e).toMatchObject({ ok: true, skipped: 'no samples in this run' });
   });
 
   it('a single mode has no ratio column', () => {

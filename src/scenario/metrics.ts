@@ -30,11 +30,14 @@ export interface Quantiles {
   max: number;
 }
 
-/** A latency distribution: sample count, and mean/p50/p99/max in cycles and in ns (at the run's clock). */
+/**
+ * A latency distribution: sample count, and mean/p50/p99/max in cycles and in ns (at the run's clock); null when
+ * there were no samples (a figure of 0 would read as "instant").
+ */
 export interface LatencySummary {
   count: number;
-  cycles: Quantiles;
-  ns: Quantiles;
+  cycles: Quantiles | null;
+  ns: Quantiles | null;
 }
 
 /** Per passed-through line (device IRQ index). */
@@ -78,19 +81,30 @@ export interface Metrics {
   exits: {
     total: number;
     byReason: Record<ExitReason, number>;
-    /** Exits divided by irqs.delivered (0 when nothing was delivered). */
-    perIrq: { total: number; byReason: Record<ExitReason, number> };
+    /** Exits divided by irqs.delivered (null when nothing was delivered). */
+    perIrq: { total: number | null; byReason: Record<ExitReason, number | null> };
   };
   /**
    * CPU cycles the physical CPUs spent outside the guest and outside idle — host kernel, hypervisor (world switch,
-   * vGIC), VMM and kernel threads — in total and divided by irqs.delivered.
+   * vGIC), VMM and kernel threads — in total, divided by irqs.delivered (null when nothing was delivered), and per
+   * physical CPU; `livelocked` counts the CPUs that spent at least LIVELOCK_SHARE of the run there (a host CPU
+   * that never got back to its guest or its idle loop: an interrupt storm on the irqfd path).
    */
-  hostCycles: { total: number; perIrq: number };
+  hostCycles: { total: number; perIrq: number | null; byCpu: number[]; livelocked: number };
   latency: {
     /** Line asserted (or eventfd written) → guest handler entry. */
     toGuest: LatencySummary;
-    /** Line asserted → physical deactivation of the INTID (host DIR, or guest EOI on a HW list register). */
+    /**
+     * Line asserted → physical deactivation of the INTID (host DIR, or guest EOI on a HW list register). Not the
+     * moment the line can fire again on the normal path, where the host deactivates early but keeps the IRQ
+     * masked until the VFIO unmask: that is `toRearm`.
+     */
     toDeactivation: LatencySummary;
+    /**
+     * Line asserted → the line can fire again: the INTID deactivated and the host IRQ enabled (after the VFIO unmask
+     * when the normal level path masked it; the deactivation itself when nothing masked it).
+     */
+    toRearm: LatencySummary;
   };
   counters: {
     /** eventfd_signal calls on irqfd trigger eventfds and resamplefds. */
@@ -155,7 +169,7 @@ export class LatencyRecorder {
 
   summary(hz: number): LatencySummary {
     const n = this.n;
-    if (n === 0) return emptyLatency();
+    if (n === 0) return { count: 0, cycles: null, ns: null };
     const sorted = this.buf.slice(0, n).sort();
     const rank = (p: number) => sorted[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))]!;
     const cycles: Quantiles = { mean: round(this.sum / n, 2), p50: rank(50), p99: rank(99), max: this.maxSeen };
@@ -173,10 +187,8 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
-export function emptyLatency(): LatencySummary {
-  const q = (): Quantiles => ({ mean: 0, p50: 0, p99: 0, max: 0 });
-  return { count: 0, cycles: q(), ns: q() };
-}
+/** A CPU spending at least this share of the run in the host is livelocked (Metrics.hostCycles.livelocked). */
+export const LIVELOCK_SHARE = 0.99;
 
 function zeroReasons(): Record<ExitReason, number> {
   return { irq: 0, maintenance: 0, ipi: 0, wfx: 0, hvc: 0, dabt: 0, sysreg: 0, other: 0 };
@@ -213,6 +225,7 @@ export class MetricsCollector {
   private readonly toGuestBy: LatencyRecorder[];
   private readonly toGuest = new LatencyRecorder(4096);
   private readonly toDeactivation = new LatencyRecorder(4096);
+  private readonly toRearm = new LatencyRecorder(4096);
   private readonly probes = new Map<ProbeName, LatencyRecorder>();
 
   constructor(
@@ -262,6 +275,11 @@ export class MetricsCollector {
     this.toDeactivation.record(latency);
   }
 
+  /** The line can fire again (deactivated, and unmasked if it was masked); `latency` = cycles since the raise. */
+  rearmed(latency: number): void {
+    this.toRearm.record(latency);
+  }
+
   probe(name: ProbeName, cycles: number): void {
     let r = this.probes.get(name);
     if (!r) {
@@ -271,7 +289,20 @@ export class MetricsCollector {
     r.record(cycles);
   }
 
-  finish(end: { simCycles: number; hostCycles: number; leftActive: number; leftMasked: number }): Metrics {
+  /**
+   * `hostByCpu`: host cycles of each physical CPU over `windowCycles`, the span they were counted in (livelock is a
+   * share of it); without them no CPU is judged.
+   */
+  finish(end: {
+    simCycles: number;
+    hostCycles: number;
+    hostByCpu?: readonly number[];
+    windowCycles?: number;
+    leftActive: number;
+    leftMasked: number;
+  }): Metrics {
+    const hostByCpu = end.hostByCpu ?? [];
+    const window = end.windowCycles ?? 0;
     const hz = this.hz;
     const lines: LineMetrics[] = this.lines.map((l, i) => {
       const raised = this.raisedBy[i]!;
@@ -291,9 +322,10 @@ export class MetricsCollector {
     const sum = (f: (l: LineMetrics) => number) => lines.reduce((a, l) => a + f(l), 0);
     const delivered = sum((l) => l.delivered);
     const total = EXIT_REASONS.reduce((a, r) => a + this.exitsByReason[r], 0);
-    const per = (x: number) => (delivered > 0 ? round(x / delivered, 4) : 0);
-    const perReason = zeroReasons();
+    const per = (x: number) => (delivered > 0 ? round(x / delivered, 4) : null);
+    const perReason = {} as Record<ExitReason, number | null>;
     for (const r of EXIT_REASONS) perReason[r] = per(this.exitsByReason[r]);
+    const livelocked = hostByCpu.filter((c) => window > 0 && c >= LIVELOCK_SHARE * window);
     const probes: Metrics['probes'] = {};
     for (const name of PROBE_NAMES) {
       const r = this.probes.get(name);
@@ -313,8 +345,17 @@ export class MetricsCollector {
         leftMasked: end.leftMasked,
       },
       exits: { total, byReason: { ...this.exitsByReason }, perIrq: { total: per(total), byReason: perReason } },
-      hostCycles: { total: end.hostCycles, perIrq: per(end.hostCycles) },
-      latency: { toGuest: this.toGuest.summary(hz), toDeactivation: this.toDeactivation.summary(hz) },
+      hostCycles: {
+        total: end.hostCycles,
+        perIrq: per(end.hostCycles),
+        byCpu: [...hostByCpu],
+        livelocked: livelocked.length,
+      },
+      latency: {
+        toGuest: this.toGuest.summary(hz),
+        toDeactivation: this.toDeactivation.summary(hz),
+        toRearm: this.toRearm.summary(hz),
+      },
       counters: { ...this.counters },
       probes,
       lines,
@@ -322,7 +363,7 @@ export class MetricsCollector {
   }
 }
 
-/** A Metrics record of a run that did nothing (the shape every run has; the template of metric paths). */
+/** A Metrics record of a run that did nothing (the shape every run has). */
 export function emptyMetrics(mode: Mode, hz: number): Metrics {
   return new MetricsCollector(mode, hz, []).finish({ simCycles: 0, hostCycles: 0, leftActive: 0, leftMasked: 0 });
 }
@@ -340,10 +381,15 @@ export function metricAt(m: Metrics, path: string): number | undefined {
   return typeof v === 'number' ? v : undefined;
 }
 
+/** A run with one sample of everything: every numeric field present, none null (the template of metric paths). */
 const TEMPLATE: Metrics = (() => {
-  const m = emptyMetrics('normal', 1e9);
-  for (const p of PROBE_NAMES) m.probes[p] = emptyLatency();
-  return m;
+  const c = new MetricsCollector('normal', 1e9, [{ device: 'd', index: 0, intid: 32 }]);
+  c.raised(0);
+  c.delivered(0, 1);
+  c.deactivated(1);
+  c.rearmed(1);
+  for (const p of PROBE_NAMES) c.probe(p, 1);
+  return c.finish({ simCycles: 1, hostCycles: 1, hostByCpu: [1], windowCycles: 1, leftActive: 0, leftMasked: 0 });
 })();
 
 /** Whether `path` names a numeric field of every Metrics record (probes included). */
@@ -449,25 +495,38 @@ export function renderTable(header: readonly string[], rows: readonly Row[]): st
   return `${out.join('\n')}\n`;
 }
 
-function ratio(a: number, b: number): string {
-  if (!(b > 0)) return '';
+/** A table cell: the figure, or "—" when the run has no sample of it (never a 0 that reads as a measurement). */
+export function fmtCell(x: number | null | undefined, decimals = 0): string {
+  return x === null || x === undefined ? '—' : fmtNum(x, decimals);
+}
+
+function ratio(a: number | null | undefined, b: number | null | undefined): string {
+  if (a === null || a === undefined || b === null || b === undefined || !(b > 0)) return '';
   return `${(a / b).toFixed(2)}×`;
 }
 
+/** Footnote of the `assert → deactivation*` row. */
+export const DEACTIVATION_NOTE =
+  '* deactivation alone: the normal path deactivates the INTID at the host EOI, before the guest runs, but a level\n' +
+  '  IRQ stays masked until the VFIO unmask; "re-armed" is when each path can take the next interrupt.';
+
 /**
  * The compare table: one column per mode run (normal, forwarded), and a forwarded/normal ratio column when both ran.
+ * A figure a run has no sample of prints "—".
  */
 export function formatMetricsTable(runs: readonly Metrics[]): string {
   const both = runs.length === 2 && runs[0]!.mode === 'normal' && runs[1]!.mode === 'forwarded';
   const header = ['', ...runs.map((m) => m.mode), ...(both ? ['fwd/normal'] : [])];
-  const row = (label: string, f: (m: Metrics) => number, decimals = 0, withRatio = false): Row => {
-    const cells = runs.map((m) => fmtNum(f(m), decimals));
+  const row = (label: string, f: (m: Metrics) => number | null | undefined, decimals = 0, withRatio = false): Row => {
+    const cells = runs.map((m) => fmtCell(f(m), decimals));
     if (both) cells.push(withRatio ? ratio(f(runs[1]!), f(runs[0]!)) : '');
     return [label, ...cells];
   };
   const rows: Row[] = [
     row('IRQs raised', (m) => m.irqs.raised),
     row('IRQs delivered to the guest', (m) => m.irqs.delivered),
+    row('  coalesced (merged, pending)', (m) => m.irqs.coalesced),
+    row('  orphaned (no VM owned line)', (m) => m.irqs.orphaned),
     row('IRQs lost', (m) => m.irqs.lost),
     [
       'left active / masked',
@@ -480,15 +539,23 @@ export function formatMetricsTable(runs: readonly Metrics[]): string {
   for (const r of EXIT_REASONS) {
     if (runs.some((m) => m.exits.byReason[r] > 0)) rows.push(row(`  ${r}`, (m) => m.exits.perIrq.byReason[r], 2));
   }
+  rows.push(row('host cycles per IRQ', (m) => m.hostCycles.perIrq, 0, true));
+  if (runs.some((m) => m.hostCycles.livelocked > 0))
+    rows.push(row(`CPUs livelocked (≥ ${LIVELOCK_SHARE * 100} % host)`, (m) => m.hostCycles.livelocked));
+  const lat = (l: (m: Metrics) => LatencySummary, q: keyof Quantiles) => (m: Metrics) => l(m).ns?.[q];
+  const toGuest = (m: Metrics) => m.latency.toGuest;
+  const toDeact = (m: Metrics) => m.latency.toDeactivation;
+  const toRearm = (m: Metrics) => m.latency.toRearm;
   rows.push(
-    row('host cycles per IRQ', (m) => m.hostCycles.perIrq, 0, true),
     null,
-    row('assert → guest handler, ns  mean', (m) => m.latency.toGuest.ns.mean, 1, true),
-    row('                            p50', (m) => m.latency.toGuest.ns.p50, 1, true),
-    row('                            p99', (m) => m.latency.toGuest.ns.p99, 1, true),
-    row('                            max', (m) => m.latency.toGuest.ns.max, 1, true),
-    row('assert → deactivation, ns   mean', (m) => m.latency.toDeactivation.ns.mean, 1, true),
-    row('                            p99', (m) => m.latency.toDeactivation.ns.p99, 1, true),
+    row('assert → guest handler, ns  mean', lat(toGuest, 'mean'), 1, true),
+    row('                            p50', lat(toGuest, 'p50'), 1, true),
+    row('                            p99', lat(toGuest, 'p99'), 1, true),
+    row('                            max', lat(toGuest, 'max'), 1, true),
+    row('assert → deactivation*, ns  mean', lat(toDeact, 'mean'), 1, true),
+    row('                            p99', lat(toDeact, 'p99'), 1, true),
+    row('assert → re-armed, ns       mean', lat(toRearm, 'mean'), 1, true),
+    row('  (deactivated and unmasked) p99', lat(toRearm, 'p99'), 1, true),
     null,
     row('eventfd signals', (m) => m.counters.eventfdSignals),
     row('VFIO unmasks', (m) => m.counters.unmasks),
@@ -499,10 +566,10 @@ export function formatMetricsTable(runs: readonly Metrics[]): string {
   const probeNames = PROBE_NAMES.filter((p) => runs.some((m) => m.probes[p]));
   if (probeNames.length > 0) rows.push(null);
   for (const p of probeNames) {
-    rows.push(row(`${p}, cycles  mean`, (m) => m.probes[p]?.cycles.mean ?? 0, 0));
-    rows.push(row(`${' '.repeat(p.length)}          p99`, (m) => m.probes[p]?.cycles.p99 ?? 0, 0));
+    rows.push(row(`${p}, cycles  mean`, (m) => m.probes[p]?.cycles?.mean, 0));
+    rows.push(row(`${' '.repeat(p.length)}          p99`, (m) => m.probes[p]?.cycles?.p99, 0));
   }
-  return renderTable(header, rows);
+  return `${renderTable(header, rows)}\n${DEACTIVATION_NOTE}\n`;
 }
 
 /** JSON with a trailing newline, keys in the record's own (stable) order. */

@@ -24,7 +24,7 @@ function run(name: string, profile: ProfileName) {
 
 function probeMean(m: Metrics, p: ProbeName): number {
   const x = m.probes[p];
-  if (x === undefined) throw new Error(`probe ${p} recorded no sample in the ${m.mode} run`);
+  if (x?.cycles == null) throw new Error(`probe ${p} recorded no sample in the ${m.mode} run`);
   return x.cycles.mean;
 }
 

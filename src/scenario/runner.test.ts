@@ -122,4 +122,35 @@ describe('runScenario', () => {
     ).toHaveLength(1000);
     expect(text).not.toMatch(/gic_dir: intid=80 /);
   });
+
+  it('re-armed: the normal level path is re-armed at the VFIO unmask, after its early deactivation; forwarded at the deactivation', () => {
+    const s = loadScenario(DEFAULT_SCENARIO, 'default');
+    const [normal, forwarded] = runScenario(s, { modes: ['normal', 'forwarded'] }).runs.map((r) => r.metrics.latency);
+    // normal: vfio_automasked_irq_handler disabled the line before the host EOI deactivated it; vfio_platform_unmask
+    // (resamplefd → virqfd) re-enables it after the guest's EOI
+    expect(normal!.toRearm.count).toBe(1000);
+    expect(normal!.toRearm.cycles!.mean).toBeGreaterThan(normal!.toDeactivation.cycles!.mean);
+    expect(normal!.toRearm.cycles!.mean).toBeGreaterThan(normal!.toGuest.cycles!.mean);
+    // forwarded: nothing masks the line; the guest EOI deactivates it and it can fire again
+    expect(forwarded!.toRearm).toEqual(forwarded!.toDeactivation);
+    expect(forwarded!.toRearm.cycles!.mean).toBeLessThan(normal!.toRearm.cycles!.mean);
+  });
+
+  it('an edge storm on the irqfd path livelocks the host CPU that takes it; forwarding does not', () => {
+    const s = loadScenario(
+      `duration: 200us
+host: { cpus: 2, costProfile: xgene }
+devices: [{ name: d, iommuGroup: 1, irqs: [{ intid: 80, trigger: edge }] }]
+vms: [{ vcpus: 1, pinning: [1], guest: { workload: busy } }]
+workloads: [{ device: d, kind: periodic, period: 50ns, start: 1us }]
+`,
+      'storm.yaml',
+    );
+    const [normal, forwarded] = runScenario(s, { modes: ['normal', 'forwarded'] }).runs.map(
+      (r) => r.metrics.hostCycles,
+    );
+    expect(normal!.livelocked).toBe(1);
+    expect(normal!.byCpu[1]).toBeGreaterThan(normal!.byCpu[0]!);
+    expect(forwarded!.livelocked).toBe(0);
+  });
 });

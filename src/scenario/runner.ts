@@ -136,6 +136,8 @@ interface LineState {
   deactivatedN: number;
   /** `seq` of the raise the last counted deactivation answered. */
   deactSeq: number;
+  /** `seq` of the raise the last counted re-arm (deactivated, and unmasked if masked) answered. */
+  rearmSeq: number;
   /** The pending self-deassert timer (hold), -1 if none. */
   holdTimer: number;
   /** A `via: eventfd` workload drives this IRQ: the I/O backend writes the irqfd, the physical line stays low. */
@@ -178,8 +180,11 @@ interface Wiring extends IrqfdWiring {
 }
 
 interface Snapshot {
+  /** Simulated time of the snapshot. */
+  at: number;
   exits: Record<ExitReason, number>;
   host: number;
+  hostByCpu: number[];
   signals: number;
   unmasks: number;
   resamples: number;
@@ -221,6 +226,7 @@ class ModeRunner implements StepObserver {
   private readonly preGuest: Uint8Array;
   private readonly preIdle: Uint8Array;
   private hostCycles = 0;
+  private readonly hostByCpu: Float64Array;
   private windowStart: Snapshot | null = null;
   private windowEnd: Snapshot | null = null;
   private maint = 0;
@@ -269,6 +275,7 @@ class ModeRunner implements StepObserver {
     this.maintIrq = this.host.kvm.maintenanceIrq;
     this.preGuest = new Uint8Array(this.engine.cpus.length);
     this.preIdle = new Uint8Array(this.engine.cpus.length);
+    this.hostByCpu = new Float64Array(this.engine.cpus.length);
     this.traceFormat = opts.trace ?? 'text';
     this.tracer = opts.trace !== undefined ? new Tracer({ capacity: TRACE_CAPACITY, time: this.engine }) : null;
     const lineSpecs: { device: string; index: number; intid: number }[] = [];
@@ -290,6 +297,7 @@ class ModeRunner implements StepObserver {
           deliveredN: 0,
           deactivatedN: 0,
           deactSeq: 0,
+          rearmSeq: 0,
           holdTimer: -1,
           viaEventfd: s.workloads.some((w) => w.via === 'eventfd' && w.device === d.spec.name && w.index === index),
         };
@@ -305,6 +313,7 @@ class ModeRunner implements StepObserver {
     if (this.ht !== null) for (const l of this.lines) this.ht.addLine(l, l.desc.irq);
     this.installHooks();
     this.ht?.installChain();
+    this.hookUnmask();
     this.p = this.host.process();
     this.host.kvm.guestFactory = this.guestFactory();
     hooks.onHost?.(this.host, mode);
@@ -326,7 +335,11 @@ class ModeRunner implements StepObserver {
     if (agent < engine.cpus.length) {
       const cpu = engine.cpus[agent]!;
       const stayedInGuest = this.preGuest[agent] === 1 && cpu.guest !== null;
-      if (!stayedInGuest && this.preIdle[agent] === 0) this.hostCycles += cpu.readyAt - engine.now;
+      if (!stayedInGuest && this.preIdle[agent] === 0) {
+        const cost = cpu.readyAt - engine.now;
+        this.hostCycles += cost;
+        this.hostByCpu[agent]! += cost;
+      }
     }
     if (engine.steps >= this.nextProgress) {
       this.nextProgress = engine.steps + PROGRESS_EVERY;
@@ -377,10 +390,31 @@ class ModeRunner implements StepObserver {
         l.deactSeq = l.seq;
         l.deactivatedN++;
         this.c.deactivated(engine.now - l.lastAssertAt);
+        // re-armed now unless the host IRQ is disabled (the normal level path's automask): then at the VFIO unmask
+        if (l.desc.depth === 0) this.rearmed(l);
         this.notify();
       }
       ht?.deactivate(intid, cpu);
     };
+  }
+
+  /** vfio_platform_unmask re-enables a line the normal path masked: the re-arm of a raise already deactivated. */
+  private hookUnmask(): void {
+    const chain = this.host.kernel.trace;
+    const byIrq = new Map(this.lines.map((l) => [l.desc.irq, l]));
+    this.host.kernel.trace = {
+      ...chain,
+      vfioUnmask: (irq) => {
+        const l = byIrq.get(irq);
+        if (l !== undefined && l.deactSeq === l.seq && l.rearmSeq !== l.seq && l.desc.depth === 0) this.rearmed(l);
+        chain?.vfioUnmask?.(irq);
+      },
+    };
+  }
+
+  private rearmed(l: LineState): void {
+    l.rearmSeq = l.seq;
+    this.c.rearmed(this.engine.now - l.lastAssertAt);
   }
 
   // ---- guests ------------------------------------------------------------------------------------------------
@@ -1162,8 +1196,10 @@ class ModeRunner implements StepObserver {
       }
     }
     return {
+      at: this.engine.now,
       exits,
       host: this.hostCycles,
+      hostByCpu: [...this.hostByCpu],
       signals,
       unmasks,
       resamples,
@@ -1199,7 +1235,14 @@ class ModeRunner implements StepObserver {
         if (irq?.masked === true && desc.actions.length > 0) leftMasked++;
       });
     }
-    const m = this.c.finish({ simCycles, hostCycles: b.host - a.host, leftActive, leftMasked });
+    const m = this.c.finish({
+      simCycles,
+      hostCycles: b.host - a.host,
+      hostByCpu: b.hostByCpu.map((x, i) => x - a.hostByCpu[i]!),
+      windowCycles: b.at - a.at,
+      leftActive,
+      leftMasked,
+    });
     // orphaned raises that a late irqfd delivered after all: not orphaned (see `delivered`)
     for (let i = 0; i < m.lines.length; i++) {
       const fix = this.orphanDelivered[i] ?? 0;
@@ -1216,8 +1259,10 @@ class ModeRunner implements StepObserver {
 
   private zeroSnapshot(): Snapshot {
     return {
+      at: 0,
       exits: { irq: 0, maintenance: 0, ipi: 0, wfx: 0, hvc: 0, dabt: 0, sysreg: 0, other: 0 },
       host: 0,
+      hostByCpu: this.engine.cpus.map(() => 0),
       signals: 0,
       unmasks: 0,
       resamples: 0,
