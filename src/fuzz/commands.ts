@@ -637,7 +637,7 @@ const setIrqs = fc
     ),
   );
 
-const createVm = fc.record({ k: sel('kvm'), type: fc.constantFrom(0, 0, 0, 36, 31, 0x100) }).map(({ k, type }) =>
+const createVm = fc.record({ k: sel('kvm'), type: fc.constantFrom(0, 0, 0, 36, 31, 0x100, 2 ** 32) }).map(({ k, type }) =>
   cmd(`CreateVm(${fdSelToString(k)}, ${type})`, (m, r) => {
     const fd = m.resolve(k);
     return `fd${fd} → ${fdOf(doCreateVm(m, r, fd, type))}`;
@@ -674,6 +674,8 @@ const VGIC_ATTRS: readonly { group: number; attr: number; value: bigint; size: 0
   { group: 3, attr: 0, value: 128n, size: 4 },
   { group: 3, attr: 0, value: 100n, size: 4 },
   { group: 3, attr: 0, value: 2048n, size: 4 },
+  { group: 3, attr: 0, value: 1024n, size: 4 },
+  { group: 3, attr: 0, value: 992n, size: 4 },
   { group: 4, attr: 0, value: 0n, size: 0 },
   { group: 4, attr: 0, value: 0n, size: 0 },
   { group: 4, attr: 0, value: 0n, size: 0 },
