@@ -118,6 +118,7 @@ function* regsAccessPrepare(
   yield* mutexLock(vm.lock);
   try {
     vgicInitLocked(vm, vgicOf(dev));
+    // lock_all_vcpus: a vCPU inside KVM_RUN holds its mutex
     if (vm.vcpus.some((v) => v.inRun)) throw errno('EBUSY', 'vGIC regs: a vCPU is running');
   } finally {
     vm.lock.unlock();
