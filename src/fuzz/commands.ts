@@ -637,12 +637,14 @@ const setIrqs = fc
     ),
   );
 
-const createVm = fc.record({ k: sel('kvm'), type: fc.constantFrom(0, 0, 0, 36, 31, 0x100, 2 ** 32) }).map(({ k, type }) =>
-  cmd(`CreateVm(${fdSelToString(k)}, ${type})`, (m, r) => {
-    const fd = m.resolve(k);
-    return `fd${fd} → ${fdOf(doCreateVm(m, r, fd, type))}`;
-  }),
-);
+const createVm = fc
+  .record({ k: sel('kvm'), type: fc.constantFrom(0, 0, 0, 36, 31, 0x100, 2 ** 32) })
+  .map(({ k, type }) =>
+    cmd(`CreateVm(${fdSelToString(k)}, ${type})`, (m, r) => {
+      const fd = m.resolve(k);
+      return `fd${fd} → ${fdOf(doCreateVm(m, r, fd, type))}`;
+    }),
+  );
 
 const createVcpu = fc.record({ v: sel('vm'), id: fc.constantFrom(0, 0, 1, 2, 7, 8, 600) }).map(({ v, id }) =>
   cmd(`CreateVcpu(${fdSelToString(v)}, ${id})`, (m, r) => {
