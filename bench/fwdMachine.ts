@@ -11,7 +11,7 @@
  * → guest EOI deactivates the physical INTID.
  */
 
-import { KVM_RUN } from '../src/abi/kvm.js';
+import { KVM_RUN, VGIC_MAX_NR_IRQS } from '../src/abi/kvm.js';
 import { GuestKernel } from '../src/guest/guestKernel.js';
 import { createHost, type Host, type HostDeviceSpec } from '../src/machine.js';
 import { GUEST_COMPUTE_QUANTUM } from '../src/scenario/runner.js';
@@ -32,12 +32,8 @@ export const MAX_SPIS = 988;
 /** GICv2: 8 CPU interfaces; a GICv2 VM has at most 8 vCPUs (VGIC_V2_MAX_CPUS). */
 export const MAX_CPUS = 8;
 const FIRST_INTID = 32;
-/**
- * A vGIC-v2 VM has at most 992 INTIDs — KVM_DEV_ARM_VGIC_GRP_NR_IRQS must be a multiple of 32 no greater than
- * VGIC_MAX_RESERVED (1023) — so 960 SPIs: one VM cannot take every SPI of the host.
- */
-export const VGIC_V2_MAX_NR_IRQS = 992;
-export const MAX_VM_SPIS = VGIC_V2_MAX_NR_IRQS - FIRST_INTID;
+/** A vGIC-v2 VM has at most VGIC_MAX_NR_IRQS (992) INTIDs, so 960 SPIs: one VM cannot take every SPI of the host. */
+export const MAX_VM_SPIS = VGIC_MAX_NR_IRQS - FIRST_INTID;
 
 export interface FwdMachineOptions {
   /** Forwarded level lines in all (spread over devices of 32 lines, and over the VMs). */
@@ -151,7 +147,7 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
       workload: busy ? { stepCycles: GUEST_COMPUTE_QUANTUM } : undefined,
     });
     guests.push(guest);
-    const qvm = createQemuVm(p, { vcpus: nv, nrIrqs: VGIC_V2_MAX_NR_IRQS });
+    const qvm = createQemuVm(p, { vcpus: nv, nrIrqs: VGIC_MAX_NR_IRQS });
     vmOf.push(host.kvm.vms[host.kvm.vms.length - 1]);
     const kvfio = createKvmVfio(p, qvm.vm);
     const handles = mine.map((spec) => {
