@@ -11,7 +11,7 @@
  * → guest EOI deactivates the physical INTID.
  */
 
-import { KVM_RUN } from '../src/abi/kvm.js';
+import { KVM_RUN, VGIC_MAX_NR_IRQS } from '../src/abi/kvm.js';
 import { GuestKernel } from '../src/guest/guestKernel.js';
 import { createHost, type Host, type HostDeviceSpec } from '../src/machine.js';
 import { GUEST_COMPUTE_QUANTUM } from '../src/scenario/runner.js';
@@ -32,6 +32,8 @@ export const MAX_SPIS = 988;
 /** GICv2: 8 CPU interfaces; a GICv2 VM has at most 8 vCPUs (VGIC_V2_MAX_CPUS). */
 export const MAX_CPUS = 8;
 const FIRST_INTID = 32;
+/** A vGIC-v2 VM has at most VGIC_MAX_NR_IRQS (992) INTIDs, so 960 SPIs: one VM cannot take every SPI of the host. */
+export const MAX_VM_SPIS = VGIC_MAX_NR_IRQS - FIRST_INTID;
 
 export interface FwdMachineOptions {
   /** Forwarded level lines in all (spread over devices of 32 lines, and over the VMs). */
@@ -125,24 +127,27 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
   for (let m = 0; m < nVms; m++) {
     const nv = Math.min(MAX_CPUS, vcpus - m * MAX_CPUS);
     const mine = devices.filter((_, d) => d % nVms === m);
+    // the VM's lines take its SPIs in order: guest INTID 32 + k for its k-th line (GSI k)
+    const vmLines = mine.flatMap((spec, d) => spec.irqs.map((_, index) => ({ spec, d, index })));
+    if (vmLines.length > MAX_VM_SPIS) {
+      throw new Error(`VM ${m} would need ${vmLines.length} SPIs; a vGIC-v2 VM has ${MAX_VM_SPIS}: add vCPUs (VMs)`);
+    }
     const guest = new GuestKernel({
       engine: host.engine,
       gic: host.irq.gic,
       vcpus: nv,
       name: `vm${m}`,
-      devices: mine.flatMap((spec) =>
-        spec.irqs.map((irq, line) => ({
-          device: host.device(spec.name),
-          line,
-          intid: irq.intid, // guest SPI = host INTID (GSI = INTID - 32)
-          target: (irq.intid - FIRST_INTID) % nv,
-          handlerCycles: opts.handlerCycles ?? 1000,
-        })),
-      ),
+      devices: vmLines.map(({ spec, index }, k) => ({
+        device: host.device(spec.name),
+        line: index,
+        intid: FIRST_INTID + k,
+        target: k % nv,
+        handlerCycles: opts.handlerCycles ?? 1000,
+      })),
       workload: busy ? { stepCycles: GUEST_COMPUTE_QUANTUM } : undefined,
     });
     guests.push(guest);
-    const qvm = createQemuVm(p, { vcpus: nv, nrIrqs: 1024 });
+    const qvm = createQemuVm(p, { vcpus: nv, nrIrqs: VGIC_MAX_NR_IRQS });
     vmOf.push(host.kvm.vms[host.kvm.vms.length - 1]);
     const kvfio = createKvmVfio(p, qvm.vm);
     const handles = mine.map((spec) => {
@@ -151,13 +156,11 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
       return h;
     });
     t0 = performance.now();
-    mine.forEach((spec, d) => {
+    vmLines.forEach(({ spec, d, index }, gsi) => {
       const h = handles[d]!;
-      spec.irqs.forEach((irq, index) => {
-        wireIrqfd(p, qvm.vm, h.device, index, irq.intid - 32, true);
-        const r = assignIrq(p, kvfio, h.device, index, irq.intid - 32);
-        if (r !== 0) throw new Error(`ASSIGN_IRQ ${spec.name}/${index} returned ${r}`);
-      });
+      wireIrqfd(p, qvm.vm, h.device, index, gsi, true);
+      const r = assignIrq(p, kvfio, h.device, index, gsi);
+      if (r !== 0) throw new Error(`ASSIGN_IRQ ${spec.name}/${index} returned ${r}`);
     });
     setup.forward += performance.now() - t0;
     qvm.vcpus.forEach((fd, i) => {

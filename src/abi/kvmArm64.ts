@@ -102,6 +102,11 @@ export const VGIC_NR_PRIVATE_IRQS = VGIC_NR_SGIS + VGIC_NR_PPIS;
 export const VGIC_MAX_SPI = 1019;
 /** INTIDs (private included) when userspace never sets GRP_NR_IRQS: vgic_init freezes nr_spis = 256 - 32 = 224. */
 export const VGIC_NR_IRQS_LEGACY = 256;
+/**
+ * The most INTIDs GRP_NR_IRQS accepts: a multiple of 32 no greater than VGIC_MAX_RESERVED (1023) — 992, i.e. SPIs
+ * 32..991 (vgic_set_common_attr; its comment's "at most 1024" is not what its condition checks).
+ */
+export const VGIC_MAX_NR_IRQS = 992;
 
 // KVM_IRQ_LINE irq field: vcpu2_index (4) | irq_type (4) | vcpu_index (8) | irq_id (16)
 export const KVM_ARM_IRQ_VCPU2_SHIFT = 28;

@@ -525,10 +525,10 @@ export class AbiModel {
 
   // ---- KVM --------------------------------------------------------------------------------------------------
 
-  /** KVM_CREATE_VM with machine type `type` (IPA size in bits 0..7). */
+  /** KVM_CREATE_VM with machine type `type` (IPA size in bits 0..7 of an unsigned long). */
   createVm(fd: number, type: number): Expect {
     if (this.kindOf(fd) !== 'kvm') return this.foreignIoctl(fd);
-    if ((type & ~0xff) !== 0) return fail('EINVAL');
+    if (type < 0 || type > 0xff) return fail('EINVAL');
     const ipa = type === 0 ? 40 : type;
     if (ipa > 40 || ipa < 32) return fail('EINVAL');
     this.vms.push({ fdOpen: true, ipaBits: ipa, vcpus: [], vgic: null, irqfds: [], kvfio: null });
@@ -602,18 +602,19 @@ export class AbiModel {
     if (e.kind !== 'vgic' && e.kind !== 'kvfio') return this.foreignIoctl(fd);
     if (a.bad) return fail('EFAULT');
     const dev = this.kvmDevs[e.obj]!;
-    if (op === 'has') return this.hasAttr(dev.type, a.group, a.attr);
+    if (op === 'has') return this.hasAttr(dev, a.group, a.attr);
     return dev.type === 'vgic' ? this.vgicSetAttr(dev, a) : this.kvfioSetAttr(e.obj, a, fwd);
   }
 
-  private hasAttr(type: 'vgic' | 'kvfio', group: number, attr: number): Expect {
-    if (type === 'kvfio') return (group === 1 || group === 2) && (attr === 1 || attr === 2) ? ok(0) : fail('ENXIO');
+  private hasAttr(dev: KvmDevState, group: number, attr: number): Expect {
+    if (dev.type === 'kvfio') return (group === 1 || group === 2) && (attr === 1 || attr === 2) ? ok(0) : fail('ENXIO');
     switch (group) {
       case 0:
         return attr === 0 || attr === 1 ? ok(0) : fail('ENXIO');
       case 1:
       case 2:
-        // offset 0 (GICD_CTLR / GICC_CTLR) is a register, an unaligned offset is not
+        // vgic_v2_parse_attr: cpuid 0 needs a vCPU; offset 0 (GICD_CTLR / GICC_CTLR) is a register, unaligned is not
+        if (this.vms[dev.vm]!.vcpus.length === 0) return fail('EINVAL');
         return attr === 0 ? ok(0) : fail('ENXIO');
       case 3:
         return ok(0);
@@ -644,9 +645,10 @@ export class AbiModel {
       }
       case 1:
       case 2: {
-        // vgic_v2_attr_regs_access: the cpuid (attr bits 32..39) names a vCPU, vgic_init runs, no vCPU may run
-        if (a.payload < 4) return fail('EFAULT');
+        // vgic_v2_attr_regs_access: the cpuid (attr bits 32..39) names a vCPU, the value is read, vgic_init runs,
+        // no vCPU may run
         if (vm.vcpus.length === 0) return fail('EINVAL');
+        if (a.payload < 4) return fail('EFAULT');
         const r = this.vgicInit(vm);
         if (!r.ok) return r;
         if (vm.vcpus.some((x) => this.vcpus[x]!.running)) return fail('EBUSY');
@@ -655,7 +657,7 @@ export class AbiModel {
       case 3: {
         if (a.payload < 4) return fail('EFAULT');
         const n = Number(a.value & 0xffff_ffffn);
-        if (n < 64 || n > 1024 || n % 32 !== 0) return fail('EINVAL');
+        if (n < 64 || n > 1023 || n % 32 !== 0) return fail('EINVAL');
         if (v.initialized || v.nrSpis !== 0) return fail('EBUSY');
         v.nrSpis = n - 32;
         return ok(0);
@@ -732,6 +734,8 @@ export class AbiModel {
     if (bad) return fail('EFAULT');
     if ((a.flags & ~3) !== 0) return fail('EINVAL');
     const vm = this.vms[e.obj]!;
+    // kvm_irqfd_assign: kvm_arch_intc_initialized before anything else
+    if ((a.flags & 1) === 0 && vm.vgic?.initialized !== true) return fail('EAGAIN');
     const ee = this.entry(a.efd);
     if (ee === undefined) return fail('EBADF');
     if (ee.kind !== 'eventfd') return fail('EINVAL');

@@ -637,12 +637,14 @@ const setIrqs = fc
     ),
   );
 
-const createVm = fc.record({ k: sel('kvm'), type: fc.constantFrom(0, 0, 0, 36, 31, 0x100) }).map(({ k, type }) =>
-  cmd(`CreateVm(${fdSelToString(k)}, ${type})`, (m, r) => {
-    const fd = m.resolve(k);
-    return `fd${fd} → ${fdOf(doCreateVm(m, r, fd, type))}`;
-  }),
-);
+const createVm = fc
+  .record({ k: sel('kvm'), type: fc.constantFrom(0, 0, 0, 36, 31, 0x100, 2 ** 32) })
+  .map(({ k, type }) =>
+    cmd(`CreateVm(${fdSelToString(k)}, ${type})`, (m, r) => {
+      const fd = m.resolve(k);
+      return `fd${fd} → ${fdOf(doCreateVm(m, r, fd, type))}`;
+    }),
+  );
 
 const createVcpu = fc.record({ v: sel('vm'), id: fc.constantFrom(0, 0, 1, 2, 7, 8, 600) }).map(({ v, id }) =>
   cmd(`CreateVcpu(${fdSelToString(v)}, ${id})`, (m, r) => {
@@ -674,6 +676,8 @@ const VGIC_ATTRS: readonly { group: number; attr: number; value: bigint; size: 0
   { group: 3, attr: 0, value: 128n, size: 4 },
   { group: 3, attr: 0, value: 100n, size: 4 },
   { group: 3, attr: 0, value: 2048n, size: 4 },
+  { group: 3, attr: 0, value: 1024n, size: 4 },
+  { group: 3, attr: 0, value: 992n, size: 4 },
   { group: 4, attr: 0, value: 0n, size: 0 },
   { group: 4, attr: 0, value: 0n, size: 0 },
   { group: 4, attr: 0, value: 0n, size: 0 },

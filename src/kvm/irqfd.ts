@@ -197,6 +197,13 @@ export class KvmIrqfds {
   *assign(fd: number, gsi: number, resample: boolean, resamplefdNum: number): TaskGen<number> {
     const vm = this.vm;
     yield op(C_IRQFD_ASSIGN, vm.oid);
+    // kvm_arch_intc_initialized (arm64: vgic_initialized) comes before the fds are even looked at
+    if (vm.vgic === null || !vm.vgic.initialized) {
+      throw errno(
+        'EAGAIN',
+        'KVM_IRQFD: the VM has no initialised vGIC (KVM_DEV_ARM_VGIC_CTRL_INIT or a first KVM_RUN)',
+      );
+    }
     const files = vm.kernel.currentUser().files;
     const file = files.lookup(fd);
     if (file === undefined) throw errno('EBADF', `irqfd: fd ${fd} is not open`);
@@ -261,7 +268,7 @@ export class KvmIrqfds {
   }
 }
 
-/** kvm_irqfd (KVM_IRQFD): EFAULT, EINVAL for unknown flags, then deassign or assign. */
+/** kvm_irqfd (KVM_IRQFD): EFAULT, EINVAL for unknown flags, then deassign or assign (EAGAIN before vgic_init). */
 export function* kvmIrqfd(vm: KvmVm, arg: number): TaskGen<number> {
   const mem = vm.kernel.currentUser().mem;
   const a = kvmIrqfdStruct.read(mem.view(arg, kvmIrqfdStruct.size));

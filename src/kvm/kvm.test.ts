@@ -15,6 +15,7 @@ import {
   KVM_CREATE_DEVICE,
   KVM_CREATE_DEVICE_TEST,
   KVM_CREATE_VCPU,
+  KVM_CREATE_VM,
   KVM_DEV_ARM_VGIC_CTRL_INIT,
   KVM_DEV_ARM_VGIC_GRP_ADDR,
   KVM_DEV_ARM_VGIC_GRP_CPU_REGS,
@@ -34,8 +35,11 @@ import {
   kvmDevArmVgicAttr,
   kvmVcpuInit,
 } from '../abi/kvm.js';
+import { bootHostIrq } from '../host/irq/boot.js';
+import { Kernel } from '../host/kernel.js';
 import { op } from '../sim/task.js';
 import type { KvmDevice, KvmDeviceOps } from './device.js';
+import { Kvm } from './kvm.js';
 import {
   attr,
   buildVm,
@@ -82,13 +86,30 @@ describe('/dev/kvm (virt/kvm/kvm_main.c kvm_dev_ioctl)', () => {
     expect(errnoOf(() => s.p.ioctl(s.kvmFd, KVM_RUN, 0))).toBe('EINVAL');
   });
 
-  it('KVM_CREATE_VM: type 0 or an IPA size 32..40; EINVAL otherwise (arm64 kvm_init_ipa_range)', () => {
+  it('KVM_CREATE_VM: type 0 or an IPA size 32..40; EINVAL otherwise (arm64 kvm_init_stage2_mmu)', () => {
     const s = setup();
     expect(createVm(s, 0)).toBeGreaterThanOrEqual(0);
     expect(createVm(s, 36)).toBeGreaterThanOrEqual(0);
     expect(errnoOf(() => createVm(s, 0x100))).toBe('EINVAL');
     expect(errnoOf(() => createVm(s, 41))).toBe('EINVAL');
     expect(errnoOf(() => createVm(s, 20))).toBe('EINVAL');
+    // type is an unsigned long: a bit above 31 is outside KVM_VM_TYPE_ARM_IPA_SIZE_MASK too, and -1 is all ones
+    expect(errnoOf(() => createVm(s, 2 ** 32))).toBe('EINVAL');
+    expect(errnoOf(() => createVm(s, 2 ** 40 + 36))).toBe('EINVAL');
+    expect(errnoOf(() => createVm(s, -1))).toBe('EINVAL');
+    expect(s.kvm.vms.length).toBe(2);
+  });
+
+  it('KVM_CREATE_VM takes its fd before it looks at the type: EMFILE first (kvm_dev_ioctl_create_vm)', () => {
+    const kernel = new Kernel({ cpus: 1 });
+    new Kvm(kernel, bootHostIrq(kernel.engine));
+    const p = kernel.process({ maxFds: 2 });
+    const kvmFd = p.open('/dev/kvm');
+    const vm = p.ioctl(kvmFd, KVM_CREATE_VM, 0);
+    expect(errnoOf(() => p.ioctl(kvmFd, KVM_CREATE_VM, 0x100))).toBe('EMFILE');
+    p.close(vm);
+    expect(errnoOf(() => p.ioctl(kvmFd, KVM_CREATE_VM, 0x100))).toBe('EINVAL');
+    expect(p.ioctl(kvmFd, KVM_CREATE_VM, 0)).toBe(vm); // the refused call gave its fd back
   });
 });
 
@@ -193,6 +214,8 @@ describe('vGIC-v2 device attributes (vgic-kvm-device.c)', () => {
     const G = KVM_DEV_ARM_VGIC_GRP_NR_IRQS;
     expect(errnoOf(() => setAttr(p, dev, G, 0, u32Buf(p, 32)))).toBe('EINVAL');
     expect(errnoOf(() => setAttr(p, dev, G, 0, u32Buf(p, 1056)))).toBe('EINVAL');
+    // vgic_set_common_attr: the comment says "at most 1024 interrupts", the condition is val > VGIC_MAX_RESERVED
+    expect(errnoOf(() => setAttr(p, dev, G, 0, u32Buf(p, 1024)))).toBe('EINVAL');
     expect(errnoOf(() => setAttr(p, dev, G, 0, u32Buf(p, 100)))).toBe('EINVAL'); // not a multiple of 32
     setAttr(p, dev, G, 0, u32Buf(p, 128));
     expect(errnoOf(() => setAttr(p, dev, G, 0, u32Buf(p, 160)))).toBe('EBUSY');
@@ -215,19 +238,38 @@ describe('vGIC-v2 device attributes (vgic-kvm-device.c)', () => {
     expect(p.mem.readU32(out)).toBe(256);
   });
 
-  it('DIST_REGS / CPU_REGS: has_attr by register map; DIST_REGS get reads GICD_TYPER; EINVAL for no such vCPU', () => {
+  it('DIST_REGS / CPU_REGS: has_attr by register map and nr_irqs; DIST_REGS get reads GICD_TYPER; EINVAL for no such vCPU', () => {
     const { p, dev } = vgicDev();
-    expect(hasAttr(p, dev, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, kvmDevArmVgicAttr(0, 0x104))).toBe(0);
-    expect(errnoOf(() => hasAttr(p, dev, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, kvmDevArmVgicAttr(0, 0xe00)))).toBe('ENXIO');
+    const D = KVM_DEV_ARM_VGIC_GRP_DIST_REGS;
+    // vgic_v2_has_attr_regs → check_region: before vgic_init nr_spis is 0, so only the private INTIDs' words exist
+    expect(hasAttr(p, dev, D, kvmDevArmVgicAttr(0, 0x100))).toBe(0);
+    expect(errnoOf(() => hasAttr(p, dev, D, kvmDevArmVgicAttr(0, 0x104)))).toBe('ENXIO');
+    expect(errnoOf(() => hasAttr(p, dev, D, kvmDevArmVgicAttr(0, 0xe00)))).toBe('ENXIO');
+    expect(errnoOf(() => hasAttr(p, dev, D, kvmDevArmVgicAttr(0, 0x102)))).toBe('ENXIO');
     expect(hasAttr(p, dev, KVM_DEV_ARM_VGIC_GRP_CPU_REGS, kvmDevArmVgicAttr(0, 0x04))).toBe(0);
     expect(errnoOf(() => hasAttr(p, dev, KVM_DEV_ARM_VGIC_GRP_CPU_REGS, kvmDevArmVgicAttr(0, 0x0c)))).toBe('ENXIO');
+    // vgic_v2_parse_attr (6.1): a cpuid with no online vCPU is EINVAL, for has_attr too
+    expect(errnoOf(() => hasAttr(p, dev, D, kvmDevArmVgicAttr(1, 0)))).toBe('EINVAL');
     const out = p.mem.alloc(4);
-    getAttr(p, dev, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, kvmDevArmVgicAttr(0, 0x004), out);
+    getAttr(p, dev, D, kvmDevArmVgicAttr(0, 0x004), out);
     expect(p.mem.readU32(out) & 0x1f).toBe(256 / 32 - 1); // ITLinesNumber after the implied vgic_init
-    expect(errnoOf(() => getAttr(p, dev, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, kvmDevArmVgicAttr(3, 0x004), out))).toBe(
-      'EINVAL',
-    );
+    expect(hasAttr(p, dev, D, kvmDevArmVgicAttr(0, 0x11c))).toBe(0); // INTIDs 224..255 exist now
+    expect(errnoOf(() => hasAttr(p, dev, D, kvmDevArmVgicAttr(0, 0x120)))).toBe('ENXIO');
+    expect(errnoOf(() => getAttr(p, dev, D, kvmDevArmVgicAttr(0, 0x120), out))).toBe('ENXIO');
+    expect(errnoOf(() => getAttr(p, dev, D, kvmDevArmVgicAttr(3, 0x004), out))).toBe('EINVAL');
+    // the cpuid is checked before the value of a write is read
+    expect(errnoOf(() => setAttr(p, dev, D, kvmDevArmVgicAttr(3, 0x004), 0x30))).toBe('EINVAL');
+    expect(errnoOf(() => setAttr(p, dev, D, kvmDevArmVgicAttr(0, 0x004), 0x30))).toBe('EFAULT');
     expect(errnoOf(() => hasAttr(p, dev, 99, 0))).toBe('ENXIO');
+  });
+
+  it('GRP_ADDR get: ENXIO for a V3 type, but a REDIST_REGION get reads its address first (kvm_vgic_addr)', () => {
+    const { p, dev } = vgicDev();
+    const out = p.mem.alloc(8);
+    expect(errnoOf(() => getAttr(p, dev, KVM_DEV_ARM_VGIC_GRP_ADDR, 2, out))).toBe('ENXIO');
+    expect(errnoOf(() => getAttr(p, dev, KVM_DEV_ARM_VGIC_GRP_ADDR, 5, out))).toBe('ENXIO');
+    expect(errnoOf(() => getAttr(p, dev, KVM_DEV_ARM_VGIC_GRP_ADDR, 2, 0x30))).toBe('ENXIO');
+    expect(errnoOf(() => getAttr(p, dev, KVM_DEV_ARM_VGIC_GRP_ADDR, 5, 0x30))).toBe('EFAULT');
   });
 
   it('creating the vGIC after a vCPU has run is EBUSY (kvm_vgic_create)', () => {

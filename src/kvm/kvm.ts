@@ -224,20 +224,32 @@ export class Kvm {
     }
   }
 
-  /** kvm_dev_ioctl_create_vm (+ arm64 kvm_init_ipa_range): EINVAL for bits outside the IPA size or a bad size. */
+  /**
+   * kvm_dev_ioctl_create_vm: an fd first (EMFILE), then kvm_create_vm → kvm_arch_init_vm → kvm_init_stage2_mmu
+   * (kvm_init_ipa_range in later kernels): EINVAL for a bit of the unsigned long type outside the IPA size, or an
+   * IPA size beyond the host's limit or below ARM64_MIN_PARANGE_BITS.
+   */
   private *createVm(type: number): TaskGen<number> {
-    if (!Number.isInteger(type) || type < 0 || (type & ~KVM_VM_TYPE_ARM_IPA_SIZE_MASK) !== 0) {
-      throw errno('EINVAL', `KVM_CREATE_VM: machine type 0x${type.toString(16)} has bits outside the IPA size`);
-    }
-    let ipaBits = type & KVM_VM_TYPE_ARM_IPA_SIZE_MASK;
-    if (ipaBits === 0) ipaBits = KVM_PHYS_SHIFT;
-    else if (ipaBits > KVM_IPA_LIMIT || ipaBits < ARM64_MIN_PARANGE_BITS) {
-      throw errno('EINVAL', `KVM_CREATE_VM: IPA size ${ipaBits} outside ${ARM64_MIN_PARANGE_BITS}..${KVM_IPA_LIMIT}`);
+    const files = this.kernel.currentUser().files;
+    const fd = files.getUnusedFd(O_CLOEXEC);
+    let ipaBits: number;
+    try {
+      // a negative arg is a huge unsigned long: bits outside the mask too
+      if (type < 0 || type > KVM_VM_TYPE_ARM_IPA_SIZE_MASK) {
+        throw errno('EINVAL', `KVM_CREATE_VM: machine type 0x${type.toString(16)} has bits outside the IPA size`);
+      }
+      ipaBits = type === 0 ? KVM_PHYS_SHIFT : type;
+      if (ipaBits > KVM_IPA_LIMIT || ipaBits < ARM64_MIN_PARANGE_BITS) {
+        throw errno('EINVAL', `KVM_CREATE_VM: IPA size ${ipaBits} outside ${ARM64_MIN_PARANGE_BITS}..${KVM_IPA_LIMIT}`);
+      }
+    } catch (e) {
+      files.putUnusedFd(fd);
+      throw e;
     }
     yield op(C_KVM_CREATE);
     const owner = this.kernel.currentUser();
     const vm = new KvmVm(this, owner, ipaBits);
-    const fd = this.kernel.anonInodeGetfd('kvm-vm', vm.fops, vm, O_RDWR | O_CLOEXEC);
+    files.installFd(fd, this.kernel.anonInodeGetfile('kvm-vm', vm.fops, vm, O_RDWR));
     this.vms.push(vm);
     return fd;
   }

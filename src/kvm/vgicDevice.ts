@@ -5,8 +5,8 @@
  *
  * Modelled: GRP_ADDR (DIST/CPU base), GRP_NR_IRQS, GRP_CTRL/CTRL_INIT, and GRP_DIST_REGS get/set through the
  * guest-view distributor emulation (the kernel's uaccess variants differ for pending/active/ISPENDR-of-level bits;
- * not modelled). GRP_CPU_REGS: has_attr answers; get/set are ENXIO. has_attr for DIST_REGS checks the offset against
- * the register map only (the kernel also refuses per-IRQ offsets past nr_irqs).
+ * not modelled). GRP_CPU_REGS: has_attr answers; get/set are ENXIO. Errnos and their order follow Linux 6.1
+ * (docs/ABI.md §8.1 says where mainline differs).
  */
 import { errno } from '../abi/errno.js';
 import {
@@ -20,6 +20,7 @@ import {
   KVM_VGIC_V2_ADDR_TYPE_DIST,
   KVM_VGIC_V2_CPU_SIZE,
   KVM_VGIC_V2_DIST_SIZE,
+  KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION,
   type KvmDeviceAttr,
   kvmDevArmVgicAttrCpuid,
   kvmDevArmVgicAttrOffset,
@@ -34,33 +35,41 @@ import { type KvmVm, VGIC_ADDR_UNDEF } from './vm.js';
 
 const SZ_4K = 0x1000n;
 
-/** vgic_v2_dist_registers: [start, end) byte ranges of the GICv2 distributor register map. */
-const DIST_REGS: readonly (readonly [number, number])[] = [
-  [0x000, 0x00c], // CTLR, TYPER, IIDR
-  [0x080, 0x100], // IGROUPR
-  [0x100, 0x180], // ISENABLER
-  [0x180, 0x200], // ICENABLER
-  [0x200, 0x280], // ISPENDR
-  [0x280, 0x300], // ICPENDR
-  [0x300, 0x380], // ISACTIVER
-  [0x380, 0x400], // ICACTIVER
-  [0x400, 0x800], // IPRIORITYR
-  [0x800, 0xc00], // ITARGETSR
-  [0xc00, 0xd00], // ICFGR
-  [0xf00, 0xf04], // SGIR
-  [0xf10, 0xf20], // CPENDSGIR
-  [0xf20, 0xf30], // SPENDSGIR
+/** vgic_v2_dist_registers: [start, end) byte ranges of the GICv2 distributor register map, and bits per IRQ. */
+const DIST_REGS: readonly (readonly [number, number, number])[] = [
+  [0x000, 0x00c, 0], // CTLR, TYPER, IIDR
+  [0x080, 0x100, 1], // IGROUPR
+  [0x100, 0x180, 1], // ISENABLER
+  [0x180, 0x200, 1], // ICENABLER
+  [0x200, 0x280, 1], // ISPENDR
+  [0x280, 0x300, 1], // ICPENDR
+  [0x300, 0x380, 1], // ISACTIVER
+  [0x380, 0x400, 1], // ICACTIVER
+  [0x400, 0x800, 8], // IPRIORITYR
+  [0x800, 0xc00, 8], // ITARGETSR
+  [0xc00, 0xd00, 2], // ICFGR
+  [0xf00, 0xf04, 0], // SGIR
+  [0xf10, 0xf20, 0], // CPENDSGIR
+  [0xf20, 0xf30, 0], // SPENDSGIR
 ];
 /** vgic_v2_cpu_registers: CTLR, PMR, BPR, ABPR, APR0..3, IIDR. */
-const CPU_REGS: readonly (readonly [number, number])[] = [
-  [0x00, 0x0c],
-  [0x1c, 0x20],
-  [0xd0, 0xe0],
-  [0xfc, 0x100],
+const CPU_REGS: readonly (readonly [number, number, number])[] = [
+  [0x00, 0x0c, 0],
+  [0x1c, 0x20, 0],
+  [0xd0, 0xe0, 0],
+  [0xfc, 0x100, 0],
 ];
 
-function inRegs(map: readonly (readonly [number, number])[], offset: number): boolean {
-  return (offset & 3) === 0 && map.some(([s, e]) => offset >= s && offset < e);
+/**
+ * vgic_get_mmio_region for a 32-bit access (check_region): an aligned offset in the map and, in a per-IRQ register,
+ * one whose first INTID the VM has (nr_spis + 32: only the private INTIDs before vgic_init sets nr_spis).
+ */
+function regValid(map: readonly (readonly [number, number, number])[], offset: number, nrIrqs: number): boolean {
+  if ((offset & 3) !== 0) return false;
+  const r = map.find(([s, e]) => offset >= s && offset < e);
+  if (r === undefined) return false;
+  const [start, , bitsPerIrq] = r;
+  return bitsPerIrq === 0 || ((offset - start) * 8) / bitsPerIrq < nrIrqs;
 }
 
 function vmOf(dev: KvmDevice): KvmVm {
@@ -79,23 +88,42 @@ function addrSlot(type: bigint): { which: 'dist' | 'cpu'; size: bigint } {
   throw errno('ENXIO', `vGIC-v2 has no address type ${type}`);
 }
 
-/** vgic_v2_attr_regs_access's checks: the vCPU named by the attr, the vGIC initialised, no vCPU running. */
-function* regsPrepare(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<{ vcpuIdx: number; offset: number }> {
-  const vm = vmOf(dev);
+/** vgic_v2_parse_attr (Linux 6.1): the cpuid of the attr must name an online vCPU, else EINVAL. */
+function parseRegAttr(vm: KvmVm, attr: KvmDeviceAttr): { vcpuIdx: number; offset: number } {
   const vcpuIdx = kvmDevArmVgicAttrCpuid(attr.attr);
-  const offset = kvmDevArmVgicAttrOffset(attr.attr);
-  // vgic_v2_parse_attr: the cpuid must name a vCPU
   if (vcpuIdx >= vm.vcpus.length) throw errno('EINVAL', `vGIC regs: no vCPU ${vcpuIdx}`);
+  return { vcpuIdx, offset: kvmDevArmVgicAttrOffset(attr.attr) };
+}
+
+/** vgic_init under kvm->lock: 0 if done already; EBUSY while a vCPU is still being created (created != online). */
+function vgicInitLocked(vm: KvmVm, vgic: Vgic): void {
+  if (vgic.initialized) return;
+  if (vm.createdVcpus !== vm.vcpus.length) throw errno('EBUSY', 'a vCPU is still being created');
+  const r = vgic.vgicInit();
+  if (r < 0) throw errnoFromReturn(r, 'vgic_init');
+}
+
+/**
+ * vgic_v2_attr_regs_access (Linux 6.1) up to the register access: parse the attr (EINVAL), get_user the value of a
+ * write (EFAULT), then under kvm->lock vgic_init and lock_all_vcpus (EBUSY: a vCPU is inside KVM_RUN).
+ */
+function* regsAccessPrepare(
+  dev: KvmDevice,
+  attr: KvmDeviceAttr,
+  write: boolean,
+): TaskGen<{ vcpuIdx: number; offset: number; val: number }> {
+  const vm = vmOf(dev);
+  const { vcpuIdx, offset } = parseRegAttr(vm, attr);
+  const val = write ? vm.kernel.currentUser().mem.readU32(attr.addr) : 0;
   yield* mutexLock(vm.lock);
   try {
-    const r = vgicOf(dev).vgicInit();
-    if (r < 0) throw errnoFromReturn(r, 'vgic_init');
-    // kvm_trylock_all_vcpus: a vCPU inside KVM_RUN holds its mutex
+    vgicInitLocked(vm, vgicOf(dev));
+    // lock_all_vcpus: a vCPU inside KVM_RUN holds its mutex
     if (vm.vcpus.some((v) => v.inRun)) throw errno('EBUSY', 'vGIC regs: a vCPU is running');
   } finally {
     vm.lock.unlock();
   }
-  return { vcpuIdx, offset };
+  return { vcpuIdx, offset, val };
 }
 
 function* setAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
@@ -136,10 +164,7 @@ function* setAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
       if (attr.attr !== BigInt(KVM_DEV_ARM_VGIC_CTRL_INIT)) throw errno('ENXIO', `vGIC ctrl attr ${attr.attr}`);
       yield* mutexLock(vm.lock);
       try {
-        // vgic_init: every created vCPU must be online
-        if (vm.createdVcpus !== vm.vcpus.length) throw errno('EBUSY', 'a vCPU is still being created');
-        const r = vgic.vgicInit();
-        if (r < 0) throw errnoFromReturn(r, 'vgic_init');
+        vgicInitLocked(vm, vgic);
       } finally {
         vm.lock.unlock();
       }
@@ -147,13 +172,12 @@ function* setAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
     }
     case KVM_DEV_ARM_VGIC_GRP_DIST_REGS:
     case KVM_DEV_ARM_VGIC_GRP_CPU_REGS: {
-      const reg = mem.readU32(attr.addr);
-      const { vcpuIdx, offset } = yield* regsPrepare(dev, attr);
-      if (attr.group === KVM_DEV_ARM_VGIC_GRP_CPU_REGS || !inRegs(DIST_REGS, offset)) {
+      const { vcpuIdx, offset, val } = yield* regsAccessPrepare(dev, attr, true);
+      if (attr.group === KVM_DEV_ARM_VGIC_GRP_CPU_REGS || !regValid(DIST_REGS, offset, vgic.nrIrqs)) {
         throw errno('ENXIO', `vGIC regs: offset 0x${offset.toString(16)} is not accessible`);
       }
       yield op(C_VGIC_MMIO, vm.oid);
-      vgicMmioWrite(vgic.vcpu(vcpuIdx), offset, 4, reg);
+      vgicMmioWrite(vgic.vcpu(vcpuIdx), offset, 4, val);
       return 0;
     }
     default:
@@ -167,6 +191,8 @@ function* getAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
   const mem = vm.kernel.currentUser().mem;
   switch (attr.group) {
     case KVM_DEV_ARM_VGIC_GRP_ADDR: {
+      // kvm_vgic_addr reads the address even on a get for a V3 redistributor region (the index is in it)
+      if (attr.attr === BigInt(KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION)) mem.readU64(attr.addr);
       const { which } = addrSlot(attr.attr);
       yield* mutexLock(vm.lock);
       const v = which === 'dist' ? vm.vgicDistBase : vm.vgicCpuBase;
@@ -179,8 +205,8 @@ function* getAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
       return 0;
     case KVM_DEV_ARM_VGIC_GRP_DIST_REGS:
     case KVM_DEV_ARM_VGIC_GRP_CPU_REGS: {
-      const { vcpuIdx, offset } = yield* regsPrepare(dev, attr);
-      if (attr.group === KVM_DEV_ARM_VGIC_GRP_CPU_REGS || !inRegs(DIST_REGS, offset)) {
+      const { vcpuIdx, offset } = yield* regsAccessPrepare(dev, attr, false);
+      if (attr.group === KVM_DEV_ARM_VGIC_GRP_CPU_REGS || !regValid(DIST_REGS, offset, vgic.nrIrqs)) {
         throw errno('ENXIO', `vGIC regs: offset 0x${offset.toString(16)} is not accessible`);
       }
       yield op(C_VGIC_MMIO, vm.oid);
@@ -192,17 +218,19 @@ function* getAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
   }
 }
 
-function* hasAttr(_dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
+function* hasAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
   switch (attr.group) {
     case KVM_DEV_ARM_VGIC_GRP_ADDR:
       if (attr.attr === BigInt(KVM_VGIC_V2_ADDR_TYPE_DIST) || attr.attr === BigInt(KVM_VGIC_V2_ADDR_TYPE_CPU)) return 0;
       break;
     case KVM_DEV_ARM_VGIC_GRP_DIST_REGS:
-      if (inRegs(DIST_REGS, kvmDevArmVgicAttrOffset(attr.attr))) return 0;
+    case KVM_DEV_ARM_VGIC_GRP_CPU_REGS: {
+      // vgic_v2_has_attr_regs
+      const { offset } = parseRegAttr(vmOf(dev), attr);
+      const map = attr.group === KVM_DEV_ARM_VGIC_GRP_DIST_REGS ? DIST_REGS : CPU_REGS;
+      if (regValid(map, offset, vgicOf(dev).nrIrqs)) return 0;
       break;
-    case KVM_DEV_ARM_VGIC_GRP_CPU_REGS:
-      if (inRegs(CPU_REGS, kvmDevArmVgicAttrOffset(attr.attr))) return 0;
-      break;
+    }
     case KVM_DEV_ARM_VGIC_GRP_NR_IRQS:
       return 0;
     case KVM_DEV_ARM_VGIC_GRP_CTRL:

@@ -25,7 +25,7 @@
  * step that stayed in the guest, or an idle step.
  */
 import { ErrnoError, errno } from '../abi/errno.js';
-import { KVM_EXIT_MMIO, KVM_RUN } from '../abi/kvm.js';
+import { KVM_EXIT_MMIO, KVM_RUN, VGIC_MAX_NR_IRQS } from '../abi/kvm.js';
 import { kvmRun } from '../abi/kvmStructs.js';
 import {
   VFIO_GROUP_GET_DEVICE_FD,
@@ -790,7 +790,9 @@ class ModeRunner implements StepObserver {
         mmioKernel: { n: 0, sum: 0 },
       };
       this.vms.push(vmState);
-      const fds = createQemuVm(this.p, { vcpus: spec.vcpus, nrIrqs: this.s.host.gic.nrIrqs });
+      // the guest's GIC as big as the host's, up to what a vGIC-v2 takes
+      const nrIrqs = Math.min(this.s.host.gic.nrIrqs, VGIC_MAX_NR_IRQS);
+      const fds = createQemuVm(this.p, { vcpus: spec.vcpus, nrIrqs });
       (vmState as { fds: QemuVm }).fds = fds;
       (vmState as { kvmVm: KvmVm }).kvmVm = this.host.kvm.vms[before]!;
     });

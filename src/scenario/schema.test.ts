@@ -95,6 +95,23 @@ describe('cross-checks', () => {
     ]);
   });
 
+  it("a VM's SPIs stop at INTID 991 on a 1024-INTID host: KVM takes at most 992 for GRP_NR_IRQS", () => {
+    const host = { gic: { nrIrqs: 1024 } };
+    const mode = 'normal';
+    const line = { ...dev, irqs: [{ intid: 1000 }] };
+    const vmm = [
+      { step: 'open-device', device: 'd0' },
+      { step: 'irqfd', device: 'd0' },
+    ];
+    expect(issues({ host, mode, devices: [line], vmm })).toEqual([
+      { path: 'vmm.1.gsi', message: expect.stringContaining("past the VM's last SPI 991") },
+    ]);
+    expect(issues({ host, mode, devices: [line], vmm: [vmm[0], { ...vmm[1], gsi: 959 }] })).toEqual([]);
+    expect(issues({ host, devices: [dev], vms: [{ retarget: [{ intid: 992, vcpu: 0 }] }] })).toEqual([
+      { path: 'vms.0.retarget.0.intid', message: expect.stringContaining('expected 32..991') },
+    ]);
+  });
+
   it('device names, indexes and vCPU references are checked', () => {
     const r = issues({
       devices: [dev],

@@ -656,6 +656,8 @@ function issue(ctx: Ctx, path: Path, message: string): void {
 function crossCheck(d: Doc, ctx: Ctx): void {
   const nrIrqs = d.host.gic.nrIrqs;
   const maxIntid = Math.min(nrIrqs, 1020) - 1;
+  // a VM's vGIC has the host's INTIDs, up to the most KVM_DEV_ARM_VGIC_GRP_NR_IRQS takes (the runner's VMM)
+  const maxVintid = Math.min(nrIrqs, abi.VGIC_MAX_NR_IRQS) - 1;
   const cpus = d.host.cpus;
 
   // devices
@@ -701,8 +703,8 @@ function crossCheck(d: Doc, ctx: Ctx): void {
     }
     vm.retarget.forEach((r, j) => {
       const p: Path = ['vms', i, 'retarget', j];
-      if (r.intid < 32 || r.intid > maxIntid)
-        issue(ctx, [...p, 'intid'], `virtual INTID ${r.intid} is not an SPI: expected 32..${maxIntid}`);
+      if (r.intid < 32 || r.intid > maxVintid)
+        issue(ctx, [...p, 'intid'], `virtual INTID ${r.intid} is not an SPI: expected 32..${maxVintid}`);
       if (r.vcpu >= vm.vcpus) issue(ctx, [...p, 'vcpu'], `vCPU ${r.vcpu} does not exist (the VM has ${vm.vcpus})`);
       if (r.delay !== undefined && r.after === undefined) issue(ctx, [...p, 'delay'], 'delay needs after');
     });
@@ -784,8 +786,8 @@ function crossCheck(d: Doc, ctx: Ctx): void {
         needOpen(s.device);
         const irq = dev.irqs[s.index];
         const gsi = s.gsi ?? (irq ? irq.intid - 32 : 0);
-        if (gsi + 32 > maxIntid)
-          issue(ctx, [...p, 'gsi'], `gsi ${gsi} is vINTID ${gsi + 32}, past the VM's last SPI ${maxIntid}`);
+        if (gsi + 32 > maxVintid)
+          issue(ctx, [...p, 'gsi'], `gsi ${gsi} is vINTID ${gsi + 32}, past the VM's last SPI ${maxVintid}`);
         irqfds.set(`${vm}\0${s.device}\0${s.index}`, gsi);
         break;
       }

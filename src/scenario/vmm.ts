@@ -160,7 +160,7 @@ export const VIRT_GIC_CPU_BASE = 0x0801_0000;
 
 export interface QemuVmOptions {
   vcpus: number;
-  /** KVM_DEV_ARM_VGIC_GRP_NR_IRQS: INTIDs of the vGIC (a multiple of 32, 64..1024); default 256. */
+  /** KVM_DEV_ARM_VGIC_GRP_NR_IRQS: INTIDs of the vGIC (a multiple of 32, 64..992); default 256. */
   nrIrqs?: number;
   distBase?: number;
   cpuBase?: number;

@@ -5,7 +5,7 @@
 import { spinLockContended, spinLockStep, spinLockTake } from '../../sim/locks.js';
 import { current, op, type TaskGen } from '../../sim/task.js';
 import type { Genirq } from './genirq.js';
-import { C_HANDLE_IRQ_EVENT, handleIrqEventBegin, handleIrqEventEnd } from './handle.js';
+import { C_HANDLE_IRQ_EVENT, handleIrqEventBegin } from './handle.js';
 import {
   IRQ_HANDLED,
   IRQ_NONE,
@@ -16,6 +16,7 @@ import {
   type IrqDesc,
   type IrqReturn,
 } from './irqDesc.js';
+import { disableStuckIrq, noteInterrupt } from './spurious.js';
 
 /** kernel/irq/chip.c mask_irq: only touches the chip when the line is not already masked. */
 export function* maskIrq(desc: IrqDesc): TaskGen<void> {
@@ -82,7 +83,11 @@ export function* handleFasteoiIrq(g: Genirq, desc: IrqDesc): TaskGen<void> {
     g.trace?.handlerExit(desc, r);
     if (r === IRQ_HANDLED) ret = IRQ_HANDLED;
   }
-  handleIrqEventEnd(desc, ret);
+  // note_interrupt, still outside desc->lock (handle_irq_event_percpu); a stuck line is disabled in a step of its own
+  if (noteInterrupt(g.engine, desc, ret)) {
+    yield op(C_HANDLE_IRQ_EVENT, desc.oid);
+    disableStuckIrq(g, desc);
+  }
   yield spinLockStep(desc.lock);
   if (!spinLockTake(desc.lock)) yield* spinLockContended(desc.lock);
   desc.inprogress = false;

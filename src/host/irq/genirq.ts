@@ -22,6 +22,8 @@ export class Genirq {
   trace: IrqTraceHooks | null = null;
   /** INTIDs acknowledged with no descriptor (ack_bad_irq), in order. */
   readonly badIrqs: string[] = [];
+  /** Kernel log lines the IRQ layer printed (note_interrupt's "irq N: nobody cared" report), in order. */
+  readonly log: string[] = [];
 
   constructor(
     readonly engine: Engine,

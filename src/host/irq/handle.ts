@@ -1,10 +1,11 @@
 /**
  * kernel/irq/handle.c: handle_irq_event, running the actions of a descriptor with desc->lock dropped. The flow
  * handler (chip.ts handleFasteoiIrq) inlines it around its action loop, so that every step of an action handler
- * resumes one generator frame fewer; these are its parts before and after the actions.
+ * resumes one generator frame fewer; this is its part before the actions (note_interrupt, after them, is
+ * spurious.ts).
  */
 import { defineCost } from '../../sim/costs.js';
-import { IRQ_NONE, IRQS_PENDING, type IrqDesc, type IrqReturn } from './irqDesc.js';
+import { IRQS_PENDING, type IrqDesc } from './irqDesc.js';
 
 export const C_HANDLE_IRQ_EVENT = defineCost(
   'handle_irq_event',
@@ -17,9 +18,4 @@ export function handleIrqEventBegin(desc: IrqDesc): void {
   desc.istate &= ~IRQS_PENDING;
   desc.inprogress = true;
   desc.lock.unlock();
-}
-
-/** After every action ran (__handle_irq_event_percpu): note_interrupt counts an IRQ nobody handled. */
-export function handleIrqEventEnd(desc: IrqDesc, ret: IrqReturn): void {
-  if (ret === IRQ_NONE) desc.unhandled++;
 }

@@ -6,13 +6,22 @@ import { Engine, type TimerHandler } from '../../sim/engine.js';
 import { ModelError } from '../../sim/errors.js';
 import { current, op, type TaskGen } from '../../sim/task.js';
 import { bootHostIrq } from './boot.js';
-import { IRQ_HANDLED, IRQF_NO_AUTOEN, IRQS_PENDING, type IrqReturn } from './irqDesc.js';
+import {
+  IRQ_HANDLED,
+  IRQ_NOAUTOEN,
+  IRQF_NO_AUTOEN,
+  IRQF_ONESHOT,
+  IRQF_SHARED,
+  IRQS_PENDING,
+  type IrqReturn,
+} from './irqDesc.js';
 import {
   disableIrq,
   disableIrqNosync,
   enableIrq,
   freeIrq,
   irqGetIrqchipState,
+  irqModifyStatus,
   irqSetIrqchipState,
   irqSetVcpuAffinity,
   requestIrq,
@@ -382,6 +391,51 @@ describe('host IRQ layer: disable depth, NOAUTOEN, request/free errors', () => {
     });
     expect(runs).toBe(1);
     expect(s.level.depth).toBe(0);
+  });
+
+  it('applies IRQF_NO_AUTOEN to that request only: the next request starts the line (__setup_irq)', () => {
+    const s = setup();
+    s.thread('off', function* () {
+      yield* requestIrq(s.genirq, s.level.irq, noop, IRQF_NO_AUTOEN, 'x', null);
+    });
+    expect(s.level.depth).toBe(1);
+    expect(s.level.settings & IRQ_NOAUTOEN).toBe(0);
+    s.thread('again', function* () {
+      yield* freeIrq(s.genirq, s.level.irq, null);
+      yield* requestIrq(s.genirq, s.level.irq, noop, 0, 'y', null);
+    });
+    expect(s.level.depth).toBe(0);
+    expect(s.gic.distributor.isEnabled(LEVEL)).toBe(true);
+  });
+
+  it('keeps the IRQ_NOAUTOEN status flag across free_irq (__free_irq does not clear it)', () => {
+    const s = setup();
+    s.thread('t', function* () {
+      yield* irqModifyStatus(s.genirq, s.level.irq, 0, IRQ_NOAUTOEN);
+      yield* requestIrq(s.genirq, s.level.irq, noop, 0, 'x', null);
+      yield* freeIrq(s.genirq, s.level.irq, null);
+    });
+    expect(s.level.settings & IRQ_NOAUTOEN).toBe(IRQ_NOAUTOEN);
+    s.thread('t2', function* () {
+      yield* requestIrq(s.genirq, s.level.irq, noop, 0, 'y', null);
+    });
+    expect(s.level.depth).toBe(1);
+    expect(s.gic.distributor.isEnabled(LEVEL)).toBe(false);
+  });
+
+  it('refuses IRQF_SHARED with IRQF_NO_AUTOEN (EINVAL) and sharers disagreeing on IRQF_ONESHOT (EBUSY)', () => {
+    const s = setup();
+    const req = (flags: number, name: string) => () =>
+      s.thread(name, function* () {
+        yield* requestIrq(s.genirq, s.level.irq, noop, flags, name, name);
+      });
+    // request_threaded_irq
+    expect(req(IRQF_SHARED | IRQF_NO_AUTOEN, 'a')).toThrow(expect.objectContaining({ errno: 'EINVAL' }));
+    req(IRQF_SHARED, 'b')();
+    // __setup_irq: every sharer must agree on IRQF_ONESHOT
+    expect(req(IRQF_SHARED | IRQF_ONESHOT, 'c')).toThrow(expect.objectContaining({ errno: 'EBUSY' }));
+    req(IRQF_SHARED, 'd')();
+    expect(s.level.actions.map((a) => a.name)).toEqual(['b', 'd']);
   });
 
   it('returns EBUSY for a second non-shared request and EINVAL for triggers a GIC lacks', () => {

@@ -37,6 +37,8 @@ export const IRQS_PENDING = 1 << 0;
 export const IRQS_REPLAY = 1 << 1;
 export const IRQS_WAITING = 1 << 2;
 export const IRQS_ONESHOT = 1 << 3;
+/** note_interrupt disabled the line as stuck ("nobody cared"); __setup_irq of a new action clears it. */
+export const IRQS_SPURIOUS_DISABLED = 1 << 4;
 
 // irq_settings (include/linux/irq.h status flags, set with irq_set_status_flags)
 export const IRQ_NOAUTOEN = 1 << 12;
@@ -86,8 +88,12 @@ export class IrqDesc {
   /** Handler runs per CPU (kstat_irqs) and in total. */
   readonly kstat: Int32Array;
   count = 0;
-  /** Runs in which no action returned IRQ_HANDLED (note_interrupt's spurious detector input). */
-  unhandled = 0;
+  /** note_interrupt's stuck-line detector (kernel/irq/spurious.c): runs counted since the first unhandled one. */
+  irqCount = 0;
+  /** Unhandled runs in the current window (aged back to 1 after HZ/10 without one). */
+  irqsUnhandled = 0;
+  /** The jiffies of the last unhandled run (desc->last_unhandled). */
+  lastUnhandled = 0;
   readonly lock: Spinlock;
   /** desc->request_mutex: serialises request_irq/free_irq. */
   readonly requestMutex: Mutex;

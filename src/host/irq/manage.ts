@@ -22,6 +22,7 @@ import {
   IRQS_ONESHOT,
   IRQS_PENDING,
   IRQS_REPLAY,
+  IRQS_SPURIOUS_DISABLED,
   IRQS_WAITING,
   type IrqAction,
   type IrqchipState,
@@ -105,7 +106,10 @@ function triggerFromFlags(flags: number): IrqTrigger | null {
   );
 }
 
-/** request_irq → __setup_irq. */
+/**
+ * request_irq → request_threaded_irq → __setup_irq. IRQF_NO_AUTOEN leaves only this request's line off (depth 1);
+ * the IRQ_NOAUTOEN status flag (irq_set_status_flags) is the descriptor's and stays until cleared.
+ */
 export function* requestIrq(
   g: Genirq,
   irq: number,
@@ -114,11 +118,15 @@ export function* requestIrq(
   name: string,
   devId: unknown,
 ): TaskGen<void> {
-  const desc = lookup(g, irq, 'request_irq');
-  // kernel/irq/manage.c request_threaded_irq: a shared IRQ needs a dev_id to free it by.
+  // request_threaded_irq: a shared IRQ needs a dev_id to free it by, and cannot be requested off (its sharers could
+  // wait forever for an IRQ nobody enables)
   if ((flags & IRQF_SHARED) !== 0 && devId == null) {
     throw errno('EINVAL', `request_irq(${irq}): IRQF_SHARED needs a dev_id`);
   }
+  if ((flags & IRQF_SHARED) !== 0 && (flags & IRQF_NO_AUTOEN) !== 0) {
+    throw errno('EINVAL', `request_irq(${irq}): IRQF_SHARED cannot be combined with IRQF_NO_AUTOEN`);
+  }
+  const desc = lookup(g, irq, 'request_irq');
   if (desc.flow === 'percpu_devid') {
     throw errno('EINVAL', `request_irq(${irq}): INTID ${desc.hwirq} is per-CPU; use request_percpu_irq`);
   }
@@ -129,9 +137,14 @@ export function* requestIrq(
     try {
       const old = desc.actions[0];
       if (old !== undefined) {
+        // both IRQF_SHARED, the same trigger type, and agreeing on IRQF_ONESHOT, or it is a mismatch
         const shared = (old.flags & flags & IRQF_SHARED) !== 0;
-        const why = shared ? `trigger type mismatch` : `already requested by '${old.name}' without IRQF_SHARED`;
-        if (!shared || (trigger !== null && trigger !== desc.trigger)) {
+        const why = !shared
+          ? `already requested by '${old.name}' without IRQF_SHARED`
+          : trigger !== null && trigger !== desc.trigger
+            ? 'trigger type mismatch'
+            : `IRQF_ONESHOT mismatch with '${old.name}'`;
+        if (!shared || (trigger !== null && trigger !== desc.trigger) || ((old.flags ^ flags) & IRQF_ONESHOT) !== 0) {
           throw errno('EBUSY', `request_irq(${irq}, '${name}'): ${why}`);
         }
       }
@@ -143,13 +156,24 @@ export function* requestIrq(
       }
       const action: IrqAction = { handler, devId, name, flags };
       desc.actions.push(action);
-      if (old !== undefined) return;
-      if ((flags & IRQF_NO_AUTOEN) !== 0) desc.settings |= IRQ_NOAUTOEN;
-      desc.istate &= ~(IRQS_ONESHOT | IRQS_WAITING);
-      desc.inprogress = false;
-      if ((flags & IRQF_ONESHOT) !== 0) desc.istate |= IRQS_ONESHOT;
-      if ((desc.settings & IRQ_NOAUTOEN) === 0) yield* irqStartup(desc);
-      else desc.depth = 1; // the driver enables it later with enable_irq
+      if (old === undefined) {
+        desc.istate &= ~(IRQS_SPURIOUS_DISABLED | IRQS_ONESHOT | IRQS_WAITING);
+        desc.inprogress = false;
+        if ((flags & IRQF_ONESHOT) !== 0) desc.istate |= IRQS_ONESHOT;
+        if ((flags & IRQF_NO_AUTOEN) === 0 && (desc.settings & IRQ_NOAUTOEN) === 0) {
+          yield* irqStartup(desc);
+        } else {
+          if ((flags & IRQF_SHARED) !== 0) warn(desc, `IRQ ${irq}: shared request '${name}' on an IRQ_NOAUTOEN line`);
+          desc.depth = 1; // the driver enables it later with enable_irq
+        }
+      }
+      // a new handler resets the stuck-line detector, and a line note_interrupt disabled gets another chance
+      desc.irqCount = 0;
+      desc.irqsUnhandled = 0;
+      if (old !== undefined && (desc.istate & IRQS_SPURIOUS_DISABLED) !== 0) {
+        desc.istate &= ~IRQS_SPURIOUS_DISABLED;
+        yield* enableDesc(desc);
+      }
     } finally {
       spinUnlockIrqrestore(desc.lock, saved);
     }
@@ -175,10 +199,8 @@ export function* freeIrq(g: Genirq, irq: number, devId: unknown): TaskGen<void> 
     }
     desc.actions.splice(i, 1);
     try {
-      if (desc.actions.length === 0) {
-        yield* irqShutdown(desc);
-        desc.settings &= ~IRQ_NOAUTOEN;
-      }
+      // the IRQ_NOAUTOEN setting survives: it is the descriptor's, not the action's
+      if (desc.actions.length === 0) yield* irqShutdown(desc);
     } finally {
       spinUnlockIrqrestore(desc.lock, saved);
     }
@@ -211,18 +233,19 @@ export function* disableIrq(g: Genirq, irq: number): TaskGen<void> {
   yield* synchronizeIrq(g, irq);
 }
 
-/** enable_irq → __enable_irq: depth 0 is an unbalanced enable (WARN); 1 → 0 starts the line and replays edges. */
+/** __enable_irq, with desc->lock held: depth 0 is an unbalanced enable (WARN); 1 → 0 starts the line. */
+function* enableDesc(desc: IrqDesc): TaskGen<void> {
+  if (desc.depth === 0) warn(desc, `Unbalanced enable for IRQ ${desc.irq}`);
+  else if (desc.depth === 1) yield* irqStartup(desc);
+  else desc.depth--;
+}
+
+/** enable_irq → __enable_irq; irq_startup replays an edge that came while the line was disabled. */
 export function* enableIrq(g: Genirq, irq: number): TaskGen<void> {
   const desc = lookup(g, irq, 'enable_irq');
   const saved = yield* spinLockIrqsave(desc.lock);
   try {
-    if (desc.depth === 0) {
-      warn(desc, `Unbalanced enable for IRQ ${irq}`);
-    } else if (desc.depth === 1) {
-      yield* irqStartup(desc);
-    } else {
-      desc.depth--;
-    }
+    yield* enableDesc(desc);
   } finally {
     spinUnlockIrqrestore(desc.lock, saved);
   }

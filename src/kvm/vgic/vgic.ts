@@ -234,11 +234,12 @@ export class Vgic {
   }
 
   /**
-   * KVM_DEV_ARM_VGIC_GRP_NR_IRQS (vgic-kvm-device.c vgic_set_common_attr): at least 32 SPIs, at most 1024 INTIDs,
-   * a multiple of 32 → else -EINVAL; once initialised or already set → -EBUSY.
+   * KVM_DEV_ARM_VGIC_GRP_NR_IRQS (vgic-kvm-device.c vgic_set_common_attr): at least 32 SPIs, at most
+   * VGIC_MAX_RESERVED (1023: its comment says "at most 1024", its condition refuses 1024), a multiple of 32 → else
+   * -EINVAL; once initialised or already set → -EBUSY.
    */
   kvmVgicSetNrIrqs(nrIrqs: number): number {
-    if (!Number.isInteger(nrIrqs) || nrIrqs < VGIC_NR_PRIVATE_IRQS + 32 || nrIrqs > VGIC_MAX_RESERVED + 1) {
+    if (!Number.isInteger(nrIrqs) || nrIrqs < VGIC_NR_PRIVATE_IRQS + 32 || nrIrqs > VGIC_MAX_RESERVED) {
       return -ERRNO.EINVAL;
     }
     if (nrIrqs % 32 !== 0) return -ERRNO.EINVAL;
