@@ -167,7 +167,7 @@ export class UThread {
     try {
       engine.runUntil(() => h.done, `${h.what} to return`);
     } catch (e) {
-      if (h.done || !(e instanceof ModelError) || engine.scheduler.pick(engine) >= 0) throw e;
+      if (h.done || !(e instanceof ModelError) || engine.heap.size > 0) throw e;
       const was = this.ut.sigpending;
       this.ut.sigpending = true;
       try {
