@@ -15,7 +15,15 @@ import { HostTrace } from '../scenario/hostTrace.js';
 import { cpuTid, PID_HOST, writeChromeJson } from '../trace/chromeJsonWriter.js';
 import { cyclesToNs, writeText } from '../trace/textWriter.js';
 import { Tracer } from '../trace/tracer.js';
-import { type Chooser, defaultChoice, Execution, PrefixChooser, type RunResult, runSchedule } from './execution.js';
+import {
+  type Choosable,
+  type Chooser,
+  defaultChoice,
+  Execution,
+  PrefixChooser,
+  type RunResult,
+  runSchedule,
+} from './execution.js';
 import type { CheckableScenario } from './model.js';
 import { type ReplayFile, scenarioOfReplay } from './replay.js';
 
@@ -71,11 +79,11 @@ class FlipChooser implements Chooser {
     private readonly flip: number,
   ) {}
 
-  choose(ex: Execution, choosable: readonly number[]): number {
+  choose(c: Choosable): number {
     const k = this.i++;
-    if (k >= this.prefix.length || k === this.flip) return defaultChoice(ex, choosable);
+    if (k >= this.prefix.length || k === this.flip) return defaultChoice(c);
     const a = this.prefix[k]!;
-    return choosable.includes(a) ? a : defaultChoice(ex, choosable);
+    return c.includes(a) ? a : defaultChoice(c);
   }
 }
 
@@ -85,10 +93,10 @@ export function markedSteps(scenario: CheckableScenario, prefix: readonly number
   const probe = new Execution(scenario);
   const base = new PrefixChooser(prefix);
   runSchedule(probe, {
-    choose: (ex, c) => {
-      const k = ex.steps;
-      const a = base.choose(ex, c);
-      if (k < prefix.length && a !== defaultChoice(ex, c)) nonDefault.push(k);
+    choose: (c) => {
+      const k = c.ex.steps;
+      const a = base.choose(c);
+      if (k < prefix.length && a !== defaultChoice(c)) nonDefault.push(k);
       return a;
     },
   });
@@ -115,8 +123,8 @@ export function traceCounterexample(
   const steps: CheckStep[] = [];
   const pending: { agent: number; name: string; at: number; ringStart: number }[] = [];
   const result = runSchedule(ex, {
-    choose: (x, c) => {
-      const a = chooser.choose(x, c);
+    choose: (c) => {
+      const a = chooser.choose(c);
       pending.push({ agent: a, name: e.describeAgent(a), at: e.now, ringStart: tracer.ring.size });
       return a;
     },

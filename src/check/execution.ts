@@ -16,7 +16,7 @@
  * it is left out of the choosable set (every non-poll step may have changed what it polls, so it comes back then).
  * If only such agents remain enabled, the run is a livelock.
  */
-import type { Engine } from '../sim/engine.js';
+import type { EnabledAgents, Engine, Scheduler } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { TASK_DONE } from '../sim/task.js';
 import { checkAfterTeardown, checkAtEnd, modelErrorInvariant, type Violation } from './invariants.js';
@@ -214,11 +214,40 @@ export function modelErrorViolation(err: unknown, where = ''): Violation {
 }
 
 /**
- * Chooses the next agent among the choosable ones (non-empty, ascending); -1 ends the run as 'pruned'.
- * `stepped` is told the effective touch set of each step taken.
+ * The agents a checker may choose at one point of an execution: the enabled ones minus those stuck in a spin loop,
+ * ascending. What the engine's Scheduler interface hands a checker's scheduler.
  */
-export interface Chooser {
-  choose(ex: Execution, choosable: readonly number[]): number;
+export class Choosable implements EnabledAgents {
+  constructor(
+    readonly ex: Execution,
+    readonly list: readonly number[],
+  ) {}
+
+  get size(): number {
+    return this.list.length;
+  }
+
+  at(i: number): number {
+    return this.list[i]!;
+  }
+
+  includes(agent: number): boolean {
+    return this.list.includes(agent);
+  }
+
+  earliest(): number {
+    const heap = this.ex.engine.heap;
+    let best = -1;
+    for (const a of this.list) if (best < 0 || heap.timeOf(a) < heap.timeOf(best)) best = a;
+    return best;
+  }
+}
+
+/**
+ * A checker's scheduler: the engine's Scheduler over the choosable agents (non-empty); -1 ends the run as 'pruned'.
+ * `stepped` is told the footprint of each step taken.
+ */
+export interface Chooser extends Scheduler<Choosable> {
   stepped?(ex: Execution, agent: number, touch: Touch, choosable: readonly number[]): void;
 }
 
@@ -228,7 +257,7 @@ export function runSchedule(ex: Execution, chooser: Chooser): RunResult {
     const ch = ex.choosable();
     if (ch.length === 0) return ex.finish();
     if (ex.budgetLeft <= 0) return ex.result('budget', []);
-    const a = chooser.choose(ex, ch);
+    const a = chooser.choose(new Choosable(ex, ch), ex.engine);
     if (a < 0) return ex.result('pruned', []);
     let touch: Touch;
     try {
@@ -244,7 +273,9 @@ export function runSchedule(ex: Execution, chooser: Chooser): RunResult {
  * The default order: keep running the agent that ran last while it can (no preemption), otherwise the lowest
  * agent id (CPUs before hardware timers). A replayed prefix falls back to it.
  */
-export function defaultChoice(ex: Execution, choosable: readonly number[]): number {
+export function defaultChoice(c: Choosable): number {
+  const ex = c.ex;
+  const choosable = c.list;
   if (ex.last >= 0 && choosable.includes(ex.last)) return ex.last;
   return choosable[0]!;
 }
@@ -263,7 +294,8 @@ export class PrefixChooser implements Chooser {
     return this.i;
   }
 
-  choose(ex: Execution, choosable: readonly number[]): number {
+  choose(c: Choosable): number {
+    const choosable = c.list;
     while (this.i < this.prefix.length) {
       const a = this.prefix[this.i++]!;
       if (choosable.includes(a)) return a;
@@ -273,6 +305,6 @@ export class PrefixChooser implements Chooser {
         );
       }
     }
-    return defaultChoice(ex, choosable);
+    return defaultChoice(c);
   }
 }

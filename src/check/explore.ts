@@ -33,6 +33,7 @@
 import { ModelError } from '../sim/errors.js';
 import { AgentIndex, analyseEvent, type PathNode, preemptionCost } from './dpor.js';
 import {
+  type Choosable,
   type Chooser,
   defaultChoice,
   Execution,
@@ -183,7 +184,9 @@ class DfsChooser implements Chooser {
     this.pendingSleep = this.rootLen === 0 ? new Map(this.rootSleep) : new Map();
   }
 
-  choose(ex: Execution, choosable: readonly number[]): number {
+  choose(c: Choosable): number {
+    const ex = c.ex;
+    const choosable = c.list;
     const i = this.depth;
     if (i < this.nodes.length) {
       const n = this.nodes[i]!;
@@ -212,7 +215,7 @@ class DfsChooser implements Chooser {
     let pick = -1;
     let cut = false;
     const sleep = this.pendingSleep;
-    const d = defaultChoice(ex, choosable);
+    const d = defaultChoice(c);
     for (let k = -1; k < choosable.length; k++) {
       const a = k < 0 ? d : choosable[k]!;
       if (k >= 0 && a === d) continue;
@@ -451,10 +454,10 @@ function normalise(scenario: CheckableScenario, prefix: readonly number[], inv: 
   // the steps taken while the prefix still had explicit choices left
   let consumedAt = 0;
   const counting: Chooser = {
-    choose: (e, c) => {
+    choose: (c) => {
       const explicit = ch.consumed < prefix.length;
-      const a = ch.choose(e, c);
-      if (explicit) consumedAt = e.steps + 1;
+      const a = ch.choose(c);
+      if (explicit) consumedAt = c.ex.steps + 1;
       return a;
     },
   };

@@ -36,7 +36,7 @@ function withBuild(extra: (inst: CheckInstance) => CheckInstance | undefined): C
 }
 
 function firstViolation(sc: CheckableScenario): Violation {
-  const r = runSchedule(new Execution(sc, { budget: 5000 }), { choose: (_x, c) => c[0]! });
+  const r = runSchedule(new Execution(sc, { budget: 5000 }), { choose: (c) => c.at(0) });
   expect(r.end).toBe('violation');
   return r.violations[0]!;
 }
@@ -174,7 +174,7 @@ describe('invariants: each a named predicate', () => {
       e.spawn('abba', 0, abba());
       return inst;
     });
-    const r = runSchedule(new Execution(sc, { budget: 5000, teardown: false }), { choose: (_x, c) => c[0]! });
+    const r = runSchedule(new Execution(sc, { budget: 5000, teardown: false }), { choose: (c) => c.at(0) });
     expect(r.violations).toHaveLength(1);
     expect(r.violations[0]!.invariant).toBe('no-lockdep-report');
     expect(r.violations[0]!.message).toMatch(/lockdep ABBA: .* acquires test\.a while holding test\.b/);

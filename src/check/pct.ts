@@ -6,7 +6,7 @@
  * pure function of (scenario, seed, runs, depth). Sound for violations, never a proof: the verdict says "sampled".
  */
 import { Prng } from '../sim/prng.js';
-import { type Chooser, Execution, type ExecutionOptions, runSchedule } from './execution.js';
+import { type Choosable, type Chooser, Execution, type ExecutionOptions, runSchedule } from './execution.js';
 import { type CheckResult, type ExploreStats, newStats, shrink } from './explore.js';
 import type { CheckableScenario } from './model.js';
 
@@ -55,7 +55,8 @@ class PctChooser implements Chooser {
     return best;
   }
 
-  choose(_ex: Execution, choosable: readonly number[]): number {
+  choose(c: Choosable): number {
+    const choosable = c.list;
     this.step++;
     const j = this.changes.indexOf(this.step);
     if (j >= 0) this.prio.set(this.best(choosable), this.depth - 1 - j);

@@ -73,9 +73,9 @@ export interface EnabledAgents {
  * tests. The engine never asks what kind of scheduler it has: one that declares `earliestFirst` promises to always
  * choose `enabled.earliest()`, which lets the engine run its heap-free loop without asking it each step.
  */
-export interface Scheduler {
+export interface Scheduler<E extends EnabledAgents = EnabledAgents> {
   /** The next agent among `enabled` (non-empty), or -1 to stop the run. */
-  choose(enabled: EnabledAgents, engine: Engine): number;
+  choose(enabled: E, engine: Engine): number;
   readonly earliestFirst?: boolean;
 }
 
