@@ -48,6 +48,12 @@ export interface RunInfo {
   /** Its lanes are [firstLane, endLane). */
   readonly firstLane: number;
   readonly endLane: number;
+  /**
+   * Trace time (ns) of the run's time 0: its first IRQ (the first device assertion), so the runs stacked on one
+   * axis start their first IRQs together; its first event when it has no IRQ. The run's item times are relative to it.
+   */
+  readonly originNs: number;
+  readonly originIsIrq: boolean;
 }
 
 export interface CheckStep {
