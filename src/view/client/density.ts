@@ -1,0 +1,88 @@
+/**
+ * Zoomed out, a lane is drawn as density instead of one bar per event: per bucket of a few pixels, the number of
+ * point events (IRQs per interval, as a bar chart in the lane's strip) and the share of the bucket's time its
+ * outermost slices cover, by style (time in guest mode, in the host IRQ handler, line high, INTID active), stacked.
+ * Both come from per-lane sorted columns with prefix sums, so a bucket costs a few binary searches, not its events.
+ */
+import { isPointStyle, STYLE_CHECK_MARKED, type TimelineData } from '../timelineData.js';
+import { lowerBound, upperBound } from './search.js';
+
+export interface LaneDensity {
+  /** Starts of the lane's point events, sorted. */
+  readonly points: Float64Array;
+  /** The lane's outermost (depth 0) slices, disjoint and sorted. */
+  readonly sliceStart: Float64Array;
+  readonly sliceEnd: Float64Array;
+  readonly sliceStyle: Uint8Array;
+  /** Styles among those slices, and per style the prefix sums of their durations (cum[s][j]: slices [0, j)). */
+  readonly styles: readonly number[];
+  readonly cum: readonly Float64Array[];
+  /** Items drawn one by one even zoomed out: checker steps that matter and violations. */
+  readonly always: readonly number[];
+}
+
+/** Width of a density bucket, in pixels. */
+export const BUCKET_PX = 3;
+/** A lane is drawn as density when its visible events are closer than this many pixels apart on average. */
+export const DENSE_SPACING_PX = 4;
+
+export function densityIndex(d: TimelineData): LaneDensity[] {
+  const out: LaneDensity[] = [];
+  for (let l = 0; l < d.lanes.length; l++) {
+    const a = d.laneFirst[l]!;
+    const b = d.laneFirst[l + 1]!;
+    const points: number[] = [];
+    const slices: number[] = [];
+    const always: number[] = [];
+    for (let i = a; i < b; i++) {
+      const style = d.itemStyle[i]!;
+      if (isPointStyle(style)) {
+        points.push(d.itemStart[i]!);
+        if (style >= STYLE_CHECK_MARKED) always.push(i);
+      } else if (d.itemDepth[i] === 0) slices.push(i);
+    }
+    const styles = [...new Set(slices.map((i) => d.itemStyle[i]!))].sort((x, y) => x - y);
+    const cum = styles.map(() => new Float64Array(slices.length + 1));
+    slices.forEach((i, j) => {
+      styles.forEach((s, k) => {
+        cum[k]![j + 1] = cum[k]![j]! + (d.itemStyle[i] === s ? d.itemDur[i]! : 0);
+      });
+    });
+    out.push({
+      points: Float64Array.from(points),
+      sliceStart: Float64Array.from(slices, (i) => d.itemStart[i]!),
+      sliceEnd: Float64Array.from(slices, (i) => d.itemStart[i]! + d.itemDur[i]!),
+      sliceStyle: Uint8Array.from(slices, (i) => d.itemStyle[i]!),
+      styles,
+      cum,
+      always,
+    });
+  }
+  return out;
+}
+
+/** Point events in [t0, t1). */
+export function pointCount(ld: LaneDensity, t0: number, t1: number): number {
+  const n = ld.points.length;
+  return lowerBound(ld.points, t1, 0, n) - lowerBound(ld.points, t0, 0, n);
+}
+
+/** Time before t covered by the lane's outermost slices of style ld.styles[k]. */
+export function coveredBefore(ld: LaneDensity, k: number, t: number): number {
+  const j = upperBound(ld.sliceStart, t, 0, ld.sliceStart.length); // slices starting at or before t
+  let c = ld.cum[k]![j]!;
+  // only the last of them can still be open at t
+  if (j > 0 && ld.sliceStyle[j - 1] === ld.styles[k] && ld.sliceEnd[j - 1]! > t) c -= ld.sliceEnd[j - 1]! - t;
+  return c;
+}
+
+/** A bucket in words (the page's tooltip over a density lane): its events and the time share of each slice style. */
+export function bucketSummary(ld: LaneDensity, t0: number, t1: number, styleName: (style: number) => string): string {
+  const n = pointCount(ld, t0, t1);
+  const parts = [`${n} event${n === 1 ? '' : 's'}`];
+  ld.styles.forEach((style, k) => {
+    const share = (coveredBefore(ld, k, t1) - coveredBefore(ld, k, t0)) / (t1 - t0);
+    parts.push(`${styleName(style)} ${(share * 100).toFixed(1)}%`);
+  });
+  return parts.join(', ');
+}
