@@ -60,15 +60,6 @@ export function chainStages(d: TimelineData, c: number): Stage[] {
   return out;
 }
 
-function deliveryOf(d: TimelineData, c: number): number {
-  const a = d.flowFirst[c]!;
-  for (let j = a; j < d.flowFirst[c + 1]!; j++) {
-    const i = d.flowItems[j]!;
-    if (d.names[d.itemName[i]!] === DELIVERED) return d.itemStart[i]! - d.itemStart[d.flowItems[a]!]!;
-  }
-  return Number.NaN;
-}
-
 function histogram(perRun: readonly (readonly number[])[]): Histogram {
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
@@ -91,43 +82,66 @@ function histogram(perRun: readonly (readonly number[])[]): Histogram {
   return { lo, width, counts };
 }
 
+/** One pass over the chains with name ids, not strings: the page computes it at load, for every IRQ of every run. */
 export function latencyOf(d: TimelineData): Latency {
-  const names: string[] = [];
-  const runs: RunLatency[] = d.runs.map((_, r) => ({
-    run: r,
+  const nNames = d.names.length;
+  const delivered = d.names.indexOf(DELIVERED);
+  const seen = new Int32Array(nNames); // occurrences of each event name in the current chain
+  const nameSeen = new Uint8Array(nNames);
+  const nameOrder: number[] = [];
+  const keyIndex = new Map<number, number>(); // k * nNames + name id → stage index
+  const keys: { key: string; name: string }[] = [];
+  const runs = d.runs.map(() => ({
     chainOfSeq: new Map<number, number>(),
-    irqs: 0,
     delivery: [] as number[],
     total: [] as number[],
-    mean: [] as Stage[],
+    sums: [] as number[],
   }));
-  const sums = d.runs.map(() => new Map<string, { name: string; ns: number }>());
   for (let c = 0; c + 1 < d.flowFirst.length; c++) {
-    const first = d.flowItems[d.flowFirst[c]!]!;
-    const r = d.lanes[d.itemLane[first]!]!.run;
-    const run = runs[r]!;
-    (run.chainOfSeq as Map<number, number>).set(d.itemSeq[first]!, c);
-    const stages = chainStages(d, c);
-    let total = 0;
-    for (const s of stages) {
-      total += s.ns;
-      const acc = sums[r]!.get(s.key);
-      if (acc === undefined) sums[r]!.set(s.key, { name: s.name, ns: s.ns });
-      else acc.ns += s.ns;
-      if (!names.includes(s.name)) names.push(s.name);
+    const a = d.flowFirst[c]!;
+    const b = d.flowFirst[c + 1]!;
+    const first = d.flowItems[a]!;
+    const t0 = d.itemStart[first]!;
+    const run = runs[d.lanes[d.itemLane[first]!]!.run]!;
+    run.chainOfSeq.set(d.itemSeq[first]!, c);
+    let delivery = Number.NaN;
+    let prev = t0;
+    for (let j = a + 1; j < b; j++) {
+      const i = d.flowItems[j]!;
+      const id = d.itemName[i]!;
+      const k = ++seen[id]!;
+      let idx = keyIndex.get(k * nNames + id);
+      if (idx === undefined) {
+        idx = keys.length;
+        keyIndex.set(k * nNames + id, idx);
+        const name = d.names[id]!;
+        keys.push({ key: k > 1 ? `${name} #${k}` : name, name });
+      }
+      while (run.sums.length <= idx) run.sums.push(Number.NaN);
+      run.sums[idx] = (Number.isNaN(run.sums[idx]!) ? 0 : run.sums[idx]!) + d.itemStart[i]! - prev;
+      prev = d.itemStart[i]!;
+      if (id === delivered && Number.isNaN(delivery)) delivery = prev - t0;
+      if (nameSeen[id] === 0) {
+        nameSeen[id] = 1;
+        nameOrder.push(id);
+      }
     }
-    (run.delivery as number[]).push(deliveryOf(d, c));
-    (run.total as number[]).push(total);
+    for (let j = a + 1; j < b; j++) seen[d.itemName[d.flowItems[j]!]!] = 0;
+    run.delivery.push(delivery);
+    run.total.push(prev - t0);
   }
-  const out = runs.map((run, r) => {
-    const irqs = run.total.length;
-    const mean = [...sums[r]!].map(([key, s]) => ({ key, name: s.name, ns: s.ns / irqs }));
-    return { ...run, irqs, mean };
+  const out: RunLatency[] = runs.map((r, run) => {
+    const irqs = r.total.length;
+    const mean: Stage[] = [];
+    r.sums.forEach((sum, idx) => {
+      if (!Number.isNaN(sum)) mean.push({ ...keys[idx]!, ns: sum / irqs });
+    });
+    return { run, chainOfSeq: r.chainOfSeq, irqs, delivery: r.delivery, total: r.total, mean };
   });
   return {
     runs: out,
     delivery: histogram(out.map((x) => x.delivery)),
     total: histogram(out.map((x) => x.total)),
-    names,
+    names: nameOrder.map((id) => d.names[id]!),
   };
 }

@@ -4,7 +4,7 @@
  * outermost slices cover, by style (time in guest mode, in the host IRQ handler, line high, INTID active), stacked.
  * Both come from per-lane sorted columns with prefix sums, so a bucket costs a few binary searches, not its events.
  */
-import { isPointStyle, STYLE_CHECK_MARKED, type TimelineData } from '../timelineData.js';
+import { isPointStyle, STYLE_CHECK_MARKED, STYLE_MARKER, type TimelineData } from '../timelineData.js';
 import { lowerBound, upperBound } from './search.js';
 
 export interface LaneDensity {
@@ -31,32 +31,47 @@ export function densityIndex(d: TimelineData): LaneDensity[] {
   for (let l = 0; l < d.lanes.length; l++) {
     const a = d.laneFirst[l]!;
     const b = d.laneFirst[l + 1]!;
-    const points: number[] = [];
-    const slices: number[] = [];
+    // one pass to size the columns, one to fill them
+    let np = 0;
+    let ns = 0;
+    let present = 0;
+    for (let i = a; i < b; i++) {
+      const style = d.itemStyle[i]!;
+      if (isPointStyle(style)) np++;
+      else if (d.itemDepth[i] === 0) {
+        ns++;
+        present |= 1 << style;
+      }
+    }
+    const styles: number[] = [];
+    for (let s = 0; s < STYLE_MARKER; s++) if (present & (1 << s)) styles.push(s);
+    const slot = new Int8Array(STYLE_MARKER).fill(-1);
+    styles.forEach((s, k) => {
+      slot[s] = k;
+    });
+    const points = new Float64Array(np);
+    const sliceStart = new Float64Array(ns);
+    const sliceEnd = new Float64Array(ns);
+    const sliceStyle = new Uint8Array(ns);
+    const cum = styles.map(() => new Float64Array(ns + 1));
     const always: number[] = [];
+    let p = 0;
+    let j = 0;
     for (let i = a; i < b; i++) {
       const style = d.itemStyle[i]!;
       if (isPointStyle(style)) {
-        points.push(d.itemStart[i]!);
+        points[p++] = d.itemStart[i]!;
         if (style >= STYLE_CHECK_MARKED) always.push(i);
-      } else if (d.itemDepth[i] === 0) slices.push(i);
+      } else if (d.itemDepth[i] === 0) {
+        sliceStart[j] = d.itemStart[i]!;
+        sliceEnd[j] = d.itemStart[i]! + d.itemDur[i]!;
+        sliceStyle[j] = style;
+        for (let k = 0; k < styles.length; k++) cum[k]![j + 1] = cum[k]![j]!;
+        cum[slot[style]!]![j + 1]! += d.itemDur[i]!;
+        j++;
+      }
     }
-    const styles = [...new Set(slices.map((i) => d.itemStyle[i]!))].sort((x, y) => x - y);
-    const cum = styles.map(() => new Float64Array(slices.length + 1));
-    slices.forEach((i, j) => {
-      styles.forEach((s, k) => {
-        cum[k]![j + 1] = cum[k]![j]! + (d.itemStyle[i] === s ? d.itemDur[i]! : 0);
-      });
-    });
-    out.push({
-      points: Float64Array.from(points),
-      sliceStart: Float64Array.from(slices, (i) => d.itemStart[i]!),
-      sliceEnd: Float64Array.from(slices, (i) => d.itemStart[i]! + d.itemDur[i]!),
-      sliceStyle: Uint8Array.from(slices, (i) => d.itemStyle[i]!),
-      styles,
-      cum,
-      always,
-    });
+    out.push({ points, sliceStart, sliceEnd, sliceStyle, styles, cum, always });
   }
   return out;
 }

@@ -5,7 +5,6 @@ export interface ViewHook {
   laneKinds: string[];
   items: number;
   chains: number;
-  markedSteps: number;
   /** Items painted one by one in the last frame. */
   drawn: number;
   /** Lanes painted as density in the last frame, and their buckets. */

@@ -109,7 +109,8 @@ function start(): void {
 
   const view: View = { t0: d.startNs, t1: d.endNs, width: 800, selected: -1, selectedChain: -1 };
   let frames = 0;
-  const zero = d.runs.every((r) => r.originIsIrq) ? '0 (1st IRQ)' : '0';
+  const fromIrq = d.runs.every((r) => r.originIsIrq);
+  const zero = fromIrq ? '0 (1st IRQ)' : '0';
   let dense: Uint8Array = new Uint8Array(d.lanes.length);
   let dirty = false;
   const redraw = (): void => {
@@ -136,7 +137,7 @@ function start(): void {
     actx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     drawAxis(actx, view, zero);
-    axisInfo.textContent = `view: ${fmtNs(view.t1 - view.t0)} wide, from each run's first IRQ`;
+    axisInfo.textContent = `view: ${fmtNs(view.t1 - view.t0)} wide${fromIrq ? ", from each run's first IRQ" : ''}`;
     const stats = drawLanes(ctx, d, idx, layout, view, layout.height, labeler);
     dense = stats.dense;
     if (stats.densityLanes > 0)
@@ -218,7 +219,7 @@ function start(): void {
     const head = [
       d.names[d.itemName[i]!]!,
       `${run.label} · ${lane.label}`,
-      `at ${fmtNs(d.itemStart[i]!)} from the run's first IRQ${d.itemDur[i]! > 0 ? ` for ${fmtNs(d.itemDur[i]!)}` : ''}`,
+      `at ${fmtNs(d.itemStart[i]!)} from the run's first ${run.originIsIrq ? 'IRQ' : 'event'}${d.itemDur[i]! > 0 ? ` for ${fmtNs(d.itemDur[i]!)}` : ''}`,
       `(trace time ${fmtNs(d.itemStart[i]! + run.originNs)})`,
     ];
     return `${head.join('\n')}\n${d.itemArgs[i]!}`;
@@ -376,7 +377,6 @@ function start(): void {
     laneKinds: d.lanes.map((l) => l.kind),
     items: n,
     chains: nf,
-    markedSteps: marked.length,
     drawn: 0,
     densityLanes: 0,
     buckets: 0,

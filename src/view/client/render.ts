@@ -80,8 +80,16 @@ export interface FrameStats {
 
 /** Point-event density bars: lighter than single chain events, which stay near-black. */
 const DENSITY_COLOR = '#78909c';
-const CHAR_W = 6.7; // 11px ui-monospace
-const textW = (s: string): number => Math.ceil(s.length * CHAR_W);
+/** Measured text widths, in the one font the lanes use (names repeat, so a frame measures few). */
+const widths = new Map<string, number>();
+function textW(ctx: CanvasRenderingContext2D, s: string): number {
+  let w = widths.get(s);
+  if (w === undefined) {
+    w = Math.ceil(ctx.measureText(s).width);
+    widths.set(s, w);
+  }
+  return w;
+}
 
 /** Draws the lanes; every text label goes through `labels`, so none overlaps another. */
 export function drawLanes(
@@ -104,7 +112,7 @@ export function drawLanes(
     ctx.fillStyle = '#eceff1';
     ctx.fillRect(0, y, v.width, RUN_HEADER_H);
     const text = `${r.label} — ${r.source} — time 0 = its first ${r.originIsIrq ? 'IRQ' : 'event'} (trace time ${fmtNs(r.originNs)})`;
-    if (labels.place([[4, y + 4, textW(text) + 4, RUN_HEADER_H - 8]], text) >= 0) {
+    if (labels.place([[4, y + 4, textW(ctx, text) + 4, RUN_HEADER_H - 8]], text) >= 0) {
       ctx.fillStyle = '#263238';
       ctx.fillText(text, 6, y + RUN_HEADER_H / 2);
     }
@@ -155,7 +163,7 @@ export function drawLanes(
     ctx.stroke();
     ctx.setLineDash([]);
     const text = `✗ ${viol.invariant}`;
-    const w = textW(text) + 2;
+    const w = textW(ctx, text) + 2;
     const y = layout.laneY[d.runs[viol.run]!.firstLane]! + 2;
     placeText(ctx, labels, v, text, [
       [x - 4 - w, y],
@@ -238,9 +246,10 @@ function drawEvents(
       // the name, inside its slice, cut to what fits
       const left = Math.max(px0, 0);
       const room = Math.min(px0 + pw, v.width) - left - 6;
-      if (room < 4 * CHAR_W) continue;
-      const name = fitText(d.names[d.itemName[i]!]!, room);
-      if (labels.place([[left + 2, ry + 2, textW(name) + 2, ROW_H - 4]], name) < 0) continue;
+      if (room < 12) continue;
+      const name = fitText(ctx, d.names[d.itemName[i]!]!, room);
+      if (name === '') continue;
+      if (labels.place([[left + 2, ry + 2, textW(ctx, name) + 2, ROW_H - 4]], name) < 0) continue;
       ctx.fillStyle = '#1b262c';
       ctx.fillText(name, left + 3, ry + ROW_H / 2);
     }
@@ -248,9 +257,14 @@ function drawEvents(
   return drawn;
 }
 
-function fitText(s: string, px: number): string {
-  const n = Math.floor(px / CHAR_W);
-  return s.length <= n ? s : `${s.slice(0, Math.max(1, n - 1))}…`;
+/** The text, or its head and `…`, in at most px pixels; '' when not even three characters fit. */
+function fitText(ctx: CanvasRenderingContext2D, s: string, px: number): string {
+  if (textW(ctx, s) <= px) return s;
+  for (let n = Math.min(s.length - 1, Math.floor(px / 5)); n >= 3; n--) {
+    const t = `${s.slice(0, n)}…`;
+    if (textW(ctx, t) <= px) return t;
+  }
+  return '';
 }
 
 /** Zoomed out: per bucket, the count of point events and the time share of each slice style; returns the buckets. */
@@ -325,7 +339,7 @@ function drawStepLabels(
     if (x < 0 || x > v.width) continue;
     const text = stepMark(s.index, true);
     const [py, ph] = pointBand(d, layout, d.itemLane[s.item]!);
-    const w = textW(text) + 2;
+    const w = textW(ctx, text) + 2;
     const y = py + ph / 2;
     placeText(ctx, labels, v, text, [
       [x + 5, y - 7],
@@ -344,7 +358,7 @@ function placeText(
   text: string,
   corners: readonly (readonly [number, number])[],
 ): void {
-  const w = textW(text) + 2;
+  const w = textW(ctx, text) + 2;
   const boxes = corners.filter(([x]) => x >= 0 && x + w <= v.width).map(([x, y]): Box => [x, y, w, 13]);
   const at = labels.place(boxes, text);
   if (at < 0) return;
@@ -405,7 +419,7 @@ function drawChain(
     const [x, y] = itemPoint(d, layout, v, k, i);
     if (x < 0 || x > v.width) continue;
     const text = `${j - a + 1} ${d.names[d.itemName[i]!]}`;
-    const w = textW(text) + 2;
+    const w = textW(ctx, text) + 2;
     // right above, right below, left above, left below, then one line further out
     placeText(ctx, labels, v, text, [
       [x + 4, y - 15],
