@@ -142,6 +142,7 @@ describe.skipIf(!available)('irqfwd view in chromium', () => {
   it('reads at three zoom levels: density zoomed out, bars zoomed in, labels never overlapping, runs aligned on their first IRQ', async () => {
     const file = join(dir, 'default.html');
     const page = await open(browser, file);
+    await page.waitForFunction(() => window.__irqfwdView.latencyReady);
     const info = await page.evaluate(() => {
       const d = JSON.parse(document.getElementById('irqfwd-data')!.textContent!) as {
         names: string[];

@@ -15,7 +15,11 @@ export interface ViewHook {
   labelTexts: string[];
   /** The checker steps the page marks as mattering (their schedule indices). */
   markedStepIndices: number[];
-  /** Per run: its IRQs (causal chains), and the latency histograms' counts. */
+  /**
+   * Set once the latency panel is built (just after the first frame); then, per run, its IRQs (causal chains) and
+   * the latency histograms' counts.
+   */
+  latencyReady: boolean;
   irqs: number[];
   histogram: { delivery: number[][]; total: number[][] };
   frames: number;

@@ -1,8 +1,8 @@
 /// <reference lib="dom" />
 /**
  * The page's browser code (bundled by esbuild into one IIFE and inlined by page.ts): reads the embedded timeline,
- * lays out lanes, draws on canvas, and handles hover, click, zoom and pan. `window.__irqfwdView` exposes what the
- * browser test checks (lane labels, item and drawn counts, item screen positions).
+ * lays out lanes, draws on canvas, fills the latency panel, and handles hover, click, zoom and pan.
+ * `window.__irqfwdView` exposes what the browser test checks (hook.ts).
  */
 import { stepMark } from '../../check/stepMark.js';
 import { latencyOf } from '../latency.js';
@@ -11,7 +11,7 @@ import { LEGEND, STYLE_COLORS } from './colors.js';
 import { Labeler } from './declutter.js';
 import { BUCKET_PX, bucketSummary, densityIndex } from './density.js';
 import type { ViewHook } from './hook.js';
-import { latencyPanel } from './latencyPanel.js';
+import { type LatencyPanel, latencyPanel } from './latencyPanel.js';
 import { AXIS_H, laneAt, layoutLanes, pointBand, ROW_H, sliceTop } from './layout.js';
 import { drawAxis, drawLanes, fmtNs, type Index, itemPoint, type View } from './render.js';
 import { runningMaxEnd, visibleRange } from './search.js';
@@ -46,7 +46,6 @@ function start(): void {
     itemChain,
     density: densityIndex(d),
   };
-  const lat = latencyOf(d);
   const labeler = new Labeler();
 
   // ---- DOM -----------------------------------------------------------------------------------------------------
@@ -99,11 +98,7 @@ function start(): void {
   const tip = document.getElementById('tip')!;
   const details = document.getElementById('details')!;
   const steps = document.getElementById('steps')!;
-  const panel = latencyPanel(d, lat);
-  if (nf > 0) {
-    document.getElementById('latency')!.append(panel.el);
-    panel.show(d.itemSeq[d.flowItems[0]!]!);
-  }
+  let panel: LatencyPanel | null = null; // built after the first frame
   const actx = axis.getContext('2d')!;
   const ctx = canvas.getContext('2d')!;
 
@@ -250,7 +245,7 @@ function start(): void {
   const select = (i: number): void => {
     view.selected = i;
     view.selectedChain = i >= 0 ? idx.itemChain[i]! : -1;
-    if (view.selectedChain >= 0) panel.show(d.itemSeq[d.flowItems[d.flowFirst[view.selectedChain]!]!]!);
+    if (view.selectedChain >= 0) panel?.show(d.itemSeq[d.flowItems[d.flowFirst[view.selectedChain]!]!]!);
     showDetails(i);
     redraw();
   };
@@ -383,8 +378,9 @@ function start(): void {
     labelBoxes: [],
     labelTexts: [],
     markedStepIndices: marked.map((s) => s.index),
-    irqs: lat.runs.map((r) => r.irqs),
-    histogram: { delivery: lat.delivery.counts.map((c) => [...c]), total: lat.total.counts.map((c) => [...c]) },
+    latencyReady: false,
+    irqs: [],
+    histogram: { delivery: [], total: [] },
     frames: 0,
     setView: (t0, t1) => {
       setView(t0, t1);
@@ -420,6 +416,21 @@ function start(): void {
   }
   paint();
   hook.ready = true;
+  // the latency panel once the timeline is on screen: a pass over every chain the first frame need not wait for
+  setTimeout(() => {
+    const lat = latencyOf(d);
+    hook.irqs = lat.runs.map((r) => r.irqs);
+    hook.histogram = {
+      delivery: lat.delivery.counts.map((c) => [...c]),
+      total: lat.total.counts.map((c) => [...c]),
+    };
+    if (nf > 0) {
+      panel = latencyPanel(d, lat);
+      document.getElementById('latency')!.append(panel.el);
+      panel.show(d.itemSeq[d.flowItems[view.selectedChain >= 0 ? d.flowFirst[view.selectedChain]! : 0]!]!);
+    }
+    hook.latencyReady = true;
+  }, 0);
 }
 
 start();

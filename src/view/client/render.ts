@@ -1,8 +1,9 @@
 /// <reference lib="dom" />
 /**
- * Canvas drawing. Only what is visible is touched: per lane, a binary search gives the items overlapping the view,
- * and items that land on pixels already painted in the same row are skipped, so a frame costs O(lanes × width)
- * rather than O(events).
+ * Canvas drawing. Only what is visible is touched: per lane, a binary search gives the items overlapping the view;
+ * a lane with more of them than a bar every few pixels is drawn as density buckets (density.ts), else item by item,
+ * skipping items that land on pixels already painted in the same row, so a frame costs O(lanes × width) rather than
+ * O(events). Every text label is placed through a Labeler (declutter.ts), so no two overlap.
  */
 import { stepMark } from '../../check/stepMark.js';
 import { isPointStyle, MAX_ROWS, STYLE_CHECK_MARKED, STYLE_VIOLATION, type TimelineData } from '../timelineData.js';
