@@ -19,6 +19,9 @@ export interface Lane {
   readonly slices: boolean;
 }
 
+/** A device asserting its line (src/trace/events.ts): where an IRQ starts, and each run's time 0. */
+export const ASSERT_EVENT = 'device_assert';
+
 /** Most rows a lane gets for nested slices. */
 export const MAX_ROWS = 4;
 

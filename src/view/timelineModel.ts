@@ -7,6 +7,7 @@ import { CHECK_CAT } from '../check/counterexampleTrace.js';
 import { PID_HOST, PID_INTIDS, PID_VCPUS, vcpuTid } from '../trace/chromeJsonWriter.js';
 import type { ChromeEvent, ChromeTrace } from './chromeTrace.js';
 import {
+  ASSERT_EVENT,
   type CheckStep,
   LANE_ORDER,
   type Lane,
@@ -58,9 +59,6 @@ interface RawLane {
   tid: number;
   items: RawItem[];
 }
-
-/** A device asserting its line: where an IRQ starts (src/trace/events.ts). */
-const FIRST_IRQ_EVENT = 'device_assert';
 
 const ns = (us: number | undefined): number => Math.round((us ?? 0) * 1000);
 
@@ -255,7 +253,7 @@ export function buildTimeline(title: string, runs: readonly TimelineRun[]): Time
       }
     }
     // the run's time 0: its first IRQ (the first device assertion, else the first causal chain), else its first event
-    const assert = intern(FIRST_IRQ_EVENT);
+    const assert = intern(ASSERT_EVENT);
     let origin = Number.POSITIVE_INFINITY;
     for (const l of byKey.values())
       for (const it of l.items) if (it.name === assert) origin = Math.min(origin, it.start);

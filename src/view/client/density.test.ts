@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ChromeEvent } from '../chromeTrace.js';
 import { STYLE_GUEST, STYLE_HANDLER } from '../timelineData.js';
 import { buildTimeline } from '../timelineModel.js';
-import { bucketSummary, coveredBefore, densityIndex, pointCount } from './density.js';
+import { bucketSummary, countIn, coveredBefore, densityIndex } from './density.js';
 
 /** A CPU lane: back-to-back guest and handler slices of random lengths, and instants between them. */
 const lane = fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 50 }), fc.integer({ min: 0, max: 3 })), {
@@ -40,7 +40,7 @@ describe('density index', () => {
             share.set(st, (share.get(st) ?? 0) + Math.max(0, Math.min(t1, s + d.itemDur[i]!) - Math.max(t0, s)));
           }
         }
-        expect(pointCount(ld, t0, t1)).toBe(points);
+        expect(countIn(ld.points, t0, t1)).toBe(points);
         ld.styles.forEach((st, k) => {
           expect(coveredBefore(ld, k, t1) - coveredBefore(ld, k, t0)).toBe(share.get(st) ?? 0);
         });
@@ -58,5 +58,19 @@ describe('density index', () => {
     expect(bucketSummary(densityIndex(d)[0]!, d.startNs, d.startNs + 10_000, names)).toBe(
       '1 event, guest 80.0%, handler 20.0%',
     );
+  });
+
+  it("counts a device line's IRQs: its assertions, not the deassertions beside them", () => {
+    const ev: ChromeEvent[] = [{ name: 'thread_name', ph: 'M', pid: 3, tid: 100320, args: { name: 'INTID 80 line' } }];
+    for (let k = 0; k < 3; k++)
+      for (const [name, at] of [
+        ['device_assert', 0],
+        ['device_deassert', 4],
+      ] as const)
+        ev.push({ name, ph: 'X', ts: k * 10 + at, dur: 0.02, pid: 3, tid: 100320, args: { seq: k + 1 } });
+    const d = buildTimeline('t', [{ label: 'r', source: 's', trace: { traceEvents: ev } }]);
+    const ld = densityIndex(d)[0]!;
+    expect([...ld.irqs]).toEqual([0, 10_000, 20_000]);
+    expect(bucketSummary(ld, 0, 15_000, () => '')).toBe('2 IRQs asserted, 4 events');
   });
 });

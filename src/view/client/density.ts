@@ -1,15 +1,17 @@
 /**
  * Zoomed out, a lane is drawn as density instead of one bar per event: per bucket of a few pixels, the number of
- * point events (IRQs per interval, as a bar chart in the lane's strip) and the share of the bucket's time its
+ * IRQs asserted on a device line's lane, or of point events on any other (a bar chart in the lane's strip) and the share of the bucket's time its
  * outermost slices cover, by style (time in guest mode, in the host IRQ handler, line high, INTID active), stacked.
  * Both come from per-lane sorted columns with prefix sums, so a bucket costs a few binary searches, not its events.
  */
-import { isPointStyle, STYLE_CHECK_MARKED, STYLE_MARKER, type TimelineData } from '../timelineData.js';
+import { ASSERT_EVENT, isPointStyle, STYLE_CHECK_MARKED, STYLE_MARKER, type TimelineData } from '../timelineData.js';
 import { lowerBound, upperBound } from './search.js';
 
 export interface LaneDensity {
   /** Starts of the lane's point events, sorted. */
   readonly points: Float64Array;
+  /** Starts of the lane's IRQ assertions (a device line's lane): what its strip counts, when it has any. */
+  readonly irqs: Float64Array;
   /** The lane's outermost (depth 0) slices, disjoint and sorted. */
   readonly sliceStart: Float64Array;
   readonly sliceEnd: Float64Array;
@@ -28,6 +30,7 @@ export const DENSE_SPACING_PX = 4;
 
 export function densityIndex(d: TimelineData): LaneDensity[] {
   const out: LaneDensity[] = [];
+  const assert = d.names.indexOf(ASSERT_EVENT);
   for (let l = 0; l < d.lanes.length; l++) {
     const a = d.laneFirst[l]!;
     const b = d.laneFirst[l + 1]!;
@@ -55,12 +58,14 @@ export function densityIndex(d: TimelineData): LaneDensity[] {
     const sliceStyle = new Uint8Array(ns);
     const cum = styles.map(() => new Float64Array(ns + 1));
     const always: number[] = [];
+    const irqs: number[] = [];
     let p = 0;
     let j = 0;
     for (let i = a; i < b; i++) {
       const style = d.itemStyle[i]!;
       if (isPointStyle(style)) {
         points[p++] = d.itemStart[i]!;
+        if (d.itemName[i] === assert) irqs.push(d.itemStart[i]!);
         if (style >= STYLE_CHECK_MARKED) always.push(i);
       } else if (d.itemDepth[i] === 0) {
         sliceStart[j] = d.itemStart[i]!;
@@ -71,16 +76,19 @@ export function densityIndex(d: TimelineData): LaneDensity[] {
         j++;
       }
     }
-    out.push({ points, sliceStart, sliceEnd, sliceStyle, styles, cum, always });
+    out.push({ points, irqs: Float64Array.from(irqs), sliceStart, sliceEnd, sliceStyle, styles, cum, always });
   }
   return out;
 }
 
-/** Point events in [t0, t1). */
-export function pointCount(ld: LaneDensity, t0: number, t1: number): number {
-  const n = ld.points.length;
-  return lowerBound(ld.points, t1, 0, n) - lowerBound(ld.points, t0, 0, n);
+/** Values of a sorted column in [t0, t1). */
+export function countIn(sorted: Float64Array, t0: number, t1: number): number {
+  const n = sorted.length;
+  return lowerBound(sorted, t1, 0, n) - lowerBound(sorted, t0, 0, n);
 }
+
+/** What a lane's strip counts per bucket: IRQs asserted on a device line's lane, else every point event. */
+export const stripSeries = (ld: LaneDensity): Float64Array => (ld.irqs.length > 0 ? ld.irqs : ld.points);
 
 /** Time before t covered by the lane's outermost slices of style ld.styles[k]. */
 export function coveredBefore(ld: LaneDensity, k: number, t: number): number {
@@ -93,8 +101,9 @@ export function coveredBefore(ld: LaneDensity, k: number, t: number): number {
 
 /** A bucket in words (the page's tooltip over a density lane): its events and the time share of each slice style. */
 export function bucketSummary(ld: LaneDensity, t0: number, t1: number, styleName: (style: number) => string): string {
-  const n = pointCount(ld, t0, t1);
+  const n = countIn(ld.points, t0, t1);
   const parts = [`${n} event${n === 1 ? '' : 's'}`];
+  if (ld.irqs.length > 0) parts.unshift(`${countIn(ld.irqs, t0, t1)} IRQs asserted`);
   ld.styles.forEach((style, k) => {
     const share = (coveredBefore(ld, k, t1) - coveredBefore(ld, k, t0)) / (t1 - t0);
     parts.push(`${styleName(style)} ${(share * 100).toFixed(1)}%`);

@@ -9,7 +9,7 @@ import { stepMark } from '../../check/stepMark.js';
 import { isPointStyle, MAX_ROWS, STYLE_CHECK_MARKED, STYLE_VIOLATION, type TimelineData } from '../timelineData.js';
 import { STYLE_COLORS } from './colors.js';
 import type { Box, Labeler } from './declutter.js';
-import { BUCKET_PX, coveredBefore, DENSE_SPACING_PX, type LaneDensity, pointCount } from './density.js';
+import { BUCKET_PX, countIn, coveredBefore, DENSE_SPACING_PX, type LaneDensity, stripSeries } from './density.js';
 import { AXIS_H, type Layout, pointBand, ROW_H, RUN_HEADER_H, sliceTop } from './layout.js';
 import { visibleRange } from './search.js';
 
@@ -285,8 +285,9 @@ function drawDensity(
   const [py, ph] = pointBand(d, layout, l);
   let peak = 0;
   const counts = new Uint32Array(nb);
+  const series = stripSeries(ld);
   for (let b = 0; b < nb; b++) {
-    counts[b] = pointCount(ld, v.t0 + b * bt, v.t0 + (b + 1) * bt);
+    counts[b] = countIn(series, v.t0 + b * bt, v.t0 + (b + 1) * bt);
     if (counts[b]! > peak) peak = counts[b]!;
   }
   if (peak > 0) {
