@@ -26,6 +26,7 @@ import {
 } from './execution.js';
 import type { CheckableScenario } from './model.js';
 import { type ReplayFile, scenarioOfReplay } from './replay.js';
+import { stepMark } from './stepMark.js';
 
 /** Category of the checker's own instants in the Chrome JSON (a viewer keys on it). */
 export const CHECK_CAT = 'irqfwd.check';
@@ -188,7 +189,7 @@ export function counterexampleText(run: CounterexampleRun): string {
   let r = 0;
   for (const s of run.steps) {
     while (r < s.ringStart && r < records.length) out.push(records[r++]!);
-    out.push(`# step ${s.index}${s.marked ? '*' : ''} ${s.what}${s.explicit ? '' : ' (default)'}`);
+    out.push(`# ${stepMark(s.index, s.marked)} ${s.what}${s.explicit ? '' : ' (default)'}`);
   }
   while (r < records.length) out.push(records[r++]!);
   out.push(...violationLines(run));

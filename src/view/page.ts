@@ -67,7 +67,7 @@ body{margin:0;font:13px/1.35 system-ui,sans-serif;color:#1b262c;background:#fff;
 .run-label{position:absolute;left:0;right:0;height:24px;padding:4px 6px;background:#eceff1;font-weight:600}
 .lane-label{position:absolute;left:0;right:0;padding:0 6px;display:flex;align-items:center;font:12px ui-monospace,monospace;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;border-bottom:1px solid #e0e4e8}
 .kind-line{color:#1565c0}.kind-gic{color:#c62828}.kind-cpu{color:#e65100}.kind-vcpu{color:#2e7d32}.kind-lr{color:#6a1b9a}.kind-check{color:#5d4037}
-#side{width:320px;flex:none;overflow:auto;border-left:1px solid #cfd8dc;padding:6px 10px;font-size:12px}
+#side{width:330px;flex:none;overflow:auto;border-left:1px solid #cfd8dc;padding:6px 10px;font-size:12px}
 #side h2{font-size:13px;margin:8px 0 4px}
 pre.fields{margin:0;font:12px ui-monospace,monospace;white-space:pre-wrap;background:#f5f7fa;padding:6px;border-radius:3px}
 ol.chain,ol.step-list{margin:0;padding-left:22px;font:12px ui-monospace,monospace}
@@ -75,6 +75,10 @@ ol.chain li,ol.step-list li{cursor:pointer;padding:1px 0}
 ol.chain li.current{font-weight:700;color:#c62828}
 ol.step-list li.marked{background:#fff3c4;border-left:3px solid #d32f2f;padding-left:4px;font-weight:600}
 ol.step-list.only-marked li.unmarked{display:none}
+.latency canvas{display:block;margin:2px 0 4px}
+.stage-legend{display:flex;flex-wrap:wrap;align-items:center;gap:2px 10px;font:11px ui-monospace,monospace;margin-bottom:4px}
+.key{white-space:nowrap;display:inline-flex;align-items:center;gap:3px}
+.hist-title{font-size:11px;color:#37474f;margin-top:4px}
 #tip{position:fixed;z-index:5;max-width:460px;background:#263238;color:#fff;font:12px ui-monospace,monospace;white-space:pre-wrap;padding:6px 8px;border-radius:4px;pointer-events:none;box-shadow:0 2px 8px #0005}
 `;
 
@@ -92,9 +96,9 @@ export async function buildViewPage(data: TimelineData): Promise<string> {
 <div id="header"></div>
 <div id="banner"></div>
 <div id="main">
-<div id="scroll"><div id="axisrow"><div id="axispad">time (from the first event)</div><canvas id="axis"></canvas></div>
+<div id="scroll"><div id="axisrow"><div id="axispad">time (from the first IRQ)</div><canvas id="axis"></canvas></div>
 <div id="body"><div id="labels"></div><div id="plot"><canvas id="lanes"></canvas></div></div></div>
-<div id="side"><div id="steps" hidden></div><div id="details"><h2>Selected event</h2><p>Hover an event to see its fields; click it to pin them here with its interrupt's causal chain.</p></div></div>
+<div id="side"><div id="steps" hidden></div><div id="latency"></div><div id="details"><h2>Selected event</h2><p>Hover an event to see its fields; click it to pin them here with its interrupt's causal chain.</p></div></div>
 </div>
 <div id="tip" hidden></div>
 <script type="application/json" id="irqfwd-data">${json}</script>

@@ -19,6 +19,9 @@ export interface Lane {
   readonly slices: boolean;
 }
 
+/** A device asserting its line (src/trace/events.ts): where an IRQ starts, and each run's time 0. */
+export const ASSERT_EVENT = 'device_assert';
+
 /** Most rows a lane gets for nested slices. */
 export const MAX_ROWS = 4;
 
@@ -48,6 +51,12 @@ export interface RunInfo {
   /** Its lanes are [firstLane, endLane). */
   readonly firstLane: number;
   readonly endLane: number;
+  /**
+   * Trace time (ns) of the run's time 0: its first IRQ (the first device assertion), so the runs stacked on one
+   * axis start their first IRQs together; its first event when it has no IRQ. The run's item times are relative to it.
+   */
+  readonly originNs: number;
+  readonly originIsIrq: boolean;
 }
 
 export interface CheckStep {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ChromeTrace } from './chromeTrace.js';
 import { syntheticChromeTrace } from './syntheticTrace.js';
 import {
+  STYLE_ACTIVE,
   STYLE_CHECK_MARKED,
   STYLE_CHECK_STEP,
   STYLE_GUEST,
@@ -70,16 +71,18 @@ describe('buildTimeline', () => {
       'vcpu:vCPU 0',
       'lr:vCPU 0 LR0',
     ]);
-    expect(d.runs).toEqual([{ label: 'normal', source: 's', firstLane: 0, endLane: 6 }]);
+    expect(d.runs).toEqual([
+      { label: 'normal', source: 's', firstLane: 0, endLane: 6, originNs: 2000, originIsIrq: true },
+    ]);
   });
 
-  it('sorts items by lane then start, converts µs to ns and styles them', () => {
+  it('sorts items by lane then start, converts µs to ns relative to the first IRQ and styles them', () => {
     const d = buildTimeline('t', [{ label: 'normal', source: 's', trace: small }]);
     expect(d.itemStart.length).toBe(8);
     const cpu1 = 3;
     const a = d.laneFirst[cpu1]!;
     const b = d.laneFirst[cpu1 + 1]!;
-    expect(d.itemStart.slice(a, b)).toEqual([1000, 3000, 3100, 3500]);
+    expect(d.itemStart.slice(a, b)).toEqual([-1000, 1000, 1100, 1500]); // device_assert at 2 µs is time 0
     expect(d.itemStyle.slice(a, b)).toEqual([STYLE_GUEST, STYLE_INSTANT, STYLE_HANDLER, STYLE_MARKER]);
     expect(d.itemDur[a]).toBe(2000);
     expect(d.itemArgs[itemsNamed(d, 'gic_dir')[0]!]).toBe('intid=80\nseq=7');
@@ -102,7 +105,7 @@ describe('buildTimeline', () => {
       'gic_lr_write',
       'guest_irq_entry',
     ]);
-    expect([d.flowStart[0], d.flowEnd[0]]).toEqual([2000, 4020]);
+    expect([d.flowStart[0], d.flowEnd[0]]).toEqual([0, 2020]);
   });
 
   it('stacks two runs on one time axis, each with its own lanes', () => {
@@ -114,9 +117,9 @@ describe('buildTimeline', () => {
       ['normal', 0, 6],
       ['forwarded', 6, 12],
     ]);
-    expect(d.flowStart).toEqual([2000, 2000]);
+    expect(d.flowStart).toEqual([0, 0]);
     expect(new Set(d.flowItems).size).toBe(8);
-    expect([d.startNs, d.endNs]).toEqual([1000, 5000]);
+    expect([d.startNs, d.endNs]).toEqual([-1000, 3000]);
   });
 
   it('collects checker steps (marked ones styled apart) and the violation', () => {
@@ -186,7 +189,79 @@ describe('buildTimeline', () => {
       ],
     };
     const d = buildTimeline('t', [{ label: 'r', source: 's', trace }]);
-    expect([d.itemStart[0], d.itemDur[0], d.lanes[0]!.kind]).toEqual([1000, 3000, 'other']);
+    // no IRQ: time 0 is the run's first event
+    expect([d.itemStart[0], d.itemDur[0], d.lanes[0]!.kind]).toEqual([0, 3000, 'other']);
+    expect([d.runs[0]!.originNs, d.runs[0]!.originIsIrq]).toEqual([1000, false]);
+  });
+
+  it('lines up the runs on their first IRQs: the forwarded run asserted later is shifted onto the normal one', () => {
+    const later: ChromeTrace = {
+      traceEvents: small.traceEvents.map((e) => (e.ts === undefined ? e : { ...e, ts: e.ts + 5 })),
+    };
+    const d = buildTimeline('t', [
+      { label: 'normal', source: 's', trace: small },
+      { label: 'forwarded', source: 's', trace: later },
+    ]);
+    expect(d.runs.map((r) => r.originNs)).toEqual([2000, 7000]);
+    const asserts = itemsNamed(d, 'device_assert');
+    expect(asserts.map((i) => d.itemStart[i])).toEqual([0, 0]);
+    expect(d.itemArgs[asserts[0]!]).toContain('seq=7');
+  });
+
+  it('keeps a lane for every vCPU, in every run, each vCPU with its list registers under it', () => {
+    const vcpu1: ChromeTrace = {
+      traceEvents: [
+        ...small.traceEvents,
+        meta(2, 20064, 'vCPU 1 LR0'),
+        meta(1, 102, 'CPU 2'),
+        // vCPU 2 ran in guest mode but took no interrupt: it still gets its lane
+        { name: 'guest (vCPU 2)', cat: 'kvm', ph: 'X', ts: 1, dur: 2, pid: 1, tid: 102, args: {} },
+      ],
+    };
+    const d = buildTimeline('t', [
+      { label: 'normal', source: 's', trace: vcpu1 },
+      { label: 'forwarded', source: 's', trace: small },
+    ]);
+    const lanesOf = (r: number): string[] =>
+      d.lanes.slice(d.runs[r]!.firstLane, d.runs[r]!.endLane).map((l) => `${l.kind}:${l.label}`);
+    const expected = [
+      'line:INTID 80 line (eth0)',
+      'gic:INTID 80 GIC state',
+      'cpu:CPU 0',
+      'cpu:CPU 1',
+      'cpu:CPU 2',
+      'vcpu:vCPU 0',
+      'lr:vCPU 0 LR0',
+      'vcpu:vCPU 1',
+      'lr:vCPU 1 LR0',
+      'vcpu:vCPU 2',
+    ];
+    expect(lanesOf(0)).toEqual(expected);
+    expect(lanesOf(1).map((l) => l.replace(' (eth0)', ''))).toEqual(expected.map((l) => l.replace(' (eth0)', '')));
+  });
+
+  it('labels SGIs as IPIs and PPIs as such (GICv2: INTIDs 0–15 and 16–31)', () => {
+    const trace: ChromeTrace = {
+      traceEvents: [meta(3, 100001, 'INTID 0 GIC'), meta(3, 100053, 'INTID 26 GIC'), meta(3, 100321, 'INTID 80 GIC')],
+    };
+    const d = buildTimeline('t', [{ label: 'r', source: 's', trace }]);
+    expect(d.lanes.map((l) => l.label)).toEqual([
+      'INTID 0 (SGI: IPI) GIC state',
+      'INTID 26 (PPI) GIC state',
+      'INTID 80 GIC state',
+    ]);
+  });
+
+  it("draws an INTID's active slice as a slice, though it carries the IRQ's seq", () => {
+    const trace: ChromeTrace = {
+      traceEvents: [
+        meta(3, 100321, 'INTID 80 GIC'),
+        { name: 'active', cat: 'irqfwd', ph: 'X', ts: 1, dur: 2, pid: 3, tid: 100321, args: { intid: 80, seq: 3 } },
+      ],
+    };
+    const d = buildTimeline('t', [{ label: 'r', source: 's', trace }]);
+    expect(d.itemStyle[0]).toBe(STYLE_ACTIVE);
+    expect(d.lanes[0]).toMatchObject({ slices: true });
   });
 
   it('keeps every event of a large trace: 100 000 items, one chain per interrupt', () => {

@@ -3,8 +3,11 @@
  * time axis), items sorted for binary search, flow events turned into per-interrupt causal chains, and the checker's
  * schedule steps (`cat: "irqfwd.check"`) and violation collected for the counterexample panel.
  */
+import { CHECK_CAT } from '../check/counterexampleTrace.js';
+import { PID_HOST, PID_INTIDS, PID_VCPUS, vcpuTid } from '../trace/chromeJsonWriter.js';
 import type { ChromeEvent, ChromeTrace } from './chromeTrace.js';
 import {
+  ASSERT_EVENT,
   type CheckStep,
   LANE_ORDER,
   type Lane,
@@ -32,11 +35,6 @@ export interface TimelineRun {
   readonly trace: ChromeTrace;
 }
 
-/** The category of the checker's counterexample events (src/check/counterexampleTrace.ts writes them). */
-export const CHECK_CAT = 'irqfwd.check';
-const PID_HOST = 1;
-const PID_VCPUS = 2;
-const PID_INTIDS = 3;
 const CHECK_TRACK = -1;
 
 interface RawItem {
@@ -64,6 +62,43 @@ interface RawLane {
 
 const ns = (us: number | undefined): number => Math.round((us ?? 0) * 1000);
 
+function newLane(run: number, key: string, kind: LaneKind, label: string, tid: number): RawLane {
+  return { run, key, kind, label, tid, items: [] };
+}
+
+const vcpuOf = (label: string): number => Number(/^vCPU (\d+)/.exec(label)?.[1] ?? -1);
+
+/** Kind order (LANE_ORDER), but each vCPU's list registers right under it; then by track id. */
+function laneOrder(a: RawLane, b: RawLane): number {
+  const rank = (l: RawLane): number => LANE_ORDER.indexOf(l.kind === 'lr' ? 'vcpu' : l.kind);
+  return (
+    rank(a) - rank(b) ||
+    vcpuOf(a.label) - vcpuOf(b.label) ||
+    LANE_ORDER.indexOf(a.kind) - LANE_ORDER.indexOf(b.kind) ||
+    a.tid - b.tid
+  );
+}
+
+/**
+ * A lane for every vCPU the run mentions (its list registers, or guest mode on a CPU: `guest (vCPU n)`), even one
+ * that took no interrupt, so a vCPU never loses its lane.
+ */
+function keepVcpuLanes(byKey: Map<string, RawLane>, run: number, names: readonly string[]): void {
+  const seen = new Set<number>();
+  for (const l of byKey.values()) {
+    if (l.kind === 'vcpu' || l.kind === 'lr') seen.add(vcpuOf(l.label));
+    if (l.kind === 'cpu')
+      for (const it of l.items) {
+        const m = /^guest \(vCPU (\d+)\)/.exec(names[it.name]!);
+        if (m !== null) seen.add(Number(m[1]));
+      }
+  }
+  for (const v of [...seen].sort((a, b) => a - b)) {
+    const key = `${PID_VCPUS}:${vcpuTid(v)}`;
+    if (v >= 0 && !byKey.has(key)) byKey.set(key, newLane(run, key, 'vcpu', `vCPU ${v}`, vcpuTid(v)));
+  }
+}
+
 function laneKind(pid: number | undefined, name: string): LaneKind {
   if (/check/i.test(name)) return 'check'; // the counterexample's schedule track
   if (pid === PID_HOST) return name.startsWith('CPU') ? 'cpu' : 'other';
@@ -80,12 +115,13 @@ function styleOf(e: ChromeEvent, seq: number): number {
         ? STYLE_CHECK_MARKED
         : STYLE_CHECK_STEP;
   if (e.ph !== 'X' && e.ph !== 'B') return seq > 0 ? STYLE_MARKER : STYLE_INSTANT;
+  // an INTID's active slice starts with gic_iar and carries its seq, but it is a slice, not a marker
+  if (e.name === 'active') return STYLE_ACTIVE;
   // the writer's point events with a seq are short "marker" slices named after the event (chromeJsonWriter.ts)
   if (seq > 0 && !e.name.includes(' ')) return STYLE_MARKER;
   if (e.name.startsWith('guest')) return STYLE_GUEST;
   if (e.name.startsWith('IRQ ')) return STYLE_HANDLER;
   if (e.name === 'line high') return STYLE_LINE;
-  if (e.name === 'active') return STYLE_ACTIVE;
   if (e.name.startsWith('vIRQ')) return STYLE_VIRQ;
   return STYLE_SLICE;
 }
@@ -127,6 +163,8 @@ export function buildTimeline(title: string, runs: readonly TimelineRun[]): Time
   const flows: RawFlow[] = [];
   let order = 0;
 
+  const runLanes: Map<string, RawLane>[] = [];
+  const origins: { ns: number; irq: boolean }[] = [];
   runs.forEach((run, r) => {
     const threadNames = new Map<string, string>();
     for (const e of run.trace.traceEvents)
@@ -140,14 +178,7 @@ export function buildTimeline(title: string, runs: readonly TimelineRun[]): Time
       let l = byKey.get(key);
       if (l === undefined) {
         const label = check ? 'checker schedule' : (threadNames.get(key) ?? `pid ${e.pid} tid ${e.tid}`);
-        l = {
-          run: r,
-          key,
-          kind: check ? 'check' : laneKind(e.pid, label),
-          label,
-          tid: check ? CHECK_TRACK : (e.tid ?? 0),
-          items: [],
-        };
+        l = newLane(r, key, check ? 'check' : laneKind(e.pid, label), label, check ? CHECK_TRACK : (e.tid ?? 0));
         byKey.set(key, l);
       }
       return l;
@@ -221,12 +252,39 @@ export function buildTimeline(title: string, runs: readonly TimelineRun[]): Time
         default:
       }
     }
-    const mine = [...byKey.values()].sort(
-      (a, b) => LANE_ORDER.indexOf(a.kind) - LANE_ORDER.indexOf(b.kind) || a.tid - b.tid,
-    );
+    // the run's time 0: its first IRQ (the first device assertion, else the first causal chain), else its first event
+    const assert = intern(ASSERT_EVENT);
+    let origin = Number.POSITIVE_INFINITY;
+    for (const l of byKey.values())
+      for (const it of l.items) if (it.name === assert) origin = Math.min(origin, it.start);
+    for (const f of flowByKey.values()) if (f.points.length > 1) origin = Math.min(origin, f.points[0]!.ts);
+    const originIsIrq = origin !== Number.POSITIVE_INFINITY;
+    if (!originIsIrq) for (const l of byKey.values()) for (const it of l.items) origin = Math.min(origin, it.start);
+    if (origin === Number.POSITIVE_INFINITY) origin = 0;
+    for (const l of byKey.values()) for (const it of l.items) it.start -= origin;
+    for (const f of flowByKey.values()) for (const p of f.points) p.ts -= origin;
+    origins.push({ ns: origin, irq: originIsIrq });
+    keepVcpuLanes(byKey, r, names);
+    runLanes.push(byKey);
+  });
+  // every run shows the union of the runs' tracks, so lanes line up between normal and forwarded
+  for (const [r, byKey] of runLanes.entries())
+    for (const other of runLanes)
+      for (const [key, l] of other)
+        if (l.kind !== 'check' && !byKey.has(key)) byKey.set(key, newLane(r, key, l.kind, l.label, l.tid));
+  runLanes.forEach((byKey, r) => {
+    const mine = [...byKey.values()].sort(laneOrder);
     const firstLane = lanes.length;
     lanes.push(...mine);
-    runInfos.push({ label: run.label, source: run.source, firstLane, endLane: lanes.length });
+    const run = runs[r]!;
+    runInfos.push({
+      label: run.label,
+      source: run.source,
+      firstLane,
+      endLane: lanes.length,
+      originNs: origins[r]!.ns,
+      originIsIrq: origins[r]!.irq,
+    });
   });
 
   // items, lane by lane, sorted by start (longer first, so a parent precedes what it contains)
@@ -346,8 +404,19 @@ export function buildTimeline(title: string, runs: readonly TimelineRun[]): Time
 function laneLabel(l: RawLane): string {
   if (l.kind === 'line') {
     const dev = l.items.find((it) => it.args.includes('dev='))?.args.match(/^dev=(.*)$/m)?.[1];
-    return dev !== undefined ? `${l.label} (${dev})` : l.label;
+    const label = intidClass(l.label);
+    return dev !== undefined ? `${label} (${dev})` : label;
   }
-  if (l.kind === 'gic') return `${l.label} state`;
+  if (l.kind === 'gic') return `${intidClass(l.label)} state`;
   return l.label;
+}
+
+/** Names the class of a software-generated or private INTID in a lane label (GICv2: SGIs 0–15, PPIs 16–31). */
+function intidClass(label: string): string {
+  const m = /^INTID (\d+)/.exec(label);
+  if (m === null) return label;
+  const n = Number(m[1]);
+  if (n < 16) return label.replace(m[0], `${m[0]} (SGI: IPI)`);
+  if (n < 32) return label.replace(m[0], `${m[0]} (PPI)`);
+  return label;
 }

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replayToText } from '../check/counterexampleTrace.js';
+import { parseReplayFile } from '../check/replay.js';
 import { EXIT_OK, main, nodeIo } from '../cli/commands.js';
 import { runScenario } from '../scenario/runner.js';
 import { costDefs } from '../sim/costs.js';
@@ -33,6 +35,44 @@ async function open(browser: Browser, file: string): Promise<Page> {
   await page.waitForFunction(() => window.__irqfwdView?.ready === true, undefined, { timeout: 15_000 });
   expect(errors).toEqual([]);
   return page;
+}
+
+interface Frame {
+  drawn: number;
+  densityLanes: number;
+  buckets: number;
+  boxes: number[][];
+  texts: string[];
+}
+
+const frame = (page: Page): Promise<Frame> =>
+  page.evaluate(() => {
+    const h = window.__irqfwdView;
+    return {
+      drawn: h.drawn,
+      densityLanes: h.densityLanes,
+      buckets: h.buckets,
+      boxes: h.labelBoxes,
+      texts: h.labelTexts,
+    };
+  });
+
+/** Pairs of label boxes that overlap (the page places every label so that there are none). */
+function overlapping(boxes: number[][]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < boxes.length; i++)
+    for (let j = i + 1; j < boxes.length; j++) {
+      const [ax, ay, aw, ah] = boxes[i]!;
+      const [bx, by, bw, bh] = boxes[j]!;
+      if (ax! < bx! + bw! && bx! < ax! + aw! && ay! < by! + bh! && by! < ay! + ah!) out.push(`${i}/${j}`);
+    }
+  return out;
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  await page.screenshot({ path: join(OUT, name) });
+  expect(readFileSync(join(OUT, name)).subarray(1, 4).toString()).toBe('PNG');
 }
 
 describe.skipIf(!available)('irqfwd view in chromium', () => {
@@ -96,10 +136,70 @@ describe.skipIf(!available)('irqfwd view in chromium', () => {
     const chain = await page.locator('ol.chain li').allTextContents();
     expect(chain.length).toBeGreaterThanOrEqual(3);
     expect(chain[0]).toMatch(/^device_assert\s+\+0 ns/);
+    await page.close();
+  });
 
-    mkdirSync(OUT, { recursive: true });
-    await page.screenshot({ path: join(OUT, 'view-default.png') });
-    expect(readFileSync(join(OUT, 'view-default.png')).subarray(1, 4).toString()).toBe('PNG');
+  it('reads at three zoom levels: density zoomed out, bars zoomed in, labels never overlapping, runs aligned on their first IRQ', async () => {
+    const file = join(dir, 'default.html');
+    const page = await open(browser, file);
+    await page.waitForFunction(() => window.__irqfwdView.latencyReady);
+    const info = await page.evaluate(() => {
+      const d = JSON.parse(document.getElementById('irqfwd-data')!.textContent!) as {
+        names: string[];
+        itemName: number[];
+        itemStart: number[];
+        itemLane: number[];
+        lanes: { run: number }[];
+      };
+      const assert = d.names.indexOf('device_assert');
+      const first = [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY];
+      d.itemName.forEach((n, i) => {
+        const r = d.lanes[d.itemLane[i]!]!.run;
+        if (n === assert) first[r] = Math.min(first[r]!, d.itemStart[i]!);
+      });
+      const h = window.__irqfwdView;
+      return { first, lanes: h.lanes, irqs: h.irqs, histogram: h.histogram };
+    });
+    // both runs' first IRQs at time 0 of the shared axis
+    expect(info.first).toEqual([0, 0]);
+    // the SGI's lane says what it is
+    expect(info.lanes.filter((l) => l.startsWith('INTID 0 (SGI: IPI)'))).toHaveLength(2);
+    // the histograms beside the lanes: each run's bins add up to its IRQ count
+    expect(info.irqs).toEqual([1000, 1000]);
+    for (const r of [0, 1]) expect(info.histogram.total[r]!.reduce((a, b) => a + b, 0)).toBe(info.irqs[r]);
+    expect(await page.locator('.latency canvas').count()).toBe(3); // stacked stages and two histograms
+
+    // 1. the whole run: lanes of thousands of events are density buckets, not per-event bars
+    await page.evaluate(() => window.__irqfwdView.showAll());
+    const whole = await frame(page);
+    expect(whole.densityLanes).toBeGreaterThanOrEqual(10);
+    expect(whole.buckets).toBeGreaterThan(1000);
+    expect(whole.drawn).toBeLessThan(50);
+    expect(overlapping(whole.boxes)).toEqual([]);
+    await shot(page, 'view-default-1-whole.png');
+
+    // 2. 40 IRQs: the line, GIC, vCPU and LR lanes are one bar per event again; only the host CPU that runs the
+    // vCPU, with a dozen events per IRQ, is still denser than one event per 4 px
+    await page.evaluate(() => window.__irqfwdView.setView(-5000, 400_000));
+    const mid = await frame(page);
+    expect(mid.densityLanes).toBe(2);
+    expect(mid.drawn).toBeGreaterThan(500);
+    expect(overlapping(mid.boxes)).toEqual([]);
+    await shot(page, 'view-default-2-irqs.png');
+
+    // 3. the first IRQ of both runs, its chain selected: labelled events, none overlapping another label
+    await page.evaluate(() => window.__irqfwdView.setView(-1000, 6000));
+    const i = await page.evaluate(() => window.__irqfwdView.findItem('device_assert'));
+    const pos = await page.evaluate((k) => window.__irqfwdView.itemScreenPos(k), i);
+    await page.mouse.click(pos!.x, pos!.y);
+    await expect.poll(async () => (await frame(page)).texts.some((t) => t === '1 device_assert')).toBe(true);
+    const near = await frame(page);
+    expect(near.densityLanes).toBe(0);
+    expect(near.texts).toContain('line high');
+    expect(overlapping(near.boxes)).toEqual([]);
+    expect(await page.locator('.latency h2').first().textContent()).toContain('seq 1');
+    await page.mouse.move(5, 5); // off the canvas: the hover tooltip goes
+    await shot(page, 'view-default-3-first-irq.png');
     await page.close();
   });
 
@@ -112,11 +212,12 @@ describe.skipIf(!available)('irqfwd view in chromium', () => {
     const page = await open(browser, file);
     const whole = await page.evaluate(() => ({ items: window.__irqfwdView.items, drawn: window.__irqfwdView.drawn }));
     expect(whole.items).toBe(100_000);
-    expect(whole.drawn).toBeGreaterThan(0);
-    // culling: the whole run paints far fewer rectangles than there are events
-    expect(whole.drawn).toBeLessThan(100_000);
+    // zoomed out, every lane is density: no per-event bar at all
+    expect(whole.drawn).toBe(0);
+    expect(await page.evaluate(() => window.__irqfwdView.densityLanes)).toBe(5); // all but the idle CPU 0
     const zoomed = await page.evaluate(() => {
       window.__irqfwdView.setView(10_000_000, 10_010_000);
+      if (window.__irqfwdView.densityLanes !== 0) return -1;
       return window.__irqfwdView.drawn;
     });
     expect(zoomed).toBeGreaterThan(0);
@@ -138,11 +239,45 @@ describe.skipIf(!available)('irqfwd view in chromium', () => {
     const file = join(dir, 'cx.html');
     writeFileSync(file, await buildViewPage(buildTimeline(src.title, src.runs)));
     const page = await open(browser, file);
-    const marked = await page.evaluate(() => window.__irqfwdView.markedSteps);
-    expect(marked).toBeGreaterThan(0);
-    expect(await page.locator('ol.step-list li.marked').count()).toBe(marked);
+    const marked = await page.evaluate(() => window.__irqfwdView.markedStepIndices);
+    expect(marked.length).toBeGreaterThan(0);
+    // the page's marks are the CLI's: `irqfwd check --replay` prints `# step N*` for exactly these steps
+    const starred = [...replayToText(parseReplayFile(replay)).matchAll(/^# step (\d+)\* /gm)].map((m) => Number(m[1]));
+    expect(marked).toEqual(starred);
+    const listed = await page.locator('ol.step-list li.marked').allTextContents();
+    expect(listed.map((t) => t.split(' ')[1])).toEqual(starred.map((n) => `${n}*`));
     expect(await page.locator('#banner .violation').textContent()).toContain('no-irq-left-active');
-    await page.screenshot({ path: join(OUT, 'view-counterexample.png') });
+
+    // 2. as it opens: on the steps that matter, each labelled on the timeline as the CLI names it
+    const opened = await frame(page);
+    for (const n of starred) expect(opened.texts).toContain(`step ${n}*`);
+    expect(overlapping(opened.boxes)).toEqual([]);
+    await shot(page, 'view-counterexample-2-open.png');
+
+    // 1. the whole replay: few events, so bars, not density; the vCPU keeps its lane though it took no IRQ
+    await page.evaluate(() => window.__irqfwdView.showAll());
+    const whole = await frame(page);
+    expect(whole.densityLanes).toBe(0);
+    expect(whole.drawn).toBeGreaterThan(0);
+    expect(overlapping(whole.boxes)).toEqual([]);
+    expect(await page.evaluate(() => window.__irqfwdView.lanes)).toContain('vCPU 0');
+    await shot(page, 'view-counterexample-1-whole.png');
+
+    // 3. close on the first step that matters, picked in the list
+    await page.locator('ol.step-list li.marked').first().click();
+    await page.evaluate((k) => {
+      const d = JSON.parse(document.getElementById('irqfwd-data')!.textContent!) as {
+        itemStart: number[];
+        checkSteps: { index: number; item: number }[];
+      };
+      const t = d.itemStart[d.checkSteps.find((s) => s.index === k)!.item]!;
+      window.__irqfwdView.setView(t - 300, t + 700);
+    }, starred[0]!);
+    const near = await frame(page);
+    expect(near.texts).toContain(`step ${starred[0]}*`);
+    expect(overlapping(near.boxes)).toEqual([]);
+    expect(await page.locator('#details pre.fields').textContent()).toContain('check_step');
+    await shot(page, 'view-counterexample-3-step.png');
     await page.close();
   });
 });

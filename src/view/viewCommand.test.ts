@@ -110,7 +110,7 @@ describe('irqfwd view', () => {
     expect(f.err).toContain("--port expects an integer 0..65535, got 'http'");
   });
 
-  it('views a checker replay file with its steps and violation', async () => {
+  it('views a checker replay file with its steps and violation; it marks the steps `irqfwd check --replay` stars', async () => {
     const file = join(dir, 'cx.json');
     writeFileSync(
       file,
@@ -127,12 +127,18 @@ describe('irqfwd view', () => {
     const c = io();
     expect(await main(['view', file, '-o', join(dir, 'cx.html')], fakeRunner(), c)).toBe(EXIT_OK);
     const data = JSON.parse(c.files.get(join(dir, 'cx.html'))!.match(/id="irqfwd-data">(.*?)<\/script>/s)![1]!) as {
-      checkSteps: { marked: boolean }[];
+      checkSteps: { index: number; marked: boolean }[];
       violations: { invariant: string }[];
     };
     expect(data.checkSteps.length).toBeGreaterThan(8);
     expect(data.checkSteps.some((s) => s.marked)).toBe(true);
     expect(data.violations.map((v) => v.invariant)).toEqual(['no-irq-left-active']);
+    // one definition (counterexampleTrace.ts markedSteps, spelled by stepMark): the CLI's `# step N*` are the page's
+    const cli = io();
+    await main(['check', '--replay', file], fakeRunner(), cli);
+    const starred = [...cli.out.matchAll(/^# step (\d+)\* /gm)].map((m) => Number(m[1]));
+    expect(starred.length).toBeGreaterThan(0);
+    expect(data.checkSteps.filter((s) => s.marked).map((s) => s.index)).toEqual(starred);
   });
 
   it('--serve: serves the page on 127.0.0.1, 404 elsewhere, until stopped', async () => {

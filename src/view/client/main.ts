@@ -1,12 +1,17 @@
 /// <reference lib="dom" />
 /**
  * The page's browser code (bundled by esbuild into one IIFE and inlined by page.ts): reads the embedded timeline,
- * lays out lanes, draws on canvas, and handles hover, click, zoom and pan. `window.__irqfwdView` exposes what the
- * browser test checks (lane labels, item and drawn counts, item screen positions).
+ * lays out lanes, draws on canvas, fills the latency panel, and handles hover, click, zoom and pan.
+ * `window.__irqfwdView` exposes what the browser test checks (hook.ts).
  */
+import { stepMark } from '../../check/stepMark.js';
+import { latencyOf } from '../latency.js';
 import { isPointStyle, type TimelineData } from '../timelineData.js';
 import { LEGEND, STYLE_COLORS } from './colors.js';
+import { Labeler } from './declutter.js';
+import { BUCKET_PX, bucketSummary, densityIndex } from './density.js';
 import type { ViewHook } from './hook.js';
+import { type LatencyPanel, latencyPanel } from './latencyPanel.js';
 import { AXIS_H, laneAt, layoutLanes, pointBand, ROW_H, sliceTop } from './layout.js';
 import { drawAxis, drawLanes, fmtNs, type Index, itemPoint, type View } from './render.js';
 import { runningMaxEnd, visibleRange } from './search.js';
@@ -39,7 +44,9 @@ function start(): void {
     flowMaxEnd: runningMaxEnd(d.flowStart, flowDur, [0, nf], 1),
     flowFirst: d.flowFirst,
     itemChain,
+    density: densityIndex(d),
   };
+  const labeler = new Labeler();
 
   // ---- DOM -----------------------------------------------------------------------------------------------------
   const header = document.getElementById('header')!;
@@ -91,12 +98,15 @@ function start(): void {
   const tip = document.getElementById('tip')!;
   const details = document.getElementById('details')!;
   const steps = document.getElementById('steps')!;
+  let panel: LatencyPanel | null = null; // built after the first frame
   const actx = axis.getContext('2d')!;
   const ctx = canvas.getContext('2d')!;
 
   const view: View = { t0: d.startNs, t1: d.endNs, width: 800, selected: -1, selectedChain: -1 };
-  let drawn = 0;
   let frames = 0;
+  const fromIrq = d.runs.every((r) => r.originIsIrq);
+  const zero = fromIrq ? '0 (1st IRQ)' : '0';
+  let dense: Uint8Array = new Uint8Array(d.lanes.length);
   let dirty = false;
   const redraw = (): void => {
     if (dirty) return;
@@ -121,11 +131,18 @@ function start(): void {
     }
     actx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    drawAxis(actx, d, view);
-    axisInfo.textContent = `view: ${fmtNs(view.t1 - view.t0)} wide`;
-    drawn = drawLanes(ctx, d, idx, layout, view, layout.height);
+    drawAxis(actx, view, zero);
+    axisInfo.textContent = `view: ${fmtNs(view.t1 - view.t0)} wide${fromIrq ? ", from each run's first IRQ" : ''}`;
+    const stats = drawLanes(ctx, d, idx, layout, view, layout.height, labeler);
+    dense = stats.dense;
+    if (stats.densityLanes > 0)
+      axisInfo.textContent += ` · density: one bar = ${fmtNs(((view.t1 - view.t0) * BUCKET_PX) / view.width)}`;
     frames++;
-    hook.drawn = drawn;
+    hook.drawn = stats.bars;
+    hook.densityLanes = stats.densityLanes;
+    hook.buckets = stats.buckets;
+    hook.labelBoxes = labeler.boxes.map((b) => [...b]);
+    hook.labelTexts = [...labeler.texts];
     hook.frames = frames;
   };
   const setView = (t0: number, t1: number): void => {
@@ -149,7 +166,11 @@ function start(): void {
     const dt = (px / view.width) * (view.t1 - view.t0);
     setView(view.t0 + dt, view.t1 + dt);
   };
-  btn('fit', 'show the whole run', () => setView(d.startNs, d.endNs));
+  const showAll = (): void => {
+    const pad = (d.endNs - d.startNs) * 0.02; // the first and last events off the very edges
+    setView(d.startNs - pad, d.endNs + pad);
+  };
+  btn('fit', 'show the whole run', showAll);
   btn('+', 'zoom in', () => zoom(0.5, view.width / 2));
   btn('−', 'zoom out', () => zoom(2, view.width / 2));
   if (nf > 0) btn('first IRQ', 'zoom to the first causal chain and select it', () => focusChain(0));
@@ -193,7 +214,8 @@ function start(): void {
     const head = [
       d.names[d.itemName[i]!]!,
       `${run.label} · ${lane.label}`,
-      `at ${fmtNs(d.itemStart[i]! - d.startNs)}${d.itemDur[i]! > 0 ? ` for ${fmtNs(d.itemDur[i]!)}` : ''}`,
+      `at ${fmtNs(d.itemStart[i]!)} from the run's first ${run.originIsIrq ? 'IRQ' : 'event'}${d.itemDur[i]! > 0 ? ` for ${fmtNs(d.itemDur[i]!)}` : ''}`,
+      `(trace time ${fmtNs(d.itemStart[i]! + run.originNs)})`,
     ];
     return `${head.join('\n')}\n${d.itemArgs[i]!}`;
   };
@@ -223,6 +245,7 @@ function start(): void {
   const select = (i: number): void => {
     view.selected = i;
     view.selectedChain = i >= 0 ? idx.itemChain[i]! : -1;
+    if (view.selectedChain >= 0) panel?.show(d.itemSeq[d.flowItems[d.flowFirst[view.selectedChain]!]!]!);
     showDetails(i);
     redraw();
   };
@@ -252,7 +275,7 @@ function start(): void {
     steps.append(only);
     const ol = el('ol', 'step-list');
     for (const s of d.checkSteps) {
-      const li = el('li', s.marked ? 'marked' : 'unmarked', `#${s.index} ${s.agent}: ${s.what}`);
+      const li = el('li', s.marked ? 'marked' : 'unmarked', `${stepMark(s.index, s.marked)} ${s.what}`);
       li.dataset.marked = String(s.marked);
       li.addEventListener('click', () => focusItem(s.item));
       ol.append(li);
@@ -290,19 +313,36 @@ function start(): void {
       return;
     }
     const [x, y] = local(ev);
+    const l = laneAt(layout, y);
+    if (l >= 0 && dense[l] === 1) {
+      // a density lane: what its bucket under the pointer holds
+      const b = Math.floor(x / BUCKET_PX);
+      const bt = ((view.t1 - view.t0) * BUCKET_PX) / view.width;
+      const t0 = view.t0 + b * bt;
+      const styleName = (st: number): string => LEGEND.find(([s]) => s === st)?.[1] ?? 'other slices';
+      showTip(
+        ev,
+        `${d.lanes[l]!.label}\n${fmtNs(t0)} … ${fmtNs(t0 + bt)}\n${bucketSummary(idx.density[l]!, t0, t0 + bt, styleName)}`,
+        -1,
+      );
+      return;
+    }
     const i = itemAt(x, y);
     if (i < 0) {
       tip.hidden = true;
       return;
     }
-    tip.textContent = describe(i);
+    showTip(ev, describe(i), i);
+  });
+  const showTip = (ev: MouseEvent, text: string, i: number): void => {
+    tip.textContent = text;
     tip.dataset.item = String(i);
     tip.hidden = false;
     const tx = Math.min(ev.clientX + 14, window.innerWidth - tip.offsetWidth - 8);
     const ty = Math.min(ev.clientY + 14, window.innerHeight - tip.offsetHeight - 8);
     tip.style.left = `${Math.max(0, tx)}px`;
     tip.style.top = `${Math.max(0, ty)}px`;
-  });
+  };
   canvas.addEventListener('mouseleave', () => {
     tip.hidden = true;
   });
@@ -332,11 +372,22 @@ function start(): void {
     laneKinds: d.lanes.map((l) => l.kind),
     items: n,
     chains: nf,
-    markedSteps: marked.length,
     drawn: 0,
+    densityLanes: 0,
+    buckets: 0,
+    labelBoxes: [],
+    labelTexts: [],
+    markedStepIndices: marked.map((s) => s.index),
+    latencyReady: false,
+    irqs: [],
+    histogram: { delivery: [], total: [] },
     frames: 0,
     setView: (t0, t1) => {
       setView(t0, t1);
+      paint();
+    },
+    showAll: () => {
+      showAll();
       paint();
     },
     findItem: (name, nth = 0) => {
@@ -365,6 +416,21 @@ function start(): void {
   }
   paint();
   hook.ready = true;
+  // the latency panel once the timeline is on screen: a pass over every chain the first frame need not wait for
+  setTimeout(() => {
+    const lat = latencyOf(d);
+    hook.irqs = lat.runs.map((r) => r.irqs);
+    hook.histogram = {
+      delivery: lat.delivery.counts.map((c) => [...c]),
+      total: lat.total.counts.map((c) => [...c]),
+    };
+    if (nf > 0) {
+      panel = latencyPanel(d, lat);
+      document.getElementById('latency')!.append(panel.el);
+      panel.show(d.itemSeq[d.flowItems[view.selectedChain >= 0 ? d.flowFirst[view.selectedChain]! : 0]!]!);
+    }
+    hook.latencyReady = true;
+  }, 0);
 }
 
 start();
