@@ -6,6 +6,7 @@ import { forwardedPathBenchmarks } from './forwardedPath.js';
 import { normalPathBenchmark } from './normalPath.js';
 import { scaleBenchmark } from './scale.js';
 import { scalingBenchmark } from './scaling.js';
+import { printTaskModel, taskModelBenchmark } from './taskModel.js';
 
 const json = process.argv.includes('--json');
 const normal = normalPathBenchmark();
@@ -13,11 +14,12 @@ const forwarded = forwardedPathBenchmarks();
 const scaling = scalingBenchmark();
 const scale = scaleBenchmark();
 const check = checkBenchmark(process.argv.includes('--check-full'));
+const taskModel = taskModelBenchmark();
 const results: BenchResult[] = [...engineBenchmarks(), normal, ...forwarded];
 const machine = `node ${process.version}, ${process.platform}/${process.arch}, ${os.cpus()[0]?.model ?? '?'}`;
 
 if (json) {
-  console.log(JSON.stringify({ node: process.version, machine, results, scaling, scale, check }, null, 2));
+  console.log(JSON.stringify({ node: process.version, machine, results, scaling, scale, check, taskModel }, null, 2));
 } else {
   console.log(`irqfwd benchmarks — ${machine}`);
   for (const r of results) {
@@ -59,4 +61,5 @@ if (json) {
       `check reduction at bound ${x.bound}: DPOR runs ${x.vsNone.toFixed(1)}× fewer schedules than plain enumeration, ${x.vsSleep.toFixed(1)}× fewer than sleep sets`,
     );
   }
+  printTaskModel(taskModel);
 }

@@ -8,6 +8,7 @@ import { defineCost } from './costs.js';
 import type { Engine } from './engine.js';
 import { ModelError } from './errors.js';
 import { touch } from './footprint.js';
+import { type Boundary, Frame } from './frame.js';
 import { current, type HeldLock, type IrqMaskContext, OP_SPIN, type Op, op, TASK_SPINNING, type Task } from './task.js';
 import { WaitQueue, wait } from './waitqueue.js';
 
@@ -111,9 +112,47 @@ function dropHeld(t: Task, l: HeldLock): void {
   h.pop();
 }
 
-export function* spinLock(l: Spinlock): Generator<Op, void, unknown> {
-  yield spinLockStep(l);
-  if (!spinLockTake(l)) yield* spinLockContended(l);
+/** spin_lock(): the acquisition step, then spinning while another task holds the lock. */
+class SpinLockFrame extends Frame<boolean> {
+  constructor(
+    private readonly l: Spinlock,
+    /** spin_lock_irqsave: mask interrupts first and return the previous mask state. */
+    private readonly irqsave: boolean,
+  ) {
+    super();
+  }
+
+  private flags = false;
+
+  protected step(): Boundary {
+    const l = this.l;
+    switch (this.pc) {
+      case 0:
+        if (this.irqsave) {
+          const ctx = maskCtx(current());
+          this.flags = ctx.irqMasked;
+          ctx.irqMasked = true;
+        }
+        this.pc = 1;
+        return this.yield_(spinLockStep(l));
+      case 1:
+        if (spinLockTake(l)) return this.return_(this.flags);
+        this.pc = 2;
+        return this.yield_(l.spinOn(current()));
+      default: {
+        // spinning: the holder released it (a wakeup), or this is a re-try
+        const t = current();
+        if (l.owner !== null) return this.yield_(l.spinOn(t));
+        l.owner = t;
+        t.held.push(l);
+        return this.return_(this.flags);
+      }
+    }
+  }
+}
+
+export function spinLock(l: Spinlock): Frame<boolean> {
+  return new SpinLockFrame(l, false);
 }
 
 /*
@@ -146,13 +185,8 @@ export function* spinLockContended(l: Spinlock): Generator<Op, void, unknown> {
 }
 
 /** spin_lock_irqsave(): returns the previous mask state, to hand back to spinUnlockIrqrestore. */
-export function* spinLockIrqsave(l: Spinlock): Generator<Op, boolean, unknown> {
-  const ctx = maskCtx(current());
-  const flags = ctx.irqMasked;
-  ctx.irqMasked = true;
-  yield spinLockStep(l);
-  if (!spinLockTake(l)) yield* spinLockContended(l);
-  return flags;
+export function spinLockIrqsave(l: Spinlock): Frame<boolean> {
+  return new SpinLockFrame(l, true);
 }
 
 export function spinUnlockIrqrestore(l: Spinlock, flags: boolean): void {
@@ -160,14 +194,34 @@ export function spinUnlockIrqrestore(l: Spinlock, flags: boolean): void {
   maskCtx(current()).irqMasked = flags;
 }
 
-export function* mutexLock(m: Mutex): Generator<Op, void, unknown> {
-  yield op(C_MUTEX_LOCK, m.oid);
-  const t = current();
-  if (inHardirq(t)) throw new ModelError(`BUG: sleeping function mutex_lock(${m.name}) called from hardirq context`);
-  validate(m, t);
-  while (m.owner !== null) yield wait(m.wq);
-  m.owner = t;
-  t.held.push(m);
+/** mutex_lock(): the acquisition step, then sleeping on the mutex's wait queue while another task holds it. */
+class MutexLockFrame extends Frame {
+  constructor(private readonly m: Mutex) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const m = this.m;
+    const t = current();
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.yield_(op(C_MUTEX_LOCK, m.oid));
+    }
+    if (this.pc === 1) {
+      if (inHardirq(t))
+        throw new ModelError(`BUG: sleeping function mutex_lock(${m.name}) called from hardirq context`);
+      validate(m, t);
+      this.pc = 2;
+    }
+    if (m.owner !== null) return this.yield_(wait(m.wq));
+    m.owner = t;
+    t.held.push(m);
+    return this.return_(undefined);
+  }
+}
+
+export function mutexLock(m: Mutex): Frame {
+  return new MutexLockFrame(m);
 }
 
 /** local_irq_save()/local_irq_restore() on whatever context the current task runs in. */

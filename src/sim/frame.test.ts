@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { defineCost } from './costs.js';
+import { Engine } from './engine.js';
+import { type Boundary, Frame } from './frame.js';
+import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from './locks.js';
+import { current, op, TASK_BLOCKED, TASK_SPINNING, type TaskGen } from './task.js';
+
+const C_FRAME = defineCost('frame_test', 50, 'test');
+
+/** Two steps, each logging, then returns the sum of what the engine resumed it with and its argument. */
+class TwoSteps extends Frame<number> {
+  constructor(
+    private readonly log: string[],
+    private readonly add: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    this.log.push(`step${this.pc}@${current().comm}`);
+    if (this.pc < 2) {
+      this.pc++;
+      return this.yield_(op(C_FRAME));
+    }
+    return this.return_(this.pc + this.add);
+  }
+}
+
+describe('Frame: a kernel function as an explicit state machine', () => {
+  it('composes with a generator through yield*: each boundary is one engine step, the return value arrives', () => {
+    const e = new Engine({ cpus: 1 });
+    const log: string[] = [];
+    let got = -1;
+    e.spawn(
+      't',
+      0,
+      (function* (): TaskGen<void> {
+        got = yield* new TwoSteps(log, 40);
+      })(),
+    );
+    const before = e.steps;
+    e.settle();
+    expect(got).toBe(42);
+    expect(log).toEqual(['step0@t', 'step1@t', 'step2@t']);
+    // 3 resumes of the body, and the thread's exit switching to idle
+    expect(e.steps - before).toBeGreaterThanOrEqual(3);
+    expect(e.now).toBeGreaterThanOrEqual(2 * 50);
+  });
+
+  it('runs as a task body directly, and an exception thrown in a step fails the task', () => {
+    const e = new Engine({ cpus: 1 });
+    const log: string[] = [];
+    const t = e.spawn('direct', 0, new TwoSteps(log, 0));
+    e.settle();
+    expect(t.done).toBe(true);
+    expect(log).toHaveLength(3);
+
+    class Throws extends Frame {
+      protected step(): Boundary {
+        throw new Error('boom in a frame');
+      }
+    }
+    const f = new Engine({ cpus: 1 });
+    f.spawn('bad', 0, new Throws());
+    expect(() => f.settle()).toThrow(/boom in a frame/);
+  });
+
+  it('spin_lock_irqsave as a frame: a contender spins until the holder unlocks, then returns its saved mask', () => {
+    const e = new Engine({ cpus: 2 });
+    const l = new Spinlock(e, 'test.lock');
+    const order: string[] = [];
+    let released = false;
+    const holder = e.spawn(
+      'holder',
+      0,
+      (function* (): TaskGen<void> {
+        const f = yield* spinLockIrqsave(l);
+        order.push('holder has it');
+        for (let i = 0; i < 5; i++) yield op(C_FRAME);
+        released = true;
+        spinUnlockIrqrestore(l, f);
+      })(),
+    );
+    let contenderState = -1;
+    let saved: boolean | null = null;
+    e.spawn(
+      'contender',
+      1,
+      (function* (): TaskGen<void> {
+        yield op(C_FRAME); // let the holder take it first
+        const f = yield* spinLockIrqsave(l);
+        saved = f;
+        order.push(released ? 'contender after release' : 'contender too early');
+        spinUnlockIrqrestore(l, f);
+      })(),
+    );
+    e.runUntil(() => l.owner === holder && e.cpus[1]!.current.state === TASK_SPINNING, 'the contender spinning');
+    contenderState = e.cpus[1]!.current.state;
+    e.settle();
+    expect(contenderState).toBe(TASK_SPINNING);
+    expect(order).toEqual(['holder has it', 'contender after release']);
+    expect(saved).toBe(false);
+    expect(e.cpus[1]!.irqMasked).toBe(false);
+  });
+
+  it('mutex_lock as a frame: a contender sleeps on the mutex and the unlock hands it over', () => {
+    const e = new Engine({ cpus: 2 });
+    const m = new Mutex(e, 'test.mutex');
+    const order: string[] = [];
+    e.spawn(
+      'a',
+      0,
+      (function* (): TaskGen<void> {
+        yield* mutexLock(m);
+        order.push('a locked');
+        yield op(C_FRAME);
+        yield op(C_FRAME);
+        m.unlock();
+        order.push('a unlocked');
+      })(),
+    );
+    const b = e.spawn(
+      'b',
+      1,
+      (function* (): TaskGen<void> {
+        yield op(C_FRAME); // let a take it first
+        yield* mutexLock(m);
+        order.push('b locked');
+        m.unlock();
+      })(),
+    );
+    e.runUntil(() => b.state === TASK_BLOCKED, 'b asleep on the mutex');
+    e.settle();
+    expect(order).toEqual(['a locked', 'a unlocked', 'b locked']);
+    expect(m.owner).toBeNull();
+  });
+});
