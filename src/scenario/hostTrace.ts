@@ -24,6 +24,7 @@ import type { Host } from '../machine.js';
 import type { Task } from '../sim/task.js';
 import { currentOrNull } from '../sim/task.js';
 import {
+  ARM_EXCEPTION_IRQ,
   EV_DEVICE_ASSERT,
   EV_DEVICE_DEASSERT,
   EV_EVENTFD_SIGNAL,
@@ -54,6 +55,7 @@ import {
 } from '../trace/events.js';
 import { TRACE_FLAG_HARDIRQ, TRACE_FLAG_IRQS_OFF } from '../trace/ring.js';
 import type { Tracer } from '../trace/tracer.js';
+import { GUEST_BOOT_PC, guestEntryPc, guestExitPc, guestPcHi } from './guestPc.js';
 
 /** What the chain events need of a traced line. */
 export interface TracedLine {
@@ -82,6 +84,8 @@ export class HostTrace {
   private readonly byGsi = new Map<KvmVm, Map<number, TracedLine>>();
   private readonly eventfds = new Map<object, { fd: number; line: TracedLine }>();
   private readonly names = new Map<string, number>();
+  /** Per vCPU: the guest PC (low half) its next kvm_entry resumes at. */
+  private readonly resumePc = new Map<KvmVcpu, number>();
 
   constructor(
     readonly tr: Tracer,
@@ -151,12 +155,16 @@ export class HostTrace {
     const pid = this.pid(v.runTask);
     this.tr.comms.setVcpu(pid, v.idx);
     const cpu = v.runTask?.cpu ?? 0;
-    this.tr.emit(EV_KVM_ENTRY, cpu, this.ctx(cpu, v.runTask), 0, 0);
+    const pc = this.resumePc.get(v) ?? GUEST_BOOT_PC;
+    this.tr.emit(EV_KVM_ENTRY, cpu, this.ctx(cpu, v.runTask), pc, guestPcHi(pc));
   }
 
   kvmExit(v: KvmVcpu, type: number, ec: number): void {
     const cpu = v.runTask?.cpu ?? 0;
-    this.tr.emit(EV_KVM_EXIT, cpu, this.ctx(cpu, v.runTask), type, ec, 0, 0);
+    const isIrq = type === ARM_EXCEPTION_IRQ;
+    const pc = v.guest === null ? GUEST_BOOT_PC : guestExitPc(v.guest, isIrq, ec, Number(v.vm.vgicDistBase));
+    this.resumePc.set(v, guestEntryPc(pc, isIrq, ec));
+    this.tr.emit(EV_KVM_EXIT, cpu, this.ctx(cpu, v.runTask), type, ec, pc, guestPcHi(pc));
   }
 
   kvmUserspaceExit(v: KvmVcpu, reason: number, err: number): void {
