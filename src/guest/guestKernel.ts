@@ -448,7 +448,7 @@ export class GuestKernel {
       }
       return x.handler;
     }
-    const work = x.handlerCycles !== undefined && x.handlerCycles > 0 ? guestWorkCost(x.handlerCycles) : -1;
+    const work = x.handlerCycles === undefined ? -1 : guestWorkCost(x.handlerCycles);
     const hook = x.hook;
     const kernel = this;
     return {
