@@ -1,9 +1,5 @@
 /** The public API of irqfwd (documented in docs/API.md). */
 export * from './abi/index.js';
-export type { Process, SyscallHandle, UThread } from './host/process.js';
-export { createHost, Host, type HostDeviceSpec, type HostIrqSpec, type HostOptions } from './machine.js';
-export { ModelError } from './sim/errors.js';
-export type { Op, TaskGen } from './sim/task.js';
 export { createGuest, type GuestOptions } from './guest/createGuest.js';
 export type { GuestDeviceLineOptions } from './guest/deviceDriver.js';
 export type { GuestEoiPolicy, GuestIrqHandler, GuestTrigger } from './guest/gicDriver.js';
@@ -16,6 +12,7 @@ export {
   type GuestWorkload,
 } from './guest/guestKernel.js';
 export { type GuestIrqHook, GuestOps, type GuestProgram } from './guest/guestOps.js';
+export type { Process, SyscallHandle, UThread } from './host/process.js';
 export { LrState } from './hw/gic/listRegister.js';
 export { kvmRunAddress } from './kvm/vcpu.js';
 export {
@@ -25,3 +22,6 @@ export {
   vgicIrqState,
   vgicListRegisters,
 } from './kvm/vgic/vgicObserve.js';
+export { createHost, Host, type HostDeviceSpec, type HostIrqSpec, type HostOptions } from './machine.js';
+export { ModelError } from './sim/errors.js';
+export type { Op, TaskGen } from './sim/task.js';
