@@ -7,8 +7,8 @@
 // ':'), the event name ending in ':', then any arguments. parser/traceparser.h parseLineFtrace also drops an event
 // whose time is earlier than the previous one's (parseLineBugFixup), so times must never go back.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SCENARIO, loadScenario } from '../scenario/loader.js';
-import { runScenario } from '../scenario/runner.js';
+import { DEFAULT_SCENARIO, loadScenario } from '../../src/scenario/loader.js';
+import { runScenario } from '../../src/scenario/runner.js';
 
 interface Parsed {
   comm: string;
