@@ -1,5 +1,27 @@
 /** The public API of irqfwd (documented in docs/API.md). */
 export * from './abi/index.js';
+export { createGuest, type GuestOptions } from './guest/createGuest.js';
+export type { GuestDeviceLineOptions } from './guest/deviceDriver.js';
+export type { GuestEoiPolicy, GuestIrqHandler, GuestTrigger } from './guest/gicDriver.js';
+export {
+  GUEST_UCALL_IPA,
+  type GuestExtraIrq,
+  GuestKernel,
+  type GuestKernelStats,
+  type GuestRetargetAction,
+  type GuestWorkload,
+} from './guest/guestKernel.js';
+export { type GuestIrqHook, GuestOps, type GuestProgram } from './guest/guestOps.js';
 export type { Process, SyscallHandle, UThread } from './host/process.js';
+export { LrState } from './hw/gic/listRegister.js';
+export { kvmRunAddress } from './kvm/vcpu.js';
+export {
+  type VgicIrqState,
+  type VgicListRegister,
+  vgicApList,
+  vgicIrqState,
+  vgicListRegisters,
+} from './kvm/vgic/vgicObserve.js';
 export { createHost, Host, type HostDeviceSpec, type HostIrqSpec, type HostOptions } from './machine.js';
 export { ModelError } from './sim/errors.js';
+export type { Op, TaskGen } from './sim/task.js';

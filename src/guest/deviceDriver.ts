@@ -43,6 +43,8 @@ export interface GuestDeviceLineOptions {
   trigger?: GuestTrigger;
   /** vCPU the SPI targets at boot; default 0. */
   target?: number;
+  /** GICD_IPRIORITYR of the SPI; default the guest's. */
+  priority?: number;
   /** Cycles of handler work between reading the status and acknowledging; default 0. */
   handlerCycles?: number;
   /** Object id of the device's register block (checker independence); default a new oid. */

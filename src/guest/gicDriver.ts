@@ -79,6 +79,11 @@ export interface GuestIrqHandler {
 
 export type GuestTrigger = 'level' | 'edge';
 
+export type GuestEoiPolicy = 'always' | 'never' | 'late';
+
+/** Most INTIDs one exception can hold active at once: one per GICv2 virtual preemption level (32). */
+const MAX_NESTED = 32;
+
 /**
  * Virtual IRQ completion probe (ISCA 2016 "Virtual IRQ Completion", ASPLOS 2014 "EOI+ACK"): called once per
  * acknowledged INTID with the cycles of its GICV_IAR read plus its completion — the GICV_EOIR write, and with
@@ -94,6 +99,8 @@ export interface GuestSpiConfig {
   trigger: GuestTrigger;
   /** vCPU whose CPU interface the SPI targets at boot (ITARGETSR); default 0. */
   target?: number;
+  /** GICD_IPRIORITYR byte written at boot; default the driver's priority (0xa0). */
+  priority?: number;
 }
 
 export interface GuestGicDriverOptions {
@@ -107,14 +114,20 @@ export interface GuestGicDriverOptions {
   eoiMode?: 0 | 1;
   /** Priority written to each configured SPI (irq-gic.c GICD_INT_DEF_PRI = 0xa0). */
   priority?: number;
+  /** GICV_PMR written by cpuInit (irq-gic.c GICC_INT_PRI_THRESHOLD = 0xf0). */
+  pmr?: number;
   /** Per acknowledged interrupt: IAR + EOIR (+ DIR) cycles. */
   onCompletion?: VirqCompletionProbe;
   /**
    * 'never': a faulty guest that acknowledges and handles each interrupt but never deactivates it — EOImode 0: no
    * GICV_EOIR (the running priority stays raised, so the vCPU takes no further interrupt of that priority);
-   * EOImode 1: the priority-drop EOIR but no GICV_DIR (the INTID stays active). Default 'always'.
+   * EOImode 1: the priority-drop EOIR but no GICV_DIR (the INTID stays active). 'late': completion waits until the
+   * exception has acknowledged everything the GICV offers (each one preempting the last, as the running priority
+   * rises), then EOIR from the last acknowledged to the first (the highest priority first, as priority drop
+   * requires) and, in EOImode 1, DIR in acknowledgement order — the sequence of the arm64 vgic_irq selftest's
+   * test_inject_preemption. Default 'always'.
    */
-  eoi?: 'always' | 'never';
+  eoi?: GuestEoiPolicy;
   /** The guest_eoi tracepoint: just before the write that completes `intid` (EOIR, or DIR in EOImode 1). */
   onEoi?: (vcpu: number, intid: number) => void;
 }
@@ -172,7 +185,8 @@ export class GuestGicDriver {
   readonly eoiMode: 0 | 1;
   readonly nrVcpus: number;
   readonly priority: number;
-  readonly eoi: 'always' | 'never';
+  readonly eoi: GuestEoiPolicy;
+  readonly pmr: number;
   private readonly onEoi: ((vcpu: number, intid: number) => void) | undefined;
   readonly cpuStats: GuestGicCpuStats[] = [];
   /** Handled interrupts per INTID (handler returned IRQ_HANDLED). */
@@ -183,6 +197,8 @@ export class GuestGicDriver {
   private readonly gic: GicvProvider;
   private readonly handlers = new Map<number, GuestIrqHandler>();
   private readonly onCompletion: VirqCompletionProbe | undefined;
+  /** eoi 'late': per vCPU, the IAR values acknowledged in the exception being handled. */
+  private readonly lateAcks: Uint32Array[] = [];
 
   constructor(opts: GuestGicDriverOptions) {
     if (!Number.isInteger(opts.nrVcpus) || opts.nrVcpus < 1 || opts.nrVcpus > 8) {
@@ -197,7 +213,11 @@ export class GuestGicDriver {
     this.onCompletion = opts.onCompletion;
     this.onEoi = opts.onEoi;
     this.eoi = opts.eoi ?? 'always';
+    this.pmr = opts.pmr ?? GICC_INT_PRI_THRESHOLD;
+    checkPriority(this.priority);
+    checkPriority(this.pmr);
     for (let i = 0; i < opts.nrVcpus; i++) {
+      this.lateAcks.push(new Uint32Array(MAX_NESTED));
       this.cpuStats.push({
         irqs: 0,
         spurious: 0,
@@ -234,12 +254,14 @@ export class GuestGicDriver {
     return g.loadedOn >= 0 ? this.engine.cpu(g.loadedOn).oid : -1;
   }
 
-  private *write(g: GuestCpu, offset: number, len: 1 | 4, value: number): TaskGen<void> {
+  /** A trapped write of the GICD register at `offset` (KVM emulates it). */
+  *write(g: GuestCpu, offset: number, len: 1 | 4, value: number): TaskGen<void> {
     yield op(C_GUEST_GICD_ACCESS, this.cpuOid(g));
     yield* gicdWrite(g, this.gicdBase + offset, len, value);
   }
 
-  private *read(g: GuestCpu, offset: number, len: 1 | 4): TaskGen<number> {
+  /** A trapped read of the GICD register at `offset`. */
+  *read(g: GuestCpu, offset: number, len: 1 | 4): TaskGen<number> {
     yield op(C_GUEST_GICD_ACCESS, this.cpuOid(g));
     return yield* gicdRead(g, this.gicdBase + offset, len);
   }
@@ -265,7 +287,7 @@ export class GuestGicDriver {
       const cfgBit = 2 << ((s.intid & 15) * 2);
       const cfg = yield* this.read(g, cfgOff, 4);
       yield* this.write(g, cfgOff, 4, s.trigger === 'edge' ? cfg | cfgBit : cfg & ~cfgBit);
-      yield* this.write(g, GIC_DIST_PRI + s.intid, 1, this.priority);
+      yield* this.write(g, GIC_DIST_PRI + s.intid, 1, checkPriority(s.priority ?? this.priority));
       yield* this.write(g, GIC_DIST_TARGET + s.intid, 1, 1 << this.checkVcpu(s.target ?? 0));
     }
     for (let i = 0; i < sorted.length; ) {
@@ -278,12 +300,12 @@ export class GuestGicDriver {
   }
 
   /**
-   * gic_cpu_init / gic_cpu_if_up on the GICV: PMR = 0xf0, then CTLR = bypass bits | Enable (| EOImodeNS with
+   * gic_cpu_init / gic_cpu_if_up on the GICV: PMR (0xf0 unless configured), then CTLR = bypass bits | Enable (| EOImodeNS with
    * EOImode 1) after reading CTLR for the bypass bits, as irq-gic.c does.
    */
   *cpuInit(g: GuestCpu): TaskGen<void> {
     yield op(C_GUEST_GICV_CFG, this.cpuOid(g));
-    this.gicv(g).setPmr(GICC_INT_PRI_THRESHOLD);
+    this.gicv(g).setPmr(this.pmr);
     yield op(C_GUEST_GICV_CFG, this.cpuOid(g));
     const bypass = this.gicv(g).ctlrValue & GICC_DIS_BYPASS_MASK;
     yield op(C_GUEST_GICV_CFG, this.cpuOid(g));
@@ -303,53 +325,88 @@ export class GuestGicDriver {
    * gic_handle_irq for one virtual IRQ exception on vCPU `vcpu`: acknowledge through GICV_IAR until it returns a
    * special INTID (≥ 1020). EOImode 0: handler, then EOIR (drop + deactivate). EOImode 1: EOIR first (priority drop,
    * irq-gic.c gic_handle_irq), handler, then DIR (gic_eoimode1_eoi_irq). An INTID without a handler is still
-   * completed, so it cannot stay active, and counted as unhandled.
+   * completed, so it cannot stay active, and counted as unhandled. `eoi` 'never' and 'late': see the option.
    */
   *handleIrq(g: GuestCpu, vcpu: number): TaskGen<void> {
     const st = this.cpuStats[vcpu]!;
+    const late = this.eoi === 'late';
+    const acks = this.lateAcks[vcpu]!;
     st.irqs++;
     let taken = 0;
     for (;;) {
-      yield op(C_GUEST_GICV_IAR, this.cpuOid(g));
-      const irqstat = this.gicv(g).readIar();
-      let completion = this.stepCycles(g);
-      st.iarReads++;
+      const irqstat = yield* this.ack(g, vcpu);
       const intid = irqstat & GICC_IAR_INT_ID_MASK;
       if (intid >= 1020) {
         if (intid === 1022) st.iar1022++;
         if (taken === 0) st.spurious++;
-        return;
+        break;
+      }
+      if (late) {
+        if (taken === MAX_NESTED) throw new ModelError(`${g.name}: more than ${MAX_NESTED} nested acknowledges`);
+        acks[taken] = irqstat;
       }
       taken++;
-      if (this.eoiMode === 1) {
-        yield op(C_GUEST_GICV_EOIR, this.cpuOid(g));
-        this.gicv(g).writeEoir(irqstat);
+      let completion = this.stepCycles(g);
+      if (this.eoiMode === 1 && !late) {
+        yield* this.eoir(g, vcpu, irqstat);
         completion += this.stepCycles(g);
-        st.eoirWrites++;
       }
       const h = this.handlers.get(intid);
       let handled = false;
       if (h !== undefined) handled = yield* h.handle(g, vcpu);
       if (handled) this.handledByIntid.set(intid, this.handledByIntid.get(intid)! + 1);
       else st.unhandled++;
-      if (this.eoi === 'never') {
-        st.leftActive++;
+      if (this.eoi !== 'always') {
+        if (!late) st.leftActive++;
         continue;
       }
       this.onEoi?.(vcpu, intid);
-      if (this.eoiMode === 1) {
-        yield op(C_GUEST_GICV_DIR, this.cpuOid(g));
-        this.gicv(g).writeDir(irqstat);
-        completion += this.stepCycles(g);
-        st.dirWrites++;
-      } else {
-        yield op(C_GUEST_GICV_EOIR, this.cpuOid(g));
-        this.gicv(g).writeEoir(irqstat);
-        completion += this.stepCycles(g);
-        st.eoirWrites++;
-      }
-      this.onCompletion?.(completion, vcpu, intid);
+      if (this.eoiMode === 1) yield* this.dir(g, vcpu, irqstat);
+      else yield* this.eoir(g, vcpu, irqstat);
+      this.onCompletion?.(completion + this.stepCycles(g), vcpu, intid);
     }
+    if (!late) return;
+    for (let i = taken - 1; i >= 0; i--) {
+      if (this.eoiMode === 0) this.onEoi?.(vcpu, acks[i]! & GICC_IAR_INT_ID_MASK);
+      yield* this.eoir(g, vcpu, acks[i]!);
+    }
+    for (let i = 0; this.eoiMode === 1 && i < taken; i++) {
+      this.onEoi?.(vcpu, acks[i]! & GICC_IAR_INT_ID_MASK);
+      yield* this.dir(g, vcpu, acks[i]!);
+    }
+  }
+
+  /** A GICV_IAR read (acknowledge): the IAR value, INTID ≥ 1020 when nothing can be acknowledged. */
+  *ack(g: GuestCpu, vcpu: number): TaskGen<number> {
+    yield op(C_GUEST_GICV_IAR, this.cpuOid(g));
+    this.cpuStats[vcpu]!.iarReads++;
+    return this.gicv(g).readIar();
+  }
+
+  /** A GICV_EOIR write: priority drop, and in EOImode 0 deactivation. */
+  *eoir(g: GuestCpu, vcpu: number, irqstat: number): TaskGen<void> {
+    yield op(C_GUEST_GICV_EOIR, this.cpuOid(g));
+    this.gicv(g).writeEoir(irqstat);
+    this.cpuStats[vcpu]!.eoirWrites++;
+  }
+
+  /** A GICV_DIR write: deactivation (EOImode 1), from whichever vCPU runs it. */
+  *dir(g: GuestCpu, vcpu: number, irqstat: number): TaskGen<void> {
+    yield op(C_GUEST_GICV_DIR, this.cpuOid(g));
+    this.gicv(g).writeDir(irqstat);
+    this.cpuStats[vcpu]!.dirWrites++;
+  }
+
+  /** A GICV register write other than EOIR/DIR (PMR, APR, CTLR): the register at `offset` of the CPU interface. */
+  *gicvWrite(g: GuestCpu, offset: number, value: number): TaskGen<void> {
+    yield op(C_GUEST_GICV_CFG, this.cpuOid(g));
+    this.gicv(g).write(offset, value);
+  }
+
+  /** A GICV register read (RPR, HPPIR, APR, PMR, CTLR). */
+  *gicvRead(g: GuestCpu, offset: number): TaskGen<number> {
+    yield op(C_GUEST_GICV_CFG, this.cpuOid(g));
+    return this.gicv(g).read(offset);
   }
 
   /** Cycles of the step now running on the vCPU's physical CPU (its readyAt − now). */
@@ -357,10 +414,15 @@ export class GuestGicDriver {
     return g.loadedOn >= 0 ? this.engine.cpu(g.loadedOn).readyAt - this.engine.now : 0;
   }
 
-  private checkVcpu(vcpu: number): number {
+  checkVcpu(vcpu: number): number {
     if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= this.nrVcpus) {
       throw new ModelError(`no vCPU ${vcpu} (the guest has ${this.nrVcpus})`);
     }
     return vcpu;
   }
+}
+
+function checkPriority(p: number): number {
+  if (!Number.isInteger(p) || p < 0 || p > 0xff) throw new ModelError(`bad GIC priority ${p} (0..255)`);
+  return p;
 }

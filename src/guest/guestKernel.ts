@@ -21,12 +21,14 @@ import { current, eret, op, type Task, type TaskGen, trap } from '../sim/task.js
 import { GuestDeviceDriver, type GuestDeviceLineOptions, guestWorkCost } from './deviceDriver.js';
 import {
   type GicvProvider,
+  type GuestEoiPolicy,
   GuestGicDriver,
   type GuestIrqHandler,
   type GuestSpiConfig,
   gicdRead,
   type VirqCompletionProbe,
 } from './gicDriver.js';
+import { type GuestIrqHook, GuestOps, type GuestProgram } from './guestOps.js';
 
 export const C_GUEST_IDLE_ENTER = defineCost(
   'guest_idle_enter',
@@ -90,10 +92,19 @@ export interface GuestRetargetAction {
   by?: number;
 }
 
-/** An extra handler (not a platform device line) the guest registers at boot. */
+/**
+ * An SPI (not a platform device line) the guest configures at boot, with a model handler or a hook of guest code
+ * (the handler then runs `handlerCycles` of work, then the hook, and returns IRQ_HANDLED).
+ */
 export interface GuestExtraIrq extends GuestSpiConfig {
-  handler: GuestIrqHandler;
+  handler?: GuestIrqHandler;
+  hook?: GuestIrqHook;
+  /** Cycles of handler work before the hook; default 0. */
+  handlerCycles?: number;
 }
+
+/** IPA of the ucall doorbell: hw/arm/virt.c VIRT_MMIO (0x0a000000), which no memslot or in-kernel device backs. */
+export const GUEST_UCALL_IPA = 0x0a000000;
 
 export interface GuestKernelOptions {
   engine: Engine;
@@ -106,8 +117,16 @@ export interface GuestKernelOptions {
   gicdBase?: number;
   /** Virtual CPU interface EOImode; default 0. */
   eoiMode?: 0 | 1;
-  /** 'never': the guest acknowledges and handles interrupts but never deactivates them (gicDriver.ts). */
-  eoi?: 'always' | 'never';
+  /** 'never' / 'late': when the guest completes what it acknowledged (GuestGicDriverOptions.eoi). */
+  eoi?: GuestEoiPolicy;
+  /** Default GICD_IPRIORITYR of each configured SPI (0xa0); a line's own `priority` wins. */
+  priority?: number;
+  /** GICV_PMR at boot; default 0xf0. */
+  pmr?: number;
+  /** Guest code each vCPU runs after boot (one for all, or one per vCPU); then it idles. */
+  program?: GuestProgram | readonly (GuestProgram | null | undefined)[];
+  /** IPA of GuestOps.ucall; default GUEST_UCALL_IPA. */
+  ucallIpa?: number;
   /** Passed-through device lines, each with a guest driver. */
   devices?: readonly GuestDeviceLineOptions[];
   /** Other SPIs with custom handlers. */
@@ -186,6 +205,10 @@ export class GuestKernel {
   private readonly spis: GuestSpiConfig[] = [];
   private readonly workloads: (GuestWorkload | null)[] = [];
   private readonly loops: (GuestTrapLoop | null)[] = [];
+  private readonly programs: (GuestProgram | null)[] = [];
+  /** Per vCPU: the GuestOps its guest code uses, once its GuestCpu is known. */
+  private readonly ops: (GuestOps | null)[] = [];
+  private readonly ucallIpa: number;
   private readonly onVectorEntry: ((at: number, vcpu: number) => void) | undefined;
   /** Per vCPU: its retargeting actions in time order, and the index of the next one. */
   private readonly actions: GuestRetargetAction[][] = [];
@@ -203,6 +226,8 @@ export class GuestKernel {
       gicdBase: opts.gicdBase,
       eoiMode: opts.eoiMode,
       eoi: opts.eoi,
+      priority: opts.priority,
+      pmr: opts.pmr,
       onCompletion: opts.onVirqCompletion,
       onEoi: opts.onEoi,
     });
@@ -211,11 +236,12 @@ export class GuestKernel {
       const drv = new GuestDeviceDriver(opts.engine, opts.vcpus, d);
       this.driver.registerHandler(drv.intid, drv);
       this.devices.push(drv);
-      this.spis.push({ intid: drv.intid, trigger: drv.trigger, target: drv.target });
+      this.spis.push({ intid: drv.intid, trigger: drv.trigger, target: drv.target, priority: d.priority });
     }
+    this.ucallIpa = opts.ucallIpa ?? GUEST_UCALL_IPA;
     for (const x of opts.irqs ?? []) {
-      this.driver.registerHandler(x.intid, x.handler);
-      this.spis.push({ intid: x.intid, trigger: x.trigger, target: x.target });
+      this.driver.registerHandler(x.intid, this.extraHandler(x));
+      this.spis.push({ intid: x.intid, trigger: x.trigger, target: x.target, priority: x.priority });
     }
     this.nextAction = new Int32Array(opts.vcpus);
     this.handedOut = new Uint8Array(opts.vcpus);
@@ -237,6 +263,9 @@ export class GuestKernel {
           throw new ModelError('an mmio-write trap loop needs an ipa');
       }
       this.loops.push(l ?? null);
+      const prog = Array.isArray(opts.program) ? opts.program[i] : (opts.program as GuestProgram | undefined);
+      this.programs.push(prog ?? null);
+      this.ops.push(null);
       this.actions.push([]);
       const stats: GuestVcpuStats = {
         irqs: 0,
@@ -332,6 +361,8 @@ export class GuestKernel {
     if (index === 0) yield* this.driver.distInit(g, this.spis);
     yield* this.driver.cpuInit(g);
     v.booted = true;
+    const prog = this.programs[index] ?? null;
+    if (prog !== null) yield* prog(this.opsOf(index, g));
     const loop = this.loops[index] ?? null;
     if (loop !== null) return yield* this.trapLoop(g, index, loop, stats);
     const w = this.workloads[index] ?? null;
@@ -397,6 +428,37 @@ export class GuestKernel {
       // the first guest step after the re-entry: the round trip is over
       l.onRoundTrip?.(this.engine.now - at, index);
     }
+  }
+
+  /** The GuestOps of vCPU `index` (its guest code's view of the machine). */
+  private opsOf(index: number, g: GuestCpu): GuestOps {
+    let o = this.ops[index] ?? null;
+    if (o === null) {
+      o = new GuestOps(this.driver, this.engine, index, g, this.ucallIpa);
+      this.ops[index] = o;
+    }
+    return o;
+  }
+
+  /** The handler of an extra SPI: its own, or `handlerCycles` of work and then its hook. */
+  private extraHandler(x: GuestExtraIrq): GuestIrqHandler {
+    if (x.handler !== undefined) {
+      if (x.hook !== undefined || x.handlerCycles !== undefined) {
+        throw new ModelError(`guest INTID ${x.intid}: give a handler or a hook with handlerCycles, not both`);
+      }
+      return x.handler;
+    }
+    const work = x.handlerCycles === undefined ? -1 : guestWorkCost(x.handlerCycles);
+    const hook = x.hook;
+    const kernel = this;
+    return {
+      name: `guest-irq${x.intid}`,
+      *handle(g: GuestCpu, vcpu: number) {
+        if (work >= 0) yield op(work);
+        if (hook !== undefined) yield* hook(kernel.opsOf(vcpu, g), x.intid);
+        return true;
+      },
+    };
   }
 
   private *irqVectorBody(index: number): TaskGen<void> {

@@ -385,9 +385,10 @@ export class KvmVcpu {
           }
           localIrqRestore(flags); // local_irq_enable: a pending host IRQ is taken before the next step
           const isIrq = how === EXIT_IRQ;
-          vm.trace?.kvmExit(this, isIrq ? ARM_EXCEPTION_IRQ : ARM_EXCEPTION_TRAP, isIrq ? 0 : g.exitReason);
           // handle_exit / handle_trap_exceptions
           yield op(C_KVM_HANDLE_EXIT, this.oid);
+          // kvm_arch_vcpu_ioctl_run traces kvm_exit once IRQs are enabled again, i.e. after the host took the IRQ
+          vm.trace?.kvmExit(this, isIrq ? ARM_EXCEPTION_IRQ : ARM_EXCEPTION_TRAP, isIrq ? 0 : g.exitReason);
           if (isIrq) {
             this.stat.irqExits++;
             if (maint) this.stat.maintenanceExits++;

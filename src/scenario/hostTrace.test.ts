@@ -66,3 +66,31 @@ describe('an IRQ causal chain in the trace (every step carries the raise seq)', 
     expect(lrOf('forwarded', 3)).toMatch(/vintid=80 pintid=80 hw=1 eoi=0 state=pending/);
   });
 });
+
+describe('kvm_entry / kvm_exit as arm64 traces them (arch/arm64/kvm/arm.c kvm_arch_vcpu_ioctl_run)', () => {
+  const lines = traceOf('forwarded').split('\n');
+  const kvm = lines.filter((l) => / kvm_(entry|exit): /.test(l));
+  const pc = (l: string) => BigInt(l.slice(l.lastIndexOf('0x')));
+
+  it('an IRQ exit is traced after the host handler ran (trace_kvm_exit follows local_irq_enable)', () => {
+    const i = lines.findIndex((l) => l.includes('kvm_exit: IRQ'));
+    expect(i).toBeGreaterThan(0);
+    const before = lines.slice(0, i).reverse();
+    const handlerExit = before.findIndex((l) => l.includes('irq_handler_exit'));
+    const entry = before.findIndex((l) => l.includes('kvm_entry'));
+    expect(handlerExit).toBeGreaterThanOrEqual(0);
+    expect(handlerExit).toBeLessThan(entry);
+  });
+
+  it('PCs: the first entry at the kernel load address; after an emulated data abort the next instruction (kvm_incr_pc); an IRQ exit resumes where it was taken', () => {
+    expect(pc(kvm[0]!)).toBe(0x4020_0000n);
+    for (let i = 1; i + 1 < kvm.length; i++) {
+      const exit = kvm[i]!;
+      if (!exit.includes('kvm_exit')) continue;
+      const next = kvm[i + 1]!;
+      expect(next).toContain('kvm_entry');
+      expect(pc(exit) >> 32n).toBe(0xffff_8000n);
+      expect(pc(next) - pc(exit)).toBe(exit.includes('DABT_LOW') ? 4n : 0n);
+    }
+  });
+});

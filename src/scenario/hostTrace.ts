@@ -24,6 +24,7 @@ import type { Host } from '../machine.js';
 import type { Task } from '../sim/task.js';
 import { currentOrNull } from '../sim/task.js';
 import {
+  ARM_EXCEPTION_IRQ,
   EV_DEVICE_ASSERT,
   EV_DEVICE_DEASSERT,
   EV_EVENTFD_SIGNAL,
@@ -52,7 +53,9 @@ import {
   VFIO_IRQ_EDGE,
   VFIO_IRQ_FORWARDED,
 } from '../trace/events.js';
+import { TRACE_FLAG_HARDIRQ, TRACE_FLAG_IRQS_OFF } from '../trace/ring.js';
 import type { Tracer } from '../trace/tracer.js';
+import { GUEST_BOOT_PC, guestEntryPc, guestExitPc, guestPcHi } from './guestPc.js';
 
 /** What the chain events need of a traced line. */
 export interface TracedLine {
@@ -72,6 +75,8 @@ function cpuNow(): number {
   return currentOrNull()?.cpu ?? 0;
 }
 
+const HARDIRQ_FLAGS = TRACE_FLAG_IRQS_OFF | TRACE_FLAG_HARDIRQ;
+
 export class HostTrace {
   private readonly byIrq = new Map<number, TracedLine>();
   private readonly byIntid = new Map<number, TracedLine>();
@@ -79,6 +84,8 @@ export class HostTrace {
   private readonly byGsi = new Map<KvmVm, Map<number, TracedLine>>();
   private readonly eventfds = new Map<object, { fd: number; line: TracedLine }>();
   private readonly names = new Map<string, number>();
+  /** Per vCPU: the guest PC (low half) its next kvm_entry resumes at. */
+  private readonly resumePc = new Map<KvmVcpu, number>();
 
   constructor(
     readonly tr: Tracer,
@@ -91,6 +98,24 @@ export class HostTrace {
     const pid = 100 + t.id;
     if (!this.tr.comms.has(pid)) this.tr.comms.set(pid, t.comm);
     return pid;
+  }
+
+  /**
+   * The context of an event about to be emitted on `cpu` by the running task: its pid, with the CPU's latency
+   * flags set (kernel/trace/trace.c tracing_gen_ctx). In the host IRQ vector the task is the thread the IRQ
+   * interrupted (what `current` is in hardirq context) and the flags are irqs-off + hardirq (`d.h..`); in a host
+   * thread, irqs-off follows the CPU's PSTATE.I; guest code runs with the host's flags clear.
+   */
+  private ctx(cpu: number, t: Task | null = currentOrNull()): number {
+    const c = this.host.engine.cpus[cpu];
+    let flags = 0;
+    let task = t;
+    if (t !== null && t.kind === 'hardirq' && c !== undefined) {
+      task = c.current;
+      flags = HARDIRQ_FLAGS;
+    } else if (t !== null && t.kind === 'thread' && c?.irqMasked === true) flags = TRACE_FLAG_IRQS_OFF;
+    this.tr.ring.cpuFlags[cpu] = flags;
+    return this.pid(task);
   }
 
   /** A line and the Linux IRQ number / INTID it arrives on. */
@@ -118,38 +143,45 @@ export class HostTrace {
   /** irq_handler_entry, on the CPU taking it with the interrupted thread as the task. */
   handlerEntry(desc: IrqDesc, name: string): void {
     const cpu = cpuNow();
-    this.tr.emit(EV_IRQ_HANDLER_ENTRY, cpu, this.pid(this.host.engine.cpus[cpu]!.current), desc.irq, this.name(name));
+    this.tr.emit(EV_IRQ_HANDLER_ENTRY, cpu, this.ctx(cpu), desc.irq, this.name(name));
   }
 
   handlerExit(desc: IrqDesc, ret: IrqReturn): void {
     const cpu = cpuNow();
-    this.tr.emit(EV_IRQ_HANDLER_EXIT, cpu, this.pid(this.host.engine.cpus[cpu]!.current), desc.irq, ret);
+    this.tr.emit(EV_IRQ_HANDLER_EXIT, cpu, this.ctx(cpu), desc.irq, ret);
   }
 
   kvmEntry(v: KvmVcpu): void {
     const pid = this.pid(v.runTask);
     this.tr.comms.setVcpu(pid, v.idx);
-    this.tr.emit(EV_KVM_ENTRY, v.runTask?.cpu ?? 0, pid, 0, 0);
+    const cpu = v.runTask?.cpu ?? 0;
+    const pc = this.resumePc.get(v) ?? GUEST_BOOT_PC;
+    this.tr.emit(EV_KVM_ENTRY, cpu, this.ctx(cpu, v.runTask), pc, guestPcHi(pc));
   }
 
   kvmExit(v: KvmVcpu, type: number, ec: number): void {
-    this.tr.emit(EV_KVM_EXIT, v.runTask?.cpu ?? 0, this.pid(v.runTask), type, ec, 0, 0);
+    const cpu = v.runTask?.cpu ?? 0;
+    const isIrq = type === ARM_EXCEPTION_IRQ;
+    const pc = v.guest === null ? GUEST_BOOT_PC : guestExitPc(v.guest, isIrq, ec, Number(v.vm.vgicDistBase));
+    this.resumePc.set(v, guestEntryPc(pc, isIrq, ec));
+    this.tr.emit(EV_KVM_EXIT, cpu, this.ctx(cpu, v.runTask), type, ec, pc, guestPcHi(pc));
   }
 
   kvmUserspaceExit(v: KvmVcpu, reason: number, err: number): void {
-    this.tr.emit(EV_KVM_USERSPACE_EXIT, v.runTask?.cpu ?? 0, this.pid(v.runTask), reason, err);
+    const cpu = v.runTask?.cpu ?? 0;
+    this.tr.emit(EV_KVM_USERSPACE_EXIT, cpu, this.ctx(cpu, v.runTask), reason, err);
   }
 
   kvmSetIrq(gsi: number, level: number, src: number): void {
-    const t = currentOrNull();
-    this.tr.emit(EV_KVM_SET_IRQ, t?.cpu ?? 0, this.pid(t), gsi, level, src);
+    const cpu = cpuNow();
+    this.tr.emit(EV_KVM_SET_IRQ, cpu, this.ctx(cpu), gsi, level, src);
   }
 
   /** device_assert / device_deassert of `intid` on device `dev`. */
   lineChange(dev: string, intid: number, level: boolean): void {
-    const t = currentOrNull();
+    const cpu = cpuNow();
     const seq = seqOf(this.byIntid.get(intid));
-    this.tr.emit(level ? EV_DEVICE_ASSERT : EV_DEVICE_DEASSERT, t?.cpu ?? 0, this.pid(t), this.name(dev), intid, seq);
+    this.tr.emit(level ? EV_DEVICE_ASSERT : EV_DEVICE_DEASSERT, cpu, this.ctx(cpu), this.name(dev), intid, seq);
   }
 
   /**
@@ -160,7 +192,7 @@ export class HostTrace {
     const seq = seqOf(this.byIntid.get(intid));
     const t = currentOrNull();
     if (t !== null && (t.kind === 'guest' || t.kind === 'guest-irq')) this.hwDeactivate(t.cpu, intid, seq);
-    else this.tr.emit(EV_GIC_DIR, cpu, this.pid(t), intid, seq);
+    else this.tr.emit(EV_GIC_DIR, cpu, this.ctx(cpu), intid, seq);
   }
 
   private hwDeactivate(cpu: number, pintid: number, seq: number): void {
@@ -173,19 +205,21 @@ export class HostTrace {
         const irq = vgic.vgicGetIrq(32 + i);
         if (irq?.hw === true && irq.hwintid === pintid) vintid = irq.intid;
       }
-      this.tr.emit(EV_VGIC_HW_DEACTIVATE, cpu, this.pid(vcpu.guest!.irqTask), vcpu.idx, vintid, pintid, seq);
+      this.tr.emit(EV_VGIC_HW_DEACTIVATE, cpu, this.ctx(cpu, vcpu.guest!.irqTask), vcpu.idx, vintid, pintid, seq);
       return;
     }
   }
 
   /** guest_irq_entry: the guest driver's handler of the line `intid` (raise `seq`) runs on `vcpu` (its vCPU thread `task`). */
   guestIrqEntry(task: Task | null, vcpu: number, intid: number, seq: number): void {
-    this.tr.emit(EV_GUEST_IRQ_ENTRY, task?.cpu ?? 0, this.pid(task), vcpu, intid, seq);
+    const cpu = task?.cpu ?? 0;
+    this.tr.emit(EV_GUEST_IRQ_ENTRY, cpu, this.ctx(cpu, task), vcpu, intid, seq);
   }
 
   /** guest_eoi: the guest of `vm` completed `vintid` on `vcpu` (EOIR in EOImode 0, DIR in EOImode 1). */
   guestEoi(vm: KvmVm, vcpu: number, vintid: number, task: Task | null): void {
-    this.tr.emit(EV_GUEST_EOI, task?.cpu ?? 0, this.pid(task), vcpu, vintid, seqOf(this.lineOf(vm, vintid - 32)));
+    const cpu = task?.cpu ?? 0;
+    this.tr.emit(EV_GUEST_EOI, cpu, this.ctx(cpu, task), vcpu, vintid, seqOf(this.lineOf(vm, vintid - 32)));
   }
 
   // ---- installation ------------------------------------------------------------------------------------------
@@ -217,23 +251,23 @@ export class HostTrace {
   installChain(): void {
     const tr = this.tr;
     const host = this.host;
-    const pid = () => this.pid(currentOrNull());
+    const pid = (cpu: number) => this.ctx(cpu);
     const g = host.irq.genirq.trace;
     if (g !== null) {
-      g.gicIar = (cpu, intid) => tr.emit(EV_GIC_IAR, cpu, pid(), intid, seqOf(this.byIntid.get(intid)));
-      g.gicEoir = (cpu, intid) => tr.emit(EV_GIC_EOIR, cpu, pid(), intid, 1, seqOf(this.byIntid.get(intid)));
+      g.gicIar = (cpu, intid) => tr.emit(EV_GIC_IAR, cpu, pid(cpu), intid, seqOf(this.byIntid.get(intid)));
+      g.gicEoir = (cpu, intid) => tr.emit(EV_GIC_EOIR, cpu, pid(cpu), intid, 1, seqOf(this.byIntid.get(intid)));
     }
     host.kernel.trace = {
       eventfdSignal: (ctx) => {
         const e = this.eventfds.get(ctx);
-        tr.emit(EV_EVENTFD_SIGNAL, cpuNow(), pid(), e?.fd ?? -1, 1, seqOf(e?.line));
+        tr.emit(EV_EVENTFD_SIGNAL, cpuNow(), pid(cpuNow()), e?.fd ?? -1, 1, seqOf(e?.line));
       },
       vfioIrq: (irq, action) => {
         const l = this.byIrq.get(irq);
         tr.emit(
           EV_VFIO_PLATFORM_IRQ,
           cpuNow(),
-          pid(),
+          pid(cpuNow()),
           this.name(l?.device),
           l?.index ?? 0,
           irq,
@@ -243,15 +277,15 @@ export class HostTrace {
       },
       vfioUnmask: (irq) => {
         const l = this.byIrq.get(irq);
-        tr.emit(EV_VFIO_UNMASK, cpuNow(), pid(), this.name(l?.device), l?.index ?? 0, irq, seqOf(l));
+        tr.emit(EV_VFIO_UNMASK, cpuNow(), pid(cpuNow()), this.name(l?.device), l?.index ?? 0, irq, seqOf(l));
       },
     };
     const kt = host.kvm.trace;
     if (kt === null) return;
     kt.irqfdInject = (vm, gsi, level) =>
-      tr.emit(EV_IRQFD_INJECT, cpuNow(), pid(), gsi, gsi + 32, level, seqOf(this.lineOf(vm, gsi)));
+      tr.emit(EV_IRQFD_INJECT, cpuNow(), pid(cpuNow()), gsi, gsi + 32, level, seqOf(this.lineOf(vm, gsi)));
     kt.irqfdResample = (vm, gsi) =>
-      tr.emit(EV_IRQFD_RESAMPLE, cpuNow(), pid(), gsi, gsi + 32, seqOf(this.lineOf(vm, gsi)));
+      tr.emit(EV_IRQFD_RESAMPLE, cpuNow(), pid(cpuNow()), gsi, gsi + 32, seqOf(this.lineOf(vm, gsi)));
     kt.lrWrite = (vm, vcpu, lr, val) => {
       const vintid = val & GICH_LR_VIRTUALID;
       const hw = (val & GICH_LR_HW) !== 0;
@@ -259,15 +293,15 @@ export class HostTrace {
       const state = (val & GICH_LR_STATE) >>> GICH_LR_STATE_SHIFT;
       const eoi = (val & GICH_LR_EOI) !== 0 ? 1 : 0;
       const seq = seqOf(this.lineOf(vm, vintid - 32));
-      tr.emit(EV_GIC_LR_WRITE, cpuNow(), pid(), vcpu, lr, vintid, pintid, hw ? 1 : 0, eoi, state, seq);
+      tr.emit(EV_GIC_LR_WRITE, cpuNow(), pid(cpuNow()), vcpu, lr, vintid, pintid, hw ? 1 : 0, eoi, state, seq);
     };
     kt.vgicMaintenance = (vm, vcpu, lr, vintid) =>
-      tr.emit(EV_VGIC_MAINTENANCE, cpuNow(), pid(), vcpu, lr, vintid, seqOf(this.lineOf(vm, vintid - 32)));
+      tr.emit(EV_VGIC_MAINTENANCE, cpuNow(), pid(cpuNow()), vcpu, lr, vintid, seqOf(this.lineOf(vm, vintid - 32)));
     kt.kvmVfioIrq = (_vm, assign, dev, index, gsi, hwintid, ret) => {
-      if (assign) tr.emit(EV_KVM_VFIO_ASSIGN_IRQ, cpuNow(), pid(), this.name(dev), index, gsi, hwintid, ret);
-      else tr.emit(EV_KVM_VFIO_DEASSIGN_IRQ, cpuNow(), pid(), this.name(dev), index, gsi, ret);
+      if (assign) tr.emit(EV_KVM_VFIO_ASSIGN_IRQ, cpuNow(), pid(cpuNow()), this.name(dev), index, gsi, hwintid, ret);
+      else tr.emit(EV_KVM_VFIO_DEASSIGN_IRQ, cpuNow(), pid(cpuNow()), this.name(dev), index, gsi, ret);
     };
-    kt.irqForwardSet = (irq, on, vcpu) => tr.emit(EV_IRQ_FORWARD_SET, cpuNow(), pid(), irq, on ? 1 : 0, vcpu);
+    kt.irqForwardSet = (irq, on, vcpu) => tr.emit(EV_IRQ_FORWARD_SET, cpuNow(), pid(cpuNow()), irq, on ? 1 : 0, vcpu);
   }
 
   private lineOf(vm: KvmVm, gsi: number): TracedLine | undefined {

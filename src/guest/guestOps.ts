@@ -1,0 +1,182 @@
+/**
+ * What guest code written outside the model can do on one vCPU — the building blocks of a test guest such as the
+ * arm64 `vgic_irq` selftest's (tools/testing/selftests/kvm/arm64/vgic_irq.c): GICV accesses (IAR, EOIR, DIR, PMR,
+ * APR — stage-2 mapped, no trap), GICD accesses (trapped, emulated by KVM's vGIC: ISPENDR/ICPENDR, ISACTIVER/
+ * ICACTIVER, IPRIORITYR, ISENABLER/ICENABLER, ITARGETSR), PSTATE.I, WFI, compute, polling shared memory, and a
+ * "ucall" (a store to an unbacked IPA: KVM_EXIT_MMIO to the VMM, the selftests' GUEST_SYNC).
+ *
+ * Each method is a generator: guest code runs it with `yield*`, and each access is one atomic guest step.
+ */
+import {
+  GIC_CPU_ACTIVEPRIO,
+  GIC_CPU_HIGHPRI,
+  GIC_CPU_PRIMASK,
+  GIC_CPU_RUNNINGPRI,
+  GIC_DIST_ACTIVE_CLEAR,
+  GIC_DIST_ACTIVE_SET,
+  GIC_DIST_ENABLE_CLEAR,
+  GIC_DIST_ENABLE_SET,
+  GIC_DIST_PENDING_CLEAR,
+  GIC_DIST_PENDING_SET,
+  GIC_DIST_PRI,
+  GICC_IAR_INT_ID_MASK,
+} from '../hw/gic/regs.js';
+import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_WFx } from '../kvm/arm/esr.js';
+import { defineCost } from '../sim/costs.js';
+import type { GuestCpu } from '../sim/cpu.js';
+import type { Engine } from '../sim/engine.js';
+import { ModelError } from '../sim/errors.js';
+import { op, type TaskGen, trap } from '../sim/task.js';
+import { guestWorkCost } from './deviceDriver.js';
+import type { GuestGicDriver } from './gicDriver.js';
+
+export const C_GUEST_POLL = defineCost(
+  'guest_poll',
+  50,
+  'one iteration of a guest loop polling shared memory (a load, a compare, a dsb ishld); estimate',
+);
+
+/** Guest code run on a vCPU's thread after boot (then the vCPU idles as usual). */
+export type GuestProgram = (ops: GuestOps) => TaskGen<void>;
+/** Guest code run in the IRQ vector for one acknowledged INTID, before its completion. */
+export type GuestIrqHook = (ops: GuestOps, intid: number) => TaskGen<void>;
+
+const isNum = (intid: number): boolean => Number.isInteger(intid) && intid >= 0 && intid < 1020;
+
+export class GuestOps {
+  constructor(
+    private readonly driver: GuestGicDriver,
+    private readonly engine: Engine,
+    /** The vCPU this code runs on. */
+    readonly vcpu: number,
+    private readonly g: GuestCpu,
+    /** IPA of the ucall doorbell (no memslot, no in-kernel device). */
+    private readonly ucallIpa: number,
+  ) {}
+
+  /** Simulated time (cycles). */
+  get now(): number {
+    return this.engine.now;
+  }
+
+  // ---- GICV (virtual CPU interface) ----
+
+  /** GICV_IAR: the acknowledged INTID, or 1023/1022 when there is none (gic_get_and_ack_irq). */
+  *ack(): TaskGen<number> {
+    return (yield* this.driver.ack(this.g, this.vcpu)) & GICC_IAR_INT_ID_MASK;
+  }
+  /** GICV_EOIR: priority drop (+ deactivation in EOImode 0). */
+  *eoir(intid: number): TaskGen<void> {
+    yield* this.driver.eoir(this.g, this.vcpu, this.intid(intid));
+  }
+  /** GICV_DIR: deactivation in EOImode 1 — of an INTID any vCPU acknowledged (vgic_irq's asym-DIR case). */
+  *dir(intid: number): TaskGen<void> {
+    yield* this.driver.dir(this.g, this.vcpu, this.intid(intid));
+  }
+  /** GICV_PMR (gic_set_priority_mask). */
+  *setPriorityMask(pmr: number): TaskGen<void> {
+    yield* this.driver.gicvWrite(this.g, GIC_CPU_PRIMASK, pmr);
+  }
+  /** GICV_APR (the active-priorities register the selftest writes to restore active state). */
+  *readApr(): TaskGen<number> {
+    return yield* this.driver.gicvRead(this.g, GIC_CPU_ACTIVEPRIO);
+  }
+  *writeApr(value: number): TaskGen<void> {
+    yield* this.driver.gicvWrite(this.g, GIC_CPU_ACTIVEPRIO, value);
+  }
+  /** GICV_RPR, GICV_HPPIR. */
+  *runningPriority(): TaskGen<number> {
+    return yield* this.driver.gicvRead(this.g, GIC_CPU_RUNNINGPRI);
+  }
+  *highestPending(): TaskGen<number> {
+    return (yield* this.driver.gicvRead(this.g, GIC_CPU_HIGHPRI)) & GICC_IAR_INT_ID_MASK;
+  }
+
+  // ---- GICD (trapped; KVM's vGIC emulates it) ----
+
+  /** GICD_ISPENDR / ICPENDR bit of `intid` (gic_irq_set_pending / clear). */
+  *setPending(intid: number): TaskGen<void> {
+    yield* this.bitWrite(GIC_DIST_PENDING_SET, intid);
+  }
+  *clearPending(intid: number): TaskGen<void> {
+    yield* this.bitWrite(GIC_DIST_PENDING_CLEAR, intid);
+  }
+  /** GICD_ISACTIVER / ICACTIVER bit of `intid`. */
+  *setActive(intid: number): TaskGen<void> {
+    yield* this.bitWrite(GIC_DIST_ACTIVE_SET, intid);
+  }
+  *clearActive(intid: number): TaskGen<void> {
+    yield* this.bitWrite(GIC_DIST_ACTIVE_CLEAR, intid);
+  }
+  /** GICD_ISENABLER / ICENABLER bit of `intid`. */
+  *enable(intid: number): TaskGen<void> {
+    yield* this.bitWrite(GIC_DIST_ENABLE_SET, intid);
+  }
+  *disable(intid: number): TaskGen<void> {
+    yield* this.bitWrite(GIC_DIST_ENABLE_CLEAR, intid);
+  }
+  /** GICD_ISPENDR / ISACTIVER read of `intid`'s bit (gic_irq_get_pending / gic_irq_get_active). */
+  *isPending(intid: number): TaskGen<boolean> {
+    return yield* this.bitRead(GIC_DIST_PENDING_SET, intid);
+  }
+  *isActive(intid: number): TaskGen<boolean> {
+    return yield* this.bitRead(GIC_DIST_ACTIVE_SET, intid);
+  }
+  /** GICD_IPRIORITYR byte of `intid` (gic_set_priority). */
+  *setPriority(intid: number, prio: number): TaskGen<void> {
+    if (!Number.isInteger(prio) || prio < 0 || prio > 0xff) throw new ModelError(`bad GIC priority ${prio}`);
+    yield* this.driver.write(this.g, GIC_DIST_PRI + this.intid(intid), 1, prio);
+  }
+  /** GICD_ITARGETSR byte of SPI `intid` naming vCPU `target` (gic_set_affinity). */
+  *retarget(intid: number, target: number): TaskGen<void> {
+    yield* this.driver.setAffinity(this.g, intid, target);
+  }
+
+  // ---- the CPU ----
+
+  /** PSTATE.I (local_irq_disable / local_irq_enable); a pending vIRQ is taken on the next step once unmasked. */
+  irqsMasked(masked: boolean): void {
+    this.g.irqMasked = masked;
+  }
+  /** WFI: the vCPU blocks in KVM until a vIRQ is pending for it (kvm_vcpu_block), masked or not. */
+  *wfi(): TaskGen<void> {
+    yield trap(ESR_ELx_EC_WFx);
+  }
+  /** Guest computation of `cycles` (one atomic step). */
+  *work(cycles: number): TaskGen<void> {
+    yield op(guestWorkCost(cycles));
+  }
+  /** Poll until `cond()` (a load of memory other vCPUs write) holds; at most `maxPolls` iterations. */
+  *waitUntil(cond: () => boolean, maxPolls = 1_000_000): TaskGen<void> {
+    for (let i = 0; !cond(); i++) {
+      if (i === maxPolls) throw new ModelError(`vCPU ${this.vcpu}: condition still false after ${maxPolls} polls`);
+      yield op(C_GUEST_POLL);
+    }
+  }
+  /**
+   * A ucall: a 32-bit store of `value` to the doorbell IPA. KVM finds no memslot or in-kernel device there and
+   * returns KVM_RUN with KVM_EXIT_MMIO (`mmio.phys_addr`, `mmio.data`); the guest continues at the next KVM_RUN,
+   * after whatever the VMM did in between.
+   */
+  *ucall(value: number): TaskGen<void> {
+    this.g.mmio.isWrite = true;
+    this.g.mmio.len = 4;
+    this.g.mmio.data = value >>> 0;
+    yield trap(ESR_ELx_EC_DABT_LOW, this.ucallIpa);
+  }
+
+  private *bitWrite(base: number, intid: number): TaskGen<void> {
+    const n = this.intid(intid);
+    yield* this.driver.write(this.g, base + (n >> 5) * 4, 4, (1 << (n & 31)) >>> 0);
+  }
+
+  private *bitRead(base: number, intid: number): TaskGen<boolean> {
+    const n = this.intid(intid);
+    return (((yield* this.driver.read(this.g, base + (n >> 5) * 4, 4)) >>> (n & 31)) & 1) !== 0;
+  }
+
+  private intid(intid: number): number {
+    if (!isNum(intid)) throw new ModelError(`vCPU ${this.vcpu}: bad INTID ${intid}`);
+    return intid;
+  }
+}
