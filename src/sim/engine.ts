@@ -44,6 +44,7 @@ import {
   TASK_RUNNABLE,
   TASK_WFI,
   Task,
+  type TaskBody,
   type TaskGen,
   type TaskKind,
 } from './task.js';
@@ -181,7 +182,7 @@ export class Engine {
   }
 
   /** Create a host thread pinned to a CPU and make it runnable. */
-  spawn(comm: string, cpu: number, gen: TaskGen | null, pid = this.allocPid()): Task {
+  spawn(comm: string, cpu: number, gen: TaskBody | null, pid = this.allocPid()): Task {
     const c = this.cpu(cpu);
     const t = this.newTask(pid, comm, 'thread', cpu);
     t.maskCtx = c;
@@ -195,13 +196,13 @@ export class Engine {
   }
 
   /** Run a new body on an existing (finished) thread: a process thread issuing its next syscall. */
-  restart(t: Task, gen: TaskGen): void {
+  restart(t: Task, gen: TaskBody): void {
     t.start(gen);
     this.enqueue(this.cpu(t.cpu), t);
   }
 
   /** Install the IRQ vector of a CPU: a task that loops forever, handling interrupts and yielding eret(). */
-  setIrqVector(cpu: number, comm: string, gen: TaskGen): Task {
+  setIrqVector(cpu: number, comm: string, gen: TaskBody): Task {
     const c = this.cpu(cpu);
     const t = this.newTask(0, comm, 'hardirq', cpu);
     t.gen = gen;
@@ -211,7 +212,7 @@ export class Engine {
   }
 
   /** Create the guest side of a vCPU: its kernel thread and its IRQ vector, entered by `host`. */
-  createGuestCpu(name: string, host: Task, thread: TaskGen, irqVector: TaskGen): GuestCpu {
+  createGuestCpu(name: string, host: Task, thread: TaskBody, irqVector: TaskBody): GuestCpu {
     const th = this.newTask(host.pid, name, 'guest', host.cpu);
     const irq = this.newTask(host.pid, name, 'guest-irq', host.cpu);
     th.gen = thread;

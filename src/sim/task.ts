@@ -27,6 +27,8 @@ export const OP_RESCHED = 7;
 export type Op = number;
 /** A task body; R is what the generator returns (a syscall's result, or nothing). */
 export type TaskGen<R = unknown> = Generator<Op, R, unknown>;
+/** What a task runs: a generator, or a state machine with the iterator protocol (frame.ts). */
+export type TaskBody = Iterator<Op, unknown, unknown>;
 
 export const TASK_RUNNABLE = 0;
 export const TASK_BLOCKED = 1;
@@ -70,7 +72,7 @@ export function setCurrent(t: Task | null): void {
 }
 
 export class Task {
-  gen: TaskGen | null = null;
+  gen: TaskBody | null = null;
   state = TASK_RUNNABLE;
   /** Cost id and touched objects of the step that runs when this task is next resumed. */
   costId = C_NONE;
@@ -113,7 +115,7 @@ export class Task {
   }
 
   /** Give the task a new body (a thread reused for successive syscalls). */
-  start(gen: TaskGen): void {
+  start(gen: TaskBody): void {
     if (this.gen !== null && this.state !== TASK_DONE) throw new ModelError(`task ${this.comm} is still running`);
     this.gen = gen;
     this.state = TASK_RUNNABLE;
