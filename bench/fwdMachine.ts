@@ -3,7 +3,7 @@
  * sequence (src/scenario/vmm.ts): per VM KVM_CREATE_VM + vGIC-v2 + vCPUs, VFIO group/container/device, irqfd +
  * resamplefd per level line, kvm-vfio with the group, KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ per line, one KVM_RUN thread per
  * vCPU — with no runner and no metrics recorders, so what is timed is the model itself. (The same set-up as
- * src/kvm/fwdFixture.ts, re-done without vitest.)
+ * test/fixtures/fwdFixture.ts, re-done without vitest.)
  *
  * IRQs come from one self-re-arming engine timer that asserts the lines round-robin every `period` cycles; each line
  * is a level line the guest driver acknowledges in its handler, so the per-IRQ work is the forwarded path only:

@@ -1,6 +1,6 @@
 /** The public API of irqfwd (documented in docs/API.md). */
 export * from './abi/index.js';
-export { createGuest, type GuestOptions } from './guest/createGuest.js';
+export { createGuest, type GuestOptions } from './createGuest.js';
 export type { GuestDeviceLineOptions } from './guest/deviceDriver.js';
 export type { GuestEoiPolicy, GuestIrqHandler, GuestTrigger } from './guest/gicDriver.js';
 export {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type CliIo, EXIT_FAIL, main } from '../cli/commands.js';
-import type { ScenarioRunner } from '../cli/runnerApi.js';
+import type { ScenarioRunner } from '../scenario/runnerApi.js';
 import {
   CHECK_CAT,
   markedSteps,

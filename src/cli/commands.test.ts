@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MetricsCollector } from '../scenario/metrics.js';
+import type { InvariantViolation, RunOptions, RunResult, ScenarioRunner } from '../scenario/runnerApi.js';
 import type { Mode, Scenario } from '../scenario/schema.js';
 import { ModelError } from '../sim/errors.js';
 import {
@@ -15,7 +16,6 @@ import {
   main,
   nodeIo,
 } from './commands.js';
-import type { InvariantViolation, RunOptions, RunResult, ScenarioRunner } from './runnerApi.js';
 
 interface Captured extends CliIo {
   out: string;

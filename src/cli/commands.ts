@@ -9,7 +9,6 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ErrnoError } from '../abi/errno.js';
-import { CHECK_HELP, checkCommand } from '../check/cli.js';
 import {
   counterexampleChrome,
   counterexampleText,
@@ -38,17 +37,18 @@ import {
   type Row,
   renderTable,
 } from '../scenario/metrics.js';
+import type { InvariantViolation, ModeRun, RunResult, ScenarioRunner, TraceFormat } from '../scenario/runnerApi.js';
 import { type Mode, type Scenario, scenarioJsonSchema, scenarioModes } from '../scenario/schema.js';
 import { costDefs } from '../sim/costs.js';
 import { ModelError } from '../sim/errors.js';
 import { COST_PROFILES, isProfileName, PROFILE_NAMES, type ProfileName } from '../sim/profiles.js';
 import { ViewInputError } from '../view/chromeTrace.js';
 import { untilSignal, viewCommand } from '../view/viewCommand.js';
+import { CHECK_HELP, checkCommand } from './checkCommand.js';
 import { estimateWallMs, formatWall, LONG_RUN_MS } from './estimate.js';
 import { EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE } from './exitCodes.js';
 import { currentUid, OutputFileError, privateOutputBase, writeOwnFile } from './outputFiles.js';
 import { ProgressBar } from './progress.js';
-import type { InvariantViolation, ModeRun, RunResult, ScenarioRunner, TraceFormat } from './runnerApi.js';
 
 export { EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE } from './exitCodes.js';
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { bootRig, makeRig } from '../../test/fixtures/guestRig.js';
 import { LrState, makeLr } from '../hw/gic/listRegister.js';
 import type { TimerHandler } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { GuestDeviceDriver } from './deviceDriver.js';
-import { bootRig, makeRig } from './testRig.js';
 
 const lr = (vintid: number) =>
   makeLr({ vintid, hw: false, eoi: false, state: LrState.Pending, priority: 0xa0, group1: false });

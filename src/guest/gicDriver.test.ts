@@ -1,9 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
+import { bootRig, makeRig } from '../../test/fixtures/guestRig.js';
+import { ESR_ELx_EC_WFx } from '../hw/esr.js';
 import { LrState, lrState, makeLr } from '../hw/gic/listRegister.js';
 import { GIC_CPU_CTRL_EOImodeNS, SPURIOUS_INTID } from '../hw/gic/regs.js';
-import { ESR_ELx_EC_WFx } from '../kvm/arm/esr.js';
 import { ModelError } from '../sim/errors.js';
-import { bootRig, makeRig } from './testRig.js';
 
 const pendingLr = (vintid: number, extra: { hw?: boolean; pintid?: number; eoi?: boolean } = {}): number =>
   makeLr({

@@ -11,6 +11,7 @@
  * - WFI: `trap(ESR_ELx_EC_WFx)` (arg 0); the guest continues after re-entry.
  */
 
+import { ESR_ELx_EC_DABT_LOW } from '../hw/esr.js';
 import {
   GIC_CPU_CTRL_EOImodeNS,
   GIC_DIST_CONFIG,
@@ -30,7 +31,6 @@ import {
   isSpi,
 } from '../hw/gic/regs.js';
 import type { GicVirtualInterface } from '../hw/gic/virtualInterface.js';
-import { ESR_ELx_EC_DABT_LOW } from '../kvm/arm/esr.js';
 import { defineCost } from '../sim/costs.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { bootRig, makeRig } from '../../test/fixtures/guestRig.js';
+import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_WFx } from '../hw/esr.js';
 import { Gic } from '../hw/gic/gic.js';
 import { LrState, makeLr } from '../hw/gic/listRegister.js';
-import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_WFx } from '../kvm/arm/esr.js';
 import type { GuestFactory } from '../kvm/guest.js';
 import { Vgic, type VgicCpu } from '../kvm/vgic/vgic.js';
 import { VGIC_CONFIG_EDGE, VGIC_CONFIG_LEVEL } from '../kvm/vgic/vgicIrq.js';
@@ -9,7 +10,6 @@ import { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { guestWorkCost } from './deviceDriver.js';
 import { createGuestKernel } from './guestKernel.js';
-import { bootRig, makeRig } from './testRig.js';
 
 function realVgic(acks: number[]) {
   return (engine: Engine, _gic: Gic, nrVcpus = 2): { vgic: Vgic; vcpus: VgicCpu[] } => {

@@ -11,8 +11,9 @@
  * running, like idle=poll); else idle: mask IRQs, WFI trap, unmask on re-entry (kernel/sched/idle.c do_idle →
  * cpu_do_idle runs WFI with IRQs masked; the pending vIRQ is taken when they are unmasked).
  */
+
+import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_HVC64, ESR_ELx_EC_WFx } from '../hw/esr.js';
 import { GIC_DIST_CTR } from '../hw/gic/regs.js';
-import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_HVC64, ESR_ELx_EC_WFx } from '../kvm/arm/esr.js';
 import { defineCost } from '../sim/costs.js';
 import { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';

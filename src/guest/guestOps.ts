@@ -7,6 +7,8 @@
  *
  * Each method is a generator: guest code runs it with `yield*`, and each access is one atomic guest step.
  */
+
+import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_WFx } from '../hw/esr.js';
 import {
   GIC_CPU_ACTIVEPRIO,
   GIC_CPU_HIGHPRI,
@@ -21,7 +23,6 @@ import {
   GIC_DIST_PRI,
   GICC_IAR_INT_ID_MASK,
 } from '../hw/gic/regs.js';
-import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_WFx } from '../kvm/arm/esr.js';
 import { defineCost } from '../sim/costs.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';

@@ -10,13 +10,13 @@
  * The virtual CPU interface (GICV) is stage-2 mapped: guest code accesses `env.vif()` directly, without a trap.
  */
 
+import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_WFx } from '../hw/esr.js';
 import { GIC_DIST_CONFIG, GIC_DIST_CTRL, GIC_DIST_ENABLE_SET, GIC_DIST_PRI, GIC_DIST_TARGET } from '../hw/gic/regs.js';
 import type { GicVirtualInterface } from '../hw/gic/virtualInterface.js';
 import { defineCost } from '../sim/costs.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { eret, op, type TaskGen, trap } from '../sim/task.js';
-import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_WFx } from './arm/esr.js';
 import type { Kvm } from './kvm.js';
 import type { KvmVcpu } from './vcpu.js';
 import type { KvmVm } from './vm.js';

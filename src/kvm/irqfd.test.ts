@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
+  buildVm,
+  createDevice,
+  createVm,
+  errnoOf,
+  irqfd,
+  readEventfd,
+  setAttr,
+  setup,
+  writeEventfd,
+} from '../../test/fixtures/kvmSetup.js';
+import {
   KVM_CREATE_VCPU,
   KVM_DEV_ARM_VGIC_CTRL_INIT,
   KVM_DEV_ARM_VGIC_GRP_CTRL,
@@ -10,17 +21,6 @@ import {
   KVM_RUN,
 } from '../abi/kvm.js';
 import { EFD_NONBLOCK } from '../host/eventfd.js';
-import {
-  buildVm,
-  createDevice,
-  createVm,
-  errnoOf,
-  irqfd,
-  readEventfd,
-  setAttr,
-  setup,
-  writeEventfd,
-} from './testSetup.js';
 
 function running(opts: Parameters<typeof setup>[0] = {}) {
   const s = setup(opts);

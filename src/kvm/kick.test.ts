@@ -3,8 +3,8 @@
  * when the waker runs elsewhere (kernel/sched/core.c ttwu_queue_wakelist/resched_curr), and not when it runs there.
  */
 import { describe, expect, it } from 'vitest';
+import { buildVm, place, setup, spiLine } from '../../test/fixtures/kvmSetup.js';
 import { KVM_ARM_IRQ_TYPE_SPI, KVM_IRQ_LINE, KVM_RUN, kvmArmIrqLineEncode, kvmIrqLevel } from '../abi/kvm.js';
-import { buildVm, place, setup, spiLine } from './testSetup.js';
 
 function blockedVcpuOnCpu1() {
   const s = setup({ guest: { spis: [{ intid: 40, edge: true }] } });

@@ -1,4 +1,21 @@
 import { describe, expect, it } from 'vitest';
+import {
+  attr,
+  buildVm,
+  createDevice,
+  createVm,
+  DIST_BASE,
+  errnoOf,
+  getAttr,
+  hasAttr,
+  irqLine,
+  setAttr,
+  setup,
+  spiLine,
+  u32Buf,
+  u64Buf,
+  vcpuInit,
+} from '../../test/fixtures/kvmSetup.js';
 import { errno } from '../abi/errno.js';
 import {
   KVM_ARM_IRQ_TYPE_CPU,
@@ -40,23 +57,6 @@ import { Kernel } from '../host/kernel.js';
 import { op } from '../sim/task.js';
 import type { KvmDevice, KvmDeviceOps } from './device.js';
 import { Kvm } from './kvm.js';
-import {
-  attr,
-  buildVm,
-  createDevice,
-  createVm,
-  DIST_BASE,
-  errnoOf,
-  getAttr,
-  hasAttr,
-  irqLine,
-  setAttr,
-  setup,
-  spiLine,
-  u32Buf,
-  u64Buf,
-  vcpuInit,
-} from './testSetup.js';
 import { kvmRunAddress } from './vcpu.js';
 
 describe('/dev/kvm (virt/kvm/kvm_main.c kvm_dev_ioctl)', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { buildVm, createDevice, createVm, errnoOf, setup, spiLine, vcpuInit } from '../../test/fixtures/kvmSetup.js';
 import {
   KVM_ARM_VCPU_INIT,
   KVM_CREATE_VCPU,
@@ -18,7 +19,6 @@ import {
   guestMmioWrite,
   guestWfi,
 } from './guest.js';
-import { buildVm, createDevice, createVm, errnoOf, setup, spiLine, vcpuInit } from './testSetup.js';
 import { kvmRunAddress } from './vcpu.js';
 
 const C_TEST_BUSY = defineCost('test_guest_busy', 1000, 'test: a busy guest loop iteration');

@@ -38,13 +38,13 @@ import {
 } from '../abi/kvm.js';
 import { errnoFromReturn, type FileOperations, type KFile } from '../host/file.js';
 import type { Process } from '../host/process.js';
+import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_HVC64, ESR_ELx_EC_SYS64, ESR_ELx_EC_WFx, esrClassName } from '../hw/esr.js';
 import { EXIT_IRQ, type GuestCpu } from '../sim/cpu.js';
 import { ModelError } from '../sim/errors.js';
 import { touch } from '../sim/footprint.js';
 import { localIrqRestore, localIrqSave } from '../sim/locks.js';
 import { current, currentOrNull, enterGuest, op, type Task, type TaskGen } from '../sim/task.js';
 import { WaitQueue, wait } from '../sim/waitqueue.js';
-import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_HVC64, ESR_ELx_EC_SYS64, ESR_ELx_EC_WFx, esrClassName } from './arm/esr.js';
 import { C_KVM_ENTRY, C_KVM_EXIT, C_KVM_HANDLE_EXIT, C_KVM_IOCTL, C_KVM_MMIO_USER, C_KVM_RUN_CHECK } from './costs.js';
 import type { GuestVcpuEnv } from './guest.js';
 import { ARM_EXCEPTION_IRQ, ARM_EXCEPTION_TRAP, IPI_RESCHEDULE_SGI } from './kvm.js';

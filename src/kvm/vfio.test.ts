@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { fixture, GSI, PERIOD, teardownClean, totals } from '../../test/fixtures/fwdFixture.js';
+import { attr, createDevice, errnoOf, hasAttr, place, setAttr, u32Buf } from '../../test/fixtures/kvmSetup.js';
 import {
   KVM_DEV_TYPE_VFIO,
   KVM_DEV_VFIO_DEVICE,
@@ -10,8 +12,6 @@ import {
   KVM_GET_DEVICE_ATTR,
   kvmArchForwardedIrq,
 } from '../abi/kvm.js';
-import { fixture, GSI, PERIOD, teardownClean, totals } from './fwdFixture.js';
-import { attr, createDevice, errnoOf, hasAttr, place, setAttr, u32Buf } from './testSetup.js';
 import { KvmVfio } from './vfio.js';
 
 describe('kvm-vfio forwarding: the end-to-end forwarded path', () => {

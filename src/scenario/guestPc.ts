@@ -6,7 +6,7 @@
  * trapping instruction (WFI in cpu_do_idle, a GICD load/store of the GIC driver, an MMIO store, HVC), or for an IRQ
  * exit the code that was interrupted (the IRQ vector, or the thread's idle path / work).
  */
-import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_HVC64, ESR_ELx_EC_WFx } from '../kvm/arm/esr.js';
+import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_HVC64, ESR_ELx_EC_WFx } from '../hw/esr.js';
 import type { GuestCpu } from '../sim/cpu.js';
 
 /** Guest RAM address of the kernel image (hw/arm/boot.c: RAM base 0x40000000 + KERNEL_LOAD_ADDR 0x200000). */

@@ -35,7 +35,6 @@ import {
   VFIO_TYPE1_IOMMU,
   vfioGroupStatus,
 } from '../abi/vfio.js';
-import type { InvariantViolation, ModeRun, RunOptions, RunResult, TraceOutput } from '../cli/runnerApi.js';
 import { guestWorkCost } from '../guest/deviceDriver.js';
 import type { GuestIrqHandler } from '../guest/gicDriver.js';
 import type { GuestExtraIrq, GuestTrapLoop, GuestWorkload } from '../guest/guestKernel.js';
@@ -57,6 +56,7 @@ import { writeText } from '../trace/textWriter.js';
 import { Tracer } from '../trace/tracer.js';
 import { HostTrace } from './hostTrace.js';
 import { type ExitReason, type Metrics, MetricsCollector, PROBE_NAMES, type ProbeName } from './metrics.js';
+import type { InvariantViolation, ModeRun, RunOptions, RunResult, TraceOutput } from './runnerApi.js';
 import type { Mode, Scenario, ScenarioEvent, ScenarioStep } from './schema.js';
 import { stepsForMode } from './schema.js';
 import {

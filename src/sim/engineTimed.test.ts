@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fixture } from '../kvm/fwdFixture.js';
+import { fixture } from '../../test/fixtures/fwdFixture.js';
 import { defineCost } from './costs.js';
 import { Engine, type Scheduler, type TimerHandler } from './engine.js';
 import { Spinlock, spinLock } from './locks.js';

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DEV, ethernetDevice } from '../../test/fixtures/vfioDevice.js';
 import { errnoOf } from '../abi/errno.js';
 import {
   VFIO_API_VERSION,
@@ -27,7 +28,6 @@ import {
 import type { Process } from '../host/process.js';
 import { createHost } from '../machine.js';
 import { deviceInfo, irqInfo, openVfioDevice, place } from '../scenario/vmm.js';
-import { DEV, ethernetDevice } from './testDevice.js';
 
 function setup() {
   const host = createHost({

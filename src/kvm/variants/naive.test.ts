@@ -1,6 +1,6 @@
 /** The naive variant: the corrected design without the critical-section protocol. */
 import { describe, expect, it } from 'vitest';
-import { devOf, expectForwardedLevelRun, fixture, teardownClean, totals } from '../fwdFixture.js';
+import { devOf, expectForwardedLevelRun, fixture, teardownClean, totals } from '../../../test/fixtures/fwdFixture.js';
 
 describe('naive: the happy path', () => {
   it('idle assign: 100 level IRQs handled once each, 0 maintenance exits, deassign, clean teardown', () => {

@@ -8,6 +8,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  devOf,
+  expectForwardedLevelRun,
+  type Fixture,
+  fixture,
+  GSI,
+  teardownClean,
+  totals,
+} from '../../../test/fixtures/fwdFixture.js';
+import { attr, errnoOf, place, setAttr, u32Buf } from '../../../test/fixtures/kvmSetup.js';
+import {
   KVM_DEV_VFIO_DEVICE,
   KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ,
   KVM_DEV_VFIO_GROUP,
@@ -16,8 +26,6 @@ import {
   kvmArchForwardedIrq,
 } from '../../abi/kvm.js';
 import { ModelError } from '../../sim/errors.js';
-import { devOf, expectForwardedLevelRun, type Fixture, fixture, GSI, teardownClean, totals } from '../fwdFixture.js';
-import { attr, errnoOf, place, setAttr, u32Buf } from '../testSetup.js';
 import { KvmArchFwdIrq, RfcV1KvmVfio, setFwdState } from './rfcV1/kvmVfioArm.js';
 
 const legacy = () => fixture({ forwarding: 'rfc-v1', irqNumbering: 'legacy' });

@@ -4,6 +4,16 @@
  * latch holds it pending: the guest's EOI of the HW=1 LR then deactivates an active INTID (GICv2 §5.4).
  */
 import { describe, expect, it } from 'vitest';
+import {
+  buildVm,
+  createDevice,
+  irqfd,
+  type KvmSetup,
+  place,
+  setAttr,
+  u32Buf,
+} from '../../../test/fixtures/kvmSetup.js';
+import { DEV, ethernetDevice } from '../../../test/fixtures/vfioDevice.js';
 import { EFD_NONBLOCK } from '../../abi/eventfd.js';
 import {
   KVM_DEV_TYPE_VFIO,
@@ -17,9 +27,7 @@ import {
 } from '../../abi/kvm.js';
 import { createHost } from '../../machine.js';
 import { mask, openVfioDevice, trigger, unmask, unmaskEventfd } from '../../scenario/vmm.js';
-import { DEV, ethernetDevice } from '../../vfio/testDevice.js';
 import { DefaultGuest } from '../guest.js';
-import { buildVm, createDevice, irqfd, type KvmSetup, place, setAttr, u32Buf } from '../testSetup.js';
 
 /** DEV's level line 0 → guest SPI 48 (vINTID 80, level), edge line 1 → SPI 49 (vINTID 81, `level1` or edge). */
 function preBoot(level1: boolean) {

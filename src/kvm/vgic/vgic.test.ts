@@ -1,4 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import {
+  guestConfig,
+  guestEnable,
+  guestPriority,
+  HOST_IRQ_BASE,
+  makeHarness,
+} from '../../../test/fixtures/vgicHarness.js';
 import { decodeLr, LrState } from '../../hw/gic/listRegister.js';
 import {
   GIC_DIST_TARGET,
@@ -14,7 +21,6 @@ import {
 } from '../../hw/gic/regs.js';
 import { Engine } from '../../sim/engine.js';
 import { ModelError } from '../../sim/errors.js';
-import { guestConfig, guestEnable, guestPriority, HOST_IRQ_BASE, makeHarness } from './testHarness.js';
 import { Vgic } from './vgic.js';
 import { VGIC_CONFIG_EDGE, VGIC_CONFIG_LEVEL } from './vgicIrq.js';
 import { vgicMmioWrite } from './vgicMmioV2.js';

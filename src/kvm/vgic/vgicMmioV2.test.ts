@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { guestConfig, guestEnable, HOST_IRQ_BASE, makeHarness } from '../../../test/fixtures/vgicHarness.js';
 import {
   GIC_DIST_ACTIVE_CLEAR,
   GIC_DIST_ACTIVE_SET,
@@ -14,7 +15,6 @@ import {
   GIC_DIST_TARGET,
 } from '../../hw/gic/regs.js';
 import { ModelError } from '../../sim/errors.js';
-import { guestConfig, guestEnable, HOST_IRQ_BASE, makeHarness } from './testHarness.js';
 import { VGIC_CONFIG_EDGE, VGIC_CONFIG_LEVEL } from './vgicIrq.js';
 import { vgicMmioAccessNeedsHalt, vgicMmioRead, vgicMmioWrite } from './vgicMmioV2.js';
 

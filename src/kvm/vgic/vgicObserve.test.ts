@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import {
+  guestConfig,
+  guestEnable,
+  guestPriority,
+  HOST_IRQ_BASE,
+  makeHarness,
+} from '../../../test/fixtures/vgicHarness.js';
 import { LrState } from '../../hw/gic/listRegister.js';
-import { guestConfig, guestEnable, guestPriority, HOST_IRQ_BASE, makeHarness } from './testHarness.js';
 import { vgicApList, vgicIrqState, vgicListRegisters } from './vgicObserve.js';
 
 describe('vGIC observers (read-only views of struct vgic_irq, the ap-list and the LRs)', () => {

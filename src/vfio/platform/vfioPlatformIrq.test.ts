@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { DEV, ethernetDevice } from '../../../test/fixtures/vfioDevice.js';
 import { ErrnoError, errnoOf } from '../../abi/errno.js';
 import { EFD_NONBLOCK } from '../../abi/eventfd.js';
 import {
@@ -26,7 +27,6 @@ import {
   unmaskEventfd,
   writeEventfd,
 } from '../../scenario/vmm.js';
-import { DEV, ethernetDevice } from '../testDevice.js';
 
 function setup() {
   const host = createHost({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Fixture, fixture, teardownClean, totals } from '../../fwdFixture.js';
+import { type Fixture, fixture, teardownClean, totals } from '../../../../test/fixtures/fwdFixture.js';
 
 /** Where in its life an interrupt can be when the forwarded state changes (docs/ARCHITECTURE.md). */
 type State =

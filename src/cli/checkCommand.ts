@@ -6,12 +6,9 @@
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { CliIo } from '../cli/commands.js';
-import { EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_OK, EXIT_USAGE } from '../cli/exitCodes.js';
-import { ScenarioError } from '../scenario/loader.js';
-import { counterexampleText, traceCounterexample } from './counterexampleTrace.js';
-import { type CheckResult, type ExploreStats, REDUCTIONS, type Reduction } from './explore.js';
-import type { Violation } from './invariants.js';
+import { counterexampleText, traceCounterexample } from '../check/counterexampleTrace.js';
+import { type CheckResult, type ExploreStats, REDUCTIONS, type Reduction } from '../check/explore.js';
+import type { Violation } from '../check/invariants.js';
 import {
   CHECK_SCENARIOS,
   type CheckableScenario,
@@ -19,11 +16,14 @@ import {
   checkScenario,
   VARIANTS,
   type Variant,
-} from './model.js';
-import { pct } from './pct.js';
-import { formatReplayFile, parseReplayFile, ReplayFileError, replayFileOf, scenarioOfReplay } from './replay.js';
-import { ScenarioCheckError, scenarioFromYaml } from './scenarioCheck.js';
-import { exploreParallel } from './workers.js';
+} from '../check/model.js';
+import { pct } from '../check/pct.js';
+import { formatReplayFile, parseReplayFile, ReplayFileError, replayFileOf, scenarioOfReplay } from '../check/replay.js';
+import { ScenarioCheckError, scenarioFromYaml } from '../check/scenarioCheck.js';
+import { exploreParallel } from '../check/workers.js';
+import { ScenarioError } from '../scenario/loader.js';
+import type { CliIo } from './commands.js';
+import { EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_OK, EXIT_USAGE } from './exitCodes.js';
 
 /** scenarios/ at the package root (from src/check/ or dist/check/). */
 const SHIPPED_SCENARIOS = fileURLToPath(new URL('../../scenarios/', import.meta.url));

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { type CliIo, EXIT_FAIL, EXIT_OK, EXIT_USAGE, main } from '../cli/commands.js';
-import type { ScenarioRunner } from '../cli/runnerApi.js';
+import type { ScenarioRunner } from '../scenario/runnerApi.js';
+import { type CliIo, EXIT_FAIL, EXIT_OK, EXIT_USAGE, main } from './commands.js';
 
 interface Captured extends CliIo {
   out: string;

@@ -2,8 +2,9 @@
  * The public factory of a programmable guest: a guest kernel on a host's engine and GIC, installed as the guest
  * every vCPU of the host's VMs runs from its first KVM_RUN (docs/API.md "A programmable guest").
  */
-import type { Host } from '../machine.js';
-import { GuestKernel, type GuestKernelOptions } from './guestKernel.js';
+
+import { GuestKernel, type GuestKernelOptions } from './guest/guestKernel.js';
+import type { Host } from './machine.js';
 
 export type GuestOptions = Omit<GuestKernelOptions, 'engine' | 'gic'>;
 

@@ -3,8 +3,8 @@
  * loads and validates the scenario, expands sweeps, and formats results; the runner builds the machine, runs each
  * requested mode, and reports metrics, invariant violations and (when asked) the trace.
  */
-import type { Metrics } from '../scenario/metrics.js';
-import type { Mode, Scenario } from '../scenario/schema.js';
+import type { Metrics } from './metrics.js';
+import type { Mode, Scenario } from './schema.js';
 
 export type TraceFormat = 'text' | 'perfetto';
 

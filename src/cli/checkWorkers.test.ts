@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type CliIo, EXIT_OK, EXIT_USAGE, main } from '../cli/commands.js';
-import type { ScenarioRunner } from '../cli/runnerApi.js';
+import type { ScenarioRunner } from '../scenario/runnerApi.js';
+import { type CliIo, EXIT_OK, EXIT_USAGE, main } from './commands.js';
 
 function captureIo(): CliIo & { out: string; err: string } {
   let t = 0;
