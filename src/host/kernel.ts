@@ -68,6 +68,8 @@ export class UserTask {
   worksExited = false;
   /** A fatal signal is pending (the process is exiting): interruptible sleeps return -ERESTARTSYS / EINTR. */
   sigpending = false;
+  /** Signals sent with tgkill whose handler runs when the current syscall returns to user space (bit signo - 1). */
+  signals = 0n;
 
   constructor(
     readonly task: Task,
@@ -108,6 +110,8 @@ export class Kernel implements FileHost {
   readonly delayedFputWork: WorkStruct;
   /** Files released by delayed fput so far (a statistic for tests). */
   delayedFputs = 0;
+  /** smp_send_reschedule(cpu) from `fromCpu`, installed by the IRQ layer's owner (KVM sends its IPI_RESCHEDULE). */
+  smpSendReschedule: ((fromCpu: number, cpu: number) => void) | null = null;
 
   constructor(opts: KernelOptions = {}) {
     const { engine, ...eopts } = opts;
@@ -231,10 +235,11 @@ export class Kernel implements FileHost {
     return u;
   }
 
-  /** signal_pending(current) (only fatal signals are modelled: the process is exiting). */
+  /** signal_pending(current): a fatal signal (the process is exiting) or one sent to the thread with tgkill. */
   signalPending(): boolean {
     const t = currentOrNull();
-    return t !== null && this.userTasks.get(t)?.sigpending === true;
+    const ut = t === null ? undefined : this.userTasks.get(t);
+    return ut !== undefined && (ut.sigpending || ut.signals !== 0n);
   }
 
   // ---- task_work and fput -------------------------------------------------------------------------------------

@@ -57,6 +57,8 @@ export const C_FDGET = defineCost('fdget', 20, 'fdget: fd table lookup + file re
 export const FIONBIO = 0x5421;
 export const FIONCLEX = 0x5450;
 export const FIOCLEX = 0x5451;
+/** include/uapi/asm-generic/signal.h _NSIG: the highest signal number. */
+export const NSIG = 64;
 
 export interface ProcessOptions {
   /** comm of the main thread (default 'vmm'). */
@@ -202,6 +204,26 @@ export class UThread {
     return this.submit(what, body).result();
   }
 
+  /**
+   * tgkill(pid, tid, signo) from outside the thread, for a signal whose handler the VMM installed (QEMU's SIG_IPI,
+   * crosvm's vCPU kick signal): kernel/signal.c signal_wake_up → kick_process. The signal is pending until the
+   * thread's syscall returns to user space, where the handler runs: an interruptible sleep ends (eventfd read:
+   * EINTR), a vCPU blocked in WFI wakes and a vCPU in guest mode takes the reschedule IPI, so KVM_RUN returns EINTR
+   * with exit_reason KVM_EXIT_INTR. A thread outside any syscall runs its handler at once: nothing to interrupt.
+   * EINVAL for a signo outside 1..64 (_NSIG); 0 only checks that the thread exists.
+   */
+  kill(signo: number): void {
+    if (!Number.isInteger(signo) || signo < 0 || signo > NSIG) throw errno('EINVAL', `signal ${signo} outside 0..${NSIG}`);
+    if (this.process.exited) throw errno('ESRCH', `thread ${this.name}: process ${this.process.pid} has exited`);
+    if (signo === 0 || !this.busy) return;
+    this.ut.signals |= 1n << BigInt(signo - 1);
+    const t = this.task;
+    const k = this.process.kernel;
+    // kick_process: a running thread (possibly in guest mode, or about to enter it) gets the reschedule IPI
+    if (t.state === TASK_BLOCKED) k.engine.wake(t);
+    else k.smpSendReschedule?.(currentOrNull()?.cpu ?? this.process.main.cpu, t.cpu);
+  }
+
   // ---- asynchronous forms -------------------------------------------------------------------------------------
 
   ioctlAsync(fd: number, request: number, arg: number): SyscallHandle {
@@ -325,7 +347,14 @@ export class Process implements UserContext {
     }
     yield* this.kernel.taskWorkRun();
     yield op(C_SYSCALL_EXIT);
+    this.deliverSignals();
     return syscallReturn(what, result, err);
+  }
+
+  /** exit_to_user_mode → arch_do_signal_or_restart: the thread's handlers run, its tgkill signals are consumed. */
+  private deliverSignals(): void {
+    const ut = this.kernel.userTask(current());
+    if (ut !== undefined) ut.signals = 0n;
   }
 
   private syscallEnter(what: string): void {
@@ -391,6 +420,7 @@ export class Process implements UserContext {
     }
     yield* this.kernel.taskWorkRun();
     yield op(C_SYSCALL_EXIT);
+    this.deliverSignals();
     return syscallReturn(what, result, err);
   }
 

@@ -164,6 +164,7 @@ export class Kvm {
     const ipi = hostIrq.genirq.domain.findByHwirq(IPI_RESCHEDULE_SGI) ?? hostIrq.genirq.createMapping(0, 'edge');
     if (ipi.actions.length === 0) requestPercpuIrqAtBoot(hostIrq, ipi, ipiReschedule, 'IPI_RESCHEDULE', this);
     this.ipiIrq = ipi.irq;
+    kernel.smpSendReschedule = (from, cpu) => hostIrq.gic.distributor.sendSgi(from, IPI_RESCHEDULE_SGI, 0, 1 << cpu);
     this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V2, vgicV2DeviceOps);
     this.registerDeviceOps(KVM_DEV_TYPE_VFIO, opts.kvmVfioOps ?? kvmVfioOps);
     this.fops = this.devFops();

@@ -3,10 +3,9 @@
  * vgic_v2_{set,get,has}_attr, vgic_{set,get}_common_attr, kvm_vgic_addr, vgic_check_iorange) and vgic-init.c
  * (kvm_vgic_create, vgic_init).
  *
- * Modelled: GRP_ADDR (DIST/CPU base), GRP_NR_IRQS, GRP_CTRL/CTRL_INIT, and GRP_DIST_REGS get/set through the
- * guest-view distributor emulation (the kernel's uaccess variants differ for pending/active/ISPENDR-of-level bits;
- * not modelled). GRP_CPU_REGS: has_attr answers; get/set are ENXIO. Errnos and their order follow Linux 6.1
- * (docs/ABI.md §8.1 says where mainline differs).
+ * Modelled: GRP_ADDR (DIST/CPU base), GRP_NR_IRQS, GRP_CTRL/CTRL_INIT, and GRP_DIST_REGS / GRP_CPU_REGS, whose
+ * registers (userspace's view of the distributor and of each vCPU's CPU interface) are in vgic/vgicUaccessV2.ts.
+ * Errnos and their order follow Linux 6.1 (docs/ABI.md §8.1 says where mainline differs).
  */
 import { errno } from '../abi/errno.js';
 import {
@@ -30,47 +29,10 @@ import { mutexLock } from '../sim/locks.js';
 import { op, type TaskGen } from '../sim/task.js';
 import type { KvmDevice, KvmDeviceOps } from './device.js';
 import { C_VGIC_MMIO, VGIC_V2_MAX_CPUS, Vgic } from './vgic/vgic.js';
-import { vgicMmioRead, vgicMmioWrite } from './vgic/vgicMmioV2.js';
+import { vgicV2HasRegister, vgicV2RegsUaccess } from './vgic/vgicUaccessV2.js';
 import { type KvmVm, VGIC_ADDR_UNDEF } from './vm.js';
 
 const SZ_4K = 0x1000n;
-
-/** vgic_v2_dist_registers: [start, end) byte ranges of the GICv2 distributor register map, and bits per IRQ. */
-const DIST_REGS: readonly (readonly [number, number, number])[] = [
-  [0x000, 0x00c, 0], // CTLR, TYPER, IIDR
-  [0x080, 0x100, 1], // IGROUPR
-  [0x100, 0x180, 1], // ISENABLER
-  [0x180, 0x200, 1], // ICENABLER
-  [0x200, 0x280, 1], // ISPENDR
-  [0x280, 0x300, 1], // ICPENDR
-  [0x300, 0x380, 1], // ISACTIVER
-  [0x380, 0x400, 1], // ICACTIVER
-  [0x400, 0x800, 8], // IPRIORITYR
-  [0x800, 0xc00, 8], // ITARGETSR
-  [0xc00, 0xd00, 2], // ICFGR
-  [0xf00, 0xf04, 0], // SGIR
-  [0xf10, 0xf20, 0], // CPENDSGIR
-  [0xf20, 0xf30, 0], // SPENDSGIR
-];
-/** vgic_v2_cpu_registers: CTLR, PMR, BPR, ABPR, APR0..3, IIDR. */
-const CPU_REGS: readonly (readonly [number, number, number])[] = [
-  [0x00, 0x0c, 0],
-  [0x1c, 0x20, 0],
-  [0xd0, 0xe0, 0],
-  [0xfc, 0x100, 0],
-];
-
-/**
- * vgic_get_mmio_region for a 32-bit access (check_region): an aligned offset in the map and, in a per-IRQ register,
- * one whose first INTID the VM has (nr_spis + 32: only the private INTIDs before vgic_init sets nr_spis).
- */
-function regValid(map: readonly (readonly [number, number, number])[], offset: number, nrIrqs: number): boolean {
-  if ((offset & 3) !== 0) return false;
-  const r = map.find(([s, e]) => offset >= s && offset < e);
-  if (r === undefined) return false;
-  const [start, , bitsPerIrq] = r;
-  return bitsPerIrq === 0 || ((offset - start) * 8) / bitsPerIrq < nrIrqs;
-}
 
 function vmOf(dev: KvmDevice): KvmVm {
   return dev.vm;
@@ -173,11 +135,8 @@ function* setAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
     case KVM_DEV_ARM_VGIC_GRP_DIST_REGS:
     case KVM_DEV_ARM_VGIC_GRP_CPU_REGS: {
       const { vcpuIdx, offset, val } = yield* regsAccessPrepare(dev, attr, true);
-      if (attr.group === KVM_DEV_ARM_VGIC_GRP_CPU_REGS || !regValid(DIST_REGS, offset, vgic.nrIrqs)) {
-        throw errno('ENXIO', `vGIC regs: offset 0x${offset.toString(16)} is not accessible`);
-      }
       yield op(C_VGIC_MMIO, vm.oid);
-      vgicMmioWrite(vgic.vcpu(vcpuIdx), offset, 4, val);
+      vgicV2RegsUaccess(vgic.vcpu(vcpuIdx), attr.group, offset, true, val);
       return 0;
     }
     default:
@@ -206,11 +165,8 @@ function* getAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
     case KVM_DEV_ARM_VGIC_GRP_DIST_REGS:
     case KVM_DEV_ARM_VGIC_GRP_CPU_REGS: {
       const { vcpuIdx, offset } = yield* regsAccessPrepare(dev, attr, false);
-      if (attr.group === KVM_DEV_ARM_VGIC_GRP_CPU_REGS || !regValid(DIST_REGS, offset, vgic.nrIrqs)) {
-        throw errno('ENXIO', `vGIC regs: offset 0x${offset.toString(16)} is not accessible`);
-      }
       yield op(C_VGIC_MMIO, vm.oid);
-      mem.writeU32(attr.addr, vgicMmioRead(vgic.vcpu(vcpuIdx), offset, 4));
+      mem.writeU32(attr.addr, vgicV2RegsUaccess(vgic.vcpu(vcpuIdx), attr.group, offset, false, 0));
       return 0;
     }
     default:
@@ -227,8 +183,7 @@ function* hasAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
     case KVM_DEV_ARM_VGIC_GRP_CPU_REGS: {
       // vgic_v2_has_attr_regs
       const { offset } = parseRegAttr(vmOf(dev), attr);
-      const map = attr.group === KVM_DEV_ARM_VGIC_GRP_DIST_REGS ? DIST_REGS : CPU_REGS;
-      if (regValid(map, offset, vgicOf(dev).nrIrqs)) return 0;
+      if (vgicV2HasRegister(vgicOf(dev), attr.group, offset)) return 0;
       break;
     }
     case KVM_DEV_ARM_VGIC_GRP_NR_IRQS:

@@ -8,7 +8,7 @@
  * - the trapping vCPU's LRs have been folded (kvm_vgic_sync_hwstate runs before handle_exit);
  * - for ISACTIVER/ICACTIVER on SPIs (`vgicMmioAccessNeedsHalt`), every other vCPU is out of the guest and synced
  *   (vgic_access_active_prepare → kvm_arm_halt_guest), so no LR holds a stale copy of the active state.
- * Guest accesses only: the userspace (uaccess) variants of KVM_DEV_ARM_VGIC_GRP_DIST_REGS are not modelled here.
+ * KVM_DEV_ARM_VGIC_GRP_DIST_REGS reaches these handlers through kvm/vgic/vgicUaccessV2.ts.
  */
 import {
   GIC_DIST_ACTIVE_CLEAR,
@@ -121,6 +121,11 @@ function irqAt(vcpu: VgicCpu, intid: number): VgicIrq {
   const irq = vcpu.vgic.vgicGetVcpuIrq(vcpu, intid);
   if (irq === null) throw new ModelError(`vgic mmio: no vIRQ ${intid} after check_region`);
   return irq;
+}
+
+/** Whether a 32-bit access at `offset` hits a distributor register (vgic_v2_has_attr_regs / vgic_uaccess's lookup). */
+export function vgicV2DistHasRegister(vgic: Vgic, offset: number): boolean {
+  return getRegion(vgic, offset, 4) !== null;
 }
 
 /**
