@@ -652,7 +652,7 @@ export class AbiModel {
         const r = this.vgicInit(vm);
         if (!r.ok) return r;
         if (vm.vcpus.some((x) => this.vcpus[x]!.running)) return fail('EBUSY');
-        return (a.attr & 3) !== 0 || a.group === 2 ? fail('ENXIO') : ok(0);
+        return (a.attr & 3) !== 0 ? fail('ENXIO') : ok(0);
       }
       case 3: {
         if (a.payload < 4) return fail('EFAULT');

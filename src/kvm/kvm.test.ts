@@ -23,11 +23,21 @@ import {
   KVM_ARM_PREFERRED_TARGET,
   KVM_ARM_TARGET_GENERIC_V8,
   KVM_CAP_ARM_PSCI_0_2,
+  KVM_CAP_ARM_USER_IRQ,
+  KVM_CAP_CHECK_EXTENSION_VM,
+  KVM_CAP_DESTROY_MEMORY_REGION_WORKS,
   KVM_CAP_DEVICE_CTRL,
+  KVM_CAP_IMMEDIATE_EXIT,
+  KVM_CAP_INTERNAL_ERROR_DATA,
+  KVM_CAP_IOEVENTFD,
   KVM_CAP_IRQFD,
   KVM_CAP_IRQFD_RESAMPLE,
+  KVM_CAP_JOIN_MEMORY_REGIONS_WORKS,
   KVM_CAP_MAX_VCPUS,
+  KVM_CAP_MP_STATE,
   KVM_CAP_NR_VCPUS,
+  KVM_CAP_ONE_REG,
+  KVM_CAP_USER_MEMORY,
   KVM_CHECK_EXTENSION,
   KVM_CREATE_DEVICE,
   KVM_CREATE_DEVICE_TEST,
@@ -73,10 +83,29 @@ describe('/dev/kvm (virt/kvm/kvm_main.c kvm_dev_ioctl)', () => {
       expect(s.p.ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD)).toBe(1);
       expect(s.p.ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD_RESAMPLE)).toBe(1);
       expect(s.p.ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_DEVICE_CTRL)).toBe(1);
-      expect(s.p.ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PSCI_0_2)).toBe(1);
+      expect(s.p.ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PSCI_0_2)).toBe(0); // guest PSCI calls: NOT_SUPPORTED
       expect(s.p.ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS)).toBe(2); // min(online CPUs, 8)
       expect(s.p.ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS)).toBe(8); // GICv2 host
       expect(s.p.ioctl(fd, KVM_CHECK_EXTENSION, 9999)).toBe(0);
+    }
+  });
+
+  it('kvm_vm_ioctl_check_extension_generic: the caps QEMU kvm_init requires are 1; unserved arch caps are 0', () => {
+    const s = setup();
+    const vm = createVm(s);
+    for (const cap of [
+      KVM_CAP_USER_MEMORY,
+      KVM_CAP_DESTROY_MEMORY_REGION_WORKS,
+      KVM_CAP_JOIN_MEMORY_REGIONS_WORKS,
+      KVM_CAP_INTERNAL_ERROR_DATA,
+      KVM_CAP_CHECK_EXTENSION_VM,
+      KVM_CAP_IMMEDIATE_EXIT,
+    ]) {
+      expect(s.p.ioctl(vm, KVM_CHECK_EXTENSION, cap)).toBe(1);
+    }
+    // a 1 would promise KVM_GET_MP_STATE / KVM_GET_ONE_REG / KVM_IOEVENTFD, which the vCPU and VM fds refuse
+    for (const cap of [KVM_CAP_MP_STATE, KVM_CAP_ONE_REG, KVM_CAP_IOEVENTFD, KVM_CAP_ARM_USER_IRQ]) {
+      expect(s.p.ioctl(vm, KVM_CHECK_EXTENSION, cap)).toBe(0);
     }
   });
 
