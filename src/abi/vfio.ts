@@ -83,3 +83,23 @@ export const VFIO_IRQ_SET_ACTION_TYPE_MASK =
   VFIO_IRQ_SET_ACTION_MASK | VFIO_IRQ_SET_ACTION_UNMASK | VFIO_IRQ_SET_ACTION_TRIGGER;
 
 export const VFIO_DEVICE_RESET = _IO(VFIO_TYPE, VFIO_BASE + 11);
+
+// Type1 IOMMU (container, once VFIO_SET_IOMMU chose VFIO_TYPE1_IOMMU / VFIO_TYPE1v2_IOMMU)
+export const VFIO_IOMMU_GET_INFO = _IO(VFIO_TYPE, VFIO_BASE + 12);
+/** vfio_iommu_type1_info.flags: iova_pgsizes is valid; a capability chain follows at cap_offset. */
+export const VFIO_IOMMU_INFO_PGSIZES = 1 << 0;
+export const VFIO_IOMMU_INFO_CAPS = 1 << 1;
+/** Capability ids of the type1 info chain (each version 1). */
+export const VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE = 1;
+export const VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION = 2;
+export const VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL = 3;
+
+export const VFIO_IOMMU_MAP_DMA = _IO(VFIO_TYPE, VFIO_BASE + 13);
+export const VFIO_DMA_MAP_FLAG_READ = 1 << 0;
+export const VFIO_DMA_MAP_FLAG_WRITE = 1 << 1;
+export const VFIO_DMA_MAP_FLAG_VADDR = 1 << 2;
+
+export const VFIO_IOMMU_UNMAP_DMA = _IO(VFIO_TYPE, VFIO_BASE + 14);
+export const VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP = 1 << 0;
+export const VFIO_DMA_UNMAP_FLAG_ALL = 1 << 1;
+export const VFIO_DMA_UNMAP_FLAG_VADDR = 1 << 2;

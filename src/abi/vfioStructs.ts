@@ -6,7 +6,7 @@
  * `*_SIZE` is sizeof(struct).
  */
 import { ModelError } from '../sim/errors.js';
-import { defineStruct, type StructInit, type StructValue, u32, u64 } from './struct.js';
+import { defineStruct, type StructInit, type StructValue, u16, u32, u64 } from './struct.js';
 
 /** struct vfio_group_status { __u32 argsz; __u32 flags; } */
 export const vfioGroupStatus = defineStruct(
@@ -117,3 +117,73 @@ export function decodeVfioIrqSetBools(data: Uint8Array, count: number): boolean[
   needData('bools', data, count, VFIO_IRQ_SET_BOOL_ELEM_SIZE);
   return Array.from(data.subarray(0, count), (b) => b !== 0);
 }
+
+/**
+ * struct vfio_iommu_type1_info { argsz, flags, __aligned_u64 iova_pgsizes, cap_offset, pad } — 24 bytes; minsz stops
+ * at iova_pgsizes (vfio_iommu_type1_get_info copies back min(argsz, sizeof) bytes).
+ */
+export const vfioIommuType1Info = defineStruct(
+  'vfio_iommu_type1_info',
+  24,
+  { argsz: u32(0), flags: u32(4), iova_pgsizes: u64(8), cap_offset: u32(16) },
+  { minszField: 'iova_pgsizes' },
+);
+export type VfioIommuType1Info = StructValue<typeof vfioIommuType1Info.fields>;
+export const VFIO_IOMMU_TYPE1_INFO_SIZE = vfioIommuType1Info.size;
+export const VFIO_IOMMU_TYPE1_INFO_MINSZ = vfioIommuType1Info.minsz;
+
+/** struct vfio_info_cap_header { __u16 id; __u16 version; __u32 next; } — next is an offset from the info start. */
+export const vfioInfoCapHeader = defineStruct('vfio_info_cap_header', 8, { id: u16(0), version: u16(2), next: u32(4) });
+export type VfioInfoCapHeader = StructValue<typeof vfioInfoCapHeader.fields>;
+
+/** struct vfio_iommu_type1_info_cap_iova_range { header; __u32 nr_iovas; __u32 reserved; } then nr_iovas ranges. */
+export const vfioIommuType1InfoCapIovaRange = defineStruct('vfio_iommu_type1_info_cap_iova_range', 16, {
+  id: u16(0),
+  version: u16(2),
+  next: u32(4),
+  nr_iovas: u32(8),
+});
+/** struct vfio_iova_range { __u64 start; __u64 end; } — end is inclusive. */
+export const vfioIovaRange = defineStruct('vfio_iova_range', 16, { start: u64(0), end: u64(8) });
+export type VfioIovaRange = StructValue<typeof vfioIovaRange.fields>;
+
+/** struct vfio_iommu_type1_info_cap_migration { header; __u32 flags; __u64 pgsize_bitmap; __u64 max_dirty_bitmap_size; } */
+export const vfioIommuType1InfoCapMigration = defineStruct('vfio_iommu_type1_info_cap_migration', 32, {
+  id: u16(0),
+  version: u16(2),
+  next: u32(4),
+  flags: u32(8),
+  pgsize_bitmap: u64(16),
+  max_dirty_bitmap_size: u64(24),
+});
+
+/** struct vfio_iommu_type1_info_dma_avail { header; __u32 avail; } */
+export const vfioIommuType1InfoDmaAvail = defineStruct('vfio_iommu_type1_info_dma_avail', 12, {
+  id: u16(0),
+  version: u16(2),
+  next: u32(4),
+  avail: u32(8),
+});
+
+/** struct vfio_iommu_type1_dma_map { argsz, flags, __u64 vaddr, __u64 iova, __u64 size } — minsz = sizeof = 32. */
+export const vfioIommuType1DmaMap = defineStruct(
+  'vfio_iommu_type1_dma_map',
+  32,
+  { argsz: u32(0), flags: u32(4), vaddr: u64(8), iova: u64(16), size: u64(24) },
+  { minszField: 'size' },
+);
+export type VfioIommuType1DmaMap = StructValue<typeof vfioIommuType1DmaMap.fields>;
+export const VFIO_IOMMU_TYPE1_DMA_MAP_SIZE = vfioIommuType1DmaMap.size;
+
+/**
+ * struct vfio_iommu_type1_dma_unmap { argsz, flags, __u64 iova, __u64 size, __u8 data[] } — 24 bytes, minsz = 24;
+ * the kernel writes back `size` = the bytes it unmapped.
+ */
+export const vfioIommuType1DmaUnmap = defineStruct(
+  'vfio_iommu_type1_dma_unmap',
+  24,
+  { argsz: u32(0), flags: u32(4), iova: u64(8), size: u64(16) },
+  { minszField: 'size' },
+);
+export type VfioIommuType1DmaUnmap = StructValue<typeof vfioIommuType1DmaUnmap.fields>;
+export const VFIO_IOMMU_TYPE1_DMA_UNMAP_SIZE = vfioIommuType1DmaUnmap.size;

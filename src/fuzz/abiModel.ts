@@ -194,10 +194,12 @@ export class AbiModel {
 
   /** The errno of an ioctl this fd's file does not handle (fs/ioctl.c and each file's default branch). */
   foreignIoctl(fd: number): Expect {
-    const k = this.kindOf(fd);
-    if (k === undefined) return fail('EBADF');
+    const e = this.entry(fd);
+    if (e === undefined) return fail('EBADF');
+    // a container passes unknown ioctls to its IOMMU driver (ENOTTY there); without one it says EINVAL
+    if (e.kind === 'container' && this.containers[e.obj]!.iommu === 0) return fail('EINVAL');
     // VFIO files, eventfds and KVM devices say ENOTTY; /dev/kvm, VM and vCPU fds say EINVAL (kvm_*_ioctl defaults).
-    return fail(ENOTTY_KINDS.includes(k) ? 'ENOTTY' : 'EINVAL');
+    return fail(ENOTTY_KINDS.includes(e.kind) ? 'ENOTTY' : 'EINVAL');
   }
 
   // ---- files ------------------------------------------------------------------------------------------------

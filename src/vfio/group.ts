@@ -17,6 +17,7 @@ import {
   VFIO_SET_IOMMU,
   VFIO_TYPE1_IOMMU,
   VFIO_TYPE1v2_IOMMU,
+  VFIO_UNMAP_ALL,
   vfioGroupStatus,
 } from '../abi/vfio.js';
 import { type FileOperations, fput, type KFile } from '../host/file.js';
@@ -25,6 +26,7 @@ import { PAGE_SIZE } from '../host/uaccess.js';
 import { defineCost } from '../sim/costs.js';
 import { Mutex, mutexLock } from '../sim/locks.js';
 import { op, type TaskGen } from '../sim/task.js';
+import { VfioIommuType1 } from './containerType1.js';
 import type { VfioDevice, VfioDeviceFile } from './device.js';
 
 export const C_VFIO_IOCTL = defineCost(
@@ -33,14 +35,21 @@ export const C_VFIO_IOCTL = defineCost(
   'VFIO container/group ioctl body (locks, list walks); estimate',
 );
 
-/** The model's only IOMMU backend: vfio_iommu_type1 (DMA mapping itself is not modelled). */
-function type1Supports(ext: number): boolean {
-  return ext === VFIO_TYPE1_IOMMU || ext === VFIO_TYPE1v2_IOMMU;
+/** The model's only IOMMU backend: vfio_iommu_type1 (DMA mappings as bookkeeping, containerType1.ts). */
+function type1Supports(type: number): boolean {
+  return type === VFIO_TYPE1_IOMMU || type === VFIO_TYPE1v2_IOMMU;
+}
+
+/** vfio_iommu_type1_check_extension: the IOMMU types and VFIO_UNMAP_ALL (UPDATE_VADDR and DMA_CC are not offered). */
+function type1Extension(ext: number): boolean {
+  return type1Supports(ext) || ext === VFIO_UNMAP_ALL;
 }
 
 export class VfioContainer {
   readonly groups: VfioGroup[] = [];
   iommuType = 0;
+  /** container->iommu_data: the type1 backend once VFIO_SET_IOMMU picked it; its release drops every mapping. */
+  iommu: VfioIommuType1 | null = null;
   /** container->group_lock. */
   readonly groupLock: Mutex;
 
@@ -76,7 +85,7 @@ function user(kernel: Kernel) {
 }
 
 /** /dev/vfio/vfio: one container per open. */
-export function containerFops(): FileOperations {
+export function containerFops(kernel: Kernel): FileOperations {
   return {
     name: 'vfio_fops',
     *open(file) {
@@ -89,7 +98,7 @@ export function containerFops(): FileOperations {
         case VFIO_GET_API_VERSION:
           return VFIO_API_VERSION;
         case VFIO_CHECK_EXTENSION:
-          return type1Supports(arg) ? 1 : 0;
+          return type1Extension(arg) ? 1 : 0;
         case VFIO_SET_IOMMU: {
           yield* mutexLock(c.groupLock);
           try {
@@ -98,18 +107,27 @@ export function containerFops(): FileOperations {
             if (c.iommuType !== 0) throw errno('EINVAL', `VFIO_SET_IOMMU: IOMMU type ${c.iommuType} is already set`);
             if (!type1Supports(arg)) throw errno('ENODEV', `VFIO_SET_IOMMU: no IOMMU backend supports type ${arg}`);
             c.iommuType = arg;
+            c.iommu = new VfioIommuType1(arg);
             return 0;
           } finally {
             c.groupLock.unlock();
           }
         }
-        default:
-          throw errno('ENOTTY', `unknown VFIO container ioctl 0x${(cmd >>> 0).toString(16)}`);
+        default: {
+          // container.c vfio_fops_unl_ioctl: everything else goes to the IOMMU driver; with none it is -EINVAL
+          if (c.iommu === null) {
+            throw errno('EINVAL', `VFIO container ioctl 0x${(cmd >>> 0).toString(16)}: no IOMMU driver set`);
+          }
+          // one step: the driver's work under iommu->lock has no sleeping point in the model
+          return c.iommu.ioctl(user(kernel).mem, cmd >>> 0, arg);
+        }
       }
     },
     *release(file) {
       // Groups hold a container file reference, so none is attached when the container file is released.
-      (file.privateData as VfioContainer).iommuType = 0;
+      const c = file.privateData as VfioContainer;
+      c.iommuType = 0;
+      c.iommu = null;
     },
   };
 }
@@ -118,7 +136,10 @@ export function containerFops(): FileOperations {
 function detachContainer(g: VfioGroup): void {
   const c = g.container!;
   c.groups.splice(c.groups.indexOf(g), 1);
-  if (c.groups.length === 0) c.iommuType = 0;
+  if (c.groups.length === 0) {
+    c.iommuType = 0;
+    c.iommu = null; // the driver's release: vfio_iommu_type1_release unmaps everything
+  }
   g.container = null;
   fput(c.file);
 }

@@ -20,7 +20,7 @@ export class Vfio {
 
   constructor(readonly kernel: Kernel) {
     this.virqfd = new VirqfdCore(kernel);
-    kernel.registerChrdev('/dev/vfio/vfio', containerFops());
+    kernel.registerChrdev('/dev/vfio/vfio', containerFops(kernel));
     kernel.registerPathResolver('/dev/vfio/', (rest) => {
       if (!/^\d+$/.test(rest)) return undefined;
       const g = this.groups.get(Number(rest));
