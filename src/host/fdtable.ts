@@ -65,6 +65,25 @@ export class FdTable {
     return fd;
   }
 
+  /**
+   * do_dup2's table part: install `file` (the caller's new reference) at `fd` with its close-on-exec flag, and hand
+   * back the table's reference to the file that was there, if any (the caller closes it). EBUSY if `fd` is reserved
+   * by an open still in progress.
+   */
+  replaceFd(fd: number, file: KFile, cloexec: boolean): KFile | undefined {
+    if (!Number.isInteger(fd) || fd < 0 || fd >= this.maxFds) throw new ModelError(`replaceFd(${fd}): out of range`);
+    if (this.slots[fd] === RESERVED) throw errno('EBUSY', `fd ${fd} is being installed by another open`);
+    const old = this.lookup(fd);
+    file.checkAlive('do_dup2');
+    while (this.slots.length <= fd) {
+      this.slots.push(null);
+      this.cloexec.push(false);
+    }
+    this.slots[fd] = file;
+    this.cloexec[fd] = cloexec;
+    return old;
+  }
+
   /** The file at `fd` without taking a reference, or undefined. */
   lookup(fd: number): KFile | undefined {
     if (!Number.isInteger(fd) || fd < 0) return undefined;

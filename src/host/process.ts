@@ -30,6 +30,7 @@ import {
   fput,
   fputCloseSync,
   type KFile,
+  O_CLOEXEC,
   O_NONBLOCK,
   O_RDWR,
   vfsIoctlError,
@@ -293,6 +294,24 @@ export class UThread {
     checkInt('close', 'fd', fd);
     return this.call(`close(${fd})`, this.process.sysClose(fd));
   }
+
+  dup(fd: number): number {
+    checkInt('dup', 'fd', fd);
+    return this.call(`dup(${fd})`, this.process.sysDup(fd));
+  }
+
+  dup2(oldfd: number, newfd: number): number {
+    checkInt('dup2', 'oldfd', oldfd);
+    checkInt('dup2', 'newfd', newfd);
+    return this.call(`dup2(${oldfd}, ${newfd})`, this.process.sysDup3(oldfd, newfd, 0, true));
+  }
+
+  dup3(oldfd: number, newfd: number, flags: number): number {
+    checkInt('dup3', 'oldfd', oldfd);
+    checkInt('dup3', 'newfd', newfd);
+    checkInt('dup3', 'flags', flags);
+    return this.call(`dup3(${oldfd}, ${newfd})`, this.process.sysDup3(oldfd, newfd, flags));
+  }
 }
 
 export class Process implements UserContext {
@@ -473,6 +492,60 @@ export class Process implements UserContext {
     return 0;
   }
 
+  /** dup(2) (fs/file.c): the lowest free fd gets a new reference to the same open file, close-on-exec clear. */
+  sysDup(fd: number): TaskGen<number> {
+    return this.syscall(`dup(${fd})`, this.dupBody(fd));
+  }
+
+  private *dupBody(fd: number): TaskGen<number> {
+    yield op(C_FDGET, this.files.oid);
+    const file = this.files.fget(fd);
+    let newfd: number;
+    try {
+      newfd = this.files.getUnusedFd(0);
+    } catch (e) {
+      fput(file);
+      throw e;
+    }
+    this.files.installFd(newfd, file);
+    return newfd;
+  }
+
+  /**
+   * dup2(2) (fs/file.c: oldfd == newfd returns it if open, else ksys_dup3 with no flags) and dup3(2) (ksys_dup3:
+   * EINVAL for flags other than O_CLOEXEC or oldfd == newfd, EBADF for newfd ≥ RLIMIT_NOFILE or a closed oldfd;
+   * do_dup2: EBUSY if newfd is reserved by an open in progress, else newfd now refers to oldfd's open file and
+   * whatever was open there is closed — its last reference released at the syscall's end, filp_close → fput).
+   */
+  sysDup3(oldfd: number, newfd: number, flags: number, dup2 = false): TaskGen<number> {
+    const name = dup2 ? 'dup2' : 'dup3';
+    return this.syscall(`${name}(${oldfd}, ${newfd})`, this.dup3Body(oldfd, newfd, flags, dup2));
+  }
+
+  private *dup3Body(oldfd: number, newfd: number, flags: number, dup2: boolean): TaskGen<number> {
+    yield op(C_FDGET, this.files.oid);
+    if (dup2 && oldfd === newfd) {
+      if (this.files.lookup(oldfd) === undefined) throw errno('EBADF', `fd ${oldfd} is not an open file descriptor`);
+      return newfd;
+    }
+    if ((flags & ~O_CLOEXEC) !== 0) throw errno('EINVAL', `dup3 flags 0x${flags.toString(16)}: only O_CLOEXEC`);
+    if (oldfd === newfd) throw errno('EINVAL', `dup3(${oldfd}, ${newfd}): the same fd`);
+    // newfd is an unsigned int: a negative one is past the limit too
+    if (newfd < 0 || newfd >= this.files.maxFds) {
+      throw errno('EBADF', `fd ${newfd} is not below RLIMIT_NOFILE ${this.files.maxFds}`);
+    }
+    const file = this.files.fget(oldfd);
+    let old: KFile | undefined;
+    try {
+      old = this.files.replaceFd(newfd, file, (flags & O_CLOEXEC) !== 0);
+    } catch (e) {
+      fput(file);
+      throw e;
+    }
+    if (old !== undefined) fput(old);
+    return newfd;
+  }
+
   /** eventfd2(2). */
   sysEventfd(initval: number, flags: number): TaskGen<number> {
     return this.syscall('eventfd', doEventfd(this.kernel, this.files, initval, flags));
@@ -524,6 +597,18 @@ export class Process implements UserContext {
 
   close(fd: number): number {
     return this.main.close(fd);
+  }
+
+  dup(fd: number): number {
+    return this.main.dup(fd);
+  }
+
+  dup2(oldfd: number, newfd: number): number {
+    return this.main.dup2(oldfd, newfd);
+  }
+
+  dup3(oldfd: number, newfd: number, flags: number): number {
+    return this.main.dup3(oldfd, newfd, flags);
   }
 
   /** Exit the process: all fds closed in fd order, releases run. */
