@@ -14,7 +14,7 @@ export {
 export { type GuestIrqHook, GuestOps, type GuestProgram } from './guest/guestOps.js';
 export type { Process, SyscallHandle, UThread } from './host/process.js';
 export { LrState } from './hw/gic/listRegister.js';
-export { kvmRunAddress } from './kvm/vcpu.js';
+export { type KvmVcpuStat, kvmRunAddress } from './kvm/vcpu.js';
 export {
   type VgicIrqState,
   type VgicListRegister,
@@ -22,6 +22,13 @@ export {
   vgicIrqState,
   vgicListRegisters,
 } from './kvm/vgic/vgicObserve.js';
-export { createHost, Host, type HostDeviceSpec, type HostIrqSpec, type HostOptions } from './machine.js';
+export {
+  createHost,
+  Host,
+  type HostDeviceSpec,
+  type HostIrqSpec,
+  type HostOptions,
+  type VcpuStats,
+} from './machine.js';
 export { ModelError } from './sim/errors.js';
 export type { Op, TaskGen } from './sim/task.js';

@@ -13,6 +13,7 @@ import { PlatformDevice } from './hw/platformDevice.js';
 import type { GuestFactory } from './kvm/guest.js';
 import { Kvm, type KvmTraceHooks } from './kvm/kvm.js';
 import { type ForwardingVariant, kvmVfioOpsFor } from './kvm/variants/index.js';
+import { type KvmVcpuStat, kvmVcpuOf } from './kvm/vcpu.js';
 import type { Engine } from './sim/engine.js';
 import type { VfioDevice } from './vfio/device.js';
 import { VfioPlatformDevice, vfioPlatformOps } from './vfio/platform/vfioPlatform.js';
@@ -57,6 +58,18 @@ export interface HostOptions {
    * (Linux IRQ = INTID for SPIs, as with the arm32 GIC legacy domains of the seed's time).
    */
   irqNumbering?: 'linear' | 'legacy';
+}
+
+/** A vCPU's counters (KVM's per-vCPU stats, kvm_vcpu_stat), as `Host.vcpuStats` returns them. */
+export interface VcpuStats {
+  /** vcpu->vcpu_id. */
+  readonly id: number;
+  /** The live counters: entries, exits, halts, kicks, signal exits, MMIO exits (kernel/user), ... */
+  readonly stat: Readonly<KvmVcpuStat>;
+  /** Guest exits by reason: IRQ (MAINTENANCE among them), WFx, DABT_LOW, HVC64, SYS64 (a snapshot). */
+  readonly exits: Readonly<Record<string, number>>;
+  /** KVM_RUN returns to the VMM by run->exit_reason name (KVM_EXIT_MMIO, KVM_EXIT_INTR, ...; a snapshot). */
+  readonly userspaceExits: Readonly<Record<string, number>>;
 }
 
 /** One passed-through device: the hardware, its IRQ descriptors and its VFIO side. */
@@ -139,6 +152,12 @@ export class Host {
         `host.device: no device named ${String(name)} (have: ${this.devices.map((x) => x.spec.name).join(', ')})`,
       );
     return d.hw;
+  }
+
+  /** The counters of the vCPU behind `vcpuFd` in process `p` (a ModelError if it is no vCPU fd). */
+  vcpuStats(p: Process, vcpuFd: number): VcpuStats {
+    const v = kvmVcpuOf(p, vcpuFd);
+    return { id: v.id, stat: v.stat, exits: v.exitsByReason(), userspaceExits: v.userspaceExitsByReason() };
   }
 
   /** Advance simulated time by `cycles`. */

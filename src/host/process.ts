@@ -214,7 +214,8 @@ export class UThread {
    * EINVAL for a signo outside 1..64 (_NSIG); 0 only checks that the thread exists.
    */
   kill(signo: number): void {
-    if (!Number.isInteger(signo) || signo < 0 || signo > NSIG) throw errno('EINVAL', `signal ${signo} outside 0..${NSIG}`);
+    if (!Number.isInteger(signo) || signo < 0 || signo > NSIG)
+      throw errno('EINVAL', `signal ${signo} outside 0..${NSIG}`);
     if (this.process.exited) throw errno('ESRCH', `thread ${this.name}: process ${this.process.pid} has exited`);
     if (signo === 0 || !this.busy) return;
     this.ut.signals |= 1n << BigInt(signo - 1);

@@ -33,6 +33,7 @@ import {
   KVM_SET_DEVICE_ATTR,
   KVMIO,
   kvmDeviceAttr,
+  kvmExitReasonName,
   kvmRun,
   kvmVcpuInit,
 } from '../abi/kvm.js';
@@ -59,6 +60,8 @@ const KVM_VCPU_VALID_FEATURES = (1 << (KVM_ARM_VCPU_HAS_EL2 + 1)) - 1;
 /** PSCI_RET_NOT_SUPPORTED as the guest sees it in x0 (-1). */
 export const PSCI_RET_NOT_SUPPORTED = -1;
 const VGIC_V2_DIST_SIZE = 0x1000;
+/** The KVM_EXIT_* numbers counted one by one (the uapi's highest is below 64). */
+const KVM_EXIT_REASONS = 64;
 
 /** Per-vCPU exit statistics (struct kvm_vcpu_stat plus the model's per-reason split). */
 export class KvmVcpuStat {
@@ -76,8 +79,9 @@ export class KvmVcpuStat {
   /** Data aborts emulated in the kernel (vGIC distributor) vs handed to the VMM (KVM_EXIT_MMIO). */
   mmioKernel = 0;
   mmioUser = 0;
-  /** KVM_RUN returns to userspace (for every reason, EINTR included). */
+  /** KVM_RUN returns to userspace (for every reason, EINTR included), and split by run->exit_reason (KVM_EXIT_*). */
   userspaceExits = 0;
+  readonly userspaceExitReasons = new Uint32Array(KVM_EXIT_REASONS);
   signalExits = 0;
   /** kvm_vcpu_block: halts, and halts that actually slept. */
   halts = 0;
@@ -163,6 +167,20 @@ export class KvmVcpu {
       HVC64: s.hvcExits,
       SYS64: s.sysExits,
     };
+  }
+
+  /** Returns to userspace by KVM_EXIT_* name (KVM_EXIT_MMIO, KVM_EXIT_INTR, ...), the reasons seen so far. */
+  userspaceExitsByReason(): Record<string, number> {
+    const out: Record<string, number> = {};
+    this.stat.userspaceExitReasons.forEach((n, reason) => {
+      if (n > 0) out[kvmExitReasonName(reason)] = n;
+    });
+    return out;
+  }
+
+  private countUserspaceExit(reason: number): void {
+    this.stat.userspaceExits++;
+    if (reason < KVM_EXIT_REASONS) this.stat.userspaceExitReasons[reason]!++;
   }
 
   // ---- kick ----------------------------------------------------------------------------------------------------
@@ -422,12 +440,14 @@ export class KvmVcpu {
         touch(this.modeOid);
       }
     } catch (e) {
-      this.stat.userspaceExits++;
-      this.vm.trace?.kvmUserspaceExit(this, this.readExitReason(), e instanceof ErrnoError ? e.code : 0);
+      const reason = this.readExitReason();
+      this.countUserspaceExit(reason);
+      this.vm.trace?.kvmUserspaceExit(this, reason, e instanceof ErrnoError ? e.code : 0);
       throw e;
     }
-    this.stat.userspaceExits++;
-    this.vm.trace?.kvmUserspaceExit(this, this.readExitReason(), 0);
+    const reason = this.readExitReason();
+    this.countUserspaceExit(reason);
+    this.vm.trace?.kvmUserspaceExit(this, reason, 0);
     return r;
   }
 
@@ -541,10 +561,14 @@ function vcpuFops(): FileOperations {
   };
 }
 
+/** The vCPU behind `vcpuFd` in process `p`. */
+export function kvmVcpuOf(p: Process, vcpuFd: number): KvmVcpu {
+  const v = p.files.lookup(vcpuFd)?.privateData;
+  if (!(v instanceof KvmVcpu)) throw new ModelError(`fd ${vcpuFd} is not a vCPU fd`);
+  return v;
+}
+
 /** The user address of the kvm_run of the vCPU behind `vcpuFd` in process `p` (the model's mmap of a vCPU fd). */
 export function kvmRunAddress(p: Process, vcpuFd: number): number {
-  const file = p.files.lookup(vcpuFd);
-  const v = file?.privateData;
-  if (!(v instanceof KvmVcpu)) throw new ModelError(`fd ${vcpuFd} is not a vCPU fd`);
-  return v.runAddr;
+  return kvmVcpuOf(p, vcpuFd).runAddr;
 }
