@@ -37,6 +37,13 @@ const pinned: ReadonlyArray<readonly [keyof typeof abi, number]> = [
   ['VFIO_DEVICE_GET_IRQ_INFO', 0x3b6d],
   ['VFIO_DEVICE_SET_IRQS', 0x3b6e],
   ['VFIO_DEVICE_RESET', 0x3b6f],
+  ['VFIO_IOMMU_GET_INFO', 0x3b70],
+  ['VFIO_IOMMU_MAP_DMA', 0x3b71],
+  ['VFIO_IOMMU_UNMAP_DMA', 0x3b72],
+  ['KVM_CAP_DESTROY_MEMORY_REGION_WORKS', 21],
+  ['KVM_CAP_JOIN_MEMORY_REGIONS_WORKS', 30],
+  ['KVM_CAP_INTERNAL_ERROR_DATA', 40],
+  ['KVM_CAP_IOEVENTFD_ANY_LENGTH', 153],
 ];
 
 describe('ioctl request numbers', () => {
