@@ -41,6 +41,8 @@ export interface ContainerState {
   fdOpen: boolean;
   groups: number[];
   iommu: number;
+  /** Type1 DMA mappings [iova, size), sorted by iova; dropped with the IOMMU driver. */
+  dmas: { iova: bigint; size: bigint }[];
 }
 
 export interface GroupState {
@@ -115,6 +117,9 @@ export const VGIC_V2_CPU_SIZE = 0x2000n;
 const MAX_VCPUS = 8;
 const KVM_MAX_VCPU_IDS = 512;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
+/** The type1 backend's reserved software MSI window (src/vfio/containerType1.ts). */
+const MSI_IOVA_BASE = 0x800_0000n;
+const MSI_IOVA_LENGTH = 0x10_0000n;
 const EVENTFD_MAX = U64_MAX - 1n;
 
 /** The kinds that answer an ioctl of the other subsystem or an unknown number with ENOTTY (VFIO, eventfd, devices). */
@@ -205,7 +210,7 @@ export class AbiModel {
   // ---- files ------------------------------------------------------------------------------------------------
 
   openContainer(): Expect {
-    this.containers.push({ fdOpen: true, groups: [], iommu: 0 });
+    this.containers.push({ fdOpen: true, groups: [], iommu: 0, dmas: [] });
     return ok(this.install('container', this.containers.length - 1));
   }
 
@@ -316,7 +321,10 @@ export class AbiModel {
     const g = this.groups[gi]!;
     const c = this.containers[g.container!]!;
     c.groups.splice(c.groups.indexOf(gi), 1);
-    if (c.groups.length === 0) c.iommu = 0;
+    if (c.groups.length === 0) {
+      c.iommu = 0;
+      c.dmas = [];
+    }
     g.container = null;
   }
 
@@ -392,6 +400,49 @@ export class AbiModel {
     if (type !== 1 && type !== 3) return fail('ENODEV');
     c.iommu = type;
     return ok(0);
+  }
+
+  /**
+   * VFIO_IOMMU_MAP_DMA (READ|WRITE) of [iova, iova + size) from a mapped 4K-aligned buffer, or from an unmapped
+   * address (`vaddrMapped` false): vfio_dma_do_map's checks with the model's IOVA ranges (the MSI window excluded).
+   */
+  mapDma(fd: number, iova: bigint, size: bigint, vaddrMapped: boolean, bad: boolean): Expect {
+    const c = this.type1(fd);
+    if (!('dmas' in c)) return c;
+    if (bad) return fail('EFAULT');
+    if (size === 0n || ((size | iova) & 0xfffn) !== 0n) return fail('EINVAL');
+    if (c.dmas.some((d) => iova < d.iova + d.size && d.iova < iova + size)) return fail('EEXIST');
+    const msiEnd = MSI_IOVA_BASE + MSI_IOVA_LENGTH;
+    if (iova < msiEnd && MSI_IOVA_BASE < iova + size) return fail('EINVAL');
+    if (!vaddrMapped) return fail('EFAULT');
+    c.dmas.push({ iova, size });
+    c.dmas.sort((a, b) => (a.iova < b.iova ? -1 : 1));
+    return ok(0);
+  }
+
+  /** VFIO_IOMMU_UNMAP_DMA of [iova, iova + size): alignment, type1v2's no-bisect rule, then every mapping inside goes. */
+  unmapDma(fd: number, iova: bigint, size: bigint, bad: boolean): Expect {
+    const c = this.type1(fd);
+    if (!('dmas' in c)) return c;
+    if (bad) return fail('EFAULT');
+    if ((iova & 0xfffn) !== 0n || size === 0n || (size & 0xfffn) !== 0n) return fail('EINVAL');
+    const end = iova + size;
+    const inside = (d: { iova: bigint; size: bigint }) => d.iova < end && iova < d.iova + d.size;
+    if (c.iommu === 3 && c.dmas.some((d) => inside(d) && (d.iova < iova || d.iova + d.size > end))) {
+      return fail('EINVAL');
+    }
+    // type1 v1 stops at a first overlapping mapping that starts below iova
+    const first = c.dmas.find(inside);
+    if (first !== undefined && !(c.iommu === 1 && first.iova < iova)) c.dmas = c.dmas.filter((d) => !inside(d));
+    return ok(0);
+  }
+
+  /** The container behind `fd` with its type1 driver set, or the errno of a type1 ioctl on it. */
+  private type1(fd: number): ContainerState | Expect {
+    const e = this.entry(fd);
+    if (e?.kind !== 'container') return this.foreignIoctl(fd);
+    const c = this.containers[e.obj]!;
+    return c.iommu === 0 ? fail('EINVAL') : c;
   }
 
   /** VFIO_GROUP_SET_CONTAINER with `cfd` in a readable __s32 (or not). */

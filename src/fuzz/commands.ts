@@ -23,13 +23,19 @@ import {
   VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_GET_IRQ_INFO,
   VFIO_DEVICE_SET_IRQS,
+  VFIO_DMA_MAP_FLAG_READ,
+  VFIO_DMA_MAP_FLAG_WRITE,
   VFIO_GROUP_GET_DEVICE_FD,
   VFIO_GROUP_GET_STATUS,
   VFIO_GROUP_SET_CONTAINER,
   VFIO_GROUP_UNSET_CONTAINER,
+  VFIO_IOMMU_MAP_DMA,
+  VFIO_IOMMU_UNMAP_DMA,
   VFIO_SET_IOMMU,
   vfioDeviceInfo,
   vfioGroupStatus,
+  vfioIommuType1DmaMap,
+  vfioIommuType1DmaUnmap,
   vfioIrqInfo,
   vfioIrqSet,
 } from '../abi/vfio.js';
@@ -546,6 +552,46 @@ const setIommu = fc.record({ c: sel('container'), type: fc.constantFrom(1, 1, 3,
   }),
 );
 
+/** IOVAs: two adjacent pages, one inside the MSI window, one unaligned; sizes: one page, two, none. */
+const DMA_IOVAS = [0x4000_0000n, 0x4000_1000n, 0x800_0000n, 0x4000_0800n] as const;
+const DMA_SIZES = [0x1000n, 0x2000n, 0n] as const;
+
+const dmaMap = fc
+  .record({
+    c: sel('container'),
+    iova: fc.constantFrom(...DMA_IOVAS),
+    size: fc.constantFrom(...DMA_SIZES),
+    unmapped: fc.boolean(),
+    unmap: fc.boolean(),
+    bad,
+  })
+  .map(({ c, iova, size, unmapped, unmap, bad }) =>
+    cmd(
+      `${unmap ? 'UnmapDma' : 'MapDma'}(${fdSelToString(c)}, 0x${iova.toString(16)}+0x${size.toString(16)}${unmapped && !unmap ? ', unmapped vaddr' : ''}${bad ? ', EFAULT' : ''})`,
+      (m, r) => {
+        const fd = m.resolve(c);
+        if (unmap) {
+          const exp = m.unmapDma(fd, iova, size, bad);
+          const bytes = vfioIommuType1DmaUnmap.encode({ argsz: 24, flags: 0, iova, size });
+          expectStep(
+            r,
+            'IOMMU_UNMAP_DMA',
+            `UNMAP_DMA(fd${fd})`,
+            exp,
+            r.ioctlStruct(fd, VFIO_IOMMU_UNMAP_DMA, bytes, bad),
+          );
+          return `fd${fd}`;
+        }
+        const buf = unmapped ? 0x1000 : r.p.mem.alloc(0x2000, 0x1000);
+        const exp = m.mapDma(fd, iova, size, !unmapped, bad);
+        const flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+        const bytes = vfioIommuType1DmaMap.encode({ argsz: 32, flags, vaddr: buf, iova, size });
+        expectStep(r, 'IOMMU_MAP_DMA', `MAP_DMA(fd${fd})`, exp, r.ioctlStruct(fd, VFIO_IOMMU_MAP_DMA, bytes, bad));
+        return `fd${fd}`;
+      },
+    ),
+  );
+
 const NAMES = [FUZZ_DEVICES[0]!.name, FUZZ_DEVICES[1]!.name, 'fff59000.nothing'];
 const getDeviceFd = fc.record({ g: sel('group'), name: fc.constantFrom(...NAMES), bad }).map(({ g, name, bad }) =>
   cmd(`GetDeviceFd(${fdSelToString(g)}, '${name}'${bad ? ', EFAULT' : ''})`, (m, r) => {
@@ -992,6 +1038,7 @@ export function fuzzCommands(maxCommands = 40, replayPath?: string) {
         w(1, unsetContainer),
         w(1, groupStatus),
         w(2, setIommu),
+        w(2, dmaMap),
         w(2, getDeviceFd),
         w(1, deviceInfo),
         w(1, irqInfo),
