@@ -211,11 +211,11 @@ export class UThread {
    * thread's syscall returns to user space, where the handler runs: an interruptible sleep ends (eventfd read:
    * EINTR), a vCPU blocked in WFI wakes and a vCPU in guest mode takes the reschedule IPI, so KVM_RUN returns EINTR
    * with exit_reason KVM_EXIT_INTR. A thread outside any syscall runs its handler at once: nothing to interrupt.
-   * EINVAL for a signo outside 1..64 (_NSIG); 0 only checks that the thread exists.
+   * EINVAL for a signo outside 0..64 (_NSIG); 0 only checks that the thread exists; ESRCH once the process exited.
    */
   kill(signo: number): void {
-    if (!Number.isInteger(signo) || signo < 0 || signo > NSIG)
-      throw errno('EINVAL', `signal ${signo} outside 0..${NSIG}`);
+    checkInt('kill', 'signo', signo);
+    if (signo < 0 || signo > NSIG) throw errno('EINVAL', `signal ${signo} outside 0..${NSIG}`);
     if (this.process.exited) throw errno('ESRCH', `thread ${this.name}: process ${this.process.pid} has exited`);
     if (signo === 0 || !this.busy) return;
     this.ut.signals |= 1n << BigInt(signo - 1);
