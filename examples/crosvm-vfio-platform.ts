@@ -2,17 +2,17 @@
  * crosvm (aarch64, `--vfio-platform /sys/bus/platform/devices/fff51000.ethernet`) as an ioctl sequence against the
  * model, in crosvm's order:
  *   hypervisor/src/kvm: Kvm::new, KvmVm::new      /dev/kvm, API version, IPA size, KVM_CREATE_VM
- *   aarch64 build_vm: vm.create_vcpu              KVM_CREATE_VCPU
  *   devices/src/irqchip/kvm/aarch64.rs KvmKernelIrqChip::new  KVM_CREATE_DEVICE(VGIC_V3), on failure VGIC_V2; DIST and
  *                                                 CPU addresses; NR_IRQS = AARCH64_GIC_NR_IRQS
  *   devices/src/vfio.rs VfioContainer / VfioGroup  container, API version, TYPE1v2 extension, group status,
  *                                                 SET_CONTAINER, kvm-vfio GROUP_ADD, SET_IOMMU, MAP_DMA of guest memory
  *   VfioDevice::new / VfioPlatformDevice          GET_DEVICE_FD, device info, regions, IRQ info
+ *   aarch64/src/lib.rs build_vm                   KVM_CREATE_VCPU, vcpu.init (KVM_ARM_PREFERRED_TARGET,
+ *                                                 KVM_ARM_VCPU_INIT), irq_chip.finalize (CTRL_INIT), then
  *   arch/src/lib.rs generate_platform_bus         per level IRQ: KVM_IRQFD (RESAMPLE) via register_level_irq_event,
  *                                                 then VFIO SET_IRQS TRIGGER and UNMASK (assign_level_platform_irq)
- *   irq_chip.finalize                             CTRL_INIT
- *   vCPU thread                                   KVM_ARM_PREFERRED_TARGET, KVM_ARM_VCPU_INIT, KVM_RUN; the kick:
- *                                                 set_immediate_exit + SIGRTMIN → EINTR / KVM_EXIT_INTR
+ *   vCPU thread                                   KVM_RUN; the kick: set_immediate_exit + SIGRTMIN → EINTR /
+ *                                                 KVM_EXIT_INTR
  * KVM_SET_USER_MEMORY_REGION is left out: the model keeps no memslots (docs/ABI.md).
  *
  * Run: npx tsx examples/crosvm-vfio-platform.ts
@@ -115,7 +115,6 @@ export function runCrosvm(irqs = 10): CrosvmRun {
   if (v.ioctl('KVM_GET_API_VERSION', kvm, KVM_GET_API_VERSION) !== 12) throw new Error('KVM API version');
   const ipa = v.ioctl('KVM_CHECK_EXTENSION(ARM_VM_IPA_SIZE)', kvm, KVM_CHECK_EXTENSION, KVM_CAP_ARM_VM_IPA_SIZE);
   const vm = v.ioctl('KVM_CREATE_VM', kvm, KVM_CREATE_VM, ipa);
-  const vcpu = v.ioctl('KVM_CREATE_VCPU', vm, KVM_CREATE_VCPU, 0);
 
   // KvmKernelIrqChip::new: GICv3 first, then GICv2; addresses and the IRQ count
   if (createDevice(v, vm, KVM_DEV_TYPE_ARM_VGIC_V3, false) !== 'ENODEV') throw new Error('this replay drives GICv2');
@@ -182,6 +181,18 @@ export function runCrosvm(irqs = 10): CrosvmRun {
     );
     v.ioctl('VFIO_DEVICE_GET_REGION_INFO', device, VFIO_DEVICE_GET_REGION_INFO, ri);
   }
+  // build_vm: the vCPUs, their init once all exist (vcpu.init asks the VM for the preferred target), the irqchip's
+  // finalize — before any irqfd: KVM_IRQFD is EAGAIN until the vGIC is initialised (kvm_arch_intc_initialized)
+  const vcpu = v.ioctl('KVM_CREATE_VCPU', vm, KVM_CREATE_VCPU, 0);
+  const vi = p.mem.allocBytes(kvmVcpuInit.encode({ target: 0 }));
+  v.ioctl('KVM_ARM_PREFERRED_TARGET', vm, KVM_ARM_PREFERRED_TARGET, vi);
+  const target = kvmVcpuInit.read(p.mem.view(vi, kvmVcpuInit.size)).target;
+  const psci02 = v.ioctl('KVM_CHECK_EXTENSION(ARM_PSCI_0_2)', vm, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PSCI_0_2);
+  const features = [psci02 > 0 ? 1 << KVM_ARM_VCPU_PSCI_0_2 : 0, 0, 0, 0, 0, 0, 0];
+  v.ioctl('KVM_ARM_VCPU_INIT', vcpu, KVM_ARM_VCPU_INIT, p.mem.allocBytes(kvmVcpuInit.encode({ target, features })));
+  const init = BigInt(KVM_DEV_ARM_VGIC_CTRL_INIT);
+  deviceAccess(v, 'KVM_SET_DEVICE_ATTR(CTRL_INIT)', gic, KVM_DEV_ARM_VGIC_GRP_CTRL, init, 0);
+
   // generate_platform_bus: an IrqLevelEvent (trigger + resample eventfds) per automasked IRQ, registered with the
   // irqchip first, then handed to VFIO
   for (let index = 0; index < info.num_irqs; index++) {
@@ -202,11 +213,7 @@ export function runCrosvm(irqs = 10): CrosvmRun {
     setIrqEventfd(v, 'VFIO_DEVICE_SET_IRQS(UNMASK)', device, index, VFIO_IRQ_SET_ACTION_UNMASK, resample);
   }
 
-  // irq_chip.finalize
-  const init = BigInt(KVM_DEV_ARM_VGIC_CTRL_INIT);
-  deviceAccess(v, 'KVM_SET_DEVICE_ATTR(CTRL_INIT)', gic, KVM_DEV_ARM_VGIC_GRP_CTRL, init, 0);
-
-  // the vCPU thread: its init, then the run loop with immediate_exit support
+  // the vCPU thread's run loop, with immediate_exit for kicks
   const immediateExit = v.ioctl(
     'KVM_CHECK_EXTENSION(IMMEDIATE_EXIT)',
     kvm,
@@ -214,12 +221,6 @@ export function runCrosvm(irqs = 10): CrosvmRun {
     KVM_CAP_IMMEDIATE_EXIT,
   );
   const th = p.thread('crosvm_vcpu0', 1);
-  const vi = p.mem.allocBytes(kvmVcpuInit.encode({ target: 0 }));
-  v.ioctl('KVM_ARM_PREFERRED_TARGET', vm, KVM_ARM_PREFERRED_TARGET, vi);
-  const target = kvmVcpuInit.read(p.mem.view(vi, kvmVcpuInit.size)).target;
-  const psci02 = v.ioctl('KVM_CHECK_EXTENSION(ARM_PSCI_0_2)', vm, KVM_CHECK_EXTENSION, KVM_CAP_ARM_PSCI_0_2);
-  const features = [psci02 > 0 ? 1 << KVM_ARM_VCPU_PSCI_0_2 : 0, 0, 0, 0, 0, 0, 0];
-  v.ioctl('KVM_ARM_VCPU_INIT', vcpu, KVM_ARM_VCPU_INIT, p.mem.allocBytes(kvmVcpuInit.encode({ target, features })));
   const run = th.ioctlAsync(vcpu, KVM_RUN, 0);
   const handled = raiseDeviceIrqs(v, irqs);
   const kickExitReason = kickVcpu(v, th, run, vcpu, SIGRTMIN, immediateExit > 0);
