@@ -48,37 +48,28 @@ import {
   kvmVcpuInit,
   VFIO_API_VERSION,
   VFIO_CHECK_EXTENSION,
-  VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_GET_IRQ_INFO,
-  VFIO_DEVICE_GET_REGION_INFO,
-  VFIO_DMA_MAP_FLAG_READ,
-  VFIO_DMA_MAP_FLAG_WRITE,
   VFIO_GET_API_VERSION,
-  VFIO_GROUP_FLAGS_VIABLE,
   VFIO_GROUP_GET_DEVICE_FD,
-  VFIO_GROUP_GET_STATUS,
   VFIO_GROUP_SET_CONTAINER,
-  VFIO_IOMMU_MAP_DMA,
   VFIO_IRQ_INFO_AUTOMASKED,
   VFIO_IRQ_SET_ACTION_TRIGGER,
   VFIO_IRQ_SET_ACTION_UNMASK,
   VFIO_SET_IOMMU,
   VFIO_TYPE1v2_IOMMU,
-  vfioDeviceInfo,
-  vfioGroupStatus,
-  vfioIommuType1DmaMap,
   vfioIrqInfo,
-  vfioRegionInfo,
 } from '../src/index.js';
 import {
+  checkGroupViable,
   createDevice,
   DEV,
   deviceAccess,
+  deviceInfoAndRegions,
   type ExampleVmm,
   exampleVmm,
   IOMMU_GROUP,
   kickVcpu,
-  RAM_SIZE,
+  mapGuestRam,
   raiseDeviceIrqs,
   setIrqEventfd,
   u32,
@@ -140,9 +131,7 @@ export function runCrosvm(irqs = 10): CrosvmRun {
     throw new Error('need type1v2');
   }
   const group = p.open(`/dev/vfio/${IOMMU_GROUP}`);
-  const st = p.mem.allocBytes(vfioGroupStatus.encode({ argsz: vfioGroupStatus.size, flags: 0 }));
-  v.ioctl('VFIO_GROUP_GET_STATUS', group, VFIO_GROUP_GET_STATUS, st);
-  if ((vfioGroupStatus.read(p.mem.view(st, 8)).flags & VFIO_GROUP_FLAGS_VIABLE) === 0) throw new Error('not viable');
+  checkGroupViable(v, group);
   const cfd = p.mem.alloc(4);
   p.mem.writeS32(cfd, container);
   v.ioctl('VFIO_GROUP_SET_CONTAINER', group, VFIO_GROUP_SET_CONTAINER, cfd);
@@ -158,29 +147,11 @@ export function runCrosvm(irqs = 10): CrosvmRun {
     gfd,
   );
   v.ioctl('VFIO_SET_IOMMU', container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU);
-  const ram = p.mem.alloc(RAM_SIZE, 0x1_0000);
-  const map = vfioIommuType1DmaMap.encode({
-    argsz: vfioIommuType1DmaMap.size,
-    flags: VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-    vaddr: ram,
-    iova: AARCH64_PHYS_MEM_START,
-    size: RAM_SIZE,
-  });
-  v.ioctl('VFIO_IOMMU_MAP_DMA', container, VFIO_IOMMU_MAP_DMA, p.mem.allocBytes(map));
+  mapGuestRam(v, container, AARCH64_PHYS_MEM_START);
 
   // VfioDevice::new, VfioPlatformDevice::get_platform_irqs
   const device = v.ioctl('VFIO_GROUP_GET_DEVICE_FD', group, VFIO_GROUP_GET_DEVICE_FD, p.mem.writeString(DEV));
-  const di = p.mem.allocBytes(
-    vfioDeviceInfo.encode({ argsz: vfioDeviceInfo.size, flags: 0, num_regions: 0, num_irqs: 0, cap_offset: 0 }),
-  );
-  v.ioctl('VFIO_DEVICE_GET_INFO', device, VFIO_DEVICE_GET_INFO, di);
-  const info = vfioDeviceInfo.read(p.mem.view(di, vfioDeviceInfo.size));
-  for (let index = 0; index < info.num_regions; index++) {
-    const ri = p.mem.allocBytes(
-      vfioRegionInfo.encode({ argsz: vfioRegionInfo.size, flags: 0, index, cap_offset: 0, size: 0, offset: 0 }),
-    );
-    v.ioctl('VFIO_DEVICE_GET_REGION_INFO', device, VFIO_DEVICE_GET_REGION_INFO, ri);
-  }
+  const numIrqs = deviceInfoAndRegions(v, device);
   // build_vm: the vCPUs, their init once all exist (vcpu.init asks the VM for the preferred target), the irqchip's
   // finalize — before any irqfd: KVM_IRQFD is EAGAIN until the vGIC is initialised (kvm_arch_intc_initialized)
   const vcpu = v.ioctl('KVM_CREATE_VCPU', vm, KVM_CREATE_VCPU, 0);
@@ -195,7 +166,7 @@ export function runCrosvm(irqs = 10): CrosvmRun {
 
   // generate_platform_bus: an IrqLevelEvent (trigger + resample eventfds) per automasked IRQ, registered with the
   // irqchip first, then handed to VFIO
-  for (let index = 0; index < info.num_irqs; index++) {
+  for (let index = 0; index < numIrqs; index++) {
     const ii = p.mem.allocBytes(vfioIrqInfo.encode({ argsz: vfioIrqInfo.size, flags: 0, index, count: 0 }));
     v.ioctl('VFIO_DEVICE_GET_IRQ_INFO', device, VFIO_DEVICE_GET_IRQ_INFO, ii);
     const irq = vfioIrqInfo.read(p.mem.view(ii, vfioIrqInfo.size));

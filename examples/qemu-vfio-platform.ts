@@ -61,18 +61,11 @@ import {
   kvmVcpuInit,
   VFIO_API_VERSION,
   VFIO_CHECK_EXTENSION,
-  VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_GET_IRQ_INFO,
-  VFIO_DEVICE_GET_REGION_INFO,
-  VFIO_DMA_MAP_FLAG_READ,
-  VFIO_DMA_MAP_FLAG_WRITE,
   VFIO_GET_API_VERSION,
-  VFIO_GROUP_FLAGS_VIABLE,
   VFIO_GROUP_GET_DEVICE_FD,
-  VFIO_GROUP_GET_STATUS,
   VFIO_GROUP_SET_CONTAINER,
   VFIO_IOMMU_GET_INFO,
-  VFIO_IOMMU_MAP_DMA,
   VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE,
   VFIO_IRQ_INFO_AUTOMASKED,
   VFIO_IRQ_SET_ACTION_TRIGGER,
@@ -80,27 +73,24 @@ import {
   VFIO_SET_IOMMU,
   VFIO_TYPE1v2_IOMMU,
   type VfioIovaRange,
-  vfioDeviceInfo,
-  vfioGroupStatus,
   vfioInfoCapHeader,
-  vfioIommuType1DmaMap,
   vfioIommuType1Info,
   vfioIommuType1InfoCapIovaRange,
   vfioIovaRange,
   vfioIrqInfo,
-  vfioRegionInfo,
 } from '../src/index.js';
 import {
+  checkGroupViable,
   createDevice,
   DEV,
   deviceAccess,
+  deviceInfoAndRegions,
   type ExampleVmm,
   exampleVmm,
   hasAttr,
   IOMMU_GROUP,
   kickVcpu,
-  RAM_IPA,
-  RAM_SIZE,
+  mapGuestRam,
   raiseDeviceIrqs,
   setIrqEventfd,
   u32,
@@ -111,7 +101,8 @@ import {
 const QEMU_VIRT_NUM_IRQ = 288;
 /** The guest SPI QEMU's platform bus gives the device (virt's platform bus IRQs start at SPI 112). */
 export const QEMU_GUEST_SPI = 112 + 32;
-/** hw/arm/virt.c memmap: VIRT_GIC_DIST and VIRT_GIC_CPU. */
+/** hw/arm/virt.c memmap: VIRT_MEM (guest RAM), VIRT_GIC_DIST and VIRT_GIC_CPU. */
+const RAM_IPA = 0x4000_0000n;
 const GICD_BASE = 0x0800_0000n;
 const GICC_BASE = 0x0801_0000n;
 /** include/qemu/osdep.h SIG_IPI = SIGUSR1 on Linux. */
@@ -274,9 +265,7 @@ export function runQemu(irqs = 10): QemuRun {
 
   // vfio_attach_device (legacy container): group, container, IOMMU, DMA mappings, kvm-vfio, device
   const group = p.open(`/dev/vfio/${IOMMU_GROUP}`);
-  const st = p.mem.allocBytes(vfioGroupStatus.encode({ argsz: vfioGroupStatus.size, flags: 0 }));
-  v.ioctl('VFIO_GROUP_GET_STATUS', group, VFIO_GROUP_GET_STATUS, st);
-  if ((vfioGroupStatus.read(p.mem.view(st, 8)).flags & VFIO_GROUP_FLAGS_VIABLE) === 0) throw new Error('not viable');
+  checkGroupViable(v, group);
   const container = p.open('/dev/vfio/vfio');
   if (v.ioctl('VFIO_GET_API_VERSION', container, VFIO_GET_API_VERSION) !== VFIO_API_VERSION)
     throw new Error('VFIO API');
@@ -289,15 +278,7 @@ export function runQemu(irqs = 10): QemuRun {
   v.ioctl('VFIO_SET_IOMMU', container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU);
   const iovaRanges = vfioGetIommuInfo(v, container);
   // vfio_listener_region_add → vfio_legacy_dma_map: guest RAM at IOVA = GPA
-  const ram = p.mem.alloc(RAM_SIZE, 0x1_0000);
-  const map = vfioIommuType1DmaMap.encode({
-    argsz: vfioIommuType1DmaMap.size,
-    flags: VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-    vaddr: ram,
-    iova: RAM_IPA,
-    size: RAM_SIZE,
-  });
-  v.ioctl('VFIO_IOMMU_MAP_DMA', container, VFIO_IOMMU_MAP_DMA, p.mem.allocBytes(map));
+  mapGuestRam(v, container, RAM_IPA);
   // vfio_kvm_device_add_group
   const kvfio = createDevice(v, vm, KVM_DEV_TYPE_VFIO, false) as number;
   const gfd = p.mem.alloc(4);
@@ -306,19 +287,9 @@ export function runQemu(irqs = 10): QemuRun {
   const device = v.ioctl('VFIO_GROUP_GET_DEVICE_FD', group, VFIO_GROUP_GET_DEVICE_FD, p.mem.writeString(DEV));
 
   // vfio_populate_device
-  const di = p.mem.allocBytes(
-    vfioDeviceInfo.encode({ argsz: vfioDeviceInfo.size, flags: 0, num_regions: 0, num_irqs: 0, cap_offset: 0 }),
-  );
-  v.ioctl('VFIO_DEVICE_GET_INFO', device, VFIO_DEVICE_GET_INFO, di);
-  const info = vfioDeviceInfo.read(p.mem.view(di, vfioDeviceInfo.size));
-  for (let index = 0; index < info.num_regions; index++) {
-    const ri = p.mem.allocBytes(
-      vfioRegionInfo.encode({ argsz: vfioRegionInfo.size, flags: 0, index, cap_offset: 0, size: 0, offset: 0 }),
-    );
-    v.ioctl('VFIO_DEVICE_GET_REGION_INFO', device, VFIO_DEVICE_GET_REGION_INFO, ri);
-  }
+  const numIrqs = deviceInfoAndRegions(v, device);
   const intps: { index: number; interrupt: number; unmask: number }[] = [];
-  for (let index = 0; index < info.num_irqs; index++) {
+  for (let index = 0; index < numIrqs; index++) {
     const ii = p.mem.allocBytes(vfioIrqInfo.encode({ argsz: vfioIrqInfo.size, flags: 0, index, count: 0 }));
     v.ioctl('VFIO_DEVICE_GET_IRQ_INFO', device, VFIO_DEVICE_GET_IRQ_INFO, ii);
     const irq = vfioIrqInfo.read(p.mem.view(ii, vfioIrqInfo.size));

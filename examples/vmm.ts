@@ -19,18 +19,28 @@ import {
   type Process,
   type SyscallHandle,
   type UThread,
+  VFIO_DEVICE_GET_INFO,
+  VFIO_DEVICE_GET_REGION_INFO,
   VFIO_DEVICE_SET_IRQS,
+  VFIO_DMA_MAP_FLAG_READ,
+  VFIO_DMA_MAP_FLAG_WRITE,
+  VFIO_GROUP_FLAGS_VIABLE,
+  VFIO_GROUP_GET_STATUS,
+  VFIO_IOMMU_MAP_DMA,
   VFIO_IRQ_SET_DATA_EVENTFD,
+  vfioDeviceInfo,
+  vfioGroupStatus,
+  vfioIommuType1DmaMap,
   vfioIrqSetEventfdData,
   vfioIrqSetWithData,
+  vfioRegionInfo,
 } from '../src/index.js';
 
 export const DEV = 'fff51000.ethernet';
 export const IOMMU_GROUP = 7;
 /** The host INTID of the device's level line. */
 export const HOST_INTID = 80;
-/** A 4 MiB stand-in for guest RAM at IPA 0x4000_0000 (QEMU virt's and crosvm's RAM base). */
-export const RAM_IPA = 0x4000_0000n;
+/** The size of the guest RAM stand-in both VMMs map for DMA (4 MiB). */
 export const RAM_SIZE = 0x40_0000;
 
 export interface ExampleVmm {
@@ -174,4 +184,40 @@ export function kickVcpu(
   const reason = v.p.mem.view(runAddr + kvmRun.offsetof('exit_reason'), 4).getUint32(0, true);
   if (reason !== KVM_EXIT_INTR) throw new Error(`the kicked KVM_RUN returned exit_reason ${reason}`);
   return reason;
+}
+
+/** VFIO_GROUP_GET_STATUS; a group that is not viable cannot be used. */
+export function checkGroupViable(v: ExampleVmm, group: number): void {
+  const st = v.p.mem.allocBytes(vfioGroupStatus.encode({ argsz: vfioGroupStatus.size, flags: 0 }));
+  v.ioctl('VFIO_GROUP_GET_STATUS', group, VFIO_GROUP_GET_STATUS, st);
+  if ((vfioGroupStatus.read(v.p.mem.view(st, 8)).flags & VFIO_GROUP_FLAGS_VIABLE) === 0) throw new Error('not viable');
+}
+
+/** VFIO_IOMMU_MAP_DMA (read/write) of the RAM stand-in at `iova`, as both VMMs map guest memory. */
+export function mapGuestRam(v: ExampleVmm, container: number, iova: bigint): void {
+  const ram = v.p.mem.alloc(RAM_SIZE, 0x1_0000);
+  const map = vfioIommuType1DmaMap.encode({
+    argsz: vfioIommuType1DmaMap.size,
+    flags: VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+    vaddr: ram,
+    iova,
+    size: RAM_SIZE,
+  });
+  v.ioctl('VFIO_IOMMU_MAP_DMA', container, VFIO_IOMMU_MAP_DMA, v.p.mem.allocBytes(map));
+}
+
+/** VFIO_DEVICE_GET_INFO, then VFIO_DEVICE_GET_REGION_INFO of every region; returns the IRQ count. */
+export function deviceInfoAndRegions(v: ExampleVmm, device: number): number {
+  const di = v.p.mem.allocBytes(
+    vfioDeviceInfo.encode({ argsz: vfioDeviceInfo.size, flags: 0, num_regions: 0, num_irqs: 0, cap_offset: 0 }),
+  );
+  v.ioctl('VFIO_DEVICE_GET_INFO', device, VFIO_DEVICE_GET_INFO, di);
+  const info = vfioDeviceInfo.read(v.p.mem.view(di, vfioDeviceInfo.size));
+  for (let index = 0; index < info.num_regions; index++) {
+    const ri = v.p.mem.allocBytes(
+      vfioRegionInfo.encode({ argsz: vfioRegionInfo.size, flags: 0, index, cap_offset: 0, size: 0, offset: 0 }),
+    );
+    v.ioctl('VFIO_DEVICE_GET_REGION_INFO', device, VFIO_DEVICE_GET_REGION_INFO, ri);
+  }
+  return info.num_irqs;
 }
