@@ -3,8 +3,9 @@
  * process whose ioctls are recorded by name (the replayed call sequence). Only the package's public API is used.
  */
 import {
+  createGuest,
   createHost,
-  GuestKernel,
+  type GuestKernel,
   type Host,
   isErrnoError,
   KVM_CREATE_DEVICE,
@@ -64,14 +65,11 @@ export function exampleVmm(guestSpi: number, gicdBase: bigint): ExampleVmm {
     cpus: 2,
     devices: [{ name: DEV, iommuGroup: IOMMU_GROUP, irqs: [{ intid: HOST_INTID, trigger: 'level' }] }],
   });
-  const guest = new GuestKernel({
-    engine: host.engine,
-    gic: host.irq.gic,
+  const guest = createGuest(host, {
     vcpus: 1,
     gicdBase: Number(gicdBase),
     devices: [{ device: host.device(DEV), line: 0, intid: guestSpi, handlerCycles: 1000 }],
   });
-  host.kvm.guestFactory = guest;
   const p = host.process();
   const log: string[] = [];
   const ioctl = (name: string, fd: number, request: number, arg = 0): number => {
