@@ -4,11 +4,11 @@
  * each entry, and kvm_vcpu_block ends on a pending signal — and the counters say so (kvm_vcpu_stat.signal_exits).
  */
 import { describe, expect, it } from 'vitest';
+import { buildVm, errnoOf, setup } from '../../test/fixtures/kvmSetup.js';
 import { KVM_EXIT_INTR, KVM_RUN, kvmRun } from '../abi/kvm.js';
 import { defineCost } from '../sim/costs.js';
 import { op, type TaskGen } from '../sim/task.js';
 import type { GuestFactory, GuestVcpuEnv } from './guest.js';
-import { buildVm, errnoOf, setup } from './testSetup.js';
 import { kvmRunAddress } from './vcpu.js';
 
 const C_TEST_SPIN = defineCost('test_guest_spin', 1000, 'test: a guest loop iteration that never traps');

@@ -4,6 +4,7 @@
  * vfio_dma_do_unmap), as QEMU's vfio_get_iommu_info and vfio_legacy_dma_map/unmap and crosvm's VfioContainer drive them.
  */
 import { describe, expect, it } from 'vitest';
+import { ethernetDevice } from '../../test/fixtures/vfioDevice.js';
 import { errnoOf } from '../abi/errno.js';
 import {
   VFIO_CHECK_EXTENSION,
@@ -37,7 +38,6 @@ import {
 import type { Process } from '../host/process.js';
 import { createHost } from '../machine.js';
 import { MSI_IOVA_BASE, MSI_IOVA_LENGTH, TYPE1_APERTURE_END, TYPE1_DMA_ENTRY_LIMIT } from './containerType1.js';
-import { ethernetDevice } from './testDevice.js';
 
 function container(type = VFIO_TYPE1v2_IOMMU) {
   const host = createHost({ devices: [ethernetDevice()] });

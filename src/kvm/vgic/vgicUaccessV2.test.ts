@@ -4,6 +4,7 @@
  * kvm_arm_gic_put / kvm_arm_gic_get (hw/intc/arm_gic_kvm.c) use them on reset and migration.
  */
 import { describe, expect, it } from 'vitest';
+import { buildVm, errnoOf, getAttr, hasAttr, setAttr, setup, u32Buf } from '../../../test/fixtures/kvmSetup.js';
 import {
   KVM_DEV_ARM_VGIC_GRP_CPU_REGS,
   KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
@@ -11,7 +12,6 @@ import {
   kvmDevArmVgicAttr,
 } from '../../abi/kvm.js';
 import { GICH_VMCR_PRIMASK_SHIFT } from '../../hw/gic/regs.js';
-import { buildVm, errnoOf, getAttr, hasAttr, setAttr, setup, u32Buf } from '../testSetup.js';
 import { VGIC_V2_GICC_IIDR } from './vgicUaccessV2.js';
 
 const CPU = KVM_DEV_ARM_VGIC_GRP_CPU_REGS;
