@@ -265,6 +265,29 @@ describe('eventfd kernel API', () => {
     expect(calls).toEqual(['b', 'a', 'b']);
   });
 
+  it('add_wait_queue_priority: priority entries run first, in the order added; a non-zero return ends the walk (__wake_up_common nr_exclusive 1), a zero return does not', () => {
+    const { k, p, ctxOf } = setup();
+    const ctx = ctxOf(p.eventfd(0, 0));
+    const calls: string[] = [];
+    let consume = true;
+    const entry = (name: string, ret: () => number): WaitQueueEntry<EventfdCtx> => ({
+      *wake() {
+        calls.push(name);
+        return ret();
+      },
+    });
+    ctx.addWaitEntry(entry('plain', () => 0));
+    ctx.addPriorityWaitEntry(entry('prio1', () => 0));
+    ctx.addPriorityWaitEntry(entry('prio2', () => (consume ? 1 : 0)));
+    ctx.addWaitEntry(entry('plain2', () => 0)); // add_wait_queue goes behind the priority entries
+    signal(k, ctx);
+    expect(calls).toEqual(['prio1', 'prio2']);
+    consume = false;
+    calls.length = 0;
+    signal(k, ctx);
+    expect(calls).toEqual(['prio1', 'prio2', 'plain2', 'plain']);
+  });
+
   it('eventfd_ctx_do_read in semaphore mode consumes one', () => {
     const { p, ctxOf } = setup();
     const ctx = ctxOf(p.eventfd(3, EFD_SEMAPHORE));

@@ -13,7 +13,7 @@
  *   A GSI past nr_spis is accepted and never injects.
  * - Resample: one resampler per GSI, shared by its irqfds, registered as the ack notifier of that GSI. On ack (the
  *   guest EOI'd the level SPI: EOI maintenance → fold → kvm_notify_acked_irq, run by the vCPU thread right after the
- *   sync, see KvmVm.kvmNotifyAckedIrqs) it lowers the line (kvm_set_irq 0) and signals every resamplefd.
+ *   fold itself, before that LR is folded and before the prune: Vgic.kvmVgicSyncHwstate) it lowers the line (kvm_set_irq 0) and signals every resamplefd.
  * - EPOLLHUP (the eventfd's last fd closed) deactivates the irqfd; deassign deactivates the matching ones and flushes
  *   the cleanup workqueue, so no injection happens after it returns; closing the VM fd releases all of them.
  */
@@ -74,10 +74,15 @@ export class Irqfd extends KObject implements WaitQueueEntry<EventfdCtx> {
     this.shutdown = new WorkStruct(e, `irqfd${gsi}.shutdown`, () => this.irqfdShutdown());
   }
 
-  /** irqfd_wakeup. */
-  *wake(_ctx: EventfdCtx, key: number): TaskGen<void> {
+  /**
+   * irqfd_wakeup: returns 1 after consuming an EPOLLIN event, which, the irqfd being an exclusive priority waiter,
+   * ends the eventfd's wake-up walk (5.11 "kvm/eventfd: Use priority waitqueue to catch events before userspace").
+   */
+  *wake(_ctx: EventfdCtx, key: number): TaskGen<number> {
     const vm = this.vm;
+    let ret = 0;
     if ((key & EPOLLIN) !== 0) {
+      ret = 1;
       yield op(C_IRQFD_WAKEUP, vm.oid);
       eventfdCtxDoRead(this.eventfd);
       // kvm_arch_set_irq_inatomic: inject now if routed, else -EWOULDBLOCK → irqfd_inject work
@@ -97,6 +102,7 @@ export class Irqfd extends KObject implements WaitQueueEntry<EventfdCtx> {
       if (this.active) irqfds.deactivate(this);
       spinUnlockIrqrestore(irqfds.lock, flags);
     }
+    return ret;
   }
 
   /** irqfd_inject (work). */
@@ -237,8 +243,9 @@ export class KvmIrqfds {
       irqfd.markFreed();
       throw e;
     }
-    // vfs_poll installs irqfd_wakeup on the eventfd; a signal that came before is injected now (by the work)
-    const pt: PollTable = { queueProc: () => eventfd.addWaitEntry(irqfd) };
+    // vfs_poll installs irqfd_wakeup on the eventfd as an exclusive priority waiter (irqfd_ptable_queue_proc); a
+    // signal that came before is injected now (by the work)
+    const pt: PollTable = { queueProc: () => eventfd.addPriorityWaitEntry(irqfd) };
     const events = vfsPoll(file, pt);
     if ((events & EPOLLIN) !== 0) vm.kernel.scheduleWork(irqfd.inject);
     return 0;
