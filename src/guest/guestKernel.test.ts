@@ -18,6 +18,7 @@ function realVgic(acks: number[]) {
         getIrqchipState: () => false,
         setIrqchipState: () => {},
         hwIntidOf: () => -1,
+        observeActive: () => false,
       },
     });
     const vcpus: VgicCpu[] = [];

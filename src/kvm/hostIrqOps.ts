@@ -51,6 +51,11 @@ export class KvmHostIrqOps implements VgicHostIrqOps {
     else dist.clearPending(hw, bank);
   }
 
+  /** GICD_ISACTIVER as an observer reads it (a checker's invariant: no recorded access, no cost). */
+  observeActive(intid: number): boolean {
+    return this.host.gic.distributor.isActive(intid, this.bank(intid));
+  }
+
   /** kvm_vgic_map_irq: the root irqchip's hwirq (the GIC INTID) of a Linux IRQ, -1 without a descriptor. */
   hwIntidOf(hostIrq: number): number {
     return this.host.genirq.domain.irqToDesc(hostIrq)?.hwirq ?? -1;

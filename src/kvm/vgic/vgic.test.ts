@@ -400,6 +400,48 @@ describe('vGIC: errors', () => {
     expect(h.vgic.kvmVgicInjectIrq(null, 40, true, a)).toBe(1);
   });
 
+  it('kvm_vgic_inject_irq into an owned HW vIRQ (irqfwd): a non-owner rising level is re-posted at the GIC (as vgic_its_trigger_msi does), a falling one ignored, the owner injects', () => {
+    const h = makeHarness();
+    const [v] = h.vcpus;
+    const dist = h.gic.distributor;
+    guestConfig(v!, 64, false);
+    guestEnable(v!, 64);
+    const fwd = { name: 'kvm-vfio' };
+    expect(h.vgic.kvmVgicMapPhysIrq(v!, HOST_IRQ_BASE + 40, 64)).toBe(0);
+    expect(h.vgic.kvmVgicSetOwner(v!, 64, fwd)).toBe(0);
+    expect(h.vgic.kvmVgicInjectIrq(null, 64, true)).toBe(0); // an irqfd or KVM_IRQ_LINE
+    expect(h.physCalls).toEqual(['set PENDING 40 true']);
+    expect(dist.isPending(40)).toBe(true);
+    const irq = h.vgic.vgicGetIrq(64)!;
+    expect(irq.lineLevel).toBe(false);
+    expect(v!.apCount).toBe(0);
+    expect(h.vgic.kvmVgicInjectIrq(null, 64, false)).toBe(0);
+    expect(h.physCalls.length).toBe(1);
+    expect(h.vgic.kvmVgicInjectIrq(null, 64, true, fwd)).toBe(1); // the owner, from the host handler
+    expect(irq.lineLevel).toBe(true);
+    h.vgic.kvmVgicReleaseOwner(v!, 64, { name: 'other' });
+    expect(irq.owner).toBe(fwd);
+    h.vgic.kvmVgicReleaseOwner(v!, 64, fwd);
+    expect(irq.owner).toBe(null);
+  });
+
+  it('a HW=1 LR loaded while its physical INTID is inactive is counted (invariant hw-lr-names-active-intid)', () => {
+    const h = makeHarness();
+    const [v] = h.vcpus;
+    const dist = h.gic.distributor;
+    guestEnable(v!, 64);
+    expect(h.vgic.kvmVgicMapPhysIrq(v!, HOST_IRQ_BASE + 40, 64)).toBe(0);
+    expect(h.vgic.kvmVgicInjectIrq(null, 64, true)).toBe(1); // unowned: a software edge, INTID 40 never taken
+    h.vgic.kvmVgicFlushHwstate(v!);
+    expect(h.vgic.hwLrInactive).toBe(1);
+    expect(h.vgic.hwLrInactiveFirst).toBe('vcpu0 LR0 vINTID 64 → inactive INTID 40');
+    h.sync(v!);
+    dist.setActive(40, true);
+    h.vgic.kvmVgicFlushHwstate(v!); // the edge came back pending: loaded again, INTID 40 active now
+    expect(v!.usedLrs).toBe(1);
+    expect(h.vgic.hwLrInactive).toBe(1); // not counted again
+  });
+
   it('map: -EINVAL for a host IRQ without descriptor; ModelError (BUG_ON) for an unknown vINTID', () => {
     const h = makeHarness();
     const [v] = h.vcpus;
@@ -441,4 +483,5 @@ const nullOps = {
   getIrqchipState: () => false,
   setIrqchipState: () => {},
   hwIntidOf: () => -1,
+  observeActive: () => false,
 };

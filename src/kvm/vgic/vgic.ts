@@ -99,6 +99,8 @@ export interface VgicHostIrqOps {
   setIrqchipState(hostIrq: number, which: VgicIrqchipState, val: boolean): void;
   /** hwirq of the root irqchip (the GIC INTID) behind Linux IRQ `hostIrq`, or -1 when it has no descriptor. */
   hwIntidOf(hostIrq: number): number;
+  /** Whether a physical INTID is active, as an observer sees it: no access, no cost (an invariant, not kernel code). */
+  observeActive(intid: number): boolean;
 }
 
 export interface VgicOptions {
@@ -170,6 +172,9 @@ export class Vgic {
   kick: ((vcpu: VgicCpu) => void) | null;
   /** Tracing only (gic_lr_write, vgic_maintenance): null unless a tracer listens. */
   traceLr: VgicLrTrace | null = null;
+  /** HW=1 list registers written while their physical INTID was inactive (invariant hw-lr-names-active-intid). */
+  hwLrInactive = 0;
+  hwLrInactiveFirst = '';
   /** compute_ap_list_depth's out-parameter. */
   private multiSgi = false;
 
@@ -325,6 +330,12 @@ export class Vgic {
    * (null = the kernel's NULL vcpu). Returns -EINVAL (private INTID without vCPU, unknown INTID), the error of the
    * lazy vgic_init, 0 when nothing was queued (ignored injection, or already on an ap-list — kicked anyway), or 1
    * when the vIRQ was newly queued. The kernel returns 0 for both of the last two.
+   *
+   * irqfwd: a vIRQ owned and HW-mapped by a forwarded IRQ (kvm-vfio) is injected only by its owner, from the host
+   * handler with the physical INTID active. Anyone else's rising level (an irqfd, KVM_IRQ_LINE) is re-posted at the
+   * physical GIC (irq_set_irqchip_state(host_irq, PENDING, true), as GICv4's vgic_its_trigger_msi does for a
+   * forwarded vLPI), so the host takes it and the owner delivers it once, by hardware; 6.1 would drop it
+   * (vgic_validate_injection), and a software injection would otherwise make a HW=1 LR name an inactive INTID.
    */
   kvmVgicInjectIrq(vcpuId: number | null, intid: number, level: boolean, owner: unknown = null): number {
     const ret = this.vgicInit(); // vgic_lazy_init: a GICv2 initialises on demand
@@ -339,6 +350,10 @@ export class Vgic {
       irq = this.vgicGetIrq(intid);
     }
     if (irq === null) return -ERRNO.EINVAL;
+    if (irq.hw && irq.owner !== null && irq.owner !== owner) {
+      if (level) this.vgicIrqSetPhysPending(irq, true);
+      return 0;
+    }
     if (!this.validateInjection(irq, level, owner)) return 0;
     if (irq.config === VGIC_CONFIG_LEVEL) irq.lineLevel = level;
     else irq.pendingLatch = true;
@@ -406,6 +421,15 @@ export class Vgic {
     if (irq.owner !== null && irq.owner !== owner) return -ERRNO.EEXIST;
     irq.owner = owner;
     return 0;
+  }
+
+  /**
+   * irqfwd's counterpart of kvm_vgic_set_owner (never merged; 6.1's owners, the timer and the PMU, keep their vIRQs
+   * for the vCPU's life): a forwarded IRQ gives its vIRQ back when it stops forwarding.
+   */
+  kvmVgicReleaseOwner(vcpu: VgicCpu, intid: number, owner: unknown): void {
+    const irq = this.vgicGetVcpuIrq(vcpu, intid);
+    if (irq !== null && irq.owner === owner) irq.owner = null;
   }
 
   /** vgic_get_phys_line_level: the device's own sampler, else the physical pending state. */
@@ -648,9 +672,22 @@ export class Vgic {
     const vif = this.requireVif(vcpu);
     if (vcpu.usedLrs === 0) return;
     vif.writeHcr(vcpu.vgicHcr);
-    for (let i = 0; i < vcpu.usedLrs; i++) vif.writeLr(i, vcpu.vgicLr[i]!);
+    for (let i = 0; i < vcpu.usedLrs; i++) {
+      const val = vcpu.vgicLr[i]!;
+      vif.writeLr(i, val);
+      if ((val & GICH_LR_HW) !== 0 && (val & GICH_LR_STATE) !== 0) this.observeHwLr(vcpu, i, val);
+    }
     const tr = this.traceLr;
     if (tr !== null) for (let i = 0; i < vcpu.usedLrs; i++) tr.lrWrite(vcpu, i, vcpu.vgicLr[i]!);
+  }
+
+  /** The invariant: the physical INTID a HW=1 LR names must be active, or the guest's EOI deactivates nothing. */
+  private observeHwLr(vcpu: VgicCpu, lr: number, val: number): void {
+    const pintid = (val >>> GICH_LR_PHYSID_CPUID_SHIFT) & GICH_LR_VIRTUALID;
+    if (this.hostIrqOps.observeActive(pintid)) return;
+    if (this.hwLrInactive++ === 0) {
+      this.hwLrInactiveFirst = `${vcpu} LR${lr} vINTID ${val & GICH_LR_VIRTUALID} → inactive INTID ${pintid}`;
+    }
   }
 
   /**
