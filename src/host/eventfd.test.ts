@@ -206,6 +206,7 @@ describe('eventfd kernel API', () => {
     const entry: WaitQueueEntry<EventfdCtx> = {
       *wake(c, key) {
         calls.push(`${c === ctx ? 'ctx' : '?'} key=${key} count=${c.count}`);
+        return 0;
       },
     };
     ctx.addWaitEntry(entry);
@@ -252,11 +253,13 @@ describe('eventfd kernel API', () => {
       *wake(c) {
         calls.push('a');
         c.wqh.remove(a);
+        return 0;
       },
     };
     const b: WaitQueueEntry<EventfdCtx> = {
       *wake() {
         calls.push('b');
+        return 0;
       },
     };
     ctx.addWaitEntry(a);
@@ -305,6 +308,7 @@ describe('eventfd kernel API', () => {
     ctx.addWaitEntry({
       *wake() {
         yield* eventfdSignal(other);
+        return 0;
       },
     });
     expect(() => signal(k, ctx)).toThrow(/in_eventfd/);
@@ -319,6 +323,7 @@ describe('eventfd kernel API', () => {
     ctx.addWaitEntry({
       *wake(_c, key) {
         keys.push(key);
+        return 0;
       },
     });
     const file = p.files.fget(fd); // a kernel file reference too

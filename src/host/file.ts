@@ -234,7 +234,7 @@ export function vfsPoll(file: KFile, pt: PollTable | null): number {
  */
 export interface WaitQueueEntry<O = unknown> {
   /** The wake function; a non-zero return from an exclusive entry ends the walk (__wake_up_common, nr_exclusive 1). */
-  wake(owner: O, key: number): TaskGen<number | void>;
+  wake(owner: O, key: number): TaskGen<number>;
 }
 
 /** poll_table: f_op->poll calls queueProc (via poll_wait) for each wait queue head the caller should sit on. */
@@ -321,7 +321,7 @@ export class WaitQueueHead<O = unknown> {
     while (i < this.nrPriority) {
       const e = entries[i]!;
       const ret = yield* e.wake(this.owner, key);
-      if (typeof ret === 'number' && ret !== 0) return;
+      if (ret !== 0) return;
       if (entries[i] === e) i++;
     }
     this.tasks.wakeUpAll();

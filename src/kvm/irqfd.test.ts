@@ -87,6 +87,7 @@ describe('KVM_IRQFD (virt/kvm/eventfd.c)', () => {
     ctx.addWaitEntry({
       *wake(_c, key) {
         keys.push(key);
+        return 0;
       },
     });
     expect(irqfd(s.p, vm, efd, 8)).toBe(0);
