@@ -794,6 +794,11 @@ export class AbiModel {
     return false;
   }
 
+  /** Whether eventfd object `efd` is the unmask virqfd of an index whose trigger is gone (see unmaskUntriggered). */
+  unmasksUntriggered(efd: number): boolean {
+    return this.devices.some((d) => d.unmaskVirqfd.some((u, i) => u === efd && d.trigger[i] === null));
+  }
+
   /** The eventfd object behind fd, if it is one. */
   eventfdObj(fd: number): number | undefined {
     const e = this.entry(fd);

@@ -409,24 +409,42 @@ const eventfdWrite = fc
     len: fc.constantFrom(8, 8, 8, 4),
   })
   .map(({ s, value, len }) =>
-    cmd(`EventfdWrite(${fdSelToString(s)}, ${value}, len ${len})`, (m, r) => {
-      const fd = m.resolve(s);
-      const exp = m.write(fd, len, value);
-      const a = r.place(u64Bytes(value));
-      try {
-        expectStep(
-          r,
-          'write',
-          `write(fd${fd}, ${value})`,
-          exp,
-          r.attempt(() => r.p.write(fd, a, len)),
-        );
-      } finally {
-        r.free(a);
-      }
-      return `fd${fd}`;
-    }),
+    cmd(
+      `EventfdWrite(${fdSelToString(s)}, ${value}, len ${len})`,
+      (m, r) => {
+        const fd = m.resolve(s);
+        const exp = m.write(fd, len, value);
+        const a = r.place(u64Bytes(value));
+        try {
+          expectStep(
+            r,
+            'write',
+            `write(fd${fd}, ${value})`,
+            exp,
+            r.attempt(() => r.p.write(fd, a, len)),
+          );
+        } finally {
+          r.free(a);
+        }
+        return `fd${fd}`;
+      },
+      (m) => {
+        const o = m.eventfdObj(m.resolve(s));
+        return o === undefined || !m.unmasksUntriggered(o);
+      },
+    ),
   );
+
+/**
+ * Left out: unmasking an index whose trigger is gone. Linux 6.1's vfio_platform_unmask then calls enable_irq on a
+ * line free_irq shut down, which starts it again with no handler (the line stays enabled after teardown); 6.9's
+ * persistent IRQ handlers removed the case. The model reproduces it (vfio/platform), so the fuzzer does not ask.
+ */
+function unmaskUntriggered(m: AbiModel, fd: number, a: IrqSetArgs): boolean {
+  const dev = m.deviceOf(fd);
+  if (dev === undefined || (a.flags & 0x38) !== 0x10) return false;
+  return m.devices[dev]!.trigger[a.index] === null;
+}
 
 const eventfdRead = fc.record({ s: sel('eventfd'), len: fc.constantFrom(8, 8, 8, 4) }).map(({ s, len }) =>
   cmd(`EventfdRead(${fdSelToString(s)}, len ${len})`, (m, r) => {
@@ -578,6 +596,7 @@ const setIrqs = fc
         doSetIrqs(m, r, fd, a, efd, bad);
         return `fd${fd}, eventfd ${efd}`;
       },
+      (m) => !unmaskUntriggered(m, m.resolve(d), a),
     ),
   );
 
