@@ -3,17 +3,19 @@
  * irqfd_shutdown, irqfd_resampler_ack/shutdown, kvm_irqfd_release) and arch/arm64/kvm/vgic/vgic-irqfd.c.
  *
  * - Injection from the wakeup: irqfd_wakeup runs as a wake function of the eventfd, in the signaller's context (the
- *   VFIO hardirq handler, or a write(2)), under ctx->wqh.lock. arm64 kvm_arch_set_irq_inatomic injects an SPI right
- *   there ("Injecting SPIs is always possible in atomic context as long as the damn vgic is initialized") with level
- *   1 — for a plain and for a resample irqfd alike; only when the vGIC is not initialised (no routing yet) does it
+ *   VFIO hardirq handler, or a write(2)), under ctx->wqh.lock. The irqfd is an exclusive priority waiter
+ *   (add_wait_queue_priority, 5.11): it runs before any other waiter, consumes the count and ends the walk. arm64
+ *   kvm_arch_set_irq_inatomic injects an SPI right there ("Injecting SPIs is always possible in atomic context as
+ *   long as the damn vgic is initialized") with level 1 — for a plain and for a resample irqfd alike; only when the vGIC is not initialised (no routing yet) does it
  *   return -EWOULDBLOCK and the inject work runs irqfd_inject on the system workqueue: a plain irqfd pulses the line
  *   (kvm_set_irq 1 then 0), a resample irqfd holds it at 1. An eventfd already signalled at KVM_IRQFD time schedules
  *   the inject work too ("trigger it as if we didn't miss it").
  * - GSI = SPI number = INTID − 32 (the default routing kvm_vgic_setup_default_irq_routing installs for gsi < nr_spis).
  *   A GSI past nr_spis is accepted and never injects.
  * - Resample: one resampler per GSI, shared by its irqfds, registered as the ack notifier of that GSI. On ack (the
- *   guest EOI'd the level SPI: EOI maintenance → fold → kvm_notify_acked_irq, run by the vCPU thread right after the
- *   fold itself, before that LR is folded and before the prune: Vgic.kvmVgicSyncHwstate) it lowers the line (kvm_set_irq 0) and signals every resamplefd.
+ *   guest EOI'd the level SPI: EOI maintenance → fold → kvm_notify_acked_irq, run by the vCPU thread inside the
+ *   fold, before that LR is folded and before the prune: Vgic.kvmVgicSyncHwstate) it lowers the line (kvm_set_irq 0)
+ *   and signals every resamplefd.
  * - EPOLLHUP (the eventfd's last fd closed) deactivates the irqfd; deassign deactivates the matching ones and flushes
  *   the cleanup workqueue, so no injection happens after it returns; closing the VM fd releases all of them.
  */
