@@ -592,7 +592,8 @@ export class Vgic {
   }
 
   /**
-   * vgic_v2_fold_lr_state from LR `vcpu.foldLr` on: UIE is dropped, then each used LR is folded back into its vIRQ.
+   * vgic_v2_fold_lr_state from LR `vcpu.foldLr` on (its UIE drop is done by kvmVgicSyncHwstate): each used LR is
+   * folded back into its vIRQ.
    * An LR whose EOI maintenance reports a level SPI stops the fold before that LR is folded and returns its GSI:
    * the caller runs kvm_notify_acked_irq (generator code: the resampler's kvm_set_irq and eventfd_signal) and calls
    * kvmVgicSyncContinue, which folds that LR and goes on — the kernel's order, where the notifier runs inside the
