@@ -93,9 +93,6 @@ export class Irqfd extends KObject implements WaitQueueEntry<EventfdCtx> {
         vm.kvmSetIrq(this.gsi, 1, KVM_USERSPACE_IRQ_SOURCE_ID);
         vm.trace?.irqfdInject?.(vm, this.gsi, 1);
         this.injections++;
-        // an injection into a forwarded vIRQ was re-posted at the GIC (Vgic.kvmVgicInjectIrq): charge that access
-        const ops = vm.kvm.hostIrqOps;
-        if (ops.uncharged > 0) yield* ops.charge();
       } else {
         vm.kernel.scheduleWork(this.inject);
       }
@@ -124,8 +121,6 @@ export class Irqfd extends KObject implements WaitQueueEntry<EventfdCtx> {
       vm.trace?.irqfdInject?.(vm, this.gsi, this.resampler === null ? -1 : 1);
       this.injections++;
     }
-    const ops = vm.kvm.hostIrqOps;
-    if (ops.uncharged > 0) yield* ops.charge();
   }
 
   /** irqfd_shutdown (work on irqfd_cleanup_wq). */

@@ -276,8 +276,6 @@ export class KvmVm extends KObject {
       default:
         throw errno('EINVAL', `KVM_IRQ_LINE type ${type} unknown`);
     }
-    const ops = this.kvm.hostIrqOps;
-    if (ops.uncharged > 0) yield* ops.charge(); // a rising level re-posted at the GIC for a forwarded vIRQ
     if (ret < 0) throw errnoFromReturn(ret, 'kvm_vgic_inject_irq');
     if (withStatus) mem.writeS32(arg, 0); // KVM_IRQ_LINE_STATUS: status = 0 (kvm_vm_ioctl_irq_line's return)
     return 0;
