@@ -51,7 +51,10 @@ export class KvmHostIrqOps implements VgicHostIrqOps {
     else dist.clearPending(hw, bank);
   }
 
-  /** GICD_ISACTIVER as an observer reads it (a checker's invariant: no recorded access, no cost). */
+  /**
+   * GICD_ISACTIVER as an observer reads it, for an invariant: no cost; the distributor still declares the INTID to the
+   * checker, which only adds a dependence (sound).
+   */
   observeActive(intid: number): boolean {
     return this.host.gic.distributor.isActive(intid, this.bank(intid));
   }

@@ -99,7 +99,7 @@ export interface VgicHostIrqOps {
   setIrqchipState(hostIrq: number, which: VgicIrqchipState, val: boolean): void;
   /** hwirq of the root irqchip (the GIC INTID) behind Linux IRQ `hostIrq`, or -1 when it has no descriptor. */
   hwIntidOf(hostIrq: number): number;
-  /** Whether a physical INTID is active, as an observer sees it: no access, no cost (an invariant, not kernel code). */
+  /** Whether a physical INTID is active, as an observer sees it: no cost (an invariant, not kernel code). */
   observeActive(intid: number): boolean;
 }
 
