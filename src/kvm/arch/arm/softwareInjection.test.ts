@@ -4,11 +4,11 @@
 // (irq_set_irqchip_state(PENDING), as vgic_its_trigger_msi does for a forwarded vLPI), so it reaches the guest once,
 // through the host, and every HW=1 list register names an active INTID.
 import { describe, expect, it } from 'vitest';
+import { type Fixture, fixture, teardownClean } from '../../../../test/fixtures/fwdFixture.js';
+import { irqfd, spiLine, writeEventfd } from '../../../../test/fixtures/kvmSetup.js';
 import { EFD_NONBLOCK } from '../../../abi/eventfd.js';
 import { KVM_IRQFD_FLAG_RESAMPLE, VFIO_IRQ_SET_ACTION_TRIGGER } from '../../../abi/index.js';
 import { setIrqNone } from '../../../scenario/vmm.js';
-import { type Fixture, fixture, teardownClean } from '../../fwdFixture.js';
-import { irqfd, spiLine, writeEventfd } from '../../testSetup.js';
 
 const VINTID = 80; // GSI 48, DEV's level line 0
 
