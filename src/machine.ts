@@ -187,6 +187,14 @@ export class Host {
       const n = this.irq.gic.cpu(cpu).unpredictableCount + this.irq.gic.vif(cpu).unpredictableCount;
       if (n > 0) out.push(`GIC: ${n} UNPREDICTABLE access(es) on CPU ${cpu}`);
     }
+    for (const vm of this.kvm.vms) {
+      const v = vm.vgic;
+      if (v !== null && v.hwLrInactive > 0) {
+        out.push(
+          `vGIC: ${v.hwLrInactive} HW=1 list register(s) named an inactive physical INTID (${v.hwLrInactiveFirst})`,
+        );
+      }
+    }
     const dist = this.irq.gic.distributor;
     for (const d of this.devices) {
       d.descs.forEach((desc, i) => {

@@ -57,7 +57,7 @@ describe('DPOR with device events, polls and guest entry/exit: the end states of
     expect(d.ends).toEqual(n.ends);
     expect(d.ends.length).toBeGreaterThan(1);
     expect(d.r.stats.schedules).toBe(89);
-    expect(n.r.stats.schedules).toBe(261);
+    expect(n.r.stats.schedules).toBe(258);
   });
 
   it('ASSIGN only with two raises at bound 1: the same end states', () => {

@@ -115,6 +115,17 @@ describe('invariants: each a named predicate', () => {
     expect(names(checkAtEnd(inst2))).toEqual(['no-gic-unpredictable']);
   });
 
+  it('hw-lr-names-active-intid: a HW=1 list register loaded while its physical INTID was inactive (Vgic.vgicV2RestoreState)', () => {
+    const inst = quiet();
+    const vgic = inst.host.kvm.vms[0]!.vgic!;
+    vgic.hwLrInactive = 1;
+    vgic.hwLrInactiveFirst = 'vcpu0 LR0 vINTID 80 → inactive INTID 80';
+    const v = checkAtEnd(inst);
+    expect(names(v)).toEqual(['hw-lr-names-active-intid']);
+    expect(v[0]!.message).toMatch(/vGIC: 1 HW=1 list register\(s\) named an inactive physical INTID/);
+    expect(teardownInvariant(v[0]!.message)).toBe('hw-lr-names-active-intid');
+  });
+
   it('teardown messages are named by what went wrong', () => {
     expect(teardownInvariant('leak: eventfd_ctx [eventfd] refs=1')).toBe('no-leak-after-teardown');
     expect(teardownInvariant('GIC: 1 UNPREDICTABLE access(es) on CPU 0')).toBe('no-gic-unpredictable');

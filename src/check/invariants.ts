@@ -17,6 +17,7 @@ export type InvariantName =
   | 'no-leak-after-teardown'
   | 'no-genirq-warn'
   | 'no-gic-unpredictable'
+  | 'hw-lr-names-active-intid'
   | 'no-model-error'
   | 'no-use-after-free'
   | 'no-lockdep-report'
@@ -67,6 +68,7 @@ function lineState(inst: CheckInstance, l: CheckedLine) {
  */
 export function teardownInvariant(message: string): InvariantName {
   if (message.startsWith('GIC:')) return 'no-gic-unpredictable';
+  if (message.startsWith('vGIC:')) return 'hw-lr-names-active-intid';
   if (message.startsWith('genirq WARN') || message.startsWith('bad IRQ')) return 'no-genirq-warn';
   if (message.includes('left active')) return 'no-irq-left-active';
   if (message.includes('still forwarded')) return 'no-irq-left-forwarded';
@@ -201,6 +203,14 @@ export const INVARIANTS: readonly Invariant[] = [
     description: 'no access drove the GIC into UNPREDICTABLE behaviour (e.g. deactivating an inactive INTID)',
     atEnd(inst) {
       return inst.host.checkInvariants().filter((m) => m.startsWith('GIC:'));
+    },
+  },
+  {
+    name: 'hw-lr-names-active-intid',
+    description:
+      'every HW=1 list register KVM loaded named a physical INTID that was active then (else the guest’s EOI through it deactivates an inactive interrupt: UNPREDICTABLE, GICv2 §5.4); checked at each LR write by the vGIC (Vgic.hwLrInactive)',
+    atEnd(inst) {
+      return inst.host.checkInvariants().filter((m) => m.startsWith('vGIC:'));
     },
   },
   {

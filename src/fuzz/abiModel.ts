@@ -847,45 +847,9 @@ export class AbiModel {
     return false;
   }
 
-  /**
-   * Whether signalling eventfd object `efd` injects a forwarded (HW-mapped) vIRQ of some VM. The guest's EOI of
-   * such an injection deactivates a physical INTID that is not active — UNPREDICTABLE on a GICv2 — so the fuzzer
-   * does not do it (reported as an open design question: see the note).
-   */
-  injectsForwarded(efd: number): boolean {
-    return this.vms.some((vm) => {
-      const kv = vm.kvfio === null ? undefined : this.kvmDevs[vm.kvfio];
-      return kv !== undefined && vm.irqfds.some((i) => i.efd === efd && kv.fwd.some((f) => f.gsi === i.gsi));
-    });
-  }
-
-  /** The IRQ forwarded to guest SPI `gsi` of the VM, if one is. */
-  fwdAt(vm: VmState, gsi: number): FwdState | undefined {
-    return vm.kvfio === null ? undefined : this.kvmDevs[vm.kvfio]!.fwd.find((f) => f.gsi === gsi);
-  }
-
-  /**
-   * Whether eventfd object `efd` reaches, through an irqfd, a forwarded vIRQ whose own trigger it is not (`self`:
-   * the IRQ that is about to take `efd` as its trigger and so stops being forwarded).
-   */
-  feedsForeignForwarded(efd: number, self?: { dev: number; index: number }): boolean {
-    return this.vms.some((vm) =>
-      vm.irqfds.some((i) => {
-        const f = i.efd === efd ? this.fwdAt(vm, i.gsi) : undefined;
-        if (f === undefined || (self !== undefined && f.dev === self.dev && f.index === self.index)) return false;
-        return this.devices[f.dev]!.trigger[f.index] !== efd || self !== undefined;
-      }),
-    );
-  }
-
-  /** Whether eventfd object `efd` is a resamplefd of some irqfd (the guest's EOI signals it). */
-  isResampleFd(efd: number): boolean {
-    return this.vms.some((vm) => vm.irqfds.some((i) => i.resample === efd));
-  }
-
-  /** Whether eventfd object `efd` is the trigger of a forwarded IRQ. */
-  isForwardedTrigger(efd: number): boolean {
-    return this.devices.some((d) => d.fwd.some((f, i) => f !== null && d.trigger[i] === efd));
+  /** Whether eventfd object `efd` is the unmask virqfd of an index whose trigger is gone (see unmaskUntriggered). */
+  unmasksUntriggered(efd: number): boolean {
+    return this.devices.some((d) => d.unmaskVirqfd.some((u, i) => u === efd && d.trigger[i] === null));
   }
 
   /** The eventfd object behind fd, if it is one. */

@@ -434,57 +434,22 @@ const eventfdWrite = fc
         }
         return `fd${fd}`;
       },
-      (m) => !injectsForwardedFd(m, m.resolve(s)),
+      (m) => {
+        const o = m.eventfdObj(m.resolve(s));
+        return o === undefined || !m.unmasksUntriggered(o);
+      },
     ),
   );
 
-/** Software injection into a forwarded vIRQ (see AbiModel.injectsForwarded) is left out. */
-function injectsForwardedFd(m: AbiModel, fd: number): boolean {
-  const o = m.eventfdObj(fd);
-  return o !== undefined && m.injectsForwarded(o);
-}
-
-/** A loopback SET_IRQS TRIGGER (DATA_NONE/BOOL) runs the handler, which signals the trigger: same exclusion. */
-function loopbackIntoForwarded(m: AbiModel, fd: number, a: IrqSetArgs): boolean {
+/**
+ * Left out: unmasking an index whose trigger is gone. Linux 6.1's vfio_platform_unmask then calls enable_irq on a
+ * line free_irq shut down, which starts it again with no handler (the line stays enabled after teardown); 6.9's
+ * persistent IRQ handlers removed the case. The model reproduces it (vfio/platform), so the fuzzer does not ask.
+ */
+function unmaskUntriggered(m: AbiModel, fd: number, a: IrqSetArgs): boolean {
   const dev = m.deviceOf(fd);
-  if (dev === undefined || (a.flags & 0x38) !== 0x20 || (a.flags & 4) !== 0) return false;
-  const t = m.devices[dev]!.trigger[a.index];
-  return t !== undefined && t !== null && m.injectsForwarded(t);
-}
-
-/** An irqfd on an eventfd that may already be signalled injects at once: not into a forwarded gsi. */
-function pendingIntoForwarded(m: AbiModel, vmfd: number, efd: number, gsi: number): boolean {
-  const vm = m.vmOf(vmfd);
-  const o = m.eventfdObj(efd);
-  if (vm === undefined || o === undefined) return false;
-  const f = m.fwdAt(vm, u32(gsi));
-  if (f === undefined) return false;
-  return m.eventfds[o]!.count !== 0n || m.devices[f.dev]!.trigger[f.index] !== o;
-}
-
-/** ASSIGN only where every irqfd of the VM on that SPI is the IRQ's own trigger (else software injects into it). */
-function assignWithForeignIrqfd(m: AbiModel, kvfd: number, dfd: number, index: number, gsi: number): boolean {
-  const e = m.entry(kvfd);
-  const dev = m.deviceOf(dfd);
-  if (e?.kind !== 'kvfio' || dev === undefined) return false;
-  const vm = m.vms[m.kvmDevs[e.obj]!.vm]!;
-  const t = m.devices[dev]!.trigger[index];
-  return (
-    vm.irqfds.some((i) => i.gsi === u32(gsi) && i.efd !== t) || (t !== null && t !== undefined && m.isResampleFd(t))
-  );
-}
-
-function resampleIntoForwarded(m: AbiModel, rfd: number): boolean {
-  const o = m.eventfdObj(rfd);
-  return o !== undefined && (m.isForwardedTrigger(o) || m.injectsForwarded(o));
-}
-
-/** A new trigger eventfd must not already feed another forwarded vIRQ through an irqfd. */
-function triggerFeedsForwarded(m: AbiModel, dfd: number, a: IrqSetArgs, efd: number): boolean {
-  const dev = m.deviceOf(dfd);
-  const o = m.eventfdObj(efd);
-  if (dev === undefined || o === undefined || (a.flags & 0x3c) !== 0x24) return false;
-  return m.feedsForeignForwarded(o, { dev, index: a.index });
+  if (dev === undefined || (a.flags & 0x38) !== 0x10) return false;
+  return m.devices[dev]!.trigger[a.index] === null;
 }
 
 const eventfdRead = fc.record({ s: sel('eventfd'), len: fc.constantFrom(8, 8, 8, 4) }).map(({ s, len }) =>
@@ -677,9 +642,7 @@ const setIrqs = fc
         doSetIrqs(m, r, fd, a, efd, bad);
         return `fd${fd}, eventfd ${efd}`;
       },
-      (m) =>
-        !loopbackIntoForwarded(m, m.resolve(d), a) &&
-        !(!off && triggerFeedsForwarded(m, m.resolve(d), a, m.resolve(e))),
+      (m) => !unmaskUntriggered(m, m.resolve(d), a),
     ),
   );
 
@@ -820,11 +783,8 @@ const irqfdCmd = fc
       // no resample loop (the guest would take the same interrupt forever)
       (m) =>
         (flags & 1) !== 0 ||
-        // a guest EOI must not signal a forwarded IRQ's trigger, or an eventfd that injects into one
-        ((!resampleIntoForwarded(m, m.resolve(rs)) || ((flags & 2) === 0 && gsi !== LEVEL_GSI)) &&
-          (((flags & 2) === 0 && gsi !== LEVEL_GSI) ||
-            !m.resampleLoop(m.resolve(v), m.resolve(e), u32(gsi), m.resolve(rs))) &&
-          !pendingIntoForwarded(m, m.resolve(v), m.resolve(e), gsi)),
+        ((flags & 2) === 0 && gsi !== LEVEL_GSI) ||
+        !m.resampleLoop(m.resolve(v), m.resolve(e), u32(gsi), m.resolve(rs)),
     ),
   );
 
@@ -867,7 +827,6 @@ const kvfioIrq = fc
         doKvfioIrq(m, r, fd, attr, { fd: dfd, index, gsi }, payloadBad, bad);
         return `fd${fd}, device fd${dfd}`;
       },
-      (m) => attr !== 1 || !assignWithForeignIrqfd(m, m.resolve(d), m.resolve(dev), index, gsi),
     ),
   );
 
@@ -1008,16 +967,6 @@ const wireIrq = fc
         if (gfd !== undefined && !m.kvmDevs[kv!]!.groups.includes(gi)) doKvfioGroup(m, r, kvfd, 1, gfd, false, false);
         const a = doKvfioIrq(m, r, kvfd, 1, { fd: dfd, index, gsi }, false, false);
         return `device fd${dfd}, vm fd${vmfd}, trigger fd${t.value}, kvm-vfio fd${kvfd}: ASSIGN ${fdOf(a)}`;
-      },
-      (m) => {
-        // not onto an SPI already forwarded in that VM (the new trigger would inject into it)
-        const v = m.vmOf(m.resolve(vm));
-        // forwarding: no other eventfd may inject into that SPI (see AbiModel.feedsForeignForwarded)
-        if (forward && v?.irqfds.some((i) => i.gsi === gsi) === true) return false;
-        const dev = m.deviceOf(m.resolve(d));
-        const t = dev === undefined ? null : m.devices[dev]!.trigger[index];
-        if (forward && t !== null && t !== undefined && m.isResampleFd(t)) return false;
-        return v === undefined || m.fwdAt(v, gsi) === undefined;
       },
     ),
   );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bootRig, makeRig } from '../../test/fixtures/guestRig.js';
+import { bootRig, makeRig, type RigVgic } from '../../test/fixtures/guestRig.js';
 import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_WFx } from '../hw/esr.js';
 import { Gic } from '../hw/gic/gic.js';
 import { LrState, makeLr } from '../hw/gic/listRegister.js';
@@ -12,12 +12,13 @@ import { guestWorkCost } from './deviceDriver.js';
 import { createGuestKernel } from './guestKernel.js';
 
 function realVgic(acks: number[]) {
-  return (engine: Engine, _gic: Gic, nrVcpus = 2): { vgic: Vgic; vcpus: VgicCpu[] } => {
+  return (engine: Engine, _gic: Gic, nrVcpus = 2): RigVgic => {
     const vgic = new Vgic(engine, {
       hostIrqOps: {
         getIrqchipState: () => false,
         setIrqchipState: () => {},
         hwIntidOf: () => -1,
+        observeActive: () => false,
       },
     });
     const vcpus: VgicCpu[] = [];
@@ -25,11 +26,11 @@ function realVgic(acks: number[]) {
     vgic.kvmVgicSetNrIrqs(128);
     vgic.vgicInit();
     // the irqfd resampler: lower the virtual line on ack
-    vgic.onAck = (intid) => {
+    const onAck = (intid: number) => {
       acks.push(intid);
       vgic.kvmVgicInjectIrq(null, intid, false);
     };
-    return { vgic, vcpus };
+    return { vgic, vcpus, onAck };
   };
 }
 

@@ -206,6 +206,7 @@ describe('eventfd kernel API', () => {
     const entry: WaitQueueEntry<EventfdCtx> = {
       *wake(c, key) {
         calls.push(`${c === ctx ? 'ctx' : '?'} key=${key} count=${c.count}`);
+        return 0;
       },
     };
     ctx.addWaitEntry(entry);
@@ -252,17 +253,42 @@ describe('eventfd kernel API', () => {
       *wake(c) {
         calls.push('a');
         c.wqh.remove(a);
+        return 0;
       },
     };
     const b: WaitQueueEntry<EventfdCtx> = {
       *wake() {
         calls.push('b');
+        return 0;
       },
     };
     ctx.addWaitEntry(a);
     ctx.addWaitEntry(b);
     signal(k, ctx, 2);
     expect(calls).toEqual(['b', 'a', 'b']);
+  });
+
+  it('add_wait_queue_priority: priority entries run first, in the order added; a non-zero return ends the walk (__wake_up_common nr_exclusive 1), a zero return does not', () => {
+    const { k, p, ctxOf } = setup();
+    const ctx = ctxOf(p.eventfd(0, 0));
+    const calls: string[] = [];
+    let consume = true;
+    const entry = (name: string, ret: () => number): WaitQueueEntry<EventfdCtx> => ({
+      *wake() {
+        calls.push(name);
+        return ret();
+      },
+    });
+    ctx.addWaitEntry(entry('plain', () => 0));
+    ctx.addPriorityWaitEntry(entry('prio1', () => 0));
+    ctx.addPriorityWaitEntry(entry('prio2', () => (consume ? 1 : 0)));
+    ctx.addWaitEntry(entry('plain2', () => 0)); // add_wait_queue goes behind the priority entries
+    signal(k, ctx);
+    expect(calls).toEqual(['prio1', 'prio2']);
+    consume = false;
+    calls.length = 0;
+    signal(k, ctx);
+    expect(calls).toEqual(['prio1', 'prio2', 'plain2', 'plain']);
   });
 
   it('eventfd_ctx_do_read in semaphore mode consumes one', () => {
@@ -282,6 +308,7 @@ describe('eventfd kernel API', () => {
     ctx.addWaitEntry({
       *wake() {
         yield* eventfdSignal(other);
+        return 0;
       },
     });
     expect(() => signal(k, ctx)).toThrow(/in_eventfd/);
@@ -296,6 +323,7 @@ describe('eventfd kernel API', () => {
     ctx.addWaitEntry({
       *wake(_c, key) {
         keys.push(key);
+        return 0;
       },
     });
     const file = p.files.fget(fd); // a kernel file reference too

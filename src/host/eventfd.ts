@@ -102,10 +102,16 @@ export class EventfdCtx extends KObject {
     return this.hi === 0 && this.lo === 0;
   }
 
-  /** add_wait_queue on ctx->wqh (irqfd and virqfd do it through vfs_poll's poll_table). */
+  /** add_wait_queue on ctx->wqh (virqfd does it through vfs_poll's poll_table). */
   addWaitEntry(e: WaitQueueEntry<EventfdCtx>): void {
     this.checkAlive('add_wait_queue');
     this.wqh.add(e);
+  }
+
+  /** add_wait_queue_priority on ctx->wqh (irqfd_ptable_queue_proc, since 5.11). */
+  addPriorityWaitEntry(e: WaitQueueEntry<EventfdCtx>): void {
+    this.checkAlive('add_wait_queue_priority');
+    this.wqh.addPriority(e);
   }
 }
 

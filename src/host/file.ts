@@ -233,7 +233,8 @@ export function vfsPoll(file: KFile, pt: PollTable | null): number {
  * registers); it must not sleep. It may remove itself from the head.
  */
 export interface WaitQueueEntry<O = unknown> {
-  wake(owner: O, key: number): TaskGen<void>;
+  /** The wake function; a non-zero return from an exclusive entry ends the walk (__wake_up_common, nr_exclusive 1). */
+  wake(owner: O, key: number): TaskGen<number>;
 }
 
 /** poll_table: f_op->poll calls queueProc (via poll_wait) for each wait queue head the caller should sit on. */
@@ -252,6 +253,8 @@ export function pollWait(file: KFile, wqh: WaitQueueHead<unknown>, pt: PollTable
  */
 export class WaitQueueHead<O = unknown> {
   private readonly entries: WaitQueueEntry<O>[] = [];
+  /** entries[0 .. nrPriority) were added with add_wait_queue_priority (WQ_FLAG_PRIORITY | WQ_FLAG_EXCLUSIVE). */
+  private nrPriority = 0;
   /** Tasks sleeping in the owner's blocking paths (DECLARE_WAITQUEUE + schedule). */
   readonly tasks: WaitQueue;
 
@@ -281,10 +284,19 @@ export class WaitQueueHead<O = unknown> {
     return this.entries.includes(e);
   }
 
-  /** add_wait_queue (head insertion). */
+  /** add_wait_queue: head insertion, behind the priority entries (__add_wait_queue since 5.11). */
   add(e: WaitQueueEntry<O>): void {
     if (this.entries.includes(e)) throw new ModelError('wait queue entry added twice (list corruption)');
-    this.entries.unshift(e);
+    this.entries.splice(this.nrPriority, 0, e);
+  }
+
+  /**
+   * add_wait_queue_priority (kernel/sched/wait.c, 5.11): an exclusive entry at the head, behind earlier priority
+   * entries; the first one whose wake function returns non-zero ends the walk, so nothing behind it sees the event.
+   */
+  addPriority(e: WaitQueueEntry<O>): void {
+    if (this.entries.includes(e)) throw new ModelError('wait queue entry added twice (list corruption)');
+    this.entries.splice(this.nrPriority++, 0, e);
   }
 
   /** remove_wait_queue; returns whether the entry was queued. */
@@ -292,18 +304,28 @@ export class WaitQueueHead<O = unknown> {
     const i = this.entries.indexOf(e);
     if (i < 0) return false;
     this.entries.splice(i, 1);
+    if (i < this.nrPriority) this.nrPriority--;
     return true;
   }
 
   /**
-   * wake_up_locked_poll / wake_up_poll: wake every sleeping task (they re-test their condition) and run every
-   * entry's wake function with `key`. An entry may remove itself while being called (the kernel iterates with
-   * list_for_each_entry_safe). The caller holds the head's lock, as the kernel's callers do.
+   * wake_up_locked_poll / wake_up_poll (__wake_up_common with nr_exclusive 1): run the priority entries' wake
+   * functions first — one that returns non-zero (irqfd_wakeup consumed the count) ends the walk — then wake every
+   * sleeping task (they re-test their condition) and run the other entries. An entry may remove itself while being
+   * called (the kernel iterates with list_for_each_entry_safe). The caller holds the head's lock, as the kernel's
+   * callers do.
    */
   *wakeUpPoll(key: number): TaskGen<void> {
-    this.tasks.wakeUpAll();
     const entries = this.entries;
-    for (let i = 0; i < entries.length; ) {
+    let i = 0;
+    while (i < this.nrPriority) {
+      const e = entries[i]!;
+      const ret = yield* e.wake(this.owner, key);
+      if (ret !== 0) return;
+      if (entries[i] === e) i++;
+    }
+    this.tasks.wakeUpAll();
+    while (i < entries.length) {
       const e = entries[i]!;
       yield* e.wake(this.owner, key);
       if (entries[i] === e) i++;

@@ -51,6 +51,14 @@ export class KvmHostIrqOps implements VgicHostIrqOps {
     else dist.clearPending(hw, bank);
   }
 
+  /**
+   * GICD_ISACTIVER as an observer reads it, for an invariant: no cost; the distributor still declares the INTID to the
+   * checker, which only adds a dependence (sound).
+   */
+  observeActive(intid: number): boolean {
+    return this.host.gic.distributor.isActive(intid, this.bank(intid));
+  }
+
   /** kvm_vgic_map_irq: the root irqchip's hwirq (the GIC INTID) of a Linux IRQ, -1 without a descriptor. */
   hwIntidOf(hostIrq: number): number {
     return this.host.genirq.domain.irqToDesc(hostIrq)?.hwirq ?? -1;

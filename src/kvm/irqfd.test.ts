@@ -20,7 +20,7 @@ import {
   KVM_IRQFD_FLAG_RESAMPLE,
   KVM_RUN,
 } from '../abi/kvm.js';
-import { EFD_NONBLOCK } from '../host/eventfd.js';
+import { EFD_NONBLOCK, EPOLLHUP, eventfdCtxFdget, eventfdCtxPut } from '../host/eventfd.js';
 
 function running(opts: Parameters<typeof setup>[0] = {}) {
   const s = setup(opts);
@@ -77,6 +77,31 @@ describe('KVM_IRQFD (virt/kvm/eventfd.c)', () => {
     expect(irqfds.resamplers.length).toBe(1);
     irqfd(s.p, vm, b!, 3, KVM_IRQFD_FLAG_DEASSIGN);
     expect(irqfds.resamplers.length).toBe(0);
+  });
+
+  it('irqfd is an exclusive priority waiter (irqfd_ptable_queue_proc → add_wait_queue_priority): irqfd_wakeup consumes the count and ends the walk, so a virqfd-like waiter and readers never see the event; EPOLLHUP still reaches everyone', () => {
+    const { s, vm } = running({ guest: { spis: [{ intid: 40, edge: true }] } });
+    const efd = s.p.eventfd(0, EFD_NONBLOCK);
+    const ctx = eventfdCtxFdget(s.p.files, efd); // a second in-kernel waiter, added before the irqfd
+    const keys: number[] = [];
+    ctx.addWaitEntry({
+      *wake(_c, key) {
+        keys.push(key);
+        return 0;
+      },
+    });
+    expect(irqfd(s.p, vm, efd, 8)).toBe(0);
+    writeEventfd(s.p, efd);
+    s.kernel.settle();
+    expect(s.guest.statsOf(0).byIntid.get(40)).toBe(1);
+    expect(keys).toEqual([]); // the walk stopped at the irqfd
+    expect(ctx.count).toBe(0n); // eventfd_ctx_do_read in irqfd_wakeup
+    expect(errnoOf(() => readEventfd(s.p, efd))).toBe('EAGAIN');
+    s.p.close(efd);
+    s.kernel.settle();
+    expect(keys).toEqual([EPOLLHUP]); // irqfd_wakeup returns 0 for EPOLLHUP: the walk goes on
+    expect(s.kvm.vms[0]!.irqfds.items.length).toBe(0);
+    eventfdCtxPut(ctx);
   });
 
   it('EBUSY for an eventfd that already backs an irqfd of this VM (kvm_irqfd_assign)', () => {

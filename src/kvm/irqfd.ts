@@ -3,17 +3,19 @@
  * irqfd_shutdown, irqfd_resampler_ack/shutdown, kvm_irqfd_release) and arch/arm64/kvm/vgic/vgic-irqfd.c.
  *
  * - Injection from the wakeup: irqfd_wakeup runs as a wake function of the eventfd, in the signaller's context (the
- *   VFIO hardirq handler, or a write(2)), under ctx->wqh.lock. arm64 kvm_arch_set_irq_inatomic injects an SPI right
- *   there ("Injecting SPIs is always possible in atomic context as long as the damn vgic is initialized") with level
- *   1 — for a plain and for a resample irqfd alike; only when the vGIC is not initialised (no routing yet) does it
+ *   VFIO hardirq handler, or a write(2)), under ctx->wqh.lock. The irqfd is an exclusive priority waiter
+ *   (add_wait_queue_priority, 5.11): it runs before any other waiter, consumes the count and ends the walk. arm64
+ *   kvm_arch_set_irq_inatomic injects an SPI right there ("Injecting SPIs is always possible in atomic context as
+ *   long as the damn vgic is initialized") with level 1 — for a plain and for a resample irqfd alike; only when the vGIC is not initialised (no routing yet) does it
  *   return -EWOULDBLOCK and the inject work runs irqfd_inject on the system workqueue: a plain irqfd pulses the line
  *   (kvm_set_irq 1 then 0), a resample irqfd holds it at 1. An eventfd already signalled at KVM_IRQFD time schedules
  *   the inject work too ("trigger it as if we didn't miss it").
  * - GSI = SPI number = INTID − 32 (the default routing kvm_vgic_setup_default_irq_routing installs for gsi < nr_spis).
  *   A GSI past nr_spis is accepted and never injects.
  * - Resample: one resampler per GSI, shared by its irqfds, registered as the ack notifier of that GSI. On ack (the
- *   guest EOI'd the level SPI: EOI maintenance → fold → kvm_notify_acked_irq, run by the vCPU thread right after the
- *   sync, see KvmVm.kvmNotifyAckedIrqs) it lowers the line (kvm_set_irq 0) and signals every resamplefd.
+ *   guest EOI'd the level SPI: EOI maintenance → fold → kvm_notify_acked_irq, run by the vCPU thread inside the
+ *   fold, before that LR is folded and before the prune: Vgic.kvmVgicSyncHwstate) it lowers the line (kvm_set_irq 0)
+ *   and signals every resamplefd.
  * - EPOLLHUP (the eventfd's last fd closed) deactivates the irqfd; deassign deactivates the matching ones and flushes
  *   the cleanup workqueue, so no injection happens after it returns; closing the VM fd releases all of them.
  */
@@ -74,10 +76,15 @@ export class Irqfd extends KObject implements WaitQueueEntry<EventfdCtx> {
     this.shutdown = new WorkStruct(e, `irqfd${gsi}.shutdown`, () => this.irqfdShutdown());
   }
 
-  /** irqfd_wakeup. */
-  *wake(_ctx: EventfdCtx, key: number): TaskGen<void> {
+  /**
+   * irqfd_wakeup: returns 1 after consuming an EPOLLIN event, which, the irqfd being an exclusive priority waiter,
+   * ends the eventfd's wake-up walk (5.11 "kvm/eventfd: Use priority waitqueue to catch events before userspace").
+   */
+  *wake(_ctx: EventfdCtx, key: number): TaskGen<number> {
     const vm = this.vm;
+    let ret = 0;
     if ((key & EPOLLIN) !== 0) {
+      ret = 1;
       yield op(C_IRQFD_WAKEUP, vm.oid);
       eventfdCtxDoRead(this.eventfd);
       // kvm_arch_set_irq_inatomic: inject now if routed, else -EWOULDBLOCK → irqfd_inject work
@@ -97,6 +104,7 @@ export class Irqfd extends KObject implements WaitQueueEntry<EventfdCtx> {
       if (this.active) irqfds.deactivate(this);
       spinUnlockIrqrestore(irqfds.lock, flags);
     }
+    return ret;
   }
 
   /** irqfd_inject (work). */
@@ -237,8 +245,9 @@ export class KvmIrqfds {
       irqfd.markFreed();
       throw e;
     }
-    // vfs_poll installs irqfd_wakeup on the eventfd; a signal that came before is injected now (by the work)
-    const pt: PollTable = { queueProc: () => eventfd.addWaitEntry(irqfd) };
+    // vfs_poll installs irqfd_wakeup on the eventfd as an exclusive priority waiter (irqfd_ptable_queue_proc); a
+    // signal that came before is injected now (by the work)
+    const pt: PollTable = { queueProc: () => eventfd.addPriorityWaitEntry(irqfd) };
     const events = vfsPoll(file, pt);
     if ((events & EPOLLIN) !== 0) vm.kernel.scheduleWork(irqfd.inject);
     return 0;

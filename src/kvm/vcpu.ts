@@ -398,8 +398,14 @@ export class KvmVcpu {
           const maint = vc?.vif?.maintenanceLine === true;
           if (vgic !== null && vc !== null) {
             yield op(C_VGIC_SYNC, vc.oid);
-            vgic.kvmVgicSyncHwstate(vc);
-            if (vm.pendingAcks > 0) yield* vm.kvmNotifyAckedIrqs();
+            // kvm_vgic_sync_hwstate; its fold runs kvm_notify_acked_irq (the irqfd resampler) for each EOId level
+            // SPI before folding that LR, and prunes after the last one
+            let gsi = vgic.kvmVgicSyncHwstate(vc);
+            while (gsi >= 0) {
+              yield* vm.irqfds.notifyAcked(gsi);
+              touch(vc.oid); // the rest of the fold and the prune run in the notifier's last step
+              gsi = vgic.kvmVgicSyncContinue(vc);
+            }
           }
           localIrqRestore(flags); // local_irq_enable: a pending host IRQ is taken before the next step
           const isIrq = how === EXIT_IRQ;

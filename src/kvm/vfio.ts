@@ -27,6 +27,7 @@ import { VfioPlatformDevice } from '../vfio/platform/vfioPlatform.js';
 import type { VfioIrqForward, VfioPlatformIrq } from '../vfio/platform/vfioPlatformIrq.js';
 import { type ArchFwdIrq, kvmArchSetFwdState, type SetFwdState } from './arch/arm/forward.js';
 import type { KvmDevice, KvmDeviceOps } from './device.js';
+import { C_VGIC_INJECT } from './vgic/vgic.js';
 import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
 import type { KvmVm } from './vm.js';
 
@@ -47,6 +48,18 @@ export class KvmVfioFwdIrq implements VfioIrqForward {
     readonly guestIrq: number,
     readonly arch: ArchFwdIrq,
   ) {}
+
+  /**
+   * The producer → consumer call (the IRQ bypass role): VFIO's handler, in hardirq context with the physical INTID
+   * active, injects the owned HW vIRQ directly instead of signalling the trigger eventfd. The trace keeps the
+   * irqfd_inject event for this step.
+   */
+  *inject(): TaskGen<void> {
+    const { vm, vintid } = this.arch;
+    yield op(C_VGIC_INJECT, vm.oid);
+    vm.vgic!.kvmVgicInjectIrq(null, vintid, true, this);
+    vm.trace?.irqfdInject?.(vm, this.guestIrq, 1);
+  }
 
   /** Back to the normal path and off the lists; the last IRQ of a device drops the device reference. */
   *unforward(): TaskGen<void> {
@@ -218,7 +231,10 @@ function* deviceAttr(dev: KvmDevice, kv: KvmVfio, attr: bigint, addr: bigint): T
         return 0;
       }
       if (existing !== undefined) throw errno('EEXIST', `${vdev.name} IRQ ${req.irq_index} is already forwarded`);
-      if (vgic.vgicGetIrq(vintid)!.hw) throw errno('EEXIST', `vIRQ ${vintid} is already mapped to a physical IRQ`);
+      const virq = vgic.vgicGetIrq(vintid)!;
+      if (virq.hw) throw errno('EEXIST', `vIRQ ${vintid} is already mapped to a physical IRQ`);
+      // kvm_vgic_set_owner's -EEXIST: another in-kernel device already drives the vIRQ
+      if (virq.owner !== null) throw errno('EEXIST', `vIRQ ${vintid} is owned by another in-kernel device`);
       yield op(C_KVM_VFIO_ATTR, dev.oid);
       yield* mutexLock(plat.igate);
       try {

@@ -47,7 +47,6 @@ import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
 
 /** VGIC_ADDR_UNDEF: a vGIC base address not set yet. */
 export const VGIC_ADDR_UNDEF = 0xffff_ffff_ffff_ffffn;
-const ACK_QUEUE = 1024;
 
 export class KvmVm extends KObject {
   readonly kernel: Kernel;
@@ -70,12 +69,6 @@ export class KvmVm extends KObject {
   vgicReady = false;
   readonly irqfds: KvmIrqfds;
   readonly fops: FileOperations;
-  /** Acked SPIs (GSIs) queued by the vGIC fold for kvm_notify_acked_irq (see kvmNotifyAckedIrqs). */
-  private readonly ackQueue = new Int32Array(ACK_QUEUE);
-  private ackHead = 0;
-  private ackCount = 0;
-  /** Counters. */
-  acksNotified = 0;
   destroyed = false;
 
   constructor(
@@ -166,7 +159,6 @@ export class KvmVm extends KObject {
     const vgic = new Vgic(this.kvm.engine, {
       hostIrqOps: this.kvm.hostIrqOps,
       kick: (vc) => this.vcpus[vc.id]?.kvmVcpuKick(),
-      onAck: (intid) => this.queueAck(intid),
     });
     this.vgic = vgic;
     const tr = this.kvm.trace;
@@ -179,34 +171,6 @@ export class KvmVm extends KObject {
     }
     for (const v of this.vcpus) v.vgicCpu = vgic.kvmVgicVcpuInit();
     return vgic;
-  }
-
-  /**
-   * The vGIC fold found an EOI'd level SPI (lr_signals_eoi_mi → kvm_notify_acked_irq). The fold is synchronous and
-   * the resampler's work is generator code (kvm_set_irq, eventfd_signal), so the GSI is queued here and the vCPU
-   * thread runs the notifiers right after kvm_vgic_sync_hwstate, still with interrupts disabled: the model of
-   * kvm_notify_acked_irq being called from vgic_fold_lr_state.
-   */
-  private queueAck(intid: number): void {
-    if (this.ackCount >= ACK_QUEUE) throw new ModelError('vGIC ack queue overflow (kvmNotifyAckedIrqs not called)');
-    this.ackQueue[(this.ackHead + this.ackCount) % ACK_QUEUE] = intid - VGIC_NR_PRIVATE_IRQS;
-    this.ackCount++;
-  }
-
-  /** Acks queued and not yet notified. */
-  get pendingAcks(): number {
-    return this.ackCount;
-  }
-
-  /** kvm_notify_acked_irq for every queued ack (drain after any vGIC sync/fold). */
-  *kvmNotifyAckedIrqs(): TaskGen<void> {
-    while (this.ackCount > 0) {
-      const gsi = this.ackQueue[this.ackHead]!;
-      this.ackHead = (this.ackHead + 1) % ACK_QUEUE;
-      this.ackCount--;
-      this.acksNotified++;
-      yield* this.irqfds.notifyAcked(gsi);
-    }
   }
 
   /** The default SPI routing exists (kvm_vgic_setup_default_irq_routing, set up by vgic_init): gsi < nr_spis. */

@@ -48,14 +48,14 @@ describe('an IRQ causal chain in the trace (every step carries the raise seq)', 
     expect(lrOf('normal', 3)).toMatch(/vintid=80 pintid=0 hw=0 eoi=1 state=pending/);
   });
 
-  it('forwarded: assert → IAR → VFIO (forwarded) → eventfd → irqfd → LR (HW bit) → guest → EOI → HW deactivation', () => {
+  it('forwarded: assert → IAR → VFIO (forwarded) → direct inject, no eventfd → LR (HW bit) → guest → EOI → HW deactivation', () => {
     const c = chainOf('forwarded', 3);
+    // VFIO's handler calls its kvm-vfio consumer (KvmVfioFwdIrq.inject), traced as irqfd_inject: no eventfd_signal
     expect(c.filter((n) => n !== 'kvm_entry' && n !== 'kvm_exit')).toEqual([
       'device_assert',
       'gic_iar',
       'gic_eoir',
       'vfio_platform_irq',
-      'eventfd_signal',
       'irqfd_inject',
       'gic_lr_write',
       'guest_irq_entry',

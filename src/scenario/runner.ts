@@ -200,6 +200,7 @@ function invariantId(msg: string): string {
   if (msg.startsWith('genirq WARN')) return 'genirq-warn';
   if (msg.startsWith('bad IRQ')) return 'no-bad-irq';
   if (msg.startsWith('GIC:')) return 'gic-predictable';
+  if (msg.startsWith('vGIC:')) return 'hw-lr-names-active-intid';
   if (msg.includes('VFIO masked but')) return 'disable-depth-balanced';
   return 'teardown-complete';
 }

@@ -54,8 +54,8 @@ export class Virqfd implements WaitQueueEntry<EventfdCtx> {
     this.inject = new WorkStruct(engine, `${name}.inject`, () => this.doInject());
   }
 
-  /** virqfd_wakeup: EPOLLIN consumes the count and runs the handler; EPOLLHUP queues the shutdown. */
-  *wake(_ctx: EventfdCtx, key: number): TaskGen<void> {
+  /** virqfd_wakeup: EPOLLIN consumes the count and runs the handler; EPOLLHUP queues the shutdown. Returns 0. */
+  *wake(_ctx: EventfdCtx, key: number): TaskGen<number> {
     if ((key & EPOLLIN) !== 0) {
       eventfdCtxDoRead(this.eventfd!);
       yield* this.fire();
@@ -69,6 +69,7 @@ export class Virqfd implements WaitQueueEntry<EventfdCtx> {
       }
       spinUnlockIrqrestore(this.core.lock, flags);
     }
+    return 0;
   }
 
   private *fire(): TaskGen<void> {

@@ -33,12 +33,16 @@ describe('naive: no critical section', () => {
         return;
       }
       // The handler automasked the line and the host's EOI deactivated it before the switch; the vIRQ then went into
-      // an LR with HW=1, so the guest's EOI deactivated an inactive INTID, and no resample ever unmasks the line.
+      // an LR with HW=1 naming an inactive INTID (hw-lr-names-active-intid), so the guest's EOI deactivated an
+      // inactive INTID, and no resample ever unmasks the line.
       expect(totals(f).handled[0]).toBe(1);
       expect(plat.masked).toBe(true);
       expect(desc.depth).toBe(1);
       expect(f.host.irq.gic.vif(1).unpredictableCount).toBe(1);
-      expect(f.host.checkInvariants()).toEqual(['GIC: 1 UNPREDICTABLE access(es) on CPU 1']);
+      expect(f.host.checkInvariants()).toEqual([
+        'GIC: 1 UNPREDICTABLE access(es) on CPU 1',
+        'vGIC: 1 HW=1 list register(s) named an inactive physical INTID (vcpu0 LR0 vINTID 80 → inactive INTID 80)',
+      ]);
     });
   }
 });

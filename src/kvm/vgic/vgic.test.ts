@@ -10,11 +10,8 @@ import { decodeLr, LrState } from '../../hw/gic/listRegister.js';
 import {
   GIC_DIST_TARGET,
   GICH_HCR_EN,
-  GICH_HCR_LRENPIE,
-  GICH_HCR_NPIE,
   GICH_HCR_UIE,
   GICH_MISR_EOI,
-  GICH_MISR_LRENP,
   GICH_MISR_U,
   MAINTENANCE_PPI,
   SPURIOUS_INTID,
@@ -56,7 +53,7 @@ describe('vGIC: level SPI, software (HW=0) path', () => {
     expect(vif.maintenanceLine).toBe(true);
     expect(h.gic.distributor.isPending(MAINTENANCE_PPI, 0)).toBe(true);
 
-    h.vgic.kvmVgicSyncHwstate(v!);
+    h.sync(v!);
     expect(h.acks).toEqual([40]);
     const irq = h.vgic.vgicGetIrq(40)!;
     expect(irq.lineLevel).toBe(false); // lowered by the resampler's ack
@@ -78,7 +75,7 @@ describe('vGIC: level SPI, software (HW=0) path', () => {
     h.vgic.kvmVgicFlushHwstate(v!);
     expect(vif.readIar()).toBe(40);
     vif.writeEoir(40);
-    h.vgic.kvmVgicSyncHwstate(v!);
+    h.sync(v!);
     expect(h.acks).toEqual([40]);
     expect(v!.apCount).toBe(1);
     h.vgic.kvmVgicFlushHwstate(v!);
@@ -105,7 +102,7 @@ describe('vGIC: edge SPI', () => {
     vif.writeEoir(41);
     expect(vif.readIar()).toBe(SPURIOUS_INTID);
     expect(vif.readMisr()).toBe(0);
-    h.vgic.kvmVgicSyncHwstate(v!);
+    h.sync(v!);
     expect(h.acks).toEqual([]);
     expect(v!.apCount).toBe(0);
   });
@@ -120,18 +117,18 @@ describe('vGIC: edge SPI', () => {
     expect(h.vgic.kvmVgicInjectIrq(null, 41, true)).toBe(0);
     expect(vif.readIar()).toBe(41);
     vif.writeEoir(41);
-    h.vgic.kvmVgicSyncHwstate(v!);
+    h.sync(v!);
     expect(v!.apCount).toBe(1);
     h.vgic.kvmVgicFlushHwstate(v!);
     expect(vif.readIar()).toBe(41);
     vif.writeEoir(41);
-    h.vgic.kvmVgicSyncHwstate(v!);
+    h.sync(v!);
     expect(v!.apCount).toBe(0);
   });
 });
 
 describe('vGIC: more pending vIRQs than list registers', () => {
-  it('5 vIRQs, 4 LRs: the 4 best priorities first, UIE+NPIE armed, underflow maintenance, refill after fold', () => {
+  it('5 vIRQs, 4 LRs: the 4 best priorities first, UIE armed by vgic_set_underflow, underflow maintenance, refill after fold', () => {
     const h = makeHarness({ nrLrs: 4 });
     const [v] = h.vcpus;
     const vif = h.gic.vif(0);
@@ -143,7 +140,8 @@ describe('vGIC: more pending vIRQs than list registers', () => {
     }
     h.vgic.kvmVgicFlushHwstate(v!);
     expect([0, 1, 2, 3].map((i) => decodeLr(vif.readLr(i)).vintid)).toEqual([52, 51, 50, 49]);
-    expect(vif.readHcr()).toBe(GICH_HCR_EN | GICH_HCR_UIE | GICH_HCR_NPIE);
+    // Linux 6.1 arms only UIE (vgic_v2_set_underflow); NPIE/LRENPIE came with the 2025 maintenance rework
+    expect(vif.readHcr()).toBe(GICH_HCR_EN | GICH_HCR_UIE);
     expect(h.vgic.vgicGetIrq(48)!.onLr).toBe(false);
 
     const seen: number[] = [];
@@ -155,22 +153,22 @@ describe('vGIC: more pending vIRQs than list registers', () => {
     expect(vif.readMisr() & GICH_MISR_U).toBe(GICH_MISR_U); // one valid LR left: underflow
     expect(vif.maintenanceLine).toBe(true);
 
-    h.vgic.kvmVgicSyncHwstate(v!);
+    h.sync(v!);
     expect(v!.apCount).toBe(2);
     h.vgic.kvmVgicFlushHwstate(v!);
     expect(v!.usedLrs).toBe(2);
-    expect(vif.readHcr()).toBe(GICH_HCR_EN);
+    expect(vif.readHcr()).toBe(GICH_HCR_EN); // vgic_v2_fold_lr_state dropped UIE; everything fits now
     for (let k = 0; k < 2; k++) {
       const id = vif.readIar();
       seen.push(id);
       vif.writeEoir(id);
     }
     expect(seen).toEqual([52, 51, 50, 49, 48]);
-    h.vgic.kvmVgicSyncHwstate(v!);
+    h.sync(v!);
     expect(v!.apCount).toBe(0);
   });
 
-  it('an active vIRQ pushed out of the LRs is deactivated through EOIcount (LRENPIE), with its ack', () => {
+  it('vgic_irq_cmp (6.1): an active vIRQ keeps its LR ahead of a higher-priority pending one, which waits for the EOI', () => {
     const h = makeHarness({ nrLrs: 1 });
     const [v] = h.vcpus;
     const vif = h.gic.vif(0);
@@ -183,36 +181,38 @@ describe('vGIC: more pending vIRQs than list registers', () => {
     h.vgic.kvmVgicFlushHwstate(v!);
     expect(vif.readIar()).toBe(40); // A active in the guest
     h.vgic.kvmVgicInjectIrq(null, 41, true); // B arrives: the kick makes the vCPU exit
-    h.vgic.kvmVgicSyncHwstate(v!);
+    h.sync(v!);
     expect(h.vgic.vgicGetIrq(40)!.active).toBe(true);
     h.vgic.kvmVgicFlushHwstate(v!);
-    expect(decodeLr(vif.readLr(0)).vintid).toBe(41); // pending before active
-    expect(vif.readHcr() & GICH_HCR_LRENPIE).toBe(GICH_HCR_LRENPIE);
-    expect(vif.readIar()).toBe(41); // B preempts A
-    vif.writeEoir(41);
-    vif.writeEoir(40); // A is not in any LR: EOIcount
-    expect(vif.eoiCount).toBe(1);
-    expect(vif.readMisr() & GICH_MISR_LRENP).toBe(GICH_MISR_LRENP);
-    h.vgic.kvmVgicSyncHwstate(v!);
-    const a = h.vgic.vgicGetIrq(40)!;
-    expect(a.active).toBe(false);
+    expect(decodeLr(vif.readLr(0))).toMatchObject({ vintid: 40, state: LrState.Active }); // active first
+    expect(vif.readHcr()).toBe(GICH_HCR_EN | GICH_HCR_UIE); // B is left out: underflow armed
+    expect(vif.readIar()).toBe(SPURIOUS_INTID); // nothing pending in the LRs
+    vif.writeEoir(40); // A's EOI: EOI maintenance (level) and underflow
+    expect(vif.readMisr() & GICH_MISR_EOI).toBe(GICH_MISR_EOI);
+    h.sync(v!);
     expect(h.acks).toEqual([40]);
-    expect(v!.apCount).toBe(0);
+    h.vgic.kvmVgicFlushHwstate(v!);
+    expect(decodeLr(vif.readLr(0))).toMatchObject({ vintid: 41, state: LrState.Pending });
+    expect(vif.readIar()).toBe(41);
   });
 
-  it('sorts the ap-list: pending before active, then by priority, HW before non-HW at equal priority', () => {
+  it('sorts the ap-list as 6.1 vgic_irq_cmp: active, then enabled+pending by priority, stable among equals', () => {
     const h = makeHarness({ nrLrs: 2 });
     const [v] = h.vcpus;
     const vif = h.gic.vif(0);
-    for (const id of [60, 61, 62]) {
-      guestPriority(v!, id, 0x40);
+    const prio: Record<number, number> = { 60: 0x40, 61: 0x20, 62: 0x80, 63: 0x40 };
+    for (const id of [60, 61, 62, 63]) {
+      guestPriority(v!, id, prio[id]!);
       guestEnable(v!, id);
     }
-    expect(h.vgic.kvmVgicMapPhysIrq(v!, HOST_IRQ_BASE + 70, 62)).toBe(0);
-    for (const id of [60, 61, 62]) h.vgic.kvmVgicInjectIrq(null, id, true);
+    h.vgic.kvmVgicInjectIrq(null, 62, true);
     h.vgic.kvmVgicFlushHwstate(v!);
-    expect(decodeLr(vif.readLr(0))).toMatchObject({ vintid: 62, hw: true, pintid: 70 });
-    expect(decodeLr(vif.readLr(1)).vintid).toBe(60); // stable among equals
+    expect(vif.readIar()).toBe(62); // the lowest priority is active
+    for (const id of [60, 63, 61]) h.vgic.kvmVgicInjectIrq(null, id, true);
+    h.sync(v!);
+    h.vgic.kvmVgicFlushHwstate(v!);
+    expect([0, 1].map((i) => decodeLr(vif.readLr(i)).vintid)).toEqual([62, 61]);
+    expect(v!.apList.slice(0, 4).map((x) => x!.intid)).toEqual([62, 61, 60, 63]); // 60 before 63: stable
   });
 });
 
@@ -248,7 +248,7 @@ describe('vGIC: HW-mapped (forwarded) level SPI', () => {
     expect(dist.isActive(40)).toBe(false);
     expect(vif.maintenanceLine).toBe(false);
     expect(vif.readMisr()).toBe(0);
-    h.vgic.kvmVgicSyncHwstate(v);
+    h.sync(v);
     expect(h.acks).toEqual([]);
     expect(h.vgic.vgicGetIrq(64)!.active).toBe(false);
     expect(v.apCount).toBe(0);
@@ -268,7 +268,7 @@ describe('vGIC: HW-mapped (forwarded) level SPI', () => {
     const { h, v, dist } = hwSetup();
     h.vgic.kvmVgicFlushHwstate(v);
     dist.setLine(40, false); // the device deasserted before the guest took the vIRQ
-    h.vgic.kvmVgicSyncHwstate(v);
+    h.sync(v);
     expect(h.physCalls).toEqual(['get PENDING 40', 'set ACTIVE 40 false']);
     expect(dist.isActive(40)).toBe(false);
     expect(h.vgic.vgicGetIrq(64)!.lineLevel).toBe(false);
@@ -317,7 +317,7 @@ describe('vGIC: routing, WFI and migration', () => {
     h.kicks.length = 0;
     h.vgic.kvmVgicFlushHwstate(v0!);
     expect(v0!.usedLrs).toBe(0); // the oracle says vCPU 1
-    h.vgic.kvmVgicSyncHwstate(v0!);
+    h.sync(v0!);
     expect(v0!.apCount).toBe(0);
     expect(v1!.apCount).toBe(1);
     expect(h.vgic.vgicGetIrq(50)!.vcpu).toBe(v1);
@@ -340,7 +340,7 @@ describe('vGIC: routing, WFI and migration', () => {
     expect(sgi.pendingLatch).toBe(true);
     expect(vif.readIar()).toBe(3); // IAR carries CPUID 0
     vif.writeEoir(3);
-    h.vgic.kvmVgicSyncHwstate(v1!);
+    h.sync(v1!);
     h.vgic.kvmVgicFlushHwstate(v1!);
     expect(decodeLr(vif.readLr(0))).toMatchObject({ vintid: 3, cpuid: 1, eoi: false });
     expect(vif.readIar()).toBe(3 | (1 << 10));
@@ -400,6 +400,48 @@ describe('vGIC: errors', () => {
     expect(h.vgic.kvmVgicInjectIrq(null, 40, true, a)).toBe(1);
   });
 
+  it('kvm_vgic_inject_irq into an owned HW vIRQ (irqfwd): a non-owner rising level is re-posted at the GIC (as vgic_its_trigger_msi does), a falling one ignored, the owner injects', () => {
+    const h = makeHarness();
+    const [v] = h.vcpus;
+    const dist = h.gic.distributor;
+    guestConfig(v!, 64, false);
+    guestEnable(v!, 64);
+    const fwd = { name: 'kvm-vfio' };
+    expect(h.vgic.kvmVgicMapPhysIrq(v!, HOST_IRQ_BASE + 40, 64)).toBe(0);
+    expect(h.vgic.kvmVgicSetOwner(v!, 64, fwd)).toBe(0);
+    expect(h.vgic.kvmVgicInjectIrq(null, 64, true)).toBe(0); // an irqfd or KVM_IRQ_LINE
+    expect(h.physCalls).toEqual(['set PENDING 40 true']);
+    expect(dist.isPending(40)).toBe(true);
+    const irq = h.vgic.vgicGetIrq(64)!;
+    expect(irq.lineLevel).toBe(false);
+    expect(v!.apCount).toBe(0);
+    expect(h.vgic.kvmVgicInjectIrq(null, 64, false)).toBe(0);
+    expect(h.physCalls.length).toBe(1);
+    expect(h.vgic.kvmVgicInjectIrq(null, 64, true, fwd)).toBe(1); // the owner, from the host handler
+    expect(irq.lineLevel).toBe(true);
+    h.vgic.kvmVgicReleaseOwner(v!, 64, { name: 'other' });
+    expect(irq.owner).toBe(fwd);
+    h.vgic.kvmVgicReleaseOwner(v!, 64, fwd);
+    expect(irq.owner).toBe(null);
+  });
+
+  it('a HW=1 LR loaded while its physical INTID is inactive is counted (invariant hw-lr-names-active-intid)', () => {
+    const h = makeHarness();
+    const [v] = h.vcpus;
+    const dist = h.gic.distributor;
+    guestEnable(v!, 64);
+    expect(h.vgic.kvmVgicMapPhysIrq(v!, HOST_IRQ_BASE + 40, 64)).toBe(0);
+    expect(h.vgic.kvmVgicInjectIrq(null, 64, true)).toBe(1); // unowned: a software edge, INTID 40 never taken
+    h.vgic.kvmVgicFlushHwstate(v!);
+    expect(h.vgic.hwLrInactive).toBe(1);
+    expect(h.vgic.hwLrInactiveFirst).toBe('vcpu0 LR0 vINTID 64 → inactive INTID 40');
+    h.sync(v!);
+    dist.setActive(40, true);
+    h.vgic.kvmVgicFlushHwstate(v!); // the edge came back pending: loaded again, INTID 40 active now
+    expect(v!.usedLrs).toBe(1);
+    expect(h.vgic.hwLrInactive).toBe(1); // not counted again
+  });
+
   it('map: -EINVAL for a host IRQ without descriptor; ModelError (BUG_ON) for an unknown vINTID', () => {
     const h = makeHarness();
     const [v] = h.vcpus;
@@ -413,7 +455,7 @@ describe('vGIC: errors', () => {
     const [v] = h.vcpus;
     h.vgic.kvmVgicPut(v!);
     expect(() => h.vgic.kvmVgicFlushHwstate(v!)).toThrow(ModelError);
-    expect(() => h.vgic.kvmVgicSyncHwstate(v!)).toThrow(ModelError);
+    expect(() => h.sync(v!)).toThrow(ModelError);
   });
 });
 
@@ -429,7 +471,7 @@ describe('vGIC: hot path allocation', () => {
       h.vgic.kvmVgicInjectIrq(null, 40, true);
       h.vgic.kvmVgicFlushHwstate(v!);
       vif.writeEoir(vif.readIar());
-      h.vgic.kvmVgicSyncHwstate(v!);
+      h.sync(v!);
     }
     expect(v!.apList).toBe(list);
     expect(h.acks.length).toBe(100);
@@ -441,4 +483,5 @@ const nullOps = {
   getIrqchipState: () => false,
   setIrqchipState: () => {},
   hwIntidOf: () => -1,
+  observeActive: () => false,
 };

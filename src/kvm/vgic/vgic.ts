@@ -1,5 +1,6 @@
 /**
- * The KVM vGIC-v2 core, after arch/arm64/kvm/vgic/{vgic.c, vgic-v2.c, vgic-init.c}: per-VM distributor state
+ * The KVM vGIC-v2 core, after arch/arm64/kvm/vgic/{vgic.c, vgic-v2.c, vgic-init.c} of Linux 6.1 (the version the
+ * whole model pins, docs/ABI.md "Kernel version"): per-VM distributor state
  * (`Vgic`, struct vgic_dist), per-vCPU state (`VgicCpu`, struct vgic_cpu + struct vgic_v2_cpu_if) with its ap-list,
  * injection, HW mapping, and the flush (emulation → list registers) / sync (list registers → emulation) pair run
  * around every guest entry and exit, against the GicVirtualInterface of the physical CPU the vCPU is loaded on.
@@ -30,6 +31,7 @@ import {
   VGIC_NR_PRIVATE_IRQS,
   VgicIrq,
   type VgicIrqOps,
+  vgicIrqGetLrCount,
   vgicIrqIsMappedLevel,
   vgicIrqIsMultiSgi,
   vgicIrqIsSgi,
@@ -67,10 +69,6 @@ export const C_VGIC_MAP = defineCost(
 
 const GICH_HCR_EN = 1 << 0;
 const GICH_HCR_UIE = 1 << 1;
-const GICH_HCR_LRENPIE = 1 << 2;
-const GICH_HCR_NPIE = 1 << 3;
-const GICH_HCR_EOICOUNT_SHIFT = 27;
-const GICH_HCR_EOICOUNT_MASK = 0xf8000000;
 const GICH_LR_PHYSID_CPUID_SHIFT = 10;
 const GICH_LR_EOI = 1 << 19;
 const GICH_LR_PRIORITY_SHIFT = 23;
@@ -101,27 +99,20 @@ export interface VgicHostIrqOps {
   setIrqchipState(hostIrq: number, which: VgicIrqchipState, val: boolean): void;
   /** hwirq of the root irqchip (the GIC INTID) behind Linux IRQ `hostIrq`, or -1 when it has no descriptor. */
   hwIntidOf(hostIrq: number): number;
+  /** Whether a physical INTID is active, as an observer sees it: no cost (an invariant, not kernel code). */
+  observeActive(intid: number): boolean;
 }
 
 export interface VgicOptions {
   hostIrqOps: VgicHostIrqOps;
   /** kvm_vcpu_kick after KVM_REQ_IRQ_PENDING: wake the vCPU from WFI, or force it out of the guest. */
   kick?: (vcpu: VgicCpu) => void;
-  /** kvm_notify_acked_irq(kvm, 0, intid - 32): a level SPI's EOI maintenance was seen (irqfd resampler). */
-  onAck?: (intid: number) => void;
 }
 
 /** Observer of list-register traffic: each LR value loaded at guest entry, each EOI maintenance found at the fold. */
 export interface VgicLrTrace {
   lrWrite(vcpu: VgicCpu, lr: number, val: number): void;
   eoiMaintenance(vcpu: VgicCpu, lr: number, vintid: number): void;
-}
-
-/** struct ap_list_summary (vgic.h, 2025 "Revamp vgic maintenance interrupt configuration"). */
-interface ApListSummary {
-  nrPend: number;
-  nrAct: number;
-  nrSgi: number;
 }
 
 /** struct vgic_cpu + struct vgic_v2_cpu_if: one vCPU's private IRQs, ap-list and shadow GICH state. */
@@ -137,9 +128,8 @@ export class VgicCpu {
   vgicHcr = 0;
   vgicVmcr = 0;
   vgicApr = 0;
-  /** ap-list position of the last vIRQ put in an LR (host_data last_lr_irq), -1 if none. */
-  lastLrPos = -1;
-  private lastLrIrq: VgicIrq | null = null;
+  /** The next LR the fold looks at (kvm_vgic_sync_hwstate is resumed after each kvm_notify_acked_irq). */
+  foldLr = 0;
   /** KVM_REQ_IRQ_PENDING; the run loop clears it. */
   irqPendingRequest = false;
   /** The virtual interface of the physical CPU this vCPU is loaded on (vcpu_load … vcpu_put), or null. */
@@ -164,18 +154,6 @@ export class VgicCpu {
   ap(i: number): VgicIrq {
     return this.apList[i]!;
   }
-
-  /** @internal */
-  setLastLr(pos: number, irq: VgicIrq | null): void {
-    this.lastLrPos = pos;
-    this.lastLrIrq = irq;
-  }
-  /** @internal */
-  checkLastLr(): void {
-    if (this.lastLrPos >= 0 && this.apList[this.lastLrPos] !== this.lastLrIrq) {
-      throw new ModelError(`${this}: ap-list reordered between flush and fold`);
-    }
-  }
 }
 
 /** struct vgic_dist: the VM's emulated GICv2 distributor. */
@@ -192,11 +170,13 @@ export class Vgic {
   nrLr = 0;
   readonly hostIrqOps: VgicHostIrqOps;
   kick: ((vcpu: VgicCpu) => void) | null;
-  /** The irqfd resampler registers here (kvm_register_irq_ack_notifier). */
-  onAck: ((intid: number) => void) | null;
   /** Tracing only (gic_lr_write, vgic_maintenance): null unless a tracer listens. */
   traceLr: VgicLrTrace | null = null;
-  private readonly summary: ApListSummary = { nrPend: 0, nrAct: 0, nrSgi: 0 };
+  /** HW=1 list registers written while their physical INTID was inactive (invariant hw-lr-names-active-intid). */
+  hwLrInactive = 0;
+  hwLrInactiveFirst = '';
+  /** compute_ap_list_depth's out-parameter. */
+  private multiSgi = false;
 
   constructor(
     private readonly engine: { newOid(name: string): number },
@@ -204,7 +184,6 @@ export class Vgic {
   ) {
     this.hostIrqOps = opts.hostIrqOps;
     this.kick = opts.kick ?? null;
-    this.onAck = opts.onAck ?? null;
   }
 
   // ---- creation and init (vgic-init.c) ------------------------------------------------------------------------
@@ -351,6 +330,12 @@ export class Vgic {
    * (null = the kernel's NULL vcpu). Returns -EINVAL (private INTID without vCPU, unknown INTID), the error of the
    * lazy vgic_init, 0 when nothing was queued (ignored injection, or already on an ap-list — kicked anyway), or 1
    * when the vIRQ was newly queued. The kernel returns 0 for both of the last two.
+   *
+   * irqfwd: a vIRQ owned and HW-mapped by a forwarded IRQ (kvm-vfio) is injected only by its owner, from the host
+   * handler with the physical INTID active. Anyone else's rising level (an irqfd, KVM_IRQ_LINE) is re-posted at the
+   * physical GIC (irq_set_irqchip_state(host_irq, PENDING, true), as GICv4's vgic_its_trigger_msi does for a
+   * forwarded vLPI), so the host takes it and the owner delivers it once, by hardware; 6.1 would drop it
+   * (vgic_validate_injection), and a software injection would otherwise make a HW=1 LR name an inactive INTID.
    */
   kvmVgicInjectIrq(vcpuId: number | null, intid: number, level: boolean, owner: unknown = null): number {
     const ret = this.vgicInit(); // vgic_lazy_init: a GICv2 initialises on demand
@@ -365,6 +350,10 @@ export class Vgic {
       irq = this.vgicGetIrq(intid);
     }
     if (irq === null) return -ERRNO.EINVAL;
+    if (irq.hw && irq.owner !== null && irq.owner !== owner) {
+      if (level) this.vgicIrqSetPhysPending(irq, true);
+      return 0;
+    }
     if (!this.validateInjection(irq, level, owner)) return 0;
     if (irq.config === VGIC_CONFIG_LEVEL) irq.lineLevel = level;
     else irq.pendingLatch = true;
@@ -432,6 +421,15 @@ export class Vgic {
     if (irq.owner !== null && irq.owner !== owner) return -ERRNO.EEXIST;
     irq.owner = owner;
     return 0;
+  }
+
+  /**
+   * irqfwd's counterpart of kvm_vgic_set_owner (never merged; 6.1's owners, the timer and the PMU, keep their vIRQs
+   * for the vCPU's life): a forwarded IRQ gives its vIRQ back when it stops forwarding.
+   */
+  kvmVgicReleaseOwner(vcpu: VgicCpu, intid: number, owner: unknown): void {
+    const irq = this.vgicGetVcpuIrq(vcpu, intid);
+    if (irq !== null && irq.owner === owner) irq.owner = null;
   }
 
   /** vgic_get_phys_line_level: the device's own sampler, else the physical pending state. */
@@ -529,15 +527,10 @@ export class Vgic {
     return (lr & GICH_LR_STATE) === 0 && (lr & GICH_LR_EOI) !== 0 && (lr & GICH_LR_HW) === 0;
   }
 
-  /** vgic-v2.c vgic_v2_fold_lr: one LR value back into its vIRQ. */
+  /** The body of vgic_v2_fold_lr_state's loop for one LR value, after its ack notification. */
   private foldLr(vcpu: VgicCpu, val: number): void {
     const intid = val & GICH_LR_VIRTUALID;
     const cpuid = (val >>> GICH_LR_PHYSID_CPUID_SHIFT) & 7;
-    // Notify ack listeners when the guest EOI'ed a level-triggered SPI (drives the irqfd resamplefd)
-    if (Vgic.lrSignalsEoiMi(val) && this.vgicValidSpi(intid)) {
-      vcpu.acks++;
-      if (this.onAck !== null) this.onAck(intid);
-    }
     const irq = this.vgicGetVcpuIrq(vcpu, intid);
     if (irq === null) throw new ModelError(`${vcpu}: LR names unknown vINTID ${intid}`);
     const deactivated = irq.active && (val & GICH_LR_ACTIVE_BIT) === 0;
@@ -554,79 +547,78 @@ export class Vgic {
     irq.onLr = false;
   }
 
-  /** summarize_ap_list: pending-only vs active vIRQs this vCPU should present. */
-  private summarizeApList(vcpu: VgicCpu): ApListSummary {
-    const s = this.summary;
-    s.nrPend = 0;
-    s.nrAct = 0;
-    s.nrSgi = 0;
+  /**
+   * compute_ap_list_depth: the LRs the ap-list needs (a GICv2 SGI one per pending source, plus one if active), and
+   * whether one vIRQ needs several (`multiSgi`).
+   */
+  private computeApListDepth(vcpu: VgicCpu): number {
+    let count = 0;
+    this.multiSgi = false;
     for (let i = 0; i < vcpu.apCount; i++) {
-      const irq = vcpu.ap(i);
-      if (this.vgicTargetOracle(irq) !== vcpu) continue;
-      if (irq.active) s.nrAct++;
-      else s.nrPend++;
-      if (vgicIrqIsSgi(irq.intid)) s.nrSgi++;
+      const w = vgicIrqGetLrCount(vcpu.ap(i));
+      count += w;
+      if (w > 1) this.multiSgi = true;
     }
-    return s;
+    return count;
   }
 
   /**
-   * vgic_flush_lr_state: sort the ap-list if it overflows the LRs, populate LRs in list order with the vIRQs that
-   * target this vCPU, clear the rest, and arm the maintenance interrupts (vgic_v2_configure_hcr): NPIE when more
-   * pending vIRQs than LRs, LRENPIE when active vIRQs live outside the LRs, UIE when anything does.
+   * vgic_flush_lr_state: sort the ap-list when it needs more LRs than there are or holds a multi-source SGI, populate
+   * LRs in list order with the vIRQs that target this vCPU (with a multi-source SGI, nothing of lower priority after
+   * it), clear the rest; when the LRs are full and the list goes on, vgic_set_underflow arms UIE so the vCPU exits
+   * to refill them.
    */
   vgicFlushLrState(vcpu: VgicCpu): void {
     const nrLr = this.requireNrLr();
-    const s = this.summarizeApList(vcpu);
-    if (s.nrPend + s.nrAct > nrLr) sortApList(vcpu);
+    if (this.computeApListDepth(vcpu) > nrLr || this.multiSgi) sortApList(vcpu);
+    const multiSgi = this.multiSgi;
     let count = 0;
-    vcpu.setLastLr(-1, null);
+    let prio = 0xff;
     for (let i = 0; i < vcpu.apCount; i++) {
       const irq = vcpu.ap(i);
+      if (multiSgi && irq.priority > prio) break;
       if (this.vgicTargetOracle(irq) === vcpu) {
         this.populateLr(vcpu, irq, count++);
-        vcpu.setLastLr(i, irq);
+        if (irq.source !== 0) prio = irq.priority;
       }
-      if (count === nrLr) break;
+      if (count === nrLr) {
+        if (i !== vcpu.apCount - 1) vcpu.vgicHcr = (vcpu.vgicHcr | GICH_HCR_UIE) >>> 0; // vgic_v2_set_underflow
+        break;
+      }
     }
     for (let i = count; i < nrLr; i++) vcpu.vgicLr[i] = 0; // nuke remaining LRs
     vcpu.usedLrs = count;
-    let hcr = GICH_HCR_EN;
-    if (s.nrPend > nrLr) hcr |= GICH_HCR_NPIE;
-    if (s.nrAct > 0 && s.nrPend + s.nrAct > nrLr) hcr |= GICH_HCR_LRENPIE;
-    if (s.nrPend + s.nrAct > nrLr) hcr |= GICH_HCR_UIE;
-    vcpu.vgicHcr = hcr >>> 0;
     vcpu.flushes++;
   }
 
   /**
-   * vgic_v2_fold_lr_state: fold every used LR back; then replay EOIcount (EOImode 0 EOIs of vIRQs that were active
-   * outside the LRs) on the active vIRQs past the last LR, in list order — a HW one also deactivates its physical
-   * INTID (the kernel writes GICC_DIR; here through the host irqchip state).
+   * vgic_v2_fold_lr_state from LR `vcpu.foldLr` on (its UIE drop is done by kvmVgicSyncHwstate): each used LR is
+   * folded back into its vIRQ.
+   * An LR whose EOI maintenance reports a level SPI stops the fold before that LR is folded and returns its GSI:
+   * the caller runs kvm_notify_acked_irq (generator code: the resampler's kvm_set_irq and eventfd_signal) and calls
+   * kvmVgicSyncContinue, which folds that LR and goes on — the kernel's order, where the notifier runs inside the
+   * fold loop, ahead of the LR's own fold and of the prune.
    */
-  vgicFoldLrState(vcpu: VgicCpu): void {
-    for (let lr = 0; lr < vcpu.usedLrs; lr++) {
+  private foldFrom(vcpu: VgicCpu, notified: boolean): number {
+    for (let lr = vcpu.foldLr; lr < vcpu.usedLrs; lr++) {
       const val = vcpu.vgicLr[lr]!;
-      if (this.traceLr !== null && Vgic.lrSignalsEoiMi(val))
-        this.traceLr.eoiMaintenance(vcpu, lr, val & GICH_LR_VIRTUALID);
+      if (!notified && Vgic.lrSignalsEoiMi(val)) {
+        const intid = val & GICH_LR_VIRTUALID;
+        if (this.traceLr !== null) this.traceLr.eoiMaintenance(vcpu, lr, intid);
+        if (this.vgicValidSpi(intid)) {
+          vcpu.acks++;
+          vcpu.foldLr = lr;
+          return intid - VGIC_NR_PRIVATE_IRQS;
+        }
+      }
+      notified = false;
       this.foldLr(vcpu, val);
     }
-    let eoicount = (vcpu.vgicHcr & GICH_HCR_EOICOUNT_MASK) >>> GICH_HCR_EOICOUNT_SHIFT;
-    if (eoicount !== 0) {
-      vcpu.checkLastLr();
-      for (let i = vcpu.lastLrPos + 1; i < vcpu.apCount && eoicount > 0; i++) {
-        const irq = vcpu.ap(i);
-        if (this.vgicTargetOracle(irq) !== vcpu || !irq.active) continue;
-        const lr = (this.vgicV2ComputeLr(irq) & ~GICH_LR_ACTIVE_BIT) >>> 0;
-        if ((lr & GICH_LR_HW) !== 0) this.hostIrqOps.setIrqchipState(irq.hostIrq, 'ACTIVE', false);
-        this.foldLr(vcpu, lr);
-        eoicount--;
-      }
-      vcpu.vgicHcr = (vcpu.vgicHcr & ~GICH_HCR_EOICOUNT_MASK) >>> 0;
-    }
     vcpu.usedLrs = 0;
-    vcpu.setLastLr(-1, null);
+    vcpu.foldLr = 0;
     vcpu.folds++;
+    this.vgicPruneApList(vcpu);
+    return -1;
   }
 
   /**
@@ -676,39 +668,46 @@ export class Vgic {
     vcpu.vif = null;
   }
 
-  /**
-   * vgic_v2_restore_state: program the used LRs and GICH_HCR. (The kernel writes HCR first; writing the LRs first is
-   * equivalent inside one atomic step and avoids a momentary underflow maintenance with the LRs still empty.)
-   */
+  /** vgic_v2_restore_state: with LRs in use, program GICH_HCR and the used LRs (else GICH_HCR stays 0). */
   vgicV2RestoreState(vcpu: VgicCpu): void {
     const vif = this.requireVif(vcpu);
-    for (let i = 0; i < vcpu.usedLrs; i++) vif.writeLr(i, vcpu.vgicLr[i]!);
+    if (vcpu.usedLrs === 0) return;
     vif.writeHcr(vcpu.vgicHcr);
+    for (let i = 0; i < vcpu.usedLrs; i++) {
+      const val = vcpu.vgicLr[i]!;
+      vif.writeLr(i, val);
+      if ((val & GICH_LR_HW) !== 0 && (val & GICH_LR_STATE) !== 0) this.observeHwLr(vcpu, i, val);
+    }
     const tr = this.traceLr;
     if (tr !== null) for (let i = 0; i < vcpu.usedLrs; i++) tr.lrWrite(vcpu, i, vcpu.vgicLr[i]!);
   }
 
+  /** The invariant: the physical INTID a HW=1 LR names must be active, or the guest's EOI deactivates nothing. */
+  private observeHwLr(vcpu: VgicCpu, lr: number, val: number): void {
+    const pintid = (val >>> GICH_LR_PHYSID_CPUID_SHIFT) & GICH_LR_VIRTUALID;
+    if (this.hostIrqOps.observeActive(pintid)) return;
+    if (this.hwLrInactive++ === 0) {
+      this.hwLrInactiveFirst = `${vcpu} LR${lr} vINTID ${val & GICH_LR_VIRTUALID} → inactive INTID ${pintid}`;
+    }
+  }
+
   /**
-   * vgic_v2_save_state: VMCR back; each used LR either known empty (ELRSR: keep the shadow, state cleared) or read
-   * back, then zeroed; EOIcount captured when LRENPIE was armed; HCR cleared (which drops the maintenance line).
+   * vgic_v2_save_state: with LRs in use, each one either known empty (ELRSR: keep the shadow, state cleared) or read
+   * back, then zeroed, and GICH_HCR cleared (which drops the maintenance line). VMCR is read back here too: in the
+   * kernel kvm_vgic_vmcr_sync does it before the vCPU blocks, which is when the model's readers look at it.
    */
   vgicV2SaveState(vcpu: VgicCpu): void {
     const vif = this.requireVif(vcpu);
     vcpu.vgicVmcr = vif.readVmcr();
     const used = vcpu.usedLrs;
-    if (used > 0) {
-      const elrsr0 = vif.readElrsr(0);
-      const elrsr1 = used > 32 ? vif.readElrsr(1) : 0;
-      for (let i = 0; i < used; i++) {
-        const empty = i < 32 ? (elrsr0 >>> i) & 1 : (elrsr1 >>> (i - 32)) & 1;
-        if (empty !== 0) vcpu.vgicLr[i] = (vcpu.vgicLr[i]! & ~GICH_LR_STATE) >>> 0;
-        else vcpu.vgicLr[i] = vif.readLr(i);
-        vif.writeLr(i, 0);
-      }
-    }
-    if ((vcpu.vgicHcr & GICH_HCR_LRENPIE) !== 0) {
-      const val = vif.readHcr();
-      vcpu.vgicHcr = ((vcpu.vgicHcr & ~GICH_HCR_EOICOUNT_MASK) | (val & GICH_HCR_EOICOUNT_MASK)) >>> 0;
+    if (used === 0) return;
+    const elrsr0 = vif.readElrsr(0);
+    const elrsr1 = used > 32 ? vif.readElrsr(1) : 0;
+    for (let i = 0; i < used; i++) {
+      const empty = i < 32 ? (elrsr0 >>> i) & 1 : (elrsr1 >>> (i - 32)) & 1;
+      if (empty !== 0) vcpu.vgicLr[i] = (vcpu.vgicLr[i]! & ~GICH_LR_STATE) >>> 0;
+      else vcpu.vgicLr[i] = vif.readLr(i);
+      vif.writeLr(i, 0);
     }
     vif.writeHcr(0);
   }
@@ -719,11 +718,21 @@ export class Vgic {
     this.vgicV2RestoreState(vcpu);
   }
 
-  /** kvm_vgic_sync_hwstate: after guest exit: save the LRs, fold them into the vIRQs, prune the ap-list. */
-  kvmVgicSyncHwstate(vcpu: VgicCpu): void {
+  /**
+   * kvm_vgic_sync_hwstate: after guest exit, save the LRs, fold them into the vIRQs (vgic_v2_fold_lr_state drops
+   * UIE first), prune the ap-list. Returns -1 when all of that is done, or the GSI of a level SPI the guest EOId:
+   * run kvm_notify_acked_irq for it, then kvmVgicSyncContinue (see foldFrom).
+   */
+  kvmVgicSyncHwstate(vcpu: VgicCpu): number {
     this.vgicV2SaveState(vcpu);
-    this.vgicFoldLrState(vcpu);
-    this.vgicPruneApList(vcpu);
+    vcpu.vgicHcr = (vcpu.vgicHcr & ~GICH_HCR_UIE) >>> 0;
+    vcpu.foldLr = 0;
+    return this.foldFrom(vcpu, false);
+  }
+
+  /** Resume kvm_vgic_sync_hwstate after the ack notifier of the GSI it returned. */
+  kvmVgicSyncContinue(vcpu: VgicCpu): number {
+    return this.foldFrom(vcpu, true);
   }
 
   /**
@@ -766,15 +775,16 @@ function apAdd(vcpu: VgicCpu, irq: VgicIrq): void {
 }
 
 /**
- * vgic.c vgic_irq_cmp: enabled+pending+not-active first, then lower priority value, then HW before non-HW. Stable
- * (list_sort is a stable merge sort), so equal vIRQs keep their list order.
+ * vgic.c vgic_irq_cmp (6.1): active first (they can never be pushed out of the LRs), then enabled+pending, then, among
+ * two enabled+pending vIRQs, the lower priority value. Stable (list_sort is a stable merge sort), so equal vIRQs keep
+ * their list order.
  */
 function vgicIrqCmp(a: VgicIrq, b: VgicIrq): number {
-  const pa = a.enabled && irqIsPending(a) && !a.active ? 1 : 0;
-  const pb = b.enabled && irqIsPending(b) && !b.active ? 1 : 0;
-  if (pa !== pb) return pb - pa;
-  if (a.priority !== b.priority) return a.priority - b.priority;
-  return (b.hw ? 1 : 0) - (a.hw ? 1 : 0);
+  if (a.active || b.active) return (b.active ? 1 : 0) - (a.active ? 1 : 0);
+  const pa = a.enabled && irqIsPending(a) ? 1 : 0;
+  const pb = b.enabled && irqIsPending(b) ? 1 : 0;
+  if (pa === 0 || pb === 0) return pb - pa;
+  return a.priority - b.priority;
 }
 
 /** vgic_sort_ap_list: stable insertion sort in place (ap-lists are short; allocates nothing). */

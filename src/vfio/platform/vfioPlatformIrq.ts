@@ -19,7 +19,14 @@ import {
 import { type EventfdCtx, eventfdCtxFdget, eventfdCtxPut, eventfdSignal } from '../../host/eventfd.js';
 import type { Genirq } from '../../host/irq/genirq.js';
 import { IRQ_HANDLED, IRQ_NOAUTOEN, IRQ_NONE, type IrqHandler, type IrqReturn } from '../../host/irq/irqDesc.js';
-import { disableIrqNosync, enableIrq, freeIrq, irqModifyStatus, requestIrq } from '../../host/irq/manage.js';
+import {
+  disableIrqNosync,
+  enableIrq,
+  freeIrq,
+  irqModifyStatus,
+  irqSetIrqchipState,
+  requestIrq,
+} from '../../host/irq/manage.js';
 import type { Kernel } from '../../host/kernel.js';
 import { defineCost } from '../../sim/costs.js';
 import { Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../../sim/locks.js';
@@ -37,6 +44,8 @@ export const C_VFIO_IRQ_HANDLER = defineCost(
  * trigger down (replaced, disabled, device closed) it first asks the consumer to stop forwarding.
  */
 export interface VfioIrqForward {
+  /** Deliver the IRQ (the handler's producer → consumer call, in place of signalling the trigger eventfd). */
+  inject(): TaskGen<void>;
   unforward(): TaskGen<void>;
 }
 
@@ -50,11 +59,15 @@ export class VfioPlatformIrq {
   readonly mask: VirqfdSlot = { virqfd: null };
   readonly unmask: VirqfdSlot = { virqfd: null };
   readonly lock: Spinlock;
-  /** Handler runs that signalled the trigger (incl. loopback triggers), and unmasks that re-enabled the line. */
+  /**
+   * Handler runs that delivered the IRQ — signalled the trigger (incl. loopback triggers) or, forwarded, called the
+   * consumer — and unmasks that re-enabled the line.
+   */
   signals = 0;
   unmasks = 0;
-  /** Forwarded to a vCPU: the handler only signals (no automask); the guest's EOI deactivates the line. */
+  /** Forwarded to a vCPU: no automask; the guest's EOI deactivates the line. */
   forwarded = false;
+  /** The consumer the forwarded IRQ is delivered to (null in rfc-v1, whose seed design signals the trigger). */
   fwd: VfioIrqForward | null = null;
 
   constructor(
@@ -112,11 +125,14 @@ function automaskedHandler(g: Genirq): IrqHandler {
     const irq = devId as VfioPlatformIrq;
     yield op(C_VFIO_IRQ_HANDLER, irq.lock.oid);
     let ret: IrqReturn = IRQ_NONE;
+    let fwd: VfioIrqForward | null = null;
     const flags = yield* spinLockIrqsave(irq.lock);
     try {
       // A forwarded level IRQ stays active at the GIC until the guest deactivates it: nothing to mask.
-      if (irq.forwarded) ret = IRQ_HANDLED;
-      else if (!irq.masked) {
+      if (irq.forwarded) {
+        ret = IRQ_HANDLED;
+        fwd = irq.fwd;
+      } else if (!irq.masked) {
         yield* disableIrqNosync(g, irq.hwirq);
         irq.masked = true;
         ret = IRQ_HANDLED;
@@ -125,13 +141,23 @@ function automaskedHandler(g: Genirq): IrqHandler {
       spinUnlockIrqrestore(irq.lock, flags);
     }
     if (ret === IRQ_HANDLED) irq.kernel.trace?.vfioIrq?.(irq.hwirq, irq.forwarded ? 'forwarded' : 'automasked');
-    // Newer kernels guard the loopback case of a trigger that was never set (eventfd_signal(NULL)).
-    if (ret === IRQ_HANDLED && irq.trigger !== null) {
-      irq.signals++;
-      yield* eventfdSignal(irq.trigger);
-    }
+    if (ret === IRQ_HANDLED) yield* deliver(irq, fwd);
     return ret;
   };
+}
+
+/**
+ * Hand the IRQ on: to the forwarding consumer directly, else by signalling the trigger (newer kernels guard the
+ * loopback case of a trigger that was never set, eventfd_signal(NULL)).
+ */
+function* deliver(irq: VfioPlatformIrq, fwd: VfioIrqForward | null): TaskGen<void> {
+  if (fwd !== null) {
+    irq.signals++;
+    yield* fwd.inject();
+  } else if (irq.trigger !== null) {
+    irq.signals++;
+    yield* eventfdSignal(irq.trigger);
+  }
 }
 
 /** vfio_irq_handler (edge). */
@@ -139,10 +165,7 @@ function* edgeHandler(_irqNo: number, devId: unknown): TaskGen<IrqReturn> {
   const irq = devId as VfioPlatformIrq;
   yield op(C_VFIO_IRQ_HANDLER, irq.lock.oid);
   irq.kernel.trace?.vfioIrq?.(irq.hwirq, 'edge');
-  if (irq.trigger !== null) {
-    irq.signals++;
-    yield* eventfdSignal(irq.trigger);
-  }
+  yield* deliver(irq, irq.forwarded ? irq.fwd : null);
   return IRQ_HANDLED;
 }
 
@@ -243,6 +266,12 @@ function* setIrqTrigger(
   }
   // Loopback: run the handler now, in process context.
   if ((flags & VFIO_IRQ_SET_DATA_BOOL) !== 0 && data[0] === 0) return;
+  // irqfwd: a forwarded IRQ is delivered by the host handler with its INTID active; a loopback is re-posted at the
+  // GIC so that it takes that path once (igate, held here, keeps the forwarded state still).
+  if (irq.fwd !== null && irq.forwarded) {
+    yield* irqSetIrqchipState(h.genirq, irq.hwirq, 'PENDING', true);
+    return;
+  }
   yield* handlerFor(h.genirq, irq)(irq.hwirq, irq);
 }
 

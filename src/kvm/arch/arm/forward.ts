@@ -97,8 +97,9 @@ export type SetFwdState = (f: ArchFwdIrq, on: boolean) => TaskGen<unknown>;
 
 /**
  * Step 4, the switch itself: irq_set_vcpu_affinity, kvm_vgic_map_phys_irq with the Linux IRQ number (the vGIC finds
- * the INTID behind it) or unmap, VFIO's forwarded flag; the vIRQ is (re-)queued if it is pending or active. Called
- * with the VFIO IRQ's lock held.
+ * the INTID behind it) and kvm_vgic_set_owner for VFIO's consumer of the IRQ (so that only it injects the vIRQ; other
+ * injections are re-posted at the GIC), or unmap and release, VFIO's forwarded flag; the vIRQ is (re-)queued if it
+ * is pending or active. Called with the VFIO IRQ's lock held.
  */
 export function* kvmArchSwitchFwd(f: ArchFwdIrq, v: VgicIrq, on: boolean): TaskGen<void> {
   const g = f.genirq;
@@ -107,11 +108,15 @@ export function* kvmArchSwitchFwd(f: ArchFwdIrq, v: VgicIrq, on: boolean): TaskG
   const target = v.targetVcpu ?? vgic.vcpu(0);
   yield* irqSetVcpuAffinity(g, hostIrq, on ? f.vm.vcpus[target.id] : null);
   yield op(C_VGIC_MAP, v.oid);
+  const owner = f.platIrq.fwd;
   if (on) {
     const r = vgic.kvmVgicMapPhysIrq(target, hostIrq, f.vintid);
     if (r < 0) throw new Error(`kvm_vgic_map_phys_irq(${hostIrq}, ${f.vintid}) = ${r}`);
+    const o = vgic.kvmVgicSetOwner(target, f.vintid, owner);
+    if (o < 0) throw new Error(`kvm_vgic_set_owner(${f.vintid}) = ${o}`);
   } else {
     vgic.kvmVgicUnmapPhysIrq(target, f.vintid);
+    vgic.kvmVgicReleaseOwner(target, f.vintid, owner);
   }
   f.platIrq.forwarded = on;
   f.vm.trace?.irqForwardSet?.(hostIrq, on, on ? target.id : -1);
