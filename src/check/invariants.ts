@@ -111,10 +111,10 @@ export const INVARIANTS: readonly Invariant[] = [
   {
     name: 'no-duplicate-irq',
     description:
-      'every run of the guest driver is explained by a host-side delivery: runs (served + found nothing) ≤ VFIO trigger signals. A run that finds nothing (noStatus) is not by itself a duplicate: a level INTID the host acknowledged while the line was still high is re-delivered once the guest has cleared the device (a spurious IRQ_NONE, also on hardware)',
+      'every run of the guest driver is explained by a host-side delivery: runs (served + found nothing) ≤ VFIO deliveries (trigger signals and forwarded consumer calls). A run that finds nothing (noStatus) is not by itself a duplicate: a level INTID the host acknowledged while the line was still high is re-delivered once the guest has cleared the device (a spurious IRQ_NONE, also on hardware)',
     atEnd(inst) {
       return perLine(inst, (l, { hw, vfioIrq }) => {
-        const signals = vfioIrq.signals;
+        const signals = vfioIrq.deliveries;
         return inst.guest.devices
           .filter((d) => d.device === hw && d.line === l.line && d.handled + d.noStatus > signals)
           .map(

@@ -91,7 +91,7 @@ describe('fault-guest-no-eoi: the guest never deactivates its interrupts', () =>
         if (st.id !== 'off1') return;
         const dist = host.irq.gic.distributor;
         const d = host.devices[0]!;
-        const signals1 = d.vdev.irqs[1]!.signals;
+        const signals1 = d.vdev.irqs[1]!.deliveries;
         // the edge line fires again: unforwarded and unmasked, the host must take it (VFIO signals the irqfd)
         host.device('fff57000.dma').pulse(1);
         host.run(20_000);
@@ -100,7 +100,7 @@ describe('fault-guest-no-eoi: the guest never deactivates its interrupts', () =>
           depth: d.descs.map((x) => x.depth),
           masked: d.vdev.irqs.map((x) => x.masked),
           forwarded: d.descs.map((x) => x.forwardedToVcpu),
-          edgeTakenAgain: d.vdev.irqs[1]!.signals - signals1,
+          edgeTakenAgain: d.vdev.irqs[1]!.deliveries - signals1,
           vIrqs: [vIrq(host, 100), vIrq(host, 101)],
         };
       },
@@ -264,7 +264,7 @@ describe('fault-spurious: GICC_IAR finds nothing (1-of-N SPI, a glitching line)'
       const [drv0, drv1] = o.guest.devices;
       expect(drv0!.handled).toBe(50);
       expect(drv1!.handled + drv1!.noStatus).toBe(0);
-      expect(o.host.devices[0]!.vdev.irqs[1]!.signals).toBe(0);
+      expect(o.host.devices[0]!.vdev.irqs[1]!.deliveries).toBe(0);
       expect(o.guest.stats().spurious).toBe(0);
     }
   });
@@ -282,13 +282,13 @@ describe('fault-deassert-before-ack: the device drops its level line before it i
       const [drv0, drv1] = o.guest.devices;
       // line 0 fell during the world switch, before the host CPU could take the exception: never acknowledged,
       // never signalled, no guest handler run
-      expect(irqs[0]!.signals).toBe(0);
+      expect(irqs[0]!.deliveries).toBe(0);
       expect(drv0!.handled + drv0!.noStatus).toBe(0);
-      // line 1: the host took it and signalled the irqfd each time; the guest's handler then found the device
+      // line 1: the host took it and delivered it each time (irqfd signal, or forwarded the direct call); the guest's handler then found the device
       // quiet (IRQ_NONE). Forwarded, the HW list register stays pending until the guest acknowledges it (the line
       // level is only resampled when KVM folds the LR, virt/kvm/arm/vgic/vgic.c vgic_irq_is_mapped_level), so the
       // guest sees it here too; its EOI deactivates the physical INTID.
-      expect(irqs[1]!.signals).toBe(50);
+      expect(irqs[1]!.deliveries).toBe(50);
       expect(drv1!.handled).toBe(0);
       expect(drv1!.noStatus).toBeGreaterThan(0);
       expect(drv1!.noStatus).toBeLessThanOrEqual(50);

@@ -59,12 +59,16 @@ export class VfioPlatformIrq {
   readonly mask: VirqfdSlot = { virqfd: null };
   readonly unmask: VirqfdSlot = { virqfd: null };
   readonly lock: Spinlock;
-  /**
-   * Handler runs that delivered the IRQ — signalled the trigger (incl. loopback triggers) or, forwarded, called the
-   * consumer — and unmasks that re-enabled the line.
-   */
+  /** Handler runs that signalled the trigger eventfd (incl. loopback triggers), and unmasks that re-enabled the line. */
   signals = 0;
   unmasks = 0;
+  /** Forwarded handler runs that called the consumer directly (no eventfd). */
+  consumerCalls = 0;
+
+  /** Handler runs that delivered the IRQ, by eventfd or to the forwarding consumer. */
+  get deliveries(): number {
+    return this.signals + this.consumerCalls;
+  }
   /** Forwarded to a vCPU: no automask; the guest's EOI deactivates the line. */
   forwarded = false;
   /** The consumer the forwarded IRQ is delivered to (null in rfc-v1, whose seed design signals the trigger). */
@@ -152,7 +156,7 @@ function automaskedHandler(g: Genirq): IrqHandler {
  */
 function* deliver(irq: VfioPlatformIrq, fwd: VfioIrqForward | null): TaskGen<void> {
   if (fwd !== null) {
-    irq.signals++;
+    irq.consumerCalls++;
     yield* fwd.inject();
   } else if (irq.trigger !== null) {
     irq.signals++;
