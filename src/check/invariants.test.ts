@@ -115,7 +115,7 @@ describe('invariants: each a named predicate', () => {
     expect(names(checkAtEnd(inst2))).toEqual(['no-gic-unpredictable']);
   });
 
-  it('hw-lr-names-active-intid: a HW=1 list register loaded while its physical INTID was inactive (Vgic.vgicV2RestoreState)', () => {
+  it('hw-lr-names-active-intid: a HW=1 list register loaded while its physical INTID was inactive (VgicV2.restoreState)', () => {
     const inst = quiet();
     const vgic = inst.host.kvm.vms[0]!.vgic!;
     vgic.hwLrInactive = 1;

@@ -33,9 +33,9 @@ import {
   type VgicIrqOps,
   vgicIrqGetLrCount,
   vgicIrqIsMappedLevel,
-  vgicIrqIsMultiSgi,
   vgicIrqIsSgi,
 } from './vgicIrq.js';
+import { VgicV2 } from './vgicV2.js';
 
 // ---- costs (cycles; callers charge them on the step that makes the call) ---------------------------------------
 
@@ -65,22 +65,8 @@ export const C_VGIC_MAP = defineCost(
   'kvm_vgic_map/unmap_phys_irq: irq_lock + irq_desc walk to the root irqchip; estimate',
 );
 
-// ---- GICH bits used by KVM (values as in src/hw/gic/regs.ts, IHI 0048B §5.3) ------------------------------------
-
-const GICH_HCR_EN = 1 << 0;
-const GICH_HCR_UIE = 1 << 1;
-const GICH_LR_PHYSID_CPUID_SHIFT = 10;
-const GICH_LR_EOI = 1 << 19;
-const GICH_LR_PRIORITY_SHIFT = 23;
-const GICH_LR_PENDING_BIT = 1 << 28;
-const GICH_LR_ACTIVE_BIT = 1 << 29;
-const GICH_LR_STATE = 3 << 28;
-const GICH_LR_GROUP1 = 1 << 30;
-const GICH_LR_HW = 0x80000000;
-const GICH_LR_VIRTUALID = 0x3ff;
-const GICH_VMCR_PRIMASK_SHIFT = 27;
-const GICV_PMR_PRIORITY_SHIFT = 3;
-const MAX_LRS = 64;
+/** Shadow list registers per vCPU (GICv2 has at most 64). */
+export const MAX_LRS = 64;
 /** include/kvm/arm_vgic.h VGIC_V2_MAX_CPUS. */
 export const VGIC_V2_MAX_CPUS = 8;
 /** vgic.h VGIC_NR_IRQS_LEGACY: vgic_init's default when userspace set no NR_IRQS. */
@@ -89,8 +75,6 @@ export const VGIC_NR_IRQS_LEGACY = 256;
 export const KVM_VGIC_IMP_REV_LATEST = 3;
 /** Capacity of an ap-list: every private IRQ plus every possible SPI. */
 const AP_CAPACITY = 1024;
-
-const ffs8 = (v: number): number => 31 - Math.clz32(v & -v);
 
 /** The host IRQ layer as the vGIC uses it (kernel/irq/manage.c irq_{get,set}_irqchip_state, irq_to_desc). */
 export type VgicIrqchipState = 'PENDING' | 'ACTIVE';
@@ -113,6 +97,38 @@ export interface VgicOptions {
 export interface VgicLrTrace {
   lrWrite(vcpu: VgicCpu, lr: number, val: number): void;
   eoiMaintenance(vcpu: VgicCpu, lr: number, vintid: number): void;
+}
+
+/**
+ * The GIC-version part of the vGIC (arch/arm64/kvm/vgic/vgic-v2.c; vgic-v3.c next): how a vIRQ is written into and
+ * read back from a list register, underflow, and the save/restore/load/put of the vCPU interface. The generic core
+ * (this file: ap-lists, injection, mapping, flush/fold order, prune) calls it where vgic.c calls vgic_v2_* / vgic_v3_*.
+ */
+export interface VgicBackend {
+  /** Number of list registers of a physical CPU's virtual interface (vgic_vN_probe). */
+  nrLrOf(vif: GicVirtualInterface): number;
+  /** vgic_vN_enable: the vCPU interface's state at vgic_init. */
+  enable(vcpu: VgicCpu): void;
+  /** vgic_vN_populate_lr: write irq into shadow LR `lr`, consuming what the LR takes (edge latch, an SGI source…). */
+  populateLr(vcpu: VgicCpu, irq: VgicIrq, lr: number): void;
+  /** vgic_vN_clear_lr. */
+  clearLr(vcpu: VgicCpu, lr: number): void;
+  /** vgic_vN_set_underflow: ask for a maintenance interrupt when the LRs drain. */
+  setUnderflow(vcpu: VgicCpu): void;
+  /** The fold's first act (vgic_vN_fold_lr_state): drop the underflow request. */
+  clearUnderflow(vcpu: VgicCpu): void;
+  /** The vINTID of shadow LR `lr` if it signals EOI maintenance (lr_signals_eoi_mi), else -1. */
+  eoiMaintenanceIntid(vcpu: VgicCpu, lr: number): number;
+  /** vgic_vN_fold_lr_state's body for shadow LR `lr`: its state back into its vIRQ. */
+  foldLr(vcpu: VgicCpu, lr: number): void;
+  /** vgic_vN_load / vgic_vN_put. */
+  load(vcpu: VgicCpu, vif: GicVirtualInterface): void;
+  put(vcpu: VgicCpu, vif: GicVirtualInterface): void;
+  /** vgic_vN_restore_state / vgic_vN_save_state around guest entry and exit. */
+  restoreState(vcpu: VgicCpu, vif: GicVirtualInterface): void;
+  saveState(vcpu: VgicCpu, vif: GicVirtualInterface): void;
+  /** The guest's priority mask as the shadow interface holds it (for kvm_vgic_vcpu_pending_irq). */
+  guestPriorityMask(vcpu: VgicCpu): number;
 }
 
 /** struct vgic_cpu + struct vgic_v2_cpu_if: one vCPU's private IRQs, ap-list and shadow GICH state. */
@@ -177,6 +193,8 @@ export class Vgic {
   hwLrInactiveFirst = '';
   /** compute_ap_list_depth's out-parameter. */
   private multiSgi = false;
+  /** The GIC-version part (vgic-v2.c): list-register format, save/restore, underflow. */
+  readonly backend: VgicBackend;
 
   constructor(
     private readonly engine: { newOid(name: string): number },
@@ -184,6 +202,7 @@ export class Vgic {
   ) {
     this.hostIrqOps = opts.hostIrqOps;
     this.kick = opts.kick ?? null;
+    this.backend = new VgicV2(this);
   }
 
   // ---- creation and init (vgic-init.c) ------------------------------------------------------------------------
@@ -245,10 +264,7 @@ export class Vgic {
       const intid = i + VGIC_NR_PRIVATE_IRQS;
       this.spis.push(new VgicIrq(intid, this.engine.newOid(`vgic.irq${intid}`), vcpu0, VGIC_CONFIG_EDGE));
     }
-    for (const vcpu of this.vcpus) {
-      vcpu.vgicVmcr = 0; // vgic_v2_enable / vgic_v2_reset
-      vcpu.vgicHcr = GICH_HCR_EN;
-    }
+    for (const vcpu of this.vcpus) this.backend.enable(vcpu);
     if (this.implementationRev === 0) this.implementationRev = KVM_VGIC_IMP_REV_LATEST;
     this.initialized = true;
     return 0;
@@ -459,92 +475,12 @@ export class Vgic {
    * LR is HW=1 again, and the guest's EOI must deactivate something active (GICv2 §5.4). The kernel's own
    * SW-resample branch keeps it for the same reason (`resample = !(irq->active || irq->pending_latch)`).
    */
-  private handleResampling(irq: VgicIrq, lrDeactivated: boolean, lrPending: boolean): void {
+  vgicIrqHandleResampling(irq: VgicIrq, lrDeactivated: boolean, lrPending: boolean): void {
     if (!vgicIrqIsMappedLevel(irq)) return;
     if (lrPending || (lrDeactivated && irq.lineLevel)) {
       irq.lineLevel = this.vgicGetPhysLineLevel(irq);
       if (!irq.lineLevel && !irq.pendingLatch) this.vgicIrqSetPhysActive(irq, false);
     }
-  }
-
-  // ---- list registers (vgic-v2.c) ------------------------------------------------------------------------------
-
-  /** vgic_v2_compute_lr: the GICH_LR value for irq (without side effects). */
-  vgicV2ComputeLr(irq: VgicIrq): number {
-    let val = irq.intid;
-    let allowPending = true;
-    if (irq.active) {
-      val |= GICH_LR_ACTIVE_BIT;
-      if (vgicIrqIsSgi(irq.intid)) val |= irq.activeSource << GICH_LR_PHYSID_CPUID_SHIFT;
-      if (vgicIrqIsMultiSgi(irq)) {
-        allowPending = false;
-        val |= GICH_LR_EOI;
-      }
-    }
-    if (irq.group !== 0) val |= GICH_LR_GROUP1;
-    if (irq.hw) {
-      // "Never set pending+active on a HW interrupt, as the pending state is kept at the physical distributor level"
-      val |= GICH_LR_HW | (irq.hwintid << GICH_LR_PHYSID_CPUID_SHIFT);
-      if (irq.active) allowPending = false;
-    } else if (irq.config === VGIC_CONFIG_LEVEL) {
-      val |= GICH_LR_EOI; // EOI maintenance so that we resample the line (and notify ack listeners)
-      if (irq.active) allowPending = false; // software resampling and P+A do not mix
-    }
-    if (allowPending && irqIsPending(irq)) {
-      val |= GICH_LR_PENDING_BIT;
-      if (vgicIrqIsSgi(irq.intid)) {
-        if (irq.source === 0) throw new ModelError(`no SGI source for ${irq} (WARN in vgic_v2_compute_lr)`);
-        const src = ffs8(irq.source);
-        val |= src << GICH_LR_PHYSID_CPUID_SHIFT;
-        if ((irq.source & ~(1 << src)) !== 0) val |= GICH_LR_EOI; // more sources: come back on EOI
-      }
-    }
-    val |= (irq.priority >>> 3) << GICH_LR_PRIORITY_SHIFT; // the GICv2 LR only holds five bits of priority
-    return val >>> 0;
-  }
-
-  /**
-   * vgic_v2_populate_lr: an edge's latch is consumed by a pending LR; an SGI gives up its lowest source; a mapped
-   * level vIRQ lowers its line level so a new rising edge can be taken.
-   */
-  private populateLr(vcpu: VgicCpu, irq: VgicIrq, lr: number): void {
-    if (irq.onLr) throw new ModelError(`${irq} is already in an LR (WARN in vgic_v2_compute_lr)`);
-    const val = this.vgicV2ComputeLr(irq);
-    vcpu.vgicLr[lr] = val;
-    if ((val & GICH_LR_PENDING_BIT) !== 0) {
-      if (irq.config === VGIC_CONFIG_EDGE) irq.pendingLatch = false;
-      if (vgicIrqIsSgi(irq.intid)) {
-        irq.source &= ~(1 << ffs8(irq.source));
-        if (irq.source !== 0) irq.pendingLatch = true;
-      }
-      if (vgicIrqIsMappedLevel(irq)) irq.lineLevel = false;
-    }
-    irq.onLr = true;
-  }
-
-  /** vgic-v2.c lr_signals_eoi_mi: an LR that requested EOI maintenance and has been deactivated (HW=0). */
-  private static lrSignalsEoiMi(lr: number): boolean {
-    return (lr & GICH_LR_STATE) === 0 && (lr & GICH_LR_EOI) !== 0 && (lr & GICH_LR_HW) === 0;
-  }
-
-  /** The body of vgic_v2_fold_lr_state's loop for one LR value, after its ack notification. */
-  private foldLr(vcpu: VgicCpu, val: number): void {
-    const intid = val & GICH_LR_VIRTUALID;
-    const cpuid = (val >>> GICH_LR_PHYSID_CPUID_SHIFT) & 7;
-    const irq = this.vgicGetVcpuIrq(vcpu, intid);
-    if (irq === null) throw new ModelError(`${vcpu}: LR names unknown vINTID ${intid}`);
-    const deactivated = irq.active && (val & GICH_LR_ACTIVE_BIT) === 0;
-    irq.active = (val & GICH_LR_ACTIVE_BIT) !== 0;
-    if (irq.active && vgicIrqIsSgi(intid)) irq.activeSource = cpuid;
-    // Edge is the only case where the LR's pending bit is preserved
-    if (irq.config === VGIC_CONFIG_EDGE && (val & GICH_LR_PENDING_BIT) !== 0) {
-      irq.pendingLatch = true;
-      if (vgicIrqIsSgi(intid)) irq.source |= 1 << cpuid;
-    }
-    // A level vIRQ the guest has acked loses its soft pending state
-    if (irq.config === VGIC_CONFIG_LEVEL && (val & GICH_LR_STATE) === 0) irq.pendingLatch = false;
-    this.handleResampling(irq, deactivated, (val & GICH_LR_PENDING_BIT) !== 0);
-    irq.onLr = false;
   }
 
   /**
@@ -578,15 +514,17 @@ export class Vgic {
       const irq = vcpu.ap(i);
       if (multiSgi && irq.priority > prio) break;
       if (this.vgicTargetOracle(irq) === vcpu) {
-        this.populateLr(vcpu, irq, count++);
+        if (irq.onLr) throw new ModelError(`${irq} is already in an LR (WARN in vgic_v2_compute_lr)`);
+        this.backend.populateLr(vcpu, irq, count++);
+        irq.onLr = true;
         if (irq.source !== 0) prio = irq.priority;
       }
       if (count === nrLr) {
-        if (i !== vcpu.apCount - 1) vcpu.vgicHcr = (vcpu.vgicHcr | GICH_HCR_UIE) >>> 0; // vgic_v2_set_underflow
+        if (i !== vcpu.apCount - 1) this.backend.setUnderflow(vcpu); // vgic_set_underflow
         break;
       }
     }
-    for (let i = count; i < nrLr; i++) vcpu.vgicLr[i] = 0; // nuke remaining LRs
+    for (let i = count; i < nrLr; i++) this.backend.clearLr(vcpu, i); // nuke remaining LRs
     vcpu.usedLrs = count;
     vcpu.flushes++;
   }
@@ -601,9 +539,8 @@ export class Vgic {
    */
   private foldFrom(vcpu: VgicCpu, notified: boolean): number {
     for (let lr = vcpu.foldLr; lr < vcpu.usedLrs; lr++) {
-      const val = vcpu.vgicLr[lr]!;
-      if (!notified && Vgic.lrSignalsEoiMi(val)) {
-        const intid = val & GICH_LR_VIRTUALID;
+      const intid = notified ? -1 : this.backend.eoiMaintenanceIntid(vcpu, lr);
+      if (intid >= 0) {
         if (this.traceLr !== null) this.traceLr.eoiMaintenance(vcpu, lr, intid);
         if (this.vgicValidSpi(intid)) {
           vcpu.acks++;
@@ -612,7 +549,7 @@ export class Vgic {
         }
       }
       notified = false;
-      this.foldLr(vcpu, val);
+      this.backend.foldLr(vcpu, lr);
     }
     vcpu.usedLrs = 0;
     vcpu.foldLr = 0;
@@ -649,73 +586,33 @@ export class Vgic {
 
   // ---- world switch (vgic.c kvm_vgic_{flush,sync}_hwstate, kvm_vgic_{load,put}; vgic-v2.c save/restore) ------
 
-  /** kvm_vgic_load → vgic_v2_load: the vCPU goes onto this physical CPU's virtual interface; VMCR and APR in. */
+  /** kvm_vgic_load: the vCPU goes onto this physical CPU's virtual interface (the backend loads its state). */
   kvmVgicLoad(vcpu: VgicCpu, vif: GicVirtualInterface): void {
     if (vcpu.vif !== null) throw new ModelError(`${vcpu} is already loaded on CPU ${vcpu.vif.cpu}`);
-    const nr = (vif.readVtr() & 0x3f) + 1; // vgic_v2_probe: nr_lr from GICH_VTR.ListRegs
+    const nr = this.backend.nrLrOf(vif);
     if (this.nrLr === 0) this.nrLr = nr;
     else if (this.nrLr !== nr) throw new ModelError(`CPU ${vif.cpu} has ${nr} LRs, others ${this.nrLr}`);
     vcpu.vif = vif;
-    vif.writeVmcr(vcpu.vgicVmcr);
-    vif.writeApr(vcpu.vgicApr);
+    this.backend.load(vcpu, vif);
   }
 
-  /** kvm_vgic_put → vgic_v2_put: VMCR and APR out; the vCPU leaves the physical CPU. */
+  /** kvm_vgic_put: the backend saves its state; the vCPU leaves the physical CPU. */
   kvmVgicPut(vcpu: VgicCpu): void {
-    const vif = this.requireVif(vcpu);
-    vcpu.vgicVmcr = vif.readVmcr();
-    vcpu.vgicApr = vif.readApr();
+    this.backend.put(vcpu, this.requireVif(vcpu));
     vcpu.vif = null;
   }
 
-  /** vgic_v2_restore_state: with LRs in use, program GICH_HCR and the used LRs (else GICH_HCR stays 0). */
-  vgicV2RestoreState(vcpu: VgicCpu): void {
-    const vif = this.requireVif(vcpu);
-    if (vcpu.usedLrs === 0) return;
-    vif.writeHcr(vcpu.vgicHcr);
-    for (let i = 0; i < vcpu.usedLrs; i++) {
-      const val = vcpu.vgicLr[i]!;
-      vif.writeLr(i, val);
-      if ((val & GICH_LR_HW) !== 0 && (val & GICH_LR_STATE) !== 0) this.observeHwLr(vcpu, i, val);
-    }
-    const tr = this.traceLr;
-    if (tr !== null) for (let i = 0; i < vcpu.usedLrs; i++) tr.lrWrite(vcpu, i, vcpu.vgicLr[i]!);
-  }
-
   /** The invariant: the physical INTID a HW=1 LR names must be active, or the guest's EOI deactivates nothing. */
-  private observeHwLr(vcpu: VgicCpu, lr: number, val: number): void {
-    const pintid = (val >>> GICH_LR_PHYSID_CPUID_SHIFT) & GICH_LR_VIRTUALID;
+  observeHwLr(vcpu: VgicCpu, lr: number, vintid: number, pintid: number): void {
     if (this.hostIrqOps.observeActive(pintid)) return;
-    if (this.hwLrInactive++ === 0) {
-      this.hwLrInactiveFirst = `${vcpu} LR${lr} vINTID ${val & GICH_LR_VIRTUALID} → inactive INTID ${pintid}`;
-    }
-  }
-
-  /**
-   * vgic_v2_save_state: with LRs in use, each one either known empty (ELRSR: keep the shadow, state cleared) or read
-   * back, then zeroed, and GICH_HCR cleared (which drops the maintenance line). VMCR is read back here too: in the
-   * kernel kvm_vgic_vmcr_sync does it before the vCPU blocks, which is when the model's readers look at it.
-   */
-  vgicV2SaveState(vcpu: VgicCpu): void {
-    const vif = this.requireVif(vcpu);
-    vcpu.vgicVmcr = vif.readVmcr();
-    const used = vcpu.usedLrs;
-    if (used === 0) return;
-    const elrsr0 = vif.readElrsr(0);
-    const elrsr1 = used > 32 ? vif.readElrsr(1) : 0;
-    for (let i = 0; i < used; i++) {
-      const empty = i < 32 ? (elrsr0 >>> i) & 1 : (elrsr1 >>> (i - 32)) & 1;
-      if (empty !== 0) vcpu.vgicLr[i] = (vcpu.vgicLr[i]! & ~GICH_LR_STATE) >>> 0;
-      else vcpu.vgicLr[i] = vif.readLr(i);
-      vif.writeLr(i, 0);
-    }
-    vif.writeHcr(0);
+    if (this.hwLrInactive++ === 0)
+      this.hwLrInactiveFirst = `${vcpu} LR${lr} vINTID ${vintid} → inactive INTID ${pintid}`;
   }
 
   /** kvm_vgic_flush_hwstate: before guest entry (interrupts disabled): populate the LRs and load them. */
   kvmVgicFlushHwstate(vcpu: VgicCpu): void {
     this.vgicFlushLrState(vcpu);
-    this.vgicV2RestoreState(vcpu);
+    this.backend.restoreState(vcpu, this.requireVif(vcpu));
   }
 
   /**
@@ -724,8 +621,8 @@ export class Vgic {
    * run kvm_notify_acked_irq for it, then kvmVgicSyncContinue (see foldFrom).
    */
   kvmVgicSyncHwstate(vcpu: VgicCpu): number {
-    this.vgicV2SaveState(vcpu);
-    vcpu.vgicHcr = (vcpu.vgicHcr & ~GICH_HCR_UIE) >>> 0;
+    this.backend.saveState(vcpu, this.requireVif(vcpu));
+    this.backend.clearUnderflow(vcpu);
     vcpu.foldLr = 0;
     return this.foldFrom(vcpu, false);
   }
@@ -741,7 +638,7 @@ export class Vgic {
    */
   kvmVgicVcpuPendingIrq(vcpu: VgicCpu): boolean {
     if (!this.enabled) return false;
-    const pmr = (vcpu.vgicVmcr >>> GICH_VMCR_PRIMASK_SHIFT) << GICV_PMR_PRIORITY_SHIFT;
+    const pmr = this.backend.guestPriorityMask(vcpu);
     for (let i = 0; i < vcpu.apCount; i++) {
       const irq = vcpu.ap(i);
       if (irqIsPending(irq) && irq.enabled && !irq.active && irq.priority < pmr) return true;
