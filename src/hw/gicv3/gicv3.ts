@@ -1,0 +1,87 @@
+// The host's GICv3 (ARM IHI 0069): one distributor, and per PE one redistributor, one system-register CPU interface
+// (ICC_*) and one virtual interface (ICH_* + ICV_*). Synchronous and deterministic like the GICv2 model (../gic): the
+// engine calls these methods at its atomic steps and hears about output changes through the callbacks, which fire
+// inside the call that changed the output. Hot paths (setLine, IAR1, EOIR1, DIR, LR writes) work on typed arrays and
+// allocate nothing.
+//
+// Deliberately not modelled: Security (one Security state, GICD_CTLR.DS = 1) and Group 0 (IGROUPR RAO/WI, IGRPMODR
+// RAZ/WI, no ICC_IAR0/EOIR0/BPR0/AP0R/IGRPEN0, no FIQ, no vFIQ: a Group 0 LR is never signalled), legacy operation
+// (GICD_CTLR.ARE RAO/WI, no GICv2 MMIO CPU interface), LPIs and the ITS (GICD_TYPER.LPIS = 0, GICR_CTLR.EnableLPIs
+// RAZ; the INTID width is configurable, 16 or 24 bits, ready for them), GICv4 direct injection (ICH_VTR_EL2.nV4 = 1),
+// the extended PPI/SPI ranges of GICv3.1, range selector SGIs (RSS = 0: Aff0 ≤ 15), NMIs, SEIs, ICH_HCR_EL2 traps
+// (TC/TALL/TDIR: KVM's sysreg-trap machinery), GICR_CTLR.DPG bits, wake requests to a power controller for a sleeping
+// PE, and the UNPREDICTABLE cases, which are absorbed and counted in `unpredictableCount` on each CPU and virtual
+// interface for checkers.
+import { ModelError } from '../../sim/errors.js';
+import { Gicv3CpuInterface, type IrqLineCallback } from './cpuInterface.js';
+import { Gicv3Distributor } from './distributor.js';
+import { Gicv3Redistributor } from './redistributor.js';
+import { Gicv3VirtualInterface } from './virtualInterface.js';
+
+export interface Gicv3Options {
+  nrPes: number;
+  /** INTIDs below 1024 (multiple of 32; 1020-1023 reserved). */
+  nrIrqs: number;
+  /** List registers per virtual interface (default 4). */
+  nrLrs?: number;
+  /** Implemented physical priority bits (default 5). */
+  priorityBits?: number;
+  /** INTID width, 16 or 24 (default 16). */
+  idBits?: 16 | 24;
+  /** PE affinities (Gicv3DistributorOptions.affinities). */
+  affinities?: readonly number[];
+  onIrqLineChange?: IrqLineCallback;
+  onVirqLineChange?: IrqLineCallback;
+  /** Allocates the checker's object ids of the INTIDs and CPU interfaces (Gicv3DistributorOptions). */
+  newOid?: (name: string) => number;
+}
+
+export class Gicv3 {
+  readonly distributor: Gicv3Distributor;
+  readonly redistributors: readonly Gicv3Redistributor[];
+  readonly cpuInterfaces: readonly Gicv3CpuInterface[];
+  readonly virtualInterfaces: readonly Gicv3VirtualInterface[];
+
+  constructor(opts: Gicv3Options) {
+    const distributor = new Gicv3Distributor({
+      nrPes: opts.nrPes,
+      nrIrqs: opts.nrIrqs,
+      priorityBits: opts.priorityBits,
+      idBits: opts.idBits,
+      affinities: opts.affinities,
+      newOid: opts.newOid,
+    });
+    const rds: Gicv3Redistributor[] = [];
+    const cpus: Gicv3CpuInterface[] = [];
+    const vifs: Gicv3VirtualInterface[] = [];
+    for (let pe = 0; pe < distributor.nrPes; pe++) {
+      rds.push(new Gicv3Redistributor(distributor, pe));
+      cpus.push(new Gicv3CpuInterface({ pe, distributor, onIrqLineChange: opts.onIrqLineChange }));
+      vifs.push(
+        new Gicv3VirtualInterface({ pe, distributor, nrLrs: opts.nrLrs, onVirqLineChange: opts.onVirqLineChange }),
+      );
+    }
+    this.distributor = distributor;
+    this.redistributors = rds;
+    this.cpuInterfaces = cpus;
+    this.virtualInterfaces = vifs;
+  }
+
+  get nrPes(): number {
+    return this.distributor.nrPes;
+  }
+  redistributor(pe: number): Gicv3Redistributor {
+    return this.at(this.redistributors, pe);
+  }
+  cpu(pe: number): Gicv3CpuInterface {
+    return this.at(this.cpuInterfaces, pe);
+  }
+  vif(pe: number): Gicv3VirtualInterface {
+    return this.at(this.virtualInterfaces, pe);
+  }
+  private at<T>(list: readonly T[], pe: number): T {
+    const x = list[pe];
+    if (x === undefined) throw new ModelError(`bad PE ${pe} (nrPes ${this.nrPes})`);
+    return x;
+  }
+}
