@@ -1,0 +1,315 @@
+import { describe, expect, it } from 'vitest';
+import { ModelError } from '../../sim/errors.js';
+import { beginFootprint, footprintSet } from '../../sim/footprint.js';
+import { Gicv3CpuInterface } from './cpuInterface.js';
+import { Gicv3Distributor } from './distributor.js';
+import { Gicv3Redistributor } from './redistributor.js';
+import {
+  GICD_CTLR,
+  GICD_CTLR_ARE,
+  GICD_CTLR_DS,
+  GICD_CTLR_ENABLE_G1,
+  GICD_ICACTIVER,
+  GICD_ICENABLER,
+  GICD_ICFGR,
+  GICD_ICPENDR,
+  GICD_IGROUPR,
+  GICD_IPRIORITYR,
+  GICD_IROUTER,
+  GICD_IROUTER_IRM,
+  GICD_ISACTIVER,
+  GICD_ISENABLER,
+  GICD_ISPENDR,
+  GICD_PIDR2,
+  GICD_TYPER,
+  GICD_TYPER_A3V,
+  GICD_TYPER_LPIS,
+  GICR_ICFGR0,
+  GICR_ICFGR1,
+  GICR_IPRIORITYR0,
+  GICR_ISENABLER0,
+  GICR_ISPENDR0,
+  GICR_SGI_BASE,
+  GICR_TYPER,
+  GICR_TYPER_LAST,
+  GICR_WAKER,
+  GICR_WAKER_CHILDREN_ASLEEP,
+  GICR_WAKER_PROCESSOR_SLEEP,
+  packAffinity,
+  SPURIOUS_INTID,
+} from './regs.js';
+
+/** Four PEs in two clusters (Aff1 0 and 1, Aff0 0-1), GICD enabled, every PE awake with Group 1 enabled, PMR 0xF0. */
+function rig(opts: { nrPes?: number; affinities?: number[] } = {}) {
+  const nrPes = opts.nrPes ?? 4;
+  const affinities = opts.affinities ?? [0x000, 0x001, 0x100, 0x101].slice(0, nrPes);
+  const d = new Gicv3Distributor({ nrPes, nrIrqs: 96, affinities });
+  const rds = affinities.map((_, pe) => new Gicv3Redistributor(d, pe));
+  const cpus = affinities.map((_, pe) => new Gicv3CpuInterface({ pe, distributor: d }));
+  d.write(GICD_CTLR, GICD_CTLR_ENABLE_G1);
+  for (const rd of rds) rd.writeWaker(0);
+  for (const c of cpus) {
+    c.setPmr(0xf0);
+    c.setIgrpen1(1);
+  }
+  return { d, rds, cpus };
+}
+function spi(
+  d: Gicv3Distributor,
+  intid: number,
+  prio: number,
+  route: number | 'any',
+  trigger: 'level' | 'edge' = 'level',
+) {
+  d.setConfig(intid, trigger);
+  d.setPriority(intid, prio);
+  d.setRoute(intid, route);
+  d.enable(intid);
+}
+const hppis = (d: Gicv3Distributor) => [0, 1, 2, 3].slice(0, d.nrPes).map((pe) => d.highestPending(pe));
+
+describe('GICD identification (IHI 0069 §12.9)', () => {
+  it('GICD_TYPER: ITLinesNumber, IDbits, A3V, no LPIs', () => {
+    const d = new Gicv3Distributor({ nrPes: 2, nrIrqs: 96 });
+    const t = d.read(GICD_TYPER);
+    expect(t & 0x1f).toBe(2);
+    expect((t >>> 19) & 0x1f).toBe(15);
+    expect(t & GICD_TYPER_A3V).not.toBe(0);
+    expect(t & GICD_TYPER_LPIS).toBe(0);
+    expect((new Gicv3Distributor({ nrPes: 1, nrIrqs: 32, idBits: 24 }).typer >>> 19) & 0x1f).toBe(23);
+    expect(d.read(GICD_PIDR2) & 0xf0).toBe(0x30); // gic_of_init checks ArchRev
+  });
+
+  it('GICD_CTLR: ARE and DS read as one, only the group enables are writable, RWP reads 0', () => {
+    const d = new Gicv3Distributor({ nrPes: 1, nrIrqs: 64 });
+    expect(d.read(GICD_CTLR)).toBe(GICD_CTLR_ARE | GICD_CTLR_DS);
+    d.write(GICD_CTLR, 0xffffffff);
+    expect(d.read(GICD_CTLR)).toBe(GICD_CTLR_ARE | GICD_CTLR_DS | 3);
+  });
+
+  it('rejects configurations the model cannot represent', () => {
+    expect(() => new Gicv3Distributor({ nrPes: 33, nrIrqs: 64 })).toThrow(ModelError);
+    expect(() => new Gicv3Distributor({ nrPes: 1, nrIrqs: 48 })).toThrow(ModelError);
+    expect(() => new Gicv3Distributor({ nrPes: 2, nrIrqs: 64, affinities: [1, 1] })).toThrow(/same affinity/);
+    expect(() => new Gicv3Distributor({ nrPes: 1, nrIrqs: 64, affinities: [16] })).toThrow(/Aff0 16/);
+  });
+});
+
+describe('affinity routing (§4.5, GICD_IROUTER<n>)', () => {
+  it('an SPI reaches only the PE its IROUTER affinity names', () => {
+    const { d, cpus } = rig();
+    spi(d, 40, 0xa0, 2);
+    d.setLine(40, true);
+    expect(hppis(d)).toEqual([SPURIOUS_INTID, SPURIOUS_INTID, 40, SPURIOUS_INTID]);
+    expect(cpus.map((c) => c.irqLine)).toEqual([false, false, true, false]);
+  });
+
+  it('GICD_IROUTER is written and read as two 32-bit halves; Aff3 takes part in the match', () => {
+    const aff = [packAffinity(0, 0, 0, 0), packAffinity(1, 2, 3, 4)];
+    const { d } = rig({ nrPes: 2, affinities: aff });
+    spi(d, 33, 0x80, 0);
+    d.write(GICD_IROUTER + 33 * 8, (2 << 16) | (3 << 8) | 4);
+    expect(d.routeOf(33)).toBeNull(); // Aff3 still 0: 0.2.3.4 names no PE
+    d.write(GICD_IROUTER + 33 * 8 + 4, 1);
+    expect(d.routeOf(33)).toBe(1);
+    expect(d.read(GICD_IROUTER + 33 * 8)).toBe((2 << 16) | (3 << 8) | 4);
+    expect(d.read(GICD_IROUTER + 33 * 8 + 4)).toBe(1);
+    d.setPending(33);
+    expect(d.highestPending(1)).toBe(33);
+    expect(d.highestPending(0)).toBe(SPURIOUS_INTID);
+  });
+
+  it('an affinity naming no PE forwards the SPI nowhere and reads back as written (CONSTRAINED UNPREDICTABLE)', () => {
+    const { d } = rig();
+    spi(d, 40, 0xa0, 0);
+    d.write(GICD_IROUTER + 40 * 8, 0x0207);
+    d.setLine(40, true);
+    expect(hppis(d)).toEqual([SPURIOUS_INTID, SPURIOUS_INTID, SPURIOUS_INTID, SPURIOUS_INTID]);
+    expect(d.read(GICD_IROUTER + 40 * 8)).toBe(0x0207);
+    expect(d.isPending(40)).toBe(true);
+  });
+
+  it('re-routing a pending SPI moves it to the new PE', () => {
+    const { d } = rig();
+    spi(d, 40, 0xa0, 0);
+    d.setPending(40);
+    d.setRoute(40, 3);
+    expect(hppis(d)).toEqual([SPURIOUS_INTID, SPURIOUS_INTID, SPURIOUS_INTID, 40]);
+  });
+
+  it('1 of N: offered to every participating PE; the first acknowledge takes it from the others', () => {
+    const { d, cpus } = rig();
+    spi(d, 50, 0xa0, 'any', 'edge');
+    expect(d.read(GICD_IROUTER + 50 * 8) & GICD_IROUTER_IRM).not.toBe(0);
+    d.setLine(50, true);
+    expect(hppis(d)).toEqual([50, 50, 50, 50]);
+    expect(cpus[2]!.readIar1()).toBe(50);
+    expect(hppis(d)).toEqual([SPURIOUS_INTID, SPURIOUS_INTID, SPURIOUS_INTID, SPURIOUS_INTID]);
+    expect(cpus[0]!.readIar1()).toBe(SPURIOUS_INTID);
+  });
+
+  it('1 of N: a PE with ICC_IGRPEN1_EL1 clear or ProcessorSleep set does not participate', () => {
+    const { d, rds, cpus } = rig();
+    spi(d, 50, 0xa0, 'any');
+    cpus[0]!.setIgrpen1(0);
+    rds[1]!.writeWaker(GICR_WAKER_PROCESSOR_SLEEP);
+    d.setLine(50, true);
+    expect(hppis(d)).toEqual([SPURIOUS_INTID, SPURIOUS_INTID, 50, 50]);
+    cpus[0]!.setIgrpen1(1);
+    expect(d.highestPending(0)).toBe(50);
+  });
+
+  it('GICD_CTLR.EnableGrp1 clear forwards nothing; the state still changes', () => {
+    const { d } = rig();
+    spi(d, 40, 0xa0, 0);
+    d.setCtlr(0);
+    d.setLine(40, true);
+    expect(d.isPending(40)).toBe(true);
+    expect(d.highestPending(0)).toBe(SPURIOUS_INTID);
+    d.setCtlr(GICD_CTLR_ENABLE_G1);
+    expect(d.highestPending(0)).toBe(40);
+  });
+
+  it('private INTIDs have no IROUTER', () => {
+    const { d } = rig();
+    expect(() => d.setRoute(27, 0)).toThrow(/private/);
+    expect(d.read(GICD_IROUTER + 27 * 8)).toBe(0);
+  });
+});
+
+describe('GICD SPI registers', () => {
+  it('IS/IC ENABLER, PENDR, ACTIVER words cover SPIs; the INTID 0-31 word is RAZ/WI with ARE', () => {
+    const { d } = rig();
+    d.write(GICD_ISENABLER + 4, 1 << 8);
+    expect(d.isEnabled(40)).toBe(true);
+    d.write(GICD_ICENABLER + 4, 1 << 8);
+    expect(d.isEnabled(40)).toBe(false);
+    d.write(GICD_ISPENDR + 4, 1 << 9);
+    expect(d.read(GICD_ISPENDR + 4)).toBe(1 << 9);
+    d.write(GICD_ICPENDR + 4, 1 << 9);
+    expect(d.isPending(41)).toBe(false);
+    d.write(GICD_ISACTIVER + 8, 1);
+    expect(d.isActive(64)).toBe(true);
+    d.write(GICD_ICACTIVER + 8, 1);
+    expect(d.isActive(64)).toBe(false);
+    d.write(GICD_ISENABLER, 0xffffffff);
+    expect(d.read(GICD_ISENABLER)).toBe(0);
+    expect(d.isEnabled(27, 0)).toBe(false);
+    expect(d.read(GICD_ISENABLER + 12)).toBe(0); // beyond ITLinesNumber
+  });
+
+  it('IGROUPR reads every implemented SPI as Group 1, IPRIORITYR keeps the implemented bits', () => {
+    const { d } = rig();
+    expect(d.read(GICD_IGROUPR)).toBe(0);
+    expect(d.read(GICD_IGROUPR + 4)).toBe(0xffffffff);
+    d.write(GICD_IPRIORITYR + 40, 0xa7, 1);
+    expect(d.priorityOf(40)).toBe(0xa0);
+    d.write(GICD_IPRIORITYR + 44, 0x80706050);
+    expect(d.read(GICD_IPRIORITYR + 44)).toBe(0x80706050);
+    d.write(GICD_IPRIORITYR + 4, 0xffffffff);
+    expect(d.priorityOf(4, 0)).toBe(0);
+  });
+
+  it('ICFGR: level interrupts stay pending while asserted through ICPENDR; edge ones latch', () => {
+    const { d } = rig();
+    d.write(GICD_ICFGR + 8, 2 << 2); // INTID 33 edge
+    expect(d.configOf(33)).toBe('edge');
+    expect(d.configOf(32)).toBe('level');
+    expect(d.read(GICD_ICFGR + 8)).toBe(2 << 2);
+    d.setLine(32, true);
+    d.write(GICD_ICPENDR + 4, 1);
+    expect(d.isPending(32)).toBe(true);
+    d.setLine(33, true);
+    d.setLine(33, false);
+    expect(d.isPending(33)).toBe(true);
+    expect(d.read(GICD_ICFGR)).toBe(0);
+  });
+
+  it('level: acknowledge of an asserted line gives active-and-pending; deactivate gives pending', () => {
+    const { d } = rig();
+    spi(d, 40, 0xa0, 0);
+    d.setLine(40, true);
+    expect(d.acknowledge(0)).toBe(40);
+    expect(d.isActive(40) && d.isPending(40)).toBe(true);
+    expect(d.highestPending(0)).toBe(SPURIOUS_INTID);
+    expect(d.deactivate(40, 0)).toBe(true);
+    expect(d.highestPending(0)).toBe(40);
+    expect(d.deactivate(41, 0)).toBe(false);
+  });
+
+  it('ties at equal priority go to the lowest INTID, a PPI included', () => {
+    const { d } = rig();
+    spi(d, 40, 0x80, 0);
+    d.setPriority(20, 0x80, 0);
+    d.enable(20, 0);
+    d.setPending(40);
+    d.setPending(20, 0);
+    expect(d.highestPending(0)).toBe(20);
+    d.setPriority(40, 0x70);
+    expect(d.highestPending(0)).toBe(40);
+  });
+});
+
+describe('redistributors (§12.10, §12.11)', () => {
+  it('GICR_TYPER reports the PE affinity in [63:32], Processor_Number, and Last only on the last one', () => {
+    const { rds } = rig();
+    expect(rds[2]!.read(GICR_TYPER + 4)).toBe(0x100);
+    expect(rds[3]!.read(GICR_TYPER + 4)).toBe(0x101);
+    expect((rds[2]!.read(GICR_TYPER) >>> 8) & 0xffff).toBe(2);
+    expect(rds.map((r) => (r.read(GICR_TYPER) & GICR_TYPER_LAST) !== 0)).toEqual([false, false, false, true]);
+  });
+
+  it('GICR_WAKER: a sleeping redistributor forwards nothing; clearing ProcessorSleep clears ChildrenAsleep', () => {
+    const d = new Gicv3Distributor({ nrPes: 1, nrIrqs: 64 });
+    const rd = new Gicv3Redistributor(d, 0);
+    d.setCtlr(GICD_CTLR_ENABLE_G1);
+    expect(rd.read(GICR_WAKER)).toBe(GICR_WAKER_PROCESSOR_SLEEP | GICR_WAKER_CHILDREN_ASLEEP);
+    spi(d, 40, 0xa0, 0);
+    d.setPending(40);
+    expect(d.highestPending(0)).toBe(SPURIOUS_INTID);
+    rd.write(GICR_WAKER, 0);
+    expect(rd.read(GICR_WAKER) & GICR_WAKER_CHILDREN_ASLEEP).toBe(0);
+    expect(d.highestPending(0)).toBe(40);
+  });
+
+  it('SGI_base registers are banked per PE; GICR_ICFGR0 reads SGIs as edge and ignores writes', () => {
+    const { d, rds } = rig();
+    rds[1]!.write(GICR_SGI_BASE + GICR_ISENABLER0, 1 << 27);
+    expect(d.isEnabled(27, 1)).toBe(true);
+    expect(d.isEnabled(27, 0)).toBe(false);
+    rds[1]!.write(GICR_SGI_BASE + GICR_IPRIORITYR0 + 27, 0x40, 1);
+    expect(d.priorityOf(27, 1)).toBe(0x40);
+    expect(rds[1]!.read(GICR_SGI_BASE + GICR_IPRIORITYR0 + 24)).toBe(0x40000000);
+    rds[1]!.write(GICR_SGI_BASE + GICR_ISPENDR0, 1 << 27);
+    expect(d.highestPending(1)).toBe(27);
+    expect(rds[1]!.read(GICR_SGI_BASE + GICR_ICFGR0)).toBe(0xaaaaaaaa);
+    rds[1]!.write(GICR_SGI_BASE + GICR_ICFGR0, 0);
+    expect(d.configOf(3, 1)).toBe('edge');
+    rds[1]!.write(GICR_SGI_BASE + GICR_ICFGR1, 2 << 22); // PPI 27 edge
+    expect(d.configOf(27, 1)).toBe('edge');
+    expect(rds[1]!.read(GICR_SGI_BASE + GICR_ICFGR1)).toBe(2 << 22);
+    expect(rds[1]!.read(GICR_SGI_BASE + GICR_ISENABLER0 + 4)).toBe(0); // SPIs are not in this frame
+  });
+
+  it('rejects word accesses that are not aligned and byte accesses outside IPRIORITYR', () => {
+    const { d, rds } = rig();
+    expect(() => d.read(GICD_ISENABLER + 2)).toThrow(ModelError);
+    expect(() => d.read(GICD_ISENABLER, 1)).toThrow(ModelError);
+    expect(() => rds[0]!.read(GICR_WAKER, 1)).toThrow(ModelError);
+  });
+});
+
+describe('footprints (sim/footprint.ts)', () => {
+  it('declares the INTID it changes and the CPU interface whose best candidate changed', () => {
+    const names: string[] = [];
+    const d = new Gicv3Distributor({ nrPes: 2, nrIrqs: 64, newOid: (n) => names.push(n) - 1 });
+    d.setCtlr(GICD_CTLR_ENABLE_G1);
+    d.setProcessorSleep(1, false);
+    spi(d, 40, 0xa0, 1);
+    beginFootprint(true);
+    d.setLine(40, true);
+    const fp = footprintSet();
+    beginFootprint(false);
+    expect(fp?.map((o) => names[o])).toEqual(['gicv3.intid40', 'icc1']);
+  });
+});
