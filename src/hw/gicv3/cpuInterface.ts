@@ -4,6 +4,7 @@
 // IGRPEN0), no Security, CBPR and PMHE RAZ/WI. Its IRQ output goes to the PE.
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
+import type { IrqLineCallback } from '../gic/cpuInterface.js';
 import type { Gicv3Distributor, Gicv3DistributorListener } from './distributor.js';
 import {
   group1PriorityMask,
@@ -25,7 +26,7 @@ import {
   SPURIOUS_INTID,
 } from './regs.js';
 
-export type IrqLineCallback = (pe: number, level: boolean) => void;
+export type { IrqLineCallback } from '../gic/cpuInterface.js';
 
 export interface Gicv3CpuInterfaceOptions {
   pe: number;

@@ -6,6 +6,7 @@
 // 32-bit values and GICD_TYPER.IDbits reports the configured width (16 or 24 bits) so LPIs can be added.
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
+import type { BitmapKind, IrqTrigger } from '../gic/distributor.js';
 import { gicdRead, gicdWrite } from './mmio.js';
 import {
   GICD_CTLR_ARE,
@@ -24,9 +25,7 @@ import {
   SPURIOUS_INTID,
 } from './regs.js';
 
-export type IrqTrigger = 'level' | 'edge';
-/** Word-addressable per-INTID bitmaps (the IS*R / IC*R register families). */
-export type BitmapKind = 'enable' | 'pend' | 'active';
+export type { BitmapKind, IrqTrigger } from '../gic/distributor.js';
 
 /** Told after every state change (one per PE: that PE's CPU interface). */
 export interface Gicv3DistributorListener {

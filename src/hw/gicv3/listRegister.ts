@@ -2,6 +2,7 @@
 // 64-bit register is two uint32 words: `lo` = vINTID[31:0], `hi` = bits [63:32]. Field getters work on `hi` and
 // allocate nothing; makeLr/decodeLr/lrToBigInt are for model setup and tests.
 import { ModelError } from '../../sim/errors.js';
+import type { LrState } from '../gic/listRegister.js';
 import {
   ICH_LR_EOI,
   ICH_LR_GROUP,
@@ -11,9 +12,8 @@ import {
   ICH_LR_STATE_SHIFT,
 } from './regs.js';
 
-/** ICH_LR<n>_EL2.State[63:62]. */
-export const LrState = { Invalid: 0, Pending: 1, Active: 2, PendingActive: 3 } as const;
-export type LrState = (typeof LrState)[keyof typeof LrState];
+/** ICH_LR<n>_EL2.State[63:62] has GICH_LR.State's encoding. */
+export { LrState } from '../gic/listRegister.js';
 
 export interface LrFields {
   vintid: number;
