@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ModelError } from '../../sim/errors.js';
 import { beginFootprint, footprintSet } from '../../sim/footprint.js';
@@ -174,6 +175,50 @@ describe('affinity routing (§4.5, GICD_IROUTER<n>)', () => {
     const { d } = rig();
     expect(() => d.setRoute(27, 0)).toThrow(/private/);
     expect(d.read(GICD_IROUTER + 27 * 8)).toBe(0);
+  });
+});
+
+describe('1 of N under any interleaving (property)', () => {
+  type Op =
+    | { kind: 'edge' }
+    | { kind: 'iar'; pe: number }
+    | { kind: 'eoi'; pe: number }
+    | { kind: 'sleep'; pe: number; on: boolean };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.constant<Op>({ kind: 'edge' }),
+    fc.integer({ min: 0, max: 3 }).map<Op>((pe) => ({ kind: 'iar', pe })),
+    fc.integer({ min: 0, max: 3 }).map<Op>((pe) => ({ kind: 'eoi', pe })),
+    fc.record({ pe: fc.integer({ min: 0, max: 3 }), on: fc.boolean() }).map<Op>((r) => ({ kind: 'sleep', ...r })),
+  );
+
+  it('an edge SPI is acknowledged at most once per assertion and is held by at most one PE', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const { d, rds, cpus } = rig();
+        spi(d, 50, 0xa0, 'any', 'edge');
+        const holders = new Set<number>();
+        let edges = 0;
+        let acks = 0;
+        for (const o of ops) {
+          if (o.kind === 'edge') {
+            d.setLine(50, true);
+            d.setLine(50, false);
+            edges++;
+          } else if (o.kind === 'iar') {
+            if (cpus[o.pe]!.readIar1() === 50) {
+              acks++;
+              holders.add(o.pe);
+            }
+          } else if (o.kind === 'eoi') {
+            if (holders.delete(o.pe)) cpus[o.pe]!.writeEoir1(50);
+          } else rds[o.pe]!.writeWaker(o.on ? GICR_WAKER_PROCESSOR_SLEEP : 0);
+          expect(holders.size).toBeLessThanOrEqual(1);
+          expect(acks).toBeLessThanOrEqual(edges);
+          expect(d.isActive(50)).toBe(holders.size === 1);
+        }
+        expect(cpus.reduce((n, c) => n + c.unpredictableCount, 0)).toBe(0);
+      }),
+    );
   });
 });
 
