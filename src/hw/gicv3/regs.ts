@@ -5,11 +5,8 @@
 // ---- INTID space (IHI 0069 §2.2 INTIDs) ----
 export const NR_SGIS = 16;
 export const SPI_BASE = 32;
-export const MAX_SPI_INTID = 1019;
 /** INTIDs 1020-1023 are special; 1023 is what an acknowledge returns when nothing can be acknowledged. */
 export const SPURIOUS_INTID = 1023;
-/** First LPI INTID (§2.2): LPIs need IDbits ≥ 14; GICD_TYPER.LPIS is 0 here, the ID width is ready for them. */
-export const LPI_BASE = 8192;
 /** PEs per GIC here: PE sets are 32-bit masks. */
 export const MAX_PES = 32;
 /** Maintenance interrupt PPI (KVM's vgic "maintenance irq", 25 on every DT/ACPI platform). */
@@ -17,12 +14,12 @@ export const MAINTENANCE_PPI = 25;
 
 export const isSgi = (intid: number): boolean => intid < NR_SGIS;
 export const isSpecialIntid = (intid: number): boolean => intid >= 1020 && intid <= 1023;
+// LPIs (8192 and up) need IDbits ≥ 14: not implemented (GICD_TYPER.LPIS = 0); the INTID width is ready for them.
 
 // ---- Distributor (GICD), IHI 0069 §12.8 / §12.9 ----
 export const GICD_CTLR = 0x0000;
 export const GICD_TYPER = 0x0004;
 export const GICD_IIDR = 0x0008;
-export const GICD_TYPER2 = 0x000c;
 export const GICD_IGROUPR = 0x0080;
 export const GICD_ISENABLER = 0x0100;
 export const GICD_ICENABLER = 0x0180;
@@ -41,9 +38,7 @@ export const GICD_CTLR_ENABLE_G0 = 1 << 0;
 export const GICD_CTLR_ENABLE_G1 = 1 << 1;
 export const GICD_CTLR_ARE = 1 << 4;
 export const GICD_CTLR_DS = 1 << 6;
-export const GICD_CTLR_RWP = 1 << 31;
 /** GICD_TYPER: ITLinesNumber[4:0], CPUNumber[7:5], SecurityExtn[10], MBIS[16], LPIS[17], IDbits[23:19], A3V[24]. */
-export const GICD_TYPER_ITLINES_MASK = 0x1f;
 export const GICD_TYPER_CPUNUMBER_SHIFT = 5;
 export const GICD_TYPER_LPIS = 1 << 17;
 export const GICD_TYPER_IDBITS_SHIFT = 19;
@@ -52,7 +47,6 @@ export const GICD_TYPER_A3V = 1 << 24;
 export const GICD_IIDR_GIC600 = 0x0201643b;
 /** GICD_PIDR2 / GICR_PIDR2 ArchRev[7:4] = 3 (what gic_of_init / gic_iterate_rdists check). */
 export const GIC_PIDR2_ARCH_GICV3 = 0x30;
-export const GIC_PIDR2_ARCH_MASK = 0xf0;
 /** GICD_IROUTER<n> low word: Interrupt_Routing_Mode[31], Aff2[23:16], Aff1[15:8], Aff0[7:0]; high word: Aff3[7:0]. */
 export const GICD_IROUTER_IRM = 1 << 31;
 export const GICD_IROUTER_AFF_MASK = 0x00ffffff;
@@ -60,10 +54,7 @@ export const GICD_IROUTER_AFF_MASK = 0x00ffffff;
 export const GICD_ICFGR_SGI_VALUE = 0xaaaaaaaa;
 
 // ---- Redistributor (GICR), IHI 0069 §12.10 / §12.11: RD_base frame, then SGI_base frame 64 KiB above ----
-export const GICR_RD_FRAME = 0x10000;
 export const GICR_SGI_BASE = 0x10000;
-/** Stride between redistributors without VLPI frames (GICR_TYPER.VLPIS = 0): two 64 KiB frames. */
-export const GICR_STRIDE = 0x20000;
 export const GICR_CTLR = 0x0000;
 export const GICR_IIDR = 0x0004;
 export const GICR_TYPER = 0x0008;
@@ -75,18 +66,13 @@ export const GICR_TYPER_PROCNUM_SHIFT = 8;
 /** GICR_WAKER: ProcessorSleep[1] (reset 1), ChildrenAsleep[2] (RO). */
 export const GICR_WAKER_PROCESSOR_SLEEP = 1 << 1;
 export const GICR_WAKER_CHILDREN_ASLEEP = 1 << 2;
-// SGI_base frame offsets (relative to SGI_base)
-export const GICR_IGROUPR0 = 0x0080;
+// SGI_base frame offsets (relative to SGI_base): the GICD layout for INTIDs 0-31 (mmio.ts decodes both alike)
 export const GICR_ISENABLER0 = 0x0100;
 export const GICR_ICENABLER0 = 0x0180;
 export const GICR_ISPENDR0 = 0x0200;
-export const GICR_ICPENDR0 = 0x0280;
-export const GICR_ISACTIVER0 = 0x0300;
-export const GICR_ICACTIVER0 = 0x0380;
 export const GICR_IPRIORITYR0 = 0x0400;
 export const GICR_ICFGR0 = 0x0c00;
 export const GICR_ICFGR1 = 0x0c04;
-export const GICR_IGRPMODR0 = 0x0d00;
 
 // ---- CPU interface system registers (ICC_*_EL1), IHI 0069 §12.2 ----
 /** ICC_CTLR_EL1: CBPR[0], EOImode[1], PMHE[6], PRIbits[10:8], IDbits[13:11], SEIS[14], A3V[15], RSS[18]. */
