@@ -383,6 +383,7 @@ class ModeRunner implements StepObserver {
     // physical deactivation: every path (host EOIR/DIR, guest EOI on a HW list register) ends in
     // GicDistributor.deactivate, which reports it to onDeactivate.
     host.irq.gic.distributor.onDeactivate = (intid, cpu) => {
+      ht?.deactivate(intid, cpu); // every INTID: an SGI's or PPI's DIR too, or its active slice never ends
       const l = this.lineByIntid.get(intid);
       if (l === undefined) return;
       // counted once per raise: the lazy-disable path of handle_fasteoi_irq activates and deactivates a
@@ -395,7 +396,6 @@ class ModeRunner implements StepObserver {
         if (l.desc.depth === 0) this.rearmed(l);
         this.notify();
       }
-      ht?.deactivate(intid, cpu);
     };
   }
 
