@@ -38,7 +38,11 @@ import type { TaskGen } from '../sim/task.js';
 export type Variant = ForwardingVariant;
 export const VARIANTS: readonly Variant[] = ['protocol', 'naive', 'rfc-v1'];
 
-/** A device line the invariants check; `lastOp`: the scenario's last ASSIGN/DEASSIGN of it (none: never switched). */
+/**
+ * A device line the invariants check. `lastOp`: what the scenario's ASSIGN/DEASSIGNs of it leave it in — for a
+ * scenario file, the last one that succeeded (a line switched only by failed calls: its set-up state, else
+ * 'deassign', i.e. not forwarded); none: never switched.
+ */
 export interface CheckedLine {
   readonly device: HostDevice;
   readonly line: number;

@@ -12,7 +12,8 @@
  *
  * What cannot be checked (ScenarioCheckError says which and why): sweeps, more than one VM, guest trap-loop workloads
  * (hvc, mmio: they never quiesce), scenarios with no device line driven by a physical workload (nothing to check),
- * `via: eventfd` workloads, and steps other than assign, deassign and close in the concurrent phase.
+ * `via: eventfd` workloads, and steps other than assign, deassign, close and ioctl in the concurrent phase (an ioctl's
+ * `expect` is the timed run's check: here its errno is an outcome like any other, judged by the invariants).
  */
 
 import { ErrnoError } from '../abi/errno.js';
@@ -39,8 +40,10 @@ import {
   deassignIrq,
   kvmVfioGroupAdd,
   kvmVfioGroupDel,
+  layoutRawIoctl,
   openVfioDevice,
   place,
+  uapiConstant,
   wireIrqfd,
 } from '../scenario/vmm.js';
 import type { TimerHandler } from '../sim/engine.js';
@@ -50,7 +53,7 @@ import type { CheckableScenario, CheckedLine, CheckInstance, CheckOptions, Varia
 export class ScenarioCheckError extends Error {}
 
 /** The VMM steps the concurrent phase runs (on its VMM thread). */
-const CONCURRENT_STEPS: readonly string[] = ['assign', 'deassign', 'close'];
+const CONCURRENT_STEPS: readonly string[] = ['assign', 'deassign', 'close', 'ioctl'];
 
 /** Why a scenario cannot be checked, or null when it can. */
 export function uncheckable(s: Scenario): string | null {
@@ -63,7 +66,7 @@ export function uncheckable(s: Scenario): string | null {
   const { concurrent } = split(s);
   for (const st of concurrent) {
     if (!CONCURRENT_STEPS.includes(st.step))
-      return `a '${st.step}' step that waits (at/after): only assign, deassign and close run in the concurrent phase`;
+      return `a '${st.step}' step that waits (at/after): only assign, deassign, close and ioctl run in the concurrent phase`;
   }
   return null;
 }
@@ -90,9 +93,29 @@ function split(s: Scenario): { setup: ScenarioStep[]; concurrent: ScenarioStep[]
     : { setup: steps.slice(0, first), concurrent: steps.slice(first) };
 }
 
+/** The line a raw KVM_SET_DEVICE_ATTR ioctl ASSIGNs or DEASSIGNs (kvm_device_attr → kvm_arch_forwarded_irq), if any. */
+function switchOf(st: Extract<ScenarioStep, { step: 'ioctl' }>): { key: string; op: 'assign' | 'deassign' } | null {
+  const num = (v: unknown): number | undefined =>
+    typeof v === 'number' ? v : typeof v === 'string' ? uapiConstant(v) : undefined;
+  const f = st.struct?.name === 'kvm_device_attr' ? st.struct.fields : undefined;
+  if (f === undefined || num(f.group) !== KVM_DEV_VFIO_DEVICE) return null;
+  const attr = num(f.attr);
+  const op =
+    attr === KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ ? 'assign' : attr === KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ ? 'deassign' : null;
+  const fwd = typeof f.addr === 'object' && 'struct' in f.addr ? f.addr.struct.fields : undefined;
+  const dev = typeof fwd?.fd === 'string' ? /^device:(.+)$/.exec(fwd.fd)?.[1] : undefined;
+  if (op === null || dev === undefined) return null;
+  return { key: `${dev}/${num(fwd?.irq_index) ?? 0}`, op };
+}
+
 function stepName(st: ScenarioStep): string {
   if (st.step === 'assign' || st.step === 'deassign') return `${st.step} ${st.device}/${st.index}`;
   if (st.step === 'close') return `close ${st.what}${st.device !== undefined ? ` ${st.device}` : ''}`;
+  if (st.step === 'ioctl') {
+    const sw = switchOf(st);
+    const what = sw !== null ? `${sw.op} ${sw.key}` : `${st.request}`;
+    return `ioctl ${what}${st.failNth !== undefined ? ` (fail-nth ${st.failNth})` : ''}`;
+  }
   return st.step;
 }
 
@@ -230,14 +253,41 @@ function buildFromScenario(
     );
     return place(p, kvmDeviceAttr.encode({ flags: 0, group: KVM_DEV_VFIO_DEVICE, attr: BigInt(a), addr: BigInt(fwd) }));
   };
-  const calls: (() => TaskGen<number>)[] = [];
-  const lastOp = new Map<string, 'assign' | 'deassign'>();
+  const resolveFd = (ref: string): number => {
+    const [kind, name] = ref.split(/[:/]/);
+    if (kind === 'kvm-vfio') return kvmVfio;
+    if (kind === 'vm') return qvm.vm;
+    if (kind === 'kvm') return qvm.kvm;
+    if (kind === 'vcpu') return qvm.vcpus[Number(name)] ?? -1;
+    if (kind === 'device') return open(name!).device;
+    if (kind === 'group') return open(name!).group;
+    if (kind === 'container') return open(name!).container;
+    throw new ScenarioCheckError(`fd reference '${ref}': not supported by the checker`);
+  };
+  interface Call {
+    readonly run: () => TaskGen<number>;
+    /** The line (`device/index`) the call switches and how, when it is an ASSIGN or DEASSIGN. */
+    readonly switches?: { key: string; op: 'assign' | 'deassign' };
+    readonly failNth?: number;
+  }
+  const calls: Call[] = [];
   for (const st of concurrent) {
     if (st.step === 'assign' || st.step === 'deassign') {
       const a = attr(st.step === 'assign' ? KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ : KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ, st);
-      lastOp.set(`${st.device}/${st.index}`, st.step);
       const fd = kvmVfio;
-      calls.push(() => p.sysIoctl(fd, KVM_SET_DEVICE_ATTR, a));
+      calls.push({
+        run: () => p.sysIoctl(fd, KVM_SET_DEVICE_ATTR, a),
+        switches: { key: `${st.device}/${st.index}`, op: st.step },
+      });
+    } else if (st.step === 'ioctl') {
+      const fd = resolveFd(st.fd);
+      const { request, arg } = layoutRawIoctl(p, st, resolveFd);
+      const sw = switchOf(st);
+      calls.push({
+        run: () => p.sysIoctl(fd, request, arg),
+        ...(sw !== null ? { switches: sw } : {}),
+        ...(st.failNth !== undefined ? { failNth: st.failNth } : {}),
+      });
     } else if (st.step === 'close') {
       if (st.what === 'group') {
         const o = open(st.device!);
@@ -252,24 +302,33 @@ function buildFromScenario(
           }),
         );
         const fd = kvmVfio;
-        calls.push(() => p.sysIoctl(fd, KVM_SET_DEVICE_ATTR, del));
-        calls.push(() => p.sysClose(o.group));
+        calls.push({ run: () => p.sysIoctl(fd, KVM_SET_DEVICE_ATTR, del) });
+        calls.push({ run: () => p.sysClose(o.group) });
       } else {
         const fd = st.what === 'kvm-vfio' ? kvmVfio : st.what === 'vm' ? qvm.vm : open(st.device!).device;
-        calls.push(() => p.sysClose(fd));
+        calls.push({ run: () => p.sysClose(fd) });
       }
     }
   }
+  // What the successful switches leave each line in: the set-up's, then every ASSIGN/DEASSIGN that returned 0.
+  const state = new Map<string, 'assign' | 'deassign'>();
+  for (const st of setup)
+    if (st.step === 'assign' || st.step === 'deassign') state.set(`${st.device}/${st.index}`, st.step);
+  const switched = new Set(calls.flatMap((c) => (c.switches !== undefined ? [c.switches.key] : [])));
   const control: { what: string; handle: SyscallHandle }[] = [];
   if (calls.length > 0) {
     const ctl = p.thread('ctl', 0);
     function* script(): TaskGen<number> {
       for (const c of calls) {
+        ctl.ut.failNth = c.failNth ?? 0; // /proc/thread-self/fail-nth, as syzkaller arms it before a call
         try {
-          yield* c();
+          yield* c.run();
+          if (c.switches !== undefined) state.set(c.switches.key, c.switches.op);
         } catch (e) {
           // an ABI refusal is an outcome of the interleaving, not a model failure: the VMM goes on as QEMU would
           if (!(e instanceof ErrnoError)) throw e;
+        } finally {
+          ctl.ut.failNth = 0;
         }
       }
       return 0;
@@ -279,12 +338,15 @@ function buildFromScenario(
   const lines: CheckedLine[] = [];
   for (const l of drivenLines(s)) {
     const device = deviceOf(l.device);
-    const op = lastOp.get(`${l.device}/${l.index}`);
+    const key = `${l.device}/${l.index}`;
     const gsi = wired.find((st) => st.device === l.device && st.index === l.index)?.gsi;
     lines.push({
       device,
       line: l.index,
-      ...(op !== undefined ? { lastOp: op } : {}),
+      // read at the end of the run: a line the concurrent phase switches is judged by the switches that succeeded
+      get lastOp() {
+        return switched.has(key) ? (state.get(key) ?? 'deassign') : undefined;
+      },
       ...(gsi !== undefined ? { guestIntid: 32 + gsi } : {}),
     });
     const edge = device.spec.irqs[l.index]!.trigger === 'edge';

@@ -6,6 +6,7 @@
  * Locking: kv->lock (mutex) → the VFIO device's igate (mutex) → the list spinlock. VFIO calls back into a forwarded
  * IRQ's `unforward` with igate held (its trigger is going away), so that path never takes kv->lock.
  */
+
 import { ErrnoError, errno } from '../abi/errno.js';
 import {
   KVM_DEV_VFIO_DEVICE,
@@ -17,6 +18,7 @@ import {
   type KvmDeviceAttr,
   kvmArchForwardedIrq,
 } from '../abi/kvm.js';
+import { shouldFailslab } from '../host/failslab.js';
 import { fput, type KFile } from '../host/file.js';
 import { defineCost } from '../sim/costs.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
@@ -247,8 +249,10 @@ function* deviceAttr(dev: KvmDevice, kv: KvmVfio, attr: bigint, addr: bigint): T
         }
         if (platIrq.fwd !== null) throw errno('EEXIST', `${vdev.name} IRQ ${req.irq_index} is already forwarded`);
         const desc = plat.genirq.desc(platIrq.hwirq);
+        if (shouldFailslab(kernel)) throw errno('ENOMEM', 'kzalloc of the forwarded IRQ record failed');
         let kdev = kv.devices.find((d) => d.vdev === vdev);
         if (kdev === undefined) {
+          if (shouldFailslab(kernel)) throw errno('ENOMEM', 'kzalloc of the kvm_vfio_device record failed');
           kdev = new KvmVfioDevice(vdev, plat);
           kv.devices.push(kdev);
           keepRef = true;
