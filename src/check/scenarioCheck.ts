@@ -7,7 +7,8 @@
  *   a workload drives, one hardware event agent asserting it `raises` times (level: assert, edge: a pulse); the
  *   vCPUs running the guest.
  * - Time is abstracted: `at`, `after`, `delay`, workload periods and costs only order the timed simulator's run; here
- *   every order is possible, which is the point. The guest is idle between interrupts (a `busy` or `compute` guest
+ *   every order is possible, which is the point. The guest's retargeting actions (`vms[].retarget`) are all due when
+ *   the concurrent phase starts, in file order. The guest is idle between interrupts (a `busy` or `compute` guest
  *   never quiesces, and its compute steps change nothing the invariants look at).
  *
  * What cannot be checked (ScenarioCheckError says which and why): sweeps, more than one VM, guest trap-loop workloads
@@ -244,6 +245,9 @@ function buildFromScenario(
     th.ioctlAsync(fd, KVM_RUN, 0);
   });
   host.settle();
+  // The guest's retargeting actions, due now: each is made by its vCPU the next time that vCPU runs its loop (woken
+  // by an interrupt), so it races the VMM's calls and the raises like any other guest step.
+  for (const r of vmSpec.retarget) guest.scheduleRetarget({ at: host.engine.now, intid: r.intid, target: r.vcpu });
 
   // Concurrent phase: the arguments are laid out now, so the VMM thread's body is only the syscalls.
   const attr = (a: number, st: Extract<ScenarioStep, { step: 'assign' | 'deassign' }>) => {
