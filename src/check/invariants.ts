@@ -49,7 +49,8 @@ function lineState(inst: CheckInstance, l: CheckedLine) {
   const d = l.device;
   const desc = d.descs[l.line]!;
   const intid = d.spec.irqs[l.line]!.intid;
-  const vgic = inst.host.kvm.vms[0]?.vgic ?? null;
+  const vm = l.kvmVm ?? inst.host.kvm.vms[0];
+  const vgic = vm !== undefined && inst.host.kvm.vms.includes(vm) ? vm.vgic : null; // a destroyed VM's vGIC is gone
   const virq = l.guestIntid !== undefined && vgic !== null ? vgic.vgicGetIrq(l.guestIntid) : undefined;
   return {
     desc,
@@ -115,7 +116,8 @@ export const INVARIANTS: readonly Invariant[] = [
     atEnd(inst) {
       return perLine(inst, (l, { hw, vfioIrq }) => {
         const signals = vfioIrq.deliveries;
-        return inst.guest.devices
+        return (inst.guests ?? [inst.guest])
+          .flatMap((g) => g.devices)
           .filter((d) => d.device === hw && d.line === l.line && d.handled + d.noStatus > signals)
           .map(
             (d) =>

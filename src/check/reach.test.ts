@@ -51,3 +51,24 @@ describe('retargeting under the checker (check-retarget.yaml)', () => {
     expect(ran.some((st) => st.irqsPerVcpu[1]! > 0)).toBe(true);
   });
 });
+
+describe('two VMs under the checker (check-two-vms.yaml)', () => {
+  const yaml = text('check-two-vms');
+  const noCross = yaml.replace(/ {2}- step: ioctl\n(?: {4}.*\n)+/, '');
+
+  it('protocol: each VM forwards its own IRQ, the cross-VM ASSIGN is refused; every invariant holds (bound 1, first 60)', () => {
+    const r = explore(scenarioFromYaml(yaml, 'check-two-vms'), { bound: 1, maxSchedules: 60 });
+    expect(r.counterexample).toBeNull();
+    expect(r.stats.schedules).toBe(60);
+  });
+
+  it('rfc-v1: vm1 forwards vm0’s device (no ownership check); its destroy then EOIs an inactive INTID', () => {
+    const v = replay(scenarioFromYaml(yaml, 'check-two-vms', { variant: 'rfc-v1', irqNumbering: 'legacy' }), []);
+    expect(v.violations.map((x) => x.invariant)).toEqual(['no-gic-unpredictable']);
+    expect(v.violations[0]!.message).toMatch(/^after teardown: GIC:/);
+    expect(noCross).not.toBe(yaml);
+    expect(
+      replay(scenarioFromYaml(noCross, 'no-cross', { variant: 'rfc-v1', irqNumbering: 'legacy' }), []).violations,
+    ).toEqual([]);
+  });
+});

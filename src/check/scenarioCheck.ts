@@ -11,7 +11,9 @@
  *   the concurrent phase starts, in file order. The guest is idle between interrupts (a `busy` or `compute` guest
  *   never quiesces, and its compute steps change nothing the invariants look at).
  *
- * What cannot be checked (ScenarioCheckError says which and why): sweeps, more than one VM, guest trap-loop workloads
+ * Each VM of the file gets its guest kernel and is built the QEMU way, in file order; a step acts on its `vm`.
+ *
+ * What cannot be checked (ScenarioCheckError says which and why): sweeps, guest trap-loop workloads
  * (hvc, mmio: they never quiesce), scenarios with no device line driven by a physical workload (nothing to check),
  * `via: eventfd` workloads, and steps other than assign, deassign, close and ioctl in the concurrent phase (an ioctl's
  * `expect` is the timed run's check: here its errno is an outcome like any other, judged by the invariants).
@@ -29,8 +31,9 @@ import {
   kvmArchForwardedIrq,
   kvmDeviceAttr,
 } from '../abi/kvm.js';
-import { createGuestKernel } from '../guest/guestKernel.js';
+import { createGuestKernel, type GuestKernel } from '../guest/guestKernel.js';
 import type { SyscallHandle, UThread } from '../host/process.js';
+import type { KvmVm } from '../kvm/vm.js';
 import { createHost, type HostDevice } from '../machine.js';
 import { loadScenario } from '../scenario/loader.js';
 import { type Scenario, type ScenarioStep, stepsForMode } from '../scenario/schema.js';
@@ -44,6 +47,7 @@ import {
   layoutRawIoctl,
   openVfioDevice,
   place,
+  type QemuVm,
   uapiConstant,
   wireIrqfd,
 } from '../scenario/vmm.js';
@@ -59,9 +63,10 @@ const CONCURRENT_STEPS: readonly string[] = ['assign', 'deassign', 'close', 'ioc
 /** Why a scenario cannot be checked, or null when it can. */
 export function uncheckable(s: Scenario): string | null {
   if (s.sweep) return 'a sweep: check one point (set the swept parameter in a copy)';
-  if (s.vms.length !== 1) return `${s.vms.length} VMs: the checker builds exactly one`;
-  const w = s.vms[0]!.guest.workload;
-  if (typeof w === 'object' && !('compute' in w)) return 'a guest trap loop (hvc/mmio) never quiesces';
+  for (const vm of s.vms) {
+    const w = vm.guest.workload;
+    if (typeof w === 'object' && !('compute' in w)) return 'a guest trap loop (hvc/mmio) never quiesces';
+  }
   if (s.workloads.some((x) => x.via === 'eventfd')) return 'a `via: eventfd` workload drives no physical line';
   if (drivenLines(s).length === 0) return 'no device line is driven by a workload: nothing for the invariants to see';
   const { concurrent } = split(s);
@@ -147,6 +152,14 @@ export function scenarioFromYaml(text: string, file: string, opts: CheckOptions 
   };
 }
 
+interface VmState {
+  readonly spec: Scenario['vms'][number];
+  readonly guest: GuestKernel;
+  qvm: QemuVm;
+  kvmVm: KvmVm;
+  kvmVfio: number;
+}
+
 interface Opened {
   readonly name: string;
   readonly container: number;
@@ -176,62 +189,74 @@ function buildFromScenario(
     })),
   });
   const deviceOf = (name: string): HostDevice => host.devices.find((d) => d.spec.name === name)!;
-  const vmSpec = s.vms[0]!;
   const { setup, concurrent } = split(s);
   const wired = stepsOf(s).filter((st) => st.step === 'irqfd');
-  const guest = createGuestKernel({
-    engine: host.engine,
-    gic: host.irq.gic,
-    vcpus: vmSpec.vcpus,
-    eoiMode: vmSpec.guest.eoiMode,
-    eoi: vmSpec.guest.eoi,
-    devices: wired.map((st) => ({
-      device: deviceOf(st.device).hw,
-      line: st.index,
-      intid: 32 + st.gsi,
-      handlerCycles: 0,
-    })),
-  });
-  host.kvm.guestFactory = guest;
   const p = host.process();
-  const qvm = createQemuVm(p, { vcpus: vmSpec.vcpus, nrIrqs: s.host.gic.nrIrqs });
+  // One guest kernel and one QEMU-built VM per `vms[]` entry, in file order; the vCPUs find their guest by VM.
+  const vms: VmState[] = s.vms.map((spec) => ({
+    spec,
+    guest: createGuestKernel({
+      name: spec.name,
+      engine: host.engine,
+      gic: host.irq.gic,
+      vcpus: spec.vcpus,
+      eoiMode: spec.guest.eoiMode,
+      eoi: spec.guest.eoi,
+      devices: wired
+        .filter((st) => st.vm === spec.name)
+        .map((st) => ({ device: deviceOf(st.device).hw, line: st.index, intid: 32 + st.gsi, handlerCycles: 0 })),
+    }),
+    qvm: null!,
+    kvmVm: null!,
+    kvmVfio: -1,
+  }));
+  host.kvm.guestFactory = { createGuest: (env) => vms.find((v) => v.kvmVm === env.vm)!.guest.createGuest(env) };
+  for (const v of vms) {
+    v.qvm = createQemuVm(p, { vcpus: v.spec.vcpus, nrIrqs: s.host.gic.nrIrqs });
+    v.kvmVm = host.kvm.vms.at(-1)!;
+  }
+  const vmOf = (name: string | undefined): VmState => {
+    const v = name === undefined ? vms[0] : vms.find((x) => x.spec.name === name);
+    if (v === undefined) throw new ScenarioCheckError(`no VM '${name}'`);
+    return v;
+  };
   const opened: Opened[] = [];
-  let kvmVfio = -1;
   const open = (name: string): Opened => {
     const o = opened.find((x) => x.name === name);
     if (o === undefined) throw new ScenarioCheckError(`${name}: used before its open-device step`);
     return o;
   };
   for (const st of setup) {
+    const v = vmOf(st.vm);
     switch (st.step) {
       case 'open-device': {
         const h = openVfioDevice(p, deviceOf(st.device).spec.iommuGroup, st.device);
         opened.push({ name: st.device, ...h, groupOpen: true });
-        if (kvmVfio < 0) kvmVfio = createKvmVfio(p, qvm.vm);
-        kvmVfioGroupAdd(p, kvmVfio, h.group);
+        if (v.kvmVfio < 0) v.kvmVfio = createKvmVfio(p, v.qvm.vm);
+        kvmVfioGroupAdd(p, v.kvmVfio, h.group);
         break;
       }
       case 'irqfd':
-        wireIrqfd(p, qvm.vm, open(st.device).device, st.index, st.gsi, st.resample);
+        wireIrqfd(p, v.qvm.vm, open(st.device).device, st.index, st.gsi, st.resample);
         break;
       case 'assign':
-        assignIrq(p, kvmVfio, open(st.device).device, st.index, st.gsi);
+        assignIrq(p, v.kvmVfio, open(st.device).device, st.index, st.gsi);
         break;
       case 'deassign':
-        deassignIrq(p, kvmVfio, open(st.device).device, st.index, st.gsi);
+        deassignIrq(p, v.kvmVfio, open(st.device).device, st.index, st.gsi);
         break;
       case 'close':
         if (st.what === 'kvm-vfio') {
-          p.close(kvmVfio);
-          kvmVfio = -1;
-        } else if (st.what === 'vm') p.close(qvm.vm);
+          p.close(v.kvmVfio);
+          v.kvmVfio = -1;
+        } else if (st.what === 'vm') p.close(v.qvm.vm);
         else if (st.what === 'device') {
           const o = open(st.device!);
           p.close(o.device);
           o.device = -1;
         } else {
           const o = open(st.device!);
-          if (kvmVfio >= 0) kvmVfioGroupDel(p, kvmVfio, o.group);
+          if (v.kvmVfio >= 0) kvmVfioGroupDel(p, v.kvmVfio, o.group);
           p.close(o.group);
           o.groupOpen = false;
         }
@@ -240,14 +265,18 @@ function buildFromScenario(
         throw new ScenarioCheckError(`a '${st.step}' set-up step is not supported by the checker`);
     }
   }
-  qvm.vcpus.forEach((fd, i) => {
-    const th: UThread = p.thread(`vcpu${i}`, vmSpec.pinning[i] ?? (i + 1) % host.engine.cpus.length);
-    th.ioctlAsync(fd, KVM_RUN, 0);
-  });
+  for (const v of vms) {
+    v.qvm.vcpus.forEach((fd, i) => {
+      const cpu = v.spec.pinning[i] ?? (i + 1) % host.engine.cpus.length;
+      const th: UThread = p.thread(vms.length > 1 ? `${v.spec.name}/vcpu${i}` : `vcpu${i}`, cpu);
+      th.ioctlAsync(fd, KVM_RUN, 0);
+    });
+  }
   host.settle();
   // The guest's retargeting actions, due now: each is made by its vCPU the next time that vCPU runs its loop (woken
   // by an interrupt), so it races the VMM's calls and the raises like any other guest step.
-  for (const r of vmSpec.retarget) guest.scheduleRetarget({ at: host.engine.now, intid: r.intid, target: r.vcpu });
+  for (const v of vms)
+    for (const r of v.spec.retarget) v.guest.scheduleRetarget({ at: host.engine.now, intid: r.intid, target: r.vcpu });
 
   // Concurrent phase: the arguments are laid out now, so the VMM thread's body is only the syscalls.
   const attr = (a: number, st: Extract<ScenarioStep, { step: 'assign' | 'deassign' }>) => {
@@ -257,12 +286,16 @@ function buildFromScenario(
     );
     return place(p, kvmDeviceAttr.encode({ flags: 0, group: KVM_DEV_VFIO_DEVICE, attr: BigInt(a), addr: BigInt(fwd) }));
   };
-  const resolveFd = (ref: string): number => {
-    const [kind, name] = ref.split(/[:/]/);
-    if (kind === 'kvm-vfio') return kvmVfio;
-    if (kind === 'vm') return qvm.vm;
-    if (kind === 'kvm') return qvm.kvm;
-    if (kind === 'vcpu') return qvm.vcpus[Number(name)] ?? -1;
+  /** An fd reference (schema.ts FDREF_RE) as the VMM's fd number; `v`: the step's VM, for the VM-relative ones. */
+  const resolveFd = (ref: string, v: VmState): number => {
+    const [kind, name, index] = ref.split(/[:/]/);
+    if (kind === 'kvm-vfio') return (name !== undefined ? vmOf(name) : v).kvmVfio;
+    if (kind === 'vm') return (name !== undefined ? vmOf(name) : v).qvm.vm;
+    if (kind === 'kvm') return v.qvm.kvm;
+    if (kind === 'vcpu') {
+      const owner = index !== undefined ? vmOf(name) : v;
+      return owner.qvm.vcpus[Number(index ?? name)] ?? -1;
+    }
     if (kind === 'device') return open(name!).device;
     if (kind === 'group') return open(name!).group;
     if (kind === 'container') return open(name!).container;
@@ -276,16 +309,17 @@ function buildFromScenario(
   }
   const calls: Call[] = [];
   for (const st of concurrent) {
+    const v = vmOf(st.vm);
     if (st.step === 'assign' || st.step === 'deassign') {
       const a = attr(st.step === 'assign' ? KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ : KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ, st);
-      const fd = kvmVfio;
+      const fd = v.kvmVfio;
       calls.push({
         run: () => p.sysIoctl(fd, KVM_SET_DEVICE_ATTR, a),
         switches: { key: `${st.device}/${st.index}`, op: st.step },
       });
     } else if (st.step === 'ioctl') {
-      const fd = resolveFd(st.fd);
-      const { request, arg } = layoutRawIoctl(p, st, resolveFd);
+      const fd = resolveFd(st.fd, v);
+      const { request, arg } = layoutRawIoctl(p, st, (ref) => resolveFd(ref, v));
       const sw = switchOf(st);
       calls.push({
         run: () => p.sysIoctl(fd, request, arg),
@@ -305,11 +339,11 @@ function buildFromScenario(
             addr: BigInt(g),
           }),
         );
-        const fd = kvmVfio;
+        const fd = v.kvmVfio;
         calls.push({ run: () => p.sysIoctl(fd, KVM_SET_DEVICE_ATTR, del) });
         calls.push({ run: () => p.sysClose(o.group) });
       } else {
-        const fd = st.what === 'kvm-vfio' ? kvmVfio : st.what === 'vm' ? qvm.vm : open(st.device!).device;
+        const fd = st.what === 'kvm-vfio' ? v.kvmVfio : st.what === 'vm' ? v.qvm.vm : open(st.device!).device;
         calls.push({ run: () => p.sysClose(fd) });
       }
     }
@@ -343,10 +377,12 @@ function buildFromScenario(
   for (const l of drivenLines(s)) {
     const device = deviceOf(l.device);
     const key = `${l.device}/${l.index}`;
-    const gsi = wired.find((st) => st.device === l.device && st.index === l.index)?.gsi;
+    const w = wired.find((st) => st.device === l.device && st.index === l.index);
+    const gsi = w?.gsi;
     lines.push({
       device,
       line: l.index,
+      ...(w !== undefined ? { kvmVm: vmOf(w.vm).kvmVm } : {}),
       // read at the end of the run: a line the concurrent phase switches is judged by the switches that succeeded
       get lastOp() {
         return switched.has(key) ? (state.get(key) ?? 'deassign') : undefined;
@@ -369,7 +405,8 @@ function buildFromScenario(
   const first = lines[0]!;
   return {
     host,
-    guest,
+    guest: vms[0]!.guest,
+    guests: vms.map((v) => v.guest),
     device: first.device,
     line: first.line,
     lines,
