@@ -196,7 +196,7 @@ function buildFromScenario(
   const vms: VmState[] = s.vms.map((spec) => ({
     spec,
     guest: createGuestKernel({
-      name: spec.name,
+      ...(s.vms.length > 1 ? { name: spec.name } : {}), // one VM: the names of single-VM runs stay as they were
       engine: host.engine,
       gic: host.irq.gic,
       vcpus: spec.vcpus,
