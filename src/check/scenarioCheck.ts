@@ -155,8 +155,8 @@ export function scenarioFromYaml(text: string, file: string, opts: CheckOptions 
 interface VmState {
   readonly spec: Scenario['vms'][number];
   readonly guest: GuestKernel;
-  qvm: QemuVm;
-  kvmVm: KvmVm;
+  readonly qvm: QemuVm;
+  readonly kvmVm: KvmVm;
   kvmVfio: number;
 }
 
@@ -193,9 +193,8 @@ function buildFromScenario(
   const wired = stepsOf(s).filter((st) => st.step === 'irqfd');
   const p = host.process();
   // One guest kernel and one QEMU-built VM per `vms[]` entry, in file order; the vCPUs find their guest by VM.
-  const vms: VmState[] = s.vms.map((spec) => ({
-    spec,
-    guest: createGuestKernel({
+  const guests = s.vms.map((spec) =>
+    createGuestKernel({
       ...(s.vms.length > 1 ? { name: spec.name } : {}), // one VM: the names of single-VM runs stay as they were
       engine: host.engine,
       gic: host.irq.gic,
@@ -206,15 +205,12 @@ function buildFromScenario(
         .filter((st) => st.vm === spec.name)
         .map((st) => ({ device: deviceOf(st.device).hw, line: st.index, intid: 32 + st.gsi, handlerCycles: 0 })),
     }),
-    qvm: null!,
-    kvmVm: null!,
-    kvmVfio: -1,
-  }));
+  );
   host.kvm.guestFactory = { createGuest: (env) => vms.find((v) => v.kvmVm === env.vm)!.guest.createGuest(env) };
-  for (const v of vms) {
-    v.qvm = createQemuVm(p, { vcpus: v.spec.vcpus, nrIrqs: s.host.gic.nrIrqs });
-    v.kvmVm = host.kvm.vms.at(-1)!;
-  }
+  const vms: VmState[] = s.vms.map((spec, i) => {
+    const qvm = createQemuVm(p, { vcpus: spec.vcpus, nrIrqs: s.host.gic.nrIrqs });
+    return { spec, guest: guests[i]!, qvm, kvmVm: host.kvm.vms.at(-1)!, kvmVfio: -1 };
+  });
   const vmOf = (name: string | undefined): VmState => {
     const v = name === undefined ? vms[0] : vms.find((x) => x.spec.name === name);
     if (v === undefined) throw new ScenarioCheckError(`no VM '${name}'`);
@@ -405,8 +401,8 @@ function buildFromScenario(
   const first = lines[0]!;
   return {
     host,
-    guest: vms[0]!.guest,
-    guests: vms.map((v) => v.guest),
+    guest: guests[0]!,
+    guests,
     device: first.device,
     line: first.line,
     lines,
