@@ -6,7 +6,6 @@
  * Locking: kv->lock (mutex) → the VFIO device's igate (mutex) → the list spinlock. VFIO calls back into a forwarded
  * IRQ's `unforward` with igate held (its trigger is going away), so that path never takes kv->lock.
  */
-
 import { ErrnoError, errno } from '../abi/errno.js';
 import {
   KVM_DEV_VFIO_DEVICE,
