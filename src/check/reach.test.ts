@@ -28,6 +28,16 @@ describe('fault injection and ABI misuse under the checker', () => {
     expect(v[0]!.message).toMatch(/every ASSIGN failed|ASSIGNs that all failed/);
   });
 
+  it('raw ioctls in the set-up too: check-enomem with no waiting step — rfc-v1 is still forwarded after teardown', () => {
+    const yaml = text('check-enomem').replace('    at: 50us\n', '');
+    const run = (variant: 'protocol' | 'rfc-v1') =>
+      replay(scenarioFromYaml(yaml, 'all-setup', { variant, irqNumbering: 'legacy' }), []).violations;
+    expect(run('protocol')).toEqual([]);
+    const v = run('rfc-v1');
+    expect(v.map((x) => x.invariant)).toEqual(['no-irq-left-forwarded']);
+    expect(v[0]!.message).toMatch(/^after teardown: .*still forwarded/);
+  });
+
   it.each([
     ['check-deassign-unassigned', /validate_deassign .* NULL kvm_vdev/],
     ['check-closed-fd', /get_vfio_device\(\d+\) returned NULL .*IS_ERR missed it/],

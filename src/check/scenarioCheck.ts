@@ -48,6 +48,7 @@ import {
   openVfioDevice,
   place,
   type QemuVm,
+  rawIoctl,
   uapiConstant,
   wireIrqfd,
 } from '../scenario/vmm.js';
@@ -222,6 +223,21 @@ function buildFromScenario(
     if (o === undefined) throw new ScenarioCheckError(`${name}: used before its open-device step`);
     return o;
   };
+  /** An fd reference (schema.ts FDREF_RE) as the VMM's fd number; `v`: the step's VM, for the VM-relative ones. */
+  const resolveFd = (ref: string, v: VmState): number => {
+    const [kind, name, index] = ref.split(/[:/]/);
+    if (kind === 'kvm-vfio') return (name !== undefined ? vmOf(name) : v).kvmVfio;
+    if (kind === 'vm') return (name !== undefined ? vmOf(name) : v).qvm.vm;
+    if (kind === 'kvm') return v.qvm.kvm;
+    if (kind === 'vcpu') {
+      const owner = index !== undefined ? vmOf(name) : v;
+      return owner.qvm.vcpus[Number(index ?? name)] ?? -1;
+    }
+    if (kind === 'device') return open(name!).device;
+    if (kind === 'group') return open(name!).group;
+    if (kind === 'container') return open(name!).container;
+    throw new ScenarioCheckError(`fd reference '${ref}': not supported by the checker`);
+  };
   for (const st of setup) {
     const v = vmOf(st.vm);
     switch (st.step) {
@@ -257,6 +273,16 @@ function buildFromScenario(
           o.groupOpen = false;
         }
         break;
+      case 'ioctl':
+        p.main.ut.failNth = st.failNth ?? 0;
+        try {
+          rawIoctl(p, { ...st, fd: resolveFd(st.fd, v) }, (ref) => resolveFd(ref, v));
+        } catch (e) {
+          if (!(e instanceof ErrnoError)) throw e; // an outcome, as in the concurrent phase
+        } finally {
+          p.main.ut.failNth = 0;
+        }
+        break;
       default:
         throw new ScenarioCheckError(`a '${st.step}' set-up step is not supported by the checker`);
     }
@@ -281,21 +307,6 @@ function buildFromScenario(
       kvmArchForwardedIrq.encode({ fd: open(st.device).device, irq_index: st.index, guest_irq: st.gsi }),
     );
     return place(p, kvmDeviceAttr.encode({ flags: 0, group: KVM_DEV_VFIO_DEVICE, attr: BigInt(a), addr: BigInt(fwd) }));
-  };
-  /** An fd reference (schema.ts FDREF_RE) as the VMM's fd number; `v`: the step's VM, for the VM-relative ones. */
-  const resolveFd = (ref: string, v: VmState): number => {
-    const [kind, name, index] = ref.split(/[:/]/);
-    if (kind === 'kvm-vfio') return (name !== undefined ? vmOf(name) : v).kvmVfio;
-    if (kind === 'vm') return (name !== undefined ? vmOf(name) : v).qvm.vm;
-    if (kind === 'kvm') return v.qvm.kvm;
-    if (kind === 'vcpu') {
-      const owner = index !== undefined ? vmOf(name) : v;
-      return owner.qvm.vcpus[Number(index ?? name)] ?? -1;
-    }
-    if (kind === 'device') return open(name!).device;
-    if (kind === 'group') return open(name!).group;
-    if (kind === 'container') return open(name!).container;
-    throw new ScenarioCheckError(`fd reference '${ref}': not supported by the checker`);
   };
   interface Call {
     readonly run: () => TaskGen<number>;
