@@ -49,7 +49,8 @@ function lineState(inst: CheckInstance, l: CheckedLine) {
   const d = l.device;
   const desc = d.descs[l.line]!;
   const intid = d.spec.irqs[l.line]!.intid;
-  const vgic = inst.host.kvm.vms[0]?.vgic ?? null;
+  const vm = l.kvmVm ?? inst.host.kvm.vms[0];
+  const vgic = vm !== undefined && inst.host.kvm.vms.includes(vm) ? vm.vgic : null; // a destroyed VM's vGIC is gone
   const virq = l.guestIntid !== undefined && vgic !== null ? vgic.vgicGetIrq(l.guestIntid) : undefined;
   return {
     desc,
@@ -115,7 +116,8 @@ export const INVARIANTS: readonly Invariant[] = [
     atEnd(inst) {
       return perLine(inst, (l, { hw, vfioIrq }) => {
         const signals = vfioIrq.deliveries;
-        return inst.guest.devices
+        return (inst.guests ?? [inst.guest])
+          .flatMap((g) => g.devices)
           .filter((d) => d.device === hw && d.line === l.line && d.handled + d.noStatus > signals)
           .map(
             (d) =>
@@ -170,11 +172,12 @@ export const INVARIANTS: readonly Invariant[] = [
   {
     name: 'no-irq-left-forwarded',
     description:
-      'the IRQ is not forwarded at quiescence after the scenario deassigned it, nor once VFIO released it (trigger gone: device closed, trigger disabled)',
+      'the IRQ is not forwarded at quiescence when no ASSIGN of it stands (the last successful switch was DEASSIGN, or every ASSIGN failed: a failed call leaves nothing behind), nor once VFIO released it (trigger gone: device closed, trigger disabled)',
     atEnd(inst) {
       return perLine(inst, (l, { desc }) => {
         if (!desc.forwardedToVcpu) return [];
-        if (l.lastOp === 'deassign') return [`${desc} still forwarded after DEASSIGN`];
+        if (l.lastOp === 'deassign')
+          return [`${desc} still forwarded after DEASSIGN (or after ASSIGNs that all failed)`];
         // the forwarded state belongs to VFIO's trigger: when VFIO released the IRQ it must be gone too
         if (desc.actions.length === 0) return [`${desc} still forwarded although VFIO released it (no trigger)`];
         return [];

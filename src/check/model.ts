@@ -19,6 +19,7 @@ import { createGuestKernel, type GuestKernel } from '../guest/guestKernel.js';
 import type { SyscallHandle, UThread } from '../host/process.js';
 import type { PlatformDevice } from '../hw/platformDevice.js';
 import type { ForwardingVariant } from '../kvm/variants/index.js';
+import type { KvmVm } from '../kvm/vm.js';
 import { createHost, type Host, type HostDevice } from '../machine.js';
 import {
   createKvmVfio,
@@ -38,13 +39,19 @@ import type { TaskGen } from '../sim/task.js';
 export type Variant = ForwardingVariant;
 export const VARIANTS: readonly Variant[] = ['protocol', 'naive', 'rfc-v1'];
 
-/** A device line the invariants check; `lastOp`: the scenario's last ASSIGN/DEASSIGN of it (none: never switched). */
+/**
+ * A device line the invariants check. `lastOp`: what the scenario's ASSIGN/DEASSIGNs of it leave it in — for a
+ * scenario file, the last one that succeeded (a line switched only by failed calls: its set-up state, else
+ * 'deassign', i.e. not forwarded); none: never switched.
+ */
 export interface CheckedLine {
   readonly device: HostDevice;
   readonly line: number;
   readonly lastOp?: 'assign' | 'deassign';
-  /** The vINTID the guest sees it as (the VM is the first one): a vIRQ the guest holds active explains a masked line. */
+  /** The vINTID the guest sees it as: a vIRQ the guest holds active explains a masked line. */
   readonly guestIntid?: number;
+  /** The VM whose guest sees it (default the first). */
+  readonly kvmVm?: KvmVm;
 }
 
 /** A machine in the state the concurrent phase starts from, plus what the end-of-run checks look at. */
@@ -53,6 +60,8 @@ export interface CheckInstance {
   readonly lines?: readonly CheckedLine[];
   readonly host: Host;
   readonly guest: GuestKernel;
+  /** Every VM's guest kernel, when there are several (default: `guest`). */
+  readonly guests?: readonly GuestKernel[];
   /** The passed-through device whose line the scenario drives. */
   readonly device: HostDevice;
   /** Index of the driven line on the device (level-triggered). */

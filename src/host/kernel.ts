@@ -70,6 +70,8 @@ export class UserTask {
   sigpending = false;
   /** Signals sent with tgkill whose handler runs when the current syscall returns to user space (bit signo - 1). */
   signals = 0n;
+  /** current->fail_nth (/proc/thread-self/fail-nth): the Nth fault-injectable allocation fails (failslab.ts). */
+  failNth = 0;
 
   constructor(
     readonly task: Task,

@@ -17,6 +17,7 @@ import {
   type KvmDeviceAttr,
   kvmArchForwardedIrq,
 } from '../abi/kvm.js';
+import { shouldFailslab } from '../host/failslab.js';
 import { fput, type KFile } from '../host/file.js';
 import { defineCost } from '../sim/costs.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
@@ -247,8 +248,10 @@ function* deviceAttr(dev: KvmDevice, kv: KvmVfio, attr: bigint, addr: bigint): T
         }
         if (platIrq.fwd !== null) throw errno('EEXIST', `${vdev.name} IRQ ${req.irq_index} is already forwarded`);
         const desc = plat.genirq.desc(platIrq.hwirq);
+        if (shouldFailslab(kernel)) throw errno('ENOMEM', 'kzalloc of the forwarded IRQ record failed');
         let kdev = kv.devices.find((d) => d.vdev === vdev);
         if (kdev === undefined) {
+          if (shouldFailslab(kernel)) throw errno('ENOMEM', 'kzalloc of the kvm_vfio_device record failed');
           kdev = new KvmVfioDevice(vdev, plat);
           kv.devices.push(kdev);
           keepRef = true;

@@ -1000,6 +1000,7 @@ class ModeRunner implements StepObserver {
     const resolve = (ref: string) => this.fdRef(v, ref);
     let got: string;
     let detail: string;
+    this.p.main.ut.failNth = st.failNth ?? 0; // /proc/thread-self/fail-nth
     try {
       const ret = rawIoctl(
         this.p,
@@ -1016,6 +1017,8 @@ class ModeRunner implements StepObserver {
       if (!(e instanceof ErrnoError)) throw e;
       got = e.errno;
       detail = e.message;
+    } finally {
+      this.p.main.ut.failNth = 0;
     }
     if (got === st.expect) return;
     this.violations.push({

@@ -470,6 +470,10 @@ const Ioctl = z
       .string()
       .default('ok')
       .meta({ description: '"ok" or the errno name the call must fail with (EINVAL); a mismatch is a violation' }),
+    failNth: z.number().int().positive().optional().meta({
+      description:
+        'fault injection: the VMM writes N to /proc/thread-self/fail-nth first, so the Nth kernel allocation of the call fails (ENOMEM)',
+    }),
     ...vmField,
     ...idField,
     ...Timing,

@@ -452,13 +452,19 @@ export function ioctlRequest(request: number | string): number {
 }
 
 /**
- * Lays out `spec` and its pointees in user memory and issues the ioctl; returns its result, or throws its
- * ErrnoError. `resolveFd` turns an fd reference string (device:foo) into an fd number. Members are converted as a C
- * assignment would (truncated to the member's width: -1 in a __u32 is 0xffffffff; __u64 members as bigint). The
- * memory is freed after the call, success or not.
+ * Lays out a raw ioctl's argument (`struct` and its pointees, or the scalar `arg`) in user memory. `resolveFd` turns
+ * an fd reference string (device:foo) into an fd number. Members are converted as a C assignment would (truncated to
+ * the member's width: -1 in a __u32 is 0xffffffff; __u64 members as bigint). `free` releases the memory.
  */
-export function rawIoctl(p: Process, call: RawIoctlCall, resolveFd: (ref: string) => number): number {
+export function layoutRawIoctl(
+  p: Process,
+  call: Omit<RawIoctlCall, 'fd'>,
+  resolveFd: (ref: string) => number,
+): { request: number; arg: number; free(): void } {
   const allocs: number[] = [];
+  const free = () => {
+    for (const a of allocs) p.mem.free(a);
+  };
   const scalar = (v: number | string): number => {
     if (typeof v === 'number') return v;
     return uapiConstant(v) ?? resolveFd(v);
@@ -498,8 +504,19 @@ export function rawIoctl(p: Process, call: RawIoctlCall, resolveFd: (ref: string
   try {
     const request = ioctlRequest(call.request);
     const arg = call.struct !== undefined ? placeStruct(call.struct) : call.arg !== undefined ? scalar(call.arg) : 0;
+    return { request, arg, free };
+  } catch (e) {
+    free();
+    throw e;
+  }
+}
+
+/** Lays out the argument (layoutRawIoctl) and issues the ioctl; returns its result or throws its ErrnoError. */
+export function rawIoctl(p: Process, call: RawIoctlCall, resolveFd: (ref: string) => number): number {
+  const { request, arg, free } = layoutRawIoctl(p, call, resolveFd);
+  try {
     return p.ioctl(call.fd, request, arg);
   } finally {
-    for (const a of allocs) p.mem.free(a);
+    free();
   }
 }

@@ -134,14 +134,14 @@ describe('rfc-v1: reproduced defects', () => {
 
   it('insert_and_forward OOM: set_fwd_state(pfwd, false) re-forwards; ENOMEM leaves the IRQ forwarded and unrecorded', () => {
     const f = legacy();
-    archData(f).failAlloc = (what) => what === 'kvm_vfio_device';
+    f.s.p.main.ut.failNth = 2; // fail-nth: kzalloc(pfwd) succeeds, kzalloc(kvm_vdev) fails
     const refs0 = vfioRefs(f);
     expect(errnoOf(() => f.assign(0))).toBe('ENOMEM');
     expect(vfioRefs(f)).toBe(refs0);
     expect(devOf(f).descs[0]!.forwardedToVcpu).toBe(true);
     expect(f.host.kvm.vms[0]!.vgic!.vgicGetIrq(80)!.hw).toBe(true);
     expect(archData(f).assignedDeviceList).toEqual([]);
-    archData(f).failAlloc = null;
+    expect(f.s.p.main.ut.failNth).toBe(0);
     // nothing records it, so it cannot be deassigned either
     expect(crash(() => f.deassign(0))).toMatch(/seed defect: validate_deassign/);
   });

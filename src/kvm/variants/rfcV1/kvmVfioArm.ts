@@ -9,7 +9,7 @@
  * Deliberate model choices (not defects of the seed):
  *  - irqd_set_irq_forwarded / irqd_clr_irq_forwarded are the model's irq_set_vcpu_affinity (the GIC's EOImode=1
  *    "forwarded to a vCPU" state) plus VFIO's forwarded flag, which the series' VFIO patch read from the irqd bit;
- *  - kzalloc never fails unless a test asks (`KvmVfioArchData.failAlloc`), to reach the seed's -ENOMEM paths;
+ *  - kzalloc fails only under fail-nth (host/failslab.ts), which reaches the seed's -ENOMEM paths;
  *  - 2014's kvm-vfio had no ->release: the device is torn down by ->destroy at VM destruction (kvm_destroy_devices).
  */
 import { errno, errnoName } from '../../../abi/errno.js';
@@ -22,6 +22,7 @@ import {
   type KvmDeviceAttr,
   kvmArchForwardedIrq,
 } from '../../../abi/kvm.js';
+import { shouldFailslab } from '../../../host/failslab.js';
 import type { Genirq } from '../../../host/irq/genirq.js';
 import { disableIrq, enableIrq, irqSetVcpuAffinity } from '../../../host/irq/manage.js';
 import { ModelError } from '../../../sim/errors.js';
@@ -72,8 +73,6 @@ export class SeedKvmVfioDevice {
 export class KvmVfioArchData {
   /** Devices with forwarded IRQs; list_add puts new ones at the head. */
   readonly assignedDeviceList: SeedKvmVfioDevice[] = [];
-  /** Fault injection for the model: kzalloc of `what` ('__kvm_arch_fwd_irq', 'kvm_vfio_device') fails when true. */
-  failAlloc: ((what: string) => boolean) | null = null;
 }
 
 /** struct kvm_vfio with the arch data set by kvm_arch_vfio_init. */
@@ -87,8 +86,9 @@ function archDataOf(kv: KvmVfio): KvmVfioArchData {
   return kv.archData;
 }
 
-function kzalloc(kv: KvmVfio, what: string): boolean {
-  return !(archDataOf(kv).failAlloc?.(what) ?? false);
+/** kzalloc(sizeof(...), GFP_KERNEL) != NULL. */
+function kzalloc(dev: KvmDevice): boolean {
+  return !shouldFailslab(dev.vm.kernel);
 }
 
 /** The seed returns C ints; the model's ioctl layer wants ErrnoError. */
@@ -281,7 +281,7 @@ function* insertAndForward(
   const v = validateForward(kv, vdev, fwdIrq);
   if (v.ret < 0) return { ret: -EINVAL, mustPut: true };
   const plat = v.plat!;
-  if (!kzalloc(kv, '__kvm_arch_fwd_irq')) return { ret: -ENOMEM, mustPut: true };
+  if (!kzalloc(dev)) return { ret: -ENOMEM, mustPut: true };
   const pfwd = new KvmArchFwdIrq(dev.vm, plat.genirq, plat.irqs[fwdIrq.irq_index]!);
   pfwd.irqIndex = fwdIrq.irq_index;
   pfwd.guestIrq = fwdIrq.guest_irq;
@@ -298,7 +298,7 @@ function* insertAndForward(
   let kvmVdev = v.kvmVdev;
   let mustPut = true;
   if (kvmVdev === null) {
-    if (!kzalloc(kv, 'kvm_vfio_device')) {
+    if (!kzalloc(dev)) {
       // seed defect: insert_and_forward undoes with set_fwd_state(pfwd, false): false is 0, SET_FORWARD, not NORMAL
       yield* setFwdState(pfwd, 0);
       return { ret: -ENOMEM, mustPut: true };
