@@ -834,15 +834,20 @@ export class AbiModel {
       }
       return out;
     };
-    // a cycle through the new irqfd's eventfd (the graph had none before)
-    const seen = new Set<number>();
-    const stack = next(e.obj);
-    while (stack.length > 0) {
-      const x = stack.pop()!;
-      if (x === e.obj) return true;
-      if (seen.has(x)) continue;
-      seen.add(x);
-      stack.push(...next(x));
+    // any cycle (the graph had none before the new irqfd): not only through the new irqfd's own eventfd — its
+    // resamplefd can be another irqfd's eventfd on the same GSI, which then re-injects itself
+    const starts = new Set<number>();
+    for (const irqfds of lists) for (const i of irqfds) starts.add(i.efd);
+    for (const start of starts) {
+      const seen = new Set<number>();
+      const stack = next(start);
+      while (stack.length > 0) {
+        const x = stack.pop()!;
+        if (x === start) return true;
+        if (seen.has(x)) continue;
+        seen.add(x);
+        stack.push(...next(x));
+      }
     }
     return false;
   }
