@@ -134,4 +134,50 @@ describe('Frame: a kernel function as an explicit state machine', () => {
     expect(order).toEqual(['a locked', 'a unlocked', 'b locked']);
     expect(m.owner).toBeNull();
   });
+
+  it('call(): a child generator runs in the same step, its yields are the frame’s, its return value resumes it; unwind() runs when it throws', () => {
+    const e = new Engine({ cpus: 1 });
+    const log: string[] = [];
+    function* child(fail: boolean): TaskGen<number> {
+      log.push('child start');
+      yield op(C_FRAME);
+      if (fail) throw new Error('child failed');
+      log.push('child end');
+      return 7;
+    }
+    class Caller extends Frame<number> {
+      constructor(private readonly fail: boolean) {
+        super();
+      }
+      protected step(sent: unknown): Boundary {
+        if (this.pc === 0) {
+          log.push('caller calls');
+          this.pc = 1;
+          return this.call(child(this.fail));
+        }
+        log.push(`caller got ${String(sent)}`);
+        return this.return_((sent as number) * 6);
+      }
+      protected override unwind(): void {
+        log.push(`unwind at pc ${this.pc}`);
+      }
+    }
+    let got = 0;
+    e.spawn(
+      'ok',
+      0,
+      (function* (): TaskGen<void> {
+        got = yield* new Caller(false);
+      })(),
+    );
+    e.settle();
+    expect(got).toBe(42);
+    expect(log).toEqual(['caller calls', 'child start', 'child end', 'caller got 7']);
+
+    log.length = 0;
+    const f = new Engine({ cpus: 1 });
+    f.spawn('bad', 0, new Caller(true));
+    expect(() => f.settle()).toThrow(/child failed/);
+    expect(log).toEqual(['caller calls', 'child start', 'unwind at pc 1']);
+  });
 });

@@ -9,7 +9,11 @@
  * else: no generator object, no result object per step.
  *
  * A subclass implements `step(sent)`: do the atomic code up to the next boundary, then either `yield_(op)` (advance
- * `pc` first) or `return_(value)`. `sent` is what the engine resumed the task with (e.g. a trap's result).
+ * `pc` first), `return_(value)`, or `call(child)` — `yield* child` of a generator: the child (a frame or a generator)
+ * runs at once, in the same step, its yields are this frame's, and when it returns `step` resumes at `pc` with the
+ * child's return value as `sent`. `sent` is otherwise what the engine resumed the task with (e.g. a trap's result).
+ * An exception thrown by the step or by a child passes through `unwind()` first: what a generator's `finally` did
+ * (it decides by `pc` which resources the frame holds).
  */
 import type { Op } from './task.js';
 
@@ -23,9 +27,31 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   value: unknown = undefined;
   /** Where step() resumes. */
   protected pc = 0;
+  /** The function this frame called and is waiting for (call()). */
+  private child: Iterator<Op, unknown, unknown> | null = null;
 
   next(sent?: unknown): IteratorResult<Op, R> {
-    this.step(sent);
+    let v = sent;
+    try {
+      for (;;) {
+        if (this.child !== null) {
+          const r = this.child.next(v);
+          if (r.done !== true) {
+            this.value = r.value;
+            break;
+          }
+          this.child = null;
+          v = r.value;
+        }
+        this.step(v);
+        if (this.child === null) break;
+        v = undefined;
+      }
+    } catch (e) {
+      this.child = null;
+      this.unwind();
+      throw e;
+    }
     return this as unknown as IteratorResult<Op, R>;
   }
 
@@ -41,6 +67,15 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
     this.value = op;
     return BOUNDARY;
   }
+
+  /** Call `child` (`yield* child`); step() resumes at `pc` with its return value. */
+  protected call(child: Iterator<Op, unknown, unknown>): Boundary {
+    this.child = child;
+    return BOUNDARY;
+  }
+
+  /** An exception leaves the frame: release what the frame holds at `pc` (a generator's finally). */
+  protected unwind(): void {}
 
   /** The function returns `v`. */
   protected return_(v: R): Boundary {

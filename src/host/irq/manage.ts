@@ -6,6 +6,7 @@
 import { errno } from '../../abi/errno.js';
 import { defineCost } from '../../sim/costs.js';
 import { ModelError } from '../../sim/errors.js';
+import { type Boundary, Frame } from '../../sim/frame.js';
 import { mutexLock, spinLockIrqsave, spinUnlockIrqrestore } from '../../sim/locks.js';
 import { cpuRelax, type TaskGen } from '../../sim/task.js';
 import { maskIrq, unmaskIrq } from './chip.js';
@@ -251,24 +252,63 @@ export function* enableIrq(g: Genirq, irq: number): TaskGen<void> {
   }
 }
 
+const PC_POLL = 0;
+const PC_LOCKED = 1;
+const PC_CHIP = 2;
+
 /**
  * kernel/irq/manage.c __synchronize_hardirq: spin while a handler runs; then, under desc->lock, re-check and (with
  * sync_chip) ask the chip whether the INTID is still active. A forwarded INTID a guest holds active keeps this
- * spinning until the guest deactivates it.
+ * spinning until the guest deactivates it. A frame (sim/frame.ts): its state is `pc`, `saved` and `busy`.
  */
-export function* synchronizeHardirq(desc: IrqDesc, syncChip: boolean): TaskGen<void> {
-  for (;;) {
-    while (desc.inprogress) yield cpuRelax(C_CPU_RELAX, desc.oid);
-    const saved = yield* spinLockIrqsave(desc.lock);
-    let busy: boolean = desc.inprogress;
-    try {
-      if (!busy && syncChip) busy = (yield* desc.chip.irqGetIrqchipState(desc, 'ACTIVE')) === true;
-    } finally {
-      spinUnlockIrqrestore(desc.lock, saved);
-    }
-    if (!busy) return;
-    yield cpuRelax(C_CPU_RELAX, desc.oid);
+class SynchronizeHardirq extends Frame {
+  private saved = false;
+  private busy = false;
+
+  constructor(
+    private readonly desc: IrqDesc,
+    private readonly syncChip: boolean,
+  ) {
+    super();
   }
+
+  protected step(sent: unknown): Boundary {
+    const desc = this.desc;
+    switch (this.pc) {
+      case PC_POLL: // while (irqd_irq_inprogress(&desc->irq_data)) cpu_relax();
+        if (desc.inprogress) return this.yield_(cpuRelax(C_CPU_RELAX, desc.oid));
+        this.pc = PC_LOCKED;
+        return this.call(spinLockIrqsave(desc.lock));
+      case PC_LOCKED: // raw_spin_lock_irqsave(&desc->lock, flags) taken: re-check, then ask the chip
+        this.saved = sent as boolean;
+        this.busy = desc.inprogress;
+        if (!this.busy && this.syncChip) {
+          this.pc = PC_CHIP;
+          return this.call(desc.chip.irqGetIrqchipState(desc, 'ACTIVE'));
+        }
+        return this.unlockAndRetry();
+      default: // PC_CHIP: __irq_get_irqchip_state(irqd, IRQCHIP_STATE_ACTIVE, &inprogress) answered
+        this.busy = sent === true;
+        return this.unlockAndRetry();
+    }
+  }
+
+  /** raw_spin_unlock_irqrestore; `if (!inprogress) return;`, else cpu_relax() and start over. */
+  private unlockAndRetry(): Boundary {
+    this.pc = PC_POLL;
+    spinUnlockIrqrestore(this.desc.lock, this.saved);
+    if (!this.busy) return this.return_(undefined);
+    return this.yield_(cpuRelax(C_CPU_RELAX, this.desc.oid));
+  }
+
+  /** The chip query threw with desc->lock held. */
+  protected override unwind(): void {
+    if (this.pc === PC_CHIP) spinUnlockIrqrestore(this.desc.lock, this.saved);
+  }
+}
+
+export function synchronizeHardirq(desc: IrqDesc, syncChip: boolean): Frame {
+  return new SynchronizeHardirq(desc, syncChip);
 }
 
 /** synchronize_irq (no threaded handlers in the model, so only the hardirq part). */
