@@ -166,7 +166,7 @@ describe('EOImode (§4.1.1: priority drop and deactivation)', () => {
     expect(c0.unpredictableCount).toBe(3);
     c0.setCtlr(ICC_CTLR_EOIMODE);
     c0.writeDir(40);
-    c0.writeDir(2000); // not implemented
+    c0.writeDir(2000); // an INTID this GIC does not have
     expect(c0.unpredictableCount).toBe(5);
     c0.writeEoir1(SPURIOUS_INTID);
     c0.writeDir(1022);

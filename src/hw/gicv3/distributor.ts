@@ -2,7 +2,7 @@
 // SGIs/PPIs its redistributor holds, with affinity routing always enabled (GICD_CTLR.ARE RAO/WI, §2.3) and a single
 // Security state (GICD_CTLR.DS = 1) where every interrupt is Group 1. Dense per-INTID state lives in 32-bit words:
 // word `pe` holds the redistributor's INTIDs 0-31 of that PE, words nrPes.. hold the SPIs 32.. (one word per 32
-// INTIDs). Nothing is allocated per interrupt. LPIs are not implemented (GICD_TYPER.LPIS = 0); INTIDs are carried as
+// INTIDs). Nothing is allocated per interrupt. LPIs are left out of this model (GICD_TYPER.LPIS = 0); INTIDs are carried as
 // 32-bit values and GICD_TYPER.IDbits reports the configured width (16 or 24 bits) so LPIs can be added.
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';

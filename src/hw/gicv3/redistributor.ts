@@ -55,7 +55,7 @@ export class Gicv3Redistributor {
       throw new ModelError(`GICR${this.pe} RD_base access 0x${offset.toString(16)}`);
     switch (offset) {
       case GICR_CTLR:
-        return 0; // EnableLPIs = 0 (no LPIs), DPG bits not implemented, RWP/UWP read 0
+        return 0; // EnableLPIs = 0 (no LPIs), no DPG bits (left out), RWP/UWP read 0
       case GICR_IIDR:
         return GICD_IIDR_GIC600;
       case GICR_TYPER:

@@ -14,7 +14,7 @@ export const MAINTENANCE_PPI = 25;
 
 export const isSgi = (intid: number): boolean => intid < NR_SGIS;
 export const isSpecialIntid = (intid: number): boolean => intid >= 1020 && intid <= 1023;
-// LPIs (8192 and up) need IDbits ≥ 14: not implemented (GICD_TYPER.LPIS = 0); the INTID width is ready for them.
+// LPIs (8192 and up) need IDbits ≥ 14: left out of this model (GICD_TYPER.LPIS = 0); the INTID width is ready for them.
 
 // ---- Distributor (GICD), IHI 0069 §12.8 / §12.9 ----
 export const GICD_CTLR = 0x0000;

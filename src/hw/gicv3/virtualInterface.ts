@@ -176,7 +176,7 @@ export class Gicv3VirtualInterface {
   /**
    * Writes ICH_LR<i>_EL2 as its two halves (the allocation-free path). UNPREDICTABLE values are stored and counted:
    * HW = 1 with pending+active (vgic-v3.c vgic_v3_populate_lr never sets it: the pending state stays at the physical
-   * distributor), HW = 1 with a pINTID that is an SGI, special or not implemented, and a valid LR with vINTID 1020-1023.
+   * distributor), HW = 1 with a pINTID that is an SGI, special or absent from this GIC, and a valid LR with vINTID 1020-1023.
    */
   writeLrWords(i: number, lo: number, hi: number): void {
     const idx = this.lrIndex(i);
