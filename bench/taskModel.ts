@@ -164,7 +164,7 @@ export function taskModelBenchmark(): TaskModelBench {
 export function printTaskModel(b: TaskModelBench): void {
   console.log(`task model (load average ${b.loadAverage.toFixed(2)}):`);
   console.log(
-    `  lock+unlock through yield*: generator ${b.lockNs.generator.toFixed(1)} ns, frame ${b.lockNs.frame.toFixed(1)} ns (${(b.lockNs.generator / b.lockNs.frame).toFixed(2)}× faster)`,
+    `  lock+unlock through yield*: generator ${b.lockNs.generator.toFixed(1)} ns, frame ${b.lockNs.frame.toFixed(1)} ns (frame/generator ${(b.lockNs.frame / b.lockNs.generator).toFixed(2)})`,
   );
   const g = b.graph;
   console.log(
