@@ -18,6 +18,7 @@
  */
 import type { EnabledAgents, Engine, Scheduler } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
+import { beginFootprint } from '../sim/footprint.js';
 import { TASK_DONE } from '../sim/task.js';
 import { checkAfterTeardown, checkAtEnd, modelErrorInvariant, type Violation } from './invariants.js';
 import type { CheckableScenario, CheckInstance } from './model.js';
@@ -196,6 +197,9 @@ export class Execution {
   }
 
   result(end: RunEnd, violations: readonly Violation[]): RunResult {
+    // the run is over: stop recording, so code touching objects outside any step appends nothing
+    this.engine.recordFootprints = false;
+    beginFootprint(false);
     return { end, violations, schedule: this.schedule };
   }
 }
