@@ -10,7 +10,7 @@ import { lowerBound, upperBound } from './search.js';
 export interface LaneDensity {
   /** Starts of the lane's point events, sorted. */
   readonly points: Float64Array;
-  /** Starts of the lane's IRQ assertions (a device line's lane): what its strip counts, when it has any. */
+  /** Starts of the lane's IRQ assertions (a device line's lane): what its strip counts, when it has some. */
   readonly irqs: Float64Array;
   /** The lane's outermost (depth 0) slices, disjoint and sorted. */
   readonly sliceStart: Float64Array;
