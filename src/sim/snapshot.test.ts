@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { Gic } from '../hw/gic/gic.js';
+import { ModelError } from './errors.js';
+import { Frame } from './frame.js';
+import { copyState, findUncopyable, markShared, stateHash } from './snapshot.js';
+import { OP_STEP } from './task.js';
+
+class Node_ {
+  next: Node_ | null = null;
+  constructor(
+    public value: number,
+    readonly tags: Set<string> = new Set(),
+  ) {}
+}
+
+/** A frame two steps long whose local is a field: copyable mid-run. */
+class Count extends Frame<number> {
+  private n = 0;
+  protected step() {
+    this.n++;
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.yield_(OP_STEP);
+    }
+    return this.return_(this.n);
+  }
+}
+
+describe('copyState', () => {
+  it('keeps identity, cycles and prototypes, and copies collections and typed arrays', () => {
+    const a = new Node_(1, new Set(['x']));
+    const b = new Node_(2);
+    a.next = b;
+    b.next = a;
+    const root = { a, b, both: [a, b], map: new Map([[a, new Uint32Array([7, 8])]]) };
+    const c = copyState(root);
+    expect(c.a).not.toBe(a);
+    expect(c.a).toBeInstanceOf(Node_);
+    expect(c.a.next).toBe(c.b);
+    expect(c.b.next).toBe(c.a);
+    expect(c.both[0]).toBe(c.a);
+    expect(c.a.tags).not.toBe(a.tags);
+    expect([...c.a.tags]).toEqual(['x']);
+    const arr = c.map.get(c.a)!;
+    expect([...arr]).toEqual([7, 8]);
+    arr[0] = 9;
+    expect(root.map.get(a)![0]).toBe(7);
+  });
+
+  it('shares what is marked shared and refuses a suspended generator', () => {
+    const table = markShared({ cost: 3 });
+    const c = copyState({ table });
+    expect(c.table).toBe(table);
+    function* g() {
+      yield 1;
+    }
+    const it = g();
+    it.next();
+    expect(() => copyState({ it })).toThrow(ModelError);
+  });
+
+  it('a frame copied mid-run resumes on its own: the copy and the original step independently', () => {
+    const f = new Count();
+    f.next();
+    const c = copyState(f);
+    expect(c.next().done).toBe(true);
+    expect(c.value).toBe(2);
+    expect(f.done).toBe(false);
+    expect(f.next().value).toBe(2);
+  });
+
+  it('a GIC distributor copy answers like the original and diverges only by later writes', () => {
+    const gic = new Gic({ nrCpus: 2, nrIrqs: 64 });
+    gic.distributor.enable(40);
+    gic.distributor.setLine(40, true);
+    const c = copyState(gic);
+    expect(c.distributor.isPending(40)).toBe(true);
+    c.distributor.setLine(40, false);
+    c.distributor.clearPending(40);
+    expect(c.distributor.isPending(40)).toBe(false);
+    expect(gic.distributor.isPending(40)).toBe(true);
+  });
+});
+
+describe('stateHash', () => {
+  it('is equal for a copy, and changes with a field, an element or which object a field refers to', () => {
+    const a = new Node_(1);
+    const b = new Node_(1);
+    const root = { a, b, x: [1.5, 'two', null, undefined, 3n] as unknown[] };
+    const h = stateHash(root);
+    expect(stateHash(copyState(root))).toBe(h);
+    a.value = 2;
+    expect(stateHash(root)).not.toBe(h);
+    a.value = 1;
+    expect(stateHash(root)).toBe(h);
+    a.next = b;
+    const linked = stateHash(root);
+    a.next = a;
+    expect(stateHash(root)).not.toBe(linked);
+    a.next = null;
+    root.x[0] = 1.25;
+    expect(stateHash(root)).not.toBe(h);
+  });
+
+  it('reads typed arrays, including ones not a multiple of 4 bytes long', () => {
+    const root = { w: new Uint32Array(4), b: new Uint8Array(3) };
+    const h = stateHash(root);
+    root.b[2] = 1;
+    const h2 = stateHash(root);
+    expect(h2).not.toBe(h);
+    root.w[3] = 1;
+    expect(stateHash(root)).not.toBe(h2);
+  });
+});
+
+describe('findUncopyable', () => {
+  it('names the path of a suspended generator and of an arrow function or bound method in a field', () => {
+    function* g() {
+      yield 1;
+    }
+    const n = new Node_(1);
+    const root = {
+      tasks: [{ gen: g() }],
+      hooks: { onExit: () => n.value, bound: n.toString.bind(n), plain: stateHash },
+    };
+    expect(findUncopyable(root)).toEqual([
+      'root.tasks[0].gen: suspended generator',
+      'root.hooks.onExit: function onExit',
+      'root.hooks.bound: function bound toString',
+    ]);
+  });
+});

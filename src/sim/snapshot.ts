@@ -1,0 +1,264 @@
+/**
+ * Copies and fingerprints of model state: what lets a checker save a machine once and fork from it, and recognise a
+ * state it has seen. Model state is a graph of plain objects — class instances (prototypes kept), arrays, typed
+ * arrays, Maps and Sets — and frames (sim/frame.ts), whose program counter and locals are fields. Functions are
+ * shared by every copy: a module-level function or a method is code, not state. What cannot be copied is a suspended
+ * generator (its pc and locals live in the VM) or a function that captured a model object (an arrow function or a
+ * bound method kept in a field): a copy would still act on the original. `copyState` refuses the first and names its
+ * path; `findUncopyable` lists both, for tests and for the conversion still to do.
+ *
+ * Objects that never change after the machine is built (cost tables, file-operation tables, the lockdep class list)
+ * may be marked shared: every copy then refers to the same object, and the fingerprint reads it once.
+ */
+import { ModelError } from './errors.js';
+
+const sharedObjects = new WeakSet<object>();
+
+/** Every copy of a state refers to `o` itself: it never changes after the machine is built. */
+export function markShared<T extends object>(o: T): T {
+  sharedObjects.add(o);
+  return o;
+}
+
+const GENERATOR_TAG = '[object Generator]';
+
+function isGenerator(o: object): boolean {
+  return Object.prototype.toString.call(o) === GENERATOR_TAG;
+}
+
+/**
+ * A copy of everything reachable from `root` that is state: identity and cycles kept (two paths to one object lead to
+ * one copy), prototypes kept, typed arrays, Maps and Sets copied, functions and shared objects not copied.
+ */
+export function copyState<T>(root: T): T {
+  const copies = new Map<object, unknown>();
+  const copy = (v: unknown, depth: number): unknown => {
+    if (v === null || typeof v !== 'object') return v;
+    const o = v as Record<string, unknown>;
+    const seen = copies.get(o);
+    if (seen !== undefined) return seen;
+    if (sharedObjects.has(o)) return o;
+    if (Array.isArray(o)) {
+      const c: unknown[] = new Array(o.length);
+      copies.set(o, c);
+      for (let i = 0; i < o.length; i++) c[i] = copy(o[i], depth + 1);
+      return c;
+    }
+    if (ArrayBuffer.isView(o)) {
+      const c = (o as unknown as { slice(): object }).slice();
+      copies.set(o, c);
+      return c;
+    }
+    if (o instanceof Map) {
+      const c = new Map<unknown, unknown>();
+      copies.set(o, c);
+      for (const [k, x] of o) c.set(copy(k, depth + 1), copy(x, depth + 1));
+      return c;
+    }
+    if (o instanceof Set) {
+      const c = new Set<unknown>();
+      copies.set(o, c);
+      for (const x of o) c.add(copy(x, depth + 1));
+      return c;
+    }
+    if (isGenerator(o)) throw new ModelError(`copyState: a suspended generator is not copyable (${depth} levels deep)`);
+    const c = Object.create(Object.getPrototypeOf(o)) as Record<string, unknown>;
+    copies.set(o, c);
+    const keys = Object.keys(o);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      c[k] = copy(o[k], depth + 1);
+    }
+    return c;
+  };
+  return copy(root, 0) as T;
+}
+
+/**
+ * A 64-bit fingerprint of the state reachable from `root`, as 16 hex digits: equal states give equal fingerprints.
+ * Objects are numbered in the order a depth-first walk first meets them, so the fingerprint sees which fields refer to
+ * the same object; a Map or Set is read in its insertion order (the model fills them in a deterministic order).
+ * Functions count by name only (code, not state); a shared object counts by its place in the walk (it never changes).
+ */
+export function stateHash(root: unknown): string {
+  const ids = new Map<object, number>();
+  // two independent 32-bit FNV-1a lanes
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193 ^ 0x5bd1e995;
+  const mix = (x: number): void => {
+    h1 = Math.imul(h1 ^ (x & 0xffff), 0x01000193);
+    h1 = Math.imul(h1 ^ (x >>> 16), 0x01000193);
+    h2 = Math.imul(h2 ^ (x & 0xffff), 0x5bd1e995);
+    h2 = Math.imul(h2 ^ (h2 >>> 15) ^ (x >>> 16), 0x27d4eb2d);
+  };
+  const f64 = new Float64Array(1);
+  const u32 = new Uint32Array(f64.buffer);
+  const mixString = (s: string): void => {
+    mix(s.length);
+    for (let i = 0; i < s.length; i++) mix(s.charCodeAt(i));
+  };
+  const walk = (v: unknown): void => {
+    switch (typeof v) {
+      case 'undefined':
+        mix(1);
+        return;
+      case 'boolean':
+        mix(v ? 2 : 3);
+        return;
+      case 'number':
+        if ((v | 0) === v) {
+          mix(4);
+          mix(v);
+        } else {
+          f64[0] = v;
+          mix(5);
+          mix(u32[0]!);
+          mix(u32[1]!);
+        }
+        return;
+      case 'string':
+        mix(6);
+        mixString(v);
+        return;
+      case 'bigint':
+        mix(7);
+        mixString(v.toString(16));
+        return;
+      case 'function':
+        mix(8);
+        mixString(v.name);
+        return;
+      case 'symbol':
+        mix(9);
+        mixString(v.description ?? '');
+        return;
+    }
+    if (v === null) {
+      mix(10);
+      return;
+    }
+    const o = v as Record<string, unknown>;
+    const id = ids.get(o);
+    if (id !== undefined) {
+      mix(11);
+      mix(id);
+      return;
+    }
+    ids.set(o, ids.size);
+    if (sharedObjects.has(o)) {
+      mix(17);
+      return;
+    }
+    if (Array.isArray(o)) {
+      mix(12);
+      mix(o.length);
+      for (let i = 0; i < o.length; i++) walk(o[i]);
+      return;
+    }
+    if (ArrayBuffer.isView(o)) {
+      mix(13);
+      mix(o.byteLength);
+      const whole = o.byteOffset % 4 === 0 && o.byteLength % 4 === 0;
+      const words = whole
+        ? new Int32Array(o.buffer, o.byteOffset, o.byteLength / 4)
+        : new Uint8Array(o.buffer, o.byteOffset, o.byteLength);
+      for (let i = 0; i < words.length; i++) mix(words[i]!);
+      return;
+    }
+    if (o instanceof Map) {
+      mix(14);
+      mix(o.size);
+      for (const [k, x] of o) {
+        walk(k);
+        walk(x);
+      }
+      return;
+    }
+    if (o instanceof Set) {
+      mix(15);
+      mix(o.size);
+      for (const x of o) walk(x);
+      return;
+    }
+    if (isGenerator(o)) throw new ModelError('stateHash: a suspended generator has no readable state');
+    mix(16);
+    const keys = Object.keys(o);
+    mix(shapeHash(Object.getPrototypeOf(o) as object | null, keys));
+    for (let i = 0; i < keys.length; i++) walk(o[keys[i]!]);
+  };
+  walk(root);
+  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+}
+
+interface Shape {
+  readonly keys: readonly string[];
+  readonly hash: number;
+}
+
+/** The last shape (class and field names) met per prototype: objects of one class nearly always share it. */
+const shapes = new WeakMap<object, Shape>();
+const NO_PROTO = {};
+
+/** A hash of an object's class name and field names, cached per prototype. */
+function shapeHash(proto: object | null, keys: readonly string[]): number {
+  const p = proto ?? NO_PROTO;
+  const known = shapes.get(p);
+  if (known !== undefined && sameKeys(known.keys, keys)) return known.hash;
+  let h = 0x811c9dc5;
+  const name = (proto as { constructor?: { name?: string } } | null)?.constructor?.name ?? '';
+  for (const s of [name, ...keys]) {
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+    h = Math.imul(h ^ 0xff, 0x01000193);
+  }
+  shapes.set(p, { keys, hash: h });
+  return h;
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Where the graph from `root` holds something a copy cannot carry: suspended generators and capturing functions. */
+export function findUncopyable(root: unknown, limit = 100): string[] {
+  const seen = new Set<object>();
+  const out: string[] = [];
+  const walk = (v: unknown, path: string): void => {
+    if (out.length >= limit) return;
+    if (typeof v === 'function') {
+      if (capturesState(v)) out.push(`${path}: function ${v.name || '(anonymous)'}`);
+      return;
+    }
+    if (v === null || typeof v !== 'object' || seen.has(v) || sharedObjects.has(v)) return;
+    seen.add(v);
+    if (isGenerator(v)) {
+      out.push(`${path}: suspended generator`);
+      return;
+    }
+    if (ArrayBuffer.isView(v)) return;
+    if (v instanceof Map) {
+      for (const [k, x] of v) {
+        walk(k, `${path}.<key>`);
+        walk(x, `${path}.get(${typeof k === 'object' ? '…' : String(k)})`);
+      }
+      return;
+    }
+    if (v instanceof Set) {
+      let i = 0;
+      for (const x of v) walk(x, `${path}.<${i++}>`);
+      return;
+    }
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) walk(o[k], Array.isArray(o) ? `${path}[${k}]` : `${path}.${k}`);
+  };
+  walk(root, 'root');
+  return out;
+}
+
+/** An arrow function or a bound function may have captured model objects; a plain function or method has not. */
+function capturesState(f: (...args: never) => unknown): boolean {
+  if (f.name.startsWith('bound ')) return true;
+  const src = Function.prototype.toString.call(f);
+  return !src.startsWith('function') && !src.startsWith('class') && /^(async\s*)?(\([^)]*\)|[\w$]+)\s*=>/.test(src);
+}
