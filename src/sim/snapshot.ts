@@ -227,7 +227,7 @@ export function findUncopyable(root: unknown, limit = 100): string[] {
   const walk = (v: unknown, path: string): void => {
     if (out.length >= limit) return;
     if (typeof v === 'function') {
-      if (capturesState(v)) out.push(`${path}: function ${v.name || '(anonymous)'}`);
+      if (capturesState(v as (...args: never) => unknown)) out.push(`${path}: function ${v.name || '(anonymous)'}`);
       return;
     }
     if (v === null || typeof v !== 'object' || seen.has(v) || sharedObjects.has(v)) return;
