@@ -21,6 +21,7 @@ import { ModelError } from '../sim/errors.js';
 import { beginFootprint } from '../sim/footprint.js';
 import { TASK_DONE } from '../sim/task.js';
 import { checkAfterTeardown, checkAtEnd, modelErrorInvariant, type Violation } from './invariants.js';
+import { startingMachine } from './machineCopy.js';
 import type { CheckableScenario, CheckInstance } from './model.js';
 
 /** Sorted object ids a step touched, or null for a global step (dependent with every step). */
@@ -63,6 +64,8 @@ export interface ExecutionOptions {
   budget?: number;
   /** Also tear the VM down after a quiescent end and check the teardown invariants (default true). */
   teardown?: boolean;
+  /** Start from a copy of the machine built for the first schedule where it can be copied (default true). */
+  copyMachine?: boolean;
 }
 
 export class Execution {
@@ -87,7 +90,7 @@ export class Execution {
     readonly scenario: CheckableScenario,
     opts: ExecutionOptions = {},
   ) {
-    this.inst = scenario.build();
+    this.inst = startingMachine(scenario, opts.copyMachine ?? true);
     this.engine = this.inst.host.engine;
     this.engine.recordFootprints = true;
     this.nCpus = this.engine.cpus.length;
