@@ -5,6 +5,7 @@
  * counts are deterministic.
  */
 import { explore, type Reduction } from '../src/check/explore.js';
+import { startsFromCopy } from '../src/check/machineCopy.js';
 import { raceScenario, type Variant } from '../src/check/model.js';
 
 export interface CheckBenchRow {
@@ -24,14 +25,16 @@ export interface CheckBenchRow {
   readonly counterexample?: number;
 }
 
-function row(variant: Variant, bound: number, reduction: Reduction, shrink = true): CheckBenchRow {
+function row(variant: Variant, bound: number, reduction: Reduction, shrink = true, copyMachine = true): CheckBenchRow {
+  const scenario = raceScenario({ variant });
   const t0 = performance.now();
-  const r = explore(raceScenario({ variant }), { bound, reduction, shrink });
+  const r = explore(scenario, { bound, reduction, shrink, copyMachine });
   const seconds = (performance.now() - t0) / 1000;
   const s = r.stats;
   const cx = r.counterexample;
+  const start = !copyMachine ? 'rebuilt' : startsFromCopy(scenario) ? 'copied' : 'rebuilt: not copyable yet';
   return {
-    name: `check assign-race ${variant} bound ${bound} ${reduction}`,
+    name: `check assign-race ${variant} bound ${bound} ${reduction} (machine ${start} per schedule)`,
     variant,
     bound,
     reduction,
@@ -64,7 +67,8 @@ export function checkBenchmark(full = false): CheckBench {
     rows.push(d!, s!, n!);
     reduction.push({ bound, vsNone: n!.schedules / d!.schedules, vsSleep: s!.schedules / d!.schedules });
   }
-  if (!full) rows.push(row('protocol', 2, 'dpor'));
+  // side by side: every schedule from a fresh build (round 1) and from a copy of the machine built once
+  if (!full) rows.push(row('protocol', 2, 'dpor', true, false), row('protocol', 2, 'dpor'));
   rows.push(row('naive', 1, 'dpor', false), row('naive', 1, 'dpor'));
   return { rows, reduction };
 }

@@ -9,6 +9,10 @@ import { scalingBenchmark } from './scaling.js';
 import { printTaskModel, taskModelBenchmark } from './taskModel.js';
 
 const json = process.argv.includes('--json');
+const loadAtStart = os
+  .loadavg()
+  .map((x) => x.toFixed(2))
+  .join(' ');
 const normal = normalPathBenchmark();
 const forwarded = forwardedPathBenchmarks();
 const scaling = scalingBenchmark();
@@ -19,9 +23,29 @@ const results: BenchResult[] = [...engineBenchmarks(), normal, ...forwarded];
 const machine = `node ${process.version}, ${process.platform}/${process.arch}, ${os.cpus()[0]?.model ?? '?'}`;
 
 if (json) {
-  console.log(JSON.stringify({ node: process.version, machine, results, scaling, scale, check, taskModel }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        node: process.version,
+        machine,
+        loadAverage: { start: loadAtStart, end: os.loadavg() },
+        results,
+        scaling,
+        scale,
+        check,
+        taskModel,
+      },
+      null,
+      2,
+    ),
+  );
 } else {
-  console.log(`irqfwd benchmarks — ${machine}`);
+  console.log(
+    `irqfwd benchmarks — ${machine}; load average at start ${loadAtStart}, at end ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   for (const r of results) {
     const rate = r.perSecond >= 1e6 ? `${(r.perSecond / 1e6).toFixed(2)} M` : `${(r.perSecond / 1e3).toFixed(1)} k`;
     console.log(
