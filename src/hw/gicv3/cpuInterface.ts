@@ -228,6 +228,7 @@ export class Gicv3CpuInterface implements Gicv3DistributorListener {
   }
   /** Deactivates a written INTID; one this GIC does not implement, or not active, is UNPREDICTABLE (counted). */
   private deactivate(intid: number): void {
+    if (this.dist.isLpi(intid)) return; // an LPI has no active state: deactivating it has no effect
     if (!this.dist.isValidIntid(intid) || !this.dist.deactivate(intid, this.pe)) this.unpredictableCount++;
   }
   private setAprBit(groupPrio: number): void {

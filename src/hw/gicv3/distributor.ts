@@ -7,6 +7,8 @@
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
 import type { BitmapKind, IrqTrigger } from '../gic/distributor.js';
+import type { PhysicalMemory } from '../physMem.js';
+import { Gicv3Lpis, LPI_BASE, type LpiListener } from './lpi.js';
 import { gicdRead, gicdWrite } from './mmio.js';
 import {
   GICD_CTLR_ARE,
@@ -18,6 +20,7 @@ import {
   GICD_TYPER_A3V,
   GICD_TYPER_CPUNUMBER_SHIFT,
   GICD_TYPER_IDBITS_SHIFT,
+  GICD_TYPER_LPIS,
   isSgi,
   MAX_PES,
   packAffinity,
@@ -44,6 +47,10 @@ export interface Gicv3DistributorOptions {
   affinities?: readonly number[];
   /** Allocates the checker's object ids: one per INTID and one per CPU interface (none: accesses are not declared). */
   newOid?: (name: string) => number;
+  /** LPIs implemented (INTIDs 8192 .. 8192 + nrLpis - 1, lpi.ts), 0 for none (default): GICD_TYPER.LPIS = nrLpis > 0. */
+  nrLpis?: number;
+  /** The memory the redistributors read the LPI configuration table from (required with nrLpis). */
+  memory?: PhysicalMemory;
 }
 
 const lowestBit = (v: number): number => 31 - Math.clz32(v & -v);
@@ -52,7 +59,7 @@ const ROUTE_ANY = -2;
 /** route[] value of an SPI whose affinity names no implemented PE. */
 const ROUTE_NONE = -1;
 
-export class Gicv3Distributor {
+export class Gicv3Distributor implements LpiListener {
   readonly nrPes: number;
   readonly nrIrqs: number;
   readonly priorityBits: number;
@@ -87,6 +94,8 @@ export class Gicv3Distributor {
    */
   readonly intidOid: Int32Array;
   readonly iccOid: Int32Array;
+  /** The redistributors' LPI state, or null when the GIC implements no LPIs. */
+  readonly lpis: Gicv3Lpis | null;
 
   constructor(opts: Gicv3DistributorOptions) {
     const { nrPes, nrIrqs, priorityBits = 5, idBits = 16 } = opts;
@@ -136,6 +145,21 @@ export class Gicv3Distributor {
       for (let i = 0; i < nrIrqs; i++) this.intidOid[i] = newOid(`gicv3.intid${i}`);
       for (let pe = 0; pe < nrPes; pe++) this.iccOid[pe] = newOid(`icc${pe}`);
     }
+    const nrLpis = opts.nrLpis ?? 0;
+    if (nrLpis > 0 && (opts.memory === undefined || LPI_BASE + nrLpis > 2 ** idBits)) {
+      throw new ModelError(`${nrLpis} LPIs need the memory their tables live in and INTIDs within ${idBits} bits`);
+    }
+    this.lpis =
+      nrLpis > 0 ? new Gicv3Lpis({ nrPes, nrLpis, memory: opts.memory!, onChange: this, newOid: opts.newOid }) : null;
+  }
+
+  /** A redistributor's LPI state changed (lpi.ts): re-evaluate what its PE is offered. */
+  lpiChanged(pe: number): void {
+    this.recompute(pe);
+  }
+
+  isLpi(intid: number): boolean {
+    return this.lpis?.isLpi(intid) === true;
   }
 
   /** Connects the CPU interface of `pe`; it is told after every state change. */
@@ -177,6 +201,7 @@ export class Gicv3Distributor {
   }
   /** Priority of hppiOf(pe), without declaring the access. */
   hppiPriority(intid: number, pe: number): number {
+    if (intid >= LPI_BASE) return this.lpis!.priorityOf(intid);
     return this.prio[intid < SPI_BASE ? pe * 32 + intid : this.nrPes * 32 + intid - SPI_BASE]!;
   }
 
@@ -185,6 +210,10 @@ export class Gicv3Distributor {
     const intid = this.hppi[this.checkPe(pe)]!;
     touch(this.iccOid[pe]!);
     if (intid === SPURIOUS_INTID) return intid;
+    if (intid >= LPI_BASE) {
+      this.lpis!.clearPending(pe, intid); // an LPI has no active state: acknowledged is inactive
+      return intid;
+    }
     const w = this.word(intid, pe);
     const b = 1 << (intid & 31);
     this.activeW[w]! |= b;
@@ -267,6 +296,7 @@ export class Gicv3Distributor {
     this.recompute();
   }
   priorityOf(intid: number, pe?: number): number {
+    if (this.lpis?.isLpi(intid) === true) return this.lpis.priorityOf(intid);
     return this.prio[this.slot(intid, pe)]!;
   }
   setConfig(intid: number, trigger: IrqTrigger, pe?: number): void {
@@ -342,14 +372,16 @@ export class Gicv3Distributor {
   get ctlrValue(): number {
     return this.ctlr | GICD_CTLR_ARE | GICD_CTLR_DS;
   }
-  /** GICD_TYPER (§12.9.38): ITLinesNumber, CPUNumber (min(nrPes, 8) - 1), IDbits, A3V = 1; LPIS, MBIS, ESPI = 0. */
+  /** GICD_TYPER (§12.9.38): ITLinesNumber, CPUNumber (min(nrPes, 8) - 1), IDbits, A3V = 1, LPIS; MBIS, ESPI = 0. */
   get typer(): number {
     const cpuNumber = Math.min(this.nrPes, 8) - 1;
     return (
-      (this.nrIrqs / 32 - 1) |
-      (cpuNumber << GICD_TYPER_CPUNUMBER_SHIFT) |
-      ((this.idBits - 1) << GICD_TYPER_IDBITS_SHIFT) |
-      GICD_TYPER_A3V
+      ((this.nrIrqs / 32 - 1) |
+        (cpuNumber << GICD_TYPER_CPUNUMBER_SHIFT) |
+        ((this.idBits - 1) << GICD_TYPER_IDBITS_SHIFT) |
+        GICD_TYPER_A3V |
+        (this.lpis !== null ? GICD_TYPER_LPIS : 0)) >>>
+      0
     );
   }
 
@@ -504,6 +536,10 @@ export class Gicv3Distributor {
           bestPrio = p;
         }
       }
+    }
+    if (this.lpis !== null) {
+      const lpi = this.lpis.best(pe); // ties go to the SPI or PPI: its INTID is lower
+      if (lpi !== SPURIOUS_INTID && this.lpis.priorityOf(lpi) < bestPrio) best = lpi;
     }
     return best;
   }

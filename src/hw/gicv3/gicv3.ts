@@ -6,15 +6,16 @@
 //
 // Deliberately not modelled: Security (one Security state, GICD_CTLR.DS = 1) and Group 0 (IGROUPR RAO/WI, IGRPMODR
 // RAZ/WI, no ICC_IAR0/EOIR0/BPR0/AP0R/IGRPEN0, no FIQ, no vFIQ: a Group 0 LR is never signalled), legacy operation
-// (GICD_CTLR.ARE RAO/WI, no GICv2 MMIO CPU interface), LPIs and the ITS (GICD_TYPER.LPIS = 0, GICR_CTLR.EnableLPIs
-// RAZ; the INTID width is configurable, 16 or 24 bits, ready for them), GICv4 direct injection (ICH_VTR_EL2.nV4 = 1),
+// (GICD_CTLR.ARE RAO/WI, no GICv2 MMIO CPU interface), GICv4 direct injection (ICH_VTR_EL2.nV4 = 1),
 // the extended PPI/SPI ranges of GICv3.1, range selector SGIs (RSS = 0: Aff0 ≤ 15), NMIs, SEIs, ICH_HCR_EL2 traps
 // (TC/TALL/TDIR: KVM's sysreg-trap machinery), GICR_CTLR.DPG bits, wake requests to a power controller for a sleeping
 // PE, and the UNPREDICTABLE cases, which are absorbed and counted in `unpredictableCount` on each CPU and virtual
-// interface for checkers.
+// interface for checkers. LPIs and one ITS exist when the GIC is built with `nrLpis` (lpi.ts, its.ts).
 import { ModelError } from '../../sim/errors.js';
+import type { PhysicalMemory } from '../physMem.js';
 import { Gicv3CpuInterface, type IrqLineCallback } from './cpuInterface.js';
 import { Gicv3Distributor } from './distributor.js';
+import { Gicv3Its } from './its.js';
 import { Gicv3Redistributor } from './redistributor.js';
 import { Gicv3VirtualInterface } from './virtualInterface.js';
 
@@ -34,6 +35,10 @@ export interface Gicv3Options {
   onVirqLineChange?: IrqLineCallback;
   /** Allocates the checker's object ids of the INTIDs and CPU interfaces (Gicv3DistributorOptions). */
   newOid?: (name: string) => number;
+  /** LPIs implemented (Gicv3DistributorOptions.nrLpis); with LPIs the GIC has one ITS. Default 0: no LPIs, no ITS. */
+  nrLpis?: number;
+  /** The memory the redistributors and the ITS read their tables and command queue from (required with nrLpis). */
+  memory?: PhysicalMemory;
 }
 
 export class Gicv3 {
@@ -41,6 +46,8 @@ export class Gicv3 {
   readonly redistributors: readonly Gicv3Redistributor[];
   readonly cpuInterfaces: readonly Gicv3CpuInterface[];
   readonly virtualInterfaces: readonly Gicv3VirtualInterface[];
+  /** The ITS, present when the GIC implements LPIs. */
+  readonly its: Gicv3Its | null;
 
   constructor(opts: Gicv3Options) {
     const distributor = new Gicv3Distributor({
@@ -50,7 +57,13 @@ export class Gicv3 {
       idBits: opts.idBits,
       affinities: opts.affinities,
       newOid: opts.newOid,
+      nrLpis: opts.nrLpis,
+      memory: opts.memory,
     });
+    this.its =
+      distributor.lpis !== null
+        ? new Gicv3Its({ lpis: distributor.lpis, memory: opts.memory!, newOid: opts.newOid })
+        : null;
     const rds: Gicv3Redistributor[] = [];
     const cpus: Gicv3CpuInterface[] = [];
     const vifs: Gicv3VirtualInterface[] = [];

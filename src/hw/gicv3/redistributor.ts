@@ -9,11 +9,15 @@ import {
   GIC_PIDR2_ARCH_GICV3,
   GICD_IIDR_GIC600,
   GICR_CTLR,
+  GICR_CTLR_ENABLE_LPIS,
   GICR_IIDR,
+  GICR_PENDBASER,
   GICR_PIDR2,
+  GICR_PROPBASER,
   GICR_SGI_BASE,
   GICR_TYPER,
   GICR_TYPER_LAST,
+  GICR_TYPER_PLPIS,
   GICR_TYPER_PROCNUM_SHIFT,
   GICR_WAKER,
   GICR_WAKER_CHILDREN_ASLEEP,
@@ -24,6 +28,11 @@ export class Gicv3Redistributor {
   readonly pe: number;
   private readonly dist: Gicv3Distributor;
   private readonly frame: Frame;
+  /** GICR_PENDBASER as written: the model keeps the pending state inside (lpi.ts), the table is never read. */
+  private pendbaserLo = 0;
+  private pendbaserHi = 0;
+  /** High half of a GICR_PROPBASER write, taken with the low half. */
+  private propHi = 0;
 
   constructor(dist: Gicv3Distributor, pe: number) {
     if (!Number.isInteger(pe) || pe < 0 || pe >= dist.nrPes) throw new ModelError(`bad PE ${pe} (nrPes ${dist.nrPes})`);
@@ -34,7 +43,11 @@ export class Gicv3Redistributor {
 
   /** GICR_TYPER[31:0]: Processor_Number, and Last on the highest-numbered redistributor of the contiguous region. */
   get typerLow(): number {
-    return (this.pe << GICR_TYPER_PROCNUM_SHIFT) | (this.pe === this.dist.nrPes - 1 ? GICR_TYPER_LAST : 0);
+    return (
+      (this.pe << GICR_TYPER_PROCNUM_SHIFT) |
+      (this.pe === this.dist.nrPes - 1 ? GICR_TYPER_LAST : 0) |
+      (this.dist.lpis !== null ? GICR_TYPER_PLPIS : 0)
+    );
   }
   /** GICR_TYPER[63:32]: Affinity_Value Aff3.Aff2.Aff1.Aff0 (what gic_populate_rdist matches against MPIDR_EL1). */
   get typerHigh(): number {
@@ -54,8 +67,16 @@ export class Gicv3Redistributor {
     if (size !== 4 || (offset & 3) !== 0)
       throw new ModelError(`GICR${this.pe} RD_base access 0x${offset.toString(16)}`);
     switch (offset) {
-      case GICR_CTLR:
-        return 0; // EnableLPIs = 0 (no LPIs), no DPG bits (left out), RWP/UWP read 0
+      case GICR_CTLR: // EnableLPIs; no DPG bits (left out), RWP/UWP read 0
+        return this.dist.lpis?.isEnabled(this.pe) === true ? GICR_CTLR_ENABLE_LPIS : 0;
+      case GICR_PROPBASER:
+        return this.dist.lpis?.propbaserLo ?? 0;
+      case GICR_PROPBASER + 4:
+        return this.dist.lpis?.propbaserHi ?? 0;
+      case GICR_PENDBASER:
+        return this.pendbaserLo;
+      case GICR_PENDBASER + 4:
+        return this.pendbaserHi;
       case GICR_IIDR:
         return GICD_IIDR_GIC600;
       case GICR_TYPER:
@@ -76,6 +97,26 @@ export class Gicv3Redistributor {
     }
     if (size !== 4 || (offset & 3) !== 0)
       throw new ModelError(`GICR${this.pe} RD_base access 0x${offset.toString(16)}`);
-    if (offset === GICR_WAKER) this.writeWaker(value);
+    const lpis = this.dist.lpis;
+    switch (offset) {
+      case GICR_WAKER:
+        this.writeWaker(value);
+        return;
+      case GICR_CTLR:
+        lpis?.setEnabled(this.pe, (value & GICR_CTLR_ENABLE_LPIS) !== 0);
+        return;
+      case GICR_PROPBASER: // the low half carries IDbits: Linux writes the 64-bit register, low word last here
+        lpis?.writePropbaser(value >>> 0, this.propHi);
+        return;
+      case GICR_PROPBASER + 4:
+        this.propHi = value >>> 0;
+        return;
+      case GICR_PENDBASER:
+        if (lpis?.isEnabled(this.pe) !== true) this.pendbaserLo = value >>> 0;
+        return;
+      case GICR_PENDBASER + 4:
+        if (lpis?.isEnabled(this.pe) !== true) this.pendbaserHi = value >>> 0;
+        return;
+    }
   }
 }

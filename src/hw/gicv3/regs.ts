@@ -14,7 +14,7 @@ export const MAINTENANCE_PPI = 25;
 
 export const isSgi = (intid: number): boolean => intid < NR_SGIS;
 export const isSpecialIntid = (intid: number): boolean => intid >= 1020 && intid <= 1023;
-// LPIs (8192 and up) need IDbits ≥ 14: left out of this model (GICD_TYPER.LPIS = 0); the INTID width is ready for them.
+// LPIs (8192 and up, lpi.ts) exist when the GIC is built with nrLpis > 0; the ITS (its.ts) sends them.
 
 // ---- Distributor (GICD), IHI 0069 §12.8 / §12.9 ----
 export const GICD_CTLR = 0x0000;
@@ -59,6 +59,12 @@ export const GICR_CTLR = 0x0000;
 export const GICR_IIDR = 0x0004;
 export const GICR_TYPER = 0x0008;
 export const GICR_WAKER = 0x0014;
+export const GICR_PROPBASER = 0x0070;
+export const GICR_PENDBASER = 0x0078;
+/** GICR_CTLR.EnableLPIs[0]. */
+export const GICR_CTLR_ENABLE_LPIS = 1 << 0;
+/** GICR_TYPER.PLPIS[0]: physical LPIs supported (DirectLPI[3] = 0: invalidation goes through the ITS). */
+export const GICR_TYPER_PLPIS = 1 << 0;
 export const GICR_PIDR2 = 0xffe8;
 /** GICR_TYPER low word: Last[4], Processor_Number[23:8]; high word: Affinity Aff3.Aff2.Aff1.Aff0 [63:32]. */
 export const GICR_TYPER_LAST = 1 << 4;
