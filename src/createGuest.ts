@@ -4,12 +4,13 @@
  */
 
 import { GuestKernel, type GuestKernelOptions } from './guest/guestKernel.js';
+import { hostGicV2 } from './host/irq/boot.js';
 import type { Host } from './machine.js';
 
 export type GuestOptions = Omit<GuestKernelOptions, 'engine' | 'gic'>;
 
 export function createGuest(host: Host, opts: GuestOptions): GuestKernel {
-  const guest = new GuestKernel({ ...opts, engine: host.engine, gic: host.irq.gic });
+  const guest = new GuestKernel({ ...opts, engine: host.engine, gic: hostGicV2(host.irq) });
   host.kvm.guestFactory = guest;
   return guest;
 }

@@ -5,10 +5,11 @@
  */
 
 import { errno } from './abi/errno.js';
-import { bootHostIrq, type HostIrq } from './host/irq/boot.js';
+import { bootHostIrq, type GicVersion, type HostIrq, type HostIrqV2, type HostIrqV3 } from './host/irq/boot.js';
 import type { IrqDesc } from './host/irq/irqDesc.js';
 import { Kernel } from './host/kernel.js';
 import type { Process } from './host/process.js';
+import { MAX_PES } from './hw/gicv3/regs.js';
 import { PlatformDevice } from './hw/platformDevice.js';
 import type { GuestFactory } from './kvm/guest.js';
 import { Kvm, type KvmTraceHooks } from './kvm/kvm.js';
@@ -43,6 +44,11 @@ export interface HostOptions {
   hz?: number;
   /** Cost overrides by name (cycles). */
   costs?: Readonly<Record<string, number>>;
+  /**
+   * The host's interrupt controller: 'v2' (default; GICv2 with the virtualization extensions) or 'v3' (GICv3 with
+   * affinity routing and the system-register CPU interface; no GICv2 compatibility, so a VM needs the vGIC-v3).
+   */
+  gic?: GicVersion;
   /** INTIDs the GIC implements (multiple of 32); default 256. */
   nrIrqs?: number;
   /** List registers per CPU; default 4. */
@@ -81,10 +87,11 @@ export interface HostDevice {
   readonly vdev: VfioPlatformDevice;
 }
 
-export class Host {
+/** The machine; `I` narrows its IRQ layer to one GIC version when the options fixed it (see createHost). */
+export class Host<I extends HostIrq = HostIrq> {
   readonly kernel: Kernel;
   readonly engine: Engine;
-  readonly irq: HostIrq;
+  readonly irq: I;
   readonly vfio: Vfio;
   readonly kvm: Kvm;
   readonly devices: HostDevice[] = [];
@@ -93,7 +100,7 @@ export class Host {
     checkHostOptions(opts);
     this.kernel = new Kernel({ cpus: opts.cpus ?? 2, seed: opts.seed, hz: opts.hz, costs: opts.costs });
     this.engine = this.kernel.engine;
-    this.irq = bootHostIrq(this.engine, { nrIrqs: opts.nrIrqs, nrLrs: opts.nrLrs });
+    this.irq = bootHostIrq(this.engine, { gic: opts.gic, nrIrqs: opts.nrIrqs, nrLrs: opts.nrLrs }) as I;
     this.vfio = new Vfio(this.kernel);
     this.irq.genirq.domain.identitySpis = opts.irqNumbering === 'legacy';
     this.kvm = new Kvm(this.kernel, this.irq, {
@@ -183,7 +190,7 @@ export class Host {
     const out: string[] = [];
     for (const w of this.irq.genirq.warnings()) out.push(`genirq WARN: ${w}`);
     for (const b of this.irq.genirq.badIrqs) out.push(`bad IRQ: ${b}`);
-    for (let cpu = 0; cpu < this.irq.gic.nrCpus; cpu++) {
+    for (let cpu = 0; cpu < this.engine.cpus.length; cpu++) {
       const n = this.irq.gic.cpu(cpu).unpredictableCount + this.irq.gic.vif(cpu).unpredictableCount;
       if (n > 0) out.push(`GIC: ${n} UNPREDICTABLE access(es) on CPU ${cpu}`);
     }
@@ -231,8 +238,12 @@ function checkHostOptions(opts: HostOptions): void {
   if (opts === null || typeof opts !== 'object') throw new TypeError(`createHost: opts must be an object`);
   const bad = (what: string, v: unknown, expected: string) =>
     new TypeError(`createHost: opts.${what} must be ${expected}, got ${typeof v === 'bigint' ? `${v}n` : String(v)}`);
-  // GICv2: at most 8 CPU interfaces (GICD_ITARGETSR has 8 bits)
-  if (opts.cpus !== undefined && !isInt(opts.cpus, 1, 8)) throw bad('cpus', opts.cpus, 'an integer 1..8 (GICv2)');
+  if (opts.gic !== undefined && opts.gic !== 'v2' && opts.gic !== 'v3') throw bad('gic', opts.gic, "'v2' or 'v3'");
+  // GICv2: at most 8 CPU interfaces (GICD_ITARGETSR has 8 bits); the GICv3 model: 32 PEs (MAX_PES)
+  if (opts.gic === 'v3') {
+    if (opts.cpus !== undefined && !isInt(opts.cpus, 1, MAX_PES))
+      throw bad('cpus', opts.cpus, `an integer 1..${MAX_PES} (GICv3)`);
+  } else if (opts.cpus !== undefined && !isInt(opts.cpus, 1, 8)) throw bad('cpus', opts.cpus, 'an integer 1..8 (GICv2)');
   if (opts.seed !== undefined && !isInt(opts.seed, 0, 0xffff_ffff))
     throw bad('seed', opts.seed, 'an integer 0..2^32-1');
   if (opts.hz !== undefined && !(typeof opts.hz === 'number' && Number.isFinite(opts.hz) && opts.hz > 0))
@@ -258,6 +269,10 @@ function checkHostOptions(opts: HostOptions): void {
   });
 }
 
+/** The machine of `opts`; its `irq` is typed by the GIC version the options name (GICv2 unless `gic: 'v3'`). */
+export function createHost(opts?: HostOptions & { gic?: 'v2' }): Host<HostIrqV2>;
+export function createHost(opts: HostOptions & { gic: 'v3' }): Host<HostIrqV3>;
+export function createHost(opts?: HostOptions): Host;
 export function createHost(opts: HostOptions = {}): Host {
   return new Host(opts);
 }

@@ -7,9 +7,13 @@
 
 import { ModelError } from '../sim/errors.js';
 import { touch } from '../sim/footprint.js';
-import type { GicDistributor } from './gic/distributor.js';
 
 export type LineTrigger = 'level' | 'edge';
+
+/** The interrupt controller input the lines drive: a GICv2 or GICv3 distributor's SPI inputs. */
+export interface SpiInputs {
+  setLine(intid: number, level: boolean): void;
+}
 
 export interface PlatformIrqLine {
   readonly intid: number;
@@ -38,7 +42,7 @@ export class PlatformDevice {
   constructor(
     readonly name: string,
     readonly lines: readonly PlatformIrqLine[],
-    private readonly dist: GicDistributor,
+    private readonly dist: SpiInputs,
     /** Guest-physical or host-physical base of the register block (informational). */
     readonly mmioBase = 0,
     /** The checker's object id of the device's state (its register block and lines); -1: not tracked. */

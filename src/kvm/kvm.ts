@@ -36,12 +36,13 @@ import {
   KVM_GET_VCPU_MMAP_SIZE,
 } from '../abi/kvm.js';
 import { type FileOperations, type KFile, O_CLOEXEC, O_RDWR } from '../host/file.js';
-import type { HostIrq } from '../host/irq/boot.js';
+import { gicIpiSend, type HostIrq, hostGicV2 } from '../host/irq/boot.js';
 import { IRQ_HANDLED, type IrqDesc, type IrqHandler, type IrqReturn } from '../host/irq/irqDesc.js';
 import type { Kernel } from '../host/kernel.js';
 import type { Workqueue } from '../host/kthread.js';
 import { PAGE_SIZE } from '../host/uaccess.js';
 import { MAINTENANCE_PPI } from '../hw/gic/regs.js';
+import type { GicVirtualInterface } from '../hw/gic/virtualInterface.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { op, type TaskGen } from '../sim/task.js';
@@ -121,7 +122,7 @@ function requestPercpuIrqAtBoot(host: HostIrq, desc: IrqDesc, handler: IrqHandle
   desc.disabled = false;
   desc.masked = false;
   desc.started = true;
-  for (let cpu = 0; cpu < host.gic.nrCpus; cpu++) host.gic.distributor.enable(desc.hwirq, cpu);
+  for (let cpu = 0; cpu < host.genirq.engine.cpus.length; cpu++) host.gic.distributor.enable(desc.hwirq, cpu);
 }
 
 /** handle_IPI(IPI_RESCHEDULE) → scheduler_ipi(): the kick's only job is to make the guest exit. */
@@ -161,11 +162,21 @@ export class Kvm {
     const ipi = hostIrq.genirq.domain.findByHwirq(IPI_RESCHEDULE_SGI) ?? hostIrq.genirq.createMapping(0, 'edge');
     if (ipi.actions.length === 0) requestPercpuIrqAtBoot(hostIrq, ipi, ipiReschedule, 'IPI_RESCHEDULE', this);
     this.ipiIrq = ipi.irq;
-    kernel.smpSendReschedule = (from, cpu) => hostIrq.gic.distributor.sendSgi(from, IPI_RESCHEDULE_SGI, 0, 1 << cpu);
-    this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V2, vgicV2DeviceOps);
+    kernel.smpSendReschedule = (from, cpu) => gicIpiSend(hostIrq, from, IPI_RESCHEDULE_SGI, 1 << cpu);
+    // vgic_v3_probe registers KVM_DEV_TYPE_ARM_VGIC_V2 only on a GICv3 with GICv2 compatibility, which this model's
+    // GICv3 does not have: KVM_CREATE_DEVICE of a vGIC-v2 there fails ENODEV (kvm_ioctl_create_device).
+    if (hostIrq.version === 'v2') this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V2, vgicV2DeviceOps);
     this.registerDeviceOps(KVM_DEV_TYPE_VFIO, opts.kvmVfioOps ?? kvmVfioOps);
     this.fops = this.devFops();
     kernel.registerChrdev('/dev/kvm', this.fops);
+  }
+
+  /**
+   * The virtual CPU interface of physical CPU `cpu` that the vGIC loads a vCPU onto (kvm_vgic_global_state's
+   * GICH/ICH_* of that CPU). A vGIC-v2 exists only on a GICv2 host (see the constructor), so this is its GICH.
+   */
+  hostVif(cpu: number): GicVirtualInterface {
+    return hostGicV2(this.hostIrq).vif(cpu);
   }
 
   /** kvm_register_device_ops: one ops table per type; registering a type twice is a bug (-EEXIST in the kernel). */

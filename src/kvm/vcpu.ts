@@ -38,6 +38,7 @@ import {
   kvmVcpuInit,
 } from '../abi/kvm.js';
 import { errnoFromReturn, type FileOperations, type KFile } from '../host/file.js';
+import { gicIpiSend } from '../host/irq/boot.js';
 import type { Process } from '../host/process.js';
 import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_HVC64, ESR_ELx_EC_SYS64, ESR_ELx_EC_WFx, esrClassName } from '../hw/esr.js';
 import { EXIT_IRQ, type GuestCpu } from '../sim/cpu.js';
@@ -201,7 +202,7 @@ export class KvmVcpu {
       const sleeper = this.runTask;
       const waker = currentOrNull()?.cpu ?? -1;
       if (sleeper !== null && waker >= 0 && sleeper.cpu !== waker) {
-        this.vm.kvm.hostIrq.gic.distributor.sendSgi(waker, IPI_RESCHEDULE_SGI, 0, 1 << sleeper.cpu);
+        gicIpiSend(this.vm.kvm.hostIrq, waker, IPI_RESCHEDULE_SGI, 1 << sleeper.cpu);
       }
       return;
     }
@@ -209,7 +210,7 @@ export class KvmVcpu {
     const target = this.runTask.cpu;
     const me = currentOrNull()?.cpu ?? -1;
     if (me === target) return;
-    this.vm.kvm.hostIrq.gic.distributor.sendSgi(me >= 0 ? me : target, IPI_RESCHEDULE_SGI, 0, 1 << target);
+    gicIpiSend(this.vm.kvm.hostIrq, me >= 0 ? me : target, IPI_RESCHEDULE_SGI, 1 << target);
     this.stat.kickIpis++;
   }
 
@@ -356,7 +357,7 @@ export class KvmVcpu {
       const t = this.runPrologue();
       const vgic0 = this.vm.vgic;
       const vc0 = this.vgicCpu;
-      if (vgic0 !== null && vc0 !== null) vgic0.kvmVgicLoad(vc0, this.vm.kvm.hostIrq.gic.vif(t.cpu)); // vcpu_load
+      if (vgic0 !== null && vc0 !== null) vgic0.kvmVgicLoad(vc0, this.vm.kvm.hostVif(t.cpu)); // vcpu_load
       try {
         for (;;) {
           yield op(C_KVM_RUN_CHECK, this.oid);
@@ -434,7 +435,7 @@ export class KvmVcpu {
             while (!this.runnable() && !kernel.signalPending()) yield wait(this.wq);
             this.wfiSleeping = false;
             touch(this.modeOid);
-            if (vgic !== null && vc !== null) vgic.kvmVgicLoad(vc, vm.kvm.hostIrq.gic.vif(cpu));
+            if (vgic !== null && vc !== null) vgic.kvmVgicLoad(vc, vm.kvm.hostVif(cpu));
             continue;
           }
           r = yield* this.handleTrapExit(g);
@@ -546,7 +547,7 @@ function makeEnv(vcpu: KvmVcpu): GuestVcpuEnv {
     vif() {
       const g = vcpu.guest;
       if (g === null || g.loadedOn < 0) throw new ModelError(`${vcpu}: guest code runs outside guest mode`);
-      return vm.kvm.hostIrq.gic.vif(g.loadedOn);
+      return vm.kvm.hostVif(g.loadedOn);
     },
     distBase(): number {
       return vm.vgicDistBase === VGIC_ADDR_UNDEF ? -1 : Number(vm.vgicDistBase);

@@ -39,6 +39,7 @@ import { guestWorkCost } from '../guest/deviceDriver.js';
 import type { GuestIrqHandler } from '../guest/gicDriver.js';
 import type { GuestExtraIrq, GuestTrapLoop, GuestWorkload } from '../guest/guestKernel.js';
 import { GuestKernel } from '../guest/guestKernel.js';
+import { gicRouteSpi, hostGicV2 } from '../host/irq/boot.js';
 import type { IrqDesc, IrqReturn } from '../host/irq/irqDesc.js';
 import type { Process, UThread } from '../host/process.js';
 import type { PlatformDevice } from '../hw/platformDevice.js';
@@ -263,6 +264,7 @@ class ModeRunner implements StepObserver {
       seed: s.seed,
       hz: s.host.hz,
       costs: rc.costs,
+      gic: s.host.gic.version,
       nrIrqs: s.host.gic.nrIrqs,
       nrLrs: s.host.gic.nrLrs,
       devices: s.devices.map((d) => ({
@@ -536,7 +538,7 @@ class ModeRunner implements StepObserver {
     });
     const g = new GuestKernel({
       engine: this.engine,
-      gic: this.host.irq.gic,
+      gic: hostGicV2(this.host.irq),
       vcpus: spec.vcpus,
       name: spec.name,
       eoiMode: spec.guest.eoiMode,
@@ -1289,7 +1291,8 @@ class ModeRunner implements StepObserver {
         const w = s.vmm.find((x) => x.step === 'irqfd' && x.device === d.name && x.index === index);
         const vm = s.vms.find((v) => v.name === (w?.vm ?? s.vms[0]!.name)) ?? s.vms[0]!;
         const cpus = irq.affinity === undefined ? [vm.pinning[0] ?? 0] : [irq.affinity].flat();
-        this.host.irq.gic.distributor.setTargets(
+        gicRouteSpi(
+          this.host.irq,
           irq.intid,
           cpus.reduce((m, c) => m | (1 << c), 0),
         );

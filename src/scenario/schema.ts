@@ -164,6 +164,11 @@ const Timing = {
 
 const Gic = z
   .strictObject({
+    version: z.enum(['v2', 'v3']).default('v2').meta({
+      description:
+        "the GIC architecture: 'v2' (GICv2 + virtualization extensions) or 'v3' (affinity routing, ICC_* system " +
+        'registers; no GICv2 compatibility, so its VMs need a vGIC-v3)',
+    }),
     nrIrqs: z
       .number()
       .int()
@@ -180,14 +185,14 @@ const Gic = z
       .default(4)
       .meta({ description: 'list registers per CPU interface (GICH_VTR.ListRegs + 1); real GICv2 parts have 4' }),
   })
-  .meta({ description: 'the GICv2 with virtualization extensions' });
+  .meta({ description: 'the host GIC' });
 
 const Host = z.strictObject({
   cpus: z
     .number()
     .int()
     .min(1)
-    .max(8, { error: 'a GICv2 has at most 8 CPU interfaces (GICD_ITARGETSR is 8 bits)' })
+    .max(32, { error: 'the GICv3 model has at most 32 PEs (a GICv2: 8)' })
     .default(2),
   hz: z
     .number()
@@ -663,6 +668,8 @@ function crossCheck(d: Doc, ctx: Ctx): void {
   // a VM's vGIC has the host's INTIDs, up to the most KVM_DEV_ARM_VGIC_GRP_NR_IRQS takes (the runner's VMM)
   const maxVintid = Math.min(nrIrqs, abi.VGIC_MAX_NR_IRQS) - 1;
   const cpus = d.host.cpus;
+  if (d.host.gic.version === 'v2' && cpus > 8)
+    issue(ctx, ['host', 'cpus'], 'a GICv2 has at most 8 CPU interfaces (GICD_ITARGETSR is 8 bits)');
 
   // devices
   const devByName = new Map<string, { i: number; dev: Doc['devices'][number] }>();

@@ -63,6 +63,7 @@ import {
   vfioIrqSetEventfdData,
   vfioIrqSetWithData,
 } from '../abi/vfio.js';
+import { gicIpiSend } from '../host/irq/boot.js';
 import type { Process, UThread } from '../host/process.js';
 import { IPI_RESCHEDULE_SGI } from '../kvm/kvm.js';
 import type { Host } from '../machine.js';
@@ -389,7 +390,7 @@ export function signalThread(host: Host, th: UThread, fromCpu = 0): void {
   th.ut.sigpending = true;
   const t = th.task;
   if (t.state === TASK_BLOCKED) host.engine.wake(t);
-  else if (t.state === TASK_IN_GUEST) host.irq.gic.distributor.sendSgi(fromCpu, IPI_RESCHEDULE_SGI, 0, 1 << t.cpu);
+  else if (t.state === TASK_IN_GUEST) gicIpiSend(host.irq, fromCpu, IPI_RESCHEDULE_SGI, 1 << t.cpu);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

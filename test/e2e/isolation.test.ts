@@ -6,6 +6,7 @@ import { ErrnoError } from '../../src/abi/errno.js';
 import { KVM_RUN } from '../../src/abi/kvm.js';
 import { VFIO_DEVICE_GET_INFO, VFIO_GET_API_VERSION } from '../../src/abi/vfio.js';
 import { createGuestKernel, type GuestKernel } from '../../src/guest/guestKernel.js';
+import type { HostIrqV2 } from '../../src/host/irq/boot.js';
 import type { Process } from '../../src/host/process.js';
 import type { GuestFactory } from '../../src/kvm/guest.js';
 import type { KvmVm } from '../../src/kvm/vm.js';
@@ -35,7 +36,7 @@ function errnoOf(f: () => unknown): string {
   return 'ok';
 }
 
-function twoDeviceHost(): Host {
+function twoDeviceHost(): Host<HostIrqV2> {
   const host = createHost({
     cpus: 3,
     devices: [
@@ -61,7 +62,7 @@ interface VmmSide {
  * Two VMM processes on one host: A runs VM1 (vCPU on CPU 1) with DEV_A forwarded, B runs VM2 (vCPU on CPU 2) with
  * DEV_B forwarded; each guest has the driver of its own device only. Both vCPUs end asleep in WFI.
  */
-function twoVms(): { host: Host; a: VmmSide; b: VmmSide } {
+function twoVms(): { host: Host<HostIrqV2>; a: VmmSide; b: VmmSide } {
   const host = twoDeviceHost();
   const guests: GuestKernel[] = [DEV_A, DEV_B].map((name) =>
     createGuestKernel({

@@ -1,39 +1,97 @@
 /**
- * Boot the host's interrupt path on an engine: the GICv2 wired to the CPUs' nIRQ/nVIRQ inputs, the GIC driver
+ * Boot the host's interrupt path on an engine: the GIC (v2 or v3) wired to the CPUs' nIRQ/nVIRQ inputs, its driver
  * initialised as Linux does it, the generic IRQ layer, and gic_handle_irq installed as every CPU's IRQ vector.
+ *
+ * The rest of the host reaches the GIC through `HostIrq`: what both versions share (the distributor's per-INTID
+ * state, each CPU's physical and virtual interface) through `gic`, and the two things that differ in kind through
+ * the functions below — an IPI (`gicIpiSend`: GICD_SGIR or ICC_SGI1R_EL1) and an SPI's CPU (`gicRouteSpi`:
+ * GICD_ITARGETSR or GICD_IROUTER). Code that needs one version's hardware narrows on `version`.
  */
+import { errno } from '../../abi/errno.js';
 import { Gic } from '../../hw/gic/gic.js';
+import { Gicv3 } from '../../hw/gicv3/gicv3.js';
 import type { Engine } from '../../sim/engine.js';
 import { Genirq } from './genirq.js';
 import { GicV2Chip, gicHandleIrq, gicV2Init } from './irqGicV2.js';
+import { GicHandleIrq, GicV3Chip, gicV3Init } from './irqGicV3.js';
+
+export type GicVersion = 'v2' | 'v3';
 
 export interface HostIrqOptions {
+  /** The GIC architecture version (default 'v2'). */
+  gic?: GicVersion;
   /** INTIDs the distributor implements (a multiple of 32; default 256). */
   nrIrqs?: number;
   /** List registers per virtual interface (default 4). */
   nrLrs?: number;
 }
 
-export interface HostIrq {
+export interface HostIrqV2 {
+  readonly version: 'v2';
   readonly gic: Gic;
   readonly chip: GicV2Chip;
   readonly genirq: Genirq;
 }
 
+export interface HostIrqV3 {
+  readonly version: 'v3';
+  readonly gic: Gicv3;
+  readonly chip: GicV3Chip;
+  readonly genirq: Genirq;
+}
+
+export type HostIrq = HostIrqV2 | HostIrqV3;
+
 export function bootHostIrq(engine: Engine, opts: HostIrqOptions = {}): HostIrq {
-  const gic = new Gic({
-    nrCpus: engine.cpus.length,
+  const nrCpus = engine.cpus.length;
+  const common = {
     nrIrqs: opts.nrIrqs ?? 256,
     nrLrs: opts.nrLrs,
-    onIrqLineChange: (cpu, level) => engine.setIrqLine(cpu, level),
-    onVirqLineChange: (cpu, level) => engine.setVirqLine(cpu, level),
-    newOid: (name) => engine.newOid(name),
-  });
+    onIrqLineChange: (cpu: number, level: boolean) => engine.setIrqLine(cpu, level),
+    onVirqLineChange: (cpu: number, level: boolean) => engine.setVirqLine(cpu, level),
+    newOid: (name: string) => engine.newOid(name),
+  };
+  if (opts.gic === 'v3') {
+    const gic = new Gicv3({ nrPes: nrCpus, ...common });
+    gicV3Init(gic);
+    const chip = new GicV3Chip(gic);
+    const genirq = new Genirq(engine, chip, 'GICv3');
+    for (let cpu = 0; cpu < nrCpus; cpu++) engine.setIrqVector(cpu, `irq/${cpu}`, new GicHandleIrq(genirq, chip, cpu));
+    return { version: 'v3', gic, chip, genirq };
+  }
+  const gic = new Gic({ nrCpus, ...common });
   gicV2Init(gic);
   const chip = new GicV2Chip(gic);
   const genirq = new Genirq(engine, chip);
-  for (let cpu = 0; cpu < engine.cpus.length; cpu++) {
-    engine.setIrqVector(cpu, `irq/${cpu}`, gicHandleIrq(genirq, chip, cpu));
-  }
-  return { gic, chip, genirq };
+  for (let cpu = 0; cpu < nrCpus; cpu++) engine.setIrqVector(cpu, `irq/${cpu}`, gicHandleIrq(genirq, chip, cpu));
+  return { version: 'v2', gic, chip, genirq };
+}
+
+/**
+ * smp_cross_call → the chip's ipi_send_mask: SGI `sgi` from CPU `from` to every CPU of `cpuMask`. GICv2: one
+ * GICD_SGIR write with that target list (gic_ipi_send_mask, irq-gic.c); GICv3: ICC_SGI1R_EL1 per cluster.
+ */
+export function gicIpiSend(irq: HostIrq, from: number, sgi: number, cpuMask: number): void {
+  if (irq.version === 'v2') irq.gic.distributor.sendSgi(from, sgi, 0, cpuMask);
+  else irq.chip.ipiSendMask(from, sgi, cpuMask);
+}
+
+/**
+ * An SPI's delivery CPUs as set up outside any task (an administrator's /proc/irq/N/smp_affinity at boot). GICv2:
+ * GICD_ITARGETSR takes the mask. GICv3: GICD_IROUTER names one CPU — the first of the mask, as gic_set_affinity
+ * picks it (irq-gic-v3.c; SPIs are irqd_set_single_target).
+ */
+export function gicRouteSpi(irq: HostIrq, intid: number, cpuMask: number): void {
+  if (irq.version === 'v2') irq.gic.distributor.setTargets(intid, cpuMask);
+  else irq.gic.distributor.setRoute(intid, 31 - Math.clz32(cpuMask & -cpuMask));
+}
+
+/**
+ * The GICv2 the vGIC-v2 and a GICv2 guest run on. The GICv3 of this model has no GICv2 compatibility (no GICV
+ * frame), so, as vgic_v3_probe does on such a host, KVM registers no KVM_DEV_TYPE_ARM_VGIC_V2 there, and a GICv2
+ * guest's virtual CPU interface does not exist: ENODEV.
+ */
+export function hostGicV2(irq: HostIrq): Gic {
+  if (irq.version === 'v2') return irq.gic;
+  throw errno('ENODEV', 'this GICv3 host has no GICv2-compatible virtual CPU interface (no GICV frame)');
 }
