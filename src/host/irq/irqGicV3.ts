@@ -52,7 +52,13 @@ const ISPENDR = 2;
 const ICPENDR = 3;
 const ISACTIVER = 4;
 const ICACTIVER = 5;
-type BitmapReg = typeof ISENABLER | typeof ICENABLER | typeof ISPENDR | typeof ICPENDR | typeof ISACTIVER | typeof ICACTIVER;
+type BitmapReg =
+  | typeof ISENABLER
+  | typeof ICENABLER
+  | typeof ISPENDR
+  | typeof ICPENDR
+  | typeof ISACTIVER
+  | typeof ICACTIVER;
 
 export class GicV3Chip implements IrqChip {
   readonly name = 'GICv3';
