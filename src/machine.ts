@@ -243,7 +243,8 @@ function checkHostOptions(opts: HostOptions): void {
   if (opts.gic === 'v3') {
     if (opts.cpus !== undefined && !isInt(opts.cpus, 1, MAX_PES))
       throw bad('cpus', opts.cpus, `an integer 1..${MAX_PES} (GICv3)`);
-  } else if (opts.cpus !== undefined && !isInt(opts.cpus, 1, 8)) throw bad('cpus', opts.cpus, 'an integer 1..8 (GICv2)');
+  } else if (opts.cpus !== undefined && !isInt(opts.cpus, 1, 8))
+    throw bad('cpus', opts.cpus, 'an integer 1..8 (GICv2)');
   if (opts.seed !== undefined && !isInt(opts.seed, 0, 0xffff_ffff))
     throw bad('seed', opts.seed, 'an integer 0..2^32-1');
   if (opts.hz !== undefined && !(typeof opts.hz === 'number' && Number.isFinite(opts.hz) && opts.hz > 0))

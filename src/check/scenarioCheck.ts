@@ -32,6 +32,7 @@ import {
   kvmDeviceAttr,
 } from '../abi/kvm.js';
 import { createGuestKernel, type GuestKernel } from '../guest/guestKernel.js';
+import { hostGicV2 } from '../host/irq/boot.js';
 import type { SyscallHandle, UThread } from '../host/process.js';
 import type { KvmVm } from '../kvm/vm.js';
 import { createHost, type HostDevice } from '../machine.js';
@@ -181,6 +182,7 @@ function buildFromScenario(
     seed,
     forwarding: variant,
     irqNumbering,
+    gic: s.host.gic.version,
     nrIrqs: s.host.gic.nrIrqs,
     nrLrs: s.host.gic.nrLrs,
     devices: s.devices.map((d) => ({
@@ -198,7 +200,7 @@ function buildFromScenario(
     createGuestKernel({
       ...(s.vms.length > 1 ? { name: spec.name } : {}), // one VM: the names of single-VM runs stay as they were
       engine: host.engine,
-      gic: host.irq.gic,
+      gic: hostGicV2(host.irq),
       vcpus: spec.vcpus,
       eoiMode: spec.guest.eoiMode,
       eoi: spec.guest.eoi,

@@ -37,7 +37,13 @@ describe('durations', () => {
 describe('defaults', () => {
   it('an empty document is a valid scenario: 2 CPUs, one 1-vCPU VM, 10 ms, both modes', () => {
     const s = Scenario.parse({});
-    expect(s.host).toEqual({ cpus: 2, gic: { version: 'v2', nrIrqs: 256, nrLrs: 4 }, costProfile: 'default', costs: {}, hz: 2e9 });
+    expect(s.host).toEqual({
+      cpus: 2,
+      gic: { version: 'v2', nrIrqs: 256, nrLrs: 4 },
+      costProfile: 'default',
+      costs: {},
+      hz: 2e9,
+    });
     expect(s.vms).toHaveLength(1);
     expect(s.vms[0]).toMatchObject({ name: 'vm0', vcpus: 1, pinning: [1], guest: { eoiMode: 0, workload: 'idle' } });
     expect(s.duration).toBe(20_000_000);

@@ -164,11 +164,14 @@ const Timing = {
 
 const Gic = z
   .strictObject({
-    version: z.enum(['v2', 'v3']).default('v2').meta({
-      description:
-        "the GIC architecture: 'v2' (GICv2 + virtualization extensions) or 'v3' (affinity routing, ICC_* system " +
-        'registers; no GICv2 compatibility, so its VMs need a vGIC-v3)',
-    }),
+    version: z
+      .enum(['v2', 'v3'])
+      .default('v2')
+      .meta({
+        description:
+          "the GIC architecture: 'v2' (GICv2 + virtualization extensions) or 'v3' (affinity routing, ICC_* system " +
+          'registers; no GICv2 compatibility, so its VMs need a vGIC-v3)',
+      }),
     nrIrqs: z
       .number()
       .int()
@@ -188,12 +191,7 @@ const Gic = z
   .meta({ description: 'the host GIC' });
 
 const Host = z.strictObject({
-  cpus: z
-    .number()
-    .int()
-    .min(1)
-    .max(32, { error: 'the GICv3 model has at most 32 PEs (a GICv2: 8)' })
-    .default(2),
+  cpus: z.number().int().min(1).max(32, { error: 'the GICv3 model has at most 32 PEs (a GICv2: 8)' }).default(2),
   hz: z
     .number()
     .positive()
