@@ -66,6 +66,16 @@ function setup(cpus = 2) {
   return { engine, ...hi, dist, dev, level, edge, thread, at, ranOn, handler, request };
 }
 
+/** The level line requested, forwarded to a vCPU (irq_set_vcpu_affinity), asserted and handled once on CPU 0. */
+function forwardedAndDelivered(s: ReturnType<typeof setup>): void {
+  s.request(s.level.irq);
+  s.thread('fwd', function* () {
+    yield* irqSetVcpuAffinity(s.genirq, s.level.irq, { vcpu: 0 });
+  });
+  s.dev.assert(0);
+  s.engine.settle();
+}
+
 describe('GICv3 boot (gic_dist_init, gic_cpu_init, gic_cpu_sys_reg_init)', () => {
   it('every CPU runs EOImode=1 with PMR 0xf0 and Group 1 on; SPIs disabled, level, priority 0xa0, routed to CPU 0', () => {
     const s = setup(4);
@@ -137,12 +147,7 @@ describe('GICv3 delivery (gic_handle_irq, gic_eoimode1_eoi_irq)', () => {
 
   it('EOImode=1: a forwarded INTID stays active after the priority drop; GICD_ISACTIVER reports it', () => {
     const s = setup();
-    s.request(s.level.irq);
-    s.thread('fwd', function* () {
-      yield* irqSetVcpuAffinity(s.genirq, s.level.irq, { vcpu: 0 });
-    });
-    s.dev.assert(0);
-    s.engine.settle();
+    forwardedAndDelivered(s);
     expect(s.ranOn).toEqual([0]);
     expect(s.dist.isActive(LEVEL)).toBe(true); // no ICC_DIR_EL1: the guest deactivates through a HW LR
     expect(s.gic.cpu(0).readRpr()).toBe(0xff);
@@ -160,12 +165,7 @@ describe('GICv3 delivery (gic_handle_irq, gic_eoimode1_eoi_irq)', () => {
 
   it('disable_irq waits in synchronize_irq until the forwarded INTID is deactivated; enable_irq re-arms', () => {
     const s = setup();
-    s.request(s.level.irq);
-    s.thread('fwd', function* () {
-      yield* irqSetVcpuAffinity(s.genirq, s.level.irq, { vcpu: 0 });
-    });
-    s.dev.assert(0);
-    s.engine.settle();
+    forwardedAndDelivered(s);
     const deactivateAt = s.engine.now + 50_000;
     s.at(deactivateAt, 'guest-eoi', () => {
       s.dev.writeReg(0x4, 1);
@@ -189,20 +189,15 @@ describe('GICv3 delivery (gic_handle_irq, gic_eoimode1_eoi_irq)', () => {
 
   it('free_irq of a forwarded, guest-active INTID masks and deactivates it (gic_eoimode1_mask_irq)', () => {
     const s = setup();
-    s.request(s.level.irq, 'd');
-    s.thread('fwd', function* () {
-      yield* irqSetVcpuAffinity(s.genirq, s.level.irq, { vcpu: 0 });
-    });
-    s.dev.assert(0);
-    s.engine.settle();
+    forwardedAndDelivered(s);
     s.thread('free', function* () {
-      yield* freeIrq(s.genirq, s.level.irq, 'd');
+      yield* freeIrq(s.genirq, s.level.irq, 'dev');
     });
     expect(s.dist.isActive(LEVEL)).toBe(false);
     expect(s.dist.isEnabled(LEVEL)).toBe(false);
   });
 
-  it('refuses to forward an SGI or to set its trigger to level (gic_irq_set_vcpu_affinity, gic_set_type)', () => {
+  it('refuses to forward an SGI (gic_irq_set_vcpu_affinity) and has no LINE_LEVEL state (gic_irq_get_irqchip_state)', () => {
     const s = setup();
     const sgi = s.genirq.createMapping(1, 'edge');
     expect(() =>
