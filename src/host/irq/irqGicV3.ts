@@ -8,7 +8,7 @@
  * in GICD_IROUTER<n> (gic_set_affinity). Every chip callback is a frame.
  *
  * Left out: pseudo-NMIs (gic_handle_nmi and the ICC_RPR_EL1 check; no NMI priority is ever used), LPIs and the
- * ITS (the distributor has none), the extended PPI/SPI ranges, and the GICD_CTLR/GICR_CTLR.RWP waits (the model's
+ * ITS (irq-gic-v3-its.c: the host boots its GICv3 without LPIs), the extended PPI/SPI ranges, and the GICD_CTLR/GICR_CTLR.RWP waits (the model's
  * register writes take effect at once, so rwp_wait returns at its first read; its cost is in the write's).
  */
 import type { Gicv3 } from '../../hw/gicv3/gicv3.js';
