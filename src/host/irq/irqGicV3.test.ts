@@ -2,6 +2,7 @@
  * The host GICv3 driver (drivers/irqchip/irq-gic-v3.c) under the generic IRQ layer, on a machine whose GIC is a
  * GICv3: boot state, delivery to the routed CPU, EOImode=1, the management API, irq_set_affinity, IPIs, spurious.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrnoError } from '../../abi/errno.js';
 import { GICD_IROUTER_IRM, ICC_CTLR_EOIMODE } from '../../hw/gicv3/regs.js';
@@ -262,6 +263,27 @@ describe('GICv3 IPIs (gic_ipi_send_mask through ICC_SGI1R_EL1)', () => {
     const s = setup(20);
     gicIpiSend(s, 0, 1, (1 << 3) | (1 << 17));
     for (let cpu = 0; cpu < 20; cpu++) expect(s.dist.isPending(1, cpu)).toBe(cpu === 3 || cpu === 17);
+  });
+
+  it('property: any target mask from any CPU makes the SGI pending on exactly the CPUs of the mask', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 32 }),
+        fc.nat(),
+        fc.nat(),
+        fc.integer({ min: 0, max: 15 }),
+        (n, m, f, sgi) => {
+          const engine = new Engine({ cpus: n, seed: 1 });
+          const hi = bootHostIrq(engine, { gic: 'v3' });
+          const mask = m % 2 ** n;
+          gicIpiSend(hi, f % n, sgi, mask);
+          for (let cpu = 0; cpu < n; cpu++) {
+            expect(hi.gic.distributor.isPending(sgi, cpu)).toBe((mask & (1 << cpu)) !== 0);
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   it('an IPI is taken by the target CPU through its per-CPU descriptor and deactivated by ICC_DIR_EL1', () => {
