@@ -6,13 +6,20 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import type { KvmVm } from '../kvm/vm.js';
 import { explore, replay } from './explore.js';
 import type { CheckInstance } from './model.js';
 import { scenarioFromYaml } from './scenarioCheck.js';
 
 const DIR = fileURLToPath(new URL('../../scenarios/', import.meta.url));
 const text = (name: string): string => readFileSync(`${DIR}${name}.yaml`, 'utf8');
-const REACH = ['check-enomem', 'check-deassign-unassigned', 'check-closed-fd', 'check-bad-gsi'] as const;
+const REACH = [
+  'check-enomem',
+  'check-deassign-unassigned',
+  'check-closed-fd',
+  'check-bad-gsi',
+  'check-assign-before-vcpu',
+] as const;
 
 describe('fault injection and ABI misuse under the checker', () => {
   it.each(REACH)('protocol: %s satisfies every invariant at preemption bound 1', (f) => {
@@ -42,10 +49,28 @@ describe('fault injection and ABI misuse under the checker', () => {
     ['check-deassign-unassigned', /validate_deassign .* NULL kvm_vdev/],
     ['check-closed-fd', /get_vfio_device\(\d+\) returned NULL .*IS_ERR missed it/],
     ['check-bad-gsi', /validate_forward accepted guest_irq 500/],
+    // insert_and_forward: pfwd->vcpu = kvm_get_vcpu(kvm, 0), NULL before KVM_CREATE_VCPU, handed to vgic_map_phys_irq
+    ['check-assign-before-vcpu', /kvm_get_vcpu\(kvm, 0\) is NULL; vgic_map_phys_irq dereferences it/],
   ] as const)('rfc-v1: %s is a kernel NULL dereference / BUG (no-model-error)', (f, why) => {
     const v = replay(scenarioFromYaml(text(f), f, { variant: 'rfc-v1' }), []).violations;
     expect(v.map((x) => x.invariant)).toEqual(['no-model-error']);
     expect(v[0]!.message).toMatch(why);
+  });
+
+  it('check-assign-before-vcpu (protocol): the `as` fds reach a second VM that has a vGIC and no vCPU until the phase creates it', () => {
+    const sc = scenarioFromYaml(text('check-assign-before-vcpu'), 'check-assign-before-vcpu');
+    let early: KvmVm | undefined;
+    let vcpusAtSetup = -1;
+    const build = () => {
+      const inst = sc.build();
+      early = inst.host.kvm.vms[1];
+      vcpusAtSetup = early?.vcpus.length ?? -1;
+      return inst;
+    };
+    expect(replay({ ...sc, build }, []).violations).toEqual([]);
+    expect(early!.vgic).not.toBeNull();
+    expect(vcpusAtSetup).toBe(0);
+    expect(early!.vcpus.map((v) => v.id)).toEqual([0]); // KVM_CREATE_VCPU on the `as` fd, after the refused ASSIGN
   });
 });
 

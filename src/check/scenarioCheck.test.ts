@@ -15,6 +15,7 @@ const text = (name: string): string => readFileSync(`${DIR}${name}.yaml`, 'utf8'
 /** The shipped scenarios the checker can run (docs/CLI.md), and why the others cannot be. */
 const CHECKABLE = [
   'assign-deassign-inflight',
+  'check-assign-before-vcpu',
   'check-assign-race',
   'check-bad-gsi',
   'check-closed-fd',
@@ -88,6 +89,7 @@ describe('rfc-v1 (the seed) under the checker', () => {
   it('linear numbering: the Linux IRQ number as the HW INTID crashes the first forwarded delivery', () => {
     expect(first('linear')).toEqual({
       'assign-deassign-inflight': 'no-model-error',
+      'check-assign-before-vcpu': 'no-model-error',
       'check-assign-race': 'none',
       'check-bad-gsi': 'no-model-error',
       'check-closed-fd': 'no-model-error',
@@ -107,6 +109,7 @@ describe('rfc-v1 (the seed) under the checker', () => {
   it('legacy numbering: the blind GICC_DIR of CLEANUP at teardown; the forwarded state outlives VFIO’s trigger', () => {
     expect(first('legacy')).toEqual({
       'assign-deassign-inflight': 'no-gic-unpredictable',
+      'check-assign-before-vcpu': 'no-model-error',
       'check-assign-race': 'none',
       'check-bad-gsi': 'no-model-error',
       'check-closed-fd': 'no-model-error',

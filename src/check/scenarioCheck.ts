@@ -37,9 +37,10 @@ import type { SyscallHandle, UThread } from '../host/process.js';
 import type { KvmVm } from '../kvm/vm.js';
 import { createHost, type HostDevice } from '../machine.js';
 import { loadScenario } from '../scenario/loader.js';
-import { type Scenario, type ScenarioStep, stepsForMode } from '../scenario/schema.js';
+import { FDREF_RE, fdRefsOf, type Scenario, type ScenarioStep, stepsForMode } from '../scenario/schema.js';
 import {
   assignIrq,
+  createdFd,
   createKvmVfio,
   createQemuVm,
   deassignIrq,
@@ -225,8 +226,11 @@ function buildFromScenario(
     if (o === undefined) throw new ScenarioCheckError(`${name}: used before its open-device step`);
     return o;
   };
+  /** The fds raw ioctl steps created, by their `as` name (an absent name: that call failed, or has not run yet). */
+  const bound = new Map<string, number>();
   /** An fd reference (schema.ts FDREF_RE) as the VMM's fd number; `v`: the step's VM, for the VM-relative ones. */
   const resolveFd = (ref: string, v: VmState): number => {
+    if (!FDREF_RE.test(ref)) return bound.get(ref) ?? -1;
     const [kind, name, index] = ref.split(/[:/]/);
     if (kind === 'kvm-vfio') return (name !== undefined ? vmOf(name) : v).kvmVfio;
     if (kind === 'vm') return (name !== undefined ? vmOf(name) : v).qvm.vm;
@@ -278,7 +282,8 @@ function buildFromScenario(
       case 'ioctl':
         p.main.ut.failNth = st.failNth ?? 0;
         try {
-          rawIoctl(p, { ...st, fd: resolveFd(st.fd, v) }, (ref) => resolveFd(ref, v));
+          const { created } = rawIoctl(p, { ...st, fd: resolveFd(st.fd, v) }, (ref) => resolveFd(ref, v));
+          if (st.as !== undefined) bound.set(st.as, created);
         } catch (e) {
           if (!(e instanceof ErrnoError)) throw e; // an outcome, as in the concurrent phase
         } finally {
@@ -317,6 +322,7 @@ function buildFromScenario(
     readonly failNth?: number;
   }
   const calls: Call[] = [];
+  const bindsLater = new Set(concurrent.flatMap((st) => (st.step === 'ioctl' && st.as !== undefined ? [st.as] : [])));
   for (const st of concurrent) {
     const v = vmOf(st.vm);
     if (st.step === 'assign' || st.step === 'deassign') {
@@ -327,11 +333,17 @@ function buildFromScenario(
         switches: { key: `${st.device}/${st.index}`, op: st.step },
       });
     } else if (st.step === 'ioctl') {
-      const fd = resolveFd(st.fd, v);
-      const { request, arg } = layoutRawIoctl(p, st, (ref) => resolveFd(ref, v));
+      const lay = () => ({ fd: resolveFd(st.fd, v), ...layoutRawIoctl(p, st, (ref) => resolveFd(ref, v)) });
+      // a name an earlier call of this phase binds is resolved when the VMM thread gets there
+      const now = fdRefsOf(st).some((r) => bindsLater.has(r)) ? null : lay();
       const sw = switchOf(st);
       calls.push({
-        run: () => p.sysIoctl(fd, request, arg),
+        *run() {
+          const { fd, request, arg } = now ?? lay();
+          const ret = yield* p.sysIoctl(fd, request, arg);
+          if (st.as !== undefined) bound.set(st.as, createdFd(p, request, ret, arg));
+          return ret;
+        },
         ...(sw !== null ? { switches: sw } : {}),
         ...(st.failNth !== undefined ? { failNth: st.failNth } : {}),
       });

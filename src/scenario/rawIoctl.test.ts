@@ -112,6 +112,25 @@ describe('raw ioctl steps', () => {
     expect(r.violations).toEqual([]);
   });
 
+  it('`as` names the fd a call created: a second VM, its kvm-vfio device (kvm_create_device.fd) and a vCPU', () => {
+    const { run: r, notes } = run(`${OPEN_AND_WIRE}
+  - { step: ioctl, fd: kvm, request: KVM_CREATE_VM, arg: 0, as: vm-b }
+  - step: ioctl
+    fd: vm-b
+    request: KVM_CREATE_DEVICE
+    struct: { name: kvm_create_device, fields: { type: KVM_DEV_TYPE_VFIO } }
+    as: vfio-b
+  - step: ioctl
+    fd: vfio-b
+    request: KVM_SET_DEVICE_ATTR
+    struct: { name: kvm_device_attr, fields: { group: KVM_DEV_VFIO_GROUP, attr: KVM_DEV_VFIO_GROUP_ADD, addr: { s32: "group:dev0" } } }
+  - { step: ioctl, fd: vm-b, request: KVM_CREATE_VCPU, arg: 0, as: vcpu-b }
+  - { step: ioctl, fd: vcpu-b, request: KVM_CHECK_EXTENSION, arg: KVM_CAP_IRQFD, expect: EINVAL }
+`);
+    expect(r.violations).toEqual([]);
+    expect(notes.filter((n) => /names no open fd/.test(n))).toEqual([]);
+  });
+
   it('a reference to an fd no longer open passes -1 (EBADF), with a note; vcpu:0 is the vCPU fd (arm64: EINVAL)', () => {
     const { run: r, notes } = run(`${OPEN_AND_WIRE}
   - { step: close, what: device, device: dev0, at: 100us }

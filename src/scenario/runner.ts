@@ -59,7 +59,7 @@ import { HostTrace } from './hostTrace.js';
 import { type ExitReason, type Metrics, MetricsCollector, PROBE_NAMES, type ProbeName } from './metrics.js';
 import type { InvariantViolation, ModeRun, RunOptions, RunResult, TraceOutput } from './runnerApi.js';
 import type { Mode, Scenario, ScenarioEvent, ScenarioStep } from './schema.js';
-import { stepsForMode } from './schema.js';
+import { BOUND_FD_RE, FDREF_RE, stepsForMode } from './schema.js';
 import {
   assignIrq,
   createKvmVfio,
@@ -80,7 +80,6 @@ import {
 /** The invariant id of a raw `ioctl` step whose outcome is not its `expect`. */
 export const IOCTL_EXPECTATION = 'ioctl-expect';
 /** An fd reference of a raw `ioctl` step (the schema's grammar, docs/CLI.md "Raw ioctls"). */
-const FDREF_RE = /^(kvm|vm|kvm-vfio|vcpu|device|group|container|irqfd|resamplefd)(?::([^/#\s]+))?(?:\/(\d+))?$/;
 
 /** Cycles of one compute step of a `busy` / `{compute}` guest: the granularity at which it takes interrupts. */
 export const GUEST_COMPUTE_QUANTUM = 200;
@@ -220,6 +219,8 @@ class ModeRunner implements StepObserver {
   private readonly vms: VmState[] = [];
   private readonly opened: OpenDevice[] = [];
   private readonly wirings: Wiring[] = [];
+  /** The fds raw ioctl steps created, by their `as` name. */
+  private readonly boundFds = new Map<string, number>();
   private readonly assigned: { vm: string; device: string; index: number; gsi: number }[] = [];
   private readonly violations: InvariantViolation[] = [];
   private readonly doneSteps = new Set<string>();
@@ -1004,11 +1005,12 @@ class ModeRunner implements StepObserver {
     let detail: string;
     this.p.main.ut.failNth = st.failNth ?? 0; // /proc/thread-self/fail-nth
     try {
-      const ret = rawIoctl(
+      const { ret, created } = rawIoctl(
         this.p,
         { fd: resolve(st.fd), request: st.request, struct: st.struct, arg: st.arg },
         resolve,
       );
+      if (st.as !== undefined) this.boundFds.set(st.as, created);
       got = 'ok';
       detail = `returned ${ret}`;
     } catch (e) {
@@ -1037,9 +1039,10 @@ class ModeRunner implements StepObserver {
    */
   private fdRef(v: VmState, ref: string): number {
     const m = FDREF_RE.exec(ref);
-    if (m === null) throw new RawIoctlError(`'${ref}' is neither a uapi constant (KVM_*, VFIO_*) nor an fd reference`);
-    const [, kind, name, idx] = m;
-    let fd = -1;
+    if (m === null && !BOUND_FD_RE.test(ref))
+      throw new RawIoctlError(`'${ref}' is neither a uapi constant (KVM_*, VFIO_*) nor an fd reference`);
+    const [, kind, name, idx] = m ?? [];
+    let fd = m === null ? (this.boundFds.get(ref) ?? -1) : -1; // a name bound by `as` (none if that call failed)
     switch (kind) {
       case 'kvm':
       case 'vm':

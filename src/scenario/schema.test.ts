@@ -220,6 +220,52 @@ describe('cross-checks', () => {
     expect(bad.map((x) => x.path)).toEqual(['vmm.0.fd', 'vmm.0.request', 'vmm.0.struct.fields.fdd', 'vmm.0.expect']);
   });
 
+  it('`as` binds the fd a creating ioctl returns; a name must be bound earlier, new, and by a call that creates one', () => {
+    const create = { step: 'ioctl', fd: 'kvm', request: 'KVM_CREATE_VM', arg: 0, as: 'vm-b' } as const;
+    const ok = Scenario.safeParse({
+      mode: 'normal',
+      devices: [dev],
+      vmm: [
+        create,
+        {
+          step: 'ioctl',
+          fd: 'vm-b',
+          request: 'KVM_CREATE_DEVICE',
+          struct: { name: 'kvm_create_device', fields: { type: 'KVM_DEV_TYPE_VFIO' } },
+          as: 'vfio-b',
+        },
+        { step: 'ioctl', fd: 'vfio-b', request: 'KVM_HAS_DEVICE_ATTR', struct: { name: 'kvm_device_attr' } },
+      ],
+    });
+    expect(ok.success).toBe(true);
+    const bad = issues({
+      mode: 'normal',
+      devices: [dev],
+      vmm: [
+        { step: 'ioctl', fd: 'vm-b', request: 'KVM_CREATE_VCPU', arg: 0 },
+        create,
+        { ...create, as: 'vm' },
+        create,
+        { step: 'ioctl', fd: 'vm-b', request: 'KVM_CHECK_EXTENSION', arg: 'later', as: 'x' },
+        { ...create, as: 'y', expect: 'EMFILE' },
+      ],
+    });
+    expect(issues({ vmm: [{ ...create, as: 'Upper' }] }).map((x) => [x.path, x.message])).toEqual([
+      ['vmm.0.as', 'expected a name for the new fd: a lower-case letter, then a-z, 0-9 and -'],
+    ]);
+    expect(bad.map((x) => [x.path, x.message])).toEqual([
+      ['vmm.0.fd', "'vm-b' names no fd: no earlier ioctl step binds it with as: vm-b"],
+      ['vmm.2.as', "'vm' is a built-in fd reference: choose another name"],
+      ['vmm.3.as', "'vm-b' is already bound by an earlier step: choose another name"],
+      ['vmm.4.arg', "'later' names no fd: no earlier ioctl step binds it with as: later"],
+      [
+        'vmm.4.as',
+        'KVM_CHECK_EXTENSION creates no fd: as binds the fd of KVM_CREATE_VM, KVM_CREATE_VCPU (their result), KVM_CREATE_DEVICE (its fd member)',
+      ],
+      ['vmm.5.as', 'as binds the fd of a call that succeeds, but this one expects EMFILE'],
+    ]);
+  });
+
   it('workload, expectation and timing rules', () => {
     const r = issues({
       devices: [dev],

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { ERRNO } from '../abi/errno.js';
 import * as abi from '../abi/index.js';
 import { COST_PROFILES, PROFILE_NAMES, type ProfileName } from '../sim/profiles.js';
+import { createdFdAt, FD_CREATING_REQUESTS } from './createdFd.js';
 import { isMetricPath } from './metrics.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -314,13 +315,16 @@ const Vm = z.strictObject({
 // ---------------------------------------------------------------------------------------------------------------
 // The VMM control sequence
 
-const FDREF_RE = /^(kvm|vm|kvm-vfio|vcpu|device|group|container|irqfd|resamplefd)(?::([^/#\s]+))?(?:\/(\d+))?$/;
+export const FDREF_RE = /^(kvm|vm|kvm-vfio|vcpu|device|group|container|irqfd|resamplefd)(?::([^/#\s]+))?(?:\/(\d+))?$/;
+/** A name an ioctl step's `as` binds to the fd it creates (lower case, so never a uapi constant). */
+export const BOUND_FD_RE = /^[a-z][a-z0-9-]*$/;
 const FDREF_HELP =
   'an fd reference: "kvm", "vm[:<vm>]", "vcpu:<i>" (of the first VM) or "vcpu:<vm>/<i>", "kvm-vfio[:<vm>]", ' +
-  '"device:<device>", "group:<device>", "container:<device>", "irqfd:<device>/<index>", "resamplefd:<device>/<index>"';
+  '"device:<device>", "group:<device>", "container:<device>", "irqfd:<device>/<index>", "resamplefd:<device>/<index>", ' +
+  'or a name an earlier ioctl step bound with `as`';
 const FdRef = z
   .string()
-  .regex(FDREF_RE, { error: `expected ${FDREF_HELP}` })
+  .refine((s) => FDREF_RE.test(s) || BOUND_FD_RE.test(s), { error: `expected ${FDREF_HELP}` })
   .meta({ description: FDREF_HELP });
 
 /** A value of an ioctl argument or struct member: a number, a uapi constant or fd reference, or a pointer. */
@@ -477,6 +481,13 @@ const Ioctl = z
       description:
         'fault injection: the VMM writes N to /proc/thread-self/fail-nth first, so the Nth kernel allocation of the call fails (ENOMEM)',
     }),
+    as: z
+      .string()
+      .regex(BOUND_FD_RE, { error: 'expected a name for the new fd: a lower-case letter, then a-z, 0-9 and -' })
+      .optional()
+      .meta({
+        description: `bind the fd the call creates to this name, an fd reference for later ioctl steps (${FD_CREATING_REQUESTS})`,
+      }),
     ...vmField,
     ...idField,
     ...Timing,
@@ -652,6 +663,22 @@ export function isUapiConstant(name: string): boolean {
   return typeof (abi as Record<string, unknown>)[name] === 'number';
 }
 
+/** The fd references a raw ioctl step makes: its fd, and every string argument or member that is no uapi constant. */
+export function fdRefsOf(s: { fd: string; arg?: number | string; struct?: StructSpec }): string[] {
+  const out = [s.fd];
+  const value = (v: ArgValue): void => {
+    if (typeof v === 'string') {
+      if (!isUapiConstant(v)) out.push(v);
+    } else if (typeof v === 'object') {
+      if ('s32' in v) value(v.s32);
+      else for (const f of Object.values(v.struct.fields)) value(f);
+    }
+  };
+  if (s.arg !== undefined) value(s.arg);
+  if (s.struct !== undefined) value({ struct: s.struct });
+  return out;
+}
+
 export function structNames(): string[] {
   return [...STRUCTS.keys()];
 }
@@ -765,6 +792,7 @@ function crossCheck(d: Doc, ctx: Ctx): void {
   const opened = new Set<string>(); // `${vm}\0${device}`
   const irqfds = new Map<string, number>(); // `${vm}\0${device}\0${index}` → gsi
   const assigned = new Set<string>();
+  const bound = new Set<string>(); // the fd names of earlier ioctl steps' `as`
   let anyAssign = false;
   let anyIoctl = false;
   (d.vmm ?? []).forEach((s, i) => {
@@ -839,7 +867,7 @@ function crossCheck(d: Doc, ctx: Ctx): void {
         break;
       case 'ioctl':
         anyIoctl = true;
-        checkIoctl(s, p, ctx, devByName, vmByName);
+        checkIoctl(s, p, ctx, devByName, vmByName, bound);
         break;
     }
   });
@@ -893,10 +921,15 @@ function checkIoctl(
   ctx: Ctx,
   devices: ReadonlyMap<string, unknown>,
   vms: ReadonlyMap<string, Doc['vms'][number]>,
+  bound: Set<string>,
 ): void {
   const checkFdRef = (path: Path, ref: string): boolean => {
     const m = FDREF_RE.exec(ref);
-    if (!m) return false;
+    if (!m) {
+      if (!BOUND_FD_RE.test(ref)) return false;
+      if (!bound.has(ref)) issue(ctx, path, `'${ref}' names no fd: no earlier ioctl step binds it with as: ${ref}`);
+      return true;
+    }
     const [, kind, name, idx] = m;
     if (kind === 'device' || kind === 'group' || kind === 'container' || kind === 'irqfd' || kind === 'resamplefd') {
       if (name === undefined || !devices.has(name)) issue(ctx, path, `fd reference '${ref}' names no device`);
@@ -952,6 +985,16 @@ function checkIoctl(
   if (s.arg !== undefined) checkValue([...p, 'arg'], s.arg);
   if (s.expect !== 'ok' && !(s.expect in ERRNO))
     issue(ctx, [...p, 'expect'], `expected "ok" or an errno name (EINVAL, EBUSY, ...), got '${s.expect}'`);
+  if (s.as !== undefined) {
+    const p2: Path = [...p, 'as'];
+    if (FDREF_RE.test(s.as)) issue(ctx, p2, `'${s.as}' is a built-in fd reference: choose another name`);
+    else if (bound.has(s.as)) issue(ctx, p2, `'${s.as}' is already bound by an earlier step: choose another name`);
+    const req = typeof s.request === 'number' ? s.request : (abi as Record<string, unknown>)[s.request];
+    if (typeof req === 'number' && createdFdAt(req) === undefined)
+      issue(ctx, p2, `${s.request} creates no fd: as binds the fd of ${FD_CREATING_REQUESTS}`);
+    if (s.expect !== 'ok') issue(ctx, p2, `as binds the fd of a call that succeeds, but this one expects ${s.expect}`);
+    bound.add(s.as);
+  }
 }
 
 /** The VMM plan when the document has none: open each device, then per IRQ irqfd (+ assign) as QEMU does. */

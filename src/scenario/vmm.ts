@@ -68,6 +68,7 @@ import type { Process, UThread } from '../host/process.js';
 import { IPI_RESCHEDULE_SGI } from '../kvm/kvm.js';
 import type { Host } from '../machine.js';
 import { TASK_BLOCKED, TASK_IN_GUEST } from '../sim/task.js';
+import { createdFdAt } from './createdFd.js';
 
 export interface VfioDeviceHandle {
   readonly container: number;
@@ -512,12 +513,27 @@ export function layoutRawIoctl(
   }
 }
 
-/** Lays out the argument (layoutRawIoctl) and issues the ioctl; returns its result or throws its ErrnoError. */
-export function rawIoctl(p: Process, call: RawIoctlCall, resolveFd: (ref: string) => number): number {
+/**
+ * Lays out the argument (layoutRawIoctl) and issues the ioctl; returns its result and the fd it created (createdFd),
+ * or throws its ErrnoError.
+ */
+export function rawIoctl(
+  p: Process,
+  call: RawIoctlCall,
+  resolveFd: (ref: string) => number,
+): { ret: number; created: number } {
   const { request, arg, free } = layoutRawIoctl(p, call, resolveFd);
   try {
-    return p.ioctl(call.fd, request, arg);
+    const ret = p.ioctl(call.fd, request, arg);
+    return { ret, created: createdFd(p, request, ret, arg) };
   } finally {
     free();
   }
+}
+
+/** The fd a successful `request` created, read where createdFd.ts says it is (before `arg` is freed); -1 if none. */
+export function createdFd(p: Process, request: number, ret: number, arg: number): number {
+  const at = createdFdAt(request);
+  if (at === undefined) return -1;
+  return at === 'return' ? ret : kvmCreateDeviceStruct.read(p.mem.view(arg, kvmCreateDeviceStruct.size)).fd;
 }

@@ -106,12 +106,13 @@ function* irqdSetForwarded(pfwd: KvmArchFwdIrq, on: boolean): TaskGen<void> {
 }
 
 function vgicOf(pfwd: KvmArchFwdIrq, fn: string) {
-  const vgic = pfwd.vm.vgic;
-  if (vgic === null) throw new ModelError(`seed defect: ${fn} with no vGIC — set_fwd_state dereferences NULL`);
   if (pfwd.vcpu === null) {
-    // seed defect: insert_and_forward takes kvm_get_vcpu(kvm, 0) without checking it exists
+    // seed defect: insert_and_forward takes kvm_get_vcpu(kvm, 0) without checking it exists; the vGIC's map/unmap
+    // start from vcpu->kvm (v4.3 virt/kvm/arm/vgic.c kvm_vgic_map_phys_irq: &vcpu->kvm->arch.vgic, first statement)
     throw new ModelError(`seed defect: insert_and_forward: kvm_get_vcpu(kvm, 0) is NULL; ${fn} dereferences it`);
   }
+  const vgic = pfwd.vm.vgic;
+  if (vgic === null) throw new ModelError(`seed defect: ${fn} with no vGIC — set_fwd_state dereferences NULL`);
   const vintid = pfwd.guestIrq + VGIC_NR_PRIVATE_IRQS;
   if (vgic.vgicGetIrq(vintid) === null) {
     // seed defect: validate_forward never checks guest_irq against the vGIC's SPIs
