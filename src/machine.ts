@@ -87,6 +87,21 @@ export interface HostDevice {
   readonly vdev: VfioPlatformDevice;
 }
 
+/** Which host self-check a finding comes from (Host.findings). */
+export type HostFindingKind =
+  | 'genirq-warn'
+  | 'gic-unpredictable'
+  | 'vgic-hw-lr-inactive'
+  | 'disable-depth'
+  | 'left-active'
+  | 'still-forwarded'
+  | 'leak';
+
+export interface HostFinding {
+  readonly kind: HostFindingKind;
+  readonly message: string;
+}
+
 /** The machine; `I` narrows its IRQ layer to one GIC version when the options fixed it (see createHost). */
 export class Host<I extends HostIrq = HostIrq> {
   readonly kernel: Kernel;
@@ -187,17 +202,24 @@ export class Host<I extends HostIrq = HostIrq> {
    * is closed (no leaked reference, no requested IRQ, no enabled, active or forwarded line). Returns violations.
    */
   checkInvariants(opts: { teardown?: boolean } = {}): string[] {
-    const out: string[] = [];
-    for (const w of this.irq.genirq.warnings()) out.push(`genirq WARN: ${w}`);
-    for (const b of this.irq.genirq.badIrqs) out.push(`bad IRQ: ${b}`);
+    return this.findings(opts).map((f) => f.message);
+  }
+
+  /** checkInvariants' violations, each with the kind of check that found it (what the checker files it under). */
+  findings(opts: { teardown?: boolean } = {}): HostFinding[] {
+    const out: HostFinding[] = [];
+    const add = (kind: HostFindingKind, message: string) => out.push({ kind, message });
+    for (const w of this.irq.genirq.warnings()) add('genirq-warn', `genirq WARN: ${w}`);
+    for (const b of this.irq.genirq.badIrqs) add('genirq-warn', `bad IRQ: ${b}`);
     for (let cpu = 0; cpu < this.engine.cpus.length; cpu++) {
       const n = this.irq.gic.cpu(cpu).unpredictableCount + this.irq.gic.vif(cpu).unpredictableCount;
-      if (n > 0) out.push(`GIC: ${n} UNPREDICTABLE access(es) on CPU ${cpu}`);
+      if (n > 0) add('gic-unpredictable', `GIC: ${n} UNPREDICTABLE access(es) on CPU ${cpu}`);
     }
     for (const vm of this.kvm.vms) {
       const v = vm.vgic;
       if (v !== null && v.hwLrInactive > 0) {
-        out.push(
+        add(
+          'vgic-hw-lr-inactive',
           `vGIC: ${v.hwLrInactive} HW=1 list register(s) named an inactive physical INTID (${v.hwLrInactiveFirst})`,
         );
       }
@@ -207,23 +229,23 @@ export class Host<I extends HostIrq = HostIrq> {
       d.descs.forEach((desc, i) => {
         const irq = d.vdev.irqs[i];
         if (irq?.masked === true && desc.actions.length > 0 && desc.depth < 1) {
-          out.push(`${d.spec.name} index ${i}: VFIO masked but ${desc} has disable depth ${desc.depth}`);
+          add('disable-depth', `${d.spec.name} index ${i}: VFIO masked but ${desc} has disable depth ${desc.depth}`);
         }
         if (!opts.teardown) return;
         const where = `${d.spec.name} index ${i} (${desc})`;
-        if (desc.actions.length > 0) out.push(`${where}: still requested by '${desc.name}'`);
-        if (dist.isEnabled(desc.hwirq)) out.push(`${where}: INTID ${desc.hwirq} still enabled in the GIC`);
-        if (dist.isActive(desc.hwirq)) out.push(`${where}: INTID ${desc.hwirq} left active`);
-        if (desc.forwardedToVcpu) out.push(`${where}: still forwarded to a vCPU`);
+        if (desc.actions.length > 0) add('leak', `${where}: still requested by '${desc.name}'`);
+        if (dist.isEnabled(desc.hwirq)) add('leak', `${where}: INTID ${desc.hwirq} still enabled in the GIC`);
+        if (dist.isActive(desc.hwirq)) add('left-active', `${where}: INTID ${desc.hwirq} left active`);
+        if (desc.forwardedToVcpu) add('still-forwarded', `${where}: still forwarded to a vCPU`);
       });
     }
     if (opts.teardown) {
       for (const leak of this.kernel.leaks()) {
-        if (!leak.startsWith('vfio_device ')) out.push(`leak: ${leak}`);
+        if (!leak.startsWith('vfio_device ')) add('leak', `leak: ${leak}`);
       }
       for (const d of this.devices) {
-        if (d.vfio.refs !== 1) out.push(`leak: vfio_device ${d.spec.name} refs=${d.vfio.refs} (1 = registration)`);
-        if (d.vfio.openCount !== 0) out.push(`${d.spec.name}: open count ${d.vfio.openCount} after teardown`);
+        if (d.vfio.refs !== 1) add('leak', `leak: vfio_device ${d.spec.name} refs=${d.vfio.refs} (1 = registration)`);
+        if (d.vfio.openCount !== 0) add('leak', `${d.spec.name}: open count ${d.vfio.openCount} after teardown`);
       }
     }
     return out;

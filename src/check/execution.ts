@@ -215,7 +215,7 @@ function describeBlocked(e: Engine): string {
 export function modelErrorViolation(err: unknown, where = ''): Violation {
   if (err instanceof ModelError || err instanceof Error) {
     const message = `${err.name}${where ? ` ${where}` : ''}: ${err.message}`;
-    return { invariant: modelErrorInvariant(err.message), message };
+    return { invariant: modelErrorInvariant(err), message };
   }
   return { invariant: 'no-model-error', message: `non-Error thrown${where ? ` ${where}` : ''}: ${String(err)}` };
 }

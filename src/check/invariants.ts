@@ -4,6 +4,8 @@
  * the explorer itself detects (a model exception, a deadlock, a spin loop) are reported under the names below too,
  * so that a verdict always names one invariant.
  */
+import type { HostFindingKind } from '../machine.js';
+import { UseAfterFreeError } from '../sim/errors.js';
 import type { CheckedLine, CheckInstance } from './model.js';
 
 export type InvariantName =
@@ -38,13 +40,6 @@ export interface Invariant {
   afterTeardown?(inst: CheckInstance): string[];
 }
 
-/** The lines a scenario checks: its own list, or the one driven line of a built-in scenario. */
-export function linesOf(inst: CheckInstance): readonly CheckedLine[] {
-  if (inst.lines !== undefined) return inst.lines;
-  const last = inst.control.at(-1)?.what ?? '';
-  return [{ device: inst.device, line: inst.line, lastOp: last.endsWith('deassign') ? 'deassign' : 'assign' }];
-}
-
 function lineState(inst: CheckInstance, l: CheckedLine) {
   const d = l.device;
   const desc = d.descs[l.line]!;
@@ -64,27 +59,45 @@ function lineState(inst: CheckInstance, l: CheckedLine) {
 }
 
 /**
- * host.checkInvariants({ teardown }) messages, each under the invariant it belongs to, so a teardown violation is
- * named by what went wrong (a blind GICC_DIR is no-gic-unpredictable, not a leak).
+ * The invariant each kind of host.findings() belongs to, so a teardown violation is named by what went wrong (a
+ * blind GICC_DIR is no-gic-unpredictable, not a leak).
  */
-export function teardownInvariant(message: string): InvariantName {
-  if (message.startsWith('GIC:')) return 'no-gic-unpredictable';
-  if (message.startsWith('vGIC:')) return 'hw-lr-names-active-intid';
-  if (message.startsWith('genirq WARN') || message.startsWith('bad IRQ')) return 'no-genirq-warn';
-  if (message.includes('left active')) return 'no-irq-left-active';
-  if (message.includes('still forwarded')) return 'no-irq-left-forwarded';
-  if (message.includes('disable depth')) return 'balanced-disable-depth';
-  return 'no-leak-after-teardown';
+const HOST_FINDING_INVARIANT: Readonly<Record<HostFindingKind, InvariantName>> = {
+  'genirq-warn': 'no-genirq-warn',
+  'gic-unpredictable': 'no-gic-unpredictable',
+  'vgic-hw-lr-inactive': 'hw-lr-names-active-intid',
+  'disable-depth': 'balanced-disable-depth',
+  'left-active': 'no-irq-left-active',
+  'still-forwarded': 'no-irq-left-forwarded',
+  leak: 'no-leak-after-teardown',
+};
+
+export function teardownInvariant(kind: HostFindingKind): InvariantName {
+  return HOST_FINDING_INVARIANT[kind];
+}
+
+/** The messages of the host's own checks of one kind, at quiescence. */
+function hostFindings(inst: CheckInstance, kind: HostFindingKind): string[] {
+  return inst.host
+    .findings()
+    .filter((f) => f.kind === kind)
+    .map((f) => f.message);
 }
 
 /** Messages of `check` over every checked line. */
 function perLine(inst: CheckInstance, check: (l: CheckedLine, s: ReturnType<typeof lineState>) => string[]): string[] {
-  return linesOf(inst).flatMap((l) => check(l, lineState(inst, l)));
+  return inst.lines.flatMap((l) => check(l, lineState(inst, l)));
 }
 
-/** Model errors that are a use of freed memory (host/kref.ts KObject.checkAlive, markFreed) get their own name. */
-export function modelErrorInvariant(message: string): InvariantName {
-  return /use-after-free|double free/.test(message) ? 'no-use-after-free' : 'no-model-error';
+/**
+ * Model errors that are a use of freed memory (host/kref.ts: a UseAfterFreeError, itself or as the cause of the
+ * error a failed syscall ends with) get their own name.
+ */
+export function modelErrorInvariant(err: unknown): InvariantName {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof UseAfterFreeError) return 'no-use-after-free';
+  }
+  return 'no-model-error';
 }
 
 export const INVARIANTS: readonly Invariant[] = [
@@ -188,7 +201,7 @@ export const INVARIANTS: readonly Invariant[] = [
     name: 'balanced-disable-depth',
     description: 'the disable depth matches VFIO’s mask state (host.checkInvariants) and never went negative',
     atEnd(inst) {
-      const out = inst.host.checkInvariants().filter((m) => m.includes('disable depth'));
+      const out = hostFindings(inst, 'disable-depth');
       return out.concat(
         perLine(inst, (_l, { desc }) => (desc.depth < 0 ? [`${desc} disable depth ${desc.depth} < 0`] : [])),
       );
@@ -198,14 +211,14 @@ export const INVARIANTS: readonly Invariant[] = [
     name: 'no-genirq-warn',
     description: 'genirq issued no WARN (unbalanced enable, ...) and took no IRQ it does not own',
     atEnd(inst) {
-      return inst.host.checkInvariants().filter((m) => m.startsWith('genirq WARN') || m.startsWith('bad IRQ'));
+      return hostFindings(inst, 'genirq-warn');
     },
   },
   {
     name: 'no-gic-unpredictable',
     description: 'no access drove the GIC into UNPREDICTABLE behaviour (e.g. deactivating an inactive INTID)',
     atEnd(inst) {
-      return inst.host.checkInvariants().filter((m) => m.startsWith('GIC:'));
+      return hostFindings(inst, 'gic-unpredictable');
     },
   },
   {
@@ -213,7 +226,7 @@ export const INVARIANTS: readonly Invariant[] = [
     description:
       'every HW=1 list register KVM loaded named a physical INTID that was active then (else the guest’s EOI through it deactivates an inactive interrupt: UNPREDICTABLE, GICv2 §5.4); checked at each LR write by the vGIC (Vgic.hwLrInactive)',
     atEnd(inst) {
-      return inst.host.checkInvariants().filter((m) => m.startsWith('vGIC:'));
+      return hostFindings(inst, 'vgic-hw-lr-inactive');
     },
   },
   {
@@ -231,10 +244,7 @@ export const INVARIANTS: readonly Invariant[] = [
   {
     name: 'no-leak-after-teardown',
     description:
-      'after the VMM exits: no leaked reference, nothing requested, enabled, active or forwarded, no WARN (host.checkInvariants({teardown}))',
-    afterTeardown(inst) {
-      return inst.host.checkInvariants({ teardown: true });
-    },
+      'after the VMM exits: no leaked reference, nothing requested, enabled, active or forwarded, no WARN (host.findings({teardown}), each filed under its kind’s invariant)',
   },
 ];
 
@@ -253,10 +263,10 @@ export function checkAfterTeardown(inst: CheckInstance): Violation[] {
   const out: Violation[] = [];
   for (const inv of INVARIANTS) {
     if (inv.afterTeardown === undefined) continue;
-    for (const message of inv.afterTeardown(inst)) {
-      const invariant = inv.name === 'no-leak-after-teardown' ? teardownInvariant(message) : inv.name;
-      out.push({ invariant, message: `after teardown: ${message}` });
-    }
+    for (const message of inv.afterTeardown(inst))
+      out.push({ invariant: inv.name, message: `after teardown: ${message}` });
   }
+  for (const f of inst.host.findings({ teardown: true }))
+    out.push({ invariant: teardownInvariant(f.kind), message: `after teardown: ${f.message}` });
   return out;
 }

@@ -56,8 +56,8 @@ export interface CheckedLine {
 
 /** A machine in the state the concurrent phase starts from, plus what the end-of-run checks look at. */
 export interface CheckInstance {
-  /** Every line to check (default: `device`/`line`, switched by the control ops' names). */
-  readonly lines?: readonly CheckedLine[];
+  /** Every line to check. */
+  readonly lines: readonly CheckedLine[];
   readonly host: Host;
   readonly guest: GuestKernel;
   /** Every VM's guest kernel, when there are several (default: `guest`). */

@@ -4,9 +4,9 @@
  * Every modelled kernel object whose lifetime is governed by references (struct file, eventfd_ctx, and later the
  * VFIO device, the KVM VM...) extends KObject: it registers itself with the kernel's RefTracker when created and
  * unregisters when freed, so after teardown `tracker.leaks()` names whatever is still alive. A freed object keeps a
- * `freed` flag; `checkAlive()` turns any later use into a ModelError('use-after-free: ...') — the model's KASAN.
+ * `freed` flag; `checkAlive()` turns any later use into a UseAfterFreeError('use-after-free: ...') — the model's KASAN.
  */
-import { ModelError } from '../sim/errors.js';
+import { ModelError, UseAfterFreeError } from '../sim/errors.js';
 
 /** struct kref: starts at 1 (kref_init), like refcount_t it refuses to go from 0 to 1 or below 0. */
 export class Kref {
@@ -23,7 +23,7 @@ export class Kref {
 
   /** kref_get. Incrementing a zero count is the refcount_t "addition on 0; use-after-free" warning. */
   get(): void {
-    if (this.n <= 0) throw new ModelError(`use-after-free: kref_get on ${this.what} whose count is 0`);
+    if (this.n <= 0) throw new UseAfterFreeError(`use-after-free: kref_get on ${this.what} whose count is 0`);
     this.n++;
   }
 
@@ -116,7 +116,7 @@ export class KObject implements Tracked {
 
   /** Any use of a freed object is a model bug (the kernel's use-after-free). */
   checkAlive(what: string): void {
-    if (this.freed) throw new ModelError(`use-after-free: ${what} on freed ${this.kind} ${this.name}`);
+    if (this.freed) throw new UseAfterFreeError(`use-after-free: ${what} on freed ${this.kind} ${this.name}`);
   }
 
   get(): this {
@@ -140,7 +140,7 @@ export class KObject implements Tracked {
 
   /** The object's memory is gone: unregister it; later uses fail checkAlive. */
   markFreed(): void {
-    if (this.freed) throw new ModelError(`double free of ${this.kind} ${this.name}`);
+    if (this.freed) throw new UseAfterFreeError(`double free of ${this.kind} ${this.name}`);
     this.freed = true;
     if (this.tracker !== null) this.tracker.untrack(this.trackId);
   }
