@@ -79,7 +79,6 @@ import {
 
 /** The invariant id of a raw `ioctl` step whose outcome is not its `expect`. */
 export const IOCTL_EXPECTATION = 'ioctl-expect';
-/** An fd reference of a raw `ioctl` step (the schema's grammar, docs/CLI.md "Raw ioctls"). */
 
 /** Cycles of one compute step of a `busy` / `{compute}` guest: the granularity at which it takes interrupts. */
 export const GUEST_COMPUTE_QUANTUM = 200;
