@@ -199,7 +199,7 @@ export const INVARIANTS: readonly Invariant[] = [
   },
   {
     name: 'balanced-disable-depth',
-    description: 'the disable depth matches VFIO’s mask state (host.checkInvariants) and never went negative',
+    description: 'the disable depth matches VFIO’s mask state (host.findings) and never went negative',
     atEnd(inst) {
       const out = hostFindings(inst, 'disable-depth');
       return out.concat(
