@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { GuestKernel } from '../../src/guest/guestKernel.js';
-import { decodeLr } from '../../src/hw/gic/virtualInterface.js';
+import { decodeLr, GicVirtualInterface } from '../../src/hw/gic/virtualInterface.js';
 import type { Host } from '../../src/machine.js';
 import { loadScenario } from '../../src/scenario/loader.js';
 import type { Metrics } from '../../src/scenario/metrics.js';
@@ -72,7 +72,8 @@ function expectReclaimed(host: Host): void {
  */
 function vIrq(host: Host, vintid: number) {
   const irq = host.kvm.vms[0]!.vgic!.vgicGetIrq(vintid)!;
-  const vif = host.kvm.vms[0]!.vcpus[0]!.vgicCpu!.vif;
+  const loaded = host.kvm.vms[0]!.vcpus[0]!.vgicCpu!.vif;
+  const vif = loaded instanceof GicVirtualInterface ? loaded : null;
   for (let i = 0; vif !== null && i < vif.nrLrs; i++) {
     const lr = decodeLr(vif.readLr(i));
     if (lr.state !== 0 && lr.vintid === vintid)

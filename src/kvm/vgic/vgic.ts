@@ -19,7 +19,9 @@
  */
 
 import { ERRNO } from '../../abi/errno.js';
+import { KVM_DEV_TYPE_ARM_VGIC_V2, KVM_DEV_TYPE_ARM_VGIC_V3 } from '../../abi/kvm.js';
 import type { GicVirtualInterface } from '../../hw/gic/virtualInterface.js';
+import type { Gicv3VirtualInterface } from '../../hw/gicv3/virtualInterface.js';
 import { defineCost } from '../../sim/costs.js';
 import { ModelError } from '../../sim/errors.js';
 import {
@@ -36,6 +38,7 @@ import {
   vgicIrqIsSgi,
 } from './vgicIrq.js';
 import { VgicV2 } from './vgicV2.js';
+import { VgicV3 } from './vgicV3.js';
 
 // ---- costs (cycles; callers charge them on the step that makes the call) ---------------------------------------
 
@@ -65,10 +68,11 @@ export const C_VGIC_MAP = defineCost(
   'kvm_vgic_map/unmap_phys_irq: irq_lock + irq_desc walk to the root irqchip; estimate',
 );
 
-/** Shadow list registers per vCPU (GICv2 has at most 64). */
+/** Shadow list registers per vCPU (GICv2 has at most 64, GICv3 16). */
 export const MAX_LRS = 64;
-/** include/kvm/arm_vgic.h VGIC_V2_MAX_CPUS. */
+/** include/kvm/arm_vgic.h VGIC_V2_MAX_CPUS / VGIC_V3_MAX_CPUS. */
 export const VGIC_V2_MAX_CPUS = 8;
+export const VGIC_V3_MAX_CPUS = 512;
 /** vgic.h VGIC_NR_IRQS_LEGACY: vgic_init's default when userspace set no NR_IRQS. */
 export const VGIC_NR_IRQS_LEGACY = 256;
 /** include/kvm/arm_vgic.h KVM_VGIC_IMP_REV_LATEST (vgic_init's default GICD_IIDR revision). */
@@ -89,6 +93,8 @@ export interface VgicHostIrqOps {
 
 export interface VgicOptions {
   hostIrqOps: VgicHostIrqOps;
+  /** vgic_dist.vgic_model: KVM_DEV_TYPE_ARM_VGIC_V2 (default) or KVM_DEV_TYPE_ARM_VGIC_V3; picks the backend. */
+  model?: number;
   /** kvm_vcpu_kick after KVM_REQ_IRQ_PENDING: wake the vCPU from WFI, or force it out of the guest. */
   kick?: (vcpu: VgicCpu) => void;
 }
@@ -100,13 +106,19 @@ export interface VgicLrTrace {
 }
 
 /**
- * The GIC-version part of the vGIC (arch/arm64/kvm/vgic/vgic-v2.c; vgic-v3.c next): how a vIRQ is written into and
+ * A physical CPU's virtual interface as the generic vGIC holds it: GICv2's GICH/GICV (hw/gic) or GICv3's ICH_* and ICV_*
+ * (hw/gicv3). Only the backend of the matching version looks inside; the core reads the maintenance line alone.
+ */
+export type VgicHwInterface = GicVirtualInterface | Gicv3VirtualInterface;
+
+/**
+ * The GIC-version part of the vGIC (arch/arm64/kvm/vgic/vgic-v2.c, vgic-v3.c): how a vIRQ is written into and
  * read back from a list register, underflow, and the save/restore/load/put of the vCPU interface. The generic core
  * (this file: ap-lists, injection, mapping, flush/fold order, prune) calls it where vgic.c calls vgic_v2_* / vgic_v3_*.
  */
 export interface VgicBackend {
   /** Number of list registers of a physical CPU's virtual interface (vgic_vN_probe). */
-  nrLrOf(vif: GicVirtualInterface): number;
+  nrLrOf(vif: VgicHwInterface): number;
   /** vgic_vN_enable: the vCPU interface's state at vgic_init. */
   enable(vcpu: VgicCpu): void;
   /** vgic_vN_populate_lr: write irq into shadow LR `lr`, consuming what the LR takes (edge latch, an SGI source…). */
@@ -122,25 +134,33 @@ export interface VgicBackend {
   /** vgic_vN_fold_lr_state's body for shadow LR `lr`: its state back into its vIRQ. */
   foldLr(vcpu: VgicCpu, lr: number): void;
   /** vgic_vN_load / vgic_vN_put. */
-  load(vcpu: VgicCpu, vif: GicVirtualInterface): void;
-  put(vcpu: VgicCpu, vif: GicVirtualInterface): void;
+  load(vcpu: VgicCpu, vif: VgicHwInterface): void;
+  put(vcpu: VgicCpu, vif: VgicHwInterface): void;
   /** vgic_vN_restore_state / vgic_vN_save_state around guest entry and exit. */
-  restoreState(vcpu: VgicCpu, vif: GicVirtualInterface): void;
-  saveState(vcpu: VgicCpu, vif: GicVirtualInterface): void;
+  restoreState(vcpu: VgicCpu, vif: VgicHwInterface): void;
+  saveState(vcpu: VgicCpu, vif: VgicHwInterface): void;
   /** The guest's priority mask as the shadow interface holds it (for kvm_vgic_vcpu_pending_irq). */
   guestPriorityMask(vcpu: VgicCpu): number;
 }
 
-/** struct vgic_cpu + struct vgic_v2_cpu_if: one vCPU's private IRQs, ap-list and shadow GICH state. */
+/**
+ * struct vgic_cpu + its union of struct vgic_v2_cpu_if / vgic_v3_cpu_if: one vCPU's private IRQs, ap-list and shadow
+ * interface state, which the backend interprets (GICH_* for v2; ICH_*_EL2 for v3, the 64-bit LRs split in halves).
+ */
 export class VgicCpu {
   readonly privateIrqs: VgicIrq[] = [];
   /** The ap-list (vgic_cpu->ap_list_head): vIRQs pending or active on this vCPU, in list order; fixed capacity. */
   readonly apList: (VgicIrq | null)[] = new Array<VgicIrq | null>(AP_CAPACITY).fill(null);
   apCount = 0;
-  /** Shadow GICH_LRn (vgic_v2_cpu_if.vgic_lr) and how many the last flush used. */
+  /** Shadow GICH_LRn (vgic_v2_cpu_if.vgic_lr), or ICH_LR<n>_EL2[31:0], and how many the last flush used. */
   readonly vgicLr = new Uint32Array(MAX_LRS);
+  /** GICv3 only: ICH_LR<n>_EL2[63:32] (vgic_v3_cpu_if.vgic_lr's upper halves). */
+  readonly vgicLrHi = new Uint32Array(MAX_LRS);
   usedLrs = 0;
-  /** Shadow GICH_HCR / GICH_VMCR / GICH_APR. vgic_v2_enable: VMCR 0 (reset binary points), HCR.En. */
+  /**
+   * Shadow GICH_HCR / GICH_VMCR / GICH_APR, or ICH_HCR_EL2 / ICH_VMCR_EL2 / ICH_AP1R0_EL2 (Group 0 is not modelled).
+   * vgic_vN_enable: VMCR 0 (reset binary points), HCR.En.
+   */
   vgicHcr = 0;
   vgicVmcr = 0;
   vgicApr = 0;
@@ -149,7 +169,7 @@ export class VgicCpu {
   /** KVM_REQ_IRQ_PENDING; the run loop clears it. */
   irqPendingRequest = false;
   /** The virtual interface of the physical CPU this vCPU is loaded on (vcpu_load … vcpu_put), or null. */
-  vif: GicVirtualInterface | null = null;
+  vif: VgicHwInterface | null = null;
   /** Counters for tests and metrics. */
   flushes = 0;
   folds = 0;
@@ -172,7 +192,7 @@ export class VgicCpu {
   }
 }
 
-/** struct vgic_dist: the VM's emulated GICv2 distributor. */
+/** struct vgic_dist: the VM's emulated distributor (GICv2 or GICv3, `model`). */
 export class Vgic {
   readonly vcpus: VgicCpu[] = [];
   spis: VgicIrq[] = [];
@@ -193,7 +213,9 @@ export class Vgic {
   hwLrInactiveFirst = '';
   /** compute_ap_list_depth's out-parameter. */
   private multiSgi = false;
-  /** The GIC-version part (vgic-v2.c): list-register format, save/restore, underflow. */
+  /** vgic_dist.vgic_model: KVM_DEV_TYPE_ARM_VGIC_V2 or _V3. */
+  readonly model: number;
+  /** The GIC-version part (vgic-v2.c / vgic-v3.c): list-register format, save/restore, underflow. */
   readonly backend: VgicBackend;
 
   constructor(
@@ -202,7 +224,19 @@ export class Vgic {
   ) {
     this.hostIrqOps = opts.hostIrqOps;
     this.kick = opts.kick ?? null;
-    this.backend = new VgicV2(this);
+    this.model = opts.model ?? KVM_DEV_TYPE_ARM_VGIC_V2;
+    if (this.model === KVM_DEV_TYPE_ARM_VGIC_V2) this.backend = new VgicV2(this);
+    else if (this.model === KVM_DEV_TYPE_ARM_VGIC_V3) this.backend = new VgicV3(this);
+    else throw new ModelError(`no vGIC model ${this.model}`);
+  }
+
+  get isV3(): boolean {
+    return this.model === KVM_DEV_TYPE_ARM_VGIC_V3;
+  }
+
+  /** kvm_vgic_create's kvm->max_vcpus. */
+  get maxVcpus(): number {
+    return this.isV3 ? VGIC_V3_MAX_CPUS : VGIC_V2_MAX_CPUS;
   }
 
   // ---- creation and init (vgic-init.c) ------------------------------------------------------------------------
@@ -213,7 +247,7 @@ export class Vgic {
    */
   kvmVgicVcpuInit(): VgicCpu {
     if (this.initialized) throw new ModelError('vCPU created after the vGIC was initialised (EBUSY in the kernel)');
-    if (this.vcpus.length >= VGIC_V2_MAX_CPUS) throw new ModelError(`a GICv2 VM has at most ${VGIC_V2_MAX_CPUS} vCPUs`);
+    if (this.vcpus.length >= this.maxVcpus) throw new ModelError(`this vGIC has at most ${this.maxVcpus} vCPUs`);
     const id = this.vcpus.length;
     const vcpu = new VgicCpu(this, id, this.engine.newOid(`vgic.vcpu${id}.ap_list`));
     for (let i = 0; i < VGIC_NR_PRIVATE_IRQS; i++) {
@@ -224,7 +258,8 @@ export class Vgic {
         vgicIrqIsSgi(i) ? VGIC_CONFIG_EDGE : VGIC_CONFIG_LEVEL,
       );
       if (vgicIrqIsSgi(i)) irq.enabled = true;
-      irq.targets = 1 << id;
+      if (!this.isV3) irq.targets = 1 << id; // a GICv3 routes private IRQs by the vCPU's own redistributor
+      else irq.group = 1; // vgic_init: a GICv3 guest's private IRQs are Group 1
       vcpu.privateIrqs.push(irq);
     }
     this.vcpus.push(vcpu);
@@ -252,7 +287,8 @@ export class Vgic {
 
   /**
    * vgic_init (KVM_DEV_ARM_VGIC_CTRL_INIT, or lazily on first injection for v2): freeze nr_spis (default 224),
-   * allocate SPIs (edge, disabled, priority 0, group 0, targets 0, routed to vCPU 0), enable each vCPU interface.
+   * allocate SPIs (edge, disabled, priority 0, routed to vCPU 0: on v2 group 0 with targets 0, on v3 group 1 with
+   * IROUTER affinity 0 — kvm_vgic_dist_init), enable each vCPU interface.
    */
   vgicInit(): number {
     if (this.initialized) return 0;
@@ -262,7 +298,9 @@ export class Vgic {
     this.spis = [];
     for (let i = 0; i < this.nrSpis; i++) {
       const intid = i + VGIC_NR_PRIVATE_IRQS;
-      this.spis.push(new VgicIrq(intid, this.engine.newOid(`vgic.irq${intid}`), vcpu0, VGIC_CONFIG_EDGE));
+      const irq = new VgicIrq(intid, this.engine.newOid(`vgic.irq${intid}`), vcpu0, VGIC_CONFIG_EDGE);
+      if (this.isV3) irq.group = 1;
+      this.spis.push(irq);
     }
     for (const vcpu of this.vcpus) this.backend.enable(vcpu);
     if (this.implementationRev === 0) this.implementationRev = KVM_VGIC_IMP_REV_LATEST;
@@ -354,7 +392,9 @@ export class Vgic {
    * (vgic_validate_injection), and a software injection would otherwise make a HW=1 LR name an inactive INTID.
    */
   kvmVgicInjectIrq(vcpuId: number | null, intid: number, level: boolean, owner: unknown = null): number {
-    const ret = this.vgicInit(); // vgic_lazy_init: a GICv2 initialises on demand
+    // vgic_lazy_init: a GICv2 initialises on demand; any other model must be initialised by userspace first
+    if (this.isV3 && !this.initialized) return -ERRNO.EBUSY;
+    const ret = this.vgicInit();
     if (ret !== 0) return ret;
     if (vcpuId === null && intid < VGIC_NR_PRIVATE_IRQS) return -ERRNO.EINVAL;
     let irq: VgicIrq | null;
@@ -587,11 +627,11 @@ export class Vgic {
   // ---- world switch (vgic.c kvm_vgic_{flush,sync}_hwstate, kvm_vgic_{load,put}; vgic-v2.c save/restore) ------
 
   /** kvm_vgic_load: the vCPU goes onto this physical CPU's virtual interface (the backend loads its state). */
-  kvmVgicLoad(vcpu: VgicCpu, vif: GicVirtualInterface): void {
-    if (vcpu.vif !== null) throw new ModelError(`${vcpu} is already loaded on CPU ${vcpu.vif.cpu}`);
+  kvmVgicLoad(vcpu: VgicCpu, vif: VgicHwInterface): void {
+    if (vcpu.vif !== null) throw new ModelError(`${vcpu} is already loaded on a physical CPU`);
     const nr = this.backend.nrLrOf(vif);
     if (this.nrLr === 0) this.nrLr = nr;
-    else if (this.nrLr !== nr) throw new ModelError(`CPU ${vif.cpu} has ${nr} LRs, others ${this.nrLr}`);
+    else if (this.nrLr !== nr) throw new ModelError(`a virtual interface has ${nr} LRs, others ${this.nrLr}`);
     vcpu.vif = vif;
     this.backend.load(vcpu, vif);
   }
@@ -646,7 +686,7 @@ export class Vgic {
     return false;
   }
 
-  private requireVif(vcpu: VgicCpu): GicVirtualInterface {
+  private requireVif(vcpu: VgicCpu): VgicHwInterface {
     if (vcpu.vif === null) throw new ModelError(`${vcpu} is not loaded on a physical CPU`);
     return vcpu.vif;
   }

@@ -4,8 +4,12 @@
  */
 import { decodeLr, type LrFields } from '../../hw/gic/listRegister.js';
 import { GICH_HCR_EN } from '../../hw/gic/regs.js';
+import { GicVirtualInterface } from '../../hw/gic/virtualInterface.js';
+import { decodeLr as decodeLrV3, type LrFields as LrFieldsV3, lrToBigInt } from '../../hw/gicv3/listRegister.js';
+import { Gicv3VirtualInterface } from '../../hw/gicv3/virtualInterface.js';
 import { ModelError } from '../../sim/errors.js';
 import type { Vgic, VgicCpu } from './vgic.js';
+import { ICH_HCR_EN } from './vgicV3.js';
 import { irqIsPending, VGIC_CONFIG_LEVEL, VGIC_NR_PRIVATE_IRQS } from './vgicIrq.js';
 
 export interface VgicIrqState {
@@ -41,6 +45,12 @@ export interface VgicListRegister extends LrFields {
   index: number;
   /** The raw GICH_LRn value. */
   value: number;
+}
+
+export interface VgicV3ListRegister extends LrFieldsV3 {
+  index: number;
+  /** The raw ICH_LR<n>_EL2 value. */
+  value: bigint;
 }
 
 function cpuOf(vgic: Vgic, vcpu: number): VgicCpu {
@@ -91,13 +101,29 @@ export function vgicApList(vgic: Vgic, vcpu: number): number[] {
  * LRs are left out.
  */
 export function vgicListRegisters(vgic: Vgic, vcpu: number): VgicListRegister[] {
+  if (vgic.isV3) throw new ModelError('a vGIC-v3 has 64-bit list registers: read them with vgicV3ListRegisters');
   const c = cpuOf(vgic, vcpu);
   const vif = c.vif;
-  const live = vif !== null && (vif.readHcr() & GICH_HCR_EN) !== 0;
+  const live = vif instanceof GicVirtualInterface && (vif.readHcr() & GICH_HCR_EN) !== 0;
   const out: VgicListRegister[] = [];
   for (let i = 0; i < c.usedLrs; i++) {
     const value = live ? vif.readLr(i) : c.vgicLr[i]!;
     const f = decodeLr(value);
+    if (f.state !== 0) out.push({ index: i, value, ...f });
+  }
+  return out;
+}
+
+/** vgicListRegisters for a vGIC-v3: the live ICH_LR<n>_EL2 while the vCPU runs (ICH_HCR_EL2.En), else the shadow. */
+export function vgicV3ListRegisters(vgic: Vgic, vcpu: number): VgicV3ListRegister[] {
+  if (!vgic.isV3) throw new ModelError('a vGIC-v2 has GICH list registers: read them with vgicListRegisters');
+  const c = cpuOf(vgic, vcpu);
+  const vif = c.vif;
+  const live = vif instanceof Gicv3VirtualInterface && (vif.readHcr() & ICH_HCR_EN) !== 0;
+  const out: VgicV3ListRegister[] = [];
+  for (let i = 0; i < c.usedLrs; i++) {
+    const value = live ? vif.readLr(i) : lrToBigInt(c.vgicLr[i]!, c.vgicLrHi[i]!);
+    const f = decodeLrV3(value);
     if (f.state !== 0) out.push({ index: i, value, ...f });
   }
   return out;

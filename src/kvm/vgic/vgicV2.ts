@@ -4,9 +4,9 @@
  * CPU's GicVirtualInterface. The shadow state lives in VgicCpu (struct vgic_v2_cpu_if: vgicLr, vgicHcr, vgicVmcr,
  * vgicApr). Synchronous; nothing allocates.
  */
-import type { GicVirtualInterface } from '../../hw/gic/virtualInterface.js';
+import { GicVirtualInterface } from '../../hw/gic/virtualInterface.js';
 import { ModelError } from '../../sim/errors.js';
-import type { Vgic, VgicBackend, VgicCpu } from './vgic.js';
+import type { Vgic, VgicBackend, VgicCpu, VgicHwInterface } from './vgic.js';
 import {
   irqIsPending,
   VGIC_CONFIG_EDGE,
@@ -35,12 +35,18 @@ const GICV_PMR_PRIORITY_SHIFT = 3;
 
 const ffs8 = (v: number): number => 31 - Math.clz32(v & -v);
 
+/** The GICv2 virtual interface behind `vif`: a vGIC-v2 runs on GICH (a GICv3 host's GICv2 compatibility is absent). */
+function gich(vif: VgicHwInterface): GicVirtualInterface {
+  if (!(vif instanceof GicVirtualInterface)) throw new ModelError('vGIC-v2 needs a GICv2 virtual interface (GICH)');
+  return vif;
+}
+
 export class VgicV2 implements VgicBackend {
   constructor(private readonly vgic: Vgic) {}
 
   /** vgic_v2_probe: nr_lr from GICH_VTR.ListRegs. */
-  nrLrOf(vif: GicVirtualInterface): number {
-    return (vif.readVtr() & 0x3f) + 1;
+  nrLrOf(vif: VgicHwInterface): number {
+    return (gich(vif).readVtr() & 0x3f) + 1;
   }
 
   /** vgic_v2_enable / vgic_v2_reset: VMCR 0 (reset binary points), HCR.En. */
@@ -141,19 +147,22 @@ export class VgicV2 implements VgicBackend {
   }
 
   /** vgic_v2_load: VMCR and APR in. */
-  load(vcpu: VgicCpu, vif: GicVirtualInterface): void {
+  load(vcpu: VgicCpu, hw: VgicHwInterface): void {
+    const vif = gich(hw);
     vif.writeVmcr(vcpu.vgicVmcr);
     vif.writeApr(vcpu.vgicApr);
   }
 
   /** vgic_v2_put: VMCR and APR out. */
-  put(vcpu: VgicCpu, vif: GicVirtualInterface): void {
+  put(vcpu: VgicCpu, hw: VgicHwInterface): void {
+    const vif = gich(hw);
     vcpu.vgicVmcr = vif.readVmcr();
     vcpu.vgicApr = vif.readApr();
   }
 
   /** vgic_v2_restore_state: with LRs in use, program GICH_HCR and the used LRs (else GICH_HCR stays 0). */
-  restoreState(vcpu: VgicCpu, vif: GicVirtualInterface): void {
+  restoreState(vcpu: VgicCpu, hw: VgicHwInterface): void {
+    const vif = gich(hw);
     if (vcpu.usedLrs === 0) return;
     vif.writeHcr(vcpu.vgicHcr);
     for (let i = 0; i < vcpu.usedLrs; i++) {
@@ -172,7 +181,8 @@ export class VgicV2 implements VgicBackend {
    * back, then zeroed, and GICH_HCR cleared (which drops the maintenance line). VMCR is read back here too: in the
    * kernel kvm_vgic_vmcr_sync does it before the vCPU blocks, which is when the model's readers look at it.
    */
-  saveState(vcpu: VgicCpu, vif: GicVirtualInterface): void {
+  saveState(vcpu: VgicCpu, hw: VgicHwInterface): void {
+    const vif = gich(hw);
     vcpu.vgicVmcr = vif.readVmcr();
     const used = vcpu.usedLrs;
     if (used === 0) return;

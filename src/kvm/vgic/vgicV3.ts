@@ -1,0 +1,215 @@
+/**
+ * The GICv3 backend of the vGIC, after arch/arm64/kvm/vgic/vgic-v3.c and hyp/vgic-v3-sr.c (Linux 6.1), for a guest
+ * that sees a GICv3 (vgic_model KVM_DEV_TYPE_ARM_VGIC_V3) on a GICv3 host: the 64-bit ICH_LR<n>_EL2 format, populate
+ * and fold of one list register, underflow (ICH_HCR_EL2.UIE), and the vCPU interface's load/put (ICH_VMCR_EL2,
+ * ICH_AP1R0_EL2) and save/restore (ICH_HCR_EL2, the LRs) against the physical CPU's Gicv3VirtualInterface. The shadow
+ * state lives in VgicCpu (struct vgic_v3_cpu_if): each LR as its two words vgicLr (vINTID) and vgicLrHi (bits 63:32),
+ * vgicHcr, vgicVmcr, vgicApr (AP1R0). Group 0 is not modelled (no AP0R). Synchronous; nothing allocates.
+ */
+import { Gicv3VirtualInterface } from '../../hw/gicv3/virtualInterface.js';
+import { ModelError } from '../../sim/errors.js';
+import type { Vgic, VgicBackend, VgicCpu, VgicHwInterface } from './vgic.js';
+import {
+  irqIsPending,
+  VGIC_CONFIG_EDGE,
+  VGIC_CONFIG_LEVEL,
+  type VgicIrq,
+  vgicIrqIsMappedLevel,
+  vgicIrqIsMultiSgi,
+} from './vgicIrq.js';
+
+// ---- ICH bits used by KVM, in the upper word of the 64-bit LR (arm-gic-v3.h ICH_LR_* minus 32; IHI 0069 §12.4) --
+
+export const ICH_HCR_EN = 1 << 0;
+export const ICH_HCR_UIE = 1 << 1;
+/** ICH_LR_PHYS_ID_SHIFT = 32: pINTID in bits [41:32]. */
+const ICH_LR_PHYS_ID_MASK = 0x3ff;
+/** ICH_LR_EOI: bit 41. */
+const ICH_LR_EOI = 1 << 9;
+/** ICH_LR_PRIORITY_SHIFT = 48. */
+const ICH_LR_PRIORITY_SHIFT = 16;
+/** ICH_LR_GROUP: bit 60; ICH_LR_HW: bit 61; ICH_LR_PENDING_BIT: 62; ICH_LR_ACTIVE_BIT: 63. */
+const ICH_LR_GROUP = 1 << 28;
+const ICH_LR_HW = 1 << 29;
+const ICH_LR_PENDING_BIT = 1 << 30;
+const ICH_LR_ACTIVE_BIT = 1 << 31;
+const ICH_LR_STATE = ICH_LR_PENDING_BIT | ICH_LR_ACTIVE_BIT;
+/** ICH_VTR_EL2.ListRegs is 5 bits, but at most 16 LRs exist: vgic_v3_probe ignores bit 4. */
+const ICH_VTR_LIST_REGS = 0xf;
+/** ICH_VMCR_EL2.VPMR[31:24]. */
+export const ICH_VMCR_PMR_SHIFT = 24;
+
+// The gic_lr_write trace event carries GICH_LR fields (hw/gic/regs.ts): a GICv3 LR is reported in the same fields.
+const GICH_LR_PHYSID_CPUID_SHIFT = 10;
+const GICH_LR_EOI = 1 << 19;
+const GICH_LR_STATE_SHIFT = 28;
+const GICH_LR_HW = 0x80000000;
+
+/** The GICv3 virtual interface behind `vif` (a vGIC-v3 needs the ICH_* system registers). */
+function ich(vif: VgicHwInterface): Gicv3VirtualInterface {
+  if (!(vif instanceof Gicv3VirtualInterface)) {
+    throw new ModelError('vGIC-v3 needs a GICv3 virtual interface (ICH_*_EL2): the host GIC is not a GICv3');
+  }
+  return vif;
+}
+
+export class VgicV3 implements VgicBackend {
+  constructor(private readonly vgic: Vgic) {}
+
+  /** vgic_v3_probe: nr_lr = ICH_VTR_EL2.ListRegs[3:0] + 1. */
+  nrLrOf(vif: VgicHwInterface): number {
+    return (ich(vif).readVtr() & ICH_VTR_LIST_REGS) + 1;
+  }
+
+  /**
+   * vgic_v3_enable: VMCR 0 (the GIC restores the binary points' reset values), HCR.En; SRE is forced to 1 for a
+   * GICv3 guest (ICC_SRE_EL1 reads SRE|DFB|DIB, the only value the hardware model has). No trap bits: the
+   * group0/group1/common/dir traps are for errata (Cavium 30115, Apple M1 SEIs), not modelled.
+   */
+  enable(vcpu: VgicCpu): void {
+    vcpu.vgicVmcr = 0;
+    vcpu.vgicHcr = ICH_HCR_EN;
+  }
+
+  /**
+   * vgic_v3_populate_lr for a GICv3 guest (no GICv2 SGI source): ACTIVE from the vIRQ, HW with the pINTID for a
+   * mapped vIRQ (never pending+active: the pending state stays at the physical distributor), EOI maintenance for an
+   * unmapped level vIRQ (resampling and ack notifiers), PENDING when allowed, which consumes an edge's latch and
+   * lowers a mapped level's line; Group and the full 8-bit priority.
+   */
+  populateLr(vcpu: VgicCpu, irq: VgicIrq, lr: number): void {
+    let hi = 0;
+    let allowPending = true;
+    if (irq.active) {
+      hi |= ICH_LR_ACTIVE_BIT;
+      if (vgicIrqIsMultiSgi(irq)) {
+        allowPending = false;
+        hi |= ICH_LR_EOI;
+      }
+    }
+    if (irq.hw) {
+      hi |= ICH_LR_HW | (irq.hwintid & ICH_LR_PHYS_ID_MASK);
+      if (irq.active) allowPending = false;
+    } else if (irq.config === VGIC_CONFIG_LEVEL) {
+      hi |= ICH_LR_EOI;
+      if (irq.active) allowPending = false; // software resampling and P+A do not mix
+    }
+    if (allowPending && irqIsPending(irq)) {
+      hi |= ICH_LR_PENDING_BIT;
+      if (irq.config === VGIC_CONFIG_EDGE) irq.pendingLatch = false;
+    }
+    // mapped level vIRQs only see rising edges: lower the line so that a new one can be taken
+    if (vgicIrqIsMappedLevel(irq) && (hi & ICH_LR_PENDING_BIT) !== 0) irq.lineLevel = false;
+    if (irq.group !== 0) hi |= ICH_LR_GROUP;
+    hi |= irq.priority << ICH_LR_PRIORITY_SHIFT;
+    vcpu.vgicLr[lr] = irq.intid;
+    vcpu.vgicLrHi[lr] = hi >>> 0;
+  }
+
+  /** vgic_v3_clear_lr. */
+  clearLr(vcpu: VgicCpu, lr: number): void {
+    vcpu.vgicLr[lr] = 0;
+    vcpu.vgicLrHi[lr] = 0;
+  }
+
+  /** vgic_v3_set_underflow. */
+  setUnderflow(vcpu: VgicCpu): void {
+    vcpu.vgicHcr = (vcpu.vgicHcr | ICH_HCR_UIE) >>> 0;
+  }
+
+  /** vgic_v3_fold_lr_state's first act. */
+  clearUnderflow(vcpu: VgicCpu): void {
+    vcpu.vgicHcr = (vcpu.vgicHcr & ~ICH_HCR_UIE) >>> 0;
+  }
+
+  /** vgic-v3.c lr_signals_eoi_mi: invalid, EOI requested, not HW (bit 41 is part of the pINTID with HW). */
+  eoiMaintenanceIntid(vcpu: VgicCpu, lr: number): number {
+    const hi = vcpu.vgicLrHi[lr]!;
+    const signals = (hi & ICH_LR_STATE) === 0 && (hi & ICH_LR_EOI) !== 0 && (hi & ICH_LR_HW) === 0;
+    return signals ? vcpu.vgicLr[lr]! : -1;
+  }
+
+  /** The body of vgic_v3_fold_lr_state's loop for one LR (GICv3 guest), after its ack notification. */
+  foldLr(vcpu: VgicCpu, lr: number): void {
+    const intid = vcpu.vgicLr[lr]!;
+    const hi = vcpu.vgicLrHi[lr]!;
+    const irq = this.vgic.vgicGetVcpuIrq(vcpu, intid);
+    if (irq === null) throw new ModelError(`${vcpu}: LR names unknown vINTID ${intid}`);
+    const deactivated = irq.active && (hi & ICH_LR_ACTIVE_BIT) === 0;
+    irq.active = (hi & ICH_LR_ACTIVE_BIT) !== 0;
+    // Edge is the only case where the LR's pending bit is preserved
+    if (irq.config === VGIC_CONFIG_EDGE && (hi & ICH_LR_PENDING_BIT) !== 0) irq.pendingLatch = true;
+    // A level vIRQ the guest has acked loses its soft pending state
+    if (irq.config === VGIC_CONFIG_LEVEL && (hi & ICH_LR_STATE) === 0) irq.pendingLatch = false;
+    this.vgic.vgicIrqHandleResampling(irq, deactivated, (hi & ICH_LR_PENDING_BIT) !== 0);
+    irq.onLr = false;
+  }
+
+  /** vgic_v3_load: ICH_VMCR_EL2 (SRE = 1) and __vgic_v3_restore_aprs (AP1R0) in. */
+  load(vcpu: VgicCpu, hw: VgicHwInterface): void {
+    const vif = ich(hw);
+    vif.writeVmcr(vcpu.vgicVmcr);
+    vif.writeAp1r(0, vcpu.vgicApr);
+  }
+
+  /** vgic_v3_put: vgic_v3_vmcr_sync, then __vgic_v3_save_aprs. */
+  put(vcpu: VgicCpu, hw: VgicHwInterface): void {
+    const vif = ich(hw);
+    vcpu.vgicVmcr = vif.readVmcr();
+    vcpu.vgicApr = vif.readAp1r(0);
+  }
+
+  /** __vgic_v3_restore_state: with LRs in use, program ICH_HCR_EL2 and the used LRs (else ICH_HCR_EL2 stays 0). */
+  restoreState(vcpu: VgicCpu, hw: VgicHwInterface): void {
+    const vif = ich(hw);
+    const used = vcpu.usedLrs;
+    if (used === 0) return;
+    vif.writeHcr(vcpu.vgicHcr);
+    for (let i = 0; i < used; i++) {
+      const hi = vcpu.vgicLrHi[i]!;
+      vif.writeLrWords(i, vcpu.vgicLr[i]!, hi);
+      if ((hi & ICH_LR_HW) !== 0 && (hi & ICH_LR_STATE) !== 0) {
+        this.vgic.observeHwLr(vcpu, i, vcpu.vgicLr[i]!, hi & ICH_LR_PHYS_ID_MASK);
+      }
+    }
+    const tr = this.vgic.traceLr;
+    if (tr !== null) for (let i = 0; i < used; i++) tr.lrWrite(vcpu, i, lrTraceWord(vcpu.vgicLr[i]!, vcpu.vgicLrHi[i]!));
+  }
+
+  /**
+   * __vgic_v3_save_state: with LRs in use, read ICH_ELRSR_EL2, write ICH_HCR_EL2 without En (which drops the
+   * maintenance line), then each used LR either known empty (keep the shadow, state cleared) or read back, and zeroed.
+   * VMCR is read back here too (vgic_v3_vmcr_sync runs before the vCPU blocks, when the model's readers look at it).
+   */
+  saveState(vcpu: VgicCpu, hw: VgicHwInterface): void {
+    const vif = ich(hw);
+    vcpu.vgicVmcr = vif.readVmcr();
+    const used = vcpu.usedLrs;
+    if (used === 0) return;
+    const elrsr = vif.readElrsr();
+    vif.writeHcr(vcpu.vgicHcr & ~ICH_HCR_EN);
+    for (let i = 0; i < used; i++) {
+      if (((elrsr >>> i) & 1) !== 0) {
+        vcpu.vgicLrHi[i] = (vcpu.vgicLrHi[i]! & ~ICH_LR_STATE) >>> 0;
+      } else {
+        vcpu.vgicLr[i] = vif.lrLow(i);
+        vcpu.vgicLrHi[i] = vif.lrHigh(i);
+      }
+      vif.writeLrWords(i, 0, 0);
+    }
+  }
+
+  /** ICH_VMCR_EL2.VPMR: the guest's ICC_PMR_EL1. */
+  guestPriorityMask(vcpu: VgicCpu): number {
+    return vcpu.vgicVmcr >>> ICH_VMCR_PMR_SHIFT;
+  }
+}
+
+/** An ICH_LR<n>_EL2 (as lo, hi) in the GICH_LR fields of the gic_lr_write trace event (vINTID, pINTID, HW, EOI, State). */
+function lrTraceWord(lo: number, hi: number): number {
+  const hw = (hi & ICH_LR_HW) !== 0;
+  let w = (lo & 0x3ff) | ((hi >>> 30) << GICH_LR_STATE_SHIFT);
+  if (hw) w |= GICH_LR_HW | ((hi & ICH_LR_PHYS_ID_MASK) << GICH_LR_PHYSID_CPUID_SHIFT);
+  else if ((hi & ICH_LR_EOI) !== 0) w |= GICH_LR_EOI;
+  return w >>> 0;
+}
