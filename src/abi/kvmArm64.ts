@@ -94,6 +94,62 @@ export function kvmDevArmVgicAttr(cpuid: number, offset: number): bigint {
   );
 }
 
+/**
+ * KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION's value (vgic.h; documented in devices/arm-vgic-v3.rst): index[11:0],
+ * flags[15:12] (must be 0), base[51:16] (64 KiB aligned by construction), count[63:52] redistributors.
+ */
+export const KVM_VGIC_V3_RDIST_INDEX_MASK = 0xfffn;
+export const KVM_VGIC_V3_RDIST_FLAGS_SHIFT = 12;
+export const KVM_VGIC_V3_RDIST_FLAGS_MASK = 0xfn << BigInt(KVM_VGIC_V3_RDIST_FLAGS_SHIFT);
+export const KVM_VGIC_V3_RDIST_BASE_MASK = 0x000f_ffff_ffff_0000n;
+export const KVM_VGIC_V3_RDIST_COUNT_SHIFT = 52;
+export const KVM_VGIC_V3_RDIST_COUNT_MASK = 0xfffn << BigInt(KVM_VGIC_V3_RDIST_COUNT_SHIFT);
+
+/** The selftests' REDIST_REGION_ATTR_ADDR(count, base, flags, index) (tools/testing/selftests/kvm/include/aarch64/vgic.h). */
+export function kvmVgicV3RdistRegionAttr(count: number, base: bigint, flags: number, index: number): bigint {
+  return (
+    (BigInt(count) << BigInt(KVM_VGIC_V3_RDIST_COUNT_SHIFT)) |
+    ((base >> 16n) << 16n) |
+    (BigInt(flags) << BigInt(KVM_VGIC_V3_RDIST_FLAGS_SHIFT)) |
+    BigInt(index)
+  );
+}
+
+/** A GRP_REDIST_REGS / GRP_CPU_SYSREGS / GRP_LEVEL_INFO attr: the vCPU's affinity (Aff3.Aff2.Aff1.Aff0) << 32 | offset. */
+export function kvmDevArmVgicV3Attr(mpidrAff: number, offset: number): bigint {
+  if (!Number.isInteger(mpidrAff) || mpidrAff < 0 || mpidrAff > 0xffff_ffff) throw new ModelError(`vgic attr mpidr ${mpidrAff}`);
+  if (!Number.isInteger(offset) || offset < 0 || offset > 0xffff_ffff) throw new ModelError(`vgic attr offset ${offset}`);
+  return (BigInt(mpidrAff) << BigInt(KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT)) | BigInt(offset);
+}
+
+/** The affinity field of a GICv3 register attr: (attr & KVM_DEV_ARM_VGIC_V3_MPIDR_MASK) >> 32. */
+export function kvmDevArmVgicV3AttrMpidr(attr: bigint): number {
+  return Number((attr & KVM_DEV_ARM_VGIC_V3_MPIDR_MASK) >> BigInt(KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT));
+}
+
+/** KVM_REG_ARM64_SYSREG_* field shifts: a GRP_CPU_SYSREGS attr's low 16 bits are op0:op1:CRn:CRm:op2. */
+export const KVM_REG_ARM64_SYSREG_OP0_SHIFT = 14;
+export const KVM_REG_ARM64_SYSREG_OP1_SHIFT = 11;
+export const KVM_REG_ARM64_SYSREG_CRN_SHIFT = 7;
+export const KVM_REG_ARM64_SYSREG_CRM_SHIFT = 3;
+export const KVM_REG_ARM64_SYSREG_OP2_SHIFT = 0;
+const sysreg = (op0: number, op1: number, crn: number, crm: number, op2: number): number =>
+  (op0 << KVM_REG_ARM64_SYSREG_OP0_SHIFT) |
+  (op1 << KVM_REG_ARM64_SYSREG_OP1_SHIFT) |
+  (crn << KVM_REG_ARM64_SYSREG_CRN_SHIFT) |
+  (crm << KVM_REG_ARM64_SYSREG_CRM_SHIFT) |
+  (op2 << KVM_REG_ARM64_SYSREG_OP2_SHIFT);
+/** The GICv3 CPU interface registers of vgic-sys-reg-v3.c gic_v3_icc_reg_descs (arm64 sysreg.h encodings). */
+export const SYS_ICC_PMR_EL1 = sysreg(3, 0, 4, 6, 0);
+export const SYS_ICC_BPR0_EL1 = sysreg(3, 0, 12, 8, 3);
+export const SYS_ICC_AP0R0_EL1 = sysreg(3, 0, 12, 8, 4);
+export const SYS_ICC_AP1R0_EL1 = sysreg(3, 0, 12, 9, 0);
+export const SYS_ICC_BPR1_EL1 = sysreg(3, 0, 12, 12, 3);
+export const SYS_ICC_CTLR_EL1 = sysreg(3, 0, 12, 12, 4);
+export const SYS_ICC_SRE_EL1 = sysreg(3, 0, 12, 12, 5);
+export const SYS_ICC_IGRPEN0_EL1 = sysreg(3, 0, 12, 12, 6);
+export const SYS_ICC_IGRPEN1_EL1 = sysreg(3, 0, 12, 12, 7);
+
 // Kernel-internal vGIC geometry (include/kvm/arm_vgic.h), needed to validate KVM_IRQ_LINE and irqfd GSIs.
 export const VGIC_NR_SGIS = 16;
 export const VGIC_NR_PPIS = 16;

@@ -29,6 +29,7 @@ import { mutexLock } from '../sim/locks.js';
 import { op, type TaskGen } from '../sim/task.js';
 import type { KvmDevice, KvmDeviceOps } from './device.js';
 import { C_VGIC_MMIO, VGIC_V2_MAX_CPUS, Vgic } from './vgic/vgic.js';
+import { vgicCheckIorange } from './vgic/vgicIorange.js';
 import { vgicV2HasRegister, vgicV2RegsUaccess } from './vgic/vgicUaccessV2.js';
 import { type KvmVm, VGIC_ADDR_UNDEF } from './vm.js';
 
@@ -98,15 +99,8 @@ function* setAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
       const { which, size } = addrSlot(attr.attr);
       yield* mutexLock(vm.lock);
       try {
-        // vgic_check_iorange
         const cur = which === 'dist' ? vm.vgicDistBase : vm.vgicCpuBase;
-        if (cur !== VGIC_ADDR_UNDEF) throw errno('EEXIST', `vGIC ${which} base already set`);
-        if (addr % SZ_4K !== 0n || size % SZ_4K !== 0n) throw errno('EINVAL', `vGIC ${which} base not 4K aligned`);
-        if (addr + size > 0xffff_ffff_ffff_ffffn) throw errno('EINVAL', `vGIC ${which} region wraps`);
-        const physSize = 1n << BigInt(vm.ipaBits);
-        if (addr >= physSize || addr + size > physSize) {
-          throw errno('E2BIG', `vGIC ${which} region beyond the ${vm.ipaBits}-bit IPA space`);
-        }
+        vgicCheckIorange(vm.ipaBits, cur !== VGIC_ADDR_UNDEF, addr, SZ_4K, size, which);
         if (which === 'dist') vm.vgicDistBase = addr;
         else vm.vgicCpuBase = addr;
       } finally {

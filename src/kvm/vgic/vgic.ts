@@ -39,6 +39,7 @@ import {
 } from './vgicIrq.js';
 import { VgicV2 } from './vgicV2.js';
 import { VgicV3 } from './vgicV3.js';
+import type { VgicRedistRegion } from './vgicV3Redist.js';
 
 // ---- costs (cycles; callers charge them on the step that makes the call) ---------------------------------------
 
@@ -175,12 +176,26 @@ export class VgicCpu {
   folds = 0;
   acks = 0;
 
+  /** GICv3: the vCPU's redistributor (vgic_cpu.rdreg, rdreg_index, rd_iodev.base_addr; null base = undefined). */
+  rdreg: VgicRedistRegion | null = null;
+  rdregIndex = 0;
+  rdBase: bigint | null = null;
+  /** GICv3: ICC_CTLR_EL1.PRIbits + 1 and IDbits as vgic_v3_enable reads them from ICH_VTR_EL2 (set_gic_ctlr may lower them). */
+  numPriBits = 0;
+  numIdBits = 0;
+  /** MPIDR_EL1 affinity Aff2.Aff1.Aff0 (sys_regs.c reset_mpidr from vcpu_id), what GICv3 routing names. */
+  readonly mpidrAff: number;
+
   constructor(
     readonly vgic: Vgic,
     readonly id: number,
     /** Checker object id: the ap_list_lock and the shadow interface state. */
     readonly oid: number,
-  ) {}
+    /** vcpu->vcpu_id (KVM_CREATE_VCPU's argument; GICR_TYPER.Processor_Number). */
+    readonly vcpuId: number = id,
+  ) {
+    this.mpidrAff = vcpuMpidrAff(vcpuId);
+  }
 
   toString(): string {
     return `vcpu${this.id}`;
@@ -196,6 +211,8 @@ export class VgicCpu {
 export class Vgic {
   readonly vcpus: VgicCpu[] = [];
   spis: VgicIrq[] = [];
+  /** GICv3: the redistributor regions (vgic_dist.rd_regions), in the order they were added. */
+  readonly rdRegions: VgicRedistRegion[] = [];
   /** 0 until set by KVM_DEV_ARM_VGIC_GRP_NR_IRQS or frozen by vgic_init. */
   nrSpis = 0;
   initialized = false;
@@ -245,11 +262,11 @@ export class Vgic {
    * kvm_vgic_vcpu_init: SGIs enabled and edge, PPIs level. The kernel refuses to create vCPUs once the vGIC is
    * initialised (kvm_arch_vcpu_create → -EBUSY); the ioctl layer checks `initialized` first, so here it is a bug.
    */
-  kvmVgicVcpuInit(): VgicCpu {
+  kvmVgicVcpuInit(vcpuId?: number): VgicCpu {
     if (this.initialized) throw new ModelError('vCPU created after the vGIC was initialised (EBUSY in the kernel)');
     if (this.vcpus.length >= this.maxVcpus) throw new ModelError(`this vGIC has at most ${this.maxVcpus} vCPUs`);
     const id = this.vcpus.length;
-    const vcpu = new VgicCpu(this, id, this.engine.newOid(`vgic.vcpu${id}.ap_list`));
+    const vcpu = new VgicCpu(this, id, this.engine.newOid(`vgic.vcpu${id}.ap_list`), vcpuId ?? id);
     for (let i = 0; i < VGIC_NR_PRIVATE_IRQS; i++) {
       const irq = new VgicIrq(
         i,
@@ -702,6 +719,11 @@ export class Vgic {
  */
 export function* vgicMaintenanceHandler(_irq: number, _devId: unknown): Generator<number, 1, unknown> {
   return 1;
+}
+
+/** sys_regs.c reset_mpidr: Aff0 = vcpu_id[3:0], Aff1 = vcpu_id[11:4], Aff2 = vcpu_id[19:12]. */
+export function vcpuMpidrAff(vcpuId: number): number {
+  return (vcpuId & 0x0f) | (((vcpuId >>> 4) & 0xff) << 8) | (((vcpuId >>> 12) & 0xff) << 16);
 }
 
 /** list_add_tail onto vcpu's ap-list. */

@@ -40,6 +40,8 @@ export class VgicIrq {
   group = 0;
   /** GICv2 GICD_ITARGETSR byte (CPU mask); for private IRQs the owning vCPU's bit. */
   targets = 0;
+  /** GICv3 GICD_IROUTER affinity Aff2.Aff1.Aff0 of an SPI (irq->mpidr). */
+  mpidr = 0;
   /** The vCPU this vIRQ is routed to (vgic_target_oracle's answer when pending). */
   targetVcpu: VgicCpu | null;
   config: VgicIrqConfig;

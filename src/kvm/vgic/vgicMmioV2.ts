@@ -242,7 +242,7 @@ export function vgicMmioWrite(vcpu: VgicCpu, offset: number, len: number, value:
     case 'spend':
       forEachSetBit(val, len * 8, (i) => {
         const irq = irqAt(vcpu, intid + i);
-        if (vgicIrqIsSgi(irq.intid)) return; // GICD_ISPENDR0 SGI bits are WI on a GICv2
+        if (vgicIrqIsSgi(irq.intid) && !vgic.isV3) return; // GICD_ISPENDR0 SGI bits are WI on a GICv2
         irq.pendingLatch = true;
         if (irq.hw) vgic.vgicIrqSetPhysActive(irq, true); // keep the physical IRQ from firing meanwhile
         vgic.vgicQueueIrqUnlock(irq);
@@ -251,7 +251,7 @@ export function vgicMmioWrite(vcpu: VgicCpu, offset: number, len: number, value:
     case 'cpend':
       forEachSetBit(val, len * 8, (i) => {
         const irq = irqAt(vcpu, intid + i);
-        if (vgicIrqIsSgi(irq.intid)) return; // GICD_ICPENDR0 SGI bits are WI on a GICv2
+        if (vgicIrqIsSgi(irq.intid) && !vgic.isV3) return; // GICD_ICPENDR0 SGI bits are WI on a GICv2
         irq.pendingLatch = false;
         if (irq.hw) {
           // vgic_hw_irq_cpending: SPENDR then CPENDR must not leave the physical IRQ masked by its active state

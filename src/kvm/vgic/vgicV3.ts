@@ -6,6 +6,7 @@
  * state lives in VgicCpu (struct vgic_v3_cpu_if): each LR as its two words vgicLr (vINTID) and vgicLrHi (bits 63:32),
  * vgicHcr, vgicVmcr, vgicApr (AP1R0). Group 0 is not modelled (no AP0R). Synchronous; nothing allocates.
  */
+import { VIRTUAL_PRIORITY_BITS } from '../../hw/gicv3/regs.js';
 import { Gicv3VirtualInterface } from '../../hw/gicv3/virtualInterface.js';
 import { ModelError } from '../../sim/errors.js';
 import type { Vgic, VgicBackend, VgicCpu, VgicHwInterface } from './vgic.js';
@@ -68,6 +69,8 @@ export class VgicV3 implements VgicBackend {
    */
   enable(vcpu: VgicCpu): void {
     vcpu.vgicVmcr = 0;
+    vcpu.numIdBits = 0; // ICH_VTR_EL2.IDbits of the model's GICv3: 16-bit INTIDs
+    vcpu.numPriBits = VIRTUAL_PRIORITY_BITS;
     vcpu.vgicHcr = ICH_HCR_EN;
   }
 
