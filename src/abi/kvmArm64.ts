@@ -117,8 +117,10 @@ export function kvmVgicV3RdistRegionAttr(count: number, base: bigint, flags: num
 
 /** A GRP_REDIST_REGS / GRP_CPU_SYSREGS / GRP_LEVEL_INFO attr: the vCPU's affinity (Aff3.Aff2.Aff1.Aff0) << 32 | offset. */
 export function kvmDevArmVgicV3Attr(mpidrAff: number, offset: number): bigint {
-  if (!Number.isInteger(mpidrAff) || mpidrAff < 0 || mpidrAff > 0xffff_ffff) throw new ModelError(`vgic attr mpidr ${mpidrAff}`);
-  if (!Number.isInteger(offset) || offset < 0 || offset > 0xffff_ffff) throw new ModelError(`vgic attr offset ${offset}`);
+  if (!Number.isInteger(mpidrAff) || mpidrAff < 0 || mpidrAff > 0xffff_ffff)
+    throw new ModelError(`vgic attr mpidr ${mpidrAff}`);
+  if (!Number.isInteger(offset) || offset < 0 || offset > 0xffff_ffff)
+    throw new ModelError(`vgic attr offset ${offset}`);
   return (BigInt(mpidrAff) << BigInt(KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT)) | BigInt(offset);
 }
 

@@ -21,11 +21,13 @@ import {
 import type { FileOperations, KFile } from '../host/file.js';
 import { KObject } from '../host/kref.js';
 import { ModelError } from '../sim/errors.js';
+import type { Frame } from '../sim/frame.js';
 import { op, type TaskGen } from '../sim/task.js';
 import { C_KVM_IOCTL } from './costs.js';
 import type { KvmVm } from './vm.js';
 
-export type KvmAttrAccessor = (dev: KvmDevice, attr: KvmDeviceAttr) => TaskGen<number>;
+/** An attribute accessor: a generator, or a frame (sim/frame.ts) where it runs across steps. */
+export type KvmAttrAccessor = (dev: KvmDevice, attr: KvmDeviceAttr) => TaskGen<number> | Frame<number>;
 
 /** struct kvm_device_ops. */
 export interface KvmDeviceOps {

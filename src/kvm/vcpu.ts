@@ -52,6 +52,8 @@ import type { GuestVcpuEnv } from './guest.js';
 import { ARM_EXCEPTION_IRQ, ARM_EXCEPTION_TRAP, IPI_RESCHEDULE_SGI } from './kvm.js';
 import { C_VGIC_FLUSH, C_VGIC_MMIO, C_VGIC_SYNC, type VgicCpu } from './vgic/vgic.js';
 import { vgicMmioRead, vgicMmioWrite } from './vgic/vgicMmioV2.js';
+import { vgicV3MmioAccess, vgicV3MmioHit } from './vgic/vgicMmioV3.js';
+import { vgicV3MapResources } from './vgic/vgicV3Redist.js';
 import { type KvmVm, VGIC_ADDR_UNDEF } from './vm.js';
 
 export const OUTSIDE_GUEST_MODE = 0;
@@ -284,6 +286,10 @@ export class KvmVcpu {
   /** kvm_arch_vcpu_run_pid_change on the first KVM_RUN: map the vGIC's resources, create the guest context. */
   private firstRun(t: Task): void {
     const vm = this.vm;
+    if (vm.vgic?.isV3 === true && !vm.vgicReady) {
+      vgicV3MapResources(vm, vm.vgic); // kvm_vgic_map_resources → vgic_v3_map_resources
+      vm.vgicReady = true;
+    }
     if (vm.vgic !== null && !vm.vgicReady) {
       // vgic_v2_map_resources
       if (vm.vgicDistBase === VGIC_ADDR_UNDEF || vm.vgicCpuBase === VGIC_ADDR_UNDEF) {
@@ -493,6 +499,13 @@ export class KvmVcpu {
     const { isWrite, len, data } = g.mmio;
     const vgic = vm.vgic;
     const vc = this.vgicCpu;
+    if (vgic?.isV3 === true && vc !== null && vgicV3MmioHit(vgic, vm.vgicDistBase, ipa)) {
+      yield op(C_VGIC_MMIO, vc.oid);
+      const v = vgicV3MmioAccess(vc, vm.vgicDistBase, ipa, isWrite, len, data);
+      if (!isWrite && g.trapTask !== null) g.trapTask.resumeValue = v;
+      this.stat.mmioKernel++;
+      return 1;
+    }
     if (vgic !== null && vc !== null && vm.vgicDistBase !== VGIC_ADDR_UNDEF) {
       const base = vm.vgicDistBase;
       if (ipa >= base && ipa < base + BigInt(VGIC_V2_DIST_SIZE)) {

@@ -20,6 +20,7 @@ import {
   KVM_CREATE_DEVICE,
   KVM_CREATE_DEVICE_TEST,
   KVM_CREATE_VCPU,
+  KVM_DEV_TYPE_ARM_VGIC_V2,
   KVM_IRQ_LINE,
   KVM_IRQ_LINE_STATUS,
   KVM_IRQFD,
@@ -44,6 +45,7 @@ import { KVM_MAX_VCPU_IDS, type Kvm, type KvmTraceHooks } from './kvm.js';
 import { KvmVcpu } from './vcpu.js';
 import { C_VGIC_INJECT, Vgic } from './vgic/vgic.js';
 import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
+import { vgicRegisterRedistIodev, vgicV3CheckNewVcpuRedist } from './vgic/vgicV3Redist.js';
 
 /** VGIC_ADDR_UNDEF: a vGIC base address not set yet. */
 export const VGIC_ADDR_UNDEF = 0xffff_ffff_ffff_ffffn;
@@ -153,10 +155,11 @@ export class KvmVm extends KObject {
 
   // ---- vGIC glue -----------------------------------------------------------------------------------------------
 
-  /** kvm_vgic_create's allocation: the vGIC with this VM's host-IRQ ops, kicks and ack notifier. */
-  createVgic(): Vgic {
+  /** kvm_vgic_create's allocation: the vGIC (of vgic_model `model`) with this VM's host-IRQ ops, kicks and ack notifier. */
+  createVgic(model: number = KVM_DEV_TYPE_ARM_VGIC_V2): Vgic {
     if (this.vgic !== null) throw new ModelError('vGIC created twice');
     const vgic = new Vgic(this.kvm.engine, {
+      model,
       hostIrqOps: this.kvm.hostIrqOps,
       kick: (vc) => this.vcpus[vc.id]?.kvmVcpuKick(),
     });
@@ -169,7 +172,7 @@ export class KvmVm extends KObject {
         eoiMaintenance: (vc, lr, vintid) => vgicMaintenance(this, vc.id, lr, vintid),
       };
     }
-    for (const v of this.vcpus) v.vgicCpu = vgic.kvmVgicVcpuInit();
+    for (const v of this.vcpus) v.vgicCpu = vgic.kvmVgicVcpuInit(v.id);
     return vgic;
   }
 
@@ -210,6 +213,15 @@ export class KvmVm extends KObject {
       this.lock.unlock();
     }
     yield op(C_KVM_CREATE, this.oid);
+    if (this.vgic?.isV3 === true) {
+      // kvm_arch_vcpu_create → kvm_vgic_vcpu_init → vgic_register_redist_iodev: EINVAL if its frames would not fit
+      try {
+        vgicV3CheckNewVcpuRedist(this, this.vgic);
+      } catch (e) {
+        this.createdVcpus--;
+        throw e;
+      }
+    }
     yield* mutexLock(this.lock);
     try {
       if (this.vcpuById(id) !== undefined) {
@@ -230,7 +242,10 @@ export class KvmVm extends KObject {
         throw e;
       }
       // kvm_vgic_vcpu_init: the vGIC's vCPU index is the vCPU's creation index (vcpu_idx)
-      if (this.vgic !== null) vcpu.vgicCpu = this.vgic.kvmVgicVcpuInit();
+      if (this.vgic !== null) {
+        vcpu.vgicCpu = this.vgic.kvmVgicVcpuInit(id);
+        if (this.vgic.isV3) vgicRegisterRedistIodev(this, this.vgic, vcpu.vgicCpu); // fits: checked above
+      }
       this.vcpus.push(vcpu);
       return fd;
     } finally {

@@ -275,7 +275,8 @@ export class Vgic {
         vgicIrqIsSgi(i) ? VGIC_CONFIG_EDGE : VGIC_CONFIG_LEVEL,
       );
       if (vgicIrqIsSgi(i)) irq.enabled = true;
-      if (!this.isV3) irq.targets = 1 << id; // a GICv3 routes private IRQs by the vCPU's own redistributor
+      if (!this.isV3)
+        irq.targets = 1 << id; // a GICv3 routes private IRQs by the vCPU's own redistributor
       else irq.group = 1; // vgic_init: a GICv3 guest's private IRQs are Group 1
       vcpu.privateIrqs.push(irq);
     }

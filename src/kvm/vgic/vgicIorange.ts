@@ -6,7 +6,12 @@
 import { errno } from '../../abi/errno.js';
 
 /** The errno vgic_check_iorange gives a region (its "already set" test aside), or null when it fits. */
-export function vgicIorangeError(ipaBits: number, addr: bigint, alignment: bigint, size: bigint): 'EINVAL' | 'E2BIG' | null {
+export function vgicIorangeError(
+  ipaBits: number,
+  addr: bigint,
+  alignment: bigint,
+  size: bigint,
+): 'EINVAL' | 'E2BIG' | null {
   if (addr % alignment !== 0n || size % alignment !== 0n) return 'EINVAL';
   if (addr + size > 0xffff_ffff_ffff_ffffn) return 'EINVAL';
   const physSize = 1n << BigInt(ipaBits);
@@ -27,7 +32,10 @@ export function vgicCheckIorange(
   const e = vgicIorangeError(ipaBits, addr, alignment, size);
   if (e === 'EINVAL') {
     const aligned = addr % alignment === 0n && size % alignment === 0n;
-    throw errno('EINVAL', aligned ? `vGIC ${what} region wraps` : `vGIC ${what} base not ${alignment / 1024n}K aligned`);
+    throw errno(
+      'EINVAL',
+      aligned ? `vGIC ${what} region wraps` : `vGIC ${what} base not ${alignment / 1024n}K aligned`,
+    );
   }
   if (e === 'E2BIG') throw errno('E2BIG', `vGIC ${what} region beyond the ${ipaBits}-bit IPA space`);
 }

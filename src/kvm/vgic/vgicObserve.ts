@@ -9,8 +9,8 @@ import { decodeLr as decodeLrV3, type LrFields as LrFieldsV3, lrToBigInt } from 
 import { Gicv3VirtualInterface } from '../../hw/gicv3/virtualInterface.js';
 import { ModelError } from '../../sim/errors.js';
 import type { Vgic, VgicCpu } from './vgic.js';
-import { ICH_HCR_EN } from './vgicV3.js';
 import { irqIsPending, VGIC_CONFIG_LEVEL, VGIC_NR_PRIVATE_IRQS } from './vgicIrq.js';
+import { ICH_HCR_EN } from './vgicV3.js';
 
 export interface VgicIrqState {
   intid: number;

@@ -176,7 +176,8 @@ export class VgicV3 implements VgicBackend {
       }
     }
     const tr = this.vgic.traceLr;
-    if (tr !== null) for (let i = 0; i < used; i++) tr.lrWrite(vcpu, i, lrTraceWord(vcpu.vgicLr[i]!, vcpu.vgicLrHi[i]!));
+    if (tr !== null)
+      for (let i = 0; i < used; i++) tr.lrWrite(vcpu, i, lrTraceWord(vcpu.vgicLr[i]!, vcpu.vgicLrHi[i]!));
   }
 
   /**

@@ -57,7 +57,8 @@ function distOverlap(vm: Layout, base: bigint, size: bigint): boolean {
 export function vgicV3CheckBase(vm: Layout, vgic: Vgic): boolean {
   const d = vm.vgicDistBase;
   if (d !== ADDR_UNDEF && d + DIST_SIZE > 0xffff_ffff_ffff_ffffn) return false;
-  for (const r of vgic.rdRegions) if (vgicIorangeError(vm.ipaBits, r.base, SZ_64K, rdRegionSize(vm, r)) !== null) return false;
+  for (const r of vgic.rdRegions)
+    if (vgicIorangeError(vm.ipaBits, r.base, SZ_64K, rdRegionSize(vm, r)) !== null) return false;
   if (d === ADDR_UNDEF) return true;
   return !rdistOverlap(vm, vgic, d, DIST_SIZE);
 }
@@ -134,7 +135,10 @@ export function vgicV3SetRedistBase(vm: Layout, vgic: Vgic, index: number, base:
   for (const vc of vgic.vcpus) {
     if (!vgicRegisterRedistIodev(vm, vgic, vc)) {
       vgic.rdRegions.pop(); // vgic_v3_free_redist_region
-      throw errno('EINVAL', `${vc}'s redistributor in the new region would overlap the distributor or leave the IPA space`);
+      throw errno(
+        'EINVAL',
+        `${vc}'s redistributor in the new region would overlap the distributor or leave the IPA space`,
+      );
     }
   }
 }
@@ -165,5 +169,6 @@ export function vgicV3MapResources(vm: Layout, vgic: Vgic): void {
   }
   if (vm.vgicDistBase === ADDR_UNDEF) throw errno('ENXIO', 'vGIC-v3: set the distributor base address first');
   if (!vgicV3CheckBase(vm, vgic)) throw errno('EINVAL', 'vGIC-v3 redistributor and distributor frames overlap');
-  if (!vgic.initialized) throw errno('EBUSY', 'a vGIC-v3 must be initialised (KVM_DEV_ARM_VGIC_CTRL_INIT) before it runs');
+  if (!vgic.initialized)
+    throw errno('EBUSY', 'a vGIC-v3 must be initialised (KVM_DEV_ARM_VGIC_CTRL_INIT) before it runs');
 }
