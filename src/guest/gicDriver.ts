@@ -35,6 +35,7 @@ import { defineCost } from '../sim/costs.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
+import type { Frame } from '../sim/frame.js';
 import { type Op, op, type TaskGen, trap } from '../sim/task.js';
 
 // ---- costs ------------------------------------------------------------------------------------------------------
@@ -132,6 +133,23 @@ export interface GuestGicDriverOptions {
   onEoi?: (vcpu: number, intid: number) => void;
 }
 
+/** A driver routine the guest kernel runs with `yield*`: a generator, or a frame (sim/frame.ts). */
+export type GuestCall<R = void> = TaskGen<R> | Frame<R>;
+
+/** What the guest kernel needs of its GIC driver: irq-gic.c (GuestGicDriver) or irq-gic-v3.c (GuestGicV3Driver). */
+export interface GuestIrqchip {
+  readonly gicdBase: number;
+  readonly cpuStats: GuestGicCpuStats[];
+  readonly handledByIntid: Map<number, number>;
+  /** INTIDs the distributor reports (from GICD_TYPER at boot; 0 before). */
+  readonly nrIrqs: number;
+  registerHandler(intid: number, handler: GuestIrqHandler): void;
+  distInit(g: GuestCpu, spis: readonly GuestSpiConfig[]): GuestCall;
+  cpuInit(g: GuestCpu, vcpu: number): GuestCall;
+  setAffinity(g: GuestCpu, intid: number, vcpu: number): GuestCall<unknown>;
+  handleIrq(g: GuestCpu, vcpu: number): GuestCall;
+}
+
 /** Per-vCPU counters of the IRQ vector. */
 export interface GuestGicCpuStats {
   /** Virtual IRQ exceptions taken. */
@@ -180,7 +198,7 @@ export function* gicdRead(g: GuestCpu, ipa: number, len: 1 | 4): TaskGen<number>
 
 // ---- the driver ---------------------------------------------------------------------------------------------------
 
-export class GuestGicDriver {
+export class GuestGicDriver implements GuestIrqchip {
   readonly gicdBase: number;
   readonly eoiMode: 0 | 1;
   readonly nrVcpus: number;

@@ -24,11 +24,13 @@ import {
   type GicvProvider,
   type GuestEoiPolicy,
   GuestGicDriver,
+  type GuestIrqchip,
   type GuestIrqHandler,
   type GuestSpiConfig,
   gicdRead,
   type VirqCompletionProbe,
 } from './gicDriver.js';
+import { type Gicv3VifProvider, GuestGicV3Driver } from './gicV3Driver.js';
 import { type GuestIrqHook, GuestOps, type GuestProgram } from './guestOps.js';
 
 export const C_GUEST_IDLE_ENTER = defineCost(
@@ -111,6 +113,13 @@ export interface GuestKernelOptions {
   engine: Engine;
   /** The GIC whose virtual interfaces the vCPUs reach (a `Gic`). */
   gic: GicvProvider;
+  /**
+   * A GICv3 guest (irq-gic-v3.c, gicV3Driver.ts): its vCPUs reach these ICV_* interfaces (a `Gicv3`) instead of `gic`'s
+   * GICVs, and its redistributors at `gicrBase`. Guest programs (GuestOps) need the GICv2 driver.
+   */
+  gicv3?: Gicv3VifProvider;
+  /** IPA of the first GICv3 redistributor; default 0x080a0000 (QEMU virt). */
+  gicrBase?: number;
   vcpus: number;
   /** Name prefix of the vCPU tasks; default 'guest'. */
   name?: string;
@@ -200,7 +209,7 @@ function currentGuest(): GuestCpu {
 export class GuestKernel {
   readonly name: string;
   readonly engine: Engine;
-  readonly driver: GuestGicDriver;
+  readonly driver: GuestIrqchip;
   readonly devices: GuestDeviceDriver[] = [];
   readonly vcpus: GuestVcpu[] = [];
   private readonly spis: GuestSpiConfig[] = [];
@@ -220,18 +229,28 @@ export class GuestKernel {
   constructor(opts: GuestKernelOptions) {
     this.name = opts.name ?? 'guest';
     this.engine = opts.engine;
-    this.driver = new GuestGicDriver({
+    const common = {
       engine: opts.engine,
-      gic: opts.gic,
       nrVcpus: opts.vcpus,
       gicdBase: opts.gicdBase,
       eoiMode: opts.eoiMode,
-      eoi: opts.eoi,
       priority: opts.priority,
       pmr: opts.pmr,
-      onCompletion: opts.onVirqCompletion,
       onEoi: opts.onEoi,
-    });
+    };
+    if (opts.gicv3 !== undefined) {
+      if ((opts.eoi ?? 'always') !== 'always' || opts.onVirqCompletion !== undefined) {
+        throw new ModelError('the GICv3 guest driver always completes its interrupts and has no completion probe');
+      }
+      this.driver = new GuestGicV3Driver({ ...common, gic: opts.gicv3, gicrBase: opts.gicrBase });
+    } else {
+      this.driver = new GuestGicDriver({
+        ...common,
+        gic: opts.gic,
+        eoi: opts.eoi,
+        onCompletion: opts.onVirqCompletion,
+      });
+    }
     this.onVectorEntry = opts.onVectorEntry;
     for (const d of opts.devices ?? []) {
       const drv = new GuestDeviceDriver(opts.engine, opts.vcpus, d);
@@ -360,7 +379,7 @@ export class GuestKernel {
     const v = this.vcpus[index]!;
     v.guestCpu = g;
     if (index === 0) yield* this.driver.distInit(g, this.spis);
-    yield* this.driver.cpuInit(g);
+    yield* this.driver.cpuInit(g, index);
     v.booted = true;
     const prog = this.programs[index] ?? null;
     if (prog !== null) yield* prog(this.opsOf(index, g));
@@ -435,6 +454,7 @@ export class GuestKernel {
   private opsOf(index: number, g: GuestCpu): GuestOps {
     let o = this.ops[index] ?? null;
     if (o === null) {
+      if (!(this.driver instanceof GuestGicDriver)) throw new ModelError('guest programs need the GICv2 driver');
       o = new GuestOps(this.driver, this.engine, index, g, this.ucallIpa);
       this.ops[index] = o;
     }
