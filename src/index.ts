@@ -19,9 +19,11 @@ export { type KvmVcpuStat, kvmRunAddress } from './kvm/vcpu.js';
 export {
   type VgicIrqState,
   type VgicListRegister,
+  type VgicV3ListRegister,
   vgicApList,
   vgicIrqState,
   vgicListRegisters,
+  vgicV3ListRegisters,
 } from './kvm/vgic/vgicObserve.js';
 export {
   createHost,
