@@ -4,13 +4,18 @@
  */
 
 import { GuestKernel, type GuestKernelOptions } from './guest/guestKernel.js';
-import { hostGicV2 } from './host/irq/boot.js';
 import type { Host } from './machine.js';
 
-export type GuestOptions = Omit<GuestKernelOptions, 'engine' | 'gic'>;
+export type GuestOptions = Omit<GuestKernelOptions, 'engine' | 'gic' | 'gicv3'>;
 
+/** On a GICv3 host the guest runs irq-gic-v3.c over the ICV_* interfaces; on a GICv2 host irq-gic.c over the GICVs. */
 export function createGuest(host: Host, opts: GuestOptions): GuestKernel {
-  const guest = new GuestKernel({ ...opts, engine: host.engine, gic: hostGicV2(host.irq) });
+  const irq = host.irq;
+  const guest = new GuestKernel(
+    irq.version === 'v3'
+      ? { ...opts, engine: host.engine, gicv3: irq.gic }
+      : { ...opts, engine: host.engine, gic: irq.gic },
+  );
   host.kvm.guestFactory = guest;
   return guest;
 }

@@ -111,8 +111,8 @@ export const GUEST_UCALL_IPA = 0x0a000000;
 
 export interface GuestKernelOptions {
   engine: Engine;
-  /** The GIC whose virtual interfaces the vCPUs reach (a `Gic`). */
-  gic: GicvProvider;
+  /** The GIC whose virtual interfaces the vCPUs reach (a `Gic`); required unless `gicv3` is given. */
+  gic?: GicvProvider;
   /**
    * A GICv3 guest (irq-gic-v3.c, gicV3Driver.ts): its vCPUs reach these ICV_* interfaces (a `Gicv3`) instead of `gic`'s
    * GICVs, and its redistributors at `gicrBase`. Guest programs (GuestOps) need the GICv2 driver.
@@ -244,6 +244,7 @@ export class GuestKernel {
       }
       this.driver = new GuestGicV3Driver({ ...common, gic: opts.gicv3, gicrBase: opts.gicrBase });
     } else {
+      if (opts.gic === undefined) throw new ModelError('a GICv2 guest needs the GIC whose GICVs its vCPUs reach');
       this.driver = new GuestGicDriver({
         ...common,
         gic: opts.gic,

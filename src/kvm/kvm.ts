@@ -31,18 +31,18 @@ import {
   KVM_CHECK_EXTENSION,
   KVM_CREATE_VM,
   KVM_DEV_TYPE_ARM_VGIC_V2,
+  KVM_DEV_TYPE_ARM_VGIC_V3,
   KVM_DEV_TYPE_VFIO,
   KVM_GET_API_VERSION,
   KVM_GET_VCPU_MMAP_SIZE,
 } from '../abi/kvm.js';
 import { type FileOperations, type KFile, O_CLOEXEC, O_RDWR } from '../host/file.js';
-import { gicIpiSend, type HostIrq, hostGicV2 } from '../host/irq/boot.js';
+import { gicIpiSend, type HostIrq } from '../host/irq/boot.js';
 import { IRQ_HANDLED, type IrqDesc, type IrqHandler, type IrqReturn } from '../host/irq/irqDesc.js';
 import type { Kernel } from '../host/kernel.js';
 import type { Workqueue } from '../host/kthread.js';
 import { PAGE_SIZE } from '../host/uaccess.js';
 import { MAINTENANCE_PPI } from '../hw/gic/regs.js';
-import type { GicVirtualInterface } from '../hw/gic/virtualInterface.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { op, type TaskGen } from '../sim/task.js';
@@ -52,8 +52,9 @@ import { defaultGuestFactory, type GuestFactory } from './guest.js';
 import { KvmHostIrqOps } from './hostIrqOps.js';
 import type { KvmVcpu } from './vcpu.js';
 import { kvmVfioOps } from './vfio.js';
-import { vgicMaintenanceHandler } from './vgic/vgic.js';
+import { VGIC_V3_MAX_CPUS, type VgicHwInterface, vgicMaintenanceHandler } from './vgic/vgic.js';
 import { vgicV2DeviceOps } from './vgicDevice.js';
+import { vgicV3DeviceOps } from './vgicV3Device.js';
 import { KvmVm } from './vm.js';
 
 /** arch/arm64/include/asm/kvm_asm.h: what __kvm_vcpu_run returns, as trace_kvm_exit prints it. */
@@ -165,7 +166,9 @@ export class Kvm {
     kernel.smpSendReschedule = (from, cpu) => gicIpiSend(hostIrq, from, IPI_RESCHEDULE_SGI, 1 << cpu);
     // vgic_v3_probe registers KVM_DEV_TYPE_ARM_VGIC_V2 only on a GICv3 with GICv2 compatibility, which this model's
     // GICv3 does not have: KVM_CREATE_DEVICE of a vGIC-v2 there fails ENODEV (kvm_ioctl_create_device).
+    // vgic_v3_probe registers KVM_DEV_TYPE_ARM_VGIC_V3 (kvm_register_vgic_device)
     if (hostIrq.version === 'v2') this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V2, vgicV2DeviceOps);
+    else this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V3, vgicV3DeviceOps);
     this.registerDeviceOps(KVM_DEV_TYPE_VFIO, opts.kvmVfioOps ?? kvmVfioOps);
     this.fops = this.devFops();
     kernel.registerChrdev('/dev/kvm', this.fops);
@@ -173,10 +176,15 @@ export class Kvm {
 
   /**
    * The virtual CPU interface of physical CPU `cpu` that the vGIC loads a vCPU onto (kvm_vgic_global_state's
-   * GICH/ICH_* of that CPU). A vGIC-v2 exists only on a GICv2 host (see the constructor), so this is its GICH.
+   * GICH/ICH_* of that CPU): the GICH of a GICv2 host, the ICH_* of a GICv3 one (each host has one vGIC version).
    */
-  hostVif(cpu: number): GicVirtualInterface {
-    return hostGicV2(this.hostIrq).vif(cpu);
+  hostVif(cpu: number): VgicHwInterface {
+    return this.hostIrq.gic.vif(cpu);
+  }
+
+  /** kvm_arm_default_max_vcpus: kvm_vgic_global_state.max_gic_vcpus (VGIC_V2_MAX_CPUS or VGIC_V3_MAX_CPUS). */
+  get defaultMaxVcpus(): number {
+    return this.hostIrq.version === 'v3' ? VGIC_V3_MAX_CPUS : KVM_ARM_DEFAULT_MAX_VCPUS;
   }
 
   /** kvm_register_device_ops: one ops table per type; registering a type twice is a bug (-EEXIST in the kernel). */
@@ -226,10 +234,10 @@ export class Kvm {
         return 0; // the model host has no AArch32 EL1
       case KVM_CAP_NR_VCPUS:
         // arm.c: "ARM64 treats KVM_CAP_NR_CPUS differently": min(online CPUs, default max)
-        return Math.min(this.engine.cpus.length, KVM_ARM_DEFAULT_MAX_VCPUS);
+        return Math.min(this.engine.cpus.length, this.defaultMaxVcpus);
       case KVM_CAP_MAX_VCPUS:
       case KVM_CAP_MAX_VCPU_ID:
-        return vm !== null ? vm.maxVcpus : KVM_ARM_DEFAULT_MAX_VCPUS;
+        return vm !== null ? vm.maxVcpus : this.defaultMaxVcpus;
       case KVM_CAP_ARM_VM_IPA_SIZE:
         return KVM_IPA_LIMIT;
       default:

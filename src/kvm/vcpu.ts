@@ -38,7 +38,7 @@ import {
   kvmVcpuInit,
 } from '../abi/kvm.js';
 import { errnoFromReturn, type FileOperations, type KFile } from '../host/file.js';
-import { gicIpiSend } from '../host/irq/boot.js';
+import { gicIpiSend, hostGicV2 } from '../host/irq/boot.js';
 import type { Process } from '../host/process.js';
 import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_HVC64, ESR_ELx_EC_SYS64, ESR_ELx_EC_WFx, esrClassName } from '../hw/esr.js';
 import { EXIT_IRQ, type GuestCpu } from '../sim/cpu.js';
@@ -560,7 +560,7 @@ function makeEnv(vcpu: KvmVcpu): GuestVcpuEnv {
     vif() {
       const g = vcpu.guest;
       if (g === null || g.loadedOn < 0) throw new ModelError(`${vcpu}: guest code runs outside guest mode`);
-      return vm.kvm.hostVif(g.loadedOn);
+      return hostGicV2(vm.kvm.hostIrq).vif(g.loadedOn); // a GICv2 guest's GICV
     },
     distBase(): number {
       return vm.vgicDistBase === VGIC_ADDR_UNDEF ? -1 : Number(vm.vgicDistBase);
