@@ -167,6 +167,10 @@ export interface GuestGicCpuStats {
   dirWrites: number;
 }
 
+export function newGuestGicCpuStats(): GuestGicCpuStats {
+  return { irqs: 0, spurious: 0, iar1022: 0, unhandled: 0, leftActive: 0, iarReads: 0, eoirWrites: 0, dirWrites: 0 };
+}
+
 /** QEMU virt GICv2 distributor base. */
 export const VIRT_GICD_BASE = 0x08000000;
 /** QEMU virt GICv2 CPU interface base (where KVM maps the GICV). */
@@ -236,16 +240,7 @@ export class GuestGicDriver implements GuestIrqchip {
     checkPriority(this.pmr);
     for (let i = 0; i < opts.nrVcpus; i++) {
       this.lateAcks.push(new Uint32Array(MAX_NESTED));
-      this.cpuStats.push({
-        irqs: 0,
-        spurious: 0,
-        iar1022: 0,
-        unhandled: 0,
-        leftActive: 0,
-        iarReads: 0,
-        eoirWrites: 0,
-        dirWrites: 0,
-      });
+      this.cpuStats.push(newGuestGicCpuStats());
     }
   }
 

@@ -12,6 +12,22 @@
  * Each function that runs across steps is a frame (sim/frame.ts).
  */
 import { ESR_ELx_EC_DABT_LOW } from '../hw/esr.js';
+import {
+  GICD_CTLR,
+  GICD_CTLR_ARE,
+  GICD_CTLR_ENABLE_G0,
+  GICD_CTLR_ENABLE_G1,
+  GICD_ICENABLER,
+  GICD_ICFGR,
+  GICD_IGROUPR,
+  GICD_IPRIORITYR,
+  GICD_IROUTER,
+  GICD_ISENABLER,
+  GICD_TYPER,
+  GICR_WAKER,
+  GICR_WAKER_PROCESSOR_SLEEP,
+  ICC_CTLR_EOIMODE,
+} from '../hw/gicv3/regs.js';
 import type { Gicv3VirtualInterface } from '../hw/gicv3/virtualInterface.js';
 import { vcpuMpidrAff } from '../kvm/vgic/vgic.js';
 import { defineCost } from '../sim/costs.js';
@@ -27,6 +43,7 @@ import {
   type GuestIrqchip,
   type GuestIrqHandler,
   type GuestSpiConfig,
+  newGuestGicCpuStats,
   VIRT_GICD_BASE,
 } from './gicDriver.js';
 
@@ -43,20 +60,9 @@ export const C_GUEST_ICV_CFG = defineCost(
 /** QEMU virt's GICv3 redistributor region (VIRT_GIC_REDIST). */
 export const VIRT_GICR_BASE = 0x080a0000;
 const GICR_STRIDE = 0x2_0000;
-const GICD_CTLR = 0x0000;
-const GICD_TYPER = 0x0004;
-const GICD_IGROUPR = 0x0080;
-const GICD_ISENABLER = 0x0100;
-const GICD_ICENABLER = 0x0180;
-const GICD_IPRIORITYR = 0x0400;
-const GICD_ICFGR = 0x0c00;
-const GICD_IROUTER = 0x6000;
 const GICD_TYPER_ITLINES_MASK = 0x1f;
-/** GICD_CTLR: EnableGrp1[0], EnableGrp1A[1], ARE_NS[4] — what gic_dist_init writes last. */
-const GICD_CTLR_ENABLE = (1 << 0) | (1 << 1) | (1 << 4);
-const GICR_WAKER = 0x0014;
-const GICR_WAKER_PROCESSOR_SLEEP = 1 << 1;
-const ICC_CTLR_EOIMODE = 1 << 1;
+/** What gic_dist_init writes last: GICD_CTLR_ARE_NS | GICD_CTLR_ENABLE_G1A | GICD_CTLR_ENABLE_G1 (bits 4, 1, 0). */
+const GICD_CTLR_ENABLE = GICD_CTLR_ARE | GICD_CTLR_ENABLE_G1 | GICD_CTLR_ENABLE_G0;
 /** irq-gic-v3.c DEFAULT_PMR_VALUE. */
 const DEFAULT_PMR_VALUE = 0xf0;
 
@@ -111,16 +117,7 @@ export class GuestGicV3Driver implements GuestIrqchip {
       if (!Number.isInteger(p) || p < 0 || p > 0xff) throw new ModelError(`bad GIC priority ${p} (0..255)`);
     }
     for (let i = 0; i < opts.nrVcpus; i++) {
-      this.cpuStats.push({
-        irqs: 0,
-        spurious: 0,
-        iar1022: 0,
-        unhandled: 0,
-        leftActive: 0,
-        iarReads: 0,
-        eoirWrites: 0,
-        dirWrites: 0,
-      });
+      this.cpuStats.push(newGuestGicCpuStats());
     }
   }
 

@@ -48,7 +48,7 @@ import {
   SYS_ICC_PMR_EL1,
   SYS_ICC_SRE_EL1,
 } from '../abi/kvm.js';
-import { GICD_CTLR, GICD_IROUTER, GICD_ISENABLER, GICD_TYPER, GICR_SGI_BASE, GICR_TYPER } from './vgic/vgicMmioV3.js';
+import { GICD_CTLR, GICD_IROUTER, GICD_ISENABLER, GICD_TYPER, GICR_SGI_BASE, GICR_TYPER } from '../hw/gicv3/regs.js';
 
 const ADDR = KVM_DEV_ARM_VGIC_GRP_ADDR;
 const v3Setup = (): KvmSetup => setup({ gic: 'v3' });

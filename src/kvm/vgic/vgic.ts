@@ -542,6 +542,23 @@ export class Vgic {
   }
 
   /**
+   * What vgic_v2_fold_lr_state and vgic_v3_fold_lr_state do alike with the vIRQ of one LR, given the LR's active and
+   * pending bits: the active state is kept (noting a deactivation), an edge's pending bit is kept, a level vIRQ the
+   * guest acked (LR invalid) loses its soft pending state, then vgic_irq_handle_resampling. Returns the vIRQ.
+   */
+  vgicFoldLrIrq(vcpu: VgicCpu, intid: number, lrActive: boolean, lrPending: boolean): VgicIrq {
+    const irq = this.vgicGetVcpuIrq(vcpu, intid);
+    if (irq === null) throw new ModelError(`${vcpu}: LR names unknown vINTID ${intid}`);
+    const deactivated = irq.active && !lrActive;
+    irq.active = lrActive;
+    if (irq.config === VGIC_CONFIG_EDGE && lrPending) irq.pendingLatch = true;
+    if (irq.config === VGIC_CONFIG_LEVEL && !lrActive && !lrPending) irq.pendingLatch = false;
+    this.vgicIrqHandleResampling(irq, deactivated, lrPending);
+    irq.onLr = false;
+    return irq;
+  }
+
+  /**
    * compute_ap_list_depth: the LRs the ap-list needs (a GICv2 SGI one per pending source, plus one if active), and
    * whether one vIRQ needs several (`multiSgi`).
    */

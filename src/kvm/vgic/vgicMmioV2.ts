@@ -67,12 +67,7 @@ type RegionKind =
   | 'sgipendc'
   | 'sgipends';
 
-interface Region {
-  readonly offset: number;
-  readonly len: number;
-  /** 0 for registers that are not per-IRQ. */
-  readonly bitsPerIrq: number;
-  readonly access: number;
+interface Region extends VgicMmioRegion {
   readonly kind: RegionKind;
 }
 
@@ -101,10 +96,23 @@ function addrToIntid(r: Region, offset: number): number {
   return ((offset - r.offset) * 8) / r.bitsPerIrq;
 }
 
-/** vgic_get_mmio_region + check_region: the region, or null for RAZ/WI. */
-function getRegion(vgic: Vgic, offset: number, len: number): Region | null {
-  let r: Region | null = null;
-  for (const x of REGIONS) {
+/** The fields vgic_find_mmio_region and check_region look at (struct vgic_register_region); access: 1 | 4 flags. */
+export interface VgicMmioRegion {
+  readonly offset: number;
+  readonly len: number;
+  readonly bitsPerIrq: number;
+  readonly access: number;
+}
+
+/** vgic_get_mmio_region + check_region on a register table (GICv2's or GICv3's): the region, or null for RAZ/WI. */
+export function vgicGetMmioRegion<R extends VgicMmioRegion>(
+  vgic: Vgic,
+  table: readonly R[],
+  offset: number,
+  len: number,
+): R | null {
+  let r: R | null = null;
+  for (const x of table) {
     if (offset >= x.offset && offset < x.offset + x.len) {
       r = x;
       break;
@@ -113,8 +121,12 @@ function getRegion(vgic: Vgic, offset: number, len: number): Region | null {
   if (r === null) return null;
   const flag = len === 1 ? ACCESS_8 : len === 4 ? ACCESS_32 : 0;
   if ((r.access & flag) === 0 || offset % len !== 0) return null;
-  if (r.bitsPerIrq !== 0 && addrToIntid(r, offset) >= vgic.nrIrqs) return null; // non-allocated IRQ
+  if (r.bitsPerIrq !== 0 && ((offset - r.offset) * 8) / r.bitsPerIrq >= vgic.nrIrqs) return null; // non-allocated IRQ
   return r;
+}
+
+function getRegion(vgic: Vgic, offset: number, len: number): Region | null {
+  return vgicGetMmioRegion(vgic, REGIONS, offset, len);
 }
 
 function irqAt(vcpu: VgicCpu, intid: number): VgicIrq {

@@ -12,48 +12,52 @@
  * ignored on write; userspace gets ENXIO for it (vgicUaccessV3.ts). Left out with LPIs (no ITS): GICR_PROPBASER,
  * PENDBASER, INVLPIR, INVALLR, SYNCR and GICR_CTLR.EnableLPIs, which read as zero here.
  */
+import {
+  GICD_CTLR,
+  GICD_CTLR_ARE,
+  GICD_CTLR_DS,
+  GICD_CTLR_ENABLE_G1,
+  GICD_ICACTIVER,
+  GICD_ICENABLER,
+  GICD_ICFGR,
+  GICD_ICPENDR,
+  GICD_IGROUPR,
+  GICD_IIDR,
+  GICD_IPRIORITYR,
+  GICD_IROUTER,
+  GICD_ISACTIVER,
+  GICD_ISENABLER,
+  GICD_ISPENDR,
+  GICD_PIDR2,
+  GICD_TYPER,
+  GICD_TYPER_IDBITS_SHIFT,
+  GICR_CTLR,
+  GICR_IIDR,
+  GICR_PIDR2,
+  GICR_SGI_BASE,
+  GICR_TYPER,
+  GICR_TYPER_LAST,
+  GICR_WAKER,
+} from '../../hw/gicv3/regs.js';
 import { ModelError } from '../../sim/errors.js';
 import type { Vgic, VgicCpu } from './vgic.js';
 import { VGIC_NR_PRIVATE_IRQS } from './vgicIrq.js';
-import { IMPLEMENTER_ARM, PRODUCT_ID_KVM, vgicMmioRead, vgicMmioWrite } from './vgicMmioV2.js';
+import {
+  IMPLEMENTER_ARM,
+  PRODUCT_ID_KVM,
+  type VgicMmioRegion,
+  vgicGetMmioRegion,
+  vgicMmioRead,
+  vgicMmioWrite,
+} from './vgicMmioV2.js';
 import { vgicV3RdistIsLast } from './vgicV3Redist.js';
 
-export const GICD_CTLR = 0x0000;
-export const GICD_TYPER = 0x0004;
-export const GICD_IIDR = 0x0008;
-export const GICD_TYPER2 = 0x000c;
-export const GICD_IGROUPR = 0x0080;
-export const GICD_ISENABLER = 0x0100;
-export const GICD_ICENABLER = 0x0180;
-export const GICD_ISPENDR = 0x0200;
-export const GICD_ICPENDR = 0x0280;
-export const GICD_ISACTIVER = 0x0300;
-export const GICD_ICACTIVER = 0x0380;
-export const GICD_IPRIORITYR = 0x0400;
-export const GICD_ICFGR = 0x0c00;
-export const GICD_IROUTER = 0x6000;
-export const GICD_PIDR2 = 0xffe8;
-/** GICD_CTLR (single Security state): EnableGrp1A[1], ARE_NS[4], DS[6]. */
-export const GICD_CTLR_ENABLE_SS_G1 = 1 << 1;
-export const GICD_CTLR_ARE_NS = 1 << 4;
-export const GICD_CTLR_DS = 1 << 6;
 /** vgic-mmio-v3.c: INTERRUPT_ID_BITS_SPIS, reported in GICD_TYPER.IDbits without an ITS. */
 const INTERRUPT_ID_BITS_SPIS = 10;
-const GICD_TYPER_IDBITS_SHIFT = 19;
 const GICD_IIDR_PRODUCT_ID_SHIFT = 24;
 const GICD_IIDR_REVISION_SHIFT = 12;
 /** vgic_mmio_read_v3_idregs: GICD_PIDR2 / GICR_PIDR2 report a GICv3 (ArchRev 3). */
 const GIC_PIDR2_V3 = 0x3b;
-
-export const GICR_CTLR = 0x0000;
-export const GICR_IIDR = 0x0004;
-export const GICR_TYPER = 0x0008;
-export const GICR_WAKER = 0x0014;
-export const GICR_PIDR2 = 0xffe8;
-export const GICR_SGI_BASE = 0x1_0000;
-/** GICR_TYPER low word: Last[4], Processor_Number[23:8]; high word: Aff3.Aff2.Aff1.Aff0. */
-export const GICR_TYPER_LAST = 1 << 4;
-
 /** KVM_VGIC_V3_DIST_SIZE: the distributor's 64 KiB frame. */
 const DIST_FRAME = 0x1_0000n;
 const ACCESS_8 = 1;
@@ -61,11 +65,7 @@ const ACCESS_32 = 4;
 
 type Kind = 'misc' | 'statusr' | 'shared' | 'irouter' | 'idregs' | 'rctlr' | 'riidr' | 'rtyper' | 'raz' | 'private';
 
-interface Region {
-  readonly offset: number;
-  readonly len: number;
-  readonly bitsPerIrq: number;
-  readonly access: number;
+interface Region extends VgicMmioRegion {
   readonly kind: Kind;
 }
 
@@ -116,25 +116,9 @@ const REDIST_REGIONS: readonly Region[] = [
   sgiFrame(GICD_ICFGR, 2),
 ];
 
-/** vgic_get_mmio_region + check_region for one frame: the region, or null. */
-function getRegion(vgic: Vgic, table: readonly Region[], offset: number, len: number): Region | null {
-  let r: Region | null = null;
-  for (const x of table) {
-    if (offset >= x.offset && offset < x.offset + x.len) {
-      r = x;
-      break;
-    }
-  }
-  if (r === null) return null;
-  const flag = len === 1 ? ACCESS_8 : len === 4 ? ACCESS_32 : 0;
-  if ((r.access & flag) === 0 || offset % len !== 0) return null;
-  if (r.bitsPerIrq !== 0 && ((offset - r.offset) * 8) / r.bitsPerIrq >= vgic.nrIrqs) return null;
-  return r;
-}
-
 /** Whether a 32-bit access at `offset` of the distributor (or of a redistributor) hits a register. */
 export function vgicV3HasRegister(vgic: Vgic, redist: boolean, offset: number): boolean {
-  return getRegion(vgic, redist ? REDIST_REGIONS : DIST_REGIONS, offset, 4) !== null;
+  return vgicGetMmioRegion(vgic, redist ? REDIST_REGIONS : DIST_REGIONS, offset, 4) !== null;
 }
 
 function requireInit(vgic: Vgic): void {
@@ -145,7 +129,7 @@ function requireInit(vgic: Vgic): void {
 export function vgicV3DistRead(vcpu: VgicCpu, offset: number, len: number): number | null {
   const vgic = vcpu.vgic;
   requireInit(vgic);
-  const r = getRegion(vgic, DIST_REGIONS, offset, len);
+  const r = vgicGetMmioRegion(vgic, DIST_REGIONS, offset, len);
   if (r === null) return null;
   switch (r.kind) {
     case 'misc':
@@ -171,14 +155,14 @@ export function vgicV3DistRead(vcpu: VgicCpu, offset: number, len: number): numb
 export function vgicV3DistWrite(vcpu: VgicCpu, offset: number, len: number, value: number): boolean {
   const vgic = vcpu.vgic;
   requireInit(vgic);
-  const r = getRegion(vgic, DIST_REGIONS, offset, len);
+  const r = vgicGetMmioRegion(vgic, DIST_REGIONS, offset, len);
   if (r === null) return false;
   switch (r.kind) {
     case 'misc':
       if (offset === GICD_CTLR) {
         // vgic_mmio_write_v3_misc: only EnableGrp1A is writable; enabling kicks the vCPUs with work
         const was = vgic.enabled;
-        vgic.enabled = (value & GICD_CTLR_ENABLE_SS_G1) !== 0;
+        vgic.enabled = (value & GICD_CTLR_ENABLE_G1) !== 0;
         if (!was && vgic.enabled) vgic.vgicKickVcpus();
       }
       return true;
@@ -203,7 +187,7 @@ export function vgicV3DistWrite(vcpu: VgicCpu, offset: number, len: number, valu
 function readDistMisc(vgic: Vgic, offset: number): number {
   switch (offset) {
     case GICD_CTLR:
-      return (vgic.enabled ? GICD_CTLR_ENABLE_SS_G1 : 0) | GICD_CTLR_ARE_NS | GICD_CTLR_DS;
+      return (vgic.enabled ? GICD_CTLR_ENABLE_G1 : 0) | GICD_CTLR_ARE | GICD_CTLR_DS;
     case GICD_TYPER:
       // ITLinesNumber, IDbits; no LPIs (no ITS), no CPUNumber with affinity routing
       return (((vgic.nrIrqs >> 5) - 1) | ((INTERRUPT_ID_BITS_SPIS - 1) << GICD_TYPER_IDBITS_SHIFT)) >>> 0;
@@ -227,7 +211,7 @@ function iidr(vgic: Vgic): number {
 export function vgicV3RedistRead(rd: VgicCpu, offset: number, len: number): number | null {
   const vgic = rd.vgic;
   requireInit(vgic);
-  const r = getRegion(vgic, REDIST_REGIONS, offset, len);
+  const r = vgicGetMmioRegion(vgic, REDIST_REGIONS, offset, len);
   if (r === null) return null;
   switch (r.kind) {
     case 'private':
@@ -249,7 +233,7 @@ export function vgicV3RedistRead(rd: VgicCpu, offset: number, len: number): numb
 export function vgicV3RedistWrite(rd: VgicCpu, offset: number, len: number, value: number): boolean {
   const vgic = rd.vgic;
   requireInit(vgic);
-  const r = getRegion(vgic, REDIST_REGIONS, offset, len);
+  const r = vgicGetMmioRegion(vgic, REDIST_REGIONS, offset, len);
   if (r === null) return false;
   if (r.kind === 'private') vgicMmioWrite(rd, offset - GICR_SGI_BASE, len, value);
   return true;

@@ -6,11 +6,11 @@ import { decodeLr, type LrFields } from '../../hw/gic/listRegister.js';
 import { GICH_HCR_EN } from '../../hw/gic/regs.js';
 import { GicVirtualInterface } from '../../hw/gic/virtualInterface.js';
 import { decodeLr as decodeLrV3, type LrFields as LrFieldsV3, lrToBigInt } from '../../hw/gicv3/listRegister.js';
+import { ICH_HCR_EN } from '../../hw/gicv3/regs.js';
 import { Gicv3VirtualInterface } from '../../hw/gicv3/virtualInterface.js';
 import { ModelError } from '../../sim/errors.js';
 import type { Vgic, VgicCpu } from './vgic.js';
 import { irqIsPending, VGIC_CONFIG_LEVEL, VGIC_NR_PRIVATE_IRQS } from './vgicIrq.js';
-import { ICH_HCR_EN } from './vgicV3.js';
 
 export interface VgicIrqState {
   intid: number;

@@ -19,29 +19,30 @@ import {
   SYS_ICC_PMR_EL1,
   SYS_ICC_SRE_EL1,
 } from '../../abi/kvm.js';
+import {
+  ICC_CTLR_A3V,
+  ICC_CTLR_EOIMODE,
+  ICC_CTLR_IDBITS_SHIFT,
+  ICC_CTLR_PRIBITS_SHIFT,
+  ICC_SRE_EL1_VALUE,
+  ICH_VMCR_BPR1_SHIFT,
+  ICH_VMCR_ENG0,
+  ICH_VMCR_ENG1,
+  ICH_VMCR_EOIM,
+  ICH_VMCR_PMR_SHIFT,
+} from '../../hw/gicv3/regs.js';
 import type { VgicCpu } from './vgic.js';
 import { VGIC_CONFIG_LEVEL, VGIC_NR_SGIS } from './vgicIrq.js';
 import { vgicV3DistRead, vgicV3DistWrite, vgicV3RedistRead, vgicV3RedistWrite } from './vgicMmioV3.js';
 
-/** ICH_VMCR_EL2 fields (arm-gic-v3.h): VENG0[0], VENG1[1], VCBPR[4], VEOIM[9], VBPR1[20:18], VBPR0[23:21], VPMR[31:24]. */
-const ICH_VMCR_ENG0 = 1 << 0;
-const ICH_VMCR_ENG1 = 1 << 1;
+/** ICH_VMCR_EL2.VCBPR[4] and ICC_CTLR_EL1.CBPR[0], SEIS[14] (arm-gic-v3.h), beside hw/gicv3/regs.ts's fields. */
 const ICH_VMCR_CBPR = 1 << 4;
-const ICH_VMCR_EOIM = 1 << 9;
-const ICH_VMCR_BPR1_SHIFT = 18;
-const ICH_VMCR_PMR_SHIFT = 24;
-/** ICC_CTLR_EL1: CBPR[0], EOImode[1], PRIbits[10:8], IDbits[13:11], SEIS[14], A3V[15]. */
 const ICC_CTLR_CBPR = 1 << 0;
-const ICC_CTLR_EOIMODE = 1 << 1;
-const ICC_CTLR_PRIBITS_SHIFT = 8;
-const ICC_CTLR_IDBITS_SHIFT = 11;
 const ICC_CTLR_SEIS = 1 << 14;
-const ICC_CTLR_A3V = 1 << 15;
 /** The model's ICH_VTR_EL2: A3V = 1, SEIS = 0 (set_gic_ctlr refuses a different value). */
 const HOST_A3V = true;
 const HOST_SEIS = false;
-/** ICC_SRE_EL1 of a GICv3 guest (vgic_v3_enable): SRE | DFB | DIB. */
-const ICC_SRE_EL1_VALUE = 0x7;
+/** ICC_SRE_EL1.SRE: a GICv3 guest's ICC_SRE_EL1 reads ICC_SRE_EL1_VALUE (SRE | DFB | DIB, vgic_v3_enable). */
 const ICC_SRE_EL1_SRE = 1;
 
 /** vgic_v3_dist_uaccess / vgic_v3_redist_uaccess: ENXIO when no register is there. */

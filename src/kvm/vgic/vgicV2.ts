@@ -130,20 +130,13 @@ export class VgicV2 implements VgicBackend {
     const val = vcpu.vgicLr[lr]!;
     const intid = val & GICH_LR_VIRTUALID;
     const cpuid = (val >>> GICH_LR_PHYSID_CPUID_SHIFT) & 7;
-    const irq = this.vgic.vgicGetVcpuIrq(vcpu, intid);
-    if (irq === null) throw new ModelError(`${vcpu}: LR names unknown vINTID ${intid}`);
-    const deactivated = irq.active && (val & GICH_LR_ACTIVE_BIT) === 0;
-    irq.active = (val & GICH_LR_ACTIVE_BIT) !== 0;
-    if (irq.active && vgicIrqIsSgi(intid)) irq.activeSource = cpuid;
-    // Edge is the only case where the LR's pending bit is preserved
-    if (irq.config === VGIC_CONFIG_EDGE && (val & GICH_LR_PENDING_BIT) !== 0) {
-      irq.pendingLatch = true;
-      if (vgicIrqIsSgi(intid)) irq.source |= 1 << cpuid;
+    const pending = (val & GICH_LR_PENDING_BIT) !== 0;
+    const irq = this.vgic.vgicFoldLrIrq(vcpu, intid, (val & GICH_LR_ACTIVE_BIT) !== 0, pending);
+    // a GICv2 SGI keeps its source CPU: of the active instance, and of a pending one given back
+    if (vgicIrqIsSgi(intid)) {
+      if (irq.active) irq.activeSource = cpuid;
+      if (irq.config === VGIC_CONFIG_EDGE && pending) irq.source |= 1 << cpuid;
     }
-    // A level vIRQ the guest has acked loses its soft pending state
-    if (irq.config === VGIC_CONFIG_LEVEL && (val & GICH_LR_STATE) === 0) irq.pendingLatch = false;
-    this.vgic.vgicIrqHandleResampling(irq, deactivated, (val & GICH_LR_PENDING_BIT) !== 0);
-    irq.onLr = false;
   }
 
   /** vgic_v2_load: VMCR and APR in. */

@@ -6,7 +6,18 @@
  * state lives in VgicCpu (struct vgic_v3_cpu_if): each LR as its two words vgicLr (vINTID) and vgicLrHi (bits 63:32),
  * vgicHcr, vgicVmcr, vgicApr (AP1R0). Group 0 is not modelled (no AP0R). Synchronous; nothing allocates.
  */
-import { VIRTUAL_PRIORITY_BITS } from '../../hw/gicv3/regs.js';
+import {
+  ICH_HCR_EN,
+  ICH_HCR_UIE,
+  ICH_LR_EOI,
+  ICH_LR_GROUP,
+  ICH_LR_HW,
+  ICH_LR_PHYS_ID_MASK,
+  ICH_LR_PRIORITY_SHIFT,
+  ICH_LR_STATE_SHIFT,
+  ICH_VMCR_PMR_SHIFT,
+  VIRTUAL_PRIORITY_BITS,
+} from '../../hw/gicv3/regs.js';
 import { Gicv3VirtualInterface } from '../../hw/gicv3/virtualInterface.js';
 import { ModelError } from '../../sim/errors.js';
 import type { Vgic, VgicBackend, VgicCpu, VgicHwInterface } from './vgic.js';
@@ -19,26 +30,12 @@ import {
   vgicIrqIsMultiSgi,
 } from './vgicIrq.js';
 
-// ---- ICH bits used by KVM, in the upper word of the 64-bit LR (arm-gic-v3.h ICH_LR_* minus 32; IHI 0069 §12.4) --
-
-export const ICH_HCR_EN = 1 << 0;
-export const ICH_HCR_UIE = 1 << 1;
-/** ICH_LR_PHYS_ID_SHIFT = 32: pINTID in bits [41:32]. */
-const ICH_LR_PHYS_ID_MASK = 0x3ff;
-/** ICH_LR_EOI: bit 41. */
-const ICH_LR_EOI = 1 << 9;
-/** ICH_LR_PRIORITY_SHIFT = 48. */
-const ICH_LR_PRIORITY_SHIFT = 16;
-/** ICH_LR_GROUP: bit 60; ICH_LR_HW: bit 61; ICH_LR_PENDING_BIT: 62; ICH_LR_ACTIVE_BIT: 63. */
-const ICH_LR_GROUP = 1 << 28;
-const ICH_LR_HW = 1 << 29;
-const ICH_LR_PENDING_BIT = 1 << 30;
-const ICH_LR_ACTIVE_BIT = 1 << 31;
-const ICH_LR_STATE = ICH_LR_PENDING_BIT | ICH_LR_ACTIVE_BIT;
+// ICH_LR<n>_EL2's upper word (hw/gicv3/regs.ts): ICH_LR_PENDING_BIT is bit 62, ICH_LR_ACTIVE_BIT bit 63
+const ICH_LR_PENDING_BIT = 1 << ICH_LR_STATE_SHIFT;
+const ICH_LR_ACTIVE_BIT = (2 << ICH_LR_STATE_SHIFT) >>> 0;
+const ICH_LR_STATE = (ICH_LR_PENDING_BIT | ICH_LR_ACTIVE_BIT) >>> 0;
 /** ICH_VTR_EL2.ListRegs is 5 bits, but at most 16 LRs exist: vgic_v3_probe ignores bit 4. */
 const ICH_VTR_LIST_REGS = 0xf;
-/** ICH_VMCR_EL2.VPMR[31:24]. */
-export const ICH_VMCR_PMR_SHIFT = 24;
 
 // The gic_lr_write trace event carries GICH_LR fields (hw/gic/regs.ts): a GICv3 LR is reported in the same fields.
 const GICH_LR_PHYSID_CPUID_SHIFT = 10;
@@ -134,18 +131,8 @@ export class VgicV3 implements VgicBackend {
 
   /** The body of vgic_v3_fold_lr_state's loop for one LR (GICv3 guest), after its ack notification. */
   foldLr(vcpu: VgicCpu, lr: number): void {
-    const intid = vcpu.vgicLr[lr]!;
     const hi = vcpu.vgicLrHi[lr]!;
-    const irq = this.vgic.vgicGetVcpuIrq(vcpu, intid);
-    if (irq === null) throw new ModelError(`${vcpu}: LR names unknown vINTID ${intid}`);
-    const deactivated = irq.active && (hi & ICH_LR_ACTIVE_BIT) === 0;
-    irq.active = (hi & ICH_LR_ACTIVE_BIT) !== 0;
-    // Edge is the only case where the LR's pending bit is preserved
-    if (irq.config === VGIC_CONFIG_EDGE && (hi & ICH_LR_PENDING_BIT) !== 0) irq.pendingLatch = true;
-    // A level vIRQ the guest has acked loses its soft pending state
-    if (irq.config === VGIC_CONFIG_LEVEL && (hi & ICH_LR_STATE) === 0) irq.pendingLatch = false;
-    this.vgic.vgicIrqHandleResampling(irq, deactivated, (hi & ICH_LR_PENDING_BIT) !== 0);
-    irq.onLr = false;
+    this.vgic.vgicFoldLrIrq(vcpu, vcpu.vgicLr[lr]!, (hi & ICH_LR_ACTIVE_BIT) !== 0, (hi & ICH_LR_PENDING_BIT) !== 0);
   }
 
   /** vgic_v3_load: ICH_VMCR_EL2 (SRE = 1) and __vgic_v3_restore_aprs (AP1R0) in. */
