@@ -164,9 +164,8 @@ export class Kvm {
     if (ipi.actions.length === 0) requestPercpuIrqAtBoot(hostIrq, ipi, ipiReschedule, 'IPI_RESCHEDULE', this);
     this.ipiIrq = ipi.irq;
     kernel.smpSendReschedule = (from, cpu) => gicIpiSend(hostIrq, from, IPI_RESCHEDULE_SGI, 1 << cpu);
-    // vgic_v3_probe registers KVM_DEV_TYPE_ARM_VGIC_V2 only on a GICv3 with GICv2 compatibility, which this model's
-    // GICv3 does not have: KVM_CREATE_DEVICE of a vGIC-v2 there fails ENODEV (kvm_ioctl_create_device).
-    // vgic_v3_probe registers KVM_DEV_TYPE_ARM_VGIC_V3 (kvm_register_vgic_device)
+    // vgic_v3_probe registers KVM_DEV_TYPE_ARM_VGIC_V3, and V2 only on a GICv3 with GICv2 compatibility, which this
+    // model's GICv3 does not have: KVM_CREATE_DEVICE of a vGIC-v2 there fails ENODEV (kvm_ioctl_create_device).
     if (hostIrq.version === 'v2') this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V2, vgicV2DeviceOps);
     else this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V3, vgicV3DeviceOps);
     this.registerDeviceOps(KVM_DEV_TYPE_VFIO, opts.kvmVfioOps ?? kvmVfioOps);

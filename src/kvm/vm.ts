@@ -213,17 +213,17 @@ export class KvmVm extends KObject {
       this.lock.unlock();
     }
     yield op(C_KVM_CREATE, this.oid);
-    if (this.vgic?.isV3 === true) {
-      // kvm_arch_vcpu_create → kvm_vgic_vcpu_init → vgic_register_redist_iodev: EINVAL if its frames would not fit
-      try {
-        vgicV3CheckNewVcpuRedist(this, this.vgic);
-      } catch (e) {
-        this.createdVcpus--;
-        throw e;
-      }
-    }
     yield* mutexLock(this.lock);
     try {
+      if (this.vgic?.isV3 === true) {
+        // kvm_arch_vcpu_create → kvm_vgic_vcpu_init → vgic_register_redist_iodev: EINVAL if its frames would not fit
+        try {
+          vgicV3CheckNewVcpuRedist(this, this.vgic);
+        } catch (e) {
+          this.createdVcpus--;
+          throw e;
+        }
+      }
       if (this.vcpuById(id) !== undefined) {
         this.createdVcpus--;
         throw errno('EEXIST', `vcpu id ${id} already exists`);
@@ -244,7 +244,7 @@ export class KvmVm extends KObject {
       // kvm_vgic_vcpu_init: the vGIC's vCPU index is the vCPU's creation index (vcpu_idx)
       if (this.vgic !== null) {
         vcpu.vgicCpu = this.vgic.kvmVgicVcpuInit(id);
-        if (this.vgic.isV3) vgicRegisterRedistIodev(this, this.vgic, vcpu.vgicCpu); // fits: checked above
+        if (this.vgic.isV3) vgicRegisterRedistIodev(this, this.vgic, vcpu.vgicCpu); // fits: checked in this step
       }
       this.vcpus.push(vcpu);
       return fd;
