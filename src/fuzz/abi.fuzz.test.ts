@@ -2,6 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AbiModel, fail, ok } from './abiModel.js';
 import { abiProperty, expectStep, FuzzMismatch, FuzzReal, FuzzStats, fuzzCommands, teardown } from './commands.js';
+import { EFD_NONBLOCK } from '../abi/eventfd.js';
+import { VFIO_IRQ_SET_ACTION_TRIGGER } from '../abi/vfio.js';
+import { openVfioDevice, setIrqNone, trigger, unmask } from '../scenario/vmm.js';
 import { FUZZ_DEVICES } from './fuzzMachine.js';
 
 describe('model-based ABI fuzzing', () => {
@@ -61,14 +64,54 @@ describe('the fuzzer is not vacuous', () => {
     const r = new FuzzReal(new FuzzStats());
     const dev = r.host.devices[0]!.vfio;
     dev.get(); // a reference nobody drops
-    expect(() => teardown(r)).toThrow(/leak: vfio_device/);
+    expect(() => teardown(r, new AbiModel())).toThrow(/leak: vfio_device/);
+  });
+
+  /** The real machine and the model, both through trigger → a raise masks it → release → (UNMASK) → exit. */
+  function unmaskAfterRelease(modelSeesUnmask: boolean) {
+    const r = new FuzzReal(new FuzzStats());
+    const m = new AbiModel();
+    const dev = FUZZ_DEVICES[0]!;
+    const h = openVfioDevice(r.p, dev.iommuGroup, dev.name);
+    m.openContainer();
+    m.openGroup(dev.iommuGroup);
+    m.setContainer(h.group, h.container, false);
+    m.setIommu(h.container, 1);
+    m.getDeviceFd(h.group, dev.name, false);
+    const efd = r.p.eventfd(0, EFD_NONBLOCK);
+    m.eventfd(0, EFD_NONBLOCK);
+    const hdr = (flags: number, count: number) => ({ argsz: 24, flags, index: 0, start: 0, count });
+    trigger(r.p, h.device, 0, efd);
+    m.setIrqs(h.device, hdr(0x24, 1), efd, false);
+    m.raise(0, 0);
+    r.raise(0, 0);
+    setIrqNone(r.p, h.device, 0, VFIO_IRQ_SET_ACTION_TRIGGER, 0);
+    m.setIrqs(h.device, hdr(0x21, 0), -1, false);
+    unmask(r.p, h.device, 0);
+    if (modelSeesUnmask) m.setIrqs(h.device, hdr(0x11, 1), -1, false);
+    return { r, m, intid: dev.irqs[0]!.intid };
+  }
+
+  it('the model predicts the line 6.1 leaves enabled (vfio_platform_unmask → enable_irq → irq_startup) exactly', () => {
+    const { r, m, intid } = unmaskAfterRelease(true);
+    expect(m.enabledAfterExit(0, 0)).toEqual([true]);
+    teardown(r, m);
+    expect(r.host.irq.gic.distributor.isEnabled(intid)).toBe(true);
+    expect(r.stats.strayEnabled).toEqual({ exact: 1, either: 0 });
+  });
+
+  it('a model that misses the unmask is caught at teardown: the GIC has the line enabled, the model says disabled', () => {
+    const { r, m } = unmaskAfterRelease(false);
+    expect(m.enabledAfterExit(0, 0)).toEqual([false]);
+    expect(() => teardown(r, m)).toThrow(/INTID 80 is enabled at the GIC, the model predicts disabled/);
   });
 
   it('a command prints its arguments and, once run, the fds they resolved to (the readable repro)', () => {
     const [cmds] = fc.sample(fuzzCommands(12), { seed: 11, numRuns: 1 });
     const real = new FuzzReal(new FuzzStats());
-    fc.modelRun(() => ({ model: new AbiModel(), real }), cmds!);
-    teardown(real);
+    const m = new AbiModel();
+    fc.modelRun(() => ({ model: m, real }), cmds!);
+    teardown(real, m);
     const text = String(cmds);
     expect(text).toMatch(/^\w+\(/);
     expect(text).toMatch(/ \[[^\]]*fd\d/);

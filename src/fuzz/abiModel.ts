@@ -5,6 +5,22 @@
  * state the way the kernel would.
  */
 import { FUZZ_DEVICES } from './fuzzMachine.js';
+import {
+  closure,
+  dedupe,
+  delivers,
+  fire,
+  fireWhileAsserted,
+  forward,
+  freeIrq,
+  LINE_AT_BOOT,
+  type LineState,
+  type LineUse,
+  requestTrigger,
+  unforward,
+  vfioMask,
+  vfioUnmask,
+} from './lineModel.js';
 
 export type FdKind = 'container' | 'group' | 'device' | 'eventfd' | 'kvm' | 'vm' | 'vcpu' | 'vgic' | 'kvfio';
 
@@ -69,6 +85,8 @@ export interface DeviceState {
   maskVirqfd: (number | null)[];
   unmaskVirqfd: (number | null)[];
   fwd: (FwdState | null)[];
+  /** Per index, every genirq/VFIO state the line can be in (lineModel.ts). */
+  line: LineState[][];
 }
 
 export interface EventfdState {
@@ -153,6 +171,7 @@ export class AbiModel {
       maskVirqfd: d.irqs.map(() => null),
       unmaskVirqfd: d.irqs.map(() => null),
       fwd: d.irqs.map(() => null),
+      line: d.irqs.map(() => [LINE_AT_BOOT]),
     }));
   }
 
@@ -264,10 +283,118 @@ export class AbiModel {
     if (len < 8) return fail('EINVAL');
     if (value === U64_MAX) return fail('EINVAL');
     const st = this.eventfds[e.obj]!;
-    if (st.count === null) return value === 0n ? ok(8) : { ok: 'either', errno: 'EAGAIN' };
+    if (st.count === null) {
+      this.signal(e.obj, value === 0n);
+      return value === 0n ? ok(8) : { ok: 'either', errno: 'EAGAIN' };
+    }
     if (st.count + value > EVENTFD_MAX) return fail('EAGAIN');
     st.count += value;
+    this.signal(e.obj, true);
     return ok(8);
+  }
+
+  // ---- the lines (lineModel.ts) ---------------------------------------------------------------------------------
+
+  private lineUse(dev: number, i: number): LineUse {
+    const d = this.devices[dev]!;
+    return { requested: d.trigger[i] !== null, forwarded: d.fwd[i] !== null, level: d.level[i]! };
+  }
+
+  private lineApply(dev: number, i: number, op: (s: LineState) => LineState | LineState[]): void {
+    const d = this.devices[dev]!;
+    d.line[i] = dedupe(d.line[i]!.flatMap(op));
+  }
+
+  /** `op` may or may not have run (a signal whose delivery the model does not know). */
+  private lineMaybe(dev: number, i: number, op: (s: LineState) => LineState): void {
+    const d = this.devices[dev]!;
+    d.line[i] = dedupe([...d.line[i]!, ...d.line[i]!.map(op)]);
+  }
+
+  /**
+   * An IRQ went to a guest (an irqfd, a forwarded line): its EOI may be resampled into any resamplefd, which may be
+   * any index's mask or unmask virqfd — every such index may have been masked and unmasked any number of times.
+   */
+  private chain(asserted?: { dev: number; index: number }): void {
+    this.devices.forEach((d, dev) => {
+      for (let i = 0; i < d.numIrqs; i++) {
+        const ops: ((s: LineState) => LineState)[] = [];
+        if (d.maskVirqfd[i] !== null) ops.push(vfioMask);
+        if (d.unmaskVirqfd[i] !== null) ops.push(vfioUnmask);
+        if (asserted?.dev === dev && asserted.index === i && d.level[i]) {
+          const u = this.lineUse(dev, i);
+          ops.push((s) => fireWhileAsserted(s, u));
+        }
+        if (ops.length > 0) d.line[i] = closure(d.line[i]!, ops);
+      }
+    });
+  }
+
+  /**
+   * eventfd object `efd` is signalled (`certain`: it surely is): an irqfd takes it alone (exclusive waiter), else
+   * every virqfd on it runs its handler in the wakeup (virqfd_wakeup).
+   */
+  private signal(efd: number, certain: boolean): void {
+    if (this.vms.some((vm) => vm.irqfds.some((x) => x.efd === efd))) {
+      this.chain();
+      return;
+    }
+    this.devices.forEach((d, dev) => {
+      for (let i = 0; i < d.numIrqs; i++) {
+        const m = d.maskVirqfd[i] === efd;
+        const u = d.unmaskVirqfd[i] === efd;
+        // both on one eventfd: the wait-queue order decides which runs last
+        if (m && u) d.line[i] = closure(d.line[i]!, [vfioMask, vfioUnmask]);
+        else if (m || u) {
+          const op = m ? vfioMask : vfioUnmask;
+          if (certain) this.lineApply(dev, i, op);
+          else this.lineMaybe(dev, i, op);
+        }
+      }
+    });
+  }
+
+  /** SET_IRQS TRIGGER with DATA_NONE / BOOL 1: the handler runs in the ioctl (vfio_platform_set_irq_trigger). */
+  private loopback(dev: number, i: number): void {
+    const d = this.devices[dev]!;
+    if (d.fwd[i] !== null) {
+      // re-posted at the GIC, delivered to the guest by the forwarded path
+      this.chain();
+      return;
+    }
+    const trigger = d.trigger[i] ?? null;
+    if (!d.level[i]) {
+      if (trigger !== null) this.signal(trigger, true);
+      return;
+    }
+    // vfio_automasked_irq_handler: masks and signals only an unmasked index
+    const unmasked = d.line[i]!.map((s) => !s.masked);
+    this.lineApply(dev, i, vfioMask);
+    if (trigger !== null && unmasked.includes(true)) this.signal(trigger, !unmasked.includes(false));
+  }
+
+  /** The device asserts line `index` (FuzzMachine.raise): a level line for a while, an edge line once. */
+  raise(dev: number, index: number): void {
+    const u = this.lineUse(dev, index);
+    const d = this.devices[dev]!;
+    const delivered = d.line[index]!.some((s) => delivers(s, u));
+    this.lineApply(dev, index, (s) => (u.level ? fireWhileAsserted(s, u) : fire(s, u)));
+    if (!delivered) return;
+    if (u.forwarded) this.chain({ dev, index });
+    else if (d.trigger[index] !== null) {
+      this.signal(d.trigger[index]!, d.line[index]!.length === 1);
+      this.chain({ dev, index });
+    }
+  }
+
+  /**
+   * After the process exits every trigger is freed (irq_shutdown): a line is left enabled at the GIC only if it was
+   * started with no action — `[false]`, `[true]`, or both where the model does not know.
+   */
+  enabledAfterExit(dev: number, index: number): boolean[] {
+    const d = this.devices[dev]!;
+    if (d.trigger[index] !== null) return [false];
+    return [...new Set(d.line[index]!.map((s) => s.started && s.chipOn))].sort();
   }
 
   /** close(2), with the releases the last reference to each file runs. */
@@ -374,6 +501,8 @@ export class AbiModel {
     const kv = this.kvmDevs[f.kv]!;
     kv.fwd.splice(kv.fwd.indexOf(f), 1);
     this.devices[f.dev]!.fwd[f.index] = null;
+    this.lineApply(f.dev, f.index, unforward);
+    this.chain();
   }
 
   /** vfio_set_trigger's first half: the old trigger is freed (and unforwarded). */
@@ -381,6 +510,7 @@ export class AbiModel {
     const d = this.devices[dev]!;
     const f = d.fwd[index];
     if (d.trigger[index] !== null && f !== null && f !== undefined) this.unforward(f);
+    if (d.trigger[index] !== null) this.lineApply(dev, index, freeIrq);
     d.trigger[index] = null;
   }
 
@@ -487,7 +617,9 @@ export class AbiModel {
     const dev = FUZZ_DEVICES.findIndex((d) => d.name === name && d.iommuGroup === g.iommuGroup);
     if (dev < 0) return fail('ENODEV');
     if (g.container === null || this.containers[g.container]!.iommu === 0) return fail('EINVAL');
-    this.devices[dev]!.openCount++;
+    const d = this.devices[dev]!;
+    // vfio_platform_open_device → vfio_platform_irq_init: every index starts unmasked (the descriptors keep their state)
+    if (d.openCount++ === 0) d.line = d.line.map((ls) => dedupe(ls.map((x) => ({ ...x, masked: false }))));
     g.deviceFiles++;
     this.deviceFiles.push({ dev, fdOpen: true });
     return ok(this.install('device', this.deviceFiles.length - 1));
@@ -527,6 +659,7 @@ export class AbiModel {
     h: { argsz: number; flags: number; index: number; start: number; count: number },
     fdData: number,
     bad: boolean,
+    boolData = 1,
   ): Expect {
     const dev = this.deviceOf(fd);
     if (dev === undefined) return this.foreignIoctl(fd);
@@ -545,7 +678,11 @@ export class AbiModel {
     if (action === 8 || action === 16) {
       if (h.start !== 0 || h.count !== 1) return fail('EINVAL');
       if (!d.level[i]) return fail('EINVAL');
-      if (dt !== 4) return ok(0);
+      const op = action === 16 ? vfioUnmask : vfioMask;
+      if (dt !== 4) {
+        if (dt === 1 || boolData !== 0) this.lineApply(dev, i, op);
+        return ok(0);
+      }
       const slot = action === 16 ? d.unmaskVirqfd : d.maskVirqfd;
       if (fdData < 0) {
         slot[i] = null;
@@ -556,6 +693,10 @@ export class AbiModel {
       if (e.kind !== 'eventfd') return fail('EINVAL');
       if (slot[i] !== null) return fail('EBUSY');
       slot[i] = e.obj;
+      // vfio_virqfd_enable: an eventfd already signalled runs the handler now
+      const count = this.eventfds[e.obj]!.count;
+      if (count === null) this.lineMaybe(dev, i, op);
+      else if (count > 0n) this.lineApply(dev, i, op);
       this.wild(e.obj);
       return ok(0);
     }
@@ -565,13 +706,17 @@ export class AbiModel {
       return ok(0);
     }
     if (h.start !== 0 || h.count !== 1) return fail('EINVAL');
-    if (dt !== 4) return ok(0); // loopback
+    if (dt !== 4) {
+      if (dt === 1 || boolData !== 0) this.loopback(dev, i);
+      return ok(0);
+    }
     this.dropTrigger(dev, i);
     if (fdData < 0) return ok(0);
     const e = this.entry(fdData);
     if (e === undefined) return fail('EBADF');
     if (e.kind !== 'eventfd') return fail('EINVAL');
     d.trigger[i] = e.obj;
+    this.lineApply(dev, i, requestTrigger);
     this.wild(e.obj);
     return ok(0);
   }
@@ -777,6 +922,9 @@ export class AbiModel {
     const f: FwdState = { kv: kvi, dev, index: fwd.index, gsi: fwd.gsi };
     kv.fwd.push(f);
     d.fwd[fwd.index] = f;
+    this.lineApply(dev, fwd.index, forward);
+    // the switch re-queues a pending or active vIRQ, which the guest may EOI into a resamplefd
+    this.chain();
     return ok(0);
   }
 
@@ -803,11 +951,14 @@ export class AbiModel {
       if (vm.irqfds.some((x) => x.efd === ee.obj)) return fail('EBUSY');
       this.wild(re.obj);
       vm.irqfds.push({ efd: ee.obj, gsi: a.gsi, resample: re.obj });
+      // kvm_irqfd_assign polls: an eventfd already signalled injects now
+      if (this.eventfds[ee.obj]!.count !== 0n) this.chain();
       this.wild(ee.obj);
       return ok(0);
     }
     if (vm.irqfds.some((x) => x.efd === ee.obj)) return fail('EBUSY');
     vm.irqfds.push({ efd: ee.obj, gsi: a.gsi, resample: null });
+    if (this.eventfds[ee.obj]!.count !== 0n) this.chain();
     this.wild(ee.obj);
     return ok(0);
   }
@@ -852,11 +1003,6 @@ export class AbiModel {
     return false;
   }
 
-  /** Whether eventfd object `efd` is the unmask virqfd of an index whose trigger is gone (see unmaskUntriggered). */
-  unmasksUntriggered(efd: number): boolean {
-    return this.devices.some((d) => d.unmaskVirqfd.some((u, i) => u === efd && d.trigger[i] === null));
-  }
-
   /** The eventfd object behind fd, if it is one. */
   eventfdObj(fd: number): number | undefined {
     const e = this.entry(fd);
@@ -894,6 +1040,8 @@ export class AbiModel {
       g.ready = true;
     }
     v.hasRun = true;
+    // a guest that starts running may EOI a vIRQ injected meanwhile (resampled into a virqfd)
+    if (!v.running) this.chain();
     v.running = true;
     return ok(-1);
   }

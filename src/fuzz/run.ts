@@ -42,6 +42,9 @@ for (const line of stats.histogram()) console.log(`  ${line}`);
 console.log(
   `  depth: ${stats.forwardAssigned} ASSIGN_IRQ succeeded, ${stats.raised} line raises, ${stats.delivered} IRQs delivered to guests, up to ${stats.maxFds} fds open`,
 );
+console.log(
+  `  lines left enabled with no action after exit (6.1's unmask of a freed index): ${stats.strayEnabled.exact} predicted exactly, ${stats.strayEnabled.either} where the model allowed either`,
+);
 if (details.failed) {
   console.log(fc.defaultReportMessage(details));
   const err = details.errorInstance;

@@ -264,6 +264,63 @@ describe('vfio-platform teardown', () => {
   });
 });
 
+describe('6.1: UNMASK of an index whose trigger was freed (vfio_platform_unmask → enable_irq on a shut-down line)', () => {
+  /** trigger → the handler masks it → trigger released (free_irq: irq_shutdown, depth 1) → UNMASK → close. */
+  function unmaskAfterRelease() {
+    const s = setup();
+    const { p, h, hw, host } = s;
+    trigger(p, h.device, 0, p.eventfd(0, EFD_NONBLOCK));
+    hw.assert(0); // vfio_automasked_irq_handler: disable_irq_nosync, masked = true
+    host.settle();
+    hw.deassert(0);
+    expect(setIrqNone(p, h.device, 0, VFIO_IRQ_SET_ACTION_TRIGGER, 0)).toBe(0); // vfio_set_trigger(fd -1): free_irq
+    const desc = s.dev.descs[0]!;
+    expect([desc.actions.length, desc.depth, desc.started]).toEqual([0, 1, false]);
+    unmask(p, h.device, 0);
+    p.exit();
+    host.settle();
+    return { ...s, desc, intid: desc.hwirq };
+  }
+
+  it('__enable_irq at depth 1 runs irq_startup: the line ends started, depth 0, enabled at the GIC with no action', () => {
+    const { host, desc, intid } = unmaskAfterRelease();
+    expect([desc.actions.length, desc.depth, desc.started, desc.disabled, desc.masked]).toEqual([
+      0,
+      0,
+      true,
+      false,
+      false,
+    ]);
+    expect(host.irq.gic.distributor.isEnabled(intid)).toBe(true);
+    expect(desc.warnings).toEqual([]);
+    // genirq records the line as started and unmasked: the state the kernel leaves, not a leak
+    expect(host.checkInvariants({ teardown: true })).toEqual([]);
+  });
+
+  it('an enable genirq does not account for is still a leak (GICD_ISENABLER set behind a shut-down descriptor)', () => {
+    const s = setup();
+    s.p.exit();
+    s.host.settle();
+    const desc = s.dev.descs[0]!;
+    expect(s.host.checkInvariants({ teardown: true })).toEqual([]);
+    s.host.irq.gic.distributor.enable(desc.hwirq);
+    expect(s.host.checkInvariants({ teardown: true })).toEqual([
+      `${DEV} index 0 (${desc}): INTID ${desc.hwirq} still enabled in the GIC`,
+    ]);
+  });
+
+  it('the stray line fires once more into no action: handle_fasteoi_irq masks it at the GIC', () => {
+    const { host, hw, desc, intid } = unmaskAfterRelease();
+    hw.assert(0);
+    host.run(100_000);
+    hw.deassert(0);
+    host.settle();
+    expect(host.irq.gic.distributor.isEnabled(intid)).toBe(false);
+    expect([desc.started, desc.masked]).toEqual([true, true]);
+    expect(host.checkInvariants({ teardown: true })).toEqual([]);
+  });
+});
+
 describe('property: random VFIO syscall sequences only fail with ErrnoError and keep the invariants', () => {
   it('holds over 150 random sequences', () => {
     const op = fc.oneof(
