@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AbiModel, fail, ok } from './abiModel.js';
-import { abiProperty, expectStep, FuzzMismatch, FuzzReal, FuzzStats, fuzzCommands, teardown } from './commands.js';
 import { EFD_NONBLOCK } from '../abi/eventfd.js';
 import { VFIO_IRQ_SET_ACTION_TRIGGER } from '../abi/vfio.js';
 import { openVfioDevice, setIrqNone, trigger, unmask } from '../scenario/vmm.js';
+import { AbiModel, fail, ok } from './abiModel.js';
+import { abiProperty, expectStep, FuzzMismatch, FuzzReal, FuzzStats, fuzzCommands, teardown } from './commands.js';
 import { FUZZ_DEVICES } from './fuzzMachine.js';
 
 describe('model-based ABI fuzzing', () => {

@@ -417,26 +417,23 @@ const eventfdWrite = fc
     len: fc.constantFrom(8, 8, 8, 4),
   })
   .map(({ s, value, len }) =>
-    cmd(
-      `EventfdWrite(${fdSelToString(s)}, ${value}, len ${len})`,
-      (m, r) => {
-        const fd = m.resolve(s);
-        const exp = m.write(fd, len, value);
-        const a = r.place(u64Bytes(value));
-        try {
-          expectStep(
-            r,
-            'write',
-            `write(fd${fd}, ${value})`,
-            exp,
-            r.attempt(() => r.p.write(fd, a, len)),
-          );
-        } finally {
-          r.free(a);
-        }
-        return `fd${fd}`;
-      },
-    ),
+    cmd(`EventfdWrite(${fdSelToString(s)}, ${value}, len ${len})`, (m, r) => {
+      const fd = m.resolve(s);
+      const exp = m.write(fd, len, value);
+      const a = r.place(u64Bytes(value));
+      try {
+        expectStep(
+          r,
+          'write',
+          `write(fd${fd}, ${value})`,
+          exp,
+          r.attempt(() => r.p.write(fd, a, len)),
+        );
+      } finally {
+        r.free(a);
+      }
+      return `fd${fd}`;
+    }),
   );
 
 const eventfdRead = fc.record({ s: sel('eventfd'), len: fc.constantFrom(8, 8, 8, 4) }).map(({ s, len }) =>
@@ -958,6 +955,25 @@ const wireIrq = fc
     ),
   );
 
+/**
+ * A VMM stops an IRQ while its EOI path still unmasks it: MASK (or not), TRIGGER with DATA_NONE and count 0 (the
+ * trigger freed), then UNMASK — on 6.1 the unmask starts the freed line again (vfio_platform_unmask → enable_irq).
+ */
+const releaseIrq = fc
+  .record({ d: sel('device'), index: fc.constantFrom(0, 0, 1), mask: fc.boolean() })
+  .map(({ d, index, mask }) =>
+    cmd(`ReleaseIrq(${fdSelToString(d)}, index ${index}${mask ? ', masked first' : ''})`, (m, r) => {
+      const dfd = m.resolve(d);
+      const a = { index, start: 0, count: 1, argszDelta: 0, boolByte: 1 };
+      const outs = [
+        ...(mask ? [doSetIrqs(m, r, dfd, { ...a, flags: 0x09 }, -1, false)] : []),
+        doSetIrqs(m, r, dfd, { ...a, flags: 0x21, count: 0 }, -1, false),
+        doSetIrqs(m, r, dfd, { ...a, flags: 0x11 }, -1, false),
+      ];
+      return `device fd${dfd}: ${outs.map(fdOf).join(', ')}`;
+    }),
+  );
+
 /** Every command, weighted towards the calls that build state. */
 export function fuzzCommands(maxCommands = 40, replayPath?: string) {
   const w = (weight: number, arbitrary: fc.Arbitrary<AbiCommand>) => ({ weight, arbitrary });
@@ -994,6 +1010,7 @@ export function fuzzCommands(maxCommands = 40, replayPath?: string) {
         w(4, setupVfio),
         w(4, buildVm),
         w(8, wireIrq),
+        w(2, releaseIrq),
       ),
     ],
     { maxCommands, size: '+1', replayPath },
