@@ -1003,12 +1003,6 @@ export class AbiModel {
     return false;
   }
 
-  /** The eventfd object behind fd, if it is one. */
-  eventfdObj(fd: number): number | undefined {
-    const e = this.entry(fd);
-    return e?.kind === 'eventfd' ? e.obj : undefined;
-  }
-
   vcpuOf(fd: number): VcpuState | undefined {
     const e = this.entry(fd);
     return e?.kind === 'vcpu' ? this.vcpus[e.obj] : undefined;
