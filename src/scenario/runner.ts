@@ -143,7 +143,7 @@ class ModeRunner {
       notes.push(
         `cost profile '${s.host.costProfile}' names costs the model does not define: ${rc.skipped.join(', ')}`,
       );
-    this.host = createHost({ ...scenarioHostOptions(s), costs: rc.costs });
+    this.host = createHost({ ...scenarioHostOptions(s), seed: s.seed, hz: s.host.hz, costs: rc.costs });
     this.engine = this.host.engine;
     this.maintIrq = this.host.kvm.maintenanceIrq;
     this.traceFormat = opts.trace ?? 'text';

@@ -37,12 +37,13 @@ const FDREF_RE = /^(kvm|vm|kvm-vfio|vcpu|device|group|container|irqfd|resamplefd
 type VmSpec = Scenario['vms'][number];
 type IoctlStep = Extract<ScenarioStep, { step: 'ioctl' }>;
 
-/** The createHost options a scenario's `host` and `devices` give (callers add seed, costs, the kvm-vfio variant). */
+/**
+ * The machine a scenario's `host` and `devices` describe, as createHost options; the caller adds the seed and what
+ * its driver needs (the timed run: clock and costs; the checker: the kvm-vfio variant and IRQ numbering).
+ */
 export function scenarioHostOptions(s: Scenario): HostOptions {
   return {
     cpus: s.host.cpus,
-    seed: s.seed,
-    hz: s.host.hz,
     nrIrqs: s.host.gic.nrIrqs,
     nrLrs: s.host.gic.nrLrs,
     gic: s.host.gic.version,
