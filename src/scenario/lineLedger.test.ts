@@ -22,7 +22,7 @@ function ledger() {
   ]);
   const led = new LineLedger(host.engine, c, host.devices, s);
   const finish = () => {
-    const m = c.finish({ simCycles: 1, hostCycles: 0 });
+    const m = c.finish({ simCycles: 1, hostCycles: 0, leftActive: 0, leftMasked: 0 });
     led.settle(m);
     return m;
   };
