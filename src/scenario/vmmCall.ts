@@ -72,14 +72,18 @@ export function callTask(p: Process, c: VmmCall): TaskGen<number> {
   return c.kind === 'ioctl' ? p.sysIoctl(c.fd, c.request, c.arg) : p.sysClose(c.fd);
 }
 
-/** Runs `c` on the process's main thread and drives the machine until it returns (p.ioctl / p.close); frees its memory. */
+/**
+ * Runs `c` on the process's main thread and drives the machine until it returns (p.ioctl / p.close); frees its
+ * memory. A call that carries a fail-nth arms it for itself and disarms it after; others leave the thread's as it is.
+ */
 export function runCall(p: Process, c: VmmCall): number {
   const ut = p.main.ut;
-  ut.failNth = c.kind === 'ioctl' ? c.failNth : 0;
+  const armed = c.kind === 'ioctl' && c.failNth > 0;
+  if (armed) ut.failNth = c.failNth;
   try {
     return p.main.call(callWhat(c), callTask(p, c));
   } finally {
-    ut.failNth = 0;
+    if (armed) ut.failNth = 0;
     for (const a of c.mem) p.mem.free(a);
   }
 }
