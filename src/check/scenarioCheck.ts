@@ -32,7 +32,7 @@ import { createHost, type HostDevice } from '../machine.js';
 import { loadScenario } from '../scenario/loader.js';
 import { type Scenario, type ScenarioStep, stepsForMode } from '../scenario/schema.js';
 import { uapiConstant } from '../scenario/vmm.js';
-import { type VmmCall, VmmScript } from '../scenario/vmmCall.js';
+import { submitTask, type VmmCall, VmmScript } from '../scenario/vmmCall.js';
 import { scenarioHostOptions, VmmInterpreter } from '../scenario/vmmInterpreter.js';
 import type { TimerHandler } from '../sim/engine.js';
 import type { TaskGen } from '../sim/task.js';
@@ -217,10 +217,9 @@ function buildFromScenario(
   if (calls.length > 0) {
     const ctl = p.thread('ctl', 0);
     script = new VmmScript(p, ctl, calls);
-    // UThread.submit is typed for generators; a frame is a task body the engine runs alike (src/sim/frame.ts)
     control.push({
       what: concurrent.map(stepName).join(', '),
-      handle: ctl.submit('vmm', script as unknown as TaskGen<number>),
+      handle: submitTask(ctl, 'vmm', script),
     });
   }
   const lastOp = (key: string): 'assign' | 'deassign' => {

@@ -32,8 +32,9 @@ import { createHost, type Host } from '../machine.js';
 import { costDefs } from '../sim/costs.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 import { COST_PROFILES, resolveCosts } from '../sim/profiles.js';
-import { currentOrNull, op, type TaskGen } from '../sim/task.js';
+import { currentOrNull, type Op, op, type TaskGen } from '../sim/task.js';
 import { writeChromeJson } from '../trace/chromeJsonWriter.js';
 import { writeText } from '../trace/textWriter.js';
 import { Tracer } from '../trace/tracer.js';
@@ -273,7 +274,7 @@ class ModeRunner {
     return undefined; // hvc / mmio: a trap loop (guestTrapLoop)
   }
 
-  private probe(name: ProbeName, cycles: number): void {
+  probe(name: ProbeName, cycles: number): void {
     if (this.window.open) this.c.probe(name, cycles);
   }
 
@@ -498,36 +499,6 @@ class ModeRunner {
     });
   }
 
-  // ---- vCPU threads --------------------------------------------------------------------------------------------
-
-  /**
-   * QEMU's kvm_cpu_exec loop: KVM_RUN until asked to stop; EINTR re-enters unless stopping. A KVM_EXIT_MMIO is a
-   * doorbell write the VMM completes by simply re-entering (writes need no data back); when the guest's trap loop
-   * issued it, probe `ioLatencyOut` = the guest's store → this thread back in user space with the exit (the end of
-   * the syscall-exit step: the cycles until the VMM's code runs).
-   */
-  private *vcpuLoop(fd: number, v: VmmVm, idx: number): TaskGen<number> {
-    const p = this.p;
-    const pr = this.probes[v.index]!;
-    const exitReasonAt = kvmRunAddress(p, fd) + kvmRun.offsetof('exit_reason');
-    for (;;) {
-      try {
-        yield* p.sysIoctl(fd, KVM_RUN, 0);
-        const reason = p.mem.view(exitReasonAt, 4).getUint32(0, true);
-        const at = pr.trapAt[idx]!;
-        if (reason === KVM_EXIT_MMIO && at >= 0) {
-          pr.trapAt[idx] = -1;
-          const t = currentOrNull();
-          const end = t !== null ? this.engine.cpus[t.cpu]!.readyAt : this.engine.now;
-          this.probe('ioLatencyOut', end - at);
-        }
-      } catch (e) {
-        if (!(e instanceof ErrnoError) || e.errno !== 'EINTR') throw e;
-      }
-      if (v.stopping) return 0;
-    }
-  }
-
   // ---- the run -------------------------------------------------------------------------------------------------
 
   run(): ModeRun {
@@ -554,7 +525,7 @@ class ModeRunner {
         vmm.startVcpus(
           v,
           (i) => `CPU ${i}/KVM`,
-          (fd, i) => this.vcpuLoop(fd, v, i),
+          (fd, i) => new KvmCpuExec(this, this.p, fd, this.probes[v.index]!, v, i),
         );
     engine.runUntil(() => vmm.vms.every((v) => v.destroyed || v.guest.booted), 'the guests to boot');
     // The scenario clock starts here: VMs built, leading steps done, guests booted (a device does not interrupt
@@ -634,5 +605,73 @@ class ModeRunner {
           ? { format: 'perfetto', data: writeChromeJson(tr, { hz, cpus }) }
           : { format: 'text', data: writeText(tr, { hz, cpus }) },
     };
+  }
+}
+
+/** KvmCpuExec resumes here: KVM_RUN returned, it failed (an errno), or the thread enters it. */
+const PC_KVM_RUN = 0;
+const PC_RETURNED = 1;
+const PC_FAILED = 2;
+
+/**
+ * QEMU's kvm_cpu_exec loop on a vCPU thread: KVM_RUN until asked to stop; EINTR re-enters unless stopping. A
+ * KVM_EXIT_MMIO is a doorbell write the VMM completes by simply re-entering (writes need no data back); when the
+ * guest's trap loop issued it, probe `ioLatencyOut` = the guest's store → this thread back in user space with the
+ * exit (the end of the syscall-exit step: the cycles until the VMM's code runs).
+ */
+class KvmCpuExec extends Frame<number> {
+  private exitReasonAt = -1;
+
+  constructor(
+    private readonly runner: ModeRunner,
+    private readonly p: Process,
+    private readonly fd: number,
+    private readonly pr: VmProbes,
+    private readonly v: VmmVm,
+    private readonly idx: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    switch (this.pc) {
+      case PC_KVM_RUN:
+        this.exitReasonAt = kvmRunAddress(this.p, this.fd) + kvmRun.offsetof('exit_reason');
+        return this.kvmRun();
+      case PC_RETURNED: {
+        const reason = this.p.mem.view(this.exitReasonAt, 4).getUint32(0, true);
+        const at = this.pr.trapAt[this.idx]!;
+        if (reason === KVM_EXIT_MMIO && at >= 0) {
+          this.pr.trapAt[this.idx] = -1;
+          const t = currentOrNull();
+          const engine = this.p.kernel.engine;
+          const end = t !== null ? engine.cpus[t.cpu]!.readyAt : engine.now;
+          this.runner.probe('ioLatencyOut', end - at);
+        }
+        return this.again();
+      }
+      default: // PC_FAILED: KVM_RUN returned EINTR (a signal)
+        return this.again();
+    }
+  }
+
+  private kvmRun(): Boundary {
+    this.pc = PC_RETURNED;
+    return this.call(this.p.sysIoctl(this.fd, KVM_RUN, 0));
+  }
+
+  /** Leave when asked to stop, else re-enter KVM_RUN. */
+  private again(): Boundary {
+    return this.v.stopping ? this.return_(0) : this.kvmRun();
+  }
+
+  override next(sent?: unknown): IteratorResult<Op, number> {
+    try {
+      return super.next(sent);
+    } catch (e) {
+      if (!(e instanceof ErrnoError) || e.errno !== 'EINTR') throw e;
+      this.pc = PC_FAILED;
+      return this.next(undefined);
+    }
   }
 }

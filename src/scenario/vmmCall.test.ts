@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { KVM_CREATE_DEVICE, KVM_DEV_TYPE_VFIO, kvmCreateDevice } from '../abi/kvm.js';
 import { createHost } from '../machine.js';
-import type { TaskGen } from '../sim/task.js';
 import { createQemuVm, place } from './vmm.js';
-import { closeCall, forwardCall, runCall, type VmmCall, VmmScript } from './vmmCall.js';
+import { closeCall, forwardCall, runCall, submitTask, type VmmCall, VmmScript } from './vmmCall.js';
 
 describe('VMM calls', () => {
   it('runCall: the call on the main thread, its result or its errno, its memory freed either way', () => {
@@ -31,7 +30,7 @@ describe('VMM calls', () => {
     ];
     const th = p.thread('ctl', 0);
     const script = new VmmScript(p, th, calls);
-    const h = th.submit('vmm', script as unknown as TaskGen<number>);
+    const h = submitTask(th, 'vmm', script);
     expect(h.result()).toBe(0);
     expect(script.outcomes).toEqual([0, 'EBADF', 0, 'EBUSY']);
     expect(th.ut.failNth).toBe(0); // fail-nth is armed per call, not left behind

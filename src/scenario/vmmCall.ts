@@ -14,9 +14,9 @@ import {
   KVM_DEV_VFIO_GROUP_DEL,
   KVM_SET_DEVICE_ATTR,
 } from '../abi/kvm.js';
-import type { Process, UThread } from '../host/process.js';
+import type { Process, SyscallHandle, UThread } from '../host/process.js';
 import { type Boundary, Frame } from '../sim/frame.js';
-import type { Op, TaskGen } from '../sim/task.js';
+import type { Op, TaskBody, TaskGen } from '../sim/task.js';
 import { forwardedIrq, layoutDeviceAttr, layoutRawIoctl, type RawIoctlCall, s32Bytes } from './vmm.js';
 
 /** One system call, its argument in user memory: `mem` is what to free after it (in order). */
@@ -70,6 +70,11 @@ export function callWhat(c: VmmCall): string {
 /** The call as a task body on one of the process's threads. */
 export function callTask(p: Process, c: VmmCall): TaskGen<number> {
   return c.kind === 'ioctl' ? p.sysIoctl(c.fd, c.request, c.arg) : p.sysClose(c.fd);
+}
+
+/** Starts `body` on `th`: UThread.submit is typed for generators, and a frame is a task body the engine runs alike. */
+export function submitTask(th: UThread, what: string, body: TaskBody): SyscallHandle {
+  return th.submit(what, body as TaskGen<number>);
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Process, UThread } from '../host/process.js';
 import type { KvmVm } from '../kvm/vm.js';
 import type { Host, HostOptions } from '../machine.js';
 import { ModelError } from '../sim/errors.js';
-import type { TaskGen } from '../sim/task.js';
+import type { TaskBody } from '../sim/task.js';
 import type { Scenario, ScenarioStep } from './schema.js';
 import {
   createKvmVfio,
@@ -29,7 +29,7 @@ import {
   unwireIrqfd,
   wireIrqfd,
 } from './vmm.js';
-import { closeCall, forwardCall, groupDelCall, rawIoctlCall, runCall, type VmmCall } from './vmmCall.js';
+import { closeCall, forwardCall, groupDelCall, rawIoctlCall, runCall, submitTask, type VmmCall } from './vmmCall.js';
 
 /** An fd reference of a raw `ioctl` step (the schema's grammar, docs/CLI.md "Raw ioctls"). */
 const FDREF_RE = /^(kvm|vm|kvm-vfio|vcpu|device|group|container|irqfd|resamplefd)(?::([^/#\s]+))?(?:\/(\d+))?$/;
@@ -157,11 +157,11 @@ export class VmmInterpreter {
   }
 
   /** One thread per vCPU (`name(i)`), pinned as the VM's `pinning` says (else CPU i + 1), running `body`. */
-  startVcpus(v: VmmVm, name: (i: number) => string, body: (fd: number, i: number) => TaskGen<number>): void {
+  startVcpus(v: VmmVm, name: (i: number) => string, body: (fd: number, i: number) => TaskBody): void {
     v.fds.vcpus.forEach((fd, i) => {
       const th = this.p.thread(name(i), v.spec.pinning[i] ?? (i + 1) % this.host.engine.cpus.length);
       v.threads.push(th);
-      th.submit(`KVM_RUN loop ${v.name}/vcpu${i}`, body(fd, i));
+      submitTask(th, `KVM_RUN loop ${v.name}/vcpu${i}`, body(fd, i));
     });
   }
 
