@@ -11,12 +11,13 @@
  * → guest EOI deactivates the physical INTID.
  */
 
-import { KVM_RUN, VGIC_MAX_NR_IRQS } from '../src/abi/kvm.js';
+import { VGIC_MAX_NR_IRQS } from '../src/abi/kvm.js';
 import { GuestKernel } from '../src/guest/guestKernel.js';
 import { createHost, type Host, type HostDeviceSpec } from '../src/machine.js';
 import { loadScenario } from '../src/scenario/loader.js';
 import { GUEST_COMPUTE_QUANTUM } from '../src/scenario/runner.js';
 import { stepsForMode } from '../src/scenario/schema.js';
+import { callTask, callWhat, kvmRunCall } from '../src/scenario/vmmCall.js';
 import { scenarioHostOptions, VmmInterpreter } from '../src/scenario/vmmInterpreter.js';
 import { costDefs } from '../src/sim/costs.js';
 import type { TimerHandler } from '../src/sim/engine.js';
@@ -176,7 +177,10 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
     interp.startVcpus(
       v,
       (i) => `${v.name}.vcpu${i}`,
-      (fd) => p.sysIoctl(fd, KVM_RUN, 0),
+      (fd) => {
+        const c = kvmRunCall(fd);
+        return { what: callWhat(c), body: callTask(p, c) };
+      },
     );
   }
   setup.vms = performance.now() - tVms - setup.forward;

@@ -19,12 +19,7 @@
  * `expect` is the timed run's check: here its errno is an outcome like any other, judged by the invariants).
  */
 
-import {
-  KVM_DEV_VFIO_DEVICE,
-  KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ,
-  KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ,
-  KVM_RUN,
-} from '../abi/kvm.js';
+import { KVM_DEV_VFIO_DEVICE, KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ, KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ } from '../abi/kvm.js';
 import { createGuestKernel } from '../guest/guestKernel.js';
 import { hostGicV2 } from '../host/irq/boot.js';
 import type { SyscallHandle } from '../host/process.js';
@@ -32,10 +27,9 @@ import { createHost, type HostDevice } from '../machine.js';
 import { loadScenario } from '../scenario/loader.js';
 import { type Scenario, type ScenarioStep, stepsForMode } from '../scenario/schema.js';
 import { uapiConstant } from '../scenario/vmm.js';
-import { submitTask, type VmmCall, VmmScript } from '../scenario/vmmCall.js';
+import { callTask, callWhat, kvmRunCall, submitTask, type VmmCall, VmmScript } from '../scenario/vmmCall.js';
 import { scenarioHostOptions, VmmInterpreter } from '../scenario/vmmInterpreter.js';
 import type { TimerHandler } from '../sim/engine.js';
-import type { TaskGen } from '../sim/task.js';
 import type { CheckableScenario, CheckedLine, CheckInstance, CheckOptions, Variant } from './model.js';
 
 export class ScenarioCheckError extends Error {}
@@ -181,7 +175,10 @@ function buildFromScenario(
     vmm.startVcpus(
       v,
       (i) => (vmm.vms.length > 1 ? `${v.name}/vcpu${i}` : `vcpu${i}`),
-      (fd) => p.sysIoctl(fd, KVM_RUN, 0),
+      (fd) => {
+        const c = kvmRunCall(fd);
+        return { what: callWhat(c), body: callTask(p, c) };
+      },
     );
   }
   host.settle();

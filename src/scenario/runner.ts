@@ -525,7 +525,10 @@ class ModeRunner {
         vmm.startVcpus(
           v,
           (i) => `CPU ${i}/KVM`,
-          (fd, i) => new KvmCpuExec(this, this.p, fd, this.probes[v.index]!, v, i),
+          (fd, i) => ({
+            what: `KVM_RUN loop ${v.name}/vcpu${i}`,
+            body: new KvmCpuExec(this, this.p, fd, this.probes[v.index]!, v, i),
+          }),
         );
     engine.runUntil(() => vmm.vms.every((v) => v.destroyed || v.guest.booted), 'the guests to boot');
     // The scenario clock starts here: VMs built, leading steps done, guests booted (a device does not interrupt

@@ -12,6 +12,7 @@ import {
   KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ,
   KVM_DEV_VFIO_GROUP,
   KVM_DEV_VFIO_GROUP_DEL,
+  KVM_RUN,
   KVM_SET_DEVICE_ATTR,
 } from '../abi/kvm.js';
 import type { Process, SyscallHandle, UThread } from '../host/process.js';
@@ -56,6 +57,11 @@ export function groupDelCall(p: Process, kvmVfio: number, group: number): VmmCal
 export function rawIoctlCall(p: Process, call: RawIoctlCall, resolveFd: (ref: string) => number, failNth = 0): VmmCall {
   const { request, arg, mem } = layoutRawIoctl(p, call, resolveFd);
   return { kind: 'ioctl', fd: call.fd, request, arg, mem, failNth };
+}
+
+/** One KVM_RUN: the vCPU enters the guest until an exit user space must handle. */
+export function kvmRunCall(vcpu: number): VmmCall {
+  return { kind: 'ioctl', fd: vcpu, request: KVM_RUN, arg: 0, mem: [], failNth: 0 };
 }
 
 export function closeCall(fd: number): VmmCall {

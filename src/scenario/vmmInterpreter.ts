@@ -156,12 +156,20 @@ export class VmmInterpreter {
     return v;
   }
 
-  /** One thread per vCPU (`name(i)`), pinned as the VM's `pinning` says (else CPU i + 1), running `body`. */
-  startVcpus(v: VmmVm, name: (i: number) => string, body: (fd: number, i: number) => TaskBody): void {
+  /**
+   * One thread per vCPU (`name(i)`), pinned as the VM's `pinning` says (else CPU i + 1), running the task `run`
+   * gives for its vCPU fd (`what` names it in errors).
+   */
+  startVcpus(
+    v: VmmVm,
+    name: (i: number) => string,
+    run: (fd: number, i: number) => { what: string; body: TaskBody },
+  ): void {
     v.fds.vcpus.forEach((fd, i) => {
       const th = this.p.thread(name(i), v.spec.pinning[i] ?? (i + 1) % this.host.engine.cpus.length);
       v.threads.push(th);
-      submitTask(th, `KVM_RUN loop ${v.name}/vcpu${i}`, body(fd, i));
+      const { what, body } = run(fd, i);
+      submitTask(th, what, body);
     });
   }
 
