@@ -13,6 +13,7 @@
 
 import { VGIC_MAX_NR_IRQS } from '../src/abi/kvm.js';
 import { GuestKernel } from '../src/guest/guestKernel.js';
+import { hostGicV2 } from '../src/host/irq/boot.js';
 import { createHost, type Host, type HostDeviceSpec } from '../src/machine.js';
 import { loadScenario } from '../src/scenario/loader.js';
 import { GUEST_COMPUTE_QUANTUM } from '../src/scenario/runner.js';
@@ -155,7 +156,7 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
     (spec, m) =>
       new GuestKernel({
         engine: host.engine,
-        gic: host.irq.gic,
+        gic: hostGicV2(host.irq),
         vcpus: spec.vcpus,
         name: spec.name,
         devices: vmLines[m]!.map(({ spec: dev, index }, k) => ({

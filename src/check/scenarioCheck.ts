@@ -25,9 +25,9 @@ import { hostGicV2 } from '../host/irq/boot.js';
 import type { SyscallHandle } from '../host/process.js';
 import { createHost, type HostDevice } from '../machine.js';
 import { loadScenario } from '../scenario/loader.js';
-import { type Scenario, type ScenarioStep, stepsForMode } from '../scenario/schema.js';
+import { fdRefsOf, type Scenario, type ScenarioStep, stepsForMode } from '../scenario/schema.js';
 import { uapiConstant } from '../scenario/vmm.js';
-import { callTask, callWhat, kvmRunCall, submitTask, type VmmCall, VmmScript } from '../scenario/vmmCall.js';
+import { callTask, callWhat, kvmRunCall, type ScriptEntry, submitTask, VmmScript } from '../scenario/vmmCall.js';
 import { scenarioHostOptions, VmmInterpreter } from '../scenario/vmmInterpreter.js';
 import type { TimerHandler } from '../sim/engine.js';
 import type { CheckableScenario, CheckedLine, CheckInstance, CheckOptions, Variant } from './model.js';
@@ -187,12 +187,15 @@ function buildFromScenario(
   for (const v of vmm.vms)
     for (const r of v.spec.retarget) v.guest.scheduleRetarget({ at: host.engine.now, intid: r.intid, target: r.vcpu });
 
-  // Concurrent phase: the calls are laid out now, so the VMM thread's body is only the syscalls. A step's switch
-  // (ASSIGN/DEASSIGN of a line) is its last call's.
-  const calls: VmmCall[] = [];
+  // Concurrent phase: the calls are laid out now, so the VMM thread's body is only the syscalls — except a raw ioctl
+  // naming an fd an earlier call of this phase creates (`as`), laid out when the VMM thread gets there. A step's
+  // switch (ASSIGN/DEASSIGN of a line) is its last call's.
+  const calls: ScriptEntry[] = [];
   const switches: ({ key: string; op: 'assign' | 'deassign' } | null)[] = [];
+  const bindsLater = new Set(concurrent.flatMap((st) => (st.step === 'ioctl' && st.as !== undefined ? [st.as] : [])));
   for (const st of concurrent) {
-    const planned = vmm.plan(st);
+    const late = st.step === 'ioctl' && fdRefsOf(st).some((r) => bindsLater.has(r));
+    const planned: ScriptEntry[] = late ? [{ kind: 'late', step: st }] : vmm.plan(st);
     const sw =
       st.step === 'assign' || st.step === 'deassign'
         ? { key: `${st.device}/${st.index}`, op: st.step }
@@ -213,7 +216,7 @@ function buildFromScenario(
   let script: VmmScript | null = null;
   if (calls.length > 0) {
     const ctl = p.thread('ctl', 0);
-    script = new VmmScript(p, ctl, calls);
+    script = new VmmScript(p, ctl, calls, vmm);
     control.push({
       what: concurrent.map(stepName).join(', '),
       handle: submitTask(ctl, 'vmm', script),

@@ -468,13 +468,13 @@ export function ioctlRequest(request: number | string): number {
 /**
  * Lays out a raw ioctl's argument (`struct` and its pointees, or the scalar `arg`) in user memory. `resolveFd` turns
  * an fd reference string (device:foo) into an fd number. Members are converted as a C assignment would (truncated to
- * the member's width: -1 in a __u32 is 0xffffffff; __u64 members as bigint). `free` releases the memory (`mem`, in order).
+ * the member's width: -1 in a __u32 is 0xffffffff; __u64 members as bigint). `mem` lists the memory to free, in order.
  */
 export function layoutRawIoctl(
   p: Process,
   call: Omit<RawIoctlCall, 'fd'>,
   resolveFd: (ref: string) => number,
-): { request: number; arg: number; mem: readonly number[]; free(): void } {
+): { request: number; arg: number; mem: readonly number[] } {
   const allocs: number[] = [];
   const free = () => {
     for (const a of allocs) p.mem.free(a);
@@ -518,28 +518,10 @@ export function layoutRawIoctl(
   try {
     const request = ioctlRequest(call.request);
     const arg = call.struct !== undefined ? placeStruct(call.struct) : call.arg !== undefined ? scalar(call.arg) : 0;
-    return { request, arg, mem: allocs, free };
+    return { request, arg, mem: allocs };
   } catch (e) {
     free();
     throw e;
-  }
-}
-
-/**
- * Lays out the argument (layoutRawIoctl) and issues the ioctl; returns its result and the fd it created (createdFd),
- * or throws its ErrnoError.
- */
-export function rawIoctl(
-  p: Process,
-  call: RawIoctlCall,
-  resolveFd: (ref: string) => number,
-): { ret: number; created: number } {
-  const { request, arg, free } = layoutRawIoctl(p, call, resolveFd);
-  try {
-    const ret = p.ioctl(call.fd, request, arg);
-    return { ret, created: createdFd(p, request, ret, arg) };
-  } finally {
-    free();
   }
 }
 

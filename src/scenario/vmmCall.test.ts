@@ -29,7 +29,7 @@ describe('VMM calls', () => {
       { kind: 'ioctl', fd: vm.vm, request: KVM_CREATE_DEVICE, arg: create, mem: [], failNth: 2 }, // one kvm-vfio a VM
     ];
     const th = p.thread('ctl', 0);
-    const script = new VmmScript(p, th, calls);
+    const script = new VmmScript(p, th, calls, { plan: () => [], bind: () => {} });
     const h = submitTask(th, 'vmm', script);
     expect(h.result()).toBe(0);
     expect(script.outcomes).toEqual([0, 'EBADF', 0, 'EBUSY']);

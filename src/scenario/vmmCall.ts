@@ -18,6 +18,7 @@ import {
 import type { Process, SyscallHandle, UThread } from '../host/process.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import type { Op, TaskBody, TaskGen } from '../sim/task.js';
+import type { ScenarioStep } from './schema.js';
 import { forwardedIrq, layoutDeviceAttr, layoutRawIoctl, type RawIoctlCall, s32Bytes } from './vmm.js';
 
 /** One system call, its argument in user memory: `mem` is what to free after it (in order). */
@@ -30,6 +31,8 @@ export type VmmCall =
       readonly mem: readonly number[];
       /** /proc/thread-self/fail-nth armed for this call (0: none). */
       readonly failNth: number;
+      /** The name the fd this call creates is bound to (a raw ioctl step's `as`). */
+      readonly as?: string;
     }
   | { readonly kind: 'close'; readonly fd: number; readonly mem: readonly number[] };
 
@@ -54,9 +57,15 @@ export function groupDelCall(p: Process, kvmVfio: number, group: number): VmmCal
 }
 
 /** A raw ioctl (vmm.ts layoutRawIoctl); RawIoctlError when its argument cannot be built. */
-export function rawIoctlCall(p: Process, call: RawIoctlCall, resolveFd: (ref: string) => number, failNth = 0): VmmCall {
+export function rawIoctlCall(
+  p: Process,
+  call: RawIoctlCall,
+  resolveFd: (ref: string) => number,
+  failNth = 0,
+  as?: string,
+): VmmCall {
   const { request, arg, mem } = layoutRawIoctl(p, call, resolveFd);
-  return { kind: 'ioctl', fd: call.fd, request, arg, mem, failNth };
+  return { kind: 'ioctl', fd: call.fd, request, arg, mem, failNth, ...(as !== undefined ? { as } : {}) };
 }
 
 /** One KVM_RUN: the vCPU enters the guest until an exit user space must handle. */
@@ -85,45 +94,69 @@ export function submitTask(th: UThread, what: string, body: TaskBody): SyscallHa
 
 /**
  * Runs `c` on the process's main thread and drives the machine until it returns (p.ioctl / p.close); frees its
- * memory. A call that carries a fail-nth arms it for itself and disarms it after; others leave the thread's as it is.
+ * memory (after `onReturn` read what it needs). A call that carries a fail-nth arms it for itself and disarms it
+ * after; others leave the thread's as it is.
  */
-export function runCall(p: Process, c: VmmCall): number {
+export function runCall(p: Process, c: VmmCall, onReturn?: (ret: number) => void): number {
   const ut = p.main.ut;
   const armed = c.kind === 'ioctl' && c.failNth > 0;
   if (armed) ut.failNth = c.failNth;
   try {
-    return p.main.call(callWhat(c), callTask(p, c));
+    const ret = p.main.call(callWhat(c), callTask(p, c));
+    onReturn?.(ret); // before the argument is freed: it may hold a result (kvm_create_device.fd)
+    return ret;
   } finally {
     if (armed) ut.failNth = 0;
     for (const a of c.mem) p.mem.free(a);
   }
 }
 
-/** VmmScript resumes here: issue `calls[i]`, or `calls[i]` returned and the next is issued. */
+/** What a VmmScript needs from its VMM: a step laid out when the script gets to it, and the fds calls create. */
+export interface ScriptVmm {
+  plan(st: ScenarioStep): VmmCall[];
+  bind(c: VmmCall, ret: number): void;
+}
+
+/**
+ * An entry of a script: a call laid out already, or a raw ioctl step laid out when the thread gets to it (it names an
+ * fd that an earlier call of the script creates).
+ */
+export type ScriptEntry = VmmCall | { readonly kind: 'late'; readonly step: ScenarioStep };
+
+/** VmmScript resumes here: issue `entries[i]`, or its call returned and the next is issued. */
 const PC_ISSUE = 0;
 const PC_RETURNED = 1;
 
 /**
  * A VMM thread's script: the calls one after another, each as the thread's nested syscall, with fail-nth armed per
  * call as syzkaller arms it. An ABI refusal (ErrnoError) is an outcome of the interleaving, not a model failure: the
- * VMM goes on with the next call, as QEMU would. `outcomes` records each call's return value or errno name.
+ * VMM goes on with the next call, as QEMU would. `outcomes` records each call's return value or errno name; a call
+ * that returns binds the fd it created to its name (`as`).
  */
 export class VmmScript extends Frame<number> {
   readonly outcomes: (number | string)[] = [];
   private i = 0;
+  /** The call in flight. */
+  private current: VmmCall | null = null;
 
   constructor(
     private readonly p: Process,
     private readonly th: UThread,
-    private readonly calls: readonly VmmCall[],
+    private readonly entries: readonly ScriptEntry[],
+    private readonly vmm: ScriptVmm,
   ) {
     super();
   }
 
   protected step(sent: unknown): Boundary {
-    if (this.pc === PC_RETURNED) this.finished(sent as number);
-    if (this.i === this.calls.length) return this.return_(0);
-    const c = this.calls[this.i]!;
+    if (this.pc === PC_RETURNED) {
+      this.vmm.bind(this.current!, sent as number);
+      this.finished(sent as number);
+    }
+    if (this.i === this.entries.length) return this.return_(0);
+    const e = this.entries[this.i]!;
+    const c = e.kind === 'late' ? this.vmm.plan(e.step)[0]! : e;
+    this.current = c;
     this.th.ut.failNth = c.kind === 'ioctl' ? c.failNth : 0; // /proc/thread-self/fail-nth
     this.pc = PC_RETURNED;
     return this.call(callTask(this.p, c));
@@ -143,6 +176,7 @@ export class VmmScript extends Frame<number> {
   /** The call a syscall left with `outcome`: disarm fail-nth (the generator's finally) and go on with the next. */
   private finished(outcome: number | string): void {
     this.th.ut.failNth = 0;
+    this.current = null;
     this.outcomes.push(outcome);
     this.i++;
   }

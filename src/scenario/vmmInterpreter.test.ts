@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ErrnoError } from '../abi/errno.js';
 import { createGuestKernel } from '../guest/guestKernel.js';
+import { hostGicV2 } from '../host/irq/boot.js';
 import { createHost } from '../machine.js';
 import { loadScenario } from './loader.js';
 import { type Scenario, stepsForMode } from './schema.js';
@@ -33,7 +34,7 @@ function vmm(s: Scenario = loadScenario(YAML, 'vmm.yaml')) {
     wired: (_v, device, index, w) => events.push(`wired ${device}/${index} gsi ${w.gsi}`),
     unowned: (device, vmGone) => events.push(`unowned ${device}${vmGone ? ' (VM gone)' : ''}`),
   });
-  interp.createVms((spec) => createGuestKernel({ engine: host.engine, gic: host.irq.gic, vcpus: spec.vcpus }));
+  interp.createVms((spec) => createGuestKernel({ engine: host.engine, gic: hostGicV2(host.irq), vcpus: spec.vcpus }));
   return { s, host, p, interp, failed, events, steps: stepsForMode(s, 'forwarded') };
 }
 

@@ -15,8 +15,9 @@ import type { KvmVm } from '../kvm/vm.js';
 import type { Host, HostOptions } from '../machine.js';
 import { ModelError } from '../sim/errors.js';
 import type { TaskBody } from '../sim/task.js';
-import type { Scenario, ScenarioStep } from './schema.js';
+import { BOUND_FD_RE, FDREF_RE, type Scenario, type ScenarioStep } from './schema.js';
 import {
+  createdFd,
   createKvmVfio,
   createQemuVm,
   type IrqfdWiring,
@@ -30,9 +31,6 @@ import {
   wireIrqfd,
 } from './vmm.js';
 import { closeCall, forwardCall, groupDelCall, rawIoctlCall, runCall, submitTask, type VmmCall } from './vmmCall.js';
-
-/** An fd reference of a raw `ioctl` step (the schema's grammar, docs/CLI.md "Raw ioctls"). */
-const FDREF_RE = /^(kvm|vm|kvm-vfio|vcpu|device|group|container|irqfd|resamplefd)(?::([^/#\s]+))?(?:\/(\d+))?$/;
 
 type VmSpec = Scenario['vms'][number];
 type IoctlStep = Extract<ScenarioStep, { step: 'ioctl' }>;
@@ -108,6 +106,8 @@ export class VmmInterpreter {
   private readonly opened: OpenDevice[] = [];
   private readonly wirings: Wiring[] = [];
   private readonly assigned: { vm: string; device: string; index: number; gsi: number }[] = [];
+  /** The fds raw ioctl steps created, by their `as` name (absent: that call failed, or has not run yet). */
+  private readonly bound = new Map<string, number>();
   private kvmVfioOk = true;
 
   constructor(
@@ -315,13 +315,18 @@ export class VmmInterpreter {
     let got = 'ok';
     let detail: string;
     try {
-      detail = `returned ${runCall(this.p, calls[0]!)}`;
+      detail = `returned ${runCall(this.p, calls[0]!, (ret) => this.bind(calls[0]!, ret))}`;
     } catch (e) {
       if (!(e instanceof ErrnoError)) throw e;
       got = e.errno;
       detail = e.message;
     }
     this.ev.ioctlOutcome?.(st, what, got, detail);
+  }
+
+  /** A call that binds a name (`as`) returned `ret`: the name is now the fd it created (createdFd.ts). */
+  bind(c: VmmCall, ret: number): void {
+    if (c.kind === 'ioctl' && c.as !== undefined) this.bound.set(c.as, createdFd(this.p, c.request, ret, c.arg));
   }
 
   // ---- a step for later ----------------------------------------------------------------------------------------
@@ -351,7 +356,7 @@ export class VmmInterpreter {
       }
       case 'ioctl': {
         const resolve = (ref: string) => this.fdRef(v, ref);
-        return [rawIoctlCall(p, { ...st, fd: resolve(st.fd) }, resolve, st.failNth ?? 0)];
+        return [rawIoctlCall(p, { ...st, fd: resolve(st.fd) }, resolve, st.failNth ?? 0, st.as)];
       }
       default:
         throw new ModelError(`a '${st.step}' step has no call form`);
@@ -365,9 +370,10 @@ export class VmmInterpreter {
    */
   fdRef(v: VmmVm, ref: string): number {
     const m = FDREF_RE.exec(ref);
-    if (m === null) throw new RawIoctlError(`'${ref}' is neither a uapi constant (KVM_*, VFIO_*) nor an fd reference`);
-    const [, kind, name, idx] = m;
-    let fd = -1;
+    if (m === null && !BOUND_FD_RE.test(ref))
+      throw new RawIoctlError(`'${ref}' is neither a uapi constant (KVM_*, VFIO_*) nor an fd reference`);
+    const [, kind, name, idx] = m ?? [];
+    let fd = m === null ? (this.bound.get(ref) ?? -1) : -1; // a name bound by `as` (none if that call failed)
     switch (kind) {
       case 'kvm':
       case 'vm':
