@@ -1,9 +1,9 @@
 /**
- * A forwarded-IRQ machine for the benchmarks, built the way a VMM builds one — createHost, then QEMU's ioctl
- * sequence (src/scenario/vmm.ts): per VM KVM_CREATE_VM + vGIC-v2 + vCPUs, VFIO group/container/device, irqfd +
- * resamplefd per level line, kvm-vfio with the group, KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ per line, one KVM_RUN thread per
- * vCPU — with no runner and no metrics recorders, so what is timed is the model itself. (The same set-up as
- * test/fixtures/fwdFixture.ts, re-done without vitest.)
+ * A forwarded-IRQ machine for the benchmarks, built the way a VMM builds one: a scenario (devices, VMs, and a plan
+ * of open-device, irqfd with resamplefd and assign per line) run by the scenario's VMM interpreter
+ * (src/scenario/vmmInterpreter.ts: per VM KVM_CREATE_VM + vGIC-v2 + vCPUs, VFIO group/container/device, kvm-vfio
+ * with the group, the irqfds, KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ per line), one KVM_RUN thread per vCPU — with no runner
+ * and no metrics recorders, so what is timed is the model itself.
  *
  * IRQs come from one self-re-arming engine timer that asserts the lines round-robin every `period` cycles; each line
  * is a level line the guest driver acknowledges in its handler, so the per-IRQ work is the forwarded path only:
@@ -11,18 +11,15 @@
  * → guest EOI deactivates the physical INTID.
  */
 
-import { KVM_RUN, VGIC_MAX_NR_IRQS } from '../src/abi/kvm.js';
+import { VGIC_MAX_NR_IRQS } from '../src/abi/kvm.js';
 import { GuestKernel } from '../src/guest/guestKernel.js';
+import { hostGicV2 } from '../src/host/irq/boot.js';
 import { createHost, type Host, type HostDeviceSpec } from '../src/machine.js';
+import { loadScenario } from '../src/scenario/loader.js';
 import { GUEST_COMPUTE_QUANTUM } from '../src/scenario/runner.js';
-import {
-  assignIrq,
-  createKvmVfio,
-  createQemuVm,
-  kvmVfioGroupAdd,
-  openVfioDevice,
-  wireIrqfd,
-} from '../src/scenario/vmm.js';
+import { stepsForMode } from '../src/scenario/schema.js';
+import { callTask, callWhat, kvmRunCall } from '../src/scenario/vmmCall.js';
+import { scenarioHostOptions, VmmInterpreter } from '../src/scenario/vmmInterpreter.js';
 import { costDefs } from '../src/sim/costs.js';
 import type { TimerHandler } from '../src/sim/engine.js';
 import { resolveCosts } from '../src/sim/profiles.js';
@@ -89,9 +86,7 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
   const nVms = Math.ceil(vcpus / MAX_CPUS);
   const period = opts.period ?? 20_000; // 10 µs at 2 GHz
   const busy = opts.busy === true;
-  // vCPU j of the machine runs on pCPU 1 + j mod (cpus - 1); CPU 0 is left to the host (the VMM's threads)
   const cpus = Math.min(MAX_CPUS, vcpus + 1);
-  // lines are dealt to the VMs round-robin by device: VM m owns devices m, m + nVms, ...
   const nDevices = Math.ceil(lines / LINES_PER_DEVICE);
   if (nDevices < nVms) throw new Error(`${vcpus} vCPUs need ≥ ${nVms} devices (one per VM): raise lines`);
   const devices: HostDeviceSpec[] = [];
@@ -106,70 +101,91 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
       })),
     });
   }
+  // The machine as a scenario: VM m owns devices m, m + nVms, …; its lines take its SPIs in order (guest INTID
+  // 32 + k for its k-th line, GSI k); one irqfd with a resamplefd and one ASSIGN per line.
+  const vmDevices = Array.from({ length: nVms }, (_, m) => devices.filter((_, d) => d % nVms === m));
+  const vmLines = vmDevices.map((mine) => mine.flatMap((spec) => spec.irqs.map((_, index) => ({ spec, index }))));
+  let vcpuBase = 0;
+  const vms = vmLines.map((vmLine, m) => {
+    if (vmLine.length > MAX_VM_SPIS) {
+      throw new Error(`VM ${m} would need ${vmLine.length} SPIs; a vGIC-v2 VM has ${MAX_VM_SPIS}: add vCPUs (VMs)`);
+    }
+    const nv = Math.min(MAX_CPUS, vcpus - m * MAX_CPUS);
+    // vCPU j of the machine runs on pCPU 1 + j mod (cpus - 1); CPU 0 is left to the host (the VMM's threads)
+    const pinning = Array.from({ length: nv }, (_, i) => 1 + ((vcpuBase + i) % (cpus - 1)));
+    vcpuBase += nv;
+    return { name: `vm${m}`, vcpus: nv, pinning };
+  });
+  const vmm = vmDevices.flatMap((mine, m) => [
+    ...mine.map((spec) => ({ step: 'open-device', device: spec.name, vm: `vm${m}` })),
+    ...vmLines[m]!.flatMap(({ spec, index }, gsi) => [
+      { step: 'irqfd', device: spec.name, index, gsi, resample: true, vm: `vm${m}` },
+      { step: 'assign', device: spec.name, index, vm: `vm${m}` },
+    ]),
+  ]);
+  const s = loadScenario(
+    JSON.stringify({
+      name: 'fwd-machine',
+      duration: 1,
+      seed: 1,
+      host: { cpus, costProfile: 'xgene', gic: { nrIrqs: 1024 } },
+      devices,
+      vms,
+      vmm,
+    }),
+    'fwd-machine.json',
+  );
   const known = new Set(costDefs().map((d) => d.name));
+  t0 = performance.now(); // the scenario's validation is not the host's set-up
   const host = createHost({
-    cpus,
+    ...scenarioHostOptions(s),
     seed: 1,
     costs: resolveCosts('xgene', {}, (n) => known.has(n)).costs,
-    nrIrqs: 1024,
-    devices,
   });
   setup.host = performance.now() - t0;
   // two eventfds per line (trigger + resamplefd, as QEMU wires them): raise RLIMIT_NOFILE as a VMM with many IRQs does
   const p = host.kernel.process({ maxFds: 4096 });
-  const guests: GuestKernel[] = [];
-  const vmOf: unknown[] = [];
-  host.kvm.guestFactory = {
-    createGuest: (env) => guests[vmOf.indexOf(env.vm)]!.createGuest(env),
-  };
-  let vcpuBase = 0;
+  const interp = new VmmInterpreter(host, p, s, {
+    failed: (what, e) => {
+      throw new Error(`${what}: ${e.message}`);
+    },
+    note: () => {},
+  });
   const tVms = performance.now();
-  for (let m = 0; m < nVms; m++) {
-    const nv = Math.min(MAX_CPUS, vcpus - m * MAX_CPUS);
-    const mine = devices.filter((_, d) => d % nVms === m);
-    // the VM's lines take its SPIs in order: guest INTID 32 + k for its k-th line (GSI k)
-    const vmLines = mine.flatMap((spec, d) => spec.irqs.map((_, index) => ({ spec, d, index })));
-    if (vmLines.length > MAX_VM_SPIS) {
-      throw new Error(`VM ${m} would need ${vmLines.length} SPIs; a vGIC-v2 VM has ${MAX_VM_SPIS}: add vCPUs (VMs)`);
-    }
-    const guest = new GuestKernel({
-      engine: host.engine,
-      gic: host.irq.gic,
-      vcpus: nv,
-      name: `vm${m}`,
-      devices: vmLines.map(({ spec, index }, k) => ({
-        device: host.device(spec.name),
-        line: index,
-        intid: FIRST_INTID + k,
-        target: k % nv,
-        handlerCycles: opts.handlerCycles ?? 1000,
-      })),
-      workload: busy ? { stepCycles: GUEST_COMPUTE_QUANTUM } : undefined,
-    });
-    guests.push(guest);
-    const qvm = createQemuVm(p, { vcpus: nv, nrIrqs: VGIC_MAX_NR_IRQS });
-    vmOf.push(host.kvm.vms[host.kvm.vms.length - 1]);
-    const kvfio = createKvmVfio(p, qvm.vm);
-    const handles = mine.map((spec) => {
-      const h = openVfioDevice(p, spec.iommuGroup, spec.name);
-      kvmVfioGroupAdd(p, kvfio, h.group);
-      return h;
-    });
+  interp.createVms(
+    (spec, m) =>
+      new GuestKernel({
+        engine: host.engine,
+        gic: hostGicV2(host.irq),
+        vcpus: spec.vcpus,
+        name: spec.name,
+        devices: vmLines[m]!.map(({ spec: dev, index }, k) => ({
+          device: host.device(dev.name),
+          line: index,
+          intid: FIRST_INTID + k,
+          target: k % spec.vcpus,
+          handlerCycles: opts.handlerCycles ?? 1000,
+        })),
+        workload: busy ? { stepCycles: GUEST_COMPUTE_QUANTUM } : undefined,
+      }),
+  );
+  for (const st of stepsForMode(s, 'forwarded')) {
     t0 = performance.now();
-    vmLines.forEach(({ spec, d, index }, gsi) => {
-      const h = handles[d]!;
-      wireIrqfd(p, qvm.vm, h.device, index, gsi, true);
-      const r = assignIrq(p, kvfio, h.device, index, gsi);
-      if (r !== 0) throw new Error(`ASSIGN_IRQ ${spec.name}/${index} returned ${r}`);
-    });
-    setup.forward += performance.now() - t0;
-    qvm.vcpus.forEach((fd, i) => {
-      p.thread(`vm${m}.vcpu${i}`, 1 + ((vcpuBase + i) % (cpus - 1))).ioctlAsync(fd, KVM_RUN, 0);
-    });
-    vcpuBase += nv;
+    interp.exec(st);
+    if (st.step !== 'open-device') setup.forward += performance.now() - t0;
+  }
+  for (const v of interp.vms) {
+    interp.startVcpus(
+      v,
+      (i) => `${v.name}.vcpu${i}`,
+      (fd) => {
+        const c = kvmRunCall(fd);
+        return { what: callWhat(c), body: callTask(p, c) };
+      },
+    );
   }
   setup.vms = performance.now() - tVms - setup.forward;
-  t0 = performance.now();
+  const guests = interp.vms.map((v) => v.guest);
   const engine = host.engine;
   // boot the guests (trapped GICD writes), then let the machine go quiet (idle) or run a while (busy)
   if (busy) host.run(5_000_000);

@@ -19,43 +19,17 @@
  * `expect` is the timed run's check: here its errno is an outcome like any other, judged by the invariants).
  */
 
-import { ErrnoError } from '../abi/errno.js';
-import {
-  KVM_DEV_VFIO_DEVICE,
-  KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ,
-  KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ,
-  KVM_DEV_VFIO_GROUP,
-  KVM_DEV_VFIO_GROUP_DEL,
-  KVM_RUN,
-  KVM_SET_DEVICE_ATTR,
-  kvmArchForwardedIrq,
-  kvmDeviceAttr,
-} from '../abi/kvm.js';
-import { createGuestKernel, type GuestKernel } from '../guest/guestKernel.js';
+import { KVM_DEV_VFIO_DEVICE, KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ, KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ } from '../abi/kvm.js';
+import { createGuestKernel } from '../guest/guestKernel.js';
 import { hostGicV2 } from '../host/irq/boot.js';
-import type { SyscallHandle, UThread } from '../host/process.js';
-import type { KvmVm } from '../kvm/vm.js';
+import type { SyscallHandle } from '../host/process.js';
 import { createHost, type HostDevice } from '../machine.js';
 import { loadScenario } from '../scenario/loader.js';
-import { FDREF_RE, fdRefsOf, type Scenario, type ScenarioStep, stepsForMode } from '../scenario/schema.js';
-import {
-  assignIrq,
-  createdFd,
-  createKvmVfio,
-  createQemuVm,
-  deassignIrq,
-  kvmVfioGroupAdd,
-  kvmVfioGroupDel,
-  layoutRawIoctl,
-  openVfioDevice,
-  place,
-  type QemuVm,
-  rawIoctl,
-  uapiConstant,
-  wireIrqfd,
-} from '../scenario/vmm.js';
+import { fdRefsOf, type Scenario, type ScenarioStep, stepsForMode } from '../scenario/schema.js';
+import { uapiConstant } from '../scenario/vmm.js';
+import { callTask, callWhat, kvmRunCall, type ScriptEntry, submitTask, VmmScript } from '../scenario/vmmCall.js';
+import { scenarioHostOptions, VmmInterpreter } from '../scenario/vmmInterpreter.js';
 import type { TimerHandler } from '../sim/engine.js';
-import type { TaskGen } from '../sim/task.js';
 import type { CheckableScenario, CheckedLine, CheckInstance, CheckOptions, Variant } from './model.js';
 
 export class ScenarioCheckError extends Error {}
@@ -155,21 +129,8 @@ export function scenarioFromYaml(text: string, file: string, opts: CheckOptions 
   };
 }
 
-interface VmState {
-  readonly spec: Scenario['vms'][number];
-  readonly guest: GuestKernel;
-  readonly qvm: QemuVm;
-  readonly kvmVm: KvmVm;
-  kvmVfio: number;
-}
-
-interface Opened {
-  readonly name: string;
-  readonly container: number;
-  readonly group: number;
-  device: number;
-  groupOpen: boolean;
-}
+/** The set-up steps the checker runs (under the timed scheduler, before the concurrent phase). */
+const SETUP_STEPS: readonly string[] = ['open-device', 'irqfd', 'assign', 'deassign', 'close', 'ioctl'];
 
 function buildFromScenario(
   s: Scenario,
@@ -178,20 +139,7 @@ function buildFromScenario(
   seed: number,
   irqNumbering: 'linear' | 'legacy',
 ): CheckInstance {
-  const host = createHost({
-    cpus: s.host.cpus,
-    seed,
-    forwarding: variant,
-    irqNumbering,
-    gic: s.host.gic.version,
-    nrIrqs: s.host.gic.nrIrqs,
-    nrLrs: s.host.gic.nrLrs,
-    devices: s.devices.map((d) => ({
-      name: d.name,
-      iommuGroup: d.iommuGroup,
-      irqs: d.irqs.map((i) => ({ intid: i.intid, trigger: i.trigger })),
-    })),
-  });
+  const host = createHost({ ...scenarioHostOptions(s), seed, forwarding: variant, irqNumbering });
   const deviceOf = (name: string): HostDevice => host.devices.find((d) => d.spec.name === name)!;
   const { setup, concurrent } = split(s);
   const wired = stepsOf(s).filter((st) => st.step === 'irqfd');
@@ -210,190 +158,78 @@ function buildFromScenario(
         .map((st) => ({ device: deviceOf(st.device).hw, line: st.index, intid: 32 + st.gsi, handlerCycles: 0 })),
     }),
   );
-  host.kvm.guestFactory = { createGuest: (env) => vms.find((v) => v.kvmVm === env.vm)!.guest.createGuest(env) };
-  const vms: VmState[] = s.vms.map((spec, i) => {
-    const qvm = createQemuVm(p, { vcpus: spec.vcpus, nrIrqs: s.host.gic.nrIrqs });
-    return { spec, guest: guests[i]!, qvm, kvmVm: host.kvm.vms.at(-1)!, kvmVfio: -1 };
+  // set-up: a refusal is the scenario's error (a raw ioctl's errno is an outcome, as in the concurrent phase)
+  const vmm = new VmmInterpreter(host, p, s, {
+    failed: (_what, e) => {
+      throw e;
+    },
+    note: () => {},
   });
-  const vmOf = (name: string | undefined): VmState => {
-    const v = name === undefined ? vms[0] : vms.find((x) => x.spec.name === name);
-    if (v === undefined) throw new ScenarioCheckError(`no VM '${name}'`);
-    return v;
-  };
-  const opened: Opened[] = [];
-  const open = (name: string): Opened => {
-    const o = opened.find((x) => x.name === name);
-    if (o === undefined) throw new ScenarioCheckError(`${name}: used before its open-device step`);
-    return o;
-  };
-  /** The fds raw ioctl steps created, by their `as` name (an absent name: that call failed, or has not run yet). */
-  const bound = new Map<string, number>();
-  /** An fd reference (schema.ts FDREF_RE) as the VMM's fd number; `v`: the step's VM, for the VM-relative ones. */
-  const resolveFd = (ref: string, v: VmState): number => {
-    if (!FDREF_RE.test(ref)) return bound.get(ref) ?? -1;
-    const [kind, name, index] = ref.split(/[:/]/);
-    if (kind === 'kvm-vfio') return (name !== undefined ? vmOf(name) : v).kvmVfio;
-    if (kind === 'vm') return (name !== undefined ? vmOf(name) : v).qvm.vm;
-    if (kind === 'kvm') return v.qvm.kvm;
-    if (kind === 'vcpu') {
-      const owner = index !== undefined ? vmOf(name) : v;
-      return owner.qvm.vcpus[Number(index ?? name)] ?? -1;
-    }
-    if (kind === 'device') return open(name!).device;
-    if (kind === 'group') return open(name!).group;
-    if (kind === 'container') return open(name!).container;
-    throw new ScenarioCheckError(`fd reference '${ref}': not supported by the checker`);
-  };
+  vmm.createVms((_spec, i) => guests[i]!);
   for (const st of setup) {
-    const v = vmOf(st.vm);
-    switch (st.step) {
-      case 'open-device': {
-        const h = openVfioDevice(p, deviceOf(st.device).spec.iommuGroup, st.device);
-        opened.push({ name: st.device, ...h, groupOpen: true });
-        if (v.kvmVfio < 0) v.kvmVfio = createKvmVfio(p, v.qvm.vm);
-        kvmVfioGroupAdd(p, v.kvmVfio, h.group);
-        break;
-      }
-      case 'irqfd':
-        wireIrqfd(p, v.qvm.vm, open(st.device).device, st.index, st.gsi, st.resample);
-        break;
-      case 'assign':
-        assignIrq(p, v.kvmVfio, open(st.device).device, st.index, st.gsi);
-        break;
-      case 'deassign':
-        deassignIrq(p, v.kvmVfio, open(st.device).device, st.index, st.gsi);
-        break;
-      case 'close':
-        if (st.what === 'kvm-vfio') {
-          p.close(v.kvmVfio);
-          v.kvmVfio = -1;
-        } else if (st.what === 'vm') p.close(v.qvm.vm);
-        else if (st.what === 'device') {
-          const o = open(st.device!);
-          p.close(o.device);
-          o.device = -1;
-        } else {
-          const o = open(st.device!);
-          if (v.kvmVfio >= 0) kvmVfioGroupDel(p, v.kvmVfio, o.group);
-          p.close(o.group);
-          o.groupOpen = false;
-        }
-        break;
-      case 'ioctl':
-        p.main.ut.failNth = st.failNth ?? 0;
-        try {
-          const { created } = rawIoctl(p, { ...st, fd: resolveFd(st.fd, v) }, (ref) => resolveFd(ref, v));
-          if (st.as !== undefined) bound.set(st.as, created);
-        } catch (e) {
-          if (!(e instanceof ErrnoError)) throw e; // an outcome, as in the concurrent phase
-        } finally {
-          p.main.ut.failNth = 0;
-        }
-        break;
-      default:
-        throw new ScenarioCheckError(`a '${st.step}' set-up step is not supported by the checker`);
-    }
+    if (!SETUP_STEPS.includes(st.step))
+      throw new ScenarioCheckError(`a '${st.step}' set-up step is not supported by the checker`);
+    vmm.exec(st);
   }
-  for (const v of vms) {
-    v.qvm.vcpus.forEach((fd, i) => {
-      const cpu = v.spec.pinning[i] ?? (i + 1) % host.engine.cpus.length;
-      const th: UThread = p.thread(vms.length > 1 ? `${v.spec.name}/vcpu${i}` : `vcpu${i}`, cpu);
-      th.ioctlAsync(fd, KVM_RUN, 0);
-    });
+  for (const v of vmm.vms) {
+    vmm.startVcpus(
+      v,
+      (i) => (vmm.vms.length > 1 ? `${v.name}/vcpu${i}` : `vcpu${i}`),
+      (fd) => {
+        const c = kvmRunCall(fd);
+        return { what: callWhat(c), body: callTask(p, c) };
+      },
+    );
   }
   host.settle();
   // The guest's retargeting actions, due now: each is made by its vCPU the next time that vCPU runs its loop (woken
   // by an interrupt), so it races the VMM's calls and the raises like any other guest step.
-  for (const v of vms)
+  for (const v of vmm.vms)
     for (const r of v.spec.retarget) v.guest.scheduleRetarget({ at: host.engine.now, intid: r.intid, target: r.vcpu });
 
-  // Concurrent phase: the arguments are laid out now, so the VMM thread's body is only the syscalls.
-  const attr = (a: number, st: Extract<ScenarioStep, { step: 'assign' | 'deassign' }>) => {
-    const fwd = place(
-      p,
-      kvmArchForwardedIrq.encode({ fd: open(st.device).device, irq_index: st.index, guest_irq: st.gsi }),
-    );
-    return place(p, kvmDeviceAttr.encode({ flags: 0, group: KVM_DEV_VFIO_DEVICE, attr: BigInt(a), addr: BigInt(fwd) }));
-  };
-  interface Call {
-    readonly run: () => TaskGen<number>;
-    /** The line (`device/index`) the call switches and how, when it is an ASSIGN or DEASSIGN. */
-    readonly switches?: { key: string; op: 'assign' | 'deassign' };
-    readonly failNth?: number;
-  }
-  const calls: Call[] = [];
+  // Concurrent phase: the calls are laid out now, so the VMM thread's body is only the syscalls — except a raw ioctl
+  // naming an fd an earlier call of this phase creates (`as`), laid out when the VMM thread gets there. A step's
+  // switch (ASSIGN/DEASSIGN of a line) is its last call's.
+  const calls: ScriptEntry[] = [];
+  const switches: ({ key: string; op: 'assign' | 'deassign' } | null)[] = [];
   const bindsLater = new Set(concurrent.flatMap((st) => (st.step === 'ioctl' && st.as !== undefined ? [st.as] : [])));
   for (const st of concurrent) {
-    const v = vmOf(st.vm);
-    if (st.step === 'assign' || st.step === 'deassign') {
-      const a = attr(st.step === 'assign' ? KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ : KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ, st);
-      const fd = v.kvmVfio;
-      calls.push({
-        run: () => p.sysIoctl(fd, KVM_SET_DEVICE_ATTR, a),
-        switches: { key: `${st.device}/${st.index}`, op: st.step },
-      });
-    } else if (st.step === 'ioctl') {
-      const lay = () => ({ fd: resolveFd(st.fd, v), ...layoutRawIoctl(p, st, (ref) => resolveFd(ref, v)) });
-      // a name an earlier call of this phase binds is resolved when the VMM thread gets there
-      const now = fdRefsOf(st).some((r) => bindsLater.has(r)) ? null : lay();
-      const sw = switchOf(st);
-      calls.push({
-        *run() {
-          const { fd, request, arg } = now ?? lay();
-          const ret = yield* p.sysIoctl(fd, request, arg);
-          if (st.as !== undefined) bound.set(st.as, createdFd(p, request, ret, arg));
-          return ret;
-        },
-        ...(sw !== null ? { switches: sw } : {}),
-        ...(st.failNth !== undefined ? { failNth: st.failNth } : {}),
-      });
-    } else if (st.step === 'close') {
-      if (st.what === 'group') {
-        const o = open(st.device!);
-        const g = place(p, new Uint8Array(new Int32Array([o.group]).buffer));
-        const del = place(
-          p,
-          kvmDeviceAttr.encode({
-            flags: 0,
-            group: KVM_DEV_VFIO_GROUP,
-            attr: BigInt(KVM_DEV_VFIO_GROUP_DEL),
-            addr: BigInt(g),
-          }),
-        );
-        const fd = v.kvmVfio;
-        calls.push({ run: () => p.sysIoctl(fd, KVM_SET_DEVICE_ATTR, del) });
-        calls.push({ run: () => p.sysClose(o.group) });
-      } else {
-        const fd = st.what === 'kvm-vfio' ? v.kvmVfio : st.what === 'vm' ? v.qvm.vm : open(st.device!).device;
-        calls.push({ run: () => p.sysClose(fd) });
-      }
-    }
+    const late = st.step === 'ioctl' && fdRefsOf(st).some((r) => bindsLater.has(r));
+    const planned: ScriptEntry[] = late ? [{ kind: 'late', step: st }] : vmm.plan(st);
+    const sw =
+      st.step === 'assign' || st.step === 'deassign'
+        ? { key: `${st.device}/${st.index}`, op: st.step }
+        : st.step === 'ioctl'
+          ? switchOf(st)
+          : null;
+    planned.forEach((c, i) => {
+      calls.push(c);
+      switches.push(i === planned.length - 1 ? sw : null);
+    });
   }
-  // What the successful switches leave each line in: the set-up's, then every ASSIGN/DEASSIGN that returned 0.
-  const state = new Map<string, 'assign' | 'deassign'>();
+  // What the successful switches leave each line in: the set-up's, then every ASSIGN/DEASSIGN that returned.
+  const setupState = new Map<string, 'assign' | 'deassign'>();
   for (const st of setup)
-    if (st.step === 'assign' || st.step === 'deassign') state.set(`${st.device}/${st.index}`, st.step);
-  const switched = new Set(calls.flatMap((c) => (c.switches !== undefined ? [c.switches.key] : [])));
+    if (st.step === 'assign' || st.step === 'deassign') setupState.set(`${st.device}/${st.index}`, st.step);
+  const switched = new Set(switches.flatMap((sw) => (sw !== null ? [sw.key] : [])));
   const control: { what: string; handle: SyscallHandle }[] = [];
+  let script: VmmScript | null = null;
   if (calls.length > 0) {
     const ctl = p.thread('ctl', 0);
-    function* script(): TaskGen<number> {
-      for (const c of calls) {
-        ctl.ut.failNth = c.failNth ?? 0; // /proc/thread-self/fail-nth, as syzkaller arms it before a call
-        try {
-          yield* c.run();
-          if (c.switches !== undefined) state.set(c.switches.key, c.switches.op);
-        } catch (e) {
-          // an ABI refusal is an outcome of the interleaving, not a model failure: the VMM goes on as QEMU would
-          if (!(e instanceof ErrnoError)) throw e;
-        } finally {
-          ctl.ut.failNth = 0;
-        }
-      }
-      return 0;
-    }
-    control.push({ what: concurrent.map(stepName).join(', '), handle: ctl.submit('vmm', script()) });
+    script = new VmmScript(p, ctl, calls, vmm);
+    control.push({
+      what: concurrent.map(stepName).join(', '),
+      handle: submitTask(ctl, 'vmm', script),
+    });
   }
+  const lastOp = (key: string): 'assign' | 'deassign' => {
+    let op = setupState.get(key);
+    script?.outcomes.forEach((o, i) => {
+      const sw = switches[i];
+      if (sw?.key === key && typeof o === 'number') op = sw.op;
+    });
+    return op ?? 'deassign';
+  };
   const lines: CheckedLine[] = [];
   for (const l of drivenLines(s)) {
     const device = deviceOf(l.device);
@@ -403,10 +239,10 @@ function buildFromScenario(
     lines.push({
       device,
       line: l.index,
-      ...(w !== undefined ? { kvmVm: vmOf(w.vm).kvmVm } : {}),
+      ...(w !== undefined ? { kvmVm: vmm.vm(w.vm).kvmVm } : {}),
       // read at the end of the run: a line the concurrent phase switches is judged by the switches that succeeded
       get lastOp() {
-        return switched.has(key) ? (state.get(key) ?? 'deassign') : undefined;
+        return switched.has(key) ? lastOp(key) : undefined;
       },
       ...(gsi !== undefined ? { guestIntid: 32 + gsi } : {}),
     });

@@ -185,15 +185,25 @@ export function kvmCreateDevice(p: Process, vm: number, type: number, flags = 0)
   return fd;
 }
 
-/** KVM_SET_DEVICE_ATTR with `addr` pointing at `payload` (or 0 with no payload). */
-export function kvmSetDeviceAttr(p: Process, dev: number, group: number, attr: number, payload?: Uint8Array): number {
+/** A struct kvm_device_attr with `addr` pointing at `payload` (or 0) in user memory; `mem`: what to free, in order. */
+export function layoutDeviceAttr(
+  p: Process,
+  group: number,
+  attr: number,
+  payload?: Uint8Array,
+): { arg: number; mem: number[] } {
   const addr = payload === undefined ? 0 : place(p, payload);
   const a = place(p, kvmDeviceAttr.encode({ flags: 0, group, attr: BigInt(attr), addr: BigInt(addr) }));
+  return { arg: a, mem: addr !== 0 ? [a, addr] : [a] };
+}
+
+/** KVM_SET_DEVICE_ATTR with `addr` pointing at `payload` (or 0 with no payload). */
+export function kvmSetDeviceAttr(p: Process, dev: number, group: number, attr: number, payload?: Uint8Array): number {
+  const { arg, mem } = layoutDeviceAttr(p, group, attr, payload);
   try {
-    return p.ioctl(dev, KVM_SET_DEVICE_ATTR, a);
+    return p.ioctl(dev, KVM_SET_DEVICE_ATTR, arg);
   } finally {
-    p.mem.free(a);
-    if (addr !== 0) p.mem.free(addr);
+    for (const a of mem) p.mem.free(a);
   }
 }
 
@@ -209,7 +219,8 @@ function u32Bytes(v: number): Uint8Array {
   return b;
 }
 
-function s32Bytes(v: number): Uint8Array {
+/** A __s32 as its 4 little-endian bytes. */
+export function s32Bytes(v: number): Uint8Array {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setInt32(0, v, true);
   return b;
@@ -352,7 +363,8 @@ export function kvmVfioGroupDel(p: Process, kvmVfio: number, group: number): num
   return kvmSetDeviceAttr(p, kvmVfio, KVM_DEV_VFIO_GROUP, KVM_DEV_VFIO_GROUP_DEL, s32Bytes(group));
 }
 
-function forwardedIrq(device: number, index: number, gsi: number): Uint8Array {
+/** struct kvm_arch_forwarded_irq {fd = device, irq_index = index, guest_irq = gsi}. */
+export function forwardedIrq(device: number, index: number, gsi: number): Uint8Array {
   return kvmArchForwardedIrq.encode({ fd: device, irq_index: index, guest_irq: gsi });
 }
 
@@ -456,13 +468,13 @@ export function ioctlRequest(request: number | string): number {
 /**
  * Lays out a raw ioctl's argument (`struct` and its pointees, or the scalar `arg`) in user memory. `resolveFd` turns
  * an fd reference string (device:foo) into an fd number. Members are converted as a C assignment would (truncated to
- * the member's width: -1 in a __u32 is 0xffffffff; __u64 members as bigint). `free` releases the memory.
+ * the member's width: -1 in a __u32 is 0xffffffff; __u64 members as bigint). `mem` lists the memory to free, in order.
  */
 export function layoutRawIoctl(
   p: Process,
   call: Omit<RawIoctlCall, 'fd'>,
   resolveFd: (ref: string) => number,
-): { request: number; arg: number; free(): void } {
+): { request: number; arg: number; mem: readonly number[] } {
   const allocs: number[] = [];
   const free = () => {
     for (const a of allocs) p.mem.free(a);
@@ -506,28 +518,10 @@ export function layoutRawIoctl(
   try {
     const request = ioctlRequest(call.request);
     const arg = call.struct !== undefined ? placeStruct(call.struct) : call.arg !== undefined ? scalar(call.arg) : 0;
-    return { request, arg, free };
+    return { request, arg, mem: allocs };
   } catch (e) {
     free();
     throw e;
-  }
-}
-
-/**
- * Lays out the argument (layoutRawIoctl) and issues the ioctl; returns its result and the fd it created (createdFd),
- * or throws its ErrnoError.
- */
-export function rawIoctl(
-  p: Process,
-  call: RawIoctlCall,
-  resolveFd: (ref: string) => number,
-): { ret: number; created: number } {
-  const { request, arg, free } = layoutRawIoctl(p, call, resolveFd);
-  try {
-    const ret = p.ioctl(call.fd, request, arg);
-    return { ret, created: createdFd(p, request, ret, arg) };
-  } finally {
-    free();
   }
 }
 
