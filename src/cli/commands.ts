@@ -219,8 +219,8 @@ function parse(argv: readonly string[]): { command: Command; positionals: string
     opts.profile = v.profile;
   }
   if (v.format !== undefined) {
-    if (v.format !== 'text' && v.format !== 'perfetto')
-      throw new UsageError(`--format expects text or perfetto, got '${v.format}'`);
+    if (v.format !== 'text' && v.format !== 'report' && v.format !== 'perfetto')
+      throw new UsageError(`--format expects text, report or perfetto, got '${v.format}'`);
     opts.format = v.format;
   }
   if (v.mode !== undefined) {
@@ -602,6 +602,8 @@ function traceReplay(arg: string | undefined, opts: Options, io: CliIo): number 
   } catch (e) {
     throw new UsageError(`cannot replay ${opts.replay}: ${(e as Error).message}`);
   }
+  if (opts.format === 'report')
+    throw new UsageError('trace --replay writes text (tracefs, with the step markers) or perfetto, not report');
   const run = traceCounterexample(scenarioOfReplay(f), f.schedule, f.invariant);
   const format: TraceFormat =
     opts.format ?? (opts.output !== undefined && extname(opts.output) === '.json' ? 'perfetto' : 'text');
@@ -692,7 +694,7 @@ Options:
   --trace FILE        run/compare: write each mode's trace to FILE (.json: Perfetto; else text; the mode is
                       inserted before the extension when two modes run); default: $TMPDIR/irqfwd/<name>.<mode>.perfetto.json
   --no-trace          run/compare: do not trace
-  --format F          trace: text (default) | perfetto
+  --format F          trace: text (default, tracefs) | report (trace-cmd report) | perfetto
   -o, --output FILE   trace, schema: write to FILE instead of stdout; view: the page (default:
                       $TMPDIR/irqfwd/<name>.view.html)
   --serve             view: serve the page on 127.0.0.1 instead of writing it (Ctrl-C stops)

@@ -44,7 +44,7 @@ import { LineLedger, type LineState } from './lineLedger.js';
 import { type Metrics, MetricsCollector, PROBE_NAMES, type ProbeName } from './metrics.js';
 import { MetricsWindow } from './metricsWindow.js';
 import { PlanExecutor } from './planExecutor.js';
-import type { InvariantViolation, ModeRun, RunOptions, RunResult, TraceOutput } from './runnerApi.js';
+import type { InvariantViolation, ModeRun, RunOptions, RunResult, TraceFormat, TraceOutput } from './runnerApi.js';
 import type { Mode, Scenario, ScenarioStep } from './schema.js';
 import { stepsForMode } from './schema.js';
 import { scenarioHostOptions, VmmInterpreter, type VmmVm } from './vmmInterpreter.js';
@@ -128,7 +128,7 @@ class ModeRunner {
   private ioThread: UThread | null = null;
   /** User address of the __u64 1 the I/O thread writes to an eventfd. */
   private ioBuf = -1;
-  private readonly traceFormat: 'text' | 'perfetto';
+  private readonly traceFormat: TraceFormat;
 
   constructor(
     private readonly s: Scenario,
@@ -602,12 +602,9 @@ class ModeRunner {
     if (tr === null) return {};
     const hz = this.s.host.hz;
     const cpus = this.s.host.cpus;
-    return {
-      trace:
-        this.traceFormat === 'perfetto'
-          ? { format: 'perfetto', data: writeChromeJson(tr, { hz, cpus }) }
-          : { format: 'text', data: writeText(tr, { hz, cpus }) },
-    };
+    const f = this.traceFormat;
+    if (f === 'perfetto') return { trace: { format: f, data: writeChromeJson(tr, { hz, cpus }) } };
+    return { trace: { format: f, data: writeText(tr, { hz, cpus, format: f === 'report' ? 'report' : 'tracefs' }) } };
   }
 }
 

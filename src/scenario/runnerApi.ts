@@ -6,7 +6,8 @@
 import type { Metrics } from './metrics.js';
 import type { Mode, Scenario } from './schema.js';
 
-export type TraceFormat = 'text' | 'perfetto';
+/** text: /sys/kernel/tracing/trace; report: `trace-cmd report` (no latency-flags column); perfetto: Chrome JSON. */
+export type TraceFormat = 'text' | 'report' | 'perfetto';
 
 export interface RunOptions {
   /** The modes to run, in order ('normal' skips the scenario's assign/deassign steps: `stepsForMode`). */
@@ -32,7 +33,7 @@ export interface InvariantViolation {
 
 export interface TraceOutput {
   readonly format: TraceFormat;
-  /** The whole trace: tracefs text, or Chrome/Perfetto JSON. */
+  /** The whole trace: tracefs text, trace-cmd report text, or Chrome/Perfetto JSON. */
   readonly data: string;
 }
 
