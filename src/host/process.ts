@@ -22,7 +22,7 @@
 import { ErrnoError, errno } from '../abi/errno.js';
 import { defineCost } from '../sim/costs.js';
 import { ModelError } from '../sim/errors.js';
-import { current, currentOrNull, op, TASK_BLOCKED, type Task, type TaskGen } from '../sim/task.js';
+import { current, currentOrNull, op, TASK_BLOCKED, type Task, type TaskExitHook, type TaskGen } from '../sim/task.js';
 import { WaitQueue, wait } from '../sim/waitqueue.js';
 import { doEventfd } from './eventfd.js';
 import { FdTable, RLIMIT_NOFILE } from './fdtable.js';
@@ -119,7 +119,7 @@ function describe(v: unknown): string {
 }
 
 /** A thread of a process: shares its fds and memory. */
-export class UThread {
+export class UThread implements TaskExitHook {
   readonly task: Task;
   readonly ut: UserTask;
   private inflight: Handle | null = null;
@@ -132,7 +132,7 @@ export class UThread {
     const k = process.kernel;
     this.task = k.engine.spawn(name, cpu, null, process.pid);
     this.task.catchErrors = true;
-    this.task.onExit = (t) => this.finished(t);
+    this.task.onExit = this;
     this.ut = k.registerUserTask(this.task, process);
   }
 
@@ -144,7 +144,8 @@ export class UThread {
     return this.task.cpu;
   }
 
-  private finished(t: Task): void {
+  /** The thread's syscall body returned or threw. */
+  taskExited(t: Task): void {
     const h = this.inflight;
     this.inflight = null;
     if (h !== null) {

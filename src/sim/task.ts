@@ -29,6 +29,11 @@ export type Op = number;
 export type TaskGen<R = unknown> = Generator<Op, R, unknown>;
 /** What a task runs: a generator, or a state machine with the iterator protocol (frame.ts). */
 export type TaskBody = Iterator<Op, unknown, unknown>;
+/**
+ * What a kernel function that can yield returns: a generator or a Frame (frame.ts). A generator caller runs it with
+ * `yield*`, a frame with `call()`; interfaces whose implementations are being converted to frames return this.
+ */
+export type Call<R = void> = Iterator<Op, R, unknown> & Iterable<Op, R, unknown>;
 
 export const TASK_RUNNABLE = 0;
 export const TASK_BLOCKED = 1;
@@ -71,6 +76,11 @@ export function setCurrent(t: Task | null): void {
   cur = t;
 }
 
+/** Who is told that a task finished: an object with a method, not a closure (model state stays plain data). */
+export interface TaskExitHook {
+  taskExited(t: Task): void;
+}
+
 export class Task {
   gen: TaskBody | null = null;
   state = TASK_RUNNABLE;
@@ -97,7 +107,8 @@ export class Task {
   catchErrors = false;
   /** current->in_eventfd: nesting depth of eventfd wakeups this task is running (fs/eventfd.c). */
   inEventfd = 0;
-  onExit: ((t: Task) => void) | null = null;
+  /** Told when the task's body returned or threw (a process thread finishing its syscall). */
+  onExit: TaskExitHook | null = null;
   /** `comm-pid`, built once: lockdep names the task on every acquisition. */
   private readonly label: string;
 
