@@ -15,7 +15,7 @@ import { ErrnoError, errno, errnoName } from '../abi/errno.js';
 import { defineCost } from '../sim/costs.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
-import { op, type TaskGen } from '../sim/task.js';
+import { type Call, op, type TaskGen } from '../sim/task.js';
 import { WaitQueue } from '../sim/waitqueue.js';
 import { KObject, type RefTracker } from './kref.js';
 import { TASK_SIZE } from './uaccess.js';
@@ -114,6 +114,11 @@ export class KFile extends KObject {
 
   get nonblock(): boolean {
     return (this.fFlags & O_NONBLOCK) !== 0;
+  }
+
+  /** The task_work callback deferFput queues (fs/file_table.c ____fput): __fput of this file. */
+  taskWork(): Call<void> {
+    return fputFinal(this);
   }
 
   /** fput's last reference: defer the release (fs/file_table.c fput). */

@@ -74,9 +74,11 @@ describe('Kernel: current, task_work', () => {
         yield op(C_NONE);
         for (const n of ['a', 'b', 'c']) {
           expect(
-            k.taskWorkAdd(function* () {
-              yield op(C_NONE);
-              log.push(n);
+            k.taskWorkAdd({
+              *taskWork() {
+                yield op(C_NONE);
+                log.push(n);
+              },
             }),
           ).toBe(true);
         }
@@ -86,6 +88,6 @@ describe('Kernel: current, task_work', () => {
     });
     p.ioctl(p.open('/dev/tw'), 0, 0);
     expect(log).toEqual(['body', 'c', 'b', 'a']);
-    expect(k.taskWorkAdd(function* () {})).toBe(false); // outside any task
+    expect(k.taskWorkAdd({ *taskWork() {} })).toBe(false); // outside any task
   });
 });
