@@ -11,6 +11,7 @@ import { errno } from '../abi/errno.js';
 import { EFD_FLAGS_SET, EFD_SEMAPHORE, EFD_SHARED_FCNTL_FLAGS } from '../abi/eventfd.js';
 import { defineCost } from '../sim/costs.js';
 import { ModelError } from '../sim/errors.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 import { Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
 import { current, op, type TaskGen } from '../sim/task.js';
 import { wait } from '../sim/waitqueue.js';
@@ -123,28 +124,71 @@ export class EventfdCtx extends KObject {
  * inside an eventfd wake function is a kernel WARN (current->in_eventfd; the signal is dropped); the model
  * reports it as a ModelError.
  */
-export function* eventfdSignal(ctx: EventfdCtx, mask = 0): TaskGen<void> {
-  yield op(C_EVENTFD_SIGNAL, ctx.oid);
-  ctx.checkAlive('eventfd_signal');
-  const t = current();
-  if (t.inEventfd > 0) {
-    throw new ModelError(
-      `eventfd_signal(${ctx.name}) called from an eventfd wake callback: WARN_ON_ONCE(current->in_eventfd), signal dropped`,
-    );
+export function eventfdSignal(ctx: EventfdCtx, mask = 0): Frame {
+  return new EventfdSignalMask(ctx, mask);
+}
+
+const SIG_BEGIN = 0; // eventfd_signal_mask's step
+const SIG_CHECK = 1; // the in_eventfd test, then spin_lock_irqsave(&ctx->wqh.lock, flags)
+const SIG_LOCKED = 2; // add to the count, wake_up_locked_poll
+const SIG_WOKEN = 3; // the wake functions ran: unlock
+
+/** fs/eventfd.c eventfd_signal_mask. */
+class EventfdSignalMask extends Frame {
+  private flags = false;
+
+  constructor(
+    private readonly ctx: EventfdCtx,
+    private readonly mask: number,
+  ) {
+    super();
   }
-  const flags = yield* spinLockIrqsave(ctx.lock);
-  t.inEventfd++;
-  try {
-    if (ctx.lo !== 0xffff_ffff) ctx.lo++;
-    else if (ctx.hi !== 0xffff_ffff) {
-      ctx.lo = 0;
-      ctx.hi++;
+
+  protected step(sent: unknown): Boundary {
+    const ctx = this.ctx;
+    switch (this.pc) {
+      case SIG_BEGIN:
+        this.pc = SIG_CHECK;
+        return this.yield_(op(C_EVENTFD_SIGNAL, ctx.oid));
+      case SIG_CHECK:
+        ctx.checkAlive('eventfd_signal');
+        if (current().inEventfd > 0) {
+          throw new ModelError(
+            `eventfd_signal(${ctx.name}) called from an eventfd wake callback: WARN_ON_ONCE(current->in_eventfd), signal dropped`,
+          );
+        }
+        this.pc = SIG_LOCKED;
+        return this.call(spinLockIrqsave(ctx.lock));
+      case SIG_LOCKED:
+        this.flags = sent as boolean;
+        current().inEventfd++;
+        this.pc = SIG_WOKEN;
+        if (ctx.lo !== 0xffff_ffff) ctx.lo++;
+        else if (ctx.hi !== 0xffff_ffff) {
+          ctx.lo = 0;
+          ctx.hi++;
+        }
+        ctx.kernel.trace?.eventfdSignal?.(ctx);
+        if (ctx.wqh.active) return this.call(ctx.wqh.wakeUpPoll(EPOLLIN | this.mask));
+        return this.unlockAndReturn();
+      default: // SIG_WOKEN
+        return this.unlockAndReturn();
     }
-    ctx.kernel.trace?.eventfdSignal?.(ctx);
-    if (ctx.wqh.active) yield* ctx.wqh.wakeUpPoll(EPOLLIN | mask);
-  } finally {
-    t.inEventfd--;
-    spinUnlockIrqrestore(ctx.lock, flags);
+  }
+
+  private unlockAndReturn(): Boundary {
+    this.unlock();
+    return this.return_(undefined);
+  }
+
+  private unlock(): void {
+    current().inEventfd--;
+    spinUnlockIrqrestore(this.ctx.lock, this.flags);
+  }
+
+  /** A wake function threw with the lock held and in_eventfd raised. */
+  protected override unwind(): void {
+    if (this.pc === SIG_WOKEN) this.unlock();
   }
 }
 
@@ -182,16 +226,48 @@ export function eventfdCtxDoReadBig(ctx: EventfdCtx): bigint {
  * eventfd_ctx_remove_wait_queue: atomically remove `e` and read/reset the count (do_read semantics); wakes
  * writers with EPOLLOUT if something was read. Returns the count read: 0n is the kernel's -EAGAIN.
  */
-export function* eventfdCtxRemoveWaitQueue(ctx: EventfdCtx, e: WaitQueueEntry<EventfdCtx>): TaskGen<bigint> {
+export function eventfdCtxRemoveWaitQueue(ctx: EventfdCtx, e: WaitQueueEntry<EventfdCtx>): Frame<bigint> {
   ctx.checkAlive('eventfd_ctx_remove_wait_queue');
-  const flags = yield* spinLockIrqsave(ctx.lock);
-  try {
-    const cnt = eventfdCtxDoReadBig(ctx);
-    ctx.wqh.remove(e);
-    if (cnt !== 0n && ctx.wqh.active) yield* ctx.wqh.wakeUpPoll(EPOLLOUT);
-    return cnt;
-  } finally {
-    spinUnlockIrqrestore(ctx.lock, flags);
+  return new EventfdCtxRemoveWaitQueue(ctx, e);
+}
+
+const RWQ_LOCK = 0; // spin_lock_irqsave(&ctx->wqh.lock, flags)
+const RWQ_LOCKED = 1; // do_read, remove the entry, wake writers
+const RWQ_WOKEN = 2; // unlock
+
+class EventfdCtxRemoveWaitQueue extends Frame<bigint> {
+  private flags = false;
+  private cnt = 0n;
+
+  constructor(
+    private readonly ctx: EventfdCtx,
+    private readonly e: WaitQueueEntry<EventfdCtx>,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const ctx = this.ctx;
+    switch (this.pc) {
+      case RWQ_LOCK:
+        this.pc = RWQ_LOCKED;
+        return this.call(spinLockIrqsave(ctx.lock));
+      case RWQ_LOCKED:
+        this.flags = sent as boolean;
+        this.pc = RWQ_WOKEN;
+        this.cnt = eventfdCtxDoReadBig(ctx);
+        ctx.wqh.remove(this.e);
+        if (this.cnt !== 0n && ctx.wqh.active) return this.call(ctx.wqh.wakeUpPoll(EPOLLOUT));
+        spinUnlockIrqrestore(ctx.lock, this.flags);
+        return this.return_(this.cnt);
+      default: // RWQ_WOKEN
+        spinUnlockIrqrestore(ctx.lock, this.flags);
+        return this.return_(this.cnt);
+    }
+  }
+
+  protected override unwind(): void {
+    if (this.pc === RWQ_WOKEN) spinUnlockIrqrestore(this.ctx.lock, this.flags);
   }
 }
 
@@ -233,14 +309,44 @@ function ctxOf(file: KFile): EventfdCtx {
   return ctx;
 }
 
+const WL_LOCK = 0;
+const WL_LOCKED = 1;
+const WL_WOKEN = 2;
+
 /** wake_up_locked_poll under ctx->wqh.lock (the read/write/release paths take it around the wakeup). */
-function* wakeLocked(ctx: EventfdCtx, key: number): TaskGen<void> {
-  const flags = yield* spinLockIrqsave(ctx.lock);
-  try {
-    yield* ctx.wqh.wakeUpPoll(key);
-  } finally {
-    spinUnlockIrqrestore(ctx.lock, flags);
+class WakeLocked extends Frame {
+  private flags = false;
+
+  constructor(
+    private readonly ctx: EventfdCtx,
+    private readonly key: number,
+  ) {
+    super();
   }
+
+  protected step(sent: unknown): Boundary {
+    const ctx = this.ctx;
+    switch (this.pc) {
+      case WL_LOCK:
+        this.pc = WL_LOCKED;
+        return this.call(spinLockIrqsave(ctx.lock));
+      case WL_LOCKED:
+        this.flags = sent as boolean;
+        this.pc = WL_WOKEN;
+        return this.call(ctx.wqh.wakeUpPoll(this.key));
+      default: // WL_WOKEN
+        spinUnlockIrqrestore(ctx.lock, this.flags);
+        return this.return_(undefined);
+    }
+  }
+
+  protected override unwind(): void {
+    if (this.pc === WL_WOKEN) spinUnlockIrqrestore(this.ctx.lock, this.flags);
+  }
+}
+
+function wakeLocked(ctx: EventfdCtx, key: number): Frame {
+  return new WakeLocked(ctx, key);
 }
 
 /** eventfd_read. */
@@ -296,10 +402,23 @@ function eventfdPoll(file: KFile, pt: PollTable | null): number {
 }
 
 /** eventfd_release: wake_up_poll(EPOLLHUP), then drop the file's ctx reference. */
-function* eventfdRelease(file: KFile): TaskGen<void> {
-  const ctx = ctxOf(file);
-  yield* wakeLocked(ctx, EPOLLHUP);
-  eventfdCtxPut(ctx);
+class EventfdRelease extends Frame {
+  constructor(private readonly ctx: EventfdCtx) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.call(wakeLocked(this.ctx, EPOLLHUP));
+    }
+    eventfdCtxPut(this.ctx);
+    return this.return_(undefined);
+  }
+}
+
+function eventfdRelease(file: KFile): Frame {
+  return new EventfdRelease(ctxOf(file));
 }
 
 export const eventfdFops: FileOperations = {

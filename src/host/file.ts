@@ -15,6 +15,7 @@ import { ErrnoError, errno, errnoName } from '../abi/errno.js';
 import { defineCost } from '../sim/costs.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 import { type Call, op, type TaskGen } from '../sim/task.js';
 import { WaitQueue } from '../sim/waitqueue.js';
 import { KObject, type RefTracker } from './kref.js';
@@ -58,7 +59,8 @@ export const C_FPUT_FINAL = defineCost(
 );
 
 /**
- * struct file_operations. Every method is optional; generator methods run as steps of the calling task and may
+ * struct file_operations. Every method is optional; methods that return a frame or a generator (Call) run as steps
+ * of the calling task and may
  * sleep. A method signals failure by throwing ErrnoError (or, kernel style, by returning a negative errno from
  * unlockedIoctl/read/write, which the VFS converts).
  */
@@ -66,12 +68,12 @@ export interface FileOperations {
   /** Shown in reports (e.g. 'eventfd_fops'). */
   readonly name?: string;
   /** f_op->open, called by the VFS after the file is allocated (chrdev_open). Throwing aborts the open. */
-  open?(file: KFile): TaskGen<void>;
+  open?(file: KFile): Call<void>;
   /** f_op->release: the last reference is gone. */
-  release?(file: KFile): TaskGen<void>;
-  read?(file: KFile, addr: number, len: number): TaskGen<number>;
-  write?(file: KFile, addr: number, len: number): TaskGen<number>;
-  unlockedIoctl?(file: KFile, cmd: number, arg: number): TaskGen<number>;
+  release?(file: KFile): Call<void>;
+  read?(file: KFile, addr: number, len: number): Call<number>;
+  write?(file: KFile, addr: number, len: number): Call<number>;
+  unlockedIoctl?(file: KFile, cmd: number, arg: number): Call<number>;
   /** f_op->poll: returns the EPOLL* mask; if `pt` is given, queues the caller on the file's wait queue heads. */
   poll?(file: KFile, pt: PollTable | null): number;
 }
@@ -235,11 +237,11 @@ export function vfsPoll(file: KFile, pt: PollTable | null): number {
  * A wait_queue_entry with its own wake function (init_waitqueue_func_entry): run by the waker, in whatever context
  * does the wakeup (possibly hardirq, with the head's lock held), with the poll key (EPOLL* bits). It is a generator
  * because a wake function does kernel work made of steps (virqfd's unmask runs enable_irq, which writes GIC
- * registers); it must not sleep. It may remove itself from the head.
+ * registers); it returns a frame or a generator and must not sleep. It may remove itself from the head.
  */
 export interface WaitQueueEntry<O = unknown> {
   /** The wake function; a non-zero return from an exclusive entry ends the walk (__wake_up_common, nr_exclusive 1). */
-  wake(owner: O, key: number): TaskGen<number>;
+  wake(owner: O, key: number): Call<number>;
 }
 
 /** poll_table: f_op->poll calls queueProc (via poll_wait) for each wait queue head the caller should sit on. */
@@ -320,20 +322,74 @@ export class WaitQueueHead<O = unknown> {
    * called (the kernel iterates with list_for_each_entry_safe). The caller holds the head's lock, as the kernel's
    * callers do.
    */
-  *wakeUpPoll(key: number): TaskGen<void> {
-    const entries = this.entries;
-    let i = 0;
-    while (i < this.nrPriority) {
-      const e = entries[i]!;
-      const ret = yield* e.wake(this.owner, key);
-      if (ret !== 0) return;
-      if (entries[i] === e) i++;
+  wakeUpPoll(key: number): Frame {
+    return new WakeUpPoll(this, key);
+  }
+
+  /** The i-th entry (priority entries first), for __wake_up_common's walk. */
+  entryAt(i: number): WaitQueueEntry<O> | undefined {
+    return this.entries[i];
+  }
+
+  /** How many entries at the head were added with add_wait_queue_priority. */
+  get priorityCount(): number {
+    return this.nrPriority;
+  }
+}
+
+const WU_PRIORITY = 0; // the priority entries' wake functions
+const WU_PRIORITY_RET = 1; // one returned
+const WU_REST = 2; // the other entries'
+const WU_REST_RET = 3;
+
+/** kernel/sched/wait.c __wake_up_common for wakeUpPoll: a frame walking the entries (list_for_each_entry_safe). */
+class WakeUpPoll<O> extends Frame {
+  private i = 0;
+  /** The entry whose wake function runs. */
+  private e: WaitQueueEntry<O> | null = null;
+
+  constructor(
+    private readonly wqh: WaitQueueHead<O>,
+    private readonly key: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const wqh = this.wqh;
+    for (;;) {
+      switch (this.pc) {
+        case WU_PRIORITY:
+          if (this.i < wqh.priorityCount) {
+            this.e = wqh.entryAt(this.i)!;
+            this.pc = WU_PRIORITY_RET;
+            return this.call(this.e.wake(wqh.owner, this.key));
+          }
+          wqh.tasks.wakeUpAll();
+          this.pc = WU_REST;
+          continue;
+        case WU_PRIORITY_RET:
+          if (sent !== 0) return this.return_(undefined);
+          this.advance();
+          this.pc = WU_PRIORITY;
+          continue;
+        case WU_REST:
+          if (this.i < wqh.entryCount) {
+            this.e = wqh.entryAt(this.i)!;
+            this.pc = WU_REST_RET;
+            return this.call(this.e.wake(wqh.owner, this.key));
+          }
+          return this.return_(undefined);
+        default: // WU_REST_RET
+          this.advance();
+          this.pc = WU_REST;
+      }
     }
-    this.tasks.wakeUpAll();
-    while (i < entries.length) {
-      const e = entries[i]!;
-      yield* e.wake(this.owner, key);
-      if (entries[i] === e) i++;
-    }
+  }
+
+  /** Step past the entry that ran, unless it removed itself (the next one moved into its place). */
+  private advance(): void {
+    if (this.wqh.entryAt(this.i) === this.e) this.i++;
+    this.e = null;
   }
 }
