@@ -85,7 +85,7 @@ export class VfioPlatformDevice implements VfioPlatformIrqHost {
 
   /** vfio_platform_irq_init: one index per IRQ resource; level ones are MASKABLE|AUTOMASKED. */
   irqInit(): void {
-    this.irqs = this.irqRes.map((r, i) => new VfioPlatformIrq(this.kernel, i, r.hwirq, r.level));
+    this.irqs = this.irqRes.map((r, i) => new VfioPlatformIrq(this.kernel, this.genirq, i, r.hwirq, r.level));
   }
 }
 
