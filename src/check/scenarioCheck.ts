@@ -55,7 +55,7 @@ import {
   wireIrqfd,
 } from '../scenario/vmm.js';
 import type { TimerHandler } from '../sim/engine.js';
-import type { TaskGen } from '../sim/task.js';
+import type { Call as SyscallBody, TaskGen } from '../sim/task.js';
 import type { CheckableScenario, CheckedLine, CheckInstance, CheckOptions, Variant } from './model.js';
 
 export class ScenarioCheckError extends Error {}
@@ -316,7 +316,7 @@ function buildFromScenario(
     return place(p, kvmDeviceAttr.encode({ flags: 0, group: KVM_DEV_VFIO_DEVICE, attr: BigInt(a), addr: BigInt(fwd) }));
   };
   interface Call {
-    readonly run: () => TaskGen<number>;
+    readonly run: () => SyscallBody<number>;
     /** The line (`device/index`) the call switches and how, when it is an ASSIGN or DEASSIGN. */
     readonly switches?: { key: string; op: 'assign' | 'deassign' };
     readonly failNth?: number;

@@ -1,11 +1,11 @@
 /**
  * A user process (the VMM) and its threads, and the syscalls they make.
  *
- * Each thread is an engine task pinned to a CPU. A syscall is a generator run as that task's body:
+ * Each thread is an engine task pinned to a CPU. A syscall is a frame (Syscall) run as that task's body:
  *   entry (C_SYSCALL_ENTRY) → the body (fdget, the VFS call, fput) → task_work (deferred __fput of files whose last
  *   reference the body dropped) → exit (C_SYSCALL_EXIT) → the result, or the ErrnoError the body threw
  *   (ERESTARTSYS becomes EINTR: no signal handlers, so no restart).
- * The generator forms (`sysIoctl`...) can be `yield*`-ed by model code running on one of the process's threads
+ * The sys* forms (`sysIoctl`...) can be `yield*`-ed by model code running on one of the process's threads
  * (a scripted VMM: `thread.submit('vmm', script())`). The synchronous public API (`p.ioctl`...) starts the
  * syscall on the thread (engine.restart) and drives the whole engine until the thread returns, so other CPUs,
  * devices and kernel threads progress meanwhile; a syscall that can never return (a blocking read nobody will
@@ -22,7 +22,17 @@
 import { ErrnoError, errno } from '../abi/errno.js';
 import { defineCost } from '../sim/costs.js';
 import { ModelError } from '../sim/errors.js';
-import { current, currentOrNull, op, TASK_BLOCKED, type Task, type TaskExitHook, type TaskGen } from '../sim/task.js';
+import { type Boundary, Frame } from '../sim/frame.js';
+import {
+  type Call,
+  current,
+  currentOrNull,
+  op,
+  TASK_BLOCKED,
+  type Task,
+  type TaskExitHook,
+  type TaskGen,
+} from '../sim/task.js';
 import { WaitQueue, wait } from '../sim/waitqueue.js';
 import { doEventfd } from './eventfd.js';
 import { FdTable, RLIMIT_NOFILE } from './fdtable.js';
@@ -189,7 +199,7 @@ export class UThread implements TaskExitHook {
   }
 
   /** Start `body` (a sys* generator, or a script of several) on this thread without running the engine. */
-  submit(what: string, body: TaskGen<number>): SyscallHandle {
+  submit(what: string, body: Call<number>): SyscallHandle {
     if (this.process.exited) throw errno('ESRCH', `${what}: process ${this.process.pid} has exited`);
     if (this.inflight !== null) {
       throw errno('EBUSY', `${what}: thread ${this.name} is still in ${this.inflight.what} (take its result() first)`);
@@ -201,7 +211,7 @@ export class UThread implements TaskExitHook {
   }
 
   /** Run `body` on this thread and drive the engine until it returns. */
-  call(what: string, body: TaskGen<number>): number {
+  call(what: string, body: Call<number>): number {
     assertOutsideTasks(what);
     return this.submit(what, body).result();
   }
@@ -353,32 +363,21 @@ export class Process implements UserContext {
     return t;
   }
 
-  // ---- generator syscalls (run them on one of this process's threads) -----------------------------------------
+  // ---- syscall bodies (run them on one of this process's threads) -----------------------------------------------
 
   /** Entry, body, task_work, exit; ERESTARTSYS → EINTR. */
-  *syscall(what: string, body: TaskGen<number>): TaskGen<number> {
-    this.syscallEnter(what);
-    yield op(C_SYSCALL_ENTRY);
-    let result = 0;
-    let err: ErrnoError | undefined;
-    try {
-      result = yield* body;
-    } catch (e) {
-      err = syscallError(e);
-    }
-    yield* this.kernel.taskWorkRun();
-    yield op(C_SYSCALL_EXIT);
-    this.deliverSignals();
-    return syscallReturn(what, result, err);
+  syscall(what: string, body: Call<number>): Frame<number> {
+    return new Syscall(this, what, body);
   }
 
   /** exit_to_user_mode → arch_do_signal_or_restart: the thread's handlers run, its tgkill signals are consumed. */
-  private deliverSignals(): void {
+  deliverSignals(): void {
     const ut = this.kernel.userTask(current());
     if (ut !== undefined) ut.signals = 0n;
   }
 
-  private syscallEnter(what: string): void {
+  /** The syscall runs on a thread of this live process. */
+  syscallEnter(what: string): void {
     const t = current();
     const ut = this.kernel.userTask(t);
     if (ut === undefined || ut.user !== this) {
@@ -388,7 +387,7 @@ export class Process implements UserContext {
   }
 
   /** open(2): EMFILE before the lookup (get_unused_fd_flags comes first in do_sys_openat2), then ENOENT. */
-  sysOpen(path: string, flags = O_RDWR): TaskGen<number> {
+  sysOpen(path: string, flags = O_RDWR): Frame<number> {
     return this.syscall(`open(${path})`, this.openBody(path, flags));
   }
 
@@ -406,47 +405,13 @@ export class Process implements UserContext {
   }
 
   /** ioctl(2): EBADF; FIOCLEX/FIONCLEX/FIONBIO handled by the VFS; else f_op->unlocked_ioctl or ENOTTY. */
-  sysIoctl(fd: number, request: number, arg: number): TaskGen<number> {
-    return this.ioctlSyscall(`ioctl(${fd}, 0x${(request >>> 0).toString(16)})`, fd, request >>> 0, arg);
-  }
-
-  /**
-   * syscall() + fdget + do_vfs_ioctl + vfs_ioctl as one generator, the same steps in the same order: a KVM_RUN
-   * thread lives inside the driver's generator, and each of its steps resumes every generator frame above it.
-   */
-  private *ioctlSyscall(what: string, fd: number, cmd: number, arg: number): TaskGen<number> {
-    this.syscallEnter(what);
-    yield op(C_SYSCALL_ENTRY);
-    let result = 0;
-    let err: ErrnoError | undefined;
-    try {
-      yield op(C_FDGET, this.files.oid);
-      const file = this.files.fget(fd);
-      try {
-        if (!this.doVfsIoctlGeneric(file, fd, cmd, arg)) {
-          const ioctl = vfsIoctlFop(file);
-          let ret: number;
-          try {
-            ret = yield* ioctl(file, cmd, arg);
-          } catch (e) {
-            throw vfsIoctlError(file, cmd, e);
-          }
-          result = vfsIoctlReturn(file, cmd, ret);
-        }
-      } finally {
-        fput(file);
-      }
-    } catch (e) {
-      err = syscallError(e);
-    }
-    yield* this.kernel.taskWorkRun();
-    yield op(C_SYSCALL_EXIT);
-    this.deliverSignals();
-    return syscallReturn(what, result, err);
+  sysIoctl(fd: number, request: number, arg: number): Frame<number> {
+    const cmd = request >>> 0;
+    return this.syscall(`ioctl(${fd}, 0x${cmd.toString(16)})`, new SysIoctl(this, fd, cmd, arg));
   }
 
   /** fs/ioctl.c do_vfs_ioctl: the generic commands, handled before the driver sees them (true: handled, 0). */
-  private doVfsIoctlGeneric(file: KFile, fd: number, cmd: number, arg: number): boolean {
+  doVfsIoctlGeneric(file: KFile, fd: number, cmd: number, arg: number): boolean {
     switch (cmd) {
       case FIOCLEX:
         this.files.setCloexec(fd, true);
@@ -464,11 +429,11 @@ export class Process implements UserContext {
     }
   }
 
-  sysRead(fd: number, addr: number, len: number): TaskGen<number> {
+  sysRead(fd: number, addr: number, len: number): Frame<number> {
     return this.syscall(`read(${fd})`, this.rwBody(fd, addr, len, false));
   }
 
-  sysWrite(fd: number, addr: number, len: number): TaskGen<number> {
+  sysWrite(fd: number, addr: number, len: number): Frame<number> {
     return this.syscall(`write(${fd})`, this.rwBody(fd, addr, len, true));
   }
 
@@ -483,7 +448,7 @@ export class Process implements UserContext {
   }
 
   /** close(2): EBADF; the last reference is released synchronously (fput_close_sync). */
-  sysClose(fd: number): TaskGen<number> {
+  sysClose(fd: number): Frame<number> {
     return this.syscall(`close(${fd})`, this.closeBody(fd));
   }
 
@@ -495,7 +460,7 @@ export class Process implements UserContext {
   }
 
   /** dup(2) (fs/file.c): the lowest free fd gets a new reference to the same open file, close-on-exec clear. */
-  sysDup(fd: number): TaskGen<number> {
+  sysDup(fd: number): Frame<number> {
     return this.syscall(`dup(${fd})`, this.dupBody(fd));
   }
 
@@ -519,7 +484,7 @@ export class Process implements UserContext {
    * do_dup2: EBUSY if newfd is reserved by an open in progress, else newfd now refers to oldfd's open file and
    * whatever was open there is closed — its last reference released at the syscall's end, filp_close → fput).
    */
-  sysDup3(oldfd: number, newfd: number, flags: number, dup2 = false): TaskGen<number> {
+  sysDup3(oldfd: number, newfd: number, flags: number, dup2 = false): Frame<number> {
     const name = dup2 ? 'dup2' : 'dup3';
     return this.syscall(`${name}(${oldfd}, ${newfd})`, this.dup3Body(oldfd, newfd, flags, dup2));
   }
@@ -549,7 +514,7 @@ export class Process implements UserContext {
   }
 
   /** eventfd2(2). */
-  sysEventfd(initval: number, flags: number): TaskGen<number> {
+  sysEventfd(initval: number, flags: number): Frame<number> {
     return this.syscall('eventfd', doEventfd(this.kernel, this.files, initval, flags));
   }
 
@@ -619,12 +584,6 @@ export class Process implements UserContext {
   }
 }
 
-/** A syscall body's failure: an errno is the syscall's result; anything else is a model bug and propagates. */
-function syscallError(e: unknown): ErrnoError {
-  if (!(e instanceof ErrnoError)) throw e;
-  return e;
-}
-
 /** The syscall's return to user space: its result, or its errno with ERESTART* seen as EINTR (no restart here). */
 function syscallReturn(what: string, result: number, err: ErrnoError | undefined): number {
   if (err === undefined) return result;
@@ -632,4 +591,117 @@ function syscallReturn(what: string, result: number, err: ErrnoError | undefined
     throw errno('EINTR', `${what} interrupted (${err.why})`);
   }
   throw err;
+}
+
+const SC_ENTRY = 0; // syscall entry (el0_svc)
+const SC_BODY = 1; // the syscall's body
+const SC_BODY_DONE = 2; // it returned, or failed with an errno
+const SC_TASK_WORK = 3; // task_work_run on the way out (exit_to_user_mode)
+const SC_RETURN = 4; // signals delivered, the result returned to user space
+
+/** A syscall on a thread of `process`: entry, body, task_work, exit; an errno is the result; ERESTARTSYS → EINTR. */
+class Syscall extends Frame<number> {
+  private result = 0;
+  private err: ErrnoError | undefined = undefined;
+
+  constructor(
+    private readonly process: Process,
+    private readonly what: string,
+    private readonly body: Call<number>,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    switch (this.pc) {
+      case SC_ENTRY:
+        this.process.syscallEnter(this.what);
+        this.pc = SC_BODY;
+        return this.yield_(op(C_SYSCALL_ENTRY));
+      case SC_BODY:
+        this.pc = SC_BODY_DONE;
+        return this.call(this.body);
+      case SC_BODY_DONE:
+        this.result = sent as number;
+        return this.taskWork();
+      case SC_TASK_WORK:
+        this.pc = SC_RETURN;
+        return this.yield_(op(C_SYSCALL_EXIT));
+      default:
+        this.process.deliverSignals();
+        return this.return_(syscallReturn(this.what, this.result, this.err));
+    }
+  }
+
+  private taskWork(): Boundary {
+    this.pc = SC_TASK_WORK;
+    return this.call(this.process.kernel.taskWorkRun());
+  }
+
+  /** The body failed: an errno is the syscall's result; anything else is a model bug and propagates. */
+  protected override catch_(e: unknown): boolean {
+    if (this.pc !== SC_BODY_DONE || !(e instanceof ErrnoError)) return false;
+    this.err = e;
+    this.taskWork();
+    return true;
+  }
+}
+
+const IO_FDGET = 0; // fdget(fd)
+const IO_FILE = 1; // the file is held: do_vfs_ioctl, else vfs_ioctl
+const IO_DRIVER = 2; // f_op->unlocked_ioctl returned
+const IO_RETURNED = 3; // its return value checked: fdput
+
+/** SYSCALL_DEFINE3(ioctl)'s body: fdget, do_vfs_ioctl (the generic commands) or vfs_ioctl, fdput. */
+class SysIoctl extends Frame<number> {
+  private file: KFile | null = null;
+
+  constructor(
+    private readonly process: Process,
+    private readonly fd: number,
+    private readonly cmd: number,
+    private readonly arg: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const p = this.process;
+    switch (this.pc) {
+      case IO_FDGET:
+        this.pc = IO_FILE;
+        return this.yield_(op(C_FDGET, p.files.oid));
+      case IO_FILE: {
+        const file = p.files.fget(this.fd);
+        this.file = file;
+        if (p.doVfsIoctlGeneric(file, this.fd, this.cmd, this.arg)) return this.fdput(0);
+        const ioctl = vfsIoctlFop(file);
+        this.pc = IO_DRIVER;
+        return this.call(ioctl(file, this.cmd, this.arg));
+      }
+      default: // IO_DRIVER
+        this.pc = IO_RETURNED;
+        return this.fdput(vfsIoctlReturn(this.file!, this.cmd, sent as number));
+    }
+  }
+
+  private fdput(result: number): Boundary {
+    const file = this.file!;
+    this.file = null;
+    fput(file);
+    return this.return_(result);
+  }
+
+  /** The driver failed: -ENOIOCTLCMD becomes ENOTTY. */
+  protected override catch_(e: unknown): boolean {
+    if (this.pc === IO_DRIVER) throw vfsIoctlError(this.file!, this.cmd, e);
+    return false;
+  }
+
+  protected override unwind(): void {
+    if (this.file !== null) {
+      fput(this.file);
+      this.file = null;
+    }
+  }
 }
