@@ -17,7 +17,9 @@ describe('Kernel: device paths', () => {
       },
     });
     k.registerChrdev('/dev/vfio/vfio', mk('container'));
-    k.registerPathResolver('/dev/vfio/', (rest) => (rest === '7' ? { fops: mk('group'), inodePrivate: 7 } : undefined));
+    k.registerPathResolver('/dev/vfio/', {
+      resolvePath: (rest) => (rest === '7' ? { fops: mk('group'), inodePrivate: 7 } : undefined),
+    });
     const p = k.process();
     p.open('/dev/vfio/vfio');
     p.open('/dev/vfio/7');

@@ -57,7 +57,9 @@ export interface ChrdevNode {
 }
 
 /** Resolves the part of a path after a registered prefix ('/dev/vfio/' + '7') to a node, or undefined (ENOENT). */
-export type PathResolver = (rest: string) => ChrdevNode | FileOperations | undefined;
+export interface PathResolver {
+  resolvePath(rest: string): ChrdevNode | FileOperations | undefined;
+}
 
 /**
  * struct callback_head as task_work_add queues it: the object whose method is the callback (____fput of a file),
@@ -112,7 +114,7 @@ export class Kernel implements FileHost {
   readonly processes: Process[] = [];
 
   private readonly chrdevs = new Map<string, ChrdevNode>();
-  private readonly resolvers: { prefix: string; resolve: PathResolver }[] = [];
+  private readonly resolvers: { prefix: string; resolver: PathResolver }[] = [];
   private readonly userTasks = new Map<Task, UserTask>();
   /** delayed_fput_list, oldest first (run newest first). */
   private readonly delayedFputList: KFile[] = [];
@@ -142,23 +144,23 @@ export class Kernel implements FileHost {
   }
 
   /** Nodes under a prefix, resolved at open time ('/dev/vfio/' → one node per IOMMU group). Exact paths win. */
-  registerPathResolver(prefix: string, resolve: PathResolver): void {
+  registerPathResolver(prefix: string, resolver: PathResolver): void {
     if (this.resolvers.some((r) => r.prefix === prefix)) throw new ModelError(`resolver for ${prefix} exists`);
-    this.resolvers.push({ prefix, resolve });
+    this.resolvers.push({ prefix, resolver });
   }
 
   /** The node a path names, or undefined. Longest matching prefix first. */
   lookupPath(path: string): ChrdevNode | undefined {
     const exact = this.chrdevs.get(path);
     if (exact !== undefined) return exact;
-    let best: { prefix: string; resolve: PathResolver } | undefined;
+    let best: { prefix: string; resolver: PathResolver } | undefined;
     for (const r of this.resolvers) {
       if (path.startsWith(r.prefix) && (best === undefined || r.prefix.length > best.prefix.length)) best = r;
     }
     if (best === undefined) return undefined;
     const rest = path.slice(best.prefix.length);
     if (rest.length === 0) return undefined;
-    const got = best.resolve(rest);
+    const got = best.resolver.resolvePath(rest);
     if (got === undefined) return undefined;
     return isNode(got) ? got : { fops: got };
   }

@@ -25,7 +25,7 @@ import type { Kernel } from '../host/kernel.js';
 import { PAGE_SIZE } from '../host/uaccess.js';
 import { defineCost } from '../sim/costs.js';
 import { Mutex, mutexLock } from '../sim/locks.js';
-import { op, type TaskGen } from '../sim/task.js';
+import { type Call, op } from '../sim/task.js';
 import { VfioIommuType1 } from './containerType1.js';
 import type { VfioDevice, VfioDeviceFile } from './device.js';
 
@@ -145,7 +145,7 @@ function detachContainer(g: VfioGroup): void {
 }
 
 /** /dev/vfio/<group>. */
-export function groupFops(kernel: Kernel, group: VfioGroup, openDevice: DeviceOpener): FileOperations {
+export function groupFops(kernel: Kernel, group: VfioGroup, opener: DeviceOpener): FileOperations {
   return {
     name: 'vfio_group_fops',
     *open(file) {
@@ -214,7 +214,7 @@ export function groupFops(kernel: Kernel, group: VfioGroup, openDevice: DeviceOp
         }
         case VFIO_GROUP_GET_DEVICE_FD: {
           const name = mem.readCString(arg, PAGE_SIZE);
-          return yield* openDevice(file, group, name);
+          return yield* opener.openDevice(file, group, name);
         }
         default:
           throw errno('ENOTTY', `unknown VFIO group ioctl 0x${(cmd >>> 0).toString(16)}`);
@@ -229,19 +229,25 @@ export function groupFops(kernel: Kernel, group: VfioGroup, openDevice: DeviceOp
   };
 }
 
-export type DeviceOpener = (groupFile: KFile, group: VfioGroup, name: string) => TaskGen<number>;
+/** What opens and closes device files (the VFIO core): objects with methods, so fops hold no closure. */
+export interface DeviceOpener {
+  /** VFIO_GROUP_GET_DEVICE_FD. */
+  openDevice(groupFile: KFile, group: VfioGroup, name: string): Call<number>;
+  /** vfio_device_fops_release. */
+  closeDeviceFile(df: VfioDeviceFile): Call<void>;
+}
 
 /** The device fd's fops: everything goes to the driver; release closes the device (vfio_device_fops_release). */
-export function deviceFops(closeDevice: (df: VfioDeviceFile) => TaskGen<void>): FileOperations {
+export function deviceFops(opener: DeviceOpener): FileOperations {
   return {
     name: 'vfio_device_fops',
-    *unlockedIoctl(file, cmd, arg) {
+    unlockedIoctl(file, cmd, arg) {
       const df = file.privateData as VfioDeviceFile;
       df.device.checkAlive('vfio device ioctl');
-      return yield* df.device.ops.ioctl(df.device, cmd, arg);
+      return df.device.ops.ioctl(df.device, cmd, arg);
     },
-    *release(file) {
-      yield* closeDevice(file.privateData as VfioDeviceFile);
+    release(file) {
+      return opener.closeDeviceFile(file.privateData as VfioDeviceFile);
     },
   };
 }

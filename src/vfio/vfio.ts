@@ -5,28 +5,32 @@
  * holds a reference on the group file.
  */
 import { errno } from '../abi/errno.js';
-import { type KFile, O_CLOEXEC, O_RDWR } from '../host/file.js';
-import type { Kernel } from '../host/kernel.js';
+import { type FileOperations, type KFile, O_CLOEXEC, O_RDWR } from '../host/file.js';
+import type { Kernel, PathResolver } from '../host/kernel.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 import { mutexLock } from '../sim/locks.js';
 import { op, type TaskGen } from '../sim/task.js';
 import { type VfioDeviceFile as DeviceFile, VfioDevice, VfioDeviceFile, type VfioDeviceOps } from './device.js';
-import { C_VFIO_IOCTL, containerFops, deviceFops, groupFops, VfioGroup } from './group.js';
+import { C_VFIO_IOCTL, containerFops, type DeviceOpener, deviceFops, groupFops, VfioGroup } from './group.js';
 import { VirqfdCore } from './virqfd.js';
 
-export class Vfio {
+export class Vfio implements PathResolver, DeviceOpener {
   readonly groups = new Map<number, VfioGroup>();
   readonly virqfd: VirqfdCore;
-  private readonly devFops = deviceFops((df) => this.closeDeviceFile(df));
+  private readonly devFops = deviceFops(this);
 
   constructor(readonly kernel: Kernel) {
     this.virqfd = new VirqfdCore(kernel);
     kernel.registerChrdev('/dev/vfio/vfio', containerFops(kernel));
-    kernel.registerPathResolver('/dev/vfio/', (rest) => {
-      if (!/^\d+$/.test(rest)) return undefined;
-      const g = this.groups.get(Number(rest));
-      if (g === undefined) return undefined;
-      return groupFops(kernel, g, (file, group, name) => this.openDevice(file, group, name));
-    });
+    kernel.registerPathResolver('/dev/vfio/', this);
+  }
+
+  /** /dev/vfio/<n>: the group's node. */
+  resolvePath(rest: string): FileOperations | undefined {
+    if (!/^\d+$/.test(rest)) return undefined;
+    const g = this.groups.get(Number(rest));
+    if (g === undefined) return undefined;
+    return groupFops(this.kernel, g, this);
   }
 
   /** vfio_register_group_dev: add a device (bound to a VFIO driver) to IOMMU group `iommuGroup`. */
@@ -44,7 +48,7 @@ export class Vfio {
   }
 
   /** VFIO_GROUP_GET_DEVICE_FD. */
-  private *openDevice(groupFile: KFile, group: VfioGroup, name: string): TaskGen<number> {
+  *openDevice(groupFile: KFile, group: VfioGroup, name: string): TaskGen<number> {
     const dev = group.devices.find((d) => d.name === name);
     if (dev === undefined) throw errno('ENODEV', `VFIO group ${group.iommuGroup} has no device named '${name}'`);
     // container.c vfio_group_use_container: a device needs a container with an IOMMU driver.
@@ -83,17 +87,48 @@ export class Vfio {
   }
 
   /** vfio_device_fops_release → vfio_df_group_close. */
-  private *closeDeviceFile(df: DeviceFile): TaskGen<void> {
-    const dev = df.device;
-    yield* mutexLock(dev.devSetLock);
-    try {
-      dev.openCount--;
-      if (dev.openCount === 0) yield* dev.ops.closeDevice(dev);
-    } finally {
-      dev.devSetLock.unlock();
+  closeDeviceFile(df: DeviceFile): Frame {
+    return new VfioDfGroupClose(df);
+  }
+}
+
+const DC_LOCKED = 1; // mutex_lock(&device->dev_set->lock) returned
+const DC_CLOSED = 2; // the driver's close_device returned (or was not needed): unlock
+const DC_UNLOCKED = 3; // drop the references
+
+/** vfio_df_group_close: the last close of the device closes it in the driver; drop the device and group refs. */
+class VfioDfGroupClose extends Frame {
+  constructor(private readonly df: DeviceFile) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const dev = this.df.device;
+    switch (this.pc) {
+      case 0:
+        this.pc = DC_LOCKED;
+        return this.call(mutexLock(dev.devSetLock));
+      case DC_LOCKED:
+        this.pc = DC_CLOSED;
+        dev.openCount--;
+        if (dev.openCount === 0) return this.call(dev.ops.closeDevice(dev));
+        return this.unlockAndPut();
+      default:
+        return this.unlockAndPut();
     }
+  }
+
+  private unlockAndPut(): Boundary {
+    const dev = this.df.device;
+    dev.devSetLock.unlock();
+    this.pc = DC_UNLOCKED;
     dev.group.deviceOpens--;
     dev.put();
-    df.groupFile.put();
+    this.df.groupFile.put();
+    return this.return_(undefined);
+  }
+
+  protected override unwind(): void {
+    if (this.pc === DC_CLOSED) this.df.device.devSetLock.unlock();
   }
 }
