@@ -349,44 +349,95 @@ function wakeLocked(ctx: EventfdCtx, key: number): Frame {
   return new WakeLocked(ctx, key);
 }
 
-/** eventfd_read. */
-function* eventfdRead(file: KFile, addr: number, len: number): TaskGen<number> {
-  const ctx = ctxOf(file);
-  if (len < 8) throw errno('EINVAL', `eventfd read of ${len} bytes: the buffer must hold a __u64 (8 bytes)`);
-  yield op(C_EVENTFD_RW, ctx.oid);
-  if (ctx.isZero) {
-    if (file.nonblock) throw errno('EAGAIN', `${ctx.name} count is 0 and the file is O_NONBLOCK`);
-    while (ctx.isZero) {
-      if (ctx.kernel.signalPending()) throw errno('ERESTARTSYS', `read of ${ctx.name} interrupted by a signal`);
-      yield wait(ctx.wqh.tasks);
+const RW_BEGIN = 0; // the read/write step (spin_lock_irq(&ctx->wqh.lock) and the count)
+const RW_CHECK = 1; // the count tested: O_NONBLOCK fails, else sleep
+const RW_SLEEP = 2; // sleeping until the count allows it (re-tested after every wakeup)
+const RW_WOKEN = 3; // the other side woken: return
+
+/**
+ * eventfd_read (consume the count, sleeping while it is 0; wake writers) and eventfd_write (add to it, sleeping
+ * while it would pass 0xfffffffffffffffe; wake readers).
+ */
+class EventfdReadWrite extends Frame<number> {
+  /** The count read, or the value written. */
+  private ucnt = 0n;
+
+  constructor(
+    private readonly file: KFile,
+    private readonly ctx: EventfdCtx,
+    private readonly addr: number,
+    private readonly write: boolean,
+  ) {
+    super();
+  }
+
+  /** The count does not allow the operation yet: 0 for a read, too close to ULLONG_MAX for a write. */
+  private blocked(): boolean {
+    const ctx = this.ctx;
+    return this.write ? !(ULLONG_MAX - ctx.count > this.ucnt) : ctx.isZero;
+  }
+
+  protected step(): Boundary {
+    const ctx = this.ctx;
+    const write = this.write;
+    for (;;) {
+      switch (this.pc) {
+        case RW_BEGIN:
+          this.pc = RW_CHECK;
+          return this.yield_(op(C_EVENTFD_RW, ctx.oid));
+        case RW_CHECK:
+          if (write) {
+            this.ucnt = ctx.kernel.currentUser().mem.view(this.addr, 8).getBigUint64(0, true);
+            if (this.ucnt === ULLONG_MAX) throw errno('EINVAL', 'eventfd write of 0xffffffffffffffff is not allowed');
+          }
+          if (this.blocked() && this.file.nonblock) {
+            throw write
+              ? errno(
+                  'EAGAIN',
+                  `${ctx.name}: count ${ctx.count} + ${this.ucnt} would exceed 0xfffffffffffffffe (O_NONBLOCK)`,
+                )
+              : errno('EAGAIN', `${ctx.name} count is 0 and the file is O_NONBLOCK`);
+          }
+          this.pc = RW_SLEEP;
+          continue;
+        case RW_SLEEP:
+          if (this.blocked()) {
+            if (ctx.kernel.signalPending()) {
+              throw errno('ERESTARTSYS', `${write ? 'write to' : 'read of'} ${ctx.name} interrupted by a signal`);
+            }
+            return this.yield_(wait(ctx.wqh.tasks));
+          }
+          if (write) ctx.count += this.ucnt;
+          else this.ucnt = eventfdCtxDoReadBig(ctx);
+          this.pc = RW_WOKEN;
+          if (ctx.wqh.active) return this.call(wakeLocked(ctx, write ? EPOLLIN : EPOLLOUT));
+          continue;
+        default:
+          // As in the kernel, a read consumes the count before put_user; a faulting buffer loses it.
+          if (!write) ctx.kernel.currentUser().mem.view(this.addr, 8).setBigUint64(0, this.ucnt, true);
+          return this.return_(8);
+      }
     }
   }
-  const ucnt = eventfdCtxDoReadBig(ctx);
-  if (ctx.wqh.active) yield* wakeLocked(ctx, EPOLLOUT);
-  // As in the kernel, the count is consumed before put_user; a faulting buffer loses it.
-  ctx.kernel.currentUser().mem.view(addr, 8).setBigUint64(0, ucnt, true);
-  return 8;
 }
 
-/** eventfd_write. */
-function* eventfdWrite(file: KFile, addr: number, len: number): TaskGen<number> {
+function eventfdReadWrite(file: KFile, len: number, addr: number, write: boolean): Frame<number> {
   const ctx = ctxOf(file);
-  if (len < 8) throw errno('EINVAL', `eventfd write of ${len} bytes: the buffer must hold a __u64 (8 bytes)`);
-  yield op(C_EVENTFD_RW, ctx.oid);
-  const ucnt = ctx.kernel.currentUser().mem.view(addr, 8).getBigUint64(0, true);
-  if (ucnt === ULLONG_MAX) throw errno('EINVAL', 'eventfd write of 0xffffffffffffffff is not allowed');
-  if (!(ULLONG_MAX - ctx.count > ucnt)) {
-    if (file.nonblock) {
-      throw errno('EAGAIN', `${ctx.name}: count ${ctx.count} + ${ucnt} would exceed 0xfffffffffffffffe (O_NONBLOCK)`);
-    }
-    while (!(ULLONG_MAX - ctx.count > ucnt)) {
-      if (ctx.kernel.signalPending()) throw errno('ERESTARTSYS', `write to ${ctx.name} interrupted by a signal`);
-      yield wait(ctx.wqh.tasks);
-    }
+  if (len < 8) {
+    throw errno(
+      'EINVAL',
+      `eventfd ${write ? 'write' : 'read'} of ${len} bytes: the buffer must hold a __u64 (8 bytes)`,
+    );
   }
-  ctx.count += ucnt;
-  if (ctx.wqh.active) yield* wakeLocked(ctx, EPOLLIN);
-  return 8;
+  return new EventfdReadWrite(file, ctx, addr, write);
+}
+
+function eventfdRead(file: KFile, addr: number, len: number): Frame<number> {
+  return eventfdReadWrite(file, len, addr, false);
+}
+
+function eventfdWrite(file: KFile, addr: number, len: number): Frame<number> {
+  return eventfdReadWrite(file, len, addr, true);
 }
 
 /** eventfd_poll. */

@@ -16,7 +16,7 @@ import { defineCost } from '../sim/costs.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
-import { type Call, op, type TaskGen } from '../sim/task.js';
+import { type Call, op } from '../sim/task.js';
 import { WaitQueue } from '../sim/waitqueue.js';
 import { KObject, type RefTracker } from './kref.js';
 import { TASK_SIZE } from './uaccess.js';
@@ -147,18 +147,57 @@ export function fput(file: KFile): void {
  * __fput: runs f_op->release and frees the file. Called from task_work, from the delayed-fput work item, or
  * synchronously by close(2). The file's count is already zero.
  */
-export function* fputFinal(file: KFile): TaskGen<void> {
-  if (file.refs !== 0) throw new ModelError(`__fput on ${file.name} with ${file.refs} references left`);
-  file.checkAlive('__fput');
-  yield op(C_FPUT_FINAL, file.oid);
-  if (file.fops.release !== undefined) yield* file.fops.release(file);
-  file.markFreed();
+export function fputFinal(file: KFile): Frame {
+  return new Fput(file);
+}
+
+const FP_BEGIN = 0; // __fput's step
+const FP_RELEASE = 1; // f_op->release
+const FP_FREE = 2; // file_free
+
+class Fput extends Frame {
+  constructor(private readonly file: KFile) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const file = this.file;
+    switch (this.pc) {
+      case FP_BEGIN:
+        if (file.refs !== 0) throw new ModelError(`__fput on ${file.name} with ${file.refs} references left`);
+        file.checkAlive('__fput');
+        this.pc = FP_RELEASE;
+        return this.yield_(op(C_FPUT_FINAL, file.oid));
+      case FP_RELEASE:
+        this.pc = FP_FREE;
+        if (file.fops.release !== undefined) return this.call(file.fops.release(file));
+        file.markFreed();
+        return this.return_(undefined);
+      default:
+        file.markFreed();
+        return this.return_(undefined);
+    }
+  }
 }
 
 /** fput_close_sync: drop close(2)'s reference; if it was the last, run __fput right here. */
-export function* fputCloseSync(file: KFile): TaskGen<void> {
-  file.checkAlive('fput');
-  if (file.kref.put()) yield* fputFinal(file);
+class FputCloseSync extends Frame {
+  constructor(private readonly file: KFile) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === 0) {
+      this.file.checkAlive('fput');
+      this.pc = 1;
+      if (this.file.kref.put()) return this.call(new Fput(this.file));
+    }
+    return this.return_(undefined);
+  }
+}
+
+export function fputCloseSync(file: KFile): Frame {
+  return new FputCloseSync(file);
 }
 
 /** An ErrnoError from a kernel-style negative return value (an ioctl returning -EINVAL). */
@@ -179,24 +218,47 @@ export function accessOk(addr: number, len: number): boolean {
   return Number.isSafeInteger(addr) && Number.isSafeInteger(len) && addr >= 0 && len >= 0 && addr + len <= TASK_SIZE;
 }
 
-/** fs/read_write.c vfs_read: EBADF if not open for reading, EINVAL without f_op->read, EFAULT if !access_ok. */
-export function* vfsRead(file: KFile, addr: number, len: number): TaskGen<number> {
-  file.checkAlive('vfs_read');
-  if ((file.fMode & FMODE_READ) === 0) throw errno('EBADF', `${file.name} is not open for reading`);
-  const read = file.fops.read;
-  if (read === undefined) throw errno('EINVAL', `${file.name} has no read method (vfs_read: !FMODE_CAN_READ)`);
-  if (!accessOk(addr, len)) throw errno('EFAULT', `read buffer 0x${addr.toString(16)}+${len} fails access_ok`);
-  return checkReturn(yield* read(file, addr, Math.min(len, MAX_RW_COUNT)), `${file.name} read`);
+/**
+ * fs/read_write.c vfs_read / vfs_write: EBADF if not open for reading (writing), EINVAL without f_op->read
+ * (write), EFAULT if !access_ok; then the method, whose negative return is an errno.
+ */
+class VfsReadWrite extends Frame<number> {
+  constructor(
+    private readonly file: KFile,
+    private readonly addr: number,
+    private readonly len: number,
+    private readonly write: boolean,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const { file, addr, len } = this;
+    const what = this.write ? 'write' : 'read';
+    if (this.pc === 1) return this.return_(checkReturn(sent as number, `${file.name} ${what}`));
+    if (this.write) {
+      file.checkAlive('vfs_write');
+      if ((file.fMode & FMODE_WRITE) === 0) throw errno('EBADF', `${file.name} is not open for writing`);
+    } else {
+      file.checkAlive('vfs_read');
+      if ((file.fMode & FMODE_READ) === 0) throw errno('EBADF', `${file.name} is not open for reading`);
+    }
+    const method = this.write ? file.fops.write : file.fops.read;
+    if (method === undefined) {
+      throw errno('EINVAL', `${file.name} has no ${what} method (vfs_${what}: !FMODE_CAN_${what.toUpperCase()})`);
+    }
+    if (!accessOk(addr, len)) throw errno('EFAULT', `${what} buffer 0x${addr.toString(16)}+${len} fails access_ok`);
+    this.pc = 1;
+    return this.call(method(file, addr, Math.min(len, MAX_RW_COUNT)));
+  }
 }
 
-/** fs/read_write.c vfs_write: EBADF if not open for writing, EINVAL without f_op->write, EFAULT if !access_ok. */
-export function* vfsWrite(file: KFile, addr: number, len: number): TaskGen<number> {
-  file.checkAlive('vfs_write');
-  if ((file.fMode & FMODE_WRITE) === 0) throw errno('EBADF', `${file.name} is not open for writing`);
-  const write = file.fops.write;
-  if (write === undefined) throw errno('EINVAL', `${file.name} has no write method (vfs_write: !FMODE_CAN_WRITE)`);
-  if (!accessOk(addr, len)) throw errno('EFAULT', `write buffer 0x${addr.toString(16)}+${len} fails access_ok`);
-  return checkReturn(yield* write(file, addr, Math.min(len, MAX_RW_COUNT)), `${file.name} write`);
+export function vfsRead(file: KFile, addr: number, len: number): Frame<number> {
+  return new VfsReadWrite(file, addr, len, false);
+}
+
+export function vfsWrite(file: KFile, addr: number, len: number): Frame<number> {
+  return new VfsReadWrite(file, addr, len, true);
 }
 
 /*

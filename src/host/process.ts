@@ -430,21 +430,11 @@ export class Process implements UserContext {
   }
 
   sysRead(fd: number, addr: number, len: number): Frame<number> {
-    return this.syscall(`read(${fd})`, this.rwBody(fd, addr, len, false));
+    return this.syscall(`read(${fd})`, new KsysReadWrite(this, fd, addr, len, false));
   }
 
   sysWrite(fd: number, addr: number, len: number): Frame<number> {
-    return this.syscall(`write(${fd})`, this.rwBody(fd, addr, len, true));
-  }
-
-  private *rwBody(fd: number, addr: number, len: number, write: boolean): TaskGen<number> {
-    yield op(C_FDGET, this.files.oid);
-    const file = this.files.fget(fd);
-    try {
-      return write ? yield* vfsWrite(file, addr, len) : yield* vfsRead(file, addr, len);
-    } finally {
-      fput(file);
-    }
+    return this.syscall(`write(${fd})`, new KsysReadWrite(this, fd, addr, len, true));
   }
 
   /** close(2): EBADF; the last reference is released synchronously (fput_close_sync). */
@@ -698,6 +688,50 @@ class SysIoctl extends Frame<number> {
     return false;
   }
 
+  protected override unwind(): void {
+    if (this.file !== null) {
+      fput(this.file);
+      this.file = null;
+    }
+  }
+}
+
+const RW_FDGET = 0; // fdget_pos(fd)
+const RW_FILE = 1; // the file is held: vfs_read / vfs_write
+const RW_DONE = 2; // fdput_pos
+
+/** fs/read_write.c ksys_read / ksys_write: fdget, vfs_read or vfs_write, fdput. */
+class KsysReadWrite extends Frame<number> {
+  private file: KFile | null = null;
+
+  constructor(
+    private readonly process: Process,
+    private readonly fd: number,
+    private readonly addr: number,
+    private readonly len: number,
+    private readonly write: boolean,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    switch (this.pc) {
+      case RW_FDGET:
+        this.pc = RW_FILE;
+        return this.yield_(op(C_FDGET, this.process.files.oid));
+      case RW_FILE: {
+        const file = this.process.files.fget(this.fd);
+        this.file = file;
+        this.pc = RW_DONE;
+        return this.call(this.write ? vfsWrite(file, this.addr, this.len) : vfsRead(file, this.addr, this.len));
+      }
+      default:
+        this.unwind();
+        return this.return_(sent as number);
+    }
+  }
+
+  /** fdput, whether the call returned or threw. */
   protected override unwind(): void {
     if (this.file !== null) {
       fput(this.file);
