@@ -13,7 +13,7 @@ import { defineCost } from '../sim/costs.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
-import { current, op, type TaskGen } from '../sim/task.js';
+import { current, op } from '../sim/task.js';
 import { wait } from '../sim/waitqueue.js';
 import type { FdTable } from './fdtable.js';
 import {
@@ -485,21 +485,51 @@ export const eventfdFops: FileOperations = {
  * EMFILE when the fd table is full; returns the new fd. `initval` is an unsigned int (truncated to 32 bits as C
  * would).
  */
-export function* doEventfd(kernel: Kernel, files: FdTable, initval: number, flags: number): TaskGen<number> {
-  if ((flags & ~EFD_FLAGS_SET) !== 0) {
-    throw errno(
-      'EINVAL',
-      `eventfd flags 0x${(flags >>> 0).toString(16)} outside EFD_SEMAPHORE|EFD_NONBLOCK|EFD_CLOEXEC`,
-    );
+export function doEventfd(kernel: Kernel, files: FdTable, initval: number, flags: number): Frame<number> {
+  return new DoEventfd(kernel, files, initval, flags);
+}
+
+const DE_CHECK = 0; // the flags
+const DE_ALLOC = 1; // kmalloc the ctx
+const DE_GETFD = 2; // anon_inode_getfd
+
+class DoEventfd extends Frame<number> {
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly files: FdTable,
+    private readonly initval: number,
+    private readonly flags: number,
+  ) {
+    super();
   }
-  yield op(C_EVENTFD_CREATE, files.oid);
-  yield op(C_FILE_ALLOC, files.oid);
-  const ctx = new EventfdCtx(kernel, initval, flags);
-  try {
-    return kernel.anonInodeGetfd('[eventfd]', eventfdFops, ctx, O_RDWR | (flags & EFD_SHARED_FCNTL_FLAGS), files);
-  } catch (e) {
-    ctx.put();
-    throw e;
+
+  protected step(): Boundary {
+    const { files, flags } = this;
+    switch (this.pc) {
+      case DE_CHECK:
+        if ((flags & ~EFD_FLAGS_SET) !== 0) {
+          throw errno(
+            'EINVAL',
+            `eventfd flags 0x${(flags >>> 0).toString(16)} outside EFD_SEMAPHORE|EFD_NONBLOCK|EFD_CLOEXEC`,
+          );
+        }
+        this.pc = DE_ALLOC;
+        return this.yield_(op(C_EVENTFD_CREATE, files.oid));
+      case DE_ALLOC:
+        this.pc = DE_GETFD;
+        return this.yield_(op(C_FILE_ALLOC, files.oid));
+      default: {
+        const ctx = new EventfdCtx(this.kernel, this.initval, flags);
+        try {
+          return this.return_(
+            this.kernel.anonInodeGetfd('[eventfd]', eventfdFops, ctx, O_RDWR | (flags & EFD_SHARED_FCNTL_FLAGS), files),
+          );
+        } catch (e) {
+          ctx.put();
+          throw e;
+        }
+      }
+    }
   }
 }
 

@@ -439,23 +439,16 @@ export class Process implements UserContext {
 
   /** close(2): EBADF; the last reference is released synchronously (fput_close_sync). */
   sysClose(fd: number): Frame<number> {
-    return this.syscall(`close(${fd})`, this.closeBody(fd));
-  }
-
-  private *closeBody(fd: number): TaskGen<number> {
-    yield op(C_FDGET, this.files.oid);
-    const file = this.files.closeFd(fd);
-    yield* fputCloseSync(file);
-    return 0;
+    return this.syscall(`close(${fd})`, new SysClose(this.files, fd));
   }
 
   /** dup(2) (fs/file.c): the lowest free fd gets a new reference to the same open file, close-on-exec clear. */
   sysDup(fd: number): Frame<number> {
-    return this.syscall(`dup(${fd})`, this.dupBody(fd));
+    return this.syscall(`dup(${fd})`, new KsysDup(this, FD_DUP, fd, -1, 0));
   }
 
-  private *dupBody(fd: number): TaskGen<number> {
-    yield op(C_FDGET, this.files.oid);
+  /** dup's work after its step. */
+  dupLocked(fd: number): number {
     const file = this.files.fget(fd);
     let newfd: number;
     try {
@@ -476,11 +469,14 @@ export class Process implements UserContext {
    */
   sysDup3(oldfd: number, newfd: number, flags: number, dup2 = false): Frame<number> {
     const name = dup2 ? 'dup2' : 'dup3';
-    return this.syscall(`${name}(${oldfd}, ${newfd})`, this.dup3Body(oldfd, newfd, flags, dup2));
+    return this.syscall(
+      `${name}(${oldfd}, ${newfd})`,
+      new KsysDup(this, dup2 ? FD_DUP2 : FD_DUP3, oldfd, newfd, flags),
+    );
   }
 
-  private *dup3Body(oldfd: number, newfd: number, flags: number, dup2: boolean): TaskGen<number> {
-    yield op(C_FDGET, this.files.oid);
+  /** dup2's or dup3's work after its step. */
+  dup3Locked(oldfd: number, newfd: number, flags: number, dup2: boolean): number {
     if (dup2 && oldfd === newfd) {
       if (this.files.lookup(oldfd) === undefined) throw errno('EBADF', `fd ${oldfd} is not an open file descriptor`);
       return newfd;
@@ -736,6 +732,57 @@ class KsysReadWrite extends Frame<number> {
     if (this.file !== null) {
       fput(this.file);
       this.file = null;
+    }
+  }
+}
+
+const FD_DUP = 0;
+const FD_DUP2 = 1;
+const FD_DUP3 = 2;
+
+/** ksys_dup / ksys_dup3 (the dup syscalls' bodies): a step on the fd table (fdget's cost), then their work. */
+class KsysDup extends Frame<number> {
+  constructor(
+    private readonly process: Process,
+    /** FD_DUP, FD_DUP2 or FD_DUP3. */
+    private readonly which: number,
+    private readonly oldfd: number,
+    private readonly newfd: number,
+    private readonly flags: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const p = this.process;
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.yield_(op(C_FDGET, p.files.oid));
+    }
+    if (this.which === FD_DUP) return this.return_(p.dupLocked(this.oldfd));
+    return this.return_(p.dup3Locked(this.oldfd, this.newfd, this.flags, this.which === FD_DUP2));
+  }
+}
+
+/** close(2)'s body: close_fd, then fput_close_sync (the last reference is released right here). */
+class SysClose extends Frame<number> {
+  constructor(
+    private readonly files: FdTable,
+    private readonly fd: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    switch (this.pc) {
+      case 0:
+        this.pc = 1;
+        return this.yield_(op(C_FDGET, this.files.oid));
+      case 1:
+        this.pc = 2;
+        return this.call(fputCloseSync(this.files.closeFd(this.fd)));
+      default:
+        return this.return_(0);
     }
   }
 }
