@@ -19,7 +19,7 @@ import { defineCost } from '../sim/costs.js';
 import { Engine, type EngineOptions } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
-import { type Call, currentOrNull, op, type Task, type TaskBody, type TaskGen } from '../sim/task.js';
+import { type Call, currentOrNull, op, type Task, type TaskBody } from '../sim/task.js';
 import type { FdTable } from './fdtable.js';
 import { type FileHost, type FileOperations, fputFinal, KFile, O_ACCMODE, O_NONBLOCK } from './file.js';
 import { RefTracker } from './kref.js';
@@ -174,23 +174,8 @@ export class Kernel implements FileHost {
    * do_filp_open on a device path: ENOENT if nothing is there, then f_op->open. A failed open frees the file
    * without calling release (do_dentry_open never set FMODE_OPENED).
    */
-  *filpOpen(path: string, flags: number): TaskGen<KFile> {
-    yield op(C_PATH_LOOKUP);
-    const node = this.lookupPath(path);
-    if (node === undefined) throw errno('ENOENT', `no such file or directory: ${path}`);
-    const file = this.allocFile(path, node.fops, undefined, flags);
-    file.inodePrivate = node.inodePrivate;
-    const open = node.fops.open;
-    if (open !== undefined) {
-      try {
-        yield* open(file);
-      } catch (e) {
-        file.kref.put();
-        file.markFreed();
-        throw e;
-      }
-    }
-    return file;
+  filpOpen(path: string, flags: number): Frame<KFile> {
+    return new DoFilpOpen(this, path, flags);
   }
 
   /** anon_inode_getfile: f_flags = flags & (O_ACCMODE | O_NONBLOCK); private_data = priv. */
@@ -414,5 +399,51 @@ class FlushDelayedFput extends Frame {
     if (!work.busy && k.delayedFputPending === 0) return this.return_(undefined);
     if (!work.busy) k.systemWq.queueWork(work);
     return this.call(flushWork(work));
+  }
+}
+
+const FO_LOOKUP = 0; // path_openat's lookup
+const FO_OPEN = 1; // alloc_empty_file, then f_op->open (do_dentry_open)
+const FO_OPENED = 2; // f_op->open returned
+
+/** fs/namei.c do_filp_open on a device path. */
+class DoFilpOpen extends Frame<KFile> {
+  private file: KFile | null = null;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly path: string,
+    private readonly flags: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    switch (this.pc) {
+      case FO_LOOKUP:
+        this.pc = FO_OPEN;
+        return this.yield_(op(C_PATH_LOOKUP));
+      case FO_OPEN: {
+        const node = this.kernel.lookupPath(this.path);
+        if (node === undefined) throw errno('ENOENT', `no such file or directory: ${this.path}`);
+        const file = this.kernel.allocFile(this.path, node.fops, undefined, this.flags);
+        file.inodePrivate = node.inodePrivate;
+        this.file = file;
+        const open = node.fops.open;
+        if (open === undefined) return this.return_(file);
+        this.pc = FO_OPENED;
+        return this.call(open(file));
+      }
+      default:
+        return this.return_(this.file!);
+    }
+  }
+
+  /** f_op->open failed: free the file without release (do_dentry_open never set FMODE_OPENED). */
+  protected override unwind(): void {
+    if (this.pc === FO_OPENED) {
+      this.file!.kref.put();
+      this.file!.markFreed();
+    }
   }
 }

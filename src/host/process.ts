@@ -388,20 +388,7 @@ export class Process implements UserContext {
 
   /** open(2): EMFILE before the lookup (get_unused_fd_flags comes first in do_sys_openat2), then ENOENT. */
   sysOpen(path: string, flags = O_RDWR): Frame<number> {
-    return this.syscall(`open(${path})`, this.openBody(path, flags));
-  }
-
-  private *openBody(path: string, flags: number): TaskGen<number> {
-    yield op(C_FDGET, this.files.oid);
-    const fd = this.files.getUnusedFd(flags);
-    try {
-      const file = yield* this.kernel.filpOpen(path, flags);
-      this.files.installFd(fd, file);
-    } catch (e) {
-      this.files.putUnusedFd(fd);
-      throw e;
-    }
-    return fd;
+    return this.syscall(`open(${path})`, new DoSysOpen(this, path, flags));
   }
 
   /** ioctl(2): EBADF; FIOCLEX/FIONCLEX/FIONBIO handled by the VFS; else f_op->unlocked_ioctl or ENOTTY. */
@@ -784,5 +771,42 @@ class SysClose extends Frame<number> {
       default:
         return this.return_(0);
     }
+  }
+}
+
+const SO_FD = 0; // get_unused_fd_flags
+const SO_OPEN = 1; // do_filp_open
+const SO_INSTALL = 2; // fd_install
+
+/** fs/open.c do_sys_openat2: reserve the fd first (EMFILE before ENOENT), open, install; a failed open frees the fd. */
+class DoSysOpen extends Frame<number> {
+  private fd = -1;
+
+  constructor(
+    private readonly process: Process,
+    private readonly path: string,
+    private readonly flags: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const files = this.process.files;
+    switch (this.pc) {
+      case SO_FD:
+        this.pc = SO_OPEN;
+        return this.yield_(op(C_FDGET, files.oid));
+      case SO_OPEN:
+        this.fd = files.getUnusedFd(this.flags);
+        this.pc = SO_INSTALL;
+        return this.call(this.process.kernel.filpOpen(this.path, this.flags));
+      default:
+        files.installFd(this.fd, sent as KFile);
+        return this.return_(this.fd);
+    }
+  }
+
+  protected override unwind(): void {
+    if (this.pc === SO_INSTALL) this.process.files.putUnusedFd(this.fd);
   }
 }
