@@ -23,16 +23,7 @@ import { ErrnoError, errno } from '../abi/errno.js';
 import { defineCost } from '../sim/costs.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
-import {
-  type Call,
-  current,
-  currentOrNull,
-  op,
-  TASK_BLOCKED,
-  type Task,
-  type TaskExitHook,
-  type TaskGen,
-} from '../sim/task.js';
+import { type Call, current, currentOrNull, op, TASK_BLOCKED, type Task, type TaskExitHook } from '../sim/task.js';
 import { WaitQueue, wait } from '../sim/waitqueue.js';
 import { doEventfd } from './eventfd.js';
 import { FdTable, RLIMIT_NOFILE } from './fdtable.js';
@@ -492,25 +483,13 @@ export class Process implements UserContext {
   }
 
   /** exit_group(2), as far as files go (see the module comment). Returns 0 to its (never resumed) caller. */
-  *sysExit(): TaskGen<number> {
-    const t = current();
-    const ut = this.kernel.userTask(t);
-    if (ut === undefined || ut.user !== this) throw new ModelError(`exit runs on ${t}, not a thread of ${this.pid}`);
-    if (this.exited) throw new ModelError(`process ${this.pid} has exited already`);
-    yield op(C_SYSCALL_ENTRY);
-    for (const th of this.threads) {
-      th.ut.sigpending = true;
-      if (th.task !== t && th.busy && th.task.state === TASK_BLOCKED) this.kernel.engine.wake(th.task);
-    }
-    while (this.threads.some((th) => th.task !== t && th.busy)) yield wait(this.threadDone);
-    for (const fd of this.files.openFds()) {
-      yield op(C_FDGET, this.files.oid);
-      fput(this.files.closeFd(fd));
-    }
-    yield* this.kernel.taskWorkRun(true);
-    for (const th of this.threads) th.ut.worksExited = true;
-    this.exited = true;
-    return 0;
+  sysExit(): Frame<number> {
+    return new DoGroupExit(this);
+  }
+
+  /** Another thread than `t` is still in a syscall. */
+  othersBusy(t: Task): boolean {
+    return this.threads.some((th) => th.task !== t && th.busy);
   }
 
   // ---- the synchronous public API (on the main thread) ----------------------------------------------------------
@@ -808,5 +787,67 @@ class DoSysOpen extends Frame<number> {
 
   protected override unwind(): void {
     if (this.pc === SO_INSTALL) this.process.files.putUnusedFd(this.fd);
+  }
+}
+
+const EX_BEGIN = 0; // the checks, then the syscall entry
+const EX_KILL = 1; // a fatal signal to every thread
+const EX_WAIT = 2; // wait for the other threads' syscalls to return
+const EX_CLOSE = 3; // close_files: the next fd
+const EX_CLOSED = 4; // its step: filp_close → fput
+const EX_TASK_WORK = 5; // exit_task_work ran: shut it for every thread
+
+/** do_group_exit as far as files go: kill the other threads, wait for them, close every fd, run task_work. */
+class DoGroupExit extends Frame<number> {
+  private task: Task | null = null;
+  private fds: number[] = [];
+  private i = 0;
+
+  constructor(private readonly process: Process) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const p = this.process;
+    for (;;) {
+      switch (this.pc) {
+        case EX_BEGIN: {
+          const t = current();
+          const ut = p.kernel.userTask(t);
+          if (ut === undefined || ut.user !== p) throw new ModelError(`exit runs on ${t}, not a thread of ${p.pid}`);
+          if (p.exited) throw new ModelError(`process ${p.pid} has exited already`);
+          this.task = t;
+          this.pc = EX_KILL;
+          return this.yield_(op(C_SYSCALL_ENTRY));
+        }
+        case EX_KILL:
+          for (const th of p.threads) {
+            th.ut.sigpending = true;
+            if (th.task !== this.task && th.busy && th.task.state === TASK_BLOCKED) p.kernel.engine.wake(th.task);
+          }
+          this.pc = EX_WAIT;
+          continue;
+        case EX_WAIT:
+          if (p.othersBusy(this.task!)) return this.yield_(wait(p.threadDone));
+          this.fds = p.files.openFds();
+          this.pc = EX_CLOSE;
+          continue;
+        case EX_CLOSE:
+          if (this.i < this.fds.length) {
+            this.pc = EX_CLOSED;
+            return this.yield_(op(C_FDGET, p.files.oid));
+          }
+          this.pc = EX_TASK_WORK;
+          return this.call(p.kernel.taskWorkRun(true));
+        case EX_CLOSED:
+          fput(p.files.closeFd(this.fds[this.i++]!));
+          this.pc = EX_CLOSE;
+          continue;
+        default:
+          for (const th of p.threads) th.ut.worksExited = true;
+          p.exited = true;
+          return this.return_(0);
+      }
+    }
   }
 }
