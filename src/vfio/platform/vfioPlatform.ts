@@ -253,24 +253,63 @@ function platformIoctl(dev: VfioDevice, cmd: number, arg: number): Frame<number>
   return new VfioPlatformIoctl(vdevOf(dev), dev, cmd, arg);
 }
 
-export const vfioPlatformOps: VfioDeviceOps = {
-  name: 'vfio-platform',
-  *openDevice(dev) {
-    const vdev = vdevOf(dev);
-    yield* mutexLock(vdev.igate);
+/** vfio_platform_open_device: vfio_platform_irq_init under igate, then the reset. */
+class VfioPlatformOpenDevice extends Frame {
+  constructor(private readonly vdev: VfioPlatformDevice) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vdev = this.vdev;
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.call(mutexLock(vdev.igate));
+    }
     vdev.irqInit();
     vdev.igate.unlock();
     if (vdev.hasReset) vdev.resets++;
-  },
-  *closeDevice(dev) {
-    const vdev = vdevOf(dev);
-    if (vdev.hasReset) vdev.resets++;
-    yield* mutexLock(vdev.igate);
-    try {
-      yield* vfioPlatformIrqCleanup(vdev);
-    } finally {
-      vdev.igate.unlock();
+    return this.return_(undefined);
+  }
+}
+
+const CD_LOCK = 0; // the reset, then mutex_lock(&vdev->igate)
+const CD_CLEANUP = 1; // vfio_platform_irq_cleanup
+const CD_UNLOCK = 2; // it returned: mutex_unlock
+
+/** vfio_platform_close_device: reset, then every IRQ's virqfds and trigger off under igate. */
+class VfioPlatformCloseDevice extends Frame {
+  constructor(private readonly vdev: VfioPlatformDevice) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vdev = this.vdev;
+    switch (this.pc) {
+      case CD_LOCK:
+        if (vdev.hasReset) vdev.resets++;
+        this.pc = CD_CLEANUP;
+        return this.call(mutexLock(vdev.igate));
+      case CD_CLEANUP:
+        this.pc = CD_UNLOCK;
+        return this.call(vfioPlatformIrqCleanup(vdev));
+      default:
+        vdev.igate.unlock();
+        return this.return_(undefined);
     }
+  }
+
+  protected override unwind(): void {
+    if (this.pc === CD_UNLOCK) this.vdev.igate.unlock();
+  }
+}
+
+export const vfioPlatformOps: VfioDeviceOps = {
+  name: 'vfio-platform',
+  openDevice(dev) {
+    return new VfioPlatformOpenDevice(vdevOf(dev));
+  },
+  closeDevice(dev) {
+    return new VfioPlatformCloseDevice(vdevOf(dev));
   },
   ioctl: platformIoctl,
 };
