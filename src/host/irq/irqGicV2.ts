@@ -119,19 +119,23 @@ function bank(d: IrqDesc): number | undefined {
 }
 
 // The irq_chip callbacks, each a frame of register accesses; resume points named after the access they perform.
+
+/** What every callback frame keeps: the chip and the descriptor it acts on. */
+abstract class GicChipOp<R = void> extends Frame<R> {
+  constructor(
+    protected readonly chip: GicV2Chip,
+    protected readonly d: IrqDesc,
+  ) {
+    super();
+  }
+}
+
 const PC_DECLARE = 0; // declare the access's step (its cost and the INTID or CPU interface it touches)
 const PC_ACCESS = 1; // perform it
 const PC_DEACTIVATE = 2;
 
 /** gic_eoimode1_mask_irq: masking a forwarded interrupt also deactivates it, or it would stay active forever. */
-class GicEoimode1MaskIrq extends Frame {
-  constructor(
-    private readonly chip: GicV2Chip,
-    private readonly d: IrqDesc,
-  ) {
-    super();
-  }
-
+class GicEoimode1MaskIrq extends GicChipOp {
   protected step(): Boundary {
     const d = this.d;
     const oid = this.chip.intidOid[d.hwirq]!;
@@ -152,14 +156,7 @@ class GicEoimode1MaskIrq extends Frame {
 }
 
 /** gic_unmask_irq: ISENABLER. */
-class GicUnmaskIrq extends Frame {
-  constructor(
-    private readonly chip: GicV2Chip,
-    private readonly d: IrqDesc,
-  ) {
-    super();
-  }
-
+class GicUnmaskIrq extends GicChipOp {
   protected step(): Boundary {
     const d = this.d;
     if (this.pc === PC_DECLARE) {
@@ -172,15 +169,8 @@ class GicUnmaskIrq extends Frame {
 }
 
 /** gic_eoimode1_eoi_irq: deactivate (GICC_DIR), unless the INTID is forwarded to a vCPU (the guest deactivates it). */
-class GicEoimode1EoiIrq extends Frame {
+class GicEoimode1EoiIrq extends GicChipOp {
   private cpu = 0;
-
-  constructor(
-    private readonly chip: GicV2Chip,
-    private readonly d: IrqDesc,
-  ) {
-    super();
-  }
 
   protected step(): Boundary {
     const d = this.d;
@@ -198,14 +188,7 @@ class GicEoimode1EoiIrq extends Frame {
 }
 
 /** gic_retrigger: set the INTID pending in the distributor (ISPENDR). */
-class GicRetrigger extends Frame<boolean> {
-  constructor(
-    private readonly chip: GicV2Chip,
-    private readonly d: IrqDesc,
-  ) {
-    super();
-  }
-
+class GicRetrigger extends GicChipOp<boolean> {
   protected step(): Boundary {
     const d = this.d;
     if (this.pc === PC_DECLARE) {
@@ -218,13 +201,13 @@ class GicRetrigger extends Frame<boolean> {
 }
 
 /** gic_irq_get_irqchip_state: PENDING, ACTIVE and MASKED read the distributor; LINE_LEVEL does not exist here. */
-class GicIrqGetIrqchipState extends Frame<boolean | null> {
+class GicIrqGetIrqchipState extends GicChipOp<boolean | null> {
   constructor(
-    private readonly chip: GicV2Chip,
-    private readonly d: IrqDesc,
+    chip: GicV2Chip,
+    d: IrqDesc,
     private readonly which: IrqchipState,
   ) {
-    super();
+    super(chip, d);
   }
 
   protected step(): Boundary {
@@ -244,14 +227,14 @@ class GicIrqGetIrqchipState extends Frame<boolean | null> {
 }
 
 /** gic_irq_set_irqchip_state: ISPENDR/ICPENDR, ISACTIVER/ICACTIVER, ICENABLER/ISENABLER. */
-class GicIrqSetIrqchipState extends Frame<boolean> {
+class GicIrqSetIrqchipState extends GicChipOp<boolean> {
   constructor(
-    private readonly chip: GicV2Chip,
-    private readonly d: IrqDesc,
+    chip: GicV2Chip,
+    d: IrqDesc,
     private readonly which: IrqchipState,
     private readonly val: boolean,
   ) {
-    super();
+    super(chip, d);
   }
 
   protected step(): Boundary {
@@ -279,13 +262,13 @@ class GicIrqSetIrqchipState extends Frame<boolean> {
 }
 
 /** gic_set_type: SGIs are fixed edge; PPIs and SPIs take level-high or rising-edge (GICD_ICFGR). */
-class GicSetType extends Frame<boolean> {
+class GicSetType extends GicChipOp<boolean> {
   constructor(
-    private readonly chip: GicV2Chip,
-    private readonly d: IrqDesc,
+    chip: GicV2Chip,
+    d: IrqDesc,
     private readonly trigger: IrqTrigger,
   ) {
-    super();
+    super(chip, d);
   }
 
   protected step(): Boundary {
