@@ -262,7 +262,7 @@ export function vfsWrite(file: KFile, addr: number, len: number): Frame<number> 
 }
 
 /*
- * fs/ioctl.c vfs_ioctl in parts, for the ioctl syscall that runs it inline (process.ts, one generator frame fewer):
+ * fs/ioctl.c vfs_ioctl in parts, for the ioctl syscall body that runs it inline (process.ts SysIoctl):
  * the driver's method, or ENOTTY; then the driver's error (-ENOIOCTLCMD becomes ENOTTY) or return value.
  */
 
@@ -297,9 +297,9 @@ export function vfsPoll(file: KFile, pt: PollTable | null): number {
 
 /**
  * A wait_queue_entry with its own wake function (init_waitqueue_func_entry): run by the waker, in whatever context
- * does the wakeup (possibly hardirq, with the head's lock held), with the poll key (EPOLL* bits). It is a generator
- * because a wake function does kernel work made of steps (virqfd's unmask runs enable_irq, which writes GIC
- * registers); it returns a frame or a generator and must not sleep. It may remove itself from the head.
+ * does the wakeup (possibly hardirq, with the head's lock held), with the poll key (EPOLL* bits). It returns a frame
+ * or a generator because a wake function does kernel work made of steps (virqfd's unmask runs enable_irq, which
+ * writes GIC registers); it must not sleep. It may remove itself from the head.
  */
 export interface WaitQueueEntry<O = unknown> {
   /** The wake function; a non-zero return from an exclusive entry ends the walk (__wake_up_common, nr_exclusive 1). */

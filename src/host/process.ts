@@ -102,9 +102,7 @@ class Handle implements SyscallHandle {
 function assertOutsideTasks(what: string): void {
   const t = currentOrNull();
   if (t !== null) {
-    throw new ModelError(
-      `${what}: the synchronous syscall API was called from inside task ${t}; use the sys* generators`,
-    );
+    throw new ModelError(`${what}: the synchronous syscall API was called from inside task ${t}; use the sys* frames`);
   }
 }
 
@@ -189,7 +187,7 @@ export class UThread implements TaskExitHook {
     }
   }
 
-  /** Start `body` (a sys* generator, or a script of several) on this thread without running the engine. */
+  /** Start `body` (a sys* frame, or a script of several) on this thread without running the engine. */
   submit(what: string, body: Call<number>): SyscallHandle {
     if (this.process.exited) throw errno('ESRCH', `${what}: process ${this.process.pid} has exited`);
     if (this.inflight !== null) {

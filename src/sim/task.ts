@@ -1,8 +1,9 @@
 /**
- * Cooperative tasks. Model code is written as generator functions; each `yield` is an atomic boundary. The value
- * yielded is an op telling the engine what happens at that boundary; for a plain step, `op(cost, objects...)`
- * first records on the current task the cost of the code that follows the yield and the shared objects it will
- * touch, so the engine can charge time and a checker can compute independence. Nothing here allocates per step.
+ * Cooperative tasks. Model code is written as frames (frame.ts) or generator functions; each boundary (a frame's
+ * yield_, a generator's `yield`) is atomic. The value yielded is an op telling the engine what happens at that
+ * boundary; for a plain step, `op(cost, objects...)` first records on the current task the cost of the code that
+ * follows the yield and the shared objects it will touch, so the engine can charge time and a checker can compute
+ * independence. Nothing here allocates per step.
  */
 import { C_NONE } from './costs.js';
 import { ModelError } from './errors.js';

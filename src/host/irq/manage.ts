@@ -1,6 +1,6 @@
 /**
  * The IRQ management API of kernel/irq/manage.c and the startup/shutdown helpers of kernel/irq/chip.c, as model
- * code calls them: generators (they take locks and touch chip registers), throwing ErrnoError where the kernel
+ * code calls them: frames (they take locks and touch chip registers), throwing ErrnoError where the kernel
  * returns -errno. A kernel WARN is recorded on the descriptor and, with panicOnWarn (the default), stops the run.
  */
 import { errno } from '../../abi/errno.js';
