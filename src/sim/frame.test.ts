@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { defineCost } from './costs.js';
 import { Engine } from './engine.js';
-import { type Boundary, Frame } from './frame.js';
+import { type Boundary, Frame, returnNow } from './frame.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from './locks.js';
 import { current, op, TASK_BLOCKED, TASK_SPINNING, type TaskGen } from './task.js';
 
@@ -242,5 +242,23 @@ describe('Frame: a kernel function as an explicit state machine', () => {
     g.spawn('pass', 0, new Catcher('pass'));
     expect(() => g.settle()).toThrow(/EIO in child/);
     expect(log).toEqual(['unwind at pc 1']);
+  });
+
+  it('returnNow(): a function that returns without a step (a generator with no yield)', () => {
+    const e = new Engine({ cpus: 1 });
+    let got = 0;
+    let stepsInBody = -1;
+    e.spawn(
+      'now',
+      0,
+      (function* (): TaskGen<void> {
+        const before = e.steps;
+        got = yield* returnNow(42);
+        stepsInBody = e.steps - before;
+      })(),
+    );
+    e.settle();
+    expect(got).toBe(42);
+    expect(stepsInBody).toBe(0);
   });
 });

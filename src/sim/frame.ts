@@ -105,3 +105,18 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
     return BOUNDARY;
   }
 }
+
+/** A function that returns `v` without a step (what a generator with no yield was): a frame of one return. */
+class ReturnNow<R> extends Frame<R> {
+  constructor(private readonly v: R) {
+    super();
+  }
+
+  protected step(): Boundary {
+    return this.return_(this.v);
+  }
+}
+
+export function returnNow<R>(v: R): Frame<R> {
+  return new ReturnNow(v);
+}
