@@ -11,8 +11,9 @@ import { errno } from '../abi/errno.js';
 import { EFD_FLAGS_SET, EFD_SEMAPHORE, EFD_SHARED_FCNTL_FLAGS } from '../abi/eventfd.js';
 import { defineCost } from '../sim/costs.js';
 import { ModelError } from '../sim/errors.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 import { Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
-import { current, op, type TaskGen } from '../sim/task.js';
+import { current, op } from '../sim/task.js';
 import { wait } from '../sim/waitqueue.js';
 import type { FdTable } from './fdtable.js';
 import {
@@ -123,28 +124,71 @@ export class EventfdCtx extends KObject {
  * inside an eventfd wake function is a kernel WARN (current->in_eventfd; the signal is dropped); the model
  * reports it as a ModelError.
  */
-export function* eventfdSignal(ctx: EventfdCtx, mask = 0): TaskGen<void> {
-  yield op(C_EVENTFD_SIGNAL, ctx.oid);
-  ctx.checkAlive('eventfd_signal');
-  const t = current();
-  if (t.inEventfd > 0) {
-    throw new ModelError(
-      `eventfd_signal(${ctx.name}) called from an eventfd wake callback: WARN_ON_ONCE(current->in_eventfd), signal dropped`,
-    );
+export function eventfdSignal(ctx: EventfdCtx, mask = 0): Frame {
+  return new EventfdSignalMask(ctx, mask);
+}
+
+const SIG_BEGIN = 0; // eventfd_signal_mask's step
+const SIG_CHECK = 1; // the in_eventfd test, then spin_lock_irqsave(&ctx->wqh.lock, flags)
+const SIG_LOCKED = 2; // add to the count, wake_up_locked_poll
+const SIG_WOKEN = 3; // the wake functions ran: unlock
+
+/** fs/eventfd.c eventfd_signal_mask. */
+class EventfdSignalMask extends Frame {
+  private flags = false;
+
+  constructor(
+    private readonly ctx: EventfdCtx,
+    private readonly mask: number,
+  ) {
+    super();
   }
-  const flags = yield* spinLockIrqsave(ctx.lock);
-  t.inEventfd++;
-  try {
-    if (ctx.lo !== 0xffff_ffff) ctx.lo++;
-    else if (ctx.hi !== 0xffff_ffff) {
-      ctx.lo = 0;
-      ctx.hi++;
+
+  protected step(sent: unknown): Boundary {
+    const ctx = this.ctx;
+    switch (this.pc) {
+      case SIG_BEGIN:
+        this.pc = SIG_CHECK;
+        return this.yield_(op(C_EVENTFD_SIGNAL, ctx.oid));
+      case SIG_CHECK:
+        ctx.checkAlive('eventfd_signal');
+        if (current().inEventfd > 0) {
+          throw new ModelError(
+            `eventfd_signal(${ctx.name}) called from an eventfd wake callback: WARN_ON_ONCE(current->in_eventfd), signal dropped`,
+          );
+        }
+        this.pc = SIG_LOCKED;
+        return this.call(spinLockIrqsave(ctx.lock));
+      case SIG_LOCKED:
+        this.flags = sent as boolean;
+        current().inEventfd++;
+        this.pc = SIG_WOKEN;
+        if (ctx.lo !== 0xffff_ffff) ctx.lo++;
+        else if (ctx.hi !== 0xffff_ffff) {
+          ctx.lo = 0;
+          ctx.hi++;
+        }
+        ctx.kernel.trace?.eventfdSignal?.(ctx);
+        if (ctx.wqh.active) return this.call(ctx.wqh.wakeUpPoll(EPOLLIN | this.mask));
+        return this.unlockAndReturn();
+      default: // SIG_WOKEN
+        return this.unlockAndReturn();
     }
-    ctx.kernel.trace?.eventfdSignal?.(ctx);
-    if (ctx.wqh.active) yield* ctx.wqh.wakeUpPoll(EPOLLIN | mask);
-  } finally {
-    t.inEventfd--;
-    spinUnlockIrqrestore(ctx.lock, flags);
+  }
+
+  private unlockAndReturn(): Boundary {
+    this.unlock();
+    return this.return_(undefined);
+  }
+
+  private unlock(): void {
+    current().inEventfd--;
+    spinUnlockIrqrestore(this.ctx.lock, this.flags);
+  }
+
+  /** A wake function threw with the lock held and in_eventfd raised. */
+  protected override unwind(): void {
+    if (this.pc === SIG_WOKEN) this.unlock();
   }
 }
 
@@ -182,16 +226,48 @@ export function eventfdCtxDoReadBig(ctx: EventfdCtx): bigint {
  * eventfd_ctx_remove_wait_queue: atomically remove `e` and read/reset the count (do_read semantics); wakes
  * writers with EPOLLOUT if something was read. Returns the count read: 0n is the kernel's -EAGAIN.
  */
-export function* eventfdCtxRemoveWaitQueue(ctx: EventfdCtx, e: WaitQueueEntry<EventfdCtx>): TaskGen<bigint> {
+export function eventfdCtxRemoveWaitQueue(ctx: EventfdCtx, e: WaitQueueEntry<EventfdCtx>): Frame<bigint> {
   ctx.checkAlive('eventfd_ctx_remove_wait_queue');
-  const flags = yield* spinLockIrqsave(ctx.lock);
-  try {
-    const cnt = eventfdCtxDoReadBig(ctx);
-    ctx.wqh.remove(e);
-    if (cnt !== 0n && ctx.wqh.active) yield* ctx.wqh.wakeUpPoll(EPOLLOUT);
-    return cnt;
-  } finally {
-    spinUnlockIrqrestore(ctx.lock, flags);
+  return new EventfdCtxRemoveWaitQueue(ctx, e);
+}
+
+const RWQ_LOCK = 0; // spin_lock_irqsave(&ctx->wqh.lock, flags)
+const RWQ_LOCKED = 1; // do_read, remove the entry, wake writers
+const RWQ_WOKEN = 2; // unlock
+
+class EventfdCtxRemoveWaitQueue extends Frame<bigint> {
+  private flags = false;
+  private cnt = 0n;
+
+  constructor(
+    private readonly ctx: EventfdCtx,
+    private readonly e: WaitQueueEntry<EventfdCtx>,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const ctx = this.ctx;
+    switch (this.pc) {
+      case RWQ_LOCK:
+        this.pc = RWQ_LOCKED;
+        return this.call(spinLockIrqsave(ctx.lock));
+      case RWQ_LOCKED:
+        this.flags = sent as boolean;
+        this.pc = RWQ_WOKEN;
+        this.cnt = eventfdCtxDoReadBig(ctx);
+        ctx.wqh.remove(this.e);
+        if (this.cnt !== 0n && ctx.wqh.active) return this.call(ctx.wqh.wakeUpPoll(EPOLLOUT));
+        spinUnlockIrqrestore(ctx.lock, this.flags);
+        return this.return_(this.cnt);
+      default: // RWQ_WOKEN
+        spinUnlockIrqrestore(ctx.lock, this.flags);
+        return this.return_(this.cnt);
+    }
+  }
+
+  protected override unwind(): void {
+    if (this.pc === RWQ_WOKEN) spinUnlockIrqrestore(this.ctx.lock, this.flags);
   }
 }
 
@@ -233,54 +309,135 @@ function ctxOf(file: KFile): EventfdCtx {
   return ctx;
 }
 
+const WL_LOCK = 0;
+const WL_LOCKED = 1;
+const WL_WOKEN = 2;
+
 /** wake_up_locked_poll under ctx->wqh.lock (the read/write/release paths take it around the wakeup). */
-function* wakeLocked(ctx: EventfdCtx, key: number): TaskGen<void> {
-  const flags = yield* spinLockIrqsave(ctx.lock);
-  try {
-    yield* ctx.wqh.wakeUpPoll(key);
-  } finally {
-    spinUnlockIrqrestore(ctx.lock, flags);
+class WakeLocked extends Frame {
+  private flags = false;
+
+  constructor(
+    private readonly ctx: EventfdCtx,
+    private readonly key: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const ctx = this.ctx;
+    switch (this.pc) {
+      case WL_LOCK:
+        this.pc = WL_LOCKED;
+        return this.call(spinLockIrqsave(ctx.lock));
+      case WL_LOCKED:
+        this.flags = sent as boolean;
+        this.pc = WL_WOKEN;
+        return this.call(ctx.wqh.wakeUpPoll(this.key));
+      default: // WL_WOKEN
+        spinUnlockIrqrestore(ctx.lock, this.flags);
+        return this.return_(undefined);
+    }
+  }
+
+  protected override unwind(): void {
+    if (this.pc === WL_WOKEN) spinUnlockIrqrestore(this.ctx.lock, this.flags);
   }
 }
 
-/** eventfd_read. */
-function* eventfdRead(file: KFile, addr: number, len: number): TaskGen<number> {
-  const ctx = ctxOf(file);
-  if (len < 8) throw errno('EINVAL', `eventfd read of ${len} bytes: the buffer must hold a __u64 (8 bytes)`);
-  yield op(C_EVENTFD_RW, ctx.oid);
-  if (ctx.isZero) {
-    if (file.nonblock) throw errno('EAGAIN', `${ctx.name} count is 0 and the file is O_NONBLOCK`);
-    while (ctx.isZero) {
-      if (ctx.kernel.signalPending()) throw errno('ERESTARTSYS', `read of ${ctx.name} interrupted by a signal`);
-      yield wait(ctx.wqh.tasks);
-    }
-  }
-  const ucnt = eventfdCtxDoReadBig(ctx);
-  if (ctx.wqh.active) yield* wakeLocked(ctx, EPOLLOUT);
-  // As in the kernel, the count is consumed before put_user; a faulting buffer loses it.
-  ctx.kernel.currentUser().mem.view(addr, 8).setBigUint64(0, ucnt, true);
-  return 8;
+function wakeLocked(ctx: EventfdCtx, key: number): Frame {
+  return new WakeLocked(ctx, key);
 }
 
-/** eventfd_write. */
-function* eventfdWrite(file: KFile, addr: number, len: number): TaskGen<number> {
-  const ctx = ctxOf(file);
-  if (len < 8) throw errno('EINVAL', `eventfd write of ${len} bytes: the buffer must hold a __u64 (8 bytes)`);
-  yield op(C_EVENTFD_RW, ctx.oid);
-  const ucnt = ctx.kernel.currentUser().mem.view(addr, 8).getBigUint64(0, true);
-  if (ucnt === ULLONG_MAX) throw errno('EINVAL', 'eventfd write of 0xffffffffffffffff is not allowed');
-  if (!(ULLONG_MAX - ctx.count > ucnt)) {
-    if (file.nonblock) {
-      throw errno('EAGAIN', `${ctx.name}: count ${ctx.count} + ${ucnt} would exceed 0xfffffffffffffffe (O_NONBLOCK)`);
-    }
-    while (!(ULLONG_MAX - ctx.count > ucnt)) {
-      if (ctx.kernel.signalPending()) throw errno('ERESTARTSYS', `write to ${ctx.name} interrupted by a signal`);
-      yield wait(ctx.wqh.tasks);
+const RW_BEGIN = 0; // the read/write step (spin_lock_irq(&ctx->wqh.lock) and the count)
+const RW_CHECK = 1; // the count tested: O_NONBLOCK fails, else sleep
+const RW_SLEEP = 2; // sleeping until the count allows it (re-tested after every wakeup)
+const RW_WOKEN = 3; // the other side woken: return
+
+/**
+ * eventfd_read (consume the count, sleeping while it is 0; wake writers) and eventfd_write (add to it, sleeping
+ * while it would pass 0xfffffffffffffffe; wake readers).
+ */
+class EventfdReadWrite extends Frame<number> {
+  /** The count read, or the value written. */
+  private ucnt = 0n;
+
+  constructor(
+    private readonly file: KFile,
+    private readonly ctx: EventfdCtx,
+    private readonly addr: number,
+    private readonly write: boolean,
+  ) {
+    super();
+  }
+
+  /** The count does not allow the operation yet: 0 for a read, too close to ULLONG_MAX for a write. */
+  private blocked(): boolean {
+    const ctx = this.ctx;
+    return this.write ? !(ULLONG_MAX - ctx.count > this.ucnt) : ctx.isZero;
+  }
+
+  protected step(): Boundary {
+    const ctx = this.ctx;
+    const write = this.write;
+    for (;;) {
+      switch (this.pc) {
+        case RW_BEGIN:
+          this.pc = RW_CHECK;
+          return this.yield_(op(C_EVENTFD_RW, ctx.oid));
+        case RW_CHECK:
+          if (write) {
+            this.ucnt = ctx.kernel.currentUser().mem.view(this.addr, 8).getBigUint64(0, true);
+            if (this.ucnt === ULLONG_MAX) throw errno('EINVAL', 'eventfd write of 0xffffffffffffffff is not allowed');
+          }
+          if (this.blocked() && this.file.nonblock) {
+            throw write
+              ? errno(
+                  'EAGAIN',
+                  `${ctx.name}: count ${ctx.count} + ${this.ucnt} would exceed 0xfffffffffffffffe (O_NONBLOCK)`,
+                )
+              : errno('EAGAIN', `${ctx.name} count is 0 and the file is O_NONBLOCK`);
+          }
+          this.pc = RW_SLEEP;
+          continue;
+        case RW_SLEEP:
+          if (this.blocked()) {
+            if (ctx.kernel.signalPending()) {
+              throw errno('ERESTARTSYS', `${write ? 'write to' : 'read of'} ${ctx.name} interrupted by a signal`);
+            }
+            return this.yield_(wait(ctx.wqh.tasks));
+          }
+          if (write) ctx.count += this.ucnt;
+          else this.ucnt = eventfdCtxDoReadBig(ctx);
+          this.pc = RW_WOKEN;
+          if (ctx.wqh.active) return this.call(wakeLocked(ctx, write ? EPOLLIN : EPOLLOUT));
+          continue;
+        default:
+          // As in the kernel, a read consumes the count before put_user; a faulting buffer loses it.
+          if (!write) ctx.kernel.currentUser().mem.view(this.addr, 8).setBigUint64(0, this.ucnt, true);
+          return this.return_(8);
+      }
     }
   }
-  ctx.count += ucnt;
-  if (ctx.wqh.active) yield* wakeLocked(ctx, EPOLLIN);
-  return 8;
+}
+
+function eventfdReadWrite(file: KFile, len: number, addr: number, write: boolean): Frame<number> {
+  const ctx = ctxOf(file);
+  if (len < 8) {
+    throw errno(
+      'EINVAL',
+      `eventfd ${write ? 'write' : 'read'} of ${len} bytes: the buffer must hold a __u64 (8 bytes)`,
+    );
+  }
+  return new EventfdReadWrite(file, ctx, addr, write);
+}
+
+function eventfdRead(file: KFile, addr: number, len: number): Frame<number> {
+  return eventfdReadWrite(file, len, addr, false);
+}
+
+function eventfdWrite(file: KFile, addr: number, len: number): Frame<number> {
+  return eventfdReadWrite(file, len, addr, true);
 }
 
 /** eventfd_poll. */
@@ -296,10 +453,23 @@ function eventfdPoll(file: KFile, pt: PollTable | null): number {
 }
 
 /** eventfd_release: wake_up_poll(EPOLLHUP), then drop the file's ctx reference. */
-function* eventfdRelease(file: KFile): TaskGen<void> {
-  const ctx = ctxOf(file);
-  yield* wakeLocked(ctx, EPOLLHUP);
-  eventfdCtxPut(ctx);
+class EventfdRelease extends Frame {
+  constructor(private readonly ctx: EventfdCtx) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.call(wakeLocked(this.ctx, EPOLLHUP));
+    }
+    eventfdCtxPut(this.ctx);
+    return this.return_(undefined);
+  }
+}
+
+function eventfdRelease(file: KFile): Frame {
+  return new EventfdRelease(ctxOf(file));
 }
 
 export const eventfdFops: FileOperations = {
@@ -315,21 +485,51 @@ export const eventfdFops: FileOperations = {
  * EMFILE when the fd table is full; returns the new fd. `initval` is an unsigned int (truncated to 32 bits as C
  * would).
  */
-export function* doEventfd(kernel: Kernel, files: FdTable, initval: number, flags: number): TaskGen<number> {
-  if ((flags & ~EFD_FLAGS_SET) !== 0) {
-    throw errno(
-      'EINVAL',
-      `eventfd flags 0x${(flags >>> 0).toString(16)} outside EFD_SEMAPHORE|EFD_NONBLOCK|EFD_CLOEXEC`,
-    );
+export function doEventfd(kernel: Kernel, files: FdTable, initval: number, flags: number): Frame<number> {
+  return new DoEventfd(kernel, files, initval, flags);
+}
+
+const DE_CHECK = 0; // the flags
+const DE_ALLOC = 1; // kmalloc the ctx
+const DE_GETFD = 2; // anon_inode_getfd
+
+class DoEventfd extends Frame<number> {
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly files: FdTable,
+    private readonly initval: number,
+    private readonly flags: number,
+  ) {
+    super();
   }
-  yield op(C_EVENTFD_CREATE, files.oid);
-  yield op(C_FILE_ALLOC, files.oid);
-  const ctx = new EventfdCtx(kernel, initval, flags);
-  try {
-    return kernel.anonInodeGetfd('[eventfd]', eventfdFops, ctx, O_RDWR | (flags & EFD_SHARED_FCNTL_FLAGS), files);
-  } catch (e) {
-    ctx.put();
-    throw e;
+
+  protected step(): Boundary {
+    const { files, flags } = this;
+    switch (this.pc) {
+      case DE_CHECK:
+        if ((flags & ~EFD_FLAGS_SET) !== 0) {
+          throw errno(
+            'EINVAL',
+            `eventfd flags 0x${(flags >>> 0).toString(16)} outside EFD_SEMAPHORE|EFD_NONBLOCK|EFD_CLOEXEC`,
+          );
+        }
+        this.pc = DE_ALLOC;
+        return this.yield_(op(C_EVENTFD_CREATE, files.oid));
+      case DE_ALLOC:
+        this.pc = DE_GETFD;
+        return this.yield_(op(C_FILE_ALLOC, files.oid));
+      default: {
+        const ctx = new EventfdCtx(this.kernel, this.initval, flags);
+        try {
+          return this.return_(
+            this.kernel.anonInodeGetfd('[eventfd]', eventfdFops, ctx, O_RDWR | (flags & EFD_SHARED_FCNTL_FLAGS), files),
+          );
+        } catch (e) {
+          ctx.put();
+          throw e;
+        }
+      }
+    }
   }
 }
 

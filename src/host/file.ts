@@ -15,7 +15,8 @@ import { ErrnoError, errno, errnoName } from '../abi/errno.js';
 import { defineCost } from '../sim/costs.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
-import { op, type TaskGen } from '../sim/task.js';
+import { type Boundary, Frame } from '../sim/frame.js';
+import { type Call, op } from '../sim/task.js';
 import { WaitQueue } from '../sim/waitqueue.js';
 import { KObject, type RefTracker } from './kref.js';
 import { TASK_SIZE } from './uaccess.js';
@@ -58,7 +59,8 @@ export const C_FPUT_FINAL = defineCost(
 );
 
 /**
- * struct file_operations. Every method is optional; generator methods run as steps of the calling task and may
+ * struct file_operations. Every method is optional; methods that return a frame or a generator (Call) run as steps
+ * of the calling task and may
  * sleep. A method signals failure by throwing ErrnoError (or, kernel style, by returning a negative errno from
  * unlockedIoctl/read/write, which the VFS converts).
  */
@@ -66,12 +68,12 @@ export interface FileOperations {
   /** Shown in reports (e.g. 'eventfd_fops'). */
   readonly name?: string;
   /** f_op->open, called by the VFS after the file is allocated (chrdev_open). Throwing aborts the open. */
-  open?(file: KFile): TaskGen<void>;
+  open?(file: KFile): Call<void>;
   /** f_op->release: the last reference is gone. */
-  release?(file: KFile): TaskGen<void>;
-  read?(file: KFile, addr: number, len: number): TaskGen<number>;
-  write?(file: KFile, addr: number, len: number): TaskGen<number>;
-  unlockedIoctl?(file: KFile, cmd: number, arg: number): TaskGen<number>;
+  release?(file: KFile): Call<void>;
+  read?(file: KFile, addr: number, len: number): Call<number>;
+  write?(file: KFile, addr: number, len: number): Call<number>;
+  unlockedIoctl?(file: KFile, cmd: number, arg: number): Call<number>;
   /** f_op->poll: returns the EPOLL* mask; if `pt` is given, queues the caller on the file's wait queue heads. */
   poll?(file: KFile, pt: PollTable | null): number;
 }
@@ -116,6 +118,11 @@ export class KFile extends KObject {
     return (this.fFlags & O_NONBLOCK) !== 0;
   }
 
+  /** The task_work callback deferFput queues (fs/file_table.c ____fput): __fput of this file. */
+  taskWork(): Call<void> {
+    return fputFinal(this);
+  }
+
   /** fput's last reference: defer the release (fs/file_table.c fput). */
   protected override lastPut(): void {
     this.host.deferFput(this);
@@ -140,18 +147,57 @@ export function fput(file: KFile): void {
  * __fput: runs f_op->release and frees the file. Called from task_work, from the delayed-fput work item, or
  * synchronously by close(2). The file's count is already zero.
  */
-export function* fputFinal(file: KFile): TaskGen<void> {
-  if (file.refs !== 0) throw new ModelError(`__fput on ${file.name} with ${file.refs} references left`);
-  file.checkAlive('__fput');
-  yield op(C_FPUT_FINAL, file.oid);
-  if (file.fops.release !== undefined) yield* file.fops.release(file);
-  file.markFreed();
+export function fputFinal(file: KFile): Frame {
+  return new Fput(file);
+}
+
+const FP_BEGIN = 0; // __fput's step
+const FP_RELEASE = 1; // f_op->release
+const FP_FREE = 2; // file_free
+
+class Fput extends Frame {
+  constructor(private readonly file: KFile) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const file = this.file;
+    switch (this.pc) {
+      case FP_BEGIN:
+        if (file.refs !== 0) throw new ModelError(`__fput on ${file.name} with ${file.refs} references left`);
+        file.checkAlive('__fput');
+        this.pc = FP_RELEASE;
+        return this.yield_(op(C_FPUT_FINAL, file.oid));
+      case FP_RELEASE:
+        this.pc = FP_FREE;
+        if (file.fops.release !== undefined) return this.call(file.fops.release(file));
+        file.markFreed();
+        return this.return_(undefined);
+      default:
+        file.markFreed();
+        return this.return_(undefined);
+    }
+  }
 }
 
 /** fput_close_sync: drop close(2)'s reference; if it was the last, run __fput right here. */
-export function* fputCloseSync(file: KFile): TaskGen<void> {
-  file.checkAlive('fput');
-  if (file.kref.put()) yield* fputFinal(file);
+class FputCloseSync extends Frame {
+  constructor(private readonly file: KFile) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === 0) {
+      this.file.checkAlive('fput');
+      this.pc = 1;
+      if (this.file.kref.put()) return this.call(new Fput(this.file));
+    }
+    return this.return_(undefined);
+  }
+}
+
+export function fputCloseSync(file: KFile): Frame {
+  return new FputCloseSync(file);
 }
 
 /** An ErrnoError from a kernel-style negative return value (an ioctl returning -EINVAL). */
@@ -172,28 +218,51 @@ export function accessOk(addr: number, len: number): boolean {
   return Number.isSafeInteger(addr) && Number.isSafeInteger(len) && addr >= 0 && len >= 0 && addr + len <= TASK_SIZE;
 }
 
-/** fs/read_write.c vfs_read: EBADF if not open for reading, EINVAL without f_op->read, EFAULT if !access_ok. */
-export function* vfsRead(file: KFile, addr: number, len: number): TaskGen<number> {
-  file.checkAlive('vfs_read');
-  if ((file.fMode & FMODE_READ) === 0) throw errno('EBADF', `${file.name} is not open for reading`);
-  const read = file.fops.read;
-  if (read === undefined) throw errno('EINVAL', `${file.name} has no read method (vfs_read: !FMODE_CAN_READ)`);
-  if (!accessOk(addr, len)) throw errno('EFAULT', `read buffer 0x${addr.toString(16)}+${len} fails access_ok`);
-  return checkReturn(yield* read(file, addr, Math.min(len, MAX_RW_COUNT)), `${file.name} read`);
+/**
+ * fs/read_write.c vfs_read / vfs_write: EBADF if not open for reading (writing), EINVAL without f_op->read
+ * (write), EFAULT if !access_ok; then the method, whose negative return is an errno.
+ */
+class VfsReadWrite extends Frame<number> {
+  constructor(
+    private readonly file: KFile,
+    private readonly addr: number,
+    private readonly len: number,
+    private readonly write: boolean,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const { file, addr, len } = this;
+    const what = this.write ? 'write' : 'read';
+    if (this.pc === 1) return this.return_(checkReturn(sent as number, `${file.name} ${what}`));
+    if (this.write) {
+      file.checkAlive('vfs_write');
+      if ((file.fMode & FMODE_WRITE) === 0) throw errno('EBADF', `${file.name} is not open for writing`);
+    } else {
+      file.checkAlive('vfs_read');
+      if ((file.fMode & FMODE_READ) === 0) throw errno('EBADF', `${file.name} is not open for reading`);
+    }
+    const method = this.write ? file.fops.write : file.fops.read;
+    if (method === undefined) {
+      throw errno('EINVAL', `${file.name} has no ${what} method (vfs_${what}: !FMODE_CAN_${what.toUpperCase()})`);
+    }
+    if (!accessOk(addr, len)) throw errno('EFAULT', `${what} buffer 0x${addr.toString(16)}+${len} fails access_ok`);
+    this.pc = 1;
+    return this.call(method(file, addr, Math.min(len, MAX_RW_COUNT)));
+  }
 }
 
-/** fs/read_write.c vfs_write: EBADF if not open for writing, EINVAL without f_op->write, EFAULT if !access_ok. */
-export function* vfsWrite(file: KFile, addr: number, len: number): TaskGen<number> {
-  file.checkAlive('vfs_write');
-  if ((file.fMode & FMODE_WRITE) === 0) throw errno('EBADF', `${file.name} is not open for writing`);
-  const write = file.fops.write;
-  if (write === undefined) throw errno('EINVAL', `${file.name} has no write method (vfs_write: !FMODE_CAN_WRITE)`);
-  if (!accessOk(addr, len)) throw errno('EFAULT', `write buffer 0x${addr.toString(16)}+${len} fails access_ok`);
-  return checkReturn(yield* write(file, addr, Math.min(len, MAX_RW_COUNT)), `${file.name} write`);
+export function vfsRead(file: KFile, addr: number, len: number): Frame<number> {
+  return new VfsReadWrite(file, addr, len, false);
+}
+
+export function vfsWrite(file: KFile, addr: number, len: number): Frame<number> {
+  return new VfsReadWrite(file, addr, len, true);
 }
 
 /*
- * fs/ioctl.c vfs_ioctl in parts, for the ioctl syscall that runs it inline (process.ts, one generator frame fewer):
+ * fs/ioctl.c vfs_ioctl in parts, for the ioctl syscall body that runs it inline (process.ts SysIoctl):
  * the driver's method, or ENOTTY; then the driver's error (-ENOIOCTLCMD becomes ENOTTY) or return value.
  */
 
@@ -228,13 +297,13 @@ export function vfsPoll(file: KFile, pt: PollTable | null): number {
 
 /**
  * A wait_queue_entry with its own wake function (init_waitqueue_func_entry): run by the waker, in whatever context
- * does the wakeup (possibly hardirq, with the head's lock held), with the poll key (EPOLL* bits). It is a generator
- * because a wake function does kernel work made of steps (virqfd's unmask runs enable_irq, which writes GIC
- * registers); it must not sleep. It may remove itself from the head.
+ * does the wakeup (possibly hardirq, with the head's lock held), with the poll key (EPOLL* bits). It returns a frame
+ * or a generator because a wake function does kernel work made of steps (virqfd's unmask runs enable_irq, which
+ * writes GIC registers); it must not sleep. It may remove itself from the head.
  */
 export interface WaitQueueEntry<O = unknown> {
   /** The wake function; a non-zero return from an exclusive entry ends the walk (__wake_up_common, nr_exclusive 1). */
-  wake(owner: O, key: number): TaskGen<number>;
+  wake(owner: O, key: number): Call<number>;
 }
 
 /** poll_table: f_op->poll calls queueProc (via poll_wait) for each wait queue head the caller should sit on. */
@@ -315,20 +384,74 @@ export class WaitQueueHead<O = unknown> {
    * called (the kernel iterates with list_for_each_entry_safe). The caller holds the head's lock, as the kernel's
    * callers do.
    */
-  *wakeUpPoll(key: number): TaskGen<void> {
-    const entries = this.entries;
-    let i = 0;
-    while (i < this.nrPriority) {
-      const e = entries[i]!;
-      const ret = yield* e.wake(this.owner, key);
-      if (ret !== 0) return;
-      if (entries[i] === e) i++;
+  wakeUpPoll(key: number): Frame {
+    return new WakeUpPoll(this, key);
+  }
+
+  /** The i-th entry (priority entries first), for __wake_up_common's walk. */
+  entryAt(i: number): WaitQueueEntry<O> | undefined {
+    return this.entries[i];
+  }
+
+  /** How many entries at the head were added with add_wait_queue_priority. */
+  get priorityCount(): number {
+    return this.nrPriority;
+  }
+}
+
+const WU_PRIORITY = 0; // the priority entries' wake functions
+const WU_PRIORITY_RET = 1; // one returned
+const WU_REST = 2; // the other entries'
+const WU_REST_RET = 3;
+
+/** kernel/sched/wait.c __wake_up_common for wakeUpPoll: a frame walking the entries (list_for_each_entry_safe). */
+class WakeUpPoll<O> extends Frame {
+  private i = 0;
+  /** The entry whose wake function runs. */
+  private e: WaitQueueEntry<O> | null = null;
+
+  constructor(
+    private readonly wqh: WaitQueueHead<O>,
+    private readonly key: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const wqh = this.wqh;
+    for (;;) {
+      switch (this.pc) {
+        case WU_PRIORITY:
+          if (this.i < wqh.priorityCount) {
+            this.e = wqh.entryAt(this.i)!;
+            this.pc = WU_PRIORITY_RET;
+            return this.call(this.e.wake(wqh.owner, this.key));
+          }
+          wqh.tasks.wakeUpAll();
+          this.pc = WU_REST;
+          continue;
+        case WU_PRIORITY_RET:
+          if (sent !== 0) return this.return_(undefined);
+          this.advance();
+          this.pc = WU_PRIORITY;
+          continue;
+        case WU_REST:
+          if (this.i < wqh.entryCount) {
+            this.e = wqh.entryAt(this.i)!;
+            this.pc = WU_REST_RET;
+            return this.call(this.e.wake(wqh.owner, this.key));
+          }
+          return this.return_(undefined);
+        default: // WU_REST_RET
+          this.advance();
+          this.pc = WU_REST;
+      }
     }
-    this.tasks.wakeUpAll();
-    while (i < entries.length) {
-      const e = entries[i]!;
-      yield* e.wake(this.owner, key);
-      if (entries[i] === e) i++;
-    }
+  }
+
+  /** Step past the entry that ran, unless it removed itself (the next one moved into its place). */
+  private advance(): void {
+    if (this.wqh.entryAt(this.i) === this.e) this.i++;
+    this.e = null;
   }
 }

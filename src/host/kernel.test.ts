@@ -17,7 +17,9 @@ describe('Kernel: device paths', () => {
       },
     });
     k.registerChrdev('/dev/vfio/vfio', mk('container'));
-    k.registerPathResolver('/dev/vfio/', (rest) => (rest === '7' ? { fops: mk('group'), inodePrivate: 7 } : undefined));
+    k.registerPathResolver('/dev/vfio/', {
+      resolvePath: (rest) => (rest === '7' ? { fops: mk('group'), inodePrivate: 7 } : undefined),
+    });
     const p = k.process();
     p.open('/dev/vfio/vfio');
     p.open('/dev/vfio/7');
@@ -74,9 +76,11 @@ describe('Kernel: current, task_work', () => {
         yield op(C_NONE);
         for (const n of ['a', 'b', 'c']) {
           expect(
-            k.taskWorkAdd(function* () {
-              yield op(C_NONE);
-              log.push(n);
+            k.taskWorkAdd({
+              *taskWork() {
+                yield op(C_NONE);
+                log.push(n);
+              },
             }),
           ).toBe(true);
         }
@@ -86,6 +90,6 @@ describe('Kernel: current, task_work', () => {
     });
     p.ioctl(p.open('/dev/tw'), 0, 0);
     expect(log).toEqual(['body', 'c', 'b', 'a']);
-    expect(k.taskWorkAdd(function* () {})).toBe(false); // outside any task
+    expect(k.taskWorkAdd({ *taskWork() {} })).toBe(false); // outside any task
   });
 });

@@ -18,11 +18,12 @@ import { ErrnoError, errno } from '../abi/errno.js';
 import { defineCost } from '../sim/costs.js';
 import { Engine, type EngineOptions } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
-import { currentOrNull, op, type Task, type TaskGen } from '../sim/task.js';
+import { type Boundary, Frame } from '../sim/frame.js';
+import { type Call, currentOrNull, op, type Task, type TaskBody } from '../sim/task.js';
 import type { FdTable } from './fdtable.js';
 import { type FileHost, type FileOperations, fputFinal, KFile, O_ACCMODE, O_NONBLOCK } from './file.js';
 import { RefTracker } from './kref.js';
-import { flushWork, kthreadRun, Workqueue, WorkStruct } from './kthread.js';
+import { flushWork, kthreadRun, type WorkFn, Workqueue, WorkStruct } from './kthread.js';
 import { Process, type ProcessOptions } from './process.js';
 import type { UserMemory } from './uaccess.js';
 
@@ -56,14 +57,22 @@ export interface ChrdevNode {
 }
 
 /** Resolves the part of a path after a registered prefix ('/dev/vfio/' + '7') to a node, or undefined (ENOENT). */
-export type PathResolver = (rest: string) => ChrdevNode | FileOperations | undefined;
+export interface PathResolver {
+  resolvePath(rest: string): ChrdevNode | FileOperations | undefined;
+}
 
-export type TaskWorkFn = () => TaskGen<void>;
+/**
+ * struct callback_head as task_work_add queues it: the object whose method is the callback (____fput of a file),
+ * so that the list holds no closure.
+ */
+export interface CallbackHead {
+  taskWork(): Call<void>;
+}
 
 /** Per user thread kernel state: its process, its task_work list, its pending signal. */
 export class UserTask {
   /** Newest first, like task->task_works. */
-  readonly works: TaskWorkFn[] = [];
+  readonly works: CallbackHead[] = [];
   /** exit_task_work has run: task_work_add fails from now on. */
   worksExited = false;
   /** A fatal signal is pending (the process is exiting): interruptible sleeps return -ERESTARTSYS / EINTR. */
@@ -105,7 +114,7 @@ export class Kernel implements FileHost {
   readonly processes: Process[] = [];
 
   private readonly chrdevs = new Map<string, ChrdevNode>();
-  private readonly resolvers: { prefix: string; resolve: PathResolver }[] = [];
+  private readonly resolvers: { prefix: string; resolver: PathResolver }[] = [];
   private readonly userTasks = new Map<Task, UserTask>();
   /** delayed_fput_list, oldest first (run newest first). */
   private readonly delayedFputList: KFile[] = [];
@@ -119,7 +128,7 @@ export class Kernel implements FileHost {
     const { engine, ...eopts } = opts;
     this.engine = engine ?? new Engine({ ...eopts, cpus: eopts.cpus ?? 1 });
     this.systemWq = new Workqueue(this.engine, 'events');
-    this.delayedFputWork = new WorkStruct(this.engine, 'delayed_fput', () => this.delayedFput());
+    this.delayedFputWork = new WorkStruct(this.engine, 'delayed_fput', delayedFput, this);
   }
 
   // ---- paths and files ----------------------------------------------------------------------------------------
@@ -135,23 +144,23 @@ export class Kernel implements FileHost {
   }
 
   /** Nodes under a prefix, resolved at open time ('/dev/vfio/' → one node per IOMMU group). Exact paths win. */
-  registerPathResolver(prefix: string, resolve: PathResolver): void {
+  registerPathResolver(prefix: string, resolver: PathResolver): void {
     if (this.resolvers.some((r) => r.prefix === prefix)) throw new ModelError(`resolver for ${prefix} exists`);
-    this.resolvers.push({ prefix, resolve });
+    this.resolvers.push({ prefix, resolver });
   }
 
   /** The node a path names, or undefined. Longest matching prefix first. */
   lookupPath(path: string): ChrdevNode | undefined {
     const exact = this.chrdevs.get(path);
     if (exact !== undefined) return exact;
-    let best: { prefix: string; resolve: PathResolver } | undefined;
+    let best: { prefix: string; resolver: PathResolver } | undefined;
     for (const r of this.resolvers) {
       if (path.startsWith(r.prefix) && (best === undefined || r.prefix.length > best.prefix.length)) best = r;
     }
     if (best === undefined) return undefined;
     const rest = path.slice(best.prefix.length);
     if (rest.length === 0) return undefined;
-    const got = best.resolve(rest);
+    const got = best.resolver.resolvePath(rest);
     if (got === undefined) return undefined;
     return isNode(got) ? got : { fops: got };
   }
@@ -165,23 +174,8 @@ export class Kernel implements FileHost {
    * do_filp_open on a device path: ENOENT if nothing is there, then f_op->open. A failed open frees the file
    * without calling release (do_dentry_open never set FMODE_OPENED).
    */
-  *filpOpen(path: string, flags: number): TaskGen<KFile> {
-    yield op(C_PATH_LOOKUP);
-    const node = this.lookupPath(path);
-    if (node === undefined) throw errno('ENOENT', `no such file or directory: ${path}`);
-    const file = this.allocFile(path, node.fops, undefined, flags);
-    file.inodePrivate = node.inodePrivate;
-    const open = node.fops.open;
-    if (open !== undefined) {
-      try {
-        yield* open(file);
-      } catch (e) {
-        file.kref.put();
-        file.markFreed();
-        throw e;
-      }
-    }
-    return file;
+  filpOpen(path: string, flags: number): Frame<KFile> {
+    return new DoFilpOpen(this, path, flags);
   }
 
   /** anon_inode_getfile: f_flags = flags & (O_ACCMODE | O_NONBLOCK); private_data = priv. */
@@ -246,13 +240,13 @@ export class Kernel implements FileHost {
 
   // ---- task_work and fput -------------------------------------------------------------------------------------
 
-  /** task_work_add(current, fn): false (-ESRCH) if current is not a user thread or its task_work is shut. */
-  taskWorkAdd(fn: TaskWorkFn): boolean {
+  /** task_work_add(current, work): false (-ESRCH) if current is not a user thread or its task_work is shut. */
+  taskWorkAdd(work: CallbackHead): boolean {
     const t = currentOrNull();
     if (t === null || t.kind !== 'thread') return false;
     const ut = this.userTasks.get(t);
     if (ut === undefined || ut.worksExited) return false;
-    ut.works.unshift(fn);
+    ut.works.unshift(work);
     return true;
   }
 
@@ -260,23 +254,15 @@ export class Kernel implements FileHost {
    * task_work_run for current: runs queued callbacks (newest first) until none is left; with `exiting`, then
    * shuts the list (exit_task_work) so later fputs go to delayed fput.
    */
-  *taskWorkRun(exiting = false): TaskGen<void> {
+  taskWorkRun(exiting = false): Frame {
     const t = currentOrNull();
-    const ut = t === null ? undefined : this.userTasks.get(t);
-    if (ut === undefined) return;
-    for (;;) {
-      const fn = ut.works.shift();
-      if (fn === undefined) break;
-      yield op(C_TASK_WORK);
-      yield* fn();
-    }
-    if (exiting) ut.worksExited = true;
+    return new TaskWorkRun(t === null ? undefined : this.userTasks.get(t), exiting);
   }
 
   /** FileHost: the last reference of `file` is gone. */
   deferFput(file: KFile): void {
     const t = currentOrNull();
-    if (t !== null && t.kind === 'thread' && this.taskWorkAdd(() => fputFinal(file))) return;
+    if (t !== null && t.kind === 'thread' && this.taskWorkAdd(file)) return;
     this.delayedFputList.push(file);
     if (this.delayedFputList.length === 1) this.systemWq.queueWork(this.delayedFputWork);
   }
@@ -286,20 +272,14 @@ export class Kernel implements FileHost {
     return this.delayedFputList.length;
   }
 
-  private *delayedFput(): TaskGen<void> {
-    const list = this.delayedFputList.splice(0);
-    for (let i = list.length - 1; i >= 0; i--) {
-      this.delayedFputs++;
-      yield* fputFinal(list[i]!);
-    }
+  /** delayed_fput's llist_del_all: the files queued so far, oldest first. */
+  takeDelayedFputList(): KFile[] {
+    return this.delayedFputList.splice(0);
   }
 
   /** flush_delayed_fput: wait until files handed to delayed fput so far are released. */
-  *flushDelayedFput(): TaskGen<void> {
-    while (this.delayedFputWork.busy || this.delayedFputList.length > 0) {
-      if (!this.delayedFputWork.busy) this.systemWq.queueWork(this.delayedFputWork);
-      yield* flushWork(this.delayedFputWork);
-    }
+  flushDelayedFput(): Frame {
+    return new FlushDelayedFput(this);
   }
 
   // ---- kernel threads and work ----------------------------------------------------------------------------------
@@ -310,8 +290,8 @@ export class Kernel implements FileHost {
   }
 
   /** INIT_WORK. */
-  initWork(name: string, fn: (w: WorkStruct) => TaskGen<void>): WorkStruct {
-    return new WorkStruct(this.engine, name, fn);
+  initWork(name: string, fn: WorkFn, container: unknown = null): WorkStruct {
+    return new WorkStruct(this.engine, name, fn, container);
   }
 
   /** queue_work(wq, work); system_wq by default. */
@@ -325,7 +305,7 @@ export class Kernel implements FileHost {
   }
 
   /** kthread_run. */
-  kthreadRun(name: string, cpu: number, body: TaskGen<void>): Task {
+  kthreadRun(name: string, cpu: number, body: TaskBody): Task {
     return kthreadRun(this.engine, name, cpu, body);
   }
 
@@ -345,4 +325,125 @@ export class Kernel implements FileHost {
 /** ErrnoErrors are ABI results; anything else escaping a syscall body is a model bug. */
 export function isAbiError(e: unknown): e is ErrnoError {
   return e instanceof ErrnoError;
+}
+
+const TW_NEXT = 0; // task_work_run: take the newest callback
+const TW_CALL = 1; // its step: run it
+
+/** kernel/task_work.c task_work_run (and exit_task_work with `exiting`): run current's callbacks, newest first. */
+class TaskWorkRun extends Frame {
+  /** The callback taken off the list, run at TW_CALL. */
+  private work: CallbackHead | null = null;
+
+  constructor(
+    private readonly ut: UserTask | undefined,
+    private readonly exiting: boolean,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const ut = this.ut;
+    if (ut === undefined) return this.return_(undefined);
+    if (this.pc === TW_CALL) {
+      const work = this.work!;
+      this.work = null;
+      this.pc = TW_NEXT;
+      return this.call(work.taskWork());
+    }
+    const work = ut.works.shift();
+    if (work !== undefined) {
+      this.work = work;
+      this.pc = TW_CALL;
+      return this.yield_(op(C_TASK_WORK));
+    }
+    if (this.exiting) ut.worksExited = true;
+    return this.return_(undefined);
+  }
+}
+
+/** fs/file_table.c delayed_fput, the work function of delayed_fput_work: __fput each queued file, newest first. */
+function delayedFput(work: WorkStruct): Frame {
+  return new DelayedFput(work.container as Kernel);
+}
+
+class DelayedFput extends Frame {
+  private list: KFile[] = [];
+  private i = 0;
+
+  constructor(private readonly kernel: Kernel) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === 0) {
+      this.list = this.kernel.takeDelayedFputList();
+      this.i = this.list.length;
+      this.pc = 1;
+    }
+    if (this.i === 0) return this.return_(undefined);
+    this.kernel.delayedFputs++;
+    return this.call(fputFinal(this.list[--this.i]!));
+  }
+}
+
+/** flush_delayed_fput: queue delayed_fput_work while files wait for it, and flush it. */
+class FlushDelayedFput extends Frame {
+  constructor(private readonly kernel: Kernel) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const k = this.kernel;
+    const work = k.delayedFputWork;
+    if (!work.busy && k.delayedFputPending === 0) return this.return_(undefined);
+    if (!work.busy) k.systemWq.queueWork(work);
+    return this.call(flushWork(work));
+  }
+}
+
+const FO_LOOKUP = 0; // path_openat's lookup
+const FO_OPEN = 1; // alloc_empty_file, then f_op->open (do_dentry_open)
+const FO_OPENED = 2; // f_op->open returned
+
+/** fs/namei.c do_filp_open on a device path. */
+class DoFilpOpen extends Frame<KFile> {
+  private file: KFile | null = null;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly path: string,
+    private readonly flags: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    switch (this.pc) {
+      case FO_LOOKUP:
+        this.pc = FO_OPEN;
+        return this.yield_(op(C_PATH_LOOKUP));
+      case FO_OPEN: {
+        const node = this.kernel.lookupPath(this.path);
+        if (node === undefined) throw errno('ENOENT', `no such file or directory: ${this.path}`);
+        const file = this.kernel.allocFile(this.path, node.fops, undefined, this.flags);
+        file.inodePrivate = node.inodePrivate;
+        this.file = file;
+        const open = node.fops.open;
+        if (open === undefined) return this.return_(file);
+        this.pc = FO_OPENED;
+        return this.call(open(file));
+      }
+      default:
+        return this.return_(this.file!);
+    }
+  }
+
+  /** f_op->open failed: free the file without release (do_dentry_open never set FMODE_OPENED). */
+  protected override unwind(): void {
+    if (this.pc === FO_OPENED) {
+      this.file!.kref.put();
+      this.file!.markFreed();
+    }
+  }
 }

@@ -17,7 +17,8 @@
 import { defineCost } from '../sim/costs.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
-import { current, currentOrNull, op, type Task, type TaskGen } from '../sim/task.js';
+import { type Boundary, Frame } from '../sim/frame.js';
+import { type Call, current, currentOrNull, op, type Task, type TaskBody } from '../sim/task.js';
 import { WaitQueue, wait } from '../sim/waitqueue.js';
 
 export const C_QUEUE_WORK = defineCost(
@@ -31,7 +32,11 @@ export const C_PROCESS_WORK = defineCost(
   'kworker dequeue + process_one_work bookkeeping around the work function; estimate',
 );
 
-export type WorkFn = (work: WorkStruct) => TaskGen<void>;
+/**
+ * A work function (work_func_t): a named function that finds its object from the item (`work.container`, the
+ * kernel's container_of), so that the item holds no closure.
+ */
+export type WorkFn = (work: WorkStruct) => Call<void>;
 
 /** struct work_struct. */
 export class WorkStruct {
@@ -55,6 +60,8 @@ export class WorkStruct {
     engine: Engine,
     readonly name: string,
     readonly fn: WorkFn,
+    /** The object embedding this item, for `fn` (container_of). */
+    readonly container: unknown = null,
   ) {
     this.done = new WaitQueue(engine, `work:${name}`);
   }
@@ -80,24 +87,53 @@ export class Worker {
   ) {
     const e = wq.engine;
     this.more = new WaitQueue(e, `kworker/${cpu}:${wq.name}`);
-    this.task = e.spawn(`kworker/${cpu}:${wq.name}`, cpu, this.loop());
+    this.task = e.spawn(`kworker/${cpu}:${wq.name}`, cpu, new WorkerThread(this));
+  }
+}
+
+const WT_SLEEP = 0; // worker_thread: sleep until the worklist has an item
+const WT_PROCESS = 1; // process_one_work: dequeue and run it
+const WT_DONE = 2; // the work function returned
+
+/** kernel/workqueue.c worker_thread + process_one_work, for one kworker: a frame that loops forever. */
+class WorkerThread extends Frame<never> {
+  /** The item whose function runs (WT_DONE). */
+  private work: WorkStruct | null = null;
+
+  constructor(private readonly worker: Worker) {
+    super();
   }
 
-  private *loop(): TaskGen<void> {
+  protected step(): Boundary {
+    const worker = this.worker;
     for (;;) {
-      while (this.queue.length === 0) yield wait(this.more);
-      yield op(C_PROCESS_WORK, this.wq.oid);
-      const w = this.queue.shift()!;
-      w.pending = false;
-      w.queuedOn = null;
-      w.runningOn = this;
-      w.runningSeq = w.queuedSeq;
-      w.wqSeqRunning = w.wqSeqPending;
-      w.runs++;
-      yield* w.fn(w);
-      w.runningOn = null;
-      this.wq.retire(w.wqSeqRunning);
-      w.done.wakeUpAll();
+      switch (this.pc) {
+        case WT_SLEEP:
+          if (worker.queue.length === 0) return this.yield_(wait(worker.more));
+          this.pc = WT_PROCESS;
+          return this.yield_(op(C_PROCESS_WORK, worker.wq.oid));
+        case WT_PROCESS: {
+          const w = worker.queue.shift()!;
+          w.pending = false;
+          w.queuedOn = null;
+          w.runningOn = worker;
+          w.runningSeq = w.queuedSeq;
+          w.wqSeqRunning = w.wqSeqPending;
+          w.runs++;
+          this.work = w;
+          this.pc = WT_DONE;
+          return this.call(w.fn(w));
+        }
+        default: {
+          // WT_DONE
+          const w = this.work!;
+          this.work = null;
+          w.runningOn = null;
+          worker.wq.retire(w.wqSeqRunning);
+          w.done.wakeUpAll();
+          this.pc = WT_SLEEP;
+        }
+      }
     }
   }
 }
@@ -109,7 +145,7 @@ export class Workqueue {
   private seq = 0;
   /** Workqueue-level sequence numbers of instances queued and not yet finished, ascending. */
   private readonly inflight: number[] = [];
-  private readonly flushers: WaitQueue;
+  readonly flushers: WaitQueue;
 
   constructor(
     readonly engine: Engine,
@@ -161,15 +197,24 @@ export class Workqueue {
   }
 
   /** flush_workqueue: wait until every item queued before the call has finished. */
-  *flush(): TaskGen<void> {
-    const target = this.seq;
+  flush(): Frame {
+    return new FlushWorkqueue(this);
+  }
+
+  /** flush_workqueue's first step: check the caller may wait, and return the last instance it waits for. */
+  beginFlush(): number {
     checkMaySleep('flush_workqueue');
     const t = current();
     for (const w of this.workers) {
       if (w !== undefined && w.task === t)
         throw new ModelError(`deadlock: ${t} flushes its own workqueue ${this.name}`);
     }
-    while (this.inflight.length > 0 && this.inflight[0]! <= target) yield wait(this.flushers);
+    return this.seq;
+  }
+
+  /** Whether an instance queued at or before `target` is still in flight (a flusher sleeps on `flushers`). */
+  flushing(target: number): boolean {
+    return this.inflight.length > 0 && this.inflight[0]! <= target;
   }
 
   /** Items pending on any worker. */
@@ -185,19 +230,58 @@ function checkMaySleep(what: string): void {
   if (t.kind !== 'thread') throw new ModelError(`BUG: sleeping function ${what} called from ${t.kind} context`);
 }
 
+const PC_BEGIN = 0;
+const PC_WAITING = 1;
+
+/** flush_workqueue (kernel/workqueue.c __flush_workqueue): sleep until `target` and the instances before it retire. */
+class FlushWorkqueue extends Frame {
+  private target = 0;
+
+  constructor(private readonly wq: Workqueue) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === PC_BEGIN) {
+      this.target = this.wq.beginFlush();
+      this.pc = PC_WAITING;
+    }
+    if (this.wq.flushing(this.target)) return this.yield_(wait(this.wq.flushers));
+    return this.return_(undefined);
+  }
+}
+
+/** flush_work (kernel/workqueue.c __flush_work): wait for the instance queued or running at the time of the call. */
+class FlushWork extends Frame<boolean> {
+  private target = 0;
+
+  constructor(private readonly work: WorkStruct) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const work = this.work;
+    if (this.pc === PC_BEGIN) {
+      if (!work.busy) return this.return_(false);
+      checkMaySleep('flush_work');
+      const t = current();
+      if (work.runningOn !== null && work.runningOn.task === t) {
+        throw new ModelError(`deadlock: work ${work.name} flushes itself`);
+      }
+      this.target = work.queuedSeq;
+      this.pc = PC_WAITING;
+    }
+    const target = this.target;
+    if ((work.pending && work.queuedSeq <= target) || (work.runningOn !== null && work.runningSeq <= target)) {
+      return this.yield_(wait(work.done));
+    }
+    return this.return_(true);
+  }
+}
+
 /** flush_work: wait for the instance queued or running at the time of the call. Returns whether it waited. */
-export function* flushWork(work: WorkStruct): TaskGen<boolean> {
-  if (!work.busy) return false;
-  checkMaySleep('flush_work');
-  const t = current();
-  if (work.runningOn !== null && work.runningOn.task === t) {
-    throw new ModelError(`deadlock: work ${work.name} flushes itself`);
-  }
-  const target = work.queuedSeq;
-  while ((work.pending && work.queuedSeq <= target) || (work.runningOn !== null && work.runningSeq <= target)) {
-    yield wait(work.done);
-  }
-  return true;
+export function flushWork(work: WorkStruct): Frame<boolean> {
+  return new FlushWork(work);
 }
 
 /** cancel_work (no wait): drop a pending instance. Returns whether one was pending. */
@@ -214,18 +298,34 @@ export function cancelWork(work: WorkStruct): boolean {
   return true;
 }
 
-/** cancel_work_sync: drop a pending instance and wait for a running one. Returns whether one was pending. */
-export function* cancelWorkSync(work: WorkStruct): TaskGen<boolean> {
-  const was = cancelWork(work);
-  if (work.runningOn !== null) {
-    checkMaySleep('cancel_work_sync');
-    if (work.runningOn.task === current()) throw new ModelError(`deadlock: work ${work.name} cancels itself sync`);
-    while (work.runningOn !== null) yield wait(work.done);
+/** kernel/workqueue.c cancel_work_sync: drop a pending instance, then sleep while a running one finishes. */
+class CancelWorkSync extends Frame<boolean> {
+  private was = false;
+
+  constructor(private readonly work: WorkStruct) {
+    super();
   }
-  return was;
+
+  protected step(): Boundary {
+    const work = this.work;
+    if (this.pc === PC_BEGIN) {
+      this.was = cancelWork(work);
+      if (work.runningOn === null) return this.return_(this.was);
+      checkMaySleep('cancel_work_sync');
+      if (work.runningOn.task === current()) throw new ModelError(`deadlock: work ${work.name} cancels itself sync`);
+      this.pc = PC_WAITING;
+    }
+    if (work.runningOn !== null) return this.yield_(wait(work.done));
+    return this.return_(this.was);
+  }
+}
+
+/** cancel_work_sync: drop a pending instance and wait for a running one. Returns whether one was pending. */
+export function cancelWorkSync(work: WorkStruct): Frame<boolean> {
+  return new CancelWorkSync(work);
 }
 
 /** kthread_run: a kernel thread (pid of its own, no user memory, no fd table) pinned to `cpu`. */
-export function kthreadRun(engine: Engine, name: string, cpu: number, body: TaskGen<void>): Task {
+export function kthreadRun(engine: Engine, name: string, cpu: number, body: TaskBody): Task {
   return engine.spawn(name, cpu, body);
 }

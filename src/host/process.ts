@@ -1,11 +1,11 @@
 /**
  * A user process (the VMM) and its threads, and the syscalls they make.
  *
- * Each thread is an engine task pinned to a CPU. A syscall is a generator run as that task's body:
+ * Each thread is an engine task pinned to a CPU. A syscall is a frame (Syscall) run as that task's body:
  *   entry (C_SYSCALL_ENTRY) → the body (fdget, the VFS call, fput) → task_work (deferred __fput of files whose last
  *   reference the body dropped) → exit (C_SYSCALL_EXIT) → the result, or the ErrnoError the body threw
  *   (ERESTARTSYS becomes EINTR: no signal handlers, so no restart).
- * The generator forms (`sysIoctl`...) can be `yield*`-ed by model code running on one of the process's threads
+ * The sys* forms (`sysIoctl`...) can be `yield*`-ed by model code running on one of the process's threads
  * (a scripted VMM: `thread.submit('vmm', script())`). The synchronous public API (`p.ioctl`...) starts the
  * syscall on the thread (engine.restart) and drives the whole engine until the thread returns, so other CPUs,
  * devices and kernel threads progress meanwhile; a syscall that can never return (a blocking read nobody will
@@ -22,7 +22,8 @@
 import { ErrnoError, errno } from '../abi/errno.js';
 import { defineCost } from '../sim/costs.js';
 import { ModelError } from '../sim/errors.js';
-import { current, currentOrNull, op, TASK_BLOCKED, type Task, type TaskGen } from '../sim/task.js';
+import { type Boundary, Frame } from '../sim/frame.js';
+import { type Call, current, currentOrNull, op, TASK_BLOCKED, type Task, type TaskExitHook } from '../sim/task.js';
 import { WaitQueue, wait } from '../sim/waitqueue.js';
 import { doEventfd } from './eventfd.js';
 import { FdTable, RLIMIT_NOFILE } from './fdtable.js';
@@ -101,9 +102,7 @@ class Handle implements SyscallHandle {
 function assertOutsideTasks(what: string): void {
   const t = currentOrNull();
   if (t !== null) {
-    throw new ModelError(
-      `${what}: the synchronous syscall API was called from inside task ${t}; use the sys* generators`,
-    );
+    throw new ModelError(`${what}: the synchronous syscall API was called from inside task ${t}; use the sys* frames`);
   }
 }
 
@@ -119,7 +118,7 @@ function describe(v: unknown): string {
 }
 
 /** A thread of a process: shares its fds and memory. */
-export class UThread {
+export class UThread implements TaskExitHook {
   readonly task: Task;
   readonly ut: UserTask;
   private inflight: Handle | null = null;
@@ -132,7 +131,7 @@ export class UThread {
     const k = process.kernel;
     this.task = k.engine.spawn(name, cpu, null, process.pid);
     this.task.catchErrors = true;
-    this.task.onExit = (t) => this.finished(t);
+    this.task.onExit = this;
     this.ut = k.registerUserTask(this.task, process);
   }
 
@@ -144,7 +143,8 @@ export class UThread {
     return this.task.cpu;
   }
 
-  private finished(t: Task): void {
+  /** The thread's syscall body returned or threw. */
+  taskExited(t: Task): void {
     const h = this.inflight;
     this.inflight = null;
     if (h !== null) {
@@ -187,8 +187,8 @@ export class UThread {
     }
   }
 
-  /** Start `body` (a sys* generator, or a script of several) on this thread without running the engine. */
-  submit(what: string, body: TaskGen<number>): SyscallHandle {
+  /** Start `body` (a sys* frame, or a script of several) on this thread without running the engine. */
+  submit(what: string, body: Call<number>): SyscallHandle {
     if (this.process.exited) throw errno('ESRCH', `${what}: process ${this.process.pid} has exited`);
     if (this.inflight !== null) {
       throw errno('EBUSY', `${what}: thread ${this.name} is still in ${this.inflight.what} (take its result() first)`);
@@ -200,7 +200,7 @@ export class UThread {
   }
 
   /** Run `body` on this thread and drive the engine until it returns. */
-  call(what: string, body: TaskGen<number>): number {
+  call(what: string, body: Call<number>): number {
     assertOutsideTasks(what);
     return this.submit(what, body).result();
   }
@@ -352,32 +352,21 @@ export class Process implements UserContext {
     return t;
   }
 
-  // ---- generator syscalls (run them on one of this process's threads) -----------------------------------------
+  // ---- syscall bodies (run them on one of this process's threads) -----------------------------------------------
 
   /** Entry, body, task_work, exit; ERESTARTSYS → EINTR. */
-  *syscall(what: string, body: TaskGen<number>): TaskGen<number> {
-    this.syscallEnter(what);
-    yield op(C_SYSCALL_ENTRY);
-    let result = 0;
-    let err: ErrnoError | undefined;
-    try {
-      result = yield* body;
-    } catch (e) {
-      err = syscallError(e);
-    }
-    yield* this.kernel.taskWorkRun();
-    yield op(C_SYSCALL_EXIT);
-    this.deliverSignals();
-    return syscallReturn(what, result, err);
+  syscall(what: string, body: Call<number>): Frame<number> {
+    return new Syscall(this, what, body);
   }
 
   /** exit_to_user_mode → arch_do_signal_or_restart: the thread's handlers run, its tgkill signals are consumed. */
-  private deliverSignals(): void {
+  deliverSignals(): void {
     const ut = this.kernel.userTask(current());
     if (ut !== undefined) ut.signals = 0n;
   }
 
-  private syscallEnter(what: string): void {
+  /** The syscall runs on a thread of this live process. */
+  syscallEnter(what: string): void {
     const t = current();
     const ut = this.kernel.userTask(t);
     if (ut === undefined || ut.user !== this) {
@@ -387,65 +376,18 @@ export class Process implements UserContext {
   }
 
   /** open(2): EMFILE before the lookup (get_unused_fd_flags comes first in do_sys_openat2), then ENOENT. */
-  sysOpen(path: string, flags = O_RDWR): TaskGen<number> {
-    return this.syscall(`open(${path})`, this.openBody(path, flags));
-  }
-
-  private *openBody(path: string, flags: number): TaskGen<number> {
-    yield op(C_FDGET, this.files.oid);
-    const fd = this.files.getUnusedFd(flags);
-    try {
-      const file = yield* this.kernel.filpOpen(path, flags);
-      this.files.installFd(fd, file);
-    } catch (e) {
-      this.files.putUnusedFd(fd);
-      throw e;
-    }
-    return fd;
+  sysOpen(path: string, flags = O_RDWR): Frame<number> {
+    return this.syscall(`open(${path})`, new DoSysOpen(this, path, flags));
   }
 
   /** ioctl(2): EBADF; FIOCLEX/FIONCLEX/FIONBIO handled by the VFS; else f_op->unlocked_ioctl or ENOTTY. */
-  sysIoctl(fd: number, request: number, arg: number): TaskGen<number> {
-    return this.ioctlSyscall(`ioctl(${fd}, 0x${(request >>> 0).toString(16)})`, fd, request >>> 0, arg);
-  }
-
-  /**
-   * syscall() + fdget + do_vfs_ioctl + vfs_ioctl as one generator, the same steps in the same order: a KVM_RUN
-   * thread lives inside the driver's generator, and each of its steps resumes every generator frame above it.
-   */
-  private *ioctlSyscall(what: string, fd: number, cmd: number, arg: number): TaskGen<number> {
-    this.syscallEnter(what);
-    yield op(C_SYSCALL_ENTRY);
-    let result = 0;
-    let err: ErrnoError | undefined;
-    try {
-      yield op(C_FDGET, this.files.oid);
-      const file = this.files.fget(fd);
-      try {
-        if (!this.doVfsIoctlGeneric(file, fd, cmd, arg)) {
-          const ioctl = vfsIoctlFop(file);
-          let ret: number;
-          try {
-            ret = yield* ioctl(file, cmd, arg);
-          } catch (e) {
-            throw vfsIoctlError(file, cmd, e);
-          }
-          result = vfsIoctlReturn(file, cmd, ret);
-        }
-      } finally {
-        fput(file);
-      }
-    } catch (e) {
-      err = syscallError(e);
-    }
-    yield* this.kernel.taskWorkRun();
-    yield op(C_SYSCALL_EXIT);
-    this.deliverSignals();
-    return syscallReturn(what, result, err);
+  sysIoctl(fd: number, request: number, arg: number): Frame<number> {
+    const cmd = request >>> 0;
+    return this.syscall(`ioctl(${fd}, 0x${cmd.toString(16)})`, new SysIoctl(this, fd, cmd, arg));
   }
 
   /** fs/ioctl.c do_vfs_ioctl: the generic commands, handled before the driver sees them (true: handled, 0). */
-  private doVfsIoctlGeneric(file: KFile, fd: number, cmd: number, arg: number): boolean {
+  doVfsIoctlGeneric(file: KFile, fd: number, cmd: number, arg: number): boolean {
     switch (cmd) {
       case FIOCLEX:
         this.files.setCloexec(fd, true);
@@ -463,43 +405,26 @@ export class Process implements UserContext {
     }
   }
 
-  sysRead(fd: number, addr: number, len: number): TaskGen<number> {
-    return this.syscall(`read(${fd})`, this.rwBody(fd, addr, len, false));
+  sysRead(fd: number, addr: number, len: number): Frame<number> {
+    return this.syscall(`read(${fd})`, new KsysReadWrite(this, fd, addr, len, false));
   }
 
-  sysWrite(fd: number, addr: number, len: number): TaskGen<number> {
-    return this.syscall(`write(${fd})`, this.rwBody(fd, addr, len, true));
-  }
-
-  private *rwBody(fd: number, addr: number, len: number, write: boolean): TaskGen<number> {
-    yield op(C_FDGET, this.files.oid);
-    const file = this.files.fget(fd);
-    try {
-      return write ? yield* vfsWrite(file, addr, len) : yield* vfsRead(file, addr, len);
-    } finally {
-      fput(file);
-    }
+  sysWrite(fd: number, addr: number, len: number): Frame<number> {
+    return this.syscall(`write(${fd})`, new KsysReadWrite(this, fd, addr, len, true));
   }
 
   /** close(2): EBADF; the last reference is released synchronously (fput_close_sync). */
-  sysClose(fd: number): TaskGen<number> {
-    return this.syscall(`close(${fd})`, this.closeBody(fd));
-  }
-
-  private *closeBody(fd: number): TaskGen<number> {
-    yield op(C_FDGET, this.files.oid);
-    const file = this.files.closeFd(fd);
-    yield* fputCloseSync(file);
-    return 0;
+  sysClose(fd: number): Frame<number> {
+    return this.syscall(`close(${fd})`, new SysClose(this.files, fd));
   }
 
   /** dup(2) (fs/file.c): the lowest free fd gets a new reference to the same open file, close-on-exec clear. */
-  sysDup(fd: number): TaskGen<number> {
-    return this.syscall(`dup(${fd})`, this.dupBody(fd));
+  sysDup(fd: number): Frame<number> {
+    return this.syscall(`dup(${fd})`, new KsysDup(this, FD_DUP, fd, -1, 0));
   }
 
-  private *dupBody(fd: number): TaskGen<number> {
-    yield op(C_FDGET, this.files.oid);
+  /** dup's work after its step. */
+  dupLocked(fd: number): number {
     const file = this.files.fget(fd);
     let newfd: number;
     try {
@@ -518,13 +443,16 @@ export class Process implements UserContext {
    * do_dup2: EBUSY if newfd is reserved by an open in progress, else newfd now refers to oldfd's open file and
    * whatever was open there is closed — its last reference released at the syscall's end, filp_close → fput).
    */
-  sysDup3(oldfd: number, newfd: number, flags: number, dup2 = false): TaskGen<number> {
+  sysDup3(oldfd: number, newfd: number, flags: number, dup2 = false): Frame<number> {
     const name = dup2 ? 'dup2' : 'dup3';
-    return this.syscall(`${name}(${oldfd}, ${newfd})`, this.dup3Body(oldfd, newfd, flags, dup2));
+    return this.syscall(
+      `${name}(${oldfd}, ${newfd})`,
+      new KsysDup(this, dup2 ? FD_DUP2 : FD_DUP3, oldfd, newfd, flags),
+    );
   }
 
-  private *dup3Body(oldfd: number, newfd: number, flags: number, dup2: boolean): TaskGen<number> {
-    yield op(C_FDGET, this.files.oid);
+  /** dup2's or dup3's work after its step. */
+  dup3Locked(oldfd: number, newfd: number, flags: number, dup2: boolean): number {
     if (dup2 && oldfd === newfd) {
       if (this.files.lookup(oldfd) === undefined) throw errno('EBADF', `fd ${oldfd} is not an open file descriptor`);
       return newfd;
@@ -548,30 +476,18 @@ export class Process implements UserContext {
   }
 
   /** eventfd2(2). */
-  sysEventfd(initval: number, flags: number): TaskGen<number> {
+  sysEventfd(initval: number, flags: number): Frame<number> {
     return this.syscall('eventfd', doEventfd(this.kernel, this.files, initval, flags));
   }
 
   /** exit_group(2), as far as files go (see the module comment). Returns 0 to its (never resumed) caller. */
-  *sysExit(): TaskGen<number> {
-    const t = current();
-    const ut = this.kernel.userTask(t);
-    if (ut === undefined || ut.user !== this) throw new ModelError(`exit runs on ${t}, not a thread of ${this.pid}`);
-    if (this.exited) throw new ModelError(`process ${this.pid} has exited already`);
-    yield op(C_SYSCALL_ENTRY);
-    for (const th of this.threads) {
-      th.ut.sigpending = true;
-      if (th.task !== t && th.busy && th.task.state === TASK_BLOCKED) this.kernel.engine.wake(th.task);
-    }
-    while (this.threads.some((th) => th.task !== t && th.busy)) yield wait(this.threadDone);
-    for (const fd of this.files.openFds()) {
-      yield op(C_FDGET, this.files.oid);
-      fput(this.files.closeFd(fd));
-    }
-    yield* this.kernel.taskWorkRun(true);
-    for (const th of this.threads) th.ut.worksExited = true;
-    this.exited = true;
-    return 0;
+  sysExit(): Frame<number> {
+    return new DoGroupExit(this);
+  }
+
+  /** Another thread than `t` is still in a syscall. */
+  othersBusy(t: Task): boolean {
+    return this.threads.some((th) => th.task !== t && th.busy);
   }
 
   // ---- the synchronous public API (on the main thread) ----------------------------------------------------------
@@ -618,12 +534,6 @@ export class Process implements UserContext {
   }
 }
 
-/** A syscall body's failure: an errno is the syscall's result; anything else is a model bug and propagates. */
-function syscallError(e: unknown): ErrnoError {
-  if (!(e instanceof ErrnoError)) throw e;
-  return e;
-}
-
 /** The syscall's return to user space: its result, or its errno with ERESTART* seen as EINTR (no restart here). */
 function syscallReturn(what: string, result: number, err: ErrnoError | undefined): number {
   if (err === undefined) return result;
@@ -631,4 +541,311 @@ function syscallReturn(what: string, result: number, err: ErrnoError | undefined
     throw errno('EINTR', `${what} interrupted (${err.why})`);
   }
   throw err;
+}
+
+const SC_ENTRY = 0; // syscall entry (el0_svc)
+const SC_BODY = 1; // the syscall's body
+const SC_BODY_DONE = 2; // it returned, or failed with an errno
+const SC_TASK_WORK = 3; // task_work_run on the way out (exit_to_user_mode)
+const SC_RETURN = 4; // signals delivered, the result returned to user space
+
+/** A syscall on a thread of `process`: entry, body, task_work, exit; an errno is the result; ERESTARTSYS → EINTR. */
+class Syscall extends Frame<number> {
+  private result = 0;
+  private err: ErrnoError | undefined = undefined;
+
+  constructor(
+    private readonly process: Process,
+    private readonly what: string,
+    private readonly body: Call<number>,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    switch (this.pc) {
+      case SC_ENTRY:
+        this.process.syscallEnter(this.what);
+        this.pc = SC_BODY;
+        return this.yield_(op(C_SYSCALL_ENTRY));
+      case SC_BODY:
+        this.pc = SC_BODY_DONE;
+        return this.call(this.body);
+      case SC_BODY_DONE:
+        this.result = sent as number;
+        return this.taskWork();
+      case SC_TASK_WORK:
+        this.pc = SC_RETURN;
+        return this.yield_(op(C_SYSCALL_EXIT));
+      default:
+        this.process.deliverSignals();
+        return this.return_(syscallReturn(this.what, this.result, this.err));
+    }
+  }
+
+  private taskWork(): Boundary {
+    this.pc = SC_TASK_WORK;
+    return this.call(this.process.kernel.taskWorkRun());
+  }
+
+  /** The body failed: an errno is the syscall's result; anything else is a model bug and propagates. */
+  protected override catch_(e: unknown): boolean {
+    if (this.pc !== SC_BODY_DONE || !(e instanceof ErrnoError)) return false;
+    this.err = e;
+    this.taskWork();
+    return true;
+  }
+}
+
+const IO_FDGET = 0; // fdget(fd)
+const IO_FILE = 1; // the file is held: do_vfs_ioctl, else vfs_ioctl
+const IO_DRIVER = 2; // f_op->unlocked_ioctl returned
+const IO_RETURNED = 3; // its return value checked: fdput
+
+/** SYSCALL_DEFINE3(ioctl)'s body: fdget, do_vfs_ioctl (the generic commands) or vfs_ioctl, fdput. */
+class SysIoctl extends Frame<number> {
+  private file: KFile | null = null;
+
+  constructor(
+    private readonly process: Process,
+    private readonly fd: number,
+    private readonly cmd: number,
+    private readonly arg: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const p = this.process;
+    switch (this.pc) {
+      case IO_FDGET:
+        this.pc = IO_FILE;
+        return this.yield_(op(C_FDGET, p.files.oid));
+      case IO_FILE: {
+        const file = p.files.fget(this.fd);
+        this.file = file;
+        if (p.doVfsIoctlGeneric(file, this.fd, this.cmd, this.arg)) return this.fdput(0);
+        const ioctl = vfsIoctlFop(file);
+        this.pc = IO_DRIVER;
+        return this.call(ioctl(file, this.cmd, this.arg));
+      }
+      default: // IO_DRIVER
+        this.pc = IO_RETURNED;
+        return this.fdput(vfsIoctlReturn(this.file!, this.cmd, sent as number));
+    }
+  }
+
+  private fdput(result: number): Boundary {
+    const file = this.file!;
+    this.file = null;
+    fput(file);
+    return this.return_(result);
+  }
+
+  /** The driver failed: -ENOIOCTLCMD becomes ENOTTY. */
+  protected override catch_(e: unknown): boolean {
+    if (this.pc === IO_DRIVER) throw vfsIoctlError(this.file!, this.cmd, e);
+    return false;
+  }
+
+  protected override unwind(): void {
+    if (this.file !== null) {
+      fput(this.file);
+      this.file = null;
+    }
+  }
+}
+
+const RW_FDGET = 0; // fdget_pos(fd)
+const RW_FILE = 1; // the file is held: vfs_read / vfs_write
+const RW_DONE = 2; // fdput_pos
+
+/** fs/read_write.c ksys_read / ksys_write: fdget, vfs_read or vfs_write, fdput. */
+class KsysReadWrite extends Frame<number> {
+  private file: KFile | null = null;
+
+  constructor(
+    private readonly process: Process,
+    private readonly fd: number,
+    private readonly addr: number,
+    private readonly len: number,
+    private readonly write: boolean,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    switch (this.pc) {
+      case RW_FDGET:
+        this.pc = RW_FILE;
+        return this.yield_(op(C_FDGET, this.process.files.oid));
+      case RW_FILE: {
+        const file = this.process.files.fget(this.fd);
+        this.file = file;
+        this.pc = RW_DONE;
+        return this.call(this.write ? vfsWrite(file, this.addr, this.len) : vfsRead(file, this.addr, this.len));
+      }
+      default:
+        this.unwind();
+        return this.return_(sent as number);
+    }
+  }
+
+  /** fdput, whether the call returned or threw. */
+  protected override unwind(): void {
+    if (this.file !== null) {
+      fput(this.file);
+      this.file = null;
+    }
+  }
+}
+
+const FD_DUP = 0;
+const FD_DUP2 = 1;
+const FD_DUP3 = 2;
+
+/** ksys_dup / ksys_dup3 (the dup syscalls' bodies): a step on the fd table (fdget's cost), then their work. */
+class KsysDup extends Frame<number> {
+  constructor(
+    private readonly process: Process,
+    /** FD_DUP, FD_DUP2 or FD_DUP3. */
+    private readonly which: number,
+    private readonly oldfd: number,
+    private readonly newfd: number,
+    private readonly flags: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const p = this.process;
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.yield_(op(C_FDGET, p.files.oid));
+    }
+    if (this.which === FD_DUP) return this.return_(p.dupLocked(this.oldfd));
+    return this.return_(p.dup3Locked(this.oldfd, this.newfd, this.flags, this.which === FD_DUP2));
+  }
+}
+
+/** close(2)'s body: close_fd, then fput_close_sync (the last reference is released right here). */
+class SysClose extends Frame<number> {
+  constructor(
+    private readonly files: FdTable,
+    private readonly fd: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    switch (this.pc) {
+      case 0:
+        this.pc = 1;
+        return this.yield_(op(C_FDGET, this.files.oid));
+      case 1:
+        this.pc = 2;
+        return this.call(fputCloseSync(this.files.closeFd(this.fd)));
+      default:
+        return this.return_(0);
+    }
+  }
+}
+
+const SO_FD = 0; // get_unused_fd_flags
+const SO_OPEN = 1; // do_filp_open
+const SO_INSTALL = 2; // fd_install
+
+/** fs/open.c do_sys_openat2: reserve the fd first (EMFILE before ENOENT), open, install; a failed open frees the fd. */
+class DoSysOpen extends Frame<number> {
+  private fd = -1;
+
+  constructor(
+    private readonly process: Process,
+    private readonly path: string,
+    private readonly flags: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const files = this.process.files;
+    switch (this.pc) {
+      case SO_FD:
+        this.pc = SO_OPEN;
+        return this.yield_(op(C_FDGET, files.oid));
+      case SO_OPEN:
+        this.fd = files.getUnusedFd(this.flags);
+        this.pc = SO_INSTALL;
+        return this.call(this.process.kernel.filpOpen(this.path, this.flags));
+      default:
+        files.installFd(this.fd, sent as KFile);
+        return this.return_(this.fd);
+    }
+  }
+
+  protected override unwind(): void {
+    if (this.pc === SO_INSTALL) this.process.files.putUnusedFd(this.fd);
+  }
+}
+
+const EX_BEGIN = 0; // the checks, then the syscall entry
+const EX_KILL = 1; // a fatal signal to every thread
+const EX_WAIT = 2; // wait for the other threads' syscalls to return
+const EX_CLOSE = 3; // close_files: the next fd
+const EX_CLOSED = 4; // its step: filp_close → fput
+const EX_TASK_WORK = 5; // exit_task_work ran: shut it for every thread
+
+/** do_group_exit as far as files go: kill the other threads, wait for them, close every fd, run task_work. */
+class DoGroupExit extends Frame<number> {
+  private task: Task | null = null;
+  private fds: number[] = [];
+  private i = 0;
+
+  constructor(private readonly process: Process) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const p = this.process;
+    for (;;) {
+      switch (this.pc) {
+        case EX_BEGIN: {
+          const t = current();
+          const ut = p.kernel.userTask(t);
+          if (ut === undefined || ut.user !== p) throw new ModelError(`exit runs on ${t}, not a thread of ${p.pid}`);
+          if (p.exited) throw new ModelError(`process ${p.pid} has exited already`);
+          this.task = t;
+          this.pc = EX_KILL;
+          return this.yield_(op(C_SYSCALL_ENTRY));
+        }
+        case EX_KILL:
+          for (const th of p.threads) {
+            th.ut.sigpending = true;
+            if (th.task !== this.task && th.busy && th.task.state === TASK_BLOCKED) p.kernel.engine.wake(th.task);
+          }
+          this.pc = EX_WAIT;
+          continue;
+        case EX_WAIT:
+          if (p.othersBusy(this.task!)) return this.yield_(wait(p.threadDone));
+          this.fds = p.files.openFds();
+          this.pc = EX_CLOSE;
+          continue;
+        case EX_CLOSE:
+          if (this.i < this.fds.length) {
+            this.pc = EX_CLOSED;
+            return this.yield_(op(C_FDGET, p.files.oid));
+          }
+          this.pc = EX_TASK_WORK;
+          return this.call(p.kernel.taskWorkRun(true));
+        case EX_CLOSED:
+          fput(p.files.closeFd(this.fds[this.i++]!));
+          this.pc = EX_CLOSE;
+          continue;
+        default:
+          for (const th of p.threads) th.ut.worksExited = true;
+          p.exited = true;
+          return this.return_(0);
+      }
+    }
+  }
 }

@@ -17,7 +17,7 @@ import {
 } from '../abi/kvm.js';
 import type { Process, SyscallHandle, UThread } from '../host/process.js';
 import { type Boundary, Frame } from '../sim/frame.js';
-import type { Op, TaskBody, TaskGen } from '../sim/task.js';
+import type { Call, Op } from '../sim/task.js';
 import type { ScenarioStep } from './schema.js';
 import { forwardedIrq, layoutDeviceAttr, layoutRawIoctl, type RawIoctlCall, s32Bytes } from './vmm.js';
 
@@ -83,13 +83,13 @@ export function callWhat(c: VmmCall): string {
 }
 
 /** The call as a task body on one of the process's threads. */
-export function callTask(p: Process, c: VmmCall): TaskGen<number> {
+export function callTask(p: Process, c: VmmCall): Call<number> {
   return c.kind === 'ioctl' ? p.sysIoctl(c.fd, c.request, c.arg) : p.sysClose(c.fd);
 }
 
-/** Starts `body` on `th`: UThread.submit is typed for generators, and a frame is a task body the engine runs alike. */
-export function submitTask(th: UThread, what: string, body: TaskBody): SyscallHandle {
-  return th.submit(what, body as TaskGen<number>);
+/** Starts `body` (a generator or a frame returning the syscall's result) on `th`. */
+export function submitTask(th: UThread, what: string, body: Call<number>): SyscallHandle {
+  return th.submit(what, body);
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Process, UThread } from '../host/process.js';
 import type { KvmVm } from '../kvm/vm.js';
 import type { Host, HostOptions } from '../machine.js';
 import { ModelError } from '../sim/errors.js';
-import type { TaskBody } from '../sim/task.js';
+import type { Call } from '../sim/task.js';
 import { BOUND_FD_RE, FDREF_RE, type Scenario, type ScenarioStep } from './schema.js';
 import {
   createdFd,
@@ -163,7 +163,7 @@ export class VmmInterpreter {
   startVcpus(
     v: VmmVm,
     name: (i: number) => string,
-    run: (fd: number, i: number) => { what: string; body: TaskBody },
+    run: (fd: number, i: number) => { what: string; body: Call<number> },
   ): void {
     v.fds.vcpus.forEach((fd, i) => {
       const th = this.p.thread(name(i), v.spec.pinning[i] ?? (i + 1) % this.host.engine.cpus.length);

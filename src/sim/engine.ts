@@ -25,6 +25,7 @@ import { Cpu, EXIT_IRQ, EXIT_TRAP, GuestCpu } from './cpu.js';
 import { ModelError } from './errors.js';
 import { EventHeap } from './eventHeap.js';
 import { beginFootprint, footprintSet, touch } from './footprint.js';
+import { type Boundary, Frame } from './frame.js';
 import { Lockdep } from './lockdep.js';
 import { RandomStreams } from './prng.js';
 import {
@@ -45,7 +46,6 @@ import {
   TASK_WFI,
   Task,
   type TaskBody,
-  type TaskGen,
   type TaskKind,
 } from './task.js';
 
@@ -149,7 +149,7 @@ export class Engine {
     this.cpus = [];
     for (let i = 0; i < opts.cpus; i++) {
       const idle = this.newTask(0, `swapper/${i}`, 'thread', i);
-      idle.gen = idleLoop();
+      idle.gen = new IdleLoop();
       idle.maskCtx = null;
       const cpu = new Cpu(i, idle, this.newOid(`cpu${i}`));
       idle.maskCtx = cpu;
@@ -483,7 +483,7 @@ export class Engine {
       throw new ModelError(`task ${t} exited holding ${t.held.map((l) => l.name).join(', ')}`);
     }
     if (t.kind !== 'thread') throw new ModelError(`${t.kind} task ${t} returned: IRQ vectors and guest threads loop`);
-    if (t.onExit !== null) t.onExit(t);
+    if (t.onExit !== null) t.onExit.taskExited(t);
   }
 
   private runHostTask(c: Cpu, t: Task): void {
@@ -707,6 +707,9 @@ export function charge(costId: number): void {
   if (chargeTo !== null) chargeTo.readyAt += chargeCosts!.get(costId);
 }
 
-function* idleLoop(): TaskGen {
-  for (;;) yield idleOp();
+/** The idle thread's body (kernel/sched/idle.c do_idle): `for (;;) yield idle();`, a frame of one state. */
+class IdleLoop extends Frame<never> {
+  protected step(): Boundary {
+    return this.yield_(idleOp());
+  }
 }

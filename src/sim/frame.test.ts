@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { defineCost } from './costs.js';
 import { Engine } from './engine.js';
-import { type Boundary, Frame } from './frame.js';
+import { type Boundary, Frame, returnNow } from './frame.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from './locks.js';
 import { current, op, TASK_BLOCKED, TASK_SPINNING, type TaskGen } from './task.js';
 
@@ -179,5 +179,86 @@ describe('Frame: a kernel function as an explicit state machine', () => {
     f.spawn('bad', 0, new Caller(true));
     expect(() => f.settle()).toThrow(/child failed/);
     expect(log).toEqual(['caller calls', 'child start', 'unwind at pc 1']);
+  });
+
+  it('catch_(): a child’s exception is handled and the frame goes on in the same step, or replaced, or passes through unwind()', () => {
+    const log: string[] = [];
+    function* child(): TaskGen<number> {
+      yield op(C_FRAME);
+      throw new Error('EIO in child');
+    }
+    /** try { r = yield* child(); } catch (e) { mode decides } ; one more step; return */
+    class Catcher extends Frame<string> {
+      private caught = '';
+      constructor(private readonly mode: 'handle' | 'replace' | 'pass') {
+        super();
+      }
+      protected step(): Boundary {
+        switch (this.pc) {
+          case 0:
+            this.pc = 1;
+            return this.call(child());
+          case 2:
+            log.push(`after catch: ${this.caught}`);
+            this.pc = 3;
+            return this.yield_(op(C_FRAME));
+          default:
+            return this.return_(this.caught);
+        }
+      }
+      protected override catch_(e: unknown): boolean {
+        if (this.pc !== 1) return false;
+        if (this.mode === 'replace') throw new Error(`wrapped: ${(e as Error).message}`);
+        if (this.mode === 'pass') return false;
+        this.caught = (e as Error).message;
+        this.pc = 2;
+        return true;
+      }
+      protected override unwind(): void {
+        log.push(`unwind at pc ${this.pc}`);
+      }
+    }
+    const e = new Engine({ cpus: 1 });
+    let got = '';
+    e.spawn(
+      'handle',
+      0,
+      (function* (): TaskGen<void> {
+        got = yield* new Catcher('handle');
+      })(),
+    );
+    e.settle();
+    expect(got).toBe('EIO in child');
+    expect(log).toEqual(['after catch: EIO in child']);
+
+    log.length = 0;
+    const f = new Engine({ cpus: 1 });
+    f.spawn('replace', 0, new Catcher('replace'));
+    expect(() => f.settle()).toThrow(/wrapped: EIO in child/);
+    expect(log).toEqual(['unwind at pc 1']);
+
+    log.length = 0;
+    const g = new Engine({ cpus: 1 });
+    g.spawn('pass', 0, new Catcher('pass'));
+    expect(() => g.settle()).toThrow(/EIO in child/);
+    expect(log).toEqual(['unwind at pc 1']);
+  });
+
+  it('returnNow(): a function that returns without a step (a generator with no yield)', () => {
+    const e = new Engine({ cpus: 1 });
+    let got = 0;
+    let stepsInBody = -1;
+    e.spawn(
+      'now',
+      0,
+      (function* (): TaskGen<void> {
+        const before = e.steps;
+        got = yield* returnNow(42);
+        stepsInBody = e.steps - before;
+      })(),
+    );
+    e.settle();
+    expect(got).toBe(42);
+    expect(stepsInBody).toBe(0);
   });
 });

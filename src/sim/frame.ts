@@ -12,8 +12,9 @@
  * `pc` first), `return_(value)`, or `call(child)` — `yield* child` of a generator: the child (a frame or a generator)
  * runs at once, in the same step, its yields are this frame's, and when it returns `step` resumes at `pc` with the
  * child's return value as `sent`. `sent` is otherwise what the engine resumed the task with (e.g. a trap's result).
- * An exception thrown by the step or by a child passes through `unwind()` first: what a generator's `finally` did
- * (it decides by `pc` which resources the frame holds).
+ * An exception thrown by the step or by a child goes to `catch_()` (a generator's `catch`: it may handle it and
+ * resume the frame), else passes through `unwind()`: what a generator's `finally` did (both decide by `pc` where the
+ * exception was thrown and which resources the frame holds).
  */
 import type { Op } from './task.js';
 
@@ -32,27 +33,38 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
 
   next(sent?: unknown): IteratorResult<Op, R> {
     let v = sent;
-    try {
-      for (;;) {
-        if (this.child !== null) {
-          const r = this.child.next(v);
-          if (r.done !== true) {
-            this.value = r.value;
-            break;
+    for (;;) {
+      try {
+        for (;;) {
+          if (this.child !== null) {
+            const r = this.child.next(v);
+            if (r.done !== true) {
+              this.value = r.value;
+              break;
+            }
+            this.child = null;
+            v = r.value;
           }
-          this.child = null;
-          v = r.value;
+          this.step(v);
+          if (this.child === null) break;
+          v = undefined;
         }
-        this.step(v);
-        if (this.child === null) break;
-        v = undefined;
+        return this as unknown as IteratorResult<Op, R>;
+      } catch (e) {
+        this.child = null;
+        let err = e;
+        try {
+          if (this.catch_(e)) {
+            v = undefined;
+            continue;
+          }
+        } catch (replaced) {
+          err = replaced;
+        }
+        this.unwind();
+        throw err;
       }
-    } catch (e) {
-      this.child = null;
-      this.unwind();
-      throw e;
     }
-    return this as unknown as IteratorResult<Op, R>;
   }
 
   [Symbol.iterator](): this {
@@ -74,6 +86,15 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
     return BOUNDARY;
   }
 
+  /**
+   * An exception passes through the frame at `pc` (thrown by the step or by a child): a generator's `catch`. Return
+   * true when handled — the handler stored what it needs and set `pc`, and step() resumes there in the same step —
+   * or false to let it pass (then unwind() runs); throwing replaces the exception (`catch (e) { throw f(e); }`).
+   */
+  protected catch_(_e: unknown): boolean {
+    return false;
+  }
+
   /** An exception leaves the frame: release what the frame holds at `pc` (a generator's finally). */
   protected unwind(): void {}
 
@@ -83,4 +104,19 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
     this.value = v;
     return BOUNDARY;
   }
+}
+
+/** A function that returns `v` without a step (what a generator with no yield was): a frame of one return. */
+class ReturnNow<R> extends Frame<R> {
+  constructor(private readonly v: R) {
+    super();
+  }
+
+  protected step(): Boundary {
+    return this.return_(this.v);
+  }
+}
+
+export function returnNow<R>(v: R): Frame<R> {
+  return new ReturnNow(v);
 }

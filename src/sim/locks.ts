@@ -139,14 +139,10 @@ class SpinLockFrame extends Frame<boolean> {
         if (spinLockTake(l)) return this.return_(this.flags);
         this.pc = 2;
         return this.yield_(l.spinOn(current()));
-      default: {
+      default:
         // spinning: the holder released it (a wakeup), or this is a re-try
-        const t = current();
-        if (l.owner !== null) return this.yield_(l.spinOn(t));
-        l.owner = t;
-        t.held.push(l);
+        if (!spinLockRetry(l)) return this.yield_(l.spinOn(current()));
         return this.return_(this.flags);
-      }
     }
   }
 }
@@ -156,9 +152,9 @@ export function spinLock(l: Spinlock): Frame<boolean> {
 }
 
 /*
- * spin_lock() in three parts, for hot paths that inline it instead of entering a generator per acquisition (each
- * `yield*` allocates one, and every later step resumes it): `yield spinLockStep(l);
- * if (!spinLockTake(l)) yield* spinLockContended(l);` is exactly spinLock(l).
+ * spin_lock() in parts, for frames that inline it instead of calling a SpinLockFrame per acquisition: yield
+ * spinLockStep(l); then if spinLockTake(l) fails, yield l.spinOn(current()) until spinLockRetry(l) succeeds. That is
+ * exactly spinLock(l).
  */
 
 /** The acquisition step: yield its op. */
@@ -176,12 +172,13 @@ export function spinLockTake(l: Spinlock): boolean {
   return true;
 }
 
-/** Spin until the holder releases the lock, then take it. */
-export function* spinLockContended(l: Spinlock): Generator<Op, void, unknown> {
+/** After a spin step: take the lock if its holder released it. False: spin again (yield l.spinOn(current())). */
+export function spinLockRetry(l: Spinlock): boolean {
+  if (l.owner !== null) return false;
   const t = current();
-  while (l.owner !== null) yield l.spinOn(t);
   l.owner = t;
   t.held.push(l);
+  return true;
 }
 
 /** spin_lock_irqsave(): returns the previous mask state, to hand back to spinUnlockIrqrestore. */

@@ -1,8 +1,9 @@
 /**
- * Cooperative tasks. Model code is written as generator functions; each `yield` is an atomic boundary. The value
- * yielded is an op telling the engine what happens at that boundary; for a plain step, `op(cost, objects...)`
- * first records on the current task the cost of the code that follows the yield and the shared objects it will
- * touch, so the engine can charge time and a checker can compute independence. Nothing here allocates per step.
+ * Cooperative tasks. Model code is written as frames (frame.ts) or generator functions; each boundary (a frame's
+ * yield_, a generator's `yield`) is atomic. The value yielded is an op telling the engine what happens at that
+ * boundary; for a plain step, `op(cost, objects...)` first records on the current task the cost of the code that
+ * follows the yield and the shared objects it will touch, so the engine can charge time and a checker can compute
+ * independence. Nothing here allocates per step.
  */
 import { C_NONE } from './costs.js';
 import { ModelError } from './errors.js';
@@ -29,6 +30,11 @@ export type Op = number;
 export type TaskGen<R = unknown> = Generator<Op, R, unknown>;
 /** What a task runs: a generator, or a state machine with the iterator protocol (frame.ts). */
 export type TaskBody = Iterator<Op, unknown, unknown>;
+/**
+ * What a kernel function that can yield returns: a generator or a Frame (frame.ts). A generator caller runs it with
+ * `yield*`, a frame with `call()`; interfaces whose implementations are being converted to frames return this.
+ */
+export type Call<R = void> = Iterator<Op, R, unknown> & Iterable<Op, R, unknown>;
 
 export const TASK_RUNNABLE = 0;
 export const TASK_BLOCKED = 1;
@@ -71,6 +77,11 @@ export function setCurrent(t: Task | null): void {
   cur = t;
 }
 
+/** Who is told that a task finished: an object with a method, not a closure (model state stays plain data). */
+export interface TaskExitHook {
+  taskExited(t: Task): void;
+}
+
 export class Task {
   gen: TaskBody | null = null;
   state = TASK_RUNNABLE;
@@ -97,7 +108,8 @@ export class Task {
   catchErrors = false;
   /** current->in_eventfd: nesting depth of eventfd wakeups this task is running (fs/eventfd.c). */
   inEventfd = 0;
-  onExit: ((t: Task) => void) | null = null;
+  /** Told when the task's body returned or threw (a process thread finishing its syscall). */
+  onExit: TaskExitHook | null = null;
   /** `comm-pid`, built once: lockdep names the task on every acquisition. */
   private readonly label: string;
 

@@ -9,6 +9,7 @@ import { C_NONE } from './costs.js';
 import type { Engine } from './engine.js';
 import { ModelError } from './errors.js';
 import { touch } from './footprint.js';
+import { type Boundary, Frame } from './frame.js';
 import { current, OP_BLOCK, type Op, TASK_BLOCKED, type Task } from './task.js';
 
 export class WaitQueue {
@@ -97,8 +98,28 @@ export class Completion {
   }
 }
 
-export function* waitForCompletion(c: Completion): Generator<Op, void, unknown> {
-  touch(c.wq.oid);
-  while (c.done === 0) yield wait(c.wq);
-  if (c.done !== Number.MAX_SAFE_INTEGER) c.done--;
+const PC_CHECK = 0;
+const PC_SLEEPING = 1;
+
+/** kernel/sched/completion.c wait_for_completion: sleep until `done` is non-zero, then consume one completion. */
+class WaitForCompletion extends Frame {
+  constructor(private readonly c: Completion) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const c = this.c;
+    if (this.pc === PC_CHECK) {
+      touch(c.wq.oid);
+      this.pc = PC_SLEEPING;
+    }
+    // while (!x->done) schedule(); — re-tested after every wakeup
+    if (c.done === 0) return this.yield_(wait(c.wq));
+    if (c.done !== Number.MAX_SAFE_INTEGER) c.done--;
+    return this.return_(undefined);
+  }
+}
+
+export function waitForCompletion(c: Completion): Frame {
+  return new WaitForCompletion(c);
 }

@@ -8,15 +8,15 @@ import type { KFile } from '../host/file.js';
 import type { Kernel } from '../host/kernel.js';
 import { KObject } from '../host/kref.js';
 import { Mutex } from '../sim/locks.js';
-import type { TaskGen } from '../sim/task.js';
+import type { Call } from '../sim/task.js';
 import type { VfioGroup } from './group.js';
 
 /** struct vfio_device_ops. */
 export interface VfioDeviceOps {
   readonly name: string;
-  openDevice(dev: VfioDevice): TaskGen<void>;
-  closeDevice(dev: VfioDevice): TaskGen<void>;
-  ioctl(dev: VfioDevice, cmd: number, arg: number): TaskGen<number>;
+  openDevice(dev: VfioDevice): Call<void>;
+  closeDevice(dev: VfioDevice): Call<void>;
+  ioctl(dev: VfioDevice, cmd: number, arg: number): Call<number>;
 }
 
 export class VfioDevice extends KObject {

@@ -1,8 +1,7 @@
 /**
  * kernel/irq/handle.c: handle_irq_event, running the actions of a descriptor with desc->lock dropped. The flow
- * handler (chip.ts handleFasteoiIrq) inlines it around its action loop, so that every step of an action handler
- * resumes one generator frame fewer; this is its part before the actions (note_interrupt, after them, is
- * spurious.ts).
+ * handler (chip.ts HandleFasteoiIrq) inlines it around its action loop, so that every step of an action handler
+ * goes through one frame fewer; this is its part before the actions (note_interrupt, after them, is spurious.ts).
  */
 import { defineCost } from '../../sim/costs.js';
 import { IRQS_PENDING, type IrqDesc } from './irqDesc.js';

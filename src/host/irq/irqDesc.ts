@@ -4,16 +4,18 @@
  * istate bits of the flow, the actions, and the lock that serialises the flow handler with the management API.
  */
 import type { Engine } from '../../sim/engine.js';
-import type { Frame } from '../../sim/frame.js';
 import { Mutex, Spinlock } from '../../sim/locks.js';
-import type { TaskGen } from '../../sim/task.js';
+import type { Call } from '../../sim/task.js';
 
 export const IRQ_NONE = 0;
 export const IRQ_HANDLED = 1;
 export type IrqReturn = typeof IRQ_NONE | typeof IRQ_HANDLED;
 
-/** An interrupt handler as request_irq takes it: runs in hardirq context, returns IRQ_HANDLED or IRQ_NONE. */
-export type IrqHandler = (irq: number, devId: unknown) => TaskGen<IrqReturn>;
+/**
+ * An interrupt handler as request_irq takes it: runs in hardirq context, returns IRQ_HANDLED or IRQ_NONE. A named
+ * function (its state is the frame or generator it returns), never a closure kept in the action.
+ */
+export type IrqHandler = (irq: number, devId: unknown) => Call<IrqReturn>;
 
 // request_irq flags (include/linux/interrupt.h)
 export const IRQF_TRIGGER_RISING = 0x1;
@@ -47,31 +49,28 @@ export const IRQ_NOAUTOEN = 1 << 12;
 /** enum irqchip_irq_state (include/linux/interrupt.h). */
 export type IrqchipState = 'PENDING' | 'ACTIVE' | 'MASKED' | 'LINE_LEVEL';
 
-/** A chip callback: a generator or a frame (sim/frame.ts), called with `yield*` or a frame's call(). */
-export type ChipCall<R> = TaskGen<R> | Frame<R>;
-
 /**
- * struct irq_chip, reduced to what the GIC implements. Each callback runs as steps (a generator or a frame) because
- * it is made of register accesses, each an atomic step with its own cost.
+ * struct irq_chip, reduced to what the GIC implements. Each callback runs as steps (it returns a generator or a
+ * frame, sim/task.ts Call) because it is made of register accesses, each an atomic step with its own cost.
  */
 export interface IrqChip {
   readonly name: string;
-  irqMask(d: IrqDesc): ChipCall<void>;
-  irqUnmask(d: IrqDesc): ChipCall<void>;
-  irqEoi(d: IrqDesc): ChipCall<void>;
+  irqMask(d: IrqDesc): Call<void>;
+  irqUnmask(d: IrqDesc): Call<void>;
+  irqEoi(d: IrqDesc): Call<void>;
   /** Re-trigger an edge interrupt lost while disabled; false when the chip cannot. */
-  irqRetrigger(d: IrqDesc): ChipCall<boolean>;
+  irqRetrigger(d: IrqDesc): Call<boolean>;
   /** The state, or null when the chip cannot report it (the kernel's -EINVAL). */
-  irqGetIrqchipState(d: IrqDesc, which: IrqchipState): ChipCall<boolean | null>;
+  irqGetIrqchipState(d: IrqDesc, which: IrqchipState): Call<boolean | null>;
   /** False when the chip cannot set that state. */
-  irqSetIrqchipState(d: IrqDesc, which: IrqchipState, val: boolean): ChipCall<boolean>;
+  irqSetIrqchipState(d: IrqDesc, which: IrqchipState, val: boolean): Call<boolean>;
   /** irq_set_type: program level/edge; false when the chip refuses (the kernel's -EINVAL). */
-  irqSetType(d: IrqDesc, trigger: IrqTrigger): ChipCall<boolean>;
+  irqSetType(d: IrqDesc, trigger: IrqTrigger): Call<boolean>;
   /**
    * irq_set_affinity: route the line to a CPU of `cpuMask` (bit per CPU); the CPU it chose, or -1 when none fits
    * (the kernel's -EINVAL). Absent when the chip cannot route (irq_do_set_affinity's -EINVAL).
    */
-  irqSetAffinity?(d: IrqDesc, cpuMask: number, force: boolean): ChipCall<number>;
+  irqSetAffinity?(d: IrqDesc, cpuMask: number, force: boolean): Call<number>;
   /** irq_set_vcpu_affinity: false when the chip refuses (e.g. an SGI). A register-free bookkeeping call. */
   irqSetVcpuAffinity(d: IrqDesc, vcpu: unknown): boolean;
   /** IRQCHIP_EOI_IF_HANDLED: the chip wants no EOI for an interrupt the flow did not handle. */

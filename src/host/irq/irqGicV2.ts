@@ -16,7 +16,8 @@ import {
   SPI_BASE,
 } from '../../hw/gic/regs.js';
 import { defineCost } from '../../sim/costs.js';
-import { current, eret, op, type TaskGen } from '../../sim/task.js';
+import { type Boundary, Frame } from '../../sim/frame.js';
+import { current, eret, op } from '../../sim/task.js';
 import { handleDomainIrq } from './chip.js';
 import type { Genirq } from './genirq.js';
 import type { IrqChip, IrqchipState, IrqDesc, IrqTrigger } from './irqDesc.js';
@@ -65,77 +66,32 @@ export class GicV2Chip implements IrqChip {
     this.spurious = new Int32Array(gic.nrCpus);
   }
 
-  /** The banked copy a private INTID's register access reaches: the current CPU's. */
-  private bank(d: IrqDesc): number | undefined {
-    return isPrivate(d.hwirq) ? current().cpu : undefined;
+  irqMask(d: IrqDesc): Frame {
+    return new GicEoimode1MaskIrq(this, d);
   }
 
-  *irqMask(d: IrqDesc): TaskGen<void> {
-    yield op(C_GICD_WRITE, this.intidOid[d.hwirq]!);
-    this.gic.distributor.disable(d.hwirq, this.bank(d));
-    // gic_eoimode1_mask_irq: masking a forwarded interrupt also deactivates it, or it would stay active forever.
-    if (d.forwardedToVcpu) {
-      yield op(C_GICD_ACTIVE, this.intidOid[d.hwirq]!);
-      this.gic.distributor.setActive(d.hwirq, false, this.bank(d));
-    }
+  irqUnmask(d: IrqDesc): Frame {
+    return new GicUnmaskIrq(this, d);
   }
 
-  *irqUnmask(d: IrqDesc): TaskGen<void> {
-    yield op(C_GICD_WRITE, this.intidOid[d.hwirq]!);
-    this.gic.distributor.enable(d.hwirq, this.bank(d));
+  irqEoi(d: IrqDesc): Frame {
+    return new GicEoimode1EoiIrq(this, d);
   }
 
-  /** gic_eoimode1_eoi_irq: deactivate, unless the INTID is forwarded to a vCPU (the guest deactivates it). */
-  *irqEoi(d: IrqDesc): TaskGen<void> {
-    if (d.forwardedToVcpu) return;
-    const cpu = current().cpu;
-    yield op(C_GICC_DIR, this.giccOid[cpu]!, this.intidOid[d.hwirq]!);
-    this.gic.cpu(cpu).writeDir(isSgi(d.hwirq) ? this.sgiIar[cpu]! : d.hwirq);
+  irqRetrigger(d: IrqDesc): Frame<boolean> {
+    return new GicRetrigger(this, d);
   }
 
-  /** gic_retrigger: set the INTID pending in the distributor. */
-  *irqRetrigger(d: IrqDesc): TaskGen<boolean> {
-    yield op(C_GICD_WRITE, this.intidOid[d.hwirq]!);
-    this.gic.distributor.setPending(d.hwirq, this.bank(d));
-    return true;
+  irqGetIrqchipState(d: IrqDesc, which: IrqchipState): Frame<boolean | null> {
+    return new GicIrqGetIrqchipState(this, d, which);
   }
 
-  /** gic_irq_get_irqchip_state: PENDING, ACTIVE and MASKED read the distributor; LINE_LEVEL does not exist here. */
-  *irqGetIrqchipState(d: IrqDesc, which: IrqchipState): TaskGen<boolean | null> {
-    if (which === 'LINE_LEVEL') return null;
-    yield op(C_GICD_READ, this.intidOid[d.hwirq]!);
-    const dist = this.gic.distributor;
-    const bank = this.bank(d);
-    if (which === 'PENDING') return dist.isPending(d.hwirq, bank);
-    if (which === 'ACTIVE') return dist.isActive(d.hwirq, bank);
-    return !dist.isEnabled(d.hwirq, bank);
+  irqSetIrqchipState(d: IrqDesc, which: IrqchipState, val: boolean): Frame<boolean> {
+    return new GicIrqSetIrqchipState(this, d, which, val);
   }
 
-  /** gic_irq_set_irqchip_state: ISPENDR/ICPENDR, ISACTIVER/ICACTIVER, ICENABLER/ISENABLER. */
-  *irqSetIrqchipState(d: IrqDesc, which: IrqchipState, val: boolean): TaskGen<boolean> {
-    if (which === 'LINE_LEVEL') return false;
-    yield op(which === 'ACTIVE' ? C_GICD_ACTIVE : C_GICD_WRITE, this.intidOid[d.hwirq]!);
-    const dist = this.gic.distributor;
-    const bank = this.bank(d);
-    if (which === 'PENDING') {
-      if (val) dist.setPending(d.hwirq, bank);
-      else dist.clearPending(d.hwirq, bank);
-    } else if (which === 'ACTIVE') {
-      dist.setActive(d.hwirq, val, bank);
-    } else if (val) {
-      dist.disable(d.hwirq, bank);
-    } else {
-      dist.enable(d.hwirq, bank);
-    }
-    return true;
-  }
-
-  /** gic_set_type: SGIs are fixed edge; PPIs and SPIs take level-high or rising-edge. */
-  *irqSetType(d: IrqDesc, trigger: IrqTrigger): TaskGen<boolean> {
-    if (isSgi(d.hwirq)) return trigger === 'edge';
-    yield op(C_GICD_WRITE, this.intidOid[d.hwirq]!);
-    this.gic.distributor.setConfig(d.hwirq, trigger, this.bank(d));
-    return true;
+  irqSetType(d: IrqDesc, trigger: IrqTrigger): Frame<boolean> {
+    return new GicSetType(this, d, trigger);
   }
 
   /** gic_irq_set_vcpu_affinity: SGIs cannot be forwarded; otherwise set or clear IRQD_FORWARDED_TO_VCPU. */
@@ -149,6 +105,181 @@ export class GicV2Chip implements IrqChip {
   /** Remember the IAR of an SGI being handled on `cpu`. */
   stashSgi(cpu: number, iar: number): void {
     this.sgiIar[cpu] = iar;
+  }
+
+  /** The IAR gic_handle_irq stashed for the SGI being handled on `cpu`. */
+  stashedSgi(cpu: number): number {
+    return this.sgiIar[cpu]!;
+  }
+}
+
+/** The banked copy a private INTID's register access reaches: the current CPU's. */
+function bank(d: IrqDesc): number | undefined {
+  return isPrivate(d.hwirq) ? current().cpu : undefined;
+}
+
+// The irq_chip callbacks, each a frame of register accesses; resume points named after the access they perform.
+
+/** What every callback frame keeps: the chip and the descriptor it acts on. */
+abstract class GicChipOp<R = void> extends Frame<R> {
+  constructor(
+    protected readonly chip: GicV2Chip,
+    protected readonly d: IrqDesc,
+  ) {
+    super();
+  }
+}
+
+const PC_DECLARE = 0; // declare the access's step (its cost and the INTID or CPU interface it touches)
+const PC_ACCESS = 1; // perform it
+const PC_DEACTIVATE = 2;
+
+/** gic_eoimode1_mask_irq: masking a forwarded interrupt also deactivates it, or it would stay active forever. */
+class GicEoimode1MaskIrq extends GicChipOp {
+  protected step(): Boundary {
+    const d = this.d;
+    const oid = this.chip.intidOid[d.hwirq]!;
+    switch (this.pc) {
+      case PC_DECLARE:
+        this.pc = PC_ACCESS;
+        return this.yield_(op(C_GICD_WRITE, oid));
+      case PC_ACCESS: // ICENABLER
+        this.chip.gic.distributor.disable(d.hwirq, bank(d));
+        if (!d.forwardedToVcpu) return this.return_(undefined);
+        this.pc = PC_DEACTIVATE;
+        return this.yield_(op(C_GICD_ACTIVE, oid));
+      default: // ICACTIVER
+        this.chip.gic.distributor.setActive(d.hwirq, false, bank(d));
+        return this.return_(undefined);
+    }
+  }
+}
+
+/** gic_unmask_irq: ISENABLER. */
+class GicUnmaskIrq extends GicChipOp {
+  protected step(): Boundary {
+    const d = this.d;
+    if (this.pc === PC_DECLARE) {
+      this.pc = PC_ACCESS;
+      return this.yield_(op(C_GICD_WRITE, this.chip.intidOid[d.hwirq]!));
+    }
+    this.chip.gic.distributor.enable(d.hwirq, bank(d));
+    return this.return_(undefined);
+  }
+}
+
+/** gic_eoimode1_eoi_irq: deactivate (GICC_DIR), unless the INTID is forwarded to a vCPU (the guest deactivates it). */
+class GicEoimode1EoiIrq extends GicChipOp {
+  private cpu = 0;
+
+  protected step(): Boundary {
+    const d = this.d;
+    const chip = this.chip;
+    if (this.pc === PC_DECLARE) {
+      if (d.forwardedToVcpu) return this.return_(undefined);
+      this.cpu = current().cpu;
+      this.pc = PC_ACCESS;
+      return this.yield_(op(C_GICC_DIR, chip.giccOid[this.cpu]!, chip.intidOid[d.hwirq]!));
+    }
+    const cpu = this.cpu;
+    chip.gic.cpu(cpu).writeDir(isSgi(d.hwirq) ? chip.stashedSgi(cpu) : d.hwirq);
+    return this.return_(undefined);
+  }
+}
+
+/** gic_retrigger: set the INTID pending in the distributor (ISPENDR). */
+class GicRetrigger extends GicChipOp<boolean> {
+  protected step(): Boundary {
+    const d = this.d;
+    if (this.pc === PC_DECLARE) {
+      this.pc = PC_ACCESS;
+      return this.yield_(op(C_GICD_WRITE, this.chip.intidOid[d.hwirq]!));
+    }
+    this.chip.gic.distributor.setPending(d.hwirq, bank(d));
+    return this.return_(true);
+  }
+}
+
+/** gic_irq_get_irqchip_state: PENDING, ACTIVE and MASKED read the distributor; LINE_LEVEL does not exist here. */
+class GicIrqGetIrqchipState extends GicChipOp<boolean | null> {
+  constructor(
+    chip: GicV2Chip,
+    d: IrqDesc,
+    private readonly which: IrqchipState,
+  ) {
+    super(chip, d);
+  }
+
+  protected step(): Boundary {
+    const d = this.d;
+    const which = this.which;
+    if (this.pc === PC_DECLARE) {
+      if (which === 'LINE_LEVEL') return this.return_(null);
+      this.pc = PC_ACCESS;
+      return this.yield_(op(C_GICD_READ, this.chip.intidOid[d.hwirq]!));
+    }
+    const dist = this.chip.gic.distributor;
+    const b = bank(d);
+    if (which === 'PENDING') return this.return_(dist.isPending(d.hwirq, b));
+    if (which === 'ACTIVE') return this.return_(dist.isActive(d.hwirq, b));
+    return this.return_(!dist.isEnabled(d.hwirq, b));
+  }
+}
+
+/** gic_irq_set_irqchip_state: ISPENDR/ICPENDR, ISACTIVER/ICACTIVER, ICENABLER/ISENABLER. */
+class GicIrqSetIrqchipState extends GicChipOp<boolean> {
+  constructor(
+    chip: GicV2Chip,
+    d: IrqDesc,
+    private readonly which: IrqchipState,
+    private readonly val: boolean,
+  ) {
+    super(chip, d);
+  }
+
+  protected step(): Boundary {
+    const d = this.d;
+    const which = this.which;
+    if (this.pc === PC_DECLARE) {
+      if (which === 'LINE_LEVEL') return this.return_(false);
+      this.pc = PC_ACCESS;
+      return this.yield_(op(which === 'ACTIVE' ? C_GICD_ACTIVE : C_GICD_WRITE, this.chip.intidOid[d.hwirq]!));
+    }
+    const dist = this.chip.gic.distributor;
+    const b = bank(d);
+    if (which === 'PENDING') {
+      if (this.val) dist.setPending(d.hwirq, b);
+      else dist.clearPending(d.hwirq, b);
+    } else if (which === 'ACTIVE') {
+      dist.setActive(d.hwirq, this.val, b);
+    } else if (this.val) {
+      dist.disable(d.hwirq, b);
+    } else {
+      dist.enable(d.hwirq, b);
+    }
+    return this.return_(true);
+  }
+}
+
+/** gic_set_type: SGIs are fixed edge; PPIs and SPIs take level-high or rising-edge (GICD_ICFGR). */
+class GicSetType extends GicChipOp<boolean> {
+  constructor(
+    chip: GicV2Chip,
+    d: IrqDesc,
+    private readonly trigger: IrqTrigger,
+  ) {
+    super(chip, d);
+  }
+
+  protected step(): Boundary {
+    const d = this.d;
+    if (this.pc === PC_DECLARE) {
+      if (isSgi(d.hwirq)) return this.return_(this.trigger === 'edge');
+      this.pc = PC_ACCESS;
+      return this.yield_(op(C_GICD_WRITE, this.chip.intidOid[d.hwirq]!));
+    }
+    this.chip.gic.distributor.setConfig(d.hwirq, this.trigger, bank(d));
+    return this.return_(true);
   }
 }
 
@@ -177,38 +308,83 @@ export function gicV2Init(gic: Gic): void {
   dist.setCtlr(1);
 }
 
+// gic_handle_irq's resume points
+const GH_IAR = 0; // irqstat = readl_relaxed(cpu_base + GIC_CPU_INTACK)
+const GH_ACKED = 1; // the IAR read's step: spurious, or write EOIR
+const GH_EOIR = 2; // the EOIR write's step: find the descriptor and run its flow
+const GH_FLOW = 3; // the flow handler returned: acknowledge the next one
+const GH_ERET = 4; // the exception returned: the next IRQ exception starts over
+
 /**
  * gic_handle_irq, the IRQ vector of a host CPU: acknowledge until spurious, priority-drop each interrupt at once
- * (EOImode=1), and run its flow handler; then return from the exception.
+ * (EOImode=1), and run its flow handler; then return from the exception. A frame that loops forever.
  */
-export function* gicHandleIrq(g: Genirq, chip: GicV2Chip, cpu: number): TaskGen<void> {
-  const gicc = chip.gic.cpu(cpu);
-  const giccOid = chip.giccOid[cpu]!;
-  for (;;) {
-    for (let taken = 0; ; taken++) {
-      yield op(C_GICC_IAR, giccOid);
-      const iar = gicc.readIar();
-      const intid = iar & GICC_IAR_INT_ID_MASK;
-      if (intid >= 1020) {
-        if (taken === 0) {
-          chip.spurious[cpu]!++;
-          g.trace?.gicIar?.(cpu, intid);
-        }
-        break;
-      }
-      g.trace?.gicIar?.(cpu, intid);
-      yield op(C_GICC_EOIR, giccOid, chip.intidOid[intid]!);
-      gicc.writeEoir(iar);
-      g.trace?.gicEoir?.(cpu, intid);
-      if (isSgi(intid)) chip.stashSgi(cpu, iar);
-      const desc = g.domain.findByHwirq(intid);
-      if (desc === undefined) {
-        // handle_bad_irq/ack_bad_irq: nobody owns it; with EOImode=1 it now stays active (no DIR).
-        g.badIrqs.push(`cpu${cpu}: unexpected IRQ, INTID ${intid}`);
-        continue;
-      }
-      yield* handleDomainIrq(g, desc);
-    }
-    yield eret();
+class GicHandleIrq extends Frame<never> {
+  /** Interrupts acknowledged in this exception. */
+  private taken = 0;
+  private iar = 0;
+
+  constructor(
+    private readonly g: Genirq,
+    private readonly chip: GicV2Chip,
+    private readonly cpu: number,
+  ) {
+    super();
   }
+
+  protected step(): Boundary {
+    const chip = this.chip;
+    const cpu = this.cpu;
+    const g = this.g;
+    for (;;) {
+      switch (this.pc) {
+        case GH_IAR:
+          this.pc = GH_ACKED;
+          return this.yield_(op(C_GICC_IAR, chip.giccOid[cpu]!));
+        case GH_ACKED: {
+          const iar = chip.gic.cpu(cpu).readIar();
+          const intid = iar & GICC_IAR_INT_ID_MASK;
+          if (intid >= 1020) {
+            if (this.taken === 0) {
+              chip.spurious[cpu]!++;
+              g.trace?.gicIar?.(cpu, intid);
+            }
+            this.pc = GH_ERET;
+            return this.yield_(eret());
+          }
+          g.trace?.gicIar?.(cpu, intid);
+          this.iar = iar;
+          this.pc = GH_EOIR;
+          return this.yield_(op(C_GICC_EOIR, chip.giccOid[cpu]!, chip.intidOid[intid]!));
+        }
+        case GH_EOIR: {
+          const iar = this.iar;
+          const intid = iar & GICC_IAR_INT_ID_MASK;
+          chip.gic.cpu(cpu).writeEoir(iar);
+          g.trace?.gicEoir?.(cpu, intid);
+          if (isSgi(intid)) chip.stashSgi(cpu, iar);
+          const desc = g.domain.findByHwirq(intid);
+          if (desc === undefined) {
+            // handle_bad_irq/ack_bad_irq: nobody owns it; with EOImode=1 it now stays active (no DIR).
+            g.badIrqs.push(`cpu${cpu}: unexpected IRQ, INTID ${intid}`);
+            this.pc = GH_FLOW;
+            continue;
+          }
+          this.pc = GH_FLOW;
+          return this.call(handleDomainIrq(g, desc));
+        }
+        case GH_FLOW:
+          this.taken++;
+          this.pc = GH_IAR;
+          continue;
+        default: // GH_ERET
+          this.taken = 0;
+          this.pc = GH_IAR;
+      }
+    }
+  }
+}
+
+export function gicHandleIrq(g: Genirq, chip: GicV2Chip, cpu: number): Frame<never> {
+  return new GicHandleIrq(g, chip, cpu);
 }

@@ -1,6 +1,6 @@
 /**
  * The IRQ management API of kernel/irq/manage.c and the startup/shutdown helpers of kernel/irq/chip.c, as model
- * code calls them: generators (they take locks and touch chip registers), throwing ErrnoError where the kernel
+ * code calls them: frames (they take locks and touch chip registers), throwing ErrnoError where the kernel
  * returns -errno. A kernel WARN is recorded on the descriptor and, with panicOnWarn (the default), stops the run.
  */
 import { errno } from '../../abi/errno.js';
@@ -8,7 +8,7 @@ import { defineCost } from '../../sim/costs.js';
 import { ModelError } from '../../sim/errors.js';
 import { type Boundary, Frame } from '../../sim/frame.js';
 import { mutexLock, spinLockIrqsave, spinUnlockIrqrestore } from '../../sim/locks.js';
-import { cpuRelax, type TaskGen } from '../../sim/task.js';
+import { type Call, cpuRelax } from '../../sim/task.js';
 import { maskIrq, unmaskIrq } from './chip.js';
 import type { Genirq } from './genirq.js';
 import {
@@ -55,39 +55,80 @@ function lookup(g: Genirq, irq: number, who: string): IrqDesc {
 }
 
 /** kernel/irq/chip.c irq_enable: clear the disabled state and unmask (the GIC has no irq_enable callback). */
-function* irqEnable(desc: IrqDesc): TaskGen<void> {
+function irqEnable(desc: IrqDesc): Frame {
   desc.disabled = false;
-  yield* unmaskIrq(desc);
+  return unmaskIrq(desc);
 }
 
 /** kernel/irq/resend.c check_irq_resend: level lines are not replayed (the line itself re-asserts); edges are. */
-function* checkIrqResend(desc: IrqDesc): TaskGen<void> {
-  if (desc.trigger === 'level') {
-    desc.istate &= ~IRQS_PENDING;
-    return;
+class CheckIrqResend extends Frame {
+  constructor(private readonly desc: IrqDesc) {
+    super();
   }
-  if ((desc.istate & IRQS_REPLAY) !== 0) return;
-  if ((desc.istate & IRQS_PENDING) === 0) return;
-  desc.istate &= ~IRQS_PENDING;
-  // try_retrigger: the GIC re-pends the INTID in the distributor (gic_retrigger); no software resend needed.
-  if (yield* desc.chip.irqRetrigger(desc)) desc.istate |= IRQS_REPLAY;
+
+  protected step(sent: unknown): Boundary {
+    const desc = this.desc;
+    if (this.pc === 1) {
+      if (sent === true) desc.istate |= IRQS_REPLAY;
+      return this.return_(undefined);
+    }
+    if (desc.trigger === 'level') {
+      desc.istate &= ~IRQS_PENDING;
+      return this.return_(undefined);
+    }
+    if ((desc.istate & IRQS_REPLAY) !== 0) return this.return_(undefined);
+    if ((desc.istate & IRQS_PENDING) === 0) return this.return_(undefined);
+    desc.istate &= ~IRQS_PENDING;
+    // try_retrigger: the GIC re-pends the INTID in the distributor (gic_retrigger); no software resend needed.
+    this.pc = 1;
+    return this.call(desc.chip.irqRetrigger(desc));
+  }
 }
 
+const SU_ENABLED = 1; // irq_enable done
+const SU_RESENT = 2; // check_irq_resend done
+
 /** kernel/irq/chip.c irq_startup with IRQ_RESEND. */
-function* irqStartup(desc: IrqDesc): TaskGen<void> {
-  desc.depth = 0;
-  yield* irqEnable(desc);
-  desc.started = true;
-  yield* checkIrqResend(desc);
+class IrqStartup extends Frame {
+  constructor(private readonly desc: IrqDesc) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const desc = this.desc;
+    switch (this.pc) {
+      case 0:
+        desc.depth = 0;
+        this.pc = SU_ENABLED;
+        return this.call(irqEnable(desc));
+      case SU_ENABLED:
+        desc.started = true;
+        this.pc = SU_RESENT;
+        return this.call(new CheckIrqResend(desc));
+      default:
+        return this.return_(undefined);
+    }
+  }
 }
 
 /** kernel/irq/chip.c irq_shutdown: depth back to 1, disabled and masked (for a forwarded IRQ, also deactivated). */
-function* irqShutdown(desc: IrqDesc): TaskGen<void> {
-  if (!desc.started) return;
-  desc.depth = 1;
-  desc.disabled = true;
-  yield* maskIrq(desc);
-  desc.started = false;
+class IrqShutdown extends Frame {
+  constructor(private readonly desc: IrqDesc) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const desc = this.desc;
+    if (this.pc === 0) {
+      if (!desc.started) return this.return_(undefined);
+      desc.depth = 1;
+      desc.disabled = true;
+      this.pc = 1;
+      return this.call(maskIrq(desc));
+    }
+    desc.started = false;
+    return this.return_(undefined);
+  }
 }
 
 /** kernel/irq/manage.c __disable_irq: only the first disable changes the line (lazily: no mask yet). */
@@ -111,14 +152,14 @@ function triggerFromFlags(flags: number): IrqTrigger | null {
  * request_irq → request_threaded_irq → __setup_irq. IRQF_NO_AUTOEN leaves only this request's line off (depth 1);
  * the IRQ_NOAUTOEN status flag (irq_set_status_flags) is the descriptor's and stays until cleared.
  */
-export function* requestIrq(
+export function requestIrq(
   g: Genirq,
   irq: number,
   handler: IrqHandler,
   flags: number,
   name: string,
   devId: unknown,
-): TaskGen<void> {
+): Frame {
   // request_threaded_irq: a shared IRQ needs a dev_id to free it by, and cannot be requested off (its sharers could
   // wait forever for an IRQ nobody enables)
   if ((flags & IRQF_SHARED) !== 0 && devId == null) {
@@ -131,125 +172,328 @@ export function* requestIrq(
   if (desc.flow === 'percpu_devid') {
     throw errno('EINVAL', `request_irq(${irq}): INTID ${desc.hwirq} is per-CPU; use request_percpu_irq`);
   }
-  const trigger = triggerFromFlags(flags);
-  yield* mutexLock(desc.requestMutex);
-  try {
-    const saved = yield* spinLockIrqsave(desc.lock);
-    try {
-      const old = desc.actions[0];
-      if (old !== undefined) {
-        // both IRQF_SHARED, the same trigger type, and agreeing on IRQF_ONESHOT, or it is a mismatch
-        const shared = (old.flags & flags & IRQF_SHARED) !== 0;
-        const why = !shared
-          ? `already requested by '${old.name}' without IRQF_SHARED`
-          : trigger !== null && trigger !== desc.trigger
-            ? 'trigger type mismatch'
-            : `IRQF_ONESHOT mismatch with '${old.name}'`;
-        if (!shared || (trigger !== null && trigger !== desc.trigger) || ((old.flags ^ flags) & IRQF_ONESHOT) !== 0) {
-          throw errno('EBUSY', `request_irq(${irq}, '${name}'): ${why}`);
+  return new SetupIrq(desc, triggerFromFlags(flags), { handler, devId, name, flags });
+}
+
+// __setup_irq's resume points; from SI_LOCKED on it holds desc->lock, from SI_SPIN on desc->request_mutex
+const SI_MUTEX = 1; // mutex_lock(&desc->request_mutex) returned
+const SI_SPIN = 2; // raw_spin_lock_irqsave(&desc->lock, flags) returned
+const SI_LOCKED = 3; // check a shared line's compatibility, set the trigger type
+const SI_SET_TYPE = 4; // __irq_set_trigger returned
+const SI_ADD = 5; // add the action; irq_startup a first one
+const SI_STARTED = 6; // irq_startup returned (or was not needed)
+const SI_ENABLED = 7; // a spurious-disabled line re-enabled: unlock
+
+/** kernel/irq/manage.c __setup_irq (request_irq's body once the arguments are checked). */
+class SetupIrq extends Frame {
+  private saved = false;
+  /** The line had no action: this one starts it. */
+  private first = false;
+
+  constructor(
+    private readonly desc: IrqDesc,
+    private readonly trigger: IrqTrigger | null,
+    private readonly action: IrqAction,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const desc = this.desc;
+    const { flags, name } = this.action;
+    const irq = desc.irq;
+    const trigger = this.trigger;
+    for (;;) {
+      switch (this.pc) {
+        case 0:
+          this.pc = SI_MUTEX;
+          return this.call(mutexLock(desc.requestMutex));
+        case SI_MUTEX:
+          this.pc = SI_SPIN;
+          return this.call(spinLockIrqsave(desc.lock));
+        case SI_SPIN:
+          this.saved = sent as boolean;
+          this.pc = SI_LOCKED;
+          continue;
+        case SI_LOCKED: {
+          const old = desc.actions[0];
+          if (old !== undefined) {
+            // both IRQF_SHARED, the same trigger type, and agreeing on IRQF_ONESHOT, or it is a mismatch
+            const shared = (old.flags & flags & IRQF_SHARED) !== 0;
+            const why = !shared
+              ? `already requested by '${old.name}' without IRQF_SHARED`
+              : trigger !== null && trigger !== desc.trigger
+                ? 'trigger type mismatch'
+                : `IRQF_ONESHOT mismatch with '${old.name}'`;
+            if (
+              !shared ||
+              (trigger !== null && trigger !== desc.trigger) ||
+              ((old.flags ^ flags) & IRQF_ONESHOT) !== 0
+            ) {
+              throw errno('EBUSY', `request_irq(${irq}, '${name}'): ${why}`);
+            }
+          }
+          if (old === undefined && trigger !== null && trigger !== desc.trigger) {
+            this.pc = SI_SET_TYPE;
+            return this.call(desc.chip.irqSetType(desc, trigger));
+          }
+          this.pc = SI_ADD;
+          continue;
         }
-      }
-      if (old === undefined && trigger !== null && trigger !== desc.trigger) {
-        if (!(yield* desc.chip.irqSetType(desc, trigger))) {
-          throw errno('EINVAL', `request_irq(${irq}): the chip refused trigger ${trigger}`);
+        case SI_SET_TYPE:
+          if (sent !== true) throw errno('EINVAL', `request_irq(${irq}): the chip refused trigger ${trigger}`);
+          desc.trigger = trigger!;
+          this.pc = SI_ADD;
+          continue;
+        case SI_ADD: {
+          this.first = desc.actions.length === 0;
+          desc.actions.push(this.action);
+          this.pc = SI_STARTED;
+          if (this.first) {
+            desc.istate &= ~(IRQS_SPURIOUS_DISABLED | IRQS_ONESHOT | IRQS_WAITING);
+            desc.inprogress = false;
+            if ((flags & IRQF_ONESHOT) !== 0) desc.istate |= IRQS_ONESHOT;
+            if ((flags & IRQF_NO_AUTOEN) === 0 && (desc.settings & IRQ_NOAUTOEN) === 0) {
+              return this.call(new IrqStartup(desc));
+            }
+            if ((flags & IRQF_SHARED) !== 0) warn(desc, `IRQ ${irq}: shared request '${name}' on an IRQ_NOAUTOEN line`);
+            desc.depth = 1; // the driver enables it later with enable_irq
+          }
+          continue;
         }
-        desc.trigger = trigger;
-      }
-      const action: IrqAction = { handler, devId, name, flags };
-      desc.actions.push(action);
-      if (old === undefined) {
-        desc.istate &= ~(IRQS_SPURIOUS_DISABLED | IRQS_ONESHOT | IRQS_WAITING);
-        desc.inprogress = false;
-        if ((flags & IRQF_ONESHOT) !== 0) desc.istate |= IRQS_ONESHOT;
-        if ((flags & IRQF_NO_AUTOEN) === 0 && (desc.settings & IRQ_NOAUTOEN) === 0) {
-          yield* irqStartup(desc);
-        } else {
-          if ((flags & IRQF_SHARED) !== 0) warn(desc, `IRQ ${irq}: shared request '${name}' on an IRQ_NOAUTOEN line`);
-          desc.depth = 1; // the driver enables it later with enable_irq
+        case SI_STARTED: {
+          // a new handler resets the stuck-line detector, and a line note_interrupt disabled gets another chance
+          desc.irqCount = 0;
+          desc.irqsUnhandled = 0;
+          this.pc = SI_ENABLED;
+          if (!this.first && (desc.istate & IRQS_SPURIOUS_DISABLED) !== 0) {
+            desc.istate &= ~IRQS_SPURIOUS_DISABLED;
+            const startup = enableDesc(desc);
+            if (startup !== null) return this.call(startup);
+          }
+          continue;
         }
+        default: // SI_ENABLED
+          spinUnlockIrqrestore(desc.lock, this.saved);
+          desc.requestMutex.unlock();
+          return this.return_(undefined);
       }
-      // a new handler resets the stuck-line detector, and a line note_interrupt disabled gets another chance
-      desc.irqCount = 0;
-      desc.irqsUnhandled = 0;
-      if (old !== undefined && (desc.istate & IRQS_SPURIOUS_DISABLED) !== 0) {
-        desc.istate &= ~IRQS_SPURIOUS_DISABLED;
-        yield* enableDesc(desc);
-      }
-    } finally {
-      spinUnlockIrqrestore(desc.lock, saved);
     }
-  } finally {
-    desc.requestMutex.unlock();
+  }
+
+  protected override unwind(): void {
+    if (this.pc >= SI_LOCKED) spinUnlockIrqrestore(this.desc.lock, this.saved);
+    if (this.pc >= SI_SPIN) this.desc.requestMutex.unlock();
   }
 }
+
+// __free_irq's resume points
+const FI_MUTEX = 1; // mutex_lock(&desc->request_mutex) returned
+const FI_SPIN = 2; // raw_spin_lock_irqsave(&desc->lock, flags) returned
+const FI_LOCKED = 3; // find and remove the action
+const FI_SHUTDOWN = 4; // irq_shutdown returned: unlock, then synchronize
+const FI_UNLOCKED = 5; // desc->lock dropped (the WARN, or __synchronize_hardirq running)
 
 /**
  * free_irq → __free_irq. Shutting the last action down masks the line (gic_eoimode1_mask_irq also deactivates a
  * forwarded INTID), then waits until no handler runs and the chip no longer holds the INTID active.
  */
-export function* freeIrq(g: Genirq, irq: number, devId: unknown): TaskGen<void> {
-  const desc = lookup(g, irq, 'free_irq');
-  yield* mutexLock(desc.requestMutex);
-  try {
-    const saved = yield* spinLockIrqsave(desc.lock);
-    const i = desc.actions.findIndex((a) => a.devId === devId);
-    if (i < 0) {
-      spinUnlockIrqrestore(desc.lock, saved);
-      warn(desc, `Trying to free already-free IRQ ${irq}`);
-      return;
+class FreeIrq extends Frame {
+  private saved = false;
+
+  constructor(
+    private readonly desc: IrqDesc,
+    private readonly devId: unknown,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const desc = this.desc;
+    switch (this.pc) {
+      case 0:
+        this.pc = FI_MUTEX;
+        return this.call(mutexLock(desc.requestMutex));
+      case FI_MUTEX:
+        this.pc = FI_SPIN;
+        return this.call(spinLockIrqsave(desc.lock));
+      case FI_SPIN: {
+        this.saved = sent as boolean;
+        this.pc = FI_LOCKED;
+        const i = desc.actions.findIndex((a) => a.devId === this.devId);
+        if (i < 0) {
+          spinUnlockIrqrestore(desc.lock, this.saved);
+          this.pc = FI_UNLOCKED;
+          warn(desc, `Trying to free already-free IRQ ${desc.irq}`);
+          desc.requestMutex.unlock();
+          return this.return_(undefined);
+        }
+        desc.actions.splice(i, 1);
+        this.pc = FI_SHUTDOWN;
+        // the IRQ_NOAUTOEN setting survives: it is the descriptor's, not the action's
+        if (desc.actions.length === 0) return this.call(new IrqShutdown(desc));
+        return this.unlockAndSynchronize();
+      }
+      case FI_SHUTDOWN:
+        return this.unlockAndSynchronize();
+      default: // FI_UNLOCKED
+        desc.requestMutex.unlock();
+        return this.return_(undefined);
     }
-    desc.actions.splice(i, 1);
-    try {
-      // the IRQ_NOAUTOEN setting survives: it is the descriptor's, not the action's
-      if (desc.actions.length === 0) yield* irqShutdown(desc);
-    } finally {
-      spinUnlockIrqrestore(desc.lock, saved);
-    }
+  }
+
+  private unlockAndSynchronize(): Boundary {
+    spinUnlockIrqrestore(this.desc.lock, this.saved);
+    this.pc = FI_UNLOCKED;
     // kernel/irq/manage.c __free_irq: __synchronize_hardirq(desc, true) — the chip must not hold it active either.
-    yield* synchronizeHardirq(desc, true);
-  } finally {
-    desc.requestMutex.unlock();
+    return this.call(synchronizeHardirq(this.desc, true));
+  }
+
+  protected override unwind(): void {
+    if (this.pc === FI_LOCKED || this.pc === FI_SHUTDOWN) spinUnlockIrqrestore(this.desc.lock, this.saved);
+    if (this.pc >= FI_SPIN) this.desc.requestMutex.unlock();
+  }
+}
+
+export function freeIrq(g: Genirq, irq: number, devId: unknown): Frame {
+  return new FreeIrq(lookup(g, irq, 'free_irq'), devId);
+}
+
+const DL_LOCKED = 1; // raw_spin_lock_irqsave(&desc->lock, flags) returned: the body
+const DL_BODY = 2; // the body's call returned: unlock
+const DL_UNLOCKED = 3;
+
+/**
+ * The shape of the small management calls: irq_get_desc_buslock / raw_spin_lock_irqsave(&desc->lock), a body that
+ * may call the chip, then the unlock, and a check of what the body found after it.
+ */
+abstract class DescLockedFrame<R = void> extends Frame<R> {
+  private saved = false;
+
+  constructor(protected readonly desc: IrqDesc) {
+    super();
+  }
+
+  /** Under desc->lock: return what to call (its result goes to `unlocked`), or null. */
+  protected abstract locked(desc: IrqDesc): Call<unknown> | null;
+
+  /** After the unlock: the function's result (or its error) from what the body's call returned. */
+  protected abstract unlocked(result: unknown): R;
+
+  protected step(sent: unknown): Boundary {
+    const desc = this.desc;
+    switch (this.pc) {
+      case 0:
+        this.pc = DL_LOCKED;
+        return this.call(spinLockIrqsave(desc.lock));
+      case DL_LOCKED: {
+        this.saved = sent as boolean;
+        this.pc = DL_BODY;
+        const c = this.locked(desc);
+        if (c !== null) return this.call(c);
+        return this.unlock(undefined);
+      }
+      default:
+        return this.unlock(sent);
+    }
+  }
+
+  private unlock(result: unknown): Boundary {
+    this.pc = DL_UNLOCKED;
+    spinUnlockIrqrestore(this.desc.lock, this.saved);
+    return this.return_(this.unlocked(result));
+  }
+
+  protected override unwind(): void {
+    if (this.pc === DL_BODY) spinUnlockIrqrestore(this.desc.lock, this.saved);
   }
 }
 
 /** irq_set_status_flags / irq_clear_status_flags (IRQ_NOAUTOEN is the one the model uses). */
-export function* irqModifyStatus(g: Genirq, irq: number, clear: number, set: number): TaskGen<void> {
-  const desc = lookup(g, irq, 'irq_modify_status');
-  const saved = yield* spinLockIrqsave(desc.lock);
-  desc.settings = (desc.settings & ~clear) | set;
-  spinUnlockIrqrestore(desc.lock, saved);
+class IrqModifyStatus extends DescLockedFrame {
+  constructor(
+    desc: IrqDesc,
+    private readonly clear: number,
+    private readonly set: number,
+  ) {
+    super(desc);
+  }
+
+  protected locked(desc: IrqDesc): null {
+    desc.settings = (desc.settings & ~this.clear) | this.set;
+    return null;
+  }
+
+  protected unlocked(): void {}
+}
+
+export function irqModifyStatus(g: Genirq, irq: number, clear: number, set: number): Frame {
+  return new IrqModifyStatus(lookup(g, irq, 'irq_modify_status'), clear, set);
 }
 
 /** disable_irq_nosync: depth++; callable from any context, including the IRQ's own handler. */
-export function* disableIrqNosync(g: Genirq, irq: number): TaskGen<void> {
-  const desc = lookup(g, irq, 'disable_irq_nosync');
-  const saved = yield* spinLockIrqsave(desc.lock);
-  disableDesc(desc);
-  spinUnlockIrqrestore(desc.lock, saved);
+class DisableIrqNosync extends DescLockedFrame {
+  protected locked(desc: IrqDesc): null {
+    disableDesc(desc);
+    return null;
+  }
+
+  protected unlocked(): void {}
+}
+
+export function disableIrqNosync(g: Genirq, irq: number): Frame {
+  return new DisableIrqNosync(lookup(g, irq, 'disable_irq_nosync'));
 }
 
 /** disable_irq: disable_irq_nosync, then wait for running handlers (and, via synchronize_irq, the chip). */
-export function* disableIrq(g: Genirq, irq: number): TaskGen<void> {
-  yield* disableIrqNosync(g, irq);
-  yield* synchronizeIrq(g, irq);
+class DisableIrq extends Frame {
+  constructor(
+    private readonly g: Genirq,
+    private readonly irq: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    switch (this.pc) {
+      case 0:
+        this.pc = 1;
+        return this.call(disableIrqNosync(this.g, this.irq));
+      case 1:
+        this.pc = 2;
+        return this.call(synchronizeIrq(this.g, this.irq));
+      default:
+        return this.return_(undefined);
+    }
+  }
 }
 
-/** __enable_irq, with desc->lock held: depth 0 is an unbalanced enable (WARN); 1 → 0 starts the line. */
-function* enableDesc(desc: IrqDesc): TaskGen<void> {
+export function disableIrq(g: Genirq, irq: number): Frame {
+  return new DisableIrq(g, irq);
+}
+
+/**
+ * __enable_irq, with desc->lock held: depth 0 is an unbalanced enable (WARN); 1 → 0 starts the line. Returns the
+ * irq_startup to call, or null.
+ */
+function enableDesc(desc: IrqDesc): Frame | null {
   if (desc.depth === 0) warn(desc, `Unbalanced enable for IRQ ${desc.irq}`);
-  else if (desc.depth === 1) yield* irqStartup(desc);
+  else if (desc.depth === 1) return new IrqStartup(desc);
   else desc.depth--;
+  return null;
 }
 
 /** enable_irq → __enable_irq; irq_startup replays an edge that came while the line was disabled. */
-export function* enableIrq(g: Genirq, irq: number): TaskGen<void> {
-  const desc = lookup(g, irq, 'enable_irq');
-  const saved = yield* spinLockIrqsave(desc.lock);
-  try {
-    yield* enableDesc(desc);
-  } finally {
-    spinUnlockIrqrestore(desc.lock, saved);
+class EnableIrq extends DescLockedFrame {
+  protected locked(desc: IrqDesc): Frame | null {
+    return enableDesc(desc);
   }
+
+  protected unlocked(): void {}
+}
+
+export function enableIrq(g: Genirq, irq: number): Frame {
+  return new EnableIrq(lookup(g, irq, 'enable_irq'));
 }
 
 const PC_POLL = 0;
@@ -312,43 +556,100 @@ export function synchronizeHardirq(desc: IrqDesc, syncChip: boolean): Frame {
 }
 
 /** synchronize_irq (no threaded handlers in the model, so only the hardirq part). */
-export function* synchronizeIrq(g: Genirq, irq: number): TaskGen<void> {
-  const desc = g.domain.irqToDesc(irq);
-  if (desc !== undefined) yield* synchronizeHardirq(desc, true);
+class SynchronizeIrq extends Frame {
+  constructor(
+    private readonly g: Genirq,
+    private readonly irq: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const desc = this.pc === 0 ? this.g.domain.irqToDesc(this.irq) : undefined;
+    if (desc === undefined) return this.return_(undefined);
+    this.pc = 1;
+    return this.call(synchronizeHardirq(desc, true));
+  }
+}
+
+export function synchronizeIrq(g: Genirq, irq: number): Frame {
+  return new SynchronizeIrq(g, irq);
 }
 
 /** irq_get_irqchip_state: EINVAL without a descriptor or when the chip cannot report `which`. */
-export function* irqGetIrqchipState(g: Genirq, irq: number, which: IrqchipState): TaskGen<boolean> {
-  const desc = lookup(g, irq, 'irq_get_irqchip_state');
-  const saved = yield* spinLockIrqsave(desc.lock);
-  let v: boolean | null;
-  try {
-    v = yield* desc.chip.irqGetIrqchipState(desc, which);
-  } finally {
-    spinUnlockIrqrestore(desc.lock, saved);
+class IrqGetIrqchipState extends DescLockedFrame<boolean> {
+  constructor(
+    desc: IrqDesc,
+    private readonly which: IrqchipState,
+  ) {
+    super(desc);
   }
-  if (v === null) throw errno('EINVAL', `irq_get_irqchip_state(${irq}): ${desc.chip.name} cannot report ${which}`);
-  return v;
+
+  protected locked(desc: IrqDesc): Call<boolean | null> {
+    return desc.chip.irqGetIrqchipState(desc, this.which);
+  }
+
+  protected unlocked(v: unknown): boolean {
+    const desc = this.desc;
+    if (v === null)
+      throw errno('EINVAL', `irq_get_irqchip_state(${desc.irq}): ${desc.chip.name} cannot report ${this.which}`);
+    return v as boolean;
+  }
+}
+
+export function irqGetIrqchipState(g: Genirq, irq: number, which: IrqchipState): Frame<boolean> {
+  return new IrqGetIrqchipState(lookup(g, irq, 'irq_get_irqchip_state'), which);
 }
 
 /** irq_set_irqchip_state. */
-export function* irqSetIrqchipState(g: Genirq, irq: number, which: IrqchipState, val: boolean): TaskGen<void> {
-  const desc = lookup(g, irq, 'irq_set_irqchip_state');
-  const saved = yield* spinLockIrqsave(desc.lock);
-  let ok: boolean;
-  try {
-    ok = yield* desc.chip.irqSetIrqchipState(desc, which, val);
-  } finally {
-    spinUnlockIrqrestore(desc.lock, saved);
+class IrqSetIrqchipState extends DescLockedFrame {
+  constructor(
+    desc: IrqDesc,
+    private readonly which: IrqchipState,
+    private readonly val: boolean,
+  ) {
+    super(desc);
   }
-  if (!ok) throw errno('EINVAL', `irq_set_irqchip_state(${irq}): ${desc.chip.name} cannot set ${which}`);
+
+  protected locked(desc: IrqDesc): Call<boolean> {
+    return desc.chip.irqSetIrqchipState(desc, this.which, this.val);
+  }
+
+  protected unlocked(ok: unknown): void {
+    const desc = this.desc;
+    if (ok !== true)
+      throw errno('EINVAL', `irq_set_irqchip_state(${desc.irq}): ${desc.chip.name} cannot set ${this.which}`);
+  }
+}
+
+export function irqSetIrqchipState(g: Genirq, irq: number, which: IrqchipState, val: boolean): Frame {
+  return new IrqSetIrqchipState(lookup(g, irq, 'irq_set_irqchip_state'), which, val);
 }
 
 /** irq_set_vcpu_affinity: mark (vcpu != null) or unmark the IRQ as forwarded to a vCPU. */
-export function* irqSetVcpuAffinity(g: Genirq, irq: number, vcpu: unknown): TaskGen<void> {
-  const desc = lookup(g, irq, 'irq_set_vcpu_affinity');
-  const saved = yield* spinLockIrqsave(desc.lock);
-  const ok = desc.chip.irqSetVcpuAffinity(desc, vcpu);
-  spinUnlockIrqrestore(desc.lock, saved);
-  if (!ok) throw errno('EINVAL', `irq_set_vcpu_affinity(${irq}): ${desc.chip.name} cannot forward INTID ${desc.hwirq}`);
+class IrqSetVcpuAffinity extends DescLockedFrame {
+  private ok = false;
+
+  constructor(
+    desc: IrqDesc,
+    private readonly vcpu: unknown,
+  ) {
+    super(desc);
+  }
+
+  protected locked(desc: IrqDesc): null {
+    this.ok = desc.chip.irqSetVcpuAffinity(desc, this.vcpu);
+    return null;
+  }
+
+  protected unlocked(): void {
+    const desc = this.desc;
+    if (!this.ok) {
+      throw errno('EINVAL', `irq_set_vcpu_affinity(${desc.irq}): ${desc.chip.name} cannot forward INTID ${desc.hwirq}`);
+    }
+  }
+}
+
+export function irqSetVcpuAffinity(g: Genirq, irq: number, vcpu: unknown): Frame {
+  return new IrqSetVcpuAffinity(lookup(g, irq, 'irq_set_vcpu_affinity'), vcpu);
 }

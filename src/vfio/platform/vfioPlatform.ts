@@ -27,10 +27,12 @@ import {
 } from '../../abi/vfio.js';
 import type { Genirq } from '../../host/irq/genirq.js';
 import type { Kernel } from '../../host/kernel.js';
+import type { UserMemory } from '../../host/uaccess.js';
 import { PDEV_MMIO_SIZE, type PlatformDevice } from '../../hw/platformDevice.js';
 import { defineCost } from '../../sim/costs.js';
+import { type Boundary, Frame } from '../../sim/frame.js';
 import { Mutex, mutexLock } from '../../sim/locks.js';
-import { op, type TaskGen } from '../../sim/task.js';
+import { op } from '../../sim/task.js';
 import type { VfioDevice, VfioDeviceOps } from '../device.js';
 import type { VirqfdCore } from '../virqfd.js';
 import {
@@ -85,7 +87,7 @@ export class VfioPlatformDevice implements VfioPlatformIrqHost {
 
   /** vfio_platform_irq_init: one index per IRQ resource; level ones are MASKABLE|AUTOMASKED. */
   irqInit(): void {
-    this.irqs = this.irqRes.map((r, i) => new VfioPlatformIrq(this.kernel, i, r.hwirq, r.level));
+    this.irqs = this.irqRes.map((r, i) => new VfioPlatformIrq(this.kernel, this.genirq, i, r.hwirq, r.level));
   }
 }
 
@@ -97,11 +99,16 @@ function vdevOf(dev: VfioDevice): VfioPlatformDevice {
  * vfio_set_irqs_validate_and_prepare with vfio-platform's bounds (num_irqs both as the sub-IRQ and the index
  * bound): every failure is EINVAL. Returns the size of the data that follows the header.
  */
-export function vfioSetIrqsValidateAndPrepare(
-  hdr: { argsz: number; flags: number; index: number; start: number; count: number },
-  numIrqs: number,
-  maxIrqType: number,
-): number {
+/** struct vfio_irq_set's header fields. */
+interface VfioIrqSetHdr {
+  argsz: number;
+  flags: number;
+  index: number;
+  start: number;
+  count: number;
+}
+
+export function vfioSetIrqsValidateAndPrepare(hdr: VfioIrqSetHdr, numIrqs: number, maxIrqType: number): number {
   const minsz = vfioIrqSet.minsz;
   if (hdr.argsz < minsz) throw errno('EINVAL', `vfio_irq_set.argsz ${hdr.argsz} < ${minsz}`);
   if (hdr.index >= maxIrqType) throw errno('EINVAL', `vfio_irq_set.index ${hdr.index} >= ${maxIrqType}`);
@@ -134,89 +141,175 @@ export function vfioSetIrqsValidateAndPrepare(
   return hdr.count * size;
 }
 
-function* platformIoctl(dev: VfioDevice, cmd: number, arg: number): TaskGen<number> {
-  const vdev = vdevOf(dev);
-  const mem = vdev.kernel.currentUser().mem;
-  yield op(C_VFIO_PLATFORM_IOCTL, dev.oid);
-  switch (cmd) {
-    case VFIO_DEVICE_GET_INFO: {
-      const info = vfioDeviceInfo.read(mem.view(arg, vfioDeviceInfo.minsz));
-      if (info.argsz < vfioDeviceInfo.minsz) throw errno('EINVAL', `vfio_device_info.argsz ${info.argsz} < 16`);
-      vfioDeviceInfo.write(mem.view(arg, vfioDeviceInfo.minsz), {
-        argsz: info.argsz,
-        flags: VFIO_DEVICE_FLAGS_PLATFORM | (vdev.hasReset ? VFIO_DEVICE_FLAGS_RESET : 0),
-        num_regions: 1,
-        num_irqs: vdev.numIrqs,
-        cap_offset: 0, // past minsz: not copied back
-      });
-      return 0;
-    }
-    case VFIO_DEVICE_GET_REGION_INFO: {
-      const info = vfioRegionInfo.read(mem.view(arg, vfioRegionInfo.minsz));
-      if (info.argsz < vfioRegionInfo.minsz) throw errno('EINVAL', `vfio_region_info.argsz ${info.argsz} < 32`);
-      if (info.index >= 1) throw errno('EINVAL', `region index ${info.index} >= 1 region`);
-      vfioRegionInfo.write(mem.view(arg, vfioRegionInfo.minsz), {
-        argsz: info.argsz,
-        flags: VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP,
-        index: info.index,
-        cap_offset: 0,
-        size: BigInt(PDEV_MMIO_SIZE),
-        offset: BigInt(info.index) << VFIO_PLATFORM_OFFSET_SHIFT,
-      });
-      return 0;
-    }
-    case VFIO_DEVICE_GET_IRQ_INFO: {
-      const info = vfioIrqInfo.read(mem.view(arg, vfioIrqInfo.minsz));
-      if (info.argsz < vfioIrqInfo.minsz) throw errno('EINVAL', `vfio_irq_info.argsz ${info.argsz} < 16`);
-      if (info.index >= vdev.numIrqs) throw errno('EINVAL', `IRQ index ${info.index} >= ${vdev.numIrqs}`);
-      const irq = vdev.irqs[info.index]!;
-      vfioIrqInfo.write(mem.view(arg, vfioIrqInfo.minsz), {
-        argsz: info.argsz,
-        flags: irq.flags,
-        index: info.index,
-        count: irq.count,
-      });
-      return 0;
-    }
-    case VFIO_DEVICE_SET_IRQS: {
-      const hdr = vfioIrqSet.read(mem.view(arg, vfioIrqSet.minsz));
-      const size = vfioSetIrqsValidateAndPrepare(hdr, vdev.numIrqs, vdev.numIrqs);
-      const data = size > 0 ? mem.copyFromUser(arg + vfioIrqSet.minsz, size) : new Uint8Array(0);
-      yield* mutexLock(vdev.igate);
-      try {
-        yield* vfioPlatformSetIrqs(vdev, hdr.flags, hdr.index, hdr.start, hdr.count, data);
-      } finally {
-        vdev.igate.unlock();
+const PI_BEGIN = 0; // vfio_platform_ioctl's step
+const PI_CMD = 1; // the command
+const PI_IGATE = 2; // mutex_lock(&vdev->igate) returned: vfio_platform_set_irqs_ioctl
+const PI_SET_IRQS = 3; // it returned: mutex_unlock(&vdev->igate)
+
+/** vfio_platform_ioctl: the device info queries, and VFIO_DEVICE_SET_IRQS under vdev->igate. */
+class VfioPlatformIoctl extends Frame<number> {
+  private mem: UserMemory | null = null;
+  private hdr: VfioIrqSetHdr | null = null;
+  private data: Uint8Array | null = null;
+
+  constructor(
+    private readonly vdev: VfioPlatformDevice,
+    private readonly dev: VfioDevice,
+    private readonly cmd: number,
+    private readonly arg: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vdev = this.vdev;
+    switch (this.pc) {
+      case PI_BEGIN:
+        this.mem = vdev.kernel.currentUser().mem;
+        this.pc = PI_CMD;
+        return this.yield_(op(C_VFIO_PLATFORM_IOCTL, this.dev.oid));
+      case PI_CMD:
+        return this.command();
+      case PI_IGATE: {
+        const hdr = this.hdr!;
+        this.pc = PI_SET_IRQS;
+        return this.call(vfioPlatformSetIrqs(vdev, hdr.flags, hdr.index, hdr.start, hdr.count, this.data!));
       }
-      return 0;
+      default: // PI_SET_IRQS
+        vdev.igate.unlock();
+        return this.return_(0);
     }
-    case VFIO_DEVICE_RESET:
-      if (!vdev.hasReset) throw errno('EINVAL', `${vdev.name} has no reset handler`);
-      vdev.resets++;
-      return 0;
-    default:
-      throw errno('ENOTTY', `unknown VFIO device ioctl 0x${(cmd >>> 0).toString(16)}`);
+  }
+
+  private command(): Boundary {
+    const vdev = this.vdev;
+    const cmd = this.cmd;
+    const arg = this.arg;
+    const mem = this.mem!;
+    switch (cmd) {
+      case VFIO_DEVICE_GET_INFO: {
+        const info = vfioDeviceInfo.read(mem.view(arg, vfioDeviceInfo.minsz));
+        if (info.argsz < vfioDeviceInfo.minsz) throw errno('EINVAL', `vfio_device_info.argsz ${info.argsz} < 16`);
+        vfioDeviceInfo.write(mem.view(arg, vfioDeviceInfo.minsz), {
+          argsz: info.argsz,
+          flags: VFIO_DEVICE_FLAGS_PLATFORM | (vdev.hasReset ? VFIO_DEVICE_FLAGS_RESET : 0),
+          num_regions: 1,
+          num_irqs: vdev.numIrqs,
+          cap_offset: 0, // past minsz: not copied back
+        });
+        return this.return_(0);
+      }
+      case VFIO_DEVICE_GET_REGION_INFO: {
+        const info = vfioRegionInfo.read(mem.view(arg, vfioRegionInfo.minsz));
+        if (info.argsz < vfioRegionInfo.minsz) throw errno('EINVAL', `vfio_region_info.argsz ${info.argsz} < 32`);
+        if (info.index >= 1) throw errno('EINVAL', `region index ${info.index} >= 1 region`);
+        vfioRegionInfo.write(mem.view(arg, vfioRegionInfo.minsz), {
+          argsz: info.argsz,
+          flags: VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP,
+          index: info.index,
+          cap_offset: 0,
+          size: BigInt(PDEV_MMIO_SIZE),
+          offset: BigInt(info.index) << VFIO_PLATFORM_OFFSET_SHIFT,
+        });
+        return this.return_(0);
+      }
+      case VFIO_DEVICE_GET_IRQ_INFO: {
+        const info = vfioIrqInfo.read(mem.view(arg, vfioIrqInfo.minsz));
+        if (info.argsz < vfioIrqInfo.minsz) throw errno('EINVAL', `vfio_irq_info.argsz ${info.argsz} < 16`);
+        if (info.index >= vdev.numIrqs) throw errno('EINVAL', `IRQ index ${info.index} >= ${vdev.numIrqs}`);
+        const irq = vdev.irqs[info.index]!;
+        vfioIrqInfo.write(mem.view(arg, vfioIrqInfo.minsz), {
+          argsz: info.argsz,
+          flags: irq.flags,
+          index: info.index,
+          count: irq.count,
+        });
+        return this.return_(0);
+      }
+      case VFIO_DEVICE_SET_IRQS: {
+        const hdr = vfioIrqSet.read(mem.view(arg, vfioIrqSet.minsz));
+        const size = vfioSetIrqsValidateAndPrepare(hdr, vdev.numIrqs, vdev.numIrqs);
+        const data = size > 0 ? mem.copyFromUser(arg + vfioIrqSet.minsz, size) : new Uint8Array(0);
+        this.hdr = hdr;
+        this.data = data;
+        this.pc = PI_IGATE;
+        return this.call(mutexLock(vdev.igate));
+      }
+      case VFIO_DEVICE_RESET:
+        if (!vdev.hasReset) throw errno('EINVAL', `${vdev.name} has no reset handler`);
+        vdev.resets++;
+        return this.return_(0);
+      default:
+        throw errno('ENOTTY', `unknown VFIO device ioctl 0x${(cmd >>> 0).toString(16)}`);
+    }
+  }
+
+  protected override unwind(): void {
+    if (this.pc === PI_SET_IRQS) this.vdev.igate.unlock();
+  }
+}
+
+function platformIoctl(dev: VfioDevice, cmd: number, arg: number): Frame<number> {
+  return new VfioPlatformIoctl(vdevOf(dev), dev, cmd, arg);
+}
+
+/** vfio_platform_open_device: vfio_platform_irq_init under igate, then the reset. */
+class VfioPlatformOpenDevice extends Frame {
+  constructor(private readonly vdev: VfioPlatformDevice) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vdev = this.vdev;
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.call(mutexLock(vdev.igate));
+    }
+    vdev.irqInit();
+    vdev.igate.unlock();
+    if (vdev.hasReset) vdev.resets++;
+    return this.return_(undefined);
+  }
+}
+
+const CD_LOCK = 0; // the reset, then mutex_lock(&vdev->igate)
+const CD_CLEANUP = 1; // vfio_platform_irq_cleanup
+const CD_UNLOCK = 2; // it returned: mutex_unlock
+
+/** vfio_platform_close_device: reset, then every IRQ's virqfds and trigger off under igate. */
+class VfioPlatformCloseDevice extends Frame {
+  constructor(private readonly vdev: VfioPlatformDevice) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vdev = this.vdev;
+    switch (this.pc) {
+      case CD_LOCK:
+        if (vdev.hasReset) vdev.resets++;
+        this.pc = CD_CLEANUP;
+        return this.call(mutexLock(vdev.igate));
+      case CD_CLEANUP:
+        this.pc = CD_UNLOCK;
+        return this.call(vfioPlatformIrqCleanup(vdev));
+      default:
+        vdev.igate.unlock();
+        return this.return_(undefined);
+    }
+  }
+
+  protected override unwind(): void {
+    if (this.pc === CD_UNLOCK) this.vdev.igate.unlock();
   }
 }
 
 export const vfioPlatformOps: VfioDeviceOps = {
   name: 'vfio-platform',
-  *openDevice(dev) {
-    const vdev = vdevOf(dev);
-    yield* mutexLock(vdev.igate);
-    vdev.irqInit();
-    vdev.igate.unlock();
-    if (vdev.hasReset) vdev.resets++;
+  openDevice(dev) {
+    return new VfioPlatformOpenDevice(vdevOf(dev));
   },
-  *closeDevice(dev) {
-    const vdev = vdevOf(dev);
-    if (vdev.hasReset) vdev.resets++;
-    yield* mutexLock(vdev.igate);
-    try {
-      yield* vfioPlatformIrqCleanup(vdev);
-    } finally {
-      vdev.igate.unlock();
-    }
+  closeDevice(dev) {
+    return new VfioPlatformCloseDevice(vdevOf(dev));
   },
   ioctl: platformIoctl,
 };

@@ -17,6 +17,7 @@ import {
   VFIO_IRQ_SET_DATA_NONE,
 } from '../../abi/vfio.js';
 import { type EventfdCtx, eventfdCtxFdget, eventfdCtxPut, eventfdSignal } from '../../host/eventfd.js';
+import type { KFile } from '../../host/file.js';
 import type { Genirq } from '../../host/irq/genirq.js';
 import { IRQ_HANDLED, IRQ_NOAUTOEN, IRQ_NONE, type IrqHandler, type IrqReturn } from '../../host/irq/irqDesc.js';
 import {
@@ -29,8 +30,9 @@ import {
 } from '../../host/irq/manage.js';
 import type { Kernel } from '../../host/kernel.js';
 import { defineCost } from '../../sim/costs.js';
+import { type Boundary, Frame } from '../../sim/frame.js';
 import { Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../../sim/locks.js';
-import { op, type TaskGen } from '../../sim/task.js';
+import { type Call, op } from '../../sim/task.js';
 import { type VirqfdCore, type VirqfdSlot, vfioVirqfdDisable, vfioVirqfdEnable } from '../virqfd.js';
 
 export const C_VFIO_IRQ_HANDLER = defineCost(
@@ -45,8 +47,8 @@ export const C_VFIO_IRQ_HANDLER = defineCost(
  */
 export interface VfioIrqForward {
   /** Deliver the IRQ (the handler's producer → consumer call, in place of signalling the trigger eventfd). */
-  inject(): TaskGen<void>;
-  unforward(): TaskGen<void>;
+  inject(): Call<void>;
+  unforward(): Call<void>;
 }
 
 /** struct vfio_platform_irq. */
@@ -76,6 +78,8 @@ export class VfioPlatformIrq {
 
   constructor(
     readonly kernel: Kernel,
+    /** The IRQ layer the handler calls back into (disable_irq_nosync): the device's, kept here for the handler. */
+    readonly genirq: Genirq,
     readonly index: number,
     /** The Linux IRQ number (platform_get_irq), never the GIC INTID. */
     readonly hwirq: number,
@@ -95,126 +99,293 @@ export interface VfioPlatformIrqHost {
   readonly irqs: VfioPlatformIrq[];
 }
 
-/** vfio_platform_mask: idempotent; only the first mask disables the line. */
-export function* vfioPlatformMask(g: Genirq, irq: VfioPlatformIrq): TaskGen<void> {
-  const flags = yield* spinLockIrqsave(irq.lock);
-  try {
-    if (!irq.masked) {
-      yield* disableIrqNosync(g, irq.hwirq);
-      irq.masked = true;
+const VM_LOCK = 0; // spin_lock_irqsave(&irq_ctx->lock, flags)
+const VM_LOCKED = 1; // test masked; disable_irq_nosync / enable_irq
+const VM_DONE = 2; // the IRQ layer call returned: update, unlock
+
+/**
+ * vfio_platform_mask / vfio_platform_unmask: idempotent, so only the first mask disables the line and never an
+ * unbalanced enable_irq.
+ */
+class VfioPlatformMask extends Frame {
+  private flags = false;
+
+  constructor(
+    private readonly irq: VfioPlatformIrq,
+    private readonly unmask: boolean,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const irq = this.irq;
+    switch (this.pc) {
+      case VM_LOCK:
+        this.pc = VM_LOCKED;
+        return this.call(spinLockIrqsave(irq.lock));
+      case VM_LOCKED:
+        this.flags = sent as boolean;
+        if (irq.masked === this.unmask) {
+          this.pc = VM_DONE;
+          return this.call(this.unmask ? enableIrq(irq.genirq, irq.hwirq) : disableIrqNosync(irq.genirq, irq.hwirq));
+        }
+        spinUnlockIrqrestore(irq.lock, this.flags);
+        return this.return_(undefined);
+      default: // VM_DONE
+        irq.masked = !this.unmask;
+        if (this.unmask) {
+          irq.unmasks++;
+          irq.kernel.trace?.vfioUnmask?.(irq.hwirq);
+        }
+        spinUnlockIrqrestore(irq.lock, this.flags);
+        return this.return_(undefined);
     }
-  } finally {
-    spinUnlockIrqrestore(irq.lock, flags);
+  }
+
+  protected override unwind(): void {
+    if (this.pc === VM_DONE) spinUnlockIrqrestore(this.irq.lock, this.flags);
   }
 }
 
-/** vfio_platform_unmask: idempotent, so never an unbalanced enable_irq. */
-export function* vfioPlatformUnmask(g: Genirq, irq: VfioPlatformIrq): TaskGen<void> {
-  const flags = yield* spinLockIrqsave(irq.lock);
-  try {
-    if (irq.masked) {
-      yield* enableIrq(g, irq.hwirq);
-      irq.masked = false;
-      irq.unmasks++;
-      irq.kernel.trace?.vfioUnmask?.(irq.hwirq);
-    }
-  } finally {
-    spinUnlockIrqrestore(irq.lock, flags);
-  }
+export function vfioPlatformMask(irq: VfioPlatformIrq): Frame {
+  return new VfioPlatformMask(irq, false);
 }
 
-/** vfio_automasked_irq_handler: mask, then signal (if it was not masked already). */
-function automaskedHandler(g: Genirq): IrqHandler {
-  return function* (_irqNo, devId): TaskGen<IrqReturn> {
-    const irq = devId as VfioPlatformIrq;
-    yield op(C_VFIO_IRQ_HANDLER, irq.lock.oid);
-    let ret: IrqReturn = IRQ_NONE;
-    let fwd: VfioIrqForward | null = null;
-    const flags = yield* spinLockIrqsave(irq.lock);
-    try {
-      // A forwarded level IRQ stays active at the GIC until the guest deactivates it: nothing to mask.
-      if (irq.forwarded) {
-        ret = IRQ_HANDLED;
-        fwd = irq.fwd;
-      } else if (!irq.masked) {
-        yield* disableIrqNosync(g, irq.hwirq);
-        irq.masked = true;
-        ret = IRQ_HANDLED;
-      }
-    } finally {
-      spinUnlockIrqrestore(irq.lock, flags);
-    }
-    if (ret === IRQ_HANDLED) irq.kernel.trace?.vfioIrq?.(irq.hwirq, irq.forwarded ? 'forwarded' : 'automasked');
-    if (ret === IRQ_HANDLED) yield* deliver(irq, fwd);
-    return ret;
-  };
+export function vfioPlatformUnmask(irq: VfioPlatformIrq): Frame {
+  return new VfioPlatformMask(irq, true);
 }
 
 /**
  * Hand the IRQ on: to the forwarding consumer directly, else by signalling the trigger (newer kernels guard the
- * loopback case of a trigger that was never set, eventfd_signal(NULL)).
+ * loopback case of a trigger that was never set, eventfd_signal(NULL)). Returns what to call, or null.
  */
-function* deliver(irq: VfioPlatformIrq, fwd: VfioIrqForward | null): TaskGen<void> {
+function deliver(irq: VfioPlatformIrq, fwd: VfioIrqForward | null): Call<void> | null {
   if (fwd !== null) {
     irq.consumerCalls++;
-    yield* fwd.inject();
-  } else if (irq.trigger !== null) {
+    return fwd.inject();
+  }
+  if (irq.trigger !== null) {
     irq.signals++;
-    yield* eventfdSignal(irq.trigger);
+    return eventfdSignal(irq.trigger);
+  }
+  return null;
+}
+
+const AM_BEGIN = 0; // the handler's step
+const AM_LOCK = 1; // spin_lock_irqsave(&irq_ctx->lock, flags)
+const AM_LOCKED = 2; // forwarded, or mask with disable_irq_nosync
+const AM_DISABLED = 3; // disable_irq_nosync returned: masked, unlock
+const AM_DELIVERED = 4; // eventfd_signal (or the consumer) returned
+
+/** vfio_automasked_irq_handler: mask, then signal (if it was not masked already). */
+class VfioAutomaskedIrqHandler extends Frame<IrqReturn> {
+  private flags = false;
+  private ret: IrqReturn = IRQ_NONE;
+  private fwd: VfioIrqForward | null = null;
+
+  constructor(private readonly irq: VfioPlatformIrq) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const irq = this.irq;
+    switch (this.pc) {
+      case AM_BEGIN:
+        this.pc = AM_LOCK;
+        return this.yield_(op(C_VFIO_IRQ_HANDLER, irq.lock.oid));
+      case AM_LOCK:
+        this.pc = AM_LOCKED;
+        return this.call(spinLockIrqsave(irq.lock));
+      case AM_LOCKED:
+        this.flags = sent as boolean;
+        // A forwarded level IRQ stays active at the GIC until the guest deactivates it: nothing to mask.
+        if (irq.forwarded) {
+          this.ret = IRQ_HANDLED;
+          this.fwd = irq.fwd;
+        } else if (!irq.masked) {
+          this.pc = AM_DISABLED;
+          return this.call(disableIrqNosync(irq.genirq, irq.hwirq));
+        }
+        return this.unlockAndDeliver();
+      case AM_DISABLED:
+        irq.masked = true;
+        this.ret = IRQ_HANDLED;
+        return this.unlockAndDeliver();
+      default: // AM_DELIVERED
+        return this.return_(this.ret);
+    }
+  }
+
+  private unlockAndDeliver(): Boundary {
+    const irq = this.irq;
+    this.pc = AM_DELIVERED;
+    spinUnlockIrqrestore(irq.lock, this.flags);
+    if (this.ret !== IRQ_HANDLED) return this.return_(this.ret);
+    irq.kernel.trace?.vfioIrq?.(irq.hwirq, irq.forwarded ? 'forwarded' : 'automasked');
+    const next = deliver(irq, this.fwd);
+    return next === null ? this.return_(this.ret) : this.call(next);
+  }
+
+  /** disable_irq_nosync threw with irq_ctx->lock held. */
+  protected override unwind(): void {
+    if (this.pc === AM_DISABLED) spinUnlockIrqrestore(this.irq.lock, this.flags);
   }
 }
+
+function vfioAutomaskedIrqHandler(_irqNo: number, devId: unknown): Frame<IrqReturn> {
+  return new VfioAutomaskedIrqHandler(devId as VfioPlatformIrq);
+}
+
+const ED_BEGIN = 0; // the handler's step
+const ED_DELIVER = 1; // eventfd_signal (or the consumer)
+const ED_DELIVERED = 2;
 
 /** vfio_irq_handler (edge). */
-function* edgeHandler(_irqNo: number, devId: unknown): TaskGen<IrqReturn> {
-  const irq = devId as VfioPlatformIrq;
-  yield op(C_VFIO_IRQ_HANDLER, irq.lock.oid);
-  irq.kernel.trace?.vfioIrq?.(irq.hwirq, 'edge');
-  yield* deliver(irq, irq.forwarded ? irq.fwd : null);
-  return IRQ_HANDLED;
+class VfioIrqHandler extends Frame<IrqReturn> {
+  constructor(private readonly irq: VfioPlatformIrq) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const irq = this.irq;
+    switch (this.pc) {
+      case ED_BEGIN:
+        this.pc = ED_DELIVER;
+        return this.yield_(op(C_VFIO_IRQ_HANDLER, irq.lock.oid));
+      case ED_DELIVER: {
+        irq.kernel.trace?.vfioIrq?.(irq.hwirq, 'edge');
+        this.pc = ED_DELIVERED;
+        const next = deliver(irq, irq.forwarded ? irq.fwd : null);
+        if (next !== null) return this.call(next);
+        return this.return_(IRQ_HANDLED);
+      }
+      default:
+        return this.return_(IRQ_HANDLED);
+    }
+  }
 }
 
-export function handlerFor(g: Genirq, irq: VfioPlatformIrq): IrqHandler {
-  return (irq.flags & VFIO_IRQ_INFO_AUTOMASKED) !== 0 ? automaskedHandler(g) : edgeHandler;
+function vfioIrqHandler(_irqNo: number, devId: unknown): Frame<IrqReturn> {
+  return new VfioIrqHandler(devId as VfioPlatformIrq);
 }
+
+export function handlerFor(irq: VfioPlatformIrq): IrqHandler {
+  return (irq.flags & VFIO_IRQ_INFO_AUTOMASKED) !== 0 ? vfioAutomaskedIrqHandler : vfioIrqHandler;
+}
+
+const ST_UNFORWARD = 0; // the consumer stops forwarding (irq_bypass_unregister_producer)
+const ST_NOAUTOEN_CLR = 1; // irq_clear_status_flags(IRQ_NOAUTOEN)
+const ST_FREE = 2; // free_irq
+const ST_FREED = 3; // drop the old trigger; install the new one
+const ST_REQUEST = 4; // irq_set_status_flags(IRQ_NOAUTOEN) done: request_irq
+const ST_REQUESTED = 5; // enable_irq unless masked
+const ST_DONE = 6;
 
 /** vfio_set_trigger: drop the old trigger (free_irq), then install `fd` (fd < 0: disable only). */
-export function* vfioSetTrigger(h: VfioPlatformIrqHost, irq: VfioPlatformIrq, fd: number): TaskGen<void> {
-  const g = h.genirq;
-  if (irq.trigger !== null) {
-    if (irq.fwd !== null) yield* irq.fwd.unforward();
-    yield* irqModifyStatus(g, irq.hwirq, IRQ_NOAUTOEN, 0);
-    yield* freeIrq(g, irq.hwirq, irq);
-    eventfdCtxPut(irq.trigger);
-    irq.trigger = null;
+class VfioSetTrigger extends Frame {
+  /** The new trigger, until request_irq succeeded (dropped if it fails). */
+  private trigger: EventfdCtx | null = null;
+  /** There was a trigger to drop. */
+  private hadTrigger = false;
+
+  constructor(
+    private readonly h: VfioPlatformIrqHost,
+    private readonly irq: VfioPlatformIrq,
+    private readonly fd: number,
+  ) {
+    super();
   }
-  if (fd < 0) return;
-  irq.name = `vfio-irq[${irq.hwirq}](${h.name})`;
-  const trigger = eventfdCtxFdget(h.kernel.currentUser().files, fd);
-  irq.trigger = trigger;
-  yield* irqModifyStatus(g, irq.hwirq, 0, IRQ_NOAUTOEN);
-  try {
-    yield* requestIrq(g, irq.hwirq, handlerFor(g, irq), 0, irq.name, irq);
-  } catch (e) {
-    eventfdCtxPut(trigger);
-    irq.trigger = null;
-    throw e;
+
+  protected step(): Boundary {
+    const irq = this.irq;
+    const g = this.h.genirq;
+    for (;;) {
+      switch (this.pc) {
+        case ST_UNFORWARD:
+          this.hadTrigger = irq.trigger !== null;
+          if (!this.hadTrigger) {
+            this.pc = ST_FREED;
+            continue;
+          }
+          this.pc = ST_NOAUTOEN_CLR;
+          if (irq.fwd !== null) return this.call(irq.fwd.unforward());
+          continue;
+        case ST_NOAUTOEN_CLR:
+          this.pc = ST_FREE;
+          return this.call(irqModifyStatus(g, irq.hwirq, IRQ_NOAUTOEN, 0));
+        case ST_FREE:
+          this.pc = ST_FREED;
+          return this.call(freeIrq(g, irq.hwirq, irq));
+        case ST_FREED: {
+          if (this.hadTrigger) {
+            eventfdCtxPut(irq.trigger!);
+            irq.trigger = null;
+          }
+          if (this.fd < 0) return this.return_(undefined);
+          irq.name = `vfio-irq[${irq.hwirq}](${this.h.name})`;
+          const trigger = eventfdCtxFdget(this.h.kernel.currentUser().files, this.fd);
+          irq.trigger = trigger;
+          this.trigger = trigger;
+          this.pc = ST_REQUEST;
+          return this.call(irqModifyStatus(g, irq.hwirq, 0, IRQ_NOAUTOEN));
+        }
+        case ST_REQUEST:
+          this.pc = ST_REQUESTED;
+          return this.call(requestIrq(g, irq.hwirq, handlerFor(irq), 0, irq.name, irq));
+        case ST_REQUESTED:
+          this.trigger = null;
+          // A masked index stays disabled under its new trigger.
+          this.pc = ST_DONE;
+          if (!irq.masked) return this.call(enableIrq(g, irq.hwirq));
+          return this.return_(undefined);
+        default:
+          return this.return_(undefined);
+      }
+    }
   }
-  // A masked index stays disabled under its new trigger.
-  if (!irq.masked) yield* enableIrq(g, irq.hwirq);
+
+  /** request_irq failed: drop the new trigger. */
+  protected override unwind(): void {
+    if (this.pc === ST_REQUESTED) {
+      eventfdCtxPut(this.trigger!);
+      this.irq.trigger = null;
+      this.trigger = null;
+    }
+  }
 }
 
-function* maskHandler(this: void, opaque: unknown, data: unknown): TaskGen<boolean> {
-  yield* vfioPlatformMask(data as Genirq, opaque as VfioPlatformIrq);
-  return false;
+export function vfioSetTrigger(h: VfioPlatformIrqHost, irq: VfioPlatformIrq, fd: number): Frame {
+  return new VfioSetTrigger(h, irq, fd);
 }
 
-function* unmaskHandler(this: void, opaque: unknown, data: unknown): TaskGen<boolean> {
-  yield* vfioPlatformUnmask(data as Genirq, opaque as VfioPlatformIrq);
-  return false;
+/** vfio_platform_mask_handler / vfio_platform_unmask_handler, the virqfd handlers: (un)mask, schedule nothing. */
+class VfioPlatformMaskHandler extends Frame<boolean> {
+  constructor(
+    private readonly irq: VfioPlatformIrq,
+    private readonly unmask: boolean,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.call(new VfioPlatformMask(this.irq, this.unmask));
+    }
+    return this.return_(false);
+  }
 }
 
-/** Actions MASK and UNMASK (vfio_platform_set_irq_mask / _unmask). */
-function* setIrqMaskOrUnmask(
+function vfioPlatformMaskHandler(opaque: unknown): Frame<boolean> {
+  return new VfioPlatformMaskHandler(opaque as VfioPlatformIrq, false);
+}
+
+function vfioPlatformUnmaskHandler(opaque: unknown): Frame<boolean> {
+  return new VfioPlatformMaskHandler(opaque as VfioPlatformIrq, true);
+}
+
+/** Actions MASK and UNMASK (vfio_platform_set_irq_mask / _unmask): what to call, or null for nothing to do. */
+function setIrqMaskOrUnmask(
   h: VfioPlatformIrqHost,
   irq: VfioPlatformIrq,
   unmask: boolean,
@@ -222,93 +393,163 @@ function* setIrqMaskOrUnmask(
   count: number,
   flags: number,
   data: Uint8Array,
-): TaskGen<void> {
+): Call<void> | null {
   const what = unmask ? 'UNMASK' : 'MASK';
   if (start !== 0 || count !== 1) throw errno('EINVAL', `${what} of index ${irq.index} needs start 0 and count 1`);
   if ((irq.flags & VFIO_IRQ_INFO_MASKABLE) === 0) {
     throw errno('EINVAL', `${what}: index ${irq.index} is not maskable (edge IRQs are not)`);
   }
-  const g = h.genirq;
   if ((flags & VFIO_IRQ_SET_DATA_EVENTFD) !== 0) {
     const fd = new DataView(data.buffer, data.byteOffset, 4).getInt32(0, true);
     const slot = unmask ? irq.unmask : irq.mask;
-    if (fd >= 0) {
-      const file = h.kernel.currentUser().files.fget(fd);
-      try {
-        const name = `${h.name}.irq${irq.index}.${unmask ? 'unmask' : 'mask'}`;
-        yield* vfioVirqfdEnable(h.virqfd, name, irq, unmask ? unmaskHandler : maskHandler, null, g, slot, file);
-      } finally {
-        file.put();
-      }
-    } else {
-      yield* vfioVirqfdDisable(h.virqfd, slot);
+    if (fd < 0) return vfioVirqfdDisable(h.virqfd, slot);
+    const file = h.kernel.currentUser().files.fget(fd);
+    const name = `${h.name}.irq${irq.index}.${unmask ? 'unmask' : 'mask'}`;
+    const handler = unmask ? vfioPlatformUnmaskHandler : vfioPlatformMaskHandler;
+    let enable: Frame;
+    try {
+      enable = vfioVirqfdEnable(h.virqfd, name, irq, handler, null, null, slot, file);
+    } catch (e) {
+      file.put();
+      throw e;
     }
-    return;
+    return new FdputAfter(enable, file);
   }
-  if ((flags & VFIO_IRQ_SET_DATA_BOOL) !== 0 && data[0] === 0) return;
-  if (unmask) yield* vfioPlatformUnmask(g, irq);
-  else yield* vfioPlatformMask(g, irq);
+  if ((flags & VFIO_IRQ_SET_DATA_BOOL) !== 0 && data[0] === 0) return null;
+  return new VfioPlatformMask(irq, unmask);
 }
 
-/** Action TRIGGER (vfio_platform_set_irq_trigger). */
-function* setIrqTrigger(
+/** `ret = vfio_virqfd_enable(...); fdput(f);`: call `inner`, then drop the file reference, whatever happens. */
+class FdputAfter extends Frame {
+  constructor(
+    private readonly inner: Frame,
+    private readonly file: KFile,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.call(this.inner);
+    }
+    this.file.put();
+    return this.return_(undefined);
+  }
+
+  protected override unwind(): void {
+    if (this.pc === 1) this.file.put();
+  }
+}
+
+/** Action TRIGGER (vfio_platform_set_irq_trigger): what to call, or null for nothing to do. */
+function setIrqTrigger(
   h: VfioPlatformIrqHost,
   irq: VfioPlatformIrq,
   start: number,
   count: number,
   flags: number,
   data: Uint8Array,
-): TaskGen<void> {
-  if (count === 0 && (flags & VFIO_IRQ_SET_DATA_NONE) !== 0) {
-    yield* vfioSetTrigger(h, irq, -1);
-    return;
-  }
+): Call<unknown> | null {
+  if (count === 0 && (flags & VFIO_IRQ_SET_DATA_NONE) !== 0) return vfioSetTrigger(h, irq, -1);
   if (start !== 0 || count !== 1) throw errno('EINVAL', `TRIGGER of index ${irq.index} needs start 0 and count 1`);
   if ((flags & VFIO_IRQ_SET_DATA_EVENTFD) !== 0) {
-    yield* vfioSetTrigger(h, irq, new DataView(data.buffer, data.byteOffset, 4).getInt32(0, true));
-    return;
+    return vfioSetTrigger(h, irq, new DataView(data.buffer, data.byteOffset, 4).getInt32(0, true));
   }
   // Loopback: run the handler now, in process context.
-  if ((flags & VFIO_IRQ_SET_DATA_BOOL) !== 0 && data[0] === 0) return;
+  if ((flags & VFIO_IRQ_SET_DATA_BOOL) !== 0 && data[0] === 0) return null;
   // irqfwd: a forwarded IRQ is delivered by the host handler with its INTID active; a loopback is re-posted at the
   // GIC so that it takes that path once (igate, held here, keeps the forwarded state still).
-  if (irq.fwd !== null && irq.forwarded) {
-    yield* irqSetIrqchipState(h.genirq, irq.hwirq, 'PENDING', true);
-    return;
-  }
-  yield* handlerFor(h.genirq, irq)(irq.hwirq, irq);
+  if (irq.fwd !== null && irq.forwarded) return irqSetIrqchipState(h.genirq, irq.hwirq, 'PENDING', true);
+  return handlerFor(irq)(irq.hwirq, irq);
 }
 
 /** vfio_platform_set_irqs_ioctl: exactly one action, else ENOTTY. Called under vdev->igate. */
-export function* vfioPlatformSetIrqs(
+class VfioPlatformSetIrqs extends Frame {
+  constructor(
+    private readonly h: VfioPlatformIrqHost,
+    private readonly flags: number,
+    private readonly index: number,
+    private readonly start: number,
+    private readonly count: number,
+    private readonly data: Uint8Array,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === 1) return this.return_(undefined);
+    const { h, flags, start, count, data } = this;
+    const irq = h.irqs[this.index]!;
+    let next: Call<unknown> | null;
+    switch (flags & VFIO_IRQ_SET_ACTION_TYPE_MASK) {
+      case VFIO_IRQ_SET_ACTION_MASK:
+        next = setIrqMaskOrUnmask(h, irq, false, start, count, flags, data);
+        break;
+      case VFIO_IRQ_SET_ACTION_UNMASK:
+        next = setIrqMaskOrUnmask(h, irq, true, start, count, flags, data);
+        break;
+      case VFIO_IRQ_SET_ACTION_TRIGGER:
+        next = setIrqTrigger(h, irq, start, count, flags, data);
+        break;
+      default:
+        throw errno(
+          'ENOTTY',
+          `VFIO_DEVICE_SET_IRQS flags 0x${flags.toString(16)}: exactly one of ACTION_MASK, ACTION_UNMASK, ACTION_TRIGGER`,
+        );
+    }
+    if (next === null) return this.return_(undefined);
+    this.pc = 1;
+    return this.call(next);
+  }
+}
+
+export function vfioPlatformSetIrqs(
   h: VfioPlatformIrqHost,
   flags: number,
   index: number,
   start: number,
   count: number,
   data: Uint8Array,
-): TaskGen<void> {
-  const irq = h.irqs[index]!;
-  switch (flags & VFIO_IRQ_SET_ACTION_TYPE_MASK) {
-    case VFIO_IRQ_SET_ACTION_MASK:
-      return yield* setIrqMaskOrUnmask(h, irq, false, start, count, flags, data);
-    case VFIO_IRQ_SET_ACTION_UNMASK:
-      return yield* setIrqMaskOrUnmask(h, irq, true, start, count, flags, data);
-    case VFIO_IRQ_SET_ACTION_TRIGGER:
-      return yield* setIrqTrigger(h, irq, start, count, flags, data);
-    default:
-      throw errno(
-        'ENOTTY',
-        `VFIO_DEVICE_SET_IRQS flags 0x${flags.toString(16)}: exactly one of ACTION_MASK, ACTION_UNMASK, ACTION_TRIGGER`,
-      );
+): Frame {
+  return new VfioPlatformSetIrqs(h, flags, index, start, count, data);
+}
+
+const CL_MASK = 0; // vfio_virqfd_disable(&irq->mask)
+const CL_UNMASK = 1; // vfio_virqfd_disable(&irq->unmask)
+const CL_TRIGGER = 2; // vfio_set_trigger(vdev, i, -1)
+const CL_NEXT = 3;
+
+/** vfio_platform_irq_cleanup: every virqfd off, every trigger freed. */
+class VfioPlatformIrqCleanup extends Frame {
+  private i = 0;
+
+  constructor(private readonly h: VfioPlatformIrqHost) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const h = this.h;
+    if (this.pc === CL_NEXT) {
+      this.i++;
+      this.pc = CL_MASK;
+    }
+    const irq = h.irqs[this.i];
+    if (irq === undefined) return this.return_(undefined);
+    switch (this.pc) {
+      case CL_MASK:
+        this.pc = CL_UNMASK;
+        return this.call(vfioVirqfdDisable(h.virqfd, irq.mask));
+      case CL_UNMASK:
+        this.pc = CL_TRIGGER;
+        return this.call(vfioVirqfdDisable(h.virqfd, irq.unmask));
+      default:
+        this.pc = CL_NEXT;
+        return this.call(vfioSetTrigger(h, irq, -1));
+    }
   }
 }
 
-/** vfio_platform_irq_cleanup: every virqfd off, every trigger freed. */
-export function* vfioPlatformIrqCleanup(h: VfioPlatformIrqHost): TaskGen<void> {
-  for (const irq of h.irqs) {
-    yield* vfioVirqfdDisable(h.virqfd, irq.mask);
-    yield* vfioVirqfdDisable(h.virqfd, irq.unmask);
-    yield* vfioSetTrigger(h, irq, -1);
-  }
+export function vfioPlatformIrqCleanup(h: VfioPlatformIrqHost): Frame {
+  return new VfioPlatformIrqCleanup(h);
 }
