@@ -139,7 +139,7 @@ describe('irqfwd help and arguments', () => {
     [['run', '--seed', 'abc'], "--seed expects an integer 0..4294967295, got 'abc'"],
     [['run', '--profile', 'm1'], "--profile expects one of default, xgene, a15, got 'm1'"],
     [['run', '--format', 'text'], "option --format does not apply to 'run'"],
-    [['trace', '--format', 'svg'], "--format expects text or perfetto, got 'svg'"],
+    [['trace', '--format', 'svg'], "--format expects text, report or perfetto, got 'svg'"],
     [['run', 'a', 'b'], "'run' takes at most one argument (a scenario), got: a b"],
     [['schema', 'x'], "'schema' takes no argument"],
     [['run', '--trace', 'x.json', '--no-trace'], 'contradict'],
@@ -327,6 +327,12 @@ describe('irqfwd trace and schema', () => {
     expect(r.runner.calls[0]!.opts).toMatchObject({ modes: ['normal'], trace: 'perfetto' });
     expect(r.files.get('x.json')).toBe('trace of normal\n');
     expect(r.out).toContain('irqfwd trace: edge (normal) — perfetto trace, 16 bytes, written to x.json');
+  });
+
+  it('trace --format report asks the runner for the trace-cmd report layout', async () => {
+    const r = await cli(['trace', '--format', 'report']);
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.runner.calls[0]!.opts).toMatchObject({ modes: ['forwarded'], trace: 'report' });
   });
 
   it('trace --mode refuses a mode the scenario does not run', async () => {

@@ -60,6 +60,18 @@ describe('runScenario', () => {
     expect(c.runs[0]!.trace!.data).not.toBe(a.runs[0]!.trace!.data);
   });
 
+  it("trace 'report' is trace-cmd report's layout of the same records: cpus=N, no latency-flags column", () => {
+    const s = loadScenario(SHORT, 'short.yaml');
+    const text = runScenario(s, { modes: ['normal'], trace: 'text' }).runs[0]!.trace!.data.split('\n');
+    const report = runScenario(s, { modes: ['normal'], trace: 'report' }).runs[0]!;
+    expect(report.trace!.format).toBe('report');
+    const lines = report.trace!.data.split('\n');
+    expect(lines[0]).toMatch(/^cpus=\d+$/);
+    const events = text.filter((l) => l !== '' && !l.startsWith('#'));
+    expect(lines.filter((l) => l !== '').length - 1).toBe(events.length);
+    expect(lines.slice(1).some((l) => /\] [.dDbhHnNpsz]{3}/.test(l))).toBe(false);
+  });
+
   it('accounts for every raise of a level and an edge line; the text trace uses the kernel event names', () => {
     const r = runScenario(loadScenario(SHORT, 'short.yaml'), { modes: ['normal'], trace: 'text' });
     const run = r.runs[0]!;
