@@ -31,7 +31,7 @@ interface Access {
 function rig(opts: { vcpus?: number; eoiMode?: 0 | 1 } = {}) {
   const n = opts.vcpus ?? 1;
   const engine = new Engine({ cpus: n });
-  const gic = new Gicv3({ nrPes: n, nrIrqs: 128, onVirqLineChange: (cpu, level) => engine.setVirqLine(cpu, level) });
+  const gic = new Gicv3({ nrPes: n, nrIrqs: 128, virqSink: engine });
   const dist = gic.distributor;
   const vgic = new Vgic(engine, {
     model: KVM_DEV_TYPE_ARM_VGIC_V3,

@@ -47,8 +47,8 @@ export function bootHostIrq(engine: Engine, opts: HostIrqOptions = {}): HostIrq 
   const common = {
     nrIrqs: opts.nrIrqs ?? 256,
     nrLrs: opts.nrLrs,
-    onIrqLineChange: (cpu: number, level: boolean) => engine.setIrqLine(cpu, level),
-    onVirqLineChange: (cpu: number, level: boolean) => engine.setVirqLine(cpu, level),
+    irqSink: engine,
+    virqSink: engine,
     newOid: (name: string) => engine.newOid(name),
   };
   if (opts.gic === 'v3') {

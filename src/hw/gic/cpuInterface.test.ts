@@ -31,7 +31,11 @@ function rig(opts: { eoiMode?: boolean; priorityBits?: number } = {}): Rig {
   const log: string[] = [];
   const cpus = [0, 1].map(
     (cpu) =>
-      new GicCpuInterface({ cpu, distributor: d, onIrqLineChange: (c, level) => log.push(`cpu${c}:${level ? 1 : 0}`) }),
+      new GicCpuInterface({
+        cpu,
+        distributor: d,
+        irqSink: { setIrqLine: (c, level) => log.push(`cpu${c}:${level ? 1 : 0}`) },
+      }),
   );
   d.setCtlr(1);
   for (const c of cpus) {

@@ -24,12 +24,23 @@ import {
   SPURIOUS_INTID,
 } from './regs.js';
 
-export type IrqLineCallback = (cpu: number, level: boolean) => void;
+/**
+ * Where a CPU interface drives its CPU's nIRQ input, and a virtual interface its nVIRQ (the engine implements both).
+ * Objects with a method rather than callbacks: the wiring is then plain data, and a copy of the machine drives its own
+ * copy of the engine.
+ */
+export interface IrqLineSink {
+  setIrqLine(cpu: number, level: boolean): void;
+}
+export interface VirqLineSink {
+  setVirqLine(cpu: number, level: boolean): void;
+}
 
 export interface GicCpuInterfaceOptions {
   cpu: number;
   distributor: GicDistributor;
-  onIrqLineChange?: IrqLineCallback;
+  /** Where the IRQ output goes (the engine). */
+  irqSink?: IrqLineSink;
 }
 
 const lowestBit = (v: number): number => 31 - Math.clz32(v & -v);
@@ -43,7 +54,7 @@ export class GicCpuInterface implements GicDistributorListener {
   private pmr = 0;
   private bpr: number;
   private readonly dist: GicDistributor;
-  private readonly onIrqLineChange: IrqLineCallback | undefined;
+  private readonly irqSink: IrqLineSink | undefined;
   /** GICC_APRn: one bit per preemption level, bit i ↔ group priority i << levelShift (§4.4 GICC_APRn). */
   private readonly apr: Uint32Array;
   private readonly levelShift: number;
@@ -55,7 +66,7 @@ export class GicCpuInterface implements GicDistributorListener {
     }
     this.cpu = opts.cpu;
     this.dist = opts.distributor;
-    this.onIrqLineChange = opts.onIrqLineChange;
+    this.irqSink = opts.irqSink;
     const preemptionBits = Math.min(this.dist.priorityBits, 7); // group priority is at most bits [7:1]
     this.levelShift = 8 - preemptionBits;
     this.minBpr = 7 - preemptionBits;
@@ -207,7 +218,7 @@ export class GicCpuInterface implements GicDistributorListener {
     const level = this.signalled() !== SPURIOUS_INTID;
     if (level === this.line) return;
     this.line = level;
-    this.onIrqLineChange?.(this.cpu, level);
+    this.irqSink?.setIrqLine(this.cpu, level);
   }
 
   /**

@@ -12,8 +12,8 @@ function host(opts: { eoiMode: boolean; log?: string[] }): Gic {
   const gic = new Gic({
     nrCpus: 2,
     nrIrqs: 96,
-    onIrqLineChange: (cpu, level) => log?.push(`irq${cpu}=${level ? 1 : 0}`),
-    onVirqLineChange: (cpu, level) => log?.push(`virq${cpu}=${level ? 1 : 0}`),
+    irqSink: { setIrqLine: (cpu, level) => log?.push(`irq${cpu}=${level ? 1 : 0}`) },
+    virqSink: { setVirqLine: (cpu, level) => log?.push(`virq${cpu}=${level ? 1 : 0}`) },
   });
   const d = gic.distributor;
   d.setConfig(SPI, 'level');

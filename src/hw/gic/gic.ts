@@ -9,7 +9,7 @@
 // programmable here), vFIQ (GICV Group 0 with FIQEn is still signalled on the virtual IRQ output), and the UNPREDICTABLE
 // cases, which are absorbed and counted in `unpredictableCount` on each CPU and virtual interface for checkers.
 import { ModelError } from '../../sim/errors.js';
-import { GicCpuInterface, type IrqLineCallback } from './cpuInterface.js';
+import { GicCpuInterface, type IrqLineSink, type VirqLineSink } from './cpuInterface.js';
 import { GicDistributor } from './distributor.js';
 import { GicVirtualInterface } from './virtualInterface.js';
 
@@ -22,9 +22,9 @@ export interface GicOptions {
   /** Implemented physical priority bits (default 5). */
   priorityBits?: number;
   /** The physical IRQ output of a CPU interface changed. */
-  onIrqLineChange?: IrqLineCallback;
+  irqSink?: IrqLineSink;
   /** The virtual IRQ output of a virtual interface changed. */
-  onVirqLineChange?: IrqLineCallback;
+  virqSink?: VirqLineSink;
   /** Allocates the checker's object ids of the distributor's INTIDs and CPU interfaces (GicDistributorOptions). */
   newOid?: (name: string) => number;
 }
@@ -44,10 +44,8 @@ export class Gic {
     const cpus: GicCpuInterface[] = [];
     const vifs: GicVirtualInterface[] = [];
     for (let cpu = 0; cpu < distributor.nrCpus; cpu++) {
-      cpus.push(new GicCpuInterface({ cpu, distributor, onIrqLineChange: opts.onIrqLineChange }));
-      vifs.push(
-        new GicVirtualInterface({ cpu, distributor, nrLrs: opts.nrLrs, onVirqLineChange: opts.onVirqLineChange }),
-      );
+      cpus.push(new GicCpuInterface({ cpu, distributor, irqSink: opts.irqSink }));
+      vifs.push(new GicVirtualInterface({ cpu, distributor, nrLrs: opts.nrLrs, virqSink: opts.virqSink }));
     }
     this.distributor = distributor;
     this.cpuInterfaces = cpus;

@@ -55,7 +55,7 @@ function rig(opts: { nrLrs?: number; eoiMode?: boolean; hcr?: number } = {}): Ri
     cpu: 1,
     distributor: d,
     nrLrs: opts.nrLrs,
-    onVirqLineChange: (c, l) => log.push(`v${c}:${l ? 1 : 0}`),
+    virqSink: { setVirqLine: (c, l) => log.push(`v${c}:${l ? 1 : 0}`) },
   });
   v.setCtlr(0x7 | (opts.eoiMode ? 1 << 9 : 0));
   v.setPmr(0xf8);

@@ -1,7 +1,7 @@
 // GICv2 virtualization extensions for one physical CPU (ARM IHI 0048B Ch. 5): the hypervisor control interface
 // GICH (§5.3) and the guest-facing virtual CPU interface GICV, backed by the list registers.
 import { ModelError } from '../../sim/errors.js';
-import type { IrqLineCallback } from './cpuInterface.js';
+import type { VirqLineSink } from './cpuInterface.js';
 import type { GicDistributor } from './distributor.js';
 import {
   checkLr,
@@ -25,7 +25,8 @@ export interface GicVirtualInterfaceOptions {
   distributor: GicDistributor;
   /** Number of list registers, 1..64 (default 4, as on GIC-400). */
   nrLrs?: number;
-  onVirqLineChange?: IrqLineCallback;
+  /** Where the virtual IRQ output goes (the engine). */
+  virqSink?: VirqLineSink;
 }
 
 const lowestBit = (v: number): number => 31 - Math.clz32(v & -v);
@@ -40,7 +41,7 @@ export class GicVirtualInterface {
   /** UNPREDICTABLE guest accesses absorbed (EOI with no active priority, DIR with EOImode 0), for checkers. */
   unpredictableCount = 0;
   private readonly dist: GicDistributor;
-  private readonly onVirqLineChange: IrqLineCallback | undefined;
+  private readonly virqSink: VirqLineSink | undefined;
   private readonly lrs: Uint32Array;
   private hcr = 0;
   private vmcr = (R.GICV_MIN_BPR << R.GICH_VMCR_BINPOINT_SHIFT) | (R.GICV_MIN_ABPR << R.GICH_VMCR_ALIAS_BINPOINT_SHIFT);
@@ -58,7 +59,7 @@ export class GicVirtualInterface {
     this.cpu = opts.cpu;
     this.nrLrs = nrLrs;
     this.dist = opts.distributor;
-    this.onVirqLineChange = opts.onVirqLineChange;
+    this.virqSink = opts.virqSink;
     this.lrs = new Uint32Array(nrLrs);
   }
 
@@ -346,7 +347,7 @@ export class GicVirtualInterface {
     const v = this.signalledLr() >= 0;
     if (v !== this.vline) {
       this.vline = v;
-      this.onVirqLineChange?.(this.cpu, v);
+      this.virqSink?.setVirqLine(this.cpu, v);
     }
   }
 

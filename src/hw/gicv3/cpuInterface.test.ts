@@ -17,7 +17,8 @@ function rig(opts: { eoiMode?: boolean; priorityBits?: number } = {}) {
   const d = new Gicv3Distributor({ nrPes: 3, nrIrqs: 96, affinities, priorityBits: opts.priorityBits });
   const log: string[] = [];
   const cpus = [0, 1, 2].map(
-    (pe) => new Gicv3CpuInterface({ pe, distributor: d, onIrqLineChange: (p, l) => log.push(`pe${p}:${l ? 1 : 0}`) }),
+    (pe) =>
+      new Gicv3CpuInterface({ pe, distributor: d, irqSink: { setIrqLine: (p, l) => log.push(`pe${p}:${l ? 1 : 0}`) } }),
   );
   d.setCtlr(GICD_CTLR_ENABLE_G1);
   for (const c of cpus) {

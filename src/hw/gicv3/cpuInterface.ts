@@ -4,7 +4,7 @@
 // IGRPEN0), no Security, CBPR and PMHE RAZ/WI. Its IRQ output goes to the PE.
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
-import type { IrqLineCallback } from '../gic/cpuInterface.js';
+import type { IrqLineSink } from '../gic/cpuInterface.js';
 import type { Gicv3Distributor, Gicv3DistributorListener } from './distributor.js';
 import {
   group1PriorityMask,
@@ -26,12 +26,13 @@ import {
   SPURIOUS_INTID,
 } from './regs.js';
 
-export type { IrqLineCallback } from '../gic/cpuInterface.js';
+export type { IrqLineSink, VirqLineSink } from '../gic/cpuInterface.js';
 
 export interface Gicv3CpuInterfaceOptions {
   pe: number;
   distributor: Gicv3Distributor;
-  onIrqLineChange?: IrqLineCallback;
+  /** Where the IRQ output goes (the engine). */
+  irqSink?: IrqLineSink;
 }
 
 const lowestBit = (v: number): number => 31 - Math.clz32(v & -v);
@@ -46,7 +47,7 @@ export class Gicv3CpuInterface implements Gicv3DistributorListener {
   private pmr = 0;
   private bpr1: number;
   private readonly dist: Gicv3Distributor;
-  private readonly onIrqLineChange: IrqLineCallback | undefined;
+  private readonly irqSink: IrqLineSink | undefined;
   /** ICC_AP1R<n>_EL1: one bit per preemption level, bit i ↔ group priority i << levelShift (§12.2 ICC_AP1R<n>). */
   private readonly apr: Uint32Array;
   private readonly levelShift: number;
@@ -59,7 +60,7 @@ export class Gicv3CpuInterface implements Gicv3DistributorListener {
     }
     this.pe = opts.pe;
     this.dist = opts.distributor;
-    this.onIrqLineChange = opts.onIrqLineChange;
+    this.irqSink = opts.irqSink;
     const preemptionBits = Math.min(this.dist.priorityBits, 7); // a group priority is at most bits [7:1]
     this.levelShift = 8 - preemptionBits;
     this.minBpr1 = 8 - preemptionBits;
@@ -206,7 +207,7 @@ export class Gicv3CpuInterface implements Gicv3DistributorListener {
     const level = this.signalled() !== SPURIOUS_INTID;
     if (level === this.line) return;
     this.line = level;
-    this.onIrqLineChange?.(this.pe, level);
+    this.irqSink?.setIrqLine(this.pe, level);
   }
 
   /**

@@ -69,7 +69,7 @@ describe('Gicv3 assembled and brought up as irq-gic-v3.c does', () => {
       nrPes: 3,
       nrIrqs: 64,
       affinities: mpidrs,
-      onIrqLineChange: (pe, l) => lines.push(`${pe}:${l ? 1 : 0}`),
+      irqSink: { setIrqLine: (pe, l) => lines.push(`${pe}:${l ? 1 : 0}`) },
     });
     expect(linuxInit(gic, mpidrs)).toEqual([0, 1, 2]);
     const d = gic.distributor;

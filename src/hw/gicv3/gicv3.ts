@@ -13,7 +13,7 @@
 // interface for checkers. LPIs and one ITS exist when the GIC is built with `nrLpis` (lpi.ts, its.ts).
 import { ModelError } from '../../sim/errors.js';
 import type { PhysicalMemory } from '../physMem.js';
-import { Gicv3CpuInterface, type IrqLineCallback } from './cpuInterface.js';
+import { Gicv3CpuInterface, type IrqLineSink, type VirqLineSink } from './cpuInterface.js';
 import { Gicv3Distributor } from './distributor.js';
 import { Gicv3Its } from './its.js';
 import { Gicv3Redistributor } from './redistributor.js';
@@ -31,8 +31,8 @@ export interface Gicv3Options {
   idBits?: 16 | 24;
   /** PE affinities (Gicv3DistributorOptions.affinities). */
   affinities?: readonly number[];
-  onIrqLineChange?: IrqLineCallback;
-  onVirqLineChange?: IrqLineCallback;
+  irqSink?: IrqLineSink;
+  virqSink?: VirqLineSink;
   /** Allocates the checker's object ids of the INTIDs and CPU interfaces (Gicv3DistributorOptions). */
   newOid?: (name: string) => number;
   /** LPIs implemented (Gicv3DistributorOptions.nrLpis); with LPIs the GIC has one ITS. Default 0: no LPIs, no ITS. */
@@ -69,10 +69,8 @@ export class Gicv3 {
     const vifs: Gicv3VirtualInterface[] = [];
     for (let pe = 0; pe < distributor.nrPes; pe++) {
       rds.push(new Gicv3Redistributor(distributor, pe));
-      cpus.push(new Gicv3CpuInterface({ pe, distributor, onIrqLineChange: opts.onIrqLineChange }));
-      vifs.push(
-        new Gicv3VirtualInterface({ pe, distributor, nrLrs: opts.nrLrs, onVirqLineChange: opts.onVirqLineChange }),
-      );
+      cpus.push(new Gicv3CpuInterface({ pe, distributor, irqSink: opts.irqSink }));
+      vifs.push(new Gicv3VirtualInterface({ pe, distributor, nrLrs: opts.nrLrs, virqSink: opts.virqSink }));
     }
     this.distributor = distributor;
     this.redistributors = rds;

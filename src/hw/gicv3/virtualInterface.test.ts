@@ -35,7 +35,7 @@ function rig(opts: { nrLrs?: number; eoiMode?: boolean; hcr?: number } = {}) {
     pe: 1,
     distributor: d,
     nrLrs: opts.nrLrs,
-    onVirqLineChange: (pe, l) => log.push(`v${pe}:${l ? 1 : 0}`),
+    virqSink: { setVirqLine: (pe, l) => log.push(`v${pe}:${l ? 1 : 0}`) },
   });
   v.setIgrpen1(1);
   v.setPmr(0xf8);

@@ -4,7 +4,7 @@
 // (arch/arm64/kvm/vgic/vgic-v3.c vgic_v3_populate_lr / vgic_v3_fold_lr_state, hyp/vgic-v3-sr.c save/restore).
 // Group 1 only on the guest side: a Group 0 LR would be a vFIQ, which is not modelled (it is never signalled).
 import { ModelError } from '../../sim/errors.js';
-import type { IrqLineCallback } from './cpuInterface.js';
+import type { VirqLineSink } from './cpuInterface.js';
 import type { Gicv3Distributor } from './distributor.js';
 import {
   LrState,
@@ -26,7 +26,8 @@ export interface Gicv3VirtualInterfaceOptions {
   distributor: Gicv3Distributor;
   /** Number of list registers, 1..16 (default 4, as on Cortex-A CPU interfaces). */
   nrLrs?: number;
-  onVirqLineChange?: IrqLineCallback;
+  /** Where the virtual IRQ output goes (the engine). */
+  virqSink?: VirqLineSink;
 }
 
 const lowestBit = (v: number): number => 31 - Math.clz32(v & -v);
@@ -50,7 +51,7 @@ export class Gicv3VirtualInterface {
   /** UNPREDICTABLE accesses absorbed (bad LR values, EOI with no active priority, DIR with EOImode 0), for checkers. */
   unpredictableCount = 0;
   private readonly dist: Gicv3Distributor;
-  private readonly onVirqLineChange: IrqLineCallback | undefined;
+  private readonly virqSink: VirqLineSink | undefined;
   /** ICH_LR<n>_EL2 halves: vINTID, and bits [63:32]. */
   private readonly lrLo: Uint32Array;
   private readonly lrHi: Uint32Array;
@@ -70,7 +71,7 @@ export class Gicv3VirtualInterface {
     this.pe = pe;
     this.dist = distributor;
     this.nrLrs = nrLrs;
-    this.onVirqLineChange = opts.onVirqLineChange;
+    this.virqSink = opts.virqSink;
     this.lrLo = new Uint32Array(nrLrs);
     this.lrHi = new Uint32Array(nrLrs);
   }
@@ -323,7 +324,7 @@ export class Gicv3VirtualInterface {
     const v = this.signalledLr() >= 0;
     if (v !== this.vline) {
       this.vline = v;
-      this.onVirqLineChange?.(this.pe, v);
+      this.virqSink?.setVirqLine(this.pe, v);
     }
   }
 
