@@ -114,19 +114,25 @@ describe('stateHash', () => {
 });
 
 describe('findUncopyable', () => {
-  it('names the path of a suspended generator and of an arrow function or bound method in a field', () => {
+  it('names the path of a suspended generator and of every function in state not registered as code', () => {
     function* g() {
       yield 1;
     }
     const n = new Node_(1);
+    const literal = {
+      value() {
+        return n.value; // an object literal's method made here captures n like an arrow function
+      },
+    };
     const root = {
       tasks: [{ gen: g() }],
-      hooks: { onExit: () => n.value, bound: n.toString.bind(n), plain: stateHash },
+      hooks: { onExit: () => n.value, bound: n.toString.bind(n), method: literal.value, code: markShared(stateHash) },
     };
     expect(findUncopyable(root)).toEqual([
       'root.tasks[0].gen: suspended generator',
       'root.hooks.onExit: function onExit',
       'root.hooks.bound: function bound toString',
+      'root.hooks.method: function value',
     ]);
   });
 });

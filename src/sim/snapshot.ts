@@ -2,10 +2,10 @@
  * Copies and fingerprints of model state: what lets a checker save a machine once and fork from it, and recognise a
  * state it has seen. Model state is a graph of plain objects — class instances (prototypes kept), arrays, typed
  * arrays, Maps and Sets — and frames (sim/frame.ts), whose program counter and locals are fields. Functions are
- * shared by every copy: a module-level function or a method is code, not state. What cannot be copied is a suspended
- * generator (its pc and locals live in the VM) or a function that captured a model object (an arrow function or a
- * bound method kept in a field): a copy would still act on the original. `copyState` refuses the first and names its
- * path; `findUncopyable` lists both, for tests and for the conversion still to do.
+ * shared by every copy: code, not state. What cannot be copied is a suspended generator (its pc and locals live in
+ * the VM) or a function that captured a model object (an arrow function, a bound method, an object literal's method
+ * made in a factory): a copy would still act on the original. `copyState` refuses the first; `findUncopyable` lists
+ * both, counting every function kept in state that is not registered as code with markShared.
  *
  * Objects that never change after the machine is built (cost tables, file-operation tables, the lockdep class list)
  * may be marked shared: every copy then refers to the same object, and the fingerprint reads it once.
@@ -14,7 +14,10 @@ import { ModelError } from './errors.js';
 
 const sharedObjects = new WeakSet<object>();
 
-/** Every copy of a state refers to `o` itself: it never changes after the machine is built. */
+/**
+ * Every copy of a state refers to `o` itself: an object that never changes after the machine is built, or a function
+ * that is code only (a module-level function, a table of them) and may be kept in state.
+ */
 export function markShared<T extends object>(o: T): T {
   sharedObjects.add(o);
   return o;
@@ -220,14 +223,19 @@ function sameKeys(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
-/** Where the graph from `root` holds something a copy cannot carry: suspended generators and capturing functions. */
+/**
+ * Where the graph from `root` holds something a copy cannot carry: a suspended generator, or a function that is not
+ * registered as code (markShared). JavaScript cannot tell a module-level function or a class method from a closure
+ * that captured model objects (an arrow function, a bound method, an object literal's method made inside a factory
+ * all can), so a function in state must be registered — as a kernel's function pointers point only at code.
+ */
 export function findUncopyable(root: unknown, limit = 100): string[] {
   const seen = new Set<object>();
   const out: string[] = [];
   const walk = (v: unknown, path: string): void => {
     if (out.length >= limit) return;
     if (typeof v === 'function') {
-      if (capturesState(v as (...args: never) => unknown)) out.push(`${path}: function ${v.name || '(anonymous)'}`);
+      if (!sharedObjects.has(v)) out.push(`${path}: function ${v.name || '(anonymous)'}`);
       return;
     }
     if (v === null || typeof v !== 'object' || seen.has(v) || sharedObjects.has(v)) return;
@@ -254,11 +262,4 @@ export function findUncopyable(root: unknown, limit = 100): string[] {
   };
   walk(root, 'root');
   return out;
-}
-
-/** An arrow function or a bound function may have captured model objects; a plain function or method has not. */
-function capturesState(f: (...args: never) => unknown): boolean {
-  if (f.name.startsWith('bound ')) return true;
-  const src = Function.prototype.toString.call(f);
-  return !src.startsWith('function') && !src.startsWith('class') && /^(async\s*)?(\([^)]*\)|[\w$]+)\s*=>/.test(src);
 }
