@@ -164,7 +164,7 @@ describe('invariants: each a named predicate', () => {
         return 0;
       }
       const handle = p.thread('stuck', 0).submit('wait_for_completion', stuck());
-      return { ...inst, control: [{ what: 'wait_for_completion', handle }] };
+      return Object.assign(inst, { control: [{ what: 'wait_for_completion', handle }] });
     });
     const v = firstViolation(sc);
     expect(v.invariant).toBe('no-deadlock');

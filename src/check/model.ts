@@ -16,7 +16,7 @@ import {
   kvmDeviceAttr,
 } from '../abi/kvm.js';
 import { createGuestKernel, type GuestKernel } from '../guest/guestKernel.js';
-import type { SyscallHandle, UThread } from '../host/process.js';
+import type { Process, SyscallHandle } from '../host/process.js';
 import type { PlatformDevice } from '../hw/platformDevice.js';
 import type { ForwardingVariant } from '../kvm/variants/index.js';
 import type { KvmVm } from '../kvm/vm.js';
@@ -33,8 +33,8 @@ import {
   unmask,
   unmaskEventfd,
 } from '../scenario/vmm.js';
-import type { TimerHandler } from '../sim/engine.js';
-import type { TaskGen } from '../sim/task.js';
+import type { Engine, TimerHandler } from '../sim/engine.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 
 export type Variant = ForwardingVariant;
 export const VARIANTS: readonly Variant[] = ['protocol', 'naive', 'rfc-v1'];
@@ -195,32 +195,71 @@ function buildRace(
     what: o,
     arg: attrOf(o === 'assign' ? KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ : KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ),
   }));
-  const ctl: UThread = p.thread('ctl', 0);
-  function* script(): TaskGen<number> {
-    for (const a of args) yield* p.sysIoctl(kvfio, KVM_SET_DEVICE_ATTR, a.arg);
-    return 0;
-  }
-  const handle = ctl.submit(ops.join('+'), script());
-  if (raises > 0) {
-    let left = raises;
-    const raise: TimerHandler = {
-      name: 'device.raise',
-      fire: () => {
-        hw.assert(0);
-        if (--left > 0) host.engine.after(1, raise);
-      },
-    };
-    host.engine.after(1, raise);
-  }
+  const handle = p.thread('ctl', 0).submit(
+    ops.join('+'),
+    new ControlScript(
+      p,
+      kvfio,
+      args.map((a) => a.arg),
+    ),
+  );
+  if (raises > 0) host.engine.after(1, new DeviceRaise(host.engine, hw, raises));
   const lastOp = ops.at(-1);
-  return {
-    host,
-    guest,
-    device,
-    line: 0,
-    lines: [{ device, line: 0, guestIntid: 32 + RACE_GSI, ...(lastOp !== undefined ? { lastOp } : {}) }],
-    raises,
-    control: [{ what: ops.join('+'), handle }],
-    teardown: () => p.exit(),
-  };
+  return new RaceInstance(host, guest, device, raises, ops.join('+'), handle, p, lastOp);
+}
+
+/** The VMM control thread's body: its KVM_SET_DEVICE_ATTR calls in order (an errno ends it, as it ends the call). */
+class ControlScript extends Frame<number> {
+  constructor(
+    private readonly p: Process,
+    private readonly fd: number,
+    private readonly args: readonly number[],
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === this.args.length) return this.return_(0);
+    return this.call(this.p.sysIoctl(this.fd, KVM_SET_DEVICE_ATTR, this.args[this.pc++]!));
+  }
+}
+
+/** The device asserting its level line `left` more times, each assertion a hardware event after the previous one. */
+class DeviceRaise implements TimerHandler {
+  readonly name = 'device.raise';
+  constructor(
+    private readonly engine: Engine,
+    private readonly hw: PlatformDevice,
+    private left: number,
+  ) {}
+
+  fire(): void {
+    this.hw.assert(0);
+    if (--this.left > 0) this.engine.after(1, this);
+  }
+}
+
+/** assign-race's machine at the start of its concurrent phase; teardown is the VMM's exit. */
+class RaceInstance implements CheckInstance {
+  readonly line = 0;
+  readonly lines: readonly CheckedLine[];
+  readonly control: readonly { what: string; handle: SyscallHandle }[];
+
+  constructor(
+    readonly host: Host,
+    readonly guest: GuestKernel,
+    readonly device: HostDevice,
+    readonly raises: number,
+    what: string,
+    handle: SyscallHandle,
+    private readonly process: Process,
+    lastOp: 'assign' | 'deassign' | undefined,
+  ) {
+    this.lines = [{ device, line: 0, guestIntid: 32 + RACE_GSI, ...(lastOp !== undefined ? { lastOp } : {}) }];
+    this.control = [{ what, handle }];
+  }
+
+  teardown(): void {
+    this.process.exit();
+  }
 }
