@@ -35,7 +35,7 @@ import { defineCost } from '../sim/costs.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
-import type { Frame } from '../sim/frame.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 import { type Op, op, type TaskGen, trap } from '../sim/task.js';
 
 // ---- costs ------------------------------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ export interface GicvProvider {
 export interface GuestIrqHandler {
   readonly name: string;
   /** Runs in the guest IRQ vector of vCPU `vcpu`; returns whether the interrupt was its (IRQ_HANDLED). */
-  handle(g: GuestCpu, vcpu: number): Generator<Op, boolean, unknown>;
+  handle(g: GuestCpu, vcpu: number): Generator<Op, boolean, unknown> | Frame<boolean>;
 }
 
 export type GuestTrigger = 'level' | 'edge';
@@ -180,24 +180,91 @@ export const GICD_INT_DEF_PRI = 0xa0;
 
 // ---- trapped distributor accesses --------------------------------------------------------------------------------
 
+/** GicdAccess: the guest's load or store to the GICD page (the driver's accesses start here). */
+const GICD_PC_ACCESS = 0;
+/** The access faults: a data abort with the access in g.mmio. */
+const GICD_PC_TRAP = 1;
+/** Re-entered after KVM emulated the access (a read resumes with the value). */
+const GICD_PC_EMULATED = 2;
+
+/** A trapped GICD access (a frame: one data-driven class for reads and writes). */
+class GicdAccess extends Frame<number> {
+  constructor(
+    /** The driver whose access step comes first, or null for the bare trap. */
+    private readonly driver: GuestGicDriver | null,
+    private readonly g: GuestCpu,
+    private readonly ipa: number,
+    private readonly len: 1 | 4,
+    private readonly isWrite: boolean,
+    private readonly data: number,
+  ) {
+    super();
+    this.pc = driver === null ? GICD_PC_TRAP : GICD_PC_ACCESS;
+  }
+
+  protected step(sent: unknown): Boundary {
+    const g = this.g;
+    switch (this.pc) {
+      case GICD_PC_ACCESS:
+        this.pc = GICD_PC_TRAP;
+        return this.yield_(op(C_GUEST_GICD_ACCESS, this.driver!.cpuOid(g)));
+      case GICD_PC_TRAP:
+        this.pc = GICD_PC_EMULATED;
+        g.mmio.isWrite = this.isWrite;
+        g.mmio.len = this.len;
+        g.mmio.data = this.isWrite ? (this.len === 1 ? this.data & 0xff : this.data) >>> 0 : 0;
+        return this.yield_(trap(ESR_ELx_EC_DABT_LOW, this.ipa));
+      default:
+        if (this.isWrite) return this.return_(0);
+        if (typeof sent !== 'number') {
+          throw new ModelError(
+            `${g.name}: GICD read at IPA 0x${this.ipa.toString(16)} resumed without a value (resumeValue)`,
+          );
+        }
+        return this.return_(sent >>> 0);
+    }
+  }
+}
+
 /** A guest write to the emulated GICD: a data abort with the access in g.mmio. */
-export function* gicdWrite(g: GuestCpu, ipa: number, len: 1 | 4, value: number): TaskGen<void> {
-  g.mmio.isWrite = true;
-  g.mmio.len = len;
-  g.mmio.data = (len === 1 ? value & 0xff : value) >>> 0;
-  yield trap(ESR_ELx_EC_DABT_LOW, ipa);
+export function gicdWrite(g: GuestCpu, ipa: number, len: 1 | 4, value: number): Frame<number> {
+  return new GicdAccess(null, g, ipa, len, true, value);
 }
 
 /** A guest read of the emulated GICD: the hypervisor hands the value back through trapTask.resumeValue. */
-export function* gicdRead(g: GuestCpu, ipa: number, len: 1 | 4): TaskGen<number> {
-  g.mmio.isWrite = false;
-  g.mmio.len = len;
-  g.mmio.data = 0;
-  const v = yield trap(ESR_ELx_EC_DABT_LOW, ipa);
-  if (typeof v !== 'number') {
-    throw new ModelError(`${g.name}: GICD read at IPA 0x${ipa.toString(16)} resumed without a value (resumeValue)`);
+export function gicdRead(g: GuestCpu, ipa: number, len: 1 | 4): Frame<number> {
+  return new GicdAccess(null, g, ipa, len, false, 0);
+}
+
+/** GICV registers a GicvAccess reads or writes (stage-2 mapped: no trap). */
+const GICV_IAR = 0;
+const GICV_EOIR = 1;
+const GICV_DIR = 2;
+const GICV_READ = 3;
+const GICV_WRITE = 4;
+const GICV_COST = [C_GUEST_GICV_IAR, C_GUEST_GICV_EOIR, C_GUEST_GICV_DIR, C_GUEST_GICV_CFG, C_GUEST_GICV_CFG];
+
+/** One GICV access: its step, then the register access (a frame: one data-driven class for every register). */
+class GicvAccess extends Frame<number> {
+  constructor(
+    private readonly driver: GuestGicDriver,
+    private readonly g: GuestCpu,
+    private readonly vcpu: number,
+    private readonly reg: number,
+    /** EOIR/DIR: the IAR value; GICV_READ/GICV_WRITE: the register offset. */
+    private readonly arg: number,
+    private readonly data: number,
+  ) {
+    super();
   }
-  return v >>> 0;
+
+  protected step(): Boundary {
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.yield_(op(GICV_COST[this.reg]!, this.driver.cpuOid(this.g)));
+    }
+    return this.return_(this.driver.gicvAccess(this.g, this.vcpu, this.reg, this.arg, this.data));
+  }
 }
 
 // ---- the driver ---------------------------------------------------------------------------------------------------
@@ -209,7 +276,7 @@ export class GuestGicDriver implements GuestIrqchip {
   readonly priority: number;
   readonly eoi: GuestEoiPolicy;
   readonly pmr: number;
-  private readonly onEoi: ((vcpu: number, intid: number) => void) | undefined;
+  readonly onEoi: ((vcpu: number, intid: number) => void) | undefined;
   readonly cpuStats: GuestGicCpuStats[] = [];
   /** Handled interrupts per INTID (handler returned IRQ_HANDLED). */
   readonly handledByIntid = new Map<number, number>();
@@ -218,9 +285,9 @@ export class GuestGicDriver implements GuestIrqchip {
   private readonly engine: Engine;
   private readonly gic: GicvProvider;
   private readonly handlers = new Map<number, GuestIrqHandler>();
-  private readonly onCompletion: VirqCompletionProbe | undefined;
+  readonly onCompletion: VirqCompletionProbe | undefined;
   /** eoi 'late': per vCPU, the IAR values acknowledged in the exception being handled. */
-  private readonly lateAcks: Uint32Array[] = [];
+  readonly lateAcks: Uint32Array[] = [];
 
   constructor(opts: GuestGicDriverOptions) {
     if (!Number.isInteger(opts.nrVcpus) || opts.nrVcpus < 1 || opts.nrVcpus > 8) {
@@ -263,20 +330,18 @@ export class GuestGicDriver implements GuestIrqchip {
   }
 
   /** oid of the CPU interface the next step touches (the physical CPU's, which owns its GICV). */
-  private cpuOid(g: GuestCpu): number {
+  cpuOid(g: GuestCpu): number {
     return g.loadedOn >= 0 ? this.engine.cpu(g.loadedOn).oid : -1;
   }
 
   /** A trapped write of the GICD register at `offset` (KVM emulates it). */
-  *write(g: GuestCpu, offset: number, len: 1 | 4, value: number): TaskGen<void> {
-    yield op(C_GUEST_GICD_ACCESS, this.cpuOid(g));
-    yield* gicdWrite(g, this.gicdBase + offset, len, value);
+  write(g: GuestCpu, offset: number, len: 1 | 4, value: number): Frame<number> {
+    return new GicdAccess(this, g, this.gicdBase + offset, len, true, value);
   }
 
   /** A trapped read of the GICD register at `offset`. */
-  *read(g: GuestCpu, offset: number, len: 1 | 4): TaskGen<number> {
-    yield op(C_GUEST_GICD_ACCESS, this.cpuOid(g));
-    return yield* gicdRead(g, this.gicdBase + offset, len);
+  read(g: GuestCpu, offset: number, len: 1 | 4): Frame<number> {
+    return new GicdAccess(this, g, this.gicdBase + offset, len, false, 0);
   }
 
   /**
@@ -329,9 +394,9 @@ export class GuestGicDriver implements GuestIrqchip {
    * gic_set_affinity: a byte write of ITARGETSR for `intid` naming vCPU `vcpu`'s CPU interface (a trapped access;
    * KVM's vgic_mmio_write_target moves the vIRQ).
    */
-  *setAffinity(g: GuestCpu, intid: number, vcpu: number): TaskGen<void> {
+  setAffinity(g: GuestCpu, intid: number, vcpu: number): Frame<number> {
     if (!isSpi(intid)) throw new ModelError(`gic_set_affinity: INTID ${intid} is not an SPI`);
-    yield* this.write(g, GIC_DIST_TARGET + intid, 1, 1 << this.checkVcpu(vcpu));
+    return this.write(g, GIC_DIST_TARGET + intid, 1, 1 << this.checkVcpu(vcpu));
   }
 
   /**
@@ -340,90 +405,60 @@ export class GuestGicDriver implements GuestIrqchip {
    * irq-gic.c gic_handle_irq), handler, then DIR (gic_eoimode1_eoi_irq). An INTID without a handler is still
    * completed, so it cannot stay active, and counted as unhandled. `eoi` 'never' and 'late': see the option.
    */
-  *handleIrq(g: GuestCpu, vcpu: number): TaskGen<void> {
-    const st = this.cpuStats[vcpu]!;
-    const late = this.eoi === 'late';
-    const acks = this.lateAcks[vcpu]!;
-    st.irqs++;
-    let taken = 0;
-    for (;;) {
-      const irqstat = yield* this.ack(g, vcpu);
-      const intid = irqstat & GICC_IAR_INT_ID_MASK;
-      if (intid >= 1020) {
-        if (intid === 1022) st.iar1022++;
-        if (taken === 0) st.spurious++;
-        break;
-      }
-      if (late) {
-        if (taken === MAX_NESTED) throw new ModelError(`${g.name}: more than ${MAX_NESTED} nested acknowledges`);
-        acks[taken] = irqstat;
-      }
-      taken++;
-      let completion = this.stepCycles(g);
-      if (this.eoiMode === 1 && !late) {
-        yield* this.eoir(g, vcpu, irqstat);
-        completion += this.stepCycles(g);
-      }
-      const h = this.handlers.get(intid);
-      let handled = false;
-      if (h !== undefined) handled = yield* h.handle(g, vcpu);
-      if (handled) this.handledByIntid.set(intid, this.handledByIntid.get(intid)! + 1);
-      else st.unhandled++;
-      if (this.eoi !== 'always') {
-        if (!late) st.leftActive++;
-        continue;
-      }
-      this.onEoi?.(vcpu, intid);
-      if (this.eoiMode === 1) yield* this.dir(g, vcpu, irqstat);
-      else yield* this.eoir(g, vcpu, irqstat);
-      this.onCompletion?.(completion + this.stepCycles(g), vcpu, intid);
-    }
-    if (!late) return;
-    for (let i = taken - 1; i >= 0; i--) {
-      if (this.eoiMode === 0) this.onEoi?.(vcpu, acks[i]! & GICC_IAR_INT_ID_MASK);
-      yield* this.eoir(g, vcpu, acks[i]!);
-    }
-    for (let i = 0; this.eoiMode === 1 && i < taken; i++) {
-      this.onEoi?.(vcpu, acks[i]! & GICC_IAR_INT_ID_MASK);
-      yield* this.dir(g, vcpu, acks[i]!);
-    }
+  handleIrq(g: GuestCpu, vcpu: number): Frame {
+    return new GicHandleIrq(this, g, vcpu);
   }
 
   /** A GICV_IAR read (acknowledge): the IAR value, INTID ≥ 1020 when nothing can be acknowledged. */
-  *ack(g: GuestCpu, vcpu: number): TaskGen<number> {
-    yield op(C_GUEST_GICV_IAR, this.cpuOid(g));
-    this.cpuStats[vcpu]!.iarReads++;
-    return this.gicv(g).readIar();
+  ack(g: GuestCpu, vcpu: number): Frame<number> {
+    return new GicvAccess(this, g, vcpu, GICV_IAR, 0, 0);
   }
 
   /** A GICV_EOIR write: priority drop, and in EOImode 0 deactivation. */
-  *eoir(g: GuestCpu, vcpu: number, irqstat: number): TaskGen<void> {
-    yield op(C_GUEST_GICV_EOIR, this.cpuOid(g));
-    this.gicv(g).writeEoir(irqstat);
-    this.cpuStats[vcpu]!.eoirWrites++;
+  eoir(g: GuestCpu, vcpu: number, irqstat: number): Frame<number> {
+    return new GicvAccess(this, g, vcpu, GICV_EOIR, irqstat, 0);
   }
 
   /** A GICV_DIR write: deactivation (EOImode 1), from whichever vCPU runs it. */
-  *dir(g: GuestCpu, vcpu: number, irqstat: number): TaskGen<void> {
-    yield op(C_GUEST_GICV_DIR, this.cpuOid(g));
-    this.gicv(g).writeDir(irqstat);
-    this.cpuStats[vcpu]!.dirWrites++;
+  dir(g: GuestCpu, vcpu: number, irqstat: number): Frame<number> {
+    return new GicvAccess(this, g, vcpu, GICV_DIR, irqstat, 0);
   }
 
   /** A GICV register write other than EOIR/DIR (PMR, APR, CTLR): the register at `offset` of the CPU interface. */
-  *gicvWrite(g: GuestCpu, offset: number, value: number): TaskGen<void> {
-    yield op(C_GUEST_GICV_CFG, this.cpuOid(g));
-    this.gicv(g).write(offset, value);
+  gicvWrite(g: GuestCpu, offset: number, value: number): Frame<number> {
+    return new GicvAccess(this, g, -1, GICV_WRITE, offset, value);
   }
 
   /** A GICV register read (RPR, HPPIR, APR, PMR, CTLR). */
-  *gicvRead(g: GuestCpu, offset: number): TaskGen<number> {
-    yield op(C_GUEST_GICV_CFG, this.cpuOid(g));
-    return this.gicv(g).read(offset);
+  gicvRead(g: GuestCpu, offset: number): Frame<number> {
+    return new GicvAccess(this, g, -1, GICV_READ, offset, 0);
+  }
+
+  /** The register access after a GICV step (GicvAccess, GicHandleIrq): what a read returns, 0 for a write. */
+  gicvAccess(g: GuestCpu, vcpu: number, reg: number, arg: number, data: number): number {
+    const vif = this.gicv(g);
+    switch (reg) {
+      case GICV_IAR:
+        this.cpuStats[vcpu]!.iarReads++;
+        return vif.readIar();
+      case GICV_EOIR:
+        vif.writeEoir(arg);
+        this.cpuStats[vcpu]!.eoirWrites++;
+        return 0;
+      case GICV_DIR:
+        vif.writeDir(arg);
+        this.cpuStats[vcpu]!.dirWrites++;
+        return 0;
+      case GICV_READ:
+        return vif.read(arg);
+      default:
+        vif.write(arg, data);
+        return 0;
+    }
   }
 
   /** Cycles of the step now running on the vCPU's physical CPU (its readyAt − now). */
-  private stepCycles(g: GuestCpu): number {
+  stepCycles(g: GuestCpu): number {
     return g.loadedOn >= 0 ? this.engine.cpu(g.loadedOn).readyAt - this.engine.now : 0;
   }
 
@@ -438,4 +473,137 @@ export class GuestGicDriver implements GuestIrqchip {
 function checkPriority(p: number): number {
   if (!Number.isInteger(p) || p < 0 || p > 0xff) throw new ModelError(`bad GIC priority ${p} (0..255)`);
   return p;
+}
+
+/** gic_handle_irq: the GICV_IAR read (irqnr = gic_read_iar()). */
+const PC_IAR = 0;
+/** The IAR value is back. */
+const PC_ACKED = 1;
+/** EOImode 1: the priority-drop EOIR before the handler is done. */
+const PC_DROPPED = 2;
+/** generic_handle_domain_irq returned (the handler's IRQ_HANDLED or IRQ_NONE). */
+const PC_HANDLED = 3;
+/** The EOIR (EOImode 0) or DIR (EOImode 1) that completes the INTID is done. */
+const PC_COMPLETED = 4;
+/** eoi 'late': the EOIRs from the last acknowledged to the first. */
+const PC_LATE_EOIR = 5;
+/** eoi 'late', EOImode 1: the DIRs in acknowledgement order. */
+const PC_LATE_DIR = 6;
+
+/** irq-gic.c gic_handle_irq on the GICV, as a frame (see GuestGicDriver.handleIrq). */
+class GicHandleIrq extends Frame {
+  /** INTIDs acknowledged in this exception. */
+  private taken = 0;
+  private irqstat = 0;
+  private intid = 0;
+  /** Cycles of this INTID's IAR read and completion so far (VirqCompletionProbe). */
+  private completion = 0;
+  /** eoi 'late': index of the next EOIR or DIR. */
+  private i = 0;
+
+  constructor(
+    private readonly d: GuestGicDriver,
+    private readonly g: GuestCpu,
+    private readonly vcpu: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const d = this.d;
+    switch (this.pc) {
+      case PC_IAR:
+        d.cpuStats[this.vcpu]!.irqs++;
+        return this.gicvStep(PC_ACKED, GICV_IAR);
+      case PC_ACKED:
+        return this.acked();
+      case PC_DROPPED:
+        d.gicvAccess(this.g, this.vcpu, GICV_EOIR, this.irqstat, 0);
+        this.completion += d.stepCycles(this.g);
+        return this.callHandler();
+      case PC_HANDLED:
+        return this.handled(sent === true);
+      case PC_COMPLETED:
+        d.gicvAccess(this.g, this.vcpu, d.eoiMode === 1 ? GICV_DIR : GICV_EOIR, this.irqstat, 0);
+        d.onCompletion?.(this.completion + d.stepCycles(this.g), this.vcpu, this.intid);
+        return this.gicvStep(PC_ACKED, GICV_IAR);
+      case PC_LATE_EOIR:
+        d.gicvAccess(this.g, this.vcpu, GICV_EOIR, d.lateAcks[this.vcpu]![this.i]!, 0);
+        this.i--;
+        return this.lateEoir();
+      default: // PC_LATE_DIR
+        d.gicvAccess(this.g, this.vcpu, GICV_DIR, d.lateAcks[this.vcpu]![this.i]!, 0);
+        this.i++;
+        return this.lateDir();
+    }
+  }
+
+  /** A GICV access's step; the access itself runs when the step resumes at `pc`. */
+  private gicvStep(pc: number, reg: number): Boundary {
+    this.pc = pc;
+    return this.yield_(op(GICV_COST[reg]!, this.d.cpuOid(this.g)));
+  }
+
+  private acked(): Boundary {
+    const d = this.d;
+    const st = d.cpuStats[this.vcpu]!;
+    const irqstat = d.gicvAccess(this.g, this.vcpu, GICV_IAR, 0, 0);
+    const intid = irqstat & GICC_IAR_INT_ID_MASK;
+    if (intid >= 1020) {
+      if (intid === 1022) st.iar1022++;
+      if (this.taken === 0) st.spurious++;
+      if (d.eoi !== 'late') return this.return_(undefined);
+      this.i = this.taken - 1;
+      return this.lateEoir();
+    }
+    if (d.eoi === 'late') {
+      if (this.taken === MAX_NESTED)
+        throw new ModelError(`${this.g.name}: more than ${MAX_NESTED} nested acknowledges`);
+      d.lateAcks[this.vcpu]![this.taken] = irqstat;
+    }
+    this.taken++;
+    this.irqstat = irqstat;
+    this.intid = intid;
+    this.completion = d.stepCycles(this.g);
+    if (d.eoiMode === 1 && d.eoi !== 'late') return this.gicvStep(PC_DROPPED, GICV_EOIR);
+    return this.callHandler();
+  }
+
+  private callHandler(): Boundary {
+    const h = this.d.handlerOf(this.intid);
+    if (h === undefined) return this.handled(false);
+    this.pc = PC_HANDLED;
+    return this.call(h.handle(this.g, this.vcpu));
+  }
+
+  private handled(handled: boolean): Boundary {
+    const d = this.d;
+    if (handled) d.handledByIntid.set(this.intid, d.handledByIntid.get(this.intid)! + 1);
+    else d.cpuStats[this.vcpu]!.unhandled++;
+    if (d.eoi !== 'always') {
+      if (d.eoi !== 'late') d.cpuStats[this.vcpu]!.leftActive++;
+      return this.gicvStep(PC_ACKED, GICV_IAR);
+    }
+    d.onEoi?.(this.vcpu, this.intid);
+    return this.gicvStep(PC_COMPLETED, d.eoiMode === 1 ? GICV_DIR : GICV_EOIR);
+  }
+
+  /** eoi 'late': EOIR from the last acknowledged to the first (the highest priority first, as priority drop requires). */
+  private lateEoir(): Boundary {
+    const d = this.d;
+    if (this.i >= 0) {
+      if (d.eoiMode === 0) d.onEoi?.(this.vcpu, d.lateAcks[this.vcpu]![this.i]! & GICC_IAR_INT_ID_MASK);
+      return this.gicvStep(PC_LATE_EOIR, GICV_EOIR);
+    }
+    this.i = 0;
+    return this.lateDir();
+  }
+
+  /** eoi 'late', EOImode 1: DIR in acknowledgement order. */
+  private lateDir(): Boundary {
+    const d = this.d;
+    if (d.eoiMode !== 1 || this.i >= this.taken) return this.return_(undefined);
+    d.onEoi?.(this.vcpu, d.lateAcks[this.vcpu]![this.i]! & GICC_IAR_INT_ID_MASK);
+    return this.gicvStep(PC_LATE_DIR, GICV_DIR);
+  }
 }

@@ -5,7 +5,8 @@
  * ICACTIVER, IPRIORITYR, ISENABLER/ICENABLER, ITARGETSR), PSTATE.I, WFI, compute, polling shared memory, and a
  * "ucall" (a store to an unbacked IPA: KVM_EXIT_MMIO to the VMM, the selftests' GUEST_SYNC).
  *
- * Each method is a generator: guest code runs it with `yield*`, and each access is one atomic guest step.
+ * Each method returns what guest code runs with `yield*` (a frame, or a generator where the result is reshaped), and
+ * each access is one atomic guest step. Argument errors are thrown when the method is called.
  */
 
 import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_WFx } from '../hw/esr.js';
@@ -27,6 +28,7 @@ import { defineCost } from '../sim/costs.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
+import type { Frame } from '../sim/frame.js';
 import { op, type TaskGen, trap } from '../sim/task.js';
 import { guestWorkCost } from './deviceDriver.js';
 import type { GuestGicDriver } from './gicDriver.js';
@@ -67,27 +69,27 @@ export class GuestOps {
     return (yield* this.driver.ack(this.g, this.vcpu)) & GICC_IAR_INT_ID_MASK;
   }
   /** GICV_EOIR: priority drop (+ deactivation in EOImode 0). */
-  *eoir(intid: number): TaskGen<void> {
-    yield* this.driver.eoir(this.g, this.vcpu, this.intid(intid));
+  eoir(intid: number): Frame<number> {
+    return this.driver.eoir(this.g, this.vcpu, this.intid(intid));
   }
   /** GICV_DIR: deactivation in EOImode 1 — of an INTID any vCPU acknowledged (vgic_irq's asym-DIR case). */
-  *dir(intid: number): TaskGen<void> {
-    yield* this.driver.dir(this.g, this.vcpu, this.intid(intid));
+  dir(intid: number): Frame<number> {
+    return this.driver.dir(this.g, this.vcpu, this.intid(intid));
   }
   /** GICV_PMR (gic_set_priority_mask). */
-  *setPriorityMask(pmr: number): TaskGen<void> {
-    yield* this.driver.gicvWrite(this.g, GIC_CPU_PRIMASK, pmr);
+  setPriorityMask(pmr: number): Frame<number> {
+    return this.driver.gicvWrite(this.g, GIC_CPU_PRIMASK, pmr);
   }
   /** GICV_APR (the active-priorities register the selftest writes to restore active state). */
-  *readApr(): TaskGen<number> {
-    return yield* this.driver.gicvRead(this.g, GIC_CPU_ACTIVEPRIO);
+  readApr(): Frame<number> {
+    return this.driver.gicvRead(this.g, GIC_CPU_ACTIVEPRIO);
   }
-  *writeApr(value: number): TaskGen<void> {
-    yield* this.driver.gicvWrite(this.g, GIC_CPU_ACTIVEPRIO, value);
+  writeApr(value: number): Frame<number> {
+    return this.driver.gicvWrite(this.g, GIC_CPU_ACTIVEPRIO, value);
   }
   /** GICV_RPR, GICV_HPPIR. */
-  *runningPriority(): TaskGen<number> {
-    return yield* this.driver.gicvRead(this.g, GIC_CPU_RUNNINGPRI);
+  runningPriority(): Frame<number> {
+    return this.driver.gicvRead(this.g, GIC_CPU_RUNNINGPRI);
   }
   *highestPending(): TaskGen<number> {
     return (yield* this.driver.gicvRead(this.g, GIC_CPU_HIGHPRI)) & GICC_IAR_INT_ID_MASK;
@@ -96,25 +98,25 @@ export class GuestOps {
   // ---- GICD (trapped; KVM's vGIC emulates it) ----
 
   /** GICD_ISPENDR / ICPENDR bit of `intid` (gic_irq_set_pending / clear). */
-  *setPending(intid: number): TaskGen<void> {
-    yield* this.bitWrite(GIC_DIST_PENDING_SET, intid);
+  setPending(intid: number): Frame<number> {
+    return this.bitWrite(GIC_DIST_PENDING_SET, intid);
   }
-  *clearPending(intid: number): TaskGen<void> {
-    yield* this.bitWrite(GIC_DIST_PENDING_CLEAR, intid);
+  clearPending(intid: number): Frame<number> {
+    return this.bitWrite(GIC_DIST_PENDING_CLEAR, intid);
   }
   /** GICD_ISACTIVER / ICACTIVER bit of `intid`. */
-  *setActive(intid: number): TaskGen<void> {
-    yield* this.bitWrite(GIC_DIST_ACTIVE_SET, intid);
+  setActive(intid: number): Frame<number> {
+    return this.bitWrite(GIC_DIST_ACTIVE_SET, intid);
   }
-  *clearActive(intid: number): TaskGen<void> {
-    yield* this.bitWrite(GIC_DIST_ACTIVE_CLEAR, intid);
+  clearActive(intid: number): Frame<number> {
+    return this.bitWrite(GIC_DIST_ACTIVE_CLEAR, intid);
   }
   /** GICD_ISENABLER / ICENABLER bit of `intid`. */
-  *enable(intid: number): TaskGen<void> {
-    yield* this.bitWrite(GIC_DIST_ENABLE_SET, intid);
+  enable(intid: number): Frame<number> {
+    return this.bitWrite(GIC_DIST_ENABLE_SET, intid);
   }
-  *disable(intid: number): TaskGen<void> {
-    yield* this.bitWrite(GIC_DIST_ENABLE_CLEAR, intid);
+  disable(intid: number): Frame<number> {
+    return this.bitWrite(GIC_DIST_ENABLE_CLEAR, intid);
   }
   /** GICD_ISPENDR / ISACTIVER read of `intid`'s bit (gic_irq_get_pending / gic_irq_get_active). */
   *isPending(intid: number): TaskGen<boolean> {
@@ -124,13 +126,13 @@ export class GuestOps {
     return yield* this.bitRead(GIC_DIST_ACTIVE_SET, intid);
   }
   /** GICD_IPRIORITYR byte of `intid` (gic_set_priority). */
-  *setPriority(intid: number, prio: number): TaskGen<void> {
+  setPriority(intid: number, prio: number): Frame<number> {
     if (!Number.isInteger(prio) || prio < 0 || prio > 0xff) throw new ModelError(`bad GIC priority ${prio}`);
-    yield* this.driver.write(this.g, GIC_DIST_PRI + this.intid(intid), 1, prio);
+    return this.driver.write(this.g, GIC_DIST_PRI + this.intid(intid), 1, prio);
   }
   /** GICD_ITARGETSR byte of SPI `intid` naming vCPU `target` (gic_set_affinity). */
-  *retarget(intid: number, target: number): TaskGen<void> {
-    yield* this.driver.setAffinity(this.g, intid, target);
+  retarget(intid: number, target: number): Frame<number> {
+    return this.driver.setAffinity(this.g, intid, target);
   }
 
   // ---- the CPU ----
@@ -166,9 +168,9 @@ export class GuestOps {
     yield trap(ESR_ELx_EC_DABT_LOW, this.ucallIpa);
   }
 
-  private *bitWrite(base: number, intid: number): TaskGen<void> {
+  private bitWrite(base: number, intid: number): Frame<number> {
     const n = this.intid(intid);
-    yield* this.driver.write(this.g, base + (n >> 5) * 4, 4, (1 << (n & 31)) >>> 0);
+    return this.driver.write(this.g, base + (n >> 5) * 4, 4, (1 << (n & 31)) >>> 0);
   }
 
   private *bitRead(base: number, intid: number): TaskGen<boolean> {

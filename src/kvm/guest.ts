@@ -16,7 +16,7 @@ import type { GicVirtualInterface } from '../hw/gic/virtualInterface.js';
 import { defineCost } from '../sim/costs.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
-import { eret, op, type TaskGen, trap } from '../sim/task.js';
+import { eret, op, type TaskBody, type TaskGen, trap } from '../sim/task.js';
 import type { Kvm } from './kvm.js';
 import type { KvmVcpu } from './vcpu.js';
 import type { KvmVm } from './vm.js';
@@ -49,7 +49,7 @@ export interface GuestVcpuEnv {
 
 /** Creates the guest kernel of each vCPU, at the vCPU's first KVM_RUN. */
 export interface GuestFactory {
-  createGuest(env: GuestVcpuEnv): { thread: TaskGen<void>; irqVector: TaskGen<void> };
+  createGuest(env: GuestVcpuEnv): { thread: TaskBody; irqVector: TaskBody };
 }
 
 /** A guest MMIO write (data abort trap). */
