@@ -32,12 +32,14 @@ import {
 } from '../host/eventfd.js';
 import { EPOLLHUP, EPOLLIN, type PollTable, vfsPoll, type WaitQueueEntry } from '../host/file.js';
 import { KObject } from '../host/kref.js';
-import { flushWork, WorkStruct } from '../host/kthread.js';
+import { flushWork, type WorkFn, WorkStruct } from '../host/kthread.js';
 import { ModelError } from '../sim/errors.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
 import { op, type TaskGen } from '../sim/task.js';
 import { C_IRQFD_ASSIGN, C_IRQFD_SHUTDOWN, C_IRQFD_WAKEUP } from './costs.js';
 import { KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID, KVM_USERSPACE_IRQ_SOURCE_ID } from './kvm.js';
+import { hostBody } from './taskBody.js';
 import { C_VGIC_INJECT } from './vgic/vgic.js';
 import type { KvmVm } from './vm.js';
 
@@ -52,6 +54,32 @@ export class IrqfdResampler {
     readonly vm: KvmVm,
     readonly gsi: number,
   ) {}
+}
+
+/** irqfd->inject and irqfd->shutdown: work items that find their irqfd as the kernel's container_of does. */
+class IrqfdWork extends WorkStruct {
+  constructor(
+    readonly irqfd: Irqfd,
+    name: string,
+    fn: WorkFn,
+  ) {
+    super(irqfd.vm.kernel.engine, name, fn);
+  }
+}
+
+function irqfdOf(work: WorkStruct): Irqfd {
+  if (!(work instanceof IrqfdWork)) throw new ModelError(`${work.name} is not an irqfd work item`);
+  return work.irqfd;
+}
+
+/** irqfd_inject (work): container_of(work, struct kvm_kernel_irqfd, inject). */
+function irqfdInjectWork(work: WorkStruct): TaskGen<void> {
+  return hostBody(new IrqfdInject(irqfdOf(work)));
+}
+
+/** irqfd_shutdown (work on irqfd_cleanup_wq). */
+function irqfdShutdownWork(work: WorkStruct): TaskGen<void> {
+  return hostBody(new IrqfdShutdown(irqfdOf(work)));
 }
 
 /** struct kvm_kernel_irqfd. */
@@ -71,71 +99,157 @@ export class Irqfd extends KObject implements WaitQueueEntry<EventfdCtx> {
     readonly eventfd: EventfdCtx,
   ) {
     super(vm.kernel.refs, 'kvm_irqfd', `irqfd gsi ${gsi}`);
-    const e = vm.kernel.engine;
-    this.inject = new WorkStruct(e, `irqfd${gsi}.inject`, () => this.irqfdInject());
-    this.shutdown = new WorkStruct(e, `irqfd${gsi}.shutdown`, () => this.irqfdShutdown());
+    this.inject = new IrqfdWork(this, `irqfd${gsi}.inject`, irqfdInjectWork);
+    this.shutdown = new IrqfdWork(this, `irqfd${gsi}.shutdown`, irqfdShutdownWork);
   }
 
   /**
    * irqfd_wakeup: returns 1 after consuming an EPOLLIN event, which, the irqfd being an exclusive priority waiter,
    * ends the eventfd's wake-up walk (5.11 "kvm/eventfd: Use priority waitqueue to catch events before userspace").
    */
-  *wake(_ctx: EventfdCtx, key: number): TaskGen<number> {
-    const vm = this.vm;
-    let ret = 0;
-    if ((key & EPOLLIN) !== 0) {
-      ret = 1;
-      yield op(C_IRQFD_WAKEUP, vm.oid);
-      eventfdCtxDoRead(this.eventfd);
-      // kvm_arch_set_irq_inatomic: inject now if routed, else -EWOULDBLOCK → irqfd_inject work
-      if (vm.irqRouted(this.gsi)) {
-        yield op(C_VGIC_INJECT, vm.oid);
-        vm.kvmSetIrq(this.gsi, 1, KVM_USERSPACE_IRQ_SOURCE_ID);
-        vm.trace?.irqfdInject?.(vm, this.gsi, 1);
-        this.injections++;
-      } else {
-        vm.kernel.scheduleWork(this.inject);
+  wake(_ctx: EventfdCtx, key: number): TaskGen<number> {
+    return hostBody(new IrqfdWakeup(this, key));
+  }
+}
+
+/** irqfd_wakeup: EPOLLIN's step. */
+const PC_WAKEUP = 0;
+/** eventfd_ctx_do_read, then kvm_arch_set_irq_inatomic. */
+const PC_DO_READ = 1;
+/** kvm_arch_set_irq_inatomic: the SPI is routed, inject it now. */
+const PC_INATOMIC = 2;
+/** EPOLLHUP: irqfds.lock taken. */
+const PC_HUP_LOCKED = 3;
+
+/** irqfd_wakeup as a frame. */
+class IrqfdWakeup extends Frame<number> {
+  constructor(
+    private readonly irqfd: Irqfd,
+    private readonly key: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const irqfd = this.irqfd;
+    const vm = irqfd.vm;
+    switch (this.pc) {
+      case PC_WAKEUP:
+        if ((this.key & EPOLLIN) === 0) return this.hup();
+        this.pc = PC_DO_READ;
+        return this.yield_(op(C_IRQFD_WAKEUP, vm.oid));
+      case PC_DO_READ:
+        eventfdCtxDoRead(irqfd.eventfd);
+        // kvm_arch_set_irq_inatomic: inject now if routed, else -EWOULDBLOCK → irqfd_inject work
+        if (vm.irqRouted(irqfd.gsi)) {
+          this.pc = PC_INATOMIC;
+          return this.yield_(op(C_VGIC_INJECT, vm.oid));
+        }
+        vm.kernel.scheduleWork(irqfd.inject);
+        return this.hup();
+      case PC_INATOMIC:
+        vm.kvmSetIrq(irqfd.gsi, 1, KVM_USERSPACE_IRQ_SOURCE_ID);
+        vm.trace?.irqfdInject?.(vm, irqfd.gsi, 1);
+        irqfd.injections++;
+        return this.hup();
+      default: {
+        // PC_HUP_LOCKED
+        const irqfds = vm.irqfds;
+        if (irqfd.active) irqfds.deactivate(irqfd);
+        spinUnlockIrqrestore(irqfds.lock, sent as boolean);
+        return this.return_(this.ret());
       }
     }
-    if ((key & EPOLLHUP) !== 0) {
-      // The eventfd is closing: detach from KVM unless a deassign already deactivated us
-      const irqfds = vm.irqfds;
-      const flags = yield* spinLockIrqsave(irqfds.lock);
-      if (this.active) irqfds.deactivate(this);
-      spinUnlockIrqrestore(irqfds.lock, flags);
-    }
-    return ret;
   }
 
-  /** irqfd_inject (work). */
-  private *irqfdInject(): TaskGen<void> {
-    const vm = this.vm;
-    yield op(C_VGIC_INJECT, vm.oid);
-    if (this.resampler === null) {
-      vm.kvmSetIrq(this.gsi, 1, KVM_USERSPACE_IRQ_SOURCE_ID);
-      vm.kvmSetIrq(this.gsi, 0, KVM_USERSPACE_IRQ_SOURCE_ID);
+  /** 1 after consuming an EPOLLIN event. */
+  private ret(): number {
+    return (this.key & EPOLLIN) !== 0 ? 1 : 0;
+  }
+
+  /** EPOLLHUP: the eventfd is closing: detach from KVM unless a deassign already deactivated us. */
+  private hup(): Boundary {
+    if ((this.key & EPOLLHUP) === 0) return this.return_(this.ret());
+    this.pc = PC_HUP_LOCKED;
+    return this.call(spinLockIrqsave(this.irqfd.vm.irqfds.lock));
+  }
+}
+
+/** irqfd_inject (work) as a frame. */
+class IrqfdInject extends Frame {
+  constructor(private readonly irqfd: Irqfd) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const irqfd = this.irqfd;
+    const vm = irqfd.vm;
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.yield_(op(C_VGIC_INJECT, vm.oid));
+    }
+    if (irqfd.resampler === null) {
+      vm.kvmSetIrq(irqfd.gsi, 1, KVM_USERSPACE_IRQ_SOURCE_ID);
+      vm.kvmSetIrq(irqfd.gsi, 0, KVM_USERSPACE_IRQ_SOURCE_ID);
     } else {
-      vm.kvmSetIrq(this.gsi, 1, KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID);
+      vm.kvmSetIrq(irqfd.gsi, 1, KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID);
     }
-    if (vm.irqRouted(this.gsi)) {
-      vm.trace?.irqfdInject?.(vm, this.gsi, this.resampler === null ? -1 : 1);
-      this.injections++;
+    if (vm.irqRouted(irqfd.gsi)) {
+      vm.trace?.irqfdInject?.(vm, irqfd.gsi, irqfd.resampler === null ? -1 : 1);
+      irqfd.injections++;
+    }
+    return this.return_(undefined);
+  }
+}
+
+/** irqfd_shutdown's step. */
+const PC_SHUTDOWN = 0;
+/** eventfd_ctx_remove_wait_queue: no new event can be scheduled. */
+const PC_UNHOOK = 1;
+/** flush_work(&irqfd->inject): no inject in flight. */
+const PC_FLUSH = 2;
+/** The inject work is idle: leave the resampler, if any. */
+const PC_FLUSHED = 3;
+/** irqfd_resampler_shutdown returned: drop the resamplefd. */
+const PC_RESAMPLER_GONE = 4;
+
+/** irqfd_shutdown (work on irqfd_cleanup_wq) as a frame. */
+class IrqfdShutdown extends Frame {
+  constructor(private readonly irqfd: Irqfd) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const irqfd = this.irqfd;
+    switch (this.pc) {
+      case PC_SHUTDOWN:
+        this.pc = PC_UNHOOK;
+        return this.yield_(op(C_IRQFD_SHUTDOWN, irqfd.vm.oid));
+      case PC_UNHOOK:
+        // unhook from the eventfd so that no new event can be scheduled, then wait for an inject in flight
+        this.pc = PC_FLUSH;
+        return this.call(eventfdCtxRemoveWaitQueue(irqfd.eventfd, irqfd));
+      case PC_FLUSH:
+        this.pc = PC_FLUSHED;
+        return this.call(flushWork(irqfd.inject));
+      case PC_FLUSHED:
+        if (irqfd.resampler !== null) {
+          this.pc = PC_RESAMPLER_GONE;
+          return this.call(irqfd.vm.irqfds.resamplerShutdown(irqfd));
+        }
+        return this.free();
+      default:
+        // PC_RESAMPLER_GONE
+        eventfdCtxPut(irqfd.resamplefd!);
+        irqfd.resamplefd = null;
+        return this.free();
     }
   }
 
-  /** irqfd_shutdown (work on irqfd_cleanup_wq). */
-  private *irqfdShutdown(): TaskGen<void> {
-    yield op(C_IRQFD_SHUTDOWN, this.vm.oid);
-    // unhook from the eventfd so that no new event can be scheduled, then wait for an inject in flight
-    yield* eventfdCtxRemoveWaitQueue(this.eventfd, this);
-    yield* flushWork(this.inject);
-    if (this.resampler !== null) {
-      yield* this.vm.irqfds.resamplerShutdown(this);
-      eventfdCtxPut(this.resamplefd!);
-      this.resamplefd = null;
-    }
-    eventfdCtxPut(this.eventfd);
-    this.markFreed();
+  private free(): Boundary {
+    eventfdCtxPut(this.irqfd.eventfd);
+    this.irqfd.markFreed();
+    return this.return_(undefined);
   }
 }
 
@@ -168,37 +282,13 @@ export class KvmIrqfds {
   }
 
   /** irqfd_resampler_shutdown: leave the resampler; the last one out lowers the line and frees it. */
-  *resamplerShutdown(irqfd: Irqfd): TaskGen<void> {
-    const r = irqfd.resampler!;
-    yield* mutexLock(this.resamplerLock);
-    try {
-      const i = r.irqfds.indexOf(irqfd);
-      if (i >= 0) r.irqfds.splice(i, 1);
-      if (r.irqfds.length === 0) {
-        const j = this.resamplers.indexOf(r);
-        if (j >= 0) this.resamplers.splice(j, 1); // kvm_unregister_irq_ack_notifier
-        yield op(C_VGIC_INJECT, this.vm.oid);
-        this.vm.kvmSetIrq(r.gsi, 0, KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID);
-      }
-    } finally {
-      this.resamplerLock.unlock();
-    }
-    irqfd.resampler = null;
+  resamplerShutdown(irqfd: Irqfd): Frame {
+    return new IrqfdResamplerShutdown(this, irqfd);
   }
 
   /** kvm_notify_acked_irq(kvm, 0, gsi) → irqfd_resampler_ack of the GSI's resampler, if any. */
-  *notifyAcked(gsi: number): TaskGen<void> {
-    const r = this.resamplerOf(gsi);
-    if (r === undefined) return;
-    r.acks++;
-    yield op(C_VGIC_INJECT, this.vm.oid);
-    this.vm.kvmSetIrq(gsi, 0, KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID);
-    this.vm.trace?.irqfdResample?.(this.vm, gsi);
-    // irqfd_resampler_notify: every resamplefd of the GSI
-    for (let i = 0; i < r.irqfds.length; i++) {
-      const fd = r.irqfds[i]!.resamplefd;
-      if (fd !== null) yield* eventfdSignal(fd);
-    }
+  notifyAcked(gsi: number): Frame {
+    return new IrqfdResamplerAck(this, gsi);
   }
 
   /** kvm_irqfd_assign. */
@@ -274,6 +364,108 @@ export class KvmIrqfds {
     while (this.items.length > 0) this.deactivate(this.items[0]!);
     spinUnlockIrqrestore(this.lock, flags);
     yield* this.vm.kvm.irqfdCleanupWq.flush();
+  }
+}
+
+/** irqfd_resampler_shutdown: mutex_lock(&kvm->irqfds.resampler_lock). */
+const PC_RS_LOCK = 0;
+/** resampler_lock held: leave the resampler's list. */
+const PC_RS_LOCKED = 1;
+/** The last irqfd out: kvm_set_irq(..., 0) lowers the line. */
+const PC_RS_LOWER = 2;
+
+/** irqfd_resampler_shutdown as a frame (resampler_lock is held at PC_RS_LOWER). */
+class IrqfdResamplerShutdown extends Frame {
+  constructor(
+    private readonly irqfds: KvmIrqfds,
+    private readonly irqfd: Irqfd,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const irqfds = this.irqfds;
+    const r = this.irqfd.resampler!;
+    switch (this.pc) {
+      case PC_RS_LOCK:
+        this.pc = PC_RS_LOCKED;
+        return this.call(mutexLock(irqfds.resamplerLock));
+      case PC_RS_LOCKED: {
+        this.pc = PC_RS_LOWER;
+        const i = r.irqfds.indexOf(this.irqfd);
+        if (i >= 0) r.irqfds.splice(i, 1);
+        if (r.irqfds.length > 0) return this.unlock();
+        const j = irqfds.resamplers.indexOf(r);
+        if (j >= 0) irqfds.resamplers.splice(j, 1); // kvm_unregister_irq_ack_notifier
+        return this.yield_(op(C_VGIC_INJECT, irqfds.vm.oid));
+      }
+      default:
+        // PC_RS_LOWER
+        irqfds.vm.kvmSetIrq(r.gsi, 0, KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID);
+        return this.unlock();
+    }
+  }
+
+  private unlock(): Boundary {
+    this.irqfds.resamplerLock.unlock();
+    this.irqfd.resampler = null;
+    return this.return_(undefined);
+  }
+
+  protected override unwind(): void {
+    if (this.pc === PC_RS_LOWER) this.irqfds.resamplerLock.unlock();
+  }
+}
+
+/** kvm_notify_acked_irq: the GSI's ack notifier, if any. */
+const PC_ACK = 0;
+/** irqfd_resampler_ack: kvm_set_irq(..., 0). */
+const PC_LOWER = 1;
+/** irqfd_resampler_notify, one resamplefd at a time. */
+const PC_NOTIFY = 2;
+
+/** kvm_notify_acked_irq → irqfd_resampler_ack → irqfd_resampler_notify, as a frame. */
+class IrqfdResamplerAck extends Frame {
+  private r: IrqfdResampler | null = null;
+  /** The next irqfd of the resampler whose resamplefd is signalled. */
+  private i = 0;
+
+  constructor(
+    private readonly irqfds: KvmIrqfds,
+    private readonly gsi: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vm = this.irqfds.vm;
+    switch (this.pc) {
+      case PC_ACK: {
+        const r = this.irqfds.resamplerOf(this.gsi);
+        if (r === undefined) return this.return_(undefined);
+        this.r = r;
+        r.acks++;
+        this.pc = PC_LOWER;
+        return this.yield_(op(C_VGIC_INJECT, vm.oid));
+      }
+      case PC_LOWER:
+        vm.kvmSetIrq(this.gsi, 0, KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID);
+        vm.trace?.irqfdResample?.(vm, this.gsi);
+        this.pc = PC_NOTIFY;
+        return this.notify();
+      default:
+        return this.notify();
+    }
+  }
+
+  /** irqfd_resampler_notify: every resamplefd of the GSI. */
+  private notify(): Boundary {
+    const list = this.r!.irqfds;
+    while (this.i < list.length) {
+      const fd = list[this.i++]!.resamplefd;
+      if (fd !== null) return this.call(eventfdSignal(fd));
+    }
+    return this.return_(undefined);
   }
 }
 
