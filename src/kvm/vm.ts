@@ -36,6 +36,7 @@ import type { Kernel, UserContext } from '../host/kernel.js';
 import { KObject } from '../host/kref.js';
 import { ModelError } from '../sim/errors.js';
 import { touch } from '../sim/footprint.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 import { Mutex, mutexLock } from '../sim/locks.js';
 import { cpuRelax, op, type TaskGen } from '../sim/task.js';
 import { C_KVM_CREATE, C_KVM_DESTROY, C_KVM_IOCTL } from './costs.js';
@@ -131,17 +132,8 @@ export class KvmVm extends KObject {
    * back into the vGIC and asleep where it cannot touch the vGIC (kvm_vcpu_sleep or kvm_vcpu_block). Must not be
    * called holding a spinlock the vCPU exit path takes.
    */
-  *kvmArmHaltGuest(): TaskGen<void> {
-    for (const v of this.vcpus) {
-      v.paused = true;
-      v.kvmVcpuKick();
-    }
-    // The poll reads the run state of the vCPU it waits for (KvmVcpu.modeOid).
-    for (;;) {
-      const busy = this.vcpus.find((v) => !v.halted);
-      if (busy === undefined) return;
-      yield cpuRelax(C_CPU_RELAX, busy.modeOid);
-    }
+  kvmArmHaltGuest(): Frame {
+    return new KvmArmHaltGuest(this);
   }
 
   /** kvm_arm_resume_guest. */
@@ -403,4 +395,28 @@ function vmFops(): FileOperations {
       yield* (file.privateData as KvmVm).release();
     },
   };
+}
+
+/**
+ * kvm_arm_halt_guest as a frame: request the pause and kick every vCPU, then poll (cpu_relax) until each is halted;
+ * the poll reads the run state of the vCPU it waits for (KvmVcpu.modeOid).
+ */
+class KvmArmHaltGuest extends Frame {
+  constructor(private readonly vm: KvmVm) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vcpus = this.vm.vcpus;
+    if (this.pc === 0) {
+      this.pc = 1;
+      for (const v of vcpus) {
+        v.paused = true;
+        v.kvmVcpuKick();
+      }
+    }
+    const busy = vcpus.find((v) => !v.halted);
+    if (busy === undefined) return this.return_(undefined);
+    return this.yield_(cpuRelax(C_CPU_RELAX, busy.modeOid));
+  }
 }
