@@ -459,10 +459,10 @@ export function kvmVfioOpsWith(setFwdState: SetFwdState): KvmDeviceOps {
       }
       dev.private_ = new KvmVfio(dev.vm, setFwdState);
     },
-    *setAttr(dev, a: KvmDeviceAttr) {
+    setAttr(dev, a: KvmDeviceAttr) {
       const kv = kvOf(dev);
-      if (a.group === KVM_DEV_VFIO_GROUP) return yield* groupAttr(dev, kv, a.attr, a.addr);
-      if (a.group === KVM_DEV_VFIO_DEVICE) return yield* deviceAttr(dev, kv, a.attr, a.addr);
+      if (a.group === KVM_DEV_VFIO_GROUP) return groupAttr(dev, kv, a.attr, a.addr);
+      if (a.group === KVM_DEV_VFIO_DEVICE) return deviceAttr(dev, kv, a.attr, a.addr);
       throw errno('ENXIO', `kvm-vfio has no attribute group ${a.group}`);
     },
     hasAttr: kvmVfioHasAttr,

@@ -585,10 +585,10 @@ export const kvmVfioRfcV1Ops: KvmDeviceOps = {
     }
     dev.private_ = new RfcV1KvmVfio(dev.vm); // kvm_vfio_create + kvm_arch_vfio_init
   },
-  *setAttr(dev, a: KvmDeviceAttr) {
+  setAttr(dev, a: KvmDeviceAttr) {
     // seed defect: GROUP_DEL (generic code of the series) leaves the group's forwarded IRQs forwarded
-    if (a.group === KVM_DEV_VFIO_GROUP) return yield* groupAttr(dev, kvOf(dev), a.attr, a.addr);
-    if (a.group === KVM_DEV_VFIO_DEVICE) return yield* kvmVfioSetDevice(dev, a.attr, a.addr); // kvm_arch_vfio_set_attr
+    if (a.group === KVM_DEV_VFIO_GROUP) return groupAttr(dev, kvOf(dev), a.attr, a.addr);
+    if (a.group === KVM_DEV_VFIO_DEVICE) return kvmVfioSetDevice(dev, a.attr, a.addr); // kvm_arch_vfio_set_attr
     throw errno('ENXIO', `kvm-vfio has no attribute group ${a.group}`);
   },
   hasAttr: kvmVfioHasAttr,
