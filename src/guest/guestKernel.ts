@@ -396,16 +396,7 @@ export class GuestKernel {
       return x.handler;
     }
     const work = x.handlerCycles === undefined ? -1 : guestWorkCost(x.handlerCycles);
-    const hook = x.hook;
-    const kernel = this;
-    return {
-      name: `guest-irq${x.intid}`,
-      *handle(g: GuestCpu, vcpu: number) {
-        if (work >= 0) yield op(work);
-        if (hook !== undefined) yield* hook(kernel.opsOf(vcpu, g), x.intid);
-        return true;
-      },
-    };
+    return new GuestExtraIrqHandler(this, x.intid, work, x.hook);
   }
 }
 
@@ -632,5 +623,63 @@ class GuestIrqVector extends Frame {
     k.vcpus[this.index]!.stats.irqs++;
     this.pc = PC_ERET;
     return this.call(k.driver.handleIrq(this.g, this.index));
+  }
+}
+
+/** The handler of an extra SPI without a handler of its own: `handlerCycles` of work, then its hook. */
+class GuestExtraIrqHandler implements GuestIrqHandler {
+  readonly name: string;
+
+  constructor(
+    readonly kernel: GuestKernel,
+    readonly intid: number,
+    /** Cost id of the work, or -1 for none. */
+    readonly work: number,
+    readonly hook: GuestIrqHook | undefined,
+  ) {
+    this.name = `guest-irq${intid}`;
+  }
+
+  handle(g: GuestCpu, vcpu: number): Frame<boolean> {
+    return new GuestExtraIrqHandle(this, g, vcpu);
+  }
+}
+
+/** The handler's work step. */
+const PC_WORK = 0;
+/** The hook. */
+const PC_HOOK = 1;
+/** The hook returned: IRQ_HANDLED. */
+const PC_HOOKED = 2;
+
+/** GuestExtraIrqHandler.handle as a frame. */
+class GuestExtraIrqHandle extends Frame<boolean> {
+  constructor(
+    private readonly h: GuestExtraIrqHandler,
+    private readonly g: GuestCpu,
+    private readonly vcpu: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const h = this.h;
+    switch (this.pc) {
+      case PC_WORK:
+        this.pc = PC_HOOK;
+        if (h.work >= 0) return this.yield_(op(h.work));
+        return this.hook();
+      case PC_HOOK:
+        return this.hook();
+      default:
+        return this.return_(true);
+    }
+  }
+
+  private hook(): Boundary {
+    const h = this.h;
+    if (h.hook === undefined) return this.return_(true);
+    this.pc = PC_HOOKED;
+    return this.call(h.hook(h.kernel.opsOf(this.vcpu, this.g), h.intid));
   }
 }
