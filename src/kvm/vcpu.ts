@@ -43,13 +43,13 @@ import type { Process } from '../host/process.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import { ModelError } from '../sim/errors.js';
 import { touch } from '../sim/footprint.js';
-import { Frame } from '../sim/frame.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 import { current, currentOrNull, op, type Task, type TaskGen } from '../sim/task.js';
 import { WaitQueue } from '../sim/waitqueue.js';
 import { C_KVM_IOCTL } from './costs.js';
 import type { GuestVcpuEnv } from './guest.js';
 import { IPI_RESCHEDULE_SGI } from './kvm.js';
-import { hostBody, type KvmBody } from './taskBody.js';
+import { hostBody } from './taskBody.js';
 import { KvmArchVcpuIoctlRun } from './vcpuRun.js';
 import type { VgicCpu } from './vgic/vgic.js';
 import { vgicMmioRead, vgicMmioWrite } from './vgic/vgicMmioV2.js';
@@ -244,8 +244,8 @@ export class KvmVcpu {
   }
 
   /** kvm_vcpu_ioctl. KVM_RUN is a frame of its own (vcpuRun.ts): no delegation on its hot path. */
-  ioctl(cmd: number, arg: number): KvmBody<number> {
-    return cmd >>> 0 === KVM_RUN ? new KvmArchVcpuIoctlRun(this, arg) : this.otherIoctl(cmd >>> 0, arg);
+  ioctl(cmd: number, arg: number): Frame<number> {
+    return cmd >>> 0 === KVM_RUN ? new KvmArchVcpuIoctlRun(this, arg) : new KvmVcpuIoctl(this, cmd >>> 0, arg);
   }
 
   /** kvm_vcpu_ioctl's checks before the switch: the caller's mm, the ioctl type. */
@@ -254,8 +254,8 @@ export class KvmVcpu {
     if (((c >>> 8) & 0xff) !== KVMIO) throw errno('EINVAL', `ioctl 0x${c.toString(16)} is not a KVM ioctl`);
   }
 
-  private *otherIoctl(c: number, arg: number): TaskGen<number> {
-    yield op(C_KVM_IOCTL, this.oid);
+  /** The ioctls other than KVM_RUN, after kvm_vcpu_ioctl's step and checks. */
+  otherIoctl(c: number, arg: number): number {
     this.checkIoctl(c);
     switch (c) {
       case KVM_ARM_VCPU_INIT:
@@ -447,8 +447,7 @@ function vcpuFops(): FileOperations {
     name: 'kvm_vcpu_fops',
     // returns the vCPU's ioctl body itself: one delegation frame fewer on every step of a vCPU thread
     unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
-      const body = (file.privateData as KvmVcpu).ioctl(cmd, arg);
-      return body instanceof Frame ? hostBody(body) : body;
+      return hostBody((file.privateData as KvmVcpu).ioctl(cmd, arg));
     },
     *release(file: KFile): TaskGen<void> {
       yield* (file.privateData as KvmVcpu).release();
@@ -466,4 +465,23 @@ export function kvmVcpuOf(p: Process, vcpuFd: number): KvmVcpu {
 /** The user address of the kvm_run of the vCPU behind `vcpuFd` in process `p` (the model's mmap of a vCPU fd). */
 export function kvmRunAddress(p: Process, vcpuFd: number): number {
   return kvmVcpuOf(p, vcpuFd).runAddr;
+}
+
+/** kvm_vcpu_ioctl for the requests other than KVM_RUN: its step, then the request (no further step). */
+class KvmVcpuIoctl extends Frame<number> {
+  constructor(
+    private readonly vcpu: KvmVcpu,
+    private readonly cmd: number,
+    private readonly arg: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.yield_(op(C_KVM_IOCTL, this.vcpu.oid));
+    }
+    return this.return_(this.vcpu.otherIoctl(this.cmd, this.arg));
+  }
 }
