@@ -36,7 +36,7 @@ import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
-import { type Op, op, type TaskGen, trap } from '../sim/task.js';
+import { type Op, op, trap } from '../sim/task.js';
 
 // ---- costs ------------------------------------------------------------------------------------------------------
 
@@ -349,44 +349,28 @@ export class GuestGicDriver implements GuestIrqchip {
    * CTLR = 0; TYPER read; per SPI: ICENABLER, ICFGR read-modify-write, IPRIORITYR byte, ITARGETSR byte; then
    * ISENABLER (one write per 32-INTID register, ascending); CTLR = 1.
    */
-  *distInit(g: GuestCpu, spis: readonly GuestSpiConfig[]): TaskGen<void> {
-    yield* this.write(g, GIC_DIST_CTRL, 4, GICD_DISABLE);
-    const typer = yield* this.read(g, GIC_DIST_CTR, 4);
-    this.nrIrqs = ((typer & GICD_TYPER_ITLINES_MASK) + 1) * 32;
-    const sorted = [...spis].sort((a, b) => a.intid - b.intid);
-    for (const s of sorted) {
-      if (!isSpi(s.intid) || s.intid >= this.nrIrqs) {
-        throw new ModelError(`guest SPI ${s.intid} is not an SPI of this distributor (${this.nrIrqs} INTIDs)`);
-      }
-      const bit = 1 << (s.intid & 31);
-      yield* this.write(g, GIC_DIST_ENABLE_CLEAR + (s.intid >> 5) * 4, 4, bit);
-      // irq-gic-common.c gic_configure_irq: ICFGR read-modify-write, bit 2F+1 = edge
-      const cfgOff = GIC_DIST_CONFIG + (s.intid >> 4) * 4;
-      const cfgBit = 2 << ((s.intid & 15) * 2);
-      const cfg = yield* this.read(g, cfgOff, 4);
-      yield* this.write(g, cfgOff, 4, s.trigger === 'edge' ? cfg | cfgBit : cfg & ~cfgBit);
-      yield* this.write(g, GIC_DIST_PRI + s.intid, 1, checkPriority(s.priority ?? this.priority));
-      yield* this.write(g, GIC_DIST_TARGET + s.intid, 1, 1 << this.checkVcpu(s.target ?? 0));
-    }
-    for (let i = 0; i < sorted.length; ) {
-      const reg = sorted[i]!.intid >> 5;
-      let mask = 0;
-      while (i < sorted.length && sorted[i]!.intid >> 5 === reg) mask |= 1 << (sorted[i++]!.intid & 31);
-      yield* this.write(g, GIC_DIST_ENABLE_SET + reg * 4, 4, mask >>> 0);
-    }
-    yield* this.write(g, GIC_DIST_CTRL, 4, GICD_ENABLE);
+  distInit(g: GuestCpu, spis: readonly GuestSpiConfig[]): Frame {
+    return new GicDistInit(this, g, spis);
   }
 
   /**
    * gic_cpu_init / gic_cpu_if_up on the GICV: PMR (0xf0 unless configured), then CTLR = bypass bits | Enable (| EOImodeNS with
    * EOImode 1) after reading CTLR for the bypass bits, as irq-gic.c does.
    */
-  *cpuInit(g: GuestCpu): TaskGen<void> {
-    yield op(C_GUEST_GICV_CFG, this.cpuOid(g));
+  cpuInit(g: GuestCpu): Frame {
+    return new GicCpuInit(this, g);
+  }
+
+  /** GICV_PMR, GICV_CTLR of gic_cpu_init (GicCpuInit). */
+  setPmr(g: GuestCpu): void {
     this.gicv(g).setPmr(this.pmr);
-    yield op(C_GUEST_GICV_CFG, this.cpuOid(g));
-    const bypass = this.gicv(g).ctlrValue & GICC_DIS_BYPASS_MASK;
-    yield op(C_GUEST_GICV_CFG, this.cpuOid(g));
+  }
+
+  ctlrBypass(g: GuestCpu): number {
+    return this.gicv(g).ctlrValue & GICC_DIS_BYPASS_MASK;
+  }
+
+  setCtlr(g: GuestCpu, bypass: number): void {
     this.gicv(g).setCtlr(bypass | GICC_ENABLE | (this.eoiMode === 1 ? GIC_CPU_CTRL_EOImodeNS : 0));
   }
 
@@ -605,5 +589,154 @@ class GicHandleIrq extends Frame {
     if (d.eoiMode !== 1 || this.i >= this.taken) return this.return_(undefined);
     d.onEoi?.(this.vcpu, d.lateAcks[this.vcpu]![this.i]! & GICC_IAR_INT_ID_MASK);
     return this.gicvStep(PC_LATE_DIR, GICV_DIR);
+  }
+}
+
+/** gic_dist_init: GICD_CTLR = 0. */
+const D_DISABLE = 0;
+/** GICD_TYPER read. */
+const D_TYPER = 1;
+/** GICD_TYPER is back: the SPIs, one by one. */
+const D_SPIS = 2;
+/** gic_configure_irq: ICFGR read. */
+const D_CFG_READ = 3;
+/** ICFGR write (bit 2F+1 = edge). */
+const D_CFG_WRITE = 4;
+/** IPRIORITYR byte. */
+const D_PRI = 5;
+/** ITARGETSR byte. */
+const D_TARGET = 6;
+/** This SPI is configured. */
+const D_SPI_DONE = 7;
+/** ISENABLER, one write per 32-INTID register. */
+const D_ENABLE = 8;
+/** GICD_CTLR = 1 written. */
+const D_DONE = 9;
+
+/**
+ * gic_dist_init + gic_configure_irq + request_irq's enable, for the SPIs of the passed-through devices only:
+ * CTLR = 0; TYPER read; per SPI: ICENABLER, ICFGR read-modify-write, IPRIORITYR byte, ITARGETSR byte; then
+ * ISENABLER (one write per 32-INTID register, ascending); CTLR = 1. A frame; each access is a GicdAccess.
+ */
+class GicDistInit extends Frame {
+  private sorted: GuestSpiConfig[] = [];
+  /** The next SPI (configuration, then enable). */
+  private i = 0;
+
+  constructor(
+    private readonly d: GuestGicDriver,
+    private readonly g: GuestCpu,
+    private readonly spis: readonly GuestSpiConfig[],
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const d = this.d;
+    const g = this.g;
+    switch (this.pc) {
+      case D_DISABLE:
+        this.pc = D_TYPER;
+        return this.call(d.write(g, GIC_DIST_CTRL, 4, GICD_DISABLE));
+      case D_TYPER:
+        this.pc = D_SPIS;
+        return this.call(d.read(g, GIC_DIST_CTR, 4));
+      case D_SPIS:
+        d.nrIrqs = (((sent as number) & GICD_TYPER_ITLINES_MASK) + 1) * 32;
+        this.sorted = [...this.spis].sort((a, b) => a.intid - b.intid);
+        return this.nextSpi();
+      case D_CFG_READ: {
+        const s = this.sorted[this.i]!;
+        this.pc = D_CFG_WRITE;
+        return this.call(d.read(g, GIC_DIST_CONFIG + (s.intid >> 4) * 4, 4));
+      }
+      case D_CFG_WRITE: {
+        // irq-gic-common.c gic_configure_irq: ICFGR read-modify-write, bit 2F+1 = edge
+        const s = this.sorted[this.i]!;
+        const cfg = sent as number;
+        const cfgBit = 2 << ((s.intid & 15) * 2);
+        this.pc = D_PRI;
+        const v = s.trigger === 'edge' ? cfg | cfgBit : cfg & ~cfgBit;
+        return this.call(d.write(g, GIC_DIST_CONFIG + (s.intid >> 4) * 4, 4, v));
+      }
+      case D_PRI: {
+        const s = this.sorted[this.i]!;
+        this.pc = D_TARGET;
+        return this.call(d.write(g, GIC_DIST_PRI + s.intid, 1, checkPriority(s.priority ?? d.priority)));
+      }
+      case D_TARGET: {
+        const s = this.sorted[this.i]!;
+        this.pc = D_SPI_DONE;
+        return this.call(d.write(g, GIC_DIST_TARGET + s.intid, 1, 1 << d.checkVcpu(s.target ?? 0)));
+      }
+      case D_SPI_DONE:
+        this.i++;
+        return this.nextSpi();
+      case D_ENABLE:
+        return this.enable();
+      default:
+        return this.return_(undefined);
+    }
+  }
+
+  /** The next SPI's ICENABLER write, or the enables once all are configured. */
+  private nextSpi(): Boundary {
+    const d = this.d;
+    if (this.i === this.sorted.length) {
+      this.i = 0;
+      return this.enable();
+    }
+    const s = this.sorted[this.i]!;
+    if (!isSpi(s.intid) || s.intid >= d.nrIrqs) {
+      throw new ModelError(`guest SPI ${s.intid} is not an SPI of this distributor (${d.nrIrqs} INTIDs)`);
+    }
+    this.pc = D_CFG_READ;
+    return this.call(d.write(this.g, GIC_DIST_ENABLE_CLEAR + (s.intid >> 5) * 4, 4, 1 << (s.intid & 31)));
+  }
+
+  /** One ISENABLER write for the SPIs of the next 32-INTID register; then CTLR = 1. */
+  private enable(): Boundary {
+    const sorted = this.sorted;
+    if (this.i === sorted.length) {
+      this.pc = D_DONE;
+      return this.call(this.d.write(this.g, GIC_DIST_CTRL, 4, GICD_ENABLE));
+    }
+    const reg = sorted[this.i]!.intid >> 5;
+    let mask = 0;
+    while (this.i < sorted.length && sorted[this.i]!.intid >> 5 === reg) mask |= 1 << (sorted[this.i++]!.intid & 31);
+    this.pc = D_ENABLE;
+    return this.call(this.d.write(this.g, GIC_DIST_ENABLE_SET + reg * 4, 4, mask >>> 0));
+  }
+}
+
+/** gic_cpu_init as a frame: three GICV steps (PMR; CTLR read; CTLR write). */
+class GicCpuInit extends Frame {
+  private bypass = 0;
+
+  constructor(
+    private readonly d: GuestGicDriver,
+    private readonly g: GuestCpu,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const d = this.d;
+    const g = this.g;
+    switch (this.pc) {
+      case 0:
+        break;
+      case 1:
+        d.setPmr(g);
+        break;
+      case 2:
+        this.bypass = d.ctlrBypass(g);
+        break;
+      default:
+        d.setCtlr(g, this.bypass);
+        return this.return_(undefined);
+    }
+    this.pc++;
+    return this.yield_(op(C_GUEST_GICV_CFG, d.cpuOid(g)));
   }
 }

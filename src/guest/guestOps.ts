@@ -5,8 +5,9 @@
  * ICACTIVER, IPRIORITYR, ISENABLER/ICENABLER, ITARGETSR), PSTATE.I, WFI, compute, polling shared memory, and a
  * "ucall" (a store to an unbacked IPA: KVM_EXIT_MMIO to the VMM, the selftests' GUEST_SYNC).
  *
- * Each method returns what guest code runs with `yield*` (a frame, or a generator where the result is reshaped), and
- * each access is one atomic guest step. Argument errors are thrown when the method is called.
+ * Each method returns what guest code runs with `yield*`, and each access is one atomic guest step: a frame, or a
+ * generator where a register's value is reshaped (ack, highestPending, isPending, isActive) or the code polls a
+ * condition of the program's (waitUntil). Argument errors are thrown when the method is called.
  */
 
 import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_WFx } from '../hw/esr.js';
@@ -28,7 +29,7 @@ import { defineCost } from '../sim/costs.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
-import type { Frame } from '../sim/frame.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 import { op, type TaskGen, trap } from '../sim/task.js';
 import { guestWorkCost } from './deviceDriver.js';
 import type { GuestGicDriver } from './gicDriver.js';
@@ -142,12 +143,12 @@ export class GuestOps {
     this.g.irqMasked = masked;
   }
   /** WFI: the vCPU blocks in KVM until a vIRQ is pending for it (kvm_vcpu_block), masked or not. */
-  *wfi(): TaskGen<void> {
-    yield trap(ESR_ELx_EC_WFx);
+  wfi(): Frame {
+    return new GuestInsn(this.g, INSN_WFI, 0, 0);
   }
   /** Guest computation of `cycles` (one atomic step). */
-  *work(cycles: number): TaskGen<void> {
-    yield op(guestWorkCost(cycles));
+  work(cycles: number): Frame {
+    return new GuestInsn(this.g, INSN_WORK, guestWorkCost(cycles), 0);
   }
   /** Poll until `cond()` (a load of memory other vCPUs write) holds; at most `maxPolls` iterations. */
   *waitUntil(cond: () => boolean, maxPolls = 1_000_000): TaskGen<void> {
@@ -161,11 +162,8 @@ export class GuestOps {
    * returns KVM_RUN with KVM_EXIT_MMIO (`mmio.phys_addr`, `mmio.data`); the guest continues at the next KVM_RUN,
    * after whatever the VMM did in between.
    */
-  *ucall(value: number): TaskGen<void> {
-    this.g.mmio.isWrite = true;
-    this.g.mmio.len = 4;
-    this.g.mmio.data = value >>> 0;
-    yield trap(ESR_ELx_EC_DABT_LOW, this.ucallIpa);
+  ucall(value: number): Frame {
+    return new GuestInsn(this.g, INSN_UCALL, this.ucallIpa, value);
   }
 
   private bitWrite(base: number, intid: number): Frame<number> {
@@ -181,5 +179,40 @@ export class GuestOps {
   private intid(intid: number): number {
     if (!isNum(intid)) throw new ModelError(`vCPU ${this.vcpu}: bad INTID ${intid}`);
     return intid;
+  }
+}
+
+/** GuestInsn kinds: WFI; a compute step (arg: its cost id); a ucall store (arg: the doorbell IPA, data: the value). */
+const INSN_WFI = 0;
+const INSN_WORK = 1;
+const INSN_UCALL = 2;
+
+/** A guest instruction that is one step (a data-driven frame for wfi, work and ucall). */
+class GuestInsn extends Frame {
+  constructor(
+    private readonly g: GuestCpu,
+    private readonly kind: number,
+    private readonly arg: number,
+    private readonly data: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === 1) return this.return_(undefined);
+    this.pc = 1;
+    switch (this.kind) {
+      case INSN_WFI:
+        return this.yield_(trap(ESR_ELx_EC_WFx));
+      case INSN_WORK:
+        return this.yield_(op(this.arg));
+      default: {
+        const mmio = this.g.mmio;
+        mmio.isWrite = true;
+        mmio.len = 4;
+        mmio.data = this.data >>> 0;
+        return this.yield_(trap(ESR_ELx_EC_DABT_LOW, this.arg));
+      }
+    }
   }
 }
