@@ -30,13 +30,13 @@ import {
   eventfdCtxRemoveWaitQueue,
   eventfdSignal,
 } from '../host/eventfd.js';
-import { EPOLLHUP, EPOLLIN, type PollTable, vfsPoll, type WaitQueueEntry } from '../host/file.js';
+import { EPOLLHUP, EPOLLIN, type KFile, type PollTable, vfsPoll, type WaitQueueEntry } from '../host/file.js';
 import { KObject } from '../host/kref.js';
 import { flushWork, type WorkFn, WorkStruct } from '../host/kthread.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
-import { op, type TaskGen } from '../sim/task.js';
+import { type Op, op, type TaskGen } from '../sim/task.js';
 import { C_IRQFD_ASSIGN, C_IRQFD_SHUTDOWN, C_IRQFD_WAKEUP } from './costs.js';
 import { KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID, KVM_USERSPACE_IRQ_SOURCE_ID } from './kvm.js';
 import { hostBody } from './taskBody.js';
@@ -292,78 +292,199 @@ export class KvmIrqfds {
   }
 
   /** kvm_irqfd_assign. */
-  *assign(fd: number, gsi: number, resample: boolean, resamplefdNum: number): TaskGen<number> {
-    const vm = this.vm;
-    yield op(C_IRQFD_ASSIGN, vm.oid);
-    // kvm_arch_intc_initialized (arm64: vgic_initialized) comes before the fds are even looked at
-    if (vm.vgic === null || !vm.vgic.initialized) {
-      throw errno(
-        'EAGAIN',
-        'KVM_IRQFD: the VM has no initialised vGIC (KVM_DEV_ARM_VGIC_CTRL_INIT or a first KVM_RUN)',
-      );
-    }
-    const files = vm.kernel.currentUser().files;
-    const file = files.lookup(fd);
-    if (file === undefined) throw errno('EBADF', `irqfd: fd ${fd} is not open`);
-    const eventfd = eventfdCtxFileget(file);
-    const irqfd = new Irqfd(vm, gsi, eventfd);
-    try {
-      if (resample) {
-        irqfd.resamplefd = eventfdCtxFdget(files, resamplefdNum);
-        yield* mutexLock(this.resamplerLock);
-        let r = this.resamplerOf(gsi);
-        if (r === undefined) {
-          r = new IrqfdResampler(vm, gsi); // kvm_register_irq_ack_notifier
-          this.resamplers.push(r);
-        }
-        r.irqfds.push(irqfd);
-        irqfd.resampler = r;
-        this.resamplerLock.unlock();
-      }
-      const flags = yield* spinLockIrqsave(this.lock);
-      if (this.items.some((x) => x.eventfd === eventfd)) {
-        spinUnlockIrqrestore(this.lock, flags);
-        throw errno('EBUSY', `irqfd: eventfd ${fd} already backs an irqfd of this VM`);
-      }
-      this.items.push(irqfd);
-      irqfd.active = true;
-      spinUnlockIrqrestore(this.lock, flags);
-    } catch (e) {
-      if (irqfd.resampler !== null) yield* this.resamplerShutdown(irqfd);
-      if (irqfd.resamplefd !== null) eventfdCtxPut(irqfd.resamplefd);
-      eventfdCtxPut(eventfd);
-      irqfd.markFreed();
-      throw e;
-    }
-    // vfs_poll installs irqfd_wakeup on the eventfd as an exclusive priority waiter (irqfd_ptable_queue_proc); a
-    // signal that came before is injected now (by the work)
-    const pt: PollTable = { queueProc: () => eventfd.addPriorityWaitEntry(irqfd) };
-    const events = vfsPoll(file, pt);
-    if ((events & EPOLLIN) !== 0) vm.kernel.scheduleWork(irqfd.inject);
-    return 0;
+  assign(fd: number, gsi: number, resample: boolean, resamplefdNum: number): Frame<number> {
+    return new KvmIrqfdAssign(this, fd, gsi, resample, resamplefdNum);
   }
 
   /** kvm_irqfd_deassign: 0 whether or not something matched; no injection after it returns. */
-  *deassign(fd: number, gsi: number): TaskGen<number> {
-    const vm = this.vm;
-    yield op(C_IRQFD_ASSIGN, vm.oid);
-    const eventfd = eventfdCtxFdget(vm.kernel.currentUser().files, fd);
-    const flags = yield* spinLockIrqsave(this.lock);
-    for (const irqfd of [...this.items]) {
-      if (irqfd.eventfd === eventfd && irqfd.gsi === gsi) this.deactivate(irqfd);
-    }
-    spinUnlockIrqrestore(this.lock, flags);
-    eventfdCtxPut(eventfd);
-    yield* vm.kvm.irqfdCleanupWq.flush();
-    return 0;
+  deassign(fd: number, gsi: number): Frame<number> {
+    return new KvmIrqfdDeassign(this, fd, gsi);
   }
 
   /** kvm_irqfd_release (VM fd closed): deactivate every irqfd and wait for the shutdowns. */
-  *kvmIrqfdRelease(): TaskGen<void> {
-    const flags = yield* spinLockIrqsave(this.lock);
-    while (this.items.length > 0) this.deactivate(this.items[0]!);
-    spinUnlockIrqrestore(this.lock, flags);
-    yield* this.vm.kvm.irqfdCleanupWq.flush();
+  kvmIrqfdRelease(): Frame<number> {
+    return new KvmIrqfdDeassign(this, -1, -1);
+  }
+}
+
+/** kvm_irqfd_assign's step. */
+const AS_START = 0;
+/** The checks, the irqfd; with RESAMPLE, resampler_lock. */
+const AS_CHECKS = 1;
+/** resampler_lock held: join or create the GSI's resampler. */
+const AS_RESAMPLER = 2;
+/** irqfds.lock held: the EBUSY check, then on the list. */
+const AS_LISTED = 3;
+/** An error after the irqfd existed: leave the resampler (steps), then free what was taken. */
+const AS_UNDO = 4;
+/** irqfd_resampler_shutdown of the undo returned. */
+const AS_UNDONE = 5;
+
+/** kvm_irqfd_assign as a frame. Its error path has steps (irqfd_resampler_shutdown): the error waits in `pending`. */
+class KvmIrqfdAssign extends Frame<number> {
+  /** The eventfd's file (fdget's reference), and its context. */
+  private file: KFile | null = null;
+  private eventfd: EventfdCtx | null = null;
+  private irqfd: Irqfd | null = null;
+  private pending: { error: unknown } | null = null;
+
+  constructor(
+    private readonly irqfds: KvmIrqfds,
+    private readonly fd: number,
+    private readonly gsi: number,
+    private readonly resample: boolean,
+    private readonly resamplefdNum: number,
+  ) {
+    super();
+  }
+
+  override next(sent?: unknown): IteratorResult<Op, number> {
+    try {
+      return super.next(sent);
+    } catch (e) {
+      if (this.irqfd === null || this.pc >= AS_UNDO || this.irqfd.active) throw e;
+      this.pending = { error: e };
+      this.pc = AS_UNDO;
+      return super.next(undefined);
+    }
+  }
+
+  protected step(sent: unknown): Boundary {
+    const irqfds = this.irqfds;
+    const vm = irqfds.vm;
+    switch (this.pc) {
+      case AS_START:
+        this.pc = AS_CHECKS;
+        return this.yield_(op(C_IRQFD_ASSIGN, vm.oid));
+      case AS_CHECKS: {
+        // kvm_arch_intc_initialized (arm64: vgic_initialized) comes before the fds are even looked at
+        if (vm.vgic === null || !vm.vgic.initialized) {
+          throw errno(
+            'EAGAIN',
+            'KVM_IRQFD: the VM has no initialised vGIC (KVM_DEV_ARM_VGIC_CTRL_INIT or a first KVM_RUN)',
+          );
+        }
+        const files = vm.kernel.currentUser().files;
+        const file = files.lookup(this.fd);
+        if (file === undefined) throw errno('EBADF', `irqfd: fd ${this.fd} is not open`);
+        this.file = file;
+        const eventfd = eventfdCtxFileget(file);
+        this.eventfd = eventfd;
+        const irqfd = new Irqfd(vm, this.gsi, eventfd);
+        this.irqfd = irqfd;
+        if (this.resample) {
+          irqfd.resamplefd = eventfdCtxFdget(files, this.resamplefdNum);
+          this.pc = AS_RESAMPLER;
+          return this.call(mutexLock(irqfds.resamplerLock));
+        }
+        this.pc = AS_LISTED;
+        return this.call(spinLockIrqsave(irqfds.lock));
+      }
+      case AS_RESAMPLER: {
+        const irqfd = this.irqfd!;
+        let r = irqfds.resamplerOf(this.gsi);
+        if (r === undefined) {
+          r = new IrqfdResampler(vm, this.gsi); // kvm_register_irq_ack_notifier
+          irqfds.resamplers.push(r);
+        }
+        r.irqfds.push(irqfd);
+        irqfd.resampler = r;
+        irqfds.resamplerLock.unlock();
+        this.pc = AS_LISTED;
+        return this.call(spinLockIrqsave(irqfds.lock));
+      }
+      case AS_LISTED: {
+        const flags = sent as boolean;
+        const irqfd = this.irqfd!;
+        const eventfd = this.eventfd!;
+        if (irqfds.items.some((x) => x.eventfd === eventfd)) {
+          spinUnlockIrqrestore(irqfds.lock, flags);
+          throw errno('EBUSY', `irqfd: eventfd ${this.fd} already backs an irqfd of this VM`);
+        }
+        irqfds.items.push(irqfd);
+        irqfd.active = true;
+        spinUnlockIrqrestore(irqfds.lock, flags);
+        // vfs_poll installs irqfd_wakeup on the eventfd as an exclusive priority waiter (irqfd_ptable_queue_proc); a
+        // signal that came before is injected now (by the work)
+        const pt: PollTable = { queueProc: () => eventfd.addPriorityWaitEntry(irqfd) };
+        const events = vfsPoll(this.file!, pt);
+        if ((events & EPOLLIN) !== 0) vm.kernel.scheduleWork(irqfd.inject);
+        return this.return_(0);
+      }
+      case AS_UNDO:
+        if (this.irqfd!.resampler !== null) {
+          this.pc = AS_UNDONE;
+          return this.call(irqfds.resamplerShutdown(this.irqfd!));
+        }
+        return this.undone();
+      default:
+        return this.undone();
+    }
+  }
+
+  /** The rest of the error path: the eventfd references and the irqfd go, then the error goes on. */
+  private undone(): Boundary {
+    const irqfd = this.irqfd!;
+    if (irqfd.resamplefd !== null) eventfdCtxPut(irqfd.resamplefd);
+    eventfdCtxPut(this.eventfd!);
+    irqfd.markFreed();
+    throw this.pending!.error;
+  }
+}
+
+/** kvm_irqfd_deassign / kvm_irqfd_release: the step (deassign only). */
+const DE_START = 0;
+/** irqfds.lock. */
+const DE_LOCK = 1;
+/** irqfds.lock held: deactivate. */
+const DE_LOCKED = 2;
+/** flush_workqueue(irqfd_cleanup_wq) returned. */
+const DE_FLUSHED = 3;
+
+/**
+ * kvm_irqfd_deassign (the irqfds of `fd` on `gsi`) or, with fd −1, kvm_irqfd_release (all of them), as a frame:
+ * deactivate under irqfds.lock, then flush the cleanup workqueue so no injection happens after it returns.
+ */
+class KvmIrqfdDeassign extends Frame<number> {
+  private eventfd: EventfdCtx | null = null;
+
+  constructor(
+    private readonly irqfds: KvmIrqfds,
+    private readonly fd: number,
+    private readonly gsi: number,
+  ) {
+    super();
+    if (fd < 0) this.pc = DE_LOCK;
+  }
+
+  protected step(sent: unknown): Boundary {
+    const irqfds = this.irqfds;
+    const vm = irqfds.vm;
+    switch (this.pc) {
+      case DE_START:
+        this.pc = DE_LOCK;
+        return this.yield_(op(C_IRQFD_ASSIGN, vm.oid));
+      case DE_LOCK:
+        if (this.fd >= 0) this.eventfd = eventfdCtxFdget(vm.kernel.currentUser().files, this.fd);
+        this.pc = DE_LOCKED;
+        return this.call(spinLockIrqsave(irqfds.lock));
+      case DE_LOCKED: {
+        const eventfd = this.eventfd;
+        if (eventfd === null) {
+          while (irqfds.items.length > 0) irqfds.deactivate(irqfds.items[0]!);
+        } else {
+          for (const irqfd of [...irqfds.items]) {
+            if (irqfd.eventfd === eventfd && irqfd.gsi === this.gsi) irqfds.deactivate(irqfd);
+          }
+        }
+        spinUnlockIrqrestore(irqfds.lock, sent as boolean);
+        if (eventfd !== null) eventfdCtxPut(eventfd);
+        this.pc = DE_FLUSHED;
+        return this.call(vm.kvm.irqfdCleanupWq.flush());
+      }
+      default:
+        return this.return_(0);
+    }
   }
 }
 
@@ -470,12 +591,12 @@ class IrqfdResamplerAck extends Frame {
 }
 
 /** kvm_irqfd (KVM_IRQFD): EFAULT, EINVAL for unknown flags, then deassign or assign (EAGAIN before vgic_init). */
-export function* kvmIrqfd(vm: KvmVm, arg: number): TaskGen<number> {
+export function kvmIrqfd(vm: KvmVm, arg: number): Frame<number> {
   const mem = vm.kernel.currentUser().mem;
   const a = kvmIrqfdStruct.read(mem.view(arg, kvmIrqfdStruct.size));
   if ((a.flags & ~(KVM_IRQFD_FLAG_DEASSIGN | KVM_IRQFD_FLAG_RESAMPLE)) !== 0) {
     throw errno('EINVAL', `KVM_IRQFD flags 0x${a.flags.toString(16)} outside DEASSIGN|RESAMPLE`);
   }
-  if ((a.flags & KVM_IRQFD_FLAG_DEASSIGN) !== 0) return yield* vm.irqfds.deassign(a.fd, a.gsi);
-  return yield* vm.irqfds.assign(a.fd, a.gsi, (a.flags & KVM_IRQFD_FLAG_RESAMPLE) !== 0, a.resamplefd);
+  if ((a.flags & KVM_IRQFD_FLAG_DEASSIGN) !== 0) return vm.irqfds.deassign(a.fd, a.gsi);
+  return vm.irqfds.assign(a.fd, a.gsi, (a.flags & KVM_IRQFD_FLAG_RESAMPLE) !== 0, a.resamplefd);
 }
