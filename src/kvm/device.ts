@@ -137,9 +137,9 @@ export function kvmDeviceFops(): FileOperations {
     unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
       return hostBody(new KvmDeviceIoctl(file.privateData as KvmDevice, cmd, arg));
     },
-    *release(file: KFile): TaskGen<void> {
+    release(file: KFile): TaskGen<void> {
       const dev = file.privateData as KvmDevice;
-      yield* dev.vm.kvmDeviceRelease(dev);
+      return hostBody(dev.vm.kvmDeviceRelease(dev));
     },
   };
 }

@@ -415,8 +415,8 @@ export class KvmVcpu {
   }
 
   /** kvm_vcpu_release: drop the fd's VM reference. */
-  *release(): TaskGen<void> {
-    yield* this.vm.kvmPutKvm();
+  release(): Frame {
+    return this.vm.kvmPutKvm();
   }
 }
 
@@ -449,8 +449,8 @@ function vcpuFops(): FileOperations {
     unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
       return hostBody((file.privateData as KvmVcpu).ioctl(cmd, arg));
     },
-    *release(file: KFile): TaskGen<void> {
-      yield* (file.privateData as KvmVcpu).release();
+    release(file: KFile): TaskGen<void> {
+      return hostBody((file.privateData as KvmVcpu).release());
     },
   };
 }

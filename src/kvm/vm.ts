@@ -105,27 +105,8 @@ export class KvmVm extends KObject {
   }
 
   /** kvm_put_kvm: the last reference destroys the VM, in the calling task. */
-  *kvmPutKvm(): TaskGen<void> {
-    this.checkAlive('kvm_put_kvm');
-    if (!this.kref.put()) return;
-    yield* this.kvmDestroyVm();
-    this.markFreed();
-  }
-
-  /** kvm_destroy_vm (see the module comment for the order). */
-  private *kvmDestroyVm(): TaskGen<void> {
-    yield op(C_KVM_DESTROY, this.oid);
-    // kvm_destroy_devices walks kvm->devices from its head; list_add puts new devices there: newest first.
-    while (this.devices.length > 0) {
-      const dev = this.devices.pop()!;
-      if (dev.ops.destroy !== undefined) yield* dev.ops.destroy(dev);
-      dev.gone = true;
-      dev.markFreed();
-    }
-    // kvm_arch_destroy_vm: kvm_vgic_destroy, kvm_destroy_vcpus
-    this.destroyed = true;
-    for (const v of this.vcpus) v.destroyed = true;
-    this.kvm.forgetVm(this);
+  kvmPutKvm(): Frame {
+    return new KvmPutKvm(this);
   }
 
   /**
@@ -291,26 +272,14 @@ export class KvmVm extends KObject {
     return 0;
   }
 
-  private removeDevice(dev: KvmDevice): void {
+  removeDevice(dev: KvmDevice): void {
     const i = this.devices.indexOf(dev);
     if (i >= 0) this.devices.splice(i, 1);
   }
 
   /** kvm_device_release: release (if the type has one) under kvm->lock, then drop the fd's VM reference. */
-  *kvmDeviceRelease(dev: KvmDevice): TaskGen<void> {
-    const rel = dev.ops.release;
-    if (rel !== undefined) {
-      yield* mutexLock(this.lock);
-      try {
-        this.removeDevice(dev);
-        yield* rel(dev);
-      } finally {
-        this.lock.unlock();
-      }
-      dev.gone = true;
-      dev.markFreed();
-    }
-    yield* this.kvmPutKvm();
+  kvmDeviceRelease(dev: KvmDevice): Frame {
+    return new KvmDeviceRelease(this, dev);
   }
 
   /** kvm_vm_ioctl. */
@@ -319,9 +288,8 @@ export class KvmVm extends KObject {
   }
 
   /** kvm_vm_release: release the irqfds, then drop the fd's reference. */
-  *release(): TaskGen<void> {
-    yield* this.irqfds.kvmIrqfdRelease();
-    yield* this.kvmPutKvm();
+  release(): Frame {
+    return new KvmVmRelease(this);
   }
 }
 
@@ -331,8 +299,8 @@ function vmFops(): FileOperations {
     unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
       return hostBody((file.privateData as KvmVm).ioctl(cmd, arg));
     },
-    *release(file: KFile): TaskGen<void> {
-      yield* (file.privateData as KvmVm).release();
+    release(file: KFile): TaskGen<void> {
+      return hostBody((file.privateData as KvmVm).release());
     },
   };
 }
@@ -483,5 +451,140 @@ class KvmVmIoctlIrqLine extends Frame<number> {
     // KVM_IRQ_LINE_STATUS: status = 0 (kvm_vm_ioctl_irq_line's return)
     if (this.withStatus) this.vm.kernel.currentUser().mem.writeS32(this.arg, 0);
     return this.return_(0);
+  }
+}
+
+/** kvm_put_kvm: the reference goes; the last one runs kvm_destroy_vm's step. */
+const PD_PUT = 0;
+/** kvm_destroy_devices, newest first. */
+const PD_DEVICES = 1;
+/** A device's ops->destroy returned. */
+const PD_DESTROYED = 2;
+
+/** kvm_put_kvm → kvm_destroy_vm as a frame (see the module comment for the order). */
+class KvmPutKvm extends Frame {
+  /** The device whose ops->destroy runs. */
+  private dev: KvmDevice | null = null;
+
+  constructor(private readonly vm: KvmVm) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vm = this.vm;
+    switch (this.pc) {
+      case PD_PUT:
+        vm.checkAlive('kvm_put_kvm');
+        if (!vm.kref.put()) return this.return_(undefined);
+        this.pc = PD_DEVICES;
+        return this.yield_(op(C_KVM_DESTROY, vm.oid));
+      case PD_DESTROYED:
+        this.freeDevice(this.dev!);
+        return this.destroyDevices();
+      default:
+        return this.destroyDevices();
+    }
+  }
+
+  /** kvm_destroy_devices walks kvm->devices from its head; list_add puts new devices there: newest first. */
+  private destroyDevices(): Boundary {
+    const vm = this.vm;
+    while (vm.devices.length > 0) {
+      const dev = vm.devices.pop()!;
+      if (dev.ops.destroy !== undefined) {
+        this.dev = dev;
+        this.pc = PD_DESTROYED;
+        return this.call(dev.ops.destroy(dev));
+      }
+      this.freeDevice(dev);
+    }
+    // kvm_arch_destroy_vm: kvm_vgic_destroy, kvm_destroy_vcpus
+    vm.destroyed = true;
+    for (const v of vm.vcpus) v.destroyed = true;
+    vm.kvm.forgetVm(vm);
+    vm.markFreed();
+    return this.return_(undefined);
+  }
+
+  private freeDevice(dev: KvmDevice): void {
+    dev.gone = true;
+    dev.markFreed();
+  }
+}
+
+/** kvm_device_release: kvm->lock (with a release op). */
+const DR_LOCK = 0;
+/** kvm->lock held: off kvm->devices, ops->release. */
+const DR_LOCKED = 1;
+/** ops->release returned: unlock, free. */
+const DR_RELEASED = 2;
+/** kvm_put_kvm returned. */
+const DR_PUT = 3;
+
+/** kvm_device_release as a frame (kvm->lock is held at DR_RELEASED). */
+class KvmDeviceRelease extends Frame {
+  constructor(
+    private readonly vm: KvmVm,
+    private readonly dev: KvmDevice,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vm = this.vm;
+    const dev = this.dev;
+    switch (this.pc) {
+      case DR_LOCK:
+        if (dev.ops.release === undefined) return this.put();
+        this.pc = DR_LOCKED;
+        return this.call(mutexLock(vm.lock));
+      case DR_LOCKED:
+        vm.removeDevice(dev);
+        this.pc = DR_RELEASED;
+        return this.call(dev.ops.release!(dev));
+      case DR_RELEASED:
+        vm.lock.unlock();
+        dev.gone = true;
+        dev.markFreed();
+        return this.put();
+      default:
+        return this.return_(undefined);
+    }
+  }
+
+  private put(): Boundary {
+    this.pc = DR_PUT;
+    return this.call(this.vm.kvmPutKvm());
+  }
+
+  /** ops->release threw with kvm->lock held. */
+  protected override unwind(): void {
+    if (this.pc === DR_RELEASED) this.vm.lock.unlock();
+  }
+}
+
+/** kvm_vm_release: kvm_irqfd_release. */
+const VR_IRQFDS = 0;
+/** kvm_put_kvm. */
+const VR_PUT = 1;
+const VR_DONE = 2;
+
+/** kvm_vm_release as a frame. */
+class KvmVmRelease extends Frame {
+  constructor(private readonly vm: KvmVm) {
+    super();
+  }
+
+  protected step(): Boundary {
+    switch (this.pc) {
+      case VR_IRQFDS:
+        this.pc = VR_PUT;
+        return this.call(this.vm.irqfds.kvmIrqfdRelease());
+      case VR_PUT:
+        this.pc = VR_DONE;
+        return this.call(this.vm.kvmPutKvm());
+      default:
+        return this.return_(undefined);
+    }
   }
 }
