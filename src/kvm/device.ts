@@ -39,7 +39,7 @@ export interface KvmDeviceOps {
   /** ops->init, after the device is on kvm->devices and before its fd exists. */
   init?(dev: KvmDevice): TaskGen<void>;
   /** ops->release: the device fd is closed (kvm->lock held); the device leaves kvm->devices. */
-  release?(dev: KvmDevice): TaskGen<void>;
+  release?(dev: KvmDevice): KvmBody<void>;
   /** ops->destroy: VM destruction (kvm_destroy_devices), or a failed fd install. */
   destroy?(dev: KvmDevice): TaskGen<void>;
   setAttr?: KvmAttrAccessor;

@@ -165,18 +165,66 @@ export class KvmVfio {
     return this.devices.find((d) => d.vdev === vdev)?.irqs.find((i) => i.index === index);
   }
 
-  /** Every forwarded IRQ back to normal (GROUP_DEL of its group, or the device's release). */
-  *unforwardWhere(pred: (d: KvmVfioDevice) => boolean): TaskGen<void> {
-    for (const d of this.devices.filter(pred)) {
-      for (const f of [...d.irqs]) {
-        yield* mutexLock(d.plat.igate);
-        try {
-          yield* f.unforward();
-        } finally {
-          d.plat.igate.unlock();
-        }
-      }
+  /** Every forwarded IRQ of `group`'s devices (of all devices: null) back to normal (GROUP_DEL, or the release). */
+  unforwardGroup(group: VfioGroup | null): Frame {
+    return new KvmVfioUnforwardGroup(this, group);
+  }
+}
+
+/** Unforward: the next IRQ's igate. */
+const _UG_LOCK = 0;
+/** igate held: unforward. */
+const UG_LOCKED = 1;
+/** Unforwarded: unlock igate. */
+const UG_UNFORWARDED = 2;
+
+/** KvmVfio.unforwardGroup as a frame: the devices and each device's IRQs as they were when its walk started. */
+class KvmVfioUnforwardGroup extends Frame {
+  private devs: KvmVfioDevice[] = [];
+  private di = 0;
+  private irqs: KvmVfioFwdIrq[] = [];
+  private fi = 0;
+
+  constructor(
+    readonly kv: KvmVfio,
+    private readonly group: VfioGroup | null,
+  ) {
+    super();
+    this.devs = kv.devices.filter((d) => group === null || d.vdev.group === group);
+    if (this.devs.length > 0) this.irqs = [...this.devs[0]!.irqs];
+  }
+
+  protected step(): Boundary {
+    switch (this.pc) {
+      case UG_LOCKED:
+        this.pc = UG_UNFORWARDED;
+        return this.call(this.irqs[this.fi]!.unforward());
+      case UG_UNFORWARDED:
+        this.devs[this.di]!.plat.igate.unlock();
+        this.fi++;
+        return this.next_();
+      default:
+        return this.next_();
     }
+  }
+
+  /** mutex_lock(&vdev->igate) for the next IRQ, or the end. */
+  private next_(): Boundary {
+    while (this.di < this.devs.length) {
+      if (this.fi < this.irqs.length) {
+        this.pc = UG_LOCKED;
+        return this.call(mutexLock(this.devs[this.di]!.plat.igate));
+      }
+      this.di++;
+      this.fi = 0;
+      if (this.di < this.devs.length) this.irqs = [...this.devs[this.di]!.irqs];
+    }
+    return this.return_(undefined);
+  }
+
+  /** unforward threw with igate held. */
+  protected override unwind(): void {
+    if (this.pc === UG_UNFORWARDED) this.devs[this.di]!.plat.igate.unlock();
   }
 }
 
@@ -188,38 +236,91 @@ function userFd(dev: KvmDevice, addr: bigint): number {
   return dev.vm.kernel.currentUser().mem.readS32(addr);
 }
 
+/** GROUP_ADD / GROUP_DEL: the group's file, then kv->lock. */
+const GA_START = 0;
+/** kv->lock held. */
+const GA_LOCKED = 1;
+/** GROUP_DEL: the group's IRQs are back to normal. */
+const GA_UNFORWARDED = 2;
+
+/** kvm_vfio_file_add / kvm_vfio_file_del as a frame (the file reference and kv->lock are held while set). */
+class KvmVfioGroupAttr extends Frame<number> {
+  private file: KFile | null = null;
+  private group: VfioGroup | null = null;
+  private locked = false;
+  /** The group's index in kv->groups. */
+  private i = -1;
+
+  constructor(
+    private readonly dev: KvmDevice,
+    private readonly kv: KvmVfio,
+    private readonly add: boolean,
+    private readonly addr: bigint,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const kv = this.kv;
+    switch (this.pc) {
+      case GA_START: {
+        const fd = userFd(this.dev, this.addr);
+        const file = this.dev.vm.kernel.currentUser().files.fget(fd);
+        this.file = file;
+        const group = file.privateData;
+        if (!(group instanceof VfioGroup)) throw errno('EINVAL', `fd ${fd} is not a VFIO group`);
+        this.group = group;
+        this.pc = GA_LOCKED;
+        return this.call(mutexLock(kv.lock));
+      }
+      case GA_LOCKED: {
+        this.locked = true;
+        const group = this.group!;
+        this.i = kv.groups.findIndex((g) => g.group === group);
+        if (this.add) {
+          if (this.i >= 0) throw errno('EEXIST', `VFIO group ${group.iommuGroup} is already added to this VM`);
+          kv.groups.push({ file: this.file!.get(), group });
+          group.kvm = this.dev.vm; // vfio_file_set_kvm
+          return this.finish();
+        }
+        if (this.i < 0) throw errno('ENOENT', `VFIO group ${group.iommuGroup} was not added to this VM`);
+        // The VM no longer owns the group: nothing of it may stay forwarded.
+        this.pc = GA_UNFORWARDED;
+        return this.call(kv.unforwardGroup(group));
+      }
+      default: {
+        const [g] = kv.groups.splice(this.i, 1);
+        this.group!.kvm = null;
+        fput(g!.file);
+        return this.finish();
+      }
+    }
+  }
+
+  private finish(): Boundary {
+    this.unwind();
+    return this.return_(0);
+  }
+
+  /** mutex_unlock(&kv->lock), then fput of the group's file: what is held. */
+  protected override unwind(): void {
+    if (this.locked) {
+      this.locked = false;
+      this.kv.lock.unlock();
+    }
+    if (this.file !== null) {
+      fput(this.file);
+      this.file = null;
+    }
+  }
+}
+
 /** kvm_vfio_file_add / kvm_vfio_file_del (KVM_DEV_VFIO_GROUP_ADD / _DEL). */
-export function* groupAttr(dev: KvmDevice, kv: KvmVfio, attr: bigint, addr: bigint): TaskGen<number> {
+export function groupAttr(dev: KvmDevice, kv: KvmVfio, attr: bigint, addr: bigint): Frame<number> {
   if (attr !== BigInt(KVM_DEV_VFIO_GROUP_ADD) && attr !== BigInt(KVM_DEV_VFIO_GROUP_DEL)) {
     throw errno('ENXIO', `kvm-vfio: KVM_DEV_VFIO_GROUP has no attribute ${attr}`);
   }
-  const fd = userFd(dev, addr);
-  const file = dev.vm.kernel.currentUser().files.fget(fd);
-  try {
-    const group = file.privateData;
-    if (!(group instanceof VfioGroup)) throw errno('EINVAL', `fd ${fd} is not a VFIO group`);
-    yield* mutexLock(kv.lock);
-    try {
-      const i = kv.groups.findIndex((g) => g.group === group);
-      if (attr === BigInt(KVM_DEV_VFIO_GROUP_ADD)) {
-        if (i >= 0) throw errno('EEXIST', `VFIO group ${group.iommuGroup} is already added to this VM`);
-        kv.groups.push({ file: file.get(), group });
-        group.kvm = dev.vm; // vfio_file_set_kvm
-        return 0;
-      }
-      if (i < 0) throw errno('ENOENT', `VFIO group ${group.iommuGroup} was not added to this VM`);
-      // The VM no longer owns the group: nothing of it may stay forwarded.
-      yield* kv.unforwardWhere((d) => d.vdev.group === group);
-      const [g] = kv.groups.splice(i, 1);
-      group.kvm = null;
-      fput(g!.file);
-      return 0;
-    } finally {
-      kv.lock.unlock();
-    }
-  } finally {
-    fput(file);
-  }
+  return new KvmVfioGroupAttr(dev, kv, attr === BigInt(KVM_DEV_VFIO_GROUP_ADD), addr);
 }
 
 /** KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ / _DEASSIGN_IRQ: the request, the device reference, the checks; then kv->lock. */
@@ -467,18 +568,46 @@ export function kvmVfioOpsWith(setFwdState: SetFwdState): KvmDeviceOps {
     },
     hasAttr: kvmVfioHasAttr,
     /** kvm_vfio_release: everything forwarded goes back to normal, every group is released. */
-    *release(dev) {
-      const kv = kvOf(dev);
-      yield* mutexLock(kv.lock);
-      try {
-        yield* kv.unforwardWhere(() => true);
-        releaseGroups(kv);
-      } finally {
-        kv.lock.unlock();
-      }
+    release(dev) {
+      return new KvmVfioRelease(kvOf(dev));
     },
   };
   return ops;
 }
 
 export const kvmVfioOps: KvmDeviceOps = kvmVfioOpsWith(kvmArchSetFwdState);
+
+/** kvm_vfio_release: kv->lock. */
+const RL_LOCK = 0;
+/** kv->lock held: everything back to normal. */
+const RL_LOCKED = 1;
+/** Unforwarded: the groups go, unlock. */
+const RL_UNFORWARDED = 2;
+
+/** kvm_vfio_release as a frame: everything forwarded goes back to normal, every group is released. */
+class KvmVfioRelease extends Frame {
+  constructor(private readonly kv: KvmVfio) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const kv = this.kv;
+    switch (this.pc) {
+      case RL_LOCK:
+        this.pc = RL_LOCKED;
+        return this.call(mutexLock(kv.lock));
+      case RL_LOCKED:
+        this.pc = RL_UNFORWARDED;
+        return this.call(kv.unforwardGroup(null));
+      default:
+        releaseGroups(kv);
+        kv.lock.unlock();
+        return this.return_(undefined);
+    }
+  }
+
+  /** An unforward threw with kv->lock held. */
+  protected override unwind(): void {
+    if (this.pc === RL_UNFORWARDED) this.kv.lock.unlock();
+  }
+}
