@@ -171,9 +171,7 @@ export class KvmVfio {
   }
 }
 
-/** Unforward: the next IRQ's igate. */
-const _UG_LOCK = 0;
-/** igate held: unforward. */
+/** (pc 0: the walk starts: the first IRQ's igate.) igate held: unforward. */
 const UG_LOCKED = 1;
 /** Unforwarded: unlock igate. */
 const UG_UNFORWARDED = 2;
@@ -203,7 +201,7 @@ class KvmVfioUnforwardGroup extends Frame {
         this.devs[this.di]!.plat.igate.unlock();
         this.fi++;
         return this.next_();
-      default:
+      default: // the walk starts
         return this.next_();
     }
   }

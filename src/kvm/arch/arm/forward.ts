@@ -116,9 +116,8 @@ class ToForwarded extends Frame {
 const TN_MASK = 0;
 /** disable_irq_nosync done: VFIO's masked flag. */
 const TN_MASKED = 1;
-/** The physical active state goes. */
-const _TN_DEACTIVATE = 2;
-const TN_DONE = 3;
+/** The physical active state went (irq_set_irqchip_state(ACTIVE, false) returned). */
+const TN_DONE = 2;
 
 /** Forwarded → normal: a physical active state becomes the normal path's "handled, masked, injected". */
 class ToNormal extends Frame {
