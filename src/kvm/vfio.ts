@@ -171,7 +171,7 @@ export class KvmVfio {
   }
 }
 
-/** (pc 0: the walk starts: the first IRQ's igate.) igate held: unforward. */
+/** igate held: unforward (pc 0 is the start of the walk). */
 const UG_LOCKED = 1;
 /** Unforwarded: unlock igate. */
 const UG_UNFORWARDED = 2;
