@@ -36,7 +36,7 @@ import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
-import { type Op, op, trap } from '../sim/task.js';
+import { type Op, op, type TaskGen, trap } from '../sim/task.js';
 
 // ---- costs ------------------------------------------------------------------------------------------------------
 
