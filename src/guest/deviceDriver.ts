@@ -9,7 +9,8 @@ import { defineCost } from '../sim/costs.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
-import { type Op, op } from '../sim/task.js';
+import { type Boundary, Frame } from '../sim/frame.js';
+import { op } from '../sim/task.js';
 import type { GuestIrqHandler, GuestTrigger } from './gicDriver.js';
 
 export const C_GUEST_PDEV_READ = defineCost(
@@ -79,7 +80,7 @@ export class GuestDeviceDriver implements GuestIrqHandler {
   latencySum = 0;
   latencyMin = Number.POSITIVE_INFINITY;
   latencyMax = 0;
-  private readonly workCost: number;
+  readonly workCost: number;
   private readonly bit: number;
   private readonly engine: Engine;
   private readonly assertedAt: ((line: number) => number | undefined) | undefined;
@@ -106,8 +107,12 @@ export class GuestDeviceDriver implements GuestIrqHandler {
   }
 
   /** The device driver's interrupt handler: read IRQ_STATUS, work, write IRQ_ACK. */
-  *handle(_g: GuestCpu, vcpu: number): Generator<Op, boolean, unknown> {
-    yield op(C_GUEST_PDEV_READ, this.oid);
+  handle(_g: GuestCpu, vcpu: number): Frame<boolean> {
+    return new GuestDeviceIrqHandler(this, vcpu);
+  }
+
+  /** After the IRQ_STATUS read: is the line's condition set? Records the handler-entry latency if so. */
+  statusRead(vcpu: number): boolean {
     const status = this.device.readReg(PDEV_IRQ_STATUS);
     if ((status & this.bit) === 0) {
       this.noStatus++;
@@ -124,11 +129,58 @@ export class GuestDeviceDriver implements GuestIrqHandler {
         this.onLatency?.(lat, vcpu);
       }
     }
-    if (this.handlerCycles > 0) yield op(this.workCost);
-    yield op(C_GUEST_PDEV_WRITE, this.oid);
+    return true;
+  }
+
+  /** The IRQ_ACK write: the device drops the condition (a level line falls). */
+  acked(vcpu: number): void {
     this.device.writeReg(PDEV_IRQ_ACK, this.bit);
     this.handled++;
     this.handledPerVcpu[vcpu]!++;
-    return true;
+  }
+}
+
+/** The handler reads IRQ_STATUS. */
+const PC_READ = 0;
+/** The status is back. */
+const PC_STATUS = 1;
+/** The handler's work is done: write IRQ_ACK. */
+const PC_WORKED = 2;
+/** IRQ_ACK written: IRQ_HANDLED. */
+const PC_ACK = 3;
+
+/** GuestDeviceDriver.handle as a frame: returns IRQ_HANDLED (true) or IRQ_NONE (false). */
+class GuestDeviceIrqHandler extends Frame<boolean> {
+  constructor(
+    private readonly d: GuestDeviceDriver,
+    private readonly vcpu: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const d = this.d;
+    switch (this.pc) {
+      case PC_READ:
+        this.pc = PC_STATUS;
+        return this.yield_(op(C_GUEST_PDEV_READ, d.oid));
+      case PC_STATUS:
+        if (!d.statusRead(this.vcpu)) return this.return_(false);
+        if (d.handlerCycles > 0) {
+          this.pc = PC_WORKED;
+          return this.yield_(op(d.workCost));
+        }
+        return this.ackStep();
+      case PC_WORKED:
+        return this.ackStep();
+      default:
+        d.acked(this.vcpu);
+        return this.return_(true);
+    }
+  }
+
+  private ackStep(): Boundary {
+    this.pc = PC_ACK;
+    return this.yield_(op(C_GUEST_PDEV_WRITE, this.d.oid));
   }
 }

@@ -18,7 +18,8 @@ import { defineCost } from '../sim/costs.js';
 import { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
-import { current, eret, op, type Task, type TaskGen, trap } from '../sim/task.js';
+import { type Boundary, Frame } from '../sim/frame.js';
+import { current, eret, op, type Task, trap } from '../sim/task.js';
 import { GuestDeviceDriver, type GuestDeviceLineOptions, guestWorkCost } from './deviceDriver.js';
 import {
   type GicvProvider,
@@ -171,8 +172,8 @@ export interface GuestVcpu {
   readonly index: number;
   readonly name: string;
   /** Hand these two to engine.createGuestCpu (once). */
-  readonly thread: TaskGen<void>;
-  readonly irqVector: TaskGen<void>;
+  readonly thread: Frame;
+  readonly irqVector: Frame;
   readonly stats: GuestVcpuStats;
   /** Boot of this vCPU (distributor on vCPU 0, CPU interface on all) is complete. */
   booted: boolean;
@@ -212,18 +213,18 @@ export class GuestKernel {
   readonly driver: GuestIrqchip;
   readonly devices: GuestDeviceDriver[] = [];
   readonly vcpus: GuestVcpu[] = [];
-  private readonly spis: GuestSpiConfig[] = [];
-  private readonly workloads: (GuestWorkload | null)[] = [];
-  private readonly loops: (GuestTrapLoop | null)[] = [];
-  private readonly programs: (GuestProgram | null)[] = [];
+  readonly spis: GuestSpiConfig[] = [];
+  readonly workloads: (GuestWorkload | null)[] = [];
+  readonly loops: (GuestTrapLoop | null)[] = [];
+  readonly programs: (GuestProgram | null)[] = [];
   /** Per vCPU: the GuestOps its guest code uses, once its GuestCpu is known. */
   private readonly ops: (GuestOps | null)[] = [];
   private readonly ucallIpa: number;
-  private readonly onVectorEntry: ((at: number, vcpu: number) => void) | undefined;
+  readonly onVectorEntry: ((at: number, vcpu: number) => void) | undefined;
   /** Per vCPU: its retargeting actions in time order, and the index of the next one. */
-  private readonly actions: GuestRetargetAction[][] = [];
-  private readonly nextAction: Int32Array;
-  /** Per vCPU: its generators were given to an engine (createGuestCpu / createGuest). */
+  readonly actions: GuestRetargetAction[][] = [];
+  readonly nextAction: Int32Array;
+  /** Per vCPU: its frames were given to an engine (createGuestCpu / createGuest). */
   private readonly handedOut: Uint8Array;
 
   constructor(opts: GuestKernelOptions) {
@@ -299,8 +300,8 @@ export class GuestKernel {
       const v: GuestVcpu = {
         index: i,
         name: `${this.name}/vcpu${i}`,
-        thread: this.threadBody(i, stats),
-        irqVector: this.irqVectorBody(i),
+        thread: new GuestVcpuThread(this, i),
+        irqVector: new GuestIrqVector(this, i),
         stats,
         booted: false,
         guestCpu: null,
@@ -358,10 +359,10 @@ export class GuestKernel {
   }
 
   /**
-   * The GuestFactory shape KVM calls at a vCPU's first KVM_RUN (src/kvm/guest.ts): the generators of vCPU
+   * The GuestFactory shape KVM calls at a vCPU's first KVM_RUN (src/kvm/guest.ts): the frames of vCPU
    * `env.vcpu.idx`. If the VM has a distributor address (`env.distBase()` ≥ 0) it must be the guest's gicdBase.
    */
-  createGuest(env: GuestFactoryEnv): { thread: TaskGen<void>; irqVector: TaskGen<void> } {
+  createGuest(env: GuestFactoryEnv): { thread: Frame; irqVector: Frame } {
     const v = this.vcpus[env.vcpu.idx];
     if (v === undefined) throw new ModelError(`${this.name} has no vCPU ${env.vcpu.idx}`);
     if (this.handedOut[v.index]) throw new ModelError(`${v.name}: guest code already handed out`);
@@ -375,84 +376,8 @@ export class GuestKernel {
     return { thread: v.thread, irqVector: v.irqVector };
   }
 
-  private *threadBody(index: number, stats: GuestVcpuStats): TaskGen<void> {
-    const g = currentGuest();
-    const v = this.vcpus[index]!;
-    v.guestCpu = g;
-    if (index === 0) yield* this.driver.distInit(g, this.spis);
-    yield* this.driver.cpuInit(g, index);
-    v.booted = true;
-    const prog = this.programs[index] ?? null;
-    if (prog !== null) yield* prog(this.opsOf(index, g));
-    const loop = this.loops[index] ?? null;
-    if (loop !== null) return yield* this.trapLoop(g, index, loop, stats);
-    const w = this.workloads[index] ?? null;
-    const workCost = w !== null ? guestWorkCost(w.stepCycles) : 0;
-    const perWake = w?.stepsPerWake ?? Number.POSITIVE_INFINITY;
-    const total = w?.totalSteps ?? Number.POSITIVE_INFINITY;
-    const q = this.actions[index]!;
-    let sinceWake = 0;
-    for (;;) {
-      while (this.nextAction[index]! < q.length && q[this.nextAction[index]!]!.at <= this.engine.now) {
-        const a = q[this.nextAction[index]!++]!;
-        yield* this.driver.setAffinity(g, a.intid, a.target);
-        stats.retargets++;
-      }
-      if (w !== null && stats.computeSteps < total && sinceWake < perWake) {
-        yield op(workCost);
-        stats.computeSteps++;
-        sinceWake++;
-        continue;
-      }
-      if (this.nextAction[index]! < q.length) {
-        yield op(C_GUEST_IDLE_POLL);
-        stats.idlePolls++;
-        continue;
-      }
-      yield op(C_GUEST_IDLE_ENTER);
-      g.irqMasked = true;
-      stats.wfis++;
-      yield trap(ESR_ELx_EC_WFx);
-      g.irqMasked = false;
-      sinceWake = 0;
-    }
-  }
-
-  /** The microbenchmark loop of GuestTrapLoop (never returns). */
-  private *trapLoop(g: GuestCpu, index: number, l: GuestTrapLoop, stats: GuestVcpuStats): TaskGen<void> {
-    const work = guestWorkCost(l.stepCycles);
-    for (;;) {
-      for (let i = 0; i < l.steps; i++) {
-        yield op(work);
-        stats.computeSteps++;
-      }
-      // The step that ends in a trap is charged as the exception to EL2 (guest_exit), whatever op preceded it: a
-      // zero-cost step here keeps the last compute step's cycles.
-      yield op(C_GUEST_TRAP_ISSUE);
-      const at = this.engine.now;
-      stats.loopTraps++;
-      l.onTrap?.(at, index);
-      switch (l.kind) {
-        case 'hvc':
-          yield trap(ESR_ELx_EC_HVC64); // HVC #0; x0 comes back as PSCI NOT_SUPPORTED
-          break;
-        case 'gicd-read':
-          yield* gicdRead(g, this.driver.gicdBase + GIC_DIST_CTR, 4);
-          break;
-        case 'mmio-write':
-          g.mmio.isWrite = true;
-          g.mmio.len = 4;
-          g.mmio.data = stats.loopTraps >>> 0;
-          yield trap(ESR_ELx_EC_DABT_LOW, l.ipa!);
-          break;
-      }
-      // the first guest step after the re-entry: the round trip is over
-      l.onRoundTrip?.(this.engine.now - at, index);
-    }
-  }
-
   /** The GuestOps of vCPU `index` (its guest code's view of the machine). */
-  private opsOf(index: number, g: GuestCpu): GuestOps {
+  opsOf(index: number, g: GuestCpu): GuestOps {
     let o = this.ops[index] ?? null;
     if (o === null) {
       if (!(this.driver instanceof GuestGicDriver)) throw new ModelError('guest programs need the GICv2 driver');
@@ -471,31 +396,290 @@ export class GuestKernel {
       return x.handler;
     }
     const work = x.handlerCycles === undefined ? -1 : guestWorkCost(x.handlerCycles);
-    const hook = x.hook;
-    const kernel = this;
-    return {
-      name: `guest-irq${x.intid}`,
-      *handle(g: GuestCpu, vcpu: number) {
-        if (work >= 0) yield op(work);
-        if (hook !== undefined) yield* hook(kernel.opsOf(vcpu, g), x.intid);
-        return true;
-      },
-    };
+    return new GuestExtraIrqHandler(this, x.intid, work, x.hook);
+  }
+}
+
+/** Build the guest kernel of a VM: per vCPU the thread and IRQ vector frames, the drivers, and counters. */
+export function createGuestKernel(opts: GuestKernelOptions): GuestKernel {
+  return new GuestKernel(opts);
+}
+
+/** The thread's boot: vCPU 0 runs gic_dist_init first. */
+const PC_BOOT = 0;
+/** gic_cpu_init. */
+const PC_CPU_INIT = 1;
+/** Booted: the guest program, if any. */
+const PC_BOOTED = 2;
+/** The program returned: the trap loop or the idle loop. */
+const PC_PROGRAM_DONE = 3;
+/** Idle loop: a retargeting action's ITARGETSR write is done. */
+const PC_RETARGETED = 4;
+/** Idle loop: a workload compute step is done. */
+const PC_COMPUTED = 5;
+/** Idle loop: an idle-poll iteration is done. */
+const PC_POLLED = 6;
+/** do_idle → cpu_do_idle: IRQs masked, then WFI. */
+const PC_IDLE_ENTERED = 7;
+/** WFI returned (the vCPU re-entered): IRQs unmasked. */
+const PC_WOKEN = 8;
+/** Trap loop: a compute step is done. */
+const PC_LOOP_COMPUTED = 9;
+/** Trap loop: the trapping instruction's step is done; the trap itself. */
+const PC_LOOP_TRAP = 10;
+/** Trap loop: the trap returned (the round trip is over). */
+const PC_LOOP_RETURNED = 11;
+
+/**
+ * The kernel thread of a guest vCPU (a frame): boot, the program, then the idle loop (kernel/sched/idle.c do_idle)
+ * with the scheduled retargeting and the workload, or a GuestTrapLoop.
+ */
+class GuestVcpuThread extends Frame {
+  private g: GuestCpu | null = null;
+  /** The workload's (or trap loop's) step cost, steps per wake-up and in all, and the steps since the last WFI. */
+  private workCost = 0;
+  private perWake = Number.POSITIVE_INFINITY;
+  private total = Number.POSITIVE_INFINITY;
+  private sinceWake = 0;
+  /** Trap loop: compute steps done in this iteration, and when the trap was issued. */
+  private i = 0;
+  private at = 0;
+
+  constructor(
+    private readonly k: GuestKernel,
+    private readonly index: number,
+  ) {
+    super();
   }
 
-  private *irqVectorBody(index: number): TaskGen<void> {
-    const g = currentGuest();
-    const stats = this.vcpus[index]!.stats;
-    for (;;) {
-      this.onVectorEntry?.(this.engine.now, index);
-      stats.irqs++;
-      yield* this.driver.handleIrq(g, index);
-      yield eret();
+  private get stats(): GuestVcpuStats {
+    return this.k.vcpus[this.index]!.stats;
+  }
+
+  protected step(): Boundary {
+    const k = this.k;
+    const index = this.index;
+    switch (this.pc) {
+      case PC_BOOT: {
+        const g = currentGuest();
+        this.g = g;
+        k.vcpus[index]!.guestCpu = g;
+        if (index === 0) {
+          this.pc = PC_CPU_INIT;
+          return this.call(k.driver.distInit(g, k.spis));
+        }
+        return this.cpuInit();
+      }
+      case PC_CPU_INIT:
+        return this.cpuInit();
+      case PC_BOOTED: {
+        k.vcpus[index]!.booted = true;
+        const prog = k.programs[index] ?? null;
+        if (prog === null) return this.programDone();
+        this.pc = PC_PROGRAM_DONE;
+        return this.call(prog(k.opsOf(index, this.g!)));
+      }
+      case PC_PROGRAM_DONE:
+        return this.programDone();
+      case PC_RETARGETED:
+        this.stats.retargets++;
+        return this.idleLoop();
+      case PC_COMPUTED:
+        this.stats.computeSteps++;
+        this.sinceWake++;
+        return this.idleLoop();
+      case PC_POLLED:
+        this.stats.idlePolls++;
+        return this.idleLoop();
+      case PC_IDLE_ENTERED:
+        this.g!.irqMasked = true;
+        this.stats.wfis++;
+        this.pc = PC_WOKEN;
+        return this.yield_(trap(ESR_ELx_EC_WFx));
+      case PC_WOKEN:
+        this.g!.irqMasked = false;
+        this.sinceWake = 0;
+        return this.idleLoop();
+      case PC_LOOP_COMPUTED:
+        this.stats.computeSteps++;
+        this.i++;
+        return this.trapLoop();
+      case PC_LOOP_TRAP:
+        return this.loopTrap();
+      default: {
+        // PC_LOOP_RETURNED: the first guest step after the re-entry: the round trip is over
+        const l = k.loops[index]!;
+        l.onRoundTrip?.(k.engine.now - this.at, index);
+        this.i = 0;
+        return this.trapLoop();
+      }
+    }
+  }
+
+  private cpuInit(): Boundary {
+    this.pc = PC_BOOTED;
+    return this.call(this.k.driver.cpuInit(this.g!, this.index));
+  }
+
+  private programDone(): Boundary {
+    const k = this.k;
+    const loop = k.loops[this.index] ?? null;
+    if (loop !== null) {
+      this.workCost = guestWorkCost(loop.stepCycles);
+      this.i = 0;
+      return this.trapLoop();
+    }
+    const w = k.workloads[this.index] ?? null;
+    this.workCost = w !== null ? guestWorkCost(w.stepCycles) : 0;
+    this.perWake = w?.stepsPerWake ?? Number.POSITIVE_INFINITY;
+    this.total = w?.totalSteps ?? Number.POSITIVE_INFINITY;
+    return this.idleLoop();
+  }
+
+  /** One pass of the idle loop: due retargeting actions, a workload step, an idle poll, or WFI. */
+  private idleLoop(): Boundary {
+    const k = this.k;
+    const index = this.index;
+    const q = k.actions[index]!;
+    const next = k.nextAction[index]!;
+    if (next < q.length && q[next]!.at <= k.engine.now) {
+      const a = q[k.nextAction[index]!++]!;
+      this.pc = PC_RETARGETED;
+      return this.call(k.driver.setAffinity(this.g!, a.intid, a.target));
+    }
+    const stats = this.stats;
+    if (k.workloads[index] != null && stats.computeSteps < this.total && this.sinceWake < this.perWake) {
+      this.pc = PC_COMPUTED;
+      return this.yield_(op(this.workCost));
+    }
+    if (next < q.length) {
+      this.pc = PC_POLLED;
+      return this.yield_(op(C_GUEST_IDLE_POLL));
+    }
+    this.pc = PC_IDLE_ENTERED;
+    return this.yield_(op(C_GUEST_IDLE_ENTER));
+  }
+
+  /** The microbenchmark loop of GuestTrapLoop (never returns): `steps` compute steps, then the trap. */
+  private trapLoop(): Boundary {
+    const l = this.k.loops[this.index]!;
+    if (this.i < l.steps) {
+      this.pc = PC_LOOP_COMPUTED;
+      return this.yield_(op(this.workCost));
+    }
+    // The step that ends in a trap is charged as the exception to EL2 (guest_exit), whatever op preceded it: a
+    // zero-cost step here keeps the last compute step's cycles.
+    this.pc = PC_LOOP_TRAP;
+    return this.yield_(op(C_GUEST_TRAP_ISSUE));
+  }
+
+  private loopTrap(): Boundary {
+    const k = this.k;
+    const l = k.loops[this.index]!;
+    const g = this.g!;
+    const stats = this.stats;
+    this.at = k.engine.now;
+    stats.loopTraps++;
+    l.onTrap?.(this.at, this.index);
+    this.pc = PC_LOOP_RETURNED;
+    switch (l.kind) {
+      case 'hvc':
+        return this.yield_(trap(ESR_ELx_EC_HVC64)); // HVC #0; x0 comes back as PSCI NOT_SUPPORTED
+      case 'gicd-read':
+        return this.call(gicdRead(g, k.driver.gicdBase + GIC_DIST_CTR, 4));
+      default: // 'mmio-write'
+        g.mmio.isWrite = true;
+        g.mmio.len = 4;
+        g.mmio.data = stats.loopTraps >>> 0;
+        return this.yield_(trap(ESR_ELx_EC_DABT_LOW, l.ipa!));
     }
   }
 }
 
-/** Build the guest kernel of a VM: per vCPU the thread and IRQ vector generators, the drivers, and counters. */
-export function createGuestKernel(opts: GuestKernelOptions): GuestKernel {
-  return new GuestKernel(opts);
+/** The vector's entry: onVectorEntry, then gic_handle_irq. */
+const PC_VECTOR = 0;
+/** gic_handle_irq returned: exception return. */
+const PC_ERET = 1;
+
+/** The IRQ vector of a guest vCPU (a frame): el1_interrupt → gic_handle_irq, then ERET, per virtual IRQ exception. */
+class GuestIrqVector extends Frame {
+  private g: GuestCpu | null = null;
+
+  constructor(
+    private readonly k: GuestKernel,
+    private readonly index: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const k = this.k;
+    if (this.pc === PC_ERET) {
+      this.pc = PC_VECTOR;
+      return this.yield_(eret());
+    }
+    if (this.g === null) this.g = currentGuest();
+    k.onVectorEntry?.(k.engine.now, this.index);
+    k.vcpus[this.index]!.stats.irqs++;
+    this.pc = PC_ERET;
+    return this.call(k.driver.handleIrq(this.g, this.index));
+  }
+}
+
+/** The handler of an extra SPI without a handler of its own: `handlerCycles` of work, then its hook. */
+class GuestExtraIrqHandler implements GuestIrqHandler {
+  readonly name: string;
+
+  constructor(
+    readonly kernel: GuestKernel,
+    readonly intid: number,
+    /** Cost id of the work, or -1 for none. */
+    readonly work: number,
+    readonly hook: GuestIrqHook | undefined,
+  ) {
+    this.name = `guest-irq${intid}`;
+  }
+
+  handle(g: GuestCpu, vcpu: number): Frame<boolean> {
+    return new GuestExtraIrqHandle(this, g, vcpu);
+  }
+}
+
+/** The handler's work step. */
+const PC_WORK = 0;
+/** The hook. */
+const PC_HOOK = 1;
+/** The hook returned: IRQ_HANDLED. */
+const PC_HOOKED = 2;
+
+/** GuestExtraIrqHandler.handle as a frame. */
+class GuestExtraIrqHandle extends Frame<boolean> {
+  constructor(
+    private readonly h: GuestExtraIrqHandler,
+    private readonly g: GuestCpu,
+    private readonly vcpu: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const h = this.h;
+    switch (this.pc) {
+      case PC_WORK:
+        this.pc = PC_HOOK;
+        if (h.work >= 0) return this.yield_(op(h.work));
+        return this.hook();
+      case PC_HOOK:
+        return this.hook();
+      default:
+        return this.return_(true);
+    }
+  }
+
+  private hook(): Boundary {
+    const h = this.h;
+    if (h.hook === undefined) return this.return_(true);
+    this.pc = PC_HOOKED;
+    return this.call(h.hook(h.kernel.opsOf(this.vcpu, this.g), h.intid));
+  }
 }

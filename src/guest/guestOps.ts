@@ -5,7 +5,9 @@
  * ICACTIVER, IPRIORITYR, ISENABLER/ICENABLER, ITARGETSR), PSTATE.I, WFI, compute, polling shared memory, and a
  * "ucall" (a store to an unbacked IPA: KVM_EXIT_MMIO to the VMM, the selftests' GUEST_SYNC).
  *
- * Each method is a generator: guest code runs it with `yield*`, and each access is one atomic guest step.
+ * Each method returns what guest code runs with `yield*`, and each access is one atomic guest step: a frame, or a
+ * generator where a register's value is reshaped (ack, highestPending, isPending, isActive) or the code polls a
+ * condition of the program's (waitUntil). Argument errors are thrown when the method is called.
  */
 
 import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_WFx } from '../hw/esr.js';
@@ -27,6 +29,7 @@ import { defineCost } from '../sim/costs.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 import { op, type TaskGen, trap } from '../sim/task.js';
 import { guestWorkCost } from './deviceDriver.js';
 import type { GuestGicDriver } from './gicDriver.js';
@@ -67,27 +70,27 @@ export class GuestOps {
     return (yield* this.driver.ack(this.g, this.vcpu)) & GICC_IAR_INT_ID_MASK;
   }
   /** GICV_EOIR: priority drop (+ deactivation in EOImode 0). */
-  *eoir(intid: number): TaskGen<void> {
-    yield* this.driver.eoir(this.g, this.vcpu, this.intid(intid));
+  eoir(intid: number): Frame<number> {
+    return this.driver.eoir(this.g, this.vcpu, this.intid(intid));
   }
   /** GICV_DIR: deactivation in EOImode 1 — of an INTID any vCPU acknowledged (vgic_irq's asym-DIR case). */
-  *dir(intid: number): TaskGen<void> {
-    yield* this.driver.dir(this.g, this.vcpu, this.intid(intid));
+  dir(intid: number): Frame<number> {
+    return this.driver.dir(this.g, this.vcpu, this.intid(intid));
   }
   /** GICV_PMR (gic_set_priority_mask). */
-  *setPriorityMask(pmr: number): TaskGen<void> {
-    yield* this.driver.gicvWrite(this.g, GIC_CPU_PRIMASK, pmr);
+  setPriorityMask(pmr: number): Frame<number> {
+    return this.driver.gicvWrite(this.g, GIC_CPU_PRIMASK, pmr);
   }
   /** GICV_APR (the active-priorities register the selftest writes to restore active state). */
-  *readApr(): TaskGen<number> {
-    return yield* this.driver.gicvRead(this.g, GIC_CPU_ACTIVEPRIO);
+  readApr(): Frame<number> {
+    return this.driver.gicvRead(this.g, GIC_CPU_ACTIVEPRIO);
   }
-  *writeApr(value: number): TaskGen<void> {
-    yield* this.driver.gicvWrite(this.g, GIC_CPU_ACTIVEPRIO, value);
+  writeApr(value: number): Frame<number> {
+    return this.driver.gicvWrite(this.g, GIC_CPU_ACTIVEPRIO, value);
   }
   /** GICV_RPR, GICV_HPPIR. */
-  *runningPriority(): TaskGen<number> {
-    return yield* this.driver.gicvRead(this.g, GIC_CPU_RUNNINGPRI);
+  runningPriority(): Frame<number> {
+    return this.driver.gicvRead(this.g, GIC_CPU_RUNNINGPRI);
   }
   *highestPending(): TaskGen<number> {
     return (yield* this.driver.gicvRead(this.g, GIC_CPU_HIGHPRI)) & GICC_IAR_INT_ID_MASK;
@@ -96,25 +99,25 @@ export class GuestOps {
   // ---- GICD (trapped; KVM's vGIC emulates it) ----
 
   /** GICD_ISPENDR / ICPENDR bit of `intid` (gic_irq_set_pending / clear). */
-  *setPending(intid: number): TaskGen<void> {
-    yield* this.bitWrite(GIC_DIST_PENDING_SET, intid);
+  setPending(intid: number): Frame<number> {
+    return this.bitWrite(GIC_DIST_PENDING_SET, intid);
   }
-  *clearPending(intid: number): TaskGen<void> {
-    yield* this.bitWrite(GIC_DIST_PENDING_CLEAR, intid);
+  clearPending(intid: number): Frame<number> {
+    return this.bitWrite(GIC_DIST_PENDING_CLEAR, intid);
   }
   /** GICD_ISACTIVER / ICACTIVER bit of `intid`. */
-  *setActive(intid: number): TaskGen<void> {
-    yield* this.bitWrite(GIC_DIST_ACTIVE_SET, intid);
+  setActive(intid: number): Frame<number> {
+    return this.bitWrite(GIC_DIST_ACTIVE_SET, intid);
   }
-  *clearActive(intid: number): TaskGen<void> {
-    yield* this.bitWrite(GIC_DIST_ACTIVE_CLEAR, intid);
+  clearActive(intid: number): Frame<number> {
+    return this.bitWrite(GIC_DIST_ACTIVE_CLEAR, intid);
   }
   /** GICD_ISENABLER / ICENABLER bit of `intid`. */
-  *enable(intid: number): TaskGen<void> {
-    yield* this.bitWrite(GIC_DIST_ENABLE_SET, intid);
+  enable(intid: number): Frame<number> {
+    return this.bitWrite(GIC_DIST_ENABLE_SET, intid);
   }
-  *disable(intid: number): TaskGen<void> {
-    yield* this.bitWrite(GIC_DIST_ENABLE_CLEAR, intid);
+  disable(intid: number): Frame<number> {
+    return this.bitWrite(GIC_DIST_ENABLE_CLEAR, intid);
   }
   /** GICD_ISPENDR / ISACTIVER read of `intid`'s bit (gic_irq_get_pending / gic_irq_get_active). */
   *isPending(intid: number): TaskGen<boolean> {
@@ -124,13 +127,13 @@ export class GuestOps {
     return yield* this.bitRead(GIC_DIST_ACTIVE_SET, intid);
   }
   /** GICD_IPRIORITYR byte of `intid` (gic_set_priority). */
-  *setPriority(intid: number, prio: number): TaskGen<void> {
+  setPriority(intid: number, prio: number): Frame<number> {
     if (!Number.isInteger(prio) || prio < 0 || prio > 0xff) throw new ModelError(`bad GIC priority ${prio}`);
-    yield* this.driver.write(this.g, GIC_DIST_PRI + this.intid(intid), 1, prio);
+    return this.driver.write(this.g, GIC_DIST_PRI + this.intid(intid), 1, prio);
   }
   /** GICD_ITARGETSR byte of SPI `intid` naming vCPU `target` (gic_set_affinity). */
-  *retarget(intid: number, target: number): TaskGen<void> {
-    yield* this.driver.setAffinity(this.g, intid, target);
+  retarget(intid: number, target: number): Frame<number> {
+    return this.driver.setAffinity(this.g, intid, target);
   }
 
   // ---- the CPU ----
@@ -140,12 +143,12 @@ export class GuestOps {
     this.g.irqMasked = masked;
   }
   /** WFI: the vCPU blocks in KVM until a vIRQ is pending for it (kvm_vcpu_block), masked or not. */
-  *wfi(): TaskGen<void> {
-    yield trap(ESR_ELx_EC_WFx);
+  wfi(): Frame {
+    return new GuestInsn(this.g, INSN_WFI, 0, 0);
   }
   /** Guest computation of `cycles` (one atomic step). */
-  *work(cycles: number): TaskGen<void> {
-    yield op(guestWorkCost(cycles));
+  work(cycles: number): Frame {
+    return new GuestInsn(this.g, INSN_WORK, guestWorkCost(cycles), 0);
   }
   /** Poll until `cond()` (a load of memory other vCPUs write) holds; at most `maxPolls` iterations. */
   *waitUntil(cond: () => boolean, maxPolls = 1_000_000): TaskGen<void> {
@@ -159,16 +162,13 @@ export class GuestOps {
    * returns KVM_RUN with KVM_EXIT_MMIO (`mmio.phys_addr`, `mmio.data`); the guest continues at the next KVM_RUN,
    * after whatever the VMM did in between.
    */
-  *ucall(value: number): TaskGen<void> {
-    this.g.mmio.isWrite = true;
-    this.g.mmio.len = 4;
-    this.g.mmio.data = value >>> 0;
-    yield trap(ESR_ELx_EC_DABT_LOW, this.ucallIpa);
+  ucall(value: number): Frame {
+    return new GuestInsn(this.g, INSN_UCALL, this.ucallIpa, value);
   }
 
-  private *bitWrite(base: number, intid: number): TaskGen<void> {
+  private bitWrite(base: number, intid: number): Frame<number> {
     const n = this.intid(intid);
-    yield* this.driver.write(this.g, base + (n >> 5) * 4, 4, (1 << (n & 31)) >>> 0);
+    return this.driver.write(this.g, base + (n >> 5) * 4, 4, (1 << (n & 31)) >>> 0);
   }
 
   private *bitRead(base: number, intid: number): TaskGen<boolean> {
@@ -179,5 +179,40 @@ export class GuestOps {
   private intid(intid: number): number {
     if (!isNum(intid)) throw new ModelError(`vCPU ${this.vcpu}: bad INTID ${intid}`);
     return intid;
+  }
+}
+
+/** GuestInsn kinds: WFI; a compute step (arg: its cost id); a ucall store (arg: the doorbell IPA, data: the value). */
+const INSN_WFI = 0;
+const INSN_WORK = 1;
+const INSN_UCALL = 2;
+
+/** A guest instruction that is one step (a data-driven frame for wfi, work and ucall). */
+class GuestInsn extends Frame {
+  constructor(
+    private readonly g: GuestCpu,
+    private readonly kind: number,
+    private readonly arg: number,
+    private readonly data: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === 1) return this.return_(undefined);
+    this.pc = 1;
+    switch (this.kind) {
+      case INSN_WFI:
+        return this.yield_(trap(ESR_ELx_EC_WFx));
+      case INSN_WORK:
+        return this.yield_(op(this.arg));
+      default: {
+        const mmio = this.g.mmio;
+        mmio.isWrite = true;
+        mmio.len = 4;
+        mmio.data = this.data >>> 0;
+        return this.yield_(trap(ESR_ELx_EC_DABT_LOW, this.arg));
+      }
+    }
   }
 }

@@ -21,13 +21,14 @@ import {
 import type { FileOperations, KFile } from '../host/file.js';
 import { KObject } from '../host/kref.js';
 import { ModelError } from '../sim/errors.js';
-import type { Frame } from '../sim/frame.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 import { op, type TaskGen } from '../sim/task.js';
 import { C_KVM_IOCTL } from './costs.js';
+import { hostBody, type KvmBody } from './taskBody.js';
 import type { KvmVm } from './vm.js';
 
 /** An attribute accessor: a generator, or a frame (sim/frame.ts) where it runs across steps. */
-export type KvmAttrAccessor = (dev: KvmDevice, attr: KvmDeviceAttr) => TaskGen<number> | Frame<number>;
+export type KvmAttrAccessor = (dev: KvmDevice, attr: KvmDeviceAttr) => KvmBody<number>;
 
 /** struct kvm_device_ops. */
 export interface KvmDeviceOps {
@@ -38,14 +39,14 @@ export interface KvmDeviceOps {
   /** ops->init, after the device is on kvm->devices and before its fd exists. */
   init?(dev: KvmDevice): TaskGen<void>;
   /** ops->release: the device fd is closed (kvm->lock held); the device leaves kvm->devices. */
-  release?(dev: KvmDevice): TaskGen<void>;
+  release?(dev: KvmDevice): KvmBody<void>;
   /** ops->destroy: VM destruction (kvm_destroy_devices), or a failed fd install. */
   destroy?(dev: KvmDevice): TaskGen<void>;
   setAttr?: KvmAttrAccessor;
   getAttr?: KvmAttrAccessor;
   hasAttr?: KvmAttrAccessor;
   /** ops->ioctl for other requests; without it they are ENOTTY. */
-  ioctl?(dev: KvmDevice, cmd: number, arg: number): TaskGen<number>;
+  ioctl?(dev: KvmDevice, cmd: number, arg: number): KvmBody<number>;
 }
 
 /** struct kvm_device. */
@@ -73,39 +74,72 @@ export class KvmDevice extends KObject {
   }
 }
 
-/** kvm_device_ioctl_attr: EPERM without the accessor, EFAULT reading the attr, then the accessor's answer. */
-function* deviceIoctlAttr(dev: KvmDevice, accessor: KvmAttrAccessor | undefined, arg: number): TaskGen<number> {
-  if (accessor === undefined) throw errno('EPERM', `${dev.ops.name} has no accessor for this attribute ioctl`);
-  const mem = dev.vm.kernel.currentUser().mem;
-  const attr = kvmDeviceAttr.read(mem.view(arg, kvmDeviceAttr.size));
-  return yield* accessor(dev, attr);
+/** kvm_device_ioctl's own step. */
+const PC_IOCTL = 0;
+/** The request: kvm_device_ioctl_attr or ops->ioctl. */
+const PC_DISPATCH = 1;
+/** The accessor (or ops->ioctl) returned. */
+const PC_RETURN = 2;
+
+/** kvm_device_ioctl → kvm_device_ioctl_attr, as a frame: the device's accessor runs as its child. */
+class KvmDeviceIoctl extends Frame<number> {
+  constructor(
+    private readonly dev: KvmDevice,
+    private readonly cmd: number,
+    private readonly arg: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const dev = this.dev;
+    switch (this.pc) {
+      case PC_IOCTL:
+        dev.checkAlive('kvm_device_ioctl');
+        this.pc = PC_DISPATCH;
+        return this.yield_(op(C_KVM_IOCTL, dev.oid));
+      case PC_DISPATCH: {
+        // kvm_device_ioctl: only the VM's own process may use it
+        if (dev.vm.kernel.currentUser() !== dev.vm.owner) throw errno('EIO', 'device fd used outside the VM process');
+        const cmd = this.cmd >>> 0;
+        this.pc = PC_RETURN;
+        switch (cmd) {
+          case KVM_SET_DEVICE_ATTR:
+            return this.call(this.attr(dev.ops.setAttr));
+          case KVM_GET_DEVICE_ATTR:
+            return this.call(this.attr(dev.ops.getAttr));
+          case KVM_HAS_DEVICE_ATTR:
+            return this.call(this.attr(dev.ops.hasAttr));
+          default:
+            if (dev.ops.ioctl !== undefined) return this.call(dev.ops.ioctl(dev, cmd, this.arg));
+            throw errno('ENOTTY', `${dev.ops.name} has no ioctl 0x${cmd.toString(16)}`);
+        }
+      }
+      default:
+        return this.return_(sent as number);
+    }
+  }
+
+  /** kvm_device_ioctl_attr: EPERM without the accessor, EFAULT reading the attr, then the accessor's answer. */
+  private attr(accessor: KvmAttrAccessor | undefined): KvmBody<number> {
+    const dev = this.dev;
+    if (accessor === undefined) throw errno('EPERM', `${dev.ops.name} has no accessor for this attribute ioctl`);
+    const mem = dev.vm.kernel.currentUser().mem;
+    const attr = kvmDeviceAttr.read(mem.view(this.arg, kvmDeviceAttr.size));
+    return accessor(dev, attr);
+  }
 }
 
 /** kvm_device_fops. */
 export function kvmDeviceFops(): FileOperations {
   return {
     name: 'kvm_device_fops',
-    *unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
-      const dev = file.privateData as KvmDevice;
-      dev.checkAlive('kvm_device_ioctl');
-      yield op(C_KVM_IOCTL, dev.oid);
-      // kvm_device_ioctl: only the VM's own process may use it
-      if (dev.vm.kernel.currentUser() !== dev.vm.owner) throw errno('EIO', 'device fd used outside the VM process');
-      switch (cmd >>> 0) {
-        case KVM_SET_DEVICE_ATTR:
-          return yield* deviceIoctlAttr(dev, dev.ops.setAttr, arg);
-        case KVM_GET_DEVICE_ATTR:
-          return yield* deviceIoctlAttr(dev, dev.ops.getAttr, arg);
-        case KVM_HAS_DEVICE_ATTR:
-          return yield* deviceIoctlAttr(dev, dev.ops.hasAttr, arg);
-        default:
-          if (dev.ops.ioctl !== undefined) return yield* dev.ops.ioctl(dev, cmd, arg);
-          throw errno('ENOTTY', `${dev.ops.name} has no ioctl 0x${(cmd >>> 0).toString(16)}`);
-      }
+    unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
+      return hostBody(new KvmDeviceIoctl(file.privateData as KvmDevice, cmd, arg));
     },
-    *release(file: KFile): TaskGen<void> {
+    release(file: KFile): TaskGen<void> {
       const dev = file.privateData as KvmDevice;
-      yield* dev.vm.kvmDeviceRelease(dev);
+      return hostBody(dev.vm.kvmDeviceRelease(dev));
     },
   };
 }

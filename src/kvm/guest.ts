@@ -16,7 +16,8 @@ import type { GicVirtualInterface } from '../hw/gic/virtualInterface.js';
 import { defineCost } from '../sim/costs.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
-import { eret, op, type TaskGen, trap } from '../sim/task.js';
+import { type Boundary, Frame } from '../sim/frame.js';
+import { eret, op, type TaskBody, type TaskGen, trap } from '../sim/task.js';
 import type { Kvm } from './kvm.js';
 import type { KvmVcpu } from './vcpu.js';
 import type { KvmVm } from './vm.js';
@@ -49,24 +50,40 @@ export interface GuestVcpuEnv {
 
 /** Creates the guest kernel of each vCPU, at the vCPU's first KVM_RUN. */
 export interface GuestFactory {
-  createGuest(env: GuestVcpuEnv): { thread: TaskGen<void>; irqVector: TaskGen<void> };
+  createGuest(env: GuestVcpuEnv): { thread: TaskBody; irqVector: TaskBody };
+}
+
+/** A guest MMIO access: fill g.mmio, trap (a data abort), and after the re-entry a read's value. */
+class GuestMmioAccess extends Frame<number> {
+  constructor(
+    private readonly g: GuestCpu,
+    private readonly ipa: number,
+    private readonly len: number,
+    private readonly isWrite: boolean,
+    private readonly data: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    if (this.pc === 1) return this.return_(typeof sent === 'number' ? sent : 0);
+    const mmio = this.g.mmio;
+    mmio.isWrite = this.isWrite;
+    mmio.len = this.len;
+    mmio.data = this.data >>> 0;
+    this.pc = 1;
+    return this.yield_(trap(ESR_ELx_EC_DABT_LOW, this.ipa));
+  }
 }
 
 /** A guest MMIO write (data abort trap). */
-export function* guestMmioWrite(g: GuestCpu, ipa: number, len: number, data: number): TaskGen<void> {
-  g.mmio.isWrite = true;
-  g.mmio.len = len;
-  g.mmio.data = data >>> 0;
-  yield trap(ESR_ELx_EC_DABT_LOW, ipa);
+export function guestMmioWrite(g: GuestCpu, ipa: number, len: number, data: number): Frame<number> {
+  return new GuestMmioAccess(g, ipa, len, true, data);
 }
 
 /** A guest MMIO read (data abort trap); returns the emulated value. */
-export function* guestMmioRead(g: GuestCpu, ipa: number, len: number): TaskGen<number> {
-  g.mmio.isWrite = false;
-  g.mmio.len = len;
-  g.mmio.data = 0;
-  const v = yield trap(ESR_ELx_EC_DABT_LOW, ipa);
-  return typeof v === 'number' ? v : 0;
+export function guestMmioRead(g: GuestCpu, ipa: number, len: number): Frame<number> {
+  return new GuestMmioAccess(g, ipa, len, false, 0);
 }
 
 /** WFI. */
@@ -125,57 +142,164 @@ export class DefaultGuest implements GuestFactory {
     return this.stats.reduce((n, s) => n + (s?.irqs ?? 0), 0);
   }
 
-  createGuest(env: GuestVcpuEnv): { thread: TaskGen<void>; irqVector: TaskGen<void> } {
+  createGuest(env: GuestVcpuEnv): { thread: TaskBody; irqVector: TaskBody } {
     const stats = this.statsOf(env.vcpu.idx);
-    return { thread: this.thread(env, stats), irqVector: this.irqVector(env, stats) };
+    return { thread: new DefaultGuestThread(this, env, stats), irqVector: new DefaultGuestIrqVector(this, env, stats) };
+  }
+}
+
+/** The default guest's boot: GICV_CTLR, GICV_PMR, then (with a distributor) GICD_CTLR on vCPU 0. */
+const DG_BOOT = 0;
+/** GICV set up: the distributor. */
+const DG_CPU_UP = 1;
+/** The SPIs, one by one: ICFGR read. */
+const DG_SPI = 2;
+/** ICFGR is back: write it. */
+const DG_CFG = 3;
+/** IPRIORITYR, ITARGETSR, ISENABLER of this SPI. */
+const DG_PRI = 4;
+const DG_TARGET = 5;
+const DG_ENABLE = 6;
+/** This SPI is configured. */
+const DG_SPI_DONE = 7;
+/** The step that ends the boot. */
+const DG_BOOTED = 8;
+/** Booted: IRQs unmasked, then WFI forever. */
+const DG_IDLE = 9;
+
+/** DefaultGuest's vCPU thread as a frame (see DefaultGuest). */
+class DefaultGuestThread extends Frame {
+  private base = -1;
+  /** The next configured SPI. */
+  private i = 0;
+
+  constructor(
+    private readonly guest: DefaultGuest,
+    private readonly env: GuestVcpuEnv,
+    private readonly stats: DefaultGuestStats,
+  ) {
+    super();
   }
 
-  private *thread(env: GuestVcpuEnv, stats: DefaultGuestStats): TaskGen<void> {
-    yield op(C_GUEST_INSN);
-    const vif = env.vif();
-    vif.write(0x00, 1); // GICV_CTLR.Enable
-    vif.write(0x04, 0xf8); // GICV_PMR
-    const g = env.guest();
-    g.irqMasked = true; // boot with interrupts masked, as a kernel does until its IRQ setup is done
-    const base = env.distBase();
-    if (base >= 0) {
-      if (env.vcpu.idx === 0) yield* guestMmioWrite(g, base + GIC_DIST_CTRL, 4, 1);
-      const me = 1 << env.vcpu.idx;
-      for (const s of this.opts.spis ?? []) {
-        const id = s.intid;
-        const cfgOff = GIC_DIST_CONFIG + (id >> 4) * 4;
-        const bit = 1 << ((id & 15) * 2 + 1);
-        const cfg = yield* guestMmioRead(g, base + cfgOff, 4);
-        yield* guestMmioWrite(g, base + cfgOff, 4, s.edge === true ? cfg | bit : cfg & ~bit);
-        yield* guestMmioWrite(g, base + GIC_DIST_PRI + id, 1, s.priority ?? 0xa0);
-        yield* guestMmioWrite(g, base + GIC_DIST_TARGET + id, 1, me);
-        yield* guestMmioWrite(g, base + GIC_DIST_ENABLE_SET + (id >> 5) * 4, 4, 1 << (id & 31));
+  protected step(sent: unknown): Boundary {
+    const env = this.env;
+    const spis = this.guest.opts.spis ?? [];
+    switch (this.pc) {
+      case DG_BOOT:
+        this.pc = DG_CPU_UP;
+        return this.yield_(op(C_GUEST_INSN));
+      case DG_CPU_UP: {
+        const vif = env.vif();
+        vif.write(0x00, 1); // GICV_CTLR.Enable
+        vif.write(0x04, 0xf8); // GICV_PMR
+        const g = env.guest();
+        g.irqMasked = true; // boot with interrupts masked, as a kernel does until its IRQ setup is done
+        this.base = env.distBase();
+        if (this.base < 0) return this.booted();
+        if (env.vcpu.idx === 0) {
+          this.pc = DG_SPI;
+          return this.call(guestMmioWrite(g, this.base + GIC_DIST_CTRL, 4, 1));
+        }
+        return this.spi();
       }
+      case DG_SPI:
+        return this.spi();
+      case DG_CFG: {
+        const id = spis[this.i]!;
+        const bit = 1 << ((id.intid & 15) * 2 + 1);
+        const cfg = sent as number;
+        this.pc = DG_PRI;
+        return this.write(GIC_DIST_CONFIG + (id.intid >> 4) * 4, 4, id.edge === true ? cfg | bit : cfg & ~bit);
+      }
+      case DG_PRI: {
+        const s = spis[this.i]!;
+        this.pc = DG_TARGET;
+        return this.write(GIC_DIST_PRI + s.intid, 1, s.priority ?? 0xa0);
+      }
+      case DG_TARGET:
+        this.pc = DG_ENABLE;
+        return this.write(GIC_DIST_TARGET + spis[this.i]!.intid, 1, 1 << env.vcpu.idx);
+      case DG_ENABLE: {
+        const id = spis[this.i]!.intid;
+        this.pc = DG_SPI_DONE;
+        return this.write(GIC_DIST_ENABLE_SET + (id >> 5) * 4, 4, 1 << (id & 31));
+      }
+      case DG_SPI_DONE:
+        this.i++;
+        return this.spi();
+      case DG_BOOTED:
+        this.stats.booted = true;
+        env.guest().irqMasked = false; // local_irq_enable
+        this.pc = DG_IDLE;
+        return this.yield_(trap(ESR_ELx_EC_WFx));
+      default:
+        return this.yield_(trap(ESR_ELx_EC_WFx));
     }
-    yield op(C_GUEST_INSN);
-    stats.booted = true;
-    g.irqMasked = false; // local_irq_enable
-    for (;;) yield* guestWfi();
   }
 
-  private *irqVector(env: GuestVcpuEnv, stats: DefaultGuestStats): TaskGen<void> {
-    for (;;) {
-      yield op(C_GUEST_GICV_IAR);
-      const vif = env.vif();
-      const iar = vif.readIar();
-      const intid = iar & 0x3ff;
-      if (intid >= 1020) {
-        stats.spurious++;
-        yield eret();
-        continue;
+  /** The next SPI's ICFGR read, or the end of the boot. */
+  private spi(): Boundary {
+    const spis = this.guest.opts.spis ?? [];
+    if (this.i === spis.length) return this.booted();
+    this.pc = DG_CFG;
+    return this.call(guestMmioRead(this.env.guest(), this.base + GIC_DIST_CONFIG + (spis[this.i]!.intid >> 4) * 4, 4));
+  }
+
+  private write(off: number, len: number, v: number): Boundary {
+    return this.call(guestMmioWrite(this.env.guest(), this.base + off, len, v));
+  }
+
+  private booted(): Boundary {
+    this.pc = DG_BOOTED;
+    return this.yield_(op(C_GUEST_INSN));
+  }
+}
+
+/** The default guest's IRQ vector: GICV_IAR. */
+const DV_IAR = 0;
+/** IAR is back: count, then GICV_EOIR (or ERET for a spurious one). */
+const DV_ACKED = 1;
+/** The EOIR step. */
+const DV_EOIR = 2;
+
+/** DefaultGuest's IRQ vector as a frame: acknowledge one interrupt, count it, EOI it (EOImode 0), ERET. */
+class DefaultGuestIrqVector extends Frame {
+  private iar = 0;
+
+  constructor(
+    private readonly guest: DefaultGuest,
+    private readonly env: GuestVcpuEnv,
+    private readonly stats: DefaultGuestStats,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const stats = this.stats;
+    switch (this.pc) {
+      case DV_IAR:
+        this.pc = DV_ACKED;
+        return this.yield_(op(C_GUEST_GICV_IAR));
+      case DV_ACKED: {
+        const iar = this.env.vif().readIar();
+        const intid = iar & 0x3ff;
+        if (intid >= 1020) {
+          stats.spurious++;
+          this.pc = DV_IAR;
+          return this.yield_(eret());
+        }
+        stats.irqs++;
+        stats.order.push(intid);
+        stats.byIntid.set(intid, (stats.byIntid.get(intid) ?? 0) + 1);
+        this.guest.opts.onIrq?.(this.env.vcpu, intid);
+        this.iar = iar;
+        this.pc = DV_EOIR;
+        return this.yield_(op(C_GUEST_GICV_EOIR));
       }
-      stats.irqs++;
-      stats.order.push(intid);
-      stats.byIntid.set(intid, (stats.byIntid.get(intid) ?? 0) + 1);
-      this.opts.onIrq?.(env.vcpu, intid);
-      yield op(C_GUEST_GICV_EOIR);
-      env.vif().writeEoir(iar);
-      yield eret();
+      default:
+        this.env.vif().writeEoir(this.iar);
+        this.pc = DV_IAR;
+        return this.yield_(eret());
     }
   }
 }

@@ -19,7 +19,7 @@
  * `kvmRunAddress(process, vcpuFd)`) gives its user address. The kernel writes exit_reason and the mmio member there
  * and reads immediate_exit and, after an MMIO read exit, mmio.data.
  */
-import { ErrnoError, errno } from '../abi/errno.js';
+import { errno } from '../abi/errno.js';
 import {
   KVM_ARM_TARGET_GENERIC_V8,
   KVM_ARM_VCPU_HAS_EL2,
@@ -40,17 +40,18 @@ import {
 import { errnoFromReturn, type FileOperations, type KFile } from '../host/file.js';
 import { gicIpiSend, hostGicV2 } from '../host/irq/boot.js';
 import type { Process } from '../host/process.js';
-import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_HVC64, ESR_ELx_EC_SYS64, ESR_ELx_EC_WFx, esrClassName } from '../hw/esr.js';
-import { EXIT_IRQ, type GuestCpu } from '../sim/cpu.js';
+import type { GuestCpu } from '../sim/cpu.js';
 import { ModelError } from '../sim/errors.js';
 import { touch } from '../sim/footprint.js';
-import { localIrqRestore, localIrqSave } from '../sim/locks.js';
-import { current, currentOrNull, enterGuest, op, type Task, type TaskGen } from '../sim/task.js';
-import { WaitQueue, wait } from '../sim/waitqueue.js';
-import { C_KVM_ENTRY, C_KVM_EXIT, C_KVM_HANDLE_EXIT, C_KVM_IOCTL, C_KVM_MMIO_USER, C_KVM_RUN_CHECK } from './costs.js';
+import { type Boundary, Frame } from '../sim/frame.js';
+import { current, currentOrNull, op, type Task, type TaskGen } from '../sim/task.js';
+import { WaitQueue } from '../sim/waitqueue.js';
+import { C_KVM_IOCTL } from './costs.js';
 import type { GuestVcpuEnv } from './guest.js';
-import { ARM_EXCEPTION_IRQ, ARM_EXCEPTION_TRAP, IPI_RESCHEDULE_SGI } from './kvm.js';
-import { C_VGIC_FLUSH, C_VGIC_MMIO, C_VGIC_SYNC, type VgicCpu } from './vgic/vgic.js';
+import { IPI_RESCHEDULE_SGI } from './kvm.js';
+import { hostBody } from './taskBody.js';
+import { KvmArchVcpuIoctlRun } from './vcpuRun.js';
+import type { VgicCpu } from './vgic/vgic.js';
 import { vgicMmioRead, vgicMmioWrite } from './vgic/vgicMmioV2.js';
 import { vgicV3MmioAccess, vgicV3MmioHit } from './vgic/vgicMmioV3.js';
 import { vgicV3MapResources } from './vgic/vgicV3Redist.js';
@@ -181,7 +182,7 @@ export class KvmVcpu {
     return out;
   }
 
-  private countUserspaceExit(reason: number): void {
+  countUserspaceExit(reason: number): void {
     this.stat.userspaceExits++;
     if (reason < KVM_EXIT_REASONS) this.stat.userspaceExitReasons[reason]!++;
   }
@@ -242,19 +243,19 @@ export class KvmVcpu {
     return 0;
   }
 
-  /** kvm_vcpu_ioctl. KVM_RUN gets a generator of its own (see kvmRun): no delegation frame on its hot path. */
-  ioctl(cmd: number, arg: number): TaskGen<number> {
-    return cmd >>> 0 === KVM_RUN ? this.kvmRun(arg) : this.otherIoctl(cmd >>> 0, arg);
+  /** kvm_vcpu_ioctl. KVM_RUN is a frame of its own (vcpuRun.ts): no delegation on its hot path. */
+  ioctl(cmd: number, arg: number): Frame<number> {
+    return cmd >>> 0 === KVM_RUN ? new KvmArchVcpuIoctlRun(this, arg) : new KvmVcpuIoctl(this, cmd >>> 0, arg);
   }
 
   /** kvm_vcpu_ioctl's checks before the switch: the caller's mm, the ioctl type. */
-  private checkIoctl(c: number): void {
+  checkIoctl(c: number): void {
     if (this.vm.kernel.currentUser() !== this.vm.owner) throw errno('EIO', 'vCPU fd used outside the VM process');
     if (((c >>> 8) & 0xff) !== KVMIO) throw errno('EINVAL', `ioctl 0x${c.toString(16)} is not a KVM ioctl`);
   }
 
-  private *otherIoctl(c: number, arg: number): TaskGen<number> {
-    yield op(C_KVM_IOCTL, this.oid);
+  /** The ioctls other than KVM_RUN, after kvm_vcpu_ioctl's step and checks. */
+  otherIoctl(c: number, arg: number): number {
     this.checkIoctl(c);
     switch (c) {
       case KVM_ARM_VCPU_INIT:
@@ -274,12 +275,12 @@ export class KvmVcpu {
 
   // ---- KVM_RUN -------------------------------------------------------------------------------------------------
 
-  private writeExitReason(reason: number): void {
+  writeExitReason(reason: number): void {
     const mem = this.vm.owner.mem;
     mem.view(this.runAddr + kvmRun.offsetof('exit_reason'), 4).setUint32(0, reason, true);
   }
 
-  private readExitReason(): number {
+  readExitReason(): number {
     return this.vm.owner.mem.view(this.runAddr + kvmRun.offsetof('exit_reason'), 4).getUint32(0, true);
   }
 
@@ -319,7 +320,7 @@ export class KvmVcpu {
    * kvm_arch_vcpu_ioctl_run's checks and set-up before the loop (after kvm_vcpu_ioctl's): first-run mapping,
    * kvm_handle_mmio_return, immediate_exit, then the vCPU is in KVM_RUN. Returns the running thread.
    */
-  private runPrologue(): Task {
+  runPrologue(): Task {
     if (this.destroyed) throw new ModelError(`${this} ran after its VM was destroyed`);
     if (!this.initialized) throw errno('ENOEXEC', `${this} has not been through KVM_ARM_VCPU_INIT`);
     const t = current();
@@ -348,179 +349,53 @@ export class KvmVcpu {
     return t;
   }
 
-  /**
-   * kvm_vcpu_ioctl(KVM_RUN) → kvm_arch_vcpu_ioctl_run: the run loop with one guest entry and exit per pass (steps
-   * 1–6 of the module comment), handle_exit and kvm_vcpu_wfi written out in this one generator — every step of a
-   * vCPU thread resumes each generator frame below the syscall, so helpers that yield are kept off this path.
-   */
-  private *kvmRun(arg: number): TaskGen<number> {
-    yield op(C_KVM_IOCTL, this.oid);
-    this.checkIoctl(KVM_RUN);
-    if (arg !== 0) throw errno('EINVAL', 'KVM_RUN takes no argument');
-    // kvm_vcpu_ioctl: trace_kvm_userspace_exit(run->exit_reason, r) after every KVM_RUN
-    let r = 0;
-    try {
-      const t = this.runPrologue();
-      const vgic0 = this.vm.vgic;
-      const vc0 = this.vgicCpu;
-      if (vgic0 !== null && vc0 !== null) vgic0.kvmVgicLoad(vc0, this.vm.kvm.hostVif(t.cpu)); // vcpu_load
-      try {
-        for (;;) {
-          yield op(C_KVM_RUN_CHECK, this.oid);
-          if (this.vm.kernel.signalPending()) {
-            this.stat.signalExits++;
-            this.writeExitReason(KVM_EXIT_INTR);
-            throw errno('EINTR', `${this}: signal pending`);
-          }
-          if (this.paused) {
-            // check_vcpu_requests: KVM_REQ_SLEEP → kvm_vcpu_sleep until vcpu->arch.pause is cleared
-            this.pauseSleeping = true;
-            touch(this.modeOid);
-            while (this.paused && !this.vm.kernel.signalPending()) yield wait(this.pauseWq);
-            this.pauseSleeping = false;
-            touch(this.modeOid);
-            continue;
-          }
-          // one guest entry and exit
-          const vm = this.vm;
-          const vgic = vm.vgic;
-          const vc = this.vgicCpu;
-          const g = this.guest!;
-          yield op(C_VGIC_FLUSH, vc?.oid ?? this.oid);
-          const flags = localIrqSave(); // local_irq_disable
-          this.mode = IN_GUEST_MODE;
-          touch(this.modeOid);
-          if (vgic !== null && vc !== null) {
-            vc.irqPendingRequest = false; // check_vcpu_requests: KVM_REQ_IRQ_PENDING
-            vgic.kvmVgicFlushHwstate(vc);
-          }
-          yield op(C_KVM_ENTRY, this.oid);
-          vm.trace?.kvmEntry(this);
-          this.stat.entries++;
-          const how = (yield enterGuest(g)) as number;
-          yield op(C_KVM_EXIT, this.oid);
-          this.mode = OUTSIDE_GUEST_MODE;
-          touch(this.modeOid);
-          this.stat.exits++;
-          const maint = vc?.vif?.maintenanceLine === true;
-          if (vgic !== null && vc !== null) {
-            yield op(C_VGIC_SYNC, vc.oid);
-            // kvm_vgic_sync_hwstate; its fold runs kvm_notify_acked_irq (the irqfd resampler) for each EOId level
-            // SPI before folding that LR, and prunes after the last one
-            let gsi = vgic.kvmVgicSyncHwstate(vc);
-            while (gsi >= 0) {
-              yield* vm.irqfds.notifyAcked(gsi);
-              touch(vc.oid); // the rest of the fold and the prune run in the notifier's last step
-              gsi = vgic.kvmVgicSyncContinue(vc);
-            }
-          }
-          localIrqRestore(flags); // local_irq_enable: a pending host IRQ is taken before the next step
-          const isIrq = how === EXIT_IRQ;
-          // handle_exit / handle_trap_exceptions
-          yield op(C_KVM_HANDLE_EXIT, this.oid);
-          // kvm_arch_vcpu_ioctl_run traces kvm_exit once IRQs are enabled again, i.e. after the host took the IRQ
-          vm.trace?.kvmExit(this, isIrq ? ARM_EXCEPTION_IRQ : ARM_EXCEPTION_TRAP, isIrq ? 0 : g.exitReason);
-          if (isIrq) {
-            this.stat.irqExits++;
-            if (maint) this.stat.maintenanceExits++;
-            continue;
-          }
-          if (g.exitReason === ESR_ELx_EC_WFx) {
-            // kvm_vcpu_wfi → kvm_vcpu_halt → kvm_vcpu_block: sleep on vcpu->wait until an interrupt is pending for
-            // the vCPU or a signal arrives; kicks wake it. The vGIC state is put while sleeping
-            // (kvm_arch_vcpu_blocking / preempt notifiers) and loaded back after.
-            this.stat.wfxExits++;
-            this.stat.halts++;
-            const kernel = vm.kernel;
-            if (this.runnable() || kernel.signalPending()) continue;
-            this.stat.haltSleeps++;
-            const cpu = current().cpu;
-            if (vgic !== null && vc !== null) vgic.kvmVgicPut(vc);
-            this.wfiSleeping = true;
-            touch(this.modeOid);
-            while (!this.runnable() && !kernel.signalPending()) yield wait(this.wq);
-            this.wfiSleeping = false;
-            touch(this.modeOid);
-            if (vgic !== null && vc !== null) vgic.kvmVgicLoad(vc, vm.kvm.hostVif(cpu));
-            continue;
-          }
-          r = yield* this.handleTrapExit(g);
-          if (r <= 0) break;
-        }
-      } finally {
-        if (vgic0 !== null && vc0 !== null && vc0.vif !== null) vgic0.kvmVgicPut(vc0); // vcpu_put
-        this.inRun = false;
-        touch(this.modeOid);
-      }
-    } catch (e) {
-      const reason = this.readExitReason();
-      this.countUserspaceExit(reason);
-      this.vm.trace?.kvmUserspaceExit(this, reason, e instanceof ErrnoError ? e.code : 0);
-      throw e;
-    }
-    const reason = this.readExitReason();
-    this.countUserspaceExit(reason);
-    this.vm.trace?.kvmUserspaceExit(this, reason, 0);
-    return r;
-  }
-
-  /** handle_trap_exceptions for the classes other than WFx: data aborts, HVC, system register traps. */
-  private *handleTrapExit(g: GuestCpu): TaskGen<number> {
-    const ec = g.exitReason;
-    switch (ec) {
-      case ESR_ELx_EC_DABT_LOW:
-        this.stat.dabtExits++;
-        return yield* this.ioMemAbort();
-      case ESR_ELx_EC_HVC64:
-        // kvm_smccc_call_handler: PSCI is not modelled; every call answers NOT_SUPPORTED
-        this.stat.hvcExits++;
-        if (g.trapTask !== null) g.trapTask.resumeValue = PSCI_RET_NOT_SUPPORTED;
-        return 1;
-      case ESR_ELx_EC_SYS64:
-        this.stat.sysExits++;
-        return 1;
-      default:
-        throw new ModelError(`${this}: guest trapped with unhandled exception class ${esrClassName(ec)}`);
-    }
-  }
-
   /** kvm_arch_vcpu_runnable as kvm_vcpu_check_block asks it. */
-  private runnable(): boolean {
+  runnable(): boolean {
     const vgic = this.vm.vgic;
     if (vgic !== null && this.vgicCpu !== null) return vgic.kvmVgicVcpuPendingIrq(this.vgicCpu);
     return this.irqLines[0]! || this.irqLines[1]!;
   }
 
-  /** io_mem_abort: the vGIC distributor is emulated here; anything else exits to the VMM with KVM_EXIT_MMIO. */
-  private *ioMemAbort(): TaskGen<number> {
-    const g = this.guest!;
+  /** io_mem_abort: does the data abort hit the vGIC's distributor (or, v3, a redistributor): emulated in the kernel? */
+  ioMemAbortInKernel(g: GuestCpu): boolean {
+    return this.mmioHitV3(g) || this.mmioHitV2(g);
+  }
+
+  private mmioHitV3(g: GuestCpu): boolean {
+    const vgic = this.vm.vgic;
+    return vgic?.isV3 === true && this.vgicCpu !== null && vgicV3MmioHit(vgic, this.vm.vgicDistBase, BigInt(g.exitArg));
+  }
+
+  private mmioHitV2(g: GuestCpu): boolean {
     const vm = this.vm;
+    if (vm.vgic === null || this.vgicCpu === null || vm.vgicDistBase === VGIC_ADDR_UNDEF) return false;
+    const ipa = BigInt(g.exitArg);
+    return ipa >= vm.vgicDistBase && ipa < vm.vgicDistBase + BigInt(VGIC_V2_DIST_SIZE);
+  }
+
+  /**
+   * The in-kernel emulation ioMemAbortInKernel accepted: vgic_mmio_{read,write} via the kvm_io_bus (the halt of other
+   * vCPUs for ISACTIVER is not modelled).
+   */
+  ioMemAbortKernel(g: GuestCpu): void {
+    const vc = this.vgicCpu!;
+    const { isWrite, len, data } = g.mmio;
+    if (this.mmioHitV3(g)) {
+      const v = vgicV3MmioAccess(vc, this.vm.vgicDistBase, BigInt(g.exitArg), isWrite, len, data);
+      if (!isWrite && g.trapTask !== null) g.trapTask.resumeValue = v;
+    } else {
+      const off = Number(BigInt(g.exitArg) - this.vm.vgicDistBase);
+      if (isWrite) vgicMmioWrite(vc, off, len, data);
+      else if (g.trapTask !== null) g.trapTask.resumeValue = vgicMmioRead(vc, off, len);
+    }
+    this.stat.mmioKernel++;
+  }
+
+  /** io_mem_abort's KVM_EXIT_MMIO: the access goes to the VMM in kvm_run; a read completes at the next KVM_RUN. */
+  ioMemAbortUser(g: GuestCpu): void {
     const ipa = BigInt(g.exitArg);
     const { isWrite, len, data } = g.mmio;
-    const vgic = vm.vgic;
-    const vc = this.vgicCpu;
-    if (vgic?.isV3 === true && vc !== null && vgicV3MmioHit(vgic, vm.vgicDistBase, ipa)) {
-      yield op(C_VGIC_MMIO, vc.oid);
-      const v = vgicV3MmioAccess(vc, vm.vgicDistBase, ipa, isWrite, len, data);
-      if (!isWrite && g.trapTask !== null) g.trapTask.resumeValue = v;
-      this.stat.mmioKernel++;
-      return 1;
-    }
-    if (vgic !== null && vc !== null && vm.vgicDistBase !== VGIC_ADDR_UNDEF) {
-      const base = vm.vgicDistBase;
-      if (ipa >= base && ipa < base + BigInt(VGIC_V2_DIST_SIZE)) {
-        // vgic_mmio_{read,write} via the kvm_io_bus (the halt of other vCPUs for ISACTIVER is not modelled)
-        yield op(C_VGIC_MMIO, vc.oid);
-        const off = Number(ipa - base);
-        if (isWrite) vgicMmioWrite(vc, off, len, data);
-        else if (g.trapTask !== null) g.trapTask.resumeValue = vgicMmioRead(vc, off, len);
-        this.stat.mmioKernel++;
-        return 1;
-      }
-    }
-    yield op(C_KVM_MMIO_USER, this.oid);
-    const mem = vm.owner.mem;
-    const view = mem.view(this.runAddr, kvmRun.size);
+    const view = this.vm.owner.mem.view(this.runAddr, kvmRun.size);
     const bytes = [0, 0, 0, 0, 0, 0, 0, 0];
     if (isWrite) for (let i = 0; i < Math.min(len, 4); i++) bytes[i] = (data >>> (8 * i)) & 0xff;
     kvmRun.write(view, {
@@ -537,12 +412,11 @@ export class KvmVcpu {
     });
     this.mmioPending = { isWrite, len, task: g.trapTask };
     this.stat.mmioUser++;
-    return 0;
   }
 
   /** kvm_vcpu_release: drop the fd's VM reference. */
-  *release(): TaskGen<void> {
-    yield* this.vm.kvmPutKvm();
+  release(): Frame {
+    return this.vm.kvmPutKvm();
   }
 }
 
@@ -571,12 +445,12 @@ function makeEnv(vcpu: KvmVcpu): GuestVcpuEnv {
 function vcpuFops(): FileOperations {
   return {
     name: 'kvm_vcpu_fops',
-    // returns the vCPU's ioctl generator itself: one delegation frame fewer on every step of a vCPU thread
+    // returns the vCPU's ioctl body itself: one delegation frame fewer on every step of a vCPU thread
     unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
-      return (file.privateData as KvmVcpu).ioctl(cmd, arg);
+      return hostBody((file.privateData as KvmVcpu).ioctl(cmd, arg));
     },
-    *release(file: KFile): TaskGen<void> {
-      yield* (file.privateData as KvmVcpu).release();
+    release(file: KFile): TaskGen<void> {
+      return hostBody((file.privateData as KvmVcpu).release());
     },
   };
 }
@@ -591,4 +465,23 @@ export function kvmVcpuOf(p: Process, vcpuFd: number): KvmVcpu {
 /** The user address of the kvm_run of the vCPU behind `vcpuFd` in process `p` (the model's mmap of a vCPU fd). */
 export function kvmRunAddress(p: Process, vcpuFd: number): number {
   return kvmVcpuOf(p, vcpuFd).runAddr;
+}
+
+/** kvm_vcpu_ioctl for the requests other than KVM_RUN: its step, then the request (no further step). */
+class KvmVcpuIoctl extends Frame<number> {
+  constructor(
+    private readonly vcpu: KvmVcpu,
+    private readonly cmd: number,
+    private readonly arg: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.yield_(op(C_KVM_IOCTL, this.vcpu.oid));
+    }
+    return this.return_(this.vcpu.otherIoctl(this.cmd, this.arg));
+  }
 }

@@ -36,12 +36,14 @@ import type { Kernel, UserContext } from '../host/kernel.js';
 import { KObject } from '../host/kref.js';
 import { ModelError } from '../sim/errors.js';
 import { touch } from '../sim/footprint.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 import { Mutex, mutexLock } from '../sim/locks.js';
 import { cpuRelax, op, type TaskGen } from '../sim/task.js';
 import { C_KVM_CREATE, C_KVM_DESTROY, C_KVM_IOCTL } from './costs.js';
 import { KvmDevice, kvmDeviceFops } from './device.js';
 import { KvmIrqfds, kvmIrqfd } from './irqfd.js';
 import { KVM_MAX_VCPU_IDS, type Kvm, type KvmTraceHooks } from './kvm.js';
+import { hostBody } from './taskBody.js';
 import { KvmVcpu } from './vcpu.js';
 import { C_VGIC_INJECT, Vgic } from './vgic/vgic.js';
 import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
@@ -103,27 +105,8 @@ export class KvmVm extends KObject {
   }
 
   /** kvm_put_kvm: the last reference destroys the VM, in the calling task. */
-  *kvmPutKvm(): TaskGen<void> {
-    this.checkAlive('kvm_put_kvm');
-    if (!this.kref.put()) return;
-    yield* this.kvmDestroyVm();
-    this.markFreed();
-  }
-
-  /** kvm_destroy_vm (see the module comment for the order). */
-  private *kvmDestroyVm(): TaskGen<void> {
-    yield op(C_KVM_DESTROY, this.oid);
-    // kvm_destroy_devices walks kvm->devices from its head; list_add puts new devices there: newest first.
-    while (this.devices.length > 0) {
-      const dev = this.devices.pop()!;
-      if (dev.ops.destroy !== undefined) yield* dev.ops.destroy(dev);
-      dev.gone = true;
-      dev.markFreed();
-    }
-    // kvm_arch_destroy_vm: kvm_vgic_destroy, kvm_destroy_vcpus
-    this.destroyed = true;
-    for (const v of this.vcpus) v.destroyed = true;
-    this.kvm.forgetVm(this);
+  kvmPutKvm(): Frame {
+    return new KvmPutKvm(this);
   }
 
   /**
@@ -131,17 +114,8 @@ export class KvmVm extends KObject {
    * back into the vGIC and asleep where it cannot touch the vGIC (kvm_vcpu_sleep or kvm_vcpu_block). Must not be
    * called holding a spinlock the vCPU exit path takes.
    */
-  *kvmArmHaltGuest(): TaskGen<void> {
-    for (const v of this.vcpus) {
-      v.paused = true;
-      v.kvmVcpuKick();
-    }
-    // The poll reads the run state of the vCPU it waits for (KvmVcpu.modeOid).
-    for (;;) {
-      const busy = this.vcpus.find((v) => !v.halted);
-      if (busy === undefined) return;
-      yield cpuRelax(C_CPU_RELAX, busy.modeOid);
-    }
+  kvmArmHaltGuest(): Frame {
+    return new KvmArmHaltGuest(this);
   }
 
   /** kvm_arm_resume_guest. */
@@ -254,46 +228,8 @@ export class KvmVm extends KObject {
   }
 
   /** arm64 kvm_vm_ioctl_irq_line. */
-  *irqLine(arg: number, withStatus: boolean): TaskGen<number> {
-    const mem = this.kernel.currentUser().mem;
-    const lvl = kvmIrqLevel.read(mem.view(arg, kvmIrqLevel.size));
-    const { type, vcpu: vcpuId, num } = kvmArmIrqLineDecode(lvl.irq);
-    const level = lvl.level !== 0;
-    const vgic = this.vgic;
-    let ret = 0;
-    switch (type) {
-      case KVM_ARM_IRQ_TYPE_CPU: {
-        if (vgic !== null) throw errno('ENXIO', 'KVM_ARM_IRQ_TYPE_CPU with an in-kernel vGIC');
-        const v = this.vcpuById(vcpuId);
-        if (v === undefined) throw errno('EINVAL', `no vcpu ${vcpuId}`);
-        if (num > KVM_ARM_IRQ_CPU_FIQ) throw errno('EINVAL', `CPU line ${num} is neither IRQ nor FIQ`);
-        // vcpu_interrupt_line: a userspace irqchip drives the vCPU's IRQ/FIQ input (recorded, not delivered)
-        v.irqLines[num] = level;
-        if (level) v.kvmVcpuKick();
-        break;
-      }
-      case KVM_ARM_IRQ_TYPE_PPI: {
-        if (vgic === null) throw errno('ENXIO', 'PPI injection needs an in-kernel vGIC');
-        const v = this.vcpuById(vcpuId);
-        if (v === undefined) throw errno('EINVAL', `no vcpu ${vcpuId}`);
-        if (num < 16 || num >= VGIC_NR_PRIVATE_IRQS) throw errno('EINVAL', `INTID ${num} is not a PPI`);
-        yield op(C_VGIC_INJECT, this.oid);
-        ret = vgic.kvmVgicInjectIrq(v.idx, num, level);
-        break;
-      }
-      case KVM_ARM_IRQ_TYPE_SPI: {
-        if (vgic === null) throw errno('ENXIO', 'SPI injection needs an in-kernel vGIC');
-        if (num < VGIC_NR_PRIVATE_IRQS) throw errno('EINVAL', `INTID ${num} is not an SPI`);
-        yield op(C_VGIC_INJECT, this.oid);
-        ret = vgic.kvmVgicInjectIrq(null, num, level);
-        break;
-      }
-      default:
-        throw errno('EINVAL', `KVM_IRQ_LINE type ${type} unknown`);
-    }
-    if (ret < 0) throw errnoFromReturn(ret, 'kvm_vgic_inject_irq');
-    if (withStatus) mem.writeS32(arg, 0); // KVM_IRQ_LINE_STATUS: status = 0 (kvm_vm_ioctl_irq_line's return)
-    return 0;
+  irqLine(arg: number, withStatus: boolean): Frame<number> {
+    return new KvmVmIoctlIrqLine(this, arg, withStatus);
   }
 
   /** kvm_ioctl_create_device (+ the copy in/out of kvm_vm_ioctl). */
@@ -336,71 +272,319 @@ export class KvmVm extends KObject {
     return 0;
   }
 
-  private removeDevice(dev: KvmDevice): void {
+  removeDevice(dev: KvmDevice): void {
     const i = this.devices.indexOf(dev);
     if (i >= 0) this.devices.splice(i, 1);
   }
 
   /** kvm_device_release: release (if the type has one) under kvm->lock, then drop the fd's VM reference. */
-  *kvmDeviceRelease(dev: KvmDevice): TaskGen<void> {
-    const rel = dev.ops.release;
-    if (rel !== undefined) {
-      yield* mutexLock(this.lock);
-      try {
-        this.removeDevice(dev);
-        yield* rel(dev);
-      } finally {
-        this.lock.unlock();
-      }
-      dev.gone = true;
-      dev.markFreed();
-    }
-    yield* this.kvmPutKvm();
+  kvmDeviceRelease(dev: KvmDevice): Frame {
+    return new KvmDeviceRelease(this, dev);
   }
 
   /** kvm_vm_ioctl. */
-  *ioctl(cmd: number, arg: number): TaskGen<number> {
-    yield op(C_KVM_IOCTL, this.oid);
-    if (this.kernel.currentUser() !== this.owner) throw errno('EIO', 'VM fd used outside the process that created it');
-    switch (cmd >>> 0) {
-      case KVM_CREATE_VCPU:
-        return yield* this.createVcpu(arg);
-      case KVM_IRQ_LINE:
-        return yield* this.irqLine(arg, false);
-      case KVM_IRQ_LINE_STATUS:
-        return yield* this.irqLine(arg, true);
-      case KVM_IRQFD:
-        return yield* kvmIrqfd(this, arg);
-      case KVM_CREATE_DEVICE:
-        return yield* this.createDevice(arg);
-      case KVM_CHECK_EXTENSION:
-        return this.kvm.checkExtension(this, arg);
-      case KVM_ARM_PREFERRED_TARGET: {
-        // kvm_vcpu_preferred_target: target + all-zero features
-        const mem = this.kernel.currentUser().mem;
-        kvmVcpuInit.write(mem.view(arg, kvmVcpuInit.size), { target: KVM_ARM_TARGET_GENERIC_V8 });
-        return 0;
-      }
-      default:
-        throw errno('EINVAL', `VM fd has no ioctl 0x${(cmd >>> 0).toString(16)} (kvm_arch_vm_ioctl)`);
-    }
+  ioctl(cmd: number, arg: number): Frame<number> {
+    return new KvmVmIoctl(this, cmd, arg);
   }
 
   /** kvm_vm_release: release the irqfds, then drop the fd's reference. */
-  *release(): TaskGen<void> {
-    yield* this.irqfds.kvmIrqfdRelease();
-    yield* this.kvmPutKvm();
+  release(): Frame {
+    return new KvmVmRelease(this);
   }
 }
 
 function vmFops(): FileOperations {
   return {
     name: 'kvm_vm_fops',
-    *unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
-      return yield* (file.privateData as KvmVm).ioctl(cmd, arg);
+    unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
+      return hostBody((file.privateData as KvmVm).ioctl(cmd, arg));
     },
-    *release(file: KFile): TaskGen<void> {
-      yield* (file.privateData as KvmVm).release();
+    release(file: KFile): TaskGen<void> {
+      return hostBody((file.privateData as KvmVm).release());
     },
   };
+}
+
+/**
+ * kvm_arm_halt_guest as a frame: request the pause and kick every vCPU, then poll (cpu_relax) until each is halted;
+ * the poll reads the run state of the vCPU it waits for (KvmVcpu.modeOid).
+ */
+class KvmArmHaltGuest extends Frame {
+  constructor(private readonly vm: KvmVm) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vcpus = this.vm.vcpus;
+    if (this.pc === 0) {
+      this.pc = 1;
+      for (const v of vcpus) {
+        v.paused = true;
+        v.kvmVcpuKick();
+      }
+    }
+    const busy = vcpus.find((v) => !v.halted);
+    if (busy === undefined) return this.return_(undefined);
+    return this.yield_(cpuRelax(C_CPU_RELAX, busy.modeOid));
+  }
+}
+
+/** kvm_vm_ioctl's own step. */
+const PC_VM_IOCTL = 0;
+/** The request. */
+const PC_VM_DISPATCH = 1;
+/** The request's function returned. */
+const PC_VM_RETURN = 2;
+
+/** kvm_vm_ioctl as a frame. */
+class KvmVmIoctl extends Frame<number> {
+  constructor(
+    private readonly vm: KvmVm,
+    private readonly cmd: number,
+    private readonly arg: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const vm = this.vm;
+    const arg = this.arg;
+    switch (this.pc) {
+      case PC_VM_IOCTL:
+        this.pc = PC_VM_DISPATCH;
+        return this.yield_(op(C_KVM_IOCTL, vm.oid));
+      case PC_VM_DISPATCH:
+        if (vm.kernel.currentUser() !== vm.owner) throw errno('EIO', 'VM fd used outside the process that created it');
+        this.pc = PC_VM_RETURN;
+        switch (this.cmd >>> 0) {
+          case KVM_CREATE_VCPU:
+            return this.call(vm.createVcpu(arg));
+          case KVM_IRQ_LINE:
+            return this.call(vm.irqLine(arg, false));
+          case KVM_IRQ_LINE_STATUS:
+            return this.call(vm.irqLine(arg, true));
+          case KVM_IRQFD:
+            return this.call(kvmIrqfd(vm, arg));
+          case KVM_CREATE_DEVICE:
+            return this.call(vm.createDevice(arg));
+          case KVM_CHECK_EXTENSION:
+            return this.return_(vm.kvm.checkExtension(vm, arg));
+          case KVM_ARM_PREFERRED_TARGET: {
+            // kvm_vcpu_preferred_target: target + all-zero features
+            const mem = vm.kernel.currentUser().mem;
+            kvmVcpuInit.write(mem.view(arg, kvmVcpuInit.size), { target: KVM_ARM_TARGET_GENERIC_V8 });
+            return this.return_(0);
+          }
+          default:
+            throw errno('EINVAL', `VM fd has no ioctl 0x${(this.cmd >>> 0).toString(16)} (kvm_arch_vm_ioctl)`);
+        }
+      default:
+        return this.return_(sent as number);
+    }
+  }
+}
+
+/** kvm_vm_ioctl_irq_line as a frame: the checks, then (PPI/SPI) the injection step. */
+class KvmVmIoctlIrqLine extends Frame<number> {
+  /** The INTID and level of a PPI or SPI injection, and the vGIC vCPU index of a PPI (null for an SPI). */
+  private num = 0;
+  private level = false;
+  private vcpuIdx: number | null = null;
+
+  constructor(
+    private readonly vm: KvmVm,
+    private readonly arg: number,
+    private readonly withStatus: boolean,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vm = this.vm;
+    if (this.pc === 1) {
+      const ret = vm.vgic!.kvmVgicInjectIrq(this.vcpuIdx, this.num, this.level);
+      return this.finish(ret);
+    }
+    const mem = vm.kernel.currentUser().mem;
+    const lvl = kvmIrqLevel.read(mem.view(this.arg, kvmIrqLevel.size));
+    const { type, vcpu: vcpuId, num } = kvmArmIrqLineDecode(lvl.irq);
+    const level = lvl.level !== 0;
+    const vgic = vm.vgic;
+    switch (type) {
+      case KVM_ARM_IRQ_TYPE_CPU: {
+        if (vgic !== null) throw errno('ENXIO', 'KVM_ARM_IRQ_TYPE_CPU with an in-kernel vGIC');
+        const v = vm.vcpuById(vcpuId);
+        if (v === undefined) throw errno('EINVAL', `no vcpu ${vcpuId}`);
+        if (num > KVM_ARM_IRQ_CPU_FIQ) throw errno('EINVAL', `CPU line ${num} is neither IRQ nor FIQ`);
+        // vcpu_interrupt_line: a userspace irqchip drives the vCPU's IRQ/FIQ input (recorded, not delivered)
+        v.irqLines[num] = level;
+        if (level) v.kvmVcpuKick();
+        return this.finish(0);
+      }
+      case KVM_ARM_IRQ_TYPE_PPI: {
+        if (vgic === null) throw errno('ENXIO', 'PPI injection needs an in-kernel vGIC');
+        const v = vm.vcpuById(vcpuId);
+        if (v === undefined) throw errno('EINVAL', `no vcpu ${vcpuId}`);
+        if (num < 16 || num >= VGIC_NR_PRIVATE_IRQS) throw errno('EINVAL', `INTID ${num} is not a PPI`);
+        return this.inject(v.idx, num, level);
+      }
+      case KVM_ARM_IRQ_TYPE_SPI:
+        if (vgic === null) throw errno('ENXIO', 'SPI injection needs an in-kernel vGIC');
+        if (num < VGIC_NR_PRIVATE_IRQS) throw errno('EINVAL', `INTID ${num} is not an SPI`);
+        return this.inject(null, num, level);
+      default:
+        throw errno('EINVAL', `KVM_IRQ_LINE type ${type} unknown`);
+    }
+  }
+
+  /** kvm_vgic_inject_irq's step. */
+  private inject(vcpuIdx: number | null, num: number, level: boolean): Boundary {
+    this.vcpuIdx = vcpuIdx;
+    this.num = num;
+    this.level = level;
+    this.pc = 1;
+    return this.yield_(op(C_VGIC_INJECT, this.vm.oid));
+  }
+
+  private finish(ret: number): Boundary {
+    if (ret < 0) throw errnoFromReturn(ret, 'kvm_vgic_inject_irq');
+    // KVM_IRQ_LINE_STATUS: status = 0 (kvm_vm_ioctl_irq_line's return)
+    if (this.withStatus) this.vm.kernel.currentUser().mem.writeS32(this.arg, 0);
+    return this.return_(0);
+  }
+}
+
+/** kvm_put_kvm: the reference goes; the last one runs kvm_destroy_vm's step. */
+const PD_PUT = 0;
+/** kvm_destroy_devices, newest first. */
+const PD_DEVICES = 1;
+/** A device's ops->destroy returned. */
+const PD_DESTROYED = 2;
+
+/** kvm_put_kvm → kvm_destroy_vm as a frame (see the module comment for the order). */
+class KvmPutKvm extends Frame {
+  /** The device whose ops->destroy runs. */
+  private dev: KvmDevice | null = null;
+
+  constructor(private readonly vm: KvmVm) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vm = this.vm;
+    switch (this.pc) {
+      case PD_PUT:
+        vm.checkAlive('kvm_put_kvm');
+        if (!vm.kref.put()) return this.return_(undefined);
+        this.pc = PD_DEVICES;
+        return this.yield_(op(C_KVM_DESTROY, vm.oid));
+      case PD_DESTROYED:
+        this.freeDevice(this.dev!);
+        return this.destroyDevices();
+      default:
+        return this.destroyDevices();
+    }
+  }
+
+  /** kvm_destroy_devices walks kvm->devices from its head; list_add puts new devices there: newest first. */
+  private destroyDevices(): Boundary {
+    const vm = this.vm;
+    while (vm.devices.length > 0) {
+      const dev = vm.devices.pop()!;
+      if (dev.ops.destroy !== undefined) {
+        this.dev = dev;
+        this.pc = PD_DESTROYED;
+        return this.call(dev.ops.destroy(dev));
+      }
+      this.freeDevice(dev);
+    }
+    // kvm_arch_destroy_vm: kvm_vgic_destroy, kvm_destroy_vcpus
+    vm.destroyed = true;
+    for (const v of vm.vcpus) v.destroyed = true;
+    vm.kvm.forgetVm(vm);
+    vm.markFreed();
+    return this.return_(undefined);
+  }
+
+  private freeDevice(dev: KvmDevice): void {
+    dev.gone = true;
+    dev.markFreed();
+  }
+}
+
+/** kvm_device_release: kvm->lock (with a release op). */
+const DR_LOCK = 0;
+/** kvm->lock held: off kvm->devices, ops->release. */
+const DR_LOCKED = 1;
+/** ops->release returned: unlock, free. */
+const DR_RELEASED = 2;
+/** kvm_put_kvm returned. */
+const DR_PUT = 3;
+
+/** kvm_device_release as a frame (kvm->lock is held at DR_RELEASED). */
+class KvmDeviceRelease extends Frame {
+  constructor(
+    private readonly vm: KvmVm,
+    private readonly dev: KvmDevice,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vm = this.vm;
+    const dev = this.dev;
+    switch (this.pc) {
+      case DR_LOCK:
+        if (dev.ops.release === undefined) return this.put();
+        this.pc = DR_LOCKED;
+        return this.call(mutexLock(vm.lock));
+      case DR_LOCKED:
+        vm.removeDevice(dev);
+        this.pc = DR_RELEASED;
+        return this.call(dev.ops.release!(dev));
+      case DR_RELEASED:
+        vm.lock.unlock();
+        dev.gone = true;
+        dev.markFreed();
+        return this.put();
+      default:
+        return this.return_(undefined);
+    }
+  }
+
+  private put(): Boundary {
+    this.pc = DR_PUT;
+    return this.call(this.vm.kvmPutKvm());
+  }
+
+  /** ops->release threw with kvm->lock held. */
+  protected override unwind(): void {
+    if (this.pc === DR_RELEASED) this.vm.lock.unlock();
+  }
+}
+
+/** kvm_vm_release: kvm_irqfd_release. */
+const VR_IRQFDS = 0;
+/** kvm_put_kvm. */
+const VR_PUT = 1;
+const VR_DONE = 2;
+
+/** kvm_vm_release as a frame. */
+class KvmVmRelease extends Frame {
+  constructor(private readonly vm: KvmVm) {
+    super();
+  }
+
+  protected step(): Boundary {
+    switch (this.pc) {
+      case VR_IRQFDS:
+        this.pc = VR_PUT;
+        return this.call(this.vm.irqfds.kvmIrqfdRelease());
+      case VR_PUT:
+        this.pc = VR_DONE;
+        return this.call(this.vm.kvmPutKvm());
+      default:
+        return this.return_(undefined);
+    }
+  }
 }

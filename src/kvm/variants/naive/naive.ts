@@ -7,20 +7,55 @@
  * "the client": "Changing the forwarded state is not allowed in the critical section starting from VFIO IRQ handler
  * to LR programming".
  */
+
+import { type Boundary, Frame } from '../../../sim/frame.js';
 import { spinLockIrqsave, spinUnlockIrqrestore } from '../../../sim/locks.js';
-import type { TaskGen } from '../../../sim/task.js';
 import { type ArchFwdIrq, kvmArchSwitchFwd, vgicIrqOf } from '../../arch/arm/forward.js';
 import type { KvmDeviceOps } from '../../device.js';
 import { kvmVfioOpsWith } from '../../vfio.js';
 
+/** spin_lock_irqsave of the VFIO IRQ's lock. */
+const PC_LOCK = 0;
+/** The lock is held: the switch. */
+const PC_LOCKED = 1;
+/** Switched: unlock. */
+const PC_SWITCHED = 2;
+
 /** kvm_arch_set_fwd_state without steps 1–3 and 5 of the protocol: only the switch, under the VFIO IRQ's lock. */
-export function* kvmArchSetFwdStateNaive(f: ArchFwdIrq, on: boolean): TaskGen<void> {
-  const flags = yield* spinLockIrqsave(f.platIrq.lock);
-  try {
-    yield* kvmArchSwitchFwd(f, vgicIrqOf(f), on);
-  } finally {
-    spinUnlockIrqrestore(f.platIrq.lock, flags);
+class KvmArchSetFwdStateNaive extends Frame {
+  private flags = false;
+
+  constructor(
+    private readonly f: ArchFwdIrq,
+    private readonly on: boolean,
+  ) {
+    super();
   }
+
+  protected step(sent: unknown): Boundary {
+    const f = this.f;
+    switch (this.pc) {
+      case PC_LOCK:
+        this.pc = PC_LOCKED;
+        return this.call(spinLockIrqsave(f.platIrq.lock));
+      case PC_LOCKED:
+        this.flags = sent as boolean;
+        this.pc = PC_SWITCHED;
+        return this.call(kvmArchSwitchFwd(f, vgicIrqOf(f), this.on));
+      default:
+        spinUnlockIrqrestore(f.platIrq.lock, this.flags);
+        return this.return_(undefined);
+    }
+  }
+
+  /** The switch threw with the lock held. */
+  protected override unwind(): void {
+    if (this.pc === PC_SWITCHED) spinUnlockIrqrestore(this.f.platIrq.lock, this.flags);
+  }
+}
+
+export function kvmArchSetFwdStateNaive(f: ArchFwdIrq, on: boolean): Frame {
+  return new KvmArchSetFwdStateNaive(f, on);
 }
 
 export const kvmVfioNaiveOps: KvmDeviceOps = kvmVfioOpsWith(kvmArchSetFwdStateNaive);

@@ -24,10 +24,12 @@ import {
 } from '../../../abi/kvm.js';
 import { shouldFailslab } from '../../../host/failslab.js';
 import type { Genirq } from '../../../host/irq/genirq.js';
+import type { IrqDesc } from '../../../host/irq/irqDesc.js';
 import { disableIrq, enableIrq, irqSetVcpuAffinity } from '../../../host/irq/manage.js';
 import { ModelError } from '../../../sim/errors.js';
+import { type Boundary, Frame } from '../../../sim/frame.js';
 import { mutexLock } from '../../../sim/locks.js';
-import { op, type TaskGen } from '../../../sim/task.js';
+import { op } from '../../../sim/task.js';
 import { type VfioDevice, vfioDeviceGetExternalUser, vfioDevicePutExternalUser } from '../../../vfio/device.js';
 import { VfioPlatformDevice } from '../../../vfio/platform/vfioPlatform.js';
 import type { VfioPlatformIrq } from '../../../vfio/platform/vfioPlatformIrq.js';
@@ -99,12 +101,6 @@ function check(ret: number, why: string): number {
   throw errno(name, `${why} (rfc-v1 returned ${ret})`);
 }
 
-/** irqd_set_irq_forwarded / irqd_clr_irq_forwarded (see the module comment). */
-function* irqdSetForwarded(pfwd: KvmArchFwdIrq, on: boolean): TaskGen<void> {
-  yield* irqSetVcpuAffinity(pfwd.genirq, pfwd.hwirq, on ? pfwd.vcpu : null);
-  pfwd.platIrq.forwarded = on;
-}
-
 function vgicOf(pfwd: KvmArchFwdIrq, fn: string) {
   if (pfwd.vcpu === null) {
     // seed defect: insert_and_forward takes kvm_get_vcpu(kvm, 0) without checking it exists; the vGIC's map/unmap
@@ -137,36 +133,85 @@ function vgicUnmapPhysIrq(pfwd: KvmArchFwdIrq): number {
   return vgic.kvmVgicUnmapPhysIrq(target, vintid);
 }
 
-/** set_fwd_state: program the GIC and the vGIC; returns the vGIC map/unmap status. */
-export function* setFwdState(pfwd: KvmArchFwdIrq, action: number): TaskGen<number> {
-  const g = pfwd.genirq;
-  const desc = g.desc(pfwd.hwirq);
-  // seed defect: set_fwd_state uses disable_irq: synchronize_irq spins while the guest holds a forwarded INTID active
-  yield* disableIrq(g, pfwd.hwirq);
-  if (desc.inprogress) {
-    // seed defect: set_fwd_state refuses an IRQ in progress with -1, i.e. -EPERM, instead of waiting it out
-    yield* enableIrq(g, pfwd.hwirq);
-    return -1;
+/** set_fwd_state: disable_irq. */
+const SF_DISABLE = 0;
+/** disabled: the in-progress check, then the action. */
+const SF_DISABLED = 1;
+/** irqd_set_irq_forwarded / irqd_clr_irq_forwarded: irq_set_vcpu_affinity returned (see the module comment). */
+const SF_IRQD_SET = 2;
+/** enable_irq. */
+const SF_ENABLE = 3;
+/** enabled: return. */
+const SF_RETURN = 4;
+
+/** set_fwd_state as a frame: program the GIC and the vGIC; returns the vGIC map/unmap status. */
+class SetFwdState extends Frame<number> {
+  private ret = 0;
+  private desc: IrqDesc | null = null;
+
+  constructor(
+    private readonly pfwd: KvmArchFwdIrq,
+    private readonly action: number,
+  ) {
+    super();
   }
-  let ret: number;
-  if (action === KVM_VFIO_IRQ_SET_FORWARD) {
-    yield* irqdSetForwarded(pfwd, true);
-    ret = vgicMapPhysIrq(pfwd);
-  } else if (action === KVM_VFIO_IRQ_SET_NORMAL) {
-    yield* irqdSetForwarded(pfwd, false);
-    ret = vgicUnmapPhysIrq(pfwd);
-  } else if (action === KVM_VFIO_IRQ_CLEANUP) {
-    yield* irqdSetForwarded(pfwd, false);
-    // seed defect: set_fwd_state(CLEANUP) does a blind chip->irq_eoi, whether or not the INTID is active, on any CPU
-    yield* desc.chip.irqEoi(desc);
-    ret = 0;
-  } else {
-    // seed defect: set_fwd_state's invalid-action branch calls enable_irq here and again below: unbalanced
-    yield* enableIrq(g, pfwd.hwirq);
-    ret = -EINVAL;
+
+  protected step(): Boundary {
+    const pfwd = this.pfwd;
+    const g = pfwd.genirq;
+    const action = this.action;
+    switch (this.pc) {
+      case SF_DISABLE:
+        this.desc = g.desc(pfwd.hwirq);
+        // seed defect: set_fwd_state uses disable_irq: synchronize_irq spins while the guest holds a forwarded INTID active
+        this.pc = SF_DISABLED;
+        return this.call(disableIrq(g, pfwd.hwirq));
+      case SF_DISABLED:
+        if (this.desc!.inprogress) {
+          // seed defect: set_fwd_state refuses an IRQ in progress with -1, i.e. -EPERM, instead of waiting it out
+          this.ret = -1;
+          return this.enable();
+        }
+        if (
+          action === KVM_VFIO_IRQ_SET_FORWARD ||
+          action === KVM_VFIO_IRQ_SET_NORMAL ||
+          action === KVM_VFIO_IRQ_CLEANUP
+        ) {
+          const on = action === KVM_VFIO_IRQ_SET_FORWARD;
+          this.pc = SF_IRQD_SET;
+          return this.call(irqSetVcpuAffinity(g, pfwd.hwirq, on ? pfwd.vcpu : null));
+        }
+        // seed defect: set_fwd_state's invalid-action branch calls enable_irq here and again below: unbalanced
+        this.ret = -EINVAL;
+        this.pc = SF_ENABLE;
+        return this.call(enableIrq(g, pfwd.hwirq));
+      case SF_IRQD_SET:
+        pfwd.platIrq.forwarded = action === KVM_VFIO_IRQ_SET_FORWARD;
+        if (action === KVM_VFIO_IRQ_SET_FORWARD) this.ret = vgicMapPhysIrq(pfwd);
+        else if (action === KVM_VFIO_IRQ_SET_NORMAL) this.ret = vgicUnmapPhysIrq(pfwd);
+        else {
+          // seed defect: set_fwd_state(CLEANUP) does a blind chip->irq_eoi, whether or not the INTID is active, on any CPU
+          const desc = this.desc!;
+          this.ret = 0;
+          this.pc = SF_ENABLE;
+          return this.call(desc.chip.irqEoi(desc));
+        }
+        return this.enable();
+      case SF_ENABLE:
+        return this.enable();
+      default:
+        return this.return_(this.ret);
+    }
   }
-  yield* enableIrq(g, pfwd.hwirq);
-  return ret;
+
+  private enable(): Boundary {
+    this.pc = SF_RETURN;
+    return this.call(enableIrq(this.pfwd.genirq, this.pfwd.hwirq));
+  }
+}
+
+export function setFwdState(pfwd: KvmArchFwdIrq, action: number): Frame<number> {
+  return new SetFwdState(pfwd, action);
 }
 
 /** find_in_assigned_devices. */
@@ -180,50 +225,130 @@ function findInFwdIrq(kvmVdev: SeedKvmVfioDevice | null, irqIndex: number, who: 
   return kvmVdev.fwdIrqList.find((f) => f.irqIndex === irqIndex) ?? null;
 }
 
-/** remove_assigned_device: returns bool, but its error path returns the int `ret` (true). */
-function* removeAssignedDevice(kv: KvmVfio, vdev: VfioDevice): TaskGen<boolean> {
-  const list = archDataOf(kv).assignedDeviceList;
-  for (const d of [...list]) {
-    if (d.vfioDevice !== vdev) continue;
-    for (const f of [...d.fwdIrqList]) {
-      const ret = yield* setFwdState(f, KVM_VFIO_IRQ_SET_NORMAL);
-      if (ret < 0) return true; // seed defect: remove_assigned_device returns a negative int as bool (true)
-      d.fwdIrqList.splice(d.fwdIrqList.indexOf(f), 1);
-    }
-    list.splice(list.indexOf(d), 1);
-    vfioDevicePutExternalUser(d.vfioDevice);
-    return true;
+/** remove_assigned_device as a frame: returns bool, but its error path returns the int `ret` (true). */
+class RemoveAssignedDevice extends Frame<boolean> {
+  private d: SeedKvmVfioDevice | null = null;
+  /** The device's forwarded IRQs when the walk started, and the next one. */
+  private irqs: KvmArchFwdIrq[] = [];
+  private i = 0;
+
+  constructor(
+    private readonly kv: KvmVfio,
+    private readonly vdev: VfioDevice,
+  ) {
+    super();
   }
-  return false;
+
+  protected step(sent: unknown): Boundary {
+    if (this.pc === 0) {
+      const d = findInAssignedDevices(this.kv, this.vdev);
+      if (d === null) return this.return_(false);
+      this.d = d;
+      this.irqs = [...d.fwdIrqList];
+      this.pc = 1;
+    } else {
+      // set_fwd_state(f, KVM_VFIO_IRQ_SET_NORMAL) returned
+      if ((sent as number) < 0) return this.return_(true); // seed defect: a negative int returned as bool (true)
+      const list = this.d!.fwdIrqList;
+      list.splice(list.indexOf(this.irqs[this.i++]!), 1);
+    }
+    if (this.i < this.irqs.length) return this.call(setFwdState(this.irqs[this.i]!, KVM_VFIO_IRQ_SET_NORMAL));
+    const list = archDataOf(this.kv).assignedDeviceList;
+    list.splice(list.indexOf(this.d!), 1);
+    vfioDevicePutExternalUser(this.d!.vfioDevice);
+    return this.return_(true);
+  }
 }
 
-/** remove_fwd_irq. */
-function* removeFwdIrq(kv: KvmVfio, kvmVdev: SeedKvmVfioDevice, irqIndex: number): TaskGen<number> {
-  let ret = -1;
-  for (const f of [...kvmVdev.fwdIrqList]) {
-    if (f.irqIndex !== irqIndex) continue;
-    ret = yield* setFwdState(f, KVM_VFIO_IRQ_SET_NORMAL);
-    if (ret < 0) break;
-    kvmVdev.fwdIrqList.splice(kvmVdev.fwdIrqList.indexOf(f), 1);
-    ret = 0;
-    break;
+/** remove_fwd_irq: set_fwd_state(NORMAL). */
+const RF_START = 0;
+/** set_fwd_state returned: off the list. */
+const RF_NORMAL = 1;
+/** remove_assigned_device returned. */
+const RF_RETURN = 2;
+
+/** remove_fwd_irq as a frame. */
+class RemoveFwdIrq extends Frame<number> {
+  private ret = -1;
+  private f: KvmArchFwdIrq | null = null;
+
+  constructor(
+    private readonly kv: KvmVfio,
+    private readonly kvmVdev: SeedKvmVfioDevice,
+    private readonly irqIndex: number,
+  ) {
+    super();
   }
-  if (kvmVdev.fwdIrqList.length === 0) yield* removeAssignedDevice(kv, kvmVdev.vfioDevice);
-  return ret;
+
+  protected step(sent: unknown): Boundary {
+    const list = this.kvmVdev.fwdIrqList;
+    switch (this.pc) {
+      case RF_START: {
+        const f = list.find((x) => x.irqIndex === this.irqIndex);
+        if (f === undefined) return this.removeDevice();
+        this.f = f;
+        this.pc = RF_NORMAL;
+        return this.call(setFwdState(f, KVM_VFIO_IRQ_SET_NORMAL));
+      }
+      case RF_NORMAL:
+        this.ret = sent as number;
+        if (this.ret >= 0) {
+          list.splice(list.indexOf(this.f!), 1);
+          this.ret = 0;
+        }
+        return this.removeDevice();
+      default:
+        return this.return_(this.ret);
+    }
+  }
+
+  private removeDevice(): Boundary {
+    if (this.kvmVdev.fwdIrqList.length !== 0) return this.return_(this.ret);
+    this.pc = RF_RETURN;
+    return this.call(new RemoveAssignedDevice(this.kv, this.kvmVdev.vfioDevice));
+  }
 }
 
-/** free_all_fwd_irq: CLEANUP every forwarded IRQ (the vCPUs are gone, so the vGIC is not touched), put every device. */
-export function* freeAllFwdIrq(kv: KvmVfio): TaskGen<number> {
-  const list = archDataOf(kv).assignedDeviceList;
-  for (const d of [...list]) {
-    for (const f of [...d.fwdIrqList]) {
-      yield* setFwdState(f, KVM_VFIO_IRQ_CLEANUP); // seed defect: free_all_fwd_irq ignores the result
-      d.fwdIrqList.splice(d.fwdIrqList.indexOf(f), 1);
-    }
-    list.splice(list.indexOf(d), 1);
-    vfioDevicePutExternalUser(d.vfioDevice);
+/**
+ * free_all_fwd_irq as a frame: CLEANUP every forwarded IRQ (the vCPUs are gone, so the vGIC is not touched), put
+ * every device.
+ */
+class FreeAllFwdIrq extends Frame<number> {
+  /** The devices and the current device's IRQs when their walks started, and the next of each. */
+  private devs: SeedKvmVfioDevice[] = [];
+  private di = 0;
+  private irqs: KvmArchFwdIrq[] = [];
+  private fi = 0;
+
+  constructor(private readonly kv: KvmVfio) {
+    super();
   }
-  return 0;
+
+  protected step(): Boundary {
+    const list = archDataOf(this.kv).assignedDeviceList;
+    if (this.pc === 0) {
+      this.devs = [...list];
+      this.pc = 1;
+      if (this.devs.length > 0) this.irqs = [...this.devs[0]!.fwdIrqList];
+    } else {
+      // seed defect: free_all_fwd_irq ignores set_fwd_state's result
+      const d = this.devs[this.di]!;
+      d.fwdIrqList.splice(d.fwdIrqList.indexOf(this.irqs[this.fi++]!), 1);
+    }
+    for (;;) {
+      if (this.di === this.devs.length) return this.return_(0);
+      if (this.fi < this.irqs.length) return this.call(setFwdState(this.irqs[this.fi]!, KVM_VFIO_IRQ_CLEANUP));
+      const d = this.devs[this.di++]!;
+      list.splice(list.indexOf(d), 1);
+      vfioDevicePutExternalUser(d.vfioDevice);
+      this.fi = 0;
+      if (this.di < this.devs.length) this.irqs = [...this.devs[this.di]!.fwdIrqList];
+    }
+  }
+}
+
+export function freeAllFwdIrq(kv: KvmVfio): Frame<number> {
+  return new FreeAllFwdIrq(kv);
 }
 
 /** get_vfio_device: NULL for an fd that is not open, ERR_PTR(-EINVAL) (thrown) for one that is not a VFIO device. */
@@ -271,90 +396,184 @@ function validateDeassign(
   return { ret: 0, kvmVdev };
 }
 
-/** insert_and_forward: validate, forward, record; `mustPut` tells the caller to drop the reference it took. */
-function* insertAndForward(
-  dev: KvmDevice,
-  vdev: VfioDevice | null,
-  fwdIrq: KvmArchForwardedIrq,
-): TaskGen<{ ret: number; mustPut: boolean }> {
-  const kv = kvOf(dev);
-  const arch = archDataOf(kv);
-  const v = validateForward(kv, vdev, fwdIrq);
-  if (v.ret < 0) return { ret: -EINVAL, mustPut: true };
-  const plat = v.plat!;
-  if (!kzalloc(dev)) return { ret: -ENOMEM, mustPut: true };
-  const pfwd = new KvmArchFwdIrq(dev.vm, plat.genirq, plat.irqs[fwdIrq.irq_index]!);
-  pfwd.irqIndex = fwdIrq.irq_index;
-  pfwd.guestIrq = fwdIrq.guest_irq;
-  pfwd.hwirq = v.hwirq;
-  // seed defect: insert_and_forward always targets vCPU 0 (kvm_get_vcpu(kvm, 0)), not the vIRQ's vGIC routing
-  pfwd.vcpu = dev.vm.vcpus[0] ?? null;
-  yield op(C_KVM_VFIO_ATTR, dev.oid);
-  const ret = yield* setFwdState(pfwd, KVM_VFIO_IRQ_SET_FORWARD);
-  if (ret < 0) {
-    // seed defect: insert_and_forward's error path runs CLEANUP, i.e. a blind EOI of an IRQ it never forwarded
-    yield* setFwdState(pfwd, KVM_VFIO_IRQ_CLEANUP);
-    return { ret, mustPut: true };
-  }
-  let kvmVdev = v.kvmVdev;
-  let mustPut = true;
-  if (kvmVdev === null) {
-    if (!kzalloc(dev)) {
-      // seed defect: insert_and_forward undoes with set_fwd_state(pfwd, false): false is 0, SET_FORWARD, not NORMAL
-      yield* setFwdState(pfwd, 0);
-      return { ret: -ENOMEM, mustPut: true };
-    }
-    kvmVdev = new SeedKvmVfioDevice(vdev!);
-    kvmVdev.fd = fwdIrq.fd;
-    arch.assignedDeviceList.unshift(kvmVdev);
-    mustPut = false; // the only case where the reference is kept
-  }
-  kvmVdev.fwdIrqList.unshift(pfwd);
-  return { ret: 0, mustPut };
+/** What insert_and_forward returns: its status, and whether the caller must drop the reference it took. */
+interface InsertResult {
+  ret: number;
+  mustPut: boolean;
 }
 
-/** cancel_and_delete_forward. */
-function* cancelAndDeleteForward(dev: KvmDevice, vdev: VfioDevice, fwdIrq: KvmArchForwardedIrq): TaskGen<number> {
-  const kv = kvOf(dev);
-  const v = validateDeassign(kv, vdev, fwdIrq);
-  if (v.ret < 0) return -EINVAL;
-  return yield* removeFwdIrq(kv, v.kvmVdev!, fwdIrq.irq_index);
+/** insert_and_forward: validate, allocate, the attribute's step. */
+const IF_START = 0;
+/** set_fwd_state(SET_FORWARD). */
+const IF_FORWARD = 1;
+/** set_fwd_state(SET_FORWARD) returned: record, or undo. */
+const IF_FORWARDED = 2;
+/** The undo's set_fwd_state returned: fail with `ret`. */
+const IF_UNDONE = 3;
+
+/** insert_and_forward as a frame: validate, forward, record. */
+class InsertAndForward extends Frame<InsertResult> {
+  private pfwd: KvmArchFwdIrq | null = null;
+  private kvmVdev: SeedKvmVfioDevice | null = null;
+  private ret = 0;
+
+  constructor(
+    private readonly dev: KvmDevice,
+    private readonly vdev: VfioDevice | null,
+    private readonly fwdIrq: KvmArchForwardedIrq,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const dev = this.dev;
+    const fwdIrq = this.fwdIrq;
+    switch (this.pc) {
+      case IF_START: {
+        const kv = kvOf(dev);
+        const v = validateForward(kv, this.vdev, fwdIrq);
+        if (v.ret < 0) return this.return_({ ret: -EINVAL, mustPut: true });
+        const plat = v.plat!;
+        if (!kzalloc(dev)) return this.return_({ ret: -ENOMEM, mustPut: true });
+        const pfwd = new KvmArchFwdIrq(dev.vm, plat.genirq, plat.irqs[fwdIrq.irq_index]!);
+        pfwd.irqIndex = fwdIrq.irq_index;
+        pfwd.guestIrq = fwdIrq.guest_irq;
+        pfwd.hwirq = v.hwirq;
+        // seed defect: insert_and_forward always targets vCPU 0 (kvm_get_vcpu(kvm, 0)), not the vIRQ's vGIC routing
+        pfwd.vcpu = dev.vm.vcpus[0] ?? null;
+        this.pfwd = pfwd;
+        this.kvmVdev = v.kvmVdev;
+        this.pc = IF_FORWARD;
+        return this.yield_(op(C_KVM_VFIO_ATTR, dev.oid));
+      }
+      case IF_FORWARD:
+        this.pc = IF_FORWARDED;
+        return this.call(setFwdState(this.pfwd!, KVM_VFIO_IRQ_SET_FORWARD));
+      case IF_FORWARDED: {
+        const ret = sent as number;
+        if (ret < 0) {
+          // seed defect: insert_and_forward's error path runs CLEANUP, i.e. a blind EOI of an IRQ it never forwarded
+          return this.undo(ret, KVM_VFIO_IRQ_CLEANUP);
+        }
+        let kvmVdev = this.kvmVdev;
+        let mustPut = true;
+        if (kvmVdev === null) {
+          // seed defect: insert_and_forward undoes with set_fwd_state(pfwd, false): false is 0, SET_FORWARD, not NORMAL
+          if (!kzalloc(dev)) return this.undo(-ENOMEM, 0);
+          kvmVdev = new SeedKvmVfioDevice(this.vdev!);
+          kvmVdev.fd = fwdIrq.fd;
+          archDataOf(kvOf(dev)).assignedDeviceList.unshift(kvmVdev);
+          mustPut = false; // the only case where the reference is kept
+        }
+        kvmVdev.fwdIrqList.unshift(this.pfwd!);
+        return this.return_({ ret: 0, mustPut });
+      }
+      default:
+        return this.return_({ ret: this.ret, mustPut: true });
+    }
+  }
+
+  private undo(ret: number, action: number): Boundary {
+    this.ret = ret;
+    this.pc = IF_UNDONE;
+    return this.call(setFwdState(this.pfwd!, action));
+  }
+}
+
+/** kvm_vfio_set_device: copy_from_user, get_vfio_device, then mutex_lock(&kv->lock). */
+const SD_START = 0;
+/** ASSIGN: kv->lock held: insert_and_forward. */
+const SD_ASSIGN_LOCKED = 1;
+/** insert_and_forward returned. */
+const SD_ASSIGNED = 2;
+/** DEASSIGN: kv->lock held: cancel_and_delete_forward. */
+const SD_DEASSIGN_LOCKED = 3;
+/** cancel_and_delete_forward's remove_fwd_irq returned. */
+const SD_DEASSIGNED = 4;
+
+/** kvm_vfio_set_device as a frame (kv->lock is held while `locked`). */
+class KvmVfioSetDevice extends Frame<number> {
+  private fwdIrq: KvmArchForwardedIrq | null = null;
+  private vdev: VfioDevice | null = null;
+  private locked = false;
+
+  constructor(
+    private readonly dev: KvmDevice,
+    private readonly assign: boolean,
+    private readonly addr: bigint,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const dev = this.dev;
+    const kv = kvOf(dev);
+    switch (this.pc) {
+      case SD_START: {
+        const user = dev.vm.kernel.currentUser();
+        const fwdIrq = kvmArchForwardedIrq.read(user.mem.view(this.addr, kvmArchForwardedIrq.size)); // copy_from_user
+        this.fwdIrq = fwdIrq;
+        const vdev = getVfioDevice(dev, fwdIrq.fd | 0); // IS_ERR(vdev): only a thrown ERR_PTR gets out here
+        this.vdev = vdev;
+        if (this.assign) {
+          this.pc = SD_ASSIGN_LOCKED;
+          return this.call(mutexLock(kv.lock));
+        }
+        if (vdev === null) {
+          throw new ModelError(
+            `seed defect: kvm_vfio_set_device: get_vfio_device(${fwdIrq.fd}) returned NULL (fd not open), IS_ERR missed it, ` +
+              'and kvm_vfio_device_put_external_user dereferences it',
+          );
+        }
+        vfioDevicePutExternalUser(vdev); // the seed drops its reference before using vdev
+        this.pc = SD_DEASSIGN_LOCKED;
+        return this.call(mutexLock(kv.lock));
+      }
+      case SD_ASSIGN_LOCKED:
+        this.locked = true;
+        this.pc = SD_ASSIGNED;
+        return this.call(new InsertAndForward(dev, this.vdev, this.fwdIrq!));
+      case SD_ASSIGNED: {
+        const r = sent as InsertResult;
+        if (r.mustPut) vfioDevicePutExternalUser(this.vdev!);
+        return this.unlockAndReturn(r.ret, 'ASSIGN_IRQ');
+      }
+      case SD_DEASSIGN_LOCKED: {
+        this.locked = true;
+        // cancel_and_delete_forward
+        const fwdIrq = this.fwdIrq!;
+        const v = validateDeassign(kv, this.vdev!, fwdIrq);
+        if (v.ret < 0) return this.unlockAndReturn(-EINVAL, 'DEASSIGN_IRQ');
+        this.pc = SD_DEASSIGNED;
+        return this.call(new RemoveFwdIrq(kv, v.kvmVdev!, fwdIrq.irq_index));
+      }
+      default:
+        return this.unlockAndReturn(sent as number, 'DEASSIGN_IRQ');
+    }
+  }
+
+  private unlockAndReturn(ret: number, what: string): Boundary {
+    const fwdIrq = this.fwdIrq!;
+    const r = check(ret, `${what} fd ${fwdIrq.fd} index ${fwdIrq.irq_index}`);
+    this.unwind();
+    return this.return_(r);
+  }
+
+  /** mutex_unlock(&kv->lock) if held. */
+  protected override unwind(): void {
+    if (!this.locked) return;
+    this.locked = false;
+    kvOf(this.dev).lock.unlock();
+  }
 }
 
 /** kvm_vfio_set_device. */
-function* kvmVfioSetDevice(dev: KvmDevice, attr: bigint, addr: bigint): TaskGen<number> {
-  const kv = kvOf(dev);
+function kvmVfioSetDevice(dev: KvmDevice, attr: bigint, addr: bigint): Frame<number> {
   const assign = attr === BigInt(KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ);
   if (!assign && attr !== BigInt(KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ)) {
     throw errno('ENXIO', `rfc-v1 kvm_vfio_set_device: no attribute ${attr}`);
   }
-  const user = dev.vm.kernel.currentUser();
-  const fwdIrq = kvmArchForwardedIrq.read(user.mem.view(addr, kvmArchForwardedIrq.size)); // copy_from_user
-  const vdev = getVfioDevice(dev, fwdIrq.fd | 0); // IS_ERR(vdev): only a thrown ERR_PTR gets out here
-  if (assign) {
-    yield* mutexLock(kv.lock);
-    try {
-      const r = yield* insertAndForward(dev, vdev, fwdIrq);
-      if (r.mustPut) vfioDevicePutExternalUser(vdev!);
-      return check(r.ret, `ASSIGN_IRQ fd ${fwdIrq.fd} index ${fwdIrq.irq_index}`);
-    } finally {
-      kv.lock.unlock();
-    }
-  }
-  if (vdev === null) {
-    throw new ModelError(
-      `seed defect: kvm_vfio_set_device: get_vfio_device(${fwdIrq.fd}) returned NULL (fd not open), IS_ERR missed it, ` +
-        'and kvm_vfio_device_put_external_user dereferences it',
-    );
-  }
-  vfioDevicePutExternalUser(vdev); // the seed drops its reference before using vdev
-  yield* mutexLock(kv.lock);
-  try {
-    const ret = yield* cancelAndDeleteForward(dev, vdev, fwdIrq);
-    return check(ret, `DEASSIGN_IRQ fd ${fwdIrq.fd} index ${fwdIrq.irq_index}`);
-  } finally {
-    kv.lock.unlock();
-  }
+  return new KvmVfioSetDevice(dev, assign, addr);
 }
 
 /** The kvm-vfio device of the seed series: generic groups (the default core's), ARM forwarding as ported above. */
@@ -366,10 +585,10 @@ export const kvmVfioRfcV1Ops: KvmDeviceOps = {
     }
     dev.private_ = new RfcV1KvmVfio(dev.vm); // kvm_vfio_create + kvm_arch_vfio_init
   },
-  *setAttr(dev, a: KvmDeviceAttr) {
+  setAttr(dev, a: KvmDeviceAttr) {
     // seed defect: GROUP_DEL (generic code of the series) leaves the group's forwarded IRQs forwarded
-    if (a.group === KVM_DEV_VFIO_GROUP) return yield* groupAttr(dev, kvOf(dev), a.attr, a.addr);
-    if (a.group === KVM_DEV_VFIO_DEVICE) return yield* kvmVfioSetDevice(dev, a.attr, a.addr); // kvm_arch_vfio_set_attr
+    if (a.group === KVM_DEV_VFIO_GROUP) return groupAttr(dev, kvOf(dev), a.attr, a.addr);
+    if (a.group === KVM_DEV_VFIO_DEVICE) return kvmVfioSetDevice(dev, a.attr, a.addr); // kvm_arch_vfio_set_attr
     throw errno('ENXIO', `kvm-vfio has no attribute group ${a.group}`);
   },
   hasAttr: kvmVfioHasAttr,
