@@ -13,6 +13,7 @@ import { defineCost } from '../sim/costs.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
+import { markShared } from '../sim/snapshot.js';
 import { current, op } from '../sim/task.js';
 import { wait } from '../sim/waitqueue.js';
 import type { FdTable } from './fdtable.js';
@@ -472,13 +473,13 @@ function eventfdRelease(file: KFile): Frame {
   return new EventfdRelease(ctxOf(file));
 }
 
-export const eventfdFops: FileOperations = {
+export const eventfdFops: FileOperations = markShared({
   name: 'eventfd_fops',
   read: eventfdRead,
   write: eventfdWrite,
   poll: eventfdPoll,
   release: eventfdRelease,
-};
+});
 
 /**
  * do_eventfd (the eventfd2 syscall body): EINVAL for flags outside EFD_SEMAPHORE|EFD_NONBLOCK|EFD_CLOEXEC,

@@ -249,7 +249,7 @@ class VfsReadWrite extends Frame<number> {
     }
     if (!accessOk(addr, len)) throw errno('EFAULT', `${what} buffer 0x${addr.toString(16)}+${len} fails access_ok`);
     this.pc = 1;
-    return this.call(method(file, addr, Math.min(len, MAX_RW_COUNT)));
+    return this.call(method.call(file.fops, file, addr, Math.min(len, MAX_RW_COUNT)));
   }
 }
 
@@ -290,7 +290,7 @@ export function vfsIoctlReturn(file: KFile, cmd: number, ret: number): number {
 export function vfsPoll(file: KFile, pt: PollTable | null): number {
   file.checkAlive('vfs_poll');
   const poll = file.fops.poll;
-  return poll === undefined ? DEFAULT_POLLMASK : poll(file, pt);
+  return poll === undefined ? DEFAULT_POLLMASK : poll.call(file.fops, file, pt);
 }
 
 // ---- wait queue heads with custom wake functions (include/linux/wait.h) ----------------------------------------

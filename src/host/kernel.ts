@@ -19,6 +19,7 @@ import { defineCost } from '../sim/costs.js';
 import { Engine, type EngineOptions } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
+import { markShared } from '../sim/snapshot.js';
 import { type Call, currentOrNull, op, type Task, type TaskBody } from '../sim/task.js';
 import type { FdTable } from './fdtable.js';
 import { type FileHost, type FileOperations, fputFinal, KFile, O_ACCMODE, O_NONBLOCK } from './file.js';
@@ -92,6 +93,11 @@ function isNode(x: ChrdevNode | FileOperations): x is ChrdevNode {
   return 'fops' in x;
 }
 
+/** smp_send_reschedule(cpu) from `fromCpu`: the architecture's reschedule IPI. */
+export interface ReschedIpi {
+  smpSendReschedule(fromCpu: number, cpu: number): void;
+}
+
 /**
  * Observers of host steps that have no Linux tracepoint (irqfwd events, docs/TRACING.md). Called after the step took
  * effect, on the task that made it; null when nobody traces.
@@ -121,8 +127,8 @@ export class Kernel implements FileHost {
   readonly delayedFputWork: WorkStruct;
   /** Files released by delayed fput so far (a statistic for tests). */
   delayedFputs = 0;
-  /** smp_send_reschedule(cpu) from `fromCpu`, installed by the IRQ layer's owner (KVM sends its IPI_RESCHEDULE). */
-  smpSendReschedule: ((fromCpu: number, cpu: number) => void) | null = null;
+  /** smp_send_reschedule's sender, installed by the IRQ layer's owner (KVM sends its IPI_RESCHEDULE). */
+  reschedIpi: ReschedIpi | null = null;
 
   constructor(opts: KernelOptions = {}) {
     const { engine, ...eopts } = opts;
@@ -362,6 +368,7 @@ class TaskWorkRun extends Frame {
   }
 }
 
+markShared(delayedFput); // code an object of the model points at
 /** fs/file_table.c delayed_fput, the work function of delayed_fput_work: __fput each queued file, newest first. */
 function delayedFput(work: WorkStruct): Frame {
   return new DelayedFput(work.container as Kernel);
@@ -432,7 +439,7 @@ class DoFilpOpen extends Frame<KFile> {
         const open = node.fops.open;
         if (open === undefined) return this.return_(file);
         this.pc = FO_OPENED;
-        return this.call(open(file));
+        return this.call(open.call(node.fops, file));
       }
       default:
         return this.return_(this.file!);

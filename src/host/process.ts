@@ -223,7 +223,7 @@ export class UThread implements TaskExitHook {
     const k = this.process.kernel;
     // kick_process: a running thread (possibly in guest mode, or about to enter it) gets the reschedule IPI
     if (t.state === TASK_BLOCKED) k.engine.wake(t);
-    else k.smpSendReschedule?.(currentOrNull()?.cpu ?? this.process.main.cpu, t.cpu);
+    else k.reschedIpi?.smpSendReschedule(currentOrNull()?.cpu ?? this.process.main.cpu, t.cpu);
   }
 
   // ---- asynchronous forms -------------------------------------------------------------------------------------
@@ -627,7 +627,7 @@ class SysIoctl extends Frame<number> {
         if (p.doVfsIoctlGeneric(file, this.fd, this.cmd, this.arg)) return this.fdput(0);
         const ioctl = vfsIoctlFop(file);
         this.pc = IO_DRIVER;
-        return this.call(ioctl(file, this.cmd, this.arg));
+        return this.call(ioctl.call(file.fops, file, this.cmd, this.arg));
       }
       default: // IO_DRIVER
         this.pc = IO_RETURNED;

@@ -22,6 +22,7 @@ import type { FileOperations, KFile } from '../host/file.js';
 import { KObject } from '../host/kref.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
+import { markShared } from '../sim/snapshot.js';
 import { op, type TaskGen } from '../sim/task.js';
 import { C_KVM_IOCTL } from './costs.js';
 import { hostBody, type KvmBody } from './taskBody.js';
@@ -131,15 +132,17 @@ class KvmDeviceIoctl extends Frame<number> {
 }
 
 /** kvm_device_fops. */
+const KVM_DEVICE_FOPS: FileOperations = markShared({
+  name: 'kvm_device_fops',
+  unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
+    return hostBody(new KvmDeviceIoctl(file.privateData as KvmDevice, cmd, arg));
+  },
+  release(file: KFile): TaskGen<void> {
+    const dev = file.privateData as KvmDevice;
+    return hostBody(dev.vm.kvmDeviceRelease(dev));
+  },
+});
+
 export function kvmDeviceFops(): FileOperations {
-  return {
-    name: 'kvm_device_fops',
-    unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
-      return hostBody(new KvmDeviceIoctl(file.privateData as KvmDevice, cmd, arg));
-    },
-    release(file: KFile): TaskGen<void> {
-      const dev = file.privateData as KvmDevice;
-      return hostBody(dev.vm.kvmDeviceRelease(dev));
-    },
-  };
+  return KVM_DEVICE_FOPS;
 }

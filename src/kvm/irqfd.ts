@@ -36,6 +36,7 @@ import { flushWork, type WorkFn, WorkStruct } from '../host/kthread.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
+import { markShared } from '../sim/snapshot.js';
 import { type Op, op, type TaskGen } from '../sim/task.js';
 import { C_IRQFD_ASSIGN, C_IRQFD_SHUTDOWN, C_IRQFD_WAKEUP } from './costs.js';
 import { KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID, KVM_USERSPACE_IRQ_SOURCE_ID } from './kvm.js';
@@ -72,11 +73,13 @@ function irqfdOf(work: WorkStruct): Irqfd {
   return work.irqfd;
 }
 
+markShared(irqfdInjectWork); // code an object of the model points at
 /** irqfd_inject (work): container_of(work, struct kvm_kernel_irqfd, inject). */
 function irqfdInjectWork(work: WorkStruct): TaskGen<void> {
   return hostBody(new IrqfdInject(irqfdOf(work)));
 }
 
+markShared(irqfdShutdownWork); // code an object of the model points at
 /** irqfd_shutdown (work on irqfd_cleanup_wq). */
 function irqfdShutdownWork(work: WorkStruct): TaskGen<void> {
   return hostBody(new IrqfdShutdown(irqfdOf(work)));

@@ -39,12 +39,13 @@ import {
 import { type FileOperations, type KFile, O_CLOEXEC, O_RDWR } from '../host/file.js';
 import { gicIpiSend, type HostIrq } from '../host/irq/boot.js';
 import { IRQ_HANDLED, type IrqDesc, type IrqHandler, type IrqReturn } from '../host/irq/irqDesc.js';
-import type { Kernel } from '../host/kernel.js';
+import type { Kernel, ReschedIpi } from '../host/kernel.js';
 import type { Workqueue } from '../host/kthread.js';
 import { PAGE_SIZE } from '../host/uaccess.js';
 import { MAINTENANCE_PPI } from '../hw/gic/regs.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
+import { markShared } from '../sim/snapshot.js';
 import { op, type TaskGen } from '../sim/task.js';
 import { C_KVM_CREATE, C_KVM_IOCTL } from './costs.js';
 import type { KvmDeviceOps } from './device.js';
@@ -126,12 +127,13 @@ function requestPercpuIrqAtBoot(host: HostIrq, desc: IrqDesc, handler: IrqHandle
   for (let cpu = 0; cpu < host.genirq.engine.cpus.length; cpu++) host.gic.distributor.enable(desc.hwirq, cpu);
 }
 
+markShared(ipiReschedule); // code an object of the model points at
 /** handle_IPI(IPI_RESCHEDULE) → scheduler_ipi(): the kick's only job is to make the guest exit. */
 function* ipiReschedule(_irq: number, _dev: unknown): Generator<number, IrqReturn, unknown> {
   return IRQ_HANDLED;
 }
 
-export class Kvm {
+export class Kvm implements ReschedIpi {
   readonly engine: Engine;
   trace: KvmTraceHooks | null;
   guestFactory: GuestFactory;
@@ -163,13 +165,13 @@ export class Kvm {
     const ipi = hostIrq.genirq.domain.findByHwirq(IPI_RESCHEDULE_SGI) ?? hostIrq.genirq.createMapping(0, 'edge');
     if (ipi.actions.length === 0) requestPercpuIrqAtBoot(hostIrq, ipi, ipiReschedule, 'IPI_RESCHEDULE', this);
     this.ipiIrq = ipi.irq;
-    kernel.smpSendReschedule = (from, cpu) => gicIpiSend(hostIrq, from, IPI_RESCHEDULE_SGI, 1 << cpu);
+    kernel.reschedIpi = this;
     // vgic_v3_probe registers KVM_DEV_TYPE_ARM_VGIC_V3, and V2 only on a GICv3 with GICv2 compatibility, which this
     // model's GICv3 does not have: KVM_CREATE_DEVICE of a vGIC-v2 there fails ENODEV (kvm_ioctl_create_device).
     if (hostIrq.version === 'v2') this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V2, vgicV2DeviceOps);
     else this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V3, vgicV3DeviceOps);
     this.registerDeviceOps(KVM_DEV_TYPE_VFIO, opts.kvmVfioOps ?? kvmVfioOps);
-    this.fops = this.devFops();
+    this.fops = new KvmChardevOps(this);
     kernel.registerChrdev('/dev/kvm', this.fops);
   }
 
@@ -184,6 +186,11 @@ export class Kvm {
   /** kvm_arm_default_max_vcpus: kvm_vgic_global_state.max_gic_vcpus (VGIC_V2_MAX_CPUS or VGIC_V3_MAX_CPUS). */
   get defaultMaxVcpus(): number {
     return this.hostIrq.version === 'v3' ? VGIC_V3_MAX_CPUS : KVM_ARM_DEFAULT_MAX_VCPUS;
+  }
+
+  /** ReschedIpi: smp_send_reschedule as arm64 sends it, IPI_RESCHEDULE through the GIC. */
+  smpSendReschedule(fromCpu: number, cpu: number): void {
+    gicIpiSend(this.hostIrq, fromCpu, IPI_RESCHEDULE_SGI, 1 << cpu);
   }
 
   /** kvm_register_device_ops: one ops table per type; registering a type twice is a bug (-EEXIST in the kernel). */
@@ -249,7 +256,7 @@ export class Kvm {
    * (kvm_init_ipa_range in later kernels): EINVAL for a bit of the unsigned long type outside the IPA size, or an
    * IPA size beyond the host's limit or below ARM64_MIN_PARANGE_BITS.
    */
-  private *createVm(type: number): TaskGen<number> {
+  *createVm(type: number): TaskGen<number> {
     const files = this.kernel.currentUser().files;
     const fd = files.getUnusedFd(O_CLOEXEC);
     let ipaBits: number;
@@ -274,35 +281,34 @@ export class Kvm {
     return fd;
   }
 
-  /** kvm_chardev_ops: kvm_dev_ioctl. */
-  private devFops(): FileOperations {
-    const self = this;
-    return {
-      name: 'kvm_chardev_ops',
-      *unlockedIoctl(_file: KFile, cmd: number, arg: number): TaskGen<number> {
-        yield op(C_KVM_IOCTL);
-        switch (cmd >>> 0) {
-          case KVM_GET_API_VERSION:
-            if (arg !== 0) throw errno('EINVAL', 'KVM_GET_API_VERSION takes no argument');
-            return KVM_API_VERSION;
-          case KVM_CREATE_VM:
-            return yield* self.createVm(arg);
-          case KVM_CHECK_EXTENSION:
-            return self.checkExtension(null, arg);
-          case KVM_GET_VCPU_MMAP_SIZE:
-            if (arg !== 0) throw errno('EINVAL', 'KVM_GET_VCPU_MMAP_SIZE takes no argument');
-            // kvm_run page + the coalesced-MMIO ring page (CONFIG_KVM_MMIO on arm64)
-            return 2 * PAGE_SIZE;
-          default:
-            throw errno('EINVAL', `/dev/kvm has no ioctl 0x${(cmd >>> 0).toString(16)} (kvm_arch_dev_ioctl)`);
-        }
-      },
-    };
-  }
-
   /** Drop a destroyed VM from the list. */
   forgetVm(vm: KvmVm): void {
     const i = this.vms.indexOf(vm);
     if (i >= 0) this.vms.splice(i, 1);
+  }
+}
+
+/** kvm_chardev_ops: kvm_dev_ioctl. */
+class KvmChardevOps implements FileOperations {
+  readonly name = 'kvm_chardev_ops';
+  constructor(private readonly kvm: Kvm) {}
+
+  *unlockedIoctl(_file: KFile, cmd: number, arg: number): TaskGen<number> {
+    yield op(C_KVM_IOCTL);
+    switch (cmd >>> 0) {
+      case KVM_GET_API_VERSION:
+        if (arg !== 0) throw errno('EINVAL', 'KVM_GET_API_VERSION takes no argument');
+        return KVM_API_VERSION;
+      case KVM_CREATE_VM:
+        return yield* this.kvm.createVm(arg);
+      case KVM_CHECK_EXTENSION:
+        return this.kvm.checkExtension(null, arg);
+      case KVM_GET_VCPU_MMAP_SIZE:
+        if (arg !== 0) throw errno('EINVAL', 'KVM_GET_VCPU_MMAP_SIZE takes no argument');
+        // kvm_run page + the coalesced-MMIO ring page (CONFIG_KVM_MMIO on arm64)
+        return 2 * PAGE_SIZE;
+      default:
+        throw errno('EINVAL', `/dev/kvm has no ioctl 0x${(cmd >>> 0).toString(16)} (kvm_arch_dev_ioctl)`);
+    }
   }
 }

@@ -40,15 +40,18 @@ import {
 import { errnoFromReturn, type FileOperations, type KFile } from '../host/file.js';
 import { gicIpiSend, hostGicV2 } from '../host/irq/boot.js';
 import type { Process } from '../host/process.js';
+import type { GicVirtualInterface } from '../hw/gic/virtualInterface.js';
 import type { GuestCpu } from '../sim/cpu.js';
+import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { touch } from '../sim/footprint.js';
 import { type Boundary, Frame } from '../sim/frame.js';
+import { markShared } from '../sim/snapshot.js';
 import { current, currentOrNull, op, type Task, type TaskGen } from '../sim/task.js';
 import { WaitQueue } from '../sim/waitqueue.js';
 import { C_KVM_IOCTL } from './costs.js';
 import type { GuestVcpuEnv } from './guest.js';
-import { IPI_RESCHEDULE_SGI } from './kvm.js';
+import { IPI_RESCHEDULE_SGI, type Kvm } from './kvm.js';
 import { hostBody } from './taskBody.js';
 import { KvmArchVcpuIoctlRun } from './vcpuRun.js';
 import type { VgicCpu } from './vgic/vgic.js';
@@ -147,7 +150,7 @@ export class KvmVcpu {
     this.modeOid = vm.kernel.engine.newOid(`vcpu${id}.mode`);
     this.wq = new WaitQueue(vm.kernel.engine, `vcpu${id}.wait`);
     this.pauseWq = new WaitQueue(vm.kernel.engine, `vcpu${id}.pause`);
-    this.fops = vcpuFops();
+    this.fops = KVM_VCPU_FOPS;
   }
 
   toString(): string {
@@ -307,7 +310,7 @@ export class KvmVcpu {
       vm.vgicReady = true;
     }
     if (this.guest === null) {
-      const env = makeEnv(this);
+      const env = new VcpuGuestEnv(this);
       const { thread, irqVector } = vm.kvm.guestFactory.createGuest(env);
       this.guest = vm.kvm.engine.createGuestCpu(`guest/vcpu${this.id}`, t, thread, irqVector);
       this.runTask = t;
@@ -420,40 +423,44 @@ export class KvmVcpu {
   }
 }
 
-function makeEnv(vcpu: KvmVcpu): GuestVcpuEnv {
-  const vm = vcpu.vm;
-  return {
-    kvm: vm.kvm,
-    vm,
-    vcpu,
-    engine: vm.kvm.engine,
-    guest(): GuestCpu {
-      if (vcpu.guest === null) throw new ModelError(`${vcpu}: guest context not created yet`);
-      return vcpu.guest;
-    },
-    vif() {
-      const g = vcpu.guest;
-      if (g === null || g.loadedOn < 0) throw new ModelError(`${vcpu}: guest code runs outside guest mode`);
-      return hostGicV2(vm.kvm.hostIrq).vif(g.loadedOn); // a GICv2 guest's GICV
-    },
-    distBase(): number {
-      return vm.vgicDistBase === VGIC_ADDR_UNDEF ? -1 : Number(vm.vgicDistBase);
-    },
-  };
+/** What a vCPU's guest kernel reaches of KVM (kvm/guest.ts GuestVcpuEnv). */
+class VcpuGuestEnv implements GuestVcpuEnv {
+  readonly kvm: Kvm;
+  readonly vm: KvmVm;
+  readonly engine: Engine;
+
+  constructor(readonly vcpu: KvmVcpu) {
+    this.vm = vcpu.vm;
+    this.kvm = vcpu.vm.kvm;
+    this.engine = vcpu.vm.kvm.engine;
+  }
+
+  guest(): GuestCpu {
+    if (this.vcpu.guest === null) throw new ModelError(`${this.vcpu}: guest context not created yet`);
+    return this.vcpu.guest;
+  }
+
+  vif(): GicVirtualInterface {
+    const g = this.vcpu.guest;
+    if (g === null || g.loadedOn < 0) throw new ModelError(`${this.vcpu}: guest code runs outside guest mode`);
+    return hostGicV2(this.kvm.hostIrq).vif(g.loadedOn); // a GICv2 guest's GICV
+  }
+
+  distBase(): number {
+    return this.vm.vgicDistBase === VGIC_ADDR_UNDEF ? -1 : Number(this.vm.vgicDistBase);
+  }
 }
 
-function vcpuFops(): FileOperations {
-  return {
-    name: 'kvm_vcpu_fops',
-    // returns the vCPU's ioctl body itself: one delegation frame fewer on every step of a vCPU thread
-    unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
-      return hostBody((file.privateData as KvmVcpu).ioctl(cmd, arg));
-    },
-    release(file: KFile): TaskGen<void> {
-      return hostBody((file.privateData as KvmVcpu).release());
-    },
-  };
-}
+const KVM_VCPU_FOPS: FileOperations = markShared({
+  name: 'kvm_vcpu_fops',
+  // returns the vCPU's ioctl body itself: one delegation frame fewer on every step of a vCPU thread
+  unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
+    return hostBody((file.privateData as KvmVcpu).ioctl(cmd, arg));
+  },
+  release(file: KFile): TaskGen<void> {
+    return hostBody((file.privateData as KvmVcpu).release());
+  },
+});
 
 /** The vCPU behind `vcpuFd` in process `p`. */
 export function kvmVcpuOf(p: Process, vcpuFd: number): KvmVcpu {

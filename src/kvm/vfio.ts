@@ -23,6 +23,7 @@ import { fput, type KFile } from '../host/file.js';
 import { defineCost } from '../sim/costs.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
+import { markShared } from '../sim/snapshot.js';
 import { type Op, op, type TaskGen } from '../sim/task.js';
 import { type VfioDevice, vfioDeviceGetExternalUser, vfioDevicePutExternalUser } from '../vfio/device.js';
 import { VfioGroup } from '../vfio/group.js';
@@ -547,7 +548,10 @@ export function* kvmVfioHasAttr(_dev: KvmDevice, a: KvmDeviceAttr): TaskGen<numb
   throw errno('ENXIO', `kvm-vfio has no attribute ${a.group}/${a.attr}`);
 }
 
-/** The kvm-vfio ops with a given arch switch (the default's quiesce protocol, or variants/naive's). */
+/**
+ * The kvm-vfio ops with a given arch switch (the default's quiesce protocol, or variants/naive's): a table of code,
+ * made once per switch at module level, whose switch is code too.
+ */
 export function kvmVfioOpsWith(setFwdState: SetFwdState): KvmDeviceOps {
   const ops: KvmDeviceOps = {
     name: 'kvm-vfio',
@@ -570,7 +574,7 @@ export function kvmVfioOpsWith(setFwdState: SetFwdState): KvmDeviceOps {
       return new KvmVfioRelease(kvOf(dev));
     },
   };
-  return ops;
+  return markShared(ops);
 }
 
 export const kvmVfioOps: KvmDeviceOps = kvmVfioOpsWith(kvmArchSetFwdState);

@@ -26,6 +26,7 @@ import {
 } from '../abi/kvm.js';
 import { errnoFromReturn } from '../host/file.js';
 import { mutexLock } from '../sim/locks.js';
+import { markShared } from '../sim/snapshot.js';
 import { op, type TaskGen } from '../sim/task.js';
 import type { KvmDevice, KvmDeviceOps } from './device.js';
 import { C_VGIC_MMIO, VGIC_V2_MAX_CPUS, Vgic } from './vgic/vgic.js';
@@ -189,7 +190,7 @@ function* hasAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
   throw errno('ENXIO', `vGIC-v2 does not have attribute ${attr.group}/${attr.attr}`);
 }
 
-export const vgicV2DeviceOps: KvmDeviceOps = {
+export const vgicV2DeviceOps: KvmDeviceOps = markShared({
   name: 'kvm-arm-vgic-v2',
   /** vgic_create → kvm_vgic_create (called with kvm->lock held). */
   *create(dev: KvmDevice, _type: number): TaskGen<void> {
@@ -205,4 +206,4 @@ export const vgicV2DeviceOps: KvmDeviceOps = {
   setAttr,
   getAttr,
   hasAttr,
-};
+});

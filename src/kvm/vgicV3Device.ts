@@ -44,6 +44,7 @@ import {
 import { errnoFromReturn } from '../host/file.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { mutexLock } from '../sim/locks.js';
+import { markShared } from '../sim/snapshot.js';
 import { op, type TaskGen } from '../sim/task.js';
 import type { KvmDevice, KvmDeviceOps } from './device.js';
 import { C_VGIC_MMIO, VGIC_V3_MAX_CPUS, Vgic, type VgicCpu } from './vgic/vgic.js';
@@ -408,7 +409,7 @@ function* hasAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
   throw errno('ENXIO', `vGIC-v3 does not have attribute ${attr.group}/${attr.attr}`);
 }
 
-export const vgicV3DeviceOps: KvmDeviceOps = {
+export const vgicV3DeviceOps: KvmDeviceOps = markShared({
   name: 'kvm-arm-vgic-v3',
   /** vgic_create → kvm_vgic_create (called with kvm->lock held). */
   *create(dev: KvmDevice, _type: number): TaskGen<void> {
@@ -424,4 +425,4 @@ export const vgicV3DeviceOps: KvmDeviceOps = {
   setAttr: (dev, attr) => new VgicV3SetAttr(dev, attr),
   getAttr: (dev, attr) => new VgicV3GetAttr(dev, attr),
   hasAttr,
-};
+});

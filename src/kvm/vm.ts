@@ -38,6 +38,7 @@ import { ModelError } from '../sim/errors.js';
 import { touch } from '../sim/footprint.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { Mutex, mutexLock } from '../sim/locks.js';
+import { markShared } from '../sim/snapshot.js';
 import { cpuRelax, op, type TaskGen } from '../sim/task.js';
 import { C_KVM_CREATE, C_KVM_DESTROY, C_KVM_IOCTL } from './costs.js';
 import { KvmDevice, kvmDeviceFops } from './device.js';
@@ -45,7 +46,7 @@ import { KvmIrqfds, kvmIrqfd } from './irqfd.js';
 import { KVM_MAX_VCPU_IDS, type Kvm, type KvmTraceHooks } from './kvm.js';
 import { hostBody } from './taskBody.js';
 import { KvmVcpu } from './vcpu.js';
-import { C_VGIC_INJECT, Vgic } from './vgic/vgic.js';
+import { C_VGIC_INJECT, Vgic, type VgicCpu } from './vgic/vgic.js';
 import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
 import { vgicRegisterRedistIodev, vgicV3CheckNewVcpuRedist } from './vgic/vgicV3Redist.js';
 
@@ -87,7 +88,7 @@ export class KvmVm extends KObject {
     this.lock = new Mutex(kvm.engine, 'kvm->lock');
     this.maxVcpus = kvm.checkExtension(null, 66 /* KVM_CAP_MAX_VCPUS */);
     this.irqfds = new KvmIrqfds(this);
-    this.fops = vmFops();
+    this.fops = KVM_VM_FOPS;
   }
 
   get trace(): KvmTraceHooks | null {
@@ -129,13 +130,18 @@ export class KvmVm extends KObject {
 
   // ---- vGIC glue -----------------------------------------------------------------------------------------------
 
+  /** VgicKicker: an injection's kvm_vcpu_kick of the target vCPU. */
+  kickVcpu(vc: VgicCpu): void {
+    this.vcpus[vc.id]?.kvmVcpuKick();
+  }
+
   /** kvm_vgic_create's allocation: the vGIC (of vgic_model `model`) with this VM's host-IRQ ops, kicks and ack notifier. */
   createVgic(model: number = KVM_DEV_TYPE_ARM_VGIC_V2): Vgic {
     if (this.vgic !== null) throw new ModelError('vGIC created twice');
     const vgic = new Vgic(this.kvm.engine, {
       model,
       hostIrqOps: this.kvm.hostIrqOps,
-      kick: (vc) => this.vcpus[vc.id]?.kvmVcpuKick(),
+      kick: this,
     });
     this.vgic = vgic;
     const tr = this.kvm.trace;
@@ -293,17 +299,15 @@ export class KvmVm extends KObject {
   }
 }
 
-function vmFops(): FileOperations {
-  return {
-    name: 'kvm_vm_fops',
-    unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
-      return hostBody((file.privateData as KvmVm).ioctl(cmd, arg));
-    },
-    release(file: KFile): TaskGen<void> {
-      return hostBody((file.privateData as KvmVm).release());
-    },
-  };
-}
+const KVM_VM_FOPS: FileOperations = markShared({
+  name: 'kvm_vm_fops',
+  unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
+    return hostBody((file.privateData as KvmVm).ioctl(cmd, arg));
+  },
+  release(file: KFile): TaskGen<void> {
+    return hostBody((file.privateData as KvmVm).release());
+  },
+});
 
 /**
  * kvm_arm_halt_guest as a frame: request the pause and kick every vCPU, then poll (cpu_relax) until each is halted;

@@ -87,23 +87,30 @@ function user(kernel: Kernel) {
 
 /** /dev/vfio/vfio: one container per open. */
 export function containerFops(kernel: Kernel): FileOperations {
-  return {
-    name: 'vfio_fops',
-    open(file) {
-      file.privateData = new VfioContainer(file);
-      return returnNow(undefined);
-    },
-    unlockedIoctl(file, cmd, arg) {
-      return new VfioFopsUnlIoctl(kernel, file, cmd, arg);
-    },
-    release(file) {
-      // Groups hold a container file reference, so none is attached when the container file is released.
-      const c = file.privateData as VfioContainer;
-      c.iommuType = 0;
-      c.iommu = null;
-      return returnNow(undefined);
-    },
-  };
+  return new VfioFops(kernel);
+}
+
+/** vfio_fops of /dev/vfio/vfio. */
+class VfioFops implements FileOperations {
+  readonly name = 'vfio_fops';
+  constructor(private readonly kernel: Kernel) {}
+
+  open(file: KFile): Call<void> {
+    file.privateData = new VfioContainer(file);
+    return returnNow(undefined);
+  }
+
+  unlockedIoctl(file: KFile, cmd: number, arg: number): Call<number> {
+    return new VfioFopsUnlIoctl(this.kernel, file, cmd, arg);
+  }
+
+  release(file: KFile): Call<void> {
+    // Groups hold a container file reference, so none is attached when the container file is released.
+    const c = file.privateData as VfioContainer;
+    c.iommuType = 0;
+    c.iommu = null;
+    return returnNow(undefined);
+  }
 }
 
 const CI_BEGIN = 0; // the ioctl's step
@@ -175,22 +182,34 @@ function detachContainer(g: VfioGroup): void {
 
 /** /dev/vfio/<group>. */
 export function groupFops(kernel: Kernel, group: VfioGroup, opener: DeviceOpener): FileOperations {
-  return {
-    name: 'vfio_group_fops',
-    open(file) {
-      return new VfioGroupFopsOpen(group, file);
-    },
-    unlockedIoctl(file, cmd, arg) {
-      return new VfioGroupFopsUnlIoctl(kernel, group, opener, file, cmd, arg);
-    },
-    release(file) {
-      // Device fds hold a group file reference, so no device is open here.
-      if (group.container !== null) detachContainer(group);
-      group.kvm = null;
-      if (group.openedFile === file) group.openedFile = null;
-      return returnNow(undefined);
-    },
-  };
+  return new VfioGroupFops(kernel, group, opener);
+}
+
+/** vfio_group_fops of one group's character device. */
+class VfioGroupFops implements FileOperations {
+  readonly name = 'vfio_group_fops';
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly group: VfioGroup,
+    private readonly opener: DeviceOpener,
+  ) {}
+
+  open(file: KFile): Call<void> {
+    return new VfioGroupFopsOpen(this.group, file);
+  }
+
+  unlockedIoctl(file: KFile, cmd: number, arg: number): Call<number> {
+    return new VfioGroupFopsUnlIoctl(this.kernel, this.group, this.opener, file, cmd, arg);
+  }
+
+  release(file: KFile): Call<void> {
+    // Device fds hold a group file reference, so no device is open here.
+    const group = this.group;
+    if (group.container !== null) detachContainer(group);
+    group.kvm = null;
+    if (group.openedFile === file) group.openedFile = null;
+    return returnNow(undefined);
+  }
 }
 
 /** group.c vfio_group_fops_open: one open file per group. */
@@ -340,15 +359,21 @@ export interface DeviceOpener {
 
 /** The device fd's fops: everything goes to the driver; release closes the device (vfio_device_fops_release). */
 export function deviceFops(opener: DeviceOpener): FileOperations {
-  return {
-    name: 'vfio_device_fops',
-    unlockedIoctl(file, cmd, arg) {
-      const df = file.privateData as VfioDeviceFile;
-      df.device.checkAlive('vfio device ioctl');
-      return df.device.ops.ioctl(df.device, cmd, arg);
-    },
-    release(file) {
-      return opener.closeDeviceFile(file.privateData as VfioDeviceFile);
-    },
-  };
+  return new VfioDeviceFops(opener);
+}
+
+/** vfio_device_fops. */
+class VfioDeviceFops implements FileOperations {
+  readonly name = 'vfio_device_fops';
+  constructor(private readonly opener: DeviceOpener) {}
+
+  unlockedIoctl(file: KFile, cmd: number, arg: number): Call<number> {
+    const df = file.privateData as VfioDeviceFile;
+    df.device.checkAlive('vfio device ioctl');
+    return df.device.ops.ioctl(df.device, cmd, arg);
+  }
+
+  release(file: KFile): Call<void> {
+    return this.opener.closeDeviceFile(file.privateData as VfioDeviceFile);
+  }
 }

@@ -15,6 +15,7 @@ import type { Kernel } from '../host/kernel.js';
 import { flushWork, type Workqueue, WorkStruct } from '../host/kthread.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
+import { markShared } from '../sim/snapshot.js';
 import type { Call } from '../sim/task.js';
 
 /**
@@ -137,6 +138,7 @@ class VirqfdFire extends Frame {
   }
 }
 
+markShared(virqfdInject); // code an object of the model points at
 /** virqfd_inject, the inject work: run the thread function. */
 function virqfdInject(work: WorkStruct): Call<void> {
   return new VirqfdInject(work.container as Virqfd);
@@ -157,6 +159,7 @@ class VirqfdInject extends Frame {
   }
 }
 
+markShared(virqfdShutdown); // code an object of the model points at
 /** virqfd_shutdown, the shutdown work: detach from the eventfd, wait for a running inject, drop the ctx. */
 function virqfdShutdown(work: WorkStruct): Call<void> {
   return new VirqfdShutdown(work.container as Virqfd);

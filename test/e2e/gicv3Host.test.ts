@@ -67,7 +67,7 @@ describe('GICv3 host: KVM', () => {
   it('a reschedule IPI (smp_send_reschedule) reaches the target CPU as SGI 0 through ICC_SGI1R_EL1', () => {
     const { host } = v3Host();
     const ipi = host.irq.genirq.desc(host.kvm.ipiIrq);
-    host.kernel.smpSendReschedule!(0, 3);
+    host.kernel.reschedIpi!.smpSendReschedule(0, 3);
     host.settle();
     expect(ipi.kstat[3]).toBe(1);
     expect(host.irq.gic.distributor.isActive(0, 3)).toBe(false);

@@ -24,6 +24,7 @@ import type { GicVirtualInterface } from '../../hw/gic/virtualInterface.js';
 import type { Gicv3VirtualInterface } from '../../hw/gicv3/virtualInterface.js';
 import { defineCost } from '../../sim/costs.js';
 import { ModelError } from '../../sim/errors.js';
+import { markShared } from '../../sim/snapshot.js';
 import {
   irqIsPending,
   irqIsPpi,
@@ -97,7 +98,7 @@ export interface VgicOptions {
   /** vgic_dist.vgic_model: KVM_DEV_TYPE_ARM_VGIC_V2 (default) or KVM_DEV_TYPE_ARM_VGIC_V3; picks the backend. */
   model?: number;
   /** kvm_vcpu_kick after KVM_REQ_IRQ_PENDING: wake the vCPU from WFI, or force it out of the guest. */
-  kick?: (vcpu: VgicCpu) => void;
+  kick?: VgicKicker;
 }
 
 /** Observer of list-register traffic: each LR value loaded at guest entry, each EOI maintenance found at the fold. */
@@ -117,6 +118,11 @@ export type VgicHwInterface = GicVirtualInterface | Gicv3VirtualInterface;
  * read back from a list register, underflow, and the save/restore/load/put of the vCPU interface. The generic core
  * (this file: ap-lists, injection, mapping, flush/fold order, prune) calls it where vgic.c calls vgic_v2_* / vgic_v3_*.
  */
+/** Who kicks a vCPU after an injection (the VM: kvm_vcpu_kick of the vCPU with that id). */
+export interface VgicKicker {
+  kickVcpu(vcpu: VgicCpu): void;
+}
+
 export interface VgicBackend {
   /** Number of list registers of a physical CPU's virtual interface (vgic_vN_probe). */
   nrLrOf(vif: VgicHwInterface): number;
@@ -222,7 +228,7 @@ export class Vgic {
   /** Number of list registers (kvm_vgic_global_state.nr_lr, from GICH_VTR); learnt on the first load. */
   nrLr = 0;
   readonly hostIrqOps: VgicHostIrqOps;
-  kick: ((vcpu: VgicCpu) => void) | null;
+  kick: VgicKicker | null;
   /** Tracing only (gic_lr_write, vgic_maintenance): null unless a tracer listens. */
   traceLr: VgicLrTrace | null = null;
   /** HW=1 list registers written while their physical INTID was inactive (invariant hw-lr-names-active-intid). */
@@ -383,7 +389,7 @@ export class Vgic {
 
   private kickVcpu(vcpu: VgicCpu): void {
     vcpu.irqPendingRequest = true;
-    if (this.kick !== null) this.kick(vcpu);
+    if (this.kick !== null) this.kick.kickVcpu(vcpu);
   }
 
   /** vgic_kick_vcpus: after GICD_CTLR enable, kick every vCPU with something deliverable. */
@@ -731,6 +737,7 @@ export class Vgic {
   }
 }
 
+markShared(vgicMaintenanceHandler); // code an object of the model points at
 /**
  * On GICv2 the maintenance interrupt only makes the vCPU exit; its causes are handled on the exit path by the fold
  * (vgic-init.c vgic_maintenance_handler). Shaped like an IrqHandler: returns IRQ_HANDLED (1) without a step.

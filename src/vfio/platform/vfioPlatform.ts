@@ -32,6 +32,7 @@ import { PDEV_MMIO_SIZE, type PlatformDevice } from '../../hw/platformDevice.js'
 import { defineCost } from '../../sim/costs.js';
 import { type Boundary, Frame } from '../../sim/frame.js';
 import { Mutex, mutexLock } from '../../sim/locks.js';
+import { markShared } from '../../sim/snapshot.js';
 import { op } from '../../sim/task.js';
 import type { VfioDevice, VfioDeviceOps } from '../device.js';
 import type { VirqfdCore } from '../virqfd.js';
@@ -303,7 +304,7 @@ class VfioPlatformCloseDevice extends Frame {
   }
 }
 
-export const vfioPlatformOps: VfioDeviceOps = {
+export const vfioPlatformOps: VfioDeviceOps = markShared({
   name: 'vfio-platform',
   openDevice(dev) {
     return new VfioPlatformOpenDevice(vdevOf(dev));
@@ -312,4 +313,4 @@ export const vfioPlatformOps: VfioDeviceOps = {
     return new VfioPlatformCloseDevice(vdevOf(dev));
   },
   ioctl: platformIoctl,
-};
+});

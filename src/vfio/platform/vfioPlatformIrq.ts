@@ -32,6 +32,7 @@ import type { Kernel } from '../../host/kernel.js';
 import { defineCost } from '../../sim/costs.js';
 import { type Boundary, Frame } from '../../sim/frame.js';
 import { Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../../sim/locks.js';
+import { markShared } from '../../sim/snapshot.js';
 import { type Call, op } from '../../sim/task.js';
 import { type VirqfdCore, type VirqfdSlot, vfioVirqfdDisable, vfioVirqfdEnable } from '../virqfd.js';
 
@@ -232,6 +233,7 @@ class VfioAutomaskedIrqHandler extends Frame<IrqReturn> {
   }
 }
 
+markShared(vfioAutomaskedIrqHandler); // code an object of the model points at
 function vfioAutomaskedIrqHandler(_irqNo: number, devId: unknown): Frame<IrqReturn> {
   return new VfioAutomaskedIrqHandler(devId as VfioPlatformIrq);
 }
@@ -380,6 +382,7 @@ function vfioPlatformMaskHandler(opaque: unknown): Frame<boolean> {
   return new VfioPlatformMaskHandler(opaque as VfioPlatformIrq, false);
 }
 
+markShared(vfioPlatformUnmaskHandler); // code an object of the model points at
 function vfioPlatformUnmaskHandler(opaque: unknown): Frame<boolean> {
   return new VfioPlatformMaskHandler(opaque as VfioPlatformIrq, true);
 }

@@ -22,6 +22,7 @@ import {
 } from '../../../host/irq/manage.js';
 import { type Boundary, Frame } from '../../../sim/frame.js';
 import { spinLockIrqsave, spinUnlockIrqrestore } from '../../../sim/locks.js';
+import { markShared } from '../../../sim/snapshot.js';
 import { type Op, op } from '../../../sim/task.js';
 import type { VfioPlatformIrq } from '../../../vfio/platform/vfioPlatformIrq.js';
 import type { KvmBody } from '../../taskBody.js';
@@ -353,6 +354,7 @@ class KvmArchSetFwdState extends Frame<FwdTransfer> {
   }
 }
 
+markShared(kvmArchSetFwdState); // code an object of the model points at
 /**
  * kvm_arch_set_fwd_state: switch `f` to forwarded (`on`) or back. Must be called without spinlocks held (it waits
  * for vCPUs) and with the VFIO device's igate held (no SET_IRQS changes the trigger meanwhile).

@@ -10,6 +10,7 @@
 
 import { type Boundary, Frame } from '../../../sim/frame.js';
 import { spinLockIrqsave, spinUnlockIrqrestore } from '../../../sim/locks.js';
+import { markShared } from '../../../sim/snapshot.js';
 import { type ArchFwdIrq, kvmArchSwitchFwd, vgicIrqOf } from '../../arch/arm/forward.js';
 import type { KvmDeviceOps } from '../../device.js';
 import { kvmVfioOpsWith } from '../../vfio.js';
@@ -54,6 +55,7 @@ class KvmArchSetFwdStateNaive extends Frame {
   }
 }
 
+markShared(kvmArchSetFwdStateNaive); // code an object of the model points at
 export function kvmArchSetFwdStateNaive(f: ArchFwdIrq, on: boolean): Frame {
   return new KvmArchSetFwdStateNaive(f, on);
 }

@@ -29,6 +29,7 @@ import { disableIrq, enableIrq, irqSetVcpuAffinity } from '../../../host/irq/man
 import { ModelError } from '../../../sim/errors.js';
 import { type Boundary, Frame } from '../../../sim/frame.js';
 import { mutexLock } from '../../../sim/locks.js';
+import { markShared } from '../../../sim/snapshot.js';
 import { op } from '../../../sim/task.js';
 import { type VfioDevice, vfioDeviceGetExternalUser, vfioDevicePutExternalUser } from '../../../vfio/device.js';
 import { VfioPlatformDevice } from '../../../vfio/platform/vfioPlatform.js';
@@ -577,7 +578,7 @@ function kvmVfioSetDevice(dev: KvmDevice, attr: bigint, addr: bigint): Frame<num
 }
 
 /** The kvm-vfio device of the seed series: generic groups (the default core's), ARM forwarding as ported above. */
-export const kvmVfioRfcV1Ops: KvmDeviceOps = {
+export const kvmVfioRfcV1Ops: KvmDeviceOps = markShared({
   name: 'kvm-vfio',
   *create(dev) {
     if (dev.vm.devices.some((d) => d.ops === kvmVfioRfcV1Ops && !d.gone)) {
@@ -598,4 +599,4 @@ export const kvmVfioRfcV1Ops: KvmDeviceOps = {
     releaseGroups(kv);
     yield* freeAllFwdIrq(kv);
   },
-};
+});
