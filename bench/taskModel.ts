@@ -1,10 +1,10 @@
 /**
  * The task model, old against new, side by side in one process: spin_lock_irqsave/unlock and mutex_lock/unlock
  * acquired by a thread through `yield*`, with the generator primitives of round 1 (copied here as the reference) and
- * the Frame state machines that replaced them (src/sim/locks.ts); and what a copy of the checker's machine would
- * cost once nothing in it is a suspended generator: a structural copy of assign-race's object graph at the start of
- * its concurrent phase, with the generators it still holds counted. Prints the load average: absolute figures drift
- * on a shared machine, the ratios much less.
+ * the Frame state machines that replaced them (src/sim/locks.ts); and what a snapshot of the checker's machine
+ * costs: assign-race's machine at the start of its concurrent phase rebuilt, copied (copyState) and fingerprinted
+ * (stateHash), with what findUncopyable still finds in it. Prints the load average: absolute figures drift on a shared
+ * machine, the ratios much less.
  *
  *   node --expose-gc --import tsx bench/taskModel.ts
  */
@@ -23,6 +23,7 @@ import {
   spinLockTake,
   spinUnlockIrqrestore,
 } from '../src/sim/locks.js';
+import { copyState, findUncopyable, stateHash } from '../src/sim/snapshot.js';
 import { current, type Op, op, type TaskGen } from '../src/sim/task.js';
 import { wait } from '../src/sim/waitqueue.js';
 
@@ -73,67 +74,51 @@ function lockLoop(impl: Impl, n: number): number {
   return ((performance.now() - t0) * 1e6) / (2 * n);
 }
 
-// ---- what a snapshot of the checker's machine would copy ---------------------------------------------------------
+// ---- a snapshot of the checker's machine (sim/snapshot.ts) ---------------------------------------------------------
 
 interface GraphCopy {
   objects: number;
+  /** What findUncopyable reports: suspended generators, and functions in state not registered as code. */
   generators: number;
   closures: number;
   copyUs: number;
+  hashUs: number;
 }
 
-/** A structural copy of everything reachable (prototypes kept, typed arrays and collections copied, functions shared). */
-function copyGraph(root: object): GraphCopy {
-  const seen = new Map<object, unknown>();
-  let generators = 0;
-  let closures = 0;
-  const copy = (v: unknown): unknown => {
-    if (v === null || typeof v !== 'object') {
-      if (typeof v === 'function' && v.prototype === undefined && v.name === '') closures++;
-      return v;
-    }
-    const o = v as object;
-    const done = seen.get(o);
-    if (done !== undefined) return done;
-    if (Object.prototype.toString.call(o) === '[object Generator]') {
-      generators++;
-      seen.set(o, o);
-      return o;
-    }
-    if (ArrayBuffer.isView(o)) {
-      const c = (o as unknown as { slice(): object }).slice();
-      seen.set(o, c);
-      return c;
-    }
-    if (o instanceof Map) {
-      const c = new Map();
-      seen.set(o, c);
-      for (const [k, x] of o) c.set(copy(k), copy(x));
-      return c;
-    }
-    if (o instanceof Set) {
-      const c = new Set();
-      seen.set(o, c);
-      for (const x of o) c.add(copy(x));
-      return c;
-    }
-    const c: Record<string | symbol, unknown> = Array.isArray(o) ? [] : Object.create(Object.getPrototypeOf(o));
-    seen.set(o, c);
-    for (const k of Reflect.ownKeys(o)) {
-      const d = Object.getOwnPropertyDescriptor(o, k)!;
-      if ('value' in d) c[k] = copy(d.value);
-    }
-    return c;
+function countObjects(root: object): number {
+  const seen = new Set<object>();
+  const walk = (v: unknown): void => {
+    if (v === null || typeof v !== 'object' || seen.has(v)) return;
+    seen.add(v);
+    if (ArrayBuffer.isView(v)) return;
+    if (v instanceof Map) for (const [k, x] of v) walk(k), walk(x);
+    else if (v instanceof Set) for (const x of v) walk(x);
+    else for (const k of Object.keys(v)) walk((v as Record<string, unknown>)[k]);
   };
-  const t0 = performance.now();
-  const reps = 50;
-  for (let i = 0; i < reps; i++) {
-    seen.clear();
-    generators = 0;
-    closures = 0;
-    copy(root);
-  }
-  return { objects: seen.size, generators, closures, copyUs: ((performance.now() - t0) * 1000) / reps };
+  walk(root);
+  return seen.size;
+}
+
+/** copyState and stateHash of the machine at the start of the concurrent phase, best of 5 batches of 20. */
+function copyGraph(root: object): GraphCopy {
+  const found = findUncopyable(root, 1000);
+  const generators = found.filter((f) => f.endsWith('suspended generator')).length;
+  const time = (f: () => void): number => {
+    let best = Number.POSITIVE_INFINITY;
+    for (let b = 0; b < 5; b++) {
+      const t0 = performance.now();
+      for (let i = 0; i < 20; i++) f();
+      best = Math.min(best, ((performance.now() - t0) * 1000) / 20);
+    }
+    return best;
+  };
+  return {
+    objects: countObjects(root),
+    generators,
+    closures: found.length - generators,
+    copyUs: generators === 0 ? time(() => copyState(root)) : Number.NaN,
+    hashUs: generators === 0 ? time(() => stateHash(root)) : Number.NaN,
+  };
 }
 
 export interface TaskModelBench {
@@ -168,7 +153,7 @@ export function printTaskModel(b: TaskModelBench): void {
   );
   const g = b.graph;
   console.log(
-    `  assign-race machine: rebuild ${b.buildUs.toFixed(0)} µs; a structural copy of its ${g.objects} objects ${g.copyUs.toFixed(0)} µs — not a snapshot yet: it still holds ${g.generators} suspended generators and ${g.closures} closures`,
+    `  assign-race machine (${g.objects} objects): rebuild ${b.buildUs.toFixed(0)} µs, copyState ${g.copyUs.toFixed(0)} µs, stateHash ${g.hashUs.toFixed(0)} µs; uncopyable: ${g.generators} suspended generators, ${g.closures} unregistered functions`,
   );
 }
 

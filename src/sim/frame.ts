@@ -24,12 +24,21 @@ const BOUNDARY: Boundary = { boundary: true };
 
 export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   /** Iterator-result view of the frame: set by yield_/return_. */
-  done = false;
-  value: unknown = undefined;
+  declare done: boolean;
+  declare value: unknown;
   /** Where step() resumes. */
-  protected pc = 0;
+  protected declare pc: number;
   /** The function this frame called and is waiting for (call()). */
-  private child: Iterator<Op, unknown, unknown> | null = null;
+  private declare child: Iterator<Op, unknown, unknown> | null;
+
+  // Plain assignments, not field definitions: every subclass reaches this code with its own object shape, and
+  // defining fields at such a megamorphic site cost more than a third of a forwarded IRQ (bench/taskModel.ts).
+  constructor() {
+    this.done = false;
+    this.value = undefined;
+    this.pc = 0;
+    this.child = null;
+  }
 
   next(sent?: unknown): IteratorResult<Op, R> {
     let v = sent;
