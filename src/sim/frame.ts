@@ -27,9 +27,9 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   declare done: boolean;
   declare value: unknown;
   /** Where step() resumes. */
-  protected declare pc: number;
+  declare protected pc: number;
   /** The function this frame called and is waiting for (call()). */
-  private declare child: Iterator<Op, unknown, unknown> | null;
+  declare private child: Iterator<Op, unknown, unknown> | null;
 
   // Plain assignments, not field definitions: every subclass reaches this code with its own object shape, and
   // defining fields at such a megamorphic site cost more than a third of a forwarded IRQ (bench/taskModel.ts).
