@@ -18,7 +18,7 @@ import {
 import { createGuestKernel, type GuestKernel } from '../guest/guestKernel.js';
 import type { Process, SyscallHandle } from '../host/process.js';
 import type { PlatformDevice } from '../hw/platformDevice.js';
-import type { ForwardingVariant } from '../kvm/variants/index.js';
+import { FORWARDING_VARIANTS, type ForwardingVariant } from '../kvm/variants/index.js';
 import type { KvmVm } from '../kvm/vm.js';
 import { createHost, type Host, type HostDevice } from '../machine.js';
 import {
@@ -37,7 +37,7 @@ import type { Engine, TimerHandler } from '../sim/engine.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 
 export type Variant = ForwardingVariant;
-export const VARIANTS: readonly Variant[] = ['protocol', 'naive', 'rfc-v1'];
+export const VARIANTS: readonly Variant[] = FORWARDING_VARIANTS;
 
 /**
  * A device line the invariants check. `lastOp`: what the scenario's ASSIGN/DEASSIGNs of it leave it in — for a

@@ -181,7 +181,14 @@ describe('irqbypass.c: producers and consumers matched by token', () => {
           yield* irqBypassUnregisterConsumer(m, c);
         }
       });
-      expect(log).toEqual(['prod.stop', 'cons.stop', 'cons.del_producer', 'prod.del_consumer', 'cons.start', 'prod.start']);
+      expect(log).toEqual([
+        'prod.stop',
+        'cons.stop',
+        'cons.del_producer',
+        'prod.del_consumer',
+        'cons.start',
+        'prod.start',
+      ]);
       expect(c.peer).toBeNull();
       expect(producerSide ? m.producers : m.consumers).toEqual([]);
       expect(producerSide ? m.consumers : m.producers).toHaveLength(1);
