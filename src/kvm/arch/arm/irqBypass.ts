@@ -82,8 +82,8 @@ export class IrqfdSpiForward implements VfioIrqForward {
   }
 }
 
-const ADD_CHECK = 0;
-const ADD_DONE = 1;
+const PRODUCER_CALL = 0;
+const PRODUCER_DONE = 1;
 
 /** kvm_arch_irq_bypass_add_producer. */
 class KvmArchIrqBypassAddProducer extends Frame<number> {
@@ -95,7 +95,7 @@ class KvmArchIrqBypassAddProducer extends Frame<number> {
   }
 
   protected step(): Boundary {
-    if (this.pc === ADD_DONE) return this.return_(0);
+    if (this.pc !== PRODUCER_CALL) return this.return_(0);
     const prod = this.prod;
     // kvm_vgic_v4_set_forwarding: no GICv4 (no ITS in the model), nothing to do
     if (!(prod instanceof VfioPlatformIrqProducer)) return this.return_(0);
@@ -111,7 +111,7 @@ class KvmArchIrqBypassAddProducer extends Frame<number> {
     const f = new IrqfdSpiForward(this.cons, prod, { vm, genirq: prod.genirq, desc, platIrq, vintid });
     platIrq.fwd = f;
     this.cons.fwd = f;
-    this.pc = ADD_DONE;
+    this.pc = PRODUCER_DONE;
     return this.call(kvmArchTransferFwd(f.arch, true));
   }
 }
@@ -127,14 +127,14 @@ class KvmArchIrqBypassDelProducer extends Frame {
 
   protected step(): Boundary {
     const f = this.cons.fwd;
-    if (this.pc === ADD_DONE) {
+    if (this.pc !== PRODUCER_CALL) {
       f!.arch.platIrq.fwd = null;
       this.cons.fwd = null;
       return this.return_(undefined);
     }
     // kvm_vgic_v4_unset_forwarding: nothing was forwarded
     if (f === null || f.prod !== this.prod) return this.return_(undefined);
-    this.pc = ADD_DONE;
+    this.pc = PRODUCER_DONE;
     return this.call(kvmArchTransferFwd(f.arch, false));
   }
 }
