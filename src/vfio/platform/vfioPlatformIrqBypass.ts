@@ -22,7 +22,6 @@ import {
   irqBypassUnregisterProducer,
 } from '../../host/irqbypass.js';
 import { type Boundary, Frame } from '../../sim/frame.js';
-import type { TaskGen } from '../../sim/task.js';
 import type { VfioPlatformIrq } from './vfioPlatformIrq.js';
 
 /** irq->producer of the 2015 series. */
