@@ -13,7 +13,7 @@ import { MAX_PES } from './hw/gicv3/regs.js';
 import { PlatformDevice } from './hw/platformDevice.js';
 import type { GuestFactory } from './kvm/guest.js';
 import { Kvm, type KvmTraceHooks } from './kvm/kvm.js';
-import { type ForwardingVariant, kvmVfioOpsFor } from './kvm/variants/index.js';
+import { type ForwardingVariant, irqBypassOptionsFor, kvmVfioOpsFor } from './kvm/variants/index.js';
 import { type KvmVcpuStat, kvmVcpuOf } from './kvm/vcpu.js';
 import type { Engine } from './sim/engine.js';
 import type { VfioDevice } from './vfio/device.js';
@@ -57,7 +57,10 @@ export interface HostOptions {
   guestFactory?: GuestFactory;
   /** KVM tracepoint hooks (kvm_entry, kvm_exit, ...). */
   kvmTrace?: KvmTraceHooks;
-  /** The kvm-vfio flavour: 'protocol' (default, the quiesce protocol), or the checker's 'naive' and 'rfc-v1'. */
+  /**
+   * The kvm-vfio flavour: 'protocol' (default, the quiesce protocol), the checker's 'naive' and 'rfc-v1', or 'bypass'
+   * (the 2015 series' IRQ bypass forwarding of platform SPIs, not upstream) and its checker twin 'bypass-no-bracket'.
+   */
   forwarding?: ForwardingVariant;
   /**
    * Linux IRQ numbering of SPIs: 'linear' (default; never equal to the INTID, as on any DT system today) or 'legacy'
@@ -110,6 +113,7 @@ export class Host<I extends HostIrq = HostIrq> {
   readonly vfio: Vfio;
   readonly kvm: Kvm;
   readonly devices: HostDevice[] = [];
+  private readonly vfioProducers: boolean;
 
   constructor(opts: HostOptions = {}) {
     checkHostOptions(opts);
@@ -123,6 +127,9 @@ export class Host<I extends HostIrq = HostIrq> {
       trace: opts.kvmTrace ?? null,
       kvmVfioOps: kvmVfioOpsFor(opts.forwarding ?? 'protocol'),
     });
+    const bypass = irqBypassOptionsFor(opts.forwarding ?? 'protocol');
+    this.kernel.irqBypass.bracket = bypass.bracket;
+    this.vfioProducers = bypass.producers;
     for (const spec of opts.devices ?? []) this.addDevice(spec);
   }
 
@@ -156,6 +163,7 @@ export class Host<I extends HostIrq = HostIrq> {
       descs.map((d) => ({ hwirq: d.irq, level: d.trigger === 'level' })),
       spec.reset ?? true,
     );
+    vdev.irqBypassProducers = this.vfioProducers;
     const vfio = this.vfio.registerDevice(spec.name, spec.iommuGroup, vfioPlatformOps, vdev);
     this.devices.push({ spec, hw, descs, vfio, vdev });
   }

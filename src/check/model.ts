@@ -15,10 +15,12 @@ import {
   kvmArchForwardedIrq,
   kvmDeviceAttr,
 } from '../abi/kvm.js';
+import { VFIO_DEVICE_SET_IRQS, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_DATA_EVENTFD } from '../abi/vfio.js';
+import { vfioIrqSetEventfdData, vfioIrqSetWithData } from '../abi/vfioStructs.js';
 import { createGuestKernel, type GuestKernel } from '../guest/guestKernel.js';
 import type { Process, SyscallHandle } from '../host/process.js';
 import type { PlatformDevice } from '../hw/platformDevice.js';
-import type { ForwardingVariant } from '../kvm/variants/index.js';
+import { FORWARDING_VARIANTS, type ForwardingVariant } from '../kvm/variants/index.js';
 import type { KvmVm } from '../kvm/vm.js';
 import { createHost, type Host, type HostDevice } from '../machine.js';
 import {
@@ -37,7 +39,7 @@ import type { Engine, TimerHandler } from '../sim/engine.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 
 export type Variant = ForwardingVariant;
-export const VARIANTS: readonly Variant[] = ['protocol', 'naive', 'rfc-v1'];
+export const VARIANTS: readonly Variant[] = FORWARDING_VARIANTS;
 
 /**
  * A device line the invariants check. `lastOp`: what the scenario's ASSIGN/DEASSIGNs of it leave it in — for a
@@ -133,9 +135,33 @@ export function raceScenario(opts: RaceOptions = {}): CheckableScenario {
   };
 }
 
+/**
+ * The IRQ bypass race: the same machine under a 'bypass' variant (default 'bypass': vfio-platform registers an IRQ
+ * bypass producer per trigger, the 2015 series' option), the line wired with irqfd + resamplefd and its VFIO trigger on
+ * the irqfd's eventfd, so the set-up ends with the pair connected (the SPI forwarded). Concurrent phase: the VMM
+ * re-arms the trigger with the same eventfd (VFIO_DEVICE_SET_IRQS TRIGGER): vfio_set_trigger unregisters the old
+ * producer (__disconnect: del_producer back to the irqfd path) and registers the new one (__connect: add_producer
+ * forwards again), while the device asserts the line `raises` times and the vCPU runs. (KVM_IRQFD DEASSIGN would
+ * remove the consumer instead, but an IRQ in flight then loses its resampler — lost on any variant.)
+ */
+export function bypassRaceScenario(opts: RaceOptions = {}): CheckableScenario {
+  const variant = opts.variant ?? 'bypass';
+  const raises = opts.raises ?? 1;
+  const seed = opts.seed ?? 1;
+  return {
+    name: 'bypass-race',
+    variant,
+    seed,
+    options: { variant, raises, seed },
+    description: `SET_IRQS TRIGGER re-armed (irqbypass del_producer + add_producer) while the device asserts a level line ${raises}× and the vCPU runs`,
+    build: () => buildBypassRace(variant, raises, seed),
+  };
+}
+
 /** The checkable scenarios by name (scenario files come later). */
 export const CHECK_SCENARIOS: Readonly<Record<string, (opts: RaceOptions) => CheckableScenario>> = {
   'assign-race': raceScenario,
+  'bypass-race': bypassRaceScenario,
 };
 
 export function checkScenario(name: string, opts: RaceOptions = {}): CheckableScenario {
@@ -153,39 +179,11 @@ function buildRace(
   seed: number,
   irqNumbering: 'linear' | 'legacy',
 ): CheckInstance {
-  const host = createHost({
-    cpus: 2,
-    seed,
-    forwarding: variant,
-    irqNumbering,
-    devices: [{ name: RACE_DEVICE, iommuGroup: 7, irqs: [{ intid: 80, trigger: 'level' }] }],
-  });
-  const device = host.devices[0]!;
-  const hw: PlatformDevice = device.hw;
-  const guest = createGuestKernel({
-    engine: host.engine,
-    gic: host.irq.gic,
-    vcpus: 1,
-    devices: [{ device: hw, line: 0, intid: 32 + RACE_GSI, handlerCycles: 0 }],
-  });
-  host.kvm.guestFactory = guest;
-  const p = host.process();
-  const qvm = createQemuVm(p, { vcpus: 1 });
-  const dev = openVfioDevice(p, 7, RACE_DEVICE);
-  // QEMU vfio-platform level IRQ: MASK, irqfd with resamplefd, UNMASK eventfd, TRIGGER, UNMASK.
-  const efdFlags = EFD_NONBLOCK | EFD_CLOEXEC;
-  mask(p, dev.device, 0);
-  const trig = p.eventfd(0, efdFlags);
-  const rfd = p.eventfd(0, efdFlags);
-  kvmIrqfd(p, qvm.vm, trig, RACE_GSI, KVM_IRQFD_FLAG_RESAMPLE, rfd);
-  unmaskEventfd(p, dev.device, 0, rfd);
-  trigger(p, dev.device, 0, trig);
-  unmask(p, dev.device, 0);
-  const kvfio = createKvmVfio(p, qvm.vm);
+  const m = raceMachine(variant, seed, irqNumbering);
+  const { host, device, hw, guest, p, dev } = m;
+  const kvfio = createKvmVfio(p, m.qvm.vm);
   kvmVfioGroupAdd(p, kvfio, dev.group);
-  const vcpuThread = p.thread('vcpu0', 1);
-  vcpuThread.ioctlAsync(qvm.vcpus[0]!, KVM_RUN, 0);
-  host.settle();
+  runVcpu(m);
 
   // Concurrent phase. The ioctl arguments are laid out now, so the control thread's body is only the syscalls.
   const fwd = place(p, kvmArchForwardedIrq.encode({ fd: dev.device, irq_index: 0, guest_irq: RACE_GSI }));
@@ -200,6 +198,7 @@ function buildRace(
     new ControlScript(
       p,
       kvfio,
+      KVM_SET_DEVICE_ATTR,
       args.map((a) => a.arg),
     ),
   );
@@ -208,11 +207,12 @@ function buildRace(
   return new RaceInstance(host, guest, device, raises, ops.join('+'), handle, p, lastOp);
 }
 
-/** The VMM control thread's body: its KVM_SET_DEVICE_ATTR calls in order (an errno ends it, as it ends the call). */
+/** The VMM control thread's body: its ioctl calls in order (an errno ends it, as it ends the call). */
 class ControlScript extends Frame<number> {
   constructor(
     private readonly p: Process,
     private readonly fd: number,
+    private readonly request: number,
     private readonly args: readonly number[],
   ) {
     super();
@@ -220,7 +220,7 @@ class ControlScript extends Frame<number> {
 
   protected step(): Boundary {
     if (this.pc === this.args.length) return this.return_(0);
-    return this.call(this.p.sysIoctl(this.fd, KVM_SET_DEVICE_ATTR, this.args[this.pc++]!));
+    return this.call(this.p.sysIoctl(this.fd, this.request, this.args[this.pc++]!));
   }
 }
 
@@ -239,7 +239,7 @@ class DeviceRaise implements TimerHandler {
   }
 }
 
-/** assign-race's machine at the start of its concurrent phase; teardown is the VMM's exit. */
+/** A race's machine at the start of its concurrent phase; teardown is the VMM's exit. */
 class RaceInstance implements CheckInstance {
   readonly line = 0;
   readonly lines: readonly CheckedLine[];
@@ -262,4 +262,76 @@ class RaceInstance implements CheckInstance {
   teardown(): void {
     this.process.exit();
   }
+}
+
+function buildBypassRace(variant: Variant, raises: number, seed: number): CheckInstance {
+  const m = raceMachine(variant, seed, 'linear');
+  const { host, device, hw, guest, p, dev } = m;
+  runVcpu(m);
+
+  const arg = place(
+    p,
+    vfioIrqSetWithData(
+      { flags: VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, index: 0, start: 0, count: 1 },
+      vfioIrqSetEventfdData([m.trig]),
+    ),
+  );
+  const what = 'trigger';
+  const handle = p.thread('ctl', 0).submit(what, new ControlScript(p, dev.device, VFIO_DEVICE_SET_IRQS, [arg]));
+  if (raises > 0) host.engine.after(1, new DeviceRaise(host.engine, hw, raises));
+  return new RaceInstance(host, guest, device, raises, what, handle, p, 'assign');
+}
+
+/** The race machine after its set-up ioctls, before its vCPU runs. */
+interface RaceMachine {
+  readonly host: Host;
+  readonly device: HostDevice;
+  readonly hw: PlatformDevice;
+  readonly guest: GuestKernel;
+  readonly p: Process;
+  readonly qvm: ReturnType<typeof createQemuVm>;
+  readonly dev: ReturnType<typeof openVfioDevice>;
+  /** The irqfd's eventfd, also the VFIO trigger. */
+  readonly trig: number;
+}
+
+/**
+ * A VM with one vCPU (idle guest, a driver for the device's level line) and the line wired the QEMU way: MASK, irqfd
+ * with resamplefd, UNMASK eventfd, TRIGGER, UNMASK.
+ */
+function raceMachine(variant: Variant, seed: number, irqNumbering: 'linear' | 'legacy'): RaceMachine {
+  const host = createHost({
+    cpus: 2,
+    seed,
+    forwarding: variant,
+    irqNumbering,
+    devices: [{ name: RACE_DEVICE, iommuGroup: 7, irqs: [{ intid: 80, trigger: 'level' }] }],
+  });
+  const device = host.devices[0]!;
+  const hw: PlatformDevice = device.hw;
+  const guest = createGuestKernel({
+    engine: host.engine,
+    gic: host.irq.gic,
+    vcpus: 1,
+    devices: [{ device: hw, line: 0, intid: 32 + RACE_GSI, handlerCycles: 0 }],
+  });
+  host.kvm.guestFactory = guest;
+  const p = host.process();
+  const qvm = createQemuVm(p, { vcpus: 1 });
+  const dev = openVfioDevice(p, 7, RACE_DEVICE);
+  const efdFlags = EFD_NONBLOCK | EFD_CLOEXEC;
+  mask(p, dev.device, 0);
+  const trig = p.eventfd(0, efdFlags);
+  const rfd = p.eventfd(0, efdFlags);
+  kvmIrqfd(p, qvm.vm, trig, RACE_GSI, KVM_IRQFD_FLAG_RESAMPLE, rfd);
+  unmaskEventfd(p, dev.device, 0, rfd);
+  trigger(p, dev.device, 0, trig);
+  unmask(p, dev.device, 0);
+  return { host, device, hw, guest, p, qvm, dev, trig };
+}
+
+/** Start the vCPU thread (CPU 1) in KVM_RUN and run the set-up to quiescence. */
+function runVcpu(m: RaceMachine): void {
+  m.p.thread('vcpu0', 1).ioctlAsync(m.qvm.vcpus[0]!, KVM_RUN, 0);
+  m.host.settle();
 }

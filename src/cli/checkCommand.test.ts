@@ -44,6 +44,12 @@ const noRunner: ScenarioRunner = {
 };
 
 describe('irqfwd check', () => {
+  it('bypass-race without --variant runs its own default variant, bypass (the 2015 series option)', async () => {
+    const io = captureIo();
+    expect(await main(['check', 'bypass-race', '--bound', '0', '-q'], noRunner, io)).toBe(EXIT_OK);
+    expect(io.out).toMatch(/PASS .*bypass-race \[bypass\]/);
+  });
+
   it('naive: exit 1, prints the invariant and the shrunk schedule, saves a replay file that --replay reproduces', async () => {
     const io = captureIo();
     expect(await main(['check', '--variant', 'naive', '-o', '/tmp/test/naive.json'], noRunner, io)).toBe(EXIT_FAIL);

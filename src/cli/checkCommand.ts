@@ -37,7 +37,7 @@ Explore the interleavings of a checkable scenario (default: assign-race — a VM
 while the device asserts a level line and the vCPU runs) and check every invariant at the end of each schedule.
 
 Options:
-  --variant V         kvm-vfio flavour: ${VARIANTS.join(' | ')} (default protocol)
+  --variant V         kvm-vfio flavour: ${VARIANTS.join(' | ')} (default protocol; bypass for bypass-race)
   --bound N           preemption bound of the systematic search (default 1; 'none': unbounded — large)
   --max-schedules N   stop the exhaustive search after N schedules (the verdict says so; exit code 4 if it stopped)
   --reduction R       dpor (default: source-set DPOR + sleep sets) | sleep (sleep sets only) | none
@@ -93,8 +93,9 @@ function check(args: readonly string[], io: CliIo): number {
   if (positionals.length > 1) throw new CheckUsageError(`at most one scenario, got: ${positionals.join(' ')}`);
   if (v.replay !== undefined) return replayCommand(v.replay, io);
   const name = positionals[0] ?? 'assign-race';
-  const variant = (v.variant ?? 'protocol') as Variant;
-  if (!VARIANTS.includes(variant))
+  // unset: the scenario's own default ('protocol'; 'bypass' for bypass-race)
+  const variant = v.variant as Variant | undefined;
+  if (variant !== undefined && !VARIANTS.includes(variant))
     throw new CheckUsageError(`--variant expects one of ${VARIANTS.join(', ')}, got '${v.variant}'`);
   const bound = v.bound === 'none' ? undefined : (int('bound', v.bound, 0) ?? DEFAULT_BOUND);
   const raises = int('raises', v.raises, 0) ?? 1;
@@ -111,7 +112,11 @@ function check(args: readonly string[], io: CliIo): number {
   if (!REDUCTIONS.includes(reduction))
     throw new CheckUsageError(`--reduction expects one of ${REDUCTIONS.join(', ')}, got '${v.reduction}'`);
   const workers = int('workers', v.workers, 1) ?? 1;
-  const scenario = resolveScenario(name, { variant, raises, irqNumbering: numbering }, io);
+  const scenario = resolveScenario(
+    name,
+    { ...(variant !== undefined ? { variant } : {}), raises, irqNumbering: numbering },
+    io,
+  );
   const start = io.now();
   let lastShown = -1e9;
   const progress = (s: ExploreStats) => {
@@ -121,7 +126,7 @@ function check(args: readonly string[], io: CliIo): number {
     lastShown = t;
     io.stderr(`\r${progressLine(s, t - start)}`);
   };
-  io.stderr(v.quiet ? '' : `check: ${scenario.name} [${variant}] — ${scenario.description}\n`);
+  io.stderr(v.quiet ? '' : `check: ${scenario.name} [${scenario.variant}] — ${scenario.description}\n`);
   const result: CheckResult = v.pct
     ? pct(scenario, {
         runs: int('runs', v.runs, 1) ?? 1000,
@@ -146,7 +151,7 @@ function check(args: readonly string[], io: CliIo): number {
     return result.completeness === 'cut' ? EXIT_INCONCLUSIVE : EXIT_OK;
   }
   const first = cx.violations[0]!;
-  const file = v.output ?? join(io.tmpdir(), 'irqfwd', `check-${scenario.name}-${variant}.json`);
+  const file = v.output ?? join(io.tmpdir(), 'irqfwd', `check-${scenario.name}-${scenario.variant}.json`);
   io.writeFile(file, formatReplayFile(replayFileOf(scenario, first.invariant, cx.schedule)));
   io.stdout(counterexampleText(traceCounterexample(scenario, cx.schedule, first.invariant)));
   io.stdout(printViolations(cx.violations));

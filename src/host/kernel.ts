@@ -23,6 +23,7 @@ import { markShared } from '../sim/snapshot.js';
 import { type Call, currentOrNull, op, type Task, type TaskBody } from '../sim/task.js';
 import type { FdTable } from './fdtable.js';
 import { type FileHost, type FileOperations, fputFinal, KFile, O_ACCMODE, O_NONBLOCK } from './file.js';
+import { IrqBypassManager } from './irqbypass.js';
 import { RefTracker } from './kref.js';
 import { flushWork, kthreadRun, type WorkFn, Workqueue, WorkStruct } from './kthread.js';
 import { Process, type ProcessOptions } from './process.js';
@@ -129,12 +130,15 @@ export class Kernel implements FileHost {
   delayedFputs = 0;
   /** smp_send_reschedule's sender, installed by the IRQ layer's owner (KVM sends its IPI_RESCHEDULE). */
   reschedIpi: ReschedIpi | null = null;
+  /** The IRQ bypass manager (virt/lib/irqbypass.c): its lists and its global mutex. */
+  readonly irqBypass: IrqBypassManager;
 
   constructor(opts: KernelOptions = {}) {
     const { engine, ...eopts } = opts;
     this.engine = engine ?? new Engine({ ...eopts, cpus: eopts.cpus ?? 1 });
     this.systemWq = new Workqueue(this.engine, 'events');
     this.delayedFputWork = new WorkStruct(this.engine, 'delayed_fput', delayedFput, this);
+    this.irqBypass = new IrqBypassManager(this.engine);
   }
 
   // ---- paths and files ----------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import {
   eventfdSignal,
 } from '../host/eventfd.js';
 import { EPOLLHUP, EPOLLIN, type KFile, type PollTable, vfsPoll, type WaitQueueEntry } from '../host/file.js';
+import { irqBypassRegisterConsumer, irqBypassUnregisterConsumer } from '../host/irqbypass.js';
 import { KObject } from '../host/kref.js';
 import { flushWork, type WorkFn, WorkStruct } from '../host/kthread.js';
 import { ModelError } from '../sim/errors.js';
@@ -38,6 +39,7 @@ import { type Boundary, Frame } from '../sim/frame.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
 import { markShared } from '../sim/snapshot.js';
 import { type Op, op, type TaskGen } from '../sim/task.js';
+import { IrqfdConsumer } from './arch/arm/irqBypass.js';
 import { C_IRQFD_ASSIGN, C_IRQFD_SHUTDOWN, C_IRQFD_WAKEUP } from './costs.js';
 import { KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID, KVM_USERSPACE_IRQ_SOURCE_ID } from './kvm.js';
 import { hostBody } from './taskBody.js';
@@ -91,6 +93,8 @@ export class Irqfd extends KObject implements WaitQueueEntry<EventfdCtx> {
   resampler: IrqfdResampler | null = null;
   readonly inject: WorkStruct;
   readonly shutdown: WorkStruct;
+  /** irqfd->consumer: the IRQ bypass consumer, token = the eventfd. */
+  readonly consumer = new IrqfdConsumer(this);
   /** On kvm->irqfds.items (irqfd_is_active). */
   active = false;
   /** Injections done from the wakeup and from the work (statistics). */
@@ -215,6 +219,8 @@ const PC_FLUSH = 2;
 const PC_FLUSHED = 3;
 /** irqfd_resampler_shutdown returned: drop the resamplefd. */
 const PC_RESAMPLER_GONE = 4;
+/** irq_bypass_unregister_consumer returned: free. */
+const PC_CONSUMER_GONE = 5;
 
 /** irqfd_shutdown (work on irqfd_cleanup_wq) as a frame. */
 class IrqfdShutdown extends Frame {
@@ -240,13 +246,20 @@ class IrqfdShutdown extends Frame {
           this.pc = PC_RESAMPLER_GONE;
           return this.call(irqfd.vm.irqfds.resamplerShutdown(irqfd));
         }
-        return this.free();
-      default:
-        // PC_RESAMPLER_GONE
+        return this.unregisterConsumer();
+      case PC_RESAMPLER_GONE:
         eventfdCtxPut(irqfd.resamplefd!);
         irqfd.resamplefd = null;
+        return this.unregisterConsumer();
+      default:
+        // PC_CONSUMER_GONE
         return this.free();
     }
+  }
+
+  private unregisterConsumer(): Boundary {
+    this.pc = PC_CONSUMER_GONE;
+    return this.call(irqBypassUnregisterConsumer(this.irqfd.vm.kernel.irqBypass, this.irqfd.consumer));
   }
 
   private free(): Boundary {
@@ -322,6 +335,8 @@ const AS_LISTED = 3;
 const AS_UNDO = 4;
 /** irqfd_resampler_shutdown of the undo returned. */
 const AS_UNDONE = 5;
+/** irq_bypass_register_consumer returned (its result is only logged). */
+const AS_CONSUMER = 6;
 
 /** kvm_irqfd_assign as a frame. Its error path has steps (irqfd_resampler_shutdown): the error waits in `pending`. */
 class KvmIrqfdAssign extends Frame<number> {
@@ -412,8 +427,12 @@ class KvmIrqfdAssign extends Frame<number> {
         const pt: PollTable = { queueProc: () => eventfd.addPriorityWaitEntry(irqfd) };
         const events = vfsPoll(this.file!, pt);
         if ((events & EPOLLIN) !== 0) vm.kernel.scheduleWork(irqfd.inject);
-        return this.return_(0);
+        // kvm_arch_has_irq_bypass() (arm64: always): a failure to register is only logged (pr_info)
+        this.pc = AS_CONSUMER;
+        return this.call(irqBypassRegisterConsumer(vm.kernel.irqBypass, irqfd.consumer));
       }
+      case AS_CONSUMER:
+        return this.return_(0);
       case AS_UNDO:
         if (this.irqfd!.resampler !== null) {
           this.pc = AS_UNDONE;

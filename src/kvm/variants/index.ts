@@ -1,20 +1,39 @@
 /**
  * The kvm-vfio flavours a host can run (HostOptions.forwarding): the default design with its quiesce protocol, and
- * the two variants the checker compares it with (docs/ARCHITECTURE.md, "Variants for the checker").
+ * the two variants the checker compares it with (docs/ARCHITECTURE.md, "Variants for the checker"). 'bypass' adds the
+ * 2015 series' IRQ bypass forwarding of platform SPIs (a vfio-platform producer per trigger, connected to KVM's irqfd
+ * consumer: kvm/arch/arm/irqBypass.ts) beside the default kvm-vfio; 'bypass-no-bracket' is the same with the bypass
+ * manager's stop/start bracket left out, for the checker.
  */
 import type { KvmDeviceOps } from '../device.js';
 import { kvmVfioOps } from '../vfio.js';
 import { kvmVfioNaiveOps } from './naive/naive.js';
 import { kvmVfioRfcV1Ops } from './rfcV1/kvmVfioArm.js';
 
-export type ForwardingVariant = 'protocol' | 'naive' | 'rfc-v1';
+export type ForwardingVariant = 'protocol' | 'naive' | 'rfc-v1' | 'bypass' | 'bypass-no-bracket';
 
-export const FORWARDING_VARIANTS: readonly ForwardingVariant[] = ['protocol', 'naive', 'rfc-v1'];
+export const FORWARDING_VARIANTS: readonly ForwardingVariant[] = [
+  'protocol',
+  'naive',
+  'rfc-v1',
+  'bypass',
+  'bypass-no-bracket',
+];
+
+/** What a flavour changes in the IRQ bypass: producers for vfio-platform triggers, and the manager's bracket. */
+export function irqBypassOptionsFor(variant: ForwardingVariant): { producers: boolean; bracket: boolean } {
+  return {
+    producers: variant === 'bypass' || variant === 'bypass-no-bracket',
+    bracket: variant !== 'bypass-no-bracket',
+  };
+}
 
 /** The KVM_DEV_TYPE_VFIO ops of a flavour. */
 export function kvmVfioOpsFor(variant: ForwardingVariant): KvmDeviceOps {
   switch (variant) {
     case 'protocol':
+    case 'bypass':
+    case 'bypass-no-bracket':
       return kvmVfioOps;
     case 'naive':
       return kvmVfioNaiveOps;

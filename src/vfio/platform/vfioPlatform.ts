@@ -65,6 +65,8 @@ export class VfioPlatformDevice implements VfioPlatformIrqHost {
   /** vdev->igate: serialises SET_IRQS and IRQ init/cleanup. */
   readonly igate: Mutex;
   resets = 0;
+  /** Register an IRQ bypass producer per trigger: the 2015 series' option (HostOptions.forwarding 'bypass*'). */
+  irqBypassProducers = false;
 
   constructor(
     readonly kernel: Kernel,

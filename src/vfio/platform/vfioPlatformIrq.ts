@@ -35,6 +35,11 @@ import { Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../../sim/locks
 import { markShared } from '../../sim/snapshot.js';
 import { type Call, op } from '../../sim/task.js';
 import { type VirqfdCore, type VirqfdSlot, vfioVirqfdDisable, vfioVirqfdEnable } from '../virqfd.js';
+import {
+  type VfioPlatformIrqProducer,
+  vfioPlatformRegisterProducer,
+  vfioPlatformUnregisterProducer,
+} from './vfioPlatformIrqBypass.js';
 
 export const C_VFIO_IRQ_HANDLER = defineCost(
   'vfio_irq_handler',
@@ -76,6 +81,8 @@ export class VfioPlatformIrq {
   forwarded = false;
   /** The consumer the forwarded IRQ is delivered to (null in rfc-v1, whose seed design signals the trigger). */
   fwd: VfioIrqForward | null = null;
+  /** The IRQ bypass producer of the trigger (only under the 2015 series' option: vfioPlatformIrqBypass.ts). */
+  producer: VfioPlatformIrqProducer | null = null;
 
   constructor(
     readonly kernel: Kernel,
@@ -98,6 +105,8 @@ export interface VfioPlatformIrqHost {
   readonly virqfd: VirqfdCore;
   readonly name: string;
   readonly irqs: VfioPlatformIrq[];
+  /** Register an IRQ bypass producer per trigger (the 2015 series, not upstream). */
+  readonly irqBypassProducers?: boolean;
 }
 
 const VM_LOCK = 0; // spin_lock_irqsave(&irq_ctx->lock, flags)
@@ -276,12 +285,14 @@ export function handlerFor(irq: VfioPlatformIrq): IrqHandler {
 }
 
 const ST_UNFORWARD = 0; // the consumer stops forwarding (irq_bypass_unregister_producer)
-const ST_NOAUTOEN_CLR = 1; // irq_clear_status_flags(IRQ_NOAUTOEN)
-const ST_FREE = 2; // free_irq
-const ST_FREED = 3; // drop the old trigger; install the new one
-const ST_REQUEST = 4; // irq_set_status_flags(IRQ_NOAUTOEN) done: request_irq
-const ST_REQUESTED = 5; // enable_irq unless masked
-const ST_DONE = 6;
+const ST_UNREGISTER = 1; // the old trigger's IRQ bypass producer goes (2015 series option)
+const ST_NOAUTOEN_CLR = 2; // irq_clear_status_flags(IRQ_NOAUTOEN)
+const ST_FREE = 3; // free_irq
+const ST_FREED = 4; // drop the old trigger; install the new one
+const ST_REQUEST = 5; // irq_set_status_flags(IRQ_NOAUTOEN) done: request_irq
+const ST_REQUESTED = 6; // enable_irq unless masked
+const ST_ENABLED = 7; // register the new trigger's IRQ bypass producer (2015 series option)
+const ST_DONE = 8;
 
 /** vfio_set_trigger: drop the old trigger (free_irq), then install `fd` (fd < 0: disable only). */
 class VfioSetTrigger extends Frame {
@@ -309,8 +320,12 @@ class VfioSetTrigger extends Frame {
             this.pc = ST_FREED;
             continue;
           }
-          this.pc = ST_NOAUTOEN_CLR;
+          this.pc = ST_UNREGISTER;
           if (irq.fwd !== null) return this.call(irq.fwd.unforward());
+          continue;
+        case ST_UNREGISTER:
+          this.pc = ST_NOAUTOEN_CLR;
+          if (irq.producer !== null) return this.call(vfioPlatformUnregisterProducer(irq, irq.producer));
           continue;
         case ST_NOAUTOEN_CLR:
           this.pc = ST_FREE;
@@ -337,8 +352,14 @@ class VfioSetTrigger extends Frame {
         case ST_REQUESTED:
           this.trigger = null;
           // A masked index stays disabled under its new trigger.
-          this.pc = ST_DONE;
+          this.pc = ST_ENABLED;
           if (!irq.masked) return this.call(enableIrq(g, irq.hwirq));
+          continue;
+        case ST_ENABLED:
+          this.pc = ST_DONE;
+          if (this.h.irqBypassProducers === true) {
+            return this.call(vfioPlatformRegisterProducer(irq, g, irq.trigger!));
+          }
           return this.return_(undefined);
         default:
           return this.return_(undefined);

@@ -268,8 +268,11 @@ class KvmArchSetFwdState extends Frame<FwdTransfer> {
   constructor(
     private readonly f: ArchFwdIrq,
     private readonly on: boolean,
+    /** Steps 1, 2 and 5 too; false: only steps 3 and 4 (kvmArchTransferFwd, the caller quiesced). */
+    private readonly quiesce: boolean,
   ) {
     super();
+    if (!quiesce) this.pc = PC_HALTED;
   }
 
   override next(sent?: unknown): IteratorResult<Op, FwdTransfer> {
@@ -299,7 +302,7 @@ class KvmArchSetFwdState extends Frame<FwdTransfer> {
         this.pc = PC_HALTED;
         return this.call(f.vm.kvmArmHaltGuest());
       case PC_HALTED: {
-        this.halted = true;
+        this.halted = this.quiesce;
         const v = vgicIrqOf(f);
         this.v = v;
         this.t = {
@@ -327,6 +330,7 @@ class KvmArchSetFwdState extends Frame<FwdTransfer> {
       case PC_SWITCHED:
         this.resuming = true;
         this.unlock();
+        if (!this.quiesce) return this.return_(this.t!);
         this.pc = PC_RESUMED;
         return this.call(enableIrq(g, hostIrq));
       default: {
@@ -360,5 +364,14 @@ markShared(kvmArchSetFwdState); // code an object of the model points at
  * for vCPUs) and with the VFIO device's igate held (no SET_IRQS changes the trigger meanwhile).
  */
 export function kvmArchSetFwdState(f: ArchFwdIrq, on: boolean): Frame<FwdTransfer> {
-  return new KvmArchSetFwdState(f, on);
+  return new KvmArchSetFwdState(f, on, true);
+}
+
+/**
+ * Steps 3 and 4 alone: move the interrupt's state across and switch, under the VFIO IRQ's lock. The caller has
+ * quiesced the host side and the guest side (steps 1 and 2) and resumes them after (step 5): the IRQ bypass manager's
+ * stop/start bracket around add_producer/del_producer (arch/arm/irqBypass.ts).
+ */
+export function kvmArchTransferFwd(f: ArchFwdIrq, on: boolean): Frame<FwdTransfer> {
+  return new KvmArchSetFwdState(f, on, false);
 }
