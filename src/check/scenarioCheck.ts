@@ -21,14 +21,13 @@
 
 import { KVM_DEV_VFIO_DEVICE, KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ, KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ } from '../abi/kvm.js';
 import { createGuestKernel } from '../guest/guestKernel.js';
-import { hostGicV2 } from '../host/irq/boot.js';
 import type { SyscallHandle } from '../host/process.js';
 import { createHost, type HostDevice } from '../machine.js';
 import { loadScenario } from '../scenario/loader.js';
 import { fdRefsOf, type Scenario, type ScenarioStep, stepsForMode } from '../scenario/schema.js';
 import { uapiConstant } from '../scenario/vmm.js';
 import { callTask, callWhat, kvmRunCall, type ScriptEntry, submitTask, VmmScript } from '../scenario/vmmCall.js';
-import { scenarioHostOptions, VmmInterpreter } from '../scenario/vmmInterpreter.js';
+import { guestGicOptions, scenarioHostOptions, VmmInterpreter } from '../scenario/vmmInterpreter.js';
 import type { TimerHandler } from '../sim/engine.js';
 import type { CheckableScenario, CheckedLine, CheckInstance, CheckOptions, Variant } from './model.js';
 
@@ -149,10 +148,9 @@ function buildFromScenario(
     createGuestKernel({
       ...(s.vms.length > 1 ? { name: spec.name } : {}), // one VM: the names of single-VM runs stay as they were
       engine: host.engine,
-      gic: hostGicV2(host.irq),
+      ...guestGicOptions(host.irq, spec.guest.eoi),
       vcpus: spec.vcpus,
       eoiMode: spec.guest.eoiMode,
-      eoi: spec.guest.eoi,
       devices: wired
         .filter((st) => st.vm === spec.name)
         .map((st) => ({ device: deviceOf(st.device).hw, line: st.index, intid: 32 + st.gsi, handlerCycles: 0 })),

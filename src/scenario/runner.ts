@@ -24,7 +24,7 @@ import { guestWorkCost } from '../guest/deviceDriver.js';
 import type { GuestIrqHandler } from '../guest/gicDriver.js';
 import type { GuestExtraIrq, GuestTrapLoop, GuestWorkload } from '../guest/guestKernel.js';
 import { GuestKernel } from '../guest/guestKernel.js';
-import { gicRouteSpi, hostGicV2 } from '../host/irq/boot.js';
+import { gicRouteSpi } from '../host/irq/boot.js';
 import type { IrqDesc, IrqReturn } from '../host/irq/irqDesc.js';
 import type { Process, UThread } from '../host/process.js';
 import { kvmRunAddress } from '../kvm/vcpu.js';
@@ -47,7 +47,7 @@ import { PlanExecutor } from './planExecutor.js';
 import type { InvariantViolation, ModeRun, RunOptions, RunResult, TraceFormat, TraceOutput } from './runnerApi.js';
 import type { Mode, Scenario, ScenarioStep } from './schema.js';
 import { stepsForMode } from './schema.js';
-import { scenarioHostOptions, VmmInterpreter, type VmmVm } from './vmmInterpreter.js';
+import { guestGicOptions, scenarioHostOptions, VmmInterpreter, type VmmVm } from './vmmInterpreter.js';
 
 /** The invariant id of a raw `ioctl` step whose outcome is not its `expect`. */
 export const IOCTL_EXPECTATION = 'ioctl-expect';
@@ -377,18 +377,19 @@ class ModeRunner {
         onLatency: (cycles: number, vcpu: number) => this.delivered(l, cycles, vcpu, index),
       };
     });
+    const v2 = this.host.irq.version === 'v2';
     const g = new GuestKernel({
       engine: this.engine,
-      gic: hostGicV2(this.host.irq),
+      ...guestGicOptions(this.host.irq, spec.guest.eoi),
+      // the GICv3 guest driver has no completion probe
+      ...(v2 ? { onVirqCompletion: (cycles: number) => this.probe('virqCompletion', cycles) } : {}),
       vcpus: spec.vcpus,
       name: spec.name,
       eoiMode: spec.guest.eoiMode,
-      eoi: spec.guest.eoi,
       devices,
       irqs,
       workload: this.guestWorkload(spec.guest.workload),
       trapLoop: this.guestTrapLoop(pr, spec.guest.workload),
-      onVirqCompletion: (cycles) => this.probe('virqCompletion', cycles),
       onEoi:
         this.ht === null
           ? undefined

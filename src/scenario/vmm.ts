@@ -20,6 +20,7 @@ import {
   KVM_DEV_ARM_VGIC_GRP_CTRL,
   KVM_DEV_ARM_VGIC_GRP_NR_IRQS,
   KVM_DEV_TYPE_ARM_VGIC_V2,
+  KVM_DEV_TYPE_ARM_VGIC_V3,
   KVM_DEV_TYPE_VFIO,
   KVM_DEV_VFIO_DEVICE,
   KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ,
@@ -35,11 +36,14 @@ import {
   KVM_SET_DEVICE_ATTR,
   KVM_VGIC_V2_ADDR_TYPE_CPU,
   KVM_VGIC_V2_ADDR_TYPE_DIST,
+  KVM_VGIC_V3_ADDR_TYPE_DIST,
+  KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION,
   kvmArchForwardedIrq,
   kvmCreateDevice as kvmCreateDeviceStruct,
   kvmDeviceAttr,
   kvmIrqfd as kvmIrqfdStruct,
   kvmVcpuInit,
+  kvmVgicV3RdistRegionAttr,
   type StructCodec,
   type StructInit,
 } from '../abi/index.js';
@@ -159,6 +163,8 @@ export function writeEventfd(p: Process, fd: number, value: bigint): void {
 /** hw/arm/virt.c base_memmap: VIRT_GIC_DIST and VIRT_GIC_CPU. */
 export const VIRT_GIC_DIST_BASE = 0x0800_0000;
 export const VIRT_GIC_CPU_BASE = 0x0801_0000;
+/** QEMU virt's VIRT_GIC_REDIST: the first redistributor region of a GICv3. */
+export const VIRT_GIC_REDIST_BASE = 0x080a_0000;
 
 export interface QemuVmOptions {
   vcpus: number;
@@ -166,6 +172,8 @@ export interface QemuVmOptions {
   nrIrqs?: number;
   distBase?: number;
   cpuBase?: number;
+  /** The vGIC model: 'v3' on a GICv3 host (KVM_DEV_TYPE_ARM_VGIC_V3, one redistributor region); default 'v2'. */
+  gic?: 'v2' | 'v3';
 }
 
 /** The fds of a VM built by `createQemuVm`. */
@@ -207,7 +215,7 @@ export function kvmSetDeviceAttr(p: Process, dev: number, group: number, attr: n
   }
 }
 
-function u64Bytes(v: number): Uint8Array {
+function u64Bytes(v: number | bigint): Uint8Array {
   const b = new Uint8Array(8);
   new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
   return b;
@@ -237,21 +245,19 @@ export function createQemuVm(p: Process, opts: QemuVmOptions): QemuVm {
   const api = p.ioctl(kvm, KVM_GET_API_VERSION, 0);
   if (api !== KVM_API_VERSION) throw new Error(`KVM_GET_API_VERSION returned ${api}, expected ${KVM_API_VERSION}`);
   const vm = p.ioctl(kvm, KVM_CREATE_VM, 0);
-  const vgic = kvmCreateDevice(p, vm, KVM_DEV_TYPE_ARM_VGIC_V2);
-  kvmSetDeviceAttr(
-    p,
-    vgic,
-    KVM_DEV_ARM_VGIC_GRP_ADDR,
-    KVM_VGIC_V2_ADDR_TYPE_DIST,
-    u64Bytes(opts.distBase ?? VIRT_GIC_DIST_BASE),
-  );
-  kvmSetDeviceAttr(
-    p,
-    vgic,
-    KVM_DEV_ARM_VGIC_GRP_ADDR,
-    KVM_VGIC_V2_ADDR_TYPE_CPU,
-    u64Bytes(opts.cpuBase ?? VIRT_GIC_CPU_BASE),
-  );
+  const v3 = opts.gic === 'v3';
+  const vgic = kvmCreateDevice(p, vm, v3 ? KVM_DEV_TYPE_ARM_VGIC_V3 : KVM_DEV_TYPE_ARM_VGIC_V2);
+  const dist = u64Bytes(opts.distBase ?? VIRT_GIC_DIST_BASE);
+  if (v3) {
+    // hw/intc/arm_gicv3_kvm.c kvm_arm_gicv3_realize: the distributor, then one region of redistributors, one per vCPU
+    kvmSetDeviceAttr(p, vgic, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, dist);
+    const region = kvmVgicV3RdistRegionAttr(opts.vcpus, BigInt(VIRT_GIC_REDIST_BASE), 0, 0);
+    kvmSetDeviceAttr(p, vgic, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION, u64Bytes(region));
+  } else {
+    kvmSetDeviceAttr(p, vgic, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST, dist);
+    const cpu = u64Bytes(opts.cpuBase ?? VIRT_GIC_CPU_BASE);
+    kvmSetDeviceAttr(p, vgic, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_CPU, cpu);
+  }
   kvmSetDeviceAttr(p, vgic, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, u32Bytes(opts.nrIrqs ?? 256));
   p.ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
   // target/arm/kvm.c kvm_arm_create_scratch_host_vcpu: KVM_ARM_PREFERRED_TARGET fills a kvm_vcpu_init

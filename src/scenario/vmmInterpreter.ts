@@ -9,7 +9,8 @@
 import { ErrnoError, errno } from '../abi/errno.js';
 import { VGIC_MAX_NR_IRQS } from '../abi/kvm.js';
 import { VFIO_GROUP_GET_DEVICE_FD } from '../abi/vfio.js';
-import type { GuestKernel } from '../guest/guestKernel.js';
+import type { GuestKernel, GuestKernelOptions } from '../guest/guestKernel.js';
+import type { HostIrq } from '../host/irq/boot.js';
 import type { Process, UThread } from '../host/process.js';
 import type { KvmVm } from '../kvm/vm.js';
 import type { Host, HostOptions } from '../machine.js';
@@ -34,6 +35,17 @@ import { closeCall, forwardCall, groupDelCall, rawIoctlCall, runCall, submitTask
 
 type VmSpec = Scenario['vms'][number];
 type IoctlStep = Extract<ScenarioStep, { step: 'ioctl' }>;
+
+/**
+ * The GIC a scenario's guest kernel drives: irq-gic-v3.c over the ICV_* interfaces on a GICv3 host (it always
+ * completes its IRQs: no `eoi` policy, no completion probe), irq-gic.c over the GICVs on a GICv2 host.
+ */
+export function guestGicOptions(irq: HostIrq, eoi: GuestEoi | undefined): GuestGicOptions {
+  return irq.version === 'v3' ? { gicv3: irq.gic } : { gic: irq.gic, ...(eoi !== undefined ? { eoi } : {}) };
+}
+
+export type GuestGicOptions = Pick<GuestKernelOptions, 'gic' | 'gicv3' | 'eoi'>;
+type GuestEoi = GuestKernelOptions['eoi'];
 
 /**
  * The machine a scenario's `host` and `devices` describe, as createHost options; the caller adds the seed and what
@@ -133,6 +145,7 @@ export class VmmInterpreter {
       const fds = createQemuVm(this.p, {
         vcpus: spec.vcpus,
         nrIrqs: Math.min(this.s.host.gic.nrIrqs, VGIC_MAX_NR_IRQS),
+        gic: this.host.irq.version,
       });
       this.vms.push({
         name: spec.name,
