@@ -51,18 +51,18 @@ describe('the canonical race (ASSIGN then DEASSIGN while the device fires and th
     expect(r.completeness).toBe('bounded');
     expect(r.limits).toBe('preemption bound 1');
     expect(r.reduction).toBe('dpor');
-    expect(r.stats.complete).toBe(65);
+    expect(r.stats.complete).toBe(48);
     expect(r.stats.sleepBlocked).toBeGreaterThan(0); // sleep sets pruned equivalent schedules
     expect(r.stats.budgetHit).toBe(0);
   });
 
-  it('protocol at preemption bound 2 passes too (DPOR: 736 schedules; the documented bound of the design)', () => {
+  it('protocol at preemption bound 2 passes too (DPOR: 489 schedules; the documented bound of the design)', () => {
     const r = explore(raceScenario({ variant: 'protocol' }), { bound: 2 });
     expect(r.counterexample).toBeNull();
     expect(r.completeness).toBe('bounded');
     expect(r.limits).toBe('preemption bound 2');
-    expect(r.stats.complete).toBe(726);
-    expect(r.stats.schedules).toBe(736);
+    expect(r.stats.complete).toBe(484);
+    expect(r.stats.schedules).toBe(489);
     expect(r.stats.budgetHit).toBe(0);
   });
 
@@ -74,7 +74,7 @@ describe('the canonical race (ASSIGN then DEASSIGN while the device fires and th
       return r.stats;
     };
     const [d, s, none] = [n('dpor'), n('sleep'), n('none')];
-    expect(d.schedules).toBe(89);
+    expect(d.schedules).toBe(60);
     expect(s.schedules).toBe(141); // 144 and 261 before the forwarded IRQ's direct call dropped the eventfd steps
     expect(none.schedules).toBe(258);
     expect(none.sleepBlocked).toBe(0);

@@ -56,7 +56,7 @@ describe('DPOR with device events, polls and guest entry/exit: the end states of
     expect(n.r.counterexample).toBeNull();
     expect(d.ends).toEqual(n.ends);
     expect(d.ends.length).toBeGreaterThan(1);
-    expect(d.r.stats.schedules).toBe(89);
+    expect(d.r.stats.schedules).toBe(60);
     expect(n.r.stats.schedules).toBe(258);
   });
 

@@ -55,8 +55,12 @@ export class Cpu implements IrqMaskContext {
   constructor(
     readonly id: number,
     readonly idle: Task,
-    /** Object id for checker independence: the CPU's own state and GIC CPU interface. */
+    /** Object id for checker independence: the CPU's run state (current task, run queue, exception level). */
     readonly oid: number,
+    /** Its nIRQ input: written by the GIC, read by a step only where the CPU can take the interrupt then. */
+    readonly irqOid: number,
+    /** Its nVIRQ input (a loaded guest's virtual interrupt), likewise. */
+    readonly virqOid: number,
   ) {
     this.current = idle;
   }

@@ -151,7 +151,7 @@ export class Engine {
       const idle = this.newTask(0, `swapper/${i}`, 'thread', i);
       idle.gen = new IdleLoop();
       idle.maskCtx = null;
-      const cpu = new Cpu(i, idle, this.newOid(`cpu${i}`));
+      const cpu = new Cpu(i, idle, this.newOid(`cpu${i}`), this.newOid(`cpu${i}.irq`), this.newOid(`cpu${i}.virq`));
       idle.maskCtx = cpu;
       this.cpus.push(cpu);
       this.refresh(cpu);
@@ -275,7 +275,8 @@ export class Engine {
     const c = this.cpu(cpu);
     if (c.irqLine === level) return;
     c.irqLine = level;
-    this.refresh(c);
+    touch(c.irqOid);
+    this.requeue(c);
   }
 
   /** The GIC virtual CPU interface drives nVIRQ of a CPU (meaningful while a guest is loaded there). */
@@ -283,7 +284,8 @@ export class Engine {
     const c = this.cpu(cpu);
     if (c.virqLine === level) return;
     c.virqLine = level;
-    this.refresh(c);
+    touch(c.virqOid);
+    this.requeue(c);
   }
 
   /** Make a blocked or spinning task runnable again (wait queues and lock releases call this). */
@@ -332,6 +334,11 @@ export class Engine {
   /** Re-evaluate whether a CPU belongs in the heap. Call after anything that can change cpuEnabled(). */
   refresh(c: Cpu): void {
     touch(c.oid);
+    this.requeue(c);
+  }
+
+  /** refresh() without declaring the CPU's run state: a change of an input line declares the line instead. */
+  private requeue(c: Cpu): void {
     if (c.id === this.heldCpu) {
       this.refreshHeld(c);
       return;
@@ -414,6 +421,9 @@ export class Engine {
   private stepCpu(c: Cpu): void {
     const g = c.guest;
     if (g !== null) {
+      // a physical IRQ exits the guest whatever the guest masks; a virtual one is taken only where the guest can
+      touch(c.irqOid);
+      if (!g.irqMasked && !g.inIrq) touch(c.virqOid);
       if (c.irqLine) {
         this.exitGuest(c, g, EXIT_IRQ, 0);
         this.charge(c, C_GUEST_EXIT);
@@ -428,6 +438,7 @@ export class Engine {
       this.runGuestTask(c, g, g.inIrq ? g.irqTask : g.thread);
       return;
     }
+    if (!c.irqMasked && !c.inIrq && c.irqTask !== null) touch(c.irqOid); // only here can the line change what runs
     if (c.irqLine && !c.irqMasked && !c.inIrq && c.irqTask !== null) {
       c.inIrq = true;
       c.irqMasked = true;
