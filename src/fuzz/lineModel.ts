@@ -115,12 +115,12 @@ export function dedupe(list: readonly LineState[]): LineState[] {
 /** Every state reachable from `list` by any sequence of `ops` (each op is applied zero or more times). */
 export function closure(list: readonly LineState[], ops: readonly ((s: LineState) => LineState)[]): LineState[] {
   const seen = new Map<string, LineState>();
-  const todo = [...list];
-  while (todo.length > 0) {
-    const s = todo.pop()!;
+  const work = [...list];
+  while (work.length > 0) {
+    const s = work.pop()!;
     if (seen.has(key(s))) continue;
     seen.set(key(s), s);
-    for (const op of ops) todo.push(op(s));
+    for (const op of ops) work.push(op(s));
   }
   return dedupe([...seen.values()]);
 }

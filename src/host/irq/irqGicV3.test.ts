@@ -265,7 +265,7 @@ describe('GICv3 IPIs (gic_ipi_send_mask through ICC_SGI1R_EL1)', () => {
     for (let cpu = 0; cpu < 20; cpu++) expect(s.dist.isPending(1, cpu)).toBe(cpu === 3 || cpu === 17);
   });
 
-  it('property: any target mask from any CPU makes the SGI pending on exactly the CPUs of the mask', () => {
+  it('property: every target mask from every CPU makes the SGI pending on exactly the CPUs of the mask', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 32 }),

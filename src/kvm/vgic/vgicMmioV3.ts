@@ -139,7 +139,7 @@ export function vgicV3DistRead(vcpu: VgicCpu, offset: number, len: number): numb
       if (((offset - r.offset) * 8) / r.bitsPerIrq < VGIC_NR_PRIVATE_IRQS) return 0;
       return vgicMmioRead(vcpu, offset, len);
     case 'irouter': {
-      // vgic_mmio_read_irouter: Aff2.Aff1.Aff0 in the low word; Aff3 (not implemented) and IRM read as zero
+      // vgic_mmio_read_irouter: Aff2.Aff1.Aff0 in the low word; Aff3 (KVM keeps none) and IRM read as zero
       const intid = (offset - r.offset) >>> 3;
       if ((offset & 4) !== 0 || intid < VGIC_NR_PRIVATE_IRQS) return 0;
       return vgic.vgicGetIrq(intid)?.mpidr ?? 0;
@@ -170,7 +170,7 @@ export function vgicV3DistWrite(vcpu: VgicCpu, offset: number, len: number, valu
       if (((offset - r.offset) * 8) / r.bitsPerIrq >= VGIC_NR_PRIVATE_IRQS) vgicMmioWrite(vcpu, offset, len, value);
       return true;
     case 'irouter': {
-      // vgic_mmio_write_irouter: Aff3 is WI (not implemented), as is the Interrupt_Routing_Mode bit
+      // vgic_mmio_write_irouter: Aff3 is WI (KVM keeps none), as is the Interrupt_Routing_Mode bit
       const intid = (offset - r.offset) >>> 3;
       const irq = intid >= VGIC_NR_PRIVATE_IRQS ? vgic.vgicGetIrq(intid) : null;
       if ((offset & 4) !== 0 || irq === null) return true;
