@@ -23,13 +23,12 @@ import { KObject } from '../host/kref.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { markShared } from '../sim/snapshot.js';
-import { op, type TaskGen } from '../sim/task.js';
+import { type Call, op, type TaskGen } from '../sim/task.js';
 import { C_KVM_IOCTL } from './costs.js';
-import { hostBody, type KvmBody } from './taskBody.js';
 import type { KvmVm } from './vm.js';
 
 /** An attribute accessor: a generator, or a frame (sim/frame.ts) where it runs across steps. */
-export type KvmAttrAccessor = (dev: KvmDevice, attr: KvmDeviceAttr) => KvmBody<number>;
+export type KvmAttrAccessor = (dev: KvmDevice, attr: KvmDeviceAttr) => Call<number>;
 
 /** struct kvm_device_ops. */
 export interface KvmDeviceOps {
@@ -40,14 +39,14 @@ export interface KvmDeviceOps {
   /** ops->init, after the device is on kvm->devices and before its fd exists. */
   init?(dev: KvmDevice): TaskGen<void>;
   /** ops->release: the device fd is closed (kvm->lock held); the device leaves kvm->devices. */
-  release?(dev: KvmDevice): KvmBody<void>;
+  release?(dev: KvmDevice): Call<void>;
   /** ops->destroy: VM destruction (kvm_destroy_devices), or a failed fd install. */
   destroy?(dev: KvmDevice): TaskGen<void>;
   setAttr?: KvmAttrAccessor;
   getAttr?: KvmAttrAccessor;
   hasAttr?: KvmAttrAccessor;
   /** ops->ioctl for other requests; without it they are ENOTTY. */
-  ioctl?(dev: KvmDevice, cmd: number, arg: number): KvmBody<number>;
+  ioctl?(dev: KvmDevice, cmd: number, arg: number): Call<number>;
 }
 
 /** struct kvm_device. */
@@ -122,7 +121,7 @@ class KvmDeviceIoctl extends Frame<number> {
   }
 
   /** kvm_device_ioctl_attr: EPERM without the accessor, EFAULT reading the attr, then the accessor's answer. */
-  private attr(accessor: KvmAttrAccessor | undefined): KvmBody<number> {
+  private attr(accessor: KvmAttrAccessor | undefined): Call<number> {
     const dev = this.dev;
     if (accessor === undefined) throw errno('EPERM', `${dev.ops.name} has no accessor for this attribute ioctl`);
     const mem = dev.vm.kernel.currentUser().mem;
@@ -134,12 +133,12 @@ class KvmDeviceIoctl extends Frame<number> {
 /** kvm_device_fops. */
 const KVM_DEVICE_FOPS: FileOperations = markShared({
   name: 'kvm_device_fops',
-  unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
-    return hostBody(new KvmDeviceIoctl(file.privateData as KvmDevice, cmd, arg));
+  unlockedIoctl(file: KFile, cmd: number, arg: number): Call<number> {
+    return new KvmDeviceIoctl(file.privateData as KvmDevice, cmd, arg);
   },
-  release(file: KFile): TaskGen<void> {
+  release(file: KFile): Call<void> {
     const dev = file.privateData as KvmDevice;
-    return hostBody(dev.vm.kvmDeviceRelease(dev));
+    return dev.vm.kvmDeviceRelease(dev);
   },
 });
 

@@ -38,11 +38,10 @@ import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
 import { markShared } from '../sim/snapshot.js';
-import { type Op, op, type TaskGen } from '../sim/task.js';
+import { type Call, type Op, op } from '../sim/task.js';
 import { IrqfdConsumer } from './arch/arm/irqBypass.js';
 import { C_IRQFD_ASSIGN, C_IRQFD_SHUTDOWN, C_IRQFD_WAKEUP } from './costs.js';
 import { KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID, KVM_USERSPACE_IRQ_SOURCE_ID } from './kvm.js';
-import { hostBody } from './taskBody.js';
 import { C_VGIC_INJECT } from './vgic/vgic.js';
 import type { KvmVm } from './vm.js';
 
@@ -77,14 +76,14 @@ function irqfdOf(work: WorkStruct): Irqfd {
 
 markShared(irqfdInjectWork); // code an object of the model points at
 /** irqfd_inject (work): container_of(work, struct kvm_kernel_irqfd, inject). */
-function irqfdInjectWork(work: WorkStruct): TaskGen<void> {
-  return hostBody(new IrqfdInject(irqfdOf(work)));
+function irqfdInjectWork(work: WorkStruct): Call<void> {
+  return new IrqfdInject(irqfdOf(work));
 }
 
 markShared(irqfdShutdownWork); // code an object of the model points at
 /** irqfd_shutdown (work on irqfd_cleanup_wq). */
-function irqfdShutdownWork(work: WorkStruct): TaskGen<void> {
-  return hostBody(new IrqfdShutdown(irqfdOf(work)));
+function irqfdShutdownWork(work: WorkStruct): Call<void> {
+  return new IrqfdShutdown(irqfdOf(work));
 }
 
 /** struct kvm_kernel_irqfd. */
@@ -114,8 +113,8 @@ export class Irqfd extends KObject implements WaitQueueEntry<EventfdCtx> {
    * irqfd_wakeup: returns 1 after consuming an EPOLLIN event, which, the irqfd being an exclusive priority waiter,
    * ends the eventfd's wake-up walk (5.11 "kvm/eventfd: Use priority waitqueue to catch events before userspace").
    */
-  wake(_ctx: EventfdCtx, key: number): TaskGen<number> {
-    return hostBody(new IrqfdWakeup(this, key));
+  wake(_ctx: EventfdCtx, key: number): Call<number> {
+    return new IrqfdWakeup(this, key);
   }
 }
 

@@ -47,12 +47,11 @@ import { ModelError } from '../sim/errors.js';
 import { touch } from '../sim/footprint.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { markShared } from '../sim/snapshot.js';
-import { current, currentOrNull, op, type Task, type TaskGen } from '../sim/task.js';
+import { type Call, current, currentOrNull, op, type Task } from '../sim/task.js';
 import { WaitQueue } from '../sim/waitqueue.js';
 import { C_KVM_IOCTL } from './costs.js';
 import type { GuestVcpuEnv } from './guest.js';
 import { IPI_RESCHEDULE_SGI, type Kvm } from './kvm.js';
-import { hostBody } from './taskBody.js';
 import { KvmArchVcpuIoctlRun } from './vcpuRun.js';
 import type { VgicCpu } from './vgic/vgic.js';
 import { vgicMmioRead, vgicMmioWrite } from './vgic/vgicMmioV2.js';
@@ -454,11 +453,11 @@ class VcpuGuestEnv implements GuestVcpuEnv {
 const KVM_VCPU_FOPS: FileOperations = markShared({
   name: 'kvm_vcpu_fops',
   // returns the vCPU's ioctl body itself: one delegation frame fewer on every step of a vCPU thread
-  unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
-    return hostBody((file.privateData as KvmVcpu).ioctl(cmd, arg));
+  unlockedIoctl(file: KFile, cmd: number, arg: number): Call<number> {
+    return (file.privateData as KvmVcpu).ioctl(cmd, arg);
   },
-  release(file: KFile): TaskGen<void> {
-    return hostBody((file.privateData as KvmVcpu).release());
+  release(file: KFile): Call<void> {
+    return (file.privateData as KvmVcpu).release();
   },
 });
 

@@ -24,15 +24,13 @@ import { defineCost } from '../sim/costs.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
 import { markShared } from '../sim/snapshot.js';
-import { type Op, op, type TaskGen } from '../sim/task.js';
+import { type Call, type Op, op, type TaskGen } from '../sim/task.js';
 import { type VfioDevice, vfioDeviceGetExternalUser, vfioDevicePutExternalUser } from '../vfio/device.js';
 import { VfioGroup } from '../vfio/group.js';
 import { VfioPlatformDevice } from '../vfio/platform/vfioPlatform.js';
 import type { VfioIrqForward, VfioPlatformIrq } from '../vfio/platform/vfioPlatformIrq.js';
-import { type ArchFwdIrq, kvmArchSetFwdState, type SetFwdState } from './arch/arm/forward.js';
+import { type ArchFwdIrq, ForwardedIrqInject, kvmArchSetFwdState, type SetFwdState } from './arch/arm/forward.js';
 import type { KvmDevice, KvmDeviceOps } from './device.js';
-import { hostBody } from './taskBody.js';
-import { C_VGIC_INJECT } from './vgic/vgic.js';
 import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
 import type { KvmVm } from './vm.js';
 
@@ -59,31 +57,13 @@ export class KvmVfioFwdIrq implements VfioIrqForward {
    * active, injects the owned HW vIRQ directly instead of signalling the trigger eventfd. The trace keeps the
    * irqfd_inject event for this step.
    */
-  inject(): TaskGen<void> {
-    return hostBody(new KvmVfioFwdIrqInject(this));
+  inject(): Call<void> {
+    return new ForwardedIrqInject(this.arch, this.guestIrq, this);
   }
 
   /** Back to the normal path and off the lists; the last IRQ of a device drops the device reference. */
-  unforward(): TaskGen<void> {
-    return hostBody(new KvmVfioUnforward(this));
-  }
-}
-
-/** KvmVfioFwdIrq.inject as a frame: its step, then kvm_vgic_inject_irq of the owned vIRQ. */
-class KvmVfioFwdIrqInject extends Frame {
-  constructor(private readonly f: KvmVfioFwdIrq) {
-    super();
-  }
-
-  protected step(): Boundary {
-    const { vm, vintid } = this.f.arch;
-    if (this.pc === 0) {
-      this.pc = 1;
-      return this.yield_(op(C_VGIC_INJECT, vm.oid));
-    }
-    vm.vgic!.kvmVgicInjectIrq(null, vintid, true, this.f);
-    vm.trace?.irqfdInject?.(vm, this.f.guestIrq, 1);
-    return this.return_(undefined);
+  unforward(): Call<void> {
+    return new KvmVfioUnforward(this);
   }
 }
 

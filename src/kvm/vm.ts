@@ -39,12 +39,11 @@ import { touch } from '../sim/footprint.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { Mutex, mutexLock } from '../sim/locks.js';
 import { markShared } from '../sim/snapshot.js';
-import { cpuRelax, op, type TaskGen } from '../sim/task.js';
+import { type Call, cpuRelax, op, type TaskGen } from '../sim/task.js';
 import { C_KVM_CREATE, C_KVM_DESTROY, C_KVM_IOCTL } from './costs.js';
 import { KvmDevice, kvmDeviceFops } from './device.js';
 import { KvmIrqfds, kvmIrqfd } from './irqfd.js';
 import { KVM_MAX_VCPU_IDS, type Kvm, type KvmTraceHooks } from './kvm.js';
-import { hostBody } from './taskBody.js';
 import { KvmVcpu } from './vcpu.js';
 import { C_VGIC_INJECT, Vgic, type VgicCpu } from './vgic/vgic.js';
 import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
@@ -301,11 +300,11 @@ export class KvmVm extends KObject {
 
 const KVM_VM_FOPS: FileOperations = markShared({
   name: 'kvm_vm_fops',
-  unlockedIoctl(file: KFile, cmd: number, arg: number): TaskGen<number> {
-    return hostBody((file.privateData as KvmVm).ioctl(cmd, arg));
+  unlockedIoctl(file: KFile, cmd: number, arg: number): Call<number> {
+    return (file.privateData as KvmVm).ioctl(cmd, arg);
   },
-  release(file: KFile): TaskGen<void> {
-    return hostBody((file.privateData as KvmVm).release());
+  release(file: KFile): Call<void> {
+    return (file.privateData as KvmVm).release();
   },
 });
 

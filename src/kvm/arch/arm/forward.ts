@@ -23,10 +23,9 @@ import {
 import { type Boundary, Frame } from '../../../sim/frame.js';
 import { spinLockIrqsave, spinUnlockIrqrestore } from '../../../sim/locks.js';
 import { markShared } from '../../../sim/snapshot.js';
-import { type Op, op } from '../../../sim/task.js';
+import { type Call, type Op, op } from '../../../sim/task.js';
 import type { VfioPlatformIrq } from '../../../vfio/platform/vfioPlatformIrq.js';
-import type { KvmBody } from '../../taskBody.js';
-import { C_VGIC_MAP, type VgicCpu } from '../../vgic/vgic.js';
+import { C_VGIC_INJECT, C_VGIC_MAP, type VgicCpu } from '../../vgic/vgic.js';
 import { VGIC_CONFIG_LEVEL, type VgicIrq } from '../../vgic/vgicIrq.js';
 import type { KvmVm } from '../../vm.js';
 
@@ -162,7 +161,7 @@ class ToNormal extends Frame {
 }
 
 /** How a kvm-vfio flavour switches one IRQ (the protocol below, or a variant's). */
-export type SetFwdState = (f: ArchFwdIrq, on: boolean) => KvmBody<unknown>;
+export type SetFwdState = (f: ArchFwdIrq, on: boolean) => Call<unknown>;
 
 /** kvm_arch_switch_fwd: irq_set_vcpu_affinity. */
 const SW_AFFINITY = 0;
@@ -374,4 +373,30 @@ export function kvmArchSetFwdState(f: ArchFwdIrq, on: boolean): Frame<FwdTransfe
  */
 export function kvmArchTransferFwd(f: ArchFwdIrq, on: boolean): Frame<FwdTransfer> {
   return new KvmArchSetFwdState(f, on, false);
+}
+
+/**
+ * A forwarded IRQ handed over by VFIO's handler (kvm-vfio ASSIGN, or the bypass producer): in hardirq context with the
+ * physical INTID active, its step, then kvm_vgic_inject_irq of the HW vIRQ `owner` owns. The trace keeps the
+ * irqfd_inject event for this step.
+ */
+export class ForwardedIrqInject extends Frame {
+  constructor(
+    private readonly arch: ArchFwdIrq,
+    private readonly gsi: number,
+    private readonly owner: unknown,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const { vm, vintid } = this.arch;
+    if (this.pc === 0) {
+      this.pc = 1;
+      return this.yield_(op(C_VGIC_INJECT, vm.oid));
+    }
+    vm.vgic!.kvmVgicInjectIrq(null, vintid, true, this.owner);
+    vm.trace?.irqfdInject?.(vm, this.gsi, 1);
+    return this.return_(undefined);
+  }
 }

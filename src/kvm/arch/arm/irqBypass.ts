@@ -16,16 +16,15 @@
 import { ERRNO } from '../../../abi/errno.js';
 import type { IrqBypassConsumer, IrqBypassProducer } from '../../../host/irqbypass.js';
 import { type Boundary, Frame } from '../../../sim/frame.js';
-import { op, type TaskGen } from '../../../sim/task.js';
+import type { Call, TaskGen } from '../../../sim/task.js';
 import type { VfioIrqForward } from '../../../vfio/platform/vfioPlatformIrq.js';
 import {
   VfioPlatformIrqProducer,
   vfioPlatformUnregisterProducer,
 } from '../../../vfio/platform/vfioPlatformIrqBypass.js';
 import type { Irqfd } from '../../irqfd.js';
-import { C_VGIC_INJECT } from '../../vgic/vgic.js';
 import { VGIC_NR_PRIVATE_IRQS } from '../../vgic/vgicIrq.js';
-import { type ArchFwdIrq, kvmArchTransferFwd } from './forward.js';
+import { type ArchFwdIrq, ForwardedIrqInject, kvmArchTransferFwd } from './forward.js';
 
 /** irqfd->consumer. */
 export class IrqfdConsumer implements IrqBypassConsumer {
@@ -69,11 +68,8 @@ export class IrqfdSpiForward implements VfioIrqForward {
     readonly arch: ArchFwdIrq,
   ) {}
 
-  *inject(): TaskGen<void> {
-    const { vm, vintid } = this.arch;
-    yield op(C_VGIC_INJECT, vm.oid);
-    vm.vgic!.kvmVgicInjectIrq(null, vintid, true, this);
-    vm.trace?.irqfdInject?.(vm, this.cons.irqfd.gsi, 1);
+  inject(): Call<void> {
+    return new ForwardedIrqInject(this.arch, this.cons.irqfd.gsi, this);
   }
 
   /** VFIO drops the trigger: its producer goes, which disconnects (and so unforwards) through the manager. */
