@@ -259,6 +259,51 @@ describe('irqfwd run / compare', () => {
     expect(r.out).toContain('irqfwd compare: hypercall');
   });
 
+  it('compare on a scenario with paths runs each path in its mode, one column each (compare-paths)', async () => {
+    const r = await cli(['compare', 'compare-paths', '--trace', 'out/t.json']);
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.runner.calls.map((c) => [c.opts.modes, c.s.host.gic.version, c.s.paths])).toEqual([
+      [['normal'], 'v2', undefined],
+      [['forwarded'], 'v2', undefined],
+      [['forwarded'], 'v3', undefined],
+    ]);
+    expect(r.out).toMatch(/^\s+irqfd-v2\s+hwbit-v2\s+hwbit-v3$/m);
+    expect(r.out).toContain('✓ hwbit-v3: exits.perIrq.total = 1.00, expected 1');
+    expect(r.out).not.toContain('✓ hwbit-v2: exits.perIrq.total');
+    expect([...r.files.keys()]).toEqual(['out/t.irqfd-v2.json', 'out/t.hwbit-v2.json', 'out/t.hwbit-v3.json']);
+    const j = JSON.parse((await cli(['run', 'compare-paths', '--json', '--no-trace'])).out);
+    expect(j.scenario.paths.map((p: { name: string; mode: string }) => `${p.name}:${p.mode}`)).toEqual([
+      'irqfd-v2:normal',
+      'hwbit-v2:forwarded',
+      'hwbit-v3:forwarded',
+    ]);
+    expect(j.scenario.paths[2].set).toEqual({ 'host.gic.version': 'v3' });
+    expect(j.runs.map((x: { path: string; mode: string }) => `${x.path}:${x.mode}`)).toEqual([
+      'irqfd-v2:normal',
+      'hwbit-v2:forwarded',
+      'hwbit-v3:forwarded',
+    ]);
+  });
+
+  it('trace --path traces one compare path; a paths scenario without it, or an unknown path, is a usage error', async () => {
+    const r = await cli(['trace', 'compare-paths', '--path', 'hwbit-v3']);
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.runner.calls[0]!.opts.modes).toEqual(['forwarded']);
+    expect(r.runner.calls[0]!.s.host.gic.version).toBe('v3');
+    expect(r.out).toBe('trace of forwarded\n');
+    for (const [args, msg] of [
+      [['trace', 'compare-paths'], 'has compare paths (irqfd-v2, hwbit-v2, hwbit-v3): trace one with --path NAME'],
+      [['trace', 'compare-paths', '--path', 'v4'], "--path v4: '"],
+      [['trace', 'default', '--path', 'hwbit-v2'], 'has no compare paths'],
+      [['trace', 'compare-paths', '--path', 'irqfd-v2', '--mode', 'forwarded'], "runs mode 'normal' only"],
+      [['run', '--path', 'x'], "option --path does not apply to 'run'"],
+    ] as const) {
+      const bad = await cli([...args]);
+      expect(bad.code).toBe(EXIT_USAGE);
+      expect(bad.err).toContain(msg);
+    }
+  });
+
   it('--trace FILE inserts the mode before the extension', async () => {
     const r = await cli(['run', '--trace', 'out/t.txt']);
     expect(r.runner.calls[0]!.opts.trace).toBe('text');

@@ -17,8 +17,10 @@ import {
 } from '../check/counterexampleTrace.js';
 import { parseReplayFile, type ReplayFile, scenarioOfReplay } from '../check/replay.js';
 import {
+  comparePoint,
   DEFAULT_SCENARIO,
   DEFAULT_SCENARIO_FILE,
+  expandPaths,
   expandSweep,
   type LoadOptions,
   loadScenario,
@@ -111,6 +113,7 @@ const OPTIONS = {
   format: { type: 'string' },
   output: { type: 'string', short: 'o' },
   mode: { type: 'string' },
+  path: { type: 'string' },
   trace: { type: 'string' },
   'no-trace': { type: 'boolean' },
   replay: { type: 'string' },
@@ -125,7 +128,7 @@ type OptionName = keyof typeof OPTIONS;
 const ACCEPTS: Readonly<Record<Command, readonly OptionName[]>> = {
   run: ['seed', 'json', 'quiet', 'profile', 'trace', 'no-trace'],
   compare: ['seed', 'json', 'quiet', 'profile', 'trace', 'no-trace'],
-  trace: ['seed', 'json', 'quiet', 'profile', 'format', 'output', 'mode', 'replay'],
+  trace: ['seed', 'json', 'quiet', 'profile', 'format', 'output', 'mode', 'path', 'replay'],
   view: ['seed', 'quiet', 'profile', 'output', 'serve', 'port'],
   schema: ['output'],
   help: [],
@@ -139,6 +142,8 @@ interface Options {
   format?: TraceFormat;
   output?: string;
   mode?: Mode;
+  /** trace: the compare path of a scenario with `paths` to trace. */
+  path?: string;
   trace?: string;
   noTrace: boolean;
   /** trace: a checker replay file to trace instead of a scenario. */
@@ -228,6 +233,7 @@ function parse(argv: readonly string[]): { command: Command; positionals: string
       throw new UsageError(`--mode expects normal or forwarded, got '${v.mode}'`);
     opts.mode = v.mode;
   }
+  if (v.path !== undefined) opts.path = v.path;
   if (v.output !== undefined) opts.output = v.output;
   if (v.replay !== undefined) opts.replay = v.replay;
   opts.serve = v.serve === true;
@@ -308,6 +314,8 @@ function load(
 
 interface RunReport {
   mode: Mode;
+  /** The compare path the run is a column of (scenarios with `paths`). */
+  path?: string;
   ok: boolean;
   metrics: Metrics;
   violations: InvariantViolation[];
@@ -316,7 +324,7 @@ interface RunReport {
 }
 
 /** Turns a runner's ModeRun into a report: its violations plus the checks every run gets (lost, left active/masked). */
-function judge(s: Scenario, r: ModeRun, allMetrics: readonly Metrics[]): Omit<RunReport, 'trace'> {
+function judge(s: Scenario, r: ModeRun, allMetrics: readonly Metrics[], path?: string): Omit<RunReport, 'trace'> {
   const violations: InvariantViolation[] = [...r.violations];
   const m = r.metrics;
   if (m.irqs.lost > 0)
@@ -342,8 +350,11 @@ function judge(s: Scenario, r: ModeRun, allMetrics: readonly Metrics[]): Omit<Ru
     COST_PROFILES[s.host.costProfile].anchors,
   );
   const ok = violations.length === 0 && expectations.every((e) => e.ok);
-  return { mode: r.mode, ok, metrics: m, violations, expectations };
+  return { mode: r.mode, ...(path !== undefined ? { path } : {}), ok, metrics: m, violations, expectations };
 }
+
+/** A run's name in tables and messages: its compare path, else its mode. */
+const runName = (r: RunReport): string => r.path ?? r.mode;
 
 function checkResult(result: RunResult, modes: readonly Mode[]): void {
   if (!result || !Array.isArray(result.runs) || result.runs.length !== modes.length)
@@ -356,16 +367,15 @@ function checkResult(result: RunResult, modes: readonly Mode[]): void {
 function tracePaths(s: Scenario, modes: readonly Mode[], opts: Options, io: CliIo): Map<Mode, string> {
   const out = new Map<Mode, string>();
   if (opts.noTrace) return out;
-  for (const mode of modes) {
-    if (opts.trace !== undefined) {
-      const ext = extname(opts.trace);
-      out.set(
-        mode,
-        modes.length === 1 ? opts.trace : `${opts.trace.slice(0, opts.trace.length - ext.length)}.${mode}${ext}`,
-      );
-    } else out.set(mode, join(io.tmpdir(), 'irqfwd', `${s.name}.${mode}.perfetto.json`));
-  }
+  for (const mode of modes) out.set(mode, tracePathFor(s, mode, modes.length, opts, io));
   return out;
+}
+
+/** The trace file of one run (a mode or a compare path) among `runs`: --trace FILE, FILE.<run>.ext when several. */
+function tracePathFor(s: Scenario, run: string, runs: number, opts: Options, io: CliIo): string {
+  if (opts.trace === undefined) return join(io.tmpdir(), 'irqfwd', `${s.name}.${run}.perfetto.json`);
+  const ext = extname(opts.trace);
+  return runs === 1 ? opts.trace : `${opts.trace.slice(0, opts.trace.length - ext.length)}.${run}${ext}`;
 }
 
 function traceFormatOf(path: string): TraceFormat {
@@ -405,6 +415,7 @@ async function runCommand(
   io: CliIo,
 ): Promise<number> {
   const { s, file } = load(arg, opts, runner, io);
+  if (s.paths !== undefined) return runPaths(command, s, file, opts, runner, io);
   const modes: Mode[] = command === 'compare' ? ['normal', 'forwarded'] : scenarioModes(s);
   const points = expandSweep(s);
   const sweeping = s.sweep !== undefined;
@@ -462,6 +473,71 @@ async function runCommand(
   return exitCode;
 }
 
+/**
+ * A scenario with compare paths: each path is the scenario with its parameters set, run in its own mode — one column
+ * each, `run` and `compare` alike. Traces go to one file per path (FILE.<path>.ext).
+ */
+async function runPaths(
+  command: 'run' | 'compare',
+  s: Scenario,
+  file: string,
+  opts: Options,
+  runner: ScenarioRunner,
+  io: CliIo,
+): Promise<number> {
+  const points = expandPaths(s);
+  warnIfLong(
+    points.map((p) => p.scenario),
+    ['normal'],
+    !opts.noTrace,
+    io,
+  );
+  const notes: string[] = [];
+  const runs: RunReport[] = [];
+  for (const [i, p] of points.entries()) {
+    const path = opts.noTrace ? undefined : tracePathFor(s, p.name, points.length, opts, io);
+    const format = path !== undefined ? traceFormatOf(path) : undefined;
+    const label = `${s.name} ${p.name} (${i + 1}/${points.length})`;
+    const result = await execute(p.scenario, [p.mode], format, label, opts, runner, io);
+    for (const n of result.notes ?? []) if (!notes.includes(n)) notes.push(n);
+    const r = result.runs[0]!;
+    let written: string | null = null;
+    if (path !== undefined && r.trace) {
+      io.writeFile(path, r.trace.data);
+      written = path;
+    }
+    runs.push({ ...judge(p.scenario, r, [r.metrics], p.name), trace: written });
+  }
+  const ok = runs.every((r) => r.ok);
+  const exitCode = ok ? EXIT_OK : EXIT_FAIL;
+  if (opts.json) {
+    io.stdout(
+      formatJson({
+        irqfwd: JSON_FORMAT_VERSION,
+        command,
+        scenario: {
+          ...scenarioSummary(s, file, [...new Set(points.map((p) => p.mode))]),
+          paths: points.map((p) => ({ name: p.name, mode: p.mode, set: s.paths!.find((x) => x.name === p.name)!.set })),
+        },
+        runs,
+        notes,
+        ok,
+        exitCode,
+      }),
+    );
+    return exitCode;
+  }
+  io.stdout(header(command, s, file));
+  io.stdout(
+    formatMetricsTable(
+      runs.map((r) => r.metrics),
+      runs.map(runName),
+    ),
+  );
+  io.stdout(footer(runs, opts, notes));
+  return exitCode;
+}
+
 /** A run estimated to take long (estimate.ts) says so on stderr before it starts; it still runs. */
 function warnIfLong(scenarios: readonly Scenario[], modes: readonly Mode[], traced: boolean, io: CliIo): void {
   const ms = scenarios.reduce((a, s) => a + estimateWallMs(s, modes, traced), 0);
@@ -493,14 +569,14 @@ function header(command: string, s: Scenario, file: string): string {
 function footer(runs: readonly RunReport[], opts: Options, notes: readonly string[]): string {
   const lines: string[] = [''];
   for (const r of runs) {
-    for (const v of r.violations) lines.push(`✗ ${r.mode}: ${v.invariant}: ${v.message}`);
+    for (const v of r.violations) lines.push(`✗ ${runName(r)}: ${v.invariant}: ${v.message}`);
     for (const e of r.expectations) {
       const exp = e.expected !== undefined ? fmtNum(e.expected, e.expected % 1 ? 2 : 0) : '?';
       const tol = e.tolerance > 0 ? ` ±${fmtNum(e.tolerance * 100, 0)} %` : '';
-      if (e.skipped) lines.push(`- ${r.mode}: ${e.metric} ≈ ${exp}${tol}: skipped (${e.skipped})`);
+      if (e.skipped) lines.push(`- ${runName(r)}: ${e.metric} ≈ ${exp}${tol}: skipped (${e.skipped})`);
       else
         lines.push(
-          `${e.ok ? '✓' : '✗'} ${r.mode}: ${e.metric} = ${fmtNum(e.actual ?? 0, 2)}, expected ${exp}${tol}${e.source ? ` (${e.source})` : ''}`,
+          `${e.ok ? '✓' : '✗'} ${runName(r)}: ${e.metric} = ${fmtNum(e.actual ?? 0, 2)}, expected ${exp}${tol}${e.source ? ` (${e.source})` : ''}`,
         );
     }
   }
@@ -543,6 +619,17 @@ function sweepTable(param: string, points: readonly { value: number | string; ru
 // ---------------------------------------------------------------------------------------------------------------
 // trace
 
+/** The compare path `--path` names, as a scenario of its own (its mode the only one). */
+function tracedPath(s: Scenario, file: string, opts: Options): Scenario {
+  const names = (s.paths ?? []).map((p) => p.name);
+  if (names.length === 0) throw new UsageError(`--path ${opts.path}, but '${file}' has no compare paths`);
+  if (opts.path === undefined)
+    throw new UsageError(`'${file}' has compare paths (${names.join(', ')}): trace one with --path NAME`);
+  const cp = s.paths!.find((p) => p.name === opts.path);
+  if (!cp) throw new UsageError(`--path ${opts.path}: '${file}' has no such path (paths: ${names.join(', ')})`);
+  return comparePoint(s, cp).scenario;
+}
+
 async function traceCommand(
   arg: string | undefined,
   opts: Options,
@@ -552,8 +639,11 @@ async function traceCommand(
   if (opts.json && opts.output === undefined)
     throw new UsageError('trace --json needs -o FILE (stdout carries the trace otherwise)');
   if (opts.replay !== undefined) return traceReplay(arg, opts, io);
-  const { s, file } = load(arg, opts, runner, io);
+  const loaded = load(arg, opts, runner, io);
+  const file = loaded.file;
+  let s = loaded.s;
   if (s.sweep) throw new UsageError(`'${file}' is a sweep; trace one point (set ${s.sweep.param} in a copy)`);
+  if (s.paths !== undefined || opts.path !== undefined) s = tracedPath(s, file, opts);
   const mode: Mode = opts.mode ?? (s.mode === 'both' ? 'forwarded' : s.mode);
   if (opts.mode !== undefined && s.mode !== 'both' && s.mode !== opts.mode)
     throw new UsageError(`--mode ${opts.mode}, but the scenario runs mode '${s.mode}' only`);
@@ -628,6 +718,22 @@ async function viewCli(arg: string | undefined, opts: Options, runner: ScenarioR
   const scenarioTraces = async (a: string | undefined) => {
     const { s, file } = load(a, opts, runner, io);
     if (s.sweep) throw new UsageError(`'${file}' is a sweep; view one point (set ${s.sweep.param} in a copy)`);
+    if (s.paths !== undefined) {
+      const points = expandPaths(s);
+      warnIfLong(
+        points.map((p) => p.scenario),
+        ['normal'],
+        true,
+        io,
+      );
+      const runs: { mode: string; data: string }[] = [];
+      for (const p of points) {
+        const r = (await execute(p.scenario, [p.mode], 'perfetto', `${s.name} ${p.name}`, opts, runner, io)).runs[0]!;
+        if (!r.trace) throw new Error('runner returned no trace although one was asked for');
+        runs.push({ mode: p.name, data: r.trace.data });
+      }
+      return { name: s.name, runs };
+    }
     warnIfLong([s], ['normal', 'forwarded'], true, io);
     const result = await execute(s, ['normal', 'forwarded'], 'perfetto', s.name, opts, runner, io);
     return {
@@ -675,7 +781,8 @@ export function helpText(topic: string | undefined, runner?: ScenarioRunner): st
 
 Usage:
   irqfwd run [scenario]       run a scenario (default: the embedded level-passthrough scenario) in its mode(s)
-  irqfwd compare [scenario]   run it on the normal (irqfd) and the forwarded path, side by side
+  irqfwd compare [scenario]   run it on the normal (irqfd) and the forwarded path, side by side — or on each of
+                              its compare paths (\`paths:\`, e.g. compare-paths: irqfd vs HW-bit on GICv2 and GICv3)
   irqfwd trace [scenario]     run one mode and write its trace (tracefs text or Perfetto JSON)
   irqfwd view [scenario | trace.json | replay file]
                               a timeline page (self-contained HTML): the scenario's normal and forwarded runs
@@ -691,8 +798,9 @@ Options:
   --profile P         cost profile: ${PROFILE_NAMES.join(' | ')} (overrides host.costProfile)
   --json              print results as JSON on stdout (field names: docs/CLI.md)
   -q, --quiet         no progress bar, no notes
-  --trace FILE        run/compare: write each mode's trace to FILE (.json: Perfetto; else text; the mode is
-                      inserted before the extension when two modes run); default: $TMPDIR/irqfwd/<name>.<mode>.perfetto.json
+  --trace FILE        run/compare: write each mode's trace to FILE (.json: Perfetto; else text; the mode — or the
+                      compare path — is inserted before the extension when several run);
+                      default: $TMPDIR/irqfwd/<name>.<mode>.perfetto.json
   --no-trace          run/compare: do not trace
   --format F          trace: text (default, tracefs) | report (trace-cmd report) | perfetto
   -o, --output FILE   trace, schema: write to FILE instead of stdout; view: the page (default:
@@ -700,6 +808,7 @@ Options:
   --serve             view: serve the page on 127.0.0.1 instead of writing it (Ctrl-C stops)
   --port N            view --serve: the port (default 0: a free one, printed)
   --mode M            trace: normal | forwarded (default: forwarded when the scenario runs both)
+  --path NAME         trace: the compare path to trace, for a scenario with \`paths:\`
   --replay FILE       trace: replay a checker counterexample (irqfwd check -o FILE) instead of a scenario
 
 Exit codes: 0 ok; 1 an invariant violated, an IRQ lost or left active/masked, or an expectation missed;

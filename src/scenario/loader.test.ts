@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   closest,
   DEFAULT_SCENARIO,
+  expandPaths,
   expandSweep,
   formatPath,
   loadScenario,
@@ -189,6 +190,67 @@ describe('sweeps', () => {
     const s = Scenario.parse({});
     expect(() => sweepPoint(s, 'host.nothing', 1)).toThrow("sweep.param 'host.nothing' does not exist");
     expect(() => sweepPoint(s, 'workloads[3].period', 1)).toThrow('does not exist');
+  });
+});
+
+describe('compare paths', () => {
+  it('compare-paths: each path is the scenario with its parameters set, in its mode, with its expectations', () => {
+    const s = loadScenarioFile(`${SCENARIOS}compare-paths.yaml`);
+    const points = expandPaths(s);
+    expect(points.map((p) => [p.name, p.mode, p.scenario.mode, p.scenario.host.gic.version])).toEqual([
+      ['irqfd-v2', 'normal', 'normal', 'v2'],
+      ['hwbit-v2', 'forwarded', 'forwarded', 'v2'],
+      ['hwbit-v3', 'forwarded', 'forwarded', 'v3'],
+    ]);
+    for (const p of points) expect(p.scenario.paths).toBeUndefined();
+    // the exits expectation names hwbit-v3 only; the lost one holds for every path
+    expect(points.map((p) => p.scenario.expect.map((e) => e.metric))).toEqual([
+      ['irqs.lost'],
+      ['irqs.lost'],
+      ['irqs.lost', 'exits.perIrq.total'],
+    ]);
+    expect(expandPaths(loadScenarioFile(`${SCENARIOS}default.yaml`))).toEqual([]);
+  });
+
+  const base = [
+    'devices: [{ name: d0, iommuGroup: 7, irqs: [{ intid: 80 }] }]',
+    'workloads: [{ device: d0, kind: periodic, period: 10us }]',
+  ];
+
+  it('a path whose parameters do not validate is reported at paths[i].set', () => {
+    const e = problemsOf(
+      [
+        ...base,
+        'paths:',
+        '  - { name: a, mode: normal }',
+        '  - { name: b, mode: normal, set: { host.gic.nrLrs: 99 } }',
+        '',
+      ].join('\n'),
+      'p.yaml',
+    );
+    expect(e.problems).toHaveLength(1);
+    expect(e.message).toMatch(/^p\.yaml:5:35: paths\[1\]\.set: with host\.gic\.nrLrs = 99: host\.gic\.nrLrs: /);
+  });
+
+  it.each([
+    [['  - { name: a, mode: normal }', '  - { name: a, mode: forwarded }'], "path name 'a' is used twice"],
+    [['  - { name: a, mode: normal }', '  - { name: b, mode: normal, set: { mode: forwarded } }'], "cannot set 'mode'"],
+    [['  - { name: a, mode: normal }', '  - { name: b, mode: normal, set: { host.nothing: 1 } }'], 'does not exist'],
+    [['  - { name: a, mode: normal }'], 'expected'],
+    [
+      ['  - { name: a, mode: normal }', '  - { name: b, mode: normal }', 'sweep: { param: seed, values: [1, 2] }'],
+      'cannot be combined',
+    ],
+    [
+      [
+        '  - { name: a, mode: normal }',
+        '  - { name: b, mode: normal }',
+        'expect: [{ metric: irqs.lost, value: 0, path: c }]',
+      ],
+      "no compare path is named 'c'",
+    ],
+  ])('paths %j: %s', (lines, msg) => {
+    expect(problemsOf([...base, 'paths:', ...lines, ''].join('\n')).message).toContain(msg);
   });
 });
 

@@ -9,7 +9,7 @@ import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'y
 import type { z } from 'zod';
 import { isProfileName, type ProfileName } from '../sim/profiles.js';
 import { issueMessage } from './issueMessages.js';
-import { Scenario } from './schema.js';
+import { type ComparePathSpec, type Mode, Scenario } from './schema.js';
 
 export interface ScenarioProblem {
   /** Path in the document, e.g. `vms[0].guest.eoiMode` (empty for the document itself). */
@@ -185,6 +185,16 @@ export function loadScenario(text: string, fileName: string, opts: LoadOptions =
     });
     if (problems.length > 0) throw new ScenarioError(fileName, problems);
   }
+  // Every compare path must validate too; report a failing path at paths[i].set.
+  scenario.paths?.forEach((cp, i) => {
+    try {
+      comparePoint(scenario, cp);
+    } catch (e) {
+      const msg = e instanceof SweepError ? e.message : String(e);
+      problems.push({ path: formatPath(['paths', i, 'set']), ...locate(['paths', i, 'set']), message: msg });
+    }
+  });
+  if (problems.length > 0) throw new ScenarioError(fileName, problems);
   return scenario;
 }
 
@@ -324,28 +334,46 @@ function parseParamPath(param: string): (string | number)[] {
 
 /** One sweep point: the resolved scenario with `param` set to `value`, re-validated (durations at its clock). */
 export function sweepPoint(s: Scenario, param: string, value: number | string): Scenario {
-  const path = parseParamPath(param);
-  if (path.length === 0) throw new SweepError(`sweep.param '${param}' is not a path`);
+  return withParams(s, [[param, value]], 'sweep.param', ['sweep']);
+}
+
+/**
+ * The resolved scenario with each `param` set to its value (paths as in sweep.param), the fields named in `drop`
+ * removed, re-validated (durations at its clock). `what` names the source of the params in error messages.
+ */
+function withParams(
+  s: Scenario,
+  params: readonly (readonly [string, number | string])[],
+  what: string,
+  drop: readonly string[],
+  extra: Record<string, unknown> = {},
+): Scenario {
   const copy = structuredClone(s) as unknown as Record<string, unknown>;
-  delete copy.sweep;
-  let obj: unknown = copy;
-  for (let i = 0; i < path.length - 1; i++) {
-    obj = (obj as Record<string | number, unknown> | undefined)?.[path[i]!];
-    if (obj === null || typeof obj !== 'object')
-      throw new SweepError(
-        `sweep.param '${param}': ${formatPath(path.slice(0, i + 1))} does not exist in the scenario`,
-      );
-  }
-  const last = path[path.length - 1]!;
-  const target = obj as Record<string | number, unknown>;
-  if (!(last in target)) throw new SweepError(`sweep.param '${param}' does not exist in the scenario`);
-  target[last] = value;
+  for (const k of drop) delete copy[k];
+  Object.assign(copy, extra);
+  for (const [param, value] of params) setParam(copy, param, value, what);
   const r = Scenario.safeParse(copy, { error: issueMessage });
   if (!r.success) {
     const iss = r.error.issues[0]!;
-    throw new SweepError(`with ${param} = ${JSON.stringify(value)}: ${formatPath(iss.path)}: ${iss.message}`);
+    const set = params.map(([p, v]) => `${p} = ${JSON.stringify(v)}`).join(', ');
+    throw new SweepError(`with ${set}: ${formatPath(iss.path)}: ${iss.message}`);
   }
   return r.data;
+}
+
+function setParam(doc: Record<string, unknown>, param: string, value: number | string, what: string): void {
+  const path = parseParamPath(param);
+  if (path.length === 0) throw new SweepError(`${what} '${param}' is not a path`);
+  let obj: unknown = doc;
+  for (let i = 0; i < path.length - 1; i++) {
+    obj = (obj as Record<string | number, unknown> | undefined)?.[path[i]!];
+    if (obj === null || typeof obj !== 'object')
+      throw new SweepError(`${what} '${param}': ${formatPath(path.slice(0, i + 1))} does not exist in the scenario`);
+  }
+  const last = path[path.length - 1]!;
+  const target = obj as Record<string | number, unknown>;
+  if (!(last in target)) throw new SweepError(`${what} '${param}' does not exist in the scenario`);
+  target[last] = value;
 }
 
 /** The sweep points of a scenario (one per value), or a single point of the scenario itself when it has no sweep. */
@@ -353,4 +381,27 @@ export function expandSweep(s: Scenario): SweepPoint[] {
   if (!s.sweep) return [{ value: '', scenario: s }];
   const param = s.sweep.param;
   return s.sweep.values.map((value) => ({ value, scenario: sweepPoint(s, param, value) }));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Compare paths
+
+export interface ComparePoint {
+  name: string;
+  mode: Mode;
+  /** The scenario with the path's parameters set and its mode as the only one (no `paths`), validated. */
+  scenario: Scenario;
+}
+
+/** The scenario as each of its compare paths runs it. */
+export function comparePoint(s: Scenario, cp: ComparePathSpec): ComparePoint {
+  // Its expectations: those for every path, and those for this one (a standalone scenario names no paths).
+  const expect = s.expect.filter((e) => e.path === undefined || e.path === cp.name).map(({ path: _, ...e }) => e);
+  const scenario = withParams(s, Object.entries(cp.set), `paths.${cp.name}.set`, ['paths'], { mode: cp.mode, expect });
+  return { name: cp.name, mode: cp.mode, scenario };
+}
+
+/** The compare paths of a scenario, or none when it has no `paths`. */
+export function expandPaths(s: Scenario): ComparePoint[] {
+  return (s.paths ?? []).map((cp) => comparePoint(s, cp));
 }

@@ -511,12 +511,12 @@ export const DEACTIVATION_NOTE =
   '  IRQ stays masked until the VFIO unmask; "re-armed" is when each path can take the next interrupt.';
 
 /**
- * The compare table: one column per mode run (normal, forwarded), and a forwarded/normal ratio column when both ran.
- * A figure a run has no sample of prints "—".
+ * The compare table: one column per run — per mode (normal, forwarded), with a forwarded/normal ratio column when
+ * both ran, or per compare path (`names`). A figure a run has no sample of prints "—".
  */
-export function formatMetricsTable(runs: readonly Metrics[]): string {
-  const both = runs.length === 2 && runs[0]!.mode === 'normal' && runs[1]!.mode === 'forwarded';
-  const header = ['', ...runs.map((m) => m.mode), ...(both ? ['fwd/normal'] : [])];
+export function formatMetricsTable(runs: readonly Metrics[], names?: readonly string[]): string {
+  const both = names === undefined && runs.length === 2 && runs[0]!.mode === 'normal' && runs[1]!.mode === 'forwarded';
+  const header = ['', ...(names ?? runs.map((m) => m.mode)), ...(both ? ['fwd/normal'] : [])];
   const row = (label: string, f: (m: Metrics) => number | null | undefined, decimals = 0, withRatio = false): Row => {
     const cells = runs.map((m) => fmtCell(f(m), decimals));
     if (both) cells.push(withRatio ? ratio(f(runs[1]!), f(runs[0]!)) : '');

@@ -554,6 +554,7 @@ const Expectation = z.strictObject({
     .string()
     .meta({ description: 'a numeric metric path: "exits.perIrq.total", "probes.hypercall.cycles.mean"' }),
   mode: z.enum(['normal', 'forwarded']).optional().meta({ description: 'default: every mode that runs' }),
+  path: Name.optional().meta({ description: 'with paths: only that path’s run (default: every path of the mode)' }),
   value: z.number().optional(),
   anchor: z
     .string()
@@ -564,6 +565,20 @@ const Expectation = z.strictObject({
     .nonnegative()
     .optional()
     .meta({ description: 'relative: 0.1 = ±10 %; default 0.1 with anchor, 0 with value' }),
+});
+
+const ComparePath = z.strictObject({
+  name: Name.meta({ description: 'the column heading, and the suffix of its trace file' }),
+  mode: z
+    .enum(['normal', 'forwarded'])
+    .meta({ description: 'normal: the irqfd path; forwarded: with the assign steps' }),
+  set: z
+    .record(z.string(), z.union([z.number(), z.string()]))
+    .default({})
+    .meta({
+      description:
+        'parameters this path changes, each a path in the scenario as in sweep.param: { "host.gic.version": v3 }',
+    }),
 });
 
 const Sweep = z.strictObject({
@@ -599,6 +614,16 @@ const Document = z.strictObject({
     .meta({ description: 'destroy the VM at the end (unless a step already did) and check nothing is left behind' }),
   expect: z.array(Expectation).default([]),
   sweep: Sweep.optional(),
+  paths: z
+    .array(ComparePath)
+    .min(2)
+    .max(8)
+    .optional()
+    .meta({
+      description:
+        'the columns of a compare: each runs the scenario in its mode with its `set` parameters changed (e.g. the ' +
+        'same device on a GICv2 and a GICv3 host); replaces `mode`',
+    }),
 });
 
 type Doc = Resolved<z.output<typeof Document>>;
@@ -902,10 +927,27 @@ function crossCheck(d: Doc, ctx: Ctx): void {
     }
   });
 
+  // compare paths
+  if (d.paths !== undefined) {
+    if (d.sweep !== undefined) issue(ctx, ['paths'], 'paths and sweep cannot be combined: sweep one path in a copy');
+    const seen = new Set<string>();
+    d.paths.forEach((cp, i) => {
+      if (seen.has(cp.name)) issue(ctx, ['paths', i, 'name'], `path name '${cp.name}' is used twice`);
+      seen.add(cp.name);
+      for (const param of Object.keys(cp.set)) {
+        const top = param.split(/[.[]/)[0];
+        if (top === 'paths' || top === 'sweep' || top === 'mode')
+          issue(ctx, ['paths', i, 'set', param], `a path cannot set '${top}' (its mode is the path's own)`);
+      }
+    });
+  }
+
   // expectations
   d.expect.forEach((e, i) => {
     const p: Path = ['expect', i];
     if ((e.value === undefined) === (e.anchor === undefined)) issue(ctx, p, 'give exactly one of value or anchor');
+    if (e.path !== undefined && !d.paths?.some((cp) => cp.name === e.path))
+      issue(ctx, [...p, 'path'], `no compare path is named '${e.path}'`);
     if (!isMetricPath(e.metric))
       issue(ctx, [...p, 'metric'], `'${e.metric}' is not a numeric metric (see docs/CLI.md "JSON output")`);
     if (e.anchor !== undefined && !PROFILE_NAMES.some((n) => e.anchor! in COST_PROFILES[n].anchors)) {
@@ -1073,6 +1115,8 @@ export const Scenario = Document.transform((raw, ctx): Scenario => {
 export function scenarioModes(s: Pick<Scenario, 'mode'>): Mode[] {
   return s.mode === 'both' ? ['normal', 'forwarded'] : [s.mode];
 }
+
+export type ComparePathSpec = NonNullable<Scenario['paths']>[number];
 
 /** The VMM steps one mode runs: the normal pass skips assign and deassign. */
 export function stepsForMode(s: Scenario, mode: Mode): ScenarioStep[] {
