@@ -51,6 +51,8 @@ export interface HostOptions {
   gic?: GicVersion;
   /** INTIDs the GIC implements (multiple of 32); default 256. */
   nrIrqs?: number;
+  /** GICv3 only: GICv3.1 Extended SPIs, INTIDs 4096 .. 4096 + nrEspis - 1 (multiple of 32, ≤ 1024); default 0. */
+  nrEspis?: number;
   /** List registers per CPU; default 4. */
   nrLrs?: number;
   /** The guest kernel a vCPU runs (default: a minimal guest that boots the GIC and idles in WFI). */
@@ -119,7 +121,8 @@ export class Host<I extends HostIrq = HostIrq> {
     checkHostOptions(opts);
     this.kernel = new Kernel({ cpus: opts.cpus ?? 2, seed: opts.seed, hz: opts.hz, costs: opts.costs });
     this.engine = this.kernel.engine;
-    this.irq = bootHostIrq(this.engine, { gic: opts.gic, nrIrqs: opts.nrIrqs, nrLrs: opts.nrLrs }) as I;
+    const { gic, nrIrqs, nrLrs, nrEspis } = opts;
+    this.irq = bootHostIrq(this.engine, { gic, nrIrqs, nrLrs, nrEspis }) as I;
     this.vfio = new Vfio(this.kernel);
     this.irq.genirq.domain.identitySpis = opts.irqNumbering === 'legacy';
     this.kvm = new Kvm(this.kernel, this.irq, {
@@ -141,7 +144,9 @@ export class Host<I extends HostIrq = HostIrq> {
     const dist = this.irq.gic.distributor;
     const descs: IrqDesc[] = [];
     for (const l of spec.irqs) {
-      if (l.intid < 32 || l.intid >= dist.nrIrqs || l.intid > 1019) {
+      // an SPI, or on a GICv3.1 an Extended SPI (a DT GIC_ESPI cell: gic_irq_domain_translate adds ESPI_BASE_INTID)
+      const espi = this.irq.version === 'v3' && this.irq.gic.distributor.isEspi(l.intid);
+      if (!espi && (l.intid < 32 || l.intid >= dist.nrIrqs || l.intid > 1019)) {
         throw new TypeError(
           `createHost: opts.devices: device ${spec.name}: INTID ${l.intid} is not an SPI of this GIC (32..${Math.min(dist.nrIrqs - 1, 1019)})`,
         );
@@ -286,6 +291,8 @@ function checkHostOptions(opts: HostOptions): void {
   if (opts.nrIrqs !== undefined && !(isInt(opts.nrIrqs, 64, 1024) && opts.nrIrqs % 32 === 0))
     throw bad('nrIrqs', opts.nrIrqs, 'a multiple of 32 in 64..1024');
   if (opts.nrLrs !== undefined && !isInt(opts.nrLrs, 1, 64)) throw bad('nrLrs', opts.nrLrs, 'an integer 1..64');
+  if (opts.nrEspis !== undefined && !(opts.gic === 'v3' && isInt(opts.nrEspis, 0, 1024) && opts.nrEspis % 32 === 0))
+    throw bad('nrEspis', opts.nrEspis, 'a multiple of 32 in 0..1024, on a GICv3 (gic: v3)');
   for (const [name, c] of Object.entries(opts.costs ?? {}))
     if (!(typeof c === 'number' && Number.isFinite(c) && c >= 0))
       throw bad(`costs.${name}`, c, 'a non-negative number');
@@ -296,7 +303,7 @@ function checkHostOptions(opts: HostOptions): void {
     if (!isInt(d.iommuGroup, 0, 0x7fff_ffff)) throw bad(`devices[${i}].iommuGroup`, d.iommuGroup, 'a group number');
     if (!Array.isArray(d.irqs) || d.irqs.length === 0) throw bad(`devices[${i}].irqs`, d.irqs, 'a non-empty array');
     d.irqs.forEach((q, j) => {
-      if (q === null || typeof q !== 'object' || !isInt(q.intid, 0, 1023))
+      if (q === null || typeof q !== 'object' || !isInt(q.intid, 0, 5119))
         throw bad(`devices[${i}].irqs[${j}].intid`, q?.intid, 'an INTID');
       if (q.trigger !== 'level' && q.trigger !== 'edge')
         throw bad(`devices[${i}].irqs[${j}].trigger`, q.trigger, "'level' or 'edge'");

@@ -181,6 +181,17 @@ const Gic = z
       .multipleOf(32)
       .default(256)
       .meta({ description: 'INTIDs the distributor implements (GICD_TYPER.ITLinesNumber), a multiple of 32' }),
+    nrEspis: z
+      .number()
+      .int()
+      .min(0)
+      .max(1024)
+      .multipleOf(32)
+      .default(0)
+      .meta({
+        description:
+          'v3 only: GICv3.1 Extended SPIs (INTIDs 4096 .. 4096 + nrEspis - 1, GICD_TYPER.ESPI_range), a multiple of 32',
+      }),
     nrLrs: z
       .number()
       .int()
@@ -210,7 +221,10 @@ const DeviceIrq = z.strictObject({
   intid: z
     .number()
     .int()
-    .meta({ description: 'the physical INTID of the line: an SPI, 32 ≤ intid < min(gic.nrIrqs, 1020)' }),
+    .meta({
+      description:
+        'the physical INTID of the line: an SPI, 32 ≤ intid < min(gic.nrIrqs, 1020), or an Extended SPI, 4096 ≤ intid < 4096 + gic.nrEspis',
+    }),
   trigger: z.enum(['level', 'edge']).default('level'),
   hold: z
     .union([z.literal('until-ack'), Duration])
@@ -720,6 +734,10 @@ function crossCheck(d: Doc, ctx: Ctx): void {
   const cpus = d.host.cpus;
   if (d.host.gic.version === 'v2' && cpus > 8)
     issue(ctx, ['host', 'cpus'], 'a GICv2 has at most 8 CPU interfaces (GICD_ITARGETSR is 8 bits)');
+  const nrEspis = d.host.gic.nrEspis;
+  if (d.host.gic.version === 'v2' && nrEspis > 0)
+    issue(ctx, ['host', 'gic', 'nrEspis'], 'Extended SPIs are a GICv3.1 feature: a GICv2 has none');
+  const isEspi = (intid: number) => intid >= 4096 && intid < 4096 + nrEspis;
 
   // devices
   const devByName = new Map<string, { i: number; dev: Doc['devices'][number] }>();
@@ -729,11 +747,12 @@ function crossCheck(d: Doc, ctx: Ctx): void {
     else devByName.set(dev.name, { i, dev });
     dev.irqs.forEach((irq, j) => {
       const p: Path = ['devices', i, 'irqs', j];
-      if (irq.intid < 32 || irq.intid > maxIntid)
+      if ((irq.intid < 32 || irq.intid > maxIntid) && !isEspi(irq.intid))
         issue(
           ctx,
           [...p, 'intid'],
-          `INTID ${irq.intid} is not an SPI of this GIC: expected 32..${maxIntid} (0..31 are SGIs/PPIs; gic.nrIrqs = ${nrIrqs})`,
+          `INTID ${irq.intid} is not an SPI of this GIC: expected 32..${maxIntid} (0..31 are SGIs/PPIs; gic.nrIrqs = ${nrIrqs})` +
+            (nrEspis > 0 ? ` or an Extended SPI 4096..${4095 + nrEspis}` : ''),
         );
       const owner = intidOwner.get(irq.intid);
       if (owner !== undefined)

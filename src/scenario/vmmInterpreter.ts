@@ -56,6 +56,7 @@ export function scenarioHostOptions(s: Scenario): HostOptions {
     cpus: s.host.cpus,
     nrIrqs: s.host.gic.nrIrqs,
     nrLrs: s.host.gic.nrLrs,
+    ...(s.host.gic.nrEspis > 0 ? { nrEspis: s.host.gic.nrEspis } : {}),
     gic: s.host.gic.version,
     devices: s.devices.map((d) => ({
       name: d.name,

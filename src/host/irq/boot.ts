@@ -24,6 +24,8 @@ export interface HostIrqOptions {
   nrIrqs?: number;
   /** List registers per virtual interface (default 4). */
   nrLrs?: number;
+  /** GICv3 only: the GICv3.1 Extended SPIs the distributor implements (INTIDs 4096..; default 0). */
+  nrEspis?: number;
 }
 
 export interface HostIrqV2 {
@@ -52,7 +54,7 @@ export function bootHostIrq(engine: Engine, opts: HostIrqOptions = {}): HostIrq 
     newOid: (name: string) => engine.newOid(name),
   };
   if (opts.gic === 'v3') {
-    const gic = new Gicv3({ nrPes: nrCpus, ...common });
+    const gic = new Gicv3({ nrPes: nrCpus, nrEspis: opts.nrEspis, ...common });
     gicV3Init(gic);
     const chip = new GicV3Chip(gic);
     const genirq = new Genirq(engine, chip, 'GICv3');

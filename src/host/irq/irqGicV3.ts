@@ -7,13 +7,24 @@
  * current CPU's redistributor (SGI_base frame) for SGIs and PPIs. SPIs have one target CPU, named by MPIDR affinity
  * in GICD_IROUTER<n> (gic_set_affinity). Every chip callback is a frame.
  *
+ * GICv3.1 Extended SPIs (INTIDs 4096..5119, GIC_ESPI DT cells: gic_irq_domain_translate adds ESPI_BASE_INTID) are
+ * SPIs to the driver: __get_intid_range gives ESPI_RANGE, which takes the SPI paths (gic_irq_in_rdist false, the
+ * same chip and flow), and convert_offset_espi turns each GICD_<reg> into its GICD_<reg>nE block — here the
+ * distributor's helpers reach both ranges by INTID. gic_dist_init programs the E-blocks through MMIO.
+ *
  * Left out: pseudo-NMIs (gic_handle_nmi and the ICC_RPR_EL1 check; no NMI priority is ever used), LPIs and the
- * ITS (irq-gic-v3-its.c: the host boots its GICv3 without LPIs), the extended PPI/SPI ranges, and the GICD_CTLR/GICR_CTLR.RWP waits (the model's
+ * ITS (irq-gic-v3-its.c: the host boots its GICv3 without LPIs), the extended PPI range, and the GICD_CTLR/GICR_CTLR.RWP waits (the model's
  * register writes take effect at once, so rwp_wait returns at its first read; its cost is in the write's).
  */
 import type { Gicv3 } from '../../hw/gicv3/gicv3.js';
 import {
   GICD_CTLR_ENABLE_G1,
+  GICD_ICACTIVERnE,
+  GICD_ICENABLERnE,
+  GICD_ICFGRnE,
+  GICD_IGROUPRnE,
+  GICD_IPRIORITYRnE,
+  GICD_IROUTERnE,
   ICC_CTLR_EOIMODE,
   ICC_IGRPEN1_EN,
   ICC_SGI1R_AFF1_SHIFT,
@@ -42,6 +53,7 @@ export const C_ICC_DIR = defineCost('icc_dir', 40, `ICC_DIR_EL1 write + isb (dea
 
 /** GICD_INT_DEF_PRI (include/linux/irqchip/arm-gic-common.h). */
 const GICD_INT_DEF_PRI = 0xa0;
+const GICD_INT_DEF_PRI_X4 = 0xa0a0a0a0;
 /** DEFAULT_PMR_VALUE (arch/arm64/include/asm/arch_gicv3.h): the PMR a kernel without pseudo-NMIs runs with. */
 const DEFAULT_PMR_VALUE = 0xf0;
 
@@ -369,10 +381,21 @@ class GicSetAffinity extends Frame<number> {
  * then per CPU the redistributor woken (GICR_WAKER.ProcessorSleep = 0), its SGIs and PPIs disabled, inactive, at
  * priority 0xa0; ICC_PMR_EL1 = 0xf0, ICC_BPR1_EL1 = 0 (its minimum), ICC_CTLR_EL1.EOImode = 1 (drop only),
  * ICC_IGRPEN1_EL1 = 1. The distributor is enabled (EnableGrp1, ARE) between the two, as gic_dist_init does.
+ * Extended SPIs (GIC_ESPI_NR of them, from GICD_TYPER.ESPI_range) get the same through their E-register blocks,
+ * written as gic_dist_init writes them: ICENABLER/ICACTIVERnE, IGROUPRnE, ICFGRnE (level), IPRIORITYRnE, and, once
+ * the distributor is enabled, IROUTERnE (the boot CPU's affinity).
  */
 export function gicV3Init(gic: Gicv3): void {
   const dist = gic.distributor;
+  const espiNr = dist.nrEspis;
   dist.setCtlr(0);
+  for (let i = 0; i < espiNr; i += 32) {
+    dist.write(GICD_ICENABLERnE + i / 8, 0xffffffff);
+    dist.write(GICD_ICACTIVERnE + i / 8, 0xffffffff);
+  }
+  for (let i = 0; i < espiNr; i += 32) dist.write(GICD_IGROUPRnE + i / 8, 0xffffffff);
+  for (let i = 0; i < espiNr; i += 16) dist.write(GICD_ICFGRnE + i / 4, 0);
+  for (let i = 0; i < espiNr; i += 4) dist.write(GICD_IPRIORITYRnE + i, GICD_INT_DEF_PRI_X4);
   for (let intid = SPI_BASE; intid < Math.min(dist.nrIrqs, 1020); intid++) {
     dist.disable(intid);
     dist.setActive(intid, false);
@@ -381,6 +404,11 @@ export function gicV3Init(gic: Gicv3): void {
   }
   dist.setCtlr(GICD_CTLR_ENABLE_G1);
   for (let intid = SPI_BASE; intid < Math.min(dist.nrIrqs, 1020); intid++) dist.setRoute(intid, 0);
+  const boot = dist.affinity[0]!; // gic_cpu_to_affinity(smp_processor_id()): CPU 0 boots
+  for (let i = 0; i < espiNr; i++) {
+    dist.write(GICD_IROUTERnE + i * 8, boot % 0x1000000);
+    dist.write(GICD_IROUTERnE + i * 8 + 4, Math.floor(boot / 0x1000000));
+  }
   for (let cpu = 0; cpu < gic.nrPes; cpu++) {
     dist.setProcessorSleep(cpu, false);
     for (let intid = 0; intid < SPI_BASE; intid++) {

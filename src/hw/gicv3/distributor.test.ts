@@ -11,19 +11,31 @@ import {
   GICD_CTLR_DS,
   GICD_CTLR_ENABLE_G1,
   GICD_ICACTIVER,
+  GICD_ICACTIVERnE,
   GICD_ICENABLER,
+  GICD_ICENABLERnE,
   GICD_ICFGR,
+  GICD_ICFGRnE,
   GICD_ICPENDR,
+  GICD_ICPENDRnE,
   GICD_IGROUPR,
+  GICD_IGROUPRnE,
   GICD_IPRIORITYR,
+  GICD_IPRIORITYRnE,
   GICD_IROUTER,
   GICD_IROUTER_IRM,
+  GICD_IROUTERnE,
   GICD_ISACTIVER,
+  GICD_ISACTIVERnE,
   GICD_ISENABLER,
+  GICD_ISENABLERnE,
   GICD_ISPENDR,
+  GICD_ISPENDRnE,
   GICD_PIDR2,
   GICD_TYPER,
   GICD_TYPER_A3V,
+  GICD_TYPER_ESPI,
+  GICD_TYPER_ESPI_RANGE_SHIFT,
   GICD_TYPER_LPIS,
   GICR_ICFGR0,
   GICR_ICFGR1,
@@ -36,6 +48,7 @@ import {
   GICR_WAKER,
   GICR_WAKER_CHILDREN_ASLEEP,
   GICR_WAKER_PROCESSOR_SLEEP,
+  ICC_CTLR_EOIMODE,
   packAffinity,
   SPURIOUS_INTID,
 } from './regs.js';
@@ -356,5 +369,113 @@ describe('footprints (sim/footprint.ts)', () => {
     const fp = footprintSet();
     beginFootprint(false);
     expect(fp?.map((o) => names[o])).toEqual(['gicv3.intid40', 'icc1']);
+  });
+});
+
+describe('GICv3.1 Extended SPIs (§12.9 GICD_*RnE, GICD_IROUTER<n>E; irq-gic-v3.c ESPI_RANGE)', () => {
+  /** Two PEs, SPIs 32..95, ESPIs 4096..4159, GICD enabled, both PEs awake with Group 1 enabled, PMR 0xF0. */
+  function espiRig() {
+    const d = new Gicv3Distributor({ nrPes: 2, nrIrqs: 96, nrEspis: 64 });
+    const rds = [0, 1].map((pe) => new Gicv3Redistributor(d, pe));
+    const cpus = [0, 1].map((pe) => new Gicv3CpuInterface({ pe, distributor: d }));
+    d.write(GICD_CTLR, GICD_CTLR_ENABLE_G1);
+    for (const rd of rds) rd.writeWaker(0);
+    for (const c of cpus) {
+      c.setPmr(0xf0);
+      c.setIgrpen1(1);
+    }
+    return { d, cpus };
+  }
+
+  it('GICD_TYPER reports ESPI and ESPI_range = nrEspis / 32 - 1; a GICv3.0 reports neither', () => {
+    const t = new Gicv3Distributor({ nrPes: 1, nrIrqs: 64, nrEspis: 1024 }).typer;
+    expect(t & GICD_TYPER_ESPI).not.toBe(0);
+    expect(t >>> GICD_TYPER_ESPI_RANGE_SHIFT).toBe(31);
+    expect(new Gicv3Distributor({ nrPes: 1, nrIrqs: 64, nrEspis: 64 }).typer >>> GICD_TYPER_ESPI_RANGE_SHIFT).toBe(1);
+    expect(new Gicv3Distributor({ nrPes: 1, nrIrqs: 64 }).typer & (GICD_TYPER_ESPI | (0x1f << 27))).toBe(0);
+    expect(() => new Gicv3Distributor({ nrPes: 1, nrIrqs: 64, nrEspis: 48 })).toThrow(ModelError);
+    expect(() => new Gicv3Distributor({ nrPes: 1, nrIrqs: 64, nrEspis: 2048 })).toThrow(ModelError);
+  });
+
+  it('the E-register blocks cover ESPIs 4096 + 32n.. as the SPI blocks cover SPIs; unimplemented ones are RAZ/WI', () => {
+    const { d } = espiRig();
+    d.write(GICD_ISENABLERnE + 4, 1 << 3); // ESPI 4131
+    expect(d.isEnabled(4131)).toBe(true);
+    expect(d.read(GICD_ISENABLERnE + 4)).toBe(1 << 3);
+    d.write(GICD_ICENABLERnE + 4, 1 << 3);
+    expect(d.isEnabled(4131)).toBe(false);
+    d.write(GICD_ISPENDRnE, 1 << 5);
+    expect(d.isPending(4101)).toBe(true);
+    d.write(GICD_ICPENDRnE, 1 << 5);
+    expect(d.isPending(4101)).toBe(false);
+    d.write(GICD_ISACTIVERnE, 1);
+    expect(d.isActive(4096)).toBe(true);
+    d.write(GICD_ICACTIVERnE, 1);
+    expect(d.isActive(4096)).toBe(false);
+    d.write(GICD_IPRIORITYRnE + 7, 0x57, 1);
+    expect(d.priorityOf(4103)).toBe(0x50);
+    expect(d.read(GICD_IPRIORITYRnE + 4)).toBe(0x50000000);
+    d.write(GICD_ICFGRnE + 4, 2 << 2); // ESPI 4096 + 16 + 1 edge
+    expect(d.configOf(4113)).toBe('edge');
+    expect(d.read(GICD_ICFGRnE + 4)).toBe(2 << 2);
+    expect(d.read(GICD_IGROUPRnE + 4)).toBe(0xffffffff);
+    d.write(GICD_IROUTERnE + 5 * 8, packAffinity(0, 0, 0, 1));
+    expect(d.routeOf(4101)).toBe(1);
+    expect(d.read(GICD_IROUTERnE + 5 * 8)).toBe(1);
+    // beyond ESPI_range, and the blocks of a GIC without ESPIs
+    d.write(GICD_ISENABLERnE + 8, 0xffffffff);
+    expect(d.read(GICD_ISENABLERnE + 8)).toBe(0);
+    expect(d.read(GICD_IGROUPRnE + 8)).toBe(0);
+    expect(d.isValidIntid(4160)).toBe(false);
+    const v30 = new Gicv3Distributor({ nrPes: 1, nrIrqs: 64 });
+    v30.write(GICD_ISENABLERnE, 0xffffffff);
+    expect(v30.read(GICD_ISENABLERnE)).toBe(0);
+    expect(v30.isValidIntid(4096)).toBe(false);
+  });
+
+  it('an ESPI level line is acknowledged through ICC_IAR1_EL1 as its INTID and deactivated by ICC_DIR_EL1', () => {
+    const { d, cpus } = espiRig();
+    spi(d, 4100, 0xa0, 1);
+    cpus[1]!.setCtlr(ICC_CTLR_EOIMODE);
+    d.setLine(4100, true);
+    expect(cpus[1]!.irqLine).toBe(true);
+    expect(cpus[0]!.irqLine).toBe(false);
+    expect(cpus[1]!.readIar1()).toBe(4100);
+    expect(d.isActive(4100) && d.isPending(4100)).toBe(true);
+    cpus[1]!.writeEoir1(4100);
+    d.setLine(4100, false);
+    expect(d.isActive(4100)).toBe(true);
+    cpus[1]!.writeDir(4100);
+    expect(d.isActive(4100)).toBe(false);
+    expect(cpus[1]!.unpredictableCount).toBe(0);
+  });
+
+  it('highestPending is the lowest (priority, INTID) over SPIs and ESPIs alike (property)', () => {
+    const intids = [40, 63, 95, 4096, 4127, 4128, 4159];
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(...intids), fc.integer({ min: 0, max: 15 }), fc.boolean()), {
+          maxLength: 12,
+        }),
+        (ops) => {
+          const { d } = espiRig();
+          const prio = new Map<number, number>();
+          const pending = new Set<number>();
+          for (const [intid, p, pend] of ops) {
+            spi(d, intid, p << 4, 0, 'edge');
+            prio.set(intid, p << 4);
+            if (pend) {
+              d.setPending(intid);
+              pending.add(intid);
+            } else {
+              d.clearPending(intid);
+              pending.delete(intid);
+            }
+          }
+          const best = [...pending].sort((a, b) => prio.get(a)! - prio.get(b)! || a - b)[0];
+          expect(d.highestPending(0)).toBe(best ?? SPURIOUS_INTID);
+        },
+      ),
+    );
   });
 });

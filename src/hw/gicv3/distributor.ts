@@ -2,7 +2,9 @@
 // SGIs/PPIs its redistributor holds, with affinity routing always enabled (GICD_CTLR.ARE RAO/WI, §2.3) and a single
 // Security state (GICD_CTLR.DS = 1) where every interrupt is Group 1. Dense per-INTID state lives in 32-bit words:
 // word `pe` holds the redistributor's INTIDs 0-31 of that PE, words nrPes.. hold the SPIs 32.. (one word per 32
-// INTIDs). Nothing is allocated per interrupt. LPIs are left out of this model (GICD_TYPER.LPIS = 0); INTIDs are carried as
+// INTIDs), then the GICv3.1 Extended SPIs 4096.. when the GIC has them (nrEspis). The shared (SPI and ESPI) INTIDs
+// have a dense "shared index": an SPI's is its INTID, ESPI 4096 + e's is nrIrqs + e, so the ESPI words follow the
+// SPI words and both are handled alike. Nothing is allocated per interrupt. LPIs are left out of this model (GICD_TYPER.LPIS = 0); INTIDs are carried as
 // 32-bit values and GICD_TYPER.IDbits reports the configured width (16 or 24 bits) so LPIs can be added.
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
@@ -11,6 +13,7 @@ import type { PhysicalMemory } from '../physMem.js';
 import { Gicv3Lpis, LPI_BASE, type LpiListener } from './lpi.js';
 import { gicdRead, gicdWrite } from './mmio.js';
 import {
+  ESPI_BASE,
   GICD_CTLR_ARE,
   GICD_CTLR_DS,
   GICD_CTLR_ENABLE_G0,
@@ -19,9 +22,12 @@ import {
   GICD_IROUTER_IRM,
   GICD_TYPER_A3V,
   GICD_TYPER_CPUNUMBER_SHIFT,
+  GICD_TYPER_ESPI,
+  GICD_TYPER_ESPI_RANGE_SHIFT,
   GICD_TYPER_IDBITS_SHIFT,
   GICD_TYPER_LPIS,
   isSgi,
+  MAX_ESPIS,
   MAX_PES,
   packAffinity,
   SPI_BASE,
@@ -39,6 +45,8 @@ export interface Gicv3DistributorOptions {
   nrPes: number;
   /** Number of INTIDs below 1024 (multiple of 32, 32..1024; 1020-1023 are never valid). */
   nrIrqs: number;
+  /** GICv3.1 Extended SPIs, INTIDs 4096 .. 4096 + nrEspis - 1 (multiple of 32, 0..1024; default 0: a GICv3.0). */
+  nrEspis?: number;
   /** Implemented priority bits, 4..8 (§4.8: at least 16 levels with one Security state); low bits read as zero. */
   priorityBits?: number;
   /** Interrupt identifier bits, 16 or 24 (GICD_TYPER.IDbits + 1, ICC_CTLR_EL1.IDbits). Default 16. */
@@ -62,6 +70,7 @@ const ROUTE_NONE = -1;
 export class Gicv3Distributor implements LpiListener {
   readonly nrPes: number;
   readonly nrIrqs: number;
+  readonly nrEspis: number;
   readonly priorityBits: number;
   readonly priorityMask: number;
   readonly idBits: 16 | 24;
@@ -70,13 +79,15 @@ export class Gicv3Distributor implements LpiListener {
   readonly affinity: Float64Array;
   private ctlr = 0;
   private readonly nrSpiWords: number;
+  /** SPI words then ESPI words (the words after the nrPes private ones). */
+  private readonly nrSharedWords: number;
   private readonly enabledW: Uint32Array;
   private readonly latchW: Uint32Array;
   private readonly lineW: Uint32Array;
   private readonly activeW: Uint32Array;
   private readonly edgeW: Uint32Array;
   private readonly prio: Uint8Array;
-  /** GICD_IROUTER<n> low word (IRM, Aff2.Aff1.Aff0) and Aff3, as written; route[] is the PE they name. */
+  /** GICD_IROUTER<n>(E) low word (IRM, Aff2.Aff1.Aff0) and Aff3, as written; route[] is the PE they name (by shared index). */
   private readonly irouterLo: Uint32Array;
   private readonly irouterAff3: Uint8Array;
   private readonly route: Int8Array;
@@ -85,8 +96,8 @@ export class Gicv3Distributor implements LpiListener {
   private grp1Enabled = 0;
   /** Per PE: INTID of the highest-priority pending, enabled, inactive interrupt forwarded to it, or 1023. */
   private readonly hppi: Uint32Array;
-  /** Bit k set when SPI word k has a candidate (pending, enabled, not active) for some PE; nrSpiWords ≤ 31. */
-  private spiCand = 0;
+  /** Bit k of word k >> 5 set when shared word k has a candidate (pending, enabled, not active) for some PE. */
+  private readonly sharedCand: Uint32Array;
   private readonly listeners: (Gicv3DistributorListener | undefined)[];
   /**
    * Object ids for a checker's footprints (sim/footprint.ts), -1 when not tracked: every access declares the INTIDs it
@@ -98,10 +109,13 @@ export class Gicv3Distributor implements LpiListener {
   readonly lpis: Gicv3Lpis | null;
 
   constructor(opts: Gicv3DistributorOptions) {
-    const { nrPes, nrIrqs, priorityBits = 5, idBits = 16 } = opts;
+    const { nrPes, nrIrqs, nrEspis = 0, priorityBits = 5, idBits = 16 } = opts;
     if (!Number.isInteger(nrPes) || nrPes < 1 || nrPes > MAX_PES) throw new ModelError(`bad nrPes ${nrPes}`);
     if (!Number.isInteger(nrIrqs) || nrIrqs < 32 || nrIrqs > 1024 || nrIrqs % 32 !== 0) {
       throw new ModelError(`nrIrqs ${nrIrqs} must be a multiple of 32 in 32..1024`);
+    }
+    if (!Number.isInteger(nrEspis) || nrEspis < 0 || nrEspis > MAX_ESPIS || nrEspis % 32 !== 0) {
+      throw new ModelError(`nrEspis ${nrEspis} must be a multiple of 32 in 0..${MAX_ESPIS}`);
     }
     if (!Number.isInteger(priorityBits) || priorityBits < 4 || priorityBits > 8) {
       throw new ModelError(`priorityBits ${priorityBits} must be 4..8`);
@@ -109,6 +123,7 @@ export class Gicv3Distributor implements LpiListener {
     if (idBits !== 16 && idBits !== 24) throw new ModelError(`idBits ${idBits} must be 16 or 24`);
     this.nrPes = nrPes;
     this.nrIrqs = nrIrqs;
+    this.nrEspis = nrEspis;
     this.priorityBits = priorityBits;
     this.priorityMask = (0xff << (8 - priorityBits)) & 0xff;
     this.idBits = idBits;
@@ -124,25 +139,30 @@ export class Gicv3Distributor implements LpiListener {
       this.affinity[pe] = a;
     }
     this.nrSpiWords = nrIrqs / 32 - 1;
-    const words = nrPes + this.nrSpiWords;
+    this.nrSharedWords = this.nrSpiWords + nrEspis / 32;
+    this.sharedCand = new Uint32Array((this.nrSharedWords + 31) >> 5);
+    const words = nrPes + this.nrSharedWords;
+    const shared = nrIrqs + nrEspis; // shared indices 32 .. shared - 1
     this.enabledW = new Uint32Array(words);
     this.latchW = new Uint32Array(words);
     this.lineW = new Uint32Array(words);
     this.activeW = new Uint32Array(words);
     this.edgeW = new Uint32Array(words);
     for (let pe = 0; pe < nrPes; pe++) this.edgeW[pe] = 0xffff; // SGIs are always edge-triggered (GICR_ICFGR0)
-    this.prio = new Uint8Array(nrPes * 32 + nrIrqs - SPI_BASE);
-    this.irouterLo = new Uint32Array(nrIrqs);
-    this.irouterAff3 = new Uint8Array(nrIrqs);
-    this.route = new Int8Array(nrIrqs).fill(ROUTE_NONE);
-    for (let i = SPI_BASE; i < nrIrqs; i++) this.route[i] = this.peOfAffinity(0); // IROUTER resets to 0.0.0.0 here
+    this.prio = new Uint8Array(nrPes * 32 + shared - SPI_BASE);
+    this.irouterLo = new Uint32Array(shared);
+    this.irouterAff3 = new Uint8Array(shared);
+    this.route = new Int8Array(shared).fill(ROUTE_NONE);
+    for (let i = SPI_BASE; i < shared; i++) this.route[i] = this.peOfAffinity(0); // IROUTER resets to 0.0.0.0 here
     this.hppi = new Uint32Array(nrPes).fill(SPURIOUS_INTID);
     this.listeners = new Array<Gicv3DistributorListener | undefined>(nrPes).fill(undefined);
-    this.intidOid = new Int32Array(nrIrqs).fill(-1);
+    // indexed by INTID (ESPIs included: what the host driver's callers index it with)
+    this.intidOid = new Int32Array(nrEspis > 0 ? ESPI_BASE + nrEspis : nrIrqs).fill(-1);
     this.iccOid = new Int32Array(nrPes).fill(-1);
     const newOid = opts.newOid;
     if (newOid !== undefined) {
       for (let i = 0; i < nrIrqs; i++) this.intidOid[i] = newOid(`gicv3.intid${i}`);
+      for (let i = ESPI_BASE; i < ESPI_BASE + nrEspis; i++) this.intidOid[i] = newOid(`gicv3.intid${i}`);
       for (let pe = 0; pe < nrPes; pe++) this.iccOid[pe] = newOid(`icc${pe}`);
     }
     const nrLpis = opts.nrLpis ?? 0;
@@ -202,7 +222,7 @@ export class Gicv3Distributor implements LpiListener {
   /** Priority of hppiOf(pe), without declaring the access. */
   hppiPriority(intid: number, pe: number): number {
     if (intid >= LPI_BASE) return this.lpis!.priorityOf(intid);
-    return this.prio[intid < SPI_BASE ? pe * 32 + intid : this.nrPes * 32 + intid - SPI_BASE]!;
+    return this.prio[intid < SPI_BASE ? pe * 32 + intid : this.nrPes * 32 + this.sharedIndex(intid) - SPI_BASE]!;
   }
 
   /** Acknowledges highestPending(pe): pending → active, or active-and-pending (§4.1.1 "Interrupt lifecycle"). */
@@ -325,9 +345,10 @@ export class Gicv3Distributor implements LpiListener {
     this.checkIntid(intid);
     if (intid < SPI_BASE) throw new ModelError(`INTID ${intid} is private: it has no GICD_IROUTER`);
     touch(this.intidOid[intid]!);
-    this.irouterLo[intid] = (lo & (GICD_IROUTER_IRM | GICD_IROUTER_AFF_MASK)) >>> 0;
-    this.irouterAff3[intid] = aff3 & 0xff;
-    this.route[intid] =
+    const si = this.sharedIndex(intid);
+    this.irouterLo[si] = (lo & (GICD_IROUTER_IRM | GICD_IROUTER_AFF_MASK)) >>> 0;
+    this.irouterAff3[si] = aff3 & 0xff;
+    this.route[si] =
       (lo & GICD_IROUTER_IRM) !== 0
         ? ROUTE_ANY
         : this.peOfAffinity((aff3 & 0xff) * 0x1000000 + (lo & GICD_IROUTER_AFF_MASK));
@@ -344,17 +365,17 @@ export class Gicv3Distributor implements LpiListener {
   }
   irouterLow(intid: number): number {
     this.checkIntid(intid);
-    return this.irouterLo[intid]!;
+    return this.irouterLo[this.sharedIndex(intid)]!;
   }
   irouterHigh(intid: number): number {
     this.checkIntid(intid);
-    return this.irouterAff3[intid]!;
+    return this.irouterAff3[this.sharedIndex(intid)]!;
   }
   /** The PE an SPI is routed to, 'any' for 1 of N, or null when its affinity names no implemented PE. */
   routeOf(intid: number): number | 'any' | null {
     this.checkIntid(intid);
     if (intid < SPI_BASE) throw new ModelError(`INTID ${intid} is private: it has no route`);
-    const r = this.route[intid]!;
+    const r = this.route[this.sharedIndex(intid)]!;
     return r === ROUTE_ANY ? 'any' : r === ROUTE_NONE ? null : r;
   }
   /** The PE with affinity `aff` (packed), or -1. */
@@ -372,15 +393,20 @@ export class Gicv3Distributor implements LpiListener {
   get ctlrValue(): number {
     return this.ctlr | GICD_CTLR_ARE | GICD_CTLR_DS;
   }
-  /** GICD_TYPER (§12.9.38): ITLinesNumber, CPUNumber (min(nrPes, 8) - 1), IDbits, A3V = 1, LPIS; MBIS, ESPI = 0. */
+  /**
+   * GICD_TYPER (§12.9.38): ITLinesNumber, CPUNumber (min(nrPes, 8) - 1), IDbits, A3V = 1, LPIS, and with Extended
+   * SPIs ESPI = 1 and ESPI_range = nrEspis / 32 - 1; MBIS = 0.
+   */
   get typer(): number {
     const cpuNumber = Math.min(this.nrPes, 8) - 1;
+    const espi = this.nrEspis > 0 ? GICD_TYPER_ESPI | ((this.nrEspis / 32 - 1) << GICD_TYPER_ESPI_RANGE_SHIFT) : 0;
     return (
       ((this.nrIrqs / 32 - 1) |
         (cpuNumber << GICD_TYPER_CPUNUMBER_SHIFT) |
         ((this.idBits - 1) << GICD_TYPER_IDBITS_SHIFT) |
         GICD_TYPER_A3V |
-        (this.lpis !== null ? GICD_TYPER_LPIS : 0)) >>>
+        (this.lpis !== null ? GICD_TYPER_LPIS : 0) |
+        espi) >>>
       0
     );
   }
@@ -411,20 +437,21 @@ export class Gicv3Distributor implements LpiListener {
     this.recompute();
   }
 
-  // ---- word-level access for the MMIO decoders: register n covers INTIDs 32n..32n+31 (n = 0: `pe`'s own) ----
+  // ---- word-level access for the MMIO decoders: register n covers INTIDs 32n..32n+31 (n = 0: `pe`'s own), or
+  // with `extended` (the GICD_*RnE registers) ESPIs 4096 + 32n .. 4096 + 32n + 31 ----
 
-  readBitmap(kind: BitmapKind, n: number, pe: number): number {
-    const w = this.regWord(n, pe);
+  readBitmap(kind: BitmapKind, n: number, pe: number, extended = false): number {
+    const w = extended ? this.espiRegWord(n) : this.regWord(n, pe);
     if (w < 0) return 0;
-    this.touchWord(n, 0xffffffff);
+    this.touchWord(extended ? ESPI_BASE + n * 32 : n * 32, 0xffffffff);
     if (kind === 'pend') return this.pendingWord(w) >>> 0;
     return (kind === 'enable' ? this.enabledW[w]! : this.activeW[w]!) >>> 0;
   }
-  writeBitmap(kind: BitmapKind, n: number, pe: number, bits: number, set: boolean): void {
-    const w = this.regWord(n, pe);
+  writeBitmap(kind: BitmapKind, n: number, pe: number, bits: number, set: boolean, extended = false): void {
+    const w = extended ? this.espiRegWord(n) : this.regWord(n, pe);
     if (w < 0) return;
-    const mask = n === 31 ? 0x0fffffff : 0xffffffff; // INTIDs 1020-1023 do not exist
-    this.touchWord(n, bits & mask);
+    const mask = n === 31 && !extended ? 0x0fffffff : 0xffffffff; // INTIDs 1020-1023 do not exist
+    this.touchWord(extended ? ESPI_BASE + n * 32 : n * 32, bits & mask);
     this.writeBits(kind, w, bits & mask, set);
   }
 
@@ -435,17 +462,22 @@ export class Gicv3Distributor implements LpiListener {
     gicdWrite(this, offset, value >>> 0, size);
   }
 
-  /** Whether `intid` (SGI, PPI or SPI) exists on this distributor. */
+  /** Whether `intid` (SGI, PPI, SPI or Extended SPI) exists on this distributor. */
   isValidIntid(intid: number): boolean {
-    return Number.isInteger(intid) && intid >= 0 && intid < this.nrIrqs && intid < 1020;
+    if (!Number.isInteger(intid) || intid < 0) return false;
+    return intid < ESPI_BASE ? intid < this.nrIrqs && intid < 1020 : intid < ESPI_BASE + this.nrEspis;
+  }
+  isEspi(intid: number): boolean {
+    return intid >= ESPI_BASE && intid < ESPI_BASE + this.nrEspis;
   }
 
   // ---- internals ----
 
-  private touchWord(n: number, bits: number): void {
+  /** Declares the INTIDs `bits` of the 32 starting at `base`. */
+  private touchWord(base: number, bits: number): void {
     for (let m = bits; m !== 0; m &= m - 1) {
-      const intid = n * 32 + lowestBit(m);
-      if (intid < this.nrIrqs) touch(this.intidOid[intid]!);
+      const intid = base + lowestBit(m);
+      if (intid < this.intidOid.length) touch(this.intidOid[intid]!);
     }
   }
   private writeBits(kind: BitmapKind, w: number, bits: number, set: boolean): void {
@@ -462,22 +494,26 @@ export class Gicv3Distributor implements LpiListener {
     if (n === 0) return this.checkPe(pe);
     return n <= this.nrSpiWords ? this.nrPes + n - 1 : -1;
   }
+  private espiRegWord(n: number): number {
+    return n < this.nrEspis / 32 ? this.nrPes + this.nrSpiWords + n : -1;
+  }
   /** PEs that take part in 1 of N distribution: awake and with Group 1 enabled at their CPU interface. */
   private participating(): number {
     return this.awake & this.grp1Enabled;
   }
 
   /**
-   * After a state change of the INTIDs `bits` of word `w` (w = -1: anything). Refreshes the word's bit in `spiCand`
-   * and the best candidate of every PE those INTIDs can reach (a private word's own PE, an SPI's routed PE, every
-   * participating PE for 1 of N), then tells every CPU interface.
+   * After a state change of the INTIDs `bits` of word `w` (w = -1: anything). Refreshes the word's bit in
+   * `sharedCand` and the best candidate of every PE those INTIDs can reach (a private word's own PE, a shared
+   * INTID's routed PE, every participating PE for 1 of N), then tells every CPU interface.
    */
   private recompute(w = -1, bits = 0): void {
     let pes = this.peMask;
     const k = w - this.nrPes;
     if (k >= 0) {
-      if ((this.pendingWord(w) & this.enabledW[w]! & ~this.activeW[w]!) !== 0) this.spiCand |= 1 << k;
-      else this.spiCand &= ~(1 << k);
+      if ((this.pendingWord(w) & this.enabledW[w]! & ~this.activeW[w]!) !== 0)
+        this.sharedCand[k >> 5]! |= 1 << (k & 31);
+      else this.sharedCand[k >> 5]! &= ~(1 << (k & 31));
       pes = 0;
       for (let m = bits; m !== 0; m &= m - 1) {
         const r = this.route[(k + 1) * 32 + lowestBit(m)]!;
@@ -518,22 +554,25 @@ export class Gicv3Distributor implements LpiListener {
     }
     const base = this.nrPes;
     const isAny = (anyMask & peBit) !== 0;
-    let words = this.spiCand;
-    while (words !== 0) {
-      const k = lowestBit(words);
-      words &= words - 1;
-      const w = base + k;
-      cand = this.pendingWord(w) & this.enabledW[w]! & ~this.activeW[w]!;
-      while (cand !== 0) {
-        const b = lowestBit(cand);
-        cand &= cand - 1;
-        const intid = (k + 1) * 32 + b;
-        const r = this.route[intid]!;
-        if (r !== pe && !(r === ROUTE_ANY && isAny)) continue;
-        const p = this.prio[base * 32 + intid - SPI_BASE]!;
-        if (p < bestPrio) {
-          best = intid;
-          bestPrio = p;
+    // shared words in INTID order (SPIs, then ESPIs), so that ties still go to the lowest INTID
+    for (let c = 0; c < this.sharedCand.length; c++) {
+      let words = this.sharedCand[c]!;
+      while (words !== 0) {
+        const k = c * 32 + lowestBit(words);
+        words &= words - 1;
+        const w = base + k;
+        cand = this.pendingWord(w) & this.enabledW[w]! & ~this.activeW[w]!;
+        while (cand !== 0) {
+          const b = lowestBit(cand);
+          cand &= cand - 1;
+          const si = (k + 1) * 32 + b;
+          const r = this.route[si]!;
+          if (r !== pe && !(r === ROUTE_ANY && isAny)) continue;
+          const p = this.prio[base * 32 + si - SPI_BASE]!;
+          if (p < bestPrio) {
+            best = si < this.nrIrqs ? si : ESPI_BASE + si - this.nrIrqs;
+            bestPrio = p;
+          }
         }
       }
     }
@@ -557,14 +596,19 @@ export class Gicv3Distributor implements LpiListener {
     if (pe === undefined) throw new ModelError(`INTID ${intid} is private (SGI/PPI): a PE is required`);
     return this.checkPe(pe);
   }
+  /** An SPI's or ESPI's dense index: the SPI's INTID, or nrIrqs + (intid - 4096) for an ESPI. */
+  private sharedIndex(intid: number): number {
+    return intid < ESPI_BASE ? intid : this.nrIrqs + intid - ESPI_BASE;
+  }
   private word(intid: number, pe: number | undefined): number {
     this.checkIntid(intid);
     touch(this.intidOid[intid]!);
-    return intid < SPI_BASE ? this.privatePe(intid, pe) : this.nrPes + (intid >> 5) - 1;
+    return intid < SPI_BASE ? this.privatePe(intid, pe) : this.nrPes + (this.sharedIndex(intid) >> 5) - 1;
   }
   private slot(intid: number, pe: number | undefined): number {
     this.checkIntid(intid);
     touch(this.intidOid[intid]!);
-    return intid < SPI_BASE ? this.privatePe(intid, pe) * 32 + intid : this.nrPes * 32 + intid - SPI_BASE;
+    if (intid < SPI_BASE) return this.privatePe(intid, pe) * 32 + intid;
+    return this.nrPes * 32 + this.sharedIndex(intid) - SPI_BASE;
   }
 }

@@ -7,7 +7,7 @@
 // Deliberately not modelled: Security (one Security state, GICD_CTLR.DS = 1) and Group 0 (IGROUPR RAO/WI, IGRPMODR
 // RAZ/WI, no ICC_IAR0/EOIR0/BPR0/AP0R/IGRPEN0, no FIQ, no vFIQ: a Group 0 LR is never signalled), legacy operation
 // (GICD_CTLR.ARE RAO/WI, no GICv2 MMIO CPU interface), GICv4 direct injection (ICH_VTR_EL2.nV4 = 1),
-// the extended PPI/SPI ranges of GICv3.1, range selector SGIs (RSS = 0: Aff0 ≤ 15), NMIs, SEIs, ICH_HCR_EL2 traps
+// the extended PPI range of GICv3.1 (its Extended SPIs are modelled: nrEspis), range selector SGIs (RSS = 0: Aff0 ≤ 15), NMIs, SEIs, ICH_HCR_EL2 traps
 // (TC/TALL/TDIR: KVM's sysreg-trap machinery), GICR_CTLR.DPG bits, wake requests to a power controller for a sleeping
 // PE, and the UNPREDICTABLE cases, which are absorbed and counted in `unpredictableCount` on each CPU and virtual
 // interface for checkers. LPIs and one ITS exist when the GIC is built with `nrLpis` (lpi.ts, its.ts).
@@ -23,6 +23,8 @@ export interface Gicv3Options {
   nrPes: number;
   /** INTIDs below 1024 (multiple of 32; 1020-1023 reserved). */
   nrIrqs: number;
+  /** GICv3.1 Extended SPIs (INTIDs 4096..; Gicv3DistributorOptions.nrEspis). Default 0. */
+  nrEspis?: number;
   /** List registers per virtual interface (default 4). */
   nrLrs?: number;
   /** Implemented physical priority bits (default 5). */
@@ -53,6 +55,7 @@ export class Gicv3 {
     const distributor = new Gicv3Distributor({
       nrPes: opts.nrPes,
       nrIrqs: opts.nrIrqs,
+      nrEspis: opts.nrEspis,
       priorityBits: opts.priorityBits,
       idBits: opts.idBits,
       affinities: opts.affinities,

@@ -17,7 +17,7 @@ export { LrState } from '../gic/listRegister.js';
 
 export interface LrFields {
   vintid: number;
-  /** Physical INTID (pINTID[41:32]), only with hw. */
+  /** Physical INTID (pINTID[44:32]: an SPI, PPI or GICv3.1 Extended SPI), only with hw. */
   pintid?: number;
   hw: boolean;
   /** Maintenance interrupt on deactivation (EOI, bit 41), only without hw. */
@@ -49,7 +49,7 @@ export function makeLr(f: LrFields): bigint {
   if (hw) {
     const p = f.pintid;
     if (p === undefined || !Number.isInteger(p) || p < 0 || p > ICH_LR_PHYS_ID_MASK) {
-      throw new ModelError('HW LR needs a pINTID 0..1023');
+      throw new ModelError(`HW LR needs a pINTID 0..${ICH_LR_PHYS_ID_MASK}`);
     }
     if (eoi) throw new ModelError('HW LR has no EOI bit (bit 41 is part of pINTID)');
     hi |= ICH_LR_HW | p;

@@ -14,6 +14,12 @@ export const MAINTENANCE_PPI = 25;
 
 export const isSgi = (intid: number): boolean => intid < NR_SGIS;
 export const isSpecialIntid = (intid: number): boolean => intid >= 1020 && intid <= 1023;
+/**
+ * GICv3.1 Extended SPIs (§2.2.1, FEAT_GICv3p1): INTIDs 4096..5119, up to 1024 of them, configured through the
+ * GICD_*RnE register blocks and GICD_IROUTER<n>E (arm-gic-v3.h ESPI_BASE_INTID; irq-gic-v3.c ESPI_RANGE).
+ */
+export const ESPI_BASE = 4096;
+export const MAX_ESPIS = 1024;
 // LPIs (8192 and up, lpi.ts) exist when the GIC is built with nrLpis > 0; the ITS (its.ts) sends them.
 
 // ---- Distributor (GICD), IHI 0069 §12.8 / §12.9 ----
@@ -32,14 +38,31 @@ export const GICD_ICFGR = 0x0c00;
 export const GICD_IGRPMODR = 0x0d00;
 export const GICD_IROUTER = 0x6000;
 export const GICD_PIDR2 = 0xffe8;
+// GICv3.1 Extended SPI blocks (§12.9: GICD_IGROUPR<n>E ... GICD_IROUTER<n>E): register n covers ESPIs 4096 + 32n ...
+export const GICD_IGROUPRnE = 0x1000;
+export const GICD_ISENABLERnE = 0x1200;
+export const GICD_ICENABLERnE = 0x1400;
+export const GICD_ISPENDRnE = 0x1600;
+export const GICD_ICPENDRnE = 0x1800;
+export const GICD_ISACTIVERnE = 0x1a00;
+export const GICD_ICACTIVERnE = 0x1c00;
+export const GICD_IPRIORITYRnE = 0x2000;
+export const GICD_ICFGRnE = 0x3000;
+export const GICD_IGRPMODRnE = 0x3400;
+export const GICD_IROUTERnE = 0x8000;
 
 /** GICD_CTLR with a single Security state (DS = 1): EnableGrp0[0], EnableGrp1[1], ARE[4], DS[6], RWP[31]. */
 export const GICD_CTLR_ENABLE_G0 = 1 << 0;
 export const GICD_CTLR_ENABLE_G1 = 1 << 1;
 export const GICD_CTLR_ARE = 1 << 4;
 export const GICD_CTLR_DS = 1 << 6;
-/** GICD_TYPER: ITLinesNumber[4:0], CPUNumber[7:5], SecurityExtn[10], MBIS[16], LPIS[17], IDbits[23:19], A3V[24]. */
+/**
+ * GICD_TYPER: ITLinesNumber[4:0], CPUNumber[7:5], ESPI[8], SecurityExtn[10], MBIS[16], LPIS[17], IDbits[23:19],
+ * A3V[24], ESPI_range[31:27] (ESPIs implemented: 32 × (ESPI_range + 1); arm-gic-v3.h GICD_TYPER_ESPI_RANGE).
+ */
 export const GICD_TYPER_CPUNUMBER_SHIFT = 5;
+export const GICD_TYPER_ESPI = 1 << 8;
+export const GICD_TYPER_ESPI_RANGE_SHIFT = 27;
 export const GICD_TYPER_LPIS = 1 << 17;
 export const GICD_TYPER_IDBITS_SHIFT = 19;
 export const GICD_TYPER_A3V = 1 << 24;
@@ -134,8 +157,13 @@ export const ICH_MISR_VGRP0D = 1 << 5;
 export const ICH_MISR_VGRP1E = 1 << 6;
 export const ICH_MISR_VGRP1D = 1 << 7;
 
-/** ICH_LR<n>_EL2 high word (bits [63:32]): pINTID[41:32] → [9:0], EOI[41] → [9] with HW = 0, Priority[55:48] → [23:16], Group[60] → [28], HW[61] → [29], State[63:62] → [31:30]. */
-export const ICH_LR_PHYS_ID_MASK = 0x3ff;
+/**
+ * ICH_LR<n>_EL2 high word (bits [63:32]): pINTID[44:32] → [12:0] (with HW = 1), EOI[41] → [9] (with HW = 0),
+ * Priority[55:48] → [23:16], Group[60] → [28], HW[61] → [29], State[63:62] → [31:30]. pINTID is 13 bits since
+ * GICv3.1 (IHI 0069 §12.4 ICH_LR<n>_EL2, FEAT_GICv3p1), so an Extended SPI (4096..5119) can back a HW list register;
+ * arm-gic-v3.h's ICH_LR_PHYS_ID_MASK is still 10 bits, but vgic_v3_populate_lr writes hwintid unmasked.
+ */
+export const ICH_LR_PHYS_ID_MASK = 0x1fff;
 export const ICH_LR_EOI = 1 << 9;
 export const ICH_LR_PRIORITY_SHIFT = 16;
 export const ICH_LR_GROUP = 1 << 28;
