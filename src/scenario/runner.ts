@@ -27,6 +27,10 @@ import { GuestKernel } from '../guest/guestKernel.js';
 import { gicRouteSpi } from '../host/irq/boot.js';
 import type { IrqDesc, IrqReturn } from '../host/irq/irqDesc.js';
 import type { Process, UThread } from '../host/process.js';
+
+/** include/uapi/linux/fs.h INR_OPEN_MAX: the default hard RLIMIT_NOFILE. */
+const INR_OPEN_MAX = 4096;
+
 import { kvmRunAddress } from '../kvm/vcpu.js';
 import { createHost, type Host } from '../machine.js';
 import { costDefs } from '../sim/costs.js';
@@ -167,7 +171,9 @@ class ModeRunner {
     this.installHooks();
     this.ht?.installChain();
     this.hookUnmask();
-    this.p = this.host.process();
+    // QEMU raises its RLIMIT_NOFILE soft limit to the hard limit at start-up (qemu_init, "increase NOFILE soft limit
+    // on POSIX", QEMU 9.0): Linux's default hard limit INR_OPEN_MAX, 4096 — room for two eventfds per wired line
+    this.p = this.host.kernel.process({ maxFds: INR_OPEN_MAX });
     this.vmm = new VmmInterpreter(this.host, this.p, s, {
       failed: (what, e) =>
         this.violations.push({ invariant: 'vmm-call', message: `${what}: ${e.message}`, atCycles: this.engine.now }),

@@ -39,7 +39,7 @@ describe('defaults', () => {
     const s = Scenario.parse({});
     expect(s.host).toEqual({
       cpus: 2,
-      gic: { version: 'v2', nrIrqs: 256, nrLrs: 4 },
+      gic: { version: 'v2', nrIrqs: 256, nrLrs: 4, nrEspis: 0 },
       costProfile: 'default',
       costs: {},
       hz: 2e9,
@@ -90,6 +90,21 @@ describe('defaults', () => {
 });
 
 describe('cross-checks', () => {
+  it('an Extended SPI is a device INTID on a GICv3 host with nrEspis; a GICv2 has none and 8-vCPU VMs', () => {
+    const v3 = { version: 'v3', nrIrqs: 1024, nrEspis: 32 };
+    expect(issues({ host: { gic: v3 }, devices: [{ ...dev, irqs: [{ intid: 4127 }] }] })).toEqual([]);
+    expect(issues({ host: { gic: v3 }, devices: [{ ...dev, irqs: [{ intid: 4128 }] }] })[0]!.message).toContain(
+      'or an Extended SPI 4096..4127',
+    );
+    expect(issues({ host: { gic: { nrEspis: 32 } } })).toEqual([
+      { path: 'host.gic.nrEspis', message: expect.stringContaining('GICv3.1 feature') },
+    ]);
+    expect(issues({ host: { gic: v3 }, vms: [{ vcpus: 16 }] })).toEqual([]);
+    expect(issues({ vms: [{ vcpus: 16 }] })).toEqual([
+      { path: 'vms.0.vcpus', message: expect.stringContaining('VGIC_V2_MAX_CPUS') },
+    ]);
+  });
+
   it('INTIDs must be SPIs below nrIrqs and unique', () => {
     expect(issues({ devices: [{ ...dev, irqs: [{ intid: 20 }] }] })).toEqual([
       { path: 'devices.0.irqs.0.intid', message: expect.stringContaining('INTID 20 is not an SPI') },

@@ -181,17 +181,10 @@ const Gic = z
       .multipleOf(32)
       .default(256)
       .meta({ description: 'INTIDs the distributor implements (GICD_TYPER.ITLinesNumber), a multiple of 32' }),
-    nrEspis: z
-      .number()
-      .int()
-      .min(0)
-      .max(1024)
-      .multipleOf(32)
-      .default(0)
-      .meta({
-        description:
-          'v3 only: GICv3.1 Extended SPIs (INTIDs 4096 .. 4096 + nrEspis - 1, GICD_TYPER.ESPI_range), a multiple of 32',
-      }),
+    nrEspis: z.number().int().min(0).max(1024).multipleOf(32).default(0).meta({
+      description:
+        'v3 only: GICv3.1 Extended SPIs (INTIDs 4096 .. 4096 + nrEspis - 1, GICD_TYPER.ESPI_range), a multiple of 32',
+    }),
     nrLrs: z
       .number()
       .int()
@@ -218,13 +211,10 @@ const Host = z.strictObject({
 });
 
 const DeviceIrq = z.strictObject({
-  intid: z
-    .number()
-    .int()
-    .meta({
-      description:
-        'the physical INTID of the line: an SPI, 32 ≤ intid < min(gic.nrIrqs, 1020), or an Extended SPI, 4096 ≤ intid < 4096 + gic.nrEspis',
-    }),
+  intid: z.number().int().meta({
+    description:
+      'the physical INTID of the line: an SPI, 32 ≤ intid < min(gic.nrIrqs, 1020), or an Extended SPI, 4096 ≤ intid < 4096 + gic.nrEspis',
+  }),
   trigger: z.enum(['level', 'edge']).default('level'),
   hold: z
     .union([z.literal('until-ack'), Duration])
@@ -314,7 +304,12 @@ const Retarget = z.strictObject({
 
 const Vm = z.strictObject({
   name: Name.default('vm0'),
-  vcpus: z.number().int().min(1).max(8, { error: 'a GICv2 VM has at most 8 vCPUs (VGIC_V2_MAX_CPUS)' }).default(1),
+  vcpus: z
+    .number()
+    .int()
+    .min(1)
+    .max(512, { error: 'a vGIC-v3 VM has at most 512 vCPUs (VGIC_V3_MAX_CPUS); a vGIC-v2 one 8' })
+    .default(1),
   pinning: z
     .array(z.number().int().nonnegative())
     .optional()
@@ -738,6 +733,10 @@ function crossCheck(d: Doc, ctx: Ctx): void {
   if (d.host.gic.version === 'v2' && nrEspis > 0)
     issue(ctx, ['host', 'gic', 'nrEspis'], 'Extended SPIs are a GICv3.1 feature: a GICv2 has none');
   const isEspi = (intid: number) => intid >= 4096 && intid < 4096 + nrEspis;
+  if (d.host.gic.version === 'v2')
+    d.vms.forEach((vm, i) => {
+      if (vm.vcpus > 8) issue(ctx, ['vms', i, 'vcpus'], 'a GICv2 VM has at most 8 vCPUs (VGIC_V2_MAX_CPUS)');
+    });
 
   // devices
   const devByName = new Map<string, { i: number; dev: Doc['devices'][number] }>();
