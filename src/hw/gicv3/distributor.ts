@@ -505,7 +505,7 @@ export class Gicv3Distributor implements LpiListener {
   /**
    * After a state change of the INTIDs `bits` of word `w` (w = -1: anything). Refreshes the word's bit in
    * `sharedCand` and the best candidate of every PE those INTIDs can reach (a private word's own PE, a shared
-   * INTID's routed PE, every participating PE for 1 of N), then tells every CPU interface.
+   * INTID's routed PE, every participating PE for 1 of N), then tells those PEs' CPU interfaces.
    */
   private recompute(w = -1, bits = 0): void {
     let pes = this.peMask;
@@ -528,7 +528,8 @@ export class Gicv3Distributor implements LpiListener {
       if (v !== this.hppi[pe]) touch(this.iccOid[pe]!); // what this PE's ICC_IAR1_EL1 reads changed
       this.hppi[pe] = v;
     }
-    for (let pe = 0; pe < this.nrPes; pe++) this.listeners[pe]?.update();
+    // only those PEs' CPU interfaces: another PE's output depends on its unchanged hppi and its own registers
+    for (let pe = 0; pe < this.nrPes; pe++) if ((pes & (1 << pe)) !== 0) this.listeners[pe]?.update();
   }
 
   /**
