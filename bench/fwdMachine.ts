@@ -1,9 +1,13 @@
 /**
  * A forwarded-IRQ machine for the benchmarks, built the way a VMM builds one: a scenario (devices, VMs, and a plan
  * of open-device, irqfd with resamplefd and assign per line) run by the scenario's VMM interpreter
- * (src/scenario/vmmInterpreter.ts: per VM KVM_CREATE_VM + vGIC-v2 + vCPUs, VFIO group/container/device, kvm-vfio
+ * (src/scenario/vmmInterpreter.ts: per VM KVM_CREATE_VM + vGIC + vCPUs, VFIO group/container/device, kvm-vfio
  * with the group, the irqfds, KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ per line), one KVM_RUN thread per vCPU — with no runner
  * and no metrics recorders, so what is timed is the model itself.
+ *
+ * Two hosts: a GICv2 one (vGIC-v2 VMs of ≤ 8 vCPUs, SPIs 32..1019) and, with `gic: 'v3'`, a GICv3.1 one (vGIC-v3 VMs,
+ * the guest on irq-gic-v3.c) whose distributor also implements Extended SPIs: lines past the 988 SPIs take ESPIs
+ * 4096.. (each VM still numbers its own lines as vSPIs from 32).
  *
  * IRQs come from one self-re-arming engine timer that asserts the lines round-robin every `period` cycles; each line
  * is a level line the guest driver acknowledges in its handler, so the per-IRQ work is the forwarded path only:
@@ -13,13 +17,12 @@
 
 import { VGIC_MAX_NR_IRQS } from '../src/abi/kvm.js';
 import { GuestKernel } from '../src/guest/guestKernel.js';
-import { hostGicV2 } from '../src/host/irq/boot.js';
 import { createHost, type Host, type HostDeviceSpec } from '../src/machine.js';
 import { loadScenario } from '../src/scenario/loader.js';
 import { GUEST_COMPUTE_QUANTUM } from '../src/scenario/runner.js';
 import { stepsForMode } from '../src/scenario/schema.js';
 import { callTask, callWhat, kvmRunCall } from '../src/scenario/vmmCall.js';
-import { scenarioHostOptions, VmmInterpreter } from '../src/scenario/vmmInterpreter.js';
+import { guestGicOptions, scenarioHostOptions, VmmInterpreter } from '../src/scenario/vmmInterpreter.js';
 import { costDefs } from '../src/sim/costs.js';
 import type { TimerHandler } from '../src/sim/engine.js';
 import { resolveCosts } from '../src/sim/profiles.js';
@@ -29,14 +32,23 @@ export const MAX_SPIS = 988;
 /** GICv2: 8 CPU interfaces; a GICv2 VM has at most 8 vCPUs (VGIC_V2_MAX_CPUS). */
 export const MAX_CPUS = 8;
 const FIRST_INTID = 32;
-/** A vGIC-v2 VM has at most VGIC_MAX_NR_IRQS (992) INTIDs, so 960 SPIs: one VM cannot take every SPI of the host. */
+/** The GICv3 host's Extended SPIs (a multiple of 32): room for 1024 lines with its 988 SPIs. */
+export const V3_ESPIS = 64;
+const ESPI_BASE = 4096;
+/** A vGIC (v2 or v3) VM has at most VGIC_MAX_NR_IRQS (992) INTIDs, so 960 SPIs: one VM cannot take every SPI of the host. */
 export const MAX_VM_SPIS = VGIC_MAX_NR_IRQS - FIRST_INTID;
 
 export interface FwdMachineOptions {
   /** Forwarded level lines in all (spread over devices of 32 lines, and over the VMs). */
   lines: number;
-  /** vCPUs in all: VMs of up to 8 vCPUs each. */
+  /** vCPUs in all: VMs of up to `vcpusPerVm` vCPUs each. */
   vcpus: number;
+  /** The host GIC (default 'v2'); 'v3' is a GICv3.1 with V3_ESPIS Extended SPIs. */
+  gic?: 'v2' | 'v3';
+  /** vCPUs per VM (default and most on GICv2: 8). */
+  vcpusPerVm?: number;
+  /** Physical CPUs (default min(8, vcpus + 1): CPU 0 for the VMM, one per vCPU up to 7). */
+  cpus?: number;
   /** The guest computes (vCPU always running) instead of idling in WFI. */
   busy?: boolean;
   /** Cycles between two raises (all lines together). */
@@ -82,11 +94,17 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
   const LINES_PER_DEVICE = opts.linesPerDevice ?? 32;
   const setup: FwdSetupTimes = { host: 0, vms: 0, forward: 0, boot: 0 };
   let t0 = performance.now();
-  if (lines < 1 || lines > MAX_SPIS) throw new Error(`lines must be 1..${MAX_SPIS}`);
-  const nVms = Math.ceil(vcpus / MAX_CPUS);
+  const v3 = opts.gic === 'v3';
+  const maxLines = v3 ? MAX_SPIS + V3_ESPIS : MAX_SPIS;
+  if (lines < 1 || lines > maxLines) throw new Error(`lines must be 1..${maxLines}`);
+  const perVm = opts.vcpusPerVm ?? MAX_CPUS;
+  if (!v3 && perVm > MAX_CPUS) throw new Error(`a vGIC-v2 VM has at most ${MAX_CPUS} vCPUs`);
+  const nVms = Math.ceil(vcpus / perVm);
   const period = opts.period ?? 20_000; // 10 µs at 2 GHz
   const busy = opts.busy === true;
-  const cpus = Math.min(MAX_CPUS, vcpus + 1);
+  const cpus = opts.cpus ?? Math.min(MAX_CPUS, vcpus + 1);
+  // line k: SPI 32 + k while the SPIs last, then (GICv3) ESPI 4096 + k - 988
+  const intidOf = (k: number) => (k < MAX_SPIS ? FIRST_INTID + k : ESPI_BASE + k - MAX_SPIS);
   const nDevices = Math.ceil(lines / LINES_PER_DEVICE);
   if (nDevices < nVms) throw new Error(`${vcpus} vCPUs need ≥ ${nVms} devices (one per VM): raise lines`);
   const devices: HostDeviceSpec[] = [];
@@ -96,7 +114,7 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
       name: `bench${d}`,
       iommuGroup: 10 + d,
       irqs: Array.from({ length: n }, (_, i) => ({
-        intid: FIRST_INTID + d * LINES_PER_DEVICE + i,
+        intid: intidOf(d * LINES_PER_DEVICE + i),
         trigger: 'level' as const,
       })),
     });
@@ -108,9 +126,9 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
   let vcpuBase = 0;
   const vms = vmLines.map((vmLine, m) => {
     if (vmLine.length > MAX_VM_SPIS) {
-      throw new Error(`VM ${m} would need ${vmLine.length} SPIs; a vGIC-v2 VM has ${MAX_VM_SPIS}: add vCPUs (VMs)`);
+      throw new Error(`VM ${m} would need ${vmLine.length} SPIs; a VM's vGIC has ${MAX_VM_SPIS}: add vCPUs (VMs)`);
     }
-    const nv = Math.min(MAX_CPUS, vcpus - m * MAX_CPUS);
+    const nv = Math.min(perVm, vcpus - m * perVm);
     // vCPU j of the machine runs on pCPU 1 + j mod (cpus - 1); CPU 0 is left to the host (the VMM's threads)
     const pinning = Array.from({ length: nv }, (_, i) => 1 + ((vcpuBase + i) % (cpus - 1)));
     vcpuBase += nv;
@@ -128,7 +146,11 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
       name: 'fwd-machine',
       duration: 1,
       seed: 1,
-      host: { cpus, costProfile: 'xgene', gic: { nrIrqs: 1024 } },
+      host: {
+        cpus,
+        costProfile: 'xgene',
+        gic: v3 ? { version: 'v3', nrIrqs: 1024, nrEspis: V3_ESPIS } : { nrIrqs: 1024 },
+      },
       devices,
       vms,
       vmm,
@@ -156,7 +178,7 @@ export function buildFwdMachine(opts: FwdMachineOptions): FwdMachine {
     (spec, m) =>
       new GuestKernel({
         engine: host.engine,
-        gic: hostGicV2(host.irq),
+        ...guestGicOptions(host.irq, undefined),
         vcpus: spec.vcpus,
         name: spec.name,
         devices: vmLines[m]!.map(({ spec: dev, index }, k) => ({

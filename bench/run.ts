@@ -4,7 +4,7 @@ import { checkBenchmark } from './check.js';
 import { type BenchResult, engineBenchmarks } from './engine.js';
 import { forwardedPathBenchmarks } from './forwardedPath.js';
 import { normalPathBenchmark } from './normalPath.js';
-import { scaleBenchmark } from './scale.js';
+import { scaleBenchmark, scaleReport } from './scale.js';
 import { scalingBenchmark } from './scaling.js';
 import { printTaskModel, taskModelBenchmark } from './taskModel.js';
 
@@ -66,15 +66,7 @@ if (json) {
       `scaling by ${axis === 'lines' ? 'forwarded IRQs (1 vCPU)' : 'vCPUs (256 lines)'}, CPU µs/IRQ (wall): ${ps.map((p) => `${axis === 'lines' ? p.lines : p.vcpus}→${(p.cpuNsPerIrq / 1000).toFixed(2)} (${(p.nsPerIrq / 1000).toFixed(2)})`).join('  ')}   max deviation from mean ${(scaling.spread[axis] * 100).toFixed(1)}% CPU, ${(scaling.wallSpread[axis] * 100).toFixed(1)}% wall`,
     );
   }
-  for (const c of scale.cases) {
-    const st = c.setup;
-    console.log(
-      `scale: ${c.name} (${c.forwarded} forwarded, ${c.cpus} pCPUs): ${(c.nsPerIrqBest / 1000).toFixed(2)} µs/IRQ wall (median ${(c.nsPerIrqMedian / 1000).toFixed(2)}), ${(c.cpuNsPerIrqBest / 1000).toFixed(2)} µs/IRQ CPU; machine heap ${(c.machineBytesPerIrq / 1024).toFixed(1)} KiB per forwarded IRQ, run retains ${c.runBytesPerIrq.toFixed(2)} B/IRQ; set-up ms: host ${st.host.toFixed(0)}, VMs ${st.vms.toFixed(0)}, forwarding ${st.forward.toFixed(0)}, boot ${st.boot.toFixed(0)}`,
-    );
-  }
-  console.log(
-    `scale vs 1 device: per-IRQ CPU ${(scale.costRatio * 100).toFixed(1)}%, wall ${(scale.wallRatio * 100).toFixed(1)}%; heap per added forwarded IRQ ${(scale.marginalBytesPerIrq / 1024).toFixed(1)} KiB`,
-  );
+  for (const l of scaleReport(scale)) console.log(l);
   for (const r of check.rows) {
     console.log(
       `${r.name}: ${r.verdict}${r.counterexample !== undefined ? ` (${r.counterexample} choices)` : ''}; ${r.schedules} schedules (${r.complete} complete), ${r.states} states in ${r.seconds.toFixed(2)} s = ${r.schedulesPerSecond.toFixed(0)} schedules/s, ${(r.statesPerSecond / 1e3).toFixed(1)} k states/s`,
