@@ -4,8 +4,8 @@
 // word `pe` holds the redistributor's INTIDs 0-31 of that PE, words nrPes.. hold the SPIs 32.. (one word per 32
 // INTIDs), then the GICv3.1 Extended SPIs 4096.. when the GIC has them (nrEspis). The shared (SPI and ESPI) INTIDs
 // have a dense "shared index": an SPI's is its INTID, ESPI 4096 + e's is nrIrqs + e, so the ESPI words follow the
-// SPI words and both are handled alike. Nothing is allocated per interrupt. LPIs are left out of this model (GICD_TYPER.LPIS = 0); INTIDs are carried as
-// 32-bit values and GICD_TYPER.IDbits reports the configured width (16 or 24 bits) so LPIs can be added.
+// SPI words and both are handled alike. Nothing is allocated per interrupt. LPIs (lpi.ts) exist when the GIC is built
+// with nrLpis; GICD_TYPER.IDbits reports the configured INTID width (16 or 24 bits).
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
 import type { BitmapKind, IrqTrigger } from '../gic/distributor.js';
@@ -79,15 +79,13 @@ export class Gicv3Distributor implements LpiListener {
   readonly affinity: Float64Array;
   private ctlr = 0;
   private readonly nrSpiWords: number;
-  /** SPI words then ESPI words (the words after the nrPes private ones). */
-  private readonly nrSharedWords: number;
   private readonly enabledW: Uint32Array;
   private readonly latchW: Uint32Array;
   private readonly lineW: Uint32Array;
   private readonly activeW: Uint32Array;
   private readonly edgeW: Uint32Array;
   private readonly prio: Uint8Array;
-  /** GICD_IROUTER<n>(E) low word (IRM, Aff2.Aff1.Aff0) and Aff3, as written; route[] is the PE they name (by shared index). */
+  /** GICD_IROUTER<n>(E) low word (IRM, Aff2.Aff1.Aff0) and Aff3 as written, and route[] the PE they name; by shared index. */
   private readonly irouterLo: Uint32Array;
   private readonly irouterAff3: Uint8Array;
   private readonly route: Int8Array;
@@ -139,9 +137,9 @@ export class Gicv3Distributor implements LpiListener {
       this.affinity[pe] = a;
     }
     this.nrSpiWords = nrIrqs / 32 - 1;
-    this.nrSharedWords = this.nrSpiWords + nrEspis / 32;
-    this.sharedCand = new Uint32Array((this.nrSharedWords + 31) >> 5);
-    const words = nrPes + this.nrSharedWords;
+    const sharedWords = this.nrSpiWords + nrEspis / 32; // SPI words, then ESPI words
+    this.sharedCand = new Uint32Array((sharedWords + 31) >> 5);
+    const words = nrPes + sharedWords;
     const shared = nrIrqs + nrEspis; // shared indices 32 .. shared - 1
     this.enabledW = new Uint32Array(words);
     this.latchW = new Uint32Array(words);
