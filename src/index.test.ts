@@ -148,7 +148,7 @@ const ops: fc.Arbitrary<[string, Op]>[] = [
       () => api._IOC(N(d), N(t), N(n), N(s)),
     ]),
   fc
-    .record({ cpus: num, seed: num, hz: num, nrIrqs: num, nrLrs: num }, { requiredKeys: [] })
+    .record({ cpus: num, seed: num, hz: num, nrIrqs: num, nrLrs: num, nrEspis: num }, { requiredKeys: [] })
     .map((o) => [`createHost(${show(o)})`, () => api.createHost(o as api.HostOptions)]),
 ];
 
@@ -257,5 +257,14 @@ describe('the public API: the cases of issue #15', () => {
     expect(() =>
       api.createHost({ devices: [{ name: 'd', iommuGroup: 1, irqs: [{ intid: 20, trigger: 'level' }] }] }),
     ).toThrow(/^createHost: opts\.devices: device d: INTID 20 is not an SPI/);
+    expect(() => api.createHost({ nrEspis: 32 })).toThrow(/^createHost: opts\.nrEspis must be .* 0 unless gic is v3/);
+    expect(() => api.createHost({ gic: 'v3', nrEspis: 40 })).toThrow(/^createHost: opts\.nrEspis must be/);
+    const irqs = [{ intid: 4096, trigger: 'level' as const }];
+    expect(() => api.createHost({ gic: 'v3', devices: [{ name: 'd', iommuGroup: 1, irqs }] })).toThrow(
+      /INTID 4096 is not an SPI/,
+    );
+    // a GICv3.1 host with Extended SPIs takes one as a device line (a DT GIC_ESPI cell)
+    const h = api.createHost({ gic: 'v3', nrEspis: 32, devices: [{ name: 'd', iommuGroup: 1, irqs }] });
+    expect(h.irq.gic.distributor.isEspi(4096)).toBe(true);
   });
 });

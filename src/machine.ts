@@ -291,8 +291,11 @@ function checkHostOptions(opts: HostOptions): void {
   if (opts.nrIrqs !== undefined && !(isInt(opts.nrIrqs, 64, 1024) && opts.nrIrqs % 32 === 0))
     throw bad('nrIrqs', opts.nrIrqs, 'a multiple of 32 in 64..1024');
   if (opts.nrLrs !== undefined && !isInt(opts.nrLrs, 1, 64)) throw bad('nrLrs', opts.nrLrs, 'an integer 1..64');
-  if (opts.nrEspis !== undefined && !(opts.gic === 'v3' && isInt(opts.nrEspis, 0, 1024) && opts.nrEspis % 32 === 0))
-    throw bad('nrEspis', opts.nrEspis, 'a multiple of 32 in 0..1024, on a GICv3 (gic: v3)');
+  if (
+    opts.nrEspis !== undefined &&
+    !(isInt(opts.nrEspis, 0, 1024) && opts.nrEspis % 32 === 0 && (opts.nrEspis === 0 || opts.gic === 'v3'))
+  )
+    throw bad('nrEspis', opts.nrEspis, 'a multiple of 32 in 0..1024, and 0 unless gic is v3 (GICv3.1 Extended SPIs)');
   for (const [name, c] of Object.entries(opts.costs ?? {}))
     if (!(typeof c === 'number' && Number.isFinite(c) && c >= 0))
       throw bad(`costs.${name}`, c, 'a non-negative number');
