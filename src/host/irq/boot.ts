@@ -10,10 +10,12 @@
 import { errno } from '../../abi/errno.js';
 import { Gic } from '../../hw/gic/gic.js';
 import { Gicv3 } from '../../hw/gicv3/gicv3.js';
+import { PhysicalMemory } from '../../hw/physMem.js';
 import type { Engine } from '../../sim/engine.js';
 import { Genirq } from './genirq.js';
 import { GicV2Chip, gicHandleIrq, gicV2Init } from './irqGicV2.js';
 import { GicHandleIrq, GicV3Chip, gicV3Init } from './irqGicV3.js';
+import { type HostIts, itsInit } from './its/itsInit.js';
 
 export type GicVersion = 'v2' | 'v3';
 
@@ -26,6 +28,11 @@ export interface HostIrqOptions {
   nrLrs?: number;
   /** GICv3 only: the GICv3.1 Extended SPIs the distributor implements (INTIDs 4096..; default 0). */
   nrEspis?: number;
+  /**
+   * GICv3 only: LPIs the GIC implements (a multiple of 32; default 0). With LPIs the GIC has an ITS and the host
+   * boots its ITS driver (its/itsInit.ts); without, the host boots as before, with no LPI state at all.
+   */
+  nrLpis?: number;
 }
 
 export interface HostIrqV2 {
@@ -40,6 +47,8 @@ export interface HostIrqV3 {
   readonly gic: Gicv3;
   readonly chip: GicV3Chip;
   readonly genirq: Genirq;
+  /** The host's ITS driver state, when the GIC has LPIs. */
+  readonly its: HostIts | null;
 }
 
 export type HostIrq = HostIrqV2 | HostIrqV3;
@@ -54,12 +63,15 @@ export function bootHostIrq(engine: Engine, opts: HostIrqOptions = {}): HostIrq 
     newOid: (name: string) => engine.newOid(name),
   };
   if (opts.gic === 'v3') {
-    const gic = new Gicv3({ nrPes: nrCpus, nrEspis: opts.nrEspis, ...common });
+    const nrLpis = opts.nrLpis ?? 0;
+    const memory = nrLpis > 0 ? new PhysicalMemory() : undefined;
+    const gic = new Gicv3({ nrPes: nrCpus, nrEspis: opts.nrEspis, ...common, nrLpis, memory });
     gicV3Init(gic);
+    const its = memory !== undefined ? itsInit(engine, gic, memory) : null;
     const chip = new GicV3Chip(gic);
     const genirq = new Genirq(engine, chip, 'GICv3');
     for (let cpu = 0; cpu < nrCpus; cpu++) engine.setIrqVector(cpu, `irq/${cpu}`, new GicHandleIrq(genirq, chip, cpu));
-    return { version: 'v3', gic, chip, genirq };
+    return { version: 'v3', gic, chip, genirq, its };
   }
   const gic = new Gic({ nrCpus, ...common });
   gicV2Init(gic);

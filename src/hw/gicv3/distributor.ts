@@ -26,6 +26,7 @@ import {
   GICD_TYPER_ESPI_RANGE_SHIFT,
   GICD_TYPER_IDBITS_SHIFT,
   GICD_TYPER_LPIS,
+  GICD_TYPER_NUM_LPIS_SHIFT,
   isSgi,
   MAX_ESPIS,
   MAX_PES,
@@ -392,19 +393,22 @@ export class Gicv3Distributor implements LpiListener {
     return this.ctlr | GICD_CTLR_ARE | GICD_CTLR_DS;
   }
   /**
-   * GICD_TYPER (§12.9.38): ITLinesNumber, CPUNumber (min(nrPes, 8) - 1), IDbits, A3V = 1, LPIS, and with Extended
-   * SPIs ESPI = 1 and ESPI_range = nrEspis / 32 - 1; MBIS = 0.
+   * GICD_TYPER (§12.9.38): ITLinesNumber, CPUNumber (min(nrPes, 8) - 1), IDbits, A3V = 1, LPIS, num_LPIs
+   * (2^(num_LPIs + 1) LPIs: the largest power of two within nrLpis, so software allocates only implemented ones), and
+   * with Extended SPIs ESPI = 1 and ESPI_range = nrEspis / 32 - 1; MBIS = 0.
    */
   get typer(): number {
     const cpuNumber = Math.min(this.nrPes, 8) - 1;
     const espi = this.nrEspis > 0 ? GICD_TYPER_ESPI | ((this.nrEspis / 32 - 1) << GICD_TYPER_ESPI_RANGE_SHIFT) : 0;
+    const numLpis = this.lpis !== null ? (31 - Math.clz32(this.lpis.nrLpis) - 1) << GICD_TYPER_NUM_LPIS_SHIFT : 0;
     return (
       ((this.nrIrqs / 32 - 1) |
         (cpuNumber << GICD_TYPER_CPUNUMBER_SHIFT) |
         ((this.idBits - 1) << GICD_TYPER_IDBITS_SHIFT) |
         GICD_TYPER_A3V |
         (this.lpis !== null ? GICD_TYPER_LPIS : 0) |
-        espi) >>>
+        espi |
+        numLpis) >>>
       0
     );
   }

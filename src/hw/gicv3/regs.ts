@@ -64,6 +64,8 @@ export const GICD_TYPER_CPUNUMBER_SHIFT = 5;
 export const GICD_TYPER_ESPI = 1 << 8;
 export const GICD_TYPER_ESPI_RANGE_SHIFT = 27;
 export const GICD_TYPER_LPIS = 1 << 17;
+/** GICD_TYPER.num_LPIs[15:11]: 2^(num_LPIs + 1) LPIs implemented; 0: as many as IDbits allows. */
+export const GICD_TYPER_NUM_LPIS_SHIFT = 11;
 export const GICD_TYPER_IDBITS_SHIFT = 19;
 export const GICD_TYPER_A3V = 1 << 24;
 /** GIC-600 r1p6 distributor IIDR (implementer ARM 0x43b, ProductID 0x02). */
