@@ -16,6 +16,7 @@ import { Genirq } from './genirq.js';
 import { GicV2Chip, gicHandleIrq, gicV2Init } from './irqGicV2.js';
 import { GicHandleIrq, GicV3Chip, gicV3Init } from './irqGicV3.js';
 import { type HostIts, itsInit } from './its/itsInit.js';
+import { ItsMsiDomain } from './its/itsMsiDomain.js';
 
 export type GicVersion = 'v2' | 'v3';
 
@@ -47,8 +48,9 @@ export interface HostIrqV3 {
   readonly gic: Gicv3;
   readonly chip: GicV3Chip;
   readonly genirq: Genirq;
-  /** The host's ITS driver state, when the GIC has LPIs. */
+  /** The host's ITS driver state and its MSI irq domain, when the GIC has LPIs. */
   readonly its: HostIts | null;
+  readonly msiDomain: ItsMsiDomain | null;
 }
 
 export type HostIrq = HostIrqV2 | HostIrqV3;
@@ -71,7 +73,8 @@ export function bootHostIrq(engine: Engine, opts: HostIrqOptions = {}): HostIrq 
     const chip = new GicV3Chip(gic);
     const genirq = new Genirq(engine, chip, 'GICv3');
     for (let cpu = 0; cpu < nrCpus; cpu++) engine.setIrqVector(cpu, `irq/${cpu}`, new GicHandleIrq(genirq, chip, cpu));
-    return { version: 'v3', gic, chip, genirq, its };
+    const msiDomain = its !== null ? new ItsMsiDomain(its, genirq) : null;
+    return { version: 'v3', gic, chip, genirq, its, msiDomain };
   }
   const gic = new Gic({ nrCpus, ...common });
   gicV2Init(gic);

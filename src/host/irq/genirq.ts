@@ -49,6 +49,16 @@ export class Genirq {
     return desc;
   }
 
+  /**
+   * __irq_domain_alloc_irqs for a hierarchical domain above the GIC (the ITS MSI domain): a descriptor for `hwirq`
+   * (an LPI) whose chip is the domain's, with the fasteoi flow the GIC's domain gives LPIs (gic_irq_domain_map).
+   */
+  allocHierarchyDesc(hwirq: number, trigger: IrqTrigger, chip: IrqChip): IrqDesc {
+    const desc = new IrqDesc(this.engine, this.domain.allocIrq(hwirq), hwirq, trigger, chip, 'fasteoi');
+    this.domain.add(desc);
+    return desc;
+  }
+
   /** irq_to_desc, for code that must have one (a missing descriptor is a model bug here). */
   desc(irq: number): IrqDesc {
     const d = this.domain.irqToDesc(irq);

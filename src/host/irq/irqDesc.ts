@@ -77,6 +77,16 @@ export interface IrqChip {
   readonly eoiIfHandled: boolean;
 }
 
+/**
+ * The activate/deactivate callbacks of a hierarchical irq domain (struct irq_domain_ops) for the IRQs it allocated:
+ * the ITS MSI domain maps an event (MAPTI) on activation and unmaps it (DISCARD) on deactivation. The GIC's own
+ * INTIDs have none.
+ */
+export interface IrqDomainActivation {
+  activate(desc: IrqDesc): Call<void>;
+  deactivate(desc: IrqDesc): Call<void>;
+}
+
 /** Which flow handler runs this descriptor (desc->handle_irq). */
 export type FlowKind = 'fasteoi' | 'percpu_devid';
 
@@ -93,6 +103,11 @@ export class IrqDesc {
   forwardedToVcpu = false;
   /** The vCPU cookie irq_set_vcpu_affinity was given (null when not forwarded). */
   vcpuInfo: unknown = null;
+  /** irq_data.chip_data: the chip's per-IRQ data (an LPI's its_device); null for the GIC's own INTIDs. */
+  chipData: unknown = null;
+  /** The allocating hierarchical domain's activation callbacks, and IRQD_ACTIVATED. */
+  domainOps: IrqDomainActivation | null = null;
+  activated = false;
   /** Handler runs per CPU (kstat_irqs) and in total. */
   readonly kstat: Int32Array;
   count = 0;

@@ -35,6 +35,13 @@ export class IrqDomain {
     this.byIrq.set(desc.irq, desc);
   }
 
+  /** irq_domain_free_irqs: the descriptor and its mapping are gone (its Linux IRQ number is not reused). */
+  remove(desc: IrqDesc): void {
+    if (this.byHwirq.get(desc.hwirq) !== desc) throw new ModelError(`${desc} is not mapped in ${this.name}`);
+    this.byHwirq.delete(desc.hwirq);
+    this.byIrq.delete(desc.irq);
+  }
+
   /** irq_find_mapping + irq_to_desc. */
   findByHwirq(hwirq: number): IrqDesc | undefined {
     return this.byHwirq.get(hwirq);

@@ -31,6 +31,7 @@ import {
   type IrqHandler,
   type IrqTrigger,
 } from './irqDesc.js';
+import { irqDomainActivateIrq, irqDomainDeactivateIrq } from './irqDomainActivate.js';
 
 export const C_CPU_RELAX = defineCost('cpu_relax', 20, 'one iteration of a busy-wait loop (yield/isb); estimate');
 
@@ -85,10 +86,15 @@ class CheckIrqResend extends Frame {
   }
 }
 
-const SU_ENABLED = 1; // irq_enable done
-const SU_RESENT = 2; // check_irq_resend done
+const SU_ACTIVATED = 1; // irq_domain_activate_irq done (an IRQ of a hierarchical domain only)
+const SU_ENABLED = 2; // irq_enable done
+const SU_RESENT = 3; // check_irq_resend done
 
-/** kernel/irq/chip.c irq_startup with IRQ_RESEND. */
+/**
+ * kernel/irq/chip.c irq_startup with IRQ_RESEND: __irq_startup activates an IRQ of a hierarchical domain first (the
+ * ITS: MAPTI), then enables it. irq_setup_affinity is left out: LPIs are the only lines it would move, and with the
+ * default affinity its_set_affinity picks the CPU activation just chose.
+ */
 class IrqStartup extends Frame {
   constructor(private readonly desc: IrqDesc) {
     super();
@@ -98,6 +104,10 @@ class IrqStartup extends Frame {
     const desc = this.desc;
     switch (this.pc) {
       case 0:
+        this.pc = SU_ACTIVATED;
+        if (desc.domainOps !== null) return this.call(irqDomainActivateIrq(desc));
+        return this.step();
+      case SU_ACTIVATED:
         desc.depth = 0;
         this.pc = SU_ENABLED;
         return this.call(irqEnable(desc));
@@ -293,10 +303,14 @@ const FI_SPIN = 2; // raw_spin_lock_irqsave(&desc->lock, flags) returned
 const FI_LOCKED = 3; // find and remove the action
 const FI_SHUTDOWN = 4; // irq_shutdown returned: unlock, then synchronize
 const FI_UNLOCKED = 5; // desc->lock dropped (the WARN, or __synchronize_hardirq running)
+const FI_DEACT_LOCK = 6; // the last action gone: raw_spin_lock_irqsave(&desc->lock) for irq_domain_deactivate_irq
+const FI_DEACTIVATED = 7; // irq_domain_deactivate_irq returned: unlock
 
 /**
  * free_irq → __free_irq. Shutting the last action down masks the line (gic_eoimode1_mask_irq also deactivates a
- * forwarded INTID), then waits until no handler runs and the chip no longer holds the INTID active.
+ * forwarded INTID), then waits until no handler runs and the chip no longer holds the INTID active; only then is an
+ * IRQ of a hierarchical domain deactivated (the ITS: DISCARD), under desc->lock again ("Only shutdown. Deactivate
+ * after synchronize_hardirq()", Linux 6.1).
  */
 class FreeIrq extends Frame {
   private saved = false;
@@ -336,7 +350,19 @@ class FreeIrq extends Frame {
       }
       case FI_SHUTDOWN:
         return this.unlockAndSynchronize();
-      default: // FI_UNLOCKED
+      case FI_UNLOCKED:
+        if (desc.actions.length === 0 && desc.activated) {
+          this.pc = FI_DEACT_LOCK;
+          return this.call(spinLockIrqsave(desc.lock));
+        }
+        desc.requestMutex.unlock();
+        return this.return_(undefined);
+      case FI_DEACT_LOCK:
+        this.saved = sent as boolean;
+        this.pc = FI_DEACTIVATED;
+        return this.call(irqDomainDeactivateIrq(desc));
+      default: // FI_DEACTIVATED
+        spinUnlockIrqrestore(desc.lock, this.saved);
         desc.requestMutex.unlock();
         return this.return_(undefined);
     }
@@ -350,7 +376,9 @@ class FreeIrq extends Frame {
   }
 
   protected override unwind(): void {
-    if (this.pc === FI_LOCKED || this.pc === FI_SHUTDOWN) spinUnlockIrqrestore(this.desc.lock, this.saved);
+    if (this.pc === FI_LOCKED || this.pc === FI_SHUTDOWN || this.pc === FI_DEACTIVATED) {
+      spinUnlockIrqrestore(this.desc.lock, this.saved);
+    }
     if (this.pc >= FI_SPIN) this.desc.requestMutex.unlock();
   }
 }

@@ -60,6 +60,8 @@ export interface HostIts {
   readonly lpiIdBits: number;
   /** Per CPU: the pending table (gic_data_rdist()->pend_page). */
   readonly pendTables: readonly number[];
+  /** Per CPU: the LPIs targeting it (cpu_lpi_count, unmanaged: its_select_cpu picks the least loaded). */
+  readonly cpuLpiCount: Int32Array;
 }
 
 /** Queue and post one command (and its SYNC) at boot, when nothing else runs. */
@@ -116,5 +118,5 @@ export function itsInit(engine: Engine, gic: Gicv3, memory: PhysicalMemory): Hos
     itsBootCommand(its, itsBuildMapcCmd(col.colId, col.targetAddress, true), itsBuildSyncCmd(col.targetAddress));
     itsBootCommand(its, itsBuildInvallCmd(col.colId), null);
   }
-  return { its, lpiRanges, pages, propTable, lpiIdBits, pendTables };
+  return { its, lpiRanges, pages, propTable, lpiIdBits, pendTables, cpuLpiCount: new Int32Array(nrCpus) };
 }
