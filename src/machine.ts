@@ -10,6 +10,7 @@ import type { IrqDesc } from './host/irq/irqDesc.js';
 import { Kernel } from './host/kernel.js';
 import type { Process } from './host/process.js';
 import { MAX_PES } from './hw/gicv3/regs.js';
+import { ItsMsiBus, MsiDevice } from './hw/msiDevice.js';
 import { PlatformDevice } from './hw/platformDevice.js';
 import type { GuestFactory } from './kvm/guest.js';
 import { Kvm, type KvmTraceHooks } from './kvm/kvm.js';
@@ -17,6 +18,7 @@ import { type ForwardingVariant, irqBypassOptionsFor, kvmVfioOpsFor } from './kv
 import { type KvmVcpuStat, kvmVcpuOf } from './kvm/vcpu.js';
 import type { Engine } from './sim/engine.js';
 import type { VfioDevice } from './vfio/device.js';
+import { VfioPciDevice, vfioPciOps } from './vfio/pci/vfioPci.js';
 import { VfioPlatformDevice, vfioPlatformOps } from './vfio/platform/vfioPlatform.js';
 import { Vfio } from './vfio/vfio.js';
 
@@ -33,6 +35,17 @@ export interface HostDeviceSpec {
   irqs: HostIrqSpec[];
   /** Whether the device has a reset handler (VFIO_DEVICE_FLAGS_RESET); default true. */
   reset?: boolean;
+}
+
+/** An MSI-capable PCI function behind the GICv3 ITS, bound to vfio-pci (only its interrupt side is modelled). */
+export interface HostMsiDeviceSpec {
+  /** The PCI name ('0000:01:00.0'), as VFIO_GROUP_GET_DEVICE_FD takes it. */
+  name: string;
+  iommuGroup: number;
+  /** The ITS DeviceID of its writes (its requester ID). */
+  deviceId: number;
+  /** MSI vectors (a power of two, 1..32); its MSI-X table has as many entries. */
+  vectors: number;
 }
 
 export interface HostOptions {
@@ -55,6 +68,10 @@ export interface HostOptions {
   nrEspis?: number;
   /** List registers per CPU; default 4. */
   nrLrs?: number;
+  /** MSI-capable PCI functions bound to vfio-pci (GICv3 only: their interrupts are LPIs through the ITS). */
+  msiDevices?: HostMsiDeviceSpec[];
+  /** LPIs the GICv3 implements (a multiple of 32); default 0, or 1024 with msiDevices. With LPIs the host boots its ITS driver. */
+  nrLpis?: number;
   /** The guest kernel a vCPU runs (default: a minimal guest that boots the GIC and idles in WFI). */
   guestFactory?: GuestFactory;
   /** KVM tracepoint hooks (kvm_entry, kvm_exit, ...). */
@@ -92,6 +109,14 @@ export interface HostDevice {
   readonly vdev: VfioPlatformDevice;
 }
 
+/** One MSI-capable function: the hardware (fire its vectors with `hw.fire(k)`) and its vfio-pci side. */
+export interface HostMsiDevice {
+  readonly spec: HostMsiDeviceSpec;
+  readonly hw: MsiDevice;
+  readonly vfio: VfioDevice;
+  readonly vdev: VfioPciDevice;
+}
+
 /** Which host self-check a finding comes from (Host.findings). */
 export type HostFindingKind =
   | 'genirq-warn'
@@ -115,6 +140,7 @@ export class Host<I extends HostIrq = HostIrq> {
   readonly vfio: Vfio;
   readonly kvm: Kvm;
   readonly devices: HostDevice[] = [];
+  readonly msiDevices: HostMsiDevice[] = [];
   private readonly vfioProducers: boolean;
 
   constructor(opts: HostOptions = {}) {
@@ -122,7 +148,8 @@ export class Host<I extends HostIrq = HostIrq> {
     this.kernel = new Kernel({ cpus: opts.cpus ?? 2, seed: opts.seed, hz: opts.hz, costs: opts.costs });
     this.engine = this.kernel.engine;
     const { gic, nrIrqs, nrLrs, nrEspis } = opts;
-    this.irq = bootHostIrq(this.engine, { gic, nrIrqs, nrLrs, nrEspis }) as I;
+    const nrLpis = opts.nrLpis ?? ((opts.msiDevices ?? []).length > 0 ? 1024 : 0);
+    this.irq = bootHostIrq(this.engine, { gic, nrIrqs, nrLrs, nrEspis, nrLpis }) as I;
     this.vfio = new Vfio(this.kernel);
     this.irq.genirq.domain.identitySpis = opts.irqNumbering === 'legacy';
     this.kvm = new Kvm(this.kernel, this.irq, {
@@ -134,6 +161,30 @@ export class Host<I extends HostIrq = HostIrq> {
     this.kernel.irqBypass.bracket = bypass.bracket;
     this.vfioProducers = bypass.producers;
     for (const spec of opts.devices ?? []) this.addDevice(spec);
+    for (const spec of opts.msiDevices ?? []) this.addMsiDevice(spec);
+  }
+
+  /** Probe an MSI-capable PCI function behind the ITS and bind it to vfio-pci. */
+  private addMsiDevice(spec: HostMsiDeviceSpec): void {
+    const irq = this.irq as HostIrq;
+    if (irq.version !== 'v3' || irq.msiDomain === null) {
+      throw new TypeError(`createHost: opts.msiDevices: ${spec.name} needs a GICv3 host with LPIs (gic: 'v3')`);
+    }
+    if ([...this.devices, ...this.msiDevices].some((d) => d.spec.name === spec.name)) {
+      throw new TypeError(`createHost: opts.msiDevices: device ${spec.name} is described twice`);
+    }
+    const bus = new ItsMsiBus(irq.gic.its!, irq.msiDomain.host.its.physBase);
+    const hw = new MsiDevice(spec.name, spec.deviceId, spec.vectors, bus, this.engine.newOid(`${spec.name}.msi`));
+    const vdev = new VfioPciDevice(this.kernel, irq.genirq, irq.msiDomain, hw);
+    const vfio = this.vfio.registerDevice(spec.name, spec.iommuGroup, vfioPciOps, vdev);
+    this.msiDevices.push({ spec, hw, vfio, vdev });
+  }
+
+  /** The MSI-capable function `name`: `fire(k)` makes vector k's posted write. */
+  msiDevice(name: string): MsiDevice {
+    const d = this.msiDevices.find((x) => x.spec.name === name);
+    if (d === undefined) throw errno('ENODEV', `host.msiDevice: no MSI device named ${String(name)}`);
+    return d.hw;
   }
 
   /** Probe a platform device: map its INTIDs (irq_create_fwspec_mapping + gic_set_type), bind it to vfio-platform. */
@@ -299,6 +350,19 @@ function checkHostOptions(opts: HostOptions): void {
   for (const [name, c] of Object.entries(opts.costs ?? {}))
     if (!(typeof c === 'number' && Number.isFinite(c) && c >= 0))
       throw bad(`costs.${name}`, c, 'a non-negative number');
+  // LPIs are INTIDs 8192 .. 2^16 - 1 of the GICv3's 16 ID bits
+  if (opts.nrLpis !== undefined && !(opts.gic === 'v3' && isInt(opts.nrLpis, 32, 57344) && opts.nrLpis % 32 === 0))
+    throw bad('nrLpis', opts.nrLpis, "a multiple of 32 in 32..57344, with gic: 'v3'");
+  if (opts.msiDevices !== undefined && !Array.isArray(opts.msiDevices))
+    throw bad('msiDevices', opts.msiDevices, 'an array');
+  (opts.msiDevices ?? []).forEach((d, i) => {
+    if (d === null || typeof d !== 'object') throw bad(`msiDevices[${i}]`, d, 'a device description');
+    if (typeof d.name !== 'string' || d.name === '') throw bad(`msiDevices[${i}].name`, d.name, 'a non-empty string');
+    if (!isInt(d.iommuGroup, 0, 0x7fff_ffff)) throw bad(`msiDevices[${i}].iommuGroup`, d.iommuGroup, 'a group number');
+    if (!isInt(d.deviceId, 0, 0xffff_ffff)) throw bad(`msiDevices[${i}].deviceId`, d.deviceId, 'a 32-bit DeviceID');
+    if (!isInt(d.vectors, 1, 32) || (d.vectors & (d.vectors - 1)) !== 0)
+      throw bad(`msiDevices[${i}].vectors`, d.vectors, 'a power of two in 1..32');
+  });
   if (opts.devices !== undefined && !Array.isArray(opts.devices)) throw bad('devices', opts.devices, 'an array');
   (opts.devices ?? []).forEach((d, i) => {
     if (d === null || typeof d !== 'object') throw bad(`devices[${i}]`, d, 'a device description');

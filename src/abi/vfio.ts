@@ -84,6 +84,15 @@ export const VFIO_IRQ_SET_ACTION_TYPE_MASK =
 
 export const VFIO_DEVICE_RESET = _IO(VFIO_TYPE, VFIO_BASE + 11);
 
+// vfio-pci's fixed region and IRQ indexes (enum in the uapi header)
+export const VFIO_PCI_NUM_REGIONS = 9;
+export const VFIO_PCI_INTX_IRQ_INDEX = 0;
+export const VFIO_PCI_MSI_IRQ_INDEX = 1;
+export const VFIO_PCI_MSIX_IRQ_INDEX = 2;
+export const VFIO_PCI_ERR_IRQ_INDEX = 3;
+export const VFIO_PCI_REQ_IRQ_INDEX = 4;
+export const VFIO_PCI_NUM_IRQS = 5;
+
 // Type1 IOMMU (container, once VFIO_SET_IOMMU chose VFIO_TYPE1_IOMMU / VFIO_TYPE1v2_IOMMU)
 export const VFIO_IOMMU_GET_INFO = _IO(VFIO_TYPE, VFIO_BASE + 12);
 /** vfio_iommu_type1_info.flags: iova_pgsizes is valid; a capability chain follows at cap_offset. */

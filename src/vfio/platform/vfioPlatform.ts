@@ -12,11 +12,6 @@ import {
   VFIO_DEVICE_GET_REGION_INFO,
   VFIO_DEVICE_RESET,
   VFIO_DEVICE_SET_IRQS,
-  VFIO_IRQ_SET_ACTION_TYPE_MASK,
-  VFIO_IRQ_SET_DATA_BOOL,
-  VFIO_IRQ_SET_DATA_EVENTFD,
-  VFIO_IRQ_SET_DATA_NONE,
-  VFIO_IRQ_SET_DATA_TYPE_MASK,
   VFIO_REGION_INFO_FLAG_MMAP,
   VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
@@ -35,6 +30,7 @@ import { Mutex, mutexLock } from '../../sim/locks.js';
 import { markShared } from '../../sim/snapshot.js';
 import { op } from '../../sim/task.js';
 import type { VfioDevice, VfioDeviceOps } from '../device.js';
+import { type VfioIrqSetHdr, vfioSetIrqsValidateAndPrepare } from '../setIrqs.js';
 import type { VirqfdCore } from '../virqfd.js';
 import {
   VfioPlatformIrq,
@@ -49,7 +45,6 @@ export const C_VFIO_PLATFORM_IOCTL = defineCost(
   'vfio_platform_ioctl: copy_from_user of the header, validation, copy_to_user; estimate',
 );
 
-const U32_MAX = 0xffff_ffff;
 /** VFIO_PLATFORM_OFFSET_SHIFT: a region's offset in the device fd is its index << 40. */
 const VFIO_PLATFORM_OFFSET_SHIFT = 40n;
 
@@ -96,52 +91,6 @@ export class VfioPlatformDevice implements VfioPlatformIrqHost {
 
 function vdevOf(dev: VfioDevice): VfioPlatformDevice {
   return dev.driverData as VfioPlatformDevice;
-}
-
-/**
- * vfio_set_irqs_validate_and_prepare with vfio-platform's bounds (num_irqs both as the sub-IRQ and the index
- * bound): every failure is EINVAL. Returns the size of the data that follows the header.
- */
-/** struct vfio_irq_set's header fields. */
-interface VfioIrqSetHdr {
-  argsz: number;
-  flags: number;
-  index: number;
-  start: number;
-  count: number;
-}
-
-export function vfioSetIrqsValidateAndPrepare(hdr: VfioIrqSetHdr, numIrqs: number, maxIrqType: number): number {
-  const minsz = vfioIrqSet.minsz;
-  if (hdr.argsz < minsz) throw errno('EINVAL', `vfio_irq_set.argsz ${hdr.argsz} < ${minsz}`);
-  if (hdr.index >= maxIrqType) throw errno('EINVAL', `vfio_irq_set.index ${hdr.index} >= ${maxIrqType}`);
-  if (hdr.count >= U32_MAX - hdr.start) {
-    throw errno('EINVAL', `vfio_irq_set.start ${hdr.start} + count ${hdr.count} overflows`);
-  }
-  if ((hdr.flags & ~(VFIO_IRQ_SET_DATA_TYPE_MASK | VFIO_IRQ_SET_ACTION_TYPE_MASK)) !== 0) {
-    throw errno('EINVAL', `vfio_irq_set.flags 0x${hdr.flags.toString(16)} has unknown bits`);
-  }
-  if (hdr.start >= numIrqs || hdr.start + hdr.count > numIrqs) {
-    throw errno('EINVAL', `vfio_irq_set start ${hdr.start} count ${hdr.count} exceed the ${numIrqs} IRQ(s)`);
-  }
-  let size: number;
-  switch (hdr.flags & VFIO_IRQ_SET_DATA_TYPE_MASK) {
-    case VFIO_IRQ_SET_DATA_NONE:
-      size = 0;
-      break;
-    case VFIO_IRQ_SET_DATA_BOOL:
-      size = 1;
-      break;
-    case VFIO_IRQ_SET_DATA_EVENTFD:
-      size = 4;
-      break;
-    default:
-      throw errno('EINVAL', 'vfio_irq_set.flags must carry exactly one of DATA_NONE, DATA_BOOL, DATA_EVENTFD');
-  }
-  if (size !== 0 && hdr.argsz - minsz < hdr.count * size) {
-    throw errno('EINVAL', `vfio_irq_set.argsz ${hdr.argsz} leaves no room for ${hdr.count} x ${size} data bytes`);
-  }
-  return hdr.count * size;
 }
 
 const PI_BEGIN = 0; // vfio_platform_ioctl's step
