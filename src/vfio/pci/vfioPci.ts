@@ -138,8 +138,8 @@ class VfioPciIoctl extends Frame<number> {
       case PI_CMD:
         return this.command();
       case PI_IGATE: {
+        this.pc = PI_SET_IRQS; // igate is held: an errno from here on must release it (unwind)
         const next = vfioPciSetIrqsIoctl(vdev, this.hdr!, this.data!);
-        this.pc = PI_SET_IRQS;
         if (next !== null) return this.call(next);
         return this.step();
       }

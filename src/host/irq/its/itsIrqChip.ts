@@ -166,8 +166,7 @@ class ItsMaskMsiIrq extends Frame {
   }
 }
 
-const SA_PICK = 0;
-const SA_MOVED = 1;
+const SA_MOVED = 1; // its_send_movi returned: col_map and the LPI count follow
 
 /**
  * its_set_affinity: -EINVAL for a forwarded IRQ; otherwise the least-loaded CPU of the mask (its_select_cpu,
