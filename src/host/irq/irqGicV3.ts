@@ -12,8 +12,9 @@
  * same chip and flow), and convert_offset_espi turns each GICD_<reg> into its GICD_<reg>nE block — here the
  * distributor's helpers reach both ranges by INTID. gic_dist_init programs the E-blocks through MMIO.
  *
- * Left out: pseudo-NMIs (gic_handle_nmi and the ICC_RPR_EL1 check; no NMI priority is ever used), LPIs and the
- * ITS (irq-gic-v3-its.c: the host boots its GICv3 without LPIs), the extended PPI range, and the GICD_CTLR/GICR_CTLR.RWP waits (the model's
+ * LPIs reach gic_handle_irq like any INTID; their chip and domain are the ITS driver's (its/, booted only with
+ * nrLpis). Left out: pseudo-NMIs (gic_handle_nmi and the ICC_RPR_EL1 check; no NMI priority is ever used), the
+ * extended PPI range, and the GICD_CTLR/GICR_CTLR.RWP waits (the model's
  * register writes take effect at once, so rwp_wait returns at its first read; its cost is in the write's).
  */
 import type { Gicv3 } from '../../hw/gicv3/gicv3.js';
