@@ -311,9 +311,13 @@ export class Host<I extends HostIrq = HostIrq> {
       for (const leak of this.kernel.leaks()) {
         if (!leak.startsWith('vfio_device ')) add('leak', `leak: ${leak}`);
       }
-      for (const d of this.devices) {
+      for (const d of [...this.devices, ...this.msiDevices]) {
         if (d.vfio.refs !== 1) add('leak', `leak: vfio_device ${d.spec.name} refs=${d.vfio.refs} (1 = registration)`);
         if (d.vfio.openCount !== 0) add('leak', `${d.spec.name}: open count ${d.vfio.openCount} after teardown`);
+      }
+      const its = this.irq.version === 'v3' ? this.irq.its : null;
+      for (const dev of its?.its.devices ?? []) {
+        add('leak', `ITS: DeviceID ${dev.deviceId} still mapped (${dev.nrLpis} LPIs from ${dev.lpiBase})`);
       }
     }
     return out;

@@ -31,22 +31,20 @@ import {
   VFIO_PCI_REQ_IRQ_INDEX,
   vfioDeviceInfo,
   vfioIrqInfo,
-  vfioIrqSet,
 } from '../../abi/vfio.js';
 import type { EventfdCtx } from '../../host/eventfd.js';
 import type { Genirq } from '../../host/irq/genirq.js';
 import type { ItsMsiDomain } from '../../host/irq/its/itsMsiDomain.js';
 import type { PciMsiVectors } from '../../host/irq/its/pciMsi.js';
 import type { Kernel } from '../../host/kernel.js';
-import type { UserMemory } from '../../host/uaccess.js';
 import type { MsiDevice } from '../../hw/msiDevice.js';
 import { defineCost } from '../../sim/costs.js';
 import { type Boundary, Frame } from '../../sim/frame.js';
 import { Mutex, mutexLock } from '../../sim/locks.js';
 import { markShared } from '../../sim/snapshot.js';
-import { type Call, op } from '../../sim/task.js';
+import type { Call } from '../../sim/task.js';
 import type { VfioDevice, VfioDeviceOps } from '../device.js';
-import { type VfioIrqSetHdr, vfioSetIrqsValidateAndPrepare } from '../setIrqs.js';
+import { VfioDeviceIoctl, type VfioIrqSetHdr } from '../setIrqs.js';
 import { type VfioPciIrqCtx, vfioMsiDisable, vfioPciSetMsiTrigger } from './vfioPciIntrs.js';
 import { vfioPciSetReqTrigger } from './vfioPciReq.js';
 
@@ -109,47 +107,22 @@ function vfioPciSetIrqsIoctl(vdev: VfioPciDevice, hdr: VfioIrqSetHdr, data: Uint
   throw errno('ENOTTY', `VFIO_DEVICE_SET_IRQS: no handler for index ${index} flags 0x${flags.toString(16)}`);
 }
 
-const PI_CMD = 1; // the command
-const PI_IGATE = 2; // mutex_lock(&vdev->igate) returned: vfio_pci_set_irqs_ioctl
-const PI_SET_IRQS = 3; // it returned: mutex_unlock(&vdev->igate)
-
 /** vfio_pci_core_ioctl for the commands the model has. */
-class VfioPciIoctl extends Frame<number> {
-  private mem: UserMemory | null = null;
-  private hdr: VfioIrqSetHdr | null = null;
-  private data: Uint8Array | null = null;
-
+class VfioPciIoctl extends VfioDeviceIoctl {
   constructor(
     private readonly vdev: VfioPciDevice,
-    private readonly dev: VfioDevice,
-    private readonly cmd: number,
-    private readonly arg: number,
+    dev: VfioDevice,
+    cmd: number,
+    arg: number,
   ) {
-    super();
+    super(vdev.kernel, vdev.igate, C_VFIO_PCI_IOCTL, dev.oid, cmd, arg);
   }
 
-  protected step(): Boundary {
-    const vdev = this.vdev;
-    switch (this.pc) {
-      case 0:
-        this.mem = vdev.kernel.currentUser().mem;
-        this.pc = PI_CMD;
-        return this.yield_(op(C_VFIO_PCI_IOCTL, this.dev.oid));
-      case PI_CMD:
-        return this.command();
-      case PI_IGATE: {
-        this.pc = PI_SET_IRQS; // igate is held: an errno from here on must release it (unwind)
-        const next = vfioPciSetIrqsIoctl(vdev, this.hdr!, this.data!);
-        if (next !== null) return this.call(next);
-        return this.step();
-      }
-      default: // PI_SET_IRQS
-        vdev.igate.unlock();
-        return this.return_(0);
-    }
+  protected setIrqs(hdr: VfioIrqSetHdr, data: Uint8Array): Call<void> | null {
+    return vfioPciSetIrqsIoctl(this.vdev, hdr, data);
   }
 
-  private command(): Boundary {
+  protected command(): Boundary {
     const { vdev, arg } = this;
     const mem = this.mem!;
     switch (this.cmd) {
@@ -181,23 +154,13 @@ class VfioPciIoctl extends Frame<number> {
         });
         return this.return_(0);
       }
-      case VFIO_DEVICE_SET_IRQS: {
-        const hdr = vfioIrqSet.read(mem.view(arg, vfioIrqSet.minsz));
-        const size = vfioSetIrqsValidateAndPrepare(hdr, vdev.irqCount(hdr.index), VFIO_PCI_NUM_IRQS);
-        this.data = size > 0 ? mem.copyFromUser(arg + vfioIrqSet.minsz, size) : new Uint8Array(0);
-        this.hdr = hdr;
-        this.pc = PI_IGATE;
-        return this.call(mutexLock(vdev.igate));
-      }
+      case VFIO_DEVICE_SET_IRQS:
+        return this.setIrqsBegin((index) => vdev.irqCount(index), VFIO_PCI_NUM_IRQS);
       case VFIO_DEVICE_RESET:
         throw errno('EINVAL', `${vdev.name}: no reset method (reset_works is false)`);
       default:
         throw errno('ENOTTY', `VFIO device ioctl 0x${(this.cmd >>> 0).toString(16)} is not modelled for vfio-pci`);
     }
-  }
-
-  protected override unwind(): void {
-    if (this.pc === PI_SET_IRQS) this.vdev.igate.unlock();
   }
 }
 

@@ -17,20 +17,17 @@ import {
   VFIO_REGION_INFO_FLAG_WRITE,
   vfioDeviceInfo,
   vfioIrqInfo,
-  vfioIrqSet,
   vfioRegionInfo,
 } from '../../abi/vfio.js';
 import type { Genirq } from '../../host/irq/genirq.js';
 import type { Kernel } from '../../host/kernel.js';
-import type { UserMemory } from '../../host/uaccess.js';
 import { PDEV_MMIO_SIZE, type PlatformDevice } from '../../hw/platformDevice.js';
 import { defineCost } from '../../sim/costs.js';
 import { type Boundary, Frame } from '../../sim/frame.js';
 import { Mutex, mutexLock } from '../../sim/locks.js';
 import { markShared } from '../../sim/snapshot.js';
-import { op } from '../../sim/task.js';
 import type { VfioDevice, VfioDeviceOps } from '../device.js';
-import { type VfioIrqSetHdr, vfioSetIrqsValidateAndPrepare } from '../setIrqs.js';
+import { VfioDeviceIoctl, type VfioIrqSetHdr } from '../setIrqs.js';
 import type { VirqfdCore } from '../virqfd.js';
 import {
   VfioPlatformIrq,
@@ -93,47 +90,22 @@ function vdevOf(dev: VfioDevice): VfioPlatformDevice {
   return dev.driverData as VfioPlatformDevice;
 }
 
-const PI_BEGIN = 0; // vfio_platform_ioctl's step
-const PI_CMD = 1; // the command
-const PI_IGATE = 2; // mutex_lock(&vdev->igate) returned: vfio_platform_set_irqs_ioctl
-const PI_SET_IRQS = 3; // it returned: mutex_unlock(&vdev->igate)
-
 /** vfio_platform_ioctl: the device info queries, and VFIO_DEVICE_SET_IRQS under vdev->igate. */
-class VfioPlatformIoctl extends Frame<number> {
-  private mem: UserMemory | null = null;
-  private hdr: VfioIrqSetHdr | null = null;
-  private data: Uint8Array | null = null;
-
+class VfioPlatformIoctl extends VfioDeviceIoctl {
   constructor(
     private readonly vdev: VfioPlatformDevice,
-    private readonly dev: VfioDevice,
-    private readonly cmd: number,
-    private readonly arg: number,
+    dev: VfioDevice,
+    cmd: number,
+    arg: number,
   ) {
-    super();
+    super(vdev.kernel, vdev.igate, C_VFIO_PLATFORM_IOCTL, dev.oid, cmd, arg);
   }
 
-  protected step(): Boundary {
-    const vdev = this.vdev;
-    switch (this.pc) {
-      case PI_BEGIN:
-        this.mem = vdev.kernel.currentUser().mem;
-        this.pc = PI_CMD;
-        return this.yield_(op(C_VFIO_PLATFORM_IOCTL, this.dev.oid));
-      case PI_CMD:
-        return this.command();
-      case PI_IGATE: {
-        const hdr = this.hdr!;
-        this.pc = PI_SET_IRQS;
-        return this.call(vfioPlatformSetIrqs(vdev, hdr.flags, hdr.index, hdr.start, hdr.count, this.data!));
-      }
-      default: // PI_SET_IRQS
-        vdev.igate.unlock();
-        return this.return_(0);
-    }
+  protected setIrqs(hdr: VfioIrqSetHdr, data: Uint8Array): Frame {
+    return vfioPlatformSetIrqs(this.vdev, hdr.flags, hdr.index, hdr.start, hdr.count, data);
   }
 
-  private command(): Boundary {
+  protected command(): Boundary {
     const vdev = this.vdev;
     const cmd = this.cmd;
     const arg = this.arg;
@@ -178,15 +150,8 @@ class VfioPlatformIoctl extends Frame<number> {
         });
         return this.return_(0);
       }
-      case VFIO_DEVICE_SET_IRQS: {
-        const hdr = vfioIrqSet.read(mem.view(arg, vfioIrqSet.minsz));
-        const size = vfioSetIrqsValidateAndPrepare(hdr, vdev.numIrqs, vdev.numIrqs);
-        const data = size > 0 ? mem.copyFromUser(arg + vfioIrqSet.minsz, size) : new Uint8Array(0);
-        this.hdr = hdr;
-        this.data = data;
-        this.pc = PI_IGATE;
-        return this.call(mutexLock(vdev.igate));
-      }
+      case VFIO_DEVICE_SET_IRQS:
+        return this.setIrqsBegin(() => vdev.numIrqs, vdev.numIrqs);
       case VFIO_DEVICE_RESET:
         if (!vdev.hasReset) throw errno('EINVAL', `${vdev.name} has no reset handler`);
         vdev.resets++;
@@ -194,10 +159,6 @@ class VfioPlatformIoctl extends Frame<number> {
       default:
         throw errno('ENOTTY', `unknown VFIO device ioctl 0x${(cmd >>> 0).toString(16)}`);
     }
-  }
-
-  protected override unwind(): void {
-    if (this.pc === PI_SET_IRQS) this.vdev.igate.unlock();
   }
 }
 
