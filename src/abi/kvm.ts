@@ -7,7 +7,9 @@ import {
   KVM_CREATE_DEVICE_SIZE,
   KVM_DEVICE_ATTR_SIZE,
   KVM_IRQ_LEVEL_SIZE,
+  KVM_IRQ_ROUTING_SIZE,
   KVM_IRQFD_SIZE,
+  KVM_MSI_SIZE,
   KVM_VCPU_INIT_SIZE,
 } from './kvmStructs.js';
 
@@ -31,8 +33,10 @@ export const KVM_CREATE_VCPU = _IO(KVMIO, 0x41);
 export const KVM_CREATE_IRQCHIP = _IO(KVMIO, 0x60);
 export const KVM_IRQ_LINE = _IOW(KVMIO, 0x61, KVM_IRQ_LEVEL_SIZE);
 export const KVM_IRQ_LINE_STATUS = _IOWR(KVMIO, 0x67, KVM_IRQ_LEVEL_SIZE);
+export const KVM_SET_GSI_ROUTING = _IOW(KVMIO, 0x6a, KVM_IRQ_ROUTING_SIZE);
 export const KVM_IRQFD = _IOW(KVMIO, 0x76, KVM_IRQFD_SIZE);
 export const KVM_ARM_PREFERRED_TARGET = _IOR(KVMIO, 0xaf, KVM_VCPU_INIT_SIZE);
+export const KVM_SIGNAL_MSI = _IOW(KVMIO, 0xa5, KVM_MSI_SIZE);
 
 // ioctls for VM fds (create) and device fds / vcpu fds (attributes)
 export const KVM_CREATE_DEVICE = _IOWR(KVMIO, 0xe0, KVM_CREATE_DEVICE_SIZE);
@@ -72,6 +76,7 @@ export const KVM_CAP_CHECK_EXTENSION_VM = 105;
 export const KVM_CAP_ARM_PMU_V3 = 126;
 export const KVM_CAP_VCPU_ATTRIBUTES = 127;
 export const KVM_CAP_MAX_VCPU_ID = 128;
+export const KVM_CAP_MSI_DEVID = 131;
 export const KVM_CAP_IMMEDIATE_EXIT = 136;
 export const KVM_CAP_ARM_USER_IRQ = 144;
 export const KVM_CAP_IOEVENTFD_ANY_LENGTH = 153;
@@ -82,6 +87,14 @@ export const KVM_CAP_ARM_IRQ_LINE_LAYOUT_2 = 174;
 export const KVM_IRQFD_FLAG_DEASSIGN = 1 << 0;
 /** resamplefd is valid: level-triggered emulation (KVM_CAP_IRQFD_RESAMPLE). */
 export const KVM_IRQFD_FLAG_RESAMPLE = 1 << 1;
+
+// GSI routing (KVM_SET_GSI_ROUTING) and MSIs (KVM_SIGNAL_MSI)
+export const KVM_IRQ_ROUTING_IRQCHIP = 1;
+export const KVM_IRQ_ROUTING_MSI = 2;
+/** kvm_msi.flags / kvm_irq_routing_entry.flags of an MSI entry: devid is valid. */
+export const KVM_MSI_VALID_DEVID = 1 << 0;
+/** include/linux/kvm_host.h KVM_MAX_IRQ_ROUTES (generic; arm64 does not override it). */
+export const KVM_MAX_IRQ_ROUTES = 4096;
 
 // Device control API (KVM_CAP_DEVICE_CTRL)
 export const KVM_CREATE_DEVICE_TEST = 1;

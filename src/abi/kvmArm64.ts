@@ -73,6 +73,9 @@ export const KVM_DEV_ARM_ITS_RESTORE_TABLES = 2;
 export const KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES = 3;
 export const KVM_DEV_ARM_ITS_CTRL_RESET = 4;
 
+/** arch/arm64/include/asm/kvm_host.h KVM_IRQCHIP_NUM_PINS (1020 - 32): the SPIs a routing entry may name. */
+export const KVM_IRQCHIP_NUM_PINS = 1020 - 32;
+
 /** The vCPU index of a GRP_DIST_REGS / GRP_CPU_REGS attr: (attr & KVM_DEV_ARM_VGIC_CPUID_MASK) >> 32. */
 export function kvmDevArmVgicAttrCpuid(attr: bigint): number {
   return Number((attr & KVM_DEV_ARM_VGIC_CPUID_MASK) >> BigInt(KVM_DEV_ARM_VGIC_CPUID_SHIFT));

@@ -45,6 +45,47 @@ export const kvmDeviceAttr = defineStruct('kvm_device_attr', 24, {
 export type KvmDeviceAttr = StructValue<typeof kvmDeviceAttr.fields>;
 export const KVM_DEVICE_ATTR_SIZE = kvmDeviceAttr.size;
 
+/**
+ * struct kvm_msi { __u32 address_lo; __u32 address_hi; __u32 data; __u32 flags; __u32 devid; __u8 pad[12]; }
+ * (KVM_SIGNAL_MSI). `devid` is read only with KVM_MSI_VALID_DEVID in flags.
+ */
+export const kvmMsi = defineStruct('kvm_msi', 32, {
+  address_lo: u32(0),
+  address_hi: u32(4),
+  data: u32(8),
+  flags: u32(12),
+  devid: u32(16),
+  pad: u8Array(20, 12),
+});
+export type KvmMsi = StructValue<typeof kvmMsi.fields>;
+export const KVM_MSI_SIZE = kvmMsi.size;
+
+/** struct kvm_irq_routing { __u32 nr; __u32 flags; struct kvm_irq_routing_entry entries[0]; } (KVM_SET_GSI_ROUTING). */
+export const kvmIrqRouting = defineStruct('kvm_irq_routing', 8, { nr: u32(0), flags: u32(4) });
+export type KvmIrqRouting = StructValue<typeof kvmIrqRouting.fields>;
+export const KVM_IRQ_ROUTING_SIZE = kvmIrqRouting.size;
+
+/**
+ * struct kvm_irq_routing_entry { __u32 gsi; __u32 type; __u32 flags; __u32 pad; union { struct
+ * kvm_irq_routing_irqchip { __u32 irqchip; __u32 pin; } irqchip; struct kvm_irq_routing_msi { __u32 address_lo;
+ * __u32 address_hi; __u32 data; union { __u32 pad; __u32 devid; }; } msi; … __u32 pad[8]; } u; } — 48 bytes, the
+ * array after kvm_irq_routing. The union is flattened: `u0`..`u3` are its first four words (irqchip = u0, pin = u1;
+ * address_lo/hi = u0/u1, data = u2, devid = u3).
+ */
+export const kvmIrqRoutingEntry = defineStruct('kvm_irq_routing_entry', 48, {
+  gsi: u32(0),
+  type: u32(4),
+  flags: u32(8),
+  pad: u32(12),
+  u0: u32(16),
+  u1: u32(20),
+  u2: u32(24),
+  u3: u32(28),
+  upad: u8Array(32, 16),
+});
+export type KvmIrqRoutingEntry = StructValue<typeof kvmIrqRoutingEntry.fields>;
+export const KVM_IRQ_ROUTING_ENTRY_SIZE = kvmIrqRoutingEntry.size;
+
 /** Number of __u32 words in kvm_vcpu_init.features on arm64. */
 export const KVM_VCPU_INIT_FEATURE_WORDS = 7;
 

@@ -18,6 +18,8 @@ const pinned: ReadonlyArray<readonly [keyof typeof abi, number]> = [
   ['KVM_IRQ_LINE', 0x4008ae61],
   ['KVM_IRQ_LINE_STATUS', 0xc008ae67],
   ['KVM_IRQFD', 0x4020ae76],
+  ['KVM_SET_GSI_ROUTING', 0x4008ae6a],
+  ['KVM_SIGNAL_MSI', 0x4020aea5],
   ['KVM_RUN', 0xae80],
   ['KVM_ARM_VCPU_INIT', 0x4020aeae],
   ['KVM_ARM_PREFERRED_TARGET', 0x8020aeaf],

@@ -10,8 +10,11 @@
  *   return -EWOULDBLOCK and the inject work runs irqfd_inject on the system workqueue: a plain irqfd pulses the line
  *   (kvm_set_irq 1 then 0), a resample irqfd holds it at 1. An eventfd already signalled at KVM_IRQFD time schedules
  *   the inject work too ("trigger it as if we didn't miss it").
- * - GSI = SPI number = INTID − 32 (the default routing kvm_vgic_setup_default_irq_routing installs for gsi < nr_spis).
- *   A GSI past nr_spis is accepted and never injects.
+ * - Routing (irqRouting.ts): by default GSI = SPI number = INTID − 32 (kvm_vgic_setup_default_irq_routing installs
+ *   it for gsi < nr_spis at vgic_init); KVM_SET_GSI_ROUTING may route a GSI to an MSI instead. An unrouted GSI is
+ *   accepted and never injects. The wakeup uses the irqfd's snapshot of its GSI's entry (irqfd->irq_entry, refreshed
+ *   by irqfd_update at assign and at every routing change): an SPI is injected right there, an MSI only when the ITS
+ *   translation cache holds it (kvm_arch_set_irq_inatomic); else the inject work runs kvm_set_irq.
  * - Resample: one resampler per GSI, shared by its irqfds, registered as the ack notifier of that GSI. On ack (the
  *   guest EOI'd the level SPI: EOI maintenance → fold → kvm_notify_acked_irq, run by the vCPU thread inside the
  *   fold, before that LR is folded and before the prune: Vgic.kvmVgicSyncHwstate) it lowers the line (kvm_set_irq 0)
@@ -42,7 +45,9 @@ import { type Call, type Op, op } from '../sim/task.js';
 import { IrqfdConsumer } from './arch/arm/irqBypass.js';
 import { C_IRQFD_ASSIGN, C_IRQFD_SHUTDOWN, C_IRQFD_WAKEUP } from './costs.js';
 import { KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID, KVM_USERSPACE_IRQ_SOURCE_ID } from './kvm.js';
+import { EWOULDBLOCK, irqfdRoutingEntry, type KvmKernelIrqRoutingEntry, kvmArchSetIrqInatomic } from './irqRouting.js';
 import { C_VGIC_INJECT } from './vgic/vgic.js';
+import { vgicHasIts } from './vgic/vgicLpi.js';
 import type { KvmVm } from './vm.js';
 
 /** struct kvm_kernel_irqfd_resampler. */
@@ -96,6 +101,8 @@ export class Irqfd extends KObject implements WaitQueueEntry<EventfdCtx> {
   readonly consumer = new IrqfdConsumer(this);
   /** On kvm->irqfds.items (irqfd_is_active). */
   active = false;
+  /** irqfd->irq_entry: the GSI's routing entry when it has exactly one (irqfd_update), else null (type 0). */
+  irqEntry: KvmKernelIrqRoutingEntry | null = null;
   /** Injections done from the wakeup and from the work (statistics). */
   injections = 0;
 
@@ -122,7 +129,7 @@ export class Irqfd extends KObject implements WaitQueueEntry<EventfdCtx> {
 const PC_WAKEUP = 0;
 /** eventfd_ctx_do_read, then kvm_arch_set_irq_inatomic. */
 const PC_DO_READ = 1;
-/** kvm_arch_set_irq_inatomic: the SPI is routed, inject it now. */
+/** kvm_arch_set_irq_inatomic with the snapshot: an SPI, or an MSI the translation cache may hold. */
 const PC_INATOMIC = 2;
 /** EPOLLHUP: irqfds.lock taken. */
 const PC_HUP_LOCKED = 3;
@@ -146,18 +153,26 @@ class IrqfdWakeup extends Frame<number> {
         return this.yield_(op(C_IRQFD_WAKEUP, vm.oid));
       case PC_DO_READ:
         eventfdCtxDoRead(irqfd.eventfd);
-        // kvm_arch_set_irq_inatomic: inject now if routed, else -EWOULDBLOCK → irqfd_inject work
-        if (vm.irqRouted(irqfd.gsi)) {
+        // kvm_arch_set_irq_inatomic: an initialised vGIC's SPI or (maybe) an MSI now, else -EWOULDBLOCK → inject work
+        if (inatomicMayInject(vm, irqfd.irqEntry)) {
           this.pc = PC_INATOMIC;
           return this.yield_(op(C_VGIC_INJECT, vm.oid));
         }
         vm.kernel.scheduleWork(irqfd.inject);
         return this.hup();
-      case PC_INATOMIC:
-        vm.kvmSetIrq(irqfd.gsi, 1, KVM_USERSPACE_IRQ_SOURCE_ID);
-        vm.trace?.irqfdInject?.(vm, irqfd.gsi, 1);
-        irqfd.injections++;
+      case PC_INATOMIC: {
+        // the kvm_set_irq trace point is the model's (the kernel traces no kvm_set_irq on this path): kept for SPIs
+        const e = irqfd.irqEntry;
+        if (e !== null && e.msi === null) vm.kvm.trace?.kvmSetIrq(irqfd.gsi, 1, KVM_USERSPACE_IRQ_SOURCE_ID);
+        const r = kvmArchSetIrqInatomic(vm, e, 1);
+        if (r === EWOULDBLOCK) {
+          vm.kernel.scheduleWork(irqfd.inject);
+        } else if (r >= 0) {
+          vm.trace?.irqfdInject?.(vm, irqfd.gsi, 1);
+          irqfd.injections++;
+        }
         return this.hup();
+      }
       default: {
         // PC_HUP_LOCKED
         const irqfds = vm.irqfds;
@@ -179,6 +194,13 @@ class IrqfdWakeup extends Frame<number> {
     this.pc = PC_HUP_LOCKED;
     return this.call(spinLockIrqsave(this.irqfd.vm.irqfds.lock));
   }
+}
+
+/** Whether kvm_arch_set_irq_inatomic can get past -EWOULDBLOCK: an SPI with the vGIC initialised, an MSI with an ITS. */
+function inatomicMayInject(vm: KvmVm, e: KvmKernelIrqRoutingEntry | null): boolean {
+  const vgic = vm.vgic;
+  if (e === null || vgic === null) return false;
+  return e.msi === null ? vgic.initialized : vgicHasIts(vgic);
 }
 
 /** irqfd_inject (work) as a frame. */
@@ -418,6 +440,7 @@ class KvmIrqfdAssign extends Frame<number> {
           spinUnlockIrqrestore(irqfds.lock, flags);
           throw errno('EBUSY', `irqfd: eventfd ${this.fd} already backs an irqfd of this VM`);
         }
+        irqfd.irqEntry = irqfdRoutingEntry(vm, this.gsi); // irqfd_update
         irqfds.items.push(irqfd);
         irqfd.active = true;
         spinUnlockIrqrestore(irqfds.lock, flags);

@@ -20,18 +20,23 @@ import {
   KVM_CAP_INTERNAL_ERROR_DATA,
   KVM_CAP_IRQCHIP,
   KVM_CAP_IRQFD,
+  KVM_CAP_IRQ_ROUTING,
   KVM_CAP_IRQFD_RESAMPLE,
   KVM_CAP_JOIN_MEMORY_REGIONS_WORKS,
   KVM_CAP_MAX_VCPU_ID,
   KVM_CAP_MAX_VCPUS,
+  KVM_CAP_MSI_DEVID,
   KVM_CAP_NR_VCPUS,
+  KVM_CAP_SIGNAL_MSI,
   KVM_CAP_SYNC_MMU,
   KVM_CAP_USER_MEMORY,
   KVM_CAP_VCPU_ATTRIBUTES,
   KVM_CHECK_EXTENSION,
   KVM_CREATE_VM,
   KVM_DEV_TYPE_ARM_VGIC_V2,
+  KVM_DEV_TYPE_ARM_VGIC_ITS,
   KVM_DEV_TYPE_ARM_VGIC_V3,
+  KVM_MAX_IRQ_ROUTES,
   KVM_DEV_TYPE_VFIO,
   KVM_GET_API_VERSION,
   KVM_GET_VCPU_MMAP_SIZE,
@@ -55,6 +60,7 @@ import type { KvmVcpu } from './vcpu.js';
 import { kvmVfioOps } from './vfio.js';
 import { VGIC_V3_MAX_CPUS, type VgicHwInterface, vgicMaintenanceHandler } from './vgic/vgic.js';
 import { vgicV2DeviceOps } from './vgicDevice.js';
+import { vgicItsDeviceOps } from './vgicItsDevice.js';
 import { vgicV3DeviceOps } from './vgicV3Device.js';
 import { KvmVm } from './vm.js';
 
@@ -169,7 +175,10 @@ export class Kvm implements ReschedIpi {
     // vgic_v3_probe registers KVM_DEV_TYPE_ARM_VGIC_V3, and V2 only on a GICv3 with GICv2 compatibility, which this
     // model's GICv3 does not have: KVM_CREATE_DEVICE of a vGIC-v2 there fails ENODEV (kvm_ioctl_create_device).
     if (hostIrq.version === 'v2') this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V2, vgicV2DeviceOps);
-    else this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V3, vgicV3DeviceOps);
+    else {
+      this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_V3, vgicV3DeviceOps);
+      this.registerDeviceOps(KVM_DEV_TYPE_ARM_VGIC_ITS, vgicItsDeviceOps); // kvm_vgic_register_its_device
+    }
     this.registerDeviceOps(KVM_DEV_TYPE_VFIO, opts.kvmVfioOps ?? kvmVfioOps);
     this.fops = new KvmChardevOps(this);
     kernel.registerChrdev('/dev/kvm', this.fops);
@@ -227,7 +236,10 @@ export class Kvm implements ReschedIpi {
       case KVM_CAP_CHECK_EXTENSION_VM:
       case KVM_CAP_DEVICE_CTRL:
       case KVM_CAP_IRQFD_RESAMPLE:
+      case KVM_CAP_SIGNAL_MSI:
         return 1;
+      case KVM_CAP_IRQ_ROUTING:
+        return KVM_MAX_IRQ_ROUTES;
       // arm64 kvm_vm_ioctl_check_extension, where the model serves the feature
       case KVM_CAP_SYNC_MMU:
       case KVM_CAP_IMMEDIATE_EXIT:
@@ -236,6 +248,10 @@ export class Kvm implements ReschedIpi {
         return 1;
       case KVM_CAP_IRQCHIP:
         return 1; // vgic_present
+      case KVM_CAP_MSI_DEVID:
+        // arm64: EINVAL on /dev/kvm; on a VM, whether an ITS made MSIs need a DeviceID
+        if (vm === null) throw errno('EINVAL', 'KVM_CAP_MSI_DEVID is a VM capability');
+        return vm.vgic?.msisRequireDevid === true ? 1 : 0;
       case KVM_CAP_ARM_EL1_32BIT:
         return 0; // the model host has no AArch32 EL1
       case KVM_CAP_NR_VCPUS:

@@ -55,6 +55,8 @@ import { IPI_RESCHEDULE_SGI, type Kvm } from './kvm.js';
 import { KvmArchVcpuIoctlRun } from './vcpuRun.js';
 import type { VgicCpu } from './vgic/vgic.js';
 import { vgicMmioRead, vgicMmioWrite } from './vgic/vgicMmioV2.js';
+import { vgicItsAt } from './vgic/vgicIts.js';
+import { vgicItsMmioAccess } from './vgic/vgicItsMmio.js';
 import { vgicV3MmioAccess, vgicV3MmioHit } from './vgic/vgicMmioV3.js';
 import { vgicV3MapResources } from './vgic/vgicV3Redist.js';
 import { type KvmVm, VGIC_ADDR_UNDEF } from './vm.js';
@@ -360,7 +362,7 @@ export class KvmVcpu {
 
   /** io_mem_abort: does the data abort hit the vGIC's distributor (or, v3, a redistributor): emulated in the kernel? */
   ioMemAbortInKernel(g: GuestCpu): boolean {
-    return this.mmioHitV3(g) || this.mmioHitV2(g);
+    return this.mmioHitV3(g) || this.mmioHitV2(g) || vgicItsAt(this.vm, BigInt(g.exitArg)) !== null;
   }
 
   private mmioHitV3(g: GuestCpu): boolean {
@@ -382,7 +384,11 @@ export class KvmVcpu {
   ioMemAbortKernel(g: GuestCpu): void {
     const vc = this.vgicCpu!;
     const { isWrite, len, data } = g.mmio;
-    if (this.mmioHitV3(g)) {
+    const its = vgicItsAt(this.vm, BigInt(g.exitArg));
+    if (its !== null) {
+      const v = vgicItsMmioAccess(its, Number(BigInt(g.exitArg) - its.base), isWrite, len, data);
+      if (!isWrite && g.trapTask !== null) g.trapTask.resumeValue = v;
+    } else if (this.mmioHitV3(g)) {
       const v = vgicV3MmioAccess(vc, this.vm.vgicDistBase, BigInt(g.exitArg), isWrite, len, data);
       if (!isWrite && g.trapTask !== null) g.trapTask.resumeValue = v;
     } else {

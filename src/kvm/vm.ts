@@ -25,6 +25,8 @@ import {
   KVM_IRQ_LINE_STATUS,
   KVM_IRQFD,
   KVM_RUN_SIZE,
+  KVM_SET_GSI_ROUTING,
+  KVM_SIGNAL_MSI,
   kvmArmIrqLineDecode,
   kvmCreateDevice,
   kvmIrqLevel,
@@ -42,11 +44,15 @@ import { markShared } from '../sim/snapshot.js';
 import { type Call, cpuRelax, op, type TaskGen } from '../sim/task.js';
 import { C_KVM_CREATE, C_KVM_DESTROY, C_KVM_IOCTL } from './costs.js';
 import { KvmDevice, kvmDeviceFops } from './device.js';
+import { KvmGuestMemory } from './guestMem.js';
+import { type KvmIrqRoutingTable, kvmIrqMapGsi, kvmSetIrqRouted, kvmVgicSetupDefaultIrqRouting } from './irqRouting.js';
 import { KvmIrqfds, kvmIrqfd } from './irqfd.js';
 import { KVM_MAX_VCPU_IDS, type Kvm, type KvmTraceHooks } from './kvm.js';
+import { KvmSetGsiRouting, KvmSignalMsi } from './msiIoctl.js';
 import { KvmVcpu } from './vcpu.js';
 import { C_VGIC_INJECT, Vgic, type VgicCpu } from './vgic/vgic.js';
 import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
+import type { VgicIts } from './vgic/vgicIts.js';
 import { vgicRegisterRedistIodev, vgicV3CheckNewVcpuRedist } from './vgic/vgicV3Redist.js';
 
 /** VGIC_ADDR_UNDEF: a vGIC base address not set yet. */
@@ -71,6 +77,12 @@ export class KvmVm extends KObject {
   vgicCpuBase = VGIC_ADDR_UNDEF;
   /** dist->ready: kvm_vgic_map_resources has run (first KVM_RUN). */
   vgicReady = false;
+  /** The ITS devices (struct vgic_its), whose frames sit on the MMIO bus once their base is set. */
+  readonly vgicIts: VgicIts[] = [];
+  /** kvm->irq_routing: null until vgic_init installs the default table or KVM_SET_GSI_ROUTING a table. */
+  irqRouting: KvmIrqRoutingTable | null = null;
+  /** The guest's RAM (kvm_read_guest / kvm_write_guest). */
+  readonly guestMem: KvmGuestMemory;
   readonly irqfds: KvmIrqfds;
   readonly fops: FileOperations;
   destroyed = false;
@@ -88,6 +100,7 @@ export class KvmVm extends KObject {
     this.maxVcpus = kvm.checkExtension(null, 66 /* KVM_CAP_MAX_VCPUS */);
     this.irqfds = new KvmIrqfds(this);
     this.fops = KVM_VM_FOPS;
+    this.guestMem = new KvmGuestMemory(ipaBits);
   }
 
   get trace(): KvmTraceHooks | null {
@@ -141,6 +154,8 @@ export class KvmVm extends KObject {
       model,
       hostIrqOps: this.kvm.hostIrqOps,
       kick: this,
+      memory: this.guestMem,
+      routing: this,
     });
     this.vgic = vgic;
     const tr = this.kvm.trace;
@@ -155,21 +170,24 @@ export class KvmVm extends KObject {
     return vgic;
   }
 
-  /** The default SPI routing exists (kvm_vgic_setup_default_irq_routing, set up by vgic_init): gsi < nr_spis. */
+  /** vgic_init's kvm_vgic_setup_default_irq_routing (VgicRoutingSetup). */
+  kvmVgicSetupDefaultIrqRouting(nrSpis: number): void {
+    kvmVgicSetupDefaultIrqRouting(this, nrSpis);
+  }
+
+  /** The GSI has a routing entry (kvm_irq_map_gsi finds one). */
   irqRouted(gsi: number): boolean {
-    const v = this.vgic;
-    return v?.initialized === true && Number.isInteger(gsi) && gsi >= 0 && gsi < v.nrSpis;
+    return kvmIrqMapGsi(this, gsi).length > 0;
   }
 
   /**
-   * kvm_set_irq(kvm, irq_source_id, gsi, level) through the default routing (vgic_irqfd_set_irq): injects SPI
-   * gsi + 32, or does nothing for an unrouted GSI. Synchronous: the caller charges C_VGIC_INJECT on its step.
+   * kvm_set_irq(kvm, irq_source_id, gsi, level) through the routing table (irqRouting.ts): an SPI entry injects
+   * SPI pin + 32, an MSI entry goes to the ITS; an unrouted GSI does nothing. Synchronous: the caller charges
+   * C_VGIC_INJECT on its step. Returns kvm_set_irq's value.
    */
   kvmSetIrq(gsi: number, level: number, irqSourceId: number): number {
     this.kvm.trace?.kvmSetIrq(gsi, level, irqSourceId);
-    if (!this.irqRouted(gsi)) return 0;
-    const r = this.vgic!.kvmVgicInjectIrq(null, gsi + VGIC_NR_PRIVATE_IRQS, level !== 0);
-    return Math.min(r, 0);
+    return kvmSetIrqRouted(this, gsi, level);
   }
 
   // ---- ioctls --------------------------------------------------------------------------------------------------
@@ -368,6 +386,10 @@ class KvmVmIoctl extends Frame<number> {
             return this.call(vm.irqLine(arg, true));
           case KVM_IRQFD:
             return this.call(kvmIrqfd(vm, arg));
+          case KVM_SET_GSI_ROUTING:
+            return this.call(new KvmSetGsiRouting(vm, arg));
+          case KVM_SIGNAL_MSI:
+            return this.call(new KvmSignalMsi(vm, arg));
           case KVM_CREATE_DEVICE:
             return this.call(vm.createDevice(arg));
           case KVM_CHECK_EXTENSION:

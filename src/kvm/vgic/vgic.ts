@@ -31,6 +31,7 @@ import {
   VGIC_CONFIG_EDGE,
   VGIC_CONFIG_LEVEL,
   VGIC_MAX_RESERVED,
+  VGIC_MIN_LPI,
   VGIC_NR_PRIVATE_IRQS,
   VgicIrq,
   type VgicIrqOps,
@@ -38,6 +39,8 @@ import {
   vgicIrqIsMappedLevel,
   vgicIrqIsSgi,
 } from './vgicIrq.js';
+import { KvmGuestMemory } from '../guestMem.js';
+import { vgicHasIts, vgicLpiTranslationCacheInit, vgicPutIrq, type VgicTranslationCacheEntry } from './vgicLpi.js';
 import { VgicV2 } from './vgicV2.js';
 import { VgicV3 } from './vgicV3.js';
 import type { VgicRedistRegion } from './vgicV3Redist.js';
@@ -70,6 +73,8 @@ export const C_VGIC_MAP = defineCost(
   'kvm_vgic_map/unmap_phys_irq: irq_lock + irq_desc walk to the root irqchip; estimate',
 );
 
+/** arm64 KVM_PHYS_SHIFT: the default IPA size, for a vGIC built without a VM. */
+const KVM_PHYS_SHIFT_DEFAULT = 40;
 /** Shadow list registers per vCPU (GICv2 has at most 64, GICv3 16). */
 export const MAX_LRS = 64;
 /** include/kvm/arm_vgic.h VGIC_V2_MAX_CPUS / VGIC_V3_MAX_CPUS. */
@@ -99,6 +104,15 @@ export interface VgicOptions {
   model?: number;
   /** kvm_vcpu_kick after KVM_REQ_IRQ_PENDING: wake the vCPU from WFI, or force it out of the guest. */
   kick?: VgicKicker;
+  /** The guest's RAM (LPI configuration and pending tables); none: a VM-less vGIC of a unit test, LPIs read zeros. */
+  memory?: KvmGuestMemory;
+  /** Who installs the default GSI routing at vgic_init (the VM). */
+  routing?: VgicRoutingSetup;
+}
+
+/** virt/kvm/irqchip.c's side of vgic_init: kvm_vgic_setup_default_irq_routing (GSI i → SPI i, for i < nr_spis). */
+export interface VgicRoutingSetup {
+  kvmVgicSetupDefaultIrqRouting(nrSpis: number): void;
 }
 
 /** Observer of list-register traffic: each LR value loaded at guest entry, each EOI maintenance found at the fold. */
@@ -182,6 +196,9 @@ export class VgicCpu {
   folds = 0;
   acks = 0;
 
+  /** GICv3 LPIs: GICR_CTLR.EnableLPIs (vgic_cpu.ctlr) and GICR_PENDBASER (vgic_cpu.pendbaser). */
+  lpisEnabled = false;
+  pendbaser = 0n;
   /** GICv3: the vCPU's redistributor (vgic_cpu.rdreg, rdreg_index, rd_iodev.base_addr; null base = undefined). */
   rdreg: VgicRedistRegion | null = null;
   rdregIndex = 0;
@@ -238,6 +255,18 @@ export class Vgic {
   private multiSgi = false;
   /** vgic_dist.vgic_model: KVM_DEV_TYPE_ARM_VGIC_V2 or _V3. */
   readonly model: number;
+  /** vgic_dist.lpi_list_head: the LPIs something references, by INTID, in the order they were added. */
+  readonly lpis = new Map<number, VgicIrq>();
+  /** vgic_dist.propbaser: GICR_PROPBASER, shared by every redistributor. */
+  propbaser = 0n;
+  /** vgic_dist.has_its / msis_require_devid: an ITS device was created. */
+  hasIts = false;
+  msisRequireDevid = false;
+  /** vgic_dist.lpi_translation_cache, most recently used first (vgicLpi.ts). */
+  readonly lpiTranslationCache: VgicTranslationCacheEntry[] = [];
+  /** The guest's RAM as kvm_read_guest sees it. */
+  readonly mem: KvmGuestMemory;
+  private readonly routing: VgicRoutingSetup | null;
   /** The GIC-version part (vgic-v2.c / vgic-v3.c): list-register format, save/restore, underflow. */
   readonly backend: VgicBackend;
 
@@ -247,10 +276,17 @@ export class Vgic {
   ) {
     this.hostIrqOps = opts.hostIrqOps;
     this.kick = opts.kick ?? null;
+    this.mem = opts.memory ?? new KvmGuestMemory(KVM_PHYS_SHIFT_DEFAULT);
+    this.routing = opts.routing ?? null;
     this.model = opts.model ?? KVM_DEV_TYPE_ARM_VGIC_V2;
     if (this.model === KVM_DEV_TYPE_ARM_VGIC_V2) this.backend = new VgicV2(this);
     else if (this.model === KVM_DEV_TYPE_ARM_VGIC_V3) this.backend = new VgicV3(this);
     else throw new ModelError(`no vGIC model ${this.model}`);
+  }
+
+  /** A checker object id for state created at run time (an LPI's vgic_irq). */
+  newOid(name: string): number {
+    return this.engine.newOid(name);
   }
 
   get isV3(): boolean {
@@ -326,7 +362,9 @@ export class Vgic {
       if (this.isV3) irq.group = 1;
       this.spis.push(irq);
     }
+    if (vgicHasIts(this)) vgicLpiTranslationCacheInit(this);
     for (const vcpu of this.vcpus) this.backend.enable(vcpu);
+    this.routing?.kvmVgicSetupDefaultIrqRouting(this.nrSpis);
     if (this.implementationRev === 0) this.implementationRev = KVM_VGIC_IMP_REV_LATEST;
     this.initialized = true;
     return 0;
@@ -339,8 +377,9 @@ export class Vgic {
     return intid >= VGIC_NR_PRIVATE_IRQS && intid < this.nrSpis + VGIC_NR_PRIVATE_IRQS && this.initialized;
   }
 
-  /** vgic.c vgic_get_irq: an SPI, or null. */
+  /** vgic.c vgic_get_irq: an SPI, an LPI on the LPI list (vgic_get_lpi), or null. */
   vgicGetIrq(intid: number): VgicIrq | null {
+    if (intid >= VGIC_MIN_LPI) return this.lpis.get(intid) ?? null;
     if (!this.initialized || !Number.isInteger(intid)) return null;
     if (intid >= VGIC_NR_PRIVATE_IRQS && intid < this.nrSpis + VGIC_NR_PRIVATE_IRQS) {
       return this.spis[intid - VGIC_NR_PRIVATE_IRQS]!;
@@ -382,6 +421,7 @@ export class Vgic {
       if (vcpu !== null) this.kickVcpu(vcpu);
       return false;
     }
+    if (irq.intid >= VGIC_MIN_LPI) irq.refcount++; // vgic_get_irq_kref: the ap-list's reference
     apAdd(vcpu, irq);
     this.kickVcpu(vcpu);
     return true;
@@ -659,6 +699,8 @@ export class Vgic {
         if (irq.onLr) throw new ModelError(`${irq} migrated while in an LR of ${vcpu}`);
         apAdd(target, irq);
         this.kickVcpu(target);
+      } else {
+        vgicPutIrq(this, irq); // the reference vgic_queue_irq_unlock took for the ap-list
       }
     }
     for (let i = w; i < n; i++) vcpu.apList[i] = null;

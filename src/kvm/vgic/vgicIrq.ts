@@ -1,6 +1,6 @@
 /**
  * struct vgic_irq (include/kvm/arm_vgic.h): the emulated state of one virtual interrupt of a VM — SGIs and PPIs per
- * vCPU, SPIs per VM. LPIs (and their refcount) are not modelled. The ap-list a vIRQ sits on is an array owned by its
+ * vCPU, SPIs per VM, LPIs per VM while something holds a reference (vgicLpi.ts). The ap-list a vIRQ sits on is an array owned by its
  * VgicCpu; `vcpu` says which one (NULL-equivalent `null` when on none), exactly as irq->vcpu does in the kernel.
  */
 import type { VgicCpu } from './vgic.js';
@@ -16,6 +16,8 @@ export const VGIC_NR_PRIVATE_IRQS = 32;
 /** include/kvm/arm_vgic.h: VGIC_MAX_SPI 1019, VGIC_MAX_RESERVED 1023. */
 export const VGIC_MAX_SPI = 1019;
 export const VGIC_MAX_RESERVED = 1023;
+/** include/kvm/arm_vgic.h VGIC_MIN_LPI: the first LPI INTID (GIC_LPI_OFFSET in vgic-its.c). */
+export const VGIC_MIN_LPI = 8192;
 /** vgic.h VGIC_PRI_BITS: the emulated distributor keeps 5 priority bits (GENMASK(7, 3)). */
 export const VGIC_PRI_BITS = 5;
 export const VGIC_PRI_MASK = (0xff << (8 - VGIC_PRI_BITS)) & 0xff;
@@ -59,6 +61,11 @@ export class VgicIrq {
   /** GICv2 SGIs: bitmap of source vCPUs with this SGI pending, and the source of the active instance. */
   source = 0;
   activeSource = 0;
+  /**
+   * LPIs only (irq->refcount): the long-lived references — an ITS translation entry, the ap-list, a translation-cache
+   * entry. The kernel's transient vgic_get_irq/vgic_put_irq pairs inside one step cancel out and are not counted.
+   */
+  refcount = 0;
 
   constructor(
     readonly intid: number,

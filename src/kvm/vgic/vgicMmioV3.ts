@@ -9,8 +9,9 @@
  *
  * `offset` is relative to the distributor base, or to the redistributor's RD_base (SGI_base is RD_base + 64 KiB).
  * A guest access that hits no register (or too wide, unaligned, past nr_irqs — check_region) reads as zero and is
- * ignored on write; userspace gets ENXIO for it (vgicUaccessV3.ts). Left out with LPIs (no ITS): GICR_PROPBASER,
- * PENDBASER, INVLPIR, INVALLR, SYNCR and GICR_CTLR.EnableLPIs, which read as zero here.
+ * ignored on write; userspace gets ENXIO for it (vgicUaccessV3.ts). The LPI registers (GICR_CTLR.EnableLPIs,
+ * GICR_PROPBASER, GICR_PENDBASER, GICR_INVLPIR, GICR_INVALLR, GICR_SYNCR; GICD_TYPER.LPIS, GICR_TYPER.PLPIS) do
+ * something only once the VM has an ITS (vgic_has_its); the LPIs themselves are vgicLpi.ts.
  */
 import {
   GICD_CTLR,
@@ -33,15 +34,29 @@ import {
   GICD_TYPER_IDBITS_SHIFT,
   GICR_CTLR,
   GICR_IIDR,
+  GICD_TYPER_LPIS,
+  GICR_CTLR_ENABLE_LPIS,
+  GICR_PENDBASER,
   GICR_PIDR2,
+  GICR_PROPBASER,
   GICR_SGI_BASE,
   GICR_TYPER,
   GICR_TYPER_LAST,
+  GICR_TYPER_PLPIS,
   GICR_WAKER,
 } from '../../hw/gicv3/regs.js';
 import { ModelError } from '../../sim/errors.js';
-import type { Vgic, VgicCpu } from './vgic.js';
-import { VGIC_NR_PRIVATE_IRQS } from './vgicIrq.js';
+import { KVM_VGIC_IMP_REV_LATEST, type Vgic, type VgicCpu } from './vgic.js';
+import { VGIC_MIN_LPI, VGIC_NR_PRIVATE_IRQS } from './vgicIrq.js';
+import {
+  INTERRUPT_ID_BITS_ITS,
+  updateLpiConfig,
+  vgicCopyLpiList,
+  vgicEnableLpis,
+  vgicFlushPendingLpis,
+  vgicHasIts,
+  vgicItsInvalidateCache,
+} from './vgicLpi.js';
 import {
   IMPLEMENTER_ARM,
   PRODUCT_ID_KVM,
@@ -50,7 +65,17 @@ import {
   vgicMmioRead,
   vgicMmioWrite,
 } from './vgicMmioV2.js';
+import { extractBytes, update64bitReg, vgicSanitisePendbaser, vgicSanitisePropbaser } from './vgicSanitise.js';
 import { vgicV3RdistIsLast } from './vgicV3Redist.js';
+
+/** GICR_CTLR.CES[1] (EnableLPIs can be cleared) and IR[2] (INVLPIR/INVALLR/SYNCR exist): KVM_VGIC_IMP_REV_3. */
+const GICR_CTLR_CES = 1 << 1;
+const GICR_CTLR_IR = 1 << 2;
+const GICR_INVLPIR = 0x00a0;
+const GICR_INVALLR = 0x00b0;
+const GICR_SYNCR = 0x00c0;
+/** GICR_PENDBASER.PTZ reads as zero (vgic_mmio_read_pendbase). */
+const PENDBASER_PTZ = 1n << 62n;
 
 /** vgic-mmio-v3.c: INTERRUPT_ID_BITS_SPIS, reported in GICD_TYPER.IDbits without an ITS. */
 const INTERRUPT_ID_BITS_SPIS = 10;
@@ -63,7 +88,21 @@ const DIST_FRAME = 0x1_0000n;
 const ACCESS_8 = 1;
 const ACCESS_32 = 4;
 
-type Kind = 'misc' | 'statusr' | 'shared' | 'irouter' | 'idregs' | 'rctlr' | 'riidr' | 'rtyper' | 'raz' | 'private';
+type Kind =
+  | 'misc'
+  | 'statusr'
+  | 'shared'
+  | 'irouter'
+  | 'idregs'
+  | 'rctlr'
+  | 'riidr'
+  | 'rtyper'
+  | 'raz'
+  | 'private'
+  | 'propbase'
+  | 'pendbase'
+  | 'invlpi'
+  | 'invall';
 
 interface Region extends VgicMmioRegion {
   readonly kind: Kind;
@@ -104,6 +143,11 @@ const REDIST_REGIONS: readonly Region[] = [
   reg(GICR_IIDR, 4, 'riidr'),
   reg(GICR_TYPER, 8, 'rtyper'),
   reg(GICR_WAKER, 4, 'raz'),
+  reg(GICR_PROPBASER, 8, 'propbase'),
+  reg(GICR_PENDBASER, 8, 'pendbase'),
+  reg(GICR_INVLPIR, 8, 'invlpi'),
+  reg(GICR_INVALLR, 8, 'invall'),
+  reg(GICR_SYNCR, 4, 'raz'), // SYNCR.Busy: invalidations complete within the write
   reg(0xffd0, 48, 'idregs'),
   sgiFrame(GICD_IGROUPR, 1),
   sgiFrame(GICD_ISENABLER, 1),
@@ -188,9 +232,14 @@ function readDistMisc(vgic: Vgic, offset: number): number {
   switch (offset) {
     case GICD_CTLR:
       return (vgic.enabled ? GICD_CTLR_ENABLE_G1 : 0) | GICD_CTLR_ARE | GICD_CTLR_DS;
-    case GICD_TYPER:
-      // ITLinesNumber, IDbits; no LPIs (no ITS), no CPUNumber with affinity routing
-      return (((vgic.nrIrqs >> 5) - 1) | ((INTERRUPT_ID_BITS_SPIS - 1) << GICD_TYPER_IDBITS_SHIFT)) >>> 0;
+    case GICD_TYPER: {
+      // ITLinesNumber, IDbits (16 and LPIS with an ITS); no CPUNumber with affinity routing
+      const lpis = vgicHasIts(vgic);
+      const idBits = lpis ? INTERRUPT_ID_BITS_ITS : INTERRUPT_ID_BITS_SPIS;
+      return (
+        (((vgic.nrIrqs >> 5) - 1) | ((idBits - 1) << GICD_TYPER_IDBITS_SHIFT) | (lpis ? GICD_TYPER_LPIS : 0)) >>> 0
+      );
+    }
     case GICD_IIDR:
       return iidr(vgic);
     default:
@@ -218,14 +267,69 @@ export function vgicV3RedistRead(rd: VgicCpu, offset: number, len: number): numb
       return vgicMmioRead(rd, offset - GICR_SGI_BASE, len);
     case 'riidr':
       return iidr(vgic);
-    case 'rtyper':
-      // vgic_mmio_read_v3r_typer: Processor_Number = vcpu_id, Last, and the vCPU's affinity in the high word
+    case 'rtyper': {
+      // vgic_mmio_read_v3r_typer: Processor_Number = vcpu_id, PLPIS with an ITS, Last; the affinity in the high word
       if ((offset & 4) !== 0) return rd.mpidrAff;
-      return (((rd.vcpuId & 0xffff) << 8) | (vgicV3RdistIsLast(vgic, rd) ? GICR_TYPER_LAST : 0)) >>> 0;
+      const plpis = vgicHasIts(vgic) ? GICR_TYPER_PLPIS : 0;
+      return (((rd.vcpuId & 0xffff) << 8) | plpis | (vgicV3RdistIsLast(vgic, rd) ? GICR_TYPER_LAST : 0)) >>> 0;
+    }
+    case 'rctlr': {
+      // vgic_mmio_read_v3r_ctlr: EnableLPIs, and IR | CES from implementation revision 3
+      const rev3 = vgic.implementationRev >= KVM_VGIC_IMP_REV_LATEST ? GICR_CTLR_IR | GICR_CTLR_CES : 0;
+      return (rd.lpisEnabled ? GICR_CTLR_ENABLE_LPIS : 0) | rev3;
+    }
+    case 'propbase':
+      return Number(extractBytes(vgic.propbaser, offset & 7, len));
+    case 'pendbase':
+      return Number(extractBytes(rd.pendbaser & ~PENDBASER_PTZ, offset & 7, len));
     case 'idregs':
       return offset === GICR_PIDR2 ? GIC_PIDR2_V3 : 0;
     default:
-      return 0; // GICR_CTLR without LPIs, GICR_WAKER (RAZ/WI: the vCPU never sleeps)
+      return 0; // GICR_WAKER (RAZ/WI: the vCPU never sleeps), SYNCR, INVLPIR, INVALLR
+  }
+}
+
+/**
+ * vgic_mmio_write_v3r_ctlr (only with an ITS): EnableLPIs 1 → 0 flushes the vCPU's pending LPIs and the translation
+ * cache (vgic_flush_pending_lpis, vgic_its_invalidate_cache); 0 → 1 loads the pending table (vgic_enable_lpis).
+ */
+function writeRedistCtlr(rd: VgicCpu, value: number): void {
+  const vgic = rd.vgic;
+  if (!vgicHasIts(vgic)) return;
+  const enable = (value & GICR_CTLR_ENABLE_LPIS) !== 0;
+  if (enable === rd.lpisEnabled) return;
+  rd.lpisEnabled = enable;
+  if (!enable) {
+    vgicFlushPendingLpis(vgic, rd);
+    vgicItsInvalidateCache(vgic);
+  } else {
+    vgicEnableLpis(vgic, rd);
+  }
+}
+
+/** The LPI registers of RD_base: PROPBASER / PENDBASER (ignored while LPIs are enabled), INVLPIR, INVALLR. */
+function writeRedistLpi(rd: VgicCpu, kind: Kind, offset: number, len: number, value: number): void {
+  const vgic = rd.vgic;
+  const v = BigInt(value >>> 0);
+  switch (kind) {
+    case 'propbase':
+      // vgic_mmio_write_propbase: "storing a value with LPIs already enabled is undefined"
+      if (!rd.lpisEnabled) vgic.propbaser = vgicSanitisePropbaser(update64bitReg(vgic.propbaser, offset & 4, len, v));
+      return;
+    case 'pendbase':
+      if (!rd.lpisEnabled) rd.pendbaser = vgicSanitisePendbaser(update64bitReg(rd.pendbaser, offset & 4, len, v));
+      return;
+    case 'invlpi': {
+      // vgic_mmio_write_invlpi: the low word names the LPI; only with LPIs enabled (the high word is for vPEs)
+      if ((offset & 4) !== 0 || !rd.lpisEnabled) return;
+      const irq = vgic.vgicGetIrq(value >>> 0);
+      if (irq !== null && irq.intid >= VGIC_MIN_LPI) updateLpiConfig(vgic, irq, null);
+      return;
+    }
+    default:
+      // vgic_mmio_write_invall → vgic_its_invall: every LPI targeting this vCPU re-reads its configuration
+      if ((offset & 4) !== 0 || !rd.lpisEnabled) return;
+      for (const intid of vgicCopyLpiList(vgic, rd)) updateLpiConfig(vgic, vgic.vgicGetIrq(intid)!, rd);
   }
 }
 
@@ -236,6 +340,9 @@ export function vgicV3RedistWrite(rd: VgicCpu, offset: number, len: number, valu
   const r = vgicGetMmioRegion(vgic, REDIST_REGIONS, offset, len);
   if (r === null) return false;
   if (r.kind === 'private') vgicMmioWrite(rd, offset - GICR_SGI_BASE, len, value);
+  else if (r.kind === 'rctlr') writeRedistCtlr(rd, value);
+  else if (r.kind === 'propbase' || r.kind === 'pendbase' || r.kind === 'invlpi' || r.kind === 'invall')
+    writeRedistLpi(rd, r.kind, offset, len, value);
   return true;
 }
 

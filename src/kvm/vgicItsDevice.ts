@@ -1,0 +1,237 @@
+/**
+ * The vITS KVM device (KVM_DEV_TYPE_ARM_VGIC_ITS), after arch/arm64/kvm/vgic/vgic-its.c of Linux 6.1
+ * (vgic_its_create, vgic_its_destroy, vgic_its_{set,get,has}_attr, vgic_its_ctrl, vgic_its_attr_regs_access,
+ * vgic_its_has_attr_regs, vgic_register_its_iodev) and Documentation/virt/kvm/devices/arm-vgic-its.rst.
+ *
+ * Groups: ADDR (KVM_VGIC_ITS_ADDR_TYPE, the 128 KiB frame, 64 KiB aligned; any other type is ENODEV), CTRL (INIT,
+ * RESET, SAVE_TABLES, RESTORE_TABLES; an unknown control attribute does nothing and returns 0, as vgic_its_ctrl's
+ * switch has no default), ITS_REGS (the GITS_* registers by offset: 64-bit registers as u64, the others as u32 in a
+ * u64). Errnos and their order are the kernel's. Accesses that take kvm->lock are frames.
+ *
+ * Deviation: the model keeps the vGIC's LPI state (struct vgic_dist's propbaser, LPI list, translation cache) in the
+ * vGIC object the vGIC device creates; Linux's vgic_dist always exists, so it accepts an ITS before the vGIC. Here an
+ * ITS needs an in-kernel vGIC first (ENODEV otherwise), which QEMU's order (GIC, then ITS) always satisfies.
+ */
+import { errno } from '../abi/errno.js';
+import {
+  KVM_DEV_ARM_ITS_CTRL_RESET,
+  KVM_DEV_ARM_ITS_RESTORE_TABLES,
+  KVM_DEV_ARM_ITS_SAVE_TABLES,
+  KVM_DEV_ARM_VGIC_CTRL_INIT,
+  KVM_DEV_ARM_VGIC_GRP_ADDR,
+  KVM_DEV_ARM_VGIC_GRP_CTRL,
+  KVM_DEV_ARM_VGIC_GRP_ITS_REGS,
+  KVM_VGIC_ITS_ADDR_TYPE,
+  KVM_VGIC_V3_ITS_SIZE,
+  type KvmDeviceAttr,
+} from '../abi/kvm.js';
+import { errnoFromReturn } from '../host/file.js';
+import { type Boundary, Frame } from '../sim/frame.js';
+import { mutexLock } from '../sim/locks.js';
+import { markShared } from '../sim/snapshot.js';
+import { op, type TaskGen } from '../sim/task.js';
+import type { KvmDevice, KvmDeviceOps } from './device.js';
+import { C_VGIC_MMIO } from './vgic/vgic.js';
+import { vgicCheckIorange } from './vgic/vgicIorange.js';
+import { VGIC_ADDR_UNDEF, VgicIts, vgicItsFreeAll } from './vgic/vgicIts.js';
+import {
+  INITIAL_BASER_VALUE,
+  INITIAL_PROPBASER_VALUE,
+  vgicItsCommitV0,
+  vgicItsFindRegion,
+  vgicItsRegRead,
+  vgicItsReset,
+  vgicItsUaccessAlign,
+  vgicItsUaccessLen,
+  vgicItsUaccessWrite,
+} from './vgic/vgicItsMmio.js';
+import { vgicItsRestoreTablesV0, vgicItsSaveTablesV0 } from './vgic/vgicItsTables.js';
+import { vgicLpiTranslationCacheInit } from './vgic/vgicLpi.js';
+import { GITS_BASER_TYPE_COLLECTION, GITS_BASER_TYPE_DEVICE, GITS_BASER_TYPE_SHIFT } from './vgic/vgicItsCommands.js';
+
+const SZ_64K = 0x1_0000n;
+const PC_START = 0;
+const PC_LOCKED = 1;
+const PC_ACCESS = 2;
+
+/** vgic_its_set_attr / vgic_its_get_attr for the groups that take kvm->lock (CTRL other than INIT, ITS_REGS). */
+class VgicItsLockedAttr extends Frame<number> {
+  private held = false;
+  private val = 0n;
+  private readonly its: VgicIts;
+
+  constructor(
+    private readonly dev: KvmDevice,
+    private readonly attr: KvmDeviceAttr,
+    private readonly isWrite: boolean,
+  ) {
+    super();
+    this.its = dev.privateAs(VgicIts);
+  }
+
+  protected step(): Boundary {
+    const vm = this.dev.vm;
+    const { group, attr: a, addr } = this.attr;
+    switch (this.pc) {
+      case PC_START:
+        if (group === KVM_DEV_ARM_VGIC_GRP_ITS_REGS) {
+          if (this.isWrite) this.val = vm.kernel.currentUser().mem.readU64(addr); // get_user: EFAULT first
+          if ((a & vgicItsUaccessAlign(a)) !== 0n)
+            throw errno('EINVAL', `GITS register offset 0x${a.toString(16)} is misaligned`);
+        }
+        this.pc = PC_LOCKED;
+        return this.call(mutexLock(vm.lock));
+      case PC_LOCKED:
+        this.held = true;
+        this.pc = PC_ACCESS;
+        return this.yield_(op(C_VGIC_MMIO, vm.oid, this.its.oid));
+      default: {
+        const ret = group === KVM_DEV_ARM_VGIC_GRP_CTRL ? this.ctrl(a) : this.regs(a);
+        this.unlock();
+        if (ret < 0) throw errnoFromReturn(ret, 'vgic-its');
+        if (group === KVM_DEV_ARM_VGIC_GRP_ITS_REGS && !this.isWrite)
+          vm.kernel.currentUser().mem.writeU64(addr, this.val);
+        return this.return_(0);
+      }
+    }
+  }
+
+  /** vgic_its_ctrl under kvm->lock and its_lock: lock_all_vcpus (EBUSY), then the action. */
+  private ctrl(a: bigint): number {
+    if (this.dev.vm.vcpus.some((v) => v.inRun)) return this.busy();
+    switch (a) {
+      case BigInt(KVM_DEV_ARM_ITS_CTRL_RESET):
+        vgicItsReset(this.its);
+        return 0;
+      case BigInt(KVM_DEV_ARM_ITS_SAVE_TABLES):
+        return vgicItsSaveTablesV0(this.its);
+      case BigInt(KVM_DEV_ARM_ITS_RESTORE_TABLES):
+        return vgicItsRestoreTablesV0(this.its);
+      default:
+        return 0;
+    }
+  }
+
+  /** vgic_its_attr_regs_access under kvm->lock: ENXIO without a base or a register there, EBUSY with a vCPU running. */
+  private regs(a: bigint): number {
+    const its = this.its;
+    if (its.base === VGIC_ADDR_UNDEF) throw errno('ENXIO', 'GITS registers before the ITS base address is set');
+    const r = a < 0x1_0000n ? vgicItsFindRegion(Number(a)) : null;
+    if (r === null) throw errno('ENXIO', `no GITS register at offset 0x${a.toString(16)}`);
+    if (this.dev.vm.vcpus.some((v) => v.inRun)) return this.busy();
+    const len = vgicItsUaccessLen(r);
+    if (this.isWrite) return vgicItsUaccessWrite(its, r, Number(a), len, this.val);
+    this.val = vgicItsRegRead(its, r, Number(a), len);
+    return 0;
+  }
+
+  private busy(): never {
+    throw errno('EBUSY', 'vITS: a vCPU is running (lock_all_vcpus failed)');
+  }
+
+  private unlock(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.dev.vm.lock.unlock();
+  }
+
+  protected override unwind(): void {
+    this.unlock();
+  }
+}
+
+/** vgic_its_set_attr. */
+function* setAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
+  const its = dev.privateAs(VgicIts);
+  const vm = dev.vm;
+  switch (attr.group) {
+    case KVM_DEV_ARM_VGIC_GRP_ADDR: {
+      if (attr.attr !== BigInt(KVM_VGIC_ITS_ADDR_TYPE)) throw errno('ENODEV', `vITS has no address type ${attr.attr}`);
+      const addr = vm.kernel.currentUser().mem.readU64(attr.addr);
+      // vgic_check_iorange, then vgic_register_its_iodev (its EBUSY for a set base cannot follow EEXIST)
+      vgicCheckIorange(vm.ipaBits, its.base !== VGIC_ADDR_UNDEF, addr, SZ_64K, BigInt(KVM_VGIC_V3_ITS_SIZE), 'ITS');
+      yield op(C_VGIC_MMIO, vm.oid, its.oid);
+      its.base = addr;
+      return 0;
+    }
+    case KVM_DEV_ARM_VGIC_GRP_CTRL:
+      if (attr.attr === BigInt(KVM_DEV_ARM_VGIC_CTRL_INIT)) return 0; // nothing to do
+      return yield* new VgicItsLockedAttr(dev, attr, true);
+    case KVM_DEV_ARM_VGIC_GRP_ITS_REGS:
+      return yield* new VgicItsLockedAttr(dev, attr, true);
+    default:
+      throw errno('ENXIO', `vITS has no attribute group ${attr.group}`);
+  }
+}
+
+/** vgic_its_get_attr. */
+function* getAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
+  const its = dev.privateAs(VgicIts);
+  switch (attr.group) {
+    case KVM_DEV_ARM_VGIC_GRP_ADDR:
+      if (attr.attr !== BigInt(KVM_VGIC_ITS_ADDR_TYPE)) throw errno('ENODEV', `vITS has no address type ${attr.attr}`);
+      dev.vm.kernel.currentUser().mem.writeU64(attr.addr, its.base);
+      return 0;
+    case KVM_DEV_ARM_VGIC_GRP_ITS_REGS:
+      return yield* new VgicItsLockedAttr(dev, attr, false);
+    default:
+      throw errno('ENXIO', `vITS cannot get attribute group ${attr.group}`);
+  }
+}
+
+/** vgic_its_has_attr (vgic_its_has_attr_regs for ITS_REGS: EINVAL misaligned, ENXIO no register). */
+function* hasAttr(_dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
+  const a = attr.attr;
+  switch (attr.group) {
+    case KVM_DEV_ARM_VGIC_GRP_ADDR:
+      if (a === BigInt(KVM_VGIC_ITS_ADDR_TYPE)) return 0;
+      break;
+    case KVM_DEV_ARM_VGIC_GRP_CTRL:
+      if (
+        a === BigInt(KVM_DEV_ARM_VGIC_CTRL_INIT) ||
+        a === BigInt(KVM_DEV_ARM_ITS_CTRL_RESET) ||
+        a === BigInt(KVM_DEV_ARM_ITS_SAVE_TABLES) ||
+        a === BigInt(KVM_DEV_ARM_ITS_RESTORE_TABLES)
+      )
+        return 0;
+      break;
+    case KVM_DEV_ARM_VGIC_GRP_ITS_REGS:
+      if ((a & vgicItsUaccessAlign(a)) !== 0n)
+        throw errno('EINVAL', `GITS register offset 0x${a.toString(16)} is misaligned`);
+      if (a < 0x1_0000n && vgicItsFindRegion(Number(a)) !== null) return 0;
+      break;
+  }
+  throw errno('ENXIO', `vITS does not have attribute ${attr.group}/${a}`);
+}
+
+export const vgicItsDeviceOps: KvmDeviceOps = markShared({
+  name: 'kvm-arm-vgic-its',
+  /**
+   * vgic_its_create: with the vGIC already initialised the translation cache is set up now (else at vgic_init); the
+   * VM gets has_its and msis_require_devid, the tables their initial attributes, PROPBASER its initial value.
+   */
+  *create(dev: KvmDevice, _type: number): TaskGen<void> {
+    const vm = dev.vm;
+    const vgic = vm.vgic;
+    if (vgic === null) throw errno('ENODEV', 'the model needs the in-kernel vGIC before an ITS (see vgicItsDevice.ts)');
+    if (vgic.initialized) vgicLpiTranslationCacheInit(vgic);
+    const its = new VgicIts(vm, vm.kernel.engine.newOid('vgic_its'));
+    vgic.msisRequireDevid = true;
+    vgic.hasIts = true;
+    its.baserDeviceTable = INITIAL_BASER_VALUE | (GITS_BASER_TYPE_DEVICE << GITS_BASER_TYPE_SHIFT);
+    its.baserCollTable = INITIAL_BASER_VALUE | (GITS_BASER_TYPE_COLLECTION << GITS_BASER_TYPE_SHIFT);
+    vgic.propbaser = INITIAL_PROPBASER_VALUE;
+    vgicItsCommitV0(its); // vgic_its_set_abi(its, NR_ITS_ABIS - 1)
+    vm.vgicIts.push(its);
+    dev.private_ = its;
+  },
+  /** vgic_its_destroy: its devices and collections go (the LPI references with them); the frame leaves the bus. */
+  *destroy(dev: KvmDevice): TaskGen<void> {
+    const its = dev.privateAs(VgicIts);
+    vgicItsFreeAll(its);
+    dev.vm.vgicIts.splice(dev.vm.vgicIts.indexOf(its), 1);
+  },
+  setAttr,
+  getAttr,
+  hasAttr,
+});
