@@ -12,6 +12,9 @@ import {
   kvmDeviceAttr,
   kvmIrqfd,
   kvmIrqLevel,
+  kvmIrqRouting,
+  kvmIrqRoutingEntry,
+  kvmMsi,
   kvmRun,
   kvmRunSystemEvent,
   kvmVcpuInit,
@@ -108,6 +111,9 @@ const table: ReadonlyArray<readonly [AnyCodec, number, number, Readonly<Record<s
   ],
   [erase(kvmRunSystemEvent), 136, 136, { type: 0, ndata: 4, flags: 8 }],
   [erase(kvmArchForwardedIrq), 12, 12, { fd: 0, irq_index: 4, guest_irq: 8 }],
+  [erase(kvmMsi), 32, 32, { address_lo: 0, address_hi: 4, data: 8, flags: 12, devid: 16, pad: 20 }],
+  [erase(kvmIrqRouting), 8, 8, { nr: 0, flags: 4 }],
+  [erase(kvmIrqRoutingEntry), 48, 48, { gsi: 0, type: 4, flags: 8, pad: 12, u0: 16, u1: 20, u2: 24, u3: 28, upad: 32 }],
 ];
 
 function arbField(f: Field): fc.Arbitrary<unknown> {

@@ -7,7 +7,8 @@
  * EOImode: 0 (ICC_EOIR1_EL1 drops the priority and deactivates) or 1 (EOIR1 drops the priority before the handler,
  * ICC_DIR_EL1 deactivates after it), which irq-gic-v3.c picks when it runs at EL2 (gic_enable_sysregs'
  * `supports_deactivate_key`); a guest at EL1 takes EOImode 0 unless told otherwise.
- * Left out: LPIs, pseudo-NMIs, and SGIs (ICC_SGI1R_EL1 always traps to KVM's vgic_v3_dispatch_sgi, which the model
+ * LPIs come through the guest's ITS driver (itsDriver.ts), which programs the redistributors and the ITS through
+ * this driver's traps and registers its handlers here. Left out: pseudo-NMIs, and SGIs (ICC_SGI1R_EL1 always traps to KVM's vgic_v3_dispatch_sgi, which the model
  * does not route); a redistributor is found at gicrBase + 128 KiB × vCPU (the real driver walks GICR_TYPER).
  * Each function that runs across steps is a frame (sim/frame.ts).
  */
@@ -28,6 +29,7 @@ import {
   GICR_WAKER_PROCESSOR_SLEEP,
   ICC_CTLR_EOIMODE,
 } from '../hw/gicv3/regs.js';
+import { LPI_BASE } from '../hw/gicv3/lpi.js';
 import type { Gicv3VirtualInterface } from '../hw/gicv3/virtualInterface.js';
 import { vcpuMpidrAff } from '../kvm/vgic/vgic.js';
 import { defineCost } from '../sim/costs.js';
@@ -122,7 +124,8 @@ export class GuestGicV3Driver implements GuestIrqchip {
   }
 
   registerHandler(intid: number, handler: GuestIrqHandler): void {
-    if (!Number.isInteger(intid) || intid < 0 || intid >= 1020) throw new ModelError(`bad guest INTID ${intid}`);
+    const valid = Number.isInteger(intid) && intid >= 0 && (intid < 1020 || (intid >= LPI_BASE && intid < 2 ** 16));
+    if (!valid) throw new ModelError(`bad guest INTID ${intid}`);
     if (this.handlers.has(intid)) throw new ModelError(`guest INTID ${intid} already has a handler`);
     this.handlers.set(intid, handler);
     this.handledByIntid.set(intid, 0);
@@ -151,6 +154,11 @@ export class GuestGicV3Driver implements GuestIrqchip {
   mmio(g: GuestCpu, redist: number, offset: number, len: 1 | 4, write: boolean, value = 0): GicMmio {
     const base = redist < 0 ? this.gicdBase : this.gicrBase + redist * GICR_STRIDE;
     return new GicMmio(this, g, base + offset, len, write, value);
+  }
+
+  /** A trapped 32-bit access to any emulated frame at `ipa` (the ITS's GITS_* registers). */
+  mmioAt(g: GuestCpu, ipa: number, write: boolean, value = 0): Frame<number> {
+    return new GicMmio(this, g, ipa, 4, write, value);
   }
 
   /** gic_dist_init + gic_configure_irq + request_irq's enable, for the configured SPIs (trapped GICD accesses). */
@@ -386,7 +394,7 @@ const H_COMPLETE = 5;
 
 /**
  * gic_handle_irq (irq-gic-v3.c __gic_handle_irq_from_irqson) for one exception: acknowledge through ICC_IAR1_EL1 until
- * it returns a special INTID (≥ 1020). EOImode 0: handler, then ICC_EOIR1_EL1 (drop and deactivate). EOImode 1:
+ * it returns a special INTID (1020-1023; an LPI is 8192 or above). EOImode 0: handler, then ICC_EOIR1_EL1 (drop and deactivate). EOImode 1:
  * EOIR1 first (priority drop), handler, then ICC_DIR_EL1 (gic_eoimode1_eoi_irq). An INTID without a handler is
  * still completed and counted unhandled.
  */
@@ -413,7 +421,7 @@ class GicHandleIrq extends Frame {
       case H_ACKED:
         st.iarReads++;
         this.irqnr = drv.icv(g).readIar1();
-        if (this.irqnr >= 1020) {
+        if (this.irqnr >= 1020 && this.irqnr <= 1023) {
           if (this.taken === 0) st.spurious++;
           return this.return_(undefined);
         }

@@ -14,6 +14,7 @@
 
 import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_HVC64, ESR_ELx_EC_WFx } from '../hw/esr.js';
 import { GIC_DIST_CTR } from '../hw/gic/regs.js';
+import type { PhysicalMemory } from '../hw/physMem.js';
 import { defineCost } from '../sim/costs.js';
 import { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
@@ -33,6 +34,7 @@ import {
 } from './gicDriver.js';
 import { type Gicv3VifProvider, GuestGicV3Driver } from './gicV3Driver.js';
 import { type GuestIrqHook, GuestOps, type GuestProgram } from './guestOps.js';
+import { GuestItsDriver, type GuestItsOptions } from './itsDriver.js';
 
 export const C_GUEST_IDLE_ENTER = defineCost(
   'guest_idle_enter',
@@ -121,6 +123,8 @@ export interface GuestKernelOptions {
   gicv3?: Gicv3VifProvider;
   /** IPA of the first GICv3 redistributor; default 0x080a0000 (QEMU virt). */
   gicrBase?: number;
+  /** GICv3 only: an ITS driver (irq-gic-v3-its.c) that maps these devices' MSIs to LPIs at boot. */
+  its?: GuestItsOptions;
   vcpus: number;
   /** Name prefix of the vCPU tasks; default 'guest'. */
   name?: string;
@@ -185,6 +189,8 @@ export interface GuestVcpu {
 export interface GuestFactoryEnv {
   readonly vcpu: { readonly idx: number };
   distBase?(): number;
+  /** The VM whose RAM the guest's tables live in (KVM reads them with kvm_read_guest). */
+  readonly vm?: { readonly guestMem: { readonly ram: PhysicalMemory } };
 }
 
 export interface GuestKernelStats {
@@ -217,6 +223,9 @@ export class GuestKernel {
   readonly workloads: (GuestWorkload | null)[] = [];
   readonly loops: (GuestTrapLoop | null)[] = [];
   readonly programs: (GuestProgram | null)[] = [];
+  /** The ITS driver (GICv3 with `its`), and the guest RAM it allocates from (known at the first KVM_RUN). */
+  readonly its: GuestItsDriver | null = null;
+  ram: PhysicalMemory | null = null;
   /** Per vCPU: the GuestOps its guest code uses, once its GuestCpu is known. */
   private readonly ops: (GuestOps | null)[] = [];
   private readonly ucallIpa: number;
@@ -243,8 +252,11 @@ export class GuestKernel {
       if ((opts.eoi ?? 'always') !== 'always' || opts.onVirqCompletion !== undefined) {
         throw new ModelError('the GICv3 guest driver always completes its interrupts and has no completion probe');
       }
-      this.driver = new GuestGicV3Driver({ ...common, gic: opts.gicv3, gicrBase: opts.gicrBase });
+      const v3 = new GuestGicV3Driver({ ...common, gic: opts.gicv3, gicrBase: opts.gicrBase });
+      this.driver = v3;
+      if (opts.its !== undefined) this.its = new GuestItsDriver(v3, opts.its);
     } else {
+      if (opts.its !== undefined) throw new ModelError('an ITS needs the GICv3 guest driver');
       if (opts.gic === undefined) throw new ModelError('a GICv2 guest needs the GIC whose GICVs its vCPUs reach');
       this.driver = new GuestGicDriver({
         ...common,
@@ -373,6 +385,7 @@ export class GuestKernel {
       );
     }
     this.handedOut[v.index] = 1;
+    if (env.vm !== undefined) this.ram = env.vm.guestMem.ram;
     return { thread: v.thread, irqVector: v.irqVector };
   }
 
@@ -429,6 +442,8 @@ const PC_LOOP_COMPUTED = 9;
 const PC_LOOP_TRAP = 10;
 /** Trap loop: the trap returned (the round trip is over). */
 const PC_LOOP_RETURNED = 11;
+/** vCPU 0: gic_cpu_init returned; its_init and its_cpu_init next (an ITS driver). */
+const PC_ITS_INIT = 12;
 
 /**
  * The kernel thread of a guest vCPU (a frame): boot, the program, then the idle loop (kernel/sched/idle.c do_idle)
@@ -472,6 +487,8 @@ class GuestVcpuThread extends Frame {
       }
       case PC_CPU_INIT:
         return this.cpuInit();
+      case PC_ITS_INIT:
+        return this.itsInit();
       case PC_BOOTED: {
         k.vcpus[index]!.booted = true;
         const prog = k.programs[index] ?? null;
@@ -517,8 +534,16 @@ class GuestVcpuThread extends Frame {
   }
 
   private cpuInit(): Boundary {
-    this.pc = PC_BOOTED;
+    this.pc = this.index === 0 && this.k.its !== null ? PC_ITS_INIT : PC_BOOTED;
     return this.call(this.k.driver.cpuInit(this.g!, this.index));
+  }
+
+  /** irq-gic-v3.c gic_init_bases → its_init, after the boot CPU's gic_cpu_init. */
+  private itsInit(): Boundary {
+    const k = this.k;
+    if (k.ram === null) throw new ModelError(`${k.name}: the ITS driver needs the VM's RAM (createGuest's env.vm)`);
+    this.pc = PC_BOOTED;
+    return this.call(k.its!.init(this.g!, k.ram));
   }
 
   private programDone(): Boundary {

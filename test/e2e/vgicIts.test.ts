@@ -1,0 +1,192 @@
+// MSIs end to end on a GICv3 host: a VMM of raw ioctls builds a VM with a vGIC-v3 and a vITS
+// (KVM_DEV_TYPE_ARM_VGIC_ITS at QEMU virt's VIRT_GIC_ITS), the guest's ITS driver (irq-gic-v3-its.c subset) maps
+// device 0 event 0 to LPI 8192 through the emulated command queue, and the VMM delivers that MSI three ways:
+// KVM_SIGNAL_MSI (vgic_its_inject_msi), and an irqfd on a GSI that KVM_SET_GSI_ROUTING routes as an MSI — first
+// through the inject work (kvm_set_irq → kvm_set_msi: the translation cache is cold), then from irqfd_wakeup itself
+// (kvm_arch_set_irq_inatomic finds the cached translation). Each time the guest's LPI handler runs and EOIs.
+import { describe, expect, it } from 'vitest';
+import {
+  createGuest,
+  createHost,
+  EFD_NONBLOCK,
+  KVM_ARM_PREFERRED_TARGET,
+  KVM_ARM_VCPU_INIT,
+  KVM_CHECK_EXTENSION,
+  KVM_CAP_MSI_DEVID,
+  KVM_CAP_SIGNAL_MSI,
+  KVM_CREATE_VCPU,
+  KVM_CREATE_VM,
+  KVM_DEV_ARM_VGIC_CTRL_INIT,
+  KVM_DEV_ARM_VGIC_GRP_ADDR,
+  KVM_DEV_ARM_VGIC_GRP_CTRL,
+  KVM_DEV_TYPE_ARM_VGIC_ITS,
+  KVM_DEV_TYPE_ARM_VGIC_V3,
+  KVM_IRQ_ROUTING_IRQCHIP,
+  KVM_IRQ_ROUTING_MSI,
+  KVM_MSI_VALID_DEVID,
+  KVM_RUN,
+  KVM_SET_DEVICE_ATTR,
+  KVM_SET_GSI_ROUTING,
+  KVM_SIGNAL_MSI,
+  KVM_VGIC_ITS_ADDR_TYPE,
+  KVM_VGIC_V3_ADDR_TYPE_DIST,
+  KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION,
+  kvmDeviceAttr,
+  kvmIrqRouting,
+  kvmIrqRoutingEntry,
+  kvmMsi,
+  kvmVcpuInit,
+  kvmVgicV3RdistRegionAttr,
+  type Process,
+} from '../../src/index.js';
+import type { GuestIrqHandler } from '../../src/guest/gicDriver.js';
+import { VIRT_GIC_ITS } from '../../src/guest/itsDriver.js';
+import { kvmCreateDevice, kvmIrqfd } from '../../src/scenario/vmm.js';
+
+const LPI = 8192;
+const MSI_GSI = 5;
+const GITS_TRANSLATER = 0x1_0040;
+
+function setU64(p: Process, dev: number, group: number, attr: number, value: bigint): void {
+  const v = p.mem.alloc(8);
+  p.mem.writeU64(v, value);
+  const a = p.mem.alloc(kvmDeviceAttr.size);
+  kvmDeviceAttr.write(p.mem.view(a, kvmDeviceAttr.size), { flags: 0, group, attr: BigInt(attr), addr: BigInt(v) });
+  p.ioctl(dev, KVM_SET_DEVICE_ATTR, a);
+}
+
+/** The guest's LPI handler: counts, and says IRQ_HANDLED (the driver then writes ICC_EOIR1_EL1). */
+class LpiHandler implements GuestIrqHandler {
+  readonly name = 'msi-dev0-ev0';
+  handled = 0;
+  *handle(): Generator<never, boolean, unknown> {
+    this.handled++;
+    return true;
+  }
+}
+
+function itsMachine() {
+  const host = createHost({ gic: 'v3', cpus: 2 });
+  const handler = new LpiHandler();
+  const guest = createGuest(host, {
+    vcpus: 1,
+    its: { devices: [{ deviceId: 0, events: [{ eventId: 0, lpi: LPI, handler }] }] },
+  });
+  const p = host.process();
+  const vm = p.ioctl(p.open('/dev/kvm'), KVM_CREATE_VM, 0);
+  const init = p.mem.alloc(kvmVcpuInit.size);
+  p.ioctl(vm, KVM_ARM_PREFERRED_TARGET, init);
+  const vcpu = p.ioctl(vm, KVM_CREATE_VCPU, 0);
+  p.ioctl(vcpu, KVM_ARM_VCPU_INIT, init);
+  const gic = kvmCreateDevice(p, vm, KVM_DEV_TYPE_ARM_VGIC_V3);
+  setU64(p, gic, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, 0x0800_0000n);
+  setU64(
+    p,
+    gic,
+    KVM_DEV_ARM_VGIC_GRP_ADDR,
+    KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION,
+    kvmVgicV3RdistRegionAttr(1, 0x080a_0000n, 0, 0),
+  );
+  const its = kvmCreateDevice(p, vm, KVM_DEV_TYPE_ARM_VGIC_ITS);
+  setU64(p, its, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE, BigInt(VIRT_GIC_ITS));
+  setU64(p, gic, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, 0n);
+  setU64(p, its, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, 0n);
+  p.thread('vcpu0', 1).ioctlAsync(vcpu, KVM_RUN, 0);
+  host.engine.runUntil(() => guest.booted, 'guest boot');
+  host.settle();
+  const kvmVm = host.kvm.vms[0]!;
+  return { host, guest, handler, p, vm, kvmVm };
+}
+
+/** struct kvm_msi of device 0 event 0: the doorbell GITS_TRANSLATER, data = EventID. */
+function msiOf(p: Process): number {
+  const a = p.mem.alloc(kvmMsi.size);
+  const address = VIRT_GIC_ITS + GITS_TRANSLATER;
+  kvmMsi.write(p.mem.view(a, kvmMsi.size), {
+    address_lo: address,
+    address_hi: 0,
+    data: 0,
+    flags: KVM_MSI_VALID_DEVID,
+    devid: 0,
+    pad: new Array(12).fill(0),
+  });
+  return a;
+}
+
+/** KVM_SET_GSI_ROUTING: GSI 0 stays SPI 32, GSI MSI_GSI becomes device 0 event 0's MSI. */
+function routeMsi(p: Process, vm: number): void {
+  const a = p.mem.alloc(kvmIrqRouting.size + 2 * kvmIrqRoutingEntry.size);
+  kvmIrqRouting.write(p.mem.view(a, kvmIrqRouting.size), { nr: 2, flags: 0 });
+  const e = (i: number) => p.mem.view(a + kvmIrqRouting.size + i * kvmIrqRoutingEntry.size, kvmIrqRoutingEntry.size);
+  const pad = new Array(16).fill(0);
+  kvmIrqRoutingEntry.write(e(0), {
+    gsi: 0,
+    type: KVM_IRQ_ROUTING_IRQCHIP,
+    flags: 0,
+    pad: 0,
+    u0: 0,
+    u1: 0,
+    u2: 0,
+    u3: 0,
+    upad: pad,
+  });
+  kvmIrqRoutingEntry.write(e(1), {
+    gsi: MSI_GSI,
+    type: KVM_IRQ_ROUTING_MSI,
+    flags: KVM_MSI_VALID_DEVID,
+    pad: 0,
+    u0: VIRT_GIC_ITS + GITS_TRANSLATER,
+    u1: 0,
+    u2: 0,
+    u3: 0,
+    upad: pad,
+  });
+  expect(p.ioctl(vm, KVM_SET_GSI_ROUTING, a)).toBe(0);
+}
+
+describe('MSIs through the vITS to the guest as LPIs (vgic_its_inject_msi, kvm_set_msi, irqfd MSI routing)', () => {
+  it('the guest maps device 0 event 0 to LPI 8192; KVM_SIGNAL_MSI and an MSI-routed irqfd each run its handler and EOI', () => {
+    const m = itsMachine();
+    const { host, guest, handler, p, vm, kvmVm } = m;
+    const vgic = kvmVm.vgic!;
+    const its = kvmVm.vgicIts[0]!;
+    // the guest's boot: the ITS enabled, every command accepted, LPI 8192 enabled at priority 0xa0 on vCPU 0
+    expect(its.enabled).toBe(true);
+    expect(its.commandErrors).toBe(0);
+    expect(its.creadr).toBe(its.cwriter);
+    const lpi = vgic.vgicGetIrq(LPI)!;
+    expect([lpi.enabled, lpi.priority, lpi.targetVcpu?.id]).toEqual([true, 0xa0, 0]);
+    expect(p.ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_SIGNAL_MSI)).toBe(1);
+    expect(p.ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_MSI_DEVID)).toBe(1);
+
+    // an irqfd on a GSI that KVM_SET_GSI_ROUTING routes as device 0 event 0's MSI: the first signal finds the
+    // translation cache cold (kvm_arch_set_irq_inatomic: -EWOULDBLOCK) and the inject work delivers it; vgic_its_resolve_lpi
+    // caches the translation, so the second is injected from irqfd_wakeup itself
+    routeMsi(p, vm);
+    const efd = p.eventfd(0, EFD_NONBLOCK);
+    kvmIrqfd(p, vm, efd, MSI_GSI);
+    const irqfd = kvmVm.irqfds.items[0]!;
+    expect(irqfd.irqEntry?.msi?.devid).toBe(0);
+    const one = p.mem.alloc(8);
+    p.mem.writeU64(one, 1n);
+    expect(vgic.lpiTranslationCache.every((c) => c.irq === null)).toBe(true);
+    expect(p.write(efd, one, 8)).toBe(8);
+    host.settle();
+    expect(handler.handled).toBe(1);
+    expect(vgic.lpiTranslationCache[0]!.irq).toBe(lpi);
+    expect(p.write(efd, one, 8)).toBe(8);
+    host.settle();
+    expect(handler.handled).toBe(2);
+
+    // KVM_SIGNAL_MSI: 1 = delivered
+    expect(p.ioctl(vm, KVM_SIGNAL_MSI, msiOf(p))).toBe(1);
+    host.settle();
+    expect(handler.handled).toBe(3);
+    expect(irqfd.injections).toBe(2);
+    expect(guest.driver.cpuStats[0]!.eoirWrites).toBe(3);
+    expect(guest.stats().unhandled).toBe(0);
+    expect(vgic.vcpus[0]!.apCount).toBe(0);
+    expect(lpi.refcount).toBe(2); // the ITE's and the translation cache's
+    expect(host.checkInvariants()).toEqual([]);
+  });
+});
