@@ -164,7 +164,7 @@ export function kvmSetIrqRouted(vm: KvmVm, gsi: number, level: number): number {
   for (let i = entries.length - 1; i >= 0; i--) {
     const r = routingEntrySet(vm, entries[i]!, level);
     if (r < 0) continue;
-    ret = r + (ret < 0 ? 0 : ret);
+    ret = r + Math.max(ret, 0);
   }
   return ret;
 }

@@ -192,7 +192,7 @@ function restoreDeviceTables(its: VgicIts): number {
   const size = (Number(baser & 0xffn) + 1) * SZ_64K;
   const fn = (baser & GITS_BASER_INDIRECT) !== 0n ? handleL1Dte : restoreDte;
   const r = scanItsTable(its, gitsBaserAddr(baser), size, 0, fn, null);
-  return r > 0 ? 0 : r;
+  return Math.min(r, 0);
 }
 
 /** vgic_its_restore_cte: 0 at an invalid CTE (the end), 1 after restoring one, or an error. */
@@ -221,7 +221,7 @@ function restoreCollectionTable(its: VgicIts): number {
     ret = restoreCte(its, gpa);
     if (ret <= 0) break;
   }
-  return ret > 0 ? 0 : ret;
+  return Math.min(ret, 0);
 }
 
 /** vgic_its_restore_tables_v0: collections first (the ITEs name them), then devices and their ITTs. */
