@@ -3,13 +3,13 @@
  * (vgic_create, vgic_v3_{set,get,has}_attr, vgic_{set,get}_common_attr, kvm_vgic_addr, vgic_v3_parse_attr,
  * vgic_v3_attr_regs_access) and vgic-init.c (kvm_vgic_create, vgic_init).
  *
- * Groups: ADDR (DIST, the legacy REDIST base, REDIST_REGION), NR_IRQS, CTRL (INIT; SAVE_PENDING_TABLES, which has no
- * LPI to save without an ITS; the ITS's own SAVE/RESTORE_TABLES belong to the ITS device, absent here: ENXIO),
+ * Groups: ADDR (DIST, the legacy REDIST base, REDIST_REGION), NR_IRQS, CTRL (INIT; SAVE_PENDING_TABLES, the LPIs'
+ * pending bits into their pending tables; the ITS's own SAVE/RESTORE_TABLES belong to the ITS device: ENXIO here),
  * DIST_REGS / REDIST_REGS (32-bit registers; the vCPU named by the MPIDR affinity in attr[63:32]), CPU_SYSREGS (the
  * ICC_* registers, 64-bit, by sysreg encoding) and LEVEL_INFO. Errnos and their order follow Linux 6.1.
  *
- * Attribute accesses that take kvm->lock run across steps: they are frames (sim/frame.ts). The ITS (GRP_ITS_REGS,
- * KVM_DEV_TYPE_ARM_VGIC_ITS) is not modelled.
+ * Attribute accesses that take kvm->lock run across steps: they are frames (sim/frame.ts). The ITS is its own device
+ * (vgicItsDevice.ts).
  */
 import { errno } from '../abi/errno.js';
 import {
@@ -49,6 +49,7 @@ import { op, type TaskGen } from '../sim/task.js';
 import type { KvmDevice, KvmDeviceOps } from './device.js';
 import { C_VGIC_MMIO, VGIC_V3_MAX_CPUS, Vgic, type VgicCpu } from './vgic/vgic.js';
 import { vgicCheckIorange } from './vgic/vgicIorange.js';
+import { vgicV3SavePendingTables } from './vgic/vgicLpi.js';
 import { vgicV3HasRegister } from './vgic/vgicMmioV3.js';
 import {
   vgicV3CpuSysregGet,
@@ -198,7 +199,7 @@ class VgicV3SetAttr extends VgicV3AttrFrame {
         if (a === BigInt(KVM_DEV_ARM_VGIC_CTRL_INIT) || a === BigInt(KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES)) return true;
         throw errno(
           'ENXIO',
-          `vGIC-v3 has no control attribute ${a} (ITS table save/restore belongs to the absent ITS)`,
+          `vGIC-v3 has no control attribute ${a} (ITS table save/restore belongs to the ITS device)`,
         );
       default: {
         if (!isRegsGroup(group)) throw errno('ENXIO', `vGIC-v3 has no attribute group ${group}`);
@@ -230,9 +231,13 @@ class VgicV3SetAttr extends VgicV3AttrFrame {
           vgicInitLocked(vm, vgic);
           return false;
         }
-        // vgic_v3_save_pending_tables: lock_all_vcpus, then ENXIO before init; no LPI to save without an ITS
+        // vgic_v3_save_pending_tables: lock_all_vcpus, then ENXIO before init; each LPI's pending bit to guest memory
         if (vm.vcpus.some((v) => v.inRun)) throw errno('EBUSY', 'SAVE_PENDING_TABLES: a vCPU is running');
         if (!vgic.initialized) throw errno('ENXIO', 'SAVE_PENDING_TABLES before the vGIC is initialised');
+        {
+          const r = vgicV3SavePendingTables(vgic);
+          if (r < 0) throw errnoFromReturn(r, 'vgic_v3_save_pending_tables');
+        }
         return false;
       default:
         return this.regsLocked();

@@ -10,6 +10,7 @@ import {
   KVM_DEV_ARM_VGIC_CTRL_INIT,
   KVM_DEV_ARM_VGIC_GRP_ADDR,
   KVM_DEV_ARM_VGIC_GRP_CTRL,
+  KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES,
   KVM_DEV_TYPE_ARM_VGIC_V3,
   KVM_VGIC_V3_ADDR_TYPE_DIST,
   KVM_VGIC_V3_ADDR_TYPE_REDIST,
@@ -123,5 +124,17 @@ describe('LPIs and guest memory', () => {
     vgicV3RedistWrite(v1, GICR_CTLR, 4, 0);
     vgicV3RedistWrite(v1, GICR_INVALLR, 4, 0);
     expect(vgic.vgicGetIrq(8194)!.enabled).toBe(false);
+  });
+
+  it('KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES (vgic_v3_save_pending_tables) writes each LPI’s pending latch into its target’s table', () => {
+    const { vgic, g, gic, s: setupS, kvmVm } = ready(2);
+    const ram = kvmVm.guestMem.ram;
+    g.mapti(0, 0, 8192, 1);
+    g.int(0, 0);
+    setAttr(setupS.p, gic, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES, 0);
+    expect(ram.readU8(PEND_TABLE + 0x1_0000 + 1024)).toBe(1);
+    vgic.vgicGetIrq(8192)!.pendingLatch = false;
+    setAttr(setupS.p, gic, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES, 0);
+    expect(ram.readU8(PEND_TABLE + 0x1_0000 + 1024)).toBe(0);
   });
 });

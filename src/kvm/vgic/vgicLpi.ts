@@ -213,3 +213,22 @@ export function vgicItsInvalidateCache(vgic: Vgic): void {
     cte.irq = null;
   }
 }
+
+/**
+ * vgic-v3.c vgic_v3_save_pending_tables (KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES): each LPI with a target writes its
+ * pending latch into its bit of that vCPU's pending table, rewriting a byte only when the bit differs. 0 or -EFAULT.
+ */
+export function vgicV3SavePendingTables(vgic: Vgic): number {
+  for (const irq of vgic.lpis.values()) {
+    const vc = irq.targetVcpu;
+    if (vc === null) continue;
+    const ptr = pendbaserAddress(vc.pendbaser) + Math.floor(irq.intid / 8);
+    const bit = 1 << (irq.intid % 8);
+    const val = vgic.mem.readU8(ptr);
+    if (val < 0) return val;
+    if (((val & bit) !== 0) === irq.pendingLatch) continue;
+    const r = vgic.mem.writeU8(ptr, irq.pendingLatch ? val | bit : val & ~bit);
+    if (r !== 0) return r;
+  }
+  return 0;
+}
