@@ -10,6 +10,7 @@
  */
 import { ERRNO } from '../../abi/errno.js';
 import { GITS_TRANSLATER } from '../../hw/gicv3/its.js';
+import { touch } from '../../sim/footprint.js';
 import type { KvmMsiRoute } from '../irqRouting.js';
 import type { KvmVm } from '../vm.js';
 import type { Vgic, VgicCpu } from './vgic.js';
@@ -199,6 +200,7 @@ export interface VgicItsTranslation {
  * (or an unmapped collection, or a vCPU that does not exist) is there. On success the translation is cached.
  */
 export function vgicItsResolveLpi(its: VgicIts, devid: number, eventid: number): VgicItsTranslation | number {
+  touch(its.oid);
   if (!its.enabled) return -ERRNO.EBUSY;
   const ite = findIte(its, devid, eventid);
   if (ite === null || ite.irq === null || !itsIsCollectionMapped(ite.collection)) return E_ITS_INT_UNMAPPED_INTERRUPT;

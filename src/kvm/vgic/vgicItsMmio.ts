@@ -7,6 +7,7 @@
  * registers 32-bit ones only. Values are bigints (a guest access passes its 32-bit halves).
  */
 import { ERRNO } from '../../abi/errno.js';
+import { touch } from '../../sim/footprint.js';
 import {
   GITS_BASER,
   GITS_CBASER,
@@ -292,6 +293,7 @@ export function vgicItsUaccessAlign(offset: bigint): bigint {
  * ignored.
  */
 export function vgicItsMmioAccess(its: VgicIts, offset: number, isWrite: boolean, len: number, data: number): number {
+  touch(its.oid);
   const r = vgicItsGuestRegion(offset, len);
   if (r === null) return 0;
   if (isWrite) {

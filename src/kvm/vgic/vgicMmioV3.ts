@@ -49,6 +49,7 @@ import { ModelError } from '../../sim/errors.js';
 import { KVM_VGIC_IMP_REV_LATEST, type Vgic, type VgicCpu } from './vgic.js';
 import { VGIC_MIN_LPI, VGIC_NR_PRIVATE_IRQS } from './vgicIrq.js';
 import {
+  GICR_PENDBASER_PTZ,
   INTERRUPT_ID_BITS_ITS,
   updateLpiConfig,
   vgicCopyLpiList,
@@ -74,8 +75,6 @@ const GICR_CTLR_IR = 1 << 2;
 const GICR_INVLPIR = 0x00a0;
 const GICR_INVALLR = 0x00b0;
 const GICR_SYNCR = 0x00c0;
-/** GICR_PENDBASER.PTZ reads as zero (vgic_mmio_read_pendbase). */
-const PENDBASER_PTZ = 1n << 62n;
 
 /** vgic-mmio-v3.c: INTERRUPT_ID_BITS_SPIS, reported in GICD_TYPER.IDbits without an ITS. */
 const INTERRUPT_ID_BITS_SPIS = 10;
@@ -281,7 +280,7 @@ export function vgicV3RedistRead(rd: VgicCpu, offset: number, len: number): numb
     case 'propbase':
       return Number(extractBytes(vgic.propbaser, offset & 7, len));
     case 'pendbase':
-      return Number(extractBytes(rd.pendbaser & ~PENDBASER_PTZ, offset & 7, len));
+      return Number(extractBytes(rd.pendbaser & ~GICR_PENDBASER_PTZ, offset & 7, len)); // PTZ reads as zero
     case 'idregs':
       return offset === GICR_PIDR2 ? GIC_PIDR2_V3 : 0;
     default:
