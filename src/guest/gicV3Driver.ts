@@ -13,6 +13,7 @@
  * Each function that runs across steps is a frame (sim/frame.ts).
  */
 import { ESR_ELx_EC_DABT_LOW } from '../hw/esr.js';
+import { LPI_BASE } from '../hw/gicv3/lpi.js';
 import {
   GICD_CTLR,
   GICD_CTLR_ARE,
@@ -29,7 +30,6 @@ import {
   GICR_WAKER_PROCESSOR_SLEEP,
   ICC_CTLR_EOIMODE,
 } from '../hw/gicv3/regs.js';
-import { LPI_BASE } from '../hw/gicv3/lpi.js';
 import type { Gicv3VirtualInterface } from '../hw/gicv3/virtualInterface.js';
 import { vcpuMpidrAff } from '../kvm/vgic/vgic.js';
 import { defineCost } from '../sim/costs.js';

@@ -36,8 +36,8 @@ import {
   ITS_CMD_SYNC,
 } from '../hw/gicv3/its.js';
 import { LPI_BASE } from '../hw/gicv3/lpi.js';
-import type { PhysicalMemory } from '../hw/physMem.js';
 import { GICR_CTLR, GICR_CTLR_ENABLE_LPIS, GICR_PENDBASER, GICR_PROPBASER } from '../hw/gicv3/regs.js';
+import type { PhysicalMemory } from '../hw/physMem.js';
 import { defineCost } from '../sim/costs.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import { ModelError } from '../sim/errors.js';

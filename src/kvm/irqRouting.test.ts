@@ -3,7 +3,7 @@
 // vgic_its_inject_msi, vgic_msi_to_its, vgic_its_resolve_lpi), the default routing vgic_init installs
 // (kvm_vgic_setup_default_irq_routing) and the irqfd's snapshot of its entry (irqfd_update).
 import { describe, expect, it } from 'vitest';
-import { ItsProgrammer, ITS_BASE, itsVm } from '../../test/fixtures/itsSetup.js';
+import { ITS_BASE, ItsProgrammer, itsVm } from '../../test/fixtures/itsSetup.js';
 import {
   buildVm,
   createDevice,

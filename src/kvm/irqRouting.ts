@@ -19,10 +19,10 @@ import {
   KVM_NR_IRQCHIPS,
   type KvmIrqRoutingEntry,
 } from '../abi/kvm.js';
-import type { KvmVm } from './vm.js';
 import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
 import { vgicItsInjectCachedTranslation, vgicItsInjectMsi } from './vgic/vgicIts.js';
 import { vgicHasIts } from './vgic/vgicLpi.js';
+import type { KvmVm } from './vm.js';
 
 /** -EWOULDBLOCK (= EAGAIN): kvm_arch_set_irq_inatomic cannot inject here, the irqfd's inject work must. */
 export const EWOULDBLOCK = -ERRNO.EAGAIN;

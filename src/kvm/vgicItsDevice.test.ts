@@ -2,7 +2,7 @@
 // vgic_its_{set,get,has}_attr, vgic_its_ctrl, vgic_its_attr_regs_access, vgic_its_has_attr_regs and the uaccess
 // writers (vgic_mmio_uaccess_write_its_iidr, _creadr), plus vgic-kvm-device.c vgic_check_iorange for the base.
 import { describe, expect, it } from 'vitest';
-import { ItsProgrammer, ITS_BASE, itsVm } from '../../test/fixtures/itsSetup.js';
+import { ITS_BASE, ItsProgrammer, itsVm } from '../../test/fixtures/itsSetup.js';
 import {
   createDevice,
   createVm,
@@ -14,8 +14,8 @@ import {
   u64Buf,
 } from '../../test/fixtures/kvmSetup.js';
 import {
-  KVM_CHECK_EXTENSION,
   KVM_CAP_MSI_DEVID,
+  KVM_CHECK_EXTENSION,
   KVM_DEV_ARM_ITS_CTRL_RESET,
   KVM_DEV_ARM_ITS_RESTORE_TABLES,
   KVM_DEV_ARM_ITS_SAVE_TABLES,

@@ -34,6 +34,7 @@ import type { KvmDevice, KvmDeviceOps } from './device.js';
 import { C_VGIC_MMIO } from './vgic/vgic.js';
 import { vgicCheckIorange } from './vgic/vgicIorange.js';
 import { VGIC_ADDR_UNDEF, VgicIts, vgicItsFreeAll } from './vgic/vgicIts.js';
+import { GITS_BASER_TYPE_COLLECTION, GITS_BASER_TYPE_DEVICE, GITS_BASER_TYPE_SHIFT } from './vgic/vgicItsCommands.js';
 import {
   INITIAL_BASER_VALUE,
   INITIAL_PROPBASER_VALUE,
@@ -47,7 +48,6 @@ import {
 } from './vgic/vgicItsMmio.js';
 import { vgicItsRestoreTablesV0, vgicItsSaveTablesV0 } from './vgic/vgicItsTables.js';
 import { vgicLpiTranslationCacheInit } from './vgic/vgicLpi.js';
-import { GITS_BASER_TYPE_COLLECTION, GITS_BASER_TYPE_DEVICE, GITS_BASER_TYPE_SHIFT } from './vgic/vgicItsCommands.js';
 
 const SZ_64K = 0x1_0000n;
 const PC_START = 0;

@@ -5,15 +5,17 @@
 // through the inject work (kvm_set_irq → kvm_set_msi: the translation cache is cold), then from irqfd_wakeup itself
 // (kvm_arch_set_irq_inatomic finds the cached translation). Each time the guest's LPI handler runs and EOIs.
 import { describe, expect, it } from 'vitest';
+import type { GuestIrqHandler } from '../../src/guest/gicDriver.js';
+import { VIRT_GIC_ITS } from '../../src/guest/itsDriver.js';
 import {
   createGuest,
   createHost,
   EFD_NONBLOCK,
   KVM_ARM_PREFERRED_TARGET,
   KVM_ARM_VCPU_INIT,
-  KVM_CHECK_EXTENSION,
   KVM_CAP_MSI_DEVID,
   KVM_CAP_SIGNAL_MSI,
+  KVM_CHECK_EXTENSION,
   KVM_CREATE_VCPU,
   KVM_CREATE_VM,
   KVM_DEV_ARM_VGIC_CTRL_INIT,
@@ -39,8 +41,6 @@ import {
   kvmVgicV3RdistRegionAttr,
   type Process,
 } from '../../src/index.js';
-import type { GuestIrqHandler } from '../../src/guest/gicDriver.js';
-import { VIRT_GIC_ITS } from '../../src/guest/itsDriver.js';
 import { kvmCreateDevice, kvmIrqfd } from '../../src/scenario/vmm.js';
 
 const LPI = 8192;

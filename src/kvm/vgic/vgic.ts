@@ -25,6 +25,7 @@ import type { Gicv3VirtualInterface } from '../../hw/gicv3/virtualInterface.js';
 import { defineCost } from '../../sim/costs.js';
 import { ModelError } from '../../sim/errors.js';
 import { markShared } from '../../sim/snapshot.js';
+import { KvmGuestMemory } from '../guestMem.js';
 import {
   irqIsPending,
   irqIsPpi,
@@ -39,8 +40,7 @@ import {
   vgicIrqIsMappedLevel,
   vgicIrqIsSgi,
 } from './vgicIrq.js';
-import { KvmGuestMemory } from '../guestMem.js';
-import { vgicHasIts, vgicLpiTranslationCacheInit, vgicPutIrq, type VgicTranslationCacheEntry } from './vgicLpi.js';
+import { type VgicTranslationCacheEntry, vgicHasIts, vgicLpiTranslationCacheInit, vgicPutIrq } from './vgicLpi.js';
 import { VgicV2 } from './vgicV2.js';
 import { VgicV3 } from './vgicV3.js';
 import type { VgicRedistRegion } from './vgicV3Redist.js';

@@ -7,7 +7,6 @@
  * registers 32-bit ones only. Values are bigints (a guest access passes its 32-bit halves).
  */
 import { ERRNO } from '../../abi/errno.js';
-import { touch } from '../../sim/footprint.js';
 import {
   GITS_BASER,
   GITS_CBASER,
@@ -19,10 +18,11 @@ import {
   GITS_IIDR,
   GITS_TYPER,
 } from '../../hw/gicv3/its.js';
+import { touch } from '../../sim/footprint.js';
 import {
+  type VgicIts,
   VITS_TYPER_DEVBITS,
   VITS_TYPER_IDBITS,
-  type VgicIts,
   vgicItsFreeAll,
   vgicItsFreeCollection,
   vgicItsFreeDevice,

@@ -2,7 +2,7 @@
 // vgic_its_restore_tables_v0; Documentation/virt/kvm/devices/arm-vgic-its.rst "ITS Table ABI REV0"): the DTE, ITE
 // and CTE layouts in guest memory, a save → reset → restore round trip, and the restore's errnos.
 import { describe, expect, it } from 'vitest';
-import { COLL_TABLE, DEV_TABLE, ItsProgrammer, ITT, itsVm } from '../../../test/fixtures/itsSetup.js';
+import { COLL_TABLE, DEV_TABLE, ITT, ItsProgrammer, itsVm } from '../../../test/fixtures/itsSetup.js';
 import { errnoOf, setAttr } from '../../../test/fixtures/kvmSetup.js';
 import {
   KVM_DEV_ARM_ITS_CTRL_RESET,
