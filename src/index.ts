@@ -12,6 +12,13 @@ export {
   type GuestWorkload,
 } from './guest/guestKernel.js';
 export { type GuestIrqHook, GuestOps, type GuestProgram } from './guest/guestOps.js';
+export {
+  type GuestItsDevice,
+  type GuestItsEvent,
+  type GuestItsMsi,
+  type GuestItsOptions,
+  VIRT_GIC_ITS,
+} from './guest/itsDriver.js';
 export type { GicVersion, HostIrq, HostIrqV2, HostIrqV3 } from './host/irq/boot.js';
 export type { Process, SyscallHandle, UThread } from './host/process.js';
 export { LrState } from './hw/gic/listRegister.js';

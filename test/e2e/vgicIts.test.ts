@@ -5,98 +5,28 @@
 // through the inject work (kvm_set_irq → kvm_set_msi: the translation cache is cold), then from irqfd_wakeup itself
 // (kvm_arch_set_irq_inatomic finds the cached translation). Each time the guest's LPI handler runs and EOIs.
 import { describe, expect, it } from 'vitest';
-import type { GuestIrqHandler } from '../../src/guest/gicDriver.js';
-import { VIRT_GIC_ITS } from '../../src/guest/itsDriver.js';
 import {
-  createGuest,
-  createHost,
   EFD_NONBLOCK,
-  KVM_ARM_PREFERRED_TARGET,
-  KVM_ARM_VCPU_INIT,
   KVM_CAP_MSI_DEVID,
   KVM_CAP_SIGNAL_MSI,
   KVM_CHECK_EXTENSION,
-  KVM_CREATE_VCPU,
-  KVM_CREATE_VM,
-  KVM_DEV_ARM_VGIC_CTRL_INIT,
-  KVM_DEV_ARM_VGIC_GRP_ADDR,
-  KVM_DEV_ARM_VGIC_GRP_CTRL,
-  KVM_DEV_TYPE_ARM_VGIC_ITS,
-  KVM_DEV_TYPE_ARM_VGIC_V3,
   KVM_IRQ_ROUTING_IRQCHIP,
   KVM_IRQ_ROUTING_MSI,
   KVM_MSI_VALID_DEVID,
-  KVM_RUN,
-  KVM_SET_DEVICE_ATTR,
   KVM_SET_GSI_ROUTING,
   KVM_SIGNAL_MSI,
-  KVM_VGIC_ITS_ADDR_TYPE,
-  KVM_VGIC_V3_ADDR_TYPE_DIST,
-  KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION,
-  kvmDeviceAttr,
   kvmIrqRouting,
   kvmIrqRoutingEntry,
   kvmMsi,
-  kvmVcpuInit,
-  kvmVgicV3RdistRegionAttr,
   type Process,
+  VIRT_GIC_ITS,
 } from '../../src/index.js';
-import { kvmCreateDevice, kvmIrqfd } from '../../src/scenario/vmm.js';
+import { kvmIrqfd } from '../../src/scenario/vmm.js';
+import { itsGuestMachine, LpiHandler } from '../fixtures/itsGuest.js';
 
 const LPI = 8192;
 const MSI_GSI = 5;
 const GITS_TRANSLATER = 0x1_0040;
-
-function setU64(p: Process, dev: number, group: number, attr: number, value: bigint): void {
-  const v = p.mem.alloc(8);
-  p.mem.writeU64(v, value);
-  const a = p.mem.alloc(kvmDeviceAttr.size);
-  kvmDeviceAttr.write(p.mem.view(a, kvmDeviceAttr.size), { flags: 0, group, attr: BigInt(attr), addr: BigInt(v) });
-  p.ioctl(dev, KVM_SET_DEVICE_ATTR, a);
-}
-
-/** The guest's LPI handler: counts, and says IRQ_HANDLED (the driver then writes ICC_EOIR1_EL1). */
-class LpiHandler implements GuestIrqHandler {
-  readonly name = 'msi-dev0-ev0';
-  handled = 0;
-  *handle(): Generator<never, boolean, unknown> {
-    this.handled++;
-    return true;
-  }
-}
-
-function itsMachine() {
-  const host = createHost({ gic: 'v3', cpus: 2 });
-  const handler = new LpiHandler();
-  const guest = createGuest(host, {
-    vcpus: 1,
-    its: { devices: [{ deviceId: 0, events: [{ eventId: 0, lpi: LPI, handler }] }] },
-  });
-  const p = host.process();
-  const vm = p.ioctl(p.open('/dev/kvm'), KVM_CREATE_VM, 0);
-  const init = p.mem.alloc(kvmVcpuInit.size);
-  p.ioctl(vm, KVM_ARM_PREFERRED_TARGET, init);
-  const vcpu = p.ioctl(vm, KVM_CREATE_VCPU, 0);
-  p.ioctl(vcpu, KVM_ARM_VCPU_INIT, init);
-  const gic = kvmCreateDevice(p, vm, KVM_DEV_TYPE_ARM_VGIC_V3);
-  setU64(p, gic, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, 0x0800_0000n);
-  setU64(
-    p,
-    gic,
-    KVM_DEV_ARM_VGIC_GRP_ADDR,
-    KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION,
-    kvmVgicV3RdistRegionAttr(1, 0x080a_0000n, 0, 0),
-  );
-  const its = kvmCreateDevice(p, vm, KVM_DEV_TYPE_ARM_VGIC_ITS);
-  setU64(p, its, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE, BigInt(VIRT_GIC_ITS));
-  setU64(p, gic, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, 0n);
-  setU64(p, its, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, 0n);
-  p.thread('vcpu0', 1).ioctlAsync(vcpu, KVM_RUN, 0);
-  host.engine.runUntil(() => guest.booted, 'guest boot');
-  host.settle();
-  const kvmVm = host.kvm.vms[0]!;
-  return { host, guest, handler, p, vm, kvmVm };
-}
 
 /** struct kvm_msi of device 0 event 0: the doorbell GITS_TRANSLATER, data = EventID. */
 function msiOf(p: Process): number {
@@ -142,6 +72,12 @@ function routeMsi(p: Process, vm: number): void {
     upad: pad,
   });
   expect(p.ioctl(vm, KVM_SET_GSI_ROUTING, a)).toBe(0);
+}
+
+function itsMachine() {
+  const handler = new LpiHandler('msi-dev0-ev0');
+  const m = itsGuestMachine(1, [{ deviceId: 0, events: [{ eventId: 0, lpi: LPI, handler }] }]);
+  return { ...m, handler };
 }
 
 describe('MSIs through the vITS to the guest as LPIs (vgic_its_inject_msi, kvm_set_msi, irqfd MSI routing)', () => {

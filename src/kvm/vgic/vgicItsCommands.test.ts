@@ -22,6 +22,7 @@ import {
   findItsDevice,
   vgicItsResolveLpi,
 } from './vgicIts.js';
+import { vgicItsMmioAccess } from './vgicItsMmio.js';
 
 function ready(nrVcpus = 2) {
   const v = itsVm(nrVcpus);
@@ -66,6 +67,15 @@ describe('vgic_its_process_commands', () => {
     while (its.cwriter !== 0x1_0000 - 32) g.sync(0);
     g.sync(0);
     expect([its.creadr, its.cwriter]).toEqual([0, 0]);
+  });
+
+  it('KVM emulates no GITS_TRANSLATER: a guest store there is ignored, as are accesses that are too wide or misaligned', () => {
+    const { its, vgic, g } = ready(1);
+    g.mapti(0, 0, 8192, 0);
+    expect(vgicItsMmioAccess(its, 0x1_0040, true, 4, 0)).toBe(0);
+    expect(vgic.vgicGetIrq(8192)!.pendingLatch).toBe(false);
+    expect(vgicItsMmioAccess(its, 0x0002, false, 2, 0)).toBe(0); // GITS_CTLR needs a 32-bit access
+    expect(vgicItsMmioAccess(its, 0x0000, false, 4, 0)).toBe(0x8000_0001);
   });
 
   it('a command KVM does not know (here a GICv4 VMAPP, 0x29) is dropped with -ENODEV and the queue goes on', () => {
