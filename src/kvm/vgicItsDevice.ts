@@ -50,12 +50,17 @@ import { vgicItsRestoreTablesV0, vgicItsSaveTablesV0 } from './vgic/vgicItsTable
 import { vgicLpiTranslationCacheInit } from './vgic/vgicLpi.js';
 
 const SZ_64K = 0x1_0000n;
+/** The access's first step: copy-in and the checks before any lock. */
 const PC_START = 0;
-const PC_LOCKED = 1;
-const PC_ACCESS = 2;
+/** GRP_ADDR set: the base is registered (vgic_register_its_iodev). */
+const PC_ADDR = 1;
+/** kvm->lock is held. */
+const PC_LOCKED = 2;
+/** The locked access (vgic_its_ctrl, vgic_its_attr_regs_access), then unlock and copy-out. */
+const PC_ACCESS = 3;
 
-/** vgic_its_set_attr / vgic_its_get_attr for the groups that take kvm->lock (CTRL other than INIT, ITS_REGS). */
-class VgicItsLockedAttr extends Frame<number> {
+/** vgic_its_set_attr / vgic_its_get_attr as a frame: GRP_ADDR without a lock, CTRL (but INIT) and ITS_REGS under kvm->lock. */
+class VgicItsAttr extends Frame<number> {
   private held = false;
   private val = 0n;
   private readonly its: VgicIts;
@@ -71,29 +76,65 @@ class VgicItsLockedAttr extends Frame<number> {
 
   protected step(): Boundary {
     const vm = this.dev.vm;
+    const its = this.its;
     const { group, attr: a, addr } = this.attr;
     switch (this.pc) {
       case PC_START:
-        if (group === KVM_DEV_ARM_VGIC_GRP_ITS_REGS) {
-          if (this.isWrite) this.val = vm.kernel.currentUser().mem.readU64(addr); // get_user: EFAULT first
-          if ((a & vgicItsUaccessAlign(a)) !== 0n)
-            throw errno('EINVAL', `GITS register offset 0x${a.toString(16)} is misaligned`);
-        }
-        this.pc = PC_LOCKED;
-        return this.call(mutexLock(vm.lock));
+        return this.start();
+      case PC_ADDR:
+        its.base = this.val;
+        return this.return_(0);
       case PC_LOCKED:
         this.held = true;
         this.pc = PC_ACCESS;
-        return this.yield_(op(C_VGIC_MMIO, vm.oid, this.its.oid));
+        return this.yield_(op(C_VGIC_MMIO, vm.oid, its.oid));
       default: {
         const ret = group === KVM_DEV_ARM_VGIC_GRP_CTRL ? this.ctrl(a) : this.regs(a);
         this.unlock();
         if (ret < 0) throw errnoFromReturn(ret, 'vgic-its');
-        if (group === KVM_DEV_ARM_VGIC_GRP_ITS_REGS && !this.isWrite)
-          vm.kernel.currentUser().mem.writeU64(addr, this.val);
+        if (!this.isWrite) vm.kernel.currentUser().mem.writeU64(addr, this.val); // put_user
         return this.return_(0);
       }
     }
+  }
+
+  private start(): Boundary {
+    const vm = this.dev.vm;
+    const its = this.its;
+    const { group, attr: a, addr } = this.attr;
+    const mem = vm.kernel.currentUser().mem;
+    switch (group) {
+      case KVM_DEV_ARM_VGIC_GRP_ADDR:
+        if (a !== BigInt(KVM_VGIC_ITS_ADDR_TYPE)) throw errno('ENODEV', `vITS has no address type ${a}`);
+        if (!this.isWrite) {
+          mem.writeU64(addr, its.base);
+          return this.return_(0);
+        }
+        this.val = mem.readU64(addr);
+        // vgic_check_iorange, then vgic_register_its_iodev (its EBUSY for a set base cannot follow EEXIST)
+        vgicCheckIorange(
+          vm.ipaBits,
+          its.base !== VGIC_ADDR_UNDEF,
+          this.val,
+          SZ_64K,
+          BigInt(KVM_VGIC_V3_ITS_SIZE),
+          'ITS',
+        );
+        this.pc = PC_ADDR;
+        return this.yield_(op(C_VGIC_MMIO, vm.oid, its.oid));
+      case KVM_DEV_ARM_VGIC_GRP_CTRL:
+        if (!this.isWrite) break;
+        if (a === BigInt(KVM_DEV_ARM_VGIC_CTRL_INIT)) return this.return_(0); // nothing to do
+        this.pc = PC_LOCKED;
+        return this.call(mutexLock(vm.lock));
+      case KVM_DEV_ARM_VGIC_GRP_ITS_REGS:
+        if (this.isWrite) this.val = mem.readU64(addr); // get_user: EFAULT first
+        if ((a & vgicItsUaccessAlign(a)) !== 0n)
+          throw errno('EINVAL', `GITS register offset 0x${a.toString(16)} is misaligned`);
+        this.pc = PC_LOCKED;
+        return this.call(mutexLock(vm.lock));
+    }
+    throw errno('ENXIO', `vITS cannot ${this.isWrite ? 'set' : 'get'} attribute group ${group}`);
   }
 
   /** vgic_its_ctrl under kvm->lock and its_lock: lock_all_vcpus (EBUSY), then the action. */
@@ -137,45 +178,6 @@ class VgicItsLockedAttr extends Frame<number> {
 
   protected override unwind(): void {
     this.unlock();
-  }
-}
-
-/** vgic_its_set_attr. */
-function* setAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
-  const its = dev.privateAs(VgicIts);
-  const vm = dev.vm;
-  switch (attr.group) {
-    case KVM_DEV_ARM_VGIC_GRP_ADDR: {
-      if (attr.attr !== BigInt(KVM_VGIC_ITS_ADDR_TYPE)) throw errno('ENODEV', `vITS has no address type ${attr.attr}`);
-      const addr = vm.kernel.currentUser().mem.readU64(attr.addr);
-      // vgic_check_iorange, then vgic_register_its_iodev (its EBUSY for a set base cannot follow EEXIST)
-      vgicCheckIorange(vm.ipaBits, its.base !== VGIC_ADDR_UNDEF, addr, SZ_64K, BigInt(KVM_VGIC_V3_ITS_SIZE), 'ITS');
-      yield op(C_VGIC_MMIO, vm.oid, its.oid);
-      its.base = addr;
-      return 0;
-    }
-    case KVM_DEV_ARM_VGIC_GRP_CTRL:
-      if (attr.attr === BigInt(KVM_DEV_ARM_VGIC_CTRL_INIT)) return 0; // nothing to do
-      return yield* new VgicItsLockedAttr(dev, attr, true);
-    case KVM_DEV_ARM_VGIC_GRP_ITS_REGS:
-      return yield* new VgicItsLockedAttr(dev, attr, true);
-    default:
-      throw errno('ENXIO', `vITS has no attribute group ${attr.group}`);
-  }
-}
-
-/** vgic_its_get_attr. */
-function* getAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
-  const its = dev.privateAs(VgicIts);
-  switch (attr.group) {
-    case KVM_DEV_ARM_VGIC_GRP_ADDR:
-      if (attr.attr !== BigInt(KVM_VGIC_ITS_ADDR_TYPE)) throw errno('ENODEV', `vITS has no address type ${attr.attr}`);
-      dev.vm.kernel.currentUser().mem.writeU64(attr.addr, its.base);
-      return 0;
-    case KVM_DEV_ARM_VGIC_GRP_ITS_REGS:
-      return yield* new VgicItsLockedAttr(dev, attr, false);
-    default:
-      throw errno('ENXIO', `vITS cannot get attribute group ${attr.group}`);
   }
 }
 
@@ -231,7 +233,7 @@ export const vgicItsDeviceOps: KvmDeviceOps = markShared({
     vgicItsFreeAll(its);
     dev.vm.vgicIts.splice(dev.vm.vgicIts.indexOf(its), 1);
   },
-  setAttr,
-  getAttr,
+  setAttr: (dev, attr) => new VgicItsAttr(dev, attr, true),
+  getAttr: (dev, attr) => new VgicItsAttr(dev, attr, false),
   hasAttr,
 });
