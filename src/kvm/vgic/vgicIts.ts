@@ -184,8 +184,8 @@ export function vgicItsFreeAll(its: VgicIts): void {
 }
 
 /** The doorbell an MSI to this ITS writes: GITS_TRANSLATER's IPA. */
-export function vgicItsDoorbell(its: VgicIts): bigint {
-  return its.base + BigInt(GITS_TRANSLATER);
+export function vgicItsDoorbell(its: VgicIts): number {
+  return Number(its.base) + GITS_TRANSLATER;
 }
 
 /** The translation vgic_its_resolve_lpi gives: the LPI and the vCPU its collection targets. */
@@ -243,9 +243,9 @@ export function vgicItsTriggerMsi(its: VgicIts, devid: number, eventid: number):
   return 0;
 }
 
-/** vgic_its_inject_cached_translation: 0 after injecting a cached translation, -1 on a miss. */
+/** vgic_its_inject_cached_translation: 0 after injecting a cached translation, -1 on a miss. Allocates nothing. */
 export function vgicItsInjectCachedTranslation(vgic: Vgic, msi: KvmMsiRoute): number {
-  const db = (BigInt(msi.addressHi >>> 0) << 32n) | BigInt(msi.addressLo >>> 0);
+  const db = (msi.addressHi >>> 0) * 2 ** 32 + (msi.addressLo >>> 0);
   const irq = vgicItsCheckCache(vgic, db, msi.devid, msi.data);
   if (irq === null) return -1;
   irq.pendingLatch = true;

@@ -158,7 +158,8 @@ export function vgicFlushPendingLpis(vgic: Vgic, vc: VgicCpu): void {
 
 /** struct vgic_translation_cache_entry: a doorbell/DeviceID/EventID translation and the LPI it gave (a reference). */
 export class VgicTranslationCacheEntry {
-  db = 0n;
+  /** The doorbell IPA (below 2^52: exact as a number, so a lookup allocates no bigint). */
+  db = 0;
   devid = 0;
   eventid = 0;
   irq: VgicIrq | null = null;
@@ -172,17 +173,15 @@ export function vgicLpiTranslationCacheInit(vgic: Vgic): void {
   for (let i = 0; i < sz; i++) cache.push(new VgicTranslationCacheEntry());
 }
 
-/** __vgic_its_check_cache: the cached LPI (its entry moved to the head, most recently used) or null. */
-export function vgicItsCheckCache(vgic: Vgic, db: bigint, devid: number, eventid: number): VgicIrq | null {
+/** __vgic_its_check_cache: the cached LPI (its entry moved to the head, most recently used) or null. Allocates nothing. */
+export function vgicItsCheckCache(vgic: Vgic, db: number, devid: number, eventid: number): VgicIrq | null {
   const cache = vgic.lpiTranslationCache;
   for (let i = 0; i < cache.length; i++) {
     const cte = cache[i]!;
     if (cte.irq === null) break; // nothing after an empty entry
     if (cte.db !== db || cte.devid !== devid || cte.eventid !== eventid) continue;
-    if (i !== 0) {
-      cache.splice(i, 1);
-      cache.unshift(cte);
-    }
+    for (let j = i; j > 0; j--) cache[j] = cache[j - 1]!; // list_move to the head
+    cache[0] = cte;
     return cte.irq;
   }
   return null;
@@ -192,7 +191,7 @@ export function vgicItsCheckCache(vgic: Vgic, db: bigint, devid: number, eventid
  * vgic_its_cache_translation: reuse the least recently used entry (dropping its reference), take a reference on the
  * LPI, move the entry to the head. Nothing when the cache is empty or already holds the translation.
  */
-export function vgicItsCacheTranslation(vgic: Vgic, db: bigint, devid: number, eventid: number, irq: VgicIrq): void {
+export function vgicItsCacheTranslation(vgic: Vgic, db: number, devid: number, eventid: number, irq: VgicIrq): void {
   const cache = vgic.lpiTranslationCache;
   if (cache.length === 0 || vgicItsCheckCache(vgic, db, devid, eventid) !== null) return;
   const cte = cache.pop()!;
