@@ -1,6 +1,7 @@
 // The emulated ITS's command queue (vgic-its.c vgic_its_process_commands and the vgic_its_cmd_handle_* functions):
 // each command's effect on the ITS's devices, ITEs, collections and LPIs, and each error a handler returns (the
 // queue goes on; the E_ITS_* code is kept for the test in `lastError`).
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ItsProgrammer, itsVm, QUEUE } from '../../../test/fixtures/itsSetup.js';
 import {
@@ -232,5 +233,52 @@ describe('INT / CLEAR / INV / INVALL / MOVI / MOVALL / DISCARD', () => {
     irq.pendingLatch = false; // the guest acknowledged it
     vgic.vgicPruneApList(vgic.vcpus[0]!);
     expect(vgic.vgicGetIrq(8192)).toBeNull();
+  });
+});
+
+describe('any command sequence (property)', () => {
+  const CMDS = [0x01, 0x03, 0x04, 0x05, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x29];
+  const word = fc.record({
+    cmd: fc.constantFrom(...CMDS),
+    dev: fc.integer({ min: 0, max: 3 }),
+    id: fc.integer({ min: 0, max: 20 }),
+    lpi: fc.constantFrom(0, 8192, 8193, 8194, 9000, 70000),
+    icid: fc.integer({ min: 0, max: 3 }),
+    target: fc.integer({ min: 0, max: 2 }),
+    valid: fc.boolean(),
+    size: fc.integer({ min: 0, max: 20 }),
+  });
+
+  it('never throws, keeps CREADR = CWRITER, and every LPI’s references are its ITEs, cache entries and ap-list', () => {
+    fc.assert(
+      fc.property(fc.array(word, { maxLength: 40 }), fc.boolean(), (cmds, intsEnabled) => {
+        const { its, vgic, g } = ready(2);
+        for (const l of [8192, 8193, 8194, 9000]) g.config(l, intsEnabled ? 0xa3 : 0xa2);
+        for (const c of cmds) {
+          const t2 = c.target ^ 1;
+          g.cmd([
+            c.cmd,
+            c.dev,
+            c.cmd === 0x08 ? c.size : c.id,
+            c.lpi,
+            ((c.target & 0xffff) << 16) | c.icid,
+            c.valid ? 0x8000_0000 : 0,
+            t2 << 16,
+            0,
+          ]);
+          for (const v of vgic.vcpus) vgic.vgicPruneApList(v); // as the next guest exit would
+        }
+        expect(its.creadr).toBe(its.cwriter);
+        for (const irq of vgic.lpis.values()) {
+          let refs = irq.vcpu !== null ? 1 : 0;
+          for (const d of its.deviceList) for (const ite of d.ittHead) if (ite.irq === irq) refs++;
+          for (const cte of vgic.lpiTranslationCache) if (cte.irq === irq) refs++;
+          expect(irq.refcount).toBe(refs);
+        }
+        for (const d of its.deviceList)
+          for (const ite of d.ittHead) expect(vgic.lpis.get(ite.irq!.intid)).toBe(ite.irq);
+      }),
+      { numRuns: 150 },
+    );
   });
 });
