@@ -19,9 +19,10 @@
 import type { EnabledAgents, Engine, Scheduler } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { beginFootprint } from '../sim/footprint.js';
+import { copyState } from '../sim/snapshot.js';
 import { TASK_DONE } from '../sim/task.js';
 import { checkAfterTeardown, checkAtEnd, modelErrorInvariant, type Violation } from './invariants.js';
-import { startingMachine } from './machineCopy.js';
+import { startingMachine, startsFromCopy } from './machineCopy.js';
 import type { CheckableScenario, CheckInstance } from './model.js';
 
 /** Sorted object ids a step touched, or null for a global step (dependent with every step). */
@@ -66,6 +67,8 @@ export interface ExecutionOptions {
   teardown?: boolean;
   /** Start from a copy of the machine built for the first schedule where it can be copied (default true). */
   copyMachine?: boolean;
+  /** Called when a run reaches an end state (nothing is enabled), before it is judged. */
+  onEnd?: (ex: Execution) => void;
 }
 
 export class Execution {
@@ -88,9 +91,11 @@ export class Execution {
 
   constructor(
     readonly scenario: CheckableScenario,
-    opts: ExecutionOptions = {},
+    private readonly opts: ExecutionOptions = {},
+    /** The machine to run (a fork's copy); default: the scenario's machine at the start of its concurrent phase. */
+    inst?: CheckInstance,
   ) {
-    this.inst = startingMachine(scenario, opts.copyMachine ?? true);
+    this.inst = inst ?? startingMachine(scenario, opts.copyMachine ?? true);
     this.engine = this.inst.host.engine;
     this.engine.recordFootprints = true;
     this.nCpus = this.engine.cpus.length;
@@ -105,6 +110,42 @@ export class Execution {
 
   get steps(): number {
     return this.schedule.length;
+  }
+
+  /**
+   * An independent execution in the same state: a copy of the machine and of this run's bookkeeping, or — for a
+   * machine that cannot be copied — a fresh one that replays this schedule.
+   */
+  fork(): Execution {
+    if (!startsFromCopy(this.scenario)) {
+      const ex = new Execution(this.scenario, this.opts);
+      for (const a of this.schedule) ex.step(a, ex.choosable());
+      return ex;
+    }
+    const ex = new Execution(this.scenario, this.opts, copyState(this.inst));
+    ex.schedule.push(...this.schedule);
+    ex.last = this.last;
+    ex.preemptions = this.preemptions;
+    ex.changes = this.changes;
+    for (let i = 0; i < this.nCpus; i++) {
+      ex.ownChanges[i] = this.ownChanges[i]!;
+      ex.pollOid[i] = this.pollOid[i]!;
+      ex.pollStamp[i] = this.pollStamp[i]!;
+    }
+    return ex;
+  }
+
+  /**
+   * The spin-loop detector's state as it decides the future: per CPU, the object it polled last and whether no other
+   * agent's step changed anything since (1) — not the step counters that encode it, which depend on the path.
+   */
+  spinState(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.nCpus; i++) {
+      const oid = this.pollOid[i]!;
+      out.push(oid, oid >= 0 && this.pollStamp[i] === this.changes - this.ownChanges[i]! ? 1 : 0);
+    }
+    return out;
   }
 
   get budgetLeft(): number {
@@ -168,6 +209,7 @@ export class Execution {
   /** The run cannot continue: judge it. `choosable` is empty. */
   finish(): RunResult {
     const e = this.engine;
+    this.opts.onEnd?.(this);
     if (e.heap.size > 0) {
       return this.result('violation', [
         {

@@ -46,9 +46,14 @@ import {
 } from './execution.js';
 import type { Violation } from './invariants.js';
 import type { CheckableScenario } from './model.js';
+import { exploreStateful } from './stateful.js';
 
 export type Reduction = 'dpor' | 'sleep' | 'none';
 export const REDUCTIONS: readonly Reduction[] = ['dpor', 'sleep', 'none'];
+
+/** stateless: every schedule from the start (a copy or a build) and a replayed prefix; stateful: stateful.ts. */
+export type Search = 'stateless' | 'stateful';
+export const SEARCHES: readonly Search[] = ['stateless', 'stateful'];
 
 /** A subtree of the search: the choices that lead to its root and the sleep set at the root. */
 export interface SubtreeTask {
@@ -57,6 +62,8 @@ export interface SubtreeTask {
 }
 
 export interface ExploreOptions extends ExecutionOptions {
+  /** Default 'stateless'. */
+  search?: Search;
   /** Maximum preemptions per schedule (undefined: unbounded). */
   bound?: number;
   /** Default 'dpor'. */
@@ -79,7 +86,7 @@ export interface ExploreOptions extends ExecutionOptions {
 }
 
 export interface ExploreStats {
-  /** Schedules run (each a fresh build + replay). */
+  /** Schedules run (stateless: each from the start; stateful: each path that ended, at a known state or an end). */
   schedules: number;
   /** Runs that reached quiescence and were judged. */
   complete: number;
@@ -91,8 +98,11 @@ export interface ExploreStats {
   budgetHit: number;
   /** Steps executed, including prefix replays. */
   steps: number;
-  /** New choice points (states) visited, excluding replayed prefixes. */
+  /** New choice points (states) visited, excluding replayed prefixes (stateful: every state entered). */
   states: number;
+  /** Stateful: distinct states (keys), and states reached again (cut, or explored only for what slept before). */
+  distinct: number;
+  revisits: number;
   /** Choices the preemption bound cut. */
   boundCuts: number;
   /** Longest schedule. */
@@ -122,6 +132,8 @@ export interface CheckResult {
   readonly limits: string;
   /** The reduction of a systematic search (absent for sampling). */
   readonly reduction?: Reduction;
+  /** Stateless or stateful (absent for sampling). */
+  readonly search?: Search;
   /** Worker threads that shared the search (1: this thread only). */
   readonly workers?: number;
   readonly stats: ExploreStats;
@@ -145,6 +157,8 @@ export function newStats(): ExploreStats {
     budgetHit: 0,
     steps: 0,
     states: 0,
+    distinct: 0,
+    revisits: 0,
     boundCuts: 0,
     maxDepth: 0,
     races: 0,
@@ -284,6 +298,7 @@ function newNode(
 
 /** Explore the scenario depth-first; stops at the first violation. */
 export function explore(scenario: CheckableScenario, opts: ExploreOptions = {}): CheckResult {
+  if (opts.search === 'stateful') return exploreStateful(scenario, opts);
   const bound = opts.bound ?? Number.POSITIVE_INFINITY;
   const reduction = opts.reduction ?? 'dpor';
   const stats = newStats();
@@ -339,6 +354,7 @@ export function resultOf(
   stats: ExploreStats,
   cutBy: string,
   counterexample: Counterexample | null,
+  search: Search = 'stateless',
 ): CheckResult {
   const limits: string[] = [];
   if (stats.boundCuts > 0 || stats.boundBlocked > 0) limits.push(`preemption bound ${bound}`);
@@ -351,6 +367,7 @@ export function resultOf(
     completeness: cutBy !== '' || stats.budgetHit > 0 ? 'cut' : limits.length > 0 ? 'bounded' : 'exhaustive',
     limits: limits.join(', '),
     reduction,
+    search,
     workers,
     stats,
     counterexample,

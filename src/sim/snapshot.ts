@@ -78,12 +78,25 @@ export function copyState<T>(root: T): T {
 }
 
 /**
+ * How a fingerprint reads objects of some classes (keyed by prototype): fields it leaves out (a clock, a statistics
+ * counter that nothing reads back), or a canonical value read in place of the object (a heap's layout replaced by the
+ * set it holds). Whoever leaves something out must show it decides nothing (src/check/stateKey.ts).
+ */
+export interface HashView {
+  readonly omit?: ReadonlyMap<object, readonly string[]>;
+  readonly canonical?: ReadonlyMap<object, (o: object) => unknown>;
+}
+
+/**
  * A 64-bit fingerprint of the state reachable from `root`, as 16 hex digits: equal states give equal fingerprints.
  * Objects are numbered in the order a depth-first walk first meets them, so the fingerprint sees which fields refer to
  * the same object; a Map or Set is read in its insertion order (the model fills them in a deterministic order).
  * Functions count by name only (code, not state); a shared object counts by its place in the walk (it never changes).
+ * `view` leaves fields of some classes out or reads a canonical form of them.
  */
-export function stateHash(root: unknown): string {
+export function stateHash(root: unknown, view: HashView = {}): string {
+  const omitOf = view.omit;
+  const canonicalOf = view.canonical;
   const ids = new Map<object, number>();
   // two independent 32-bit FNV-1a lanes
   let h1 = 0x811c9dc5;
@@ -184,10 +197,21 @@ export function stateHash(root: unknown): string {
       return;
     }
     if (isGenerator(o)) throw new ModelError('stateHash: a suspended generator has no readable state');
+    const proto = Object.getPrototypeOf(o) as object | null;
+    const canonical = proto !== null ? canonicalOf?.get(proto) : undefined;
+    if (canonical !== undefined) {
+      mix(18);
+      walk(canonical(o));
+      return;
+    }
     mix(16);
     const keys = Object.keys(o);
-    mix(shapeHash(Object.getPrototypeOf(o) as object | null, keys));
-    for (let i = 0; i < keys.length; i++) walk(o[keys[i]!]);
+    mix(shapeHash(proto, keys));
+    const omit = proto !== null ? omitOf?.get(proto) : undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (omit === undefined || !omit.includes(k)) walk(o[k]);
+    }
   };
   walk(root);
   return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');

@@ -1,0 +1,63 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Execution } from './execution.js';
+import { raceScenario } from './model.js';
+import { stateKey } from './stateKey.js';
+
+/** Pick among the choosable agents by the next value of `picks` (then the lowest). */
+function choose(ex: Execution, picks: readonly number[], i: number): number[] {
+  const ch = ex.choosable();
+  if (ch.length === 0) return [];
+  return [ch[(picks[i] ?? 0) % ch.length]!, ...ch];
+}
+
+/**
+ * What the key leaves out: clocks (now, every CPU's readyAt, the heap's time keys), the heap's layout and the step
+ * counters. Shift them all in a copy of a reachable state, re-lay the heap, and run the same continuation on both.
+ */
+function perturb(ex: Execution, shift: number): void {
+  const e = ex.engine;
+  const agents: number[] = [];
+  for (let i = 0; i < e.heap.size; i++) agents.push(e.heap.at(i));
+  e.now += shift;
+  e.steps += 7;
+  for (const c of e.cpus) {
+    c.readyAt += shift + c.id * 13;
+    c.steps += 3;
+  }
+  for (const a of agents) e.heap.remove(a);
+  for (const a of agents.reverse()) e.heap.push(a, e.now + ((a * 31) % 5));
+}
+
+describe('stateKey: clocks, the heap layout and step counters decide nothing', () => {
+  it('a state with shifted clocks, a re-laid heap and other counts has the same choices, footprints, keys and verdict at every step of the same continuation', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.nat(5), { minLength: 120, maxLength: 120 }),
+        fc.nat(40),
+        fc.integer({ min: 1, max: 1e9 }),
+        (picks, at, shift) => {
+          const a = new Execution(raceScenario(), {});
+          for (let i = 0; i < at; i++) {
+            const [x, ...ch] = choose(a, picks, i);
+            if (x === undefined) break;
+            a.step(x, ch);
+          }
+          const b = a.fork();
+          perturb(b, shift);
+          expect(stateKey(b, true)).toBe(stateKey(a, true));
+          for (let i = at; ; i++) {
+            const ca = a.choosable();
+            expect(b.choosable()).toEqual(ca);
+            if (ca.length === 0) break;
+            const x = ca[(picks[i] ?? 0) % ca.length]!;
+            expect(b.step(x, ca)).toEqual(a.step(x, ca));
+            expect(stateKey(b, true)).toBe(stateKey(a, true));
+          }
+          expect(b.finish()).toEqual(a.finish());
+        },
+      ),
+      { numRuns: 8, seed: 13 },
+    );
+  });
+});

@@ -1,0 +1,53 @@
+/**
+ * The key of a state for the stateful search: a fingerprint (sim/snapshot.ts stateHash) of everything that decides
+ * what the rest of a run can do or what an invariant judges — the machine, and the spin-loop detector's view of it —
+ * and of nothing that only records how the run got there:
+ *
+ * - clocks: the engine's `now`, each CPU's `readyAt` and the time keys of the engine's heap. The checker never orders
+ *   by time (the choosable agents are the heap's members, ascending), and the model's reads of the clock in the
+ *   concurrent phase only feed statistics (latency sums, round trips) or compare against the set-up's time (the
+ *   guest's retargeting actions are all due when the phase starts);
+ * - the heap's layout (which slot holds which agent, insertion sequence numbers): only its membership is read;
+ * - step counters (`Engine.steps`, `Cpu.steps`): read by nothing in the model;
+ * - the cost table (`CostTable`): costs only advance clocks, and its length is a cache of the costs the process has
+ *   defined so far (modules load lazily), not state of the machine;
+ * - `Engine.recordFootprints`: the checker's switch, on in every state it keys.
+ *
+ * stateKey.test.ts shows it: states that differ only in these fields (shifted clocks, a re-laid heap, other counts)
+ * have equal keys after every step of the same continuation, the same choosable agents and footprints, and the same
+ * verdict. Two paths to one key may differ only there (footprint.test.ts swaps independent steps; the clocks and the
+ * heap are all that changes).
+ *
+ * Under a preemption bound the key also holds the agent that ran last and the preemptions taken: what is left of the
+ * bound decides which continuations the search may still take.
+ */
+import { CostTable } from '../sim/costs.js';
+import { Cpu } from '../sim/cpu.js';
+import { Engine } from '../sim/engine.js';
+import { EventHeap } from '../sim/eventHeap.js';
+import { type HashView, stateHash } from '../sim/snapshot.js';
+import type { Execution } from './execution.js';
+
+/** The agents a heap holds, ascending: its membership without its layout or time keys. */
+function heapMembers(o: object): number[] {
+  const h = o as EventHeap;
+  const out: number[] = [];
+  for (let i = 0; i < h.size; i++) out.push(h.at(i));
+  return out.sort((a, b) => a - b);
+}
+
+/** The fields the key leaves out, per class, and the heap read as a set. */
+export const STATE_KEY_VIEW: HashView = {
+  omit: new Map<object, readonly string[]>([
+    [Engine.prototype, ['now', 'steps', 'recordFootprints']],
+    [Cpu.prototype, ['readyAt', 'steps']],
+    [CostTable.prototype, ['cycles']],
+  ]),
+  canonical: new Map<object, (o: object) => unknown>([[EventHeap.prototype, heapMembers]]),
+};
+
+/** The key of `ex`'s current state; `bounded`: with the last agent and the preemptions taken. */
+export function stateKey(ex: Execution, bounded: boolean): string {
+  const tail = bounded ? [ex.last, ex.preemptions] : null;
+  return stateHash([ex.inst, ex.spinState(), tail], STATE_KEY_VIEW);
+}

@@ -1,0 +1,169 @@
+/**
+ * Stateful depth-first search (`search: 'stateful'`): every state reached is recognised by its key (stateKey.ts) and
+ * explored once; a schedule costs only its new suffix, because the search forks the machine at each choice point
+ * (Execution.fork: a copy) instead of rebuilding it and replaying the prefix.
+ *
+ * Reduction: sleep sets with state caching, the combination Godefroid proves sound ("Partial-Order Methods for the
+ * Verification of Concurrent Systems", LNCS 1032, 1996, §5.4 / Fig. 5.3): a visited state stores the sleep set it
+ * was explored with; reached again with a sleep set Z, the search explores only the agents that were asleep then and
+ * are awake now, and stores the intersection — it cuts only when the stored set is a subset of Z. Every reachable
+ * state is then visited and every transition out of it is either taken or equivalent to one taken, so every
+ * quiescent end state, every step that throws and every livelock state is seen: end-of-run and teardown checks run
+ * once per distinct end state. DPOR is not combined with the cache: cutting a subtree at a visited state hides the
+ * races its steps would have with the current path, so a stateless DPOR backtrack set would be incomplete there
+ * (stateful DPOR needs a summary of the subtree's steps: Yang, Chen, Gopalakrishnan, Kirby, SPIN 2008, with the
+ * cycle fix of Trimananda et al., VMCAI 2022) — `reduction: 'none'` turns the sleep sets off too.
+ *
+ * Under a preemption bound the key holds the last agent and the preemptions taken, so the cache never merges states
+ * the bound treats differently, and sleep sets are off: a schedule a sleep set skips may have had its only
+ * equivalents beyond the bound (at assign-race bound 1 they lost 7 of 29 end states). The bounded stateful search
+ * therefore reaches exactly the end states of plain enumeration within the bound.
+ */
+import { ModelError } from '../sim/errors.js';
+import { Execution, independent, modelErrorViolation, type RunResult, type Touch } from './execution.js';
+import { type CheckResult, type ExploreOptions, newStats, resultOf, shrink } from './explore.js';
+import { startsFromCopy } from './machineCopy.js';
+import type { CheckableScenario } from './model.js';
+import { stateKey } from './stateKey.js';
+
+/** One state on the search path and what is left to explore from it. */
+interface Visit {
+  /** The state (handed to the last candidate's branch, which needs no copy). */
+  ex: Execution;
+  readonly choosable: readonly number[];
+  /** Agents to take from here, in order. */
+  readonly cands: readonly number[];
+  next: number;
+  /** Asleep here: the sleep set it was reached with, plus the candidates explored so far, with their touch sets. */
+  readonly sleep: Map<number, Touch>;
+}
+
+/** Explore every state of the scenario once (stops at the first violation). */
+export function exploreStateful(scenario: CheckableScenario, opts: ExploreOptions = {}): CheckResult {
+  const bound = opts.bound ?? Number.POSITIVE_INFINITY;
+  const bounded = bound !== Number.POSITIVE_INFINITY;
+  // under a bound a sleeping agent's only equivalent may lie beyond it (assign-race bound 1: 22 of 29 end states)
+  const sleepSets = opts.reduction !== 'none' && !bounded;
+  const stats = newStats();
+  const every = opts.progressEvery ?? 100;
+  /** State key → the agents asleep when it was (last) explored. */
+  const visited = new Map<string, number[]>();
+  const stack: Visit[] = [];
+  let found: RunResult | null = null;
+  let cutBy = '';
+
+  const leaf = (): void => {
+    stats.schedules++;
+    if (opts.onProgress && stats.schedules % every === 0) opts.onProgress(stats);
+  };
+
+  /** Enter the state `ex` is in, reached with sleep set `sleep`: judge it, or push it to explore its candidates. */
+  const enter = (ex: Execution, sleep: Map<number, Touch>): void => {
+    stats.states++;
+    if (ex.steps > stats.maxDepth) stats.maxDepth = ex.steps;
+    const choosable = ex.choosable();
+    if (choosable.length > 0 && ex.budgetLeft <= 0) {
+      stats.budgetHit++;
+      leaf();
+      return;
+    }
+    const key = stateKey(ex, bounded);
+    const stored = visited.get(key);
+    let cands: number[];
+    let asleep = sleep;
+    if (stored === undefined) {
+      stats.distinct++;
+      visited.set(key, [...sleep.keys()]);
+      if (choosable.length === 0) {
+        const r = ex.finish();
+        if (r.end === 'violation') found = r;
+        else stats.complete++;
+        leaf();
+        return;
+      }
+      cands = choosable.filter((a) => !sleep.has(a));
+    } else {
+      stats.revisits++;
+      // explored before with `stored` asleep: what slept then and is awake now is all that is new
+      cands = stored.filter((a) => !sleep.has(a) && choosable.includes(a));
+      const both = stored.filter((a) => sleep.has(a));
+      visited.set(key, both);
+      asleep = new Map([...sleep].filter(([a]) => both.includes(a)));
+      if (cands.length === 0) {
+        leaf();
+        return;
+      }
+    }
+    const within = cands.filter((a) => ex.preemptions + (ex.preempts(a, choosable) ? 1 : 0) <= bound);
+    stats.boundCuts += cands.length - within.length;
+    if (within.length === 0) {
+      if (cands.length > 0 && stored === undefined) stats.boundBlocked++;
+      else stats.sleepBlocked++;
+      leaf();
+      return;
+    }
+    // the default order's choice first, as the stateless search does
+    const d = ex.last >= 0 && within.includes(ex.last) ? ex.last : within[0]!;
+    stack.push({ ex, choosable, cands: [d, ...within.filter((a) => a !== d)], next: 0, sleep: asleep });
+  };
+
+  /** The depth-first loop: take each state's next candidate on a fork (the last one on the state itself). */
+  const search = (root: Execution): void => {
+    enter(root, new Map());
+    while (stack.length > 0 && found === null) {
+      if (opts.maxSchedules !== undefined && stats.schedules >= opts.maxSchedules) {
+        cutBy = `schedule limit ${opts.maxSchedules}`;
+        return;
+      }
+      if (opts.cancelled?.()) {
+        cutBy = 'cancelled';
+        return;
+      }
+      const v = stack[stack.length - 1]!;
+      if (v.next >= v.cands.length) {
+        stack.pop();
+        continue;
+      }
+      const a = v.cands[v.next++]!;
+      const ex = v.next === v.cands.length ? v.ex : v.ex.fork();
+      let touch: Touch;
+      try {
+        touch = ex.step(a, v.choosable);
+      } catch (err) {
+        found = ex.result('violation', [modelErrorViolation(err)]);
+        leaf();
+        return;
+      }
+      stats.steps++;
+      const next = new Map<number, Touch>();
+      if (sleepSets) {
+        for (const [b, t] of v.sleep) if (b !== a && independent(t, touch)) next.set(b, t);
+        v.sleep.set(a, touch);
+      }
+      enter(ex, next);
+    }
+  };
+
+  const root = new Execution(scenario, opts);
+  if (!startsFromCopy(scenario))
+    throw new ModelError(`stateful search: the machine of ${scenario.name} cannot be copied (see findUncopyable)`);
+  try {
+    search(root);
+  } catch (err) {
+    // a task body that is still a generator, reached in the concurrent phase: neither copied nor keyed
+    if (err instanceof ModelError && /suspended generator/.test(err.message))
+      throw new ModelError(`stateful search: the machine of ${scenario.name} cannot be copied: ${err.message}`);
+    throw err;
+  }
+  if (opts.onProgress) opts.onProgress(stats);
+  const r = found as RunResult | null;
+  const counterexample =
+    r === null
+      ? null
+      : {
+          violations: r.violations,
+          found: [...r.schedule],
+          schedule: opts.shrink === false ? [...r.schedule] : shrink(scenario, r, opts),
+        };
+  return resultOf(scenario, sleepSets ? 'sleep' : 'none', 1, bound, stats, cutBy, counterexample, 'stateful');
+}
