@@ -55,7 +55,9 @@ describe('irqfwd check', () => {
     expect(await main(['check', '--variant', 'naive', '-o', '/tmp/test/naive.json'], noRunner, io)).toBe(EXIT_FAIL);
     expect(io.out).toMatch(/violated: no-irq-left-active: INTID 80 left active/);
     expect(io.out).toMatch(/verdict: VIOLATION of no-irq-left-active — found by systematic search/);
-    expect(io.err).toMatch(/check: \d+ schedules, \d+ states, \d+ steps, \d+ schedules\/s, max depth \d+/);
+    expect(io.err).toMatch(
+      /check: \d+ schedules, \d+ states, \d+ steps, \d+ schedules\/s, \d+ states\/s, max depth \d+/,
+    );
     const saved = JSON.parse(io.files.get('/tmp/test/naive.json')!);
     expect(saved).toMatchObject({
       format: 1,
@@ -76,6 +78,14 @@ describe('irqfwd check', () => {
     expect(io.err).toBe('');
   });
 
+  it('--search stateful: the verdict counts states explored, distinct states and schedules', async () => {
+    const io = captureIo();
+    expect(await main(['check', '--search', 'stateful', '--bound', '0', '-q'], noRunner, io)).toBe(EXIT_OK);
+    expect(io.out).toMatch(
+      /^verdict: PASS — bounded by preemption bound 0 \(\d+ choice\(s\) cut; stateful, every schedule within the bound\): \d+ states explored, \d+ distinct, \d+ schedules of assign-race \[protocol\]/,
+    );
+  });
+
   it('--pct: the verdict says sampled', async () => {
     const io = captureIo();
     expect(await main(['check', '--pct', '--runs', '5', '--seed', '3', '-q'], noRunner, io)).toBe(EXIT_OK);
@@ -90,6 +100,8 @@ describe('irqfwd check', () => {
       ['check', '--bound', 'x'],
       ['check', '--runs', '5'],
       ['check', '--pct', '--bound', '1'],
+      ['check', '--search', 'stateless-ish'],
+      ['check', '--search', 'stateful', '--workers', '2'],
       ['check', 'no-such-scenario'],
       ['check', '--frobnicate'],
     ]) {

@@ -7,7 +7,14 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { counterexampleText, traceCounterexample } from '../check/counterexampleTrace.js';
-import { type CheckResult, type ExploreStats, REDUCTIONS, type Reduction } from '../check/explore.js';
+import {
+  type CheckResult,
+  type ExploreStats,
+  REDUCTIONS,
+  type Reduction,
+  SEARCHES,
+  type Search,
+} from '../check/explore.js';
 import type { Violation } from '../check/invariants.js';
 import {
   CHECK_SCENARIOS,
@@ -42,6 +49,8 @@ Options:
   --max-schedules N   stop the exhaustive search after N schedules (the verdict says so; exit code 4 if it stopped)
   --reduction R       dpor (default: source-set DPOR + sleep sets) | sleep (sleep sets only) | none
   --workers N         worker threads sharing the exhaustive search (default 1)
+  --search S          stateless (default: every schedule from the start) | stateful (each state once: sleep sets
+                      with state caching unbounded, plain enumeration under a bound; the machine must be copyable)
   --pct               randomized PCT instead of the exhaustive search
   --runs N            PCT runs (default 1000)
   --depth D           PCT bug depth (default 2)
@@ -112,6 +121,13 @@ function check(args: readonly string[], io: CliIo): number {
   if (!REDUCTIONS.includes(reduction))
     throw new CheckUsageError(`--reduction expects one of ${REDUCTIONS.join(', ')}, got '${v.reduction}'`);
   const workers = int('workers', v.workers, 1) ?? 1;
+  const search = (v.search ?? 'stateless') as Search;
+  if (!SEARCHES.includes(search))
+    throw new CheckUsageError(`--search expects one of ${SEARCHES.join(', ')}, got '${v.search}'`);
+  if (search === 'stateful' && (workers > 1 || v.reduction === 'dpor'))
+    throw new CheckUsageError('--search stateful runs on one thread with sleep sets or none (not --workers, not dpor)');
+  if (v.pct && v.search !== undefined)
+    throw new CheckUsageError('--search applies to the exhaustive search, not --pct');
   const scenario = resolveScenario(
     name,
     { ...(variant !== undefined ? { variant } : {}), raises, irqNumbering: numbering },
@@ -137,7 +153,8 @@ function check(args: readonly string[], io: CliIo): number {
       })
     : exploreParallel(scenario, {
         workers,
-        reduction,
+        search,
+        reduction: search === 'stateful' && v.reduction === undefined ? 'sleep' : reduction,
         ...(bound !== undefined ? { bound } : {}),
         ...(v['max-schedules'] !== undefined ? { maxSchedules: int('max-schedules', v['max-schedules'], 1)! } : {}),
         onProgress: progress,
@@ -168,6 +185,7 @@ const OPTIONS = {
   'max-schedules': { type: 'string' },
   reduction: { type: 'string' },
   workers: { type: 'string' },
+  search: { type: 'string' },
   pct: { type: 'boolean' },
   runs: { type: 'string' },
   depth: { type: 'string' },
@@ -181,14 +199,16 @@ const OPTIONS = {
 } as const;
 
 export function progressLine(s: ExploreStats, ms: number): string {
-  const rate = ms > 0 ? Math.round((s.schedules * 1000) / ms) : 0;
-  return `check: ${s.schedules} schedules, ${s.states} states, ${s.steps} steps, ${rate} schedules/s, max depth ${s.maxDepth}`;
+  const per = (n: number) => (ms > 0 ? Math.round((n * 1000) / ms) : 0);
+  const distinct = s.distinct > 0 ? ` (${s.distinct} distinct)` : '';
+  return `check: ${s.schedules} schedules, ${s.states} states${distinct}, ${s.steps} steps, ${per(s.schedules)} schedules/s, ${per(s.states)} states/s, max depth ${s.maxDepth}`;
 }
 
 export function verdictPass(r: CheckResult): string {
   const what = `${r.scenario} [${r.variant}]`;
   const n = r.stats.schedules;
   const equiv = r.reduction === 'none' ? '' : ` up to ${r.reduction === 'sleep' ? 'sleep-set' : 'DPOR'} equivalence`;
+  if (r.search === 'stateful') return verdictStateful(r, what);
   const by = (r.workers ?? 1) > 1 ? `, ${r.workers} workers` : '';
   switch (r.completeness) {
     case 'exhaustive':
@@ -199,6 +219,20 @@ export function verdictPass(r: CheckResult): string {
       return `verdict: PASS so far — bounded by ${r.limits}: ${n} schedules of ${what} satisfy every invariant; the search did not finish`;
     case 'sampled':
       return `verdict: PASS — sampled (${r.limits}): no violation found; sampling proves nothing`;
+  }
+}
+
+/** A stateful pass: states explored, distinct states (each judged once if it is an end state) and schedules. */
+function verdictStateful(r: CheckResult, what: string): string {
+  const s = r.stats;
+  const counts = `${s.states} states explored, ${s.distinct} distinct, ${s.schedules} schedules`;
+  switch (r.completeness) {
+    case 'exhaustive':
+      return `verdict: PASS — exhaustive (stateful${r.reduction === 'sleep' ? ', sleep sets' : ''}): every reachable state of ${what} (${counts}; ${s.complete} distinct end states judged) satisfies every invariant`;
+    case 'bounded':
+      return `verdict: PASS — bounded by ${r.limits} (${s.boundCuts} choice(s) cut; stateful, every schedule within the bound): ${counts} of ${what} satisfy every invariant`;
+    default:
+      return `verdict: PASS so far — bounded by ${r.limits}: ${counts} of ${what} satisfy every invariant; the search did not finish`;
   }
 }
 
