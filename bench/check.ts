@@ -1,10 +1,12 @@
 /**
  * The checker's exploration on the canonical race (assign-race): schedules/s and states/s of the systematic search,
  * the reduction of DPOR against sleep sets alone and plain enumeration on the same scenario and bound, the protocol
- * at preemption bound 2, and the naive variant's time to the first violation. Wall-clock figures; the schedule
- * counts are deterministic.
+ * at preemption bound 2 — stateless (each schedule from a copy of the start, its prefix replayed) and stateful (each
+ * state once, forking at choice points) side by side — and the naive variant's time to the first violation.
+ * Wall-clock and CPU figures with the load average at each row; the schedule and state counts are deterministic.
  */
-import { explore, type Reduction } from '../src/check/explore.js';
+import os from 'node:os';
+import { explore, type Reduction, type Search } from '../src/check/explore.js';
 import { startsFromCopy } from '../src/check/machineCopy.js';
 import { raceScenario, type Variant } from '../src/check/model.js';
 
@@ -17,24 +19,40 @@ export interface CheckBenchRow {
   readonly schedules: number;
   readonly complete: number;
   readonly states: number;
+  /** Stateful: distinct states (0 for the stateless search). */
+  readonly distinct: number;
   readonly steps: number;
   readonly seconds: number;
+  /** CPU time of the search (user + system). */
+  readonly cpuSeconds: number;
+  /** 1-minute load average when the row ended (2 shared cores: wall figures are noisy). */
+  readonly load: number;
   readonly schedulesPerSecond: number;
   readonly statesPerSecond: number;
   /** The shrunk counterexample's choices (violations only). */
   readonly counterexample?: number;
 }
 
-function row(variant: Variant, bound: number, reduction: Reduction, shrink = true, copyMachine = true): CheckBenchRow {
+function row(
+  variant: Variant,
+  bound: number,
+  reduction: Reduction,
+  shrink = true,
+  copyMachine = true,
+  search: Search = 'stateless',
+): CheckBenchRow {
   const scenario = raceScenario({ variant });
   const t0 = performance.now();
-  const r = explore(scenario, { bound, reduction, shrink, copyMachine });
+  const c0 = process.cpuUsage();
+  const r = explore(scenario, { bound, reduction, shrink, copyMachine, search });
+  const c1 = process.cpuUsage(c0);
   const seconds = (performance.now() - t0) / 1000;
   const s = r.stats;
   const cx = r.counterexample;
   const start = !copyMachine ? 'rebuilt' : startsFromCopy(scenario) ? 'copied' : 'rebuilt: not copyable yet';
+  const how = search === 'stateful' ? 'stateful, forked at choice points' : `machine ${start} per schedule`;
   return {
-    name: `check assign-race ${variant} bound ${bound} ${reduction} (machine ${start} per schedule)`,
+    name: `check assign-race ${variant} bound ${bound} ${search === 'stateful' ? 'stateful' : reduction} (${how})`,
     variant,
     bound,
     reduction,
@@ -42,8 +60,11 @@ function row(variant: Variant, bound: number, reduction: Reduction, shrink = tru
     schedules: s.schedules,
     complete: s.complete,
     states: s.states,
+    distinct: s.distinct,
     steps: s.steps,
     seconds,
+    cpuSeconds: (c1.user + c1.system) / 1e6,
+    load: os.loadavg()[0]!,
     schedulesPerSecond: s.schedules / seconds,
     statesPerSecond: s.states / seconds,
     ...(cx !== null ? { counterexample: cx.schedule.length } : {}),
@@ -67,8 +88,14 @@ export function checkBenchmark(full = false): CheckBench {
     rows.push(d!, s!, n!);
     reduction.push({ bound, vsNone: n!.schedules / d!.schedules, vsSleep: s!.schedules / d!.schedules });
   }
-  // side by side: every schedule from a fresh build (round 1) and from a copy of the machine built once
-  if (!full) rows.push(row('protocol', 2, 'dpor', true, false), row('protocol', 2, 'dpor'));
+  // side by side at bound 2: every schedule from a fresh build (round 1), from a copy of the machine built once, and
+  // the stateful search (plain enumeration within the bound, each state once)
+  if (!full)
+    rows.push(
+      row('protocol', 2, 'dpor', true, false),
+      row('protocol', 2, 'dpor'),
+      row('protocol', 2, 'none', true, true, 'stateful'),
+    );
   rows.push(row('naive', 1, 'dpor', false), row('naive', 1, 'dpor'));
   return { rows, reduction };
 }

@@ -69,7 +69,7 @@ if (json) {
   for (const l of scaleReport(scale)) console.log(l);
   for (const r of check.rows) {
     console.log(
-      `${r.name}: ${r.verdict}${r.counterexample !== undefined ? ` (${r.counterexample} choices)` : ''}; ${r.schedules} schedules (${r.complete} complete), ${r.states} states in ${r.seconds.toFixed(2)} s = ${r.schedulesPerSecond.toFixed(0)} schedules/s, ${(r.statesPerSecond / 1e3).toFixed(1)} k states/s`,
+      `${r.name}: ${r.verdict}${r.counterexample !== undefined ? ` (${r.counterexample} choices)` : ''}; ${r.schedules} schedules (${r.complete} complete), ${r.states} states${r.distinct > 0 ? ` (${r.distinct} distinct)` : ''} in ${r.seconds.toFixed(2)} s (${r.cpuSeconds.toFixed(2)} CPU s, load ${r.load.toFixed(2)}) = ${r.schedulesPerSecond.toFixed(0)} schedules/s, ${(r.statesPerSecond / 1e3).toFixed(1)} k states/s`,
     );
   }
   for (const x of check.reduction) {

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { createGuestKernel, type GuestKernel } from '../guest/guestKernel.js';
+import { createHost, type Host } from '../machine.js';
+import { C_NONE } from '../sim/costs.js';
+import { type Boundary, Frame } from '../sim/frame.js';
+import { op } from '../sim/task.js';
 import { type ExploreOptions, explore } from './explore.js';
-import { bypassRaceScenario, type CheckableScenario, raceScenario } from './model.js';
+import { bypassRaceScenario, type CheckableScenario, type CheckInstance, raceScenario } from './model.js';
 import { scenarioFromYaml } from './scenarioCheck.js';
 import { stateKey } from './stateKey.js';
 
@@ -68,6 +73,102 @@ describe('stateful search on the shipped check-*.yaml files (bound 1)', () => {
     it(`${name}: the end states and verdict of plain enumeration, or a refusal while the machine cannot be copied`, () => {
       const text = readFileSync(new URL(`../../scenarios/${name}.yaml`, import.meta.url), 'utf8');
       sameAsEnumeration(() => scenarioFromYaml(text, name, {}), 1);
+    });
+  }
+});
+
+// Unbounded, where sleep sets are on: small programs whose state is plain data (threads as frames), so that plain
+// enumeration finishes. A step reads or writes one variable and touches its object; every value read is kept.
+type Access = { readonly w: number; readonly v: number } | { readonly r: number };
+
+class Memory {
+  readonly vals: number[] = [0, 0];
+  readonly reads: number[] = [];
+}
+
+class Thread extends Frame {
+  private i = 0;
+  constructor(
+    private readonly steps: readonly Access[],
+    private readonly mem: Memory,
+    private readonly oids: readonly number[],
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc === 1) {
+      const a = this.steps[this.i++]!;
+      if ('w' in a) this.mem.vals[a.w] = a.v;
+      else this.mem.reads.push(this.mem.vals[a.r]!);
+    }
+    if (this.i === this.steps.length) return this.return_(undefined);
+    const a = this.steps[this.i]!;
+    this.pc = 1;
+    return this.yield_(op(C_NONE, this.oids['w' in a ? a.w : a.r]!));
+  }
+}
+
+class Program implements CheckInstance {
+  readonly lines = [];
+  readonly device = undefined as never;
+  readonly line = 0;
+  readonly raises = 0;
+  readonly control = [];
+  constructor(
+    readonly host: Host,
+    readonly guest: GuestKernel,
+  ) {}
+  teardown(): void {}
+}
+
+function program(threads: readonly (readonly Access[])[]): CheckableScenario {
+  return {
+    ...raceScenario(),
+    name: 'program',
+    build() {
+      const host = createHost({ cpus: threads.length, devices: [] });
+      const e = host.engine;
+      const guest = createGuestKernel({ engine: e, gic: host.irq.gic, vcpus: 1, devices: [] });
+      const mem = new Memory();
+      const oids = [e.newOid('x'), e.newOid('y')];
+      threads.forEach((steps, i) => e.spawn(`t${i}`, i, new Thread(steps, mem, oids)));
+      return new Program(host, guest);
+    },
+  };
+}
+
+const w = (x: number, v: number): Access => ({ w: x, v });
+const r = (x: number): Access => ({ r: x });
+
+describe('unbounded stateful search (sleep sets + state caching) against plain enumeration', () => {
+  for (const [name, threads] of [
+    [
+      'store buffering',
+      [
+        [w(0, 1), r(1)],
+        [w(1, 1), r(0)],
+      ],
+    ],
+    [
+      'two writers and a reader of one variable',
+      [
+        [w(0, 1), w(0, 2), w(1, 3)],
+        [r(0), r(1), r(0)],
+      ],
+    ],
+  ] as const) {
+    it(`${name}: the same end states, each judged once, with fewer transitions than plain enumeration`, () => {
+      const plain = ends(program(threads), { reduction: 'none', teardown: false });
+      const sleep = ends(program(threads), { search: 'stateful', teardown: false });
+      const cached = ends(program(threads), { search: 'stateful', reduction: 'none', teardown: false });
+      expect(plain.verdict).toBe('pass');
+      expect(plain.keys.length).toBeGreaterThan(2);
+      expect(sleep.keys).toEqual(plain.keys);
+      expect(cached.keys).toEqual(plain.keys);
+      expect(sleep.stats.complete).toBe(plain.keys.length);
+      expect(sleep.stats.steps).toBeLessThan(cached.stats.steps);
+      expect(cached.stats.steps).toBeLessThan(plain.stats.steps);
     });
   }
 });

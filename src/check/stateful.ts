@@ -3,16 +3,17 @@
  * explored once; a schedule costs only its new suffix, because the search forks the machine at each choice point
  * (Execution.fork: a copy) instead of rebuilding it and replaying the prefix.
  *
- * Reduction: sleep sets with state caching, the combination Godefroid proves sound ("Partial-Order Methods for the
- * Verification of Concurrent Systems", LNCS 1032, 1996, §5.4 / Fig. 5.3): a visited state stores the sleep set it
+ * Reduction: sleep sets with state caching, the combination Godefroid, Holzmann and Pirottin prove sound ("State-space
+ * caching revisited", CAV 1992; Formal Methods in System Design 7(3), 1995): a visited state stores the sleep set it
  * was explored with; reached again with a sleep set Z, the search explores only the agents that were asleep then and
  * are awake now, and stores the intersection — it cuts only when the stored set is a subset of Z. Every reachable
  * state is then visited and every transition out of it is either taken or equivalent to one taken, so every
  * quiescent end state, every step that throws and every livelock state is seen: end-of-run and teardown checks run
  * once per distinct end state. DPOR is not combined with the cache: cutting a subtree at a visited state hides the
  * races its steps would have with the current path, so a stateless DPOR backtrack set would be incomplete there
- * (stateful DPOR needs a summary of the subtree's steps: Yang, Chen, Gopalakrishnan, Kirby, SPIN 2008, with the
- * cycle fix of Trimananda et al., VMCAI 2022) — `reduction: 'none'` turns the sleep sets off too.
+ * (stateful DPOR needs a summary of the subtree's steps: Yang, Chen, Gopalakrishnan, Kirby, "Efficient stateful
+ * dynamic partial order reduction", SPIN 2008, and its cycle fix by Trimananda, Luo, Demsky, Xu, VMCAI 2022) —
+ * `reduction: 'none'` turns the sleep sets off too.
  *
  * Under a preemption bound the key holds the last agent and the preemptions taken, so the cache never merges states
  * the bound treats differently, and sleep sets are off: a schedule a sleep set skips may have had its only
