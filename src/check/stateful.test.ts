@@ -83,7 +83,8 @@ type Access = { readonly w: number; readonly v: number } | { readonly r: number 
 
 class Memory {
   readonly vals: number[] = [0, 0];
-  readonly reads: number[] = [];
+  /** Each thread's values read, in its order (a list per thread: a shared list would be an undeclared access). */
+  readonly reads: number[][] = [[], []];
 }
 
 class Thread extends Frame {
@@ -92,6 +93,7 @@ class Thread extends Frame {
     private readonly steps: readonly Access[],
     private readonly mem: Memory,
     private readonly oids: readonly number[],
+    private readonly me: number,
   ) {
     super();
   }
@@ -100,7 +102,7 @@ class Thread extends Frame {
     if (this.pc === 1) {
       const a = this.steps[this.i++]!;
       if ('w' in a) this.mem.vals[a.w] = a.v;
-      else this.mem.reads.push(this.mem.vals[a.r]!);
+      else this.mem.reads[this.me]!.push(this.mem.vals[a.r]!);
     }
     if (this.i === this.steps.length) return this.return_(undefined);
     const a = this.steps[this.i]!;
@@ -132,7 +134,7 @@ function program(threads: readonly (readonly Access[])[]): CheckableScenario {
       const guest = createGuestKernel({ engine: e, gic: host.irq.gic, vcpus: 1, devices: [] });
       const mem = new Memory();
       const oids = [e.newOid('x'), e.newOid('y')];
-      threads.forEach((steps, i) => e.spawn(`t${i}`, i, new Thread(steps, mem, oids)));
+      threads.forEach((steps, i) => e.spawn(`t${i}`, i, new Thread(steps, mem, oids, i)));
       return new Program(host, guest);
     },
   };
