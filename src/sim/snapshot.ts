@@ -29,25 +29,6 @@ function isGenerator(o: object): boolean {
   return Object.prototype.toString.call(o) === GENERATOR_TAG;
 }
 
-const PLAIN = 0;
-const MAP = 1;
-const SET = 2;
-const GENERATOR = 3;
-/** What objects of a prototype are (a Map, a Set, a generator or a plain object), found once per prototype. */
-const kinds = new WeakMap<object, number>();
-const NULL_PROTO = {};
-
-/** The kind of a non-array, non-typed-array object `o` with prototype `proto`. */
-function kindOf(o: object, proto: object | null): number {
-  const key = proto ?? NULL_PROTO;
-  let k = kinds.get(key);
-  if (k === undefined) {
-    k = o instanceof Map ? MAP : o instanceof Set ? SET : isGenerator(o) ? GENERATOR : PLAIN;
-    kinds.set(key, k);
-  }
-  return k;
-}
-
 /**
  * A copy of everything reachable from `root` that is state: identity and cycles kept (two paths to one object lead to
  * one copy), prototypes kept, typed arrays, Maps and Sets copied, functions and shared objects not copied.
@@ -71,23 +52,20 @@ export function copyState<T>(root: T): T {
       copies.set(o, c);
       return c;
     }
-    const proto = Object.getPrototypeOf(o) as object | null;
-    const kind = kindOf(o, proto);
-    if (kind === MAP) {
+    if (o instanceof Map) {
       const c = new Map<unknown, unknown>();
       copies.set(o, c);
-      for (const [k, x] of o as unknown as Map<unknown, unknown>) c.set(copy(k, depth + 1), copy(x, depth + 1));
+      for (const [k, x] of o) c.set(copy(k, depth + 1), copy(x, depth + 1));
       return c;
     }
-    if (kind === SET) {
+    if (o instanceof Set) {
       const c = new Set<unknown>();
       copies.set(o, c);
-      for (const x of o as unknown as Set<unknown>) c.add(copy(x, depth + 1));
+      for (const x of o) c.add(copy(x, depth + 1));
       return c;
     }
-    if (kind === GENERATOR)
-      throw new ModelError(`copyState: a suspended generator is not copyable (${depth} levels deep)`);
-    const c = Object.create(proto) as Record<string, unknown>;
+    if (isGenerator(o)) throw new ModelError(`copyState: a suspended generator is not copyable (${depth} levels deep)`);
+    const c = Object.create(Object.getPrototypeOf(o)) as Record<string, unknown>;
     copies.set(o, c);
     const keys = Object.keys(o);
     for (let i = 0; i < keys.length; i++) {
@@ -119,8 +97,6 @@ export interface HashView {
 export function stateHash(root: unknown, view: HashView = {}): string {
   const omitOf = view.omit;
   const canonicalOf = view.canonical;
-  // per prototype: how `view` reads its objects
-  const views = new Map<object | null, ClassView>();
   const ids = new Map<object, number>();
   // two independent 32-bit FNV-1a lanes
   let h1 = 0x811c9dc5;
@@ -205,40 +181,33 @@ export function stateHash(root: unknown, view: HashView = {}): string {
       for (let i = 0; i < words.length; i++) mix(words[i]!);
       return;
     }
-    const proto = Object.getPrototypeOf(o) as object | null;
-    const kind = kindOf(o, proto);
-    if (kind === MAP) {
-      const m = o as unknown as Map<unknown, unknown>;
+    if (o instanceof Map) {
       mix(14);
-      mix(m.size);
-      for (const [k, x] of m) {
+      mix(o.size);
+      for (const [k, x] of o) {
         walk(k);
         walk(x);
       }
       return;
     }
-    if (kind === SET) {
-      const m = o as unknown as Set<unknown>;
+    if (o instanceof Set) {
       mix(15);
-      mix(m.size);
-      for (const x of m) walk(x);
+      mix(o.size);
+      for (const x of o) walk(x);
       return;
     }
-    if (kind === GENERATOR) throw new ModelError('stateHash: a suspended generator has no readable state');
-    let how = views.get(proto);
-    if (how === undefined) {
-      how = proto === null ? NO_VIEW : { canonical: canonicalOf?.get(proto), omit: omitOf?.get(proto) };
-      views.set(proto, how);
-    }
-    if (how.canonical !== undefined) {
+    if (isGenerator(o)) throw new ModelError('stateHash: a suspended generator has no readable state');
+    const proto = Object.getPrototypeOf(o) as object | null;
+    const canonical = proto !== null ? canonicalOf?.get(proto) : undefined;
+    if (canonical !== undefined) {
       mix(18);
-      walk(how.canonical(o));
+      walk(canonical(o));
       return;
     }
     mix(16);
     const keys = Object.keys(o);
     mix(shapeHash(proto, keys));
-    const omit = how.omit;
+    const omit = proto !== null ? omitOf?.get(proto) : undefined;
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
       if (omit === undefined || !omit.includes(k)) walk(o[k]);
@@ -247,12 +216,6 @@ export function stateHash(root: unknown, view: HashView = {}): string {
   walk(root);
   return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
 }
-
-interface ClassView {
-  readonly canonical: ((o: object) => unknown) | undefined;
-  readonly omit: readonly string[] | undefined;
-}
-const NO_VIEW: ClassView = { canonical: undefined, omit: undefined };
 
 interface Shape {
   readonly keys: readonly string[];
