@@ -83,6 +83,22 @@ describe('copyState', () => {
 });
 
 describe('stateHash', () => {
+  it('a view leaves fields of a class out, or reads a canonical form of its objects', () => {
+    class Bag {
+      constructor(readonly items: number[]) {}
+    }
+    const view = {
+      omit: new Map<object, readonly string[]>([[Node_.prototype, ['value']]]),
+      canonical: new Map<object, (o: object) => unknown>([[Bag.prototype, (o) => [...(o as Bag).items].sort()]]),
+    };
+    const a = { n: new Node_(1), bag: new Bag([1, 2]) };
+    const b = { n: new Node_(2), bag: new Bag([2, 1]) };
+    expect(stateHash(a)).not.toBe(stateHash(b));
+    expect(stateHash(a, view)).toBe(stateHash(b, view));
+    b.bag.items.push(3);
+    expect(stateHash(a, view)).not.toBe(stateHash(b, view));
+  });
+
   it('is equal for a copy, and changes with a field, an element or which object a field refers to', () => {
     const a = new Node_(1);
     const b = new Node_(1);
