@@ -22,7 +22,7 @@ import { beginFootprint } from '../sim/footprint.js';
 import { copyState } from '../sim/snapshot.js';
 import { TASK_DONE } from '../sim/task.js';
 import { checkAfterTeardown, checkAtEnd, modelErrorInvariant, type Violation } from './invariants.js';
-import { startingMachine, startsFromCopy } from './machineCopy.js';
+import { startingMachine } from './machineCopy.js';
 import type { CheckableScenario, CheckInstance } from './model.js';
 
 /** Sorted object ids a step touched, or null for a global step (dependent with every step). */
@@ -67,7 +67,7 @@ export interface ExecutionOptions {
   teardown?: boolean;
   /** Start from a copy of the machine built for the first schedule where it can be copied (default true). */
   copyMachine?: boolean;
-  /** Called when a run reaches an end state (nothing is enabled), before it is judged. */
+  /** Called when a run reaches an end state (no agent can be chosen), before it is judged. */
   onEnd?: (ex: Execution) => void;
 }
 
@@ -113,15 +113,10 @@ export class Execution {
   }
 
   /**
-   * An independent execution in the same state: a copy of the machine and of this run's bookkeeping, or — for a
-   * machine that cannot be copied — a fresh one that replays this schedule.
+   * An independent execution in the same state: a copy of the machine and of this run's bookkeeping. Only for a
+   * machine that can be copied (machineCopy.ts startsFromCopy): a closure in state would be shared with the copy.
    */
   fork(): Execution {
-    if (!startsFromCopy(this.scenario)) {
-      const ex = new Execution(this.scenario, this.opts);
-      for (const a of this.schedule) ex.step(a, ex.choosable());
-      return ex;
-    }
     const ex = new Execution(this.scenario, this.opts, copyState(this.inst));
     ex.schedule.push(...this.schedule);
     ex.last = this.last;

@@ -15,8 +15,8 @@
  *
  * stateKey.test.ts shows it: states that differ only in these fields (shifted clocks, a re-laid heap, other counts)
  * have equal keys after every step of the same continuation, the same choosable agents and footprints, and the same
- * verdict. Two paths to one key may differ only there (footprint.test.ts swaps independent steps; the clocks and the
- * heap are all that changes).
+ * verdict. They are also all that differs between two orders of independent steps (measured by swapping adjacent
+ * independent steps of random schedules: only `Cpu.readyAt` and the heap's arrays changed), so such orders merge.
  *
  * Under a preemption bound the key also holds the agent that ran last and the preemptions taken: what is left of the
  * bound decides which continuations the search may still take.
@@ -37,7 +37,7 @@ function heapMembers(o: object): number[] {
 }
 
 /** The fields the key leaves out, per class, and the heap read as a set. */
-export const STATE_KEY_VIEW: HashView = {
+const STATE_KEY_VIEW: HashView = {
   omit: new Map<object, readonly string[]>([
     [Engine.prototype, ['now', 'steps', 'recordFootprints']],
     [Cpu.prototype, ['readyAt', 'steps']],

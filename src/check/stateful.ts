@@ -98,7 +98,7 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
     const within = cands.filter((a) => ex.preemptions + (ex.preempts(a, choosable) ? 1 : 0) <= bound);
     stats.boundCuts += cands.length - within.length;
     if (within.length === 0) {
-      if (cands.length > 0 && stored === undefined) stats.boundBlocked++;
+      if (cands.length > 0) stats.boundBlocked++;
       else stats.sleepBlocked++;
       leaf();
       return;
