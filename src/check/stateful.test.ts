@@ -136,7 +136,7 @@ function program(threads: readonly (readonly Access[])[]): CheckableScenario {
       const guest = createGuestKernel({ engine: e, gic: host.irq.gic, vcpus: 1, devices: [] });
       const mem = new Memory();
       const oids = [e.newOid('x'), e.newOid('y')];
-      threads.forEach((steps, i) => e.spawn(`t${i}`, i, new Thread(steps, mem, oids, i)));
+      for (let i = 0; i < threads.length; i++) e.spawn(`t${i}`, i, new Thread(threads[i]!, mem, oids, i));
       return new Program(host, guest);
     },
   };
