@@ -27,6 +27,9 @@ import { startsFromCopy } from './machineCopy.js';
 import type { CheckableScenario } from './model.js';
 import { stateKey } from './stateKey.js';
 
+/** The stateful search was asked to explore a machine it cannot copy or key. */
+export class UncopyableMachineError extends Error {}
+
 /** One state on the search path and what is left to explore from it. */
 interface Visit {
   /** The state (handed to the last candidate's branch, which needs no copy). */
@@ -147,13 +150,17 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
 
   const root = new Execution(scenario, opts);
   if (!startsFromCopy(scenario))
-    throw new ModelError(`stateful search: the machine of ${scenario.name} cannot be copied (see findUncopyable)`);
+    throw new UncopyableMachineError(
+      `stateful search: the machine of ${scenario.name} cannot be copied (a closure or a generator in its state: findUncopyable)`,
+    );
   try {
     search(root);
   } catch (err) {
     // a task body that is still a generator, reached in the concurrent phase: neither copied nor keyed
     if (err instanceof ModelError && /suspended generator/.test(err.message))
-      throw new ModelError(`stateful search: the machine of ${scenario.name} cannot be copied: ${err.message}`);
+      throw new UncopyableMachineError(
+        `stateful search: the machine of ${scenario.name} cannot be copied: ${err.message}`,
+      );
     throw err;
   }
   if (opts.onProgress) opts.onProgress(stats);

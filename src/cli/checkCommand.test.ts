@@ -86,6 +86,14 @@ describe('irqfwd check', () => {
     );
   });
 
+  it('--search stateful on a machine it cannot copy exits 2 saying why (bypass-race: its bodies are generators)', async () => {
+    const io = captureIo();
+    expect(await main(['check', 'bypass-race', '--search', 'stateful', '--bound', '0', '-q'], noRunner, io)).toBe(
+      EXIT_USAGE,
+    );
+    expect(io.err).toMatch(/^irqfwd check: stateful search: the machine of bypass-race cannot be copied/);
+  });
+
   it('--pct: the verdict says sampled', async () => {
     const io = captureIo();
     expect(await main(['check', '--pct', '--runs', '5', '--seed', '3', '-q'], noRunner, io)).toBe(EXIT_OK);

@@ -27,6 +27,7 @@ import {
 import { pct } from '../check/pct.js';
 import { formatReplayFile, parseReplayFile, ReplayFileError, replayFileOf, scenarioOfReplay } from '../check/replay.js';
 import { ScenarioCheckError, scenarioFromYaml } from '../check/scenarioCheck.js';
+import { UncopyableMachineError } from '../check/stateful.js';
 import { exploreParallel } from '../check/workers.js';
 import { ScenarioError } from '../scenario/loader.js';
 import type { CliIo } from './commands.js';
@@ -79,7 +80,7 @@ export function checkCommand(args: readonly string[], io: CliIo): number {
   try {
     return check(args, io);
   } catch (e) {
-    if (e instanceof CheckUsageError || e instanceof ReplayFileError) {
+    if (e instanceof CheckUsageError || e instanceof ReplayFileError || e instanceof UncopyableMachineError) {
       io.stderr(`irqfwd check: ${e.message}\nTry 'irqfwd check --help'.\n`);
       return EXIT_USAGE;
     }
