@@ -2,9 +2,10 @@
  * Stateless depth-first exploration of a checkable scenario's interleavings, with a choice of reduction and an
  * optional preemption bound; counterexample shrinking and replay.
  *
- * Each schedule re-runs the scenario's builder and replays the prefix of choices that leads to the choice point
- * being backtracked (the model is not clonable). At every choice point the candidates are the choosable agents
- * (execution.ts: the enabled ones, minus spin-looping pollers).
+ * Each schedule starts from the machine at the start of the concurrent phase (a copy of the one built first, or a
+ * fresh build: machineCopy.ts) and replays the prefix of choices that leads to the choice point being backtracked.
+ * At every choice point the candidates are the choosable agents (execution.ts: the enabled ones, minus spin-looping
+ * pollers). `search: 'stateful'` hands the whole search to stateful.ts (each state keyed and explored once).
  *
  * Reductions (`reduction`):
  * - 'dpor' (default): source-set DPOR with sleep sets (dpor.ts). A node explores its first choice; races found in
