@@ -18,8 +18,9 @@
  * verdict. They are also all that differs between two orders of independent steps (measured by swapping adjacent
  * independent steps of random schedules: only `Cpu.readyAt` and the heap's arrays changed), so such orders merge.
  *
- * Under a preemption bound the key also holds the agent that ran last and the preemptions taken: what is left of the
- * bound decides which continuations the search may still take.
+ * Under a preemption bound the key also holds the agent that ran last: with it, the state and the preemptions left
+ * decide which continuations the search may still take (stateful.ts keeps the fewest preemptions a key was reached
+ * with).
  */
 import { CostTable } from '../sim/costs.js';
 import { Cpu } from '../sim/cpu.js';
@@ -46,8 +47,7 @@ const STATE_KEY_VIEW: HashView = {
   canonical: new Map<object, (o: object) => unknown>([[EventHeap.prototype, heapMembers]]),
 };
 
-/** The key of `ex`'s current state; `bounded`: with the last agent and the preemptions taken. */
-export function stateKey(ex: Execution, bounded: boolean): string {
-  const tail = bounded ? [ex.last, ex.preemptions] : null;
-  return stateHash([ex.inst, ex.spinState(), tail], STATE_KEY_VIEW);
+/** The key of `ex`'s current state; `withLast`: with the agent that ran last (what a preemption is counted against). */
+export function stateKey(ex: Execution, withLast: boolean): string {
+  return stateHash([ex.inst, ex.spinState(), withLast ? ex.last : null], STATE_KEY_VIEW);
 }

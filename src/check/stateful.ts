@@ -15,8 +15,9 @@
  * dynamic partial order reduction", SPIN 2008, and its cycle fix by Trimananda, Luo, Demsky, Xu, VMCAI 2022) —
  * `reduction: 'none'` turns the sleep sets off too.
  *
- * Under a preemption bound the key holds the last agent and the preemptions taken, so the cache never merges states
- * the bound treats differently, and sleep sets are off: a schedule a sleep set skips may have had its only
+ * Under a preemption bound the key holds the last agent, and each key keeps the fewest preemptions it was explored
+ * with: reached again with no fewer, it is cut (every continuation the bound leaves now, it left then); with fewer,
+ * it is explored again. Sleep sets are off there: a schedule a sleep set skips may have had its only
  * equivalents beyond the bound (at assign-race bound 1 they lost 7 of 29 end states). The bounded stateful search
  * therefore reaches exactly the end states of plain enumeration within the bound.
  */
@@ -50,8 +51,10 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
   const sleepSets = opts.reduction !== 'none' && !bounded;
   const stats = newStats();
   const every = opts.progressEvery ?? 100;
-  /** State key → the agents asleep when it was (last) explored. */
+  /** Unbounded: state key → the agents asleep when it was (last) explored. */
   const visited = new Map<string, number[]>();
+  /** Under a bound: state key (with the last agent) → the fewest preemptions it was explored with. */
+  const cheapest = new Map<string, number>();
   const stack: Visit[] = [];
   let found: RunResult | null = null;
   let cutBy = '';
@@ -59,6 +62,13 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
   const leaf = (): void => {
     stats.schedules++;
     if (opts.onProgress && stats.schedules % every === 0) opts.onProgress(stats);
+  };
+
+  /** An end state reached for the first time: the end-of-run and teardown checks. */
+  const judge = (ex: Execution): void => {
+    const r = ex.finish();
+    if (r.end === 'violation') found = r;
+    else stats.complete++;
   };
 
   /** Enter the state `ex` is in, reached with sleep set `sleep`: judge it, or push it to explore its candidates. */
@@ -72,30 +82,47 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
       return;
     }
     const key = stateKey(ex, bounded);
-    const stored = visited.get(key);
     let cands: number[];
     let asleep = sleep;
-    if (stored === undefined) {
-      stats.distinct++;
-      visited.set(key, [...sleep.keys()]);
-      if (choosable.length === 0) {
-        const r = ex.finish();
-        if (r.end === 'violation') found = r;
-        else stats.complete++;
+    if (bounded) {
+      // reached before with no more preemptions taken: every continuation left now was left then
+      const fewest = cheapest.get(key);
+      if (fewest !== undefined && fewest <= ex.preemptions) {
+        stats.revisits++;
         leaf();
         return;
       }
-      cands = choosable.filter((a) => !sleep.has(a));
-    } else {
-      stats.revisits++;
-      // explored before with `stored` asleep: what slept then and is awake now is all that is new
-      cands = stored.filter((a) => !sleep.has(a) && choosable.includes(a));
-      const both = stored.filter((a) => sleep.has(a));
-      visited.set(key, both);
-      asleep = new Map([...sleep].filter(([a]) => both.includes(a)));
-      if (cands.length === 0) {
+      cheapest.set(key, ex.preemptions);
+      if (fewest !== undefined) stats.revisits++;
+      else stats.distinct++;
+      if (choosable.length === 0) {
+        if (fewest === undefined) judge(ex);
         leaf();
         return;
+      }
+      cands = [...choosable];
+    } else {
+      const stored = visited.get(key);
+      if (stored === undefined) {
+        stats.distinct++;
+        visited.set(key, [...sleep.keys()]);
+        if (choosable.length === 0) {
+          judge(ex);
+          leaf();
+          return;
+        }
+        cands = choosable.filter((a) => !sleep.has(a));
+      } else {
+        stats.revisits++;
+        // explored before with `stored` asleep: what slept then and is awake now is all that is new
+        cands = stored.filter((a) => !sleep.has(a) && choosable.includes(a));
+        const both = stored.filter((a) => sleep.has(a));
+        visited.set(key, both);
+        asleep = new Map([...sleep].filter(([a]) => both.includes(a)));
+        if (cands.length === 0) {
+          leaf();
+          return;
+        }
       }
     }
     const within = cands.filter((a) => ex.preemptions + (ex.preempts(a, choosable) ? 1 : 0) <= bound);
