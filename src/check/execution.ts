@@ -18,28 +18,18 @@
  */
 import type { EnabledAgents, Engine, Scheduler } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
-import { beginFootprint } from '../sim/footprint.js';
+import { beginFootprint, conflicts } from '../sim/footprint.js';
 import { TASK_DONE } from '../sim/task.js';
 import { checkAfterTeardown, checkAtEnd, modelErrorInvariant, type Violation } from './invariants.js';
 import { startingMachine } from './machineCopy.js';
 import type { CheckableScenario, CheckInstance } from './model.js';
 
-/** Sorted object ids a step touched, or null for a global step (dependent with every step). */
+/** A step's footprint (sim/footprint.ts: sorted entries, each an object and whether it was written), or null for a global step. */
 export type Touch = readonly number[] | null;
 
+/** Two steps commute: neither is global and no object one of them may write is touched by the other. */
 export function independent(a: Touch, b: Touch): boolean {
-  if (a === null || b === null) return false;
-  // both sorted ascending
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    const x = a[i]!;
-    const y = b[j]!;
-    if (x === y) return false;
-    if (x < y) i++;
-    else j++;
-  }
-  return true;
+  return !conflicts(a, b);
 }
 
 export type RunEnd =

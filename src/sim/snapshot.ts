@@ -10,6 +10,7 @@
  * Objects that never change after the machine is built (cost tables, file-operation tables, the lockdep class list)
  * may be marked shared: every copy then refers to the same object, and the fingerprint reads it once.
  */
+import type { Engine } from './engine.js';
 import { ModelError } from './errors.js';
 
 const sharedObjects = new WeakSet<object>();
@@ -191,6 +192,24 @@ export function stateHash(root: unknown): string {
   };
   walk(root);
   return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+}
+
+/**
+ * stateHash of the machine reachable from `root` with time left out: the engine's clock and each CPU's ready time are
+ * taken as 0 and the queue of enabled agents as the set it holds, not its (time, insertion) keys. A checker ignores
+ * time (explore.ts), so two orders of commuting steps reach the same untimed state though their clocks may differ.
+ * `engine` is the root's engine; the machine itself is not changed (a copy is normalised).
+ */
+export function untimedStateHash(root: unknown, engine: Engine): string {
+  const agents: number[] = [];
+  for (let i = 0; i < engine.heap.size; i++) agents.push(engine.heap.at(i));
+  agents.sort((a, b) => a - b);
+  const c = copyState({ root, engine });
+  const e = c.engine as unknown as { now: number; heap: unknown; cpus: { readyAt: number }[] };
+  e.now = 0;
+  e.heap = agents;
+  for (const cpu of e.cpus) cpu.readyAt = 0;
+  return stateHash(c);
 }
 
 interface Shape {
