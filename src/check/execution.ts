@@ -3,11 +3,12 @@
  * point, the touched objects of each executed step (the basis of the independence relation), spin-loop detection,
  * and the end-of-run verdict. The explorers (explore.ts, pct.ts) and the replay differ only in how they choose.
  *
- * Independence. Two steps are independent when neither is *global* and their footprints are disjoint. A step's
- * footprint is what the engine recorded while it ran (sim/footprint.ts): the objects the model declared with op(),
- * cpuRelax() and touch(), the ones shared objects declared themselves (the GIC's INTIDs and CPU interfaces, a device's
- * registers, wait queues, locks, a vCPU's run state) and the CPUs whose run state the step changed. It is exact for the
- * step as executed, so DPOR may use it after the fact. The checker itself knows nothing of the model.
+ * Independence. Two steps are independent when neither is *global* and no object one of them may write is touched by
+ * the other (two reads commute). A step's footprint is what the engine recorded while it ran (sim/footprint.ts): the
+ * objects the model declared with op(), cpuRelax() (a read), touch() and touchRead(), the ones shared objects declared
+ * themselves (the GIC's INTIDs and CPU interfaces, a device's registers, wait queues, locks, a vCPU's run state and
+ * pause request) and the CPUs whose run state the step changed. It is exact for the step as executed, so DPOR may use
+ * it after the fact. The checker itself knows nothing of the model.
  *
  * Spin loops. A step of a task that yielded cpuRelax(cost, oid) is a poll, and a poll only reads. An agent whose
  * next step is a poll of the object it polled last, with no non-poll step by another agent since, cannot make

@@ -195,20 +195,29 @@ export function stateHash(root: unknown): string {
 }
 
 /**
- * stateHash of the machine reachable from `root` with time left out: the engine's clock and each CPU's ready time are
- * taken as 0 and the queue of enabled agents as the set it holds, not its (time, insertion) keys. A checker ignores
- * time (explore.ts), so two orders of commuting steps reach the same untimed state though their clocks may differ.
- * `engine` is the root's engine; the machine itself is not changed (a copy is normalised).
+ * stateHash of the machine reachable from `root` with what two orders of commuting steps may leave different though
+ * nothing behaves differently: time (the engine's clock, each CPU's ready time, the (time, insertion) keys of the queue
+ * of enabled agents, which counts as the set it holds), the order of the free timer slots (which agent number the next
+ * timer gets), and which task lockdep saw first (Lockdep.canonical). A checker ignores all three. `engine` is the
+ * root's engine; the machine itself is not changed (a copy is normalised).
  */
 export function untimedStateHash(root: unknown, engine: Engine): string {
   const agents: number[] = [];
   for (let i = 0; i < engine.heap.size; i++) agents.push(engine.heap.at(i));
   agents.sort((a, b) => a - b);
-  const c = copyState({ root, engine });
-  const e = c.engine as unknown as { now: number; heap: unknown; cpus: { readyAt: number }[] };
+  const c = copyState({ root, engine, lockdep: engine.lockdep.canonical() });
+  const e = c.engine as unknown as {
+    now: number;
+    heap: unknown;
+    cpus: { readyAt: number }[];
+    freeTimers: number[];
+    lockdep: unknown;
+  };
   e.now = 0;
   e.heap = agents;
   for (const cpu of e.cpus) cpu.readyAt = 0;
+  e.freeTimers.sort((a, b) => a - b);
+  e.lockdep = c.lockdep;
   return stateHash(c);
 }
 
