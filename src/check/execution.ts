@@ -25,7 +25,7 @@ import { checkAfterTeardown, checkAtEnd, modelErrorInvariant, type Violation } f
 import { startingMachine } from './machineCopy.js';
 import type { CheckableScenario, CheckInstance } from './model.js';
 
-/** A step's footprint (sim/footprint.ts: sorted entries, each an object and whether it was written), or null for a global step. */
+/** A step's footprint (sim/footprint.ts: sorted entries, an object and whether it was written each), or null: global. */
 export type Touch = readonly number[] | null;
 
 /** Two steps commute: neither is global and no object one of them may write is touched by the other. */

@@ -94,7 +94,7 @@ const file = (name: string): CheckableScenario => {
 
 describe('footprints: steps declared independent commute (the same untimed state in either order)', () => {
   it('assign-race (ASSIGN then DEASSIGN while the line fires twice and the vCPU runs), protocol', () => {
-    // seed 28 puts the run loop's read of vcpu->arch.pause next to kvm_arm_halt_guest's write of it (a read once undeclared)
+    // seed 28 puts the run loop's read of vcpu->arch.pause next to kvm_arm_halt_guest's write (once undeclared)
     expect(checkCommutation(raceScenario({ raises: 2 }), 3, 26)).toBeGreaterThan(60);
   });
 

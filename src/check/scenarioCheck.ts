@@ -266,6 +266,8 @@ class SwitchLedger {
 
 /** A line a workload drives; its last op is read at the end of the run, from the switches that succeeded. */
 class ScenarioLine implements CheckedLine {
+  readonly guestIntid: number | undefined;
+
   constructor(
     readonly device: HostDevice,
     readonly line: number,
@@ -276,8 +278,6 @@ class ScenarioLine implements CheckedLine {
   ) {
     this.guestIntid = wiring === undefined ? undefined : 32 + wiring.gsi;
   }
-
-  readonly guestIntid: number | undefined;
 
   get lastOp(): 'assign' | 'deassign' | undefined {
     return this.ledger.switched(this.key) ? this.ledger.lastOp(this.key) : undefined;

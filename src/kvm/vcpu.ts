@@ -106,7 +106,7 @@ export class KvmVcpu {
    * which only the vCPU thread writes; kicks and kvm_arm_halt_guest's poll read it from other CPUs.
    */
   readonly modeOid: number;
-  /** The checker's object for the pause request (vcpu->arch.pause): kvm_arm_halt_guest/resume write it, the run loop reads it. */
+  /** The checker's object for vcpu->arch.pause: kvm_arm_halt_guest and resume write it, the run loop reads it. */
   readonly pauseOid: number;
   readonly fops: FileOperations;
   vgicCpu: VgicCpu | null = null;
