@@ -14,7 +14,7 @@ describe('bypass-race: irqbypass del_producer + add_producer while the line fire
     expect(r.counterexample).toBeNull();
     expect(r.completeness).toBe('bounded');
     expect(r.limits).toBe('preemption bound 2');
-    expect(r.stats.schedules).toBe(416);
+    expect(r.stats.schedules).toBe(445);
     expect(r.stats.budgetHit).toBe(0);
   });
 

@@ -12,6 +12,7 @@
  */
 
 import { HostTrace } from '../scenario/hostTrace.js';
+import { oidOf, writes } from '../sim/footprint.js';
 import { cpuTid, PID_HOST, writeChromeJson } from '../trace/chromeJsonWriter.js';
 import { cyclesToNs, writeText } from '../trace/textWriter.js';
 import { Tracer } from '../trace/tracer.js';
@@ -131,7 +132,7 @@ export function traceCounterexample(
     },
     stepped: (_x, a, touch) => {
       const p = pending.pop()!;
-      const objs = touch === null ? '*' : touch.map((o) => e.oidName(o)).join(' ');
+      const objs = touch === null ? '*' : touch.map((o) => `${e.oidName(oidOf(o))}${writes(o) ? '' : ':r'}`).join(' ');
       steps.push({
         index: steps.length,
         agent: a,

@@ -3,11 +3,12 @@
  * point, the touched objects of each executed step (the basis of the independence relation), spin-loop detection,
  * and the end-of-run verdict. The explorers (explore.ts, pct.ts) and the replay differ only in how they choose.
  *
- * Independence. Two steps are independent when neither is *global* and their footprints are disjoint. A step's
- * footprint is what the engine recorded while it ran (sim/footprint.ts): the objects the model declared with op(),
- * cpuRelax() and touch(), the ones shared objects declared themselves (the GIC's INTIDs and CPU interfaces, a device's
- * registers, wait queues, locks, a vCPU's run state) and the CPUs whose run state the step changed. It is exact for the
- * step as executed, so DPOR may use it after the fact. The checker itself knows nothing of the model.
+ * Independence. Two steps are independent when neither is *global* and no object one of them may write is touched by
+ * the other (two reads commute). A step's footprint is what the engine recorded while it ran (sim/footprint.ts): the
+ * objects the model declared with op(), cpuRelax() (a read), touch() and touchRead(), the ones shared objects declared
+ * themselves (the GIC's INTIDs and CPU interfaces, a device's registers, wait queues, locks, a vCPU's run state and
+ * pause request) and the CPUs whose run state the step changed. It is exact for the step as executed, so DPOR may use
+ * it after the fact. The checker itself knows nothing of the model.
  *
  * Spin loops. A step of a task that yielded cpuRelax(cost, oid) is a poll, and a poll only reads. An agent whose
  * next step is a poll of the object it polled last, with no non-poll step by another agent since, cannot make
@@ -18,29 +19,19 @@
  */
 import type { EnabledAgents, Engine, Scheduler } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
-import { beginFootprint } from '../sim/footprint.js';
+import { beginFootprint, conflicts } from '../sim/footprint.js';
 import { copyState } from '../sim/snapshot.js';
 import { TASK_DONE } from '../sim/task.js';
 import { checkAfterTeardown, checkAtEnd, modelErrorInvariant, type Violation } from './invariants.js';
 import { startingMachine } from './machineCopy.js';
 import type { CheckableScenario, CheckInstance } from './model.js';
 
-/** Sorted object ids a step touched, or null for a global step (dependent with every step). */
+/** A step's footprint (sim/footprint.ts: sorted entries, an object and whether it was written each), or null: global. */
 export type Touch = readonly number[] | null;
 
+/** Two steps commute: neither is global and no object one of them may write is touched by the other. */
 export function independent(a: Touch, b: Touch): boolean {
-  if (a === null || b === null) return false;
-  // both sorted ascending
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    const x = a[i]!;
-    const y = b[j]!;
-    if (x === y) return false;
-    if (x < y) i++;
-    else j++;
-  }
-  return true;
+  return !conflicts(a, b);
 }
 
 export type RunEnd =

@@ -1,8 +1,8 @@
 /**
  * Checkable scenarios: a deterministic builder for a fresh machine whose set-up phase runs under the TimedScheduler
  * until quiescent (not explored), then a concurrent phase whose interleavings the checker explores, and the
- * end-of-run observations the invariants (invariants.ts) judge. Exploration is stateless: the model objects cannot
- * be cloned, so every schedule re-runs the builder and replays a prefix of choices.
+ * end-of-run observations the invariants (invariants.ts) judge. Exploration is stateless: every schedule starts from
+ * the machine the builder made (a copy of it, machineCopy.ts) and replays a prefix of choices.
  */
 import { EFD_CLOEXEC, EFD_NONBLOCK } from '../abi/eventfd.js';
 import {

@@ -2,8 +2,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadScenario } from '../scenario/loader.js';
+import { findUncopyable } from '../sim/snapshot.js';
 import { explore, replay } from './explore.js';
 import type { InvariantName } from './invariants.js';
+import { startsFromCopy } from './machineCopy.js';
 import { raceScenario } from './model.js';
 import { pct } from './pct.js';
 import { formatReplayFile, parseReplayFile, replayFile, replayFileOf } from './replay.js';
@@ -70,6 +72,17 @@ describe('scenario files under the checker', () => {
 
   it('protocol: the default order of every checkable shipped scenario satisfies every invariant', () => {
     for (const f of CHECKABLE) expect(replay(scenarioFromYaml(text(f), f), []).violations).toEqual([]);
+  });
+
+  it('every checkable shipped scenario holds no closure: its schedules start from copies of one build', () => {
+    for (const f of CHECKABLE) {
+      const sc = scenarioFromYaml(text(f), f);
+      expect(findUncopyable(sc.build()), f).toEqual([]);
+      // two schedules: the first builds, both run on copies; the second still judges the lines by its own outcomes
+      expect(replay(sc, []).violations).toEqual([]);
+      expect(replay(sc, []).violations).toEqual([]);
+      expect(startsFromCopy(sc), f).toBe(true);
+    }
   });
 });
 

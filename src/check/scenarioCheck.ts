@@ -19,16 +19,18 @@
  * `expect` is the timed run's check: here its errno is an outcome like any other, judged by the invariants).
  */
 
+import type { ErrnoError } from '../abi/errno.js';
 import { KVM_DEV_VFIO_DEVICE, KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ, KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ } from '../abi/kvm.js';
-import { createGuestKernel } from '../guest/guestKernel.js';
-import type { SyscallHandle } from '../host/process.js';
-import { createHost, type HostDevice } from '../machine.js';
+import { createGuestKernel, type GuestKernel } from '../guest/guestKernel.js';
+import type { Process, SyscallHandle } from '../host/process.js';
+import type { KvmVm } from '../kvm/vm.js';
+import { createHost, type Host, type HostDevice } from '../machine.js';
 import { loadScenario } from '../scenario/loader.js';
 import { fdRefsOf, type Scenario, type ScenarioStep, stepsForMode } from '../scenario/schema.js';
 import { uapiConstant } from '../scenario/vmm.js';
 import { callTask, callWhat, kvmRunCall, type ScriptEntry, submitTask, VmmScript } from '../scenario/vmmCall.js';
-import { guestGicOptions, scenarioHostOptions, VmmInterpreter } from '../scenario/vmmInterpreter.js';
-import type { TimerHandler } from '../sim/engine.js';
+import { guestGicOptions, scenarioHostOptions, type VmmEvents, VmmInterpreter } from '../scenario/vmmInterpreter.js';
+import type { Engine, TimerHandler } from '../sim/engine.js';
 import type { CheckableScenario, CheckedLine, CheckInstance, CheckOptions, Variant } from './model.js';
 
 export class ScenarioCheckError extends Error {}
@@ -158,12 +160,7 @@ function buildFromScenario(
     }),
   );
   // set-up: a refusal is the scenario's error (a raw ioctl's errno is an outcome, as in the concurrent phase)
-  const vmm = new VmmInterpreter(host, p, s, {
-    failed: (_what, e) => {
-      throw e;
-    },
-    note: () => {},
-  });
+  const vmm = new VmmInterpreter(host, p, s, new SetupRefusals());
   vmm.createVms((_spec, i) => guests[i]!);
   for (const st of setup) {
     if (!SETUP_STEPS.includes(st.step))
@@ -210,7 +207,6 @@ function buildFromScenario(
   const setupState = new Map<string, 'assign' | 'deassign'>();
   for (const st of setup)
     if (st.step === 'assign' || st.step === 'deassign') setupState.set(`${st.device}/${st.index}`, st.step);
-  const switched = new Set(switches.flatMap((sw) => (sw !== null ? [sw.key] : [])));
   const control: { what: string; handle: SyscallHandle }[] = [];
   let script: VmmScript | null = null;
   if (calls.length > 0) {
@@ -221,53 +217,112 @@ function buildFromScenario(
       handle: submitTask(ctl, 'vmm', script),
     });
   }
-  const lastOp = (key: string): 'assign' | 'deassign' => {
-    let op = setupState.get(key);
-    script?.outcomes.forEach((o, i) => {
-      const sw = switches[i];
-      if (sw?.key === key && typeof o === 'number') op = sw.op;
-    });
-    return op ?? 'deassign';
-  };
+  const ledger = new SwitchLedger(setupState, switches, script);
   const lines: CheckedLine[] = [];
   for (const l of drivenLines(s)) {
     const device = deviceOf(l.device);
-    const key = `${l.device}/${l.index}`;
     const w = wired.find((st) => st.device === l.device && st.index === l.index);
-    const gsi = w?.gsi;
-    lines.push({
-      device,
-      line: l.index,
-      ...(w !== undefined ? { kvmVm: vmm.vm(w.vm).kvmVm } : {}),
-      // read at the end of the run: a line the concurrent phase switches is judged by the switches that succeeded
-      get lastOp() {
-        return switched.has(key) ? lastOp(key) : undefined;
-      },
-      ...(gsi !== undefined ? { guestIntid: 32 + gsi } : {}),
-    });
-    const edge = device.spec.irqs[l.index]!.trigger === 'edge';
-    let left = raises;
-    if (left <= 0) continue;
-    const raise: TimerHandler = {
-      name: `${l.device}/${l.index}.raise`,
-      fire: () => {
-        if (edge) device.hw.pulse(l.index);
-        else device.hw.assert(l.index);
-        if (--left > 0) host.engine.after(1, raise);
-      },
-    };
-    host.engine.after(1, raise);
+    const key = `${l.device}/${l.index}`;
+    lines.push(new ScenarioLine(device, l.index, ledger, key, w === undefined ? undefined : vmm.vm(w.vm).kvmVm, w));
+    if (raises > 0) host.engine.after(1, new LineRaise(host.engine, device, l.index, raises));
   }
-  const first = lines[0]!;
-  return {
-    host,
-    guest: guests[0]!,
-    guests,
-    device: first.device,
-    line: first.line,
-    lines,
-    raises,
-    control,
-    teardown: () => p.exit(),
-  };
+  return new ScenarioInstance(host, guests, lines, raises, control, p);
+}
+
+/** The checker's set-up refusals: an errno there is the scenario's error. */
+class SetupRefusals implements VmmEvents {
+  failed(_what: string, e: ErrnoError): void {
+    throw e;
+  }
+
+  note(): void {}
+}
+
+/**
+ * What the concurrent phase's ASSIGN/DEASSIGNs of each line left: the set-up's switch, then every call of the
+ * script that returned 0 (`switches[i]`: what call i switches, if anything).
+ */
+class SwitchLedger {
+  constructor(
+    private readonly setupState: ReadonlyMap<string, 'assign' | 'deassign'>,
+    private readonly switches: readonly ({ key: string; op: 'assign' | 'deassign' } | null)[],
+    private readonly script: VmmScript | null,
+  ) {}
+
+  /** Whether the concurrent phase switches line `key` at all. */
+  switched(key: string): boolean {
+    return this.switches.some((sw) => sw?.key === key);
+  }
+
+  lastOp(key: string): 'assign' | 'deassign' {
+    let op = this.setupState.get(key);
+    this.script?.outcomes.forEach((o, i) => {
+      const sw = this.switches[i];
+      if (sw?.key === key && typeof o === 'number') op = sw.op;
+    });
+    return op ?? 'deassign';
+  }
+}
+
+/** A line a workload drives; its last op is read at the end of the run, from the switches that succeeded. */
+class ScenarioLine implements CheckedLine {
+  readonly guestIntid: number | undefined;
+
+  constructor(
+    readonly device: HostDevice,
+    readonly line: number,
+    private readonly ledger: SwitchLedger,
+    private readonly key: string,
+    readonly kvmVm: KvmVm | undefined,
+    wiring: { readonly gsi: number } | undefined,
+  ) {
+    this.guestIntid = wiring === undefined ? undefined : 32 + wiring.gsi;
+  }
+
+  get lastOp(): 'assign' | 'deassign' | undefined {
+    return this.ledger.switched(this.key) ? this.ledger.lastOp(this.key) : undefined;
+  }
+}
+
+/** A workload's line asserted `left` more times (level: assert; edge: a pulse), each a hardware event. */
+class LineRaise implements TimerHandler {
+  readonly name: string;
+  constructor(
+    private readonly engine: Engine,
+    private readonly device: HostDevice,
+    private readonly index: number,
+    private left: number,
+  ) {
+    this.name = `${device.spec.name}/${index}.raise`;
+  }
+
+  fire(): void {
+    if (this.device.spec.irqs[this.index]!.trigger === 'edge') this.device.hw.pulse(this.index);
+    else this.device.hw.assert(this.index);
+    if (--this.left > 0) this.engine.after(1, this);
+  }
+}
+
+/** A scenario file's machine at the start of its concurrent phase; teardown is the VMM's exit. */
+class ScenarioInstance implements CheckInstance {
+  readonly guest: GuestKernel;
+  readonly device: HostDevice;
+  readonly line: number;
+
+  constructor(
+    readonly host: Host,
+    readonly guests: readonly GuestKernel[],
+    readonly lines: readonly CheckedLine[],
+    readonly raises: number,
+    readonly control: readonly { what: string; handle: SyscallHandle }[],
+    private readonly process: Process,
+  ) {
+    this.guest = guests[0]!;
+    this.device = lines[0]!.device;
+    this.line = lines[0]!.line;
+  }
+
+  teardown(): void {
+    this.process.exit();
+  }
 }

@@ -44,7 +44,7 @@ import type { GicVirtualInterface } from '../hw/gic/virtualInterface.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
-import { touch } from '../sim/footprint.js';
+import { touch, touchRead } from '../sim/footprint.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { markShared } from '../sim/snapshot.js';
 import { type Call, current, currentOrNull, op, type Task } from '../sim/task.js';
@@ -102,10 +102,12 @@ export class KvmVcpuStat {
 export class KvmVcpu {
   readonly oid: number;
   /**
-   * The checker's object for the vCPU's run state — vcpu->mode, the pause request and where the thread sleeps —
-   * which kicks and kvm_arm_halt_guest read from other CPUs while the vCPU thread writes it.
+   * The checker's object for the vCPU's run state — vcpu->mode, whether it is in KVM_RUN and where the thread sleeps —
+   * which only the vCPU thread writes; kicks and kvm_arm_halt_guest's poll read it from other CPUs.
    */
   readonly modeOid: number;
+  /** The checker's object for vcpu->arch.pause: kvm_arm_halt_guest and resume write it, the run loop reads it. */
+  readonly pauseOid: number;
   readonly fops: FileOperations;
   vgicCpu: VgicCpu | null = null;
   /** KVM_ARM_VCPU_INIT done (kvm_vcpu_initialized) with this target and features. */
@@ -149,6 +151,7 @@ export class KvmVcpu {
   ) {
     this.oid = vm.kernel.engine.newOid(`vcpu${id}`);
     this.modeOid = vm.kernel.engine.newOid(`vcpu${id}.mode`);
+    this.pauseOid = vm.kernel.engine.newOid(`vcpu${id}.pause-request`);
     this.wq = new WaitQueue(vm.kernel.engine, `vcpu${id}.wait`);
     this.pauseWq = new WaitQueue(vm.kernel.engine, `vcpu${id}.pause`);
     this.fops = KVM_VCPU_FOPS;
@@ -160,7 +163,7 @@ export class KvmVcpu {
 
   /** Out of guest mode with its LRs folded, and sleeping where it cannot touch the vGIC (kvm_arm_halt_guest's wait). */
   get halted(): boolean {
-    touch(this.modeOid);
+    touchRead(this.modeOid);
     return !this.inRun || this.pauseSleeping || this.wfiSleeping;
   }
 
@@ -200,7 +203,7 @@ export class KvmVcpu {
    * that step and its cost (the kicker already declared it, e.g. C_VGIC_INJECT covers "kick request").
    */
   kvmVcpuKick(): void {
-    touch(this.modeOid); // reads vcpu->mode and the wait queue
+    touchRead(this.modeOid); // reads vcpu->mode and whether it sleeps on vcpu->wait (a wakeup declares the queue)
     if (this.wq.length > 0) {
       this.wq.wakeUpAll();
       this.stat.kickWakeups++;

@@ -9,7 +9,7 @@ import { KVM_EXIT_INTR, KVM_RUN } from '../abi/kvm.js';
 import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_HVC64, ESR_ELx_EC_SYS64, ESR_ELx_EC_WFx, esrClassName } from '../hw/esr.js';
 import { EXIT_IRQ, type GuestCpu } from '../sim/cpu.js';
 import { ModelError } from '../sim/errors.js';
-import { touch } from '../sim/footprint.js';
+import { touch, touchRead } from '../sim/footprint.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { localIrqRestore, localIrqSave } from '../sim/locks.js';
 import { current, enterGuest, op } from '../sim/task.js';
@@ -185,6 +185,7 @@ export class KvmArchVcpuIoctlRun extends Frame<number> {
       vcpu.writeExitReason(KVM_EXIT_INTR);
       throw errno('EINTR', `${vcpu}: signal pending`);
     }
+    touchRead(vcpu.pauseOid);
     if (vcpu.paused) {
       // check_vcpu_requests: KVM_REQ_SLEEP → kvm_vcpu_sleep until vcpu->arch.pause is cleared
       vcpu.pauseSleeping = true;
@@ -200,6 +201,7 @@ export class KvmArchVcpuIoctlRun extends Frame<number> {
 
   private pausedWait(): Boundary {
     const vcpu = this.vcpu;
+    touchRead(vcpu.pauseOid);
     if (vcpu.paused && !vcpu.vm.kernel.signalPending()) return this.yield_(wait(vcpu.pauseWq));
     vcpu.pauseSleeping = false;
     touch(vcpu.modeOid);

@@ -135,7 +135,7 @@ export class KvmVm extends KObject {
   kvmArmResumeGuest(): void {
     for (const v of this.vcpus) {
       v.paused = false;
-      touch(v.modeOid);
+      touch(v.pauseOid);
       v.pauseWq.wakeUpAll();
     }
   }
@@ -341,6 +341,7 @@ class KvmArmHaltGuest extends Frame {
       this.pc = 1;
       for (const v of vcpus) {
         v.paused = true;
+        touch(v.pauseOid);
         v.kvmVcpuKick();
       }
     }

@@ -12,6 +12,7 @@ import { VFIO_GROUP_GET_DEVICE_FD } from '../abi/vfio.js';
 import type { GuestKernel, GuestKernelOptions } from '../guest/guestKernel.js';
 import type { HostIrq } from '../host/irq/boot.js';
 import type { Process, UThread } from '../host/process.js';
+import type { GuestFactory, GuestVcpuEnv } from '../kvm/guest.js';
 import type { KvmVm } from '../kvm/vm.js';
 import type { Host, HostOptions } from '../machine.js';
 import { ModelError } from '../sim/errors.js';
@@ -114,6 +115,17 @@ export interface VmmEvents {
   badIoctl?(what: string, e: RawIoctlError): void;
 }
 
+/** KVM's guest factory for a VMM's VMs: each vCPU gets the guest kernel of its VM (plain data a machine copy carries). */
+class VmmGuests implements GuestFactory {
+  constructor(private readonly vms: readonly VmmVm[]) {}
+
+  createGuest(env: GuestVcpuEnv): ReturnType<GuestFactory['createGuest']> {
+    const v = this.vms.find((x) => x.kvmVm === env.vm);
+    if (v === undefined) throw new ModelError(`no guest kernel for ${env.vm}`);
+    return v.guest.createGuest(env);
+  }
+}
+
 export class VmmInterpreter {
   readonly vms: VmmVm[] = [];
   private readonly opened: OpenDevice[] = [];
@@ -129,13 +141,7 @@ export class VmmInterpreter {
     private readonly s: Scenario,
     private readonly ev: VmmEvents,
   ) {
-    host.kvm.guestFactory = {
-      createGuest: (env) => {
-        const v = this.vms.find((x) => x.kvmVm === env.vm);
-        if (v === undefined) throw new ModelError(`no guest kernel for ${env.vm}`);
-        return v.guest.createGuest(env);
-      },
-    };
+    host.kvm.guestFactory = new VmmGuests(this.vms);
   }
 
   /** Each VM of the scenario, in file order, built the QEMU way; `guest` gives its guest kernel just before. */

@@ -24,7 +24,7 @@ import {
 import { Cpu, EXIT_IRQ, EXIT_TRAP, GuestCpu } from './cpu.js';
 import { ModelError } from './errors.js';
 import { EventHeap } from './eventHeap.js';
-import { beginFootprint, footprintSet, touch } from './footprint.js';
+import { beginFootprint, footprintSet, touch, touchRead } from './footprint.js';
 import { type Boundary, Frame } from './frame.js';
 import { Lockdep } from './lockdep.js';
 import { RandomStreams } from './prng.js';
@@ -460,7 +460,9 @@ export class Engine {
     t.cpu = c.id;
     const v = t.resumeValue;
     t.resumeValue = undefined;
-    for (let i = 0; i < t.nTouch; i++) touch(t.touch[i]!);
+    // a poll (cpuRelax) only re-reads what it waits for
+    if (t.polling) for (let i = 0; i < t.nTouch; i++) touchRead(t.touch[i]!);
+    else for (let i = 0; i < t.nTouch; i++) touch(t.touch[i]!);
     chargeTo = c;
     chargeCosts = this.costs;
     setCurrent(t);

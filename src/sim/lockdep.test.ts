@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { C_NONE } from './costs.js';
 import { Engine } from './engine.js';
+import { Lockdep } from './lockdep.js';
 import { Spinlock, spinLock, spinLockIrqsave, spinUnlockIrqrestore } from './locks.js';
 import { eret, op, type TaskGen } from './task.js';
 
@@ -112,5 +113,30 @@ describe('lockdep', () => {
     );
     e.settle();
     expect(e.lockdep.reports).toEqual([]);
+  });
+});
+
+describe('Lockdep.canonical', () => {
+  it('is the same whichever task established an edge or closed a cycle first, and differs with the edges', () => {
+    const run = (order: readonly [string, number, number][]) => {
+      const l = new Lockdep();
+      const a = l.classId('lock_A');
+      const b = l.classId('lock_B');
+      const ids = [a, b];
+      for (const [task, held, next] of order) l.acquire(ids[next]!, [{ cls: ids[held]! }], task, false, true);
+      return l;
+    };
+    const ab = run([
+      ['t1', 0, 1],
+      ['t2', 1, 0],
+    ]);
+    const ba = run([
+      ['t2', 1, 0],
+      ['t1', 0, 1],
+    ]);
+    expect(ab.reports[0]!.tasks).not.toEqual(ba.reports[0]!.tasks);
+    expect(ab.canonical()).toEqual(ba.canonical());
+    expect(ab.canonical().reports).toEqual(['ABBA:lock_A,lock_B']);
+    expect(run([['t1', 0, 1]]).canonical()).not.toEqual(ab.canonical());
   });
 });

@@ -118,6 +118,25 @@ export class Lockdep {
     }
   }
 
+  /**
+   * What two orders of the same acquisitions leave alike: each class's successors and IRQ usage, and the reports by
+   * kind and locks — not which task came first (the names and the message a report carries).
+   */
+  canonical(): {
+    classes: { name: string; after: number[]; inHardirq: boolean; hardirqOn: boolean }[];
+    reports: string[];
+  } {
+    return {
+      classes: this.classes.map((c) => ({
+        name: c.name,
+        after: [...c.after].sort((a, b) => a - b),
+        inHardirq: c.inHardirq,
+        hardirqOn: c.hardirqOnTask !== null,
+      })),
+      reports: this.reports.map((r) => `${r.kind}:${[...r.locks].sort().join(',')}`).sort(),
+    };
+  }
+
   /** A path from class `from` to class `to` in the dependency graph, as class ids, or null. */
   private path(from: number, to: number): number[] | null {
     const prev = new Map<number, number>([[from, -1]]);

@@ -2,7 +2,7 @@
 // Dense per-INTID state lives in 32-bit words: word `cpu` holds the banked INTIDs 0-31 of that CPU, words
 // nrCpus.. hold the shared SPIs 32.. (one word per 32 INTIDs). Nothing is allocated per interrupt.
 import { ModelError } from '../../sim/errors.js';
-import { touch } from '../../sim/footprint.js';
+import { touch, touchRead } from '../../sim/footprint.js';
 import { gicdRead, gicdWrite } from './distributorMmio.js';
 import {
   GICC_IAR_CPUID_SHIFT,
@@ -130,7 +130,7 @@ export class GicDistributor {
   }
 
   lineLevel(intid: number, cpu?: number): boolean {
-    return (this.lineW[this.word(intid, cpu)]! & (1 << (intid & 31))) !== 0;
+    return (this.lineW[this.word(intid, cpu, true)]! & (1 << (intid & 31))) !== 0;
   }
 
   // ---- CPU interface side ----
@@ -194,7 +194,7 @@ export class GicDistributor {
     this.writeBits('enable', this.word(intid, cpu), 1 << (intid & 31), false);
   }
   isEnabled(intid: number, cpu?: number): boolean {
-    return (this.enabledW[this.word(intid, cpu)]! & (1 << (intid & 31))) !== 0;
+    return (this.enabledW[this.word(intid, cpu, true)]! & (1 << (intid & 31))) !== 0;
   }
   /** Sets the pending latch; for an SGI, `source` (default: cpu) is the sending CPU. */
   setPending(intid: number, cpu?: number, source?: number): void {
@@ -209,13 +209,13 @@ export class GicDistributor {
     this.writeBits('pend', w, 1 << (intid & 31), false);
   }
   isPending(intid: number, cpu?: number): boolean {
-    return (this.pendingWord(this.word(intid, cpu)) & (1 << (intid & 31))) !== 0;
+    return (this.pendingWord(this.word(intid, cpu, true)) & (1 << (intid & 31))) !== 0;
   }
   setActive(intid: number, active: boolean, cpu?: number): void {
     this.writeBits('active', this.word(intid, cpu), 1 << (intid & 31), active);
   }
   isActive(intid: number, cpu?: number): boolean {
-    return (this.activeW[this.word(intid, cpu)]! & (1 << (intid & 31))) !== 0;
+    return (this.activeW[this.word(intid, cpu, true)]! & (1 << (intid & 31))) !== 0;
   }
   /** GICD_IPRIORITYRn byte: only the top `priorityBits` bits are implemented, the rest read as zero (§3.3). */
   setPriority(intid: number, priority: number, cpu?: number): void {
@@ -226,7 +226,7 @@ export class GicDistributor {
     this.recompute();
   }
   priorityOf(intid: number, cpu?: number): number {
-    return this.prio[this.slot(intid, cpu)]!;
+    return this.prio[this.slot(intid, cpu, true)]!;
   }
   /** priorityOf for a CPU interface's own output computation, without declaring the access (hppiOf's INTID). */
   hppiPriority(intid: number, cpu: number): number {
@@ -261,7 +261,7 @@ export class GicDistributor {
     this.recompute(w, b);
   }
   configOf(intid: number, cpu?: number): IrqTrigger {
-    return (this.edgeW[this.word(intid, cpu)]! & (1 << (intid & 31))) !== 0 ? 'edge' : 'level';
+    return (this.edgeW[this.word(intid, cpu, true)]! & (1 << (intid & 31))) !== 0 ? 'edge' : 'level';
   }
   /** GICD_CTLR.Enable: when clear, no CPU interface is forwarded anything (state still changes). */
   setCtlr(value: number): void {
@@ -316,7 +316,7 @@ export class GicDistributor {
   readBitmap(kind: BitmapKind, n: number, cpu: number): number {
     const w = this.regWord(n, cpu);
     if (w < 0) return 0;
-    this.touchWord(n, 0xffffffff);
+    this.touchWord(n, 0xffffffff, true);
     if (kind === 'pend') return this.pendingWord(w) >>> 0;
     return (kind === 'enable' ? this.enabledW[w]! : this.activeW[w]!) >>> 0;
   }
@@ -345,10 +345,12 @@ export class GicDistributor {
   // ---- internals ----
 
   /** Declare the INTIDs `bits` of register word n (32n..32n+31). */
-  private touchWord(n: number, bits: number): void {
+  private touchWord(n: number, bits: number, readOnly = false): void {
     for (let m = bits; m !== 0; m &= m - 1) {
       const intid = n * 32 + lowestBit(m);
-      if (intid < this.nrIrqs) touch(this.intidOid[intid]!);
+      if (intid >= this.nrIrqs) continue;
+      if (readOnly) touchRead(this.intidOid[intid]!);
+      else touch(this.intidOid[intid]!);
     }
   }
 
@@ -449,14 +451,16 @@ export class GicDistributor {
     if (cpu === undefined) throw new ModelError(`INTID ${intid} is private (SGI/PPI): a CPU is required`);
     return this.checkCpu(cpu);
   }
-  private word(intid: number, cpu: number | undefined): number {
+  private word(intid: number, cpu: number | undefined, readOnly = false): number {
     this.checkIntid(intid);
-    touch(this.intidOid[intid]!);
+    if (readOnly) touchRead(this.intidOid[intid]!);
+    else touch(this.intidOid[intid]!);
     return intid < SPI_BASE ? this.privateCpu(intid, cpu) : this.nrCpus + (intid >> 5) - 1;
   }
-  private slot(intid: number, cpu: number | undefined): number {
+  private slot(intid: number, cpu: number | undefined, readOnly = false): number {
     this.checkIntid(intid);
-    touch(this.intidOid[intid]!);
+    if (readOnly) touchRead(this.intidOid[intid]!);
+    else touch(this.intidOid[intid]!);
     return intid < SPI_BASE ? this.privateCpu(intid, cpu) * 32 + intid : this.nrCpus * 32 + intid - SPI_BASE;
   }
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ModelError } from '../../sim/errors.js';
-import { beginFootprint, footprintSet } from '../../sim/footprint.js';
+import { beginFootprint, footprintSet, oidOf } from '../../sim/footprint.js';
 import { Gicv3CpuInterface } from './cpuInterface.js';
 import { Gicv3Distributor } from './distributor.js';
 import { Gicv3Redistributor } from './redistributor.js';
@@ -368,7 +368,7 @@ describe('footprints (sim/footprint.ts)', () => {
     d.setLine(40, true);
     const fp = footprintSet();
     beginFootprint(false);
-    expect(fp?.map((o) => names[o])).toEqual(['gicv3.intid40', 'icc1']);
+    expect(fp?.map((o) => names[oidOf(o)])).toEqual(['gicv3.intid40', 'icc1']);
   });
 });
 

@@ -7,7 +7,7 @@
 // SPI words and both are handled alike. Nothing is allocated per interrupt. LPIs (lpi.ts) exist when the GIC is built
 // with nrLpis; GICD_TYPER.IDbits reports the configured INTID width (16 or 24 bits).
 import { ModelError } from '../../sim/errors.js';
-import { touch } from '../../sim/footprint.js';
+import { touch, touchRead } from '../../sim/footprint.js';
 import type { BitmapKind, IrqTrigger } from '../gic/distributor.js';
 import type { PhysicalMemory } from '../physMem.js';
 import { Gicv3Lpis, LPI_BASE, type LpiListener } from './lpi.js';
@@ -204,7 +204,7 @@ export class Gicv3Distributor implements LpiListener {
   }
 
   lineLevel(intid: number, pe?: number): boolean {
-    return (this.lineW[this.word(intid, pe)]! & (1 << (intid & 31))) !== 0;
+    return (this.lineW[this.word(intid, pe, true)]! & (1 << (intid & 31))) !== 0;
   }
 
   // ---- CPU interface side ----
@@ -288,7 +288,7 @@ export class Gicv3Distributor implements LpiListener {
     this.writeBits('enable', this.word(intid, pe), 1 << (intid & 31), false);
   }
   isEnabled(intid: number, pe?: number): boolean {
-    return (this.enabledW[this.word(intid, pe)]! & (1 << (intid & 31))) !== 0;
+    return (this.enabledW[this.word(intid, pe, true)]! & (1 << (intid & 31))) !== 0;
   }
   setPending(intid: number, pe?: number): void {
     this.writeBits('pend', this.word(intid, pe), 1 << (intid & 31), true);
@@ -298,13 +298,13 @@ export class Gicv3Distributor implements LpiListener {
     this.writeBits('pend', this.word(intid, pe), 1 << (intid & 31), false);
   }
   isPending(intid: number, pe?: number): boolean {
-    return (this.pendingWord(this.word(intid, pe)) & (1 << (intid & 31))) !== 0;
+    return (this.pendingWord(this.word(intid, pe, true)) & (1 << (intid & 31))) !== 0;
   }
   setActive(intid: number, active: boolean, pe?: number): void {
     this.writeBits('active', this.word(intid, pe), 1 << (intid & 31), active);
   }
   isActive(intid: number, pe?: number): boolean {
-    return (this.activeW[this.word(intid, pe)]! & (1 << (intid & 31))) !== 0;
+    return (this.activeW[this.word(intid, pe, true)]! & (1 << (intid & 31))) !== 0;
   }
   /** IPRIORITYR byte: only the top `priorityBits` bits are implemented, the rest read as zero (§4.8.1). */
   setPriority(intid: number, priority: number, pe?: number): void {
@@ -316,7 +316,7 @@ export class Gicv3Distributor implements LpiListener {
   }
   priorityOf(intid: number, pe?: number): number {
     if (this.lpis?.isLpi(intid) === true) return this.lpis.priorityOf(intid);
-    return this.prio[this.slot(intid, pe)]!;
+    return this.prio[this.slot(intid, pe, true)]!;
   }
   setConfig(intid: number, trigger: IrqTrigger, pe?: number): void {
     if (isSgi(intid)) {
@@ -330,7 +330,7 @@ export class Gicv3Distributor implements LpiListener {
     this.recompute(w, b);
   }
   configOf(intid: number, pe?: number): IrqTrigger {
-    return (this.edgeW[this.word(intid, pe)]! & (1 << (intid & 31))) !== 0 ? 'edge' : 'level';
+    return (this.edgeW[this.word(intid, pe, true)]! & (1 << (intid & 31))) !== 0 ? 'edge' : 'level';
   }
 
   // ---- affinity routing (§4.5 "Affinity routing", §12.9 GICD_IROUTER<n>) ----
@@ -445,7 +445,7 @@ export class Gicv3Distributor implements LpiListener {
   readBitmap(kind: BitmapKind, n: number, pe: number, extended = false): number {
     const w = extended ? this.espiRegWord(n) : this.regWord(n, pe);
     if (w < 0) return 0;
-    this.touchWord(extended ? ESPI_BASE + n * 32 : n * 32, 0xffffffff);
+    this.touchWord(extended ? ESPI_BASE + n * 32 : n * 32, 0xffffffff, true);
     if (kind === 'pend') return this.pendingWord(w) >>> 0;
     return (kind === 'enable' ? this.enabledW[w]! : this.activeW[w]!) >>> 0;
   }
@@ -475,11 +475,13 @@ export class Gicv3Distributor implements LpiListener {
 
   // ---- internals ----
 
-  /** Declares the INTIDs `bits` of the 32 starting at `base`. */
-  private touchWord(base: number, bits: number): void {
+  /** Declares the INTIDs `bits` of the 32 starting at `base` (read only, or read and written). */
+  private touchWord(base: number, bits: number, readOnly = false): void {
     for (let m = bits; m !== 0; m &= m - 1) {
       const intid = base + lowestBit(m);
-      if (intid < this.intidOid.length) touch(this.intidOid[intid]!);
+      if (intid >= this.intidOid.length) continue;
+      if (readOnly) touchRead(this.intidOid[intid]!);
+      else touch(this.intidOid[intid]!);
     }
   }
   private writeBits(kind: BitmapKind, w: number, bits: number, set: boolean): void {
@@ -603,14 +605,16 @@ export class Gicv3Distributor implements LpiListener {
   private sharedIndex(intid: number): number {
     return intid < ESPI_BASE ? intid : this.nrIrqs + intid - ESPI_BASE;
   }
-  private word(intid: number, pe: number | undefined): number {
+  private word(intid: number, pe: number | undefined, readOnly = false): number {
     this.checkIntid(intid);
-    touch(this.intidOid[intid]!);
+    if (readOnly) touchRead(this.intidOid[intid]!);
+    else touch(this.intidOid[intid]!);
     return intid < SPI_BASE ? this.privatePe(intid, pe) : this.nrPes + (this.sharedIndex(intid) >> 5) - 1;
   }
-  private slot(intid: number, pe: number | undefined): number {
+  private slot(intid: number, pe: number | undefined, readOnly = false): number {
     this.checkIntid(intid);
-    touch(this.intidOid[intid]!);
+    if (readOnly) touchRead(this.intidOid[intid]!);
+    else touch(this.intidOid[intid]!);
     if (intid < SPI_BASE) return this.privatePe(intid, pe) * 32 + intid;
     return this.nrPes * 32 + this.sharedIndex(intid) - SPI_BASE;
   }

@@ -276,6 +276,7 @@ class VfioIrqHandler extends Frame<IrqReturn> {
   }
 }
 
+markShared(vfioIrqHandler); // code an object of the model points at
 function vfioIrqHandler(_irqNo: number, devId: unknown): Frame<IrqReturn> {
   return new VfioIrqHandler(devId as VfioPlatformIrq);
 }
