@@ -72,6 +72,8 @@ export interface HostOptions {
   msiDevices?: HostMsiDeviceSpec[];
   /** LPIs the GICv3 implements (a multiple of 32); default 0, or 1024 with msiDevices. With LPIs the host boots its ITS driver. */
   nrLpis?: number;
+  /** GICv4.1 with this many vPEs (GICv3 with LPIs only): the host boots its GICv4 layer too (host.irq.v4). Default 0. */
+  nrVpes?: number;
   /** The guest kernel a vCPU runs (default: a minimal guest that boots the GIC and idles in WFI). */
   guestFactory?: GuestFactory;
   /** KVM tracepoint hooks (kvm_entry, kvm_exit, ...). */
@@ -147,9 +149,9 @@ export class Host<I extends HostIrq = HostIrq> {
     checkHostOptions(opts);
     this.kernel = new Kernel({ cpus: opts.cpus ?? 2, seed: opts.seed, hz: opts.hz, costs: opts.costs });
     this.engine = this.kernel.engine;
-    const { gic, nrIrqs, nrLrs, nrEspis } = opts;
     const nrLpis = opts.nrLpis ?? ((opts.msiDevices ?? []).length > 0 ? 1024 : 0);
-    this.irq = bootHostIrq(this.engine, { gic, nrIrqs, nrLrs, nrEspis, nrLpis }) as I;
+    const { gic, nrIrqs, nrLrs, nrEspis, nrVpes } = opts;
+    this.irq = bootHostIrq(this.engine, { gic, nrIrqs, nrLrs, nrEspis, nrLpis, nrVpes }) as I;
     this.vfio = new Vfio(this.kernel);
     this.irq.genirq.domain.identitySpis = opts.irqNumbering === 'legacy';
     this.kvm = new Kvm(this.kernel, this.irq, {
@@ -357,6 +359,8 @@ function checkHostOptions(opts: HostOptions): void {
   // LPIs are INTIDs 8192 .. 2^16 - 1 of the GICv3's 16 ID bits
   if (opts.nrLpis !== undefined && !(opts.gic === 'v3' && isInt(opts.nrLpis, 32, 57344) && opts.nrLpis % 32 === 0))
     throw bad('nrLpis', opts.nrLpis, "a multiple of 32 in 32..57344, with gic: 'v3'");
+  if (opts.nrVpes !== undefined && !(opts.gic === 'v3' && isInt(opts.nrVpes, 1, 65536) && (opts.nrLpis ?? 0) > 0))
+    throw bad('nrVpes', opts.nrVpes, "an integer in 1..65536, with gic: 'v3' and nrLpis");
   if (opts.msiDevices !== undefined && !Array.isArray(opts.msiDevices))
     throw bad('msiDevices', opts.msiDevices, 'an array');
   (opts.msiDevices ?? []).forEach((d, i) => {

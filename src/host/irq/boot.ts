@@ -17,6 +17,7 @@ import { GicV2Chip, gicHandleIrq, gicV2Init } from './irqGicV2.js';
 import { GicHandleIrq, GicV3Chip, gicV3Init } from './irqGicV3.js';
 import { type HostIts, itsInit } from './its/itsInit.js';
 import { ItsMsiDomain } from './its/itsMsiDomain.js';
+import { HostGicV4, itsInitVpeTables } from './its/itsVpe.js';
 
 export type GicVersion = 'v2' | 'v3';
 
@@ -34,6 +35,8 @@ export interface HostIrqOptions {
    * boots its ITS driver (its/itsInit.ts); without, the host boots as before, with no LPI state at all.
    */
   nrLpis?: number;
+  /** GICv3 with LPIs only: GICv4.1, with vPEIDs 0 .. nrVpes - 1 (Gicv3Options.nrVpes), and the host's GICv4 layer. */
+  nrVpes?: number;
 }
 
 export interface HostIrqV2 {
@@ -51,6 +54,8 @@ export interface HostIrqV3 {
   /** The host's ITS driver state and its MSI irq domain, when the GIC has LPIs. */
   readonly its: HostIts | null;
   readonly msiDomain: ItsMsiDomain | null;
+  /** The host's GICv4.1 layer (irq-gic-v4.c over its/itsVpe.ts, its/itsVlpi.ts), when the GIC has vPEs. */
+  readonly v4: HostGicV4 | null;
 }
 
 export type HostIrq = HostIrqV2 | HostIrqV3;
@@ -67,14 +72,20 @@ export function bootHostIrq(engine: Engine, opts: HostIrqOptions = {}): HostIrq 
   if (opts.gic === 'v3') {
     const nrLpis = opts.nrLpis ?? 0;
     const memory = nrLpis > 0 ? new PhysicalMemory() : undefined;
-    const gic = new Gicv3({ nrPes: nrCpus, nrEspis: opts.nrEspis, ...common, nrLpis, memory });
+    const gic = new Gicv3({ nrPes: nrCpus, nrEspis: opts.nrEspis, ...common, nrLpis, memory, nrVpes: opts.nrVpes });
     gicV3Init(gic);
     const its = memory !== undefined ? itsInit(engine, gic, memory) : null;
     const chip = new GicV3Chip(gic);
     const genirq = new Genirq(engine, chip, 'GICv3');
     for (let cpu = 0; cpu < nrCpus; cpu++) engine.setIrqVector(cpu, `irq/${cpu}`, new GicHandleIrq(genirq, chip, cpu));
     const msiDomain = its !== null ? new ItsMsiDomain(its, genirq) : null;
-    return { version: 'v3', gic, chip, genirq, its, msiDomain };
+    let v4: HostGicV4 | null = null;
+    if (its !== null && msiDomain !== null && gic.vlpis !== null) {
+      itsInitVpeTables(its, gic);
+      v4 = new HostGicV4(its, gic, genirq);
+      msiDomain.chip.vcpuAffinity = v4.vlpi;
+    }
+    return { version: 'v3', gic, chip, genirq, its, msiDomain, v4 };
   }
   const gic = new Gic({ nrCpus, ...common });
   gicV2Init(gic);

@@ -71,8 +71,11 @@ export interface IrqChip {
    * (the kernel's -EINVAL). Absent when the chip cannot route (irq_do_set_affinity's -EINVAL).
    */
   irqSetAffinity?(d: IrqDesc, cpuMask: number, force: boolean): Call<number>;
-  /** irq_set_vcpu_affinity: false when the chip refuses (e.g. an SGI). A register-free bookkeeping call. */
-  irqSetVcpuAffinity(d: IrqDesc, vcpu: unknown): boolean;
+  /**
+   * irq_set_vcpu_affinity: false when the chip refuses (e.g. an SGI). The GIC's is register-free bookkeeping
+   * (a boolean at once); the ITS's sends commands or touches a redistributor (GICv4: a call whose result is the answer).
+   */
+  irqSetVcpuAffinity(d: IrqDesc, vcpu: unknown): boolean | Call<boolean>;
   /** IRQCHIP_EOI_IF_HANDLED: the chip wants no EOI for an interrupt the flow did not handle. */
   readonly eoiIfHandled: boolean;
 }

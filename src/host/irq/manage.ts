@@ -665,13 +665,16 @@ class IrqSetVcpuAffinity extends DescLockedFrame {
     super(desc);
   }
 
-  protected locked(desc: IrqDesc): null {
-    this.ok = desc.chip.irqSetVcpuAffinity(desc, this.vcpu);
+  protected locked(desc: IrqDesc): Call<boolean> | null {
+    const r = desc.chip.irqSetVcpuAffinity(desc, this.vcpu);
+    if (typeof r !== 'boolean') return r;
+    this.ok = r;
     return null;
   }
 
-  protected unlocked(): void {
+  protected unlocked(result: unknown): void {
     const desc = this.desc;
+    if (result !== undefined) this.ok = result === true;
     if (!this.ok) {
       throw errno('EINVAL', `irq_set_vcpu_affinity(${desc.irq}): ${desc.chip.name} cannot forward INTID ${desc.hwirq}`);
     }

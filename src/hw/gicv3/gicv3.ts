@@ -6,7 +6,8 @@
 //
 // Deliberately not modelled: Security (one Security state, GICD_CTLR.DS = 1) and Group 0 (IGROUPR RAO/WI, IGRPMODR
 // RAZ/WI, no ICC_IAR0/EOIR0/BPR0/AP0R/IGRPEN0, no FIQ, no vFIQ: a Group 0 LR is never signalled), legacy operation
-// (GICD_CTLR.ARE RAO/WI, no GICv2 MMIO CPU interface), GICv4 direct injection (ICH_VTR_EL2.nV4 = 1),
+// (GICD_CTLR.ARE RAO/WI, no GICv2 MMIO CPU interface), GICv4.0 (GICv4.1 direct injection of vLPIs exists with
+// `nrVpes`: itsVirtual.ts, redistributorVpe.ts, vpeTable.ts; vSGIs do not),
 // the extended PPI range of GICv3.1 (its Extended SPIs are modelled: nrEspis), range selector SGIs (RSS = 0: Aff0 ≤ 15), NMIs, SEIs, ICH_HCR_EL2 traps
 // (TC/TALL/TDIR: KVM's sysreg-trap machinery), GICR_CTLR.DPG bits, wake requests to a power controller for a sleeping
 // PE, and the UNPREDICTABLE cases, which are absorbed and counted in `unpredictableCount` on each CPU and virtual
@@ -16,8 +17,11 @@ import type { PhysicalMemory } from '../physMem.js';
 import { Gicv3CpuInterface, type IrqLineSink, type VirqLineSink } from './cpuInterface.js';
 import { Gicv3Distributor } from './distributor.js';
 import { Gicv3Its } from './its.js';
+import { Gicv3ItsVirtual } from './itsVirtual.js';
 import { Gicv3Redistributor } from './redistributor.js';
+import { Gicv3Vlpis } from './redistributorVpe.js';
 import { Gicv3VirtualInterface } from './virtualInterface.js';
+import { Gicv3VpeTable } from './vpeTable.js';
 
 export interface Gicv3Options {
   nrPes: number;
@@ -41,6 +45,8 @@ export interface Gicv3Options {
   nrLpis?: number;
   /** The memory the redistributors and the ITS read their tables and command queue from (required with nrLpis). */
   memory?: PhysicalMemory;
+  /** GICv4.1: vPEs the vPE table holds (vPEIDs 0 .. nrVpes - 1); needs nrLpis. Default 0: no GICv4. */
+  nrVpes?: number;
 }
 
 export class Gicv3 {
@@ -50,6 +56,8 @@ export class Gicv3 {
   readonly virtualInterfaces: readonly Gicv3VirtualInterface[];
   /** The ITS, present when the GIC implements LPIs. */
   readonly its: Gicv3Its | null;
+  /** The redistributors' GICv4.1 vPE state, present with nrVpes. */
+  readonly vlpis: Gicv3Vlpis | null;
 
   constructor(opts: Gicv3Options) {
     const distributor = new Gicv3Distributor({
@@ -63,17 +71,30 @@ export class Gicv3 {
       nrLpis: opts.nrLpis,
       memory: opts.memory,
     });
-    this.its =
-      distributor.lpis !== null
-        ? new Gicv3Its({ lpis: distributor.lpis, memory: opts.memory!, newOid: opts.newOid })
+    const lpis = distributor.lpis;
+    const nrVpes = opts.nrVpes ?? 0;
+    if (nrVpes > 0 && lpis === null) throw new ModelError('GICv4 (nrVpes) needs LPIs (nrLpis)');
+    this.vlpis =
+      nrVpes > 0
+        ? new Gicv3Vlpis(distributor.nrPes, new Gicv3VpeTable(nrVpes, lpis!.nrLpis, opts.memory!), lpis!, opts.newOid)
         : null;
+    const virtual = this.vlpis !== null ? new Gicv3ItsVirtual(this.vlpis, lpis!) : undefined;
+    this.its = lpis !== null ? new Gicv3Its({ lpis, memory: opts.memory!, newOid: opts.newOid, virtual }) : null;
     const rds: Gicv3Redistributor[] = [];
     const cpus: Gicv3CpuInterface[] = [];
     const vifs: Gicv3VirtualInterface[] = [];
     for (let pe = 0; pe < distributor.nrPes; pe++) {
-      rds.push(new Gicv3Redistributor(distributor, pe));
+      rds.push(new Gicv3Redistributor(distributor, pe, this.vlpis));
       cpus.push(new Gicv3CpuInterface({ pe, distributor, irqSink: opts.irqSink }));
-      vifs.push(new Gicv3VirtualInterface({ pe, distributor, nrLrs: opts.nrLrs, virqSink: opts.virqSink }));
+      vifs.push(
+        new Gicv3VirtualInterface({
+          pe,
+          distributor,
+          nrLrs: opts.nrLrs,
+          virqSink: opts.virqSink,
+          vlpis: this.vlpis ?? undefined,
+        }),
+      );
     }
     this.distributor = distributor;
     this.redistributors = rds;

@@ -1,13 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { bringUpIts, ITT, PROP_ENABLED, PROP_TABLE } from '../../../test/fixtures/gicv3Its.js';
 import { copyState, stateHash } from '../../sim/snapshot.js';
-import { PhysicalMemory } from '../physMem.js';
-import { Gicv3 } from './gicv3.js';
 import {
-  GITS_CBASER,
-  GITS_CBASER_VALID_HI,
   GITS_CREADR,
   GITS_CTLR,
-  GITS_CTLR_ENABLED,
   GITS_CWRITER,
   GITS_TRANSLATER,
   GITS_TYPER,
@@ -25,61 +21,16 @@ import {
 } from './its.js';
 import { LPI_BASE } from './lpi.js';
 import {
-  GICD_CTLR,
-  GICD_CTLR_ENABLE_G1,
   GICD_TYPER,
   GICD_TYPER_LPIS,
   GICR_CTLR,
   GICR_CTLR_ENABLE_LPIS,
-  GICR_PENDBASER,
-  GICR_PROPBASER,
   GICR_TYPER,
   GICR_TYPER_PLPIS,
-  GICR_WAKER,
-  ICC_CTLR_EOIMODE,
   SPURIOUS_INTID,
 } from './regs.js';
 
-const PROP_TABLE = 0x8000_0000;
-const PEND_TABLE = 0x8010_0000;
-const CMD_QUEUE = 0x8020_0000;
-const ITT = 0x8030_0000;
-/** Linux's LPI_PROP_DEFAULT_PRIO 0xa0 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED (irq-gic-v3-its.c). */
-const PROP_ENABLED = 0xa0 | 2 | 1;
-
-/** A 2-PE GICv3 with 64 LPIs and an ITS, brought up as irq-gic-v3(-its).c does, through registers. */
-function bringUp() {
-  const memory = new PhysicalMemory();
-  const gic = new Gicv3({ nrPes: 2, nrIrqs: 64, nrLpis: 64, memory });
-  gic.distributor.write(GICD_CTLR, GICD_CTLR_ENABLE_G1);
-  for (let pe = 0; pe < 2; pe++) {
-    const rd = gic.redistributor(pe);
-    rd.write(GICR_WAKER, 0);
-    // its_cpu_init_lpis: PROPBASER (IDbits = 14 - 1: INTIDs below 16384), PENDBASER, then EnableLPIs
-    rd.write(GICR_PROPBASER + 4, 0);
-    rd.write(GICR_PROPBASER, PROP_TABLE | 13);
-    rd.write(GICR_PENDBASER, PEND_TABLE + pe * 0x10000);
-    const c = gic.cpu(pe);
-    c.setPmr(0xf0);
-    c.setCtlr(ICC_CTLR_EOIMODE);
-    c.setIgrpen1(1);
-  }
-  for (let i = 0; i < 64; i++) memory.writeU8(PROP_TABLE + i, PROP_ENABLED);
-  for (let pe = 0; pe < 2; pe++) gic.redistributor(pe).write(GICR_CTLR, GICR_CTLR_ENABLE_LPIS);
-  const its = gic.its!;
-  // its_probe_one / its_init: a 4 KiB command queue, then enable
-  its.write(GITS_CBASER, CMD_QUEUE);
-  its.write(GITS_CBASER + 4, GITS_CBASER_VALID_HI);
-  its.write(GITS_CTLR, GITS_CTLR_ENABLED);
-  let tail = 0;
-  /** Writes one command (its_build_*_cmd's fields, as 32-bit halves of DW0..DW3) and publishes it. */
-  const send = (dw: readonly number[]): void => {
-    for (let i = 0; i < 8; i++) memory.writeU32(CMD_QUEUE + tail + 4 * i, dw[i] ?? 0);
-    tail = (tail + 32) % 4096;
-    its.write(GITS_CWRITER, tail);
-  };
-  return { memory, gic, its, send };
-}
+const bringUp = () => bringUpIts();
 
 const mapc = (icid: number, pe: number, v = true) => [ITS_CMD_MAPC, 0, 0, 0, (pe << 16) | icid, v ? 1 << 31 : 0];
 const mapd = (dev: number, eventBits: number, v = true) => [ITS_CMD_MAPD, dev, eventBits - 1, 0, ITT, v ? 1 << 31 : 0];

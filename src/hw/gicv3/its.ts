@@ -9,12 +9,14 @@
 // at once when GITS_CWRITER moves, so GITS_CREADR always equals it and a SYNC has nothing to wait for. A command with an
 // error is ignored and the queue goes on (one behaviour the architecture permits without SEIs): counted in `commandErrors`, the
 // last reason in `lastError`. A translation that finds no mapping is dropped (`droppedCount`). Physical LPIs only
-// (GITS_TYPER.Virtual = 0): the GICv4 commands (VMAPP, VMAPTI, …) are errors here. QEMU's hw/intc/arm_gicv3_its.c
-// (process_movi, process_movall) is the reference for what moves with a retargeted LPI.
+// unless the GIC implements GICv4.1 (`vlpis`): then GITS_TYPER.Virtual = 1 and the virtual commands, and an event may
+// map to a vLPI of a vPE (itsVirtual.ts); without it they are errors. QEMU's hw/intc/arm_gicv3_its.c (process_movi,
+// process_movall) is the reference for what moves with a retargeted LPI.
 
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
 import type { PhysicalMemory } from '../physMem.js';
+import type { Gicv3ItsVirtual, ItsEvents, IttEntry } from './itsVirtual.js';
 import { type Gicv3Lpis, LPI_BASE } from './lpi.js';
 
 // ---- registers (ITS control frame; the translation frame is 64 KiB above) ----
@@ -33,6 +35,7 @@ export const GITS_CBASER_VALID_HI = 1 << 31;
 /** GITS_BASER<n> high half: Valid[63], Type[58:56], Entry_Size[52:48] (bytes - 1). */
 export const GITS_BASER_TYPE_SHIFT_HI = 24;
 export const GITS_BASER_TYPE_DEVICE = 1;
+export const GITS_BASER_TYPE_VCPU = 2;
 export const GITS_BASER_TYPE_COLLECTION = 4;
 export const ITS_CMD_SIZE = 32;
 
@@ -62,12 +65,8 @@ export interface Gicv3ItsOptions {
   deviceBits?: number;
   eventBits?: number;
   newOid?: (name: string) => number;
-}
-
-/** One mapped EventID of a device: its LPI and collection (an ITT entry). */
-interface IttEntry {
-  lpi: number;
-  icid: number;
+  /** The virtual commands, when the GIC implements GICv4.1. */
+  virtual?: Gicv3ItsVirtual;
 }
 
 /** A mapped device (a device table entry): its ITT's address and size, and the ITT's entries. */
@@ -77,7 +76,12 @@ interface ItsDevice {
   readonly events: Map<number, IttEntry>;
 }
 
-export class Gicv3Its {
+/** GITS_TYPER high word (GICv4.1): VMOVP[37], VMAPP[40] (the 4.1 VMAPP format). */
+const GITS_TYPER_HI_VMOVP = 1 << 5;
+const GITS_TYPER_HI_VMAPP = 1 << 8;
+const GITS_TYPER_VIRTUAL = 1 << 1;
+
+export class Gicv3Its implements ItsEvents {
   readonly deviceBits: number;
   readonly eventBits: number;
   /** Commands ignored for an error, and the last reason (for tests and checkers). */
@@ -89,6 +93,7 @@ export class Gicv3Its {
   readonly oid: number;
   private readonly lpis: Gicv3Lpis;
   private readonly memory: PhysicalMemory;
+  private readonly virtual: Gicv3ItsVirtual | null;
   private enabled = false;
   private cbaserLo = 0;
   private cbaserHi = 0;
@@ -105,6 +110,7 @@ export class Gicv3Its {
   constructor(opts: Gicv3ItsOptions) {
     this.lpis = opts.lpis;
     this.memory = opts.memory;
+    this.virtual = opts.virtual ?? null;
     this.deviceBits = opts.deviceBits ?? 16;
     this.eventBits = opts.eventBits ?? 16;
     for (const [what, bits] of [
@@ -116,11 +122,17 @@ export class Gicv3Its {
     this.oid = opts.newOid?.('its') ?? -1;
     this.baser[1] = (GITS_BASER_TYPE_DEVICE << GITS_BASER_TYPE_SHIFT_HI) | ((ITT_ENTRY_SIZE - 1) << 16);
     this.baser[3] = (GITS_BASER_TYPE_COLLECTION << GITS_BASER_TYPE_SHIFT_HI) | ((ITT_ENTRY_SIZE - 1) << 16);
+    if (this.virtual !== null)
+      this.baser[5] = (GITS_BASER_TYPE_VCPU << GITS_BASER_TYPE_SHIFT_HI) | ((ITT_ENTRY_SIZE - 1) << 16);
   }
 
-  /** GITS_TYPER low half: Physical[0], ITT_entry_size[7:4] (bytes - 1), IDbits[12:8], Devbits[17:13]; PTA[19] = 0. */
+  /** GITS_TYPER low half: Physical[0], Virtual[1], ITT_entry_size[7:4] (bytes - 1), IDbits[12:8], Devbits[17:13]; PTA[19] = 0. */
   get typerLow(): number {
-    return (1 | ((ITT_ENTRY_SIZE - 1) << 4) | ((this.eventBits - 1) << 8) | ((this.deviceBits - 1) << 13)) >>> 0;
+    const virt = this.virtual !== null ? GITS_TYPER_VIRTUAL : 0;
+    return (1 | virt | ((ITT_ENTRY_SIZE - 1) << 4) | ((this.eventBits - 1) << 8) | ((this.deviceBits - 1) << 13)) >>> 0;
+  }
+  get typerHigh(): number {
+    return this.virtual !== null ? GITS_TYPER_HI_VMOVP | GITS_TYPER_HI_VMAPP : 0;
   }
 
   // ---- MMIO ----
@@ -133,6 +145,8 @@ export class Gicv3Its {
         return GITS_IIDR_GIC600;
       case GITS_TYPER:
         return this.typerLow;
+      case GITS_TYPER + 4:
+        return this.typerHigh;
       case GITS_CBASER:
         return this.cbaserLo;
       case GITS_CBASER + 4:
@@ -191,6 +205,11 @@ export class Gicv3Its {
       this.droppedCount++;
       return false;
     }
+    if (hit.vpeid >= 0) {
+      if (this.virtual!.setPending(hit)) return true;
+      this.droppedCount++;
+      return false;
+    }
     const pe = this.collections.get(hit.icid);
     if (pe === undefined) {
       this.droppedCount++;
@@ -202,7 +221,7 @@ export class Gicv3Its {
   /** The LPI and target PE (DeviceID, EventID) maps to, or null (for observers; declares nothing). */
   mapping(deviceId: number, eventId: number): { lpi: number; pe: number } | null {
     const e = this.lookup(deviceId, eventId);
-    const pe = e === null ? undefined : this.collections.get(e.icid);
+    const pe = e === null || e.vpeid >= 0 ? undefined : this.collections.get(e.icid);
     return e === null || pe === undefined ? null : { lpi: e.lpi, pe };
   }
 
@@ -281,7 +300,9 @@ export class Gicv3Its {
         break;
       }
       default:
-        this.error(`command 0x${(c[0]! & 0xff).toString(16)} is not a physical ITS command`);
+        if (this.virtual?.execute(c, this) !== true) {
+          this.error(`command 0x${(c[0]! & 0xff).toString(16)} is not an ITS command this ITS implements`);
+        }
     }
   }
 
@@ -315,20 +336,26 @@ export class Gicv3Its {
   }
 
   private mapti(deviceId: number, eventId: number, lpi: number, icid: number, what: string): void {
-    const dev = this.devices.get(deviceId);
-    if (dev === undefined) {
-      this.error(`${what}: DeviceID ${deviceId} is not mapped`);
-      return;
-    }
-    if (eventId >= 2 ** dev.eventBits) {
-      this.error(`${what}: EventID ${eventId} out of the device's range`);
-      return;
-    }
+    const events = this.eventSlot(what, deviceId, eventId);
+    if (events === null) return;
     if (!this.lpis.isLpi(lpi)) {
       this.error(`${what}: INTID ${lpi} is not an implemented LPI (from ${LPI_BASE})`);
       return;
     }
-    dev.events.set(eventId, { lpi, icid });
+    events.set(eventId, { lpi, icid, vpeid: -1 });
+  }
+
+  eventSlot(what: string, deviceId: number, eventId: number): Map<number, IttEntry> | null {
+    const dev = this.devices.get(deviceId);
+    if (dev === undefined) {
+      this.error(`${what}: DeviceID ${deviceId} is not mapped`);
+      return null;
+    }
+    if (eventId >= 2 ** dev.eventBits) {
+      this.error(`${what}: EventID ${eventId} out of the device's range`);
+      return null;
+    }
+    return dev.events;
   }
 
   /** MOVI: retarget an event; an LPI pending at the old redistributor becomes pending at the new one (process_movi). */
@@ -336,6 +363,10 @@ export class Gicv3Its {
     const to = this.collections.get(icid);
     const e = this.mappedEvent('MOVI', deviceId, eventId);
     if (e === null) return;
+    if (e.vpeid >= 0) {
+      this.error(`MOVI: (${deviceId}, ${eventId}) maps a vLPI (VMOVI moves it)`);
+      return;
+    }
     if (to === undefined) {
       this.error(`MOVI: collection ${icid} is not mapped`);
       return;
@@ -352,8 +383,9 @@ export class Gicv3Its {
   private discard(deviceId: number, eventId: number): void {
     const e = this.mappedEvent('DISCARD', deviceId, eventId);
     if (e === null) return;
-    const pe = this.collections.get(e.icid);
-    if (pe !== undefined) this.lpis.clearPending(pe, e.lpi);
+    const pe = e.vpeid >= 0 ? undefined : this.collections.get(e.icid);
+    if (e.vpeid >= 0) this.virtual!.clearPending(e);
+    else if (pe !== undefined) this.lpis.clearPending(pe, e.lpi);
     this.devices.get(deviceId)!.events.delete(eventId);
   }
 
@@ -362,6 +394,13 @@ export class Gicv3Its {
     const what = cmd === ITS_CMD_INT ? 'INT' : cmd === ITS_CMD_CLEAR ? 'CLEAR' : 'INV';
     const e = this.mappedEvent(what, deviceId, eventId);
     if (e === null) return;
+    if (e.vpeid >= 0) {
+      const v = this.virtual!;
+      if (cmd === ITS_CMD_INV) v.invalidate(e);
+      else if (cmd === ITS_CMD_INT) v.setPending(e);
+      else v.clearPending(e);
+      return;
+    }
     if (cmd === ITS_CMD_INV) {
       this.lpis.invalidate(e.lpi);
       return;
@@ -373,13 +412,13 @@ export class Gicv3Its {
   }
 
   /** The ITT entry of a mapped event, or null after recording the command error. */
-  private mappedEvent(what: string, deviceId: number, eventId: number): IttEntry | null {
+  mappedEvent(what: string, deviceId: number, eventId: number): IttEntry | null {
     const e = this.devices.get(deviceId)?.events.get(eventId);
     if (e === undefined) this.error(`${what}: (${deviceId}, ${eventId}) is not mapped`);
     return e ?? null;
   }
 
-  private error(why: string): void {
+  error(why: string): void {
     this.commandErrors++;
     this.lastError = why;
   }

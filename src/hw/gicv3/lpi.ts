@@ -196,23 +196,31 @@ export class Gicv3Lpis {
   /** The highest-priority (lowest value; ties → lowest INTID) pending, enabled LPI of `pe`, or 1023. */
   best(pe: number): number {
     if (this.pendingCount[pe]! === 0 || !this.isEnabled(pe)) return SPURIOUS_INTID;
-    let best = SPURIOUS_INTID;
-    let bestPrio = 0x100;
-    const base = pe * this.words;
-    for (let w = 0; w < this.words; w++) {
-      let m = this.pending[base + w]!;
-      while (m !== 0) {
-        const b = lowestBit(m);
-        m &= m - 1;
-        const c = this.config[w * 32 + b]!;
-        if ((c & LPI_PROP_ENABLE) === 0) continue;
-        const p = c & LPI_PROP_PRIORITY_MASK;
-        if (p < bestPrio) {
-          bestPrio = p;
-          best = LPI_BASE + w * 32 + b;
-        }
+    return bestPendingLpi(this.pending, pe * this.words, this.words, this.config);
+  }
+}
+
+/**
+ * The highest-priority (ties → lowest INTID) pending LPI whose cached configuration byte is enabled, or 1023: `pending`
+ * holds `words` words of pending bits from `base` (bit i ↔ INTID 8192 + i), `config` one byte per LPI. Shared by the
+ * physical LPIs and a resident vPE's vLPIs (redistributorVpe.ts).
+ */
+export function bestPendingLpi(pending: Uint32Array, base: number, words: number, config: Uint8Array): number {
+  let best = SPURIOUS_INTID;
+  let bestPrio = 0x100;
+  for (let w = 0; w < words; w++) {
+    let m = pending[base + w]!;
+    while (m !== 0) {
+      const b = lowestBit(m);
+      m &= m - 1;
+      const c = config[w * 32 + b]!;
+      if ((c & LPI_PROP_ENABLE) === 0) continue;
+      const p = c & LPI_PROP_PRIORITY_MASK;
+      if (p < bestPrio) {
+        bestPrio = p;
+        best = LPI_BASE + w * 32 + b;
       }
     }
-    return best;
   }
+  return best;
 }

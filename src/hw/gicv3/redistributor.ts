@@ -1,10 +1,12 @@
 // One GICv3 redistributor (ARM IHI 0069 §12.10 RD_base, §12.11 SGI_base): the per-PE registers of the interrupt
 // routing infrastructure. Its SGI/PPI state lives in the distributor's banked words (distributor.ts); this object
 // decodes the two 64 KiB frames, reports its PE's affinity and the Last bit, and runs the GICR_WAKER handshake
-// Linux's gic_enable_redist performs (clear ProcessorSleep, poll ChildrenAsleep until it reads 0).
+// Linux's gic_enable_redist performs (clear ProcessorSleep, poll ChildrenAsleep until it reads 0). With GICv4.1 it
+// also has the VLPI_base frame (GICR_VPROPBASER, GICR_VPENDBASER: redistributorVpe.ts).
 import { ModelError } from '../../sim/errors.js';
 import type { Gicv3Distributor } from './distributor.js';
 import { type Frame, gicrSgiRead, gicrSgiWrite } from './mmio.js';
+import type { Gicv3Vlpis } from './redistributorVpe.js';
 import {
   GIC_PIDR2_ARCH_GICV3,
   GICD_IIDR_GIC600,
@@ -19,6 +21,9 @@ import {
   GICR_TYPER_LAST,
   GICR_TYPER_PLPIS,
   GICR_TYPER_PROCNUM_SHIFT,
+  GICR_TYPER_RVPEID,
+  GICR_TYPER_VLPIS,
+  GICR_VLPI_BASE,
   GICR_WAKER,
   GICR_WAKER_CHILDREN_ASLEEP,
   GICR_WAKER_PROCESSOR_SLEEP,
@@ -28,17 +33,19 @@ export class Gicv3Redistributor {
   readonly pe: number;
   private readonly dist: Gicv3Distributor;
   private readonly frame: Frame;
+  private readonly vlpis: Gicv3Vlpis | null;
   /** GICR_PENDBASER as written: the model keeps the pending state inside (lpi.ts), the table is never read. */
   private pendbaserLo = 0;
   private pendbaserHi = 0;
   /** High half of a GICR_PROPBASER write, taken with the low half. */
   private propHi = 0;
 
-  constructor(dist: Gicv3Distributor, pe: number) {
+  constructor(dist: Gicv3Distributor, pe: number, vlpis: Gicv3Vlpis | null = null) {
     if (!Number.isInteger(pe) || pe < 0 || pe >= dist.nrPes) throw new ModelError(`bad PE ${pe} (nrPes ${dist.nrPes})`);
     this.dist = dist;
     this.pe = pe;
     this.frame = { name: `GICR${pe} SGI_base`, pe };
+    this.vlpis = vlpis;
   }
 
   /** GICR_TYPER[31:0]: Processor_Number, and Last on the highest-numbered redistributor of the contiguous region. */
@@ -46,7 +53,8 @@ export class Gicv3Redistributor {
     return (
       (this.pe << GICR_TYPER_PROCNUM_SHIFT) |
       (this.pe === this.dist.nrPes - 1 ? GICR_TYPER_LAST : 0) |
-      (this.dist.lpis !== null ? GICR_TYPER_PLPIS : 0)
+      (this.dist.lpis !== null ? GICR_TYPER_PLPIS : 0) |
+      (this.vlpis !== null ? GICR_TYPER_VLPIS | GICR_TYPER_RVPEID : 0)
     );
   }
   /** GICR_TYPER[63:32]: Affinity_Value Aff3.Aff2.Aff1.Aff0 (what gic_populate_rdist matches against MPIDR_EL1). */
@@ -63,6 +71,7 @@ export class Gicv3Redistributor {
 
   /** RD_base frame at offsets 0..0xFFFF, SGI_base frame at 0x10000.. (both relative to this redistributor). */
   read(offset: number, size: 1 | 4 = 4): number {
+    if (this.isVlpiFrame(offset, size)) return this.vlpis!.readReg(this.pe, offset - GICR_VLPI_BASE);
     if (offset >= GICR_SGI_BASE) return gicrSgiRead(this.dist, this.frame, offset - GICR_SGI_BASE, size);
     if (size !== 4 || (offset & 3) !== 0)
       throw new ModelError(`GICR${this.pe} RD_base access 0x${offset.toString(16)}`);
@@ -91,6 +100,10 @@ export class Gicv3Redistributor {
     return 0;
   }
   write(offset: number, value: number, size: 1 | 4 = 4): void {
+    if (this.isVlpiFrame(offset, size)) {
+      this.vlpis!.writeReg(this.pe, offset - GICR_VLPI_BASE, value);
+      return;
+    }
     if (offset >= GICR_SGI_BASE) {
       gicrSgiWrite(this.dist, this.frame, offset - GICR_SGI_BASE, value >>> 0, size);
       return;
@@ -118,5 +131,13 @@ export class Gicv3Redistributor {
         if (lpis?.isEnabled(this.pe) !== true) this.pendbaserHi = value >>> 0;
         return;
     }
+  }
+
+  /** The VLPI_base frame exists with GICv4 (GICR_TYPER.VLPIS); its registers are word-access. */
+  private isVlpiFrame(offset: number, size: 1 | 4): boolean {
+    if (this.vlpis === null || offset < GICR_VLPI_BASE || offset >= GICR_VLPI_BASE + GICR_SGI_BASE) return false;
+    if (size !== 4 || (offset & 3) !== 0)
+      throw new ModelError(`GICR${this.pe} VLPI_base access 0x${offset.toString(16)}`);
+    return true;
   }
 }

@@ -91,6 +91,26 @@ export const GICR_CTLR_ENABLE_LPIS = 1 << 0;
 /** GICR_TYPER.PLPIS[0]: physical LPIs supported (DirectLPI[3] = 0: invalidation goes through the ITS). */
 export const GICR_TYPER_PLPIS = 1 << 0;
 export const GICR_PIDR2 = 0xffe8;
+/**
+ * GICv4.1 (IHI 0069 §12.10 GICR_VPROPBASER / GICR_VPENDBASER, arm-gic-v3.h GICR_VPENDBASER_4_1_*): the VLPI_base frame
+ * is the third 64 KiB frame of a redistributor; GICR_TYPER.VLPIS[1] says it exists, RVPEID[7] that GICR_VPENDBASER
+ * names the vPE by vPEID (4.1) instead of by its VPT address (4.0).
+ */
+export const GICR_VLPI_BASE = 0x20000;
+export const GICR_VPROPBASER = 0x0070;
+export const GICR_VPENDBASER = 0x0078;
+export const GICR_TYPER_VLPIS = 1 << 1;
+export const GICR_TYPER_RVPEID = 1 << 7;
+/** GICR_VPROPBASER (4.1) high word: Valid[63]; the vPE configuration table's format is IMPLEMENTATION DEFINED. */
+export const GICR_VPROPBASER_4_1_VALID_HI = 1 << 31;
+/** GICR_VPENDBASER (4.1) high word: Valid[63], Doorbell[62] (write), PendingLast[61], Dirty[60], VGrp0En[59], VGrp1En[58]; low: vPEID[15:0]. */
+export const GICR_VPENDBASER_VALID_HI = 1 << 31;
+export const GICR_VPENDBASER_4_1_DB_HI = 1 << 30;
+export const GICR_VPENDBASER_PENDINGLAST_HI = 1 << 29;
+export const GICR_VPENDBASER_DIRTY_HI = 1 << 28;
+export const GICR_VPENDBASER_4_1_VGRP0EN_HI = 1 << 27;
+export const GICR_VPENDBASER_4_1_VGRP1EN_HI = 1 << 26;
+export const GICR_VPENDBASER_4_1_VPEID_MASK = 0xffff;
 /** GICR_TYPER low word: Last[4], Processor_Number[23:8]; high word: Affinity Aff3.Aff2.Aff1.Aff0 [63:32]. */
 export const GICR_TYPER_LAST = 1 << 4;
 export const GICR_TYPER_PROCNUM_SHIFT = 8;

@@ -316,4 +316,18 @@ describe('world switch (hyp/vgic-v3-sr.c __vgic_v3_save_state / __vgic_v3_restor
     expect(v.virqLine).toBe(true);
     expect(() => v.saveLrs(new Uint32Array(7))).toThrow(/need 8/);
   });
+
+  it('an LPI held in an LR is deactivated by its EOI even with VEOIM = 1; an LPI in no LR adds no EOIcount (VirtualWriteEOIR1; QEMU icv_eoir_write)', () => {
+    const { v } = rig({ eoiMode: true });
+    v.writeLr(0, pend(8192 + 5, 0x80, { eoi: true }));
+    expect(v.readIar1()).toBe(8192 + 5);
+    v.writeEoir1(8192 + 5);
+    expect(decodeLr(v.readLr(0)).state).toBe(LrState.Invalid);
+    expect(v.readEisr()).toBe(1); // EOI maintenance asked for by the LR
+    v.writeLr(0, pend(8192 + 6, 0x80));
+    expect(v.readIar1()).toBe(8192 + 6);
+    v.writeEoir1(8192 + 7); // the wrong LPI: a priority drop, nothing deactivated, no EOIcount
+    expect(v.readHcr() >>> 27).toBe(0);
+    expect(decodeLr(v.readLr(0)).state).toBe(LrState.Active);
+  });
 });

@@ -3,6 +3,12 @@
 // the guest's ICC_* accesses reach with HCR_EL2.IMO = 1), backed by the list registers. As KVM's vgic-v3 drives it
 // (arch/arm64/kvm/vgic/vgic-v3.c vgic_v3_populate_lr / vgic_v3_fold_lr_state, hyp/vgic-v3-sr.c save/restore).
 // Group 1 only on the guest side: a Group 0 LR would be a vFIQ, which is not modelled (it is never signalled).
+// With GICv4.1 (`vlpis`) the redistributor also presents the resident vPE's vLPIs directly (redistributorVpe.ts): the
+// interface signals the higher-priority of its best LR and its best direct vLPI (ties to the LR), ICV_IAR1_EL1
+// acknowledges a direct vLPI without any LR (it has no active state: only its priority becomes the running one), and
+// its EOI is a priority drop that deactivates nothing and leaves ICH_HCR_EL2.EOIcount alone; an LPI held in an LR is
+// deactivated by its EOI whatever VEOIM says (IHI 0069 VirtualWriteEOIR1 pseudocode; QEMU arm_gicv3_cpuif.c
+// icv_eoir_write, commit 82a65e3188).
 import { ModelError } from '../../sim/errors.js';
 import type { VirqLineSink } from './cpuInterface.js';
 import type { Gicv3Distributor } from './distributor.js';
@@ -17,6 +23,8 @@ import {
   lrToBigInt,
   lrWithState,
 } from './listRegister.js';
+import { LPI_BASE } from './lpi.js';
+import type { Gicv3Vlpis, VlpiListener } from './redistributorVpe.js';
 import * as R from './regs.js';
 
 export { decodeLr, LrState, makeLr } from './listRegister.js';
@@ -28,6 +36,8 @@ export interface Gicv3VirtualInterfaceOptions {
   nrLrs?: number;
   /** Where the virtual IRQ output goes (the engine). */
   virqSink?: VirqLineSink;
+  /** GICv4.1: the redistributors' vPE state, whose resident vPE's vLPIs this interface presents. */
+  vlpis?: Gicv3Vlpis;
 }
 
 const lowestBit = (v: number): number => 31 - Math.clz32(v & -v);
@@ -45,13 +55,14 @@ const HCR_WRITABLE =
 const MIN_VBPR1 = 8 - R.VIRTUAL_PRIORITY_BITS;
 const VPMR_MASK = (0xff << (8 - R.VIRTUAL_PRIORITY_BITS)) & 0xff;
 
-export class Gicv3VirtualInterface {
+export class Gicv3VirtualInterface implements VlpiListener {
   readonly pe: number;
   readonly nrLrs: number;
   /** UNPREDICTABLE accesses absorbed (bad LR values, EOI with no active priority, DIR with EOImode 0), for checkers. */
   unpredictableCount = 0;
   private readonly dist: Gicv3Distributor;
   private readonly virqSink: VirqLineSink | undefined;
+  private readonly vlpis: Gicv3Vlpis | null;
   /** ICH_LR<n>_EL2 halves: vINTID, and bits [63:32]. */
   private readonly lrLo: Uint32Array;
   private readonly lrHi: Uint32Array;
@@ -72,6 +83,8 @@ export class Gicv3VirtualInterface {
     this.dist = distributor;
     this.nrLrs = nrLrs;
     this.virqSink = opts.virqSink;
+    this.vlpis = opts.vlpis ?? null;
+    this.vlpis?.attach(pe, this);
     this.lrLo = new Uint32Array(nrLrs);
     this.lrHi = new Uint32Array(nrLrs);
   }
@@ -100,14 +113,14 @@ export class Gicv3VirtualInterface {
     this.hcr = (value & HCR_WRITABLE) >>> 0;
     this.recompute();
   }
-  /** ICH_VTR_EL2: ListRegs = nrLrs - 1, PRIbits = PREbits = 4 (5 bits), IDbits = 0 (16), A3V = 1, nV4 = 1. */
+  /** ICH_VTR_EL2: ListRegs = nrLrs - 1, PRIbits = PREbits = 4 (5 bits), IDbits = 0 (16), A3V = 1, nV4 = 1 unless GICv4. */
   readVtr(): number {
     const b = R.VIRTUAL_PRIORITY_BITS - 1;
     return (
       ((b << R.ICH_VTR_PRIBITS_SHIFT) |
         (b << R.ICH_VTR_PREBITS_SHIFT) |
         R.ICH_VTR_A3V |
-        R.ICH_VTR_NV4 |
+        (this.vlpis === null ? R.ICH_VTR_NV4 : 0) |
         (this.nrLrs - 1)) >>>
       0
     );
@@ -214,9 +227,19 @@ export class Gicv3VirtualInterface {
 
   // ---- ICV_*_EL1: the guest's virtual CPU interface ----
 
-  /** ICV_IAR1_EL1: the signalled pending Group 1 LR becomes active and its group priority the running one; or 1023. */
+  /**
+   * ICV_IAR1_EL1: the signalled pending Group 1 LR becomes active and its group priority the running one; or a
+   * signalled direct vLPI becomes inactive (acknowledged at the redistributor) with its group priority running; or 1023.
+   */
   readIar1(): number {
     const i = this.signalledLr();
+    const v = this.signalledVlpi();
+    if (v !== R.SPURIOUS_INTID && (i < 0 || this.vlpis!.priorityOf(this.pe, v) < lrPriority(this.lrHi[i]!))) {
+      this.apr = (this.apr | (1 << ((this.vlpis!.priorityOf(this.pe, v) & this.groupMask()) >> 3))) >>> 0;
+      this.vlpis!.acknowledge(this.pe, v); // recomputes through vlpiChanged
+      this.recompute();
+      return v;
+    }
     if (i < 0) return R.SPURIOUS_INTID;
     const hi = this.lrHi[i]!;
     this.apr = (this.apr | (1 << ((lrPriority(hi) & this.groupMask()) >> 3))) >>> 0;
@@ -236,7 +259,7 @@ export class Gicv3VirtualInterface {
       return;
     }
     this.apr = (this.apr & (this.apr - 1)) >>> 0;
-    if (!this.eoiMode) this.deactivate(intid);
+    if (!this.eoiMode || intid >= LPI_BASE) this.deactivate(intid);
     this.recompute();
   }
   /** ICV_DIR_EL1: deactivation only; UNPREDICTABLE with VEOIM = 0 (counted and ignored). */
@@ -254,10 +277,16 @@ export class Gicv3VirtualInterface {
   readRpr(): number {
     return this.apr === 0 ? R.IDLE_PRIORITY : lowestBit(this.apr) << 3;
   }
-  /** ICV_HPPIR1_EL1: vINTID of the highest-priority pending Group 1 LR (no masking), or 1023. */
+  /** ICV_HPPIR1_EL1: vINTID of the highest-priority pending Group 1 LR or direct vLPI (no masking), or 1023. */
   readHppir1(): number {
     const i = this.bestPendingLr();
+    const v = this.bestVlpi();
+    if (v !== R.SPURIOUS_INTID && (i < 0 || this.vlpis!.priorityOf(this.pe, v) < lrPriority(this.lrHi[i]!))) return v;
     return i < 0 ? R.SPURIOUS_INTID : this.lrLo[i]!;
+  }
+  /** The redistributor's resident vPE changed or one of its vLPIs did (redistributorVpe.ts). */
+  vlpiChanged(): void {
+    this.recompute();
   }
   /** ICV_PMR_EL1, an alias of ICH_VMCR_EL2.VPMR. */
   setPmr(value: number): void {
@@ -311,6 +340,7 @@ export class Gicv3VirtualInterface {
       }
       return;
     }
+    if (intid >= LPI_BASE) return; // an LPI in no LR (a direct vLPI): nothing to deactivate, no EOIcount
     const count = (this.eoiCount + 1) & 0x1f;
     this.hcr = ((this.hcr & ~R.ICH_HCR_EOICOUNT_MASK) | (count << R.ICH_HCR_EOICOUNT_SHIFT)) >>> 0;
   }
@@ -321,7 +351,7 @@ export class Gicv3VirtualInterface {
       this.mline = m;
       this.dist.setLine(R.MAINTENANCE_PPI, m, this.pe);
     }
-    const v = this.signalledLr() >= 0;
+    const v = this.signalledLr() >= 0 || this.signalledVlpi() !== R.SPURIOUS_INTID;
     if (v !== this.vline) {
       this.vline = v;
       this.virqSink?.setVirqLine(this.pe, v);
@@ -351,6 +381,19 @@ export class Gicv3VirtualInterface {
     if (i < 0) return -1;
     const p = lrPriority(this.lrHi[i]!);
     return p < this.vmcr >>> R.ICH_VMCR_PMR_SHIFT && (p & this.groupMask()) < this.readRpr() ? i : -1;
+  }
+  /** The resident vPE's best vLPI while ICH_HCR_EL2.En and VENG1 are set, or 1023. */
+  private bestVlpi(): number {
+    if (this.vlpis === null || (this.vmcr & R.ICH_VMCR_ENG1) === 0) return R.SPURIOUS_INTID;
+    return this.vlpis.best(this.pe);
+  }
+  /** bestVlpi when it passes the same masking as an LR: VPMR and the virtual running priority (§6.3). */
+  private signalledVlpi(): number {
+    if ((this.hcr & R.ICH_HCR_EN) === 0) return R.SPURIOUS_INTID;
+    const v = this.bestVlpi();
+    if (v === R.SPURIOUS_INTID) return v;
+    const p = this.vlpis!.priorityOf(this.pe, v);
+    return p < this.vmcr >>> R.ICH_VMCR_PMR_SHIFT && (p & this.groupMask()) < this.readRpr() ? v : R.SPURIOUS_INTID;
   }
   private groupMask(): number {
     return R.group1PriorityMask(this.bpr1Value);

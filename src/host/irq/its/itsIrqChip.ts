@@ -16,7 +16,7 @@ import { LPI_BASE } from '../../../hw/gicv3/lpi.js';
 import type { MsiDevice } from '../../../hw/msiDevice.js';
 import { defineCost } from '../../../sim/costs.js';
 import { type Boundary, Frame } from '../../../sim/frame.js';
-import { op } from '../../../sim/task.js';
+import { type Call, op } from '../../../sim/task.js';
 import type { IrqChip, IrqchipState, IrqDesc, IrqTrigger } from '../irqDesc.js';
 import { itsSendClear, itsSendInt, itsSendInv, itsSendMovi } from './itsCommands.js';
 import type { ItsDevice } from './itsDevice.js';
@@ -42,7 +42,7 @@ export interface ItsIrqData {
 
 /** The GICv4 half of its_irq_set_vcpu_affinity (its_vlpi_map/unmap/…), which the GICv4 layer provides. */
 export interface ItsVcpuAffinity {
-  irqSetVcpuAffinity(d: IrqDesc, vcpuInfo: unknown): boolean;
+  irqSetVcpuAffinity(d: IrqDesc, vcpuInfo: unknown): boolean | Call<boolean>;
 }
 
 export function itsIrqData(d: IrqDesc): ItsIrqData {
@@ -97,7 +97,7 @@ export class ItsMsiIrqChip implements IrqChip {
     return new ItsSetAffinity(this.host, d, cpuMask, force);
   }
 
-  irqSetVcpuAffinity(d: IrqDesc, vcpu: unknown): boolean {
+  irqSetVcpuAffinity(d: IrqDesc, vcpu: unknown): boolean | Call<boolean> {
     return this.vcpuAffinity?.irqSetVcpuAffinity(d, vcpu) ?? false;
   }
 }
