@@ -461,14 +461,30 @@ export class Engine {
     const v = t.resumeValue;
     t.resumeValue = undefined;
     // a poll (cpuRelax) only re-reads what it waits for
-    if (t.polling) for (let i = 0; i < t.nTouch; i++) touchRead(t.touch[i]!);
-    else for (let i = 0; i < t.nTouch; i++) touch(t.touch[i]!);
+    if (this.recordFootprints) {
+      if (t.polling) for (let i = 0; i < t.nTouch; i++) touchRead(t.touch[i]!);
+      else for (let i = 0; i < t.nTouch; i++) touch(t.touch[i]!);
+    }
     chargeTo = c;
     chargeCosts = this.costs;
     setCurrent(t);
-    let r: IteratorResult<number, unknown>;
+    let done: boolean;
+    let value: unknown;
     try {
-      r = t.gen!.next(v);
+      const g = t.gen!;
+      if (g !== t.genSeen) {
+        t.genSeen = g;
+        t.genFrame = Frame.plain(g);
+      }
+      const f = t.genFrame;
+      if (f !== null) {
+        done = Frame.resume(f, v);
+        value = Frame.lastValue();
+      } else {
+        const r = g.next(v);
+        done = r.done === true;
+        value = r.value;
+      }
     } catch (e) {
       setCurrent(null);
       chargeTo = null;
@@ -477,11 +493,11 @@ export class Engine {
     }
     setCurrent(null);
     chargeTo = null;
-    if (r.done) {
-      this.finish(t, r.value, undefined);
+    if (done) {
+      this.finish(t, value, undefined);
       return -1;
     }
-    return r.value;
+    return value as number;
   }
 
   private finish(t: Task, result: unknown, error: unknown): void {

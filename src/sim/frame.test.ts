@@ -244,6 +244,83 @@ describe('Frame: a kernel function as an explicit state machine', () => {
     expect(log).toEqual(['unwind at pc 1']);
   });
 
+  it('a frame whose class overrides next() is called through it: as a callee of a frame and as a task body', () => {
+    const log: string[] = [];
+    /** Fails in its second step; its next() override turns the failure into a return of -5 (vcpuRun.ts's pattern). */
+    class Wrapped extends Frame<number> {
+      override next(sent?: unknown): IteratorResult<number, number> {
+        try {
+          return super.next(sent);
+        } catch (e) {
+          log.push(`next() caught ${(e as Error).message}`);
+          this.pc = 2;
+          return super.next(undefined);
+        }
+      }
+      protected step(): Boundary {
+        if (this.pc === 0) {
+          this.pc = 1;
+          return this.yield_(op(C_FRAME));
+        }
+        if (this.pc === 1) throw new Error('EIO');
+        return this.return_(-5);
+      }
+    }
+    class Caller extends Frame<number> {
+      protected step(sent: unknown): Boundary {
+        if (this.pc === 0) {
+          this.pc = 1;
+          return this.call(new Wrapped());
+        }
+        return this.return_(sent as number);
+      }
+    }
+    const e = new Engine({ cpus: 1 });
+    const called = e.spawn('caller', 0, new Caller());
+    const body = e.spawn('body', 0, new Wrapped());
+    e.settle();
+    expect(called.result).toBe(-5);
+    expect(body.result).toBe(-5);
+    expect(log).toEqual(['next() caught EIO', 'next() caught EIO']);
+  });
+
+  it('a chain of frames: each yield of the innermost is one step of the task, and each return resumes its caller', () => {
+    const e = new Engine({ cpus: 1 });
+    const log: string[] = [];
+    const at: number[] = [];
+    /** Depth d calls depth d - 1 between two yields; depth 0 yields once and returns 1. Returns the sum + d. */
+    class Nest extends Frame<number> {
+      private got = 0;
+      constructor(private readonly d: number) {
+        super();
+      }
+      protected step(sent: unknown): Boundary {
+        switch (this.pc) {
+          case 0:
+            log.push(`enter ${this.d}`);
+            at.push(e.steps);
+            this.pc = this.d === 0 ? 3 : 1;
+            return this.yield_(op(C_FRAME));
+          case 1:
+            this.pc = 2;
+            return this.call(new Nest(this.d - 1));
+          case 2:
+            this.got = sent as number;
+            this.pc = 3;
+            return this.yield_(op(C_FRAME));
+          default:
+            return this.return_(this.got + this.d + (this.d === 0 ? 1 : 0));
+        }
+      }
+    }
+    const t = e.spawn('nest', 0, new Nest(3));
+    e.settle();
+    expect(t.result).toBe(1 + 1 + 2 + 3);
+    // depth d enters one step after depth d + 1: its first step runs in the step that resumed its caller
+    expect(log).toEqual(['enter 3', 'enter 2', 'enter 1', 'enter 0']);
+    expect(at.map((x) => x - at[0]!)).toEqual([0, 1, 2, 3]);
+  });
+
   it('returnNow(): a function that returns without a step (a generator with no yield)', () => {
     const e = new Engine({ cpus: 1 });
     let got = 0;

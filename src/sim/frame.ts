@@ -4,9 +4,9 @@
  * VM). A frame keeps its program counter (`pc`) and its locals in fields, so a frame is plain data.
  *
  * A frame is an iterator, and its own iterator result, so it composes with generators both ways: a generator calls it
- * with `yield* frame` (yield* reads `done`/`value` off the object next() returns, and a frame returns itself), and the
- * engine resumes a task whose body is a frame as it resumes a generator. Each call allocates the frame and nothing
- * else: no generator object, no result object per step.
+ * with `yield* frame` (yield* reads `done`/`value` off the object next() returns, and a frame returns itself), and a
+ * frame calls a generator with `call()`. The engine and calling frames resume a frame with Frame.resume, not through
+ * next() (see there). Each call allocates the frame and nothing else: no generator object, no result object per step.
  *
  * A subclass implements `step(sent)`: do the atomic code up to the next boundary, then either `yield_(op)` (advance
  * `pc` first), `return_(value)`, or `call(child)` — `yield* child` of a generator: the child (a frame or a generator)
@@ -22,6 +22,11 @@ import type { Op } from './task.js';
 export type Boundary = { readonly boundary: true };
 const BOUNDARY: Boundary = { boundary: true };
 
+// How the step just run ended (set by yield_, return_ and call, the last thing a step does): what Frame.resume reads.
+let endDone = false;
+let endValue: unknown;
+let endCall: Frame<unknown> | null = null;
+
 export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   /** Iterator-result view of the frame: set by yield_/return_. */
   declare done: boolean;
@@ -29,7 +34,7 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   /** Where step() resumes. */
   declare protected pc: number;
   /** The function this frame called and is waiting for (call()). */
-  declare private child: Iterator<Op, unknown, unknown> | null;
+  declare private child: Frame<unknown> | null;
 
   // Plain assignments, not field definitions: every subclass reaches this code with its own object shape, and
   // defining fields at such a megamorphic site cost more than a third of a forwarded IRQ (bench/taskModel.ts).
@@ -41,39 +46,65 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   }
 
   next(sent?: unknown): IteratorResult<Op, R> {
+    Frame.resume(this, sent);
+    return this as unknown as IteratorResult<Op, R>;
+  }
+
+  /**
+   * `f` as a frame Frame.resume may run without calling its next(): one whose class keeps Frame's next(). Null for
+   * a generator, or a frame whose class overrides next() (to wrap it in a try), which must be called.
+   */
+  static plain(it: Iterator<Op, unknown, unknown>): Frame<unknown> | null {
+    return it instanceof Frame && it.next === Frame.prototype.next ? it : null;
+  }
+
+  /**
+   * `f.next(sent)` for a plain frame (Frame.plain): true when it returned, and Frame.lastValue() is what it yielded
+   * or returned. The engine resumes a task's frame, and a frame its callee, through this: looking up `next` on frames
+   * of every class at one call site, and reading `done`/`value` off them, are megamorphic accesses that were the
+   * largest cost of a step (docs/PERFORMANCE.md). A step's yield_/return_/call report through module state instead,
+   * and every frame's own fields end as next() leaves them.
+   */
+  static resume(f: Frame<unknown>, sent: unknown): boolean {
     let v = sent;
+    let c = f.child;
     for (;;) {
       try {
         for (;;) {
-          if (this.child !== null) {
-            const r = this.child.next(v);
-            if (r.done !== true) {
-              this.value = r.value;
-              break;
+          if (c !== null) {
+            if (!Frame.resume(c, v)) {
+              f.value = endValue;
+              return false;
             }
-            this.child = null;
-            v = r.value;
+            f.child = null;
+            v = endValue;
           }
-          this.step(v);
-          if (this.child === null) break;
+          f.step(v);
+          c = endCall;
+          if (c === null) return endDone;
           v = undefined;
         }
-        return this as unknown as IteratorResult<Op, R>;
       } catch (e) {
-        this.child = null;
+        f.child = null;
+        c = null;
         let err = e;
         try {
-          if (this.catch_(e)) {
+          if (f.catch_(e)) {
             v = undefined;
             continue;
           }
         } catch (replaced) {
           err = replaced;
         }
-        this.unwind();
+        f.unwind();
         throw err;
       }
     }
+  }
+
+  /** What the last Frame.resume yielded (it returned false) or returned (true). */
+  static lastValue(): unknown {
+    return endValue;
   }
 
   [Symbol.iterator](): this {
@@ -86,12 +117,17 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   /** End this step at a boundary yielding `op` (the caller set `pc` to where the next step resumes). */
   protected yield_(op: Op): Boundary {
     this.value = op;
+    endDone = false;
+    endValue = op;
+    endCall = null;
     return BOUNDARY;
   }
 
   /** Call `child` (`yield* child`); step() resumes at `pc` with its return value. */
   protected call(child: Iterator<Op, unknown, unknown>): Boundary {
-    this.child = child;
+    const c = Frame.plain(child) ?? new NextCall(child);
+    this.child = c;
+    endCall = c;
     return BOUNDARY;
   }
 
@@ -111,7 +147,22 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   protected return_(v: R): Boundary {
     this.done = true;
     this.value = v;
+    endDone = true;
+    endValue = v;
+    endCall = null;
     return BOUNDARY;
+  }
+}
+
+/** A callee that is not a plain frame (a generator, or a frame that overrides next()): each step is one next(). */
+class NextCall extends Frame<unknown> {
+  constructor(private readonly it: Iterator<Op, unknown, unknown>) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const r = this.it.next(sent);
+    return r.done === true ? this.return_(r.value) : this.yield_(r.value as Op);
   }
 }
 

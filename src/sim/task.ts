@@ -7,6 +7,7 @@
  */
 import { C_NONE } from './costs.js';
 import { ModelError } from './errors.js';
+import type { Frame } from './frame.js';
 
 /** The code after this yield is one step: its cost and touched objects were set by op(). */
 export const OP_STEP = 0;
@@ -84,6 +85,9 @@ export interface TaskExitHook {
 
 export class Task {
   gen: TaskBody | null = null;
+  /** `gen` as a plain frame (Frame.plain) the engine resumes directly, or null; worked out for `genSeen`. */
+  genFrame: Frame<unknown> | null = null;
+  genSeen: TaskBody | null = null;
   state = TASK_RUNNABLE;
   /** Cost id and touched objects of the step that runs when this task is next resumed. */
   costId = C_NONE;
@@ -130,6 +134,8 @@ export class Task {
   start(gen: TaskBody): void {
     if (this.gen !== null && this.state !== TASK_DONE) throw new ModelError(`task ${this.comm} is still running`);
     this.gen = gen;
+    this.genSeen = null;
+    this.genFrame = null;
     this.state = TASK_RUNNABLE;
     this.costId = C_NONE;
     this.nTouch = 0;
