@@ -58,7 +58,7 @@ import { defaultGuestFactory, type GuestFactory } from './guest.js';
 import { KvmHostIrqOps } from './hostIrqOps.js';
 import type { KvmVcpu } from './vcpu.js';
 import { kvmVfioOps } from './vfio.js';
-import { VGIC_V3_MAX_CPUS, type VgicHwInterface, vgicMaintenanceHandler } from './vgic/vgic.js';
+import { type LrTraceFields, VGIC_V3_MAX_CPUS, type VgicHwInterface, vgicMaintenanceHandler } from './vgic/vgic.js';
 import { vgicV2DeviceOps } from './vgicDevice.js';
 import { vgicItsDeviceOps } from './vgicItsDevice.js';
 import { vgicV3DeviceOps } from './vgicV3Device.js';
@@ -107,8 +107,8 @@ export interface KvmTraceHooks {
   kvmVfioIrq?(vm: KvmVm, assign: boolean, dev: string, index: number, gsi: number, hwintid: number, ret: number): void;
   /** The arch switch set host IRQ `irq` forwarded (to vCPU `vcpu`) or back to the host. */
   irqForwardSet?(irq: number, forwarded: boolean, vcpu: number): void;
-  /** vgic_v2_restore_state loaded GICH_LR`lr` of vCPU `vcpu` with `val` (read when the vGIC is created). */
-  lrWrite?(vm: KvmVm, vcpu: number, lr: number, val: number): void;
+  /** The vGIC loaded list register `lr` of vCPU `vcpu` at guest entry, decoded (read when the vGIC is created). */
+  lrWrite?(vm: KvmVm, vcpu: number, lr: number, f: LrTraceFields): void;
   /** The fold found an EOI maintenance on GICH_LR`lr` (a level vIRQ the guest completed). */
   vgicMaintenance?(vm: KvmVm, vcpu: number, lr: number, vintid: number): void;
 }

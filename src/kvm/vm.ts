@@ -162,7 +162,7 @@ export class KvmVm extends KObject {
     if (tr?.lrWrite !== undefined && tr.vgicMaintenance !== undefined) {
       const { lrWrite, vgicMaintenance } = tr;
       vgic.traceLr = {
-        lrWrite: (vc, lr, val) => lrWrite(this, vc.id, lr, val),
+        lrWrite: (vc, lr, f) => lrWrite(this, vc.id, lr, f),
         eoiMaintenance: (vc, lr, vintid) => vgicMaintenance(this, vc.id, lr, vintid),
       };
     }

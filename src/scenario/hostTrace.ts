@@ -9,15 +9,6 @@
  */
 import type { IrqDesc, IrqReturn } from '../host/irq/irqDesc.js';
 import type { Process } from '../host/process.js';
-import {
-  GICH_LR_EOI,
-  GICH_LR_HW,
-  GICH_LR_PHYSID_CPUID,
-  GICH_LR_PHYSID_CPUID_SHIFT,
-  GICH_LR_STATE,
-  GICH_LR_STATE_SHIFT,
-  GICH_LR_VIRTUALID,
-} from '../hw/gic/regs.js';
 import type { KvmVcpu } from '../kvm/vcpu.js';
 import type { KvmVm } from '../kvm/vm.js';
 import type { Host } from '../machine.js';
@@ -286,14 +277,10 @@ export class HostTrace {
       tr.emit(EV_IRQFD_INJECT, cpuNow(), pid(cpuNow()), gsi, gsi + 32, level, seqOf(this.lineOf(vm, gsi)));
     kt.irqfdResample = (vm, gsi) =>
       tr.emit(EV_IRQFD_RESAMPLE, cpuNow(), pid(cpuNow()), gsi, gsi + 32, seqOf(this.lineOf(vm, gsi)));
-    kt.lrWrite = (vm, vcpu, lr, val) => {
-      const vintid = val & GICH_LR_VIRTUALID;
-      const hw = (val & GICH_LR_HW) !== 0;
-      const pintid = hw ? (val & GICH_LR_PHYSID_CPUID) >>> GICH_LR_PHYSID_CPUID_SHIFT : 0;
-      const state = (val & GICH_LR_STATE) >>> GICH_LR_STATE_SHIFT;
-      const eoi = (val & GICH_LR_EOI) !== 0 ? 1 : 0;
-      const seq = seqOf(this.lineOf(vm, vintid - 32));
-      tr.emit(EV_GIC_LR_WRITE, cpuNow(), pid(cpuNow()), vcpu, lr, vintid, pintid, hw ? 1 : 0, eoi, state, seq);
+    kt.lrWrite = (vm, vcpu, lr, f) => {
+      const seq = seqOf(this.lineOf(vm, f.vintid - 32));
+      const ev = EV_GIC_LR_WRITE;
+      tr.emit(ev, cpuNow(), pid(cpuNow()), vcpu, lr, f.vintid, f.pintid, f.hw ? 1 : 0, f.eoi ? 1 : 0, f.state, seq);
     };
     kt.vgicMaintenance = (vm, vcpu, lr, vintid) =>
       tr.emit(EV_VGIC_MAINTENANCE, cpuNow(), pid(cpuNow()), vcpu, lr, vintid, seqOf(this.lineOf(vm, vintid - 32)));

@@ -115,9 +115,24 @@ export interface VgicRoutingSetup {
   kvmVgicSetupDefaultIrqRouting(nrSpis: number): void;
 }
 
+/** A list register's fields as the gic_lr_write trace event shows them, whatever the GIC's LR layout. */
+export interface LrTraceFields {
+  vintid: number;
+  /** The physical INTID of a HW=1 register, else 0. */
+  pintid: number;
+  hw: boolean;
+  /** EOI maintenance requested (HW=0 only). */
+  eoi: boolean;
+  state: number;
+}
+
+/** The one LrTraceFields the backends fill for each traced LR write (tracing allocates nothing per event). */
+export const LR_TRACE: LrTraceFields = { vintid: 0, pintid: 0, hw: false, eoi: false, state: 0 };
+
 /** Observer of list-register traffic: each LR value loaded at guest entry, each EOI maintenance found at the fold. */
 export interface VgicLrTrace {
-  lrWrite(vcpu: VgicCpu, lr: number, val: number): void;
+  /** `f` is a scratch object the backend reuses: read it during the call only. */
+  lrWrite(vcpu: VgicCpu, lr: number, f: LrTraceFields): void;
   eoiMaintenance(vcpu: VgicCpu, lr: number, vintid: number): void;
 }
 

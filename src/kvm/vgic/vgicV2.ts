@@ -6,7 +6,7 @@
  */
 import { GicVirtualInterface } from '../../hw/gic/virtualInterface.js';
 import { ModelError } from '../../sim/errors.js';
-import type { Vgic, VgicBackend, VgicCpu, VgicHwInterface } from './vgic.js';
+import { LR_TRACE, type Vgic, type VgicBackend, type VgicCpu, type VgicHwInterface } from './vgic.js';
 import {
   irqIsPending,
   VGIC_CONFIG_EDGE,
@@ -22,11 +22,13 @@ import {
 const GICH_HCR_EN = 1 << 0;
 const GICH_HCR_UIE = 1 << 1;
 const GICH_LR_PHYSID_CPUID_SHIFT = 10;
+const GICH_LR_PHYSID_CPUID = 0x3ff << GICH_LR_PHYSID_CPUID_SHIFT;
 const GICH_LR_EOI = 1 << 19;
 const GICH_LR_PRIORITY_SHIFT = 23;
 const GICH_LR_PENDING_BIT = 1 << 28;
 const GICH_LR_ACTIVE_BIT = 1 << 29;
-const GICH_LR_STATE = 3 << 28;
+const GICH_LR_STATE_SHIFT = 28;
+const GICH_LR_STATE = 3 << GICH_LR_STATE_SHIFT;
 const GICH_LR_GROUP1 = 1 << 30;
 const GICH_LR_HW = 0x80000000;
 const GICH_LR_VIRTUALID = 0x3ff;
@@ -166,7 +168,17 @@ export class VgicV2 implements VgicBackend {
       }
     }
     const tr = this.vgic.traceLr;
-    if (tr !== null) for (let i = 0; i < vcpu.usedLrs; i++) tr.lrWrite(vcpu, i, vcpu.vgicLr[i]!);
+    if (tr !== null)
+      for (let i = 0; i < vcpu.usedLrs; i++) {
+        const val = vcpu.vgicLr[i]!;
+        const f = LR_TRACE;
+        f.vintid = val & GICH_LR_VIRTUALID;
+        f.hw = (val & GICH_LR_HW) !== 0;
+        f.pintid = f.hw ? (val & GICH_LR_PHYSID_CPUID) >>> GICH_LR_PHYSID_CPUID_SHIFT : 0;
+        f.eoi = (val & GICH_LR_EOI) !== 0;
+        f.state = (val & GICH_LR_STATE) >>> GICH_LR_STATE_SHIFT;
+        tr.lrWrite(vcpu, i, f);
+      }
   }
 
   /**

@@ -5,7 +5,7 @@ import { HOST_IRQ_BASE, makeV3Harness } from '../../../test/fixtures/vgicV3Harne
 import { decodeLr, LrState } from '../../hw/gicv3/listRegister.js';
 import { ICH_HCR_EN, ICH_HCR_UIE, ICH_MISR_EOI, ICH_MISR_U, MAINTENANCE_PPI } from '../../hw/gicv3/regs.js';
 import { ModelError } from '../../sim/errors.js';
-import { Vgic } from './vgic.js';
+import { type LrTraceFields, Vgic } from './vgic.js';
 import { vgicV3ListRegisters } from './vgicObserve.js';
 
 const EBUSY = -16;
@@ -124,6 +124,24 @@ describe('vGIC-v3 backend: forwarded (HW=1) list registers', () => {
     h.sync(v);
     expect(h.acks).toEqual([]);
     expect(h.vgic.vgicGetIrq(48)!.active).toBe(false);
+  });
+
+  it('gic_lr_write traces the ICH_LR fields themselves: vINTID and a 13-bit pINTID are not cut to GICH_LR widths', () => {
+    const h = makeV3Harness({ nrEspis: 32 });
+    const [v] = h.vcpus;
+    const seen: LrTraceFields[] = [];
+    h.vgic.traceLr = { lrWrite: (_vc, _lr, f) => seen.push({ ...f }), eoiMaintenance: () => {} };
+    h.configure(48, { level: true });
+    h.configure(49, { level: true });
+    // a GICv3.1 host's Extended SPI 4100 (pINTID[44:32] holds it; GICH_LR's 10-bit field would give 4)
+    expect(h.vgic.kvmVgicMapPhysIrq(v!, HOST_IRQ_BASE + 4100, 48)).toBe(0);
+    expect(h.vgic.kvmVgicInjectIrq(null, 48, true)).toBe(1);
+    expect(h.vgic.kvmVgicInjectIrq(null, 49, true)).toBe(1);
+    h.vgic.kvmVgicFlushHwstate(v!);
+    expect(seen).toEqual([
+      { vintid: 48, pintid: 4100, hw: true, eoi: false, state: LrState.Pending },
+      { vintid: 49, pintid: 0, hw: false, eoi: true, state: LrState.Pending },
+    ]);
   });
 
   it('EOImode 1 guest: ICV_EOIR1 only drops the priority, ICV_DIR deactivates the LR and the physical INTID', () => {

@@ -20,7 +20,7 @@ import {
 } from '../../hw/gicv3/regs.js';
 import { Gicv3VirtualInterface } from '../../hw/gicv3/virtualInterface.js';
 import { ModelError } from '../../sim/errors.js';
-import type { Vgic, VgicBackend, VgicCpu, VgicHwInterface } from './vgic.js';
+import { LR_TRACE, type Vgic, type VgicBackend, type VgicCpu, type VgicHwInterface } from './vgic.js';
 import {
   irqIsPending,
   VGIC_CONFIG_EDGE,
@@ -36,12 +36,6 @@ const ICH_LR_ACTIVE_BIT = (2 << ICH_LR_STATE_SHIFT) >>> 0;
 const ICH_LR_STATE = (ICH_LR_PENDING_BIT | ICH_LR_ACTIVE_BIT) >>> 0;
 /** ICH_VTR_EL2.ListRegs is 5 bits, but at most 16 LRs exist: vgic_v3_probe ignores bit 4. */
 const ICH_VTR_LIST_REGS = 0xf;
-
-// The gic_lr_write trace event carries GICH_LR fields (hw/gic/regs.ts): a GICv3 LR is reported in the same fields.
-const GICH_LR_PHYSID_CPUID_SHIFT = 10;
-const GICH_LR_EOI = 1 << 19;
-const GICH_LR_STATE_SHIFT = 28;
-const GICH_LR_HW = 0x80000000;
 
 /** The GICv3 virtual interface behind `vif` (a vGIC-v3 needs the ICH_* system registers). */
 function ich(vif: VgicHwInterface): Gicv3VirtualInterface {
@@ -164,7 +158,16 @@ export class VgicV3 implements VgicBackend {
     }
     const tr = this.vgic.traceLr;
     if (tr !== null)
-      for (let i = 0; i < used; i++) tr.lrWrite(vcpu, i, lrTraceWord(vcpu.vgicLr[i]!, vcpu.vgicLrHi[i]!));
+      for (let i = 0; i < used; i++) {
+        const hi = vcpu.vgicLrHi[i]!;
+        const f = LR_TRACE;
+        f.vintid = vcpu.vgicLr[i]!;
+        f.hw = (hi & ICH_LR_HW) !== 0;
+        f.pintid = f.hw ? hi & ICH_LR_PHYS_ID_MASK : 0;
+        f.eoi = !f.hw && (hi & ICH_LR_EOI) !== 0;
+        f.state = hi >>> ICH_LR_STATE_SHIFT;
+        tr.lrWrite(vcpu, i, f);
+      }
   }
 
   /**
@@ -194,13 +197,4 @@ export class VgicV3 implements VgicBackend {
   guestPriorityMask(vcpu: VgicCpu): number {
     return vcpu.vgicVmcr >>> ICH_VMCR_PMR_SHIFT;
   }
-}
-
-/** An ICH_LR<n>_EL2 (as lo, hi) in the GICH_LR fields of the gic_lr_write trace event (vINTID, pINTID, HW, EOI, State). */
-function lrTraceWord(lo: number, hi: number): number {
-  const hw = (hi & ICH_LR_HW) !== 0;
-  let w = (lo & 0x3ff) | ((hi >>> 30) << GICH_LR_STATE_SHIFT);
-  if (hw) w |= GICH_LR_HW | ((hi & ICH_LR_PHYS_ID_MASK) << GICH_LR_PHYSID_CPUID_SHIFT);
-  else if ((hi & ICH_LR_EOI) !== 0) w |= GICH_LR_EOI;
-  return w >>> 0;
 }
