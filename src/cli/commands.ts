@@ -448,28 +448,35 @@ async function runCommand(
   }
 
   const allRuns = pointReports.flatMap((p) => p.runs);
-  const ok = allRuns.every((r) => r.ok);
+  const results = sweeping
+    ? { sweep: { param: s.sweep!.param, points: pointReports } }
+    : { runs: pointReports[0]?.runs ?? [] };
+  const table = sweeping ? sweepTable(s.sweep!.param, pointReports) : formatMetricsTable(allRuns.map((r) => r.metrics));
+  return report(command, s, file, scenarioSummary(s, file, modes), results, allRuns, table, notes, opts, io);
+}
+
+/** Prints a run/compare's outcome — the JSON object, or header, table and footer — and returns the exit code. */
+function report(
+  command: 'run' | 'compare',
+  s: Scenario,
+  file: string,
+  scenario: object,
+  results: object,
+  runs: readonly RunReport[],
+  table: string,
+  notes: readonly string[],
+  opts: Options,
+  io: CliIo,
+): number {
+  const ok = runs.every((r) => r.ok);
   const exitCode = ok ? EXIT_OK : EXIT_FAIL;
   if (opts.json) {
-    io.stdout(
-      formatJson({
-        irqfwd: JSON_FORMAT_VERSION,
-        command,
-        scenario: scenarioSummary(s, file, modes),
-        ...(sweeping
-          ? { sweep: { param: s.sweep!.param, points: pointReports } }
-          : { runs: pointReports[0]?.runs ?? [] }),
-        notes,
-        ok,
-        exitCode,
-      }),
-    );
+    io.stdout(formatJson({ irqfwd: JSON_FORMAT_VERSION, command, scenario, ...results, notes, ok, exitCode }));
     return exitCode;
   }
   io.stdout(header(command, s, file));
-  if (sweeping) io.stdout(sweepTable(s.sweep!.param, pointReports));
-  else io.stdout(formatMetricsTable(allRuns.map((r) => r.metrics)));
-  io.stdout(footer(allRuns, opts, notes));
+  io.stdout(table);
+  io.stdout(footer(runs, opts, notes));
   return exitCode;
 }
 
@@ -508,34 +515,15 @@ async function runPaths(
     }
     runs.push({ ...judge(p.scenario, r, [r.metrics], p.name), trace: written });
   }
-  const ok = runs.every((r) => r.ok);
-  const exitCode = ok ? EXIT_OK : EXIT_FAIL;
-  if (opts.json) {
-    io.stdout(
-      formatJson({
-        irqfwd: JSON_FORMAT_VERSION,
-        command,
-        scenario: {
-          ...scenarioSummary(s, file, [...new Set(points.map((p) => p.mode))]),
-          paths: points.map((p) => ({ name: p.name, mode: p.mode, set: s.paths!.find((x) => x.name === p.name)!.set })),
-        },
-        runs,
-        notes,
-        ok,
-        exitCode,
-      }),
-    );
-    return exitCode;
-  }
-  io.stdout(header(command, s, file));
-  io.stdout(
-    formatMetricsTable(
-      runs.map((r) => r.metrics),
-      runs.map(runName),
-    ),
+  const scenario = {
+    ...scenarioSummary(s, file, [...new Set(points.map((p) => p.mode))]),
+    paths: points.map((p) => ({ name: p.name, mode: p.mode, set: s.paths!.find((x) => x.name === p.name)!.set })),
+  };
+  const table = formatMetricsTable(
+    runs.map((r) => r.metrics),
+    runs.map(runName),
   );
-  io.stdout(footer(runs, opts, notes));
-  return exitCode;
+  return report(command, s, file, scenario, { runs }, runs, table, notes, opts, io);
 }
 
 /** A run estimated to take long (estimate.ts) says so on stderr before it starts; it still runs. */
