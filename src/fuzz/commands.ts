@@ -40,7 +40,7 @@ import {
   vfioIrqSet,
 } from '../abi/vfio.js';
 import { AbiModel, type Expect, type FdKind, type FdSel, fdSelToString } from './abiModel.js';
-import { BAD_PTR, FUZZ_DEVICES, FuzzMachine, type Outcome } from './fuzzMachine.js';
+import { BAD_PTR, FUZZ_DEVICES, type FuzzFlavour, FuzzMachine, type Outcome } from './fuzzMachine.js';
 
 /** The real outcome differs from the model's prediction, or an invariant broke. */
 export class FuzzMismatch extends Error {
@@ -90,8 +90,11 @@ export class FuzzStats {
 
 /** The real machine of one sequence, with the counters it feeds. */
 export class FuzzReal extends FuzzMachine {
-  constructor(readonly stats: FuzzStats) {
-    super();
+  constructor(
+    readonly stats: FuzzStats,
+    flavour: FuzzFlavour = 'gicv2',
+  ) {
+    super(flavour);
   }
 }
 
@@ -120,21 +123,21 @@ export function expectStep(r: FuzzReal, call: string, what: string, exp: Expect,
   return out;
 }
 
-type Body = (m: AbiModel, r: FuzzReal) => string;
+type Body<M> = (m: M, r: FuzzReal) => string;
 
 /** One fuzz command: `body` runs it and returns the resolved arguments for toString. */
-export class AbiCommand implements fc.Command<AbiModel, FuzzReal> {
+export class AbiCommand<M extends object = AbiModel> implements fc.Command<M, FuzzReal> {
   private resolved = '';
   constructor(
     readonly label: string,
-    private readonly body: Body,
-    private readonly guard: (m: AbiModel) => boolean = () => true,
+    private readonly body: Body<M>,
+    private readonly guard: (m: M) => boolean = () => true,
   ) {}
-  check(m: Readonly<AbiModel>): boolean {
+  check(m: Readonly<M>): boolean {
     this.resolved = '';
-    return this.guard(m as AbiModel);
+    return this.guard(m as M);
   }
-  run(m: AbiModel, r: FuzzReal): void {
+  run(m: M, r: FuzzReal): void {
     this.resolved = '';
     this.resolved = this.body(m, r);
   }
@@ -147,13 +150,13 @@ export class AbiCommand implements fc.Command<AbiModel, FuzzReal> {
 
 const u32 = (v: number) => v >>> 0;
 
-function s32Bytes(v: number): Uint8Array {
+export function s32Bytes(v: number): Uint8Array {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setInt32(0, v | 0, true);
   return b;
 }
 
-function u64Bytes(v: bigint): Uint8Array {
+export function u64Bytes(v: bigint): Uint8Array {
   const b = new Uint8Array(8);
   new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, v), true);
   return b;
@@ -388,7 +391,7 @@ function sel(kind: FdKind): fc.Arbitrary<FdSel> {
 
 const GSIS = [48, 49, 50, 51, 48, 49, 50, 51, 0, 223, 224, 500, -1];
 
-function cmd(label: string, body: Body, guard?: (m: AbiModel) => boolean): AbiCommand {
+function cmd(label: string, body: Body<AbiModel>, guard?: (m: AbiModel) => boolean): AbiCommand {
   return new AbiCommand(label, body, guard);
 }
 

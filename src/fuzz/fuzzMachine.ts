@@ -5,7 +5,7 @@
 import { ErrnoError } from '../abi/errno.js';
 import type { Process, SyscallHandle } from '../host/process.js';
 import { DefaultGuest } from '../kvm/guest.js';
-import { createHost, type Host, type HostDeviceSpec } from '../machine.js';
+import { createHost, type Host, type HostDeviceSpec, type HostMsiDeviceSpec } from '../machine.js';
 
 /** The passed-through devices: index 0 has a level and an edge line, index 1 one level line. */
 export const FUZZ_DEVICES: readonly HostDeviceSpec[] = [
@@ -19,6 +19,12 @@ export const FUZZ_DEVICES: readonly HostDeviceSpec[] = [
   },
   { name: 'fff52000.serial', iommuGroup: 8, irqs: [{ intid: 82, trigger: 'level' }] },
 ];
+
+/** The MSI flavour's vfio-pci function (msiCommands.ts): 4 MSI / MSI-X vectors, ITS DeviceID 9, IOMMU group 3. */
+export const FUZZ_MSI_DEVICE: HostMsiDeviceSpec = { name: '0000:02:00.0', iommuGroup: 3, deviceId: 9, vectors: 4 };
+
+/** The fixed host: 'gicv2' (commands.ts) or 'msi', a GICv3 host with an ITS, the pci function and device 0 beside it. */
+export type FuzzFlavour = 'gicv2' | 'msi';
 
 /** An address no allocation ever covers (the first 64 KiB are never mapped): every access faults. */
 export const BAD_PTR = 0x10;
@@ -36,13 +42,16 @@ export class FuzzMachine {
   raised = 0;
   private threads = 0;
 
-  constructor() {
+  constructor(flavour: FuzzFlavour = 'gicv2') {
     // The guest enables the vINTIDs the fuzzer routes to (guest SPIs 48..51); only 80 (gsi 48) is level, and the
     // commands give gsi 48 a resampler: a level vINTID behind a plain irqfd stays asserted and storms the guest.
     this.guest = new DefaultGuest({
       spis: [{ intid: 80 }, { intid: 81, edge: true }, { intid: 82, edge: true }, { intid: 83, edge: true }],
     });
-    this.host = createHost({ cpus: 2, devices: [...FUZZ_DEVICES], guestFactory: this.guest });
+    this.host =
+      flavour === 'gicv2'
+        ? createHost({ cpus: 2, devices: [...FUZZ_DEVICES], guestFactory: this.guest })
+        : createHost({ cpus: 2, gic: 'v3', devices: [FUZZ_DEVICES[0]!], msiDevices: [FUZZ_MSI_DEVICE] });
     this.p = this.host.process();
   }
 

@@ -208,6 +208,8 @@ class VfioMsiEnable extends Frame {
     const vdev = this.vdev;
     if (this.pc === 0) {
       if (vdev.irqType !== null) throw errno('EINVAL', `index ${vdev.irqType} is enabled: disable it first`);
+      // pci_alloc_irq_vectors(pdev, 1, nvec): __pci_enable_msi{,x}_range refuse maxvec < minvec before anything
+      if (this.nvec < 1) throw errno('ERANGE', 'pci_alloc_irq_vectors(pdev, 1, 0): no vector asked for');
       this.pc = EN_ALLOCATED;
       return this.call(
         pciAllocIrqVectors(vdev.msiDomain, vdev.pdev, this.nvec, this.index === VFIO_PCI_MSIX_IRQ_INDEX),
