@@ -289,6 +289,7 @@ const ITS_ATTRS: readonly [number, bigint, bigint, 4 | 8][] = [
   [8, 0x80n, VALID | 0x1000_0000n | 3n, 8], // 16 KiB
   [8, 0x80n, VALID | (0xffffn << 32n), 8], // valid, outside guest RAM
   [8, 0x90n, 0x20n, 8], // GITS_CREADR
+  [8, 0x88n, 0x40n, 8], // GITS_CWRITER: the queue (zeros in guest RAM: unknown commands, dropped) runs if enabled
   [8, 0x90n, 0x2000n, 8], // past a 4 KiB queue
   [8, 0x100n, VALID | 0x1001_0000n, 8], // GITS_BASER0 (devices) valid
   [8, 0x108n, VALID | 0x1002_0000n, 8], // GITS_BASER1 (collections) valid
