@@ -528,7 +528,9 @@ export class MsiModel {
     if (size > 0 && h.argsz - 20 < count * size) return fail('EINVAL');
     if (size > 0 && count > 0 && !dataReadable) return fail('EFAULT');
     if ((flags & 0x38) !== 0x20) return fail('ENOTTY');
-    return index === 4 ? this.reqTrigger(dt, start, count, fds[0]) : this.msiTrigger(index as 1 | 2, dt, start, count, fds);
+    return index === 4
+      ? this.reqTrigger(dt, start, count, fds[0])
+      : this.msiTrigger(index as 1 | 2, dt, start, count, fds);
   }
 
   /** vfio_pci_set_req_trigger → vfio_pci_set_ctx_trigger_single (DATA_NONE with no eventfd falls to its EINVAL). */
