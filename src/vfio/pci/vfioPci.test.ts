@@ -96,6 +96,20 @@ describe('VFIO_DEVICE_SET_IRQS on vfio-pci', () => {
     expect(errnoOf(() => trigger(VFIO_PCI_MSIX_IRQ_INDEX, 0, [efd()]))).toBe('EINVAL');
   });
 
+  it('vfio_msi_enable for no vector (DATA_EVENTFD, start 0, count 0): pci_alloc_irq_vectors(pdev, 1, 0) is ERANGE', () => {
+    const { set, d, trigger, efd } = setup();
+    // found by the MSI fuzzer: the model went on to its_msi_prepare and failed EINVAL there
+    expect(errnoOf(() => trigger(VFIO_PCI_MSIX_IRQ_INDEX, 0, []))).toBe('ERANGE');
+    expect(d.hw.enabled).toBe(false);
+    // with start 1 one vector is enabled, then vfio_msi_set_block(1, 0) is EINVAL (start ≥ num_ctx) and it is disabled
+    expect(
+      errnoOf(() => set(VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, 1, 0)),
+    ).toBe('EINVAL');
+    expect(d.hw.enabled).toBe(false);
+    trigger(VFIO_PCI_MSI_IRQ_INDEX, 0, [efd()]);
+    expect(d.hw.enabled).toBe(true);
+  });
+
   it('vfio_msi_set_block: vectors beyond those enabled (start + count > num_ctx): EINVAL', () => {
     const { trigger, efd } = setup();
     trigger(VFIO_PCI_MSI_IRQ_INDEX, 0, [efd(), efd()]);
