@@ -55,6 +55,8 @@ export class FuzzStats {
   delivered = 0;
   raised = 0;
   maxFds = 0;
+  /** MSI flavour: messages the pci function sent from a vector the model has bound to an eventfd. */
+  msiSent = 0;
   /** Lines left enabled with no action after exit (6.1's unmask of a freed index): predicted alone, or as possible. */
   readonly strayEnabled = { exact: 0, either: 0 };
 

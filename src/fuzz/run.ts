@@ -66,6 +66,8 @@ function fuzz(machine: 'gicv2' | 'msi'): boolean {
       `  lines left enabled with no action after exit (6.1's unmask of a freed index): ${stats.strayEnabled.exact} predicted exactly, ${stats.strayEnabled.either} where the model allowed either`,
     );
   }
+  if (machine === 'msi')
+    console.log(`  depth: ${stats.msiSent} MSIs sent by the function from a vector bound to an eventfd`);
   if (details.failed) {
     console.log(details.message);
     const err = details.errorInstance;
