@@ -152,7 +152,7 @@ export class AbiCommand<M extends object = AbiModel> implements fc.Command<M, Fu
 
 const u32 = (v: number) => v >>> 0;
 
-export function s32Bytes(v: number): Uint8Array {
+function s32Bytes(v: number): Uint8Array {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setInt32(0, v | 0, true);
   return b;

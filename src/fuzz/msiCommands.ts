@@ -31,7 +31,7 @@ import {
 import { VFIO_DEVICE_SET_IRQS, vfioIrqSet } from '../abi/vfio.js';
 import { openVfioDevice } from '../scenario/vmm.js';
 import type { Expect } from './abiModel.js';
-import { AbiCommand, expectStep, FuzzMismatch, FuzzReal, type FuzzStats, s32Bytes, u64Bytes } from './commands.js';
+import { AbiCommand, expectStep, FuzzMismatch, FuzzReal, type FuzzStats, u64Bytes } from './commands.js';
 import { BAD_PTR, FUZZ_MSI_DEVICE, type Outcome } from './fuzzMachine.js';
 import {
   type MsiExpect,

@@ -344,7 +344,7 @@ export class MsiModel {
       if (group === 4) return [0n, 1n, 2n, 4n].includes(attr) ? ok(0) : fail('ENXIO');
       if (group === 8) {
         if ((attr & itsAlign(attr)) !== 0n) return fail('EINVAL');
-        return itsRegister(attr) !== null ? ok(0) : fail('ENXIO');
+        return isItsRegister(attr) ? ok(0) : fail('ENXIO');
       }
       return fail('ENXIO');
     }
@@ -368,8 +368,7 @@ export class MsiModel {
     if (write && !payload) return fail('EFAULT');
     if ((attr & itsAlign(attr)) !== 0n) return fail('EINVAL');
     if (its.base === ADDR_UNDEF) return fail('ENXIO');
-    const reg = itsRegister(attr);
-    if (reg === null) return fail('ENXIO');
+    if (!isItsRegister(attr)) return fail('ENXIO');
     if (!write) return payload ? ok(undefined) : fail('EFAULT');
     return this.itsRegWrite(its, attr, a.value);
   }
@@ -664,15 +663,11 @@ function itsAlign(off: bigint): bigint {
   return off < 0x8n || off >= 0xffd0n ? 3n : 7n;
 }
 
-/** The GITS_* register at an offset (its_registers): CTLR, IIDR, TYPER, CBASER, CWRITER, CREADR, BASER0..7, ID regs. */
-function itsRegister(off: bigint): string | null {
-  if (off === 0x0n) return 'CTLR';
-  if (off === 0x4n) return 'IIDR';
-  if (off === 0x8n) return 'TYPER';
-  if (off === 0x80n) return 'CBASER';
-  if (off === 0x88n) return 'CWRITER';
-  if (off === 0x90n) return 'CREADR';
-  if (off >= 0x100n && off < 0x140n) return 'BASER';
-  if (off >= 0xffd0n && off < 0x1_0000n) return 'IDREGS';
-  return null;
+/** Whether a GITS_* register sits at an offset (its_registers: CTLR, IIDR, TYPER, CBASER, CWRITER, CREADR, BASER0..7, the ID registers). */
+function isItsRegister(off: bigint): boolean {
+  return (
+    [0x0n, 0x4n, 0x8n, 0x80n, 0x88n, 0x90n].includes(off) ||
+    (off >= 0x100n && off < 0x140n) ||
+    (off >= 0xffd0n && off < 0x1_0000n)
+  );
 }
