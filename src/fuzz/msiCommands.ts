@@ -34,6 +34,7 @@ import type { Expect } from './abiModel.js';
 import { AbiCommand, expectStep, FuzzMismatch, FuzzReal, type FuzzStats, u64Bytes } from './commands.js';
 import { BAD_PTR, FUZZ_MSI_DEVICE, type Outcome } from './fuzzMachine.js';
 import {
+  type AttrOp,
   type MsiExpect,
   type MsiFdKind,
   type MsiFdSel,
@@ -96,7 +97,6 @@ function doCreateDevice(m: MsiModel, r: FuzzReal, type: number, flags: number, i
   );
 }
 
-type Op = 'set' | 'get' | 'has';
 const ATTR_REQ = { set: KVM_SET_DEVICE_ATTR, get: KVM_GET_DEVICE_ATTR, has: KVM_HAS_DEVICE_ATTR };
 
 /** A device attribute call; attr.addr holds `size` bytes of `value` (or is unmapped); a get's result is read back. */
@@ -105,7 +105,7 @@ function doAttr(
   r: FuzzReal,
   call: string,
   fd: number,
-  op: Op,
+  op: AttrOp,
   a: { group: number; attr: bigint; value: bigint; size: 4 | 8 },
   payloadBad: boolean,
   isBad: boolean,
@@ -307,7 +307,7 @@ function attrCmd(name: string, table: readonly [number, bigint, bigint, 4 | 8][]
   return fc
     .record({
       d: fc.oneof({ weight: 8, arbitrary: sel(kind) }, { weight: 1, arbitrary: sel(kind === 'its' ? 'vgic' : 'its') }),
-      op: fc.constantFrom<Op>('set', 'set', 'set', 'get', 'has'),
+      op: fc.constantFrom<AttrOp>('set', 'set', 'set', 'get', 'has'),
       i: fc.nat(table.length - 1),
       payloadBad: bad,
       bad,

@@ -205,16 +205,11 @@ export class MsiModel {
   }
 
   /**
-   * vgic_v3_set_attr / vgic_v3_get_attr / vgic_v3_has_attr. `payload`: whether attr.addr is readable and writable.
-   * A get's value is returned as ok(value) when the model knows it (undefined: a register whose value it does not follow).
+   * vgic_v3_set_attr / vgic_v3_get_attr / vgic_v3_has_attr (or the vITS's, on an ITS fd). `payload`: whether attr.addr
+   * is readable and writable. A get carries the value it writes in `read` where the model follows it (addresses,
+   * NR_IRQS; not the registers).
    */
-  vgicAttr(
-    fd: number,
-    op: 'set' | 'get' | 'has',
-    a: { group: number; attr: bigint; value: bigint },
-    payload: boolean,
-    bad: boolean,
-  ): MsiExpect {
+  vgicAttr(fd: number, op: AttrOp, a: AttrArgs, payload: boolean, bad: boolean): MsiExpect {
     const k = this.kindOf(fd);
     if (k === undefined) return fail('EBADF');
     if (k === 'its') return this.itsAttr(fd, op, a, payload, bad);
@@ -329,13 +324,7 @@ export class MsiModel {
   // ---- the vITS device ----------------------------------------------------------------------------------------------
 
   /** vgic_its_set_attr / vgic_its_get_attr / vgic_its_has_attr. */
-  private itsAttr(
-    fd: number,
-    op: 'set' | 'get' | 'has',
-    a: { group: number; attr: bigint; value: bigint },
-    payload: boolean,
-    bad: boolean,
-  ): MsiExpect {
+  private itsAttr(fd: number, op: AttrOp, a: AttrArgs, payload: boolean, bad: boolean): MsiExpect {
     if (bad) return fail('EFAULT');
     const its = this.its[this.objOf(fd)]!;
     const { group, attr } = a;
@@ -597,6 +586,14 @@ export class MsiModel {
     }
     return ok(0);
   }
+}
+
+export type AttrOp = 'set' | 'get' | 'has';
+/** A device attribute call: kvm_device_attr's group and attr, and the value at attr.addr (a set's input). */
+export interface AttrArgs {
+  readonly group: number;
+  readonly attr: bigint;
+  readonly value: bigint;
 }
 
 /** One kvm_irq_routing_entry as the fuzzer lays it out. */
