@@ -134,6 +134,8 @@ export class KvmVcpu {
   /** The vCPU thread sleeps in kvm_vcpu_sleep (paused) or kvm_vcpu_block (WFI): it cannot touch the vGIC. */
   pauseSleeping = false;
   wfiSleeping = false;
+  /** vcpu_get_flag(IN_WFI): set by kvm_vcpu_wfi around the halt, for vgic_v4_put's doorbell and vgic_v4_load. */
+  inWfi = false;
   /** User address of this vCPU's struct kvm_run (see the module comment). */
   runAddr = 0;
   /** Userspace-irqchip IRQ/FIQ lines (KVM_ARM_IRQ_TYPE_CPU without a vGIC). */

@@ -18,6 +18,7 @@ import { C_KVM_ENTRY, C_KVM_EXIT, C_KVM_HANDLE_EXIT, C_KVM_IOCTL, C_KVM_MMIO_USE
 import { ARM_EXCEPTION_IRQ, ARM_EXCEPTION_TRAP } from './kvm.js';
 import { IN_GUEST_MODE, type KvmVcpu, OUTSIDE_GUEST_MODE, PSCI_RET_NOT_SUPPORTED } from './vcpu.js';
 import { C_VGIC_FLUSH, C_VGIC_MMIO, C_VGIC_SYNC, type Vgic, type VgicCpu } from './vgic/vgic.js';
+import { VgicV4Commit, VgicV4Load, VgicV4Put, vgicV4Active } from './vgic/vgicV4.js';
 
 /** kvm_vcpu_ioctl's own step. */
 const PC_IOCTL = 0;
@@ -51,6 +52,16 @@ const PC_MMIO_KERNEL = 13;
 const PC_MMIO_USER = 14;
 /** The loop ended (ret ≤ 0): vcpu_put is done. */
 const PC_RETURNED = 15;
+// GICv4.1 (vgicV4.ts), only when the VM has direct MSIs: resume points after each vgic-v4.c call
+/** vgic_v4_load returned (vcpu_load, or kvm_vcpu_wfi's wake-up): the next pass. */
+const PC_V4_LOADED = 16;
+/** vgic_v4_commit returned: the guest entry. */
+const PC_V4_COMMITTED = 17;
+/** kvm_vcpu_wfi's vgic_v4_put (IN_WFI, doorbell requested) returned: block unless runnable. */
+const PC_V4_WFI_PUT = 18;
+/** vcpu_put's vgic_v4_put returned: KVM_RUN returns, or fails with EINTR. */
+const PC_V4_PUT_LEAVE = 19;
+const PC_V4_PUT_EINTR = 20;
 
 export class KvmArchVcpuIoctlRun extends Frame<number> {
   /** The vGIC and vGIC CPU of vcpu_load (vcpu_put puts these). */
@@ -108,9 +119,23 @@ export class KvmArchVcpuIoctlRun extends Frame<number> {
         if (vgic !== null && vc !== null) {
           vc.irqPendingRequest = false; // check_vcpu_requests: KVM_REQ_IRQ_PENDING
           vgic.kvmVgicFlushHwstate(vc);
+          if (vgicV4Active(vcpu)) {
+            this.pc = PC_V4_COMMITTED;
+            return this.call(new VgicV4Commit(vcpu));
+          }
         }
         return this.yieldAt(PC_ENTRY, C_KVM_ENTRY);
       }
+      case PC_V4_COMMITTED:
+        return this.yieldAt(PC_ENTRY, C_KVM_ENTRY);
+      case PC_V4_LOADED:
+        return this.continueLoop();
+      case PC_V4_WFI_PUT:
+        return this.wfiBlock();
+      case PC_V4_PUT_LEAVE:
+        return this.leave();
+      case PC_V4_PUT_EINTR:
+        return this.runCheck();
       case PC_ENTRY:
         vcpu.vm.trace?.kvmEntry(vcpu);
         vcpu.stat.entries++;
@@ -169,7 +194,21 @@ export class KvmArchVcpuIoctlRun extends Frame<number> {
     this.vgic0 = vgic0;
     this.vc0 = vc0;
     if (vgic0 !== null && vc0 !== null) vgic0.kvmVgicLoad(vc0, vcpu.vm.kvm.hostVif(t.cpu)); // vcpu_load
-    return this.continueLoop();
+    return this.v4Load(t.cpu);
+  }
+
+  /** vgic_v4_load (vgic_v3_load's, or kvm_vcpu_wfi's after the halt), then the next pass. */
+  private v4Load(cpu: number): Boundary {
+    if (!vgicV4Active(this.vcpu)) return this.continueLoop();
+    this.pc = PC_V4_LOADED;
+    return this.call(new VgicV4Load(this.vcpu, cpu));
+  }
+
+  /** vgic_v4_put (vgic_v3_put's, or kvm_vcpu_wfi's with IN_WFI) resuming at `pc`; false: nothing to put. */
+  private v4Put(pc: number): Boundary | null {
+    if (!vgicV4Active(this.vcpu)) return null;
+    this.pc = pc;
+    return this.call(new VgicV4Put(this.vcpu));
   }
 
   /** `continue`: the next pass starts with step 1. */
@@ -181,6 +220,10 @@ export class KvmArchVcpuIoctlRun extends Frame<number> {
   private runCheck(): Boundary {
     const vcpu = this.vcpu;
     if (vcpu.vm.kernel.signalPending()) {
+      if (this.pc !== PC_V4_PUT_EINTR) {
+        const put = this.v4Put(PC_V4_PUT_EINTR); // vcpu_put before KVM_RUN fails
+        if (put !== null) return put;
+      }
       vcpu.stat.signalExits++;
       vcpu.writeExitReason(KVM_EXIT_INTR);
       throw errno('EINTR', `${vcpu}: signal pending`);
@@ -243,14 +286,12 @@ export class KvmArchVcpuIoctlRun extends Frame<number> {
         // preempt notifiers) and loaded back after.
         st.wfxExits++;
         st.halts++;
-        if (vcpu.runnable() || vm.kernel.signalPending()) return this.continueLoop();
-        st.haltSleeps++;
-        this.cpu = current().cpu;
-        if (this.vgic !== null && this.vc !== null) this.vgic.kvmVgicPut(this.vc);
-        vcpu.wfiSleeping = true;
-        touch(vcpu.modeOid);
-        this.pc = PC_BLOCKED;
-        return this.blockedWait();
+        if (vgicV4Active(vcpu)) {
+          // kvm_vcpu_wfi: IN_WFI and vgic_v4_put (doorbell requested) before deciding to block
+          vcpu.inWfi = true;
+          return this.v4Put(PC_V4_WFI_PUT)!;
+        }
+        return this.wfiBlock();
       }
       case ESR_ELx_EC_DABT_LOW:
         st.dabtExits++;
@@ -270,6 +311,26 @@ export class KvmArchVcpuIoctlRun extends Frame<number> {
     }
   }
 
+  /** kvm_vcpu_halt → kvm_vcpu_block, unless an interrupt is pending for the vCPU or a signal. */
+  private wfiBlock(): Boundary {
+    const vcpu = this.vcpu;
+    if (vcpu.runnable() || vcpu.vm.kernel.signalPending()) return this.wfiDone();
+    vcpu.stat.haltSleeps++;
+    this.cpu = current().cpu;
+    if (this.vgic !== null && this.vc !== null) this.vgic.kvmVgicPut(this.vc);
+    vcpu.wfiSleeping = true;
+    touch(vcpu.modeOid);
+    this.pc = PC_BLOCKED;
+    return this.blockedWait();
+  }
+
+  /** kvm_vcpu_wfi's end: IN_WFI cleared, vgic_v4_load. */
+  private wfiDone(): Boundary {
+    if (!this.vcpu.inWfi) return this.continueLoop();
+    this.vcpu.inWfi = false;
+    return this.v4Load(current().cpu);
+  }
+
   private blockedWait(): Boundary {
     const vcpu = this.vcpu;
     const kernel = vcpu.vm.kernel;
@@ -277,11 +338,15 @@ export class KvmArchVcpuIoctlRun extends Frame<number> {
     vcpu.wfiSleeping = false;
     touch(vcpu.modeOid);
     if (this.vgic !== null && this.vc !== null) this.vgic.kvmVgicLoad(this.vc, vcpu.vm.kvm.hostVif(this.cpu));
-    return this.continueLoop();
+    return this.wfiDone();
   }
 
   /** The loop ends with ret 0 (an exit to the VMM): vcpu_put, then KVM_RUN returns. */
   private leave(): Boundary {
+    if (this.pc !== PC_V4_PUT_LEAVE) {
+      const put = this.v4Put(PC_V4_PUT_LEAVE);
+      if (put !== null) return put;
+    }
     this.vcpuPut();
     this.pc = PC_RETURNED;
     this.userspaceExit(0);

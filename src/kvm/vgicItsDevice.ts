@@ -48,6 +48,7 @@ import {
 } from './vgic/vgicItsMmio.js';
 import { vgicItsRestoreTablesV0, vgicItsSaveTablesV0 } from './vgic/vgicItsTables.js';
 import { vgicLpiTranslationCacheInit } from './vgic/vgicLpi.js';
+import { VgicV4Init } from './vgic/vgicV4.js';
 
 const SZ_64K = 0x1_0000n;
 /** The access's first step: copy-in and the checks before any lock. */
@@ -216,7 +217,11 @@ export const vgicItsDeviceOps: KvmDeviceOps = markShared({
     const vm = dev.vm;
     const vgic = vm.vgic;
     if (vgic === null) throw errno('ENODEV', 'the model needs the in-kernel vGIC before an ITS (see vgicItsDevice.ts)');
-    if (vgic.initialized) vgicLpiTranslationCacheInit(vgic);
+    if (vgic.initialized) {
+      const r = yield* new VgicV4Init(vm);
+      if (r < 0) throw errnoFromReturn(r, 'vgic_v4_init');
+      vgicLpiTranslationCacheInit(vgic);
+    }
     const its = new VgicIts(vm, vm.kernel.engine.newOid('vgic_its'));
     vgic.msisRequireDevid = true;
     vgic.hasIts = true;

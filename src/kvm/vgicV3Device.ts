@@ -59,12 +59,15 @@ import {
   vgicV3RegsUaccess,
 } from './vgic/vgicUaccessV3.js';
 import { vgicV3LegacyRedistBase, vgicV3RdistRegionFromIndex, vgicV3SetRedistBase } from './vgic/vgicV3Redist.js';
+import { VgicV4Init, vgicSupportsDirectMsis } from './vgic/vgicV4.js';
 import { type KvmVm, VGIC_ADDR_UNDEF } from './vm.js';
 
 const SZ_64K = 0x1_0000n;
 const PC_PREPARE = 0;
 const PC_LOCKED = 1;
 const PC_ACCESS = 2;
+/** vgic_init's vgic_v4_init returned (still under kvm->lock). */
+const PC_V4_INIT = 3;
 
 const isRegsGroup = (g: number): boolean =>
   g === KVM_DEV_ARM_VGIC_GRP_DIST_REGS ||
@@ -112,6 +115,8 @@ abstract class VgicV3AttrFrame extends Frame<number> {
   protected readonly vm: KvmVm;
   protected readonly vgic: Vgic;
   private held = false;
+  /** vgic_init ran and the VM supports direct MSIs: vgic_v4_init follows. */
+  protected v4Init = false;
 
   constructor(
     dev: KvmDevice,
@@ -129,7 +134,7 @@ abstract class VgicV3AttrFrame extends Frame<number> {
   protected abstract access(): void;
   protected abstract finish(): void;
 
-  protected step(): Boundary {
+  protected step(sent: unknown): Boundary {
     switch (this.pc) {
       case PC_PREPARE:
         if (!this.prepare()) {
@@ -144,6 +149,13 @@ abstract class VgicV3AttrFrame extends Frame<number> {
           this.pc = PC_ACCESS;
           return this.yield_(op(C_VGIC_MMIO, this.vm.oid));
         }
+        if (this.v4Init) {
+          this.pc = PC_V4_INIT;
+          return this.call(new VgicV4Init(this.vm));
+        }
+        return this.finishLocked();
+      case PC_V4_INIT:
+        if ((sent as number) < 0) throw errnoFromReturn(sent as number, 'vgic_v4_init');
         return this.finishLocked();
       default:
         this.access();
@@ -228,7 +240,9 @@ class VgicV3SetAttr extends VgicV3AttrFrame {
       }
       case KVM_DEV_ARM_VGIC_GRP_CTRL:
         if (a === BigInt(KVM_DEV_ARM_VGIC_CTRL_INIT)) {
+          const first = !vgic.initialized;
           vgicInitLocked(vm, vgic);
+          this.v4Init = first && vgicSupportsDirectMsis(vm);
           return false;
         }
         // vgic_v3_save_pending_tables: lock_all_vcpus, then ENXIO before init; each LPI's pending bit to guest memory

@@ -53,6 +53,7 @@ import { KvmVcpu } from './vcpu.js';
 import { C_VGIC_INJECT, Vgic, type VgicCpu } from './vgic/vgic.js';
 import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
 import type { VgicIts } from './vgic/vgicIts.js';
+import { VgicV4Teardown } from './vgic/vgicV4.js';
 import { vgicRegisterRedistIodev, vgicV3CheckNewVcpuRedist } from './vgic/vgicV3Redist.js';
 
 /** VGIC_ADDR_UNDEF: a vGIC base address not set yet. */
@@ -486,6 +487,8 @@ const PD_PUT = 0;
 const PD_DEVICES = 1;
 /** A device's ops->destroy returned. */
 const PD_DESTROYED = 2;
+/** kvm_vgic_destroy's vgic_v4_teardown returned. */
+const PD_V4_TORN_DOWN = 3;
 
 /** kvm_put_kvm → kvm_destroy_vm as a frame (see the module comment for the order). */
 class KvmPutKvm extends Frame {
@@ -507,6 +510,8 @@ class KvmPutKvm extends Frame {
       case PD_DESTROYED:
         this.freeDevice(this.dev!);
         return this.destroyDevices();
+      case PD_V4_TORN_DOWN:
+        return this.archDestroyed();
       default:
         return this.destroyDevices();
     }
@@ -524,7 +529,16 @@ class KvmPutKvm extends Frame {
       }
       this.freeDevice(dev);
     }
-    // kvm_arch_destroy_vm: kvm_vgic_destroy, kvm_destroy_vcpus
+    // kvm_arch_destroy_vm: kvm_vgic_destroy (vgic_v4_teardown first), kvm_destroy_vcpus
+    if (vm.vgic !== null && vm.vgic.itsVm !== null) {
+      this.pc = PD_V4_TORN_DOWN;
+      return this.call(new VgicV4Teardown(vm));
+    }
+    return this.archDestroyed();
+  }
+
+  private archDestroyed(): Boundary {
+    const vm = this.vm;
     vm.destroyed = true;
     for (const v of vm.vcpus) v.destroyed = true;
     vm.kvm.forgetVm(vm);

@@ -44,6 +44,7 @@ import { type VgicTranslationCacheEntry, vgicHasIts, vgicLpiTranslationCacheInit
 import { VgicV2 } from './vgicV2.js';
 import { VgicV3 } from './vgicV3.js';
 import type { VgicRedistRegion } from './vgicV3Redist.js';
+import type { ItsVm } from '../../host/irq/its/itsVpe.js';
 
 // ---- costs (cycles; callers charge them on the step that makes the call) ---------------------------------------
 
@@ -277,6 +278,8 @@ export class Vgic {
   /** vgic_dist.has_its / msis_require_devid: an ITS device was created. */
   hasIts = false;
   msisRequireDevid = false;
+  /** vgic_dist.its_vm: the vPEs of GICv4.1 direct injection, from vgic_v4_init to vgic_v4_teardown (vgicV4.ts). */
+  itsVm: ItsVm | null = null;
   /** vgic_dist.lpi_translation_cache, most recently used first (vgicLpi.ts). */
   readonly lpiTranslationCache: VgicTranslationCacheEntry[] = [];
   /** The guest's RAM as kvm_read_guest sees it. */
@@ -776,6 +779,7 @@ export class Vgic {
    */
   kvmVgicVcpuPendingIrq(vcpu: VgicCpu): boolean {
     if (!this.enabled) return false;
+    if (this.itsVm?.vpes[vcpu.id]?.pendingLast === true) return true;
     const pmr = this.backend.guestPriorityMask(vcpu);
     for (let i = 0; i < vcpu.apCount; i++) {
       const irq = vcpu.ap(i);

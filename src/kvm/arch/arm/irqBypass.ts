@@ -3,9 +3,10 @@
  * the irqfd's eventfd when kvm_arch_has_irq_bypass(), true on arm64; irqfd_shutdown unregisters it) and the arm64
  * callbacks of arch/arm64/kvm/arm.c (Linux 6.1):
  * - stop: kvm_arm_halt_guest, start: kvm_arm_resume_guest;
- * - add_producer: kvm_vgic_v4_set_forwarding, which returns 0 without GICv4 direct MSI injection — the model has no
- *   ITS, so on upstream's path nothing is forwarded (and no upstream producer is a platform SPI anyway);
- *   del_producer: kvm_vgic_v4_unset_forwarding, likewise nothing.
+ * - add_producer: kvm_vgic_v4_set_forwarding(kvm, prod->irq, &irqfd->irq_entry) (vgic/vgicV4.ts): on a GICv4.1
+ *   host with a vITS, an irqfd routed to an MSI the guest's vITS maps turns the producer's LPI into a vLPI; anything
+ *   else (no GICv4, an SPI route, a doorbell of no vITS) returns 0 with nothing forwarded;
+ *   del_producer: kvm_vgic_v4_unset_forwarding with the irqfd's routing entry then.
  * Under the 2015 "KVM-VFIO IRQ forward control" option (a vfio-platform producer exists only there:
  * vfio/platform/vfioPlatformIrqBypass.ts), add_producer forwards the platform SPI as that series intended —
  * kvm_vgic_map_phys_irq with the HW bit — through the model's forwarding switch (forward.ts, steps 3 and 4; the
@@ -24,6 +25,7 @@ import {
 } from '../../../vfio/platform/vfioPlatformIrqBypass.js';
 import type { Irqfd } from '../../irqfd.js';
 import { VGIC_NR_PRIVATE_IRQS } from '../../vgic/vgicIrq.js';
+import { KvmVgicV4SetForwarding, KvmVgicV4UnsetForwarding } from '../../vgic/vgicV4.js';
 import { type ArchFwdIrq, ForwardedIrqInject, kvmArchTransferFwd } from './forward.js';
 
 /** irqfd->consumer. */
@@ -80,6 +82,8 @@ export class IrqfdSpiForward implements VfioIrqForward {
 
 const PRODUCER_CALL = 0;
 const PRODUCER_DONE = 1;
+/** kvm_vgic_v4_unset_forwarding returned. */
+const PRODUCER_UNSET = 2;
 
 /** kvm_arch_irq_bypass_add_producer. */
 class KvmArchIrqBypassAddProducer extends Frame<number> {
@@ -90,12 +94,16 @@ class KvmArchIrqBypassAddProducer extends Frame<number> {
     super();
   }
 
-  protected step(): Boundary {
-    if (this.pc !== PRODUCER_CALL) return this.return_(0);
+  protected step(sent: unknown): Boundary {
+    if (this.pc !== PRODUCER_CALL)
+      return this.return_(this.prod instanceof VfioPlatformIrqProducer ? 0 : (sent as number));
     const prod = this.prod;
-    // kvm_vgic_v4_set_forwarding: no GICv4 (no ITS in the model), nothing to do
-    if (!(prod instanceof VfioPlatformIrqProducer)) return this.return_(0);
-    const { vm, gsi } = this.cons.irqfd;
+    const { vm, gsi, irqEntry } = this.cons.irqfd;
+    if (!(prod instanceof VfioPlatformIrqProducer)) {
+      if (irqEntry === null) return this.return_(0);
+      this.pc = PRODUCER_DONE;
+      return this.call(new KvmVgicV4SetForwarding(vm, prod.irq, irqEntry));
+    }
     const vintid = VGIC_NR_PRIVATE_IRQS + gsi;
     const vgic = vm.vgic;
     if (vgic === null || !vgic.vgicValidSpi(vintid)) return this.return_(-ERRNO.EINVAL);
@@ -123,12 +131,19 @@ class KvmArchIrqBypassDelProducer extends Frame {
 
   protected step(): Boundary {
     const f = this.cons.fwd;
+    if (this.pc === PRODUCER_UNSET) return this.return_(undefined);
     if (this.pc !== PRODUCER_CALL) {
       f!.arch.platIrq.fwd = null;
       this.cons.fwd = null;
       return this.return_(undefined);
     }
-    // kvm_vgic_v4_unset_forwarding: nothing was forwarded
+    if (!(this.prod instanceof VfioPlatformIrqProducer)) {
+      const { vm, irqEntry } = this.cons.irqfd;
+      if (irqEntry === null) return this.return_(undefined);
+      this.pc = PRODUCER_UNSET;
+      return this.call(new KvmVgicV4UnsetForwarding(vm, this.prod.irq, irqEntry));
+    }
+    // the 2015 option: nothing was forwarded
     if (f === null || f.prod !== this.prod) return this.return_(undefined);
     this.pc = PRODUCER_DONE;
     return this.call(kvmArchTransferFwd(f.arch, false));
