@@ -62,6 +62,8 @@ const PC_V4_WFI_PUT = 18;
 /** vcpu_put's vgic_v4_put returned: KVM_RUN returns, or fails with EINTR. */
 const PC_V4_PUT_LEAVE = 19;
 const PC_V4_PUT_EINTR = 20;
+/** KVM_REQ_RELOAD_GICv4's vgic_v4_put returned: vgic_v4_load. */
+const PC_V4_RELOAD = 21;
 
 export class KvmArchVcpuIoctlRun extends Frame<number> {
   /** The vGIC and vGIC CPU of vcpu_load (vcpu_put puts these). */
@@ -135,6 +137,7 @@ export class KvmArchVcpuIoctlRun extends Frame<number> {
       case PC_V4_PUT_LEAVE:
         return this.leave();
       case PC_V4_PUT_EINTR:
+      case PC_V4_RELOAD:
         return this.runCheck();
       case PC_ENTRY:
         vcpu.vm.trace?.kvmEntry(vcpu);
@@ -227,6 +230,18 @@ export class KvmArchVcpuIoctlRun extends Frame<number> {
       vcpu.stat.signalExits++;
       vcpu.writeExitReason(KVM_EXIT_INTR);
       throw errno('EINTR', `${vcpu}: signal pending`);
+    }
+    const vc = vcpu.vgicCpu;
+    if (vc !== null && vgicV4Active(vcpu) && this.pc !== PC_V4_RELOAD && vc.reloadGicv4Request) {
+      // check_vcpu_requests: KVM_REQ_RELOAD_GICv4 — vgic_v4_put, then vgic_v4_load with the new enable
+      touch(vc.oid); // the request GICD_CTLR's writer made
+      vc.reloadGicv4Request = false;
+      const put = this.v4Put(PC_V4_RELOAD);
+      if (put !== null) return put;
+    }
+    if (this.pc === PC_V4_RELOAD) {
+      this.pc = PC_RUN_CHECK;
+      return this.v4Load(current().cpu);
     }
     touchRead(vcpu.pauseOid);
     if (vcpu.paused) {

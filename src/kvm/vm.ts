@@ -53,8 +53,8 @@ import { KvmVcpu } from './vcpu.js';
 import { C_VGIC_INJECT, Vgic, type VgicCpu } from './vgic/vgic.js';
 import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
 import type { VgicIts } from './vgic/vgicIts.js';
-import { VgicV4Teardown } from './vgic/vgicV4.js';
 import { vgicRegisterRedistIodev, vgicV3CheckNewVcpuRedist } from './vgic/vgicV3Redist.js';
+import { VgicV4Teardown } from './vgic/vgicV4.js';
 
 /** VGIC_ADDR_UNDEF: a vGIC base address not set yet. */
 export const VGIC_ADDR_UNDEF = 0xffff_ffff_ffff_ffffn;

@@ -20,6 +20,7 @@
 
 import { ERRNO } from '../../abi/errno.js';
 import { KVM_DEV_TYPE_ARM_VGIC_V2, KVM_DEV_TYPE_ARM_VGIC_V3 } from '../../abi/kvm.js';
+import type { ItsVm } from '../../host/irq/its/itsVpe.js';
 import type { GicVirtualInterface } from '../../hw/gic/virtualInterface.js';
 import type { Gicv3VirtualInterface } from '../../hw/gicv3/virtualInterface.js';
 import { defineCost } from '../../sim/costs.js';
@@ -44,7 +45,6 @@ import { type VgicTranslationCacheEntry, vgicHasIts, vgicLpiTranslationCacheInit
 import { VgicV2 } from './vgicV2.js';
 import { VgicV3 } from './vgicV3.js';
 import type { VgicRedistRegion } from './vgicV3Redist.js';
-import type { ItsVm } from '../../host/irq/its/itsVpe.js';
 
 // ---- costs (cycles; callers charge them on the step that makes the call) ---------------------------------------
 
@@ -205,6 +205,8 @@ export class VgicCpu {
   foldLr = 0;
   /** KVM_REQ_IRQ_PENDING; the run loop clears it. */
   irqPendingRequest = false;
+  /** KVM_REQ_RELOAD_GICv4 (vgicV4.ts). */
+  reloadGicv4Request = false;
   /** The virtual interface of the physical CPU this vCPU is loaded on (vcpu_load … vcpu_put), or null. */
   vif: VgicHwInterface | null = null;
   /** Counters for tests and metrics. */
@@ -448,6 +450,17 @@ export class Vgic {
   private kickVcpu(vcpu: VgicCpu): void {
     vcpu.irqPendingRequest = true;
     if (this.kick !== null) this.kick.kickVcpu(vcpu);
+  }
+
+  /**
+   * kvm_make_all_cpus_request(KVM_REQ_RELOAD_GICv4): the distributor's enable changed with GICv4.1 vPEs, whose
+   * residency carries VGrp1En; each vCPU puts and loads its vPE again at its next check_vcpu_requests.
+   */
+  reloadGicv4(): void {
+    for (const vcpu of this.vcpus) {
+      vcpu.reloadGicv4Request = true;
+      if (this.kick !== null) this.kick.kickVcpu(vcpu);
+    }
   }
 
   /** vgic_kick_vcpus: after GICD_CTLR enable, kick every vCPU with something deliverable. */

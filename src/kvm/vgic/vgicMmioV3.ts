@@ -203,10 +203,12 @@ export function vgicV3DistWrite(vcpu: VgicCpu, offset: number, len: number, valu
   switch (r.kind) {
     case 'misc':
       if (offset === GICD_CTLR) {
-        // vgic_mmio_write_v3_misc: only EnableGrp1A is writable; enabling kicks the vCPUs with work
+        // vgic_mmio_write_v3_misc: only EnableGrp1A is writable; a change with GICv4.1 vPEs reloads them, else
+        // enabling kicks the vCPUs with work
         const was = vgic.enabled;
         vgic.enabled = (value & GICD_CTLR_ENABLE_G1) !== 0;
-        if (!was && vgic.enabled) vgic.vgicKickVcpus();
+        if (vgic.itsVm !== null && was !== vgic.enabled) vgic.reloadGicv4();
+        else if (!was && vgic.enabled) vgic.vgicKickVcpus();
       }
       return true;
     case 'shared':

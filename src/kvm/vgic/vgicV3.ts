@@ -143,11 +143,14 @@ export class VgicV3 implements VgicBackend {
     vcpu.vgicApr = vif.readAp1r(0);
   }
 
-  /** __vgic_v3_restore_state: with LRs in use, program ICH_HCR_EL2 and the used LRs (else ICH_HCR_EL2 stays 0). */
+  /**
+   * __vgic_v3_restore_state: with LRs in use or GICv4 vPEs (its_vpe.its_vm: a direct vLPI needs En), program
+   * ICH_HCR_EL2 and the used LRs (else ICH_HCR_EL2 stays 0).
+   */
   restoreState(vcpu: VgicCpu, hw: VgicHwInterface): void {
     const vif = ich(hw);
     const used = vcpu.usedLrs;
-    if (used === 0) return;
+    if (used === 0 && this.vgic.itsVm === null) return;
     vif.writeHcr(vcpu.vgicHcr);
     for (let i = 0; i < used; i++) {
       const hi = vcpu.vgicLrHi[i]!;
@@ -171,7 +174,7 @@ export class VgicV3 implements VgicBackend {
   }
 
   /**
-   * __vgic_v3_save_state: with LRs in use, read ICH_ELRSR_EL2, write ICH_HCR_EL2 without En (which drops the
+   * __vgic_v3_save_state: with LRs in use (or GICv4 vPEs), read ICH_ELRSR_EL2, write ICH_HCR_EL2 without En (which drops the
    * maintenance line), then each used LR either known empty (keep the shadow, state cleared) or read back, and zeroed.
    * VMCR is read back here too (vgic_v3_vmcr_sync runs before the vCPU blocks, when the model's readers look at it).
    */
@@ -179,7 +182,7 @@ export class VgicV3 implements VgicBackend {
     const vif = ich(hw);
     vcpu.vgicVmcr = vif.readVmcr();
     const used = vcpu.usedLrs;
-    if (used === 0) return;
+    if (used === 0 && this.vgic.itsVm === null) return;
     const elrsr = vif.readElrsr();
     vif.writeHcr(vcpu.vgicHcr & ~ICH_HCR_EN);
     for (let i = 0; i < used; i++) {

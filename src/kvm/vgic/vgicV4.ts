@@ -12,6 +12,8 @@
  * resolve and the mapping are not one critical section against the guest's commands (the kernel holds its_lock).
  */
 import { ERRNO } from '../../abi/errno.js';
+import { irqSetAffinity } from '../../host/irq/affinity.js';
+import { IRQ_HANDLED, type IrqReturn } from '../../host/irq/irqDesc.js';
 import {
   itsAllocVcpuIrqs,
   itsCommitVpe,
@@ -21,11 +23,9 @@ import {
   itsMapVlpi,
   itsUnmapVlpi,
 } from '../../host/irq/irqGicV4.js';
+import { LPI_PROP_ENABLED, LPI_PROP_GROUP1 } from '../../host/irq/its/itsInit.js';
 import type { HostGicV4, ItsVpe } from '../../host/irq/its/itsVpe.js';
 import { ItsVm } from '../../host/irq/its/itsVpe.js';
-import { LPI_PROP_ENABLED, LPI_PROP_GROUP1 } from '../../host/irq/its/itsInit.js';
-import { IRQ_HANDLED, type IrqReturn } from '../../host/irq/irqDesc.js';
-import { irqSetAffinity } from '../../host/irq/affinity.js';
 import { freeIrq, irqSetIrqchipState, requestIrq } from '../../host/irq/manage.js';
 import { type Boundary, Frame } from '../../sim/frame.js';
 import { spinLock } from '../../sim/locks.js';
