@@ -34,7 +34,7 @@ import type { KvmKernelIrqRoutingEntry } from '../irqRouting.js';
 import type { KvmVcpu } from '../vcpu.js';
 import type { KvmVm } from '../vm.js';
 import type { VgicIrq } from './vgicIrq.js';
-import { vgicItsResolveLpi, vgicMsiToIts } from './vgicIts.js';
+import { type VgicItsTranslation, vgicItsResolveLpi, vgicMsiToIts } from './vgicIts.js';
 import { vgicHasIts } from './vgicLpi.js';
 
 /** The host's GICv4 layer, when the host GIC is a GICv4.1 (kvm_vgic_global_state.has_gicv4_1). */
@@ -217,12 +217,33 @@ export function vgicV4Active(vcpu: KvmVcpu): boolean {
   return vgicV4Vpe(vcpu) !== null && vgicSupportsDirectMsis(vcpu.vm);
 }
 
-/** vgic_get_its + vgic_its_resolve_lpi for a routing entry: the vLPI's vgic_irq, or null (not ours: return 0). */
-function resolveEntry(vm: KvmVm, entry: KvmKernelIrqRoutingEntry): ReturnType<typeof vgicItsResolveLpi> | null {
-  if (entry.msi === null) return null;
-  const its = vgicMsiToIts(vm, entry.msi);
-  if (typeof its === 'number') return null;
-  return vgicItsResolveLpi(its, entry.msi.devid, entry.msi.data);
+/**
+ * kvm_vgic_v4_{set,unset}_forwarding's common start: 0 unless direct MSIs are supported and the entry is an MSI of one
+ * of the VM's vITSs (vgic_get_its); then vgic_its_resolve_lpi's translation, or its -errno / E_ITS_* (`failed`).
+ */
+abstract class KvmVgicV4Forwarding extends Frame<number> {
+  /** What a failed resolve returns (0: not ours). */
+  protected failed = 0;
+
+  constructor(
+    protected readonly vm: KvmVm,
+    protected readonly hostIrq: number,
+    private readonly entry: KvmKernelIrqRoutingEntry,
+  ) {
+    super();
+  }
+
+  /** The translation, or null after return_ (not ours, or the resolve's error). */
+  protected resolve(): VgicItsTranslation | null {
+    const msi = this.entry.msi;
+    if (!vgicSupportsDirectMsis(this.vm) || msi === null) return null;
+    const its = vgicMsiToIts(this.vm, msi);
+    if (typeof its === 'number') return null;
+    const t = vgicItsResolveLpi(its, msi.devid, msi.data);
+    if (typeof t !== 'number') return t;
+    this.failed = t;
+    return null;
+  }
 }
 
 /**
@@ -231,39 +252,22 @@ function resolveEntry(vm: KvmVm, entry: KvmKernelIrqRoutingEntry): ReturnType<ty
  * direct MSIs are not supported or the entry is not a doorbell of the VM's vITS; the -errno / E_ITS_* of the
  * resolve otherwise.
  */
-export class KvmVgicV4SetForwarding extends Frame<number> {
+export class KvmVgicV4SetForwarding extends KvmVgicV4Forwarding {
   private irq: VgicIrq | null = null;
-
-  constructor(
-    private readonly vm: KvmVm,
-    private readonly hostIrq: number,
-    private readonly entry: KvmKernelIrqRoutingEntry,
-  ) {
-    super();
-  }
 
   protected step(): Boundary {
     const vm = this.vm;
     switch (this.pc) {
       case 0: {
-        if (!vgicSupportsDirectMsis(vm)) return this.return_(0);
-        const t = resolveEntry(vm, this.entry);
-        if (t === null) return this.return_(0);
-        if (typeof t === 'number') return this.return_(t);
+        const t = this.resolve();
+        if (t === null) return this.return_(this.failed);
         const vpe = vm.vgic!.itsVm?.vpes[t.vcpu.id];
         if (vpe === undefined) return this.return_(-ERRNO.EINVAL);
         this.irq = t.irq;
         const properties = (t.irq.priority & 0xfc) | (t.irq.enabled ? LPI_PROP_ENABLED : 0) | LPI_PROP_GROUP1;
         this.pc = 1;
-        return this.call(
-          itsMapVlpi(vm.kvm.hostIrq.genirq, this.hostIrq, {
-            vm: vpe.vm,
-            vpe,
-            vintid: t.irq.intid,
-            properties,
-            dbEnabled: true,
-          }),
-        );
+        const map = { vm: vpe.vm, vpe, vintid: t.irq.intid, properties, dbEnabled: true };
+        return this.call(itsMapVlpi(vm.kvm.hostIrq.genirq, this.hostIrq, map));
       }
       case 1: {
         const irq = this.irq!;
@@ -284,25 +288,14 @@ export class KvmVgicV4SetForwarding extends Frame<number> {
 }
 
 /** kvm_vgic_v4_unset_forwarding: irq->hw cleared and its_unmap_vlpi of the host IRQ. */
-export class KvmVgicV4UnsetForwarding extends Frame<number> {
-  constructor(
-    private readonly vm: KvmVm,
-    private readonly hostIrq: number,
-    private readonly entry: KvmKernelIrqRoutingEntry,
-  ) {
-    super();
-  }
-
+export class KvmVgicV4UnsetForwarding extends KvmVgicV4Forwarding {
   protected step(): Boundary {
-    const vm = this.vm;
     if (this.pc !== 0) return this.return_(0);
-    if (!vgicSupportsDirectMsis(vm)) return this.return_(0);
-    const t = resolveEntry(vm, this.entry);
-    if (t === null) return this.return_(0);
-    if (typeof t === 'number') return this.return_(t);
+    const t = this.resolve();
+    if (t === null) return this.return_(this.failed);
     if (!t.irq.hw) return this.return_(0);
     t.irq.hw = false;
     this.pc = 1;
-    return this.call(itsUnmapVlpi(vm.kvm.hostIrq.genirq, this.hostIrq));
+    return this.call(itsUnmapVlpi(this.vm.kvm.hostIrq.genirq, this.hostIrq));
   }
 }
