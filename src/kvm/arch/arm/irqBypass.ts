@@ -25,7 +25,7 @@ import {
 } from '../../../vfio/platform/vfioPlatformIrqBypass.js';
 import type { Irqfd } from '../../irqfd.js';
 import { VGIC_NR_PRIVATE_IRQS } from '../../vgic/vgicIrq.js';
-import { KvmVgicV4SetForwarding, KvmVgicV4UnsetForwarding } from '../../vgic/vgicV4.js';
+import { KvmVgicV4SetForwarding, KvmVgicV4UnsetForwarding } from '../../vgic/vgicV4Forwarding.js';
 import { type ArchFwdIrq, ForwardedIrqInject, kvmArchTransferFwd } from './forward.js';
 
 /** irqfd->consumer. */
