@@ -4,7 +4,7 @@
  * across the measured run, after a warm-up and a forced GC, as the check that the hot path allocates nothing.
  */
 import { bootHostIrq } from '../src/host/irq/boot.js';
-import { IRQ_HANDLED } from '../src/host/irq/irqDesc.js';
+import { IRQ_HANDLED, type IrqReturn } from '../src/host/irq/irqDesc.js';
 import { requestIrq } from '../src/host/irq/manage.js';
 import { PlatformDevice } from '../src/hw/platformDevice.js';
 import { defineCost } from '../src/sim/costs.js';
@@ -109,7 +109,7 @@ function hostIrqPath(n: number): BenchResult {
       requestIrq(
         hi.genirq,
         desc.irq,
-        function* () {
+        function* (): TaskGen<IrqReturn> {
           handled++;
           yield op(C_BENCH_STEP);
           return IRQ_HANDLED;

@@ -134,8 +134,8 @@ function requestPercpuIrqAtBoot(host: HostIrq, desc: IrqDesc, handler: IrqHandle
 }
 
 markShared(ipiReschedule); // code an object of the model points at
-/** handle_IPI(IPI_RESCHEDULE) → scheduler_ipi(): the kick's only job is to make the guest exit. */
-function* ipiReschedule(_irq: number, _dev: unknown): Generator<number, IrqReturn, unknown> {
+/** handle_IPI(IPI_RESCHEDULE) → scheduler_ipi(): the kick's only job is to make the guest exit (no step of its own). */
+function ipiReschedule(_irq: number, _dev: unknown): IrqReturn {
   return IRQ_HANDLED;
 }
 

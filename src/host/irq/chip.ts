@@ -191,7 +191,10 @@ class HandleFasteoiIrq extends Frame {
             const action = desc.actions[this.action]!;
             this.g.trace?.handlerEntry(desc, action.name);
             this.pc = FE_ACTION_RET;
-            return this.call(action.handler(desc.irq, action.devId));
+            const h = action.handler(desc.irq, action.devId);
+            if (typeof h !== 'number') return this.call(h);
+            sent = h;
+            continue;
           }
           // note_interrupt, still outside desc->lock (handle_irq_event_percpu); a stuck line is disabled in a step of
           // its own
@@ -257,8 +260,14 @@ class HandlePercpuDevidIrq extends Frame {
         const action = desc.actions[0];
         if (action !== undefined) {
           this.g.trace?.handlerEntry(desc, action.name);
-          this.pc = PD_ACTION_RET;
-          return this.call(action.handler(desc.irq, action.devId));
+          const h = action.handler(desc.irq, action.devId);
+          if (typeof h !== 'number') {
+            this.pc = PD_ACTION_RET;
+            return this.call(h);
+          }
+          this.g.trace?.handlerExit(desc, h);
+          this.pc = PD_EOI;
+          return this.call(desc.chip.irqEoi(desc));
         }
         desc.warnings.push(`Spurious percpu IRQ ${desc.irq} on CPU ${current().cpu}`);
         this.pc = PD_EOI;

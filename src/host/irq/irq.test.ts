@@ -76,7 +76,7 @@ describe('host IRQ layer: level line through the GIC and the fasteoi flow', () =
         yield* requestIrq(
           s.genirq,
           LEVEL,
-          function* () {
+          function* (): TaskGen<IrqReturn> {
             return IRQ_HANDLED;
           },
           0,
@@ -140,7 +140,7 @@ describe('host IRQ layer: level line through the GIC and the fasteoi flow', () =
       yield* requestIrq(
         s.genirq,
         s.level.irq,
-        function* () {
+        function* (): TaskGen<IrqReturn> {
           runs++;
           yield op(C_WORK);
           return IRQ_HANDLED;
@@ -193,7 +193,7 @@ describe('host IRQ layer: level line through the GIC and the fasteoi flow', () =
       yield* requestIrq(
         s.genirq,
         s.level.irq,
-        function* () {
+        function* (): TaskGen<IrqReturn> {
           yield op(C_WORK);
           return IRQ_HANDLED;
         },
@@ -225,7 +225,7 @@ describe('host IRQ layer: level line through the GIC and the fasteoi flow', () =
       yield* requestIrq(
         s.genirq,
         s.level.irq,
-        function* () {
+        function* (): TaskGen<IrqReturn> {
           return IRQ_HANDLED;
         },
         0,
@@ -256,7 +256,7 @@ describe('host IRQ layer: edge lines', () => {
       yield* requestIrq(
         s.genirq,
         s.edge.irq,
-        function* () {
+        function* (): TaskGen<IrqReturn> {
           runs++;
           yield op(C_WORK);
           if (pulseInHandler) {
@@ -372,7 +372,7 @@ describe('host IRQ layer: disable depth, NOAUTOEN, request/free errors', () => {
       yield* requestIrq(
         s.genirq,
         s.level.irq,
-        function* () {
+        function* (): TaskGen<IrqReturn> {
           runs++;
           s.dev.writeReg(0x4, 1);
           return IRQ_HANDLED;
@@ -467,7 +467,7 @@ describe('host IRQ layer: determinism', () => {
         yield* requestIrq(
           s.genirq,
           s.edge.irq,
-          function* () {
+          function* (): TaskGen<IrqReturn> {
             times.push(s.engine.now);
             yield op(C_WORK);
             return IRQ_HANDLED;

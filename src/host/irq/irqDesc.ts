@@ -15,7 +15,8 @@ export type IrqReturn = typeof IRQ_NONE | typeof IRQ_HANDLED;
  * An interrupt handler as request_irq takes it: runs in hardirq context, returns IRQ_HANDLED or IRQ_NONE. A named
  * function (its state is the frame or generator it returns), never a closure kept in the action.
  */
-export type IrqHandler = (irq: number, devId: unknown) => Call<IrqReturn>;
+/** A handler that needs no step of its own (scheduler_ipi) returns its IrqReturn directly: nothing is allocated. */
+export type IrqHandler = (irq: number, devId: unknown) => Call<IrqReturn> | IrqReturn;
 
 // request_irq flags (include/linux/interrupt.h)
 export const IRQF_TRIGGER_RISING = 0x1;

@@ -120,7 +120,7 @@ describe('GICv3 delivery (gic_handle_irq, gic_eoimode1_eoi_irq)', () => {
       yield* requestIrq(
         s.genirq,
         s.level.irq,
-        function* () {
+        function* (): TaskGen<IrqReturn> {
           s.dev.writeReg(0x4, 1); // the driver silences the device
           return IRQ_HANDLED;
         },

@@ -104,7 +104,7 @@ describe('note_interrupt (kernel/irq/spurious.c)', () => {
       yield* requestIrq(
         s.genirq,
         edge.irq,
-        function* () {
+        function* (): TaskGen<IrqReturn> {
           return IRQ_NONE;
         },
         0,
@@ -152,7 +152,7 @@ describe('note_interrupt (kernel/irq/spurious.c)', () => {
       yield* requestIrq(
         s.genirq,
         s.desc.irq,
-        function* () {
+        function* (): TaskGen<IrqReturn> {
           return IRQ_HANDLED;
         },
         0x80,

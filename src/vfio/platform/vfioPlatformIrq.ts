@@ -19,7 +19,7 @@ import {
 import { type EventfdCtx, eventfdCtxFdget, eventfdCtxPut, eventfdSignal } from '../../host/eventfd.js';
 import type { KFile } from '../../host/file.js';
 import type { Genirq } from '../../host/irq/genirq.js';
-import { IRQ_HANDLED, IRQ_NOAUTOEN, IRQ_NONE, type IrqHandler, type IrqReturn } from '../../host/irq/irqDesc.js';
+import { IRQ_HANDLED, IRQ_NOAUTOEN, IRQ_NONE, type IrqReturn } from '../../host/irq/irqDesc.js';
 import {
   disableIrqNosync,
   enableIrq,
@@ -281,7 +281,7 @@ function vfioIrqHandler(_irqNo: number, devId: unknown): Frame<IrqReturn> {
   return new VfioIrqHandler(devId as VfioPlatformIrq);
 }
 
-export function handlerFor(irq: VfioPlatformIrq): IrqHandler {
+export function handlerFor(irq: VfioPlatformIrq): (irq: number, devId: unknown) => Frame<IrqReturn> {
   return (irq.flags & VFIO_IRQ_INFO_AUTOMASKED) !== 0 ? vfioAutomaskedIrqHandler : vfioIrqHandler;
 }
 
