@@ -103,7 +103,8 @@ function vfioPciSetIrqsIoctl(vdev: VfioPciDevice, hdr: VfioIrqSetHdr, data: Uint
     return vfioPciSetMsiTrigger(vdev, index, start, count, flags, data);
   }
   if (trigger && index === VFIO_PCI_REQ_IRQ_INDEX) return vfioPciSetReqTrigger(vdev, start, count, flags, data);
-  // MSI/MSI-X MASK and UNMASK: "XXX Need masking support exported"; INTx and ERR are not modelled
+  // MSI/MSI-X MASK and UNMASK have no handler in vfio_pci_set_irqs_ioctl (the kernel does not export MSI masking to
+  // VFIO); INTx and ERR are not modelled
   throw errno('ENOTTY', `VFIO_DEVICE_SET_IRQS: no handler for index ${index} flags 0x${flags.toString(16)}`);
 }
 

@@ -5,7 +5,8 @@
  * request_irq(vfio_msihandler) and an IRQ bypass producer whose token is the eventfd); fd -1 unbinds one vector;
  * DATA_NONE with count 0 disables the index (vfio_msi_disable: every vector unbound, pci_free_irq_vectors);
  * DATA_NONE / DATA_BOOL with a count signal the bound eventfds (loopback). MSI and MSI-X cannot be masked through
- * VFIO ("XXX Need masking support exported": ENOTTY), and only one index may be enabled at a time (EINVAL).
+ * VFIO (vfio_pci_set_irqs_ioctl has no MASK/UNMASK handler for them: ENOTTY), and only one index may be enabled at a
+ * time (EINVAL).
  */
 import { errno } from '../../abi/errno.js';
 import {
