@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Engine } from '../sim/engine.js';
 import { Prng } from '../sim/prng.js';
-import { copyState, findUncopyable, untimedStateHash } from '../sim/snapshot.js';
+import { copyState, findUncopyable } from '../sim/snapshot.js';
 import { Execution, independent, runSchedule, type Touch } from './execution.js';
 import type { CheckableScenario, CheckInstance } from './model.js';
 import { bypassRaceScenario, raceScenario } from './model.js';
 import { scenarioFromYaml } from './scenarioCheck.js';
+import { untimedStateHash } from './stateKey.js';
 
 /**
  * The footprint API's soundness, tested the way DPOR relies on it: two adjacent steps of different agents whose

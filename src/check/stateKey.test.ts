@@ -1,8 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Engine } from '../sim/engine.js';
+import { stateHash } from '../sim/snapshot.js';
 import { Execution } from './execution.js';
 import { raceScenario } from './model.js';
-import { stateKey } from './stateKey.js';
+import { stateKey, untimedStateHash } from './stateKey.js';
 
 /** Pick among the choosable agents by the next value of `picks` (then the lowest). */
 function choose(ex: Execution, picks: readonly number[], i: number): number[] {
@@ -59,5 +61,19 @@ describe('stateKey: clocks, the heap layout and step counters decide nothing', (
       ),
       { numRuns: 8, seed: 13 },
     );
+  });
+});
+
+describe('untimedStateHash', () => {
+  it('leaves out the clock, the CPUs’ ready times and the queue’s keys, not which agents are enabled', () => {
+    const a = new Engine({ cpus: 2 });
+    const b = new Engine({ cpus: 2 });
+    b.now = 500;
+    b.cpus[1]!.readyAt = 900;
+    expect(stateHash(a)).not.toBe(stateHash(b));
+    expect(untimedStateHash(a, a)).toBe(untimedStateHash(b, b));
+    expect(b.now).toBe(500); // the machine itself is left as it was
+    b.cpus[0]!.needResched = true;
+    expect(untimedStateHash(a, a)).not.toBe(untimedStateHash(b, b));
   });
 });

@@ -26,6 +26,7 @@ import { CostTable } from '../sim/costs.js';
 import { Cpu } from '../sim/cpu.js';
 import { Engine } from '../sim/engine.js';
 import { EventHeap } from '../sim/eventHeap.js';
+import { Lockdep } from '../sim/lockdep.js';
 import { type HashView, stateHash } from '../sim/snapshot.js';
 import type { Execution } from './execution.js';
 
@@ -50,4 +51,33 @@ const STATE_KEY_VIEW: HashView = {
 /** The key of `ex`'s current state; `withLast`: with the agent that ran last (what a preemption is counted against). */
 export function stateKey(ex: Execution, withLast: boolean): string {
   return stateHash([ex.inst, ex.spinState(), withLast ? ex.last : null], STATE_KEY_VIEW);
+}
+
+/** The engine without its clock, its free timer slots read as a set (which agent number the next timer gets). */
+function engineUntimed(o: object): unknown {
+  const e = o as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(e)) if (k !== 'now' && k !== 'freeTimers') out[k] = e[k];
+  out.freeTimers = [...(e.freeTimers as number[])].sort((a, b) => a - b);
+  return out;
+}
+
+/** What two orders of commuting steps may leave different though nothing behaves differently (untimedStateHash). */
+const UNTIMED_VIEW: HashView = {
+  omit: new Map<object, readonly string[]>([[Cpu.prototype, ['readyAt']]]),
+  canonical: new Map<object, (o: object) => unknown>([
+    [EventHeap.prototype, heapMembers],
+    [Engine.prototype, engineUntimed],
+    [Lockdep.prototype, (o) => (o as Lockdep).canonical()],
+  ]),
+};
+
+/**
+ * stateHash of the machine reachable from `root` (and its `engine`) with what two orders of commuting steps may leave
+ * different though nothing behaves differently: time (the engine's clock, each CPU's ready time, the (time, insertion)
+ * keys of the queue of enabled agents, which counts as the set it holds), the order of the free timer slots, and which
+ * task lockdep saw first (Lockdep.canonical). footprint.test.ts's commutation check compares these.
+ */
+export function untimedStateHash(root: unknown, engine: Engine): string {
+  return stateHash([root, engine], UNTIMED_VIEW);
 }

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Gic } from '../hw/gic/gic.js';
-import { Engine } from './engine.js';
 import { ModelError } from './errors.js';
 import { Frame } from './frame.js';
-import { copyState, findUncopyable, markShared, stateHash, untimedStateHash } from './snapshot.js';
+import { copyState, findUncopyable, markShared, stateHash } from './snapshot.js';
 import { OP_STEP } from './task.js';
 
 class Node_ {
@@ -151,19 +150,5 @@ describe('findUncopyable', () => {
       'root.hooks.bound: function bound toString',
       'root.hooks.method: function value',
     ]);
-  });
-});
-
-describe('untimedStateHash', () => {
-  it('leaves out the clock, the CPUs’ ready times and the queue’s keys, not which agents are enabled', () => {
-    const a = new Engine({ cpus: 2 });
-    const b = new Engine({ cpus: 2 });
-    b.now = 500;
-    b.cpus[1]!.readyAt = 900;
-    expect(stateHash(a)).not.toBe(stateHash(b));
-    expect(untimedStateHash(a, a)).toBe(untimedStateHash(b, b));
-    expect(b.now).toBe(500); // the machine itself is left as it was
-    b.cpus[0]!.needResched = true;
-    expect(untimedStateHash(a, a)).not.toBe(untimedStateHash(b, b));
   });
 });

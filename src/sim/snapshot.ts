@@ -10,7 +10,6 @@
  * Objects that never change after the machine is built (cost tables, file-operation tables, the lockdep class list)
  * may be marked shared: every copy then refers to the same object, and the fingerprint reads it once.
  */
-import type { Engine } from './engine.js';
 import { ModelError } from './errors.js';
 
 const sharedObjects = new WeakSet<object>();
@@ -216,33 +215,6 @@ export function stateHash(root: unknown, view: HashView = {}): string {
   };
   walk(root);
   return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
-}
-
-/**
- * stateHash of the machine reachable from `root` with what two orders of commuting steps may leave different though
- * nothing behaves differently: time (the engine's clock, each CPU's ready time, the (time, insertion) keys of the queue
- * of enabled agents, which counts as the set it holds), the order of the free timer slots (which agent number the next
- * timer gets), and which task lockdep saw first (Lockdep.canonical). A checker ignores all three. `engine` is the
- * root's engine; the machine itself is not changed (a copy is normalised).
- */
-export function untimedStateHash(root: unknown, engine: Engine): string {
-  const agents: number[] = [];
-  for (let i = 0; i < engine.heap.size; i++) agents.push(engine.heap.at(i));
-  agents.sort((a, b) => a - b);
-  const c = copyState({ root, engine, lockdep: engine.lockdep.canonical() });
-  const e = c.engine as unknown as {
-    now: number;
-    heap: unknown;
-    cpus: { readyAt: number }[];
-    freeTimers: number[];
-    lockdep: unknown;
-  };
-  e.now = 0;
-  e.heap = agents;
-  for (const cpu of e.cpus) cpu.readyAt = 0;
-  e.freeTimers.sort((a, b) => a - b);
-  e.lockdep = c.lockdep;
-  return stateHash(c);
 }
 
 interface Shape {
