@@ -111,6 +111,10 @@ export interface KvmTraceHooks {
   lrWrite?(vm: KvmVm, vcpu: number, lr: number, f: LrTraceFields): void;
   /** The fold found an EOI maintenance on GICH_LR`lr` (a level vIRQ the guest completed). */
   vgicMaintenance?(vm: KvmVm, vcpu: number, lr: number, vintid: number): void;
+  /** The emulated ITS made vLPI `vintid` of `vcpu` pending for an MSI (devid, eventid), from its translation cache or not. */
+  vgicItsInject?(vm: KvmVm, vcpu: number, vintid: number, devid: number, eventid: number, cached: boolean): void;
+  /** vgic_v4_doorbell_handler ran for `vcpu` (host IRQ `irq`, its vPE's doorbell): pending_last set, vCPU kicked. */
+  vgicV4Doorbell?(vcpu: KvmVcpu, irq: number): void;
 }
 
 export interface KvmOptions {

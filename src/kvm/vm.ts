@@ -161,10 +161,12 @@ export class KvmVm extends KObject {
     this.vgic = vgic;
     const tr = this.kvm.trace;
     if (tr?.lrWrite !== undefined && tr.vgicMaintenance !== undefined) {
-      const { lrWrite, vgicMaintenance } = tr;
+      const { lrWrite, vgicMaintenance, vgicItsInject } = tr;
       vgic.traceLr = {
         lrWrite: (vc, lr, f) => lrWrite(this, vc.id, lr, f),
         eoiMaintenance: (vc, lr, vintid) => vgicMaintenance(this, vc.id, lr, vintid),
+        itsInject: (vc, vintid, devid, eventid, cached) =>
+          vgicItsInject?.(this, vc?.id ?? -1, vintid, devid, eventid, cached),
       };
     }
     for (const v of this.vcpus) v.vgicCpu = vgic.kvmVgicVcpuInit(v.id);

@@ -39,13 +39,16 @@ import {
   EV_VFIO_PLATFORM_IRQ,
   EV_VFIO_UNMASK,
   EV_VGIC_HW_DEACTIVATE,
+  EV_VGIC_ITS_INJECT,
   EV_VGIC_MAINTENANCE,
+  EV_VGIC_V4_DOORBELL,
   VFIO_IRQ_AUTOMASKED,
   VFIO_IRQ_EDGE,
   VFIO_IRQ_FORWARDED,
 } from '../trace/events.js';
 import { TRACE_FLAG_HARDIRQ, TRACE_FLAG_IRQS_OFF } from '../trace/ring.js';
 import type { Tracer } from '../trace/tracer.js';
+import { Gicv4Trace } from './gicv4Trace.js';
 import { GUEST_BOOT_PC, guestEntryPc, guestExitPc, guestPcHi } from './guestPc.js';
 
 /** What the chain events need of a traced line. */
@@ -243,6 +246,11 @@ export class HostTrace {
     const tr = this.tr;
     const host = this.host;
     const pid = (cpu: number) => this.ctx(cpu);
+    if (host.irq.version === 'v3') {
+      const hooks = new Gicv4Trace(tr, host, host.irq.gic.vlpis, (cpu, t) => this.ctx(cpu, t));
+      if (host.irq.gic.its !== null) host.irq.gic.its.trace = hooks;
+      if (host.irq.gic.vlpis !== null) host.irq.gic.vlpis.trace = hooks;
+    }
     const g = host.irq.genirq.trace;
     if (g !== null) {
       g.gicIar = (cpu, intid) => tr.emit(EV_GIC_IAR, cpu, pid(cpu), intid, seqOf(this.byIntid.get(intid)));
@@ -289,6 +297,9 @@ export class HostTrace {
       else tr.emit(EV_KVM_VFIO_DEASSIGN_IRQ, cpuNow(), pid(cpuNow()), this.name(dev), index, gsi, ret);
     };
     kt.irqForwardSet = (irq, on, vcpu) => tr.emit(EV_IRQ_FORWARD_SET, cpuNow(), pid(cpuNow()), irq, on ? 1 : 0, vcpu);
+    kt.vgicItsInject = (_vm, vcpu, vintid, devid, eventid, cached) =>
+      tr.emit(EV_VGIC_ITS_INJECT, cpuNow(), pid(cpuNow()), devid, eventid, vintid, vcpu, cached ? 1 : 0);
+    kt.vgicV4Doorbell = (vcpu, irq) => tr.emit(EV_VGIC_V4_DOORBELL, cpuNow(), pid(cpuNow()), vcpu.idx, irq);
   }
 
   private lineOf(vm: KvmVm, gsi: number): TracedLine | undefined {

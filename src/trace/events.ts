@@ -241,6 +241,42 @@ export const VFIO_IRQ_ACTION_NAMES: ReadonlyMap<number, string> = new Map([
   [VFIO_IRQ_EDGE, 'edge'],
 ]);
 
+/** What the ITS did with a translation request (its_translate `result`). */
+export const ITS_XLATE_DROPPED = 0;
+export const ITS_XLATE_LPI = 1;
+export const ITS_XLATE_VLPI = 2;
+export const ITS_XLATE_VPT = 3;
+export const ITS_XLATE_NAMES: ReadonlyMap<number, string> = new Map([
+  [ITS_XLATE_DROPPED, 'dropped'],
+  [ITS_XLATE_LPI, 'lpi'],
+  [ITS_XLATE_VLPI, 'vlpi'],
+  [ITS_XLATE_VPT, 'vpt'],
+]);
+
+/** ITS command numbers (ARM IHI 0069 §5.3, DW0[7:0]) and the names its_cmd prints. */
+export const ITS_CMD_NAMES: ReadonlyMap<number, string> = new Map([
+  [0x01, 'MOVI'],
+  [0x03, 'INT'],
+  [0x04, 'CLEAR'],
+  [0x05, 'SYNC'],
+  [0x08, 'MAPD'],
+  [0x09, 'MAPC'],
+  [0x0a, 'MAPTI'],
+  [0x0b, 'MAPI'],
+  [0x0c, 'INV'],
+  [0x0d, 'INVALL'],
+  [0x0e, 'MOVALL'],
+  [0x0f, 'DISCARD'],
+  [0x21, 'VMOVI'],
+  [0x22, 'VMOVP'],
+  [0x25, 'VSYNC'],
+  [0x29, 'VMAPP'],
+  [0x2a, 'VMAPTI'],
+  [0x2b, 'VMAPI'],
+  [0x2d, 'VINVALL'],
+  [0x2e, 'INVDB'],
+]);
+
 const KVM_ARM_IRQ_TYPE_CPU = 0;
 const KVM_ARM_IRQ_TYPE_SPI = 1;
 const KVM_ARM_IRQ_TYPE_PPI = 2;
@@ -560,6 +596,100 @@ export const STANDARD_EVENTS: readonly EventSpec[] = [
     fmt: 'irq=%d forwarded=%u vcpu=%d',
     printArgs: (v) => [n(v.irq!), b(v.forwarded!), n(v.vcpu!)],
   },
+  // ---- GICv3 ITS and GICv4.1 (irqfwd): the hardware's steps, then KVM's where Linux has no tracepoint ----
+  {
+    name: 'its_cmd',
+    system: 'irqfwd',
+    source: 'irqfwd',
+    fields: [
+      f('cmd', 'uint'),
+      f('devid', 'uint'),
+      f('eventid', 'uint'),
+      f('intid', 'uint'),
+      f('vpeid', 'int'),
+      f('ok', 'bool'),
+    ],
+    fmt: 'cmd=%s devid=%u eventid=%u intid=%u vpeid=%d ok=%u',
+    printArgs: (v) => [
+      printSymbolic(v.cmd!, ITS_CMD_NAMES),
+      n(v.devid!),
+      n(v.eventid!),
+      n(v.intid!),
+      n(v.vpeid!),
+      b(v.ok!),
+    ],
+  },
+  {
+    name: 'its_translate',
+    system: 'irqfwd',
+    source: 'irqfwd',
+    fields: [
+      f('devid', 'uint'),
+      f('eventid', 'uint'),
+      f('intid', 'uint'),
+      f('vpeid', 'int'),
+      f('vcpu', 'int'),
+      f('pe', 'int'),
+      f('result', 'uint'),
+    ],
+    fmt: 'devid=%u eventid=%u intid=%u vpeid=%d vcpu=%d pe=%d result=%s',
+    printArgs: (v) => [
+      n(v.devid!),
+      n(v.eventid!),
+      n(v.intid!),
+      n(v.vpeid!),
+      n(v.vcpu!),
+      n(v.pe!),
+      printSymbolic(v.result!, ITS_XLATE_NAMES),
+    ],
+  },
+  {
+    name: 'gic_vpendbaser',
+    system: 'irqfwd',
+    source: 'irqfwd',
+    fields: [
+      f('pe', 'uint'),
+      f('vpeid', 'uint'),
+      f('vcpu', 'int'),
+      f('valid', 'bool'),
+      f('doorbell', 'bool'),
+      f('pendinglast', 'bool'),
+    ],
+    fmt: 'pe=%u vpeid=%u vcpu=%d valid=%u doorbell=%u pendinglast=%u',
+    printArgs: (v) => [n(v.pe!), n(v.vpeid!), n(v.vcpu!), b(v.valid!), b(v.doorbell!), b(v.pendinglast!)],
+  },
+  {
+    name: 'gic_vpe_doorbell',
+    system: 'irqfwd',
+    source: 'irqfwd',
+    fields: [f('pe', 'uint'), f('vpeid', 'uint'), f('vcpu', 'int'), f('intid', 'uint'), f('vintid', 'uint')],
+    fmt: 'pe=%u vpeid=%u vcpu=%d intid=%u vintid=%u',
+    printArgs: (v) => [n(v.pe!), n(v.vpeid!), n(v.vcpu!), n(v.intid!), n(v.vintid!)],
+  },
+  {
+    name: 'gic_vlpi_iar',
+    system: 'irqfwd',
+    source: 'irqfwd',
+    fields: [f('pe', 'uint'), f('vpeid', 'uint'), f('vcpu', 'int'), f('vintid', 'uint')],
+    fmt: 'pe=%u vpeid=%u vcpu=%d vintid=%u',
+    printArgs: (v) => [n(v.pe!), n(v.vpeid!), n(v.vcpu!), n(v.vintid!)],
+  },
+  {
+    name: 'vgic_v4_doorbell',
+    system: 'irqfwd',
+    source: 'irqfwd',
+    fields: [f('vcpu', 'uint'), f('irq', 'int')],
+    fmt: 'vcpu=%u irq=%d',
+    printArgs: (v) => [n(v.vcpu!), n(v.irq!)],
+  },
+  {
+    name: 'vgic_its_inject',
+    system: 'irqfwd',
+    source: 'irqfwd',
+    fields: [f('devid', 'uint'), f('eventid', 'uint'), f('vintid', 'uint'), f('vcpu', 'int'), f('cached', 'bool')],
+    fmt: 'devid=%u eventid=%u vintid=%u vcpu=%d cached=%u',
+    printArgs: (v) => [n(v.devid!), n(v.eventid!), n(v.vintid!), n(v.vcpu!), b(v.cached!)],
+  },
 ];
 
 export const EV_IRQ_HANDLER_ENTRY = 0;
@@ -593,6 +723,13 @@ export const EV_GUEST_EOI = 27;
 export const EV_KVM_VFIO_ASSIGN_IRQ = 28;
 export const EV_KVM_VFIO_DEASSIGN_IRQ = 29;
 export const EV_IRQ_FORWARD_SET = 30;
+export const EV_ITS_CMD = 31;
+export const EV_ITS_TRANSLATE = 32;
+export const EV_GIC_VPENDBASER = 33;
+export const EV_GIC_VPE_DOORBELL = 34;
+export const EV_GIC_VLPI_IAR = 35;
+export const EV_VGIC_V4_DOORBELL = 36;
+export const EV_VGIC_ITS_INJECT = 37;
 
 /** A registry holding STANDARD_EVENTS with ids equal to the EV_* constants. */
 export function createStandardRegistry(): EventRegistry {

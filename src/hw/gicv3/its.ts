@@ -16,6 +16,7 @@
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
 import type { PhysicalMemory } from '../physMem.js';
+import type { Gicv3TraceHooks } from './gicv3Trace.js';
 import type { Gicv3ItsVirtual, ItsEvents, IttEntry } from './itsVirtual.js';
 import { type Gicv3Lpis, LPI_BASE } from './lpi.js';
 
@@ -89,6 +90,7 @@ export class Gicv3Its implements ItsEvents {
   lastError = '';
   /** Translation requests that found no mapping (or reached a disabled ITS) and were dropped. */
   droppedCount = 0;
+  trace: Gicv3TraceHooks | null = null;
   /** The translation tables as one object of a checker's footprints, -1 when not tracked. */
   readonly oid: number;
   private readonly lpis: Gicv3Lpis;
@@ -201,6 +203,12 @@ export class Gicv3Its implements ItsEvents {
   translate(deviceId: number, eventId: number): boolean {
     touch(this.oid);
     const hit = this.enabled ? this.lookup(deviceId, eventId) : null;
+    this.trace?.itsTranslate(
+      deviceId,
+      eventId,
+      hit,
+      hit === null || hit.vpeid >= 0 ? -1 : (this.collections.get(hit.icid) ?? -1),
+    );
     if (hit === null) {
       this.droppedCount++;
       return false;
@@ -251,7 +259,9 @@ export class Gicv3Its implements ItsEvents {
     while (this.creadr !== this.cwriter) {
       const at = this.queueBase + this.creadr;
       for (let i = 0; i < 4; i++) this.memory.readU64(at + 8 * i, this.cmd, 2 * i);
+      const errors = this.commandErrors;
       this.execute();
+      this.trace?.itsCommand(this.cmd, this.commandErrors === errors);
       this.creadr = (this.creadr + ITS_CMD_SIZE) % this.queueSize;
     }
   }

@@ -12,6 +12,7 @@
 // vSGIs (GICv4.1 GITS_TYPER.VSGI) and VGrp0 delivery are not modelled (VGrp0En is kept as written).
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
+import type { Gicv3TraceHooks } from './gicv3Trace.js';
 import type { Gicv3Lpis } from './lpi.js';
 import { bestPendingLpi, LPI_BASE } from './lpi.js';
 import * as R from './regs.js';
@@ -26,6 +27,7 @@ export class Gicv3Vlpis {
   readonly table: Gicv3VpeTable;
   /** GICR_VPENDBASER writes that are UNPREDICTABLE (absorbed and counted, for checkers). */
   unpredictableCount = 0;
+  trace: Gicv3TraceHooks | null = null;
   /** Per PE: one oid for its resident vPE's vLPI state, -1 when not tracked. */
   readonly vlpiOid: Int32Array;
   private readonly nrPes: number;
@@ -123,9 +125,17 @@ export class Gicv3Vlpis {
         return;
       }
       this.vpendHi[pe] = (hi & kept) | R.GICR_VPENDBASER_VALID_HI | R.GICR_VPENDBASER_PENDINGLAST_HI; // RES1 here
+      this.trace?.vpendbaser(pe, this.resident[pe]!, true, false, true);
     } else {
       const last = this.makeNonResident(pe, (hi & R.GICR_VPENDBASER_4_1_DB_HI) !== 0);
       this.vpendHi[pe] = (this.vpendHi[pe]! & kept) | (last ? R.GICR_VPENDBASER_PENDINGLAST_HI : 0);
+      this.trace?.vpendbaser(
+        pe,
+        this.vpendLo[pe]! & R.GICR_VPENDBASER_4_1_VPEID_MASK,
+        false,
+        (hi & R.GICR_VPENDBASER_4_1_DB_HI) !== 0,
+        last,
+      );
     }
     this.listeners[pe]?.vlpiChanged(pe);
   }
@@ -188,6 +198,7 @@ export class Gicv3Vlpis {
     this.table.vptWrite(e, intid, true);
     if (e.doorbellArmed && this.table.isEnabled(e, intid) && this.lpis.isLpi(e.doorbell)) {
       e.doorbellArmed = false; // GICv4.1: one default doorbell until the vPE is resident again
+      this.trace?.vpeDoorbell(e.rd, vpeid, e.doorbell, intid);
       this.lpis.setPending(e.rd, e.doorbell);
     }
     return true;
@@ -241,6 +252,7 @@ export class Gicv3Vlpis {
   /** ICV_IAR1_EL1 took vINTID: a vLPI has no active state, acknowledged is inactive. */
   acknowledge(pe: number, intid: number): void {
     touch(this.vlpiOid[pe]!);
+    this.trace?.vlpiAcknowledge(pe, this.resident[pe]!, intid);
     this.setResidentBit(pe, intid, false);
   }
 

@@ -130,11 +130,15 @@ export interface LrTraceFields {
 /** The one LrTraceFields the backends fill for each traced LR write (tracing allocates nothing per event). */
 export const LR_TRACE: LrTraceFields = { vintid: 0, pintid: 0, hw: false, eoi: false, state: 0 };
 
-/** Observer of list-register traffic: each LR value loaded at guest entry, each EOI maintenance found at the fold. */
+/**
+ * Observer of list-register traffic (each LR value loaded at guest entry, each EOI maintenance found at the fold) and
+ * of the emulated ITS's MSI injections.
+ */
 export interface VgicLrTrace {
   /** `f` is a scratch object the backend reuses: read it during the call only. */
   lrWrite(vcpu: VgicCpu, lr: number, f: LrTraceFields): void;
   eoiMaintenance(vcpu: VgicCpu, lr: number, vintid: number): void;
+  itsInject?(vcpu: VgicCpu | null, vintid: number, devid: number, eventid: number, cached: boolean): void;
 }
 
 /**

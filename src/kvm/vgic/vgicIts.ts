@@ -239,6 +239,7 @@ export function vgicItsTriggerMsi(its: VgicIts, devid: number, eventid: number):
   const t = vgicItsResolveLpi(its, devid, eventid);
   if (typeof t === 'number') return t;
   t.irq.pendingLatch = true;
+  its.vgic.traceLr?.itsInject?.(t.vcpu, t.irq.intid, devid, eventid, false);
   its.vgic.vgicQueueIrqUnlock(t.irq);
   return 0;
 }
@@ -249,6 +250,7 @@ export function vgicItsInjectCachedTranslation(vgic: Vgic, msi: KvmMsiRoute): nu
   const irq = vgicItsCheckCache(vgic, db, msi.devid, msi.data);
   if (irq === null) return -1;
   irq.pendingLatch = true;
+  vgic.traceLr?.itsInject?.(irq.targetVcpu, irq.intid, msi.devid, msi.data, true);
   vgic.vgicQueueIrqUnlock(irq);
   return 0;
 }

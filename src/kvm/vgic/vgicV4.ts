@@ -58,6 +58,7 @@ class VgicV4DoorbellHandler extends Frame<IrqReturn> {
     }
     vpe.pendingLast = true;
     vpe.vpeLock.unlock();
+    this.vcpu.vm.kvm.trace?.vgicV4Doorbell?.(this.vcpu, vpe.irq);
     this.vcpu.kvmVcpuKick(); // kvm_make_request(KVM_REQ_IRQ_PENDING) is the loop's next flush
     return this.return_(IRQ_HANDLED);
   }
