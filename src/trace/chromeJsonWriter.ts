@@ -9,6 +9,9 @@
  *   deactivation) and a thread per list register (gic_lr_write).
  * - process 3 "INTIDs": per INTID a "line" thread (device_assert → device_deassert), a "GIC" thread (active from
  *   gic_iar to gic_dir or to the guest's HW deactivation).
+ * - GICv4.1: per vCPU a "vPE" thread in process 2 ("vPE resident" slices from gic_vpendbaser Valid 1 to Valid 0, the
+ *   direct vLPIs it acknowledged as gic_vlpi_iar), and process 4 "GIC ITS" with an "ITS" thread (its_cmd,
+ *   its_translate) and a "vPE doorbells" thread (gic_vpe_doorbell, vgic_v4_doorbell); only when such events exist.
  *
  * Slices are written as complete events (`ph:"X"` with `dur`); the writer pairs begins and ends per track with a
  * stack, so slices on a track always nest (an end closes anything opened above its begin; what is still open at
@@ -32,10 +35,15 @@ export interface ChromeJsonOptions {
 export const PID_HOST = 1;
 export const PID_VCPUS = 2;
 export const PID_INTIDS = 3;
+export const PID_ITS = 4;
 
 export const cpuTid = (cpu: number): number => 100 + cpu;
 export const vcpuTid = (vcpu: number): number => 10000 + vcpu;
 export const lrTid = (vcpu: number, lr: number): number => 20000 + vcpu * 64 + lr;
+/** Above every LR track (KVM_MAX_VCPUS 512 × 64), below the INTID tracks. */
+export const vpeTid = (vcpu: number): number => 60000 + vcpu;
+export const ITS_TID = 1000;
+export const DOORBELL_TID = 1001;
 export const INTID_LINE = 0;
 export const INTID_GIC = 1;
 export const intidTid = (intid: number, kind: number): number => 100000 + intid * 4 + kind;
@@ -103,6 +111,9 @@ export function writeChromeJson(src: TraceSource, opts: ChromeJsonOptions): stri
   const cpuTrack = (cpu: number): number => track(PID_HOST, cpuTid(cpu), `CPU ${cpu}`);
   const vcpuTrack = (v: number): number => track(PID_VCPUS, vcpuTid(v), `vCPU ${v}`);
   const lrTrack = (v: number, lr: number): number => track(PID_VCPUS, lrTid(v, lr), `vCPU ${v} LR${lr}`);
+  const vpeTrack = (v: number): number => track(PID_VCPUS, vpeTid(v), `vCPU ${v} vPE`);
+  const itsTrack = (): number => track(PID_ITS, ITS_TID, 'ITS');
+  const doorbellTrack = (): number => track(PID_ITS, DOORBELL_TID, 'vPE doorbells');
   const intidTrack = (intid: number, kind: number): number =>
     track(PID_INTIDS, intidTid(intid, kind), `INTID ${intid} ${kind === INTID_LINE ? 'line' : 'GIC'}`);
   const boundary = (tid: number, ts: bigint): void => {
@@ -245,6 +256,29 @@ export function writeChromeJson(src: TraceSource, opts: ChromeJsonOptions): stri
       case 'vgic_update_irq_pending':
         point(vcpuTrack(num('vcpu_id')), ts, def, seq, args);
         break;
+      case 'its_cmd':
+      case 'its_translate':
+        point(itsTrack(), ts, def, seq, args);
+        break;
+      case 'gic_vpe_doorbell':
+      case 'vgic_v4_doorbell':
+        point(doorbellTrack(), ts, def, seq, args);
+        break;
+      case 'gic_vpendbaser':
+        if (num('vcpu') < 0) point(cpuT, ts, def, seq, args);
+        else if (v.valid === true) begin(vpeTrack(num('vcpu')), 'vpe', 'vPE resident', def.system, ts, args);
+        else {
+          // the descheduling itself stays visible: whether it asked for a doorbell, what PendingLast read back
+          end(vpeTrack(num('vcpu')), 'vpe', ts);
+          point(vpeTrack(num('vcpu')), ts, def, seq, args);
+        }
+        break;
+      case 'gic_vlpi_iar':
+        point(num('vcpu') < 0 ? cpuT : vpeTrack(num('vcpu')), ts, def, seq, args);
+        break;
+      case 'vgic_its_inject':
+        point(num('vcpu') < 0 ? cpuT : vcpuTrack(num('vcpu')), ts, def, seq, args);
+        break;
       default:
         point(cpuT, ts, def, seq, args);
     }
@@ -333,6 +367,7 @@ export function writeChromeJson(src: TraceSource, opts: ChromeJsonOptions): stri
     [PID_VCPUS, 'vCPUs'],
     [PID_INTIDS, 'INTIDs'],
   ];
+  if (tracks.has(ITS_TID) || tracks.has(DOORBELL_TID)) procs.push([PID_ITS, 'GIC ITS']);
   for (const [pid, name] of procs) {
     meta.push({ name: 'process_name', ph: 'M', pid, args: { name } });
     meta.push({ name: 'process_sort_index', ph: 'M', pid, args: { sort_index: pid } });

@@ -4,10 +4,24 @@
  * and the browser code, so it holds types and constants only.
  */
 
-export type LaneKind = 'check' | 'line' | 'gic' | 'cpu' | 'vcpu' | 'lr' | 'other';
+export type LaneKind = 'check' | 'line' | 'its' | 'gic' | 'doorbell' | 'cpu' | 'vcpu' | 'vpe' | 'lr' | 'other';
 
-/** Top-to-bottom order of lane kinds inside a run: the direction an interrupt travels. */
-export const LANE_ORDER: readonly LaneKind[] = ['check', 'line', 'gic', 'cpu', 'vcpu', 'lr', 'other'];
+/**
+ * Top-to-bottom order of lane kinds inside a run: the direction an interrupt travels (an MSI through the ITS; a vLPI
+ * for a non-resident vPE through its doorbell and a host CPU). A vCPU's vPE and list-register lanes sit under it.
+ */
+export const LANE_ORDER: readonly LaneKind[] = [
+  'check',
+  'line',
+  'its',
+  'gic',
+  'doorbell',
+  'cpu',
+  'vcpu',
+  'vpe',
+  'lr',
+  'other',
+];
 
 export interface Lane {
   readonly run: number;
@@ -25,19 +39,25 @@ export const ASSERT_EVENT = 'device_assert';
 /** Most rows a lane gets for nested slices. */
 export const MAX_ROWS = 4;
 
-/** Item styles, by index: the browser maps each to a colour and a shape. */
+/** Item styles, by index: the browser maps each to a colour and a shape. Slices first, then point events. */
 export const STYLE_SLICE = 0;
 export const STYLE_GUEST = 1;
 export const STYLE_HANDLER = 2;
 export const STYLE_LINE = 3;
 export const STYLE_ACTIVE = 4;
 export const STYLE_VIRQ = 5;
+/** A GICv4.1 vPE resident on a PE (GICR_VPENDBASER.Valid). */
+export const STYLE_RESIDENT = 6;
 /** A point event of one interrupt's causal chain (it carries `seq`). */
-export const STYLE_MARKER = 6;
-export const STYLE_INSTANT = 7;
-export const STYLE_CHECK_STEP = 8;
-export const STYLE_CHECK_MARKED = 9;
-export const STYLE_VIOLATION = 10;
+export const STYLE_MARKER = 7;
+/** A vLPI the guest acknowledged straight from the redistributor (no list register, no exit). */
+export const STYLE_DIRECT_VLPI = 8;
+/** A vPE's doorbell: raised by the redistributor, handled by KVM. */
+export const STYLE_DOORBELL = 9;
+export const STYLE_INSTANT = 10;
+export const STYLE_CHECK_STEP = 11;
+export const STYLE_CHECK_MARKED = 12;
+export const STYLE_VIOLATION = 13;
 
 /** Styles drawn as ticks across the whole lane rather than as slices in a row. */
 export function isPointStyle(style: number): boolean {

@@ -4,7 +4,7 @@
  * schedule steps (`cat: "irqfwd.check"`) and violation collected for the counterexample panel.
  */
 import { CHECK_CAT } from '../check/counterexampleTrace.js';
-import { PID_HOST, PID_INTIDS, PID_VCPUS, vcpuTid } from '../trace/chromeJsonWriter.js';
+import { PID_HOST, PID_INTIDS, PID_ITS, PID_VCPUS, vcpuTid } from '../trace/chromeJsonWriter.js';
 import type { ChromeEvent, ChromeTrace } from './chromeTrace.js';
 import {
   ASSERT_EVENT,
@@ -17,11 +17,14 @@ import {
   STYLE_ACTIVE,
   STYLE_CHECK_MARKED,
   STYLE_CHECK_STEP,
+  STYLE_DIRECT_VLPI,
+  STYLE_DOORBELL,
   STYLE_GUEST,
   STYLE_HANDLER,
   STYLE_INSTANT,
   STYLE_LINE,
   STYLE_MARKER,
+  STYLE_RESIDENT,
   STYLE_SLICE,
   STYLE_VIOLATION,
   STYLE_VIRQ,
@@ -68,9 +71,9 @@ function newLane(run: number, key: string, kind: LaneKind, label: string, tid: n
 
 const vcpuOf = (label: string): number => Number(/^vCPU (\d+)/.exec(label)?.[1] ?? -1);
 
-/** Kind order (LANE_ORDER), but each vCPU's list registers right under it; then by track id. */
+/** Kind order (LANE_ORDER), but each vCPU's vPE and list registers right under it; then by track id. */
 function laneOrder(a: RawLane, b: RawLane): number {
-  const rank = (l: RawLane): number => LANE_ORDER.indexOf(l.kind === 'lr' ? 'vcpu' : l.kind);
+  const rank = (l: RawLane): number => LANE_ORDER.indexOf(l.kind === 'lr' || l.kind === 'vpe' ? 'vcpu' : l.kind);
   return (
     rank(a) - rank(b) ||
     vcpuOf(a.label) - vcpuOf(b.label) ||
@@ -86,7 +89,7 @@ function laneOrder(a: RawLane, b: RawLane): number {
 function keepVcpuLanes(byKey: Map<string, RawLane>, run: number, names: readonly string[]): void {
   const seen = new Set<number>();
   for (const l of byKey.values()) {
-    if (l.kind === 'vcpu' || l.kind === 'lr') seen.add(vcpuOf(l.label));
+    if (l.kind === 'vcpu' || l.kind === 'vpe' || l.kind === 'lr') seen.add(vcpuOf(l.label));
     if (l.kind === 'cpu')
       for (const it of l.items) {
         const m = /^guest \(vCPU (\d+)\)/.exec(names[it.name]!);
@@ -102,8 +105,9 @@ function keepVcpuLanes(byKey: Map<string, RawLane>, run: number, names: readonly
 function laneKind(pid: number | undefined, name: string): LaneKind {
   if (/check/i.test(name)) return 'check'; // the counterexample's schedule track
   if (pid === PID_HOST) return name.startsWith('CPU') ? 'cpu' : 'other';
-  if (pid === PID_VCPUS) return / LR\d+$/.test(name) ? 'lr' : 'vcpu';
+  if (pid === PID_VCPUS) return / LR\d+$/.test(name) ? 'lr' : / vPE$/.test(name) ? 'vpe' : 'vcpu';
   if (pid === PID_INTIDS) return / line$/.test(name) ? 'line' : 'gic';
+  if (pid === PID_ITS) return name === 'ITS' ? 'its' : 'doorbell';
   return 'other';
 }
 
@@ -114,6 +118,8 @@ function styleOf(e: ChromeEvent, seq: number): number {
       : e.args?.marked === true
         ? STYLE_CHECK_MARKED
         : STYLE_CHECK_STEP;
+  if (e.name === 'gic_vlpi_iar') return STYLE_DIRECT_VLPI;
+  if (e.name === 'gic_vpe_doorbell' || e.name === 'vgic_v4_doorbell') return STYLE_DOORBELL;
   if (e.ph !== 'X' && e.ph !== 'B') return seq > 0 ? STYLE_MARKER : STYLE_INSTANT;
   // an INTID's active slice starts with gic_iar and carries its seq, but it is a slice, not a marker
   if (e.name === 'active') return STYLE_ACTIVE;
@@ -123,6 +129,7 @@ function styleOf(e: ChromeEvent, seq: number): number {
   if (e.name.startsWith('IRQ ')) return STYLE_HANDLER;
   if (e.name === 'line high') return STYLE_LINE;
   if (e.name.startsWith('vIRQ')) return STYLE_VIRQ;
+  if (e.name === 'vPE resident') return STYLE_RESIDENT;
   return STYLE_SLICE;
 }
 
