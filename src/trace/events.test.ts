@@ -151,3 +151,37 @@ describe('irqfwd event formats', () => {
     expect(render(E.EV_IRQ_FORWARD_SET, 42, 1, 0)).toBe('irq=42 forwarded=1 vcpu=0');
   });
 });
+
+describe('GICv3 ITS / GICv4.1 event formats (irqfwd: Linux traces none of these steps)', () => {
+  it('its_cmd names the command (IHI 0069 §5.3 numbers) and prints an unknown one as 0x%lx', () => {
+    expect(render(E.EV_ITS_CMD, 0x2a, 256, 0, 8192, 0, 1)).toBe(
+      'cmd=VMAPTI devid=256 eventid=0 intid=8192 vpeid=0 ok=1',
+    );
+    expect(render(E.EV_ITS_CMD, 0x08, 256, 0, 0, -1, 0)).toBe('cmd=MAPD devid=256 eventid=0 intid=0 vpeid=-1 ok=0');
+    expect(render(E.EV_ITS_CMD, 0x7f, 0, 0, 0, -1, 1)).toBe('cmd=0x7f devid=0 eventid=0 intid=0 vpeid=-1 ok=1');
+  });
+
+  it('its_translate says where the message went: an LPI, a resident vPE, a VPT, or nowhere', () => {
+    expect(render(E.EV_ITS_TRANSLATE, 256, 0, 8192, 0, 0, 1, E.ITS_XLATE_VLPI)).toBe(
+      'devid=256 eventid=0 intid=8192 vpeid=0 vcpu=0 pe=1 result=vlpi',
+    );
+    expect(render(E.EV_ITS_TRANSLATE, 256, 0, 8192, 0, 0, 1, E.ITS_XLATE_VPT)).toBe(
+      'devid=256 eventid=0 intid=8192 vpeid=0 vcpu=0 pe=1 result=vpt',
+    );
+    expect(render(E.EV_ITS_TRANSLATE, 256, 1, 8193, -1, -1, 0, E.ITS_XLATE_LPI)).toBe(
+      'devid=256 eventid=1 intid=8193 vpeid=-1 vcpu=-1 pe=0 result=lpi',
+    );
+    expect(render(E.EV_ITS_TRANSLATE, 7, 3, 1023, -1, -1, -1, E.ITS_XLATE_DROPPED)).toBe(
+      'devid=7 eventid=3 intid=1023 vpeid=-1 vcpu=-1 pe=-1 result=dropped',
+    );
+  });
+
+  it('gic_vpendbaser, gic_vpe_doorbell, gic_vlpi_iar, vgic_v4_doorbell, vgic_its_inject', () => {
+    expect(render(E.EV_GIC_VPENDBASER, 1, 0, 0, 1, 0, 1)).toBe('pe=1 vpeid=0 vcpu=0 valid=1 doorbell=0 pendinglast=1');
+    expect(render(E.EV_GIC_VPENDBASER, 1, 0, 0, 0, 1, 0)).toBe('pe=1 vpeid=0 vcpu=0 valid=0 doorbell=1 pendinglast=0');
+    expect(render(E.EV_GIC_VPE_DOORBELL, 1, 0, 0, 8200, 8192)).toBe('pe=1 vpeid=0 vcpu=0 intid=8200 vintid=8192');
+    expect(render(E.EV_GIC_VLPI_IAR, 1, 0, 0, 8192)).toBe('pe=1 vpeid=0 vcpu=0 vintid=8192');
+    expect(render(E.EV_VGIC_V4_DOORBELL, 0, 3)).toBe('vcpu=0 irq=3');
+    expect(render(E.EV_VGIC_ITS_INJECT, 8, 0, 8192, 1, 1)).toBe('devid=8 eventid=0 vintid=8192 vcpu=1 cached=1');
+  });
+});
