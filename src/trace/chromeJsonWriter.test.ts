@@ -7,18 +7,23 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  DOORBELL_TID,
   FLOW_CAT,
   FLOW_NAME,
   INTID_GIC,
   INTID_LINE,
   intidTid,
+  ITS_TID,
   lrTid,
   PID_HOST,
   PID_INTIDS,
+  PID_ITS,
   PID_VCPUS,
   vcpuTid,
+  vpeTid,
   writeChromeJson,
 } from './chromeJsonWriter.js';
+import { tracedVgicV4 } from '../../test/fixtures/vgicV4Trace.js';
 import * as E from './events.js';
 import { Tracer } from './tracer.js';
 
@@ -262,5 +267,42 @@ describe('writeChromeJson', () => {
       }),
       { numRuns: 200, seed: 1 },
     );
+  });
+});
+
+describe('GICv4.1 tracks (test/e2e/vgicV4.test.ts traced: one MSI to a resident vPE, one through the doorbell)', () => {
+  const t = tracedVgicV4();
+  const evs = parse(writeChromeJson(t.tracer, { hz: t.hz, cpus: t.cpus }));
+
+  it('is valid trace-event JSON, with process 4 "GIC ITS" holding the ITS and doorbell threads', () => {
+    validate(evs);
+    const procs = evs.filter((e) => e.name === 'process_name').map((e) => [e.pid, e.args?.name]);
+    expect(procs).toContainEqual([PID_ITS, 'GIC ITS']);
+    const threads = evs.filter((e) => e.name === 'thread_name').map((e) => [e.pid, e.tid, e.args?.name]);
+    expect(threads).toContainEqual([PID_ITS, ITS_TID, 'ITS']);
+    expect(threads).toContainEqual([PID_ITS, DOORBELL_TID, 'vPE doorbells']);
+    expect(threads).toContainEqual([PID_VCPUS, vpeTid(0), 'vCPU 0 vPE']);
+  });
+
+  it('draws the residency of vCPU 0 as "vPE resident" slices (GICR_VPENDBASER.Valid 1 → 0) with its direct vLPIs inside', () => {
+    const resident = evs.filter((e) => e.tid === vpeTid(0) && e.ph === 'X' && e.name === 'vPE resident');
+    expect(resident.length).toBeGreaterThanOrEqual(3); // boot, the workload, the doorbell's wake-up
+    const iars = evs.filter((e) => e.name === 'gic_vlpi_iar');
+    expect(iars).toHaveLength(2);
+    for (const i of iars) {
+      expect(i.tid).toBe(vpeTid(0));
+      expect(resident.some((r) => r.ts! <= i.ts! && i.ts! < r.ts! + r.dur!)).toBe(true);
+    }
+    // each descheduling stays visible as an instant: the last one asked for the doorbell
+    const puts = evs.filter((e) => e.tid === vpeTid(0) && e.name === 'gic_vpendbaser');
+    expect(puts.at(-1)?.args).toMatchObject({ valid: false, doorbell: true });
+  });
+
+  it('puts the commands and translations on the ITS thread and the doorbell on its own', () => {
+    const its = evs.filter((e) => e.tid === ITS_TID && e.ph === 'i').map((e) => e.name);
+    expect(its).toContain('its_cmd');
+    expect(its.filter((n) => n === 'its_translate')).toHaveLength(2);
+    const db = evs.filter((e) => e.tid === DOORBELL_TID && e.ph === 'i').map((e) => e.name);
+    expect(db).toEqual(['gic_vpe_doorbell', 'vgic_v4_doorbell']);
   });
 });

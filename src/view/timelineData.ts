@@ -35,6 +35,8 @@ export interface Lane {
 
 /** A device asserting its line (src/trace/events.ts): where an IRQ starts, and each run's time 0. */
 export const ASSERT_EVENT = 'device_assert';
+/** The ITS translating a device's MSI write: where an MSI starts (each run's time 0 when it has no line). */
+export const MSI_EVENT = 'its_translate';
 
 /** Most rows a lane gets for nested slices. */
 export const MAX_ROWS = 4;
@@ -72,7 +74,7 @@ export interface RunInfo {
   readonly firstLane: number;
   readonly endLane: number;
   /**
-   * Trace time (ns) of the run's time 0: its first IRQ (the first device assertion), so the runs stacked on one
+   * Trace time (ns) of the run's time 0: its first IRQ (the first device assertion or MSI translation), so the runs stacked on one
    * axis start their first IRQs together; its first event when it has no IRQ. The run's item times are relative to it.
    */
   readonly originNs: number;

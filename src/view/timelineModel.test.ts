@@ -1,14 +1,19 @@
 import { describe, expect, it } from 'vitest';
+import { tracedVgicV4 } from '../../test/fixtures/vgicV4Trace.js';
+import { writeChromeJson } from '../trace/chromeJsonWriter.js';
 import type { ChromeTrace } from './chromeTrace.js';
 import { syntheticChromeTrace } from './syntheticTrace.js';
 import {
   STYLE_ACTIVE,
   STYLE_CHECK_MARKED,
   STYLE_CHECK_STEP,
+  STYLE_DIRECT_VLPI,
+  STYLE_DOORBELL,
   STYLE_GUEST,
   STYLE_HANDLER,
   STYLE_INSTANT,
   STYLE_MARKER,
+  STYLE_RESIDENT,
   STYLE_VIOLATION,
 } from './timelineData.js';
 import { buildTimeline } from './timelineModel.js';
@@ -271,5 +276,42 @@ describe('buildTimeline', () => {
     for (let l = 0; l < d.lanes.length; l++)
       for (let i = d.laneFirst[l]! + 1; i < d.laneFirst[l + 1]!; i++)
         if (d.itemStart[i]! < d.itemStart[i - 1]!) throw new Error(`lane ${l} unsorted at ${i}`);
+  });
+});
+
+describe('buildTimeline: GICv4.1 lanes (test/e2e/vgicV4.test.ts traced)', () => {
+  const t = tracedVgicV4();
+  const trace = JSON.parse(writeChromeJson(t.tracer, { hz: t.hz, cpus: t.cpus })) as ChromeTrace;
+  const d = buildTimeline('v41', [{ label: 'vlpi-v41', source: 'tracedVgicV4', trace }]);
+  const styleOf = (name: string): number[] => [...new Set(itemsNamed(d, name).map((i) => d.itemStyle[i]!))];
+
+  it('orders the ITS lane first, the doorbell lane before the CPUs, and the vPE lane under its vCPU', () => {
+    expect(d.lanes.map((l) => `${l.kind}:${l.label}`)).toEqual([
+      'its:ITS',
+      'gic:INTID 0 (SGI: IPI) GIC state',
+      'doorbell:vPE doorbells',
+      'cpu:CPU 0',
+      'cpu:CPU 1',
+      'vcpu:vCPU 0',
+      'vpe:vCPU 0 vPE',
+    ]);
+    const vpe = d.lanes.find((l) => l.kind === 'vpe')!;
+    expect(vpe.slices).toBe(true);
+  });
+
+  it('styles the residency band, the direct vLPIs and the doorbells', () => {
+    expect(styleOf('vPE resident')).toEqual([STYLE_RESIDENT]);
+    expect(styleOf('gic_vlpi_iar')).toEqual([STYLE_DIRECT_VLPI]);
+    expect(styleOf('gic_vpe_doorbell')).toEqual([STYLE_DOORBELL]);
+    expect(styleOf('vgic_v4_doorbell')).toEqual([STYLE_DOORBELL]);
+    expect(itemsNamed(d, 'vPE resident').length).toBe(3);
+    expect(itemsNamed(d, 'gic_vlpi_iar').length).toBe(2);
+  });
+
+  it('starts the run at its first MSI (the first its_translate), as a line-less run has no device_assert', () => {
+    expect(d.runs[0]!.originIsIrq).toBe(true);
+    const first = itemsNamed(d, 'its_translate').map((i) => d.itemStart[i]!);
+    expect(Math.min(...first)).toBe(0);
+    expect(d.startNs).toBeLessThan(0); // the boot and the ITS commands before it
   });
 });

@@ -13,6 +13,7 @@ import {
   type Lane,
   type LaneKind,
   MAX_ROWS,
+  MSI_EVENT,
   type RunInfo,
   STYLE_ACTIVE,
   STYLE_CHECK_MARKED,
@@ -259,11 +260,13 @@ export function buildTimeline(title: string, runs: readonly TimelineRun[]): Time
         default:
       }
     }
-    // the run's time 0: its first IRQ (the first device assertion, else the first causal chain), else its first event
+    // the run's time 0: its first IRQ (the first device assertion or MSI translation, else the first causal chain),
+    // else its first event
     const assert = intern(ASSERT_EVENT);
+    const msi = intern(MSI_EVENT);
     let origin = Number.POSITIVE_INFINITY;
     for (const l of byKey.values())
-      for (const it of l.items) if (it.name === assert) origin = Math.min(origin, it.start);
+      for (const it of l.items) if (it.name === assert || it.name === msi) origin = Math.min(origin, it.start);
     for (const f of flowByKey.values()) if (f.points.length > 1) origin = Math.min(origin, f.points[0]!.ts);
     const originIsIrq = origin !== Number.POSITIVE_INFINITY;
     if (!originIsIrq) for (const l of byKey.values()) for (const it of l.items) origin = Math.min(origin, it.start);
