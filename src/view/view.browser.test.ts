@@ -11,9 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replayToText } from '../check/counterexampleTrace.js';
 import { parseReplayFile } from '../check/replay.js';
 import { EXIT_OK, main, nodeIo } from '../cli/commands.js';
+import { tracedVgicV4 } from '../../test/fixtures/vgicV4Trace.js';
 import { runScenario } from '../scenario/runner.js';
 import { costDefs } from '../sim/costs.js';
+import { writeChromeJson } from '../trace/chromeJsonWriter.js';
 import type { ViewHook } from './client/hook.js';
+import type { ChromeTrace } from './chromeTrace.js';
 import { buildViewPage } from './page.js';
 import { syntheticChromeTrace } from './syntheticTrace.js';
 import { buildTimeline } from './timelineModel.js';
@@ -200,6 +203,68 @@ describe.skipIf(!available)('irqfwd view in chromium', () => {
     expect(await page.locator('.latency h2').first().textContent()).toContain('seq 1');
     await page.mouse.move(5, 5); // off the canvas: the hover tooltip goes
     await shot(page, 'view-default-3-first-irq.png');
+    await page.close();
+  });
+
+  it('shows the GICv4.1 lanes: ITS, doorbells, and under vCPU 0 its vPE residency with the direct vLPIs', async () => {
+    // test/e2e/vgicV4.test.ts's machine traced: an MSI to the resident vCPU, then one to the vCPU in WFI (doorbell)
+    const t = tracedVgicV4();
+    const trace = JSON.parse(writeChromeJson(t.tracer, { hz: t.hz, cpus: t.cpus })) as ChromeTrace;
+    const file = join(dir, 'vgic-v4.html');
+    writeFileSync(
+      file,
+      await buildViewPage(buildTimeline('GICv4.1', [{ label: 'vlpi-v41', source: 'vgicV4', trace }])),
+    );
+    const page = await open(browser, file);
+    const hook = await page.evaluate(() => ({
+      lanes: window.__irqfwdView.lanes,
+      kinds: window.__irqfwdView.laneKinds,
+    }));
+    expect(hook.lanes).toEqual(expect.arrayContaining(['ITS', 'vPE doorbells', 'vCPU 0', 'vCPU 0 vPE']));
+    expect(hook.lanes.indexOf('vCPU 0 vPE')).toBe(hook.lanes.indexOf('vCPU 0') + 1);
+    expect(new Set(hook.kinds)).toEqual(new Set(['its', 'gic', 'doorbell', 'cpu', 'vcpu', 'vpe']));
+    expect(await page.locator('.legend-label').allTextContents()).toEqual(
+      expect.arrayContaining(['vPE resident', 'direct vLPI', 'doorbell']),
+    );
+
+    // the whole run: the residency band and the events drawn, no label over another
+    await page.evaluate(() => window.__irqfwdView.showAll());
+    const whole = await frame(page);
+    expect(whole.drawn).toBeGreaterThan(0);
+    expect(overlapping(whole.boxes)).toEqual([]);
+    await shot(page, 'view-vgic-v4-1-whole.png');
+
+    // around the doorbell: hover each new kind of item and read its fields
+    const at = (name: string, nth = 0): Promise<{ i: number; start: number }> =>
+      page.evaluate(
+        ([n, k]) => {
+          const i = window.__irqfwdView.findItem(n as string, k as number);
+          const d = JSON.parse(document.getElementById('irqfwd-data')!.textContent!) as { itemStart: number[] };
+          return { i, start: d.itemStart[i]! };
+        },
+        [name, nth],
+      );
+    const db = await at('gic_vpe_doorbell');
+    expect(db.i).toBeGreaterThanOrEqual(0);
+    await page.evaluate((s) => window.__irqfwdView.setView(s - 500, s + 2500), db.start);
+    const near = await frame(page);
+    expect(near.densityLanes).toBe(0);
+    expect(overlapping(near.boxes)).toEqual([]);
+    const tip = page.locator('#tip');
+    const hover = async (i: number): Promise<string> => {
+      const pos = await page.evaluate((k) => window.__irqfwdView.itemScreenPos(k), i);
+      expect(pos).not.toBeNull();
+      await page.mouse.move(pos!.x, pos!.y);
+      await expect.poll(() => tip.isVisible()).toBe(true);
+      return (await tip.textContent()) ?? '';
+    };
+    const dbText = await hover(db.i);
+    expect(dbText).toContain('gic_vpe_doorbell');
+    expect(dbText).toContain('vintid=8192');
+    const iar = await at('gic_vlpi_iar', 1); // the doorbell's vLPI, taken once vgic_v4_load made the vPE resident
+    expect(iar.start).toBeGreaterThan(db.start);
+    expect(await hover(iar.i)).toContain('gic_vlpi_iar');
+    await shot(page, 'view-vgic-v4-2-doorbell.png');
     await page.close();
   });
 
