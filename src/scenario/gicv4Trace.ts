@@ -4,9 +4,10 @@
  * hardware knows vPEIDs only: each event also names the vCPU whose vPE that is (KVM's its_vm, vpes[vcpu] — vgicV4.ts
  * vgicV4Vpe), -1 when no VM owns it.
  */
-import type { Gicv3Vlpis } from '../hw/gicv3/redistributorVpe.js';
+
 import type { Gicv3TraceHooks } from '../hw/gicv3/gicv3Trace.js';
 import type { IttEntry } from '../hw/gicv3/itsVirtual.js';
+import type { Gicv3Vlpis } from '../hw/gicv3/redistributorVpe.js';
 import type { Host } from '../machine.js';
 import { currentOrNull, type Task } from '../sim/task.js';
 import {

@@ -6,14 +6,15 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { tracedVgicV4 } from '../../test/fixtures/vgicV4Trace.js';
 import {
   DOORBELL_TID,
   FLOW_CAT,
   FLOW_NAME,
   INTID_GIC,
   INTID_LINE,
-  intidTid,
   ITS_TID,
+  intidTid,
   lrTid,
   PID_HOST,
   PID_INTIDS,
@@ -23,7 +24,6 @@ import {
   vpeTid,
   writeChromeJson,
 } from './chromeJsonWriter.js';
-import { tracedVgicV4 } from '../../test/fixtures/vgicV4Trace.js';
 import * as E from './events.js';
 import { Tracer } from './tracer.js';
 
