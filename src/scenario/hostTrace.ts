@@ -2,8 +2,8 @@
  * The tracepoints of a traced machine (docs/TRACING.md): the kernel's (irq_handler_entry/exit, kvm_entry/exit/
  * userspace_exit/set_irq) and the irqfwd events of an interrupt's causal chain (device line, GICC_IAR/EOIR, the VFIO
  * handler and unmask, eventfd signals, irqfd inject/resample, LR loads, EOI maintenance, the guest's EOI, the
- * physical deactivation, the forwarding control events). Chain events carry the `seq` of their line's current raise,
- * so the Chrome JSON writer links them into one flow. The scenario runner calls the kernel-event methods from its own
+ * physical deactivation, the forwarding control events; on a GICv3 host the ITS and GICv4.1 events, gicv4Trace.ts).
+ * Chain events carry the `seq` of their line's current raise, so the Chrome JSON writer links them into one flow. The scenario runner calls the kernel-event methods from its own
  * counting hooks and `installChain` for the rest; the checker's counterexample trace uses `install` (every hook).
  * The model's hooks stay null when nobody traces.
  */
