@@ -48,6 +48,7 @@ import { EWOULDBLOCK, irqfdRoutingEntry, type KvmKernelIrqRoutingEntry, kvmArchS
 import { KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID, KVM_USERSPACE_IRQ_SOURCE_ID } from './kvm.js';
 import { C_VGIC_INJECT } from './vgic/vgic.js';
 import { vgicHasIts } from './vgic/vgicLpi.js';
+import { vgicV4FlushOps } from './vgic/vgicV4Ops.js';
 import type { KvmVm } from './vm.js';
 
 /** struct kvm_kernel_irqfd_resampler. */
@@ -216,6 +217,7 @@ class IrqfdInject extends Frame {
       this.pc = 1;
       return this.yield_(op(C_VGIC_INJECT, vm.oid));
     }
+    if (this.pc === 2) return this.return_(undefined);
     if (irqfd.resampler === null) {
       vm.kvmSetIrq(irqfd.gsi, 1, KVM_USERSPACE_IRQ_SOURCE_ID);
       vm.kvmSetIrq(irqfd.gsi, 0, KVM_USERSPACE_IRQ_SOURCE_ID);
@@ -226,7 +228,11 @@ class IrqfdInject extends Frame {
       vm.trace?.irqfdInject?.(vm, irqfd.gsi, irqfd.resampler === null ? -1 : 1);
       irqfd.injections++;
     }
-    return this.return_(undefined);
+    // an MSI route to a forwarded vLPI: vgic_its_trigger_msi's irq_set_irqchip_state (vgicV4Ops.ts)
+    const ops = vgicV4FlushOps(vm);
+    if (ops === null) return this.return_(undefined);
+    this.pc = 2;
+    return this.call(ops);
   }
 }
 

@@ -11,6 +11,7 @@ import { op } from '../sim/task.js';
 import { C_KVM_IOCTL } from './costs.js';
 import { type KvmMsiRoute, kvmSendUserspaceMsi, kvmSetIrqRouting } from './irqRouting.js';
 import { C_VGIC_INJECT } from './vgic/vgic.js';
+import { vgicV4FlushOps } from './vgic/vgicV4Ops.js';
 import type { KvmVm } from './vm.js';
 
 /**
@@ -59,11 +60,19 @@ export class KvmSignalMsi extends Frame<number> {
     super();
   }
 
+  private ret = 0;
+
   protected step(): Boundary {
+    if (this.pc === 2) return this.return_(this.ret);
     if (this.pc === 1) {
       const r = kvmSendUserspaceMsi(this.vm, this.msi!);
       if (r < 0) throw errnoFromReturn(r, 'KVM_SIGNAL_MSI');
-      return this.return_(r);
+      // a forwarded vLPI is made pending at the hardware (vgic_its_trigger_msi: irq_set_irqchip_state)
+      const ops = vgicV4FlushOps(this.vm);
+      if (ops === null) return this.return_(r);
+      this.ret = r;
+      this.pc = 2;
+      return this.call(ops);
     }
     const m = kvmMsi.read(this.vm.kernel.currentUser().mem.view(this.arg, kvmMsi.size));
     this.msi = { addressLo: m.address_lo, addressHi: m.address_hi, data: m.data, flags: m.flags, devid: m.devid };

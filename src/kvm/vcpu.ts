@@ -59,6 +59,7 @@ import { vgicItsMmioAccess } from './vgic/vgicItsMmio.js';
 import { vgicMmioRead, vgicMmioWrite } from './vgic/vgicMmioV2.js';
 import { vgicV3MmioAccess, vgicV3MmioHit } from './vgic/vgicMmioV3.js';
 import { vgicV3MapResources } from './vgic/vgicV3Redist.js';
+import { vgicV4FlushOps } from './vgic/vgicV4Ops.js';
 import { type KvmVm, VGIC_ADDR_UNDEF } from './vm.js';
 
 export const OUTSIDE_GUEST_MODE = 0;
@@ -384,9 +385,9 @@ export class KvmVcpu {
 
   /**
    * The in-kernel emulation ioMemAbortInKernel accepted: vgic_mmio_{read,write} via the kvm_io_bus (the halt of other
-   * vCPUs for ISACTIVER is not modelled).
+   * vCPUs for ISACTIVER is not modelled). Returns the host calls it made on forwarded vLPIs (vgicV4Ops.ts), or null.
    */
-  ioMemAbortKernel(g: GuestCpu): void {
+  ioMemAbortKernel(g: GuestCpu): Frame<number> | null {
     const vc = this.vgicCpu!;
     const { isWrite, len, data } = g.mmio;
     const its = vgicItsAt(this.vm, BigInt(g.exitArg));
@@ -402,6 +403,7 @@ export class KvmVcpu {
       else if (g.trapTask !== null) g.trapTask.resumeValue = vgicMmioRead(vc, off, len);
     }
     this.stat.mmioKernel++;
+    return vgicV4FlushOps(this.vm);
   }
 
   /** io_mem_abort's KVM_EXIT_MMIO: the access goes to the VMM in kvm_run; a read completes at the next KVM_RUN. */

@@ -64,6 +64,8 @@ const PC_V4_PUT_LEAVE = 19;
 const PC_V4_PUT_EINTR = 20;
 /** KVM_REQ_RELOAD_GICv4's vgic_v4_put returned: vgic_v4_load. */
 const PC_V4_RELOAD = 21;
+/** io_mem_abort's emulation made host calls on forwarded vLPIs (vgicV4Ops.ts): they returned. */
+const PC_MMIO_V4_OPS = 22;
 
 export class KvmArchVcpuIoctlRun extends Frame<number> {
   /** The vGIC and vGIC CPU of vcpu_load (vcpu_put puts these). */
@@ -169,8 +171,13 @@ export class KvmArchVcpuIoctlRun extends Frame<number> {
         return this.handleExit();
       case PC_BLOCKED:
         return this.blockedWait();
-      case PC_MMIO_KERNEL:
-        vcpu.ioMemAbortKernel(this.g!);
+      case PC_MMIO_KERNEL: {
+        const ops = vcpu.ioMemAbortKernel(this.g!);
+        if (ops === null) return this.continueLoop();
+        this.pc = PC_MMIO_V4_OPS;
+        return this.call(ops);
+      }
+      case PC_MMIO_V4_OPS:
         return this.continueLoop();
       case PC_MMIO_USER:
         vcpu.ioMemAbortUser(this.g!);

@@ -49,6 +49,7 @@ import {
 import { vgicItsRestoreTablesV0, vgicItsSaveTablesV0 } from './vgic/vgicItsTables.js';
 import { vgicLpiTranslationCacheInit } from './vgic/vgicLpi.js';
 import { VgicV4Init } from './vgic/vgicV4.js';
+import { vgicV4FlushOps } from './vgic/vgicV4Ops.js';
 
 const SZ_64K = 0x1_0000n;
 /** The access's first step: copy-in and the checks before any lock. */
@@ -59,11 +60,14 @@ const PC_ADDR = 1;
 const PC_LOCKED = 2;
 /** The locked access (vgic_its_ctrl, vgic_its_attr_regs_access), then unlock and copy-out. */
 const PC_ACCESS = 3;
+/** The access's host calls on forwarded vLPIs returned (vgicV4Ops.ts), still under kvm->lock. */
+const PC_V4_OPS = 4;
 
 /** vgic_its_set_attr / vgic_its_get_attr as a frame: GRP_ADDR without a lock, CTRL (but INIT) and ITS_REGS under kvm->lock. */
 class VgicItsAttr extends Frame<number> {
   private held = false;
   private val = 0n;
+  private ret = 0;
   private readonly its: VgicIts;
 
   constructor(
@@ -89,10 +93,16 @@ class VgicItsAttr extends Frame<number> {
         this.held = true;
         this.pc = PC_ACCESS;
         return this.yield_(op(C_VGIC_MMIO, vm.oid, its.oid));
+      case PC_ACCESS: {
+        this.ret = group === KVM_DEV_ARM_VGIC_GRP_CTRL ? this.ctrl(a) : this.regs(a);
+        const ops = vgicV4FlushOps(vm);
+        this.pc = PC_V4_OPS;
+        if (ops !== null) return this.call(ops);
+        return this.step();
+      }
       default: {
-        const ret = group === KVM_DEV_ARM_VGIC_GRP_CTRL ? this.ctrl(a) : this.regs(a);
         this.unlock();
-        if (ret < 0) throw errnoFromReturn(ret, 'vgic-its');
+        if (this.ret < 0) throw errnoFromReturn(this.ret, 'vgic-its');
         if (!this.isWrite) vm.kernel.currentUser().mem.writeU64(addr, this.val); // put_user
         return this.return_(0);
       }

@@ -9,8 +9,9 @@
  * (vgic_v4_teardown: free_irq of each, then its_free_vcpu_irqs); vgic_v4_load
  * (vcpu_load) → irq_set_affinity(vpe->irq, this CPU) (VMOVP) + its_make_vpe_resident; vgic_v4_commit (before entering
  * the guest) → its_commit_vpe; vgic_v4_put (vcpu_put, WFI) → its_make_vpe_non_resident(vpe, in WFI);
- * kvm_vgic_v4_set_forwarding → its_map_vlpi; kvm_vgic_v4_unset_forwarding → its_unmap_vlpi; a guest INV/INVALL of the
- * emulated ITS → its_prop_update_vlpi.
+ * kvm_vgic_v4_set_forwarding → its_map_vlpi; kvm_vgic_v4_unset_forwarding → its_unmap_vlpi; what the guest's vITS
+ * commands do to a forwarded vLPI (vgicV4Ops.ts): INV/INVALL → its_prop_update_vlpi (INVALL then its_invall_vpe),
+ * INT/CLEAR → irq_set_irqchip_state, DISCARD/MAPD → its_unmap_vlpi, MOVI/MOVALL → its_get_vlpi + its_map_vlpi.
  */
 import type { Frame } from '../../sim/frame.js';
 import type { Genirq } from './genirq.js';
@@ -47,6 +48,11 @@ export function itsMakeVpeNonResident(v4: HostGicV4, vpe: ItsVpe, db: boolean): 
 /** its_commit_vpe: COMMIT_VPE (GICR_VPENDBASER.Dirty polled clear). */
 export function itsCommitVpe(v4: HostGicV4, vpe: ItsVpe): Frame {
   return itsSendVpeCmd(v4, vpe, { cmdType: 'COMMIT_VPE' });
+}
+
+/** its_invall_vpe: INVALL_VPE — on GICv4.1 the redistributor re-reads the vPE's whole VCONF (GICR_INVALLR). */
+export function itsInvallVpe(v4: HostGicV4, vpe: ItsVpe): Frame {
+  return itsSendVpeCmd(v4, vpe, { cmdType: 'INVALL_VPE' });
 }
 
 /** its_map_vlpi: the LPI of Linux IRQ `irq` becomes vINTID map.vintid of map.vpe. */

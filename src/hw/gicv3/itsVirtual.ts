@@ -8,7 +8,7 @@
 // GICv4.1 specifics: VMAPP carries the VCONF address and the vPE's default doorbell; the per-event doorbell of VMAPTI
 // and VMOVI (GICv4.0) is ignored — Linux writes 1023 there on a 4.1 ITS (its_build_vmapti_cmd) — and a vPE's doorbell
 // is its default one. VMOVP's ITSList and sequence number matter only with several ITSs; this GIC has one.
-import type { Gicv3Lpis } from './lpi.js';
+import { type Gicv3Lpis, LPI_BASE } from './lpi.js';
 import type { Gicv3Vlpis } from './redistributorVpe.js';
 import { SPURIOUS_INTID } from './regs.js';
 
@@ -171,7 +171,16 @@ export class Gicv3ItsVirtual {
     }
     const from = e.vpeid;
     e.vpeid = vpeid;
-    if (from !== vpeid && this.vlpis.isPending(from, e.lpi)) {
+    if (from === vpeid) return;
+    // The VCONF is the VM's, shared by its vPEs (VMAPP gives each the same one, as Linux's its_vm has one vprop_page);
+    // the model caches it per vPE, so the vINTID's loaded byte moves with the event (Linux sends no INV after VMOVI).
+    const src = this.vlpis.table.get(from);
+    const dst = this.vlpis.table.get(vpeid)!;
+    if (src !== null && this.vlpis.table.inRange(dst, e.lpi)) {
+      dst.config[e.lpi - LPI_BASE] = src.config[e.lpi - LPI_BASE]!;
+      this.vlpis.configChanged(vpeid);
+    }
+    if (this.vlpis.isPending(from, e.lpi)) {
       this.vlpis.clearPending(from, e.lpi);
       this.vlpis.setPending(vpeid, e.lpi);
     }

@@ -13,6 +13,8 @@ import {
   GICR_CTLR,
   GICR_CTLR_ENABLE_LPIS,
   GICR_IIDR,
+  GICR_INVALLR,
+  GICR_INVALLR_V_HI,
   GICR_PENDBASER,
   GICR_PIDR2,
   GICR_PROPBASER,
@@ -129,6 +131,9 @@ export class Gicv3Redistributor {
         return;
       case GICR_PENDBASER + 4:
         if (lpis?.isEnabled(this.pe) !== true) this.pendbaserHi = value >>> 0;
+        return;
+      case GICR_INVALLR + 4: // the high word carries V and the vPEID (the 64-bit write's low word is RES0)
+        if ((value & GICR_INVALLR_V_HI) !== 0) this.vlpis?.invalidateAll(value & 0xffff);
         return;
     }
   }

@@ -226,6 +226,14 @@ export class Gicv3Vlpis {
     if (e !== null && this.resident[e.rd] === vpeid) this.listeners[e.rd]?.vlpiChanged(e.rd);
   }
 
+  /** GICR_INVALLR with V = 1: every VCONF byte of the vPE is re-read (as VINVALL does through the ITS). */
+  invalidateAll(vpeid: number): void {
+    const e = this.table.get(vpeid);
+    if (e === null) return;
+    this.table.reloadConfig(e);
+    this.configChanged(vpeid);
+  }
+
   /** Whether vpeid is resident anywhere (VMAPP V=0 and VMOVP of a resident vPE are UNPREDICTABLE). */
   isResident(vpeid: number): boolean {
     for (let pe = 0; pe < this.nrPes; pe++) if (this.resident[pe] === vpeid) return true;

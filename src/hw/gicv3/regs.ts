@@ -86,6 +86,14 @@ export const GICR_TYPER = 0x0008;
 export const GICR_WAKER = 0x0014;
 export const GICR_PROPBASER = 0x0070;
 export const GICR_PENDBASER = 0x0078;
+/**
+ * GICR_INVALLR (V[63], vPEID[47:32]) and GICR_SYNCR (Busy[0]): on a GICv4.1 redistributor (RVPEID) they exist for vPEs
+ * even with DirectLPI = 0 — Linux's its_vpe_4_1_invall writes GICR_INVALLR unconditionally. Physical invalidation
+ * keeps going through the ITS here.
+ */
+export const GICR_INVALLR = 0x00b0;
+export const GICR_SYNCR = 0x00c0;
+export const GICR_INVALLR_V_HI = 1 << 31;
 /** GICR_CTLR.EnableLPIs[0]. */
 export const GICR_CTLR_ENABLE_LPIS = 1 << 0;
 /** GICR_TYPER.PLPIS[0]: physical LPIs supported (DirectLPI[3] = 0: invalidation goes through the ITS). */

@@ -7,7 +7,8 @@
 // The VPT is real memory (one bit per INTID, like GICR_PENDBASER's table; the first 8192 bits are the IMPLEMENTATION
 // DEFINED area, unused here): a non-resident vPE's pending vLPIs live there and nowhere else. Its VCONF bytes
 // (Priority[7:2] | Enable[0]) are cached per vPE, re-read at VMAPP, at residency, at a VMAPTI/VMAPI of the vINTID,
-// at VINVALL and INV (a VCONF edit of a resident vPE needs an INV, as a physical one does: lpi.ts).
+// at VINVALL, INV and GICR_INVALLR, and carried over by a VMOVI (a VCONF edit of a resident vPE needs an
+// invalidation, as a physical one does: lpi.ts).
 import { ModelError } from '../../sim/errors.js';
 import type { PhysicalMemory } from '../physMem.js';
 import { LPI_BASE, LPI_PROP_ENABLE, LPI_PROP_PRIORITY_MASK } from './lpi.js';

@@ -45,6 +45,7 @@ import { type VgicTranslationCacheEntry, vgicHasIts, vgicLpiTranslationCacheInit
 import { VgicV2 } from './vgicV2.js';
 import { VgicV3 } from './vgicV3.js';
 import type { VgicRedistRegion } from './vgicV3Redist.js';
+import type { VgicV4Op } from './vgicV4Ops.js';
 
 // ---- costs (cycles; callers charge them on the step that makes the call) ---------------------------------------
 
@@ -286,6 +287,10 @@ export class Vgic {
   msisRequireDevid = false;
   /** vgic_dist.its_vm: the vPEs of GICv4.1 direct injection, from vgic_v4_init to vgic_v4_teardown (vgicV4.ts). */
   itsVm: ItsVm | null = null;
+  /** Host calls on forwarded vLPIs that the emulation queued, whether a path is running them, how many failed (vgicV4Ops.ts). */
+  readonly v4Ops: VgicV4Op[] = [];
+  v4OpsRunning = false;
+  v4OpErrors = 0;
   /** vgic_dist.lpi_translation_cache, most recently used first (vgicLpi.ts). */
   readonly lpiTranslationCache: VgicTranslationCacheEntry[] = [];
   /** The guest's RAM as kvm_read_guest sees it. */

@@ -16,6 +16,8 @@ import type { KvmVm } from '../vm.js';
 import type { Vgic, VgicCpu } from './vgic.js';
 import type { VgicIrq } from './vgicIrq.js';
 import {
+  updateLpiConfig,
+  vgicCopyLpiList,
   vgicHasIts,
   vgicItsCacheTranslation,
   vgicItsCheckCache,
@@ -23,6 +25,7 @@ import {
   vgicLpisEnabled,
   vgicPutIrq,
 } from './vgicLpi.js';
+import { vgicV4QueueOp } from './vgicV4Ops.js';
 
 /** vgic-its.c COLLECTION_NOT_MAPPED: a collection allocated by MAPTI before any MAPC. */
 export const COLLECTION_NOT_MAPPED = 0xffff_ffff;
@@ -138,9 +141,13 @@ export function kvmGetVgicCpu(vgic: Vgic, idx: number): VgicCpu | null {
   return vgic.vcpus[idx] ?? null;
 }
 
-/** update_affinity: the LPI now targets `vcpu` (a pending one moves at the next prune). */
+/**
+ * update_affinity: the LPI now targets `vcpu` (a pending one moves at the next prune); a forwarded vLPI is mapped to
+ * that vCPU's vPE (its_get_vlpi + its_map_vlpi: a VMOVI, which moves a pending vLPI with it).
+ */
 export function updateAffinity(irq: VgicIrq, vcpu: VgicCpu | null): void {
   irq.targetVcpu = vcpu;
+  if (irq.hw && vcpu !== null) vgicV4QueueOp(vcpu.vgic, { kind: 'affinity', hostIrq: irq.hostIrq, vcpu: vcpu.id });
 }
 
 /** update_affinity_ite: an ITE whose collection is mapped follows it. */
@@ -155,10 +162,15 @@ export function updateAffinityCollection(its: VgicIts, coll: ItsCollection): voi
     for (const ite of d.ittHead) if (ite.collection === coll) updateAffinityIte(its.vgic, ite);
 }
 
-/** its_free_ite: off its device's list; the LPI reference vgic_add_lpi gave goes. */
+/**
+ * its_free_ite: off its device's list; a forwarded vLPI is unmapped (its_unmap_vlpi; irq->hw stays as the kernel
+ * leaves it, the vgic_irq normally goes with this put); the LPI reference vgic_add_lpi gave goes.
+ */
 export function itsFreeIte(its: VgicIts, d: ItsDevice, ite: ItsIte): void {
   d.ittHead.splice(d.ittHead.indexOf(ite), 1);
-  if (ite.irq !== null) vgicPutIrq(its.vgic, ite.irq);
+  if (ite.irq === null) return;
+  if (ite.irq.hw) vgicV4QueueOp(its.vgic, { kind: 'unmap', hostIrq: ite.irq.hostIrq });
+  vgicPutIrq(its.vgic, ite.irq);
 }
 
 /** vgic_its_free_device: its ITEs (UNPREDICTABLE to unmap with ITEs: they are all freed), the cache, the device. */
@@ -181,6 +193,18 @@ export function vgicItsFreeCollection(its: VgicIts, collId: number): void {
 export function vgicItsFreeAll(its: VgicIts): void {
   while (its.deviceList.length > 0) vgicItsFreeDevice(its, its.deviceList[0]!);
   while (its.collectionList.length > 0) vgicItsFreeCollection(its, its.collectionList[0]!.collectionId);
+}
+
+/**
+ * vgic_its_invall (the INVALL command, GICR_INVALLR): every LPI targeting the vCPU re-reads its configuration, then
+ * its vPE, once GICv4 has given it one, is invalidated as a whole (its_invall_vpe).
+ */
+export function vgicItsInvall(vgic: Vgic, vcpu: VgicCpu): void {
+  for (const intid of vgicCopyLpiList(vgic, vcpu)) {
+    const irq = vgic.vgicGetIrq(intid);
+    if (irq !== null) updateLpiConfig(vgic, irq, vcpu);
+  }
+  if (vgic.itsVm !== null) vgicV4QueueOp(vgic, { kind: 'invall', vcpu: vcpu.id });
 }
 
 /** The doorbell an MSI to this ITS writes: GITS_TRANSLATER's IPA. */
@@ -232,12 +256,16 @@ export function vgicItsAt(vm: KvmVm, ipa: bigint): VgicIts | null {
 }
 
 /**
- * vgic_its_trigger_msi: resolve, then make the LPI pending and queue it. 0, a positive E_ITS_* or a -errno. (A
- * GICv4-forwarded vLPI would be made pending at the physical ITS instead: not modelled.)
+ * vgic_its_trigger_msi: resolve, then make the LPI pending and queue it — a forwarded vLPI at the hardware instead
+ * (irq_set_irqchip_state(host_irq, PENDING, true): a VINT). 0, a positive E_ITS_* or a -errno.
  */
 export function vgicItsTriggerMsi(its: VgicIts, devid: number, eventid: number): number {
   const t = vgicItsResolveLpi(its, devid, eventid);
   if (typeof t === 'number') return t;
+  if (t.irq.hw) {
+    vgicV4QueueOp(its.vgic, { kind: 'pending', hostIrq: t.irq.hostIrq, pending: true });
+    return 0;
+  }
   t.irq.pendingLatch = true;
   its.vgic.traceLr?.itsInject?.(t.vcpu, t.irq.intid, devid, eventid, false);
   its.vgic.vgicQueueIrqUnlock(t.irq);

@@ -54,9 +54,11 @@ import {
   VITS_TYPER_IDBITS,
   vgicItsFreeCollection,
   vgicItsFreeDevice,
+  vgicItsInvall,
   vgicItsTriggerMsi,
 } from './vgicIts.js';
 import { maxLpisPropbaser, updateLpiConfig, vgicAddLpi, vgicCopyLpiList, vgicItsInvalidateCache } from './vgicLpi.js';
+import { vgicV4QueueOp } from './vgicV4Ops.js';
 
 /** GITS_BASER<n>: Valid[63], Indirect[62], Type[58:56], Entry_Size[52:48], Physical_Address[47:16] (+ [15:12] = PA[51:48] with 64 KiB pages), Size[7:0]. */
 export const GITS_BASER_VALID = 1n << 63n;
@@ -228,31 +230,28 @@ function handleMapc(its: VgicIts): number {
   return 0;
 }
 
-/** CLEAR: the LPI loses its pending state. */
+/** CLEAR: the LPI loses its pending state — a forwarded vLPI at the hardware too (irq_set_irqchip_state: VCLEAR). */
 function handleClear(its: VgicIts): number {
   const ite = findIte(its, cmdDeviceId(), cmdId());
   if (ite === null || ite.irq === null) return E_ITS_CLEAR_UNMAPPED_INTERRUPT;
   ite.irq.pendingLatch = false;
+  if (ite.irq.hw) vgicV4QueueOp(its.vgic, { kind: 'pending', hostIrq: ite.irq.hostIrq, pending: false });
   return 0;
 }
 
-/** INV: re-read the LPI's configuration byte. */
+/** INV: re-read the LPI's configuration byte (update_lpi_config with needs_inv: a forwarded vLPI's VCONF + INV). */
 function handleInv(its: VgicIts): number {
   const ite = findIte(its, cmdDeviceId(), cmdId());
   if (ite === null || ite.irq === null) return E_ITS_INV_UNMAPPED_INTERRUPT;
-  return updateLpiConfig(its.vgic, ite.irq, null);
+  return updateLpiConfig(its.vgic, ite.irq, null, true);
 }
 
-/** INVALL: re-read the configuration of every LPI that targets the collection's vCPU. */
+/** INVALL: vgic_its_invall of the collection's vCPU. */
 function handleInvall(its: VgicIts): number {
   const c = findCollection(its, cmdCollection());
   if (!itsIsCollectionMapped(c)) return E_ITS_INVALL_UNMAPPED_COLLECTION;
-  const vgic = its.vgic;
-  const vcpu = kvmGetVgicCpu(vgic, c.targetAddr);
-  for (const intid of vgicCopyLpiList(vgic, vcpu)) {
-    const irq = vgic.vgicGetIrq(intid);
-    if (irq !== null) updateLpiConfig(vgic, irq, vcpu);
-  }
+  const vcpu = kvmGetVgicCpu(its.vgic, c.targetAddr);
+  if (vcpu !== null) vgicItsInvall(its.vgic, vcpu);
   return 0;
 }
 

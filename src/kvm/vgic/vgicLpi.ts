@@ -11,6 +11,7 @@
  */
 import type { Vgic, VgicCpu } from './vgic.js';
 import { VGIC_CONFIG_EDGE, VGIC_MIN_LPI, VgicIrq } from './vgicIrq.js';
+import { vgicV4QueueOp } from './vgicV4Ops.js';
 
 /** vgic-mmio-v3.c INTERRUPT_ID_BITS_ITS: GICD_TYPER.IDbits + 1 with an ITS, and the cap on PROPBASER.IDbits. */
 export const INTERRUPT_ID_BITS_ITS = 16;
@@ -54,16 +55,21 @@ export function vgicLpisEnabled(vc: VgicCpu): boolean {
 /**
  * vgic-its.c update_lpi_config: the LPI's byte of the configuration table (PROPBASER + intid − 8192) becomes its
  * priority and enable — for every LPI, or with `filter` only one that targets that vCPU — and the LPI is queued if
- * that made it deliverable. Returns 0 or the read's -EFAULT. (A HW-forwarded vLPI, GICv4, is not modelled here.)
+ * that made it deliverable. A vLPI forwarded to the hardware (GICv4) is not queued: the byte goes to its VCONF with
+ * its_prop_update_vlpi (with an INV when `needsInv`), whatever the filter. Returns 0 or the read's -EFAULT.
  */
-export function updateLpiConfig(vgic: Vgic, irq: VgicIrq, filter: VgicCpu | null): number {
+export function updateLpiConfig(vgic: Vgic, irq: VgicIrq, filter: VgicCpu | null, needsInv = false): number {
   const prop = vgic.mem.readU8(propbaserAddress(vgic.propbaser) + irq.intid - VGIC_MIN_LPI);
   if (prop < 0) return prop;
   if (filter === null || filter === irq.targetVcpu) {
     irq.priority = prop & LPI_PROP_PRIORITY_MASK;
     irq.enabled = (prop & LPI_PROP_ENABLED) !== 0;
-    vgic.vgicQueueIrqUnlock(irq);
+    if (!irq.hw) {
+      vgic.vgicQueueIrqUnlock(irq);
+      return 0;
+    }
   }
+  if (irq.hw) vgicV4QueueOp(vgic, { kind: 'prop', hostIrq: irq.hostIrq, config: prop, inv: needsInv });
   return 0;
 }
 
@@ -189,10 +195,12 @@ export function vgicItsCheckCache(vgic: Vgic, db: number, devid: number, eventid
 
 /**
  * vgic_its_cache_translation: reuse the least recently used entry (dropping its reference), take a reference on the
- * LPI, move the entry to the head. Nothing when the cache is empty or already holds the translation.
+ * LPI, move the entry to the head. Nothing for a forwarded vLPI, when the cache is empty or already holds the
+ * translation.
  */
 export function vgicItsCacheTranslation(vgic: Vgic, db: number, devid: number, eventid: number, irq: VgicIrq): void {
   const cache = vgic.lpiTranslationCache;
+  if (irq.hw) return; // "Do not cache a directly injected interrupt": the cached path would set the emulated latch
   if (cache.length === 0 || vgicItsCheckCache(vgic, db, devid, eventid) !== null) return;
   const cte = cache.pop()!;
   if (cte.irq !== null) vgicPutIrq(vgic, cte.irq);

@@ -48,11 +48,11 @@ import {
 import { ModelError } from '../../sim/errors.js';
 import { KVM_VGIC_IMP_REV_LATEST, type Vgic, type VgicCpu } from './vgic.js';
 import { VGIC_MIN_LPI, VGIC_NR_PRIVATE_IRQS } from './vgicIrq.js';
+import { vgicItsInvall } from './vgicIts.js';
 import {
   GICR_PENDBASER_PTZ,
   INTERRUPT_ID_BITS_ITS,
   updateLpiConfig,
-  vgicCopyLpiList,
   vgicEnableLpis,
   vgicFlushPendingLpis,
   vgicHasIts,
@@ -328,9 +328,9 @@ function writeRedistLpi(rd: VgicCpu, kind: Kind, offset: number, len: number, va
       return;
     }
     default:
-      // vgic_mmio_write_invall → vgic_its_invall: every LPI targeting this vCPU re-reads its configuration
+      // vgic_mmio_write_invall → vgic_its_invall
       if ((offset & 4) !== 0 || !rd.lpisEnabled) return;
-      for (const intid of vgicCopyLpiList(vgic, rd)) updateLpiConfig(vgic, vgic.vgicGetIrq(intid)!, rd);
+      vgicItsInvall(vgic, rd);
   }
 }
 

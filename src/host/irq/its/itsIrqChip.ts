@@ -40,9 +40,16 @@ export interface ItsIrqData {
   readonly vector: number;
 }
 
-/** The GICv4 half of its_irq_set_vcpu_affinity (its_vlpi_map/unmap/…), which the GICv4 layer provides. */
+/**
+ * The GICv4 half of its_irq_set_vcpu_affinity (its_vlpi_map/unmap/…), which the GICv4 layer provides, and what the
+ * chip's other callbacks do differently for an IRQ forwarded to a vCPU (irqd_is_forwarded_to_vcpu).
+ */
 export interface ItsVcpuAffinity {
   irqSetVcpuAffinity(d: IrqDesc, vcpuInfo: unknown): boolean | Call<boolean>;
+  /** its_mask_irq / its_unmask_irq of a forwarded IRQ: its_vlpi_set_doorbell, then lpi_update_config on the VCONF. */
+  maskVlpi(d: IrqDesc, enable: boolean): Frame;
+  /** its_irq_set_irqchip_state of a forwarded IRQ: its_send_vint / its_send_vclear. */
+  setVlpiPending(d: IrqDesc, pending: boolean): Frame;
 }
 
 export function itsIrqData(d: IrqDesc): ItsIrqData {
@@ -63,11 +70,11 @@ export class ItsMsiIrqChip implements IrqChip {
   constructor(readonly host: HostIts) {}
 
   irqMask(d: IrqDesc): Frame {
-    return new ItsMaskMsiIrq(this.host, d, false);
+    return new ItsMaskMsiIrq(this, d, false);
   }
 
   irqUnmask(d: IrqDesc): Frame {
-    return new ItsMaskMsiIrq(this.host, d, true);
+    return new ItsMaskMsiIrq(this, d, true);
   }
 
   irqEoi(_d: IrqDesc): Frame {
@@ -84,6 +91,9 @@ export class ItsMsiIrqChip implements IrqChip {
 
   irqSetIrqchipState(d: IrqDesc, which: IrqchipState, val: boolean): Frame<boolean> {
     if (which !== 'PENDING') return new Done(false);
+    if (d.forwardedToVcpu && this.vcpuAffinity !== null) {
+      return new ItsSendThen(this.vcpuAffinity.setVlpiPending(d, val), true);
+    }
     const { dev } = itsIrqData(d);
     const ev = itsGetEventId(d);
     return new ItsSendThen(val ? itsSendInt(dev, ev) : itsSendClear(dev, ev), true);
@@ -132,10 +142,13 @@ const MK_CONFIG = 1; // lpi_write_config: the property byte
 const MK_INV = 2; // its_send_inv
 const MK_DONE = 3;
 
-/** its_mask_msi_irq / its_unmask_msi_irq → its_mask_irq / its_unmask_irq → lpi_update_config. */
+/**
+ * its_mask_msi_irq / its_unmask_msi_irq → its_mask_irq / its_unmask_irq → lpi_update_config; for an IRQ forwarded to
+ * a vCPU the parent half is the GICv4 layer's (the VM's VCONF byte and a VINV, not the host's property table).
+ */
 class ItsMaskMsiIrq extends Frame {
   constructor(
-    private readonly host: HostIts,
+    private readonly chip: ItsMsiIrqChip,
     private readonly d: IrqDesc,
     private readonly enable: boolean,
   ) {
@@ -148,14 +161,21 @@ class ItsMaskMsiIrq extends Frame {
       case MK_DEVICE:
         this.pc = MK_CONFIG;
         return this.yield_(op(C_PCI_MSI_MASK, data.pdev.oid));
-      case MK_CONFIG:
+      case MK_CONFIG: {
         data.pdev.setMasked(data.vector, !this.enable);
+        const v4 = this.chip.vcpuAffinity;
+        if (this.d.forwardedToVcpu && v4 !== null) {
+          this.pc = MK_DONE;
+          return this.call(v4.maskVlpi(this.d, this.enable));
+        }
         this.pc = MK_INV;
         return this.yield_(op(C_LPI_CONFIG_WRITE));
+      }
       case MK_INV: {
         // lpi_write_config: clear or set LPI_PROP_ENABLED, always with LPI_PROP_GROUP1
-        const pa = this.host.propTable + this.d.hwirq - LPI_BASE;
-        const mem = this.host.pages.memory;
+        const host = this.chip.host;
+        const pa = host.propTable + this.d.hwirq - LPI_BASE;
+        const mem = host.pages.memory;
         mem.writeU8(pa, ((mem.readU8(pa) & ~1) | (this.enable ? 1 : 0) | LPI_PROP_GROUP1) & 0xff);
         this.pc = MK_DONE;
         return this.call(itsSendInv(data.dev, itsGetEventId(this.d)));

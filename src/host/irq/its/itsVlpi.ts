@@ -6,11 +6,13 @@
  * VCONF byte, INV when asked, its_vlpi_set_doorbell's VMOVI when the enable bit flips) and its_vlpi_get. The
  * bookkeeping is done first and the hardware actions then run in the kernel's order, all under the lock.
  *
+ * The chip's other callbacks on a forwarded IRQ come here too: mask/unmask (maskVlpi: the VCONF byte and a VINV, not
+ * the host's property table) and irq_set_irqchip_state (setVlpiPending: VINT / VCLEAR).
+ *
  * Left out: IRQ_DISABLE_UNLAZY (irq-gic-v4.c its_map_vlpi sets it: the model's lazy disable never runs for a
- * forwarded LPI, whose flow no longer does), and the ITS-MSI mask of a forwarded LPI (lpi_update_config then writes
- * the VCONF and sends a VINV; the host does not mask a forwarded LPI in the model's scenarios).
+ * forwarded LPI, whose flow no longer does).
  */
-import { ITS_CMD_DISCARD, ITS_CMD_INV } from '../../../hw/gicv3/its.js';
+import { ITS_CMD_CLEAR, ITS_CMD_DISCARD, ITS_CMD_INT, ITS_CMD_INV } from '../../../hw/gicv3/its.js';
 import { ITS_CMD_VSYNC } from '../../../hw/gicv3/itsVirtual.js';
 import { LPI_BASE } from '../../../hw/gicv3/lpi.js';
 import type { Engine } from '../../../sim/engine.js';
@@ -96,8 +98,38 @@ export class ItsVlpi implements ItsVcpuAffinity {
     return out;
   }
 
+  /**
+   * its_mask_irq / its_unmask_irq of a forwarded IRQ: its_vlpi_set_doorbell (a VMOVI to the same vPE when db_enabled
+   * changes), then lpi_update_config — lpi_write_config on the VM's VCONF byte (and the map's properties), its_send_vinv.
+   */
+  maskVlpi(d: IrqDesc, enable: boolean): Frame {
+    const out = this.setDoorbell(d, enable);
+    out.push(...this.updateConfig(d, enable ? 0 : LPI_PROP_ENABLED, enable ? LPI_PROP_ENABLED : 0, true));
+    return new ItsActions(this.host, out);
+  }
+
+  /** its_irq_set_irqchip_state of a forwarded IRQ: its_send_vint / its_send_vclear (INT / CLEAR with the vPE's VSYNC). */
+  setVlpiPending(d: IrqDesc, pending: boolean): Frame {
+    return new ItsActions(this.host, [this.eventCmd(d, pending ? ITS_CMD_INT : ITS_CMD_CLEAR)]);
+  }
+
+  /** its_vlpi_set_doorbell: nothing, or the VMOVI to the same vPE that sets the doorbell (1023 on 4.1). */
+  setDoorbell(d: IrqDesc, enable: boolean): ItsAction[] {
+    const map = this.vlpiMap(d);
+    if (map === null || map.dbEnabled === enable) return [];
+    map.dbEnabled = enable;
+    const { dev } = itsIrqData(d);
+    const vpeId = map.vpe.vpeId;
+    return [
+      { cmd: itsBuildVmoviCmd(dev.deviceId, itsGetEventId(d), vpeId), sync: itsBuildVpeCmd(ITS_CMD_VSYNC, vpeId) },
+    ];
+  }
+
   /** A command on the IRQ's event with the SYNC its builder asks for: its collection's, or the vPE's when forwarded. */
-  eventCmd(d: IrqDesc, nr: typeof ITS_CMD_INV | typeof ITS_CMD_DISCARD): ItsAction {
+  eventCmd(
+    d: IrqDesc,
+    nr: typeof ITS_CMD_INV | typeof ITS_CMD_DISCARD | typeof ITS_CMD_INT | typeof ITS_CMD_CLEAR,
+  ): ItsAction {
     const { dev } = itsIrqData(d);
     const ev = itsGetEventId(d);
     const map = this.vlpiMap(d);
@@ -222,12 +254,7 @@ class ItsIrqSetVcpuAffinity extends Frame<boolean> {
     }
     // its_vlpi_prop_update, then its_vlpi_set_doorbell: a VMOVI to the same vPE when the enable bit flips
     const out = v.updateConfig(d, 0xff, info.config, info.cmdType === 'PROP_UPDATE_AND_INV_VLPI');
-    const db = (info.config & LPI_PROP_ENABLED) !== 0;
-    if (map.dbEnabled !== db) {
-      map.dbEnabled = db;
-      const vpeId = map.vpe.vpeId;
-      out.push({ cmd: itsBuildVmoviCmd(dev.deviceId, ev, vpeId), sync: itsBuildVpeCmd(ITS_CMD_VSYNC, vpeId) });
-    }
+    out.push(...v.setDoorbell(d, (info.config & LPI_PROP_ENABLED) !== 0));
     return out;
   }
 }

@@ -10,14 +10,17 @@
  * undo the allocation (VMAPP V = 0, self-synchronising on 4.1; the vPEID, VPT, VCONF and LPIs given back).
  *
  * The doorbell descriptors live in the host's one irq domain (the kernel gives each VM a "GICv4-vpe" domain stacked on
- * the GIC's; the INTIDs are distinct either way). Left out: INVALL_VPE (GICR_INVALLR, not modelled: the ITS's VINVALL
- * covers activation), vSGIs, and the GICv4.0 paths (the per-vLPI doorbell, the proxy device).
+ * the GIC's; the INTIDs are distinct either way). INVALL_VPE (its_vpe_4_1_invall) writes GICR_INVALLR of the vPE's
+ * redistributor. Left out: vSGIs, and the GICv4.0 paths (the per-vLPI doorbell, the proxy device).
  */
 import type { Gicv3 } from '../../../hw/gicv3/gicv3.js';
 import { GITS_BASER, GITS_BASER_TYPE_SHIFT_HI, GITS_BASER_TYPE_VCPU } from '../../../hw/gicv3/its.js';
 import { ITS_CMD_INVDB, ITS_CMD_VINVALL } from '../../../hw/gicv3/itsVirtual.js';
 import { LPI_BASE } from '../../../hw/gicv3/lpi.js';
 import {
+  GICR_INVALLR,
+  GICR_INVALLR_V_HI,
+  GICR_SYNCR,
   GICR_TYPER,
   GICR_TYPER_VLPIS,
   GICR_VLPI_BASE,
@@ -150,7 +153,8 @@ export class ItsVm {
 export type VpeCmdInfo =
   | { cmdType: 'SCHEDULE_VPE'; g0en: boolean; g1en: boolean }
   | { cmdType: 'DESCHEDULE_VPE'; reqDb: boolean }
-  | { cmdType: 'COMMIT_VPE' };
+  | { cmdType: 'COMMIT_VPE' }
+  | { cmdType: 'INVALL_VPE' };
 
 /** its_vpe_4_1_irq_chip. Its irq_set_vcpu_affinity is a frame: a redistributor access is a step. */
 export class ItsVpe41Chip implements IrqChip {
@@ -194,6 +198,7 @@ export class ItsVpe41Chip implements IrqChip {
   irqSetVcpuAffinity(d: IrqDesc, info: unknown): boolean | Frame<boolean> {
     if (info === null || typeof info !== 'object' || !('cmdType' in info)) return false;
     const i = info as VpeCmdInfo;
+    if (i.cmdType === 'INVALL_VPE') return new ItsVpe41Invall(this.v4, this.vpeOf(d));
     if (i.cmdType !== 'SCHEDULE_VPE' && i.cmdType !== 'DESCHEDULE_VPE' && i.cmdType !== 'COMMIT_VPE') return false;
     return new ItsVpe41SetVcpuAffinity(this.v4, this.vpeOf(d), i);
   }
@@ -281,6 +286,50 @@ class ItsVpeSetAffinity extends Frame<number> {
   }
   protected override unwind(): void {
     if (this.pc === 2) spinUnlockIrqrestore(this.vpe.vpeLock, this.saved);
+  }
+}
+
+/**
+ * its_vpe_4_1_invall: under vpe_to_cpuid_lock, GICR_INVALLR = V | vPEID on the redistributor the vPE is mapped to
+ * (col_idx, not the calling CPU's), then wait_for_syncr polls GICR_SYNCR.Busy clear.
+ */
+class ItsVpe41Invall extends Frame<boolean> {
+  private saved = false;
+
+  constructor(
+    private readonly v4: HostGicV4,
+    private readonly vpe: ItsVpe,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const vpe = this.vpe;
+    const rd = this.v4.gic.redistributor(vpe.colIdx);
+    const oid = this.v4.gic.vlpis!.vlpiOid[vpe.colIdx]!;
+    switch (this.pc) {
+      case 0:
+        this.pc = 1;
+        return this.call(spinLockIrqsave(vpe.vpeLock));
+      case 1:
+        this.saved = sent as boolean;
+        this.pc = 2;
+        return this.yield_(op(C_GICR_VPENDBASER, oid));
+      case 2:
+        rd.write(GICR_INVALLR, 0);
+        rd.write(GICR_INVALLR + 4, GICR_INVALLR_V_HI | vpe.vpeId);
+        this.pc = 3;
+        return this.yield_(op(C_GICR_VPENDBASER, oid)); // wait_for_syncr
+      default:
+        if ((rd.read(GICR_SYNCR) & 1) !== 0) return this.yield_(op(C_GICR_VPENDBASER, oid));
+        this.pc = 4;
+        spinUnlockIrqrestore(vpe.vpeLock, this.saved);
+        return this.return_(true);
+    }
+  }
+
+  protected override unwind(): void {
+    if (this.pc === 2 || this.pc === 3) spinUnlockIrqrestore(this.vpe.vpeLock, this.saved);
   }
 }
 

@@ -1,0 +1,301 @@
+// The guest's vITS commands on a vLPI forwarded to the GICv4.1 hardware (vgic-its.c with irq->hw: update_lpi_config →
+// its_prop_update_vlpi, vgic_its_trigger_msi / CLEAR → irq_set_irqchip_state, its_free_ite → its_unmap_vlpi,
+// update_affinity → its_map_vlpi, vgic_its_invall → its_invall_vpe), on test/fixtures/vgicV4Setup.ts's machine: the
+// guest writes a command into its queue and GITS_CWRITER, as vCPU 0's MMIO exit handles it (vgic_mmio_write_its_cwriter
+// then the queued host calls, vcpu.ts ioMemAbortKernel); the outcome is read at the VCONF, the VPT, the host ITS's
+// command counts and the guest's handler.
+import { describe, expect, it } from 'vitest';
+import { forwardedMsi, LPI } from '../../../test/fixtures/vgicV4Setup.js';
+import { LPI_PROP_ENABLED, LPI_PROP_GROUP1 } from '../../host/irq/its/itsInit.js';
+import {
+  GITS_CWRITER,
+  ITS_CMD_CLEAR,
+  ITS_CMD_DISCARD,
+  ITS_CMD_INT,
+  ITS_CMD_INV,
+  ITS_CMD_INVALL,
+  ITS_CMD_MAPC,
+  ITS_CMD_MAPD,
+  ITS_CMD_MAPTI,
+  ITS_CMD_MOVALL,
+  ITS_CMD_MOVI,
+} from '../../hw/gicv3/its.js';
+import { ITS_CMD_VMOVI, ITS_CMD_VSYNC } from '../../hw/gicv3/itsVirtual.js';
+import { TASK_DONE } from '../../sim/task.js';
+import { itsCmdBufferSize } from './vgicItsCommands.js';
+import { vgicItsMmioAccess } from './vgicItsMmio.js';
+import { propbaserAddress, vgicItsCacheTranslation, vgicItsInvalidateCache } from './vgicLpi.js';
+import { vgicV3RedistWrite } from './vgicMmioV3.js';
+import { vgicV4FlushOps } from './vgicV4Ops.js';
+
+const DEVID = 8;
+const VALID_HI = 0x8000_0000;
+const GICR_INVLPIR = 0xa0;
+const GICR_INVALLR = 0xb0;
+
+type M = ReturnType<typeof forwardedMsi>;
+
+/** Run `emulate` as the MMIO exit of a vCPU thread would (on host CPU 0), then the host calls it queued. */
+function asMmioExit(m: M, emulate: () => void): void {
+  const kvmVm = m.kvmVm;
+  const t = m.host.engine.spawn(
+    'vcpu-mmio',
+    0,
+    (function* () {
+      emulate();
+      const ops = vgicV4FlushOps(kvmVm);
+      if (ops !== null) yield* ops;
+    })(),
+  );
+  t.catchErrors = true;
+  m.host.engine.runUntil(() => t.state === TASK_DONE, 'the MMIO exit');
+  if (t.error !== undefined) throw t.error;
+}
+
+/** The guest's next commands in its queue, then one GITS_CWRITER write publishing them. */
+function guestCommands(m: M, ...cmds: number[][]): void {
+  const its = m.kvmVm.vgicIts[0]!;
+  const mem = m.kvmVm.vgic!.mem;
+  const base = Number(its.cbaser & 0x000f_ffff_ffff_f000n);
+  let wr = its.cwriter;
+  for (const w of cmds) {
+    for (let i = 0; i < 4; i++) mem.writeU64(base + wr + 8 * i, w[2 * i]! >>> 0, w[2 * i + 1]! >>> 0);
+    wr = (wr + 32) % itsCmdBufferSize(its.cbaser);
+  }
+  asMmioExit(m, () => vgicItsMmioAccess(its, GITS_CWRITER, true, 4, wr));
+}
+
+const ev = (cmd: number, eventId = 0): number[] => [cmd, DEVID, eventId, 0, 0, 0, 0, 0];
+const movi = (coll: number): number[] => [ITS_CMD_MOVI, DEVID, 0, 0, coll, 0, 0, 0];
+const mapc = (coll: number, target: number, valid = true): number[] => [
+  ITS_CMD_MAPC,
+  0,
+  0,
+  0,
+  (target << 16) | coll,
+  valid ? VALID_HI : 0,
+  0,
+  0,
+];
+
+/** The guest's configuration byte of the LPI (its GICR_PROPBASER table). */
+function setGuestProp(m: M, prop: number): void {
+  const vgic = m.kvmVm.vgic!;
+  vgic.mem.writeU8(propbaserAddress(vgic.propbaser) + LPI - 8192, prop);
+}
+
+function state(m: M) {
+  const itsVm = m.kvmVm.vgic!.itsVm!;
+  const v4 = m.host.irq.version === 'v3' ? m.host.irq.v4! : null;
+  const memory = v4!.host.pages.memory;
+  const vpe = (i: number) => itsVm.vpes[i]!;
+  return {
+    vconf: () => memory.readU8(itsVm.vpropAddr + LPI - 8192),
+    vpt: (i = 0) => m.host.irq.gic.vlpis!.isPending(vpe(i).vpeId, LPI),
+    sent: (nr: number) => v4!.host.its.sent[nr]!,
+    desc: () => m.host.irq.genirq.desc(m.ctx.producer!.irq),
+    mapOf: () => v4!.vlpi.vlpiMap(m.host.irq.genirq.desc(m.ctx.producer!.irq)),
+    vpe,
+    hwErrors: () => m.host.irq.gic.its!.commandErrors,
+  };
+}
+
+describe('update_lpi_config on a forwarded vLPI → its_prop_update_vlpi (vgic-its.c)', () => {
+  it('INV after the guest changed the priority: the VCONF byte takes it, with an INV synchronised by VSYNC; nothing is queued on the ap-list', () => {
+    const m = forwardedMsi({ busy: true });
+    m.host.run(10_000);
+    const s = state(m);
+    const inv = s.sent(ITS_CMD_INV);
+    const vsync = s.sent(ITS_CMD_VSYNC);
+    setGuestProp(m, 0x80 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    expect(s.vconf()).toBe(0xa0 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED); // no INV yet: the hardware keeps the old byte
+    guestCommands(m, ev(ITS_CMD_INV));
+    expect(s.vconf()).toBe(0x80 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    expect([s.sent(ITS_CMD_INV) - inv, s.sent(ITS_CMD_VSYNC) - vsync]).toEqual([1, 1]);
+    const irq = m.kvmVm.vgic!.lpis.get(LPI)!;
+    expect([irq.priority, irq.vcpu]).toEqual([0x80, null]);
+    expect(s.mapOf()!.properties).toBe(0x80 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    m.hw.fire(0);
+    m.host.run(20_000);
+    expect(m.handler.handled).toBe(1);
+    expect([m.kvmVm.vgic!.v4OpErrors, s.hwErrors()]).toEqual([0, 0]);
+  });
+
+  it('INV of a disabled byte: the vLPI and its doorbell are off (VMOVI); an MSI waits in the VPT until INV enables it again', () => {
+    const m = forwardedMsi({ busy: true });
+    m.host.run(10_000);
+    const s = state(m);
+    const vmovi = s.sent(ITS_CMD_VMOVI);
+    setGuestProp(m, 0xa0 | LPI_PROP_GROUP1);
+    guestCommands(m, ev(ITS_CMD_INV));
+    expect(s.vconf() & LPI_PROP_ENABLED).toBe(0);
+    expect(s.sent(ITS_CMD_VMOVI) - vmovi).toBe(1); // its_vlpi_set_doorbell
+    expect(s.mapOf()!.dbEnabled).toBe(false);
+    m.hw.fire(0);
+    m.host.run(20_000);
+    expect(m.handler.handled).toBe(0);
+    expect(s.vpt()).toBe(true);
+    setGuestProp(m, 0xa0 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    guestCommands(m, ev(ITS_CMD_INV));
+    m.host.run(20_000);
+    expect(m.handler.handled).toBe(1);
+    expect(s.vpt()).toBe(false);
+  });
+
+  it('INVALL: the VCONF byte is written without an INV, then its_invall_vpe (GICR_INVALLR) makes the redistributor re-read it', () => {
+    const m = forwardedMsi({ busy: true });
+    m.host.run(10_000);
+    const s = state(m);
+    setGuestProp(m, 0xa0 | LPI_PROP_GROUP1);
+    guestCommands(m, ev(ITS_CMD_INV));
+    m.hw.fire(0);
+    m.host.run(20_000);
+    expect(s.vpt()).toBe(true);
+    const inv = s.sent(ITS_CMD_INV);
+    setGuestProp(m, 0xa0 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    guestCommands(m, [ITS_CMD_INVALL, 0, 0, 0, 0, 0, 0, 0]);
+    expect(s.sent(ITS_CMD_INV)).toBe(inv); // update_lpi_config(…, needs_inv = false)
+    m.host.run(20_000);
+    expect(m.handler.handled).toBe(1);
+  });
+
+  it('GICR_INVLPIR and GICR_INVALLR reach the VCONF the same way (vgic_mmio_write_invlpi / vgic_its_invall)', () => {
+    const m = forwardedMsi({ busy: true });
+    m.host.run(10_000);
+    const s = state(m);
+    const rd = m.kvmVm.vgic!.vcpus[0]!;
+    setGuestProp(m, 0x60 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    asMmioExit(m, () => vgicV3RedistWrite(rd, GICR_INVLPIR, 4, LPI));
+    expect(s.vconf()).toBe(0x60 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    setGuestProp(m, 0x40 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    asMmioExit(m, () => vgicV3RedistWrite(rd, GICR_INVALLR, 4, 0));
+    expect(s.vconf()).toBe(0x40 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    expect(m.kvmVm.vgic!.lpis.get(LPI)!.priority).toBe(0x40);
+  });
+});
+
+describe('INT / CLEAR of a forwarded vLPI → irq_set_irqchip_state(host_irq, PENDING) (vgic_its_trigger_msi, handle_clear)', () => {
+  it('INT: a VINT at the host ITS; the resident vCPU takes it with no exit beyond the command’s own, the emulated latch untouched', () => {
+    const m = forwardedMsi({ busy: true });
+    m.host.run(10_000);
+    const s = state(m);
+    const vint = s.sent(ITS_CMD_INT);
+    guestCommands(m, ev(ITS_CMD_INT));
+    expect(s.sent(ITS_CMD_INT) - vint).toBe(1);
+    expect(m.kvmVm.vgic!.lpis.get(LPI)!.pendingLatch).toBe(false);
+    m.host.run(20_000);
+    expect(m.handler.handled).toBe(1);
+  });
+
+  it('INT then CLEAR while the vCPU sleeps in WFI: the VPT bit set and cleared again, nothing delivered, nothing left pending', () => {
+    const m = forwardedMsi();
+    const s = state(m);
+    guestCommands(m, ev(ITS_CMD_INT), ev(ITS_CMD_CLEAR));
+    m.host.settle();
+    expect(s.vpt()).toBe(false);
+    expect(m.handler.handled).toBe(0);
+    expect(m.vcpu.wfiSleeping).toBe(true);
+    expect(m.kvmVm.vgic!.itsVm!.vpes[0]!.pendingLast).toBe(false);
+    expect(m.host.checkInvariants()).toEqual([]);
+  });
+});
+
+describe('its_free_ite of a forwarded vLPI → its_unmap_vlpi (DISCARD, MAPD)', () => {
+  it('DISCARD with an MSI in the VPT: the host DISCARD drops it, the LPI is back on the host and the vgic_irq freed; a later MSI reaches the eventfd and is dropped by the vITS', () => {
+    const m = forwardedMsi();
+    const s = state(m);
+    // the vCPU is non-resident in WFI: mask the doorbell path by disabling the byte first, so the MSI stays in the VPT
+    setGuestProp(m, 0xa0 | LPI_PROP_GROUP1);
+    guestCommands(m, ev(ITS_CMD_INV));
+    m.hw.fire(0);
+    m.host.settle();
+    expect(s.vpt()).toBe(true);
+    const discard = s.sent(ITS_CMD_DISCARD);
+    guestCommands(m, ev(ITS_CMD_DISCARD));
+    m.host.settle();
+    expect(s.sent(ITS_CMD_DISCARD) - discard).toBe(1);
+    expect(s.vpt()).toBe(false);
+    expect(s.desc().forwardedToVcpu).toBe(false);
+    expect(m.kvmVm.vgic!.lpis.has(LPI)).toBe(false);
+    m.hw.fire(0);
+    m.host.settle();
+    expect(m.ctx.signals).toBe(1); // vfio_msihandler on the host LPI again
+    expect(m.handler.handled).toBe(0);
+    expect([m.kvmVm.vgic!.v4OpErrors, s.hwErrors()]).toEqual([0, 0]);
+    expect(m.host.checkInvariants()).toEqual([]);
+  });
+
+  it('MAPD V = 0 frees the device’s ITEs: the same unmap', () => {
+    const m = forwardedMsi();
+    const s = state(m);
+    guestCommands(m, [ITS_CMD_MAPD, DEVID, 0, 0, 0, 0, 0, 0]);
+    m.host.settle();
+    expect(s.desc().forwardedToVcpu).toBe(false);
+    expect(m.kvmVm.vgic!.lpis.has(LPI)).toBe(false);
+    expect(m.host.checkInvariants()).toEqual([]);
+  });
+
+  it('MAPC V = 0 only unlinks the collection (vgic_its_free_collection frees no ITE): the vLPI stays mapped', () => {
+    const m = forwardedMsi();
+    const s = state(m);
+    guestCommands(m, mapc(0, 0, false));
+    expect(s.desc().forwardedToVcpu).toBe(true);
+    expect(m.kvmVm.vgic!.lpis.get(LPI)!.hw).toBe(true);
+  });
+
+  it('a DISCARD then a MAPTI of the same event in one batch: unmapped at the host, the new LPI is emulated (no irqbypass re-run)', () => {
+    const m = forwardedMsi();
+    const s = state(m);
+    guestCommands(m, ev(ITS_CMD_DISCARD), [ITS_CMD_MAPTI, DEVID, 0, LPI, 0, 0, 0, 0]);
+    m.host.settle();
+    expect(s.desc().forwardedToVcpu).toBe(false);
+    expect(m.kvmVm.vgic!.lpis.get(LPI)!.hw).toBe(false);
+    m.hw.fire(0);
+    m.host.settle();
+    expect([m.ctx.signals, m.handler.handled]).toEqual([1, 1]); // vfio → eventfd → irqfd → vgic_its_inject_msi
+  });
+});
+
+describe('update_affinity of a forwarded vLPI → its_map_vlpi with the new vPE (MOVI, MOVALL)', () => {
+  it.each([
+    ['MOVI', [movi(1)]],
+    ['MOVALL', [[ITS_CMD_MOVALL, 0, 0, 0, 0, 0, 1 << 16, 0]]],
+  ])('%s to vCPU 1: a VMOVI to vPE 1; the next MSI is taken on vCPU 1 with no exit', (_name, cmds) => {
+    const m = forwardedMsi({ busy: true, vcpus: 2 });
+    m.host.run(10_000);
+    const s = state(m);
+    const vmovi = s.sent(ITS_CMD_VMOVI);
+    guestCommands(m, ...cmds);
+    expect(s.sent(ITS_CMD_VMOVI) - vmovi).toBe(1);
+    expect(s.mapOf()!.vpe).toBe(s.vpe(1));
+    expect(m.kvmVm.vgic!.lpis.get(LPI)!.targetVcpu).toBe(m.kvmVm.vgic!.vcpus[1]);
+    const exits = m.kvmVm.vcpus[1]!.stat.exits;
+    m.hw.fire(0);
+    m.host.run(20_000);
+    expect(m.handler.handledOn).toEqual([1]);
+    expect(m.kvmVm.vcpus[1]!.stat.exits - exits).toBe(0);
+    expect([m.kvmVm.vgic!.v4OpErrors, s.hwErrors()]).toEqual([0, 0]);
+  });
+
+  it('MOVI with the vLPI pending in vPE 0’s VPT: the VMOVI moves the pending state to vPE 1', () => {
+    const m = forwardedMsi({ vcpus: 2 });
+    const s = state(m);
+    setGuestProp(m, 0xa0 | LPI_PROP_GROUP1);
+    guestCommands(m, ev(ITS_CMD_INV));
+    m.hw.fire(0);
+    m.host.settle();
+    expect([s.vpt(0), s.vpt(1)]).toEqual([true, false]);
+    guestCommands(m, movi(1));
+    m.host.settle();
+    expect([s.vpt(0), s.vpt(1)]).toEqual([false, true]);
+  });
+
+  it('a forwarded vLPI is not cached again (vgic_its_cache_translation: "Do not cache a directly injected interrupt")', () => {
+    const m = forwardedMsi();
+    const vgic = m.kvmVm.vgic!;
+    const irq = vgic.lpis.get(LPI)!;
+    vgicItsInvalidateCache(vgic);
+    vgicItsCacheTranslation(vgic, 0x0809_0040, DEVID, 0, irq);
+    expect(vgic.lpiTranslationCache.some((c) => c.irq === irq)).toBe(false);
+  });
+});
