@@ -34,9 +34,13 @@ describe('GICv4.1: a forwarded MSI is a direct vLPI (kvm_vgic_v4_set_forwarding,
     const { host, handler, vcpu, hw, ctx, kvmVm } = forwardedMsi();
     expect(vcpu.wfiSleeping).toBe(true);
     const doorbell = host.irq.genirq.desc(kvmVm.vgic!.itsVm!.vpes[0]!.irq);
+    host.settle(); // the vCPU back on its rcuwait after KVM_IRQFD's halt/resume (kvm_arch_irq_bypass_stop/start)
+    const wakeups = vcpu.stat.kickWakeups;
     hw.fire(0);
     host.settle();
     expect([...doorbell.kstat]).toEqual([0, 1]); // once, on the CPU the vPE was last resident on
+    // kvm_vcpu_kick → kvm_vcpu_wake_up found the vCPU on its rcuwait: halt_wakeup, the model's kickWakeups
+    expect(vcpu.stat.kickWakeups - wakeups).toBe(1);
     expect(handler.handled).toBe(1);
     expect(ctx.signals).toBe(0);
     expect(vcpu.wfiSleeping).toBe(true); // back in WFI, non-resident again with its doorbell

@@ -7,6 +7,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ITS_CMD_CLEAR, ITS_CMD_INT, ITS_CMD_INV, ITS_CMD_SYNC } from '../../hw/gicv3/its.js';
+import { ITS_CMD_VMOVI, ITS_CMD_VSYNC } from '../../hw/gicv3/itsVirtual.js';
 import { LPI_BASE } from '../../hw/gicv3/lpi.js';
 import { ICH_HCR_EN, ICH_VMCR_ENG1, SPURIOUS_INTID } from '../../hw/gicv3/regs.js';
 import { ItsMsiBus, MsiDevice } from '../../hw/msiDevice.js';
@@ -22,6 +24,7 @@ import {
   itsCommitVpe,
   itsFreeVcpuIrqs,
   itsGetVlpi,
+  itsInvallVpe,
   itsMakeVpeNonResident,
   itsMakeVpeResident,
   itsMapVlpi,
@@ -32,7 +35,7 @@ import { LPI_PROP_DEFAULT_PRIO, LPI_PROP_ENABLED, LPI_PROP_GROUP1 } from './its/
 import type { ItsVlpiMap } from './its/itsVlpi.js';
 import { ItsVm, type ItsVpe } from './its/itsVpe.js';
 import { pciAllocIrqVectors } from './its/pciMsi.js';
-import { freeIrq, requestIrq } from './manage.js';
+import { freeIrq, irqSetIrqchipState, requestIrq } from './manage.js';
 
 const C_HANDLER = defineCost('test_gicv4_handler', 100, 'test');
 const DEVICE_ID = 0x100;
@@ -179,6 +182,73 @@ describe('GICv4.1 host layer: its_map_vlpi, residency, doorbells, its_unmap_vlpi
     expect(s.gic.vif(1).virqLine).toBe(false);
     expect(s.gic.vlpis!.isPending(0, VINTID)).toBe(true);
     expect(s.gic.its!.commandErrors).toBe(0);
+  });
+
+  it('its_mask_irq / its_unmask_irq of a forwarded LPI: the VM’s VCONF byte and a VINV (+ the doorbell’s VMOVI), not the host’s property table', () => {
+    const s = setup();
+    s.map();
+    s.load();
+    const desc = s.g.desc(s.lpiIrq);
+    const host = s.its!;
+    const mem = host.pages.memory;
+    const vconf = s.vm.vpropAddr + VINTID - LPI_BASE;
+    const prop = host.propTable + desc.hwirq - LPI_BASE;
+    const propBefore = mem.readU8(prop);
+    const sent = (nr: number) => host.its.sent[nr]!;
+    const before = [sent(ITS_CMD_VMOVI), sent(ITS_CMD_INV), sent(ITS_CMD_VSYNC), sent(ITS_CMD_SYNC)];
+    s.thread('mask', 0, function* () {
+      yield* desc.chip.irqMask(desc);
+    });
+    expect(mem.readU8(vconf)).toBe(VPROPS & ~LPI_PROP_ENABLED);
+    expect(mem.readU8(prop)).toBe(propBefore);
+    expect([sent(ITS_CMD_VMOVI), sent(ITS_CMD_INV), sent(ITS_CMD_VSYNC), sent(ITS_CMD_SYNC)]).toEqual([
+      before[0]! + 1,
+      before[1]! + 1,
+      before[2]! + 2,
+      before[3],
+    ]);
+    expect(s.v4.vlpi.vlpiMap(desc)).toMatchObject({ dbEnabled: false, properties: VPROPS & ~LPI_PROP_ENABLED });
+    s.msi();
+    expect(s.gic.vif(1).virqLine).toBe(false);
+    s.thread('unmask', 0, function* () {
+      yield* desc.chip.irqUnmask(desc);
+    });
+    expect(mem.readU8(vconf)).toBe(VPROPS);
+    expect(s.gic.vif(1).readIar1()).toBe(VINTID);
+    expect(s.ran).toEqual({ host: 0, doorbell: 0 });
+    expect(s.gic.its!.commandErrors).toBe(0);
+  });
+
+  it('irq_set_irqchip_state(PENDING) of a forwarded LPI: its_send_vint / its_send_vclear, synchronised on the vPE (VSYNC)', () => {
+    const s = setup();
+    s.map();
+    s.put(false);
+    const sent = (nr: number) => s.its!.its.sent[nr]!;
+    const vsync = sent(ITS_CMD_VSYNC);
+    s.thread('vint', 0, function* () {
+      yield* irqSetIrqchipState(s.g, s.lpiIrq, 'PENDING', true);
+    });
+    expect(s.vptBit()).toBe(1);
+    s.thread('vclear', 0, function* () {
+      yield* irqSetIrqchipState(s.g, s.lpiIrq, 'PENDING', false);
+    });
+    expect(s.vptBit()).toBe(0);
+    expect([sent(ITS_CMD_INT), sent(ITS_CMD_CLEAR), sent(ITS_CMD_VSYNC) - vsync]).toEqual([1, 1, 2]);
+    expect(s.ran).toEqual({ host: 0, doorbell: 0 });
+  });
+
+  it('its_invall_vpe (INVALL_VPE): GICR_INVALLR of the vPE’s redistributor makes it re-read a VCONF edited without an INV', () => {
+    const s = setup();
+    s.map();
+    s.load();
+    const mem = s.its!.pages.memory;
+    mem.writeU8(s.vm.vpropAddr + VINTID - LPI_BASE, VPROPS & ~LPI_PROP_ENABLED);
+    s.thread('invall', 0, function* () {
+      yield* itsInvallVpe(s.v4, s.vpe);
+    });
+    s.msi();
+    expect(s.gic.vif(1).virqLine).toBe(false);
+    expect(s.gic.vlpis!.isPending(0, VINTID)).toBe(true);
   });
 
   it('vgic_v4_teardown: free_irq of the doorbells, its_free_vcpu_irqs — VMAPP V=0, vPEIDs, VPTs, VCONF and LPIs back', () => {

@@ -32,6 +32,9 @@ import {
 import { LrState, makeLr } from './listRegister.js';
 import { LPI_BASE } from './lpi.js';
 import {
+  GICR_INVALLR,
+  GICR_INVALLR_V_HI,
+  GICR_SYNCR,
   GICR_TYPER,
   GICR_TYPER_RVPEID,
   GICR_TYPER_VLPIS,
@@ -231,6 +234,36 @@ describe('GICv4.1 ITS commands and vPE residency', () => {
     memory.writeU8(VCONF + 7, VPROP);
     send(vpeCmd(ITS_CMD_VINVALL, 0));
     expect(gic.vif(1).virqLine).toBe(true);
+  });
+
+  it('GICR_INVALLR with V = 1 and a vPEID re-reads that vPE’s VCONF (its_vpe_4_1_invall); V = 0 does not; GICR_SYNCR reads 0', () => {
+    const { gic, memory, its, send, schedule } = bringUp();
+    send(vmapp(0, 1));
+    send(vmapti(5, 0, 0, VINTID));
+    schedule(1, 0);
+    memory.writeU8(VCONF + 7, 0x80 | 2); // disabled, not yet invalidated
+    its.write(GITS_TRANSLATER, 0, 5);
+    expect(gic.vif(1).virqLine).toBe(true);
+    const rd = gic.redistributor(0); // any redistributor: the vPEID names the vPE
+    rd.write(GICR_INVALLR, 0);
+    rd.write(GICR_INVALLR + 4, 0);
+    expect(gic.vif(1).virqLine).toBe(true);
+    rd.write(GICR_INVALLR + 4, GICR_INVALLR_V_HI | 0);
+    expect(gic.vif(1).virqLine).toBe(false);
+    expect(rd.read(GICR_SYNCR)).toBe(0);
+  });
+
+  it('VMOVI carries the event’s loaded VCONF byte to the new vPE (the VM’s VCONF is shared; Linux sends no INV after it)', () => {
+    const { gic, its, send, schedule, memory } = bringUp();
+    send(vmapp(0, 0));
+    send(vmapp(1, 1));
+    memory.writeU8(VCONF + 7, 0x80 | 2);
+    schedule(1, 1); // vPE 1 resident with the byte disabled
+    memory.writeU8(VCONF + 7, VPROP);
+    send(vmapti(5, 0, 0, VINTID)); // loads the enabled byte for vPE 0 only
+    send([ITS_CMD_VMOVI, 5, 0, 1, 1, SPURIOUS_INTID]);
+    its.write(GITS_TRANSLATER, 0, 5);
+    expect(gic.vif(1).readIar1()).toBe(VINTID);
   });
 
   it('INV of a virtual event re-reads its VCONF byte; INVDB re-reads the doorbell’s configuration', () => {
