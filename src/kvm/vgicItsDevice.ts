@@ -242,10 +242,15 @@ export const vgicItsDeviceOps: KvmDeviceOps = markShared({
     vm.vgicIts.push(its);
     dev.private_ = its;
   },
-  /** vgic_its_destroy: its devices and collections go (the LPI references with them); the frame leaves the bus. */
+  /**
+   * vgic_its_destroy: its devices and collections go (the LPI references with them, its_free_ite unmapping a vLPI
+   * still forwarded); the frame leaves the bus.
+   */
   *destroy(dev: KvmDevice): TaskGen<void> {
     const its = dev.privateAs(VgicIts);
     vgicItsFreeAll(its);
+    const ops = vgicV4FlushOps(dev.vm);
+    if (ops !== null) yield* ops;
     dev.vm.vgicIts.splice(dev.vm.vgicIts.indexOf(its), 1);
   },
   setAttr: (dev, attr) => new VgicItsAttr(dev, attr, true),

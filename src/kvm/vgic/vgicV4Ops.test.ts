@@ -1,13 +1,15 @@
 // The guest's vITS commands on a vLPI forwarded to the GICv4.1 hardware (vgic-its.c with irq->hw: update_lpi_config →
 // its_prop_update_vlpi, vgic_its_trigger_msi / CLEAR → irq_set_irqchip_state, its_free_ite → its_unmap_vlpi,
 // update_affinity → its_map_vlpi, vgic_its_invall → its_invall_vpe), on test/fixtures/vgicV4Setup.ts's machine: the
-// guest writes a command into its queue and GITS_CWRITER, as vCPU 0's MMIO exit handles it (vgic_mmio_write_its_cwriter
-// then the queued host calls, vcpu.ts ioMemAbortKernel); the outcome is read at the VCONF, the VPT, the host ITS's
+// guest writes a command into its queue and GITS_CWRITER, which vCPU 0's data-abort exit emulates (io_mem_abort →
+// vgic_mmio_write_its_cwriter, then the queued host calls: vcpu.ts ioMemAbortKernel); the outcome is read at the VCONF, the VPT, the host ITS's
 // command counts and the guest's handler.
 import { describe, expect, it } from 'vitest';
-import { forwardedMsi, LPI } from '../../../test/fixtures/vgicV4Setup.js';
+import { forwardedMsi, GSI, LPI } from '../../../test/fixtures/vgicV4Setup.js';
+import { KVM_IRQFD_FLAG_DEASSIGN, KVM_MSI_VALID_DEVID, KVM_SIGNAL_MSI, kvmMsi } from '../../abi/kvm.js';
 import { LPI_PROP_ENABLED, LPI_PROP_GROUP1 } from '../../host/irq/its/itsInit.js';
 import {
+  GITS_CTLR,
   GITS_CWRITER,
   ITS_CMD_CLEAR,
   ITS_CMD_DISCARD,
@@ -21,12 +23,10 @@ import {
   ITS_CMD_MOVI,
 } from '../../hw/gicv3/its.js';
 import { ITS_CMD_VMOVI, ITS_CMD_VSYNC } from '../../hw/gicv3/itsVirtual.js';
+import { kvmIrqfd, place } from '../../scenario/vmm.js';
 import { TASK_DONE } from '../../sim/task.js';
 import { itsCmdBufferSize } from './vgicItsCommands.js';
-import { vgicItsMmioAccess } from './vgicItsMmio.js';
 import { propbaserAddress, vgicItsCacheTranslation, vgicItsInvalidateCache } from './vgicLpi.js';
-import { vgicV3RedistWrite } from './vgicMmioV3.js';
-import { vgicV4FlushOps } from './vgicV4Ops.js';
 
 const DEVID = 8;
 const VALID_HI = 0x8000_0000;
@@ -35,15 +35,26 @@ const GICR_INVALLR = 0xb0;
 
 type M = ReturnType<typeof forwardedMsi>;
 
-/** Run `emulate` as the MMIO exit of a vCPU thread would (on host CPU 0), then the host calls it queued. */
-function asMmioExit(m: M, emulate: () => void): void {
-  const kvmVm = m.kvmVm;
+/**
+ * A guest store of `data` at `ipa` as vCPU 0's data-abort exit handles it (io_mem_abort → vgic_mmio_write_*, then the
+ * host calls it queued: vcpu.ts ioMemAbortKernel, whose frame vcpuRun.ts calls), on host CPU 0 between the vCPU's steps.
+ */
+function mmioExit(m: M, ipa: number, data: number): void {
+  const vcpu = m.kvmVm.vcpus[0]!;
   const t = m.host.engine.spawn(
     'vcpu-mmio',
     0,
     (function* () {
-      emulate();
-      const ops = vgicV4FlushOps(kvmVm);
+      const g = vcpu.guest!;
+      const saved = { exitArg: g.exitArg, trapTask: g.trapTask, ...g.mmio };
+      g.exitArg = ipa;
+      g.trapTask = null;
+      Object.assign(g.mmio, { isWrite: true, len: 4, data });
+      if (!vcpu.ioMemAbortInKernel(g)) throw new Error(`0x${ipa.toString(16)} is not emulated in the kernel`);
+      const ops = vcpu.ioMemAbortKernel(g);
+      g.exitArg = saved.exitArg;
+      g.trapTask = saved.trapTask;
+      Object.assign(g.mmio, { isWrite: saved.isWrite, len: saved.len, data: saved.data });
       if (ops !== null) yield* ops;
     })(),
   );
@@ -62,7 +73,12 @@ function guestCommands(m: M, ...cmds: number[][]): void {
     for (let i = 0; i < 4; i++) mem.writeU64(base + wr + 8 * i, w[2 * i]! >>> 0, w[2 * i + 1]! >>> 0);
     wr = (wr + 32) % itsCmdBufferSize(its.cbaser);
   }
-  asMmioExit(m, () => vgicItsMmioAccess(its, GITS_CWRITER, true, 4, wr));
+  mmioExit(m, Number(its.base) + GITS_CWRITER, wr);
+}
+
+/** A write of vCPU 0's GICR_INVLPIR / GICR_INVALLR (low word). */
+function redistWrite(m: M, offset: number, data: number): void {
+  mmioExit(m, Number(m.kvmVm.vgic!.vcpus[0]!.rdBase!) + offset, data);
 }
 
 const ev = (cmd: number, eventId = 0): number[] => [cmd, DEVID, eventId, 0, 0, 0, 0, 0];
@@ -163,12 +179,11 @@ describe('update_lpi_config on a forwarded vLPI → its_prop_update_vlpi (vgic-i
     const m = forwardedMsi({ busy: true });
     m.host.run(10_000);
     const s = state(m);
-    const rd = m.kvmVm.vgic!.vcpus[0]!;
     setGuestProp(m, 0x60 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
-    asMmioExit(m, () => vgicV3RedistWrite(rd, GICR_INVLPIR, 4, LPI));
+    redistWrite(m, GICR_INVLPIR, LPI);
     expect(s.vconf()).toBe(0x60 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
     setGuestProp(m, 0x40 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
-    asMmioExit(m, () => vgicV3RedistWrite(rd, GICR_INVALLR, 4, 0));
+    redistWrite(m, GICR_INVALLR, 0);
     expect(s.vconf()).toBe(0x40 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
     expect(m.kvmVm.vgic!.lpis.get(LPI)!.priority).toBe(0x40);
   });
@@ -200,6 +215,55 @@ describe('INT / CLEAR of a forwarded vLPI → irq_set_irqchip_state(host_irq, PE
   });
 });
 
+/**
+ * The translation kvm_vgic_v4_set_forwarding's vgic_its_resolve_lpi cached while irq->hw was still false is dropped
+ * first (any MOVI, DISCARD or MAPC does it): vgic_its_inject_cached_translation does not look at irq->hw, so with it
+ * the MSI would set the emulated latch of the forwarded vLPI, as it would upstream.
+ */
+function forwardedUncached(): M {
+  const m = forwardedMsi();
+  vgicItsInvalidateCache(m.kvmVm.vgic!);
+  return m;
+}
+
+describe('the other paths into vgic_its_trigger_msi run the queued host call too', () => {
+  it('KVM_SIGNAL_MSI of the forwarded event: a VINT, the sleeping guest woken by its doorbell takes it; no eventfd signal', () => {
+    const m = forwardedUncached();
+    const s = state(m);
+    const vint = s.sent(ITS_CMD_INT);
+    const msi = m.guest.its!.msis[0]!;
+    const a = place(
+      m.p,
+      kvmMsi.encode({
+        address_lo: msi.address,
+        address_hi: 0,
+        data: msi.data,
+        flags: KVM_MSI_VALID_DEVID,
+        devid: DEVID,
+        pad: new Array(12).fill(0),
+      }),
+    );
+    expect(m.p.ioctl(m.vm, KVM_SIGNAL_MSI, a)).toBe(1);
+    m.host.settle();
+    expect(s.sent(ITS_CMD_INT) - vint).toBe(1);
+    expect([m.handler.handled, m.ctx.signals]).toEqual([1, 0]);
+    expect(m.kvmVm.vgic!.lpis.get(LPI)!.pendingLatch).toBe(false);
+  });
+
+  it('userspace writes the irqfd’s eventfd: irqfd_inject → kvm_set_msi → a VINT, delivered once', () => {
+    const m = forwardedUncached();
+    const vint = state(m).sent(ITS_CMD_INT);
+    const buf = m.p.mem.alloc(8);
+    m.p.mem.writeU64(buf, 1n);
+    m.p.write(m.efd, buf, 8);
+    m.host.settle();
+    expect(state(m).sent(ITS_CMD_INT) - vint).toBe(1);
+    expect(m.handler.handled).toBe(1);
+    expect(m.kvmVm.vgic!.lpis.get(LPI)!.pendingLatch).toBe(false);
+    expect(m.kvmVm.vgic!.v4OpErrors).toBe(0);
+  });
+});
+
 describe('its_free_ite of a forwarded vLPI → its_unmap_vlpi (DISCARD, MAPD)', () => {
   it('DISCARD with an MSI in the VPT: the host DISCARD drops it, the LPI is back on the host and the vgic_irq freed; a later MSI reaches the eventfd and is dropped by the vITS', () => {
     const m = forwardedMsi();
@@ -223,6 +287,33 @@ describe('its_free_ite of a forwarded vLPI → its_unmap_vlpi (DISCARD, MAPD)', 
     expect(m.handler.handled).toBe(0);
     expect([m.kvmVm.vgic!.v4OpErrors, s.hwErrors()]).toEqual([0, 0]);
     expect(m.host.checkInvariants()).toEqual([]);
+  });
+
+  it('DISCARD, then KVM_IRQFD deassign (unset_forwarding finds no ITE) and teardown: no finding', () => {
+    const m = forwardedMsi();
+    guestCommands(m, ev(ITS_CMD_DISCARD));
+    kvmIrqfd(m.p, m.vm, m.efd, GSI, KVM_IRQFD_FLAG_DEASSIGN);
+    m.host.settle();
+    expect(state(m).desc().forwardedToVcpu).toBe(false);
+    m.p.close(m.vm);
+    m.host.settle();
+    m.p.exit();
+    m.host.settle();
+    expect(m.host.findings({ teardown: true })).toEqual([]);
+  });
+
+  it('the guest disabled its ITS, so unset_forwarding cannot resolve (-EBUSY): vgic_its_destroy’s its_free_ite calls its_unmap_vlpi, which WARNs once the process exit freed the vector first', () => {
+    const m = forwardedMsi();
+    const vgic = m.kvmVm.vgic!;
+    const desc = state(m).desc();
+    mmioExit(m, Number(m.kvmVm.vgicIts[0]!.base) + GITS_CTLR, 0);
+    m.p.close(m.vm);
+    m.host.settle();
+    expect(desc.forwardedToVcpu).toBe(true); // the irqfd's del_producer left it mapped
+    m.p.exit(); // the vfio-pci fd goes first (its vectors freed), the VM with its last vCPU fd
+    m.host.settle();
+    expect([vgic.v4Ops.length, vgic.v4OpErrors]).toEqual([0, 1]); // run, and refused: WARN_ON(its_unmap_vlpi(…))
+    expect(m.host.findings({ teardown: true })).toEqual([]);
   });
 
   it('MAPD V = 0 frees the device’s ITEs: the same unmap', () => {
