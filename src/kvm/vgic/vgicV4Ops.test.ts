@@ -26,7 +26,8 @@ import { ITS_CMD_VMOVI, ITS_CMD_VSYNC } from '../../hw/gicv3/itsVirtual.js';
 import { kvmIrqfd, place } from '../../scenario/vmm.js';
 import { TASK_DONE } from '../../sim/task.js';
 import { itsCmdBufferSize } from './vgicItsCommands.js';
-import { propbaserAddress, vgicItsCacheTranslation, vgicItsInvalidateCache } from './vgicLpi.js';
+import { propbaserAddress, updateLpiConfig, vgicItsCacheTranslation, vgicItsInvalidateCache } from './vgicLpi.js';
+import { vgicV4FlushOps } from './vgicV4Ops.js';
 
 const DEVID = 8;
 const VALID_HI = 0x8000_0000;
@@ -186,6 +187,36 @@ describe('update_lpi_config on a forwarded vLPI → its_prop_update_vlpi (vgic-i
     redistWrite(m, GICR_INVALLR, 0);
     expect(s.vconf()).toBe(0x40 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
     expect(m.kvmVm.vgic!.lpis.get(LPI)!.priority).toBe(0x40);
+  });
+});
+
+describe('the queue of host calls (vgicV4Ops.ts)', () => {
+  it('a second path finding the queue being run leaves its calls to the first, which runs them in order', () => {
+    const m = forwardedMsi({ busy: true });
+    m.host.run(10_000);
+    const s = state(m);
+    const vgic = m.kvmVm.vgic!;
+    const irq = vgic.lpis.get(LPI)!;
+    const inv = s.sent(ITS_CMD_INV);
+    let second: unknown = 'not asked';
+    const t = m.host.engine.spawn(
+      'two-paths',
+      0,
+      (function* () {
+        setGuestProp(m, 0x60 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+        updateLpiConfig(vgic, irq, null, true);
+        const first = vgicV4FlushOps(m.kvmVm)!;
+        setGuestProp(m, 0x40 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+        updateLpiConfig(vgic, irq, null, true);
+        second = vgicV4FlushOps(m.kvmVm);
+        yield* first;
+      })(),
+    );
+    m.host.engine.runUntil(() => t.state === TASK_DONE, 'both paths');
+    expect(second).toBeNull();
+    expect(s.sent(ITS_CMD_INV) - inv).toBe(2);
+    expect(s.vconf()).toBe(0x40 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    expect([vgic.v4Ops.length, vgic.v4OpsRunning]).toEqual([0, false]);
   });
 });
 

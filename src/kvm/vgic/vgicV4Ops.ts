@@ -21,6 +21,7 @@ import { ErrnoError } from '../../abi/errno.js';
 import { itsGetVlpi, itsInvallVpe, itsMapVlpi, itsPropUpdateVlpi, itsUnmapVlpi } from '../../host/irq/irqGicV4.js';
 import type { ItsVlpiMap } from '../../host/irq/its/itsVlpi.js';
 import { irqSetIrqchipState } from '../../host/irq/manage.js';
+import { touch } from '../../sim/footprint.js';
 import { type Boundary, Frame } from '../../sim/frame.js';
 import type { KvmVm } from '../vm.js';
 import type { Vgic } from './vgic.js';
@@ -41,7 +42,9 @@ export function vgicV4QueueOp(vgic: Vgic, o: VgicV4Op): void {
 /** The frame that runs the VM's queued host calls, or null when there are none or another path is running them. */
 export function vgicV4FlushOps(vm: KvmVm): Frame<number> | null {
   const vgic = vm.vgic;
-  if (vgic === null || vgic.v4Ops.length === 0 || vgic.v4OpsRunning) return null;
+  if (vgic === null || vgic.v4Ops.length === 0) return null;
+  touch(vm.oid); // the queue and who runs it are the VM's (the checker's object for them)
+  if (vgic.v4OpsRunning) return null;
   vgic.v4OpsRunning = true;
   return new VgicV4RunOps(vm);
 }
@@ -63,6 +66,7 @@ class VgicV4RunOps extends Frame<number> {
 
   protected step(): Boundary {
     const vgic = this.vm.vgic!;
+    touch(this.vm.oid);
     if (this.pc === 1) {
       // update_affinity: the map its_get_vlpi gave, with the new vCPU's vPE
       const map = this.info.map;
