@@ -5,8 +5,10 @@
 // is the ITS's VMAPTI translation straight into the resident vPE: no host IRQ, no eventfd, no exit.
 import { describe, expect, it } from 'vitest';
 import { KVM_IRQFD_FLAG_DEASSIGN } from '../../src/abi/kvm.js';
+import { LPI_PROP_ENABLED, LPI_PROP_GROUP1 } from '../../src/host/irq/its/itsInit.js';
+import { ITS_CMD_DISCARD, ITS_CMD_INV, ITS_CMD_MOVI } from '../../src/hw/gicv3/its.js';
 import { kvmIrqfd } from '../../src/scenario/vmm.js';
-import { forwardedMsi, GSI, LPI } from '../fixtures/vgicV4Setup.js';
+import { forwardedMsi, GSI, GUEST_DEVID, guestCommands, LPI, setGuestProp } from '../fixtures/vgicV4Setup.js';
 
 describe('GICv4.1: a forwarded MSI is a direct vLPI (kvm_vgic_v4_set_forwarding, vgic_v4_load/put)', () => {
   it('irqbypass add_producer maps the LPI as vLPI 8192 (its_map_vlpi): irq->hw and host_irq set', () => {
@@ -62,6 +64,54 @@ describe('GICv4.1: a forwarded MSI is a direct vLPI (kvm_vgic_v4_set_forwarding,
     host.settle();
     expect(ctx.signals).toBe(1);
     expect(host.checkInvariants()).toEqual([]);
+  });
+
+  // the guest's vITS commands on the forwarded vLPI (vgic-its.c's irq->hw paths, src/kvm/vgic/vgicV4Ops.ts)
+  it('guest INV after moving the priority below its PMR and back: the MSI waits in the vPE, then is taken with no exit', () => {
+    const m = forwardedMsi({ busy: true });
+    m.host.run(10_000);
+    const exits = m.vcpu.stat.exits;
+    setGuestProp(m, 0xf8 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED); // priority 0xf8: masked by the guest's PMR 0xf0
+    guestCommands(m, [ITS_CMD_INV, GUEST_DEVID, 0, 0, 0, 0, 0, 0]);
+    m.hw.fire(0);
+    m.host.run(20_000);
+    expect(m.handler.handled).toBe(0);
+    setGuestProp(m, 0x80 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    guestCommands(m, [ITS_CMD_INV, GUEST_DEVID, 0, 0, 0, 0, 0, 0]);
+    m.host.run(20_000);
+    expect(m.handler.handled).toBe(1);
+    expect(m.vcpu.stat.exits - exits).toBe(0); // the commands' own exits are emulated beside the run loop here
+  });
+
+  it('guest DISCARD with an MSI in flight: taken at most once, nothing left pending anywhere, later MSIs dropped by the vITS', () => {
+    const m = forwardedMsi({ busy: true });
+    m.host.run(10_000);
+    m.hw.fire(0);
+    guestCommands(m, [ITS_CMD_DISCARD, GUEST_DEVID, 0, 0, 0, 0, 0, 0]);
+    m.host.run(20_000);
+    const handled = m.handler.handled;
+    expect(handled).toBeLessThanOrEqual(1);
+    const vpe = m.kvmVm.vgic!.itsVm!.vpes[0]!;
+    expect(m.host.irq.gic.vlpis!.isPending(vpe.vpeId, LPI)).toBe(false);
+    expect(m.kvmVm.vgic!.lpis.has(LPI)).toBe(false);
+    m.hw.fire(0);
+    m.host.run(20_000);
+    expect(m.handler.handled).toBe(handled);
+    expect(m.ctx.signals).toBeGreaterThanOrEqual(1); // the host's LPI again: vfio_msihandler's eventfd
+    expect(m.host.checkInvariants()).toEqual([]);
+  });
+
+  it('guest MOVI to vCPU 1: the next MSI is taken on vCPU 1, resident, with no exit', () => {
+    const m = forwardedMsi({ busy: true, vcpus: 2 });
+    m.host.run(10_000);
+    guestCommands(m, [ITS_CMD_MOVI, GUEST_DEVID, 0, 0, 1, 0, 0, 0]);
+    const v1 = m.kvmVm.vcpus[1]!;
+    const exits = v1.stat.exits;
+    m.hw.fire(0);
+    m.host.run(20_000);
+    expect(m.handler.handledOn).toEqual([1]);
+    expect(v1.stat.exits - exits).toBe(0);
+    expect(m.ctx.signals).toBe(0);
   });
 
   it.each([
