@@ -87,6 +87,17 @@ describe('LPIs and guest memory', () => {
     expect(vgic.kvmVgicVcpuPendingIrq(vgic.vcpus[0]!)).toBe(false); // the shadow ICH_VMCR's priority mask is 0
   });
 
+  it('vgic_add_lpi of an LPI already mapped takes one more reference on it as it is: no configuration re-read', () => {
+    const { its, g } = ready();
+    g.config(8200, 0x83);
+    g.mapti(0, 0, 8200, 0);
+    g.config(8200, 0x40); // disabled, priority 0x40, no INV
+    g.mapti(0, 1, 8200, 0); // UNPREDICTABLE double mapping: KVM shares the vgic_irq
+    const irq = findIte(its, 0, 1)!.irq!;
+    expect(irq).toBe(findIte(its, 0, 0)!.irq);
+    expect([irq.refcount >= 2, irq.priority, irq.enabled]).toEqual([true, 0x80, true]);
+  });
+
   it('EnableLPIs 0 → 1 loads the pending table (its_sync_lpi_pending_table), not with PTZ; 1 → 0 takes the LPIs off the ap-list', () => {
     const { its, vgic, g, kvmVm } = ready();
     const vc = vgic.vcpus[0]!;

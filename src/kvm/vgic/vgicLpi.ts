@@ -91,17 +91,20 @@ export function vgicV3LpiSyncPendingStatus(vgic: Vgic, irq: VgicIrq): number {
 }
 
 /**
- * vgic-its.c vgic_add_lpi: a new reference to LPI `intid` — the existing vgic_irq (one more reference), or a new
- * edge, Group 1 one targeting `vcpu`, added to the LPI list, whose configuration and pending bit are then read from
- * guest memory. A read failure drops the reference again and returns the -errno.
+ * vgic-its.c vgic_add_lpi: a new reference to LPI `intid` — the existing vgic_irq as it is (one more reference: "there
+ * is no put, since we keep the reference"), or a new edge, Group 1 one targeting `vcpu`, added to the LPI list, whose
+ * configuration and pending bit are then read from guest memory. A read failure drops the reference again and
+ * returns the -errno.
  */
 export function vgicAddLpi(vgic: Vgic, intid: number, vcpu: VgicCpu | null): VgicIrq | number {
   let irq = vgic.lpis.get(intid);
-  if (irq === undefined) {
-    irq = new VgicIrq(intid, vgic.newOid(`vgic.lpi${intid}`), vcpu, VGIC_CONFIG_EDGE);
-    irq.group = 1;
-    vgic.lpis.set(intid, irq);
+  if (irq !== undefined) {
+    irq.refcount++;
+    return irq;
   }
+  irq = new VgicIrq(intid, vgic.newOid(`vgic.lpi${intid}`), vcpu, VGIC_CONFIG_EDGE);
+  irq.group = 1;
+  vgic.lpis.set(intid, irq);
   irq.refcount++;
   let ret = updateLpiConfig(vgic, irq, null);
   if (ret === 0) ret = vgicV3LpiSyncPendingStatus(vgic, irq);

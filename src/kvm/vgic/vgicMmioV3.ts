@@ -321,10 +321,11 @@ function writeRedistLpi(rd: VgicCpu, kind: Kind, offset: number, len: number, va
       if (!rd.lpisEnabled) rd.pendbaser = vgicSanitisePendbaser(update64bitReg(rd.pendbaser, offset & 4, len, v));
       return;
     case 'invlpi': {
-      // vgic_mmio_write_invlpi: the low word names the LPI; only with LPIs enabled (the high word is for vPEs)
+      // vgic_mmio_write_invlpi → vgic_its_inv_lpi (update_lpi_config with needs_inv, as the INV command): the low word
+      // names the LPI; only with LPIs enabled (the high word is for vPEs)
       if ((offset & 4) !== 0 || !rd.lpisEnabled) return;
       const irq = vgic.vgicGetIrq(value >>> 0);
-      if (irq !== null && irq.intid >= VGIC_MIN_LPI) updateLpiConfig(vgic, irq, null);
+      if (irq !== null && irq.intid >= VGIC_MIN_LPI) updateLpiConfig(vgic, irq, null, true);
       return;
     }
     default:

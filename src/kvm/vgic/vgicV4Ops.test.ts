@@ -127,16 +127,19 @@ describe('update_lpi_config on a forwarded vLPI → its_prop_update_vlpi (vgic-i
     expect(m.handler.handled).toBe(1);
   });
 
-  it('GICR_INVLPIR and GICR_INVALLR reach the VCONF the same way (vgic_mmio_write_invlpi / vgic_its_invall)', () => {
+  it('GICR_INVLPIR and GICR_INVALLR reach the VCONF as INV and INVALL do (vgic_its_inv_lpi / vgic_its_invall)', () => {
     const m = forwardedMsi({ busy: true });
     m.host.run(10_000);
     const s = state(m);
+    const inv = s.sent(ITS_CMD_INV);
     setGuestProp(m, 0x60 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
     redistWrite(m, GICR_INVLPIR, LPI);
     expect(s.vconf()).toBe(0x60 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    expect(s.sent(ITS_CMD_INV) - inv).toBe(1); // vgic_its_inv_lpi: needs_inv, as the INV command
     setGuestProp(m, 0x40 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
     redistWrite(m, GICR_INVALLR, 0);
     expect(s.vconf()).toBe(0x40 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    expect(s.sent(ITS_CMD_INV) - inv).toBe(1);
     expect(m.kvmVm.vgic!.lpis.get(LPI)!.priority).toBe(0x40);
   });
 });
