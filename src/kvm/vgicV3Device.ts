@@ -60,6 +60,7 @@ import {
 } from './vgic/vgicUaccessV3.js';
 import { vgicV3LegacyRedistBase, vgicV3RdistRegionFromIndex, vgicV3SetRedistBase } from './vgic/vgicV3Redist.js';
 import { VgicV4Init, vgicSupportsDirectMsis } from './vgic/vgicV4.js';
+import { vgicV4FlushOps } from './vgic/vgicV4Ops.js';
 import { type KvmVm, VGIC_ADDR_UNDEF } from './vm.js';
 
 const SZ_64K = 0x1_0000n;
@@ -68,6 +69,8 @@ const PC_LOCKED = 1;
 const PC_ACCESS = 2;
 /** vgic_init's vgic_v4_init returned (still under kvm->lock). */
 const PC_V4_INIT = 3;
+/** A register write's host calls on forwarded vLPIs returned (GICR_INVLPIR / INVALLR: vgicV4Ops.ts), under kvm->lock. */
+const PC_V4_OPS = 4;
 
 const isRegsGroup = (g: number): boolean =>
   g === KVM_DEV_ARM_VGIC_GRP_DIST_REGS ||
@@ -157,9 +160,15 @@ abstract class VgicV3AttrFrame extends Frame<number> {
       case PC_V4_INIT:
         if ((sent as number) < 0) throw errnoFromReturn(sent as number, 'vgic_v4_init');
         return this.finishLocked();
-      default:
-        this.access();
+      case PC_V4_OPS:
         return this.finishLocked();
+      default: {
+        this.access();
+        const ops = vgicV4FlushOps(this.vm);
+        if (ops === null) return this.finishLocked();
+        this.pc = PC_V4_OPS;
+        return this.call(ops);
+      }
     }
   }
 

@@ -13,8 +13,8 @@
  * Divergence: the vITS emulation is synchronous (one step, vgicIts.ts), the host calls are frames. The emulation
  * queues the calls here in the kernel's order (vgic_dist.v4Ops) and the path that ran it drains the queue before it
  * returns — the vCPU's MMIO exit before the guest runs again (vcpuRun.ts), KVM_SIGNAL_MSI, the irqfd's inject work, the
- * vITS device's attribute writes — so a guest sees its commands' hardware effects before its next instruction, as
- * it does under its_lock. A second path that finds the queue being drained leaves its calls to the first (the kernel
+ * vITS and vGIC-v3 devices' attribute writes, vgic_its_destroy — so a guest sees its commands' hardware effects before
+ * its next instruction, as it does under its_lock. A second path that finds the queue being drained leaves its calls to the first (the kernel
  * would sleep on its_lock instead).
  */
 import { ErrnoError } from '../../abi/errno.js';
