@@ -5,8 +5,21 @@
 // vgic_mmio_write_its_cwriter, then the queued host calls: vcpu.ts ioMemAbortKernel); the outcome is read at the VCONF, the VPT, the host ITS's
 // command counts and the guest's handler.
 import { describe, expect, it } from 'vitest';
+import { setU64 } from '../../../test/fixtures/itsGuest.js';
 import { forwardedMsi, GSI, guestCommands, LPI, mmioExit, setGuestProp } from '../../../test/fixtures/vgicV4Setup.js';
-import { KVM_IRQFD_FLAG_DEASSIGN, KVM_MSI_VALID_DEVID, KVM_SIGNAL_MSI, kvmMsi } from '../../abi/kvm.js';
+import {
+  KVM_IRQFD_FLAG_DEASSIGN,
+  KVM_MSI_VALID_DEVID,
+  KVM_SET_DEVICE_ATTR,
+  KVM_SIGNAL_MSI,
+  kvmDeviceAttr,
+  kvmMsi,
+} from '../../abi/kvm.js';
+import {
+  KVM_DEV_ARM_ITS_CTRL_RESET,
+  KVM_DEV_ARM_VGIC_GRP_CTRL,
+  KVM_DEV_ARM_VGIC_GRP_REDIST_REGS,
+} from '../../abi/kvmArm64.js';
 import { LPI_PROP_ENABLED, LPI_PROP_GROUP1 } from '../../host/irq/its/itsInit.js';
 import {
   GITS_CTLR,
@@ -141,6 +154,42 @@ describe('update_lpi_config on a forwarded vLPI → its_prop_update_vlpi (vgic-i
     expect(s.vconf()).toBe(0x40 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
     expect(s.sent(ITS_CMD_INV) - inv).toBe(1);
     expect(m.kvmVm.vgic!.lpis.get(LPI)!.priority).toBe(0x40);
+  });
+});
+
+describe('userspace attribute writes run the host calls they queue (kvm->lock held, vCPUs out of KVM_RUN)', () => {
+  /** The vCPU thread's KVM_RUN ended by a signal (lock_all_vcpus would fail EBUSY otherwise). */
+  function stopped(): M {
+    const m = forwardedMsi();
+    m.p.threads.find((t) => t.name === 'vcpu0')!.kill(10);
+    m.host.settle();
+    expect(m.vcpu.inRun).toBe(false);
+    return m;
+  }
+
+  it('KVM_DEV_ARM_VGIC_GRP_REDIST_REGS GICR_INVLPIR (vgic_v3_redist_uaccess → vgic_mmio_write_invlpi): the VCONF takes the byte', () => {
+    const m = stopped();
+    setGuestProp(m, 0x60 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    const attr = (BigInt(m.kvmVm.vgic!.vcpus[0]!.mpidrAff) << 32n) | BigInt(GICR_INVLPIR);
+    const v = m.p.mem.alloc(8);
+    m.p.mem.writeU64(v, BigInt(LPI));
+    const a = m.p.mem.alloc(kvmDeviceAttr.size);
+    kvmDeviceAttr.write(m.p.mem.view(a, kvmDeviceAttr.size), {
+      flags: 0,
+      group: KVM_DEV_ARM_VGIC_GRP_REDIST_REGS,
+      attr,
+      addr: BigInt(v),
+    });
+    m.p.ioctl(m.gic, KVM_SET_DEVICE_ATTR, a);
+    expect(state(m).vconf()).toBe(0x60 | LPI_PROP_GROUP1 | LPI_PROP_ENABLED);
+    expect(m.kvmVm.vgic!.v4Ops).toEqual([]);
+  });
+
+  it('KVM_DEV_ARM_ITS_CTRL_RESET (vgic_its_reset frees every device): the forwarded vLPI is unmapped', () => {
+    const m = stopped();
+    setU64(m.p, m.its, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_ITS_CTRL_RESET, 0n);
+    expect(state(m).desc().forwardedToVcpu).toBe(false);
+    expect([m.kvmVm.vgic!.v4Ops.length, m.kvmVm.vgic!.v4OpErrors]).toEqual([0, 0]);
   });
 });
 
