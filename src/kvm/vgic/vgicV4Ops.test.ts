@@ -2,8 +2,8 @@
 // its_prop_update_vlpi, vgic_its_trigger_msi / CLEAR → irq_set_irqchip_state, its_free_ite → its_unmap_vlpi,
 // update_affinity → its_map_vlpi, vgic_its_invall → its_invall_vpe), on test/fixtures/vgicV4Setup.ts's machine: the
 // guest writes a command into its queue and GITS_CWRITER, which vCPU 0's data-abort exit emulates (io_mem_abort →
-// vgic_mmio_write_its_cwriter, then the queued host calls: vcpu.ts ioMemAbortKernel); the outcome is read at the VCONF, the VPT, the host ITS's
-// command counts and the guest's handler.
+// vgic_mmio_write_its_cwriter, then the queued host calls: vcpu.ts ioMemAbortKernel); the outcome is read at the
+// VCONF, the VPT, the host ITS's command counts and the guest's handler.
 import { describe, expect, it } from 'vitest';
 import { setU64 } from '../../../test/fixtures/itsGuest.js';
 import { forwardedMsi, GSI, guestCommands, LPI, mmioExit, setGuestProp } from '../../../test/fixtures/vgicV4Setup.js';
