@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHost } from '../machine.js';
-import { LineLedger } from './lineLedger.js';
+import { LineLedger, type LineState } from './lineLedger.js';
 import { loadScenario } from './loader.js';
 import { MetricsCollector } from './metrics.js';
 
@@ -26,7 +26,7 @@ function ledger() {
     led.settle(m);
     return m;
   };
-  return { host, led, l: led.line('dev0', 0)!, finish };
+  return { host, led, l: led.line('dev0', 0) as LineState, finish };
 }
 
 describe('LineLedger', () => {
