@@ -404,7 +404,7 @@ export function setGsiRouting(p: Process, vm: number, nrSpis: number, msis: read
     );
   for (let i = 0; i < nrSpis; i++)
     entry(i, { gsi: i, type: KVM_IRQ_ROUTING_IRQCHIP, flags: 0, u0: 0, u1: i, u2: 0, u3: 0 });
-  msis.forEach((m, i) =>
+  msis.forEach((m, i) => {
     entry(nrSpis + i, {
       gsi: m.gsi,
       type: KVM_IRQ_ROUTING_MSI,
@@ -413,8 +413,8 @@ export function setGsiRouting(p: Process, vm: number, nrSpis: number, msis: read
       u1: Math.floor(m.address / 2 ** 32),
       u2: m.data,
       u3: m.devid,
-    }),
-  );
+    });
+  });
   try {
     return p.ioctl(vm, KVM_SET_GSI_ROUTING, a);
   } finally {
