@@ -80,7 +80,7 @@ function fakeRunner(b: FakeBehaviour = {}): ScenarioRunner & { calls: { s: Scena
         for (let i = 0; i < 10; i++) {
           c.raised(0);
           if (i >= (b.lost ?? 0)) c.delivered(0, 5000);
-          c.exit('irq');
+          if (!s.devices.some((d) => d.bus === 'pci')) c.exit('irq'); // a direct vLPI takes no exit
           if (mode === 'normal') c.exit('maintenance');
         }
         if (b.probe !== undefined) c.probe('hypercall', b.probe);
@@ -270,6 +270,7 @@ describe('irqfwd run / compare', () => {
     ]);
     expect(r.out).toMatch(/^\s+irqfd-v2\s+hwbit-v2\s+hwbit-v3\s+vlpi-v41$/m);
     expect(r.out).toContain('✓ hwbit-v3: exits.perIrq.total = 1.00, expected 1');
+    expect(r.out).toContain('✓ vlpi-v41: exits.perIrq.total = 0.00, expected 0');
     expect(r.out).not.toContain('✓ hwbit-v2: exits.perIrq.total');
     expect([...r.files.keys()]).toEqual([
       'out/t.irqfd-v2.json',
