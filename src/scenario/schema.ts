@@ -781,7 +781,7 @@ export function structNames(): string[] {
 type DocDevice = Doc['devices'][number];
 
 /** The IRQ indexes of a device: its wired lines, or (bus: pci) its MSI vectors. */
-export function nrLines(dev: Pick<DocDevice, 'bus' | 'irqs' | 'msi'>): number {
+function nrLines(dev: Pick<DocDevice, 'bus' | 'irqs' | 'msi'>): number {
   return dev.bus === 'pci' ? (dev.msi?.vectors ?? 0) : dev.irqs.length;
 }
 
@@ -816,7 +816,7 @@ function crossCheck(d: Doc, ctx: Ctx): void {
     });
 
   const { nrLpis, nrVpes } = d.host.gic;
-  const nrVectors = d.devices.reduce((n, dev) => n + (dev.bus === 'pci' ? (dev.msi?.vectors ?? 0) : 0), 0);
+  const nrVectors = d.devices.reduce((n, dev) => n + (dev.bus === 'pci' ? nrLines(dev) : 0), 0);
   if (d.host.gic.version === 'v2') {
     if (nrLpis !== undefined)
       issue(ctx, ['host', 'gic', 'nrLpis'], 'LPIs are a GICv3 feature (an ITS): a GICv2 has none');
