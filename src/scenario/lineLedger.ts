@@ -66,6 +66,20 @@ export interface LineState extends LedgerEntryState {
   readonly viaEventfd: boolean;
 }
 
+/** The state of a source nothing has raised yet, unowned. */
+function unserved(): Omit<LedgerEntryState, 'idx' | 'device' | 'index' | 'intid'> {
+  return {
+    owned: false,
+    outstanding: 0,
+    orphanPending: 0,
+    lastAssertAt: 0,
+    seq: 0,
+    raisedN: 0,
+    deliveredN: 0,
+    deactivatedN: 0,
+  };
+}
+
 export class LineLedger {
   readonly lines: LineState[] = [];
   readonly vectors: MsiVectorState[] = [];
@@ -95,14 +109,7 @@ export class LineLedger {
           desc: d.descs[index]!,
           trigger: irqSpec?.trigger ?? 'level',
           hold: typeof irqSpec?.hold === 'number' ? irqSpec.hold : undefined,
-          owned: false,
-          outstanding: 0,
-          orphanPending: 0,
-          lastAssertAt: 0,
-          seq: 0,
-          raisedN: 0,
-          deliveredN: 0,
-          deactivatedN: 0,
+          ...unserved(),
           deactSeq: 0,
           rearmSeq: 0,
           holdTimer: -1,
@@ -122,14 +129,7 @@ export class LineLedger {
           index,
           intid: lpiBase + index,
           msi: fn.hw,
-          owned: false,
-          outstanding: 0,
-          orphanPending: 0,
-          lastAssertAt: 0,
-          seq: 0,
-          raisedN: 0,
-          deliveredN: 0,
-          deactivatedN: 0,
+          ...unserved(),
         };
         this.vectors.push(v);
         this.byName.set(`${v.device}/${index}`, v);
