@@ -77,6 +77,7 @@ import {
   vfioIrqSetEventfdData,
   vfioIrqSetWithData,
 } from '../abi/vfio.js';
+import { VIRT_GIC_ITS } from '../guest/itsDriver.js';
 import { gicIpiSend } from '../host/irq/boot.js';
 import type { Process, UThread } from '../host/process.js';
 import { IPI_RESCHEDULE_SGI } from '../kvm/kvm.js';
@@ -125,15 +126,19 @@ export function irqInfo(p: Process, device: number, index: number) {
   return vfioIrqInfo.read(p.mem.view(a, vfioIrqInfo.size));
 }
 
-/** VFIO_DEVICE_SET_IRQS with one eventfd (fd -1 disables), or `fds` from vector `start` on. */
-export function setIrqEventfd(
+/** VFIO_DEVICE_SET_IRQS with one eventfd (fd -1 disables). */
+export function setIrqEventfd(p: Process, device: number, index: number, action: number, fd: number): number {
+  return setIrqEventfds(p, device, index, action, 0, [fd]);
+}
+
+/** VFIO_DEVICE_SET_IRQS with DATA_EVENTFD: `fds` for the vectors from `start` on (fd -1 unbinds one). */
+export function setIrqEventfds(
   p: Process,
   device: number,
   index: number,
   action: number,
-  fd: number,
-  start = 0,
-  fds: readonly number[] = [fd],
+  start: number,
+  fds: readonly number[],
 ): number {
   const bytes = vfioIrqSetWithData(
     { flags: VFIO_IRQ_SET_DATA_EVENTFD | action, index, start, count: fds.length },
@@ -362,14 +367,12 @@ export function unwireIrqfd(p: Process, vm: number, device: number, index: numbe
 // MSIs: the vITS and a vfio-pci vector wired to the guest's MSI (hw/intc/arm_gicv3_its_kvm.c, hw/vfio/pci.c,
 // accel/kvm/kvm-all.c)
 
-/** QEMU virt's VIRT_GIC_ITS: the vITS frame. */
-export const VIRT_GIC_ITS_BASE = 0x0808_0000;
-
 /**
  * hw/intc/arm_gicv3_its_kvm.c kvm_arm_its_realize: KVM_CREATE_DEVICE of the vITS, its explicit CTRL_INIT, then its
- * base (kvm_arm_register_device: set at machine-init-done, after the GIC's). Returns the vITS fd.
+ * base, QEMU virt's VIRT_GIC_ITS (kvm_arm_register_device: set at machine-init-done, after the GIC's). Returns the
+ * vITS fd.
  */
-export function createVits(p: Process, vm: number, base = VIRT_GIC_ITS_BASE): number {
+export function createVits(p: Process, vm: number, base = VIRT_GIC_ITS): number {
   const its = kvmCreateDevice(p, vm, KVM_DEV_TYPE_ARM_VGIC_ITS);
   kvmSetDeviceAttr(p, its, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT);
   kvmSetDeviceAttr(p, its, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE, u64Bytes(base));
@@ -431,8 +434,7 @@ export function msiIrqIndex(msix: boolean): number {
  * One MSI vector to the guest, as hw/vfio/pci.c vfio_msi_enable does it once the guest enabled MSI: an eventfd
  * (event_notifier_init); its MSI route on GSI `gsi` (vfio_add_kvm_msi_virq → kvm_irqchip_add_msi_route) committed
  * with the table by `commit` (vfio_commit_kvm_msi_virq_batch → KVM_SET_GSI_ROUTING); KVM_IRQFD on it
- * (vfio_connect_kvm_msi_virq); then
- * VFIO_DEVICE_SET_IRQS TRIGGER (vfio_enable_vectors). QEMU enables every vector in one call; a step wires one, so the
+ * (vfio_connect_kvm_msi_virq); then VFIO_DEVICE_SET_IRQS TRIGGER (vfio_enable_vectors). QEMU enables every vector in one call; a step wires one, so the
  * first `enable`s the function's `vectors` vectors (vfio-pci allocates them at the first TRIGGER) with only this one
  * bound, and later ones bind their vector alone (vfio_msi_set_block).
  */
@@ -450,8 +452,8 @@ export function wireMsi(
   const { index, vector } = msi;
   if (msi.enable) {
     const fds = Array.from({ length: msi.vectors }, (_, k) => (k === vector ? efd : -1));
-    setIrqEventfd(p, device, index, VFIO_IRQ_SET_ACTION_TRIGGER, efd, 0, fds);
-  } else setIrqEventfd(p, device, index, VFIO_IRQ_SET_ACTION_TRIGGER, efd, vector);
+    setIrqEventfds(p, device, index, VFIO_IRQ_SET_ACTION_TRIGGER, 0, fds);
+  } else setIrqEventfds(p, device, index, VFIO_IRQ_SET_ACTION_TRIGGER, vector, [efd]);
   return { gsi, trigger: efd, resample: -1 };
 }
 
