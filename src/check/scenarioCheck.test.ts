@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadScenario } from '../scenario/loader.js';
+import { expandPaths, loadScenario } from '../scenario/loader.js';
 import { findUncopyable } from '../sim/snapshot.js';
 import { explore, replay } from './explore.js';
 import type { InvariantName } from './invariants.js';
@@ -48,6 +48,9 @@ describe('scenario files under the checker', () => {
       expect(uncheckable(loadScenario(text(f), f))).toMatch(why);
       expect(() => scenarioFromYaml(text(f), f)).toThrow(ScenarioCheckError);
     }
+    // compare-paths' vlpi-v41 column on its own: a PCI function's MSIs are not the checker's (yet)
+    const msi = expandPaths(loadScenario(text('compare-paths'), 'compare-paths'))[3]!.scenario;
+    expect(uncheckable(msi)).toMatch(/PCI function's MSIs \(bus: pci\)/);
   });
 
   it('check-assign-race.yaml is the built-in race: same search, same counterexample (naive)', () => {

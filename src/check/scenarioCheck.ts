@@ -42,6 +42,8 @@ const CONCURRENT_STEPS: readonly string[] = ['assign', 'deassign', 'close', 'ioc
 export function uncheckable(s: Scenario): string | null {
   if (s.sweep) return 'a sweep: check one point (set the swept parameter in a copy)';
   if (s.paths) return 'compare paths: check one path (set its parameters and mode in a copy)';
+  if (s.devices.some((d) => d.bus === 'pci'))
+    return "a PCI function's MSIs (bus: pci): the checker drives platform devices' wired lines only";
   for (const vm of s.vms) {
     const w = vm.guest.workload;
     if (typeof w === 'object' && !('compute' in w)) return 'a guest trap loop (hvc/mmio) never quiesces';

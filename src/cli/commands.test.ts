@@ -80,7 +80,7 @@ function fakeRunner(b: FakeBehaviour = {}): ScenarioRunner & { calls: { s: Scena
         for (let i = 0; i < 10; i++) {
           c.raised(0);
           if (i >= (b.lost ?? 0)) c.delivered(0, 5000);
-          c.exit('irq');
+          if (!s.devices.some((d) => d.bus === 'pci')) c.exit('irq'); // a direct vLPI takes no exit
           if (mode === 'normal') c.exit('maintenance');
         }
         if (b.probe !== undefined) c.probe('hypercall', b.probe);
@@ -266,22 +266,31 @@ describe('irqfwd run / compare', () => {
       [['normal'], 'v2', undefined],
       [['forwarded'], 'v2', undefined],
       [['forwarded'], 'v3', undefined],
+      [['forwarded'], 'v3', undefined],
     ]);
-    expect(r.out).toMatch(/^\s+irqfd-v2\s+hwbit-v2\s+hwbit-v3$/m);
+    expect(r.out).toMatch(/^\s+irqfd-v2\s+hwbit-v2\s+hwbit-v3\s+vlpi-v41$/m);
     expect(r.out).toContain('✓ hwbit-v3: exits.perIrq.total = 1.00, expected 1');
+    expect(r.out).toContain('✓ vlpi-v41: exits.perIrq.total = 0.00, expected 0');
     expect(r.out).not.toContain('✓ hwbit-v2: exits.perIrq.total');
-    expect([...r.files.keys()]).toEqual(['out/t.irqfd-v2.json', 'out/t.hwbit-v2.json', 'out/t.hwbit-v3.json']);
+    expect([...r.files.keys()]).toEqual([
+      'out/t.irqfd-v2.json',
+      'out/t.hwbit-v2.json',
+      'out/t.hwbit-v3.json',
+      'out/t.vlpi-v41.json',
+    ]);
     const j = JSON.parse((await cli(['run', 'compare-paths', '--json', '--no-trace'])).out);
     expect(j.scenario.paths.map((p: { name: string; mode: string }) => `${p.name}:${p.mode}`)).toEqual([
       'irqfd-v2:normal',
       'hwbit-v2:forwarded',
       'hwbit-v3:forwarded',
+      'vlpi-v41:forwarded',
     ]);
     expect(j.scenario.paths[2].set).toEqual({ 'host.gic.version': 'v3' });
     expect(j.runs.map((x: { path: string; mode: string }) => `${x.path}:${x.mode}`)).toEqual([
       'irqfd-v2:normal',
       'hwbit-v2:forwarded',
       'hwbit-v3:forwarded',
+      'vlpi-v41:forwarded',
     ]);
   });
 
@@ -292,7 +301,10 @@ describe('irqfwd run / compare', () => {
     expect(r.runner.calls[0]!.s.host.gic.version).toBe('v3');
     expect(r.out).toBe('trace of forwarded\n');
     for (const [args, msg] of [
-      [['trace', 'compare-paths'], 'has compare paths (irqfd-v2, hwbit-v2, hwbit-v3): trace one with --path NAME'],
+      [
+        ['trace', 'compare-paths'],
+        'has compare paths (irqfd-v2, hwbit-v2, hwbit-v3, vlpi-v41): trace one with --path NAME',
+      ],
       [['trace', 'compare-paths', '--path', 'v4'], "--path v4: '"],
       [['trace', 'default', '--path', 'hwbit-v2'], 'has no compare paths'],
       [['trace', 'compare-paths', '--path', 'irqfd-v2', '--mode', 'forwarded'], "runs mode 'normal' only"],

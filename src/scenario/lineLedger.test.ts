@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHost } from '../machine.js';
-import { LineLedger } from './lineLedger.js';
+import { LineLedger, type LineState } from './lineLedger.js';
 import { loadScenario } from './loader.js';
 import { MetricsCollector } from './metrics.js';
 
@@ -26,7 +26,7 @@ function ledger() {
     led.settle(m);
     return m;
   };
-  return { host, led, l: led.line('dev0', 0)!, finish };
+  return { host, led, l: led.line('dev0', 0) as LineState, finish };
 }
 
 describe('LineLedger', () => {
@@ -84,5 +84,32 @@ describe('LineLedger', () => {
     expect(led.signal(l, true, true)).toBe(false);
     const m = finish();
     expect(m.lines[0]).toMatchObject({ raised: 4, delivered: 1, coalesced: 2, orphaned: 1, lost: 0 });
+  });
+});
+
+describe('LineLedger: MSI vectors', () => {
+  it('orphaned before the irqfd; one handler entry serves every MSI queued (the rest coalesced); an MSI never served is lost', () => {
+    const host = createHost({
+      cpus: 2,
+      gic: 'v3',
+      msiDevices: [{ name: '0000:01:00.0', iommuGroup: 4, deviceId: 0x100, vectors: 2 }],
+    });
+    const c = new MetricsCollector('normal', 2e9, [{ device: '0000:01:00.0', index: 0, intid: 8192 }]);
+    const s = loadScenario(YAML, 'ledger.yaml');
+    const led = new LineLedger(host.engine, c, [], s, [{ fn: host.msiDevices[0]!, lpiBase: 8192 }]);
+    const v = led.line('0000:01:00.0', 0)!;
+    expect(v).toMatchObject({ kind: 'msi', intid: 8192 });
+    led.raise(v); // no irqfd yet: orphaned (the function's MSI is not even enabled: it drops the write)
+    expect(host.msiDevices[0]!.hw.dropped[0]).toBe(1);
+    v.owned = true;
+    led.raise(v);
+    led.raise(v);
+    expect(led.inFlight()).toBe(true);
+    led.delivered(v, 300); // the driver drains both
+    expect(led.inFlight()).toBe(false);
+    led.raise(v); // never served
+    const m = c.finish({ simCycles: 1, hostCycles: 0, leftActive: 0, leftMasked: 0 });
+    led.settle(m);
+    expect(m.lines[0]).toMatchObject({ raised: 4, delivered: 1, coalesced: 1, orphaned: 1, lost: 1 });
   });
 });

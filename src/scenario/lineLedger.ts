@@ -7,26 +7,29 @@
  * that finds the condition set delivers it. A delivery with nothing outstanding is a duplicate — except one answering
  * an orphaned raise that a late irqfd still delivered, which turns that orphan into a delivery (`settle`).
  * Deactivation and re-arm latencies are counted once per raise.
+ *
+ * An MSI vector of a PCI function (`MsiVectorState`) is an edge with no line to sample: each MSI the device sends is
+ * one event, outstanding until the guest driver's handler runs; that handler serves every event the device has
+ * queued on the vector (as a driver drains its completion ring), so one entry delivers the oldest and coalesces the
+ * others. An MSI sent while no VM owns the vector is orphaned. Whatever is still outstanding at the end is lost: an
+ * MSI the hardware dropped or that never reached the guest cannot hide.
  */
 import type { IrqDesc } from '../host/irq/irqDesc.js';
+import type { MsiDevice } from '../hw/msiDevice.js';
 import type { PlatformDevice } from '../hw/platformDevice.js';
-import type { HostDevice } from '../machine.js';
+import type { HostDevice, HostMsiDevice } from '../machine.js';
 import type { Engine } from '../sim/engine.js';
 import type { Metrics, MetricsCollector } from './metrics.js';
 import type { Scenario, ScenarioEvent } from './schema.js';
 
-export interface LineState {
+/** What the ledger keeps of every passed-through interrupt source, a wired line or an MSI vector. */
+interface LedgerEntryState {
   /** Position in the ledger (the metrics' line index). */
   readonly idx: number;
   readonly device: string;
   readonly index: number;
   readonly intid: number;
-  readonly hw: PlatformDevice;
-  readonly desc: IrqDesc;
-  readonly trigger: 'level' | 'edge';
-  /** A level line the device withdraws after this many cycles unless served, or undefined. */
-  readonly hold: number | undefined;
-  /** A VM's irqfd carries the line (set by the irqfd step, cleared by closing the device / destroy). */
+  /** A VM's irqfd carries it (set by the irqfd step, cleared by closing the device / destroy). */
   owned: boolean;
   outstanding: number;
   orphanPending: number;
@@ -36,6 +39,23 @@ export interface LineState {
   raisedN: number;
   deliveredN: number;
   deactivatedN: number;
+}
+
+/** An MSI vector of a PCI function; `intid` is the LPI the guest maps it to. */
+export interface MsiVectorState extends LedgerEntryState {
+  readonly kind: 'msi';
+  readonly msi: MsiDevice;
+}
+
+export type LedgerEntry = LineState | MsiVectorState;
+
+export interface LineState extends LedgerEntryState {
+  readonly kind: 'line';
+  readonly hw: PlatformDevice;
+  readonly desc: IrqDesc;
+  readonly trigger: 'level' | 'edge';
+  /** A level line the device withdraws after this many cycles unless served, or undefined. */
+  readonly hold: number | undefined;
   /** `seq` of the raise the last counted deactivation answered. */
   deactSeq: number;
   /** `seq` of the raise the last counted re-arm (deactivated, and unmasked if masked) answered. */
@@ -46,9 +66,24 @@ export interface LineState {
   readonly viaEventfd: boolean;
 }
 
+/** The state of a source nothing has raised yet, unowned. */
+function unserved(): Omit<LedgerEntryState, 'idx' | 'device' | 'index' | 'intid'> {
+  return {
+    owned: false,
+    outstanding: 0,
+    orphanPending: 0,
+    lastAssertAt: 0,
+    seq: 0,
+    raisedN: 0,
+    deliveredN: 0,
+    deactivatedN: 0,
+  };
+}
+
 export class LineLedger {
   readonly lines: LineState[] = [];
-  private readonly byName = new Map<string, LineState>();
+  readonly vectors: MsiVectorState[] = [];
+  private readonly byName = new Map<string, LedgerEntry>();
   private readonly byIntid = new Map<number, LineState>();
   private readonly orphanDelivered: number[] = [];
   private seq = 0;
@@ -58,12 +93,14 @@ export class LineLedger {
     private readonly c: MetricsCollector,
     devices: readonly HostDevice[],
     s: Pick<Scenario, 'devices' | 'workloads'>,
+    msiDevices: readonly { fn: HostMsiDevice; lpiBase: number }[] = [],
   ) {
     for (const d of devices) {
       const spec = s.devices.find((x) => x.name === d.spec.name);
       d.spec.irqs.forEach((irq, index) => {
         const irqSpec = spec?.irqs[index];
         const l: LineState = {
+          kind: 'line',
           idx: this.lines.length,
           device: d.spec.name,
           index,
@@ -72,14 +109,7 @@ export class LineLedger {
           desc: d.descs[index]!,
           trigger: irqSpec?.trigger ?? 'level',
           hold: typeof irqSpec?.hold === 'number' ? irqSpec.hold : undefined,
-          owned: false,
-          outstanding: 0,
-          orphanPending: 0,
-          lastAssertAt: 0,
-          seq: 0,
-          raisedN: 0,
-          deliveredN: 0,
-          deactivatedN: 0,
+          ...unserved(),
           deactSeq: 0,
           rearmSeq: 0,
           holdTimer: -1,
@@ -90,9 +120,24 @@ export class LineLedger {
         this.byName.set(`${l.device}/${index}`, l);
       });
     }
+    for (const { fn, lpiBase } of msiDevices) {
+      for (let index = 0; index < fn.spec.vectors; index++) {
+        const v: MsiVectorState = {
+          kind: 'msi',
+          idx: this.lines.length + this.vectors.length,
+          device: fn.spec.name,
+          index,
+          intid: lpiBase + index,
+          msi: fn.hw,
+          ...unserved(),
+        };
+        this.vectors.push(v);
+        this.byName.set(`${v.device}/${index}`, v);
+      }
+    }
   }
 
-  line(device: string, index: number): LineState | undefined {
+  line(device: string, index: number): LedgerEntry | undefined {
     return this.byName.get(`${device}/${index}`);
   }
 
@@ -100,8 +145,12 @@ export class LineLedger {
     return this.byIntid.get(intid);
   }
 
-  /** The device asserts its line (a `via: line` workload event). */
-  raise(l: LineState): void {
+  /** The device asserts its line or sends an MSI (a `via: line` workload event). */
+  raise(l: LedgerEntry): void {
+    if (l.kind === 'msi') {
+      this.sendMsi(l);
+      return;
+    }
     this.c.raised(l.idx);
     l.raisedN++;
     if (l.hw.isAsserted(l.index)) {
@@ -134,6 +183,20 @@ export class LineLedger {
     }
   }
 
+  /** The function sends vector `index`'s message (a posted write; latched by the device while the vector is masked). */
+  private sendMsi(v: MsiVectorState): void {
+    this.c.raised(v.idx);
+    v.raisedN++;
+    if (!v.owned) {
+      this.c.orphaned(v.idx);
+      v.orphanPending++;
+    } else if (v.outstanding++ === 0) {
+      v.seq = ++this.seq;
+      v.lastAssertAt = this.engine.now;
+    }
+    v.msi.fire(v.index);
+  }
+
   /**
    * A `via: eventfd` event. `carried`: a VM's irqfd carries it; `busy`: the backend is still in its previous write.
    * Returns whether the backend must write the eventfd now (the event is outstanding). A raise while the previous
@@ -156,11 +219,12 @@ export class LineLedger {
     return true;
   }
 
-  /** A guest handler entry served the line, `cycles` after its raise. */
-  delivered(l: LineState, cycles: number): void {
+  /** A guest handler entry served the line, `cycles` after its raise; an MSI vector's handler serves all it queued. */
+  delivered(l: LedgerEntry, cycles: number): void {
     if (l.outstanding > 0) {
       l.outstanding--;
       this.c.delivered(l.idx, cycles);
+      if (l.kind === 'msi') for (; l.outstanding > 0; l.outstanding--) this.c.coalesced(l.idx);
     } else if (l.orphanPending > 0) {
       l.orphanPending--;
       this.orphanDelivered[l.idx] = (this.orphanDelivered[l.idx] ?? 0) + 1;
@@ -176,7 +240,7 @@ export class LineLedger {
    * (the vIRQ state went with the vGIC), so they count as orphaned; a guest already in the handler may still deliver
    * one (`delivered` turns that orphan back into a delivery).
    */
-  release(l: LineState): void {
+  release(l: LedgerEntry): void {
     l.owned = false;
     for (; l.outstanding > 0; l.outstanding--) {
       this.c.orphaned(l.idx);
@@ -212,7 +276,9 @@ export class LineLedger {
 
   /** Some owned line still has a raise on its way to the guest. */
   inFlight(): boolean {
-    return this.lines.some((l) => l.owned && l.outstanding > 0);
+    return (
+      this.lines.some((l) => l.owned && l.outstanding > 0) || this.vectors.some((v) => v.owned && v.outstanding > 0)
+    );
   }
 
   /** Whether a `raised` / `delivered` / `deactivated` event of the plan has happened. */

@@ -201,14 +201,24 @@ describe('compare paths', () => {
       ['irqfd-v2', 'normal', 'normal', 'v2'],
       ['hwbit-v2', 'forwarded', 'forwarded', 'v2'],
       ['hwbit-v3', 'forwarded', 'forwarded', 'v3'],
+      ['vlpi-v41', 'forwarded', 'forwarded', 'v3'],
     ]);
     for (const p of points) expect(p.scenario.paths).toBeUndefined();
-    // the exits expectation names hwbit-v3 only; the lost one holds for every path
+    // the exits expectations name hwbit-v3 and vlpi-v41; the lost one holds for every path
     expect(points.map((p) => p.scenario.expect.map((e) => e.metric))).toEqual([
       ['irqs.lost'],
       ['irqs.lost'],
       ['irqs.lost', 'exits.perIrq.total'],
+      ['irqs.lost', 'exits.perIrq.total'],
     ]);
+    // vlpi-v41 sets whole parts (a list of devices, the VMM plan) and a field the scenario leaves out (nrVpes)
+    const v41 = points[3]!.scenario;
+    expect(v41.host.gic).toMatchObject({ version: 'v3', nrVpes: 4 });
+    expect(v41.devices.map((d) => [d.name, d.bus, d.msi?.vectors])).toEqual([['0000:01:00.0', 'pci', 1]]);
+    expect(v41.vmm.map((st) => st.step)).toEqual(['open-device', 'irqfd']);
+    // the MSI route's GSI follows the VM's 224 SPI routes (kvm_irqchip_get_virq); an MSI has no resamplefd
+    expect(v41.vmm[1]).toMatchObject({ gsi: 224, resample: false });
+    expect(v41.workloads[0]!.device).toBe('0000:01:00.0');
     expect(expandPaths(loadScenarioFile(`${SCENARIOS}default.yaml`))).toEqual([]);
   });
 
@@ -251,6 +261,105 @@ describe('compare paths', () => {
     ],
   ])('paths %j: %s', (lines, msg) => {
     expect(problemsOf([...base, 'paths:', ...lines, ''].join('\n')).message).toContain(msg);
+  });
+});
+
+describe('MSI-capable PCI functions (bus: pci) and GICv4.1 hosts', () => {
+  const host = 'host: { gic: { version: v3, nrVpes: 4 } }';
+  const fn = "devices: [{ name: '0000:01:00.0', bus: pci, iommuGroup: 7, msi: { vectors: 2 } }]";
+  const plan = [
+    'vmm:',
+    "  - { step: open-device, device: '0000:01:00.0' }",
+    "  - { step: irqfd, device: '0000:01:00.0', index: 1 }",
+  ];
+  const load = (lines: readonly string[]) => loadScenario([...lines, ''].join('\n'), 'msi.yaml');
+
+  it('a function with a vITS-backed plan loads: its vector irqfd gets the first MSI GSI, no resample, no assign', () => {
+    const s = load([host, fn, ...plan]);
+    expect(s.vmm[1]).toMatchObject({ step: 'irqfd', index: 1, gsi: 224, resample: false });
+    // the default plan: open-device, then an irqfd per vector (the forwarding is irqbypass's, no assign step)
+    const d = load([host, fn]);
+    expect(d.vmm.map((st) => [st.step, 'gsi' in st ? st.gsi : null])).toEqual([
+      ['open-device', null],
+      ['irqfd', 224],
+      ['irqfd', 225],
+    ]);
+  });
+
+  it.each([
+    [["devices: [{ name: '0000:01:00.0', bus: pci, iommuGroup: 7, msi: { vectors: 1 } }]"], 'devices[0].bus', 'GICv3'],
+    [
+      [host, "devices: [{ name: 'nic0', bus: pci, iommuGroup: 7, msi: { vectors: 1 } }]"],
+      'devices[0].name',
+      'domain:bus:slot.function',
+    ],
+    [[host, "devices: [{ name: '0000:01:00.0', bus: pci, iommuGroup: 7 }]"], 'devices[0].msi', 'msi: { vectors'],
+    [
+      [host, "devices: [{ name: '0000:01:00.0', bus: pci, iommuGroup: 7, msi: { vectors: 3 } }]"],
+      'devices[0].msi.vectors',
+      'power of two',
+    ],
+    [
+      [
+        host,
+        "devices: [{ name: '0000:01:00.0', bus: pci, iommuGroup: 7, msi: { vectors: 1 }, irqs: [{ intid: 80 }] }]",
+      ],
+      'devices[0].irqs',
+      'not wired IRQs',
+    ],
+    [
+      [host, 'devices: [{ name: d0, iommuGroup: 7, irqs: [{ intid: 80 }], msi: { vectors: 1 } }]'],
+      'devices[0].msi',
+      'bus: pci devices',
+    ],
+    [[host, 'devices: [{ name: d0, iommuGroup: 7 }]'], 'devices[0].irqs', 'at least one IRQ'],
+    [['host: { gic: { nrVpes: 4 } }'], 'host.gic.nrVpes', 'GICv4.1 feature'],
+    [['host: { gic: { version: v3, nrVpes: 4 } }'], 'host.gic.nrVpes', 'needs LPIs'],
+    [
+      [
+        'host: { gic: { version: v3, nrVpes: 4, nrLpis: 32 } }',
+        "devices: [{ name: '0000:01:00.0', bus: pci, iommuGroup: 7, msi: { vectors: 32 } }]",
+        'vms: [{ vcpus: 8 }]',
+      ],
+      'host.gic.nrVpes',
+      'one vPE per vCPU',
+    ],
+    [
+      [host, fn, ...plan.slice(0, 2), "  - { step: irqfd, device: '0000:01:00.0', index: 2 }"],
+      'vmm[1].index',
+      '2 MSI vector(s)',
+    ],
+    [
+      [host, fn, ...plan.slice(0, 2), "  - { step: irqfd, device: '0000:01:00.0', resample: true }"],
+      'vmm[1].resample',
+      'no resamplefd',
+    ],
+    [
+      [host, fn, ...plan.slice(0, 2), "  - { step: irqfd, device: '0000:01:00.0', gsi: 5 }"],
+      'vmm[1].gsi',
+      "follow the VM's SPI routes",
+    ],
+    [[host, fn, ...plan, "  - { step: assign, device: '0000:01:00.0', index: 1 }"], 'vmm[2]', 'irqbypass'],
+    [['host: { gic: { version: v3 } }', fn, ...plan], 'mode', 'GICv4.1 (host.gic.nrVpes)'],
+    [
+      [host, fn, ...plan, "workloads: [{ device: '0000:01:00.0', kind: periodic, period: 10us, via: eventfd }]"],
+      'workloads[0].via',
+      'MSI',
+    ],
+    [
+      [
+        host,
+        fn,
+        ...plan,
+        "workloads: [{ device: d, kind: periodic, period: 10us, after: 'deactivated:0000:01:00.0/0#1' }]",
+      ],
+      'workloads[0].after',
+      'no active state',
+    ],
+  ])('%j is reported at %s', (lines, path, msg) => {
+    const e = problemsOf([...lines, ''].join('\n'));
+    const p = e.problems.find((x) => x.path === path);
+    expect(p?.message, e.message).toContain(msg);
   });
 });
 

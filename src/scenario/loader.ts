@@ -339,11 +339,12 @@ export function sweepPoint(s: Scenario, param: string, value: number | string): 
 
 /**
  * The resolved scenario with each `param` set to its value (paths as in sweep.param), the fields named in `drop`
- * removed, re-validated (durations at its clock). `what` names the source of the params in error messages.
+ * removed, re-validated (durations at its clock). `what` names the source of the params in error messages. A param
+ * naming a field the scenario leaves out (an optional one, `host.gic.nrVpes`) adds it, if the schema knows it.
  */
 function withParams(
   s: Scenario,
-  params: readonly (readonly [string, number | string])[],
+  params: readonly (readonly [string, unknown])[],
   what: string,
   drop: readonly string[],
   extra: Record<string, unknown> = {},
@@ -351,17 +352,21 @@ function withParams(
   const copy = structuredClone(s) as unknown as Record<string, unknown>;
   for (const k of drop) delete copy[k];
   Object.assign(copy, extra);
-  for (const [param, value] of params) setParam(copy, param, value, what);
+  const added = params.filter(([param, value]) => setParam(copy, param, value, what)).map(([param]) => param);
   const r = Scenario.safeParse(copy, { error: issueMessage });
   if (!r.success) {
     const iss = r.error.issues[0]!;
+    const at = (k: string) => formatPath([...iss.path, k]);
+    const unknown = iss.code === 'unrecognized_keys' ? added.find((p) => iss.keys.some((k) => at(k) === p)) : undefined;
+    if (unknown !== undefined) throw new SweepError(`${what} '${unknown}' does not exist in the scenario`);
     const set = params.map(([p, v]) => `${p} = ${JSON.stringify(v)}`).join(', ');
     throw new SweepError(`with ${set}: ${formatPath(iss.path)}: ${iss.message}`);
   }
   return r.data;
 }
 
-function setParam(doc: Record<string, unknown>, param: string, value: number | string, what: string): void {
+/** Sets `param` to `value`; returns whether that added a field the scenario did not have. */
+function setParam(doc: Record<string, unknown>, param: string, value: unknown, what: string): boolean {
   const path = parseParamPath(param);
   if (path.length === 0) throw new SweepError(`${what} '${param}' is not a path`);
   let obj: unknown = doc;
@@ -372,8 +377,11 @@ function setParam(doc: Record<string, unknown>, param: string, value: number | s
   }
   const last = path[path.length - 1]!;
   const target = obj as Record<string | number, unknown>;
-  if (!(last in target)) throw new SweepError(`${what} '${param}' does not exist in the scenario`);
-  target[last] = value;
+  const added = !(last in target);
+  if (added && (Array.isArray(target) || typeof last === 'number'))
+    throw new SweepError(`${what} '${param}' does not exist in the scenario`);
+  target[last] = structuredClone(value);
+  return added;
 }
 
 /** The sweep points of a scenario (one per value), or a single point of the scenario itself when it has no sweep. */

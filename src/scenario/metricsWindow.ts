@@ -82,6 +82,7 @@ export class MetricsWindow {
         unmasks += irq.unmasks;
       }
     }
+    for (const d of this.host.msiDevices) for (const ctx of d.vdev.ctx) signals += ctx.signals; // vfio_msihandler
     let resamples = 0;
     for (const vm of this.vms()) {
       for (const r of vm.irqfds.resamplers) {

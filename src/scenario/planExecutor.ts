@@ -1,7 +1,9 @@
 /**
  * The plan executor of a scenario run: the VMM steps of the plan at their times and events, each run through the VMM
  * interpreter (`exec`). The leading steps (no `at`/`after`) run before the vCPUs start, as QEMU realizes its devices
- * before its vCPUs run; the rest run once the scenario clock has started, in order: a step with `after` waits for
+ * before its vCPUs run — up to the first that `waitsForBoot` (a guest's action triggers it: its driver enabling
+ * MSIs), which with the untimed steps after it runs once the guests have booted (`runBooted`); the rest run once the
+ * scenario clock has started, in order: a step with `after` waits for
  * its event (then its `delay`), one with `at` for its time. A step whose event does not happen before the end, or
  * that is due after the duration, is skipped with a note. The executor also keeps the plan's events: `on(ev, fn)`
  * calls `fn` once, at the first `notify` that finds `ev` happened.
@@ -24,6 +26,7 @@ export class PlanExecutor {
     private readonly exec: (st: ScenarioStep) => void,
     private readonly lineEvent: (ev: LineEvent) => boolean,
     private readonly notes: string[],
+    private readonly waitsForBoot: (st: ScenarioStep) => boolean = () => false,
   ) {}
 
   happened(ev: ScenarioEvent): boolean {
@@ -44,11 +47,21 @@ export class PlanExecutor {
     }
   }
 
-  /** The steps before the first with `at` or `after`. */
+  /** The steps before the first with `at` or `after`, or that waits for the guests' boot. */
   runLeading(): void {
-    const steps = this.steps;
-    while (this.i < steps.length && steps[this.i]!.at === undefined && steps[this.i]!.after === undefined)
-      this.step(steps[this.i++]!);
+    while (this.untimed() && !this.waitsForBoot(this.steps[this.i]!)) this.step(this.steps[this.i++]!);
+  }
+
+  /** After the guests booted: the untimed steps from the first that waited for it; returns how many ran. */
+  runBooted(): number {
+    const from = this.i;
+    while (this.untimed()) this.step(this.steps[this.i++]!);
+    return this.i - from;
+  }
+
+  private untimed(): boolean {
+    const st = this.steps[this.i];
+    return st !== undefined && st.at === undefined && st.after === undefined;
   }
 
   /** The remaining steps, the scenario clock starting at `t0`; returns at the last step (or skipped one). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHost } from '../machine.js';
-import { DEFAULT_SCENARIO, loadScenario } from './loader.js';
+import { DEFAULT_SCENARIO, loadScenario, sweepPoint } from './loader.js';
 import { runScenario } from './runner.js';
 import { createQemuVm, kvmVfioSupported } from './vmm.js';
 
@@ -165,4 +165,39 @@ workloads: [{ device: d, kind: periodic, period: 50ns, start: 1us }]
     expect(normal!.byCpu[1]).toBeGreaterThan(normal!.byCpu[0]!);
     expect(forwarded!.livelocked).toBe(0);
   });
+});
+
+describe('runScenario: a PCI function with two MSI vectors (vfio_msi_enable, vfio_msi_set_block)', () => {
+  const MSI = `
+name: two-vectors
+duration: 200us
+host: { cpus: 2, costProfile: xgene, gic: { version: v3, nrVpes: 2 } }
+devices:
+  - { name: '0000:02:00.0', bus: pci, iommuGroup: 9, msi: { vectors: 2 } }
+vms:
+  - { vcpus: 1, pinning: [1], guest: { workload: busy } }
+workloads:
+  - { device: '0000:02:00.0', index: 0, kind: periodic, period: 10us, start: 2us }
+  - { device: '0000:02:00.0', index: 1, kind: periodic, period: 15us, start: 7us }
+`;
+
+  // The normal run's guest idles: the host ITS puts vector 1's LPI on CPU 1 (its_select_cpu: the least loaded), and
+  // the first MSI of each event misses KVM's translation cache, so irqfd_inject runs as work on CPU 1 — which the
+  // model's KVM_RUN loop never yields to while a busy guest runs there (it has no need_resched check yet).
+  it.each([
+    ['normal', 'idle', 0.8182],
+    ['forwarded', 'busy', 0],
+  ] as const)(
+    '%s, guest %s: every MSI of both vectors reaches its guest LPI; %d exits per IRQ',
+    (mode, workload, exits) => {
+      const s = sweepPoint(loadScenario(MSI, 'two-vectors.yaml'), 'vms[0].guest.workload', workload);
+      const r = runScenario(s, { modes: [mode] }).runs[0]!;
+      expect(r.violations).toEqual([]);
+      expect(r.metrics.lines.map((l) => [l.intid, l.raised, l.delivered, l.lost])).toEqual([
+        [8192, 20, 20, 0],
+        [8193, 13, 13, 0],
+      ]);
+      expect(r.metrics.exits.perIrq.total).toBe(exits);
+    },
+  );
 });

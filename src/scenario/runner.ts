@@ -24,6 +24,7 @@ import { guestWorkCost } from '../guest/deviceDriver.js';
 import type { GuestIrqHandler } from '../guest/gicDriver.js';
 import type { GuestExtraIrq, GuestTrapLoop, GuestWorkload } from '../guest/guestKernel.js';
 import { GuestKernel } from '../guest/guestKernel.js';
+import type { GuestItsDevice } from '../guest/itsDriver.js';
 import { gicRouteSpi } from '../host/irq/boot.js';
 import type { IrqDesc, IrqReturn } from '../host/irq/irqDesc.js';
 import type { Process, UThread } from '../host/process.js';
@@ -38,15 +39,16 @@ import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { COST_PROFILES, resolveCosts } from '../sim/profiles.js';
-import { currentOrNull, type Op, op, type TaskGen } from '../sim/task.js';
+import { currentOrNull, type Op, op, TASK_BLOCKED, TASK_IN_GUEST, type TaskGen } from '../sim/task.js';
 import { writeChromeJson } from '../trace/chromeJsonWriter.js';
 import { writeText } from '../trace/textWriter.js';
 import { Tracer } from '../trace/tracer.js';
 import { HostCycleObserver } from './hostCycles.js';
 import { HostTrace } from './hostTrace.js';
-import { LineLedger, type LineState } from './lineLedger.js';
+import { type LedgerEntry, LineLedger, type LineState, type MsiVectorState } from './lineLedger.js';
 import { type Metrics, MetricsCollector, PROBE_NAMES, type ProbeName } from './metrics.js';
 import { MetricsWindow } from './metricsWindow.js';
+import { pciFunctions } from './pciFunctions.js';
 import { PlanExecutor } from './planExecutor.js';
 import type { InvariantViolation, ModeRun, RunOptions, RunResult, TraceFormat, TraceOutput } from './runnerApi.js';
 import type { Mode, Scenario, ScenarioStep } from './schema.js';
@@ -148,19 +150,29 @@ class ModeRunner {
       notes.push(
         `cost profile '${s.host.costProfile}' names costs the model does not define: ${rc.skipped.join(', ')}`,
       );
-    this.host = createHost({ ...scenarioHostOptions(s), seed: s.seed, hz: s.host.hz, costs: rc.costs });
+    this.host = createHost({ ...scenarioHostOptions(s, mode), seed: s.seed, hz: s.host.hz, costs: rc.costs });
     this.engine = this.host.engine;
     this.maintIrq = this.host.kvm.maintenanceIrq;
     this.traceFormat = opts.trace ?? 'text';
     this.tracer = opts.trace !== undefined ? new Tracer({ capacity: TRACE_CAPACITY, time: this.engine }) : null;
-    this.c = new MetricsCollector(
-      mode,
-      s.host.hz,
-      this.host.devices.flatMap((d) =>
+    const fns = pciFunctions(s);
+    const msiDevices = this.host.msiDevices.map((fn) => ({
+      fn,
+      lpiBase: fns.find((f) => f.name === fn.spec.name)!.lpiBase,
+    }));
+    this.c = new MetricsCollector(mode, s.host.hz, [
+      ...this.host.devices.flatMap((d) =>
         d.spec.irqs.map((irq, index) => ({ device: d.spec.name, index, intid: irq.intid })),
       ),
-    );
-    this.ledger = new LineLedger(this.engine, this.c, this.host.devices, s);
+      ...msiDevices.flatMap(({ fn, lpiBase }) =>
+        Array.from({ length: fn.spec.vectors }, (_, index) => ({
+          device: fn.spec.name,
+          index,
+          intid: lpiBase + index,
+        })),
+      ),
+    ]);
+    this.ledger = new LineLedger(this.engine, this.c, this.host.devices, s, msiDevices);
     this.cycles = new HostCycleObserver(this.engine.cpus.length, (engine) =>
       this.progress((engine.now - this.t0) / Math.max(1, this.s.duration)),
     );
@@ -184,7 +196,7 @@ class ModeRunner {
         l.owned = true;
       },
       unowned: (device, vmGone) => {
-        for (const l of this.ledger.lines) {
+        for (const l of [...this.ledger.lines, ...this.ledger.vectors]) {
           if (device !== null && l.device !== device) continue;
           if (vmGone) this.ledger.release(l);
           else l.owned = false;
@@ -210,6 +222,9 @@ class ModeRunner {
       },
       (ev) => this.ledger.happened(ev),
       notes,
+      // QEMU wires a PCI function's MSIs when its guest driver enables them (vfio_pci_write_config → vfio_msi_enable),
+      // after the guest's ITS driver has mapped the device and its events at boot
+      (st) => st.step === 'irqfd' && this.vmm.pciFunction(st.device) !== undefined,
     );
     hooks.onHost?.(this.host, mode);
   }
@@ -352,11 +367,12 @@ class ModeRunner {
       mmioKernel: { n: 0, sum: 0 },
     };
     this.probes.push(pr);
-    const steps = stepsForMode(this.s, this.mode).filter((x) => x.step === 'irqfd' && x.vm === spec.name);
+    const all = stepsForMode(this.s, this.mode).filter((x) => x.step === 'irqfd' && x.vm === spec.name);
+    const steps = all.filter((st) => st.step === 'irqfd' && this.vmm.pciFunction(st.device) === undefined);
     const irqs: GuestExtraIrq[] = [];
     for (const st of steps) {
       if (st.step !== 'irqfd') continue;
-      const l = this.line(st.device, st.index);
+      const l = this.platformLine(st.device, st.index);
       if (!l.viaEventfd) continue;
       if (this.s.workloads.some((w) => w.device === l.device && w.index === l.index && w.via !== 'eventfd'))
         this.notes.push(
@@ -371,7 +387,7 @@ class ModeRunner {
     }
     const devices = steps.flatMap((st) => {
       if (st.step !== 'irqfd') throw new ModelError('unreachable');
-      const l = this.line(st.device, st.index);
+      const l = this.platformLine(st.device, st.index);
       if (l.viaEventfd) return [];
       return {
         device: l.hw,
@@ -383,8 +399,10 @@ class ModeRunner {
         onLatency: (cycles: number, vcpu: number) => this.delivered(l, cycles, vcpu, index),
       };
     });
+    const its = this.guestItsDevices(all, spec.guest.handlerCycles, index);
     const v2 = this.host.irq.version === 'v2';
     const g = new GuestKernel({
+      ...(its.length > 0 ? { its: { devices: its } } : {}),
       engine: this.engine,
       ...guestGicOptions(this.host.irq, spec.guest.eoi),
       // the GICv3 guest driver has no completion probe
@@ -412,15 +430,59 @@ class ModeRunner {
     return g;
   }
 
+  /**
+   * The guest's ITS devices (itsDriver.ts): each PCI function wired into this VM, at its guest requester ID, with one
+   * event per wired vector mapped to its LPI on vCPU 0, served by `msiHandler`.
+   */
+  private guestItsDevices(steps: readonly ScenarioStep[], handlerCycles: number, vmIndex: number): GuestItsDevice[] {
+    const out: GuestItsDevice[] = [];
+    for (const f of pciFunctions(this.s)) {
+      const vectors = steps.flatMap((st) => (st.step === 'irqfd' && st.device === f.name ? [st.index] : []));
+      const events = [...new Set(vectors)].map((k) => ({
+        eventId: k,
+        lpi: f.lpiBase + k,
+        handler: this.msiHandler(this.ledger.line(f.name, k) as MsiVectorState, handlerCycles, vmIndex),
+      }));
+      if (events.length > 0) out.push({ deviceId: f.guestDeviceId, events });
+    }
+    return out;
+  }
+
+  /**
+   * The guest driver's handler of an MSI vector, entered once the guest acknowledged its LPI (ICC_IAR1_EL1): it serves
+   * what the function queued on the vector (the ledger's delivery, latency = the MSI's send → here), then
+   * `handlerCycles` of work; the GICv3 driver then writes ICC_EOIR1_EL1.
+   */
+  private msiHandler(v: MsiVectorState, handlerCycles: number, vmIndex: number): GuestIrqHandler {
+    const work = guestWorkCost(handlerCycles);
+    const engine = this.engine;
+    const self = this;
+    return {
+      name: `${v.device}.msi${v.index}`,
+      *handle(_g, vcpu) {
+        self.delivered(v, engine.now - v.lastAssertAt, vcpu, vmIndex);
+        if (handlerCycles > 0) yield op(work);
+        return true;
+      },
+    };
+  }
+
   // ---- IRQ events ----------------------------------------------------------------------------------------------
 
-  private line(device: string, index: number): LineState {
+  private line(device: string, index: number): LedgerEntry {
     const l = this.ledger.line(device, index);
     if (l === undefined) throw new ModelError(`no line ${device}/${index}`);
     return l;
   }
 
-  private raise(l: LineState): void {
+  /** A platform device's wired line (the schema sends only those through irqfd backends and eventfd workloads). */
+  private platformLine(device: string, index: number): LineState {
+    const l = this.line(device, index);
+    if (l.kind !== 'line') throw new ModelError(`${device}/${index} is an MSI vector, not a wired line`);
+    return l;
+  }
+
+  private raise(l: LedgerEntry): void {
     this.ledger.raise(l);
     this.plan.notify();
   }
@@ -451,7 +513,7 @@ class ModeRunner {
     this.plan.notify();
   }
 
-  private delivered(l: LineState, cycles: number, vcpu: number, vmIndex: number): void {
+  private delivered(l: LedgerEntry, cycles: number, vcpu: number, vmIndex: number): void {
     this.ledger.delivered(l, cycles);
     this.ht?.guestIrqEntry(this.vmm.vms[vmIndex]!.kvmVm.vcpus[vcpu]?.runTask ?? null, vcpu, l.intid, l.seq);
     this.plan.notify();
@@ -489,7 +551,7 @@ class ModeRunner {
         fire: () => {
           n++;
           inBurst++;
-          if (viaEventfd) this.signalEventfd(l);
+          if (l.kind === 'line' && viaEventfd) this.signalEventfd(l);
           else this.raise(l);
           if (w.count !== undefined && n >= w.count) return;
           const t = next(engine.now);
@@ -538,8 +600,17 @@ class ModeRunner {
           }),
         );
     engine.runUntil(() => vmm.vms.every((v) => v.destroyed || v.guest.booted), 'the guests to boot');
-    // The scenario clock starts here: VMs built, leading steps done, guests booted (a device does not interrupt
-    // before its driver is up). `at`, workload times and the duration count from t0.
+    // the MSI wiring halted the guests (irqbypass's stop/start bracket): their vCPUs re-enter before the clock starts
+    if (this.plan.runBooted() > 0)
+      engine.runUntil(
+        () =>
+          vmm.vms.every((v) =>
+            v.threads.every((th) => th.task.state === TASK_IN_GUEST || th.task.state === TASK_BLOCKED),
+          ),
+        'the vCPUs to resume after the MSI wiring',
+      );
+    // The scenario clock starts here: VMs built, leading steps done, guests booted and their MSIs enabled (a device
+    // does not interrupt before its driver is up). `at`, workload times and the duration count from t0.
     const t0 = engine.now;
     this.t0 = t0;
     this.window.openNow();

@@ -192,6 +192,22 @@ const Gic = z
       .max(64)
       .default(4)
       .meta({ description: 'list registers per CPU interface (GICH_VTR.ListRegs + 1); real GICv2 parts have 4' }),
+    nrLpis: z.number().int().min(32).max(57344).multipleOf(32).optional().meta({
+      description:
+        'v3 only: LPIs (INTIDs 8192 ..), which give the host an ITS for its PCI functions’ MSIs; default 1024 with a bus: pci device, else none',
+    }),
+    nrVpes: z
+      .number()
+      .int()
+      .min(1)
+      .max(65536)
+      .optional()
+      .meta({
+        description:
+          'v3 with LPIs only: a GICv4.1 with this many vPEs (one per vCPU of a VM with a vITS): a forwarded run maps each ' +
+          'passed-through MSI as a vLPI (its_map_vlpi, direct injection); a normal run boots KVM with ' +
+          'kvm-arm.vgic_v4_enable=0 (its default), so the vITS injects every MSI in software',
+      }),
   })
   .meta({ description: 'the host GIC' });
 
@@ -236,14 +252,46 @@ const DeviceIrq = z.strictObject({
     }),
 });
 
+/** A PCI function's name as vfio-pci's VFIO_GROUP_GET_DEVICE_FD matches it: dev_name, domain:bus:slot.function. */
+export const PCI_BDF_RE = /^([0-9a-f]{4}):([0-9a-f]{2}):([0-1][0-9a-f])\.([0-7])$/;
+
+const Msi = z
+  .strictObject({
+    vectors: z
+      .number()
+      .int()
+      .min(1)
+      .max(32)
+      .refine((n) => (n & (n - 1)) === 0, { error: 'expected a power of two (MSI Multiple Message Capable)' })
+      .meta({
+        description: 'MSI vectors of the function (a power of two, 1..32); workloads and irqfd steps index them',
+      }),
+    msix: z.boolean().default(false).meta({
+      description: 'pass them through as MSI-X (VFIO_PCI_MSIX_IRQ_INDEX) instead of MSI (VFIO_PCI_MSI_IRQ_INDEX)',
+    }),
+  })
+  .meta({ description: 'bus: pci: the message-signalled interrupts of the function' });
+
 const Device = z.strictObject({
-  name: Name.meta({ description: 'platform device name, as VFIO_GROUP_GET_DEVICE_FD takes it ("fff51000.ethernet")' }),
+  name: Name.meta({
+    description:
+      'the device name as VFIO_GROUP_GET_DEVICE_FD takes it: a platform device ("fff51000.ethernet") or, bus: pci, the function\'s domain:bus:slot.function ("0000:01:00.0")',
+  }),
+  bus: z.enum(['platform', 'pci']).optional().meta({
+    description:
+      'platform (default): a vfio-platform device with wired SPIs (irqs); pci: an MSI-capable PCI function bound to vfio-pci (msi), on a GICv3 host with an ITS',
+  }),
   iommuGroup: z.number().int().nonnegative().meta({ description: 'the /dev/vfio/<group> number' }),
   reset: z.boolean().default(true).meta({ description: 'whether the device has a reset (VFIO_DEVICE_FLAGS_RESET)' }),
   irqs: z
     .array(DeviceIrq)
-    .min(1, { error: 'a passthrough device needs at least one IRQ' })
-    .meta({ description: 'the VFIO IRQ indexes of the device, in order: index 0 is the first' }),
+    .default([])
+    .meta({ description: 'platform: the VFIO IRQ indexes of the device, in order: index 0 is the first' }),
+  msi: Msi.optional(),
+  deviceId: z.number().int().min(0).max(0xffff).optional().meta({
+    description:
+      'bus: pci: the requester ID its MSI writes carry (the host ITS DeviceID); default bus << 8 | slot << 3 | function of its name',
+  }),
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -392,8 +440,14 @@ const Irqfd = z
     step: z.literal('irqfd'),
     device: Name,
     index: z.number().int().nonnegative().default(0),
-    gsi: z.number().int().nonnegative().optional().meta({ description: 'guest SPI number; default intid − 32' }),
-    resample: z.boolean().optional().meta({ description: 'default: true for a level IRQ, false for edge' }),
+    gsi: z.number().int().nonnegative().optional().meta({
+      description:
+        'the GSI of the irqfd: a guest SPI number, default intid − 32; for an MSI vector the GSI of its MSI route, default the next free one after the VM’s SPIs (kvm_irqchip_get_virq)',
+    }),
+    resample: z
+      .boolean()
+      .optional()
+      .meta({ description: 'default: true for a level IRQ, false for edge; an MSI vector has none' }),
     ...vmField,
     ...idField,
     ...Timing,
@@ -401,7 +455,9 @@ const Irqfd = z
   .meta({
     description:
       'the QEMU normal path: SET_IRQS MASK; eventfds; KVM_IRQFD (with KVM_IRQFD_FLAG_RESAMPLE for level); ' +
-      'SET_IRQS UNMASK eventfd = the resamplefd; SET_IRQS TRIGGER eventfd = the irqfd eventfd',
+      'SET_IRQS UNMASK eventfd = the resamplefd; SET_IRQS TRIGGER eventfd = the irqfd eventfd. For an MSI vector ' +
+      '(bus: pci) QEMU’s vfio_msi_enable once the guest has booted: an eventfd, KVM_SET_GSI_ROUTING with its MSI ' +
+      'route, KVM_IRQFD, SET_IRQS TRIGGER on the MSI (MSI-X) index',
   });
 
 const Assign = z
@@ -582,11 +638,16 @@ const ComparePath = z.strictObject({
     .enum(['normal', 'forwarded'])
     .meta({ description: 'normal: the irqfd path; forwarded: with the assign steps' }),
   set: z
-    .record(z.string(), z.union([z.number(), z.string()]))
+    .record(
+      z.string(),
+      z.union([z.number(), z.string(), z.boolean(), z.array(z.unknown()), z.record(z.string(), z.unknown())]),
+    )
     .default({})
     .meta({
       description:
-        'parameters this path changes, each a path in the scenario as in sweep.param: { "host.gic.version": v3 }',
+        'parameters this path changes, each a path in the scenario as in sweep.param, to a value, a mapping or a list ' +
+        '(validated as that part of a scenario): { "host.gic.version": v3 }, { devices: [...] }; a field the scenario ' +
+        'leaves out can be set too',
     }),
 });
 
@@ -717,6 +778,22 @@ export function structNames(): string[] {
   return [...STRUCTS.keys()];
 }
 
+type DocDevice = Doc['devices'][number];
+
+/** The IRQ indexes of a device: its wired lines, or (bus: pci) its MSI vectors. */
+function nrLines(dev: Pick<DocDevice, 'bus' | 'irqs' | 'msi'>): number {
+  return dev.bus === 'pci' ? (dev.msi?.vectors ?? 0) : dev.irqs.length;
+}
+
+function linesWord(dev: DocDevice): string {
+  return dev.bus === 'pci' ? 'MSI vector(s)' : 'IRQ(s)';
+}
+
+/** The first GSI after a VM's SPI routes: QEMU's kvm_irqchip_get_virq gives the MSI routes the GSIs from here. */
+export function firstMsiGsi(nrIrqs: number): number {
+  return Math.min(nrIrqs, abi.VGIC_MAX_NR_IRQS) - 32;
+}
+
 function issue(ctx: Ctx, path: Path, message: string): void {
   ctx.issues.push({ code: 'custom', message, path, input: undefined });
 }
@@ -738,12 +815,53 @@ function crossCheck(d: Doc, ctx: Ctx): void {
       if (vm.vcpus > 8) issue(ctx, ['vms', i, 'vcpus'], 'a GICv2 VM has at most 8 vCPUs (VGIC_V2_MAX_CPUS)');
     });
 
+  const { nrLpis, nrVpes } = d.host.gic;
+  const nrVectors = d.devices.reduce((n, dev) => n + (dev.bus === 'pci' ? nrLines(dev) : 0), 0);
+  if (d.host.gic.version === 'v2') {
+    if (nrLpis !== undefined)
+      issue(ctx, ['host', 'gic', 'nrLpis'], 'LPIs are a GICv3 feature (an ITS): a GICv2 has none');
+    if (nrVpes !== undefined) issue(ctx, ['host', 'gic', 'nrVpes'], 'vPEs are a GICv4.1 feature: a GICv2 has none');
+  } else {
+    if (nrVpes !== undefined && nrLpis === undefined && nrVectors === 0)
+      issue(
+        ctx,
+        ['host', 'gic', 'nrVpes'],
+        'a GICv4.1 needs LPIs (an ITS): set host.gic.nrLpis or pass a bus: pci device',
+      );
+    if (nrLpis !== undefined && nrLpis < nrVectors)
+      issue(
+        ctx,
+        ['host', 'gic', 'nrLpis'],
+        `${nrLpis} LPIs cannot back the ${nrVectors} MSI vectors of the PCI functions (one host LPI each)`,
+      );
+  }
+
   // devices
   const devByName = new Map<string, { i: number; dev: Doc['devices'][number] }>();
   const intidOwner = new Map<number, string>();
   d.devices.forEach((dev, i) => {
     if (devByName.has(dev.name)) issue(ctx, ['devices', i, 'name'], `duplicate device name '${dev.name}'`);
     else devByName.set(dev.name, { i, dev });
+    const p: Path = ['devices', i];
+    if (dev.bus === 'pci') {
+      if (!PCI_BDF_RE.test(dev.name))
+        issue(
+          ctx,
+          [...p, 'name'],
+          `a PCI function is named domain:bus:slot.function in lower-case hex ("0000:01:00.0"), got '${dev.name}'`,
+        );
+      if (dev.msi === undefined)
+        issue(ctx, [...p, 'msi'], 'a bus: pci device needs msi: { vectors: <n> } (its message-signalled interrupts)');
+      if (dev.irqs.length > 0)
+        issue(ctx, [...p, 'irqs'], 'a bus: pci device signals with MSIs (msi), not wired IRQs: remove irqs');
+      if (d.host.gic.version !== 'v3')
+        issue(ctx, [...p, 'bus'], "a PCI function's MSIs need a GICv3 with an ITS: set host.gic.version: v3");
+    } else {
+      if (dev.irqs.length === 0) issue(ctx, [...p, 'irqs'], 'a passthrough device needs at least one IRQ');
+      if (dev.msi !== undefined) issue(ctx, [...p, 'msi'], 'msi is for bus: pci devices; a platform device has irqs');
+      if (dev.deviceId !== undefined)
+        issue(ctx, [...p, 'deviceId'], 'deviceId is the requester ID of a bus: pci device; a platform device has none');
+    }
     dev.irqs.forEach((irq, j) => {
       const p: Path = ['devices', i, 'irqs', j];
       if ((irq.intid < 32 || irq.intid > maxIntid) && !isEspi(irq.intid))
@@ -790,6 +908,7 @@ function crossCheck(d: Doc, ctx: Ctx): void {
   });
   const firstVm = d.vms[0]?.name ?? 'vm0';
 
+  const vmOfPci = new Map<string, string>(); // a PCI function → the VM that opened it (its vITS serves it)
   const checkLine = (p: Path, device: string, index: number): Doc['devices'][number] | undefined => {
     const e = devByName.get(device);
     if (!e) {
@@ -800,12 +919,9 @@ function crossCheck(d: Doc, ctx: Ctx): void {
       );
       return undefined;
     }
-    if (index >= e.dev.irqs.length)
-      issue(
-        ctx,
-        [...p, 'index'],
-        `device '${device}' has ${e.dev.irqs.length} IRQ(s): index must be < ${e.dev.irqs.length}`,
-      );
+    const n = nrLines(e.dev);
+    if (index >= n)
+      issue(ctx, [...p, 'index'], `device '${device}' has ${n} ${linesWord(e.dev)}: index must be < ${n}`);
     return e.dev;
   };
 
@@ -827,8 +943,10 @@ function crossCheck(d: Doc, ctx: Ctx): void {
     }
     const e = devByName.get(ev.device);
     if (!e) issue(ctx, p, `event names unknown device '${ev.device}'`);
-    else if (ev.index >= e.dev.irqs.length)
-      issue(ctx, p, `event names IRQ index ${ev.index} of '${ev.device}', which has ${e.dev.irqs.length}`);
+    else if (ev.index >= nrLines(e.dev))
+      issue(ctx, p, `event names IRQ index ${ev.index} of '${ev.device}', which has ${nrLines(e.dev)}`);
+    else if (ev.kind === 'deactivated' && e.dev.bus === 'pci')
+      issue(ctx, p, `'${ev.device}' signals LPIs, which have no active state: nothing is deactivated`);
   };
 
   // VMM
@@ -838,6 +956,7 @@ function crossCheck(d: Doc, ctx: Ctx): void {
   const bound = new Set<string>(); // the fd names of earlier ioctl steps' `as`
   let anyAssign = false;
   let anyIoctl = false;
+  let anyMsi = false;
   (d.vmm ?? []).forEach((s, i) => {
     const p: Path = ['vmm', i];
     const vm = s.vm ?? firstVm;
@@ -857,13 +976,33 @@ function crossCheck(d: Doc, ctx: Ctx): void {
         );
     };
     switch (s.step) {
-      case 'open-device':
-        if (checkLine(p, s.device, 0)) opened.add(`${vm}\0${s.device}`);
+      case 'open-device': {
+        const dev = checkLine(p, s.device, 0);
+        if (!dev) break;
+        opened.add(`${vm}\0${s.device}`);
+        if (dev.bus !== 'pci') break;
+        const other = vmOfPci.get(s.device);
+        if (other !== undefined && other !== vm)
+          issue(ctx, [...p, 'vm'], `PCI function '${s.device}' is already passed to VM '${other}'`);
+        vmOfPci.set(s.device, vm);
         break;
+      }
       case 'irqfd': {
         const dev = checkLine(p, s.device, s.index);
         if (!dev) break;
         needOpen(s.device);
+        if (dev.bus === 'pci') {
+          anyMsi = true;
+          if (s.resample === true)
+            issue(ctx, [...p, 'resample'], 'an MSI is an edge (a posted write): it has no resamplefd');
+          if (s.gsi !== undefined && (s.gsi <= maxVintid - 32 || s.gsi >= abi.KVM_MAX_IRQ_ROUTES))
+            issue(
+              ctx,
+              [...p, 'gsi'],
+              `the GSI of an MSI route must follow the VM's SPI routes (0..${maxVintid - 32}) and stay below KVM_MAX_IRQ_ROUTES (${abi.KVM_MAX_IRQ_ROUTES})`,
+            );
+          break;
+        }
         const irq = dev.irqs[s.index];
         const gsi = s.gsi ?? (irq ? irq.intid - 32 : 0);
         if (gsi + 32 > maxVintid)
@@ -877,6 +1016,14 @@ function crossCheck(d: Doc, ctx: Ctx): void {
         const dev = checkLine(p, s.device, s.index);
         if (!dev) break;
         needOpen(s.device);
+        if (dev.bus === 'pci') {
+          issue(
+            ctx,
+            p,
+            `${s.step} forwards a platform IRQ through kvm-vfio; the MSIs of PCI function '${s.device}' are forwarded by irqbypass in the forwarded run when the host GIC is a GICv4.1 (host.gic.nrVpes): remove this step`,
+          );
+          break;
+        }
         const key = `${vm}\0${s.device}\0${s.index}`;
         if (s.step === 'assign') {
           if (!irqfds.has(key))
@@ -914,18 +1061,36 @@ function crossCheck(d: Doc, ctx: Ctx): void {
         break;
     }
   });
-  if (d.vmm !== undefined && d.devices.length > 0 && d.mode !== 'normal' && !anyAssign && !anyIoctl)
+  const vlpis = anyMsi && nrVpes !== undefined;
+  if (d.vmm !== undefined && d.devices.length > 0 && d.mode !== 'normal' && !anyAssign && !anyIoctl && !vlpis)
     issue(
       ctx,
       ['mode'],
-      `mode '${d.mode}' runs a forwarded pass, but the vmm sequence has no assign step (nothing would be forwarded): add assign steps or set mode: normal`,
+      `mode '${d.mode}' runs a forwarded pass, but the vmm sequence has no assign step (nothing would be forwarded): add assign steps, ` +
+        `${anyMsi ? 'make the host GIC a GICv4.1 (host.gic.nrVpes) to forward the MSIs, ' : ''}or set mode: normal`,
     );
+  if (nrVpes !== undefined) {
+    const msiVms = d.vmm === undefined ? (nrVectors > 0 ? [firstVm] : []) : [...vmOfPci.values()];
+    const vcpus = d.vms.filter((vm) => msiVms.includes(vm.name)).reduce((n, vm) => n + vm.vcpus, 0);
+    if (nrVpes < vcpus)
+      issue(
+        ctx,
+        ['host', 'gic', 'nrVpes'],
+        `${nrVpes} vPEs for the ${vcpus} vCPUs of the VMs with a vITS: vgic_v4_init needs one vPE per vCPU`,
+      );
+  }
 
   // workloads
   d.workloads.forEach((w, i) => {
     const p: Path = ['workloads', i];
     checkLine(p, w.device, w.index);
     checkEvent([...p, 'after'], w.after, false);
+    if (w.via === 'eventfd' && devByName.get(w.device)?.dev.bus === 'pci')
+      issue(
+        ctx,
+        [...p, 'via'],
+        'via: eventfd drives a platform IRQ’s irqfd; a PCI function’s vector is driven by its MSI (via: line)',
+      );
     if (w.kind === 'poisson' && (w.rate === undefined) === (w.meanInterval === undefined))
       issue(ctx, p, 'a poisson workload needs exactly one of rate (events per second) or meanInterval');
     if (d.vmm !== undefined) {
@@ -1063,10 +1228,10 @@ function defaultPlan(d: Doc): Step[] {
   const steps: Step[] = [];
   for (const dev of d.devices) {
     steps.push({ step: 'open-device', device: dev.name, vm });
-    dev.irqs.forEach((_irq, index) => {
+    for (let index = 0; index < nrLines(dev); index++) {
       steps.push({ step: 'irqfd', device: dev.name, index, vm });
-      steps.push({ step: 'assign', device: dev.name, index, vm });
-    });
+      if (dev.bus !== 'pci') steps.push({ step: 'assign', device: dev.name, index, vm });
+    }
   }
   return steps;
 }
@@ -1075,10 +1240,16 @@ function resolveSteps(d: Doc): ScenarioStep[] {
   const firstVm = d.vms[0]?.name ?? 'vm0';
   const irqOf = (device: string, index: number) => d.devices.find((x) => x.name === device)?.irqs[index];
   const gsis = new Map<string, number>();
+  const nextMsiGsi = new Map<string, number>(); // per VM
   return (d.vmm ?? defaultPlan(d)).map((s): ScenarioStep => {
     const vm = s.vm ?? firstVm;
     switch (s.step) {
       case 'irqfd': {
+        if (d.devices.find((x) => x.name === s.device)?.bus === 'pci') {
+          const gsi = s.gsi ?? nextMsiGsi.get(vm) ?? firstMsiGsi(d.host.gic.nrIrqs);
+          nextMsiGsi.set(vm, Math.max(nextMsiGsi.get(vm) ?? 0, gsi + 1));
+          return { ...s, vm, gsi, resample: false };
+        }
         const irq = irqOf(s.device, s.index);
         const gsi = s.gsi ?? (irq ? irq.intid - 32 : 0);
         gsis.set(`${vm}\0${s.device}\0${s.index}`, gsi);

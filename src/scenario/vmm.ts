@@ -19,6 +19,7 @@ import {
   KVM_DEV_ARM_VGIC_GRP_ADDR,
   KVM_DEV_ARM_VGIC_GRP_CTRL,
   KVM_DEV_ARM_VGIC_GRP_NR_IRQS,
+  KVM_DEV_TYPE_ARM_VGIC_ITS,
   KVM_DEV_TYPE_ARM_VGIC_V2,
   KVM_DEV_TYPE_ARM_VGIC_V3,
   KVM_DEV_TYPE_VFIO,
@@ -30,10 +31,15 @@ import {
   KVM_DEV_VFIO_GROUP_DEL,
   KVM_GET_API_VERSION,
   KVM_GET_VCPU_MMAP_SIZE,
+  KVM_IRQ_ROUTING_IRQCHIP,
+  KVM_IRQ_ROUTING_MSI,
   KVM_IRQFD,
   KVM_IRQFD_FLAG_DEASSIGN,
   KVM_IRQFD_FLAG_RESAMPLE,
+  KVM_MSI_VALID_DEVID,
   KVM_SET_DEVICE_ATTR,
+  KVM_SET_GSI_ROUTING,
+  KVM_VGIC_ITS_ADDR_TYPE,
   KVM_VGIC_V2_ADDR_TYPE_CPU,
   KVM_VGIC_V2_ADDR_TYPE_DIST,
   KVM_VGIC_V3_ADDR_TYPE_DIST,
@@ -42,6 +48,8 @@ import {
   kvmCreateDevice as kvmCreateDeviceStruct,
   kvmDeviceAttr,
   kvmIrqfd as kvmIrqfdStruct,
+  kvmIrqRouting,
+  kvmIrqRoutingEntry,
   kvmVcpuInit,
   kvmVgicV3RdistRegionAttr,
   type StructCodec,
@@ -59,6 +67,8 @@ import {
   VFIO_IRQ_SET_ACTION_UNMASK,
   VFIO_IRQ_SET_DATA_EVENTFD,
   VFIO_IRQ_SET_DATA_NONE,
+  VFIO_PCI_MSI_IRQ_INDEX,
+  VFIO_PCI_MSIX_IRQ_INDEX,
   VFIO_SET_IOMMU,
   VFIO_TYPE1_IOMMU,
   vfioDeviceInfo,
@@ -67,6 +77,7 @@ import {
   vfioIrqSetEventfdData,
   vfioIrqSetWithData,
 } from '../abi/vfio.js';
+import { VIRT_GIC_ITS } from '../guest/itsDriver.js';
 import { gicIpiSend } from '../host/irq/boot.js';
 import type { Process, UThread } from '../host/process.js';
 import { IPI_RESCHEDULE_SGI } from '../kvm/kvm.js';
@@ -117,9 +128,21 @@ export function irqInfo(p: Process, device: number, index: number) {
 
 /** VFIO_DEVICE_SET_IRQS with one eventfd (fd -1 disables). */
 export function setIrqEventfd(p: Process, device: number, index: number, action: number, fd: number): number {
+  return setIrqEventfds(p, device, index, action, 0, [fd]);
+}
+
+/** VFIO_DEVICE_SET_IRQS with DATA_EVENTFD: `fds` for the vectors from `start` on (fd -1 unbinds one). */
+export function setIrqEventfds(
+  p: Process,
+  device: number,
+  index: number,
+  action: number,
+  start: number,
+  fds: readonly number[],
+): number {
   const bytes = vfioIrqSetWithData(
-    { flags: VFIO_IRQ_SET_DATA_EVENTFD | action, index, start: 0, count: 1 },
-    vfioIrqSetEventfdData([fd]),
+    { flags: VFIO_IRQ_SET_DATA_EVENTFD | action, index, start, count: fds.length },
+    vfioIrqSetEventfdData(fds),
   );
   return p.ioctl(device, VFIO_DEVICE_SET_IRQS, place(p, bytes));
 }
@@ -338,6 +361,112 @@ export function unwireIrqfd(p: Process, vm: number, device: number, index: numbe
   kvmIrqfd(p, vm, w.trigger, w.gsi, KVM_IRQFD_FLAG_DEASSIGN);
   p.close(w.trigger);
   if (w.resample >= 0) p.close(w.resample);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// MSIs: the vITS and a vfio-pci vector wired to the guest's MSI (hw/intc/arm_gicv3_its_kvm.c, hw/vfio/pci.c,
+// accel/kvm/kvm-all.c)
+
+/**
+ * hw/intc/arm_gicv3_its_kvm.c kvm_arm_its_realize: KVM_CREATE_DEVICE of the vITS, its explicit CTRL_INIT, then its
+ * base, QEMU virt's VIRT_GIC_ITS (kvm_arm_register_device: set at machine-init-done, after the GIC's). Returns the
+ * vITS fd.
+ */
+export function createVits(p: Process, vm: number, base = VIRT_GIC_ITS): number {
+  const its = kvmCreateDevice(p, vm, KVM_DEV_TYPE_ARM_VGIC_ITS);
+  kvmSetDeviceAttr(p, its, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT);
+  kvmSetDeviceAttr(p, its, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE, u64Bytes(base));
+  return its;
+}
+
+/** A KVM MSI route: the guest's doorbell (GITS_TRANSLATER's IPA), data (the EventID) and DeviceID. */
+export interface MsiRoute {
+  readonly gsi: number;
+  readonly address: number;
+  readonly data: number;
+  readonly devid: number;
+}
+
+/**
+ * kvm_irqchip_commit_routes: KVM_SET_GSI_ROUTING with the whole table QEMU keeps — GSI i → SPI i for the VM's
+ * `nrSpis` SPIs (kvm_arm_gicv3_realize adds them when KVM has GSI routing) and the MSI routes, each with its DeviceID
+ * (KVM_MSI_VALID_DEVID: kvm_msi_devid_required on arm64).
+ */
+export function setGsiRouting(p: Process, vm: number, nrSpis: number, msis: readonly MsiRoute[]): number {
+  const n = nrSpis + msis.length;
+  const a = p.mem.alloc(kvmIrqRouting.size + n * kvmIrqRoutingEntry.size);
+  kvmIrqRouting.write(p.mem.view(a, kvmIrqRouting.size), { nr: n, flags: 0 });
+  const entry = (i: number, e: Omit<abi.KvmIrqRoutingEntry, 'pad' | 'upad'>) =>
+    kvmIrqRoutingEntry.write(
+      p.mem.view(a + kvmIrqRouting.size + i * kvmIrqRoutingEntry.size, kvmIrqRoutingEntry.size),
+      {
+        ...e,
+        pad: 0,
+        upad: new Array<number>(16).fill(0),
+      },
+    );
+  for (let i = 0; i < nrSpis; i++)
+    entry(i, { gsi: i, type: KVM_IRQ_ROUTING_IRQCHIP, flags: 0, u0: 0, u1: i, u2: 0, u3: 0 });
+  msis.forEach((m, i) => {
+    entry(nrSpis + i, {
+      gsi: m.gsi,
+      type: KVM_IRQ_ROUTING_MSI,
+      flags: KVM_MSI_VALID_DEVID,
+      u0: m.address >>> 0,
+      u1: Math.floor(m.address / 2 ** 32),
+      u2: m.data,
+      u3: m.devid,
+    });
+  });
+  try {
+    return p.ioctl(vm, KVM_SET_GSI_ROUTING, a);
+  } finally {
+    p.mem.free(a);
+  }
+}
+
+/** The VFIO IRQ index of a function's MSIs: VFIO_PCI_MSIX_IRQ_INDEX or VFIO_PCI_MSI_IRQ_INDEX. */
+export function msiIrqIndex(msix: boolean): number {
+  return msix ? VFIO_PCI_MSIX_IRQ_INDEX : VFIO_PCI_MSI_IRQ_INDEX;
+}
+
+/**
+ * One MSI vector to the guest, as hw/vfio/pci.c vfio_msi_enable does it once the guest enabled MSI: an eventfd
+ * (event_notifier_init); its MSI route on GSI `gsi` (vfio_add_kvm_msi_virq → kvm_irqchip_add_msi_route) committed
+ * with the table by `commit` (vfio_commit_kvm_msi_virq_batch → KVM_SET_GSI_ROUTING); KVM_IRQFD on it
+ * (vfio_connect_kvm_msi_virq); then VFIO_DEVICE_SET_IRQS TRIGGER (vfio_enable_vectors). QEMU enables every vector in one call; a step wires one, so the
+ * first `enable`s the function's `vectors` vectors (vfio-pci allocates them at the first TRIGGER) with only this one
+ * bound, and later ones bind their vector alone (vfio_msi_set_block).
+ */
+export function wireMsi(
+  p: Process,
+  vm: number,
+  device: number,
+  msi: { index: number; vector: number; vectors: number; enable: boolean },
+  gsi: number,
+  commit: () => void,
+): IrqfdWiring {
+  const efd = p.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  commit();
+  kvmIrqfd(p, vm, efd, gsi);
+  const { index, vector } = msi;
+  if (msi.enable) {
+    const fds = Array.from({ length: msi.vectors }, (_, k) => (k === vector ? efd : -1));
+    setIrqEventfds(p, device, index, VFIO_IRQ_SET_ACTION_TRIGGER, 0, fds);
+  } else setIrqEventfds(p, device, index, VFIO_IRQ_SET_ACTION_TRIGGER, vector, [efd]);
+  return { gsi, trigger: efd, resample: -1 };
+}
+
+/**
+ * hw/vfio/pci.c vfio_msi_disable for a function's wired vectors: vfio_disable_irqindex (SET_IRQS DATA_NONE count 0:
+ * vfio-pci frees the vectors), then per vector vfio_remove_kvm_msi_virq — KVM_IRQFD DEASSIGN, the eventfd closed.
+ */
+export function unwireMsi(p: Process, vm: number, device: number, index: number, ws: readonly IrqfdWiring[]): void {
+  setIrqNone(p, device, index, VFIO_IRQ_SET_ACTION_TRIGGER, 0);
+  for (const w of ws) {
+    kvmIrqfd(p, vm, w.trigger, w.gsi, KVM_IRQFD_FLAG_DEASSIGN);
+    p.close(w.trigger);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -17,20 +17,27 @@ import type { KvmVm } from '../kvm/vm.js';
 import type { Host, HostOptions } from '../machine.js';
 import { ModelError } from '../sim/errors.js';
 import type { Call } from '../sim/task.js';
-import { BOUND_FD_RE, FDREF_RE, type Scenario, type ScenarioStep } from './schema.js';
+import { hostLpiOptions, type PciFunction, pciFunctions } from './pciFunctions.js';
+import { BOUND_FD_RE, FDREF_RE, firstMsiGsi, type Mode, type Scenario, type ScenarioStep } from './schema.js';
 import {
   createdFd,
   createKvmVfio,
   createQemuVm,
+  createVits,
   type IrqfdWiring,
   kvmVfioGroupAdd,
   kvmVfioSupported,
+  type MsiRoute,
+  msiIrqIndex,
   openVfioDevice,
   type QemuVm,
   RawIoctlError,
+  setGsiRouting,
   signalThread,
   unwireIrqfd,
+  unwireMsi,
   wireIrqfd,
+  wireMsi,
 } from './vmm.js';
 import { closeCall, forwardCall, groupDelCall, rawIoctlCall, runCall, submitTask, type VmmCall } from './vmmCall.js';
 
@@ -49,22 +56,37 @@ export type GuestGicOptions = Pick<GuestKernelOptions, 'gic' | 'gicv3' | 'eoi'>;
 type GuestEoi = GuestKernelOptions['eoi'];
 
 /**
- * The machine a scenario's `host` and `devices` describe, as createHost options; the caller adds the seed and what
- * its driver needs (the timed run: clock and costs; the checker: the kvm-vfio variant and IRQ numbering).
+ * The machine a scenario's `host` and `devices` describe, as createHost options for a run in `mode` (its GICv4.1
+ * vPEs only forwarded: pciFunctions.ts hostLpiOptions); the caller adds the seed and what its driver needs (the timed
+ * run: clock and costs; the checker: the kvm-vfio variant and IRQ numbering).
  */
-export function scenarioHostOptions(s: Scenario): HostOptions {
+export function scenarioHostOptions(s: Scenario, mode: Mode = 'forwarded'): HostOptions {
+  const fns = pciFunctions(s);
   return {
+    ...hostLpiOptions(s, mode),
+    ...(fns.length > 0
+      ? {
+          msiDevices: fns.map((f) => ({
+            name: f.name,
+            iommuGroup: f.iommuGroup,
+            deviceId: f.hostDeviceId,
+            vectors: f.vectors,
+          })),
+        }
+      : {}),
     cpus: s.host.cpus,
     nrIrqs: s.host.gic.nrIrqs,
     nrLrs: s.host.gic.nrLrs,
     ...(s.host.gic.nrEspis > 0 ? { nrEspis: s.host.gic.nrEspis } : {}),
     gic: s.host.gic.version,
-    devices: s.devices.map((d) => ({
-      name: d.name,
-      iommuGroup: d.iommuGroup,
-      reset: d.reset,
-      irqs: d.irqs.map((i) => ({ intid: i.intid, trigger: i.trigger })),
-    })),
+    devices: s.devices
+      .filter((d) => d.bus !== 'pci')
+      .map((d) => ({
+        name: d.name,
+        iommuGroup: d.iommuGroup,
+        reset: d.reset,
+        irqs: d.irqs.map((i) => ({ intid: i.intid, trigger: i.trigger })),
+      })),
   };
 }
 
@@ -77,6 +99,10 @@ export interface VmmVm {
   readonly kvmVm: KvmVm;
   readonly guest: GuestKernel;
   kvmVfio: number;
+  /** The vITS fd (a VM a PCI function is passed to), -1 if none. */
+  its: number;
+  /** The MSI routes the VMM keeps in the VM's GSI routing table (QEMU's kvm_state->irq_routes). */
+  readonly msiRoutes: MsiRoute[];
   readonly threads: UThread[];
   /** The vCPU threads are asked to leave their KVM_RUN loops. */
   stopping: boolean;
@@ -98,6 +124,8 @@ interface Wiring extends IrqfdWiring {
   readonly vm: string;
   readonly device: string;
   readonly index: number;
+  /** The PCI function whose MSI vector `index` this is, or null (a platform IRQ). */
+  readonly fn: PciFunction | null;
 }
 
 /** What the VMM's user learns as the steps run. */
@@ -134,6 +162,9 @@ export class VmmInterpreter {
   /** The fds raw ioctl steps created, by their `as` name (absent: that call failed, or has not run yet). */
   private readonly bound = new Map<string, number>();
   private kvmVfioOk = true;
+  private readonly fns: readonly PciFunction[];
+  /** The PCI functions whose MSI index the VMM has enabled (the first vector wired). */
+  private readonly msiEnabled = new Set<string>();
 
   constructor(
     readonly host: Host,
@@ -142,6 +173,12 @@ export class VmmInterpreter {
     private readonly ev: VmmEvents,
   ) {
     host.kvm.guestFactory = new VmmGuests(this.vms);
+    this.fns = pciFunctions(s);
+  }
+
+  /** The PCI function named `device`, if it is one. */
+  pciFunction(device: string): PciFunction | undefined {
+    return this.fns.find((f) => f.name === device);
   }
 
   /** Each VM of the scenario, in file order, built the QEMU way; `guest` gives its guest kernel just before. */
@@ -154,6 +191,10 @@ export class VmmInterpreter {
         nrIrqs: Math.min(this.s.host.gic.nrIrqs, VGIC_MAX_NR_IRQS),
         gic: this.host.irq.version,
       });
+      // hw/arm/virt.c create_its after create_gic, when the machine has an MSI controller for its PCI functions
+      const msi = this.s.vmm.some(
+        (st) => st.step === 'open-device' && st.vm === spec.name && this.pciFunction(st.device),
+      );
       this.vms.push({
         name: spec.name,
         index,
@@ -162,6 +203,8 @@ export class VmmInterpreter {
         kvmVm: this.host.kvm.vms.at(-1)!,
         guest: g,
         kvmVfio: -1,
+        its: msi ? createVits(this.p, fds.vm) : -1,
+        msiRoutes: [],
         threads: [],
         stopping: false,
         destroyed: false,
@@ -212,8 +255,12 @@ export class VmmInterpreter {
           break;
         case 'irqfd': {
           const o = this.openFd(v.name, st.device);
-          const w = wireIrqfd(this.p, v.fds.vm, o.device, st.index, st.gsi!, st.resample!);
-          this.wirings.push({ ...w, vm: v.name, device: st.device, index: st.index });
+          const fn = this.pciFunction(st.device) ?? null;
+          const w =
+            fn !== null
+              ? this.wireMsi(v, o.device, fn, st.index, st.gsi!)
+              : wireIrqfd(this.p, v.fds.vm, o.device, st.index, st.gsi!, st.resample!);
+          this.wirings.push({ ...w, vm: v.name, device: st.device, index: st.index, fn });
           this.ev.wired?.(v, st.device, st.index, w);
           break;
         }
@@ -286,6 +333,25 @@ export class VmmInterpreter {
         this.failed(`KVM_DEV_VFIO_GROUP_ADD ${name}`, e);
       }
     }
+  }
+
+  /**
+   * MSI vector `vector` of `fn` to the guest's LPI for it: the message is the one the guest's ITS driver composed
+   * (its_irq_compose_msi_msg) — QEMU reads it from the emulated MSI capability the guest programmed (msi_get_message);
+   * the model has no config space, so the VMM takes it from the guest driver.
+   */
+  private wireMsi(v: VmmVm, device: number, fn: PciFunction, vector: number, gsi: number): IrqfdWiring {
+    const m = v.guest.its?.msis.find((x) => x.deviceId === fn.guestDeviceId && x.eventId === vector);
+    if (m === undefined) throw new ModelError(`${fn.name} vector ${vector}: the guest has no MSI for it`);
+    const nrSpis = firstMsiGsi(this.s.host.gic.nrIrqs);
+    const enable = !this.msiEnabled.has(fn.name);
+    const msi = { index: msiIrqIndex(fn.msix), vector, vectors: fn.vectors, enable };
+    const w = wireMsi(this.p, v.fds.vm, device, msi, gsi, () => {
+      v.msiRoutes.push({ gsi, address: m.address, data: m.data, devid: fn.guestDeviceId });
+      setGsiRouting(this.p, v.fds.vm, nrSpis, v.msiRoutes);
+    });
+    this.msiEnabled.add(fn.name);
+    return w;
   }
 
   /** The device `device` as `vm` opened it; EBADF when its device fd is closed (or, `needDeviceFd` false, never opened). */
@@ -463,10 +529,16 @@ export class VmmInterpreter {
           this.run([forwardCall(p, 'deassign', v.kvmVfio, o.device, a.index, a.gsi)]),
         );
     }
-    for (const w of this.wirings.filter((x) => x.vm === v.name)) {
+    for (const w of this.wirings.filter((x) => x.vm === v.name && x.fn === null)) {
       const o = this.opened.find((x) => x.vm === v.name && x.name === w.device);
       if (o !== undefined && o.device >= 0 && !v.vmClosed)
         guard(`irqfd off ${w.device}/${w.index}`, () => unwireIrqfd(p, v.fds.vm, o.device, w.index, w));
+    }
+    for (const fn of this.fns) {
+      const ws = this.wirings.filter((x) => x.vm === v.name && x.fn === fn);
+      const o = this.opened.find((x) => x.vm === v.name && x.name === fn.name);
+      if (ws.length > 0 && o !== undefined && o.device >= 0 && !v.vmClosed)
+        guard(`MSIs off ${fn.name}`, () => unwireMsi(p, v.fds.vm, o.device, msiIrqIndex(fn.msix), ws));
     }
     for (const d of new Set(this.opened.filter((o) => o.vm === v.name).map((o) => o.name)))
       this.ev.unowned?.(d, midRun);
@@ -491,6 +563,8 @@ export class VmmInterpreter {
     if (v.kvmVfio >= 0) guard('close kvm-vfio', () => p.close(v.kvmVfio));
     v.kvmVfio = -1;
     for (const fd of v.fds.vcpus) guard('close vCPU', () => p.close(fd));
+    if (v.its >= 0) guard('close vITS', () => p.close(v.its));
+    v.its = -1;
     guard('close vGIC', () => p.close(v.fds.vgic));
     if (!v.vmClosed) guard('close VM', () => p.close(v.fds.vm));
     v.vmClosed = true;
