@@ -161,15 +161,20 @@ export class Execution {
     return this.last >= 0 && agent !== this.last && choosable.includes(this.last);
   }
 
-  /** Take one step of `agent` (it must be enabled); returns its footprint. Throws what the model throws. */
-  step(agent: number, choosable: readonly number[]): Touch {
+  /**
+   * Take one step of `agent` (it must be enabled); returns its footprint, or null unasked (`record` false: a replayed
+   * step whose footprint the chooser already has — the model runs the same either way, recording only feeds touch()).
+   * Throws what the model throws.
+   */
+  step(agent: number, choosable: readonly number[], record = true): Touch {
     if (this.preempts(agent, choosable)) this.preemptions++;
     this.last = agent;
     this.schedule.push(agent);
     const e = this.engine;
     const poll = e.nextPoll(agent);
+    e.recordFootprints = record;
     e.stepAgent(agent);
-    const touch = e.footprint();
+    const touch = record ? e.footprint() : null;
     if (poll >= 0) {
       this.pollOid[agent] = poll;
       this.pollStamp[agent] = this.changes - this.ownChanges[agent]!;
@@ -216,6 +221,9 @@ export class Execution {
     if (v.length > 0) return this.result('violation', v);
     v.push(...checkAtEnd(this.inst));
     if (v.length === 0 && this.teardown) {
+      // no checker choice follows: the teardown runs under the timed scheduler, its footprints unused
+      e.recordFootprints = false;
+      beginFootprint(false);
       try {
         this.inst.teardown();
         e.settle(1_000_000);
@@ -284,6 +292,8 @@ export class Choosable implements EnabledAgents {
  */
 export interface Chooser extends Scheduler<Choosable> {
   stepped?(ex: Execution, agent: number, touch: Touch, choosable: readonly number[]): void;
+  /** The step just chosen replays one whose footprint the chooser holds: `stepped` gets null, nothing is recorded. */
+  replaying?(): boolean;
 }
 
 /** Run one schedule to its end with `chooser`. */
@@ -296,7 +306,7 @@ export function runSchedule(ex: Execution, chooser: Chooser): RunResult {
     if (a < 0) return ex.result('pruned', []);
     let touch: Touch;
     try {
-      touch = ex.step(a, ch);
+      touch = ex.step(a, ch, chooser.replaying?.() !== true);
     } catch (err) {
       return ex.result('violation', [modelErrorViolation(err)]);
     }
