@@ -140,13 +140,18 @@ export class Execution {
 
   /** The enabled agents (ascending), minus agents stuck in a spin loop. */
   choosable(): number[] {
+    return this.collectChoosable([]);
+  }
+
+  /** choosable() into `out` (emptied first): what runSchedule reuses at every step. */
+  collectChoosable(out: number[]): number[] {
     const heap = this.engine.heap;
-    const out: number[] = [];
+    out.length = 0;
     for (let i = 0; i < heap.size; i++) {
       const a = heap.at(i);
       if (!this.spinning(a)) out.push(a);
     }
-    return out.sort((x, y) => x - y);
+    return out.sort(ascending);
   }
 
   /** Whether a CPU agent's next step re-polls an object nothing changed since its last poll. */
@@ -243,6 +248,8 @@ export class Execution {
   }
 }
 
+const ascending = (x: number, y: number): number => x - y;
+
 function describeBlocked(e: Engine): string {
   const blocked = e.tasks.filter((t) => t.kind === 'thread' && t.pid !== 0 && t.state !== TASK_DONE);
   return blocked.length > 0 ? `not finished: ${blocked.map((t) => t.toString()).join(', ')}` : 'no thread left';
@@ -263,6 +270,7 @@ export function modelErrorViolation(err: unknown, where = ''): Violation {
 export class Choosable implements EnabledAgents {
   constructor(
     readonly ex: Execution,
+    /** Valid until the step is taken (runSchedule refills it): a chooser that keeps it copies it. */
     readonly list: readonly number[],
   ) {}
 
@@ -298,11 +306,13 @@ export interface Chooser extends Scheduler<Choosable> {
 
 /** Run one schedule to its end with `chooser`. */
 export function runSchedule(ex: Execution, chooser: Chooser): RunResult {
+  const ch: number[] = [];
+  const c = new Choosable(ex, ch);
   for (;;) {
-    const ch = ex.choosable();
+    ex.collectChoosable(ch);
     if (ch.length === 0) return ex.finish();
     if (ex.budgetLeft <= 0) return ex.result('budget', []);
-    const a = chooser.choose(new Choosable(ex, ch), ex.engine);
+    const a = chooser.choose(c, ex.engine);
     if (a < 0) return ex.result('pruned', []);
     let touch: Touch;
     try {

@@ -46,7 +46,7 @@ import {
   type Touch,
 } from './execution.js';
 import type { Violation } from './invariants.js';
-import { startsFromCopy } from './machineCopy.js';
+import { isUncopyableGenerator, startsFromCopy } from './machineCopy.js';
 import type { CheckableScenario } from './model.js';
 import { exploreStateful } from './stateful.js';
 
@@ -220,7 +220,7 @@ class DfsChooser implements Chooser {
       if (n.choosable.length > 1) this.branching++;
       // a later schedule starts here: save the machine before the step (the last one to start here takes it)
       if (this.saved.on && this.saved.at[i] == null && pending(n, this.bound, i === this.nodes.length - 1))
-        this.saved.at[i] = ex.fork();
+        this.save(ex, i);
       return n.chosen;
     }
     if (i < this.rootLen) {
@@ -267,6 +267,16 @@ class DfsChooser implements Chooser {
     return pick;
   }
 
+  private save(ex: Execution, i: number): void {
+    try {
+      this.saved.at[i] = ex.fork();
+    } catch (err) {
+      // a task body that is still a generator, reached in the concurrent phase: from here on, prefixes are replayed
+      if (!isUncopyableGenerator(err)) throw err;
+      this.saved.on = false;
+    }
+  }
+
   replaying(): boolean {
     return this.depth < this.nodes.length - 1;
   }
@@ -295,7 +305,7 @@ class DfsChooser implements Chooser {
 
 /** The machines saved along the current path, by depth (forking on). */
 interface Saved {
-  readonly on: boolean;
+  on: boolean;
   readonly at: (Execution | null)[];
 }
 

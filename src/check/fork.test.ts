@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadScenario } from '../scenario/loader.js';
 import { type CheckResult, explore, type ExploreOptions } from './explore.js';
-import { type CheckableScenario, raceScenario } from './model.js';
+import { bypassRaceScenario, type CheckableScenario, raceScenario } from './model.js';
 import { scenarioFromYaml, uncheckable } from './scenarioCheck.js';
 import { stateKey } from './stateKey.js';
 
@@ -55,6 +55,10 @@ describe('the stateless search forked at choice points = the search that replays
       bound: 1,
       shrink: false,
     });
+  });
+
+  it('bypass-race: a generator task body appears in the concurrent phase; from there on prefixes are replayed', () => {
+    same(() => bypassRaceScenario({ variant: 'bypass' }), { bound: 1, maxSchedules: 30 });
   });
 
   it('assign-race at bound 2, the first 60 schedules: a third fewer steps executed', () => {
