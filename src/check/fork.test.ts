@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadScenario } from '../scenario/loader.js';
-import { type CheckResult, explore, type ExploreOptions } from './explore.js';
+import { type CheckResult, type ExploreOptions, explore } from './explore.js';
 import { bypassRaceScenario, type CheckableScenario, raceScenario } from './model.js';
 import { scenarioFromYaml, uncheckable } from './scenarioCheck.js';
 import { stateKey } from './stateKey.js';
