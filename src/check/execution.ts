@@ -167,8 +167,8 @@ export class Execution {
   }
 
   /**
-   * Take one step of `agent` (it must be enabled); returns its footprint, or null unasked (`record` false: a replayed
-   * step whose footprint the chooser already has — the model runs the same either way, recording only feeds touch()).
+   * Take one step of `agent` (it must be enabled); returns its footprint, or null when `record` is false (a replayed
+   * step whose footprint the chooser already has: the model runs the same either way, recording only feeds touch()).
    * Throws what the model throws.
    */
   step(agent: number, choosable: readonly number[], record = true): Touch {

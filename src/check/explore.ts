@@ -2,8 +2,10 @@
  * Stateless depth-first exploration of a checkable scenario's interleavings, with a choice of reduction and an
  * optional preemption bound; counterexample shrinking and replay.
  *
- * Each schedule starts from the machine at the start of the concurrent phase (a copy of the one built first, or a
- * fresh build: machineCopy.ts) and replays the prefix of choices that leads to the choice point being backtracked.
+ * Each schedule follows the prefix of choices that leads to the choice point being backtracked. It starts from the
+ * deepest machine saved on that prefix — the DFS saves one (Execution.fork) at each node a schedule passes that still
+ * has candidates left, and the node's last candidate takes it — or else from the machine at the start of the
+ * concurrent phase (a copy of the one built first, or a fresh build: machineCopy.ts), and replays the rest.
  * At every choice point the candidates are the choosable agents (execution.ts: the enabled ones, minus spin-looping
  * pollers). `search: 'stateful'` hands the whole search to stateful.ts (each state keyed and explored once).
  *
