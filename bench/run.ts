@@ -1,6 +1,6 @@
 /** `npm run bench`: run the benchmarks and print a table (and JSON with --json). */
 import os from 'node:os';
-import { checkBenchmark } from './check.js';
+import { type CheckBenchRow, checkBenchmark } from './check.js';
 import { type BenchResult, engineBenchmarks } from './engine.js';
 import { forwardedPathBenchmarks } from './forwardedPath.js';
 import { normalPathBenchmark } from './normalPath.js';
@@ -67,9 +67,17 @@ if (json) {
     );
   }
   for (const l of scaleReport(scale)) console.log(l);
-  for (const r of check.rows) {
+  const checkRow = (r: CheckBenchRow) =>
     console.log(
-      `${r.name}: ${r.verdict}${r.counterexample !== undefined ? ` (${r.counterexample} choices)` : ''}; ${r.schedules} schedules (${r.complete} complete), ${r.states} states${r.distinct > 0 ? ` (${r.distinct} distinct)` : ''} in ${r.seconds.toFixed(2)} s (${r.cpuSeconds.toFixed(2)} CPU s, load ${r.load.toFixed(2)}) = ${r.schedulesPerSecond.toFixed(0)} schedules/s, ${(r.statesPerSecond / 1e3).toFixed(1)} k states/s`,
+      `${r.name}: ${r.verdict}${r.counterexample !== undefined ? ` (${r.counterexample} choices)` : ''}; ${r.schedules} schedules (${r.complete} complete), ${r.states} states${r.distinct > 0 ? ` (${r.distinct} distinct)` : ''}, ${r.steps} steps executed in ${r.seconds.toFixed(2)} s (${r.cpuSeconds.toFixed(2)} CPU s, load ${r.load.toFixed(2)}) = ${r.schedulesPerSecond.toFixed(0)} schedules/s, ${r.schedulesPerCpuSecond.toFixed(0)} per CPU-second, ${(r.statesPerSecond / 1e3).toFixed(1)} k states/s`,
+    );
+  for (const r of check.rows) checkRow(r);
+  const sbs = check.sideBySide;
+  if (sbs !== undefined) {
+    console.log(`check side by side, bound 2, each way run ${sbs.reps}× alternately, its run with the least CPU:`);
+    for (const r of sbs.rows) checkRow(r);
+    console.log(
+      `check side by side: forked at choice points runs ${sbs.vsRebuilt.toFixed(2)}× the schedules per CPU-second of the machine rebuilt per schedule, ${sbs.vsCopied.toFixed(2)}× of the copy with its prefix replayed`,
     );
   }
   for (const x of check.reduction) {

@@ -140,13 +140,18 @@ export class Execution {
 
   /** The enabled agents (ascending), minus agents stuck in a spin loop. */
   choosable(): number[] {
+    return this.collectChoosable([]);
+  }
+
+  /** choosable() into `out` (emptied first): what runSchedule reuses at every step. */
+  collectChoosable(out: number[]): number[] {
     const heap = this.engine.heap;
-    const out: number[] = [];
+    out.length = 0;
     for (let i = 0; i < heap.size; i++) {
       const a = heap.at(i);
       if (!this.spinning(a)) out.push(a);
     }
-    return out.sort((x, y) => x - y);
+    return out.sort(ascending);
   }
 
   /** Whether a CPU agent's next step re-polls an object nothing changed since its last poll. */
@@ -161,15 +166,20 @@ export class Execution {
     return this.last >= 0 && agent !== this.last && choosable.includes(this.last);
   }
 
-  /** Take one step of `agent` (it must be enabled); returns its footprint. Throws what the model throws. */
-  step(agent: number, choosable: readonly number[]): Touch {
+  /**
+   * Take one step of `agent` (it must be enabled); returns its footprint, or null when `record` is false (a replayed
+   * step whose footprint the chooser already has: the model runs the same either way, recording only feeds touch()).
+   * Throws what the model throws.
+   */
+  step(agent: number, choosable: readonly number[], record = true): Touch {
     if (this.preempts(agent, choosable)) this.preemptions++;
     this.last = agent;
     this.schedule.push(agent);
     const e = this.engine;
     const poll = e.nextPoll(agent);
+    e.recordFootprints = record;
     e.stepAgent(agent);
-    const touch = e.footprint();
+    const touch = record ? e.footprint() : null;
     if (poll >= 0) {
       this.pollOid[agent] = poll;
       this.pollStamp[agent] = this.changes - this.ownChanges[agent]!;
@@ -216,6 +226,9 @@ export class Execution {
     if (v.length > 0) return this.result('violation', v);
     v.push(...checkAtEnd(this.inst));
     if (v.length === 0 && this.teardown) {
+      // no checker choice follows: the teardown runs under the timed scheduler, its footprints unused
+      e.recordFootprints = false;
+      beginFootprint(false);
       try {
         this.inst.teardown();
         e.settle(1_000_000);
@@ -234,6 +247,8 @@ export class Execution {
     return { end, violations, schedule: this.schedule };
   }
 }
+
+const ascending = (x: number, y: number): number => x - y;
 
 function describeBlocked(e: Engine): string {
   const blocked = e.tasks.filter((t) => t.kind === 'thread' && t.pid !== 0 && t.state !== TASK_DONE);
@@ -255,6 +270,7 @@ export function modelErrorViolation(err: unknown, where = ''): Violation {
 export class Choosable implements EnabledAgents {
   constructor(
     readonly ex: Execution,
+    /** Valid until the step is taken (runSchedule refills it): a chooser that keeps it copies it. */
     readonly list: readonly number[],
   ) {}
 
@@ -284,19 +300,23 @@ export class Choosable implements EnabledAgents {
  */
 export interface Chooser extends Scheduler<Choosable> {
   stepped?(ex: Execution, agent: number, touch: Touch, choosable: readonly number[]): void;
+  /** The step just chosen replays one whose footprint the chooser holds: `stepped` gets null, nothing is recorded. */
+  replaying?(): boolean;
 }
 
 /** Run one schedule to its end with `chooser`. */
 export function runSchedule(ex: Execution, chooser: Chooser): RunResult {
+  const ch: number[] = [];
+  const c = new Choosable(ex, ch);
   for (;;) {
-    const ch = ex.choosable();
+    ex.collectChoosable(ch);
     if (ch.length === 0) return ex.finish();
     if (ex.budgetLeft <= 0) return ex.result('budget', []);
-    const a = chooser.choose(new Choosable(ex, ch), ex.engine);
+    const a = chooser.choose(c, ex.engine);
     if (a < 0) return ex.result('pruned', []);
     let touch: Touch;
     try {
-      touch = ex.step(a, ch);
+      touch = ex.step(a, ch, chooser.replaying?.() !== true);
     } catch (err) {
       return ex.result('violation', [modelErrorViolation(err)]);
     }

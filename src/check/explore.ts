@@ -2,8 +2,10 @@
  * Stateless depth-first exploration of a checkable scenario's interleavings, with a choice of reduction and an
  * optional preemption bound; counterexample shrinking and replay.
  *
- * Each schedule starts from the machine at the start of the concurrent phase (a copy of the one built first, or a
- * fresh build: machineCopy.ts) and replays the prefix of choices that leads to the choice point being backtracked.
+ * Each schedule follows the prefix of choices that leads to the choice point being backtracked. It starts from the
+ * deepest machine saved on that prefix — the DFS saves one (Execution.fork) at each node a schedule passes that still
+ * has candidates left, and the node's last candidate takes it — or else from the machine at the start of the
+ * concurrent phase (a copy of the one built first, or a fresh build: machineCopy.ts), and replays the rest.
  * At every choice point the candidates are the choosable agents (execution.ts: the enabled ones, minus spin-looping
  * pollers). `search: 'stateful'` hands the whole search to stateful.ts (each state keyed and explored once).
  *
@@ -46,6 +48,7 @@ import {
   type Touch,
 } from './execution.js';
 import type { Violation } from './invariants.js';
+import { isUncopyableGenerator, startsFromCopy } from './machineCopy.js';
 import type { CheckableScenario } from './model.js';
 import { exploreStateful } from './stateful.js';
 
@@ -84,6 +87,11 @@ export interface ExploreOptions extends ExecutionOptions {
   root?: SubtreeTask;
   /** Polled after every schedule: true stops the search (the result is then "cut"). */
   cancelled?: () => boolean;
+  /**
+   * Stateless: start a schedule from a copy of the machine saved at a choice point on its prefix (default true where
+   * the machine can be copied) instead of replaying the prefix from the start. Same schedules, states and verdicts.
+   */
+  fork?: boolean;
 }
 
 export interface ExploreStats {
@@ -97,7 +105,7 @@ export interface ExploreStats {
   boundBlocked: number;
   /** Runs that exhausted the step budget. */
   budgetHit: number;
-  /** Steps executed, including prefix replays. */
+  /** Steps executed, including prefix replays (a forked schedule replays from its saved choice point). */
   steps: number;
   /** New choice points (states) visited, excluding replayed prefixes (stateful: every state entered). */
   states: number;
@@ -193,10 +201,16 @@ class DfsChooser implements Chooser {
     private readonly bound: number,
     private readonly stats: ExploreStats,
     private readonly o: ExploreOptions,
+    /** The machine saved at each choice point of the path that a schedule may start from (null: not saved). */
+    private readonly saved: Saved,
+    /** The depth the execution starts at (a saved machine's; 0: the start of the concurrent phase). */
+    start: number,
   ) {
     this.rootLen = o.root?.prefix.length ?? 0;
     this.rootSleep = new Map(o.root?.sleep ?? []);
     this.pendingSleep = this.rootLen === 0 ? new Map(this.rootSleep) : new Map();
+    this.depth = start;
+    for (let i = 0; i < start; i++) if (nodes[i]!.choosable.length > 1) this.branching++;
   }
 
   choose(c: Choosable): number {
@@ -206,6 +220,9 @@ class DfsChooser implements Chooser {
     if (i < this.nodes.length) {
       const n = this.nodes[i]!;
       if (n.choosable.length > 1) this.branching++;
+      // a later schedule starts here: save the machine before the step (the last one to start here takes it)
+      if (this.saved.on && this.saved.at[i] == null && pending(n, this.bound, i === this.nodes.length - 1))
+        this.save(ex, i);
       return n.chosen;
     }
     if (i < this.rootLen) {
@@ -252,6 +269,20 @@ class DfsChooser implements Chooser {
     return pick;
   }
 
+  private save(ex: Execution, i: number): void {
+    try {
+      this.saved.at[i] = ex.fork();
+    } catch (err) {
+      // a task body that is still a generator, reached in the concurrent phase: from here on, prefixes are replayed
+      if (!isUncopyableGenerator(err)) throw err;
+      this.saved.on = false;
+    }
+  }
+
+  replaying(): boolean {
+    return this.depth < this.nodes.length - 1;
+  }
+
   stepped(_ex: Execution, agent: number, touch: Touch): void {
     const node = this.nodes[this.depth]!;
     this.depth++;
@@ -272,6 +303,27 @@ class DfsChooser implements Chooser {
     }
     this.pendingSleep = next;
   }
+}
+
+/** The machines saved along the current path, by depth (forking on). */
+interface Saved {
+  on: boolean;
+  readonly at: (Execution | null)[];
+}
+
+/**
+ * Whether node `n` has a candidate left to explore after the one on the current path (`fresh`: that one has not run
+ * from here yet, so it is not in `done`).
+ */
+function pending(n: Node, bound: number, fresh: boolean): boolean {
+  if (n.alts === 'none') return false;
+  const cands = n.alts === 'all' ? n.choosable : n.backtrack;
+  for (let k = 0; k < cands.length; k++) {
+    const a = cands[k]!;
+    if (n.done.has(a) || n.sleep.has(a) || (fresh && a === n.chosen)) continue;
+    if (n.preemptions + preemptionCost(n, a) <= bound) return true;
+  }
+  return false;
 }
 
 function newNode(
@@ -309,16 +361,28 @@ export function explore(scenario: CheckableScenario, opts: ExploreOptions = {}):
   let counterexample: Counterexample | null = null;
   let cutBy = '';
   const every = opts.progressEvery ?? 100;
+  let saved: Saved = { on: false, at: [] };
   for (;;) {
     if (opts.maxSchedules !== undefined && stats.schedules >= opts.maxSchedules) {
       cutBy = `schedule limit ${opts.maxSchedules}`;
       break;
     }
-    const ex = new Execution(scenario, opts);
-    const chooser = new DfsChooser(nodes, agents, bound, stats, opts);
+    // the deepest machine saved on the path to the node being backtracked; the node's last candidate takes its own
+    let start = Math.min(saved.at.length, nodes.length) - 1;
+    while (start >= 0 && saved.at[start] == null) start--;
+    let ex: Execution;
+    if (start < 0) {
+      start = 0;
+      ex = new Execution(scenario, opts);
+      if (stats.schedules === 0) saved = { on: opts.fork !== false && startsFromCopy(scenario), at: [] };
+    } else if (start === nodes.length - 1 && !pending(nodes[start]!, bound, true)) {
+      ex = saved.at[start]!;
+      saved.at[start] = null;
+    } else ex = saved.at[start]!.fork();
+    const chooser = new DfsChooser(nodes, agents, bound, stats, opts, saved, start);
     const r = runSchedule(ex, chooser);
     stats.schedules++;
-    stats.steps += r.schedule.length;
+    stats.steps += r.schedule.length - start;
     if (r.schedule.length > stats.maxDepth) stats.maxDepth = r.schedule.length;
     if (r.end === 'quiescent') stats.complete++;
     else if (r.end === 'budget') stats.budgetHit++;
@@ -341,6 +405,8 @@ export function explore(scenario: CheckableScenario, opts: ExploreOptions = {}):
       break;
     }
     if (!backtrack(nodes, Math.min(nodes.length, r.schedule.length + 1), rootLen, bound, stats)) break;
+    // what was saved below the node backtracked to lies on the abandoned branch
+    if (saved.at.length > nodes.length) saved.at.length = nodes.length;
   }
   if (opts.onProgress) opts.onProgress(stats);
   return resultOf(scenario, reduction, 1, bound, stats, cutBy, counterexample);

@@ -4,6 +4,7 @@
  * per scenario and starts every schedule from a copy (sim/snapshot.ts copyState). A machine that still holds a
  * suspended generator or a capturing function in its state cannot be copied; it is then rebuilt for each schedule.
  */
+import { ModelError } from '../sim/errors.js';
 import { copyState, findUncopyable } from '../sim/snapshot.js';
 import type { CheckableScenario, CheckInstance } from './model.js';
 
@@ -29,4 +30,9 @@ export function startingMachine(scenario: CheckableScenario, copy = true): Check
 export function startsFromCopy(scenario: CheckableScenario): boolean {
   const base = built.get(scenario);
   return base !== undefined && base !== null;
+}
+
+/** `err` is copyState's refusal of a suspended generator (a task body not yet a frame, reached after the build). */
+export function isUncopyableGenerator(err: unknown): boolean {
+  return err instanceof ModelError && /suspended generator/.test(err.message);
 }
