@@ -528,9 +528,7 @@ export class Engine {
       case OP_BLOCK:
         if (t.kind === 'hardirq') throw new ModelError(`BUG: scheduling while atomic: ${t} blocked in hardirq context`);
         if (c.irqMasked) throw new ModelError(`BUG: ${t} blocked with interrupts disabled`);
-        if (t.held.some((l) => l.spin)) {
-          throw new ModelError(`BUG: scheduling while atomic: ${t} blocked holding a spinlock`);
-        }
+        if (holdsSpinlock(t)) throw new ModelError(`BUG: scheduling while atomic: ${t} blocked holding a spinlock`);
         this.switchFrom(c);
         return;
       case OP_IDLE:
@@ -720,6 +718,13 @@ export class Engine {
     for (let i = 0; i < this.heap.size; i++) names.push(this.describeAgent(this.heap.at(i)));
     return names.sort().join(', ') || 'nothing';
   }
+}
+
+/** Whether `t` holds a spinning lock (a loop, not `held.some`: its closure was an allocation per blocking step). */
+function holdsSpinlock(t: Task): boolean {
+  const held = t.held;
+  for (let i = 0; i < held.length; i++) if (held[i]!.spin) return true;
+  return false;
 }
 
 // The CPU whose task step is executing, and its engine's costs: what charge() adds to.
