@@ -376,7 +376,7 @@ describe('interrupt selection', () => {
     expect(d.highestPending(0)).toBe(40);
   });
 
-  it('tells the listeners of the CPUs a state change can reach: the INTID\'s targets, the PPI\'s CPU, all for CTLR', () => {
+  it('tells the listeners of the CPUs a state change can reach: SPI targets, the PPI CPU, all for CTLR', () => {
     const d = dist(2);
     const calls: number[] = [];
     d.attach(0, { update: () => calls.push(0) });
