@@ -60,7 +60,8 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
    * a generator, or a frame whose class overrides next() (to wrap it in a try), which must be called.
    */
   static plain(it: Iterator<Op, unknown, unknown>): Frame<unknown> | null {
-    return it instanceof Frame && it.next === Frame.prototype.next ? it : null;
+    // only a Frame has Frame's next() (an `instanceof` test first walked the prototype chain of every callee again)
+    return it.next === frameNext ? (it as Frame<unknown>) : null;
   }
 
   /**
@@ -158,6 +159,8 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
     return BOUNDARY;
   }
 }
+
+const frameNext = Frame.prototype.next;
 
 /** A callee that is not a plain frame (a generator, or a frame that overrides next()): each step is one next(). */
 class NextCall extends Frame<unknown> {
