@@ -131,7 +131,8 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
 
   /** Call `child` (`yield* child`); step() resumes at `pc` with its return value. */
   protected call(child: Iterator<Op, unknown, unknown>): Boundary {
-    const c = Frame.plain(child) ?? new NextCall(child);
+    // small enough to be inlined into each step, where `child.next` and `this.child` see few classes, not all
+    const c = child.next === frameNext ? (child as Frame<unknown>) : nextCall(child);
     this.child = c;
     end.call = c;
     return BOUNDARY;
@@ -172,6 +173,10 @@ class NextCall extends Frame<unknown> {
     const r = this.it.next(sent);
     return r.done === true ? this.return_(r.value) : this.yield_(r.value as Op);
   }
+}
+
+function nextCall(it: Iterator<Op, unknown, unknown>): Frame<unknown> {
+  return new NextCall(it);
 }
 
 /** A function that returns `v` without a step (what a generator with no yield was): a frame of one return. */
