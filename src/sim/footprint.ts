@@ -48,6 +48,8 @@ export function recordingFootprint(): boolean {
 
 /** Engine side: start recording the footprint of a new step (or stop recording). */
 export function beginFootprint(on: boolean): void {
+  // while nothing records, n and all stay as the last reset left them: every step under the simulator is one test
+  if (!on && !fp.recording) return;
   fp.recording = on;
   fp.n = 0;
   fp.all = false;
