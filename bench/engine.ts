@@ -9,6 +9,7 @@ import { requestIrq } from '../src/host/irq/manage.js';
 import { PlatformDevice } from '../src/hw/platformDevice.js';
 import { defineCost } from '../src/sim/costs.js';
 import { Engine, type TimerHandler } from '../src/sim/engine.js';
+import { type Boundary, Frame } from '../src/sim/frame.js';
 import { op, type TaskGen } from '../src/sim/task.js';
 
 export interface BenchResult {
@@ -94,6 +95,44 @@ function taskSteps(n: number): BenchResult {
   });
 }
 
+/** A frame that calls a chain of `depth - 1` more and, innermost, yields `per` plain steps. */
+class BenchFrame extends Frame {
+  private i = 0;
+
+  constructor(
+    private readonly depth: number,
+    private readonly per: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.depth > 1) {
+      if (this.pc === 1) return this.return_();
+      this.pc = 1;
+      return this.call(new BenchFrame(this.depth - 1, this.per));
+    }
+    if (this.i === this.per) return this.return_();
+    this.i++;
+    return this.yield_(op(C_BENCH_STEP));
+  }
+}
+
+/**
+ * One CPU, one thread whose body is a chain of `depth` frames, the innermost yielding plain steps: what the engine and
+ * the frame machinery cost per step with no model code (a forwarded IRQ is 38 such steps, its chains 1–4 deep).
+ */
+function frameSteps(n: number, depth: number): BenchResult {
+  return measure(`frame steps (chain of ${depth})`, 'steps', n, () => {
+    const engine = new Engine({ cpus: 1, seed: 1 });
+    engine.spawn('worker', 0, new BenchFrame(depth, n));
+    return () => {
+      engine.settle(n * 2 + 1000);
+      return engine.steps;
+    };
+  });
+}
+
 /** Edge IRQs through the whole host path, one every 5000 cycles. */
 function hostIrqPath(n: number): BenchResult {
   return measure('host IRQ path (edge SPI → handler → DIR)', 'irqs', n, () => {
@@ -137,5 +176,11 @@ function hostIrqPath(n: number): BenchResult {
 }
 
 export function engineBenchmarks(scale = 1): BenchResult[] {
-  return [timerEvents(2_000_000 * scale), taskSteps(2_000_000 * scale), hostIrqPath(200_000 * scale)];
+  return [
+    timerEvents(2_000_000 * scale),
+    taskSteps(2_000_000 * scale),
+    frameSteps(2_000_000 * scale, 1),
+    frameSteps(2_000_000 * scale, 3),
+    hostIrqPath(200_000 * scale),
+  ];
 }

@@ -84,23 +84,14 @@ export class KvmArchVcpuIoctlRun extends Frame<number> {
   private gsi = -1;
   /** The physical CPU the vCPU blocked on (its vGIC state is loaded back there). */
   private cpu = -1;
+  /** The errno an exception leaving the frame carries (catch_ → unwind), 0 for a non-errno one. */
+  private errorCode = 0;
 
   constructor(
     private readonly vcpu: KvmVcpu,
     private readonly arg: number,
   ) {
     super();
-  }
-
-  /** The userspace-exit trace of kvm_vcpu_ioctl sees the error an exception carries; unwind() does not. */
-  override next(sent?: unknown): IteratorResult<number, number> {
-    try {
-      return super.next(sent) as IteratorResult<number, number>;
-    } catch (e) {
-      // kvm_vcpu_ioctl: trace_kvm_userspace_exit(run->exit_reason, r) after every KVM_RUN past its checks
-      if (this.pc >= PC_PROLOGUE) this.userspaceExit(e instanceof ErrnoError ? e.code : 0);
-      throw e;
-    }
   }
 
   protected step(sent: unknown): Boundary {
@@ -391,8 +382,18 @@ export class KvmArchVcpuIoctlRun extends Frame<number> {
     vcpu.vm.trace?.kvmUserspaceExit(vcpu, reason, code);
   }
 
-  /** An exception inside the loop: vcpu_put (the generator's finally); next() then traces the userspace exit. */
+  /** The userspace-exit trace of kvm_vcpu_ioctl sees the error an exception carries: unwind() traces it. */
+  protected override catch_(e: unknown): boolean {
+    this.errorCode = e instanceof ErrnoError ? e.code : 0;
+    return false;
+  }
+
+  /**
+   * An exception inside the loop: vcpu_put (the generator's finally), then kvm_vcpu_ioctl's
+   * trace_kvm_userspace_exit(run->exit_reason, r), which follows every KVM_RUN past its checks.
+   */
   protected override unwind(): void {
     if (this.pc >= PC_RUN_CHECK && this.pc !== PC_RETURNED) this.vcpuPut();
+    if (this.pc >= PC_PROLOGUE) this.userspaceExit(this.errorCode);
   }
 }

@@ -14,45 +14,45 @@
  * Nothing here allocates per step: the buffer grows once to the largest footprint seen.
  */
 
-let recording = false;
-let buf = new Int32Array(64);
-let n = 0;
-let all = false;
+/** The recorder's state, in a constant object's fields (stores to module-level `let`s are slower: frame.ts). */
+const fp = { recording: false, buf: new Int32Array(64), n: 0, all: false };
 
 /** The step being executed reads and may write shared object `oid` (negative: an object no checker tracks; ignored). */
 export function touch(oid: number): void {
-  if (recording && oid >= 0) record(oid * 2 + 1);
+  if (fp.recording && oid >= 0) record(oid * 2 + 1);
 }
 
 /** The step being executed reads shared object `oid` and does not change it. */
 export function touchRead(oid: number): void {
-  if (recording && oid >= 0) record(oid * 2);
+  if (fp.recording && oid >= 0) record(oid * 2);
 }
 
 function record(entry: number): void {
-  if (n === buf.length) {
-    const b = new Int32Array(n * 2);
-    b.set(buf);
-    buf = b;
+  if (fp.n === fp.buf.length) {
+    const b = new Int32Array(fp.n * 2);
+    b.set(fp.buf);
+    fp.buf = b;
   }
-  buf[n++] = entry;
+  fp.buf[fp.n++] = entry;
 }
 
 /** The step being executed may touch anything: it is dependent with every other step. */
 export function touchAll(): void {
-  if (recording) all = true;
+  if (fp.recording) fp.all = true;
 }
 
 /** Whether a checker records footprints now (code may skip work that only feeds touch()). */
 export function recordingFootprint(): boolean {
-  return recording;
+  return fp.recording;
 }
 
 /** Engine side: start recording the footprint of a new step (or stop recording). */
 export function beginFootprint(on: boolean): void {
-  recording = on;
-  n = 0;
-  all = false;
+  // while nothing records, n and all stay as the last reset left them: every step under the simulator is one test
+  if (!on && !fp.recording) return;
+  fp.recording = on;
+  fp.n = 0;
+  fp.all = false;
 }
 
 /**
@@ -60,8 +60,9 @@ export function beginFootprint(on: boolean): void {
  * object, one per object (written, if any access of it may write).
  */
 export function footprintSet(): number[] | null {
-  if (all) return null;
-  const s = buf.subarray(0, n).sort();
+  if (fp.all) return null;
+  const n = fp.n;
+  const s = fp.buf.subarray(0, n).sort();
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const e = s[i]!;

@@ -22,10 +22,15 @@ import type { Op } from './task.js';
 export type Boundary = { readonly boundary: true };
 const BOUNDARY: Boundary = { boundary: true };
 
-// How the step just run ended (set by yield_, return_ and call, the last thing a step does): what Frame.resume reads.
-let endDone = false;
-let endValue: unknown;
-let endCall: Frame<unknown> | null = null;
+/**
+ * How the step just run ended (set by yield_, return_ and call, the last thing a step does): what Frame.resume reads.
+ * Fields of one constant object, not module-level `let`s: V8 stores to those cost several ns each (measured).
+ */
+const end: { done: boolean; value: unknown; call: Frame<unknown> | null } = {
+  done: false,
+  value: undefined,
+  call: null,
+};
 
 export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   /** Iterator-result view of the frame: set by yield_/return_. */
@@ -55,7 +60,8 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
    * a generator, or a frame whose class overrides next() (to wrap it in a try), which must be called.
    */
   static plain(it: Iterator<Op, unknown, unknown>): Frame<unknown> | null {
-    return it instanceof Frame && it.next === Frame.prototype.next ? it : null;
+    // only a Frame has Frame's next() (an `instanceof` test first walked the prototype chain of every callee again)
+    return it.next === frameNext ? (it as Frame<unknown>) : null;
   }
 
   /**
@@ -73,15 +79,15 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
         for (;;) {
           if (c !== null) {
             if (!Frame.resume(c, v)) {
-              f.value = endValue;
+              f.value = end.value;
               return false;
             }
             f.child = null;
-            v = endValue;
+            v = end.value;
           }
           f.step(v);
-          c = endCall;
-          if (c === null) return endDone;
+          c = end.call;
+          if (c === null) return end.done;
           v = undefined;
         }
       } catch (e) {
@@ -104,7 +110,7 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
 
   /** What the last Frame.resume yielded (it returned false) or returned (true). */
   static lastValue(): unknown {
-    return endValue;
+    return end.value;
   }
 
   [Symbol.iterator](): this {
@@ -117,17 +123,18 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   /** End this step at a boundary yielding `op` (the caller set `pc` to where the next step resumes). */
   protected yield_(op: Op): Boundary {
     this.value = op;
-    endDone = false;
-    endValue = op;
-    endCall = null;
+    end.done = false;
+    end.value = op;
+    end.call = null;
     return BOUNDARY;
   }
 
   /** Call `child` (`yield* child`); step() resumes at `pc` with its return value. */
   protected call(child: Iterator<Op, unknown, unknown>): Boundary {
-    const c = Frame.plain(child) ?? new NextCall(child);
+    // small enough to be inlined into each step, where `child.next` and `this.child` see few classes, not all
+    const c = child.next === frameNext ? (child as Frame<unknown>) : nextCall(child);
     this.child = c;
-    endCall = c;
+    end.call = c;
     return BOUNDARY;
   }
 
@@ -147,12 +154,14 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   protected return_(v: R): Boundary {
     this.done = true;
     this.value = v;
-    endDone = true;
-    endValue = v;
-    endCall = null;
+    end.done = true;
+    end.value = v;
+    end.call = null;
     return BOUNDARY;
   }
 }
+
+const frameNext = Frame.prototype.next;
 
 /** A callee that is not a plain frame (a generator, or a frame that overrides next()): each step is one next(). */
 class NextCall extends Frame<unknown> {
@@ -164,6 +173,10 @@ class NextCall extends Frame<unknown> {
     const r = this.it.next(sent);
     return r.done === true ? this.return_(r.value) : this.yield_(r.value as Op);
   }
+}
+
+function nextCall(it: Iterator<Op, unknown, unknown>): Frame<unknown> {
+  return new NextCall(it);
 }
 
 /** A function that returns `v` without a step (what a generator with no yield was): a frame of one return. */

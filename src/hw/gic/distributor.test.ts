@@ -376,12 +376,20 @@ describe('interrupt selection', () => {
     expect(d.highestPending(0)).toBe(40);
   });
 
-  it('tells every attached listener after a state change', () => {
+  it('tells the listeners of the CPUs a state change can reach: SPI targets, the PPI CPU, all for CTLR', () => {
     const d = dist(2);
     const calls: number[] = [];
     d.attach(0, { update: () => calls.push(0) });
     d.attach(1, { update: () => calls.push(1) });
+    d.setTargets(40, 0b10);
+    calls.length = 0;
     d.setLine(40, true);
+    expect(calls).toEqual([1]);
+    calls.length = 0;
+    d.setLine(27, true, 0);
+    expect(calls).toEqual([0]);
+    calls.length = 0;
+    d.setCtlr(0);
     expect(calls).toEqual([0, 1]);
   });
 });

@@ -392,7 +392,9 @@ export class GicDistributor {
       if (v !== this.hppi[c]) touch(this.giccOid[c]!);
       this.hppi[c] = v;
     }
-    for (let c = 0; c < this.nrCpus; c++) this.listeners[c]?.update();
+    // Only those CPUs' outputs can change: a CPU interface's line follows its best candidate and that candidate's
+    // priority (both unchanged elsewhere), and the interface updates itself when its own registers change.
+    for (let c = 0; c < this.nrCpus; c++) if ((cpus & (1 << c)) !== 0) this.listeners[c]?.update();
   }
 
   /**
