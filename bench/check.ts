@@ -5,10 +5,12 @@
  * state once, forking at choice points) side by side — and the naive variant's time to the first violation.
  * Wall-clock and CPU figures with the load average at each row; the schedule and state counts are deterministic.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { explore, type Reduction, type Search } from '../src/check/explore.js';
 import { startsFromCopy } from '../src/check/machineCopy.js';
-import { raceScenario, type Variant } from '../src/check/model.js';
+import { type CheckableScenario, raceScenario, type Variant } from '../src/check/model.js';
+import { scenarioFromYaml } from '../src/check/scenarioCheck.js';
 
 export interface CheckBenchRow {
   readonly name: string;
@@ -40,8 +42,15 @@ function row(
   shrink = true,
   copyMachine = true,
   search: Search = 'stateless',
+  /** A shipped scenario file instead of the built-in assign-race. */
+  file?: string,
 ): CheckBenchRow {
-  const scenario = raceScenario({ variant });
+  const scenario: CheckableScenario =
+    file === undefined
+      ? raceScenario({ variant })
+      : scenarioFromYaml(readFileSync(new URL(`../scenarios/${file}.yaml`, import.meta.url), 'utf8'), file, {
+          variant,
+        });
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   const r = explore(scenario, { bound, reduction, shrink, copyMachine, search });
@@ -52,7 +61,7 @@ function row(
   const start = !copyMachine ? 'rebuilt' : startsFromCopy(scenario) ? 'copied' : 'rebuilt: not copyable yet';
   const how = search === 'stateful' ? 'stateful, forked at choice points' : `machine ${start} per schedule`;
   return {
-    name: `check assign-race ${variant} bound ${bound} ${search === 'stateful' ? 'stateful' : reduction} (${how})`,
+    name: `check ${file ?? 'assign-race'} ${variant} bound ${Number.isFinite(bound) ? bound : 'none'} ${search === 'stateful' ? 'stateful' : reduction} (${how})`,
     variant,
     bound,
     reduction,
@@ -77,7 +86,7 @@ export interface CheckBench {
   readonly reduction: readonly { bound: number; vsNone: number; vsSleep: number }[];
 }
 
-/** `full`: also bound 2 with sleep sets and plain enumeration (about a minute). */
+/** `full`: also bound 2 with sleep sets and plain enumeration, and unbounded check-deassign-unassigned (minutes). */
 export function checkBenchmark(full = false): CheckBench {
   row('protocol', 0, 'dpor'); // warm-up
   const rows: CheckBenchRow[] = [];
@@ -96,6 +105,15 @@ export function checkBenchmark(full = false): CheckBench {
       row('protocol', 2, 'dpor'),
       row('protocol', 2, 'none', true, true, 'stateful'),
     );
+  // unbounded, side by side, on the smallest shipped file whose unbounded search finishes either way: the stateless
+  // DPOR and the stateful search (sleep sets + state caching; docs/PERFORMANCE.md)
+  if (full) {
+    const none = Number.POSITIVE_INFINITY;
+    rows.push(
+      row('protocol', none, 'dpor', true, true, 'stateless', 'check-deassign-unassigned'),
+      row('protocol', none, 'sleep', true, true, 'stateful', 'check-deassign-unassigned'),
+    );
+  }
   rows.push(row('naive', 1, 'dpor', false), row('naive', 1, 'dpor'));
   return { rows, reduction };
 }
