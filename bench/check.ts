@@ -43,8 +43,6 @@ export interface CheckBenchRow {
   readonly counterexample?: number;
 }
 
-const FILE = 'scenarios/check-assign-race.yaml';
-
 function row(
   variant: Variant,
   bound: number,
@@ -52,11 +50,15 @@ function row(
   shrink = true,
   start: Start = 'forked',
   search: Search = 'stateless',
-  file = false,
+  /** A shipped scenario file instead of the built-in assign-race. */
+  file?: string,
 ): CheckBenchRow {
-  const scenario: CheckableScenario = file
-    ? scenarioFromYaml(readFileSync(FILE, 'utf8'), FILE, { variant })
-    : raceScenario({ variant });
+  const scenario: CheckableScenario =
+    file === undefined
+      ? raceScenario({ variant })
+      : scenarioFromYaml(readFileSync(new URL(`../scenarios/${file}.yaml`, import.meta.url), 'utf8'), file, {
+          variant,
+        });
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   const r = explore(scenario, {
@@ -81,9 +83,9 @@ function row(
           : start === 'copied'
             ? 'machine copied per schedule, prefix replayed'
             : 'forked at choice points';
-  const name = file ? FILE : 'assign-race';
+  const name = file === undefined ? 'assign-race' : `scenarios/${file}.yaml`;
   return {
-    name: `check ${name} ${variant} bound ${bound} ${search === 'stateful' ? 'stateful' : reduction} (${how})`,
+    name: `check ${name} ${variant} bound ${Number.isFinite(bound) ? bound : 'none'} ${search === 'stateful' ? 'stateful' : reduction} (${how})`,
     variant,
     bound,
     reduction,
@@ -117,7 +119,7 @@ export function sideBySide(reps = 3): SideBySide {
   const best = new Map<Start, CheckBenchRow>();
   for (let i = 0; i < reps; i++) {
     for (const w of i % 2 === 0 ? ways : [...ways].reverse()) {
-      const r = row('protocol', 2, 'dpor', true, w, 'stateless', true);
+      const r = row('protocol', 2, 'dpor', true, w, 'stateless', 'check-assign-race');
       const b = best.get(w);
       if (b === undefined || r.cpuSeconds < b.cpuSeconds) best.set(w, r);
     }
@@ -134,7 +136,7 @@ export interface CheckBench {
   readonly reduction: readonly { bound: number; vsNone: number; vsSleep: number }[];
 }
 
-/** `full`: also bound 2 with sleep sets and plain enumeration (about a minute). */
+/** `full`: also bound 2 with sleep sets and plain enumeration, and unbounded check-deassign-unassigned (minutes). */
 export function checkBenchmark(full = false): CheckBench {
   row('protocol', 0, 'dpor'); // warm-up
   const rows: CheckBenchRow[] = [];
@@ -148,6 +150,15 @@ export function checkBenchmark(full = false): CheckBench {
   // the stateful search at bound 2 (plain enumeration within the bound, each state once); the stateless ways side by
   // side follow (sideBySide)
   if (!full) rows.push(row('protocol', 2, 'none', true, 'forked', 'stateful'));
+  // unbounded, side by side, on the smallest shipped file whose unbounded search finishes either way: the stateless
+  // DPOR and the stateful search (sleep sets + state caching; docs/PERFORMANCE.md)
+  if (full) {
+    const none = Number.POSITIVE_INFINITY;
+    rows.push(
+      row('protocol', none, 'dpor', true, 'forked', 'stateless', 'check-deassign-unassigned'),
+      row('protocol', none, 'sleep', true, 'forked', 'stateful', 'check-deassign-unassigned'),
+    );
+  }
   rows.push(row('naive', 1, 'dpor', false), row('naive', 1, 'dpor'));
   return { rows, reduction, ...(full ? {} : { sideBySide: sideBySide() }) };
 }

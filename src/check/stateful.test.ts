@@ -174,5 +174,18 @@ describe('unbounded stateful search (sleep sets + state caching) against plain e
       expect(sleep.stats.steps).toBeLessThan(cached.stats.steps);
       expect(cached.stats.steps).toBeLessThan(plain.stats.steps);
     });
+
+    it(`${name}: unbounded, the verdict and end states of the stateless DPOR, with a complete verdict`, () => {
+      const dpor = ends(program(threads), { teardown: false });
+      const stateful = explore(program(threads), { search: 'stateful', teardown: false });
+      const keys = ends(program(threads), { search: 'stateful', teardown: false }).keys;
+      expect(stateful.completeness).toBe('exhaustive');
+      expect(stateful.counterexample).toBeNull();
+      expect(dpor.verdict).toBe('pass');
+      expect(keys).toEqual(dpor.keys);
+      // every distinct state explored once, each end state judged once
+      expect(stateful.stats.distinct).toBeLessThanOrEqual(stateful.stats.states);
+      expect(stateful.stats.complete).toBe(dpor.keys.length);
+    });
   }
 });

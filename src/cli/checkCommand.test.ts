@@ -86,6 +86,32 @@ describe('irqfwd check', () => {
     );
   });
 
+  it('--json: the stateful verdict as data, with the same counts as the text verdict', async () => {
+    const text = captureIo();
+    expect(await main(['check', '--search', 'stateful', '--bound', '0', '-q'], noRunner, text)).toBe(EXIT_OK);
+    const io = captureIo();
+    expect(await main(['check', '--search', 'stateful', '--bound', '0', '--json', '-q'], noRunner, io)).toBe(EXIT_OK);
+    const j = JSON.parse(io.out) as Record<string, unknown>;
+    expect(j).toMatchObject({
+      scenario: 'assign-race',
+      search: 'stateful',
+      completeness: 'bounded',
+      limits: 'preemption bound 0',
+    });
+    const [, states, distinct, schedules] = /(\d+) states explored, (\d+) distinct, (\d+) schedules/.exec(text.out)!;
+    expect([j.states, j.distinct, j.schedules]).toEqual([Number(states), Number(distinct), Number(schedules)]);
+    expect(j.verdict).toBe(text.out.trim());
+  });
+
+  it('--json on a violation: the invariant, the shrunk counterexample and its replay file', async () => {
+    const io = captureIo();
+    expect(await main(['check', '--variant', 'naive', '--bound', '1', '--json', '-q'], noRunner, io)).toBe(EXIT_FAIL);
+    const j = JSON.parse(io.out) as { verdict: string; replayFile: string; counterexample: { choices: number[] } };
+    expect(j.verdict).toBe('VIOLATION of no-irq-left-active');
+    expect(io.files.has(j.replayFile)).toBe(true);
+    expect(j.counterexample.choices.length).toBeGreaterThan(0);
+  });
+
   it('--search stateful on a machine it cannot copy exits 2 saying why (bypass-race: its bodies are generators)', async () => {
     const io = captureIo();
     expect(await main(['check', 'bypass-race', '--search', 'stateful', '--bound', '0', '-q'], noRunner, io)).toBe(

@@ -60,6 +60,7 @@ Options:
   --irq-numbering N   host Linux IRQ numbers: linear (default) | legacy (= INTID for SPIs, the 2014 arm32 domain)
   --replay FILE       re-run a saved counterexample and print it
   -o, --output FILE   where to save the counterexample (default $TMPDIR/irqfwd/check-<scenario>-<variant>.json)
+  --json              print the verdict as one JSON object (counts, completeness, the violation) on stdout
   -q, --quiet         no progress line
 
 Scenarios: ${Object.keys(CHECK_SCENARIOS).join(', ')} (built in), or a scenario file — a path or the name of a
@@ -165,12 +166,18 @@ function check(args: readonly string[], io: CliIo): number {
   if (!v.quiet) io.stderr(`${io.stderrIsTTY ? '\r' : ''}${progressLine(result.stats, ms)}\n`);
   const cx = result.counterexample;
   if (cx === null) {
-    io.stdout(`${verdictPass(result)}\n`);
+    io.stdout(
+      v.json ? `${JSON.stringify(verdictJson(result, verdictPass(result), null))}\n` : `${verdictPass(result)}\n`,
+    );
     return result.completeness === 'cut' ? EXIT_INCONCLUSIVE : EXIT_OK;
   }
   const first = cx.violations[0]!;
   const file = v.output ?? join(io.tmpdir(), 'irqfwd', `check-${scenario.name}-${scenario.variant}.json`);
   io.writeFile(file, formatReplayFile(replayFileOf(scenario, first.invariant, cx.schedule)));
+  if (v.json) {
+    io.stdout(`${JSON.stringify(verdictJson(result, `VIOLATION of ${first.invariant}`, file))}\n`);
+    return EXIT_FAIL;
+  }
   io.stdout(counterexampleText(traceCounterexample(scenario, cx.schedule, first.invariant)));
   io.stdout(printViolations(cx.violations));
   const how = result.completeness === 'sampled' ? `sampled (${result.limits})` : 'systematic search';
@@ -195,6 +202,7 @@ const OPTIONS = {
   'irq-numbering': { type: 'string' },
   replay: { type: 'string' },
   output: { type: 'string', short: 'o' },
+  json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -221,6 +229,32 @@ export function verdictPass(r: CheckResult): string {
     case 'sampled':
       return `verdict: PASS — sampled (${r.limits}): no violation found; sampling proves nothing`;
   }
+}
+
+/**
+ * `--json`: the verdict as data — what was searched and how completely, the counts (states explored, distinct states
+ * for the stateful search, schedules) and, for a violation, its invariants, the counterexample and its replay file.
+ */
+function verdictJson(r: CheckResult, verdict: string, replayFile: string | null) {
+  const s = r.stats;
+  const cx = r.counterexample;
+  return {
+    scenario: r.scenario,
+    variant: r.variant,
+    verdict,
+    completeness: r.completeness,
+    limits: r.limits,
+    search: r.search,
+    reduction: r.reduction,
+    states: s.states,
+    distinct: s.distinct,
+    schedules: s.schedules,
+    endStatesJudged: s.complete,
+    stats: s,
+    ...(cx !== null
+      ? { violations: cx.violations, counterexample: { choices: cx.schedule, foundSteps: cx.found.length }, replayFile }
+      : {}),
+  };
 }
 
 /** A stateful pass: states explored, distinct states (each judged once if it is an end state) and schedules. */
