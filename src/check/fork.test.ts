@@ -2,7 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadScenario } from '../scenario/loader.js';
+import { Execution } from './execution.js';
 import { type CheckResult, type ExploreOptions, explore } from './explore.js';
+import { startsFromCopy } from './machineCopy.js';
 import { bypassRaceScenario, type CheckableScenario, raceScenario } from './model.js';
 import { scenarioFromYaml, uncheckable } from './scenarioCheck.js';
 import { stateKey } from './stateKey.js';
@@ -65,4 +67,60 @@ describe('the stateless search forked at choice points = the search that replays
     const { replayed, forked } = same(() => raceScenario({}), { bound: 2, maxSchedules: 60 });
     expect(forked).toBeLessThan(replayed * 0.75);
   });
+});
+
+/**
+ * Walks `a` and its copy `b` side by side: every object's copy has the same prototype and own keys in the same order
+ * (the state key walks them in that order), and two paths to one object in `a` lead to one object in `b`.
+ */
+function sameLayout(a: unknown, b: unknown, pairs = new Map<object, unknown>()): void {
+  if (a === null || typeof a !== 'object') return;
+  const seen = pairs.get(a);
+  if (seen !== undefined) {
+    expect(b).toBe(seen);
+    return;
+  }
+  pairs.set(a, b);
+  const o = b as Record<string, unknown>;
+  expect(Object.getPrototypeOf(o)).toBe(Object.getPrototypeOf(a));
+  if (ArrayBuffer.isView(a)) return;
+  if (a instanceof Map) {
+    const bm = [...(o as unknown as Map<unknown, unknown>)];
+    let i = 0;
+    for (const [k, x] of a) {
+      sameLayout(k, bm[i]![0], pairs);
+      sameLayout(x, bm[i++]![1], pairs);
+    }
+    return;
+  }
+  if (a instanceof Set) {
+    const bs = [...(o as unknown as Set<unknown>)];
+    let i = 0;
+    for (const x of a) sameLayout(x, bs[i++], pairs);
+    return;
+  }
+  const keys = Object.keys(a);
+  expect(Object.keys(o)).toEqual(keys);
+  for (const k of keys) sameLayout((a as Record<string, unknown>)[k], o[k], pairs);
+}
+
+describe('a fork is the same state: sim/snapshot.ts copyState on every shipped checkable machine', () => {
+  // after 0 and 9 default steps: equal state keys, each object's own keys in the original's order, aliasing kept
+  for (const f of CHECKABLE) {
+    it(f, () => {
+      const sc = scenarioFromYaml(readFileSync(`${DIR}${f}.yaml`, 'utf8'), f);
+      const a = new Execution(sc, {});
+      if (!startsFromCopy(sc)) return;
+      for (let n = 0; n < 2; n++) {
+        const b = a.fork();
+        expect(stateKey(b, true)).toBe(stateKey(a, true));
+        sameLayout(a.inst, b.inst);
+        for (let i = 0; i < 9; i++) {
+          const ch = a.choosable();
+          if (ch.length === 0) break;
+          a.step(ch[0]!, ch);
+        }
+      }
+    });
+  }
 });

@@ -59,6 +59,49 @@ describe('copyState', () => {
     expect(() => copyState({ it })).toThrow(ModelError);
   });
 
+  it('an object whose fields differ from its class’s usual shape gets its own fields, in its own order', () => {
+    const usual = new Node_(1);
+    const odd = Object.assign(new Node_(2), { extra: 5 });
+    const reordered = Object.create(Node_.prototype) as Node_;
+    Object.assign(reordered, { value: 3, next: usual, tags: new Set<string>() });
+    const c = copyState([usual, odd, reordered, usual]);
+    expect(Object.keys(c[0]!)).toEqual(['value', 'tags', 'next']);
+    expect(c[1]).toEqual(odd);
+    expect(Object.keys(c[1]!)).toEqual(['value', 'tags', 'next', 'extra']);
+    expect(Object.keys(c[2]!)).toEqual(['value', 'next', 'tags']);
+    expect(c[2]!.next).toBe(c[0]);
+    expect(c[3]).toBe(c[0]);
+    expect(Object.keys(copyState(usual))).toEqual(['value', 'tags', 'next']);
+  });
+
+  it('a class with many shapes: past the cached ones, objects are still copied whole, in order, with aliasing', () => {
+    class Bag {}
+    const shared = { n: 1 };
+    const bags = Array.from({ length: 20 }, (_, i) => {
+      const b = new Bag() as Record<string, unknown>;
+      for (let j = i; j >= 0; j--) b[`f${j}`] = j === 0 ? shared : j;
+      return b;
+    });
+    const c = copyState(bags);
+    for (let i = 0; i < bags.length; i++) {
+      expect(c[i]).toBeInstanceOf(Bag);
+      expect(Object.keys(c[i]!)).toEqual(Object.keys(bags[i]!));
+      expect(c[i]).toEqual(bags[i]);
+      expect(c[i]!.f0).toBe(c[0]!.f0);
+    }
+    expect(c[0]!.f0).not.toBe(shared);
+    expect(stateHash(c)).toBe(stateHash(bags));
+  });
+
+  it('copies an object without a prototype and keeps functions as they are', () => {
+    const o = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1, code: Math.max, inner: [2] });
+    const c = copyState(o);
+    expect(Object.getPrototypeOf(c)).toBe(null);
+    expect(c.code).toBe(Math.max);
+    expect(c.inner).not.toBe(o.inner);
+    expect(c.inner).toEqual([2]);
+  });
+
   it('a frame copied mid-run resumes on its own: the copy and the original step independently', () => {
     const f = new Count();
     f.next();
