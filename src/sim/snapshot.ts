@@ -80,16 +80,41 @@ export function copyState<T>(root: T): T {
 }
 
 type Cloner = (o: object, proto: object | null) => Record<string, unknown>;
+type FieldWalker = (o: object, walk: (v: unknown) => void) => void;
 
-interface ClonerShape {
+/** One exact own-key list met on objects of a prototype, and what is made for it on first use. */
+interface Shape {
   readonly keys: readonly string[];
-  readonly clone: Cloner;
+  /** Of the class name and the field names: what the fingerprint reads for the layout. */
+  readonly hash: number;
+  clone?: Cloner;
+  /** Per list of fields a fingerprint leaves out (its identity; `undefined`: none). */
+  walkers?: Map<readonly string[] | undefined, FieldWalker>;
 }
 
-/** The cloners made so far per prototype, one per exact own-key list met; a class nearly always has one. */
-const cloners = new WeakMap<object, ClonerShape[]>();
-/** Shapes per prototype past which objects are copied field by field (a prototype whose objects vary without bound). */
+/** The shapes met so far per prototype; a class nearly always has one. */
+const shapes = new WeakMap<object, Shape[]>();
+const NO_PROTO = {};
+/** Shapes per prototype past which objects are read field by field (a prototype whose objects vary without bound). */
 const MAX_SHAPES = 8;
+
+/** The cached shape of an object with `proto` and own `keys`, made on first meeting; undefined past MAX_SHAPES. */
+function shapeOf(proto: object | null, keys: readonly string[]): Shape | undefined {
+  const p = proto ?? NO_PROTO;
+  let known = shapes.get(p);
+  if (known === undefined) {
+    known = [];
+    shapes.set(p, known);
+  }
+  for (let i = 0; i < known.length; i++) {
+    const s = known[i]!;
+    if (sameKeys(s.keys, keys)) return s;
+  }
+  if (known.length >= MAX_SHAPES) return undefined;
+  const s: Shape = { keys, hash: layoutHash(proto, keys) };
+  known.push(s);
+  return s;
+}
 
 /**
  * An object with `proto` and the own fields of `o` in the same order, the values themselves (not yet copied). Objects
@@ -101,20 +126,10 @@ function shallowCopy(
   proto: object | null,
   keys: readonly string[],
 ): Record<string, unknown> {
-  const p = proto ?? NO_PROTO;
-  let known = cloners.get(p);
-  if (known === undefined) {
-    known = [];
-    cloners.set(p, known);
-  }
-  for (let i = 0; i < known.length; i++) {
-    const s = known[i]!;
-    if (sameKeys(s.keys, keys)) return s.clone(o, proto);
-  }
-  if (known.length < MAX_SHAPES) {
-    const clone = makeCloner(keys);
-    known.push({ keys, clone });
-    return clone(o, proto);
+  const s = shapeOf(proto, keys);
+  if (s !== undefined) {
+    s.clone ??= makeCloner(keys);
+    return s.clone(o, proto);
   }
   const c = Object.create(proto) as Record<string, unknown>;
   for (let i = 0; i < keys.length; i++) c[keys[i]!] = o[keys[i]!];
@@ -130,6 +145,14 @@ function shallowCopy(
 function makeCloner(keys: readonly string[]): Cloner {
   const stores = keys.map((k) => `c[${JSON.stringify(k)}] = o[${JSON.stringify(k)}];`).join('\n');
   return new Function('o', 'proto', `const c = Object.create(proto);\n${stores}\nreturn c;`) as Cloner;
+}
+
+/** Reads the fields of `keys` not in `omit`, in order, each under a constant name (as makeCloner, and for its reason). */
+function makeFieldWalker(keys: readonly string[], omit: readonly string[] | undefined): FieldWalker {
+  const reads = keys
+    .filter((k) => omit === undefined || !omit.includes(k))
+    .map((k) => `walk(o[${JSON.stringify(k)}]);`);
+  return new Function('o', 'walk', reads.join('\n')) as FieldWalker;
 }
 
 /**
@@ -261,38 +284,37 @@ export function stateHash(root: unknown, view: HashView = {}): string {
     }
     mix(16);
     const keys = Object.keys(o);
-    mix(shapeHash(proto, keys));
     const omit = proto !== null ? omitOf?.get(proto) : undefined;
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!;
-      if (omit === undefined || !omit.includes(k)) walk(o[k]);
+    const shape = shapeOf(proto, keys);
+    if (shape === undefined) {
+      mix(layoutHash(proto, keys));
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
+        if (omit === undefined || !omit.includes(k)) walk(o[k]);
+      }
+      return;
     }
+    mix(shape.hash);
+    shape.walkers ??= new Map();
+    let fields = shape.walkers.get(omit);
+    if (fields === undefined) {
+      fields = makeFieldWalker(keys, omit);
+      shape.walkers.set(omit, fields);
+    }
+    fields(o, walk);
   };
   walk(root);
   return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
 }
 
-interface Shape {
-  readonly keys: readonly string[];
-  readonly hash: number;
-}
-
-/** The last shape (class and field names) met per prototype: objects of one class nearly always share it. */
-const shapes = new WeakMap<object, Shape>();
-const NO_PROTO = {};
-
-/** A hash of an object's class name and field names, cached per prototype. */
-function shapeHash(proto: object | null, keys: readonly string[]): number {
-  const p = proto ?? NO_PROTO;
-  const known = shapes.get(p);
-  if (known !== undefined && sameKeys(known.keys, keys)) return known.hash;
+/** A hash of an object's class name and field names. */
+function layoutHash(proto: object | null, keys: readonly string[]): number {
   let h = 0x811c9dc5;
   const name = (proto as { constructor?: { name?: string } } | null)?.constructor?.name ?? '';
   for (const s of [name, ...keys]) {
     for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
     h = Math.imul(h ^ 0xff, 0x01000193);
   }
-  shapes.set(p, { keys, hash: h });
   return h;
 }
 
