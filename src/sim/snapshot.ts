@@ -158,7 +158,8 @@ function makeFieldWalker(keys: readonly string[], omit: readonly string[] | unde
 /**
  * How a fingerprint reads objects of some classes (keyed by prototype): fields it leaves out (a clock, a statistics
  * counter that nothing reads back), or a canonical value read in place of the object (a heap's layout replaced by the
- * set it holds). Whoever leaves something out must show it decides nothing (src/check/stateKey.ts).
+ * set it holds). Whoever leaves something out must show it decides nothing (src/check/stateKey.ts). A field reader is
+ * made per omitted-field list, by identity: keep a view's lists for the life of the process (module constants).
  */
 export interface HashView {
   readonly omit?: ReadonlyMap<object, readonly string[]>;
