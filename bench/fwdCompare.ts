@@ -7,38 +7,12 @@
  * simulated state (engine steps and cycle).
  */
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { buildSync } from 'esbuild';
+import { load, withTrees } from './treeCompare.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ref = process.argv[2] ?? 'main';
 const count = Number(process.argv[3] ?? 100_000);
 const reps = Number(process.argv[4] ?? 3);
-
-function tsFiles(dir: string): string[] {
-  return fs
-    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.d.ts'))
-    .map((f) => path.join(dir, f));
-}
-
-/** Transpile `tree`'s src/ and bench/ to `out` (one .js per .ts, imports kept), runnable with this node_modules. */
-function transpile(tree: string, out: string): void {
-  buildSync({
-    entryPoints: [...tsFiles(path.join(tree, 'src')), ...tsFiles(path.join(tree, 'bench'))],
-    outbase: tree,
-    outdir: out,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    logLevel: 'warning',
-  });
-  fs.writeFileSync(path.join(out, 'package.json'), '{"type":"module"}\n');
-  fs.symlinkSync(path.join(root, 'node_modules'), path.join(out, 'node_modules'));
-}
 
 interface Side {
   perCpuSecond: number[];
@@ -46,24 +20,7 @@ interface Side {
   cycle: number;
 }
 
-const load = (): string =>
-  os
-    .loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'irqfwd-fwdcmp-'));
-try {
-  const rev = execFileSync('git', ['-C', root, 'rev-parse', '--short', ref], { encoding: 'utf8' }).trim();
-  const oldTree = path.join(tmp, 'old-tree');
-  fs.mkdirSync(oldTree);
-  execFileSync('sh', ['-c', `git -C "${root}" archive ${rev} src bench | tar -x -C "${oldTree}"`]);
-  const sides = { old: path.join(tmp, 'old'), new: path.join(tmp, 'new') };
-  transpile(oldTree, sides.old);
-  transpile(root, sides.new);
-  // the old tree runs this tree's driver against its own machine builder
-  fs.copyFileSync(path.join(sides.new, 'bench', 'fwdSide.js'), path.join(sides.old, 'bench', 'fwdSide.js'));
-
+withTrees(ref, 'fwdSide.js', (sides, rev) => {
   console.log(`forwarded path, old = ${ref} (${rev}) vs new = this working tree; load average at start ${load()}`);
   const runs: Record<string, Side[]> = {};
   for (let r = 0; r < reps; r++) {
@@ -102,6 +59,4 @@ try {
     );
   }
   console.log(`load average at end ${load()}`);
-} finally {
-  fs.rmSync(tmp, { recursive: true, force: true });
-}
+});
