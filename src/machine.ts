@@ -161,6 +161,7 @@ export class Host<I extends HostIrq = HostIrq> {
     });
     const bypass = irqBypassOptionsFor(opts.forwarding ?? 'protocol');
     this.kernel.irqBypass.bracket = bypass.bracket;
+    this.kvm.vgicV4TransferPending = opts.forwarding !== 'vlpi-no-pending-transfer';
     this.vfioProducers = bypass.producers;
     for (const spec of opts.devices ?? []) this.addDevice(spec);
     for (const spec of opts.msiDevices ?? []) this.addMsiDevice(spec);
