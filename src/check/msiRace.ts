@@ -68,7 +68,7 @@ export interface MsiRaceOptions {
   variant?: Variant;
   /** MSIs the function writes on vector 0 during the concurrent phase (default 1). */
   raises?: number;
-  /** The VMM's calls in order (default deassign, assign). */
+  /** The VMM's calls in order (default trigger). */
   msiOps?: readonly MsiOp[];
   seed?: number;
 }
@@ -82,7 +82,7 @@ const MSI_GSI = 0;
 export function msiRaceScenario(opts: MsiRaceOptions = {}): CheckableScenario {
   const variant = opts.variant ?? 'protocol';
   const raises = opts.raises ?? 1;
-  const ops = opts.msiOps ?? ['deassign', 'assign'];
+  const ops = opts.msiOps ?? ['trigger'];
   const seed = opts.seed ?? 1;
   return {
     name: 'msi-race',
