@@ -17,6 +17,7 @@ import {
   KVM_GET_DEVICE_ATTR,
   KVM_HAS_DEVICE_ATTR,
   KVM_IRQFD,
+  KVM_RUN,
   KVM_SET_DEVICE_ATTR,
   KVM_SET_GSI_ROUTING,
   KVM_SIGNAL_MSI,
@@ -527,11 +528,28 @@ const fire = fc.nat(3).map((k) =>
     if (m.pci.irqType === 0 && hw.dropped[k] !== dropped + 1)
       throw new FuzzMismatch(`vector ${k}: no MSI index is enabled in the model, the function did not drop the raise`);
     if (bound) r.stats.msiSent++;
+    if (bound && m.running.size > 0) r.stats.msiSentRunning++;
     r.stats.count('fire', { ok: true, value: 0 });
     const broken = r.host.checkInvariants();
     if (broken.length > 0) throw new FuzzMismatch(`after vector ${k} fired: invariants broken: ${broken.join('; ')}`);
     return what;
   }),
+);
+
+/** A vCPU enters KVM_RUN (a new thread, which stays in the idle guest) where the vGIC maps: MSIs then fire at a running VM. */
+const vcpuRun = fc.nat(1).map((i) =>
+  cmd(
+    `VcpuRun(vcpu#${i})`,
+    (m, r) => {
+      const fd = m.fdsOf('vcpu')[i]!;
+      expectStep(r, 'KVM_RUN', `KVM_RUN(fd${fd})`, m.run(fd), r.startRun(fd, KVM_RUN));
+      return `fd${fd}`;
+    },
+    (m) => {
+      const fd = m.fdsOf('vcpu')[i];
+      return fd !== undefined && m.mayRun(fd);
+    },
+  ),
 );
 
 /**
@@ -543,7 +561,14 @@ const wireMsi = fc.record({ k: fc.nat(3), index: fc.constantFrom(2, 2, 1) }).map
   cmd(`WireMsi(vector ${k}, index ${index})`, (m, r) => {
     if (m.vgic === null) {
       const v = doCreateDevice(m, r, 7, 0, false);
-      if (v.ok) doAttr(m, r, 'VGIC_V3:set', v.value, 'set', { group: 4, attr: 0n, value: 0n, size: 8 }, false, false);
+      if (v.ok) {
+        // QEMU virt: the distributor, one legacy redistributor region for every vCPU, then CTRL_INIT
+        const set = (group: number, attr: bigint, value: bigint) =>
+          doAttr(m, r, 'VGIC_V3:set', v.value, 'set', { group, attr, value, size: 8 }, false, false);
+        set(0, 2n, 0x0800_0000n);
+        set(0, 3n, 0x080a_0000n);
+        set(4, 0n, 0n);
+      }
     }
     if (m.vgic !== null && m.its.length === 0) {
       const i = doCreateDevice(m, r, 8, 0, false);
@@ -599,6 +624,7 @@ export function msiCommands(maxCommands = 40, replayPath?: string) {
         w(1, closeEventfd),
         w(3, fire),
         w(3, wireMsi),
+        w(2, vcpuRun),
       ),
     ],
     { maxCommands, size: '+1', replayPath },
