@@ -4,8 +4,9 @@
  * 2015 series' IRQ bypass forwarding of platform SPIs (a vfio-platform producer per trigger, connected to KVM's irqfd
  * consumer: kvm/arch/arm/irqBypass.ts) beside the default kvm-vfio; 'bypass-no-bracket' is the same with the bypass
  * manager's stop/start bracket left out, for the checker. 'vlpi-no-pending-transfer' is the default design with
- * kvm_vgic_v4_set_forwarding as before "KVM: arm64: GICv4.1: Restore VLPI pending state to physical side" (Linux
- * 5.13): a pending_latch the vGIC holds when the LPI becomes a vLPI stays in the vGIC (src/check/msiRace.ts).
+ * kvm_vgic_v4_set_forwarding as before "KVM: arm64: GICv4.1: Restore VLPI pending state to physical side"
+ * (12df7429213a, Linux 5.13): a pending_latch the vGIC holds when the LPI becomes a vLPI stays in the vGIC
+ * (src/check/msiRace.ts).
  */
 import type { KvmDeviceOps } from '../device.js';
 import { kvmVfioOps } from '../vfio.js';
