@@ -37,7 +37,7 @@ import {
 } from '../scenario/vmm.js';
 import type { Engine, TimerHandler } from '../sim/engine.js';
 import { type Boundary, Frame } from '../sim/frame.js';
-import { type MsiDriverHandler, type MsiOp, msiRaceScenario } from './msiRace.js';
+import { type MsiOp, msiRaceScenario } from './msiRace.js';
 
 export type Variant = ForwardingVariant;
 export const VARIANTS: readonly Variant[] = FORWARDING_VARIANTS;
@@ -57,11 +57,22 @@ export interface CheckedLine {
   readonly kvmVm?: KvmVm;
 }
 
+/**
+ * What the guest driver's handler of an MSI vector noted: its runs and, at its last run, the function's message count
+ * and the ITS's drops (msiInvariants.ts itsDrops).
+ */
+export interface MsiDriverCounts {
+  readonly name: string;
+  readonly runs: number;
+  readonly sentAtLastRun: number;
+  readonly itsDropsAtLastRun: number;
+}
+
 /** An MSI vector the invariants check: the function's vector, the guest driver's handler of it, its vLPI. */
 export interface CheckedMsi {
   readonly fn: HostMsiDevice;
   readonly vector: number;
-  readonly handler: MsiDriverHandler;
+  readonly handler: MsiDriverCounts;
   /** The VM whose guest takes it, and the LPI its vITS translates the message to (the vINTID when forwarded). */
   readonly kvmVm: KvmVm;
   readonly vintid: number;

@@ -8,9 +8,14 @@
  * function's pending bit (accounted, not lost, while it waits for an unmask that comes).
  */
 import type { IrqDesc } from '../host/irq/irqDesc.js';
+import type { Gicv3Its } from '../hw/gicv3/its.js';
 import type { Host } from '../machine.js';
 import type { CheckedMsi, CheckInstance } from './model.js';
-import { itsDrops } from './msiRace.js';
+
+/** Messages the ITS dropped: translations that found no mapping, pending (v)LPIs a DISCARD cleared. */
+export function itsDrops(its: Gicv3Its): number {
+  return its.droppedCount + its.discardedPending;
+}
 
 /** The host IRQ descriptor of the vector, when vfio-pci has enabled its MSIs. */
 function hostDesc(m: CheckedMsi): IrqDesc | null {

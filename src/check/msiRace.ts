@@ -58,7 +58,8 @@ import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine, TimerHandler } from '../sim/engine.js';
 import { touchRead } from '../sim/footprint.js';
 import { type Boundary, Frame } from '../sim/frame.js';
-import type { CheckableScenario, CheckedMsi, CheckInstance, Variant } from './model.js';
+import type { CheckableScenario, CheckedMsi, CheckInstance, MsiDriverCounts, Variant } from './model.js';
+import { itsDrops } from './msiInvariants.js';
 
 /** A VMM call of the MSI race's concurrent phase. */
 export type MsiOp = 'deassign' | 'assign' | 'trigger';
@@ -100,7 +101,7 @@ export function msiRaceScenario(opts: MsiRaceOptions = {}): CheckableScenario {
  * again is lost unless the ITS dropped one since (msiInvariants.ts msiLost). An edge: one run after the last write is
  * all a driver needs.
  */
-export class MsiDriverHandler implements GuestIrqHandler {
+export class MsiDriverHandler implements GuestIrqHandler, MsiDriverCounts {
   readonly name = 'vfio-msi0';
   runs = 0;
   sentAtLastRun = 0;
@@ -124,11 +125,6 @@ export class MsiDriverHandler implements GuestIrqHandler {
     this.sentAtLastRun = this.fn.sent[this.vector]!;
     this.itsDropsAtLastRun = itsDrops(this.its);
   }
-}
-
-/** Messages the ITS dropped: translations that found no mapping, pending (v)LPIs a DISCARD cleared. */
-export function itsDrops(its: Gicv3Its): number {
-  return its.droppedCount + its.discardedPending;
 }
 
 class MsiDriverRun extends Frame<boolean> {

@@ -3,9 +3,9 @@
  * the raw syscalls the commands issue (structs laid out in the process's memory, as a VMM would).
  */
 import { ErrnoError } from '../abi/errno.js';
+import { createGuest } from '../createGuest.js';
 import type { Process, SyscallHandle } from '../host/process.js';
 import { DefaultGuest } from '../kvm/guest.js';
-import { createGuest } from '../createGuest.js';
 import { createHost, type Host, type HostDeviceSpec, type HostMsiDeviceSpec } from '../machine.js';
 
 /** The passed-through devices: index 0 has a level and an edge line, index 1 one level line. */
