@@ -16,8 +16,8 @@ function recording(opts: RaceOptions, ends: Set<string>, make = raceScenario): C
       return {
         ...inst,
         teardown() {
-          const hw = inst.device.hw;
-          const desc = inst.device.descs[0]!;
+          const hw = inst.device!.hw;
+          const desc = inst.device!.descs[0]!;
           const dist = inst.host.irq.gic.distributor;
           const intid = hw.lines[0]!.intid;
           let result = '';

@@ -7,6 +7,7 @@ import { copyState, findUncopyable } from '../sim/snapshot.js';
 import { Execution, independent, runSchedule, type Touch } from './execution.js';
 import type { CheckableScenario, CheckInstance } from './model.js';
 import { bypassRaceScenario, raceScenario } from './model.js';
+import { msiRaceScenario } from './msiRace.js';
 import { scenarioFromYaml } from './scenarioCheck.js';
 import { untimedStateHash } from './stateKey.js';
 
@@ -106,6 +107,11 @@ describe('footprints: steps declared independent commute (the same untimed state
 
   it('bypass-race (the trigger re-armed through irqbypass while the line fires twice)', () => {
     expect(checkCommutation(bypassRaceScenario({ raises: 2 }), 1, 1)).toBeGreaterThan(10);
+  });
+
+  it('msi-race (a GICv4.1 vLPI remapped while the function writes it twice and the vCPU halts), every MSI op', () => {
+    const sc = msiRaceScenario({ raises: 2, msiOps: ['trigger', 'deassign', 'assign'] });
+    expect(checkCommutation(sc, 2, 1)).toBeGreaterThan(10);
   });
 
   it('two VMs with their own devices (scenarios/check-two-vms.yaml)', () => {

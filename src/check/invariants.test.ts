@@ -64,7 +64,7 @@ describe('invariants: each a named predicate', () => {
 
   it('no-lost-irq and no-irq-left-pending: a requested line left asserted and pending at quiescence', () => {
     const inst = quiet();
-    inst.device.hw.assert(0);
+    inst.device!.hw.assert(0);
     const v = checkAtEnd(inst);
     expect(names(v)).toEqual(['no-irq-left-pending', 'no-lost-irq']);
     expect(v.find((x) => x.invariant === 'no-irq-left-pending')!.message).toMatch(/INTID 80 pending forever/);
@@ -78,7 +78,7 @@ describe('invariants: each a named predicate', () => {
 
   it('no-irq-left-disabled and balanced-disable-depth: VFIO masked while genirq has the IRQ enabled', () => {
     const inst = quiet();
-    inst.device.vdev.irqs[0]!.masked = true;
+    inst.device!.vdev.irqs[0]!.masked = true;
     const v = checkAtEnd(inst);
     expect(names(v)).toEqual(['balanced-disable-depth', 'no-irq-left-disabled']);
     expect(v.find((x) => x.invariant === 'balanced-disable-depth')!.message).toMatch(/VFIO masked but .* depth 0/);
@@ -86,22 +86,22 @@ describe('invariants: each a named predicate', () => {
 
   it('no-irq-left-disabled is not violated while the guest holds the vIRQ active (the normal path keeps it masked)', () => {
     const inst = quiet();
-    const desc = inst.device.descs[0]!;
+    const desc = inst.device!.descs[0]!;
     desc.depth = 1;
-    inst.device.vdev.irqs[0]!.masked = true;
+    inst.device!.vdev.irqs[0]!.masked = true;
     inst.host.kvm.vms[0]!.vgic!.vgicGetIrq(80)!.active = true;
     expect(names(checkAtEnd(inst))).toEqual([]);
   });
 
   it('no-duplicate-irq: the guest driver ran more often than VFIO signalled', () => {
     const inst = quiet();
-    inst.guest.devices[0]!.handled = inst.device.vdev.irqs[0]!.signals + 1;
+    inst.guest.devices[0]!.handled = inst.device!.vdev.irqs[0]!.signals + 1;
     expect(names(checkAtEnd(inst))).toEqual(['no-duplicate-irq']);
   });
 
   it('no-irq-left-forwarded: forwarded after the scenario’s DEASSIGN', () => {
     const inst = raceScenario({ variant: 'protocol', raises: 0, ops: ['deassign'] }).build();
-    inst.device.descs[0]!.forwardedToVcpu = true;
+    inst.device!.descs[0]!.forwardedToVcpu = true;
     const v = checkAtEnd(inst);
     expect(names(v)).toEqual(['no-irq-left-forwarded']);
     expect(v[0]!.message).toMatch(/still forwarded after DEASSIGN/);

@@ -7,6 +7,7 @@
 import type { HostFindingKind } from '../machine.js';
 import { UseAfterFreeError } from '../sim/errors.js';
 import type { CheckedLine, CheckInstance } from './model.js';
+import { msiDuplicate, msiForwarded, msiLayerLeaks, msiLost, msiMasked, msiPending, perMsi } from './msiInvariants.js';
 
 export type InvariantName =
   | 'no-lost-irq'
@@ -119,7 +120,7 @@ export const INVARIANTS: readonly Invariant[] = [
             `${name}: raised ${hw.raised[i]} ≠ acknowledged ${hw.acked[i]} + coalesced ${hw.coalesced[i]} + withdrawn ${hw.withdrawn[i]}`,
           ];
         return [];
-      });
+      }).concat(perMsi(inst, (m) => msiLost(inst.host, m)));
     },
   },
   {
@@ -136,7 +137,7 @@ export const INVARIANTS: readonly Invariant[] = [
             (d) =>
               `guest driver ${d.name} ran ${d.handled + d.noStatus} time(s) (${d.noStatus} with no condition pending) for ${signals} host delivery(ies): delivered twice`,
           );
-      });
+      }).concat(perMsi(inst, msiDuplicate));
     },
   },
   {
@@ -157,7 +158,7 @@ export const INVARIANTS: readonly Invariant[] = [
         dist.isPending(intid) && desc.actions.length > 0
           ? [`INTID ${intid} pending forever: still pending at quiescence while requested by '${desc.name}'`]
           : [],
-      );
+      ).concat(perMsi(inst, (m) => msiPending(inst.host, m)));
     },
     afterTeardown(inst) {
       return perLine(inst, (l, { dist, intid, hw }) =>
@@ -179,7 +180,7 @@ export const INVARIANTS: readonly Invariant[] = [
         if (vfioIrq.masked && vfioIrq.trigger !== null)
           out.push(`VFIO irq ${l.device.spec.name}/${l.line} left masked at quiescence`);
         return out;
-      });
+      }).concat(perMsi(inst, msiMasked));
     },
   },
   {
@@ -194,7 +195,7 @@ export const INVARIANTS: readonly Invariant[] = [
         // the forwarded state belongs to VFIO's trigger: when VFIO released the IRQ it must be gone too
         if (desc.actions.length === 0) return [`${desc} still forwarded although VFIO released it (no trigger)`];
         return [];
-      });
+      }).concat(perMsi(inst, (m) => msiForwarded(inst.host, m)));
     },
   },
   {
@@ -244,7 +245,10 @@ export const INVARIANTS: readonly Invariant[] = [
   {
     name: 'no-leak-after-teardown',
     description:
-      'after the VMM exits: no leaked reference, nothing requested, enabled, active or forwarded, no WARN (host.findings({teardown}), each filed under its kind’s invariant)',
+      'after the VMM exits: no leaked reference, nothing requested, enabled, active or forwarded, no WARN (host.findings({teardown}), each filed under its kind’s invariant); on a host with an ITS no vPE left in the GIC’s vPE table, no LPI left allocated, no irqbypass producer or consumer left registered',
+    afterTeardown(inst) {
+      return msiLayerLeaks(inst.host);
+    },
   },
 ];
 

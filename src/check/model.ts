@@ -22,7 +22,7 @@ import type { Process, SyscallHandle } from '../host/process.js';
 import type { PlatformDevice } from '../hw/platformDevice.js';
 import { FORWARDING_VARIANTS, type ForwardingVariant } from '../kvm/variants/index.js';
 import type { KvmVm } from '../kvm/vm.js';
-import { createHost, type Host, type HostDevice } from '../machine.js';
+import { createHost, type Host, type HostDevice, type HostMsiDevice } from '../machine.js';
 import {
   createKvmVfio,
   createQemuVm,
@@ -37,6 +37,7 @@ import {
 } from '../scenario/vmm.js';
 import type { Engine, TimerHandler } from '../sim/engine.js';
 import { type Boundary, Frame } from '../sim/frame.js';
+import { type MsiOp, msiRaceScenario } from './msiRace.js';
 
 export type Variant = ForwardingVariant;
 export const VARIANTS: readonly Variant[] = FORWARDING_VARIANTS;
@@ -56,18 +57,41 @@ export interface CheckedLine {
   readonly kvmVm?: KvmVm;
 }
 
+/**
+ * What the guest driver's handler of an MSI vector noted: its runs and, at its last run, the function's message count
+ * and the ITS's drops (msiInvariants.ts itsDrops).
+ */
+export interface MsiDriverCounts {
+  readonly name: string;
+  readonly runs: number;
+  readonly sentAtLastRun: number;
+  readonly itsDropsAtLastRun: number;
+}
+
+/** An MSI vector the invariants check: the function's vector, the guest driver's handler of it, its vLPI. */
+export interface CheckedMsi {
+  readonly fn: HostMsiDevice;
+  readonly vector: number;
+  readonly handler: MsiDriverCounts;
+  /** The VM whose guest takes it, and the LPI its vITS translates the message to (the vINTID when forwarded). */
+  readonly kvmVm: KvmVm;
+  readonly vintid: number;
+}
+
 /** A machine in the state the concurrent phase starts from, plus what the end-of-run checks look at. */
 export interface CheckInstance {
   /** Every line to check. */
   readonly lines: readonly CheckedLine[];
+  /** Every MSI vector to check (none: a scenario of wired lines only). */
+  readonly msis?: readonly CheckedMsi[];
   readonly host: Host;
   readonly guest: GuestKernel;
   /** Every VM's guest kernel, when there are several (default: `guest`). */
   readonly guests?: readonly GuestKernel[];
-  /** The passed-through device whose line the scenario drives. */
-  readonly device: HostDevice;
+  /** The passed-through device whose line the scenario drives (none: an MSI scenario). */
+  readonly device?: HostDevice;
   /** Index of the driven line on the device (level-triggered). */
-  readonly line: number;
+  readonly line?: number;
   /** Raises the scenario makes in the concurrent phase. */
   readonly raises: number;
   /** The VMM control syscalls of the concurrent phase: finished when the phase completed. */
@@ -98,6 +122,8 @@ export interface RaceOptions {
   ops?: readonly ('assign' | 'deassign')[];
   /** Seed of the host's PRNG streams (default 1). */
   seed?: number;
+  /** The MSI race's VMM calls in order (msiRace.ts). */
+  msiOps?: readonly MsiOp[];
   /** Host Linux IRQ numbering (default linear; legacy: Linux IRQ = INTID for SPIs, the 2014 arm32 GIC domain). */
   irqNumbering?: 'linear' | 'legacy';
 }
@@ -162,6 +188,7 @@ export function bypassRaceScenario(opts: RaceOptions = {}): CheckableScenario {
 export const CHECK_SCENARIOS: Readonly<Record<string, (opts: RaceOptions) => CheckableScenario>> = {
   'assign-race': raceScenario,
   'bypass-race': bypassRaceScenario,
+  'msi-race': msiRaceScenario,
 };
 
 export function checkScenario(name: string, opts: RaceOptions = {}): CheckableScenario {

@@ -57,6 +57,8 @@ export class FuzzStats {
   maxFds = 0;
   /** MSI flavour: messages the pci function sent from a vector the model has bound to an eventfd. */
   msiSent = 0;
+  /** Of those, sent while a vCPU of the VM was in KVM_RUN. */
+  msiSentRunning = 0;
   /** Lines left enabled with no action after exit (6.1's unmask of a freed index): predicted alone, or as possible. */
   readonly strayEnabled = { exact: 0, either: 0 };
 

@@ -3,6 +3,7 @@
  * the raw syscalls the commands issue (structs laid out in the process's memory, as a VMM would).
  */
 import { ErrnoError } from '../abi/errno.js';
+import { createGuest } from '../createGuest.js';
 import type { Process, SyscallHandle } from '../host/process.js';
 import { DefaultGuest } from '../kvm/guest.js';
 import { createHost, type Host, type HostDeviceSpec, type HostMsiDeviceSpec } from '../machine.js';
@@ -52,6 +53,8 @@ export class FuzzMachine {
       flavour === 'gicv2'
         ? createHost({ cpus: 2, devices: [...FUZZ_DEVICES], guestFactory: this.guest })
         : createHost({ cpus: 2, gic: 'v3', devices: [FUZZ_DEVICES[0]!], msiDevices: [FUZZ_MSI_DEVICE] });
+    // the MSI flavour's vCPUs run an idle guest over the GICv3 system registers (no ITS driver: it maps nothing)
+    if (flavour === 'msi') createGuest(this.host, { vcpus: 2 });
     this.p = this.host.process();
   }
 

@@ -23,6 +23,10 @@ describe('model-based ABI fuzzing, the MSI flavour (GICv3 + vITS + vfio-pci MSI/
     expect(c('PCI_SET_IRQS', 'ok')).toBeGreaterThan(100);
     // MSIs through the host ITS into vfio_msihandler (and on, through an irqfd's MSI route, to the vITS)
     expect(stats.msiSent).toBeGreaterThan(20);
+    // vCPUs in KVM_RUN (the idle GICv3 guest) while the function fires; lock_all_vcpus' EBUSY on register access
+    expect(c('KVM_RUN', 'ok')).toBeGreaterThan(10);
+    expect(stats.msiSentRunning).toBeGreaterThan(5);
+    expect(c('VGIC_V3:set', 'EBUSY') + c('VITS:set', 'EBUSY')).toBeGreaterThan(0);
     expect(c('KVM_IRQFD', 'EBUSY')).toBeGreaterThan(0);
     expect(c('KVM_SET_GSI_ROUTING', 'EINVAL')).toBeGreaterThan(0);
     expect(c('KVM_CREATE_DEVICE', 'EEXIST')).toBeGreaterThan(0);

@@ -7,8 +7,10 @@
  * vgic_its_inject_msi, kvm_irqfd, vfio_set_irqs_validate_and_prepare → vfio_pci_set_irqs_ioctl), written from those
  * functions and docs/ABI.md, not from the model under test.
  *
- * The flavour never enters KVM_RUN, so the guest maps no ITS device: every MSI that reaches an enabled vITS misses
- * its translation (E_ITS_INT_UNMAPPED_INTERRUPT), and KVM_SIGNAL_MSI's outcome is exact.
+ * KVM_RUN is entered only where it succeeds (kvm_vgic_map_resources maps the vGIC-v3: a failure there would
+ * __kvm_vgic_destroy it, which the fuzzer leaves out); the vCPU thread then stays in the guest — the default idle
+ * guest, which maps no ITS device: every MSI that reaches an enabled vITS misses its translation
+ * (E_ITS_INT_UNMAPPED_INTERRUPT), and KVM_SIGNAL_MSI's outcome stays exact with vCPUs running.
  */
 import { type Expect, fail, ok } from './abiModel.js';
 
@@ -78,6 +80,8 @@ export class MsiModel {
   readonly nrVcpus: number;
   vgic: VgicState | null = null;
   readonly its: ItsState[] = [];
+  /** The vCPUs (by index) whose thread is in KVM_RUN: it stays in the guest until the process exits. */
+  readonly running = new Set<number>();
   /** The VM's irqfds: (eventfd id, gsi). */
   irqfds: { efd: number; gsi: number }[] = [];
   readonly pci: PciState = { irqType: 0, triggers: [], req: null };
@@ -205,6 +209,32 @@ export class MsiModel {
   }
 
   /**
+   * kvm_vgic_map_resources → vgic_v3_map_resources on a VM's first KVM_RUN: ENXIO for a vCPU with no redistributor
+   * (the regions hold fewer) or no distributor address, EINVAL when vgic_v3_check_base finds the distributor over a
+   * region, EBUSY before vgic_init; 0 once mapped.
+   */
+  mapResources(): Expect {
+    const v = this.vgic;
+    if (v === null) return fail('ENXIO');
+    const slots = v.regions.reduce((n, r) => n + (r.count === 0 ? this.nrVcpus : r.count), 0);
+    if (slots < this.nrVcpus || v.dist === ADDR_UNDEF) return fail('ENXIO');
+    const size = (r: RdistRegion) => BigInt(r.count === 0 ? this.nrVcpus : r.count) * REDIST_SIZE;
+    if (v.regions.some((r) => overlaps(r.base, size(r), v.dist, DIST_SIZE))) return fail('EINVAL');
+    return v.initialized ? ok(0) : fail('EBUSY');
+  }
+
+  /** A KVM_RUN the fuzzer makes: a vCPU not in KVM_RUN, on a VM whose vGIC-v3 maps. */
+  mayRun(fd: number): boolean {
+    return this.kindOf(fd) === 'vcpu' && !this.running.has(this.objOf(fd)) && this.mapResources().ok === true;
+  }
+
+  /** KVM_RUN (mayRun): -1 = the vCPU thread stays in the guest. */
+  run(fd: number): MsiExpect {
+    this.running.add(this.objOf(fd));
+    return ok(-1);
+  }
+
+  /**
    * vgic_v3_set_attr / vgic_v3_get_attr / vgic_v3_has_attr (or the vITS's, on an ITS fd). `payload`: whether attr.addr
    * is readable and writable. A get carries the value it writes in `read` where the model follows it (addresses,
    * NR_IRQS; not the registers).
@@ -229,6 +259,7 @@ export class MsiModel {
         if (group !== 1 && this.vcpuOfAffinity(Number(attr >> 32n)) === null) return fail('EINVAL');
         if (group !== 6 && write && !payload) return fail('EFAULT');
         if (!v.initialized) return fail('EBUSY');
+        if (this.running.size > 0) return fail('EBUSY'); // lock_all_vcpus: a vCPU in KVM_RUN holds its vcpu->mutex
         const off = Number(attr & 0xffff_ffffn);
         if (group === 6) return this.sysreg(off, write, a.value, payload);
         if (group === 7) {
@@ -254,7 +285,8 @@ export class MsiModel {
           this.vgicInit(v);
           return ok(0);
         }
-        if (attr === 3n) return v.initialized ? ok(0) : fail('ENXIO'); // no LPI is pending: nothing to write
+        // SAVE_PENDING_TABLES: lock_all_vcpus first; no LPI is pending, nothing to write
+        if (attr === 3n) return this.running.size > 0 ? fail('EBUSY') : v.initialized ? ok(0) : fail('ENXIO');
         return fail('ENXIO');
       default:
         return fail('ENXIO');
@@ -348,6 +380,7 @@ export class MsiModel {
     }
     if (group === 4) {
       if (!write) return fail('ENXIO');
+      if (attr !== 0n && this.running.size > 0) return fail('EBUSY'); // vgic_its_ctrl: lock_all_vcpus after INIT
       if (attr === 4n)
         Object.assign(its, { enabled: false, baser: [its.baser[0] & ~VALID, its.baser[1] & ~VALID], cbaser: 0n });
       if (attr === 1n || attr === 2n) return this.itsTables(its, attr === 1n);
@@ -358,6 +391,7 @@ export class MsiModel {
     if ((attr & itsAlign(attr)) !== 0n) return fail('EINVAL');
     if (its.base === ADDR_UNDEF) return fail('ENXIO');
     if (!isItsRegister(attr)) return fail('ENXIO');
+    if (this.running.size > 0) return fail('EBUSY'); // vgic_its_attr_regs_access: lock_all_vcpus
     if (!write) return payload ? ok(undefined) : fail('EFAULT');
     return this.itsRegWrite(its, attr, a.value);
   }

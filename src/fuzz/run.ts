@@ -67,7 +67,9 @@ function fuzz(machine: 'gicv2' | 'msi'): boolean {
     );
   }
   if (machine === 'msi')
-    console.log(`  depth: ${stats.msiSent} MSIs sent by the function from a vector bound to an eventfd`);
+    console.log(
+      `  depth: ${stats.msiSent} MSIs sent by the function from a vector bound to an eventfd, ${stats.msiSentRunning} with a vCPU in KVM_RUN`,
+    );
   if (details.failed) {
     console.log(details.message);
     const err = details.errorInstance;

@@ -157,6 +157,8 @@ export class Kvm implements ReschedIpi {
   /** irqfd_cleanup_wq. */
   readonly irqfdCleanupWq: Workqueue;
   readonly fops: FileOperations;
+  /** kvm_vgic_v4_set_forwarding moves a pending_latch to the vPE (false only for the checker's variant). */
+  vgicV4TransferPending = true;
 
   constructor(
     readonly kernel: Kernel,

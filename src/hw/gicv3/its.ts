@@ -104,6 +104,8 @@ export class Gicv3Its implements ItsEvents {
   private creadr = 0;
   private readonly baser = new Uint32Array(2 * NR_BASERS);
   private readonly devices = new Map<number, ItsDevice>();
+  /** Pending (v)LPIs a DISCARD cleared: interrupts dropped by a remap, for checkers. */
+  discardedPending = 0;
   /** ICID → target PE (GITS_TYPER.PTA = 0: RDbase is the processor number). */
   private readonly collections = new Map<number, number>();
   /** The command being executed, as 8 little-endian 32-bit words (DW0 lo, DW0 hi, … DW3 hi). */
@@ -394,8 +396,13 @@ export class Gicv3Its implements ItsEvents {
     const e = this.mappedEvent('DISCARD', deviceId, eventId);
     if (e === null) return;
     const pe = e.vpeid >= 0 ? undefined : this.collections.get(e.icid);
-    if (e.vpeid >= 0) this.virtual!.clearPending(e);
-    else if (pe !== undefined) this.lpis.clearPending(pe, e.lpi);
+    if (e.vpeid >= 0) {
+      if (this.virtual!.isPending(e)) this.discardedPending++;
+      this.virtual!.clearPending(e);
+    } else if (pe !== undefined) {
+      if (this.lpis.isPending(pe, e.lpi)) this.discardedPending++;
+      this.lpis.clearPending(pe, e.lpi);
+    }
     this.devices.get(deviceId)!.events.delete(eventId);
   }
 

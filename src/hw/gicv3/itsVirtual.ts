@@ -96,6 +96,9 @@ export class Gicv3ItsVirtual {
   setPending(e: IttEntry): boolean {
     return this.vlpis.setPending(e.vpeid, e.lpi);
   }
+  isPending(e: IttEntry): boolean {
+    return this.vlpis.isPending(e.vpeid, e.lpi);
+  }
   /** DISCARD and CLEAR of a virtual event: its vLPI's pending state is cleared (QEMU process_its_cmd, virtual ITE). */
   clearPending(e: IttEntry): void {
     this.vlpis.clearPending(e.vpeid, e.lpi);

@@ -3,14 +3,23 @@
  * the two variants the checker compares it with (docs/ARCHITECTURE.md, "Variants for the checker"). 'bypass' adds the
  * 2015 series' IRQ bypass forwarding of platform SPIs (a vfio-platform producer per trigger, connected to KVM's irqfd
  * consumer: kvm/arch/arm/irqBypass.ts) beside the default kvm-vfio; 'bypass-no-bracket' is the same with the bypass
- * manager's stop/start bracket left out, for the checker.
+ * manager's stop/start bracket left out, for the checker. 'vlpi-no-pending-transfer' is the default design with
+ * kvm_vgic_v4_set_forwarding as before "KVM: arm64: GICv4.1: Restore VLPI pending state to physical side"
+ * (12df7429213a, Linux 5.13): a pending_latch the vGIC holds when the LPI becomes a vLPI stays in the vGIC
+ * (src/check/msiRace.ts).
  */
 import type { KvmDeviceOps } from '../device.js';
 import { kvmVfioOps } from '../vfio.js';
 import { kvmVfioNaiveOps } from './naive/naive.js';
 import { kvmVfioRfcV1Ops } from './rfcV1/kvmVfioArm.js';
 
-export type ForwardingVariant = 'protocol' | 'naive' | 'rfc-v1' | 'bypass' | 'bypass-no-bracket';
+export type ForwardingVariant =
+  | 'protocol'
+  | 'naive'
+  | 'rfc-v1'
+  | 'bypass'
+  | 'bypass-no-bracket'
+  | 'vlpi-no-pending-transfer';
 
 export const FORWARDING_VARIANTS: readonly ForwardingVariant[] = [
   'protocol',
@@ -18,6 +27,7 @@ export const FORWARDING_VARIANTS: readonly ForwardingVariant[] = [
   'rfc-v1',
   'bypass',
   'bypass-no-bracket',
+  'vlpi-no-pending-transfer',
 ];
 
 /** What a flavour changes in the IRQ bypass: producers for vfio-platform triggers, and the manager's bracket. */
@@ -34,6 +44,7 @@ export function kvmVfioOpsFor(variant: ForwardingVariant): KvmDeviceOps {
     case 'protocol':
     case 'bypass':
     case 'bypass-no-bracket':
+    case 'vlpi-no-pending-transfer':
       return kvmVfioOps;
     case 'naive':
       return kvmVfioNaiveOps;

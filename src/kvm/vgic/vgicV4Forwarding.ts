@@ -72,7 +72,7 @@ export class KvmVgicV4SetForwarding extends KvmVgicV4Forwarding {
         const irq = this.irq!;
         irq.hw = true;
         irq.hostIrq = this.hostIrq;
-        if (!irq.pendingLatch) return this.return_(0);
+        if (!irq.pendingLatch || !vm.kvm.vgicV4TransferPending) return this.return_(0);
         // Transfer pending state: the vGIC's latch drops (vgic_queue_irq_unlock prunes it), the vPE's table takes it.
         // The kernel does both under irq_lock; dropping first means never both pending, at worst neither for a step.
         irq.pendingLatch = false;

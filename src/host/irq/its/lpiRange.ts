@@ -43,6 +43,11 @@ export class LpiRangeList {
     return null;
   }
 
+  /** LPIs free now (a checker's count: all of them once every allocation was given back). */
+  freeLpis(): number {
+    return this.ranges.reduce((n, r) => n + r.span, 0);
+  }
+
   /** free_lpi_range: insert in order, then merge with the previous and the next range. */
   free(base: number, nr: number): void {
     let i = this.ranges.findIndex((r) => r.base > base);
