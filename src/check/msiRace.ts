@@ -102,7 +102,7 @@ export function msiRaceScenario(opts: MsiRaceOptions = {}): CheckableScenario {
  * all a driver needs.
  */
 export class MsiDriverHandler implements GuestIrqHandler, MsiDriverCounts {
-  readonly name = 'vfio-msi0';
+  readonly name: string;
   runs = 0;
   sentAtLastRun = 0;
   itsDropsAtLastRun = 0;
@@ -111,7 +111,9 @@ export class MsiDriverHandler implements GuestIrqHandler, MsiDriverCounts {
     private readonly fn: MsiDevice,
     private readonly vector: number,
     private readonly its: Gicv3Its,
-  ) {}
+  ) {
+    this.name = `vfio-msi${vector}`;
+  }
 
   handle(_g: GuestCpu, _vcpu: number): Frame<boolean> {
     return new MsiDriverRun(this);
@@ -154,17 +156,18 @@ class MsiControlScript extends Frame<number> {
   }
 }
 
-/** The function writing vector 0's message `left` more times, each write a hardware event after the previous one. */
-class MsiRaise implements TimerHandler {
-  readonly name = 'device.msi';
+/** The function writing a vector's message `left` more times, each write a hardware event after the previous one. */
+export class MsiRaise implements TimerHandler {
   constructor(
+    readonly name: string,
     private readonly engine: Engine,
     private readonly fn: MsiDevice,
+    private readonly vector: number,
     private left: number,
   ) {}
 
   fire(): void {
-    this.fn.fire(0);
+    this.fn.fire(this.vector);
     if (--this.left > 0) this.engine.after(1, this);
   }
 }
@@ -258,7 +261,7 @@ function buildMsiRace(variant: Variant, raises: number, ops: readonly MsiOp[], s
   };
   const what = ops.join('+');
   const handle = p.thread('ctl', 0).submit(what, new MsiControlScript(p, ops.map(callOf)));
-  if (raises > 0) host.engine.after(1, new MsiRaise(host.engine, fn.hw, raises));
+  if (raises > 0) host.engine.after(1, new MsiRaise('device.msi', host.engine, fn.hw, 0, raises));
   return new MsiRaceInstance(host, guest, raises, what, handle, p, fn, handler, host.kvm.vms[0]!);
 }
 

@@ -23,6 +23,7 @@ const CHECKABLE = [
   'check-closed-fd',
   'check-deassign-unassigned',
   'check-enomem',
+  'check-msi-rearm',
   'check-retarget',
   'check-two-vms',
   'default',
@@ -48,9 +49,9 @@ describe('scenario files under the checker', () => {
       expect(uncheckable(loadScenario(text(f), f))).toMatch(why);
       expect(() => scenarioFromYaml(text(f), f)).toThrow(ScenarioCheckError);
     }
-    // compare-paths' vlpi-v41 column on its own: a PCI function's MSIs are not the checker's (yet)
+    // compare-paths' vlpi-v41 column on its own: a PCI function's MSI, checkable like a wired line
     const msi = expandPaths(loadScenario(text('compare-paths'), 'compare-paths'))[3]!.scenario;
-    expect(uncheckable(msi)).toMatch(/PCI function's MSIs \(bus: pci\)/);
+    expect(uncheckable(msi)).toBeNull();
   });
 
   it('check-assign-race.yaml is the built-in race: same search, same counterexample (naive)', () => {
@@ -113,6 +114,7 @@ describe('rfc-v1 (the seed) under the checker', () => {
       'check-closed-fd': 'no-model-error',
       'check-deassign-unassigned': 'no-model-error',
       'check-enomem': 'no-model-error',
+      'check-msi-rearm': 'none', // no wired line: rfc-v1's kvm-vfio switch is not on an MSI's path
       'check-retarget': 'none',
       'check-two-vms': 'no-gic-unpredictable',
       default: 'no-model-error',
@@ -135,6 +137,7 @@ describe('rfc-v1 (the seed) under the checker', () => {
       'check-closed-fd': 'no-model-error',
       'check-deassign-unassigned': 'no-model-error',
       'check-enomem': 'no-irq-left-forwarded',
+      'check-msi-rearm': 'none',
       'check-retarget': 'none',
       'check-two-vms': 'no-gic-unpredictable',
       default: 'no-gic-unpredictable',
@@ -166,5 +169,104 @@ describe('rfc-v1 (the seed) under the checker', () => {
     expect(v.message).toMatch(/cpu0\(ctl-\d+\) polling irq_desc\.lock/);
     expect(r.stats.budgetHit).toBe(0);
     expect(pct(scenarioFromYaml(yaml, 'no-eoi'), { runs: 50, depth: 2, seed: 1 }).counterexample).toBeNull();
+  });
+});
+
+/**
+ * A scenario file with a vfio-pci function (bus: pci) under the checker: its MSI workloads are the concurrent
+ * writes, the VMM steps after the first timed one run on the VMM thread, msiInvariants.ts judges the vectors.
+ */
+describe('MSI scenario files under the checker (check-msi-rearm.yaml)', () => {
+  const rearm = text('check-msi-rearm');
+  /** The file with its concurrent VMM steps replaced (the set-up and the workloads kept). */
+  const withSteps = (steps: string): string =>
+    rearm.replace(/ {2}# DATA_EVENTFD[\s\S]*(?=workloads:)/, steps.replace(/^\n/, ''));
+
+  it('the set-up ends with both vectors forwarded as vLPIs 8192 and 8193 of the vCPU’s vPE, the vCPU in WFI', () => {
+    const inst = scenarioFromYaml(rearm, 'check-msi-rearm').build();
+    expect(inst.lines).toEqual([]);
+    expect(inst.msis!.map((m) => [m.vector, m.vintid, m.handler.name])).toEqual([
+      [0, 8192, 'vfio-msi0'],
+      [1, 8193, 'vfio-msi1'],
+    ]);
+    for (const m of inst.msis!) expect(m.kvmVm.vgic!.lpis.get(m.vintid)!.hw).toBe(true);
+    expect(inst.host.kvm.vms[0]!.vcpus[0]!.inWfi).toBe(true);
+    expect(inst.control.map((c) => c.what)).toEqual(['ioctl VFIO_DEVICE_SET_IRQS']);
+  });
+
+  it("'protocol': every schedule within preemption bound 1 satisfies every invariant (622 schedules)", () => {
+    const r = explore(scenarioFromYaml(rearm, 'check-msi-rearm'), { bound: 1 });
+    expect(r.counterexample).toBeNull();
+    expect(r.completeness).toBe('bounded');
+    expect(r.stats.schedules).toBe(622);
+  });
+
+  it("'vlpi-no-pending-transfer' from the file: set_forwarding leaves pending_latch, a HW=1 LR names INTID 0", () => {
+    const sc = scenarioFromYaml(rearm, 'check-msi-rearm', { variant: 'vlpi-no-pending-transfer' });
+    const r = explore(sc, { bound: 1 });
+    const cx = r.counterexample!;
+    expect(r.stats.schedules).toBe(160);
+    expect(cx.violations.map((v) => v.invariant)).toEqual(['no-gic-unpredictable', 'hw-lr-names-active-intid']);
+    expect(cx.violations[1]!.message).toContain('vINTID 8192 → inactive INTID 0');
+    const f = parseReplayFile(formatReplayFile(replayFileOf(sc, 'no-gic-unpredictable', cx.schedule)));
+    expect(f.options.yaml).toBe(rearm);
+    expect(replayFile(f).violations).toEqual(cx.violations);
+  });
+
+  it('the VMM taking the vector away accounts for its messages: KVM_IRQFD DEASSIGN, close of the device fd', () => {
+    const deassign = withSteps(`
+  - step: ioctl
+    at: 50us
+    fd: vm
+    request: KVM_IRQFD
+    struct: { name: kvm_irqfd, fields: { fd: "irqfd:0000:01:00.0/0", gsi: 224, flags: KVM_IRQFD_FLAG_DEASSIGN } }
+  - { step: close, what: device, device: "0000:01:00.0" }
+`);
+    const r = explore(scenarioFromYaml(deassign, 'unwire'), { bound: 1 });
+    expect(r.counterexample).toBeNull();
+    expect(r.stats.schedules).toBe(314);
+  });
+
+  /**
+   * Upstream (Linux 6.1) as modelled, with the protocol: kvm_vgic_v4_set_forwarding resolves the event through
+   * vgic_its_resolve_lpi while irq->hw is still false, which caches the translation; once the vLPI is mapped,
+   * vgic_its_inject_cached_translation (which does not look at irq->hw) can still set the emulated pending_latch of
+   * the forwarded vLPI, and vgic_v3_populate_lr then writes a HW=1 LR with the vLPI's hwintid, 0. Two ways in:
+   */
+  it('upstream: an MSI taken by the host while the vector is remapped reaches the stale cache (SET_IRQS of both)', () => {
+    const both = withSteps(`
+  - step: ioctl
+    at: 50us
+    fd: "device:0000:01:00.0"
+    request: VFIO_DEVICE_SET_IRQS
+    struct:
+      name: vfio_irq_set
+      fields: { argsz: 28, flags: 36, index: VFIO_PCI_MSIX_IRQ_INDEX, start: 0, count: 2 }
+      data: ["irqfd:0000:01:00.0/0", "irqfd:0000:01:00.0/1"]
+`);
+    // vector 1's host LPI targets CPU 1: its vfio_msihandler runs there while the VMM thread maps the vLPI again
+    const cx = explore(scenarioFromYaml(both, 'rearm-both'), { bound: 1, shrink: false }).counterexample!;
+    expect(cx.violations.map((v) => v.message)).toEqual([
+      'GIC: 1 UNPREDICTABLE access(es) on CPU 1',
+      'vGIC: 1 HW=1 list register(s) named an inactive physical INTID (vcpu0 LR0 vINTID 8193 → inactive INTID 0)',
+    ]);
+  });
+
+  it('upstream: an MSI left in the eventfd while the irqfd was away is injected through the stale cache', () => {
+    // kvm_irqfd_assign polls the eventfd (EPOLLIN: schedule_work(inject)) before irq_bypass_register_consumer
+    const readd = withSteps(`
+  - step: ioctl
+    at: 50us
+    fd: vm
+    request: KVM_IRQFD
+    struct: { name: kvm_irqfd, fields: { fd: "irqfd:0000:01:00.0/0", gsi: 224, flags: KVM_IRQFD_FLAG_DEASSIGN } }
+  - step: ioctl
+    fd: vm
+    request: KVM_IRQFD
+    struct: { name: kvm_irqfd, fields: { fd: "irqfd:0000:01:00.0/0", gsi: 224 } }
+`);
+    const cx = explore(scenarioFromYaml(readd, 'readd'), { bound: 1, shrink: false }).counterexample!;
+    expect(cx.violations.map((v) => v.invariant)).toEqual(['no-gic-unpredictable', 'hw-lr-names-active-intid']);
+    expect(cx.violations[1]!.message).toContain('vINTID 8192 → inactive INTID 0');
   });
 });

@@ -13,25 +13,33 @@
  *
  * Each VM of the file gets its guest kernel and is built the QEMU way, in file order; a step acts on its `vm`.
  *
+ * A PCI function's MSI vectors (bus: pci) are checked as msiRace.ts checks its one: the guest's ITS driver serves each
+ * wired vector with a counting handler, each driven vector is written `raises` times by a hardware event agent, and
+ * msiInvariants.ts judges them; the set-up steps from the first MSI irqfd run once the guests booted (runner.ts).
+ *
  * What cannot be checked (ScenarioCheckError says which and why): sweeps, guest trap-loop workloads
- * (hvc, mmio: they never quiesce), scenarios with no device line driven by a physical workload (nothing to check),
- * `via: eventfd` workloads, and steps other than assign, deassign, close and ioctl in the concurrent phase (an ioctl's
- * `expect` is the timed run's check: here its errno is an outcome like any other, judged by the invariants).
+ * (hvc, mmio: they never quiesce), scenarios with no device line or MSI vector driven by a physical workload (nothing
+ * to check), `via: eventfd` workloads, a driven MSI vector no irqfd step wires, and steps other than assign, deassign,
+ * close and ioctl in the concurrent phase (an ioctl's `expect` is the timed run's check: here its errno is an outcome
+ * like any other, judged by the invariants).
  */
 
 import type { ErrnoError } from '../abi/errno.js';
 import { KVM_DEV_VFIO_DEVICE, KVM_DEV_VFIO_DEVICE_ASSIGN_IRQ, KVM_DEV_VFIO_DEVICE_DEASSIGN_IRQ } from '../abi/kvm.js';
 import { createGuestKernel, type GuestKernel } from '../guest/guestKernel.js';
+import type { GuestItsDevice, GuestItsOptions } from '../guest/itsDriver.js';
 import type { Process, SyscallHandle } from '../host/process.js';
 import type { KvmVm } from '../kvm/vm.js';
-import { createHost, type Host, type HostDevice } from '../machine.js';
+import { createHost, type Host, type HostDevice, type HostMsiDevice } from '../machine.js';
 import { loadScenario } from '../scenario/loader.js';
+import { type PciFunction, pciFunctions } from '../scenario/pciFunctions.js';
 import { fdRefsOf, type Scenario, type ScenarioStep, stepsForMode } from '../scenario/schema.js';
 import { uapiConstant } from '../scenario/vmm.js';
 import { callTask, callWhat, kvmRunCall, type ScriptEntry, submitTask, VmmScript } from '../scenario/vmmCall.js';
 import { guestGicOptions, scenarioHostOptions, type VmmEvents, VmmInterpreter } from '../scenario/vmmInterpreter.js';
 import type { Engine, TimerHandler } from '../sim/engine.js';
-import type { CheckableScenario, CheckedLine, CheckInstance, CheckOptions, Variant } from './model.js';
+import type { CheckableScenario, CheckedLine, CheckedMsi, CheckInstance, CheckOptions, Variant } from './model.js';
+import { MsiDriverHandler, MsiRaise } from './msiRace.js';
 
 export class ScenarioCheckError extends Error {}
 
@@ -42,14 +50,17 @@ const CONCURRENT_STEPS: readonly string[] = ['assign', 'deassign', 'close', 'ioc
 export function uncheckable(s: Scenario): string | null {
   if (s.sweep) return 'a sweep: check one point (set the swept parameter in a copy)';
   if (s.paths) return 'compare paths: check one path (set its parameters and mode in a copy)';
-  if (s.devices.some((d) => d.bus === 'pci'))
-    return "a PCI function's MSIs (bus: pci): the checker drives platform devices' wired lines only";
   for (const vm of s.vms) {
     const w = vm.guest.workload;
     if (typeof w === 'object' && !('compute' in w)) return 'a guest trap loop (hvc/mmio) never quiesces';
   }
   if (s.workloads.some((x) => x.via === 'eventfd')) return 'a `via: eventfd` workload drives no physical line';
-  if (drivenLines(s).length === 0) return 'no device line is driven by a workload: nothing for the invariants to see';
+  const all = driven(s);
+  if (all.length === 0) return 'no device line is driven by a workload: nothing for the invariants to see';
+  const steps = stepsOf(s);
+  for (const d of all)
+    if (d.pci && !steps.some((st) => st.step === 'irqfd' && st.device === d.device && st.index === d.index))
+      return `MSI vector ${d.index} of ${d.device} is driven but no irqfd step wires it: no guest LPI takes it`;
   const { concurrent } = split(s);
   for (const st of concurrent) {
     if (!CONCURRENT_STEPS.includes(st.step))
@@ -58,13 +69,30 @@ export function uncheckable(s: Scenario): string | null {
   return null;
 }
 
-function drivenLines(s: Scenario): { device: string; index: number }[] {
-  const out: { device: string; index: number }[] = [];
+/** A device index a workload drives: a platform device's wired line, or (`pci`) an MSI vector of a PCI function. */
+interface Driven {
+  readonly device: string;
+  readonly index: number;
+  readonly pci: boolean;
+}
+
+function driven(s: Scenario): Driven[] {
+  const out: Driven[] = [];
   for (const w of s.workloads) {
     if (w.via === 'eventfd') continue;
-    if (!out.some((x) => x.device === w.device && x.index === w.index)) out.push({ device: w.device, index: w.index });
+    const pci = s.devices.find((d) => d.name === w.device)?.bus === 'pci';
+    if (!out.some((x) => x.device === w.device && x.index === w.index))
+      out.push({ device: w.device, index: w.index, pci });
   }
   return out;
+}
+
+function drivenLines(s: Scenario): Driven[] {
+  return driven(s).filter((d) => !d.pci);
+}
+
+function drivenVectors(s: Scenario): Driven[] {
+  return driven(s).filter((d) => d.pci);
 }
 
 function stepsOf(s: Scenario): ScenarioStep[] {
@@ -128,9 +156,18 @@ export function scenarioFromYaml(text: string, file: string, opts: CheckOptions 
       yaml: text,
       ...(numbering === 'legacy' ? { irqNumbering: numbering } : {}),
     },
-    description: `${file}: ${concurrent.length > 0 ? concurrent.map(stepName).join(', ') : 'no VMM step'} on a VMM thread while ${drivenLines(s).length} line(s) are asserted ${raises}× each and the vCPU(s) run`,
+    description: `${file}: ${concurrent.length > 0 ? concurrent.map(stepName).join(', ') : 'no VMM step'} on a VMM thread while ${raisesOf(s)} ${raises}× each and the vCPU(s) run`,
     build: () => buildFromScenario(s, variant, raises, seed, numbering),
   };
+}
+
+/** What the concurrent phase's hardware agents do, in words. */
+function raisesOf(s: Scenario): string {
+  const lines = drivenLines(s).length;
+  const vectors = drivenVectors(s).length;
+  const l = `${lines} line(s) are asserted`;
+  const v = `${vectors} MSI vector(s) are written`;
+  return vectors === 0 ? l : lines === 0 ? v : `${l} and ${v}`;
 }
 
 /** The set-up steps the checker runs (under the timed scheduler, before the concurrent phase). */
@@ -143,10 +180,12 @@ function buildFromScenario(
   seed: number,
   irqNumbering: 'linear' | 'legacy',
 ): CheckInstance {
-  const host = createHost({ ...scenarioHostOptions(s), seed, forwarding: variant, irqNumbering });
+  const mode = s.mode === 'normal' ? 'normal' : 'forwarded';
+  const host = createHost({ ...scenarioHostOptions(s, mode), seed, forwarding: variant, irqNumbering });
   const deviceOf = (name: string): HostDevice => host.devices.find((d) => d.spec.name === name)!;
   const { setup, concurrent } = split(s);
   const wired = stepsOf(s).filter((st) => st.step === 'irqfd');
+  const msi = new ScenarioMsis(host, s, wired);
   const p = host.process();
   // One guest kernel and one QEMU-built VM per `vms[]` entry, in file order; the vCPUs find their guest by VM.
   const guests = s.vms.map((spec) =>
@@ -157,18 +196,21 @@ function buildFromScenario(
       vcpus: spec.vcpus,
       eoiMode: spec.guest.eoiMode,
       devices: wired
-        .filter((st) => st.vm === spec.name)
+        .filter((st) => st.vm === spec.name && msi.fn(st.device) === undefined)
         .map((st) => ({ device: deviceOf(st.device).hw, line: st.index, intid: 32 + st.gsi, handlerCycles: 0 })),
+      ...msi.guestIts(spec.name),
     }),
   );
   // set-up: a refusal is the scenario's error (a raw ioctl's errno is an outcome, as in the concurrent phase)
   const vmm = new VmmInterpreter(host, p, s, new SetupRefusals());
   vmm.createVms((_spec, i) => guests[i]!);
-  for (const st of setup) {
+  for (const st of setup)
     if (!SETUP_STEPS.includes(st.step))
       throw new ScenarioCheckError(`a '${st.step}' set-up step is not supported by the checker`);
-    vmm.exec(st);
-  }
+  // QEMU wires a PCI function's MSIs when the guest's driver enables them, after its ITS driver mapped the device at
+  // boot (runner.ts): the set-up steps from the first such irqfd run once the guests have booted
+  const booted = setup.findIndex((st) => st.step === 'irqfd' && msi.fn(st.device) !== undefined);
+  for (const st of booted < 0 ? setup : setup.slice(0, booted)) vmm.exec(st);
   for (const v of vmm.vms) {
     vmm.startVcpus(
       v,
@@ -178,6 +220,10 @@ function buildFromScenario(
         return { what: callWhat(c), body: callTask(p, c) };
       },
     );
+  }
+  if (booted >= 0) {
+    host.engine.runUntil(() => vmm.vms.every((v) => v.guest.booted), 'the guests to boot');
+    for (const st of setup.slice(booted)) vmm.exec(st);
   }
   host.settle();
   // The guest's retargeting actions, due now: each is made by its vCPU the next time that vCPU runs its loop (woken
@@ -228,7 +274,8 @@ function buildFromScenario(
     lines.push(new ScenarioLine(device, l.index, ledger, key, w === undefined ? undefined : vmm.vm(w.vm).kvmVm, w));
     if (raises > 0) host.engine.after(1, new LineRaise(host.engine, device, l.index, raises));
   }
-  return new ScenarioInstance(host, guests, lines, raises, control, p);
+  const msis = drivenVectors(s).map((d) => msi.checked(d, (vm) => vmm.vm(vm).kvmVm, raises));
+  return new ScenarioInstance(host, guests, lines, msis, raises, control, p);
 }
 
 /** The checker's set-up refusals: an errno there is the scenario's error. */
@@ -305,23 +352,85 @@ class LineRaise implements TimerHandler {
   }
 }
 
+/**
+ * The scenario's PCI functions under the checker: per MSI vector an irqfd step wires, the guest driver's counting
+ * handler (msiRace.ts MsiDriverHandler) on the vector's LPI in the guest's ITS driver; per vector a workload drives,
+ * the function writing its message (msiRace.ts MsiRaise) and the vector as the MSI invariants see it.
+ */
+class ScenarioMsis {
+  private readonly fns: readonly PciFunction[];
+  private readonly handlers = new Map<string, MsiDriverHandler>();
+
+  constructor(
+    private readonly host: Host,
+    s: Scenario,
+    private readonly wired: readonly Extract<ScenarioStep, { step: 'irqfd' }>[],
+  ) {
+    this.fns = pciFunctions(s);
+    const its = host.irq.version === 'v3' ? host.irq.gic.its : null;
+    for (const st of wired) {
+      const fn = this.fn(st.device);
+      if (fn === undefined || its === null) continue;
+      const key = `${st.device}/${st.index}`;
+      if (!this.handlers.has(key)) this.handlers.set(key, new MsiDriverHandler(this.hostFn(fn).hw, st.index, its));
+    }
+  }
+
+  fn(device: string): PciFunction | undefined {
+    return this.fns.find((f) => f.name === device);
+  }
+
+  private hostFn(f: PciFunction): HostMsiDevice {
+    return this.host.msiDevices.find((d) => d.spec.name === f.name)!;
+  }
+
+  /** The guest kernel's ITS option for VM `vm`: each function wired into it, one event per wired vector. */
+  guestIts(vm: string): { its?: GuestItsOptions } {
+    const devices: GuestItsDevice[] = [];
+    for (const f of this.fns) {
+      const vectors = [
+        ...new Set(this.wired.filter((st) => st.vm === vm && st.device === f.name).map((st) => st.index)),
+      ];
+      const events = vectors.map((k) => ({
+        eventId: k,
+        lpi: f.lpiBase + k,
+        handler: this.handlers.get(`${f.name}/${k}`)!,
+      }));
+      if (events.length > 0) devices.push({ deviceId: f.guestDeviceId, events });
+    }
+    return devices.length > 0 ? { its: { devices } } : {};
+  }
+
+  /** A driven vector as the invariants check it; its writes armed as hardware events. */
+  checked(d: Driven, kvmVmOf: (vm: string) => KvmVm, raises: number): CheckedMsi {
+    const f = this.fn(d.device)!;
+    const fn = this.hostFn(f);
+    const w = this.wired.find((st) => st.device === d.device && st.index === d.index)!;
+    const engine = this.host.engine;
+    if (raises > 0) engine.after(1, new MsiRaise(`${d.device}/${d.index}.msi`, engine, fn.hw, d.index, raises));
+    const handler = this.handlers.get(`${d.device}/${d.index}`)!;
+    return { fn, vector: d.index, handler, kvmVm: kvmVmOf(w.vm), vintid: f.lpiBase + d.index };
+  }
+}
+
 /** A scenario file's machine at the start of its concurrent phase; teardown is the VMM's exit. */
 class ScenarioInstance implements CheckInstance {
   readonly guest: GuestKernel;
-  readonly device: HostDevice;
-  readonly line: number;
+  readonly device: HostDevice | undefined;
+  readonly line: number | undefined;
 
   constructor(
     readonly host: Host,
     readonly guests: readonly GuestKernel[],
     readonly lines: readonly CheckedLine[],
+    readonly msis: readonly CheckedMsi[],
     readonly raises: number,
     readonly control: readonly { what: string; handle: SyscallHandle }[],
     private readonly process: Process,
   ) {
     this.guest = guests[0]!;
-    this.device = lines[0]!.device;
-    this.line = lines[0]!.line;
+    this.device = lines[0]?.device;
+    this.line = lines[0]?.line;
   }
 
   teardown(): void {

@@ -112,6 +112,34 @@ describe('raw ioctl steps', () => {
     expect(r.violations).toEqual([]);
   });
 
+  it('`data`: the __s32 elements after the struct — SET_IRQS re-arms the trigger with the irqfd’s eventfd; argsz short of them is EINVAL', () => {
+    const { run: r } = run(`${OPEN_AND_WIRE}
+  - step: ioctl
+    at: 50us
+    fd: device:dev0
+    request: VFIO_DEVICE_SET_IRQS
+    struct: { name: vfio_irq_set, fields: { argsz: 24, flags: 36, index: 0, start: 0, count: 1 }, data: ["irqfd:dev0/0"] }
+  - step: ioctl
+    fd: device:dev0
+    request: VFIO_DEVICE_SET_IRQS
+    struct: { name: vfio_irq_set, fields: { argsz: 20, flags: 36, index: 0, start: 0, count: 1 }, data: ["irqfd:dev0/0"] }
+    expect: EINVAL
+`);
+    expect(r.violations).toEqual([]);
+    expect(r.metrics.irqs.lost).toBe(0);
+    expect(() =>
+      loadScenario(
+        scenario(`${OPEN_AND_WIRE}
+  - step: ioctl
+    fd: device:dev0
+    request: VFIO_DEVICE_SET_IRQS
+    struct: { name: vfio_irq_set, fields: { argsz: 24, flags: 36, count: 1 }, data: ["nosuch:dev0"] }
+`),
+        'raw.yaml',
+      ),
+    ).toThrow(/struct\.data\[0\]/);
+  });
+
   it('`as` names the fd a call created: a second VM, its kvm-vfio device (kvm_create_device.fd) and a vCPU', () => {
     const { run: r, notes } = run(`${OPEN_AND_WIRE}
   - { step: ioctl, fd: kvm, request: KVM_CREATE_VM, arg: 0, as: vm-b }

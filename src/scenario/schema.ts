@@ -389,6 +389,8 @@ export type ArgValue = number | string | { struct: StructSpec } | { s32: number 
 export interface StructSpec {
   name: string;
   fields: Record<string, ArgValue>;
+  /** Its trailing flexible array as __s32 elements (vfio_irq_set's DATA_EVENTFD fds). */
+  data?: (number | string)[];
 }
 
 const ArgValue: z.ZodType<ArgValue> = z.lazy(() =>
@@ -414,6 +416,13 @@ const StructSpecSchema: z.ZodType<StructSpec> = z.lazy(() =>
     .strictObject({
       name: z.string().meta({ description: 'the C struct name: kvm_device_attr, kvm_irqfd, vfio_irq_set, ...' }),
       fields: z.record(z.string(), ArgValue).default({}),
+      data: z
+        .array(z.union([z.number().int(), z.string()]))
+        .optional()
+        .meta({
+          description:
+            "__s32 elements after the struct (its flexible array member: vfio_irq_set's eventfds): numbers, constants or fd references",
+        }),
     })
     .meta({ id: 'StructSpec', description: 'a uapi struct placed in user memory: its C name and member values' }),
 );
@@ -766,7 +775,7 @@ export function fdRefsOf(s: { fd: string; arg?: number | string; struct?: Struct
       if (!isUapiConstant(v)) out.push(v);
     } else if (typeof v === 'object') {
       if ('s32' in v) value(v.s32);
-      else for (const f of Object.values(v.struct.fields)) value(f);
+      else for (const f of [...Object.values(v.struct.fields), ...(v.struct.data ?? [])]) value(f);
     }
   };
   if (s.arg !== undefined) value(s.arg);
@@ -1197,6 +1206,9 @@ function checkIoctl(
         );
       else checkValue([...path, 'fields', f], v);
     }
+    st.data?.forEach((v, i) => {
+      checkValue([...path, 'data', i], v);
+    });
   };
   if (!checkFdRef([...p, 'fd'], s.fd)) issue(ctx, [...p, 'fd'], `expected ${FDREF_HELP}`);
   if (typeof s.request === 'string' && !REQUEST_NAMES.has(s.request))

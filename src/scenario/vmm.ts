@@ -552,6 +552,8 @@ export type RawIoctlValue = number | string | { struct: RawIoctlStruct } | { s32
 export interface RawIoctlStruct {
   readonly name: string;
   readonly fields: Readonly<Record<string, RawIoctlValue>>;
+  /** __s32 elements laid out right after the struct (its flexible array member, e.g. vfio_irq_set's eventfds). */
+  readonly data?: readonly (number | string)[];
 }
 export interface RawIoctlCall {
   readonly fd: number;
@@ -646,7 +648,15 @@ export function layoutRawIoctl(
       else if (f.kind === 's32') init[key] = Number(BigInt.asIntN(32, big));
       else init[key] = Number(BigInt.asUintN(f.kind === 'u8' ? 8 : f.kind === 'u16' ? 16 : 32, big));
     }
-    const a = place(p, codec.encode(init as unknown as StructInit<abi.Fields>));
+    const head = codec.encode(init as unknown as StructInit<abi.Fields>);
+    const data = st.data ?? [];
+    const bytes = new Uint8Array(head.length + 4 * data.length);
+    bytes.set(head);
+    const view = new DataView(bytes.buffer);
+    data.forEach((v, i) => {
+      view.setInt32(head.length + 4 * i, Number(BigInt.asIntN(32, BigInt(scalar(v)))), true);
+    });
+    const a = place(p, bytes);
     allocs.push(a);
     return a;
   };
