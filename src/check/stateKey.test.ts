@@ -4,6 +4,7 @@ import { Engine } from '../sim/engine.js';
 import { stateHash } from '../sim/snapshot.js';
 import { Execution } from './execution.js';
 import { raceScenario } from './model.js';
+import { msiRaceScenario } from './msiRace.js';
 import { stateKey, untimedStateHash } from './stateKey.js';
 
 /** Pick among the choosable agents by the next value of `picks` (then the lowest). */
@@ -75,5 +76,29 @@ describe('untimedStateHash', () => {
     expect(b.now).toBe(500); // the machine itself is left as it was
     b.cpus[0]!.needResched = true;
     expect(untimedStateHash(a, a)).not.toBe(untimedStateHash(b, b));
+  });
+});
+
+describe('stateKey: the vGIC-v4 host-call queue is state (vgicV4Ops.ts)', () => {
+  it('two states that differ only in a queued op, or in whether a path is running the queue, have different keys; a copy carries both', () => {
+    const a = new Execution(msiRaceScenario(), {});
+    const vgicOf = (ex: Execution) => ex.inst.host.kvm.vms[0]!.vgic!;
+    expect(vgicOf(a).v4Ops).toEqual([]);
+    const b = a.fork();
+    expect(stateKey(b, true)).toBe(stateKey(a, true));
+    vgicOf(b).v4Ops.push({ kind: 'pending', hostIrq: 5, pending: true });
+    expect(stateKey(b, true)).not.toBe(stateKey(a, true));
+    const c = a.fork();
+    vgicOf(c).v4Ops.push({ kind: 'pending', hostIrq: 5, pending: false }); // the same queue but for one member
+    expect(stateKey(c, true)).not.toBe(stateKey(b, true));
+    const d = a.fork();
+    vgicOf(d).v4OpsRunning = true;
+    expect(stateKey(d, true)).not.toBe(stateKey(a, true));
+    const e = b.fork();
+    expect(vgicOf(e).v4Ops).toEqual([{ kind: 'pending', hostIrq: 5, pending: true }]);
+    expect(stateKey(e, true)).toBe(stateKey(b, true));
+    vgicOf(e).v4Ops.length = 0; // the copy's queue is its own
+    expect(vgicOf(b).v4Ops).toHaveLength(1);
+    expect(stateKey(e, true)).toBe(stateKey(a, true));
   });
 });

@@ -26,7 +26,11 @@ import { type Boundary, Frame } from '../../sim/frame.js';
 import type { KvmVm } from '../vm.js';
 import type { Vgic } from './vgic.js';
 
-/** One host call of the GICv4 layer, on a forwarded vLPI's host IRQ or a vCPU's vPE (by vCPU index). */
+/**
+ * One host call of the GICv4 layer, on a forwarded vLPI's host IRQ or a vCPU's vPE (by vCPU index). Plain data, not a
+ * closure: the checker's machine copy and state key carry the queue (stateKey.test.ts), and a queueing step is
+ * ordered with the draining one through the VM's object, which vgicV4FlushOps touches in the same step.
+ */
 export type VgicV4Op =
   | { readonly kind: 'prop'; readonly hostIrq: number; readonly config: number; readonly inv: boolean }
   | { readonly kind: 'pending'; readonly hostIrq: number; readonly pending: boolean }
