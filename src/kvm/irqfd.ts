@@ -164,7 +164,7 @@ class IrqfdWakeup extends Frame<number> {
       case PC_INATOMIC: {
         // the kvm_set_irq trace point is the model's (the kernel traces no kvm_set_irq on this path): kept for SPIs
         const e = irqfd.irqEntry;
-        if (e !== null && e.msi === null) vm.kvm.trace?.kvmSetIrq(irqfd.gsi, 1, KVM_USERSPACE_IRQ_SOURCE_ID);
+        if (e !== null && e.msi === null) vm.kvm.trace?.kvmSetIrq(irqfd.gsi, 1, KVM_USERSPACE_IRQ_SOURCE_ID, vm);
         const r = kvmArchSetIrqInatomic(vm, e, 1);
         if (r === EWOULDBLOCK) {
           vm.kernel.scheduleWork(irqfd.inject);

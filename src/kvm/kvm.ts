@@ -97,8 +97,11 @@ export interface KvmTraceHooks {
   kvmExit(vcpu: KvmVcpu, exceptionType: number, esrClass: number): void;
   /** trace_kvm_userspace_exit(reason, errno) when KVM_RUN returns to the VMM (errno 0 on success). */
   kvmUserspaceExit(vcpu: KvmVcpu, reason: number, errno: number): void;
-  /** trace_kvm_set_irq(gsi, level, irq_source_id) from kvm_set_irq (irqfd injection, resampler de-assert). */
-  kvmSetIrq(gsi: number, level: number, irqSourceId: number): void;
+  /**
+   * trace_kvm_set_irq(gsi, level, irq_source_id) from kvm_set_irq (irqfd injection, resampler de-assert); `vm`, whose
+   * routing table maps `gsi`, is the model's addition (the event does not print it).
+   */
+  kvmSetIrq(gsi: number, level: number, irqSourceId: number, vm: KvmVm): void;
   /** irqfd_wakeup / irqfd_inject raised (level 1) or pulsed (level -1: 1 then 0) `gsi` of `vm`. */
   irqfdInject?(vm: KvmVm, gsi: number, level: number): void;
   /** irqfd_resampler_ack: the guest completed `gsi`, the line goes down and every resamplefd is signalled. */

@@ -189,7 +189,7 @@ export class KvmVm extends KObject {
    * C_VGIC_INJECT on its step. Returns kvm_set_irq's value.
    */
   kvmSetIrq(gsi: number, level: number, irqSourceId: number): number {
-    this.kvm.trace?.kvmSetIrq(gsi, level, irqSourceId);
+    this.kvm.trace?.kvmSetIrq(gsi, level, irqSourceId, this);
     return kvmSetIrqRouted(this, gsi, level);
   }
 

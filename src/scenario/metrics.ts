@@ -115,7 +115,7 @@ export interface Metrics {
     maintenanceIrqs: number;
     /** irqfd resampler notifications (ack of a level vIRQ → line lowered, resamplefd signalled). */
     resamples: number;
-    /** vIRQ injections into the vGIC (kvm_vgic_inject_irq with level 1). */
+    /** vIRQ injections by KVM: kvm_set_irq rising on a wired line's route, LPIs the vITS makes pending for an MSI. */
     injections: number;
     /** Times a vCPU entered with more pending vIRQs than list registers. */
     lrOverflows: number;

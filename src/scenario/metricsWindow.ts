@@ -31,7 +31,7 @@ function zeroExits(): Record<ExitReason, number> {
 export class MetricsWindow {
   /** Host handler entries of the vGIC maintenance IRQ. */
   maint = 0;
-  /** KVM injections of a rising level (kvm_set_irq). */
+  /** KVM injections of a rising level on a wired line's route (kvm_set_irq; an MSI route's are the vITS's). */
   injections = 0;
   /** Guest entries with more queued vIRQs than list registers. */
   lrOverflows = 0;
@@ -99,7 +99,7 @@ export class MetricsWindow {
       unmasks,
       resamples,
       maint: this.maint,
-      inject: this.injections,
+      inject: this.injections + this.vms().reduce((n, vm) => n + (vm.vgic?.lpiInjections ?? 0), 0),
       lrOverflows: this.lrOverflows,
     };
   }

@@ -184,12 +184,15 @@ workloads:
   // The normal run's guest idles: the host ITS puts vector 1's LPI on CPU 1 (its_select_cpu: the least loaded), and
   // the first MSI of each event misses KVM's translation cache, so irqfd_inject runs as work on CPU 1 — which the
   // model's KVM_RUN loop never yields to while a busy guest runs there (it has no need_resched check yet).
+  // injections: the normal run's vITS makes every message's LPI pending (the first of each event through the
+  // irqfd's inject work and kvm_set_irq, the others from the translation cache in irqfd_wakeup's atomic path, which
+  // calls no kvm_set_irq); the forwarded run's messages go to the vPE with no injection by KVM
   it.each([
-    ['normal', 'idle', 0.8182],
-    ['forwarded', 'busy', 0],
+    ['normal', 'idle', 0.8182, 33],
+    ['forwarded', 'busy', 0, 0],
   ] as const)(
-    '%s, guest %s: every MSI of both vectors reaches its guest LPI; %d exits per IRQ',
-    (mode, workload, exits) => {
+    '%s, guest %s: every MSI of both vectors reaches its guest LPI; %d exits per IRQ, %d injections',
+    (mode, workload, exits, injections) => {
       const s = sweepPoint(loadScenario(MSI, 'two-vectors.yaml'), 'vms[0].guest.workload', workload);
       const r = runScenario(s, { modes: [mode] }).runs[0]!;
       expect(r.violations).toEqual([]);
@@ -198,6 +201,7 @@ workloads:
         [8193, 13, 13, 0],
       ]);
       expect(r.metrics.exits.perIrq.total).toBe(exits);
+      expect(r.metrics.counters.injections).toBe(injections);
     },
   );
 });

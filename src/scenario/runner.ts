@@ -32,6 +32,7 @@ import type { Process, UThread } from '../host/process.js';
 /** include/uapi/linux/fs.h INR_OPEN_MAX: the default hard RLIMIT_NOFILE. */
 const INR_OPEN_MAX = 4096;
 
+import { kvmIrqMapGsi } from '../kvm/irqRouting.js';
 import { kvmRunAddress } from '../kvm/vcpu.js';
 import { createHost, type Host } from '../machine.js';
 import { costDefs } from '../sim/costs.js';
@@ -251,8 +252,10 @@ class ModeRunner {
       },
       kvmExit: (v, type, ec) => ht?.kvmExit(v, type, ec),
       kvmUserspaceExit: (v, reason, err) => ht?.kvmUserspaceExit(v, reason, err),
-      kvmSetIrq: (gsi, level, src) => {
-        if (level !== 0) w.injections++;
+      kvmSetIrq: (gsi, level, src, vm) => {
+        // an MSI route's injection is counted where the vITS makes the LPI pending (Vgic.lpiInjections), which the
+        // irqfd's atomic path and KVM_SIGNAL_MSI reach without kvm_set_irq
+        if (level !== 0 && !kvmIrqMapGsi(vm, gsi).some((e) => e.msi !== null)) w.injections++;
         ht?.kvmSetIrq(gsi, level, src);
       },
     };

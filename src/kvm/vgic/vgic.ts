@@ -291,6 +291,11 @@ export class Vgic {
   readonly v4Ops: VgicV4Op[] = [];
   v4OpsRunning = false;
   v4OpErrors = 0;
+  /**
+   * LPIs the emulated ITS made pending in the vGIC (vgic_its_trigger_msi, vgic_its_inject_cached_translation): the
+   * model's count, no kernel counter; the run metrics' injections of MSIs (scenario/metricsWindow.ts).
+   */
+  lpiInjections = 0;
   /** vgic_dist.lpi_translation_cache, most recently used first (vgicLpi.ts). */
   readonly lpiTranslationCache: VgicTranslationCacheEntry[] = [];
   /** The guest's RAM as kvm_read_guest sees it. */

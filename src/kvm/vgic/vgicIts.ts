@@ -267,6 +267,7 @@ export function vgicItsTriggerMsi(its: VgicIts, devid: number, eventid: number):
     return 0;
   }
   t.irq.pendingLatch = true;
+  its.vgic.lpiInjections++;
   its.vgic.traceLr?.itsInject?.(t.vcpu, t.irq.intid, devid, eventid, false);
   its.vgic.vgicQueueIrqUnlock(t.irq);
   return 0;
@@ -278,6 +279,7 @@ export function vgicItsInjectCachedTranslation(vgic: Vgic, msi: KvmMsiRoute): nu
   const irq = vgicItsCheckCache(vgic, db, msi.devid, msi.data);
   if (irq === null) return -1;
   irq.pendingLatch = true;
+  vgic.lpiInjections++;
   vgic.traceLr?.itsInject?.(irq.targetVcpu, irq.intid, msi.devid, msi.data, true);
   vgic.vgicQueueIrqUnlock(irq);
   return 0;
