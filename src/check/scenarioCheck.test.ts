@@ -178,6 +178,14 @@ describe('rfc-v1 (the seed) under the checker', () => {
  */
 describe('MSI scenario files under the checker (check-msi-rearm.yaml)', () => {
   const rearm = text('check-msi-rearm');
+  /** KVM_IRQFD DEASSIGN of vector 0's irqfd (irqfd_shutdown → del_consumer → its_unmap_vlpi), the phase's first step. */
+  const IRQFD_DEASSIGN = `
+  - step: ioctl
+    at: 50us
+    fd: vm
+    request: KVM_IRQFD
+    struct: { name: kvm_irqfd, fields: { fd: "irqfd:0000:01:00.0/0", gsi: 224, flags: KVM_IRQFD_FLAG_DEASSIGN } }
+`;
   /** The file with its concurrent VMM steps replaced (the set-up and the workloads kept). */
   const withSteps = (steps: string): string =>
     rearm.replace(/ {2}# DATA_EVENTFD[\s\S]*(?=workloads:)/, steps.replace(/^\n/, ''));
@@ -214,13 +222,7 @@ describe('MSI scenario files under the checker (check-msi-rearm.yaml)', () => {
   });
 
   it('the VMM taking the vector away accounts for its messages: KVM_IRQFD DEASSIGN, close of the device fd', () => {
-    const deassign = withSteps(`
-  - step: ioctl
-    at: 50us
-    fd: vm
-    request: KVM_IRQFD
-    struct: { name: kvm_irqfd, fields: { fd: "irqfd:0000:01:00.0/0", gsi: 224, flags: KVM_IRQFD_FLAG_DEASSIGN } }
-  - { step: close, what: device, device: "0000:01:00.0" }
+    const deassign = withSteps(`${IRQFD_DEASSIGN}  - { step: close, what: device, device: "0000:01:00.0" }
 `);
     const r = explore(scenarioFromYaml(deassign, 'unwire'), { bound: 1 });
     expect(r.counterexample).toBeNull();
@@ -254,13 +256,7 @@ describe('MSI scenario files under the checker (check-msi-rearm.yaml)', () => {
 
   it('upstream: an MSI left in the eventfd while the irqfd was away is injected through the stale cache', () => {
     // kvm_irqfd_assign polls the eventfd (EPOLLIN: schedule_work(inject)) before irq_bypass_register_consumer
-    const readd = withSteps(`
-  - step: ioctl
-    at: 50us
-    fd: vm
-    request: KVM_IRQFD
-    struct: { name: kvm_irqfd, fields: { fd: "irqfd:0000:01:00.0/0", gsi: 224, flags: KVM_IRQFD_FLAG_DEASSIGN } }
-  - step: ioctl
+    const readd = withSteps(`${IRQFD_DEASSIGN}  - step: ioctl
     fd: vm
     request: KVM_IRQFD
     struct: { name: kvm_irqfd, fields: { fd: "irqfd:0000:01:00.0/0", gsi: 224 } }
