@@ -54,6 +54,7 @@ export function msiLost(host: Host, m: CheckedMsi): string[] {
  * The VMM took the vector from the guest, which accounts for its messages: VFIO binds no eventfd to it at the end
  * (SET_IRQS with count 0, or the device fd's release: vfio_msi_disable frees its IRQ), or the message waits in the
  * vector's eventfd with no irqfd reading it (KVM_IRQFD DEASSIGN: QEMU reads it itself then, vfio_msi_interrupt).
+ * Coarse: it accounts every message since the driver's last run, also one written before the VMM's call began.
  */
 function revoked(m: CheckedMsi): boolean {
   const trigger = m.fn.vdev.ctx[m.vector]?.trigger ?? null;
