@@ -24,55 +24,10 @@
  *
  * Alone: `node --expose-gc --import tsx bench/scale.ts` (also part of `npm run bench`).
  */
-import { execFileSync } from 'node:child_process';
-import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { buildFwdMachine, type FwdSetupTimes, MAX_CPUS, MAX_SPIS, MAX_VM_SPIS } from './fwdMachine.js';
-
-const LINES_PER_DEVICE = 4;
-
-function gc(): void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (g) g();
-}
-
-const hasGc = (): boolean => (globalThis as { gc?: unknown }).gc !== undefined;
-
-/** One case's machine: devices × 4 lines, `vcpus` in VMs of `vcpusPerVm`, on `cpus` pCPUs (default min(8, vcpus + 1)). */
-interface CaseSpec {
-  name: string;
-  gic: 'v2' | 'v3';
-  devices: number;
-  vcpus: number;
-  vcpusPerVm: number;
-  cpus?: number;
-  count: number;
-  reps: number;
-}
-
-export interface ScaleCase {
-  name: string;
-  gic: 'v2' | 'v3';
-  devices: number;
-  forwarded: number;
-  vms: number;
-  vcpus: number;
-  cpus: number;
-  /** Wall nanoseconds per forwarded IRQ: best and median of the repetitions. */
-  nsPerIrqBest: number;
-  nsPerIrqMedian: number;
-  /** CPU (user + system) nanoseconds per forwarded IRQ, best of the repetitions: less sensitive to a loaded host. */
-  cpuNsPerIrqBest: number;
-  /** Heap the built, booted machine retains per forwarded IRQ (bytes; NaN without --expose-gc). */
-  machineBytesPerIrq: number;
-  /** Heap retained by the measured IRQ runs per IRQ (bytes; NaN without --expose-gc). */
-  runBytesPerIrq: number;
-  /** IRQs raised in the measured runs (all handled: the run throws otherwise). */
-  irqs: number;
-  setup: FwdSetupTimes;
-  /** 1-minute load average when the case started and when it ended. */
-  loadAverage: [number, number];
-}
+import { MAX_CPUS, MAX_SPIS, MAX_VM_SPIS } from './fwdMachine.js';
+import { type CaseSpec, LINES_PER_DEVICE, runScaleCase, type ScaleCase } from './scaleCase.js';
+import { load } from './treeCompare.js';
 
 export interface ScaleResult {
   /** GICv2: [0] 1 device, 1 VM × 1 vCPU; [1] 240 devices, same VM; [2] 247 devices, 4 VMs × 8 vCPUs on 8 pCPUs. */
@@ -85,63 +40,6 @@ export interface ScaleResult {
   marginalBytesPerIrq: number;
   /** GICv3.1 host: [0] 1 device, 1 VM × 1 vCPU; [1] 256 devices (1024 lines), 4 VMs × 16 vCPUs; both on 8 pCPUs. */
   v3: { cases: ScaleCase[]; costRatio: number; wallRatio: number };
-}
-
-function measureCase(c: CaseSpec): ScaleCase {
-  const load0 = os.loadavg()[0]!;
-  const { count, reps } = c;
-  const forwarded = c.devices * LINES_PER_DEVICE;
-  gc();
-  const heap0 = process.memoryUsage().heapUsed;
-  const m = buildFwdMachine({
-    lines: forwarded,
-    vcpus: c.vcpus,
-    gic: c.gic,
-    vcpusPerVm: c.vcpusPerVm,
-    cpus: c.cpus,
-    linesPerDevice: LINES_PER_DEVICE,
-  });
-  gc();
-  const machineBytes = process.memoryUsage().heapUsed - heap0;
-  m.run(Math.min(count, 5_000) + forwarded); // warm-up: every line at least once
-  gc();
-  const heap1 = process.memoryUsage().heapUsed;
-  const ns: number[] = [];
-  const cpuNs: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    m.run(count); // throws unless all `count` IRQs were handled by the guests' drivers
-    ns.push(((performance.now() - t0) * 1e6) / count);
-    const u = process.cpuUsage(c0);
-    cpuNs.push(((u.user + u.system) * 1e3) / count);
-  }
-  cpuNs.sort((a, b) => a - b);
-  gc();
-  const runBytes = process.memoryUsage().heapUsed - heap1;
-  ns.sort((a, b) => a - b);
-  for (const vm of m.host.kvm.vms) {
-    for (const v of vm.vcpus) {
-      if (v.stat.maintenanceExits !== 0) throw new Error(`${c.name}: maintenance exits — an IRQ was not forwarded`);
-    }
-  }
-  return {
-    name: c.name,
-    gic: c.gic,
-    devices: c.devices,
-    forwarded,
-    vms: m.host.kvm.vms.length,
-    vcpus: c.vcpus,
-    cpus: m.host.engine.cpus.length,
-    nsPerIrqBest: ns[0]!,
-    nsPerIrqMedian: ns[ns.length >> 1]!,
-    cpuNsPerIrqBest: cpuNs[0]!,
-    machineBytesPerIrq: hasGc() ? machineBytes / forwarded : Number.NaN,
-    runBytesPerIrq: hasGc() ? runBytes / (count * reps) : Number.NaN,
-    irqs: count * reps,
-    setup: m.setup,
-    loadAverage: [load0, os.loadavg()[0]!],
-  };
 }
 
 /**
@@ -194,28 +92,16 @@ export function scaleReport(scale: ScaleResult): string[] {
   return out;
 }
 
-const SELF = fileURLToPath(import.meta.url);
+const CASE_DRIVER = fileURLToPath(new URL('./scaleCase.ts', import.meta.url));
 
 /** Measure one case in a child node process with this process's flags (--expose-gc, the tsx loader). */
 function runCase(c: CaseSpec): ScaleCase {
-  const args = [...process.execArgv, SELF, '--scale-case', JSON.stringify(c)];
-  const out = execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
-  return JSON.parse(out) as ScaleCase;
+  return runScaleCase(process.execPath, [...process.execArgv, CASE_DRIVER], c);
 }
 
-if (process.argv[1] === SELF) {
-  const caseArg = process.argv.indexOf('--scale-case');
-  if (caseArg >= 0) {
-    process.stdout.write(JSON.stringify(measureCase(JSON.parse(process.argv[caseArg + 1]!) as CaseSpec)));
-  } else {
-    const load = () =>
-      os
-        .loadavg()
-        .map((x) => x.toFixed(2))
-        .join(' ');
-    const start = load();
-    const lines = scaleReport(scaleBenchmark());
-    console.log(`irqfwd scale benchmark — load average at start ${start}, at end ${load()}`);
-    for (const l of lines) console.log(l);
-  }
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const start = load();
+  const lines = scaleReport(scaleBenchmark());
+  console.log(`irqfwd scale benchmark — load average at start ${start}, at end ${load()}`);
+  for (const l of lines) console.log(l);
 }

@@ -1,0 +1,64 @@
+/**
+ * Old and new model at scale side by side (issue 16): `node --expose-gc --import tsx bench/scaleCompare.ts [ref]
+ * [count] [rounds]`. Transpiles git `ref`'s tree (default main) and this working tree (bench/treeCompare.ts) and
+ * measures the GICv3.1 cases of bench/scale.ts — 1 device × 4 IRQs (1 VM × 1 vCPU) and 256 devices × 4 IRQs
+ * (4 VMs × 16 vCPUs), both on 8 pCPUs — with each tree's own model, through this tree's bench/scaleCase.ts, one child
+ * process per case, alternating old and new, `rounds` times. Prints the load average, each side's best CPU µs per
+ * IRQ per case, the 256-device case against the 1-device one, and the heap per forwarded line; fails unless both
+ * sides ended every run in the same simulated state (engine steps and cycle).
+ */
+import path from 'node:path';
+import { type CaseSpec, runScaleCase, type ScaleCase } from './scaleCase.js';
+import { load, withTrees } from './treeCompare.js';
+
+const ref = process.argv[2] ?? 'main';
+const count = Number(process.argv[3] ?? 20_000);
+const rounds = Number(process.argv[4] ?? 2);
+
+const v3 = (name: string, devices: number, vcpus: number): CaseSpec => ({
+  name,
+  gic: 'v3',
+  devices,
+  vcpus,
+  vcpusPerVm: 16,
+  cpus: 8,
+  count,
+  reps: 3,
+});
+const CASES = [v3('1 device × 4 IRQs, 1 VM × 1 vCPU', 1, 1), v3('256 devices × 4 IRQs, 4 VMs × 16 vCPUs', 256, 64)];
+
+withTrees(ref, 'scaleCase.js', (sides, rev) => {
+  console.log(`scale (GICv3.1), old = ${ref} (${rev}) vs new = this working tree; load average at start ${load()}`);
+  const best: Record<string, ScaleCase> = {};
+  for (let r = 0; r < rounds; r++) {
+    for (const c of CASES) {
+      for (const side of r % 2 === 0 ? (['old', 'new'] as const) : (['new', 'old'] as const)) {
+        const got = runScaleCase(process.execPath, ['--expose-gc', path.join(sides[side], 'bench', 'scaleCase.js')], c);
+        const key = `${side} ${c.devices}`;
+        const prev = best[key];
+        if (prev !== undefined && (prev.steps !== got.steps || prev.cycle !== got.cycle)) {
+          throw new Error(`${key}: two runs of the same side simulated differently`);
+        }
+        if (prev === undefined || got.cpuNsPerIrqBest < prev.cpuNsPerIrqBest) best[key] = got;
+      }
+    }
+  }
+  const us = (c: ScaleCase) => (c.cpuNsPerIrqBest / 1000).toFixed(2);
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
+  for (const side of ['old', 'new'] as const) {
+    const one = best[`${side} 1`]!;
+    const big = best[`${side} 256`]!;
+    console.log(
+      `${side}: 1 device ${us(one)} µs/IRQ CPU, 256 devices ${us(big)} µs/IRQ CPU (${pct(big.cpuNsPerIrqBest / one.cpuNsPerIrqBest - 1)} vs 1 device); heap ${(big.machineBytesPerIrq / 1024).toFixed(1)} KiB per forwarded line; best of ${rounds} × 3 runs of ${count} IRQs`,
+    );
+  }
+  for (const c of CASES) {
+    const o = best[`old ${c.devices}`]!;
+    const n = best[`new ${c.devices}`]!;
+    if (o.steps !== n.steps || o.cycle !== n.cycle) {
+      throw new Error(`${c.name}: old and new simulated differently (steps/cycle ${o.steps}/${o.cycle} vs ${n.steps}/${n.cycle})`);
+    }
+    console.log(`${c.name}: new/old CPU per IRQ ${(n.cpuNsPerIrqBest / o.cpuNsPerIrqBest).toFixed(3)} (same ${n.steps} steps)`);
+  }
+  console.log(`load average at end ${load()}`);
+});
