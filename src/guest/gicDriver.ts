@@ -37,6 +37,7 @@ import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { type Op, op, type TaskGen, trap } from '../sim/task.js';
+import { GuestIrqHandlerTable } from './irqHandlerTable.js';
 
 // ---- costs ------------------------------------------------------------------------------------------------------
 
@@ -279,12 +280,14 @@ export class GuestGicDriver implements GuestIrqchip {
   readonly onEoi: ((vcpu: number, intid: number) => void) | undefined;
   readonly cpuStats: GuestGicCpuStats[] = [];
   /** Handled interrupts per INTID (handler returned IRQ_HANDLED). */
-  readonly handledByIntid = new Map<number, number>();
+  get handledByIntid(): Map<number, number> {
+    return this.handlers.handledByIntid();
+  }
   /** INTIDs the distributor reports (from GICD_TYPER at boot; 0 before). */
   nrIrqs = 0;
   private readonly engine: Engine;
   private readonly gic: GicvProvider;
-  private readonly handlers = new Map<number, GuestIrqHandler>();
+  private readonly handlers = new GuestIrqHandlerTable();
   readonly onCompletion: VirqCompletionProbe | undefined;
   /** eoi 'late': per vCPU, the IAR values acknowledged in the exception being handled. */
   readonly lateAcks: Uint32Array[] = [];
@@ -314,13 +317,15 @@ export class GuestGicDriver implements GuestIrqchip {
   /** request_irq: the handler the vector dispatches INTID `intid` to. */
   registerHandler(intid: number, handler: GuestIrqHandler): void {
     if (!Number.isInteger(intid) || intid < 0 || intid >= 1020) throw new ModelError(`bad guest INTID ${intid}`);
-    if (this.handlers.has(intid)) throw new ModelError(`guest INTID ${intid} already has handler ${handler.name}`);
-    this.handlers.set(intid, handler);
-    this.handledByIntid.set(intid, 0);
+    this.handlers.register(intid, handler);
   }
 
   handlerOf(intid: number): GuestIrqHandler | undefined {
-    return this.handlers.get(intid);
+    return this.handlers.handlerOf(intid);
+  }
+
+  countHandled(intid: number): void {
+    this.handlers.countHandled(intid);
   }
 
   /** The GICV the guest reaches: the virtual interface of the physical CPU the vCPU is loaded on. */
@@ -562,7 +567,7 @@ class GicHandleIrq extends Frame {
 
   private handled(handled: boolean): Boundary {
     const d = this.d;
-    if (handled) d.handledByIntid.set(this.intid, d.handledByIntid.get(this.intid)! + 1);
+    if (handled) d.countHandled(this.intid);
     else d.cpuStats[this.vcpu]!.unhandled++;
     if (d.eoi !== 'always') {
       if (d.eoi !== 'late') d.cpuStats[this.vcpu]!.leftActive++;

@@ -48,6 +48,7 @@ import {
   newGuestGicCpuStats,
   VIRT_GICD_BASE,
 } from './gicDriver.js';
+import { GuestIrqHandlerTable } from './irqHandlerTable.js';
 
 const ICV_ACCESS =
   'an ICV_* system register access at EL1, no exit; estimate: taken equal to its GICV MMIO counterpart (ISCA 2016 Table II "Virtual IRQ Completion" 71 cyc for IAR + EOIR) [R]';
@@ -98,11 +99,13 @@ export class GuestGicV3Driver implements GuestIrqchip {
   readonly priority: number;
   readonly pmr: number;
   readonly cpuStats: GuestGicCpuStats[] = [];
-  readonly handledByIntid = new Map<number, number>();
+  get handledByIntid(): Map<number, number> {
+    return this.handlers.handledByIntid();
+  }
   nrIrqs = 0;
   readonly onEoi: ((vcpu: number, intid: number) => void) | undefined;
   private readonly gic: Gicv3VifProvider;
-  private readonly handlers = new Map<number, GuestIrqHandler>();
+  private readonly handlers = new GuestIrqHandlerTable();
 
   constructor(opts: GuestGicV3DriverOptions) {
     if (!Number.isInteger(opts.nrVcpus) || opts.nrVcpus < 1) throw new ModelError(`bad vCPU count ${opts.nrVcpus}`);
@@ -126,13 +129,15 @@ export class GuestGicV3Driver implements GuestIrqchip {
   registerHandler(intid: number, handler: GuestIrqHandler): void {
     const valid = Number.isInteger(intid) && intid >= 0 && (intid < 1020 || (intid >= LPI_BASE && intid < 2 ** 16));
     if (!valid) throw new ModelError(`bad guest INTID ${intid}`);
-    if (this.handlers.has(intid)) throw new ModelError(`guest INTID ${intid} already has a handler`);
-    this.handlers.set(intid, handler);
-    this.handledByIntid.set(intid, 0);
+    this.handlers.register(intid, handler);
   }
 
   handlerOf(intid: number): GuestIrqHandler | undefined {
-    return this.handlers.get(intid);
+    return this.handlers.handlerOf(intid);
+  }
+
+  countHandled(intid: number): void {
+    this.handlers.countHandled(intid);
   }
 
   /** The ICV_* interface the vCPU's ICC_* accesses reach. */
@@ -437,7 +442,7 @@ class GicHandleIrq extends Frame {
         return this.handler();
       case H_HANDLER: // no handler: IRQ_NONE
       case H_HANDLED: {
-        if (sent === true) drv.handledByIntid.set(this.irqnr, drv.handledByIntid.get(this.irqnr)! + 1);
+        if (sent === true) drv.countHandled(this.irqnr);
         else st.unhandled++;
         drv.onEoi?.(this.vcpu, this.irqnr);
         this.pc = H_COMPLETE;
