@@ -19,6 +19,8 @@ import {
   kvmArchForwardedIrq,
 } from '../abi/kvm.js';
 import { shouldFailslab } from '../host/failslab.js';
+import type { Genirq } from '../host/irq/genirq.js';
+import type { IrqDesc } from '../host/irq/irqDesc.js';
 import { fput, type KFile } from '../host/file.js';
 import { defineCost } from '../sim/costs.js';
 import { type Boundary, Frame } from '../sim/frame.js';
@@ -40,17 +42,32 @@ export const C_KVM_VFIO_ATTR = defineCost(
   'kvm-vfio set_attr: copy_from_user, fdget, list walk under kv->lock; estimate',
 );
 
-/** One forwarded IRQ (the seed's struct __kvm_arch_fwd_irq, kept in core code). */
-export class KvmVfioFwdIrq implements VfioIrqForward {
+/**
+ * One forwarded IRQ (the seed's struct __kvm_arch_fwd_irq, kept in core code). The arch part is embedded, as a C
+ * struct member is: the fields VFIO's handler reads on every forwarded IRQ sit in this one object.
+ */
+export class KvmVfioFwdIrq implements VfioIrqForward, ArchFwdIrq {
+  /** ArchFwdIrq: the guest's INTID (32 + guest_irq). */
+  readonly vintid: number;
   dead = false;
 
   constructor(
+    readonly vm: KvmVm,
+    readonly guestIrq: number,
+    readonly platIrq: VfioPlatformIrq,
+    readonly genirq: Genirq,
+    readonly desc: IrqDesc,
     readonly kv: KvmVfio,
     readonly kdev: KvmVfioDevice,
     readonly index: number,
-    readonly guestIrq: number,
-    readonly arch: ArchFwdIrq,
-  ) {}
+  ) {
+    this.vintid = guestIrq + VGIC_NR_PRIVATE_IRQS;
+  }
+
+  /** The embedded arch part. */
+  get arch(): ArchFwdIrq {
+    return this;
+  }
 
   /**
    * The producer → consumer call (the IRQ bypass role): VFIO's handler, in hardirq context with the physical INTID
@@ -396,15 +413,7 @@ class KvmVfioDeviceAttr extends Frame<number> {
           kv.devices.push(kdev);
           this.keepRef = true;
         }
-        const vm = this.dev.vm;
-        const vintid = req.guest_irq + VGIC_NR_PRIVATE_IRQS;
-        const f = new KvmVfioFwdIrq(kv, kdev, req.irq_index, req.guest_irq, {
-          vm,
-          genirq: plat.genirq,
-          desc,
-          platIrq,
-          vintid,
-        });
+        const f = new KvmVfioFwdIrq(this.dev.vm, req.guest_irq, platIrq, plat.genirq, desc, kv, kdev, req.irq_index);
         kdev.irqs.push(f);
         platIrq.fwd = f;
         this.pc = DA_ASSIGNED;
