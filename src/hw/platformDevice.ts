@@ -29,78 +29,110 @@ export const PDEV_MMIO_SIZE = 0x1000;
 export class PlatformDevice {
   /** Bit i: the interrupt condition of line i (level lines drive their SPI from it). */
   private status = 0;
-  /** Per line: times the device raised its condition, and times a driver acknowledged a raised condition. */
-  readonly raised: Int32Array;
-  readonly acked: Int32Array;
-  /** Raises that found the condition already set and merged into it (an interrupt coalesced, not lost). */
-  readonly coalesced: Int32Array;
-  /** Conditions the device dropped by itself (deassert) before a driver acknowledged them. */
-  readonly withdrawn: Int32Array;
+  /** Bit i: line i is edge-triggered. */
+  private readonly edge: number;
+  /**
+   * What an IRQ touches per line, in one block (not one array and object per line and per counter): the line's INTID
+   * at [i], then the counters below at [n + i], [2n + i], [3n + i], [4n + i].
+   */
+  private readonly state: Int32Array;
+  private readonly n: number;
+  private readonly dist: SpiInputs;
   /** Called after any change of a line (tracing). */
   onLineChange: ((dev: PlatformDevice, index: number, level: boolean) => void) | null = null;
 
   constructor(
     readonly name: string,
     readonly lines: readonly PlatformIrqLine[],
-    private readonly dist: SpiInputs,
+    dist: SpiInputs,
     /** Guest-physical or host-physical base of the register block (informational). */
     readonly mmioBase = 0,
     /** The checker's object id of the device's state (its register block and lines); -1: not tracked. */
     readonly oid = -1,
   ) {
     if (lines.length > 32) throw new ModelError(`${name}: at most 32 interrupt lines, got ${lines.length}`);
-    this.raised = new Int32Array(lines.length);
-    this.acked = new Int32Array(lines.length);
-    this.coalesced = new Int32Array(lines.length);
-    this.withdrawn = new Int32Array(lines.length);
+    const n = lines.length;
+    this.n = n;
+    this.dist = dist;
+    this.state = new Int32Array(5 * n);
+    let edge = 0;
+    for (let i = 0; i < n; i++) {
+      this.state[i] = lines[i]!.intid;
+      if (lines[i]!.trigger === 'edge') edge |= 1 << i;
+    }
+    this.edge = edge;
   }
 
-  private line(index: number): PlatformIrqLine {
+  // Per-line counters for invariants, metrics and tests: views of `state`, made when read (a view kept in a field
+  // would stop aliasing `state` once the checker copies the machine).
+  /** Per line: times the device raised its condition. */
+  get raised(): Int32Array {
+    return this.state.subarray(this.n, 2 * this.n);
+  }
+  /** Per line: times a driver acknowledged a raised condition. */
+  get acked(): Int32Array {
+    return this.state.subarray(2 * this.n, 3 * this.n);
+  }
+  /** Raises that found the condition already set and merged into it (an interrupt coalesced, not lost). */
+  get coalesced(): Int32Array {
+    return this.state.subarray(3 * this.n, 4 * this.n);
+  }
+  /** Conditions the device dropped by itself (deassert) before a driver acknowledged them. */
+  get withdrawn(): Int32Array {
+    return this.state.subarray(4 * this.n, 5 * this.n);
+  }
+
+  /** Validates `index` and declares the access to the device's state. */
+  private line(index: number): void {
     touch(this.oid);
-    const l = this.lines[index];
-    if (l === undefined)
-      throw new ModelError(`${this.name} has no interrupt line ${index} (it has ${this.lines.length})`);
-    return l;
+    if (!((index | 0) === index && index >= 0 && index < this.n)) {
+      throw new ModelError(`${this.name} has no interrupt line ${index} (it has ${this.n})`);
+    }
   }
 
   /** The device raises the condition of line `index` (a level line goes high; an edge line pulses). */
   assert(index: number): void {
-    const l = this.line(index);
-    this.raised[index]!++;
-    if ((this.status & (1 << index)) !== 0) this.coalesced[index]!++;
-    if (l.trigger === 'edge') {
-      this.pulseLine(index, l);
+    this.line(index);
+    const s = this.state;
+    const bit = 1 << index;
+    s[this.n + index]!++;
+    if ((this.status & bit) !== 0) s[3 * this.n + index]!++;
+    if ((this.edge & bit) !== 0) {
+      this.pulseLine(index);
       return;
     }
-    this.status |= 1 << index;
-    this.dist.setLine(l.intid, true);
+    this.status |= bit;
+    this.dist.setLine(s[index]!, true);
     this.onLineChange?.(this, index, true);
   }
 
   /** The device drops the condition by itself (not through a driver acknowledge). */
   deassert(index: number): void {
-    const l = this.line(index);
-    if (l.trigger === 'edge' || (this.status & (1 << index)) === 0) return;
-    this.status &= ~(1 << index);
-    this.withdrawn[index]!++;
-    this.dist.setLine(l.intid, false);
+    this.line(index);
+    const bit = 1 << index;
+    if ((this.edge & bit) !== 0 || (this.status & bit) === 0) return;
+    this.status &= ~bit;
+    this.state[4 * this.n + index]!++;
+    this.dist.setLine(this.state[index]!, false);
     this.onLineChange?.(this, index, false);
   }
 
   /** An edge on line `index` (for a level line: assert then deassert). */
   pulse(index: number): void {
-    const l = this.line(index);
-    this.raised[index]!++;
-    if ((this.status & (1 << index)) !== 0) this.coalesced[index]!++;
-    this.pulseLine(index, l);
+    this.line(index);
+    const bit = 1 << index;
+    this.state[this.n + index]!++;
+    if ((this.status & bit) !== 0) this.state[3 * this.n + index]!++;
+    this.pulseLine(index);
   }
 
-  private pulseLine(index: number, l: PlatformIrqLine): void {
-    this.dist.setLine(l.intid, true);
+  private pulseLine(index: number): void {
+    const intid = this.state[index]!;
+    this.dist.setLine(intid, true);
     this.onLineChange?.(this, index, true);
-    this.dist.setLine(l.intid, false);
+    this.dist.setLine(intid, false);
     this.onLineChange?.(this, index, false);
-    if (l.trigger === 'edge') this.status |= 1 << index;
+    if ((this.edge & (1 << index)) !== 0) this.status |= 1 << index;
   }
 
   isAsserted(index: number): boolean {
@@ -119,18 +151,18 @@ export class PlatformDevice {
   writeReg(offset: number, value: number): void {
     touch(this.oid);
     if (offset === PDEV_IRQ_ACK) {
-      for (let i = 0; i < this.lines.length; i++) {
-        if ((value & (1 << i)) === 0 || (this.status & (1 << i)) === 0) continue;
-        this.acked[i]!++;
+      const n = this.n;
+      for (let m = value & this.status & (n === 32 ? -1 : (1 << n) - 1); m !== 0; m &= m - 1) {
+        const i = 31 - Math.clz32(m & -m);
+        this.state[2 * n + i]!++;
         this.status &= ~(1 << i);
-        const l = this.lines[i]!;
-        if (l.trigger === 'level') {
-          this.dist.setLine(l.intid, false);
+        if ((this.edge & (1 << i)) === 0) {
+          this.dist.setLine(this.state[i]!, false);
           this.onLineChange?.(this, i, false);
         }
       }
     } else if (offset === PDEV_IRQ_RAISE) {
-      for (let i = 0; i < this.lines.length; i++) if ((value & (1 << i)) !== 0) this.assert(i);
+      for (let i = 0; i < this.n; i++) if ((value & (1 << i)) !== 0) this.assert(i);
     }
   }
 }
