@@ -61,30 +61,32 @@ export interface GuestDeviceLineOptions {
 
 /** A guest driver bound to one device line; registered with the GIC driver as the handler of `intid`. */
 export class GuestDeviceDriver implements GuestIrqHandler {
-  readonly name: string;
+  // What the handler touches on every IRQ first (an object's fields are laid out in declaration order), the
+  // set-up-only and reporting fields after them.
   readonly device: GuestDevice;
-  readonly line: number;
-  readonly intid: number;
-  readonly trigger: GuestTrigger;
-  readonly target: number;
-  readonly handlerCycles: number;
   readonly oid: number;
+  private readonly bit: number;
+  readonly handlerCycles: number;
+  readonly workCost: number;
   /** Interrupts served (the status bit was set and the handler acknowledged it). */
   handled = 0;
-  /** Handler calls that found the line's status bit clear (IRQ_NONE: coalesced or withdrawn by the device). */
-  noStatus = 0;
   /** Served interrupts per vCPU. */
   readonly handledPerVcpu: Int32Array;
+  private readonly assertedAt: ((line: number) => number | undefined) | undefined;
+  /** Handler calls that found the line's status bit clear (IRQ_NONE: coalesced or withdrawn by the device). */
+  noStatus = 0;
   /** Latency samples (assertion → handler entry): count, sum, min, max in cycles. */
   latencyCount = 0;
   latencySum = 0;
   latencyMin = Number.POSITIVE_INFINITY;
   latencyMax = 0;
-  readonly workCost: number;
-  private readonly bit: number;
   private readonly engine: Engine;
-  private readonly assertedAt: ((line: number) => number | undefined) | undefined;
   private readonly onLatency: ((cycles: number, vcpu: number) => void) | undefined;
+  readonly name: string;
+  readonly line: number;
+  readonly intid: number;
+  readonly trigger: GuestTrigger;
+  readonly target: number;
 
   constructor(engine: Engine, nrVcpus: number, opts: GuestDeviceLineOptions) {
     const l = opts.device.lines[opts.line];

@@ -47,12 +47,12 @@ export const C_KVM_VFIO_ATTR = defineCost(
  * struct member is: the fields VFIO's handler reads on every forwarded IRQ sit in this one object.
  */
 export class KvmVfioFwdIrq implements VfioIrqForward, ArchFwdIrq {
-  /** ArchFwdIrq: the guest's INTID (32 + guest_irq). */
-  readonly vintid: number;
   dead = false;
 
   constructor(
     readonly vm: KvmVm,
+    /** The guest's INTID (32 + guest_irq). */
+    readonly vintid: number,
     readonly guestIrq: number,
     readonly platIrq: VfioPlatformIrq,
     readonly genirq: Genirq,
@@ -60,9 +60,7 @@ export class KvmVfioFwdIrq implements VfioIrqForward, ArchFwdIrq {
     readonly kv: KvmVfio,
     readonly kdev: KvmVfioDevice,
     readonly index: number,
-  ) {
-    this.vintid = guestIrq + VGIC_NR_PRIVATE_IRQS;
-  }
+  ) {}
 
   /** The embedded arch part. */
   get arch(): ArchFwdIrq {
@@ -413,7 +411,8 @@ class KvmVfioDeviceAttr extends Frame<number> {
           kv.devices.push(kdev);
           this.keepRef = true;
         }
-        const f = new KvmVfioFwdIrq(this.dev.vm, req.guest_irq, platIrq, plat.genirq, desc, kv, kdev, req.irq_index);
+        const vintid = req.guest_irq + VGIC_NR_PRIVATE_IRQS;
+        const f = new KvmVfioFwdIrq(this.dev.vm, vintid, req.guest_irq, platIrq, plat.genirq, desc, kv, kdev, req.irq_index);
         kdev.irqs.push(f);
         platIrq.fwd = f;
         this.pc = DA_ASSIGNED;

@@ -28,6 +28,12 @@ export interface VgicIrqOps {
 }
 
 export class VgicIrq {
+  // Fields are laid out in declaration order: the state every inject, flush and fold reads first, then what only
+  // set-up, GICv2 SGIs, LPIs or routing changes use.
+  readonly intid: number;
+  /** Checker object id: the irq_lock and the state it protects. */
+  readonly oid: number;
+  config: VgicIrqConfig;
   /** Level of the input line (level-sensitive only). */
   lineLevel = false;
   /** Software pending state: edge latch, or a GICD_ISPENDR write. */
@@ -36,44 +42,39 @@ export class VgicIrq {
   enabled = false;
   /** Whether the vIRQ currently sits in a list register of its vCPU (between flush and fold). */
   onLr = false;
+  /** Mapped to a physical interrupt (kvm_vgic_map_phys_irq). */
+  hw = false;
+  /** The vCPU whose ap-list holds this vIRQ, or null (irq->vcpu). */
+  vcpu: VgicCpu | null = null;
+  /** The vCPU this vIRQ is routed to (vgic_target_oracle's answer when pending). */
+  targetVcpu: VgicCpu | null;
   /** 8-bit priority, low 3 bits always 0 (VGIC_PRI_BITS). */
   priority = 0;
+  /** In-kernel device that may inject this vIRQ (kvm_vgic_set_owner); null = userspace. */
+  owner: unknown = null;
+  /** Physical INTID at the root irqchip (the GIC), not the Linux IRQ number. */
+  hwintid = 0;
   /** 0 = group 0; a GICv2 guest's interrupts start in group 0 (vgic-init.c kvm_vgic_dist_init). */
   group = 0;
+  /** GICv2 SGIs: bitmap of source vCPUs with this SGI pending, and the source of the active instance. */
+  source = 0;
+  activeSource = 0;
   /** GICv2 GICD_ITARGETSR byte (CPU mask); for private IRQs the owning vCPU's bit. */
   targets = 0;
   /** GICv3 GICD_IROUTER affinity Aff2.Aff1.Aff0 of an SPI (irq->mpidr). */
   mpidr = 0;
-  /** The vCPU this vIRQ is routed to (vgic_target_oracle's answer when pending). */
-  targetVcpu: VgicCpu | null;
-  config: VgicIrqConfig;
-  /** Mapped to a physical interrupt (kvm_vgic_map_phys_irq). */
-  hw = false;
-  /** Physical INTID at the root irqchip (the GIC), not the Linux IRQ number. */
-  hwintid = 0;
   /** Linux IRQ number of the mapped physical interrupt, for irq_{get,set}_irqchip_state. */
   hostIrq = 0;
   ops: VgicIrqOps | null = null;
-  /** In-kernel device that may inject this vIRQ (kvm_vgic_set_owner); null = userspace. */
-  owner: unknown = null;
-  /** The vCPU whose ap-list holds this vIRQ, or null (irq->vcpu). */
-  vcpu: VgicCpu | null = null;
-  /** GICv2 SGIs: bitmap of source vCPUs with this SGI pending, and the source of the active instance. */
-  source = 0;
-  activeSource = 0;
   /**
    * LPIs only (irq->refcount): the long-lived references — an ITS translation entry, the ap-list, a translation-cache
    * entry. The kernel's transient vgic_get_irq/vgic_put_irq pairs inside one step cancel out and are not counted.
    */
   refcount = 0;
 
-  constructor(
-    readonly intid: number,
-    /** Checker object id: the irq_lock and the state it protects. */
-    readonly oid: number,
-    targetVcpu: VgicCpu | null,
-    config: VgicIrqConfig,
-  ) {
+  constructor(intid: number, oid: number, targetVcpu: VgicCpu | null, config: VgicIrqConfig) {
+    this.intid = intid;
+    this.oid = oid;
     this.targetVcpu = targetVcpu;
     this.config = config;
   }

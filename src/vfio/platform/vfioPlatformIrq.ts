@@ -57,42 +57,49 @@ export interface VfioIrqForward {
   unforward(): Call<void>;
 }
 
-/** struct vfio_platform_irq. */
+/**
+ * struct vfio_platform_irq. The fields the handler reads on every IRQ come first (an object's fields are laid out in
+ * declaration order), set-up-only and reporting fields after them.
+ */
 export class VfioPlatformIrq {
-  flags: number;
-  readonly count = 1;
+  readonly kernel: Kernel;
+  readonly lock: Spinlock;
+  /** Forwarded to a vCPU: no automask; the guest's EOI deactivates the line. */
+  forwarded = false;
+  /** The consumer the forwarded IRQ is delivered to (null in rfc-v1, whose seed design signals the trigger). */
+  fwd: VfioIrqForward | null = null;
+  /** Forwarded handler runs that called the consumer directly (no eventfd). */
+  consumerCalls = 0;
+  /** The Linux IRQ number (platform_get_irq), never the GIC INTID. */
+  readonly hwirq: number;
+  /** The IRQ layer the handler calls back into (disable_irq_nosync): the device's, kept here for the handler. */
+  readonly genirq: Genirq;
   masked = false;
   trigger: EventfdCtx | null = null;
-  name = '';
-  readonly mask: VirqfdSlot = { virqfd: null };
-  readonly unmask: VirqfdSlot = { virqfd: null };
-  readonly lock: Spinlock;
   /** Handler runs that signalled the trigger eventfd (incl. loopback triggers), and unmasks that re-enabled the line. */
   signals = 0;
   unmasks = 0;
-  /** Forwarded handler runs that called the consumer directly (no eventfd). */
-  consumerCalls = 0;
+  flags: number;
+  readonly count = 1;
+  name = '';
+  readonly mask: VirqfdSlot = { virqfd: null };
+  readonly unmask: VirqfdSlot = { virqfd: null };
+  /** The IRQ bypass producer of the trigger (only under the 2015 series' option: vfioPlatformIrqBypass.ts). */
+  producer: VfioPlatformIrqProducer | null = null;
+  readonly index: number;
+  readonly level: boolean;
 
   /** Handler runs that delivered the IRQ, by eventfd or to the forwarding consumer. */
   get deliveries(): number {
     return this.signals + this.consumerCalls;
   }
-  /** Forwarded to a vCPU: no automask; the guest's EOI deactivates the line. */
-  forwarded = false;
-  /** The consumer the forwarded IRQ is delivered to (null in rfc-v1, whose seed design signals the trigger). */
-  fwd: VfioIrqForward | null = null;
-  /** The IRQ bypass producer of the trigger (only under the 2015 series' option: vfioPlatformIrqBypass.ts). */
-  producer: VfioPlatformIrqProducer | null = null;
 
-  constructor(
-    readonly kernel: Kernel,
-    /** The IRQ layer the handler calls back into (disable_irq_nosync): the device's, kept here for the handler. */
-    readonly genirq: Genirq,
-    readonly index: number,
-    /** The Linux IRQ number (platform_get_irq), never the GIC INTID. */
-    readonly hwirq: number,
-    readonly level: boolean,
-  ) {
+  constructor(kernel: Kernel, genirq: Genirq, index: number, hwirq: number, level: boolean) {
+    this.kernel = kernel;
+    this.genirq = genirq;
+    this.hwirq = hwirq;
+    this.index = index;
+    this.level = level;
     this.flags = VFIO_IRQ_INFO_EVENTFD | (level ? VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED : 0);
     this.lock = new Spinlock(kernel.engine, 'vfio_platform_irq.lock');
   }
