@@ -7,7 +7,18 @@
 import { ModelError } from '../../sim/errors.js';
 import type { IrqDesc } from './irqDesc.js';
 
+/** Hardware INTIDs below this (SGIs, PPIs, SPIs, Extended SPIs) resolve through the domain's linear revmap. */
+const REVMAP_SIZE = 8192;
+const linear = (hwirq: number): boolean => hwirq >= 0 && hwirq < REVMAP_SIZE && (hwirq | 0) === hwirq;
+
 export class IrqDomain {
+  /**
+   * irq_find_mapping's two stores (kernel/irq/irqdomain.c __irq_resolve_mapping): the linear revmap[] for hwirq <
+   * revmap_size — every interrupt the GIC handler takes looks its INTID up here, one slot, no hashing — and the
+   * tree (a map here) for the sparse ones above it (LPIs). The revmap grows to the highest INTID mapped (the
+   * checker copies and hashes it with the machine).
+   */
+  private readonly revmap: (IrqDesc | null)[] = [];
   private readonly byHwirq = new Map<number, IrqDesc>();
   private readonly byIrq = new Map<number, IrqDesc>();
   private nextIrq: number;
@@ -23,7 +34,7 @@ export class IrqDomain {
 
   /** Allocate the next Linux IRQ number for `hwirq` (skipping the INTID's own value). */
   allocIrq(hwirq: number): number {
-    if (this.byHwirq.has(hwirq)) throw new ModelError(`hwirq ${hwirq} is already mapped in ${this.name}`);
+    if (this.findByHwirq(hwirq) !== undefined) throw new ModelError(`hwirq ${hwirq} is already mapped in ${this.name}`);
     if (this.identitySpis && hwirq >= 32 && !this.byIrq.has(hwirq)) return hwirq;
     let irq = this.nextIrq++;
     while (irq === hwirq || this.byIrq.has(irq)) irq = this.nextIrq++;
@@ -31,20 +42,24 @@ export class IrqDomain {
   }
 
   add(desc: IrqDesc): void {
-    this.byHwirq.set(desc.hwirq, desc);
+    if (linear(desc.hwirq)) {
+      while (this.revmap.length <= desc.hwirq) this.revmap.push(null);
+      this.revmap[desc.hwirq] = desc;
+    } else this.byHwirq.set(desc.hwirq, desc);
     this.byIrq.set(desc.irq, desc);
   }
 
   /** irq_domain_free_irqs: the descriptor and its mapping are gone (its Linux IRQ number is not reused). */
   remove(desc: IrqDesc): void {
-    if (this.byHwirq.get(desc.hwirq) !== desc) throw new ModelError(`${desc} is not mapped in ${this.name}`);
-    this.byHwirq.delete(desc.hwirq);
+    if (this.findByHwirq(desc.hwirq) !== desc) throw new ModelError(`${desc} is not mapped in ${this.name}`);
+    if (linear(desc.hwirq)) this.revmap[desc.hwirq] = null;
+    else this.byHwirq.delete(desc.hwirq);
     this.byIrq.delete(desc.irq);
   }
 
   /** irq_find_mapping + irq_to_desc. */
   findByHwirq(hwirq: number): IrqDesc | undefined {
-    return this.byHwirq.get(hwirq);
+    return linear(hwirq) ? (this.revmap[hwirq] ?? undefined) : this.byHwirq.get(hwirq);
   }
 
   /** irq_to_desc. */
