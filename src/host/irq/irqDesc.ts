@@ -95,16 +95,35 @@ export interface IrqDomainActivation {
 export type FlowKind = 'fasteoi' | 'percpu_devid';
 
 export class IrqDesc {
-  depth = 1;
+  // Fields are laid out in declaration order: what handle_fasteoi_irq reads on every interrupt first, set-up-only
+  // state after it.
+  readonly irq: number;
+  readonly lock: Spinlock;
+  readonly oid: number;
+  readonly chip: IrqChip;
   istate = 0;
-  settings = 0;
-  readonly actions: IrqAction[] = [];
   // irq_data state bits (irqd_*)
   inprogress = false;
   disabled = true;
   masked = true;
-  started = false;
   forwardedToVcpu = false;
+  readonly actions: IrqAction[] = [];
+  /** Handler runs per CPU (kstat_irqs) and in total. */
+  readonly kstat: Int32Array;
+  count = 0;
+  /** Unhandled runs in the current window (aged back to 1 after HZ/10 without one). */
+  irqsUnhandled = 0;
+  /** note_interrupt's stuck-line detector (kernel/irq/spurious.c): runs counted since the first unhandled one. */
+  irqCount = 0;
+  /** The jiffies of the last unhandled run (desc->last_unhandled). */
+  lastUnhandled = 0;
+  readonly flow: FlowKind;
+  /** The GIC INTID (irq_data.hwirq): never the same number space as `irq`. */
+  readonly hwirq: number;
+  trigger: IrqTrigger;
+  depth = 1;
+  settings = 0;
+  started = false;
   /** The vCPU cookie irq_set_vcpu_affinity was given (null when not forwarded). */
   vcpuInfo: unknown = null;
   /** irq_data.chip_data: the chip's per-IRQ data (an LPI's its_device); null for the GIC's own INTIDs. */
@@ -112,31 +131,17 @@ export class IrqDesc {
   /** The allocating hierarchical domain's activation callbacks, and IRQD_ACTIVATED. */
   domainOps: IrqDomainActivation | null = null;
   activated = false;
-  /** Handler runs per CPU (kstat_irqs) and in total. */
-  readonly kstat: Int32Array;
-  count = 0;
-  /** note_interrupt's stuck-line detector (kernel/irq/spurious.c): runs counted since the first unhandled one. */
-  irqCount = 0;
-  /** Unhandled runs in the current window (aged back to 1 after HZ/10 without one). */
-  irqsUnhandled = 0;
-  /** The jiffies of the last unhandled run (desc->last_unhandled). */
-  lastUnhandled = 0;
-  readonly lock: Spinlock;
   /** desc->request_mutex: serialises request_irq/free_irq. */
   readonly requestMutex: Mutex;
-  readonly oid: number;
   /** Kernel WARN()s on this descriptor (e.g. unbalanced enable), collected for invariants. */
   readonly warnings: string[] = [];
 
-  constructor(
-    engine: Engine,
-    readonly irq: number,
-    /** The GIC INTID (irq_data.hwirq): never the same number space as `irq`. */
-    readonly hwirq: number,
-    public trigger: IrqTrigger,
-    readonly chip: IrqChip,
-    readonly flow: FlowKind,
-  ) {
+  constructor(engine: Engine, irq: number, hwirq: number, trigger: IrqTrigger, chip: IrqChip, flow: FlowKind) {
+    this.irq = irq;
+    this.hwirq = hwirq;
+    this.trigger = trigger;
+    this.chip = chip;
+    this.flow = flow;
     this.lock = new Spinlock(engine, 'irq_desc.lock');
     this.requestMutex = new Mutex(engine, 'irq_desc.request_mutex');
     this.oid = this.lock.oid;
