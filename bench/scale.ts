@@ -22,7 +22,8 @@
  * Each case runs in a child process of its own (same node flags): a fresh heap and JIT state per case, so one
  * case's machine or feedback cannot inflate the next one's figures.
  *
- * Alone: `node --expose-gc --import tsx bench/scale.ts` (also part of `npm run bench`).
+ * Alone: `node --expose-gc --import tsx bench/scale.ts` (also part of `npm run bench`). The GICv3.1 cases of a git ref and
+ * of this tree side by side: bench/scaleCompare.ts.
  */
 import { fileURLToPath } from 'node:url';
 import { MAX_CPUS, MAX_SPIS, MAX_VM_SPIS } from './fwdMachine.js';

@@ -121,7 +121,10 @@ export function measureCase(c: CaseSpec): ScaleCase {
 
 /** Run one case in a child `node args… --scale-case <spec>` (a fresh heap and JIT state) and parse its result. */
 export function runScaleCase(node: string, args: string[], c: CaseSpec): ScaleCase {
-  const out = execFileSync(node, [...args, '--scale-case', JSON.stringify(c)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const out = execFileSync(node, [...args, '--scale-case', JSON.stringify(c)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
   return JSON.parse(out) as ScaleCase;
 }
 

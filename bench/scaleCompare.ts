@@ -65,9 +65,13 @@ withTrees(ref, 'scaleCase.js', (sides, rev) => {
     const o = best[`old ${c.devices}`]!;
     const n = best[`new ${c.devices}`]!;
     if (o.steps !== n.steps || o.cycle !== n.cycle) {
-      throw new Error(`${c.name}: old and new simulated differently (steps/cycle ${o.steps}/${o.cycle} vs ${n.steps}/${n.cycle})`);
+      throw new Error(
+        `${c.name}: old and new simulated differently (steps/cycle ${o.steps}/${o.cycle} vs ${n.steps}/${n.cycle})`,
+      );
     }
-    console.log(`${c.name}: new/old CPU per IRQ ${(n.cpuNsPerIrqBest / o.cpuNsPerIrqBest).toFixed(3)} (same ${n.steps} steps)`);
+    console.log(
+      `${c.name}: new/old CPU per IRQ ${(n.cpuNsPerIrqBest / o.cpuNsPerIrqBest).toFixed(3)} (same ${n.steps} steps)`,
+    );
   }
   console.log(`load average at end ${load()}`);
 });

@@ -19,9 +19,9 @@ import {
   kvmArchForwardedIrq,
 } from '../abi/kvm.js';
 import { shouldFailslab } from '../host/failslab.js';
+import { fput, type KFile } from '../host/file.js';
 import type { Genirq } from '../host/irq/genirq.js';
 import type { IrqDesc } from '../host/irq/irqDesc.js';
-import { fput, type KFile } from '../host/file.js';
 import { defineCost } from '../sim/costs.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
@@ -412,7 +412,17 @@ class KvmVfioDeviceAttr extends Frame<number> {
           this.keepRef = true;
         }
         const vintid = req.guest_irq + VGIC_NR_PRIVATE_IRQS;
-        const f = new KvmVfioFwdIrq(this.dev.vm, vintid, req.guest_irq, platIrq, plat.genirq, desc, kv, kdev, req.irq_index);
+        const f = new KvmVfioFwdIrq(
+          this.dev.vm,
+          vintid,
+          req.guest_irq,
+          platIrq,
+          plat.genirq,
+          desc,
+          kv,
+          kdev,
+          req.irq_index,
+        );
         kdev.irqs.push(f);
         platIrq.fwd = f;
         this.pc = DA_ASSIGNED;
