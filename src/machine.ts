@@ -81,7 +81,8 @@ export interface HostOptions {
   /**
    * The kvm-vfio flavour: 'protocol' (default, the quiesce protocol), the checker's 'naive' and 'rfc-v1', or 'bypass'
    * (the 2015 series' IRQ bypass forwarding of platform SPIs, not upstream) and its checker twin 'bypass-no-bracket';
-   * 'vlpi-no-pending-transfer' (the checker's: kvm_vgic_v4_set_forwarding without its transfer of the pending state).
+   * 'vlpi-no-pending-transfer' (the checker's: kvm_vgic_v4_set_forwarding without its transfer of the pending state);
+   * 'vlpi-map-invalidates-its-cache' (the checker's fix: set_forwarding drops the vITS translations it cached).
    */
   forwarding?: ForwardingVariant;
   /**
@@ -163,6 +164,7 @@ export class Host<I extends HostIrq = HostIrq> {
     const bypass = irqBypassOptionsFor(opts.forwarding ?? 'protocol');
     this.kernel.irqBypass.bracket = bypass.bracket;
     this.kvm.vgicV4TransferPending = opts.forwarding !== 'vlpi-no-pending-transfer';
+    this.kvm.vgicV4InvalidateItsCache = opts.forwarding === 'vlpi-map-invalidates-its-cache';
     this.vfioProducers = bypass.producers;
     for (const spec of opts.devices ?? []) this.addDevice(spec);
     for (const spec of opts.msiDevices ?? []) this.addMsiDevice(spec);

@@ -6,7 +6,9 @@
  * manager's stop/start bracket left out, for the checker. 'vlpi-no-pending-transfer' is the default design with
  * kvm_vgic_v4_set_forwarding as before "KVM: arm64: GICv4.1: Restore VLPI pending state to physical side"
  * (12df7429213a, Linux 5.13): a pending_latch the vGIC holds when the LPI becomes a vLPI stays in the vGIC
- * (src/check/msiRace.ts).
+ * (src/check/msiRace.ts). 'vlpi-map-invalidates-its-cache' is the default design with kvm_vgic_v4_set_forwarding
+ * invalidating the vITS translation cache once irq->hw is set, which its own vgic_its_resolve_lpi may have filled
+ * (not upstream: the checker's fix of the stale cached translation, docs/CHECKER.md "The vITS translation cache").
  */
 import type { KvmDeviceOps } from '../device.js';
 import { kvmVfioOps } from '../vfio.js';
@@ -19,7 +21,8 @@ export type ForwardingVariant =
   | 'rfc-v1'
   | 'bypass'
   | 'bypass-no-bracket'
-  | 'vlpi-no-pending-transfer';
+  | 'vlpi-no-pending-transfer'
+  | 'vlpi-map-invalidates-its-cache';
 
 export const FORWARDING_VARIANTS: readonly ForwardingVariant[] = [
   'protocol',
@@ -28,6 +31,7 @@ export const FORWARDING_VARIANTS: readonly ForwardingVariant[] = [
   'bypass',
   'bypass-no-bracket',
   'vlpi-no-pending-transfer',
+  'vlpi-map-invalidates-its-cache',
 ];
 
 /** What a flavour changes in the IRQ bypass: producers for vfio-platform triggers, and the manager's bracket. */
@@ -45,6 +49,7 @@ export function kvmVfioOpsFor(variant: ForwardingVariant): KvmDeviceOps {
     case 'bypass':
     case 'bypass-no-bracket':
     case 'vlpi-no-pending-transfer':
+    case 'vlpi-map-invalidates-its-cache':
       return kvmVfioOps;
     case 'naive':
       return kvmVfioNaiveOps;

@@ -9,11 +9,13 @@ import { ERRNO } from '../../abi/errno.js';
 import { itsMapVlpi, itsUnmapVlpi } from '../../host/irq/irqGicV4.js';
 import { LPI_PROP_ENABLED, LPI_PROP_GROUP1 } from '../../host/irq/its/itsInit.js';
 import { irqSetIrqchipState } from '../../host/irq/manage.js';
+import { touch } from '../../sim/footprint.js';
 import { type Boundary, Frame } from '../../sim/frame.js';
 import type { KvmKernelIrqRoutingEntry } from '../irqRouting.js';
 import type { KvmVm } from '../vm.js';
 import type { VgicIrq } from './vgicIrq.js';
 import { type VgicItsTranslation, vgicItsResolveLpi, vgicMsiToIts } from './vgicIts.js';
+import { vgicItsInvalidateCache } from './vgicLpi.js';
 import { vgicSupportsDirectMsis } from './vgicV4.js';
 
 /**
@@ -72,6 +74,12 @@ export class KvmVgicV4SetForwarding extends KvmVgicV4Forwarding {
         const irq = this.irq!;
         irq.hw = true;
         irq.hostIrq = this.hostIrq;
+        // The fix variant: the resolve above ran with irq->hw clear, so vgic_its_cache_translation cached this LPI, and
+        // vgic_its_inject_cached_translation (no irq->hw test) would set the emulated latch of the forwarded vLPI.
+        if (vm.kvm.vgicV4InvalidateItsCache) {
+          touch(vm.oid); // the cache is read by the VM's injections, which declare the VM
+          vgicItsInvalidateCache(vm.vgic!);
+        }
         if (!irq.pendingLatch || !vm.kvm.vgicV4TransferPending) return this.return_(0);
         // Transfer pending state: the vGIC's latch drops (vgic_queue_irq_unlock prunes it), the vPE's table takes it.
         // The kernel does both under irq_lock; dropping first means never both pending, at worst neither for a step.
