@@ -65,4 +65,22 @@ describe('msi-race: a forwarded vfio-pci MSI re-armed while it fires', () => {
     });
     expect(replayFile(f).violations).toEqual(cx.violations);
   });
+
+  /** KVM_IRQFD DEASSIGN and re-ASSIGN of the irqfd (the stale vITS translation cache: docs/CHECKER.md). */
+  const readd = { msiOps: ['deassign', 'assign'] as const };
+
+  it("'protocol' (Linux 6.1): the re-ASSIGN's inject work hits the translation set_forwarding cached, 26 choices", () => {
+    const r = explore(msiRaceScenario(readd), { bound: 1 });
+    const cx = r.counterexample!;
+    expect(r.stats.schedules).toBe(33);
+    expect(cx.violations.map((v) => v.invariant)).toEqual(['no-gic-unpredictable', 'hw-lr-names-active-intid']);
+    expect(cx.schedule.length).toBe(26);
+  });
+
+  it("'vlpi-map-invalidates-its-cache': set_forwarding drops the cache it filled; bound 1 passes (78 schedules)", () => {
+    const r = explore(msiRaceScenario({ ...readd, variant: 'vlpi-map-invalidates-its-cache' }), { bound: 1 });
+    expect(r.counterexample).toBeNull();
+    expect(r.completeness).toBe('bounded');
+    expect(r.stats.schedules).toBe(78);
+  });
 });

@@ -23,6 +23,7 @@ const CHECKABLE = [
   'check-closed-fd',
   'check-deassign-unassigned',
   'check-enomem',
+  'check-msi-readd',
   'check-msi-rearm',
   'check-retarget',
   'check-two-vms',
@@ -114,6 +115,7 @@ describe('rfc-v1 (the seed) under the checker', () => {
       'check-closed-fd': 'no-model-error',
       'check-deassign-unassigned': 'no-model-error',
       'check-enomem': 'no-model-error',
+      'check-msi-readd': 'none',
       'check-msi-rearm': 'none', // no wired line: rfc-v1's kvm-vfio switch is not on an MSI's path
       'check-retarget': 'none',
       'check-two-vms': 'no-gic-unpredictable',
@@ -137,6 +139,7 @@ describe('rfc-v1 (the seed) under the checker', () => {
       'check-closed-fd': 'no-model-error',
       'check-deassign-unassigned': 'no-model-error',
       'check-enomem': 'no-irq-left-forwarded',
+      'check-msi-readd': 'none',
       'check-msi-rearm': 'none',
       'check-retarget': 'none',
       'check-two-vms': 'no-gic-unpredictable',
@@ -235,8 +238,8 @@ describe('MSI scenario files under the checker (check-msi-rearm.yaml)', () => {
    * vgic_its_inject_cached_translation (which does not look at irq->hw) can still set the emulated pending_latch of
    * the forwarded vLPI, and vgic_v3_populate_lr then writes a HW=1 LR with the vLPI's hwintid, 0. Two ways in:
    */
-  it('upstream: an MSI taken by the host while the vector is remapped reaches the stale cache (SET_IRQS of both)', () => {
-    const both = withSteps(`
+  /** Both MSI-X vectors re-armed by one VFIO_DEVICE_SET_IRQS (count 2). */
+  const rearmBoth = withSteps(`
   - step: ioctl
     at: 50us
     fd: "device:0000:01:00.0"
@@ -246,23 +249,43 @@ describe('MSI scenario files under the checker (check-msi-rearm.yaml)', () => {
       fields: { argsz: 28, flags: 36, index: VFIO_PCI_MSIX_IRQ_INDEX, start: 0, count: 2 }
       data: ["irqfd:0000:01:00.0/0", "irqfd:0000:01:00.0/1"]
 `);
+
+  it('upstream: an MSI taken by the host while the vector is remapped reaches the stale cache (SET_IRQS of both)', () => {
     // vector 1's host LPI targets CPU 1: its vfio_msihandler runs there while the VMM thread maps the vLPI again
-    const cx = explore(scenarioFromYaml(both, 'rearm-both'), { bound: 1, shrink: false }).counterexample!;
+    const cx = explore(scenarioFromYaml(rearmBoth, 'rearm-both'), { bound: 1, shrink: false }).counterexample!;
     expect(cx.violations.map((v) => v.message)).toEqual([
       'GIC: 1 UNPREDICTABLE access(es) on CPU 1',
       'vGIC: 1 HW=1 list register(s) named an inactive physical INTID (vcpu0 LR0 vINTID 8193 → inactive INTID 0)',
     ]);
   });
+});
 
-  it('upstream: an MSI left in the eventfd while the irqfd was away is injected through the stale cache', () => {
-    // kvm_irqfd_assign polls the eventfd (EPOLLIN: schedule_work(inject)) before irq_bypass_register_consumer
-    const readd = withSteps(`${IRQFD_DEASSIGN}  - step: ioctl
-    fd: vm
-    request: KVM_IRQFD
-    struct: { name: kvm_irqfd, fields: { fd: "irqfd:0000:01:00.0/0", gsi: 224 } }
-`);
-    const cx = explore(scenarioFromYaml(readd, 'readd'), { bound: 1, shrink: false }).counterexample!;
+/**
+ * The other way in, shipped as scenarios/check-msi-readd.yaml: KVM_IRQFD DEASSIGN then KVM_IRQFD again. An MSI taken
+ * as a host LPI while the irqfd was away waits in the eventfd; kvm_irqfd_assign polls it (EPOLLIN: schedule_work of
+ * the inject) before irq_bypass_register_consumer, so the work's kvm_set_msi runs after kvm_vgic_v4_set_forwarding
+ * mapped the vLPI again — and vgic_its_inject_msi tries the translation cache first.
+ */
+describe('check-msi-readd.yaml: the irqfd removed and added again while the function writes the vector', () => {
+  const readd = text('check-msi-readd');
+
+  it('upstream (6.1, the default): the stale cached translation sets the forwarded vLPI’s latch — 26 choices', () => {
+    const sc = scenarioFromYaml(readd, 'check-msi-readd');
+    const r = explore(sc, { bound: 1 });
+    const cx = r.counterexample!;
+    expect(r.stats.schedules).toBe(172);
     expect(cx.violations.map((v) => v.invariant)).toEqual(['no-gic-unpredictable', 'hw-lr-names-active-intid']);
-    expect(cx.violations[1]!.message).toContain('vINTID 8192 → inactive INTID 0');
+    expect(cx.violations[1]!.message).toContain('vcpu0 LR0 vINTID 8192 → inactive INTID 0');
+    expect(cx.schedule.length).toBe(26);
+    const f = parseReplayFile(formatReplayFile(replayFileOf(sc, 'hw-lr-names-active-intid', cx.schedule)));
+    expect(replayFile(f).violations).toEqual(cx.violations);
+  });
+
+  it("'vlpi-map-invalidates-its-cache' (set_forwarding drops the cache it filled): bound 1 passes (389 schedules)", () => {
+    const sc = scenarioFromYaml(readd, 'check-msi-readd', { variant: 'vlpi-map-invalidates-its-cache' });
+    const r = explore(sc, { bound: 1 });
+    expect(r.counterexample).toBeNull();
+    expect(r.completeness).toBe('bounded');
+    expect(r.stats.schedules).toBe(389);
   });
 });
