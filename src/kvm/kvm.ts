@@ -162,7 +162,7 @@ export class Kvm implements ReschedIpi {
   readonly fops: FileOperations;
   /** kvm_vgic_v4_set_forwarding moves a pending_latch to the vPE (false only for the checker's variant). */
   vgicV4TransferPending = true;
-  /** kvm_vgic_v4_set_forwarding invalidates the vITS translation cache once irq->hw is set (the checker's fix variant). */
+  /** kvm_vgic_v4_set_forwarding invalidates the vITS translation cache once irq->hw is set (checker's fix variant). */
   vgicV4InvalidateItsCache = false;
 
   constructor(
