@@ -114,6 +114,13 @@ describe('footprints: steps declared independent commute (the same untimed state
     expect(checkCommutation(sc, 2, 1)).toBeGreaterThan(10);
   });
 
+  it("the irqfd re-added while its vector fires (check-msi-readd.yaml), 'vlpi-map-invalidates-its-cache'", () => {
+    // the re-ASSIGN's kvm_vgic_v4_set_forwarding invalidates the vITS translation cache the VM's injections read
+    const path = join(import.meta.dirname, '../../scenarios/check-msi-readd.yaml');
+    const sc = scenarioFromYaml(readFileSync(path, 'utf8'), path, { variant: 'vlpi-map-invalidates-its-cache' });
+    expect(checkCommutation(sc, 1, 1)).toBeGreaterThan(10);
+  });
+
   it('two VMs with their own devices (scenarios/check-two-vms.yaml)', () => {
     expect(checkCommutation(file('check-two-vms'), 1, 7, 40)).toBe(40);
   });
