@@ -74,10 +74,10 @@ describe('copyState', () => {
     expect(Object.keys(copyState(usual))).toEqual(['value', 'tags', 'next']);
   });
 
-  it('a class with many shapes: past the cached ones, objects are still copied whole, in order, with aliasing', () => {
+  it('a class with many shapes: past the cached ones (64), objects are still copied whole, in order, with aliasing', () => {
     class Bag {}
     const shared = { n: 1 };
-    const bags = Array.from({ length: 20 }, (_, i) => {
+    const bags = Array.from({ length: 80 }, (_, i) => {
       const b = new Bag() as Record<string, unknown>;
       for (let j = i; j >= 0; j--) b[`f${j}`] = j === 0 ? shared : j;
       return b;
@@ -161,7 +161,7 @@ describe('stateHash', () => {
     expect(stateHash(root)).not.toBe(h);
   });
 
-  it('the same fingerprint as the field-by-field walk of main at a46cf1e: per-shape readers, past the cached shapes too', () => {
+  it('per-shape readers and, past the cached shapes (64 per class), the field-by-field walk: every field counts, omitted ones do not', () => {
     class P {
       [k: string]: unknown;
       a: number;
@@ -173,15 +173,39 @@ describe('stateHash', () => {
         this.list = [i, 'x', null];
       }
     }
-    const objs: P[] = [];
-    for (let i = 0; i < 12; i++) {
-      const p = new P(i);
-      for (let j = 0; j < i; j++) p[`e${j}`] = j;
-      objs.push(p);
+    const make = () => {
+      const objs: P[] = [];
+      for (let i = 0; i < 80; i++) {
+        const p = new P(i);
+        for (let j = 0; j < i; j++) p[`e${j}`] = j;
+        objs.push(p);
+      }
+      return { objs, m: new Map([[1, objs[0]]]), t: new Uint8Array([1, 2, 3]) };
+    };
+    const root = make();
+    const omitClock = { omit: new Map([[P.prototype, ['clock']]]) };
+    const h = stateHash(root);
+    const hOmit = stateHash(root, omitClock);
+    // pinned: a change of the encoding shows here (these values changed with the walker of 2026-12-06)
+    expect(h).toBe('064c6c9dab163ee3');
+    expect(hOmit).toBe('fa46fd8b794601ea');
+    expect(stateHash(make())).toBe(h);
+    for (const i of [3, 70]) {
+      root.objs[i]!.clock++;
+      expect(stateHash(root)).not.toBe(h);
+      expect(stateHash(root, omitClock)).toBe(hOmit);
+      root.objs[i]!.clock--;
+      root.objs[i]![`e${i - 1}`] = -1;
+      expect(stateHash(root, omitClock)).not.toBe(hOmit);
+      root.objs[i]![`e${i - 1}`] = i - 1;
     }
-    const root = { objs, m: new Map([[1, objs[0]]]), t: new Uint8Array([1, 2, 3]) };
-    expect(stateHash(root)).toBe('9fd77f1c9df4c029');
-    expect(stateHash(root, { omit: new Map([[P.prototype, ['clock']]]) })).toBe('5804a94c59b201ff');
+    expect(stateHash(root)).toBe(h);
+  });
+
+  it('a value’s type counts: an integer is not the tag of another type, nor one field’s value another’s', () => {
+    const hs = [1, 2, 3, 1.5, '1', true, false, null, undefined, 1n, [], {}].map((x) => stateHash({ x }));
+    expect(new Set(hs).size).toBe(hs.length);
+    expect(stateHash({ a: 1, b: 2 })).not.toBe(stateHash({ a: 2, b: 1 }));
   });
 
   it('reads typed arrays, including ones not a multiple of 4 bytes long', () => {

@@ -9,10 +9,19 @@
  *
  * Objects that never change after the machine is built (cost tables, file-operation tables, the lockdep class list)
  * may be marked shared: every copy then refers to the same object, and the fingerprint reads it once.
+ *
+ * Both walks decide per prototype what its objects are (kindOf: an object's kind follows from its prototype chain)
+ * and run code generated per shape (an exact own-key list met on objects of a prototype): only a load or a store
+ * under a constant name stays fast across the model's many classes; each generated function first checks that the
+ * object's keys are its shape's.
  */
 import { ModelError } from './errors.js';
 
 const sharedObjects = new WeakSet<object>();
+/** Prototypes of the objects marked shared, and a count of markShared calls (a Proto's `mayBeShared` is that old). */
+const sharedProtos = new WeakSet<object>();
+let sharedEpoch = 0;
+const NO_PROTO = {};
 
 /**
  * Every copy of a state refers to `o` itself: an object that never changes after the machine is built, or a function
@@ -20,6 +29,8 @@ const sharedObjects = new WeakSet<object>();
  */
 export function markShared<T extends object>(o: T): T {
   sharedObjects.add(o);
+  sharedProtos.add(Object.getPrototypeOf(o) ?? NO_PROTO);
+  sharedEpoch++;
   return o;
 }
 
@@ -29,74 +40,56 @@ function isGenerator(o: object): boolean {
   return Object.prototype.toString.call(o) === GENERATOR_TAG;
 }
 
-/**
- * A copy of everything reachable from `root` that is state: identity and cycles kept (two paths to one object lead to
- * one copy), prototypes kept, typed arrays, Maps and Sets copied, functions and shared objects not copied.
- */
-export function copyState<T>(root: T): T {
-  const copies = new Map<object, unknown>();
-  const copy = (v: unknown, depth: number): unknown => {
-    if (v === null || typeof v !== 'object') return v;
-    const o = v as Record<string, unknown>;
-    const seen = copies.get(o);
-    if (seen !== undefined) return seen;
-    if (sharedObjects.has(o)) return o;
-    if (Array.isArray(o)) {
-      const c: unknown[] = new Array(o.length);
-      copies.set(o, c);
-      for (let i = 0; i < o.length; i++) c[i] = copy(o[i], depth + 1);
-      return c;
-    }
-    if (ArrayBuffer.isView(o)) {
-      const c = (o as unknown as { slice(): object }).slice();
-      copies.set(o, c);
-      return c;
-    }
-    if (o instanceof Map) {
-      const c = new Map<unknown, unknown>();
-      copies.set(o, c);
-      for (const [k, x] of o) c.set(copy(k, depth + 1), copy(x, depth + 1));
-      return c;
-    }
-    if (o instanceof Set) {
-      const c = new Set<unknown>();
-      copies.set(o, c);
-      for (const x of o) c.add(copy(x, depth + 1));
-      return c;
-    }
-    if (isGenerator(o)) throw new ModelError(`copyState: a suspended generator is not copyable (${depth} levels deep)`);
-    const proto = Object.getPrototypeOf(o) as object | null;
-    const keys = Object.keys(o);
-    const c = shallowCopy(o, proto, keys);
-    copies.set(o, c);
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!;
-      const x = c[k];
-      if (x !== null && typeof x === 'object') c[k] = copy(x, depth + 1);
-    }
-    return c;
-  };
-  return copy(root, 0) as T;
+// What the objects of a prototype are, decided on the first one met.
+const PLAIN = 0;
+const ARRAY = 1;
+const WORDS = 2; // Int32Array, Uint32Array: read element by element
+const BYTES = 3; // Uint8Array
+const TYPED = 4; // any other typed array or DataView: read through a view of its bytes
+const MAP = 5;
+const SET = 6;
+const GENERATOR = 7;
+const CANONICAL = 8; // a fingerprint's view reads a canonical value in place of the object
+
+function kindOf(o: object): number {
+  if (Array.isArray(o)) return ARRAY;
+  if (o instanceof Int32Array || o instanceof Uint32Array) return WORDS;
+  if (o instanceof Uint8Array) return BYTES;
+  if (ArrayBuffer.isView(o)) return TYPED;
+  if (o instanceof Map) return MAP;
+  if (o instanceof Set) return SET;
+  if (isGenerator(o)) return GENERATOR;
+  return PLAIN;
 }
 
-type Cloner = (o: object, proto: object | null) => Record<string, unknown>;
-type FieldWalker = (o: object, walk: (v: unknown) => void) => void;
+/** What a walk knows of one prototype's objects. */
+interface Proto {
+  readonly kind: number;
+  /** Whether some object of the prototype was marked shared, as of `sharedEpoch` (then each one is looked up). */
+  mayBeShared: boolean;
+  sharedEpoch: number;
+}
 
-/** One exact own-key list met on objects of a prototype, and what is made for it on first use. */
+/** Whether `o`, of prototype key `p` (NO_PROTO for none), was marked shared. */
+function isShared(o: object, p: object, info: Proto): boolean {
+  if (info.sharedEpoch !== sharedEpoch) {
+    info.mayBeShared = sharedProtos.has(p);
+    info.sharedEpoch = sharedEpoch;
+  }
+  return info.mayBeShared && sharedObjects.has(o);
+}
+
+/** One exact own-key list met on objects of a prototype. */
 interface Shape {
   readonly keys: readonly string[];
   /** Of the class name and the field names: what the fingerprint reads for the layout. */
   readonly hash: number;
-  clone?: Cloner;
-  /** Per list of fields a fingerprint leaves out (its identity; `undefined`: none). */
-  walkers?: Map<readonly string[] | undefined, FieldWalker>;
 }
 
 /** The shapes met so far per prototype; a class nearly always has one. */
 const shapes = new WeakMap<object, Shape[]>();
-const NO_PROTO = {};
-/** Shapes per prototype past which objects are read field by field (a prototype whose objects vary without bound). */
-const MAX_SHAPES = 8;
+/** Shapes per prototype past which objects are walked field by field (a prototype whose objects vary without bound). */
+const MAX_SHAPES = 64;
 
 /** The cached shape of an object with `proto` and own `keys`, made on first meeting; undefined past MAX_SHAPES. */
 function shapeOf(proto: object | null, keys: readonly string[]): Shape | undefined {
@@ -116,54 +109,457 @@ function shapeOf(proto: object | null, keys: readonly string[]): Shape | undefin
   return s;
 }
 
+/** Generated code's test that `k` (an object's own keys) is `keys`: a comparison with each constant name. */
+function keysTest(keys: readonly string[]): string {
+  return `k.length !== ${keys.length}${keys.map((key, i) => ` || k[${i}] !== ${JSON.stringify(key)}`).join('')}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Copies
+
+/** Copies an object of one shape (undefined: its keys are not the shape's). Generated: makeShapeCopier. */
+type ShapeCopier = (o: object, k: readonly string[], proto: object | null, w: Copier) => object | undefined;
+
+interface CopyProto extends Proto {
+  readonly copiers: ShapeCopier[];
+}
+
+/** Per prototype met (NO_PROTO for objects without one): how copies are made. */
+const copyProtos = new Map<object, CopyProto>();
+
 /**
- * An object with `proto` and the own fields of `o` in the same order, the values themselves (not yet copied). Objects
- * made by adding fields under computed names turn into slow dictionary objects in V8 past a dozen or so fields, and so
- * does everything later read from them; a cloner made per shape adds them under constant names and keeps them fast.
+ * A copy of one shape: a new object with the prototype, registered before its fields are copied (cycles), then each
+ * field under a constant name and in order — an object made by stores under computed names turns into a slow
+ * dictionary object in V8 past a dozen or so fields, and so does everything later read from it (measured: 256 VgicIrq
+ * copied in 28 µs against 340 µs by computed names; a spread plus setPrototypeOf, or Object.assign, were 2× slower
+ * across the model's many shapes). The code is built only from property names quoted by JSON.stringify.
  */
-function shallowCopy(
-  o: Record<string, unknown>,
-  proto: object | null,
-  keys: readonly string[],
-): Record<string, unknown> {
-  const s = shapeOf(proto, keys);
-  if (s !== undefined) {
-    s.clone ??= makeCloner(keys);
-    return s.clone(o, proto);
+function makeShapeCopier(keys: readonly string[]): ShapeCopier {
+  const stores = keys.map((key) => {
+    const k = JSON.stringify(key);
+    return `x = o[${k}];\nc[${k}] = typeof x === 'object' && x !== null ? w.copy(x) : x;`;
+  });
+  const body = [`if (${keysTest(keys)}) return undefined;`, 'const c = Object.create(proto);', 'w.copies.set(o, c);'];
+  return new Function('o', 'k', 'proto', 'w', [...body, 'let x;', ...stores, 'return c;'].join('\n')) as ShapeCopier;
+}
+
+class Copier {
+  readonly copies = new Map<object, object>();
+  private lastProto: object | null = null;
+  private lastInfo: CopyProto | undefined;
+
+  copy(o: object): object {
+    const seen = this.copies.get(o);
+    if (seen !== undefined) return seen;
+    const proto = Object.getPrototypeOf(o) as object | null;
+    const p = proto ?? NO_PROTO;
+    let info = this.lastInfo;
+    if (proto !== this.lastProto || info === undefined) {
+      info = copyProtos.get(p);
+      if (info === undefined) {
+        info = { kind: kindOf(o), mayBeShared: false, sharedEpoch: -1, copiers: [] };
+        copyProtos.set(p, info);
+      }
+      this.lastProto = proto;
+      this.lastInfo = info;
+    }
+    if (isShared(o, p, info)) return o;
+    switch (info.kind) {
+      case PLAIN:
+        return this.fields(o as Record<string, unknown>, proto, info);
+      case ARRAY: {
+        const a = o as unknown[];
+        const c: unknown[] = new Array(a.length);
+        this.copies.set(o, c);
+        for (let i = 0; i < a.length; i++) {
+          const x = a[i];
+          c[i] = typeof x === 'object' && x !== null ? this.copy(x) : x;
+        }
+        return c;
+      }
+      case MAP: {
+        const c = new Map<unknown, unknown>();
+        this.copies.set(o, c);
+        for (const [k, x] of o as Map<unknown, unknown>) c.set(this.value(k), this.value(x));
+        return c;
+      }
+      case SET: {
+        const c = new Set<unknown>();
+        this.copies.set(o, c);
+        for (const x of o as Set<unknown>) c.add(this.value(x));
+        return c;
+      }
+      case GENERATOR:
+        throw new ModelError('copyState: a suspended generator is not copyable');
+      default: {
+        const c = (o as unknown as { slice(): object }).slice();
+        this.copies.set(o, c);
+        return c;
+      }
+    }
   }
-  const c = Object.create(proto) as Record<string, unknown>;
-  for (let i = 0; i < keys.length; i++) c[keys[i]!] = o[keys[i]!];
-  return c;
+
+  value(v: unknown): unknown {
+    return typeof v === 'object' && v !== null ? this.copy(v) : v;
+  }
+
+  private fields(o: Record<string, unknown>, proto: object | null, info: CopyProto): object {
+    const keys = Object.keys(o);
+    const copiers = info.copiers;
+    for (let i = 0; i < copiers.length; i++) {
+      const c = copiers[i]!(o, keys, proto, this);
+      if (c !== undefined) return c;
+    }
+    if (shapeOf(proto, keys) !== undefined) {
+      const copier = makeShapeCopier(keys);
+      copiers.push(copier);
+      return copier(o, keys, proto, this)!;
+    }
+    // a prototype whose objects vary without bound: by computed names
+    const c = Object.create(proto) as Record<string, unknown>;
+    this.copies.set(o, c);
+    for (let i = 0; i < keys.length; i++) c[keys[i]!] = o[keys[i]!];
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const x = c[k];
+      if (typeof x === 'object' && x !== null) c[k] = this.copy(x);
+    }
+    return c;
+  }
 }
 
 /**
- * Generated code, because only a store under a constant name keeps a large object fast and each cloner's stores then
- * see one shape (measured: 256 VgicIrq copied in 28 µs against 340 µs by computed names; a spread plus setPrototypeOf,
- * or Object.assign, were 2× slower than computed names across the model's many shapes). The code is built only from
- * property names quoted by JSON.stringify.
+ * A copy of everything reachable from `root` that is state: identity and cycles kept (two paths to one object lead to
+ * one copy), prototypes kept, typed arrays, Maps and Sets copied, functions and shared objects not copied.
  */
-function makeCloner(keys: readonly string[]): Cloner {
-  const stores = keys.map((k) => `c[${JSON.stringify(k)}] = o[${JSON.stringify(k)}];`).join('\n');
-  return new Function('o', 'proto', `const c = Object.create(proto);\n${stores}\nreturn c;`) as Cloner;
+export function copyState<T>(root: T): T {
+  return new Copier().value(root) as T;
 }
 
-/** Reads the fields of `keys` not in `omit`, in order, each under a constant name (as makeCloner, and for its reason). */
-function makeFieldWalker(keys: readonly string[], omit: readonly string[] | undefined): FieldWalker {
+// ---------------------------------------------------------------------------------------------------------------
+// Fingerprints
+
+/** Reads an object of one shape into a fingerprint, or says it has other keys (generated: makeShapeReader). */
+type ShapeReader = (o: object, f: Fingerprint, k: readonly string[]) => boolean;
+
+/**
+ * The reader of one shape: false unless `k` (the object's own keys) are the shape's, else the layout and the fields
+ * not in `omit`, each under a constant name (as makeShapeCopier, and for its reason); an integer or boolean field is
+ * mixed in place, the rest through Fingerprint.value (which mixes integers and booleans the same way). The code is
+ * built only from property names quoted by JSON.stringify and integers.
+ */
+function makeShapeReader(keys: readonly string[], omit: readonly string[] | undefined, layout: number): ShapeReader {
   const reads = keys
     .filter((k) => omit === undefined || !omit.includes(k))
-    .map((k) => `walk(o[${JSON.stringify(k)}]);`);
-  return new Function('o', 'walk', reads.join('\n')) as FieldWalker;
+    .map(
+      (k) =>
+        `v = o[${JSON.stringify(k)}];\n` +
+        `if (typeof v === 'number' && (v | 0) === v) f.word(v);\n` +
+        `else if (typeof v === 'boolean') f.tag(v ? ${T_TRUE} : ${T_FALSE});\n` +
+        'else f.value(v);',
+    );
+  const body = [`if (${keysTest(keys)}) return false;`, `f.word(${layout});`, 'let v;', ...reads, 'return true;'];
+  return new Function('o', 'f', 'k', body.join('\n')) as ShapeReader;
 }
 
 /**
  * How a fingerprint reads objects of some classes (keyed by prototype): fields it leaves out (a clock, a statistics
  * counter that nothing reads back), or a canonical value read in place of the object (a heap's layout replaced by the
- * set it holds). Whoever leaves something out must show it decides nothing (src/check/stateKey.ts). A field reader is
- * made per omitted-field list, by identity: keep a view's lists for the life of the process (module constants).
+ * set it holds). Whoever leaves something out must show it decides nothing (src/check/stateKey.ts). What a view says
+ * is read once per prototype and kept for the life of the view: keep views as module constants.
  */
 export interface HashView {
   readonly omit?: ReadonlyMap<object, readonly string[]>;
   readonly canonical?: ReadonlyMap<object, (o: object) => unknown>;
+}
+
+/** How a fingerprint reads the objects of one prototype under one view. */
+interface Plan extends Proto {
+  readonly canonical: ((o: object) => unknown) | undefined;
+  readonly omit: readonly string[] | undefined;
+  /** A reader per shape met so far (shapeOf's, at most MAX_SHAPES). */
+  readonly readers: ShapeReader[];
+}
+
+function planOf(o: object, proto: object | null, view: HashView): Plan {
+  const canonical = proto !== null ? view.canonical?.get(proto) : undefined;
+  const kind = kindOf(o);
+  return {
+    kind: kind === PLAIN && canonical !== undefined ? CANONICAL : kind,
+    canonical,
+    omit: proto !== null ? view.omit?.get(proto) : undefined,
+    readers: [],
+    mayBeShared: false,
+    sharedEpoch: -1,
+  };
+}
+
+/** The number an object got in the walk that met it last. */
+interface Mark {
+  walk: number;
+  id: number;
+}
+
+/**
+ * Object numbers, kept from walk to walk: a checker keys one machine after each step, and re-numbering an object
+ * already in the table (a write to its mark) is several times cheaper than adding it to a new table. The table keeps
+ * the objects it holds alive: it is emptied when it holds more than four times the objects of the last walk (the
+ * machines of a few forks).
+ */
+const marks = new Map<object, Mark>();
+let walks = 0;
+/** Objects the last walk numbered. */
+let lastCount = 0;
+
+/** The number of a new walk (stateHash does not re-enter: a view's canonical reader does not hash). */
+function nextWalk(): number {
+  if (marks.size > 4 * lastCount + 256 || walks >= 0x3fffffff) {
+    marks.clear();
+    walks = 0;
+  }
+  return ++walks;
+}
+
+/** Per view: the plan of each prototype met (NO_PROTO for objects without one). */
+const plansOf = new WeakMap<HashView, Map<object, Plan>>();
+const NO_VIEW: HashView = {};
+
+// Tags of what is not a 32-bit integer (an integer is mixed as itself, through `word`, which mixes differently)
+const T_UNDEFINED = 1;
+const T_TRUE = 2;
+const T_FALSE = 3;
+const T_DOUBLE = 5;
+const T_STRING = 6;
+const T_BIGINT = 7;
+const T_FUNCTION = 8;
+const T_SYMBOL = 9;
+const T_NULL = 10;
+const T_SEEN = 11;
+const T_ARRAY = 12;
+const T_TYPED = 13;
+const T_MAP = 14;
+const T_SET = 15;
+const T_OBJECT = 16;
+const T_SHARED = 17;
+const T_CANONICAL = 18;
+
+/** 64-bit hashes of the strings met so far (names, mostly: a state holds few distinct strings). */
+const textHashes = new Map<string, readonly [number, number]>();
+const MAX_TEXTS = 1 << 16;
+
+function textHash(s: string): readonly [number, number] {
+  let h = textHashes.get(s);
+  if (h !== undefined) return h;
+  let a = 0x811c9dc5 ^ s.length;
+  let b = Math.imul(s.length, 0x9e3779b1);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(((b << 7) | (b >>> 25)) ^ c, 0x85ebca77);
+  }
+  h = [fmix(a), fmix(b)];
+  if (textHashes.size >= MAX_TEXTS) textHashes.clear();
+  textHashes.set(s, h);
+  return h;
+}
+
+/** murmur3's finalizer: every input bit reaches every output bit. */
+function fmix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+const f64 = new Float64Array(1);
+const u32 = new Uint32Array(f64.buffer);
+
+/**
+ * One walk of stateHash. The state is read as a sequence of 32-bit words, each mixed into two independent 32-bit
+ * lanes by a rotate, an xor and a multiply (a bijection of the lane for a given word, so two sequences that differ in
+ * one word never collide); integers are mixed as themselves, everything else behind a tag mixed with other
+ * multipliers. Both lanes are finalized with murmur3's mixer.
+ */
+class Fingerprint {
+  h1 = 0x811c9dc5;
+  h2 = 0x5bd1e995;
+  /** Objects numbered so far in this walk. */
+  private count = 0;
+  private readonly walk = nextWalk();
+  /** The last prototype met and its plan (objects of one class often come in a row: a table's entries). */
+  private lastProto: object | null = null;
+  private lastPlan: Plan | undefined;
+
+  constructor(
+    private readonly plans: Map<object, Plan>,
+    private readonly view: HashView,
+  ) {}
+
+  word(x: number): void {
+    this.h1 = Math.imul(((this.h1 << 5) | (this.h1 >>> 27)) ^ x, 0x9e3779b1);
+    this.h2 = Math.imul(((this.h2 << 11) | (this.h2 >>> 21)) ^ x, 0x85ebca77);
+  }
+
+  tag(t: number): void {
+    this.h1 = Math.imul(((this.h1 << 5) | (this.h1 >>> 27)) ^ t, 0xc2b2ae3d);
+    this.h2 = Math.imul(((this.h2 << 11) | (this.h2 >>> 21)) ^ t, 0x27d4eb2f);
+  }
+
+  text(s: string): void {
+    const h = textHash(s);
+    this.word(h[0]);
+    this.word(h[1]);
+  }
+
+  value(v: unknown): void {
+    switch (typeof v) {
+      case 'number':
+        if ((v | 0) === v) this.word(v);
+        else {
+          f64[0] = v;
+          this.tag(T_DOUBLE);
+          this.word(u32[0]!);
+          this.word(u32[1]!);
+        }
+        return;
+      case 'object':
+        if (v === null) this.tag(T_NULL);
+        else this.object(v);
+        return;
+      case 'undefined':
+        this.tag(T_UNDEFINED);
+        return;
+      case 'boolean':
+        this.tag(v ? T_TRUE : T_FALSE);
+        return;
+      case 'string':
+        this.tag(T_STRING);
+        this.text(v);
+        return;
+      case 'bigint':
+        this.tag(T_BIGINT);
+        this.text(v.toString(16));
+        return;
+      case 'function':
+        this.tag(T_FUNCTION);
+        this.text(v.name);
+        return;
+      case 'symbol':
+        this.tag(T_SYMBOL);
+        this.text(v.description ?? '');
+        return;
+    }
+  }
+
+  object(o: object): void {
+    const m = marks.get(o);
+    if (m === undefined) marks.set(o, { walk: this.walk, id: this.count++ });
+    else if (m.walk === this.walk) {
+      this.tag(T_SEEN);
+      this.word(m.id);
+      return;
+    } else {
+      m.walk = this.walk;
+      m.id = this.count++;
+    }
+    const proto = Object.getPrototypeOf(o) as object | null;
+    const p = proto ?? NO_PROTO;
+    let plan = this.lastPlan;
+    if (proto !== this.lastProto || plan === undefined) {
+      plan = this.plans.get(p);
+      if (plan === undefined) {
+        plan = planOf(o, proto, this.view);
+        this.plans.set(p, plan);
+      }
+      this.lastProto = proto;
+      this.lastPlan = plan;
+    }
+    if (isShared(o, p, plan)) {
+      this.tag(T_SHARED);
+      return;
+    }
+    switch (plan.kind) {
+      case PLAIN:
+        this.fields(o as Record<string, unknown>, proto, plan);
+        return;
+      case ARRAY: {
+        const a = o as unknown[];
+        this.tag(T_ARRAY);
+        this.word(a.length);
+        for (let i = 0; i < a.length; i++) this.value(a[i]);
+        return;
+      }
+      case WORDS: {
+        const a = o as Int32Array;
+        this.tag(T_TYPED);
+        this.word(a.byteLength);
+        for (let i = 0; i < a.length; i++) this.word(a[i]! | 0);
+        return;
+      }
+      case BYTES: {
+        const a = o as Uint8Array;
+        this.tag(T_TYPED);
+        this.word(a.length);
+        let i = 0;
+        for (; i + 4 <= a.length; i += 4) this.word(a[i]! | (a[i + 1]! << 8) | (a[i + 2]! << 16) | (a[i + 3]! << 24));
+        for (; i < a.length; i++) this.word(a[i]!);
+        return;
+      }
+      case TYPED: {
+        const t = o as ArrayBufferView;
+        this.tag(T_TYPED);
+        this.word(t.byteLength);
+        const bytes = new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
+        for (let i = 0; i < bytes.length; i++) this.word(bytes[i]!);
+        return;
+      }
+      case MAP:
+        this.tag(T_MAP);
+        this.word((o as Map<unknown, unknown>).size);
+        for (const [k, x] of o as Map<unknown, unknown>) {
+          this.value(k);
+          this.value(x);
+        }
+        return;
+      case SET:
+        this.tag(T_SET);
+        this.word((o as Set<unknown>).size);
+        for (const x of o as Set<unknown>) this.value(x);
+        return;
+      case GENERATOR:
+        throw new ModelError('stateHash: a suspended generator has no readable state');
+      case CANONICAL:
+        this.tag(T_CANONICAL);
+        this.value(plan.canonical!(o));
+        return;
+    }
+  }
+
+  /** A plain object: its layout (class and field names), then its fields but the omitted ones, in order. */
+  private fields(o: Record<string, unknown>, proto: object | null, plan: Plan): void {
+    this.tag(T_OBJECT);
+    const keys = Object.keys(o);
+    const readers = plan.readers;
+    for (let i = 0; i < readers.length; i++) if (readers[i]!(o, this, keys)) return;
+    const s = shapeOf(proto, keys);
+    if (s !== undefined) {
+      const read = makeShapeReader(keys, plan.omit, s.hash);
+      readers.push(read);
+      read(o, this, keys);
+      return;
+    }
+    // a prototype whose objects vary without bound: field by field
+    this.word(layoutHash(proto, keys));
+    const omit = plan.omit;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (omit === undefined || !omit.includes(k)) this.value(o[k]);
+    }
+  }
+
+  digest(): string {
+    lastCount = this.count;
+    return fmix(this.h1).toString(16).padStart(8, '0') + fmix(this.h2).toString(16).padStart(8, '0');
+  }
 }
 
 /**
@@ -173,139 +569,15 @@ export interface HashView {
  * Functions count by name only (code, not state); a shared object counts by its place in the walk (it never changes).
  * `view` leaves fields of some classes out or reads a canonical form of them.
  */
-export function stateHash(root: unknown, view: HashView = {}): string {
-  const omitOf = view.omit;
-  const canonicalOf = view.canonical;
-  const ids = new Map<object, number>();
-  // two independent 32-bit FNV-1a lanes
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193 ^ 0x5bd1e995;
-  const mix = (x: number): void => {
-    h1 = Math.imul(h1 ^ (x & 0xffff), 0x01000193);
-    h1 = Math.imul(h1 ^ (x >>> 16), 0x01000193);
-    h2 = Math.imul(h2 ^ (x & 0xffff), 0x5bd1e995);
-    h2 = Math.imul(h2 ^ (h2 >>> 15) ^ (x >>> 16), 0x27d4eb2d);
-  };
-  const f64 = new Float64Array(1);
-  const u32 = new Uint32Array(f64.buffer);
-  const mixString = (s: string): void => {
-    mix(s.length);
-    for (let i = 0; i < s.length; i++) mix(s.charCodeAt(i));
-  };
-  const walk = (v: unknown): void => {
-    switch (typeof v) {
-      case 'undefined':
-        mix(1);
-        return;
-      case 'boolean':
-        mix(v ? 2 : 3);
-        return;
-      case 'number':
-        if ((v | 0) === v) {
-          mix(4);
-          mix(v);
-        } else {
-          f64[0] = v;
-          mix(5);
-          mix(u32[0]!);
-          mix(u32[1]!);
-        }
-        return;
-      case 'string':
-        mix(6);
-        mixString(v);
-        return;
-      case 'bigint':
-        mix(7);
-        mixString(v.toString(16));
-        return;
-      case 'function':
-        mix(8);
-        mixString(v.name);
-        return;
-      case 'symbol':
-        mix(9);
-        mixString(v.description ?? '');
-        return;
-    }
-    if (v === null) {
-      mix(10);
-      return;
-    }
-    const o = v as Record<string, unknown>;
-    const id = ids.get(o);
-    if (id !== undefined) {
-      mix(11);
-      mix(id);
-      return;
-    }
-    ids.set(o, ids.size);
-    if (sharedObjects.has(o)) {
-      mix(17);
-      return;
-    }
-    if (Array.isArray(o)) {
-      mix(12);
-      mix(o.length);
-      for (let i = 0; i < o.length; i++) walk(o[i]);
-      return;
-    }
-    if (ArrayBuffer.isView(o)) {
-      mix(13);
-      mix(o.byteLength);
-      const whole = o.byteOffset % 4 === 0 && o.byteLength % 4 === 0;
-      const words = whole
-        ? new Int32Array(o.buffer, o.byteOffset, o.byteLength / 4)
-        : new Uint8Array(o.buffer, o.byteOffset, o.byteLength);
-      for (let i = 0; i < words.length; i++) mix(words[i]!);
-      return;
-    }
-    if (o instanceof Map) {
-      mix(14);
-      mix(o.size);
-      for (const [k, x] of o) {
-        walk(k);
-        walk(x);
-      }
-      return;
-    }
-    if (o instanceof Set) {
-      mix(15);
-      mix(o.size);
-      for (const x of o) walk(x);
-      return;
-    }
-    if (isGenerator(o)) throw new ModelError('stateHash: a suspended generator has no readable state');
-    const proto = Object.getPrototypeOf(o) as object | null;
-    const canonical = proto !== null ? canonicalOf?.get(proto) : undefined;
-    if (canonical !== undefined) {
-      mix(18);
-      walk(canonical(o));
-      return;
-    }
-    mix(16);
-    const keys = Object.keys(o);
-    const omit = proto !== null ? omitOf?.get(proto) : undefined;
-    const shape = shapeOf(proto, keys);
-    if (shape === undefined) {
-      mix(layoutHash(proto, keys));
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]!;
-        if (omit === undefined || !omit.includes(k)) walk(o[k]);
-      }
-      return;
-    }
-    mix(shape.hash);
-    shape.walkers ??= new Map();
-    let fields = shape.walkers.get(omit);
-    if (fields === undefined) {
-      fields = makeFieldWalker(keys, omit);
-      shape.walkers.set(omit, fields);
-    }
-    fields(o, walk);
-  };
-  walk(root);
-  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+export function stateHash(root: unknown, view: HashView = NO_VIEW): string {
+  let plans = plansOf.get(view);
+  if (plans === undefined) {
+    plans = new Map();
+    plansOf.set(view, plans);
+  }
+  const f = new Fingerprint(plans, view);
+  f.value(root);
+  return f.digest();
 }
 
 /** A hash of an object's class name and field names. */
