@@ -48,7 +48,7 @@ import {
   type Touch,
 } from './execution.js';
 import type { Violation } from './invariants.js';
-import { isUncopyableGenerator, startsFromCopy } from './machineCopy.js';
+import { isUncopyableGenerator, startingMachine, startsFromCopy } from './machineCopy.js';
 import type { CheckableScenario } from './model.js';
 import { exploreStateful } from './stateful.js';
 
@@ -58,6 +58,17 @@ export const REDUCTIONS: readonly Reduction[] = ['dpor', 'sleep', 'none'];
 /** stateless: every schedule from the start (a copy or a build) and a replayed prefix; stateful: stateful.ts. */
 export type Search = 'stateless' | 'stateful';
 export const SEARCHES: readonly Search[] = ['stateless', 'stateful'];
+
+/**
+ * The search that finishes unbounded: stateful (each state keyed and explored once: sleep sets with state caching) when
+ * the scenario's machine can be copied — the stateless DPOR does not finish on check-assign-race, the stateful search
+ * does (docs/PERFORMANCE.md) — else the stateless DPOR, which needs no copy. Builds the machine (once per scenario,
+ * kept for the search) to see whether it can be copied.
+ */
+export function unboundedSearch(scenario: CheckableScenario): Search {
+  startingMachine(scenario);
+  return startsFromCopy(scenario) ? 'stateful' : 'stateless';
+}
 
 /** A subtree of the search: the choices that lead to its root and the sleep set at the root. */
 export interface SubtreeTask {

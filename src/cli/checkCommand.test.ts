@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { ScenarioRunner } from '../scenario/runnerApi.js';
-import { type CliIo, EXIT_FAIL, EXIT_OK, EXIT_USAGE, main } from './commands.js';
+import { type CliIo, EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_OK, EXIT_USAGE, main } from './commands.js';
 
 interface Captured extends CliIo {
   out: string;
@@ -101,6 +101,27 @@ describe('irqfwd check', () => {
     const [, states, distinct, schedules] = /(\d+) states explored, (\d+) distinct, (\d+) schedules/.exec(text.out)!;
     expect([j.states, j.distinct, j.schedules]).toEqual([Number(states), Number(distinct), Number(schedules)]);
     expect(j.verdict).toBe(text.out.trim());
+  });
+
+  it('--bound none runs the stateful search where the machine can be copied: a complete verdict with its counts', async () => {
+    const io = captureIo();
+    expect(await main(['check', '--bound', 'none', '--raises', '0', '-q'], noRunner, io)).toBe(EXIT_OK);
+    expect(io.out).toMatch(
+      /^verdict: PASS — exhaustive \(stateful, sleep sets\): every reachable state of assign-race \[protocol\] \(\d+ states explored, \d+ distinct, \d+ schedules; \d+ distinct end states judged\)/,
+    );
+    const json = captureIo();
+    expect(await main(['check', '--bound', 'none', '--raises', '0', '--json', '-q'], noRunner, json)).toBe(EXIT_OK);
+    expect(JSON.parse(json.out)).toMatchObject({ search: 'stateful', reduction: 'sleep', completeness: 'exhaustive' });
+  });
+
+  it('--bound none runs the stateless DPOR where the machine cannot be copied, or meets a generator after the set-up', async () => {
+    for (const name of ['bypass-race', 'check-assign-before-vcpu']) {
+      const io = captureIo();
+      expect(await main(['check', name, '--bound', 'none', '--max-schedules', '3', '--json', '-q'], noRunner, io)).toBe(
+        EXIT_INCONCLUSIVE,
+      );
+      expect(JSON.parse(io.out)).toMatchObject({ search: 'stateless', reduction: 'dpor', completeness: 'cut' });
+    }
   });
 
   it('--json on a violation: the invariant, the shrunk counterexample and its replay file', async () => {

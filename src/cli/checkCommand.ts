@@ -14,6 +14,7 @@ import {
   type Reduction,
   SEARCHES,
   type Search,
+  unboundedSearch,
 } from '../check/explore.js';
 import type { Violation } from '../check/invariants.js';
 import {
@@ -46,12 +47,14 @@ while the device asserts a level line and the vCPU runs) and check every invaria
 
 Options:
   --variant V         kvm-vfio flavour: ${VARIANTS.join(' | ')} (default protocol; bypass for bypass-race)
-  --bound N           preemption bound of the systematic search (default 1; 'none': unbounded — large)
+  --bound N           preemption bound of the systematic search (default 1; 'none': unbounded — large; on one
+                      thread without --reduction dpor it runs the stateful search where the machine can be copied)
   --max-schedules N   stop the exhaustive search after N schedules (the verdict says so; exit code 4 if it stopped)
   --reduction R       dpor (default: source-set DPOR + sleep sets) | sleep (sleep sets only) | none
   --workers N         worker threads sharing the exhaustive search (default 1)
-  --search S          stateless (default: every schedule from the start) | stateful (each state once: sleep sets
-                      with state caching unbounded, plain enumeration under a bound; the machine must be copyable)
+  --search S          stateless (default under a bound: every schedule from the start) | stateful (each state once:
+                      sleep sets with state caching unbounded, plain enumeration under a bound; the machine must be
+                      copyable; the default of --bound none where it is)
   --pct               randomized PCT instead of the exhaustive search
   --runs N            PCT runs (default 1000)
   --depth D           PCT bug depth (default 2)
@@ -123,10 +126,10 @@ function check(args: readonly string[], io: CliIo): number {
   if (!REDUCTIONS.includes(reduction))
     throw new CheckUsageError(`--reduction expects one of ${REDUCTIONS.join(', ')}, got '${v.reduction}'`);
   const workers = int('workers', v.workers, 1) ?? 1;
-  const search = (v.search ?? 'stateless') as Search;
-  if (!SEARCHES.includes(search))
+  const asked = v.search as Search | undefined;
+  if (asked !== undefined && !SEARCHES.includes(asked))
     throw new CheckUsageError(`--search expects one of ${SEARCHES.join(', ')}, got '${v.search}'`);
-  if (search === 'stateful' && (workers > 1 || v.reduction === 'dpor'))
+  if (asked === 'stateful' && (workers > 1 || v.reduction === 'dpor'))
     throw new CheckUsageError('--search stateful runs on one thread with sleep sets or none (not --workers, not dpor)');
   if (v.pct && v.search !== undefined)
     throw new CheckUsageError('--search applies to the exhaustive search, not --pct');
@@ -135,6 +138,9 @@ function check(args: readonly string[], io: CliIo): number {
     { ...(variant !== undefined ? { variant } : {}), raises, irqNumbering: numbering },
     io,
   );
+  // unbounded on one thread with no DPOR asked for: the search that finishes (stateful where the machine can be copied)
+  const chosen = asked === undefined && !v.pct && bound === undefined && workers === 1 && v.reduction !== 'dpor';
+  const search: Search = asked ?? (chosen ? unboundedSearch(scenario) : 'stateless');
   const start = io.now();
   let lastShown = -1e9;
   const progress = (s: ExploreStats) => {
@@ -145,23 +151,34 @@ function check(args: readonly string[], io: CliIo): number {
     io.stderr(`\r${progressLine(s, t - start)}`);
   };
   io.stderr(v.quiet ? '' : `check: ${scenario.name} [${scenario.variant}] — ${scenario.description}\n`);
-  const result: CheckResult = v.pct
-    ? pct(scenario, {
-        runs: int('runs', v.runs, 1) ?? 1000,
-        depth: int('depth', v.depth, 1) ?? 2,
-        seed: int('seed', v.seed, 0) ?? 1,
-        onProgress: progress,
-        progressEvery: 10,
-      })
-    : exploreParallel(scenario, {
-        workers,
-        search,
-        reduction: search === 'stateful' && v.reduction === undefined ? 'sleep' : reduction,
-        ...(bound !== undefined ? { bound } : {}),
-        ...(v['max-schedules'] !== undefined ? { maxSchedules: int('max-schedules', v['max-schedules'], 1)! } : {}),
-        onProgress: progress,
-        progressEvery: 10,
-      });
+  const exhaustive = (s: Search): CheckResult =>
+    exploreParallel(scenario, {
+      workers,
+      search: s,
+      reduction: s === 'stateful' && v.reduction === undefined ? 'sleep' : reduction,
+      ...(bound !== undefined ? { bound } : {}),
+      ...(v['max-schedules'] !== undefined ? { maxSchedules: int('max-schedules', v['max-schedules'], 1)! } : {}),
+      onProgress: progress,
+      progressEvery: 10,
+    });
+  let result: CheckResult;
+  if (v.pct)
+    result = pct(scenario, {
+      runs: int('runs', v.runs, 1) ?? 1000,
+      depth: int('depth', v.depth, 1) ?? 2,
+      seed: int('seed', v.seed, 0) ?? 1,
+      onProgress: progress,
+      progressEvery: 10,
+    });
+  else if (chosen && search === 'stateful') {
+    try {
+      result = exhaustive(search);
+    } catch (e) {
+      // a generator met in the concurrent phase: the machine cannot be keyed there, the stateless DPOR needs no copy
+      if (!(e instanceof UncopyableMachineError)) throw e;
+      result = exhaustive('stateless');
+    }
+  } else result = exhaustive(search);
   const ms = io.now() - start;
   if (!v.quiet) io.stderr(`${io.stderrIsTTY ? '\r' : ''}${progressLine(result.stats, ms)}\n`);
   const cx = result.counterexample;
