@@ -1,8 +1,9 @@
 /**
  * One checker run for bench/checkCompare.ts, in whichever transpiled tree this file was copied into:
  * `node checkSide.js WAY SCENARIO.yaml` prints a JSON row. WAY: rebuilt | copied | forked (stateless DPOR at bound 2,
- * each schedule from a fresh build, from a copy with its prefix replayed, or forked at choice points) or stateful
- * (bound 2, every order within the bound, each state once).
+ * each schedule from a fresh build, from a copy with its prefix replayed, or forked at choice points), stateful
+ * (bound 2, every order within the bound, each state once) or unbounded (the stateful search with sleep sets, no
+ * bound, on check-deassign-unassigned: what `--bound none` runs).
  */
 import { readFileSync } from 'node:fs';
 import { explore } from '../src/check/explore.js';
@@ -11,14 +12,16 @@ import { scenarioFromYaml } from '../src/check/scenarioCheck.js';
 
 const [way = 'forked', file = 'scenarios/check-assign-race.yaml'] = process.argv.slice(2);
 explore(raceScenario({ variant: 'protocol' }), { bound: 0, reduction: 'dpor', shrink: true }); // warm-up
-const stateful = way === 'stateful';
-const scenario = stateful
-  ? raceScenario({ variant: 'protocol' })
-  : scenarioFromYaml(readFileSync(file, 'utf8'), file, { variant: 'protocol' });
+const unbounded = way === 'unbounded';
+const stateful = way === 'stateful' || unbounded;
+const scenario =
+  way === 'stateful'
+    ? raceScenario({ variant: 'protocol' })
+    : scenarioFromYaml(readFileSync(file, 'utf8'), file, { variant: 'protocol' });
 const c0 = process.cpuUsage();
 const r = explore(scenario, {
-  bound: 2,
-  reduction: stateful ? 'none' : 'dpor',
+  ...(unbounded ? {} : { bound: 2 }),
+  reduction: unbounded ? 'sleep' : stateful ? 'none' : 'dpor',
   shrink: true,
   copyMachine: way !== 'rebuilt',
   fork: way === 'forked' || stateful,

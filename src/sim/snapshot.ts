@@ -165,8 +165,6 @@ class Copier {
     }
     if (isShared(o, p, info)) return o;
     switch (info.kind) {
-      case PLAIN:
-        return this.fields(o as Record<string, unknown>, proto, info);
       case ARRAY: {
         const a = o as unknown[];
         const c: unknown[] = new Array(a.length);
@@ -189,13 +187,17 @@ class Copier {
         for (const x of o as Set<unknown>) c.add(this.value(x));
         return c;
       }
-      case GENERATOR:
-        throw new ModelError('copyState: a suspended generator is not copyable');
-      default: {
+      case WORDS:
+      case BYTES:
+      case TYPED: {
         const c = (o as unknown as { slice(): object }).slice();
         this.copies.set(o, c);
         return c;
       }
+      case GENERATOR:
+        throw new ModelError('copyState: a suspended generator is not copyable');
+      default:
+        return this.fields(o as Record<string, unknown>, proto, info);
     }
   }
 
