@@ -208,6 +208,13 @@ describe('stateHash', () => {
     expect(stateHash({ a: 1, b: 2 })).not.toBe(stateHash({ a: 2, b: 1 }));
   });
 
+  it('refuses a walk inside a walk (a canonical reader that hashes would renumber the outer walk’s objects)', () => {
+    class Box {}
+    const view = { canonical: new Map<object, (o: object) => unknown>([[Box.prototype, (o) => stateHash([o])]]) };
+    expect(() => stateHash({ b: new Box() }, view)).toThrow(ModelError);
+    expect(stateHash({ b: 1 })).toBe(stateHash({ b: 1 }));
+  });
+
   it('reads typed arrays, including ones not a multiple of 4 bytes long', () => {
     const root = { w: new Uint32Array(4), b: new Uint8Array(3) };
     const h = stateHash(root);

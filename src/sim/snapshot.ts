@@ -313,7 +313,9 @@ let walks = 0;
 /** Objects the last walk numbered. */
 let lastCount = 0;
 
-/** The number of a new walk (stateHash does not re-enter: a view's canonical reader does not hash). */
+let walking = false;
+
+/** The number of a new walk (one at a time: stateHash). */
 function nextWalk(): number {
   if (marks.size > 4 * lastCount + 256 || walks >= 0x3fffffff) {
     marks.clear();
@@ -577,9 +579,16 @@ export function stateHash(root: unknown, view: HashView = NO_VIEW): string {
     plans = new Map();
     plansOf.set(view, plans);
   }
-  const f = new Fingerprint(plans, view);
-  f.value(root);
-  return f.digest();
+  // one walk at a time: a nested one (a view's canonical reader hashing) would renumber the objects of this one
+  if (walking) throw new ModelError('stateHash: called from a canonical reader of a walk');
+  walking = true;
+  try {
+    const f = new Fingerprint(plans, view);
+    f.value(root);
+    return f.digest();
+  } finally {
+    walking = false;
+  }
 }
 
 /** A hash of an object's class name and field names. */
