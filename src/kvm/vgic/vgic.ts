@@ -298,6 +298,8 @@ export class Vgic {
   lpiInjections = 0;
   /** vgic_dist.lpi_translation_cache, most recently used first (vgicLpi.ts). */
   readonly lpiTranslationCache: VgicTranslationCacheEntry[] = [];
+  /** The checker's object for dist->lpi_list_lock, which guards the translation cache (-1 until the cache exists). */
+  lpiListLockOid = -1;
   /** The guest's RAM as kvm_read_guest sees it. */
   readonly mem: KvmGuestMemory;
   private readonly routing: VgicRoutingSetup | null;

@@ -7,8 +7,10 @@
  *
  * An LPI is an edge vIRQ of Group 1 that is queued on an ap-list and written into a list register like an SPI (vgic.c,
  * vgicV3.ts); its pending state is the pending latch, never the line. Synchronous, like vgic.ts: the caller declares
- * the step. Guest-memory reads return -EFAULT beyond the IPA size (guestMem.ts).
+ * the step (the translation cache declares its lpi_list_lock itself: readers and writers come from unrelated paths).
+ * Guest-memory reads return -EFAULT beyond the IPA size (guestMem.ts).
  */
+import { touch } from '../../sim/footprint.js';
 import type { Vgic, VgicCpu } from './vgic.js';
 import { VGIC_CONFIG_EDGE, VGIC_MIN_LPI, VgicIrq } from './vgicIrq.js';
 import { vgicV4QueueOp } from './vgicV4Ops.js';
@@ -178,6 +180,7 @@ export class VgicTranslationCacheEntry {
 export function vgicLpiTranslationCacheInit(vgic: Vgic): void {
   const cache = vgic.lpiTranslationCache;
   if (cache.length !== 0) return;
+  vgic.lpiListLockOid = vgic.newOid('vgic.lpi_list_lock');
   const sz = vgic.vcpus.length * LPI_DEFAULT_PCPU_CACHE_SIZE;
   for (let i = 0; i < sz; i++) cache.push(new VgicTranslationCacheEntry());
 }
@@ -185,6 +188,8 @@ export function vgicLpiTranslationCacheInit(vgic: Vgic): void {
 /** __vgic_its_check_cache: the cached LPI (its entry moved to the head, most recently used) or null. Allocates nothing. */
 export function vgicItsCheckCache(vgic: Vgic, db: number, devid: number, eventid: number): VgicIrq | null {
   const cache = vgic.lpiTranslationCache;
+  if (cache.length === 0) return null; // no ITS: nothing can fill it
+  touch(vgic.lpiListLockOid); // under lpi_list_lock, and a hit reorders the list
   for (let i = 0; i < cache.length; i++) {
     const cte = cache[i]!;
     if (cte.irq === null) break; // nothing after an empty entry
@@ -204,7 +209,9 @@ export function vgicItsCheckCache(vgic: Vgic, db: number, devid: number, eventid
 export function vgicItsCacheTranslation(vgic: Vgic, db: number, devid: number, eventid: number, irq: VgicIrq): void {
   const cache = vgic.lpiTranslationCache;
   if (irq.hw) return; // "Do not cache a directly injected interrupt": the cached path would set the emulated latch
-  if (cache.length === 0 || vgicItsCheckCache(vgic, db, devid, eventid) !== null) return;
+  if (cache.length === 0) return;
+  touch(vgic.lpiListLockOid);
+  if (vgicItsCheckCache(vgic, db, devid, eventid) !== null) return;
   const cte = cache.pop()!;
   if (cte.irq !== null) vgicPutIrq(vgic, cte.irq);
   irq.refcount++;
@@ -217,6 +224,7 @@ export function vgicItsCacheTranslation(vgic: Vgic, db: number, devid: number, e
 
 /** vgic_its_invalidate_cache: every entry drops its LPI, up to the first empty one. */
 export function vgicItsInvalidateCache(vgic: Vgic): void {
+  if (vgic.lpiTranslationCache.length !== 0) touch(vgic.lpiListLockOid);
   for (const cte of vgic.lpiTranslationCache) {
     if (cte.irq === null) break;
     vgicPutIrq(vgic, cte.irq);
