@@ -481,11 +481,13 @@ export class Engine {
       if (g !== t.genSeen) {
         t.genSeen = g;
         t.genFrame = Frame.plain(g);
+        t.genLeaf = null;
       }
       const f = t.genFrame;
       if (f !== null) {
-        done = Frame.resume(f, v);
+        done = Frame.resume(f, t.genLeaf, v);
         value = Frame.lastValue();
+        t.genLeaf = done ? null : Frame.lastLeaf();
       } else {
         const r = g.next(v);
         done = r.done === true;

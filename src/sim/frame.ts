@@ -26,10 +26,11 @@ const BOUNDARY: Boundary = { boundary: true };
  * How the step just run ended (set by yield_, return_ and call, the last thing a step does): what Frame.resume reads.
  * Fields of one constant object, not module-level `let`s: V8 stores to those cost several ns each (measured).
  */
-const end: { done: boolean; value: unknown; call: Frame<unknown> | null } = {
+const end: { done: boolean; value: unknown; call: Frame<unknown> | null; leaf: Frame<unknown> | null } = {
   done: false,
   value: undefined,
   call: null,
+  leaf: null,
 };
 
 export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
@@ -40,6 +41,8 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   declare protected pc: number;
   /** The function this frame called and is waiting for (call()). */
   declare private child: Frame<unknown> | null;
+  /** The frame that called this one with call() (Frame.resume goes back to it when this one returns). */
+  declare private parent: Frame<unknown> | null;
 
   // Plain assignments, not field definitions: every subclass reaches this code with its own object shape, and
   // defining fields at such a megamorphic site cost more than a third of a forwarded IRQ (bench/taskModel.ts).
@@ -48,10 +51,11 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
     this.value = undefined;
     this.pc = 0;
     this.child = null;
+    this.parent = null;
   }
 
   next(sent?: unknown): IteratorResult<Op, R> {
-    Frame.resume(this, sent);
+    if (!Frame.resume(this, null, sent)) this.value = end.value;
     return this as unknown as IteratorResult<Op, R>;
   }
 
@@ -68,44 +72,76 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
    * `f.next(sent)` for a plain frame (Frame.plain): true when it returned, and Frame.lastValue() is what it yielded
    * or returned. The engine resumes a task's frame, and a frame its callee, through this: looking up `next` on frames
    * of every class at one call site, and reading `done`/`value` off them, are megamorphic accesses that were the
-   * largest cost of a step (docs/PERFORMANCE.md). A step's yield_/return_/call report through module state instead,
-   * and every frame's own fields end as next() leaves them.
+   * largest cost of a step (docs/PERFORMANCE.md). A step's yield_/return_/call report through module state instead.
+   *
+   * `leaf` is the innermost frame of the chain f → child → … (Frame.lastLeaf() of the previous resume of `f`), or
+   * null to find it: the step runs there directly, and a returning frame hands its value to its caller through
+   * `parent`, so the callers in between are not walked on every step (each access to a field of frames of any class
+   * is a megamorphic lookup). A caller's `value` therefore stays as call() left it (undefined) while its callee runs:
+   * the iterator-result view is what the outermost next() returns.
    */
-  static resume(f: Frame<unknown>, sent: unknown): boolean {
+  static resume(f: Frame<unknown>, leaf: Frame<unknown> | null, sent: unknown): boolean {
+    let x = leaf;
+    if (x === null) {
+      x = f;
+      for (let c = x.child; c !== null; c = x.child) x = c;
+    }
     let v = sent;
-    let c = f.child;
     for (;;) {
       try {
-        for (;;) {
-          if (c !== null) {
-            if (!Frame.resume(c, v)) {
-              f.value = end.value;
-              return false;
-            }
-            f.child = null;
-            v = end.value;
-          }
-          f.step(v);
-          c = end.call;
-          if (c === null) return end.done;
-          v = undefined;
-        }
+        x.step(v);
       } catch (e) {
-        f.child = null;
-        c = null;
-        let err = e;
-        try {
-          if (f.catch_(e)) {
-            v = undefined;
-            continue;
-          }
-        } catch (replaced) {
-          err = replaced;
-        }
-        f.unwind();
-        throw err;
+        x = Frame.raise(f, x, e);
+        v = undefined;
+        continue;
       }
+      const c = end.call;
+      if (c !== null) {
+        x = c;
+        v = undefined;
+        continue;
+      }
+      if (!end.done) {
+        end.leaf = x;
+        return false;
+      }
+      if (x === f) return true;
+      x = x.parent!;
+      x.child = null;
+      v = end.value;
     }
+  }
+
+  /**
+   * An exception thrown in the step of `x` passes up its callers to `f`, each one's catch_() (a generator's catch)
+   * then unwind() (its finally) as a try per level would: returns the frame whose catch_ handled it (it goes on in
+   * the same step), or throws it out of `f`.
+   */
+  private static raise(f: Frame<unknown>, at: Frame<unknown>, e: unknown): Frame<unknown> {
+    let x = at;
+    let err = e;
+    for (;;) {
+      x.child = null;
+      let handled = false;
+      try {
+        handled = x.catch_(err);
+      } catch (replaced) {
+        err = replaced;
+      }
+      if (handled) return x;
+      try {
+        x.unwind();
+      } catch (replaced) {
+        err = replaced;
+      }
+      if (x === f) throw err;
+      x = x.parent!;
+    }
+  }
+
+  /** The innermost frame of the chain the last Frame.resume left suspended (it returned false). */
+  static lastLeaf(): Frame<unknown> | null {
+    return end.leaf;
   }
 
   /** What the last Frame.resume yielded (it returned false) or returned (true). */
@@ -133,7 +169,9 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   protected call(child: Iterator<Op, unknown, unknown>): Boundary {
     // small enough to be inlined into each step, where `child.next` and `this.child` see few classes, not all
     const c = child.next === frameNext ? (child as Frame<unknown>) : nextCall(child);
+    c.parent = this;
     this.child = c;
+    this.value = undefined;
     end.call = c;
     return BOUNDARY;
   }

@@ -90,6 +90,8 @@ export class Task {
   /** `gen` as a plain frame (Frame.plain) the engine resumes directly, or null; worked out for `genSeen`. */
   genFrame: Frame<unknown> | null = null;
   genSeen: TaskBody | null = null;
+  /** The innermost frame of `genFrame`'s chain, where its next step runs (Frame.resume), or null to find it. */
+  genLeaf: Frame<unknown> | null = null;
   state = TASK_RUNNABLE;
   /** Cost id and touched objects of the step that runs when this task is next resumed. */
   costId = C_NONE;
@@ -138,6 +140,7 @@ export class Task {
     this.gen = gen;
     this.genSeen = null;
     this.genFrame = null;
+    this.genLeaf = null;
     this.state = TASK_RUNNABLE;
     this.costId = C_NONE;
     this.nTouch = 0;
