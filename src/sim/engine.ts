@@ -487,7 +487,9 @@ export class Engine {
       if (f !== null) {
         done = Frame.resume(f, t.genLeaf, v);
         value = Frame.lastValue();
-        t.genLeaf = done ? null : Frame.lastLeaf();
+        // stored only when it moved: the write barrier of a young frame into an old task is not free
+        const leaf = done ? null : Frame.lastLeaf();
+        if (leaf !== t.genLeaf) t.genLeaf = leaf;
       } else {
         const r = g.next(v);
         done = r.done === true;
@@ -496,6 +498,7 @@ export class Engine {
     } catch (e) {
       setCurrent(null);
       stepping.cpu = null;
+      t.genLeaf = null;
       this.finish(t, undefined, e);
       return -1;
     }

@@ -3,7 +3,7 @@ import { defineCost } from './costs.js';
 import { Engine } from './engine.js';
 import { type Boundary, Frame, returnNow } from './frame.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from './locks.js';
-import { current, op, TASK_BLOCKED, TASK_SPINNING, type TaskGen } from './task.js';
+import { current, OP_STEP, op, TASK_BLOCKED, TASK_SPINNING, type TaskGen } from './task.js';
 
 const C_FRAME = defineCost('frame_test', 50, 'test');
 
@@ -319,6 +319,114 @@ describe('Frame: a kernel function as an explicit state machine', () => {
     // depth d enters one step after depth d + 1: its first step runs in the step that resumed its caller
     expect(log).toEqual(['enter 3', 'enter 2', 'enter 1', 'enter 0']);
     expect(at.map((x) => x - at[0]!)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('an exception deep in a chain passes each caller innermost first (catch_, then unwind); a caller that handles it goes on in that step', () => {
+    const log: string[] = [];
+    /** Level d calls level d - 1; level 0 fails in its second step. Level `handles` catches and returns -d. */
+    class Level extends Frame<number> {
+      constructor(
+        private readonly d: number,
+        private readonly handles: number,
+      ) {
+        super();
+      }
+      protected step(sent: unknown): Boundary {
+        if (this.pc === 0) {
+          this.pc = 1;
+          if (this.d > 0) return this.call(new Level(this.d - 1, this.handles));
+          return this.yield_(op(C_FRAME));
+        }
+        if (this.pc === 1) {
+          if (this.d === 0) throw new Error('EIO at level 0');
+          return this.return_(sent as number);
+        }
+        return this.return_(-this.d);
+      }
+      protected override catch_(e: unknown): boolean {
+        log.push(`catch ${this.d}: ${(e as Error).message}`);
+        if (this.d !== this.handles) return false;
+        this.pc = 2;
+        return true;
+      }
+      protected override unwind(): void {
+        log.push(`unwind ${this.d}`);
+      }
+    }
+    const e = new Engine({ cpus: 1 });
+    const t = e.spawn('handled', 0, new Level(3, 2));
+    e.settle();
+    expect(t.result).toBe(-2);
+    expect(log).toEqual([
+      'catch 0: EIO at level 0',
+      'unwind 0',
+      'catch 1: EIO at level 0',
+      'unwind 1',
+      'catch 2: EIO at level 0',
+    ]);
+    log.length = 0;
+    const f = new Engine({ cpus: 1 });
+    f.spawn('passes', 0, new Level(2, -1));
+    expect(() => f.settle()).toThrow(/EIO at level 0/);
+    expect(log).toEqual([
+      'catch 0: EIO at level 0',
+      'unwind 0',
+      'catch 1: EIO at level 0',
+      'unwind 1',
+      'catch 2: EIO at level 0',
+      'unwind 2',
+    ]);
+  });
+
+  it('iterator-result view: a suspended chain shows the yielded op on its outermost next() and on the frame that yielded it, its callers show undefined', () => {
+    class Leaf extends Frame<number> {
+      protected step(): Boundary {
+        if (this.pc === 0) {
+          this.pc = 1;
+          return this.yield_(op(C_FRAME));
+        }
+        return this.return_(7);
+      }
+    }
+    class Mid extends Frame<number> {
+      readonly leaf = new Leaf();
+      protected step(sent: unknown): Boundary {
+        if (this.pc === 0) {
+          this.pc = 1;
+          return this.call(this.leaf);
+        }
+        return this.return_((sent as number) + 1);
+      }
+    }
+    class Top extends Frame<number> {
+      readonly mid = new Mid();
+      protected step(sent: unknown): Boundary {
+        if (this.pc === 0) {
+          this.pc = 1;
+          return this.call(this.mid);
+        }
+        return this.return_((sent as number) + 1);
+      }
+    }
+    const e = new Engine({ cpus: 1 });
+    const top = new Top();
+    let views: unknown[] = [];
+    e.spawn(
+      'gen',
+      0,
+      (function* (): TaskGen<number> {
+        const first = top.next();
+        views = [first.done, first.value, top.mid.value, top.mid.leaf.value];
+        yield first.value as number;
+        const r = top.next();
+        return r.value;
+      })(),
+    );
+    e.settle();
+    // the leaf yielded op() (OP_STEP); next() shows it on the outermost frame; Mid, a caller, shows undefined
+    expect(views).toEqual([false, OP_STEP, undefined, OP_STEP]);
+    expect(top.done).toBe(true);
+    expect(top.value).toBe(9);
   });
 
   it('returnNow(): a function that returns without a step (a generator with no yield)', () => {
