@@ -66,36 +66,6 @@ export function unmaskIrq(desc: IrqDesc): Frame {
   return new UnmaskIrq(desc);
 }
 
-const PC_EOI = 0;
-const PC_UNMASK = 1;
-const PC_UNMASKED = 2;
-
-/** kernel/irq/chip.c cond_unmask_eoi_irq: EOI, and unmask a oneshot line unless it was disabled meanwhile. */
-class CondUnmaskEoiIrq extends Frame {
-  /** Decided before the EOI, as the kernel tests it. */
-  private unmask = false;
-
-  constructor(private readonly desc: IrqDesc) {
-    super();
-  }
-
-  protected step(): Boundary {
-    const desc = this.desc;
-    switch (this.pc) {
-      case PC_EOI:
-        this.unmask = (desc.istate & IRQS_ONESHOT) !== 0 && !desc.disabled && desc.masked;
-        this.pc = PC_UNMASK;
-        return this.call(desc.chip.irqEoi(desc));
-      case PC_UNMASK:
-        if (!this.unmask) return this.return_(undefined);
-        this.pc = PC_UNMASKED;
-        return this.call(unmaskIrq(desc));
-      default:
-        return this.return_(undefined);
-    }
-  }
-}
-
 // handle_fasteoi_irq's resume points, named after the statement each resumes at
 const FE_LOCK = 0; // raw_spin_lock(&desc->lock)
 const FE_LOCK_SPIN = 1; // spinning on desc->lock
@@ -110,13 +80,14 @@ const FE_ACTION_RET = 9; // action->handler returned
 const FE_STUCK = 10; // note_interrupt found the line stuck: disable it
 const FE_RELOCK = 11; // raw_spin_lock(&desc->lock) after the actions
 const FE_RELOCK_SPIN = 12; // spinning on it
-const FE_COND_EOI = 13; // cond_unmask_eoi_irq done: unlock
+const FE_COND_EOI = 13; // cond_unmask_eoi_irq's irq_eoi done: unmask a oneshot line
+const FE_COND_UNMASKED = 14; // its unmask_irq done: unlock
 
 /**
  * kernel/irq/chip.c handle_fasteoi_irq. The lazy-disable rule lives here: a disabled (or action-less) IRQ that
  * still fires is marked IRQS_PENDING and masked at the chip, then EOI'd; enable_irq replays it later.
- * spin_lock(&desc->lock) and handle_irq_event are inlined (locks.ts, handle.ts): the action handler's steps are the
- * hottest of the host path.
+ * spin_lock(&desc->lock), handle_irq_event and cond_unmask_eoi_irq are inlined (locks.ts, handle.ts): the action
+ * handler's steps are the hottest of the host path.
  */
 class HandleFasteoiIrq extends Frame {
   private ret: IrqReturn = IRQ_NONE;
@@ -124,6 +95,8 @@ class HandleFasteoiIrq extends Frame {
   private action = 0;
   /** Spinning on desc->lock (the acquisition step found it held). */
   private spinning = false;
+  /** cond_unmask_eoi_irq: unmask a oneshot line after the EOI — decided before the EOI, as the kernel tests it. */
+  private unmask = false;
 
   constructor(
     private readonly g: Genirq,
@@ -223,9 +196,15 @@ class HandleFasteoiIrq extends Frame {
         case FE_RELOCK_SPIN:
           if (!this.take(lock)) return this.yield_(lock.spinOn(current()));
           desc.inprogress = false;
+          // cond_unmask_eoi_irq
+          this.unmask = (desc.istate & IRQS_ONESHOT) !== 0 && !desc.disabled && desc.masked;
           this.pc = FE_COND_EOI;
-          return this.call(new CondUnmaskEoiIrq(desc));
-        default: // FE_COND_EOI
+          return this.call(desc.chip.irqEoi(desc));
+        case FE_COND_EOI:
+          this.pc = FE_COND_UNMASKED;
+          if (this.unmask) return this.call(unmaskIrq(desc));
+          continue;
+        default: // FE_COND_UNMASKED
           lock.unlock();
           return this.return_(undefined);
       }
