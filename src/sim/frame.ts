@@ -5,8 +5,9 @@
  *
  * A frame is an iterator, and its own iterator result, so it composes with generators both ways: a generator calls it
  * with `yield* frame` (yield* reads `done`/`value` off the object next() returns, and a frame returns itself), and a
- * frame calls a generator with `call()`. The engine and calling frames resume a frame with Frame.resume, not through
- * next() (see there). Each call allocates the frame and nothing else: no generator object, no result object per step.
+ * frame calls a generator with `call()`. The engine resumes a task's chain of frames with Frame.resume at its innermost
+ * frame, not through next() (see there). Each call allocates the frame and nothing else: no generator object, no
+ * result object per step.
  *
  * A subclass implements `step(sent)`: do the atomic code up to the next boundary, then either `yield_(op)` (advance
  * `pc` first), `return_(value)`, or `call(child)` — `yield* child` of a generator: the child (a frame or a generator)
