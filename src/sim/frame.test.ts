@@ -378,6 +378,56 @@ describe('Frame: a kernel function as an explicit state machine', () => {
     ]);
   });
 
+  it('a catch_ that calls a child and goes on to yield: the child runs when the chain is next resumed, then the frame gets its value (Syscall: task_work after an errno)', () => {
+    const log: string[] = [];
+    class Work extends Frame<number> {
+      protected step(): Boundary {
+        log.push(`work@${current().comm}`);
+        return this.return_(5);
+      }
+    }
+    class Fails extends Frame {
+      protected step(): Boundary {
+        throw new Error('EIO');
+      }
+    }
+    /** pc 0: call Fails; its catch_ calls Work and resumes at pc 1, which yields; pc 2 returns what Work returned. */
+    class Sys extends Frame<number> {
+      protected step(sent: unknown): Boundary {
+        if (this.pc === 0) {
+          return this.call(new Fails());
+        }
+        if (this.pc === 1) {
+          log.push('exit step');
+          this.pc = 2;
+          return this.yield_(op(C_FRAME));
+        }
+        log.push(`returned ${String(sent)}`);
+        return this.return_(sent as number);
+      }
+      protected override catch_(): boolean {
+        this.pc = 1;
+        this.call(new Work());
+        return true;
+      }
+    }
+    /** The same one level down, so the engine resumes a chain whose innermost frame it had noted. */
+    class Outer extends Frame<number> {
+      protected step(sent: unknown): Boundary {
+        if (this.pc === 0) {
+          this.pc = 1;
+          return this.call(new Sys());
+        }
+        return this.return_((sent as number) + 1);
+      }
+    }
+    const e = new Engine({ cpus: 1 });
+    const t = e.spawn('sys', 0, new Outer());
+    e.settle();
+    expect(log).toEqual(['exit step', 'work@sys', 'returned 5']);
+    expect(t.result).toBe(6);
+  });
+
   it('iterator-result view: a suspended chain shows the yielded op on its outermost next() and on the frame that yielded it, its callers show undefined', () => {
     class Leaf extends Frame<number> {
       protected step(): Boundary {

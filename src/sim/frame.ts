@@ -88,11 +88,15 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
       for (let c = x.child; c !== null; c = x.child) x = c;
     }
     let v = sent;
+    // a catch_ that handled an exception may have called a child without running it (Syscall's does, to run task_work):
+    // it runs when the chain is next resumed, so the next resume finds the innermost frame through `child`
+    let caught = false;
     for (;;) {
       try {
         x.step(v);
       } catch (e) {
         x = Frame.raise(f, x, e);
+        caught = true;
         v = undefined;
         continue;
       }
@@ -103,7 +107,7 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
         continue;
       }
       if (!end.done) {
-        end.leaf = x;
+        end.leaf = caught ? null : x;
         return false;
       }
       if (x === f) return true;
