@@ -71,9 +71,10 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
 
   /**
    * `f.next(sent)` for a plain frame (Frame.plain): true when it returned, and Frame.lastValue() is what it yielded
-   * or returned. The engine resumes a task's frame, and a frame its callee, through this: looking up `next` on frames
-   * of every class at one call site, and reading `done`/`value` off them, are megamorphic accesses that were the
-   * largest cost of a step (docs/PERFORMANCE.md). A step's yield_/return_/call report through module state instead.
+   * or returned. The engine resumes a task's frames, and next() a frame a generator drives, through this: looking up
+   * `next` on frames of every class at one call site, and reading `done`/`value` off them, are megamorphic accesses
+   * that were the largest cost of a step (docs/PERFORMANCE.md). A step's yield_/return_/call report through module
+   * state instead.
    *
    * `leaf` is the innermost frame of the chain f → child → … (Frame.lastLeaf() of the previous resume of `f`), or
    * null to find it: the step runs there directly, and a returning frame hands its value to its caller through
