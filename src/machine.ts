@@ -298,15 +298,15 @@ export class Host<I extends HostIrq = HostIrq> {
     for (const d of this.devices) {
       d.descs.forEach((desc, i) => {
         const irq = d.vdev.irqs[i];
-        if (irq?.masked === true && desc.actions.length > 0 && desc.depth < 1) {
+        if (irq?.masked === true && desc.action !== null && desc.depth < 1) {
           add('disable-depth', `${d.spec.name} index ${i}: VFIO masked but ${desc} has disable depth ${desc.depth}`);
         }
         if (!opts.teardown) return;
         const where = `${d.spec.name} index ${i} (${desc})`;
-        if (desc.actions.length > 0) add('leak', `${where}: still requested by '${desc.name}'`);
+        if (desc.action !== null) add('leak', `${where}: still requested by '${desc.name}'`);
         // An enabled line genirq itself records as started and unmasked with no action is what 6.1 leaves after
         // vfio_platform_unmask → enable_irq on a freed line (__enable_irq → irq_startup): kernel state, not a leak.
-        const started = desc.started && !desc.masked && desc.actions.length === 0;
+        const started = desc.started && !desc.masked && desc.action === null;
         if (dist.isEnabled(desc.hwirq) && !started)
           add('leak', `${where}: INTID ${desc.hwirq} still enabled in the GIC`);
         if (dist.isActive(desc.hwirq)) add('left-active', `${where}: INTID ${desc.hwirq} left active`);

@@ -111,7 +111,7 @@ export const INVARIANTS: readonly Invariant[] = [
         const i = l.line;
         const name = `${l.device.spec.name} line ${i}`;
         // an assertion nobody listens to (VFIO's trigger is gone) is orphaned, as on hardware: not lost
-        if (hw.isAsserted(i) && lineState(inst, l).desc.actions.length > 0)
+        if (hw.isAsserted(i) && lineState(inst, l).desc.action !== null)
           return [
             `${name} still asserted at quiescence: raised ${hw.raised[i]}, acknowledged by the guest ${hw.acked[i]}, coalesced ${hw.coalesced[i]}`,
           ];
@@ -155,7 +155,7 @@ export const INVARIANTS: readonly Invariant[] = [
       'the physical INTID is not pending at quiescence while requested (nothing will ever take it: pending forever), nor latched pending after teardown with its line low (a stale IRQ for the next owner)',
     atEnd(inst) {
       return perLine(inst, (_l, { dist, intid, desc }) =>
-        dist.isPending(intid) && desc.actions.length > 0
+        dist.isPending(intid) && desc.action !== null
           ? [`INTID ${intid} pending forever: still pending at quiescence while requested by '${desc.name}'`]
           : [],
       ).concat(perMsi(inst, (m) => msiPending(inst.host, m)));
@@ -176,7 +176,7 @@ export const INVARIANTS: readonly Invariant[] = [
       return perLine(inst, (l, { desc, vfioIrq, guestActive }) => {
         const out: string[] = [];
         if (guestActive) return out;
-        if (desc.actions.length > 0 && desc.depth !== 0) out.push(`${desc} left disabled (depth ${desc.depth})`);
+        if (desc.action !== null && desc.depth !== 0) out.push(`${desc} left disabled (depth ${desc.depth})`);
         if (vfioIrq.masked && vfioIrq.trigger !== null)
           out.push(`VFIO irq ${l.device.spec.name}/${l.line} left masked at quiescence`);
         return out;
@@ -193,7 +193,7 @@ export const INVARIANTS: readonly Invariant[] = [
         if (l.lastOp === 'deassign')
           return [`${desc} still forwarded after DEASSIGN (or after ASSIGNs that all failed)`];
         // the forwarded state belongs to VFIO's trigger: when VFIO released the IRQ it must be gone too
-        if (desc.actions.length === 0) return [`${desc} still forwarded although VFIO released it (no trigger)`];
+        if (desc.action === null) return [`${desc} still forwarded although VFIO released it (no trigger)`];
         return [];
       }).concat(perMsi(inst, (m) => msiForwarded(inst.host, m)));
     },

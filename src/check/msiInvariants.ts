@@ -77,7 +77,7 @@ export function msiPending(host: Host, m: CheckedMsi): string[] {
   const out: string[] = [];
   const gic = host.irq.version === 'v3' ? host.irq.gic : null;
   const d = hostDesc(m);
-  if (gic !== null && d !== null && d.actions.length > 0) {
+  if (gic !== null && d !== null && d.action !== null) {
     for (let pe = 0; pe < gic.distributor.nrPes; pe++)
       if (gic.distributor.lpis?.isPending(pe, d.hwirq) === true)
         out.push(`${label(m)}: host LPI ${d.hwirq} pending forever on PE ${pe} while requested by '${d.name}'`);

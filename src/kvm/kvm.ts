@@ -43,7 +43,7 @@ import {
 } from '../abi/kvm.js';
 import { type FileOperations, type KFile, O_CLOEXEC, O_RDWR } from '../host/file.js';
 import { gicIpiSend, type HostIrq } from '../host/irq/boot.js';
-import { IRQ_HANDLED, type IrqDesc, type IrqHandler, type IrqReturn } from '../host/irq/irqDesc.js';
+import { IRQ_HANDLED, IrqAction, type IrqDesc, type IrqHandler, type IrqReturn } from '../host/irq/irqDesc.js';
 import type { Kernel, ReschedIpi } from '../host/kernel.js';
 import type { Workqueue } from '../host/kthread.js';
 import { PAGE_SIZE } from '../host/uaccess.js';
@@ -131,8 +131,8 @@ export interface KvmOptions {
 /** request_percpu_irq + enable_percpu_irq on every CPU, done at boot (kvm_vgic_hyp_init, smp IPI setup). */
 function requestPercpuIrqAtBoot(host: HostIrq, desc: IrqDesc, handler: IrqHandler, name: string, devId: unknown) {
   if (desc.flow !== 'percpu_devid') throw new ModelError(`${desc} is not a per-CPU interrupt`);
-  if (desc.actions.length > 0) throw new ModelError(`${desc} is already requested by '${desc.name}'`);
-  desc.actions.push({ handler, devId, name, flags: 0 });
+  if (desc.action !== null) throw new ModelError(`${desc} is already requested by '${desc.name}'`);
+  desc.action = new IrqAction(handler, devId, name, 0);
   desc.depth = 0;
   desc.disabled = false;
   desc.masked = false;
@@ -180,7 +180,7 @@ export class Kvm implements ReschedIpi {
     requestPercpuIrqAtBoot(hostIrq, maint, vgicMaintenanceHandler, 'vgic', this);
     this.maintenanceIrq = maint.irq;
     const ipi = hostIrq.genirq.domain.findByHwirq(IPI_RESCHEDULE_SGI) ?? hostIrq.genirq.createMapping(0, 'edge');
-    if (ipi.actions.length === 0) requestPercpuIrqAtBoot(hostIrq, ipi, ipiReschedule, 'IPI_RESCHEDULE', this);
+    if (ipi.action === null) requestPercpuIrqAtBoot(hostIrq, ipi, ipiReschedule, 'IPI_RESCHEDULE', this);
     this.ipiIrq = ipi.irq;
     kernel.reschedIpi = this;
     // vgic_v3_probe registers KVM_DEV_TYPE_ARM_VGIC_V3, and V2 only on a GICv3 with GICv2 compatibility, which this

@@ -128,7 +128,7 @@ export class MetricsWindow {
       d.descs.forEach((desc, i) => {
         if (dist.isActive(desc.hwirq)) leftActive++;
         const irq = d.vdev.irqs[i];
-        if (irq?.masked === true && desc.actions.length > 0) leftMasked++;
+        if (irq?.masked === true && desc.action !== null) leftMasked++;
       });
     }
     return c.finish({

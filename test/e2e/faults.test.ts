@@ -56,7 +56,7 @@ function expectReclaimed(host: Host): void {
     expect(d.vfio.refs).toBe(1);
     expect(d.vfio.openCount).toBe(0);
     d.descs.forEach((desc, i) => {
-      expect(desc.actions).toHaveLength(0);
+      expect(desc.action).toBeNull();
       expect(desc.forwardedToVcpu).toBe(false);
       expect(dist.isActive(desc.hwirq)).toBe(false);
       expect(dist.isEnabled(desc.hwirq)).toBe(false);

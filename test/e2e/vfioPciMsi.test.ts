@@ -79,7 +79,7 @@ describe('vfio-pci MSI on a GICv3 ITS host', () => {
     const descs = d.vdev.vectors!.descs;
     for (let k = 0; k < 4; k++) {
       expect(host.irq.gic.its!.mapping(DEVID, k)?.lpi).toBe(descs[k]!.hwirq);
-      expect(descs[k]!.actions[0]!.name).toBe(`vfio-msi[${k}](${NAME})`);
+      expect(descs[k]!.action!.name).toBe(`vfio-msi[${k}](${NAME})`);
     }
     // one irq_bypass producer per vector: token the trigger eventfd, irq the vector's Linux IRQ
     const producers = host.kernel.irqBypass.producers;

@@ -14,6 +14,7 @@ import {
   IRQS_PENDING,
   IRQS_REPLAY,
   IRQS_WAITING,
+  type IrqAction,
   type IrqDesc,
   type IrqReturn,
 } from './irqDesc.js';
@@ -91,8 +92,8 @@ const FE_COND_UNMASKED = 14; // its unmask_irq done: unlock
  */
 class HandleFasteoiIrq extends Frame {
   private ret: IrqReturn = IRQ_NONE;
-  /** Index of the action running. */
-  private action = 0;
+  /** The action running (for_each_action_of_desc's cursor). */
+  private action: IrqAction | null = null;
   /** Spinning on desc->lock (the acquisition step found it held). */
   private spinning = false;
   /** cond_unmask_eoi_irq: unmask a oneshot line after the EOI — decided before the EOI, as the kernel tests it. */
@@ -128,7 +129,7 @@ class HandleFasteoiIrq extends Frame {
             return this.call(desc.chip.irqEoi(desc));
           }
           desc.istate &= ~(IRQS_REPLAY | IRQS_WAITING);
-          if (desc.actions.length === 0 || desc.disabled) {
+          if (desc.action === null || desc.disabled) {
             desc.istate |= IRQS_PENDING;
             this.pc = FE_DISABLED_MASKED;
             return this.call(maskIrq(desc));
@@ -155,13 +156,13 @@ class HandleFasteoiIrq extends Frame {
           return this.yield_(op(C_HANDLE_IRQ_EVENT, desc.oid));
         case FE_EVENT:
           this.ret = IRQ_NONE;
-          this.action = 0;
+          this.action = desc.action;
           this.pc = FE_ACTION;
           continue;
         case FE_ACTION: {
-          // __handle_irq_event_percpu: every action of a shared line runs.
-          if (this.action < desc.actions.length) {
-            const action = desc.actions[this.action]!;
+          // __handle_irq_event_percpu: every action of a shared line runs, along the action->next chain.
+          const action = this.action;
+          if (action !== null) {
             this.g.trace?.handlerEntry(desc, action.name);
             this.pc = FE_ACTION_RET;
             const h = action.handler(desc.irq, action.devId);
@@ -182,7 +183,7 @@ class HandleFasteoiIrq extends Frame {
           const r = sent as IrqReturn;
           this.g.trace?.handlerExit(desc, r);
           if (r === IRQ_HANDLED) this.ret = IRQ_HANDLED;
-          this.action++;
+          this.action = this.action!.next;
           this.pc = FE_ACTION;
           continue;
         }
@@ -236,8 +237,8 @@ class HandlePercpuDevidIrq extends Frame {
       case 0: {
         desc.kstat[current().cpu]!++;
         desc.count++;
-        const action = desc.actions[0];
-        if (action !== undefined) {
+        const action = desc.action;
+        if (action !== null) {
           this.g.trace?.handlerEntry(desc, action.name);
           const h = action.handler(desc.irq, action.devId);
           if (typeof h !== 'number') {

@@ -7,6 +7,7 @@ import { ModelError } from '../../sim/errors.js';
 import { current, op, type TaskGen } from '../../sim/task.js';
 import { bootHostIrq } from './boot.js';
 import {
+  actionsOf,
   IRQ_HANDLED,
   IRQ_NOAUTOEN,
   IRQF_NO_AUTOEN,
@@ -242,7 +243,7 @@ describe('host IRQ layer: level line through the GIC and the fasteoi flow', () =
     });
     expect(s.gic.distributor.isActive(LEVEL)).toBe(false);
     expect(s.gic.distributor.isEnabled(LEVEL)).toBe(false);
-    expect(s.level.actions).toHaveLength(0);
+    expect(s.level.action).toBeNull();
     expect(s.level.depth).toBe(1);
   });
 });
@@ -285,6 +286,33 @@ describe('host IRQ layer: edge lines', () => {
     s.at(s.engine.now + 100_000, 'e2', () => s.dev.pulse(1));
     s.engine.settle();
     expect(runs()).toBe(2);
+    expect(s.edge.count).toBe(2);
+  });
+
+  it("runs a shared line's actions in request order, and the rest of the chain after free_irq of the first", () => {
+    // __setup_irq appends to the desc->action chain; __free_irq unlinks by dev_id; __handle_irq_event_percpu walks it
+    const s = setup();
+    const ran: string[] = [];
+    const handler = (_irq: number, devId: unknown): IrqReturn => {
+      ran.push(devId as string);
+      return IRQ_HANDLED;
+    };
+    s.thread('setup', function* () {
+      for (const dev of ['a', 'b', 'c']) yield* requestIrq(s.genirq, s.edge.irq, handler, IRQF_SHARED, dev, dev);
+    });
+    s.dev.pulse(1);
+    s.engine.settle();
+    expect(ran).toEqual(['a', 'b', 'c']);
+    s.thread('free', function* () {
+      yield* freeIrq(s.genirq, s.edge.irq, 'a');
+      yield* freeIrq(s.genirq, s.edge.irq, 'c');
+    });
+    expect(actionsOf(s.edge).map((a) => a.name)).toEqual(['b']);
+    expect(s.edge.name).toBe('b');
+    ran.length = 0;
+    s.dev.pulse(1);
+    s.engine.settle();
+    expect(ran).toEqual(['b']);
     expect(s.edge.count).toBe(2);
   });
 
@@ -435,7 +463,7 @@ describe('host IRQ layer: disable depth, NOAUTOEN, request/free errors', () => {
     // __setup_irq: every sharer must agree on IRQF_ONESHOT
     expect(req(IRQF_SHARED | IRQF_ONESHOT, 'c')).toThrow(expect.objectContaining({ errno: 'EBUSY' }));
     req(IRQF_SHARED, 'd')();
-    expect(s.level.actions.map((a) => a.name)).toEqual(['b', 'd']);
+    expect(actionsOf(s.level).map((a) => a.name)).toEqual(['b', 'd']);
   });
 
   it('returns EBUSY for a second non-shared request and EINVAL for triggers a GIC lacks', () => {
@@ -453,7 +481,7 @@ describe('host IRQ layer: disable depth, NOAUTOEN, request/free errors', () => {
         yield* requestIrq(s.genirq, s.edge.irq, noop, 0x8 /* IRQF_TRIGGER_LOW */, 'low', null);
       });
     expect(low).toThrow(expect.objectContaining({ errno: 'EINVAL' }));
-    expect(s.level.actions.map((a) => a.name)).toEqual(['first']);
+    expect(actionsOf(s.level).map((a) => a.name)).toEqual(['first']);
     expect(s.level.requestMutex.owner).toBeNull();
   });
 });

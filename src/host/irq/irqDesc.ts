@@ -1,7 +1,7 @@
 /**
  * struct irq_desc and friends (include/linux/irqdesc.h, kernel/irq/internals.h): per Linux IRQ number, the
  * software state genirq keeps about one interrupt line — its disable depth, the irqd_* state bits, the
- * istate bits of the flow, the actions, and the lock that serialises the flow handler with the management API.
+ * istate bits of the flow, the chain of actions, and the lock that serialises the flow handler with the management API.
  */
 import type { Engine } from '../../sim/engine.js';
 import { Mutex, Spinlock } from '../../sim/locks.js';
@@ -27,11 +27,30 @@ export const IRQF_SHARED = 0x80;
 export const IRQF_ONESHOT = 0x2000;
 export const IRQF_NO_AUTOEN = 0x80000;
 
-export interface IrqAction {
+/**
+ * struct irqaction (include/linux/interrupt.h): one handler of a line. A shared line's actions form a chain from
+ * desc->action through `next`, in request order.
+ */
+export class IrqAction {
   readonly handler: IrqHandler;
   readonly devId: unknown;
   readonly name: string;
   readonly flags: number;
+  next: IrqAction | null = null;
+
+  constructor(handler: IrqHandler, devId: unknown, name: string, flags: number) {
+    this.handler = handler;
+    this.devId = devId;
+    this.name = name;
+    this.flags = flags;
+  }
+}
+
+/** The chain of `desc`'s actions as a list (for_each_action_of_desc), for reports and tests — not the IRQ path. */
+export function actionsOf(desc: IrqDesc): IrqAction[] {
+  const out: IrqAction[] = [];
+  for (let a = desc.action; a !== null; a = a.next) out.push(a);
+  return out;
 }
 
 export type IrqTrigger = 'level' | 'edge';
@@ -107,7 +126,8 @@ export class IrqDesc {
   disabled = true;
   masked = true;
   forwardedToVcpu = false;
-  readonly actions: IrqAction[] = [];
+  /** desc->action: the first action, null when none is requested. */
+  action: IrqAction | null = null;
   /** Handler runs per CPU (kstat_irqs) and in total. */
   readonly kstat: Int32Array;
   count = 0;
@@ -149,7 +169,7 @@ export class IrqDesc {
   }
 
   get name(): string {
-    return this.actions[0]?.name ?? '';
+    return this.action?.name ?? '';
   }
 
   toString(): string {

@@ -13,7 +13,7 @@ import { localIrqRestore, localIrqSave } from '../../sim/locks.js';
 import { current, op, type TaskGen } from '../../sim/task.js';
 import { irqSetAffinity } from './affinity.js';
 import { bootHostIrq, gicIpiSend, type HostIrqV3 } from './boot.js';
-import { IRQ_HANDLED, type IrqReturn } from './irqDesc.js';
+import { IRQ_HANDLED, IrqAction, type IrqReturn } from './irqDesc.js';
 import {
   disableIrq,
   enableIrq,
@@ -289,7 +289,7 @@ describe('GICv3 IPIs (gic_ipi_send_mask through ICC_SGI1R_EL1)', () => {
   it('an IPI is taken by the target CPU through its per-CPU descriptor and deactivated by ICC_DIR_EL1', () => {
     const s = setup(2);
     const ipi = s.genirq.createMapping(0, 'edge');
-    ipi.actions.push({ handler: s.handler, devId: null, name: 'IPI', flags: 0 }); // request_percpu_irq
+    ipi.action = new IrqAction(s.handler, null, 'IPI', 0); // request_percpu_irq
     for (let cpu = 0; cpu < 2; cpu++) s.dist.enable(0, cpu);
     gicIpiSend(s, 0, 0, 1 << 1);
     s.engine.settle();

@@ -25,7 +25,7 @@ import {
   IRQS_REPLAY,
   IRQS_SPURIOUS_DISABLED,
   IRQS_WAITING,
-  type IrqAction,
+  IrqAction,
   type IrqchipState,
   type IrqDesc,
   type IrqHandler,
@@ -182,7 +182,7 @@ export function requestIrq(
   if (desc.flow === 'percpu_devid') {
     throw errno('EINVAL', `request_irq(${irq}): INTID ${desc.hwirq} is per-CPU; use request_percpu_irq`);
   }
-  return new SetupIrq(desc, triggerFromFlags(flags), { handler, devId, name, flags });
+  return new SetupIrq(desc, triggerFromFlags(flags), new IrqAction(handler, devId, name, flags));
 }
 
 // __setup_irq's resume points; from SI_LOCKED on it holds desc->lock, from SI_SPIN on desc->request_mutex
@@ -226,8 +226,8 @@ class SetupIrq extends Frame {
           this.pc = SI_LOCKED;
           continue;
         case SI_LOCKED: {
-          const old = desc.actions[0];
-          if (old !== undefined) {
+          const old = desc.action;
+          if (old !== null) {
             // both IRQF_SHARED, the same trigger type, and agreeing on IRQF_ONESHOT, or it is a mismatch
             const shared = (old.flags & flags & IRQF_SHARED) !== 0;
             const why = !shared
@@ -243,7 +243,7 @@ class SetupIrq extends Frame {
               throw errno('EBUSY', `request_irq(${irq}, '${name}'): ${why}`);
             }
           }
-          if (old === undefined && trigger !== null && trigger !== desc.trigger) {
+          if (old === null && trigger !== null && trigger !== desc.trigger) {
             this.pc = SI_SET_TYPE;
             return this.call(desc.chip.irqSetType(desc, trigger));
           }
@@ -256,8 +256,14 @@ class SetupIrq extends Frame {
           this.pc = SI_ADD;
           continue;
         case SI_ADD: {
-          this.first = desc.actions.length === 0;
-          desc.actions.push(this.action);
+          // the new action goes at the end of the chain
+          this.first = desc.action === null;
+          if (this.first) desc.action = this.action;
+          else {
+            let last = desc.action!;
+            while (last.next !== null) last = last.next;
+            last.next = this.action;
+          }
           this.pc = SI_STARTED;
           if (this.first) {
             desc.istate &= ~(IRQS_SPURIOUS_DISABLED | IRQS_ONESHOT | IRQS_WAITING);
@@ -334,24 +340,31 @@ class FreeIrq extends Frame {
       case FI_SPIN: {
         this.saved = sent as boolean;
         this.pc = FI_LOCKED;
-        const i = desc.actions.findIndex((a) => a.devId === this.devId);
-        if (i < 0) {
+        // find the action by dev_id; the unlinked action keeps its next, so a handler loop still on it goes on
+        let prev: IrqAction | null = null;
+        let action = desc.action;
+        while (action !== null && action.devId !== this.devId) {
+          prev = action;
+          action = action.next;
+        }
+        if (action === null) {
           spinUnlockIrqrestore(desc.lock, this.saved);
           this.pc = FI_UNLOCKED;
           warn(desc, `Trying to free already-free IRQ ${desc.irq}`);
           desc.requestMutex.unlock();
           return this.return_(undefined);
         }
-        desc.actions.splice(i, 1);
+        if (prev === null) desc.action = action.next;
+        else prev.next = action.next;
         this.pc = FI_SHUTDOWN;
         // the IRQ_NOAUTOEN setting survives: it is the descriptor's, not the action's
-        if (desc.actions.length === 0) return this.call(new IrqShutdown(desc));
+        if (desc.action === null) return this.call(new IrqShutdown(desc));
         return this.unlockAndSynchronize();
       }
       case FI_SHUTDOWN:
         return this.unlockAndSynchronize();
       case FI_UNLOCKED:
-        if (desc.actions.length === 0 && desc.activated) {
+        if (desc.action === null && desc.activated) {
           this.pc = FI_DEACT_LOCK;
           return this.call(spinLockIrqsave(desc.lock));
         }

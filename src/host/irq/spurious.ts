@@ -57,7 +57,7 @@ export function disableStuckIrq(g: Genirq, desc: IrqDesc): void {
   g.log.push(`irq ${desc.irq}: nobody cared (try booting with the "irqpoll" option)`);
   g.log.push('handlers:');
   // the kernel prints each handler's address and symbol; the model names the action
-  for (const a of desc.actions) g.log.push(`[<${a.name}>]`);
+  for (let a = desc.action; a !== null; a = a.next) g.log.push(`[<${a.name}>]`);
   g.log.push(`Disabling IRQ #${desc.irq}`);
   desc.istate |= IRQS_SPURIOUS_DISABLED;
   desc.depth++;

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { itsGuestMachine } from '../../../test/fixtures/itsGuest.js';
 import { forwardedMsi, LPI, v41 } from '../../../test/fixtures/vgicV4Setup.js';
+import { actionsOf } from '../../host/irq/irqDesc.js';
 
 describe('vgic_v4_init', () => {
   it('gives each vCPU a vPE and requests its doorbell with vgic_v4_doorbell_handler (left enabled on GICv4.1)', () => {
@@ -11,7 +12,7 @@ describe('vgic_v4_init', () => {
     expect(itsVm.vpes).toHaveLength(2);
     for (const vpe of itsVm.vpes) {
       const desc = host.irq.genirq.desc(vpe.irq);
-      expect(desc.actions.map((a) => a.name)).toEqual(['vcpu']);
+      expect(actionsOf(desc).map((a) => a.name)).toEqual(['vcpu']);
       expect(desc.depth).toBe(0);
     }
   });

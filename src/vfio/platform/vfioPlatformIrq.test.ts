@@ -56,7 +56,7 @@ describe('vfio-platform level IRQ: automasked handler (vfio_automasked_irq_handl
     const efd = p.eventfd(0, EFD_NONBLOCK);
     trigger(p, h.device, 0, efd);
     const desc = dev.descs[0]!;
-    expect(desc.actions[0]!.name).toBe(`vfio-irq[${desc.irq}](${DEV})`);
+    expect(desc.action!.name).toBe(`vfio-irq[${desc.irq}](${DEV})`);
     hw.assert(0);
     host.settle();
     expect(drain(p, efd)).toBe(1n);
@@ -275,7 +275,7 @@ describe('6.1: UNMASK of an index whose trigger was freed (vfio_platform_unmask 
     hw.deassert(0);
     expect(setIrqNone(p, h.device, 0, VFIO_IRQ_SET_ACTION_TRIGGER, 0)).toBe(0); // vfio_set_trigger(fd -1): free_irq
     const desc = s.dev.descs[0]!;
-    expect([desc.actions.length, desc.depth, desc.started]).toEqual([0, 1, false]);
+    expect([desc.action, desc.depth, desc.started]).toEqual([null, 1, false]);
     unmask(p, h.device, 0);
     p.exit();
     host.settle();
@@ -284,13 +284,7 @@ describe('6.1: UNMASK of an index whose trigger was freed (vfio_platform_unmask 
 
   it('__enable_irq at depth 1 runs irq_startup: the line ends started, depth 0, enabled at the GIC with no action', () => {
     const { host, desc, intid } = unmaskAfterRelease();
-    expect([desc.actions.length, desc.depth, desc.started, desc.disabled, desc.masked]).toEqual([
-      0,
-      0,
-      true,
-      false,
-      false,
-    ]);
+    expect([desc.action, desc.depth, desc.started, desc.disabled, desc.masked]).toEqual([null, 0, true, false, false]);
     expect(host.irq.gic.distributor.isEnabled(intid)).toBe(true);
     expect(desc.warnings).toEqual([]);
     // genirq records the line as started and unmasked: the state the kernel leaves, not a leak
