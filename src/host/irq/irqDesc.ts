@@ -1,7 +1,7 @@
 /**
  * struct irq_desc and friends (include/linux/irqdesc.h, kernel/irq/internals.h): per Linux IRQ number, the
- * software state genirq keeps about one interrupt line — its disable depth, the irqd_* state bits, the
- * istate bits of the flow, the chain of actions, and the lock that serialises the flow handler with the management API.
+ * software state genirq keeps about one interrupt line — its disable depth, the irqd_* state bits, the istate bits
+ * of the flow, the chain of actions, and the lock that serialises the flow handler with the management API.
  */
 import type { Engine } from '../../sim/engine.js';
 import { Mutex, Spinlock } from '../../sim/locks.js';

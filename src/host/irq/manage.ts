@@ -340,7 +340,7 @@ class FreeIrq extends Frame {
       case FI_SPIN: {
         this.saved = sent as boolean;
         this.pc = FI_LOCKED;
-        // find the action by dev_id; the unlinked action keeps its next, so a handler loop still on it goes on
+        // __free_irq: find the action by dev_id and unlink it; it keeps its next, so a handler walk still on it goes on
         let prev: IrqAction | null = null;
         let action = desc.action;
         while (action !== null && action.devId !== this.devId) {
