@@ -1,5 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { KVM_IRQ_ROUTING_MSI } from '../abi/kvm.js';
+import { type KvmKernelIrqRoutingEntry, kvmSetIrqRouting } from '../kvm/irqRouting.js';
 import { Engine } from '../sim/engine.js';
 import { stateHash } from '../sim/snapshot.js';
 import { Execution } from './execution.js';
@@ -100,5 +102,33 @@ describe('stateKey: the vGIC-v4 host-call queue is state (vgicV4Ops.ts)', () => 
     vgicOf(e).v4Ops.length = 0; // the copy's queue is its own
     expect(vgicOf(b).v4Ops).toHaveLength(1);
     expect(stateKey(e, true)).toBe(stateKey(a, true));
+  });
+});
+
+describe('stateKey: the GSI routing table, published immutable (kvm_set_irq_routing → rcu_assign_pointer)', () => {
+  /** KVM_SET_GSI_ROUTING with the MSI entries of the table, the data of each plus `dataDelta`. */
+  const reroute = (ex: Execution, dataDelta: number) => {
+    const vm = ex.inst.host.kvm.vms[0]!;
+    const entries = vm.irqRouting!.map.flat().map((e: KvmKernelIrqRoutingEntry) => {
+      expect(e.type).toBe(KVM_IRQ_ROUTING_MSI);
+      const m = e.msi!;
+      const u = [m.addressLo, m.addressHi, m.data + dataDelta, m.devid];
+      return { gsi: e.gsi, type: e.type, flags: m.flags, pad: 0, u0: u[0]!, u1: u[1]!, u2: u[2]!, u3: u[3]!, upad: [] };
+    });
+    kvmSetIrqRouting(vm, entries);
+  };
+
+  it('copies share the table; a new table of equal content keys equal, one with another MSI data keys different', () => {
+    const a = new Execution(msiRaceScenario(), {});
+    const tableOf = (ex: Execution) => ex.inst.host.kvm.vms[0]!.irqRouting;
+    const b = a.fork();
+    expect(tableOf(b)).toBe(tableOf(a));
+    reroute(b, 0);
+    expect(tableOf(b)).not.toBe(tableOf(a));
+    expect(stateKey(b, true)).toBe(stateKey(a, true));
+    const c = a.fork();
+    reroute(c, 1);
+    expect(stateKey(c, true)).not.toBe(stateKey(a, true));
+    expect(tableOf(a)!.map.flat()[0]!.msi!.data + 1).toBe(tableOf(c)!.map.flat()[0]!.msi!.data);
   });
 });

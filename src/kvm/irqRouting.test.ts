@@ -152,6 +152,21 @@ describe('KVM_SET_GSI_ROUTING (kvm_set_irq_routing)', () => {
     setRouting(p, v.vm, [spi(1, 1)]);
     expect(fd.irqEntry).toBeNull();
   });
+
+  it('kvm_set_irq_routing publishes a table that nothing writes again (rcu_assign_pointer): a write to it, a GSI’s list or an entry throws; the next table replaces it whole', () => {
+    const v = itsVm(1);
+    expect(setRouting(v.s.p, v.vm, [msi(7, 1, 2)])).toBe(0);
+    const rt = v.kvmVm.irqRouting!;
+    const e = kvmIrqMapGsi(v.kvmVm, 7)[0]!;
+    expect(() => (rt.map[7] as unknown[]).push(e)).toThrow(TypeError);
+    expect(() => rt.map.pop()).toThrow(TypeError);
+    expect(() => Object.assign(e, { pin: 3 })).toThrow(TypeError);
+    expect(() => Object.assign(e.msi!, { data: 3 })).toThrow(TypeError);
+    expect(setRouting(v.s.p, v.vm, [msi(7, 1, 3)])).toBe(0);
+    expect(v.kvmVm.irqRouting).not.toBe(rt);
+    expect(kvmIrqMapGsi(v.kvmVm, 7)[0]!.msi!.data).toBe(3);
+    expect(e.msi!.data).toBe(2); // the old table, as a reader that still holds it sees it
+  });
 });
 
 describe('KVM_SIGNAL_MSI (kvm_send_userspace_msi → vgic_its_inject_msi)', () => {

@@ -19,6 +19,7 @@ import {
   KVM_NR_IRQCHIPS,
   type KvmIrqRoutingEntry,
 } from '../abi/kvm.js';
+import { markImmutable } from '../sim/snapshot.js';
 import { VGIC_NR_PRIVATE_IRQS } from './vgic/vgicIrq.js';
 import { vgicItsInjectCachedTranslation, vgicItsInjectMsi } from './vgic/vgicIts.js';
 import { vgicHasIts } from './vgic/vgicLpi.js';
@@ -108,7 +109,7 @@ export function kvmSetIrqRouting(vm: KvmVm, ue: readonly KvmIrqRoutingEntry[]): 
 
 /** rcu_assign_pointer(kvm->irq_routing, new) and kvm_irq_routing_update: every irqfd re-reads its GSI's entry. */
 function kvmInstallIrqRouting(vm: KvmVm, rt: KvmIrqRoutingTable): void {
-  vm.irqRouting = rt;
+  vm.irqRouting = markImmutable(rt); // published under RCU: never written again (a new table replaces it)
   for (const irqfd of vm.irqfds.items) irqfd.irqEntry = irqfdRoutingEntry(vm, irqfd.gsi);
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Gic } from '../hw/gic/gic.js';
 import { ModelError } from './errors.js';
 import { Frame } from './frame.js';
-import { copyState, findUncopyable, markShared, stateHash } from './snapshot.js';
+import { copyState, findUncopyable, markImmutable, markShared, stateHash } from './snapshot.js';
 import { OP_STEP } from './task.js';
 
 class Node_ {
@@ -223,6 +223,55 @@ describe('stateHash', () => {
     expect(h2).not.toBe(h);
     root.w[3] = 1;
     expect(stateHash(root)).not.toBe(h2);
+  });
+});
+
+describe('markImmutable', () => {
+  class Entry {
+    constructor(
+      readonly value: number,
+      readonly next: Entry | null = null,
+    ) {}
+  }
+  const table = (pin: number) => {
+    const first = new Entry(pin);
+    return { map: [[first], [new Entry(pin + 1, first)]] };
+  };
+
+  it('freezes the whole graph (a write throws), and every copy of a state shares it', () => {
+    const t = markImmutable(table(1));
+    expect(() => t.map.push([])).toThrow(TypeError);
+    expect(() => t.map[0]!.pop()).toThrow(TypeError);
+    expect(() => Object.assign(t.map[1]![0]!, { value: 5 })).toThrow(TypeError);
+    const state = { t, e: t.map[0]![0]!, n: 1 };
+    const c = copyState(state);
+    expect(c.t).toBe(t);
+    expect(c.e).toBe(t.map[0]![0]);
+  });
+
+  it('counts by content, read once: equal tables key equal wherever they are held, different ones differ', () => {
+    const a = markImmutable(table(1));
+    const b = markImmutable(table(1));
+    const h = stateHash({ t: a, e: a.map[0]![0]! });
+    expect(stateHash({ t: b, e: b.map[0]![0]! })).toBe(h);
+    expect(stateHash({ t: b, e: a.map[0]![0]! })).toBe(h); // an older equal table's entry: nothing tells them apart
+    expect(stateHash({ t: markImmutable(table(2)), e: a.map[0]![0]! })).not.toBe(h);
+    expect(stateHash({ t: a, e: a.map[1]![0]! })).not.toBe(h);
+    expect(stateHash({ t: a, e: null })).not.toBe(h);
+    // which mutable fields point at one immutable object still counts, as for any object
+    expect(stateHash({ t: a, u: a })).not.toBe(stateHash({ t: a, u: b }));
+    // the content is the same as the graph's own walk, not the object's identity
+    expect(stateHash({ t: a })).toBe(stateHash({ t: b }));
+  });
+
+  it('refuses a graph that reaches what could still change, and freezes nothing then', () => {
+    for (const bad of [new Map(), new Set(), new Uint8Array(2), markShared({ cost: 1 }), () => 1]) {
+      const t = { ok: { n: 1 }, list: [bad] };
+      expect(() => markImmutable(t)).toThrow(ModelError);
+      expect(Object.isFrozen(t) || Object.isFrozen(t.ok) || Object.isFrozen(t.list)).toBe(false);
+    }
+    const code = markShared(function handler() {});
+    expect(Object.isFrozen(markImmutable({ code }))).toBe(true);
   });
 });
 

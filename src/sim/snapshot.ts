@@ -8,7 +8,9 @@
  * both, counting every function kept in state that is not registered as code with markShared.
  *
  * Objects that never change after the machine is built (cost tables, file-operation tables, the lockdep class list)
- * may be marked shared: every copy then refers to the same object, and the fingerprint reads it once.
+ * may be marked shared: every copy then refers to the same object, and the fingerprint reads it once. Data the model
+ * publishes and never writes again (a table published under RCU) may be marked immutable: frozen, shared by every
+ * copy, and read by the fingerprint by its content, hashed once.
  *
  * Both walks decide per prototype what its objects are (kindOf: an object's kind follows from its prototype chain)
  * and run code generated per shape (an exact own-key list met on objects of a prototype): only a load or a store
@@ -18,7 +20,9 @@
 import { ModelError } from './errors.js';
 
 const sharedObjects = new WeakSet<object>();
-/** Prototypes of the objects marked shared, and a count of markShared calls (a Proto's `mayBeShared` is that old). */
+/** The objects marked immutable (markImmutable): also in sharedObjects. */
+const immutableObjects = new WeakSet<object>();
+/** Prototypes of the objects marked shared or immutable, and a count of marks (a Proto's `mayBeShared` is that old). */
 const sharedProtos = new WeakSet<object>();
 let sharedEpoch = 0;
 const NO_PROTO = {};
@@ -32,6 +36,46 @@ export function markShared<T extends object>(o: T): T {
   sharedProtos.add(Object.getPrototypeOf(o) ?? NO_PROTO);
   sharedEpoch++;
   return o;
+}
+
+/**
+ * Deep-immutable published data: `root` and every object and array it reaches are frozen (a write then throws in
+ * strict-mode code, which every ES module is) and shared by every copy of a state. A fingerprint reads such an object
+ * by its content — hashed once per view and cached — wherever a mutable object points at it, numbered as any object
+ * where it is first met; the objects inside it are not numbered, so which of two equal-content immutable objects a
+ * field points at does not count: code must not compare immutable objects by identity (===, Map or Set keys).
+ * ModelError if the graph reaches what could still change or cannot be a value: a Map, a Set, a typed array, a
+ * generator, an object marked shared but not immutable, or a function not registered as code (markShared). Nothing
+ * is frozen then.
+ */
+export function markImmutable<T extends object>(root: T): T {
+  const found: object[] = [];
+  const seen = new Set<object>();
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'function') {
+      if (!sharedObjects.has(v)) throw new ModelError(`markImmutable: function ${v.name || '(anonymous)'} is not code`);
+      continue;
+    }
+    if (v === null || typeof v !== 'object' || seen.has(v) || immutableObjects.has(v)) continue;
+    seen.add(v);
+    const kind = kindOf(v);
+    if (kind !== PLAIN && kind !== ARRAY)
+      throw new ModelError('markImmutable: reaches a Map, Set, typed array or generator');
+    if (sharedObjects.has(v)) throw new ModelError('markImmutable: reaches an object marked shared, not immutable');
+    found.push(v);
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) stack.push(o[k]);
+  }
+  for (const o of found) {
+    Object.freeze(o);
+    immutableObjects.add(o);
+    sharedObjects.add(o);
+    sharedProtos.add(Object.getPrototypeOf(o) ?? NO_PROTO);
+  }
+  sharedEpoch++;
+  return root;
 }
 
 const GENERATOR_TAG = '[object Generator]';
@@ -326,6 +370,8 @@ function nextWalk(): number {
 
 /** Per view: the plan of each prototype met (NO_PROTO for objects without one). */
 const plansOf = new WeakMap<HashView, Map<object, Plan>>();
+/** Per view: the content hash of each immutable object met (markImmutable). */
+const contentsOf = new WeakMap<HashView, WeakMap<object, readonly [number, number]>>();
 const NO_VIEW: HashView = {};
 
 // Tags of what is not a 32-bit integer (an integer is mixed as itself, through `word`, which mixes differently)
@@ -346,6 +392,7 @@ const T_SET = 15;
 const T_OBJECT = 16;
 const T_SHARED = 17;
 const T_CANONICAL = 18;
+const T_IMMUTABLE = 19;
 
 /** 64-bit hashes of the strings met so far (names, mostly: a state holds few distinct strings). */
 const textHashes = new Map<string, readonly [number, number]>();
@@ -388,14 +435,21 @@ class Fingerprint {
   h2 = 0x5bd1e995;
   /** Objects numbered so far in this walk. */
   private count = 0;
-  private readonly walk = nextWalk();
   /** The last prototype met and its plan (objects of one class often come in a row: a table's entries). */
   private lastProto: object | null = null;
   private lastPlan: Plan | undefined;
 
+  /**
+   * `marks`, `walk`: the object numbers (the table kept from walk to walk, or a fresh one for the content of an
+   * immutable object); `contents`: the content hashes of immutable objects, or null inside one (where the objects are
+   * read as any other).
+   */
   constructor(
     private readonly plans: Map<object, Plan>,
     private readonly view: HashView,
+    private readonly contents: WeakMap<object, readonly [number, number]> | null,
+    private readonly marks: Map<object, Mark>,
+    private readonly walk: number,
   ) {}
 
   word(x: number): void {
@@ -455,8 +509,8 @@ class Fingerprint {
   }
 
   object(o: object): void {
-    const m = marks.get(o);
-    if (m === undefined) marks.set(o, { walk: this.walk, id: this.count++ });
+    const m = this.marks.get(o);
+    if (m === undefined) this.marks.set(o, { walk: this.walk, id: this.count++ });
     else if (m.walk === this.walk) {
       this.tag(T_SEEN);
       this.word(m.id);
@@ -478,8 +532,14 @@ class Fingerprint {
       this.lastPlan = plan;
     }
     if (isShared(o, p, plan)) {
-      this.tag(T_SHARED);
-      return;
+      if (!immutableObjects.has(o)) {
+        this.tag(T_SHARED);
+        return;
+      }
+      if (this.contents !== null) {
+        this.immutable(o, this.contents);
+        return;
+      }
     }
     switch (plan.kind) {
       case PLAIN:
@@ -538,6 +598,20 @@ class Fingerprint {
     }
   }
 
+  /** An immutable object by its content, read by a walk of its own the first time (markImmutable). */
+  private immutable(o: object, contents: WeakMap<object, readonly [number, number]>): void {
+    let h = contents.get(o);
+    if (h === undefined) {
+      const f = new Fingerprint(this.plans, this.view, null, new Map(), 1);
+      f.object(o);
+      h = [fmix(f.h1), fmix(f.h2)];
+      contents.set(o, h);
+    }
+    this.tag(T_IMMUTABLE);
+    this.word(h[0]);
+    this.word(h[1]);
+  }
+
   /** A plain object: its layout (class and field names), then its fields but the omitted ones, in order. */
   private fields(o: Record<string, unknown>, proto: object | null, plan: Plan): void {
     this.tag(T_OBJECT);
@@ -570,20 +644,24 @@ class Fingerprint {
  * A 64-bit fingerprint of the state reachable from `root`, as 16 hex digits: equal states give equal fingerprints.
  * Objects are numbered in the order a depth-first walk first meets them, so the fingerprint sees which fields refer to
  * the same object; a Map or Set is read in its insertion order (the model fills them in a deterministic order).
- * Functions count by name only (code, not state); a shared object counts by its place in the walk (it never changes).
+ * Functions count by name only (code, not state); a shared object counts by its place in the walk (it never changes),
+ * an immutable one by its content (markImmutable).
  * `view` leaves fields of some classes out or reads a canonical form of them.
  */
 export function stateHash(root: unknown, view: HashView = NO_VIEW): string {
   let plans = plansOf.get(view);
-  if (plans === undefined) {
+  let contents = contentsOf.get(view);
+  if (plans === undefined || contents === undefined) {
     plans = new Map();
     plansOf.set(view, plans);
+    contents = new WeakMap();
+    contentsOf.set(view, contents);
   }
   // one walk at a time: a nested one (a view's canonical reader hashing) would renumber the objects of this one
   if (walking) throw new ModelError('stateHash: called from a canonical reader of a walk');
   walking = true;
   try {
-    const f = new Fingerprint(plans, view);
+    const f = new Fingerprint(plans, view, contents, marks, nextWalk());
     f.value(root);
     return f.digest();
   } finally {
