@@ -265,11 +265,14 @@ describe('markImmutable', () => {
   });
 
   it('refuses a graph that reaches what could still change, and freezes nothing then', () => {
-    for (const bad of [new Map(), new Set(), new Uint8Array(2), markShared({ cost: 1 }), () => 1]) {
+    for (const bad of [new Map(), new Set(), new Uint8Array(2), markShared({ cost: 1 }), () => 1, Object.freeze({})]) {
       const t = { ok: { n: 1 }, list: [bad] };
       expect(() => markImmutable(t)).toThrow(ModelError);
       expect(Object.isFrozen(t) || Object.isFrozen(t.ok) || Object.isFrozen(t.list)).toBe(false);
     }
+    // an object made with an immutable one as its prototype is not immutable: a copy copies it
+    const child = Object.create(markImmutable({ n: 1 })) as { n: number };
+    expect(copyState({ child }).child).not.toBe(child);
     const code = markShared(function handler() {});
     expect(Object.isFrozen(markImmutable({ code }))).toBe(true);
   });

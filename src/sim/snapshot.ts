@@ -20,10 +20,19 @@
 import { ModelError } from './errors.js';
 
 const sharedObjects = new WeakSet<object>();
-/** The objects marked immutable (markImmutable): also in sharedObjects. */
-const immutableObjects = new WeakSet<object>();
-/** Prototypes of the objects marked shared or immutable, and a count of marks (a Proto's `mayBeShared` is that old). */
+/**
+ * An immutable object's brand (markImmutable): the object itself under a module-private symbol, so that an object
+ * made with an immutable one as its prototype is not immutable. A weak set was 10× slower to fill.
+ */
+const IMMUTABLE = Symbol('immutable');
+
+function isImmutable(o: object): boolean {
+  return (o as { [IMMUTABLE]?: object })[IMMUTABLE] === o;
+}
+
+/** Prototypes of the objects marked shared, of those marked immutable, and a count of marks (a Proto's flags' age). */
 const sharedProtos = new WeakSet<object>();
+const immutableProtos = new WeakSet<object>();
 let sharedEpoch = 0;
 const NO_PROTO = {};
 
@@ -45,8 +54,8 @@ export function markShared<T extends object>(o: T): T {
  * where it is first met; the objects inside it are not numbered, so which of two equal-content immutable objects a
  * field points at does not count: code must not compare immutable objects by identity (===, Map or Set keys).
  * ModelError if the graph reaches what could still change or cannot be a value: a Map, a Set, a typed array, a
- * generator, an object marked shared but not immutable, or a function not registered as code (markShared). Nothing
- * is frozen then.
+ * generator, an object marked shared but not immutable, one frozen or sealed by other code (whose interior nothing
+ * checked), or a function not registered as code (markShared). Nothing is frozen then.
  */
 export function markImmutable<T extends object>(root: T): T {
   const found: object[] = [];
@@ -58,21 +67,21 @@ export function markImmutable<T extends object>(root: T): T {
       if (!sharedObjects.has(v)) throw new ModelError(`markImmutable: function ${v.name || '(anonymous)'} is not code`);
       continue;
     }
-    if (v === null || typeof v !== 'object' || seen.has(v) || immutableObjects.has(v)) continue;
+    if (v === null || typeof v !== 'object' || seen.has(v) || isImmutable(v)) continue;
     seen.add(v);
     const kind = kindOf(v);
     if (kind !== PLAIN && kind !== ARRAY)
       throw new ModelError('markImmutable: reaches a Map, Set, typed array or generator');
     if (sharedObjects.has(v)) throw new ModelError('markImmutable: reaches an object marked shared, not immutable');
+    if (!Object.isExtensible(v)) throw new ModelError('markImmutable: reaches an object frozen or sealed elsewhere');
     found.push(v);
     const o = v as Record<string, unknown>;
     for (const k of Object.keys(o)) stack.push(o[k]);
   }
   for (const o of found) {
+    Object.defineProperty(o, IMMUTABLE, { value: o });
     Object.freeze(o);
-    immutableObjects.add(o);
-    sharedObjects.add(o);
-    sharedProtos.add(Object.getPrototypeOf(o) ?? NO_PROTO);
+    immutableProtos.add(Object.getPrototypeOf(o) ?? NO_PROTO);
   }
   sharedEpoch++;
   return root;
@@ -111,16 +120,19 @@ interface Proto {
   readonly kind: number;
   /** Whether some object of the prototype was marked shared, as of `sharedEpoch` (then each one is looked up). */
   mayBeShared: boolean;
+  /** Whether some object of the prototype was marked immutable, as of `sharedEpoch` (then each one's brand is read). */
+  mayBeImmutable: boolean;
   sharedEpoch: number;
 }
 
-/** Whether `o`, of prototype key `p` (NO_PROTO for none), was marked shared. */
+/** Whether `o`, of prototype key `p` (NO_PROTO for none), was marked shared or immutable. */
 function isShared(o: object, p: object, info: Proto): boolean {
   if (info.sharedEpoch !== sharedEpoch) {
     info.mayBeShared = sharedProtos.has(p);
+    info.mayBeImmutable = immutableProtos.has(p);
     info.sharedEpoch = sharedEpoch;
   }
-  return info.mayBeShared && sharedObjects.has(o);
+  return (info.mayBeImmutable && isImmutable(o)) || (info.mayBeShared && sharedObjects.has(o));
 }
 
 /** One exact own-key list met on objects of a prototype. */
@@ -201,7 +213,7 @@ class Copier {
     if (proto !== this.lastProto || info === undefined) {
       info = copyProtos.get(p);
       if (info === undefined) {
-        info = { kind: kindOf(o), mayBeShared: false, sharedEpoch: -1, copiers: [] };
+        info = { kind: kindOf(o), mayBeShared: false, mayBeImmutable: false, sharedEpoch: -1, copiers: [] };
         copyProtos.set(p, info);
       }
       this.lastProto = proto;
@@ -336,6 +348,7 @@ function planOf(o: object, proto: object | null, view: HashView): Plan {
     omit: proto !== null ? view.omit?.get(proto) : undefined,
     readers: [],
     mayBeShared: false,
+    mayBeImmutable: false,
     sharedEpoch: -1,
   };
 }
@@ -532,7 +545,7 @@ class Fingerprint {
       this.lastPlan = plan;
     }
     if (isShared(o, p, plan)) {
-      if (!immutableObjects.has(o)) {
+      if (!isImmutable(o)) {
         this.tag(T_SHARED);
         return;
       }
