@@ -50,8 +50,8 @@ export function markShared<T extends object>(o: T): T {
 /**
  * Deep-immutable published data: `root` and every object and array it reaches are frozen (a write then throws in
  * strict-mode code, which every ES module is) and shared by every copy of a state. A fingerprint reads such an object
- * by its content — hashed once per view and cached — wherever a mutable object points at it, numbered as any object
- * where it is first met; the objects inside it are not numbered, so which of two equal-content immutable objects a
+ * by its content — hashed once per view and cached — wherever a mutable object points at it, numbered like every other
+ * object where it is first met; the objects inside it are not numbered, so which of two equal-content immutable objects a
  * field points at does not count: code must not compare immutable objects by identity (===, Map or Set keys).
  * ModelError if the graph reaches what could still change or cannot be a value: a Map, a Set, a typed array, a
  * generator, an object marked shared but not immutable, one frozen or sealed by other code (whose interior nothing
@@ -455,7 +455,7 @@ class Fingerprint {
   /**
    * `marks`, `walk`: the object numbers (the table kept from walk to walk, or a fresh one for the content of an
    * immutable object); `contents`: the content hashes of immutable objects, or null inside one (where the objects are
-   * read as any other).
+   * read like every other object).
    */
   constructor(
     private readonly plans: Map<object, Plan>,
