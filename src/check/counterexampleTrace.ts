@@ -120,7 +120,7 @@ export function traceCounterexample(
   const e = ex.engine;
   const tracer = new Tracer({ capacity: RING_CAPACITY, mode: 'stop', time: e });
   // the tracepoints of `irqfwd trace`, from the end of the set-up on (the concurrent phase only)
-  new HostTrace(tracer, ex.inst.host).install();
+  new HostTrace(tracer, ex.inst.host).install(ex.inst.guests ?? [ex.inst.guest]);
   const chooser = new PrefixChooser(prefix);
   const steps: CheckStep[] = [];
   const pending: { agent: number; name: string; at: number; ringStart: number }[] = [];

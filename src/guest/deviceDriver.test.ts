@@ -75,6 +75,29 @@ describe('guest device driver', () => {
     expect(r.kernel.stats().handledByIntid.get(70)).toBe(1);
   });
 
+  it('tracepoints: guest_irq_entry when the status read finds the condition (not for IRQ_NONE), then guest_eoi', () => {
+    const r = makeRig();
+    bootRig(r);
+    const seen: string[] = [];
+    r.kernel.setTrace({
+      deviceIrq: (vcpu, drv) => seen.push(`irq vcpu${vcpu} ${drv.name} status=${r.dev.readReg(0)}`),
+      eoi: (vcpu, intid) => seen.push(`eoi vcpu${vcpu} ${intid}`),
+    });
+    const drv = r.kernel.devices[0]!;
+    // vINTID 40 with the line low: the handler finds nothing (IRQ_NONE), the guest still completes it
+    r.gic.vif(0).writeLr(0, lr(40));
+    r.engine.runUntil(() => drv.noStatus === 1, 'IRQ_NONE');
+    r.engine.runUntil(() => seen.length === 1, 'EOI');
+    r.dev.assert(0);
+    r.gic.vif(0).writeLr(0, lr(40));
+    r.engine.runUntil(() => drv.handled === 1, 'handled');
+    r.engine.runUntil(() => seen.length === 3, 'EOI');
+    // the entry is at the status read, before the IRQ_ACK write drops the condition
+    expect(seen).toEqual(['eoi vcpu0 40', 'irq vcpu0 dev0.0 status=1', 'eoi vcpu0 40']);
+    r.kernel.setTrace(null);
+    expect([r.kernel.driver.trace, drv.trace]).toEqual([null, null]);
+  });
+
   it('rejects a line the device does not have, and two drivers on one INTID', () => {
     const r = makeRig();
     expect(

@@ -12,6 +12,7 @@ import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { op } from '../sim/task.js';
 import type { GuestIrqHandler, GuestTrigger } from './gicDriver.js';
+import type { GuestTraceHooks } from './guestTrace.js';
 
 export const C_GUEST_PDEV_READ = defineCost(
   'guest_pdev_read',
@@ -81,6 +82,8 @@ export class GuestDeviceDriver implements GuestIrqHandler {
   latencyMin = Number.POSITIVE_INFINITY;
   latencyMax = 0;
   private readonly engine: Engine;
+  /** The guest_irq_entry tracepoint (guestTrace.ts), null when untraced. */
+  trace: GuestTraceHooks | null = null;
   private readonly onLatency: ((cycles: number, vcpu: number) => void) | undefined;
   readonly name: string;
   readonly line: number;
@@ -120,6 +123,7 @@ export class GuestDeviceDriver implements GuestIrqHandler {
       this.noStatus++;
       return false;
     }
+    this.trace?.deviceIrq(vcpu, this);
     if (this.assertedAt !== undefined) {
       const t = this.assertedAt(this.line);
       if (t !== undefined) {

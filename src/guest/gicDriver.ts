@@ -37,6 +37,7 @@ import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { type Op, op, type TaskGen, trap } from '../sim/task.js';
+import type { GuestTraceHooks } from './guestTrace.js';
 import { GuestIrqHandlerTable } from './irqHandlerTable.js';
 
 // ---- costs ------------------------------------------------------------------------------------------------------
@@ -130,8 +131,6 @@ export interface GuestGicDriverOptions {
    * test_inject_preemption. Default 'always'.
    */
   eoi?: GuestEoiPolicy;
-  /** The guest_eoi tracepoint: just before the write that completes `intid` (EOIR, or DIR in EOImode 1). */
-  onEoi?: (vcpu: number, intid: number) => void;
 }
 
 /** A driver routine the guest kernel runs with `yield*`: a generator, or a frame (sim/frame.ts). */
@@ -144,6 +143,8 @@ export interface GuestIrqchip {
   readonly handledByIntid: Map<number, number>;
   /** INTIDs the distributor reports (from GICD_TYPER at boot; 0 before). */
   readonly nrIrqs: number;
+  /** The guest_eoi tracepoint (guestTrace.ts), null when untraced. */
+  trace: GuestTraceHooks | null;
   registerHandler(intid: number, handler: GuestIrqHandler): void;
   distInit(g: GuestCpu, spis: readonly GuestSpiConfig[]): GuestCall;
   cpuInit(g: GuestCpu, vcpu: number): GuestCall;
@@ -277,7 +278,7 @@ export class GuestGicDriver implements GuestIrqchip {
   readonly priority: number;
   readonly eoi: GuestEoiPolicy;
   readonly pmr: number;
-  readonly onEoi: ((vcpu: number, intid: number) => void) | undefined;
+  trace: GuestTraceHooks | null = null;
   readonly cpuStats: GuestGicCpuStats[] = [];
   /** Handled interrupts per INTID (handler returned IRQ_HANDLED). */
   get handledByIntid(): Map<number, number> {
@@ -303,7 +304,6 @@ export class GuestGicDriver implements GuestIrqchip {
     this.eoiMode = opts.eoiMode ?? 0;
     this.priority = opts.priority ?? GICD_INT_DEF_PRI;
     this.onCompletion = opts.onCompletion;
-    this.onEoi = opts.onEoi;
     this.eoi = opts.eoi ?? 'always';
     this.pmr = opts.pmr ?? GICC_INT_PRI_THRESHOLD;
     checkPriority(this.priority);
@@ -573,7 +573,7 @@ class GicHandleIrq extends Frame {
       if (d.eoi !== 'late') d.cpuStats[this.vcpu]!.leftActive++;
       return this.gicvStep(PC_ACKED, GICV_IAR);
     }
-    d.onEoi?.(this.vcpu, this.intid);
+    d.trace?.eoi(this.vcpu, this.intid);
     return this.gicvStep(PC_COMPLETED, d.eoiMode === 1 ? GICV_DIR : GICV_EOIR);
   }
 
@@ -581,7 +581,7 @@ class GicHandleIrq extends Frame {
   private lateEoir(): Boundary {
     const d = this.d;
     if (this.i >= 0) {
-      if (d.eoiMode === 0) d.onEoi?.(this.vcpu, d.lateAcks[this.vcpu]![this.i]! & GICC_IAR_INT_ID_MASK);
+      if (d.eoiMode === 0) d.trace?.eoi(this.vcpu, d.lateAcks[this.vcpu]![this.i]! & GICC_IAR_INT_ID_MASK);
       return this.gicvStep(PC_LATE_EOIR, GICV_EOIR);
     }
     this.i = 0;
@@ -592,7 +592,7 @@ class GicHandleIrq extends Frame {
   private lateDir(): Boundary {
     const d = this.d;
     if (d.eoiMode !== 1 || this.i >= this.taken) return this.return_(undefined);
-    d.onEoi?.(this.vcpu, d.lateAcks[this.vcpu]![this.i]! & GICC_IAR_INT_ID_MASK);
+    d.trace?.eoi(this.vcpu, d.lateAcks[this.vcpu]![this.i]! & GICC_IAR_INT_ID_MASK);
     return this.gicvStep(PC_LATE_DIR, GICV_DIR);
   }
 }

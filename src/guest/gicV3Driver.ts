@@ -48,6 +48,7 @@ import {
   newGuestGicCpuStats,
   VIRT_GICD_BASE,
 } from './gicDriver.js';
+import type { GuestTraceHooks } from './guestTrace.js';
 import { GuestIrqHandlerTable } from './irqHandlerTable.js';
 
 const ICV_ACCESS =
@@ -86,7 +87,6 @@ export interface GuestGicV3DriverOptions {
   priority?: number;
   /** ICC_PMR_EL1 at boot (DEFAULT_PMR_VALUE 0xf0). */
   pmr?: number;
-  onEoi?: (vcpu: number, intid: number) => void;
 }
 
 /** The guest's irq-gic-v3 driver: boot of the distributor and of each vCPU's redistributor and CPU interface, the vector. */
@@ -103,7 +103,7 @@ export class GuestGicV3Driver implements GuestIrqchip {
     return this.handlers.handledByIntid();
   }
   nrIrqs = 0;
-  readonly onEoi: ((vcpu: number, intid: number) => void) | undefined;
+  trace: GuestTraceHooks | null = null;
   private readonly gic: Gicv3VifProvider;
   private readonly handlers = new GuestIrqHandlerTable();
 
@@ -117,7 +117,6 @@ export class GuestGicV3Driver implements GuestIrqchip {
     this.eoiMode = opts.eoiMode ?? 0;
     this.priority = opts.priority ?? GICD_INT_DEF_PRI;
     this.pmr = opts.pmr ?? DEFAULT_PMR_VALUE;
-    this.onEoi = opts.onEoi;
     for (const p of [this.priority, this.pmr]) {
       if (!Number.isInteger(p) || p < 0 || p > 0xff) throw new ModelError(`bad GIC priority ${p} (0..255)`);
     }
@@ -444,7 +443,7 @@ class GicHandleIrq extends Frame {
       case H_HANDLED: {
         if (sent === true) drv.countHandled(this.irqnr);
         else st.unhandled++;
-        drv.onEoi?.(this.vcpu, this.irqnr);
+        drv.trace?.eoi(this.vcpu, this.irqnr);
         this.pc = H_COMPLETE;
         return this.yield_(op(C_GUEST_ICV_EOIR1, drv.cpuOid(g)));
       }

@@ -34,6 +34,7 @@ import {
 } from './gicDriver.js';
 import { type Gicv3VifProvider, GuestGicV3Driver } from './gicV3Driver.js';
 import { type GuestIrqHook, GuestOps, type GuestProgram } from './guestOps.js';
+import type { GuestTraceHooks } from './guestTrace.js';
 import { GuestItsDriver, type GuestItsOptions } from './itsDriver.js';
 
 export const C_GUEST_IDLE_ENTER = defineCost(
@@ -153,8 +154,6 @@ export interface GuestKernelOptions {
   trapLoop?: GuestTrapLoop | readonly (GuestTrapLoop | null | undefined)[];
   /** Per acknowledged interrupt: the cycles of its GICV_IAR read + GICV_EOIR write (see gicDriver.ts). */
   onVirqCompletion?: VirqCompletionProbe;
-  /** Called just before the guest completes an interrupt (the guest_eoi tracepoint). */
-  onEoi?: (vcpu: number, intid: number) => void;
   /** Per virtual IRQ exception: the vector is entered on vCPU `vcpu` at `at` (before the first IAR read). */
   onVectorEntry?: (at: number, vcpu: number) => void;
 }
@@ -246,7 +245,6 @@ export class GuestKernel {
       eoiMode: opts.eoiMode,
       priority: opts.priority,
       pmr: opts.pmr,
-      onEoi: opts.onEoi,
     };
     if (opts.gicv3 !== undefined) {
       if ((opts.eoi ?? 'always') !== 'always' || opts.onVirqCompletion !== undefined) {
@@ -337,6 +335,12 @@ export class GuestKernel {
     this.handedOut[index] = 1;
     v.guestCpu = this.engine.createGuestCpu(v.name, host, v.thread, v.irqVector);
     return v.guestCpu;
+  }
+
+  /** Set (or clear) the guest's tracepoints on its GIC driver and its device drivers (guestTrace.ts). */
+  setTrace(hooks: GuestTraceHooks | null): void {
+    this.driver.trace = hooks;
+    for (const d of this.devices) d.trace = hooks;
   }
 
   /** Add a retargeting action (kept in time order per performing vCPU; equal times in call order). */

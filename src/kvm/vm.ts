@@ -159,18 +159,25 @@ export class KvmVm extends KObject {
       routing: this,
     });
     this.vgic = vgic;
-    const tr = this.kvm.trace;
-    if (tr?.lrWrite !== undefined && tr.vgicMaintenance !== undefined) {
-      const { lrWrite, vgicMaintenance, vgicItsInject } = tr;
-      vgic.traceLr = {
-        lrWrite: (vc, lr, f) => lrWrite(this, vc.id, lr, f),
-        eoiMaintenance: (vc, lr, vintid) => vgicMaintenance(this, vc.id, lr, vintid),
-        itsInject: (vc, vintid, devid, eventid, cached) =>
-          vgicItsInject?.(this, vc?.id ?? -1, vintid, devid, eventid, cached),
-      };
-    }
+    this.traceVgic();
     for (const v of this.vcpus) v.vgicCpu = vgic.kvmVgicVcpuInit(v.id);
     return vgic;
+  }
+
+  /**
+   * Hand KVM's list-register trace hooks (lrWrite, vgicMaintenance, vgicItsInject) to the vGIC: when it is created,
+   * or again by a tracer installed after (the checker's counterexample trace).
+   */
+  traceVgic(): void {
+    const tr = this.kvm.trace;
+    if (this.vgic === null || tr?.lrWrite === undefined || tr.vgicMaintenance === undefined) return;
+    const { lrWrite, vgicMaintenance, vgicItsInject } = tr;
+    this.vgic.traceLr = {
+      lrWrite: (vc, lr, f) => lrWrite(this, vc.id, lr, f),
+      eoiMaintenance: (vc, lr, vintid) => vgicMaintenance(this, vc.id, lr, vintid),
+      itsInject: (vc, vintid, devid, eventid, cached) =>
+        vgicItsInject?.(this, vc?.id ?? -1, vintid, devid, eventid, cached),
+    };
   }
 
   /** vgic_init's kvm_vgic_setup_default_irq_routing (VgicRoutingSetup). */

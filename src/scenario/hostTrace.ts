@@ -7,6 +7,7 @@
  * counting hooks and `installChain` for the rest; the checker's counterexample trace uses `install` (every hook).
  * The model's hooks stay null when nobody traces.
  */
+import type { GuestKernel } from '../guest/guestKernel.js';
 import type { IrqDesc, IrqReturn } from '../host/irq/irqDesc.js';
 import type { Process } from '../host/process.js';
 import type { KvmVcpu } from '../kvm/vcpu.js';
@@ -211,16 +212,59 @@ export class HostTrace {
   }
 
   /** guest_eoi: the guest of `vm` completed `vintid` on `vcpu` (EOIR in EOImode 0, DIR in EOImode 1). */
-  guestEoi(vm: KvmVm, vcpu: number, vintid: number, task: Task | null): void {
+  guestEoi(vm: KvmVm | undefined, vcpu: number, vintid: number, task: Task | null): void {
     const cpu = task?.cpu ?? 0;
-    this.tr.emit(EV_GUEST_EOI, cpu, this.ctx(cpu, task), vcpu, vintid, seqOf(this.lineOf(vm, vintid - 32)));
+    const seq = vm === undefined ? 0 : seqOf(this.lineOf(vm, vintid - 32));
+    this.tr.emit(EV_GUEST_EOI, cpu, this.ctx(cpu, task), vcpu, vintid, seq);
+  }
+
+  /**
+   * The guest's tracepoints (guestTrace.ts): guest_irq_entry when a device driver finds its line's condition set —
+   * under the host line's INTID and raise, on the vCPU's thread — and guest_eoi.
+   */
+  traceGuest(g: GuestKernel): void {
+    let vm: KvmVm | undefined;
+    // the guest's VM: the one whose vCPUs run its guest contexts (known once it ran: before its first tracepoint)
+    const vmOf = (): KvmVm | undefined => {
+      vm ??= this.host.kvm.vms.find((x) =>
+        x.vcpus.some((v) => v.guest !== null && v.guest === g.vcpus[v.idx]?.guestCpu),
+      );
+      return vm;
+    };
+    g.setTrace({
+      deviceIrq: (vcpu, drv) => {
+        const intid = drv.device.lines[drv.line]!.intid;
+        this.guestIrqEntry(vmOf()?.vcpus[vcpu]?.runTask ?? null, vcpu, intid, seqOf(this.byIntid.get(intid)));
+      },
+      eoi: (vcpu, intid) => this.guestEoi(vmOf(), vcpu, intid, currentOrNull()),
+    });
   }
 
   // ---- installation ------------------------------------------------------------------------------------------
 
-  /** Every hook, tracing only (the checker's counterexample trace). */
-  install(): void {
+  /**
+   * Every hook, tracing only, on a machine built without a tracer (the checker's counterexample trace, installed
+   * after the set-up): each device line is traced under a `seq` that a new assertion of it takes (the runner's ledger
+   * numbers its raises so), each irqfd of a VM is traced as the line whose VFIO trigger is its eventfd, under the
+   * fds a process holds its eventfds at, and the VMs' vGICs and `guests` get their hooks.
+   */
+  install(guests: readonly GuestKernel[] = []): void {
     const host = this.host;
+    let raises = 0;
+    const lines = host.devices.map((d) =>
+      d.spec.irqs.map((irq, index) => {
+        const l = { device: d.spec.name, index, intid: irq.intid, seq: 0 };
+        this.addLine(l, d.descs[index]!.irq);
+        return l;
+      }),
+    );
+    for (const [k, d] of host.devices.entries()) {
+      d.hw.onLineChange = (_hw, index, level) => {
+        if (level) lines[k]![index]!.seq = ++raises;
+        this.lineChange(d.spec.name, d.spec.irqs[index]!.intid, level);
+      };
+    }
+    this.wireIrqfds(lines);
     host.irq.genirq.trace = {
       handlerEntry: (d, n) => this.handlerEntry(d, n),
       handlerExit: (d, r) => this.handlerExit(d, r),
@@ -231,11 +275,26 @@ export class HostTrace {
       kvmUserspaceExit: (v, reason, err) => this.kvmUserspaceExit(v, reason, err),
       kvmSetIrq: (gsi, level, src) => this.kvmSetIrq(gsi, level, src),
     };
-    for (const d of host.devices) {
-      d.hw.onLineChange = (_hw, index, level) => this.lineChange(d.spec.name, d.spec.irqs[index]!.intid, level);
-    }
     host.irq.gic.distributor.onDeactivate = (intid, cpu) => this.deactivate(intid, cpu);
     this.installChain();
+    for (const vm of host.kvm.vms) vm.traceVgic();
+    for (const g of guests) this.traceGuest(g);
+  }
+
+  /** The irqfds the VMs hold now, each as the device line whose VFIO trigger is its eventfd (see `install`). */
+  private wireIrqfds(lines: readonly (readonly TracedLine[])[]): void {
+    const host = this.host;
+    for (const vm of host.kvm.vms) {
+      for (const irqfd of vm.irqfds.items) {
+        const k = host.devices.findIndex((d) => d.vdev.irqs.some((i) => i.trigger === irqfd.eventfd));
+        if (k < 0) continue;
+        const l = lines[k]![host.devices[k]!.vdev.irqs.findIndex((i) => i.trigger === irqfd.eventfd)]!;
+        const fdOf = (p: Process, ctx: object | null) =>
+          p.files.openFds().find((fd) => p.files.lookup(fd)?.privateData === ctx) ?? -1;
+        const p = host.kernel.processes.find((x) => fdOf(x, irqfd.eventfd) >= 0) ?? host.kernel.processes[0]!;
+        this.wire(l, vm, irqfd.gsi, p, fdOf(p, irqfd.eventfd), fdOf(p, irqfd.resamplefd));
+      }
+    }
   }
 
   /**

@@ -399,7 +399,8 @@ class ModeRunner {
         target: 0,
         handlerCycles: spec.guest.handlerCycles,
         assertedAt: () => l.lastAssertAt,
-        onLatency: (cycles: number, vcpu: number) => this.delivered(l, cycles, vcpu, index),
+        // guest_irq_entry: the driver's own tracepoint (traceGuest below)
+        onLatency: (cycles: number) => this.served(l, cycles),
       };
     });
     const its = this.guestItsDevices(all, spec.guest.handlerCycles, index);
@@ -417,14 +418,11 @@ class ModeRunner {
       irqs,
       workload: this.guestWorkload(spec.guest.workload),
       trapLoop: this.guestTrapLoop(pr, spec.guest.workload),
-      onEoi:
-        this.ht === null
-          ? undefined
-          : (vcpu, intid) => this.ht!.guestEoi(this.vmm.vms[index]!.kvmVm, vcpu, intid, currentOrNull()),
       onVectorEntry: (at, vcpu) => {
         pr.vectorAt[vcpu] = at;
       },
     });
+    this.ht?.traceGuest(g);
     this.hooks.onGuest?.(g, spec.name, this.mode);
     for (const r of spec.retarget) {
       const add = () => g.scheduleRetarget({ at: this.engine.now + (r.delay ?? 0), intid: r.intid, target: r.vcpu });
@@ -516,9 +514,15 @@ class ModeRunner {
     this.plan.notify();
   }
 
+  /** A runner-made handler (eventfd backend, MSI vector) served `l` on `vcpu`: its guest_irq_entry, then `served`. */
   private delivered(l: LedgerEntry, cycles: number, vcpu: number, vmIndex: number): void {
-    this.ledger.delivered(l, cycles);
     this.ht?.guestIrqEntry(this.vmm.vms[vmIndex]!.kvmVm.vcpus[vcpu]?.runTask ?? null, vcpu, l.intid, l.seq);
+    this.served(l, cycles);
+  }
+
+  /** A guest handler entry served `l`, `cycles` after its raise. */
+  private served(l: LedgerEntry, cycles: number): void {
+    this.ledger.delivered(l, cycles);
     this.plan.notify();
   }
 
