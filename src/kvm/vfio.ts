@@ -522,7 +522,14 @@ function deviceAttr(dev: KvmDevice, kv: KvmVfio, attr: bigint, addr: bigint): Fr
 }
 
 /** The kvm_vfio_assign_irq / kvm_vfio_deassign_irq irqfwd events (hwintid 0 when the index has no IRQ). */
-function traceDeviceAttr(dev: KvmDevice, assign: boolean, vdev: VfioDevice, index: number, gsi: number, ret: number) {
+export function traceDeviceAttr(
+  dev: KvmDevice,
+  assign: boolean,
+  vdev: VfioDevice,
+  index: number,
+  gsi: number,
+  ret: number,
+) {
   const tr = dev.vm.trace;
   if (tr?.kvmVfioIrq === undefined) return;
   const plat = vdev.driverData instanceof VfioPlatformDevice ? vdev.driverData : null;

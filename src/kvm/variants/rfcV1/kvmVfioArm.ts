@@ -36,7 +36,15 @@ import { VfioPlatformDevice } from '../../../vfio/platform/vfioPlatform.js';
 import type { VfioPlatformIrq } from '../../../vfio/platform/vfioPlatformIrq.js';
 import type { KvmDevice, KvmDeviceOps } from '../../device.js';
 import type { KvmVcpu } from '../../vcpu.js';
-import { C_KVM_VFIO_ATTR, groupAttr, KvmVfio, kvmVfioHasAttr, kvOf, releaseGroups } from '../../vfio.js';
+import {
+  C_KVM_VFIO_ATTR,
+  groupAttr,
+  KvmVfio,
+  kvmVfioHasAttr,
+  kvOf,
+  releaseGroups,
+  traceDeviceAttr,
+} from '../../vfio.js';
 import { VGIC_NR_PRIVATE_IRQS } from '../../vgic/vgicIrq.js';
 import type { KvmVm } from '../../vm.js';
 
@@ -186,8 +194,10 @@ class SetFwdState extends Frame<number> {
         this.ret = -EINVAL;
         this.pc = SF_ENABLE;
         return this.call(enableIrq(g, pfwd.hwirq));
-      case SF_IRQD_SET:
-        pfwd.platIrq.forwarded = action === KVM_VFIO_IRQ_SET_FORWARD;
+      case SF_IRQD_SET: {
+        const on = action === KVM_VFIO_IRQ_SET_FORWARD;
+        pfwd.platIrq.forwarded = on;
+        pfwd.vm.trace?.irqForwardSet?.(pfwd.hwirq, on, on ? (pfwd.vcpu?.id ?? -1) : -1);
         if (action === KVM_VFIO_IRQ_SET_FORWARD) this.ret = vgicMapPhysIrq(pfwd);
         else if (action === KVM_VFIO_IRQ_SET_NORMAL) this.ret = vgicUnmapPhysIrq(pfwd);
         else {
@@ -198,6 +208,7 @@ class SetFwdState extends Frame<number> {
           return this.call(desc.chip.irqEoi(desc));
         }
         return this.enable();
+      }
       case SF_ENABLE:
         return this.enable();
       default:
@@ -555,6 +566,7 @@ class KvmVfioSetDevice extends Frame<number> {
 
   private unlockAndReturn(ret: number, what: string): Boundary {
     const fwdIrq = this.fwdIrq!;
+    if (this.vdev !== null) traceDeviceAttr(this.dev, this.assign, this.vdev, fwdIrq.irq_index, fwdIrq.guest_irq, ret);
     const r = check(ret, `${what} fd ${fwdIrq.fd} index ${fwdIrq.irq_index}`);
     this.unwind();
     return this.return_(r);
