@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { type CliIo, EXIT_FAIL, main } from '../cli/commands.js';
 import type { ScenarioRunner } from '../scenario/runnerApi.js';
 import {
   CHECK_CAT,
+  counterexampleChrome,
+  counterexampleText,
   markedSteps,
   replayToChromeTrace,
   replayToText,
@@ -12,6 +15,7 @@ import {
 import { replay } from './explore.js';
 import { raceScenario } from './model.js';
 import { parseReplayFile } from './replay.js';
+import { scenarioFromYaml } from './scenarioCheck.js';
 
 function captureIo(files: Map<string, string>): CliIo & { out: () => string } {
   let out = '';
@@ -112,5 +116,84 @@ describe('counterexample traces', () => {
     expect(p1.out()).toBe(p2.out());
     const parsed = JSON.parse(p1.out()) as { traceEvents: { name: string }[] };
     expect(parsed.traceEvents.filter((e) => e.name === 'check_violation')).toHaveLength(1);
+  });
+});
+
+/**
+ * The seed's defect 3 (check-enomem, rfc-v1, legacy numbering) in the default order: the second ASSIGN fails with
+ * ENOMEM after its OOM undo set the line forwarded again (insert_and_forward's set_fwd_state(pfwd, false) is
+ * SET_FORWARD), so the raise reaches the guest through a HW=1 list register and the guest's EOI deactivates INTID 80.
+ */
+const enomem = (() => {
+  const dir = fileURLToPath(new URL('../../scenarios/', import.meta.url));
+  const yaml = readFileSync(`${dir}check-enomem.yaml`, 'utf8');
+  const sc = scenarioFromYaml(yaml, 'check-enomem', { variant: 'rfc-v1', irqNumbering: 'legacy' });
+  return traceCounterexample(sc, [], 'no-irq-left-forwarded');
+})();
+
+/** `event: fields` of each record line of a tracefs text, in order (the task, CPU, flags and time cut off). */
+function events(text: string): string[] {
+  return text
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => /^\s*\S+\s+\[\d+\] \S+\s+[\d.]+: (.*)$/.exec(l)?.[1])
+    .filter((e): e is string => e !== undefined);
+}
+
+describe('counterexample traces carry what a trace of the same scenario carries', () => {
+  it('text: the switches, the raise through the host, the LR the vGIC loaded, the guest handler and its EOI', () => {
+    const text = counterexampleText(enomem);
+    expect(enomem.result.violations.map((v) => v.invariant)).toContain('no-irq-left-forwarded');
+    const ev = events(text);
+    const want = [
+      'kvm_vfio_assign_irq: dev=fff51000.ethernet index=0 gsi=48 hwintid=80 ret=-12',
+      'irq_forward_set: irq=80 forwarded=1 vcpu=0',
+      'kvm_vfio_assign_irq: dev=fff51000.ethernet index=0 gsi=48 hwintid=80 ret=-12',
+      'device_assert: dev=fff51000.ethernet intid=80 seq=1',
+      'vfio_platform_irq: dev=fff51000.ethernet index=0 irq=80 action=forwarded seq=1',
+      'irqfd_inject: gsi=48 vintid=80 level=1 seq=1',
+      'gic_lr_write: vcpu=0 lr=0 vintid=80 pintid=80 hw=1 eoi=0 state=pending seq=1',
+      'guest_irq_entry: vcpu=0 intid=80 seq=1',
+      'device_deassert: dev=fff51000.ethernet intid=80 seq=1',
+      'guest_eoi: vcpu=0 intid=80 seq=1',
+      'vgic_hw_deactivate: vcpu=0 vintid=80 pintid=80 seq=1',
+    ];
+    // each in this order (other records between them)
+    let at = -1;
+    for (const w of want) {
+      const i = ev.indexOf(w, at + 1);
+      expect(i, w).toBeGreaterThan(at);
+      at = i;
+    }
+    // the VFIO handler signals the irqfd's eventfd, under the fd the VMM holds it at
+    expect(ev).toContainEqual(expect.stringMatching(/^eventfd_signal: fd=([0-9]+) count=1 seq=1$/));
+    // the guest's records are on the vCPU's CPU, inside the step of the vCPU agent that ran it
+    const lines = text.split('\n');
+    const entry = lines.findIndex((l) => l.includes('guest_irq_entry:'));
+    const eoi = lines.findIndex((l) => l.includes('guest_eoi:'));
+    expect(lines[entry]).toMatch(/^\s*vcpu0-\d+\s+\[001\] d\.\.\.\. /);
+    expect(lines[eoi]).toMatch(/^\s*guest\/vcpu0-\d+\s+\[001\] \.\.\.\.\. /);
+    const stepOf = (i: number) => lines.slice(0, i).findLast((l) => l.startsWith('# step '));
+    expect(stepOf(entry)).toMatch(/^# step \d+ cpu1\(/);
+    expect(stepOf(eoi)).toMatch(/^# step \d+ cpu1\(/);
+  });
+
+  it("Chrome JSON: the guest handler as a vIRQ slice on the vCPU track, in the interrupt's flow", () => {
+    const t = counterexampleChrome(enomem);
+    const vcpu0 = { pid: 2, tid: 10000 };
+    const slice = t.traceEvents.find((e) => e.name === 'vIRQ 80');
+    expect(slice).toMatchObject({ ph: 'X', ...vcpu0, args: { vcpu: 0, intid: 80, seq: 1 } });
+    const entry = t.traceEvents.find((e) => e.name === 'guest_irq_entry')!;
+    const eoi = t.traceEvents.find((e) => e.name === 'guest_eoi')!;
+    expect(entry).toMatchObject({ ...vcpu0, args: { seq: 1 } });
+    expect(eoi).toMatchObject({ ...vcpu0, args: { seq: 1 } });
+    expect(slice!.ts).toBe(entry.ts);
+    expect((slice!.ts as number) + (slice!.dur as number)).toBeCloseTo(eoi.ts as number, 6);
+    const lr = t.traceEvents.find((e) => e.name === 'gic_lr_write');
+    expect(lr).toMatchObject({ pid: 2, tid: 20000, args: { vintid: 80, pintid: 80, hw: true, seq: 1 } });
+    // raise 1's flow reaches the guest: a flow step on the vCPU track
+    const flow = t.traceEvents.filter((e) => e.cat === 'irqfwd.flow' && e.id === 1);
+    expect(flow[0]).toMatchObject({ ph: 's' });
+    expect(flow.some((e) => e.pid === vcpu0.pid && e.tid === vcpu0.tid)).toBe(true);
   });
 });

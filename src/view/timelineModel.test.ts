@@ -1,5 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { tracedVgicV4 } from '../../test/fixtures/vgicV4Trace.js';
+import { formatReplayFile, replayFileOf } from '../check/replay.js';
+import { scenarioFromYaml } from '../check/scenarioCheck.js';
 import { writeChromeJson } from '../trace/chromeJsonWriter.js';
 import type { ChromeTrace } from './chromeTrace.js';
 import { syntheticChromeTrace } from './syntheticTrace.js';
@@ -15,8 +19,10 @@ import {
   STYLE_MARKER,
   STYLE_RESIDENT,
   STYLE_VIOLATION,
+  STYLE_VIRQ,
 } from './timelineData.js';
 import { buildTimeline } from './timelineModel.js';
+import { viewOfReplayFile } from './viewInput.js';
 
 const meta = (pid: number, tid: number, name: string) => ({ name: 'thread_name', ph: 'M', pid, tid, args: { name } });
 
@@ -184,6 +190,29 @@ describe('buildTimeline', () => {
     expect(d.itemStyle[d.checkSteps[1]!.item]).toBe(STYLE_CHECK_STEP);
     expect(d.violations.map((v) => [v.run, v.invariant, v.message])).toEqual([[0, 'no-lost-irq', 'lost']]);
     expect(d.itemStyle[d.violations[0]!.item]).toBe(STYLE_VIOLATION);
+  });
+
+  it("a checker counterexample shows the guest's side: its vIRQ handler and EOI on the vCPU lane, in the raise's flow", () => {
+    // rfc-v1's defect 3 in the default order (check-enomem, legacy numbering): the raise reaches the guest forwarded
+    const dir = fileURLToPath(new URL('../../scenarios/', import.meta.url));
+    const sc = scenarioFromYaml(readFileSync(`${dir}check-enomem.yaml`, 'utf8'), 'check-enomem', {
+      variant: 'rfc-v1',
+      irqNumbering: 'legacy',
+    });
+    const src = viewOfReplayFile('cx.json', formatReplayFile(replayFileOf(sc, 'no-irq-left-forwarded', [])));
+    const d = buildTimeline(src.title, src.runs);
+    const lane = d.lanes.findIndex((l) => l.kind === 'vcpu' && l.label === 'vCPU 0');
+    const onLane = (name: string) => itemsNamed(d, name).filter((i) => d.itemLane[i] === lane);
+    const [virq] = onLane('vIRQ 80');
+    expect(d.itemStyle[virq!]).toBe(STYLE_VIRQ);
+    const [entry] = onLane('guest_irq_entry');
+    const [eoi] = onLane('guest_eoi');
+    expect([d.itemStyle[entry!], d.itemStyle[eoi!]]).toEqual([STYLE_MARKER, STYLE_MARKER]);
+    expect(d.itemStart[virq!]).toBe(d.itemStart[entry!]);
+    expect(d.itemStart[virq!]! + d.itemDur[virq!]!).toBe(d.itemStart[eoi!]);
+    expect(d.itemSeq[entry!]).toBe(1);
+    expect(d.flowItems).toEqual(expect.arrayContaining([entry, eoi]));
+    expect(d.violations.map((v) => v.invariant)).toEqual(['no-irq-left-forwarded']);
   });
 
   it('pairs B/E events into slices', () => {
