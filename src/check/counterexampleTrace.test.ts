@@ -131,6 +131,13 @@ const enomem = (() => {
   return traceCounterexample(sc, [], 'no-irq-left-forwarded');
 })();
 
+/** check-msi-readd (GICv4.1, two MSI-X vectors forwarded as vLPIs) replayed in the default order, which passes. */
+const msiDefault = (() => {
+  const dir = fileURLToPath(new URL('../../scenarios/', import.meta.url));
+  const sc = scenarioFromYaml(readFileSync(`${dir}check-msi-readd.yaml`, 'utf8'), 'check-msi-readd');
+  return traceCounterexample(sc, []);
+})();
+
 /** `event: fields` of each record line of a tracefs text, in order (the task, CPU, flags and time cut off). */
 function events(text: string): string[] {
   return text
@@ -176,6 +183,22 @@ describe('counterexample traces carry what a trace of the same scenario carries'
     const stepOf = (i: number) => lines.slice(0, i).findLast((l) => l.startsWith('# step '));
     expect(stepOf(entry)).toMatch(/^# step \d+ cpu1\(/);
     expect(stepOf(eoi)).toMatch(/^# step \d+ cpu1\(/);
+  });
+
+  it("MSIs: the guest's handler of each vLPI (guest_irq_entry from the GICv3 driver) after its translation", () => {
+    const text = counterexampleText(msiDefault);
+    expect(text).toContain('(none: nothing violated)');
+    expect(text).toMatch(/\n# no violation: /);
+    const ev = events(text);
+    for (const [event, lpi] of [
+      [0, 8192],
+      [1, 8193],
+    ]) {
+      const tr = ev.findIndex((e) => e.startsWith(`its_translate: devid=256 eventid=${event} intid=${lpi} `));
+      const entry = ev.indexOf(`guest_irq_entry: vcpu=0 intid=${lpi} seq=0`);
+      const eoi = ev.indexOf(`guest_eoi: vcpu=0 intid=${lpi} seq=0`);
+      expect([tr >= 0, entry > tr, eoi > entry]).toEqual([true, true, true]);
+    }
   });
 
   it("Chrome JSON: the guest handler as a vIRQ slice on the vCPU track, in the interrupt's flow", () => {

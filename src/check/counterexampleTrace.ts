@@ -184,8 +184,9 @@ export function counterexampleText(run: CounterexampleRun): string {
   const records = lines.slice(lines.length - size);
   const out = [...header];
   const marked = run.steps.filter((s) => s.marked).map((s) => s.index);
+  const none = run.result.violations.length > 0 ? 'none: the default order alone violates' : 'none: nothing violated';
   out.push(
-    `# check: ${run.steps.length} step(s); '# step N*' marks a step that matters (${marked.length > 0 ? marked.join(', ') : 'none: the default order alone violates'}); '(default)' a step of the default order`,
+    `# check: ${run.steps.length} step(s); '# step N*' marks a step that matters (${marked.length > 0 ? marked.join(', ') : none}); '(default)' a step of the default order`,
   );
   let r = 0;
   for (const s of run.steps) {

@@ -81,6 +81,7 @@ describe('guest device driver', () => {
     const seen: string[] = [];
     r.kernel.setTrace({
       deviceIrq: (vcpu, drv) => seen.push(`irq vcpu${vcpu} ${drv.name} status=${r.dev.readReg(0)}`),
+      lpiIrq: (vcpu, intid) => seen.push(`lpi vcpu${vcpu} ${intid}`),
       eoi: (vcpu, intid) => seen.push(`eoi vcpu${vcpu} ${intid}`),
     });
     const drv = r.kernel.devices[0]!;

@@ -468,6 +468,7 @@ class GicHandleIrq extends Frame {
       return this.step(false);
     }
     this.pc = H_HANDLED;
+    if (this.irqnr >= LPI_BASE) this.drv.trace?.lpiIrq(this.vcpu, this.irqnr);
     return this.call(h.handle(this.g, this.vcpu));
   }
 }

@@ -220,9 +220,10 @@ export class HostTrace {
 
   /**
    * The guest's tracepoints (guestTrace.ts): guest_irq_entry when a device driver finds its line's condition set —
-   * under the host line's INTID and raise, on the vCPU's thread — and guest_eoi.
+   * under the host line's INTID and raise, on the vCPU's thread — or an LPI's handler is called (under the raise of
+   * the MSI vector `lpis` names for it), and guest_eoi.
    */
-  traceGuest(g: GuestKernel): void {
+  traceGuest(g: GuestKernel, lpis: ReadonlyMap<number, TracedLine> = new Map()): void {
     let vm: KvmVm | undefined;
     // the guest's VM: the one whose vCPUs run its guest contexts (known once it ran: before its first tracepoint)
     const vmOf = (): KvmVm | undefined => {
@@ -236,6 +237,8 @@ export class HostTrace {
         const intid = drv.device.lines[drv.line]!.intid;
         this.guestIrqEntry(vmOf()?.vcpus[vcpu]?.runTask ?? null, vcpu, intid, seqOf(this.byIntid.get(intid)));
       },
+      lpiIrq: (vcpu, intid) =>
+        this.guestIrqEntry(vmOf()?.vcpus[vcpu]?.runTask ?? null, vcpu, intid, seqOf(lpis.get(intid))),
       eoi: (vcpu, intid) => this.guestEoi(vmOf(), vcpu, intid, currentOrNull()),
     });
   }

@@ -403,7 +403,8 @@ class ModeRunner {
         onLatency: (cycles: number) => this.served(l, cycles),
       };
     });
-    const its = this.guestItsDevices(all, spec.guest.handlerCycles, index);
+    const lpis = new Map<number, MsiVectorState>();
+    const its = this.guestItsDevices(all, spec.guest.handlerCycles, lpis);
     const v2 = this.host.irq.version === 'v2';
     const g = new GuestKernel({
       ...(its.length > 0 ? { its: { devices: its } } : {}),
@@ -422,7 +423,7 @@ class ModeRunner {
         pr.vectorAt[vcpu] = at;
       },
     });
-    this.ht?.traceGuest(g);
+    this.ht?.traceGuest(g, lpis);
     this.hooks.onGuest?.(g, spec.name, this.mode);
     for (const r of spec.retarget) {
       const add = () => g.scheduleRetarget({ at: this.engine.now + (r.delay ?? 0), intid: r.intid, target: r.vcpu });
@@ -435,15 +436,19 @@ class ModeRunner {
    * The guest's ITS devices (itsDriver.ts): each PCI function wired into this VM, at its guest requester ID, with one
    * event per wired vector mapped to its LPI on vCPU 0, served by `msiHandler`.
    */
-  private guestItsDevices(steps: readonly ScenarioStep[], handlerCycles: number, vmIndex: number): GuestItsDevice[] {
+  private guestItsDevices(
+    steps: readonly ScenarioStep[],
+    handlerCycles: number,
+    lpis: Map<number, MsiVectorState>,
+  ): GuestItsDevice[] {
     const out: GuestItsDevice[] = [];
     for (const f of pciFunctions(this.s)) {
       const vectors = steps.flatMap((st) => (st.step === 'irqfd' && st.device === f.name ? [st.index] : []));
-      const events = [...new Set(vectors)].map((k) => ({
-        eventId: k,
-        lpi: f.lpiBase + k,
-        handler: this.msiHandler(this.ledger.line(f.name, k) as MsiVectorState, handlerCycles, vmIndex),
-      }));
+      const events = [...new Set(vectors)].map((k) => {
+        const v = this.ledger.line(f.name, k) as MsiVectorState;
+        lpis.set(f.lpiBase + k, v);
+        return { eventId: k, lpi: f.lpiBase + k, handler: this.msiHandler(v, handlerCycles) };
+      });
       if (events.length > 0) out.push({ deviceId: f.guestDeviceId, events });
     }
     return out;
@@ -452,16 +457,17 @@ class ModeRunner {
   /**
    * The guest driver's handler of an MSI vector, entered once the guest acknowledged its LPI (ICC_IAR1_EL1): it serves
    * what the function queued on the vector (the ledger's delivery, latency = the MSI's send → here), then
-   * `handlerCycles` of work; the GICv3 driver then writes ICC_EOIR1_EL1.
+   * `handlerCycles` of work; the GICv3 driver then writes ICC_EOIR1_EL1. Its guest_irq_entry is the driver's
+   * tracepoint (GuestTraceHooks.lpiIrq).
    */
-  private msiHandler(v: MsiVectorState, handlerCycles: number, vmIndex: number): GuestIrqHandler {
+  private msiHandler(v: MsiVectorState, handlerCycles: number): GuestIrqHandler {
     const work = guestWorkCost(handlerCycles);
     const engine = this.engine;
     const self = this;
     return {
       name: `${v.device}.msi${v.index}`,
-      *handle(_g, vcpu) {
-        self.delivered(v, engine.now - v.lastAssertAt, vcpu, vmIndex);
+      *handle() {
+        self.served(v, engine.now - v.lastAssertAt);
         if (handlerCycles > 0) yield op(work);
         return true;
       },
@@ -514,7 +520,7 @@ class ModeRunner {
     this.plan.notify();
   }
 
-  /** A runner-made handler (eventfd backend, MSI vector) served `l` on `vcpu`: its guest_irq_entry, then `served`. */
+  /** The eventfd backend's handler served `l` on `vcpu`: its guest_irq_entry (no guest driver emits it), then `served`. */
   private delivered(l: LedgerEntry, cycles: number, vcpu: number, vmIndex: number): void {
     this.ht?.guestIrqEntry(this.vmm.vms[vmIndex]!.kvmVm.vcpus[vcpu]?.runTask ?? null, vcpu, l.intid, l.seq);
     this.served(l, cycles);
