@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { KVM_CHECK_EXTENSION } from '../abi/index.js';
+import {
+  KVM_CHECK_EXTENSION,
+  KVM_IRQ_ROUTING_IRQCHIP,
+  KVM_IRQ_ROUTING_MSI,
+  KVM_MSI_VALID_DEVID,
+} from '../abi/index.js';
+import { kvmIrqMapGsi } from '../kvm/irqRouting.js';
 import { loadScenario } from './loader.js';
 import { IOCTL_EXPECTATION, runScenario } from './runner.js';
 
@@ -138,6 +144,53 @@ describe('raw ioctl steps', () => {
         'raw.yaml',
       ),
     ).toThrow(/struct\.data\[0\]/);
+  });
+
+  it('`entries`: KVM_SET_GSI_ROUTING with kvm_irq_routing_entry structs in place — an SPI and an MSI to the vITS (kvm_set_irq_routing)', () => {
+    const routing = (nr: number) => `
+  - step: ioctl
+    at: 30us
+    fd: vm
+    request: KVM_SET_GSI_ROUTING
+    struct:
+      name: kvm_irq_routing
+      fields: { nr: ${nr} }
+      entries:
+        - { name: kvm_irq_routing_entry, fields: { gsi: 38, type: KVM_IRQ_ROUTING_IRQCHIP, u0: 0, u1: 38 } }
+        - name: kvm_irq_routing_entry
+          fields: { gsi: 64, type: KVM_IRQ_ROUTING_MSI, flags: KVM_MSI_VALID_DEVID, u0: 0x08090040, u2: 3, u3: 8 }
+    expect: ${nr === 2 ? 'ok' : 'EFAULT'}`;
+    const seen: unknown[] = [];
+    const r = runScenario(
+      loadScenario(scenario(`${OPEN_AND_WIRE}${routing(2)}`), 'raw.yaml'),
+      { modes: ['normal'] },
+      {
+        afterStep: (st, host) => {
+          if (st.step !== 'ioctl') return;
+          const vm = host.kvm.vms[0]!;
+          seen.push(kvmIrqMapGsi(vm, 38), kvmIrqMapGsi(vm, 64), kvmIrqMapGsi(vm, 39));
+        },
+      },
+    ).runs[0]!;
+    expect(r.violations).toEqual([]);
+    expect(seen).toEqual([
+      [{ gsi: 38, type: KVM_IRQ_ROUTING_IRQCHIP, irqchip: 0, pin: 38, msi: null }],
+      [
+        {
+          gsi: 64,
+          type: KVM_IRQ_ROUTING_MSI,
+          irqchip: 0,
+          pin: 0,
+          msi: { addressLo: 0x08090040, addressHi: 0, data: 3, flags: KVM_MSI_VALID_DEVID, devid: 8 },
+        },
+      ],
+      [], // the new table replaced the default one: GSI 39 is no longer routed
+    ]);
+    // the irqfd of GSI 38 still injects SPI 70 (pin 38) through the new table
+    expect(r.metrics.irqs.lost).toBe(0);
+    // nr 3: the kernel copies three entries (memdup_user of nr × 48 bytes), past the two the step placed: EFAULT
+    const bad = run(`${OPEN_AND_WIRE}${routing(3)}`).run;
+    expect(bad.violations).toEqual([]);
   });
 
   it('`as` names the fd a call created: a second VM, its kvm-vfio device (kvm_create_device.fd) and a vCPU', () => {

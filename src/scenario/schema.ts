@@ -391,6 +391,8 @@ export interface StructSpec {
   fields: Record<string, ArgValue>;
   /** Its trailing flexible array as __s32 elements (vfio_irq_set's DATA_EVENTFD fds). */
   data?: (number | string)[];
+  /** Its trailing flexible array as structs in place (kvm_irq_routing's kvm_irq_routing_entry entries). */
+  entries?: StructSpec[];
 }
 
 const ArgValue: z.ZodType<ArgValue> = z.lazy(() =>
@@ -423,6 +425,10 @@ const StructSpecSchema: z.ZodType<StructSpec> = z.lazy(() =>
           description:
             "__s32 elements after the struct (its flexible array member: vfio_irq_set's eventfds): numbers, constants or fd references",
         }),
+      entries: z.array(StructSpecSchema).optional().meta({
+        description:
+          "structs laid out in place after the struct, in order (its flexible array of structs: KVM_SET_GSI_ROUTING's kvm_irq_routing_entry entries, whose union is u0..u3: irqchip/pin, or address_lo/address_hi/data/devid)",
+      }),
     })
     .meta({ id: 'StructSpec', description: 'a uapi struct placed in user memory: its C name and member values' }),
 );
@@ -775,7 +781,10 @@ export function fdRefsOf(s: { fd: string; arg?: number | string; struct?: Struct
       if (!isUapiConstant(v)) out.push(v);
     } else if (typeof v === 'object') {
       if ('s32' in v) value(v.s32);
-      else for (const f of [...Object.values(v.struct.fields), ...(v.struct.data ?? [])]) value(f);
+      else {
+        for (const f of [...Object.values(v.struct.fields), ...(v.struct.data ?? [])]) value(f);
+        for (const e of v.struct.entries ?? []) value({ struct: e });
+      }
     }
   };
   if (s.arg !== undefined) value(s.arg);
@@ -1208,6 +1217,11 @@ function checkIoctl(
     }
     st.data?.forEach((v, i) => {
       checkValue([...path, 'data', i], v);
+    });
+    if (st.data !== undefined && st.entries !== undefined)
+      issue(ctx, path, 'give data or entries (the flexible array as __s32 or as structs), not both');
+    st.entries?.forEach((e, i) => {
+      checkStruct([...path, 'entries', i], e);
     });
   };
   if (!checkFdRef([...p, 'fd'], s.fd)) issue(ctx, [...p, 'fd'], `expected ${FDREF_HELP}`);

@@ -554,6 +554,8 @@ export interface RawIoctlStruct {
   readonly fields: Readonly<Record<string, RawIoctlValue>>;
   /** __s32 elements laid out right after the struct (its flexible array member, e.g. vfio_irq_set's eventfds). */
   readonly data?: readonly (number | string)[];
+  /** Structs laid out in place after it, in order (its flexible array of structs: kvm_irq_routing's entries). */
+  readonly entries?: readonly RawIoctlStruct[];
 }
 export interface RawIoctlCall {
   readonly fd: number;
@@ -630,7 +632,8 @@ export function layoutRawIoctl(
     }
     return placeStruct(v.struct);
   };
-  const placeStruct = (st: RawIoctlStruct): number => {
+  /** The struct's bytes: its members, then its trailing __s32 `data` or `entries`. */
+  const encodeStruct = (st: RawIoctlStruct): Uint8Array => {
     const codec = uapiStruct(st.name);
     if (codec === undefined) throw new RawIoctlError(`unknown struct '${st.name}'`);
     for (const key of Object.keys(st.fields))
@@ -650,13 +653,23 @@ export function layoutRawIoctl(
     }
     const head = codec.encode(init as unknown as StructInit<abi.Fields>);
     const data = st.data ?? [];
-    const bytes = new Uint8Array(head.length + 4 * data.length);
+    const entries = (st.entries ?? []).map(encodeStruct);
+    const size = head.length + 4 * data.length + entries.reduce((n, e) => n + e.length, 0);
+    const bytes = new Uint8Array(size);
     bytes.set(head);
     const view = new DataView(bytes.buffer);
     data.forEach((v, i) => {
       view.setInt32(head.length + 4 * i, Number(BigInt.asIntN(32, BigInt(scalar(v)))), true);
     });
-    const a = place(p, bytes);
+    let at = head.length + 4 * data.length;
+    for (const e of entries) {
+      bytes.set(e, at);
+      at += e.length;
+    }
+    return bytes;
+  };
+  const placeStruct = (st: RawIoctlStruct): number => {
+    const a = place(p, encodeStruct(st));
     allocs.push(a);
     return a;
   };
