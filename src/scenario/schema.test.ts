@@ -235,6 +235,39 @@ describe('cross-checks', () => {
     expect(bad.map((x) => x.path)).toEqual(['vmm.0.fd', 'vmm.0.request', 'vmm.0.struct.fields.fdd', 'vmm.0.expect']);
   });
 
+  it('`entries` are structs checked like the struct they follow; `data` and `entries` together are refused', () => {
+    const routing = (extra: object) => ({
+      mode: 'normal',
+      devices: [dev],
+      vmm: [
+        {
+          step: 'ioctl',
+          fd: 'vm',
+          request: 'KVM_SET_GSI_ROUTING',
+          struct: {
+            name: 'kvm_irq_routing',
+            fields: { nr: 2 },
+            entries: [
+              { name: 'kvm_irq_routing_entry', fields: { gsi: 1, type: 'KVM_IRQ_ROUTING_MSI', u3: 'device:zz' } },
+              { name: 'kvm_irq_routing_entry', fields: { gsi: 2, pin: 3 } },
+              { name: 'kvm_routing' },
+            ],
+            ...extra,
+          },
+        },
+      ],
+    });
+    expect(issues(routing({})).map((x) => x.path)).toEqual([
+      'vmm.0.struct.entries.0.fields.u3',
+      'vmm.0.struct.entries.1.fields.pin',
+      'vmm.0.struct.entries.2.name',
+    ]);
+    expect(issues(routing({ data: [1] })).map((x) => [x.path, x.message])).toContainEqual([
+      'vmm.0.struct',
+      'give data or entries (the flexible array as __s32 or as structs), not both',
+    ]);
+  });
+
   it('`as` binds the fd a creating ioctl returns; a name must be bound earlier, new, and by a call that creates one', () => {
     const create = { step: 'ioctl', fd: 'kvm', request: 'KVM_CREATE_VM', arg: 0, as: 'vm-b' } as const;
     const ok = Scenario.safeParse({
