@@ -3,9 +3,10 @@
  * userspace_exit/set_irq) and the irqfwd events of an interrupt's causal chain (device line, GICC_IAR/EOIR, the VFIO
  * handler and unmask, eventfd signals, irqfd inject/resample, LR loads, EOI maintenance, the guest's EOI, the
  * physical deactivation, the forwarding control events; on a GICv3 host the ITS and GICv4.1 events, gicv4Trace.ts).
- * Chain events carry the `seq` of their line's current raise, so the Chrome JSON writer links them into one flow. The scenario runner calls the kernel-event methods from its own
- * counting hooks and `installChain` for the rest; the checker's counterexample trace uses `install` (every hook).
- * The model's hooks stay null when nobody traces.
+ * Chain events carry the `seq` of their line's current raise, so the Chrome JSON writer links them into one flow.
+ * The scenario runner calls the kernel-event methods from its own counting hooks, `installChain` for the rest and
+ * `traceGuest` for the guests' tracepoints; the checker's counterexample trace uses `install` (every hook). The
+ * model's hooks stay null when nobody traces.
  */
 import type { GuestKernel } from '../guest/guestKernel.js';
 import type { IrqDesc, IrqReturn } from '../host/irq/irqDesc.js';
@@ -232,13 +233,14 @@ export class HostTrace {
       );
       return vm;
     };
+    const entry = (vcpu: number, intid: number, l: TracedLine | undefined) =>
+      this.guestIrqEntry(vmOf()?.vcpus[vcpu]?.runTask ?? null, vcpu, intid, seqOf(l));
     g.setTrace({
       deviceIrq: (vcpu, drv) => {
         const intid = drv.device.lines[drv.line]!.intid;
-        this.guestIrqEntry(vmOf()?.vcpus[vcpu]?.runTask ?? null, vcpu, intid, seqOf(this.byIntid.get(intid)));
+        entry(vcpu, intid, this.byIntid.get(intid));
       },
-      lpiIrq: (vcpu, intid) =>
-        this.guestIrqEntry(vmOf()?.vcpus[vcpu]?.runTask ?? null, vcpu, intid, seqOf(lpis.get(intid))),
+      lpiIrq: (vcpu, intid) => entry(vcpu, intid, lpis.get(intid)),
       eoi: (vcpu, intid) => this.guestEoi(vmOf(), vcpu, intid, currentOrNull()),
     });
   }
@@ -287,17 +289,16 @@ export class HostTrace {
   /** The irqfds the VMs hold now, each as the device line whose VFIO trigger is its eventfd (see `install`). */
   private wireIrqfds(lines: readonly (readonly TracedLine[])[]): void {
     const host = this.host;
-    for (const vm of host.kvm.vms) {
-      for (const irqfd of vm.irqfds.items) {
-        const k = host.devices.findIndex((d) => d.vdev.irqs.some((i) => i.trigger === irqfd.eventfd));
-        if (k < 0) continue;
-        const l = lines[k]![host.devices[k]!.vdev.irqs.findIndex((i) => i.trigger === irqfd.eventfd)]!;
-        const fdOf = (p: Process, ctx: object | null) =>
-          p.files.openFds().find((fd) => p.files.lookup(fd)?.privateData === ctx) ?? -1;
-        const p = host.kernel.processes.find((x) => fdOf(x, irqfd.eventfd) >= 0) ?? host.kernel.processes[0]!;
-        this.wire(l, vm, irqfd.gsi, p, fdOf(p, irqfd.eventfd), fdOf(p, irqfd.resamplefd));
-      }
-    }
+    const fdOf = (p: Process, ctx: object | null) =>
+      p.files.openFds().find((fd) => p.files.lookup(fd)?.privateData === ctx) ?? -1;
+    for (const vm of host.kvm.vms)
+      for (const irqfd of vm.irqfds.items)
+        for (const [k, d] of host.devices.entries())
+          for (const [index, irq] of d.vdev.irqs.entries()) {
+            if (irq.trigger !== irqfd.eventfd) continue;
+            const p = host.kernel.processes.find((x) => fdOf(x, irqfd.eventfd) >= 0) ?? host.kernel.processes[0]!;
+            this.wire(lines[k]![index]!, vm, irqfd.gsi, p, fdOf(p, irqfd.eventfd), fdOf(p, irqfd.resamplefd));
+          }
   }
 
   /**
