@@ -27,40 +27,42 @@ export interface VgicIrqOps {
   getInputLevel?(vintid: number): boolean;
 }
 
+// The bits of VgicIrq.state: struct vgic_irq's booleans, config, group, priority, GICD_ITARGETSR byte and GICv2 SGI
+// active source, packed so that a checker's state key and copy read one value in place of eleven (the same state:
+// each field keeps its own bits and its kernel name, as a getter and setter on the prototype).
+const LINE_LEVEL = 1 << 0;
+const PENDING_LATCH = 1 << 1;
+const ACTIVE = 1 << 2;
+const ENABLED = 1 << 3;
+const ON_LR = 1 << 4;
+const HW = 1 << 5;
+const CONFIG_SHIFT = 6;
+const GROUP_SHIFT = 7;
+const PRIORITY_SHIFT = 8;
+const TARGETS_SHIFT = 16;
+const ACTIVE_SOURCE_SHIFT = 24;
+
 export class VgicIrq {
   // Fields are laid out in declaration order: the state every inject, flush and fold reads first, then what only
   // set-up, GICv2 SGIs, LPIs or routing changes use.
   readonly intid: number;
   /** Checker object id: the irq_lock and the state it protects. */
   readonly oid: number;
-  config: VgicIrqConfig;
-  /** Level of the input line (level-sensitive only). */
-  lineLevel = false;
-  /** Software pending state: edge latch, or a GICD_ISPENDR write. */
-  pendingLatch = false;
-  active = false;
-  enabled = false;
-  /** Whether the vIRQ currently sits in a list register of its vCPU (between flush and fold). */
-  onLr = false;
-  /** Mapped to a physical interrupt (kvm_vgic_map_phys_irq). */
-  hw = false;
+  /**
+   * Packed (bits above): line_level, pending_latch, active, enabled, on-LR, hw, config, group, priority, targets,
+   * active_source — read and written through the accessors below.
+   */
+  private state = 0;
+  /** GICv2 SGIs: bitmap of source vCPUs with this SGI pending (irq->source). */
+  source = 0;
   /** The vCPU whose ap-list holds this vIRQ, or null (irq->vcpu). */
   vcpu: VgicCpu | null = null;
   /** The vCPU this vIRQ is routed to (vgic_target_oracle's answer when pending). */
   targetVcpu: VgicCpu | null;
-  /** 8-bit priority, low 3 bits always 0 (VGIC_PRI_BITS). */
-  priority = 0;
   /** In-kernel device that may inject this vIRQ (kvm_vgic_set_owner); null = userspace. */
   owner: unknown = null;
   /** Physical INTID at the root irqchip (the GIC), not the Linux IRQ number. */
   hwintid = 0;
-  /** 0 = group 0; a GICv2 guest's interrupts start in group 0 (vgic-init.c kvm_vgic_dist_init). */
-  group = 0;
-  /** GICv2 SGIs: bitmap of source vCPUs with this SGI pending, and the source of the active instance. */
-  source = 0;
-  activeSource = 0;
-  /** GICv2 GICD_ITARGETSR byte (CPU mask); for private IRQs the owning vCPU's bit. */
-  targets = 0;
   /** GICv3 GICD_IROUTER affinity Aff2.Aff1.Aff0 of an SPI (irq->mpidr). */
   mpidr = 0;
   /** Linux IRQ number of the mapped physical interrupt, for irq_{get,set}_irqchip_state. */
@@ -77,6 +79,90 @@ export class VgicIrq {
     this.oid = oid;
     this.targetVcpu = targetVcpu;
     this.config = config;
+  }
+
+  private flag(bit: number, on: boolean): void {
+    this.state = on ? this.state | bit : this.state & ~bit;
+  }
+
+  private field(shift: number, width: number, v: number): void {
+    const mask = ((1 << width) - 1) << shift;
+    this.state = (this.state & ~mask) | ((v << shift) & mask);
+  }
+
+  /** Level of the input line (level-sensitive only). */
+  get lineLevel(): boolean {
+    return (this.state & LINE_LEVEL) !== 0;
+  }
+  set lineLevel(on: boolean) {
+    this.flag(LINE_LEVEL, on);
+  }
+  /** Software pending state: edge latch, or a GICD_ISPENDR write. */
+  get pendingLatch(): boolean {
+    return (this.state & PENDING_LATCH) !== 0;
+  }
+  set pendingLatch(on: boolean) {
+    this.flag(PENDING_LATCH, on);
+  }
+  get active(): boolean {
+    return (this.state & ACTIVE) !== 0;
+  }
+  set active(on: boolean) {
+    this.flag(ACTIVE, on);
+  }
+  get enabled(): boolean {
+    return (this.state & ENABLED) !== 0;
+  }
+  set enabled(on: boolean) {
+    this.flag(ENABLED, on);
+  }
+  /** Whether the vIRQ currently sits in a list register of its vCPU (between flush and fold). */
+  get onLr(): boolean {
+    return (this.state & ON_LR) !== 0;
+  }
+  set onLr(on: boolean) {
+    this.flag(ON_LR, on);
+  }
+  /** Mapped to a physical interrupt (kvm_vgic_map_phys_irq). */
+  get hw(): boolean {
+    return (this.state & HW) !== 0;
+  }
+  set hw(on: boolean) {
+    this.flag(HW, on);
+  }
+  get config(): VgicIrqConfig {
+    return ((this.state >>> CONFIG_SHIFT) & 1) as VgicIrqConfig;
+  }
+  set config(c: VgicIrqConfig) {
+    this.field(CONFIG_SHIFT, 1, c);
+  }
+  /** 0 = group 0; a GICv2 guest's interrupts start in group 0 (vgic-init.c kvm_vgic_dist_init). */
+  get group(): number {
+    return (this.state >>> GROUP_SHIFT) & 1;
+  }
+  set group(g: number) {
+    this.field(GROUP_SHIFT, 1, g);
+  }
+  /** 8-bit priority, low 3 bits always 0 (VGIC_PRI_BITS). */
+  get priority(): number {
+    return (this.state >>> PRIORITY_SHIFT) & 0xff;
+  }
+  set priority(p: number) {
+    this.field(PRIORITY_SHIFT, 8, p);
+  }
+  /** GICv2 GICD_ITARGETSR byte (CPU mask); for private IRQs the owning vCPU's bit. */
+  get targets(): number {
+    return (this.state >>> TARGETS_SHIFT) & 0xff;
+  }
+  set targets(t: number) {
+    this.field(TARGETS_SHIFT, 8, t);
+  }
+  /** GICv2 SGIs: the source vCPU of the active instance (irq->active_source). */
+  get activeSource(): number {
+    return (this.state >>> ACTIVE_SOURCE_SHIFT) & 0xff;
+  }
+  set activeSource(s: number) {
+    this.field(ACTIVE_SOURCE_SHIFT, 8, s);
   }
 
   toString(): string {
