@@ -86,7 +86,7 @@ export const VGIC_V3_MAX_CPUS = 512;
 export const VGIC_NR_IRQS_LEGACY = 256;
 /** include/kvm/arm_vgic.h KVM_VGIC_IMP_REV_LATEST (vgic_init's default GICD_IIDR revision). */
 export const KVM_VGIC_IMP_REV_LATEST = 3;
-/** Capacity of an ap-list: every private IRQ plus every possible SPI. */
+/** Most vIRQs an ap-list holds: every private IRQ plus every possible SPI (LPIs are not bounded by this). */
 const AP_CAPACITY = 1024;
 
 /** The host IRQ layer as the vGIC uses it (kernel/irq/manage.c irq_{get,set}_irqchip_state, irq_to_desc). */
@@ -191,9 +191,11 @@ export interface VgicBackend {
  */
 export class VgicCpu {
   readonly privateIrqs: VgicIrq[] = [];
-  /** The ap-list (vgic_cpu->ap_list_head): vIRQs pending or active on this vCPU, in list order; fixed capacity. */
-  readonly apList: (VgicIrq | null)[] = new Array<VgicIrq | null>(AP_CAPACITY).fill(null);
-  apCount = 0;
+  /**
+   * The ap-list (vgic_cpu->ap_list_head): vIRQs pending or active on this vCPU, in list order, exactly as long as the
+   * list (a state key reads no empty slots). Grown by push and shrunk by pop, which keep the backing store.
+   */
+  readonly apList: VgicIrq[] = [];
   /** Shadow GICH_LRn (vgic_v2_cpu_if.vgic_lr), or ICH_LR<n>_EL2[31:0], and how many the last flush used. */
   readonly vgicLr = new Uint32Array(MAX_LRS);
   /** GICv3 only: ICH_LR<n>_EL2[63:32] (vgic_v3_cpu_if.vgic_lr's upper halves). */
@@ -247,9 +249,19 @@ export class VgicCpu {
     return `vcpu${this.id}`;
   }
 
+  get apCount(): number {
+    return this.apList.length;
+  }
+
   /** Take the ap-list entry at position i (0 ≤ i < apCount). */
   ap(i: number): VgicIrq {
     return this.apList[i]!;
+  }
+
+  /** Drops the entries from position n on (after a pass compacted the survivors to the front). */
+  apTruncate(n: number): void {
+    // pop, not `length = n`: assigning a length of 0 frees the backing store, and the next list_add would allocate
+    while (this.apList.length > n) this.apList.pop();
   }
 }
 
@@ -750,8 +762,7 @@ export class Vgic {
         vgicPutIrq(this, irq); // the reference vgic_queue_irq_unlock took for the ap-list
       }
     }
-    for (let i = w; i < n; i++) vcpu.apList[i] = null;
-    vcpu.apCount = w;
+    vcpu.apTruncate(w);
   }
 
   // ---- world switch (vgic.c kvm_vgic_{flush,sync}_hwstate, kvm_vgic_{load,put}; vgic-v2.c save/restore) ------
@@ -844,7 +855,7 @@ export function vcpuMpidrAff(vcpuId: number): number {
 /** list_add_tail onto vcpu's ap-list. */
 function apAdd(vcpu: VgicCpu, irq: VgicIrq): void {
   if (vcpu.apCount >= AP_CAPACITY) throw new ModelError(`${vcpu}: ap-list overflow`);
-  vcpu.apList[vcpu.apCount++] = irq;
+  vcpu.apList.push(irq);
   irq.vcpu = vcpu;
 }
 

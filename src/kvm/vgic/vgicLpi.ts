@@ -163,8 +163,7 @@ export function vgicFlushPendingLpis(vgic: Vgic, vc: VgicCpu): void {
     irq.vcpu = null;
     vgicPutIrq(vgic, irq);
   }
-  for (let i = w; i < n; i++) vc.apList[i] = null;
-  vc.apCount = w;
+  vc.apTruncate(w);
 }
 
 /** struct vgic_translation_cache_entry: a doorbell/DeviceID/EventID translation and the LPI it gave (a reference). */
