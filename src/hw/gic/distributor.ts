@@ -3,6 +3,7 @@
 // nrCpus.. hold the shared SPIs 32.. (one word per 32 INTIDs). Nothing is allocated per interrupt.
 import { ModelError } from '../../sim/errors.js';
 import { touch, touchRead } from '../../sim/footprint.js';
+import { markShared } from '../../sim/snapshot.js';
 import { gicdRead, gicdWrite } from './distributorMmio.js';
 import {
   GICC_IAR_CPUID_SHIFT,
@@ -105,6 +106,9 @@ export class GicDistributor {
       for (let i = 0; i < nrIrqs; i++) this.intidOid[i] = newOid(`gic.intid${i}`);
       for (let c = 0; c < nrCpus; c++) this.giccOid[c] = newOid(`gicc${c}`);
     }
+    // fixed from here on: every copy of a machine shares them, and a state key reads them as one value
+    markShared(this.intidOid);
+    markShared(this.giccOid);
   }
 
   /** Connects the CPU interface of `cpu`; it is told after every state change. */

@@ -8,6 +8,7 @@
 // with nrLpis; GICD_TYPER.IDbits reports the configured INTID width (16 or 24 bits).
 import { ModelError } from '../../sim/errors.js';
 import { touch, touchRead } from '../../sim/footprint.js';
+import { markShared } from '../../sim/snapshot.js';
 import type { BitmapKind, IrqTrigger } from '../gic/distributor.js';
 import type { PhysicalMemory } from '../physMem.js';
 import { Gicv3Lpis, LPI_BASE, type LpiListener } from './lpi.js';
@@ -164,6 +165,9 @@ export class Gicv3Distributor implements LpiListener {
       for (let i = ESPI_BASE; i < ESPI_BASE + nrEspis; i++) this.intidOid[i] = newOid(`gicv3.intid${i}`);
       for (let pe = 0; pe < nrPes; pe++) this.iccOid[pe] = newOid(`icc${pe}`);
     }
+    // fixed from here on: every copy of a machine shares them, and a state key reads them as one value
+    markShared(this.intidOid);
+    markShared(this.iccOid);
     const nrLpis = opts.nrLpis ?? 0;
     if (nrLpis > 0 && (opts.memory === undefined || LPI_BASE + nrLpis > 2 ** idBits)) {
       throw new ModelError(`${nrLpis} LPIs need the memory their tables live in and INTIDs within ${idBits} bits`);
