@@ -77,8 +77,9 @@ export const C_VGIC_MAP = defineCost(
 
 /** arm64 KVM_PHYS_SHIFT: the default IPA size, for a vGIC built without a VM. */
 const KVM_PHYS_SHIFT_DEFAULT = 40;
-/** Shadow list registers per vCPU (GICv2 has at most 64, GICv3 16). */
-export const MAX_LRS = 64;
+/** include/kvm/arm_vgic.h VGIC_V2_MAX_LRS / VGIC_V3_MAX_LRS: the shadow list registers of struct vgic_v{2,3}_cpu_if. */
+export const VGIC_V2_MAX_LRS = 64;
+export const VGIC_V3_MAX_LRS = 16;
 /** include/kvm/arm_vgic.h VGIC_V2_MAX_CPUS / VGIC_V3_MAX_CPUS. */
 export const VGIC_V2_MAX_CPUS = 8;
 export const VGIC_V3_MAX_CPUS = 512;
@@ -196,10 +197,13 @@ export class VgicCpu {
    * list (a state key reads no empty slots). Grown by push and shrunk by pop, which keep the backing store.
    */
   readonly apList: VgicIrq[] = [];
-  /** Shadow GICH_LRn (vgic_v2_cpu_if.vgic_lr), or ICH_LR<n>_EL2[31:0], and how many the last flush used. */
-  readonly vgicLr = new Uint32Array(MAX_LRS);
-  /** GICv3 only: ICH_LR<n>_EL2[63:32] (vgic_v3_cpu_if.vgic_lr's upper halves). */
-  readonly vgicLrHi = new Uint32Array(MAX_LRS);
+  /**
+   * Shadow GICH_LRn (vgic_v2_cpu_if.vgic_lr[VGIC_V2_MAX_LRS]), or ICH_LR<n>_EL2[31:0] (vgic_v3_cpu_if.vgic_lr's
+   * VGIC_V3_MAX_LRS lower halves), and how many the last flush used.
+   */
+  readonly vgicLr: Uint32Array;
+  /** GICv3 only (empty on v2): ICH_LR<n>_EL2[63:32] (vgic_v3_cpu_if.vgic_lr's upper halves). */
+  readonly vgicLrHi: Uint32Array;
   usedLrs = 0;
   /**
    * Shadow GICH_HCR / GICH_VMCR / GICH_APR, or ICH_HCR_EL2 / ICH_VMCR_EL2 / ICH_AP1R0_EL2 (Group 0 is not modelled).
@@ -242,6 +246,8 @@ export class VgicCpu {
     /** vcpu->vcpu_id (KVM_CREATE_VCPU's argument; GICR_TYPER.Processor_Number). */
     readonly vcpuId: number = id,
   ) {
+    this.vgicLr = new Uint32Array(vgic.isV3 ? VGIC_V3_MAX_LRS : VGIC_V2_MAX_LRS);
+    this.vgicLrHi = new Uint32Array(vgic.isV3 ? VGIC_V3_MAX_LRS : 0);
     this.mpidrAff = vcpuMpidrAff(vcpuId);
   }
 
