@@ -4,13 +4,17 @@
  * words) and typed-array bytes — as stateHash meets them: every object reachable from the machine but the shared and
  * immutable ones (told apart as the objects a copyState leaves the same). Then what keying and copying the whole
  * machine cost, and per class what keying its objects costs on their own (copies of them with their object fields
- * nulled: the same shapes and values, nothing followed), best of 5 batches.
+ * nulled: the same shapes and values, nothing followed), best of 5 batches. Last, the checker's own figures on a warm
+ * machine: assign-race after 30 steps (the first choosable agent each time), the lowest of 7 × 1,000 state keys
+ * (check/stateKey.ts) and of 7 × 200 forks (a copy of the machine and of the run's bookkeeping).
  *
  *   node --expose-gc --import tsx bench/stateCensus.ts [scenario.yaml]
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { Execution } from '../src/check/execution.js';
 import { scenarioFromYaml } from '../src/check/scenarioCheck.js';
+import { stateKey } from '../src/check/stateKey.js';
 import { copyState, stateHash } from '../src/sim/snapshot.js';
 
 interface Family {
@@ -89,10 +93,10 @@ function census(root: object): Map<string, Family> {
   return out;
 }
 
-function bestUs(f: () => void, inner = 20): number {
+function bestUs(f: () => void, inner = 20, batches = 5): number {
   for (let i = 0; i < inner; i++) f();
   let best = Number.POSITIVE_INFINITY;
-  for (let b = 0; b < 5; b++) {
+  for (let b = 0; b < batches; b++) {
     const t0 = performance.now();
     for (let i = 0; i < inner; i++) f();
     best = Math.min(best, ((performance.now() - t0) * 1000) / inner);
@@ -101,7 +105,8 @@ function bestUs(f: () => void, inner = 20): number {
 }
 
 const file = process.argv[2] ?? 'scenarios/check-assign-race.yaml';
-const machine = scenarioFromYaml(readFileSync(file, 'utf8'), file, { variant: 'protocol' }).build();
+const scenario = scenarioFromYaml(readFileSync(file, 'utf8'), file, { variant: 'protocol' });
+const machine = scenario.build();
 const families = [...census(machine)].sort((a, b) => b[1].values - a[1].values);
 const total = families.reduce(
   (t, [, f]) => ({ objects: t.objects + f.objects, values: t.values + f.values, bytes: t.bytes + f.bytes }),
@@ -125,4 +130,16 @@ for (const [name, f] of families) {
 const rest = families.filter(([, f]) => f.values < 40 && f.objects < 10);
 console.log(
   `| ${rest.length} other classes | ${rest.reduce((n, [, f]) => n + f.objects, 0)} | ${rest.reduce((n, [, f]) => n + f.values, 0)} | ${rest.reduce((n, [, f]) => n + f.bytes, 0)} | |`,
+);
+
+const ex = new Execution(scenario);
+for (let i = 0; i < 30; i++) {
+  const c = ex.choosable();
+  if (c.length === 0) break;
+  ex.step(c[0]!, c);
+}
+const warmKey = bestUs(() => stateKey(ex, false), 1000, 7);
+const warmFork = bestUs(() => ex.fork(), 200, 7);
+console.log(
+  `warm machine (${ex.steps} steps): key ${warmKey.toFixed(0)} µs, fork ${warmFork.toFixed(0)} µs; load average ${os.loadavg()[0]!.toFixed(2)}`,
 );
