@@ -4,7 +4,7 @@
  * words) and typed-array bytes — as stateHash meets them: every object reachable from the machine but the shared and
  * immutable ones (told apart as the objects a copyState leaves the same). Then what keying and copying the whole
  * machine cost, and per class what keying its objects costs on their own (copies of them with their object fields
- * nulled: the same shapes and values, nothing followed), best of 5 batches. Last, the checker's own figures on a warm
+ * nulled: the same shapes and values, nothing followed), best of 15 batches. Last, the checker's own figures on a warm
  * machine: assign-race after 30 steps (the first choosable agent each time), the lowest of 7 × 1,000 state keys
  * (check/stateKey.ts) and of 7 × 200 forks (a copy of the machine and of the run's bookkeeping).
  *
@@ -34,7 +34,9 @@ function nameOf(o: object): string {
 /** The object with its object fields nulled: same prototype, keys and scalar values. */
 function standIn(o: object): object {
   if (ArrayBuffer.isView(o)) return (o as unknown as { slice(): object }).slice();
-  if (o instanceof Map) return new Map([...o].map(([k, v]) => [k, typeof v === 'object' ? null : v]));
+  if (o instanceof Map) {
+    return new Map([...o].map(([k, v], i) => [typeof k === 'object' ? i : k, typeof v === 'object' ? null : v]));
+  }
   if (o instanceof Set) return new Set([...o].map((v) => (typeof v === 'object' ? null : v)));
   const src = o as Record<string, unknown>;
   const c = (Array.isArray(o) ? new Array(src.length) : Object.create(Object.getPrototypeOf(o))) as Record<
@@ -112,8 +114,8 @@ const total = families.reduce(
   (t, [, f]) => ({ objects: t.objects + f.objects, values: t.values + f.values, bytes: t.bytes + f.bytes }),
   { objects: 0, values: 0, bytes: 0 },
 );
-const keyUs = bestUs(() => stateHash(machine));
-const copyUs = bestUs(() => copyState(machine));
+const keyUs = bestUs(() => stateHash(machine), 20, 15);
+const copyUs = bestUs(() => copyState(machine), 20, 15);
 console.log(`${file}: state at the start of the concurrent phase; load average ${os.loadavg()[0]!.toFixed(2)}`);
 console.log(
   `whole machine: ${total.objects} objects, ${total.values} values, ${total.bytes} typed-array bytes; key ${keyUs.toFixed(0)} µs, copy ${copyUs.toFixed(0)} µs`,
@@ -124,7 +126,7 @@ const empty = bestUs(() => stateHash([]), 200);
 for (const [name, f] of families) {
   if (f.values < 40 && f.objects < 10) continue;
   const scale = f.objects / f.standIns.length;
-  const us = (bestUs(() => stateHash(f.standIns), 20) - empty) * scale;
+  const us = (bestUs(() => stateHash(f.standIns), 20, 15) - empty) * scale;
   console.log(`| ${name} | ${f.objects} | ${f.values} | ${f.bytes} | ${us.toFixed(1)} |`);
 }
 const rest = families.filter(([, f]) => f.values < 40 && f.objects < 10);
