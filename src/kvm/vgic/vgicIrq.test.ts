@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { stateHash } from '../../sim/snapshot.js';
 import { VGIC_CONFIG_EDGE, VGIC_CONFIG_LEVEL, VgicIrq } from './vgicIrq.js';
 
 // struct vgic_irq's fields packed into one integer: each accessor keeps its own value, whatever the others are written.
@@ -57,5 +58,24 @@ describe('VgicIrq (struct vgic_irq)', () => {
         expect(got).toEqual(want);
       }),
     );
+  });
+
+  it('a vIRQ mapped and owned, then unmapped and released, keys as one never bound (kvm_vgic_unmap_phys_irq, kvm_vgic_release_owner)', () => {
+    const fresh = new VgicIrq(48, 3, null, VGIC_CONFIG_LEVEL);
+    const irq = new VgicIrq(48, 3, null, VGIC_CONFIG_LEVEL);
+    const owner = {};
+    irq.owner = owner;
+    irq.hostIrq = 25;
+    irq.hwintid = 80;
+    irq.ops = { getInputLevel: () => true };
+    expect([irq.owner, irq.hostIrq, irq.hwintid, irq.ops?.getInputLevel?.(48)]).toEqual([owner, 25, 80, true]);
+    expect(stateHash(irq)).not.toBe(stateHash(fresh));
+    irq.hwintid = 0;
+    irq.ops = null;
+    irq.owner = null;
+    expect(stateHash(irq)).not.toBe(stateHash(fresh)); // host_irq is still set
+    irq.hostIrq = 0;
+    expect([irq.owner, irq.hostIrq, irq.hwintid, irq.ops]).toEqual([null, 0, 0, null]);
+    expect(stateHash(irq)).toBe(stateHash(fresh));
   });
 });

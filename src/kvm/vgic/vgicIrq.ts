@@ -42,6 +42,18 @@ const PRIORITY_SHIFT = 8;
 const TARGETS_SHIFT = 16;
 const ACTIVE_SOURCE_SHIFT = 24;
 
+/**
+ * The fields of struct vgic_irq an in-kernel user sets when it binds a vIRQ — kvm_vgic_map_phys_irq (hwintid, host_irq,
+ * ops) and kvm_vgic_set_owner (owner) — kept apart: most vIRQs never have one, and a state key then reads one null in
+ * place of four zeros.
+ */
+class VgicIrqBinding {
+  owner: unknown = null;
+  hwintid = 0;
+  hostIrq = 0;
+  ops: VgicIrqOps | null = null;
+}
+
 export class VgicIrq {
   // Fields are laid out in declaration order: the state every inject, flush and fold reads first, then what only
   // set-up, GICv2 SGIs, LPIs or routing changes use.
@@ -59,15 +71,10 @@ export class VgicIrq {
   vcpu: VgicCpu | null = null;
   /** The vCPU this vIRQ is routed to (vgic_target_oracle's answer when pending). */
   targetVcpu: VgicCpu | null;
-  /** In-kernel device that may inject this vIRQ (kvm_vgic_set_owner); null = userspace. */
-  owner: unknown = null;
-  /** Physical INTID at the root irqchip (the GIC), not the Linux IRQ number. */
-  hwintid = 0;
+  /** What an in-kernel user bound to this vIRQ, null while nothing is (each field then reads as its zero). */
+  private binding: VgicIrqBinding | null = null;
   /** GICv3 GICD_IROUTER affinity Aff2.Aff1.Aff0 of an SPI (irq->mpidr). */
   mpidr = 0;
-  /** Linux IRQ number of the mapped physical interrupt, for irq_{get,set}_irqchip_state. */
-  hostIrq = 0;
-  ops: VgicIrqOps | null = null;
   /**
    * LPIs only (irq->refcount): the long-lived references — an ITS translation entry, the ap-list, a translation-cache
    * entry. The kernel's transient vgic_get_irq/vgic_put_irq pairs inside one step cancel out and are not counted.
@@ -79,6 +86,49 @@ export class VgicIrq {
     this.oid = oid;
     this.targetVcpu = targetVcpu;
     this.config = config;
+  }
+
+  /** In-kernel device that may inject this vIRQ (kvm_vgic_set_owner); null = userspace. */
+  get owner(): unknown {
+    return this.binding === null ? null : this.binding.owner;
+  }
+  set owner(o: unknown) {
+    this.bound().owner = o;
+    this.unbindIfClear();
+  }
+  /** Physical INTID at the root irqchip (the GIC), not the Linux IRQ number. */
+  get hwintid(): number {
+    return this.binding === null ? 0 : this.binding.hwintid;
+  }
+  set hwintid(i: number) {
+    this.bound().hwintid = i;
+    this.unbindIfClear();
+  }
+  /** Linux IRQ number of the mapped physical interrupt, for irq_{get,set}_irqchip_state. */
+  get hostIrq(): number {
+    return this.binding === null ? 0 : this.binding.hostIrq;
+  }
+  set hostIrq(i: number) {
+    this.bound().hostIrq = i;
+    this.unbindIfClear();
+  }
+  get ops(): VgicIrqOps | null {
+    return this.binding === null ? null : this.binding.ops;
+  }
+  set ops(o: VgicIrqOps | null) {
+    this.bound().ops = o;
+    this.unbindIfClear();
+  }
+
+  private bound(): VgicIrqBinding {
+    if (this.binding === null) this.binding = new VgicIrqBinding();
+    return this.binding;
+  }
+
+  /** A binding whose fields are all back to zero goes: one state, one representation (what a state key reads). */
+  private unbindIfClear(): void {
+    const b = this.binding!;
+    if (b.owner === null && b.hwintid === 0 && b.hostIrq === 0 && b.ops === null) this.binding = null;
   }
 
   private flag(bit: number, on: boolean): void {
