@@ -207,10 +207,12 @@ export function exploreParallel(scenario: CheckableScenario, opts: ParallelOptio
         opts.onProgress(stats);
       }
       if (!got && pending > 0) {
-        if (ready < n && startWaits-- <= 0) {
+        if (ready < n && startWaits <= 0) {
           throw new Error(`check workers: ${n - ready} of ${n} worker thread(s) did not start`);
         }
-        Atomics.wait(sig, 0, seen, 1000);
+        // only a full second without a signal counts: a started worker's replies wake the wait early, and under load
+        // they could otherwise use up the budget of one still starting
+        if (Atomics.wait(sig, 0, seen, 1000) === 'timed-out' && ready < n) startWaits--;
       }
     }
   } finally {
