@@ -134,8 +134,7 @@ class HandleFasteoiIrq extends Frame {
             this.pc = FE_DISABLED_MASKED;
             return this.call(maskIrq(desc));
           }
-          desc.kstat[current().cpu]!++;
-          desc.count++;
+          desc.countRun(current().cpu);
           this.pc = FE_ONESHOT_MASKED;
           if ((desc.istate & IRQS_ONESHOT) !== 0) return this.call(maskIrq(desc));
           continue;
@@ -235,8 +234,7 @@ class HandlePercpuDevidIrq extends Frame {
     const desc = this.desc;
     switch (this.pc) {
       case 0: {
-        desc.kstat[current().cpu]!++;
-        desc.count++;
+        desc.countRun(current().cpu);
         const action = desc.action;
         if (action !== null) {
           this.g.trace?.handlerEntry(desc, action.name);

@@ -4,7 +4,7 @@
  */
 import type { Engine } from '../../sim/engine.js';
 import { ModelError } from '../../sim/errors.js';
-import { type FlowKind, type IrqChip, IrqDesc, type IrqReturn, type IrqTrigger } from './irqDesc.js';
+import { type FlowKind, type IrqChip, IrqDesc, type IrqReturn, type IrqTrigger, KstatIrqs } from './irqDesc.js';
 import { IrqDomain } from './irqDomain.js';
 
 /** Observer of handler runs (the irq_handler_entry / irq_handler_exit tracepoints). */
@@ -19,6 +19,8 @@ export interface IrqTraceHooks {
 
 export class Genirq {
   readonly domain: IrqDomain;
+  /** The per-CPU kstat_irqs areas of every descriptor of this host. */
+  readonly kstatIrqs: KstatIrqs;
   trace: IrqTraceHooks | null = null;
   /** INTIDs acknowledged with no descriptor (ack_bad_irq), in order. */
   readonly badIrqs: string[] = [];
@@ -31,6 +33,7 @@ export class Genirq {
     domainName = 'GICv2',
   ) {
     this.domain = new IrqDomain(domainName);
+    this.kstatIrqs = new KstatIrqs(engine.cpus.length);
   }
 
   /** irq_create_mapping + irq_set_irq_type: give `hwirq` a Linux IRQ number and a descriptor. */
@@ -44,7 +47,7 @@ export class Genirq {
     }
     // drivers/irqchip/irq-gic.c gic_irq_domain_map: INTIDs 16..31 are per-CPU (handle_percpu_devid_irq).
     const flow: FlowKind = hwirq < 32 ? 'percpu_devid' : 'fasteoi';
-    const desc = new IrqDesc(this.engine, this.domain.allocIrq(hwirq), hwirq, trigger, this.chip, flow);
+    const desc = new IrqDesc(this.engine, this.kstatIrqs, this.domain.allocIrq(hwirq), hwirq, trigger, this.chip, flow);
     this.domain.add(desc);
     return desc;
   }
@@ -54,7 +57,7 @@ export class Genirq {
    * (an LPI) whose chip is the domain's, with the fasteoi flow the GIC's domain gives LPIs (gic_irq_domain_map).
    */
   allocHierarchyDesc(hwirq: number, trigger: IrqTrigger, chip: IrqChip): IrqDesc {
-    const desc = new IrqDesc(this.engine, this.domain.allocIrq(hwirq), hwirq, trigger, chip, 'fasteoi');
+    const desc = new IrqDesc(this.engine, this.kstatIrqs, this.domain.allocIrq(hwirq), hwirq, trigger, chip, 'fasteoi');
     this.domain.add(desc);
     return desc;
   }

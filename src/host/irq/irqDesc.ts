@@ -110,6 +110,50 @@ export interface IrqDomainActivation {
   deactivate(desc: IrqDesc): Call<void>;
 }
 
+/**
+ * kstat_irqs as the per-CPU memory alloc_desc gets it (alloc_percpu): each CPU's area holds one counter per Linux IRQ
+ * number, so the counter a handler run bumps sits next to its neighbours' — not a small array per descriptor, two
+ * more objects for every interrupt to touch. Areas are CPU-major and grow with the IRQ numbers handed out; a freed
+ * descriptor's counters are cleared, so a number given again (legacy numbering) starts from zero.
+ */
+export class KstatIrqs {
+  /** counts[cpu * stride + irq]. */
+  private counts: Int32Array;
+  private stride = 64;
+
+  constructor(readonly nrCpus: number) {
+    this.counts = new Int32Array(nrCpus * this.stride);
+  }
+
+  /** alloc_desc: room for `irq`'s counters (zero: grown areas, and freed counters, are zero). */
+  alloc(irq: number): void {
+    if (irq < this.stride) return;
+    let stride = this.stride;
+    while (stride <= irq) stride *= 2;
+    const grown = new Int32Array(this.nrCpus * stride);
+    for (let c = 0; c < this.nrCpus; c++) {
+      grown.set(this.counts.subarray(c * this.stride, (c + 1) * this.stride), c * stride);
+    }
+    this.counts = grown;
+    this.stride = stride;
+  }
+
+  /** kstat_incr_irqs_this_cpu. */
+  inc(irq: number, cpu: number): void {
+    this.counts[cpu * this.stride + irq]!++;
+  }
+
+  /** kstat_irqs_cpu. */
+  get(irq: number, cpu: number): number {
+    return this.counts[cpu * this.stride + irq]!;
+  }
+
+  /** free_desc: the descriptor's per-CPU counters go with it. */
+  free(irq: number): void {
+    for (let c = 0; c < this.nrCpus; c++) this.counts[c * this.stride + irq] = 0;
+  }
+}
+
 /** Which flow handler runs this descriptor (desc->handle_irq). */
 export type FlowKind = 'fasteoi' | 'percpu_devid';
 
@@ -128,8 +172,9 @@ export class IrqDesc {
   forwardedToVcpu = false;
   /** desc->action: the first action, null when none is requested. */
   action: IrqAction | null = null;
-  /** Handler runs per CPU (kstat_irqs) and in total. */
-  readonly kstat: Int32Array;
+  /** desc->kstat_irqs: this descriptor's handler runs per CPU live in the host's per-CPU areas. */
+  readonly kstatIrqs: KstatIrqs;
+  /** Handler runs in total (desc->tot_count). */
   count = 0;
   /** Unhandled runs in the current window (aged back to 1 after HZ/10 without one). */
   irqsUnhandled = 0;
@@ -156,7 +201,15 @@ export class IrqDesc {
   /** Kernel WARN()s on this descriptor (e.g. unbalanced enable), collected for invariants. */
   readonly warnings: string[] = [];
 
-  constructor(engine: Engine, irq: number, hwirq: number, trigger: IrqTrigger, chip: IrqChip, flow: FlowKind) {
+  constructor(
+    engine: Engine,
+    kstatIrqs: KstatIrqs,
+    irq: number,
+    hwirq: number,
+    trigger: IrqTrigger,
+    chip: IrqChip,
+    flow: FlowKind,
+  ) {
     this.irq = irq;
     this.hwirq = hwirq;
     this.trigger = trigger;
@@ -165,7 +218,21 @@ export class IrqDesc {
     this.lock = new Spinlock(engine, 'irq_desc.lock');
     this.requestMutex = new Mutex(engine, 'irq_desc.request_mutex');
     this.oid = this.lock.oid;
-    this.kstat = new Int32Array(engine.cpus.length);
+    this.kstatIrqs = kstatIrqs;
+    kstatIrqs.alloc(irq);
+  }
+
+  /** Handler runs on each CPU (kstat_irqs_cpu), for reports and tests — not the IRQ path. */
+  get kstat(): number[] {
+    const out: number[] = [];
+    for (let c = 0; c < this.kstatIrqs.nrCpus; c++) out.push(this.kstatIrqs.get(this.irq, c));
+    return out;
+  }
+
+  /** kstat_incr_irqs_this_cpu plus the total. */
+  countRun(cpu: number): void {
+    this.kstatIrqs.inc(this.irq, cpu);
+    this.count++;
   }
 
   get name(): string {

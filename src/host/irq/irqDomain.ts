@@ -55,6 +55,7 @@ export class IrqDomain {
     if (linear(desc.hwirq)) this.revmap[desc.hwirq] = null;
     else this.byHwirq.delete(desc.hwirq);
     this.byIrq.delete(desc.irq);
+    desc.kstatIrqs.free(desc.irq);
   }
 
   /** irq_find_mapping + irq_to_desc. */
