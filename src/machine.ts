@@ -303,7 +303,7 @@ export class Host<I extends HostIrq = HostIrq> {
         }
         if (!opts.teardown) return;
         const where = `${d.spec.name} index ${i} (${desc})`;
-        if (desc.action !== null) add('leak', `${where}: still requested by '${desc.name}'`);
+        if (desc.action !== null) add('leak', `${where}: still requested by '${desc.actionName}'`);
         // An enabled line genirq itself records as started and unmasked with no action is what 6.1 leaves after
         // vfio_platform_unmask → enable_irq on a freed line (__enable_irq → irq_startup): kernel state, not a leak.
         const started = desc.started && !desc.masked && desc.action === null;

@@ -156,7 +156,7 @@ export const INVARIANTS: readonly Invariant[] = [
     atEnd(inst) {
       return perLine(inst, (_l, { dist, intid, desc }) =>
         dist.isPending(intid) && desc.action !== null
-          ? [`INTID ${intid} pending forever: still pending at quiescence while requested by '${desc.name}'`]
+          ? [`INTID ${intid} pending forever: still pending at quiescence while requested by '${desc.actionName}'`]
           : [],
       ).concat(perMsi(inst, (m) => msiPending(inst.host, m)));
     },

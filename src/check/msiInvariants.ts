@@ -80,7 +80,7 @@ export function msiPending(host: Host, m: CheckedMsi): string[] {
   if (gic !== null && d !== null && d.action !== null) {
     for (let pe = 0; pe < gic.distributor.nrPes; pe++)
       if (gic.distributor.lpis?.isPending(pe, d.hwirq) === true)
-        out.push(`${label(m)}: host LPI ${d.hwirq} pending forever on PE ${pe} while requested by '${d.name}'`);
+        out.push(`${label(m)}: host LPI ${d.hwirq} pending forever on PE ${pe} while requested by '${d.actionName}'`);
   }
   const vgic = host.kvm.vms.includes(m.kvmVm) ? m.kvmVm.vgic : null;
   if (vgic === null) return out;

@@ -131,7 +131,7 @@ export interface KvmOptions {
 /** request_percpu_irq + enable_percpu_irq on every CPU, done at boot (kvm_vgic_hyp_init, smp IPI setup). */
 function requestPercpuIrqAtBoot(host: HostIrq, desc: IrqDesc, handler: IrqHandler, name: string, devId: unknown) {
   if (desc.flow !== 'percpu_devid') throw new ModelError(`${desc} is not a per-CPU interrupt`);
-  if (desc.action !== null) throw new ModelError(`${desc} is already requested by '${desc.name}'`);
+  if (desc.action !== null) throw new ModelError(`${desc} is already requested by '${desc.actionName}'`);
   desc.action = new IrqAction(handler, devId, name, 0);
   desc.depth = 0;
   desc.disabled = false;

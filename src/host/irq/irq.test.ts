@@ -308,7 +308,7 @@ describe('host IRQ layer: edge lines', () => {
       yield* freeIrq(s.genirq, s.edge.irq, 'c');
     });
     expect(actionsOf(s.edge).map((a) => a.name)).toEqual(['b']);
-    expect(s.edge.name).toBe('b');
+    expect(s.edge.actionName).toBe('b');
     ran.length = 0;
     s.dev.pulse(1);
     s.engine.settle();
