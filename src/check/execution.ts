@@ -20,7 +20,7 @@
 import type { EnabledAgents, Engine, Scheduler } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { beginFootprint, conflicts } from '../sim/footprint.js';
-import { copyState, copyStateInto, ObjectNumbers } from '../sim/snapshot.js';
+import { copyState, ObjectNumbers } from '../sim/snapshot.js';
 import { TASK_DONE } from '../sim/task.js';
 import { checkAfterTeardown, checkAtEnd, modelErrorInvariant, type Violation } from './invariants.js';
 import { startingMachine } from './machineCopy.js';
@@ -71,7 +71,7 @@ export class Execution {
   /** Choices that switched away from a still-choosable previous agent. */
   preemptions = 0;
   /** The numbers stateKey's walks give this machine's objects (kept from key to key; a fork has its own). */
-  readonly numbers: ObjectNumbers;
+  readonly numbers = new ObjectNumbers();
   private readonly nCpus: number;
   /** Non-poll steps taken so far: a poller's condition may have changed when this moved. */
   private changes = 0;
@@ -87,10 +87,8 @@ export class Execution {
     private readonly opts: ExecutionOptions = {},
     /** The machine to run (a fork's copy); default: the scenario's machine at the start of its concurrent phase. */
     inst?: CheckInstance,
-    numbers?: ObjectNumbers,
   ) {
     this.inst = inst ?? startingMachine(scenario, opts.copyMachine ?? true);
-    this.numbers = numbers ?? new ObjectNumbers();
     this.engine = this.inst.host.engine;
     this.engine.recordFootprints = true;
     this.nCpus = this.engine.cpus.length;
@@ -110,14 +108,9 @@ export class Execution {
   /**
    * An independent execution in the same state: a copy of the machine and of this run's bookkeeping. Only for a
    * machine that can be copied (machineCopy.ts startsFromCopy): a closure in state would be shared with the copy.
-   * `spare`: an execution nothing will use again (a finished search branch), whose machine's objects the copy reuses
-   * (copyStateInto) and whose object numbers it takes over.
    */
-  fork(spare?: Execution): Execution {
-    const ex =
-      spare === undefined
-        ? new Execution(this.scenario, this.opts, copyState(this.inst))
-        : new Execution(this.scenario, this.opts, copyStateInto(this.inst, spare.inst), spare.numbers);
+  fork(): Execution {
+    const ex = new Execution(this.scenario, this.opts, copyState(this.inst));
     ex.schedule.push(...this.schedule);
     ex.last = this.last;
     ex.preemptions = this.preemptions;

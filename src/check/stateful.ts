@@ -56,8 +56,6 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
   /** Under a bound: state key (with the last agent) → the fewest preemptions it was explored with. */
   const cheapest = new Map<string, number>();
   const stack: Visit[] = [];
-  /** The machine of the branch finished last, which the next fork reuses (Execution.fork): nothing else holds it. */
-  let spare: Execution | undefined;
   let found: RunResult | null = null;
   let cutBy = '';
 
@@ -155,16 +153,10 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
       const v = stack[stack.length - 1]!;
       if (v.next >= v.cands.length) {
         stack.pop();
-        // its machine went on to the last candidate's branch, now finished, unless it came from the state below's
-        if (stack.length === 0 || stack[stack.length - 1]!.ex !== v.ex) spare = v.ex;
         continue;
       }
       const a = v.cands[v.next++]!;
-      let ex = v.ex;
-      if (v.next < v.cands.length) {
-        ex = v.ex.fork(spare);
-        spare = undefined;
-      }
+      const ex = v.next === v.cands.length ? v.ex : v.ex.fork();
       let touch: Touch;
       try {
         touch = ex.step(a, v.choosable);
@@ -180,8 +172,6 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
         v.sleep.set(a, touch);
       }
       enter(ex, next);
-      // a fork whose state was not pushed (a leaf, a known state) is finished
-      if (ex !== v.ex && stack[stack.length - 1]!.ex !== ex) spare = ex;
     }
   };
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Gic } from '../hw/gic/gic.js';
 import { ModelError } from './errors.js';
 import { Frame } from './frame.js';
-import { copyState, copyStateInto, findUncopyable, markImmutable, markShared, stateHash } from './snapshot.js';
+import { copyState, findUncopyable, markImmutable, markShared, stateHash } from './snapshot.js';
 import { OP_STEP } from './task.js';
 
 class Node_ {
@@ -122,61 +122,6 @@ describe('copyState', () => {
     c.distributor.clearPending(40);
     expect(c.distributor.isPending(40)).toBe(false);
     expect(gic.distributor.isPending(40)).toBe(true);
-  });
-});
-
-describe('copyStateInto', () => {
-  /** A graph with a cycle, aliasing, a Map, a Set and typed arrays; `k` varies its content. */
-  const graph = (k: number) => {
-    const a = new Node_(k, new Set([`t${k}`]));
-    const b = new Node_(k + 1);
-    a.next = b;
-    b.next = a;
-    return { a, b, both: [a, b], map: new Map([[1, new Uint32Array([k, 8])]]), bytes: new Uint8Array([k]) };
-  };
-
-  it('makes a copy equal to copyState’s out of the spare graph’s objects, and leaves the source alone', () => {
-    const src = graph(1);
-    const spare = graph(5);
-    const before = stateHash(src);
-    const { a, map } = spare;
-    const words = map.get(1);
-    const c = copyStateInto(src, spare);
-    expect(stateHash(c)).toBe(stateHash(copyState(src)));
-    expect(stateHash(src)).toBe(before);
-    // the spare's objects, overwritten: nothing new allocated where the spare had an object of the same kind
-    expect(c).toBe(spare);
-    expect(c.a).toBe(a);
-    expect(c.map).toBe(map);
-    expect(c.map.get(1)).toBe(words);
-    expect(c.a).not.toBe(src.a);
-    expect([...c.map.get(1)!]).toEqual([1, 8]);
-    expect([...c.a.tags]).toEqual(['t1']);
-    expect(c.b.next).toBe(c.a);
-  });
-
-  it('reuses a spare object once only: aliasing the spare has and the source has not gives two objects', () => {
-    const x = new Node_(1);
-    const y = new Node_(2);
-    const src = { p: x, q: y };
-    const shared = new Node_(9);
-    const c = copyStateInto(src, { p: shared, q: shared });
-    expect(c.p).not.toBe(c.q);
-    expect([c.p.value, c.q.value]).toEqual([1, 2]);
-    expect(stateHash(c)).toBe(stateHash(copyState(src)));
-  });
-
-  it('makes a new object where the spare one has other keys, another prototype or another length', () => {
-    const src = { o: { a: 1, b: 2 }, n: new Node_(3), t: new Int32Array([1, 2, 3]) };
-    const spare = { o: { a: 1, b: 2, extra: 3 } as { a: number; b: number }, n: { value: 3 }, t: new Int32Array(2) };
-    const { o, t } = spare;
-    const c = copyStateInto(src, spare as unknown as typeof src);
-    expect(c.o).not.toBe(o);
-    expect(c.t).not.toBe(t);
-    expect(Object.keys(c.o)).toEqual(['a', 'b']);
-    expect(c.n).toBeInstanceOf(Node_);
-    expect([...c.t]).toEqual([1, 2, 3]);
-    expect(stateHash(c)).toBe(stateHash(copyState(src)));
   });
 });
 

@@ -165,26 +165,16 @@ function shapeOf(proto: object | null, keys: readonly string[]): Shape | undefin
   return s;
 }
 
-/** Generated code's test that `k` (an object's own keys, in variable `k`) is not `keys`: a comparison with each constant name. */
-function keysTest(keys: readonly string[], k = 'k'): string {
-  return `${k}.length !== ${keys.length}${keys.map((key, i) => ` || ${k}[${i}] !== ${JSON.stringify(key)}`).join('')}`;
+/** Generated code's test that `k` (an object's own keys) is `keys`: a comparison with each constant name. */
+function keysTest(keys: readonly string[]): string {
+  return `k.length !== ${keys.length}${keys.map((key, i) => ` || k[${i}] !== ${JSON.stringify(key)}`).join('')}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Copies
 
-/**
- * Copies an object of one shape (undefined: its keys are not the shape's) into `t` if given (an object of the spare
- * graph with the same prototype, not yet reused, whose keys the copier checks) or else a new object. Generated:
- * makeShapeCopier.
- */
-type ShapeCopier = (
-  o: object,
-  k: readonly string[],
-  proto: object | null,
-  w: Copier,
-  t: Record<string, unknown> | undefined,
-) => object | undefined;
+/** Copies an object of one shape (undefined: its keys are not the shape's). Generated: makeShapeCopier. */
+type ShapeCopier = (o: object, k: readonly string[], proto: object | null, w: Copier) => object | undefined;
 
 interface CopyProto extends Proto {
   readonly copiers: ShapeCopier[];
@@ -194,37 +184,19 @@ interface CopyProto extends Proto {
 const copyProtos = new Map<object, CopyProto>();
 
 /**
- * A copy of one shape: a new object with the prototype (or the spare object `t`, if it has the same keys),
- * registered before its fields are copied (cycles), then each field under a constant name and in order — an object
- * made by stores under computed names turns into a slow dictionary object in V8 past a dozen or so fields, and so
- * does everything later read from it (measured: 256 VgicIrq copied in 28 µs against 340 µs by computed names; a
- * spread plus setPrototypeOf, or Object.assign, were 2× slower across the model's many shapes). A field's object is
- * copied into what the spare object's field held (read before the store). The code is built only from property names
- * quoted by JSON.stringify.
+ * A copy of one shape: a new object with the prototype, registered before its fields are copied (cycles), then each
+ * field under a constant name and in order — an object made by stores under computed names turns into a slow
+ * dictionary object in V8 past a dozen or so fields, and so does everything later read from it (measured: 256 VgicIrq
+ * copied in 28 µs against 340 µs by computed names; a spread plus setPrototypeOf, or Object.assign, were 2× slower
+ * across the model's many shapes). The code is built only from property names quoted by JSON.stringify.
  */
 function makeShapeCopier(keys: readonly string[]): ShapeCopier {
   const stores = keys.map((key) => {
     const k = JSON.stringify(key);
-    return (
-      `x = o[${k}];\n` +
-      `c[${k}] = typeof x === 'object' && x !== null ? w.copy(x, t === undefined ? undefined : t[${k}]) : x;`
-    );
+    return `x = o[${k}];\nc[${k}] = typeof x === 'object' && x !== null ? w.copy(x) : x;`;
   });
-  const body = [
-    `if (${keysTest(keys)}) return undefined;`,
-    'let k2;',
-    `if (t !== undefined && ((k2 = Object.keys(t)), ${keysTest(keys, 'k2')})) t = undefined;`,
-    'const c = t === undefined ? Object.create(proto) : w.reuse(t);',
-    'w.copies.set(o, c);',
-  ];
-  return new Function(
-    'o',
-    'k',
-    'proto',
-    'w',
-    't',
-    [...body, 'let x;', ...stores, 'return c;'].join('\n'),
-  ) as ShapeCopier;
+  const body = [`if (${keysTest(keys)}) return undefined;`, 'const c = Object.create(proto);', 'w.copies.set(o, c);'];
+  return new Function('o', 'k', 'proto', 'w', [...body, 'let x;', ...stores, 'return c;'].join('\n')) as ShapeCopier;
 }
 
 class Copier {
@@ -232,17 +204,7 @@ class Copier {
   private lastProto: object | null = null;
   private lastInfo: CopyProto | undefined;
 
-  /** The objects of the spare graph reused so far (each becomes the copy of one object), or null: no spare. */
-  constructor(private readonly reused: Set<object> | null) {}
-
-  /** `t`, taken as the copy of one object. */
-  reuse<T extends object>(t: T): T {
-    this.reused!.add(t);
-    return t;
-  }
-
-  /** The copy of `o`; `old`: what the spare graph holds where `o` is (its object is reused if it can be). */
-  copy(o: object, old: unknown): object {
+  copy(o: object): object {
     const seen = this.copies.get(o);
     if (seen !== undefined) return seen;
     const proto = Object.getPrototypeOf(o) as object | null;
@@ -258,109 +220,67 @@ class Copier {
       this.lastInfo = info;
     }
     if (isShared(o, p, info)) return o;
-    // a spare object of the same prototype, not shared (then it is the spare machine's own) and not reused yet
-    const t =
-      this.reused !== null &&
-      typeof old === 'object' &&
-      old !== null &&
-      Object.getPrototypeOf(old) === proto &&
-      !this.reused.has(old) &&
-      !isShared(old, p, info)
-        ? old
-        : undefined;
     switch (info.kind) {
       case ARRAY: {
         const a = o as unknown[];
-        let c: unknown[];
-        if (t === undefined) c = new Array(a.length);
-        else {
-          c = this.reuse(t as unknown[]);
-          c.length = a.length;
-        }
+        const c: unknown[] = new Array(a.length);
         this.copies.set(o, c);
         for (let i = 0; i < a.length; i++) {
           const x = a[i];
-          c[i] = typeof x === 'object' && x !== null ? this.copy(x, t === undefined ? undefined : c[i]) : x;
+          c[i] = typeof x === 'object' && x !== null ? this.copy(x) : x;
         }
         return c;
       }
       case MAP: {
-        const m = o as Map<unknown, unknown>;
-        if (t === undefined) {
-          const c = new Map<unknown, unknown>();
-          this.copies.set(o, c);
-          for (const [k, x] of m) c.set(this.value(k, undefined), this.value(x, undefined));
-          return c;
-        }
-        // into the spare Map: each value into what it held under the same key (a key that is not an object)
-        const c = this.reuse(t as Map<unknown, unknown>);
+        const c = new Map<unknown, unknown>();
         this.copies.set(o, c);
-        const entries: unknown[] = [];
-        for (const [k, x] of m) {
-          const objectKey = typeof k === 'object' && k !== null;
-          entries.push(this.value(k, undefined), this.value(x, objectKey ? undefined : c.get(k)));
-        }
-        c.clear();
-        for (let i = 0; i < entries.length; i += 2) c.set(entries[i], entries[i + 1]);
+        for (const [k, x] of o as Map<unknown, unknown>) c.set(this.value(k), this.value(x));
         return c;
       }
       case SET: {
-        const c = t === undefined ? new Set<unknown>() : this.reuse(t as Set<unknown>);
+        const c = new Set<unknown>();
         this.copies.set(o, c);
-        const xs: unknown[] = [];
-        for (const x of o as Set<unknown>) xs.push(this.value(x, undefined));
-        c.clear();
-        for (let i = 0; i < xs.length; i++) c.add(xs[i]);
+        for (const x of o as Set<unknown>) c.add(this.value(x));
         return c;
       }
       case WORDS:
       case BYTES:
       case TYPED: {
-        const v = o as unknown as { length: number; slice(): object };
-        let c: object;
-        if (t !== undefined && (t as unknown as { length: number }).length === v.length && info.kind !== TYPED) {
-          c = this.reuse(t);
-          (c as unknown as { set(from: unknown): void }).set(o);
-        } else c = v.slice();
+        const c = (o as unknown as { slice(): object }).slice();
         this.copies.set(o, c);
         return c;
       }
       case GENERATOR:
         throw new ModelError('copyState: a suspended generator is not copyable');
       default:
-        return this.fields(o as Record<string, unknown>, proto, info, t as Record<string, unknown> | undefined);
+        return this.fields(o as Record<string, unknown>, proto, info);
     }
   }
 
-  value(v: unknown, old: unknown): unknown {
-    return typeof v === 'object' && v !== null ? this.copy(v, old) : v;
+  value(v: unknown): unknown {
+    return typeof v === 'object' && v !== null ? this.copy(v) : v;
   }
 
-  private fields(
-    o: Record<string, unknown>,
-    proto: object | null,
-    info: CopyProto,
-    t: Record<string, unknown> | undefined,
-  ): object {
+  private fields(o: Record<string, unknown>, proto: object | null, info: CopyProto): object {
     const keys = Object.keys(o);
     const copiers = info.copiers;
     for (let i = 0; i < copiers.length; i++) {
-      const c = copiers[i]!(o, keys, proto, this, t);
+      const c = copiers[i]!(o, keys, proto, this);
       if (c !== undefined) return c;
     }
     if (shapeOf(proto, keys) !== undefined) {
       const copier = makeShapeCopier(keys);
       copiers.push(copier);
-      return copier(o, keys, proto, this, t)!;
+      return copier(o, keys, proto, this)!;
     }
-    // a prototype whose objects vary without bound: by computed names, into a new object
+    // a prototype whose objects vary without bound: by computed names
     const c = Object.create(proto) as Record<string, unknown>;
     this.copies.set(o, c);
     for (let i = 0; i < keys.length; i++) c[keys[i]!] = o[keys[i]!];
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
       const x = c[k];
-      if (typeof x === 'object' && x !== null) c[k] = this.copy(x, undefined);
+      if (typeof x === 'object' && x !== null) c[k] = this.copy(x);
     }
     return c;
   }
@@ -371,20 +291,7 @@ class Copier {
  * one copy), prototypes kept, typed arrays, Maps and Sets copied, functions and shared objects not copied.
  */
 export function copyState<T>(root: T): T {
-  return new Copier(null).value(root, undefined) as T;
-}
-
-/**
- * copyState(root), made where it can be of the objects of `spare`: a graph nothing else will use again (a machine
- * whose search branch is finished), walked alongside `root`. An object of `spare` found where `root` has an object of
- * the same prototype (and, for a plain object, the same keys; for a typed array, the same length) is overwritten to
- * be that object's copy; each spare object is reused at most once, shared ones never. Reusing a machine's objects
- * spares the allocation of a fork and the garbage collection of the finished one, and a fingerprint's object numbers
- * (ObjectNumbers) already know them: the first walk of a new object inserts it in a table and gives it an identity
- * hash, ≈ 2× the walk of an object already numbered.
- */
-export function copyStateInto<T>(root: T, spare: T): T {
-  return new Copier(new Set()).value(root, spare) as T;
+  return new Copier().value(root) as T;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -395,29 +302,22 @@ type ShapeReader = (o: object, f: Fingerprint, k: readonly string[]) => boolean;
 
 /**
  * The reader of one shape: false unless `k` (the object's own keys) are the shape's, else the layout and the fields
- * not in `omit`, each under a constant name (as makeShapeCopier, and for its reason); an integer, a boolean, null,
- * an object or a string is mixed in place, the rest through Fingerprint.value (which mixes each the same way). A
- * string field keeps the last string it held and that string's hash (a field's string rarely changes: a name), in
- * place of a lookup of textHash's table per string. The code is built only from property names quoted by
- * JSON.stringify and integers.
+ * not in `omit`, each under a constant name (as makeShapeCopier, and for its reason); an integer or boolean field is
+ * mixed in place, the rest through Fingerprint.value (which mixes integers and booleans the same way). The code is
+ * built only from property names quoted by JSON.stringify and integers.
  */
 function makeShapeReader(keys: readonly string[], omit: readonly string[] | undefined, layout: number): ShapeReader {
-  const read = keys.filter((k) => omit === undefined || !omit.includes(k));
-  const reads = read.map(
-    (k, i) =>
-      `v = o[${JSON.stringify(k)}];\n` +
-      `if (typeof v === 'number' && (v | 0) === v) f.word(v);\n` +
-      `else if (typeof v === 'object') { if (v === null) f.tag(${T_NULL}); else f.object(v); }\n` +
-      `else if (typeof v === 'boolean') f.tag(v ? ${T_TRUE} : ${T_FALSE});\n` +
-      `else if (typeof v === 'string') {\n` +
-      `  if (v !== s${i}) { s${i} = v; h${i} = textHash(v); }\n` +
-      `  f.tag(${T_STRING}); f.word(h${i}[0]); f.word(h${i}[1]);\n` +
-      '} else f.value(v);',
-  );
-  const state = read.map((_, i) => `let s${i}, h${i};`);
+  const reads = keys
+    .filter((k) => omit === undefined || !omit.includes(k))
+    .map(
+      (k) =>
+        `v = o[${JSON.stringify(k)}];\n` +
+        `if (typeof v === 'number' && (v | 0) === v) f.word(v);\n` +
+        `else if (typeof v === 'boolean') f.tag(v ? ${T_TRUE} : ${T_FALSE});\n` +
+        'else f.value(v);',
+    );
   const body = [`if (${keysTest(keys)}) return false;`, `f.word(${layout});`, 'let v;', ...reads, 'return true;'];
-  const make = new Function('textHash', [...state, `return function (o, f, k) {\n${body.join('\n')}\n};`].join('\n'));
-  return make(textHash) as ShapeReader;
+  return new Function('o', 'f', 'k', body.join('\n')) as ShapeReader;
 }
 
 /**
