@@ -20,7 +20,7 @@
 import type { EnabledAgents, Engine, Scheduler } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { beginFootprint, conflicts } from '../sim/footprint.js';
-import { copyState, ObjectNumbers } from '../sim/snapshot.js';
+import { copyState } from '../sim/snapshot.js';
 import { TASK_DONE } from '../sim/task.js';
 import { checkAfterTeardown, checkAtEnd, modelErrorInvariant, type Violation } from './invariants.js';
 import { startingMachine } from './machineCopy.js';
@@ -70,8 +70,6 @@ export class Execution {
   last = -1;
   /** Choices that switched away from a still-choosable previous agent. */
   preemptions = 0;
-  /** The numbers stateKey's walks give this machine's objects (kept from key to key; a fork has its own). */
-  readonly numbers = new ObjectNumbers();
   private readonly nCpus: number;
   /** Non-poll steps taken so far: a poller's condition may have changed when this moved. */
   private changes = 0;

@@ -50,7 +50,7 @@ const STATE_KEY_VIEW: HashView = {
 
 /** The key of `ex`'s current state; `withLast`: with the agent that ran last (what a preemption is counted against). */
 export function stateKey(ex: Execution, withLast: boolean): string {
-  return stateHash([ex.inst, ex.spinState(), withLast ? ex.last : null], STATE_KEY_VIEW, ex.numbers);
+  return stateHash([ex.inst, ex.spinState(), withLast ? ex.last : null], STATE_KEY_VIEW);
 }
 
 /** The engine without its clock, its free timer slots read as a set (which agent number the next timer gets). */

@@ -360,39 +360,26 @@ interface Mark {
 }
 
 /**
- * Object numbers of one machine, kept from walk to walk: a checker keys one machine after each step, and re-numbering
- * an object already in the table (a write to its mark) is several times cheaper than adding it to a new table. One
- * table per machine (a checker's fork gets its own): a table shared by every machine filled with the objects of each
- * fork and had to be emptied every few forks (each walk after that numbered its whole machine again), and it kept
- * the machines of finished branches alive until then. A table keeps the objects it holds alive: it is emptied when
- * it holds more than four times the objects of its last walk (objects the machine no longer reaches).
+ * Object numbers, kept from walk to walk: a checker keys one machine after each step, and re-numbering an object
+ * already in the table (a write to its mark) is several times cheaper than adding it to a new table. The table keeps
+ * the objects it holds alive: it is emptied when it holds more than four times the objects of the last walk (the
+ * machines of a few forks).
  */
-export class ObjectNumbers {
-  /** Per object: its number in the walk that met it last. */
-  readonly marks = new Map<object, Mark>();
-  private walks = 0;
-  /** Objects the last walk numbered. */
-  private lastCount = 0;
-
-  /** The number of a new walk (one at a time: stateHash). */
-  nextWalk(): number {
-    if (this.marks.size > 4 * this.lastCount + 256 || this.walks >= 0x3fffffff) {
-      this.marks.clear();
-      this.walks = 0;
-    }
-    return ++this.walks;
-  }
-
-  /** Records the objects a walk numbered. */
-  walked(count: number): void {
-    this.lastCount = count;
-  }
-}
-
-/** The table of walks that name none. */
-const defaultNumbers = new ObjectNumbers();
+const marks = new Map<object, Mark>();
+let walks = 0;
+/** Objects the last walk numbered. */
+let lastCount = 0;
 
 let walking = false;
+
+/** The number of a new walk (one at a time: stateHash). */
+function nextWalk(): number {
+  if (marks.size > 4 * lastCount + 256 || walks >= 0x3fffffff) {
+    marks.clear();
+    walks = 0;
+  }
+  return ++walks;
+}
 
 /** Per view: the plan of each prototype met (NO_PROTO for objects without one). */
 const plansOf = new WeakMap<HashView, Map<object, Plan>>();
@@ -460,7 +447,7 @@ class Fingerprint {
   h1 = 0x811c9dc5;
   h2 = 0x5bd1e995;
   /** Objects numbered so far in this walk. */
-  count = 0;
+  private count = 0;
   /** The last prototype met and its plan (objects of one class often come in a row: a table's entries). */
   private lastProto: object | null = null;
   private lastPlan: Plan | undefined;
@@ -661,6 +648,7 @@ class Fingerprint {
   }
 
   digest(): string {
+    lastCount = this.count;
     return fmix(this.h1).toString(16).padStart(8, '0') + fmix(this.h2).toString(16).padStart(8, '0');
   }
 }
@@ -671,10 +659,9 @@ class Fingerprint {
  * the same object; a Map or Set is read in its insertion order (the model fills them in a deterministic order).
  * Functions count by name only (code, not state); a shared object counts by its place in the walk (it never changes),
  * an immutable one by its content (markImmutable).
- * `view` leaves fields of some classes out or reads a canonical form of them; `numbers`: the object numbers kept for
- * the machine `root` belongs to (ObjectNumbers).
+ * `view` leaves fields of some classes out or reads a canonical form of them.
  */
-export function stateHash(root: unknown, view: HashView = NO_VIEW, numbers = defaultNumbers): string {
+export function stateHash(root: unknown, view: HashView = NO_VIEW): string {
   let plans = plansOf.get(view);
   let contents = contentsOf.get(view);
   if (plans === undefined || contents === undefined) {
@@ -687,9 +674,8 @@ export function stateHash(root: unknown, view: HashView = NO_VIEW, numbers = def
   if (walking) throw new ModelError('stateHash: called from a canonical reader of a walk');
   walking = true;
   try {
-    const f = new Fingerprint(plans, view, contents, numbers.marks, numbers.nextWalk());
+    const f = new Fingerprint(plans, view, contents, marks, nextWalk());
     f.value(root);
-    numbers.walked(f.count);
     return f.digest();
   } finally {
     walking = false;
