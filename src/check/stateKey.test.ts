@@ -17,8 +17,9 @@ function choose(ex: Execution, picks: readonly number[], i: number): number[] {
 }
 
 /**
- * What the key leaves out: clocks (now, every CPU's readyAt, the heap's time keys), the heap's layout and the step
- * counters. Shift them all in a copy of a reachable state, re-lay the heap, and run the same continuation on both.
+ * What the key leaves out: clocks (now, every CPU's readyAt, the heap's time keys), the heap's layout, the step
+ * counters and the object ids' names. Shift them all in a copy of a reachable state, re-lay the heap, rename the ids,
+ * and run the same continuation on both.
  */
 function perturb(ex: Execution, shift: number): void {
   const e = ex.engine;
@@ -32,9 +33,12 @@ function perturb(ex: Execution, shift: number): void {
   }
   for (const a of agents) e.heap.remove(a);
   for (const a of agents.reverse()) e.heap.push(a, e.now + ((a * 31) % 5));
+  // names are for reports only (Engine.oidName)
+  const names = (e as unknown as { oidNames: string[] }).oidNames;
+  for (let i = 0; i < names.length; i++) names[i] = `renamed ${i}`;
 }
 
-describe('stateKey: clocks, the heap layout and step counters decide nothing', () => {
+describe('stateKey: clocks, the heap layout, step counters and object-id names decide nothing', () => {
   it('a state with shifted clocks, a re-laid heap and other counts has the same choices, footprints, keys and verdict at every step of the same continuation', () => {
     fc.assert(
       fc.property(

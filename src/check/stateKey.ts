@@ -11,7 +11,10 @@
  * - step counters (`Engine.steps`, `Cpu.steps`): read by nothing in the model;
  * - the cost table (`CostTable`): costs only advance clocks, and its length is a cache of the costs the process has
  *   defined so far (modules load lazily), not state of the machine;
- * - `Engine.recordFootprints`: the checker's switch, on in every state it keys.
+ * - `Engine.recordFootprints`: the checker's switch, on in every state it keys;
+ * - `Engine.oidNames`: the names of the checker's object ids, read only by reports (`Engine.oidName`: the
+ *   counterexample trace, the livelock verdict's message); how many ids exist (`nextOid`) stays in the key. 574
+ *   strings in assign-race, each a string hash per key.
  *
  * stateKey.test.ts shows it: states that differ only in these fields (shifted clocks, a re-laid heap, other counts)
  * have equal keys after every step of the same continuation, the same choosable agents and footprints, and the same
@@ -41,7 +44,7 @@ function heapMembers(o: object): number[] {
 /** The fields the key leaves out, per class, and the heap read as a set. */
 const STATE_KEY_VIEW: HashView = {
   omit: new Map<object, readonly string[]>([
-    [Engine.prototype, ['now', 'steps', 'recordFootprints']],
+    [Engine.prototype, ['now', 'steps', 'recordFootprints', 'oidNames']],
     [Cpu.prototype, ['readyAt', 'steps']],
     [CostTable.prototype, ['cycles']],
   ]),
