@@ -38,6 +38,7 @@ import { uapiConstant } from '../scenario/vmm.js';
 import { callTask, callWhat, kvmRunCall, type ScriptEntry, submitTask, VmmScript } from '../scenario/vmmCall.js';
 import { guestGicOptions, scenarioHostOptions, type VmmEvents, VmmInterpreter } from '../scenario/vmmInterpreter.js';
 import type { Engine, TimerHandler } from '../sim/engine.js';
+import { markImmutable } from '../sim/snapshot.js';
 import type { CheckableScenario, CheckedLine, CheckedMsi, CheckInstance, CheckOptions, Variant } from './model.js';
 import { MsiDriverHandler, MsiRaise } from './msiRace.js';
 
@@ -136,7 +137,8 @@ function stepName(st: ScenarioStep): string {
 
 /** A checkable scenario from a scenario file's text. */
 export function scenarioFromYaml(text: string, file: string, opts: CheckOptions = {}): CheckableScenario {
-  const s = loadScenario(text, file);
+  // the parsed file is the VMM's plan, read by every step and never written: copies share it, keys read it once
+  const s = markImmutable(loadScenario(text, file));
   const why = uncheckable(s);
   if (why !== null) throw new ScenarioCheckError(`${file}: cannot be checked: ${why}`);
   const variant = opts.variant ?? 'protocol';
