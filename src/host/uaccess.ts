@@ -30,15 +30,21 @@ export const REDZONE = 16;
 /** A user virtual address: a number, or the bigint a __u64 member decodes to. */
 export type UserAddr = number | bigint;
 
-interface Allocation {
-  readonly start: number;
-  readonly end: number;
-  readonly bytes: Uint8Array;
+// Classes rather than object literals: the checker's state key reads a class's objects with one reader (literals
+// of many shapes share Object's readers, tried one after the other).
+class Range {
+  constructor(
+    readonly start: number,
+    readonly end: number,
+  ) {}
 }
 
-interface Range {
-  readonly start: number;
-  readonly end: number;
+class Allocation extends Range {
+  readonly bytes: Uint8Array;
+  constructor(start: number, end: number) {
+    super(start, end);
+    this.bytes = new Uint8Array(end - start);
+  }
 }
 
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
@@ -92,7 +98,7 @@ export class UserMemory {
     if (end + REDZONE > TASK_SIZE) {
       throw errno('ENOMEM', `no room for ${len} bytes below TASK_SIZE ${hex(TASK_SIZE)}`);
     }
-    this.allocations.push({ start, end, bytes: new Uint8Array(len) });
+    this.allocations.push(new Allocation(start, end));
     this.next = end + REDZONE;
     return start;
   }
@@ -104,7 +110,7 @@ export class UserMemory {
     if (a === undefined) throw errno('EINVAL', `free(${String(addr)}): no live allocation starts there`);
     this.allocations.splice(i, 1);
     const at = lastAtOrBelow(this.freed, a.start) + 1;
-    this.freed.splice(at, 0, { start: a.start, end: a.end });
+    this.freed.splice(at, 0, new Range(a.start, a.end));
   }
 
   /** Maps a copy of `bytes` and returns its address. */

@@ -18,14 +18,17 @@ export interface LockdepReport {
   readonly tasks: readonly string[];
 }
 
-interface LockClass {
-  readonly id: number;
-  readonly name: string;
-  readonly after: Set<number>;
-  inHardirq: boolean;
-  hardirqOnTask: string | null;
-  hardirqTask: string | null;
-  irqReported: boolean;
+/** A lock class (struct lock_class): a class, not a literal, so the checker's state key reads it with one reader. */
+class LockClass {
+  readonly after = new Set<number>();
+  inHardirq = false;
+  hardirqOnTask: string | null = null;
+  hardirqTask: string | null = null;
+  irqReported = false;
+  constructor(
+    readonly id: number,
+    readonly name: string,
+  ) {}
 }
 
 export class Lockdep {
@@ -39,15 +42,7 @@ export class Lockdep {
   classId(name: string): number {
     let c = this.byName.get(name);
     if (!c) {
-      c = {
-        id: this.classes.length,
-        name,
-        after: new Set(),
-        inHardirq: false,
-        hardirqOnTask: null,
-        hardirqTask: null,
-        irqReported: false,
-      };
+      c = new LockClass(this.classes.length, name);
       this.classes.push(c);
       this.byName.set(name, c);
     }
