@@ -148,6 +148,21 @@ function events(text: string): string[] {
 }
 
 describe('counterexample traces carry what a trace of the same scenario carries', () => {
+  // defect 9's ownership half: vm1 forwarded vm0's device, and its destroy runs the seed's CLEANUP (free_all_fwd_irq),
+  // whose blind chip->irq_eoi reaches GICC_DIR (EOImode 1) for INTID 80, which nothing made active
+  it('the UNPREDICTABLE access itself: gic_unpredictable on the CPU and task that made it, before the violation', () => {
+    const dir = fileURLToPath(new URL('../../scenarios/', import.meta.url));
+    const yaml = readFileSync(`${dir}check-two-vms.yaml`, 'utf8');
+    const sc = scenarioFromYaml(yaml, 'check-two-vms', { variant: 'rfc-v1', irqNumbering: 'legacy' });
+    const cx = traceCounterexample(sc, []);
+    expect(cx.result.violations.map((v) => v.invariant)).toEqual(['no-gic-unpredictable']);
+    const lines = counterexampleText(cx).split('\n');
+    const at = lines.findIndex((l) => l.includes('gic_unpredictable:'));
+    expect(lines[at]).toMatch(/^\s*vmm-\d+\s+\[000\] \S+\s+[\d.]+: gic_unpredictable: reg=GICC_DIR why=inactive intid=80$/);
+    expect(lines.filter((l) => l.includes('gic_unpredictable:'))).toHaveLength(1);
+    expect(lines.findIndex((l) => l.startsWith('# violated: no-gic-unpredictable: after teardown'))).toBeGreaterThan(at);
+  });
+
   it('text: the switches, the raise through the host, the LR the vGIC loaded, the guest handler and its EOI', () => {
     const text = counterexampleText(enomem);
     expect(enomem.result.violations.map((v) => v.invariant)).toContain('no-irq-left-forwarded');

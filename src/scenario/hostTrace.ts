@@ -25,6 +25,7 @@ import {
   EV_GIC_EOIR,
   EV_GIC_IAR,
   EV_GIC_LR_WRITE,
+  EV_GIC_UNPREDICTABLE,
   EV_GUEST_EOI,
   EV_GUEST_IRQ_ENTRY,
   EV_IRQ_FORWARD_SET,
@@ -281,6 +282,8 @@ export class HostTrace {
       kvmSetIrq: (gsi, level, src) => this.kvmSetIrq(gsi, level, src),
     };
     host.irq.gic.distributor.onDeactivate = (intid, cpu) => this.deactivate(intid, cpu);
+    host.irq.gic.distributor.onUnpredictable = (cpu, reg, why, intid) =>
+      this.tr.emit(EV_GIC_UNPREDICTABLE, cpu, this.ctx(cpu), reg, why, intid);
     this.installChain();
     for (const vm of host.kvm.vms) vm.traceVgic();
     for (const g of guests) this.traceGuest(g);

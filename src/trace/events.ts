@@ -11,6 +11,7 @@
  * `irqfwd` system and follow the same `key=value` style.
  */
 import { KVM_EXIT_REASON_NAMES, KVM_EXIT_X86_WRMSR } from '../abi/kvm.js';
+import { UNPREDICTABLE_REG_NAMES, UNPREDICTABLE_WHY_NAMES } from '../hw/gicUnpredictable.js';
 import { type CompiledFormat, compileFormat, type PrintfArg, sprintf } from './printf.js';
 
 export type FieldType = 'int' | 'uint' | 'long' | 'ulong' | 'u64' | 'bool' | 'str';
@@ -690,6 +691,18 @@ export const STANDARD_EVENTS: readonly EventSpec[] = [
     fmt: 'devid=%u eventid=%u vintid=%u vcpu=%d cached=%u',
     printArgs: (v) => [n(v.devid!), n(v.eventid!), n(v.vintid!), n(v.vcpu!), b(v.cached!)],
   },
+  {
+    name: 'gic_unpredictable',
+    system: 'irqfwd',
+    source: 'irqfwd',
+    fields: [f('reg', 'uint'), f('why', 'uint'), f('intid', 'uint')],
+    fmt: 'reg=%s why=%s intid=%u',
+    printArgs: (v) => [
+      printSymbolic(v.reg!, UNPREDICTABLE_REG_NAMES),
+      printSymbolic(v.why!, UNPREDICTABLE_WHY_NAMES),
+      n(v.intid!),
+    ],
+  },
 ];
 
 export const EV_IRQ_HANDLER_ENTRY = 0;
@@ -730,6 +743,7 @@ export const EV_GIC_VPE_DOORBELL = 34;
 export const EV_GIC_VLPI_IAR = 35;
 export const EV_VGIC_V4_DOORBELL = 36;
 export const EV_VGIC_ITS_INJECT = 37;
+export const EV_GIC_UNPREDICTABLE = 38;
 
 /** A registry holding STANDARD_EVENTS with ids equal to the EV_* constants. */
 export function createStandardRegistry(): EventRegistry {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { unpredictableLog } from '../../../test/fixtures/unpredictableLog.js';
 import { ModelError } from '../../sim/errors.js';
 import { GicCpuInterface } from './cpuInterface.js';
 import { GicDistributor } from './distributor.js';
@@ -168,21 +169,25 @@ describe('GICC_EOIR / GICC_DIR and EOImode (§3.2.1, §4.4.5, §4.4.15)', () => 
     expect(c.readIar()).toBe(41);
   });
 
-  it('DIR with EOImode 0 is UNPREDICTABLE: counted and ignored', () => {
+  it('DIR with EOImode 0 is UNPREDICTABLE: counted, reported and ignored', () => {
     const { d, cpus } = rig();
+    const seen = unpredictableLog(d);
     spi(d, 40, 0xa0);
     d.setLine(40, true);
     cpus[0]!.readIar();
     cpus[0]!.writeDir(40);
     expect(d.isActive(40)).toBe(true);
     expect(cpus[0]!.unpredictableCount).toBe(1);
+    expect(seen).toEqual(['0 GICC_DIR dir_eoimode0 40']);
   });
 
-  it('EOIR with nothing active and DIR of an inactive interrupt are counted', () => {
-    const { cpus } = rig({ eoiMode: true });
+  it('EOIR with nothing active and DIR of an inactive interrupt are counted and reported', () => {
+    const { d, cpus } = rig({ eoiMode: true });
+    const seen = unpredictableLog(d);
     cpus[0]!.writeEoir(40);
     cpus[0]!.writeDir(41);
     expect(cpus[0]!.unpredictableCount).toBe(2);
+    expect(seen).toEqual(['0 GICC_EOIR no_active_priority 40', '0 GICC_DIR inactive 41']);
   });
 
   it('spurious/special INTIDs are ignored; nonexistent INTIDs are model errors', () => {

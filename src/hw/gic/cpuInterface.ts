@@ -2,6 +2,7 @@
 // irq-gic.c uses it (bit 0 Enable, bit 9 EOImodeNS). One per CPU; its IRQ output goes to the processor.
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
+import * as U from '../gicUnpredictable.js';
 import type { GicDistributor, GicDistributorListener } from './distributor.js';
 import {
   GIC_CPU_ACTIVEPRIO,
@@ -104,8 +105,8 @@ export class GicCpuInterface implements GicDistributorListener {
     const intid = value & GICC_IAR_INT_ID_MASK;
     if (intid >= 1020) return; // §4.4.5 GICC_EOIR: special INTIDs (incl. 1023 spurious) are ignored
     this.checkIntid(intid, 'GICC_EOIR');
-    if (!this.priorityDrop()) this.unpredictableCount++; // EOI with no active priority
-    if (!this.eoiMode && !this.dist.deactivate(intid, this.cpu)) this.unpredictableCount++;
+    if (!this.priorityDrop()) this.unpredictable(U.GICC_EOIR, U.NO_ACTIVE_PRIORITY, intid);
+    if (!this.eoiMode && !this.dist.deactivate(intid, this.cpu)) this.unpredictable(U.GICC_EOIR, U.INACTIVE, intid);
     this.update();
   }
 
@@ -116,10 +117,15 @@ export class GicCpuInterface implements GicDistributorListener {
     if (intid >= 1020) return;
     this.checkIntid(intid, 'GICC_DIR');
     if (!this.eoiMode) {
-      this.unpredictableCount++;
+      this.unpredictable(U.GICC_DIR, U.DIR_EOIMODE_0, intid);
       return;
     }
-    if (!this.dist.deactivate(intid, this.cpu)) this.unpredictableCount++; // DIR of an inactive interrupt
+    if (!this.dist.deactivate(intid, this.cpu)) this.unpredictable(U.GICC_DIR, U.INACTIVE, intid);
+  }
+
+  private unpredictable(reg: number, why: number, intid: number): void {
+    this.unpredictableCount++;
+    this.dist.onUnpredictable?.(this.cpu, reg, why, intid);
   }
 
   /** GICC_RPR: group priority of the highest active preemption level, 0xFF when idle. */

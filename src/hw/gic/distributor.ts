@@ -2,6 +2,7 @@
 // Dense per-INTID state lives in 32-bit words: word `cpu` holds the banked INTIDs 0-31 of that CPU, words
 // nrCpus.. hold the shared SPIs 32.. (one word per 32 INTIDs). Nothing is allocated per interrupt.
 import { ModelError } from '../../sim/errors.js';
+import type { UnpredictableObserver } from '../gicUnpredictable.js';
 import { touch, touchRead } from '../../sim/footprint.js';
 import { markShared } from '../../sim/snapshot.js';
 import { gicdRead, gicdWrite } from './distributorMmio.js';
@@ -188,6 +189,9 @@ export class GicDistributor {
    * for metrics and traces; it must not change GIC state.
    */
   onDeactivate: ((intid: number, cpu: number) => void) | null = null;
+
+  /** Observer of the UNPREDICTABLE accesses the CPU and virtual interfaces absorb (gicUnpredictable.ts), for traces. */
+  onUnpredictable: UnpredictableObserver | null = null;
 
   // ---- typed helpers for model code (cpu is required for SGIs and PPIs, ignored for SPIs) ----
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { unpredictableLog } from '../../../test/fixtures/unpredictableLog.js';
 import { ModelError } from '../../sim/errors.js';
 import { GicDistributor } from './distributor.js';
 import { checkLr, lrPhysicalId } from './listRegister.js';
@@ -304,13 +305,15 @@ describe('GICV_EOIR / GICV_DIR and virtual EOImode', () => {
     expect(decodeLr(v.readLr(0)).state).toBe(LrState.Invalid);
   });
 
-  it('DIR with EOImode 0 is counted and ignored', () => {
-    const { v } = rig();
+  it('DIR with EOImode 0 is counted, reported and ignored', () => {
+    const { d, v } = rig();
+    const seen = unpredictableLog(d);
     v.writeLr(0, pend(40));
     v.readIar();
     v.writeDir(40);
     expect(decodeLr(v.readLr(0)).state).toBe(LrState.Active);
     expect(v.unpredictableCount).toBe(1);
+    expect(seen).toEqual(['1 GICV_DIR dir_eoimode0 40']);
   });
 
   it('SGI deactivation matches the source CPUID', () => {
@@ -347,21 +350,37 @@ describe('GICV_EOIR / GICV_DIR and virtual EOImode', () => {
   });
 
   it('an EOI that clears no APR bit has no effect and does not count', () => {
-    const { v } = rig();
+    const { d, v } = rig();
+    const seen = unpredictableLog(d);
     v.writeLr(0, pend(40, 0x80, { state: LrState.Active }));
     v.writeEoir(40);
     expect(v.eoiCount).toBe(0);
     expect(decodeLr(v.readLr(0)).state).toBe(LrState.Active);
     expect(v.unpredictableCount).toBe(1);
+    expect(seen).toEqual(['1 GICV_EOIR no_active_priority 40']);
   });
 
-  it('deactivating an LR that is only pending is UNPREDICTABLE: counted, no EOICount', () => {
-    const { v } = rig({ eoiMode: true });
+  it('deactivating an LR that is only pending is UNPREDICTABLE: counted, reported, no EOICount', () => {
+    const { d, v } = rig({ eoiMode: true });
+    const seen = unpredictableLog(d);
     v.writeLr(0, pend(40));
     v.writeDir(40);
     expect(decodeLr(v.readLr(0)).state).toBe(LrState.Pending);
     expect(v.eoiCount).toBe(0);
     expect(v.unpredictableCount).toBe(1);
+    expect(seen).toEqual(['1 GICV_DIR lr_pending 40']);
+  });
+
+  // §5.3.6: a HW=1 LR forwards the guest's deactivation to the distributor, which finds the pINTID inactive
+  it('a HW=1 LR whose physical INTID is not active: the guest EOI is reported with the pINTID', () => {
+    const { d, v } = rig();
+    const seen = unpredictableLog(d);
+    v.writeLr(0, pend(40, 0x80, { hw: true, pintid: 72 }));
+    v.readIar();
+    v.writeEoir(40);
+    expect(decodeLr(v.readLr(0)).state).toBe(LrState.Invalid);
+    expect(v.unpredictableCount).toBe(1);
+    expect(seen).toEqual(['1 GICV_EOIR inactive 72']);
   });
 });
 

@@ -1,6 +1,7 @@
 // GICv2 virtualization extensions for one physical CPU (ARM IHI 0048B Ch. 5): the hypervisor control interface
 // GICH (§5.3) and the guest-facing virtual CPU interface GICV, backed by the list registers.
 import { ModelError } from '../../sim/errors.js';
+import * as U from '../gicUnpredictable.js';
 import type { VirqLineSink } from './cpuInterface.js';
 import type { GicDistributor } from './distributor.js';
 import {
@@ -222,11 +223,11 @@ export class GicVirtualInterface {
     const intid = value & R.GICC_IAR_INT_ID_MASK;
     if (intid >= 1020) return;
     if (this.apr === 0) {
-      this.unpredictableCount++; // §5.3 GICH_HCR.EOICount: EOIs that clear no APR bit do not count
+      this.unpredictable(U.GICV_EOIR, U.NO_ACTIVE_PRIORITY, intid); // §5.3 GICH_HCR.EOICount: not counted there
       return;
     }
     this.apr = (this.apr & (this.apr - 1)) >>> 0;
-    if (!this.eoiMode) this.deactivate(intid, (value >>> R.GICC_IAR_CPUID_SHIFT) & R.GICC_IAR_CPUID_MASK);
+    if (!this.eoiMode) this.deactivate(U.GICV_EOIR, intid, (value >>> R.GICC_IAR_CPUID_SHIFT) & R.GICC_IAR_CPUID_MASK);
     this.recompute();
   }
   /** GICV_DIR: deactivation only; UNPREDICTABLE with virtual EOImode 0, modelled as ignored. */
@@ -234,10 +235,10 @@ export class GicVirtualInterface {
     const intid = value & R.GICC_IAR_INT_ID_MASK;
     if (intid >= 1020) return;
     if (!this.eoiMode) {
-      this.unpredictableCount++;
+      this.unpredictable(U.GICV_DIR, U.DIR_EOIMODE_0, intid);
       return;
     }
-    this.deactivate(intid, (value >>> R.GICC_IAR_CPUID_SHIFT) & R.GICC_IAR_CPUID_MASK);
+    this.deactivate(U.GICV_DIR, intid, (value >>> R.GICC_IAR_CPUID_SHIFT) & R.GICC_IAR_CPUID_MASK);
     this.recompute();
   }
   /** GICV_CTLR (alias of GICH_VMCR bits 0-4 and 9: EnableGrp0/1, AckCtl, FIQEn, CBPR, EOImode). */
@@ -318,23 +319,29 @@ export class GicVirtualInterface {
    * with EOI=1 leaves an invalid EOI LR, i.e. an EISR bit and MISR.EOI. No LR holds the INTID → EOICount++
    * (§5.3.1 GICH_HCR.EOICount, GICV_DIR). An LR holding it but not active → UNPREDICTABLE (counted, ignored).
    */
-  private deactivate(intid: number, cpuid: number): void {
+  private deactivate(reg: number, intid: number, cpuid: number): void {
     for (let i = 0; i < this.nrLrs; i++) {
       const lr = this.lrs[i]!;
       const st = lrState(lr);
       if (st === LrState.Invalid || lrVirtualId(lr) !== intid) continue;
       if (!lrIsHw(lr) && intid < R.NR_SGIS && lrCpuId(lr) !== cpuid) continue;
       if ((st & LrState.Active) === 0) {
-        this.unpredictableCount++; // §5.4 GICV_DIR/GICV_EOIR: the LR is only pending
+        this.unpredictable(reg, U.LR_PENDING, intid); // §5.4 GICV_DIR/GICV_EOIR: the LR is only pending
         return;
       }
       this.lrs[i] = lrWithState(lr, st === LrState.PendingActive ? LrState.Pending : LrState.Invalid);
       // §5.3.6 HW=1: the deactivation is forwarded to the physical Distributor for PhysicalID.
-      if (lrIsHw(lr) && !this.dist.deactivate(lrPhysicalId(lr), this.cpu)) this.unpredictableCount++;
+      if (lrIsHw(lr) && !this.dist.deactivate(lrPhysicalId(lr), this.cpu))
+        this.unpredictable(reg, U.INACTIVE, lrPhysicalId(lr));
       return;
     }
     const count = (this.eoiCount + 1) & 0x1f; // 5-bit field, wraps at 31 → 0
     this.hcr = ((this.hcr & ~R.GICH_HCR_EOICOUNT_MASK) | (count << R.GICH_HCR_EOICOUNT_SHIFT)) >>> 0;
+  }
+
+  private unpredictable(reg: number, why: number, intid: number): void {
+    this.unpredictableCount++;
+    this.dist.onUnpredictable?.(this.cpu, reg, why, intid);
   }
 
   private recompute(): void {

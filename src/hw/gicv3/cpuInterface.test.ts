@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { unpredictableLog } from '../../../test/fixtures/unpredictableLog.js';
 import { Gicv3CpuInterface } from './cpuInterface.js';
 import { Gicv3Distributor } from './distributor.js';
 import {
@@ -160,7 +161,8 @@ describe('EOImode (§4.1.1: priority drop and deactivation)', () => {
   });
 
   it('counts the UNPREDICTABLE cases: EOI with no active priority, DIR with EOImode 0, DIR of an inactive INTID', () => {
-    const { c0 } = rig();
+    const { d, c0 } = rig();
+    const seen = unpredictableLog(d);
     c0.writeEoir1(40);
     expect(c0.unpredictableCount).toBe(2); // no active priority, and 40 is not active
     c0.writeDir(40);
@@ -172,6 +174,13 @@ describe('EOImode (§4.1.1: priority drop and deactivation)', () => {
     c0.writeEoir1(SPURIOUS_INTID);
     c0.writeDir(1022);
     expect(c0.unpredictableCount).toBe(5);
+    expect(seen).toEqual([
+      '0 ICC_EOIR1_EL1 no_active_priority 40',
+      '0 ICC_EOIR1_EL1 inactive 40',
+      '0 ICC_DIR_EL1 dir_eoimode0 40',
+      '0 ICC_DIR_EL1 inactive 40',
+      '0 ICC_DIR_EL1 not_implemented 2000',
+    ]);
   });
 });
 

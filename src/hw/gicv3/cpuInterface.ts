@@ -5,6 +5,7 @@
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
 import type { IrqLineSink } from '../gic/cpuInterface.js';
+import * as U from '../gicUnpredictable.js';
 import type { Gicv3Distributor, Gicv3DistributorListener } from './distributor.js';
 import {
   group1PriorityMask,
@@ -98,8 +99,8 @@ export class Gicv3CpuInterface implements Gicv3DistributorListener {
     touch(this.dist.iccOid[this.pe]!);
     const intid = this.intidOf(value);
     if (isSpecialIntid(intid)) return;
-    if (!this.priorityDrop()) this.unpredictableCount++;
-    if (!this.eoiMode) this.deactivate(intid);
+    if (!this.priorityDrop()) this.unpredictable(U.ICC_EOIR1_EL1, U.NO_ACTIVE_PRIORITY, intid);
+    if (!this.eoiMode) this.deactivate(U.ICC_EOIR1_EL1, intid);
     this.update();
   }
 
@@ -109,10 +110,10 @@ export class Gicv3CpuInterface implements Gicv3DistributorListener {
     const intid = this.intidOf(value);
     if (isSpecialIntid(intid)) return;
     if (!this.eoiMode) {
-      this.unpredictableCount++;
+      this.unpredictable(U.ICC_DIR_EL1, U.DIR_EOIMODE_0, intid);
       return;
     }
-    this.deactivate(intid);
+    this.deactivate(U.ICC_DIR_EL1, intid);
   }
 
   /** ICC_RPR_EL1: group priority of the highest active preemption level, 0xFF when idle. */
@@ -228,9 +229,15 @@ export class Gicv3CpuInterface implements Gicv3DistributorListener {
     return this.dist.idBits === 24 ? value & 0xffffff : value & 0xffff;
   }
   /** Deactivates a written INTID; one this GIC does not implement, or not active, is UNPREDICTABLE (counted). */
-  private deactivate(intid: number): void {
+  private deactivate(reg: number, intid: number): void {
     if (this.dist.isLpi(intid)) return; // an LPI has no active state: deactivating it has no effect
-    if (!this.dist.isValidIntid(intid) || !this.dist.deactivate(intid, this.pe)) this.unpredictableCount++;
+    if (!this.dist.isValidIntid(intid)) this.unpredictable(reg, U.NOT_IMPLEMENTED, intid);
+    else if (!this.dist.deactivate(intid, this.pe)) this.unpredictable(reg, U.INACTIVE, intid);
+  }
+
+  private unpredictable(reg: number, why: number, intid: number): void {
+    this.unpredictableCount++;
+    this.dist.onUnpredictable?.(this.pe, reg, why, intid);
   }
   private setAprBit(groupPrio: number): void {
     const i = groupPrio >> this.levelShift;

@@ -9,6 +9,7 @@
 import { ModelError } from '../../sim/errors.js';
 import { touch, touchRead } from '../../sim/footprint.js';
 import { markShared } from '../../sim/snapshot.js';
+import type { UnpredictableObserver } from '../gicUnpredictable.js';
 import type { BitmapKind, IrqTrigger } from '../gic/distributor.js';
 import type { PhysicalMemory } from '../physMem.js';
 import { Gicv3Lpis, LPI_BASE, type LpiListener } from './lpi.js';
@@ -259,6 +260,9 @@ export class Gicv3Distributor implements LpiListener {
 
   /** Observer of every deactivation through the CPU interfaces (for metrics and traces; must not change GIC state). */
   onDeactivate: ((intid: number, pe: number) => void) | null = null;
+
+  /** Observer of the UNPREDICTABLE accesses the CPU and virtual interfaces absorb (gicUnpredictable.ts), for traces. */
+  onUnpredictable: UnpredictableObserver | null = null;
 
   /** ICC_IGRPEN1_EL1.Enable of `pe` (its CPU interface tells): a PE participates in 1 of N only when it is set. */
   setGroup1Enabled(pe: number, enabled: boolean): void {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { unpredictableLog } from '../../../test/fixtures/unpredictableLog.js';
 import { Gicv3CpuInterface } from './cpuInterface.js';
 import { Gicv3Distributor } from './distributor.js';
 import { lrToBigInt } from './listRegister.js';
@@ -206,9 +207,11 @@ describe('virtual EOI (§6.3, ICH_VMCR_EL2.VEOIM)', () => {
 
   it('counts UNPREDICTABLE LR values (HW with SGI or special pINTID, HW pending+active, vINTID 1020-1023) and forwards nothing for them', () => {
     const { d, v } = rig();
+    const seen = unpredictableLog(d);
     d.setActive(5, true, 1);
     v.writeLr(0, pendHw(40, 5));
     expect(v.unpredictableCount).toBe(1);
+    expect(seen).toEqual(['1 ICH_LR_EL2 lr_content 40']);
     v.readIar1();
     v.writeEoir1(40);
     expect(d.isActive(5, 1)).toBe(true);
@@ -224,7 +227,8 @@ describe('virtual EOI (§6.3, ICH_VMCR_EL2.VEOIM)', () => {
   });
 
   it('counts a guest EOI with no active priority, DIR with VEOIM 0, and DIR of an LR that is only pending', () => {
-    const { v } = rig();
+    const { d, v } = rig();
+    const seen = unpredictableLog(d);
     v.writeEoir1(40);
     v.writeDir(40);
     expect(v.unpredictableCount).toBe(2);
@@ -235,6 +239,11 @@ describe('virtual EOI (§6.3, ICH_VMCR_EL2.VEOIM)', () => {
     expect(decodeLr(v.readLr(0)).state).toBe(LrState.Pending);
     v.writeEoir1(1023);
     expect(v.unpredictableCount).toBe(3);
+    expect(seen).toEqual([
+      '1 ICV_EOIR1_EL1 no_active_priority 40',
+      '1 ICV_DIR_EL1 dir_eoimode0 40',
+      '1 ICV_DIR_EL1 lr_pending 40',
+    ]);
   });
 });
 

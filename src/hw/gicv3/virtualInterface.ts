@@ -11,6 +11,7 @@
 // icv_eoir_write, commit 82a65e3188).
 import { ModelError } from '../../sim/errors.js';
 import type { VirqLineSink } from './cpuInterface.js';
+import * as U from '../gicUnpredictable.js';
 import type { Gicv3Distributor } from './distributor.js';
 import {
   LrState,
@@ -196,7 +197,7 @@ export class Gicv3VirtualInterface implements VlpiListener {
     const idx = this.lrIndex(i);
     this.lrLo[idx] = lo >>> 0;
     this.lrHi[idx] = hi >>> 0;
-    if (!this.lrIsPredictable(idx)) this.unpredictableCount++;
+    if (!this.lrIsPredictable(idx)) this.unpredictable(U.ICH_LR_EL2, U.LR_CONTENT, this.lrLo[idx]!);
     this.recompute();
   }
   lrLow(i: number): number {
@@ -220,7 +221,7 @@ export class Gicv3VirtualInterface implements VlpiListener {
     for (let i = 0; i < this.nrLrs; i++) {
       this.lrLo[i] = src[2 * i]!;
       this.lrHi[i] = src[2 * i + 1]!;
-      if (!this.lrIsPredictable(i)) this.unpredictableCount++;
+      if (!this.lrIsPredictable(i)) this.unpredictable(U.ICH_LR_EL2, U.LR_CONTENT, this.lrLo[i]!);
     }
     this.recompute();
   }
@@ -255,11 +256,11 @@ export class Gicv3VirtualInterface implements VlpiListener {
     const intid = value & 0xffff;
     if (R.isSpecialIntid(intid)) return;
     if (this.apr === 0) {
-      this.unpredictableCount++;
+      this.unpredictable(U.ICV_EOIR1_EL1, U.NO_ACTIVE_PRIORITY, intid);
       return;
     }
     this.apr = (this.apr & (this.apr - 1)) >>> 0;
-    if (!this.eoiMode || intid >= LPI_BASE) this.deactivate(intid);
+    if (!this.eoiMode || intid >= LPI_BASE) this.deactivate(U.ICV_EOIR1_EL1, intid);
     this.recompute();
   }
   /** ICV_DIR_EL1: deactivation only; UNPREDICTABLE with VEOIM = 0 (counted and ignored). */
@@ -267,10 +268,10 @@ export class Gicv3VirtualInterface implements VlpiListener {
     const intid = value & 0xffff;
     if (R.isSpecialIntid(intid)) return;
     if (!this.eoiMode) {
-      this.unpredictableCount++;
+      this.unpredictable(U.ICV_DIR_EL1, U.DIR_EOIMODE_0, intid);
       return;
     }
-    this.deactivate(intid);
+    this.deactivate(U.ICV_DIR_EL1, intid);
     this.recompute();
   }
   /** ICV_RPR_EL1: group priority of the highest active virtual priority level, 0xFF when idle. */
@@ -323,20 +324,20 @@ export class Gicv3VirtualInterface implements VlpiListener {
    * an EISR bit and MISR.EOI. No LR holds it → ICH_HCR_EL2.EOIcount++ (5 bits, wraps). An LR holding it but not active
    * is UNPREDICTABLE (counted, ignored).
    */
-  private deactivate(intid: number): void {
+  private deactivate(reg: number, intid: number): void {
     for (let i = 0; i < this.nrLrs; i++) {
       const hi = this.lrHi[i]!;
       const st = lrState(hi);
       if (st === LrState.Invalid || this.lrLo[i] !== intid) continue;
       if ((st & LrState.Active) === 0) {
-        this.unpredictableCount++;
+        this.unpredictable(reg, U.LR_PENDING, intid);
         return;
       }
       this.lrHi[i] = lrWithState(hi, st === LrState.PendingActive ? LrState.Pending : LrState.Invalid);
       if (lrIsHw(hi)) {
         const p = lrPhysicalId(hi);
         // An SGI/special/unimplemented pINTID was counted when written; nothing is forwarded for it.
-        if (this.isValidPintid(p) && !this.dist.deactivate(p, this.pe)) this.unpredictableCount++;
+        if (this.isValidPintid(p) && !this.dist.deactivate(p, this.pe)) this.unpredictable(reg, U.INACTIVE, p);
       }
       return;
     }
@@ -400,6 +401,10 @@ export class Gicv3VirtualInterface implements VlpiListener {
   }
   private isValidPintid(p: number): boolean {
     return p >= R.NR_SGIS && this.dist.isValidIntid(p);
+  }
+  private unpredictable(reg: number, why: number, intid: number): void {
+    this.unpredictableCount++;
+    this.dist.onUnpredictable?.(this.pe, reg, why, intid);
   }
   private lrIsPredictable(i: number): boolean {
     const hi = this.lrHi[i]!;
