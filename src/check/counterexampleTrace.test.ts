@@ -158,9 +158,13 @@ describe('counterexample traces carry what a trace of the same scenario carries'
     expect(cx.result.violations.map((v) => v.invariant)).toEqual(['no-gic-unpredictable']);
     const lines = counterexampleText(cx).split('\n');
     const at = lines.findIndex((l) => l.includes('gic_unpredictable:'));
-    expect(lines[at]).toMatch(/^\s*vmm-\d+\s+\[000\] \S+\s+[\d.]+: gic_unpredictable: reg=GICC_DIR why=inactive intid=80$/);
+    expect(lines[at]).toMatch(
+      /^\s*vmm-\d+\s+\[000\] \S+\s+[\d.]+: gic_unpredictable: reg=GICC_DIR why=inactive intid=80$/,
+    );
     expect(lines.filter((l) => l.includes('gic_unpredictable:'))).toHaveLength(1);
-    expect(lines.findIndex((l) => l.startsWith('# violated: no-gic-unpredictable: after teardown'))).toBeGreaterThan(at);
+    expect(lines.findIndex((l) => l.startsWith('# violated: no-gic-unpredictable: after teardown'))).toBeGreaterThan(
+      at,
+    );
   });
 
   it('text: the switches, the raise through the host, the LR the vGIC loaded, the guest handler and its EOI', () => {

@@ -2,9 +2,9 @@
 // Dense per-INTID state lives in 32-bit words: word `cpu` holds the banked INTIDs 0-31 of that CPU, words
 // nrCpus.. hold the shared SPIs 32.. (one word per 32 INTIDs). Nothing is allocated per interrupt.
 import { ModelError } from '../../sim/errors.js';
-import type { UnpredictableObserver } from '../gicUnpredictable.js';
 import { touch, touchRead } from '../../sim/footprint.js';
 import { markShared } from '../../sim/snapshot.js';
+import type { UnpredictableObserver } from '../gicUnpredictable.js';
 import { gicdRead, gicdWrite } from './distributorMmio.js';
 import {
   GICC_IAR_CPUID_SHIFT,
