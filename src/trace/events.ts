@@ -11,7 +11,7 @@
  * `irqfwd` system and follow the same `key=value` style.
  */
 import { KVM_EXIT_REASON_NAMES, KVM_EXIT_X86_WRMSR } from '../abi/kvm.js';
-import { UNPREDICTABLE_REG_NAMES, UNPREDICTABLE_WHY_NAMES } from '../hw/gicUnpredictable.js';
+import { UNPREDICTABLE_REG_NAMES, UNPREDICTABLE_WHY_NAMES } from './gicUnpredictable.js';
 import { type CompiledFormat, compileFormat, type PrintfArg, sprintf } from './printf.js';
 
 export type FieldType = 'int' | 'uint' | 'long' | 'ulong' | 'u64' | 'bool' | 'str';

@@ -2,7 +2,7 @@
 // irq-gic.c uses it (bit 0 Enable, bit 9 EOImodeNS). One per CPU; its IRQ output goes to the processor.
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
-import * as U from '../gicUnpredictable.js';
+import * as U from '../../trace/gicUnpredictable.js';
 import type { GicDistributor, GicDistributorListener } from './distributor.js';
 import {
   GIC_CPU_ACTIVEPRIO,

@@ -4,7 +4,7 @@
 import { ModelError } from '../../sim/errors.js';
 import { touch, touchRead } from '../../sim/footprint.js';
 import { markShared } from '../../sim/snapshot.js';
-import type { UnpredictableObserver } from '../gicUnpredictable.js';
+import type { UnpredictableObserver } from '../../trace/gicUnpredictable.js';
 import { gicdRead, gicdWrite } from './distributorMmio.js';
 import {
   GICC_IAR_CPUID_SHIFT,

@@ -1,7 +1,7 @@
 // GICv2 virtualization extensions for one physical CPU (ARM IHI 0048B Ch. 5): the hypervisor control interface
 // GICH (§5.3) and the guest-facing virtual CPU interface GICV, backed by the list registers.
 import { ModelError } from '../../sim/errors.js';
-import * as U from '../gicUnpredictable.js';
+import * as U from '../../trace/gicUnpredictable.js';
 import type { VirqLineSink } from './cpuInterface.js';
 import type { GicDistributor } from './distributor.js';
 import {

@@ -4,8 +4,8 @@
 // IGRPEN0), no Security, CBPR and PMHE RAZ/WI. Its IRQ output goes to the PE.
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
+import * as U from '../../trace/gicUnpredictable.js';
 import type { IrqLineSink } from '../gic/cpuInterface.js';
-import * as U from '../gicUnpredictable.js';
 import type { Gicv3Distributor, Gicv3DistributorListener } from './distributor.js';
 import {
   group1PriorityMask,

@@ -9,8 +9,8 @@
 import { ModelError } from '../../sim/errors.js';
 import { touch, touchRead } from '../../sim/footprint.js';
 import { markShared } from '../../sim/snapshot.js';
+import type { UnpredictableObserver } from '../../trace/gicUnpredictable.js';
 import type { BitmapKind, IrqTrigger } from '../gic/distributor.js';
-import type { UnpredictableObserver } from '../gicUnpredictable.js';
 import type { PhysicalMemory } from '../physMem.js';
 import { Gicv3Lpis, LPI_BASE, type LpiListener } from './lpi.js';
 import { gicdRead, gicdWrite } from './mmio.js';

@@ -10,7 +10,7 @@
 // deactivated by its EOI whatever VEOIM says (IHI 0069 VirtualWriteEOIR1 pseudocode; QEMU arm_gicv3_cpuif.c
 // icv_eoir_write, commit 82a65e3188).
 import { ModelError } from '../../sim/errors.js';
-import * as U from '../gicUnpredictable.js';
+import * as U from '../../trace/gicUnpredictable.js';
 import type { VirqLineSink } from './cpuInterface.js';
 import type { Gicv3Distributor } from './distributor.js';
 import {

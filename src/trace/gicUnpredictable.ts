@@ -1,7 +1,7 @@
-// The UNPREDICTABLE accesses the GIC models absorb (counted in `unpredictableCount` for the checker's
+// The UNPREDICTABLE accesses the GIC models (src/hw) absorb (counted in `unpredictableCount` for the checker's
 // no-gic-unpredictable, otherwise ignored or half done as each site says) and reported to the distributor's
-// `onUnpredictable` observer, which a tracer turns into gic_unpredictable (docs/TRACING.md). Real hardware has no
-// such signal — what happens is IMPLEMENTATION DEFINED — so no Linux tracepoint exists; the event shows where a
+// `onUnpredictable` observer, which a tracer turns into gic_unpredictable (docs/TRACING.md). Real hardware signals
+// nothing (its behaviour is simply not defined), so no Linux tracepoint exists; the event shows where a
 // counterexample's GIC went wrong, on the CPU that made the access.
 
 /** The register written: GICv2 memory-mapped interfaces, GICv3 system registers. */
