@@ -285,6 +285,11 @@ export class Host<I extends HostIrq = HostIrq> {
       const n = this.irq.gic.cpu(cpu).unpredictableCount + this.irq.gic.vif(cpu).unpredictableCount;
       if (n > 0) add('gic-unpredictable', `GIC: ${n} UNPREDICTABLE access(es) on CPU ${cpu}`);
     }
+    if (this.irq.version === 'v3') {
+      const g = this.irq.gic;
+      const n = (g.distributor.lpis?.unpredictableCount ?? 0) + (g.vlpis?.unpredictableCount ?? 0);
+      if (n > 0) add('gic-unpredictable', `GIC: ${n} UNPREDICTABLE redistributor register write(s)`);
+    }
     for (const vm of this.kvm.vms) {
       const v = vm.vgic;
       if (v !== null && v.hwLrInactive > 0) {

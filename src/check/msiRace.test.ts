@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { GICR_PROPBASER } from '../hw/gicv3/regs.js';
 import { explore, replay } from './explore.js';
 import { checkAfterTeardown, checkAtEnd } from './invariants.js';
 import { checkScenario } from './model.js';
@@ -22,6 +23,16 @@ describe('msi-race: a forwarded vfio-pci MSI re-armed while it fires', () => {
     const r = replay(sc, []);
     expect(r.end).toBe('quiescent');
     expect(r.violations).toEqual([]);
+  });
+
+  it('no-gic-unpredictable: the set-up programs no redistributor out of spec; a PROPBASER write with LPIs on is one', () => {
+    const inst = msiRaceScenario().build();
+    expect(checkAtEnd(inst)).toEqual([]); // every CPU's its_cpu_init_lpis, the vPE table, vgic_v4_load
+    const g = inst.host.irq.gic;
+    g.redistributor(0).write(GICR_PROPBASER, g.distributor.lpis!.propbaserLo); // EnableLPIs is set on PE 0
+    expect(checkAtEnd(inst).map((v) => [v.invariant, v.message])).toEqual([
+      ['no-gic-unpredictable', 'GIC: 1 UNPREDICTABLE redistributor register write(s)'],
+    ]);
   });
 
   it('the end-of-run invariants see a lost MSI and a stale vLPI (not vacuous)', () => {

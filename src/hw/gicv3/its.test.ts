@@ -25,6 +25,7 @@ import {
   GICD_TYPER_LPIS,
   GICR_CTLR,
   GICR_CTLR_ENABLE_LPIS,
+  GICR_PROPBASER,
   GICR_TYPER,
   GICR_TYPER_PLPIS,
   SPURIOUS_INTID,
@@ -179,6 +180,19 @@ describe('GICv3 LPIs and the ITS (IHI 0069 ch. 5; Linux irq-gic-v3-its.c sequenc
     its.write(GITS_TRANSLATER, 0, 1);
     expect(gic.distributor.lpis!.droppedCount).toBe(1);
     expect(gic.cpu(1).readIar1()).toBe(SPURIOUS_INTID);
+  });
+
+  // its_cpu_init_lpis programs each CPU's redistributor as the CPU comes up, while earlier CPUs have LPIs on
+  it('GICR_PROPBASER: UNPREDICTABLE only through a redistributor with EnableLPIs set, or with another table', () => {
+    const { gic } = bringUp();
+    const lpis = gic.distributor.lpis!;
+    gic.redistributor(1).write(GICR_CTLR, 0);
+    gic.redistributor(1).write(GICR_PROPBASER, PROP_TABLE | 13); // the same table, PE 0 still has LPIs on
+    expect(lpis.unpredictableCount).toBe(0);
+    gic.redistributor(0).write(GICR_PROPBASER, PROP_TABLE | 13); // EnableLPIs is set on PE 0: ignored
+    expect(lpis.unpredictableCount).toBe(1);
+    gic.redistributor(1).write(GICR_PROPBASER, (PROP_TABLE + 0x1000) | 13); // another table than the shared one
+    expect(lpis.unpredictableCount).toBe(2);
   });
 
   it('a GIC with an ITS is plain data: a copy runs on its own and hashes equal', () => {

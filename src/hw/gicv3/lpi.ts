@@ -82,9 +82,14 @@ export class Gicv3Lpis {
 
   // ---- redistributor registers ----
 
-  /** GICR_PROPBASER write (two halves). UNPREDICTABLE while LPIs are enabled anywhere: counted and ignored. */
-  writePropbaser(lo: number, hi: number): void {
-    if (this.enabled !== 0) {
+  /**
+   * GICR_PROPBASER write (two halves) through `pe`'s redistributor. UNPREDICTABLE while that redistributor's
+   * EnableLPIs is set (counted and ignored); the model's table is one for all redistributors (CommonLPIAff), so a
+   * value other than the one already programmed is UNPREDICTABLE too. Linux programs each CPU's redistributor as the
+   * CPU comes up, with the same table, while earlier CPUs already have LPIs on (irq-gic-v3-its.c its_cpu_init_lpis).
+   */
+  writePropbaser(pe: number, lo: number, hi: number): void {
+    if (this.isEnabled(pe)) {
       this.unpredictableCount++;
       return;
     }

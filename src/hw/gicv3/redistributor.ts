@@ -121,7 +121,7 @@ export class Gicv3Redistributor {
         lpis?.setEnabled(this.pe, (value & GICR_CTLR_ENABLE_LPIS) !== 0);
         return;
       case GICR_PROPBASER: // the low half carries IDbits: Linux writes the 64-bit register, low word last here
-        lpis?.writePropbaser(value >>> 0, this.propHi);
+        lpis?.writePropbaser(this.pe, value >>> 0, this.propHi);
         return;
       case GICR_PROPBASER + 4:
         this.propHi = value >>> 0;
