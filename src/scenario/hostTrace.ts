@@ -49,6 +49,7 @@ import {
   VFIO_IRQ_EDGE,
   VFIO_IRQ_FORWARDED,
 } from '../trace/events.js';
+import type { UnpredictableObserver } from '../trace/gicUnpredictable.js';
 import { TRACE_FLAG_HARDIRQ, TRACE_FLAG_IRQS_OFF } from '../trace/ring.js';
 import type { Tracer } from '../trace/tracer.js';
 import { Gicv4Trace } from './gicv4Trace.js';
@@ -282,8 +283,14 @@ export class HostTrace {
       kvmSetIrq: (gsi, level, src) => this.kvmSetIrq(gsi, level, src),
     };
     host.irq.gic.distributor.onDeactivate = (intid, cpu) => this.deactivate(intid, cpu);
-    host.irq.gic.distributor.onUnpredictable = (cpu, reg, why, intid) =>
+    const unpredictable: UnpredictableObserver = (cpu, reg, why, intid) =>
       this.tr.emit(EV_GIC_UNPREDICTABLE, cpu, this.ctx(cpu), reg, why, intid);
+    host.irq.gic.distributor.onUnpredictable = unpredictable;
+    if (host.irq.version === 'v3') {
+      const lpis = host.irq.gic.distributor.lpis;
+      if (lpis !== null) lpis.onUnpredictable = unpredictable;
+      if (host.irq.gic.vlpis !== null) host.irq.gic.vlpis.onUnpredictable = unpredictable;
+    }
     this.installChain();
     for (const vm of host.kvm.vms) vm.traceVgic();
     for (const g of guests) this.traceGuest(g);

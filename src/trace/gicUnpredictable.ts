@@ -14,6 +14,9 @@ export const ICC_DIR_EL1 = 5;
 export const ICV_EOIR1_EL1 = 6;
 export const ICV_DIR_EL1 = 7;
 export const ICH_LR_EL2 = 8;
+export const GICR_PROPBASER = 9;
+export const GICR_VPROPBASER = 10;
+export const GICR_VPENDBASER = 11;
 
 export const UNPREDICTABLE_REG_NAMES: ReadonlyMap<number, string> = new Map([
   [GICC_EOIR, 'GICC_EOIR'],
@@ -25,6 +28,9 @@ export const UNPREDICTABLE_REG_NAMES: ReadonlyMap<number, string> = new Map([
   [ICV_EOIR1_EL1, 'ICV_EOIR1_EL1'],
   [ICV_DIR_EL1, 'ICV_DIR_EL1'],
   [ICH_LR_EL2, 'ICH_LR_EL2'],
+  [GICR_PROPBASER, 'GICR_PROPBASER'],
+  [GICR_VPROPBASER, 'GICR_VPROPBASER'],
+  [GICR_VPENDBASER, 'GICR_VPENDBASER'],
 ]);
 
 // Why the access is UNPREDICTABLE.
@@ -43,6 +49,14 @@ export const NOT_IMPLEMENTED = 4;
  * pending+active or naming an SGI, special or absent pINTID, or a valid LR with a special vINTID.
  */
 export const LR_CONTENT = 5;
+/** GICR_PROPBASER written through a redistributor whose GICR_CTLR.EnableLPIs is set: ignored. */
+export const ENABLE_LPIS = 6;
+/** GICR_PROPBASER naming another table than the one the redistributors share (CommonLPIAff). */
+export const OTHER_TABLE = 7;
+/** GICR_VPROPBASER or GICR_VPENDBASER written while a vPE is resident (VPENDBASER.Valid 1 → 1 too): ignored. */
+export const VPE_RESIDENT = 8;
+/** GICR_VPENDBASER.Valid 0 → 1 for a vPEID the vPE table does not map to this redistributor (or one resident elsewhere). */
+export const VPE_NOT_MAPPED = 9;
 
 export const UNPREDICTABLE_WHY_NAMES: ReadonlyMap<number, string> = new Map([
   [NO_ACTIVE_PRIORITY, 'no_active_priority'],
@@ -51,11 +65,16 @@ export const UNPREDICTABLE_WHY_NAMES: ReadonlyMap<number, string> = new Map([
   [LR_PENDING, 'lr_pending'],
   [NOT_IMPLEMENTED, 'not_implemented'],
   [LR_CONTENT, 'lr_content'],
+  [ENABLE_LPIS, 'enable_lpis'],
+  [OTHER_TABLE, 'other_table'],
+  [VPE_RESIDENT, 'vpe_resident'],
+  [VPE_NOT_MAPPED, 'vpe_not_mapped'],
 ]);
 
 /**
- * Observer of each UNPREDICTABLE access (for traces; must not change GIC state): the CPU (PE) whose interface took
- * it, the register, why, and the INTID at fault — the one written, except a HW=1 list register's deactivation of an
- * inactive physical INTID (its pINTID) and a list register's content (its vINTID).
+ * Observer of each UNPREDICTABLE access (for traces; must not change GIC state): the CPU (PE) whose interface or
+ * redistributor took it, the register, why, and the INTID at fault — the one written, except a HW=1 list register's
+ * deactivation of an inactive physical INTID (its pINTID), a list register's content (its vINTID), GICR_PROPBASER
+ * (0) and the vPE registers (the vPEID written, or the resident one).
  */
 export type UnpredictableObserver = (cpu: number, reg: number, why: number, intid: number) => void;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bringUpIts, ITT, PROP_ENABLED, PROP_TABLE } from '../../../test/fixtures/gicv3Its.js';
+import { unpredictableLog } from '../../../test/fixtures/unpredictableLog.js';
 import { copyState, stateHash } from '../../sim/snapshot.js';
 import {
   GITS_CREADR,
@@ -186,6 +187,7 @@ describe('GICv3 LPIs and the ITS (IHI 0069 ch. 5; Linux irq-gic-v3-its.c sequenc
   it('GICR_PROPBASER: UNPREDICTABLE only through a redistributor with EnableLPIs set, or with another table', () => {
     const { gic } = bringUp();
     const lpis = gic.distributor.lpis!;
+    const seen = unpredictableLog(lpis);
     gic.redistributor(1).write(GICR_CTLR, 0);
     gic.redistributor(1).write(GICR_PROPBASER, PROP_TABLE | 13); // the same table, PE 0 still has LPIs on
     expect(lpis.unpredictableCount).toBe(0);
@@ -193,6 +195,7 @@ describe('GICv3 LPIs and the ITS (IHI 0069 ch. 5; Linux irq-gic-v3-its.c sequenc
     expect(lpis.unpredictableCount).toBe(1);
     gic.redistributor(1).write(GICR_PROPBASER, (PROP_TABLE + 0x1000) | 13); // another table than the shared one
     expect(lpis.unpredictableCount).toBe(2);
+    expect(seen).toEqual(['0 GICR_PROPBASER enable_lpis 0', '1 GICR_PROPBASER other_table 0']);
   });
 
   it('a GIC with an ITS is plain data: a copy runs on its own and hashes equal', () => {

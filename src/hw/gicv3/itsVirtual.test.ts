@@ -3,6 +3,7 @@
 // QEMU hw/intc/arm_gicv3_its.c process_v*, hw/intc/arm_gicv3_redist.c gicr_write_vpendbaser).
 import { describe, expect, it } from 'vitest';
 import { bringUpIts, ITT } from '../../../test/fixtures/gicv3Its.js';
+import { unpredictableLog } from '../../../test/fixtures/unpredictableLog.js';
 import { copyState, stateHash } from '../../sim/snapshot.js';
 import {
   GITS_BASER,
@@ -342,12 +343,18 @@ describe('GICv4.1 ITS commands and vPE residency', () => {
 
   it('GICR_VPENDBASER: Valid 1→1 and an unmapped vPEID are UNPREDICTABLE (ignored, counted); Dirty always reads 0', () => {
     const { gic, send, schedule, vlpis } = bringUp();
+    const seen = unpredictableLog(vlpis);
     schedule(0, 3); // vPE 3 not mapped
     expect(vlpis.residentVpe(0)).toBe(-1);
     send(vmapp(3, 0));
     schedule(0, 3);
     schedule(0, 3); // the vPEID half and the Valid half both written while Valid = 1
     expect(vlpis.unpredictableCount).toBe(3);
+    expect(seen).toEqual([
+      '0 GICR_VPENDBASER vpe_not_mapped 3',
+      '0 GICR_VPENDBASER vpe_resident 3',
+      '0 GICR_VPENDBASER vpe_resident 3',
+    ]);
     const hi = gic.redistributor(0).read(GICR_VLPI_BASE + GICR_VPENDBASER + 4);
     expect(hi & (GICR_VPENDBASER_VALID_HI | GICR_VPENDBASER_DIRTY_HI)).toBe(GICR_VPENDBASER_VALID_HI);
   });

@@ -9,6 +9,7 @@
 
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
+import * as U from '../../trace/gicUnpredictable.js';
 import type { PhysicalMemory } from '../physMem.js';
 import { SPURIOUS_INTID } from './regs.js';
 
@@ -39,8 +40,10 @@ const lowestBit = (v: number): number => 31 - Math.clz32(v & -v);
 export class Gicv3Lpis {
   readonly nrPes: number;
   readonly nrLpis: number;
-  /** UNPREDICTABLE programming absorbed (PROPBASER written while LPIs are enabled, differing tables), for checkers. */
+  /** UNPREDICTABLE programming absorbed (PROPBASER written with EnableLPIs set, differing tables), for checkers. */
   unpredictableCount = 0;
+  /** Observer of each (gicUnpredictable.ts), for traces. */
+  onUnpredictable: U.UnpredictableObserver | null = null;
   /** LPIs that reached a redistributor with EnableLPIs = 0 or an INTID beyond its configuration table: dropped. */
   droppedCount = 0;
   /** Per PE: one oid for its LPI pending state (sim/footprint.ts), -1 when not tracked. */
@@ -90,15 +93,19 @@ export class Gicv3Lpis {
    */
   writePropbaser(pe: number, lo: number, hi: number): void {
     if (this.isEnabled(pe)) {
-      this.unpredictableCount++;
+      this.unpredictable(pe, U.ENABLE_LPIS);
       return;
     }
     const base = (hi & 0xfffff) * 2 ** 32 + ((lo & 0xfffff000) >>> 0);
     const idBits = lo & GICR_PROPBASER_IDBITS_MASK;
-    if (this.propSet && (base !== this.propBase || idBits !== this.propIdBits)) this.unpredictableCount++;
+    if (this.propSet && (base !== this.propBase || idBits !== this.propIdBits)) this.unpredictable(pe, U.OTHER_TABLE);
     this.propBase = base;
     this.propIdBits = idBits;
     this.propSet = true;
+  }
+  private unpredictable(pe: number, why: number): void {
+    this.unpredictableCount++;
+    this.onUnpredictable?.(pe, U.GICR_PROPBASER, why, 0);
   }
   get propbaserLo(): number {
     return ((this.propBase % 2 ** 32) | this.propIdBits) >>> 0;

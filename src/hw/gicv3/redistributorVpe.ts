@@ -12,6 +12,7 @@
 // vSGIs (GICv4.1 GITS_TYPER.VSGI) and VGrp0 delivery are not modelled (VGrp0En is kept as written).
 import { ModelError } from '../../sim/errors.js';
 import { touch } from '../../sim/footprint.js';
+import * as U from '../../trace/gicUnpredictable.js';
 import type { Gicv3TraceHooks } from './gicv3Trace.js';
 import type { Gicv3Lpis } from './lpi.js';
 import { bestPendingLpi, LPI_BASE } from './lpi.js';
@@ -27,6 +28,8 @@ export class Gicv3Vlpis {
   readonly table: Gicv3VpeTable;
   /** GICR_VPENDBASER writes that are UNPREDICTABLE (absorbed and counted, for checkers). */
   unpredictableCount = 0;
+  /** Observer of each (gicUnpredictable.ts), for traces. */
+  onUnpredictable: U.UnpredictableObserver | null = null;
   trace: Gicv3TraceHooks | null = null;
   /** Per PE: one oid for its resident vPE's vLPI state, -1 when not tracked. */
   readonly vlpiOid: Int32Array;
@@ -91,12 +94,12 @@ export class Gicv3Vlpis {
     switch (offset) {
       case R.GICR_VPROPBASER: // the vPE configuration table: changing it with a vPE resident is UNPREDICTABLE
       case R.GICR_VPROPBASER + 4:
-        if (this.resident[pe]! >= 0) this.unpredictableCount++;
+        if (this.resident[pe]! >= 0) this.unpredictable(pe, U.GICR_VPROPBASER, U.VPE_RESIDENT, this.resident[pe]!);
         else if (offset === R.GICR_VPROPBASER) this.vpropLo[pe] = v;
         else this.vpropHi[pe] = v;
         return;
       case R.GICR_VPENDBASER:
-        if (this.resident[pe]! >= 0) this.unpredictableCount++;
+        if (this.resident[pe]! >= 0) this.unpredictable(pe, U.GICR_VPENDBASER, U.VPE_RESIDENT, this.resident[pe]!);
         else this.vpendLo[pe] = v;
         return;
       case R.GICR_VPENDBASER + 4:
@@ -112,7 +115,7 @@ export class Gicv3Vlpis {
     const valid = (hi & R.GICR_VPENDBASER_VALID_HI) !== 0;
     const kept = R.GICR_VPENDBASER_4_1_VGRP0EN_HI | R.GICR_VPENDBASER_4_1_VGRP1EN_HI;
     if (was && valid) {
-      this.unpredictableCount++;
+      this.unpredictable(pe, U.GICR_VPENDBASER, U.VPE_RESIDENT, this.resident[pe]!);
       return;
     }
     if (!was && !valid) {
@@ -120,8 +123,9 @@ export class Gicv3Vlpis {
       return;
     }
     if (valid) {
-      if (!this.makeResident(pe, this.vpendLo[pe]! & R.GICR_VPENDBASER_4_1_VPEID_MASK)) {
-        this.unpredictableCount++;
+      const vpeid = this.vpendLo[pe]! & R.GICR_VPENDBASER_4_1_VPEID_MASK;
+      if (!this.makeResident(pe, vpeid)) {
+        this.unpredictable(pe, U.GICR_VPENDBASER, U.VPE_NOT_MAPPED, vpeid);
         return;
       }
       this.vpendHi[pe] = (hi & kept) | R.GICR_VPENDBASER_VALID_HI | R.GICR_VPENDBASER_PENDINGLAST_HI; // RES1 here
@@ -144,6 +148,11 @@ export class Gicv3Vlpis {
    * The vPE must be mapped to this redistributor (VMAPP/VMOVP) and GICR_VPROPBASER valid; its VPT is read in and its
    * armed doorbell, if any, is disarmed (a resident vPE needs none).
    */
+  private unpredictable(pe: number, reg: number, why: number, vpeid: number): void {
+    this.unpredictableCount++;
+    this.onUnpredictable?.(pe, reg, why, vpeid);
+  }
+
   private makeResident(pe: number, vpeid: number): boolean {
     const e = this.table.get(vpeid);
     if (e === null || e.rd !== pe || (this.vpropHi[pe]! & R.GICR_VPROPBASER_4_1_VALID_HI) === 0) return false;
