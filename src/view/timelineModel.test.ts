@@ -5,6 +5,7 @@ import { tracedVgicV4 } from '../../test/fixtures/vgicV4Trace.js';
 import { formatReplayFile, replayFileOf } from '../check/replay.js';
 import { scenarioFromYaml } from '../check/scenarioCheck.js';
 import { writeChromeJson } from '../trace/chromeJsonWriter.js';
+import { GICC_DIR, INACTIVE } from '../trace/gicUnpredictable.js';
 import type { ChromeTrace } from './chromeTrace.js';
 import { syntheticChromeTrace } from './syntheticTrace.js';
 import {
@@ -213,6 +214,23 @@ describe('buildTimeline', () => {
     expect(d.itemSeq[entry!]).toBe(1);
     expect(d.flowItems).toEqual(expect.arrayContaining([entry, eoi]));
     expect(d.violations.map((v) => v.invariant)).toEqual(['no-irq-left-forwarded']);
+  });
+
+  it('a counterexample of no-gic-unpredictable shows the access itself on its CPU lane, styled as the violation', () => {
+    // check-two-vms under rfc-v1 (legacy numbering): vm1's destroy runs the seed's CLEANUP, a GICC_DIR of inactive 80
+    const dir = fileURLToPath(new URL('../../scenarios/', import.meta.url));
+    const sc = scenarioFromYaml(readFileSync(`${dir}check-two-vms.yaml`, 'utf8'), 'check-two-vms', {
+      variant: 'rfc-v1',
+      irqNumbering: 'legacy',
+    });
+    const src = viewOfReplayFile('cx.json', formatReplayFile(replayFileOf(sc, 'no-gic-unpredictable', [])));
+    const d = buildTimeline(src.title, src.runs);
+    const [access] = itemsNamed(d, 'gic_unpredictable');
+    expect(d.lanes[d.itemLane[access!]!]!.label).toBe('CPU 0');
+    expect(d.itemStyle[access!]).toBe(STYLE_VIOLATION);
+    // the record's raw fields, as every Chrome JSON event carries them (the text trace prints the names)
+    expect(d.itemArgs[access!]!.split('\n').slice(1)).toEqual([`reg=${GICC_DIR}`, `why=${INACTIVE}`, 'intid=80']);
+    expect(d.violations.map((v) => v.invariant)).toEqual(['no-gic-unpredictable']);
   });
 
   it('pairs B/E events into slices', () => {

@@ -119,6 +119,7 @@ function styleOf(e: ChromeEvent, seq: number): number {
       : e.args?.marked === true
         ? STYLE_CHECK_MARKED
         : STYLE_CHECK_STEP;
+  if (e.name === 'gic_unpredictable') return STYLE_VIOLATION; // what no-gic-unpredictable counts, where it happened
   if (e.name === 'gic_vlpi_iar') return STYLE_DIRECT_VLPI;
   if (e.name === 'gic_vpe_doorbell' || e.name === 'vgic_v4_doorbell') return STYLE_DOORBELL;
   if (e.ph !== 'X' && e.ph !== 'B') return seq > 0 ? STYLE_MARKER : STYLE_INSTANT;
