@@ -123,6 +123,8 @@ export interface ExploreStats {
   /** Stateful: distinct states (keys), and states reached again (cut, or explored only for what slept before). */
   distinct: number;
   revisits: number;
+  /** Stateful, unbounded: states with one enabled agent, followed without a key (counted in `states`, not `distinct`). */
+  forced: number;
   /** Choices the preemption bound cut. */
   boundCuts: number;
   /** Longest schedule. */
@@ -179,6 +181,7 @@ export function newStats(): ExploreStats {
     states: 0,
     distinct: 0,
     revisits: 0,
+    forced: 0,
     boundCuts: 0,
     maxDepth: 0,
     races: 0,

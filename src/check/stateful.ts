@@ -41,7 +41,15 @@ interface Visit {
   next: number;
   /** Asleep here: the sleep set it was reached with, plus the candidates explored so far, with their touch sets. */
   readonly sleep: Map<number, Touch>;
+  /** Unkeyed states in a row up to this one (0: this one is keyed). */
+  readonly forced: number;
 }
+
+/**
+ * Forced states followed in a row before one is keyed anyway: a cycle of states that each enable one agent (a task
+ * spinning alone) is recognised within this many steps, instead of running to the step budget.
+ */
+const MAX_FORCED = 8;
 
 /** Explore every state of the scenario once (stops at the first violation). */
 export function exploreStateful(scenario: CheckableScenario, opts: ExploreOptions = {}): CheckResult {
@@ -71,14 +79,30 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
     else stats.complete++;
   };
 
-  /** Enter the state `ex` is in, reached with sleep set `sleep`: judge it, or push it to explore its candidates. */
-  const enter = (ex: Execution, sleep: Map<number, Touch>): void => {
+  /**
+   * Enter the state `ex` is in, reached with sleep set `sleep` after `forced` unkeyed states in a row: judge it, or push
+   * it to explore its candidates.
+   */
+  const enter = (ex: Execution, sleep: Map<number, Touch>, forced: number): void => {
     stats.states++;
     if (ex.steps > stats.maxDepth) stats.maxDepth = ex.steps;
     const choosable = ex.choosable();
     if (choosable.length > 0 && ex.budgetLeft <= 0) {
       stats.budgetHit++;
       leaf();
+      return;
+    }
+    if (!bounded && choosable.length === 1 && forced < MAX_FORCED) {
+      // One agent enabled: the state decides nothing, its successor is keyed instead (a chain of forced steps is
+      // keyed at its end, as SPIN merges statements). Not caching a state is a cache policy the sleep-set theorem
+      // allows (Godefroid et al.: any state may be dropped from the cache); reached again, its one step is retaken.
+      stats.forced++;
+      if (sleep.has(choosable[0]!)) {
+        stats.sleepBlocked++;
+        leaf();
+        return;
+      }
+      stack.push({ ex, choosable, cands: choosable, next: 0, sleep, forced: forced + 1 });
       return;
     }
     const key = stateKey(ex, bounded);
@@ -135,12 +159,12 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
     }
     // the default order's choice first, as the stateless search does
     const d = ex.last >= 0 && within.includes(ex.last) ? ex.last : within[0]!;
-    stack.push({ ex, choosable, cands: [d, ...within.filter((a) => a !== d)], next: 0, sleep: asleep });
+    stack.push({ ex, choosable, cands: [d, ...within.filter((a) => a !== d)], next: 0, sleep: asleep, forced: 0 });
   };
 
   /** The depth-first loop: take each state's next candidate on a fork (the last one on the state itself). */
   const search = (root: Execution): void => {
-    enter(root, new Map());
+    enter(root, new Map(), 0);
     while (stack.length > 0 && found === null) {
       if (opts.maxSchedules !== undefined && stats.schedules >= opts.maxSchedules) {
         cutBy = `schedule limit ${opts.maxSchedules}`;
@@ -171,7 +195,7 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
         for (const [b, t] of v.sleep) if (b !== a && independent(t, touch)) next.set(b, t);
         v.sleep.set(a, touch);
       }
-      enter(ex, next);
+      enter(ex, next, v.forced);
     }
   };
 

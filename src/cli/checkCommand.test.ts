@@ -107,11 +107,19 @@ describe('irqfwd check', () => {
     const io = captureIo();
     expect(await main(['check', '--bound', 'none', '--raises', '0', '-q'], noRunner, io)).toBe(EXIT_OK);
     expect(io.out).toMatch(
-      /^verdict: PASS — exhaustive \(stateful, sleep sets\): every reachable state of assign-race \[protocol\] \(\d+ states explored, \d+ distinct, \d+ schedules; \d+ distinct end states judged\)/,
+      /^verdict: PASS — exhaustive \(stateful, sleep sets\): every reachable state of assign-race \[protocol\] \((\d+) states explored, (\d+) distinct, \d+ schedules; (\d+) with one enabled agent followed without a key; \d+ distinct end states judged\)/,
     );
     const json = captureIo();
     expect(await main(['check', '--bound', 'none', '--raises', '0', '--json', '-q'], noRunner, json)).toBe(EXIT_OK);
-    expect(JSON.parse(json.out)).toMatchObject({ search: 'stateful', reduction: 'sleep', completeness: 'exhaustive' });
+    const j = JSON.parse(json.out);
+    expect(j).toMatchObject({ search: 'stateful', reduction: 'sleep', completeness: 'exhaustive' });
+    // a forced state (one enabled agent) is explored but not keyed: explored ≥ distinct + forced
+    const [, states, distinct, forced] = /\((\d+) states explored, (\d+) distinct, \d+ schedules; (\d+) with/.exec(
+      io.out,
+    )!;
+    expect([j.states, j.distinct, j.forced]).toEqual([Number(states), Number(distinct), Number(forced)]);
+    expect(j.forced).toBeGreaterThan(0);
+    expect(j.states).toBeGreaterThanOrEqual(j.distinct + j.forced);
   });
 
   it('--bound none runs the stateless DPOR where the machine cannot be copied, or meets a generator after the set-up', async () => {

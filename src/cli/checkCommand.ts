@@ -265,6 +265,7 @@ function verdictJson(r: CheckResult, verdict: string, replayFile: string | null)
     reduction: r.reduction,
     states: s.states,
     distinct: s.distinct,
+    forced: s.forced,
     schedules: s.schedules,
     endStatesJudged: s.complete,
     stats: s,
@@ -278,9 +279,11 @@ function verdictJson(r: CheckResult, verdict: string, replayFile: string | null)
 function verdictStateful(r: CheckResult, what: string): string {
   const s = r.stats;
   const counts = `${s.states} states explored, ${s.distinct} distinct, ${s.schedules} schedules`;
+  // the forced states are explored but not keyed: `distinct` counts the keyed ones
+  const forced = s.forced > 0 ? `${s.forced} with one enabled agent followed without a key; ` : '';
   switch (r.completeness) {
     case 'exhaustive':
-      return `verdict: PASS — exhaustive (stateful${r.reduction === 'sleep' ? ', sleep sets' : ''}): every reachable state of ${what} (${counts}; ${s.complete} distinct end states judged) satisfies every invariant`;
+      return `verdict: PASS — exhaustive (stateful${r.reduction === 'sleep' ? ', sleep sets' : ''}): every reachable state of ${what} (${counts}; ${forced}${s.complete} distinct end states judged) satisfies every invariant`;
     case 'bounded':
       return `verdict: PASS — bounded by ${r.limits} (${s.boundCuts} choice(s) cut; stateful, every schedule within the bound): ${counts} of ${what} satisfy every invariant`;
     default:
