@@ -145,6 +145,18 @@ function program(threads: readonly (readonly Access[])[]): CheckableScenario {
 const w = (x: number, v: number): Access => ({ w: x, v });
 const r = (x: number): Access => ({ r: x });
 
+// the forced states (one enabled agent, followed without a key) on a shipped file: nothing the verdict sees changes
+it('check-deassign-unassigned, unbounded: the end states and verdict of the stateless DPOR, with forced states unkeyed', () => {
+  const file = new URL('../../scenarios/check-deassign-unassigned.yaml', import.meta.url);
+  const make = () => scenarioFromYaml(readFileSync(file, 'utf8'), 'check-deassign-unassigned');
+  const dpor = ends(make(), {});
+  const stateful = ends(make(), { search: 'stateful' });
+  expect(stateful.verdict).toBe(dpor.verdict);
+  expect(stateful.keys).toEqual(dpor.keys);
+  expect(stateful.stats.forced).toBeGreaterThan(0);
+  expect(stateful.stats.states).toBeGreaterThanOrEqual(stateful.stats.distinct + stateful.stats.forced);
+});
+
 describe('unbounded stateful search (sleep sets + state caching) against plain enumeration', () => {
   for (const [name, threads] of [
     [
@@ -171,6 +183,7 @@ describe('unbounded stateful search (sleep sets + state caching) against plain e
       expect(sleep.keys).toEqual(plain.keys);
       expect(cached.keys).toEqual(plain.keys);
       expect(sleep.stats.complete).toBe(plain.keys.length);
+      expect(sleep.stats.forced).toBeGreaterThan(0); // a thread alone after the other ended: followed unkeyed
       expect(sleep.stats.steps).toBeLessThan(cached.stats.steps);
       expect(cached.stats.steps).toBeLessThan(plain.stats.steps);
     });
