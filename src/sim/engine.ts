@@ -485,10 +485,10 @@ export class Engine {
       }
       const f = t.genFrame;
       if (f !== null) {
-        done = Frame.resume(f, t.genLeaf, v);
+        const leaf = Frame.resume(f, t.genLeaf, v);
+        done = leaf === null;
         value = Frame.lastValue();
         // stored only when it moved: the write barrier of a young frame into an old task is not free
-        const leaf = done ? null : Frame.lastLeaf();
         if (leaf !== t.genLeaf) t.genLeaf = leaf;
       } else {
         const r = g.next(v);
