@@ -477,21 +477,25 @@ export class Engine {
     let done: boolean;
     let value: unknown;
     try {
-      const g = t.gen!;
-      if (g !== t.genSeen) {
-        t.genSeen = g;
-        t.genFrame = Frame.plain(g);
-        t.genLeaf = null;
+      // a leaf was left by the last resume of this same body (start() clears it): the body is not looked at, as
+      // reading its class on every step was a cache miss on an object nothing else touches
+      const last = t.genLeaf;
+      if (last === null) {
+        const g = t.gen!;
+        if (g !== t.genSeen) {
+          t.genSeen = g;
+          t.genFrame = Frame.plain(g);
+        }
       }
       const f = t.genFrame;
       if (f !== null) {
-        const leaf = Frame.resume(f, t.genLeaf, v);
+        const leaf = Frame.resume(f, last, v);
         done = leaf === null;
         value = Frame.lastValue();
         // stored only when it moved: the write barrier of a young frame into an old task is not free
-        if (leaf !== t.genLeaf) t.genLeaf = leaf;
+        if (leaf !== last) t.genLeaf = leaf;
       } else {
-        const r = g.next(v);
+        const r = t.gen!.next(v);
         done = r.done === true;
         value = r.value;
       }
