@@ -707,6 +707,10 @@ export class Engine {
       heap.remove(a);
       this.heldCpu = a;
       this.heldQueued = false;
+      // the heap's minimum key, read again only when the heap changed (its arrays are cold after a step's model code)
+      let seen = -1;
+      let minT = 0;
+      let minSeq = 0;
       try {
         for (;;) {
           if (this.observer !== null) this.observer.beforeStep?.(this, a);
@@ -720,7 +724,15 @@ export class Engine {
           if (this.observer !== null) this.observer.onStep(this, a);
           if (!this.heldQueued) break;
           t = this.heldTime;
-          if (t > end || this.steps >= limit || !heap.isBefore(t, this.heldSeq) || pred?.()) break;
+          if (heap.version !== seen) {
+            seen = heap.version;
+            const top = heap.peek();
+            minT = top < 0 ? Number.POSITIVE_INFINITY : heap.timeOf(top);
+            minSeq = top < 0 ? 0 : heap.seqOf(top);
+          }
+          // heap.isBefore(t, heldSeq): this key sorts before every queued one
+          const before = t < minT || (t === minT && this.heldSeq < minSeq);
+          if (t > end || this.steps >= limit || !before || pred?.()) break;
           this.heldQueued = false;
         }
       } finally {
