@@ -730,7 +730,7 @@ export class Engine {
             minT = top < 0 ? Number.POSITIVE_INFINITY : heap.timeOf(top);
             minSeq = top < 0 ? 0 : heap.seqOf(top);
           }
-          // heap.isBefore(t, heldSeq): this key sorts before every queued one
+          // the held key (t, heldSeq) sorts before every queued one: the timed scheduler would take it next
           const before = t < minT || (t === minT && this.heldSeq < minSeq);
           if (t > end || this.steps >= limit || !before || pred?.()) break;
           this.heldQueued = false;
