@@ -477,21 +477,25 @@ export class Engine {
     let done: boolean;
     let value: unknown;
     try {
-      const g = t.gen!;
-      if (g !== t.genSeen) {
-        t.genSeen = g;
-        t.genFrame = Frame.plain(g);
-        t.genLeaf = null;
+      // a leaf was left by the last resume of this same body (start() clears it): the body is not looked at, as
+      // reading its class on every step was a cache miss on an object nothing else touches
+      const last = t.genLeaf;
+      if (last === null) {
+        const g = t.gen!;
+        if (g !== t.genSeen) {
+          t.genSeen = g;
+          t.genFrame = Frame.plain(g);
+        }
       }
       const f = t.genFrame;
       if (f !== null) {
-        done = Frame.resume(f, t.genLeaf, v);
+        const leaf = Frame.resume(f, last, v);
+        done = leaf === null;
         value = Frame.lastValue();
         // stored only when it moved: the write barrier of a young frame into an old task is not free
-        const leaf = done ? null : Frame.lastLeaf();
-        if (leaf !== t.genLeaf) t.genLeaf = leaf;
+        if (leaf !== last) t.genLeaf = leaf;
       } else {
-        const r = g.next(v);
+        const r = t.gen!.next(v);
         done = r.done === true;
         value = r.value;
       }
@@ -526,16 +530,22 @@ export class Engine {
     if (t.onExit !== null) t.onExit.taskExited(t);
   }
 
+  /**
+   * One step of a host task. The common end (a plain step) returns here; the rest is hostOp's, so that this stays
+   * small enough for V8 to inline into the loop (a function of more than 460 bytes of bytecode never is).
+   */
   private runHostTask(c: Cpu, t: Task): void {
     const o = this.resume(c, t);
+    if (o !== OP_STEP && o !== OP_SPIN) this.hostOp(c, t, o);
+  }
+
+  /** What a host task's step that was not a plain one (-1: its body ended) does to its CPU. */
+  private hostOp(c: Cpu, t: Task, o: number): void {
     if (o === -1) {
       if (t === c.current) this.switchFrom(c);
       return;
     }
     switch (o) {
-      case OP_STEP:
-      case OP_SPIN:
-        return;
       case OP_BLOCK:
         if (t.kind === 'hardirq') throw new ModelError(`BUG: scheduling while atomic: ${t} blocked in hardirq context`);
         if (c.irqMasked) throw new ModelError(`BUG: ${t} blocked with interrupts disabled`);
@@ -575,12 +585,15 @@ export class Engine {
     }
   }
 
+  /** One step of a guest task (small, as runHostTask, with guestOp for the rest). */
   private runGuestTask(c: Cpu, g: GuestCpu, t: Task): void {
     const o = this.resume(c, t);
+    if (o !== OP_STEP && o !== OP_SPIN) this.guestOp(c, g, t, o);
+  }
+
+  /** What a guest task's step that was not a plain one does: an exception return or a trap to the hypervisor. */
+  private guestOp(c: Cpu, g: GuestCpu, t: Task, o: number): void {
     switch (o) {
-      case OP_STEP:
-      case OP_SPIN:
-        return;
       case OP_ERET:
         if (!g.inIrq || t !== g.irqTask) throw new ModelError(`${t} returned from an exception it was not handling`);
         g.inIrq = false;
@@ -694,6 +707,10 @@ export class Engine {
       heap.remove(a);
       this.heldCpu = a;
       this.heldQueued = false;
+      // the heap's minimum key, read again only when the heap changed (its arrays are cold after a step's model code)
+      let seen = -1;
+      let minT = 0;
+      let minSeq = 0;
       try {
         for (;;) {
           if (this.observer !== null) this.observer.beforeStep?.(this, a);
@@ -707,7 +724,15 @@ export class Engine {
           if (this.observer !== null) this.observer.onStep(this, a);
           if (!this.heldQueued) break;
           t = this.heldTime;
-          if (t > end || this.steps >= limit || !heap.isBefore(t, this.heldSeq) || pred?.()) break;
+          if (heap.version !== seen) {
+            seen = heap.version;
+            const top = heap.peek();
+            minT = top < 0 ? Number.POSITIVE_INFINITY : heap.timeOf(top);
+            minSeq = top < 0 ? 0 : heap.seqOf(top);
+          }
+          // the held key (t, heldSeq) sorts before every queued one: the timed scheduler would take it next
+          const before = t < minT || (t === minT && this.heldSeq < minSeq);
+          if (t > end || this.steps >= limit || !before || pred?.()) break;
           this.heldQueued = false;
         }
       } finally {

@@ -12,6 +12,8 @@ export class EventHeap implements EnabledAgents {
   private pos: Int32Array;
   private n = 0;
   private nextSeq = 0;
+  /** Bumped by every insertion, move and removal: a key read from the minimum stays valid while it is unchanged. */
+  private changes = 0;
 
   constructor(capacity = 64) {
     this.heap = new Int32Array(capacity);
@@ -58,17 +60,20 @@ export class EventHeap implements EnabledAgents {
     return this.nextSeq++;
   }
 
-  /** Whether key (t, seq) sorts before every queued agent: the timed scheduler would take it next. */
-  isBefore(t: number, seq: number): boolean {
-    if (this.n === 0) return true;
-    const top = this.heap[0]!;
-    const tt = this.time[top]!;
-    return t < tt || (t === tt && seq < this.seq[top]!);
+  /** How many times the heap changed so far (see `changes`). */
+  get version(): number {
+    return this.changes;
+  }
+
+  /** The sequence number of a queued agent's key. */
+  seqOf(agent: number): number {
+    return this.seq[agent]!;
   }
 
   /** Insert (or move) the agent with a key whose sequence number was taken earlier with takeSeq(). */
   pushKeyed(agent: number, t: number, seq: number): void {
     this.ensure(agent + 1);
+    this.changes++;
     const p = this.pos[agent]!;
     this.time[agent] = t;
     this.seq[agent] = seq;
@@ -98,6 +103,7 @@ export class EventHeap implements EnabledAgents {
   private removeAt(i: number): void {
     const agent = this.heap[i]!;
     this.pos[agent] = -1;
+    this.changes++;
     const last = --this.n;
     if (i === last) return;
     const moved = this.heap[last]!;

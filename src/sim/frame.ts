@@ -19,20 +19,20 @@
  */
 import type { Op } from './task.js';
 
-/** What step() returns: it ended at a boundary (yield_) or the function returned (return_). */
+/**
+ * What step() returns, how it ended: YIELDED (yield_), RETURNED (return_), or the callee to run next (call()).
+ * Frame.resume tells them apart by identity, so a step's end is reported without a store to shared state: storing a
+ * young frame into an old object on every step took the write barrier's slow path (docs/PERFORMANCE.md).
+ */
 export type Boundary = { readonly boundary: true };
-const BOUNDARY: Boundary = { boundary: true };
+const YIELDED: Boundary = { boundary: true };
+const RETURNED: Boundary = { boundary: true };
 
 /**
- * How the step just run ended (set by yield_, return_ and call, the last thing a step does): what Frame.resume reads.
- * Fields of one constant object, not module-level `let`s: V8 stores to those cost several ns each (measured).
+ * What the step just run yielded or returned (set by yield_ and return_): what Frame.resume hands on. A field of one
+ * constant object, not a module-level `let`: V8 stores to those cost several ns each (measured).
  */
-const end: { done: boolean; value: unknown; call: Frame<unknown> | null; leaf: Frame<unknown> | null } = {
-  done: false,
-  value: undefined,
-  call: null,
-  leaf: null,
-};
+const end: { value: unknown } = { value: undefined };
 
 export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   /** Iterator-result view of the frame: set by yield_/return_. */
@@ -56,7 +56,7 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   }
 
   next(sent?: unknown): IteratorResult<Op, R> {
-    if (!Frame.resume(this, null, sent)) this.value = end.value;
+    if (Frame.resume(this, null, sent) !== null) this.value = end.value;
     return this as unknown as IteratorResult<Op, R>;
   }
 
@@ -70,52 +70,52 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   }
 
   /**
-   * `f.next(sent)` for a plain frame (Frame.plain): true when it returned, and Frame.lastValue() is what it yielded
-   * or returned. The engine resumes a task's frames, and next() a frame a generator drives, through this: looking up
-   * `next` on frames of every class at one call site, and reading `done`/`value` off them, are megamorphic accesses
-   * that were the largest cost of a step (docs/PERFORMANCE.md). A step's yield_/return_/call report through module
-   * state instead.
+   * `f.next(sent)` for a plain frame (Frame.plain): null when it returned, else the innermost frame of the chain
+   * f → child → … where it is suspended; Frame.lastValue() is what it yielded or returned. The engine resumes a task's
+   * frames, and next() a frame a generator drives, through this: looking up `next` on frames of every class at one
+   * call site, and reading `done`/`value` off them, are megamorphic accesses that were the largest cost of a step
+   * (docs/PERFORMANCE.md). A step reports how it ended through what it returns (Boundary) instead.
    *
-   * `leaf` is the innermost frame of the chain f → child → … (Frame.lastLeaf() of the previous resume of `f`), or
-   * null to find it: the step runs there directly, and a returning frame hands its value to its caller through
-   * `parent`, so the callers in between are not walked on every step (each access to a field of frames of any class
-   * is a megamorphic lookup). A caller's `value` therefore stays as call() left it (undefined) while its callee runs:
-   * the iterator-result view is what the outermost next() returns.
+   * `leaf` is the innermost frame of the chain (what the previous resume of `f` returned), or null to find it: the
+   * step runs there directly, and a returning frame hands its value to its caller through `parent`, so the callers in
+   * between are not walked on every step (each access to a field of frames of any class is a megamorphic lookup). A
+   * caller's `value` therefore stays as call() left it (undefined) while its callee runs: the iterator-result view is
+   * what the outermost next() returns.
    */
-  static resume(f: Frame<unknown>, leaf: Frame<unknown> | null, sent: unknown): boolean {
-    let x = leaf;
-    if (x === null) {
-      x = f;
-      for (let c = x.child; c !== null; c = x.child) x = c;
-    }
+  static resume(f: Frame<unknown>, leaf: Frame<unknown> | null, sent: unknown): Frame<unknown> | null {
+    let x = leaf ?? Frame.innermost(f);
     let v = sent;
     // a catch_ that handled an exception may have called a child without running it (Syscall's does, to run task_work):
-    // it runs when the chain is next resumed, so the next resume finds the innermost frame through `child`
+    // it runs when the chain is next resumed, so the chain is suspended at the innermost frame below the one that yields
     let caught = false;
     for (;;) {
+      let b: Boundary;
       try {
-        x.step(v);
+        b = x.step(v);
       } catch (e) {
         x = Frame.raise(f, x, e);
         caught = true;
         v = undefined;
         continue;
       }
-      const c = end.call;
-      if (c !== null) {
-        x = c;
+      if (b === YIELDED) return caught ? Frame.innermost(x) : x;
+      if (b !== RETURNED) {
+        x = b as unknown as Frame<unknown>; // call(): the callee runs at once
         v = undefined;
         continue;
       }
-      if (!end.done) {
-        end.leaf = caught ? null : x;
-        return false;
-      }
-      if (x === f) return true;
+      if (x === f) return null;
       x = x.parent!;
       x.child = null;
       v = end.value;
     }
+  }
+
+  /** The innermost frame of the chain x → child → …. */
+  private static innermost(f: Frame<unknown>): Frame<unknown> {
+    let x = f;
+    for (let c = x.child; c !== null; c = x.child) x = c;
+    return x;
   }
 
   /**
@@ -145,12 +145,7 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
     }
   }
 
-  /** The innermost frame of the chain the last Frame.resume left suspended (it returned false). */
-  static lastLeaf(): Frame<unknown> | null {
-    return end.leaf;
-  }
-
-  /** What the last Frame.resume yielded (it returned false) or returned (true). */
+  /** What the last Frame.resume yielded (it returned a frame) or returned (null). */
   static lastValue(): unknown {
     return end.value;
   }
@@ -165,10 +160,8 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   /** End this step at a boundary yielding `op` (the caller set `pc` to where the next step resumes). */
   protected yield_(op: Op): Boundary {
     this.value = op;
-    end.done = false;
     end.value = op;
-    end.call = null;
-    return BOUNDARY;
+    return YIELDED;
   }
 
   /** Call `child` (`yield* child`); step() resumes at `pc` with its return value. */
@@ -178,8 +171,7 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
     c.parent = this;
     this.child = c;
     this.value = undefined;
-    end.call = c;
-    return BOUNDARY;
+    return c as unknown as Boundary;
   }
 
   /**
@@ -198,10 +190,8 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
   protected return_(v: R): Boundary {
     this.done = true;
     this.value = v;
-    end.done = true;
     end.value = v;
-    end.call = null;
-    return BOUNDARY;
+    return RETURNED;
   }
 }
 

@@ -36,6 +36,9 @@ const GROUP1_NOT_ACKED_INTID = 1022;
 const VMCR_WRITABLE =
   R.GICH_VMCR_CTLR_MASK | R.GICH_VMCR_PRIMASK_MASK | R.GICH_VMCR_BINPOINT_MASK | R.GICH_VMCR_ALIAS_BINPOINT_MASK;
 
+/** What scanLrs found (a constant scratch object: nothing is allocated per access, nothing is model state). */
+const scan = { valid: 0, pending: 0, eoi: false, best: -1 };
+
 export class GicVirtualInterface {
   readonly cpu: number;
   readonly nrLrs: number;
@@ -105,28 +108,8 @@ export class GicVirtualInterface {
   }
   /** GICH_MISR (§5.3): EOI (some EISR bit), U, LRENP, NP, VGrp0E/D, VGrp1E/D. */
   readMisr(): number {
-    let valid = 0;
-    let pending = 0;
-    let eoi = false;
-    for (let i = 0; i < this.nrLrs; i++) {
-      const lr = this.lrs[i]!;
-      const st = lrState(lr);
-      if (st !== LrState.Invalid) valid++;
-      if (st === LrState.Pending) pending++;
-      else if (st === LrState.Invalid && lrHasEoi(lr)) eoi = true;
-    }
-    const h = this.hcr;
-    const g0 = (this.vmcr & R.GICH_VMCR_ENABLE_GRP0_MASK) !== 0;
-    const g1 = (this.vmcr & R.GICH_VMCR_ENABLE_GRP1_MASK) !== 0;
-    let m = eoi ? R.GICH_MISR_EOI : 0;
-    if ((h & R.GICH_HCR_UIE) !== 0 && valid <= 1) m |= R.GICH_MISR_U; // underflow: none or one valid LR
-    if ((h & R.GICH_HCR_LRENPIE) !== 0 && this.eoiCount !== 0) m |= R.GICH_MISR_LRENP;
-    if ((h & R.GICH_HCR_NPIE) !== 0 && pending === 0) m |= R.GICH_MISR_NP; // no LR in the pending state
-    if ((h & R.GICH_HCR_VGRP0EIE) !== 0 && g0) m |= R.GICH_MISR_VGRP0E;
-    if ((h & R.GICH_HCR_VGRP0DIE) !== 0 && !g0) m |= R.GICH_MISR_VGRP0D;
-    if ((h & R.GICH_HCR_VGRP1EIE) !== 0 && g1) m |= R.GICH_MISR_VGRP1E;
-    if ((h & R.GICH_HCR_VGRP1DIE) !== 0 && !g1) m |= R.GICH_MISR_VGRP1D;
-    return m;
+    this.scanLrs();
+    return this.misr();
   }
   /** GICH_EISRn: LR 32n+i is invalid with EOI=1, HW=0 (its deactivation requested maintenance). */
   readEisr(n: number): number {
@@ -344,46 +327,97 @@ export class GicVirtualInterface {
     this.dist.onUnpredictable?.(this.cpu, reg, why, intid);
   }
 
+  /**
+   * The outputs after a change: the maintenance line (HCR.En and MISR ≠ 0) and the virtual IRQ line (an LR is
+   * signalled), from one pass over the LRs (scanLrs) — this runs on every LR, HCR, VMCR and APR write and every
+   * GICV_IAR/EOIR access.
+   */
   private recompute(): void {
-    const en = (this.hcr & R.GICH_HCR_EN) !== 0;
-    const m = en && this.readMisr() !== 0;
+    let m = false;
+    let v = false;
+    if ((this.hcr & R.GICH_HCR_EN) !== 0) {
+      this.scanLrs();
+      m = this.misr() !== 0;
+      v = this.signalled(scan.best);
+    }
     if (m !== this.mline) {
       this.mline = m;
       this.dist.setLine(R.MAINTENANCE_PPI, m, this.cpu);
     }
-    const v = this.signalledLr() >= 0;
     if (v !== this.vline) {
       this.vline = v;
       this.virqSink?.setVirqLine(this.cpu, v);
     }
   }
 
-  /** Highest-priority pending LR of an enabled group (ties → lowest LR index), or -1. */
-  private bestPendingLr(): number {
+  /** One pass over the LRs into `scan`: what GICH_MISR and the signalled LR are computed from. */
+  private scanLrs(): void {
+    let valid = 0;
+    let pending = 0;
+    let eoi = false;
     let best = -1;
     let bestPrio = 0x100;
+    const vmcr = this.vmcr;
     for (let i = 0; i < this.nrLrs; i++) {
       const lr = this.lrs[i]!;
-      if (lrState(lr) !== LrState.Pending) continue; // a pending+active LR is not signalled while active
+      const st = lrState(lr);
+      if (st === LrState.Invalid) {
+        if (lrHasEoi(lr)) eoi = true;
+        continue;
+      }
+      valid++;
+      if (st !== LrState.Pending) continue; // a pending+active LR is not signalled while active
+      pending++;
+      // the highest-priority pending LR of an enabled group (ties → lowest LR index)
       const grpEn = lrIsGroup1(lr) ? R.GICH_VMCR_ENABLE_GRP1_MASK : R.GICH_VMCR_ENABLE_GRP0_MASK;
-      if ((this.vmcr & grpEn) === 0) continue;
+      if ((vmcr & grpEn) === 0) continue;
       const p = lrPriority(lr);
       if (p < bestPrio) {
         best = i;
         bestPrio = p;
       }
     }
-    return best;
+    scan.valid = valid;
+    scan.pending = pending;
+    scan.eoi = eoi;
+    scan.best = best;
+  }
+
+  /** GICH_MISR from the last scanLrs. */
+  private misr(): number {
+    const h = this.hcr;
+    const g0 = (this.vmcr & R.GICH_VMCR_ENABLE_GRP0_MASK) !== 0;
+    const g1 = (this.vmcr & R.GICH_VMCR_ENABLE_GRP1_MASK) !== 0;
+    let m = scan.eoi ? R.GICH_MISR_EOI : 0;
+    if ((h & R.GICH_HCR_UIE) !== 0 && scan.valid <= 1) m |= R.GICH_MISR_U; // underflow: none or one valid LR
+    if ((h & R.GICH_HCR_LRENPIE) !== 0 && this.eoiCount !== 0) m |= R.GICH_MISR_LRENP;
+    if ((h & R.GICH_HCR_NPIE) !== 0 && scan.pending === 0) m |= R.GICH_MISR_NP; // no LR in the pending state
+    if ((h & R.GICH_HCR_VGRP0EIE) !== 0 && g0) m |= R.GICH_MISR_VGRP0E;
+    if ((h & R.GICH_HCR_VGRP0DIE) !== 0 && !g0) m |= R.GICH_MISR_VGRP0D;
+    if ((h & R.GICH_HCR_VGRP1EIE) !== 0 && g1) m |= R.GICH_MISR_VGRP1E;
+    if ((h & R.GICH_HCR_VGRP1DIE) !== 0 && !g1) m |= R.GICH_MISR_VGRP1D;
+    return m;
+  }
+
+  /** Whether best pending LR `i` (-1: none) is signalled: above the virtual PMR and running priority. */
+  private signalled(i: number): boolean {
+    if (i < 0) return false;
+    const lr = this.lrs[i]!;
+    const p = lrPriority(lr);
+    const pmr = (this.vmcr >>> R.GICH_VMCR_PRIMASK_SHIFT) << 3;
+    return p < pmr && (p & this.groupMask(lr)) < this.readRpr();
+  }
+
+  /** Highest-priority pending LR of an enabled group (ties → lowest LR index), or -1. */
+  private bestPendingLr(): number {
+    this.scanLrs();
+    return scan.best;
   }
   /** The LR signalled to the vCPU: above the virtual PMR and the virtual running priority, with HCR.En. */
   private signalledLr(): number {
     if ((this.hcr & R.GICH_HCR_EN) === 0) return -1;
     const i = this.bestPendingLr();
-    if (i < 0) return -1;
-    const lr = this.lrs[i]!;
-    const p = lrPriority(lr);
-    const pmr = (this.vmcr >>> R.GICH_VMCR_PRIMASK_SHIFT) << 3;
-    return p < pmr && (p & this.groupMask(lr)) < this.readRpr() ? i : -1;
+    return this.signalled(i) ? i : -1;
   }
   /** Group 0 (or CBPR) uses VMBP; group 1 uses VMABP, whose value n splits like BPR n - 1 (§3.3 priority grouping). */
   private groupMask(lr: number): number {
