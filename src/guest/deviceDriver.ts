@@ -71,6 +71,8 @@ export class GuestDeviceDriver implements GuestIrqHandler {
   readonly workCost: number;
   /** Interrupts served (the status bit was set and the handler acknowledged it). */
   handled = 0;
+  /** The guest_irq_entry tracepoint (guestTrace.ts), null when untraced. */
+  trace: GuestTraceHooks | null = null;
   private readonly assertedAt: ((line: number) => number | undefined) | undefined;
   /** Handler calls that found the line's status bit clear (IRQ_NONE: coalesced or withdrawn by the device). */
   noStatus = 0;
@@ -80,8 +82,6 @@ export class GuestDeviceDriver implements GuestIrqHandler {
   latencyMin = Number.POSITIVE_INFINITY;
   latencyMax = 0;
   private readonly engine: Engine;
-  /** The guest_irq_entry tracepoint (guestTrace.ts), null when untraced. */
-  trace: GuestTraceHooks | null = null;
   private readonly onLatency: ((cycles: number, vcpu: number) => void) | undefined;
   readonly name: string;
   readonly line: number;
