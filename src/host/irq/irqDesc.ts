@@ -179,7 +179,7 @@ export class IrqDesc extends Spinlock {
   readonly hwirq: number;
   readonly chip: IrqChip;
   istate = 0;
-  /** The irq_data state bits (IRQD_*), read and written through the accessors below. */
+  /** The irq_data state bits (IRQD_*), read and written through the accessors below; desc_set_defaults sets these two. */
   irqd = IRQD_IRQ_DISABLED | IRQD_IRQ_MASKED;
   /** desc->action: the first action, null when none is requested. */
   action: IrqAction | null = null;
