@@ -31,7 +31,7 @@
 import { fileURLToPath } from 'node:url';
 import { MAX_CPUS, MAX_SPIS, MAX_VM_SPIS } from './fwdMachine.js';
 import { type CaseSpec, LINES_PER_DEVICE, runScaleCase, type ScaleCase } from './scaleCase.js';
-import { type PairStats, pairStats, pairSummary, runPair } from './scalePairs.js';
+import { type PairStats, pairStats, pairSummary, runPair, v3PairSpecs } from './scalePairs.js';
 import { load } from './treeCompare.js';
 
 export interface ScaleResult {
@@ -67,18 +67,7 @@ export function scaleBenchmark(count = 20_000, reps = 3, pairs = 5): ScaleResult
   const vmDevices = Math.floor(MAX_VM_SPIS / LINES_PER_DEVICE); // 240
   const lines = v2(`GICv2: ${vmDevices} devices × 4 IRQs, 1 VM × 1 vCPU`, vmDevices, 1);
   const big = v2(`GICv2: ${devices} devices × 4 IRQs, 4 VMs × ${MAX_CPUS} vCPUs`, devices, 4 * MAX_CPUS);
-  const v3 = (name: string, devices: number, vcpus: number): CaseSpec => ({
-    name,
-    gic: 'v3',
-    devices,
-    vcpus,
-    vcpusPerVm: 16,
-    cpus: 8,
-    count,
-    reps,
-  });
-  const oneSpec = v3('GICv3.1: 1 device × 4 IRQs, 1 VM × 1 vCPU', 1, 1);
-  const bigSpec = v3('GICv3.1: 256 devices × 4 IRQs (988 SPIs + 36 ESPIs), 4 VMs × 16 vCPUs', 256, 64);
+  const { one: oneSpec, big: bigSpec } = v3PairSpecs(count, reps);
   const v3Pairs = [runPair(runCase, oneSpec, bigSpec, false)];
   for (let p = 1; p < pairs; p++) v3Pairs.push(runPair(runCase, oneSpec, bigSpec, p % 2 === 1));
   const { one: one3, big: big3 } = v3Pairs[0]!;

@@ -11,24 +11,14 @@
  */
 import path from 'node:path';
 import { type CaseSpec, runScaleCase, type ScaleCase } from './scaleCase.js';
-import { pairStats, pairSummary, runPair } from './scalePairs.js';
+import { pairStats, pairSummary, runPair, v3PairSpecs } from './scalePairs.js';
 import { load, withTrees } from './treeCompare.js';
 
 const ref = process.argv[2] ?? 'main';
 const count = Number(process.argv[3] ?? 20_000);
 const rounds = Number(process.argv[4] ?? 2);
 
-const v3 = (name: string, devices: number, vcpus: number): CaseSpec => ({
-  name,
-  gic: 'v3',
-  devices,
-  vcpus,
-  vcpusPerVm: 16,
-  cpus: 8,
-  count,
-  reps: 3,
-});
-const CASES = [v3('1 device × 4 IRQs, 1 VM × 1 vCPU', 1, 1), v3('256 devices × 4 IRQs, 4 VMs × 16 vCPUs', 256, 64)];
+const SPECS = v3PairSpecs(count, 3);
 
 withTrees(ref, 'scaleCase.js', (sides, rev) => {
   console.log(`scale (GICv3.1), old = ${ref} (${rev}) vs new = this working tree; load average at start ${load()}`);
@@ -48,7 +38,7 @@ withTrees(ref, 'scaleCase.js', (sides, rev) => {
         all[key] = [...(all[key] ?? []), got.cpuNsPerIrqBest];
         return got;
       };
-      pairs[side].push(runPair(run, CASES[0]!, CASES[1]!, r % 2 === 1));
+      pairs[side].push(runPair(run, SPECS.one, SPECS.big, r % 2 === 1));
     }
   }
   const us = (ns: number) => (ns / 1000).toFixed(2);
@@ -70,7 +60,7 @@ withTrees(ref, 'scaleCase.js', (sides, rev) => {
   for (const side of ['old', 'new'] as const) {
     console.log(`${side}: 256 vs 1 device, ${pairSummary(pairStats(pairs[side]))}`);
   }
-  for (const c of CASES) {
+  for (const c of [SPECS.one, SPECS.big]) {
     const o = best[`old ${c.devices}`]!;
     const n = best[`new ${c.devices}`]!;
     if (o.steps !== n.steps || o.cycle !== n.cycle) {

@@ -20,6 +20,24 @@ export interface PairStats {
   load: [number, number];
 }
 
+/** The two GICv3.1 cases (bench/scale.ts): 1 device × 4 IRQs on 1 VM × 1 vCPU, 256 devices × 4 IRQs on 4 VMs × 16 vCPUs, both on 8 pCPUs. */
+export function v3PairSpecs(count: number, reps: number): { one: CaseSpec; big: CaseSpec } {
+  const v3 = (name: string, devices: number, vcpus: number): CaseSpec => ({
+    name,
+    gic: 'v3',
+    devices,
+    vcpus,
+    vcpusPerVm: 16,
+    cpus: 8,
+    count,
+    reps,
+  });
+  return {
+    one: v3('GICv3.1: 1 device × 4 IRQs, 1 VM × 1 vCPU', 1, 1),
+    big: v3('GICv3.1: 256 devices × 4 IRQs (988 SPIs + 36 ESPIs), 4 VMs × 16 vCPUs', 256, 64),
+  };
+}
+
 function quantile(sorted: readonly number[], q: number): number {
   const at = (sorted.length - 1) * q;
   const lo = Math.floor(at);
