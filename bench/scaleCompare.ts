@@ -3,37 +3,31 @@
  * [count] [rounds]`. Transpiles git `ref`'s tree (default main) and this working tree (bench/treeCompare.ts) and
  * measures the GICv3.1 cases of bench/scale.ts — 1 device × 4 IRQs (1 VM × 1 vCPU) and 256 devices × 4 IRQs
  * (4 VMs × 16 vCPUs), both on 8 pCPUs — with each tree's own model, through this tree's bench/scaleCase.ts, one child
- * process per case, alternating old and new, `rounds` times. Prints the load average, each side's best CPU µs per
- * IRQ per case, the 256-device case against the 1-device one, and the heap per forwarded line; fails unless both
- * sides ended every run in the same simulated state (engine steps and cycle).
+ * process per case, `rounds` times. Each round runs, per side, the two cases back to back as a pair (bench/scalePairs.ts),
+ * the sides and the order within the pairs alternating (old 1 · old 256 · new 1 · new 256, then new 256 · new 1 ·
+ * old 256 · old 1, …). Prints the load average, each side's best and median CPU µs per IRQ per case with the
+ * 256-device case against the 1-device one, the median of the per-pair ratios with their spread, and the heap per
+ * forwarded line; fails unless both sides ended every run in the same simulated state (engine steps and cycle).
  */
 import path from 'node:path';
 import { type CaseSpec, runScaleCase, type ScaleCase } from './scaleCase.js';
+import { pairStats, pairSummary, runPair, v3PairSpecs } from './scalePairs.js';
 import { load, withTrees } from './treeCompare.js';
 
 const ref = process.argv[2] ?? 'main';
 const count = Number(process.argv[3] ?? 20_000);
 const rounds = Number(process.argv[4] ?? 2);
 
-const v3 = (name: string, devices: number, vcpus: number): CaseSpec => ({
-  name,
-  gic: 'v3',
-  devices,
-  vcpus,
-  vcpusPerVm: 16,
-  cpus: 8,
-  count,
-  reps: 3,
-});
-const CASES = [v3('1 device × 4 IRQs, 1 VM × 1 vCPU', 1, 1), v3('256 devices × 4 IRQs, 4 VMs × 16 vCPUs', 256, 64)];
+const SPECS = v3PairSpecs(count, 3);
 
 withTrees(ref, 'scaleCase.js', (sides, rev) => {
   console.log(`scale (GICv3.1), old = ${ref} (${rev}) vs new = this working tree; load average at start ${load()}`);
   const best: Record<string, ScaleCase> = {};
   const all: Record<string, number[]> = {};
+  const pairs = { old: [] as { one: ScaleCase; big: ScaleCase }[], new: [] as { one: ScaleCase; big: ScaleCase }[] };
   for (let r = 0; r < rounds; r++) {
-    for (const c of CASES) {
-      for (const side of r % 2 === 0 ? (['old', 'new'] as const) : (['new', 'old'] as const)) {
+    for (const side of r % 2 === 0 ? (['old', 'new'] as const) : (['new', 'old'] as const)) {
+      const run = (c: CaseSpec): ScaleCase => {
         const got = runScaleCase(process.execPath, ['--expose-gc', path.join(sides[side], 'bench', 'scaleCase.js')], c);
         const key = `${side} ${c.devices}`;
         const prev = best[key];
@@ -42,7 +36,9 @@ withTrees(ref, 'scaleCase.js', (sides, rev) => {
         }
         if (prev === undefined || got.cpuNsPerIrqBest < prev.cpuNsPerIrqBest) best[key] = got;
         all[key] = [...(all[key] ?? []), got.cpuNsPerIrqBest];
-      }
+        return got;
+      };
+      pairs[side].push(runPair(run, SPECS.one, SPECS.big, r % 2 === 1));
     }
   }
   const us = (ns: number) => (ns / 1000).toFixed(2);
@@ -61,7 +57,10 @@ withTrees(ref, 'scaleCase.js', (sides, rev) => {
       `${side}: CPU µs/IRQ best ${us(one)} (1 device) / ${us(big)} (256 devices) = ${pct(big / one - 1)}, median ${us(oneM)} / ${us(bigM)} = ${pct(bigM / oneM - 1)}; heap ${(best[`${side} 256`]!.machineBytesPerIrq / 1024).toFixed(1)} KiB per forwarded line (${rounds} rounds × 3 runs of ${count} IRQs)`,
     );
   }
-  for (const c of CASES) {
+  for (const side of ['old', 'new'] as const) {
+    console.log(`${side}: 256 vs 1 device, ${pairSummary(pairStats(pairs[side]))}`);
+  }
+  for (const c of [SPECS.one, SPECS.big]) {
     const o = best[`old ${c.devices}`]!;
     const n = best[`new ${c.devices}`]!;
     if (o.steps !== n.steps || o.cycle !== n.cycle) {

@@ -102,7 +102,7 @@ describe('guest device driver', () => {
   it('rejects a line the device does not have, and two drivers on one INTID', () => {
     const r = makeRig();
     expect(
-      () => new GuestDeviceDriver(r.engine, 1, { device: r.dev, line: 1 }), // dev0 has one line
+      () => new GuestDeviceDriver(r.engine, { device: r.dev, line: 1 }), // dev0 has one line
     ).toThrow(ModelError);
     expect(() =>
       makeRig({

@@ -71,8 +71,8 @@ export class GuestDeviceDriver implements GuestIrqHandler {
   readonly workCost: number;
   /** Interrupts served (the status bit was set and the handler acknowledged it). */
   handled = 0;
-  /** Served interrupts per vCPU. */
-  readonly handledPerVcpu: Int32Array;
+  /** The guest_irq_entry tracepoint (guestTrace.ts), null when untraced. */
+  trace: GuestTraceHooks | null = null;
   private readonly assertedAt: ((line: number) => number | undefined) | undefined;
   /** Handler calls that found the line's status bit clear (IRQ_NONE: coalesced or withdrawn by the device). */
   noStatus = 0;
@@ -82,8 +82,6 @@ export class GuestDeviceDriver implements GuestIrqHandler {
   latencyMin = Number.POSITIVE_INFINITY;
   latencyMax = 0;
   private readonly engine: Engine;
-  /** The guest_irq_entry tracepoint (guestTrace.ts), null when untraced. */
-  trace: GuestTraceHooks | null = null;
   private readonly onLatency: ((cycles: number, vcpu: number) => void) | undefined;
   readonly name: string;
   readonly line: number;
@@ -91,7 +89,7 @@ export class GuestDeviceDriver implements GuestIrqHandler {
   readonly trigger: GuestTrigger;
   readonly target: number;
 
-  constructor(engine: Engine, nrVcpus: number, opts: GuestDeviceLineOptions) {
+  constructor(engine: Engine, opts: GuestDeviceLineOptions) {
     const l = opts.device.lines[opts.line];
     if (l === undefined) throw new ModelError(`${opts.device.name} has no interrupt line ${opts.line}`);
     this.engine = engine;
@@ -108,7 +106,6 @@ export class GuestDeviceDriver implements GuestIrqHandler {
     if (this.oid < 0) this.oid = engine.newOid(`${this.name}.regs`);
     this.assertedAt = opts.assertedAt;
     this.onLatency = opts.onLatency;
-    this.handledPerVcpu = new Int32Array(nrVcpus);
   }
 
   /** The device driver's interrupt handler: read IRQ_STATUS, work, write IRQ_ACK. */
@@ -138,11 +135,10 @@ export class GuestDeviceDriver implements GuestIrqHandler {
     return true;
   }
 
-  /** The IRQ_ACK write: the device drops the condition (a level line falls). */
-  acked(vcpu: number): void {
+  /** The IRQ_ACK write: the device drops the condition (a level line falls). Per vCPU: the GIC driver's kstat. */
+  acked(): void {
     this.device.writeReg(PDEV_IRQ_ACK, this.bit);
     this.handled++;
-    this.handledPerVcpu[vcpu]!++;
   }
 }
 
@@ -180,7 +176,7 @@ class GuestDeviceIrqHandler extends Frame<boolean> {
       case PC_WORKED:
         return this.ackStep();
       default:
-        d.acked(this.vcpu);
+        d.acked();
         return this.return_(true);
     }
   }

@@ -141,6 +141,8 @@ export interface GuestIrqchip {
   readonly gicdBase: number;
   readonly cpuStats: GuestGicCpuStats[];
   readonly handledByIntid: Map<number, number>;
+  /** kstat_irqs_cpu: interrupts of `intid` (below 1020) its handler handled on `vcpu`. */
+  kstatIrqsCpu(intid: number, vcpu: number): number;
   /** INTIDs the distributor reports (from GICD_TYPER at boot; 0 before). */
   readonly nrIrqs: number;
   /** The guest_eoi tracepoint (guestTrace.ts), null when untraced. */
@@ -288,7 +290,7 @@ export class GuestGicDriver implements GuestIrqchip {
   nrIrqs = 0;
   private readonly engine: Engine;
   private readonly gic: GicvProvider;
-  private readonly handlers = new GuestIrqHandlerTable();
+  private readonly handlers: GuestIrqHandlerTable;
   readonly onCompletion: VirqCompletionProbe | undefined;
   /** eoi 'late': per vCPU, the IAR values acknowledged in the exception being handled. */
   readonly lateAcks: Uint32Array[] = [];
@@ -300,6 +302,7 @@ export class GuestGicDriver implements GuestIrqchip {
     this.engine = opts.engine;
     this.gic = opts.gic;
     this.nrVcpus = opts.nrVcpus;
+    this.handlers = new GuestIrqHandlerTable(opts.nrVcpus);
     this.gicdBase = opts.gicdBase ?? VIRT_GICD_BASE;
     this.eoiMode = opts.eoiMode ?? 0;
     this.priority = opts.priority ?? GICD_INT_DEF_PRI;
@@ -324,8 +327,12 @@ export class GuestGicDriver implements GuestIrqchip {
     return this.handlers.handlerOf(intid);
   }
 
-  countHandled(intid: number): void {
-    this.handlers.countHandled(intid);
+  countHandled(intid: number, vcpu: number): void {
+    this.handlers.countHandled(intid, vcpu);
+  }
+
+  kstatIrqsCpu(intid: number, vcpu: number): number {
+    return this.handlers.kstatIrqsCpu(intid, vcpu);
   }
 
   /** The GICV the guest reaches: the virtual interface of the physical CPU the vCPU is loaded on. */
@@ -567,7 +574,7 @@ class GicHandleIrq extends Frame {
 
   private handled(handled: boolean): Boundary {
     const d = this.d;
-    if (handled) d.countHandled(this.intid);
+    if (handled) d.countHandled(this.intid, this.vcpu);
     else d.cpuStats[this.vcpu]!.unhandled++;
     if (d.eoi !== 'always') {
       if (d.eoi !== 'late') d.cpuStats[this.vcpu]!.leftActive++;

@@ -105,13 +105,14 @@ export class GuestGicV3Driver implements GuestIrqchip {
   nrIrqs = 0;
   trace: GuestTraceHooks | null = null;
   private readonly gic: Gicv3VifProvider;
-  private readonly handlers = new GuestIrqHandlerTable();
+  private readonly handlers: GuestIrqHandlerTable;
 
   constructor(opts: GuestGicV3DriverOptions) {
     if (!Number.isInteger(opts.nrVcpus) || opts.nrVcpus < 1) throw new ModelError(`bad vCPU count ${opts.nrVcpus}`);
     this.engine = opts.engine;
     this.gic = opts.gic;
     this.nrVcpus = opts.nrVcpus;
+    this.handlers = new GuestIrqHandlerTable(opts.nrVcpus);
     this.gicdBase = opts.gicdBase ?? VIRT_GICD_BASE;
     this.gicrBase = opts.gicrBase ?? VIRT_GICR_BASE;
     this.eoiMode = opts.eoiMode ?? 0;
@@ -135,8 +136,12 @@ export class GuestGicV3Driver implements GuestIrqchip {
     return this.handlers.handlerOf(intid);
   }
 
-  countHandled(intid: number): void {
-    this.handlers.countHandled(intid);
+  countHandled(intid: number, vcpu: number): void {
+    this.handlers.countHandled(intid, vcpu);
+  }
+
+  kstatIrqsCpu(intid: number, vcpu: number): number {
+    return this.handlers.kstatIrqsCpu(intid, vcpu);
   }
 
   /** The ICV_* interface the vCPU's ICC_* accesses reach. */
@@ -441,7 +446,7 @@ class GicHandleIrq extends Frame {
         return this.handler();
       case H_HANDLER: // no handler: IRQ_NONE
       case H_HANDLED: {
-        if (sent === true) drv.countHandled(this.irqnr);
+        if (sent === true) drv.countHandled(this.irqnr, this.vcpu);
         else st.unhandled++;
         drv.trace?.eoi(this.vcpu, this.irqnr);
         this.pc = H_COMPLETE;

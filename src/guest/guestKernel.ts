@@ -265,7 +265,7 @@ export class GuestKernel {
     }
     this.onVectorEntry = opts.onVectorEntry;
     for (const d of opts.devices ?? []) {
-      const drv = new GuestDeviceDriver(opts.engine, opts.vcpus, d);
+      const drv = new GuestDeviceDriver(opts.engine, d);
       this.driver.registerHandler(drv.intid, drv);
       this.devices.push(drv);
       this.spis.push({ intid: drv.intid, trigger: drv.trigger, target: drv.target, priority: d.priority });

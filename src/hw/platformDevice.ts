@@ -27,31 +27,35 @@ export const PDEV_IRQ_RAISE = 0x8;
 export const PDEV_MMIO_SIZE = 0x1000;
 
 export class PlatformDevice {
+  // What a register access and a line change touch first (an object's fields are laid out in declaration order,
+  // parameter properties before the others, so none here), the names and set-up data after them.
   /** Bit i: the interrupt condition of line i (level lines drive their SPI from it). */
   private status = 0;
-  /** Bit i: line i is edge-triggered. */
-  private readonly edge: number;
+  /** The checker's object id of the device's state (its register block and lines); -1: not tracked. */
+  readonly oid: number;
   /**
    * What an IRQ touches per line, in one block (not one array and object per line and per counter): the line's INTID
    * at [i], then the counters below at [n + i], [2n + i], [3n + i], [4n + i].
    */
   private readonly state: Int32Array;
   private readonly n: number;
+  /** Bit i: line i is edge-triggered. */
+  private readonly edge: number;
   private readonly dist: SpiInputs;
   /** Called after any change of a line (tracing). */
   onLineChange: ((dev: PlatformDevice, index: number, level: boolean) => void) | null = null;
+  readonly name: string;
+  readonly lines: readonly PlatformIrqLine[];
+  /** Guest-physical or host-physical base of the register block (informational). */
+  readonly mmioBase: number;
 
-  constructor(
-    readonly name: string,
-    readonly lines: readonly PlatformIrqLine[],
-    dist: SpiInputs,
-    /** Guest-physical or host-physical base of the register block (informational). */
-    readonly mmioBase = 0,
-    /** The checker's object id of the device's state (its register block and lines); -1: not tracked. */
-    readonly oid = -1,
-  ) {
+  constructor(name: string, lines: readonly PlatformIrqLine[], dist: SpiInputs, mmioBase = 0, oid = -1) {
     if (lines.length > 32) throw new ModelError(`${name}: at most 32 interrupt lines, got ${lines.length}`);
     const n = lines.length;
+    this.oid = oid;
+    this.name = name;
+    this.lines = lines;
+    this.mmioBase = mmioBase;
     this.n = n;
     this.dist = dist;
     this.state = new Int32Array(5 * n);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { KstatIrqs } from './irqDesc.js';
+import { Engine } from '../../sim/engine.js';
+import { type IrqChip, IrqDesc, KstatIrqs } from './irqDesc.js';
 
 describe('kstat_irqs per-CPU areas (kernel/irq/irqdesc.c alloc_desc, free_desc)', () => {
   it("keeps every IRQ's per-CPU counts when the areas grow past the first IRQ numbers", () => {
@@ -22,5 +23,29 @@ describe('kstat_irqs per-CPU areas (kernel/irq/irqdesc.c alloc_desc, free_desc)'
     k.inc(41, 1);
     k.free(40);
     expect([k.get(40, 0), k.get(40, 1), k.get(41, 1)]).toEqual([0, 0, 1]);
+  });
+});
+
+describe('irq_data state bits (include/linux/irq.h IRQD_*)', () => {
+  it('a new descriptor is disabled and masked (desc_set_defaults); each irqd flag is its own bit of the one state word', () => {
+    const desc = new IrqDesc(new Engine({ cpus: 1 }), new KstatIrqs(1), 3, 32, 'level', {} as IrqChip, 'fasteoi');
+    expect(desc.irqd).toBe((1 << 16) | (1 << 17));
+    desc.disabled = false;
+    desc.forwardedToVcpu = true;
+    desc.inprogress = true;
+    expect(desc.irqd).toBe((1 << 17) | (1 << 18) | (1 << 20));
+    expect([desc.disabled, desc.masked, desc.inprogress, desc.forwardedToVcpu, desc.started, desc.activated]).toEqual([
+      false,
+      true,
+      true,
+      true,
+      false,
+      false,
+    ]);
+    desc.masked = false;
+    desc.inprogress = false;
+    desc.started = true;
+    desc.activated = true;
+    expect(desc.irqd).toBe((1 << 9) | (1 << 20) | (1 << 22));
   });
 });

@@ -66,6 +66,15 @@ export const IRQS_SPURIOUS_DISABLED = 1 << 4;
 // irq_settings (include/linux/irq.h status flags, set with irq_set_status_flags)
 export const IRQ_NOAUTOEN = 1 << 12;
 
+// irq_data state bits (include/linux/irq.h, irqd_*): the kernel keeps them in one word (irq_common_data's
+// state_use_accessors), and so does the descriptor here — the flow handler reads one field, not one per flag.
+const IRQD_ACTIVATED = 1 << 9;
+const IRQD_IRQ_DISABLED = 1 << 16;
+const IRQD_IRQ_MASKED = 1 << 17;
+const IRQD_IRQ_INPROGRESS = 1 << 18;
+const IRQD_FORWARDED_TO_VCPU = 1 << 20;
+const IRQD_IRQ_STARTED = 1 << 22;
+
 /** enum irqchip_irq_state (include/linux/interrupt.h). */
 export type IrqchipState = 'PENDING' | 'ACTIVE' | 'MASKED' | 'LINE_LEVEL';
 
@@ -170,11 +179,8 @@ export class IrqDesc extends Spinlock {
   readonly hwirq: number;
   readonly chip: IrqChip;
   istate = 0;
-  // irq_data state bits (irqd_*)
-  inprogress = false;
-  disabled = true;
-  masked = true;
-  forwardedToVcpu = false;
+  /** The irq_data state bits (IRQD_*), read and written through the accessors below; desc_set_defaults sets these two. */
+  irqd = IRQD_IRQ_DISABLED | IRQD_IRQ_MASKED;
   /** desc->action: the first action, null when none is requested. */
   action: IrqAction | null = null;
   /** desc->kstat_irqs: this descriptor's handler runs per CPU live in the host's per-CPU areas. */
@@ -191,14 +197,12 @@ export class IrqDesc extends Spinlock {
   trigger: IrqTrigger;
   depth = 1;
   settings = 0;
-  started = false;
   /** The vCPU cookie irq_set_vcpu_affinity was given (null when not forwarded). */
   vcpuInfo: unknown = null;
   /** irq_data.chip_data: the chip's per-IRQ data (an LPI's its_device); null for the GIC's own INTIDs. */
   chipData: unknown = null;
-  /** The allocating hierarchical domain's activation callbacks, and IRQD_ACTIVATED. */
+  /** The allocating hierarchical domain's activation callbacks (IRQD_ACTIVATED: `activated`). */
   domainOps: IrqDomainActivation | null = null;
-  activated = false;
   /** desc->request_mutex: serialises request_irq/free_irq. */
   readonly requestMutex: Mutex;
   /** Kernel WARN()s on this descriptor (e.g. unbalanced enable), collected for invariants. */
@@ -222,6 +226,58 @@ export class IrqDesc extends Spinlock {
     this.requestMutex = new Mutex(engine, 'irq_desc.request_mutex');
     this.kstatIrqs = kstatIrqs;
     kstatIrqs.alloc(irq);
+  }
+
+  /** irqd_irq_inprogress: a CPU is running the handlers (IRQD_IRQ_INPROGRESS). */
+  get inprogress(): boolean {
+    return (this.irqd & IRQD_IRQ_INPROGRESS) !== 0;
+  }
+  set inprogress(on: boolean) {
+    this.setIrqd(IRQD_IRQ_INPROGRESS, on);
+  }
+
+  /** irqd_irq_disabled (IRQD_IRQ_DISABLED). */
+  get disabled(): boolean {
+    return (this.irqd & IRQD_IRQ_DISABLED) !== 0;
+  }
+  set disabled(on: boolean) {
+    this.setIrqd(IRQD_IRQ_DISABLED, on);
+  }
+
+  /** irqd_irq_masked (IRQD_IRQ_MASKED). */
+  get masked(): boolean {
+    return (this.irqd & IRQD_IRQ_MASKED) !== 0;
+  }
+  set masked(on: boolean) {
+    this.setIrqd(IRQD_IRQ_MASKED, on);
+  }
+
+  /** irqd_is_forwarded_to_vcpu (IRQD_FORWARDED_TO_VCPU). */
+  get forwardedToVcpu(): boolean {
+    return (this.irqd & IRQD_FORWARDED_TO_VCPU) !== 0;
+  }
+  set forwardedToVcpu(on: boolean) {
+    this.setIrqd(IRQD_FORWARDED_TO_VCPU, on);
+  }
+
+  /** irqd_is_started (IRQD_IRQ_STARTED). */
+  get started(): boolean {
+    return (this.irqd & IRQD_IRQ_STARTED) !== 0;
+  }
+  set started(on: boolean) {
+    this.setIrqd(IRQD_IRQ_STARTED, on);
+  }
+
+  /** irqd_is_activated (IRQD_ACTIVATED). */
+  get activated(): boolean {
+    return (this.irqd & IRQD_ACTIVATED) !== 0;
+  }
+  set activated(on: boolean) {
+    this.setIrqd(IRQD_ACTIVATED, on);
+  }
+
+  private setIrqd(bit: number, on: boolean): void {
+    this.irqd = on ? this.irqd | bit : this.irqd & ~bit;
   }
 
   /** Handler runs on each CPU (kstat_irqs_cpu), for reports and tests — not the IRQ path. */
