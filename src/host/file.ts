@@ -190,7 +190,7 @@ class FputCloseSync extends Frame {
     if (this.pc === 0) {
       this.file.checkAlive('fput');
       this.pc = 1;
-      if (this.file.kref.put()) return this.call(new Fput(this.file));
+      if (this.file.krefPut()) return this.call(new Fput(this.file));
     }
     return this.return_(undefined);
   }

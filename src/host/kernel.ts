@@ -453,7 +453,7 @@ class DoFilpOpen extends Frame<KFile> {
   /** f_op->open failed: free the file without release (do_dentry_open never set FMODE_OPENED). */
   protected override unwind(): void {
     if (this.pc === FO_OPENED) {
-      this.file!.kref.put();
+      this.file!.krefPut();
       this.file!.markFreed();
     }
   }

@@ -4,17 +4,17 @@ import { KObject, Kref, RefTracker } from './kref.js';
 
 describe('Kref', () => {
   it('starts at 1, releases exactly on the last put, and refuses to underflow or resurrect', () => {
-    const r = new Kref('thing');
+    const r = new Kref();
     let released = 0;
-    r.get();
+    r.krefGet();
     expect(r.refs).toBe(2);
-    expect(r.put(() => released++)).toBe(false);
+    expect(r.krefPut(() => released++)).toBe(false);
     expect(released).toBe(0);
-    expect(r.put(() => released++)).toBe(true);
+    expect(r.krefPut(() => released++)).toBe(true);
     expect(released).toBe(1);
-    expect(() => r.put()).toThrow(/underflow/);
-    expect(() => r.get()).toThrow(/use-after-free/);
-    expect(r.getUnlessZero()).toBe(false);
+    expect(() => r.krefPut()).toThrow('refcount underflow: kref_put on kref whose count is 0');
+    expect(() => r.krefGet()).toThrow(/use-after-free/);
+    expect(r.krefGetUnlessZero()).toBe(false);
   });
 });
 

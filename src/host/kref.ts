@@ -8,35 +8,39 @@
  */
 import { ModelError, UseAfterFreeError } from '../sim/errors.js';
 
-/** struct kref: starts at 1 (kref_init), like refcount_t it refuses to go from 0 to 1 or below 0. */
+/**
+ * struct kref: starts at 1 (kref_init), like refcount_t it refuses to go from 0 to 1 or below 0. Embedded in the object
+ * it counts, as the kernel embeds struct kref (KObject extends it): one object fewer per refcounted object for the
+ * checker's state key and copies.
+ */
 export class Kref {
   private n = 1;
-
-  constructor(
-    /** Named in error reports. */
-    readonly what: string,
-  ) {}
 
   get refs(): number {
     return this.n;
   }
 
+  /** What error reports name. */
+  protected krefName(): string {
+    return 'kref';
+  }
+
   /** kref_get. Incrementing a zero count is the refcount_t "addition on 0; use-after-free" warning. */
-  get(): void {
-    if (this.n <= 0) throw new UseAfterFreeError(`use-after-free: kref_get on ${this.what} whose count is 0`);
+  krefGet(): void {
+    if (this.n <= 0) throw new UseAfterFreeError(`use-after-free: kref_get on ${this.krefName()} whose count is 0`);
     this.n++;
   }
 
   /** kref_get_unless_zero. */
-  getUnlessZero(): boolean {
+  krefGetUnlessZero(): boolean {
     if (this.n <= 0) return false;
     this.n++;
     return true;
   }
 
   /** kref_put: drops one reference; on the last one calls `release` (if given) and returns true. */
-  put(release?: () => void): boolean {
-    if (this.n <= 0) throw new ModelError(`refcount underflow: kref_put on ${this.what} whose count is 0`);
+  krefPut(release?: () => void): boolean {
+    if (this.n <= 0) throw new ModelError(`refcount underflow: kref_put on ${this.krefName()} whose count is 0`);
     this.n--;
     if (this.n > 0) return false;
     if (release !== undefined) release();
@@ -96,9 +100,8 @@ export class RefTracker {
  * Base of refcounted kernel objects. `get()`/`put()` are kref_get/kref_put; when the count drops to zero `lastPut()`
  * runs — by default it frees the object at once (`markFreed()`); a struct file overrides it to defer __fput.
  */
-export class KObject implements Tracked {
+export class KObject extends Kref implements Tracked {
   freed = false;
-  readonly kref: Kref;
   private readonly trackId: number;
 
   constructor(
@@ -106,12 +109,12 @@ export class KObject implements Tracked {
     readonly kind: string,
     readonly name: string,
   ) {
-    this.kref = new Kref(`${kind} ${name}`);
+    super();
     this.trackId = tracker === null ? 0 : tracker.track(this);
   }
 
-  get refs(): number {
-    return this.kref.refs;
+  protected override krefName(): string {
+    return `${this.kind} ${this.name}`;
   }
 
   /** Any use of a freed object is a model bug (the kernel's use-after-free). */
@@ -121,14 +124,14 @@ export class KObject implements Tracked {
 
   get(): this {
     this.checkAlive('get');
-    this.kref.get();
+    this.krefGet();
     return this;
   }
 
   /** Drops one reference; returns true if it was the last one (lastPut() has run). */
   put(): boolean {
     this.checkAlive('put');
-    if (!this.kref.put()) return false;
+    if (!this.krefPut()) return false;
     this.lastPut();
     return true;
   }

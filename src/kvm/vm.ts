@@ -244,7 +244,7 @@ export class KvmVm extends KObject {
       try {
         fd = this.kernel.anonInodeGetfd(`kvm-vcpu:${id}`, vcpu.fops, vcpu, O_RDWR | O_CLOEXEC);
       } catch (e) {
-        this.kref.put();
+        this.krefPut();
         this.createdVcpus--;
         throw e;
       }
@@ -290,7 +290,7 @@ export class KvmVm extends KObject {
     try {
       fd = this.kernel.anonInodeGetfd(ops.name, kvmDeviceFops(), dev, O_RDWR | O_CLOEXEC);
     } catch (e) {
-      this.kref.put(); // kvm_put_kvm_no_destroy
+      this.krefPut(); // kvm_put_kvm_no_destroy
       yield* mutexLock(this.lock);
       this.removeDevice(dev);
       if (ops.release !== undefined) yield* ops.release(dev);
@@ -513,7 +513,7 @@ class KvmPutKvm extends Frame {
     switch (this.pc) {
       case PD_PUT:
         vm.checkAlive('kvm_put_kvm');
-        if (!vm.kref.put()) return this.return_(undefined);
+        if (!vm.krefPut()) return this.return_(undefined);
         this.pc = PD_DEVICES;
         return this.yield_(op(C_KVM_DESTROY, vm.oid));
       case PD_DESTROYED:
