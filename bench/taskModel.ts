@@ -48,7 +48,7 @@ function* oldSpinLockIrqsave(l: Spinlock): Generator<Op, boolean, unknown> {
 function* oldMutexLock(m: Mutex): Generator<Op, void, unknown> {
   yield op(C_MUTEX_LOCK, m.oid);
   const t = current();
-  while (m.owner !== null) yield wait(m.wq);
+  while (m.owner !== null) yield wait(m);
   m.owner = t;
   t.held.push(m);
 }

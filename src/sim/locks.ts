@@ -20,8 +20,8 @@ export class Spinlock implements HeldLock {
   readonly cls: number;
   readonly oid: number;
   owner: Task | null = null;
-  // spinners[0..nSpinners): kept allocated across releases, as in WaitQueue
-  private readonly spinners: Task[] = [];
+  // spinners[0..nSpinners): kept allocated across releases and null until the first spinner, as in WaitQueue
+  private spinners: Task[] | null = null;
   private nSpinners = 0;
 
   constructor(
@@ -42,7 +42,7 @@ export class Spinlock implements HeldLock {
     dropHeld(t, this);
     const n = this.nSpinners;
     this.nSpinners = 0;
-    for (let i = 0; i < n; i++) this.engine.wake(this.spinners[i]!);
+    for (let i = 0; i < n; i++) this.engine.wake(this.spinners![i]!);
   }
 
   /** Internal: the current task found the lock held and spins. */
@@ -51,25 +51,23 @@ export class Spinlock implements HeldLock {
     t.costId = C_SPIN_LOCK;
     t.nTouch = 1;
     t.touch[0] = this.oid;
-    this.spinners[this.nSpinners++] = t;
+    (this.spinners ??= [])[this.nSpinners++] = t;
     return OP_SPIN;
   }
 }
 
-export class Mutex implements HeldLock {
+/**
+ * struct mutex embeds its wait_list: the mutex is the queue of the tasks sleeping on it (one object, one name and one
+ * checker object id for both, as the lock's state guards the queue).
+ */
+export class Mutex extends WaitQueue implements HeldLock {
   readonly spin = false;
   readonly cls: number;
-  readonly oid: number;
   owner: Task | null = null;
-  readonly wq: WaitQueue;
 
-  constructor(
-    readonly engine: Engine,
-    readonly name: string,
-  ) {
+  constructor(engine: Engine, name: string) {
+    super(engine, name);
     this.cls = engine.lockdep.classId(name);
-    this.oid = engine.newOid(name);
-    this.wq = new WaitQueue(engine, `${name}.wait`, this.oid);
   }
 
   unlock(): void {
@@ -78,7 +76,7 @@ export class Mutex implements HeldLock {
     this.owner = null;
     touch(this.oid);
     dropHeld(t, this);
-    this.wq.wakeUpOne();
+    this.wakeUpOne();
   }
 }
 
@@ -210,7 +208,7 @@ class MutexLockFrame extends Frame {
       validate(m, t);
       this.pc = 2;
     }
-    if (m.owner !== null) return this.yield_(wait(m.wq));
+    if (m.owner !== null) return this.yield_(wait(m));
     m.owner = t;
     t.held.push(m);
     return this.return_(undefined);

@@ -14,8 +14,9 @@ import { current, OP_BLOCK, type Op, TASK_BLOCKED, type Task } from './task.js';
 
 export class WaitQueue {
   // waiters[0..n) sleep; the array keeps its backing store across wakeups (resetting length would free it and the
-  // next sleep would allocate it again), so stale entries past n are harmless.
-  private readonly waiters: Task[] = [];
+  // next sleep would allocate it again), so stale entries past n are harmless. Null until the first sleeper: most
+  // queues never have one, and an empty array is one more object per queue for the checker's state key and copies.
+  private waiters: Task[] | null = null;
   private n = 0;
 
   constructor(
@@ -36,7 +37,7 @@ export class WaitQueue {
     t.costId = C_NONE;
     t.nTouch = 1;
     t.touch[0] = this.oid;
-    this.waiters[this.n++] = t;
+    (this.waiters ??= [])[this.n++] = t;
   }
 
   /** Wake every sleeper (they re-test their conditions). Returns how many were woken. */
@@ -44,7 +45,7 @@ export class WaitQueue {
     touch(this.oid);
     const n = this.n;
     this.n = 0;
-    for (let i = 0; i < n; i++) this.engine.wake(this.waiters[i]!);
+    for (let i = 0; i < n; i++) this.engine.wake(this.waiters![i]!);
     return n;
   }
 
@@ -52,7 +53,7 @@ export class WaitQueue {
   wakeUpOne(): boolean {
     touch(this.oid);
     if (this.n === 0) return false;
-    const w = this.waiters;
+    const w = this.waiters!;
     const t = w[0]!;
     const n = --this.n;
     for (let i = 0; i < n; i++) w[i] = w[i + 1]!;
@@ -62,7 +63,7 @@ export class WaitQueue {
 
   has(t: Task): boolean {
     touch(this.oid);
-    for (let i = 0; i < this.n; i++) if (this.waiters[i] === t) return true;
+    for (let i = 0; i < this.n; i++) if (this.waiters![i] === t) return true;
     return false;
   }
 }
