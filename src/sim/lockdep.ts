@@ -20,7 +20,8 @@ export interface LockdepReport {
 
 /** A lock class (struct lock_class): a class, not a literal, so the checker's state key reads it with one reader. */
 class LockClass {
-  readonly after = new Set<number>();
+  /** The classes taken while this one was held; null until the first (most classes nest nothing). */
+  after: Set<number> | null = null;
   inHardirq = false;
   hardirqOnTask: string | null = null;
   hardirqTask: string | null = null;
@@ -33,19 +34,17 @@ class LockClass {
 
 export class Lockdep {
   readonly reports: LockdepReport[] = [];
+  // Looked up by name only when a lock is made, among a few dozen classes: a linear search, and no Map of names for
+  // the checker's state key to rehash in every state.
   private readonly classes: LockClass[] = [];
-  private readonly byName = new Map<string, LockClass>();
   /** Who first established the edge a → b (key a * 65536 + b). */
   private readonly edgeTask = new Map<number, string>();
   private readonly reported = new Set<string>();
 
   classId(name: string): number {
-    let c = this.byName.get(name);
-    if (!c) {
-      c = new LockClass(this.classes.length, name);
-      this.classes.push(c);
-      this.byName.set(name, c);
-    }
+    for (const c of this.classes) if (c.name === name) return c.id;
+    const c = new LockClass(this.classes.length, name);
+    this.classes.push(c);
     return c.id;
   }
 
@@ -76,7 +75,7 @@ export class Lockdep {
         continue;
       }
       const hc = this.classes[h]!;
-      if (hc.after.has(cls)) continue;
+      if (hc.after?.has(cls)) continue;
       const back = this.path(cls, h);
       if (back !== null) {
         const other = this.edgeTask.get(back[0]! * 65536 + back[1]!) ?? '?';
@@ -88,7 +87,7 @@ export class Lockdep {
           [task, other],
         );
       }
-      hc.after.add(cls);
+      (hc.after ??= new Set()).add(cls);
       this.edgeTask.set(h * 65536 + cls, task);
     }
     return ok;
@@ -124,7 +123,7 @@ export class Lockdep {
     return {
       classes: this.classes.map((c) => ({
         name: c.name,
-        after: [...c.after].sort((a, b) => a - b),
+        after: c.after === null ? [] : [...c.after].sort((a, b) => a - b),
         inHardirq: c.inHardirq,
         hardirqOn: c.hardirqOnTask !== null,
       })),
@@ -143,7 +142,7 @@ export class Lockdep {
         for (let y = x; y !== -1; y = prev.get(y)!) p.unshift(y);
         return p;
       }
-      for (const n of this.classes[x]!.after) {
+      for (const n of this.classes[x]!.after ?? []) {
         if (!prev.has(n)) {
           prev.set(n, x);
           queue.push(n);
