@@ -17,6 +17,7 @@ import { Kvm, type KvmTraceHooks } from './kvm/kvm.js';
 import { type ForwardingVariant, irqBypassOptionsFor, kvmVfioOpsFor } from './kvm/variants/index.js';
 import { type KvmVcpuStat, kvmVcpuOf } from './kvm/vcpu.js';
 import type { Engine } from './sim/engine.js';
+import { markImmutable } from './sim/snapshot.js';
 import type { VfioDevice } from './vfio/device.js';
 import { VfioPciDevice, vfioPciOps } from './vfio/pci/vfioPci.js';
 import { VfioPlatformDevice, vfioPlatformOps } from './vfio/platform/vfioPlatform.js';
@@ -194,7 +195,10 @@ export class Host<I extends HostIrq = HostIrq> {
   }
 
   /** Probe a platform device: map its INTIDs (irq_create_fwspec_mapping + gic_set_type), bind it to vfio-platform. */
-  private addDevice(spec: HostDeviceSpec): void {
+  private addDevice(given: HostDeviceSpec): void {
+    // fixed once the device is probed: an immutable copy (the caller's object stays its own), which copies of a state
+    // share and the checker's state key hashes once
+    const spec = markImmutable(structuredClone(given));
     if (this.devices.some((d) => d.spec.name === spec.name)) {
       throw new TypeError(`createHost: opts.devices: device ${spec.name} is described twice`);
     }

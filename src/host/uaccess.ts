@@ -16,6 +16,7 @@
  * non-negative integer, or a value that does not fit the field it is put into, is a TypeError naming it.
  */
 import { errno } from '../abi/errno.js';
+import { markImmutable } from '../sim/snapshot.js';
 
 export const PAGE_SIZE = 4096;
 /** The lowest address alloc hands out (the first 64 KiB stay unmapped, as mmap_min_addr keeps them). */
@@ -110,7 +111,8 @@ export class UserMemory {
     if (a === undefined) throw errno('EINVAL', `free(${String(addr)}): no live allocation starts there`);
     this.allocations.splice(i, 1);
     const at = lastAtOrBelow(this.freed, a.start) + 1;
-    this.freed.splice(at, 0, new Range(a.start, a.end));
+    // never changed once freed: immutable, so copies of a state share it and the checker's state key hashes it once
+    this.freed.splice(at, 0, markImmutable(new Range(a.start, a.end)));
   }
 
   /** Maps a copy of `bytes` and returns its address. */

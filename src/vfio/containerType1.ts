@@ -35,6 +35,7 @@ import {
   vfioIovaRange,
 } from '../abi/vfio.js';
 import type { UserMemory } from '../host/uaccess.js';
+import { markImmutable } from '../sim/snapshot.js';
 
 /** The domain's page sizes: 4K, 2M, 1G (io-pgtable-arm with a 4K granule). */
 export const TYPE1_PGSIZE_BITMAP = 0x4020_1000n;
@@ -67,11 +68,14 @@ export class VfioIommuType1 {
   readonly dmas: VfioDma[] = [];
   /** iommu->dma_avail. */
   dmaAvail = TYPE1_DMA_ENTRY_LIMIT;
-  /** iommu->iova_list: the aperture minus the reserved regions (inclusive ends). */
-  readonly iovaList: readonly VfioIovaRange[] = [
+  /**
+   * iommu->iova_list: the aperture minus the reserved regions (inclusive ends). No group the model attaches reserves
+   * more, so it never changes: immutable (copies of a state share it, the checker's state key hashes it once).
+   */
+  readonly iovaList: readonly VfioIovaRange[] = markImmutable([
     { start: 0n, end: MSI_IOVA_BASE - 1n },
     { start: MSI_IOVA_BASE + MSI_IOVA_LENGTH, end: TYPE1_APERTURE_END },
-  ];
+  ]);
   readonly pgsizeBitmap = TYPE1_PGSIZE_BITMAP;
   /** iommu->v2: unmaps may not bisect a mapping. */
   readonly v2: boolean;

@@ -25,7 +25,7 @@ import { PDEV_MMIO_SIZE, type PlatformDevice } from '../../hw/platformDevice.js'
 import { defineCost } from '../../sim/costs.js';
 import { type Boundary, Frame } from '../../sim/frame.js';
 import { Mutex, mutexLock } from '../../sim/locks.js';
-import { markShared } from '../../sim/snapshot.js';
+import { markImmutable, markShared } from '../../sim/snapshot.js';
 import type { VfioDevice, VfioDeviceOps } from '../device.js';
 import { VfioDeviceIoctl, type VfioIrqSetHdr } from '../setIrqs.js';
 import type { VirqfdCore } from '../virqfd.js';
@@ -65,10 +65,15 @@ export class VfioPlatformDevice implements VfioPlatformIrqHost {
     readonly genirq: Genirq,
     readonly virqfd: VirqfdCore,
     readonly pdev: PlatformDevice,
+    /**
+     * The device's IRQ resources (platform_get_irq's answers), fixed once it is probed: immutable, so copies of a state
+     * share them and the checker's state key hashes them once.
+     */
     readonly irqRes: readonly VfioPlatformIrqRes[],
     /** The device has a reset handler (VFIO_DEVICE_FLAGS_RESET). */
     readonly hasReset = true,
   ) {
+    markImmutable(irqRes);
     this.igate = new Mutex(kernel.engine, 'vfio_platform_device.igate');
   }
 
