@@ -28,7 +28,7 @@ describe('GuestItsDriver (its_init, its_cpu_init, its_create_device, its_irq_dom
     expect(findItsDevice(its, 7)?.numEventidBits).toBe(2);
     expect(vgic.vcpus.map((v) => v.lpisEnabled)).toEqual([true, true]);
     const lpi = findIte(its, 7, 3)!.irq!;
-    expect([lpi.intid, lpi.enabled, lpi.priority, lpi.targetVcpu?.id]).toEqual([8200, true, 0xa0, 1]);
+    expect([lpi.intid, lpi.enabled, lpi.priority, lpi.targetVcpuIdx]).toEqual([8200, true, 0xa0, 1]);
     expect(guest.its!.msis.map((m) => [m.deviceId, m.data, m.address])).toEqual([
       [7, 0, 0x0809_0040],
       [7, 3, 0x0809_0040],

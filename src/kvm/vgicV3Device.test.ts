@@ -241,7 +241,7 @@ describe('DIST_REGS / REDIST_REGS / CPU_SYSREGS / LEVEL_INFO (vgic_v3_attr_regs_
     expect(g.get(D, kvmDevArmVgicV3Attr(0, GICD_TYPER))).toBe(((256 >> 5) - 1) | (9 << 19));
     expect(g.set(D, kvmDevArmVgicV3Attr(0, GICD_IROUTER + 8 * 40), 1)).toBe('ok'); // SPI 40 → vCPU with Aff0 = 1
     expect(g.get(D, kvmDevArmVgicV3Attr(0, GICD_IROUTER + 8 * 40))).toBe(1);
-    expect(g.kvmVm.vgic!.vgicGetIrq(40)!.targetVcpu).toBe(g.kvmVm.vgic!.vcpus[1]);
+    expect(g.kvmVm.vgic!.vgicGetIrq(40)!.targetVcpuIdx).toBe(1);
     expect(g.get(D, kvmDevArmVgicV3Attr(0, 0x800))).toBe('ENXIO'); // no ITARGETSR on a GICv3
     expect(g.get(D, kvmDevArmVgicV3Attr(0, GICD_ISENABLER + 32))).toBe('ENXIO'); // past nr_irqs (check_region)
     expect(hasAttr(g.p, g.gic, D, kvmDevArmVgicV3Attr(0, GICD_ISENABLER + 4))).toBe(0);

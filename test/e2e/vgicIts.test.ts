@@ -91,7 +91,7 @@ describe('MSIs through the vITS to the guest as LPIs (vgic_its_inject_msi, kvm_s
     expect(its.commandErrors).toBe(0);
     expect(its.creadr).toBe(its.cwriter);
     const lpi = vgic.vgicGetIrq(LPI)!;
-    expect([lpi.enabled, lpi.priority, lpi.targetVcpu?.id]).toEqual([true, 0xa0, 0]);
+    expect([lpi.enabled, lpi.priority, lpi.targetVcpuIdx]).toEqual([true, 0xa0, 0]);
     expect(p.ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_SIGNAL_MSI)).toBe(1);
     expect(p.ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_MSI_DEVID)).toBe(1);
 

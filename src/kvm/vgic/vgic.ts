@@ -457,12 +457,18 @@ export class Vgic {
 
   /** vgic_target_oracle: active stays where it is; enabled+pending goes to its target (none if GICD disabled). */
   vgicTargetOracle(irq: VgicIrq): VgicCpu | null {
-    if (irq.active) return irq.vcpu ?? irq.targetVcpu;
+    if (irq.active) return irq.vcpu ?? this.targetVcpuOf(irq);
     if (irq.enabled && irqIsPending(irq)) {
-      if (irq.targetVcpu !== null && !this.enabled) return null;
-      return irq.targetVcpu;
+      const target = this.targetVcpuOf(irq);
+      if (target !== null && !this.enabled) return null;
+      return target;
     }
     return null;
+  }
+
+  /** irq->target_vcpu: the vCPU `irq` is routed to, or null. */
+  targetVcpuOf(irq: VgicIrq): VgicCpu | null {
+    return this.vcpus[irq.targetVcpuIdx] ?? null;
   }
 
   /**

@@ -69,8 +69,12 @@ export class VgicIrq {
   source = 0;
   /** The vCPU whose ap-list holds this vIRQ, or null (irq->vcpu). */
   vcpu: VgicCpu | null = null;
-  /** The vCPU this vIRQ is routed to (vgic_target_oracle's answer when pending). */
-  targetVcpu: VgicCpu | null;
+  /**
+   * The vCPU this vIRQ is routed to (irq->target_vcpu, vgic_target_oracle's answer when pending), as its index in the
+   * VM's vGIC vCPUs (what kvm_get_vcpu takes), -1 for none: a number, not a reference — the checker's state key and
+   * copies follow one reference fewer per vIRQ (256 in a GICv2 VM). Vgic.targetVcpuOf gives the vCPU.
+   */
+  targetVcpuIdx: number;
   /** What an in-kernel user bound to this vIRQ, null while nothing is (each field then reads as its zero). */
   private binding: VgicIrqBinding | null = null;
   /** GICv3 GICD_IROUTER affinity Aff2.Aff1.Aff0 of an SPI (irq->mpidr). */
@@ -84,7 +88,7 @@ export class VgicIrq {
   constructor(intid: number, oid: number, targetVcpu: VgicCpu | null, config: VgicIrqConfig) {
     this.intid = intid;
     this.oid = oid;
-    this.targetVcpu = targetVcpu;
+    this.targetVcpuIdx = targetVcpu === null ? -1 : targetVcpu.id;
     this.config = config;
   }
 

@@ -146,7 +146,7 @@ export function kvmGetVgicCpu(vgic: Vgic, idx: number): VgicCpu | null {
  * that vCPU's vPE (its_get_vlpi + its_map_vlpi: a VMOVI, which moves a pending vLPI with it).
  */
 export function updateAffinity(irq: VgicIrq, vcpu: VgicCpu | null): void {
-  irq.targetVcpu = vcpu;
+  irq.targetVcpuIdx = vcpu === null ? -1 : vcpu.id;
   if (irq.hw && vcpu !== null) vgicV4QueueOp(vcpu.vgic, { kind: 'affinity', hostIrq: irq.hostIrq, vcpu: vcpu.id });
 }
 
@@ -280,7 +280,7 @@ export function vgicItsInjectCachedTranslation(vgic: Vgic, msi: KvmMsiRoute): nu
   if (irq === null) return -1;
   irq.pendingLatch = true;
   vgic.lpiInjections++;
-  vgic.traceLr?.itsInject?.(irq.targetVcpu, irq.intid, msi.devid, msi.data, true);
+  vgic.traceLr?.itsInject?.(vgic.targetVcpuOf(irq), irq.intid, msi.devid, msi.data, true);
   vgic.vgicQueueIrqUnlock(irq);
   return 0;
 }

@@ -93,7 +93,7 @@ describe('MAPD / MAPC / MAPTI / MAPI (vgic_its_cmd_handle_mapd, _mapc, _mapi)', 
     const { its, vgic, g } = ready();
     g.mapti(0, 2, 8200, 1);
     const irq = findIte(its, 0, 2)!.irq!;
-    expect([irq.intid, irq.targetVcpu?.id, irq.refcount, irq.group]).toEqual([8200, 1, 1, 1]);
+    expect([irq.intid, irq.targetVcpuIdx, irq.refcount, irq.group]).toEqual([8200, 1, 1, 1]);
     expect(vgic.vgicGetIrq(8200)).toBe(irq);
     g.mapi(0, 9, 0); // MAPI: the LPI is the EventID — below 8192, out of range
     expect(its.lastError).toBe(E_ITS_MAPTI_PHYSICALID_OOR);
@@ -128,10 +128,10 @@ describe('MAPD / MAPC / MAPTI / MAPI (vgic_its_cmd_handle_mapd, _mapc, _mapi)', 
     const { its, g } = ready();
     g.mapti(0, 0, 8192, 5);
     const irq = findIte(its, 0, 0)!.irq!;
-    expect(irq.targetVcpu).toBeNull();
+    expect(irq.targetVcpuIdx).toBe(-1);
     expect(vgicItsResolveLpi(its, 0, 0)).toBe(E_ITS_INT_UNMAPPED_INTERRUPT);
     g.mapc(5, 1);
-    expect(irq.targetVcpu?.id).toBe(1);
+    expect(irq.targetVcpuIdx).toBe(1);
   });
 
   it('MAPD again frees the device’s ITEs and their LPI references; MAPD V=0 unmaps it', () => {
@@ -193,7 +193,7 @@ describe('INT / CLEAR / INV / INVALL / MOVI / MOVALL / DISCARD', () => {
     const { its, g } = ready();
     g.mapti(0, 0, 8192, 0);
     g.movi(0, 0, 1);
-    expect(findIte(its, 0, 0)!.irq!.targetVcpu?.id).toBe(1);
+    expect(findIte(its, 0, 0)!.irq!.targetVcpuIdx).toBe(1);
     g.movi(0, 3, 1);
     expect(its.lastError).toBe(E_ITS_MOVI_UNMAPPED_INTERRUPT);
     g.movi(0, 0, 7);
@@ -205,7 +205,7 @@ describe('INT / CLEAR / INV / INVALL / MOVI / MOVALL / DISCARD', () => {
     g.mapti(0, 0, 8192, 0);
     g.mapti(0, 1, 8193, 0);
     g.movall(0, 1);
-    expect([vgic.vgicGetIrq(8192)!.targetVcpu?.id, vgic.vgicGetIrq(8193)!.targetVcpu?.id]).toEqual([1, 1]);
+    expect([vgic.vgicGetIrq(8192)!.targetVcpuIdx, vgic.vgicGetIrq(8193)!.targetVcpuIdx]).toEqual([1, 1]);
     g.movall(0, 2);
     expect(its.lastError).toBe(E_ITS_MOVALL_PROCNUM_OOR);
   });

@@ -66,9 +66,9 @@ describe('KVM_DEV_ARM_ITS_SAVE_TABLES (vgic_its_save_tables_v0)', () => {
     ]);
     expect([findItsDevice(v.its, 0)?.numEventidBits, findItsDevice(v.its, 5)?.ittAddr]).toEqual([4, ITT2]);
     const ite = findIte(v.its, 0, 3)!;
-    expect([ite.irq?.intid, ite.irq?.targetVcpu?.id, ite.collection]).toEqual([8300, 1, findCollection(v.its, 1)]);
+    expect([ite.irq?.intid, ite.irq?.targetVcpuIdx, ite.collection]).toEqual([8300, 1, findCollection(v.its, 1)]);
     expect(findIte(v.its, 5, 0)?.irq?.intid).toBe(8192);
-    expect(findIte(v.its, 0, 1)?.irq?.targetVcpu?.id).toBe(0);
+    expect(findIte(v.its, 0, 1)?.irq?.targetVcpuIdx).toBe(0);
   });
 
   it('restore errors: an ITE naming an INTID below 8192 (EINVAL), a CTE past the vCPUs (EINVAL), a CTE already there (EEXIST)', () => {

@@ -63,7 +63,7 @@ export function vgicLpisEnabled(vc: VgicCpu): boolean {
 export function updateLpiConfig(vgic: Vgic, irq: VgicIrq, filter: VgicCpu | null, needsInv = false): number {
   const prop = vgic.mem.readU8(propbaserAddress(vgic.propbaser) + irq.intid - VGIC_MIN_LPI);
   if (prop < 0) return prop;
-  if (filter === null || filter === irq.targetVcpu) {
+  if (filter === null || filter.id === irq.targetVcpuIdx) {
     irq.priority = prop & LPI_PROP_PRIORITY_MASK;
     irq.enabled = (prop & LPI_PROP_ENABLED) !== 0;
     if (!irq.hw) {
@@ -80,7 +80,7 @@ export function updateLpiConfig(vgic: Vgic, irq: VgicIrq, filter: VgicCpu | null
  * (and the LPI is queued); a set bit is consumed (cleared in guest memory). 0 without a target; else 0 or -EFAULT.
  */
 export function vgicV3LpiSyncPendingStatus(vgic: Vgic, irq: VgicIrq): number {
-  const vc = irq.targetVcpu;
+  const vc = vgic.targetVcpuOf(irq);
   if (vc === null) return 0;
   const ptr = pendbaserAddress(vc.pendbaser) + Math.floor(irq.intid / 8);
   const bit = 1 << (irq.intid % 8);
@@ -126,7 +126,7 @@ export function vgicPutIrq(vgic: Vgic, irq: VgicIrq): void {
 /** vgic-its.c vgic_copy_lpi_list: the INTIDs of the LPIs (targeting `vcpu`, unless null), in list order. */
 export function vgicCopyLpiList(vgic: Vgic, vcpu: VgicCpu | null): number[] {
   const out: number[] = [];
-  for (const irq of vgic.lpis.values()) if (vcpu === null || irq.targetVcpu === vcpu) out.push(irq.intid);
+  for (const irq of vgic.lpis.values()) if (vcpu === null || irq.targetVcpuIdx === vcpu.id) out.push(irq.intid);
   return out;
 }
 
@@ -237,7 +237,7 @@ export function vgicItsInvalidateCache(vgic: Vgic): void {
  */
 export function vgicV3SavePendingTables(vgic: Vgic): number {
   for (const irq of vgic.lpis.values()) {
-    const vc = irq.targetVcpu;
+    const vc = vgic.targetVcpuOf(irq);
     if (vc === null) continue;
     const ptr = pendbaserAddress(vc.pendbaser) + Math.floor(irq.intid / 8);
     const bit = 1 << (irq.intid % 8);

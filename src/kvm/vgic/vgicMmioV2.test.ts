@@ -93,7 +93,7 @@ describe('vGIC-v2 distributor MMIO: per-IRQ registers', () => {
     vgicMmioWrite(v0!, GIC_DIST_TARGET + 40, 1, 0xfe);
     const irq = h.vgic.vgicGetIrq(40)!;
     expect(irq.targets).toBe(0b10);
-    expect(irq.targetVcpu).toBe(v1);
+    expect(h.vgic.targetVcpuOf(irq)).toBe(v1);
     expect(vgicMmioRead(v0!, GIC_DIST_TARGET + 40, 4)).toBe(0b10);
     guestEnable(v0!, 40);
     h.vgic.kvmVgicInjectIrq(null, 40, true);

@@ -355,7 +355,7 @@ function writeTarget(vcpu: VgicCpu, intid: number, len: number, val: number): vo
     const irq = irqAt(vcpu, intid + i);
     irq.targets = (val >>> (i * 8)) & cpuMask;
     const target = irq.targets !== 0 ? 31 - Math.clz32(irq.targets & -irq.targets) : 0;
-    irq.targetVcpu = vgic.vcpus[target] ?? null;
+    irq.targetVcpuIdx = vgic.vcpus[target]?.id ?? -1;
   }
 }
 

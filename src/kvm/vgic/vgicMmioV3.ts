@@ -220,7 +220,7 @@ export function vgicV3DistWrite(vcpu: VgicCpu, offset: number, len: number, valu
       const irq = intid >= VGIC_NR_PRIVATE_IRQS ? vgic.vgicGetIrq(intid) : null;
       if ((offset & 4) !== 0 || irq === null) return true;
       irq.mpidr = value & 0x00ff_ffff;
-      irq.targetVcpu = vgic.vcpus.find((c) => c.mpidrAff === irq.mpidr) ?? null; // kvm_mpidr_to_vcpu
+      irq.targetVcpuIdx = vgic.vcpus.find((c) => c.mpidrAff === irq.mpidr)?.id ?? -1; // kvm_mpidr_to_vcpu
       return true;
     }
     default:

@@ -80,7 +80,7 @@ export function vgicIrqState(vgic: Vgic, intid: number, vcpu = 0): VgicIrqState 
     hwintid: irq.hw ? irq.hwintid : 0,
     owned: irq.owner !== null,
     targets: irq.targets,
-    targetVcpu: irq.targetVcpu?.id ?? -1,
+    targetVcpu: irq.targetVcpuIdx,
     apVcpu: on?.id ?? -1,
     apPos,
     onLr: irq.onLr,

@@ -394,7 +394,7 @@ describe('update_affinity of a forwarded vLPI → its_map_vlpi with the new vPE 
       guestCommands(m, ...cmds);
       expect(s.sent(ITS_CMD_VMOVI) - vmovi).toBe(1);
       expect(s.mapOf()!.vpe).toBe(s.vpe(1));
-      expect(m.kvmVm.vgic!.lpis.get(LPI)!.targetVcpu).toBe(m.kvmVm.vgic!.vcpus[1]);
+      expect(m.kvmVm.vgic!.lpis.get(LPI)!.targetVcpuIdx).toBe(1);
       expect([m.kvmVm.vgic!.v4OpErrors, s.hwErrors()]).toEqual([0, 0]);
     },
   );

@@ -195,7 +195,7 @@ class KvmArchSwitchFwd extends Frame {
     const vgic = f.vm.vgic!;
     switch (this.pc) {
       case SW_AFFINITY: {
-        const target = v.targetVcpu ?? vgic.vcpu(0);
+        const target = vgic.targetVcpuOf(v) ?? vgic.vcpu(0);
         this.target = target;
         this.pc = SW_MAP;
         return this.call(irqSetVcpuAffinity(f.genirq, hostIrq, on ? f.vm.vcpus[target.id] : null));
