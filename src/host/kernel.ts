@@ -90,6 +90,24 @@ export class UserTask {
   ) {}
 }
 
+// Classes rather than object literals: the checker's state key reads a class's objects with one reader (literals of
+// many shapes share Object's readers, tried one after the other).
+/** A character device registered at an exact path. */
+class Chrdev implements ChrdevNode {
+  constructor(
+    readonly fops: FileOperations,
+    readonly inodePrivate: unknown,
+  ) {}
+}
+
+/** A path prefix and what resolves the paths under it. */
+class PathPrefix {
+  constructor(
+    readonly prefix: string,
+    readonly resolver: PathResolver,
+  ) {}
+}
+
 function isNode(x: ChrdevNode | FileOperations): x is ChrdevNode {
   return 'fops' in x;
 }
@@ -121,7 +139,7 @@ export class Kernel implements FileHost {
   readonly processes: Process[] = [];
 
   private readonly chrdevs = new Map<string, ChrdevNode>();
-  private readonly resolvers: { prefix: string; resolver: PathResolver }[] = [];
+  private readonly resolvers: PathPrefix[] = [];
   private readonly userTasks = new Map<Task, UserTask>();
   /** delayed_fput_list, oldest first (run newest first). */
   private readonly delayedFputList: KFile[] = [];
@@ -146,7 +164,7 @@ export class Kernel implements FileHost {
   /** A character device node at an exact path ('/dev/kvm', '/dev/vfio/vfio'). */
   registerChrdev(path: string, fops: FileOperations, inodePrivate?: unknown): void {
     if (this.chrdevs.has(path)) throw new ModelError(`${path} is already registered`);
-    this.chrdevs.set(path, { fops, inodePrivate });
+    this.chrdevs.set(path, new Chrdev(fops, inodePrivate));
   }
 
   unregisterChrdev(path: string): void {
@@ -156,7 +174,7 @@ export class Kernel implements FileHost {
   /** Nodes under a prefix, resolved at open time ('/dev/vfio/' → one node per IOMMU group). Exact paths win. */
   registerPathResolver(prefix: string, resolver: PathResolver): void {
     if (this.resolvers.some((r) => r.prefix === prefix)) throw new ModelError(`resolver for ${prefix} exists`);
-    this.resolvers.push({ prefix, resolver });
+    this.resolvers.push(new PathPrefix(prefix, resolver));
   }
 
   /** The node a path names, or undefined. Longest matching prefix first. */

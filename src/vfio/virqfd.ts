@@ -24,9 +24,12 @@ import type { Call } from '../sim/task.js';
  */
 export type VirqfdHandler = (opaque: unknown, data: unknown) => Call<boolean>;
 
-/** Where a driver keeps its virqfd (the kernel's `struct virqfd **pvirqfd`). */
-export interface VirqfdSlot {
-  virqfd: Virqfd | null;
+/**
+ * Where a driver keeps its virqfd (the kernel's `struct virqfd **pvirqfd`). A class rather than an object literal: the
+ * checker's state key reads a class's objects with one reader.
+ */
+export class VirqfdSlot {
+  virqfd: Virqfd | null = null;
 }
 
 /** Shared state of all virqfds: virqfd_lock and vfio_irqfd_cleanup_wq. */

@@ -34,7 +34,7 @@ import { type Boundary, Frame } from '../../sim/frame.js';
 import { Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../../sim/locks.js';
 import { markShared } from '../../sim/snapshot.js';
 import { type Call, op } from '../../sim/task.js';
-import { type VirqfdCore, type VirqfdSlot, vfioVirqfdDisable, vfioVirqfdEnable } from '../virqfd.js';
+import { type VirqfdCore, VirqfdSlot, vfioVirqfdDisable, vfioVirqfdEnable } from '../virqfd.js';
 import {
   type VfioPlatformIrqProducer,
   vfioPlatformRegisterProducer,
@@ -84,8 +84,8 @@ export class VfioPlatformIrq extends Spinlock {
   readonly count = 1;
   /** The name request_irq was given (the lock's `name` is its lock class). */
   irqName = '';
-  readonly mask: VirqfdSlot = { virqfd: null };
-  readonly unmask: VirqfdSlot = { virqfd: null };
+  readonly mask = new VirqfdSlot();
+  readonly unmask = new VirqfdSlot();
   /** The IRQ bypass producer of the trigger (only under the 2015 series' option: vfioPlatformIrqBypass.ts). */
   producer: VfioPlatformIrqProducer | null = null;
   readonly index: number;
