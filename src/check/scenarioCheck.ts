@@ -267,7 +267,8 @@ function buildFromScenario(
       handle: submitTask(ctl, 'vmm', script),
     });
   }
-  const ledger = new SwitchLedger(setupState, switches, script);
+  // what each call switches is fixed once laid out: immutable (copies share it, the state key hashes it once)
+  const ledger = new SwitchLedger(setupState, markImmutable(switches), script);
   const lines: CheckedLine[] = [];
   for (const l of drivenLines(s)) {
     const device = deviceOf(l.device);

@@ -37,7 +37,13 @@ import {
 } from '../abi/vfio.js';
 import type { Process } from '../host/process.js';
 import { createHost } from '../machine.js';
-import { MSI_IOVA_BASE, MSI_IOVA_LENGTH, TYPE1_APERTURE_END, TYPE1_DMA_ENTRY_LIMIT } from './containerType1.js';
+import {
+  MSI_IOVA_BASE,
+  MSI_IOVA_LENGTH,
+  TYPE1_APERTURE_END,
+  TYPE1_DMA_ENTRY_LIMIT,
+  VfioIommuType1,
+} from './containerType1.js';
 
 function container(type = VFIO_TYPE1v2_IOMMU) {
   const host = createHost({ devices: [ethernetDevice()] });
@@ -180,5 +186,25 @@ describe('VFIO_IOMMU_MAP_DMA / UNMAP_DMA (vfio_dma_do_map, vfio_dma_do_unmap)', 
     p.ioctl(g, VFIO_GROUP_SET_CONTAINER, a);
     p.ioctl(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU);
     expect(map(p, c, 0x4000_0000n, 0x1000n, BigInt(ram), VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)).toBe(0);
+  });
+});
+
+describe('what set-up fixes is immutable (markImmutable: every copy of a checker state shares it)', () => {
+  it('the IOVA list, the device description and its IRQ resources are frozen: a write throws', () => {
+    const given = ethernetDevice();
+    const host = createHost({ devices: [given] });
+    const iommu = new VfioIommuType1(VFIO_TYPE1v2_IOMMU);
+    const d = host.devices[0]!;
+    expect(() => {
+      (iommu.iovaList[0] as { start: bigint }).start = 1n;
+    }).toThrow(TypeError);
+    expect(() => {
+      (d.spec.irqs[0] as { intid: number }).intid = 40;
+    }).toThrow(TypeError);
+    expect(() => {
+      (d.vdev.irqRes[0] as { level: boolean }).level = false;
+    }).toThrow(TypeError);
+    given.irqs[0]!.intid = 40; // the caller's description stays its own
+    expect(d.spec.irqs[0]!.intid).not.toBe(40);
   });
 });
