@@ -87,7 +87,8 @@ export class Lockdep {
           [task, other],
         );
       }
-      (hc.after ??= new Set()).add(cls);
+      hc.after ??= new Set();
+      hc.after.add(cls);
       this.edgeTask.set(h * 65536 + cls, task);
     }
     return ok;

@@ -51,7 +51,8 @@ export class Spinlock implements HeldLock {
     t.costId = C_SPIN_LOCK;
     t.nTouch = 1;
     t.touch[0] = this.oid;
-    (this.spinners ??= [])[this.nSpinners++] = t;
+    this.spinners ??= [];
+    this.spinners[this.nSpinners++] = t;
     return OP_SPIN;
   }
 }

@@ -37,7 +37,8 @@ export class WaitQueue {
     t.costId = C_NONE;
     t.nTouch = 1;
     t.touch[0] = this.oid;
-    (this.waiters ??= [])[this.n++] = t;
+    this.waiters ??= [];
+    this.waiters[this.n++] = t;
   }
 
   /** Wake every sleeper (they re-test their conditions). Returns how many were woken. */
