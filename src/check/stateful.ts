@@ -95,7 +95,7 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
     if (!bounded && choosable.length === 1 && forced < MAX_FORCED) {
       // One agent enabled: the state decides nothing, its successor is keyed instead (a chain of forced steps is
       // keyed at its end, as SPIN merges statements). Not caching a state is a cache policy the sleep-set theorem
-      // allows (Godefroid et al.: any state may be dropped from the cache); reached again, its one step is retaken.
+      // allows (Godefroid et al.: a state may be dropped from the cache at will); reached again, its one step is retaken.
       stats.forced++;
       if (sleep.has(choosable[0]!)) {
         stats.sleepBlocked++;

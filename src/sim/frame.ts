@@ -78,7 +78,7 @@ export abstract class Frame<R = void> implements Iterator<Op, R, unknown> {
    *
    * `leaf` is the innermost frame of the chain (what the previous resume of `f` returned), or null to find it: the
    * step runs there directly, and a returning frame hands its value to its caller through `parent`, so the callers in
-   * between are not walked on every step (each access to a field of frames of any class is a megamorphic lookup). A
+   * between are not walked on every step (each access to a field of frames of many classes is a megamorphic lookup). A
    * caller's `value` therefore stays as call() left it (undefined) while its callee runs: the iterator-result view is
    * what the outermost next() returns.
    */
