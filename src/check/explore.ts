@@ -123,7 +123,10 @@ export interface ExploreStats {
   /** Stateful: distinct states (keys), and states reached again (cut, or explored only for what slept before). */
   distinct: number;
   revisits: number;
-  /** Stateful, unbounded: states with one enabled agent, followed without a key (counted in `states`, not `distinct`). */
+  /**
+   * Stateful, unbounded: states with at most one agent to take (one enabled, or the others asleep), followed without
+   * a key (counted in `states`, not `distinct`).
+   */
   forced: number;
   /** Choices the preemption bound cut. */
   boundCuts: number;

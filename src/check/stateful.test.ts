@@ -145,7 +145,7 @@ function program(threads: readonly (readonly Access[])[]): CheckableScenario {
 const w = (x: number, v: number): Access => ({ w: x, v });
 const r = (x: number): Access => ({ r: x });
 
-// the forced states (one enabled agent, followed without a key) on a shipped file: nothing the verdict sees changes
+// the forced states (at most one agent to take, followed without a key) on a shipped file: nothing the verdict sees changes
 it('check-deassign-unassigned, unbounded: the end states and verdict of the stateless DPOR, with forced states unkeyed', () => {
   const file = new URL('../../scenarios/check-deassign-unassigned.yaml', import.meta.url);
   const make = () => scenarioFromYaml(readFileSync(file, 'utf8'), 'check-deassign-unassigned');

@@ -46,8 +46,8 @@ interface Visit {
 }
 
 /**
- * Forced states followed in a row before one is keyed anyway: a cycle of states that each enable one agent (a task
- * spinning alone) is recognised within this many steps, instead of running to the step budget.
+ * Forced states followed in a row before one is keyed anyway: a cycle of states that each leave one agent to take (a
+ * task spinning alone) is recognised within this many steps, instead of running to the step budget.
  */
 const MAX_FORCED = 8;
 
@@ -92,17 +92,19 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
       leaf();
       return;
     }
-    if (!bounded && choosable.length === 1 && forced < MAX_FORCED) {
-      // One agent enabled: the state decides nothing, its successor is keyed instead (a chain of forced steps is
-      // keyed at its end, as SPIN merges statements). Not caching a state is a cache policy the sleep-set theorem
-      // allows (Godefroid et al.: a state may be dropped from the cache at will); reached again, its one step is retaken.
+    const awake = bounded ? choosable : choosable.filter((a) => !sleep.has(a));
+    if (!bounded && choosable.length > 0 && awake.length <= 1 && forced < MAX_FORCED) {
+      // At most one agent to take (the others asleep): the state decides nothing, its successor is keyed instead (a
+      // chain of forced steps is keyed at its end, as SPIN merges statements). Not caching a state is a cache policy
+      // the sleep-set theorem allows (Godefroid et al.: a state may be dropped from the cache at will); reached again,
+      // it is explored as a new state would be, so nothing a cached search explores is left out.
       stats.forced++;
-      if (sleep.has(choosable[0]!)) {
+      if (awake.length === 0) {
         stats.sleepBlocked++;
         leaf();
         return;
       }
-      stack.push({ ex, choosable, cands: choosable, next: 0, sleep, forced: forced + 1 });
+      stack.push({ ex, choosable, cands: awake, next: 0, sleep, forced: forced + 1 });
       return;
     }
     const key = stateKey(ex, bounded);

@@ -107,13 +107,13 @@ describe('irqfwd check', () => {
     const io = captureIo();
     expect(await main(['check', '--bound', 'none', '--raises', '0', '-q'], noRunner, io)).toBe(EXIT_OK);
     expect(io.out).toMatch(
-      /^verdict: PASS — exhaustive \(stateful, sleep sets\): every reachable state of assign-race \[protocol\] \((\d+) states explored, (\d+) distinct, \d+ schedules; (\d+) with one enabled agent followed without a key; \d+ distinct end states judged\)/,
+      /^verdict: PASS — exhaustive \(stateful, sleep sets\): every reachable state of assign-race \[protocol\] \((\d+) states explored, (\d+) distinct, \d+ schedules; (\d+) with at most one agent to take followed without a key; \d+ distinct end states judged\)/,
     );
     const json = captureIo();
     expect(await main(['check', '--bound', 'none', '--raises', '0', '--json', '-q'], noRunner, json)).toBe(EXIT_OK);
     const j = JSON.parse(json.out);
     expect(j).toMatchObject({ search: 'stateful', reduction: 'sleep', completeness: 'exhaustive' });
-    // a forced state (one enabled agent) is explored but not keyed: explored ≥ distinct + forced
+    // a forced state (at most one agent to take) is explored but not keyed: explored ≥ distinct + forced
     const [, states, distinct, forced] = /\((\d+) states explored, (\d+) distinct, \d+ schedules; (\d+) with/.exec(
       io.out,
     )!;

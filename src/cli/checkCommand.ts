@@ -280,7 +280,7 @@ function verdictStateful(r: CheckResult, what: string): string {
   const s = r.stats;
   const counts = `${s.states} states explored, ${s.distinct} distinct, ${s.schedules} schedules`;
   // the forced states are explored but not keyed: `distinct` counts the keyed ones
-  const forced = s.forced > 0 ? `${s.forced} with one enabled agent followed without a key; ` : '';
+  const forced = s.forced > 0 ? `${s.forced} with at most one agent to take followed without a key; ` : '';
   switch (r.completeness) {
     case 'exhaustive':
       return `verdict: PASS — exhaustive (stateful${r.reduction === 'sleep' ? ', sleep sets' : ''}): every reachable state of ${what} (${counts}; ${forced}${s.complete} distinct end states judged) satisfies every invariant`;
