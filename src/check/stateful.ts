@@ -137,7 +137,7 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
           leaf();
           return;
         }
-        cands = choosable.filter((a) => !sleep.has(a));
+        cands = awake;
       } else {
         stats.revisits++;
         // explored before with `stored` asleep: what slept then and is awake now is all that is new
