@@ -161,6 +161,19 @@ describe('stateHash', () => {
     expect(stateHash(root)).not.toBe(h);
   });
 
+  it('an object met again after many walks (past the numbers its mark holds, 1,023) is not taken for one seen in this walk', () => {
+    const x = new Node_(7);
+    const shared = { p: x, q: x };
+    const apart = { p: x, q: new Node_(7) };
+    const hShared = stateHash(shared);
+    const hApart = stateHash(apart);
+    expect(hApart).not.toBe(hShared);
+    const other = { n: new Node_(1) };
+    for (let i = 0; i < 1_100; i++) stateHash(other); // x is in none of these walks
+    expect(stateHash(apart)).toBe(hApart);
+    expect(stateHash(shared)).toBe(hShared);
+  });
+
   it('per-shape readers and, past the cached shapes (64 per class), the field-by-field walk: every field counts, omitted ones do not', () => {
     class P {
       [k: string]: unknown;

@@ -353,19 +353,19 @@ function planOf(o: object, proto: object | null, view: HashView): Plan {
   };
 }
 
-/** The number an object got in the walk that met it last. */
-interface Mark {
-  walk: number;
-  id: number;
-}
-
 /**
  * Object numbers, kept from walk to walk: a checker keys one machine after each step, and re-numbering an object
- * already in the table (a write to its mark) is several times cheaper than adding it to a new table. The table keeps
- * the objects it holds alive: it is emptied when it holds more than four times the objects of the last walk (the
- * machines of a few forks).
+ * already in the table is several times cheaper than adding it to a new table. An object's mark is one small integer,
+ * `walk * MARK_SPAN + id` (the walk that met it last and its number there), so a walk allocates nothing per object
+ * (a mark object per entry was ≈ 30 M short-lived objects in an unbounded assign-race). The table keeps the objects it
+ * holds alive: it is emptied when it holds more than four times the objects of the last walk (the machines of a few
+ * forks), and when the walk numbers run out — so a mark at least the current walk's base is from the current walk.
  */
-const marks = new Map<object, Mark>();
+const marks = new Map<object, number>();
+/** Objects one walk can number (a mark stays below 2³⁰: a small integer of V8 with or without pointer compression). */
+const MARK_SPAN = 1 << 20;
+/** Walks numbered before the table is emptied. */
+const MAX_WALKS = (1 << 30) / MARK_SPAN - 1;
 let walks = 0;
 /** Objects the last walk numbered. */
 let lastCount = 0;
@@ -374,7 +374,7 @@ let walking = false;
 
 /** The number of a new walk (one at a time: stateHash). */
 function nextWalk(): number {
-  if (marks.size > 4 * lastCount + 256 || walks >= 0x3fffffff) {
+  if (marks.size > 4 * lastCount + 256 || walks >= MAX_WALKS) {
     marks.clear();
     walks = 0;
   }
@@ -461,7 +461,7 @@ class Fingerprint {
     private readonly plans: Map<object, Plan>,
     private readonly view: HashView,
     private readonly contents: WeakMap<object, readonly [number, number]> | null,
-    private readonly marks: Map<object, Mark>,
+    private readonly marks: Map<object, number>,
     private readonly walk: number,
   ) {}
 
@@ -523,15 +523,14 @@ class Fingerprint {
 
   object(o: object): void {
     const m = this.marks.get(o);
-    if (m === undefined) this.marks.set(o, { walk: this.walk, id: this.count++ });
-    else if (m.walk === this.walk) {
+    const base = this.walk * MARK_SPAN;
+    if (m !== undefined && m >= base) {
       this.tag(T_SEEN);
-      this.word(m.id);
+      this.word(m - base);
       return;
-    } else {
-      m.walk = this.walk;
-      m.id = this.count++;
     }
+    if (this.count === MARK_SPAN) throw new ModelError(`stateHash: more than ${MARK_SPAN} objects in one state`);
+    this.marks.set(o, base + this.count++);
     const proto = Object.getPrototypeOf(o) as object | null;
     const p = proto ?? NO_PROTO;
     let plan = this.lastPlan;
