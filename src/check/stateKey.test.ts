@@ -4,6 +4,7 @@ import { KVM_IRQ_ROUTING_MSI } from '../abi/kvm.js';
 import { type KvmKernelIrqRoutingEntry, kvmSetIrqRouting } from '../kvm/irqRouting.js';
 import { Engine } from '../sim/engine.js';
 import { stateHash } from '../sim/snapshot.js';
+import { statisticsOf } from '../sim/statistics.js';
 import { Execution } from './execution.js';
 import { raceScenario } from './model.js';
 import { msiRaceScenario } from './msiRace.js';
@@ -68,6 +69,83 @@ describe('stateKey: clocks, the heap layout, step counters and object-id names d
       ),
       { numRuns: 8, seed: 13 },
     );
+  });
+});
+
+/**
+ * Change every field the model declared a statistic (sim/statistics.ts) in the machine reachable from `ex` — each
+ * listed field of a class, every field of an object that is statistics only: a number goes `by` down (below zero, so
+ * a count some check compared would now fail it), a boolean flips, a typed array is filled with `by`.
+ */
+function scrambleStatistics(ex: Execution, by: number): number {
+  const seen = new Set<object>();
+  let changed = 0;
+  const bump = (o: Record<string, unknown>, k: string): void => {
+    const v = o[k];
+    if (typeof v === 'number') o[k] = v - by;
+    else if (typeof v === 'boolean') o[k] = !v;
+    else if (v instanceof Uint32Array || v instanceof Int32Array) v.fill(by);
+    else return;
+    changed++;
+  };
+  const walk = (v: unknown): void => {
+    if (v === null || typeof v !== 'object' || seen.has(v) || ArrayBuffer.isView(v)) return;
+    seen.add(v);
+    if (v instanceof Map) {
+      for (const [k, x] of v) {
+        walk(k);
+        walk(x);
+      }
+      return;
+    }
+    if (v instanceof Set) {
+      for (const x of v) walk(x);
+      return;
+    }
+    const o = v as Record<string, unknown>;
+    const proto = Object.getPrototypeOf(o) as object | null;
+    const stats = proto === null ? undefined : statisticsOf(proto);
+    if (stats === 'all') for (const k of Object.keys(o)) bump(o, k);
+    else if (stats !== undefined) for (const k of stats) bump(o, k);
+    for (const k of Object.keys(o)) walk(o[k]);
+  };
+  walk(ex.inst);
+  return changed;
+}
+
+describe('stateKey: the fields the model declares statistics decide nothing', () => {
+  it('a state whose statistics (kvm_vcpu_stat, vGIC flush/fold counts, VFIO unmasks, CPU exits) were all changed has the same choices, footprints, keys and verdict at every step of the same continuation', () => {
+    fc.assert(
+      fc.property(fc.array(fc.nat(5), { minLength: 120, maxLength: 120 }), fc.nat(60), (picks, at) => {
+        const a = new Execution(raceScenario(), {});
+        for (let i = 0; i < at; i++) {
+          const [x, ...ch] = choose(a, picks, i);
+          if (x === undefined) break;
+          a.step(x, ch);
+        }
+        const b = a.fork();
+        expect(scrambleStatistics(b, 1000)).toBeGreaterThan(20);
+        expect(stateKey(b, true)).toBe(stateKey(a, true));
+        for (let i = at; ; i++) {
+          const ca = a.choosable();
+          expect(b.choosable()).toEqual(ca);
+          if (ca.length === 0) break;
+          const x = ca[(picks[i] ?? 0) % ca.length]!;
+          expect(b.step(x, ca)).toEqual(a.step(x, ca));
+          expect(stateKey(b, true)).toBe(stateKey(a, true));
+        }
+        expect(b.finish()).toEqual(a.finish());
+      }),
+      { numRuns: 8, seed: 29 },
+    );
+  });
+
+  it('the state-key view is what leaves them out: the full fingerprint of the scrambled state differs', () => {
+    const a = new Execution(raceScenario(), {});
+    const b = a.fork();
+    scrambleStatistics(b, 1);
+    expect(stateHash(b.inst)).not.toBe(stateHash(a.inst));
+    expect(stateKey(b, false)).toBe(stateKey(a, false));
   });
 });
 

@@ -41,6 +41,7 @@ import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
 import { markShared } from '../sim/snapshot.js';
+import { declareStatistics } from '../sim/statistics.js';
 import { type Call, type Op, op } from '../sim/task.js';
 import { IrqfdConsumer } from './arch/arm/irqBypass.js';
 import { C_IRQFD_ASSIGN, C_IRQFD_SHUTDOWN, C_IRQFD_WAKEUP } from './costs.js';
@@ -63,6 +64,7 @@ export class IrqfdResampler {
     readonly gsi: number,
   ) {}
 }
+declareStatistics(IrqfdResampler, ['acks']);
 
 /** irqfd->inject and irqfd->shutdown: work items that find their irqfd as the kernel's container_of does. */
 class IrqfdWork extends WorkStruct {

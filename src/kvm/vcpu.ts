@@ -47,6 +47,7 @@ import { ModelError } from '../sim/errors.js';
 import { touch, touchRead } from '../sim/footprint.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { markShared } from '../sim/snapshot.js';
+import { declareStatistics } from '../sim/statistics.js';
 import { type Call, current, currentOrNull, op, type Task } from '../sim/task.js';
 import { WaitQueue } from '../sim/waitqueue.js';
 import { C_KVM_IOCTL } from './costs.js';
@@ -99,6 +100,7 @@ export class KvmVcpuStat {
   kickWakeups = 0;
   kickIpis = 0;
 }
+declareStatistics(KvmVcpuStat);
 
 export class KvmVcpu {
   readonly oid: number;

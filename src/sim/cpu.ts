@@ -2,6 +2,7 @@
  * A physical CPU: the thread it runs, its run queue, its IRQ mask, the IRQ and virtual-IRQ lines the GIC drives
  * into it, and the guest context it runs while a vCPU thread is in guest mode.
  */
+import { declareStatistics } from './statistics.js';
 import type { IrqMaskContext, Task } from './task.js';
 
 /** The guest side of a vCPU as the CPU sees it while in guest mode. */
@@ -65,3 +66,4 @@ export class Cpu implements IrqMaskContext {
     this.current = idle;
   }
 }
+declareStatistics(Cpu, ['irqs', 'exits']);

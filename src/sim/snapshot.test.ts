@@ -3,6 +3,7 @@ import { Gic } from '../hw/gic/gic.js';
 import { ModelError } from './errors.js';
 import { Frame } from './frame.js';
 import { copyState, findUncopyable, markImmutable, markShared, stateHash } from './snapshot.js';
+import { declareStatistics } from './statistics.js';
 import { OP_STEP } from './task.js';
 
 class Node_ {
@@ -219,6 +220,37 @@ describe('stateHash', () => {
     const hs = [1, 2, 3, 1.5, '1', true, false, null, undefined, 1n, [], {}].map((x) => stateHash({ x }));
     expect(new Set(hs).size).toBe(hs.length);
     expect(stateHash({ a: 1, b: 2 })).not.toBe(stateHash({ a: 2, b: 1 }));
+  });
+
+  it('a view with statistics leaves out the declared statistic fields (inherited by subclasses) and reads a statistics-only object as 0', () => {
+    class Counted {
+      state = 1;
+      hits = 0;
+    }
+    class CountedMore extends Counted {
+      misses = 0;
+    }
+    class Tally {
+      a = 0;
+      b = new Uint32Array(2);
+    }
+    declareStatistics(Counted, ['hits']);
+    declareStatistics(Tally);
+    const view = { statistics: true };
+    const x = { c: new Counted(), m: new CountedMore(), t: new Tally() };
+    const h = stateHash(x, view);
+    const full = stateHash(x);
+    x.c.hits = 5;
+    x.m.hits = 6;
+    x.t.a = 7;
+    x.t.b[1] = 8;
+    expect(stateHash(x, view)).toBe(h);
+    expect(stateHash(x)).not.toBe(full);
+    x.m.misses = 1; // not declared: state
+    expect(stateHash(x, view)).not.toBe(h);
+    x.m.misses = 0;
+    x.c.state = 2;
+    expect(stateHash(x, view)).not.toBe(h);
   });
 
   it('refuses a walk inside a walk (a canonical reader that hashes would renumber the outer walk’s objects)', () => {

@@ -18,6 +18,7 @@
  * object's keys are its shape's.
  */
 import { ModelError } from './errors.js';
+import { statisticsOf } from './statistics.js';
 
 const sharedObjects = new WeakSet<object>();
 /**
@@ -329,6 +330,8 @@ function makeShapeReader(keys: readonly string[], omit: readonly string[] | unde
 export interface HashView {
   readonly omit?: ReadonlyMap<object, readonly string[]>;
   readonly canonical?: ReadonlyMap<object, (o: object) => unknown>;
+  /** Leave out the fields declared statistics (sim/statistics.ts); an object that is statistics only reads as 0. */
+  readonly statistics?: boolean;
 }
 
 /** How a fingerprint reads the objects of one prototype under one view. */
@@ -339,13 +342,19 @@ interface Plan extends Proto {
   readonly readers: ShapeReader[];
 }
 
+/** What an object that is statistics only reads as. */
+const statisticsOnly = (): number => 0;
+
 function planOf(o: object, proto: object | null, view: HashView): Plan {
-  const canonical = proto !== null ? view.canonical?.get(proto) : undefined;
+  const stats = view.statistics === true && proto !== null ? statisticsOf(proto) : undefined;
+  const canonical = stats === 'all' ? statisticsOnly : proto !== null ? view.canonical?.get(proto) : undefined;
   const kind = kindOf(o);
+  let omit = proto !== null ? view.omit?.get(proto) : undefined;
+  if (stats !== undefined && stats !== 'all') omit = [...(omit ?? []), ...stats];
   return {
     kind: kind === PLAIN && canonical !== undefined ? CANONICAL : kind,
     canonical,
-    omit: proto !== null ? view.omit?.get(proto) : undefined,
+    omit,
     readers: [],
     mayBeShared: false,
     mayBeImmutable: false,

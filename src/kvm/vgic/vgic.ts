@@ -26,6 +26,7 @@ import type { Gicv3VirtualInterface } from '../../hw/gicv3/virtualInterface.js';
 import { defineCost } from '../../sim/costs.js';
 import { ModelError } from '../../sim/errors.js';
 import { markShared } from '../../sim/snapshot.js';
+import { declareStatistics } from '../../sim/statistics.js';
 import { KvmGuestMemory } from '../guestMem.js';
 import {
   irqIsPending,
@@ -270,6 +271,7 @@ export class VgicCpu {
     while (this.apList.length > n) this.apList.pop();
   }
 }
+declareStatistics(VgicCpu, ['flushes', 'folds', 'acks']);
 
 /** struct vgic_dist: the VM's emulated distributor (GICv2 or GICv3, `model`). */
 export class Vgic {

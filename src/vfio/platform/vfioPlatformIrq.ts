@@ -33,6 +33,7 @@ import { defineCost } from '../../sim/costs.js';
 import { type Boundary, Frame } from '../../sim/frame.js';
 import { Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../../sim/locks.js';
 import { markShared } from '../../sim/snapshot.js';
+import { declareStatistics } from '../../sim/statistics.js';
 import { type Call, op } from '../../sim/task.js';
 import { type VirqfdCore, VirqfdSlot, vfioVirqfdDisable, vfioVirqfdEnable } from '../virqfd.js';
 import {
@@ -111,6 +112,7 @@ export class VfioPlatformIrq extends Spinlock {
     return this;
   }
 }
+declareStatistics(VfioPlatformIrq, ['unmasks']);
 
 /** What the IRQ code needs of the device: the kernel services and its name. */
 export interface VfioPlatformIrqHost {
