@@ -5,6 +5,7 @@
  */
 import type { Engine } from '../../sim/engine.js';
 import { Mutex, Spinlock } from '../../sim/locks.js';
+import { declareStatistics } from '../../sim/statistics.js';
 import type { Call } from '../../sim/task.js';
 
 export const IRQ_NONE = 0;
@@ -162,6 +163,7 @@ export class KstatIrqs {
     for (let c = 0; c < this.nrCpus; c++) this.counts[c * this.stride + irq] = 0;
   }
 }
+declareStatistics(KstatIrqs, ['counts']);
 
 /** Which flow handler runs this descriptor (desc->handle_irq). */
 export type FlowKind = 'fasteoi' | 'percpu_devid';
@@ -307,3 +309,4 @@ export class IrqDesc extends Spinlock {
     return `irq ${this.irq} (hwirq ${this.hwirq})`;
   }
 }
+declareStatistics(IrqDesc, ['count']);

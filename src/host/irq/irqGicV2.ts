@@ -17,6 +17,7 @@ import {
 } from '../../hw/gic/regs.js';
 import { defineCost } from '../../sim/costs.js';
 import { type Boundary, Frame } from '../../sim/frame.js';
+import { declareStatistics } from '../../sim/statistics.js';
 import { current, eret, op } from '../../sim/task.js';
 import { handleDomainIrq } from './chip.js';
 import type { Genirq } from './genirq.js';
@@ -112,6 +113,7 @@ export class GicV2Chip implements IrqChip {
     return this.sgiIar[cpu]!;
   }
 }
+declareStatistics(GicV2Chip, ['spurious']);
 
 /** The banked copy a private INTID's register access reaches: the current CPU's. */
 function bank(d: IrqDesc): number | undefined {

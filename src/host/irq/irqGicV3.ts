@@ -38,6 +38,7 @@ import {
 } from '../../hw/gicv3/regs.js';
 import { defineCost } from '../../sim/costs.js';
 import { type Boundary, Frame } from '../../sim/frame.js';
+import { declareStatistics } from '../../sim/statistics.js';
 import { current, eret, op } from '../../sim/task.js';
 import { handleDomainIrq } from './chip.js';
 import type { Genirq } from './genirq.js';
@@ -194,6 +195,7 @@ export class GicV3Chip implements IrqChip {
     this.gic.cpu(from).writeSgi1r(lo >>> 0, hi >>> 0);
   }
 }
+declareStatistics(GicV3Chip, ['spurious']);
 
 /** A callback the chip refuses or accepts without touching a register (it returns at once, no step). */
 class GicRefuse extends Frame<boolean> {
