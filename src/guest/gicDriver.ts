@@ -36,6 +36,7 @@ import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
+import { declareStatistics } from '../sim/statistics.js';
 import { type Op, op, type TaskGen, trap } from '../sim/task.js';
 import type { GuestTraceHooks } from './guestTrace.js';
 import { GuestIrqHandlerTable } from './irqHandlerTable.js';
@@ -154,26 +155,23 @@ export interface GuestIrqchip {
   handleIrq(g: GuestCpu, vcpu: number): GuestCall;
 }
 
-/** Per-vCPU counters of the IRQ vector. */
-export interface GuestGicCpuStats {
+/** Per-vCPU counters of the IRQ vector: statistics (read by reports, never by the IRQ path). */
+export class GuestGicCpuStats {
   /** Virtual IRQ exceptions taken. */
-  irqs: number;
+  irqs = 0;
   /** Exceptions whose first IAR read found nothing (1023) or an unacknowledgeable Group 1 IRQ (1022). */
-  spurious: number;
+  spurious = 0;
   /** IAR reads returning 1022 (Group 1 with AckCtl = 0). */
-  iar1022: number;
+  iar1022 = 0;
   /** INTIDs acknowledged with no registered handler, or whose handler returned IRQ_NONE. */
-  unhandled: number;
+  unhandled = 0;
   /** INTIDs acknowledged and left active (an `eoi: 'never'` guest). */
-  leftActive: number;
-  iarReads: number;
-  eoirWrites: number;
-  dirWrites: number;
+  leftActive = 0;
+  iarReads = 0;
+  eoirWrites = 0;
+  dirWrites = 0;
 }
-
-export function newGuestGicCpuStats(): GuestGicCpuStats {
-  return { irqs: 0, spurious: 0, iar1022: 0, unhandled: 0, leftActive: 0, iarReads: 0, eoirWrites: 0, dirWrites: 0 };
-}
+declareStatistics(GuestGicCpuStats);
 
 /** QEMU virt GICv2 distributor base. */
 export const VIRT_GICD_BASE = 0x08000000;
@@ -313,7 +311,7 @@ export class GuestGicDriver implements GuestIrqchip {
     checkPriority(this.pmr);
     for (let i = 0; i < opts.nrVcpus; i++) {
       this.lateAcks.push(new Uint32Array(MAX_NESTED));
-      this.cpuStats.push(newGuestGicCpuStats());
+      this.cpuStats.push(new GuestGicCpuStats());
     }
   }
 

@@ -41,11 +41,10 @@ import { op, trap } from '../sim/task.js';
 import {
   C_GUEST_GICD_ACCESS,
   GICD_INT_DEF_PRI,
-  type GuestGicCpuStats,
+  GuestGicCpuStats,
   type GuestIrqchip,
   type GuestIrqHandler,
   type GuestSpiConfig,
-  newGuestGicCpuStats,
   VIRT_GICD_BASE,
 } from './gicDriver.js';
 import type { GuestTraceHooks } from './guestTrace.js';
@@ -122,7 +121,7 @@ export class GuestGicV3Driver implements GuestIrqchip {
       if (!Number.isInteger(p) || p < 0 || p > 0xff) throw new ModelError(`bad GIC priority ${p} (0..255)`);
     }
     for (let i = 0; i < opts.nrVcpus; i++) {
-      this.cpuStats.push(newGuestGicCpuStats());
+      this.cpuStats.push(new GuestGicCpuStats());
     }
   }
 

@@ -20,6 +20,7 @@ import { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
+import { declareStatistics } from '../sim/statistics.js';
 import { current, eret, op, type Task, trap } from '../sim/task.js';
 import { GuestDeviceDriver, type GuestDeviceLineOptions, guestWorkCost } from './deviceDriver.js';
 import {
@@ -158,18 +159,20 @@ export interface GuestKernelOptions {
   onVectorEntry?: (at: number, vcpu: number) => void;
 }
 
-export interface GuestVcpuStats {
+/** A vCPU's counters: the workload's progress (computeSteps, loopTraps: the guest program reads them) and statistics. */
+export class GuestVcpuStats {
   /** Virtual IRQ exceptions taken. */
-  irqs: number;
+  irqs = 0;
   /** WFI traps. */
-  wfis: number;
-  computeSteps: number;
-  idlePolls: number;
+  wfis = 0;
+  computeSteps = 0;
+  idlePolls = 0;
   /** ITARGETSR writes performed by this vCPU. */
-  retargets: number;
+  retargets = 0;
   /** Trap-loop iterations (HVC / MMIO traps issued by the microbenchmark loop). */
-  loopTraps: number;
+  loopTraps = 0;
 }
+declareStatistics(GuestVcpuStats, ['irqs', 'wfis', 'idlePolls', 'retargets']);
 
 export interface GuestVcpu {
   readonly index: number;
@@ -299,14 +302,7 @@ export class GuestKernel {
       this.programs.push(prog ?? null);
       this.ops.push(null);
       this.actions.push([]);
-      const stats: GuestVcpuStats = {
-        irqs: 0,
-        wfis: 0,
-        computeSteps: 0,
-        idlePolls: 0,
-        retargets: 0,
-        loopTraps: 0,
-      };
+      const stats = new GuestVcpuStats();
       const v: GuestVcpu = {
         index: i,
         name: `${this.name}/vcpu${i}`,

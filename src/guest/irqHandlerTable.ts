@@ -8,6 +8,7 @@
  * slot, not a slot per INTID below it). LPIs (sparse, up to 2^16) keep a map and a total count.
  */
 import { ModelError } from '../sim/errors.js';
+import { declareStatistics } from '../sim/statistics.js';
 import type { GuestIrqHandler } from './gicDriver.js';
 
 const NR_DENSE = 1020;
@@ -82,3 +83,4 @@ export class GuestIrqHandlerTable {
     return n;
   }
 }
+declareStatistics(GuestIrqHandlerTable, ['kstat']);
