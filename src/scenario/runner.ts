@@ -36,11 +36,12 @@ import { kvmIrqMapGsi } from '../kvm/irqRouting.js';
 import { kvmRunAddress } from '../kvm/vcpu.js';
 import { createHost, type Host } from '../machine.js';
 import { costDefs } from '../sim/costs.js';
+import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { COST_PROFILES, resolveCosts } from '../sim/profiles.js';
-import { currentOrNull, type Op, op, TASK_BLOCKED, TASK_IN_GUEST, type TaskGen } from '../sim/task.js';
+import { currentOrNull, type Op, op, TASK_BLOCKED, TASK_IN_GUEST } from '../sim/task.js';
 import { writeChromeJson } from '../trace/chromeJsonWriter.js';
 import { writeText } from '../trace/textWriter.js';
 import { Tracer } from '../trace/tracer.js';
@@ -342,27 +343,6 @@ class ModeRunner {
     };
   }
 
-  /**
-   * The guest handler of an IRQ driven by a `via: eventfd` workload: the I/O backend signalled the irqfd, so there is
-   * no device status register to read (the physical line never rose); the handler serves one event per entry.
-   * Probe `ioLatencyIn` = the backend's write(2) starts → this vCPU entered its IRQ vector for the vIRQ.
-   */
-  private backendHandler(l: LineState, handlerCycles: number, vmIndex: number): GuestIrqHandler {
-    const work = guestWorkCost(handlerCycles);
-    const engine = this.engine;
-    const self = this;
-    return {
-      name: `${l.device}.${l.index}.backend`,
-      *handle(_g, vcpu) {
-        const vectorAt = self.probes[vmIndex]!.vectorAt[vcpu] ?? engine.now;
-        if (l.outstanding > 0 || l.orphanPending > 0) self.probe('ioLatencyIn', vectorAt - l.lastAssertAt);
-        self.delivered(l, engine.now - l.lastAssertAt, vcpu, vmIndex);
-        if (handlerCycles > 0) yield op(work);
-        return true;
-      },
-    };
-  }
-
   private buildGuest(spec: Scenario['vms'][number], index: number): GuestKernel {
     const pr: VmProbes = {
       trapAt: new Array<number>(spec.vcpus).fill(-1),
@@ -385,7 +365,7 @@ class ModeRunner {
         intid: 32 + st.gsi!,
         trigger: l.trigger,
         target: 0,
-        handler: this.backendHandler(l, spec.guest.handlerCycles, index),
+        handler: new LedgerIrqHandler(`${l.device}.${l.index}.backend`, this, l, spec.guest.handlerCycles, index),
       });
     }
     const devices = steps.flatMap((st) => {
@@ -434,7 +414,7 @@ class ModeRunner {
 
   /**
    * The guest's ITS devices (itsDriver.ts): each PCI function wired into this VM, at its guest requester ID, with one
-   * event per wired vector mapped to its LPI on vCPU 0, served by `msiHandler`.
+   * event per wired vector mapped to its LPI on vCPU 0, served by a LedgerIrqHandler.
    */
   private guestItsDevices(
     steps: readonly ScenarioStep[],
@@ -447,31 +427,12 @@ class ModeRunner {
       const events = [...new Set(vectors)].map((k) => {
         const v = this.ledger.line(f.name, k) as MsiVectorState;
         lpis.set(f.lpiBase + k, v);
-        return { eventId: k, lpi: f.lpiBase + k, handler: this.msiHandler(v, handlerCycles) };
+        const handler = new LedgerIrqHandler(`${v.device}.msi${v.index}`, this, v, handlerCycles, -1);
+        return { eventId: k, lpi: f.lpiBase + k, handler };
       });
       if (events.length > 0) out.push({ deviceId: f.guestDeviceId, events });
     }
     return out;
-  }
-
-  /**
-   * The guest driver's handler of an MSI vector, entered once the guest acknowledged its LPI (ICC_IAR1_EL1): it serves
-   * what the function queued on the vector (the ledger's delivery, latency = the MSI's send → here), then
-   * `handlerCycles` of work; the GICv3 driver then writes ICC_EOIR1_EL1. Its guest_irq_entry is the driver's
-   * tracepoint (GuestTraceHooks.lpiIrq).
-   */
-  private msiHandler(v: MsiVectorState, handlerCycles: number): GuestIrqHandler {
-    const work = guestWorkCost(handlerCycles);
-    const engine = this.engine;
-    const self = this;
-    return {
-      name: `${v.device}.msi${v.index}`,
-      *handle() {
-        self.served(v, engine.now - v.lastAssertAt);
-        if (handlerCycles > 0) yield op(work);
-        return true;
-      },
-    };
   }
 
   // ---- IRQ events ----------------------------------------------------------------------------------------------
@@ -507,23 +468,28 @@ class ModeRunner {
         this.ioBuf = this.p.mem.alloc(8);
         this.p.mem.view(this.ioBuf, 8).setBigUint64(0, 1n, true);
       }
-      const engine = this.engine;
-      const p = this.p;
       const fd = w!.trigger;
-      const buf = this.ioBuf;
-      function* write(): TaskGen<number> {
-        l.lastAssertAt = engine.now;
-        return yield* p.sysWrite(fd, buf, 8);
-      }
-      this.ioThread.submit(`write(${fd}) ${l.device}/${l.index}`, write());
+      this.ioThread.submit(`write(${fd}) ${l.device}/${l.index}`, new BackendWrite(l, this.p, fd, this.ioBuf));
     }
     this.plan.notify();
   }
 
-  /** The eventfd backend's handler served `l` on `vcpu`: its guest_irq_entry (no guest driver emits it), then `served`. */
-  private delivered(l: LedgerEntry, cycles: number, vcpu: number, vmIndex: number): void {
+  /**
+   * A LedgerIrqHandler of VM `vmIndex` was entered on `vcpu`. An MSI vector's: the ledger's delivery (latency = the
+   * MSI's send → here; its guest_irq_entry is the GICv3 driver's tracepoint, GuestTraceHooks.lpiIrq). A `via:
+   * eventfd` line's: probe `ioLatencyIn` = the backend's write(2) starts → this vCPU entered its IRQ vector for the
+   * vIRQ, then its guest_irq_entry (no guest driver emits it) and the delivery.
+   */
+  handlerEntered(l: LedgerEntry, vcpu: number, vmIndex: number): void {
+    const now = this.engine.now;
+    if (l.kind === 'msi') {
+      this.served(l, now - l.lastAssertAt);
+      return;
+    }
+    const vectorAt = this.probes[vmIndex]!.vectorAt[vcpu] ?? now;
+    if (l.outstanding > 0 || l.orphanPending > 0) this.probe('ioLatencyIn', vectorAt - l.lastAssertAt);
     this.ht?.guestIrqEntry(this.vmm.vms[vmIndex]!.kvmVm.vcpus[vcpu]?.runTask ?? null, vcpu, l.intid, l.seq);
-    this.served(l, cycles);
+    this.served(l, now - l.lastAssertAt);
   }
 
   /** A guest handler entry served `l`, `cycles` after its raise. */
@@ -696,6 +662,74 @@ class ModeRunner {
     const f = this.traceFormat;
     if (f === 'perfetto') return { trace: { format: f, data: writeChromeJson(tr, { hz, cpus }) } };
     return { trace: { format: f, data: writeText(tr, { hz, cpus, format: f === 'report' ? 'report' : 'tracefs' }) } };
+  }
+}
+
+/**
+ * The guest handler of what the runner's ledger serves without a device register to read: a `via: eventfd` line
+ * (the I/O backend signalled the irqfd, the physical line never rose) or an MSI vector (entered once the guest's
+ * GICv3 driver acknowledged its LPI, ICC_IAR1_EL1). Each entry serves one event (ModeRunner.handlerEntered), then
+ * runs `handlerCycles` of work; the guest's GIC driver then completes the interrupt.
+ */
+class LedgerIrqHandler implements GuestIrqHandler {
+  /** Cost id of the handler's work, or -1 for none. */
+  readonly work: number;
+
+  constructor(
+    readonly name: string,
+    readonly runner: ModeRunner,
+    readonly l: LedgerEntry,
+    handlerCycles: number,
+    /** The VM whose guest runs it (an eventfd line's delivery names the vCPU's thread). */
+    readonly vmIndex: number,
+  ) {
+    const work = guestWorkCost(handlerCycles);
+    this.work = handlerCycles > 0 ? work : -1;
+  }
+
+  handle(_g: GuestCpu, vcpu: number): Frame<boolean> {
+    return new LedgerIrqHandle(this, vcpu);
+  }
+}
+
+/** LedgerIrqHandler.handle as a frame: the entry, the work step, IRQ_HANDLED. */
+class LedgerIrqHandle extends Frame<boolean> {
+  constructor(
+    private readonly h: LedgerIrqHandler,
+    private readonly vcpu: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const h = this.h;
+    if (this.pc === 1) return this.return_(true);
+    h.runner.handlerEntered(h.l, this.vcpu, h.vmIndex);
+    if (h.work < 0) return this.return_(true);
+    this.pc = 1;
+    return this.yield_(op(h.work));
+  }
+}
+
+/**
+ * The I/O backend's write(2) of 1 to a `via: eventfd` line's irqfd eventfd (ModeRunner.signalEventfd): its first step
+ * is the event's time (`latency.toGuest`, probe `ioLatencyIn`).
+ */
+class BackendWrite extends Frame<number> {
+  constructor(
+    private readonly l: LineState,
+    private readonly p: Process,
+    private readonly fd: number,
+    private readonly buf: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    if (this.pc === 1) return this.return_(sent as number);
+    this.l.lastAssertAt = this.p.kernel.engine.now;
+    this.pc = 1;
+    return this.call(this.p.sysWrite(this.fd, this.buf, 8));
   }
 }
 
