@@ -37,6 +37,7 @@ import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { type Op, op, type TaskGen, trap } from '../sim/task.js';
+import type { ProbeObject } from './guestProbe.js';
 import type { GuestTraceHooks } from './guestTrace.js';
 import { GuestIrqHandlerTable } from './irqHandlerTable.js';
 
@@ -120,7 +121,7 @@ export interface GuestGicDriverOptions {
   /** GICV_PMR written by cpuInit (irq-gic.c GICC_INT_PRI_THRESHOLD = 0xf0). */
   pmr?: number;
   /** Per acknowledged interrupt: IAR + EOIR (+ DIR) cycles. */
-  onCompletion?: VirqCompletionProbe;
+  onCompletion?: ProbeObject<'onVirqCompletion', VirqCompletionProbe>;
   /**
    * 'never': a faulty guest that acknowledges and handles each interrupt but never deactivates it — EOImode 0: no
    * GICV_EOIR (the running priority stays raised, so the vCPU takes no further interrupt of that priority);
@@ -291,7 +292,7 @@ export class GuestGicDriver implements GuestIrqchip {
   private readonly engine: Engine;
   private readonly gic: GicvProvider;
   private readonly handlers: GuestIrqHandlerTable;
-  readonly onCompletion: VirqCompletionProbe | undefined;
+  readonly onCompletion: ProbeObject<'onVirqCompletion', VirqCompletionProbe> | undefined;
   /** eoi 'late': per vCPU, the IAR values acknowledged in the exception being handled. */
   readonly lateAcks: Uint32Array[] = [];
 
@@ -521,7 +522,7 @@ class GicHandleIrq extends Frame {
         return this.handled(sent === true);
       case PC_COMPLETED:
         d.gicvAccess(this.g, this.vcpu, d.eoiMode === 1 ? GICV_DIR : GICV_EOIR, this.irqstat, 0);
-        d.onCompletion?.(this.completion + d.stepCycles(this.g), this.vcpu, this.intid);
+        d.onCompletion?.onVirqCompletion(this.completion + d.stepCycles(this.g), this.vcpu, this.intid);
         return this.gicvStep(PC_ACKED, GICV_IAR);
       case PC_LATE_EOIR:
         d.gicvAccess(this.g, this.vcpu, GICV_EOIR, d.lateAcks[this.vcpu]![this.i]!, 0);

@@ -20,8 +20,6 @@
 import { ErrnoError } from '../abi/errno.js';
 import { KVM_EXIT_MMIO, KVM_RUN } from '../abi/kvm.js';
 import { kvmRun } from '../abi/kvmStructs.js';
-import { guestWorkCost } from '../guest/deviceDriver.js';
-import type { GuestIrqHandler } from '../guest/gicDriver.js';
 import type { GuestExtraIrq, GuestTrapLoop, GuestWorkload } from '../guest/guestKernel.js';
 import { GuestKernel } from '../guest/guestKernel.js';
 import type { GuestItsDevice } from '../guest/itsDriver.js';
@@ -35,16 +33,23 @@ import { kvmRunAddress } from '../kvm/vcpu.js';
 import type { KvmVm } from '../kvm/vm.js';
 import { createHost, type Host } from '../machine.js';
 import { costDefs } from '../sim/costs.js';
-import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine, TimerHandler } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import type { Prng } from '../sim/prng.js';
 import { COST_PROFILES, resolveCosts } from '../sim/profiles.js';
-import { currentOrNull, type Op, op, TASK_BLOCKED, TASK_IN_GUEST } from '../sim/task.js';
+import { currentOrNull, type Op, TASK_BLOCKED, TASK_IN_GUEST } from '../sim/task.js';
 import { writeChromeJson } from '../trace/chromeJsonWriter.js';
 import { writeText } from '../trace/textWriter.js';
 import { Tracer } from '../trace/tracer.js';
+import {
+  LedgerIrqHandler,
+  RunGuestProbes,
+  type RunGuestSink,
+  RunLineProbes,
+  RunTrapProbes,
+  type VmProbes,
+} from './guestProbes.js';
 import { HostCycleObserver, type ProgressSink } from './hostCycles.js';
 import { HostTrace } from './hostTrace.js';
 import { type LedgerEntry, LineLedger, type LineState, type MsiVectorState } from './lineLedger.js';
@@ -94,16 +99,6 @@ export function runScenario(s: Scenario, opts: RunOptions, hooks: RunHooks = {})
 
 // ---------------------------------------------------------------------------------------------------------------
 
-/** What the runner measures per VM beside the VMM's state. */
-interface VmProbes {
-  /** Per vCPU: when its trap loop issued its last trap (cycles), -1 if none is outstanding. */
-  readonly trapAt: number[];
-  /** Per vCPU: when it last entered its virtual IRQ vector (cycles). */
-  readonly vectorAt: number[];
-  /** Kernel-handled MMIO round trips (GICD read loop): count and sum of cycles, for a note. */
-  readonly mmioKernel: { n: number; sum: number };
-}
-
 /** Names of the checkInvariants messages → stable invariant ids. */
 function invariantId(msg: string): string {
   if (msg.startsWith('leak:')) return 'refs-dropped';
@@ -122,7 +117,7 @@ function invariantId(msg: string): string {
  * the caller's progress callback, when there is one. It is the VMM interpreter's events, the metrics window's VMs
  * and the host-cycle observer's progress sink.
  */
-class ModeRunner implements VmmEvents, WindowVms, ProgressSink {
+class ModeRunner implements VmmEvents, WindowVms, ProgressSink, RunGuestSink {
   private readonly host: Host;
   readonly engine: Engine;
   private readonly p: Process;
@@ -130,7 +125,7 @@ class ModeRunner implements VmmEvents, WindowVms, ProgressSink {
   private readonly c: MetricsCollector;
   private readonly ledger: LineLedger;
   private readonly cycles: HostCycleObserver;
-  private readonly window: MetricsWindow;
+  readonly window: MetricsWindow;
   private readonly vmm: VmmInterpreter;
   private readonly plan: PlanExecutor;
   /** The tracepoints, when this run traces. */
@@ -309,30 +304,12 @@ class ModeRunner implements VmmEvents, WindowVms, ProgressSink {
     const every = 'hvc' in w ? w.hvc.every : w.mmio.every;
     const steps = every > 0 ? Math.max(1, Math.round(every / GUEST_COMPUTE_QUANTUM)) : 0;
     const stepCycles = steps > 0 ? Math.max(1, Math.round(every / steps)) : 0;
-    if ('hvc' in w) {
-      return { kind: 'hvc', steps, stepCycles, onRoundTrip: (cycles) => this.probe('hypercall', cycles) };
-    }
+    if ('hvc' in w) return { kind: 'hvc', steps, stepCycles, onRoundTrip: new RunTrapProbes(this, pr, 'hvc') };
     if (w.mmio.exit === 'kernel') {
-      return {
-        kind: 'gicd-read',
-        steps,
-        stepCycles,
-        onRoundTrip: (cycles) => {
-          if (!this.window.open) return;
-          pr.mmioKernel.n++;
-          pr.mmioKernel.sum += cycles;
-        },
-      };
+      return { kind: 'gicd-read', steps, stepCycles, onRoundTrip: new RunTrapProbes(this, pr, 'gicd-read') };
     }
-    return {
-      kind: 'mmio-write',
-      steps,
-      stepCycles,
-      ipa: GUEST_DOORBELL_IPA,
-      onTrap: (at, vcpu) => {
-        pr.trapAt[vcpu] = at;
-      },
-    };
+    const onTrap = new RunTrapProbes(this, pr, 'mmio-write');
+    return { kind: 'mmio-write', steps, stepCycles, ipa: GUEST_DOORBELL_IPA, onTrap };
   }
 
   private buildGuest(spec: Scenario['vms'][number], index: number, hooks: RunHooks): GuestKernel {
@@ -364,26 +341,28 @@ class ModeRunner implements VmmEvents, WindowVms, ProgressSink {
       if (st.step !== 'irqfd') throw new ModelError('unreachable');
       const l = this.platformLine(st.device, st.index);
       if (l.viaEventfd) return [];
+      // guest_irq_entry: the driver's own tracepoint (traceGuest below)
+      const probe = new RunLineProbes(this, l);
       return {
         device: l.hw,
         line: st.index,
         intid: 32 + st.gsi!,
         target: 0,
         handlerCycles: spec.guest.handlerCycles,
-        assertedAt: () => l.lastAssertAt,
-        // guest_irq_entry: the driver's own tracepoint (traceGuest below)
-        onLatency: (cycles: number) => this.served(l, cycles),
+        assertedAt: probe,
+        onLatency: probe,
       };
     });
     const lpis = new Map<number, MsiVectorState>();
     const its = this.guestItsDevices(all, spec.guest.handlerCycles, lpis);
     const v2 = this.host.irq.version === 'v2';
+    const probes = new RunGuestProbes(this, pr);
     const g = new GuestKernel({
       ...(its.length > 0 ? { its: { devices: its } } : {}),
       engine: this.engine,
       ...guestGicOptions(this.host.irq, spec.guest.eoi),
       // the GICv3 guest driver has no completion probe
-      ...(v2 ? { onVirqCompletion: (cycles: number) => this.probe('virqCompletion', cycles) } : {}),
+      ...(v2 ? { onVirqCompletion: probes } : {}),
       vcpus: spec.vcpus,
       name: spec.name,
       eoiMode: spec.guest.eoiMode,
@@ -391,9 +370,7 @@ class ModeRunner implements VmmEvents, WindowVms, ProgressSink {
       irqs,
       workload: this.guestWorkload(spec.guest.workload),
       trapLoop: this.guestTrapLoop(pr, spec.guest.workload),
-      onVectorEntry: (at, vcpu) => {
-        pr.vectorAt[vcpu] = at;
-      },
+      onVectorEntry: probes,
     });
     this.ht?.traceGuest(g, lpis);
     hooks.onGuest?.(g, spec.name, this.mode);
@@ -483,7 +460,7 @@ class ModeRunner implements VmmEvents, WindowVms, ProgressSink {
   }
 
   /** A guest handler entry served `l`, `cycles` after its raise. */
-  private served(l: LedgerEntry, cycles: number): void {
+  served(l: LedgerEntry, cycles: number): void {
     this.ledger.delivered(l, cycles);
     this.plan.notify();
   }
@@ -697,52 +674,6 @@ class RetargetAfter implements PlanListener {
   eventHappened(): void {
     const r = this.r;
     this.g.scheduleRetarget({ at: this.engine.now + (r.delay ?? 0), intid: r.intid, target: r.vcpu });
-  }
-}
-
-/**
- * The guest handler of what the runner's ledger serves without a device register to read: a `via: eventfd` line
- * (the I/O backend signalled the irqfd, the physical line never rose) or an MSI vector (entered once the guest's
- * GICv3 driver acknowledged its LPI, ICC_IAR1_EL1). Each entry serves one event (ModeRunner.handlerEntered), then
- * runs `handlerCycles` of work; the guest's GIC driver then completes the interrupt.
- */
-class LedgerIrqHandler implements GuestIrqHandler {
-  /** Cost id of the handler's work, or -1 for none. */
-  readonly work: number;
-
-  constructor(
-    readonly name: string,
-    readonly runner: ModeRunner,
-    readonly l: LedgerEntry,
-    handlerCycles: number,
-    /** The VM whose guest runs it (an eventfd line's delivery names the vCPU's thread). */
-    readonly vmIndex: number,
-  ) {
-    const work = guestWorkCost(handlerCycles);
-    this.work = handlerCycles > 0 ? work : -1;
-  }
-
-  handle(_g: GuestCpu, vcpu: number): Frame<boolean> {
-    return new LedgerIrqHandle(this, vcpu);
-  }
-}
-
-/** LedgerIrqHandler.handle as a frame: the entry, the work step, IRQ_HANDLED. */
-class LedgerIrqHandle extends Frame<boolean> {
-  constructor(
-    private readonly h: LedgerIrqHandler,
-    private readonly vcpu: number,
-  ) {
-    super();
-  }
-
-  protected step(): Boundary {
-    const h = this.h;
-    if (this.pc === 1) return this.return_(true);
-    h.runner.handlerEntered(h.l, this.vcpu, h.vmIndex);
-    if (h.work < 0) return this.return_(true);
-    this.pc = 1;
-    return this.yield_(op(h.work));
   }
 }
 
