@@ -36,7 +36,7 @@ import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
-import { type Op, op, type TaskGen, trap } from '../sim/task.js';
+import { type Op, op, trap } from '../sim/task.js';
 import type { ProbeObject } from './guestProbe.js';
 import type { GuestTraceHooks } from './guestTrace.js';
 import { GuestIrqHandlerTable } from './irqHandlerTable.js';
@@ -134,9 +134,6 @@ export interface GuestGicDriverOptions {
   eoi?: GuestEoiPolicy;
 }
 
-/** A driver routine the guest kernel runs with `yield*`: a generator, or a frame (sim/frame.ts). */
-export type GuestCall<R = void> = TaskGen<R> | Frame<R>;
-
 /** What the guest kernel needs of its GIC driver: irq-gic.c (GuestGicDriver) or irq-gic-v3.c (GuestGicV3Driver). */
 export interface GuestIrqchip {
   readonly gicdBase: number;
@@ -149,10 +146,10 @@ export interface GuestIrqchip {
   /** The guest_eoi tracepoint (guestTrace.ts), null when untraced. */
   trace: GuestTraceHooks | null;
   registerHandler(intid: number, handler: GuestIrqHandler): void;
-  distInit(g: GuestCpu, spis: readonly GuestSpiConfig[]): GuestCall;
-  cpuInit(g: GuestCpu, vcpu: number): GuestCall;
-  setAffinity(g: GuestCpu, intid: number, vcpu: number): GuestCall<unknown>;
-  handleIrq(g: GuestCpu, vcpu: number): GuestCall;
+  distInit(g: GuestCpu, spis: readonly GuestSpiConfig[]): Frame;
+  cpuInit(g: GuestCpu, vcpu: number): Frame;
+  setAffinity(g: GuestCpu, intid: number, vcpu: number): Frame<unknown>;
+  handleIrq(g: GuestCpu, vcpu: number): Frame;
 }
 
 /** Per-vCPU counters of the IRQ vector. */
