@@ -12,6 +12,7 @@ import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { op } from '../sim/task.js';
 import type { GuestIrqHandler, GuestTrigger } from './gicDriver.js';
+import { asProbe, type Probe, type ProbeObject } from './guestProbe.js';
 import type { GuestTraceHooks } from './guestTrace.js';
 
 export const C_GUEST_PDEV_READ = defineCost(
@@ -53,11 +54,12 @@ export interface GuestDeviceLineOptions {
   oid?: number;
   /**
    * When the device asserted the condition the handler is about to serve (cycles), or undefined if unknown. The
-   * scenario supplies it (e.g. from PlatformDevice.onLineChange); the driver records handler-entry latency from it.
+   * scenario supplies it (e.g. from PlatformDevice.onLineChange); the driver records handler-entry latency from it (a
+   * Probe).
    */
-  assertedAt?: (line: number) => number | undefined;
-  /** Called with each latency sample (line asserted → handler reads the status), in cycles. */
-  onLatency?: (cycles: number, vcpu: number) => void;
+  assertedAt?: Probe<'assertedAt', (line: number) => number | undefined>;
+  /** Called with each latency sample (line asserted → handler reads the status), in cycles (a Probe). */
+  onLatency?: Probe<'onLatency', (cycles: number, vcpu: number) => void>;
 }
 
 /** A guest driver bound to one device line; registered with the GIC driver as the handler of `intid`. */
@@ -73,7 +75,7 @@ export class GuestDeviceDriver implements GuestIrqHandler {
   handled = 0;
   /** The guest_irq_entry tracepoint (guestTrace.ts), null when untraced. */
   trace: GuestTraceHooks | null = null;
-  private readonly assertedAt: ((line: number) => number | undefined) | undefined;
+  private readonly assertedAt: ProbeObject<'assertedAt', (line: number) => number | undefined> | undefined;
   /** Handler calls that found the line's status bit clear (IRQ_NONE: coalesced or withdrawn by the device). */
   noStatus = 0;
   /** Latency samples (assertion → handler entry): count, sum, min, max in cycles. */
@@ -82,7 +84,7 @@ export class GuestDeviceDriver implements GuestIrqHandler {
   latencyMin = Number.POSITIVE_INFINITY;
   latencyMax = 0;
   private readonly engine: Engine;
-  private readonly onLatency: ((cycles: number, vcpu: number) => void) | undefined;
+  private readonly onLatency: ProbeObject<'onLatency', (cycles: number, vcpu: number) => void> | undefined;
   readonly name: string;
   readonly line: number;
   readonly intid: number;
@@ -104,8 +106,8 @@ export class GuestDeviceDriver implements GuestIrqHandler {
     this.name = `${opts.device.name}.${opts.line}`;
     this.oid = opts.oid ?? opts.device.oid ?? -1;
     if (this.oid < 0) this.oid = engine.newOid(`${this.name}.regs`);
-    this.assertedAt = opts.assertedAt;
-    this.onLatency = opts.onLatency;
+    this.assertedAt = asProbe('assertedAt', opts.assertedAt);
+    this.onLatency = asProbe('onLatency', opts.onLatency);
   }
 
   /** The device driver's interrupt handler: read IRQ_STATUS, work, write IRQ_ACK. */
@@ -122,14 +124,14 @@ export class GuestDeviceDriver implements GuestIrqHandler {
     }
     this.trace?.deviceIrq(vcpu, this);
     if (this.assertedAt !== undefined) {
-      const t = this.assertedAt(this.line);
+      const t = this.assertedAt.assertedAt(this.line);
       if (t !== undefined) {
         const lat = this.engine.now - t;
         this.latencyCount++;
         this.latencySum += lat;
         if (lat < this.latencyMin) this.latencyMin = lat;
         if (lat > this.latencyMax) this.latencyMax = lat;
-        this.onLatency?.(lat, vcpu);
+        this.onLatency?.onLatency(lat, vcpu);
       }
     }
     return true;

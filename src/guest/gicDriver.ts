@@ -37,7 +37,8 @@ import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { declareStatistics } from '../sim/statistics.js';
-import { type Op, op, type TaskGen, trap } from '../sim/task.js';
+import { type Op, op, trap } from '../sim/task.js';
+import type { ProbeObject } from './guestProbe.js';
 import type { GuestTraceHooks } from './guestTrace.js';
 import { GuestIrqHandlerTable } from './irqHandlerTable.js';
 
@@ -121,7 +122,7 @@ export interface GuestGicDriverOptions {
   /** GICV_PMR written by cpuInit (irq-gic.c GICC_INT_PRI_THRESHOLD = 0xf0). */
   pmr?: number;
   /** Per acknowledged interrupt: IAR + EOIR (+ DIR) cycles. */
-  onCompletion?: VirqCompletionProbe;
+  onCompletion?: ProbeObject<'onVirqCompletion', VirqCompletionProbe>;
   /**
    * 'never': a faulty guest that acknowledges and handles each interrupt but never deactivates it — EOImode 0: no
    * GICV_EOIR (the running priority stays raised, so the vCPU takes no further interrupt of that priority);
@@ -133,9 +134,6 @@ export interface GuestGicDriverOptions {
    */
   eoi?: GuestEoiPolicy;
 }
-
-/** A driver routine the guest kernel runs with `yield*`: a generator, or a frame (sim/frame.ts). */
-export type GuestCall<R = void> = TaskGen<R> | Frame<R>;
 
 /** What the guest kernel needs of its GIC driver: irq-gic.c (GuestGicDriver) or irq-gic-v3.c (GuestGicV3Driver). */
 export interface GuestIrqchip {
@@ -149,10 +147,10 @@ export interface GuestIrqchip {
   /** The guest_eoi tracepoint (guestTrace.ts), null when untraced. */
   trace: GuestTraceHooks | null;
   registerHandler(intid: number, handler: GuestIrqHandler): void;
-  distInit(g: GuestCpu, spis: readonly GuestSpiConfig[]): GuestCall;
-  cpuInit(g: GuestCpu, vcpu: number): GuestCall;
-  setAffinity(g: GuestCpu, intid: number, vcpu: number): GuestCall<unknown>;
-  handleIrq(g: GuestCpu, vcpu: number): GuestCall;
+  distInit(g: GuestCpu, spis: readonly GuestSpiConfig[]): Frame;
+  cpuInit(g: GuestCpu, vcpu: number): Frame;
+  setAffinity(g: GuestCpu, intid: number, vcpu: number): Frame<unknown>;
+  handleIrq(g: GuestCpu, vcpu: number): Frame;
 }
 
 /** Per-vCPU counters of the IRQ vector: statistics (read by reports, never by the IRQ path). */
@@ -289,7 +287,7 @@ export class GuestGicDriver implements GuestIrqchip {
   private readonly engine: Engine;
   private readonly gic: GicvProvider;
   private readonly handlers: GuestIrqHandlerTable;
-  readonly onCompletion: VirqCompletionProbe | undefined;
+  readonly onCompletion: ProbeObject<'onVirqCompletion', VirqCompletionProbe> | undefined;
   /** eoi 'late': per vCPU, the IAR values acknowledged in the exception being handled. */
   readonly lateAcks: Uint32Array[] = [];
 
@@ -519,7 +517,7 @@ class GicHandleIrq extends Frame {
         return this.handled(sent === true);
       case PC_COMPLETED:
         d.gicvAccess(this.g, this.vcpu, d.eoiMode === 1 ? GICV_DIR : GICV_EOIR, this.irqstat, 0);
-        d.onCompletion?.(this.completion + d.stepCycles(this.g), this.vcpu, this.intid);
+        d.onCompletion?.onVirqCompletion(this.completion + d.stepCycles(this.g), this.vcpu, this.intid);
         return this.gicvStep(PC_ACKED, GICV_IAR);
       case PC_LATE_EOIR:
         d.gicvAccess(this.g, this.vcpu, GICV_EOIR, d.lateAcks[this.vcpu]![this.i]!, 0);

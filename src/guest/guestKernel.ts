@@ -35,6 +35,7 @@ import {
 } from './gicDriver.js';
 import { type Gicv3VifProvider, GuestGicV3Driver } from './gicV3Driver.js';
 import { type GuestIrqHook, GuestOps, type GuestProgram } from './guestOps.js';
+import { asProbe, type Probe, type ProbeObject } from './guestProbe.js';
 import type { GuestTraceHooks } from './guestTrace.js';
 import { GuestItsDriver, type GuestItsOptions } from './itsDriver.js';
 
@@ -84,11 +85,17 @@ export interface GuestTrapLoop {
   steps: number;
   /** `mmio-write`: the IPA written. */
   ipa?: number;
-  /** The trap is issued at `at` (simulated cycles), by vCPU `vcpu`. */
-  onTrap?: (at: number, vcpu: number) => void;
-  /** The guest runs again after the trap: cycles since the trap was issued. */
-  onRoundTrip?: (cycles: number, vcpu: number) => void;
+  /** The trap is issued at `at` (simulated cycles), by vCPU `vcpu` (a Probe: or an object with this method). */
+  onTrap?: Probe<'onTrap', (at: number, vcpu: number) => void>;
+  /** The guest runs again after the trap: cycles since the trap was issued (a Probe). */
+  onRoundTrip?: Probe<'onRoundTrip', (cycles: number, vcpu: number) => void>;
 }
+
+/** A GuestTrapLoop as the guest keeps it: its probes in their object form. */
+type TrapLoop = Omit<GuestTrapLoop, 'onTrap' | 'onRoundTrip'> & {
+  readonly onTrap: ProbeObject<'onTrap', (at: number, vcpu: number) => void> | undefined;
+  readonly onRoundTrip: ProbeObject<'onRoundTrip', (cycles: number, vcpu: number) => void> | undefined;
+};
 
 /** The guest writes ITARGETSR of `intid` to route it to vCPU `target`, from vCPU `by`'s thread, at time `at`. */
 export interface GuestRetargetAction {
@@ -153,10 +160,10 @@ export interface GuestKernelOptions {
   retarget?: readonly GuestRetargetAction[];
   /** A trap microbenchmark loop for every vCPU, or one per vCPU (replaces `workload` where set). */
   trapLoop?: GuestTrapLoop | readonly (GuestTrapLoop | null | undefined)[];
-  /** Per acknowledged interrupt: the cycles of its GICV_IAR read + GICV_EOIR write (see gicDriver.ts). */
-  onVirqCompletion?: VirqCompletionProbe;
-  /** Per virtual IRQ exception: the vector is entered on vCPU `vcpu` at `at` (before the first IAR read). */
-  onVectorEntry?: (at: number, vcpu: number) => void;
+  /** Per acknowledged interrupt: the cycles of its GICV_IAR read + GICV_EOIR write (see gicDriver.ts; a Probe). */
+  onVirqCompletion?: Probe<'onVirqCompletion', VirqCompletionProbe>;
+  /** Per virtual IRQ exception: the vector is entered on vCPU `vcpu` at `at` (before the first IAR read; a Probe). */
+  onVectorEntry?: Probe<'onVectorEntry', (at: number, vcpu: number) => void>;
 }
 
 /** A vCPU's counters: the workload's progress (computeSteps, loopTraps: the guest program reads them) and statistics. */
@@ -223,7 +230,7 @@ export class GuestKernel {
   readonly vcpus: GuestVcpu[] = [];
   readonly spis: GuestSpiConfig[] = [];
   readonly workloads: (GuestWorkload | null)[] = [];
-  readonly loops: (GuestTrapLoop | null)[] = [];
+  readonly loops: (TrapLoop | null)[] = [];
   readonly programs: (GuestProgram | null)[] = [];
   /** The ITS driver (GICv3 with `its`), and the guest RAM it allocates from (known at the first KVM_RUN). */
   readonly its: GuestItsDriver | null = null;
@@ -231,7 +238,7 @@ export class GuestKernel {
   /** Per vCPU: the GuestOps its guest code uses, once its GuestCpu is known. */
   private readonly ops: (GuestOps | null)[] = [];
   private readonly ucallIpa: number;
-  readonly onVectorEntry: ((at: number, vcpu: number) => void) | undefined;
+  readonly onVectorEntry: ProbeObject<'onVectorEntry', (at: number, vcpu: number) => void> | undefined;
   /** Per vCPU: its retargeting actions in time order, and the index of the next one. */
   readonly actions: GuestRetargetAction[][] = [];
   readonly nextAction: Int32Array;
@@ -263,10 +270,10 @@ export class GuestKernel {
         ...common,
         gic: opts.gic,
         eoi: opts.eoi,
-        onCompletion: opts.onVirqCompletion,
+        onCompletion: asProbe('onVirqCompletion', opts.onVirqCompletion),
       });
     }
-    this.onVectorEntry = opts.onVectorEntry;
+    this.onVectorEntry = asProbe('onVectorEntry', opts.onVectorEntry);
     for (const d of opts.devices ?? []) {
       const drv = new GuestDeviceDriver(opts.engine, d);
       this.driver.registerHandler(drv.intid, drv);
@@ -297,7 +304,11 @@ export class GuestKernel {
         if (l.kind === 'mmio-write' && l.ipa === undefined)
           throw new ModelError('an mmio-write trap loop needs an ipa');
       }
-      this.loops.push(l ?? null);
+      this.loops.push(
+        l == null
+          ? null
+          : { ...l, onTrap: asProbe('onTrap', l.onTrap), onRoundTrip: asProbe('onRoundTrip', l.onRoundTrip) },
+      );
       const prog = Array.isArray(opts.program) ? opts.program[i] : (opts.program as GuestProgram | undefined);
       this.programs.push(prog ?? null);
       this.ops.push(null);
@@ -526,7 +537,7 @@ class GuestVcpuThread extends Frame {
       default: {
         // PC_LOOP_RETURNED: the first guest step after the re-entry: the round trip is over
         const l = k.loops[index]!;
-        l.onRoundTrip?.(k.engine.now - this.at, index);
+        l.onRoundTrip?.onRoundTrip(k.engine.now - this.at, index);
         this.i = 0;
         return this.trapLoop();
       }
@@ -605,7 +616,7 @@ class GuestVcpuThread extends Frame {
     const stats = this.stats;
     this.at = k.engine.now;
     stats.loopTraps++;
-    l.onTrap?.(this.at, this.index);
+    l.onTrap?.onTrap(this.at, this.index);
     this.pc = PC_LOOP_RETURNED;
     switch (l.kind) {
       case 'hvc':
@@ -644,7 +655,7 @@ class GuestIrqVector extends Frame {
       return this.yield_(eret());
     }
     if (this.g === null) this.g = currentGuest();
-    k.onVectorEntry?.(k.engine.now, this.index);
+    k.onVectorEntry?.onVectorEntry(k.engine.now, this.index);
     k.vcpus[this.index]!.stats.irqs++;
     this.pc = PC_ERET;
     return this.call(k.driver.handleIrq(this.g, this.index));

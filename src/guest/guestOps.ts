@@ -5,9 +5,8 @@
  * ICACTIVER, IPRIORITYR, ISENABLER/ICENABLER, ITARGETSR), PSTATE.I, WFI, compute, polling shared memory, and a
  * "ucall" (a store to an unbacked IPA: KVM_EXIT_MMIO to the VMM, the selftests' GUEST_SYNC).
  *
- * Each method returns what guest code runs with `yield*`, and each access is one atomic guest step: a frame, or a
- * generator where a register's value is reshaped (ack, highestPending, isPending, isActive) or the code polls a
- * condition of the program's (waitUntil). Argument errors are thrown when the method is called.
+ * Each method returns a frame that guest code runs with `yield*`, and each access is one atomic guest step. Argument
+ * errors are thrown when the method is called.
  */
 
 import { ESR_ELx_EC_DABT_LOW, ESR_ELx_EC_WFx } from '../hw/esr.js';
@@ -66,8 +65,8 @@ export class GuestOps {
   // ---- GICV (virtual CPU interface) ----
 
   /** GICV_IAR: the acknowledged INTID, or 1023/1022 when there is none (gic_get_and_ack_irq). */
-  *ack(): TaskGen<number> {
-    return (yield* this.driver.ack(this.g, this.vcpu)) & GICC_IAR_INT_ID_MASK;
+  ack(): Frame<number> {
+    return new IntidRead(this.driver.ack(this.g, this.vcpu));
   }
   /** GICV_EOIR: priority drop (+ deactivation in EOImode 0). */
   eoir(intid: number): Frame<number> {
@@ -92,8 +91,8 @@ export class GuestOps {
   runningPriority(): Frame<number> {
     return this.driver.gicvRead(this.g, GIC_CPU_RUNNINGPRI);
   }
-  *highestPending(): TaskGen<number> {
-    return (yield* this.driver.gicvRead(this.g, GIC_CPU_HIGHPRI)) & GICC_IAR_INT_ID_MASK;
+  highestPending(): Frame<number> {
+    return new IntidRead(this.driver.gicvRead(this.g, GIC_CPU_HIGHPRI));
   }
 
   // ---- GICD (trapped; KVM's vGIC emulates it) ----
@@ -120,11 +119,11 @@ export class GuestOps {
     return this.bitWrite(GIC_DIST_ENABLE_CLEAR, intid);
   }
   /** GICD_ISPENDR / ISACTIVER read of `intid`'s bit (gic_irq_get_pending / gic_irq_get_active). */
-  *isPending(intid: number): TaskGen<boolean> {
-    return yield* this.bitRead(GIC_DIST_PENDING_SET, intid);
+  isPending(intid: number): Frame<boolean> {
+    return this.bitRead(GIC_DIST_PENDING_SET, intid);
   }
-  *isActive(intid: number): TaskGen<boolean> {
-    return yield* this.bitRead(GIC_DIST_ACTIVE_SET, intid);
+  isActive(intid: number): Frame<boolean> {
+    return this.bitRead(GIC_DIST_ACTIVE_SET, intid);
   }
   /** GICD_IPRIORITYR byte of `intid` (gic_set_priority). */
   setPriority(intid: number, prio: number): Frame<number> {
@@ -150,12 +149,13 @@ export class GuestOps {
   work(cycles: number): Frame {
     return new GuestInsn(this.g, INSN_WORK, guestWorkCost(cycles), 0);
   }
-  /** Poll until `cond()` (a load of memory other vCPUs write) holds; at most `maxPolls` iterations. */
-  *waitUntil(cond: () => boolean, maxPolls = 1_000_000): TaskGen<void> {
-    for (let i = 0; !cond(); i++) {
-      if (i === maxPolls) throw new ModelError(`vCPU ${this.vcpu}: condition still false after ${maxPolls} polls`);
-      yield op(C_GUEST_POLL);
-    }
+  /**
+   * Poll until `cond()` (a load of memory other vCPUs write) holds; at most `maxPolls` iterations. The frame keeps
+   * `cond`, a closure of the program's, so a machine suspended in it cannot be copied (findUncopyable names it) — as
+   * one running any GuestProgram, a generator function, cannot.
+   */
+  waitUntil(cond: () => boolean, maxPolls = 1_000_000): Frame {
+    return new WaitUntil(this.vcpu, cond, maxPolls);
   }
   /**
    * A ucall: a 32-bit store of `value` to the doorbell IPA. KVM finds no memslot or in-kernel device there and
@@ -171,9 +171,9 @@ export class GuestOps {
     return this.driver.write(this.g, base + (n >> 5) * 4, 4, (1 << (n & 31)) >>> 0);
   }
 
-  private *bitRead(base: number, intid: number): TaskGen<boolean> {
+  private bitRead(base: number, intid: number): Frame<boolean> {
     const n = this.intid(intid);
-    return (((yield* this.driver.read(this.g, base + (n >> 5) * 4, 4)) >>> (n & 31)) & 1) !== 0;
+    return new BitRead(this.driver.read(this.g, base + (n >> 5) * 4, 4), n & 31);
   }
 
   private intid(intid: number): number {
@@ -214,5 +214,56 @@ class GuestInsn extends Frame {
         return this.yield_(trap(ESR_ELx_EC_DABT_LOW, this.arg));
       }
     }
+  }
+}
+
+/** GICV_IAR / GICV_HPPIR read for its INTID field (the CPU ID bits of an SGI masked off). */
+class IntidRead extends Frame<number> {
+  constructor(private readonly read: Frame<number>) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    if (this.pc === 1) return this.return_((sent as number) & GICC_IAR_INT_ID_MASK);
+    this.pc = 1;
+    return this.call(this.read);
+  }
+}
+
+/** A GICD bitmap register read for one INTID's bit (gic_peek_irq). */
+class BitRead extends Frame<boolean> {
+  constructor(
+    private readonly read: Frame<number>,
+    private readonly bit: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    if (this.pc === 1) return this.return_((((sent as number) >>> this.bit) & 1) !== 0);
+    this.pc = 1;
+    return this.call(this.read);
+  }
+}
+
+/** GuestOps.waitUntil: a poll step per test of `cond` that fails, at most `maxPolls`. */
+class WaitUntil extends Frame {
+  private polls = 0;
+
+  constructor(
+    private readonly vcpu: number,
+    private readonly cond: () => boolean,
+    private readonly maxPolls: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.cond()) return this.return_(undefined);
+    if (this.polls === this.maxPolls) {
+      throw new ModelError(`vCPU ${this.vcpu}: condition still false after ${this.maxPolls} polls`);
+    }
+    this.polls++;
+    return this.yield_(op(C_GUEST_POLL));
   }
 }

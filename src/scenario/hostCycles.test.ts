@@ -32,7 +32,7 @@ describe('HostCycleObserver', () => {
   it('reports progress every 65536 engine steps', () => {
     const host = createHost({ cpus: 1 });
     let reports = 0;
-    host.engine.observer = new HostCycleObserver(1, () => reports++);
+    host.engine.observer = new HostCycleObserver(1, { progress: () => reports++ });
     const p = host.process();
     const kvm = p.open('/dev/kvm');
     while (host.engine.steps < 70_000) p.ioctl(kvm, KVM_GET_API_VERSION, 0);

@@ -9,6 +9,11 @@ import type { Engine, StepObserver } from '../sim/engine.js';
 /** Engine steps between two progress reports. */
 const PROGRESS_EVERY = 1 << 16;
 
+/** What the observer reports progress to (an object, so the engine's observer stays plain data). */
+export interface ProgressSink {
+  progress(engine: Engine): void;
+}
+
 export class HostCycleObserver implements StepObserver {
   /** Host cycles so far, in all and per CPU. */
   total = 0;
@@ -17,10 +22,10 @@ export class HostCycleObserver implements StepObserver {
   private readonly preIdle: Uint8Array;
   private nextProgress = PROGRESS_EVERY;
 
-  /** `progress` is called with the engine every PROGRESS_EVERY steps. */
+  /** `sink.progress` is called with the engine every PROGRESS_EVERY steps. */
   constructor(
     cpus: number,
-    private readonly progress: (engine: Engine) => void = () => {},
+    private readonly sink: ProgressSink | null = null,
   ) {
     this.byCpu = new Float64Array(cpus);
     this.preGuest = new Uint8Array(cpus);
@@ -48,7 +53,7 @@ export class HostCycleObserver implements StepObserver {
     }
     if (engine.steps >= this.nextProgress) {
       this.nextProgress = engine.steps + PROGRESS_EVERY;
-      this.progress(engine);
+      this.sink?.progress(engine);
     }
   }
 }

@@ -282,7 +282,7 @@ export class HostTrace {
       kvmUserspaceExit: (v, reason, err) => this.kvmUserspaceExit(v, reason, err),
       kvmSetIrq: (gsi, level, src) => this.kvmSetIrq(gsi, level, src),
     };
-    host.irq.gic.distributor.onDeactivate = (intid, cpu) => this.deactivate(intid, cpu);
+    host.irq.gic.distributor.onDeactivate = { deactivated: (intid, cpu) => this.deactivate(intid, cpu) };
     const unpredictable: UnpredictableObserver = (cpu, reg, why, intid) =>
       this.tr.emit(EV_GIC_UNPREDICTABLE, cpu, this.ctx(cpu), reg, why, intid);
     host.irq.gic.distributor.onUnpredictable = unpredictable;

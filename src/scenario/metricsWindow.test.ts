@@ -10,7 +10,7 @@ function window() {
     devices: [{ name: 'dev0', iommuGroup: 3, irqs: [{ intid: 70, trigger: 'level' }] }],
   });
   const cycles = new HostCycleObserver(2);
-  const w = new MetricsWindow(host, () => host.kvm.vms, cycles);
+  const w = new MetricsWindow(host, { kvmVms: () => host.kvm.vms }, cycles);
   const c = new MetricsCollector('normal', 2e9, [{ device: 'dev0', index: 0, intid: 70 }]);
   return { host, cycles, w, c };
 }

@@ -28,6 +28,11 @@ function zeroExits(): Record<ExitReason, number> {
   return { irq: 0, maintenance: 0, ipi: 0, wfx: 0, hvc: 0, dabt: 0, sysreg: 0, other: 0 };
 }
 
+/** The VMs whose vGICs the window reads (the run's VMM). */
+export interface WindowVms {
+  kvmVms(): readonly KvmVm[];
+}
+
 export class MetricsWindow {
   /** Host handler entries of the vGIC maintenance IRQ. */
   maint = 0;
@@ -40,7 +45,7 @@ export class MetricsWindow {
 
   constructor(
     private readonly host: Host,
-    private readonly vms: () => readonly KvmVm[],
+    private readonly vms: WindowVms,
     private readonly cycles: HostCycleObserver,
   ) {}
 
@@ -59,7 +64,7 @@ export class MetricsWindow {
 
   snapshot(): Snapshot {
     const exits = zeroExits();
-    for (const vm of this.vms()) {
+    for (const vm of this.vms.kvmVms()) {
       for (const vc of vm.vcpus) {
         const st = vc.stat;
         const physical = st.irqExits - st.maintenanceExits;
@@ -84,7 +89,7 @@ export class MetricsWindow {
     }
     for (const d of this.host.msiDevices) for (const ctx of d.vdev.ctx) signals += ctx.signals; // vfio_msihandler
     let resamples = 0;
-    for (const vm of this.vms()) {
+    for (const vm of this.vms.kvmVms()) {
       for (const r of vm.irqfds.resamplers) {
         resamples += r.acks;
         signals += r.acks * r.irqfds.filter((x) => x.resamplefd !== null).length;
@@ -99,7 +104,7 @@ export class MetricsWindow {
       unmasks,
       resamples,
       maint: this.maint,
-      inject: this.injections + this.vms().reduce((n, vm) => n + (vm.vgic?.lpiInjections ?? 0), 0),
+      inject: this.injections + this.vms.kvmVms().reduce((n, vm) => n + (vm.vgic?.lpiInjections ?? 0), 0),
       lrOverflows: this.lrOverflows,
     };
   }

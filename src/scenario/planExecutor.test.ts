@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createHost } from '../machine.js';
 import { loadScenario } from './loader.js';
 import { PlanExecutor } from './planExecutor.js';
-import { stepsForMode } from './schema.js';
+import { type ScenarioStep, stepsForMode } from './schema.js';
 
 const YAML = `
 name: plan
@@ -26,23 +26,20 @@ function executor(delivered: () => boolean) {
   const engine = createHost({ cpus: 1 }).engine;
   const ran: string[] = [];
   const notes: string[] = [];
-  const plan = new PlanExecutor(
-    engine,
-    stepsForMode(s, 'forwarded'),
-    (st) => ran.push(`${st.step}@${engine.now}`),
-    () => delivered(),
-    notes,
-  );
-  return { engine, plan, ran, notes };
+  const plan = new PlanExecutor(engine, stepsForMode(s, 'forwarded'), { happened: () => delivered() }, notes);
+  const exec = (st: ScenarioStep) => {
+    ran.push(`${st.step}@${engine.now}`);
+  };
+  return { engine, plan, exec, ran, notes };
 }
 
 describe('PlanExecutor', () => {
   it('leading steps first; then each step at its time, after its event and delay; the unreachable ones skipped', () => {
-    const { engine, plan, ran, notes } = executor(() => false);
-    plan.runLeading();
+    const { engine, plan, exec, ran, notes } = executor(() => false);
+    plan.runLeading(exec);
     expect(ran).toEqual(['open-device@0', 'irqfd@0']);
     engine.run(300); // the scenario clock starts later than the machine's
-    plan.runRest(300, 100_000);
+    plan.runRest(300, 100_000, exec);
     expect(ran.slice(2)).toEqual(['assign@1300', 'deassign@1800']);
     expect(notes).toEqual([
       'vmm[4] (assign) waits for an event that did not happen before the end: skipped',
@@ -52,18 +49,19 @@ describe('PlanExecutor', () => {
 
   it('a listener fires once, at the first notify that finds its event happened', () => {
     let delivered = false;
-    const { plan } = executor(() => delivered);
+    const { plan, exec } = executor(() => delivered);
     let fired = 0;
-    plan.on({ kind: 'delivered', device: 'dev0', index: 0, n: 1 }, () => fired++);
-    plan.on({ kind: 'step', id: 'on' }, () => fired++);
+    const listener = { eventHappened: () => fired++ };
+    plan.on({ kind: 'delivered', device: 'dev0', index: 0, n: 1 }, listener);
+    plan.on({ kind: 'step', id: 'on' }, listener);
     plan.notify();
     expect(fired).toBe(0);
     delivered = true;
     plan.notify();
     plan.notify();
     expect(fired).toBe(1);
-    plan.runLeading();
-    plan.runRest(0, 100_000); // the step with id 'on' runs: its listener fires
+    plan.runLeading(exec);
+    plan.runRest(0, 100_000, exec); // the step with id 'on' runs: its listener fires
     expect(fired).toBe(2);
   });
 });

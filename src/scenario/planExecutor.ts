@@ -5,8 +5,10 @@
  * MSIs), which with the untimed steps after it runs once the guests have booted (`runBooted`); the rest run once the
  * scenario clock has started, in order: a step with `after` waits for
  * its event (then its `delay`), one with `at` for its time. A step whose event does not happen before the end, or
- * that is due after the duration, is skipped with a note. The executor also keeps the plan's events: `on(ev, fn)`
- * calls `fn` once, at the first `notify` that finds `ev` happened.
+ * that is due after the duration, is skipped with a note. The executor also keeps the plan's events: `on(ev, l)`
+ * calls `l.eventHappened()` once, at the first `notify` that finds `ev` happened. What it keeps is plain data (the
+ * line events' source and the listeners are objects, not closures), as the machine's model code calls `notify`; the
+ * step runner is an argument of the run methods.
  */
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
@@ -14,27 +16,38 @@ import type { ScenarioEvent, ScenarioStep } from './schema.js';
 
 type LineEvent = Exclude<ScenarioEvent, { kind: 'step' }>;
 
+/** Whether a line event (a raise, delivery… of a device line) has happened: the run's line ledger. */
+export interface LineEvents {
+  happened(ev: LineEvent): boolean;
+}
+
+/** What waits for a plan event (`PlanExecutor.on`). */
+export interface PlanListener {
+  eventHappened(): void;
+}
+
+/** Runs one step of the plan (the VMM interpreter's `exec`). */
+export type StepRunner = (st: ScenarioStep) => void;
+
 export class PlanExecutor {
   /** The next step to run. */
   private i = 0;
   private readonly doneSteps = new Set<string>();
-  private readonly listeners: { ev: ScenarioEvent; fn: () => void; fired: boolean }[] = [];
+  private readonly listeners: { ev: ScenarioEvent; l: PlanListener; fired: boolean }[] = [];
 
   constructor(
     private readonly engine: Engine,
     private readonly steps: readonly ScenarioStep[],
-    private readonly exec: (st: ScenarioStep) => void,
-    private readonly lineEvent: (ev: LineEvent) => boolean,
+    private readonly lineEvents: LineEvents,
     private readonly notes: string[],
-    private readonly waitsForBoot: (st: ScenarioStep) => boolean = () => false,
   ) {}
 
   happened(ev: ScenarioEvent): boolean {
-    return ev.kind === 'step' ? this.doneSteps.has(ev.id) : this.lineEvent(ev);
+    return ev.kind === 'step' ? this.doneSteps.has(ev.id) : this.lineEvents.happened(ev);
   }
 
-  on(ev: ScenarioEvent, fn: () => void): void {
-    this.listeners.push({ ev, fn, fired: false });
+  on(ev: ScenarioEvent, l: PlanListener): void {
+    this.listeners.push({ ev, l, fired: false });
   }
 
   /** Something the plan's events count changed: fire the listeners whose event has now happened. */
@@ -42,20 +55,20 @@ export class PlanExecutor {
     for (const x of this.listeners) {
       if (!x.fired && this.happened(x.ev)) {
         x.fired = true;
-        x.fn();
+        x.l.eventHappened();
       }
     }
   }
 
   /** The steps before the first with `at` or `after`, or that waits for the guests' boot. */
-  runLeading(): void {
-    while (this.untimed() && !this.waitsForBoot(this.steps[this.i]!)) this.step(this.steps[this.i++]!);
+  runLeading(exec: StepRunner, waitsForBoot: (st: ScenarioStep) => boolean = () => false): void {
+    while (this.untimed() && !waitsForBoot(this.steps[this.i]!)) this.step(exec, this.steps[this.i++]!);
   }
 
   /** After the guests booted: the untimed steps from the first that waited for it; returns how many ran. */
-  runBooted(): number {
+  runBooted(exec: StepRunner): number {
     const from = this.i;
-    while (this.untimed()) this.step(this.steps[this.i++]!);
+    while (this.untimed()) this.step(exec, this.steps[this.i++]!);
     return this.i - from;
   }
 
@@ -65,7 +78,7 @@ export class PlanExecutor {
   }
 
   /** The remaining steps, the scenario clock starting at `t0`; returns at the last step (or skipped one). */
-  runRest(t0: number, duration: number): void {
+  runRest(t0: number, duration: number, exec: StepRunner): void {
     const engine = this.engine;
     const end = t0 + duration;
     for (; this.i < this.steps.length; this.i++) {
@@ -91,12 +104,12 @@ export class PlanExecutor {
         }
         engine.run(t0 + st.at - engine.now);
       }
-      this.step(st);
+      this.step(exec, st);
     }
   }
 
-  private step(st: ScenarioStep): void {
-    this.exec(st);
+  private step(exec: StepRunner, st: ScenarioStep): void {
+    exec(st);
     if (st.id !== undefined) this.doneSteps.add(st.id);
     this.notify();
   }

@@ -1,5 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createHost } from '../machine.js';
+import { createHost, type Host } from '../machine.js';
+import type { TimerHandler } from '../sim/engine.js';
+import { findUncopyable } from '../sim/snapshot.js';
 import { DEFAULT_SCENARIO, loadScenario, sweepPoint } from './loader.js';
 import { runScenario } from './runner.js';
 import { createQemuVm, kvmVfioSupported } from './vmm.js';
@@ -12,6 +16,7 @@ function probeKvmVfio(): boolean {
   return kvmVfioSupported(p, vm.vm);
 }
 const kvmVfioAvailable = probeKvmVfio();
+const SCENARIOS = fileURLToPath(new URL('../../scenarios/', import.meta.url));
 
 const SHORT = `
 name: short
@@ -204,4 +209,41 @@ workloads:
       expect(r.metrics.counters.injections).toBe(injections);
     },
   );
+});
+
+describe("runScenario: the machine's state during a run can be copied", () => {
+  /** An engine timer that lists, every `every` cycles (`left` times), what a copy of the machine could not carry. */
+  class UncopyableProbe implements TimerHandler {
+    readonly name = 'uncopyable-probe';
+    readonly found: string[] = [];
+    runs = 0;
+
+    constructor(
+      private readonly host: Host,
+      private readonly every: number,
+      private left: number,
+    ) {
+      host.engine.at(host.engine.now + every, this);
+    }
+
+    fire(): void {
+      this.runs++;
+      this.found.push(...findUncopyable(this.host));
+      if (--this.left > 0) this.host.engine.at(this.host.engine.now + this.every, this);
+    }
+  }
+
+  // sim/snapshot.ts: a closure or a suspended generator kept in the machine would still act on the original in a copy
+  it('no closure or generator in it (findUncopyable): a `via: eventfd` line, and GICv4.1 MSI vectors', () => {
+    for (const f of ['io-latency-in', 'check-msi-rearm']) {
+      const s = loadScenario(readFileSync(`${SCENARIOS}${f}.yaml`, 'utf8'), `${f}.yaml`);
+      for (const mode of ['normal', 'forwarded'] as const) {
+        let probe: UncopyableProbe | null = null;
+        const r = runScenario(s, { modes: [mode] }, { onHost: (h) => (probe = new UncopyableProbe(h, 250_000, 40)) });
+        expect(r.runs[0]!.metrics.irqs.delivered, `${f} ${mode}`).toBeGreaterThan(0);
+        expect(probe!.runs, `${f} ${mode}`).toBe(40);
+        expect(probe!.found, `${f} ${mode}`).toEqual([]);
+      }
+    }
+  });
 });

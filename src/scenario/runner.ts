@@ -20,41 +20,49 @@
 import { ErrnoError } from '../abi/errno.js';
 import { KVM_EXIT_MMIO, KVM_RUN } from '../abi/kvm.js';
 import { kvmRun } from '../abi/kvmStructs.js';
-import { guestWorkCost } from '../guest/deviceDriver.js';
-import type { GuestIrqHandler } from '../guest/gicDriver.js';
 import type { GuestExtraIrq, GuestTrapLoop, GuestWorkload } from '../guest/guestKernel.js';
 import { GuestKernel } from '../guest/guestKernel.js';
 import type { GuestItsDevice } from '../guest/itsDriver.js';
 import { gicRouteSpi } from '../host/irq/boot.js';
-import type { IrqDesc, IrqReturn } from '../host/irq/irqDesc.js';
 import type { Process, UThread } from '../host/process.js';
 
 /** include/uapi/linux/fs.h INR_OPEN_MAX: the default hard RLIMIT_NOFILE. */
 const INR_OPEN_MAX = 4096;
 
-import { kvmIrqMapGsi } from '../kvm/irqRouting.js';
 import { kvmRunAddress } from '../kvm/vcpu.js';
+import type { KvmVm } from '../kvm/vm.js';
 import { createHost, type Host } from '../machine.js';
 import { costDefs } from '../sim/costs.js';
-import type { Engine } from '../sim/engine.js';
+import type { Engine, TimerHandler } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
+import type { Prng } from '../sim/prng.js';
 import { COST_PROFILES, resolveCosts } from '../sim/profiles.js';
-import { currentOrNull, type Op, op, TASK_BLOCKED, TASK_IN_GUEST, type TaskGen } from '../sim/task.js';
+import { currentOrNull, type Op, TASK_BLOCKED, TASK_IN_GUEST } from '../sim/task.js';
 import { writeChromeJson } from '../trace/chromeJsonWriter.js';
 import { writeText } from '../trace/textWriter.js';
 import { Tracer } from '../trace/tracer.js';
-import { HostCycleObserver } from './hostCycles.js';
+import {
+  LedgerIrqHandler,
+  RunGuestProbes,
+  type RunGuestSink,
+  RunLineProbes,
+  RunTrapProbes,
+  type VmProbes,
+} from './guestProbes.js';
+import { HostCycleObserver, type ProgressSink } from './hostCycles.js';
 import { HostTrace } from './hostTrace.js';
 import { type LedgerEntry, LineLedger, type LineState, type MsiVectorState } from './lineLedger.js';
 import { type Metrics, MetricsCollector, PROBE_NAMES, type ProbeName } from './metrics.js';
-import { MetricsWindow } from './metricsWindow.js';
+import { MetricsWindow, type WindowVms } from './metricsWindow.js';
 import { pciFunctions } from './pciFunctions.js';
-import { PlanExecutor } from './planExecutor.js';
+import { PlanExecutor, type PlanListener } from './planExecutor.js';
+import { RunDeactivations, RunIrqHooks, RunKernelHooks, RunKvmHooks } from './runHooks.js';
 import type { InvariantViolation, ModeRun, RunOptions, RunResult, TraceFormat, TraceOutput } from './runnerApi.js';
-import type { Mode, Scenario, ScenarioStep } from './schema.js';
+import type { Mode, Scenario, ScenarioStep, ScenarioWorkload } from './schema.js';
 import { stepsForMode } from './schema.js';
-import { guestGicOptions, scenarioHostOptions, VmmInterpreter, type VmmVm } from './vmmInterpreter.js';
+import type { IrqfdWiring, RawIoctlError } from './vmm.js';
+import { guestGicOptions, scenarioHostOptions, type VmmEvents, VmmInterpreter, type VmmVm } from './vmmInterpreter.js';
 
 /** The invariant id of a raw `ioctl` step whose outcome is not its `expect`. */
 export const IOCTL_EXPECTATION = 'ioctl-expect';
@@ -83,24 +91,13 @@ export function runScenario(s: Scenario, opts: RunOptions, hooks: RunHooks = {})
   const notes: string[] = [];
   const runs: ModeRun[] = [];
   opts.modes.forEach((mode, i) => {
-    const report = (f: number) => opts.onProgress?.((i + Math.min(1, Math.max(0, f))) / opts.modes.length);
-    runs.push(new ModeRunner(s, mode, opts, report, notes, hooks).run());
+    runs.push(new ModeRunner(s, mode, opts, i, notes).run(hooks));
   });
   opts.onProgress?.(1);
   return { runs, notes: [...new Set(notes)] };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-
-/** What the runner measures per VM beside the VMM's state. */
-interface VmProbes {
-  /** Per vCPU: when its trap loop issued its last trap (cycles), -1 if none is outstanding. */
-  readonly trapAt: number[];
-  /** Per vCPU: when it last entered its virtual IRQ vector (cycles). */
-  readonly vectorAt: number[];
-  /** Kernel-handled MMIO round trips (GICD read loop): count and sum of cycles, for a note. */
-  readonly mmioKernel: { n: number; sum: number };
-}
 
 /** Names of the checkInvariants messages → stable invariant ids. */
 function invariantId(msg: string): string {
@@ -114,15 +111,21 @@ function invariantId(msg: string): string {
   return 'teardown-complete';
 }
 
-class ModeRunner {
+/**
+ * One mode run. What the machine reaches of it (its hooks, guest handlers, the vCPU threads' loops, the workloads'
+ * timers) is plain data, so the machine state of a run can be copied (sim/snapshot.ts); the one function it keeps is
+ * the caller's progress callback, when there is one. It is the VMM interpreter's events, the metrics window's VMs
+ * and the host-cycle observer's progress sink.
+ */
+class ModeRunner implements VmmEvents, WindowVms, ProgressSink, RunGuestSink {
   private readonly host: Host;
-  private readonly engine: Engine;
+  readonly engine: Engine;
   private readonly p: Process;
   private readonly tracer: Tracer | null;
   private readonly c: MetricsCollector;
   private readonly ledger: LineLedger;
   private readonly cycles: HostCycleObserver;
-  private readonly window: MetricsWindow;
+  readonly window: MetricsWindow;
   private readonly vmm: VmmInterpreter;
   private readonly plan: PlanExecutor;
   /** The tracepoints, when this run traces. */
@@ -136,15 +139,19 @@ class ModeRunner {
   /** User address of the __u64 1 the I/O thread writes to an eventfd. */
   private ioBuf = -1;
   private readonly traceFormat: TraceFormat;
+  private readonly onProgress: RunOptions['onProgress'];
+  private readonly nModes: number;
 
   constructor(
     private readonly s: Scenario,
     private readonly mode: Mode,
     opts: RunOptions,
-    private readonly progress: (f: number) => void,
+    /** This run's index in opts.modes (its share of the progress). */
+    private readonly index: number,
     private readonly notes: string[],
-    private readonly hooks: RunHooks = {},
   ) {
+    this.onProgress = opts.onProgress;
+    this.nModes = opts.modes.length;
     const known = new Set(costDefs().map((d) => d.name));
     const rc = resolveCosts(s.host.costProfile, s.host.costs, (n) => known.has(n));
     if (rc.skipped.length > 0)
@@ -174,60 +181,76 @@ class ModeRunner {
       ),
     ]);
     this.ledger = new LineLedger(this.engine, this.c, this.host.devices, s, msiDevices);
-    this.cycles = new HostCycleObserver(this.engine.cpus.length, (engine) =>
-      this.progress((engine.now - this.t0) / Math.max(1, this.s.duration)),
-    );
+    this.cycles = new HostCycleObserver(this.engine.cpus.length, this);
     this.engine.observer = this.cycles;
-    this.window = new MetricsWindow(this.host, () => this.vmm.vms.map((v) => v.kvmVm), this.cycles);
+    this.window = new MetricsWindow(this.host, this, this.cycles);
     this.ht = this.tracer !== null ? new HostTrace(this.tracer, this.host) : null;
     if (this.ht !== null) for (const l of this.ledger.lines) this.ht.addLine(l, l.desc.irq);
     this.installHooks();
     this.ht?.installChain();
-    this.hookUnmask();
     // QEMU raises its RLIMIT_NOFILE soft limit to the hard limit at start-up (qemu_init, "increase NOFILE soft limit
     // on POSIX", QEMU 9.0): Linux's default hard limit INR_OPEN_MAX, 4096 — room for two eventfds per wired line
     this.p = this.host.kernel.process({ maxFds: INR_OPEN_MAX });
-    this.vmm = new VmmInterpreter(this.host, this.p, s, {
-      failed: (what, e) =>
-        this.violations.push({ invariant: 'vmm-call', message: `${what}: ${e.message}`, atCycles: this.engine.now }),
-      note: (msg) => this.notes.push(msg),
-      wired: (v, device, index, w) => {
-        const l = this.line(device, index);
-        this.ht?.wire(l, v.kvmVm, w.gsi, this.p, w.trigger, w.resample);
-        l.owned = true;
-      },
-      unowned: (device, vmGone) => {
-        for (const l of [...this.ledger.lines, ...this.ledger.vectors]) {
-          if (device !== null && l.device !== device) continue;
-          if (vmGone) this.ledger.release(l);
-          else l.owned = false;
-        }
-      },
-      ioctlOutcome: (st, what, got, detail) => {
-        if (got === st.expect) return;
-        this.violations.push({
-          invariant: IOCTL_EXPECTATION,
-          message: `${what}: expected ${st.expect === 'ok' ? 'success' : st.expect}, got ${got === 'ok' ? 'success' : got} (${detail})`,
-          atCycles: this.engine.now,
-        });
-      },
-      badIoctl: (what, e) =>
-        this.violations.push({ invariant: 'ioctl-arg', message: `${what}: ${e.message}`, atCycles: this.engine.now }),
+    this.vmm = new VmmInterpreter(this.host, this.p, s, this);
+    this.plan = new PlanExecutor(this.engine, stepsForMode(s, mode), this.ledger, notes);
+    this.hookLedger();
+  }
+
+  // ---- the VMM interpreter's events (VmmEvents) -------------------------------------------------------------------
+
+  failed(what: string, e: ErrnoError): void {
+    this.violations.push({ invariant: 'vmm-call', message: `${what}: ${e.message}`, atCycles: this.engine.now });
+  }
+
+  note(msg: string): void {
+    this.notes.push(msg);
+  }
+
+  wired(v: VmmVm, device: string, index: number, w: IrqfdWiring): void {
+    const l = this.line(device, index);
+    this.ht?.wire(l, v.kvmVm, w.gsi, this.p, w.trigger, w.resample);
+    l.owned = true;
+  }
+
+  unowned(device: string | null, vmGone: boolean): void {
+    for (const l of [...this.ledger.lines, ...this.ledger.vectors]) {
+      if (device !== null && l.device !== device) continue;
+      if (vmGone) this.ledger.release(l);
+      else l.owned = false;
+    }
+  }
+
+  ioctlOutcome(st: Extract<ScenarioStep, { step: 'ioctl' }>, what: string, got: string, detail: string): void {
+    if (got === st.expect) return;
+    this.violations.push({
+      invariant: IOCTL_EXPECTATION,
+      message: `${what}: expected ${st.expect === 'ok' ? 'success' : st.expect}, got ${got === 'ok' ? 'success' : got} (${detail})`,
+      atCycles: this.engine.now,
     });
-    this.plan = new PlanExecutor(
-      this.engine,
-      stepsForMode(s, mode),
-      (st) => {
-        this.vmm.exec(st);
-        this.hooks.afterStep?.(st, this.host, this.mode);
-      },
-      (ev) => this.ledger.happened(ev),
-      notes,
-      // QEMU wires a PCI function's MSIs when its guest driver enables them (vfio_pci_write_config → vfio_msi_enable),
-      // after the guest's ITS driver has mapped the device and its events at boot
-      (st) => st.step === 'irqfd' && this.vmm.pciFunction(st.device) !== undefined,
-    );
-    hooks.onHost?.(this.host, mode);
+  }
+
+  badIoctl(what: string, e: RawIoctlError): void {
+    this.violations.push({ invariant: 'ioctl-arg', message: `${what}: ${e.message}`, atCycles: this.engine.now });
+  }
+
+  /** The scenario's clock rate (cycles per second). */
+  get hz(): number {
+    return this.s.host.hz;
+  }
+
+  /** The VMs whose vGICs the metrics window reads. */
+  kvmVms(): readonly KvmVm[] {
+    return this.vmm.vms.map((v) => v.kvmVm);
+  }
+
+  /** The host-cycle observer's report: simulated time over the duration. */
+  progress(engine: Engine): void {
+    this.report((engine.now - this.t0) / Math.max(1, this.s.duration));
+  }
+
+  /** Progress of the whole call: this run's share of it. */
+  private report(f: number): void {
+    this.onProgress?.((this.index + Math.min(1, Math.max(0, f))) / this.nModes);
   }
 
   // ---- hooks: counters and trace -----------------------------------------------------------------------------
@@ -235,55 +258,20 @@ class ModeRunner {
   private installHooks(): void {
     const ht = this.ht;
     const host = this.host;
-    const w = this.window;
-    host.irq.genirq.trace = {
-      handlerEntry: (desc: IrqDesc, name: string) => {
-        if (desc.irq === this.maintIrq) w.maint++;
-        ht?.handlerEntry(desc, name);
-      },
-      handlerExit: (desc: IrqDesc, ret: IrqReturn) => ht?.handlerExit(desc, ret),
-    };
-    host.kvm.trace = {
-      kvmEntry: (v) => {
-        const vc = v.vgicCpu;
-        const nrLr = v.vm.vgic?.nrLr ?? 0;
-        if (vc !== null && nrLr > 0 && vc.apCount > nrLr) w.lrOverflows++;
-        ht?.kvmEntry(v);
-      },
-      kvmExit: (v, type, ec) => ht?.kvmExit(v, type, ec),
-      kvmUserspaceExit: (v, reason, err) => ht?.kvmUserspaceExit(v, reason, err),
-      kvmSetIrq: (gsi, level, src, vm) => {
-        // an MSI route's injection is counted where the vITS makes the LPI pending (Vgic.lpiInjections), which the
-        // irqfd's atomic path and KVM_SIGNAL_MSI reach without kvm_set_irq
-        if (level !== 0 && !kvmIrqMapGsi(vm, gsi).some((e) => e.msi !== null)) w.injections++;
-        ht?.kvmSetIrq(gsi, level, src);
-      },
-    };
+    host.irq.genirq.trace = new RunIrqHooks(this.window, this.maintIrq, ht);
+    host.kvm.trace = new RunKvmHooks(this.window, ht);
     if (ht !== null) {
       for (const d of host.devices) {
         d.hw.onLineChange = (_dev, index, level) => ht.lineChange(d.spec.name, d.spec.irqs[index]!.intid, level);
       }
     }
-    // physical deactivation: every path (host EOIR/DIR, guest EOI on a HW list register) ends in
-    // GicDistributor.deactivate, which reports it to onDeactivate.
-    host.irq.gic.distributor.onDeactivate = (intid, cpu) => {
-      ht?.deactivate(intid, cpu); // every INTID: an SGI's or PPI's DIR too, or its active slice never ends
-      if (this.ledger.deactivated(intid)) this.plan.notify();
-    };
   }
 
-  /** vfio_platform_unmask re-enables a line the normal path masked: the re-arm of a raise already deactivated. */
-  private hookUnmask(): void {
-    const chain = this.host.kernel.trace;
+  /** After the trace's chain: the hooks that call the plan and the ledger (RunKernelHooks, RunDeactivations). */
+  private hookLedger(): void {
     const byIrq = new Map(this.ledger.lines.map((l) => [l.desc.irq, l]));
-    this.host.kernel.trace = {
-      ...chain,
-      vfioUnmask: (irq) => {
-        const l = byIrq.get(irq);
-        if (l !== undefined) this.ledger.unmasked(l);
-        chain?.vfioUnmask?.(irq);
-      },
-    };
+    this.host.kernel.trace = new RunKernelHooks(this.host.kernel.trace, this.ledger, byIrq);
+    this.host.irq.gic.distributor.onDeactivate = new RunDeactivations(this.ledger, this.plan, this.ht);
   }
 
   // ---- guests ------------------------------------------------------------------------------------------------
@@ -316,54 +304,15 @@ class ModeRunner {
     const every = 'hvc' in w ? w.hvc.every : w.mmio.every;
     const steps = every > 0 ? Math.max(1, Math.round(every / GUEST_COMPUTE_QUANTUM)) : 0;
     const stepCycles = steps > 0 ? Math.max(1, Math.round(every / steps)) : 0;
-    if ('hvc' in w) {
-      return { kind: 'hvc', steps, stepCycles, onRoundTrip: (cycles) => this.probe('hypercall', cycles) };
-    }
+    if ('hvc' in w) return { kind: 'hvc', steps, stepCycles, onRoundTrip: new RunTrapProbes(this, pr, 'hvc') };
     if (w.mmio.exit === 'kernel') {
-      return {
-        kind: 'gicd-read',
-        steps,
-        stepCycles,
-        onRoundTrip: (cycles) => {
-          if (!this.window.open) return;
-          pr.mmioKernel.n++;
-          pr.mmioKernel.sum += cycles;
-        },
-      };
+      return { kind: 'gicd-read', steps, stepCycles, onRoundTrip: new RunTrapProbes(this, pr, 'gicd-read') };
     }
-    return {
-      kind: 'mmio-write',
-      steps,
-      stepCycles,
-      ipa: GUEST_DOORBELL_IPA,
-      onTrap: (at, vcpu) => {
-        pr.trapAt[vcpu] = at;
-      },
-    };
+    const onTrap = new RunTrapProbes(this, pr, 'mmio-write');
+    return { kind: 'mmio-write', steps, stepCycles, ipa: GUEST_DOORBELL_IPA, onTrap };
   }
 
-  /**
-   * The guest handler of an IRQ driven by a `via: eventfd` workload: the I/O backend signalled the irqfd, so there is
-   * no device status register to read (the physical line never rose); the handler serves one event per entry.
-   * Probe `ioLatencyIn` = the backend's write(2) starts → this vCPU entered its IRQ vector for the vIRQ.
-   */
-  private backendHandler(l: LineState, handlerCycles: number, vmIndex: number): GuestIrqHandler {
-    const work = guestWorkCost(handlerCycles);
-    const engine = this.engine;
-    const self = this;
-    return {
-      name: `${l.device}.${l.index}.backend`,
-      *handle(_g, vcpu) {
-        const vectorAt = self.probes[vmIndex]!.vectorAt[vcpu] ?? engine.now;
-        if (l.outstanding > 0 || l.orphanPending > 0) self.probe('ioLatencyIn', vectorAt - l.lastAssertAt);
-        self.delivered(l, engine.now - l.lastAssertAt, vcpu, vmIndex);
-        if (handlerCycles > 0) yield op(work);
-        return true;
-      },
-    };
-  }
-
-  private buildGuest(spec: Scenario['vms'][number], index: number): GuestKernel {
+  private buildGuest(spec: Scenario['vms'][number], index: number, hooks: RunHooks): GuestKernel {
     const pr: VmProbes = {
       trapAt: new Array<number>(spec.vcpus).fill(-1),
       vectorAt: new Array<number>(spec.vcpus).fill(0),
@@ -385,33 +334,35 @@ class ModeRunner {
         intid: 32 + st.gsi!,
         trigger: l.trigger,
         target: 0,
-        handler: this.backendHandler(l, spec.guest.handlerCycles, index),
+        handler: new LedgerIrqHandler(`${l.device}.${l.index}.backend`, this, l, spec.guest.handlerCycles, index),
       });
     }
     const devices = steps.flatMap((st) => {
       if (st.step !== 'irqfd') throw new ModelError('unreachable');
       const l = this.platformLine(st.device, st.index);
       if (l.viaEventfd) return [];
+      // guest_irq_entry: the driver's own tracepoint (traceGuest below)
+      const probe = new RunLineProbes(this, l);
       return {
         device: l.hw,
         line: st.index,
         intid: 32 + st.gsi!,
         target: 0,
         handlerCycles: spec.guest.handlerCycles,
-        assertedAt: () => l.lastAssertAt,
-        // guest_irq_entry: the driver's own tracepoint (traceGuest below)
-        onLatency: (cycles: number) => this.served(l, cycles),
+        assertedAt: probe,
+        onLatency: probe,
       };
     });
     const lpis = new Map<number, MsiVectorState>();
     const its = this.guestItsDevices(all, spec.guest.handlerCycles, lpis);
     const v2 = this.host.irq.version === 'v2';
+    const probes = new RunGuestProbes(this, pr);
     const g = new GuestKernel({
       ...(its.length > 0 ? { its: { devices: its } } : {}),
       engine: this.engine,
       ...guestGicOptions(this.host.irq, spec.guest.eoi),
       // the GICv3 guest driver has no completion probe
-      ...(v2 ? { onVirqCompletion: (cycles: number) => this.probe('virqCompletion', cycles) } : {}),
+      ...(v2 ? { onVirqCompletion: probes } : {}),
       vcpus: spec.vcpus,
       name: spec.name,
       eoiMode: spec.guest.eoiMode,
@@ -419,22 +370,18 @@ class ModeRunner {
       irqs,
       workload: this.guestWorkload(spec.guest.workload),
       trapLoop: this.guestTrapLoop(pr, spec.guest.workload),
-      onVectorEntry: (at, vcpu) => {
-        pr.vectorAt[vcpu] = at;
-      },
+      onVectorEntry: probes,
     });
     this.ht?.traceGuest(g, lpis);
-    this.hooks.onGuest?.(g, spec.name, this.mode);
-    for (const r of spec.retarget) {
-      const add = () => g.scheduleRetarget({ at: this.engine.now + (r.delay ?? 0), intid: r.intid, target: r.vcpu });
-      if (r.after !== undefined) this.plan.on(r.after, add);
-    }
+    hooks.onGuest?.(g, spec.name, this.mode);
+    for (const r of spec.retarget)
+      if (r.after !== undefined) this.plan.on(r.after, new RetargetAfter(g, this.engine, r));
     return g;
   }
 
   /**
    * The guest's ITS devices (itsDriver.ts): each PCI function wired into this VM, at its guest requester ID, with one
-   * event per wired vector mapped to its LPI on vCPU 0, served by `msiHandler`.
+   * event per wired vector mapped to its LPI on vCPU 0, served by a LedgerIrqHandler.
    */
   private guestItsDevices(
     steps: readonly ScenarioStep[],
@@ -447,31 +394,12 @@ class ModeRunner {
       const events = [...new Set(vectors)].map((k) => {
         const v = this.ledger.line(f.name, k) as MsiVectorState;
         lpis.set(f.lpiBase + k, v);
-        return { eventId: k, lpi: f.lpiBase + k, handler: this.msiHandler(v, handlerCycles) };
+        const handler = new LedgerIrqHandler(`${v.device}.msi${v.index}`, this, v, handlerCycles, -1);
+        return { eventId: k, lpi: f.lpiBase + k, handler };
       });
       if (events.length > 0) out.push({ deviceId: f.guestDeviceId, events });
     }
     return out;
-  }
-
-  /**
-   * The guest driver's handler of an MSI vector, entered once the guest acknowledged its LPI (ICC_IAR1_EL1): it serves
-   * what the function queued on the vector (the ledger's delivery, latency = the MSI's send → here), then
-   * `handlerCycles` of work; the GICv3 driver then writes ICC_EOIR1_EL1. Its guest_irq_entry is the driver's
-   * tracepoint (GuestTraceHooks.lpiIrq).
-   */
-  private msiHandler(v: MsiVectorState, handlerCycles: number): GuestIrqHandler {
-    const work = guestWorkCost(handlerCycles);
-    const engine = this.engine;
-    const self = this;
-    return {
-      name: `${v.device}.msi${v.index}`,
-      *handle() {
-        self.served(v, engine.now - v.lastAssertAt);
-        if (handlerCycles > 0) yield op(work);
-        return true;
-      },
-    };
   }
 
   // ---- IRQ events ----------------------------------------------------------------------------------------------
@@ -489,7 +417,7 @@ class ModeRunner {
     return l;
   }
 
-  private raise(l: LedgerEntry): void {
+  raise(l: LedgerEntry): void {
     this.ledger.raise(l);
     this.plan.notify();
   }
@@ -499,7 +427,7 @@ class ModeRunner {
    * write(2) → eventfd_write → irqfd_wakeup → kvm_vgic_inject_irq → kick the vCPU. The event's time (for
    * `latency.toGuest` and probe `ioLatencyIn`) is the first step of that write(2).
    */
-  private signalEventfd(l: LineState): void {
+  signalEventfd(l: LineState): void {
     const w = this.vmm.wiring(l.device, l.index);
     if (this.ledger.signal(l, w !== undefined, this.ioThread?.busy === true)) {
       if (this.ioThread === null) {
@@ -507,27 +435,32 @@ class ModeRunner {
         this.ioBuf = this.p.mem.alloc(8);
         this.p.mem.view(this.ioBuf, 8).setBigUint64(0, 1n, true);
       }
-      const engine = this.engine;
-      const p = this.p;
       const fd = w!.trigger;
-      const buf = this.ioBuf;
-      function* write(): TaskGen<number> {
-        l.lastAssertAt = engine.now;
-        return yield* p.sysWrite(fd, buf, 8);
-      }
-      this.ioThread.submit(`write(${fd}) ${l.device}/${l.index}`, write());
+      this.ioThread.submit(`write(${fd}) ${l.device}/${l.index}`, new BackendWrite(l, this.p, fd, this.ioBuf));
     }
     this.plan.notify();
   }
 
-  /** The eventfd backend's handler served `l` on `vcpu`: its guest_irq_entry (no guest driver emits it), then `served`. */
-  private delivered(l: LedgerEntry, cycles: number, vcpu: number, vmIndex: number): void {
+  /**
+   * A LedgerIrqHandler of VM `vmIndex` was entered on `vcpu`. An MSI vector's: the ledger's delivery (latency = the
+   * MSI's send → here; its guest_irq_entry is the GICv3 driver's tracepoint, GuestTraceHooks.lpiIrq). A `via:
+   * eventfd` line's: probe `ioLatencyIn` = the backend's write(2) starts → this vCPU entered its IRQ vector for the
+   * vIRQ, then its guest_irq_entry (no guest driver emits it) and the delivery.
+   */
+  handlerEntered(l: LedgerEntry, vcpu: number, vmIndex: number): void {
+    const now = this.engine.now;
+    if (l.kind === 'msi') {
+      this.served(l, now - l.lastAssertAt);
+      return;
+    }
+    const vectorAt = this.probes[vmIndex]!.vectorAt[vcpu] ?? now;
+    if (l.outstanding > 0 || l.orphanPending > 0) this.probe('ioLatencyIn', vectorAt - l.lastAssertAt);
     this.ht?.guestIrqEntry(this.vmm.vms[vmIndex]!.kvmVm.vcpus[vcpu]?.runTask ?? null, vcpu, l.intid, l.seq);
-    this.served(l, cycles);
+    this.served(l, now - l.lastAssertAt);
   }
 
   /** A guest handler entry served `l`, `cycles` after its raise. */
-  private served(l: LedgerEntry, cycles: number): void {
+  served(l: LedgerEntry, cycles: number): void {
     this.ledger.delivered(l, cycles);
     this.plan.notify();
   }
@@ -536,56 +469,18 @@ class ModeRunner {
 
   private armWorkloads(t0: number): void {
     this.s.workloads.forEach((w, wi) => {
-      const l = this.line(w.device, w.index);
-      const viaEventfd = w.via === 'eventfd';
-      const until = t0 + (w.until ?? this.s.duration);
-      const rng = this.engine.random.stream(`workload${wi}`);
-      let n = 0;
-      let inBurst = 0;
-      let burstStart = 0;
-      const engine = this.engine;
-      const next = (t: number): number => {
-        switch (w.kind) {
-          case 'periodic':
-            return t + w.period;
-          case 'poisson': {
-            const mean = w.meanInterval ?? this.s.host.hz / w.rate!;
-            return t + Math.max(1, Math.round(rng.exponential(mean)));
-          }
-          case 'burst':
-            if (inBurst < w.size) return t + w.spacing;
-            inBurst = 0;
-            burstStart += w.every;
-            return burstStart;
-        }
-      };
-      const handler = {
-        name: `workload${wi}`,
-        fire: () => {
-          n++;
-          inBurst++;
-          if (l.kind === 'line' && viaEventfd) this.signalEventfd(l);
-          else this.raise(l);
-          if (w.count !== undefined && n >= w.count) return;
-          const t = next(engine.now);
-          if (t <= until) engine.at(t, handler);
-        },
-      };
-      const start = (base: number) => {
-        const t0 = base + w.start;
-        burstStart = t0;
-        if (t0 <= until) engine.at(t0, handler);
-      };
-      if (w.after !== undefined) this.plan.on(w.after, () => start(engine.now));
-      else start(t0);
+      const timer = new WorkloadTimer(this, w, wi, this.line(w.device, w.index), t0 + (w.until ?? this.s.duration));
+      if (w.after !== undefined) this.plan.on(w.after, timer);
+      else timer.start(t0);
     });
   }
 
   // ---- the run -------------------------------------------------------------------------------------------------
 
-  run(): ModeRun {
+  run(hooks: RunHooks): ModeRun {
     const s = this.s;
     const engine = this.engine;
+    hooks.onHost?.(this.host, this.mode);
     // host SPI affinity (an administrator's /proc/irq/N/smp_affinity): the CPU of the vCPU the line targets
     for (const d of s.devices) {
       d.irqs.forEach((irq, index) => {
@@ -600,8 +495,14 @@ class ModeRunner {
       });
     }
     const vmm = this.vmm;
-    vmm.createVms((spec, index) => this.buildGuest(spec, index));
-    this.plan.runLeading();
+    vmm.createVms((spec, index) => this.buildGuest(spec, index, hooks));
+    const exec = (st: ScenarioStep) => {
+      vmm.exec(st);
+      hooks.afterStep?.(st, this.host, this.mode);
+    };
+    // QEMU wires a PCI function's MSIs when its guest driver enables them (vfio_pci_write_config → vfio_msi_enable),
+    // after the guest's ITS driver has mapped the device and its events at boot
+    this.plan.runLeading(exec, (st) => st.step === 'irqfd' && vmm.pciFunction(st.device) !== undefined);
     for (const v of vmm.vms)
       if (!v.destroyed)
         vmm.startVcpus(
@@ -614,7 +515,7 @@ class ModeRunner {
         );
     engine.runUntil(() => vmm.vms.every((v) => v.destroyed || v.guest.booted), 'the guests to boot');
     // the MSI wiring halted the guests (irqbypass's stop/start bracket): their vCPUs re-enter before the clock starts
-    if (this.plan.runBooted() > 0)
+    if (this.plan.runBooted(exec) > 0)
       engine.runUntil(
         () =>
           vmm.vms.every((v) =>
@@ -634,7 +535,7 @@ class ModeRunner {
         if (r.after === undefined) v.guest.scheduleRetarget({ at: t0 + (r.at ?? 0), intid: r.intid, target: r.vcpu });
       }
     }
-    this.plan.runRest(t0, s.duration);
+    this.plan.runRest(t0, s.duration, exec);
     if (engine.now < end) engine.run(end - engine.now);
     // workloads have stopped: let IRQs still in flight reach the guest (bounded) before the VMM tears down
     const drainEnd = engine.now + Math.round(s.host.hz / 1000);
@@ -665,7 +566,7 @@ class ModeRunner {
       this.violations.push({ invariant: invariantId(msg), message: msg, atCycles: engine.now });
     }
     engine.observer = null;
-    this.progress(1);
+    this.report(1);
     return { mode: this.mode, metrics, violations: this.violations, ...this.traceOutput() };
   }
 
@@ -696,6 +597,105 @@ class ModeRunner {
     const f = this.traceFormat;
     if (f === 'perfetto') return { trace: { format: f, data: writeChromeJson(tr, { hz, cpus }) } };
     return { trace: { format: f, data: writeText(tr, { hz, cpus, format: f === 'report' ? 'report' : 'tracefs' }) } };
+  }
+}
+
+/**
+ * A workload's device events: an engine timer that raises its line (or, `via: eventfd`, has the I/O backend signal
+ * the line's irqfd) at the workload's times, from `start` (its `after` event: when that happens) to `until`.
+ */
+class WorkloadTimer implements TimerHandler, PlanListener {
+  readonly name: string;
+  private readonly rng: Prng;
+  private n = 0;
+  private inBurst = 0;
+  private burstStart = 0;
+
+  constructor(
+    private readonly runner: ModeRunner,
+    private readonly w: ScenarioWorkload,
+    wi: number,
+    private readonly l: LedgerEntry,
+    private readonly until: number,
+  ) {
+    this.name = `workload${wi}`;
+    this.rng = runner.engine.random.stream(this.name);
+  }
+
+  start(base: number): void {
+    const t0 = base + this.w.start;
+    this.burstStart = t0;
+    if (t0 <= this.until) this.runner.engine.at(t0, this);
+  }
+
+  eventHappened(): void {
+    this.start(this.runner.engine.now);
+  }
+
+  fire(): void {
+    const w = this.w;
+    const l = this.l;
+    this.n++;
+    this.inBurst++;
+    if (l.kind === 'line' && w.via === 'eventfd') this.runner.signalEventfd(l);
+    else this.runner.raise(l);
+    if (w.count !== undefined && this.n >= w.count) return;
+    const engine = this.runner.engine;
+    const t = this.next(engine.now);
+    if (t <= this.until) engine.at(t, this);
+  }
+
+  private next(t: number): number {
+    const w = this.w;
+    switch (w.kind) {
+      case 'periodic':
+        return t + w.period;
+      case 'poisson': {
+        const mean = w.meanInterval ?? this.runner.hz / w.rate!;
+        return t + Math.max(1, Math.round(this.rng.exponential(mean)));
+      }
+      case 'burst':
+        if (this.inBurst < w.size) return t + w.spacing;
+        this.inBurst = 0;
+        this.burstStart += w.every;
+        return this.burstStart;
+    }
+  }
+}
+
+/** A guest's retargeting action that waits for a plan event: due `delay` after it. */
+class RetargetAfter implements PlanListener {
+  constructor(
+    private readonly g: GuestKernel,
+    private readonly engine: Engine,
+    private readonly r: Scenario['vms'][number]['retarget'][number],
+  ) {}
+
+  eventHappened(): void {
+    const r = this.r;
+    this.g.scheduleRetarget({ at: this.engine.now + (r.delay ?? 0), intid: r.intid, target: r.vcpu });
+  }
+}
+
+/**
+ * The I/O backend's write(2) of 1 to a `via: eventfd` line's irqfd eventfd (ModeRunner.signalEventfd): its first step
+ * is the event's time (`latency.toGuest`, probe `ioLatencyIn`).
+ */
+class BackendWrite extends Frame<number> {
+  constructor(
+    private readonly l: LineState,
+    private readonly p: Process,
+    private readonly fd: number,
+    private readonly buf: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    if (this.pc === 1) return this.return_(sent as number);
+    this.l.lastAssertAt = this.p.kernel.engine.now;
+    this.pc = 1;
+    return this.call(this.p.sysWrite(this.fd, this.buf, 8));
   }
 }
 

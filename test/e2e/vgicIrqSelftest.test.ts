@@ -432,3 +432,23 @@ describe('priority mask (gic_set_priority_mask)', () => {
     expectIdle(s.vmm, [40]);
   });
 });
+
+describe('GuestOps.waitUntil (a guest polling shared memory)', () => {
+  it('tests the condition at entry and after each poll step, and gives up after maxPolls', () => {
+    let tests = 0;
+    let gaveUp = '';
+    const s = setup(0, false, [40], function* (ops) {
+      const t0 = ops.now;
+      yield* ops.waitUntil(() => ++tests === 3); // two polls
+      expect(ops.now).toBeGreaterThan(t0);
+      try {
+        yield* ops.waitUntil(() => false, 2);
+      } catch (e) {
+        gaveUp = (e as Error).message;
+      }
+    });
+    s.vmm.run();
+    expect(tests).toBe(3);
+    expect(gaveUp).toBe('vCPU 0: condition still false after 2 polls');
+  });
+});

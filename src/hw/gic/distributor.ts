@@ -42,6 +42,11 @@ export interface GicDistributorOptions {
 
 const lowestBit = (v: number): number => 31 - Math.clz32(v & -v);
 
+/** An observer of deactivations: an object, not a closure, so a machine holding one can be copied (sim/snapshot.ts). */
+export interface DeactivateObserver {
+  deactivated(intid: number, cpu: number): void;
+}
+
 export class GicDistributor {
   readonly nrCpus: number;
   readonly nrIrqs: number;
@@ -180,7 +185,7 @@ export class GicDistributor {
     if ((this.activeW[w]! & b) === 0) return false;
     this.activeW[w]! &= ~b;
     this.recompute(w, b);
-    this.onDeactivate?.(intid, cpu);
+    this.onDeactivate?.deactivated(intid, cpu);
     return true;
   }
 
@@ -188,7 +193,7 @@ export class GicDistributor {
    * Observer of every deactivation through the CPU interfaces (host EOIR/DIR, a guest EOI on a HW list register),
    * for metrics and traces; it must not change GIC state.
    */
-  onDeactivate: ((intid: number, cpu: number) => void) | null = null;
+  onDeactivate: DeactivateObserver | null = null;
 
   /** Observer of the UNPREDICTABLE accesses the CPU and virtual interfaces absorb (gicUnpredictable.ts), for traces. */
   onUnpredictable: UnpredictableObserver | null = null;

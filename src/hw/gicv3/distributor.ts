@@ -10,7 +10,7 @@ import { ModelError } from '../../sim/errors.js';
 import { touch, touchRead } from '../../sim/footprint.js';
 import { markShared } from '../../sim/snapshot.js';
 import type { UnpredictableObserver } from '../../trace/gicUnpredictable.js';
-import type { BitmapKind, IrqTrigger } from '../gic/distributor.js';
+import type { BitmapKind, DeactivateObserver, IrqTrigger } from '../gic/distributor.js';
 import type { PhysicalMemory } from '../physMem.js';
 import { Gicv3Lpis, LPI_BASE, type LpiListener } from './lpi.js';
 import { gicdRead, gicdWrite } from './mmio.js';
@@ -254,12 +254,12 @@ export class Gicv3Distributor implements LpiListener {
     if ((this.activeW[w]! & b) === 0) return false;
     this.activeW[w]! &= ~b;
     this.recompute(w, b);
-    this.onDeactivate?.(intid, pe);
+    this.onDeactivate?.deactivated(intid, pe);
     return true;
   }
 
   /** Observer of every deactivation through the CPU interfaces (for metrics and traces; must not change GIC state). */
-  onDeactivate: ((intid: number, pe: number) => void) | null = null;
+  onDeactivate: DeactivateObserver | null = null;
 
   /** Observer of the UNPREDICTABLE accesses the CPU and virtual interfaces absorb (gicUnpredictable.ts), for traces. */
   onUnpredictable: UnpredictableObserver | null = null;
