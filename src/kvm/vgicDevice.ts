@@ -80,7 +80,6 @@ class VgicCommonAttr extends Frame<number> {
   /** GRP_ADDR: the base slot. */
   private which: 'dist' | 'cpu' = 'dist';
   private size = 0n;
-  private held = false;
 
   constructor(
     private readonly dev: KvmDevice,
@@ -95,9 +94,12 @@ class VgicCommonAttr extends Frame<number> {
     const mem = vm.kernel.currentUser().mem;
     const attr = this.attr;
     if (this.pc !== CA_START) {
-      this.held = true;
-      const r = this.write ? this.setLocked() : this.getLocked();
-      this.unlock();
+      let r: number;
+      try {
+        r = this.write ? this.setLocked() : this.getLocked();
+      } finally {
+        vm.lock.unlock();
+      }
       if (r < 0) throw errnoFromReturn(r, 'KVM_DEV_ARM_VGIC_GRP_NR_IRQS');
       if (!this.write) mem.writeU64(attr.addr, this.val);
       return this.return_(0);
@@ -156,17 +158,6 @@ class VgicCommonAttr extends Frame<number> {
     this.val = this.which === 'dist' ? vm.vgicDistBase : vm.vgicCpuBase;
     return 0;
   }
-
-  private unlock(): void {
-    if (!this.held) return;
-    this.held = false;
-    vmOf(this.dev).lock.unlock();
-  }
-
-  /** An errno under kvm->lock: mutex_unlock. */
-  protected override unwind(): void {
-    this.unlock();
-  }
 }
 
 /** vgic_v2_attr_regs_access: parse, copy in (a write), then kvm->lock. */
@@ -185,7 +176,6 @@ class VgicV2AttrRegsAccess extends Frame<number> {
   private vcpuIdx = 0;
   private offset = 0;
   private val = 0;
-  private held = false;
 
   constructor(
     private readonly dev: KvmDevice,
@@ -208,11 +198,13 @@ class VgicV2AttrRegsAccess extends Frame<number> {
         return this.call(mutexLock(vm.lock));
       }
       case RA_LOCKED:
-        this.held = true;
-        vgicInitLocked(vm, vgicOf(this.dev));
-        // lock_all_vcpus: a vCPU inside KVM_RUN holds its mutex
-        if (vm.vcpus.some((v) => v.inRun)) throw errno('EBUSY', 'vGIC regs: a vCPU is running');
-        this.unlock();
+        try {
+          vgicInitLocked(vm, vgicOf(this.dev));
+          // lock_all_vcpus: a vCPU inside KVM_RUN holds its mutex
+          if (vm.vcpus.some((v) => v.inRun)) throw errno('EBUSY', 'vGIC regs: a vCPU is running');
+        } finally {
+          vm.lock.unlock();
+        }
         this.pc = RA_ACCESS;
         return this.yield_(op(C_VGIC_MMIO, vm.oid));
       default: {
@@ -222,17 +214,6 @@ class VgicV2AttrRegsAccess extends Frame<number> {
         return this.return_(0);
       }
     }
-  }
-
-  private unlock(): void {
-    if (!this.held) return;
-    this.held = false;
-    vmOf(this.dev).lock.unlock();
-  }
-
-  /** An errno under kvm->lock: mutex_unlock. */
-  protected override unwind(): void {
-    this.unlock();
   }
 }
 
