@@ -63,7 +63,7 @@ describe('stateful search against the stateless search', () => {
 });
 
 // check-assign-race is the built-in race (above); check-two-vms and check-retarget are left out: plain enumeration
-// at bound 1 runs for minutes there. These five take ≈ 12 s together (load 3).
+// at bound 1 runs for minutes there. These five take ≈ 4 s together (load 3).
 const SHIPPED = [
   'check-enomem',
   'check-deassign-unassigned',
