@@ -122,13 +122,13 @@ describe('irqfwd check', () => {
     expect(j.states).toBeGreaterThanOrEqual(j.distinct + j.forced);
   });
 
-  it('--bound none runs the stateless DPOR where the machine cannot be copied, or meets a generator after the set-up', async () => {
+  it('--bound none runs the stateful search on bypass-race and check-assign-before-vcpu too (KVM as frames)', async () => {
     for (const name of ['bypass-race', 'check-assign-before-vcpu']) {
       const io = captureIo();
       expect(await main(['check', name, '--bound', 'none', '--max-schedules', '3', '--json', '-q'], noRunner, io)).toBe(
         EXIT_INCONCLUSIVE,
       );
-      expect(JSON.parse(io.out)).toMatchObject({ search: 'stateless', reduction: 'dpor', completeness: 'cut' });
+      expect(JSON.parse(io.out)).toMatchObject({ search: 'stateful', reduction: 'sleep', completeness: 'cut' });
     }
   });
 
@@ -139,14 +139,6 @@ describe('irqfwd check', () => {
     expect(j.verdict).toBe('VIOLATION of no-irq-left-active');
     expect(io.files.has(j.replayFile)).toBe(true);
     expect(j.counterexample.choices.length).toBeGreaterThan(0);
-  });
-
-  it('--search stateful on a machine it cannot copy exits 2 saying why (bypass-race: its bodies are generators)', async () => {
-    const io = captureIo();
-    expect(await main(['check', 'bypass-race', '--search', 'stateful', '--bound', '0', '-q'], noRunner, io)).toBe(
-      EXIT_USAGE,
-    );
-    expect(io.err).toMatch(/^irqfwd check: stateful search: the machine of bypass-race cannot be copied/);
   });
 
   it('--pct: the verdict says sampled', async () => {

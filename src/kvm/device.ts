@@ -3,8 +3,9 @@
  * kvm_device_release, kvm_destroy_devices): one ops table per device type, registered with `Kvm.registerDeviceOps`
  * (kvm_register_device_ops); KVM_CREATE_DEVICE instantiates one under kvm->lock and gives it an fd.
  *
- * Ops are generators where the kernel's can block (they run as steps of the calling task). They refuse by throwing
- * ErrnoError (`throw errno('ENXIO', ...)`); attribute accessors return 0 (or a non-negative value) on success.
+ * Ops return a Call (a frame, sim/frame.ts; `returnNow` where the kernel's cannot block): they run as steps of the
+ * calling task. They refuse by throwing ErrnoError (`throw errno('ENXIO', ...)`); attribute accessors return 0 (or a
+ * non-negative value) on success.
  *
  * Lifetime, as in the kernel: a device fd holds a reference on the VM (kvm_get_kvm). Closing it runs `release` if the
  * type has one (the device leaves kvm->devices at once, e.g. modern kvm-vfio); a type without `release` stays on
@@ -23,11 +24,11 @@ import { KObject } from '../host/kref.js';
 import { ModelError } from '../sim/errors.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { markShared } from '../sim/snapshot.js';
-import { type Call, op, type TaskGen } from '../sim/task.js';
+import { type Call, op } from '../sim/task.js';
 import { C_KVM_IOCTL } from './costs.js';
 import type { KvmVm } from './vm.js';
 
-/** An attribute accessor: a generator, or a frame (sim/frame.ts) where it runs across steps. */
+/** An attribute accessor (a frame, sim/frame.ts). */
 export type KvmAttrAccessor = (dev: KvmDevice, attr: KvmDeviceAttr) => Call<number>;
 
 /** struct kvm_device_ops. */
@@ -35,13 +36,13 @@ export interface KvmDeviceOps {
   /** Also the anon inode name of the fd ('kvm-arm-vgic-v2', 'kvm-vfio'). */
   readonly name: string;
   /** ops->create, called with kvm->lock held; throw ErrnoError to refuse (the device is then freed). */
-  create(dev: KvmDevice, type: number): TaskGen<void>;
+  create(dev: KvmDevice, type: number): Call<void>;
   /** ops->init, after the device is on kvm->devices and before its fd exists. */
-  init?(dev: KvmDevice): TaskGen<void>;
+  init?(dev: KvmDevice): Call<void>;
   /** ops->release: the device fd is closed (kvm->lock held); the device leaves kvm->devices. */
   release?(dev: KvmDevice): Call<void>;
   /** ops->destroy: VM destruction (kvm_destroy_devices), or a failed fd install. */
-  destroy?(dev: KvmDevice): TaskGen<void>;
+  destroy?(dev: KvmDevice): Call<void>;
   setAttr?: KvmAttrAccessor;
   getAttr?: KvmAttrAccessor;
   hasAttr?: KvmAttrAccessor;

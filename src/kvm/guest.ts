@@ -17,7 +17,7 @@ import { defineCost } from '../sim/costs.js';
 import type { GuestCpu } from '../sim/cpu.js';
 import type { Engine } from '../sim/engine.js';
 import { type Boundary, Frame } from '../sim/frame.js';
-import { eret, op, type TaskBody, type TaskGen, trap } from '../sim/task.js';
+import { eret, op, type TaskBody, trap } from '../sim/task.js';
 import type { Kvm } from './kvm.js';
 import type { KvmVcpu } from './vcpu.js';
 import type { KvmVm } from './vm.js';
@@ -86,9 +86,18 @@ export function guestMmioRead(g: GuestCpu, ipa: number, len: number): Frame<numb
   return new GuestMmioAccess(g, ipa, len, false, 0);
 }
 
+/** WFI: the trap; the vCPU resumes once an interrupt is pending. */
+class GuestWfi extends Frame {
+  protected step(): Boundary {
+    if (this.pc === 1) return this.return_(undefined);
+    this.pc = 1;
+    return this.yield_(trap(ESR_ELx_EC_WFx));
+  }
+}
+
 /** WFI. */
-export function* guestWfi(): TaskGen<void> {
-  yield trap(ESR_ELx_EC_WFx);
+export function guestWfi(): Frame {
+  return new GuestWfi();
 }
 
 // ---- the default guest ----------------------------------------------------------------------------------------

@@ -50,8 +50,9 @@ import { PAGE_SIZE } from '../host/uaccess.js';
 import { MAINTENANCE_PPI } from '../hw/gic/regs.js';
 import type { Engine } from '../sim/engine.js';
 import { ModelError } from '../sim/errors.js';
+import { type Boundary, Frame } from '../sim/frame.js';
 import { markShared } from '../sim/snapshot.js';
-import { op, type TaskGen } from '../sim/task.js';
+import { op } from '../sim/task.js';
 import { C_KVM_CREATE, C_KVM_IOCTL } from './costs.js';
 import type { KvmDeviceOps } from './device.js';
 import { defaultGuestFactory, type GuestFactory } from './guest.js';
@@ -283,29 +284,8 @@ export class Kvm implements ReschedIpi {
    * (kvm_init_ipa_range in later kernels): EINVAL for a bit of the unsigned long type outside the IPA size, or an
    * IPA size beyond the host's limit or below ARM64_MIN_PARANGE_BITS.
    */
-  *createVm(type: number): TaskGen<number> {
-    const files = this.kernel.currentUser().files;
-    const fd = files.getUnusedFd(O_CLOEXEC);
-    let ipaBits: number;
-    try {
-      // a negative arg is a huge unsigned long: bits outside the mask too
-      if (type < 0 || type > KVM_VM_TYPE_ARM_IPA_SIZE_MASK) {
-        throw errno('EINVAL', `KVM_CREATE_VM: machine type 0x${type.toString(16)} has bits outside the IPA size`);
-      }
-      ipaBits = type === 0 ? KVM_PHYS_SHIFT : type;
-      if (ipaBits > KVM_IPA_LIMIT || ipaBits < ARM64_MIN_PARANGE_BITS) {
-        throw errno('EINVAL', `KVM_CREATE_VM: IPA size ${ipaBits} outside ${ARM64_MIN_PARANGE_BITS}..${KVM_IPA_LIMIT}`);
-      }
-    } catch (e) {
-      files.putUnusedFd(fd);
-      throw e;
-    }
-    yield op(C_KVM_CREATE);
-    const owner = this.kernel.currentUser();
-    const vm = new KvmVm(this, owner, ipaBits);
-    files.installFd(fd, this.kernel.anonInodeGetfile('kvm-vm', vm.fops, vm, O_RDWR));
-    this.vms.push(vm);
-    return fd;
+  createVm(type: number): Frame<number> {
+    return new KvmDevIoctlCreateVm(this, type);
   }
 
   /** Drop a destroyed VM from the list. */
@@ -315,27 +295,109 @@ export class Kvm implements ReschedIpi {
   }
 }
 
+/** kvm_dev_ioctl_create_vm: the fd reserved and the type checked, then the creation's step. */
+const CVM_START = 0;
+/** kvm_create_vm: the VM, its file in the reserved fd. */
+const CVM_CREATE = 1;
+
+/** kvm_dev_ioctl_create_vm as a frame. */
+class KvmDevIoctlCreateVm extends Frame<number> {
+  private fd = -1;
+  private ipaBits = 0;
+
+  constructor(
+    private readonly kvm: Kvm,
+    private readonly type: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const kernel = this.kvm.kernel;
+    const files = kernel.currentUser().files;
+    if (this.pc === CVM_START) {
+      const type = this.type;
+      const fd = files.getUnusedFd(O_CLOEXEC);
+      try {
+        // a negative arg is a huge unsigned long: bits outside the mask too
+        if (type < 0 || type > KVM_VM_TYPE_ARM_IPA_SIZE_MASK) {
+          throw errno('EINVAL', `KVM_CREATE_VM: machine type 0x${type.toString(16)} has bits outside the IPA size`);
+        }
+        const ipaBits = type === 0 ? KVM_PHYS_SHIFT : type;
+        if (ipaBits > KVM_IPA_LIMIT || ipaBits < ARM64_MIN_PARANGE_BITS) {
+          throw errno(
+            'EINVAL',
+            `KVM_CREATE_VM: IPA size ${ipaBits} outside ${ARM64_MIN_PARANGE_BITS}..${KVM_IPA_LIMIT}`,
+          );
+        }
+        this.ipaBits = ipaBits;
+      } catch (e) {
+        files.putUnusedFd(fd);
+        throw e;
+      }
+      this.fd = fd;
+      this.pc = CVM_CREATE;
+      return this.yield_(op(C_KVM_CREATE));
+    }
+    const vm = new KvmVm(this.kvm, kernel.currentUser(), this.ipaBits);
+    files.installFd(this.fd, kernel.anonInodeGetfile('kvm-vm', vm.fops, vm, O_RDWR));
+    this.kvm.vms.push(vm);
+    return this.return_(this.fd);
+  }
+}
+
+/** kvm_dev_ioctl's own step. */
+const DEV_IOCTL = 0;
+/** The request. */
+const DEV_DISPATCH = 1;
+/** kvm_dev_ioctl_create_vm returned. */
+const DEV_RETURN = 2;
+
+/** kvm_dev_ioctl as a frame. */
+class KvmDevIoctl extends Frame<number> {
+  constructor(
+    private readonly kvm: Kvm,
+    private readonly cmd: number,
+    private readonly arg: number,
+  ) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const arg = this.arg;
+    switch (this.pc) {
+      case DEV_IOCTL:
+        this.pc = DEV_DISPATCH;
+        return this.yield_(op(C_KVM_IOCTL));
+      case DEV_DISPATCH:
+        switch (this.cmd >>> 0) {
+          case KVM_GET_API_VERSION:
+            if (arg !== 0) throw errno('EINVAL', 'KVM_GET_API_VERSION takes no argument');
+            return this.return_(KVM_API_VERSION);
+          case KVM_CREATE_VM:
+            this.pc = DEV_RETURN;
+            return this.call(this.kvm.createVm(arg));
+          case KVM_CHECK_EXTENSION:
+            return this.return_(this.kvm.checkExtension(null, arg));
+          case KVM_GET_VCPU_MMAP_SIZE:
+            if (arg !== 0) throw errno('EINVAL', 'KVM_GET_VCPU_MMAP_SIZE takes no argument');
+            // kvm_run page + the coalesced-MMIO ring page (CONFIG_KVM_MMIO on arm64)
+            return this.return_(2 * PAGE_SIZE);
+          default:
+            throw errno('EINVAL', `/dev/kvm has no ioctl 0x${(this.cmd >>> 0).toString(16)} (kvm_arch_dev_ioctl)`);
+        }
+      default:
+        return this.return_(sent as number);
+    }
+  }
+}
+
 /** kvm_chardev_ops: kvm_dev_ioctl. */
 class KvmChardevOps implements FileOperations {
   readonly name = 'kvm_chardev_ops';
   constructor(private readonly kvm: Kvm) {}
 
-  *unlockedIoctl(_file: KFile, cmd: number, arg: number): TaskGen<number> {
-    yield op(C_KVM_IOCTL);
-    switch (cmd >>> 0) {
-      case KVM_GET_API_VERSION:
-        if (arg !== 0) throw errno('EINVAL', 'KVM_GET_API_VERSION takes no argument');
-        return KVM_API_VERSION;
-      case KVM_CREATE_VM:
-        return yield* this.kvm.createVm(arg);
-      case KVM_CHECK_EXTENSION:
-        return this.kvm.checkExtension(null, arg);
-      case KVM_GET_VCPU_MMAP_SIZE:
-        if (arg !== 0) throw errno('EINVAL', 'KVM_GET_VCPU_MMAP_SIZE takes no argument');
-        // kvm_run page + the coalesced-MMIO ring page (CONFIG_KVM_MMIO on arm64)
-        return 2 * PAGE_SIZE;
-      default:
-        throw errno('EINVAL', `/dev/kvm has no ioctl 0x${(cmd >>> 0).toString(16)} (kvm_arch_dev_ioctl)`);
-    }
+  unlockedIoctl(_file: KFile, cmd: number, arg: number): Frame<number> {
+    return new KvmDevIoctl(this.kvm, cmd, arg);
   }
 }

@@ -23,10 +23,10 @@ import { fput, type KFile } from '../host/file.js';
 import type { Genirq } from '../host/irq/genirq.js';
 import type { IrqDesc } from '../host/irq/irqDesc.js';
 import { defineCost } from '../sim/costs.js';
-import { type Boundary, Frame } from '../sim/frame.js';
+import { type Boundary, Frame, returnNow } from '../sim/frame.js';
 import { Mutex, mutexLock, Spinlock, spinLockIrqsave, spinUnlockIrqrestore } from '../sim/locks.js';
 import { markShared } from '../sim/snapshot.js';
-import { type Call, type Op, op, type TaskGen } from '../sim/task.js';
+import { type Call, type Op, op } from '../sim/task.js';
 import { type VfioDevice, vfioDeviceGetExternalUser, vfioDevicePutExternalUser } from '../vfio/device.js';
 import { VfioGroup } from '../vfio/group.js';
 import { VfioPlatformDevice } from '../vfio/platform/vfioPlatform.js';
@@ -547,9 +547,9 @@ export function releaseGroups(kv: KvmVfio): void {
 }
 
 /** kvm_vfio_has_attr, with the two forwarding attributes. */
-export function* kvmVfioHasAttr(_dev: KvmDevice, a: KvmDeviceAttr): TaskGen<number> {
-  if (a.group === KVM_DEV_VFIO_GROUP && (a.attr === 1n || a.attr === 2n)) return 0;
-  if (a.group === KVM_DEV_VFIO_DEVICE && (a.attr === 1n || a.attr === 2n)) return 0;
+export function kvmVfioHasAttr(_dev: KvmDevice, a: KvmDeviceAttr): Frame<number> {
+  if (a.group === KVM_DEV_VFIO_GROUP && (a.attr === 1n || a.attr === 2n)) return returnNow(0);
+  if (a.group === KVM_DEV_VFIO_DEVICE && (a.attr === 1n || a.attr === 2n)) return returnNow(0);
   throw errno('ENXIO', `kvm-vfio has no attribute ${a.group}/${a.attr}`);
 }
 
@@ -560,12 +560,13 @@ export function* kvmVfioHasAttr(_dev: KvmDevice, a: KvmDeviceAttr): TaskGen<numb
 export function kvmVfioOpsWith(setFwdState: SetFwdState): KvmDeviceOps {
   const ops: KvmDeviceOps = {
     name: 'kvm-vfio',
-    *create(dev) {
+    create(dev) {
       // virt/kvm/vfio.c kvm_vfio_create: only one VFIO "device" per VM
       if (dev.vm.devices.some((d) => d.ops === ops && !d.gone)) {
         throw errno('EBUSY', 'this VM already has a kvm-vfio device');
       }
       dev.private_ = new KvmVfio(dev.vm, setFwdState);
+      return returnNow(undefined);
     },
     setAttr(dev, a: KvmDeviceAttr) {
       const kv = kvOf(dev);

@@ -26,10 +26,10 @@ import {
   type KvmDeviceAttr,
 } from '../abi/kvm.js';
 import { errnoFromReturn } from '../host/file.js';
-import { type Boundary, Frame } from '../sim/frame.js';
+import { type Boundary, Frame, returnNow } from '../sim/frame.js';
 import { mutexLock } from '../sim/locks.js';
 import { markShared } from '../sim/snapshot.js';
-import { op, type TaskGen } from '../sim/task.js';
+import { op } from '../sim/task.js';
 import type { KvmDevice, KvmDeviceOps } from './device.js';
 import { C_VGIC_MMIO } from './vgic/vgic.js';
 import { vgicCheckIorange } from './vgic/vgicIorange.js';
@@ -193,11 +193,83 @@ class VgicItsAttr extends Frame<number> {
 }
 
 /** vgic_its_has_attr (vgic_its_has_attr_regs for ITS_REGS: EINVAL misaligned, ENXIO no register). */
-function* hasAttr(_dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
+/** vgic_its_create: with the vGIC initialised, vgic_v4_init first. */
+const IC_START = 0;
+/** vgic_v4_init returned: the translation cache, then the ITS. */
+const IC_V4_INIT = 1;
+
+/**
+ * vgic_its_create as a frame: with the vGIC already initialised the translation cache is set up now (else at
+ * vgic_init); the VM gets has_its and msis_require_devid, the tables their initial attributes, PROPBASER its initial
+ * value.
+ */
+class VgicItsCreate extends Frame {
+  constructor(private readonly dev: KvmDevice) {
+    super();
+  }
+
+  protected step(sent: unknown): Boundary {
+    const vm = this.dev.vm;
+    const vgic = vm.vgic;
+    if (this.pc === IC_START) {
+      if (vgic === null)
+        throw errno('ENODEV', 'the model needs the in-kernel vGIC before an ITS (see vgicItsDevice.ts)');
+      if (vgic.initialized) {
+        this.pc = IC_V4_INIT;
+        return this.call(new VgicV4Init(vm));
+      }
+    } else {
+      if ((sent as number) < 0) throw errnoFromReturn(sent as number, 'vgic_v4_init');
+      vgicLpiTranslationCacheInit(vgic!);
+    }
+    const its = new VgicIts(vm, vm.kernel.engine.newOid('vgic_its'));
+    vgic!.msisRequireDevid = true;
+    vgic!.hasIts = true;
+    its.baserDeviceTable = INITIAL_BASER_VALUE | (GITS_BASER_TYPE_DEVICE << GITS_BASER_TYPE_SHIFT);
+    its.baserCollTable = INITIAL_BASER_VALUE | (GITS_BASER_TYPE_COLLECTION << GITS_BASER_TYPE_SHIFT);
+    vgic!.propbaser = INITIAL_PROPBASER_VALUE;
+    vgicItsCommitV0(its); // vgic_its_set_abi(its, NR_ITS_ABIS - 1)
+    vm.vgicIts.push(its);
+    this.dev.private_ = its;
+    return this.return_(undefined);
+  }
+}
+
+/** vgic_its_destroy: free the ITS's tables. */
+const ID_START = 0;
+/** The queued host calls (its_free_ite's its_unmap_vlpi) ran: the frame leaves the bus. */
+const ID_FLUSHED = 1;
+
+/**
+ * vgic_its_destroy as a frame: its devices and collections go (the LPI references with them, its_free_ite unmapping
+ * a vLPI still forwarded); the frame leaves the bus.
+ */
+class VgicItsDestroy extends Frame {
+  constructor(private readonly dev: KvmDevice) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const its = this.dev.privateAs(VgicIts);
+    const vm = this.dev.vm;
+    if (this.pc === ID_START) {
+      vgicItsFreeAll(its);
+      const ops = vgicV4FlushOps(vm);
+      if (ops !== null) {
+        this.pc = ID_FLUSHED;
+        return this.call(ops);
+      }
+    }
+    vm.vgicIts.splice(vm.vgicIts.indexOf(its), 1);
+    return this.return_(undefined);
+  }
+}
+
+function hasAttr(_dev: KvmDevice, attr: KvmDeviceAttr): Frame<number> {
   const a = attr.attr;
   switch (attr.group) {
     case KVM_DEV_ARM_VGIC_GRP_ADDR:
-      if (a === BigInt(KVM_VGIC_ITS_ADDR_TYPE)) return 0;
+      if (a === BigInt(KVM_VGIC_ITS_ADDR_TYPE)) return returnNow(0);
       break;
     case KVM_DEV_ARM_VGIC_GRP_CTRL:
       if (
@@ -206,12 +278,12 @@ function* hasAttr(_dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
         a === BigInt(KVM_DEV_ARM_ITS_SAVE_TABLES) ||
         a === BigInt(KVM_DEV_ARM_ITS_RESTORE_TABLES)
       )
-        return 0;
+        return returnNow(0);
       break;
     case KVM_DEV_ARM_VGIC_GRP_ITS_REGS:
       if ((a & vgicItsUaccessAlign(a)) !== 0n)
         throw errno('EINVAL', `GITS register offset 0x${a.toString(16)} is misaligned`);
-      if (a < 0x1_0000n && vgicItsFindRegion(Number(a)) !== null) return 0;
+      if (a < 0x1_0000n && vgicItsFindRegion(Number(a)) !== null) return returnNow(0);
       break;
   }
   throw errno('ENXIO', `vITS does not have attribute ${attr.group}/${a}`);
@@ -219,40 +291,8 @@ function* hasAttr(_dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
 
 export const vgicItsDeviceOps: KvmDeviceOps = markShared({
   name: 'kvm-arm-vgic-its',
-  /**
-   * vgic_its_create: with the vGIC already initialised the translation cache is set up now (else at vgic_init); the
-   * VM gets has_its and msis_require_devid, the tables their initial attributes, PROPBASER its initial value.
-   */
-  *create(dev: KvmDevice, _type: number): TaskGen<void> {
-    const vm = dev.vm;
-    const vgic = vm.vgic;
-    if (vgic === null) throw errno('ENODEV', 'the model needs the in-kernel vGIC before an ITS (see vgicItsDevice.ts)');
-    if (vgic.initialized) {
-      const r = yield* new VgicV4Init(vm);
-      if (r < 0) throw errnoFromReturn(r, 'vgic_v4_init');
-      vgicLpiTranslationCacheInit(vgic);
-    }
-    const its = new VgicIts(vm, vm.kernel.engine.newOid('vgic_its'));
-    vgic.msisRequireDevid = true;
-    vgic.hasIts = true;
-    its.baserDeviceTable = INITIAL_BASER_VALUE | (GITS_BASER_TYPE_DEVICE << GITS_BASER_TYPE_SHIFT);
-    its.baserCollTable = INITIAL_BASER_VALUE | (GITS_BASER_TYPE_COLLECTION << GITS_BASER_TYPE_SHIFT);
-    vgic.propbaser = INITIAL_PROPBASER_VALUE;
-    vgicItsCommitV0(its); // vgic_its_set_abi(its, NR_ITS_ABIS - 1)
-    vm.vgicIts.push(its);
-    dev.private_ = its;
-  },
-  /**
-   * vgic_its_destroy: its devices and collections go (the LPI references with them, its_free_ite unmapping a vLPI
-   * still forwarded); the frame leaves the bus.
-   */
-  *destroy(dev: KvmDevice): TaskGen<void> {
-    const its = dev.privateAs(VgicIts);
-    vgicItsFreeAll(its);
-    const ops = vgicV4FlushOps(dev.vm);
-    if (ops !== null) yield* ops;
-    dev.vm.vgicIts.splice(dev.vm.vgicIts.indexOf(its), 1);
-  },
+  create: (dev) => new VgicItsCreate(dev),
+  destroy: (dev) => new VgicItsDestroy(dev),
   setAttr: (dev, attr) => new VgicItsAttr(dev, attr, true),
   getAttr: (dev, attr) => new VgicItsAttr(dev, attr, false),
   hasAttr,

@@ -42,10 +42,10 @@ import {
   VGIC_LEVEL_INFO_LINE_LEVEL,
 } from '../abi/kvm.js';
 import { errnoFromReturn } from '../host/file.js';
-import { type Boundary, Frame } from '../sim/frame.js';
+import { type Boundary, Frame, returnNow } from '../sim/frame.js';
 import { mutexLock } from '../sim/locks.js';
 import { markShared } from '../sim/snapshot.js';
-import { op, type TaskGen } from '../sim/task.js';
+import { op } from '../sim/task.js';
 import type { KvmDevice, KvmDeviceOps } from './device.js';
 import { C_VGIC_MMIO, VGIC_V3_MAX_CPUS, Vgic, type VgicCpu } from './vgic/vgic.js';
 import { vgicCheckIorange } from './vgic/vgicIorange.js';
@@ -396,7 +396,7 @@ function getAddr(vgic: Vgic, vm: KvmVm, type: bigint, val: bigint): bigint {
 }
 
 /** vgic_v3_has_attr (synchronous: it takes no lock). */
-function* hasAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
+function hasAttr(dev: KvmDevice, attr: KvmDeviceAttr): Frame<number> {
   const vgic = dev.privateAs(Vgic);
   const a = attr.attr;
   switch (attr.group) {
@@ -406,7 +406,7 @@ function* hasAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
         a === BigInt(KVM_VGIC_V3_ADDR_TYPE_REDIST) ||
         a === BigInt(KVM_VGIC_V3_ADDR_TYPE_REDIST_REGION)
       ) {
-        return 0;
+        return returnNow(0);
       }
       break;
     case KVM_DEV_ARM_VGIC_GRP_DIST_REGS:
@@ -415,23 +415,24 @@ function* hasAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
       // vgic_v3_has_attr_regs: parse (EINVAL), then an aligned 32-bit register, or a known ICC_* sysreg
       const { offset } = parseRegAttr(vgic, attr);
       if (attr.group === KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS) {
-        if (vgicV3HasCpuSysreg(Number(a) & KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK)) return 0;
+        if (vgicV3HasCpuSysreg(Number(a) & KVM_DEV_ARM_VGIC_SYSREG_INSTR_MASK)) return returnNow(0);
       } else if (
         (offset & 3) === 0 &&
         vgicV3HasRegister(vgic, attr.group === KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, offset)
       ) {
-        return 0;
+        return returnNow(0);
       }
       break;
     }
     case KVM_DEV_ARM_VGIC_GRP_NR_IRQS:
-      return 0;
+      return returnNow(0);
     case KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO:
       if (Number((a & KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_MASK) >> BigInt(KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT)) === 0)
-        return 0;
+        return returnNow(0);
       break;
     case KVM_DEV_ARM_VGIC_GRP_CTRL:
-      if (a === BigInt(KVM_DEV_ARM_VGIC_CTRL_INIT) || a === BigInt(KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES)) return 0;
+      if (a === BigInt(KVM_DEV_ARM_VGIC_CTRL_INIT) || a === BigInt(KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES))
+        return returnNow(0);
       break;
   }
   throw errno('ENXIO', `vGIC-v3 does not have attribute ${attr.group}/${attr.attr}`);
@@ -440,16 +441,19 @@ function* hasAttr(dev: KvmDevice, attr: KvmDeviceAttr): TaskGen<number> {
 export const vgicV3DeviceOps: KvmDeviceOps = markShared({
   name: 'kvm-arm-vgic-v3',
   /** vgic_create → kvm_vgic_create (called with kvm->lock held). */
-  *create(dev: KvmDevice, _type: number): TaskGen<void> {
+  create(dev: KvmDevice, _type: number): Frame {
     const vm = dev.vm;
     if (vm.vgic !== null) throw errno('EEXIST', 'the VM already has an in-kernel irqchip');
     if (vm.vcpus.some((v) => v.hasRunOnce)) throw errno('EBUSY', 'a vCPU has already run');
     vm.maxVcpus = VGIC_V3_MAX_CPUS;
     if (vm.vcpus.length > vm.maxVcpus) throw errno('E2BIG', `a GICv3 VM has at most ${VGIC_V3_MAX_CPUS} vCPUs`);
     dev.private_ = vm.createVgic(KVM_DEV_TYPE_ARM_VGIC_V3);
+    return returnNow(undefined);
   },
   /** vgic_destroy: kfree(dev); the vGIC state itself goes with kvm_arch_destroy_vm. */
-  *destroy(_dev: KvmDevice): TaskGen<void> {},
+  destroy(_dev: KvmDevice): Frame {
+    return returnNow(undefined);
+  },
   setAttr: (dev, attr) => new VgicV3SetAttr(dev, attr),
   getAttr: (dev, attr) => new VgicV3GetAttr(dev, attr),
   hasAttr,

@@ -41,9 +41,9 @@ import { touch } from '../sim/footprint.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { Mutex, mutexLock } from '../sim/locks.js';
 import { markShared } from '../sim/snapshot.js';
-import { type Call, cpuRelax, op, type TaskGen } from '../sim/task.js';
+import { type Call, cpuRelax, op } from '../sim/task.js';
 import { C_KVM_CREATE, C_KVM_DESTROY, C_KVM_IOCTL } from './costs.js';
-import { KvmDevice, kvmDeviceFops } from './device.js';
+import { KvmDevice, type KvmDeviceOps, kvmDeviceFops } from './device.js';
 import { KvmGuestMemory } from './guestMem.js';
 import { KvmIrqfds, kvmIrqfd } from './irqfd.js';
 import { type KvmIrqRoutingTable, kvmIrqMapGsi, kvmSetIrqRouted, kvmVgicSetupDefaultIrqRouting } from './irqRouting.js';
@@ -203,61 +203,8 @@ export class KvmVm extends KObject {
   // ---- ioctls --------------------------------------------------------------------------------------------------
 
   /** kvm_vm_ioctl_create_vcpu (+ arm64 kvm_arch_vcpu_precreate / kvm_arch_vcpu_create). */
-  *createVcpu(id: number): TaskGen<number> {
-    if (!Number.isInteger(id) || id < 0 || id >= KVM_MAX_VCPU_IDS) {
-      throw errno('EINVAL', `vcpu id ${id} outside 0..${KVM_MAX_VCPU_IDS - 1}`);
-    }
-    yield* mutexLock(this.lock);
-    try {
-      if (this.createdVcpus >= this.maxVcpus) {
-        throw errno('EINVAL', `the VM already has its maximum of ${this.maxVcpus} vCPUs`);
-      }
-      // arm.c kvm_arch_vcpu_precreate: no new vCPU once the vGIC is initialised
-      if (this.vgic?.initialized === true) throw errno('EBUSY', 'the vGIC is already initialized');
-      if (id >= this.maxVcpus) throw errno('EINVAL', `vcpu id ${id} ≥ kvm->max_vcpus ${this.maxVcpus}`);
-      this.createdVcpus++;
-    } finally {
-      this.lock.unlock();
-    }
-    yield op(C_KVM_CREATE, this.oid);
-    yield* mutexLock(this.lock);
-    try {
-      if (this.vgic?.isV3 === true) {
-        // kvm_arch_vcpu_create → kvm_vgic_vcpu_init → vgic_register_redist_iodev: EINVAL if its frames would not fit
-        try {
-          vgicV3CheckNewVcpuRedist(this, this.vgic);
-        } catch (e) {
-          this.createdVcpus--;
-          throw e;
-        }
-      }
-      if (this.vcpuById(id) !== undefined) {
-        this.createdVcpus--;
-        throw errno('EEXIST', `vcpu id ${id} already exists`);
-      }
-      const vcpu = new KvmVcpu(this, id, this.vcpus.length);
-      const mem = this.kernel.currentUser().mem;
-      // The kvm_run page, as if the VMM mmapped the vCPU fd right away (see KvmVcpu.runAddr).
-      vcpu.runAddr = mem.alloc(KVM_RUN_SIZE, 4096);
-      this.kvmGetKvm();
-      let fd: number;
-      try {
-        fd = this.kernel.anonInodeGetfd(`kvm-vcpu:${id}`, vcpu.fops, vcpu, O_RDWR | O_CLOEXEC);
-      } catch (e) {
-        this.krefPut();
-        this.createdVcpus--;
-        throw e;
-      }
-      // kvm_vgic_vcpu_init: the vGIC's vCPU index is the vCPU's creation index (vcpu_idx)
-      if (this.vgic !== null) {
-        vcpu.vgicCpu = this.vgic.kvmVgicVcpuInit(id);
-        if (this.vgic.isV3) vgicRegisterRedistIodev(this, this.vgic, vcpu.vgicCpu); // fits: checked in this step
-      }
-      this.vcpus.push(vcpu);
-      return fd;
-    } finally {
-      this.lock.unlock();
-    }
+  createVcpu(id: number): Frame<number> {
+    return new KvmVmIoctlCreateVcpu(this, id);
   }
 
   /** arm64 kvm_vm_ioctl_irq_line. */
@@ -266,43 +213,8 @@ export class KvmVm extends KObject {
   }
 
   /** kvm_ioctl_create_device (+ the copy in/out of kvm_vm_ioctl). */
-  *createDevice(arg: number): TaskGen<number> {
-    const mem = this.kernel.currentUser().mem;
-    const cd = kvmCreateDevice.read(mem.view(arg, kvmCreateDevice.size));
-    const ops = this.kvm.deviceOpsOf(cd.type);
-    if (ops === undefined) throw errno('ENODEV', `KVM device type ${cd.type} is not registered`);
-    if ((cd.flags & KVM_CREATE_DEVICE_TEST) !== 0) return 0;
-    yield op(C_KVM_CREATE, this.oid);
-    const dev = new KvmDevice(this, ops, cd.type);
-    yield* mutexLock(this.lock);
-    try {
-      yield* ops.create(dev, cd.type);
-    } catch (e) {
-      this.lock.unlock();
-      dev.markFreed();
-      throw e;
-    }
-    this.devices.push(dev);
-    this.lock.unlock();
-    if (ops.init !== undefined) yield* ops.init(dev);
-    this.kvmGetKvm();
-    let fd: number;
-    try {
-      fd = this.kernel.anonInodeGetfd(ops.name, kvmDeviceFops(), dev, O_RDWR | O_CLOEXEC);
-    } catch (e) {
-      this.krefPut(); // kvm_put_kvm_no_destroy
-      yield* mutexLock(this.lock);
-      this.removeDevice(dev);
-      if (ops.release !== undefined) yield* ops.release(dev);
-      this.lock.unlock();
-      if (ops.destroy !== undefined) yield* ops.destroy(dev);
-      dev.gone = true;
-      dev.markFreed();
-      throw e;
-    }
-    // copy_to_user of cd: a fault leaves the device and its fd in place
-    kvmCreateDevice.write(mem.view(arg, kvmCreateDevice.size), { type: cd.type, fd, flags: cd.flags });
-    return 0;
+  createDevice(arg: number): Frame<number> {
+    return new KvmIoctlCreateDevice(this, arg);
   }
 
   removeDevice(dev: KvmDevice): void {
@@ -417,6 +329,223 @@ class KvmVmIoctl extends Frame<number> {
       default:
         return this.return_(sent as number);
     }
+  }
+}
+
+/** kvm_vm_ioctl_create_vcpu: the id's check, then kvm->lock for kvm_arch_vcpu_precreate. */
+const CV_START = 0;
+/** kvm->lock held: the vCPU counted in kvm->created_vcpus. */
+const CV_PRECREATE = 1;
+/** The creation's step (kvm_vcpu_init, kvm_arch_vcpu_create), then kvm->lock again. */
+const CV_CREATE = 2;
+/** kvm->lock held: the id's uniqueness, the fd, onto kvm->vcpus. */
+const CV_CREATED = 3;
+
+/** kvm_vm_ioctl_create_vcpu as a frame (kvm->lock is held at CV_PRECREATE and CV_CREATED, released in the step). */
+class KvmVmIoctlCreateVcpu extends Frame<number> {
+  constructor(
+    private readonly vm: KvmVm,
+    private readonly id: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vm = this.vm;
+    const id = this.id;
+    switch (this.pc) {
+      case CV_START:
+        if (!Number.isInteger(id) || id < 0 || id >= KVM_MAX_VCPU_IDS) {
+          throw errno('EINVAL', `vcpu id ${id} outside 0..${KVM_MAX_VCPU_IDS - 1}`);
+        }
+        this.pc = CV_PRECREATE;
+        return this.call(mutexLock(vm.lock));
+      case CV_PRECREATE:
+        try {
+          if (vm.createdVcpus >= vm.maxVcpus) {
+            throw errno('EINVAL', `the VM already has its maximum of ${vm.maxVcpus} vCPUs`);
+          }
+          // arm.c kvm_arch_vcpu_precreate: no new vCPU once the vGIC is initialised
+          if (vm.vgic?.initialized === true) throw errno('EBUSY', 'the vGIC is already initialized');
+          if (id >= vm.maxVcpus) throw errno('EINVAL', `vcpu id ${id} ≥ kvm->max_vcpus ${vm.maxVcpus}`);
+          vm.createdVcpus++;
+        } finally {
+          vm.lock.unlock();
+        }
+        this.pc = CV_CREATE;
+        return this.yield_(op(C_KVM_CREATE, vm.oid));
+      case CV_CREATE:
+        this.pc = CV_CREATED;
+        return this.call(mutexLock(vm.lock));
+      default: {
+        let fd: number;
+        try {
+          fd = this.created();
+        } finally {
+          vm.lock.unlock();
+        }
+        return this.return_(fd);
+      }
+    }
+  }
+
+  /** Under kvm->lock: the new vCPU, its fd and vGIC state; a failure un-counts it. */
+  private created(): number {
+    const vm = this.vm;
+    const id = this.id;
+    if (vm.vgic?.isV3 === true) {
+      // kvm_arch_vcpu_create → kvm_vgic_vcpu_init → vgic_register_redist_iodev: EINVAL if its frames would not fit
+      try {
+        vgicV3CheckNewVcpuRedist(vm, vm.vgic);
+      } catch (e) {
+        vm.createdVcpus--;
+        throw e;
+      }
+    }
+    if (vm.vcpuById(id) !== undefined) {
+      vm.createdVcpus--;
+      throw errno('EEXIST', `vcpu id ${id} already exists`);
+    }
+    const vcpu = new KvmVcpu(vm, id, vm.vcpus.length);
+    const mem = vm.kernel.currentUser().mem;
+    // The kvm_run page, as if the VMM mmapped the vCPU fd right away (see KvmVcpu.runAddr).
+    vcpu.runAddr = mem.alloc(KVM_RUN_SIZE, 4096);
+    vm.kvmGetKvm();
+    let fd: number;
+    try {
+      fd = vm.kernel.anonInodeGetfd(`kvm-vcpu:${id}`, vcpu.fops, vcpu, O_RDWR | O_CLOEXEC);
+    } catch (e) {
+      vm.krefPut();
+      vm.createdVcpus--;
+      throw e;
+    }
+    // kvm_vgic_vcpu_init: the vGIC's vCPU index is the vCPU's creation index (vcpu_idx)
+    if (vm.vgic !== null) {
+      vcpu.vgicCpu = vm.vgic.kvmVgicVcpuInit(id);
+      if (vm.vgic.isV3) vgicRegisterRedistIodev(vm, vm.vgic, vcpu.vgicCpu); // fits: checked in this step
+    }
+    vm.vcpus.push(vcpu);
+    return fd;
+  }
+}
+
+/** kvm_ioctl_create_device: copy in, the type's ops (ENODEV), the TEST flag; then the creation's step. */
+const CD_START = 0;
+/** The device is allocated; kvm->lock. */
+const CD_ALLOC = 1;
+/** kvm->lock held: ops->create. */
+const CD_LOCKED = 2;
+/** ops->create returned (kvm->lock held until the step ends): onto kvm->devices, then ops->init. */
+const CD_CREATED = 3;
+/** ops->init returned: the fd. */
+const CD_INITIALIZED = 4;
+/** The fd failed: kvm->lock held, off kvm->devices, ops->release. */
+const CD_FD_FAILED = 5;
+/** ops->release returned: unlock, ops->destroy. */
+const CD_FD_RELEASED = 6;
+/** ops->destroy returned: free the device, rethrow the fd's error. */
+const CD_FD_DESTROYED = 7;
+
+/**
+ * kvm_ioctl_create_device as a frame. An errno from ops->create frees the device (kvm->lock held: unwind at
+ * CD_CREATED); a failed fd install undoes the creation across steps (release, destroy) and then rethrows its error.
+ */
+class KvmIoctlCreateDevice extends Frame<number> {
+  /** The request's type and flags. */
+  private type = 0;
+  private flags = 0;
+  private ops: KvmDeviceOps | null = null;
+  private dev: KvmDevice | null = null;
+  /** What the fd install threw, rethrown once the device is undone. */
+  private error: unknown = null;
+
+  constructor(
+    private readonly vm: KvmVm,
+    private readonly arg: number,
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    const vm = this.vm;
+    switch (this.pc) {
+      case CD_START: {
+        const cd = kvmCreateDevice.read(vm.kernel.currentUser().mem.view(this.arg, kvmCreateDevice.size));
+        const ops = vm.kvm.deviceOpsOf(cd.type);
+        if (ops === undefined) throw errno('ENODEV', `KVM device type ${cd.type} is not registered`);
+        if ((cd.flags & KVM_CREATE_DEVICE_TEST) !== 0) return this.return_(0);
+        this.type = cd.type;
+        this.flags = cd.flags;
+        this.ops = ops;
+        this.pc = CD_ALLOC;
+        return this.yield_(op(C_KVM_CREATE, vm.oid));
+      }
+      case CD_ALLOC:
+        this.dev = new KvmDevice(vm, this.ops!, this.type);
+        this.pc = CD_LOCKED;
+        return this.call(mutexLock(vm.lock));
+      case CD_LOCKED:
+        this.pc = CD_CREATED;
+        return this.call(this.ops!.create(this.dev!, this.type));
+      case CD_CREATED:
+        this.pc = CD_INITIALIZED;
+        vm.devices.push(this.dev!);
+        vm.lock.unlock();
+        if (this.ops!.init !== undefined) return this.call(this.ops!.init(this.dev!));
+        return this.install();
+      case CD_INITIALIZED:
+        return this.install();
+      case CD_FD_FAILED:
+        vm.removeDevice(this.dev!);
+        this.pc = CD_FD_RELEASED;
+        if (this.ops!.release !== undefined) return this.call(this.ops!.release(this.dev!));
+        return this.fdReleased();
+      case CD_FD_RELEASED:
+        return this.fdReleased();
+      default: // CD_FD_DESTROYED
+        return this.fdDestroyed();
+    }
+  }
+
+  /** The fd (kvm_get_kvm first); a failure undoes the creation under kvm->lock. */
+  private install(): Boundary {
+    const vm = this.vm;
+    const dev = this.dev!;
+    vm.kvmGetKvm();
+    let fd: number;
+    try {
+      fd = vm.kernel.anonInodeGetfd(this.ops!.name, kvmDeviceFops(), dev, O_RDWR | O_CLOEXEC);
+    } catch (e) {
+      vm.krefPut(); // kvm_put_kvm_no_destroy
+      this.error = e;
+      this.pc = CD_FD_FAILED;
+      return this.call(mutexLock(vm.lock));
+    }
+    // copy_to_user of cd: a fault leaves the device and its fd in place
+    const mem = vm.kernel.currentUser().mem;
+    kvmCreateDevice.write(mem.view(this.arg, kvmCreateDevice.size), { type: this.type, fd, flags: this.flags });
+    return this.return_(0);
+  }
+
+  private fdReleased(): Boundary {
+    this.vm.lock.unlock();
+    this.pc = CD_FD_DESTROYED;
+    if (this.ops!.destroy !== undefined) return this.call(this.ops!.destroy(this.dev!));
+    return this.fdDestroyed();
+  }
+
+  private fdDestroyed(): never {
+    const dev = this.dev!;
+    dev.gone = true;
+    dev.markFreed();
+    throw this.error;
+  }
+
+  /** ops->create refused: unlock, free the device. */
+  protected override unwind(): void {
+    if (this.pc !== CD_CREATED) return;
+    this.vm.lock.unlock();
+    this.dev!.markFreed();
   }
 }
 

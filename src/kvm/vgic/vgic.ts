@@ -855,9 +855,9 @@ export class Vgic {
 markShared(vgicMaintenanceHandler); // code an object of the model points at
 /**
  * On GICv2 the maintenance interrupt only makes the vCPU exit; its causes are handled on the exit path by the fold
- * (vgic-init.c vgic_maintenance_handler). Shaped like an IrqHandler: returns IRQ_HANDLED (1) without a step.
+ * (vgic-init.c vgic_maintenance_handler). An IrqHandler that returns IRQ_HANDLED (1) without a step.
  */
-export function* vgicMaintenanceHandler(_irq: number, _devId: unknown): Generator<number, 1, unknown> {
+export function vgicMaintenanceHandler(_irq: number, _devId: unknown): 1 {
   return 1;
 }
 

@@ -17,7 +17,7 @@
 import { ERRNO } from '../../../abi/errno.js';
 import type { IrqBypassConsumer, IrqBypassProducer } from '../../../host/irqbypass.js';
 import { type Boundary, Frame } from '../../../sim/frame.js';
-import type { Call, TaskGen } from '../../../sim/task.js';
+import type { Call } from '../../../sim/task.js';
 import type { VfioIrqForward } from '../../../vfio/platform/vfioPlatformIrq.js';
 import {
   VfioPlatformIrqProducer,
@@ -75,8 +75,8 @@ export class IrqfdSpiForward implements VfioIrqForward {
   }
 
   /** VFIO drops the trigger: its producer goes, which disconnects (and so unforwards) through the manager. */
-  *unforward(): TaskGen<void> {
-    yield* vfioPlatformUnregisterProducer(this.arch.platIrq, this.prod);
+  unforward(): Frame {
+    return vfioPlatformUnregisterProducer(this.arch.platIrq, this.prod);
   }
 }
 

@@ -27,7 +27,7 @@ import type { Genirq } from '../../../host/irq/genirq.js';
 import type { IrqDesc } from '../../../host/irq/irqDesc.js';
 import { disableIrq, enableIrq, irqSetVcpuAffinity } from '../../../host/irq/manage.js';
 import { ModelError } from '../../../sim/errors.js';
-import { type Boundary, Frame } from '../../../sim/frame.js';
+import { type Boundary, Frame, returnNow } from '../../../sim/frame.js';
 import { mutexLock } from '../../../sim/locks.js';
 import { markShared } from '../../../sim/snapshot.js';
 import { op } from '../../../sim/task.js';
@@ -589,14 +589,37 @@ function kvmVfioSetDevice(dev: KvmDevice, attr: bigint, addr: bigint): Frame<num
   return new KvmVfioSetDevice(dev, assign, addr);
 }
 
+/** kvm_vfio_destroy: the groups are released. */
+const VD_GROUPS = 0;
+/** kvm_arch_vfio_destroy's free_all_fwd_irq returned. */
+const VD_FREED = 1;
+
+/**
+ * kvm_vfio_destroy (VM destruction; the series' kvm-vfio has no ->release) as a frame: the groups, then
+ * kvm_arch_vfio_destroy.
+ */
+class KvmVfioDestroy extends Frame {
+  constructor(private readonly kv: KvmVfio) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.pc !== VD_GROUPS) return this.return_(undefined);
+    releaseGroups(this.kv);
+    this.pc = VD_FREED;
+    return this.call(freeAllFwdIrq(this.kv));
+  }
+}
+
 /** The kvm-vfio device of the seed series: generic groups (the default core's), ARM forwarding as ported above. */
 export const kvmVfioRfcV1Ops: KvmDeviceOps = markShared({
   name: 'kvm-vfio',
-  *create(dev) {
+  create(dev) {
     if (dev.vm.devices.some((d) => d.ops === kvmVfioRfcV1Ops && !d.gone)) {
       throw errno('EBUSY', 'this VM already has a kvm-vfio device');
     }
     dev.private_ = new RfcV1KvmVfio(dev.vm); // kvm_vfio_create + kvm_arch_vfio_init
+    return returnNow(undefined);
   },
   setAttr(dev, a: KvmDeviceAttr) {
     // seed defect: GROUP_DEL (generic code of the series) leaves the group's forwarded IRQs forwarded
@@ -605,10 +628,5 @@ export const kvmVfioRfcV1Ops: KvmDeviceOps = markShared({
     throw errno('ENXIO', `kvm-vfio has no attribute group ${a.group}`);
   },
   hasAttr: kvmVfioHasAttr,
-  /** kvm_vfio_destroy (VM destruction; the series' kvm-vfio has no ->release): groups, then kvm_arch_vfio_destroy. */
-  *destroy(dev) {
-    const kv = kvOf(dev);
-    releaseGroups(kv);
-    yield* freeAllFwdIrq(kv);
-  },
+  destroy: (dev) => new KvmVfioDestroy(kvOf(dev)),
 });
