@@ -18,6 +18,23 @@ function choose(ex: Execution, picks: readonly number[], i: number): number[] {
 }
 
 /**
+ * `b` (a changed copy of `a`'s state) keys as `a` does now and after every step of the same continuation (picked by
+ * `picks` from step `at`), with the same choosable agents and footprints, and ends with the same verdict.
+ */
+function expectSameContinuation(a: Execution, b: Execution, picks: readonly number[], at: number): void {
+  expect(stateKey(b, true)).toBe(stateKey(a, true));
+  for (let i = at; ; i++) {
+    const ca = a.choosable();
+    expect(b.choosable()).toEqual(ca);
+    if (ca.length === 0) break;
+    const x = ca[(picks[i] ?? 0) % ca.length]!;
+    expect(b.step(x, ca)).toEqual(a.step(x, ca));
+    expect(stateKey(b, true)).toBe(stateKey(a, true));
+  }
+  expect(b.finish()).toEqual(a.finish());
+}
+
+/**
  * What the key leaves out: clocks (now, every CPU's readyAt, the heap's time keys), the heap's layout, the step
  * counters and the object ids' names. Shift them all in a copy of a reachable state, re-lay the heap, rename the ids,
  * and run the same continuation on both.
@@ -55,16 +72,7 @@ describe('stateKey: clocks, the heap layout, step counters and object-id names d
           }
           const b = a.fork();
           perturb(b, shift);
-          expect(stateKey(b, true)).toBe(stateKey(a, true));
-          for (let i = at; ; i++) {
-            const ca = a.choosable();
-            expect(b.choosable()).toEqual(ca);
-            if (ca.length === 0) break;
-            const x = ca[(picks[i] ?? 0) % ca.length]!;
-            expect(b.step(x, ca)).toEqual(a.step(x, ca));
-            expect(stateKey(b, true)).toBe(stateKey(a, true));
-          }
-          expect(b.finish()).toEqual(a.finish());
+          expectSameContinuation(a, b, picks, at);
         },
       ),
       { numRuns: 8, seed: 13 },
@@ -125,16 +133,7 @@ describe('stateKey: the fields the model declares statistics decide nothing', ()
         }
         const b = a.fork();
         expect(scrambleStatistics(b, 1000)).toBeGreaterThan(20);
-        expect(stateKey(b, true)).toBe(stateKey(a, true));
-        for (let i = at; ; i++) {
-          const ca = a.choosable();
-          expect(b.choosable()).toEqual(ca);
-          if (ca.length === 0) break;
-          const x = ca[(picks[i] ?? 0) % ca.length]!;
-          expect(b.step(x, ca)).toEqual(a.step(x, ca));
-          expect(stateKey(b, true)).toBe(stateKey(a, true));
-        }
-        expect(b.finish()).toEqual(a.finish());
+        expectSameContinuation(a, b, picks, at);
       }),
       { numRuns: 8, seed: 29 },
     );
