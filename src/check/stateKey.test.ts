@@ -17,6 +17,17 @@ function choose(ex: Execution, picks: readonly number[], i: number): number[] {
   return [ch[(picks[i] ?? 0) % ch.length]!, ...ch];
 }
 
+/** assign-race after `at` steps picked by `picks`. */
+function reach(picks: readonly number[], at: number): Execution {
+  const a = new Execution(raceScenario(), {});
+  for (let i = 0; i < at; i++) {
+    const [x, ...ch] = choose(a, picks, i);
+    if (x === undefined) break;
+    a.step(x, ch);
+  }
+  return a;
+}
+
 /**
  * `b` (a changed copy of `a`'s state) keys as `a` does now and after every step of the same continuation (picked by
  * `picks` from step `at`), with the same choosable agents and footprints, and ends with the same verdict.
@@ -64,12 +75,7 @@ describe('stateKey: clocks, the heap layout, step counters and object-id names d
         fc.nat(40),
         fc.integer({ min: 1, max: 1e9 }),
         (picks, at, shift) => {
-          const a = new Execution(raceScenario(), {});
-          for (let i = 0; i < at; i++) {
-            const [x, ...ch] = choose(a, picks, i);
-            if (x === undefined) break;
-            a.step(x, ch);
-          }
+          const a = reach(picks, at);
           const b = a.fork();
           perturb(b, shift);
           expectSameContinuation(a, b, picks, at);
@@ -125,12 +131,7 @@ describe('stateKey: the fields the model declares statistics decide nothing', ()
   it('a state whose statistics (kvm_vcpu_stat, vGIC flush/fold counts, VFIO unmasks, CPU exits) were all changed has the same choices, footprints, keys and verdict at every step of the same continuation', () => {
     fc.assert(
       fc.property(fc.array(fc.nat(5), { minLength: 120, maxLength: 120 }), fc.nat(60), (picks, at) => {
-        const a = new Execution(raceScenario(), {});
-        for (let i = 0; i < at; i++) {
-          const [x, ...ch] = choose(a, picks, i);
-          if (x === undefined) break;
-          a.step(x, ch);
-        }
+        const a = reach(picks, at);
         const b = a.fork();
         expect(scrambleStatistics(b, 1000)).toBeGreaterThan(20);
         expectSameContinuation(a, b, picks, at);
