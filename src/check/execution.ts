@@ -70,6 +70,8 @@ export class Execution {
   last = -1;
   /** Choices that switched away from a still-choosable previous agent. */
   preemptions = 0;
+  /** Steps `last` has taken in a row (the default order's fairness: defaultChoice). */
+  runLength = 0;
   private readonly nCpus: number;
   /** Non-poll steps taken so far: a poller's condition may have changed when this moved. */
   private changes = 0;
@@ -112,6 +114,7 @@ export class Execution {
     ex.schedule.push(...this.schedule);
     ex.last = this.last;
     ex.preemptions = this.preemptions;
+    ex.runLength = this.runLength;
     ex.changes = this.changes;
     for (let i = 0; i < this.nCpus; i++) {
       ex.ownChanges[i] = this.ownChanges[i]!;
@@ -132,6 +135,11 @@ export class Execution {
       out.push(oid, oid >= 0 && this.pollStamp[i] === this.changes - this.ownChanges[i]! ? 1 : 0);
     }
     return out;
+  }
+
+  /** Steps counted against the budget so far. */
+  get budgetUsed(): number {
+    return this.schedule.length;
   }
 
   get budgetLeft(): number {
@@ -173,6 +181,7 @@ export class Execution {
    */
   step(agent: number, choosable: readonly number[], record = true): Touch {
     if (this.preempts(agent, choosable)) this.preemptions++;
+    this.runLength = agent === this.last ? this.runLength + 1 : 1;
     this.last = agent;
     this.schedule.push(agent);
     const e = this.engine;
@@ -325,14 +334,44 @@ export function runSchedule(ex: Execution, chooser: Chooser): RunResult {
 }
 
 /**
- * The default order: keep running the agent that ran last while it can (no preemption), otherwise the lowest
- * agent id (CPUs before hardware timers). A replayed prefix falls back to it.
+ * Steps an agent takes in a row in the default order while another could run, before it yields to the lowest other
+ * one: a weak fairness bound, so that an agent that never stops (a vCPU taking the same interrupt over and over) does
+ * not keep the run from its end — one agent alone in a normal run takes a few hundred steps at most.
+ */
+export const FAIR_RUN = 2_000;
+
+/**
+ * The default order: keep running the agent that ran last while it can (no preemption) and has run fewer than
+ * FAIR_RUN steps in a row, otherwise the lowest agent id (CPUs before hardware timers) other than it. A replayed
+ * prefix falls back to it.
  */
 export function defaultChoice(c: Choosable): number {
-  const ex = c.ex;
-  const choosable = c.list;
-  if (ex.last >= 0 && choosable.includes(ex.last)) return ex.last;
-  return choosable[0]!;
+  return defaultAgent(c.ex, c.list);
+}
+
+function defaultAgent(ex: Execution, choosable: readonly number[]): number {
+  if (ex.last < 0 || !choosable.includes(ex.last)) return choosable[0]!;
+  if (ex.runLength < FAIR_RUN || choosable.length === 1) return ex.last;
+  return choosable[0] === ex.last ? choosable[1]! : choosable[0]!;
+}
+
+/**
+ * A run cut at the step budget, continued in the default order for up to another FAIR_RUN + budget-sized allowance:
+ * its end judged (a violation that a fair schedule reaches past the budget), or null if it does not end. Used where
+ * a search stops a run at the budget without another schedule covering how it ends.
+ */
+export function completeFairly(ex: Execution, allowance: number): RunResult | null {
+  const ch: number[] = [];
+  for (let i = 0; i < allowance; i++) {
+    ex.collectChoosable(ch);
+    if (ch.length === 0) return ex.finish();
+    try {
+      ex.step(defaultAgent(ex, ch), ch, false);
+    } catch (err) {
+      return ex.result('violation', [modelErrorViolation(err)]);
+    }
+  }
+  return null;
 }
 
 /** Follows `prefix` (strictly: a choice that is not choosable is an error), then the default order. */

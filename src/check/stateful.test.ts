@@ -5,6 +5,7 @@ import { createHost, type Host } from '../machine.js';
 import { C_NONE } from '../sim/costs.js';
 import { type Boundary, Frame } from '../sim/frame.js';
 import { op, type TaskGen } from '../sim/task.js';
+import { Execution, FAIR_RUN, PrefixChooser, runSchedule } from './execution.js';
 import { type ExploreOptions, explore, unboundedSearch } from './explore.js';
 import {
   bypassRaceScenario,
@@ -210,6 +211,76 @@ it('a generator met after the set-up: the stateful search refuses the machine, t
   const dpor = ends(program(threads, true), { teardown: false });
   expect(dpor.verdict).toBe('pass');
   expect(dpor.keys.length).toBe(2); // the reader sees 0 or 1
+});
+
+/** A thread that counts until the flag (variable 1) is set: alone it never stops, and every state it passes is new. */
+class Counter extends Frame {
+  constructor(
+    private readonly mem: Memory,
+    private readonly oids: readonly number[],
+  ) {
+    super();
+  }
+
+  protected step(): Boundary {
+    if (this.mem.vals[1] === 1) return this.return_(undefined);
+    this.mem.vals[0]!++;
+    return this.yield_(op(C_NONE, this.oids[0]!));
+  }
+}
+
+/** A counter (CPU 0) and a thread that sets its flag (CPU 1). */
+function counterProgram(): CheckableScenario {
+  return {
+    ...raceScenario(),
+    name: 'counter',
+    build() {
+      const host = createHost({ cpus: 2, devices: [] });
+      const e = host.engine;
+      const guest = createGuestKernel({ engine: e, gic: host.irq.gic, vcpus: 1, devices: [] });
+      const mem = new Memory();
+      const oids = [e.newOid('x'), e.newOid('y')];
+      e.spawn('count', 0, new Counter(mem, oids));
+      e.spawn('stop', 1, new Thread([w(1, 1)], mem, oids, 1));
+      return new Program(host, guest);
+    },
+  };
+}
+
+describe('the default order is fair: an agent that never stops yields after FAIR_RUN steps in a row', () => {
+  it('a counter run in the default order lets the other thread set its flag after FAIR_RUN steps, and the run ends', () => {
+    const ex = new Execution(counterProgram(), { teardown: false });
+    const r = runSchedule(ex, new PrefixChooser([]));
+    expect(r.end).toBe('quiescent');
+    expect(r.schedule.slice(0, FAIR_RUN).every((a) => a === 0)).toBe(true);
+    expect(r.schedule[FAIR_RUN]).toBe(1);
+  });
+
+  it('the stateful search continues a run cut at the step budget in the default order and judges its end', () => {
+    // budget below FAIR_RUN: the first path (the counter alone) is cut; continued fairly, it ends
+    const judged: number[] = [];
+    const r = explore(counterProgram(), {
+      search: 'stateful',
+      teardown: false,
+      budget: 500,
+      onEnd: (ex) => judged.push(ex.steps),
+    });
+    expect(r.stats.budgetHit).toBeGreaterThan(0);
+    expect(Math.max(...judged)).toBeGreaterThan(FAIR_RUN); // a cut path's end: the counter FAIR_RUN steps in a row, then the flag
+    expect(r.counterexample).toBeNull();
+    expect(r.completeness).toBe('cut');
+  });
+
+  // a level SPI wired through a plain irqfd (no resamplefd): once unforwarded, arm64's kvm_arch_set_irq_inatomic sets
+  // its line level to 1 and nothing lowers it — the guest takes it again after every EOI (virt/kvm/eventfd.c
+  // irqfd_wakeup). Every run in which the vCPU keeps taking it is cut at the budget; continued fairly, one ends.
+  it('teardown-inflight, unbounded: the guest interrupt storm of a plain irqfd on a level SPI, found past the budget (no-duplicate-irq)', () => {
+    const file = new URL('../../scenarios/teardown-inflight.yaml', import.meta.url);
+    const r = explore(scenarioFromYaml(readFileSync(file, 'utf8'), 'teardown-inflight'), { search: 'stateful' });
+    expect(r.counterexample?.violations[0]?.invariant).toBe('no-duplicate-irq');
+    expect(r.counterexample?.violations[0]?.message).toMatch(/with no condition pending\) for 1 host delivery/);
+    expect(r.counterexample!.schedule.length).toBeLessThan(200);
+  });
 });
 
 describe('unbounded stateful search (sleep sets + state caching) against plain enumeration', () => {

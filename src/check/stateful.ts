@@ -22,7 +22,15 @@
  * therefore reaches exactly the end states of plain enumeration within the bound.
  */
 import { ModelError } from '../sim/errors.js';
-import { Execution, independent, modelErrorViolation, type RunResult, type Touch } from './execution.js';
+import {
+  completeFairly,
+  Execution,
+  FAIR_RUN,
+  independent,
+  modelErrorViolation,
+  type RunResult,
+  type Touch,
+} from './execution.js';
 import { type CheckResult, type ExploreOptions, newStats, resultOf, shrink } from './explore.js';
 import { startsFromCopy } from './machineCopy.js';
 import type { CheckableScenario } from './model.js';
@@ -88,6 +96,10 @@ export function exploreStateful(scenario: CheckableScenario, opts: ExploreOption
     if (ex.steps > stats.maxDepth) stats.maxDepth = ex.steps;
     const choosable = ex.choosable();
     if (choosable.length > 0 && ex.budgetLeft <= 0) {
+      // a run the budget cut: its states are all new (else it would have met a known one), so no other path says how
+      // it ends — continued in the default order, which is fair, its end is judged; the search stays incomplete
+      const end = completeFairly(ex, FAIR_RUN + ex.budgetUsed);
+      if (end !== null && end.end === 'violation') found = end;
       stats.budgetHit++;
       leaf();
       return;
