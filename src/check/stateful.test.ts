@@ -271,10 +271,10 @@ describe('the default order is fair: an agent that never stops yields after FAIR
     expect(r.completeness).toBe('cut');
   });
 
-  // a level SPI wired through a plain irqfd (no resamplefd): once unforwarded, arm64's kvm_arch_set_irq_inatomic sets
-  // its line level to 1 and nothing lowers it — the guest takes it again after every EOI (virt/kvm/eventfd.c
-  // irqfd_wakeup). Every run in which the vCPU keeps taking it is cut at the budget; continued fairly, one ends.
-  it('teardown-inflight, unbounded: the guest interrupt storm of a plain irqfd on a level SPI, found past the budget (no-duplicate-irq)', () => {
+  // irqfd_resampler_shutdown unregisters the ack notifier before it lowers the line (virt/kvm/eventfd.c): a guest EOI
+  // in between leaves the level vIRQ pending, and the vCPU takes it again, finding nothing, until the worker lowers
+  // it. Runs in which the vCPU alone runs meanwhile are cut at the budget; continued fairly, the worker runs and one ends.
+  it('teardown-inflight, unbounded: the level vIRQ re-delivered while its irqfd resampler shuts down, found past the budget (no-duplicate-irq)', () => {
     const file = new URL('../../scenarios/teardown-inflight.yaml', import.meta.url);
     const r = explore(scenarioFromYaml(readFileSync(file, 'utf8'), 'teardown-inflight'), { search: 'stateful' });
     expect(r.counterexample?.violations[0]?.invariant).toBe('no-duplicate-irq');
