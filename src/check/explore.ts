@@ -38,9 +38,11 @@ import { AgentIndex, analyseEvent, type PathNode, preemptionCost } from './dpor.
 import {
   type Choosable,
   type Chooser,
+  completeFairly,
   defaultChoice,
   Execution,
   type ExecutionOptions,
+  FAIR_RUN,
   independent,
   PrefixChooser,
   type RunResult,
@@ -397,13 +399,17 @@ export function explore(scenario: CheckableScenario, opts: ExploreOptions = {}):
       saved.at[start] = null;
     } else ex = saved.at[start]!.fork();
     const chooser = new DfsChooser(nodes, agents, bound, stats, opts, saved, start);
-    const r = runSchedule(ex, chooser);
+    let r = runSchedule(ex, chooser);
     stats.schedules++;
     stats.steps += r.schedule.length - start;
     if (r.schedule.length > stats.maxDepth) stats.maxDepth = r.schedule.length;
     if (r.end === 'quiescent') stats.complete++;
-    else if (r.end === 'budget') stats.budgetHit++;
-    else if (r.end === 'pruned') {
+    else if (r.end === 'budget') {
+      stats.budgetHit++;
+      // no schedule of the search goes past the budget: how this one ends, continued in the fair default order, is judged
+      const end = completeFairly(ex, FAIR_RUN + ex.budgetUsed);
+      if (end !== null && end.end === 'violation') r = end;
+    } else if (r.end === 'pruned') {
       if (chooser.lastBlock === 'bound') stats.boundBlocked++;
       else if (chooser.lastBlock === 'delegated') stats.delegated++;
       else stats.sleepBlocked++;

@@ -271,6 +271,14 @@ describe('the default order is fair: an agent that never stops yields after FAIR
     expect(r.completeness).toBe('cut');
   });
 
+  it('the stateless DPOR search does the same with its runs cut at the budget', () => {
+    const judged: number[] = [];
+    const r = explore(counterProgram(), { teardown: false, budget: 500, onEnd: (ex) => judged.push(ex.steps) });
+    expect(r.stats.budgetHit).toBeGreaterThan(0);
+    expect(Math.max(...judged)).toBeGreaterThan(FAIR_RUN);
+    expect(r.counterexample).toBeNull();
+  });
+
   // irqfd_resampler_shutdown unregisters the ack notifier before it lowers the line (virt/kvm/eventfd.c): a guest EOI
   // in between leaves the level vIRQ pending, and the vCPU takes it again, finding nothing, until the worker lowers
   // it. Runs in which the vCPU alone runs meanwhile are cut at the budget; continued fairly, the worker runs and one ends.
