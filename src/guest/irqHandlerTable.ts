@@ -13,13 +13,20 @@ import type { GuestIrqHandler } from './gicDriver.js';
 
 const NR_DENSE = 1020;
 
+/** An LPI's handler and its total handled count (LPIs keep no per-vCPU kstat_irqs here). */
+class GuestLpiSlot {
+  handled = 0;
+  constructor(readonly handler: GuestIrqHandler) {}
+}
+declareStatistics(GuestLpiSlot, ['handled']);
+
 export class GuestIrqHandlerTable {
   /** The INTID of dense slot 0 (the lowest dense INTID registered). */
   private base = 0;
   private readonly dense: (GuestIrqHandler | null)[] = [];
   /** kstat_irqs of the dense slots: kstat[slot * nrVcpus + vcpu]. */
   private kstat = new Int32Array(0);
-  private readonly lpis = new Map<number, { handler: GuestIrqHandler; handled: number }>();
+  private readonly lpis = new Map<number, GuestLpiSlot>();
   /** INTIDs in registration order (what handledByIntid lists). */
   private readonly order: number[] = [];
 
@@ -35,7 +42,7 @@ export class GuestIrqHandlerTable {
       const hi = empty ? intid + 1 : Math.max(this.base + this.dense.length, intid + 1);
       if (lo !== this.base || hi - lo !== this.dense.length) this.relayout(lo, hi);
       this.dense[intid - this.base] = handler;
-    } else this.lpis.set(intid, { handler, handled: 0 });
+    } else this.lpis.set(intid, new GuestLpiSlot(handler));
     this.order.push(intid);
   }
 
